@@ -1,0 +1,1 @@
+//! Filter evaluation (being written).

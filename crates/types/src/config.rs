@@ -1,0 +1,383 @@
+//! Collection configuration (spec §2.1–2.3) with Qdrant's JSON shapes and defaults.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Similarity function of a dense vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Distance {
+    Cosine,
+    Euclid,
+    Dot,
+    Manhattan,
+}
+
+/// HNSW settings; the diff form is the same struct with every field optional.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HnswConfigDiff {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub m: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ef_construct: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_scan_threshold: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_indexing_threads: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_m: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline_storage: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+}
+
+/// Effective HNSW settings of a collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HnswConfig {
+    pub m: usize,
+    pub ef_construct: usize,
+    pub full_scan_threshold: usize,
+    pub max_indexing_threads: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_m: Option<usize>,
+}
+
+impl Default for HnswConfig {
+    fn default() -> Self {
+        HnswConfig {
+            m: 16,
+            ef_construct: 100,
+            full_scan_threshold: 10_000,
+            max_indexing_threads: 0,
+            on_disk: Some(false),
+            payload_m: None,
+        }
+    }
+}
+
+impl HnswConfig {
+    pub fn apply(&mut self, diff: &HnswConfigDiff) {
+        if let Some(v) = diff.m {
+            self.m = v;
+        }
+        if let Some(v) = diff.ef_construct {
+            self.ef_construct = v;
+        }
+        if let Some(v) = diff.full_scan_threshold {
+            self.full_scan_threshold = v;
+        }
+        if let Some(v) = diff.max_indexing_threads {
+            self.max_indexing_threads = v;
+        }
+        if diff.on_disk.is_some() {
+            self.on_disk = diff.on_disk;
+        }
+        if diff.payload_m.is_some() {
+            self.payload_m = diff.payload_m;
+        }
+    }
+}
+
+/// Parameters of one dense vector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorParams {
+    pub size: u64,
+    pub distance: Distance,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hnsw_config: Option<HnswConfigDiff>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization_config: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datatype: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multivector_config: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+}
+
+/// Dense vectors of a collection: one unnamed vector or a map of names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum VectorsConfig {
+    Single(VectorParams),
+    Multi(BTreeMap<String, VectorParams>),
+}
+
+impl Default for VectorsConfig {
+    fn default() -> Self {
+        VectorsConfig::Multi(BTreeMap::new())
+    }
+}
+
+impl VectorsConfig {
+    /// Parameters by vector name; the single unnamed vector is named `""`.
+    pub fn by_name(&self) -> BTreeMap<String, VectorParams> {
+        match self {
+            VectorsConfig::Single(p) => BTreeMap::from([(String::new(), p.clone())]),
+            VectorsConfig::Multi(map) => map.clone(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&VectorParams> {
+        match self {
+            VectorsConfig::Single(p) => name.is_empty().then_some(p),
+            VectorsConfig::Multi(map) => map.get(name),
+        }
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut VectorParams> {
+        match self {
+            VectorsConfig::Single(p) => name.is_empty().then_some(p),
+            VectorsConfig::Multi(map) => map.get_mut(name),
+        }
+    }
+}
+
+/// Parameters of one sparse vector.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SparseVectorParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modifier: Option<String>,
+}
+
+/// Optimizer settings (accepted and echoed; Quiver has no segment optimizer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptimizersConfig {
+    pub deleted_threshold: f64,
+    pub vacuum_min_vector_number: usize,
+    pub default_segment_number: usize,
+    pub max_segment_size: Option<usize>,
+    pub memmap_threshold: Option<usize>,
+    pub indexing_threshold: Option<usize>,
+    pub flush_interval_sec: u64,
+    pub max_optimization_threads: Option<usize>,
+}
+
+impl Default for OptimizersConfig {
+    fn default() -> Self {
+        OptimizersConfig {
+            deleted_threshold: 0.2,
+            vacuum_min_vector_number: 1000,
+            default_segment_number: 0,
+            max_segment_size: None,
+            memmap_threshold: None,
+            indexing_threshold: Some(10_000),
+            flush_interval_sec: 5,
+            max_optimization_threads: None,
+        }
+    }
+}
+
+/// Optimizer diff: any subset of fields; `max_optimization_threads` may be a number or `"auto"`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizersConfigDiff {
+    #[serde(default)]
+    pub deleted_threshold: Option<f64>,
+    #[serde(default)]
+    pub vacuum_min_vector_number: Option<usize>,
+    #[serde(default)]
+    pub default_segment_number: Option<usize>,
+    #[serde(default)]
+    pub max_segment_size: Option<usize>,
+    #[serde(default)]
+    pub memmap_threshold: Option<usize>,
+    #[serde(default)]
+    pub indexing_threshold: Option<usize>,
+    #[serde(default)]
+    pub flush_interval_sec: Option<u64>,
+    #[serde(default)]
+    pub max_optimization_threads: Option<serde_json::Value>,
+    #[serde(default)]
+    pub prevent_unoptimized: Option<bool>,
+}
+
+impl OptimizersConfig {
+    pub fn apply(&mut self, diff: &OptimizersConfigDiff) {
+        if let Some(v) = diff.deleted_threshold {
+            self.deleted_threshold = v;
+        }
+        if let Some(v) = diff.vacuum_min_vector_number {
+            self.vacuum_min_vector_number = v;
+        }
+        if let Some(v) = diff.default_segment_number {
+            self.default_segment_number = v;
+        }
+        if diff.max_segment_size.is_some() {
+            self.max_segment_size = diff.max_segment_size;
+        }
+        if diff.memmap_threshold.is_some() {
+            self.memmap_threshold = diff.memmap_threshold;
+        }
+        if diff.indexing_threshold.is_some() {
+            self.indexing_threshold = diff.indexing_threshold;
+        }
+        if let Some(v) = diff.flush_interval_sec {
+            self.flush_interval_sec = v;
+        }
+        if let Some(v) = &diff.max_optimization_threads {
+            self.max_optimization_threads = v.as_u64().map(|n| n as usize);
+        }
+    }
+}
+
+/// WAL settings of a collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WalConfig {
+    pub wal_capacity_mb: usize,
+    pub wal_segments_ahead: usize,
+    #[serde(default = "default_retain_closed")]
+    pub wal_retain_closed: usize,
+}
+
+fn default_retain_closed() -> usize {
+    1
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        WalConfig { wal_capacity_mb: 32, wal_segments_ahead: 0, wal_retain_closed: 1 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalConfigDiff {
+    #[serde(default)]
+    pub wal_capacity_mb: Option<usize>,
+    #[serde(default)]
+    pub wal_segments_ahead: Option<usize>,
+    #[serde(default)]
+    pub wal_retain_closed: Option<usize>,
+}
+
+/// `config.params` of a collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionParams {
+    pub vectors: VectorsConfig,
+    pub shard_number: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sharding_method: Option<String>,
+    pub replication_factor: u32,
+    pub write_consistency_factor: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_fan_out_factor: Option<u32>,
+    pub on_disk_payload: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sparse_vectors: BTreeMap<String, SparseVectorParams>,
+}
+
+/// The whole configuration of a collection, as `GET /collections/{c}` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionConfig {
+    pub params: CollectionParams,
+    pub hnsw_config: HnswConfig,
+    pub optimizer_config: OptimizersConfig,
+    pub wal_config: WalConfig,
+    pub quantization_config: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict_mode_config: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Body of `PUT /collections/{name}` (spec §2.1); every field optional.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCollection {
+    #[serde(default)]
+    pub vectors: Option<VectorsConfig>,
+    #[serde(default)]
+    pub shard_number: Option<u32>,
+    #[serde(default)]
+    pub sharding_method: Option<String>,
+    #[serde(default)]
+    pub replication_factor: Option<u32>,
+    #[serde(default)]
+    pub write_consistency_factor: Option<u32>,
+    #[serde(default)]
+    pub on_disk_payload: Option<bool>,
+    #[serde(default)]
+    pub payload: Option<serde_json::Value>,
+    #[serde(default)]
+    pub hnsw_config: Option<HnswConfigDiff>,
+    #[serde(default)]
+    pub wal_config: Option<WalConfigDiff>,
+    #[serde(default, alias = "optimizer_config")]
+    pub optimizers_config: Option<OptimizersConfigDiff>,
+    #[serde(default, alias = "quantization")]
+    pub quantization_config: Option<serde_json::Value>,
+    #[serde(default)]
+    pub sparse_vectors: Option<BTreeMap<String, SparseVectorParams>>,
+    #[serde(default)]
+    pub strict_mode_config: Option<serde_json::Value>,
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    pub init_from: Option<serde_json::Value>,
+}
+
+/// Per-vector part of `PATCH /collections/{name}`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorParamsDiff {
+    #[serde(default)]
+    pub hnsw_config: Option<HnswConfigDiff>,
+    #[serde(default)]
+    pub quantization_config: Option<serde_json::Value>,
+    #[serde(default)]
+    pub on_disk: Option<bool>,
+    #[serde(default)]
+    pub memory: Option<String>,
+}
+
+/// `params` part of `PATCH /collections/{name}`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionParamsDiff {
+    #[serde(default)]
+    pub replication_factor: Option<u32>,
+    #[serde(default)]
+    pub write_consistency_factor: Option<u32>,
+    #[serde(default)]
+    pub read_fan_out_factor: Option<u32>,
+    #[serde(default)]
+    pub read_fan_out_delay_ms: Option<u64>,
+    #[serde(default)]
+    pub on_disk_payload: Option<bool>,
+    #[serde(default)]
+    pub payload: Option<serde_json::Value>,
+}
+
+/// Body of `PATCH /collections/{name}` (spec §2.3).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCollection {
+    #[serde(default)]
+    pub vectors: Option<BTreeMap<String, VectorParamsDiff>>,
+    #[serde(default, alias = "optimizer_config")]
+    pub optimizers_config: Option<OptimizersConfigDiff>,
+    #[serde(default)]
+    pub params: Option<CollectionParamsDiff>,
+    #[serde(default)]
+    pub hnsw_config: Option<HnswConfigDiff>,
+    #[serde(default, alias = "quantization")]
+    pub quantization_config: Option<serde_json::Value>,
+    #[serde(default)]
+    pub sparse_vectors: Option<BTreeMap<String, SparseVectorParams>>,
+    #[serde(default)]
+    pub strict_mode_config: Option<serde_json::Value>,
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}

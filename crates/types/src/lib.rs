@@ -1,0 +1,17 @@
+//! Quiver's domain vocabulary: point ids, vectors, payloads, filters, update operations,
+//! read requests, collection configuration and replica states. No IO, no async, no wire
+//! frameworks; the serde forms of these types are the JSON shapes Qdrant clients send.
+
+pub mod config;
+pub mod error;
+pub mod filter;
+pub mod ids;
+pub mod json_path;
+pub mod ops;
+pub mod point;
+pub mod query;
+pub mod replica;
+
+pub use error::TypesError;
+pub use ids::{PeerId, PointId, SeqNo, ShardId};
+pub use point::{Payload, Record, ScoredPoint, SparseVector, Vector, VectorStruct};

@@ -1,0 +1,127 @@
+//! Read requests at the shard level: selectors for payloads and vectors, search, scroll, count.
+
+use crate::filter::Filter;
+use crate::point::SparseVector;
+use crate::PointId;
+use serde::{Deserialize, Serialize};
+
+/// Which payload fields a read returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WithPayload {
+    Bool(bool),
+    Fields(Vec<String>),
+    Include { include: Vec<String> },
+    Exclude { exclude: Vec<String> },
+}
+
+impl WithPayload {
+    pub fn is_enabled(&self) -> bool {
+        !matches!(self, WithPayload::Bool(false))
+    }
+}
+
+/// Which vectors a read returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WithVector {
+    Bool(bool),
+    Names(Vec<String>),
+}
+
+impl WithVector {
+    pub fn is_enabled(&self) -> bool {
+        !matches!(self, WithVector::Bool(false))
+    }
+
+    pub fn includes(&self, name: &str) -> bool {
+        match self {
+            WithVector::Bool(b) => *b,
+            WithVector::Names(names) => names.iter().any(|n| n == name),
+        }
+    }
+}
+
+/// Search parameters (`params` of a query).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    #[serde(default)]
+    pub hnsw_ef: Option<usize>,
+    #[serde(default)]
+    pub exact: bool,
+    #[serde(default)]
+    pub quantization: Option<serde_json::Value>,
+    #[serde(default)]
+    pub indexed_only: bool,
+    #[serde(default)]
+    pub acorn: Option<serde_json::Value>,
+}
+
+/// A resolved query vector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum QueryVector {
+    Dense(Vec<f32>),
+    Sparse(SparseVector),
+}
+
+/// A nearest-neighbour search in one shard. `limit` already includes the page offset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoreSearch {
+    pub vector_name: String,
+    pub query: QueryVector,
+    pub filter: Option<Filter>,
+    pub params: Option<SearchParams>,
+    pub limit: usize,
+    pub score_threshold: Option<f32>,
+    pub with_payload: WithPayload,
+    pub with_vector: WithVector,
+}
+
+/// Sort direction of `order_by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// Order scroll results by a payload field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderBy {
+    pub key: String,
+    #[serde(default)]
+    pub direction: Option<Direction>,
+    #[serde(default)]
+    pub start_from: Option<serde_json::Value>,
+}
+
+/// `order_by` as clients send it: a bare key or the full object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OrderByInterface {
+    Key(String),
+    Struct(OrderBy),
+}
+
+impl OrderByInterface {
+    pub fn into_order_by(self) -> OrderBy {
+        match self {
+            OrderByInterface::Key(key) => OrderBy { key, direction: None, start_from: None },
+            OrderByInterface::Struct(o) => o,
+        }
+    }
+}
+
+/// A page of points in id order (or payload order) from one shard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScrollRequest {
+    pub offset: Option<PointId>,
+    pub limit: usize,
+    pub filter: Option<Filter>,
+    pub with_payload: WithPayload,
+    pub with_vector: WithVector,
+    pub order_by: Option<OrderBy>,
+}

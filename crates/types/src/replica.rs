@@ -1,0 +1,70 @@
+//! Replica states of spec §5, serialized exactly as Qdrant writes them.
+
+use serde::{Deserialize, Serialize};
+
+/// The state of one replica of a shard on one peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ReplicaState {
+    Active,
+    Dead,
+    Partial,
+    Initializing,
+    Listener,
+    PartialSnapshot,
+    Recovery,
+    Resharding,
+    ReshardingScaleDown,
+    ActiveRead,
+    ManualRecovery,
+}
+
+impl ReplicaState {
+    /// Whether reads may be served by a replica in this state (spec §5.2).
+    pub fn is_readable(self) -> bool {
+        match self {
+            ReplicaState::Active | ReplicaState::ActiveRead | ReplicaState::ReshardingScaleDown => true,
+            ReplicaState::Dead
+            | ReplicaState::Partial
+            | ReplicaState::Initializing
+            | ReplicaState::Listener
+            | ReplicaState::PartialSnapshot
+            | ReplicaState::Recovery
+            | ReplicaState::Resharding
+            | ReplicaState::ManualRecovery => false,
+        }
+    }
+
+    /// Whether a coordinator sends normal (non-forced) updates to this replica (spec §5.2).
+    pub fn receives_updates(self) -> bool {
+        match self {
+            ReplicaState::Active
+            | ReplicaState::Partial
+            | ReplicaState::Initializing
+            | ReplicaState::Listener
+            | ReplicaState::Resharding
+            | ReplicaState::ReshardingScaleDown
+            | ReplicaState::ActiveRead => true,
+            ReplicaState::Dead
+            | ReplicaState::PartialSnapshot
+            | ReplicaState::Recovery
+            | ReplicaState::ManualRecovery => false,
+        }
+    }
+
+    /// Whether the replica counts as a healthy copy for `/readyz` (spec §1).
+    pub fn is_healthy(self) -> bool {
+        match self {
+            ReplicaState::Active
+            | ReplicaState::Listener
+            | ReplicaState::Resharding
+            | ReplicaState::ReshardingScaleDown
+            | ReplicaState::ManualRecovery => true,
+            ReplicaState::Dead
+            | ReplicaState::Partial
+            | ReplicaState::Initializing
+            | ReplicaState::PartialSnapshot
+            | ReplicaState::Recovery
+            | ReplicaState::ActiveRead => false,
+        }
+    }
+}

@@ -1,1 +1,48 @@
-//! placeholder
+//! Qdrant's REST API over axum: wire shapes, extraction with Qdrant's error messages, the
+//! response envelope, error → status mapping, metrics. Handlers stay thin: they convert wire
+//! shapes to domain values and call one `quiver_node::Node` service function.
+
+mod error;
+mod extract;
+pub mod metrics;
+mod response;
+mod routes_collections;
+mod routes_points;
+mod routes_search;
+mod routes_service;
+mod wire;
+mod wire_query;
+
+pub use error::ApiError;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use quiver_node::Node;
+use std::sync::Arc;
+
+/// Shared state of the REST handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub node: Arc<Node>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub version: &'static str,
+}
+
+/// The whole REST router; `max_request_size_mb` bounds JSON bodies (`service.max_request_size_mb`).
+pub fn router(state: AppState, max_request_size_mb: usize) -> Router {
+    let metrics = Arc::clone(&state.metrics);
+    Router::new()
+        .merge(routes_service::routes())
+        .merge(routes_collections::routes())
+        .merge(routes_points::routes())
+        .merge(routes_search::routes())
+        .fallback(routes_service::not_found)
+        .layer(DefaultBodyLimit::max(
+            max_request_size_mb.saturating_mul(1024 * 1024),
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::count_responses,
+        ))
+        .with_state(state)
+}

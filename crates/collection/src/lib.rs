@@ -1,1 +1,14 @@
-//! placeholder
+//! The data plane of one collection: routing points to shards by consistent hashing, validating
+//! and preparing operations against the collection's configuration, fanning writes and reads out
+//! to each shard's replica set, and merging per-shard results.
+
+mod collection;
+pub mod error;
+pub mod hash_ring;
+mod read;
+pub mod replica_set;
+pub mod validate;
+
+pub use collection::{Collection, SearchRequest, write_atomic};
+pub use error::CollectionError;
+pub use quiver_shard::ScrollPage;

@@ -1,1 +1,16 @@
-//! placeholder
+//! One peer: the registry of collections and aliases on disk, the background checkpointer, and
+//! one service function per API operation, which both the REST and gRPC handlers call.
+
+mod aliases;
+pub mod config;
+pub mod error;
+pub mod info;
+mod node;
+pub mod service;
+mod service_collections;
+mod service_points;
+
+pub use config::NodeConfig;
+pub use error::NodeError;
+pub use node::Node;
+pub use service_collections::AliasAction;

@@ -1,1 +1,136 @@
-fn main() {}
+//! The `quiver` binary: reads the configuration and flags, opens the node's storage, serves the
+//! REST API, and shuts down gracefully on SIGINT/SIGTERM (every write made durable).
+
+mod settings;
+
+use axum::extract::Request;
+use clap::Parser;
+use quiver_api::{AppState, metrics::Metrics};
+use quiver_node::Node;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
+
+/// The Qdrant-compatible version reported to clients.
+const QDRANT_VERSION: &str = "1.19.0";
+
+/// Quiver: a distributed vector database that speaks Qdrant's API.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// This peer's p2p URI, announced to other peers (cluster mode).
+    #[arg(long, env = "QDRANT_URI")]
+    uri: Option<String>,
+    /// The p2p URI of any running peer to join (cluster mode).
+    #[arg(long, env = "QDRANT_BOOTSTRAP")]
+    bootstrap: Option<String>,
+    /// An extra configuration file, merged after `config/config.yaml`.
+    #[arg(long)]
+    config_path: Option<PathBuf>,
+    /// Reset consensus state (cluster mode).
+    #[arg(long, default_value_t = false)]
+    reinit: bool,
+    /// Accepted for compatibility.
+    #[arg(long, default_value_t = false)]
+    disable_telemetry: bool,
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level.to_lowercase())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let (settings, unknown) = settings::load(cli.config_path.as_deref())?;
+    init_logging(&settings.log_level);
+    for key in unknown {
+        tracing::warn!(key = %key, "unknown configuration key ignored");
+    }
+    if settings.cluster.enabled || cli.bootstrap.is_some() {
+        return Err(
+            "cluster mode is not available yet in this build: set cluster.enabled to false".into(),
+        );
+    }
+    let node_config = settings.node_config();
+    let node = tokio::task::spawn_blocking(move || Node::open(node_config))
+        .await
+        .map_err(|e| format!("opening storage failed: {e}"))?
+        .map_err(|e| format!("opening storage failed: {e}"))?;
+    let node = Arc::new(node);
+    node.spawn_checkpointer();
+    tracing::info!(peer_id = node.peer_id(), "storage opened");
+    let state = AppState {
+        node: Arc::clone(&node),
+        metrics: Arc::new(Metrics::default()),
+        version: QDRANT_VERSION,
+    };
+    let mut router = quiver_api::router(state, settings.service.max_request_size_mb);
+    if settings.service.enable_cors {
+        router = router.layer(tower_http::cors::CorsLayer::permissive());
+    }
+    let app = NormalizePathLayer::trim_trailing_slash().layer(router);
+    let address = format!("{}:{}", settings.service.host, settings.service.http_port);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .map_err(|e| format!("cannot listen on {address} (service.http_port): {e}"))?;
+    tracing::info!(%address, "REST API listening");
+    axum::serve(
+        listener,
+        axum::ServiceExt::<Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("REST server failed: {e}"))?;
+    tokio::task::spawn_blocking(move || node.shutdown())
+        .await
+        .map_err(|e| format!("shutdown failed: {e}"))?
+        .map_err(|e| format!("shutdown failed: {e}"))?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("quiver: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

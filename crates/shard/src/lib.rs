@@ -1,1 +1,12 @@
-//! placeholder
+//! One local replica of a shard: writes are logged to the WAL in sequence order, applied to the
+//! in-memory point table, and checkpointed to a durable store; reads (search, scroll, count,
+//! retrieve) run against the table.
+
+mod apply;
+pub mod error;
+mod read;
+mod shard;
+
+pub use error::ShardError;
+pub use read::ScrollPage;
+pub use shard::{LocalShard, ShardConfig};

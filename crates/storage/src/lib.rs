@@ -1,8 +1,11 @@
 //! Storage primitives of one local shard: the write-ahead log, the in-memory point table with
 //! its vectors and payloads, the durable checkpoint store, filter evaluation and distances.
 
+pub mod checkpoint;
+pub mod distance;
 pub mod error;
 pub mod filter;
+pub mod points;
 pub mod wal;
 
 pub use error::{Result, StorageError};

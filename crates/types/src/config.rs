@@ -247,7 +247,11 @@ fn default_retain_closed() -> usize {
 
 impl Default for WalConfig {
     fn default() -> Self {
-        WalConfig { wal_capacity_mb: 32, wal_segments_ahead: 0, wal_retain_closed: 1 }
+        WalConfig {
+            wal_capacity_mb: 32,
+            wal_segments_ahead: 0,
+            wal_retain_closed: 1,
+        }
     }
 }
 

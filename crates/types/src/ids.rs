@@ -33,7 +33,9 @@ impl PointId {
 
 /// Qdrant's message for an id that is neither an unsigned integer nor a UUID.
 pub fn invalid_id_message(text: &str) -> String {
-    format!("Unable to parse point id: {text} is not a valid point ID, valid values are either an unsigned integer or a UUID")
+    format!(
+        "Unable to parse point id: {text} is not a valid point ID, valid values are either an unsigned integer or a UUID"
+    )
 }
 
 impl fmt::Display for PointId {

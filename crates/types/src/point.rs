@@ -77,8 +77,12 @@ impl VectorStruct {
     /// Normalises into vectors by name.
     pub fn into_named(self) -> NamedVectors {
         match self {
-            VectorStruct::Single(v) => BTreeMap::from([(DEFAULT_VECTOR_NAME.to_string(), Vector::Dense(v))]),
-            VectorStruct::Multi(v) => BTreeMap::from([(DEFAULT_VECTOR_NAME.to_string(), Vector::Multi(v))]),
+            VectorStruct::Single(v) => {
+                BTreeMap::from([(DEFAULT_VECTOR_NAME.to_string(), Vector::Dense(v))])
+            }
+            VectorStruct::Multi(v) => {
+                BTreeMap::from([(DEFAULT_VECTOR_NAME.to_string(), Vector::Multi(v))])
+            }
             VectorStruct::Named(map) => map,
         }
     }

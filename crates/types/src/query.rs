@@ -1,8 +1,8 @@
 //! Read requests at the shard level: selectors for payloads and vectors, search, scroll, count.
 
+use crate::PointId;
 use crate::filter::Filter;
 use crate::point::SparseVector;
-use crate::PointId;
 use serde::{Deserialize, Serialize};
 
 /// Which payload fields a read returns.
@@ -109,7 +109,11 @@ pub enum OrderByInterface {
 impl OrderByInterface {
     pub fn into_order_by(self) -> OrderBy {
         match self {
-            OrderByInterface::Key(key) => OrderBy { key, direction: None, start_from: None },
+            OrderByInterface::Key(key) => OrderBy {
+                key,
+                direction: None,
+                start_from: None,
+            },
             OrderByInterface::Struct(o) => o,
         }
     }

@@ -1,0 +1,71 @@
+//! API errors: every failure becomes Qdrant's error envelope with the status of spec §0.2.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use quiver_node::NodeError;
+
+/// A failed request: status and complete message.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// 400 for a body that is not the expected JSON.
+    pub fn format(e: impl std::fmt::Display) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("Format error in JSON body: {e}"),
+        )
+    }
+
+    /// 422 for a body that breaks a validation rule.
+    pub fn validation(e: impl std::fmt::Display) -> ApiError {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Validation error in JSON body: [{e}]"),
+        )
+    }
+
+    /// 400 `Wrong input: `.
+    pub fn bad_input(e: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, format!("Wrong input: {e}"))
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        let status = match &e {
+            NodeError::BadInput(_) | NodeError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            NodeError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            NodeError::NotFound(_) => StatusCode::NOT_FOUND,
+            NodeError::AlreadyExists(_) => StatusCode::CONFLICT,
+            NodeError::StandaloneMode => StatusCode::METHOD_NOT_ALLOWED,
+            NodeError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            NodeError::ShardUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            NodeError::Service(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<quiver_types::TypesError> for ApiError {
+    fn from(e: quiver_types::TypesError) -> Self {
+        ApiError::from(NodeError::from(e))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"status": {"error": self.message}, "time": 0.0});
+        (self.status, axum::Json(body)).into_response()
+    }
+}

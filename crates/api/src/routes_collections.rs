@@ -1,0 +1,141 @@
+//! Collection and alias endpoints (spec §2, §4.5).
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{JsonBody, OptionalJsonBody, Started};
+use crate::response::ok;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use quiver_node::AliasAction;
+use quiver_types::config::{CreateCollection, UpdateCollection};
+use serde::Deserialize;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/collections", get(list))
+        .route(
+            "/collections/{name}",
+            put(create).get(info).patch(update).delete(remove),
+        )
+        .route("/collections/{name}/exists", get(exists))
+        .route("/collections/{name}/cluster", get(cluster_info))
+        .route("/collections/aliases", post(update_aliases))
+        .route("/collections/{name}/aliases", get(collection_aliases))
+        .route("/aliases", get(all_aliases))
+        .route("/collections/{name}/index", put(index_unsupported))
+}
+
+async fn list(State(state): State<AppState>, started: Started) -> Response {
+    let collections: Vec<_> = state
+        .node
+        .list_collections()
+        .into_iter()
+        .map(|name| serde_json::json!({"name": name}))
+        .collect();
+    ok(started.0, serde_json::json!({"collections": collections}))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    started: Started,
+    OptionalJsonBody(body): OptionalJsonBody<CreateCollection>,
+) -> Result<Response, ApiError> {
+    let request = body.unwrap_or_default();
+    Ok(ok(
+        started.0,
+        state.node.create_collection(&name, request).await?,
+    ))
+}
+
+async fn info(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    started: Started,
+) -> Result<Response, ApiError> {
+    Ok(ok(started.0, state.node.collection_info(&name)?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    started: Started,
+    JsonBody(request): JsonBody<UpdateCollection>,
+) -> Result<Response, ApiError> {
+    Ok(ok(
+        started.0,
+        state.node.update_collection(&name, request).await?,
+    ))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    started: Started,
+) -> Result<Response, ApiError> {
+    Ok(ok(started.0, state.node.delete_collection(&name).await?))
+}
+
+async fn exists(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    started: Started,
+) -> Response {
+    ok(
+        started.0,
+        serde_json::json!({"exists": state.node.collection_exists(&name)}),
+    )
+}
+
+async fn cluster_info(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    started: Started,
+) -> Result<Response, ApiError> {
+    Ok(ok(started.0, state.node.collection_cluster_info(&name)?))
+}
+
+#[derive(Deserialize)]
+struct AliasActions {
+    actions: Vec<AliasAction>,
+}
+
+async fn update_aliases(
+    State(state): State<AppState>,
+    started: Started,
+    JsonBody(body): JsonBody<AliasActions>,
+) -> Result<Response, ApiError> {
+    Ok(ok(
+        started.0,
+        state.node.update_aliases(body.actions).await?,
+    ))
+}
+
+async fn collection_aliases(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    started: Started,
+) -> Result<Response, ApiError> {
+    Ok(ok(
+        started.0,
+        serde_json::json!({"aliases": state.node.list_aliases(Some(&name))?}),
+    ))
+}
+
+async fn all_aliases(
+    State(state): State<AppState>,
+    started: Started,
+) -> Result<Response, ApiError> {
+    Ok(ok(
+        started.0,
+        serde_json::json!({"aliases": state.node.list_aliases(None)?}),
+    ))
+}
+
+async fn index_unsupported() -> ApiError {
+    ApiError::bad_input(
+        "Payload indexes are not supported yet (filters work without them, by scanning)",
+    )
+}

@@ -1,0 +1,237 @@
+//! Point write endpoints and plain reads (spec §3.2–3.3).
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{JsonBody, Params, Started};
+use crate::response::{accepted, ok};
+use crate::wire::{self, ReadParams, WriteParams};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use quiver_types::PointId;
+use quiver_types::ops::{UpdateOperation, UpdateResult};
+use quiver_types::query::{ScrollRequest, WithPayload, WithVector};
+use serde::Deserialize;
+use serde_json::Value;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/collections/{name}/points", put(upsert).post(retrieve))
+        .route("/collections/{name}/points/{id}", get(get_point))
+        .route("/collections/{name}/points/delete", post(delete_points))
+        .route("/collections/{name}/points/vectors", put(update_vectors))
+        .route(
+            "/collections/{name}/points/vectors/delete",
+            post(delete_vectors),
+        )
+        .route(
+            "/collections/{name}/points/payload",
+            post(set_payload).put(overwrite_payload),
+        )
+        .route(
+            "/collections/{name}/points/payload/delete",
+            post(delete_payload),
+        )
+        .route(
+            "/collections/{name}/points/payload/clear",
+            post(clear_payload),
+        )
+        .route("/collections/{name}/points/batch", post(batch))
+        .route("/collections/{name}/points/scroll", post(scroll))
+        .route("/collections/{name}/points/count", post(count))
+}
+
+type Reply = Result<Response, ApiError>;
+
+async fn write(
+    state: &AppState,
+    name: &str,
+    params: &WriteParams,
+    op: UpdateOperation,
+    started: Started,
+) -> Reply {
+    let wait = params.wait.unwrap_or(false);
+    let result: UpdateResult = state.node.update_points(name, op, wait).await?;
+    Ok(ok(started.0, result))
+}
+
+async fn upsert(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    t: Started,
+    JsonBody(body): JsonBody<Value>,
+) -> Reply {
+    write(&s, &name, &p, wire::upsert_operation(body)?, t).await
+}
+
+async fn delete_points(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    t: Started,
+    JsonBody(body): JsonBody<wire::SelectorWire>,
+) -> Reply {
+    write(&s, &name, &p, wire::delete_operation(body)?, t).await
+}
+
+async fn update_vectors(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    t: Started,
+    JsonBody(body): JsonBody<wire::UpdateVectorsWire>,
+) -> Reply {
+    write(&s, &name, &p, body.into_operation()?, t).await
+}
+
+async fn delete_vectors(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    t: Started,
+    JsonBody(body): JsonBody<wire::DeleteVectorsWire>,
+) -> Reply {
+    write(&s, &name, &p, wire::delete_vectors_operation(body)?, t).await
+}
+
+async fn set_payload(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    t: Started,
+    JsonBody(body): JsonBody<wire::SetPayloadWire>,
+) -> Reply {
+    write(&s, &name, &p, wire::set_payload_operation(body, false)?, t).await
+}
+
+async fn overwrite_payload(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    t: Started,
+    JsonBody(body): JsonBody<wire::SetPayloadWire>,
+) -> Reply {
+    write(&s, &name, &p, wire::set_payload_operation(body, true)?, t).await
+}
+
+async fn delete_payload(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    t: Started,
+    JsonBody(body): JsonBody<wire::DeletePayloadWire>,
+) -> Reply {
+    write(&s, &name, &p, wire::delete_payload_operation(body)?, t).await
+}
+
+async fn clear_payload(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    t: Started,
+    JsonBody(body): JsonBody<wire::SelectorWire>,
+) -> Reply {
+    write(&s, &name, &p, wire::clear_payload_operation(body)?, t).await
+}
+
+#[derive(Deserialize)]
+struct BatchWire {
+    operations: Vec<Value>,
+}
+
+async fn batch(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    t: Started,
+    JsonBody(body): JsonBody<BatchWire>,
+) -> Reply {
+    let ops = body
+        .operations
+        .into_iter()
+        .map(wire::batch_operation)
+        .collect::<Result<Vec<_>, _>>()?;
+    let wait = p.wait.unwrap_or(false);
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        results.push(s.node.update_points(&name, op, wait).await?);
+    }
+    Ok(ok(t.0, results))
+}
+
+async fn get_point(
+    State(s): State<AppState>,
+    Path((name, id)): Path<(String, String)>,
+    Params(_): Params<ReadParams>,
+    t: Started,
+) -> Reply {
+    let id = PointId::parse(&id)?;
+    Ok(ok(t.0, s.node.get_point(&name, id).await?))
+}
+
+async fn retrieve(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(_): Params<ReadParams>,
+    t: Started,
+    JsonBody(body): JsonBody<wire::RetrieveWire>,
+) -> Reply {
+    wire::shard_key_unsupported(&body.shard_key)?;
+    Ok(ok(
+        t.0,
+        s.node
+            .retrieve_points(&name, body.ids, body.with_payload, body.with_vector)
+            .await?,
+    ))
+}
+
+async fn scroll(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(_): Params<ReadParams>,
+    t: Started,
+    JsonBody(body): JsonBody<wire::ScrollWire>,
+) -> Reply {
+    wire::shard_key_unsupported(&body.shard_key)?;
+    let request = ScrollRequest {
+        offset: body.offset,
+        limit: wire::positive_limit(body.limit.unwrap_or(10))?,
+        filter: body.filter,
+        with_payload: body.with_payload,
+        with_vector: body.with_vector,
+        order_by: body.order_by.map(|o| o.into_order_by()),
+    };
+    let page = s.node.scroll_points(&name, request).await?;
+    Ok(ok(
+        t.0,
+        serde_json::json!({"points": page.points, "next_page_offset": page.next_page_offset}),
+    ))
+}
+
+async fn count(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(_): Params<ReadParams>,
+    t: Started,
+    JsonBody(body): JsonBody<wire::CountWire>,
+) -> Reply {
+    wire::shard_key_unsupported(&body.shard_key)?;
+    let _exact = body.exact.unwrap_or(true);
+    Ok(ok(
+        t.0,
+        serde_json::json!({"count": s.node.count_points(&name, body.filter).await?}),
+    ))
+}
+
+/// Unused selectors kept for clarity of defaults in reads of a single point.
+#[allow(dead_code)]
+fn full_record() -> (WithPayload, WithVector) {
+    (WithPayload::Bool(true), WithVector::Bool(true))
+}
+
+#[allow(dead_code)]
+fn accepted_reply(t: Started) -> Response {
+    accepted(t.0)
+}

@@ -1,0 +1,87 @@
+//! Search and query endpoints (spec §3.3).
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{JsonBody, Params, Started};
+use crate::response::ok;
+use crate::wire::ReadParams;
+use crate::wire_query::{QueryBatchWire, QueryRequestWire, SearchBatchWire, SearchWire};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::post;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/collections/{name}/points/search", post(search))
+        .route(
+            "/collections/{name}/points/search/batch",
+            post(search_batch),
+        )
+        .route("/collections/{name}/points/query", post(query))
+        .route("/collections/{name}/points/query/batch", post(query_batch))
+}
+
+type Reply = Result<Response, ApiError>;
+
+async fn search(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(_): Params<ReadParams>,
+    t: Started,
+    JsonBody(body): JsonBody<SearchWire>,
+) -> Reply {
+    Ok(ok(
+        t.0,
+        s.node.search_points(&name, body.into_request()?).await?,
+    ))
+}
+
+async fn search_batch(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(_): Params<ReadParams>,
+    t: Started,
+    JsonBody(body): JsonBody<SearchBatchWire>,
+) -> Reply {
+    let requests = body
+        .searches
+        .into_iter()
+        .map(SearchWire::into_request)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut results = Vec::with_capacity(requests.len());
+    for request in requests {
+        results.push(s.node.search_points(&name, request).await?);
+    }
+    Ok(ok(t.0, results))
+}
+
+async fn query(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(_): Params<ReadParams>,
+    t: Started,
+    JsonBody(body): JsonBody<QueryRequestWire>,
+) -> Reply {
+    let points = s.node.query_points(&name, body.into_query()?).await?;
+    Ok(ok(t.0, serde_json::json!({"points": points})))
+}
+
+async fn query_batch(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(_): Params<ReadParams>,
+    t: Started,
+    JsonBody(body): JsonBody<QueryBatchWire>,
+) -> Reply {
+    let queries = body
+        .searches
+        .into_iter()
+        .map(QueryRequestWire::into_query)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut results = Vec::with_capacity(queries.len());
+    for query in queries {
+        results.push(serde_json::json!({"points": s.node.query_points(&name, query).await?}));
+    }
+    Ok(ok(t.0, results))
+}

@@ -1,0 +1,405 @@
+//! REST request bodies for point writes and plain reads (spec §3.2–3.3), and their conversion
+//! into domain operations.
+
+use crate::error::ApiError;
+use quiver_types::PointId;
+use quiver_types::filter::Filter;
+use quiver_types::ops::{PointSelector, PointVectors, UpdateMode, UpdateOperation};
+use quiver_types::point::{NamedVectors, Payload, PointStruct, Vector, VectorStruct};
+use quiver_types::query::{OrderByInterface, WithPayload, WithVector};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Query parameters of writes.
+#[derive(Debug, Deserialize, Default)]
+pub struct WriteParams {
+    #[serde(default)]
+    pub wait: Option<bool>,
+    #[serde(default)]
+    pub ordering: Option<Ordering>,
+    #[serde(default)]
+    pub timeout: Option<u64>,
+}
+
+/// `ordering` (accepted; every write is strongly ordered).
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum Ordering {
+    Weak,
+    Medium,
+    Strong,
+}
+
+/// Query parameters of reads.
+#[derive(Debug, Deserialize, Default)]
+pub struct ReadParams {
+    #[serde(default)]
+    pub consistency: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PointWire {
+    id: PointId,
+    #[serde(default)]
+    vector: Option<VectorStruct>,
+    #[serde(default)]
+    payload: Option<Payload>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PointsListWire {
+    points: Vec<PointWire>,
+    #[serde(default)]
+    shard_key: Option<Value>,
+    #[serde(default)]
+    update_filter: Option<Filter>,
+    #[serde(default)]
+    update_mode: Option<UpdateMode>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum BatchVectors {
+    Single(Vec<Vec<f32>>),
+    Named(BTreeMap<String, Vec<Vector>>),
+}
+
+#[derive(Debug, Deserialize)]
+struct BatchWire {
+    ids: Vec<PointId>,
+    #[serde(default)]
+    vectors: Option<BatchVectors>,
+    #[serde(default)]
+    payloads: Option<Vec<Option<Payload>>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PointsBatchWire {
+    batch: BatchWire,
+    #[serde(default)]
+    shard_key: Option<Value>,
+    #[serde(default)]
+    update_filter: Option<Filter>,
+    #[serde(default)]
+    update_mode: Option<UpdateMode>,
+}
+
+fn no_shard_keys(shard_key: &Option<Value>) -> Result<(), ApiError> {
+    match shard_key {
+        None | Some(Value::Null) => Ok(()),
+        Some(_) => Err(ApiError::bad_input(
+            "Shard keys are not supported: the collection uses auto sharding",
+        )),
+    }
+}
+
+fn batch_points(batch: BatchWire) -> Result<Vec<PointStruct>, ApiError> {
+    let n = batch.ids.len();
+    let mut vectors: Vec<NamedVectors> = vec![NamedVectors::new(); n];
+    match batch.vectors {
+        None => {}
+        Some(BatchVectors::Single(list)) => {
+            if list.len() != n {
+                return Err(ApiError::bad_input(format!(
+                    "Wrong input: {} vectors for {n} ids",
+                    list.len()
+                )));
+            }
+            for (slot, v) in vectors.iter_mut().zip(list) {
+                slot.insert(String::new(), Vector::Dense(v));
+            }
+        }
+        Some(BatchVectors::Named(map)) => {
+            for (name, list) in map {
+                if list.len() != n {
+                    return Err(ApiError::bad_input(format!(
+                        "{} vectors named `{name}` for {n} ids",
+                        list.len()
+                    )));
+                }
+                for (slot, v) in vectors.iter_mut().zip(list) {
+                    slot.insert(name.clone(), v);
+                }
+            }
+        }
+    }
+    let payloads = batch.payloads.unwrap_or_default();
+    if !payloads.is_empty() && payloads.len() != n {
+        return Err(ApiError::bad_input(format!(
+            "{} payloads for {n} ids",
+            payloads.len()
+        )));
+    }
+    let mut payloads = payloads.into_iter();
+    Ok(batch
+        .ids
+        .into_iter()
+        .zip(vectors)
+        .map(|(id, vectors)| PointStruct {
+            id,
+            vectors,
+            payload: payloads.next().flatten(),
+        })
+        .collect())
+}
+
+/// Parses an upsert body: the list form (`points`) or the batch form (`batch`).
+pub fn upsert_operation(body: Value) -> Result<UpdateOperation, ApiError> {
+    let is_batch = body.get("batch").is_some();
+    if is_batch {
+        let wire: PointsBatchWire = serde_json::from_value(body).map_err(ApiError::format)?;
+        no_shard_keys(&wire.shard_key)?;
+        return Ok(UpdateOperation::Upsert {
+            points: batch_points(wire.batch)?,
+            mode: wire.update_mode.unwrap_or_default(),
+            update_filter: wire.update_filter,
+        });
+    }
+    let wire: PointsListWire = serde_json::from_value(body).map_err(ApiError::format)?;
+    no_shard_keys(&wire.shard_key)?;
+    let points = wire
+        .points
+        .into_iter()
+        .map(|p| PointStruct {
+            id: p.id,
+            vectors: p.vector.map(VectorStruct::into_named).unwrap_or_default(),
+            payload: p.payload,
+        })
+        .collect();
+    Ok(UpdateOperation::Upsert {
+        points,
+        mode: wire.update_mode.unwrap_or_default(),
+        update_filter: wire.update_filter,
+    })
+}
+
+/// `{"points": [...]}` or `{"filter": {...}}`, as several bodies share.
+#[derive(Debug, Deserialize)]
+pub struct SelectorWire {
+    #[serde(default)]
+    pub points: Option<Vec<PointId>>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub shard_key: Option<Value>,
+}
+
+impl SelectorWire {
+    pub fn into_selector(self) -> Result<PointSelector, ApiError> {
+        no_shard_keys(&self.shard_key)?;
+        match (self.points, self.filter) {
+            (Some(ids), None) => Ok(PointSelector::Ids(ids)),
+            (None, Some(filter)) => Ok(PointSelector::Filter(filter)),
+            (Some(_), Some(_)) => Err(ApiError::bad_input(
+                "Either list of point ids or filter must be provided, not both",
+            )),
+            (None, None) => Err(ApiError::bad_input(
+                "Either list of point ids or filter must be provided",
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SetPayloadWire {
+    pub payload: Payload,
+    #[serde(flatten)]
+    pub selector: SelectorWire,
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeletePayloadWire {
+    pub keys: Vec<String>,
+    #[serde(flatten)]
+    pub selector: SelectorWire,
+}
+
+#[derive(Debug, Deserialize)]
+struct PointVectorsWire {
+    id: PointId,
+    vector: VectorStruct,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UpdateVectorsWire {
+    points: Vec<PointVectorsWire>,
+    #[serde(default)]
+    shard_key: Option<Value>,
+    #[serde(default)]
+    update_filter: Option<Filter>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteVectorsWire {
+    #[serde(flatten)]
+    pub selector: SelectorWire,
+    pub vector: Vec<String>,
+}
+
+impl UpdateVectorsWire {
+    pub fn into_operation(self) -> Result<UpdateOperation, ApiError> {
+        no_shard_keys(&self.shard_key)?;
+        let points = self
+            .points
+            .into_iter()
+            .map(|p| PointVectors {
+                id: p.id,
+                vectors: p.vector.into_named(),
+            })
+            .collect();
+        Ok(UpdateOperation::UpdateVectors {
+            points,
+            update_filter: self.update_filter,
+        })
+    }
+}
+
+/// One operation of `POST …/points/batch`.
+pub fn batch_operation(op: Value) -> Result<UpdateOperation, ApiError> {
+    let Value::Object(map) = op else {
+        return Err(ApiError::format("each operation must be an object"));
+    };
+    let Some((kind, body)) = map.into_iter().next() else {
+        return Err(ApiError::format("empty operation"));
+    };
+    let parse = |v: Value| -> Result<UpdateOperation, ApiError> {
+        Ok(match kind.as_str() {
+            "upsert" => upsert_operation(v)?,
+            "delete" => delete_operation(serde_json::from_value(v).map_err(ApiError::format)?)?,
+            "set_payload" => {
+                set_payload_operation(serde_json::from_value(v).map_err(ApiError::format)?, false)?
+            }
+            "overwrite_payload" => {
+                set_payload_operation(serde_json::from_value(v).map_err(ApiError::format)?, true)?
+            }
+            "delete_payload" => {
+                delete_payload_operation(serde_json::from_value(v).map_err(ApiError::format)?)?
+            }
+            "clear_payload" => {
+                clear_payload_operation(serde_json::from_value(v).map_err(ApiError::format)?)?
+            }
+            "update_vectors" => serde_json::from_value::<UpdateVectorsWire>(v)
+                .map_err(ApiError::format)?
+                .into_operation()?,
+            "delete_vectors" => {
+                delete_vectors_operation(serde_json::from_value(v).map_err(ApiError::format)?)?
+            }
+            other => return Err(ApiError::format(format!("unknown variant `{other}`"))),
+        })
+    };
+    parse(body)
+}
+
+pub fn delete_operation(wire: SelectorWire) -> Result<UpdateOperation, ApiError> {
+    Ok(UpdateOperation::Delete {
+        selector: wire.into_selector()?,
+    })
+}
+
+pub fn set_payload_operation(
+    wire: SetPayloadWire,
+    overwrite: bool,
+) -> Result<UpdateOperation, ApiError> {
+    let selector = wire.selector.into_selector()?;
+    Ok(match overwrite {
+        true => UpdateOperation::OverwritePayload {
+            payload: wire.payload,
+            selector,
+            key: wire.key,
+        },
+        false => UpdateOperation::SetPayload {
+            payload: wire.payload,
+            selector,
+            key: wire.key,
+        },
+    })
+}
+
+pub fn delete_payload_operation(wire: DeletePayloadWire) -> Result<UpdateOperation, ApiError> {
+    Ok(UpdateOperation::DeletePayload {
+        keys: wire.keys,
+        selector: wire.selector.into_selector()?,
+    })
+}
+
+pub fn clear_payload_operation(wire: SelectorWire) -> Result<UpdateOperation, ApiError> {
+    Ok(UpdateOperation::ClearPayload {
+        selector: wire.into_selector()?,
+    })
+}
+
+pub fn delete_vectors_operation(wire: DeleteVectorsWire) -> Result<UpdateOperation, ApiError> {
+    Ok(UpdateOperation::DeleteVectors {
+        selector: wire.selector.into_selector()?,
+        names: wire.vector,
+    })
+}
+
+fn default_true() -> WithPayload {
+    WithPayload::Bool(true)
+}
+
+fn default_no_vector() -> WithVector {
+    WithVector::Bool(false)
+}
+
+/// `POST …/points` (retrieve).
+#[derive(Debug, Deserialize)]
+pub struct RetrieveWire {
+    pub ids: Vec<PointId>,
+    #[serde(default = "default_true")]
+    pub with_payload: WithPayload,
+    #[serde(default = "default_no_vector", alias = "with_vectors")]
+    pub with_vector: WithVector,
+    #[serde(default)]
+    pub shard_key: Option<Value>,
+}
+
+/// `POST …/points/scroll`.
+#[derive(Debug, Deserialize)]
+pub struct ScrollWire {
+    #[serde(default)]
+    pub offset: Option<PointId>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default = "default_true")]
+    pub with_payload: WithPayload,
+    #[serde(default = "default_no_vector", alias = "with_vectors")]
+    pub with_vector: WithVector,
+    #[serde(default)]
+    pub order_by: Option<OrderByInterface>,
+    #[serde(default)]
+    pub shard_key: Option<Value>,
+}
+
+/// `POST …/points/count`.
+#[derive(Debug, Deserialize)]
+pub struct CountWire {
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub exact: Option<bool>,
+    #[serde(default)]
+    pub shard_key: Option<Value>,
+}
+
+/// Checks a limit: 0 is a validation error (422).
+pub fn positive_limit(limit: usize) -> Result<usize, ApiError> {
+    match limit {
+        0 => Err(ApiError::validation(
+            "limit: value 0 invalid, must be 1 or greater",
+        )),
+        n => Ok(n),
+    }
+}
+
+pub fn shard_key_unsupported(shard_key: &Option<Value>) -> Result<(), ApiError> {
+    no_shard_keys(shard_key)
+}

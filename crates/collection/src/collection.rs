@@ -1,0 +1,217 @@
+//! `Collection`: its configuration, its shards' replica sets, and the write path.
+
+use crate::error::{CollectionError, Result};
+use crate::hash_ring::HashRing;
+use crate::replica_set::ReplicaSet;
+use crate::validate;
+use parking_lot::RwLock;
+use quiver_shard::{LocalShard, ShardConfig};
+use quiver_types::config::CollectionConfig;
+use quiver_types::filter::Filter;
+use quiver_types::ops::{UpdateOperation, UpdateResult, UpdateStatus};
+use quiver_types::query::{QueryVector, SearchParams, WithPayload, WithVector};
+use quiver_types::{PointId, ShardId};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const CONFIG_FILE: &str = "config.json";
+
+/// A search over all shards of a collection (before per-shard splitting).
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    pub vector_name: String,
+    pub query: QueryVector,
+    pub filter: Option<Filter>,
+    pub params: Option<SearchParams>,
+    pub limit: usize,
+    pub offset: usize,
+    pub score_threshold: Option<f32>,
+    pub with_payload: WithPayload,
+    pub with_vector: WithVector,
+}
+
+/// One collection on this peer.
+pub struct Collection {
+    name: String,
+    dir: PathBuf,
+    config: RwLock<CollectionConfig>,
+    pub(crate) shards: BTreeMap<ShardId, ReplicaSet>,
+    ring: HashRing,
+}
+
+fn shard_config(config: &CollectionConfig) -> ShardConfig {
+    let dense = config
+        .params
+        .vectors
+        .by_name()
+        .into_iter()
+        .map(|(name, p)| (name, (p.size as usize, p.distance)))
+        .collect();
+    let wal_segment_bytes = (config.wal_config.wal_capacity_mb.max(1) as u64) * 1024 * 1024;
+    ShardConfig {
+        dense,
+        wal_segment_bytes,
+    }
+}
+
+fn service(context: &str, e: impl std::fmt::Display) -> CollectionError {
+    CollectionError::Service(format!("{context}: {e}"))
+}
+
+/// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+impl Collection {
+    /// Creates the collection's directory and shards `0..shard_number` with `config`.
+    pub fn create(name: &str, dir: &Path, config: CollectionConfig) -> Result<Collection> {
+        std::fs::create_dir_all(dir).map_err(|e| service("create collection dir", e))?;
+        let bytes = serde_json::to_vec_pretty(&config).map_err(|e| service("encode config", e))?;
+        write_atomic(&dir.join(CONFIG_FILE), &bytes)
+            .map_err(|e| service("write collection config", e))?;
+        Self::open_with(name, dir, config)
+    }
+
+    /// Opens an existing collection from `dir`.
+    pub fn open(name: &str, dir: &Path) -> Result<Collection> {
+        let bytes = std::fs::read(dir.join(CONFIG_FILE))
+            .map_err(|e| service("read collection config", e))?;
+        let config: CollectionConfig =
+            serde_json::from_slice(&bytes).map_err(|e| service("parse collection config", e))?;
+        Self::open_with(name, dir, config)
+    }
+
+    fn open_with(name: &str, dir: &Path, config: CollectionConfig) -> Result<Collection> {
+        let shard_cfg = shard_config(&config);
+        let mut shards = BTreeMap::new();
+        for shard_id in 0..config.params.shard_number {
+            let local = LocalShard::open(&dir.join(shard_id.to_string()), shard_cfg.clone())?;
+            shards.insert(shard_id, ReplicaSet::new(shard_id, Arc::new(local)));
+        }
+        Ok(Collection {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            ring: HashRing::new(config.params.shard_number),
+            config: RwLock::new(config),
+            shards,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn config(&self) -> CollectionConfig {
+        self.config.read().clone()
+    }
+
+    /// Replaces the configuration (only fields that do not change the data layout may differ).
+    pub fn set_config(&self, config: CollectionConfig) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(&config).map_err(|e| service("encode config", e))?;
+        write_atomic(&self.dir.join(CONFIG_FILE), &bytes)
+            .map_err(|e| service("write collection config", e))?;
+        *self.config.write() = config;
+        Ok(())
+    }
+
+    pub fn shard_of(&self, id: &PointId) -> ShardId {
+        self.ring.shard_of(id)
+    }
+
+    pub fn replica_sets(&self) -> impl Iterator<Item = &ReplicaSet> {
+        self.shards.values()
+    }
+
+    /// Total points over local shards.
+    pub fn points_count(&self) -> usize {
+        self.shards.values().map(|s| s.local().points_count()).sum()
+    }
+
+    /// Validates `op`, splits it by shard, and applies each part; `wait` waits for fsync.
+    pub async fn update(&self, mut op: UpdateOperation, wait: bool) -> Result<UpdateResult> {
+        validate::prepare_operation(&self.config.read(), &mut op)?;
+        let parts = self.split_by_shard(&op);
+        let mut tasks = Vec::with_capacity(parts.len());
+        for (shard_id, part) in parts {
+            let Some(set) = self.shards.get(&shard_id) else {
+                continue;
+            };
+            let shard = Arc::clone(set.local());
+            tasks.push(tokio::task::spawn_blocking(move || {
+                shard.update(&part, wait)
+            }));
+        }
+        let mut merged = UpdateResult {
+            operation_id: None,
+            status: if wait {
+                UpdateStatus::Completed
+            } else {
+                UpdateStatus::Acknowledged
+            },
+        };
+        let mut first_error = None;
+        for task in tasks {
+            match task.await.map_err(|e| service("shard update task", e))? {
+                Ok(result) => merged.operation_id = merged.operation_id.max(result.operation_id),
+                Err(e) => {
+                    first_error.get_or_insert(CollectionError::from(e));
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(merged),
+        }
+    }
+
+    fn split_by_shard(&self, op: &UpdateOperation) -> Vec<(ShardId, UpdateOperation)> {
+        let Some(ids) = op.point_ids() else {
+            return self.shards.keys().map(|s| (*s, op.clone())).collect();
+        };
+        let mut by_shard: BTreeMap<ShardId, HashSet<PointId>> = BTreeMap::new();
+        for id in ids {
+            by_shard
+                .entry(self.ring.shard_of(&id))
+                .or_default()
+                .insert(id);
+        }
+        if by_shard.is_empty() {
+            // Nothing to route: still log it on one shard so the caller gets an operation id.
+            return vec![(0, op.clone())];
+        }
+        by_shard
+            .into_iter()
+            .map(|(shard, ids)| (shard, op.restricted_to(&ids)))
+            .collect()
+    }
+
+    /// Checkpoints every shard whose WAL outgrew `wal_bytes_max` (or every changed shard if `force`).
+    pub fn checkpoint_due_shards(&self, wal_bytes_max: u64, force: bool) -> Result<()> {
+        for set in self.shards.values() {
+            let shard = set.local();
+            if shard.checkpoint_due(wal_bytes_max, force) {
+                shard.checkpoint()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fsyncs every shard's WAL.
+    pub fn sync(&self) -> Result<()> {
+        for set in self.shards.values() {
+            set.local().sync()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,164 @@
+//! Checks operations and queries against a collection's configuration before they reach a WAL,
+//! and prepares them (Cosine vectors normalised, sparse indices sorted), so every replica applies
+//! exactly the same, valid operation.
+
+use crate::error::{CollectionError, Result};
+use quiver_storage::distance::normalize;
+use quiver_storage::filter::validate_filter;
+use quiver_types::config::{CollectionConfig, Distance};
+use quiver_types::filter::Filter;
+use quiver_types::json_path::JsonPath;
+use quiver_types::ops::{PointSelector, UpdateOperation};
+use quiver_types::point::{NamedVectors, Vector};
+use quiver_types::query::QueryVector;
+
+fn bad(msg: impl Into<String>) -> CollectionError {
+    CollectionError::BadInput(msg.into())
+}
+
+fn dimension_error(expected: u64, got: usize) -> CollectionError {
+    bad(format!(
+        "Vector dimension error: expected dim: {expected}, got {got}"
+    ))
+}
+
+fn missing_vector(name: &str) -> CollectionError {
+    bad(format!("Not existing vector name error: {name}"))
+}
+
+/// Checks and prepares one point's vectors.
+pub fn prepare_vectors(config: &CollectionConfig, vectors: &mut NamedVectors) -> Result<()> {
+    for (name, vector) in vectors.iter_mut() {
+        match vector {
+            Vector::Dense(values) => {
+                let params = config
+                    .params
+                    .vectors
+                    .get(name)
+                    .ok_or_else(|| missing_vector(name))?;
+                if values.len() as u64 != params.size {
+                    return Err(dimension_error(params.size, values.len()));
+                }
+                if values.iter().any(|v| !v.is_finite()) {
+                    return Err(bad("Vector contains non-finite values"));
+                }
+                if params.distance == Distance::Cosine {
+                    normalize(values);
+                }
+            }
+            Vector::Sparse(sparse) => {
+                if !config.params.sparse_vectors.contains_key(name) {
+                    return Err(missing_vector(name));
+                }
+                sparse.validate()?;
+                *sparse = sparse.sorted();
+            }
+            Vector::Multi(_) => {
+                return Err(bad("Multivectors are not supported by this collection"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_filter(filter: Option<&Filter>) -> Result<()> {
+    match filter {
+        Some(f) => Ok(validate_filter(f)?),
+        None => Ok(()),
+    }
+}
+
+fn check_selector(selector: &PointSelector) -> Result<()> {
+    match selector {
+        PointSelector::Ids(_) => Ok(()),
+        PointSelector::Filter(f) => check_filter(Some(f)),
+    }
+}
+
+fn check_vector_names(config: &CollectionConfig, names: &[String]) -> Result<()> {
+    for name in names {
+        if config.params.vectors.get(name).is_none()
+            && !config.params.sparse_vectors.contains_key(name)
+        {
+            return Err(missing_vector(name));
+        }
+    }
+    Ok(())
+}
+
+/// Validates `op` against `config` and prepares its vectors.
+pub fn prepare_operation(config: &CollectionConfig, op: &mut UpdateOperation) -> Result<()> {
+    match op {
+        UpdateOperation::Upsert {
+            points,
+            update_filter,
+            ..
+        } => {
+            check_filter(update_filter.as_ref())?;
+            points
+                .iter_mut()
+                .try_for_each(|p| prepare_vectors(config, &mut p.vectors))
+        }
+        UpdateOperation::UpdateVectors {
+            points,
+            update_filter,
+        } => {
+            check_filter(update_filter.as_ref())?;
+            points
+                .iter_mut()
+                .try_for_each(|p| prepare_vectors(config, &mut p.vectors))
+        }
+        UpdateOperation::Delete { selector } | UpdateOperation::ClearPayload { selector } => {
+            check_selector(selector)
+        }
+        UpdateOperation::SetPayload { selector, key, .. }
+        | UpdateOperation::OverwritePayload { selector, key, .. } => {
+            if let Some(key) = key {
+                JsonPath::parse(key)?;
+            }
+            check_selector(selector)
+        }
+        UpdateOperation::DeletePayload { keys, selector } => {
+            keys.iter()
+                .try_for_each(|k| JsonPath::parse(k).map(|_| ()))?;
+            check_selector(selector)
+        }
+        UpdateOperation::DeleteVectors { selector, names } => {
+            check_vector_names(config, names)?;
+            check_selector(selector)
+        }
+    }
+}
+
+/// Validates a query vector for the vector `name` and prepares it (Cosine normalisation).
+pub fn prepare_query(config: &CollectionConfig, name: &str, query: &mut QueryVector) -> Result<()> {
+    match query {
+        QueryVector::Dense(values) => {
+            let params = config
+                .params
+                .vectors
+                .get(name)
+                .ok_or_else(|| missing_vector(name))?;
+            if values.len() as u64 != params.size {
+                return Err(dimension_error(params.size, values.len()));
+            }
+            if params.distance == Distance::Cosine {
+                normalize(values);
+            }
+            Ok(())
+        }
+        QueryVector::Sparse(sparse) => {
+            if !config.params.sparse_vectors.contains_key(name) {
+                return Err(missing_vector(name));
+            }
+            sparse.validate()?;
+            *sparse = sparse.sorted();
+            Ok(())
+        }
+    }
+}
+
+/// Validates a read filter.
+pub fn prepare_filter(filter: Option<&Filter>) -> Result<()> {
+    check_filter(filter)
+}

@@ -1,0 +1,77 @@
+//! The one error enum of the node crate; each variant is one row of spec §0.2.
+
+use quiver_collection::CollectionError;
+
+/// Why a node service call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// 400 `Wrong input: `.
+    #[error("Wrong input: {0}")]
+    BadInput(String),
+    /// 400 `Bad request: `.
+    #[error("Bad request: {0}")]
+    BadRequest(String),
+    /// 422 validation failure; the message is complete.
+    #[error("{0}")]
+    Validation(String),
+    /// 404 `Not found: `.
+    #[error("Not found: {0}")]
+    NotFound(String),
+    /// 409 for an existing collection.
+    #[error("Wrong input: Collection `{0}` already exists!")]
+    AlreadyExists(String),
+    /// 405: a cluster operation on a standalone node.
+    #[error("Qdrant is running in standalone mode")]
+    StandaloneMode,
+    /// 408.
+    #[error("Timeout: {0}")]
+    Timeout(String),
+    /// 503.
+    #[error("Shard temporarily unavailable: {0}")]
+    ShardUnavailable(String),
+    /// 500.
+    #[error("Service internal error: {0}")]
+    Service(String),
+}
+
+impl NodeError {
+    pub fn collection_not_found(name: &str) -> NodeError {
+        NodeError::NotFound(format!("Collection `{name}` doesn't exist!"))
+    }
+
+    /// Whether retrying the same call may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            NodeError::Timeout(_) | NodeError::ShardUnavailable(_) | NodeError::Service(_) => true,
+            NodeError::BadInput(_)
+            | NodeError::BadRequest(_)
+            | NodeError::Validation(_)
+            | NodeError::NotFound(_)
+            | NodeError::AlreadyExists(_)
+            | NodeError::StandaloneMode => false,
+        }
+    }
+}
+
+impl From<CollectionError> for NodeError {
+    fn from(e: CollectionError) -> Self {
+        match e {
+            CollectionError::BadInput(m) => NodeError::BadInput(m),
+            CollectionError::Validation(m) => {
+                NodeError::Validation(format!("Validation error in JSON body: {m}"))
+            }
+            CollectionError::NotFound(m) => NodeError::NotFound(m),
+            CollectionError::ShardUnavailable(m) => NodeError::ShardUnavailable(m),
+            CollectionError::Timeout(m) => NodeError::Timeout(m),
+            CollectionError::Service(m) => NodeError::Service(m),
+        }
+    }
+}
+
+impl From<quiver_types::TypesError> for NodeError {
+    fn from(e: quiver_types::TypesError) -> Self {
+        NodeError::from(CollectionError::from(e))
+    }
+}
+
+pub type Result<T, E = NodeError> = std::result::Result<T, E>;

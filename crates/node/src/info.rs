@@ -1,0 +1,51 @@
+//! Read-only descriptions a node returns: collection info and a collection's cluster view.
+
+use quiver_types::config::CollectionConfig;
+use quiver_types::replica::ReplicaState;
+use quiver_types::{PeerId, ShardId};
+use serde::Serialize;
+
+/// `GET /collections/{name}` (spec §2.2).
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionInfo {
+    pub status: &'static str,
+    pub optimizer_status: &'static str,
+    pub indexed_vectors_count: usize,
+    pub points_count: usize,
+    pub segments_count: usize,
+    pub config: CollectionConfig,
+    pub payload_schema: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One local replica in `GET /collections/{name}/cluster`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocalShardInfo {
+    pub shard_id: ShardId,
+    pub points_count: usize,
+    pub state: ReplicaState,
+}
+
+/// One remote replica in `GET /collections/{name}/cluster`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoteShardInfo {
+    pub shard_id: ShardId,
+    pub peer_id: PeerId,
+    pub state: ReplicaState,
+}
+
+/// `GET /collections/{name}/cluster` (spec §4.5).
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionClusterInfo {
+    pub peer_id: PeerId,
+    pub shard_count: usize,
+    pub local_shards: Vec<LocalShardInfo>,
+    pub remote_shards: Vec<RemoteShardInfo>,
+    pub shard_transfers: Vec<serde_json::Value>,
+}
+
+/// An alias and its collection.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AliasDescription {
+    pub alias_name: String,
+    pub collection_name: String,
+}

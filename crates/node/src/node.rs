@@ -1,0 +1,144 @@
+//! `Node`: the collections and aliases of this peer, loaded from and kept on disk.
+
+use crate::aliases::Aliases;
+use crate::config::NodeConfig;
+use crate::error::{NodeError, Result};
+use parking_lot::RwLock;
+use quiver_collection::Collection;
+use quiver_types::PeerId;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One peer's registry of collections.
+pub struct Node {
+    pub(crate) config: NodeConfig,
+    peer_id: PeerId,
+    pub(crate) collections: RwLock<BTreeMap<String, Arc<Collection>>>,
+    pub(crate) aliases: Aliases,
+    /// Serialises collection create/update/delete and alias changes.
+    pub(crate) meta_lock: tokio::sync::Mutex<()>,
+}
+
+fn service(context: &str, e: impl std::fmt::Display) -> NodeError {
+    NodeError::Service(format!("{context}: {e}"))
+}
+
+/// Reads the persisted peer id, or creates one (`random % 2^53 + 1`, spec §8.2).
+fn load_peer_id(storage: &Path, configured: Option<u64>) -> Result<PeerId> {
+    let path = storage.join("peer_id.json");
+    if let Ok(bytes) = std::fs::read(&path) {
+        return serde_json::from_slice::<PeerId>(&bytes).map_err(|e| service("parse peer id", e));
+    }
+    let id = configured.unwrap_or_else(|| rand::random::<u64>() % (1u64 << 53) + 1);
+    let bytes = serde_json::to_vec(&id).map_err(|e| service("encode peer id", e))?;
+    quiver_collection_write(&path, &bytes)?;
+    Ok(id)
+}
+
+fn quiver_collection_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    quiver_collection::write_atomic(path, bytes).map_err(|e| service("write file", e))
+}
+
+impl Node {
+    /// Opens the node's storage, loading every collection and alias.
+    pub fn open(config: NodeConfig) -> Result<Node> {
+        let collections_dir = config.storage_path.join("collections");
+        std::fs::create_dir_all(&collections_dir).map_err(|e| service("create storage dir", e))?;
+        let _ = std::fs::remove_dir_all(config.storage_path.join(".deleted"));
+        let peer_id = load_peer_id(&config.storage_path, config.peer_id)?;
+        let mut collections = BTreeMap::new();
+        for entry in
+            std::fs::read_dir(&collections_dir).map_err(|e| service("list collections", e))?
+        {
+            let entry = entry.map_err(|e| service("list collections", e))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if !entry.path().join("config.json").exists() {
+                tracing::warn!(collection = %name, "skipping collection directory without config.json");
+                continue;
+            }
+            let collection = Collection::open(&name, &entry.path())?;
+            tracing::info!(collection = %name, points = collection.points_count(), "loaded collection");
+            collections.insert(name, Arc::new(collection));
+        }
+        let aliases = Aliases::load(&config.storage_path.join("aliases"))?;
+        Ok(Node {
+            config,
+            peer_id,
+            collections: RwLock::new(collections),
+            aliases,
+            meta_lock: Default::default(),
+        })
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    pub(crate) fn collection_dir(&self, name: &str) -> PathBuf {
+        self.config.storage_path.join("collections").join(name)
+    }
+
+    /// The collection called `name`, or the collection the alias `name` points to.
+    pub fn resolve(&self, name: &str) -> Result<Arc<Collection>> {
+        let collections = self.collections.read();
+        if let Some(c) = collections.get(name) {
+            return Ok(Arc::clone(c));
+        }
+        self.aliases
+            .target(name)
+            .and_then(|target| collections.get(&target).cloned())
+            .ok_or_else(|| NodeError::collection_not_found(name))
+    }
+
+    /// All collections (for metrics).
+    pub fn collections(&self) -> Vec<Arc<Collection>> {
+        self.collections.read().values().cloned().collect()
+    }
+
+    /// Checkpoints shards: those whose WAL outgrew the limit, or every changed one with `force`.
+    pub fn checkpoint(&self, force: bool) -> Result<()> {
+        let wal_bytes_max = (self.config.wal.wal_capacity_mb.max(1) as u64) * 1024 * 1024;
+        for collection in self.collections() {
+            collection.checkpoint_due_shards(wal_bytes_max, force)?;
+        }
+        Ok(())
+    }
+
+    /// Runs checkpoints in the background until the node is dropped: by WAL size every second and
+    /// of every changed shard each `flush_interval_sec`.
+    pub fn spawn_checkpointer(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let flush_every = self.config.optimizers.flush_interval_sec.max(1);
+        tokio::spawn(async move {
+            let mut tick: u64 = 0;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                tick += 1;
+                let Some(node) = weak.upgrade() else { return };
+                let force = tick % flush_every == 0;
+                let result = tokio::task::spawn_blocking(move || node.checkpoint(force)).await;
+                match result {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "checkpoint failed"),
+                    Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
+                }
+            }
+        });
+    }
+
+    /// Makes every write durable and checkpoints every shard (graceful shutdown).
+    pub fn shutdown(&self) -> Result<()> {
+        for collection in self.collections() {
+            collection.sync()?;
+        }
+        self.checkpoint(true)
+    }
+}

@@ -1,0 +1,416 @@
+//! Service functions for collections and aliases (spec §2).
+
+use crate::error::{NodeError, Result};
+use crate::info::{AliasDescription, CollectionClusterInfo, CollectionInfo, LocalShardInfo};
+use crate::node::Node;
+use quiver_collection::Collection;
+use quiver_types::config::{
+    CollectionConfig, CollectionParams, CreateCollection, UpdateCollection, VectorsConfig,
+};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// One action of `POST /collections/aliases`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum AliasAction {
+    CreateAlias {
+        collection_name: String,
+        alias_name: String,
+    },
+    DeleteAlias {
+        alias_name: String,
+    },
+    RenameAlias {
+        old_alias_name: String,
+        new_alias_name: String,
+    },
+}
+
+const FORBIDDEN_NAME_CHARS: [char; 11] =
+    ['<', '>', ':', '"', '/', '\\', '|', '?', '*', '\0', '\u{1f}'];
+
+fn validation(msg: impl std::fmt::Display) -> NodeError {
+    NodeError::Validation(format!("Validation error in JSON body: {msg}"))
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    let bad_char = name.chars().find(|c| FORBIDDEN_NAME_CHARS.contains(c));
+    if name.is_empty() || name.len() > 255 || name == "." || name == ".." || bad_char.is_some() {
+        return Err(NodeError::Validation(format!(
+            "Validation error in path parameters: [name: Collection name must be 1..255 characters and must not contain any of < > : \" / \\ | ? * or be `.`/`..`: `{name}`]"
+        )));
+    }
+    Ok(())
+}
+
+fn at_least_one(field: &str, value: Option<u64>) -> Result<()> {
+    match value {
+        Some(0) => Err(validation(format!(
+            "{field}: value 0 invalid, must be 1 or greater"
+        ))),
+        Some(_) | None => Ok(()),
+    }
+}
+
+fn validate_create(request: &CreateCollection) -> Result<()> {
+    at_least_one("shard_number", request.shard_number.map(u64::from))?;
+    at_least_one(
+        "replication_factor",
+        request.replication_factor.map(u64::from),
+    )?;
+    at_least_one(
+        "write_consistency_factor",
+        request.write_consistency_factor.map(u64::from),
+    )?;
+    let vectors = request.vectors.clone().unwrap_or_default().by_name();
+    for (name, params) in &vectors {
+        at_least_one(&format!("vectors.{name}.size"), Some(params.size))?;
+        if params.size > 65536 {
+            return Err(validation(format!(
+                "vectors.{name}.size: value {} invalid, must be 65536 or less",
+                params.size
+            )));
+        }
+        if params.multivector_config.is_some() {
+            return Err(NodeError::BadInput("Multivectors are not supported".into()));
+        }
+        if name.len() > 200 || name.chars().any(|c| FORBIDDEN_NAME_CHARS.contains(&c)) {
+            return Err(validation(format!("vectors: invalid vector name `{name}`")));
+        }
+    }
+    for name in request.sparse_vectors.iter().flat_map(|s| s.keys()) {
+        if name.is_empty() {
+            return Err(NodeError::BadInput(
+                "Sparse vector name must not be empty".into(),
+            ));
+        }
+        if vectors.contains_key(name) {
+            return Err(NodeError::BadInput(format!(
+                "Sparse vector name `{name}` clashes with a dense vector name"
+            )));
+        }
+    }
+    if let Some(ef) = request.hnsw_config.as_ref().and_then(|h| h.ef_construct) {
+        if ef < 4 {
+            return Err(validation(format!(
+                "hnsw_config.ef_construct: value {ef} invalid, must be 4 or greater"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Node {
+    fn build_config(&self, request: CreateCollection) -> CollectionConfig {
+        let mut hnsw = self.config.hnsw.clone();
+        if let Some(diff) = &request.hnsw_config {
+            hnsw.apply(diff);
+        }
+        let mut optimizer = self.config.optimizers.clone();
+        if let Some(diff) = &request.optimizers_config {
+            optimizer.apply(diff);
+        }
+        let mut wal = self.config.wal.clone();
+        if let Some(diff) = &request.wal_config {
+            wal.wal_capacity_mb = diff.wal_capacity_mb.unwrap_or(wal.wal_capacity_mb);
+            wal.wal_segments_ahead = diff.wal_segments_ahead.unwrap_or(wal.wal_segments_ahead);
+            wal.wal_retain_closed = diff.wal_retain_closed.unwrap_or(wal.wal_retain_closed);
+        }
+        CollectionConfig {
+            params: CollectionParams {
+                vectors: request
+                    .vectors
+                    .unwrap_or(VectorsConfig::Multi(BTreeMap::new())),
+                shard_number: request
+                    .shard_number
+                    .or(self.config.shard_number)
+                    .unwrap_or(1),
+                sharding_method: request.sharding_method,
+                replication_factor: request
+                    .replication_factor
+                    .unwrap_or(self.config.replication_factor),
+                write_consistency_factor: request
+                    .write_consistency_factor
+                    .unwrap_or(self.config.write_consistency_factor),
+                read_fan_out_factor: None,
+                on_disk_payload: request
+                    .on_disk_payload
+                    .unwrap_or(self.config.on_disk_payload),
+                sparse_vectors: request.sparse_vectors.unwrap_or_default(),
+            },
+            hnsw_config: hnsw,
+            optimizer_config: optimizer,
+            wal_config: wal,
+            quantization_config: request.quantization_config,
+            strict_mode_config: request.strict_mode_config,
+            metadata: request.metadata,
+        }
+    }
+
+    /// `PUT /collections/{name}`.
+    pub async fn create_collection(&self, name: &str, request: CreateCollection) -> Result<bool> {
+        validate_name(name)?;
+        validate_create(&request)?;
+        if request
+            .sharding_method
+            .as_deref()
+            .is_some_and(|m| m != "auto")
+        {
+            return Err(NodeError::BadInput(
+                "Custom sharding is not supported yet".into(),
+            ));
+        }
+        let _meta = self.meta_lock.lock().await;
+        if self.collections.read().contains_key(name) {
+            return Err(NodeError::AlreadyExists(name.to_string()));
+        }
+        if self.aliases.target(name).is_some() {
+            return Err(NodeError::BadInput(format!(
+                "Alias with the same name `{name}` already exists"
+            )));
+        }
+        if self
+            .config
+            .max_collections
+            .is_some_and(|max| self.collections.read().len() >= max)
+        {
+            return Err(NodeError::BadInput(
+                "Maximum number of collections reached".into(),
+            ));
+        }
+        let config = self.build_config(request);
+        let dir = self.collection_dir(name);
+        let name_owned = name.to_string();
+        let collection =
+            tokio::task::spawn_blocking(move || Collection::create(&name_owned, &dir, config))
+                .await
+                .map_err(|e| NodeError::Service(format!("create collection task: {e}")))??;
+        self.collections
+            .write()
+            .insert(name.to_string(), Arc::new(collection));
+        Ok(true)
+    }
+
+    /// `PATCH /collections/{name}`.
+    pub async fn update_collection(&self, name: &str, request: UpdateCollection) -> Result<bool> {
+        let _meta = self.meta_lock.lock().await;
+        let collection = self.resolve(name)?;
+        let mut config = collection.config();
+        apply_update(&mut config, &request)?;
+        collection.set_config(config)?;
+        Ok(true)
+    }
+
+    /// `DELETE /collections/{name}`: true if it existed.
+    pub async fn delete_collection(&self, name: &str) -> Result<bool> {
+        let _meta = self.meta_lock.lock().await;
+        let Some(collection) = self.collections.write().remove(name) else {
+            return Ok(false);
+        };
+        let mut aliases = self.aliases.all();
+        aliases.retain(|_, target| target != name);
+        self.aliases.replace(aliases)?;
+        drop(collection);
+        let dir = self.collection_dir(name);
+        let trash = self
+            .config
+            .storage_path
+            .join(".deleted")
+            .join(uuid::Uuid::new_v4().to_string());
+        tokio::task::spawn_blocking(move || {
+            let moved = std::fs::create_dir_all(trash.parent().unwrap_or(&trash))
+                .and_then(|_| std::fs::rename(&dir, &trash));
+            let removed = moved.and_then(|_| std::fs::remove_dir_all(&trash));
+            if let Err(e) = removed {
+                tracing::warn!(error = %e, "removing a deleted collection's files failed");
+            }
+        });
+        Ok(true)
+    }
+
+    pub fn list_collections(&self) -> Vec<String> {
+        self.collections.read().keys().cloned().collect()
+    }
+
+    pub fn collection_exists(&self, name: &str) -> bool {
+        self.resolve(name).is_ok()
+    }
+
+    /// `GET /collections/{name}`.
+    pub fn collection_info(&self, name: &str) -> Result<CollectionInfo> {
+        let collection = self.resolve(name)?;
+        Ok(CollectionInfo {
+            status: "green",
+            optimizer_status: "ok",
+            indexed_vectors_count: 0,
+            points_count: collection.points_count(),
+            segments_count: collection.replica_sets().count(),
+            config: collection.config(),
+            payload_schema: serde_json::Map::new(),
+        })
+    }
+
+    /// `GET /collections/{name}/cluster` (standalone: every shard local and Active).
+    pub fn collection_cluster_info(&self, name: &str) -> Result<CollectionClusterInfo> {
+        let collection = self.resolve(name)?;
+        let local_shards: Vec<LocalShardInfo> = collection
+            .replica_sets()
+            .map(|set| LocalShardInfo {
+                shard_id: set.shard_id,
+                points_count: set.local().points_count(),
+                state: set.local_state(),
+            })
+            .collect();
+        Ok(CollectionClusterInfo {
+            peer_id: self.peer_id(),
+            shard_count: local_shards.len(),
+            local_shards,
+            remote_shards: Vec::new(),
+            shard_transfers: Vec::new(),
+        })
+    }
+
+    /// `POST /collections/aliases`: all actions or none.
+    pub async fn update_aliases(&self, actions: Vec<AliasAction>) -> Result<bool> {
+        let _meta = self.meta_lock.lock().await;
+        let mut map = self.aliases.all();
+        for action in actions {
+            match action {
+                AliasAction::CreateAlias {
+                    collection_name,
+                    alias_name,
+                } => {
+                    if !self.collections.read().contains_key(&collection_name) {
+                        return Err(NodeError::collection_not_found(&collection_name));
+                    }
+                    if self.collections.read().contains_key(&alias_name) {
+                        return Err(NodeError::BadInput(format!(
+                            "Collection with name `{alias_name}` already exists"
+                        )));
+                    }
+                    map.insert(alias_name, collection_name);
+                }
+                AliasAction::DeleteAlias { alias_name } => {
+                    if map.remove(&alias_name).is_none() {
+                        return Err(NodeError::NotFound(format!(
+                            "Alias {alias_name} does not exists!"
+                        )));
+                    }
+                }
+                AliasAction::RenameAlias {
+                    old_alias_name,
+                    new_alias_name,
+                } => {
+                    let target = map.remove(&old_alias_name).ok_or_else(|| {
+                        NodeError::NotFound(format!("Alias {old_alias_name} does not exists!"))
+                    })?;
+                    map.insert(new_alias_name, target);
+                }
+            }
+        }
+        self.aliases.replace(map)?;
+        Ok(true)
+    }
+
+    /// Every alias, or those of one collection.
+    pub fn list_aliases(&self, collection: Option<&str>) -> Result<Vec<AliasDescription>> {
+        if let Some(name) = collection {
+            self.resolve(name)?;
+        }
+        Ok(self
+            .aliases
+            .all()
+            .into_iter()
+            .filter(|(_, target)| collection.is_none_or(|c| c == target))
+            .map(|(alias_name, collection_name)| AliasDescription {
+                alias_name,
+                collection_name,
+            })
+            .collect())
+    }
+}
+
+fn apply_update(config: &mut CollectionConfig, request: &UpdateCollection) -> Result<()> {
+    if let Some(diff) = &request.optimizers_config {
+        config.optimizer_config.apply(diff);
+    }
+    if let Some(diff) = &request.hnsw_config {
+        config.hnsw_config.apply(diff);
+    }
+    if let Some(params) = &request.params {
+        at_least_one(
+            "params.replication_factor",
+            params.replication_factor.map(u64::from),
+        )?;
+        at_least_one(
+            "params.write_consistency_factor",
+            params.write_consistency_factor.map(u64::from),
+        )?;
+        config.params.replication_factor = params
+            .replication_factor
+            .unwrap_or(config.params.replication_factor);
+        config.params.write_consistency_factor = params
+            .write_consistency_factor
+            .unwrap_or(config.params.write_consistency_factor);
+        config.params.read_fan_out_factor = params
+            .read_fan_out_factor
+            .or(config.params.read_fan_out_factor);
+        config.params.on_disk_payload = params
+            .on_disk_payload
+            .unwrap_or(config.params.on_disk_payload);
+    }
+    for (name, diff) in request.vectors.iter().flatten() {
+        let params = config.params.vectors.get_mut(name).ok_or_else(|| {
+            NodeError::BadInput(format!("Not existing vector name error: {name}"))
+        })?;
+        if let Some(h) = &diff.hnsw_config {
+            let mut merged = params.hnsw_config.clone().unwrap_or_default();
+            merge_hnsw_diff(&mut merged, h);
+            params.hnsw_config = Some(merged);
+        }
+        if diff.on_disk.is_some() {
+            params.on_disk = diff.on_disk;
+        }
+    }
+    for (name, sparse) in request.sparse_vectors.iter().flatten() {
+        match config.params.sparse_vectors.get_mut(name) {
+            Some(existing) => *existing = sparse.clone(),
+            None => {
+                return Err(NodeError::BadInput(format!(
+                    "Not existing vector name error: {name}"
+                )));
+            }
+        }
+    }
+    if request.quantization_config.is_some() {
+        config.quantization_config = request.quantization_config.clone();
+    }
+    if request.strict_mode_config.is_some() {
+        config.strict_mode_config = request.strict_mode_config.clone();
+    }
+    if let Some(patch) = &request.metadata {
+        let metadata = config.metadata.get_or_insert_with(Default::default);
+        for (k, v) in patch {
+            if v.is_null() {
+                metadata.remove(k);
+            } else {
+                metadata.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn merge_hnsw_diff(
+    target: &mut quiver_types::config::HnswConfigDiff,
+    diff: &quiver_types::config::HnswConfigDiff,
+) {
+    target.m = diff.m.or(target.m);
+    target.ef_construct = diff.ef_construct.or(target.ef_construct);
+    target.full_scan_threshold = diff.full_scan_threshold.or(target.full_scan_threshold);
+    target.max_indexing_threads = diff.max_indexing_threads.or(target.max_indexing_threads);
+    target.on_disk = diff.on_disk.or(target.on_disk);
+    target.payload_m = diff.payload_m.or(target.payload_m);
+}

@@ -1,0 +1,353 @@
+//! Configuration as Qdrant reads it (spec §8.5): built-in defaults, `config/config.yaml` if
+//! present, `--config-path`, then `QDRANT__SECTION__KEY` environment variables. Unknown keys are
+//! ignored with a warning; an invalid value stops startup with a message naming the key.
+
+use quiver_types::config::{HnswConfig, OptimizersConfig, WalConfig};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub log_level: String,
+    pub service: ServiceSettings,
+    pub storage: StorageSettings,
+    pub cluster: ClusterSettings,
+    pub telemetry_disabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServiceSettings {
+    pub host: String,
+    pub http_port: u16,
+    pub grpc_port: Option<u16>,
+    pub max_request_size_mb: usize,
+    pub max_workers: usize,
+    pub enable_cors: bool,
+    pub enable_tls: bool,
+    pub api_key: Option<String>,
+    pub read_only_api_key: Option<String>,
+    pub enable_snapshot_url_recovery: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct CollectionDefaults {
+    pub replication_factor: Option<u32>,
+    pub write_consistency_factor: Option<u32>,
+    pub shard_number: Option<u32>,
+    pub shard_number_per_node: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HnswSettings {
+    pub m: usize,
+    pub ef_construct: usize,
+    pub full_scan_threshold_kb: usize,
+    pub max_indexing_threads: usize,
+    pub on_disk: bool,
+    pub payload_m: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct OptimizerSettings {
+    pub deleted_threshold: f64,
+    pub vacuum_min_vector_number: usize,
+    pub default_segment_number: usize,
+    pub max_segment_size_kb: Option<usize>,
+    pub memmap_threshold_kb: Option<usize>,
+    pub indexing_threshold_kb: Option<usize>,
+    pub flush_interval_sec: u64,
+    pub max_optimization_threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WalSettings {
+    pub wal_capacity_mb: usize,
+    pub wal_segments_ahead: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StorageSettings {
+    pub storage_path: PathBuf,
+    pub snapshots_path: PathBuf,
+    pub temp_path: Option<PathBuf>,
+    pub on_disk_payload: bool,
+    pub wal: WalSettings,
+    pub node_type: NodeType,
+    pub shard_transfer_method: Option<String>,
+    pub collection: CollectionDefaults,
+    pub hnsw_index: HnswSettings,
+    pub optimizers: OptimizerSettings,
+    pub max_collections: Option<usize>,
+    pub performance: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+pub enum NodeType {
+    #[default]
+    Normal,
+    Listener,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct P2pSettings {
+    pub port: Option<u16>,
+    pub connection_pool_size: usize,
+    pub enable_tls: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ConsensusSettings {
+    pub tick_period_ms: u64,
+    pub bootstrap_timeout_sec: u64,
+    pub max_message_queue_size: usize,
+    pub message_timeout_ticks: u64,
+    pub compact_wal_entries: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ClusterSettings {
+    pub enabled: bool,
+    pub peer_id: Option<u64>,
+    pub grpc_timeout_ms: u64,
+    pub connection_timeout_ms: u64,
+    pub p2p: P2pSettings,
+    pub consensus: ConsensusSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            log_level: "INFO".into(),
+            service: ServiceSettings::default(),
+            storage: StorageSettings::default(),
+            cluster: ClusterSettings::default(),
+            telemetry_disabled: false,
+        }
+    }
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        ServiceSettings {
+            host: "0.0.0.0".into(),
+            http_port: 6333,
+            grpc_port: Some(6334),
+            max_request_size_mb: 32,
+            max_workers: 0,
+            enable_cors: true,
+            enable_tls: false,
+            api_key: None,
+            read_only_api_key: None,
+            enable_snapshot_url_recovery: true,
+        }
+    }
+}
+
+impl Default for HnswSettings {
+    fn default() -> Self {
+        HnswSettings {
+            m: 16,
+            ef_construct: 100,
+            full_scan_threshold_kb: 10_000,
+            max_indexing_threads: 0,
+            on_disk: false,
+            payload_m: None,
+        }
+    }
+}
+
+impl Default for OptimizerSettings {
+    fn default() -> Self {
+        OptimizerSettings {
+            deleted_threshold: 0.2,
+            vacuum_min_vector_number: 1000,
+            default_segment_number: 0,
+            max_segment_size_kb: None,
+            memmap_threshold_kb: None,
+            indexing_threshold_kb: Some(10_000),
+            flush_interval_sec: 5,
+            max_optimization_threads: None,
+        }
+    }
+}
+
+impl Default for WalSettings {
+    fn default() -> Self {
+        WalSettings {
+            wal_capacity_mb: 32,
+            wal_segments_ahead: 0,
+        }
+    }
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        StorageSettings {
+            storage_path: "./storage".into(),
+            snapshots_path: "./snapshots".into(),
+            temp_path: None,
+            on_disk_payload: true,
+            wal: WalSettings::default(),
+            node_type: NodeType::Normal,
+            shard_transfer_method: None,
+            collection: CollectionDefaults::default(),
+            hnsw_index: HnswSettings::default(),
+            optimizers: OptimizerSettings::default(),
+            max_collections: None,
+            performance: serde_json::Value::Null,
+        }
+    }
+}
+
+impl Default for P2pSettings {
+    fn default() -> Self {
+        P2pSettings {
+            port: Some(6335),
+            connection_pool_size: 2,
+            enable_tls: false,
+        }
+    }
+}
+
+impl Default for ConsensusSettings {
+    fn default() -> Self {
+        ConsensusSettings {
+            tick_period_ms: 100,
+            bootstrap_timeout_sec: 15,
+            max_message_queue_size: 100,
+            message_timeout_ticks: 10,
+            compact_wal_entries: 128,
+        }
+    }
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            enabled: false,
+            peer_id: None,
+            grpc_timeout_ms: 60_000,
+            connection_timeout_ms: 2_000,
+            p2p: P2pSettings::default(),
+            consensus: ConsensusSettings::default(),
+        }
+    }
+}
+
+/// Loads the settings; the error names the offending key.
+pub fn load(config_path: Option<&Path>) -> Result<(Settings, Vec<String>), String> {
+    let mut builder = config::Config::builder();
+    if Path::new("config/config.yaml").exists() {
+        builder = builder.add_source(config::File::new(
+            "config/config.yaml",
+            config::FileFormat::Yaml,
+        ));
+    }
+    if let Some(path) = config_path {
+        if !path.exists() {
+            return Err(format!(
+                "configuration file {} does not exist",
+                path.display()
+            ));
+        }
+        builder = builder.add_source(config::File::new(
+            &path.to_string_lossy(),
+            config::FileFormat::Yaml,
+        ));
+    }
+    builder = builder.add_source(
+        config::Environment::with_prefix("QDRANT")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true),
+    );
+    let raw = builder
+        .build()
+        .map_err(|e| format!("invalid configuration: {e}"))?;
+    let mut unknown = Vec::new();
+    let settings: Settings = serde_ignored::deserialize(raw, |path| unknown.push(path.to_string()))
+        .map_err(|e| format!("invalid configuration: {e}"))?;
+    validate(&settings)?;
+    Ok((settings, unknown))
+}
+
+fn validate(settings: &Settings) -> Result<(), String> {
+    if settings.service.max_request_size_mb == 0 {
+        return Err("invalid configuration: service.max_request_size_mb must be at least 1".into());
+    }
+    if settings.storage.wal.wal_capacity_mb == 0 {
+        return Err("invalid configuration: storage.wal.wal_capacity_mb must be at least 1".into());
+    }
+    if settings.storage.collection.replication_factor == Some(0) {
+        return Err(
+            "invalid configuration: storage.collection.replication_factor must be at least 1"
+                .into(),
+        );
+    }
+    if settings.storage.collection.write_consistency_factor == Some(0) {
+        return Err(
+            "invalid configuration: storage.collection.write_consistency_factor must be at least 1"
+                .into(),
+        );
+    }
+    if settings.cluster.enabled && settings.cluster.p2p.port.is_none() {
+        return Err(
+            "invalid configuration: cluster.p2p.port is required when cluster.enabled is true"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+impl Settings {
+    /// The node-level part of the settings.
+    pub fn node_config(&self) -> quiver_node::NodeConfig {
+        let s = &self.storage;
+        let hnsw = HnswConfig {
+            m: s.hnsw_index.m,
+            ef_construct: s.hnsw_index.ef_construct,
+            full_scan_threshold: s.hnsw_index.full_scan_threshold_kb,
+            max_indexing_threads: s.hnsw_index.max_indexing_threads,
+            on_disk: Some(s.hnsw_index.on_disk),
+            payload_m: s.hnsw_index.payload_m,
+        };
+        let o = &s.optimizers;
+        let optimizers = OptimizersConfig {
+            deleted_threshold: o.deleted_threshold,
+            vacuum_min_vector_number: o.vacuum_min_vector_number,
+            default_segment_number: o.default_segment_number,
+            max_segment_size: o.max_segment_size_kb,
+            memmap_threshold: o.memmap_threshold_kb,
+            indexing_threshold: o.indexing_threshold_kb,
+            flush_interval_sec: o.flush_interval_sec,
+            max_optimization_threads: o.max_optimization_threads,
+        };
+        quiver_node::NodeConfig {
+            storage_path: s.storage_path.clone(),
+            snapshots_path: s.snapshots_path.clone(),
+            replication_factor: s.collection.replication_factor.unwrap_or(1),
+            write_consistency_factor: s.collection.write_consistency_factor.unwrap_or(1),
+            shard_number: s.collection.shard_number,
+            on_disk_payload: s.on_disk_payload,
+            max_collections: s.max_collections,
+            hnsw,
+            optimizers,
+            wal: WalConfig {
+                wal_capacity_mb: s.wal.wal_capacity_mb,
+                wal_segments_ahead: s.wal.wal_segments_ahead,
+                wal_retain_closed: 1,
+            },
+            peer_id: self.cluster.peer_id,
+        }
+    }
+}

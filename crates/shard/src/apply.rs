@@ -1,0 +1,164 @@
+//! Applying update operations to the point table. Application is deterministic: the same
+//! operations in the same order give the same table on every replica, and filter selectors are
+//! resolved against the table at the operation's place in the order.
+
+use crate::error::{Result, ShardError};
+use quiver_storage::filter::CompiledFilter;
+use quiver_storage::points::{PointTable, StoredPoint};
+use quiver_types::PointId;
+use quiver_types::json_path::{self, JsonPath};
+use quiver_types::ops::{PointSelector, UpdateMode, UpdateOperation};
+use quiver_types::point::Payload;
+
+/// Resolves a selector to the ids it names that exist, in id order.
+pub(crate) fn select_ids(table: &PointTable, selector: &PointSelector) -> Vec<PointId> {
+    match selector {
+        PointSelector::Ids(ids) => ids
+            .iter()
+            .filter(|id| table.contains(id))
+            .copied()
+            .collect(),
+        PointSelector::Filter(filter) => match CompiledFilter::compile(filter) {
+            Ok(compiled) => table
+                .iter_from(None)
+                .filter(|p| compiled.check(p))
+                .map(|p| p.id())
+                .collect(),
+            Err(_) => Vec::new(), // filters are validated before the WAL
+        },
+    }
+}
+
+/// Fails with `PointNotFound` when an id-based operation names a point that does not exist.
+pub(crate) fn check_preconditions(table: &PointTable, op: &UpdateOperation) -> Result<()> {
+    let ids: Vec<PointId> = match op {
+        UpdateOperation::Upsert { .. } | UpdateOperation::Delete { .. } => return Ok(()),
+        UpdateOperation::UpdateVectors { points, .. } => points.iter().map(|p| p.id).collect(),
+        UpdateOperation::SetPayload { selector, .. }
+        | UpdateOperation::OverwritePayload { selector, .. }
+        | UpdateOperation::DeletePayload { selector, .. }
+        | UpdateOperation::ClearPayload { selector }
+        | UpdateOperation::DeleteVectors { selector, .. } => match selector {
+            PointSelector::Ids(ids) => ids.clone(),
+            PointSelector::Filter(_) => return Ok(()),
+        },
+    };
+    match ids.iter().find(|id| !table.contains(id)) {
+        Some(missing) => Err(ShardError::PointNotFound(missing.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// Applies `op` as the operation with sequence number `seq` (which becomes the points' version).
+pub(crate) fn apply(table: &mut PointTable, seq: u64, op: &UpdateOperation) {
+    match op {
+        UpdateOperation::Upsert {
+            points,
+            mode,
+            update_filter,
+        } => {
+            let filter = update_filter
+                .as_ref()
+                .and_then(|f| CompiledFilter::compile(f).ok());
+            for point in points {
+                let exists = table.get(&point.id);
+                let allowed = match (mode, &exists) {
+                    (UpdateMode::InsertOnly, Some(_)) | (UpdateMode::UpdateOnly, None) => false,
+                    (UpdateMode::Upsert | UpdateMode::UpdateOnly, Some(existing)) => {
+                        filter.as_ref().is_none_or(|f| f.check(existing))
+                    }
+                    (UpdateMode::Upsert | UpdateMode::InsertOnly, None) => true,
+                };
+                if allowed {
+                    table.upsert(StoredPoint {
+                        id: point.id,
+                        version: seq,
+                        vectors: point.vectors.clone(),
+                        payload: point.payload.clone().unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        UpdateOperation::Delete { selector } => {
+            for id in select_ids(table, selector) {
+                table.delete(&id);
+            }
+        }
+        UpdateOperation::SetPayload {
+            payload,
+            selector,
+            key,
+        } => {
+            let path = key.as_deref().and_then(|k| JsonPath::parse(k).ok());
+            for id in select_ids(table, selector) {
+                table.update_payload(&id, seq, |current| {
+                    set_payload(current, payload, path.as_ref())
+                });
+            }
+        }
+        UpdateOperation::OverwritePayload {
+            payload,
+            selector,
+            key,
+        } => {
+            let path = key.as_deref().and_then(|k| JsonPath::parse(k).ok());
+            for id in select_ids(table, selector) {
+                table.update_payload(&id, seq, |current| match &path {
+                    Some(path) => {
+                        json_path::delete(current, path);
+                        json_path::set(current, path, payload);
+                    }
+                    None => *current = payload.clone(),
+                });
+            }
+        }
+        UpdateOperation::DeletePayload { keys, selector } => {
+            let paths: Vec<JsonPath> = keys
+                .iter()
+                .filter_map(|k| JsonPath::parse(k).ok())
+                .collect();
+            for id in select_ids(table, selector) {
+                table.update_payload(&id, seq, |current| {
+                    paths.iter().for_each(|p| json_path::delete(current, p))
+                });
+            }
+        }
+        UpdateOperation::ClearPayload { selector } => {
+            for id in select_ids(table, selector) {
+                table.update_payload(&id, seq, |current| current.clear());
+            }
+        }
+        UpdateOperation::UpdateVectors {
+            points,
+            update_filter,
+        } => {
+            let filter = update_filter
+                .as_ref()
+                .and_then(|f| CompiledFilter::compile(f).ok());
+            for point in points {
+                let allowed = table
+                    .get(&point.id)
+                    .is_some_and(|p| filter.as_ref().is_none_or(|f| f.check(&p)));
+                if allowed {
+                    table.update_vectors(&point.id, seq, point.vectors.clone());
+                }
+            }
+        }
+        UpdateOperation::DeleteVectors { selector, names } => {
+            for id in select_ids(table, selector) {
+                table.delete_vectors(&id, seq, names);
+            }
+        }
+    }
+}
+
+fn set_payload(current: &mut Payload, payload: &Payload, path: Option<&JsonPath>) {
+    match path {
+        Some(path) => json_path::set(current, path, payload),
+        None => {
+            for (k, v) in payload {
+                current.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}

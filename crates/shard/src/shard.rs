@@ -1,0 +1,218 @@
+//! `LocalShard`: open (checkpoint + WAL replay), ordered durable writes, checkpoints.
+
+use crate::apply;
+use crate::error::{Result, ShardError};
+use parking_lot::{Mutex, RwLock};
+use quiver_storage::StorageError;
+use quiver_storage::checkpoint::{CheckpointChange, CheckpointStore};
+use quiver_storage::points::PointTable;
+use quiver_storage::wal::{Wal, WalOptions};
+use quiver_types::SeqNo;
+use quiver_types::config::Distance;
+use quiver_types::ops::{UpdateOperation, UpdateResult, UpdateStatus};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a shard needs to know of its collection's configuration.
+#[derive(Debug, Clone)]
+pub struct ShardConfig {
+    /// Dense vectors by name: (dimension, distance).
+    pub dense: BTreeMap<String, (usize, Distance)>,
+    /// WAL segment size.
+    pub wal_segment_bytes: u64,
+}
+
+/// Version of the WAL record encoding.
+const WAL_RECORD_VERSION: u8 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct WalRecord {
+    op: UpdateOperation,
+}
+
+fn encode_record(op: &UpdateOperation) -> Result<Vec<u8>> {
+    let mut out = vec![WAL_RECORD_VERSION];
+    rmp_encode(&mut out, &WalRecord { op: op.clone() })?;
+    Ok(out)
+}
+
+fn rmp_encode(out: &mut Vec<u8>, record: &WalRecord) -> Result<()> {
+    rmp_serde::encode::write_named(out, record)
+        .map_err(|e| StorageError::Encoding(e.to_string()).into())
+}
+
+fn decode_record(bytes: &[u8]) -> Result<UpdateOperation> {
+    match bytes.split_first() {
+        Some((&WAL_RECORD_VERSION, rest)) => rmp_serde::from_slice::<WalRecord>(rest)
+            .map(|r| r.op)
+            .map_err(|e| StorageError::Encoding(e.to_string()).into()),
+        Some((v, _)) => {
+            Err(StorageError::Corrupt(format!("unknown WAL record version {v}")).into())
+        }
+        None => Err(StorageError::Corrupt("empty WAL record".into()).into()),
+    }
+}
+
+/// One local replica of a shard.
+pub struct LocalShard {
+    dir: PathBuf,
+    config: ShardConfig,
+    wal: Wal,
+    checkpoint: Mutex<CheckpointStore>,
+    pub(crate) table: RwLock<PointTable>,
+    /// Serialises WAL append + apply so the table applies operations in sequence order.
+    write_lock: Mutex<()>,
+    applied_seq: AtomicU64,
+}
+
+impl LocalShard {
+    /// Opens the shard in `dir` (creating it), loading the checkpoint and replaying the WAL suffix.
+    pub fn open(dir: &Path, config: ShardConfig) -> Result<LocalShard> {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create shard dir", dir, e))?;
+        let checkpoint = CheckpointStore::open(&dir.join("points.redb"))?;
+        let options = WalOptions {
+            segment_size_bytes: config.wal_segment_bytes,
+            ..WalOptions::default()
+        };
+        let wal = Wal::open(&dir.join("wal"), options)?;
+        let dims = config
+            .dense
+            .iter()
+            .map(|(n, (d, _))| (n.clone(), *d))
+            .collect();
+        let mut table = PointTable::new(&dims);
+        checkpoint.load(|p| table.upsert(p))?;
+        table.take_dirty();
+        let checkpoint_seq = checkpoint.applied_seq()?;
+        let replayed = Self::replay(&wal, &mut table, checkpoint_seq)?;
+        tracing::debug!(dir = %dir.display(), checkpoint_seq, replayed, "shard opened");
+        let applied = wal.last_seq().max(checkpoint_seq);
+        Ok(LocalShard {
+            dir: dir.to_path_buf(),
+            config,
+            wal,
+            checkpoint: Mutex::new(checkpoint),
+            table: RwLock::new(table),
+            write_lock: Mutex::new(()),
+            applied_seq: AtomicU64::new(applied),
+        })
+    }
+
+    fn replay(wal: &Wal, table: &mut PointTable, checkpoint_seq: SeqNo) -> Result<u64> {
+        if wal.last_seq() == 0 && checkpoint_seq > 0 {
+            wal.set_next_seq(checkpoint_seq + 1)?;
+            return Ok(0);
+        }
+        if wal.first_seq() > checkpoint_seq + 1 && wal.last_seq() >= wal.first_seq() {
+            return Err(StorageError::Corrupt(format!(
+                "WAL starts at {} but the checkpoint covers only up to {checkpoint_seq}",
+                wal.first_seq()
+            ))
+            .into());
+        }
+        let mut replayed = 0;
+        wal.for_each_from(checkpoint_seq + 1, |seq, bytes| {
+            let op = decode_record(bytes).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            apply::apply(table, seq, &op);
+            replayed += 1;
+            Ok(())
+        })?;
+        Ok(replayed)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &ShardConfig {
+        &self.config
+    }
+
+    /// The sequence number of the last applied operation.
+    pub fn applied_seq(&self) -> SeqNo {
+        self.applied_seq.load(Ordering::Acquire)
+    }
+
+    /// Number of points.
+    pub fn points_count(&self) -> usize {
+        self.table.read().len()
+    }
+
+    /// Logs `op`, applies it, and with `wait` returns only once its WAL record is fsynced.
+    ///
+    /// Blocking: call from a blocking thread. Preconditions (points that must exist) are checked
+    /// before the WAL append, so an operation in the WAL always applies.
+    pub fn update(&self, op: &UpdateOperation, wait: bool) -> Result<UpdateResult> {
+        let record = encode_record(op)?;
+        let seq = {
+            let _order = self.write_lock.lock();
+            apply::check_preconditions(&self.table.read(), op)?;
+            let seq = self.wal.append(&record)?;
+            apply::apply(&mut self.table.write(), seq, op);
+            self.applied_seq.store(seq, Ordering::Release);
+            seq
+        };
+        if wait {
+            self.wal.sync_through(seq)?;
+        }
+        let status = if wait {
+            UpdateStatus::Completed
+        } else {
+            UpdateStatus::Acknowledged
+        };
+        Ok(UpdateResult {
+            operation_id: Some(seq),
+            status,
+        })
+    }
+
+    /// Makes every logged operation durable (used on shutdown and by `wait=false` flushes).
+    pub fn sync(&self) -> Result<()> {
+        Ok(self.wal.sync_through(self.wal.last_seq())?)
+    }
+
+    /// Whether a checkpoint is due: changed points exist and the WAL is larger than `wal_bytes_max`
+    /// or `force` is set.
+    pub fn checkpoint_due(&self, wal_bytes_max: u64, force: bool) -> bool {
+        let dirty = self.table.read().dirty_count() > 0;
+        dirty && (force || self.wal.size_bytes() > wal_bytes_max)
+    }
+
+    /// Writes the points changed since the last checkpoint, then drops the WAL it covers.
+    pub fn checkpoint(&self) -> Result<()> {
+        let (changes, seq, dirty) = {
+            let _order = self.write_lock.lock();
+            let mut table = self.table.write();
+            let dirty = table.take_dirty();
+            let changes: Vec<CheckpointChange> = dirty
+                .iter()
+                .map(|id| match table.get(id) {
+                    Some(p) => CheckpointChange::Put(p.to_stored()),
+                    None => CheckpointChange::Remove(*id),
+                })
+                .collect();
+            (changes, self.applied_seq(), dirty)
+        };
+        // The WAL must be durable up to `seq` before the checkpoint claims it.
+        self.wal.sync_through(seq)?;
+        if let Err(e) = self.checkpoint.lock().write(&changes, seq) {
+            self.table.write().restore_dirty(dirty);
+            return Err(e.into());
+        }
+        self.wal.truncate_before(seq + 1)?;
+        Ok(())
+    }
+}
+
+impl From<ShardError> for StorageError {
+    fn from(e: ShardError) -> Self {
+        match e {
+            ShardError::Storage(s) => s,
+            ShardError::PointNotFound(_) | ShardError::BadInput(_) => {
+                StorageError::BadInput(e.to_string())
+            }
+        }
+    }
+}

@@ -1,1 +1,0 @@
-//! Filter evaluation (being written).

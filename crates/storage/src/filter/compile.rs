@@ -1,0 +1,225 @@
+//! Turning a [`Filter`] into a [`CompiledFilter`]: paths parsed once, date-time bounds parsed,
+//! lists turned into sets, every rule of `validate_filter` checked on the way.
+
+use super::field::{Bounds, FieldCheck, FieldKind, MatchCheck, RangeCheck};
+use super::{CompiledFilter, Subject, geo};
+use crate::filter::order::parse_datetime;
+use quiver_types::filter::{
+    Condition, FieldCondition, Filter, Match, MatchAnyValues, MatchValue, Range, RangeBound,
+};
+use quiver_types::json_path::JsonPath;
+use quiver_types::{PointId, TypesError};
+use serde_json::Value;
+use std::collections::HashSet;
+
+/// One compiled condition.
+#[derive(Debug, Clone)]
+pub(super) enum Cond {
+    Field(Box<FieldCheck>),
+    IsEmpty(JsonPath),
+    IsNull(JsonPath),
+    HasId(HashSet<PointId>),
+    HasVector(String),
+    Nested(JsonPath, Box<CompiledFilter>),
+    Filter(Box<CompiledFilter>),
+}
+
+impl Cond {
+    pub(super) fn eval(&self, subject: Subject<'_>) -> bool {
+        match self {
+            Cond::Field(field) => field.check(subject.payload()),
+            Cond::IsEmpty(path) => path
+                .values(subject.payload())
+                .iter()
+                .all(|v| is_null_or_empty_array(v)),
+            Cond::IsNull(path) => path.values(subject.payload()).iter().any(|v| v.is_null()),
+            Cond::HasId(ids) => match subject {
+                Subject::Point(point) => ids.contains(&point.id()),
+                Subject::Element(_) => false,
+            },
+            Cond::HasVector(name) => match subject {
+                Subject::Point(point) => point.has_vector(name),
+                Subject::Element(_) => false,
+            },
+            Cond::Nested(path, filter) => path
+                .values(subject.payload())
+                .iter()
+                .filter_map(|v| v.as_object())
+                .any(|element| filter.eval(Subject::Element(element))),
+            Cond::Filter(filter) => filter.eval(subject),
+        }
+    }
+}
+
+pub(super) fn is_null_or_empty_array(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.is_empty(),
+        Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Object(_) => false,
+    }
+}
+
+pub(super) fn compile_filter(filter: &Filter) -> Result<CompiledFilter, TypesError> {
+    let min_should = match &filter.min_should {
+        None => None,
+        Some(min_should) => {
+            if min_should.min_count < 1 {
+                return Err(TypesError::Validation(
+                    "min_should.min_count: value 0 invalid, must be 1 or more".into(),
+                ));
+            }
+            Some((
+                compile_list(Some(&min_should.conditions))?,
+                min_should.min_count,
+            ))
+        }
+    };
+    Ok(CompiledFilter {
+        must: compile_list(filter.must.as_deref())?,
+        should: compile_list(filter.should.as_deref())?,
+        min_should,
+        must_not: compile_list(filter.must_not.as_deref())?,
+    })
+}
+
+fn compile_list(conditions: Option<&[Condition]>) -> Result<Vec<Cond>, TypesError> {
+    conditions
+        .unwrap_or_default()
+        .iter()
+        .map(compile_condition)
+        .collect()
+}
+
+fn compile_condition(condition: &Condition) -> Result<Cond, TypesError> {
+    Ok(match condition {
+        Condition::Field(field) => Cond::Field(Box::new(compile_field(field)?)),
+        Condition::IsEmpty(c) => Cond::IsEmpty(JsonPath::parse(&c.is_empty.key)?),
+        Condition::IsNull(c) => Cond::IsNull(JsonPath::parse(&c.is_null.key)?),
+        Condition::HasId(c) => Cond::HasId(c.has_id.iter().copied().collect()),
+        Condition::HasVector(c) => Cond::HasVector(c.has_vector.clone()),
+        Condition::Nested(c) => {
+            let path = JsonPath::parse(&c.nested.key)?.with_wildcard_suffix();
+            Cond::Nested(path, Box::new(compile_filter(&c.nested.filter)?))
+        }
+        Condition::Filter(filter) => Cond::Filter(Box::new(compile_filter(filter)?)),
+    })
+}
+
+fn compile_field(field: &FieldCondition) -> Result<FieldCheck, TypesError> {
+    let FieldCondition {
+        key,
+        r#match,
+        range,
+        geo_bounding_box,
+        geo_radius,
+        geo_polygon,
+        values_count,
+        is_empty,
+        is_null,
+    } = field;
+    let path = JsonPath::parse(key)?;
+    let mut kinds = Vec::new();
+    if let Some(m) = r#match {
+        kinds.push(FieldKind::Match(compile_match(m)));
+    }
+    if let Some(r) = range {
+        kinds.push(FieldKind::Range(compile_range(r)?));
+    }
+    if let Some(b) = geo_bounding_box {
+        geo::validate_point(&b.top_left)?;
+        geo::validate_point(&b.bottom_right)?;
+        kinds.push(FieldKind::GeoBox(b.clone()));
+    }
+    if let Some(r) = geo_radius {
+        geo::validate_point(&r.center)?;
+        kinds.push(FieldKind::GeoRadius(r.clone()));
+    }
+    if let Some(p) = geo_polygon {
+        geo::validate_polygon(p)?;
+        kinds.push(FieldKind::GeoPolygon(p.clone()));
+    }
+    if let Some(v) = values_count {
+        kinds.push(FieldKind::ValuesCount(v.clone()));
+    }
+    if let Some(b) = is_empty {
+        kinds.push(FieldKind::IsEmpty(*b));
+    }
+    if let Some(b) = is_null {
+        kinds.push(FieldKind::IsNull(*b));
+    }
+    if kinds.is_empty() {
+        return Err(TypesError::Validation(format!(
+            "Field condition on key \"{key}\": at least one of match, range, geo_bounding_box, \
+             geo_radius, geo_polygon, values_count, is_empty, is_null must be specified"
+        )));
+    }
+    Ok(FieldCheck { path, kinds })
+}
+
+fn compile_match(m: &Match) -> MatchCheck {
+    match m {
+        Match::Value { value } => match value {
+            MatchValue::Bool(b) => MatchCheck::Bool(*b),
+            MatchValue::Integer(i) => MatchCheck::Int(*i),
+            MatchValue::Keyword(s) => MatchCheck::Keyword(s.clone()),
+        },
+        Match::Text { text } => MatchCheck::Text(text.clone()),
+        Match::TextAny { text_any } => {
+            MatchCheck::TextAny(text_any.split_whitespace().map(str::to_string).collect())
+        }
+        Match::Phrase { phrase } => MatchCheck::Text(phrase.clone()),
+        Match::Prefix { prefix } => MatchCheck::Prefix(prefix.clone()),
+        Match::Any { any } => match any {
+            MatchAnyValues::Keywords(list) => {
+                MatchCheck::AnyKeywords(list.iter().cloned().collect())
+            }
+            MatchAnyValues::Integers(list) => MatchCheck::AnyInts(list.iter().copied().collect()),
+        },
+        Match::Except { except } => match except {
+            MatchAnyValues::Keywords(list) => {
+                MatchCheck::ExceptKeywords(list.iter().cloned().collect())
+            }
+            MatchAnyValues::Integers(list) => {
+                MatchCheck::ExceptInts(list.iter().copied().collect())
+            }
+        },
+    }
+}
+
+fn compile_range(range: &Range) -> Result<RangeCheck, TypesError> {
+    let Range { lt, gt, gte, lte } = range;
+    let bounds = [lt, gt, gte, lte];
+    let any_datetime = bounds
+        .iter()
+        .any(|b| matches!(b, Some(RangeBound::DateTime(_))));
+    if !any_datetime {
+        let num = |b: &Option<RangeBound>| match b {
+            Some(RangeBound::Number(n)) => Some(*n),
+            Some(RangeBound::DateTime(_)) | None => None,
+        };
+        return Ok(RangeCheck::Number(Bounds {
+            lt: num(lt),
+            gt: num(gt),
+            gte: num(gte),
+            lte: num(lte),
+        }));
+    }
+    let datetime = |b: &Option<RangeBound>| match b {
+        None => Ok(None),
+        Some(RangeBound::DateTime(s)) => parse_datetime(s).map(Some).ok_or_else(|| {
+            TypesError::BadInput(format!(
+                "'{s}' is not in a supported date/time format, please use RFC 3339"
+            ))
+        }),
+        Some(RangeBound::Number(n)) => Err(TypesError::BadInput(format!(
+            "Range bound {n} is a number but other bounds are date-times; \
+             use RFC 3339 strings for every bound"
+        ))),
+    };
+    Ok(RangeCheck::DateTime(Bounds {
+        lt: datetime(lt)?,
+        gt: datetime(gt)?,
+        gte: datetime(gte)?,
+        lte: datetime(lte)?,
+    }))
+}

@@ -1,0 +1,124 @@
+//! Filter evaluation (spec §3.4) over one point at a time, with Qdrant's semantics for
+//! unindexed payload fields.
+//!
+//! A [`Filter`] is compiled once ([`CompiledFilter::compile`], which also validates it: key
+//! paths parse, date-time bounds parse, …) and then checked per point. Semantics decisions:
+//! * `must`: all hold; `must_not`: none holds; `should`: at least one holds, an absent or empty
+//!   list is ignored; `min_should`: at least `min_count` of its conditions hold.
+//! * Field conditions match against the values at the key with a trailing array flattened one
+//!   level (`tags: ["a","b"]` matches `{"value": "a"}`); one matching value suffices. A key step
+//!   does not descend into arrays (use `arr[].x`), as in Qdrant. Several condition kinds in one
+//!   field condition must all hold.
+//! * A missing key fails every field condition except `is_empty: true`, `is_null: false` and a
+//!   `values_count` that admits 0. `except` never matches a missing key, `null` or `[]`.
+//! * `match.value` / `any` / `except` with integers compare JSON integers only (`5.0` is not 5).
+//! * `text` and `phrase` are case-sensitive substring tests, `text_any` holds when any
+//!   whitespace-separated token is a substring, `prefix` is `starts_with` (Qdrant's behaviour
+//!   without a full-text index).
+//! * Date-time ranges compare payload strings parsed by [`parse_datetime`]; number ranges
+//!   compare JSON numbers; a range never matches values of the other kind.
+//! * `is_empty` condition: every value at the key is `null` or `[]` (so a missing key is empty);
+//!   `is_null` condition: some value at the key is `null` (`[null]` is not null, as in Qdrant).
+//! * `nested {key, filter}`: some object element of the array at `key` (a trailing `[]` is
+//!   implied) satisfies `filter` evaluated on that element alone; `has_id` and `has_vector` are
+//!   false inside it.
+
+mod compile;
+mod field;
+mod geo;
+mod order;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_fields;
+
+pub use order::{OrderValue, order_value, parse_datetime};
+
+use compile::Cond;
+use quiver_types::filter::Filter;
+use quiver_types::{Payload, PointId, TypesError};
+
+/// What a filter sees of a point.
+pub trait PointView {
+    fn id(&self) -> PointId;
+    fn payload(&self) -> &Payload;
+    fn has_vector(&self, name: &str) -> bool;
+}
+
+/// A validated filter, ready to be checked against many points.
+#[derive(Debug, Clone)]
+pub struct CompiledFilter {
+    must: Vec<Cond>,
+    should: Vec<Cond>,
+    min_should: Option<(Vec<Cond>, usize)>,
+    must_not: Vec<Cond>,
+}
+
+/// The thing a (sub)filter is evaluated on: a whole point, or one element of a `nested` array.
+#[derive(Clone, Copy)]
+enum Subject<'a> {
+    Point(&'a dyn PointView),
+    Element(&'a Payload),
+}
+
+impl<'a> Subject<'a> {
+    fn payload(&self) -> &'a Payload {
+        match self {
+            Subject::Point(point) => point.payload(),
+            Subject::Element(payload) => payload,
+        }
+    }
+}
+
+impl CompiledFilter {
+    /// Validates and compiles a filter.
+    pub fn compile(filter: &Filter) -> Result<CompiledFilter, TypesError> {
+        compile::compile_filter(filter)
+    }
+
+    /// Whether the point satisfies the filter.
+    pub fn check(&self, point: &dyn PointView) -> bool {
+        self.eval(Subject::Point(point))
+    }
+
+    /// Whether a bare payload (no id, no vectors) satisfies the filter.
+    pub fn check_payload(&self, payload: &Payload) -> bool {
+        self.eval(Subject::Element(payload))
+    }
+
+    fn eval(&self, subject: Subject<'_>) -> bool {
+        self.must.iter().all(|c| c.eval(subject))
+            && self.must_not.iter().all(|c| !c.eval(subject))
+            && (self.should.is_empty() || self.should.iter().any(|c| c.eval(subject)))
+            && self
+                .min_should
+                .as_ref()
+                .is_none_or(|(conditions, min_count)| {
+                    conditions
+                        .iter()
+                        .filter(|c| c.eval(subject))
+                        .take(*min_count)
+                        .count()
+                        >= *min_count
+                })
+    }
+}
+
+/// Checks a filter against a point. Compiles the filter on every call: prefer
+/// [`CompiledFilter`] for many points. An invalid filter matches nothing.
+pub fn check_filter(filter: &Filter, point: &dyn PointView) -> bool {
+    match CompiledFilter::compile(filter) {
+        Ok(compiled) => compiled.check(point),
+        Err(err) => {
+            tracing::debug!(%err, "invalid filter matches nothing");
+            false
+        }
+    }
+}
+
+/// Checks that a filter is valid: every key is a valid path, every field condition has a
+/// condition kind, date-time bounds parse, geo shapes are well-formed, `min_count >= 1`.
+pub fn validate_filter(filter: &Filter) -> Result<(), TypesError> {
+    CompiledFilter::compile(filter).map(|_| ())
+}

@@ -1,0 +1,426 @@
+//! The in-memory point table of one shard: ids in order, versions, payloads, and vectors kept
+//! column-wise per vector name (dense vectors in one contiguous array per name) so exact scans
+//! stream through memory.
+
+use quiver_types::point::{NamedVectors, Payload, Vector};
+use quiver_types::{PointId, SparseVector};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+
+/// A point as it is stored and checkpointed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredPoint {
+    pub id: PointId,
+    pub version: u64,
+    pub vectors: NamedVectors,
+    pub payload: Payload,
+}
+
+/// Dense vectors of one name: `dim` floats per slot.
+#[derive(Debug, Default)]
+struct DenseColumn {
+    dim: usize,
+    data: Vec<f32>,
+    present: Vec<bool>,
+}
+
+/// A borrowed view of one stored point.
+pub struct PointRef<'a> {
+    table: &'a PointTable,
+    slot: u32,
+}
+
+/// All points of a shard. Slots are reused after deletes; `order` keeps ids sorted.
+#[derive(Debug, Default)]
+pub struct PointTable {
+    order: BTreeMap<PointId, u32>,
+    ids: Vec<Option<PointId>>,
+    versions: Vec<u64>,
+    payloads: Vec<Payload>,
+    dense: BTreeMap<String, DenseColumn>,
+    sparse: BTreeMap<String, Vec<Option<SparseVector>>>,
+    multi: BTreeMap<String, Vec<Option<Vec<Vec<f32>>>>>,
+    free: Vec<u32>,
+    dirty: HashSet<PointId>,
+}
+
+impl PointTable {
+    /// An empty table whose dense columns have the given dimensions.
+    pub fn new(dense_dims: &BTreeMap<String, usize>) -> Self {
+        let dense = dense_dims
+            .iter()
+            .map(|(name, dim)| {
+                (
+                    name.clone(),
+                    DenseColumn {
+                        dim: *dim,
+                        ..DenseColumn::default()
+                    },
+                )
+            })
+            .collect();
+        PointTable {
+            dense,
+            ..PointTable::default()
+        }
+    }
+
+    /// Number of live points.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    pub fn contains(&self, id: &PointId) -> bool {
+        self.order.contains_key(id)
+    }
+
+    pub fn get(&self, id: &PointId) -> Option<PointRef<'_>> {
+        self.order.get(id).map(|slot| PointRef {
+            table: self,
+            slot: *slot,
+        })
+    }
+
+    /// Points in id order starting at `from` (inclusive).
+    pub fn iter_from(&self, from: Option<PointId>) -> impl Iterator<Item = PointRef<'_>> {
+        let range = match from {
+            Some(id) => self.order.range(id..),
+            None => self.order.range(..),
+        };
+        range.map(move |(_, slot)| PointRef {
+            table: self,
+            slot: *slot,
+        })
+    }
+
+    /// Every live slot, in slot order (fast for scans that do not need id order).
+    pub fn iter_slots(&self) -> impl Iterator<Item = PointRef<'_>> {
+        self.ids
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| id.is_some())
+            .map(move |(slot, _)| PointRef {
+                table: self,
+                slot: slot as u32,
+            })
+    }
+
+    /// The dense column of `name`: (dimension, flat data), for scans.
+    pub fn dense_column(&self, name: &str) -> Option<(usize, &[f32])> {
+        self.dense.get(name).map(|c| (c.dim, c.data.as_slice()))
+    }
+
+    /// Inserts or replaces a whole point.
+    pub fn upsert(&mut self, point: StoredPoint) {
+        let slot = match self.order.get(&point.id) {
+            Some(slot) => *slot,
+            None => self.allocate(point.id),
+        };
+        self.clear_vectors(slot);
+        self.versions[slot as usize] = point.version;
+        self.payloads[slot as usize] = point.payload;
+        for (name, vector) in point.vectors {
+            self.put_vector(slot, name, vector);
+        }
+        self.dirty.insert(point.id);
+    }
+
+    /// Removes a point; returns whether it existed.
+    pub fn delete(&mut self, id: &PointId) -> bool {
+        let Some(slot) = self.order.remove(id) else {
+            return false;
+        };
+        self.clear_vectors(slot);
+        self.ids[slot as usize] = None;
+        self.payloads[slot as usize] = Payload::new();
+        self.versions[slot as usize] = 0;
+        self.free.push(slot);
+        self.dirty.insert(*id);
+        true
+    }
+
+    /// Changes a point's payload in place and sets its version.
+    pub fn update_payload(
+        &mut self,
+        id: &PointId,
+        version: u64,
+        f: impl FnOnce(&mut Payload),
+    ) -> bool {
+        let Some(slot) = self.order.get(id).copied() else {
+            return false;
+        };
+        f(&mut self.payloads[slot as usize]);
+        self.versions[slot as usize] = version;
+        self.dirty.insert(*id);
+        true
+    }
+
+    /// Sets or replaces some vectors of a point.
+    pub fn update_vectors(&mut self, id: &PointId, version: u64, vectors: NamedVectors) -> bool {
+        let Some(slot) = self.order.get(id).copied() else {
+            return false;
+        };
+        for (name, vector) in vectors {
+            self.remove_vector(slot, &name);
+            self.put_vector(slot, name, vector);
+        }
+        self.versions[slot as usize] = version;
+        self.dirty.insert(*id);
+        true
+    }
+
+    /// Removes the named vectors of a point.
+    pub fn delete_vectors(&mut self, id: &PointId, version: u64, names: &[String]) -> bool {
+        let Some(slot) = self.order.get(id).copied() else {
+            return false;
+        };
+        for name in names {
+            self.remove_vector(slot, name);
+        }
+        self.versions[slot as usize] = version;
+        self.dirty.insert(*id);
+        true
+    }
+
+    /// Ids changed since the last call, emptied by the call (for checkpoints).
+    pub fn take_dirty(&mut self) -> HashSet<PointId> {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Puts ids back into the dirty set (a checkpoint that failed).
+    pub fn restore_dirty(&mut self, ids: HashSet<PointId>) {
+        self.dirty.extend(ids);
+    }
+
+    pub fn dirty_count(&self) -> usize {
+        self.dirty.len()
+    }
+
+    fn allocate(&mut self, id: PointId) -> u32 {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.ids[slot as usize] = Some(id);
+                slot
+            }
+            None => {
+                let slot = self.ids.len() as u32;
+                self.ids.push(Some(id));
+                self.versions.push(0);
+                self.payloads.push(Payload::new());
+                for column in self.dense.values_mut() {
+                    column.data.resize(column.data.len() + column.dim, 0.0);
+                    column.present.push(false);
+                }
+                for column in self.sparse.values_mut() {
+                    column.push(None);
+                }
+                for column in self.multi.values_mut() {
+                    column.push(None);
+                }
+                slot
+            }
+        };
+        self.order.insert(id, slot);
+        slot
+    }
+
+    fn put_vector(&mut self, slot: u32, name: String, vector: Vector) {
+        let slots = self.ids.len();
+        match vector {
+            Vector::Dense(values) => {
+                let column = self.dense.entry(name).or_insert_with(|| DenseColumn {
+                    dim: values.len(),
+                    data: vec![0.0; values.len() * slots],
+                    present: vec![false; slots],
+                });
+                if values.len() != column.dim {
+                    return; // validated before the WAL; a mismatch here cannot happen
+                }
+                let start = slot as usize * column.dim;
+                column.data[start..start + column.dim].copy_from_slice(&values);
+                column.present[slot as usize] = true;
+            }
+            Vector::Sparse(sparse) => {
+                let column = self.sparse.entry(name).or_insert_with(|| vec![None; slots]);
+                column[slot as usize] = Some(sparse.sorted());
+            }
+            Vector::Multi(vectors) => {
+                let column = self.multi.entry(name).or_insert_with(|| vec![None; slots]);
+                column[slot as usize] = Some(vectors);
+            }
+        }
+    }
+
+    fn remove_vector(&mut self, slot: u32, name: &str) {
+        if let Some(column) = self.dense.get_mut(name) {
+            column.present[slot as usize] = false;
+            let start = slot as usize * column.dim;
+            column.data[start..start + column.dim].fill(0.0);
+        }
+        if let Some(column) = self.sparse.get_mut(name) {
+            column[slot as usize] = None;
+        }
+        if let Some(column) = self.multi.get_mut(name) {
+            column[slot as usize] = None;
+        }
+    }
+
+    fn clear_vectors(&mut self, slot: u32) {
+        let names: Vec<String> = self
+            .dense
+            .keys()
+            .chain(self.sparse.keys())
+            .chain(self.multi.keys())
+            .cloned()
+            .collect();
+        for name in names {
+            self.remove_vector(slot, &name);
+        }
+    }
+}
+
+impl<'a> PointRef<'a> {
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    pub fn id(&self) -> PointId {
+        self.table.ids[self.slot as usize].unwrap_or(PointId::Num(0))
+    }
+
+    pub fn version(&self) -> u64 {
+        self.table.versions[self.slot as usize]
+    }
+
+    pub fn payload(&self) -> &'a Payload {
+        &self.table.payloads[self.slot as usize]
+    }
+
+    /// The dense vector `name`, if the point has it.
+    pub fn dense(&self, name: &str) -> Option<&'a [f32]> {
+        let column = self.table.dense.get(name)?;
+        if !column.present[self.slot as usize] {
+            return None;
+        }
+        let start = self.slot as usize * column.dim;
+        Some(&column.data[start..start + column.dim])
+    }
+
+    pub fn sparse(&self, name: &str) -> Option<&'a SparseVector> {
+        self.table
+            .sparse
+            .get(name)?
+            .get(self.slot as usize)?
+            .as_ref()
+    }
+
+    pub fn has_vector(&self, name: &str) -> bool {
+        self.dense(name).is_some()
+            || self.sparse(name).is_some()
+            || self
+                .table
+                .multi
+                .get(name)
+                .and_then(|c| c[self.slot as usize].as_ref())
+                .is_some()
+    }
+
+    /// All vectors of the point by name.
+    pub fn vectors(&self) -> NamedVectors {
+        let mut out = NamedVectors::new();
+        for name in self.table.dense.keys() {
+            if let Some(v) = self.dense(name) {
+                out.insert(name.clone(), Vector::Dense(v.to_vec()));
+            }
+        }
+        for name in self.table.sparse.keys() {
+            if let Some(v) = self.sparse(name) {
+                out.insert(name.clone(), Vector::Sparse(v.clone()));
+            }
+        }
+        for (name, column) in &self.table.multi {
+            if let Some(v) = &column[self.slot as usize] {
+                out.insert(name.clone(), Vector::Multi(v.clone()));
+            }
+        }
+        out
+    }
+
+    /// An owned copy of the point.
+    pub fn to_stored(&self) -> StoredPoint {
+        StoredPoint {
+            id: self.id(),
+            version: self.version(),
+            vectors: self.vectors(),
+            payload: self.payload().clone(),
+        }
+    }
+}
+
+impl crate::filter::PointView for PointRef<'_> {
+    fn id(&self) -> PointId {
+        PointRef::id(self)
+    }
+
+    fn payload(&self) -> &Payload {
+        PointRef::payload(self)
+    }
+
+    fn has_vector(&self, name: &str) -> bool {
+        PointRef::has_vector(self, name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(id: u64, v: Vec<f32>) -> StoredPoint {
+        StoredPoint {
+            id: PointId::Num(id),
+            version: id,
+            vectors: NamedVectors::from([(String::new(), Vector::Dense(v))]),
+            payload: Payload::new(),
+        }
+    }
+
+    #[test]
+    fn upsert_delete_reuses_slots_and_keeps_order() {
+        let mut t = PointTable::new(&BTreeMap::from([(String::new(), 2)]));
+        t.upsert(point(5, vec![1.0, 2.0]));
+        t.upsert(point(1, vec![3.0, 4.0]));
+        assert!(t.delete(&PointId::Num(5)));
+        t.upsert(point(9, vec![5.0, 6.0]));
+        let ids: Vec<_> = t.iter_from(None).map(|p| p.id()).collect();
+        assert_eq!(ids, vec![PointId::Num(1), PointId::Num(9)]);
+        assert_eq!(
+            t.get(&PointId::Num(9)).unwrap().dense("").unwrap(),
+            &[5.0, 6.0]
+        );
+        assert_eq!(t.get(&PointId::Num(9)).unwrap().slot(), 0);
+    }
+
+    #[test]
+    fn vectors_update_and_delete() {
+        let mut t = PointTable::new(&BTreeMap::new());
+        t.upsert(point(1, vec![1.0, 2.0, 3.0]));
+        let sparse = SparseVector {
+            indices: vec![3, 1],
+            values: vec![0.3, 0.1],
+        };
+        t.update_vectors(
+            &PointId::Num(1),
+            7,
+            NamedVectors::from([("s".into(), Vector::Sparse(sparse))]),
+        );
+        let p = t.get(&PointId::Num(1)).unwrap();
+        assert_eq!(p.sparse("s").unwrap().indices, vec![1, 3]);
+        assert_eq!(p.version(), 7);
+        t.delete_vectors(&PointId::Num(1), 8, &[String::new()]);
+        assert!(t.get(&PointId::Num(1)).unwrap().dense("").is_none());
+    }
+}

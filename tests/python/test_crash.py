@@ -6,6 +6,7 @@ same directory, and every acknowledged point must be present with its payload an
 The kill/restart cycle is repeated 3 times.
 """
 
+import random
 import threading
 import time
 
@@ -17,7 +18,7 @@ from qhelpers import Rest
 BATCH = 20
 DIM = 4
 CYCLES = 3
-MIN_ACKED_PER_CYCLE = 25  # batches acknowledged in a cycle before the kill (~0.5-2 s of writes)
+MIN_ACKED_PER_CYCLE = 100  # batches acknowledged in a cycle before the kill (2000 points)
 
 
 def vector_for(pid: int) -> list[float]:
@@ -36,6 +37,7 @@ class Writer(threading.Thread):
         self.stop_flag = threading.Event()
         self.error: BaseException | None = None
         self.unexpected: list[str] = []
+        self.died = False  # True once a request failed because the server went away
         self.session = requests.Session()
 
     def batch_points(self, b: int):
@@ -56,6 +58,7 @@ class Writer(threading.Thread):
                     )
                 except requests.RequestException:
                     # server died (expected after the kill): stop writing
+                    self.died = True
                     return
                 if r.status_code != 200:
                     self.unexpected.append(f"batch {b}: HTTP {r.status_code} {r.text[:200]}")
@@ -123,15 +126,18 @@ def test_sigkill_mid_stream_loses_no_acknowledged_write(server_factory):
     all_acked: list[int] = []
     inflight = 0
     next_batch = 0
+    rng = random.Random(1234)
     for cycle in range(CYCLES):
         writer = Writer(srv.url, coll, first_batch=next_batch)
         writer.start()
-        writer.wait_acked(MIN_ACKED_PER_CYCLE, timeout=60)
+        # vary the kill point a little between cycles
+        writer.wait_acked(MIN_ACKED_PER_CYCLE + rng.randrange(0, 40), timeout=90)
         srv.kill()  # SIGKILL while the writer is still streaming
         writer.join(timeout=35)
         assert not writer.is_alive(), "writer did not notice the crash"
         assert writer.error is None, writer.error
         assert not writer.unexpected, writer.unexpected
+        assert writer.died, "the writer should have been cut off by the kill (kill was not mid-stream)"
         with writer.cond:
             acked = list(writer.acked)
         all_acked.extend(acked)
@@ -150,3 +156,143 @@ def test_sigkill_mid_stream_loses_no_acknowledged_write(server_factory):
     # after all the crashes, the server still accepts writes and reads them back
     rest.ok("PUT", f"/collections/{coll}/points?wait=true", json={"points": [{"id": 10**9, "vector": vector_for(1), "payload": {"i": -1}}]})
     assert rest.ok("GET", f"/collections/{coll}/points/{10**9}")["payload"] == {"i": -1}
+
+
+# --------------------------------------------------------------------------- mixed operations
+
+N_IDS = 60
+
+
+def _apply(model: dict, op: dict) -> None:
+    """Apply one operation to the Python model {id: (payload, vector)}."""
+    kind = op["kind"]
+    if kind == "upsert":
+        for p in op["points"]:
+            model[p["id"]] = (dict(p["payload"]), list(p["vector"]))
+    elif kind == "delete":
+        for pid in op["ids"]:
+            model.pop(pid, None)
+    elif kind == "set_payload":
+        for pid in op["ids"]:
+            if pid in model:
+                pl, v = model[pid]
+                model[pid] = ({**pl, **op["payload"]}, v)
+    elif kind == "overwrite_payload":
+        for pid in op["ids"]:
+            if pid in model:
+                model[pid] = (dict(op["payload"]), model[pid][1])
+    elif kind == "update_vectors":
+        for pid, vecv in op["vectors"].items():
+            if pid in model:
+                model[pid] = (model[pid][0], list(vecv))
+    else:  # pragma: no cover
+        raise ValueError(kind)
+
+
+def _random_op(rng: random.Random, model: dict, seq: int) -> dict:
+    existing = sorted(model)
+    kind = rng.choice(["upsert", "upsert", "delete", "set_payload", "overwrite_payload", "update_vectors"])
+    if kind != "upsert" and not existing:
+        kind = "upsert"
+    if kind == "upsert":
+        ids = rng.sample(range(N_IDS), 5)
+        return {"kind": kind, "points": [{"id": i, "vector": vector_for(i + seq), "payload": {"seq": seq, "id": i}} for i in ids]}
+    ids = rng.sample(existing, min(3, len(existing)))
+    if kind == "delete":
+        return {"kind": kind, "ids": ids}
+    if kind in ("set_payload", "overwrite_payload"):
+        return {"kind": kind, "ids": ids, "payload": {f"k{seq % 4}": seq}}
+    return {"kind": kind, "ids": ids, "vectors": {i: vector_for(seq * 3 + i) for i in ids}}
+
+
+def _send(session: requests.Session, url: str, coll: str, op: dict) -> requests.Response:
+    base = f"{url}/collections/{coll}/points"
+    kind = op["kind"]
+    if kind == "upsert":
+        return session.put(f"{base}?wait=true", json={"points": op["points"]}, timeout=30)
+    if kind == "delete":
+        return session.post(f"{base}/delete?wait=true", json={"points": op["ids"]}, timeout=30)
+    if kind == "set_payload":
+        return session.post(f"{base}/payload?wait=true", json={"payload": op["payload"], "points": op["ids"]}, timeout=30)
+    if kind == "overwrite_payload":
+        return session.put(f"{base}/payload?wait=true", json={"payload": op["payload"], "points": op["ids"]}, timeout=30)
+    return session.put(
+        f"{base}/vectors?wait=true",
+        json={"points": [{"id": i, "vector": v} for i, v in op["vectors"].items()]},
+        timeout=30,
+    )
+
+
+def _state(rest: Rest, coll: str) -> dict:
+    res = rest.ok("POST", f"/collections/{coll}/points/scroll", json={"limit": 1000, "with_payload": True, "with_vector": True})
+    assert res["next_page_offset"] is None
+    return {p["id"]: (p["payload"], [round(x, 4) for x in p["vector"]]) for p in res["points"]}
+
+
+def _rounded(model: dict) -> dict:
+    return {i: (pl, [round(x, 4) for x in v]) for i, (pl, v) in model.items()}
+
+
+def test_sigkill_with_mixed_operations(server_factory):
+    """Deletes, payload and vector updates acknowledged before a crash are all replayed."""
+    srv = server_factory()
+    coll = "crash_mixed"
+    Rest(srv.url).ok("PUT", f"/collections/{coll}", json={"vectors": {"size": DIM, "distance": "Dot"}})
+    rng = random.Random(99)
+    model: dict = {}
+    seq = 0
+    for cycle in range(2):
+        acked = threading.Event()
+        n_acked = [0]
+        stop = threading.Event()
+        state = {"inflight": None, "error": None}
+        lock = threading.Lock()
+
+        def run():
+            nonlocal seq
+            s = requests.Session()
+            while not stop.is_set():
+                with lock:
+                    op = _random_op(rng, model, seq)
+                    state["inflight"] = op
+                try:
+                    r = _send(s, srv.url, coll, op)
+                except requests.RequestException:
+                    return
+                if r.status_code != 200 or r.json()["result"]["status"] != "completed":
+                    state["error"] = f"{op['kind']}: HTTP {r.status_code} {r.text[:300]}"
+                    return
+                with lock:
+                    _apply(model, op)
+                    state["inflight"] = None
+                    seq += 1
+                    n_acked[0] += 1
+                    if n_acked[0] >= 150:
+                        acked.set()
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        assert acked.wait(timeout=90), f"only {n_acked[0]} ops acknowledged; error={state['error']}"
+        srv.kill()
+        stop.set()
+        t.join(timeout=35)
+        assert not t.is_alive()
+        assert state["error"] is None, state["error"]
+
+        srv.start()
+        got = _state(Rest(srv.url), coll)
+        expected = _rounded(model)
+        if got != expected and state["inflight"] is not None:
+            # the operation in flight at kill time may have been applied
+            alt = {k: (dict(p), list(v)) for k, (p, v) in model.items()}
+            _apply(alt, state["inflight"])
+            if got == _rounded(alt):
+                model.clear()
+                model.update(alt)
+                seq += 1
+                continue
+        assert got == expected, (
+            f"cycle {cycle}: state after crash differs from acknowledged operations "
+            f"(missing ids {sorted(set(expected) - set(got))[:10]}, extra ids {sorted(set(got) - set(expected))[:10]}, "
+            f"differing {[i for i in expected if i in got and got[i] != expected[i]][:10]})"
+        )

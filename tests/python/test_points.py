@@ -417,3 +417,100 @@ def test_cosine_vectors_are_stored_normalized(client, collection_name):
     v = client.retrieve(collection_name, [1], with_vectors=True)[0].vector
     assert v == pytest.approx([0.6, 0.0, 0.8], abs=1e-5)
     assert np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_concurrent_upserts_from_many_threads(rest, collection_name):
+    """Parallel wait=true writers: every point lands exactly once, no request fails."""
+    import concurrent.futures as cf
+
+    rest.ok("PUT", f"/collections/{collection_name}", json={"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 2})
+
+    def writer(t):
+        from qhelpers import Rest as _Rest
+
+        r = _Rest(rest.url)
+        for b in range(15):
+            base = t * 1000 + b * 10
+            res = r.ok(
+                "PUT",
+                f"/collections/{collection_name}/points?wait=true",
+                json={"points": [{"id": base + j, "vector": vec(base + j), "payload": {"t": t}} for j in range(10)]},
+            )
+            assert res["status"] == "completed"
+        return t
+
+    with cf.ThreadPoolExecutor(8) as ex:
+        assert sorted(ex.map(writer, range(8))) == list(range(8))
+    assert rest.ok("POST", f"/collections/{collection_name}/points/count", json={})["count"] == 8 * 150
+    for t in (0, 7):
+        c = rest.ok("POST", f"/collections/{collection_name}/points/count", json={"filter": {"must": [{"key": "t", "match": {"value": t}}]}})
+        assert c["count"] == 150
+
+
+def test_uuid_ids_in_filters_and_deletes(client, collection_name):
+    make_dot(client, collection_name)
+    ids = [str(uuid.uuid4()) for _ in range(6)]
+    client.upsert(collection_name, points=[models.PointStruct(id=u, vector=vec(k), payload={"k": k}) for k, u in enumerate(ids)], wait=True)
+    flt = models.Filter(must=[models.HasIdCondition(has_id=[ids[1], ids[4], str(uuid.uuid4())])])
+    pts, _ = client.scroll(collection_name, scroll_filter=flt)
+    assert sorted(p.id for p in pts) == sorted([ids[1], ids[4]])
+    client.delete(collection_name, points_selector=models.PointIdsList(points=[ids[0]]), wait=True)
+    client.delete(collection_name, points_selector=models.FilterSelector(filter=flt), wait=True)
+    pts, _ = client.scroll(collection_name)
+    assert sorted(p.id for p in pts) == sorted([ids[2], ids[3], ids[5]])
+
+
+def test_payload_json_types_round_trip(client, rest, collection_name):
+    make_dot(client, collection_name)
+    payload = {
+        "str": "héllo wörld ✓ 🚀",
+        "empty_str": "",
+        "int": 42,
+        "neg": -7,
+        "big": 9223372036854775807,
+        "small": -9223372036854775808,
+        "float": 0.1,
+        "exp": 1.25e-10,
+        "pi": 3.141592653589793,
+        "bool_t": True,
+        "bool_f": False,
+        "null": None,
+        "arr": [1, "two", 3.5, None, {"x": [True]}],
+        "empty_arr": [],
+        "obj": {"a": {"b": {"c": [1, 2, {"d": "deep"}]}}},
+        "empty_obj": {},
+        "key with spaces": 1,
+        "ключ": "значение",
+    }
+    client.upsert(collection_name, points=[models.PointStruct(id=1, vector=vec(1), payload=payload)], wait=True)
+    got = rest.ok("GET", f"/collections/{collection_name}/points/1")["payload"]
+    assert got == payload
+    assert client.retrieve(collection_name, [1])[0].payload == payload
+
+
+def test_duplicate_ids_in_one_request_last_wins(rest, collection_name):
+    rest.ok("PUT", f"/collections/{collection_name}", json={"vectors": {"size": 4, "distance": "Dot"}})
+    rest.ok(
+        "PUT",
+        f"/collections/{collection_name}/points?wait=true",
+        json={"points": [{"id": 1, "vector": vec(1), "payload": {"v": "first"}}, {"id": 1, "vector": vec(2), "payload": {"v": "second"}}]},
+    )
+    got = rest.ok("GET", f"/collections/{collection_name}/points/1")
+    assert got["payload"] == {"v": "second"}
+    assert got["vector"] == pytest.approx(vec(2))
+    assert rest.ok("POST", f"/collections/{collection_name}/points/count", json={})["count"] == 1
+
+
+def test_large_single_batch(client, collection_name):
+    n = 5000
+    client.create_collection(collection_name, vectors_config=models.VectorParams(size=8, distance=models.Distance.EUCLID), shard_number=2)
+    rng = np.random.default_rng(5)
+    vecs = rng.normal(size=(n, 8)).astype(np.float32)
+    client.upsert(collection_name, points=models.Batch(ids=list(range(n)), vectors=vecs.tolist(), payloads=[{"i": i} for i in range(n)]), wait=True)
+    assert client.count(collection_name).count == n
+    info = client.get_collection(collection_name)
+    assert info.points_count == n
+    q = rng.normal(size=8).astype(np.float32)
+    hits = client.query_points(collection_name, query=q.tolist(), limit=5).points
+    exp = np.argsort(np.linalg.norm(vecs - q, axis=1))[:5]
+    assert [h.id for h in hits] == exp.tolist()

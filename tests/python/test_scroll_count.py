@@ -105,6 +105,23 @@ def _make_order_index(client, name, field, schema):
     client.create_payload_index(name, field_name=field, field_schema=schema, wait=True)
 
 
+def test_payload_index_create_and_delete(client, rest, collection_name):
+    _fill(client, collection_name, 10)
+    res = client.create_payload_index(collection_name, field_name="score", field_schema=models.PayloadSchemaType.INTEGER, wait=True)
+    assert res.status == models.UpdateStatus.COMPLETED
+    client.create_payload_index(collection_name, field_name="even", field_schema=models.PayloadSchemaType.BOOL, wait=True)
+    schema = rest.ok("GET", f"/collections/{collection_name}")["payload_schema"]
+    assert schema["score"]["data_type"] == "integer", schema
+    assert schema["even"]["data_type"] == "bool", schema
+    # filters still give the same answers with the index in place
+    flt = models.Filter(must=[models.FieldCondition(key="score", range=models.Range(lt=5))])
+    assert client.count(collection_name, count_filter=flt).count == 5
+    client.delete_payload_index(collection_name, "score", wait=True)
+    schema = rest.ok("GET", f"/collections/{collection_name}")["payload_schema"]
+    assert "score" not in schema and "even" in schema
+    assert client.count(collection_name, count_filter=flt).count == 5
+
+
 def test_scroll_order_by(client, collection_name):
     n = 50
     _fill(client, collection_name, n)

@@ -13,26 +13,17 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            message: message.into(),
-        }
+        ApiError { status, message: message.into() }
     }
 
     /// 400 for a body that is not the expected JSON.
     pub fn format(e: impl std::fmt::Display) -> ApiError {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("Format error in JSON body: {e}"),
-        )
+        ApiError::new(StatusCode::BAD_REQUEST, format!("Format error in JSON body: {e}"))
     }
 
     /// 422 for a body that breaks a validation rule.
     pub fn validation(e: impl std::fmt::Display) -> ApiError {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("Validation error in JSON body: [{e}]"),
-        )
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("Validation error in JSON body: [{e}]"))
     }
 
     /// 400 `Wrong input: `.

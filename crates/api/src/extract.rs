@@ -18,14 +18,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             let status = e.status();
-            ApiError::new(
-                status,
-                format!("Format error in JSON body: {}", e.body_text()),
-            )
+            ApiError::new(status, format!("Format error in JSON body: {}", e.body_text()))
         })?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(ApiError::format)
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(ApiError::format)
     }
 }
 
@@ -38,17 +33,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T>
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             let status = e.status();
-            ApiError::new(
-                status,
-                format!("Format error in JSON body: {}", e.body_text()),
-            )
+            ApiError::new(status, format!("Format error in JSON body: {}", e.body_text()))
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJsonBody(None));
         }
-        serde_json::from_slice(&bytes)
-            .map(|v| OptionalJsonBody(Some(v)))
-            .map_err(ApiError::format)
+        serde_json::from_slice(&bytes).map(|v| OptionalJsonBody(Some(v))).map_err(ApiError::format)
     }
 }
 
@@ -59,14 +49,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::try_from_uri(&parts.uri)
-            .map(|q| Params(q.0))
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("Deserialize error in query parameters: {}", e.body_text()),
-                )
-            })
+        Query::<T>::try_from_uri(&parts.uri).map(|q| Params(q.0)).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, format!("Deserialize error in query parameters: {}", e.body_text()))
+        })
     }
 }
 

@@ -16,16 +16,10 @@ pub struct Metrics {
 }
 
 /// Middleware: counts each response by method, matched route and status.
-pub async fn count_responses(
-    State(metrics): State<Arc<Metrics>>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn count_responses(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
-    let endpoint = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unknown".to_string(), |p| p.as_str().to_string());
+    let endpoint =
+        request.extensions().get::<MatchedPath>().map_or_else(|| "unknown".to_string(), |p| p.as_str().to_string());
     let response = next.run(request).await;
     let key = (method, endpoint, response.status().as_u16());
     *metrics.responses.lock().entry(key).or_default() += 1;
@@ -37,36 +31,23 @@ impl Metrics {
     pub fn render(&self, node: &Node, version: &str) -> String {
         let mut out = String::new();
         let collections = node.collections();
-        let _ = writeln!(
-            out,
-            "# HELP app_info information about qdrant server\n# TYPE app_info gauge"
-        );
+        let _ = writeln!(out, "# HELP app_info information about qdrant server\n# TYPE app_info gauge");
         let _ = writeln!(out, "app_info{{name=\"qdrant\",version=\"{version}\"}} 1");
-        let _ = writeln!(
-            out,
-            "# HELP collections_total number of collections\n# TYPE collections_total gauge"
-        );
+        let _ = writeln!(out, "# HELP collections_total number of collections\n# TYPE collections_total gauge");
         let _ = writeln!(out, "collections_total {}", collections.len());
         let _ = writeln!(
             out,
             "# HELP collection_points approximate amount of points per collection\n# TYPE collection_points gauge"
         );
         for c in &collections {
-            let _ = writeln!(
-                out,
-                "collection_points{{id=\"{}\"}} {}",
-                escape(c.name()),
-                c.points_count()
-            );
+            let _ = writeln!(out, "collection_points{{id=\"{}\"}} {}", escape(c.name()), c.points_count());
         }
         let _ = writeln!(
             out,
             "# HELP cluster_enabled is cluster support enabled\n# TYPE cluster_enabled gauge\ncluster_enabled 0"
         );
-        let _ = writeln!(
-            out,
-            "# HELP rest_responses_total total number of responses\n# TYPE rest_responses_total counter"
-        );
+        let _ =
+            writeln!(out, "# HELP rest_responses_total total number of responses\n# TYPE rest_responses_total counter");
         for ((method, endpoint, status), count) in self.responses.lock().iter() {
             let _ = writeln!(
                 out,
@@ -79,8 +60,5 @@ impl Metrics {
 }
 
 fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

@@ -1,6 +1,5 @@
 //! The success envelopes of spec §0.1.
 
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::time::Instant;
@@ -13,10 +12,4 @@ pub fn ok<T: Serialize>(started: Instant, result: T) -> Response {
         "time": started.elapsed().as_secs_f64(),
     });
     axum::Json(body).into_response()
-}
-
-/// 202 `{"status": "accepted", "time": seconds}`.
-pub fn accepted(started: Instant) -> Response {
-    let body = serde_json::json!({"status": "accepted", "time": started.elapsed().as_secs_f64()});
-    (StatusCode::ACCEPTED, axum::Json(body)).into_response()
 }

@@ -15,10 +15,7 @@ use serde::Deserialize;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/collections", get(list))
-        .route(
-            "/collections/{name}",
-            put(create).get(info).patch(update).delete(remove),
-        )
+        .route("/collections/{name}", put(create).get(info).patch(update).delete(remove))
         .route("/collections/{name}/exists", get(exists))
         .route("/collections/{name}/cluster", get(cluster_info))
         .route("/collections/aliases", post(update_aliases))
@@ -28,12 +25,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn list(State(state): State<AppState>, started: Started) -> Response {
-    let collections: Vec<_> = state
-        .node
-        .list_collections()
-        .into_iter()
-        .map(|name| serde_json::json!({"name": name}))
-        .collect();
+    let collections: Vec<_> =
+        state.node.list_collections().into_iter().map(|name| serde_json::json!({"name": name})).collect();
     ok(started.0, serde_json::json!({"collections": collections}))
 }
 
@@ -44,17 +37,10 @@ async fn create(
     OptionalJsonBody(body): OptionalJsonBody<CreateCollection>,
 ) -> Result<Response, ApiError> {
     let request = body.unwrap_or_default();
-    Ok(ok(
-        started.0,
-        state.node.create_collection(&name, request).await?,
-    ))
+    Ok(ok(started.0, state.node.create_collection(&name, request).await?))
 }
 
-async fn info(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    started: Started,
-) -> Result<Response, ApiError> {
+async fn info(State(state): State<AppState>, Path(name): Path<String>, started: Started) -> Result<Response, ApiError> {
     Ok(ok(started.0, state.node.collection_info(&name)?))
 }
 
@@ -64,10 +50,7 @@ async fn update(
     started: Started,
     JsonBody(request): JsonBody<UpdateCollection>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(
-        started.0,
-        state.node.update_collection(&name, request).await?,
-    ))
+    Ok(ok(started.0, state.node.update_collection(&name, request).await?))
 }
 
 async fn remove(
@@ -78,15 +61,8 @@ async fn remove(
     Ok(ok(started.0, state.node.delete_collection(&name).await?))
 }
 
-async fn exists(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    started: Started,
-) -> Response {
-    ok(
-        started.0,
-        serde_json::json!({"exists": state.node.collection_exists(&name)}),
-    )
+async fn exists(State(state): State<AppState>, Path(name): Path<String>, started: Started) -> Response {
+    ok(started.0, serde_json::json!({"exists": state.node.collection_exists(&name)}))
 }
 
 async fn cluster_info(
@@ -107,10 +83,7 @@ async fn update_aliases(
     started: Started,
     JsonBody(body): JsonBody<AliasActions>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(
-        started.0,
-        state.node.update_aliases(body.actions).await?,
-    ))
+    Ok(ok(started.0, state.node.update_aliases(body.actions).await?))
 }
 
 async fn collection_aliases(
@@ -118,24 +91,13 @@ async fn collection_aliases(
     Path(name): Path<String>,
     started: Started,
 ) -> Result<Response, ApiError> {
-    Ok(ok(
-        started.0,
-        serde_json::json!({"aliases": state.node.list_aliases(Some(&name))?}),
-    ))
+    Ok(ok(started.0, serde_json::json!({"aliases": state.node.list_aliases(Some(&name))?})))
 }
 
-async fn all_aliases(
-    State(state): State<AppState>,
-    started: Started,
-) -> Result<Response, ApiError> {
-    Ok(ok(
-        started.0,
-        serde_json::json!({"aliases": state.node.list_aliases(None)?}),
-    ))
+async fn all_aliases(State(state): State<AppState>, started: Started) -> Result<Response, ApiError> {
+    Ok(ok(started.0, serde_json::json!({"aliases": state.node.list_aliases(None)?})))
 }
 
 async fn index_unsupported() -> ApiError {
-    ApiError::bad_input(
-        "Payload indexes are not supported yet (filters work without them, by scanning)",
-    )
+    ApiError::bad_input("Payload indexes are not supported yet (filters work without them, by scanning)")
 }

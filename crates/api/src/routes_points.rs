@@ -3,15 +3,15 @@
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Params, Started};
-use crate::response::{accepted, ok};
+use crate::response::ok;
 use crate::wire::{self, ReadParams, WriteParams};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use quiver_types::PointId;
-use quiver_types::ops::{UpdateOperation, UpdateResult};
-use quiver_types::query::{ScrollRequest, WithPayload, WithVector};
+use quiver_types::ops::{UpdateOperation, UpdateResult, UpdateStatus};
+use quiver_types::query::ScrollRequest;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -21,22 +21,10 @@ pub fn routes() -> Router<AppState> {
         .route("/collections/{name}/points/{id}", get(get_point))
         .route("/collections/{name}/points/delete", post(delete_points))
         .route("/collections/{name}/points/vectors", put(update_vectors))
-        .route(
-            "/collections/{name}/points/vectors/delete",
-            post(delete_vectors),
-        )
-        .route(
-            "/collections/{name}/points/payload",
-            post(set_payload).put(overwrite_payload),
-        )
-        .route(
-            "/collections/{name}/points/payload/delete",
-            post(delete_payload),
-        )
-        .route(
-            "/collections/{name}/points/payload/clear",
-            post(clear_payload),
-        )
+        .route("/collections/{name}/points/vectors/delete", post(delete_vectors))
+        .route("/collections/{name}/points/payload", post(set_payload).put(overwrite_payload))
+        .route("/collections/{name}/points/payload/delete", post(delete_payload))
+        .route("/collections/{name}/points/payload/clear", post(clear_payload))
         .route("/collections/{name}/points/batch", post(batch))
         .route("/collections/{name}/points/scroll", post(scroll))
         .route("/collections/{name}/points/count", post(count))
@@ -44,15 +32,19 @@ pub fn routes() -> Router<AppState> {
 
 type Reply = Result<Response, ApiError>;
 
-async fn write(
-    state: &AppState,
-    name: &str,
-    params: &WriteParams,
-    op: UpdateOperation,
-    started: Started,
-) -> Reply {
+/// Runs one write. `ordering` is accepted and needs no action: every write of a shard is
+/// applied in one order (the shard's WAL order), at least as ordered as Qdrant's `strong`.
+async fn write(state: &AppState, name: &str, params: &WriteParams, op: UpdateOperation, started: Started) -> Reply {
     let wait = params.wait.unwrap_or(false);
-    let result: UpdateResult = state.node.update_points(name, op, wait).await?;
+    tracing::trace!(ordering = ?params.ordering, wait, "write");
+    let update = state.node.update_points(name, op, wait);
+    let result: UpdateResult = match params.timeout()? {
+        None => update.await?,
+        Some(limit) => match tokio::time::timeout(limit, update).await {
+            Ok(result) => result?,
+            Err(_) => UpdateResult { operation_id: None, status: UpdateStatus::WaitTimeout },
+        },
+    };
     Ok(ok(started.0, result))
 }
 
@@ -148,11 +140,7 @@ async fn batch(
     t: Started,
     JsonBody(body): JsonBody<BatchWire>,
 ) -> Reply {
-    let ops = body
-        .operations
-        .into_iter()
-        .map(wire::batch_operation)
-        .collect::<Result<Vec<_>, _>>()?;
+    let ops = body.operations.into_iter().map(wire::batch_operation).collect::<Result<Vec<_>, _>>()?;
     let wait = p.wait.unwrap_or(false);
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
@@ -164,36 +152,33 @@ async fn batch(
 async fn get_point(
     State(s): State<AppState>,
     Path((name, id)): Path<(String, String)>,
-    Params(_): Params<ReadParams>,
+    Params(p): Params<ReadParams>,
     t: Started,
 ) -> Reply {
     let id = PointId::parse(&id)?;
-    Ok(ok(t.0, s.node.get_point(&name, id).await?))
+    Ok(ok(t.0, wire::bounded(p.check()?, s.node.get_point(&name, id)).await?))
 }
 
 async fn retrieve(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    Params(_): Params<ReadParams>,
+    Params(p): Params<ReadParams>,
     t: Started,
     JsonBody(body): JsonBody<wire::RetrieveWire>,
 ) -> Reply {
     wire::shard_key_unsupported(&body.shard_key)?;
-    Ok(ok(
-        t.0,
-        s.node
-            .retrieve_points(&name, body.ids, body.with_payload, body.with_vector)
-            .await?,
-    ))
+    let read = s.node.retrieve_points(&name, body.ids, body.with_payload, body.with_vector);
+    Ok(ok(t.0, wire::bounded(p.check()?, read).await?))
 }
 
 async fn scroll(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    Params(_): Params<ReadParams>,
+    Params(p): Params<ReadParams>,
     t: Started,
     JsonBody(body): JsonBody<wire::ScrollWire>,
 ) -> Reply {
+    let timeout = p.check()?;
     wire::shard_key_unsupported(&body.shard_key)?;
     let request = ScrollRequest {
         offset: body.offset,
@@ -203,35 +188,20 @@ async fn scroll(
         with_vector: body.with_vector,
         order_by: body.order_by.map(|o| o.into_order_by()),
     };
-    let page = s.node.scroll_points(&name, request).await?;
-    Ok(ok(
-        t.0,
-        serde_json::json!({"points": page.points, "next_page_offset": page.next_page_offset}),
-    ))
+    let page = wire::bounded(timeout, s.node.scroll_points(&name, request)).await?;
+    Ok(ok(t.0, serde_json::json!({"points": page.points, "next_page_offset": page.next_page_offset})))
 }
 
 async fn count(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    Params(_): Params<ReadParams>,
+    Params(p): Params<ReadParams>,
     t: Started,
     JsonBody(body): JsonBody<wire::CountWire>,
 ) -> Reply {
     wire::shard_key_unsupported(&body.shard_key)?;
-    let _exact = body.exact.unwrap_or(true);
-    Ok(ok(
-        t.0,
-        serde_json::json!({"count": s.node.count_points(&name, body.filter).await?}),
-    ))
-}
-
-/// Unused selectors kept for clarity of defaults in reads of a single point.
-#[allow(dead_code)]
-fn full_record() -> (WithPayload, WithVector) {
-    (WithPayload::Bool(true), WithVector::Bool(true))
-}
-
-#[allow(dead_code)]
-fn accepted_reply(t: Started) -> Response {
-    accepted(t.0)
+    // Counts are always exact; `exact: false` is answered exactly too.
+    let _exact = body.exact;
+    let count = wire::bounded(p.check()?, s.node.count_points(&name, body.filter)).await?;
+    Ok(ok(t.0, serde_json::json!({"count": count})))
 }

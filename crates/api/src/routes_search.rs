@@ -4,7 +4,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Params, Started};
 use crate::response::ok;
-use crate::wire::ReadParams;
+use crate::wire::{self, ReadParams};
 use crate::wire_query::{QueryBatchWire, QueryRequestWire, SearchBatchWire, SearchWire};
 use axum::Router;
 use axum::extract::{Path, State};
@@ -14,10 +14,7 @@ use axum::routing::post;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/collections/{name}/points/search", post(search))
-        .route(
-            "/collections/{name}/points/search/batch",
-            post(search_batch),
-        )
+        .route("/collections/{name}/points/search/batch", post(search_batch))
         .route("/collections/{name}/points/query", post(query))
         .route("/collections/{name}/points/query/batch", post(query_batch))
 }
@@ -27,31 +24,26 @@ type Reply = Result<Response, ApiError>;
 async fn search(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    Params(_): Params<ReadParams>,
+    Params(p): Params<ReadParams>,
     t: Started,
     JsonBody(body): JsonBody<SearchWire>,
 ) -> Reply {
-    Ok(ok(
-        t.0,
-        s.node.search_points(&name, body.into_request()?).await?,
-    ))
+    let timeout = p.check()?;
+    Ok(ok(t.0, wire::bounded(timeout, s.node.search_points(&name, body.into_request()?)).await?))
 }
 
 async fn search_batch(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    Params(_): Params<ReadParams>,
+    Params(p): Params<ReadParams>,
     t: Started,
     JsonBody(body): JsonBody<SearchBatchWire>,
 ) -> Reply {
-    let requests = body
-        .searches
-        .into_iter()
-        .map(SearchWire::into_request)
-        .collect::<Result<Vec<_>, _>>()?;
+    let timeout = p.check()?;
+    let requests = body.searches.into_iter().map(SearchWire::into_request).collect::<Result<Vec<_>, _>>()?;
     let mut results = Vec::with_capacity(requests.len());
     for request in requests {
-        results.push(s.node.search_points(&name, request).await?);
+        results.push(wire::bounded(timeout, s.node.search_points(&name, request)).await?);
     }
     Ok(ok(t.0, results))
 }
@@ -59,29 +51,28 @@ async fn search_batch(
 async fn query(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    Params(_): Params<ReadParams>,
+    Params(p): Params<ReadParams>,
     t: Started,
     JsonBody(body): JsonBody<QueryRequestWire>,
 ) -> Reply {
-    let points = s.node.query_points(&name, body.into_query()?).await?;
+    let timeout = p.check()?;
+    let points = wire::bounded(timeout, s.node.query_points(&name, body.into_query()?)).await?;
     Ok(ok(t.0, serde_json::json!({"points": points})))
 }
 
 async fn query_batch(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    Params(_): Params<ReadParams>,
+    Params(p): Params<ReadParams>,
     t: Started,
     JsonBody(body): JsonBody<QueryBatchWire>,
 ) -> Reply {
-    let queries = body
-        .searches
-        .into_iter()
-        .map(QueryRequestWire::into_query)
-        .collect::<Result<Vec<_>, _>>()?;
+    let timeout = p.check()?;
+    let queries = body.searches.into_iter().map(QueryRequestWire::into_query).collect::<Result<Vec<_>, _>>()?;
     let mut results = Vec::with_capacity(queries.len());
     for query in queries {
-        results.push(serde_json::json!({"points": s.node.query_points(&name, query).await?}));
+        let points = wire::bounded(timeout, s.node.query_points(&name, query)).await?;
+        results.push(serde_json::json!({"points": points}));
     }
     Ok(ok(t.0, results))
 }

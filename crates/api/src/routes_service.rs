@@ -22,27 +22,16 @@ pub fn routes() -> Router<AppState> {
         .route("/cluster/recover", post(standalone))
         .route("/cluster/peer/{peer_id}", delete(standalone))
         .route("/cluster/metadata/keys", get(standalone))
-        .route(
-            "/cluster/metadata/keys/{key}",
-            get(standalone).put(standalone).delete(standalone),
-        )
+        .route("/cluster/metadata/keys/{key}", get(standalone).put(standalone).delete(standalone))
         .route("/collections/{name}/cluster", post(standalone))
 }
 
 async fn root(State(state): State<AppState>) -> Response {
-    axum::Json(
-        serde_json::json!({"title": "qdrant - vector search engine", "version": state.version}),
-    )
-    .into_response()
+    axum::Json(serde_json::json!({"title": "qdrant - vector search engine", "version": state.version})).into_response()
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
 async fn healthz() -> Response {
@@ -55,12 +44,7 @@ async fn readyz() -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let body = state.metrics.render(&state.node, state.version);
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        body,
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 async fn cluster(started: Started) -> Response {

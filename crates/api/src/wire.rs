@@ -31,6 +31,24 @@ pub enum Ordering {
     Strong,
 }
 
+impl WriteParams {
+    /// The `timeout` as a duration; 0 is a validation error.
+    pub fn timeout(&self) -> Result<Option<std::time::Duration>, ApiError> {
+        seconds(self.timeout)
+    }
+}
+
+fn seconds(timeout: Option<u64>) -> Result<Option<std::time::Duration>, ApiError> {
+    match timeout {
+        Some(0) => Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "Validation error in query parameters: [timeout: value 0 invalid, must be 1 or greater]",
+        )),
+        Some(s) => Ok(Some(std::time::Duration::from_secs(s))),
+        None => Ok(None),
+    }
+}
+
 /// Query parameters of reads.
 #[derive(Debug, Deserialize, Default)]
 pub struct ReadParams {
@@ -38,6 +56,43 @@ pub struct ReadParams {
     pub consistency: Option<String>,
     #[serde(default)]
     pub timeout: Option<u64>,
+}
+
+impl ReadParams {
+    /// Checks `consistency` (a positive integer, `majority`, `quorum`, `all`, or empty) and
+    /// returns the `timeout`. On a single node every value reads the one local replica.
+    pub fn check(&self) -> Result<Option<std::time::Duration>, ApiError> {
+        match self.consistency.as_deref() {
+            None | Some("") | Some("majority") | Some("quorum") | Some("all") => {}
+            Some(n) if n.parse::<u64>().is_ok_and(|n| n >= 1) => {}
+            Some(other) => {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    format!(
+                        "Deserialize error in query parameters: invalid read consistency `{other}`: expected a positive integer, `majority`, `quorum` or `all`"
+                    ),
+                ));
+            }
+        }
+        seconds(self.timeout)
+    }
+}
+
+/// Runs a read with the request's timeout (408 when it elapses).
+pub async fn bounded<T>(
+    timeout: Option<std::time::Duration>,
+    read: impl std::future::Future<Output = Result<T, quiver_node::NodeError>>,
+) -> Result<T, ApiError> {
+    match timeout {
+        None => Ok(read.await?),
+        Some(limit) => match tokio::time::timeout(limit, read).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ApiError::from(quiver_node::NodeError::Timeout(format!(
+                "Operation timed out after {} seconds",
+                limit.as_secs()
+            )))),
+        },
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,9 +145,7 @@ struct PointsBatchWire {
 fn no_shard_keys(shard_key: &Option<Value>) -> Result<(), ApiError> {
     match shard_key {
         None | Some(Value::Null) => Ok(()),
-        Some(_) => Err(ApiError::bad_input(
-            "Shard keys are not supported: the collection uses auto sharding",
-        )),
+        Some(_) => Err(ApiError::bad_input("Shard keys are not supported: the collection uses auto sharding")),
     }
 }
 
@@ -103,10 +156,7 @@ fn batch_points(batch: BatchWire) -> Result<Vec<PointStruct>, ApiError> {
         None => {}
         Some(BatchVectors::Single(list)) => {
             if list.len() != n {
-                return Err(ApiError::bad_input(format!(
-                    "Wrong input: {} vectors for {n} ids",
-                    list.len()
-                )));
+                return Err(ApiError::bad_input(format!("Wrong input: {} vectors for {n} ids", list.len())));
             }
             for (slot, v) in vectors.iter_mut().zip(list) {
                 slot.insert(String::new(), Vector::Dense(v));
@@ -115,10 +165,7 @@ fn batch_points(batch: BatchWire) -> Result<Vec<PointStruct>, ApiError> {
         Some(BatchVectors::Named(map)) => {
             for (name, list) in map {
                 if list.len() != n {
-                    return Err(ApiError::bad_input(format!(
-                        "{} vectors named `{name}` for {n} ids",
-                        list.len()
-                    )));
+                    return Err(ApiError::bad_input(format!("{} vectors named `{name}` for {n} ids", list.len())));
                 }
                 for (slot, v) in vectors.iter_mut().zip(list) {
                     slot.insert(name.clone(), v);
@@ -128,21 +175,14 @@ fn batch_points(batch: BatchWire) -> Result<Vec<PointStruct>, ApiError> {
     }
     let payloads = batch.payloads.unwrap_or_default();
     if !payloads.is_empty() && payloads.len() != n {
-        return Err(ApiError::bad_input(format!(
-            "{} payloads for {n} ids",
-            payloads.len()
-        )));
+        return Err(ApiError::bad_input(format!("{} payloads for {n} ids", payloads.len())));
     }
     let mut payloads = payloads.into_iter();
     Ok(batch
         .ids
         .into_iter()
         .zip(vectors)
-        .map(|(id, vectors)| PointStruct {
-            id,
-            vectors,
-            payload: payloads.next().flatten(),
-        })
+        .map(|(id, vectors)| PointStruct { id, vectors, payload: payloads.next().flatten() })
         .collect())
 }
 
@@ -193,12 +233,10 @@ impl SelectorWire {
         match (self.points, self.filter) {
             (Some(ids), None) => Ok(PointSelector::Ids(ids)),
             (None, Some(filter)) => Ok(PointSelector::Filter(filter)),
-            (Some(_), Some(_)) => Err(ApiError::bad_input(
-                "Either list of point ids or filter must be provided, not both",
-            )),
-            (None, None) => Err(ApiError::bad_input(
-                "Either list of point ids or filter must be provided",
-            )),
+            (Some(_), Some(_)) => {
+                Err(ApiError::bad_input("Either list of point ids or filter must be provided, not both"))
+            }
+            (None, None) => Err(ApiError::bad_input("Either list of point ids or filter must be provided")),
         }
     }
 }
@@ -244,18 +282,9 @@ pub struct DeleteVectorsWire {
 impl UpdateVectorsWire {
     pub fn into_operation(self) -> Result<UpdateOperation, ApiError> {
         no_shard_keys(&self.shard_key)?;
-        let points = self
-            .points
-            .into_iter()
-            .map(|p| PointVectors {
-                id: p.id,
-                vectors: p.vector.into_named(),
-            })
-            .collect();
-        Ok(UpdateOperation::UpdateVectors {
-            points,
-            update_filter: self.update_filter,
-        })
+        let points =
+            self.points.into_iter().map(|p| PointVectors { id: p.id, vectors: p.vector.into_named() }).collect();
+        Ok(UpdateOperation::UpdateVectors { points, update_filter: self.update_filter })
     }
 }
 
@@ -271,24 +300,14 @@ pub fn batch_operation(op: Value) -> Result<UpdateOperation, ApiError> {
         Ok(match kind.as_str() {
             "upsert" => upsert_operation(v)?,
             "delete" => delete_operation(serde_json::from_value(v).map_err(ApiError::format)?)?,
-            "set_payload" => {
-                set_payload_operation(serde_json::from_value(v).map_err(ApiError::format)?, false)?
+            "set_payload" => set_payload_operation(serde_json::from_value(v).map_err(ApiError::format)?, false)?,
+            "overwrite_payload" => set_payload_operation(serde_json::from_value(v).map_err(ApiError::format)?, true)?,
+            "delete_payload" => delete_payload_operation(serde_json::from_value(v).map_err(ApiError::format)?)?,
+            "clear_payload" => clear_payload_operation(serde_json::from_value(v).map_err(ApiError::format)?)?,
+            "update_vectors" => {
+                serde_json::from_value::<UpdateVectorsWire>(v).map_err(ApiError::format)?.into_operation()?
             }
-            "overwrite_payload" => {
-                set_payload_operation(serde_json::from_value(v).map_err(ApiError::format)?, true)?
-            }
-            "delete_payload" => {
-                delete_payload_operation(serde_json::from_value(v).map_err(ApiError::format)?)?
-            }
-            "clear_payload" => {
-                clear_payload_operation(serde_json::from_value(v).map_err(ApiError::format)?)?
-            }
-            "update_vectors" => serde_json::from_value::<UpdateVectorsWire>(v)
-                .map_err(ApiError::format)?
-                .into_operation()?,
-            "delete_vectors" => {
-                delete_vectors_operation(serde_json::from_value(v).map_err(ApiError::format)?)?
-            }
+            "delete_vectors" => delete_vectors_operation(serde_json::from_value(v).map_err(ApiError::format)?)?,
             other => return Err(ApiError::format(format!("unknown variant `{other}`"))),
         })
     };
@@ -296,48 +315,27 @@ pub fn batch_operation(op: Value) -> Result<UpdateOperation, ApiError> {
 }
 
 pub fn delete_operation(wire: SelectorWire) -> Result<UpdateOperation, ApiError> {
-    Ok(UpdateOperation::Delete {
-        selector: wire.into_selector()?,
-    })
+    Ok(UpdateOperation::Delete { selector: wire.into_selector()? })
 }
 
-pub fn set_payload_operation(
-    wire: SetPayloadWire,
-    overwrite: bool,
-) -> Result<UpdateOperation, ApiError> {
+pub fn set_payload_operation(wire: SetPayloadWire, overwrite: bool) -> Result<UpdateOperation, ApiError> {
     let selector = wire.selector.into_selector()?;
     Ok(match overwrite {
-        true => UpdateOperation::OverwritePayload {
-            payload: wire.payload,
-            selector,
-            key: wire.key,
-        },
-        false => UpdateOperation::SetPayload {
-            payload: wire.payload,
-            selector,
-            key: wire.key,
-        },
+        true => UpdateOperation::OverwritePayload { payload: wire.payload, selector, key: wire.key },
+        false => UpdateOperation::SetPayload { payload: wire.payload, selector, key: wire.key },
     })
 }
 
 pub fn delete_payload_operation(wire: DeletePayloadWire) -> Result<UpdateOperation, ApiError> {
-    Ok(UpdateOperation::DeletePayload {
-        keys: wire.keys,
-        selector: wire.selector.into_selector()?,
-    })
+    Ok(UpdateOperation::DeletePayload { keys: wire.keys, selector: wire.selector.into_selector()? })
 }
 
 pub fn clear_payload_operation(wire: SelectorWire) -> Result<UpdateOperation, ApiError> {
-    Ok(UpdateOperation::ClearPayload {
-        selector: wire.into_selector()?,
-    })
+    Ok(UpdateOperation::ClearPayload { selector: wire.into_selector()? })
 }
 
 pub fn delete_vectors_operation(wire: DeleteVectorsWire) -> Result<UpdateOperation, ApiError> {
-    Ok(UpdateOperation::DeleteVectors {
-        selector: wire.selector.into_selector()?,
-        names: wire.vector,
-    })
+    Ok(UpdateOperation::DeleteVectors { selector: wire.selector.into_selector()?, names: wire.vector })
 }
 
 fn default_true() -> WithPayload {
@@ -393,9 +391,7 @@ pub struct CountWire {
 /// Checks a limit: 0 is a validation error (422).
 pub fn positive_limit(limit: usize) -> Result<usize, ApiError> {
     match limit {
-        0 => Err(ApiError::validation(
-            "limit: value 0 invalid, must be 1 or greater",
-        )),
+        0 => Err(ApiError::validation("limit: value 0 invalid, must be 1 or greater")),
         n => Ok(n),
     }
 }

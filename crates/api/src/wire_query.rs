@@ -83,7 +83,7 @@ pub struct SearchBatchWire {
 enum VectorInputWire {
     Dense(Vec<f32>),
     Sparse(SparseVector),
-    Multi(Vec<Vec<f32>>),
+    Multi(#[allow(dead_code)] Vec<Vec<f32>>),
     Id(PointId),
 }
 
@@ -130,9 +130,7 @@ fn vector_input(input: VectorInputWire) -> Result<QueryInput, ApiError> {
         VectorInputWire::Dense(v) => Ok(QueryInput::Dense(v)),
         VectorInputWire::Sparse(v) => Ok(QueryInput::Sparse(v)),
         VectorInputWire::Id(id) => Ok(QueryInput::Point(id)),
-        VectorInputWire::Multi(_) => {
-            Err(ApiError::bad_input("Multivector queries are not supported"))
-        }
+        VectorInputWire::Multi(_) => Err(ApiError::bad_input("Multivector queries are not supported")),
     }
 }
 
@@ -147,14 +145,10 @@ impl QueryRequestWire {
         }
         let query = match self.query {
             None => None,
-            Some(QueryWire::Nearest { nearest }) | Some(QueryWire::Vector(nearest)) => {
-                Some(vector_input(nearest)?)
-            }
+            Some(QueryWire::Nearest { nearest }) | Some(QueryWire::Vector(nearest)) => Some(vector_input(nearest)?),
             Some(QueryWire::Other(map)) => {
                 let kind = map.keys().next().cloned().unwrap_or_default();
-                return Err(ApiError::bad_input(format!(
-                    "query `{kind}` is not supported yet"
-                )));
+                return Err(ApiError::bad_input(format!("query `{kind}` is not supported yet")));
             }
         };
         Ok(QueryPoints {

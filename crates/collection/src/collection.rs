@@ -41,18 +41,10 @@ pub struct Collection {
 }
 
 fn shard_config(config: &CollectionConfig) -> ShardConfig {
-    let dense = config
-        .params
-        .vectors
-        .by_name()
-        .into_iter()
-        .map(|(name, p)| (name, (p.size as usize, p.distance)))
-        .collect();
+    let dense =
+        config.params.vectors.by_name().into_iter().map(|(name, p)| (name, (p.size as usize, p.distance))).collect();
     let wal_segment_bytes = (config.wal_config.wal_capacity_mb.max(1) as u64) * 1024 * 1024;
-    ShardConfig {
-        dense,
-        wal_segment_bytes,
-    }
+    ShardConfig { dense, wal_segment_bytes }
 }
 
 fn service(context: &str, e: impl std::fmt::Display) -> CollectionError {
@@ -78,15 +70,13 @@ impl Collection {
     pub fn create(name: &str, dir: &Path, config: CollectionConfig) -> Result<Collection> {
         std::fs::create_dir_all(dir).map_err(|e| service("create collection dir", e))?;
         let bytes = serde_json::to_vec_pretty(&config).map_err(|e| service("encode config", e))?;
-        write_atomic(&dir.join(CONFIG_FILE), &bytes)
-            .map_err(|e| service("write collection config", e))?;
+        write_atomic(&dir.join(CONFIG_FILE), &bytes).map_err(|e| service("write collection config", e))?;
         Self::open_with(name, dir, config)
     }
 
     /// Opens an existing collection from `dir`.
     pub fn open(name: &str, dir: &Path) -> Result<Collection> {
-        let bytes = std::fs::read(dir.join(CONFIG_FILE))
-            .map_err(|e| service("read collection config", e))?;
+        let bytes = std::fs::read(dir.join(CONFIG_FILE)).map_err(|e| service("read collection config", e))?;
         let config: CollectionConfig =
             serde_json::from_slice(&bytes).map_err(|e| service("parse collection config", e))?;
         Self::open_with(name, dir, config)
@@ -119,8 +109,7 @@ impl Collection {
     /// Replaces the configuration (only fields that do not change the data layout may differ).
     pub fn set_config(&self, config: CollectionConfig) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(&config).map_err(|e| service("encode config", e))?;
-        write_atomic(&self.dir.join(CONFIG_FILE), &bytes)
-            .map_err(|e| service("write collection config", e))?;
+        write_atomic(&self.dir.join(CONFIG_FILE), &bytes).map_err(|e| service("write collection config", e))?;
         *self.config.write() = config;
         Ok(())
     }
@@ -148,17 +137,11 @@ impl Collection {
                 continue;
             };
             let shard = Arc::clone(set.local());
-            tasks.push(tokio::task::spawn_blocking(move || {
-                shard.update(&part, wait)
-            }));
+            tasks.push(tokio::task::spawn_blocking(move || shard.update(&part, wait)));
         }
         let mut merged = UpdateResult {
             operation_id: None,
-            status: if wait {
-                UpdateStatus::Completed
-            } else {
-                UpdateStatus::Acknowledged
-            },
+            status: if wait { UpdateStatus::Completed } else { UpdateStatus::Acknowledged },
         };
         let mut first_error = None;
         for task in tasks {
@@ -181,19 +164,13 @@ impl Collection {
         };
         let mut by_shard: BTreeMap<ShardId, HashSet<PointId>> = BTreeMap::new();
         for id in ids {
-            by_shard
-                .entry(self.ring.shard_of(&id))
-                .or_default()
-                .insert(id);
+            by_shard.entry(self.ring.shard_of(&id)).or_default().insert(id);
         }
         if by_shard.is_empty() {
             // Nothing to route: still log it on one shard so the caller gets an operation id.
             return vec![(0, op.clone())];
         }
-        by_shard
-            .into_iter()
-            .map(|(shard, ids)| (shard, op.restricted_to(&ids)))
-            .collect()
+        by_shard.into_iter().map(|(shard, ids)| (shard, op.restricted_to(&ids))).collect()
     }
 
     /// Checkpoints every shard whose WAL outgrew `wal_bytes_max` (or every changed shard if `force`).

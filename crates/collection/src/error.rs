@@ -29,12 +29,8 @@ impl CollectionError {
     /// Whether retrying the same call may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            CollectionError::ShardUnavailable(_)
-            | CollectionError::Timeout(_)
-            | CollectionError::Service(_) => true,
-            CollectionError::BadInput(_)
-            | CollectionError::Validation(_)
-            | CollectionError::NotFound(_) => false,
+            CollectionError::ShardUnavailable(_) | CollectionError::Timeout(_) | CollectionError::Service(_) => true,
+            CollectionError::BadInput(_) | CollectionError::Validation(_) | CollectionError::NotFound(_) => false,
         }
     }
 }

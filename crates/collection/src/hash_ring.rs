@@ -27,12 +27,7 @@ impl HashRing {
     pub fn new(shard_number: u32) -> HashRing {
         let mut nodes: Vec<(u64, ShardId)> = (0..shard_number)
             .flat_map(|shard| {
-                (0..SHARD_SCALE).map(move |idx| {
-                    (
-                        hash_bytes(&[&shard.to_le_bytes(), &idx.to_le_bytes()]),
-                        shard,
-                    )
-                })
+                (0..SHARD_SCALE).map(move |idx| (hash_bytes(&[&shard.to_le_bytes(), &idx.to_le_bytes()]), shard))
             })
             .collect();
         nodes.sort_unstable();
@@ -43,9 +38,7 @@ impl HashRing {
     pub fn shard_of(&self, id: &PointId) -> ShardId {
         let key = match id {
             PointId::Num(n) => hash_bytes(&[&0u64.to_le_bytes(), &n.to_le_bytes()]),
-            PointId::Uuid(u) => {
-                hash_bytes(&[&1u64.to_le_bytes(), &16u64.to_le_bytes(), u.as_bytes()])
-            }
+            PointId::Uuid(u) => hash_bytes(&[&1u64.to_le_bytes(), &16u64.to_le_bytes(), u.as_bytes()]),
         };
         let index = self.nodes.partition_point(|(h, _)| *h < key);
         match self.nodes.get(index).or_else(|| self.nodes.first()) {
@@ -68,10 +61,7 @@ mod tests {
         }
         assert!(counts.iter().all(|c| *c > 600), "{counts:?}");
         let again = HashRing::new(4);
-        assert!(
-            (0..100u64)
-                .all(|i| ring.shard_of(&PointId::Num(i)) == again.shard_of(&PointId::Num(i)))
-        );
+        assert!((0..100u64).all(|i| ring.shard_of(&PointId::Num(i)) == again.shard_of(&PointId::Num(i))));
         assert_eq!(HashRing::new(1).shard_of(&PointId::Num(77)), 0);
     }
 }

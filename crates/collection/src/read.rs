@@ -9,21 +9,14 @@ use quiver_storage::distance::higher_is_better;
 use quiver_types::config::Distance;
 use quiver_types::filter::Filter;
 use quiver_types::point::{Record, ScoredPoint};
-use quiver_types::query::{
-    CoreSearch, Direction, QueryVector, ScrollRequest, WithPayload, WithVector,
-};
+use quiver_types::query::{CoreSearch, Direction, QueryVector, ScrollRequest, WithPayload, WithVector};
 use quiver_types::{PointId, ShardId};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 fn compare_order_values(a: &Record, b: &Record, direction: Direction) -> Ordering {
-    let num = |r: &Record| {
-        r.order_value
-            .as_ref()
-            .and_then(|v| v.as_f64())
-            .unwrap_or(f64::NAN)
-    };
+    let num = |r: &Record| r.order_value.as_ref().and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
     let by_value = match direction {
         Direction::Asc => num(a).total_cmp(&num(b)),
         Direction::Desc => num(b).total_cmp(&num(a)),
@@ -33,17 +26,12 @@ fn compare_order_values(a: &Record, b: &Record, direction: Direction) -> Orderin
 
 impl Collection {
     fn readable(&self, shard_id: ShardId) -> Result<Arc<LocalShard>> {
-        let set = self.shards.get(&shard_id).ok_or_else(|| {
-            CollectionError::NotFound(format!(
-                "Shard {shard_id} of {} does not exist",
-                self.name()
-            ))
-        })?;
+        let set = self
+            .shards
+            .get(&shard_id)
+            .ok_or_else(|| CollectionError::NotFound(format!("Shard {shard_id} of {} does not exist", self.name())))?;
         set.readable_local().cloned().ok_or_else(|| {
-            CollectionError::ShardUnavailable(format!(
-                "No active replica of shard {shard_id} of {}",
-                self.name()
-            ))
+            CollectionError::ShardUnavailable(format!("No active replica of shard {shard_id} of {}", self.name()))
         })
     }
 
@@ -60,9 +48,7 @@ impl Collection {
         }
         let mut out = Vec::with_capacity(tasks.len());
         for task in tasks {
-            let result = task
-                .await
-                .map_err(|e| CollectionError::Service(format!("shard read task: {e}")))?;
+            let result = task.await.map_err(|e| CollectionError::Service(format!("shard read task: {e}")))?;
             out.push(result?);
         }
         Ok(out)
@@ -74,13 +60,9 @@ impl Collection {
         validate::prepare_query(&config, &request.vector_name, &mut request.query)?;
         validate::prepare_filter(request.filter.as_ref())?;
         let better_high = match &request.query {
-            QueryVector::Dense(_) => higher_is_better(
-                config
-                    .params
-                    .vectors
-                    .get(&request.vector_name)
-                    .map_or(Distance::Dot, |p| p.distance),
-            ),
+            QueryVector::Dense(_) => {
+                higher_is_better(config.params.vectors.get(&request.vector_name).map_or(Distance::Dot, |p| p.distance))
+            }
             QueryVector::Sparse(_) => true,
         };
         let core = CoreSearch {
@@ -96,55 +78,37 @@ impl Collection {
         let per_shard = self.on_each_shard(move |s| s.search(&core)).await?;
         let mut all: Vec<ScoredPoint> = per_shard.into_iter().flatten().collect();
         all.sort_by(|a, b| {
-            let by_score = if better_high {
-                b.score.total_cmp(&a.score)
-            } else {
-                a.score.total_cmp(&b.score)
-            };
+            let by_score = if better_high { b.score.total_cmp(&a.score) } else { a.score.total_cmp(&b.score) };
             by_score.then_with(|| a.id.cmp(&b.id))
         });
-        Ok(all
-            .into_iter()
-            .skip(request.offset)
-            .take(request.limit)
-            .collect())
+        Ok(all.into_iter().skip(request.offset).take(request.limit).collect())
     }
 
     /// A page of points over all shards.
     pub async fn scroll(&self, request: ScrollRequest) -> Result<ScrollPage> {
         validate::prepare_filter(request.filter.as_ref())?;
         let limit = request.limit;
-        let order = request
-            .order_by
-            .as_ref()
-            .map(|o| o.direction.unwrap_or_default());
+        let order = request.order_by.as_ref().map(|o| o.direction.unwrap_or_default());
         let mut per_shard_request = request.clone();
         per_shard_request.limit = limit + 1;
-        let pages = self
-            .on_each_shard(move |s| s.scroll(&per_shard_request))
-            .await?;
+        let pages = self.on_each_shard(move |s| s.scroll(&per_shard_request)).await?;
         let mut all: Vec<Record> = pages.into_iter().flat_map(|p| p.points).collect();
         match order {
             Some(direction) => all.sort_by(|a, b| compare_order_values(a, b, direction)),
-            None => all.sort_by(|a, b| a.id.cmp(&b.id)),
+            None => all.sort_by_key(|r| r.id),
         }
         let next_page_offset = match order {
             Some(_) => None,
             None => all.get(limit).map(|r| r.id),
         };
         all.truncate(limit);
-        Ok(ScrollPage {
-            points: all,
-            next_page_offset,
-        })
+        Ok(ScrollPage { points: all, next_page_offset })
     }
 
     /// Number of points matching `filter` (exact).
     pub async fn count(&self, filter: Option<Filter>) -> Result<usize> {
         validate::prepare_filter(filter.as_ref())?;
-        let counts = self
-            .on_each_shard(move |s| s.count(filter.as_ref()))
-            .await?;
+        let counts = self.on_each_shard(move |s| s.count(filter.as_ref())).await?;
         Ok(counts.into_iter().sum())
     }
 

@@ -15,11 +15,7 @@ pub struct ReplicaSet {
 
 impl ReplicaSet {
     pub fn new(shard_id: ShardId, local: Arc<LocalShard>) -> ReplicaSet {
-        ReplicaSet {
-            shard_id,
-            local,
-            local_state: ReplicaState::Active,
-        }
+        ReplicaSet { shard_id, local, local_state: ReplicaState::Active }
     }
 
     /// The local replica, for writes (every state that receives updates).

@@ -17,9 +17,7 @@ fn bad(msg: impl Into<String>) -> CollectionError {
 }
 
 fn dimension_error(expected: u64, got: usize) -> CollectionError {
-    bad(format!(
-        "Vector dimension error: expected dim: {expected}, got {got}"
-    ))
+    bad(format!("Vector dimension error: expected dim: {expected}, got {got}"))
 }
 
 fn missing_vector(name: &str) -> CollectionError {
@@ -31,11 +29,7 @@ pub fn prepare_vectors(config: &CollectionConfig, vectors: &mut NamedVectors) ->
     for (name, vector) in vectors.iter_mut() {
         match vector {
             Vector::Dense(values) => {
-                let params = config
-                    .params
-                    .vectors
-                    .get(name)
-                    .ok_or_else(|| missing_vector(name))?;
+                let params = config.params.vectors.get(name).ok_or_else(|| missing_vector(name))?;
                 if values.len() as u64 != params.size {
                     return Err(dimension_error(params.size, values.len()));
                 }
@@ -77,9 +71,7 @@ fn check_selector(selector: &PointSelector) -> Result<()> {
 
 fn check_vector_names(config: &CollectionConfig, names: &[String]) -> Result<()> {
     for name in names {
-        if config.params.vectors.get(name).is_none()
-            && !config.params.sparse_vectors.contains_key(name)
-        {
+        if config.params.vectors.get(name).is_none() && !config.params.sparse_vectors.contains_key(name) {
             return Err(missing_vector(name));
         }
     }
@@ -89,38 +81,23 @@ fn check_vector_names(config: &CollectionConfig, names: &[String]) -> Result<()>
 /// Validates `op` against `config` and prepares its vectors.
 pub fn prepare_operation(config: &CollectionConfig, op: &mut UpdateOperation) -> Result<()> {
     match op {
-        UpdateOperation::Upsert {
-            points,
-            update_filter,
-            ..
-        } => {
+        UpdateOperation::Upsert { points, update_filter, .. } => {
             check_filter(update_filter.as_ref())?;
-            points
-                .iter_mut()
-                .try_for_each(|p| prepare_vectors(config, &mut p.vectors))
+            points.iter_mut().try_for_each(|p| prepare_vectors(config, &mut p.vectors))
         }
-        UpdateOperation::UpdateVectors {
-            points,
-            update_filter,
-        } => {
+        UpdateOperation::UpdateVectors { points, update_filter } => {
             check_filter(update_filter.as_ref())?;
-            points
-                .iter_mut()
-                .try_for_each(|p| prepare_vectors(config, &mut p.vectors))
+            points.iter_mut().try_for_each(|p| prepare_vectors(config, &mut p.vectors))
         }
-        UpdateOperation::Delete { selector } | UpdateOperation::ClearPayload { selector } => {
-            check_selector(selector)
-        }
-        UpdateOperation::SetPayload { selector, key, .. }
-        | UpdateOperation::OverwritePayload { selector, key, .. } => {
+        UpdateOperation::Delete { selector } | UpdateOperation::ClearPayload { selector } => check_selector(selector),
+        UpdateOperation::SetPayload { selector, key, .. } | UpdateOperation::OverwritePayload { selector, key, .. } => {
             if let Some(key) = key {
                 JsonPath::parse(key)?;
             }
             check_selector(selector)
         }
         UpdateOperation::DeletePayload { keys, selector } => {
-            keys.iter()
-                .try_for_each(|k| JsonPath::parse(k).map(|_| ()))?;
+            keys.iter().try_for_each(|k| JsonPath::parse(k).map(|_| ()))?;
             check_selector(selector)
         }
         UpdateOperation::DeleteVectors { selector, names } => {
@@ -134,11 +111,7 @@ pub fn prepare_operation(config: &CollectionConfig, op: &mut UpdateOperation) ->
 pub fn prepare_query(config: &CollectionConfig, name: &str, query: &mut QueryVector) -> Result<()> {
     match query {
         QueryVector::Dense(values) => {
-            let params = config
-                .params
-                .vectors
-                .get(name)
-                .ok_or_else(|| missing_vector(name))?;
+            let params = config.params.vectors.get(name).ok_or_else(|| missing_vector(name))?;
             if values.len() as u64 != params.size {
                 return Err(dimension_error(params.size, values.len()));
             }

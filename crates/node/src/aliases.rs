@@ -13,18 +13,15 @@ pub struct Aliases {
 
 impl Aliases {
     pub fn load(dir: &Path) -> Result<Aliases> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| NodeError::Service(format!("create aliases dir: {e}")))?;
+        std::fs::create_dir_all(dir).map_err(|e| NodeError::Service(format!("create aliases dir: {e}")))?;
         let path = dir.join("data.json");
         let map = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| NodeError::Service(format!("parse aliases: {e}")))?,
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| NodeError::Service(format!("parse aliases: {e}")))?
+            }
             Err(_) => BTreeMap::new(),
         };
-        Ok(Aliases {
-            path,
-            map: RwLock::new(map),
-        })
+        Ok(Aliases { path, map: RwLock::new(map) })
     }
 
     pub fn target(&self, alias: &str) -> Option<String> {
@@ -37,8 +34,7 @@ impl Aliases {
 
     /// Replaces the whole map and persists it atomically.
     pub fn replace(&self, map: BTreeMap<String, String>) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(&map)
-            .map_err(|e| NodeError::Service(format!("encode aliases: {e}")))?;
+        let bytes = serde_json::to_vec_pretty(&map).map_err(|e| NodeError::Service(format!("encode aliases: {e}")))?;
         quiver_collection::write_atomic(&self.path, &bytes)
             .map_err(|e| NodeError::Service(format!("write aliases: {e}")))?;
         *self.map.write() = map;

@@ -57,9 +57,7 @@ impl From<CollectionError> for NodeError {
     fn from(e: CollectionError) -> Self {
         match e {
             CollectionError::BadInput(m) => NodeError::BadInput(m),
-            CollectionError::Validation(m) => {
-                NodeError::Validation(format!("Validation error in JSON body: {m}"))
-            }
+            CollectionError::Validation(m) => NodeError::Validation(format!("Validation error in JSON body: {m}")),
             CollectionError::NotFound(m) => NodeError::NotFound(m),
             CollectionError::ShardUnavailable(m) => NodeError::ShardUnavailable(m),
             CollectionError::Timeout(m) => NodeError::Timeout(m),

@@ -49,9 +49,7 @@ impl Node {
         let _ = std::fs::remove_dir_all(config.storage_path.join(".deleted"));
         let peer_id = load_peer_id(&config.storage_path, config.peer_id)?;
         let mut collections = BTreeMap::new();
-        for entry in
-            std::fs::read_dir(&collections_dir).map_err(|e| service("list collections", e))?
-        {
+        for entry in std::fs::read_dir(&collections_dir).map_err(|e| service("list collections", e))? {
             let entry = entry.map_err(|e| service("list collections", e))?;
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
@@ -65,13 +63,7 @@ impl Node {
             collections.insert(name, Arc::new(collection));
         }
         let aliases = Aliases::load(&config.storage_path.join("aliases"))?;
-        Ok(Node {
-            config,
-            peer_id,
-            collections: RwLock::new(collections),
-            aliases,
-            meta_lock: Default::default(),
-        })
+        Ok(Node { config, peer_id, collections: RwLock::new(collections), aliases, meta_lock: Default::default() })
     }
 
     pub fn peer_id(&self) -> PeerId {
@@ -123,7 +115,7 @@ impl Node {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 tick += 1;
                 let Some(node) = weak.upgrade() else { return };
-                let force = tick % flush_every == 0;
+                let force = tick.is_multiple_of(flush_every);
                 let result = tokio::task::spawn_blocking(move || node.checkpoint(force)).await;
                 match result {
                     Ok(Ok(())) => {}

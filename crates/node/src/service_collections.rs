@@ -4,9 +4,7 @@ use crate::error::{NodeError, Result};
 use crate::info::{AliasDescription, CollectionClusterInfo, CollectionInfo, LocalShardInfo};
 use crate::node::Node;
 use quiver_collection::Collection;
-use quiver_types::config::{
-    CollectionConfig, CollectionParams, CreateCollection, UpdateCollection, VectorsConfig,
-};
+use quiver_types::config::{CollectionConfig, CollectionParams, CreateCollection, UpdateCollection, VectorsConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,21 +13,12 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum AliasAction {
-    CreateAlias {
-        collection_name: String,
-        alias_name: String,
-    },
-    DeleteAlias {
-        alias_name: String,
-    },
-    RenameAlias {
-        old_alias_name: String,
-        new_alias_name: String,
-    },
+    CreateAlias { collection_name: String, alias_name: String },
+    DeleteAlias { alias_name: String },
+    RenameAlias { old_alias_name: String, new_alias_name: String },
 }
 
-const FORBIDDEN_NAME_CHARS: [char; 11] =
-    ['<', '>', ':', '"', '/', '\\', '|', '?', '*', '\0', '\u{1f}'];
+const FORBIDDEN_NAME_CHARS: [char; 11] = ['<', '>', ':', '"', '/', '\\', '|', '?', '*', '\0', '\u{1f}'];
 
 fn validation(msg: impl std::fmt::Display) -> NodeError {
     NodeError::Validation(format!("Validation error in JSON body: {msg}"))
@@ -47,23 +36,15 @@ fn validate_name(name: &str) -> Result<()> {
 
 fn at_least_one(field: &str, value: Option<u64>) -> Result<()> {
     match value {
-        Some(0) => Err(validation(format!(
-            "{field}: value 0 invalid, must be 1 or greater"
-        ))),
+        Some(0) => Err(validation(format!("{field}: value 0 invalid, must be 1 or greater"))),
         Some(_) | None => Ok(()),
     }
 }
 
 fn validate_create(request: &CreateCollection) -> Result<()> {
     at_least_one("shard_number", request.shard_number.map(u64::from))?;
-    at_least_one(
-        "replication_factor",
-        request.replication_factor.map(u64::from),
-    )?;
-    at_least_one(
-        "write_consistency_factor",
-        request.write_consistency_factor.map(u64::from),
-    )?;
+    at_least_one("replication_factor", request.replication_factor.map(u64::from))?;
+    at_least_one("write_consistency_factor", request.write_consistency_factor.map(u64::from))?;
     let vectors = request.vectors.clone().unwrap_or_default().by_name();
     for (name, params) in &vectors {
         at_least_one(&format!("vectors.{name}.size"), Some(params.size))?;
@@ -82,22 +63,14 @@ fn validate_create(request: &CreateCollection) -> Result<()> {
     }
     for name in request.sparse_vectors.iter().flat_map(|s| s.keys()) {
         if name.is_empty() {
-            return Err(NodeError::BadInput(
-                "Sparse vector name must not be empty".into(),
-            ));
+            return Err(NodeError::BadInput("Sparse vector name must not be empty".into()));
         }
         if vectors.contains_key(name) {
-            return Err(NodeError::BadInput(format!(
-                "Sparse vector name `{name}` clashes with a dense vector name"
-            )));
+            return Err(NodeError::BadInput(format!("Sparse vector name `{name}` clashes with a dense vector name")));
         }
     }
-    if let Some(ef) = request.hnsw_config.as_ref().and_then(|h| h.ef_construct) {
-        if ef < 4 {
-            return Err(validation(format!(
-                "hnsw_config.ef_construct: value {ef} invalid, must be 4 or greater"
-            )));
-        }
+    if let Some(ef) = request.hnsw_config.as_ref().and_then(|h| h.ef_construct).filter(|ef| *ef < 4) {
+        return Err(validation(format!("hnsw_config.ef_construct: value {ef} invalid, must be 4 or greater")));
     }
     Ok(())
 }
@@ -120,24 +93,15 @@ impl Node {
         }
         CollectionConfig {
             params: CollectionParams {
-                vectors: request
-                    .vectors
-                    .unwrap_or(VectorsConfig::Multi(BTreeMap::new())),
-                shard_number: request
-                    .shard_number
-                    .or(self.config.shard_number)
-                    .unwrap_or(1),
+                vectors: request.vectors.unwrap_or(VectorsConfig::Multi(BTreeMap::new())),
+                shard_number: request.shard_number.or(self.config.shard_number).unwrap_or(1),
                 sharding_method: request.sharding_method,
-                replication_factor: request
-                    .replication_factor
-                    .unwrap_or(self.config.replication_factor),
+                replication_factor: request.replication_factor.unwrap_or(self.config.replication_factor),
                 write_consistency_factor: request
                     .write_consistency_factor
                     .unwrap_or(self.config.write_consistency_factor),
                 read_fan_out_factor: None,
-                on_disk_payload: request
-                    .on_disk_payload
-                    .unwrap_or(self.config.on_disk_payload),
+                on_disk_payload: request.on_disk_payload.unwrap_or(self.config.on_disk_payload),
                 sparse_vectors: request.sparse_vectors.unwrap_or_default(),
             },
             hnsw_config: hnsw,
@@ -153,43 +117,26 @@ impl Node {
     pub async fn create_collection(&self, name: &str, request: CreateCollection) -> Result<bool> {
         validate_name(name)?;
         validate_create(&request)?;
-        if request
-            .sharding_method
-            .as_deref()
-            .is_some_and(|m| m != "auto")
-        {
-            return Err(NodeError::BadInput(
-                "Custom sharding is not supported yet".into(),
-            ));
+        if request.sharding_method.as_deref().is_some_and(|m| m != "auto") {
+            return Err(NodeError::BadInput("Custom sharding is not supported yet".into()));
         }
         let _meta = self.meta_lock.lock().await;
         if self.collections.read().contains_key(name) {
             return Err(NodeError::AlreadyExists(name.to_string()));
         }
         if self.aliases.target(name).is_some() {
-            return Err(NodeError::BadInput(format!(
-                "Alias with the same name `{name}` already exists"
-            )));
+            return Err(NodeError::BadInput(format!("Alias with the same name `{name}` already exists")));
         }
-        if self
-            .config
-            .max_collections
-            .is_some_and(|max| self.collections.read().len() >= max)
-        {
-            return Err(NodeError::BadInput(
-                "Maximum number of collections reached".into(),
-            ));
+        if self.config.max_collections.is_some_and(|max| self.collections.read().len() >= max) {
+            return Err(NodeError::BadInput("Maximum number of collections reached".into()));
         }
         let config = self.build_config(request);
         let dir = self.collection_dir(name);
         let name_owned = name.to_string();
-        let collection =
-            tokio::task::spawn_blocking(move || Collection::create(&name_owned, &dir, config))
-                .await
-                .map_err(|e| NodeError::Service(format!("create collection task: {e}")))??;
-        self.collections
-            .write()
-            .insert(name.to_string(), Arc::new(collection));
+        let collection = tokio::task::spawn_blocking(move || Collection::create(&name_owned, &dir, config))
+            .await
+            .map_err(|e| NodeError::Service(format!("create collection task: {e}")))??;
+        self.collections.write().insert(name.to_string(), Arc::new(collection));
         Ok(true)
     }
 
@@ -214,14 +161,10 @@ impl Node {
         self.aliases.replace(aliases)?;
         drop(collection);
         let dir = self.collection_dir(name);
-        let trash = self
-            .config
-            .storage_path
-            .join(".deleted")
-            .join(uuid::Uuid::new_v4().to_string());
+        let trash = self.config.storage_path.join(".deleted").join(uuid::Uuid::new_v4().to_string());
         tokio::task::spawn_blocking(move || {
-            let moved = std::fs::create_dir_all(trash.parent().unwrap_or(&trash))
-                .and_then(|_| std::fs::rename(&dir, &trash));
+            let moved =
+                std::fs::create_dir_all(trash.parent().unwrap_or(&trash)).and_then(|_| std::fs::rename(&dir, &trash));
             let removed = moved.and_then(|_| std::fs::remove_dir_all(&trash));
             if let Err(e) = removed {
                 tracing::warn!(error = %e, "removing a deleted collection's files failed");
@@ -278,34 +221,24 @@ impl Node {
         let mut map = self.aliases.all();
         for action in actions {
             match action {
-                AliasAction::CreateAlias {
-                    collection_name,
-                    alias_name,
-                } => {
+                AliasAction::CreateAlias { collection_name, alias_name } => {
                     if !self.collections.read().contains_key(&collection_name) {
                         return Err(NodeError::collection_not_found(&collection_name));
                     }
                     if self.collections.read().contains_key(&alias_name) {
-                        return Err(NodeError::BadInput(format!(
-                            "Collection with name `{alias_name}` already exists"
-                        )));
+                        return Err(NodeError::BadInput(format!("Collection with name `{alias_name}` already exists")));
                     }
                     map.insert(alias_name, collection_name);
                 }
                 AliasAction::DeleteAlias { alias_name } => {
                     if map.remove(&alias_name).is_none() {
-                        return Err(NodeError::NotFound(format!(
-                            "Alias {alias_name} does not exists!"
-                        )));
+                        return Err(NodeError::NotFound(format!("Alias {alias_name} does not exists!")));
                     }
                 }
-                AliasAction::RenameAlias {
-                    old_alias_name,
-                    new_alias_name,
-                } => {
-                    let target = map.remove(&old_alias_name).ok_or_else(|| {
-                        NodeError::NotFound(format!("Alias {old_alias_name} does not exists!"))
-                    })?;
+                AliasAction::RenameAlias { old_alias_name, new_alias_name } => {
+                    let target = map
+                        .remove(&old_alias_name)
+                        .ok_or_else(|| NodeError::NotFound(format!("Alias {old_alias_name} does not exists!")))?;
                     map.insert(new_alias_name, target);
                 }
             }
@@ -324,10 +257,7 @@ impl Node {
             .all()
             .into_iter()
             .filter(|(_, target)| collection.is_none_or(|c| c == target))
-            .map(|(alias_name, collection_name)| AliasDescription {
-                alias_name,
-                collection_name,
-            })
+            .map(|(alias_name, collection_name)| AliasDescription { alias_name, collection_name })
             .collect())
     }
 }
@@ -340,31 +270,20 @@ fn apply_update(config: &mut CollectionConfig, request: &UpdateCollection) -> Re
         config.hnsw_config.apply(diff);
     }
     if let Some(params) = &request.params {
-        at_least_one(
-            "params.replication_factor",
-            params.replication_factor.map(u64::from),
-        )?;
-        at_least_one(
-            "params.write_consistency_factor",
-            params.write_consistency_factor.map(u64::from),
-        )?;
-        config.params.replication_factor = params
-            .replication_factor
-            .unwrap_or(config.params.replication_factor);
-        config.params.write_consistency_factor = params
-            .write_consistency_factor
-            .unwrap_or(config.params.write_consistency_factor);
-        config.params.read_fan_out_factor = params
-            .read_fan_out_factor
-            .or(config.params.read_fan_out_factor);
-        config.params.on_disk_payload = params
-            .on_disk_payload
-            .unwrap_or(config.params.on_disk_payload);
+        at_least_one("params.replication_factor", params.replication_factor.map(u64::from))?;
+        at_least_one("params.write_consistency_factor", params.write_consistency_factor.map(u64::from))?;
+        config.params.replication_factor = params.replication_factor.unwrap_or(config.params.replication_factor);
+        config.params.write_consistency_factor =
+            params.write_consistency_factor.unwrap_or(config.params.write_consistency_factor);
+        config.params.read_fan_out_factor = params.read_fan_out_factor.or(config.params.read_fan_out_factor);
+        config.params.on_disk_payload = params.on_disk_payload.unwrap_or(config.params.on_disk_payload);
     }
     for (name, diff) in request.vectors.iter().flatten() {
-        let params = config.params.vectors.get_mut(name).ok_or_else(|| {
-            NodeError::BadInput(format!("Not existing vector name error: {name}"))
-        })?;
+        let params = config
+            .params
+            .vectors
+            .get_mut(name)
+            .ok_or_else(|| NodeError::BadInput(format!("Not existing vector name error: {name}")))?;
         if let Some(h) = &diff.hnsw_config {
             let mut merged = params.hnsw_config.clone().unwrap_or_default();
             merge_hnsw_diff(&mut merged, h);
@@ -378,9 +297,7 @@ fn apply_update(config: &mut CollectionConfig, request: &UpdateCollection) -> Re
         match config.params.sparse_vectors.get_mut(name) {
             Some(existing) => *existing = sparse.clone(),
             None => {
-                return Err(NodeError::BadInput(format!(
-                    "Not existing vector name error: {name}"
-                )));
+                return Err(NodeError::BadInput(format!("Not existing vector name error: {name}")));
             }
         }
     }
@@ -403,10 +320,7 @@ fn apply_update(config: &mut CollectionConfig, request: &UpdateCollection) -> Re
     Ok(())
 }
 
-fn merge_hnsw_diff(
-    target: &mut quiver_types::config::HnswConfigDiff,
-    diff: &quiver_types::config::HnswConfigDiff,
-) {
+fn merge_hnsw_diff(target: &mut quiver_types::config::HnswConfigDiff, diff: &quiver_types::config::HnswConfigDiff) {
     target.m = diff.m.or(target.m);
     target.ef_construct = diff.ef_construct.or(target.ef_construct);
     target.full_scan_threshold = diff.full_scan_threshold.or(target.full_scan_threshold);

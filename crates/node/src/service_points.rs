@@ -36,21 +36,13 @@ pub use quiver_collection::ScrollPage;
 
 fn excluding(filter: Option<Filter>, id: PointId) -> Filter {
     let mut filter = filter.unwrap_or_default();
-    filter
-        .must_not
-        .get_or_insert_with(Vec::new)
-        .push(Condition::HasId(HasIdCondition { has_id: vec![id] }));
+    filter.must_not.get_or_insert_with(Vec::new).push(Condition::HasId(HasIdCondition { has_id: vec![id] }));
     filter
 }
 
 impl Node {
     /// Applies a write to the collection `name`.
-    pub async fn update_points(
-        &self,
-        name: &str,
-        op: UpdateOperation,
-        wait: bool,
-    ) -> Result<UpdateResult> {
+    pub async fn update_points(&self, name: &str, op: UpdateOperation, wait: bool) -> Result<UpdateResult> {
         let collection = self.resolve(name)?;
         Ok(collection.update(op, wait).await?)
     }
@@ -58,12 +50,8 @@ impl Node {
     /// `GET …/points/{id}`.
     pub async fn get_point(&self, name: &str, id: PointId) -> Result<Record> {
         let collection = self.resolve(name)?;
-        let mut found = collection
-            .retrieve(vec![id], WithPayload::Bool(true), WithVector::Bool(true))
-            .await?;
-        found
-            .pop()
-            .ok_or_else(|| NodeError::NotFound(format!("Point with id {id} does not exists!")))
+        let mut found = collection.retrieve(vec![id], WithPayload::Bool(true), WithVector::Bool(true)).await?;
+        found.pop().ok_or_else(|| NodeError::NotFound(format!("Point with id {id} does not exists!")))
     }
 
     /// `POST …/points`: the points that exist among `ids`.
@@ -91,11 +79,7 @@ impl Node {
     }
 
     /// Legacy search and the vector part of queries.
-    pub async fn search_points(
-        &self,
-        name: &str,
-        request: SearchRequest,
-    ) -> Result<Vec<ScoredPoint>> {
+    pub async fn search_points(&self, name: &str, request: SearchRequest) -> Result<Vec<ScoredPoint>> {
         let collection = self.resolve(name)?;
         Ok(collection.search(request).await?)
     }
@@ -119,9 +103,7 @@ impl Node {
                     Some(Vector::Dense(v)) => QueryVector::Dense(v),
                     Some(Vector::Sparse(v)) => QueryVector::Sparse(v),
                     Some(Vector::Multi(_)) | None => {
-                        return Err(NodeError::BadInput(format!(
-                            "Point {id} has no vector named `{vector_name}`"
-                        )));
+                        return Err(NodeError::BadInput(format!("Point {id} has no vector named `{vector_name}`")));
                     }
                 };
                 (vector, Some(excluding(query.filter, id)))

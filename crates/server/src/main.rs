@@ -40,10 +40,7 @@ struct Cli {
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(level.to_lowercase())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
 }
 
 async fn shutdown_signal() {
@@ -72,9 +69,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         tracing::warn!(key = %key, "unknown configuration key ignored");
     }
     if settings.cluster.enabled || cli.bootstrap.is_some() {
-        return Err(
-            "cluster mode is not available yet in this build: set cluster.enabled to false".into(),
-        );
+        return Err("cluster mode is not available yet in this build: set cluster.enabled to false".into());
     }
     let node_config = settings.node_config();
     let node = tokio::task::spawn_blocking(move || Node::open(node_config))
@@ -84,11 +79,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     let node = Arc::new(node);
     node.spawn_checkpointer();
     tracing::info!(peer_id = node.peer_id(), "storage opened");
-    let state = AppState {
-        node: Arc::clone(&node),
-        metrics: Arc::new(Metrics::default()),
-        version: QDRANT_VERSION,
-    };
+    let state = AppState { node: Arc::clone(&node), metrics: Arc::new(Metrics::default()), version: QDRANT_VERSION };
     let mut router = quiver_api::router(state, settings.service.max_request_size_mb);
     if settings.service.enable_cors {
         router = router.layer(tower_http::cors::CorsLayer::permissive());
@@ -99,13 +90,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {address} (service.http_port): {e}"))?;
     tracing::info!(%address, "REST API listening");
-    axum::serve(
-        listener,
-        axum::ServiceExt::<Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| format!("REST server failed: {e}"))?;
+    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(app))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("REST server failed: {e}"))?;
     tokio::task::spawn_blocking(move || node.shutdown())
         .await
         .map_err(|e| format!("shutdown failed: {e}"))?
@@ -116,10 +104,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");

@@ -183,10 +183,7 @@ impl Default for OptimizerSettings {
 
 impl Default for WalSettings {
     fn default() -> Self {
-        WalSettings {
-            wal_capacity_mb: 32,
-            wal_segments_ahead: 0,
-        }
+        WalSettings { wal_capacity_mb: 32, wal_segments_ahead: 0 }
     }
 }
 
@@ -211,11 +208,7 @@ impl Default for StorageSettings {
 
 impl Default for P2pSettings {
     fn default() -> Self {
-        P2pSettings {
-            port: Some(6335),
-            connection_pool_size: 2,
-            enable_tls: false,
-        }
+        P2pSettings { port: Some(6335), connection_pool_size: 2, enable_tls: false }
     }
 }
 
@@ -248,32 +241,18 @@ impl Default for ClusterSettings {
 pub fn load(config_path: Option<&Path>) -> Result<(Settings, Vec<String>), String> {
     let mut builder = config::Config::builder();
     if Path::new("config/config.yaml").exists() {
-        builder = builder.add_source(config::File::new(
-            "config/config.yaml",
-            config::FileFormat::Yaml,
-        ));
+        builder = builder.add_source(config::File::new("config/config.yaml", config::FileFormat::Yaml));
     }
     if let Some(path) = config_path {
         if !path.exists() {
-            return Err(format!(
-                "configuration file {} does not exist",
-                path.display()
-            ));
+            return Err(format!("configuration file {} does not exist", path.display()));
         }
-        builder = builder.add_source(config::File::new(
-            &path.to_string_lossy(),
-            config::FileFormat::Yaml,
-        ));
+        builder = builder.add_source(config::File::new(&path.to_string_lossy(), config::FileFormat::Yaml));
     }
     builder = builder.add_source(
-        config::Environment::with_prefix("QDRANT")
-            .prefix_separator("__")
-            .separator("__")
-            .try_parsing(true),
+        config::Environment::with_prefix("QDRANT").prefix_separator("__").separator("__").try_parsing(true),
     );
-    let raw = builder
-        .build()
-        .map_err(|e| format!("invalid configuration: {e}"))?;
+    let raw = builder.build().map_err(|e| format!("invalid configuration: {e}"))?;
     let mut unknown = Vec::new();
     let settings: Settings = serde_ignored::deserialize(raw, |path| unknown.push(path.to_string()))
         .map_err(|e| format!("invalid configuration: {e}"))?;
@@ -289,22 +268,13 @@ fn validate(settings: &Settings) -> Result<(), String> {
         return Err("invalid configuration: storage.wal.wal_capacity_mb must be at least 1".into());
     }
     if settings.storage.collection.replication_factor == Some(0) {
-        return Err(
-            "invalid configuration: storage.collection.replication_factor must be at least 1"
-                .into(),
-        );
+        return Err("invalid configuration: storage.collection.replication_factor must be at least 1".into());
     }
     if settings.storage.collection.write_consistency_factor == Some(0) {
-        return Err(
-            "invalid configuration: storage.collection.write_consistency_factor must be at least 1"
-                .into(),
-        );
+        return Err("invalid configuration: storage.collection.write_consistency_factor must be at least 1".into());
     }
     if settings.cluster.enabled && settings.cluster.p2p.port.is_none() {
-        return Err(
-            "invalid configuration: cluster.p2p.port is required when cluster.enabled is true"
-                .into(),
-        );
+        return Err("invalid configuration: cluster.p2p.port is required when cluster.enabled is true".into());
     }
     Ok(())
 }

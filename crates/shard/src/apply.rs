@@ -13,17 +13,9 @@ use quiver_types::point::Payload;
 /// Resolves a selector to the ids it names that exist, in id order.
 pub(crate) fn select_ids(table: &PointTable, selector: &PointSelector) -> Vec<PointId> {
     match selector {
-        PointSelector::Ids(ids) => ids
-            .iter()
-            .filter(|id| table.contains(id))
-            .copied()
-            .collect(),
+        PointSelector::Ids(ids) => ids.iter().filter(|id| table.contains(id)).copied().collect(),
         PointSelector::Filter(filter) => match CompiledFilter::compile(filter) {
-            Ok(compiled) => table
-                .iter_from(None)
-                .filter(|p| compiled.check(p))
-                .map(|p| p.id())
-                .collect(),
+            Ok(compiled) => table.iter_from(None).filter(|p| compiled.check(p)).map(|p| p.id()).collect(),
             Err(_) => Vec::new(), // filters are validated before the WAL
         },
     }
@@ -52,14 +44,8 @@ pub(crate) fn check_preconditions(table: &PointTable, op: &UpdateOperation) -> R
 /// Applies `op` as the operation with sequence number `seq` (which becomes the points' version).
 pub(crate) fn apply(table: &mut PointTable, seq: u64, op: &UpdateOperation) {
     match op {
-        UpdateOperation::Upsert {
-            points,
-            mode,
-            update_filter,
-        } => {
-            let filter = update_filter
-                .as_ref()
-                .and_then(|f| CompiledFilter::compile(f).ok());
+        UpdateOperation::Upsert { points, mode, update_filter } => {
+            let filter = update_filter.as_ref().and_then(|f| CompiledFilter::compile(f).ok());
             for point in points {
                 let exists = table.get(&point.id);
                 let allowed = match (mode, &exists) {
@@ -84,23 +70,13 @@ pub(crate) fn apply(table: &mut PointTable, seq: u64, op: &UpdateOperation) {
                 table.delete(&id);
             }
         }
-        UpdateOperation::SetPayload {
-            payload,
-            selector,
-            key,
-        } => {
+        UpdateOperation::SetPayload { payload, selector, key } => {
             let path = key.as_deref().and_then(|k| JsonPath::parse(k).ok());
             for id in select_ids(table, selector) {
-                table.update_payload(&id, seq, |current| {
-                    set_payload(current, payload, path.as_ref())
-                });
+                table.update_payload(&id, seq, |current| set_payload(current, payload, path.as_ref()));
             }
         }
-        UpdateOperation::OverwritePayload {
-            payload,
-            selector,
-            key,
-        } => {
+        UpdateOperation::OverwritePayload { payload, selector, key } => {
             let path = key.as_deref().and_then(|k| JsonPath::parse(k).ok());
             for id in select_ids(table, selector) {
                 table.update_payload(&id, seq, |current| match &path {
@@ -113,14 +89,9 @@ pub(crate) fn apply(table: &mut PointTable, seq: u64, op: &UpdateOperation) {
             }
         }
         UpdateOperation::DeletePayload { keys, selector } => {
-            let paths: Vec<JsonPath> = keys
-                .iter()
-                .filter_map(|k| JsonPath::parse(k).ok())
-                .collect();
+            let paths: Vec<JsonPath> = keys.iter().filter_map(|k| JsonPath::parse(k).ok()).collect();
             for id in select_ids(table, selector) {
-                table.update_payload(&id, seq, |current| {
-                    paths.iter().for_each(|p| json_path::delete(current, p))
-                });
+                table.update_payload(&id, seq, |current| paths.iter().for_each(|p| json_path::delete(current, p)));
             }
         }
         UpdateOperation::ClearPayload { selector } => {
@@ -128,17 +99,10 @@ pub(crate) fn apply(table: &mut PointTable, seq: u64, op: &UpdateOperation) {
                 table.update_payload(&id, seq, |current| current.clear());
             }
         }
-        UpdateOperation::UpdateVectors {
-            points,
-            update_filter,
-        } => {
-            let filter = update_filter
-                .as_ref()
-                .and_then(|f| CompiledFilter::compile(f).ok());
+        UpdateOperation::UpdateVectors { points, update_filter } => {
+            let filter = update_filter.as_ref().and_then(|f| CompiledFilter::compile(f).ok());
             for point in points {
-                let allowed = table
-                    .get(&point.id)
-                    .is_some_and(|p| filter.as_ref().is_none_or(|f| f.check(&p)));
+                let allowed = table.get(&point.id).is_some_and(|p| filter.as_ref().is_none_or(|f| f.check(&p)));
                 if allowed {
                     table.update_vectors(&point.id, seq, point.vectors.clone());
                 }

@@ -10,9 +10,7 @@ use quiver_types::config::Distance;
 use quiver_types::filter::Filter;
 use quiver_types::json_path::{self, JsonPath};
 use quiver_types::point::{Record, ScoredPoint, VectorStruct};
-use quiver_types::query::{
-    CoreSearch, Direction, OrderBy, QueryVector, ScrollRequest, WithPayload, WithVector,
-};
+use quiver_types::query::{CoreSearch, Direction, OrderBy, QueryVector, ScrollRequest, WithPayload, WithVector};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -45,10 +43,7 @@ impl PartialOrd for Candidate {
 impl Ord for Candidate {
     // Larger `key` is better; the heap's top must be the worst, so reverse.
     fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .key
-            .total_cmp(&self.key)
-            .then_with(|| self.id.cmp(&other.id))
+        other.key.total_cmp(&self.key).then_with(|| self.id.cmp(&other.id))
     }
 }
 
@@ -79,12 +74,7 @@ impl LocalShard {
     pub fn search(&self, request: &CoreSearch) -> Result<Vec<ScoredPoint>> {
         let filter = compile(request.filter.as_ref())?;
         let table = self.table.read();
-        let distance = self
-            .config()
-            .dense
-            .get(&request.vector_name)
-            .map(|(_, d)| *d)
-            .unwrap_or(Distance::Dot);
+        let distance = self.config().dense.get(&request.vector_name).map(|(_, d)| *d).unwrap_or(Distance::Dot);
         let better_high = match &request.query {
             QueryVector::Dense(_) => higher_is_better(distance),
             QueryVector::Sparse(_) => true,
@@ -96,13 +86,12 @@ impl LocalShard {
                     Some(v) if v.len() == q.len() => distance::score(distance, q, v),
                     Some(_) | None => continue,
                 },
-                QueryVector::Sparse(q) => match point
-                    .sparse(&request.vector_name)
-                    .and_then(|v| distance::sparse_dot(q, v))
-                {
-                    Some(s) => s,
-                    None => continue,
-                },
+                QueryVector::Sparse(q) => {
+                    match point.sparse(&request.vector_name).and_then(|v| distance::sparse_dot(q, v)) {
+                        Some(s) => s,
+                        None => continue,
+                    }
+                }
             };
             if !passes_threshold(score, request.score_threshold, better_high) {
                 continue;
@@ -114,12 +103,7 @@ impl LocalShard {
             if filter.as_ref().is_some_and(|f| !f.check(&point)) {
                 continue;
             }
-            heap.push(Candidate {
-                key,
-                id: point.id(),
-                slot: point.slot(),
-                score,
-            });
+            heap.push(Candidate { key, id: point.id(), slot: point.slot(), score });
             if heap.len() > request.limit {
                 heap.pop();
             }
@@ -131,8 +115,7 @@ impl LocalShard {
             .filter_map(|c| {
                 let point = table.get(&c.id)?;
                 debug_assert_eq!(point.slot(), c.slot);
-                let (payload, vector) =
-                    project(&point, &request.with_payload, &request.with_vector);
+                let (payload, vector) = project(&point, &request.with_payload, &request.with_vector);
                 Some(ScoredPoint {
                     id: c.id,
                     version: point.version(),
@@ -157,24 +140,13 @@ impl LocalShard {
     }
 
     /// The points with the given ids that exist, in the order asked.
-    pub fn retrieve(
-        &self,
-        ids: &[PointId],
-        with_payload: &WithPayload,
-        with_vector: &WithVector,
-    ) -> Vec<Record> {
+    pub fn retrieve(&self, ids: &[PointId], with_payload: &WithPayload, with_vector: &WithVector) -> Vec<Record> {
         let table = self.table.read();
         ids.iter()
             .filter_map(|id| {
                 let point = table.get(id)?;
                 let (payload, vector) = project(&point, with_payload, with_vector);
-                Some(Record {
-                    id: *id,
-                    payload,
-                    vector,
-                    shard_key: None,
-                    order_value: None,
-                })
+                Some(Record { id: *id, payload, vector, shard_key: None, order_value: None })
             })
             .collect()
     }
@@ -186,25 +158,14 @@ impl LocalShard {
         }
         let filter = compile(request.filter.as_ref())?;
         let table = self.table.read();
-        let mut matching = table
-            .iter_from(request.offset)
-            .filter(|p| filter.as_ref().is_none_or(|f| f.check(p)));
+        let mut matching = table.iter_from(request.offset).filter(|p| filter.as_ref().is_none_or(|f| f.check(p)));
         let mut points = Vec::with_capacity(request.limit);
         for point in matching.by_ref().take(request.limit) {
             let (payload, vector) = project(&point, &request.with_payload, &request.with_vector);
-            points.push(Record {
-                id: point.id(),
-                payload,
-                vector,
-                shard_key: None,
-                order_value: None,
-            });
+            points.push(Record { id: point.id(), payload, vector, shard_key: None, order_value: None });
         }
         let next_page_offset = matching.next().map(|p| p.id());
-        Ok(ScrollPage {
-            points,
-            next_page_offset,
-        })
+        Ok(ScrollPage { points, next_page_offset })
     }
 
     fn scroll_ordered(&self, request: &ScrollRequest, order_by: &OrderBy) -> Result<ScrollPage> {
@@ -234,21 +195,11 @@ impl LocalShard {
             .into_iter()
             .take(request.limit)
             .map(|(value, point)| {
-                let (payload, vector) =
-                    project(&point, &request.with_payload, &request.with_vector);
-                Record {
-                    id: point.id(),
-                    payload,
-                    vector,
-                    shard_key: None,
-                    order_value: Some(value.to_json()),
-                }
+                let (payload, vector) = project(&point, &request.with_payload, &request.with_vector);
+                Record { id: point.id(), payload, vector, shard_key: None, order_value: Some(value.to_json()) }
             })
             .collect();
-        Ok(ScrollPage {
-            points,
-            next_page_offset: None,
-        })
+        Ok(ScrollPage { points, next_page_offset: None })
     }
 }
 

@@ -39,8 +39,7 @@ fn encode_record(op: &UpdateOperation) -> Result<Vec<u8>> {
 }
 
 fn rmp_encode(out: &mut Vec<u8>, record: &WalRecord) -> Result<()> {
-    rmp_serde::encode::write_named(out, record)
-        .map_err(|e| StorageError::Encoding(e.to_string()).into())
+    rmp_serde::encode::write_named(out, record).map_err(|e| StorageError::Encoding(e.to_string()).into())
 }
 
 fn decode_record(bytes: &[u8]) -> Result<UpdateOperation> {
@@ -48,9 +47,7 @@ fn decode_record(bytes: &[u8]) -> Result<UpdateOperation> {
         Some((&WAL_RECORD_VERSION, rest)) => rmp_serde::from_slice::<WalRecord>(rest)
             .map(|r| r.op)
             .map_err(|e| StorageError::Encoding(e.to_string()).into()),
-        Some((v, _)) => {
-            Err(StorageError::Corrupt(format!("unknown WAL record version {v}")).into())
-        }
+        Some((v, _)) => Err(StorageError::Corrupt(format!("unknown WAL record version {v}")).into()),
         None => Err(StorageError::Corrupt("empty WAL record".into()).into()),
     }
 }
@@ -72,16 +69,9 @@ impl LocalShard {
     pub fn open(dir: &Path, config: ShardConfig) -> Result<LocalShard> {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create shard dir", dir, e))?;
         let checkpoint = CheckpointStore::open(&dir.join("points.redb"))?;
-        let options = WalOptions {
-            segment_size_bytes: config.wal_segment_bytes,
-            ..WalOptions::default()
-        };
+        let options = WalOptions { segment_size_bytes: config.wal_segment_bytes };
         let wal = Wal::open(&dir.join("wal"), options)?;
-        let dims = config
-            .dense
-            .iter()
-            .map(|(n, (d, _))| (n.clone(), *d))
-            .collect();
+        let dims = config.dense.iter().map(|(n, (d, _))| (n.clone(), *d)).collect();
         let mut table = PointTable::new(&dims);
         checkpoint.load(|p| table.upsert(p))?;
         table.take_dirty();
@@ -157,15 +147,8 @@ impl LocalShard {
         if wait {
             self.wal.sync_through(seq)?;
         }
-        let status = if wait {
-            UpdateStatus::Completed
-        } else {
-            UpdateStatus::Acknowledged
-        };
-        Ok(UpdateResult {
-            operation_id: Some(seq),
-            status,
-        })
+        let status = if wait { UpdateStatus::Completed } else { UpdateStatus::Acknowledged };
+        Ok(UpdateResult { operation_id: Some(seq), status })
     }
 
     /// Makes every logged operation durable (used on shutdown and by `wait=false` flushes).
@@ -210,9 +193,7 @@ impl From<ShardError> for StorageError {
     fn from(e: ShardError) -> Self {
         match e {
             ShardError::Storage(s) => s,
-            ShardError::PointNotFound(_) | ShardError::BadInput(_) => {
-                StorageError::BadInput(e.to_string())
-            }
+            ShardError::PointNotFound(_) | ShardError::BadInput(_) => StorageError::BadInput(e.to_string()),
         }
     }
 }

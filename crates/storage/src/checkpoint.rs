@@ -52,8 +52,7 @@ pub fn encode_key(id: &PointId) -> Vec<u8> {
 /// Encodes a stored point (version-prefixed MessagePack).
 pub fn encode_point(point: &StoredPoint) -> Result<Vec<u8>> {
     let mut out = vec![FORMAT_VERSION as u8];
-    rmp_serde::encode::write_named(&mut out, point)
-        .map_err(|e| StorageError::Encoding(e.to_string()))?;
+    rmp_serde::encode::write_named(&mut out, point).map_err(|e| StorageError::Encoding(e.to_string()))?;
     Ok(out)
 }
 
@@ -63,9 +62,7 @@ pub fn decode_point(bytes: &[u8]) -> Result<StoredPoint> {
         Some((&v, rest)) if u64::from(v) == FORMAT_VERSION => {
             rmp_serde::from_slice(rest).map_err(|e| StorageError::Encoding(e.to_string()))
         }
-        Some((v, _)) => Err(StorageError::Corrupt(format!(
-            "unknown point format version {v}"
-        ))),
+        Some((v, _)) => Err(StorageError::Corrupt(format!("unknown point format version {v}"))),
         None => Err(StorageError::Corrupt("empty point record".into())),
     }
 }
@@ -86,9 +83,7 @@ impl CheckpointStore {
             let found = meta.get(FORMAT).map_err(store_err)?.map(|g| g.value());
             match found {
                 Some(v) if v != FORMAT_VERSION => {
-                    return Err(StorageError::Corrupt(format!(
-                        "checkpoint format {v}, expected {FORMAT_VERSION}"
-                    )));
+                    return Err(StorageError::Corrupt(format!("checkpoint format {v}, expected {FORMAT_VERSION}")));
                 }
                 Some(_) => {}
                 None => {
@@ -104,11 +99,7 @@ impl CheckpointStore {
     pub fn applied_seq(&self) -> Result<u64> {
         let txn = self.db.begin_read().map_err(store_err)?;
         let meta = txn.open_table(META).map_err(store_err)?;
-        Ok(meta
-            .get(APPLIED_SEQ)
-            .map_err(store_err)?
-            .map(|g| g.value())
-            .unwrap_or(0))
+        Ok(meta.get(APPLIED_SEQ).map_err(store_err)?.map(|g| g.value()).unwrap_or(0))
     }
 
     /// Calls `f` with every checkpointed point.
@@ -131,14 +122,10 @@ impl CheckpointStore {
                 match change {
                     CheckpointChange::Put(point) => {
                         let value = encode_point(point)?;
-                        points
-                            .insert(encode_key(&point.id).as_slice(), value.as_slice())
-                            .map_err(store_err)?;
+                        points.insert(encode_key(&point.id).as_slice(), value.as_slice()).map_err(store_err)?;
                     }
                     CheckpointChange::Remove(id) => {
-                        points
-                            .remove(encode_key(id).as_slice())
-                            .map_err(store_err)?;
+                        points.remove(encode_key(id).as_slice()).map_err(store_err)?;
                     }
                 }
             }
@@ -178,18 +165,14 @@ mod tests {
         };
         {
             let store = CheckpointStore::open(&path).unwrap();
-            store
-                .write(&[CheckpointChange::Put(point.clone())], 3)
-                .unwrap();
+            store.write(&[CheckpointChange::Put(point.clone())], 3).unwrap();
         }
         let store = CheckpointStore::open(&path).unwrap();
         assert_eq!(store.applied_seq().unwrap(), 3);
         let mut loaded = vec![];
         store.load(|p| loaded.push(p)).unwrap();
         assert_eq!(loaded, vec![point]);
-        store
-            .write(&[CheckpointChange::Remove(PointId::Num(7))], 4)
-            .unwrap();
+        store.write(&[CheckpointChange::Remove(PointId::Num(7))], 4).unwrap();
         let mut count = 0;
         store.load(|_| count += 1).unwrap();
         assert_eq!(count, 0);

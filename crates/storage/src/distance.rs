@@ -10,12 +10,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     let chunks_a = a.chunks_exact(LANES);
     let chunks_b = b.chunks_exact(LANES);
-    let tail: f32 = chunks_a
-        .remainder()
-        .iter()
-        .zip(chunks_b.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
+    let tail: f32 = chunks_a.remainder().iter().zip(chunks_b.remainder()).map(|(x, y)| x * y).sum();
     for (ca, cb) in chunks_a.zip(chunks_b) {
         for i in 0..LANES {
             acc[i] += ca[i] * cb[i];
@@ -29,12 +24,7 @@ pub fn euclid(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     let chunks_a = a.chunks_exact(LANES);
     let chunks_b = b.chunks_exact(LANES);
-    let tail: f32 = chunks_a
-        .remainder()
-        .iter()
-        .zip(chunks_b.remainder())
-        .map(|(x, y)| (x - y) * (x - y))
-        .sum();
+    let tail: f32 = chunks_a.remainder().iter().zip(chunks_b.remainder()).map(|(x, y)| (x - y) * (x - y)).sum();
     for (ca, cb) in chunks_a.zip(chunks_b) {
         for i in 0..LANES {
             let d = ca[i] - cb[i];
@@ -49,12 +39,7 @@ pub fn manhattan(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     let chunks_a = a.chunks_exact(LANES);
     let chunks_b = b.chunks_exact(LANES);
-    let tail: f32 = chunks_a
-        .remainder()
-        .iter()
-        .zip(chunks_b.remainder())
-        .map(|(x, y)| (x - y).abs())
-        .sum();
+    let tail: f32 = chunks_a.remainder().iter().zip(chunks_b.remainder()).map(|(x, y)| (x - y).abs()).sum();
     for (ca, cb) in chunks_a.zip(chunks_b) {
         for i in 0..LANES {
             acc[i] += (ca[i] - cb[i]).abs();
@@ -115,12 +100,7 @@ mod tests {
         let a: Vec<f32> = (0..19).map(|i| i as f32 * 0.5).collect();
         let b: Vec<f32> = (0..19).map(|i| 3.0 - i as f32).collect();
         let naive_dot: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        let naive_l2: f32 = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y) * (x - y))
-            .sum::<f32>()
-            .sqrt();
+        let naive_l2: f32 = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt();
         let naive_l1: f32 = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).sum();
         assert!((dot(&a, &b) - naive_dot).abs() < 1e-3);
         assert!((euclid(&a, &b) - naive_l2).abs() < 1e-3);
@@ -129,19 +109,10 @@ mod tests {
 
     #[test]
     fn sparse_dot_needs_overlap() {
-        let a = SparseVector {
-            indices: vec![1, 3, 5],
-            values: vec![1.0, 2.0, 3.0],
-        };
-        let b = SparseVector {
-            indices: vec![3, 4, 5],
-            values: vec![1.0, 1.0, 2.0],
-        };
+        let a = SparseVector { indices: vec![1, 3, 5], values: vec![1.0, 2.0, 3.0] };
+        let b = SparseVector { indices: vec![3, 4, 5], values: vec![1.0, 1.0, 2.0] };
         assert_eq!(sparse_dot(&a, &b), Some(8.0));
-        let c = SparseVector {
-            indices: vec![7],
-            values: vec![1.0],
-        };
+        let c = SparseVector { indices: vec![7], values: vec![1.0] };
         assert_eq!(sparse_dot(&a, &c), None);
     }
 }

@@ -30,11 +30,7 @@ pub enum StorageError {
 impl StorageError {
     /// Builds an IO error with its action and path.
     pub fn io(context: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        StorageError::Io {
-            context,
-            path: path.into(),
-            source,
-        }
+        StorageError::Io { context, path: path.into(), source }
     }
 
     /// Whether retrying the same call may succeed.

@@ -49,20 +49,9 @@ impl PointTable {
     pub fn new(dense_dims: &BTreeMap<String, usize>) -> Self {
         let dense = dense_dims
             .iter()
-            .map(|(name, dim)| {
-                (
-                    name.clone(),
-                    DenseColumn {
-                        dim: *dim,
-                        ..DenseColumn::default()
-                    },
-                )
-            })
+            .map(|(name, dim)| (name.clone(), DenseColumn { dim: *dim, ..DenseColumn::default() }))
             .collect();
-        PointTable {
-            dense,
-            ..PointTable::default()
-        }
+        PointTable { dense, ..PointTable::default() }
     }
 
     /// Number of live points.
@@ -79,10 +68,7 @@ impl PointTable {
     }
 
     pub fn get(&self, id: &PointId) -> Option<PointRef<'_>> {
-        self.order.get(id).map(|slot| PointRef {
-            table: self,
-            slot: *slot,
-        })
+        self.order.get(id).map(|slot| PointRef { table: self, slot: *slot })
     }
 
     /// Points in id order starting at `from` (inclusive).
@@ -91,10 +77,7 @@ impl PointTable {
             Some(id) => self.order.range(id..),
             None => self.order.range(..),
         };
-        range.map(move |(_, slot)| PointRef {
-            table: self,
-            slot: *slot,
-        })
+        range.map(move |(_, slot)| PointRef { table: self, slot: *slot })
     }
 
     /// Every live slot, in slot order (fast for scans that do not need id order).
@@ -103,10 +86,7 @@ impl PointTable {
             .iter()
             .enumerate()
             .filter(|(_, id)| id.is_some())
-            .map(move |(slot, _)| PointRef {
-                table: self,
-                slot: slot as u32,
-            })
+            .map(move |(slot, _)| PointRef { table: self, slot: slot as u32 })
     }
 
     /// The dense column of `name`: (dimension, flat data), for scans.
@@ -144,12 +124,7 @@ impl PointTable {
     }
 
     /// Changes a point's payload in place and sets its version.
-    pub fn update_payload(
-        &mut self,
-        id: &PointId,
-        version: u64,
-        f: impl FnOnce(&mut Payload),
-    ) -> bool {
+    pub fn update_payload(&mut self, id: &PointId, version: u64, f: impl FnOnce(&mut Payload)) -> bool {
         let Some(slot) = self.order.get(id).copied() else {
             return false;
         };
@@ -270,13 +245,8 @@ impl PointTable {
     }
 
     fn clear_vectors(&mut self, slot: u32) {
-        let names: Vec<String> = self
-            .dense
-            .keys()
-            .chain(self.sparse.keys())
-            .chain(self.multi.keys())
-            .cloned()
-            .collect();
+        let names: Vec<String> =
+            self.dense.keys().chain(self.sparse.keys()).chain(self.multi.keys()).cloned().collect();
         for name in names {
             self.remove_vector(slot, &name);
         }
@@ -311,22 +281,13 @@ impl<'a> PointRef<'a> {
     }
 
     pub fn sparse(&self, name: &str) -> Option<&'a SparseVector> {
-        self.table
-            .sparse
-            .get(name)?
-            .get(self.slot as usize)?
-            .as_ref()
+        self.table.sparse.get(name)?.get(self.slot as usize)?.as_ref()
     }
 
     pub fn has_vector(&self, name: &str) -> bool {
         self.dense(name).is_some()
             || self.sparse(name).is_some()
-            || self
-                .table
-                .multi
-                .get(name)
-                .and_then(|c| c[self.slot as usize].as_ref())
-                .is_some()
+            || self.table.multi.get(name).and_then(|c| c[self.slot as usize].as_ref()).is_some()
     }
 
     /// All vectors of the point by name.
@@ -352,12 +313,7 @@ impl<'a> PointRef<'a> {
 
     /// An owned copy of the point.
     pub fn to_stored(&self) -> StoredPoint {
-        StoredPoint {
-            id: self.id(),
-            version: self.version(),
-            vectors: self.vectors(),
-            payload: self.payload().clone(),
-        }
+        StoredPoint { id: self.id(), version: self.version(), vectors: self.vectors(), payload: self.payload().clone() }
     }
 }
 
@@ -397,10 +353,7 @@ mod tests {
         t.upsert(point(9, vec![5.0, 6.0]));
         let ids: Vec<_> = t.iter_from(None).map(|p| p.id()).collect();
         assert_eq!(ids, vec![PointId::Num(1), PointId::Num(9)]);
-        assert_eq!(
-            t.get(&PointId::Num(9)).unwrap().dense("").unwrap(),
-            &[5.0, 6.0]
-        );
+        assert_eq!(t.get(&PointId::Num(9)).unwrap().dense("").unwrap(), &[5.0, 6.0]);
         assert_eq!(t.get(&PointId::Num(9)).unwrap().slot(), 0);
     }
 
@@ -408,15 +361,8 @@ mod tests {
     fn vectors_update_and_delete() {
         let mut t = PointTable::new(&BTreeMap::new());
         t.upsert(point(1, vec![1.0, 2.0, 3.0]));
-        let sparse = SparseVector {
-            indices: vec![3, 1],
-            values: vec![0.3, 0.1],
-        };
-        t.update_vectors(
-            &PointId::Num(1),
-            7,
-            NamedVectors::from([("s".into(), Vector::Sparse(sparse))]),
-        );
+        let sparse = SparseVector { indices: vec![3, 1], values: vec![0.3, 0.1] };
+        t.update_vectors(&PointId::Num(1), 7, NamedVectors::from([("s".into(), Vector::Sparse(sparse))]));
         let p = t.get(&PointId::Num(1)).unwrap();
         assert_eq!(p.sparse("s").unwrap().indices, vec![1, 3]);
         assert_eq!(p.version(), 7);

@@ -57,9 +57,7 @@ pub struct WalOptions {
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions {
-            segment_size_bytes: 32 * 1024 * 1024,
-        }
+        WalOptions { segment_size_bytes: 32 * 1024 * 1024 }
     }
 }
 
@@ -76,15 +74,14 @@ struct Inner {
 
 impl Inner {
     fn first_seq(&self) -> SeqNo {
-        self.closed
-            .front()
-            .map_or(self.active.first_seq, |s| s.first_seq)
+        self.closed.front().map_or(self.active.first_seq, |s| s.first_seq)
     }
 
     fn next_seq(&self) -> Result<SeqNo> {
-        self.active.last_seq.checked_add(1).ok_or_else(|| {
-            StorageError::BadInput("WAL sequence numbers exhausted (u64 overflow)".into())
-        })
+        self.active
+            .last_seq
+            .checked_add(1)
+            .ok_or_else(|| StorageError::BadInput("WAL sequence numbers exhausted (u64 overflow)".into()))
     }
 }
 
@@ -110,13 +107,9 @@ impl Wal {
     /// Opens the log in `dir`, creating the directory if needed, and recovers existing segments
     /// (cutting a torn tail, see the module docs). Everything recovered counts as synced.
     pub fn open(dir: &Path, options: WalOptions) -> Result<Wal> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StorageError::io("create WAL directory", dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create WAL directory", dir, e))?;
         let inner = recovery::recover(dir)?;
-        inner
-            .file
-            .sync_data()
-            .map_err(|e| StorageError::io("sync WAL segment", &inner.active.path, e))?;
+        inner.file.sync_data().map_err(|e| StorageError::io("sync WAL segment", &inner.active.path, e))?;
         let last = inner.active.last_seq;
         Ok(Wal {
             dir: dir.to_path_buf(),
@@ -171,11 +164,7 @@ impl Wal {
         self.check_poisoned()?;
         let (target, file, path) = {
             let inner = self.inner.lock();
-            (
-                inner.active.last_seq,
-                Arc::clone(&inner.file),
-                inner.active.path.clone(),
-            )
+            (inner.active.last_seq, Arc::clone(&inner.file), inner.active.path.clone())
         };
         if seq > target {
             return Err(StorageError::BadInput(format!(
@@ -241,11 +230,7 @@ impl Wal {
     /// [`Wal::first_seq`] are gone, so the first record passed may be later than `from`:
     /// callers needing a gap-free range must check the first seq they get. An error from `f`
     /// stops the walk and is returned.
-    pub fn for_each_from(
-        &self,
-        from: SeqNo,
-        mut f: impl FnMut(SeqNo, &[u8]) -> Result<()>,
-    ) -> Result<()> {
+    pub fn for_each_from(&self, from: SeqNo, mut f: impl FnMut(SeqNo, &[u8]) -> Result<()>) -> Result<()> {
         let segments: Vec<SegmentInfo> = {
             let inner = self.inner.lock();
             inner
@@ -317,10 +302,7 @@ impl Wal {
     /// Cuts a partially written record; poisons the log if even that fails.
     fn rollback(&self, inner: &Inner) {
         let size = inner.active.size;
-        let restored = inner
-            .file
-            .set_len(size)
-            .and_then(|()| (&*inner.file).seek(SeekFrom::Start(size)));
+        let restored = inner.file.set_len(size).and_then(|()| (&*inner.file).seek(SeekFrom::Start(size)));
         if let Err(e) = restored {
             tracing::error!(
                 path = %inner.active.path.display(),
@@ -363,8 +345,7 @@ impl Wal {
         segment::remove_segment(&inner.active.path)?;
         segment::sync_dir(&self.dir)?;
         let (info, file) = segment::create_segment(&self.dir, next)?;
-        file.sync_all()
-            .map_err(|e| StorageError::io("sync WAL segment", &info.path, e))?;
+        file.sync_all().map_err(|e| StorageError::io("sync WAL segment", &info.path, e))?;
         inner.active = info;
         inner.file = Arc::new(file);
         self.last_seq.store(next - 1, Ordering::Release);
@@ -387,9 +368,7 @@ impl Wal {
 
 fn check_next(next: SeqNo) -> Result<()> {
     if next == 0 {
-        return Err(StorageError::BadInput(
-            "WAL next seq must be at least 1".into(),
-        ));
+        return Err(StorageError::BadInput("WAL next seq must be at least 1".into()));
     }
     Ok(())
 }

@@ -106,6 +106,7 @@ pub struct VectorParams {
 /// Dense vectors of a collection: one unnamed vector or a map of names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // configuration vocabulary, never on a hot path
 pub enum VectorsConfig {
     Single(VectorParams),
     Multi(BTreeMap<String, VectorParams>),
@@ -247,11 +248,7 @@ fn default_retain_closed() -> usize {
 
 impl Default for WalConfig {
     fn default() -> Self {
-        WalConfig {
-            wal_capacity_mb: 32,
-            wal_segments_ahead: 0,
-            wal_retain_closed: 1,
-        }
+        WalConfig { wal_capacity_mb: 32, wal_segments_ahead: 0, wal_retain_closed: 1 }
     }
 }
 

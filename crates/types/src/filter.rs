@@ -9,25 +9,13 @@ use serde::{Deserialize, Deserializer, Serialize};
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
-    #[serde(
-        default,
-        deserialize_with = "one_or_many",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Option::is_none")]
     pub should: Option<Vec<Condition>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_should: Option<MinShould>,
-    #[serde(
-        default,
-        deserialize_with = "one_or_many",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Option::is_none")]
     pub must: Option<Vec<Condition>>,
-    #[serde(
-        default,
-        deserialize_with = "one_or_many",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Option::is_none")]
     pub must_not: Option<Vec<Condition>>,
 }
 
@@ -56,6 +44,7 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Condition>>
 /// One condition of a filter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // parsed once per request, compiled before evaluation
 pub enum Condition {
     Field(FieldCondition),
     IsEmpty(IsEmptyCondition),

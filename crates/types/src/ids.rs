@@ -25,9 +25,7 @@ impl PointId {
         if let Ok(num) = text.parse::<u64>() {
             return Ok(PointId::Num(num));
         }
-        Uuid::parse_str(text)
-            .map(PointId::Uuid)
-            .map_err(|_| crate::TypesError::BadInput(invalid_id_message(text)))
+        Uuid::parse_str(text).map(PointId::Uuid).map_err(|_| crate::TypesError::BadInput(invalid_id_message(text)))
     }
 }
 
@@ -76,9 +74,7 @@ impl Visitor<'_> for PointIdVisitor {
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<PointId, E> {
-        u64::try_from(v)
-            .map(PointId::Num)
-            .map_err(|_| E::custom(invalid_id_message(&v.to_string())))
+        u64::try_from(v).map(PointId::Num).map_err(|_| E::custom(invalid_id_message(&v.to_string())))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<PointId, E> {
@@ -86,15 +82,11 @@ impl Visitor<'_> for PointIdVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<PointId, E> {
-        Uuid::parse_str(v)
-            .map(PointId::Uuid)
-            .map_err(|_| E::custom(invalid_id_message(v)))
+        Uuid::parse_str(v).map(PointId::Uuid).map_err(|_| E::custom(invalid_id_message(v)))
     }
 
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<PointId, E> {
-        Uuid::from_slice(v)
-            .map(PointId::Uuid)
-            .map_err(|_| E::custom("invalid binary UUID"))
+        Uuid::from_slice(v).map(PointId::Uuid).map_err(|_| E::custom("invalid binary UUID"))
     }
 }
 
@@ -113,10 +105,7 @@ mod tests {
         let n: PointId = serde_json::from_str("42").unwrap();
         assert_eq!(n, PointId::Num(42));
         let u: PointId = serde_json::from_str("\"5C56C793-69F3-4FBF-87E6-C4BF54C28C26\"").unwrap();
-        assert_eq!(
-            serde_json::to_string(&u).unwrap(),
-            "\"5c56c793-69f3-4fbf-87e6-c4bf54c28c26\""
-        );
+        assert_eq!(serde_json::to_string(&u).unwrap(), "\"5c56c793-69f3-4fbf-87e6-c4bf54c28c26\"");
         assert!(serde_json::from_str::<PointId>("-1").is_err());
         assert!(serde_json::from_str::<PointId>("1.5").is_err());
         assert!(serde_json::from_str::<PointId>("\"abc\"").is_err());

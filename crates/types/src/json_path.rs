@@ -42,9 +42,7 @@ fn is_raw_key_char(c: char) -> bool {
 /// Reads a raw or quoted key at the start of `s`; returns the key and the remaining input.
 fn parse_key<'s>(full: &str, s: &'s str) -> Result<(String, &'s str), TypesError> {
     if let Some(quoted) = s.strip_prefix('"') {
-        let end = quoted
-            .find('"')
-            .ok_or_else(|| bad_path(full, "unterminated quoted key"))?;
+        let end = quoted.find('"').ok_or_else(|| bad_path(full, "unterminated quoted key"))?;
         return Ok((quoted[..end].to_string(), &quoted[end + 1..]));
     }
     let end = s.find(|c: char| !is_raw_key_char(c)).unwrap_or(s.len());
@@ -61,22 +59,15 @@ fn parse_key<'s>(full: &str, s: &'s str) -> Result<(String, &'s str), TypesError
 /// Reads a bracket step (`[]` or `[n]`) at the start of `s` (which begins with `[`).
 fn parse_bracket<'s>(full: &str, s: &'s str) -> Result<(PathItem, &'s str), TypesError> {
     let inner = &s[1..];
-    let end = inner
-        .find(']')
-        .ok_or_else(|| bad_path(full, "unbalanced '['"))?;
+    let end = inner.find(']').ok_or_else(|| bad_path(full, "unbalanced '['"))?;
     let body = &inner[..end];
     let item = if body.is_empty() {
         PathItem::Wildcard
     } else if body.chars().all(|c| c.is_ascii_digit()) {
-        let index = body
-            .parse::<usize>()
-            .map_err(|_| bad_path(full, "array index out of range"))?;
+        let index = body.parse::<usize>().map_err(|_| bad_path(full, "array index out of range"))?;
         PathItem::Index(index)
     } else {
-        return Err(bad_path(
-            full,
-            "array index must be empty or a non-negative integer",
-        ));
+        return Err(bad_path(full, "array index must be empty or a non-negative integer"));
     };
     Ok((item, &inner[end + 1..]))
 }
@@ -112,10 +103,7 @@ impl JsonPath {
 
     /// A single-key path (no parsing; any key is allowed).
     pub fn key(key: impl Into<String>) -> JsonPath {
-        JsonPath {
-            first_key: key.into(),
-            rest: Vec::new(),
-        }
+        JsonPath { first_key: key.into(), rest: Vec::new() }
     }
 
     /// This path with a trailing `[]` added unless it already ends with one (Qdrant's
@@ -144,11 +132,9 @@ impl JsonPath {
         for value in self.values(payload) {
             match value {
                 Value::Array(items) => out.extend(items.iter()),
-                Value::Null
-                | Value::Bool(_)
-                | Value::Number(_)
-                | Value::String(_)
-                | Value::Object(_) => out.push(value),
+                Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Object(_) => {
+                    out.push(value)
+                }
             }
         }
         out
@@ -185,11 +171,7 @@ fn needs_quoting(key: &str) -> bool {
 }
 
 fn write_key(f: &mut fmt::Formatter<'_>, key: &str) -> fmt::Result {
-    if needs_quoting(key) {
-        write!(f, "\"{key}\"")
-    } else {
-        f.write_str(key)
-    }
+    if needs_quoting(key) { write!(f, "\"{key}\"") } else { f.write_str(key) }
 }
 
 impl fmt::Display for JsonPath {
@@ -267,11 +249,9 @@ fn set_in_value(dest: &mut Value, path: &[PathItem], src: &Payload) {
                     set_in_value(item, tail, src);
                 }
             }
-            Value::Null
-            | Value::Bool(_)
-            | Value::Number(_)
-            | Value::String(_)
-            | Value::Object(_) => *dest = Value::Array(Vec::new()),
+            Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Object(_) => {
+                *dest = Value::Array(Vec::new())
+            }
         },
         PathItem::Wildcard => match dest {
             Value::Array(items) => {
@@ -279,11 +259,9 @@ fn set_in_value(dest: &mut Value, path: &[PathItem], src: &Payload) {
                     set_in_value(item, tail, src);
                 }
             }
-            Value::Null
-            | Value::Bool(_)
-            | Value::Number(_)
-            | Value::String(_)
-            | Value::Object(_) => *dest = Value::Array(Vec::new()),
+            Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Object(_) => {
+                *dest = Value::Array(Vec::new())
+            }
         },
     }
 }
@@ -349,29 +327,21 @@ pub fn select(payload: &Payload, selector: &WithPayload) -> Option<Payload> {
         WithPayload::Bool(true) => Some(payload.clone()),
         WithPayload::Fields(fields) | WithPayload::Include { include: fields } => {
             let patterns = parse_all(fields);
-            Some(filter_payload(
-                payload,
-                &|path: &[&str], items: &[PathItem]| {
-                    patterns.iter().any(|p| include_matches(p, path, items))
-                },
-            ))
+            Some(filter_payload(payload, &|path: &[&str], items: &[PathItem]| {
+                patterns.iter().any(|p| include_matches(p, path, items))
+            }))
         }
         WithPayload::Exclude { exclude } => {
             let patterns = parse_all(exclude);
-            Some(filter_payload(
-                payload,
-                &|path: &[&str], items: &[PathItem]| {
-                    !patterns.iter().any(|p| exclude_matches(p, path, items))
-                },
-            ))
+            Some(filter_payload(payload, &|path: &[&str], items: &[PathItem]| {
+                !patterns.iter().any(|p| exclude_matches(p, path, items))
+            }))
         }
     }
 }
 
 fn parse_all(keys: &[String]) -> Vec<JsonPath> {
-    keys.iter()
-        .filter_map(|k| JsonPath::parse(k).ok())
-        .collect()
+    keys.iter().filter_map(|k| JsonPath::parse(k).ok()).collect()
 }
 
 /// A walked location: the first key (one-element slice) and the steps after it.
@@ -379,8 +349,7 @@ type Keep<'f> = dyn Fn(&[&str], &[PathItem]) -> bool + 'f;
 
 /// Include: the location and the pattern agree on their common prefix (either may be longer).
 fn include_matches(pattern: &JsonPath, first: &[&str], items: &[PathItem]) -> bool {
-    first.first().is_some_and(|k| *k == pattern.first_key)
-        && pattern.rest.iter().zip(items).all(|(a, b)| a == b)
+    first.first().is_some_and(|k| *k == pattern.first_key) && pattern.rest.iter().zip(items).all(|(a, b)| a == b)
 }
 
 /// Exclude: the pattern is a prefix of the location.
@@ -400,12 +369,7 @@ fn filter_payload(payload: &Payload, keep: &Keep<'_>) -> Payload {
     out
 }
 
-fn filter_value(
-    value: &Value,
-    first: &[&str],
-    items: &mut Vec<PathItem>,
-    keep: &Keep<'_>,
-) -> Value {
+fn filter_value(value: &Value, first: &[&str], items: &mut Vec<PathItem>, keep: &Keep<'_>) -> Value {
     match value {
         Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => value.clone(),
         Value::Array(elements) => {
@@ -439,9 +403,7 @@ mod tests {
     use serde_json::json;
 
     fn obj(v: Value) -> Payload {
-        let Value::Object(m) = v else {
-            panic!("not an object: {v}")
-        };
+        let Value::Object(m) = v else { panic!("not an object: {v}") };
         m
     }
 
@@ -454,21 +416,12 @@ mod tests {
         assert_eq!(p("a"), JsonPath::key("a"));
         assert_eq!(
             p("a.b-c.d_e"),
-            JsonPath {
-                first_key: "a".into(),
-                rest: vec![PathItem::Key("b-c".into()), PathItem::Key("d_e".into())]
-            }
+            JsonPath { first_key: "a".into(), rest: vec![PathItem::Key("b-c".into()), PathItem::Key("d_e".into())] }
         );
         assert_eq!(p("arr[]").rest, vec![PathItem::Wildcard]);
-        assert_eq!(
-            p("arr[].x").rest,
-            vec![PathItem::Wildcard, PathItem::Key("x".into())]
-        );
+        assert_eq!(p("arr[].x").rest, vec![PathItem::Wildcard, PathItem::Key("x".into())]);
         assert_eq!(p("arr[12]").rest, vec![PathItem::Index(12)]);
-        assert_eq!(
-            p("m[0][]").rest,
-            vec![PathItem::Index(0), PathItem::Wildcard]
-        );
+        assert_eq!(p("m[0][]").rest, vec![PathItem::Index(0), PathItem::Wildcard]);
         let quoted = p("\"a.b\".\"c[d]\"");
         assert_eq!(quoted.first_key, "a.b");
         assert_eq!(quoted.rest, vec![PathItem::Key("c[d]".into())]);
@@ -480,9 +433,7 @@ mod tests {
 
     #[test]
     fn rejects_invalid_paths() {
-        for bad in [
-            "", "a..b", ".a", "a.", "a[", "a]", "a[x]", "a[-1]", "[]", "a b", "\"a", "a[]b", "a[0",
-        ] {
+        for bad in ["", "a..b", ".a", "a.", "a[", "a]", "a[x]", "a[-1]", "[]", "a b", "\"a", "a[]b", "a[0"] {
             match JsonPath::parse(bad) {
                 Err(TypesError::BadInput(msg)) => assert!(msg.contains("Invalid payload key path")),
                 other => panic!("{bad:?} gave {other:?}"),
@@ -505,19 +456,10 @@ mod tests {
         // A key step on an array yields nothing (Qdrant); `[]` is required.
         assert!(p("a.b.c").values(&payload).is_empty());
         assert_eq!(p("tags").values(&payload), vec![&json!(["x", "y"])]);
-        assert_eq!(
-            p("tags").flat_values(&payload),
-            vec![&json!("x"), &json!("y")]
-        );
+        assert_eq!(p("tags").flat_values(&payload), vec![&json!("x"), &json!("y")]);
         assert_eq!(p("tags[]").values(&payload), vec![&json!("x"), &json!("y")]);
-        assert_eq!(
-            p("arr[].a").values(&payload),
-            vec![&json!([1, 2]), &json!(4)]
-        );
-        assert_eq!(
-            p("arr[].a").flat_values(&payload),
-            vec![&json!(1), &json!(2), &json!(4)]
-        );
+        assert_eq!(p("arr[].a").values(&payload), vec![&json!([1, 2]), &json!(4)]);
+        assert_eq!(p("arr[].a").flat_values(&payload), vec![&json!(1), &json!(2), &json!(4)]);
         assert_eq!(p("n").values(&payload), vec![&Value::Null]);
         assert!(p("missing").values(&payload).is_empty());
     }
@@ -585,39 +527,19 @@ mod tests {
             "top": "t"
         }));
         assert_eq!(select(&payload, &WithPayload::Bool(false)), None);
-        assert_eq!(
-            select(&payload, &WithPayload::Bool(true)),
-            Some(payload.clone())
-        );
+        assert_eq!(select(&payload, &WithPayload::Bool(true)), Some(payload.clone()));
         let fields = WithPayload::Fields(vec!["a.b".into(), "top".into()]);
-        assert_eq!(
-            select(&payload, &fields).map(Value::Object),
-            Some(json!({"a": {"b": 1}, "top": "t"}))
-        );
-        let include = WithPayload::Include {
-            include: vec!["arr[].x".into(), "nope".into()],
-        };
-        assert_eq!(
-            select(&payload, &include).map(Value::Object),
-            Some(json!({"arr": [{"x": 1}, {"x": 3}]}))
-        );
-        let whole = WithPayload::Include {
-            include: vec!["arr".into(), "bad..path".into()],
-        };
-        assert_eq!(
-            select(&payload, &whole).map(Value::Object),
-            Some(json!({"arr": [{"x": 1, "y": 2}, {"x": 3}]}))
-        );
-        let exclude = WithPayload::Exclude {
-            exclude: vec!["a.c".into(), "arr[].y".into()],
-        };
+        assert_eq!(select(&payload, &fields).map(Value::Object), Some(json!({"a": {"b": 1}, "top": "t"})));
+        let include = WithPayload::Include { include: vec!["arr[].x".into(), "nope".into()] };
+        assert_eq!(select(&payload, &include).map(Value::Object), Some(json!({"arr": [{"x": 1}, {"x": 3}]})));
+        let whole = WithPayload::Include { include: vec!["arr".into(), "bad..path".into()] };
+        assert_eq!(select(&payload, &whole).map(Value::Object), Some(json!({"arr": [{"x": 1, "y": 2}, {"x": 3}]})));
+        let exclude = WithPayload::Exclude { exclude: vec!["a.c".into(), "arr[].y".into()] };
         assert_eq!(
             select(&payload, &exclude).map(Value::Object),
             Some(json!({"a": {"b": 1}, "arr": [{"x": 1}, {"x": 3}], "top": "t"}))
         );
-        let exclude_top = WithPayload::Exclude {
-            exclude: vec!["a".into()],
-        };
+        let exclude_top = WithPayload::Exclude { exclude: vec!["a".into()] };
         assert_eq!(
             select(&payload, &exclude_top).map(Value::Object),
             Some(json!({"arr": [{"x": 1, "y": 2}, {"x": 3}], "top": "t"}))

@@ -32,39 +32,14 @@ pub struct PointVectors {
 /// A write to the points of one shard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum UpdateOperation {
-    Upsert {
-        points: Vec<PointStruct>,
-        mode: UpdateMode,
-        update_filter: Option<Filter>,
-    },
-    Delete {
-        selector: PointSelector,
-    },
-    SetPayload {
-        payload: Payload,
-        selector: PointSelector,
-        key: Option<String>,
-    },
-    OverwritePayload {
-        payload: Payload,
-        selector: PointSelector,
-        key: Option<String>,
-    },
-    DeletePayload {
-        keys: Vec<String>,
-        selector: PointSelector,
-    },
-    ClearPayload {
-        selector: PointSelector,
-    },
-    UpdateVectors {
-        points: Vec<PointVectors>,
-        update_filter: Option<Filter>,
-    },
-    DeleteVectors {
-        selector: PointSelector,
-        names: Vec<String>,
-    },
+    Upsert { points: Vec<PointStruct>, mode: UpdateMode, update_filter: Option<Filter> },
+    Delete { selector: PointSelector },
+    SetPayload { payload: Payload, selector: PointSelector, key: Option<String> },
+    OverwritePayload { payload: Payload, selector: PointSelector, key: Option<String> },
+    DeletePayload { keys: Vec<String>, selector: PointSelector },
+    ClearPayload { selector: PointSelector },
+    UpdateVectors { points: Vec<PointVectors>, update_filter: Option<Filter> },
+    DeleteVectors { selector: PointSelector, names: Vec<String> },
 }
 
 impl UpdateOperation {
@@ -72,9 +47,7 @@ impl UpdateOperation {
     pub fn point_ids(&self) -> Option<Vec<PointId>> {
         match self {
             UpdateOperation::Upsert { points, .. } => Some(points.iter().map(|p| p.id).collect()),
-            UpdateOperation::UpdateVectors { points, .. } => {
-                Some(points.iter().map(|p| p.id).collect())
-            }
+            UpdateOperation::UpdateVectors { points, .. } => Some(points.iter().map(|p| p.id).collect()),
             UpdateOperation::Delete { selector }
             | UpdateOperation::SetPayload { selector, .. }
             | UpdateOperation::OverwritePayload { selector, .. }
@@ -90,68 +63,35 @@ impl UpdateOperation {
     /// The same operation restricted to `ids` (used to split an id-based operation by shard).
     pub fn restricted_to(&self, ids: &std::collections::HashSet<PointId>) -> UpdateOperation {
         let keep = |sel: &PointSelector| match sel {
-            PointSelector::Ids(v) => {
-                PointSelector::Ids(v.iter().filter(|i| ids.contains(i)).copied().collect())
-            }
+            PointSelector::Ids(v) => PointSelector::Ids(v.iter().filter(|i| ids.contains(i)).copied().collect()),
             PointSelector::Filter(f) => PointSelector::Filter(f.clone()),
         };
         match self {
-            UpdateOperation::Upsert {
-                points,
-                mode,
-                update_filter,
-            } => UpdateOperation::Upsert {
-                points: points
-                    .iter()
-                    .filter(|p| ids.contains(&p.id))
-                    .cloned()
-                    .collect(),
+            UpdateOperation::Upsert { points, mode, update_filter } => UpdateOperation::Upsert {
+                points: points.iter().filter(|p| ids.contains(&p.id)).cloned().collect(),
                 mode: *mode,
                 update_filter: update_filter.clone(),
             },
-            UpdateOperation::UpdateVectors {
-                points,
-                update_filter,
-            } => UpdateOperation::UpdateVectors {
-                points: points
-                    .iter()
-                    .filter(|p| ids.contains(&p.id))
-                    .cloned()
-                    .collect(),
+            UpdateOperation::UpdateVectors { points, update_filter } => UpdateOperation::UpdateVectors {
+                points: points.iter().filter(|p| ids.contains(&p.id)).cloned().collect(),
                 update_filter: update_filter.clone(),
             },
-            UpdateOperation::Delete { selector } => UpdateOperation::Delete {
-                selector: keep(selector),
-            },
-            UpdateOperation::SetPayload {
-                payload,
-                selector,
-                key,
-            } => UpdateOperation::SetPayload {
+            UpdateOperation::Delete { selector } => UpdateOperation::Delete { selector: keep(selector) },
+            UpdateOperation::SetPayload { payload, selector, key } => {
+                UpdateOperation::SetPayload { payload: payload.clone(), selector: keep(selector), key: key.clone() }
+            }
+            UpdateOperation::OverwritePayload { payload, selector, key } => UpdateOperation::OverwritePayload {
                 payload: payload.clone(),
                 selector: keep(selector),
                 key: key.clone(),
             },
-            UpdateOperation::OverwritePayload {
-                payload,
-                selector,
-                key,
-            } => UpdateOperation::OverwritePayload {
-                payload: payload.clone(),
-                selector: keep(selector),
-                key: key.clone(),
-            },
-            UpdateOperation::DeletePayload { keys, selector } => UpdateOperation::DeletePayload {
-                keys: keys.clone(),
-                selector: keep(selector),
-            },
-            UpdateOperation::ClearPayload { selector } => UpdateOperation::ClearPayload {
-                selector: keep(selector),
-            },
-            UpdateOperation::DeleteVectors { selector, names } => UpdateOperation::DeleteVectors {
-                selector: keep(selector),
-                names: names.clone(),
-            },
+            UpdateOperation::DeletePayload { keys, selector } => {
+                UpdateOperation::DeletePayload { keys: keys.clone(), selector: keep(selector) }
+            }
+            UpdateOperation::ClearPayload { selector } => UpdateOperation::ClearPayload { selector: keep(selector) },
+            UpdateOperation::DeleteVectors { selector, names } => {
+                UpdateOperation::DeleteVectors { selector: keep(selector), names: names.clone() }
+            }
         }
     }
 }

@@ -29,26 +29,16 @@ impl SparseVector {
         let mut seen = self.indices.clone();
         seen.sort_unstable();
         if seen.windows(2).any(|w| w[0] == w[1]) {
-            return Err(crate::TypesError::Validation(
-                "Sparse vector indices must be unique".into(),
-            ));
+            return Err(crate::TypesError::Validation("Sparse vector indices must be unique".into()));
         }
         Ok(())
     }
 
     /// Returns a copy with indices sorted ascending (values follow their indices).
     pub fn sorted(&self) -> SparseVector {
-        let mut pairs: Vec<(u32, f32)> = self
-            .indices
-            .iter()
-            .copied()
-            .zip(self.values.iter().copied())
-            .collect();
+        let mut pairs: Vec<(u32, f32)> = self.indices.iter().copied().zip(self.values.iter().copied()).collect();
         pairs.sort_unstable_by_key(|p| p.0);
-        SparseVector {
-            indices: pairs.iter().map(|p| p.0).collect(),
-            values: pairs.iter().map(|p| p.1).collect(),
-        }
+        SparseVector { indices: pairs.iter().map(|p| p.0).collect(), values: pairs.iter().map(|p| p.1).collect() }
     }
 }
 
@@ -77,24 +67,19 @@ impl VectorStruct {
     /// Normalises into vectors by name.
     pub fn into_named(self) -> NamedVectors {
         match self {
-            VectorStruct::Single(v) => {
-                BTreeMap::from([(DEFAULT_VECTOR_NAME.to_string(), Vector::Dense(v))])
-            }
-            VectorStruct::Multi(v) => {
-                BTreeMap::from([(DEFAULT_VECTOR_NAME.to_string(), Vector::Multi(v))])
-            }
+            VectorStruct::Single(v) => BTreeMap::from([(DEFAULT_VECTOR_NAME.to_string(), Vector::Dense(v))]),
+            VectorStruct::Multi(v) => BTreeMap::from([(DEFAULT_VECTOR_NAME.to_string(), Vector::Multi(v))]),
             VectorStruct::Named(map) => map,
         }
     }
 
     /// The output form: a bare list when the only vector is the unnamed dense one.
     pub fn from_named(mut named: NamedVectors) -> VectorStruct {
-        if named.len() == 1 {
-            if let Some(Vector::Dense(_)) = named.get(DEFAULT_VECTOR_NAME) {
-                if let Some(Vector::Dense(v)) = named.remove(DEFAULT_VECTOR_NAME) {
-                    return VectorStruct::Single(v);
-                }
-            }
+        if named.len() == 1
+            && let Some(Vector::Dense(_)) = named.get(DEFAULT_VECTOR_NAME)
+            && let Some(Vector::Dense(v)) = named.remove(DEFAULT_VECTOR_NAME)
+        {
+            return VectorStruct::Single(v);
         }
         VectorStruct::Named(named)
     }

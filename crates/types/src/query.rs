@@ -109,11 +109,7 @@ pub enum OrderByInterface {
 impl OrderByInterface {
     pub fn into_order_by(self) -> OrderBy {
         match self {
-            OrderByInterface::Key(key) => OrderBy {
-                key,
-                direction: None,
-                start_from: None,
-            },
+            OrderByInterface::Key(key) => OrderBy { key, direction: None, start_from: None },
             OrderByInterface::Struct(o) => o,
         }
     }

@@ -22,9 +22,7 @@ impl ReplicaState {
     /// Whether reads may be served by a replica in this state (spec §5.2).
     pub fn is_readable(self) -> bool {
         match self {
-            ReplicaState::Active | ReplicaState::ActiveRead | ReplicaState::ReshardingScaleDown => {
-                true
-            }
+            ReplicaState::Active | ReplicaState::ActiveRead | ReplicaState::ReshardingScaleDown => true,
             ReplicaState::Dead
             | ReplicaState::Partial
             | ReplicaState::Initializing

@@ -4,9 +4,7 @@
 use super::field::{Bounds, FieldCheck, FieldKind, MatchCheck, RangeCheck};
 use super::{CompiledFilter, Subject, geo};
 use crate::filter::order::parse_datetime;
-use quiver_types::filter::{
-    Condition, FieldCondition, Filter, Match, MatchAnyValues, MatchValue, Range, RangeBound,
-};
+use quiver_types::filter::{Condition, FieldCondition, Filter, Match, MatchAnyValues, MatchValue, Range, RangeBound};
 use quiver_types::json_path::JsonPath;
 use quiver_types::{PointId, TypesError};
 use serde_json::Value;
@@ -28,10 +26,7 @@ impl Cond {
     pub(super) fn eval(&self, subject: Subject<'_>) -> bool {
         match self {
             Cond::Field(field) => field.check(subject.payload()),
-            Cond::IsEmpty(path) => path
-                .values(subject.payload())
-                .iter()
-                .all(|v| is_null_or_empty_array(v)),
+            Cond::IsEmpty(path) => path.values(subject.payload()).iter().all(|v| is_null_or_empty_array(v)),
             Cond::IsNull(path) => path.values(subject.payload()).iter().any(|v| v.is_null()),
             Cond::HasId(ids) => match subject {
                 Subject::Point(point) => ids.contains(&point.id()),
@@ -64,14 +59,9 @@ pub(super) fn compile_filter(filter: &Filter) -> Result<CompiledFilter, TypesErr
         None => None,
         Some(min_should) => {
             if min_should.min_count < 1 {
-                return Err(TypesError::Validation(
-                    "min_should.min_count: value 0 invalid, must be 1 or more".into(),
-                ));
+                return Err(TypesError::Validation("min_should.min_count: value 0 invalid, must be 1 or more".into()));
             }
-            Some((
-                compile_list(Some(&min_should.conditions))?,
-                min_should.min_count,
-            ))
+            Some((compile_list(Some(&min_should.conditions))?, min_should.min_count))
         }
     };
     Ok(CompiledFilter {
@@ -83,11 +73,7 @@ pub(super) fn compile_filter(filter: &Filter) -> Result<CompiledFilter, TypesErr
 }
 
 fn compile_list(conditions: Option<&[Condition]>) -> Result<Vec<Cond>, TypesError> {
-    conditions
-        .unwrap_or_default()
-        .iter()
-        .map(compile_condition)
-        .collect()
+    conditions.unwrap_or_default().iter().map(compile_condition).collect()
 }
 
 fn compile_condition(condition: &Condition) -> Result<Cond, TypesError> {
@@ -164,24 +150,16 @@ fn compile_match(m: &Match) -> MatchCheck {
             MatchValue::Keyword(s) => MatchCheck::Keyword(s.clone()),
         },
         Match::Text { text } => MatchCheck::Text(text.clone()),
-        Match::TextAny { text_any } => {
-            MatchCheck::TextAny(text_any.split_whitespace().map(str::to_string).collect())
-        }
+        Match::TextAny { text_any } => MatchCheck::TextAny(text_any.split_whitespace().map(str::to_string).collect()),
         Match::Phrase { phrase } => MatchCheck::Text(phrase.clone()),
         Match::Prefix { prefix } => MatchCheck::Prefix(prefix.clone()),
         Match::Any { any } => match any {
-            MatchAnyValues::Keywords(list) => {
-                MatchCheck::AnyKeywords(list.iter().cloned().collect())
-            }
+            MatchAnyValues::Keywords(list) => MatchCheck::AnyKeywords(list.iter().cloned().collect()),
             MatchAnyValues::Integers(list) => MatchCheck::AnyInts(list.iter().copied().collect()),
         },
         Match::Except { except } => match except {
-            MatchAnyValues::Keywords(list) => {
-                MatchCheck::ExceptKeywords(list.iter().cloned().collect())
-            }
-            MatchAnyValues::Integers(list) => {
-                MatchCheck::ExceptInts(list.iter().copied().collect())
-            }
+            MatchAnyValues::Keywords(list) => MatchCheck::ExceptKeywords(list.iter().cloned().collect()),
+            MatchAnyValues::Integers(list) => MatchCheck::ExceptInts(list.iter().copied().collect()),
         },
     }
 }
@@ -189,37 +167,23 @@ fn compile_match(m: &Match) -> MatchCheck {
 fn compile_range(range: &Range) -> Result<RangeCheck, TypesError> {
     let Range { lt, gt, gte, lte } = range;
     let bounds = [lt, gt, gte, lte];
-    let any_datetime = bounds
-        .iter()
-        .any(|b| matches!(b, Some(RangeBound::DateTime(_))));
+    let any_datetime = bounds.iter().any(|b| matches!(b, Some(RangeBound::DateTime(_))));
     if !any_datetime {
         let num = |b: &Option<RangeBound>| match b {
             Some(RangeBound::Number(n)) => Some(*n),
             Some(RangeBound::DateTime(_)) | None => None,
         };
-        return Ok(RangeCheck::Number(Bounds {
-            lt: num(lt),
-            gt: num(gt),
-            gte: num(gte),
-            lte: num(lte),
-        }));
+        return Ok(RangeCheck::Number(Bounds { lt: num(lt), gt: num(gt), gte: num(gte), lte: num(lte) }));
     }
     let datetime = |b: &Option<RangeBound>| match b {
         None => Ok(None),
         Some(RangeBound::DateTime(s)) => parse_datetime(s).map(Some).ok_or_else(|| {
-            TypesError::BadInput(format!(
-                "'{s}' is not in a supported date/time format, please use RFC 3339"
-            ))
+            TypesError::BadInput(format!("'{s}' is not in a supported date/time format, please use RFC 3339"))
         }),
         Some(RangeBound::Number(n)) => Err(TypesError::BadInput(format!(
             "Range bound {n} is a number but other bounds are date-times; \
              use RFC 3339 strings for every bound"
         ))),
     };
-    Ok(RangeCheck::DateTime(Bounds {
-        lt: datetime(lt)?,
-        gt: datetime(gt)?,
-        gte: datetime(gte)?,
-        lte: datetime(lte)?,
-    }))
+    Ok(RangeCheck::DateTime(Bounds { lt: datetime(lt)?, gt: datetime(gt)?, gte: datetime(gte)?, lte: datetime(lte)? }))
 }

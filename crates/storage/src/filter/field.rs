@@ -78,18 +78,15 @@ impl FieldCheck {
         let mut flat: Option<Vec<&Value>> = None;
         self.kinds.iter().all(|kind| match kind {
             FieldKind::ValuesCount(count) => check_count(count, &raw),
-            FieldKind::IsEmpty(expected) => {
-                raw.iter().all(|v| is_null_or_empty_array(v)) == *expected
-            }
+            FieldKind::IsEmpty(expected) => raw.iter().all(|v| is_null_or_empty_array(v)) == *expected,
             FieldKind::IsNull(expected) => raw.iter().any(|v| has_null(v)) == *expected,
             FieldKind::Match(_)
             | FieldKind::Range(_)
             | FieldKind::GeoBox(_)
             | FieldKind::GeoRadius(_)
-            | FieldKind::GeoPolygon(_) => flat
-                .get_or_insert_with(|| flatten(&raw))
-                .iter()
-                .any(|v| check_value(kind, v)),
+            | FieldKind::GeoPolygon(_) => {
+                flat.get_or_insert_with(|| flatten(&raw)).iter().any(|v| check_value(kind, v))
+            }
         })
     }
 }
@@ -99,11 +96,7 @@ fn flatten<'a>(raw: &[&'a Value]) -> Vec<&'a Value> {
     for value in raw {
         match value {
             Value::Array(items) => out.extend(items.iter()),
-            Value::Null
-            | Value::Bool(_)
-            | Value::Number(_)
-            | Value::String(_)
-            | Value::Object(_) => out.push(value),
+            Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Object(_) => out.push(value),
         }
     }
     out
@@ -137,18 +130,13 @@ fn check_count(count: &ValuesCount, raw: &[&Value]) -> bool {
 fn check_value(kind: &FieldKind, value: &Value) -> bool {
     match kind {
         FieldKind::Match(m) => check_match(m, value),
-        FieldKind::Range(RangeCheck::Number(bounds)) => {
-            value.as_f64().is_some_and(|x| bounds.contains(&x))
+        FieldKind::Range(RangeCheck::Number(bounds)) => value.as_f64().is_some_and(|x| bounds.contains(&x)),
+        FieldKind::Range(RangeCheck::DateTime(bounds)) => {
+            value.as_str().and_then(parse_datetime).is_some_and(|x| bounds.contains(&x))
         }
-        FieldKind::Range(RangeCheck::DateTime(bounds)) => value
-            .as_str()
-            .and_then(parse_datetime)
-            .is_some_and(|x| bounds.contains(&x)),
         FieldKind::GeoBox(b) => geo::payload_point(value).is_some_and(|p| geo::in_box(b, &p)),
         FieldKind::GeoRadius(r) => geo::payload_point(value).is_some_and(|p| geo::in_radius(r, &p)),
-        FieldKind::GeoPolygon(poly) => {
-            geo::payload_point(value).is_some_and(|p| geo::in_polygon(poly, &p))
-        }
+        FieldKind::GeoPolygon(poly) => geo::payload_point(value).is_some_and(|p| geo::in_polygon(poly, &p)),
         FieldKind::ValuesCount(_) | FieldKind::IsEmpty(_) | FieldKind::IsNull(_) => false,
     }
 }
@@ -159,12 +147,8 @@ fn check_match(m: &MatchCheck, value: &Value) -> bool {
         MatchCheck::Int(i) => value.as_i64() == Some(*i),
         MatchCheck::Bool(b) => value.as_bool() == Some(*b),
         MatchCheck::Text(text) => value.as_str().is_some_and(|s| s.contains(text.as_str())),
-        MatchCheck::TextAny(tokens) => value
-            .as_str()
-            .is_some_and(|s| tokens.iter().any(|t| s.contains(t.as_str()))),
-        MatchCheck::Prefix(prefix) => value
-            .as_str()
-            .is_some_and(|s| s.starts_with(prefix.as_str())),
+        MatchCheck::TextAny(tokens) => value.as_str().is_some_and(|s| tokens.iter().any(|t| s.contains(t.as_str()))),
+        MatchCheck::Prefix(prefix) => value.as_str().is_some_and(|s| s.starts_with(prefix.as_str())),
         MatchCheck::AnyKeywords(set) => value.as_str().is_some_and(|s| set.contains(s)),
         MatchCheck::AnyInts(set) => value.as_i64().is_some_and(|i| set.contains(&i)),
         MatchCheck::ExceptKeywords(set) => match value {

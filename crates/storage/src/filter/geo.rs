@@ -42,13 +42,7 @@ pub(super) fn in_radius(r: &GeoRadius, p: &GeoPoint) -> bool {
 
 /// Inside the exterior ring and outside every interior ring.
 pub(super) fn in_polygon(poly: &GeoPolygon, p: &GeoPoint) -> bool {
-    in_ring(&poly.exterior, p)
-        && poly
-            .interiors
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .all(|ring| !in_ring(ring, p))
+    in_ring(&poly.exterior, p) && poly.interiors.as_deref().unwrap_or_default().iter().all(|ring| !in_ring(ring, p))
 }
 
 /// Even-odd ray casting in the lon/lat plane.

@@ -91,17 +91,9 @@ impl CompiledFilter {
         self.must.iter().all(|c| c.eval(subject))
             && self.must_not.iter().all(|c| !c.eval(subject))
             && (self.should.is_empty() || self.should.iter().any(|c| c.eval(subject)))
-            && self
-                .min_should
-                .as_ref()
-                .is_none_or(|(conditions, min_count)| {
-                    conditions
-                        .iter()
-                        .filter(|c| c.eval(subject))
-                        .take(*min_count)
-                        .count()
-                        >= *min_count
-                })
+            && self.min_should.as_ref().is_none_or(|(conditions, min_count)| {
+                conditions.iter().filter(|c| c.eval(subject)).take(*min_count).count() >= *min_count
+            })
     }
 }
 

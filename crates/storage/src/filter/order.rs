@@ -15,12 +15,7 @@ use std::cmp::Ordering;
 /// Offset-carrying formats tried after RFC 3339 (offset without a colon, space separator).
 const ZONED_FORMATS: [&str; 2] = ["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z"];
 /// Naive formats (read as UTC).
-const NAIVE_FORMATS: [&str; 4] = [
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M",
-    "%Y-%m-%d %H:%M",
-];
+const NAIVE_FORMATS: [&str; 4] = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"];
 
 /// Parses a date-time: RFC 3339 (`2024-01-01T00:00:00Z`, `…+02:00`), the same with a space
 /// separator or an offset without a colon, naive `2024-01-01T00:00:00[.fff]`,
@@ -43,10 +38,7 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
             return Some(dt.and_utc());
         }
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|dt| dt.and_utc())
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|dt| dt.and_utc())
 }
 
 /// The value a point is ordered by.
@@ -61,9 +53,7 @@ impl OrderValue {
     pub fn to_json(&self) -> Value {
         match self {
             OrderValue::Int(i) => Value::from(*i),
-            OrderValue::Float(f) => {
-                serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
-            }
+            OrderValue::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
         }
     }
 
@@ -97,11 +87,7 @@ fn cmp_int_float(i: i64, f: f64) -> Ordering {
     // 2^63: the first float above every i64.
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
     if f.is_nan() {
-        return if f.is_sign_negative() {
-            Ordering::Greater
-        } else {
-            Ordering::Less
-        };
+        return if f.is_sign_negative() { Ordering::Greater } else { Ordering::Less };
     }
     if f >= LIMIT {
         return Ordering::Less;
@@ -129,7 +115,5 @@ fn cmp_int_float(i: i64, f: f64) -> Ordering {
 
 /// The first number or date-time at `key` (see the module docs), if any.
 pub fn order_value(payload: &Payload, key: &JsonPath) -> Option<OrderValue> {
-    key.flat_values(payload)
-        .into_iter()
-        .find_map(OrderValue::from_json)
+    key.flat_values(payload).into_iter().find_map(OrderValue::from_json)
 }

@@ -27,20 +27,13 @@ pub(super) fn filter(v: Value) -> Filter {
 }
 
 pub(super) fn point(id: u64, payload: Value) -> TestPoint {
-    let Value::Object(payload) = payload else {
-        panic!("payload must be an object")
-    };
-    TestPoint {
-        id: PointId::Num(id),
-        payload,
-        vectors: vec![""],
-    }
+    let Value::Object(payload) = payload else { panic!("payload must be an object") };
+    TestPoint { id: PointId::Num(id), payload, vectors: vec![""] }
 }
 
 /// Compiles `f` and checks it against a point with `payload`.
 pub(super) fn matches(f: Value, payload: Value) -> bool {
-    let compiled = CompiledFilter::compile(&filter(f.clone()))
-        .unwrap_or_else(|e| panic!("{f} did not compile: {e}"));
+    let compiled = CompiledFilter::compile(&filter(f.clone())).unwrap_or_else(|e| panic!("{f} did not compile: {e}"));
     let p = point(1, payload);
     let result = compiled.check(&p);
     assert_eq!(result, check_filter(&filter(f), &p), "wrapper disagrees");
@@ -51,16 +44,9 @@ pub(super) fn matches(f: Value, payload: Value) -> bool {
 fn deserializes_qdrant_forms() {
     let f = filter(json!({"must": [{"key": "city", "match": {"value": "London"}}]}));
     let must = f.must.unwrap();
-    let Condition::Field(field) = &must[0] else {
-        panic!("not a field condition: {must:?}")
-    };
+    let Condition::Field(field) = &must[0] else { panic!("not a field condition: {must:?}") };
     assert_eq!(field.key, "city");
-    assert_eq!(
-        field.r#match,
-        Some(Match::Value {
-            value: MatchValue::Keyword("London".into())
-        })
-    );
+    assert_eq!(field.r#match, Some(Match::Value { value: MatchValue::Keyword("London".into()) }));
 
     let f = filter(json!({"should": {"key": "n", "match": {"value": 3}}}));
     assert_eq!(f.should.map(|s| s.len()), Some(1));
@@ -138,26 +124,11 @@ fn boolean_structure() {
         (json!({"must_not": [big]}), true),
         (json!({"must_not": [red, big]}), false),
         (json!({"must": [{"must_not": [big]}]}), true),
-        (
-            json!({"must": [{"should": [big, {"must_not": [red]}]}]}),
-            false,
-        ),
-        (
-            json!({"min_should": {"conditions": [red, big], "min_count": 1}}),
-            true,
-        ),
-        (
-            json!({"min_should": {"conditions": [red, big], "min_count": 2}}),
-            false,
-        ),
-        (
-            json!({"min_should": {"conditions": [], "min_count": 1}}),
-            false,
-        ),
-        (
-            json!({"must": [red], "should": [big], "must_not": []}),
-            false,
-        ),
+        (json!({"must": [{"should": [big, {"must_not": [red]}]}]}), false),
+        (json!({"min_should": {"conditions": [red, big], "min_count": 1}}), true),
+        (json!({"min_should": {"conditions": [red, big], "min_count": 2}}), false),
+        (json!({"min_should": {"conditions": [], "min_count": 1}}), false),
+        (json!({"must": [red], "should": [big], "must_not": []}), false),
     ];
     for (f, expected) in cases {
         assert_eq!(matches(f.clone(), payload.clone()), expected, "{f}");
@@ -176,15 +147,8 @@ fn ids_and_vectors() {
     assert!(!check(json!({"must": {"has_id": []}}), &p));
     assert!(check(json!({"must": {"has_vector": "image"}}), &p));
     assert!(!check(json!({"must": {"has_vector": "text"}}), &p));
-    let u = TestPoint {
-        id: PointId::parse(uuid).unwrap(),
-        payload: Payload::new(),
-        vectors: vec![],
-    };
-    assert!(check(
-        json!({"must": {"has_id": [uuid.to_uppercase()]}}),
-        &u
-    ));
+    let u = TestPoint { id: PointId::parse(uuid).unwrap(), payload: Payload::new(), vectors: vec![] };
+    assert!(check(json!({"must": {"has_id": [uuid.to_uppercase()]}}), &u));
 }
 
 #[test]
@@ -197,8 +161,7 @@ fn nested_conditions() {
         ],
         "country": {"cities": [{"name": "A", "sights": [{"k": 1}]}, {"name": "B"}]}
     });
-    let nested =
-        |key: &str, inner: Value| json!({"must": [{"nested": {"key": key, "filter": inner}}]});
+    let nested = |key: &str, inner: Value| json!({"must": [{"nested": {"key": key, "filter": inner}}]});
     let both = json!({"must": [
         {"key": "food", "match": {"value": "meat"}},
         {"key": "likes", "match": {"value": true}}
@@ -219,13 +182,7 @@ fn nested_conditions() {
             ]}),
             true,
         ),
-        (
-            nested(
-                "diet",
-                json!({"must_not": [{"key": "likes", "match": {"value": true}}]}),
-            ),
-            true,
-        ),
+        (nested("diet", json!({"must_not": [{"key": "likes", "match": {"value": true}}]})), true),
         (nested("diet", json!({"must": [{"has_id": [1]}]})), false),
         (nested("diet", json!({"must": [{"has_vector": ""}]})), false),
         (
@@ -237,13 +194,7 @@ fn nested_conditions() {
             ),
             true,
         ),
-        (
-            nested(
-                "country.cities",
-                json!({"must": [{"is_empty": {"key": "sights"}}]}),
-            ),
-            true,
-        ),
+        (nested("country.cities", json!({"must": [{"is_empty": {"key": "sights"}}]})), true),
         (nested("missing", json!({})), false),
         (nested("dinosaur", json!({})), false),
     ];
@@ -256,53 +207,33 @@ fn nested_conditions() {
 fn validation() {
     let bad_input = |f: Value| matches!(validate_filter(&filter(f)), Err(TypesError::BadInput(_)));
     let invalid = |f: Value| matches!(validate_filter(&filter(f)), Err(TypesError::Validation(_)));
-    assert!(
-        validate_filter(&filter(
-            json!({"must": [{"key": "a.b[].c", "match": {"value": 1}}]})
-        ))
-        .is_ok()
-    );
-    assert!(bad_input(
-        json!({"must": [{"key": "a..b", "match": {"value": 1}}]})
-    ));
+    assert!(validate_filter(&filter(json!({"must": [{"key": "a.b[].c", "match": {"value": 1}}]}))).is_ok());
+    assert!(bad_input(json!({"must": [{"key": "a..b", "match": {"value": 1}}]})));
     assert!(bad_input(json!({"must": [{"is_empty": {"key": "a["}}]})));
     assert!(bad_input(json!({"should": [{"is_null": {"key": ""}}]})));
-    assert!(bad_input(
-        json!({"must": [{"nested": {"key": "d", "filter": {"must": [
-            {"key": "x]", "match": {"value": 1}}
-        ]}}}]})
-    ));
+    assert!(bad_input(json!({"must": [{"nested": {"key": "d", "filter": {"must": [
+        {"key": "x]", "match": {"value": 1}}
+    ]}}}]})));
     assert!(invalid(json!({"must": [{"key": "a"}]})));
     assert!(invalid(json!({"must": [{"must": [{"key": "a"}]}]})));
-    assert!(invalid(
-        json!({"min_should": {"conditions": [], "min_count": 0}})
-    ));
+    assert!(invalid(json!({"min_should": {"conditions": [], "min_count": 0}})));
     let Err(TypesError::BadInput(msg)) = validate_filter(&filter(json!({"must": [
         {"key": "d", "range": {"gte": "yesterday"}}
     ]}))) else {
         panic!("bad date accepted")
     };
     assert!(msg.contains("'yesterday'"), "{msg}");
-    assert!(bad_input(
-        json!({"must": [{"key": "d", "range": {"gte": "2024-01-01", "lt": 5}}]})
-    ));
+    assert!(bad_input(json!({"must": [{"key": "d", "range": {"gte": "2024-01-01", "lt": 5}}]})));
     assert!(bad_input(json!({"must": [{"key": "g", "geo_radius": {
         "center": {"lon": 200.0, "lat": 0.0}, "radius": 1.0
     }}]})));
-    assert!(invalid(
-        json!({"must": [{"key": "g", "geo_polygon": {"exterior": {"points": [
-            {"lon": 0.0, "lat": 0.0}, {"lon": 1.0, "lat": 0.0}, {"lon": 0.0, "lat": 0.0}
-        ]}}}]})
-    ));
-    assert!(invalid(
-        json!({"must": [{"key": "g", "geo_polygon": {"exterior": {"points": [
-            {"lon": 0.0, "lat": 0.0}, {"lon": 1.0, "lat": 0.0}, {"lon": 1.0, "lat": 1.0},
-            {"lon": 0.0, "lat": 1.0}
-        ]}}}]})
-    ));
+    assert!(invalid(json!({"must": [{"key": "g", "geo_polygon": {"exterior": {"points": [
+        {"lon": 0.0, "lat": 0.0}, {"lon": 1.0, "lat": 0.0}, {"lon": 0.0, "lat": 0.0}
+    ]}}}]})));
+    assert!(invalid(json!({"must": [{"key": "g", "geo_polygon": {"exterior": {"points": [
+        {"lon": 0.0, "lat": 0.0}, {"lon": 1.0, "lat": 0.0}, {"lon": 1.0, "lat": 1.0},
+        {"lon": 0.0, "lat": 1.0}
+    ]}}}]})));
     // An invalid filter matches nothing through the convenience wrapper.
-    assert!(!check_filter(
-        &filter(json!({"must_not": [{"key": "a"}]})),
-        &point(1, json!({}))
-    ));
+    assert!(!check_filter(&filter(json!({"must_not": [{"key": "a"}]})), &point(1, json!({}))));
 }

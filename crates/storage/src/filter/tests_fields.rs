@@ -64,11 +64,7 @@ fn match_value_any_except() {
         ("city", json!({"match": {"except": ["Paris"]}}), true),
         ("city", json!({"match": {"except": ["London"]}}), false),
         ("tags", json!({"match": {"except": ["red"]}}), true),
-        (
-            "tags",
-            json!({"match": {"except": ["red", "green"]}}),
-            false,
-        ),
+        ("tags", json!({"match": {"except": ["red", "green"]}}), false),
         ("count", json!({"match": {"except": [1, 2]}}), true),
         ("count", json!({"match": {"except": [10]}}), false),
         ("count", json!({"match": {"except": ["x"]}}), true),
@@ -108,51 +104,15 @@ fn ranges() {
         ("city", json!({"range": {"gte": 0}}), false),
         ("count", json!({"range": {}}), true),
         ("missing", json!({"range": {"gte": 0}}), false),
-        (
-            "created",
-            json!({"range": {"gte": "2024-01-01T00:00:00Z"}}),
-            true,
-        ),
-        (
-            "created",
-            json!({"range": {"gt": "2024-03-01T12:00:00Z"}}),
-            false,
-        ),
-        (
-            "created",
-            json!({"range": {"gte": "2024-03-01 12:00:00", "lte": "2024-03-01"}}),
-            false,
-        ),
-        (
-            "created",
-            json!({"range": {"lt": "2024-03-01T13:00:00+01:00"}}),
-            false,
-        ),
-        (
-            "created",
-            json!({"range": {"lte": "2024-03-01T13:00:00+01:00"}}),
-            true,
-        ),
-        (
-            "naive",
-            json!({"range": {"gte": "2024-03-01T12:00:00Z", "lte": "2024-03-01T12:00:00"}}),
-            true,
-        ),
-        (
-            "dates",
-            json!({"range": {"gt": "2029-12-31T23:00:00Z"}}),
-            false,
-        ),
-        (
-            "dates",
-            json!({"range": {"gt": "2029-12-31T21:00:00Z"}}),
-            true,
-        ),
-        (
-            "dates",
-            json!({"range": {"lt": "2020-01-01T00:00:01Z"}}),
-            true,
-        ),
+        ("created", json!({"range": {"gte": "2024-01-01T00:00:00Z"}}), true),
+        ("created", json!({"range": {"gt": "2024-03-01T12:00:00Z"}}), false),
+        ("created", json!({"range": {"gte": "2024-03-01 12:00:00", "lte": "2024-03-01"}}), false),
+        ("created", json!({"range": {"lt": "2024-03-01T13:00:00+01:00"}}), false),
+        ("created", json!({"range": {"lte": "2024-03-01T13:00:00+01:00"}}), true),
+        ("naive", json!({"range": {"gte": "2024-03-01T12:00:00Z", "lte": "2024-03-01T12:00:00"}}), true),
+        ("dates", json!({"range": {"gt": "2029-12-31T23:00:00Z"}}), false),
+        ("dates", json!({"range": {"gt": "2029-12-31T21:00:00Z"}}), true),
+        ("dates", json!({"range": {"lt": "2020-01-01T00:00:01Z"}}), true),
         ("count", json!({"range": {"gte": "2024-01-01"}}), false),
     ]);
 }
@@ -179,16 +139,8 @@ fn counts_empty_null() {
         ("missing", json!({"is_null": false}), true),
         ("city", json!({"is_null": false}), true),
         // Several kinds in one field condition must all hold.
-        (
-            "count",
-            json!({"match": {"value": 10}, "range": {"lt": 5}}),
-            false,
-        ),
-        (
-            "count",
-            json!({"match": {"value": 10}, "range": {"lt": 50}}),
-            true,
-        ),
+        ("count", json!({"match": {"value": 10}, "range": {"lt": 5}}), false),
+        ("count", json!({"match": {"value": 10}, "range": {"lt": 50}}), true),
     ]);
     let cases = [
         ("missing", true, false),
@@ -209,10 +161,8 @@ fn counts_empty_null() {
 
 #[test]
 fn geo_conditions() {
-    let berlin_box =
-        json!({"top_left": {"lon": 13.0, "lat": 53.0}, "bottom_right": {"lon": 14.0, "lat": 52.0}});
-    let wrap_box =
-        json!({"top_left": {"lon": 170.0, "lat": 60.0}, "bottom_right": {"lon": 5.0, "lat": 40.0}});
+    let berlin_box = json!({"top_left": {"lon": 13.0, "lat": 53.0}, "bottom_right": {"lon": 14.0, "lat": 52.0}});
+    let wrap_box = json!({"top_left": {"lon": 170.0, "lat": 60.0}, "bottom_right": {"lon": 5.0, "lat": 40.0}});
     let square = json!({"points": [
         {"lon": 13.0, "lat": 52.0}, {"lon": 14.0, "lat": 52.0}, {"lon": 14.0, "lat": 53.0},
         {"lon": 13.0, "lat": 53.0}, {"lon": 13.0, "lat": 52.0}
@@ -225,43 +175,17 @@ fn geo_conditions() {
         ("loc", json!({"geo_bounding_box": berlin_box}), true),
         ("locs", json!({"geo_bounding_box": berlin_box}), false),
         ("locs", json!({"geo_bounding_box": wrap_box}), true),
-        (
-            "loc",
-            json!({"geo_radius": {"center": {"lon": 13.41, "lat": 52.52}, "radius": 1000.0}}),
-            true,
-        ),
-        (
-            "loc",
-            json!({"geo_radius": {"center": {"lon": 13.5, "lat": 52.52}, "radius": 1000.0}}),
-            false,
-        ),
+        ("loc", json!({"geo_radius": {"center": {"lon": 13.41, "lat": 52.52}, "radius": 1000.0}}), true),
+        ("loc", json!({"geo_radius": {"center": {"lon": 13.5, "lat": 52.52}, "radius": 1000.0}}), false),
         // Paris–London is about 344 km.
-        (
-            "locs",
-            json!({"geo_radius": {"center": {"lon": 2.35, "lat": 48.85}, "radius": 1.0}}),
-            true,
-        ),
-        (
-            "city",
-            json!({"geo_radius": {"center": {"lon": 2.35, "lat": 48.85}, "radius": 1e9}}),
-            false,
-        ),
+        ("locs", json!({"geo_radius": {"center": {"lon": 2.35, "lat": 48.85}, "radius": 1.0}}), true),
+        ("city", json!({"geo_radius": {"center": {"lon": 2.35, "lat": 48.85}, "radius": 1e9}}), false),
         ("loc", json!({"geo_polygon": {"exterior": square}}), true),
-        (
-            "loc",
-            json!({"geo_polygon": {"exterior": square, "interiors": [hole]}}),
-            false,
-        ),
+        ("loc", json!({"geo_polygon": {"exterior": square, "interiors": [hole]}}), false),
         ("locs", json!({"geo_polygon": {"exterior": square}}), false),
     ]);
-    let paris = quiver_types::filter::GeoPoint {
-        lon: 2.3522,
-        lat: 48.8566,
-    };
-    let london = quiver_types::filter::GeoPoint {
-        lon: -0.1276,
-        lat: 51.5072,
-    };
+    let paris = quiver_types::filter::GeoPoint { lon: 2.3522, lat: 48.8566 };
+    let london = quiver_types::filter::GeoPoint { lon: -0.1276, lat: 51.5072 };
     let d = geo::haversine(&paris, &london);
     assert!((340_000.0..350_000.0).contains(&d), "{d}");
 }
@@ -283,54 +207,27 @@ fn parses_datetimes() {
         assert_eq!(parse_datetime(s), noon, "{s}");
     }
     assert_eq!(parse_datetime("2024-01-01"), midnight);
-    for s in [
-        "",
-        "2024",
-        "yesterday",
-        "2024-13-01",
-        "2024-01-01T25:00:00Z",
-        "１２３４５６７８９０",
-    ] {
+    for s in ["", "2024", "yesterday", "2024-13-01", "2024-01-01T25:00:00Z", "１２３４５６７８９０"] {
         assert_eq!(parse_datetime(s), None, "{s}");
     }
 }
 
 #[test]
 fn order_values() {
-    let Value::Object(p) = payload() else {
-        unreachable!()
-    };
+    let Value::Object(p) = payload() else { unreachable!() };
     let key = |k: &str| JsonPath::parse(k).unwrap();
     assert_eq!(order_value(&p, &key("count")), Some(OrderValue::Int(10)));
-    assert_eq!(
-        order_value(&p, &key("price")),
-        Some(OrderValue::Float(11.5))
-    );
+    assert_eq!(order_value(&p, &key("price")), Some(OrderValue::Float(11.5)));
     assert_eq!(order_value(&p, &key("nums")), Some(OrderValue::Int(1)));
-    assert_eq!(
-        order_value(&p, &key("a.list[].x")),
-        Some(OrderValue::Int(1))
-    );
+    assert_eq!(order_value(&p, &key("a.list[].x")), Some(OrderValue::Int(1)));
     assert_eq!(order_value(&p, &key("city")), None);
     assert_eq!(order_value(&p, &key("missing")), None);
-    let micros = Utc
-        .with_ymd_and_hms(2024, 3, 1, 12, 0, 0)
-        .single()
-        .map(|d| d.timestamp_micros());
-    assert_eq!(
-        order_value(&p, &key("created")),
-        micros.map(OrderValue::Int)
-    );
+    let micros = Utc.with_ymd_and_hms(2024, 3, 1, 12, 0, 0).single().map(|d| d.timestamp_micros());
+    assert_eq!(order_value(&p, &key("created")), micros.map(OrderValue::Int));
     assert_eq!(OrderValue::Int(3).to_json(), json!(3));
     assert_eq!(OrderValue::from_json(&json!(3)), Some(OrderValue::Int(3)));
-    assert_eq!(
-        OrderValue::from_json(&json!(2.5)),
-        Some(OrderValue::Float(2.5))
-    );
-    assert_eq!(
-        OrderValue::from_json(&json!("2024-03-01T12:00:00Z")),
-        micros.map(OrderValue::Int)
-    );
+    assert_eq!(OrderValue::from_json(&json!(2.5)), Some(OrderValue::Float(2.5)));
+    assert_eq!(OrderValue::from_json(&json!("2024-03-01T12:00:00Z")), micros.map(OrderValue::Int));
     assert_eq!(OrderValue::from_json(&json!("x")), None);
     assert_eq!(OrderValue::from_json(&json!(null)), None);
     assert_eq!(OrderValue::Float(1.5).to_json(), json!(1.5));
@@ -347,9 +244,6 @@ fn order_values() {
     assert_eq!(cmp(Int(i64::MAX), Float(9.3e18)), Ordering::Less);
     assert_eq!(cmp(Int(i64::MIN), Float(-1e19)), Ordering::Greater);
     assert_eq!(cmp(Int(0), Float(f64::NAN)), Ordering::Less);
-    assert_eq!(
-        cmp(Float(f64::NAN), Float(f64::INFINITY)),
-        Ordering::Greater
-    );
+    assert_eq!(cmp(Float(f64::NAN), Float(f64::INFINITY)), Ordering::Greater);
     assert_eq!(cmp(Float(f64::NEG_INFINITY), Int(i64::MIN)), Ordering::Less);
 }

@@ -17,11 +17,7 @@ enum Scan {
     /// Every byte after the header is a valid, in-sequence record.
     Complete(SegmentInfo),
     /// Records are valid up to `info.size`; the bytes after are damaged.
-    Damaged {
-        info: SegmentInfo,
-        reason: &'static str,
-        file_len: u64,
-    },
+    Damaged { info: SegmentInfo, reason: &'static str, file_len: u64 },
     /// The file is too short for a header (or, for the last segment, the header is all zeros).
     TornHeader,
 }
@@ -35,18 +31,16 @@ pub(super) fn recover(dir: &Path) -> Result<Inner> {
     for (idx, (name_seq, path)) in names.iter().enumerate() {
         let is_last = idx + 1 == names.len();
         let expected = match kept.last() {
-            Some(prev) => Some(prev.last_seq.checked_add(1).ok_or_else(|| {
-                StorageError::Corrupt(format!("{}: WAL seq overflow", prev.path.display()))
-            })?),
+            Some(prev) => Some(
+                prev.last_seq
+                    .checked_add(1)
+                    .ok_or_else(|| StorageError::Corrupt(format!("{}: WAL seq overflow", prev.path.display())))?,
+            ),
             None => None,
         };
         match scan_segment(path, *name_seq, expected, is_last)? {
             Scan::Complete(info) => kept.push(info),
-            Scan::Damaged {
-                info,
-                reason,
-                file_len,
-            } => {
+            Scan::Damaged { info, reason, file_len } => {
                 cut_tail(&info, reason, file_len, is_last)?;
                 kept.push(info);
                 drop_later(&names[idx + 1..], path)?;
@@ -75,26 +69,14 @@ pub(super) fn recover(dir: &Path) -> Result<Inner> {
         }
         None => segment::create_segment(dir, next_if_none)?,
     };
-    Ok(Inner {
-        closed: VecDeque::from(kept),
-        active,
-        file: std::sync::Arc::new(file),
-    })
+    Ok(Inner { closed: VecDeque::from(kept), active, file: std::sync::Arc::new(file) })
 }
 
 /// Reads one segment and validates header, name, continuity with the previous segment, record
 /// checksums and seq order.
-fn scan_segment(
-    path: &Path,
-    name_seq: SeqNo,
-    expected_first: Option<SeqNo>,
-    is_last: bool,
-) -> Result<Scan> {
+fn scan_segment(path: &Path, name_seq: SeqNo, expected_first: Option<SeqNo>, is_last: bool) -> Result<Scan> {
     let file = File::open(path).map_err(|e| StorageError::io("open WAL segment", path, e))?;
-    let file_len = file
-        .metadata()
-        .map_err(|e| StorageError::io("stat WAL segment", path, e))?
-        .len();
+    let file_len = file.metadata().map_err(|e| StorageError::io("stat WAL segment", path, e))?.len();
     let mut reader = BufReader::new(file);
     let first = match segment::read_header(&mut reader, file_len, path, is_last)? {
         Header::Torn => return Ok(Scan::TornHeader),
@@ -118,23 +100,13 @@ fn scan_segment(
     loop {
         let start = records.offset();
         let damaged = |reason, last| Scan::Damaged {
-            info: SegmentInfo {
-                path: path.to_path_buf(),
-                first_seq: first,
-                last_seq: last,
-                size: start,
-            },
+            info: SegmentInfo { path: path.to_path_buf(), first_seq: first, last_seq: last, size: start },
             reason,
             file_len,
         };
         match records.next()? {
             Next::End => {
-                let info = SegmentInfo {
-                    path: path.to_path_buf(),
-                    first_seq: first,
-                    last_seq: last,
-                    size: file_len,
-                };
+                let info = SegmentInfo { path: path.to_path_buf(), first_seq: first, last_seq: last, size: file_len };
                 return Ok(Scan::Complete(info));
             }
             Next::Record(seq) if Some(seq) == last.checked_add(1) => last = seq,

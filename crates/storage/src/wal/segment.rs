@@ -67,9 +67,7 @@ pub(super) fn list_segments(dir: &Path) -> Result<Vec<(SeqNo, PathBuf)>> {
 
 /// fsyncs a directory so that file creations and deletions in it are durable.
 pub(super) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StorageError::io("sync WAL directory", dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StorageError::io("sync WAL directory", dir, e))
 }
 
 /// Removes a segment file; a file that is already gone is fine.
@@ -95,15 +93,9 @@ pub(super) fn create_segment(dir: &Path, first: SeqNo) -> Result<(SegmentInfo, F
         .truncate(true)
         .open(&path)
         .map_err(|e| StorageError::io("create WAL segment", &path, e))?;
-    file.write_all(&header)
-        .map_err(|e| StorageError::io("write WAL segment header", &path, e))?;
+    file.write_all(&header).map_err(|e| StorageError::io("write WAL segment header", &path, e))?;
     sync_dir(dir)?;
-    let info = SegmentInfo {
-        path,
-        first_seq: first,
-        last_seq: first.saturating_sub(1),
-        size: HEADER_LEN,
-    };
+    let info = SegmentInfo { path, first_seq: first, last_seq: first.saturating_sub(1), size: HEADER_LEN };
     Ok((info, file))
 }
 
@@ -113,19 +105,14 @@ pub(super) fn open_for_append(info: &SegmentInfo) -> Result<File> {
         .write(true)
         .open(&info.path)
         .map_err(|e| StorageError::io("open WAL segment for append", &info.path, e))?;
-    file.seek(SeekFrom::Start(info.size))
-        .map_err(|e| StorageError::io("seek WAL segment", &info.path, e))?;
+    file.seek(SeekFrom::Start(info.size)).map_err(|e| StorageError::io("seek WAL segment", &info.path, e))?;
     Ok(file)
 }
 
 /// Frames one record: `[len u32][crc32 over seq bytes + payload][seq u64][payload]`.
 pub(super) fn encode_record(seq: SeqNo, payload: &[u8]) -> Result<Vec<u8>> {
-    let len = u32::try_from(payload.len()).map_err(|_| {
-        StorageError::BadInput(format!(
-            "WAL record of {} bytes exceeds 4 GiB",
-            payload.len()
-        ))
-    })?;
+    let len = u32::try_from(payload.len())
+        .map_err(|_| StorageError::BadInput(format!("WAL record of {} bytes exceeds 4 GiB", payload.len())))?;
     let seq_bytes = seq.to_le_bytes();
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&seq_bytes);
@@ -148,19 +135,12 @@ pub(super) enum Header {
 
 /// Reads and checks the header of a file of `file_len` bytes. Wrong magic or version is
 /// `Corrupt`; with `zero_is_torn`, an all-zero header counts as torn (never-written blocks).
-pub(super) fn read_header(
-    reader: &mut impl Read,
-    file_len: u64,
-    path: &Path,
-    zero_is_torn: bool,
-) -> Result<Header> {
+pub(super) fn read_header(reader: &mut impl Read, file_len: u64, path: &Path, zero_is_torn: bool) -> Result<Header> {
     if file_len < HEADER_LEN {
         return Ok(Header::Torn);
     }
     let mut buf = [0u8; HEADER_LEN as usize];
-    reader
-        .read_exact(&mut buf)
-        .map_err(|e| StorageError::io("read WAL segment header", path, e))?;
+    reader.read_exact(&mut buf).map_err(|e| StorageError::io("read WAL segment header", path, e))?;
     if zero_is_torn && buf.iter().all(|&b| b == 0) {
         return Ok(Header::Torn);
     }
@@ -211,13 +191,7 @@ pub(super) struct RecordReader<'a, R> {
 impl<'a, R: Read> RecordReader<'a, R> {
     /// A reader positioned right after the header (the caller has consumed it).
     pub(super) fn new(reader: R, path: &'a Path, end: u64) -> Self {
-        RecordReader {
-            reader,
-            path,
-            offset: HEADER_LEN,
-            end,
-            payload: Vec::new(),
-        }
+        RecordReader { reader, path, offset: HEADER_LEN, end, payload: Vec::new() }
     }
 
     /// File offset just past the last valid record returned.
@@ -247,8 +221,8 @@ impl<'a, R: Read> RecordReader<'a, R> {
         if len > remaining - RECORD_HEADER_LEN {
             return Ok(Next::Torn("record length runs past the end of the segment"));
         }
-        let len_usize = usize::try_from(len)
-            .map_err(|_| StorageError::Corrupt("WAL record too large for this platform".into()))?;
+        let len_usize =
+            usize::try_from(len).map_err(|_| StorageError::Corrupt("WAL record too large for this platform".into()))?;
         let mut payload = std::mem::take(&mut self.payload);
         payload.resize(len_usize, 0);
         let read = self.read_exact_buf(&mut payload);
@@ -265,9 +239,7 @@ impl<'a, R: Read> RecordReader<'a, R> {
     }
 
     fn read_exact_buf(&mut self, buf: &mut [u8]) -> Result<()> {
-        self.reader
-            .read_exact(buf)
-            .map_err(|e| StorageError::io("read WAL record", self.path, e))
+        self.reader.read_exact(buf).map_err(|e| StorageError::io("read WAL record", self.path, e))
     }
 }
 
@@ -288,10 +260,7 @@ pub(super) fn read_records(
     match read_header(&mut reader, seg.size, path, false)? {
         Header::Valid(first) if first == seg.first_seq => {}
         Header::Valid(_) | Header::Torn => {
-            return Err(StorageError::Corrupt(format!(
-                "{}: WAL segment header changed while reading",
-                path.display()
-            )));
+            return Err(StorageError::Corrupt(format!("{}: WAL segment header changed while reading", path.display())));
         }
     }
     let mut records = RecordReader::new(reader, path, seg.size);

@@ -7,9 +7,7 @@ use super::segment::{HEADER_LEN, file_name};
 use super::*;
 
 fn small() -> WalOptions {
-    WalOptions {
-        segment_size_bytes: 200,
-    }
+    WalOptions { segment_size_bytes: 200 }
 }
 
 fn payload(i: u64) -> Vec<u8> {
@@ -17,11 +15,7 @@ fn payload(i: u64) -> Vec<u8> {
 }
 
 fn segment_files(dir: &Path) -> Vec<PathBuf> {
-    segment::list_segments(dir)
-        .unwrap()
-        .into_iter()
-        .map(|(_, p)| p)
-        .collect()
+    segment::list_segments(dir).unwrap().into_iter().map(|(_, p)| p).collect()
 }
 
 fn last_segment(dir: &Path) -> PathBuf {
@@ -54,27 +48,18 @@ fn round_trip_across_segments() {
     let dir = tempfile::tempdir().unwrap();
     {
         let wal = Wal::open(dir.path(), small()).unwrap();
-        assert_eq!(
-            (wal.first_seq(), wal.last_seq(), wal.synced_seq()),
-            (1, 0, 0)
-        );
+        assert_eq!((wal.first_seq(), wal.last_seq(), wal.synced_seq()), (1, 0, 0));
         assert!(wal.read_from(1).unwrap().is_empty());
         fill(&wal, 50);
         assert_eq!(wal.synced_seq(), 50);
         assert_records(&wal, 1, 50);
         assert_records(&wal, 37, 50);
         assert!(segment_files(dir.path()).len() > 3);
-        let on_disk: u64 = segment_files(dir.path())
-            .iter()
-            .map(|p| std::fs::metadata(p).unwrap().len())
-            .sum();
+        let on_disk: u64 = segment_files(dir.path()).iter().map(|p| std::fs::metadata(p).unwrap().len()).sum();
         assert_eq!(wal.size_bytes(), on_disk);
     }
     let wal = Wal::open(dir.path(), small()).unwrap();
-    assert_eq!(
-        (wal.first_seq(), wal.last_seq(), wal.synced_seq()),
-        (1, 50, 50)
-    );
+    assert_eq!((wal.first_seq(), wal.last_seq(), wal.synced_seq()), (1, 50, 50));
     assert_records(&wal, 1, 50);
     assert_eq!(wal.append(&payload(51)).unwrap(), 51);
     wal.sync_through(51).unwrap();
@@ -108,12 +93,7 @@ fn set_len_minus(path: &Path, cut: u64) {
 }
 
 fn append_bytes(path: &Path, bytes: &[u8]) {
-    OpenOptions::new()
-        .append(true)
-        .open(path)
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
+    OpenOptions::new().append(true).open(path).unwrap().write_all(bytes).unwrap();
 }
 
 fn flip_last_byte(path: &Path) {
@@ -233,23 +213,12 @@ fn append_at_rejects_gap_and_duplicate() {
     wal.append_at(1, b"a").unwrap();
     wal.append_at(2, b"b").unwrap();
     let dup = wal.append_at(2, b"again").unwrap_err();
-    assert!(
-        matches!(&dup, StorageError::BadInput(m) if m.contains("duplicate")),
-        "{dup}"
-    );
+    assert!(matches!(&dup, StorageError::BadInput(m) if m.contains("duplicate")), "{dup}");
     let gap = wal.append_at(4, b"d").unwrap_err();
-    assert!(
-        matches!(&gap, StorageError::BadInput(m) if m.contains("gap")),
-        "{gap}"
-    );
+    assert!(matches!(&gap, StorageError::BadInput(m) if m.contains("gap")), "{gap}");
     wal.append_at(3, b"c").unwrap();
     assert_eq!(wal.append(b"d").unwrap(), 4);
-    let seqs: Vec<SeqNo> = wal
-        .read_from(0)
-        .unwrap()
-        .into_iter()
-        .map(|(s, _)| s)
-        .collect();
+    let seqs: Vec<SeqNo> = wal.read_from(0).unwrap().into_iter().map(|(s, _)| s).collect();
     assert_eq!(seqs, vec![1, 2, 3, 4]);
 }
 
@@ -283,10 +252,7 @@ fn truncate_all_and_reset_starts_fresh() {
     let wal = Wal::open(dir.path(), small()).unwrap();
     fill(&wal, 30);
     wal.truncate_all_and_reset(1000).unwrap();
-    assert_eq!(
-        (wal.first_seq(), wal.last_seq(), wal.synced_seq()),
-        (1000, 999, 999)
-    );
+    assert_eq!((wal.first_seq(), wal.last_seq(), wal.synced_seq()), (1000, 999, 999));
     assert!(wal.read_from(0).unwrap().is_empty());
     assert_eq!(segment_files(dir.path()).len(), 1);
     assert_eq!(wal.size_bytes(), HEADER_LEN);
@@ -321,10 +287,7 @@ fn sync_through_beyond_last_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), WalOptions::default()).unwrap();
     wal.sync_through(0).unwrap();
-    assert!(matches!(
-        wal.sync_through(1),
-        Err(StorageError::BadInput(_))
-    ));
+    assert!(matches!(wal.sync_through(1), Err(StorageError::BadInput(_))));
     wal.append(b"a").unwrap();
     assert_eq!(wal.synced_seq(), 0);
     wal.sync_through(1).unwrap();
@@ -334,9 +297,7 @@ fn sync_through_beyond_last_is_rejected() {
 #[test]
 fn group_commit_many_threads() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = WalOptions {
-        segment_size_bytes: 4096,
-    };
+    let opts = WalOptions { segment_size_bytes: 4096 };
     let wal = Arc::new(Wal::open(dir.path(), opts).unwrap());
     let threads: Vec<_> = (0..8u8)
         .map(|t| {
@@ -355,10 +316,7 @@ fn group_commit_many_threads() {
             })
         })
         .collect();
-    let mut all: Vec<SeqNo> = threads
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
+    let mut all: Vec<SeqNo> = threads.into_iter().flat_map(|h| h.join().unwrap()).collect();
     all.sort_unstable();
     assert_eq!(all, (1..=1600).collect::<Vec<_>>());
     drop(wal);
@@ -378,15 +336,7 @@ fn group_commit_many_threads() {
 #[test]
 fn read_while_appending() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Arc::new(
-        Wal::open(
-            dir.path(),
-            WalOptions {
-                segment_size_bytes: 1024,
-            },
-        )
-        .unwrap(),
-    );
+    let wal = Arc::new(Wal::open(dir.path(), WalOptions { segment_size_bytes: 1024 }).unwrap());
     fill(&wal, 10);
     let writer = {
         let wal = Arc::clone(&wal);

@@ -2,12 +2,13 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, OptionalJsonBody, Started};
+use crate::extract::{JsonBody, OptionalJsonBody, Params, Started};
+use crate::wire::WriteParams;
 use crate::response::ok;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use quiver_node::AliasAction;
 use quiver_types::config::{CreateCollection, UpdateCollection};
 use serde::Deserialize;
@@ -21,7 +22,8 @@ pub fn routes() -> Router<AppState> {
         .route("/collections/aliases", post(update_aliases))
         .route("/collections/{name}/aliases", get(collection_aliases))
         .route("/aliases", get(all_aliases))
-        .route("/collections/{name}/index", put(index_unsupported))
+        .route("/collections/{name}/index", put(create_index))
+        .route("/collections/{name}/index/{field}", delete(delete_index))
 }
 
 async fn list(State(state): State<AppState>, started: Started) -> Response {
@@ -41,7 +43,7 @@ async fn create(
 }
 
 async fn info(State(state): State<AppState>, Path(name): Path<String>, started: Started) -> Result<Response, ApiError> {
-    Ok(ok(started.0, state.node.collection_info(&name)?))
+    Ok(ok(started.0, state.node.collection_info(&name).await?))
 }
 
 async fn update(
@@ -98,6 +100,30 @@ async fn all_aliases(State(state): State<AppState>, started: Started) -> Result<
     Ok(ok(started.0, serde_json::json!({"aliases": state.node.list_aliases(None)?})))
 }
 
-async fn index_unsupported() -> ApiError {
-    ApiError::bad_input("Payload indexes are not supported yet (filters work without them, by scanning)")
+#[derive(Deserialize)]
+struct CreateIndexWire {
+    field_name: String,
+    #[serde(default)]
+    field_schema: Option<serde_json::Value>,
+}
+
+async fn create_index(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<WriteParams>,
+    started: Started,
+    JsonBody(body): JsonBody<CreateIndexWire>,
+) -> Result<Response, ApiError> {
+    let wait = p.wait.unwrap_or(false);
+    Ok(ok(started.0, state.node.create_field_index(&name, &body.field_name, body.field_schema, wait).await?))
+}
+
+async fn delete_index(
+    State(state): State<AppState>,
+    Path((name, field)): Path<(String, String)>,
+    Params(p): Params<WriteParams>,
+    started: Started,
+) -> Result<Response, ApiError> {
+    let wait = p.wait.unwrap_or(false);
+    Ok(ok(started.0, state.node.delete_field_index(&name, &field, wait).await?))
 }

@@ -16,6 +16,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const CONFIG_FILE: &str = "config.json";
+const PAYLOAD_INDEX_FILE: &str = "payload_index.json";
+
+/// Payload index definitions: field path → schema (`"keyword"` or a params object).
+pub type PayloadIndexSchema = BTreeMap<String, serde_json::Value>;
 
 /// A search over all shards of a collection (before per-shard splitting).
 #[derive(Debug, Clone)]
@@ -36,6 +40,7 @@ pub struct Collection {
     name: String,
     dir: PathBuf,
     config: RwLock<CollectionConfig>,
+    payload_index: RwLock<PayloadIndexSchema>,
     pub(crate) shards: BTreeMap<ShardId, ReplicaSet>,
     ring: HashRing,
 }
@@ -89,7 +94,13 @@ impl Collection {
             let local = LocalShard::open(&dir.join(shard_id.to_string()), shard_cfg.clone())?;
             shards.insert(shard_id, ReplicaSet::new(shard_id, Arc::new(local)));
         }
+        let payload_index = match std::fs::read(dir.join(PAYLOAD_INDEX_FILE)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| service("parse payload index definitions", e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => PayloadIndexSchema::new(),
+            Err(e) => return Err(service("read payload index definitions", e)),
+        };
         Ok(Collection {
+            payload_index: RwLock::new(payload_index),
             name: name.to_string(),
             dir: dir.to_path_buf(),
             ring: HashRing::new(config.params.shard_number),
@@ -111,6 +122,26 @@ impl Collection {
         let bytes = serde_json::to_vec_pretty(&config).map_err(|e| service("encode config", e))?;
         write_atomic(&self.dir.join(CONFIG_FILE), &bytes).map_err(|e| service("write collection config", e))?;
         *self.config.write() = config;
+        Ok(())
+    }
+
+    /// The payload index definitions.
+    pub fn payload_index(&self) -> PayloadIndexSchema {
+        self.payload_index.read().clone()
+    }
+
+    /// Adds (`Some`) or removes (`None`) the index definition of `field`, persisted atomically.
+    pub fn set_payload_index(&self, field: &str, schema: Option<serde_json::Value>) -> Result<()> {
+        let mut map = self.payload_index.write();
+        let mut next = map.clone();
+        match schema {
+            Some(schema) => next.insert(field.to_string(), schema),
+            None => next.remove(field),
+        };
+        let bytes = serde_json::to_vec_pretty(&next).map_err(|e| service("encode payload index definitions", e))?;
+        write_atomic(&self.dir.join(PAYLOAD_INDEX_FILE), &bytes)
+            .map_err(|e| service("write payload index definitions", e))?;
+        *map = next;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ pub mod info;
 mod node;
 pub mod service;
 mod service_collections;
+mod service_index;
 mod service_points;
 
 pub use config::NodeConfig;

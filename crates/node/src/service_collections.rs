@@ -182,8 +182,9 @@ impl Node {
     }
 
     /// `GET /collections/{name}`.
-    pub fn collection_info(&self, name: &str) -> Result<CollectionInfo> {
+    pub async fn collection_info(&self, name: &str) -> Result<CollectionInfo> {
         let collection = self.resolve(name)?;
+        let payload_schema = self.payload_schema(name).await?;
         Ok(CollectionInfo {
             status: "green",
             optimizer_status: "ok",
@@ -191,7 +192,7 @@ impl Node {
             points_count: collection.points_count(),
             segments_count: collection.replica_sets().count(),
             config: collection.config(),
-            payload_schema: serde_json::Map::new(),
+            payload_schema,
         })
     }
 

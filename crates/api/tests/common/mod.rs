@@ -225,3 +225,17 @@ pub fn ids(points: &Value) -> Vec<Value> {
 pub fn approx(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-4 * (1.0 + a.abs().max(b.abs()))
 }
+
+/// Asserts that a JSON array of numbers equals `expected` within f32 precision.
+pub fn assert_vector(got: &Value, expected: &[f32]) {
+    let got: Vec<f64> = got
+        .as_array()
+        .unwrap_or_else(|| panic!("not a vector: {got}"))
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect();
+    assert_eq!(got.len(), expected.len(), "{got:?} vs {expected:?}");
+    for (g, e) in got.iter().zip(expected) {
+        assert!(approx(*g, f64::from(*e)), "{got:?} vs {expected:?}");
+    }
+}

@@ -10,7 +10,8 @@ from qhelpers import Rest
 
 
 def _client(srv):
-    return QdrantClient(url=srv.url, prefer_grpc=False, timeout=30)
+    # no background version check: it could race with the restarts below
+    return QdrantClient(url=srv.url, prefer_grpc=False, timeout=30, check_compatibility=False)
 
 
 def _snapshot_state(c: QdrantClient, name: str):

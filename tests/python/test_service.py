@@ -121,3 +121,16 @@ def test_cluster_ops_in_standalone_mode_are_405(rest, client, collection_name):
 def test_trailing_slash_is_trimmed(rest):
     r = rest.get("/collections/")
     assert_ok_envelope(r)
+
+
+def test_client_version_check_passes(server):
+    """The client's compatibility check (run in a thread at construction) must not warn."""
+    import warnings
+
+    from qdrant_client.qdrant_remote import QdrantRemote
+
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        QdrantRemote._check_compatibility(server.url, {}, None, 10)
+    msgs = [str(x.message) for x in w]
+    assert not any("incompatible" in m or "Failed to obtain server version" in m for m in msgs), msgs

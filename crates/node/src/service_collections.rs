@@ -5,18 +5,10 @@ use crate::info::{AliasDescription, CollectionClusterInfo, CollectionInfo, Local
 use crate::node::Node;
 use quiver_collection::Collection;
 use quiver_types::config::{CollectionConfig, CollectionParams, CreateCollection, UpdateCollection, VectorsConfig};
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// One action of `POST /collections/aliases`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum AliasAction {
-    CreateAlias { collection_name: String, alias_name: String },
-    DeleteAlias { alias_name: String },
-    RenameAlias { old_alias_name: String, new_alias_name: String },
-}
+pub use quiver_types::cluster::AliasAction;
 
 const FORBIDDEN_NAME_CHARS: [char; 11] = ['<', '>', ':', '"', '/', '\\', '|', '?', '*', '\0', '\u{1f}'];
 
@@ -145,7 +137,7 @@ impl Node {
         let _meta = self.meta_lock.lock().await;
         let collection = self.resolve(name)?;
         let mut config = collection.config();
-        apply_update(&mut config, &request)?;
+        config.apply_update(&request)?;
         collection.set_config(config)?;
         Ok(true)
     }
@@ -263,69 +255,3 @@ impl Node {
     }
 }
 
-fn apply_update(config: &mut CollectionConfig, request: &UpdateCollection) -> Result<()> {
-    if let Some(diff) = &request.optimizers_config {
-        config.optimizer_config.apply(diff);
-    }
-    if let Some(diff) = &request.hnsw_config {
-        config.hnsw_config.apply(diff);
-    }
-    if let Some(params) = &request.params {
-        at_least_one("params.replication_factor", params.replication_factor.map(u64::from))?;
-        at_least_one("params.write_consistency_factor", params.write_consistency_factor.map(u64::from))?;
-        config.params.replication_factor = params.replication_factor.unwrap_or(config.params.replication_factor);
-        config.params.write_consistency_factor =
-            params.write_consistency_factor.unwrap_or(config.params.write_consistency_factor);
-        config.params.read_fan_out_factor = params.read_fan_out_factor.or(config.params.read_fan_out_factor);
-        config.params.on_disk_payload = params.on_disk_payload.unwrap_or(config.params.on_disk_payload);
-    }
-    for (name, diff) in request.vectors.iter().flatten() {
-        let params = config
-            .params
-            .vectors
-            .get_mut(name)
-            .ok_or_else(|| NodeError::BadInput(format!("Not existing vector name error: {name}")))?;
-        if let Some(h) = &diff.hnsw_config {
-            let mut merged = params.hnsw_config.clone().unwrap_or_default();
-            merge_hnsw_diff(&mut merged, h);
-            params.hnsw_config = Some(merged);
-        }
-        if diff.on_disk.is_some() {
-            params.on_disk = diff.on_disk;
-        }
-    }
-    for (name, sparse) in request.sparse_vectors.iter().flatten() {
-        match config.params.sparse_vectors.get_mut(name) {
-            Some(existing) => *existing = sparse.clone(),
-            None => {
-                return Err(NodeError::BadInput(format!("Not existing vector name error: {name}")));
-            }
-        }
-    }
-    if request.quantization_config.is_some() {
-        config.quantization_config = request.quantization_config.clone();
-    }
-    if request.strict_mode_config.is_some() {
-        config.strict_mode_config = request.strict_mode_config.clone();
-    }
-    if let Some(patch) = &request.metadata {
-        let metadata = config.metadata.get_or_insert_with(Default::default);
-        for (k, v) in patch {
-            if v.is_null() {
-                metadata.remove(k);
-            } else {
-                metadata.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    Ok(())
-}
-
-fn merge_hnsw_diff(target: &mut quiver_types::config::HnswConfigDiff, diff: &quiver_types::config::HnswConfigDiff) {
-    target.m = diff.m.or(target.m);
-    target.ef_construct = diff.ef_construct.or(target.ef_construct);
-    target.full_scan_threshold = diff.full_scan_threshold.or(target.full_scan_threshold);
-    target.max_indexing_threads = diff.max_indexing_threads.or(target.max_indexing_threads);
-    target.on_disk = diff.on_disk.or(target.on_disk);
-    target.payload_m = diff.payload_m.or(target.payload_m);
-}

@@ -382,3 +382,82 @@ pub struct UpdateCollection {
     #[serde(default)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
+
+fn at_least_one(field: &str, value: Option<u32>) -> Result<(), crate::TypesError> {
+    match value {
+        Some(0) => Err(crate::TypesError::Validation(format!("{field}: value 0 invalid, must be 1 or greater"))),
+        Some(_) | None => Ok(()),
+    }
+}
+
+fn merge_hnsw_diff(target: &mut HnswConfigDiff, diff: &HnswConfigDiff) {
+    target.m = diff.m.or(target.m);
+    target.ef_construct = diff.ef_construct.or(target.ef_construct);
+    target.full_scan_threshold = diff.full_scan_threshold.or(target.full_scan_threshold);
+    target.max_indexing_threads = diff.max_indexing_threads.or(target.max_indexing_threads);
+    target.on_disk = diff.on_disk.or(target.on_disk);
+    target.payload_m = diff.payload_m.or(target.payload_m);
+}
+
+impl CollectionConfig {
+    /// Applies `PATCH /collections/{name}` (spec §2.3). Pure: the control plane applies it too.
+    pub fn apply_update(&mut self, request: &UpdateCollection) -> Result<(), crate::TypesError> {
+        if let Some(diff) = &request.optimizers_config {
+            self.optimizer_config.apply(diff);
+        }
+        if let Some(diff) = &request.hnsw_config {
+            self.hnsw_config.apply(diff);
+        }
+        if let Some(params) = &request.params {
+            self.apply_params(params)?;
+        }
+        for (name, diff) in request.vectors.iter().flatten() {
+            let params = self
+                .params
+                .vectors
+                .get_mut(name)
+                .ok_or_else(|| crate::TypesError::BadInput(format!("Not existing vector name error: {name}")))?;
+            if let Some(h) = &diff.hnsw_config {
+                let mut merged = params.hnsw_config.clone().unwrap_or_default();
+                merge_hnsw_diff(&mut merged, h);
+                params.hnsw_config = Some(merged);
+            }
+            if diff.on_disk.is_some() {
+                params.on_disk = diff.on_disk;
+            }
+        }
+        for (name, sparse) in request.sparse_vectors.iter().flatten() {
+            match self.params.sparse_vectors.get_mut(name) {
+                Some(existing) => *existing = sparse.clone(),
+                None => return Err(crate::TypesError::BadInput(format!("Not existing vector name error: {name}"))),
+            }
+        }
+        if request.quantization_config.is_some() {
+            self.quantization_config = request.quantization_config.clone();
+        }
+        if request.strict_mode_config.is_some() {
+            self.strict_mode_config = request.strict_mode_config.clone();
+        }
+        if let Some(patch) = &request.metadata {
+            let metadata = self.metadata.get_or_insert_with(Default::default);
+            for (k, v) in patch {
+                match v.is_null() {
+                    true => metadata.remove(k),
+                    false => metadata.insert(k.clone(), v.clone()),
+                };
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_params(&mut self, params: &CollectionParamsDiff) -> Result<(), crate::TypesError> {
+        at_least_one("params.replication_factor", params.replication_factor)?;
+        at_least_one("params.write_consistency_factor", params.write_consistency_factor)?;
+        let p = &mut self.params;
+        p.replication_factor = params.replication_factor.unwrap_or(p.replication_factor);
+        p.write_consistency_factor = params.write_consistency_factor.unwrap_or(p.write_consistency_factor);
+        p.read_fan_out_factor = params.read_fan_out_factor.or(p.read_fan_out_factor);
+        p.on_disk_payload = params.on_disk_payload.unwrap_or(p.on_disk_payload);
+        Ok(())
+    }
+}

@@ -2,6 +2,7 @@
 //! read requests, collection configuration and replica states. No IO, no async, no wire
 //! frameworks; the serde forms of these types are the JSON shapes Qdrant clients send.
 
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod filter;

@@ -1,0 +1,42 @@
+//! Cluster vocabulary shared by the control and data planes: alias actions and shard transfers.
+
+use crate::{PeerId, ShardId};
+use serde::{Deserialize, Serialize};
+
+/// One action of `POST /collections/aliases`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum AliasAction {
+    CreateAlias { collection_name: String, alias_name: String },
+    DeleteAlias { alias_name: String },
+    RenameAlias { old_alias_name: String, new_alias_name: String },
+}
+
+/// How a shard transfer copies data (spec §4.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferMethod {
+    StreamRecords,
+    Snapshot,
+    WalDelta,
+    ReshardingStreamRecords,
+}
+
+/// A running shard transfer as the cluster state records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardTransfer {
+    pub shard_id: ShardId,
+    pub from: PeerId,
+    pub to: PeerId,
+    /// `true`: replicate (source kept); `false`: move (source dropped on finish).
+    pub sync: bool,
+    pub method: Option<TransferMethod>,
+}
+
+impl ShardTransfer {
+    /// The key that identifies a transfer: (shard, from, to).
+    pub fn key(&self) -> (ShardId, PeerId, PeerId) {
+        let ShardTransfer { shard_id, from, to, sync: _, method: _ } = self;
+        (*shard_id, *from, *to)
+    }
+}

@@ -31,9 +31,11 @@ def server():
     """One quiver process shared by every test that does not need its own."""
     _require_binary()
     srv = QuiverServer()
-    srv.start()
-    yield srv
-    srv.cleanup()
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.cleanup()
 
 
 @pytest.fixture

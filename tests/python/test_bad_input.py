@@ -71,6 +71,13 @@ def test_invalid_point_id_in_path_400(rest, seeded):
     assert_error(r, 400)
 
 
+def test_bad_query_params_400(rest, seeded):
+    r = rest.put(f"/collections/{seeded}/points?wait=maybe", json={"points": [{"id": 9, "vector": [1, 2, 3, 4]}]})
+    assert_error(r, 400)
+    r = rest.post(f"/collections/{seeded}/points/scroll?timeout=abc", json={})
+    assert_error(r, 400)
+
+
 def test_max_u64_id_is_valid(rest, collection_name):
     rest.ok("PUT", f"/collections/{collection_name}", json={"vectors": {"size": 2, "distance": "Dot"}})
     big = 18446744073709551615

@@ -248,3 +248,21 @@ def test_aliases_raw_actions_atomic_and_removed_with_collection(rest, collection
     assert rest.ok("DELETE", f"/collections/{collection_name}") is True
     all_aliases = {a["alias_name"] for a in rest.ok("GET", "/aliases")["aliases"]}
     assert a1 not in all_aliases and a2 not in all_aliases
+
+
+def test_collection_metadata_merge(rest, collection_name):
+    rest.ok(
+        "PUT",
+        f"/collections/{collection_name}",
+        json={"vectors": {"size": 2, "distance": "Dot"}, "metadata": {"a": 1, "b": {"x": 2}, "c": "keep"}},
+    )
+    assert rest.ok("GET", f"/collections/{collection_name}")["config"]["metadata"] == {"a": 1, "b": {"x": 2}, "c": "keep"}
+    rest.ok("PATCH", f"/collections/{collection_name}", json={"metadata": {"a": None, "d": [1, 2]}})
+    assert rest.ok("GET", f"/collections/{collection_name}")["config"]["metadata"] == {"b": {"x": 2}, "c": "keep", "d": [1, 2]}
+
+
+def test_patch_unnamed_vector_hnsw(rest, client, collection_name):
+    client.create_collection(collection_name, vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE))
+    rest.ok("PATCH", f"/collections/{collection_name}", json={"vectors": {"": {"hnsw_config": {"m": 8}}}})
+    v = client.get_collection(collection_name).config.params.vectors
+    assert v.size == 4 and v.hnsw_config is not None and v.hnsw_config.m == 8

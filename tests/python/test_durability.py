@@ -61,7 +61,8 @@ def test_restart_keeps_everything(server_factory):
     c.delete("plain", points_selector=models.PointIdsList(points=[0, 1, 2]), wait=True)
     c.set_payload("plain", payload={"extra": True}, points=[10, 11], wait=True)
     c.update_vectors("plain", points=[models.PointVectors(id=20, vector=[9, 9, 9, 9, 9])], wait=True)
-    c.update_collection("plain", hnsw_config=models.HnswConfigDiff(ef_construct=123))
+    c.update_collection("plain", hnsw_config=models.HnswConfigDiff(ef_construct=123), metadata={"owner": "e2e", "v": 1})
+    c.create_payload_index("plain", "i", field_schema=models.PayloadSchemaType.INTEGER, wait=True)
 
     # collection 2: named + sparse vectors, uuid ids
     c.create_collection(
@@ -116,6 +117,10 @@ def test_restart_keeps_everything(server_factory):
             assert cfg["hnsw_config"] == info_before[n]["hnsw_config"]
             assert cfg["optimizer_config"] == info_before[n]["optimizer_config"]
         assert c.get_collection("plain").config.hnsw_config.ef_construct == 123
+        raw_plain = rest.ok("GET", "/collections/plain")
+        assert raw_plain["config"].get("metadata") == {"owner": "e2e", "v": 1}
+        assert raw_plain["payload_schema"].get("i", {}).get("data_type") == "integer", raw_plain["payload_schema"]
+        assert c.count("plain", count_filter=models.Filter(must=[models.FieldCondition(key="i", range=models.Range(lt=10))])).count == 7
         assert c.get_collection("plain").config.hnsw_config.m == 20
         assert c.get_collection("plain").config.optimizer_config.indexing_threshold == 4321
         assert c.count("plain").count == 147

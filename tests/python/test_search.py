@@ -287,43 +287,16 @@ def test_query_wrong_dimension_400(rest, client, collection_name):
     assert_error(r, 400, f"Vector dimension error: expected dim: {DIM}, got 3")
 
 
-def test_query_prefetch_fusion(client, collection_name):
-    """Hybrid query: two prefetches (dense + sparse) fused with RRF / DBSF."""
-    rng = np.random.default_rng(31)
-    n = 40
-    dense = rng.normal(size=(n, 4)).astype(np.float32)
-    client.create_collection(
-        collection_name,
-        vectors_config={"d": models.VectorParams(size=4, distance=models.Distance.DOT)},
-        sparse_vectors_config={"s": models.SparseVectorParams()},
-    )
-    client.upsert(
-        collection_name,
-        points=[
-            models.PointStruct(id=i, vector={"d": dense[i].tolist(), "s": models.SparseVector(indices=[i % 5, 10 + i % 3], values=[1.0 + i / 10, 0.5])})
-            for i in range(n)
-        ],
-        wait=True,
-    )
-    qd = dense[7].tolist()
-    qs = models.SparseVector(indices=[2], values=[1.0])  # matches ids with i % 5 == 2, best is the largest such id
-    d_hits = [p.id for p in client.query_points(collection_name, query=qd, using="d", limit=10).points]
-    s_hits = [p.id for p in client.query_points(collection_name, query=qs, using="s", limit=10).points]
-    assert s_hits[0] == 37
-    for fusion in (models.Fusion.RRF, models.Fusion.DBSF):
-        res = client.query_points(
-            collection_name,
-            prefetch=[
-                models.Prefetch(query=qd, using="d", limit=10),
-                models.Prefetch(query=qs, using="s", limit=10),
-            ],
-            query=models.FusionQuery(fusion=fusion),
-            limit=6,
-        ).points
-        ids = [p.id for p in res]
-        assert len(ids) == 6 and len(set(ids)) == 6
-        assert set(ids) <= set(d_hits) | set(s_hits), f"{fusion}: fused ids {ids} not from the prefetches"
-        scores = [p.score for p in res]
-        assert scores == sorted(scores, reverse=True)
-        # the top item of each list ranks above anything that appears in neither top-3
-        assert d_hits[0] in ids and s_hits[0] in ids, f"{fusion}: {ids} lacks a list winner"
+def test_query_request_params_accepted(rest, client, collection_name):
+    vecs = _data(seed=44, n=20)
+    _create_and_fill(client, collection_name, "Dot", vecs)
+    base = f"/collections/{collection_name}/points"
+    r = rest.put(f"{base}?wait=true&ordering=strong&timeout=10", json={"points": [{"id": 100, "vector": vecs[0].tolist()}]})
+    assert assert_ok_envelope(r)["status"] == "completed"
+    for c in ("1", "all", "majority", "quorum"):
+        res = rest.ok("POST", f"{base}/scroll?consistency={c}&timeout=5", json={"limit": 3})
+        assert len(res["points"]) == 3
+        res = rest.ok("POST", f"{base}/query?consistency={c}", json={"query": vecs[1].tolist(), "limit": 2, "params": {"exact": True}})
+        assert len(res["points"]) == 2
+    assert_error(rest.post(f"{base}/scroll?consistency=0", json={}), 400)
+    assert_error(rest.put(f"{base}?ordering=sideways", json={"points": [{"id": 101, "vector": vecs[0].tolist()}]}), 400)

@@ -3,8 +3,8 @@
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, OptionalJsonBody, Params, Started};
-use crate::wire::WriteParams;
 use crate::response::ok;
+use crate::wire::WriteParams;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Response;

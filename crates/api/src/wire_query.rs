@@ -3,9 +3,9 @@
 use crate::error::ApiError;
 use crate::wire::{positive_limit, shard_key_unsupported};
 use quiver_node::service::SearchRequest;
-use quiver_node::service::{QueryInput, QueryPoints};
+use quiver_node::service::{Fusion, Prefetch, QueryInput, QueryPoints, VectorInput};
 use quiver_types::filter::Filter;
-use quiver_types::query::{QueryVector, SearchParams, WithPayload, WithVector};
+use quiver_types::query::{OrderByInterface, QueryVector, SearchParams, WithPayload, WithVector};
 use quiver_types::{PointId, SparseVector};
 use serde::Deserialize;
 use serde_json::Value;
@@ -87,13 +87,77 @@ enum VectorInputWire {
     Id(PointId),
 }
 
+#[derive(Debug, Deserialize)]
+struct RecommendWire {
+    #[serde(default)]
+    positive: Vec<VectorInputWire>,
+    #[serde(default)]
+    negative: Vec<VectorInputWire>,
+    #[serde(default)]
+    strategy: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum FusionWire {
+    Rrf,
+    Dbsf,
+}
+
+#[derive(Debug, Deserialize)]
+struct RrfWire {
+    #[serde(default)]
+    k: Option<usize>,
+}
+
 /// The `query` of a universal query.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum QueryWire {
     Nearest { nearest: VectorInputWire },
+    Recommend { recommend: RecommendWire },
+    Fusion { fusion: FusionWire },
+    Rrf { rrf: RrfWire },
+    OrderBy { order_by: OrderByInterface },
     Vector(VectorInputWire),
     Other(serde_json::Map<String, Value>),
+}
+
+/// A prefetch (same shape recursively).
+#[derive(Debug, Deserialize)]
+struct PrefetchWire {
+    #[serde(default)]
+    prefetch: Option<OneOrMany<PrefetchWire>>,
+    #[serde(default)]
+    query: Option<QueryWire>,
+    #[serde(default)]
+    using: Option<String>,
+    #[serde(default)]
+    filter: Option<Filter>,
+    #[serde(default)]
+    params: Option<SearchParams>,
+    #[serde(default)]
+    score_threshold: Option<f32>,
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    lookup_from: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    Many(Vec<T>),
+    One(Box<T>),
+}
+
+impl<T> OneOrMany<T> {
+    fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::Many(v) => v,
+            OneOrMany::One(one) => vec![*one],
+        }
+    }
 }
 
 /// `POST …/points/query`.
@@ -104,7 +168,7 @@ pub struct QueryRequestWire {
     #[serde(default)]
     using: Option<String>,
     #[serde(default)]
-    prefetch: Option<Value>,
+    prefetch: Option<OneOrMany<PrefetchWire>>,
     #[serde(default)]
     filter: Option<Filter>,
     #[serde(default)]
@@ -125,34 +189,70 @@ pub struct QueryRequestWire {
     shard_key: Option<Value>,
 }
 
-fn vector_input(input: VectorInputWire) -> Result<QueryInput, ApiError> {
+fn vector_input(input: VectorInputWire) -> Result<VectorInput, ApiError> {
     match input {
-        VectorInputWire::Dense(v) => Ok(QueryInput::Dense(v)),
-        VectorInputWire::Sparse(v) => Ok(QueryInput::Sparse(v)),
-        VectorInputWire::Id(id) => Ok(QueryInput::Point(id)),
+        VectorInputWire::Dense(v) => Ok(VectorInput::Dense(v)),
+        VectorInputWire::Sparse(v) => Ok(VectorInput::Sparse(v)),
+        VectorInputWire::Id(id) => Ok(VectorInput::Point(id)),
         VectorInputWire::Multi(_) => Err(ApiError::bad_input("Multivector queries are not supported")),
     }
+}
+
+fn query_input(query: Option<QueryWire>) -> Result<Option<QueryInput>, ApiError> {
+    let Some(query) = query else { return Ok(None) };
+    Ok(Some(match query {
+        QueryWire::Nearest { nearest: v } | QueryWire::Vector(v) => QueryInput::Nearest(vector_input(v)?),
+        QueryWire::Recommend { recommend } => {
+            if recommend.strategy.as_deref().is_some_and(|s| s != "average_vector") {
+                return Err(ApiError::bad_input("Only the `average_vector` recommend strategy is supported yet"));
+            }
+            let positive = recommend.positive.into_iter().map(vector_input).collect::<Result<_, _>>()?;
+            let negative = recommend.negative.into_iter().map(vector_input).collect::<Result<_, _>>()?;
+            QueryInput::Recommend { positive, negative }
+        }
+        QueryWire::Fusion { fusion: FusionWire::Rrf } => QueryInput::Fusion(Fusion::Rrf { k: 2 }),
+        QueryWire::Fusion { fusion: FusionWire::Dbsf } => QueryInput::Fusion(Fusion::Dbsf),
+        QueryWire::Rrf { rrf } => QueryInput::Fusion(Fusion::Rrf { k: rrf.k.unwrap_or(2) }),
+        QueryWire::OrderBy { order_by } => QueryInput::OrderBy(order_by.into_order_by()),
+        QueryWire::Other(map) => {
+            let kind = map.keys().next().cloned().unwrap_or_default();
+            return Err(ApiError::bad_input(format!("query `{kind}` is not supported yet")));
+        }
+    }))
+}
+
+fn no_lookup(lookup_from: &Option<Value>) -> Result<(), ApiError> {
+    match lookup_from {
+        None | Some(Value::Null) => Ok(()),
+        Some(_) => Err(ApiError::bad_input("lookup_from is not supported yet")),
+    }
+}
+
+fn prefetches(prefetch: Option<OneOrMany<PrefetchWire>>) -> Result<Vec<Prefetch>, ApiError> {
+    let list = prefetch.map(OneOrMany::into_vec).unwrap_or_default();
+    list.into_iter()
+        .map(|p| {
+            no_lookup(&p.lookup_from)?;
+            Ok(Prefetch {
+                prefetch: prefetches(p.prefetch)?,
+                query: query_input(p.query)?,
+                using: p.using,
+                filter: p.filter,
+                params: p.params,
+                score_threshold: p.score_threshold,
+                limit: positive_limit(p.limit.unwrap_or(10))?,
+            })
+        })
+        .collect()
 }
 
 impl QueryRequestWire {
     pub fn into_query(self) -> Result<QueryPoints, ApiError> {
         shard_key_unsupported(&self.shard_key)?;
-        if self.prefetch.as_ref().is_some_and(|p| !p.is_null()) {
-            return Err(ApiError::bad_input("prefetch is not supported yet"));
-        }
-        if self.lookup_from.as_ref().is_some_and(|p| !p.is_null()) {
-            return Err(ApiError::bad_input("lookup_from is not supported yet"));
-        }
-        let query = match self.query {
-            None => None,
-            Some(QueryWire::Nearest { nearest }) | Some(QueryWire::Vector(nearest)) => Some(vector_input(nearest)?),
-            Some(QueryWire::Other(map)) => {
-                let kind = map.keys().next().cloned().unwrap_or_default();
-                return Err(ApiError::bad_input(format!("query `{kind}` is not supported yet")));
-            }
-        };
+        no_lookup(&self.lookup_from)?;
         Ok(QueryPoints {
-            query,
+            prefetch: prefetches(self.prefetch)?,
+            query: query_input(self.query)?,
             using: self.using,
             filter: self.filter,
             params: self.params,

@@ -246,7 +246,8 @@ async fn unknown_route_is_404_envelope() {
     let t = TestNode::new();
     for (method, path) in [
         (Method::GET, "/no/such/thing"),
-        (Method::POST, "/collections/c/points/frobnicate"),
+        (Method::POST, "/collections/c/points/scroll/extra"),
+        (Method::DELETE, "/collections/c/points/1/2"),
         (Method::GET, "/collectionz"),
     ] {
         let (status, reply) = t.call(method.clone(), path, None).await;

@@ -10,6 +10,7 @@ pub mod service;
 mod service_collections;
 mod service_index;
 mod service_points;
+mod service_query;
 
 pub use config::NodeConfig;
 pub use error::NodeError;

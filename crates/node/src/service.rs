@@ -1,4 +1,5 @@
 //! Request types of the node's service functions that the API layer builds.
 
-pub use crate::service_points::{QueryInput, QueryPoints, ScrollPage};
+pub use crate::service_points::ScrollPage;
+pub use crate::service_query::{Fusion, Prefetch, QueryInput, QueryPoints, VectorInput};
 pub use quiver_collection::SearchRequest;

@@ -2,43 +2,16 @@
 
 use crate::error::{NodeError, Result};
 use crate::node::Node;
+use crate::service_query::QueryPoints;
 use quiver_collection::SearchRequest;
-use quiver_types::filter::{Condition, Filter, HasIdCondition};
+use quiver_types::PointId;
+use quiver_types::filter::Filter;
 use quiver_types::ops::{UpdateOperation, UpdateResult};
-use quiver_types::point::{Record, ScoredPoint, Vector};
-use quiver_types::query::{QueryVector, ScrollRequest, SearchParams, WithPayload, WithVector};
-use quiver_types::{PointId, SparseVector};
-
-/// What a query asks for nearest neighbours of.
-#[derive(Debug, Clone, PartialEq)]
-pub enum QueryInput {
-    Dense(Vec<f32>),
-    Sparse(SparseVector),
-    Point(PointId),
-}
-
-/// A universal query (`POST …/points/query`) in its basic form.
-#[derive(Debug, Clone)]
-pub struct QueryPoints {
-    pub query: Option<QueryInput>,
-    pub using: Option<String>,
-    pub filter: Option<Filter>,
-    pub params: Option<SearchParams>,
-    pub limit: usize,
-    pub offset: usize,
-    pub score_threshold: Option<f32>,
-    pub with_payload: WithPayload,
-    pub with_vector: WithVector,
-}
+use quiver_types::point::{Record, ScoredPoint};
+use quiver_types::query::{ScrollRequest, WithPayload, WithVector};
 
 /// A page of a scroll.
 pub use quiver_collection::ScrollPage;
-
-fn excluding(filter: Option<Filter>, id: PointId) -> Filter {
-    let mut filter = filter.unwrap_or_default();
-    filter.must_not.get_or_insert_with(Vec::new).push(Condition::HasId(HasIdCondition { has_id: vec![id] }));
-    filter
-}
 
 impl Node {
     /// Applies a write to the collection `name`.
@@ -84,55 +57,16 @@ impl Node {
         Ok(collection.search(request).await?)
     }
 
-    /// `POST …/points/query` (basic forms: vector, sparse vector, point id, or none for id order).
-    pub async fn query_points(&self, name: &str, query: QueryPoints) -> Result<Vec<ScoredPoint>> {
-        let collection = self.resolve(name)?;
-        let vector_name = query.using.clone().unwrap_or_default();
-        let (vector, filter) = match query.query {
-            None => return self.query_by_id_order(name, query).await,
-            Some(QueryInput::Dense(v)) => (QueryVector::Dense(v), query.filter),
-            Some(QueryInput::Sparse(v)) => (QueryVector::Sparse(v), query.filter),
-            Some(QueryInput::Point(id)) => {
-                let vectors = collection
-                    .retrieve(vec![id], WithPayload::Bool(false), WithVector::Bool(true))
-                    .await?
-                    .pop()
-                    .and_then(|r| r.vector)
-                    .ok_or_else(|| NodeError::NotFound(format!("No point with id {id} found")))?;
-                let vector = match vectors.into_named().remove(&vector_name) {
-                    Some(Vector::Dense(v)) => QueryVector::Dense(v),
-                    Some(Vector::Sparse(v)) => QueryVector::Sparse(v),
-                    Some(Vector::Multi(_)) | None => {
-                        return Err(NodeError::BadInput(format!("Point {id} has no vector named `{vector_name}`")));
-                    }
-                };
-                (vector, Some(excluding(query.filter, id)))
-            }
-        };
-        let request = SearchRequest {
-            vector_name,
-            query: vector,
-            filter,
-            params: query.params,
-            limit: query.limit,
-            offset: query.offset,
-            score_threshold: query.score_threshold,
-            with_payload: query.with_payload,
-            with_vector: query.with_vector,
-        };
-        Ok(collection.search(request).await?)
-    }
-
-    async fn query_by_id_order(&self, name: &str, query: QueryPoints) -> Result<Vec<ScoredPoint>> {
+    pub(crate) async fn query_by_id_order(&self, name: &str, query: &QueryPoints) -> Result<Vec<ScoredPoint>> {
         let page = self
             .scroll_points(
                 name,
                 ScrollRequest {
                     offset: None,
                     limit: query.limit + query.offset,
-                    filter: query.filter,
-                    with_payload: query.with_payload,
-                    with_vector: query.with_vector,
+                    filter: query.filter.clone(),
+                    with_payload: query.with_payload.clone(),
+                    with_vector: query.with_vector.clone(),
                     order_by: None,
                 },
             )

@@ -37,6 +37,7 @@ pub fn router(state: AppState, max_request_size_mb: usize) -> Router {
         .merge(routes_points::routes())
         .merge(routes_search::routes())
         .fallback(routes_service::not_found)
+        .method_not_allowed_fallback(routes_service::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_request_size_mb.saturating_mul(1024 * 1024)))
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::count_responses))
         .with_state(state)

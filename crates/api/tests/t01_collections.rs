@@ -339,3 +339,21 @@ async fn root_and_cluster_endpoints() {
     let cluster = t.ok(Method::GET, "/cluster", None).await;
     assert_eq!(cluster, json!({"status": "disabled"}));
 }
+
+#[tokio::test]
+async fn patch_unknown_vector_name_is_400_and_config_unchanged() {
+    let t = TestNode::new();
+    t.create("c", json!({"vectors": {"size": 4, "distance": "Dot"}})).await;
+    let before = t.ok(Method::GET, "/collections/c", None).await;
+    let msg = t
+        .err(
+            Method::PATCH,
+            "/collections/c",
+            Some(json!({"vectors": {"nope": {"on_disk": true}}, "hnsw_config": {"m": 48}})),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(msg.starts_with("Wrong input: "), "{msg}");
+    let after = t.ok(Method::GET, "/collections/c", None).await;
+    assert_eq!(after["config"], before["config"]);
+}

@@ -498,3 +498,37 @@ async fn count_with_and_without_filter() {
     let r = t.ok(Method::POST, "/collections/c/points/count", Some(json!({"exact": false}))).await;
     assert!(r["count"].is_u64(), "{r}");
 }
+
+#[tokio::test]
+async fn scroll_offset_is_an_inclusive_start_id() {
+    let t = TestNode::new();
+    dot4(&t, "c", 2).await;
+    t.upsert("c", grid_points(10)).await;
+    let page = t.ok(Method::POST, "/collections/c/points/scroll", Some(json!({"offset": 5, "limit": 3}))).await;
+    assert_eq!(ids(&page["points"]), [5, 6, 7]);
+    assert_eq!(page["next_page_offset"], 8);
+    t.ok(Method::POST, "/collections/c/points/delete?wait=true", Some(json!({"points": [5]}))).await;
+    // A missing start id: the page starts at the next existing id.
+    let page = t.ok(Method::POST, "/collections/c/points/scroll", Some(json!({"offset": 5, "limit": 3}))).await;
+    assert_eq!(ids(&page["points"]), [6, 7, 8]);
+    // The last page has no next offset.
+    let page = t.ok(Method::POST, "/collections/c/points/scroll", Some(json!({"offset": 8, "limit": 2}))).await;
+    assert_eq!(ids(&page["points"]), [8, 9]);
+    assert!(page["next_page_offset"].is_null(), "{page}");
+}
+
+#[tokio::test]
+async fn empty_collection_and_empty_writes() {
+    let t = TestNode::new();
+    dot4(&t, "c", 3).await;
+    let r = t.ok(Method::POST, "/collections/c/points/query", Some(json!({"query": [1.0, 0.0, 0.0, 0.0]}))).await;
+    assert_eq!(r, json!({"points": []}));
+    let r = t.ok(Method::POST, "/collections/c/points/scroll", Some(json!({}))).await;
+    assert_eq!(r, json!({"points": [], "next_page_offset": null}));
+    assert_eq!(t.count("c", None).await, 0);
+    let r = t.ok(Method::PUT, "/collections/c/points?wait=true", Some(json!({"points": []}))).await;
+    assert_eq!(r["status"], "completed");
+    let r = t.ok(Method::POST, "/collections/c/points/delete?wait=true", Some(json!({"points": [1, 2, 3]}))).await;
+    assert_eq!(r["status"], "completed");
+    assert_eq!(t.count("c", None).await, 0);
+}

@@ -198,6 +198,15 @@ async fn graceful_restart_keeps_everything() {
 async fn crash_restart_keeps_acknowledged_wait_true_writes() {
     let mut t = TestNode::new();
     populate(&t).await;
+    // A rejected write just before the crash must not disturb recovery.
+    let (status, _) = t
+        .call(
+            Method::PUT,
+            "/collections/rich/points?wait=true",
+            Some(json!({"points": [{"id": 999, "vector": {"": [1.0, 2.0]}}]})),
+        )
+        .await;
+    assert_eq!(status, axum::http::StatusCode::BAD_REQUEST);
     let before = snapshot(&t).await;
     let search = search_fingerprint(&t).await;
     t.reopen_without_shutdown();

@@ -149,6 +149,16 @@ impl Collection {
         self.ring.shard_of(id)
     }
 
+    /// The replica set of `shard_id`, or `ShardUnavailable` if this peer holds no replica of it.
+    pub fn replica_set(&self, shard_id: ShardId) -> Result<&ReplicaSet> {
+        self.shards.get(&shard_id).ok_or_else(|| {
+            CollectionError::ShardUnavailable(format!(
+                "Shard {shard_id} of collection {} has no replica on this peer",
+                self.name
+            ))
+        })
+    }
+
     pub fn replica_sets(&self) -> impl Iterator<Item = &ReplicaSet> {
         self.shards.values()
     }
@@ -191,7 +201,7 @@ impl Collection {
 
     fn split_by_shard(&self, op: &UpdateOperation) -> Vec<(ShardId, UpdateOperation)> {
         let Some(ids) = op.point_ids() else {
-            return self.shards.keys().map(|s| (*s, op.clone())).collect();
+            return (0..self.config.read().params.shard_number).map(|s| (s, op.clone())).collect();
         };
         let mut by_shard: BTreeMap<ShardId, HashSet<PointId>> = BTreeMap::new();
         for id in ids {

@@ -26,10 +26,7 @@ fn compare_order_values(a: &Record, b: &Record, direction: Direction) -> Orderin
 
 impl Collection {
     fn readable(&self, shard_id: ShardId) -> Result<Arc<LocalShard>> {
-        let set = self
-            .shards
-            .get(&shard_id)
-            .ok_or_else(|| CollectionError::NotFound(format!("Shard {shard_id} of {} does not exist", self.name())))?;
+        let set = self.replica_set(shard_id)?;
         set.readable_local().cloned().ok_or_else(|| {
             CollectionError::ShardUnavailable(format!("No active replica of shard {shard_id} of {}", self.name()))
         })
@@ -41,8 +38,8 @@ impl Collection {
         F: Fn(&LocalShard) -> quiver_shard::error::Result<T> + Send + Sync + Clone + 'static,
     {
         let mut tasks = Vec::new();
-        for shard_id in self.shards.keys() {
-            let shard = self.readable(*shard_id)?;
+        for shard_id in 0..self.config().params.shard_number {
+            let shard = self.readable(shard_id)?;
             let f = f.clone();
             tasks.push(tokio::task::spawn_blocking(move || f(&shard)));
         }

@@ -71,26 +71,43 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 impl Collection {
-    /// Creates the collection's directory and shards `0..shard_number` with `config`.
-    pub fn create(name: &str, dir: &Path, config: CollectionConfig) -> Result<Collection> {
+    /// Creates the collection's directory with local replicas of `local_shards` (every shard
+    /// when `None`).
+    pub fn create(
+        name: &str,
+        dir: &Path,
+        config: CollectionConfig,
+        local_shards: Option<&[ShardId]>,
+    ) -> Result<Collection> {
         std::fs::create_dir_all(dir).map_err(|e| service("create collection dir", e))?;
         let bytes = serde_json::to_vec_pretty(&config).map_err(|e| service("encode config", e))?;
         write_atomic(&dir.join(CONFIG_FILE), &bytes).map_err(|e| service("write collection config", e))?;
-        Self::open_with(name, dir, config)
+        let all: Vec<ShardId> = (0..config.params.shard_number).collect();
+        let local = local_shards.unwrap_or(&all).to_vec();
+        Self::open_with(name, dir, config, &local)
     }
 
-    /// Opens an existing collection from `dir`.
+    /// Opens an existing collection from `dir` with the local shards found on disk.
     pub fn open(name: &str, dir: &Path) -> Result<Collection> {
         let bytes = std::fs::read(dir.join(CONFIG_FILE)).map_err(|e| service("read collection config", e))?;
         let config: CollectionConfig =
             serde_json::from_slice(&bytes).map_err(|e| service("parse collection config", e))?;
-        Self::open_with(name, dir, config)
+        let mut local = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(|e| service("list shards", e))? {
+            let entry = entry.map_err(|e| service("list shards", e))?;
+            let shard = entry.file_name().to_str().and_then(|n| n.parse::<ShardId>().ok());
+            if let Some(shard_id) = shard.filter(|s| *s < config.params.shard_number && entry.path().is_dir()) {
+                local.push(shard_id);
+            }
+        }
+        local.sort_unstable();
+        Self::open_with(name, dir, config, &local)
     }
 
-    fn open_with(name: &str, dir: &Path, config: CollectionConfig) -> Result<Collection> {
+    fn open_with(name: &str, dir: &Path, config: CollectionConfig, local_shards: &[ShardId]) -> Result<Collection> {
         let shard_cfg = shard_config(&config);
         let mut shards = BTreeMap::new();
-        for shard_id in 0..config.params.shard_number {
+        for &shard_id in local_shards {
             let local = LocalShard::open(&dir.join(shard_id.to_string()), shard_cfg.clone())?;
             shards.insert(shard_id, ReplicaSet::new(shard_id, Arc::new(local)));
         }
@@ -172,12 +189,13 @@ impl Collection {
     pub async fn update(&self, mut op: UpdateOperation, wait: bool) -> Result<UpdateResult> {
         validate::prepare_operation(&self.config.read(), &mut op)?;
         let parts = self.split_by_shard(&op);
-        let mut tasks = Vec::with_capacity(parts.len());
-        for (shard_id, part) in parts {
-            let Some(set) = self.shards.get(&shard_id) else {
-                continue;
-            };
-            let shard = Arc::clone(set.local());
+        // Resolve every target first so that a missing shard fails the write before any part runs.
+        let targets = parts
+            .into_iter()
+            .map(|(shard_id, part)| Ok((Arc::clone(self.replica_set(shard_id)?.local()), part)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut tasks = Vec::with_capacity(targets.len());
+        for (shard, part) in targets {
             tasks.push(tokio::task::spawn_blocking(move || shard.update(&part, wait)));
         }
         let mut merged = UpdateResult {

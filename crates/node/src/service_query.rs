@@ -226,10 +226,9 @@ impl Node {
     }
 }
 
-fn run_prefetches<'a>(
-    collection: &'a Arc<Collection>,
-    prefetches: &'a [Prefetch],
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Vec<ScoredPoint>>>> + Send + 'a>> {
+type BoxedLists<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Vec<ScoredPoint>>>> + Send + 'a>>;
+
+fn run_prefetches<'a>(collection: &'a Arc<Collection>, prefetches: &'a [Prefetch]) -> BoxedLists<'a> {
     Box::pin(async move {
         let mut lists = Vec::with_capacity(prefetches.len());
         for prefetch in prefetches {

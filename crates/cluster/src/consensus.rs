@@ -1,0 +1,379 @@
+//! `Consensus`: this peer's Raft. Starts a new cluster or joins one, proposes metadata operations
+//! (forwarding to the leader), waits until entries are applied locally, adds and removes peers,
+//! and reports Raft status for `GET /cluster`.
+
+use crate::error::ClusterError;
+use crate::raft::log_store::LogStore;
+use crate::raft::network::{Network, handle_raft_rpc};
+use crate::raft::state_machine::{AppliedState, StateMachine};
+use crate::raft::{MetaResult, Raft};
+use crate::state::{MetaOperation, MetaResponse};
+use openraft::error::RaftError;
+use openraft::{BasicNode, ChangeMembers, Config, ServerState, SnapshotPolicy};
+use quiver_transport::{PeerClient, PeerRequest, PeerResponse};
+use quiver_types::PeerId;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How this peer's consensus is set up.
+#[derive(Debug, Clone)]
+pub struct ConsensusConfig {
+    pub peer_id: PeerId,
+    /// This peer's p2p URI, as other peers reach it.
+    pub uri: String,
+    /// A running peer to join (a fresh peer only).
+    pub bootstrap: Option<String>,
+    /// Directory of the Raft log and state.
+    pub dir: PathBuf,
+    pub tick_period_ms: u64,
+    pub compact_wal_entries: u64,
+    pub bootstrap_timeout: Duration,
+    pub rpc_timeout: Duration,
+}
+
+/// `raft_info` of `GET /cluster` (spec §4.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct RaftInfo {
+    pub term: u64,
+    pub commit: u64,
+    pub pending_operations: u64,
+    pub leader: Option<PeerId>,
+    pub role: Option<&'static str>,
+    pub is_voter: bool,
+}
+
+/// A proposal forwarded to the leader, and its answer.
+#[derive(Debug, Serialize, Deserialize)]
+enum ClusterCall {
+    Propose(Box<MetaOperation>),
+    AddPeer { peer_id: PeerId, uri: String },
+    RemovePeer { peer_id: PeerId },
+    Commit,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum ClusterReply {
+    Applied { index: u64, result: MetaResult },
+    Peers { peers: Vec<(PeerId, String)>, first_peer_id: PeerId },
+    Commit { index: u64 },
+    Failed { message: String },
+}
+
+/// This peer's consensus.
+pub struct Consensus {
+    raft: Raft,
+    config: ConsensusConfig,
+    client: Arc<PeerClient>,
+    log: LogStore,
+    state_machine: StateMachine,
+}
+
+fn raft_config(config: &ConsensusConfig) -> Result<Arc<Config>, ClusterError> {
+    let tick = config.tick_period_ms.max(10);
+    let raft_config = Config {
+        cluster_name: "quiver".into(),
+        heartbeat_interval: tick * 2,
+        election_timeout_min: tick * 10,
+        election_timeout_max: tick * 20,
+        install_snapshot_timeout: 10_000,
+        snapshot_policy: match config.compact_wal_entries {
+            0 => SnapshotPolicy::Never,
+            n => SnapshotPolicy::LogsSinceLast(n),
+        },
+        max_in_snapshot_log_to_keep: 0,
+        purge_batch_size: 1,
+        ..Config::default()
+    };
+    raft_config.validate().map(Arc::new).map_err(|e| ClusterError::Raft(format!("raft config: {e}")))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ClusterError> {
+    serde_json::to_vec(value).map_err(|e| ClusterError::Raft(format!("encode: {e}")))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ClusterError> {
+    serde_json::from_slice(bytes).map_err(|e| ClusterError::Transport(format!("decode: {e}")))
+}
+
+impl Consensus {
+    /// Opens the persisted Raft state and starts Raft. A fresh peer without `bootstrap` becomes a
+    /// one-peer cluster; a fresh peer with `bootstrap` asks that peer to add it; a peer with state
+    /// simply resumes (same id, same storage).
+    pub async fn start(config: ConsensusConfig, client: Arc<PeerClient>) -> Result<Arc<Consensus>, ClusterError> {
+        std::fs::create_dir_all(&config.dir).map_err(|e| ClusterError::Raft(format!("create raft dir: {e}")))?;
+        let log = LogStore::open(&config.dir.join("raft_log.redb")).map_err(ClusterError::Raft)?;
+        let state_machine = StateMachine::open(&config.dir).map_err(ClusterError::Raft)?;
+        let fresh = state_machine.current().last_applied.is_none() && log.committed_index() == 0;
+        let network = Network { client: Arc::clone(&client) };
+        let raft = Raft::new(config.peer_id, raft_config(&config)?, network, log.clone(), state_machine.clone())
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        let consensus = Arc::new(Consensus { raft, config, client, log, state_machine });
+        if fresh {
+            match consensus.config.bootstrap.clone() {
+                Some(bootstrap) if bootstrap.trim_end_matches('/') != consensus.config.uri.trim_end_matches('/') => {
+                    consensus.join(&bootstrap).await?
+                }
+                Some(_) | None => consensus.initialize().await?,
+            }
+        }
+        Ok(consensus)
+    }
+
+    async fn initialize(&self) -> Result<(), ClusterError> {
+        let members = BTreeMap::from([(self.config.peer_id, BasicNode::new(&self.config.uri))]);
+        if self.raft.is_initialized().await.map_err(|e| ClusterError::Raft(e.to_string()))? {
+            return Ok(());
+        }
+        self.raft.initialize(members).await.map_err(|e| ClusterError::Raft(e.to_string()))
+    }
+
+    /// Asks `bootstrap` (retrying until `bootstrap_timeout`) to add this peer.
+    async fn join(&self, bootstrap: &str) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + self.config.bootstrap_timeout;
+        let call = ClusterCall::AddPeer { peer_id: self.config.peer_id, uri: self.config.uri.clone() };
+        loop {
+            match self.call_remote(bootstrap, &call).await {
+                Ok(ClusterReply::Peers { peers, .. }) => {
+                    tracing::info!(?peers, "joined the cluster");
+                    return Ok(());
+                }
+                Ok(ClusterReply::Failed { message }) | Err(ClusterError::Transport(message)) => {
+                    if Instant::now() > deadline {
+                        return Err(ClusterError::Transport(format!("cannot join through {bootstrap}: {message}")));
+                    }
+                    tracing::warn!(%message, "joining the cluster failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Ok(other) => return Err(ClusterError::Transport(format!("unexpected join reply {other:?}"))),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn call_remote(&self, uri: &str, call: &ClusterCall) -> Result<ClusterReply, ClusterError> {
+        let body = encode(call)?;
+        match self.client.call(uri, PeerRequest::Cluster { body }, self.config.rpc_timeout).await {
+            Ok(PeerResponse::Cluster { body }) => decode(&body),
+            Ok(other) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
+            Err(e) => Err(ClusterError::Transport(e.to_string())),
+        }
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        self.config.peer_id
+    }
+
+    pub fn uri(&self) -> &str {
+        &self.config.uri
+    }
+
+    /// The latest applied metadata.
+    pub fn state(&self) -> Arc<AppliedState> {
+        self.state_machine.current()
+    }
+
+    /// Watches every newly applied state (for the reconciler).
+    pub fn subscribe(&self) -> watch::Receiver<Arc<AppliedState>> {
+        self.state_machine.subscribe()
+    }
+
+    /// The current leader, if known.
+    pub fn leader(&self) -> Option<PeerId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    fn leader_uri(&self, leader: PeerId) -> Option<String> {
+        let metrics = self.raft.metrics().borrow().clone();
+        metrics.membership_config.nodes().find(|(id, _)| **id == leader).map(|(_, node)| node.addr.clone())
+    }
+
+    async fn wait_for_leader(&self, timeout: Duration) -> Result<PeerId, ClusterError> {
+        let mut metrics = self.raft.metrics();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(leader) = metrics.borrow().current_leader {
+                return Ok(leader);
+            }
+            if tokio::time::timeout_at(deadline, metrics.changed()).await.is_err() {
+                return Err(ClusterError::NoLeader(timeout.as_secs()));
+            }
+        }
+    }
+
+    /// Waits until this peer has applied entry `index`.
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> Result<(), ClusterError> {
+        let mut states = self.subscribe();
+        let wait = states.wait_for(|s| s.applied_index() >= index);
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(ClusterError::Raft("state machine stopped".into())),
+            Err(_) => Err(ClusterError::Timeout(timeout.as_secs())),
+        }
+    }
+}
+
+impl Consensus {
+    /// Proposes `op` and returns once it is applied on this peer (or fails within `timeout`).
+    ///
+    /// Followers forward the proposal to the leader over p2p; the result of applying it (which may
+    /// be a refusal, e.g. a collection that already exists) is returned to the caller.
+    pub async fn propose(&self, op: MetaOperation, timeout: Duration) -> Result<MetaResponse, ClusterError> {
+        let started = Instant::now();
+        let call = ClusterCall::Propose(Box::new(op));
+        let reply = self.on_leader(&call, timeout).await?;
+        let ClusterReply::Applied { index, result } = reply else {
+            return Err(ClusterError::Transport(format!("unexpected reply {reply:?}")));
+        };
+        self.wait_applied(index, timeout.saturating_sub(started.elapsed())).await?;
+        result.0.map_err(ClusterError::Refused)
+    }
+
+    /// Runs `call` on the leader: here if this peer leads, else forwarded.
+    async fn on_leader(&self, call: &ClusterCall, timeout: Duration) -> Result<ClusterReply, ClusterError> {
+        let leader = self.wait_for_leader(timeout).await?;
+        if leader == self.config.peer_id {
+            return tokio::time::timeout(timeout, self.handle_call(call))
+                .await
+                .map_err(|_| ClusterError::Timeout(timeout.as_secs()))?;
+        }
+        let uri = self.leader_uri(leader).ok_or(ClusterError::NoLeader(timeout.as_secs()))?;
+        let body = encode(call)?;
+        let response = self.client.call(&uri, PeerRequest::Cluster { body }, timeout).await;
+        match response {
+            Ok(PeerResponse::Cluster { body }) => match decode::<ClusterReply>(&body)? {
+                ClusterReply::Failed { message } => Err(ClusterError::Transport(message)),
+                reply @ (ClusterReply::Applied { .. } | ClusterReply::Peers { .. } | ClusterReply::Commit { .. }) => {
+                    Ok(reply)
+                }
+            },
+            Ok(other) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
+            Err(e) if e.is_transient() => Err(ClusterError::Timeout(timeout.as_secs())),
+            Err(e) => Err(ClusterError::Transport(e.to_string())),
+        }
+    }
+
+    /// Leader side of a forwarded call.
+    async fn handle_call(&self, call: &ClusterCall) -> Result<ClusterReply, ClusterError> {
+        match call {
+            ClusterCall::Propose(op) => {
+                let response = self.raft.client_write(op.as_ref().clone()).await.map_err(client_write_error)?;
+                Ok(ClusterReply::Applied { index: response.log_id.index, result: response.data })
+            }
+            ClusterCall::AddPeer { peer_id, uri } => self.add_peer_as_leader(*peer_id, uri).await,
+            ClusterCall::RemovePeer { peer_id } => self.remove_peer_as_leader(*peer_id).await,
+            ClusterCall::Commit => Ok(ClusterReply::Commit { index: self.log.committed_index() }),
+        }
+    }
+
+    /// Adds a peer as a learner, waits until it caught up, then promotes it to voter.
+    async fn add_peer_as_leader(&self, peer_id: PeerId, uri: &str) -> Result<ClusterReply, ClusterError> {
+        let node = BasicNode::new(uri);
+        self.raft.add_learner(peer_id, node, true).await.map_err(client_write_error)?;
+        let voters: BTreeSet<PeerId> = BTreeSet::from([peer_id]);
+        self.raft.change_membership(ChangeMembers::AddVoterIds(voters), false).await.map_err(client_write_error)?;
+        let state = self.state();
+        let peers = state.state.peers.iter().map(|(id, p)| (*id, p.uri.clone())).collect();
+        let first_peer_id = state.state.peers.keys().next().copied().unwrap_or(self.config.peer_id);
+        Ok(ClusterReply::Peers { peers, first_peer_id })
+    }
+
+    async fn remove_peer_as_leader(&self, peer_id: PeerId) -> Result<ClusterReply, ClusterError> {
+        let membership = self.raft.metrics().borrow().membership_config.clone();
+        let is_voter = membership.voter_ids().any(|id| id == peer_id);
+        if is_voter {
+            let change = ChangeMembers::RemoveVoters(BTreeSet::from([peer_id]));
+            self.raft.change_membership(change, false).await.map_err(client_write_error)?;
+        }
+        let change = ChangeMembers::RemoveNodes(BTreeSet::from([peer_id]));
+        let response = self.raft.change_membership(change, false).await.map_err(client_write_error)?;
+        Ok(ClusterReply::Applied { index: response.log_id.index, result: MetaResult(Ok(MetaResponse::Done)) })
+    }
+
+    /// Removes `peer_id` from Raft membership (its replicas must have been removed before).
+    pub async fn remove_peer(&self, peer_id: PeerId, timeout: Duration) -> Result<(), ClusterError> {
+        if !self.state().state.peers.contains_key(&peer_id) {
+            return Err(ClusterError::BadRequest(format!("Peer {peer_id} does not exist")));
+        }
+        let reply = self.on_leader(&ClusterCall::RemovePeer { peer_id }, timeout).await?;
+        if let ClusterReply::Applied { index, .. } = reply
+            && peer_id != self.config.peer_id
+        {
+            self.wait_applied(index, timeout).await?;
+        }
+        Ok(())
+    }
+
+    /// Serves a control-plane request from another peer (Raft RPCs and forwarded calls).
+    pub async fn handle(&self, request: PeerRequest) -> Result<PeerResponse, String> {
+        match request {
+            PeerRequest::Raft { kind, body } => {
+                handle_raft_rpc(&self.raft, kind, &body).await.map(|body| PeerResponse::Raft { body })
+            }
+            PeerRequest::Cluster { body } => {
+                let call: ClusterCall = decode(&body).map_err(|e| e.to_string())?;
+                let reply = match self.handle_call(&call).await {
+                    Ok(reply) => reply,
+                    Err(e) => ClusterReply::Failed { message: e.to_string() },
+                };
+                encode(&reply).map(|body| PeerResponse::Cluster { body }).map_err(|e| e.to_string())
+            }
+            PeerRequest::Ping => Ok(PeerResponse::Pong { peer_id: self.config.peer_id }),
+            PeerRequest::Propose { .. } | PeerRequest::AddPeer { .. } | PeerRequest::Shard { .. } => {
+                Err("request not served by consensus".into())
+            }
+        }
+    }
+
+    /// Raft status for `GET /cluster`.
+    pub fn raft_info(&self) -> RaftInfo {
+        let metrics = self.raft.metrics().borrow().clone();
+        let applied = metrics.last_applied.map_or(0, |l| l.index);
+        let commit = self.log.committed_index().max(applied);
+        let role = match metrics.state {
+            ServerState::Leader => Some("Leader"),
+            ServerState::Follower | ServerState::Learner => Some("Follower"),
+            ServerState::Candidate => Some("Candidate"),
+            ServerState::Shutdown => None,
+        };
+        let is_voter = metrics.membership_config.voter_ids().any(|id| id == self.config.peer_id);
+        RaftInfo {
+            term: metrics.current_term,
+            commit,
+            pending_operations: commit.saturating_sub(applied),
+            leader: metrics.current_leader,
+            role,
+            is_voter,
+        }
+    }
+
+    /// Whether Raft is running (for `consensus_thread_status`).
+    pub fn running(&self) -> Result<(), String> {
+        self.raft.metrics().borrow().running_state.clone().map_err(|e| e.to_string())
+    }
+
+    /// Asks the leader for its commit index (readiness: caught up with the cluster).
+    pub async fn cluster_commit(&self, timeout: Duration) -> Result<u64, ClusterError> {
+        match self.on_leader(&ClusterCall::Commit, timeout).await? {
+            ClusterReply::Commit { index } => Ok(index),
+            other @ (ClusterReply::Applied { .. } | ClusterReply::Peers { .. } | ClusterReply::Failed { .. }) => {
+                Err(ClusterError::Transport(format!("unexpected reply {other:?}")))
+            }
+        }
+    }
+
+    /// Stops Raft.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown failed");
+        }
+    }
+}
+
+fn client_write_error<E: std::fmt::Display>(e: RaftError<u64, E>) -> ClusterError {
+    ClusterError::Raft(e.to_string())
+}

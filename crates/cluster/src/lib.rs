@@ -1,0 +1,12 @@
+//! The control plane: Raft (openraft, behind `raft/`) replicating the cluster metadata state
+//! machine (`state`: peers, collections, placement, replica states, transfers, aliases, metadata
+//! keys), proposing operations and awaiting their application (`consensus`).
+
+pub mod consensus;
+pub mod error;
+pub mod raft;
+pub mod state;
+
+pub use consensus::{Consensus, ConsensusConfig, RaftInfo};
+pub use error::ClusterError;
+pub use raft::state_machine::AppliedState;

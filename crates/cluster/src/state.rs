@@ -1,0 +1,399 @@
+//! The cluster metadata state machine (DESIGN §2, control plane): peers and their addresses,
+//! collections with their shard placement and replica states, running shard transfers, aliases,
+//! payload index schemas and cluster metadata keys.
+//!
+//! [`ClusterState::apply`] is a pure, deterministic function of the state and one
+//! [`MetaOperation`]: no IO, no clock, no randomness. Every operation validates first and mutates
+//! only when valid, so an error leaves the state unchanged. Raft applies committed entries
+//! through it and stores the whole state (serde) in its snapshots. Encode states and operations
+//! with `serde_json` or `rmp_serde::to_vec_named`; compact `rmp_serde::to_vec` does not round-trip
+//! (`CollectionConfig` skips absent fields, which shifts positional fields).
+//!
+//! Operations that address an existing collection accept an alias as well (resolved at apply
+//! time); `CreateCollection` and `DeleteCollection` take the real collection name.
+
+mod placement;
+mod replicas;
+#[cfg(test)]
+mod tests;
+
+pub use placement::place_shards;
+pub use replicas::{is_active, transfer_initial_state};
+
+use quiver_types::cluster::{AliasAction, ShardTransfer};
+use quiver_types::config::{CollectionConfig, UpdateCollection};
+use quiver_types::replica::ReplicaState;
+use quiver_types::{PeerId, ShardId, TypesError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the cluster knows about one peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// The peer's p2p URI as it registered it.
+    pub uri: String,
+}
+
+/// The replicas of one shard: peer → state.
+pub type ReplicaSet = BTreeMap<PeerId, ReplicaState>;
+
+/// One collection as the control plane records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionMeta {
+    pub config: CollectionConfig,
+    /// Replica set per shard id.
+    #[serde(default)]
+    pub shards: BTreeMap<ShardId, ReplicaSet>,
+    /// Running shard transfers (at most one per (shard, peer) pair).
+    #[serde(default)]
+    pub transfers: Vec<ShardTransfer>,
+    /// Payload index schema per field.
+    #[serde(default)]
+    pub payload_index: BTreeMap<String, serde_json::Value>,
+}
+
+impl CollectionMeta {
+    /// A collection with no shards, transfers or payload indexes.
+    pub fn new(config: CollectionConfig) -> Self {
+        CollectionMeta { config, shards: BTreeMap::new(), transfers: Vec::new(), payload_index: BTreeMap::new() }
+    }
+
+    /// The state of `peer`'s replica of `shard`, if it has one.
+    pub fn replica_state(&self, shard: ShardId, peer: PeerId) -> Option<ReplicaState> {
+        self.shards.get(&shard).and_then(|replicas| replicas.get(&peer)).copied()
+    }
+
+    /// The running transfer `from -> to` of `shard`, if any.
+    pub fn transfer(&self, shard: ShardId, from: PeerId, to: PeerId) -> Option<&ShardTransfer> {
+        self.transfers.iter().find(|t| t.key() == (shard, from, to))
+    }
+}
+
+/// The whole replicated cluster metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ClusterState {
+    #[serde(default)]
+    pub peers: BTreeMap<PeerId, PeerInfo>,
+    #[serde(default)]
+    pub collections: BTreeMap<String, CollectionMeta>,
+    /// alias → collection name.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+    /// Cluster metadata keys (spec §4.4).
+    #[serde(default)]
+    pub metadata: BTreeMap<String, serde_json::Value>,
+}
+
+/// One change of the cluster metadata: the payload of a Raft entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MetaOperation {
+    AddPeer {
+        peer_id: PeerId,
+        uri: String,
+    },
+    RemovePeer {
+        peer_id: PeerId,
+    },
+    CreateCollection {
+        name: String,
+        config: CollectionConfig,
+        placement: BTreeMap<ShardId, Vec<PeerId>>,
+        initial_state: ReplicaState,
+    },
+    UpdateCollection {
+        name: String,
+        update: UpdateCollection,
+    },
+    DeleteCollection {
+        name: String,
+    },
+    UpdateAliases {
+        actions: Vec<AliasAction>,
+    },
+    CreatePayloadIndex {
+        collection: String,
+        field: String,
+        schema: serde_json::Value,
+    },
+    DropPayloadIndex {
+        collection: String,
+        field: String,
+    },
+    SetReplicaState {
+        collection: String,
+        shard_id: ShardId,
+        peer_id: PeerId,
+        state: ReplicaState,
+        from_state: Option<ReplicaState>,
+    },
+    AddReplica {
+        collection: String,
+        shard_id: ShardId,
+        peer_id: PeerId,
+        state: ReplicaState,
+    },
+    DropReplica {
+        collection: String,
+        shard_id: ShardId,
+        peer_id: PeerId,
+    },
+    StartTransfer {
+        collection: String,
+        transfer: ShardTransfer,
+    },
+    FinishTransfer {
+        collection: String,
+        shard_id: ShardId,
+        from: PeerId,
+        to: PeerId,
+    },
+    AbortTransfer {
+        collection: String,
+        shard_id: ShardId,
+        from: PeerId,
+        to: PeerId,
+        reason: String,
+    },
+    /// `None` deletes the key.
+    SetMetadata {
+        key: String,
+        value: Option<serde_json::Value>,
+    },
+}
+
+/// The result of a successfully applied operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MetaResponse {
+    Done,
+    /// Whether the operation changed anything (e.g. `false` when deleting a missing collection).
+    Changed(bool),
+}
+
+/// Why an operation was refused; the state is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum MetaError {
+    /// → HTTP 404 "Not found: …"
+    #[error("{0}")]
+    NotFound(String),
+    /// → HTTP 400 "Wrong input: …"
+    #[error("{0}")]
+    BadInput(String),
+    /// → HTTP 400 "Bad request: …"
+    #[error("{0}")]
+    BadRequest(String),
+    /// A collection name that is taken → HTTP 409.
+    #[error("{0}")]
+    AlreadyExists(String),
+}
+
+impl From<TypesError> for MetaError {
+    fn from(error: TypesError) -> Self {
+        match error {
+            TypesError::BadInput(message) | TypesError::Validation(message) => MetaError::BadInput(message),
+        }
+    }
+}
+
+/// `Collection `x` doesn't exist!`
+pub(crate) fn collection_not_found(name: &str) -> MetaError {
+    MetaError::NotFound(format!("Collection `{name}` doesn't exist!"))
+}
+
+/// Looks a collection up by name or alias, mutably (a free function so callers can borrow other
+/// fields of the state at the same time).
+fn lookup_mut<'a>(
+    collections: &'a mut BTreeMap<String, CollectionMeta>,
+    aliases: &BTreeMap<String, String>,
+    name_or_alias: &str,
+) -> Result<&'a mut CollectionMeta, MetaError> {
+    let name = match collections.contains_key(name_or_alias) {
+        true => name_or_alias,
+        false => aliases.get(name_or_alias).map(String::as_str).unwrap_or(name_or_alias),
+    };
+    collections.get_mut(name).ok_or_else(|| collection_not_found(name_or_alias))
+}
+
+impl ClusterState {
+    /// Applies one operation. Pure: no IO, deterministic. On error the state is unchanged
+    /// (validate first, then mutate).
+    pub fn apply(&mut self, op: &MetaOperation) -> Result<MetaResponse, MetaError> {
+        match op {
+            MetaOperation::AddPeer { peer_id, uri } => {
+                self.peers.insert(*peer_id, PeerInfo { uri: uri.clone() });
+                Ok(MetaResponse::Done)
+            }
+            MetaOperation::RemovePeer { peer_id } => Ok(self.remove_peer(*peer_id)),
+            MetaOperation::CreateCollection { name, config, placement, initial_state } => {
+                self.create_collection(name, config, placement, *initial_state)
+            }
+            MetaOperation::UpdateCollection { name, update } => {
+                let meta = self.meta_mut(name)?;
+                let mut config = meta.config.clone();
+                config.apply_update(update)?;
+                meta.config = config;
+                Ok(MetaResponse::Done)
+            }
+            MetaOperation::DeleteCollection { name } => Ok(self.delete_collection(name)),
+            MetaOperation::UpdateAliases { actions } => self.update_aliases(actions),
+            MetaOperation::CreatePayloadIndex { collection, field, schema } => {
+                self.meta_mut(collection)?.payload_index.insert(field.clone(), schema.clone());
+                Ok(MetaResponse::Done)
+            }
+            MetaOperation::DropPayloadIndex { collection, field } => {
+                Ok(MetaResponse::Changed(self.meta_mut(collection)?.payload_index.remove(field).is_some()))
+            }
+            MetaOperation::SetReplicaState { collection, shard_id, peer_id, state, from_state } => {
+                self.meta_mut(collection)?.set_replica_state(collection, *shard_id, *peer_id, *state, *from_state)
+            }
+            MetaOperation::AddReplica { collection, shard_id, peer_id, state } => {
+                let meta = lookup_mut(&mut self.collections, &self.aliases, collection)?;
+                meta.add_replica(collection, &self.peers, *shard_id, *peer_id, *state)
+            }
+            MetaOperation::DropReplica { collection, shard_id, peer_id } => {
+                self.meta_mut(collection)?.drop_replica(collection, *shard_id, *peer_id)
+            }
+            MetaOperation::StartTransfer { collection, transfer } => {
+                let meta = lookup_mut(&mut self.collections, &self.aliases, collection)?;
+                meta.start_transfer(collection, &self.peers, transfer)
+            }
+            MetaOperation::FinishTransfer { collection, shard_id, from, to } => {
+                self.meta_mut(collection)?.finish_transfer(collection, (*shard_id, *from, *to))
+            }
+            MetaOperation::AbortTransfer { collection, shard_id, from, to, reason: _ } => {
+                self.meta_mut(collection)?.abort_transfer(collection, (*shard_id, *from, *to))
+            }
+            MetaOperation::SetMetadata { key, value } => Ok(self.set_metadata(key, value.as_ref())),
+        }
+    }
+
+    /// Resolves a collection name or alias to the real name and its metadata.
+    pub fn resolve_collection(&self, name_or_alias: &str) -> Option<(&str, &CollectionMeta)> {
+        if let Some((name, meta)) = self.collections.get_key_value(name_or_alias) {
+            return Some((name.as_str(), meta));
+        }
+        let target = self.aliases.get(name_or_alias)?;
+        self.collections.get_key_value(target).map(|(name, meta)| (name.as_str(), meta))
+    }
+
+    /// Whether `peer` holds a replica (any state) of any shard of any collection
+    /// (`DELETE /cluster/peer` without `force`, spec §4.2).
+    pub fn peer_has_replicas(&self, peer: PeerId) -> bool {
+        self.collections.values().flat_map(|meta| meta.shards.values()).any(|replicas| replicas.contains_key(&peer))
+    }
+
+    /// The aliases pointing at collection `name`, sorted.
+    pub fn aliases_of(&self, name: &str) -> Vec<&str> {
+        self.aliases.iter().filter(|(_, target)| target.as_str() == name).map(|(alias, _)| alias.as_str()).collect()
+    }
+
+    fn meta_mut(&mut self, name_or_alias: &str) -> Result<&mut CollectionMeta, MetaError> {
+        lookup_mut(&mut self.collections, &self.aliases, name_or_alias)
+    }
+
+    /// Spec §4.2: aborts transfers involving the peer, removes its replicas everywhere (even the
+    /// last one), forgets the peer.
+    fn remove_peer(&mut self, peer: PeerId) -> MetaResponse {
+        let mut changed = self.peers.remove(&peer).is_some();
+        for meta in self.collections.values_mut() {
+            changed |= meta.abort_transfers_where(|t| t.from == peer || t.to == peer);
+            for replicas in meta.shards.values_mut() {
+                changed |= replicas.remove(&peer).is_some();
+            }
+        }
+        MetaResponse::Changed(changed)
+    }
+
+    fn create_collection(
+        &mut self,
+        name: &str,
+        config: &CollectionConfig,
+        placement: &BTreeMap<ShardId, Vec<PeerId>>,
+        initial_state: ReplicaState,
+    ) -> Result<MetaResponse, MetaError> {
+        if self.collections.contains_key(name) {
+            return Err(MetaError::AlreadyExists(format!("Collection `{name}` already exists!")));
+        }
+        if self.aliases.contains_key(name) {
+            return Err(MetaError::BadInput(format!(
+                "Can't create collection with name {name}. Alias with the same name already exists"
+            )));
+        }
+        let mut shards = BTreeMap::new();
+        for (shard_id, peers) in placement {
+            let mut replicas = ReplicaSet::new();
+            for peer in peers {
+                if !self.peers.contains_key(peer) {
+                    return Err(MetaError::BadInput(format!("Peer {peer} does not exist")));
+                }
+                if replicas.insert(*peer, initial_state).is_some() {
+                    return Err(MetaError::BadInput(format!("Peer {peer} is placed twice in shard {shard_id}")));
+                }
+            }
+            if replicas.is_empty() {
+                return Err(MetaError::BadInput(format!("Shard {shard_id} of {name} has no replicas")));
+            }
+            shards.insert(*shard_id, replicas);
+        }
+        let mut meta = CollectionMeta::new(config.clone());
+        meta.shards = shards;
+        self.collections.insert(name.to_string(), meta);
+        Ok(MetaResponse::Done)
+    }
+
+    /// Spec §2.3: `Changed(false)` if it did not exist; also removes its aliases.
+    fn delete_collection(&mut self, name: &str) -> MetaResponse {
+        if self.collections.remove(name).is_none() {
+            return MetaResponse::Changed(false);
+        }
+        self.aliases.retain(|_, target| target != name);
+        MetaResponse::Changed(true)
+    }
+
+    /// Spec §2.4: all actions or none.
+    fn update_aliases(&mut self, actions: &[AliasAction]) -> Result<MetaResponse, MetaError> {
+        let mut aliases = self.aliases.clone();
+        for action in actions {
+            match action {
+                AliasAction::CreateAlias { collection_name, alias_name } => {
+                    if !self.collections.contains_key(collection_name) {
+                        return Err(collection_not_found(collection_name));
+                    }
+                    self.check_alias_name(alias_name)?;
+                    aliases.insert(alias_name.clone(), collection_name.clone());
+                }
+                AliasAction::DeleteAlias { alias_name } => {
+                    aliases.remove(alias_name).ok_or_else(|| alias_not_found(alias_name))?;
+                }
+                AliasAction::RenameAlias { old_alias_name, new_alias_name } => {
+                    let target = aliases.remove(old_alias_name).ok_or_else(|| alias_not_found(old_alias_name))?;
+                    self.check_alias_name(new_alias_name)?;
+                    aliases.insert(new_alias_name.clone(), target);
+                }
+            }
+        }
+        self.aliases = aliases;
+        Ok(MetaResponse::Done)
+    }
+
+    fn check_alias_name(&self, alias: &str) -> Result<(), MetaError> {
+        match self.collections.contains_key(alias) {
+            true => Err(MetaError::BadInput(format!("Alias `{alias}` is already used by a collection"))),
+            false => Ok(()),
+        }
+    }
+
+    /// A JSON `null` value deletes the key too (spec §4.4).
+    fn set_metadata(&mut self, key: &str, value: Option<&serde_json::Value>) -> MetaResponse {
+        match value.filter(|value| !value.is_null()) {
+            Some(value) => {
+                self.metadata.insert(key.to_string(), value.clone());
+                MetaResponse::Done
+            }
+            None => MetaResponse::Changed(self.metadata.remove(key).is_some()),
+        }
+    }
+}
+
+fn alias_not_found(alias: &str) -> MetaError {
+    MetaError::NotFound(format!("Alias {alias} does not exists!"))
+}

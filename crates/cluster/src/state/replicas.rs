@@ -1,0 +1,258 @@
+//! Replica-level operations of the state machine: replica state changes with the "last active
+//! replica" rule (spec §5.3), adding and dropping replicas (§4.6 `drop_replica`), and the shard
+//! transfer lifecycle (§4.6 validations, §4.7 start / finish / abort).
+
+use super::{CollectionMeta, MetaError, MetaResponse, PeerInfo, ReplicaSet};
+use quiver_types::cluster::{ShardTransfer, TransferMethod};
+use quiver_types::replica::ReplicaState;
+use quiver_types::{PeerId, ShardId};
+use std::collections::BTreeMap;
+
+/// A transfer's key: (shard, from, to).
+pub(super) type TransferKey = (ShardId, PeerId, PeerId);
+
+/// Counts as an Active copy: a valid transfer source, protected by the last-active rule (§5.2 ¹).
+pub fn is_active(state: ReplicaState) -> bool {
+    match state {
+        ReplicaState::Active | ReplicaState::ReshardingScaleDown => true,
+        ReplicaState::Dead
+        | ReplicaState::Partial
+        | ReplicaState::Initializing
+        | ReplicaState::Listener
+        | ReplicaState::PartialSnapshot
+        | ReplicaState::Recovery
+        | ReplicaState::Resharding
+        | ReplicaState::ActiveRead
+        | ReplicaState::ManualRecovery => false,
+    }
+}
+
+/// Counts as the last copy when a shard has no active replica at all (§5.3).
+fn is_fallback_source(state: ReplicaState) -> bool {
+    match state {
+        ReplicaState::Initializing | ReplicaState::Listener => true,
+        ReplicaState::Active
+        | ReplicaState::ReshardingScaleDown
+        | ReplicaState::Dead
+        | ReplicaState::Partial
+        | ReplicaState::PartialSnapshot
+        | ReplicaState::Recovery
+        | ReplicaState::Resharding
+        | ReplicaState::ActiveRead
+        | ReplicaState::ManualRecovery => false,
+    }
+}
+
+/// The state a transfer's target replica takes when the transfer starts (§4.7 step 1).
+/// `None` (not resolved by the proposer) is treated as `stream_records`.
+pub fn transfer_initial_state(method: Option<TransferMethod>) -> ReplicaState {
+    match method {
+        None | Some(TransferMethod::StreamRecords) => ReplicaState::Partial,
+        Some(TransferMethod::Snapshot) | Some(TransferMethod::WalDelta) => ReplicaState::Recovery,
+        Some(TransferMethod::ReshardingStreamRecords) => ReplicaState::Resharding,
+    }
+}
+
+/// Whether `peer` is the last replica of the shard that holds the truth: the only active one, or,
+/// when none is active, the only Initializing/Listener one.
+fn is_last_source_of_truth(replicas: &ReplicaSet, peer: PeerId) -> bool {
+    let active: Vec<PeerId> = replicas.iter().filter(|(_, s)| is_active(**s)).map(|(p, _)| *p).collect();
+    let candidates = match active.is_empty() {
+        true => replicas.iter().filter(|(_, s)| is_fallback_source(**s)).map(|(p, _)| *p).collect(),
+        false => active,
+    };
+    candidates == [peer]
+}
+
+fn shard_missing(collection: &str, shard: ShardId) -> MetaError {
+    MetaError::BadInput(format!("Shard {shard} of {collection} does not exist"))
+}
+
+fn transfer_missing(collection: &str, (shard, from, to): TransferKey) -> MetaError {
+    MetaError::NotFound(format!("Shard transfer {from} -> {to} for collection {collection}:{shard} does not exist"))
+}
+
+fn check_peer_known(peers: &BTreeMap<PeerId, PeerInfo>, peer: PeerId) -> Result<(), MetaError> {
+    match peers.contains_key(&peer) {
+        true => Ok(()),
+        false => Err(MetaError::BadInput(format!("Peer {peer} does not exist"))),
+    }
+}
+
+impl CollectionMeta {
+    fn shard(&self, collection: &str, shard: ShardId) -> Result<&ReplicaSet, MetaError> {
+        self.shards.get(&shard).ok_or_else(|| shard_missing(collection, shard))
+    }
+
+    /// `SetReplicaState` (§5.3): checks existence, `from_state`, the last-active rule; `Dead`
+    /// aborts the transfers the replica takes part in.
+    pub(super) fn set_replica_state(
+        &mut self,
+        collection: &str,
+        shard: ShardId,
+        peer: PeerId,
+        state: ReplicaState,
+        from_state: Option<ReplicaState>,
+    ) -> Result<MetaResponse, MetaError> {
+        let replicas = self.shard(collection, shard)?;
+        let current = replicas.get(&peer).copied().ok_or_else(|| {
+            MetaError::BadInput(format!(
+                "Can't set replica {peer}:{shard} state to {state:?}, because replica {peer}:{shard} does not exist"
+            ))
+        })?;
+        if let Some(expected) = from_state.filter(|expected| *expected != current) {
+            return Err(MetaError::BadInput(format!(
+                "Replica {peer} of shard {shard} has state {current:?}, but expected {expected:?}"
+            )));
+        }
+        if state != current && !is_active(state) && is_last_source_of_truth(replicas, peer) {
+            return Err(MetaError::BadInput(format!(
+                "Cannot deactivate the last active replica {peer} of shard {shard}"
+            )));
+        }
+        if let Some(slot) = self.shards.get_mut(&shard).and_then(|replicas| replicas.get_mut(&peer)) {
+            *slot = state;
+        }
+        if state == ReplicaState::Dead {
+            self.abort_transfers_where(|t| t.shard_id == shard && (t.from == peer || t.to == peer));
+        }
+        Ok(MetaResponse::Done)
+    }
+
+    /// `AddReplica`: a new replica of an existing shard on a known peer. An existing replica
+    /// goes through the `SetReplicaState` rules instead. `Changed(false)` when nothing changed.
+    pub(super) fn add_replica(
+        &mut self,
+        collection: &str,
+        peers: &BTreeMap<PeerId, PeerInfo>,
+        shard: ShardId,
+        peer: PeerId,
+        state: ReplicaState,
+    ) -> Result<MetaResponse, MetaError> {
+        let replicas = self.shard(collection, shard)?;
+        check_peer_known(peers, peer)?;
+        match replicas.get(&peer).copied() {
+            Some(current) if current == state => Ok(MetaResponse::Changed(false)),
+            Some(_) => {
+                self.set_replica_state(collection, shard, peer, state, None)?;
+                Ok(MetaResponse::Changed(true))
+            }
+            None => {
+                if let Some(replicas) = self.shards.get_mut(&shard) {
+                    replicas.insert(peer, state);
+                }
+                Ok(MetaResponse::Changed(true))
+            }
+        }
+    }
+
+    /// `DropReplica` (§4.6 `drop_replica`): refused for the only replica and for the last active
+    /// one; aborts the transfers touching the replica.
+    pub(super) fn drop_replica(
+        &mut self,
+        collection: &str,
+        shard: ShardId,
+        peer: PeerId,
+    ) -> Result<MetaResponse, MetaError> {
+        let replicas = self.shard(collection, shard)?;
+        let current = replicas
+            .get(&peer)
+            .copied()
+            .ok_or_else(|| MetaError::BadInput(format!("Peer {peer} has no replica of shard {shard}")))?;
+        let active_count = replicas.values().filter(|s| is_active(**s)).count();
+        if replicas.len() == 1 || (is_active(current) && active_count == 1) {
+            return Err(MetaError::BadInput(format!(
+                "Shard {shard} must have at least one active replica after removing {peer}"
+            )));
+        }
+        self.abort_transfers_where(|t| t.shard_id == shard && (t.from == peer || t.to == peer));
+        if let Some(replicas) = self.shards.get_mut(&shard) {
+            replicas.remove(&peer);
+        }
+        Ok(MetaResponse::Done)
+    }
+
+    /// `StartTransfer` (§4.6 checks, §4.7 step 1): registers the transfer and puts the target
+    /// replica (created if absent) in the method's initial state.
+    pub(super) fn start_transfer(
+        &mut self,
+        collection: &str,
+        peers: &BTreeMap<PeerId, PeerInfo>,
+        transfer: &ShardTransfer,
+    ) -> Result<MetaResponse, MetaError> {
+        let ShardTransfer { shard_id, from, to, sync: _, method } = transfer;
+        let (shard, from, to) = (*shard_id, *from, *to);
+        let replicas = self.shard(collection, shard)?;
+        if from == to {
+            return Err(MetaError::BadInput(format!("cannot transfer shard to itself: {from} -> {to}")));
+        }
+        check_peer_known(peers, from)?;
+        check_peer_known(peers, to)?;
+        if !replicas.get(&from).copied().is_some_and(is_active) {
+            return Err(MetaError::BadInput(format!("Shard {shard} is not active on peer {from}")));
+        }
+        let shares_peer = |t: &&ShardTransfer| [t.from, t.to].iter().any(|p| *p == from || *p == to);
+        if let Some(running) = self.transfers.iter().filter(|t| t.shard_id == shard).find(shares_peer) {
+            return Err(MetaError::BadInput(format!(
+                "Shard {shard} is already involved in transfer {} -> {}",
+                running.from, running.to
+            )));
+        }
+        if let Some(replicas) = self.shards.get_mut(&shard) {
+            replicas.insert(to, transfer_initial_state(*method));
+        }
+        self.transfers.push(transfer.clone());
+        Ok(MetaResponse::Done)
+    }
+
+    /// `FinishTransfer` (§4.7 step 5): target → Active (not for resharding transfers); a move
+    /// drops the source replica; the transfer is unregistered.
+    pub(super) fn finish_transfer(&mut self, collection: &str, key: TransferKey) -> Result<MetaResponse, MetaError> {
+        let index =
+            self.transfers.iter().position(|t| t.key() == key).ok_or_else(|| transfer_missing(collection, key))?;
+        let transfer = self.transfers.remove(index);
+        let resharding = match transfer.method {
+            Some(TransferMethod::ReshardingStreamRecords) => true,
+            None | Some(TransferMethod::StreamRecords | TransferMethod::Snapshot | TransferMethod::WalDelta) => false,
+        };
+        if let Some(replicas) = self.shards.get_mut(&transfer.shard_id) {
+            if !resharding {
+                replicas.insert(transfer.to, ReplicaState::Active);
+            }
+            if !transfer.sync && replicas.get(&transfer.to) == Some(&ReplicaState::Active) {
+                replicas.remove(&transfer.from);
+            }
+        }
+        Ok(MetaResponse::Done)
+    }
+
+    /// `AbortTransfer` (§4.7 step 6).
+    pub(super) fn abort_transfer(&mut self, collection: &str, key: TransferKey) -> Result<MetaResponse, MetaError> {
+        match self.abort_transfers_where(|t| t.key() == key) {
+            true => Ok(MetaResponse::Done),
+            false => Err(transfer_missing(collection, key)),
+        }
+    }
+
+    /// Aborts every transfer matching `pred`: unregistered; a replication's target becomes
+    /// `Dead`, a move's target replica is removed. Returns whether any transfer was aborted.
+    pub(super) fn abort_transfers_where(&mut self, pred: impl Fn(&ShardTransfer) -> bool) -> bool {
+        let (aborted, kept): (Vec<ShardTransfer>, Vec<ShardTransfer>) =
+            std::mem::take(&mut self.transfers).into_iter().partition(|t| pred(t));
+        self.transfers = kept;
+        for transfer in &aborted {
+            let Some(replicas) = self.shards.get_mut(&transfer.shard_id) else { continue };
+            match transfer.sync {
+                true => {
+                    if let Some(state) = replicas.get_mut(&transfer.to) {
+                        *state = ReplicaState::Dead;
+                    }
+                }
+                false => {
+                    replicas.remove(&transfer.to);
+                }
+            }
+        }
+        !aborted.is_empty()
+    }
+}

@@ -1,0 +1,149 @@
+//! The p2p client: one lazily-connected tonic channel per peer URI, a per-call timeout, fault injection on
+//! the way out, and a record of failed sends per URI (`message_send_failures` of `GET /cluster`).
+
+use crate::MAX_MESSAGE_SIZE;
+use crate::codec::{decode, encode};
+use crate::error::PeerError;
+use crate::faults::{Faults, normalize_uri};
+use crate::message::{PeerRequest, PeerResponse};
+use crate::proto::Envelope;
+use crate::proto::peer_client::PeerClient as GrpcClient;
+use parking_lot::Mutex;
+use quiver_types::PeerId;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+
+/// Failed sends to one peer URI since the last successful one (spec §4.1 `message_send_failures`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SendFailure {
+    /// Failed sends since the last success.
+    pub count: u64,
+    /// The latest failure's message.
+    pub latest_error: String,
+    /// When the latest failure happened, RFC 3339 UTC with milliseconds.
+    pub latest_error_timestamp: String,
+}
+
+/// Calls other peers. Cheap to share (`Arc<PeerClient>`); channels are cached per normalised URI and
+/// connect lazily on first use (bounded by `connect_timeout`), reconnecting by themselves after a failure.
+pub struct PeerClient {
+    self_peer_id: PeerId,
+    connect_timeout: Duration,
+    faults: Arc<Faults>,
+    channels: Mutex<HashMap<String, Channel>>,
+    failures: Mutex<BTreeMap<String, SendFailure>>,
+}
+
+impl std::fmt::Debug for PeerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerClient")
+            .field("self_peer_id", &self.self_peer_id)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("channels", &self.channels.lock().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PeerClient {
+    /// A client that announces itself as `self_peer_id` and consults `faults` before every call.
+    pub fn new(self_peer_id: PeerId, connect_timeout: Duration, faults: Arc<Faults>) -> PeerClient {
+        PeerClient {
+            self_peer_id,
+            connect_timeout,
+            faults,
+            channels: Mutex::new(HashMap::new()),
+            failures: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// This client's peer id, as sent in every envelope.
+    pub fn self_peer_id(&self) -> PeerId {
+        self.self_peer_id
+    }
+
+    /// The shared fault-injection rules.
+    pub fn faults(&self) -> &Arc<Faults> {
+        &self.faults
+    }
+
+    /// Sends `request` to the peer at `uri` and waits at most `timeout` (connecting included) for its answer.
+    /// Transient failures (`Unreachable`, `Timeout`) and codec failures are recorded in
+    /// [`PeerClient::send_failures`]; any answer from the remote, even an error, clears the URI's record.
+    pub async fn call(&self, uri: &str, request: PeerRequest, timeout: Duration) -> Result<PeerResponse, PeerError> {
+        let uri = normalize_uri(uri);
+        let kind = request.kind_name();
+        let result = self.call_inner(&uri, request, timeout).await;
+        match &result {
+            Ok(_) | Err(PeerError::Remote(_)) => self.clear_failure(&uri),
+            Err(err @ (PeerError::Unreachable(_) | PeerError::Timeout(_) | PeerError::Codec(_))) => {
+                tracing::debug!(uri = %uri, kind, error = %err, "p2p call failed");
+                self.record_failure(&uri, err);
+            }
+        }
+        result
+    }
+
+    async fn call_inner(&self, uri: &str, request: PeerRequest, timeout: Duration) -> Result<PeerResponse, PeerError> {
+        if self.faults.is_blocked_uri(uri) {
+            return Err(PeerError::Unreachable(format!("{uri} is blocked by fault injection")));
+        }
+        let body = encode(&request)?;
+        let mut client = GrpcClient::new(self.channel(uri)?)
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE);
+        let envelope = tonic::Request::new(Envelope { from_peer: self.self_peer_id, body });
+        match tokio::time::timeout(timeout, client.call(envelope)).await {
+            Err(_) => Err(PeerError::Timeout(format!("{uri}: no answer within {} ms", timeout.as_millis()))),
+            Ok(Err(status)) => Err(PeerError::from_status(uri, &status)),
+            Ok(Ok(response)) => decode(&response.into_inner().body),
+        }
+    }
+
+    /// Drops the cached channel to `uri` (the next call connects afresh).
+    pub fn forget(&self, uri: &str) {
+        self.channels.lock().remove(&normalize_uri(uri));
+    }
+
+    /// Failed sends per peer URI since each URI's last successful send.
+    pub fn send_failures(&self) -> BTreeMap<String, SendFailure> {
+        self.failures.lock().clone()
+    }
+
+    fn channel(&self, uri: &str) -> Result<Channel, PeerError> {
+        if let Some(channel) = self.channels.lock().get(uri) {
+            return Ok(channel.clone());
+        }
+        let endpoint = Endpoint::from_shared(uri.to_string())
+            .map_err(|e| PeerError::Unreachable(format!("invalid peer uri {uri:?}: {e}")))?
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true)
+            .http2_adaptive_window(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(20));
+        let channel = endpoint.connect_lazy();
+        Ok(self.channels.lock().entry(uri.to_string()).or_insert(channel).clone())
+    }
+
+    fn record_failure(&self, uri: &str, err: &PeerError) {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut failures = self.failures.lock();
+        let entry = failures.entry(uri.to_string()).or_insert_with(|| SendFailure {
+            count: 0,
+            latest_error: String::new(),
+            latest_error_timestamp: String::new(),
+        });
+        entry.count += 1;
+        entry.latest_error = err.to_string();
+        entry.latest_error_timestamp = now;
+    }
+
+    fn clear_failure(&self, uri: &str) {
+        let mut failures = self.failures.lock();
+        if !failures.is_empty() {
+            failures.remove(uri);
+        }
+    }
+}

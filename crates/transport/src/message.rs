@@ -1,0 +1,90 @@
+//! The messages one peer sends another: one request enum, one response enum. Payloads that belong to other
+//! crates (Raft RPCs, control-plane proposals, data-plane shard calls) travel as opaque bytes.
+
+use quiver_types::{PeerId, ShardId};
+use serde::{Deserialize, Serialize};
+
+/// Which openraft RPC a [`PeerRequest::Raft`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RaftRpc {
+    AppendEntries,
+    Vote,
+    InstallSnapshot,
+}
+
+/// What one peer asks another. Raft payloads are opaque bytes (the cluster crate serialises them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerRequest {
+    /// A Raft RPC; `body` is the serialised openraft request.
+    Raft {
+        kind: RaftRpc,
+        #[serde(with = "crate::codec::bytes")]
+        body: Vec<u8>,
+    },
+    /// A control-plane proposal forwarded to the leader.
+    Propose {
+        #[serde(with = "crate::codec::bytes")]
+        body: Vec<u8>,
+    },
+    /// A joining peer asks to be added to the cluster (bootstrap); `uri` is its p2p address.
+    AddPeer { peer_id: PeerId, uri: String },
+    /// Health check.
+    Ping,
+    /// Other control-plane calls (opaque).
+    Cluster {
+        #[serde(with = "crate::codec::bytes")]
+        body: Vec<u8>,
+    },
+    /// Data-plane calls addressed to one shard of a collection (replication, transfers, remote reads).
+    Shard {
+        collection: String,
+        shard_id: ShardId,
+        #[serde(with = "crate::codec::bytes")]
+        body: Vec<u8>,
+    },
+}
+
+/// The answer to a [`PeerRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerResponse {
+    /// Answer to [`PeerRequest::Raft`]: the serialised openraft response.
+    Raft {
+        #[serde(with = "crate::codec::bytes")]
+        body: Vec<u8>,
+    },
+    /// Answer to [`PeerRequest::Propose`].
+    Proposed {
+        #[serde(with = "crate::codec::bytes")]
+        body: Vec<u8>,
+    },
+    /// Answer to [`PeerRequest::AddPeer`]: every known peer with its URI, and the cluster's first peer.
+    AllPeers { peers: Vec<(PeerId, String)>, first_peer_id: PeerId },
+    /// Answer to [`PeerRequest::Ping`]: the answering peer's id.
+    Pong { peer_id: PeerId },
+    /// Answer to [`PeerRequest::Cluster`].
+    Cluster {
+        #[serde(with = "crate::codec::bytes")]
+        body: Vec<u8>,
+    },
+    /// Answer to [`PeerRequest::Shard`].
+    Shard {
+        #[serde(with = "crate::codec::bytes")]
+        body: Vec<u8>,
+    },
+}
+
+impl PeerRequest {
+    /// A short name of the variant, for logs and error messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            PeerRequest::Raft { kind: RaftRpc::AppendEntries, .. } => "raft.append_entries",
+            PeerRequest::Raft { kind: RaftRpc::Vote, .. } => "raft.vote",
+            PeerRequest::Raft { kind: RaftRpc::InstallSnapshot, .. } => "raft.install_snapshot",
+            PeerRequest::Propose { .. } => "propose",
+            PeerRequest::AddPeer { .. } => "add_peer",
+            PeerRequest::Ping => "ping",
+            PeerRequest::Cluster { .. } => "cluster",
+            PeerRequest::Shard { .. } => "shard",
+        }
+    }
+}

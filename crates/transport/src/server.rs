@@ -1,0 +1,123 @@
+//! The p2p server: decodes each envelope, checks fault injection, runs the node's [`PeerHandler`] in its own
+//! task (so a caller that gives up never cancels a handler half-way, and a panicking handler only fails its
+//! call), and encodes the answer.
+
+use crate::MAX_MESSAGE_SIZE;
+use crate::codec::{decode, encode};
+use crate::error::PeerError;
+use crate::faults::Faults;
+use crate::message::{PeerRequest, PeerResponse};
+use crate::proto::Envelope;
+use crate::proto::peer_server::{Peer, PeerServer};
+use quiver_types::PeerId;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+
+/// The future a [`PeerHandler`] returns: the response, or an error message sent back to the caller (who
+/// sees it as [`PeerError::Remote`]).
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<PeerResponse, String>> + Send + 'a>>;
+
+/// Implemented by the node; the server calls it for every incoming request.
+///
+/// The method returns a boxed future so the trait stays object-safe (`Arc<dyn PeerHandler>`); implement it
+/// as `fn handle(&self, from, request) -> HandlerFuture<'_> { Box::pin(async move { ... }) }`, or wrap a
+/// closure with [`handler_fn`]. Each call runs in its own tokio task and is driven to completion even if the
+/// caller times out or disconnects. `from` is the caller's peer id as it claims in the envelope.
+pub trait PeerHandler: Send + Sync + 'static {
+    /// Answers one request from peer `from`.
+    fn handle(&self, from: PeerId, request: PeerRequest) -> HandlerFuture<'_>;
+}
+
+/// A [`PeerHandler`] made from an async closure `f(from, request)`.
+pub fn handler_fn<F, Fut>(f: F) -> Arc<dyn PeerHandler>
+where
+    F: Fn(PeerId, PeerRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<PeerResponse, String>> + Send + 'static,
+{
+    Arc::new(FnHandler(f))
+}
+
+struct FnHandler<F>(F);
+
+impl<F, Fut> PeerHandler for FnHandler<F>
+where
+    F: Fn(PeerId, PeerRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<PeerResponse, String>> + Send + 'static,
+{
+    fn handle(&self, from: PeerId, request: PeerRequest) -> HandlerFuture<'_> {
+        Box::pin((self.0)(from, request))
+    }
+}
+
+/// Serves the p2p service on `addr` until `shutdown` resolves. A bind failure is reported as
+/// [`PeerError::Unreachable`] naming the address.
+pub async fn serve(
+    addr: SocketAddr,
+    handler: Arc<dyn PeerHandler>,
+    faults: Arc<Faults>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), PeerError> {
+    let listener =
+        TcpListener::bind(addr).await.map_err(|e| PeerError::Unreachable(format!("cannot bind p2p {addr}: {e}")))?;
+    serve_with_listener(listener, handler, faults, shutdown).await
+}
+
+/// Serves the p2p service on an already-bound listener (tests bind port 0) until `shutdown` resolves;
+/// in-flight calls are allowed to finish.
+pub async fn serve_with_listener(
+    listener: TcpListener,
+    handler: Arc<dyn PeerHandler>,
+    faults: Arc<Faults>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), PeerError> {
+    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".to_string());
+    let service = PeerServer::new(PeerService { handler, faults })
+        .max_decoding_message_size(MAX_MESSAGE_SIZE)
+        .max_encoding_message_size(MAX_MESSAGE_SIZE);
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    tracing::debug!(addr = %local, "p2p server listening");
+    Server::builder()
+        .http2_adaptive_window(Some(true))
+        .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .map_err(|e| PeerError::Unreachable(format!("p2p server on {local} failed: {e}")))
+}
+
+struct PeerService {
+    handler: Arc<dyn PeerHandler>,
+    faults: Arc<Faults>,
+}
+
+#[tonic::async_trait]
+impl Peer for PeerService {
+    async fn call(&self, request: Request<Envelope>) -> Result<Response<Envelope>, Status> {
+        let Envelope { from_peer, body } = request.into_inner();
+        if self.faults.is_blocked_peer(from_peer) {
+            return Err(Status::unavailable(format!("peer {from_peer} is blocked by fault injection")));
+        }
+        let request: PeerRequest = decode(&body).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let kind = request.kind_name();
+        let handler = Arc::clone(&self.handler);
+        let task = tokio::spawn(async move { handler.handle(from_peer, request).await });
+        let response = match task.await {
+            Ok(Ok(response)) => response,
+            Ok(Err(message)) => return Err(Status::internal(message)),
+            Err(join) => {
+                tracing::error!(from_peer, kind, error = %join, "p2p handler panicked");
+                return Err(Status::internal(format!("handler for {kind} failed: {join}")));
+            }
+        };
+        let body = encode(&response).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(Envelope { from_peer: 0, body }))
+    }
+}

@@ -23,4 +23,5 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 
 echo "== running bench/upsert_restart.py" >&2
-exec "$VENV/bin/python" "$REPO/bench/upsert_restart.py" --bin "$REPO/target/release/quiver" "$@"
+BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/quiver"
+exec "$VENV/bin/python" "$REPO/bench/upsert_restart.py" --bin "$BIN" "$@"

@@ -431,6 +431,8 @@ def main() -> int:
     ap.add_argument("--no-two-threads", action="store_true", help="skip the 2-client-thread load")
     ap.add_argument("--out", default=str(REPO / "bench" / "out" / "upsert_restart.json"))
     ap.add_argument("--keep-dir", action="store_true", help="keep the server's temp dirs")
+    ap.add_argument("--label", default=os.environ.get("QUIVER_BENCH_LABEL", ""),
+                    help="free text recorded with the figures (e.g. which build the binary is)")
     args = ap.parse_args()
 
     data = Path(args.data)
@@ -453,6 +455,7 @@ def main() -> int:
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "git": git_rev(),
         "binary": str(binary),
+        "label": args.label,
         "host": {"nproc": os.cpu_count(), "platform": platform.platform(),
                  "python": platform.python_version(), "numpy": np.__version__},
         "params": {"points": n, "dim": DIM, "batch": args.batch, "batches": len(ranges),
@@ -587,7 +590,7 @@ def main() -> int:
         return "n/a" if x is None else f"{x:,.{d}f}"
 
     print()
-    print(f"Quiver single-node benchmark  ({results['git']}, {n:,} x {DIM}-d, batch {args.batch}, wait=true)")
+    print(f"Quiver single-node benchmark  ({args.label or results['git']}, {n:,} x {DIM}-d, batch {args.batch}, wait=true)")
     print("baselines (before / after; ratios use the mean):")
     for key, label in (("serialize", "client serialize only, all batches"),
                        ("http_sink", "client serialize + PUT to http.server sink")):

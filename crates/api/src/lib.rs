@@ -26,6 +26,8 @@ pub struct AppState {
     pub node: Arc<Node>,
     pub metrics: Arc<metrics::Metrics>,
     pub version: &'static str,
+    /// Whether the test-only fault injection endpoint is served.
+    pub faults_enabled: bool,
 }
 
 /// The whole REST router; `max_request_size_mb` bounds JSON bodies (`service.max_request_size_mb`).

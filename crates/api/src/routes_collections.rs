@@ -32,14 +32,28 @@ async fn list(State(state): State<AppState>, started: Started) -> Response {
     ok(started.0, serde_json::json!({"collections": collections}))
 }
 
+/// `?timeout=` of metadata operations (seconds).
+#[derive(Deserialize, Default)]
+struct MetaParams {
+    #[serde(default)]
+    timeout: Option<u64>,
+}
+
+impl MetaParams {
+    fn timeout(&self) -> Option<std::time::Duration> {
+        self.timeout.filter(|t| *t > 0).map(std::time::Duration::from_secs)
+    }
+}
+
 async fn create(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    Params(p): Params<MetaParams>,
     started: Started,
     OptionalJsonBody(body): OptionalJsonBody<CreateCollection>,
 ) -> Result<Response, ApiError> {
     let request = body.unwrap_or_default();
-    Ok(ok(started.0, state.node.create_collection(&name, request).await?))
+    Ok(ok(started.0, state.node.create_collection(&name, request, p.timeout()).await?))
 }
 
 async fn info(State(state): State<AppState>, Path(name): Path<String>, started: Started) -> Result<Response, ApiError> {
@@ -49,18 +63,20 @@ async fn info(State(state): State<AppState>, Path(name): Path<String>, started: 
 async fn update(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    Params(p): Params<MetaParams>,
     started: Started,
     JsonBody(request): JsonBody<UpdateCollection>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(started.0, state.node.update_collection(&name, request).await?))
+    Ok(ok(started.0, state.node.update_collection(&name, request, p.timeout()).await?))
 }
 
 async fn remove(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    Params(p): Params<MetaParams>,
     started: Started,
 ) -> Result<Response, ApiError> {
-    Ok(ok(started.0, state.node.delete_collection(&name).await?))
+    Ok(ok(started.0, state.node.delete_collection(&name, p.timeout()).await?))
 }
 
 async fn exists(State(state): State<AppState>, Path(name): Path<String>, started: Started) -> Response {
@@ -82,10 +98,11 @@ struct AliasActions {
 
 async fn update_aliases(
     State(state): State<AppState>,
+    Params(p): Params<MetaParams>,
     started: Started,
     JsonBody(body): JsonBody<AliasActions>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(started.0, state.node.update_aliases(body.actions).await?))
+    Ok(ok(started.0, state.node.update_aliases(body.actions, p.timeout()).await?))
 }
 
 async fn collection_aliases(

@@ -1,15 +1,16 @@
-//! Service endpoints (spec §1) and the cluster endpoints of a standalone node (spec §4).
+//! Service endpoints (spec §1) and the cluster endpoints (spec §4.1–4.4; 405 on a standalone node).
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::Started;
+use crate::extract::{OptionalJsonBody, Params, Started};
 use crate::response::ok;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use quiver_node::NodeError;
+use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -19,12 +20,15 @@ pub fn routes() -> Router<AppState> {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/cluster", get(cluster))
-        .route("/cluster/recover", post(standalone))
-        .route("/cluster/peer/{peer_id}", delete(standalone))
-        .route("/cluster/metadata/keys", get(standalone))
-        .route("/cluster/metadata/keys/{key}", get(standalone).put(standalone).delete(standalone))
-        .route("/collections/{name}/cluster", post(standalone))
+        .route("/cluster/recover", post(recover))
+        .route("/cluster/peer/{peer_id}", delete(remove_peer))
+        .route("/cluster/metadata/keys", get(metadata_keys))
+        .route("/cluster/metadata/keys/{key}", get(metadata_get).put(metadata_put).delete(metadata_delete))
+        .route("/collections/{name}/cluster", post(cluster_operation))
+        .route("/debug/partition", post(partition))
 }
+
+type Reply = Result<Response, ApiError>;
 
 async fn root(State(state): State<AppState>) -> Response {
     axum::Json(serde_json::json!({"title": "qdrant - vector search engine", "version": state.version})).into_response()
@@ -38,8 +42,11 @@ async fn healthz() -> Response {
     text(StatusCode::OK, "healthz check passed")
 }
 
-async fn readyz() -> Response {
-    text(StatusCode::OK, "all shards are ready")
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.node.is_ready().await {
+        true => text(StatusCode::OK, "all shards are ready"),
+        false => text(StatusCode::SERVICE_UNAVAILABLE, "some shards are not ready"),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
@@ -47,12 +54,83 @@ async fn metrics(State(state): State<AppState>) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
-async fn cluster(started: Started) -> Response {
-    ok(started.0, serde_json::json!({"status": "disabled"}))
+async fn cluster(State(state): State<AppState>, started: Started) -> Reply {
+    match state.node.cluster() {
+        None => Ok(ok(started.0, serde_json::json!({"status": "disabled"}))),
+        Some(_) => Ok(ok(started.0, state.node.cluster_status()?)),
+    }
 }
 
-async fn standalone() -> ApiError {
-    ApiError::from(NodeError::StandaloneMode)
+async fn recover(State(state): State<AppState>, started: Started) -> Reply {
+    state.node.cluster().ok_or(NodeError::StandaloneMode)?;
+    Ok(ok(started.0, true))
+}
+
+#[derive(Deserialize)]
+struct RemovePeerParams {
+    #[serde(default)]
+    force: Option<bool>,
+    #[serde(default)]
+    timeout: Option<u64>,
+}
+
+async fn remove_peer(
+    State(state): State<AppState>,
+    Path(peer_id): Path<u64>,
+    Params(p): Params<RemovePeerParams>,
+    started: Started,
+) -> Reply {
+    let timeout = p.timeout.filter(|t| *t > 0).map(std::time::Duration::from_secs);
+    Ok(ok(started.0, state.node.remove_peer(peer_id, p.force.unwrap_or(false), timeout).await?))
+}
+
+async fn metadata_keys(State(state): State<AppState>, started: Started) -> Reply {
+    Ok(ok(started.0, state.node.cluster_metadata_keys()?))
+}
+
+async fn metadata_get(State(state): State<AppState>, Path(key): Path<String>, started: Started) -> Reply {
+    Ok(ok(started.0, state.node.cluster_metadata_key(&key)?))
+}
+
+async fn metadata_put(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    started: Started,
+    OptionalJsonBody(value): OptionalJsonBody<serde_json::Value>,
+) -> Reply {
+    Ok(ok(started.0, state.node.set_cluster_metadata(&key, value).await?))
+}
+
+async fn metadata_delete(State(state): State<AppState>, Path(key): Path<String>, started: Started) -> Reply {
+    Ok(ok(started.0, state.node.set_cluster_metadata(&key, None).await?))
+}
+
+async fn cluster_operation(State(state): State<AppState>) -> ApiError {
+    match state.node.cluster() {
+        None => ApiError::from(NodeError::StandaloneMode),
+        Some(_) => {
+            ApiError::from(NodeError::BadRequest("shard transfer and replica operations are not supported yet".into()))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PartitionBody {
+    blocked: Vec<u64>,
+}
+
+/// Test-only fault injection (enabled with `QUIVER_ENABLE_FAULTS=1`): blocks p2p traffic with
+/// the given peers (both directions), or heals with an empty list.
+async fn partition(
+    State(state): State<AppState>,
+    started: Started,
+    crate::extract::JsonBody(body): crate::extract::JsonBody<PartitionBody>,
+) -> Reply {
+    if !state.faults_enabled {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "Not found: no such endpoint"));
+    }
+    state.node.set_partition(&body.blocked)?;
+    Ok(ok(started.0, true))
 }
 
 pub async fn not_found() -> ApiError {

@@ -70,6 +70,8 @@ pub struct Consensus {
     client: Arc<PeerClient>,
     log: LogStore,
     state_machine: StateMachine,
+    /// No Raft state existed at start.
+    fresh: bool,
 }
 
 fn raft_config(config: &ConsensusConfig) -> Result<Arc<Config>, ClusterError> {
@@ -112,16 +114,21 @@ impl Consensus {
         let raft = Raft::new(config.peer_id, raft_config(&config)?, network, log.clone(), state_machine.clone())
             .await
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
-        let consensus = Arc::new(Consensus { raft, config, client, log, state_machine });
-        if fresh {
-            match consensus.config.bootstrap.clone() {
-                Some(bootstrap) if bootstrap.trim_end_matches('/') != consensus.config.uri.trim_end_matches('/') => {
-                    consensus.join(&bootstrap).await?
-                }
-                Some(_) | None => consensus.initialize().await?,
-            }
+        Ok(Arc::new(Consensus { raft, config, client, log, state_machine, fresh }))
+    }
+
+    /// For a fresh peer: becomes a one-peer cluster, or (with `bootstrap`) asks that peer to add
+    /// it. Call once this peer serves p2p requests, since joining needs the leader to reach it.
+    pub async fn bootstrap(&self) -> Result<(), ClusterError> {
+        if !self.fresh {
+            return Ok(());
         }
-        Ok(consensus)
+        match self.config.bootstrap.clone() {
+            Some(bootstrap) if bootstrap.trim_end_matches('/') != self.config.uri.trim_end_matches('/') => {
+                self.join(&bootstrap).await
+            }
+            Some(_) | None => self.initialize().await,
+        }
     }
 
     async fn initialize(&self) -> Result<(), ClusterError> {

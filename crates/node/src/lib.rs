@@ -2,11 +2,14 @@
 //! one service function per API operation, which both the REST and gRPC handlers call.
 
 mod aliases;
+pub mod cluster_mode;
 pub mod config;
 pub mod error;
 pub mod info;
 mod node;
+mod reconcile;
 pub mod service;
+mod service_cluster;
 mod service_collections;
 mod service_index;
 mod service_points;

@@ -19,6 +19,12 @@ pub struct Node {
     pub(crate) aliases: Aliases,
     /// Serialises collection create/update/delete and alias changes.
     pub(crate) meta_lock: tokio::sync::Mutex<()>,
+    /// Cluster mode: consensus and p2p (set once at startup).
+    pub(crate) cluster: std::sync::OnceLock<crate::cluster_mode::ClusterContext>,
+    /// Serialises reconciliations.
+    pub(crate) reconcile_lock: parking_lot::Mutex<()>,
+    /// Local replicas whose `Active` proposal is in flight.
+    pub(crate) activating: Arc<parking_lot::Mutex<std::collections::HashSet<(String, quiver_types::ShardId)>>>,
 }
 
 fn service(context: &str, e: impl std::fmt::Display) -> NodeError {
@@ -63,7 +69,16 @@ impl Node {
             collections.insert(name, Arc::new(collection));
         }
         let aliases = Aliases::load(&config.storage_path.join("aliases"))?;
-        Ok(Node { config, peer_id, collections: RwLock::new(collections), aliases, meta_lock: Default::default() })
+        Ok(Node {
+            config,
+            peer_id,
+            collections: RwLock::new(collections),
+            aliases,
+            meta_lock: Default::default(),
+            cluster: Default::default(),
+            reconcile_lock: Default::default(),
+            activating: Default::default(),
+        })
     }
 
     pub fn peer_id(&self) -> PeerId {
@@ -80,6 +95,16 @@ impl Node {
 
     /// The collection called `name`, or the collection the alias `name` points to.
     pub fn resolve(&self, name: &str) -> Result<Arc<Collection>> {
+        let found = self.resolve_local(name);
+        if found.is_err() && self.cluster_state().is_some_and(|s| s.resolve_collection(name).is_some()) {
+            // Committed but not reconciled yet on this peer: apply it now.
+            self.reconcile_now();
+            return self.resolve_local(name);
+        }
+        found
+    }
+
+    fn resolve_local(&self, name: &str) -> Result<Arc<Collection>> {
         let collections = self.collections.read();
         if let Some(c) = collections.get(name) {
             return Ok(Arc::clone(c));

@@ -3,10 +3,12 @@
 use crate::error::{NodeError, Result};
 use crate::info::{AliasDescription, CollectionClusterInfo, CollectionInfo, LocalShardInfo};
 use crate::node::Node;
+use quiver_cluster::state::{MetaOperation, MetaResponse};
 use quiver_collection::Collection;
 use quiver_types::config::{CollectionConfig, CollectionParams, CreateCollection, UpdateCollection, VectorsConfig};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use quiver_types::cluster::AliasAction;
 
@@ -68,7 +70,7 @@ fn validate_create(request: &CreateCollection) -> Result<()> {
 }
 
 impl Node {
-    fn build_config(&self, request: CreateCollection) -> CollectionConfig {
+    pub(crate) fn build_config(&self, request: CreateCollection) -> CollectionConfig {
         let mut hnsw = self.config.hnsw.clone();
         if let Some(diff) = &request.hnsw_config {
             hnsw.apply(diff);
@@ -106,11 +108,19 @@ impl Node {
     }
 
     /// `PUT /collections/{name}`.
-    pub async fn create_collection(&self, name: &str, request: CreateCollection) -> Result<bool> {
+    pub async fn create_collection(
+        &self,
+        name: &str,
+        request: CreateCollection,
+        timeout: Option<Duration>,
+    ) -> Result<bool> {
         validate_name(name)?;
         validate_create(&request)?;
         if request.sharding_method.as_deref().is_some_and(|m| m != "auto") {
             return Err(NodeError::BadInput("Custom sharding is not supported yet".into()));
+        }
+        if self.cluster().is_some() {
+            return self.create_collection_in_cluster(name, request, timeout).await;
         }
         let _meta = self.meta_lock.lock().await;
         if self.collections.read().contains_key(name) {
@@ -133,7 +143,17 @@ impl Node {
     }
 
     /// `PATCH /collections/{name}`.
-    pub async fn update_collection(&self, name: &str, request: UpdateCollection) -> Result<bool> {
+    pub async fn update_collection(
+        &self,
+        name: &str,
+        request: UpdateCollection,
+        timeout: Option<Duration>,
+    ) -> Result<bool> {
+        if self.cluster().is_some() {
+            let name = self.resolve(name)?.name().to_string();
+            self.propose(MetaOperation::UpdateCollection { name, update: request }, timeout).await?;
+            return Ok(true);
+        }
         let _meta = self.meta_lock.lock().await;
         let collection = self.resolve(name)?;
         let mut config = collection.config();
@@ -143,7 +163,11 @@ impl Node {
     }
 
     /// `DELETE /collections/{name}`: true if it existed.
-    pub async fn delete_collection(&self, name: &str) -> Result<bool> {
+    pub async fn delete_collection(&self, name: &str, timeout: Option<Duration>) -> Result<bool> {
+        if self.cluster().is_some() {
+            let op = MetaOperation::DeleteCollection { name: name.to_string() };
+            return Ok(!matches!(self.propose(op, timeout).await?, MetaResponse::Changed(false)));
+        }
         let _meta = self.meta_lock.lock().await;
         let Some(collection) = self.collections.write().remove(name) else {
             return Ok(false);
@@ -166,7 +190,10 @@ impl Node {
     }
 
     pub fn list_collections(&self) -> Vec<String> {
-        self.collections.read().keys().cloned().collect()
+        match self.cluster_state() {
+            Some(state) => state.collections.keys().cloned().collect(),
+            None => self.collections.read().keys().cloned().collect(),
+        }
     }
 
     pub fn collection_exists(&self, name: &str) -> bool {
@@ -190,6 +217,9 @@ impl Node {
 
     /// `GET /collections/{name}/cluster` (standalone: every shard local and Active).
     pub fn collection_cluster_info(&self, name: &str) -> Result<CollectionClusterInfo> {
+        if let Some(state) = self.cluster_state() {
+            return self.cluster_info_from_state(&state, name);
+        }
         let collection = self.resolve(name)?;
         let local_shards: Vec<LocalShardInfo> = collection
             .replica_sets()
@@ -209,7 +239,11 @@ impl Node {
     }
 
     /// `POST /collections/aliases`: all actions or none.
-    pub async fn update_aliases(&self, actions: Vec<AliasAction>) -> Result<bool> {
+    pub async fn update_aliases(&self, actions: Vec<AliasAction>, timeout: Option<Duration>) -> Result<bool> {
+        if self.cluster().is_some() {
+            self.propose(MetaOperation::UpdateAliases { actions }, timeout).await?;
+            return Ok(true);
+        }
         let _meta = self.meta_lock.lock().await;
         let mut map = self.aliases.all();
         for action in actions {

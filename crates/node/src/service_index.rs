@@ -5,6 +5,7 @@
 
 use crate::error::{NodeError, Result};
 use crate::node::Node;
+use quiver_cluster::state::MetaOperation;
 use quiver_types::filter::{Condition, FieldCondition, Filter, ValuesCount};
 use quiver_types::json_path::JsonPath;
 use quiver_types::ops::{UpdateResult, UpdateStatus};
@@ -60,6 +61,15 @@ impl Node {
         })?;
         data_type(&schema)?;
         let collection = self.resolve(name)?;
+        if self.cluster().is_some() {
+            let op = MetaOperation::CreatePayloadIndex {
+                collection: collection.name().to_string(),
+                field: field.to_string(),
+                schema,
+            };
+            self.propose(op, None).await?;
+            return Ok(completed(wait));
+        }
         collection.set_payload_index(field, Some(schema))?;
         Ok(completed(wait))
     }
@@ -67,6 +77,12 @@ impl Node {
     /// Removes the payload index definition of `field`.
     pub async fn delete_field_index(&self, name: &str, field: &str, wait: bool) -> Result<UpdateResult> {
         let collection = self.resolve(name)?;
+        if self.cluster().is_some() {
+            let op =
+                MetaOperation::DropPayloadIndex { collection: collection.name().to_string(), field: field.to_string() };
+            self.propose(op, None).await?;
+            return Ok(completed(wait));
+        }
         collection.set_payload_index(field, None)?;
         Ok(completed(wait))
     }

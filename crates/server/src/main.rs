@@ -1,6 +1,7 @@
 //! The `quiver` binary: reads the configuration and flags, opens the node's storage, serves the
 //! REST API, and shuts down gracefully on SIGINT/SIGTERM (every write made durable).
 
+mod cluster;
 mod settings;
 
 use axum::extract::Request;
@@ -43,7 +44,7 @@ fn init_logging(level: &str) {
     tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
 }
 
-async fn shutdown_signal() {
+async fn wait_for_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -68,9 +69,20 @@ async fn run(cli: Cli) -> Result<(), String> {
     for key in unknown {
         tracing::warn!(key = %key, "unknown configuration key ignored");
     }
-    if settings.cluster.enabled || cli.bootstrap.is_some() {
-        return Err("cluster mode is not available yet in this build: set cluster.enabled to false".into());
+    if !settings.cluster.enabled && cli.bootstrap.is_some() {
+        return Err("--bootstrap needs cluster mode: set cluster.enabled (QDRANT__CLUSTER__ENABLED=true)".into());
     }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
     let node_config = settings.node_config();
     let node = tokio::task::spawn_blocking(move || Node::open(node_config))
         .await
@@ -79,7 +91,17 @@ async fn run(cli: Cli) -> Result<(), String> {
     let node = Arc::new(node);
     node.spawn_checkpointer();
     tracing::info!(peer_id = node.peer_id(), "storage opened");
-    let state = AppState { node: Arc::clone(&node), metrics: Arc::new(Metrics::default()), version: QDRANT_VERSION };
+    if settings.cluster.enabled {
+        let args = cluster::ClusterArgs { uri: cli.uri.clone(), bootstrap: cli.bootstrap.clone() };
+        cluster::start(&node, &settings, args, stopped()).await?;
+    }
+    let faults_enabled = std::env::var("QUIVER_ENABLE_FAULTS").is_ok_and(|v| v == "1");
+    let state = AppState {
+        node: Arc::clone(&node),
+        metrics: Arc::new(Metrics::default()),
+        version: QDRANT_VERSION,
+        faults_enabled,
+    };
     let mut router = quiver_api::router(state, settings.service.max_request_size_mb);
     if settings.service.enable_cors {
         router = router.layer(tower_http::cors::CorsLayer::permissive());
@@ -91,9 +113,12 @@ async fn run(cli: Cli) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {address} (service.http_port): {e}"))?;
     tracing::info!(%address, "REST API listening");
     axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(app))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stopped())
         .await
         .map_err(|e| format!("REST server failed: {e}"))?;
+    if let Some(cluster) = node.cluster() {
+        cluster.consensus.shutdown().await;
+    }
     tokio::task::spawn_blocking(move || node.shutdown())
         .await
         .map_err(|e| format!("shutdown failed: {e}"))?

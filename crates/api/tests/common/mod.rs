@@ -35,7 +35,12 @@ fn open(dir: &TempDir) -> Inner {
         })
         .expect("open node"),
     );
-    let state = AppState { node: Arc::clone(&node), metrics: Arc::new(Metrics::default()), version: "1.19.0" };
+    let state = AppState {
+        node: Arc::clone(&node),
+        metrics: Arc::new(Metrics::default()),
+        version: "1.19.0",
+        faults_enabled: false,
+    };
     Inner { node, router: quiver_api::router(state, 32) }
 }
 

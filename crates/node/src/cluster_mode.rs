@@ -1,0 +1,210 @@
+//! Cluster mode of a node: the consensus handle, the p2p request handler, metadata proposals
+//! with Qdrant's timeouts and messages, and the cluster status endpoints' data.
+
+use crate::error::{NodeError, Result};
+use crate::node::Node;
+use quiver_cluster::state::{ClusterState, MetaError, MetaOperation, MetaResponse};
+use quiver_cluster::{ClusterError, Consensus, RaftInfo};
+use quiver_transport::{Faults, HandlerFuture, PeerClient, PeerHandler, PeerRequest, SendFailure};
+use quiver_types::PeerId;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// Default wait for metadata operations (`CONSENSUS_META_OP_WAIT`).
+pub const META_OP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a node in cluster mode holds besides its collections.
+pub struct ClusterContext {
+    pub consensus: Arc<Consensus>,
+    pub client: Arc<PeerClient>,
+    pub faults: Arc<Faults>,
+    /// Started with `--bootstrap` into a new deployment: not ready until it sees another peer.
+    pub bootstrapped: bool,
+    pub(crate) ready: AtomicBool,
+}
+
+impl ClusterContext {
+    pub fn new(consensus: Arc<Consensus>, client: Arc<PeerClient>, faults: Arc<Faults>, bootstrapped: bool) -> Self {
+        ClusterContext { consensus, client, faults, bootstrapped, ready: AtomicBool::new(false) }
+    }
+}
+
+/// `GET /cluster` in cluster mode (spec §4.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterStatus {
+    pub status: &'static str,
+    pub peer_id: PeerId,
+    pub peers: BTreeMap<String, PeerUri>,
+    pub raft_info: RaftInfo,
+    pub consensus_thread_status: serde_json::Value,
+    pub message_send_failures: BTreeMap<String, SendFailure>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerUri {
+    pub uri: String,
+}
+
+impl From<MetaError> for NodeError {
+    fn from(e: MetaError) -> Self {
+        match e {
+            MetaError::NotFound(m) => NodeError::NotFound(m),
+            MetaError::BadInput(m) => NodeError::BadInput(m),
+            MetaError::BadRequest(m) => NodeError::BadRequest(m),
+            MetaError::AlreadyExists(m) => {
+                let name = m.split('`').nth(1).unwrap_or(&m).to_string();
+                NodeError::AlreadyExists(name)
+            }
+        }
+    }
+}
+
+impl From<ClusterError> for NodeError {
+    fn from(e: ClusterError) -> Self {
+        match e {
+            ClusterError::Refused(meta) => NodeError::from(meta),
+            ClusterError::BadRequest(m) => NodeError::BadRequest(m),
+            ClusterError::NoLeader(_)
+            | ClusterError::Timeout(_)
+            | ClusterError::Transport(_)
+            | ClusterError::Raft(_) => NodeError::Service(e.to_string()),
+        }
+    }
+}
+
+/// Serves p2p requests for a node (held weakly: the server must not keep the node alive).
+pub struct NodePeerHandler {
+    pub node: Weak<Node>,
+}
+
+impl PeerHandler for NodePeerHandler {
+    fn handle(&self, _from: PeerId, request: PeerRequest) -> HandlerFuture<'_> {
+        let node = self.node.upgrade();
+        Box::pin(async move {
+            let node = node.ok_or_else(|| "node is shutting down".to_string())?;
+            let cluster = node.cluster().ok_or_else(|| "cluster mode is not enabled".to_string())?;
+            cluster.consensus.handle(request).await
+        })
+    }
+}
+
+impl Node {
+    /// The cluster context, when running in cluster mode.
+    pub fn cluster(&self) -> Option<&ClusterContext> {
+        self.cluster.get()
+    }
+
+    /// Switches the node to cluster mode (once, at startup).
+    pub fn attach_cluster(&self, context: ClusterContext) -> Result<()> {
+        self.cluster.set(context).map_err(|_| NodeError::Service("cluster mode attached twice".into()))
+    }
+
+    /// Proposes a metadata operation and applies its local effects before returning.
+    pub(crate) async fn propose(&self, op: MetaOperation, timeout: Option<Duration>) -> Result<MetaResponse> {
+        let cluster = self.cluster().ok_or(NodeError::StandaloneMode)?;
+        let response = cluster.consensus.propose(op, timeout.unwrap_or(META_OP_TIMEOUT)).await?;
+        self.reconcile_now();
+        Ok(response)
+    }
+
+    /// The applied cluster metadata (cluster mode).
+    pub fn cluster_state(&self) -> Option<ClusterState> {
+        self.cluster().map(|c| c.consensus.state().state.clone())
+    }
+
+    /// `GET /cluster` in cluster mode.
+    pub fn cluster_status(&self) -> Result<ClusterStatus> {
+        let cluster = self.cluster().ok_or(NodeError::StandaloneMode)?;
+        let state = cluster.consensus.state();
+        let peers = state.state.peers.iter().map(|(id, p)| (id.to_string(), PeerUri { uri: p.uri.clone() })).collect();
+        let thread_status = match cluster.consensus.running() {
+            Ok(()) => serde_json::json!({"consensus_thread_status": "working", "last_update": chrono_now()}),
+            Err(err) => serde_json::json!({"consensus_thread_status": "stopped_with_err", "err": err}),
+        };
+        Ok(ClusterStatus {
+            status: "enabled",
+            peer_id: self.peer_id(),
+            peers,
+            raft_info: cluster.consensus.raft_info(),
+            consensus_thread_status: thread_status,
+            message_send_failures: cluster.client.send_failures(),
+        })
+    }
+
+    /// `DELETE /cluster/peer/{id}` (spec §4.2).
+    pub async fn remove_peer(&self, peer_id: PeerId, force: bool, timeout: Option<Duration>) -> Result<bool> {
+        let cluster = self.cluster().ok_or(NodeError::StandaloneMode)?;
+        let state = cluster.consensus.state();
+        if !state.state.peers.contains_key(&peer_id) {
+            return Err(NodeError::BadRequest(format!("Peer {peer_id} does not exist")));
+        }
+        if !force && state.state.peer_has_replicas(peer_id) {
+            return Err(NodeError::BadRequest(format!("Cannot remove peer {peer_id} as there are shards on it")));
+        }
+        let timeout = timeout.unwrap_or(META_OP_TIMEOUT);
+        self.propose(MetaOperation::RemovePeer { peer_id }, Some(timeout)).await?;
+        cluster.consensus.remove_peer(peer_id, timeout).await?;
+        if let Some(p) = state.state.peers.get(&peer_id) {
+            cluster.client.forget(&p.uri);
+        }
+        Ok(true)
+    }
+
+    /// `PUT|DELETE /cluster/metadata/keys/{key}`.
+    pub async fn set_cluster_metadata(&self, key: &str, value: Option<serde_json::Value>) -> Result<bool> {
+        let value = value.filter(|v| !v.is_null());
+        self.propose(MetaOperation::SetMetadata { key: key.to_string(), value }, None).await?;
+        Ok(true)
+    }
+
+    /// `GET /cluster/metadata/keys`.
+    pub fn cluster_metadata_keys(&self) -> Result<Vec<String>> {
+        let state = self.cluster_state().ok_or(NodeError::StandaloneMode)?;
+        Ok(state.metadata.keys().cloned().collect())
+    }
+
+    /// `GET /cluster/metadata/keys/{key}`.
+    pub fn cluster_metadata_key(&self, key: &str) -> Result<serde_json::Value> {
+        let state = self.cluster_state().ok_or(NodeError::StandaloneMode)?;
+        Ok(state.metadata.get(key).cloned().unwrap_or(serde_json::Value::Null))
+    }
+
+    /// `/readyz` (spec §1): standalone always; in a cluster once a leader is known, this peer has
+    /// applied the leader's commit, a bootstrapped peer sees another peer, and local replicas are
+    /// healthy. Once ready, ready for the process lifetime.
+    pub async fn is_ready(&self) -> bool {
+        let Some(cluster) = self.cluster() else { return true };
+        if cluster.ready.load(Ordering::Acquire) {
+            return true;
+        }
+        let state = cluster.consensus.state();
+        if cluster.bootstrapped && state.state.peers.len() < 2 {
+            return false;
+        }
+        let Ok(commit) = cluster.consensus.cluster_commit(Duration::from_millis(500)).await else { return false };
+        if state.applied_index() < commit || !self.local_replicas_healthy() {
+            return false;
+        }
+        cluster.ready.store(true, Ordering::Release);
+        true
+    }
+
+    /// Fault injection for tests: block or unblock traffic with a peer.
+    pub fn set_partition(&self, blocked: &[PeerId]) -> Result<()> {
+        let cluster = self.cluster().ok_or(NodeError::StandaloneMode)?;
+        let state = cluster.consensus.state();
+        cluster.faults.unblock_all();
+        for peer in blocked {
+            let uri = state.state.peers.get(peer).map(|p| p.uri.clone()).unwrap_or_default();
+            cluster.faults.block_peer(*peer, &uri);
+        }
+        Ok(())
+    }
+}
+
+fn chrono_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

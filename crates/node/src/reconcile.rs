@@ -1,0 +1,150 @@
+//! The reconciler: turns committed cluster metadata into local effects. For each collection with
+//! replicas on this peer it opens or creates the local shards, keeps config, payload index
+//! definitions, aliases and local replica states in step, proposes `Active` for its own
+//! `Initializing` replicas, and removes collections that were deleted.
+
+use crate::node::Node;
+use quiver_cluster::state::{ClusterState, CollectionMeta, MetaOperation};
+use quiver_collection::Collection;
+use quiver_types::ShardId;
+use quiver_types::replica::ReplicaState;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+impl Node {
+    /// Applies the latest cluster state locally (idempotent; serialised).
+    pub fn reconcile_now(&self) {
+        let Some(cluster) = self.cluster() else { return };
+        let applied = cluster.consensus.state();
+        let _guard = self.reconcile_lock.lock();
+        self.reconcile(&applied.state);
+    }
+
+    fn reconcile(&self, state: &ClusterState) {
+        let me = self.peer_id();
+        for (name, meta) in &state.collections {
+            let local: Vec<ShardId> =
+                meta.shards.iter().filter(|(_, replicas)| replicas.contains_key(&me)).map(|(s, _)| *s).collect();
+            if let Err(e) = self.reconcile_collection(name, meta, &local) {
+                tracing::error!(collection = %name, error = %e, "reconciling collection failed");
+            }
+        }
+        let stale: Vec<String> =
+            self.collections.read().keys().filter(|n| !state.collections.contains_key(*n)).cloned().collect();
+        for name in stale {
+            self.drop_local_collection(&name);
+        }
+        if self.aliases.all() != state.aliases
+            && let Err(e) = self.aliases.replace(state.aliases.clone())
+        {
+            tracing::error!(error = %e, "persisting aliases failed");
+        }
+    }
+
+    fn reconcile_collection(&self, name: &str, meta: &CollectionMeta, local: &[ShardId]) -> crate::error::Result<()> {
+        let existing = self.collections.read().get(name).cloned();
+        let collection = match existing {
+            Some(c) => c,
+            None => {
+                let dir = self.collection_dir(name);
+                let collection = match dir.join("config.json").exists() {
+                    true => Collection::open(name, &dir)?,
+                    false => Collection::create(name, &dir, meta.config.clone(), Some(local))?,
+                };
+                let collection = Arc::new(collection);
+                self.collections.write().insert(name.to_string(), Arc::clone(&collection));
+                collection
+            }
+        };
+        if collection.config() != meta.config {
+            collection.set_config(meta.config.clone())?;
+        }
+        if collection.payload_index() != meta.payload_index {
+            sync_payload_index(&collection, &meta.payload_index)?;
+        }
+        for set in collection.replica_sets() {
+            let state = meta.replica_state(set.shard_id, self.peer_id()).unwrap_or(ReplicaState::Dead);
+            set.set_local_state(state);
+            if state == ReplicaState::Initializing {
+                self.propose_active(name, set.shard_id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Proposes `Initializing → Active` for a local replica, in the background.
+    fn propose_active(&self, name: &str, shard_id: ShardId) {
+        let Some(cluster) = self.cluster() else { return };
+        let key = (name.to_string(), shard_id);
+        if !self.activating.lock().insert(key.clone()) {
+            return;
+        }
+        let consensus = Arc::clone(&cluster.consensus);
+        let activating = Arc::clone(&self.activating);
+        let op = MetaOperation::SetReplicaState {
+            collection: name.to_string(),
+            shard_id,
+            peer_id: self.peer_id(),
+            state: ReplicaState::Active,
+            from_state: Some(ReplicaState::Initializing),
+        };
+        tokio::spawn(async move {
+            if let Err(e) = consensus.propose(op, Duration::from_secs(10)).await {
+                tracing::warn!(error = %e, "activating a replica failed; will retry on the next state change");
+            }
+            activating.lock().remove(&key);
+        });
+    }
+
+    fn drop_local_collection(&self, name: &str) {
+        if self.collections.write().remove(name).is_none() {
+            return;
+        }
+        let dir = self.collection_dir(name);
+        let trash = self.config.storage_path.join(".deleted").join(uuid::Uuid::new_v4().to_string());
+        let moved = std::fs::create_dir_all(self.config.storage_path.join(".deleted"))
+            .and_then(|_| std::fs::rename(&dir, &trash));
+        if let Err(e) = moved.and_then(|_| std::fs::remove_dir_all(&trash)) {
+            tracing::warn!(collection = %name, error = %e, "removing a deleted collection's files failed");
+        }
+    }
+
+    /// Whether every local replica is in a healthy state (for `/readyz`).
+    pub(crate) fn local_replicas_healthy(&self) -> bool {
+        self.collections().iter().all(|c| c.replica_sets().all(|s| s.local_state().is_healthy()))
+    }
+
+    /// Reconciles on every newly applied state until the node is dropped.
+    pub fn spawn_reconciler(self: &Arc<Self>) {
+        let Some(cluster) = self.cluster() else { return };
+        let mut states = cluster.consensus.subscribe();
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(node) = weak.upgrade() else { return };
+                node.reconcile_now();
+                drop(node);
+                if states.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+fn sync_payload_index(
+    collection: &Collection,
+    wanted: &BTreeMap<String, serde_json::Value>,
+) -> crate::error::Result<()> {
+    let current = collection.payload_index();
+    for field in current.keys().filter(|f| !wanted.contains_key(*f)) {
+        collection.set_payload_index(field, None)?;
+    }
+    for (field, schema) in wanted {
+        if current.get(field) != Some(schema) {
+            collection.set_payload_index(field, Some(schema.clone()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! Starting cluster mode: the p2p listener, consensus (new cluster, join, or resume), and the
+//! reconciler.
+
+use crate::settings::Settings;
+use quiver_cluster::{Consensus, ConsensusConfig};
+use quiver_node::Node;
+use quiver_node::cluster_mode::{ClusterContext, NodePeerHandler};
+use quiver_transport::{Faults, PeerClient};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// CLI values that matter for cluster mode.
+pub struct ClusterArgs {
+    pub uri: Option<String>,
+    pub bootstrap: Option<String>,
+}
+
+/// Binds the p2p port, starts consensus and attaches it to `node`.
+pub async fn start(
+    node: &Arc<Node>,
+    settings: &Settings,
+    args: ClusterArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let p2p_port = settings.cluster.p2p.port.ok_or("cluster.p2p.port is required in cluster mode")?;
+    let dir = settings.storage.storage_path.join("raft");
+    let has_state = dir.join("raft_state.json").exists() || dir.join("raft_log.redb").exists();
+    let uri = match (&args.uri, has_state) {
+        (Some(uri), _) => quiver_transport::normalize_uri(uri),
+        (None, true) => stored_uri(&dir, node.peer_id()).ok_or("--uri is required: this peer's address is unknown")?,
+        (None, false) => return Err("First peer should specify its uri (--uri http://HOST:P2P_PORT)".into()),
+    };
+    let address = format!("{}:{}", settings.service.host, p2p_port);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .map_err(|e| format!("cannot listen on {address} (cluster.p2p.port): {e}"))?;
+    let faults = Arc::new(Faults::default());
+    let handler = Arc::new(NodePeerHandler { node: Arc::downgrade(node) });
+    let server_faults = Arc::clone(&faults);
+    tokio::spawn(async move {
+        if let Err(e) = quiver_transport::serve_with_listener(listener, handler, server_faults, shutdown).await {
+            tracing::error!(error = %e, "p2p server stopped");
+        }
+    });
+    let timeout = Duration::from_millis(settings.cluster.connection_timeout_ms.max(100));
+    let client = Arc::new(PeerClient::new(node.peer_id(), timeout, Arc::clone(&faults)));
+    let config = ConsensusConfig {
+        peer_id: node.peer_id(),
+        uri,
+        bootstrap: if has_state { None } else { args.bootstrap.clone() },
+        dir,
+        tick_period_ms: settings.cluster.consensus.tick_period_ms,
+        compact_wal_entries: settings.cluster.consensus.compact_wal_entries,
+        bootstrap_timeout: Duration::from_secs(settings.cluster.consensus.bootstrap_timeout_sec.max(1)),
+        rpc_timeout: Duration::from_millis(settings.cluster.grpc_timeout_ms.clamp(1000, 60_000)),
+    };
+    let bootstrapped = config.bootstrap.is_some();
+    let consensus = Consensus::start(config, Arc::clone(&client)).await.map_err(|e| format!("consensus: {e}"))?;
+    tracing::info!(peer_id = node.peer_id(), %address, "cluster mode: p2p listening");
+    node.attach_cluster(ClusterContext::new(Arc::clone(&consensus), client, faults, bootstrapped))
+        .map_err(|e| e.to_string())?;
+    consensus.bootstrap().await.map_err(|e| format!("consensus: {e}"))?;
+    node.spawn_reconciler();
+    Ok(())
+}
+
+/// This peer's URI as recorded in its persisted membership.
+fn stored_uri(dir: &std::path::Path, peer_id: u64) -> Option<String> {
+    let bytes = std::fs::read(dir.join("raft_state.json")).ok()?;
+    let applied: quiver_cluster::AppliedState = serde_json::from_slice(&bytes).ok()?;
+    applied.state.peers.get(&peer_id).map(|p| p.uri.clone())
+}

@@ -13,6 +13,57 @@ use std::time::Duration;
 pub struct ClusterArgs {
     pub uri: Option<String>,
     pub bootstrap: Option<String>,
+    pub reinit: bool,
+}
+
+/// `--reinit`: set the Raft state aside (renamed, not deleted). Returns the metadata to re-propose
+/// when this peer becomes a new one-peer cluster (no `--bootstrap`); with `--bootstrap` the peer
+/// rejoins with the same id and receives the cluster's state by snapshot.
+fn reinit(dir: &std::path::Path, bootstrap: bool) -> Result<Option<quiver_cluster::state::ClusterState>, String> {
+    if !dir.exists() {
+        return Ok(None);
+    }
+    let old: Option<quiver_cluster::AppliedState> =
+        std::fs::read(dir.join("raft_state.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let aside = dir.with_file_name(format!("raft.before-reinit-{}", chrono_stamp()));
+    std::fs::rename(dir, &aside).map_err(|e| format!("--reinit: cannot move {}: {e}", dir.display()))?;
+    tracing::warn!(moved_to = %aside.display(), "--reinit: consensus state set aside");
+    Ok(if bootstrap { None } else { old.map(|o| o.state) })
+}
+
+fn chrono_stamp() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Re-proposes collections (placed on this peer only), payload indexes, aliases and metadata keys
+/// after a `--reinit` that made this peer a new one-peer cluster.
+async fn repropose(node: &Node, old: quiver_cluster::state::ClusterState) -> Result<(), String> {
+    use quiver_cluster::state::MetaOperation;
+    let me = node.peer_id();
+    let mut ops = Vec::new();
+    for (name, meta) in old.collections {
+        let placement = meta.shards.keys().map(|s| (*s, vec![me])).collect();
+        let initial_state = quiver_types::replica::ReplicaState::Active;
+        ops.push(MetaOperation::CreateCollection { name: name.clone(), config: meta.config, placement, initial_state });
+        for (field, schema) in meta.payload_index {
+            ops.push(MetaOperation::CreatePayloadIndex { collection: name.clone(), field, schema });
+        }
+    }
+    let actions = old
+        .aliases
+        .into_iter()
+        .map(|(alias_name, collection_name)| quiver_types::cluster::AliasAction::CreateAlias {
+            collection_name,
+            alias_name,
+        })
+        .collect();
+    ops.push(MetaOperation::UpdateAliases { actions });
+    ops.extend(old.metadata.into_iter().map(|(key, value)| MetaOperation::SetMetadata { key, value: Some(value) }));
+    let consensus = &node.cluster().ok_or("cluster mode not attached")?.consensus;
+    for op in ops {
+        consensus.propose(op, Duration::from_secs(30)).await.map_err(|e| format!("--reinit: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Binds the p2p port, starts consensus and attaches it to `node`.
@@ -24,10 +75,12 @@ pub async fn start(
 ) -> Result<(), String> {
     let p2p_port = settings.cluster.p2p.port.ok_or("cluster.p2p.port is required in cluster mode")?;
     let dir = settings.storage.storage_path.join("raft");
+    let remembered_uri = stored_uri(&dir, node.peer_id());
+    let previous = if args.reinit { reinit(&dir, args.bootstrap.is_some())? } else { None };
     let has_state = dir.join("raft_state.json").exists() || dir.join("raft_log.redb").exists();
-    let uri = match (&args.uri, has_state) {
+    let uri = match (&args.uri, has_state || previous.is_some()) {
         (Some(uri), _) => quiver_transport::normalize_uri(uri),
-        (None, true) => stored_uri(&dir, node.peer_id()).ok_or("--uri is required: this peer's address is unknown")?,
+        (None, true) => remembered_uri.ok_or("--uri is required: this peer's address is unknown")?,
         (None, false) => return Err("First peer should specify its uri (--uri http://HOST:P2P_PORT)".into()),
     };
     let address = format!("{}:{}", settings.service.host, p2p_port);
@@ -60,6 +113,9 @@ pub async fn start(
     node.attach_cluster(ClusterContext::new(Arc::clone(&consensus), client, faults, bootstrapped))
         .map_err(|e| e.to_string())?;
     consensus.bootstrap().await.map_err(|e| format!("consensus: {e}"))?;
+    if let Some(old) = previous {
+        repropose(node, old).await?;
+    }
     node.spawn_reconciler();
     Ok(())
 }

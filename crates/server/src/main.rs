@@ -39,7 +39,13 @@ struct Cli {
 }
 
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level.to_lowercase())
+    // openraft logs every election step at INFO; keep it to warnings unless asked for DEBUG/TRACE.
+    let level = level.to_lowercase();
+    let directives = match level.as_str() {
+        "debug" | "trace" => level.clone(),
+        _ => format!("{level},openraft=warn"),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
 }
@@ -92,7 +98,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     node.spawn_checkpointer();
     tracing::info!(peer_id = node.peer_id(), "storage opened");
     if settings.cluster.enabled {
-        let args = cluster::ClusterArgs { uri: cli.uri.clone(), bootstrap: cli.bootstrap.clone() };
+        let args = cluster::ClusterArgs { uri: cli.uri.clone(), bootstrap: cli.bootstrap.clone(), reinit: cli.reinit };
         cluster::start(&node, &settings, args, stopped()).await?;
     }
     let faults_enabled = std::env::var("QUIVER_ENABLE_FAULTS").is_ok_and(|v| v == "1");

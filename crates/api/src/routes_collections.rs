@@ -22,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/collections/aliases", post(update_aliases))
         .route("/collections/{name}/aliases", get(collection_aliases))
         .route("/aliases", get(all_aliases))
+        .route("/collections/{name}/shards/{shard_id}/digest", get(shard_digest))
         .route("/collections/{name}/index", put(create_index))
         .route("/collections/{name}/index/{field}", delete(delete_index))
 }
@@ -143,4 +144,13 @@ async fn delete_index(
 ) -> Result<Response, ApiError> {
     let wait = p.wait.unwrap_or(false);
     Ok(ok(started.0, state.node.delete_field_index(&name, &field, wait).await?))
+}
+
+/// Internal: the content digest of this peer's replica of a shard (tests compare replicas).
+async fn shard_digest(
+    State(state): State<AppState>,
+    Path((name, shard_id)): Path<(String, u32)>,
+    started: Started,
+) -> Result<Response, ApiError> {
+    Ok(ok(started.0, state.node.shard_digest(&name, shard_id).await?))
 }

@@ -39,6 +39,8 @@ pub struct SearchRequest {
 pub struct Collection {
     name: String,
     dir: PathBuf,
+    /// Cluster mode: this peer and its ports to other peers and to the control plane.
+    pub(crate) cluster: std::sync::OnceLock<crate::replication::ClusterPorts>,
     config: RwLock<CollectionConfig>,
     payload_index: RwLock<PayloadIndexSchema>,
     pub(crate) shards: BTreeMap<ShardId, ReplicaSet>,
@@ -107,9 +109,12 @@ impl Collection {
     fn open_with(name: &str, dir: &Path, config: CollectionConfig, local_shards: &[ShardId]) -> Result<Collection> {
         let shard_cfg = shard_config(&config);
         let mut shards = BTreeMap::new();
-        for &shard_id in local_shards {
-            let local = LocalShard::open(&dir.join(shard_id.to_string()), shard_cfg.clone())?;
-            shards.insert(shard_id, ReplicaSet::new(shard_id, Arc::new(local)));
+        for shard_id in 0..config.params.shard_number {
+            let local = match local_shards.contains(&shard_id) {
+                true => Some(Arc::new(LocalShard::open(&dir.join(shard_id.to_string()), shard_cfg.clone())?)),
+                false => None,
+            };
+            shards.insert(shard_id, ReplicaSet::new(shard_id, local));
         }
         let payload_index = match std::fs::read(dir.join(PAYLOAD_INDEX_FILE)) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| service("parse payload index definitions", e))?,
@@ -117,6 +122,7 @@ impl Collection {
             Err(e) => return Err(service("read payload index definitions", e)),
         };
         Ok(Collection {
+            cluster: std::sync::OnceLock::new(),
             payload_index: RwLock::new(payload_index),
             name: name.to_string(),
             dir: dir.to_path_buf(),
@@ -166,14 +172,11 @@ impl Collection {
         self.ring.shard_of(id)
     }
 
-    /// The replica set of `shard_id`, or `ShardUnavailable` if this peer holds no replica of it.
+    /// The replica set of `shard_id`.
     pub fn replica_set(&self, shard_id: ShardId) -> Result<&ReplicaSet> {
-        self.shards.get(&shard_id).ok_or_else(|| {
-            CollectionError::ShardUnavailable(format!(
-                "Shard {shard_id} of collection {} has no replica on this peer",
-                self.name
-            ))
-        })
+        self.shards
+            .get(&shard_id)
+            .ok_or_else(|| CollectionError::NotFound(format!("Shard {shard_id} of {} does not exist", self.name)))
     }
 
     pub fn replica_sets(&self) -> impl Iterator<Item = &ReplicaSet> {
@@ -182,39 +185,27 @@ impl Collection {
 
     /// Total points over local shards.
     pub fn points_count(&self) -> usize {
-        self.shards.values().map(|s| s.local().points_count()).sum()
+        self.shards.values().map(ReplicaSet::local_points).sum()
     }
 
-    /// Validates `op`, splits it by shard, and applies each part; `wait` waits for fsync.
+    /// Validates `op`, splits it by shard, and applies each part (through each shard's primary);
+    /// `wait` waits until the write is durable on every replica that can serve it.
     pub async fn update(&self, mut op: UpdateOperation, wait: bool) -> Result<UpdateResult> {
         validate::prepare_operation(&self.config.read(), &mut op)?;
         let parts = self.split_by_shard(&op);
-        // Resolve every target first so that a missing shard fails the write before any part runs.
-        let targets = parts
-            .into_iter()
-            .map(|(shard_id, part)| Ok((Arc::clone(self.replica_set(shard_id)?.local()), part)))
-            .collect::<Result<Vec<_>>>()?;
-        let mut tasks = Vec::with_capacity(targets.len());
-        for (shard, part) in targets {
-            tasks.push(tokio::task::spawn_blocking(move || shard.update(&part, wait)));
+        for (shard_id, _) in &parts {
+            self.replica_set(*shard_id)?;
         }
+        let results =
+            futures::future::join_all(parts.into_iter().map(|(s, part)| self.update_shard(s, part, wait))).await;
         let mut merged = UpdateResult {
             operation_id: None,
             status: if wait { UpdateStatus::Completed } else { UpdateStatus::Acknowledged },
         };
-        let mut first_error = None;
-        for task in tasks {
-            match task.await.map_err(|e| service("shard update task", e))? {
-                Ok(result) => merged.operation_id = merged.operation_id.max(result.operation_id),
-                Err(e) => {
-                    first_error.get_or_insert(CollectionError::from(e));
-                }
-            }
+        for result in results {
+            merged.operation_id = merged.operation_id.max(result?.operation_id);
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(merged),
-        }
+        Ok(merged)
     }
 
     fn split_by_shard(&self, op: &UpdateOperation) -> Vec<(ShardId, UpdateOperation)> {
@@ -235,7 +226,7 @@ impl Collection {
     /// Checkpoints every shard whose WAL outgrew `wal_bytes_max` (or every changed shard if `force`).
     pub fn checkpoint_due_shards(&self, wal_bytes_max: u64, force: bool) -> Result<()> {
         for set in self.shards.values() {
-            let shard = set.local();
+            let Some(shard) = set.local() else { continue };
             if shard.checkpoint_due(wal_bytes_max, force) {
                 shard.checkpoint()?;
             }
@@ -246,7 +237,9 @@ impl Collection {
     /// Fsyncs every shard's WAL.
     pub fn sync(&self) -> Result<()> {
         for set in self.shards.values() {
-            set.local().sync()?;
+            if let Some(shard) = set.local() {
+                shard.sync()?;
+            }
         }
         Ok(())
     }

@@ -6,7 +6,10 @@ mod collection;
 pub mod error;
 pub mod hash_ring;
 mod read;
+pub mod remote;
 pub mod replica_set;
+pub mod replication;
+mod serve;
 pub mod validate;
 
 pub use collection::{Collection, SearchRequest, write_atomic};

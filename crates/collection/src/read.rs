@@ -1,10 +1,12 @@
-//! The read path of a collection: each shard is read from a readable replica, and per-shard
-//! results are merged (top-k by score, pages by id or by payload order, sums of counts).
+//! The read path of a collection: each shard is read from a readable replica (local first, then
+//! remote), and per-shard results are merged (top-k by score, pages by id or by payload order,
+//! sums of counts).
 
 use crate::collection::{Collection, SearchRequest};
-use crate::error::{CollectionError, Result};
+use crate::error::Result;
+use crate::remote::{ShardRequest, ShardResponse};
 use crate::validate;
-use quiver_shard::{LocalShard, ScrollPage};
+use quiver_shard::ScrollPage;
 use quiver_storage::distance::higher_is_better;
 use quiver_types::config::Distance;
 use quiver_types::filter::Filter;
@@ -13,7 +15,6 @@ use quiver_types::query::{CoreSearch, Direction, QueryVector, ScrollRequest, Wit
 use quiver_types::{PointId, ShardId};
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 fn compare_order_values(a: &Record, b: &Record, direction: Direction) -> Ordering {
     let num = |r: &Record| r.order_value.as_ref().and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
@@ -25,30 +26,11 @@ fn compare_order_values(a: &Record, b: &Record, direction: Direction) -> Orderin
 }
 
 impl Collection {
-    fn readable(&self, shard_id: ShardId) -> Result<Arc<LocalShard>> {
-        let set = self.replica_set(shard_id)?;
-        set.readable_local().cloned().ok_or_else(|| {
-            CollectionError::ShardUnavailable(format!("No active replica of shard {shard_id} of {}", self.name()))
-        })
-    }
-
-    async fn on_each_shard<T, F>(&self, f: F) -> Result<Vec<T>>
-    where
-        T: Send + 'static,
-        F: Fn(&LocalShard) -> quiver_shard::error::Result<T> + Send + Sync + Clone + 'static,
-    {
-        let mut tasks = Vec::new();
-        for shard_id in 0..self.config().params.shard_number {
-            let shard = self.readable(shard_id)?;
-            let f = f.clone();
-            tasks.push(tokio::task::spawn_blocking(move || f(&shard)));
-        }
-        let mut out = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            let result = task.await.map_err(|e| CollectionError::Service(format!("shard read task: {e}")))?;
-            out.push(result?);
-        }
-        Ok(out)
+    /// Sends `request` to every shard (concurrently) and returns the answers in shard order.
+    async fn read_all_shards(&self, request: ShardRequest) -> Result<Vec<ShardResponse>> {
+        let shards: Vec<ShardId> = (0..self.config().params.shard_number).collect();
+        let reads = shards.into_iter().map(|s| self.read_shard(s, request.clone()));
+        futures::future::join_all(reads).await.into_iter().collect()
     }
 
     /// Nearest-neighbour search over all shards.
@@ -72,8 +54,10 @@ impl Collection {
             with_payload: request.with_payload.clone(),
             with_vector: request.with_vector.clone(),
         };
-        let per_shard = self.on_each_shard(move |s| s.search(&core)).await?;
-        let mut all: Vec<ScoredPoint> = per_shard.into_iter().flatten().collect();
+        let mut all = Vec::new();
+        for response in self.read_all_shards(ShardRequest::Search(core)).await? {
+            all.extend(response.into_scored()?)
+        }
         all.sort_by(|a, b| {
             let by_score = if better_high { b.score.total_cmp(&a.score) } else { a.score.total_cmp(&b.score) };
             by_score.then_with(|| a.id.cmp(&b.id))
@@ -88,8 +72,10 @@ impl Collection {
         let order = request.order_by.as_ref().map(|o| o.direction.unwrap_or_default());
         let mut per_shard_request = request.clone();
         per_shard_request.limit = limit + 1;
-        let pages = self.on_each_shard(move |s| s.scroll(&per_shard_request)).await?;
-        let mut all: Vec<Record> = pages.into_iter().flat_map(|p| p.points).collect();
+        let mut all: Vec<Record> = Vec::new();
+        for response in self.read_all_shards(ShardRequest::Scroll(per_shard_request)).await? {
+            all.extend(response.into_page()?.points)
+        }
         match order {
             Some(direction) => all.sort_by(|a, b| compare_order_values(a, b, direction)),
             None => all.sort_by_key(|r| r.id),
@@ -105,8 +91,19 @@ impl Collection {
     /// Number of points matching `filter` (exact).
     pub async fn count(&self, filter: Option<Filter>) -> Result<usize> {
         validate::prepare_filter(filter.as_ref())?;
-        let counts = self.on_each_shard(move |s| s.count(filter.as_ref())).await?;
-        Ok(counts.into_iter().sum())
+        let mut total = 0;
+        for response in self.read_all_shards(ShardRequest::Count(filter)).await? {
+            total += response.into_count()?
+        }
+        Ok(total)
+    }
+
+    fn ids_by_shard(&self, ids: &[PointId]) -> HashMap<ShardId, Vec<PointId>> {
+        let mut by_shard: HashMap<ShardId, Vec<PointId>> = HashMap::new();
+        for id in ids {
+            by_shard.entry(self.shard_of(id)).or_default().push(*id);
+        }
+        by_shard
     }
 
     /// The points with `ids` that exist, in the order asked (duplicates once).
@@ -116,32 +113,24 @@ impl Collection {
         with_payload: WithPayload,
         with_vector: WithVector,
     ) -> Result<Vec<Record>> {
-        let mut by_shard: HashMap<ShardId, Vec<PointId>> = HashMap::new();
-        for id in &ids {
-            by_shard.entry(self.shard_of(id)).or_default().push(*id);
-        }
         let mut found: HashMap<PointId, Record> = HashMap::new();
-        for (shard_id, shard_ids) in by_shard {
-            let shard = self.readable(shard_id)?;
-            let (wp, wv) = (with_payload.clone(), with_vector.clone());
-            let records = tokio::task::spawn_blocking(move || shard.retrieve(&shard_ids, &wp, &wv))
-                .await
-                .map_err(|e| CollectionError::Service(format!("shard read task: {e}")))?;
+        for (shard_id, shard_ids) in self.ids_by_shard(&ids) {
+            let request = ShardRequest::Retrieve {
+                ids: shard_ids,
+                with_payload: with_payload.clone(),
+                with_vector: with_vector.clone(),
+            };
+            let records = self.read_shard(shard_id, request).await?.into_records()?;
             found.extend(records.into_iter().map(|r| (r.id, r)));
         }
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
-}
 
-impl Collection {
     /// The versions of the points with `ids` that exist.
     pub async fn point_versions(&self, ids: &[PointId]) -> Result<HashMap<PointId, u64>> {
         let mut out = HashMap::new();
-        for id in ids {
-            let shard = self.readable(self.shard_of(id))?;
-            if let Some(version) = shard.point_version(id) {
-                out.insert(*id, version);
-            }
+        for (shard_id, shard_ids) in self.ids_by_shard(ids) {
+            out.extend(self.read_shard(shard_id, ShardRequest::Versions(shard_ids)).await?.into_versions()?);
         }
         Ok(out)
     }

@@ -1,40 +1,87 @@
-//! The replicas of one shard. On a single node a replica set holds one local `Active` replica;
-//! the replication issue adds remote replicas behind the same interface.
+//! The replicas of one shard as this peer sees them: the local replica (if this peer holds one)
+//! and the state of every replica from the applied cluster metadata. Standalone, the set is one
+//! local `Active` replica.
 
 use parking_lot::RwLock;
 use quiver_shard::LocalShard;
-use quiver_types::ShardId;
 use quiver_types::replica::ReplicaState;
+use quiver_types::{PeerId, ShardId};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// One shard's replicas as seen from this peer.
+/// One shard's replicas.
 pub struct ReplicaSet {
     pub shard_id: ShardId,
-    local: Arc<LocalShard>,
+    local: Option<Arc<LocalShard>>,
     local_state: RwLock<ReplicaState>,
+    /// Replica states of every peer (cluster mode; empty standalone).
+    peers: RwLock<BTreeMap<PeerId, ReplicaState>>,
+    /// Serialises ordering + replication of this shard's writes on its primary.
+    pub(crate) order: tokio::sync::Mutex<()>,
 }
 
 impl ReplicaSet {
-    pub fn new(shard_id: ShardId, local: Arc<LocalShard>) -> ReplicaSet {
-        ReplicaSet { shard_id, local, local_state: RwLock::new(ReplicaState::Active) }
+    pub fn new(shard_id: ShardId, local: Option<Arc<LocalShard>>) -> ReplicaSet {
+        ReplicaSet {
+            shard_id,
+            local,
+            local_state: RwLock::new(ReplicaState::Active),
+            peers: RwLock::new(BTreeMap::new()),
+            order: tokio::sync::Mutex::new(()),
+        }
     }
 
-    /// The local replica, for writes (every state that receives updates).
-    pub fn local(&self) -> &Arc<LocalShard> {
-        &self.local
+    /// The local replica, if this peer holds one.
+    pub fn local(&self) -> Option<&Arc<LocalShard>> {
+        self.local.as_ref()
     }
 
     pub fn local_state(&self) -> ReplicaState {
         *self.local_state.read()
     }
 
-    /// Records the local replica's state as the control plane decided it.
-    pub fn set_local_state(&self, state: ReplicaState) {
-        *self.local_state.write() = state;
+    /// Points in the local replica (0 without one).
+    pub fn local_points(&self) -> usize {
+        self.local.as_ref().map_or(0, |l| l.points_count())
+    }
+
+    /// Records the replica states decided by the control plane; `me` is this peer.
+    pub fn set_states(&self, me: PeerId, states: BTreeMap<PeerId, ReplicaState>) {
+        *self.local_state.write() = states.get(&me).copied().unwrap_or(ReplicaState::Dead);
+        *self.peers.write() = states;
+    }
+
+    pub fn states(&self) -> BTreeMap<PeerId, ReplicaState> {
+        self.peers.read().clone()
     }
 
     /// The local replica if it may serve reads.
     pub fn readable_local(&self) -> Option<&Arc<LocalShard>> {
-        self.local_state().is_readable().then_some(&self.local)
+        self.local.as_ref().filter(|_| self.local_state().is_readable())
+    }
+
+    /// The shard's primary: the `Active` replica with the highest peer id, or, while none is
+    /// `Active` (creation), the highest replica that receives updates.
+    pub fn primary(&self) -> Option<PeerId> {
+        let peers = self.peers.read();
+        let active = peers.iter().filter(|(_, s)| **s == ReplicaState::Active).map(|(p, _)| *p).max();
+        active.or_else(|| peers.iter().filter(|(_, s)| s.receives_updates()).map(|(p, _)| *p).max())
+    }
+
+    /// Other peers whose replicas receive the primary's writes.
+    pub fn remote_updatable(&self, me: PeerId) -> Vec<(PeerId, ReplicaState)> {
+        let peers = self.peers.read();
+        peers.iter().filter(|(p, s)| **p != me && s.receives_updates()).map(|(p, s)| (*p, *s)).collect()
+    }
+
+    /// Other peers with readable replicas.
+    pub fn remote_readable(&self, me: PeerId) -> Vec<PeerId> {
+        let peers = self.peers.read();
+        peers.iter().filter(|(p, s)| **p != me && s.is_readable()).map(|(p, _)| *p).collect()
+    }
+
+    /// Number of replicas in any state (for `write_consistency_factor`).
+    pub fn replica_count(&self) -> usize {
+        self.peers.read().len().max(1)
     }
 }

@@ -86,7 +86,17 @@ impl PeerHandler for NodePeerHandler {
         Box::pin(async move {
             let node = node.ok_or_else(|| "node is shutting down".to_string())?;
             let cluster = node.cluster().ok_or_else(|| "cluster mode is not enabled".to_string())?;
-            cluster.consensus.handle(request).await
+            match request {
+                PeerRequest::Shard { collection, shard_id, body } => {
+                    let body = node.handle_shard_request(&collection, shard_id, &body).await?;
+                    Ok(quiver_transport::PeerResponse::Shard { body })
+                }
+                other @ (PeerRequest::Raft { .. }
+                | PeerRequest::Propose { .. }
+                | PeerRequest::AddPeer { .. }
+                | PeerRequest::Ping
+                | PeerRequest::Cluster { .. }) => cluster.consensus.handle(other).await,
+            }
         })
     }
 }

@@ -4,7 +4,9 @@
 mod aliases;
 pub mod cluster_mode;
 pub mod config;
+mod data_plane;
 pub mod error;
+mod health;
 pub mod info;
 mod node;
 mod reconcile;

@@ -23,6 +23,8 @@ pub struct Node {
     pub(crate) cluster: std::sync::OnceLock<crate::cluster_mode::ClusterContext>,
     /// Serialises reconciliations.
     pub(crate) reconcile_lock: parking_lot::Mutex<()>,
+    /// A handle to itself, for background work that must not keep the node alive.
+    pub(crate) me: parking_lot::RwLock<std::sync::Weak<Node>>,
     /// Local replicas whose `Active` proposal is in flight.
     pub(crate) activating: Arc<parking_lot::Mutex<std::collections::HashSet<(String, quiver_types::ShardId)>>>,
 }
@@ -78,7 +80,17 @@ impl Node {
             cluster: Default::default(),
             reconcile_lock: Default::default(),
             activating: Default::default(),
+            me: Default::default(),
         })
+    }
+
+    /// Records the `Arc` this node lives in (called once after `Node::open`).
+    pub fn set_self(self: &Arc<Self>) {
+        *self.me.write() = Arc::downgrade(self);
+    }
+
+    pub(crate) fn weak_self(&self) -> std::sync::Weak<Node> {
+        self.me.read().clone()
     }
 
     pub fn peer_id(&self) -> PeerId {

@@ -63,10 +63,11 @@ impl Node {
         if collection.payload_index() != meta.payload_index {
             sync_payload_index(&collection, &meta.payload_index)?;
         }
+        self.attach_ports(&collection);
         for set in collection.replica_sets() {
-            let state = meta.replica_state(set.shard_id, self.peer_id()).unwrap_or(ReplicaState::Dead);
-            set.set_local_state(state);
-            if state == ReplicaState::Initializing {
+            let states = meta.shards.get(&set.shard_id).cloned().unwrap_or_default();
+            set.set_states(self.peer_id(), states);
+            if set.local().is_some() && set.local_state() == ReplicaState::Initializing {
                 self.propose_active(name, set.shard_id);
             }
         }
@@ -112,7 +113,9 @@ impl Node {
 
     /// Whether every local replica is in a healthy state (for `/readyz`).
     pub(crate) fn local_replicas_healthy(&self) -> bool {
-        self.collections().iter().all(|c| c.replica_sets().all(|s| s.local_state().is_healthy()))
+        self.collections()
+            .iter()
+            .all(|c| c.replica_sets().filter(|s| s.local().is_some()).all(|s| s.local_state().is_healthy()))
     }
 
     /// Reconciles on every newly applied state until the node is dropped.

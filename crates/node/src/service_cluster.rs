@@ -68,7 +68,7 @@ impl Node {
                 if *peer_id == me {
                     let points_count = local
                         .as_ref()
-                        .and_then(|c| c.replica_set(*shard_id).ok().map(|s| s.local().points_count()))
+                        .and_then(|c| c.replica_set(*shard_id).ok().map(|s| s.local_points()))
                         .unwrap_or(0);
                     local_shards.push(LocalShardInfo { shard_id: *shard_id, points_count, state: *replica_state });
                 } else {

@@ -223,9 +223,10 @@ impl Node {
         let collection = self.resolve(name)?;
         let local_shards: Vec<LocalShardInfo> = collection
             .replica_sets()
+            .filter(|set| set.local().is_some())
             .map(|set| LocalShardInfo {
                 shard_id: set.shard_id,
-                points_count: set.local().points_count(),
+                points_count: set.local_points(),
                 state: set.local_state(),
             })
             .collect();

@@ -117,6 +117,7 @@ pub async fn start(
         repropose(node, old).await?;
     }
     node.spawn_reconciler();
+    node.spawn_health_checker();
     Ok(())
 }
 

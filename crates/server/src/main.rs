@@ -95,6 +95,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         .map_err(|e| format!("opening storage failed: {e}"))?
         .map_err(|e| format!("opening storage failed: {e}"))?;
     let node = Arc::new(node);
+    node.set_self();
     node.spawn_checkpointer();
     tracing::info!(peer_id = node.peer_id(), "storage opened");
     if settings.cluster.enabled {

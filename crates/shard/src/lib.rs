@@ -5,8 +5,10 @@
 mod apply;
 pub mod error;
 mod read;
+mod replica;
 mod shard;
 
 pub use error::ShardError;
 pub use read::ScrollPage;
+pub use replica::ApplyOutcome;
 pub use shard::{LocalShard, ShardConfig};

@@ -32,7 +32,7 @@ struct WalRecord {
     op: UpdateOperation,
 }
 
-fn encode_record(op: &UpdateOperation) -> Result<Vec<u8>> {
+pub(crate) fn encode_record(op: &UpdateOperation) -> Result<Vec<u8>> {
     let mut out = vec![WAL_RECORD_VERSION];
     rmp_encode(&mut out, &WalRecord { op: op.clone() })?;
     Ok(out)
@@ -42,7 +42,7 @@ fn rmp_encode(out: &mut Vec<u8>, record: &WalRecord) -> Result<()> {
     rmp_serde::encode::write_named(out, record).map_err(|e| StorageError::Encoding(e.to_string()).into())
 }
 
-fn decode_record(bytes: &[u8]) -> Result<UpdateOperation> {
+pub(crate) fn decode_record(bytes: &[u8]) -> Result<UpdateOperation> {
     match bytes.split_first() {
         Some((&WAL_RECORD_VERSION, rest)) => rmp_serde::from_slice::<WalRecord>(rest)
             .map(|r| r.op)
@@ -56,12 +56,12 @@ fn decode_record(bytes: &[u8]) -> Result<UpdateOperation> {
 pub struct LocalShard {
     dir: PathBuf,
     config: ShardConfig,
-    wal: Wal,
+    pub(crate) wal: Wal,
     checkpoint: Mutex<CheckpointStore>,
     pub(crate) table: RwLock<PointTable>,
     /// Serialises WAL append + apply so the table applies operations in sequence order.
-    write_lock: Mutex<()>,
-    applied_seq: AtomicU64,
+    pub(crate) write_lock: Mutex<()>,
+    pub(crate) applied_seq: AtomicU64,
 }
 
 impl LocalShard {

@@ -1,0 +1,122 @@
+//! The data plane's view of other peers: the internal shard requests (one enum, not one RPC per
+//! operation), and the two ports the collection needs from its node — calling a shard on another
+//! peer, and asking the control plane to mark a replica `Dead`.
+
+use crate::error::{CollectionError, Result};
+use quiver_shard::{ApplyOutcome, ScrollPage};
+use quiver_types::filter::Filter;
+use quiver_types::ops::{UpdateOperation, UpdateResult};
+use quiver_types::point::{Record, ScoredPoint};
+use quiver_types::query::{CoreSearch, ScrollRequest, WithPayload, WithVector};
+use quiver_types::replica::ReplicaState;
+use quiver_types::{PeerId, PointId, SeqNo, ShardId};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// A request to one shard replica on another peer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ShardRequest {
+    /// A write for the primary to order and replicate.
+    Update {
+        op: UpdateOperation,
+        wait: bool,
+    },
+    /// A write the primary ordered at `seq`, for a replica to apply. Refused unless `primary` is
+    /// the shard's primary in the replica's own view of the cluster state.
+    Apply {
+        primary: PeerId,
+        seq: SeqNo,
+        op: UpdateOperation,
+        wait: bool,
+    },
+    Search(CoreSearch),
+    Scroll(ScrollRequest),
+    Count(Option<Filter>),
+    Retrieve {
+        ids: Vec<PointId>,
+        with_payload: WithPayload,
+        with_vector: WithVector,
+    },
+    Versions(Vec<PointId>),
+    Digest,
+}
+
+/// The answer of a shard replica.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ShardResponse {
+    Updated(UpdateResult),
+    Applied(ApplyOutcome),
+    Scored(Vec<ScoredPoint>),
+    Page(ScrollPage),
+    Count(usize),
+    Records(Vec<Record>),
+    Versions(HashMap<PointId, u64>),
+    Digest { digest: u64, points: usize, last_seq: SeqNo },
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Calls shard replicas on other peers (implemented by the node over the p2p transport).
+pub trait ShardTransport: Send + Sync {
+    fn call(
+        &self,
+        peer: PeerId,
+        collection: &str,
+        shard_id: ShardId,
+        request: ShardRequest,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<ShardResponse>>;
+}
+
+/// What the data plane asks of the control plane (implemented by the node over consensus).
+pub trait ControlPlane: Send + Sync {
+    /// Marks a replica `Dead` and returns once that is committed and applied locally.
+    ///
+    /// Refused by the state machine when it would deactivate the last active replica.
+    fn mark_dead(
+        &self,
+        collection: &str,
+        shard_id: ShardId,
+        peer: PeerId,
+        from_state: ReplicaState,
+    ) -> BoxFuture<'_, Result<()>>;
+}
+
+/// Decodes an answer of the expected kind.
+pub fn unexpected(response: &ShardResponse) -> CollectionError {
+    CollectionError::Service(format!("unexpected shard response: {response:?}"))
+}
+
+macro_rules! expect_variant {
+    ($name:ident, $variant:ident, $t:ty) => {
+        /// The payload of the expected answer, or an error naming the unexpected one.
+        pub fn $name(self) -> Result<$t> {
+            match self {
+                ShardResponse::$variant(value) => Ok(value),
+                other => Err(unexpected(&other)),
+            }
+        }
+    };
+}
+
+#[allow(clippy::wildcard_enum_match_arm)] // decoding an answer: any other variant is a protocol error
+impl ShardResponse {
+    expect_variant!(into_updated, Updated, UpdateResult);
+    expect_variant!(into_applied, Applied, ApplyOutcome);
+    expect_variant!(into_scored, Scored, Vec<ScoredPoint>);
+    expect_variant!(into_page, Page, ScrollPage);
+    expect_variant!(into_count, Count, usize);
+    expect_variant!(into_records, Records, Vec<Record>);
+    expect_variant!(into_versions, Versions, HashMap<PointId, u64>);
+
+    /// `(digest, points, last_seq)` of a digest answer.
+    pub fn into_digest(self) -> Result<(u64, usize, SeqNo)> {
+        match self {
+            ShardResponse::Digest { digest, points, last_seq } => Ok((digest, points, last_seq)),
+            other => Err(unexpected(&other)),
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Ordered replicated writes (design record 003): a write for a shard goes to the shard's
+//! primary, which logs and applies it (assigning its sequence number), then sends it to every
+//! other replica that receives updates. A replica that reports a gap gets the missing records
+//! first. A replica that fails is marked `Dead` through the control plane before the write is
+//! acknowledged; a write that cannot reach `write_consistency_factor` replicas fails.
+
+use crate::collection::Collection;
+use crate::error::{CollectionError, Result};
+use crate::remote::{ControlPlane, ShardRequest, ShardResponse, ShardTransport};
+use crate::replica_set::ReplicaSet;
+use quiver_shard::{ApplyOutcome, LocalShard};
+use quiver_types::ops::{UpdateOperation, UpdateResult};
+use quiver_types::replica::ReplicaState;
+use quiver_types::{PeerId, SeqNo, ShardId};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one peer call of the data plane may take.
+pub const SHARD_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// This peer's identity and ports (cluster mode).
+pub struct ClusterPorts {
+    pub me: PeerId,
+    pub transport: Arc<dyn ShardTransport>,
+    pub control: Arc<dyn ControlPlane>,
+}
+
+/// The shard a primary replicates, with its local replica and ports.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    shard_id: ShardId,
+    local: &'a Arc<LocalShard>,
+    ports: &'a ClusterPorts,
+}
+
+fn service(context: &str, e: impl std::fmt::Display) -> CollectionError {
+    CollectionError::Service(format!("{context}: {e}"))
+}
+
+async fn local_update(shard: &Arc<LocalShard>, op: UpdateOperation, wait: bool) -> Result<UpdateResult> {
+    let shard = Arc::clone(shard);
+    let task = tokio::task::spawn_blocking(move || shard.update(&op, wait));
+    Ok(task.await.map_err(|e| service("shard update task", e))??)
+}
+
+impl Collection {
+    /// Connects the collection to the cluster (once, by the node's reconciler).
+    pub fn attach_cluster(&self, ports: ClusterPorts) {
+        let _ = self.cluster.set(ports);
+    }
+
+    /// Writes `op` to shard `shard_id`: here if this peer is its primary, else forwarded.
+    pub(crate) async fn update_shard(
+        &self,
+        shard_id: ShardId,
+        op: UpdateOperation,
+        wait: bool,
+    ) -> Result<UpdateResult> {
+        let set = self.replica_set(shard_id)?;
+        let Some(ports) = self.cluster.get() else {
+            let local = set.local().ok_or_else(|| no_replica(shard_id))?;
+            return local_update(local, op, wait).await;
+        };
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let primary = set.primary().ok_or_else(|| {
+                CollectionError::ShardUnavailable(format!("The replica set for shard {shard_id} has no active replica"))
+            })?;
+            if primary == ports.me {
+                return self.update_as_primary(set, ports, op, wait).await;
+            }
+            let request = ShardRequest::Update { op: op.clone(), wait };
+            match ports.transport.call(primary, self.name(), shard_id, request, SHARD_CALL_TIMEOUT).await {
+                Ok(response) => return response.into_updated(),
+                Err(e @ CollectionError::ShardUnavailable(_)) if attempts < 3 => {
+                    // The primary is unreachable: deactivate it (through Raft) and retry with the
+                    // next one, so a failover stays inside the server.
+                    tracing::warn!(shard_id, primary, error = %e, "primary unreachable; marking it Dead");
+                    if ports.control.mark_dead(self.name(), shard_id, primary, ReplicaState::Active).await.is_err() {
+                        return Err(e);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The primary's part: order locally, replicate, deactivate failed replicas, then answer.
+    pub(crate) async fn update_as_primary(
+        &self,
+        set: &ReplicaSet,
+        ports: &ClusterPorts,
+        op: UpdateOperation,
+        wait: bool,
+    ) -> Result<UpdateResult> {
+        let local = set.local().ok_or_else(|| no_replica(set.shard_id))?;
+        let _order = set.order.lock().await;
+        let result = local_update(local, op.clone(), wait).await?;
+        let seq = result.operation_id.unwrap_or(0);
+        let targets = set.remote_updatable(ports.me);
+        let target = Target { shard_id: set.shard_id, local, ports };
+        let sends = targets.iter().map(|(peer, _)| self.replicate_to(&target, *peer, seq, &op, wait));
+        let outcomes = futures::future::join_all(sends).await;
+        let successes = 1 + outcomes.iter().filter(|o| o.is_ok()).count();
+        let failed: Vec<(PeerId, _, CollectionError)> = targets
+            .iter()
+            .zip(outcomes)
+            .filter_map(|((peer, state), outcome)| outcome.err().map(|e| (*peer, *state, e)))
+            .collect();
+        if failed.is_empty() {
+            return Ok(result);
+        }
+        // Spec §6.2: with failures, fewer successes than required fail the write (nothing is
+        // deactivated); otherwise every failed replica is marked Dead before acknowledging.
+        let required = (self.config().params.write_consistency_factor as usize).min(set.replica_count());
+        if successes < required {
+            let (_, _, first) = failed.into_iter().next().ok_or_else(|| service("replication", "no failure"))?;
+            return Err(first);
+        }
+        for (peer, state, e) in failed {
+            tracing::warn!(shard_id = set.shard_id, peer, error = %e, "replica failed a write; marking it Dead");
+            ports.control.mark_dead(self.name(), set.shard_id, peer, state).await.map_err(|d| {
+                CollectionError::Service(format!(
+                    "Some replica of shard {} failed to apply operation and deactivation failed ({d}). Consistency of this update is not guaranteed. Please retry.",
+                    set.shard_id
+                ))
+            })?;
+        }
+        Ok(result)
+    }
+
+    /// Sends the write at `seq` to one replica, filling a gap from the local WAL when asked.
+    async fn replicate_to(
+        &self,
+        target: &Target<'_>,
+        peer: PeerId,
+        seq: SeqNo,
+        op: &UpdateOperation,
+        wait: bool,
+    ) -> Result<()> {
+        let Target { shard_id, ports, .. } = *target;
+        let mut lagging_view_retries = 0;
+        let mut gap_fills = 0;
+        loop {
+            let request = ShardRequest::Apply { primary: ports.me, seq, op: op.clone(), wait };
+            let answer = ports.transport.call(peer, self.name(), shard_id, request, SHARD_CALL_TIMEOUT).await;
+            match answer.and_then(ShardResponse::into_applied) {
+                Ok(ApplyOutcome::Applied | ApplyOutcome::Duplicate) => return Ok(()),
+                Ok(ApplyOutcome::Gap { last }) if gap_fills < 3 => {
+                    gap_fills += 1;
+                    self.fill_gap(target, peer, last + 1, seq - 1).await?;
+                }
+                Ok(ApplyOutcome::Gap { .. }) => break,
+                // The replica has not applied the state that made this peer primary yet.
+                Err(e) if e.to_string().contains(crate::serve::NOT_PRIMARY) && lagging_view_retries < 20 => {
+                    lagging_view_retries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(CollectionError::Service(format!("replica {peer} of shard {shard_id} keeps reporting gaps")))
+    }
+
+    async fn fill_gap(&self, target: &Target<'_>, peer: PeerId, from: SeqNo, to: SeqNo) -> Result<()> {
+        let Target { shard_id, local, ports } = *target;
+        let shard = Arc::clone(local);
+        let records = tokio::task::spawn_blocking(move || shard.wal_records(from, to))
+            .await
+            .map_err(|e| service("read WAL", e))??;
+        if records.first().map(|(s, _)| *s) != Some(from) {
+            return Err(CollectionError::Service(format!(
+                "replica {peer} of shard {shard_id} needs records from {from} that the WAL no longer holds"
+            )));
+        }
+        for (seq, op) in records {
+            let request = ShardRequest::Apply { primary: ports.me, seq, op, wait: true };
+            let outcome = ports.transport.call(peer, self.name(), shard_id, request, SHARD_CALL_TIMEOUT).await?;
+            if let ApplyOutcome::Gap { last } = outcome.into_applied()? {
+                return Err(CollectionError::Service(format!(
+                    "replica {peer} of shard {shard_id} lost records after {last}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn no_replica(shard_id: ShardId) -> CollectionError {
+    CollectionError::ShardUnavailable(format!("Shard {shard_id} has no replica on this peer"))
+}

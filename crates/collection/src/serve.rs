@@ -1,0 +1,124 @@
+//! Serving shard requests: from other peers (forwarded writes to the primary, ordered writes to
+//! replicas, reads) and, for reads, from this peer's own read path, so local and remote replicas
+//! answer the same way.
+
+use crate::collection::Collection;
+use crate::error::{CollectionError, Result};
+use crate::remote::{ShardRequest, ShardResponse};
+use crate::replication::no_replica;
+use quiver_shard::LocalShard;
+use quiver_types::ShardId;
+use std::sync::Arc;
+
+/// Marks the refusal of a write from a peer that is not (or not yet) the primary here.
+pub(crate) const NOT_PRIMARY: &str = "not the primary";
+
+/// Runs a read (or digest) against a local replica on a blocking thread.
+pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest) -> Result<ShardResponse> {
+    let shard = Arc::clone(shard);
+    let task = tokio::task::spawn_blocking(move || -> Result<ShardResponse> {
+        Ok(match request {
+            ShardRequest::Search(core) => ShardResponse::Scored(shard.search(&core)?),
+            ShardRequest::Scroll(scroll) => ShardResponse::Page(shard.scroll(&scroll)?),
+            ShardRequest::Count(filter) => ShardResponse::Count(shard.count(filter.as_ref())?),
+            ShardRequest::Retrieve { ids, with_payload, with_vector } => {
+                ShardResponse::Records(shard.retrieve(&ids, &with_payload, &with_vector))
+            }
+            ShardRequest::Versions(ids) => {
+                ShardResponse::Versions(ids.iter().filter_map(|id| shard.point_version(id).map(|v| (*id, v))).collect())
+            }
+            ShardRequest::Digest => ShardResponse::Digest {
+                digest: shard.digest(),
+                points: shard.points_count(),
+                last_seq: shard.applied_seq(),
+            },
+            ShardRequest::Update { .. } | ShardRequest::Apply { .. } => {
+                return Err(CollectionError::Service("a write is not a read".into()));
+            }
+        })
+    });
+    task.await.map_err(|e| CollectionError::Service(format!("shard read task: {e}")))?
+}
+
+impl Collection {
+    /// Serves a request another peer sent to this peer's replica of `shard_id`.
+    pub async fn handle_shard_request(&self, shard_id: ShardId, request: ShardRequest) -> Result<ShardResponse> {
+        let set = self.replica_set(shard_id)?;
+        match request {
+            ShardRequest::Update { op, wait } => {
+                let ports = self.cluster.get().ok_or_else(|| no_replica(shard_id))?;
+                if set.primary() != Some(ports.me) {
+                    return Err(CollectionError::ShardUnavailable(format!(
+                        "peer {} is not the primary of shard {shard_id}",
+                        ports.me
+                    )));
+                }
+                let mut op = op;
+                crate::validate::prepare_operation(&self.config(), &mut op)?;
+                Ok(ShardResponse::Updated(self.update_as_primary(set, ports, op, wait).await?))
+            }
+            ShardRequest::Apply { primary, seq, op, wait } => {
+                let local = set.local().ok_or_else(|| no_replica(shard_id))?;
+                if set.primary() != Some(primary) {
+                    return Err(CollectionError::ShardUnavailable(format!(
+                        "{NOT_PRIMARY}: peer {primary} is not the primary of shard {shard_id} here"
+                    )));
+                }
+                if !set.local_state().receives_updates() {
+                    return Err(CollectionError::ShardUnavailable(format!(
+                        "replica of shard {shard_id} is {:?} and takes no updates",
+                        set.local_state()
+                    )));
+                }
+                let shard = Arc::clone(local);
+                let task = tokio::task::spawn_blocking(move || shard.apply_at(seq, &op, wait));
+                let outcome = task.await.map_err(|e| CollectionError::Service(format!("apply task: {e}")))??;
+                Ok(ShardResponse::Applied(outcome))
+            }
+            ShardRequest::Digest => {
+                let local = set.local().ok_or_else(|| no_replica(shard_id))?;
+                execute_read(local, ShardRequest::Digest).await
+            }
+            read @ (ShardRequest::Search(_)
+            | ShardRequest::Scroll(_)
+            | ShardRequest::Count(_)
+            | ShardRequest::Retrieve { .. }
+            | ShardRequest::Versions(_)) => {
+                let local = set.readable_local().ok_or_else(|| {
+                    CollectionError::ShardUnavailable(format!("replica of shard {shard_id} is not readable here"))
+                })?;
+                execute_read(local, read).await
+            }
+        }
+    }
+
+    /// Reads shard `shard_id` from the local readable replica, else from other readable replicas
+    /// in turn (a failed replica falls through to the next).
+    pub(crate) async fn read_shard(&self, shard_id: ShardId, request: ShardRequest) -> Result<ShardResponse> {
+        let set = self.replica_set(shard_id)?;
+        if let Some(local) = set.readable_local() {
+            return execute_read(local, request).await;
+        }
+        let unavailable =
+            || CollectionError::ShardUnavailable(format!("No active replica of shard {shard_id} of {}", self.name()));
+        let Some(ports) = self.cluster.get() else { return Err(unavailable()) };
+        let mut last_error = unavailable();
+        for peer in set.remote_readable(ports.me) {
+            let call = ports.transport.call(
+                peer,
+                self.name(),
+                shard_id,
+                request.clone(),
+                crate::replication::SHARD_CALL_TIMEOUT,
+            );
+            match call.await {
+                Ok(response) => return Ok(response),
+                Err(e) => {
+                    tracing::debug!(shard_id, peer, error = %e, "read from replica failed; trying the next");
+                    last_error = e;
+                }
+            }
+        }
+        Err(last_error)
+    }
+}

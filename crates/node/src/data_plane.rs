@@ -1,0 +1,129 @@
+//! The node's implementations of the data plane's ports: shard calls to other peers over the p2p
+//! transport, and `Dead` marking through consensus; plus serving incoming shard requests.
+
+use crate::node::Node;
+use quiver_cluster::Consensus;
+use quiver_cluster::state::MetaOperation;
+use quiver_collection::remote::{BoxFuture, ControlPlane, ShardRequest, ShardResponse, ShardTransport};
+use quiver_collection::replication::ClusterPorts;
+use quiver_collection::{Collection, CollectionError};
+use quiver_transport::{PeerClient, PeerError, PeerRequest, PeerResponse};
+use quiver_types::replica::ReplicaState;
+use quiver_types::{PeerId, ShardId};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Shard calls over p2p; peer addresses come from the applied cluster state.
+pub struct P2pShardTransport {
+    pub client: Arc<PeerClient>,
+    pub consensus: Arc<Consensus>,
+}
+
+fn transport_error(e: PeerError) -> CollectionError {
+    match e {
+        PeerError::Unreachable(m) | PeerError::Timeout(m) => CollectionError::ShardUnavailable(m),
+        PeerError::Remote(m) | PeerError::Codec(m) => CollectionError::Service(m),
+    }
+}
+
+impl ShardTransport for P2pShardTransport {
+    fn call(
+        &self,
+        peer: PeerId,
+        collection: &str,
+        shard_id: ShardId,
+        request: ShardRequest,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<ShardResponse, CollectionError>> {
+        let collection = collection.to_string();
+        Box::pin(async move {
+            let state = self.consensus.state();
+            let uri = state
+                .state
+                .peers
+                .get(&peer)
+                .map(|p| p.uri.clone())
+                .ok_or_else(|| CollectionError::ShardUnavailable(format!("peer {peer} is unknown")))?;
+            let body = serde_json::to_vec(&request).map_err(|e| CollectionError::Service(e.to_string()))?;
+            let request = PeerRequest::Shard { collection, shard_id, body };
+            match self.client.call(&uri, request, timeout).await.map_err(transport_error)? {
+                PeerResponse::Shard { body } => {
+                    serde_json::from_slice(&body).map_err(|e| CollectionError::Service(format!("bad shard reply: {e}")))
+                }
+                other @ (PeerResponse::Raft { .. }
+                | PeerResponse::Proposed { .. }
+                | PeerResponse::AllPeers { .. }
+                | PeerResponse::Pong { .. }
+                | PeerResponse::Cluster { .. }) => {
+                    Err(CollectionError::Service(format!("unexpected reply to a shard call: {other:?}")))
+                }
+            }
+        })
+    }
+}
+
+/// `Dead` marking through consensus (then reconciled locally before returning).
+pub struct ConsensusControl {
+    pub node: std::sync::Weak<Node>,
+}
+
+impl ControlPlane for ConsensusControl {
+    fn mark_dead(
+        &self,
+        collection: &str,
+        shard_id: ShardId,
+        peer: PeerId,
+        from_state: ReplicaState,
+    ) -> BoxFuture<'_, Result<(), CollectionError>> {
+        let op = MetaOperation::SetReplicaState {
+            collection: collection.to_string(),
+            shard_id,
+            peer_id: peer,
+            state: ReplicaState::Dead,
+            from_state: Some(from_state),
+        };
+        Box::pin(async move {
+            let node = self.node.upgrade().ok_or_else(|| CollectionError::Service("node is stopping".into()))?;
+            match node.propose(op, Some(Duration::from_secs(30))).await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(CollectionError::Service(e.to_string())),
+            }
+        })
+    }
+}
+
+/// A shard request's answer, or an error message for the remote side.
+pub type ShardReply = Result<Vec<u8>, String>;
+
+impl Node {
+    /// Gives `collection` its ports to other peers and to consensus (cluster mode, once).
+    pub(crate) fn attach_ports(&self, collection: &Collection) {
+        let Some(cluster) = self.cluster() else { return };
+        let transport =
+            P2pShardTransport { client: Arc::clone(&cluster.client), consensus: Arc::clone(&cluster.consensus) };
+        let control = ConsensusControl { node: self.weak_self() };
+        collection.attach_cluster(ClusterPorts {
+            me: self.peer_id(),
+            transport: Arc::new(transport),
+            control: Arc::new(control),
+        });
+    }
+
+    /// Serves a shard request from another peer.
+    pub async fn handle_shard_request(&self, collection: &str, shard_id: ShardId, body: &[u8]) -> ShardReply {
+        let request: ShardRequest = serde_json::from_slice(body).map_err(|e| format!("bad shard request: {e}"))?;
+        let collection = self.resolve(collection).map_err(|e| e.to_string())?;
+        let response = collection.handle_shard_request(shard_id, request).await.map_err(|e| e.to_string())?;
+        serde_json::to_vec(&response).map_err(|e| e.to_string())
+    }
+}
+
+impl Node {
+    /// The digest of this peer's replica of a shard (for convergence checks).
+    pub async fn shard_digest(&self, collection: &str, shard_id: ShardId) -> crate::error::Result<serde_json::Value> {
+        let collection = self.resolve(collection)?;
+        let (digest, points, last_seq) =
+            collection.handle_shard_request(shard_id, ShardRequest::Digest).await?.into_digest()?;
+        Ok(serde_json::json!({"digest": digest.to_string(), "points_count": points, "last_seq": last_seq}))
+    }
+}

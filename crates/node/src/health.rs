@@ -1,0 +1,82 @@
+//! Failure detection without traffic (design record 003 §7): the Raft leader pings every peer;
+//! a peer that has not answered for `DEAD_AFTER` has its replicas proposed `Dead` (never the last
+//! active replica of a shard).
+
+use crate::node::Node;
+use quiver_cluster::state::MetaOperation;
+use quiver_transport::PeerRequest;
+use quiver_types::PeerId;
+use quiver_types::replica::ReplicaState;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PING_EVERY: Duration = Duration::from_millis(500);
+const PING_TIMEOUT: Duration = Duration::from_millis(800);
+/// How long a peer may stay silent before its replicas are marked `Dead`.
+pub const DEAD_AFTER: Duration = Duration::from_secs(2);
+
+impl Node {
+    /// Runs the health checker until the node is dropped.
+    pub fn spawn_health_checker(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut last_ok: HashMap<PeerId, Instant> = HashMap::new();
+            loop {
+                tokio::time::sleep(PING_EVERY).await;
+                let Some(node) = weak.upgrade() else { return };
+                node.health_round(&mut last_ok).await;
+            }
+        });
+    }
+
+    async fn health_round(&self, last_ok: &mut HashMap<PeerId, Instant>) {
+        let Some(cluster) = self.cluster() else { return };
+        let me = self.peer_id();
+        if cluster.consensus.leader() != Some(me) {
+            last_ok.clear();
+            return;
+        }
+        let peers = cluster.consensus.state().state.peers.clone();
+        let pings = peers.iter().filter(|(id, _)| **id != me).map(|(id, info)| {
+            let client = Arc::clone(&cluster.client);
+            async move { (*id, client.call(&info.uri, PeerRequest::Ping, PING_TIMEOUT).await.is_ok()) }
+        });
+        let now = Instant::now();
+        for (peer, ok) in futures::future::join_all(pings).await {
+            let seen = last_ok.entry(peer).or_insert(now);
+            if ok {
+                *seen = now;
+            } else if now.duration_since(*seen) >= DEAD_AFTER {
+                self.deactivate_peer(peer).await;
+            }
+        }
+        last_ok.retain(|peer, _| peers.contains_key(peer));
+    }
+
+    /// Proposes `Dead` for every replica of `peer` that still receives updates.
+    async fn deactivate_peer(&self, peer: PeerId) {
+        let Some(state) = self.cluster_state() else { return };
+        for (name, meta) in &state.collections {
+            for (shard_id, replicas) in &meta.shards {
+                let Some(current) = replicas.get(&peer).copied() else { continue };
+                if current == ReplicaState::Dead || !current.receives_updates() {
+                    continue;
+                }
+                let op = MetaOperation::SetReplicaState {
+                    collection: name.clone(),
+                    shard_id: *shard_id,
+                    peer_id: peer,
+                    state: ReplicaState::Dead,
+                    from_state: Some(current),
+                };
+                match self.propose(op, Some(Duration::from_secs(5))).await {
+                    Ok(_) => {
+                        tracing::warn!(peer, collection = %name, shard_id, "peer unreachable: replica marked Dead")
+                    }
+                    Err(e) => tracing::debug!(peer, error = %e, "could not mark replica Dead"),
+                }
+            }
+        }
+    }
+}

@@ -58,32 +58,37 @@ pub struct ReadParams {
     pub timeout: Option<u64>,
 }
 
+/// What a read's query parameters ask for.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadSettings {
+    pub timeout: Option<std::time::Duration>,
+    pub consistency: quiver_types::query::ReadConsistency,
+}
+
 impl ReadParams {
     /// Checks `consistency` (a positive integer, `majority`, `quorum`, `all`, or empty) and
-    /// returns the `timeout`. On a single node every value reads the one local replica.
-    pub fn check(&self) -> Result<Option<std::time::Duration>, ApiError> {
-        match self.consistency.as_deref() {
-            None | Some("") | Some("majority") | Some("quorum") | Some("all") => {}
-            Some(n) if n.parse::<u64>().is_ok_and(|n| n >= 1) => {}
-            Some(other) => {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::BAD_REQUEST,
-                    format!(
-                        "Deserialize error in query parameters: invalid read consistency `{other}`: expected a positive integer, `majority`, `quorum` or `all`"
-                    ),
-                ));
-            }
-        }
-        seconds(self.timeout)
+    /// `timeout`.
+    pub fn check(&self) -> Result<ReadSettings, ApiError> {
+        let consistency = quiver_types::query::ReadConsistency::parse(self.consistency.as_deref()).ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                format!(
+                    "Deserialize error in query parameters: invalid read consistency `{}`: expected a positive integer, `majority`, `quorum` or `all`",
+                    self.consistency.as_deref().unwrap_or_default()
+                ),
+            )
+        })?;
+        Ok(ReadSettings { timeout: seconds(self.timeout)?, consistency })
     }
 }
 
 /// Runs a read with the request's timeout (408 when it elapses).
 pub async fn bounded<T>(
-    timeout: Option<std::time::Duration>,
+    settings: ReadSettings,
     read: impl std::future::Future<Output = Result<T, quiver_node::NodeError>>,
 ) -> Result<T, ApiError> {
-    match timeout {
+    let read = quiver_node::service::with_read_consistency(settings.consistency, read);
+    match settings.timeout {
         None => Ok(read.await?),
         Some(limit) => match tokio::time::timeout(limit, read).await {
             Ok(result) => Ok(result?),

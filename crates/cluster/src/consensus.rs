@@ -189,6 +189,17 @@ impl Consensus {
         self.state_machine.subscribe()
     }
 
+    /// Whether this peer is in contact with a quorum: a follower that knows a leader, or a leader
+    /// that a quorum acknowledged within the last 2 s.
+    pub fn in_contact(&self) -> bool {
+        let metrics = self.raft.metrics().borrow().clone();
+        match metrics.state {
+            ServerState::Leader => metrics.millis_since_quorum_ack.is_some_and(|ms| ms < 2000),
+            ServerState::Follower | ServerState::Learner => metrics.current_leader.is_some(),
+            ServerState::Candidate | ServerState::Shutdown => false,
+        }
+    }
+
     /// The current leader, if known.
     pub fn leader(&self) -> Option<PeerId> {
         self.raft.metrics().borrow().current_leader

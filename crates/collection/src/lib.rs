@@ -15,3 +15,4 @@ pub mod validate;
 pub use collection::{Collection, SearchRequest, write_atomic};
 pub use error::CollectionError;
 pub use quiver_shard::ScrollPage;
+pub use serve::with_read_consistency;

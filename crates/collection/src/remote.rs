@@ -83,6 +83,11 @@ pub trait ControlPlane: Send + Sync {
         peer: PeerId,
         from_state: ReplicaState,
     ) -> BoxFuture<'_, Result<()>>;
+
+    /// Whether this peer is in contact with a Raft quorum. A peer that is not (partitioned, or
+    /// paused and resumed) may hold replicas that others already marked `Dead`, so its local
+    /// replicas must not serve reads until it is back in contact.
+    fn is_connected(&self) -> bool;
 }
 
 /// Decodes an answer of the expected kind.

@@ -152,6 +152,11 @@ impl Collection {
                     self.fill_gap(target, peer, last + 1, seq - 1).await?;
                 }
                 Ok(ApplyOutcome::Gap { .. }) => break,
+                Ok(ApplyOutcome::Diverged) => {
+                    return Err(CollectionError::Service(format!(
+                        "replica {peer} of shard {shard_id} diverged at {seq}"
+                    )));
+                }
                 // The replica has not applied the state that made this peer primary yet.
                 Err(e) if e.to_string().contains(crate::serve::NOT_PRIMARY) && lagging_view_retries < 20 => {
                     lagging_view_retries += 1;

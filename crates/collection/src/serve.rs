@@ -7,8 +7,20 @@ use crate::error::{CollectionError, Result};
 use crate::remote::{ShardRequest, ShardResponse};
 use crate::replication::no_replica;
 use quiver_shard::LocalShard;
-use quiver_types::ShardId;
+use quiver_types::query::ReadConsistency;
+use quiver_types::{PeerId, ShardId};
 use std::sync::Arc;
+
+tokio::task_local! {
+    /// The read consistency of the request being served (spec §6.3); set by the node around a
+    /// read with `with_read_consistency`. Absent means the default (one replica).
+    static READ_CONSISTENCY: ReadConsistency;
+}
+
+/// Runs `read` with `consistency` applied to every shard read it makes.
+pub async fn with_read_consistency<F: std::future::Future>(consistency: ReadConsistency, read: F) -> F::Output {
+    READ_CONSISTENCY.scope(consistency, read).await
+}
 
 /// Marks the refusal of a write from a peer that is not (or not yet) the primary here.
 pub(crate) const NOT_PRIMARY: &str = "not the primary";
@@ -84,7 +96,8 @@ impl Collection {
             | ShardRequest::Count(_)
             | ShardRequest::Retrieve { .. }
             | ShardRequest::Versions(_)) => {
-                let local = set.readable_local().ok_or_else(|| {
+                let connected = self.cluster.get().is_none_or(|ports| ports.control.is_connected());
+                let local = set.readable_local().filter(|_| connected).ok_or_else(|| {
                     CollectionError::ShardUnavailable(format!("replica of shard {shard_id} is not readable here"))
                 })?;
                 execute_read(local, read).await
@@ -92,11 +105,57 @@ impl Collection {
         }
     }
 
+    /// Reads shard `shard_id` with the request's read consistency: one readable replica by
+    /// default, else every required replica must answer (Active replicas hold identical data, so
+    /// the first answer is the merged one).
+    pub(crate) async fn read_shard(&self, shard_id: ShardId, request: ShardRequest) -> Result<ShardResponse> {
+        let consistency = READ_CONSISTENCY.try_with(|c| *c).unwrap_or_default();
+        if consistency == ReadConsistency::Default {
+            return self.read_one_replica(shard_id, request).await;
+        }
+        let set = self.replica_set(shard_id)?;
+        let Some(ports) = self.cluster.get() else { return self.read_one_replica(shard_id, request).await };
+        let total = set.states().len();
+        let required = consistency.required(total);
+        let mut readable: Vec<Option<PeerId>> = set.remote_readable(ports.me).into_iter().map(Some).collect();
+        if set.readable_local().is_some() && ports.control.is_connected() {
+            readable.insert(0, None);
+        }
+        if readable.len() < required {
+            return Err(CollectionError::Service(format!(
+                "The replica set for shard {shard_id} on peer {} does not have enough active replicas",
+                ports.me
+            )));
+        }
+        let calls = readable.into_iter().take(required).map(|peer| {
+            let request = request.clone();
+            async move {
+                match (peer, set.local()) {
+                    (None, Some(local)) => execute_read(local, request).await,
+                    (None, None) => Err(no_replica(shard_id)),
+                    (Some(peer), _) => {
+                        ports
+                            .transport
+                            .call(peer, self.name(), shard_id, request, crate::replication::SHARD_CALL_TIMEOUT)
+                            .await
+                    }
+                }
+            }
+        });
+        let mut answers = futures::future::join_all(calls).await.into_iter();
+        let first = answers.next().ok_or_else(|| CollectionError::Service("no replica answered".into()))??;
+        for answer in answers {
+            answer?;
+        }
+        Ok(first)
+    }
+
     /// Reads shard `shard_id` from the local readable replica, else from other readable replicas
     /// in turn (a failed replica falls through to the next).
-    pub(crate) async fn read_shard(&self, shard_id: ShardId, request: ShardRequest) -> Result<ShardResponse> {
+    async fn read_one_replica(&self, shard_id: ShardId, request: ShardRequest) -> Result<ShardResponse> {
         let set = self.replica_set(shard_id)?;
-        if let Some(local) = set.readable_local() {
+        let connected = self.cluster.get().is_none_or(|ports| ports.control.is_connected());
+        if let Some(local) = set.readable_local().filter(|_| connected) {
             return execute_read(local, request).await;
         }
         let unavailable =

@@ -18,6 +18,8 @@ pub struct NodeConfig {
     pub wal: WalConfig,
     /// Configured peer id (`cluster.peer_id`), else a persisted random one.
     pub peer_id: Option<u64>,
+    /// `storage.node_type: Listener`: local replicas receive writes but never serve reads.
+    pub listener: bool,
 }
 
 impl Default for NodeConfig {
@@ -34,6 +36,7 @@ impl Default for NodeConfig {
             optimizers: OptimizersConfig::default(),
             wal: WalConfig::default(),
             peer_id: None,
+            listener: false,
         }
     }
 }

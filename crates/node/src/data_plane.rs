@@ -68,6 +68,10 @@ pub struct ConsensusControl {
 }
 
 impl ControlPlane for ConsensusControl {
+    fn is_connected(&self) -> bool {
+        self.node.upgrade().and_then(|n| n.cluster().map(|c| c.consensus.in_contact())).unwrap_or(false)
+    }
+
     fn mark_dead(
         &self,
         collection: &str,

@@ -65,17 +65,48 @@ impl Node {
         }
         self.attach_ports(&collection);
         for set in collection.replica_sets() {
-            let states = meta.shards.get(&set.shard_id).cloned().unwrap_or_default();
-            set.set_states(self.peer_id(), states);
-            if set.local().is_some() && set.local_state() == ReplicaState::Initializing {
-                self.propose_active(name, set.shard_id);
+            set.set_states(self.peer_id(), states_of(meta, set.shard_id));
+            if set.local().is_some() {
+                self.propose_local_transition(name, set, &states_of(meta, set.shard_id));
             }
         }
         Ok(())
     }
 
-    /// Proposes `Initializing → Active` for a local replica, in the background.
-    fn propose_active(&self, name: &str, shard_id: ShardId) {
+    /// Moves a local replica to the state its node type wants: `Initializing → Active` once
+    /// created; on a Listener node `Active → Listener` (unless it is the only active replica);
+    /// on a normal node `Listener → Active`.
+    fn propose_local_transition(
+        &self,
+        name: &str,
+        set: &quiver_collection::replica_set::ReplicaSet,
+        states: &BTreeMap<u64, ReplicaState>,
+    ) {
+        let me = self.peer_id();
+        let others_active = states.iter().any(|(p, s)| *p != me && *s == ReplicaState::Active);
+        let target = match (set.local_state(), self.config.listener) {
+            (ReplicaState::Initializing, _) => ReplicaState::Active,
+            (ReplicaState::Active, true) if others_active => ReplicaState::Listener,
+            (ReplicaState::Listener, false) => ReplicaState::Active,
+            (
+                ReplicaState::Active
+                | ReplicaState::Listener
+                | ReplicaState::Dead
+                | ReplicaState::Partial
+                | ReplicaState::PartialSnapshot
+                | ReplicaState::Recovery
+                | ReplicaState::Resharding
+                | ReplicaState::ReshardingScaleDown
+                | ReplicaState::ActiveRead
+                | ReplicaState::ManualRecovery,
+                _,
+            ) => return,
+        };
+        self.propose_state(name, set.shard_id, set.local_state(), target);
+    }
+
+    /// Proposes `from → to` for a local replica, in the background.
+    fn propose_state(&self, name: &str, shard_id: ShardId, from: ReplicaState, to: ReplicaState) {
         let Some(cluster) = self.cluster() else { return };
         let key = (name.to_string(), shard_id);
         if !self.activating.lock().insert(key.clone()) {
@@ -87,8 +118,8 @@ impl Node {
             collection: name.to_string(),
             shard_id,
             peer_id: self.peer_id(),
-            state: ReplicaState::Active,
-            from_state: Some(ReplicaState::Initializing),
+            state: to,
+            from_state: Some(from),
         };
         tokio::spawn(async move {
             if let Err(e) = consensus.propose(op, Duration::from_secs(10)).await {
@@ -134,6 +165,10 @@ impl Node {
             }
         });
     }
+}
+
+fn states_of(meta: &CollectionMeta, shard_id: ShardId) -> BTreeMap<u64, ReplicaState> {
+    meta.shards.get(&shard_id).cloned().unwrap_or_default()
 }
 
 fn sync_payload_index(

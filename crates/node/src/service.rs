@@ -3,3 +3,4 @@
 pub use crate::service_points::ScrollPage;
 pub use crate::service_query::{Fusion, Prefetch, QueryInput, QueryPoints, VectorInput};
 pub use quiver_collection::SearchRequest;
+pub use quiver_collection::with_read_consistency;

@@ -318,6 +318,7 @@ impl Settings {
                 wal_retain_closed: 1,
             },
             peer_id: self.cluster.peer_id,
+            listener: s.node_type == NodeType::Listener,
         }
     }
 }

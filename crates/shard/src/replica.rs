@@ -20,6 +20,9 @@ pub enum ApplyOutcome {
     Duplicate,
     /// Records are missing before `seq`; the replica's last seq is given.
     Gap { last: SeqNo },
+    /// The replica holds a different operation at `seq` (written by an earlier primary and never
+    /// acknowledged): it must be replaced, not patched.
+    Diverged,
 }
 
 impl LocalShard {
@@ -30,7 +33,7 @@ impl LocalShard {
             let _order = self.write_lock.lock();
             let last = self.applied_seq();
             if seq <= last {
-                return Ok(ApplyOutcome::Duplicate);
+                return self.compare_held(seq, &record);
             }
             if seq > last + 1 {
                 return Ok(ApplyOutcome::Gap { last });
@@ -43,6 +46,22 @@ impl LocalShard {
             self.wal.sync_through(seq)?;
         }
         Ok(ApplyOutcome::Applied)
+    }
+
+    /// A duplicate of `seq`: the same record (a retry) or a different one (divergence). Records
+    /// already checkpointed away are trusted as the same.
+    fn compare_held(&self, seq: SeqNo, record: &[u8]) -> Result<ApplyOutcome> {
+        let mut held = None;
+        self.wal.for_each_from(seq, |s, bytes| {
+            if s == seq {
+                held = Some(bytes.to_vec());
+            }
+            Ok(())
+        })?;
+        Ok(match held {
+            Some(bytes) if bytes != record => ApplyOutcome::Diverged,
+            Some(_) | None => ApplyOutcome::Duplicate,
+        })
     }
 
     /// The operations with `from <= seq <= to` still in the WAL, in order. Fewer than asked if

@@ -125,3 +125,42 @@ pub struct ScrollRequest {
     pub with_vector: WithVector,
     pub order_by: Option<OrderBy>,
 }
+
+/// How many replicas of each shard a read consults (spec §6.3, `?consistency=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadConsistency {
+    /// `N` replicas (the default is 1).
+    Count(usize),
+    /// Every replica.
+    All,
+    /// Every replica; a point must be in a majority of the answers.
+    Majority,
+    /// `⌊total/2⌋ + 1` replicas.
+    Quorum,
+    #[default]
+    Default,
+}
+
+impl ReadConsistency {
+    /// Parses the query parameter; `None` for an invalid value (0 or an unknown word).
+    pub fn parse(text: Option<&str>) -> Option<ReadConsistency> {
+        match text {
+            None | Some("") => Some(ReadConsistency::Default),
+            Some("all") => Some(ReadConsistency::All),
+            Some("majority") => Some(ReadConsistency::Majority),
+            Some("quorum") => Some(ReadConsistency::Quorum),
+            Some(n) => n.parse::<usize>().ok().filter(|n| *n >= 1).map(ReadConsistency::Count),
+        }
+    }
+
+    /// How many of `total` replicas must answer.
+    pub fn required(self, total: usize) -> usize {
+        let total = total.max(1);
+        match self {
+            ReadConsistency::Default => 1,
+            ReadConsistency::Count(n) => n.clamp(1, total),
+            ReadConsistency::Quorum => total / 2 + 1,
+            ReadConsistency::Majority | ReadConsistency::All => total,
+        }
+    }
+}

@@ -18,6 +18,9 @@ pub struct ReplicaSet {
     peers: RwLock<BTreeMap<PeerId, ReplicaState>>,
     /// Serialises ordering + replication of this shard's writes on its primary.
     pub(crate) order: tokio::sync::Mutex<()>,
+    /// Cluster mode: the local replica was confirmed current with the primary since this peer
+    /// (re)gained contact with the cluster; until then it does not serve reads.
+    verified: std::sync::atomic::AtomicBool,
 }
 
 impl ReplicaSet {
@@ -28,7 +31,17 @@ impl ReplicaSet {
             local_state: RwLock::new(ReplicaState::Active),
             peers: RwLock::new(BTreeMap::new()),
             order: tokio::sync::Mutex::new(()),
+            verified: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    pub fn is_verified(&self) -> bool {
+        self.verified.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Records whether the local replica is known to be current.
+    pub fn set_verified(&self, verified: bool) {
+        self.verified.store(verified, std::sync::atomic::Ordering::Release);
     }
 
     /// The local replica, if this peer holds one.
@@ -47,7 +60,11 @@ impl ReplicaSet {
 
     /// Records the replica states decided by the control plane; `me` is this peer.
     pub fn set_states(&self, me: PeerId, states: BTreeMap<PeerId, ReplicaState>) {
-        *self.local_state.write() = states.get(&me).copied().unwrap_or(ReplicaState::Dead);
+        let local = states.get(&me).copied().unwrap_or(ReplicaState::Dead);
+        if local != ReplicaState::Active {
+            self.set_verified(false);
+        }
+        *self.local_state.write() = local;
         *self.peers.write() = states;
     }
 

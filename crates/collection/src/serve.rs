@@ -5,11 +5,13 @@
 use crate::collection::Collection;
 use crate::error::{CollectionError, Result};
 use crate::remote::{ShardRequest, ShardResponse};
+use crate::replica_set::ReplicaSet;
 use crate::replication::no_replica;
 use quiver_shard::LocalShard;
 use quiver_types::query::ReadConsistency;
 use quiver_types::{PeerId, ShardId};
 use std::sync::Arc;
+use std::time::Duration;
 
 tokio::task_local! {
     /// The read consistency of the request being served (spec §6.3); set by the node around a
@@ -53,6 +55,46 @@ pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest)
 }
 
 impl Collection {
+    /// The local replica if it may serve reads now: readable, and in cluster mode this peer is in
+    /// contact with a quorum and has confirmed with the shard's primary that the replica is
+    /// current (a returning peer never serves writes it missed).
+    pub(crate) async fn servable_local(&self, set: &ReplicaSet) -> Option<Arc<LocalShard>> {
+        let local = set.readable_local()?;
+        let Some(ports) = self.cluster.get() else { return Some(Arc::clone(local)) };
+        if !ports.control.is_connected() {
+            return None;
+        }
+        if set.is_verified() {
+            return Some(Arc::clone(local));
+        }
+        let primary = set.primary()?;
+        let current = match primary == ports.me {
+            true => true,
+            false => {
+                let call = ports.transport.call(
+                    primary,
+                    self.name(),
+                    set.shard_id,
+                    ShardRequest::Digest,
+                    Duration::from_secs(2),
+                );
+                match call.await.and_then(ShardResponse::into_digest) {
+                    Ok((_, _, primary_seq)) => local.applied_seq() >= primary_seq,
+                    Err(_) => false,
+                }
+            }
+        };
+        set.set_verified(current);
+        current.then(|| Arc::clone(local))
+    }
+
+    /// Forgets every confirmation (this peer lost contact with the cluster).
+    pub fn unverify_replicas(&self) {
+        for set in self.replica_sets() {
+            set.set_verified(false);
+        }
+    }
+
     /// Serves a request another peer sent to this peer's replica of `shard_id`.
     pub async fn handle_shard_request(&self, shard_id: ShardId, request: ShardRequest) -> Result<ShardResponse> {
         let set = self.replica_set(shard_id)?;
@@ -96,11 +138,10 @@ impl Collection {
             | ShardRequest::Count(_)
             | ShardRequest::Retrieve { .. }
             | ShardRequest::Versions(_)) => {
-                let connected = self.cluster.get().is_none_or(|ports| ports.control.is_connected());
-                let local = set.readable_local().filter(|_| connected).ok_or_else(|| {
+                let local = self.servable_local(set).await.ok_or_else(|| {
                     CollectionError::ShardUnavailable(format!("replica of shard {shard_id} is not readable here"))
                 })?;
-                execute_read(local, read).await
+                execute_read(&local, read).await
             }
         }
     }
@@ -118,7 +159,7 @@ impl Collection {
         let total = set.states().len();
         let required = consistency.required(total);
         let mut readable: Vec<Option<PeerId>> = set.remote_readable(ports.me).into_iter().map(Some).collect();
-        if set.readable_local().is_some() && ports.control.is_connected() {
+        if self.servable_local(set).await.is_some() {
             readable.insert(0, None);
         }
         if readable.len() < required {
@@ -154,9 +195,8 @@ impl Collection {
     /// in turn (a failed replica falls through to the next).
     async fn read_one_replica(&self, shard_id: ShardId, request: ShardRequest) -> Result<ShardResponse> {
         let set = self.replica_set(shard_id)?;
-        let connected = self.cluster.get().is_none_or(|ports| ports.control.is_connected());
-        if let Some(local) = set.readable_local().filter(|_| connected) {
-            return execute_read(local, request).await;
+        if let Some(local) = self.servable_local(set).await {
+            return execute_read(&local, request).await;
         }
         let unavailable =
             || CollectionError::ShardUnavailable(format!("No active replica of shard {shard_id} of {}", self.name()));

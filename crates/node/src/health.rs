@@ -22,12 +22,28 @@ impl Node {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut last_ok: HashMap<PeerId, Instant> = HashMap::new();
+            let mut was_in_contact = false;
             loop {
                 tokio::time::sleep(PING_EVERY).await;
                 let Some(node) = weak.upgrade() else { return };
+                was_in_contact = node.track_contact(was_in_contact);
                 node.health_round(&mut last_ok).await;
             }
         });
+    }
+
+    /// Forgets replica confirmations when this peer loses contact with the cluster, so that after
+    /// regaining it each local replica is checked against its primary before serving reads.
+    fn track_contact(&self, was_in_contact: bool) -> bool {
+        let Some(cluster) = self.cluster() else { return false };
+        let in_contact = cluster.consensus.in_contact();
+        if was_in_contact && !in_contact {
+            tracing::warn!("lost contact with the cluster: local replicas stop serving reads");
+            for collection in self.collections() {
+                collection.unverify_replicas();
+            }
+        }
+        in_contact
     }
 
     async fn health_round(&self, last_ok: &mut HashMap<PeerId, Instant>) {

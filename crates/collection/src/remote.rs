@@ -42,6 +42,13 @@ pub enum ShardRequest {
     },
     Versions(Vec<PointId>),
     Digest,
+    /// WAL records `from ..= to` (a new primary adopting a longer suffix).
+    WalRecords {
+        from: SeqNo,
+        to: SeqNo,
+    },
+    /// The replica's last applied sequence number.
+    LastSeq,
 }
 
 /// The answer of a shard replica.
@@ -55,6 +62,8 @@ pub enum ShardResponse {
     Records(Vec<Record>),
     Versions(HashMap<PointId, u64>),
     Digest { digest: u64, points: usize, last_seq: SeqNo },
+    Wal(Vec<(SeqNo, UpdateOperation)>),
+    LastSeq(SeqNo),
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -116,6 +125,8 @@ impl ShardResponse {
     expect_variant!(into_count, Count, usize);
     expect_variant!(into_records, Records, Vec<Record>);
     expect_variant!(into_versions, Versions, HashMap<PointId, u64>);
+    expect_variant!(into_wal, Wal, Vec<(SeqNo, UpdateOperation)>);
+    expect_variant!(into_last_seq, LastSeq, SeqNo);
 
     /// `(digest, points, last_seq)` of a digest answer.
     pub fn into_digest(self) -> Result<(u64, usize, SeqNo)> {

@@ -21,6 +21,8 @@ pub struct ReplicaSet {
     /// Cluster mode: the local replica was confirmed current with the primary since this peer
     /// (re)gained contact with the cluster; until then it does not serve reads.
     verified: std::sync::atomic::AtomicBool,
+    /// This peer, as primary, has adopted any longer suffix the other replicas hold.
+    primary_synced: std::sync::atomic::AtomicBool,
 }
 
 impl ReplicaSet {
@@ -32,7 +34,16 @@ impl ReplicaSet {
             peers: RwLock::new(BTreeMap::new()),
             order: tokio::sync::Mutex::new(()),
             verified: std::sync::atomic::AtomicBool::new(false),
+            primary_synced: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    pub fn is_primary_synced(&self) -> bool {
+        self.primary_synced.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn set_primary_synced(&self, synced: bool) {
+        self.primary_synced.store(synced, std::sync::atomic::Ordering::Release);
     }
 
     pub fn is_verified(&self) -> bool {
@@ -64,8 +75,12 @@ impl ReplicaSet {
         if local != ReplicaState::Active {
             self.set_verified(false);
         }
+        let previous_primary = self.primary();
         *self.local_state.write() = local;
         *self.peers.write() = states;
+        if self.primary() != previous_primary {
+            self.set_primary_synced(false);
+        }
     }
 
     pub fn states(&self) -> BTreeMap<PeerId, ReplicaState> {

@@ -96,6 +96,9 @@ impl Collection {
     ) -> Result<UpdateResult> {
         let local = set.local().ok_or_else(|| no_replica(set.shard_id))?;
         let _order = set.order.lock().await;
+        if !set.is_primary_synced() {
+            self.adopt_longest_suffix(set, local, ports).await?;
+        }
         let result = local_update(local, op.clone(), wait).await?;
         let seq = result.operation_id.unwrap_or(0);
         let targets = set.remote_updatable(ports.me);
@@ -166,6 +169,66 @@ impl Collection {
             }
         }
         Err(CollectionError::Service(format!("replica {peer} of shard {shard_id} keeps reporting gaps")))
+    }
+
+    /// Takes the order lock and, if this peer just became primary, adopts longer suffixes.
+    pub(crate) async fn ensure_primary_synced(&self, set: &ReplicaSet) -> Result<()> {
+        let ports = self.cluster.get().ok_or_else(|| no_replica(set.shard_id))?;
+        let local = set.local().ok_or_else(|| no_replica(set.shard_id))?;
+        let _order = set.order.lock().await;
+        if !set.is_primary_synced() {
+            self.adopt_longest_suffix(set, local, ports).await?;
+        }
+        Ok(())
+    }
+
+    /// Design record 003 §5: before a new primary orders writes, it asks the other replicas for
+    /// their last sequence number and applies the records it lacks from the most advanced one, so
+    /// that writes the old primary sent to some replicas are held by all (the gap mechanism then
+    /// brings the others up). Unreachable replicas are left to the write path (→ `Dead`).
+    async fn adopt_longest_suffix(
+        &self,
+        set: &ReplicaSet,
+        local: &Arc<LocalShard>,
+        ports: &ClusterPorts,
+    ) -> Result<()> {
+        let mut best: Option<(PeerId, SeqNo)> = None;
+        for (peer, _) in set.remote_updatable(ports.me) {
+            let call = ports.transport.call(peer, self.name(), set.shard_id, ShardRequest::LastSeq, SHARD_CALL_TIMEOUT);
+            if let Ok(last) = call.await.and_then(ShardResponse::into_last_seq)
+                && best.is_none_or(|(_, b)| last > b)
+            {
+                best = Some((peer, last));
+            }
+        }
+        let mine = local.applied_seq();
+        if let Some((peer, last)) = best.filter(|(_, last)| *last > mine) {
+            tracing::info!(
+                shard_id = set.shard_id,
+                peer,
+                from = mine + 1,
+                to = last,
+                "new primary adopts a longer suffix"
+            );
+            let request = ShardRequest::WalRecords { from: mine + 1, to: last };
+            let records =
+                ports.transport.call(peer, self.name(), set.shard_id, request, SHARD_CALL_TIMEOUT).await?.into_wal()?;
+            for (seq, op) in records {
+                let shard = Arc::clone(local);
+                let task = tokio::task::spawn_blocking(move || shard.apply_at(seq, &op, true));
+                match task.await.map_err(|e| service("apply task", e))?? {
+                    ApplyOutcome::Applied | ApplyOutcome::Duplicate => {}
+                    ApplyOutcome::Gap { .. } | ApplyOutcome::Diverged => {
+                        return Err(CollectionError::Service(format!(
+                            "shard {} cannot adopt the suffix of replica {peer} at {seq}",
+                            set.shard_id
+                        )));
+                    }
+                }
+            }
+        }
+        set.set_primary_synced(true);
+        Ok(())
     }
 
     async fn fill_gap(&self, target: &Target<'_>, peer: PeerId, from: SeqNo, to: SeqNo) -> Result<()> {

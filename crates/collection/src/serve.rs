@@ -41,6 +41,8 @@ pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest)
             ShardRequest::Versions(ids) => {
                 ShardResponse::Versions(ids.iter().filter_map(|id| shard.point_version(id).map(|v| (*id, v))).collect())
             }
+            ShardRequest::WalRecords { from, to } => ShardResponse::Wal(shard.wal_records(from, to)?),
+            ShardRequest::LastSeq => ShardResponse::LastSeq(shard.applied_seq()),
             ShardRequest::Digest => ShardResponse::Digest {
                 digest: shard.digest(),
                 points: shard.points_count(),
@@ -69,7 +71,7 @@ impl Collection {
         }
         let primary = set.primary()?;
         let current = match primary == ports.me {
-            true => true,
+            true => self.ensure_primary_synced(set).await.is_ok(),
             false => {
                 let call = ports.transport.call(
                     primary,
@@ -92,6 +94,7 @@ impl Collection {
     pub fn unverify_replicas(&self) {
         for set in self.replica_sets() {
             set.set_verified(false);
+            set.set_primary_synced(false);
         }
     }
 
@@ -129,9 +132,9 @@ impl Collection {
                 let outcome = task.await.map_err(|e| CollectionError::Service(format!("apply task: {e}")))??;
                 Ok(ShardResponse::Applied(outcome))
             }
-            ShardRequest::Digest => {
+            request @ (ShardRequest::Digest | ShardRequest::WalRecords { .. } | ShardRequest::LastSeq) => {
                 let local = set.local().ok_or_else(|| no_replica(shard_id))?;
-                execute_read(local, ShardRequest::Digest).await
+                execute_read(local, request).await
             }
             read @ (ShardRequest::Search(_)
             | ShardRequest::Scroll(_)

@@ -113,6 +113,7 @@ class Peer:
         self.peer_id: int | None = None
         self._log_file = None
         self._started_once = False
+        self._down_on_purpose = False  # set by kill()/stop(); used to flag unexpected exits
         ALL_SERVERS.append(self)  # conftest prints log tails of these on failure
 
     # ------------------------------------------------------------------ properties
@@ -174,6 +175,7 @@ class Peer:
             stdin=subprocess.DEVNULL,
         )
         self._started_once = True
+        self._down_on_purpose = False
         if wait_ready:
             self.wait_ready(ready_timeout or self.cluster.ready_timeout)
             pid = self.cluster_info()["peer_id"]
@@ -190,8 +192,8 @@ class Peer:
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise ServerStartError(
-                    f"peer {self.index} exited with code {self.proc.returncode} during startup\n"
-                    f"--- log tail ---\n{self.log_tail()}"
+                    f"peer {self.index} exited with code {self.proc.returncode} during startup"
+                    f"{self._exit_hint()}\n--- log tail ---\n{self.log_tail()}"
                 )
             try:
                 r = requests.get(self.url + "/readyz", timeout=1)
@@ -208,6 +210,7 @@ class Peer:
 
     def kill(self) -> None:
         """Crash: SIGKILL."""
+        self._down_on_purpose = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
@@ -217,6 +220,7 @@ class Peer:
         """Graceful stop: SIGTERM (SIGKILL if it does not exit within `timeout`)."""
         if self.proc is None:
             return None
+        self._down_on_purpose = True
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -290,6 +294,14 @@ class Peer:
         result(self.post("/debug/partition", json={"blocked": list(blocked_ids)}, timeout=5))
 
     # ------------------------------------------------------------------ diagnostics
+    def exited_unexpectedly(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None and not self._down_on_purpose
+
+    def _exit_hint(self) -> str:
+        if "shutdown signal received" in self.log_tail(5):
+            return " (it received SIGTERM/SIGINT from outside the harness)"
+        return ""
+
     def log_tail(self, n_lines: int = 60) -> str:
         try:
             data = self.log_path.read_bytes()
@@ -355,7 +367,10 @@ class Cluster:
 
     def print_log_tails(self, n_lines: int = 40) -> None:
         for p in self.peers:
-            print(f"\n----- log tail of {p!r} -----\n{p.log_tail(n_lines)}")
+            note = ""
+            if p.exited_unexpectedly():
+                note = f" [exited unexpectedly, rc {p.proc.returncode}{p._exit_hint()}]"
+            print(f"\n----- log tail of {p!r}{note} -----\n{p.log_tail(n_lines)}")
 
     def __enter__(self) -> "Cluster":
         return self

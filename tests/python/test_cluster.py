@@ -9,13 +9,16 @@ Run: .venv/bin/pytest -x -q tests/python/test_cluster.py -s
 
 from __future__ import annotations
 
+import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
+import requests
 
 from cluster_harness import Cluster, Peer, result, wait_until
-from quiver_server import QuiverServer, quiver_bin
+from quiver_server import quiver_bin
 
 VEC = {"size": 4, "distance": "Dot"}
 ROLES = {"Follower", "Candidate", "Leader", "PreCandidate"}
@@ -74,8 +77,7 @@ def put_key(peer: Peer, key: str, value) -> None:
     assert result(peer.put(f"/cluster/metadata/keys/{key}", json=value, params={"wait": "true"})) is True
 
 
-def assert_no_leader_error(resp, started: float, timeout: float) -> None:
-    elapsed = time.monotonic() - started
+def assert_no_leader_error(resp, elapsed: float, timeout: float) -> None:
     assert resp.status_code == 500, f"expected 500, got {resp.status_code}: {resp.text[:300]}"
     err = resp.json()["status"]["error"]
     assert err.startswith("Service internal error: "), err
@@ -173,13 +175,7 @@ def test_metadata_replicated(cluster_factory):
     on_all(c.peers, lambda p: p.get("/collections/al/exists").json()["result"]["exists"] is True
            or p.get("/collections/al").status_code == 200, desc="alias resolves")
 
-    # Phase 3: payload index definition created via p0 is visible in payload_schema everywhere.
-    result(p0.put("/collections/c/index", json={"field_name": "a", "field_schema": "keyword"},
-                  params={"wait": "true"}))
-    on_all(c.peers, lambda p: result(p.get("/collections/c"))["payload_schema"]
-           .get("a", {}).get("data_type") == "keyword", desc="payload index a")
-
-    # Phase 4: metadata keys via different peers; read/delete/null-delete visible everywhere.
+    # Phase 3: metadata keys via different peers; read/delete/null-delete visible everywhere.
     put_key(p1, "k1", {"x": [1, 2, 3]})
     put_key(p2, "k2", "two")
     put_key(p0, "k3", 3)
@@ -192,23 +188,51 @@ def test_metadata_replicated(cluster_factory):
     put_key(p1, "k3", None)  # null value deletes
     on_all(c.peers, lambda p: p.metadata_keys() == ["k2"], desc="keys after delete")
 
-    # Phase 5: delete the collection via p2: gone everywhere (and its alias with it).
+    # Phase 4: delete the collection via p2: gone everywhere (and its alias with it).
     assert result(p2.delete("/collections/c")) is True
-    on_all(c.peers, lambda p: "c" not in p.collection_names(), desc="collection c gone")
+    assert "c" not in p2.collection_names() and ("al", "c") not in p2.aliases()  # read-your-writes
+    # Other peers: eventually (their alias list may briefly lag their collection list).
+    on_all(c.peers, lambda p: "c" not in p.collection_names() and ("al", "c") not in p.aliases(),
+           desc="collection c and its alias gone")
     for p in c.peers:
         assert p.get("/collections/c").status_code == 404
-        assert ("al", "c") not in p.aliases(), f"alias of deleted collection left on {p!r}"
+        assert p.get("/collections/al").status_code == 404
 
-    # Phase 6: POST /cluster/recover on a follower is accepted; cluster stays healthy.
+    # Phase 5: POST /cluster/recover on a follower is accepted; cluster stays healthy.
     assert result(followers[1].post("/cluster/recover")) is True
     put_key(followers[1], "after_recover", 1)
     c.wait_converged()
     on_all(c.peers, lambda p: "after_recover" in p.metadata_keys(), desc="key after recover")
 
 
+def test_payload_index_replicated(cluster_factory):
+    c = cluster_factory(3)
+    p0, p1, p2 = c.peers
+
+    # Phase 1: a 3x2 collection (no peer holds every shard); GET works on every peer.
+    create_collection(p1, "pi", shard_number=3, rf=2)
+    wait_until(lambda: all_active_everywhere(c.peers, "pi", 6), desc="pi Active")
+    for p in c.peers:
+        assert result(p.get("/collections/pi"))["payload_schema"] == {}
+
+    # Phase 2: index definitions created via different peers show up in payload_schema everywhere.
+    result(p0.put("/collections/pi/index", json={"field_name": "a", "field_schema": "keyword"},
+                  params={"wait": "true"}))
+    result(p2.put("/collections/pi/index", json={"field_name": "n", "field_schema": "integer"},
+                  params={"wait": "true"}))
+    on_all(c.peers, lambda p: {k: v["data_type"] for k, v in
+                               result(p.get("/collections/pi"))["payload_schema"].items()}
+           == {"a": "keyword", "n": "integer"}, desc="payload indexes a, n")
+
+    # Phase 3: deleting an index via another peer is visible everywhere.
+    result(p1.delete("/collections/pi/index/a", params={"wait": "true"}))
+    on_all(c.peers, lambda p: set(result(p.get("/collections/pi"))["payload_schema"]) == {"n"},
+           desc="payload index a deleted")
+
+
 def test_leader_failover_and_rejoin(cluster_factory):
     c = cluster_factory(3)
-    create_collection(c.peer(0), "before", shard_number=3, rf=2)
+    create_collection(c.peer(0), "before", shard_number=3, rf=2)  # every peer holds 2 replicas
     wait_until(lambda: all_active_everywhere(c.peers, "before", 6), desc="before Active")
     old_id = c.leader_id()
     old = c.peer_by_id(old_id)
@@ -237,21 +261,46 @@ def test_leader_failover_and_rejoin(cluster_factory):
            and ("during_al", "during") in p.aliases() and "while_down" in p.metadata_keys(),
            desc="ops while leader down")
 
-    # Phase 3: restart the old leader in the same dir (no --bootstrap): same peer id, ready,
+    # Phase 3: give the survivors the chance to notice the dead peer (Quiver's health checks mark
+    # its replicas Dead after ~2 s, design record 003 §7; Qdrant only does so on a failed write).
+    # Bounded wait on that condition, not required: it makes the rejoin below deterministic.
+    def old_replicas_not_active():
+        return all(s != "Active" for _, pid, s in replicas(survivors[0], "before") if pid == old_id)
+    try:
+        wait_until(old_replicas_not_active, timeout=6, desc="dead peer's replicas deactivated")
+        print("[failover] survivors marked the dead peer's replicas:",
+              sorted({s for _, pid, s in replicas(survivors[0], "before") if pid == old_id}))
+    except AssertionError:
+        print("[failover] survivors kept the dead peer's replicas Active")
+
+    # Phase 4: restart the old leader in the same dir (no --bootstrap): same peer id, and it
     # catches up with everything committed while it was down.
-    old.start()  # waits for /readyz 200 and checks the peer id is unchanged
-    assert old.peer_id == old_id
-    assert old.get("/readyz").status_code == 200
+    old.start(wait_ready=False)
+    pid = wait_until(lambda: old.cluster_info(timeout=1)["peer_id"], timeout=15, desc="old leader answers")
+    assert pid == old_id, f"restarted peer has id {pid}, was {old_id}"
     wait_until(lambda: "during" in old.collection_names(), timeout=10, desc="old leader sees 'during'")
     wait_until(lambda: ("during_al", "during") in old.aliases() and "while_down" in old.metadata_keys(),
                desc="old leader sees alias + key")
     info = c.wait_converged()
     assert set(info["peers"]) == {str(p.peer_id) for p in c.peers}
     assert c.leader_id() in c.peer_ids()
+    on_all(c.peers, lambda p: p.raft()["is_voter"], desc="all voters after rejoin")
     # Replicas placed on it while it was down get activated once it is back.
     wait_until(lambda: all_active_everywhere(c.peers, "during", 2), timeout=15,
                desc="'during' replicas Active after rejoin")
-    wait_until(lambda: all_active_everywhere(c.peers, "before", 6), desc="'before' still Active")
+
+    # Phase 5: its replicas of 'before' that the survivors marked Dead stay Dead (automatic
+    # recovery is the transfers issue), so /readyz stays 503 (spec §1: not ready until every
+    # unhealthy local replica is healthy again), and reads through it are answered by the Active
+    # replicas on the other peers.
+    dead_here = [sid for sid, pid, s in replicas(survivors[0], "before") if pid == old_id and s == "Dead"]
+    if dead_here:
+        assert old.get("/readyz", timeout=2).status_code == 503
+        count = result(old.post("/collections/before/points/count", json={}))["count"]
+        assert count == result(survivors[0].post("/collections/before/points/count", json={}))["count"]
+    else:
+        wait_until(lambda: old.get("/readyz", timeout=2).status_code == 200, timeout=20,
+                   desc="/readyz 200 on the restarted peer")
 
 
 def test_late_joiner_after_compaction(cluster_factory):
@@ -276,7 +325,11 @@ def test_late_joiner_after_compaction(cluster_factory):
     wait_until(lambda: p3.metadata_keys() == expected_keys, desc="joiner has all metadata keys")
     assert result(p3.get("/cluster/metadata/keys/key21")) == {"i": 21}
     assert "snap_c" in p3.collection_names()
-    assert result(p3.get("/collections/snap_c"))["payload_schema"]["f"]["data_type"] == "integer"
+    snap = p3.workdir / "storage" / "raft" / "raft_snapshot.json"  # implementation detail: info only
+    if snap.exists():
+        meta = json.loads(snap.read_text())["meta"]
+        print(f"[late joiner] holds Raft snapshot {meta.get('snapshot_id')} "
+              f"(last log {meta.get('last_log_id', {}).get('index')})")
     wait_until(lambda: all_active_everywhere(c.peers, "snap_c", 2), desc="same replica view on 4 peers")
 
     # Phase 4: 4 voters, converged; the joiner takes part in new ops.
@@ -285,6 +338,9 @@ def test_late_joiner_after_compaction(cluster_factory):
     put_key(p3, "from_joiner", 1)
     c.wait_converged()
     on_all(c.peers, lambda p: "from_joiner" in p.metadata_keys(), desc="key from joiner")
+
+    # Phase 5: the payload index definition came with the snapshot too.
+    assert result(p3.get("/collections/snap_c"))["payload_schema"]["f"]["data_type"] == "integer"
 
 
 def test_remove_dead_peer(cluster_factory):
@@ -336,24 +392,38 @@ def test_partition_minority(cluster_factory, isolate):
     majority = [p for p in c.peers if p is not lone]
 
     # Phase 1: cut the lone peer off from the other two (both directions).
+    t_part = time.monotonic()
     c.partition([lone], majority)
 
-    # Phase 2: the minority cannot commit: 500 within ~timeout, never hangs.
-    t0 = time.monotonic()
-    r = lone.put("/collections/x", json={"vectors": VEC}, params={"timeout": 3}, timeout=15)
-    print(f"\n[partition/{isolate}] minority create failed after {time.monotonic() - t0:.2f}s: "
-          f"{r.status_code} {r.text[:160]}")
-    assert_no_leader_error(r, t0, 3)
-    t0 = time.monotonic()
-    r = lone.put("/cluster/metadata/keys/minority", json=1, params={"wait": "true", "timeout": 2},
-                 timeout=15)
-    assert r.status_code == 500 and r.json()["status"]["error"].startswith("Service internal error: "), r.text
-    assert time.monotonic() - t0 <= 2 + 3, f"minority metadata put took {time.monotonic() - t0:.1f}s"
+    def timed(fn):
+        t = time.monotonic()
+        r = fn()
+        return r, time.monotonic() - t
 
-    # Phase 3: the majority has (or elects) a leader and creates collections fine.
-    t0 = time.monotonic()
-    maj_leader = c.leader_id(majority, timeout=15)
-    print(f"[partition/{isolate}] majority leader {maj_leader} after {time.monotonic() - t0:.2f}s")
+    with ThreadPoolExecutor(2) as pool:
+        # Phase 2 (in the background): the minority cannot commit: 500 within ~timeout, never hangs.
+        # Metadata keys take no `timeout` (spec §4.4): the default 10 s consensus wait applies.
+        f_create = pool.submit(timed, lambda: lone.put(
+            "/collections/x", json={"vectors": VEC}, params={"timeout": 3}, timeout=15))
+        f_key = pool.submit(timed, lambda: lone.put(
+            "/cluster/metadata/keys/minority", json=1, params={"wait": "true"}, timeout=20))
+
+        # Phase 3 (meanwhile): the majority has (or elects) a leader of its own.
+        maj_leader = c.leader_id(majority, timeout=15)
+        print(f"\n[partition/{isolate}] majority agrees on leader {maj_leader} "
+              f"{time.monotonic() - t_part:.2f}s after the partition")
+        if isolate == "follower":
+            assert maj_leader == leader, "losing a follower must not change the leader"
+
+        r, elapsed = f_create.result()
+        print(f"[partition/{isolate}] minority create failed after {elapsed:.2f}s: "
+              f"{r.status_code} {r.text[:160]}")
+        assert_no_leader_error(r, elapsed, 3)
+        r, elapsed = f_key.result()
+        print(f"[partition/{isolate}] minority key put failed after {elapsed:.2f}s: "
+              f"{r.status_code} {r.text[:160]}")
+        assert_no_leader_error(r, elapsed, 10)
+
     t0 = time.monotonic()
     create_collection(majority[0], "maj", shard_number=2, rf=1, timeout=3)
     print(f"[partition/{isolate}] majority create took {time.monotonic() - t0:.2f}s")
@@ -382,13 +452,13 @@ def test_partition_minority(cluster_factory, isolate):
 
 
 def test_standalone_cluster_ops_405(server_factory):
+    # Phase 1: a plain single-node server (no cluster env) reports cluster mode disabled.
     srv = server_factory()
     base = srv.url
-    import requests
-
     r = requests.get(base + "/cluster", timeout=10)
     assert r.status_code == 200 and r.json()["result"] == {"status": "disabled"}, r.text
     requests.put(base + "/collections/sa", json={"vectors": VEC}, timeout=10).raise_for_status()
+    # Phase 2: every cluster-only operation answers 405 with an error envelope.
     for method, path, body in [
         ("DELETE", "/cluster/peer/1", None),
         ("DELETE", "/cluster/peer/1?force=true", None),

@@ -92,17 +92,29 @@ async fn metadata_get(State(state): State<AppState>, Path(key): Path<String>, st
     Ok(ok(started.0, state.node.cluster_metadata_key(&key)?))
 }
 
+#[derive(Deserialize)]
+struct WaitParams {
+    #[serde(default)]
+    wait: Option<bool>,
+}
+
 async fn metadata_put(
     State(state): State<AppState>,
     Path(key): Path<String>,
+    Params(p): Params<WaitParams>,
     started: Started,
     OptionalJsonBody(value): OptionalJsonBody<serde_json::Value>,
 ) -> Reply {
-    Ok(ok(started.0, state.node.set_cluster_metadata(&key, value).await?))
+    Ok(ok(started.0, state.node.set_cluster_metadata(&key, value, p.wait.unwrap_or(false)).await?))
 }
 
-async fn metadata_delete(State(state): State<AppState>, Path(key): Path<String>, started: Started) -> Reply {
-    Ok(ok(started.0, state.node.set_cluster_metadata(&key, None).await?))
+async fn metadata_delete(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Params(p): Params<WaitParams>,
+    started: Started,
+) -> Reply {
+    Ok(ok(started.0, state.node.set_cluster_metadata(&key, None, p.wait.unwrap_or(false)).await?))
 }
 
 async fn cluster_operation(State(state): State<AppState>) -> ApiError {

@@ -251,8 +251,24 @@ impl Consensus {
         result.0.map_err(ClusterError::Refused)
     }
 
-    /// Runs `call` on the leader: here if this peer leads, else forwarded.
+    /// Runs `call` on the leader: here if this peer leads, else forwarded. An unreachable leader
+    /// (it may have changed) is retried until `timeout`.
     async fn on_leader(&self, call: &ClusterCall, timeout: Duration) -> Result<ClusterReply, ClusterError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.on_leader_once(call, left).await {
+                Err(ClusterError::Timeout(_)) if Instant::now() + Duration::from_millis(200) < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(ClusterError::Timeout(_)) => return Err(ClusterError::Timeout(timeout.as_secs())),
+                Err(ClusterError::NoLeader(_)) => return Err(ClusterError::NoLeader(timeout.as_secs())),
+                other => return other,
+            }
+        }
+    }
+
+    async fn on_leader_once(&self, call: &ClusterCall, timeout: Duration) -> Result<ClusterReply, ClusterError> {
         let leader = self.wait_for_leader(timeout).await?;
         if leader == self.config.peer_id {
             return tokio::time::timeout(timeout, self.handle_call(call))
@@ -314,7 +330,8 @@ impl Consensus {
 
     /// Removes `peer_id` from Raft membership (its replicas must have been removed before).
     pub async fn remove_peer(&self, peer_id: PeerId, timeout: Duration) -> Result<(), ClusterError> {
-        if !self.state().state.peers.contains_key(&peer_id) {
+        let membership = self.raft.metrics().borrow().membership_config.clone();
+        if !membership.nodes().any(|(id, _)| *id == peer_id) {
             return Err(ClusterError::BadRequest(format!("Peer {peer_id} does not exist")));
         }
         let reply = self.on_leader(&ClusterCall::RemovePeer { peer_id }, timeout).await?;

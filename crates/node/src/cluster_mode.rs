@@ -163,10 +163,21 @@ impl Node {
         Ok(true)
     }
 
-    /// `PUT|DELETE /cluster/metadata/keys/{key}`.
-    pub async fn set_cluster_metadata(&self, key: &str, value: Option<serde_json::Value>) -> Result<bool> {
-        let value = value.filter(|v| !v.is_null());
-        self.propose(MetaOperation::SetMetadata { key: key.to_string(), value }, None).await?;
+    /// `PUT|DELETE /cluster/metadata/keys/{key}`: with `wait` returns once applied here, else once
+    /// the proposal is submitted (spec §4.4).
+    pub async fn set_cluster_metadata(&self, key: &str, value: Option<serde_json::Value>, wait: bool) -> Result<bool> {
+        let cluster = self.cluster().ok_or(NodeError::StandaloneMode)?;
+        let op = MetaOperation::SetMetadata { key: key.to_string(), value: value.filter(|v| !v.is_null()) };
+        if wait {
+            self.propose(op, None).await?;
+        } else {
+            let consensus = Arc::clone(&cluster.consensus);
+            tokio::spawn(async move {
+                if let Err(e) = consensus.propose(op, META_OP_TIMEOUT).await {
+                    tracing::warn!(error = %e, "cluster metadata update failed");
+                }
+            });
+        }
         Ok(true)
     }
 

@@ -280,9 +280,11 @@ impl Node {
         if let Some(name) = collection {
             self.resolve(name)?;
         }
-        Ok(self
-            .aliases
-            .all()
+        let aliases = match self.cluster_state() {
+            Some(state) => state.aliases,
+            None => self.aliases.all(),
+        };
+        Ok(aliases
             .into_iter()
             .filter(|(_, target)| collection.is_none_or(|c| c == target))
             .map(|(alias_name, collection_name)| AliasDescription { alias_name, collection_name })

@@ -108,6 +108,7 @@ class Peer:
         self.grpc_port = _alloc_port()
         self.p2p_port = _alloc_port()
         self.extra_env = dict(env or {})
+        self.extra_args: list[str] = []  # appended to the command line on the next start
         self.bootstrap: str | None = None  # p2p uri used on the very first start only
         self.proc: subprocess.Popen | None = None
         self.peer_id: int | None = None
@@ -156,7 +157,7 @@ class Peer:
         )
         env.update(self.cluster.env)
         env.update(self.extra_env)
-        args = [str(binary), "--uri", self.uri]
+        args = [str(binary), "--uri", self.uri, *self.extra_args]
         # A restarted peer (existing storage) needs no --bootstrap.
         if self.bootstrap and not self._started_once:
             args += ["--bootstrap", self.bootstrap]

@@ -472,3 +472,27 @@ def test_standalone_cluster_ops_405(server_factory):
         r = requests.request(method, base + path, json=body, timeout=10)
         assert r.status_code == 405, f"{method} {path}: {r.status_code} {r.text[:200]}"
         assert "status" in r.json(), r.text
+
+
+def test_reinit_keeps_data_and_metadata(cluster_factory):
+    # Phase 1: a one-peer cluster with a collection, a point and a metadata key.
+    c = cluster_factory(1)
+    p = c.peer(0)
+    create_collection(p, "keep", shard_number=2, rf=1)
+    result(p.put("/collections/keep/points", params={"wait": "true"},
+                 json={"points": [{"id": 7, "vector": [0.1, 0.2, 0.3, 0.4], "payload": {"k": "v"}}]}))
+    put_key(p, "kept", {"n": 1})
+    old_id = p.peer_id
+
+    # Phase 2: restart with --reinit: consensus state is set aside, the peer becomes a new one-peer
+    # cluster with the same id and re-proposes its collections, indexes, aliases and keys.
+    p.stop()
+    p.extra_args = ["--reinit"]
+    p.start()
+    p.extra_args = []
+    info = p.cluster_info()
+    assert info["peer_id"] == old_id and info["raft_info"]["role"] == "Leader"
+    assert result(p.get("/cluster/metadata/keys/kept")) == {"n": 1}
+    record = result(p.get("/collections/keep/points/7"))
+    assert record["payload"] == {"k": "v"}
+    assert any(d.name.startswith("raft.before-reinit-") for d in (p.workdir / "storage").iterdir())

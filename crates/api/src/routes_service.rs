@@ -62,8 +62,7 @@ async fn cluster(State(state): State<AppState>, started: Started) -> Reply {
 }
 
 async fn recover(State(state): State<AppState>, started: Started) -> Reply {
-    state.node.cluster().ok_or(NodeError::StandaloneMode)?;
-    Ok(ok(started.0, true))
+    Ok(ok(started.0, state.node.recover_consensus().await?))
 }
 
 #[derive(Deserialize)]

@@ -53,6 +53,8 @@ enum ClusterCall {
     AddPeer { peer_id: PeerId, uri: String },
     RemovePeer { peer_id: PeerId },
     Commit,
+    Applied,
+    Snapshot,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -163,8 +165,17 @@ impl Consensus {
     }
 
     async fn call_remote(&self, uri: &str, call: &ClusterCall) -> Result<ClusterReply, ClusterError> {
+        self.call_remote_within(uri, call, self.config.rpc_timeout).await
+    }
+
+    async fn call_remote_within(
+        &self,
+        uri: &str,
+        call: &ClusterCall,
+        timeout: Duration,
+    ) -> Result<ClusterReply, ClusterError> {
         let body = encode(call)?;
-        match self.client.call(uri, PeerRequest::Cluster { body }, self.config.rpc_timeout).await {
+        match self.client.call(uri, PeerRequest::Cluster { body }, timeout).await {
             Ok(PeerResponse::Cluster { body }) => decode(&body),
             Ok(other) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
             Err(e) => Err(ClusterError::Transport(e.to_string())),
@@ -301,6 +312,11 @@ impl Consensus {
             ClusterCall::AddPeer { peer_id, uri } => self.add_peer_as_leader(*peer_id, uri).await,
             ClusterCall::RemovePeer { peer_id } => self.remove_peer_as_leader(*peer_id).await,
             ClusterCall::Commit => Ok(ClusterReply::Commit { index: self.log.committed_index() }),
+            ClusterCall::Applied => Ok(ClusterReply::Commit { index: self.state().applied_index() }),
+            ClusterCall::Snapshot => {
+                self.raft.trigger().snapshot().await.map_err(|e| ClusterError::Raft(e.to_string()))?;
+                Ok(ClusterReply::Commit { index: self.log.committed_index() })
+            }
         }
     }
 
@@ -389,6 +405,27 @@ impl Consensus {
     /// Whether Raft is running (for `consensus_thread_status`).
     pub fn running(&self) -> Result<(), String> {
         self.raft.metrics().borrow().running_state.clone().map_err(|e| e.to_string())
+    }
+
+    /// `POST /cluster/recover`: asks the leader to build a fresh snapshot and purge the log it
+    /// covers, so a peer whose log is missing entries is sent the snapshot.
+    pub async fn request_snapshot(&self, timeout: Duration) -> Result<(), ClusterError> {
+        match self.on_leader(&ClusterCall::Snapshot, timeout).await? {
+            ClusterReply::Commit { .. } => Ok(()),
+            other @ (ClusterReply::Applied { .. } | ClusterReply::Peers { .. } | ClusterReply::Failed { .. }) => {
+                Err(ClusterError::Transport(format!("unexpected reply {other:?}")))
+            }
+        }
+    }
+
+    /// The applied index of peer `uri` (for waiting until every peer caught up).
+    pub async fn peer_applied(&self, uri: &str, timeout: Duration) -> Result<u64, ClusterError> {
+        match self.call_remote_within(uri, &ClusterCall::Applied, timeout).await? {
+            ClusterReply::Commit { index } => Ok(index),
+            other @ (ClusterReply::Applied { .. } | ClusterReply::Peers { .. } | ClusterReply::Failed { .. }) => {
+                Err(ClusterError::Transport(format!("unexpected reply {other:?}")))
+            }
+        }
     }
 
     /// Asks the leader for its commit index (readiness: caught up with the cluster).

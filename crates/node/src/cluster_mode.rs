@@ -144,6 +144,41 @@ impl Node {
         })
     }
 
+    /// `POST /cluster/recover` (spec §4.3).
+    pub async fn recover_consensus(&self) -> Result<bool> {
+        let cluster = self.cluster().ok_or(NodeError::StandaloneMode)?;
+        cluster.consensus.request_snapshot(META_OP_TIMEOUT).await?;
+        Ok(true)
+    }
+
+    /// Waits (within `timeout`) until every peer applied what this peer has; only logs if some
+    /// peer does not get there (spec §2: `await_consensus_sync`).
+    pub(crate) async fn await_peers_synced(&self, timeout: Duration) {
+        let Some(cluster) = self.cluster() else { return };
+        let applied = cluster.consensus.state();
+        let target = applied.applied_index();
+        let deadline = std::time::Instant::now() + timeout;
+        for (peer, info) in &applied.state.peers {
+            if *peer == self.peer_id() {
+                continue;
+            }
+            loop {
+                let left =
+                    deadline.saturating_duration_since(std::time::Instant::now()).max(Duration::from_millis(100));
+                match cluster.consensus.peer_applied(&info.uri, left).await {
+                    Ok(index) if index >= target => break,
+                    Ok(_) | Err(_) if std::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Ok(_) | Err(_) => {
+                        tracing::warn!(peer, "peer did not catch up with the consensus in time");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
     /// `DELETE /cluster/peer/{id}` (spec §4.2).
     pub async fn remove_peer(&self, peer_id: PeerId, force: bool, timeout: Option<Duration>) -> Result<bool> {
         let cluster = self.cluster().ok_or(NodeError::StandaloneMode)?;

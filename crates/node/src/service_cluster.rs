@@ -38,6 +38,7 @@ impl Node {
         if let Err(e) = self.wait_replicas_active(name, timeout.saturating_sub(started.elapsed())).await {
             tracing::warn!(collection = %name, error = %e, "replicas did not all become Active in time");
         }
+        self.await_peers_synced(timeout.saturating_sub(started.elapsed())).await;
         Ok(true)
     }
 

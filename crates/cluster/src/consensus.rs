@@ -74,15 +74,23 @@ pub struct Consensus {
     state_machine: StateMachine,
     /// No Raft state existed at start.
     fresh: bool,
+    /// When this peer last had evidence of a working quorum (leader: a quorum ack; follower: an
+    /// accepted AppendEntries from the leader).
+    last_contact: parking_lot::Mutex<Option<Instant>>,
 }
+
+/// How long a peer counts as in contact with the cluster after its last evidence of a quorum.
+/// Shorter than the health checker's `DEAD_AFTER` and the write path's wait before marking a
+/// replica `Dead`, so a peer stops serving reads before others can deactivate its replicas.
+pub const CONTACT_WINDOW: Duration = Duration::from_millis(2000);
 
 fn raft_config(config: &ConsensusConfig) -> Result<Arc<Config>, ClusterError> {
     let tick = config.tick_period_ms.max(10);
     let raft_config = Config {
         cluster_name: "quiver".into(),
-        heartbeat_interval: tick * 2,
-        election_timeout_min: tick * 10,
-        election_timeout_max: tick * 20,
+        heartbeat_interval: tick,
+        election_timeout_min: tick * 6,
+        election_timeout_max: tick * 12,
         install_snapshot_timeout: 10_000,
         snapshot_policy: match config.compact_wal_entries {
             0 => SnapshotPolicy::Never,
@@ -116,7 +124,7 @@ impl Consensus {
         let raft = Raft::new(config.peer_id, raft_config(&config)?, network, log.clone(), state_machine.clone())
             .await
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
-        Ok(Arc::new(Consensus { raft, config, client, log, state_machine, fresh }))
+        Ok(Arc::new(Consensus { raft, config, client, log, state_machine, fresh, last_contact: Default::default() }))
     }
 
     /// For a fresh peer: becomes a one-peer cluster, or (with `bootstrap`) asks that peer to add
@@ -204,11 +212,21 @@ impl Consensus {
     /// that a quorum acknowledged within the last 2 s.
     pub fn in_contact(&self) -> bool {
         let metrics = self.raft.metrics().borrow().clone();
-        match metrics.state {
-            ServerState::Leader => metrics.millis_since_quorum_ack.is_some_and(|ms| ms < 2000),
-            ServerState::Follower | ServerState::Learner => metrics.current_leader.is_some(),
-            ServerState::Candidate | ServerState::Shutdown => false,
+        let quorum_acked = match metrics.state {
+            ServerState::Leader => {
+                metrics.millis_since_quorum_ack.is_some_and(|ms| (ms as u128) < CONTACT_WINDOW.as_millis())
+            }
+            ServerState::Follower | ServerState::Learner | ServerState::Candidate | ServerState::Shutdown => false,
+        };
+        let mut last = self.last_contact.lock();
+        if quorum_acked {
+            *last = Some(Instant::now());
         }
+        last.is_some_and(|t| t.elapsed() < CONTACT_WINDOW)
+    }
+
+    fn note_leader_contact(&self) {
+        *self.last_contact.lock() = Some(Instant::now());
     }
 
     /// The current leader, if known.
@@ -362,9 +380,9 @@ impl Consensus {
     /// Serves a control-plane request from another peer (Raft RPCs and forwarded calls).
     pub async fn handle(&self, request: PeerRequest) -> Result<PeerResponse, String> {
         match request {
-            PeerRequest::Raft { kind, body } => {
-                handle_raft_rpc(&self.raft, kind, &body).await.map(|body| PeerResponse::Raft { body })
-            }
+            PeerRequest::Raft { kind, body } => handle_raft_rpc(&self.raft, kind, &body, || self.note_leader_contact())
+                .await
+                .map(|body| PeerResponse::Raft { body }),
             PeerRequest::Cluster { body } => {
                 let call: ClusterCall = decode(&body).map_err(|e| e.to_string())?;
                 let reply = match self.handle_call(&call).await {

@@ -18,6 +18,12 @@ use std::time::Duration;
 /// How long one peer call of the data plane may take.
 pub const SHARD_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long after a replica failed the write path waits before proposing it `Dead`. Longer than
+/// the contact window of a peer (2 s, `quiver_cluster::consensus::CONTACT_WINDOW`): a replica cut
+/// off from the cluster has stopped serving reads before it can be deactivated and writes are
+/// acknowledged without it.
+pub const DEACTIVATION_DELAY: Duration = Duration::from_millis(2500);
+
 /// This peer's identity and ports (cluster mode).
 pub struct ClusterPorts {
     pub me: PeerId,
@@ -71,15 +77,27 @@ impl Collection {
                 return self.update_as_primary(set, ports, op, wait).await;
             }
             let request = ShardRequest::Update { op: op.clone(), wait };
-            match ports.transport.call(primary, self.name(), shard_id, request, SHARD_CALL_TIMEOUT).await {
+            let call = ports.transport.call(primary, self.name(), shard_id, request, SHARD_CALL_TIMEOUT);
+            let outcome = tokio::select! {
+                outcome = call => outcome,
+                () = primary_changed(set, primary) => continue,
+            };
+            match outcome {
                 Ok(response) => return response.into_updated(),
                 Err(e @ CollectionError::ShardUnavailable(_)) if attempts < 3 => {
-                    // The primary is unreachable: deactivate it (through Raft) and retry with the
-                    // next one, so a failover stays inside the server.
+                    // The primary is unreachable: deactivate it (through Raft, after the delay)
+                    // and retry with the next one, so a failover stays inside the server.
                     tracing::warn!(shard_id, primary, error = %e, "primary unreachable; marking it Dead");
-                    if ports.control.mark_dead(self.name(), shard_id, primary, ReplicaState::Active).await.is_err() {
+                    tokio::time::sleep(DEACTIVATION_DELAY).await;
+                    if set.primary() == Some(primary)
+                        && ports.control.mark_dead(self.name(), shard_id, primary, ReplicaState::Active).await.is_err()
+                    {
                         return Err(e);
                     }
+                }
+                // The primary's view of the replica states lags ours (or the other way round).
+                Err(e) if e.to_string().contains("is not the primary") && attempts < 20 => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => return Err(e),
             }
@@ -121,6 +139,7 @@ impl Collection {
             let (_, _, first) = failed.into_iter().next().ok_or_else(|| service("replication", "no failure"))?;
             return Err(first);
         }
+        tokio::time::sleep(DEACTIVATION_DELAY).await;
         for (peer, state, e) in failed {
             tracing::warn!(shard_id = set.shard_id, peer, error = %e, "replica failed a write; marking it Dead");
             ports.control.mark_dead(self.name(), set.shard_id, peer, state).await.map_err(|d| {
@@ -252,6 +271,13 @@ impl Collection {
             }
         }
         Ok(())
+    }
+}
+
+/// Resolves once `set`'s primary is no longer `primary` (it was marked `Dead` meanwhile).
+async fn primary_changed(set: &ReplicaSet, primary: PeerId) {
+    while set.primary() == Some(primary) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

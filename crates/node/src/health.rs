@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 const PING_EVERY: Duration = Duration::from_millis(500);
 const PING_TIMEOUT: Duration = Duration::from_millis(800);
-/// How long a peer may stay silent before its replicas are marked `Dead`.
-pub const DEAD_AFTER: Duration = Duration::from_secs(2);
+/// How long a peer may stay silent before its replicas are marked `Dead`; longer than the
+/// contact window (2 s) after which a cut-off peer stops serving reads.
+pub const DEAD_AFTER: Duration = Duration::from_millis(2500);
 
 impl Node {
     /// Runs the health checker until the node is dropped.

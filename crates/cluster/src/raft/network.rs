@@ -94,13 +94,23 @@ impl RaftNetwork<TypeConfig> for Connection {
     }
 }
 
-/// Serves one incoming Raft RPC on `raft`; returns the serialised result.
-pub async fn handle_raft_rpc(raft: &Raft, kind: RaftRpc, body: &[u8]) -> Result<Vec<u8>, String> {
+/// Serves one incoming Raft RPC on `raft`; returns the serialised result. `on_leader_contact` is
+/// called when an `AppendEntries` from the current leader was accepted.
+pub async fn handle_raft_rpc(
+    raft: &Raft,
+    kind: RaftRpc,
+    body: &[u8],
+    on_leader_contact: impl FnOnce(),
+) -> Result<Vec<u8>, String> {
     let decode_err = |e: serde_json::Error| format!("bad Raft RPC body: {e}");
     let encoded = match kind {
         RaftRpc::AppendEntries => {
             let rpc = serde_json::from_slice(body).map_err(decode_err)?;
-            serde_json::to_vec(&raft.append_entries(rpc).await)
+            let result = raft.append_entries(rpc).await;
+            if result.as_ref().is_ok_and(|r| r.is_success()) {
+                on_leader_contact();
+            }
+            serde_json::to_vec(&result)
         }
         RaftRpc::Vote => {
             let rpc = serde_json::from_slice(body).map_err(decode_err)?;

@@ -11,8 +11,8 @@ the peers that stay up, injects the fault at t0, keeps the load running a few se
   * kill -9: the victim's replicas show `Dead` on every survivor within 5 s (figure printed);
   * reads never return stale data (count below the acked total, acked ids missing), including
     through a resumed / healed / restarted victim.
-Tests marked xfail(strict) fail today for a known gap (2 peers with one down; see the reasons);
-they turn into XPASS failures when the gap is closed, so remove the marker then.
+The test marked xfail(strict) fails today for a known gap (writes in a 2-peer cluster with one
+peer down, design record 003 §8); it turns into an XPASS failure when the gap is closed.
 
 Dead replicas are not recovered yet (a later issue), so recovery is not tested here.
 Design: DESIGN.md §3, docs/design/003-replicated-writes.md.
@@ -289,9 +289,6 @@ def _rf1_split(c: Cluster):
     return a, t0, [i for i, s in codes.items() if s == 200], [i for i, s in codes.items() if s != 200]
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (2 peers, one down): ~2 s after the failure the "
-                   "survivor has no Raft quorum ('lost contact with the cluster') and stops serving "
-                   "even the shards only it holds (503 'No active replica of shard S')")
 def test_seed_2_nodes_rf1_survivor_shards_keep_working(cluster_factory):
     """(b) 2 nodes, rf=1: the survivor's own shards stay readable and writable with the other
     node down — checked 4 s after the failure (past the 2 s failure detection)."""
@@ -316,9 +313,6 @@ def test_seed_2_nodes_rf1_survivor_shards_keep_working(cluster_factory):
     assert not bad_writes, f"survivor-shard writes failed: {bad_writes}"
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (2 peers, one down): a write for a lost rf=1 shard "
-                   "tries to mark the unreachable primary Dead through Raft (no majority; also the "
-                   "last Active replica) and answers 503 only after the 30 s commit timeout")
 def test_seed_2_nodes_rf1_lost_shard_write_fails_clearly(cluster_factory):
     """(b) 2 nodes, rf=1: a write for a shard held only by the lost node fails promptly (< 10 s)
     with a 5xx carrying an error message."""
@@ -352,9 +346,6 @@ def _two_nodes_rf2_scenario(c: Cluster, tag: str) -> tuple[LoadRecords, float, P
     return rec, t0, a, b
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (2 peers, one down): ~2 s after the failure the "
-                   "survivor has no Raft quorum ('lost contact with the cluster'), stops serving its "
-                   "local replicas and falls through to the dead peer: reads answer 503")
 def test_seed_2_nodes_rf2_reads_keep_working(cluster_factory):
     """(c) 2 nodes, every shard on both: reads keep working with one node down."""
     c = cluster_factory(2)
@@ -365,9 +356,9 @@ def test_seed_2_nodes_rf2_reads_keep_working(cluster_factory):
     assert not rec.stale, "stale reads:\n" + "\n".join(map(str, rec.stale[:5]))
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (2 peers, one down): writes need Raft to mark the "
-                   "lost replica Dead (no majority) and fail after a timeout; design 003 §8 (locally "
-                   "disabled replica) is not implemented")
+@pytest.mark.xfail(strict=True, reason="open (design record 003 §8): with 2 peers and one down no "
+                   "Raft majority exists, so a write that the lost replica missed cannot be made safe "
+                   "(it is refused with a 503 after ~2.5 s); reads keep working")
 def test_seed_2_nodes_rf2_writes_keep_working(cluster_factory):
     """(c) 2 nodes, every shard on both: writes keep working with one node down; after it
     returns, no acknowledged write is lost and Active replicas agree."""

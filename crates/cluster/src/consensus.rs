@@ -77,6 +77,8 @@ pub struct Consensus {
     /// When this peer last had evidence of a working quorum (leader: a quorum ack; follower: an
     /// accepted AppendEntries from the leader).
     last_contact: parking_lot::Mutex<Option<Instant>>,
+    /// As leader: when each follower last acknowledged an `AppendEntries`.
+    acks: crate::raft::network::AckTimes,
 }
 
 /// How long a peer counts as in contact with the cluster after its last evidence of a quorum.
@@ -120,11 +122,21 @@ impl Consensus {
         let log = LogStore::open(&config.dir.join("raft_log.redb")).map_err(ClusterError::Raft)?;
         let state_machine = StateMachine::open(&config.dir).map_err(ClusterError::Raft)?;
         let fresh = state_machine.current().last_applied.is_none() && log.committed_index() == 0;
-        let network = Network { client: Arc::clone(&client) };
+        let acks: crate::raft::network::AckTimes = Default::default();
+        let network = Network { client: Arc::clone(&client), acks: Arc::clone(&acks) };
         let raft = Raft::new(config.peer_id, raft_config(&config)?, network, log.clone(), state_machine.clone())
             .await
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
-        Ok(Arc::new(Consensus { raft, config, client, log, state_machine, fresh, last_contact: Default::default() }))
+        Ok(Arc::new(Consensus {
+            raft,
+            config,
+            client,
+            log,
+            state_machine,
+            fresh,
+            last_contact: Default::default(),
+            acks,
+        }))
     }
 
     /// For a fresh peer: becomes a one-peer cluster, or (with `bootstrap`) asks that peer to add
@@ -212,17 +224,38 @@ impl Consensus {
     /// that a quorum acknowledged within the last 2 s.
     pub fn in_contact(&self) -> bool {
         let metrics = self.raft.metrics().borrow().clone();
-        let quorum_acked = match metrics.state {
+        let quorum_ack = match metrics.state {
+            // openraft's `millis_since_quorum_ack` is only refreshed on events; use our own record
+            // of AppendEntries acknowledgements: the moment a majority (with this leader) last acked.
             ServerState::Leader => {
-                metrics.millis_since_quorum_ack.is_some_and(|ms| (ms as u128) < CONTACT_WINDOW.as_millis())
+                let voters: Vec<u64> = metrics.membership_config.voter_ids().collect();
+                let acks = self.acks.lock();
+                let mut times: Vec<Instant> =
+                    voters.iter().filter(|v| **v != self.config.peer_id).filter_map(|v| acks.get(v).copied()).collect();
+                times.sort_unstable_by(|a, b| b.cmp(a));
+                let needed_others = (voters.len() / 2 + 1).saturating_sub(1);
+                match needed_others {
+                    0 => Some(Instant::now()),
+                    n => times.get(n - 1).copied(),
+                }
             }
-            ServerState::Follower | ServerState::Learner | ServerState::Candidate | ServerState::Shutdown => false,
+            ServerState::Follower | ServerState::Learner | ServerState::Candidate | ServerState::Shutdown => None,
         };
         let mut last = self.last_contact.lock();
-        if quorum_acked {
-            *last = Some(Instant::now());
+        if let Some(at) = quorum_ack {
+            *last = Some(last.map_or(at, |l| l.max(at)));
         }
         last.is_some_and(|t| t.elapsed() < CONTACT_WINDOW)
+    }
+
+    /// Whether no entry can be committed without this peer: the other voters alone are not a
+    /// majority (e.g. either peer of a 2-peer cluster). Then nothing can deactivate this peer's
+    /// replicas behind its back.
+    pub fn indispensable(&self) -> bool {
+        let metrics = self.raft.metrics().borrow().clone();
+        let voters: Vec<u64> = metrics.membership_config.voter_ids().collect();
+        let others = voters.iter().filter(|v| **v != self.config.peer_id).count();
+        voters.contains(&self.config.peer_id) && others < voters.len() / 2 + 1
     }
 
     fn note_leader_contact(&self) {

@@ -97,6 +97,11 @@ pub trait ControlPlane: Send + Sync {
     /// paused and resumed) may hold replicas that others already marked `Dead`, so its local
     /// replicas must not serve reads until it is back in contact.
     fn is_connected(&self) -> bool;
+
+    /// Whether nothing can be committed without this peer (the other voters are not a majority):
+    /// then its `Active` replicas cannot have been deactivated behind its back, and no write can
+    /// have been acknowledged without them, so they may serve reads even without a quorum.
+    fn is_indispensable(&self) -> bool;
 }
 
 /// Decodes an answer of the expected kind.

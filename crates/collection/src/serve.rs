@@ -63,6 +63,11 @@ impl Collection {
     pub(crate) async fn servable_local(&self, set: &ReplicaSet) -> Option<Arc<LocalShard>> {
         let local = set.readable_local()?;
         let Some(ports) = self.cluster.get() else { return Some(Arc::clone(local)) };
+        if ports.control.is_indispensable() {
+            // Design record 003 §8: no write can be acknowledged and no replica deactivated
+            // without this peer, so its Active replicas hold every acknowledged write.
+            return Some(Arc::clone(local));
+        }
         if !ports.control.is_connected() {
             return None;
         }

@@ -68,6 +68,10 @@ pub struct ConsensusControl {
 }
 
 impl ControlPlane for ConsensusControl {
+    fn is_indispensable(&self) -> bool {
+        self.node.upgrade().and_then(|n| n.cluster().map(|c| c.consensus.indispensable())).unwrap_or(false)
+    }
+
     fn is_connected(&self) -> bool {
         self.node.upgrade().and_then(|n| n.cluster().map(|c| c.consensus.in_contact())).unwrap_or(false)
     }
@@ -88,6 +92,12 @@ impl ControlPlane for ConsensusControl {
         };
         Box::pin(async move {
             let node = self.node.upgrade().ok_or_else(|| CollectionError::Service("node is stopping".into()))?;
+            let in_contact = node.cluster().is_some_and(|c| c.consensus.in_contact());
+            if !in_contact {
+                return Err(CollectionError::ShardUnavailable(format!(
+                    "cannot mark replica {peer} of shard {shard_id} Dead: no Raft majority is reachable"
+                )));
+            }
             match node.propose(op, Some(Duration::from_secs(30))).await {
                 Ok(_) => Ok(()),
                 Err(e) => Err(CollectionError::Service(e.to_string())),

@@ -14,23 +14,28 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
+/// When each peer last acknowledged an `AppendEntries` from this peer (as leader).
+pub type AckTimes = Arc<parking_lot::Mutex<std::collections::HashMap<u64, std::time::Instant>>>;
+
 /// Creates one connection handle per target peer; all share the transport client.
 #[derive(Clone)]
 pub struct Network {
     pub client: Arc<PeerClient>,
+    pub acks: AckTimes,
 }
 
 pub struct Connection {
     client: Arc<PeerClient>,
     target: u64,
     uri: String,
+    acks: AckTimes,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Connection;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
-        Connection { client: Arc::clone(&self.client), target, uri: node.addr.clone() }
+        Connection { client: Arc::clone(&self.client), target, uri: node.addr.clone(), acks: Arc::clone(&self.acks) }
     }
 }
 
@@ -74,7 +79,11 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<u64>, openraft::error::Infallible> {
-        self.send(RaftRpc::AppendEntries, &rpc, &option).await
+        let response: AppendEntriesResponse<u64> = self.send(RaftRpc::AppendEntries, &rpc, &option).await?;
+        if response.is_success() {
+            self.acks.lock().insert(self.target, std::time::Instant::now());
+        }
+        Ok(response)
     }
 
     async fn install_snapshot(

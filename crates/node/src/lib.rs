@@ -1,5 +1,7 @@
-//! One peer: the registry of collections and aliases on disk, the background checkpointer, and
-//! one service function per API operation, which both the REST and gRPC handlers call.
+//! One peer: the registry of collections and aliases, the background checkpointer, cluster mode
+//! (the consensus handle, the reconciler that applies committed metadata locally, health checks,
+//! and the data plane's ports over p2p and consensus), and one service function per API
+//! operation, which both the REST and gRPC handlers call.
 
 mod aliases;
 pub mod cluster_mode;

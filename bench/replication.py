@@ -1,0 +1,139 @@
+"""Replication benchmark (issue 4): 3 local peers, shard_number=6.
+
+1. Write throughput with replication_factor 1, 2, 3: 384-d vectors from base.npy, batches of 100,
+   wait=true, one client thread; points/s, p50/p99 batch latency, and the rf=2/rf=1 and rf=3/rf=1
+   time ratios (measured in the same run, so machine noise affects all three alike).
+2. Failure detection: rf=2 under a light write+read load, kill -9 one peer; time until its
+   replicas show Dead on a survivor, and the load's errors (all, and from 3 s after the kill).
+
+Usage: bench/.venv/bin/python bench/replication.py --bin target/release/quiver [--points 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests" / "python"))
+from cluster_harness import Cluster  # noqa: E402
+
+
+def load_vectors(data_dir: Path, n: int) -> np.ndarray:
+    base = np.load(data_dir / "base.npy", mmap_mode="r")
+    return np.asarray(base[:n], dtype=np.float32)
+
+
+def create(peer, name: str, rf: int) -> None:
+    body = {"vectors": {"size": 384, "distance": "Cosine"}, "shard_number": 6, "replication_factor": rf}
+    r = requests.put(f"{peer.url}/collections/{name}", json=body, timeout=60)
+    r.raise_for_status()
+
+
+def upsert_all(urls: list[str], name: str, vectors: np.ndarray, batch: int) -> dict:
+    session = requests.Session()
+    latencies = []
+    started = time.perf_counter()
+    for i, start in enumerate(range(0, len(vectors), batch)):
+        chunk = vectors[start:start + batch]
+        points = [{"id": start + j, "vector": chunk[j], "payload": {"i": start + j}} for j in range(len(chunk))]
+        body = orjson.dumps({"points": points}, option=orjson.OPT_SERIALIZE_NUMPY)
+        t = time.perf_counter()
+        r = session.put(f"{urls[i % len(urls)]}/collections/{name}/points?wait=true", data=body,
+                        headers={"content-type": "application/json"}, timeout=60)
+        latencies.append(time.perf_counter() - t)
+        r.raise_for_status()
+    elapsed = time.perf_counter() - started
+    lat = np.array(latencies) * 1000
+    return {"points": len(vectors), "seconds": elapsed, "points_per_s": len(vectors) / elapsed,
+            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99))}
+
+
+def replicas_of(url: str, name: str, peer_id: int) -> list[str]:
+    info = requests.get(f"{url}/collections/{name}/cluster", timeout=5).json()["result"]
+    states = [r["state"] for r in info["remote_shards"] if r["peer_id"] == peer_id]
+    if info["peer_id"] == peer_id:
+        states += [s["state"] for s in info["local_shards"]]
+    return states
+
+
+def failure_detection(cluster: Cluster, vectors: np.ndarray) -> dict:
+    name = "bench_kill"
+    a, b, victim = cluster.peers
+    create(a, name, 2)
+    upsert_all([a.url], name, vectors[:1000], 100)
+    errors: list[float] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        session, i = requests.Session(), 0
+        while not stop.is_set():
+            url = (a.url, b.url)[i % 2]
+            i += 1
+            v = vectors[i % len(vectors)]
+            body = orjson.dumps({"points": [{"id": 100000 + i, "vector": v}]}, option=orjson.OPT_SERIALIZE_NUMPY)
+            for request in (
+                lambda: session.put(f"{url}/collections/{name}/points?wait=true", data=body,
+                                    headers={"content-type": "application/json"}, timeout=15),
+                lambda: session.post(f"{url}/collections/{name}/points/count", json={}, timeout=15),
+            ):
+                try:
+                    if request().status_code != 200:
+                        errors.append(time.monotonic())
+                except requests.RequestException:
+                    errors.append(time.monotonic())
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    victim.kill()
+    dead_after = None
+    while time.monotonic() - t0 < 20:
+        states = replicas_of(a.url, name, victim.peer_id)
+        if states and all(s == "Dead" for s in states):
+            dead_after = time.monotonic() - t0
+            break
+        time.sleep(0.02)
+    time.sleep(max(0.0, t0 + 6.0 - time.monotonic()))
+    stop.set()
+    thread.join(timeout=20)
+    return {"kill_to_dead_s": dead_after, "errors_total": len(errors),
+            "errors_after_3s": sum(1 for t in errors if t >= t0 + 3.0)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", default=str(REPO / "target" / "release" / "quiver"))
+    parser.add_argument("--data", default=os.environ.get("QUIVER_BENCH_DATA", str(REPO.parent / "shared" / "data")))
+    parser.add_argument("--points", type=int, default=20000)
+    parser.add_argument("--out", default=str(REPO / "bench" / "out" / "replication.json"))
+    args = parser.parse_args()
+    os.environ["QUIVER_BIN"] = args.bin
+    vectors = load_vectors(Path(args.data), args.points)
+    results: dict = {"points": args.points, "batch": 100, "shard_number": 6}
+    with Cluster(3, env={"QDRANT__LOG_LEVEL": "WARN"}) as cluster:
+        urls = [p.url for p in cluster.peers]
+        for rf in (1, 2, 3):
+            create(cluster.peers[0], f"bench_rf{rf}", rf)
+            results[f"rf{rf}"] = upsert_all(urls, f"bench_rf{rf}", vectors, 100)
+            print(f"rf={rf}: {results[f'rf{rf}']}", flush=True)
+        for rf in (2, 3):
+            results[f"rf{rf}_over_rf1_time"] = results[f"rf{rf}"]["seconds"] / results["rf1"]["seconds"]
+        results["failure"] = failure_detection(cluster, vectors)
+    print(json.dumps(results, indent=2))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -603,8 +603,9 @@ def test_partition_one_peer(cluster_factory):
 def test_write_consistency_factor_rf_with_fresh_failure(cluster_factory):
     """Spec §12 item 19: wcf = rf = 2, one replica freshly down (still Active in consensus): the
     write fails with an error and nothing is deactivated by it; design 003 §4(c) agrees. What
-    happens once the health checks mark it Dead is printed (Qdrant: writes succeed again;
-    DESIGN §3.1 'on at least write_consistency_factor replicas' suggests they keep failing)."""
+    happens once the health checks mark it Dead is printed, and writes keep failing then: DESIGN
+    §3.1 promises every acknowledged write is on at least write_consistency_factor replicas
+    (Qdrant lets them succeed)."""
     def replica_not_leader(c, ids, leader, states):
         low = min(states[0])
         return c.peer_by_id(low) if low != leader else None
@@ -646,6 +647,8 @@ def test_write_consistency_factor_rf_with_fresh_failure(cluster_factory):
     rep = check_replicas(primary.url, COLL, acked, urls([primary, other]))
     print(f"[{tag}] " + rep.describe())
     rep.assert_ok()
+    assert r.status_code != 200, f"write acknowledged on one replica with wcf=2: {r.text[:250]}"
+    assert error_body_text(r.text), f"failed write carries no error message: {r.text[:250]}"
     first = outcomes[0]
     assert first[2] != 200, (f"write with wcf=2 and a replica freshly down was acknowledged: {first}")
     assert error_body_text(first[3]), f"failed write carries no error message: {first[3]}"

@@ -129,15 +129,21 @@ impl Collection {
             .zip(outcomes)
             .filter_map(|((peer, state), outcome)| outcome.err().map(|e| (*peer, *state, e)))
             .collect();
-        if failed.is_empty() {
-            return Ok(result);
-        }
-        // Spec §6.2: with failures, fewer successes than required fail the write (nothing is
-        // deactivated); otherwise every failed replica is marked Dead before acknowledging.
+        // DESIGN §3.1: an acknowledged write is on at least `write_consistency_factor` replicas
+        // (capped by the replicas the shard has, in any state). Fewer successes fail the write and
+        // deactivate nothing (spec §6.2); otherwise failed replicas are marked Dead first.
         let required = (self.config().params.write_consistency_factor as usize).min(set.replica_count());
         if successes < required {
-            let (_, _, first) = failed.into_iter().next().ok_or_else(|| service("replication", "no failure"))?;
-            return Err(first);
+            return Err(match failed.into_iter().next() {
+                Some((_, _, first)) => first,
+                None => CollectionError::ShardUnavailable(format!(
+                    "Write consistency factor not reached for shard {}: {successes} of {required} replicas can take writes",
+                    set.shard_id
+                )),
+            });
+        }
+        if failed.is_empty() {
+            return Ok(result);
         }
         tokio::time::sleep(DEACTIVATION_DELAY).await;
         for (peer, state, e) in failed {

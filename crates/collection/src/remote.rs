@@ -4,6 +4,7 @@
 
 use crate::error::{CollectionError, Result};
 use quiver_shard::{ApplyOutcome, ScrollPage};
+use quiver_storage::points::StoredPoint;
 use quiver_types::filter::Filter;
 use quiver_types::ops::{UpdateOperation, UpdateResult};
 use quiver_types::point::{Record, ScoredPoint};
@@ -49,6 +50,16 @@ pub enum ShardRequest {
     },
     /// The replica's last applied sequence number.
     LastSeq,
+    /// A transfer source freezes a consistent copy of its replica for the target to page through.
+    SnapshotBegin,
+    SnapshotPage {
+        token: u64,
+        offset: usize,
+        limit: usize,
+    },
+    SnapshotEnd {
+        token: u64,
+    },
 }
 
 /// The answer of a shard replica.
@@ -64,6 +75,9 @@ pub enum ShardResponse {
     Digest { digest: u64, points: usize, last_seq: SeqNo },
     Wal(Vec<(SeqNo, UpdateOperation)>),
     LastSeq(SeqNo),
+    Snapshot { token: u64, seq: SeqNo, total: usize },
+    Points(Vec<StoredPoint>),
+    Done,
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -132,6 +146,15 @@ impl ShardResponse {
     expect_variant!(into_versions, Versions, HashMap<PointId, u64>);
     expect_variant!(into_wal, Wal, Vec<(SeqNo, UpdateOperation)>);
     expect_variant!(into_last_seq, LastSeq, SeqNo);
+    expect_variant!(into_points, Points, Vec<StoredPoint>);
+
+    /// `(token, seq, total)` of a frozen snapshot.
+    pub fn into_snapshot(self) -> Result<(u64, SeqNo, usize)> {
+        match self {
+            ShardResponse::Snapshot { token, seq, total } => Ok((token, seq, total)),
+            other => Err(unexpected(&other)),
+        }
+    }
 
     /// `(digest, points, last_seq)` of a digest answer.
     pub fn into_digest(self) -> Result<(u64, usize, SeqNo)> {

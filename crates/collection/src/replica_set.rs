@@ -23,6 +23,18 @@ pub struct ReplicaSet {
     verified: std::sync::atomic::AtomicBool,
     /// This peer, as primary, has adopted any longer suffix the other replicas hold.
     primary_synced: std::sync::atomic::AtomicBool,
+    /// As a transfer source: the frozen copy a target is paging through.
+    pub(crate) frozen: parking_lot::Mutex<Option<FrozenCopy>>,
+    /// As a transfer target: held (write) while a copy is installed, so ordered writes that
+    /// arrive meanwhile (read) wait and then apply on top of it.
+    pub(crate) installing: tokio::sync::RwLock<()>,
+}
+
+/// A consistent copy of a replica for a transfer.
+pub struct FrozenCopy {
+    pub token: u64,
+    pub seq: quiver_types::SeqNo,
+    pub points: Arc<Vec<quiver_storage::points::StoredPoint>>,
 }
 
 impl ReplicaSet {
@@ -35,6 +47,8 @@ impl ReplicaSet {
             order: tokio::sync::Mutex::new(()),
             verified: std::sync::atomic::AtomicBool::new(false),
             primary_synced: std::sync::atomic::AtomicBool::new(false),
+            frozen: parking_lot::Mutex::new(None),
+            installing: tokio::sync::RwLock::new(()),
         }
     }
 

@@ -124,10 +124,13 @@ impl Collection {
         let sends = targets.iter().map(|(peer, _)| self.replicate_to(&target, *peer, seq, &op, wait));
         let outcomes = futures::future::join_all(sends).await;
         let successes = 1 + outcomes.iter().filter(|o| o.is_ok()).count();
+        // A `Partial` replica (a transfer target) that misses a write is not deactivated: its
+        // transfer brings it up to date (gaps are filled before it turns Active).
         let failed: Vec<(PeerId, _, CollectionError)> = targets
             .iter()
             .zip(outcomes)
             .filter_map(|((peer, state), outcome)| outcome.err().map(|e| (*peer, *state, e)))
+            .filter(|(_, state, _)| *state != ReplicaState::Partial)
             .collect();
         // DESIGN §3.1: an acknowledged write is on at least `write_consistency_factor` replicas
         // (capped by the replicas the shard has, in any state). Fewer successes fail the write and

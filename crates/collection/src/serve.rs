@@ -48,8 +48,12 @@ pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest)
                 points: shard.points_count(),
                 last_seq: shard.applied_seq(),
             },
-            ShardRequest::Update { .. } | ShardRequest::Apply { .. } => {
-                return Err(CollectionError::Service("a write is not a read".into()));
+            ShardRequest::Update { .. }
+            | ShardRequest::Apply { .. }
+            | ShardRequest::SnapshotBegin
+            | ShardRequest::SnapshotPage { .. }
+            | ShardRequest::SnapshotEnd { .. } => {
+                return Err(CollectionError::Service("not a read".into()));
             }
         })
     });
@@ -132,11 +136,19 @@ impl Collection {
                         set.local_state()
                     )));
                 }
+                // A copy being installed: wait, then apply on top of it (design: transfers).
+                let _installed = set.installing.read().await;
                 let shard = Arc::clone(local);
                 let task = tokio::task::spawn_blocking(move || shard.apply_at(seq, &op, wait));
                 let outcome = task.await.map_err(|e| CollectionError::Service(format!("apply task: {e}")))??;
                 Ok(ShardResponse::Applied(outcome))
             }
+            ShardRequest::SnapshotBegin => {
+                let local = set.local().ok_or_else(|| no_replica(shard_id))?;
+                crate::transfer::freeze(set, local).await
+            }
+            ShardRequest::SnapshotPage { token, offset, limit } => crate::transfer::page(set, token, offset, limit),
+            ShardRequest::SnapshotEnd { token } => Ok(crate::transfer::release(set, token)),
             request @ (ShardRequest::Digest | ShardRequest::WalRecords { .. } | ShardRequest::LastSeq) => {
                 let local = set.local().ok_or_else(|| no_replica(shard_id))?;
                 execute_read(local, request).await

@@ -29,6 +29,7 @@ impl Node {
                 let Some(node) = weak.upgrade() else { return };
                 was_in_contact = node.track_contact(was_in_contact);
                 node.health_round(&mut last_ok).await;
+                node.recover_dead_replicas().await;
             }
         });
     }

@@ -12,6 +12,7 @@ mod health;
 pub mod info;
 mod node;
 mod reconcile;
+mod recovery;
 pub mod service;
 mod service_cluster;
 mod service_collections;

@@ -23,6 +23,8 @@ pub struct Node {
     pub(crate) cluster: std::sync::OnceLock<crate::cluster_mode::ClusterContext>,
     /// Serialises reconciliations.
     pub(crate) reconcile_lock: parking_lot::Mutex<()>,
+    /// Incoming shard transfers in flight.
+    pub(crate) transfers: crate::recovery::Transfers,
     /// A handle to itself, for background work that must not keep the node alive.
     pub(crate) me: parking_lot::RwLock<std::sync::Weak<Node>>,
     /// Local replicas whose `Active` proposal is in flight.
@@ -81,6 +83,7 @@ impl Node {
             reconcile_lock: Default::default(),
             activating: Default::default(),
             me: Default::default(),
+            transfers: Default::default(),
         })
     }
 

@@ -64,6 +64,11 @@ impl Node {
             sync_payload_index(&collection, &meta.payload_index)?;
         }
         self.attach_ports(&collection);
+        for transfer in meta.transfers.iter().filter(|t| t.to == self.peer_id()) {
+            if meta.replica_state(transfer.shard_id, self.peer_id()) == Some(ReplicaState::Partial) {
+                self.run_incoming_transfer(name, transfer.shard_id, transfer.from);
+            }
+        }
         for set in collection.replica_sets() {
             set.set_states(self.peer_id(), states_of(meta, set.shard_id));
             if set.local().is_some() {

@@ -97,3 +97,32 @@ impl LocalShard {
             .fold(0u64, |acc, h| acc.wrapping_add(h))
     }
 }
+
+impl LocalShard {
+    /// A consistent copy of every point with the sequence number it reflects (for a transfer).
+    pub fn snapshot_points(&self) -> (SeqNo, Vec<quiver_storage::points::StoredPoint>) {
+        let _order = self.write_lock.lock();
+        let table = self.table.read();
+        let points = table.iter_slots().map(|p| p.to_stored()).collect();
+        (self.applied_seq(), points)
+    }
+
+    /// Replaces the whole replica with `points` as of `seq` (a transfer target): WAL emptied and
+    /// continued at `seq + 1`, table rebuilt, checkpoint rewritten durably.
+    pub fn install(&self, seq: SeqNo, points: Vec<quiver_storage::points::StoredPoint>) -> Result<()> {
+        let _order = self.write_lock.lock();
+        let dims = self.config().dense.iter().map(|(n, (d, _))| (n.clone(), *d)).collect();
+        let mut table = quiver_storage::points::PointTable::new(&dims);
+        for point in points {
+            table.upsert(point);
+        }
+        let changes: Vec<_> =
+            table.iter_slots().map(|p| quiver_storage::checkpoint::CheckpointChange::Put(p.to_stored())).collect();
+        table.take_dirty();
+        self.reset_checkpoint(seq, &changes)?;
+        self.wal.truncate_all_and_reset(seq + 1)?;
+        *self.table.write() = table;
+        self.applied_seq.store(seq, Ordering::Release);
+        Ok(())
+    }
+}

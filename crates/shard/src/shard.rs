@@ -189,6 +189,16 @@ impl LocalShard {
     }
 }
 
+impl LocalShard {
+    /// Empties the checkpoint store and writes `changes` as the state at `seq`.
+    pub(crate) fn reset_checkpoint(&self, seq: SeqNo, changes: &[CheckpointChange]) -> Result<()> {
+        let store = self.checkpoint.lock();
+        store.reset(seq)?;
+        store.write(changes, seq)?;
+        Ok(())
+    }
+}
+
 impl From<ShardError> for StorageError {
     fn from(e: ShardError) -> Self {
         match e {

@@ -117,12 +117,27 @@ impl Collection {
         if !set.is_primary_synced() {
             self.adopt_longest_suffix(set, local, ports).await?;
         }
-        let result = local_update(local, op.clone(), wait).await?;
+        // Log and apply locally without waiting for the fsync, then fsync here while the
+        // replicas log theirs: the write is acknowledged only after both (overlapping the disks'
+        // latencies instead of adding them).
+        let mut result = local_update(local, op.clone(), false).await?;
         let seq = result.operation_id.unwrap_or(0);
         let targets = set.remote_updatable(ports.me);
         let target = Target { shard_id: set.shard_id, local, ports };
         let sends = targets.iter().map(|(peer, _)| self.replicate_to(&target, *peer, seq, &op, wait));
-        let outcomes = futures::future::join_all(sends).await;
+        let local_sync = async {
+            if !wait {
+                return Ok(());
+            }
+            let shard = Arc::clone(local);
+            let task = tokio::task::spawn_blocking(move || shard.sync());
+            task.await.map_err(|e| service("WAL sync task", e))?.map_err(CollectionError::from)
+        };
+        let (synced, outcomes) = futures::join!(local_sync, futures::future::join_all(sends));
+        synced?;
+        if wait {
+            result.status = quiver_types::ops::UpdateStatus::Completed;
+        }
         let successes = 1 + outcomes.iter().filter(|o| o.is_ok()).count();
         // A `Partial` replica (a transfer target) that misses a write is not deactivated: its
         // transfer brings it up to date (gaps are filled before it turns Active).

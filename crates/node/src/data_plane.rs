@@ -13,7 +13,8 @@ use quiver_types::{PeerId, ShardId};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Shard calls over p2p; peer addresses come from the applied cluster state.
+/// Shard calls over p2p (MessagePack bodies: vectors travel as binary floats, not text); peer
+/// addresses come from the applied cluster state.
 pub struct P2pShardTransport {
     pub client: Arc<PeerClient>,
     pub consensus: Arc<Consensus>,
@@ -44,11 +45,11 @@ impl ShardTransport for P2pShardTransport {
                 .get(&peer)
                 .map(|p| p.uri.clone())
                 .ok_or_else(|| CollectionError::ShardUnavailable(format!("peer {peer} is unknown")))?;
-            let body = serde_json::to_vec(&request).map_err(|e| CollectionError::Service(e.to_string()))?;
+            let body = rmp_serde::to_vec_named(&request).map_err(|e| CollectionError::Service(e.to_string()))?;
             let request = PeerRequest::Shard { collection, shard_id, body };
             match self.client.call(&uri, request, timeout).await.map_err(transport_error)? {
                 PeerResponse::Shard { body } => {
-                    serde_json::from_slice(&body).map_err(|e| CollectionError::Service(format!("bad shard reply: {e}")))
+                    rmp_serde::from_slice(&body).map_err(|e| CollectionError::Service(format!("bad shard reply: {e}")))
                 }
                 other @ (PeerResponse::Raft { .. }
                 | PeerResponse::Proposed { .. }
@@ -125,10 +126,10 @@ impl Node {
 
     /// Serves a shard request from another peer.
     pub async fn handle_shard_request(&self, collection: &str, shard_id: ShardId, body: &[u8]) -> ShardReply {
-        let request: ShardRequest = serde_json::from_slice(body).map_err(|e| format!("bad shard request: {e}"))?;
+        let request: ShardRequest = rmp_serde::from_slice(body).map_err(|e| format!("bad shard request: {e}"))?;
         let collection = self.resolve(collection).map_err(|e| e.to_string())?;
         let response = collection.handle_shard_request(shard_id, request).await.map_err(|e| e.to_string())?;
-        serde_json::to_vec(&response).map_err(|e| e.to_string())
+        rmp_serde::to_vec_named(&response).map_err(|e| e.to_string())
     }
 }
 

@@ -115,29 +115,9 @@ def urls(peers: list[Peer]) -> dict[int, str]:
     return {p.peer_id: p.url for p in peers}
 
 
-def wait_victim_recovered(observers: list[Peer], victim_id: int, t0: float,
-                          timeout: float = 30.0, name: str = COLL) -> dict[int, float]:
-    """Seconds from t0 until each observer shows every replica of `victim_id` Active again
-    (automatic recovery); observers that never do are missing from the result."""
-    pending = {p.peer_id: p for p in observers}
-    seen: dict[int, float] = {}
-    deadline = t0 + timeout
-    while pending and time.monotonic() < deadline:
-        for pid, p in list(pending.items()):
-            try:
-                st = replica_states(p.url, name, timeout=1)
-            except (requests.RequestException, KeyError, ValueError):
-                continue
-            if all(reps.get(victim_id, "Active") == "Active" for reps in st.values()):
-                seen[pid] = time.monotonic() - t0
-                del pending[pid]
-        time.sleep(0.05)
-    return seen
-
-
-def wait_victim_dead(observers: list[Peer], victim_id: int, t0: float,
-                     timeout: float = 20.0, name: str = COLL) -> dict[int, float]:
-    """Seconds from t0 until each observer shows every replica of `victim_id` as Dead
+def wait_victim_state(observers: list[Peer], victim_id: int, t0: float, state: str,
+                      timeout: float = 20.0, name: str = COLL) -> dict[int, float]:
+    """Seconds from t0 until each observer shows every replica of `victim_id` in `state`
     (observers that never do are missing from the result)."""
     pending = {p.peer_id: p for p in observers}
     seen: dict[int, float] = {}
@@ -148,11 +128,22 @@ def wait_victim_dead(observers: list[Peer], victim_id: int, t0: float,
                 st = replica_states(p.url, name, timeout=1)
             except (requests.RequestException, KeyError, ValueError):
                 continue
-            if all(reps.get(victim_id, "Dead") == "Dead" for reps in st.values()):
+            if all(reps.get(victim_id, state) == state for reps in st.values()):
                 seen[pid] = time.monotonic() - t0
                 del pending[pid]
         time.sleep(0.02)
     return seen
+
+
+def wait_victim_recovered(observers: list[Peer], victim_id: int, t0: float, timeout: float = 30.0) -> dict[int, float]:
+    """Until every replica of `victim_id` is Active again (automatic recovery)."""
+    return wait_victim_state(observers, victim_id, t0, "Active", timeout)
+
+
+def wait_victim_dead(observers: list[Peer], victim_id: int, t0: float, timeout: float = 20.0,
+                     name: str = COLL) -> dict[int, float]:
+    """Until every replica of `victim_id` shows Dead."""
+    return wait_victim_state(observers, victim_id, t0, "Dead", timeout, name)
 
 
 def sleep_until(t: float) -> None:

@@ -50,6 +50,11 @@ pub enum ShardRequest {
     },
     /// The replica's last applied sequence number.
     LastSeq,
+    /// The same, answered only if the replica sees `primary` as the shard's primary (a new
+    /// primary fences the old one before ordering writes).
+    PrimaryLastSeq {
+        primary: PeerId,
+    },
     /// A transfer source freezes a consistent copy of its replica for the target to page through.
     SnapshotBegin,
     SnapshotPage {

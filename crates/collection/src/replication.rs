@@ -74,7 +74,14 @@ impl Collection {
                 CollectionError::ShardUnavailable(format!("The replica set for shard {shard_id} has no active replica"))
             })?;
             if primary == ports.me {
-                return self.update_as_primary(set, ports, op, wait).await;
+                match self.update_as_primary(set, ports, op.clone(), wait).await {
+                    // This peer lost the primary role meanwhile: retry with the new primary.
+                    Err(e) if is_not_primary(&e) && attempts < 20 => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                    other => return other,
+                }
             }
             let request = ShardRequest::Update { op: op.clone(), wait };
             let call = ports.transport.call(primary, self.name(), shard_id, request, SHARD_CALL_TIMEOUT);
@@ -163,6 +170,11 @@ impl Collection {
         if failed.is_empty() {
             return Ok(result);
         }
+        // A replica that sees another peer as primary means this peer lost the role: fail the
+        // write (the caller retries with the new primary) and deactivate nobody.
+        if let Some((_, _, e)) = failed.iter().find(|(_, _, e)| is_not_primary(e)) {
+            return Err(CollectionError::ShardUnavailable(format!("primary of shard {} changed: {e}", set.shard_id)));
+        }
         tokio::time::sleep(DEACTIVATION_DELAY).await;
         for (peer, state, e) in failed {
             tracing::warn!(shard_id = set.shard_id, peer, error = %e, "replica failed a write; marking it Dead");
@@ -204,7 +216,7 @@ impl Collection {
                     )));
                 }
                 // The replica has not applied the state that made this peer primary yet.
-                Err(e) if e.to_string().contains(crate::serve::NOT_PRIMARY) && lagging_view_retries < 20 => {
+                Err(e) if is_not_primary(&e) && lagging_view_retries < 20 => {
                     lagging_view_retries += 1;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -237,8 +249,23 @@ impl Collection {
     ) -> Result<()> {
         let mut best: Option<(PeerId, SeqNo)> = None;
         for (peer, _) in set.remote_updatable(ports.me) {
-            let call = ports.transport.call(peer, self.name(), set.shard_id, ShardRequest::LastSeq, SHARD_CALL_TIMEOUT);
-            if let Ok(last) = call.await.and_then(ShardResponse::into_last_seq)
+            // Fencing: every replica must see this peer as primary before it orders writes, so the
+            // old primary can no longer get a write acknowledged (replicas refuse its `Apply`).
+            let mut refusals = 0;
+            let last = loop {
+                let request = ShardRequest::PrimaryLastSeq { primary: ports.me };
+                let call = ports.transport.call(peer, self.name(), set.shard_id, request, SHARD_CALL_TIMEOUT);
+                match call.await.and_then(ShardResponse::into_last_seq) {
+                    Ok(last) => break Some(last),
+                    Err(e) if is_not_primary(&e) && refusals < 20 => {
+                        refusals += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) if is_not_primary(&e) => return Err(e),
+                    Err(_) => break None, // unreachable: the write path deactivates it
+                }
+            };
+            if let Some(last) = last
                 && best.is_none_or(|(_, b)| last > b)
             {
                 best = Some((peer, last));
@@ -296,6 +323,11 @@ impl Collection {
         }
         Ok(())
     }
+}
+
+/// Whether a replica refused because it sees another peer as the shard's primary.
+fn is_not_primary(e: &CollectionError) -> bool {
+    e.to_string().contains(crate::serve::NOT_PRIMARY)
 }
 
 /// Resolves once `set`'s primary is no longer `primary` (it was marked `Dead` meanwhile).

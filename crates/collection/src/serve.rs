@@ -52,7 +52,8 @@ pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest)
             | ShardRequest::Apply { .. }
             | ShardRequest::SnapshotBegin
             | ShardRequest::SnapshotPage { .. }
-            | ShardRequest::SnapshotEnd { .. } => {
+            | ShardRequest::SnapshotEnd { .. }
+            | ShardRequest::PrimaryLastSeq { .. } => {
                 return Err(CollectionError::Service("not a read".into()));
             }
         })
@@ -149,6 +150,15 @@ impl Collection {
             }
             ShardRequest::SnapshotPage { token, offset, limit } => crate::transfer::page(set, token, offset, limit),
             ShardRequest::SnapshotEnd { token } => Ok(crate::transfer::release(set, token)),
+            ShardRequest::PrimaryLastSeq { primary } => {
+                let local = set.local().ok_or_else(|| no_replica(shard_id))?;
+                if set.primary() != Some(primary) {
+                    return Err(CollectionError::ShardUnavailable(format!(
+                        "{NOT_PRIMARY}: peer {primary} is not the primary of shard {shard_id} here"
+                    )));
+                }
+                Ok(ShardResponse::LastSeq(local.applied_seq()))
+            }
             request @ (ShardRequest::Digest | ShardRequest::WalRecords { .. } | ShardRequest::LastSeq) => {
                 let local = set.local().ok_or_else(|| no_replica(shard_id))?;
                 execute_read(local, request).await

@@ -84,8 +84,9 @@ impl ControlPlane for ConsensusControl {
         peer: PeerId,
         from_state: ReplicaState,
     ) -> BoxFuture<'_, Result<(), CollectionError>> {
+        let collection = collection.to_string();
         let op = MetaOperation::SetReplicaState {
-            collection: collection.to_string(),
+            collection: collection.clone(),
             shard_id,
             peer_id: peer,
             state: ReplicaState::Dead,
@@ -101,6 +102,8 @@ impl ControlPlane for ConsensusControl {
             }
             match node.propose(op, Some(Duration::from_secs(30))).await {
                 Ok(_) => Ok(()),
+                // Refused because someone (the health checker) marked it Dead first: done.
+                Err(_) if node.replica_state(&collection, shard_id, peer) == Some(ReplicaState::Dead) => Ok(()),
                 Err(e) => Err(CollectionError::Service(e.to_string())),
             }
         })
@@ -111,6 +114,13 @@ impl ControlPlane for ConsensusControl {
 pub type ShardReply = Result<Vec<u8>, String>;
 
 impl Node {
+    /// The applied state of one replica (cluster mode).
+    pub(crate) fn replica_state(&self, collection: &str, shard_id: ShardId, peer: PeerId) -> Option<ReplicaState> {
+        let state = self.cluster_state()?;
+        let (_, meta) = state.resolve_collection(collection)?;
+        meta.replica_state(shard_id, peer)
+    }
+
     /// Gives `collection` its ports to other peers and to consensus (cluster mode, once).
     pub(crate) fn attach_ports(&self, collection: &Collection) {
         let Some(cluster) = self.cluster() else { return };

@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use quiver_node::AliasAction;
+use quiver_types::cluster::ClusterOperation;
 use quiver_types::config::{CreateCollection, UpdateCollection};
 use serde::Deserialize;
 
@@ -18,7 +19,7 @@ pub fn routes() -> Router<AppState> {
         .route("/collections", get(list))
         .route("/collections/{name}", put(create).get(info).patch(update).delete(remove))
         .route("/collections/{name}/exists", get(exists))
-        .route("/collections/{name}/cluster", get(cluster_info))
+        .route("/collections/{name}/cluster", get(cluster_info).post(update_cluster))
         .route("/collections/aliases", post(update_aliases))
         .route("/collections/{name}/aliases", get(collection_aliases))
         .route("/aliases", get(all_aliases))
@@ -90,6 +91,26 @@ async fn cluster_info(
     started: Started,
 ) -> Result<Response, ApiError> {
     Ok(ok(started.0, state.node.collection_cluster_info(&name)?))
+}
+
+/// Spec §4.6 operations Quiver does not implement (custom sharding, resharding).
+const UNSUPPORTED_CLUSTER_OPERATIONS: [&str; 5] =
+    ["create_sharding_key", "drop_sharding_key", "start_resharding", "abort_resharding", "replicate_points"];
+
+async fn update_cluster(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<MetaParams>,
+    started: Started,
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    if let Some(op) = UNSUPPORTED_CLUSTER_OPERATIONS.iter().find(|op| body.get(**op).is_some()) {
+        return Err(ApiError::bad_input(format!(
+            "Operation `{op}` is not supported by Quiver (no custom sharding or resharding)"
+        )));
+    }
+    let operation: ClusterOperation = serde_json::from_value(body).map_err(ApiError::format)?;
+    Ok(ok(started.0, state.node.update_collection_cluster(&name, operation, p.timeout()).await?))
 }
 
 #[derive(Deserialize)]

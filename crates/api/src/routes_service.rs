@@ -9,7 +9,6 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use quiver_node::NodeError;
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
@@ -24,7 +23,6 @@ pub fn routes() -> Router<AppState> {
         .route("/cluster/peer/{peer_id}", delete(remove_peer))
         .route("/cluster/metadata/keys", get(metadata_keys))
         .route("/cluster/metadata/keys/{key}", get(metadata_get).put(metadata_put).delete(metadata_delete))
-        .route("/collections/{name}/cluster", post(cluster_operation))
         .route("/debug/partition", post(partition))
 }
 
@@ -114,15 +112,6 @@ async fn metadata_delete(
     started: Started,
 ) -> Reply {
     Ok(ok(started.0, state.node.set_cluster_metadata(&key, None, p.wait.unwrap_or(false)).await?))
-}
-
-async fn cluster_operation(State(state): State<AppState>) -> ApiError {
-    match state.node.cluster() {
-        None => ApiError::from(NodeError::StandaloneMode),
-        Some(_) => {
-            ApiError::from(NodeError::BadRequest("shard transfer and replica operations are not supported yet".into()))
-        }
-    }
 }
 
 #[derive(Deserialize)]

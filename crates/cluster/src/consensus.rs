@@ -19,6 +19,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+/// How long one forwarded call may wait for the leader before it is retried (a new leader is
+/// elected within about 3 s of the old one going silent).
+const FORWARD_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How this peer's consensus is set up.
 #[derive(Debug, Clone)]
 pub struct ConsensusConfig {
@@ -339,7 +343,10 @@ impl Consensus {
         }
         let uri = self.leader_uri(leader).ok_or(ClusterError::NoLeader(timeout.as_secs()))?;
         let body = encode(call)?;
-        let response = self.client.call(&uri, PeerRequest::Cluster { body }, timeout).await;
+        // A leader that stopped answering (paused, cut off) is replaced within a few election
+        // timeouts: give up on it after a bounded wait and retry with whoever leads then.
+        let attempt = timeout.min(FORWARD_ATTEMPT_TIMEOUT);
+        let response = self.client.call(&uri, PeerRequest::Cluster { body }, attempt).await;
         match response {
             Ok(PeerResponse::Cluster { body }) => match decode::<ClusterReply>(&body)? {
                 ClusterReply::Failed { message } => Err(ClusterError::Transport(message)),

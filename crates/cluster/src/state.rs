@@ -20,7 +20,7 @@ mod tests;
 pub use placement::place_shards;
 pub use replicas::{is_active, transfer_initial_state};
 
-use quiver_types::cluster::{AliasAction, ShardTransfer};
+use quiver_types::cluster::{AliasAction, ShardTransfer, TransferMethod};
 use quiver_types::config::{CollectionConfig, UpdateCollection};
 use quiver_types::replica::ReplicaState;
 use quiver_types::{PeerId, ShardId, TypesError};
@@ -154,6 +154,15 @@ pub enum MetaOperation {
         to: PeerId,
         reason: String,
     },
+    /// Spec §4.6 `restart_transfer`: the same transfer (same `sync`) with another method; the
+    /// target takes the new method's initial state.
+    RestartTransfer {
+        collection: String,
+        shard_id: ShardId,
+        from: PeerId,
+        to: PeerId,
+        method: TransferMethod,
+    },
     /// `None` deletes the key.
     SetMetadata {
         key: String,
@@ -261,6 +270,9 @@ impl ClusterState {
             }
             MetaOperation::AbortTransfer { collection, shard_id, from, to, reason: _ } => {
                 self.meta_mut(collection)?.abort_transfer(collection, (*shard_id, *from, *to))
+            }
+            MetaOperation::RestartTransfer { collection, shard_id, from, to, method } => {
+                self.meta_mut(collection)?.restart_transfer(collection, (*shard_id, *from, *to), *method)
             }
             MetaOperation::SetMetadata { key, value } => Ok(self.set_metadata(key, value.as_ref())),
         }

@@ -136,6 +136,39 @@ impl Collection {
         &self.name
     }
 
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Creates an empty local replica of `shard_id` (a transfer's target on this peer); no-op if
+    /// one exists.
+    pub fn add_local_shard(&self, shard_id: ShardId) -> Result<()> {
+        let set = self.replica_set(shard_id)?;
+        if set.has_local() {
+            return Ok(());
+        }
+        let dir = self.dir.join(shard_id.to_string());
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| service("remove stale shard dir", e))?;
+        }
+        let shard = LocalShard::open(&dir, shard_config(&self.config.read()))?;
+        set.replace_local(Some(Arc::new(shard)));
+        Ok(())
+    }
+
+    /// Removes the local replica of `shard_id` and its files (the replica was dropped or moved).
+    pub fn remove_local_shard(&self, shard_id: ShardId) -> Result<()> {
+        let set = self.replica_set(shard_id)?;
+        if set.replace_local(None).is_none() {
+            return Ok(());
+        }
+        let dir = self.dir.join(shard_id.to_string());
+        let trash = self.dir.join(format!(".removed-{shard_id}-{}", std::process::id()));
+        std::fs::rename(&dir, &trash)
+            .and_then(|()| std::fs::remove_dir_all(&trash))
+            .map_err(|e| service("remove shard files", e))
+    }
+
     pub fn config(&self) -> CollectionConfig {
         self.config.read().clone()
     }

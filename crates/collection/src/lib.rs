@@ -10,7 +10,7 @@ pub mod remote;
 pub mod replica_set;
 pub mod replication;
 mod serve;
-mod transfer;
+pub mod transfer;
 pub mod validate;
 
 pub use collection::{Collection, SearchRequest, write_atomic};

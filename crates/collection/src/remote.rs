@@ -62,8 +62,24 @@ pub enum ShardRequest {
         offset: usize,
         limit: usize,
     },
+    /// Releases a frozen copy or a snapshot file.
     SnapshotEnd {
         token: u64,
+    },
+    /// A transfer source writes a shard snapshot file for the target to download (`snapshot`).
+    SnapshotCreate,
+    SnapshotChunk {
+        token: u64,
+        offset: u64,
+        len: u32,
+    },
+    /// The range of sequence numbers the replica's WAL holds (`wal_delta`).
+    WalRange,
+    /// To the shard's primary: the target of transfer `from -> to` holds the copy; bring it up to
+    /// date with writes held back and record the transfer's end through the control plane.
+    FinishTransfer {
+        from: PeerId,
+        to: PeerId,
     },
 }
 
@@ -82,6 +98,9 @@ pub enum ShardResponse {
     LastSeq(SeqNo),
     Snapshot { token: u64, seq: SeqNo, total: usize },
     Points(Vec<StoredPoint>),
+    SnapshotFile { token: u64, seq: SeqNo, points: usize, bytes: u64 },
+    Bytes(#[serde(with = "serde_bytes")] Vec<u8>),
+    WalRange { first: SeqNo, last: SeqNo },
     Done,
 }
 
@@ -110,6 +129,16 @@ pub trait ControlPlane: Send + Sync {
         shard_id: ShardId,
         peer: PeerId,
         from_state: ReplicaState,
+    ) -> BoxFuture<'_, Result<()>>;
+
+    /// Records the end of transfer `from -> to` (target `Active`; a move drops the source) and
+    /// returns once that is committed and applied locally.
+    fn finish_transfer(
+        &self,
+        collection: &str,
+        shard_id: ShardId,
+        from: PeerId,
+        to: PeerId,
     ) -> BoxFuture<'_, Result<()>>;
 
     /// Whether this peer is in contact with a Raft quorum. A peer that is not (partitioned, or
@@ -152,6 +181,15 @@ impl ShardResponse {
     expect_variant!(into_wal, Wal, Vec<(SeqNo, UpdateOperation)>);
     expect_variant!(into_last_seq, LastSeq, SeqNo);
     expect_variant!(into_points, Points, Vec<StoredPoint>);
+    expect_variant!(into_bytes, Bytes, Vec<u8>);
+
+    /// `(first, last)` of a WAL range answer.
+    pub fn into_wal_range(self) -> Result<(SeqNo, SeqNo)> {
+        match self {
+            ShardResponse::WalRange { first, last } => Ok((first, last)),
+            other => Err(unexpected(&other)),
+        }
+    }
 
     /// `(token, seq, total)` of a frozen snapshot.
     pub fn into_snapshot(self) -> Result<(u64, SeqNo, usize)> {

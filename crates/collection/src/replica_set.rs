@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// One shard's replicas.
 pub struct ReplicaSet {
     pub shard_id: ShardId,
-    local: Option<Arc<LocalShard>>,
+    local: RwLock<Option<Arc<LocalShard>>>,
     local_state: RwLock<ReplicaState>,
     /// Replica states of every peer (cluster mode; empty standalone).
     peers: RwLock<BTreeMap<PeerId, ReplicaState>>,
@@ -25,9 +25,23 @@ pub struct ReplicaSet {
     primary_synced: std::sync::atomic::AtomicBool,
     /// As a transfer source: the frozen copy a target is paging through.
     pub(crate) frozen: parking_lot::Mutex<Option<FrozenCopy>>,
-    /// As a transfer target: held (write) while a copy is installed, so ordered writes that
-    /// arrive meanwhile (read) wait and then apply on top of it.
-    pub(crate) installing: tokio::sync::RwLock<()>,
+    /// As a transfer source: the snapshot file a target is downloading.
+    pub(crate) snapshot_file: parking_lot::Mutex<Option<SnapshotFile>>,
+    /// As a transfer target: a copy is being made; ordered writes are refused meanwhile (and
+    /// filled in from the primary's WAL afterwards).
+    awaiting_copy: std::sync::atomic::AtomicBool,
+}
+
+/// A shard snapshot file written for a transfer; removed when dropped.
+pub struct SnapshotFile {
+    pub token: u64,
+    pub path: std::path::PathBuf,
+}
+
+impl Drop for SnapshotFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// A consistent copy of a replica for a transfer.
@@ -41,14 +55,15 @@ impl ReplicaSet {
     pub fn new(shard_id: ShardId, local: Option<Arc<LocalShard>>) -> ReplicaSet {
         ReplicaSet {
             shard_id,
-            local,
+            local: RwLock::new(local),
             local_state: RwLock::new(ReplicaState::Active),
             peers: RwLock::new(BTreeMap::new()),
             order: tokio::sync::Mutex::new(()),
             verified: std::sync::atomic::AtomicBool::new(false),
             primary_synced: std::sync::atomic::AtomicBool::new(false),
             frozen: parking_lot::Mutex::new(None),
-            installing: tokio::sync::RwLock::new(()),
+            snapshot_file: parking_lot::Mutex::new(None),
+            awaiting_copy: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -58,6 +73,14 @@ impl ReplicaSet {
 
     pub fn set_primary_synced(&self, synced: bool) {
         self.primary_synced.store(synced, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn is_awaiting_copy(&self) -> bool {
+        self.awaiting_copy.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn set_awaiting_copy(&self, awaiting: bool) {
+        self.awaiting_copy.store(awaiting, std::sync::atomic::Ordering::Release);
     }
 
     pub fn is_verified(&self) -> bool {
@@ -70,8 +93,18 @@ impl ReplicaSet {
     }
 
     /// The local replica, if this peer holds one.
-    pub fn local(&self) -> Option<&Arc<LocalShard>> {
-        self.local.as_ref()
+    pub fn local(&self) -> Option<Arc<LocalShard>> {
+        self.local.read().clone()
+    }
+
+    /// Whether this peer holds a replica of the shard.
+    pub fn has_local(&self) -> bool {
+        self.local.read().is_some()
+    }
+
+    /// Installs (`Some`) or removes (`None`) the local replica; returns the previous one.
+    pub(crate) fn replace_local(&self, local: Option<Arc<LocalShard>>) -> Option<Arc<LocalShard>> {
+        std::mem::replace(&mut *self.local.write(), local)
     }
 
     pub fn local_state(&self) -> ReplicaState {
@@ -80,7 +113,7 @@ impl ReplicaSet {
 
     /// Points in the local replica (0 without one).
     pub fn local_points(&self) -> usize {
-        self.local.as_ref().map_or(0, |l| l.points_count())
+        self.local.read().as_ref().map_or(0, |l| l.points_count())
     }
 
     /// Records the replica states decided by the control plane; `me` is this peer.
@@ -102,8 +135,8 @@ impl ReplicaSet {
     }
 
     /// The local replica if it may serve reads.
-    pub fn readable_local(&self) -> Option<&Arc<LocalShard>> {
-        self.local.as_ref().filter(|_| self.local_state().is_readable())
+    pub fn readable_local(&self) -> Option<Arc<LocalShard>> {
+        self.local().filter(|_| self.local_state().is_readable())
     }
 
     /// The shard's primary: the `Active` replica with the highest peer id, or, while none is

@@ -65,7 +65,7 @@ impl Collection {
         let set = self.replica_set(shard_id)?;
         let Some(ports) = self.cluster.get() else {
             let local = set.local().ok_or_else(|| no_replica(shard_id))?;
-            return local_update(local, op, wait).await;
+            return local_update(&local, op, wait).await;
         };
         let mut attempts = 0;
         loop {
@@ -120,7 +120,17 @@ impl Collection {
         wait: bool,
     ) -> Result<UpdateResult> {
         let local = set.local().ok_or_else(|| no_replica(set.shard_id))?;
+        let local = &local;
         let _order = set.order.lock().await;
+        // The role may have moved while this write waited for the lock (e.g. a finished move).
+        if set.primary() != Some(ports.me) {
+            return Err(CollectionError::ShardUnavailable(format!(
+                "{}: peer {} is not the primary of shard {} any more",
+                crate::serve::NOT_PRIMARY,
+                ports.me,
+                set.shard_id
+            )));
+        }
         if !set.is_primary_synced() {
             self.adopt_longest_suffix(set, local, ports).await?;
         }
@@ -232,7 +242,7 @@ impl Collection {
         let local = set.local().ok_or_else(|| no_replica(set.shard_id))?;
         let _order = set.order.lock().await;
         if !set.is_primary_synced() {
-            self.adopt_longest_suffix(set, local, ports).await?;
+            self.adopt_longest_suffix(set, &local, ports).await?;
         }
         Ok(())
     }
@@ -301,6 +311,41 @@ impl Collection {
         Ok(())
     }
 
+    /// Design record 007: under the order lock (no write can be acknowledged meanwhile) the
+    /// transfer's target receives every record it misses, then the end of the transfer is
+    /// recorded; the target turns `Active` holding every acknowledged write.
+    pub(crate) async fn finish_transfer_as_primary(&self, set: &ReplicaSet, from: PeerId, to: PeerId) -> Result<()> {
+        let ports = self.cluster.get().ok_or_else(|| no_replica(set.shard_id))?;
+        let local = set.local().ok_or_else(|| no_replica(set.shard_id))?;
+        if set.primary() != Some(ports.me) {
+            return Err(CollectionError::ShardUnavailable(format!(
+                "{}: peer {} is not the primary of shard {}",
+                crate::serve::NOT_PRIMARY,
+                ports.me,
+                set.shard_id
+            )));
+        }
+        let _order = set.order.lock().await;
+        if !set.is_primary_synced() {
+            self.adopt_longest_suffix(set, &local, ports).await?;
+        }
+        let request = ShardRequest::LastSeq;
+        let theirs =
+            ports.transport.call(to, self.name(), set.shard_id, request, SHARD_CALL_TIMEOUT).await?.into_last_seq()?;
+        let mine = local.applied_seq();
+        if theirs > mine {
+            return Err(CollectionError::Service(format!(
+                "transfer target {to} of shard {} is ahead of the primary ({theirs} > {mine})",
+                set.shard_id
+            )));
+        }
+        if theirs < mine {
+            let target = Target { shard_id: set.shard_id, local: &local, ports };
+            self.fill_gap(&target, to, theirs + 1, mine).await?;
+        }
+        ports.control.finish_transfer(self.name(), set.shard_id, from, to).await
+    }
+
     async fn fill_gap(&self, target: &Target<'_>, peer: PeerId, from: SeqNo, to: SeqNo) -> Result<()> {
         let Target { shard_id, local, ports } = *target;
         let shard = Arc::clone(local);
@@ -312,8 +357,10 @@ impl Collection {
                 "replica {peer} of shard {shard_id} needs records from {from} that the WAL no longer holds"
             )));
         }
+        let last_seq = records.last().map_or(0, |(s, _)| *s);
         for (seq, op) in records {
-            let request = ShardRequest::Apply { primary: ports.me, seq, op, wait: true };
+            // One fsync at the end covers the whole gap.
+            let request = ShardRequest::Apply { primary: ports.me, seq, op, wait: seq == last_seq };
             let outcome = ports.transport.call(peer, self.name(), shard_id, request, SHARD_CALL_TIMEOUT).await?;
             if let ApplyOutcome::Gap { last } = outcome.into_applied()? {
                 return Err(CollectionError::Service(format!(

@@ -24,6 +24,11 @@ pub async fn with_read_consistency<F: std::future::Future>(consistency: ReadCons
     READ_CONSISTENCY.scope(consistency, read).await
 }
 
+/// Marks the refusal of a read by a replica that may not serve it (yet).
+const NOT_READABLE: &str = "is not readable here";
+/// Rounds of 100 ms a read waits for replicas whose state lags this peer's view.
+const LAGGING_READ_RETRIES: u32 = 10;
+
 /// Marks the refusal of a write from a peer that is not (or not yet) the primary here.
 pub(crate) const NOT_PRIMARY: &str = "not the primary";
 
@@ -53,6 +58,10 @@ pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest)
             | ShardRequest::SnapshotBegin
             | ShardRequest::SnapshotPage { .. }
             | ShardRequest::SnapshotEnd { .. }
+            | ShardRequest::SnapshotCreate
+            | ShardRequest::SnapshotChunk { .. }
+            | ShardRequest::WalRange
+            | ShardRequest::FinishTransfer { .. }
             | ShardRequest::PrimaryLastSeq { .. } => {
                 return Err(CollectionError::Service("not a read".into()));
             }
@@ -67,17 +76,17 @@ impl Collection {
     /// current (a returning peer never serves writes it missed).
     pub(crate) async fn servable_local(&self, set: &ReplicaSet) -> Option<Arc<LocalShard>> {
         let local = set.readable_local()?;
-        let Some(ports) = self.cluster.get() else { return Some(Arc::clone(local)) };
+        let Some(ports) = self.cluster.get() else { return Some(local) };
         if ports.control.is_indispensable() {
             // Design record 003 §8: no write can be acknowledged and no replica deactivated
             // without this peer, so its Active replicas hold every acknowledged write.
-            return Some(Arc::clone(local));
+            return Some(local);
         }
         if !ports.control.is_connected() {
             return None;
         }
         if set.is_verified() {
-            return Some(Arc::clone(local));
+            return Some(local);
         }
         let primary = set.primary()?;
         let current = match primary == ports.me {
@@ -97,7 +106,7 @@ impl Collection {
             }
         };
         set.set_verified(current);
-        current.then(|| Arc::clone(local))
+        current.then_some(local)
     }
 
     /// Forgets every confirmation (this peer lost contact with the cluster).
@@ -137,19 +146,35 @@ impl Collection {
                         set.local_state()
                     )));
                 }
-                // A copy being installed: wait, then apply on top of it (design: transfers).
-                let _installed = set.installing.read().await;
-                let shard = Arc::clone(local);
-                let task = tokio::task::spawn_blocking(move || shard.apply_at(seq, &op, wait));
+                if set.is_awaiting_copy() {
+                    return Err(CollectionError::ShardUnavailable(format!(
+                        "replica of shard {shard_id} awaits its transfer copy"
+                    )));
+                }
+                let task = tokio::task::spawn_blocking(move || local.apply_at(seq, &op, wait));
                 let outcome = task.await.map_err(|e| CollectionError::Service(format!("apply task: {e}")))??;
                 Ok(ShardResponse::Applied(outcome))
             }
             ShardRequest::SnapshotBegin => {
                 let local = set.local().ok_or_else(|| no_replica(shard_id))?;
-                crate::transfer::freeze(set, local).await
+                crate::transfer::freeze(set, &local).await
             }
             ShardRequest::SnapshotPage { token, offset, limit } => crate::transfer::page(set, token, offset, limit),
             ShardRequest::SnapshotEnd { token } => Ok(crate::transfer::release(set, token)),
+            ShardRequest::SnapshotCreate => {
+                let local = set.local().ok_or_else(|| no_replica(shard_id))?;
+                crate::transfer::snapshot_create(set, &local, self.dir()).await
+            }
+            ShardRequest::SnapshotChunk { token, offset, len } => {
+                crate::transfer::snapshot_chunk(set, token, offset, len).await
+            }
+            ShardRequest::WalRange => {
+                let local = set.local().ok_or_else(|| no_replica(shard_id))?;
+                Ok(ShardResponse::WalRange { first: local.wal_first_seq(), last: local.applied_seq() })
+            }
+            ShardRequest::FinishTransfer { from, to } => {
+                self.finish_transfer_as_primary(set, from, to).await.map(|()| ShardResponse::Done)
+            }
             ShardRequest::PrimaryLastSeq { primary } => {
                 let local = set.local().ok_or_else(|| no_replica(shard_id))?;
                 if set.primary() != Some(primary) {
@@ -161,7 +186,7 @@ impl Collection {
             }
             request @ (ShardRequest::Digest | ShardRequest::WalRecords { .. } | ShardRequest::LastSeq) => {
                 let local = set.local().ok_or_else(|| no_replica(shard_id))?;
-                execute_read(local, request).await
+                execute_read(&local, request).await
             }
             read @ (ShardRequest::Search(_)
             | ShardRequest::Scroll(_)
@@ -169,7 +194,7 @@ impl Collection {
             | ShardRequest::Retrieve { .. }
             | ShardRequest::Versions(_)) => {
                 let local = self.servable_local(set).await.ok_or_else(|| {
-                    CollectionError::ShardUnavailable(format!("replica of shard {shard_id} is not readable here"))
+                    CollectionError::ShardUnavailable(format!("replica of shard {shard_id} {NOT_READABLE}"))
                 })?;
                 execute_read(&local, read).await
             }
@@ -202,7 +227,7 @@ impl Collection {
             let request = request.clone();
             async move {
                 match (peer, set.local()) {
-                    (None, Some(local)) => execute_read(local, request).await,
+                    (None, Some(local)) => execute_read(&local, request).await,
                     (None, None) => Err(no_replica(shard_id)),
                     (Some(peer), _) => {
                         ports
@@ -232,21 +257,31 @@ impl Collection {
             || CollectionError::ShardUnavailable(format!("No active replica of shard {shard_id} of {}", self.name()));
         let Some(ports) = self.cluster.get() else { return Err(unavailable()) };
         let mut last_error = unavailable();
-        for peer in set.remote_readable(ports.me) {
-            let call = ports.transport.call(
-                peer,
-                self.name(),
-                shard_id,
-                request.clone(),
-                crate::replication::SHARD_CALL_TIMEOUT,
-            );
-            match call.await {
-                Ok(response) => return Ok(response),
-                Err(e) => {
-                    tracing::debug!(shard_id, peer, error = %e, "read from replica failed; trying the next");
-                    last_error = e;
+        for round in 0..=LAGGING_READ_RETRIES {
+            let mut lagging = false;
+            for peer in set.remote_readable(ports.me) {
+                let call = ports.transport.call(
+                    peer,
+                    self.name(),
+                    shard_id,
+                    request.clone(),
+                    crate::replication::SHARD_CALL_TIMEOUT,
+                );
+                match call.await {
+                    Ok(response) => return Ok(response),
+                    Err(e) => {
+                        tracing::debug!(shard_id, peer, error = %e, "read from replica failed; trying the next");
+                        lagging |= e.to_string().contains(NOT_READABLE);
+                        last_error = e;
+                    }
                 }
             }
+            // A replica that this peer sees Active but that has not applied that state yet (a
+            // transfer just finished) answers "not readable": give it a moment.
+            if !lagging || round == LAGGING_READ_RETRIES {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Err(last_error)
     }

@@ -1,25 +1,104 @@
-//! Shard transfers by copy (`stream_records`): the target freezes nothing itself; it asks the
-//! source to freeze a consistent copy of its replica, pages through it, installs it, and then
-//! applies the ordered writes the primary kept sending meanwhile (they wait for the install).
+//! Shard transfers, target side (design record 007): the target copies the shard from the source
+//! by one of three methods, then asks the shard's primary to finish (the primary brings the
+//! target up to date under its order lock and records the end through the control plane).
+//!
+//! - `stream_records`: the source freezes a consistent copy in memory; the target pages through
+//!   it and installs it.
+//! - `snapshot`: the source writes a shard snapshot file; the target downloads it in chunks and
+//!   restores it.
+//! - `wal_delta`: the target keeps its data and applies the WAL records it misses from the
+//!   source; when the source no longer holds them (or the histories differ) the transfer reports
+//!   that a full method is needed.
+//!
+//! Writes the primary sends while the copy is in progress are refused by the target (a `Partial`
+//! replica's failure deactivates nothing) and filled in from the primary's WAL afterwards.
 
 use crate::collection::Collection;
 use crate::error::{CollectionError, Result};
 use crate::remote::{ShardRequest, ShardResponse};
-use crate::replica_set::{FrozenCopy, ReplicaSet};
+use crate::replica_set::{FrozenCopy, ReplicaSet, SnapshotFile};
 use crate::replication::{SHARD_CALL_TIMEOUT, no_replica};
-use quiver_shard::LocalShard;
-use quiver_types::{PeerId, ShardId};
+use quiver_shard::{ApplyOutcome, LocalShard};
+use quiver_types::cluster::TransferMethod;
+use quiver_types::{PeerId, SeqNo, ShardId};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
-/// Points per page of a transfer.
+/// Points per page of a `stream_records` transfer.
 const PAGE_POINTS: usize = 500;
+/// Bytes per chunk of a `snapshot` download.
+const CHUNK_BYTES: u32 = 8 << 20;
+/// WAL records per request of a `wal_delta` transfer.
+const DELTA_RECORDS: u64 = 1000;
+/// Records before the target's last one that `wal_delta` compares with the source's, to detect
+/// histories that differ (at most one write per shard is in flight when a primary fails).
+const DELTA_OVERLAP: u64 = 16;
 
-/// Source side: freezes a consistent copy of the local replica.
+/// The progress of one running transfer, for `GET /collections/{c}/cluster` comments.
+pub struct TransferProgress {
+    started: Instant,
+    stage: parking_lot::Mutex<&'static str>,
+    points: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Default for TransferProgress {
+    fn default() -> Self {
+        TransferProgress::new()
+    }
+}
+
+impl TransferProgress {
+    pub fn new() -> TransferProgress {
+        TransferProgress {
+            started: Instant::now(),
+            stage: parking_lot::Mutex::new("waiting consensus"),
+            points: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }
+    }
+
+    pub fn set_stage(&self, stage: &'static str) {
+        *self.stage.lock() = stage;
+    }
+
+    fn add(&self, points: u64, bytes: u64) {
+        self.points.fetch_add(points, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// E.g. `transferring: 12000 points, 23.1 MB (1.20s)`.
+    pub fn comment(&self) -> String {
+        let points = self.points.load(Ordering::Relaxed);
+        let mb = self.bytes.load(Ordering::Relaxed) as f64 / 1e6;
+        format!("{}: {points} points, {mb:.1} MB ({:.2}s)", self.stage.lock(), self.started.elapsed().as_secs_f64())
+    }
+}
+
+/// How a copy ended.
+#[derive(Debug)]
+pub enum Copied {
+    /// The local replica holds the copy (as of the source's sequence number).
+    Done { points: usize, bytes: u64 },
+    /// `wal_delta` cannot bring this replica up to date: a full method is needed.
+    DeltaUnavailable(String),
+}
+
+fn service(context: &str, e: impl std::fmt::Display) -> CollectionError {
+    CollectionError::Service(format!("{context}: {e}"))
+}
+
+async fn blocking<T: Send + 'static>(context: &str, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| service(context, e))
+}
+
+/// Source side: freezes a consistent copy of the local replica in memory.
 pub(crate) async fn freeze(set: &ReplicaSet, local: &Arc<LocalShard>) -> Result<ShardResponse> {
     let shard = Arc::clone(local);
-    let (seq, points) = tokio::task::spawn_blocking(move || shard.snapshot_points())
-        .await
-        .map_err(|e| CollectionError::Service(format!("snapshot task: {e}")))?;
+    let (seq, points) = blocking("snapshot task", move || shard.snapshot_points()).await?;
     let token = rand_token(seq, points.len());
     let total = points.len();
     *set.frozen.lock() = Some(FrozenCopy { token, seq, points: Arc::new(points) });
@@ -42,37 +121,264 @@ pub(crate) fn page(set: &ReplicaSet, token: u64, offset: usize, limit: usize) ->
     Ok(ShardResponse::Points(copy.points.get(offset..end).map(<[_]>::to_vec).unwrap_or_default()))
 }
 
-/// Source side: drops the frozen copy.
+/// Source side: drops the frozen copy or snapshot file `token`.
 pub(crate) fn release(set: &ReplicaSet, token: u64) -> ShardResponse {
     let mut frozen = set.frozen.lock();
     if frozen.as_ref().is_some_and(|c| c.token == token) {
         *frozen = None;
     }
+    let mut file = set.snapshot_file.lock();
+    if file.as_ref().is_some_and(|f| f.token == token) {
+        *file = None; // dropping it removes the file
+    }
     ShardResponse::Done
 }
 
+/// Source side: writes a snapshot file of the local replica next to the collection's shards.
+pub(crate) async fn snapshot_create(set: &ReplicaSet, local: &Arc<LocalShard>, dir: &Path) -> Result<ShardResponse> {
+    let shard = Arc::clone(local);
+    let token = rand_token(local.applied_seq(), local.points_count());
+    let path = dir.join(format!("transfer-{}-{token}.snapshot", set.shard_id));
+    let file = SnapshotFile { token, path: path.clone() };
+    let info = blocking("snapshot task", move || shard.write_snapshot(&path)).await??;
+    *set.snapshot_file.lock() = Some(file);
+    Ok(ShardResponse::SnapshotFile { token, seq: info.seq, points: info.points, bytes: info.bytes })
+}
+
+/// Source side: one chunk of the snapshot file.
+pub(crate) async fn snapshot_chunk(set: &ReplicaSet, token: u64, offset: u64, len: u32) -> Result<ShardResponse> {
+    let path = set
+        .snapshot_file
+        .lock()
+        .as_ref()
+        .filter(|f| f.token == token)
+        .map(|f| f.path.clone())
+        .ok_or_else(|| CollectionError::BadInput(format!("no snapshot {token} of shard {}", set.shard_id)))?;
+    let bytes = blocking("snapshot read task", move || -> std::io::Result<Vec<u8>> {
+        use std::io::{Read, Seek};
+        let mut file = std::fs::File::open(&path)?;
+        file.seek(std::io::SeekFrom::Start(offset))?;
+        let mut out = Vec::with_capacity(len as usize);
+        file.take(u64::from(len)).read_to_end(&mut out)?;
+        Ok(out)
+    })
+    .await?
+    .map_err(|e| service("read snapshot chunk", e))?;
+    Ok(ShardResponse::Bytes(bytes))
+}
+
 impl Collection {
-    /// Target side: copies shard `shard_id` from `source` into the local replica. Ordered writes
-    /// arriving meanwhile wait for the install and then apply on top of the copy.
-    pub async fn pull_shard(&self, shard_id: ShardId, source: PeerId) -> Result<usize> {
+    /// Target side: copies shard `shard_id` from `source` into the local replica by `method`.
+    /// `current` tells whether the transfer is still the one recorded by the control plane; the
+    /// copy stops (with an error) as soon as it is not.
+    pub async fn copy_shard(
+        &self,
+        shard_id: ShardId,
+        source: PeerId,
+        method: TransferMethod,
+        progress: &TransferProgress,
+        current: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<Copied> {
         let set = self.replica_set(shard_id)?;
-        let local = Arc::clone(set.local().ok_or_else(|| no_replica(shard_id))?);
-        let ports = self.cluster.get().ok_or_else(|| no_replica(shard_id))?;
-        let _install = set.installing.write().await;
-        let call = |request| ports.transport.call(source, self.name(), shard_id, request, SHARD_CALL_TIMEOUT);
-        let (token, seq, total) = call(ShardRequest::SnapshotBegin).await?.into_snapshot()?;
+        let local = set.local().ok_or_else(|| no_replica(shard_id))?;
+        set.set_awaiting_copy(true);
+        let copied = match method {
+            TransferMethod::StreamRecords | TransferMethod::ReshardingStreamRecords => {
+                self.stream_records(set, local, source, progress, current).await
+            }
+            TransferMethod::Snapshot => self.snapshot_transfer(set, local, source, progress, current).await,
+            TransferMethod::WalDelta => self.wal_delta(set, local, source, progress, current).await,
+        };
+        set.set_awaiting_copy(false);
+        copied
+    }
+
+    fn call_source<'a>(
+        &'a self,
+        source: PeerId,
+        shard_id: ShardId,
+        request: ShardRequest,
+    ) -> impl std::future::Future<Output = Result<ShardResponse>> + 'a {
+        let transport = self.cluster.get().map(|ports| Arc::clone(&ports.transport));
+        async move {
+            let transport = transport.ok_or_else(|| no_replica(shard_id))?;
+            transport.call(source, self.name(), shard_id, request, SHARD_CALL_TIMEOUT).await
+        }
+    }
+
+    async fn stream_records(
+        &self,
+        set: &ReplicaSet,
+        local: Arc<LocalShard>,
+        source: PeerId,
+        progress: &TransferProgress,
+        current: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<Copied> {
+        let shard_id = set.shard_id;
+        progress.set_stage("proxifying");
+        let (token, seq, total) =
+            self.call_source(source, shard_id, ShardRequest::SnapshotBegin).await?.into_snapshot()?;
+        progress.set_stage("transferring");
         let mut points = Vec::with_capacity(total);
         while points.len() < total {
-            let page = call(ShardRequest::SnapshotPage { token, offset: points.len(), limit: PAGE_POINTS }).await?;
-            let page = page.into_points()?;
+            check_current(current, shard_id)?;
+            let request = ShardRequest::SnapshotPage { token, offset: points.len(), limit: PAGE_POINTS };
+            let page = self.call_source(source, shard_id, request).await?.into_points()?;
             if page.is_empty() {
-                return Err(CollectionError::Service(format!("transfer of shard {shard_id} ended early")));
+                return Err(service("transfer", format!("shard {shard_id} copy ended early")));
             }
+            let bytes: usize = page.iter().map(|p| p.vectors.values().map(vector_bytes).sum::<usize>()).sum();
+            progress.add(page.len() as u64, bytes as u64);
             points.extend(page);
         }
-        let _ = call(ShardRequest::SnapshotEnd { token }).await;
-        let task = tokio::task::spawn_blocking(move || local.install(seq, points));
-        task.await.map_err(|e| CollectionError::Service(format!("install task: {e}")))??;
-        Ok(total)
+        let _ = self.call_source(source, shard_id, ShardRequest::SnapshotEnd { token }).await;
+        progress.set_stage("finalizing");
+        check_current(current, shard_id)?;
+        blocking("install task", move || local.install(seq, points)).await??;
+        Ok(Copied::Done { points: total, bytes: progress.bytes.load(Ordering::Relaxed) })
+    }
+
+    async fn snapshot_transfer(
+        &self,
+        set: &ReplicaSet,
+        local: Arc<LocalShard>,
+        source: PeerId,
+        progress: &TransferProgress,
+        current: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<Copied> {
+        let shard_id = set.shard_id;
+        progress.set_stage("creating snapshot");
+        let created = self.call_source(source, shard_id, ShardRequest::SnapshotCreate).await?;
+        let ShardResponse::SnapshotFile { token, points, bytes, .. } = created else {
+            return Err(crate::remote::unexpected(&created));
+        };
+        let path = local.dir().with_extension(format!("incoming-{token}.snapshot"));
+        let downloaded = self.download(source, shard_id, token, bytes, &path, progress, current).await;
+        let _ = self.call_source(source, shard_id, ShardRequest::SnapshotEnd { token }).await;
+        let restored = match downloaded {
+            Ok(()) => {
+                progress.set_stage("restoring");
+                let restore_path = path.clone();
+                blocking("restore task", move || local.restore_snapshot(&restore_path)).await?.map_err(Into::into)
+            }
+            Err(e) => Err(e),
+        };
+        let _ = std::fs::remove_file(&path);
+        let info = restored?;
+        progress.add(points as u64, 0);
+        Ok(Copied::Done { points: info.points, bytes: info.bytes })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn download(
+        &self,
+        source: PeerId,
+        shard_id: ShardId,
+        token: u64,
+        total: u64,
+        path: &PathBuf,
+        progress: &TransferProgress,
+        current: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<()> {
+        progress.set_stage("downloading");
+        let mut file = std::fs::File::create(path).map_err(|e| service("create snapshot file", e))?;
+        let mut offset = 0u64;
+        while offset < total {
+            check_current(current, shard_id)?;
+            let request = ShardRequest::SnapshotChunk { token, offset, len: CHUNK_BYTES };
+            let chunk = self.call_source(source, shard_id, request).await?.into_bytes()?;
+            if chunk.is_empty() {
+                return Err(service("transfer", format!("snapshot of shard {shard_id} ended early")));
+            }
+            file.write_all(&chunk).map_err(|e| service("write snapshot file", e))?;
+            offset += chunk.len() as u64;
+            progress.add(0, chunk.len() as u64);
+        }
+        file.sync_all().map_err(|e| service("sync snapshot file", e))
+    }
+
+    async fn wal_delta(
+        &self,
+        set: &ReplicaSet,
+        local: Arc<LocalShard>,
+        source: PeerId,
+        progress: &TransferProgress,
+        current: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<Copied> {
+        let shard_id = set.shard_id;
+        progress.set_stage("recovering");
+        let (first, last) = self.call_source(source, shard_id, ShardRequest::WalRange).await?.into_wal_range()?;
+        let mine = local.applied_seq();
+        if mine > last {
+            return Ok(Copied::DeltaUnavailable(format!("replica is ahead of the source ({mine} > {last})")));
+        }
+        let from = mine.saturating_sub(DELTA_OVERLAP).max(first).max(1);
+        if from > mine + 1 || (mine > 0 && first > mine) {
+            return Ok(Copied::DeltaUnavailable(format!("the source's WAL starts at {first}, past {mine}")));
+        }
+        let mut next = from;
+        while next <= last {
+            check_current(current, shard_id)?;
+            let to = (next + DELTA_RECORDS - 1).min(last);
+            let records = self.call_source(source, shard_id, ShardRequest::WalRecords { from: next, to }).await?;
+            let records = records.into_wal()?;
+            if records.first().map(|(s, _)| *s) != Some(next) {
+                return Ok(Copied::DeltaUnavailable(format!("the source no longer holds record {next}")));
+            }
+            next = records.last().map_or(next, |(s, _)| s + 1);
+            let count = records.len() as u64;
+            let shard = Arc::clone(&local);
+            let outcome = blocking("apply task", move || apply_delta(&shard, records)).await??;
+            if let Some(reason) = outcome {
+                return Ok(Copied::DeltaUnavailable(reason));
+            }
+            progress.add(count, 0);
+        }
+        let shard = Arc::clone(&local);
+        blocking("WAL sync task", move || shard.sync()).await??;
+        Ok(Copied::Done { points: local.points_count(), bytes: 0 })
+    }
+
+    /// Target side: asks the shard's primary to bring this replica up to date and record the
+    /// end of transfer `from -> to`.
+    pub async fn finish_transfer(&self, shard_id: ShardId, from: PeerId, to: PeerId) -> Result<()> {
+        let set = self.replica_set(shard_id)?;
+        let ports = self.cluster.get().ok_or_else(|| no_replica(shard_id))?;
+        let primary = set.primary().ok_or_else(|| no_replica(shard_id))?;
+        if primary == ports.me {
+            return self.finish_transfer_as_primary(set, from, to).await;
+        }
+        let request = ShardRequest::FinishTransfer { from, to };
+        ports.transport.call(primary, self.name(), shard_id, request, SHARD_CALL_TIMEOUT * 3).await.map(|_| ())
+    }
+}
+
+/// Applies WAL records on a target; `Some(reason)` when the histories differ.
+fn apply_delta(
+    shard: &LocalShard,
+    records: Vec<(SeqNo, quiver_types::ops::UpdateOperation)>,
+) -> Result<Option<String>> {
+    for (seq, op) in records {
+        match shard.apply_at(seq, &op, false)? {
+            ApplyOutcome::Applied | ApplyOutcome::Duplicate => {}
+            ApplyOutcome::Diverged => return Ok(Some(format!("the replica's record {seq} differs from the source's"))),
+            ApplyOutcome::Gap { last } => return Ok(Some(format!("gap after {last}"))),
+        }
+    }
+    Ok(None)
+}
+
+fn check_current(current: &(dyn Fn() -> bool + Send + Sync), shard_id: ShardId) -> Result<()> {
+    match current() {
+        true => Ok(()),
+        false => Err(CollectionError::Service(format!("the transfer of shard {shard_id} was aborted or restarted"))),
+    }
+}
+
+fn vector_bytes(vector: &quiver_types::point::Vector) -> usize {
+    match vector {
+        quiver_types::point::Vector::Dense(v) => v.len() * 4,
+        quiver_types::point::Vector::Sparse(s) => s.indices.len() * 8,
+        quiver_types::point::Vector::Multi(m) => m.iter().map(|v| v.len() * 4).sum(),
     }
 }

@@ -20,6 +20,13 @@ pub struct NodeConfig {
     pub peer_id: Option<u64>,
     /// `storage.node_type: Listener`: local replicas receive writes but never serve reads.
     pub listener: bool,
+    /// `storage.shard_transfer_method`: the method of transfers that do not name one.
+    pub shard_transfer_method: Option<quiver_types::cluster::TransferMethod>,
+    /// Automatic transfers per collection into / out of this peer (`None`: unlimited).
+    pub incoming_transfers_limit: Option<usize>,
+    pub outgoing_transfers_limit: Option<usize>,
+    /// WAL a replica keeps for `wal_delta` while another replica of its shard is not `Active`.
+    pub wal_delta_retention_bytes: u64,
 }
 
 impl Default for NodeConfig {
@@ -37,6 +44,10 @@ impl Default for NodeConfig {
             wal: WalConfig::default(),
             peer_id: None,
             listener: false,
+            shard_transfer_method: None,
+            incoming_transfers_limit: Some(1),
+            outgoing_transfers_limit: Some(1),
+            wal_delta_retention_bytes: 1024 * 1024 * 1024,
         }
     }
 }

@@ -77,6 +77,16 @@ impl ControlPlane for ConsensusControl {
         self.node.upgrade().and_then(|n| n.cluster().map(|c| c.consensus.in_contact())).unwrap_or(false)
     }
 
+    fn finish_transfer(
+        &self,
+        collection: &str,
+        shard_id: ShardId,
+        from: PeerId,
+        to: PeerId,
+    ) -> BoxFuture<'_, Result<(), CollectionError>> {
+        self.finish(MetaOperation::FinishTransfer { collection: collection.to_string(), shard_id, from, to })
+    }
+
     fn mark_dead(
         &self,
         collection: &str,
@@ -106,6 +116,21 @@ impl ControlPlane for ConsensusControl {
                 Err(_) if node.replica_state(&collection, shard_id, peer) == Some(ReplicaState::Dead) => Ok(()),
                 Err(e) => Err(CollectionError::Service(e.to_string())),
             }
+        })
+    }
+}
+
+impl ConsensusControl {
+    fn finish(&self, op: MetaOperation) -> BoxFuture<'_, Result<(), CollectionError>> {
+        Box::pin(async move {
+            let node = self.node.upgrade().ok_or_else(|| CollectionError::Service("node is stopping".into()))?;
+            node.propose(op, Some(Duration::from_secs(30))).await.map(|_| ()).map_err(|e| {
+                let timed_out = matches!(e, crate::error::NodeError::Timeout(_));
+                match timed_out {
+                    true => CollectionError::Timeout(e.to_string()),
+                    false => CollectionError::Service(e.to_string()),
+                }
+            })
         })
     }
 }

@@ -72,13 +72,15 @@ impl Node {
         last_ok.retain(|peer, _| peers.contains_key(peer));
     }
 
-    /// Proposes `Dead` for every replica of `peer` that still receives updates.
+    /// Proposes `Dead` for every replica of `peer` that is not `Dead` yet.
     async fn deactivate_peer(&self, peer: PeerId) {
         let Some(state) = self.cluster_state() else { return };
         for (name, meta) in &state.collections {
             for (shard_id, replicas) in &meta.shards {
                 let Some(current) = replicas.get(&peer).copied() else { continue };
-                if current == ReplicaState::Dead || !current.receives_updates() {
+                // Any live state: a transfer's target (`Partial`, `Recovery`) too, which aborts the
+                // transfer instead of leaving it hanging.
+                if current == ReplicaState::Dead {
                     continue;
                 }
                 let op = MetaOperation::SetReplicaState {

@@ -19,6 +19,7 @@ mod service_collections;
 mod service_index;
 mod service_points;
 mod service_query;
+mod service_transfers;
 
 pub use config::NodeConfig;
 pub use error::NodeError;

@@ -64,16 +64,54 @@ impl Node {
             sync_payload_index(&collection, &meta.payload_index)?;
         }
         self.attach_ports(&collection);
-        for transfer in meta.transfers.iter().filter(|t| t.to == self.peer_id()) {
-            if meta.replica_state(transfer.shard_id, self.peer_id()) == Some(ReplicaState::Partial) {
-                self.run_incoming_transfer(name, transfer.shard_id, transfer.from);
+        for set in collection.replica_sets() {
+            let states = states_of(meta, set.shard_id);
+            // A replica is created before and removed after the new states take effect, so a
+            // peer never sees itself holding a replica that is not there.
+            let wanted = states.get(&self.peer_id()).copied();
+            if wanted.is_some() {
+                self.sync_local_shard(name, &collection, set, &states)?;
+            }
+            set.set_states(self.peer_id(), states.clone());
+            if wanted.is_none() {
+                self.sync_local_shard(name, &collection, set, &states)?;
+            }
+            if let Some(local) = set.local() {
+                let behind = states.values().any(|s| needs_catch_up(*s));
+                local.set_wal_retention(behind.then_some(self.config.wal_delta_retention_bytes));
+                self.propose_local_transition(name, set, &states);
             }
         }
-        for set in collection.replica_sets() {
-            set.set_states(self.peer_id(), states_of(meta, set.shard_id));
-            if set.local().is_some() {
-                self.propose_local_transition(name, set, &states_of(meta, set.shard_id));
+        for transfer in meta.transfers.iter().filter(|t| t.to == self.peer_id()) {
+            self.run_incoming_transfer(name, transfer);
+        }
+        Ok(())
+    }
+
+    /// Creates the local replica the cluster state gives this peer (a transfer target), or
+    /// removes the one it no longer gives (dropped, moved away). A replica found without data in
+    /// a state that claims data is reported `Dead`, so it is recovered.
+    fn sync_local_shard(
+        &self,
+        name: &str,
+        collection: &Collection,
+        set: &quiver_collection::replica_set::ReplicaSet,
+        states: &BTreeMap<u64, ReplicaState>,
+    ) -> crate::error::Result<()> {
+        let wanted = states.get(&self.peer_id()).copied();
+        match (wanted, set.has_local()) {
+            (Some(state), false) => {
+                tracing::info!(collection = %name, shard_id = set.shard_id, ?state, "creating a local replica");
+                collection.add_local_shard(set.shard_id)?;
+                if claims_data(state) {
+                    self.propose_state(name, set.shard_id, state, ReplicaState::Dead);
+                }
             }
+            (None, true) => {
+                tracing::info!(collection = %name, shard_id = set.shard_id, "removing the local replica");
+                collection.remove_local_shard(set.shard_id)?;
+            }
+            (Some(_), true) | (None, false) => {}
         }
         Ok(())
     }
@@ -169,6 +207,40 @@ impl Node {
                 }
             }
         });
+    }
+}
+
+/// Whether a replica in `state` is expected to hold the shard's data already.
+fn claims_data(state: ReplicaState) -> bool {
+    match state {
+        ReplicaState::Active
+        | ReplicaState::Listener
+        | ReplicaState::ReshardingScaleDown
+        | ReplicaState::ActiveRead => true,
+        ReplicaState::Dead
+        | ReplicaState::Partial
+        | ReplicaState::Initializing
+        | ReplicaState::PartialSnapshot
+        | ReplicaState::Recovery
+        | ReplicaState::Resharding
+        | ReplicaState::ManualRecovery => false,
+    }
+}
+
+/// Whether a replica in `state` will catch up from another replica's WAL (so that one keeps it).
+fn needs_catch_up(state: ReplicaState) -> bool {
+    match state {
+        ReplicaState::Dead
+        | ReplicaState::Partial
+        | ReplicaState::PartialSnapshot
+        | ReplicaState::Recovery
+        | ReplicaState::Resharding
+        | ReplicaState::ManualRecovery => true,
+        ReplicaState::Active
+        | ReplicaState::Listener
+        | ReplicaState::Initializing
+        | ReplicaState::ReshardingScaleDown
+        | ReplicaState::ActiveRead => false,
     }
 }
 

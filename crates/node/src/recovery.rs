@@ -1,94 +1,257 @@
-//! Automatic recovery (DESIGN §3.5): a peer whose replica is `Dead` asks for a transfer from the
-//! shard's primary through Raft (`Partial` target), copies the shard (`Collection::pull_shard`)
-//! while ordered writes keep arriving, and finishes the transfer (`Active`) — or aborts it
-//! (`Dead` again, retried later).
+//! Shard transfers on this peer (design record 007) and automatic recovery (DESIGN §3.5).
+//!
+//! The target of a transfer runs it: the reconciler starts a runner for every transfer into
+//! this peer; the runner copies the shard by the transfer's method, moves a `Recovery` target to
+//! `Partial`, and asks the shard's primary to finish (target `Active`). A failed copy aborts the
+//! transfer (a replication's target becomes `Dead` and is recovered again); a `wal_delta` that
+//! cannot work restarts the transfer with a full method.
+//!
+//! Automatic recovery: a peer whose replica is `Dead` proposes a transfer into it from an
+//! `Active` replica, `wal_delta` unless `storage.shard_transfer_method` says otherwise, within
+//! the per-collection limits of automatic transfers.
 
 use crate::node::Node;
-use quiver_cluster::state::MetaOperation;
-use quiver_types::ShardId;
+use quiver_cluster::state::{ClusterState, CollectionMeta, MetaOperation};
+use quiver_collection::transfer::{Copied, TransferProgress};
 use quiver_types::cluster::{ShardTransfer, TransferMethod};
 use quiver_types::replica::ReplicaState;
+use quiver_types::{PeerId, ShardId};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-const TRANSFER_PROPOSAL_TIMEOUT: Duration = Duration::from_secs(5);
+const TRANSFER_PROPOSAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Copy attempts of one transfer before it is aborted (spec §4.7: 3, with 1 s and 2 s pauses).
+const COPY_ATTEMPTS: u32 = 3;
+
+/// A transfer into this peer that a runner is executing.
+pub(crate) struct Running {
+    pub transfer: ShardTransfer,
+    pub progress: Arc<TransferProgress>,
+}
+
+/// Incoming transfers in flight on this peer: (collection, shard) → runner.
+pub(crate) type Transfers = Arc<parking_lot::Mutex<HashMap<(String, ShardId), Arc<Running>>>>;
+
+/// The method a transfer uses when none was given.
+fn method_of(transfer: &ShardTransfer) -> TransferMethod {
+    transfer.method.unwrap_or(TransferMethod::StreamRecords)
+}
 
 impl Node {
-    /// Proposes one transfer for a local `Dead` replica (one at a time per peer).
+    /// The progress comment of a transfer this peer runs.
+    pub(crate) fn transfer_comment(&self, name: &str, transfer: &ShardTransfer) -> Option<String> {
+        let running = self.transfers.lock().get(&(name.to_string(), transfer.shard_id)).cloned()?;
+        (running.transfer.key() == transfer.key()).then(|| running.progress.comment())
+    }
+
+    /// Starts the runner of `transfer` into this peer (no-op if it runs already).
+    pub(crate) fn run_incoming_transfer(&self, name: &str, transfer: &ShardTransfer) {
+        let key = (name.to_string(), transfer.shard_id);
+        let running = Arc::new(Running { transfer: transfer.clone(), progress: Arc::new(TransferProgress::new()) });
+        {
+            let mut transfers = self.transfers.lock();
+            if transfers.contains_key(&key) {
+                return;
+            }
+            transfers.insert(key.clone(), Arc::clone(&running));
+        }
+        let node = self.weak_self();
+        tokio::spawn(async move {
+            let Some(node) = node.upgrade() else { return };
+            node.execute_transfer(&key.0, &running).await;
+            // Until this peer has applied the transfer's end, the reconciler would see it still
+            // registered and start it again.
+            let ended = node.wait_transfer_ended(&key.0, &running.transfer).await;
+            if !ended {
+                tracing::warn!(collection = %key.0, shard_id = key.1, "the transfer's end is not applied here yet");
+            }
+            node.transfers.lock().remove(&key);
+            // A restarted transfer (another method) waits for this runner to end.
+            node.reconcile_now();
+        });
+    }
+
+    /// Whether `transfer` (same peers and method) is still registered by the control plane.
+    fn transfer_current(&self, name: &str, transfer: &ShardTransfer) -> bool {
+        self.cluster_state().is_some_and(|state| {
+            state
+                .collections
+                .get(name)
+                .and_then(|meta| meta.transfer(transfer.shard_id, transfer.from, transfer.to))
+                .is_some_and(|t| method_of(t) == method_of(transfer))
+        })
+    }
+
+    /// Waits (bounded) until the applied state no longer registers `transfer` as it is.
+    async fn wait_transfer_ended(&self, name: &str, transfer: &ShardTransfer) -> bool {
+        let Some(cluster) = self.cluster() else { return true };
+        let mut states = cluster.consensus.subscribe();
+        let ended = states.wait_for(|_| !self.transfer_current(name, transfer));
+        matches!(tokio::time::timeout(TRANSFER_PROPOSAL_TIMEOUT, ended).await, Ok(Ok(_)))
+    }
+
+    async fn execute_transfer(&self, name: &str, running: &Running) {
+        let transfer = &running.transfer;
+        let (shard_id, from, to) = transfer.key();
+        let outcome = self.copy_with_retries(name, running).await;
+        let op = match outcome {
+            Ok(Copied::Done { points, bytes }) => {
+                tracing::info!(collection = %name, shard_id, from, points, bytes, "transfer copied; finishing");
+                match self.finish_copied_transfer(name, running).await {
+                    Ok(()) => return,
+                    Err(e) => abort_op(name, transfer, format!("transmission failed: {e}")),
+                }
+            }
+            Ok(Copied::DeltaUnavailable(reason)) => {
+                let method = self.fallback_method();
+                tracing::info!(collection = %name, shard_id, %reason, ?method, "wal_delta impossible; restarting");
+                MetaOperation::RestartTransfer { collection: name.to_string(), shard_id, from, to, method }
+            }
+            Err(e) => abort_op(name, transfer, format!("transmission failed: {e}")),
+        };
+        if !self.transfer_current(name, transfer) {
+            return; // aborted or restarted meanwhile: nothing left to record
+        }
+        if let Err(e) = self.propose(op, Some(TRANSFER_PROPOSAL_TIMEOUT)).await {
+            tracing::warn!(collection = %name, shard_id, error = %e, "recording the transfer's end failed");
+        }
+    }
+
+    async fn copy_with_retries(&self, name: &str, running: &Running) -> crate::error::Result<Copied> {
+        let transfer = &running.transfer;
+        let me = self.peer_id();
+        // Only ever into a replica the control plane has handed to this transfer.
+        let current = || {
+            self.transfer_current(name, transfer)
+                && self.replica_state(name, transfer.shard_id, me).is_some_and(is_transfer_target)
+        };
+        if !current() {
+            return Err(crate::error::NodeError::Service("the transfer is no longer registered".into()));
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let collection = self.resolve(name)?;
+            let copied = collection
+                .copy_shard(transfer.shard_id, transfer.from, method_of(transfer), &running.progress, &current)
+                .await;
+            match copied {
+                Err(e) if attempt < COPY_ATTEMPTS && current() => {
+                    tracing::warn!(collection = %name, shard_id = transfer.shard_id, attempt, error = %e, "transfer copy failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+                }
+                other => return other.map_err(Into::into),
+            }
+        }
+    }
+
+    /// After the copy: `Recovery → Partial` (the primary's writes reach the replica again), then
+    /// the primary brings it up to date and records the end.
+    async fn finish_copied_transfer(&self, name: &str, running: &Running) -> crate::error::Result<()> {
+        let transfer = &running.transfer;
+        let me = self.peer_id();
+        if self.replica_state(name, transfer.shard_id, me) == Some(ReplicaState::Recovery) {
+            running.progress.set_stage("recovered; waiting consensus");
+            let op = MetaOperation::SetReplicaState {
+                collection: name.to_string(),
+                shard_id: transfer.shard_id,
+                peer_id: me,
+                state: ReplicaState::Partial,
+                from_state: Some(ReplicaState::Recovery),
+            };
+            self.propose(op, Some(TRANSFER_PROPOSAL_TIMEOUT)).await?;
+        }
+        running.progress.set_stage("syncing queued updates");
+        let collection = self.resolve(name)?;
+        collection.finish_transfer(transfer.shard_id, transfer.from, transfer.to).await?;
+        tracing::info!(collection = %name, shard_id = transfer.shard_id, "transfer finished");
+        Ok(())
+    }
+
+    /// The full method a failed `wal_delta` falls back to.
+    fn fallback_method(&self) -> TransferMethod {
+        match self.config.shard_transfer_method {
+            Some(TransferMethod::WalDelta) | None => TransferMethod::Snapshot,
+            Some(method) => method,
+        }
+    }
+
+    /// Proposes one transfer for a local `Dead` replica, within the limits of automatic
+    /// transfers.
     pub(crate) async fn recover_dead_replicas(&self) {
         let Some(cluster) = self.cluster() else { return };
-        if !cluster.consensus.in_contact() || !self.transfers.lock().is_empty() {
+        if !cluster.consensus.in_contact() {
             return;
         }
-        let me = self.peer_id();
         let state = cluster.consensus.state().state.clone();
+        let Some((name, transfer)) = self.pick_recovery(&state) else { return };
+        let shard_id = transfer.shard_id;
+        let source = transfer.from;
+        let op = MetaOperation::StartTransfer { collection: name.clone(), transfer };
+        match self.propose(op, Some(TRANSFER_PROPOSAL_TIMEOUT)).await {
+            Ok(_) => tracing::info!(collection = %name, shard_id, source, "recovering a Dead replica"),
+            Err(e) => tracing::debug!(collection = %name, shard_id, error = %e, "recovery not started"),
+        }
+    }
+
+    fn pick_recovery(&self, state: &ClusterState) -> Option<(String, ShardTransfer)> {
+        let me = self.peer_id();
+        let method = self.config.shard_transfer_method.unwrap_or(TransferMethod::WalDelta);
         for (name, meta) in &state.collections {
+            let incoming = meta.transfers.iter().filter(|t| t.to == me).count();
+            if self.config.incoming_transfers_limit.is_some_and(|limit| incoming >= limit) {
+                continue;
+            }
             for (shard_id, replicas) in &meta.shards {
                 if replicas.get(&me) != Some(&ReplicaState::Dead)
                     || meta.transfers.iter().any(|t| t.shard_id == *shard_id)
                 {
                     continue;
                 }
-                let has_local =
-                    self.resolve(name).is_ok_and(|c| c.replica_set(*shard_id).is_ok_and(|s| s.local().is_some()));
-                let source =
-                    replicas.iter().filter(|(p, s)| **p != me && **s == ReplicaState::Active).map(|(p, _)| *p).max();
-                let (true, Some(source)) = (has_local, source) else { continue };
-                let transfer = ShardTransfer {
-                    shard_id: *shard_id,
-                    from: source,
-                    to: me,
-                    sync: true,
-                    method: Some(TransferMethod::StreamRecords),
-                };
-                let op = MetaOperation::StartTransfer { collection: name.clone(), transfer };
-                match self.propose(op, Some(TRANSFER_PROPOSAL_TIMEOUT)).await {
-                    Ok(_) => tracing::info!(collection = %name, shard_id, source, "recovering a Dead replica"),
-                    Err(e) => tracing::debug!(collection = %name, shard_id, error = %e, "recovery not started"),
-                }
-                return;
+                let Some(from) = self.recovery_source(meta, replicas, me) else { continue };
+                let transfer = ShardTransfer { shard_id: *shard_id, from, to: me, sync: true, method: Some(method) };
+                return Some((name.clone(), transfer));
             }
         }
+        None
     }
 
-    /// Runs the transfer into this peer's replica of `shard_id` of `name` (in the background).
-    pub(crate) fn run_incoming_transfer(&self, name: &str, shard_id: ShardId, source: u64) {
-        let key = (name.to_string(), shard_id);
-        if !self.transfers.lock().insert(key.clone()) {
-            return;
-        }
-        let node = self.weak_self();
-        let name = name.to_string();
-        tokio::spawn(async move {
-            let Some(node) = node.upgrade() else { return };
-            let outcome = match node.resolve(&name) {
-                Ok(collection) => collection.pull_shard(shard_id, source).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            let me = node.peer_id();
-            let op = match &outcome {
-                Ok(points) => {
-                    tracing::info!(collection = %name, shard_id, points, "transfer copied; finishing");
-                    MetaOperation::FinishTransfer { collection: name.clone(), shard_id, from: source, to: me }
-                }
-                Err(e) => {
-                    tracing::warn!(collection = %name, shard_id, error = %e, "transfer failed; aborting");
-                    MetaOperation::AbortTransfer {
-                        collection: name.clone(),
-                        shard_id,
-                        from: source,
-                        to: me,
-                        reason: e.clone(),
-                    }
-                }
-            };
-            if let Err(e) = node.propose(op, Some(TRANSFER_PROPOSAL_TIMEOUT)).await {
-                tracing::warn!(collection = %name, shard_id, error = %e, "recording the transfer's end failed");
-            }
-            node.transfers.lock().remove(&key);
-        });
+    /// An `Active` replica of another peer with room for one more outgoing automatic transfer;
+    /// the highest such peer (the primary when it qualifies).
+    fn recovery_source(
+        &self,
+        meta: &CollectionMeta,
+        replicas: &quiver_cluster::state::ReplicaSet,
+        me: PeerId,
+    ) -> Option<PeerId> {
+        let outgoing = |peer: PeerId| meta.transfers.iter().filter(|t| t.from == peer).count();
+        replicas
+            .iter()
+            .filter(|(p, s)| **p != me && **s == ReplicaState::Active)
+            .map(|(p, _)| *p)
+            .filter(|p| self.config.outgoing_transfers_limit.is_none_or(|limit| outgoing(*p) < limit))
+            .max()
     }
 }
 
-/// Incoming transfers in flight on this peer: (collection, shard).
-pub(crate) type Transfers = Arc<parking_lot::Mutex<std::collections::HashSet<(String, ShardId)>>>;
+/// Whether a replica in `state` may receive a transfer's copy.
+fn is_transfer_target(state: ReplicaState) -> bool {
+    match state {
+        ReplicaState::Partial | ReplicaState::Recovery | ReplicaState::PartialSnapshot => true,
+        ReplicaState::Active
+        | ReplicaState::Dead
+        | ReplicaState::Initializing
+        | ReplicaState::Listener
+        | ReplicaState::Resharding
+        | ReplicaState::ReshardingScaleDown
+        | ReplicaState::ActiveRead
+        | ReplicaState::ManualRecovery => false,
+    }
+}
+
+fn abort_op(name: &str, transfer: &ShardTransfer, reason: String) -> MetaOperation {
+    let (shard_id, from, to) = transfer.key();
+    tracing::warn!(collection = %name, shard_id, from, to, %reason, "transfer failed; aborting");
+    MetaOperation::AbortTransfer { collection: name.to_string(), shard_id, from, to, reason }
+}

@@ -59,7 +59,7 @@ impl Node {
     }
 
     pub(crate) fn cluster_info_from_state(&self, state: &ClusterState, name: &str) -> Result<CollectionClusterInfo> {
-        let (_, meta) = state.resolve_collection(name).ok_or_else(|| NodeError::collection_not_found(name))?;
+        let (real_name, meta) = state.resolve_collection(name).ok_or_else(|| NodeError::collection_not_found(name))?;
         let me = self.peer_id();
         let local = self.resolve(name).ok();
         let mut local_shards = Vec::new();
@@ -84,7 +84,16 @@ impl Node {
         let shard_transfers = meta
             .transfers
             .iter()
-            .map(|t| serde_json::json!({"shard_id": t.shard_id, "from": t.from, "to": t.to, "sync": t.sync, "method": t.method}))
+            .map(|t| {
+                let mut info = serde_json::json!({"shard_id": t.shard_id, "from": t.from, "to": t.to, "sync": t.sync});
+                if let Some(method) = t.method {
+                    info["method"] = serde_json::json!(method);
+                }
+                if let Some(comment) = self.transfer_comment(real_name, t) {
+                    info["comment"] = serde_json::json!(comment);
+                }
+                info
+            })
             .collect();
         Ok(CollectionClusterInfo {
             peer_id: me,

@@ -69,6 +69,9 @@ pub struct OptimizerSettings {
 pub struct WalSettings {
     pub wal_capacity_mb: usize,
     pub wal_segments_ahead: usize,
+    /// Quiver: how much WAL a replica keeps while another replica of its shard is not `Active`,
+    /// so that replica can catch up with `wal_delta` (beyond it: a full transfer).
+    pub delta_retention_mb: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,7 +83,7 @@ pub struct StorageSettings {
     pub on_disk_payload: bool,
     pub wal: WalSettings,
     pub node_type: NodeType,
-    pub shard_transfer_method: Option<String>,
+    pub shard_transfer_method: Option<quiver_types::cluster::TransferMethod>,
     pub collection: CollectionDefaults,
     pub hnsw_index: HnswSettings,
     pub optimizers: OptimizerSettings,
@@ -183,7 +186,7 @@ impl Default for OptimizerSettings {
 
 impl Default for WalSettings {
     fn default() -> Self {
-        WalSettings { wal_capacity_mb: 32, wal_segments_ahead: 0 }
+        WalSettings { wal_capacity_mb: 32, wal_segments_ahead: 0, delta_retention_mb: 1024 }
     }
 }
 
@@ -273,10 +276,28 @@ fn validate(settings: &Settings) -> Result<(), String> {
     if settings.storage.collection.write_consistency_factor == Some(0) {
         return Err("invalid configuration: storage.collection.write_consistency_factor must be at least 1".into());
     }
+    for key in ["incoming_shard_transfers_limit", "outgoing_shard_transfers_limit"] {
+        if let Some(value) = settings.storage.performance.get(key)
+            && !value.is_null()
+            && !value.is_u64()
+        {
+            return Err(format!(
+                "invalid configuration: storage.performance.{key} must be a non-negative integer or null"
+            ));
+        }
+    }
     if settings.cluster.enabled && settings.cluster.p2p.port.is_none() {
         return Err("invalid configuration: cluster.p2p.port is required when cluster.enabled is true".into());
     }
     Ok(())
+}
+
+/// `storage.performance.*_shard_transfers_limit`: absent → 1, `null` → unlimited.
+fn transfers_limit(performance: &serde_json::Value, key: &str) -> Option<usize> {
+    match performance.get(key) {
+        None => Some(1),
+        Some(value) => value.as_u64().map(|limit| limit as usize),
+    }
 }
 
 impl Settings {
@@ -319,6 +340,10 @@ impl Settings {
             },
             peer_id: self.cluster.peer_id,
             listener: s.node_type == NodeType::Listener,
+            shard_transfer_method: s.shard_transfer_method,
+            incoming_transfers_limit: transfers_limit(&s.performance, "incoming_shard_transfers_limit"),
+            outgoing_transfers_limit: transfers_limit(&s.performance, "outgoing_shard_transfers_limit"),
+            wal_delta_retention_bytes: s.wal.delta_retention_mb.saturating_mul(1024 * 1024),
         }
     }
 }

@@ -7,8 +7,10 @@ pub mod error;
 mod read;
 mod replica;
 mod shard;
+mod snapshot;
 
 pub use error::ShardError;
 pub use read::ScrollPage;
 pub use replica::ApplyOutcome;
 pub use shard::{LocalShard, ShardConfig};
+pub use snapshot::{SnapshotInfo, read_snapshot};

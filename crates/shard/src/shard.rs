@@ -62,6 +62,9 @@ pub struct LocalShard {
     /// Serialises WAL append + apply so the table applies operations in sequence order.
     pub(crate) write_lock: Mutex<()>,
     pub(crate) applied_seq: AtomicU64,
+    /// While non-zero: checkpoints keep the WAL (up to this many bytes) so that a replica that
+    /// fell behind can catch up from it (`wal_delta`).
+    wal_retention_bytes: AtomicU64,
 }
 
 impl LocalShard {
@@ -87,6 +90,7 @@ impl LocalShard {
             table: RwLock::new(table),
             write_lock: Mutex::new(()),
             applied_seq: AtomicU64::new(applied),
+            wal_retention_bytes: AtomicU64::new(0),
         })
     }
 
@@ -126,6 +130,16 @@ impl LocalShard {
     }
 
     /// Number of points.
+    /// Keeps the WAL through checkpoints (up to `max_bytes`; `None` releases it).
+    pub fn set_wal_retention(&self, max_bytes: Option<u64>) {
+        self.wal_retention_bytes.store(max_bytes.unwrap_or(0).max(u64::from(max_bytes.is_some())), Ordering::Release);
+    }
+
+    /// The first sequence number the WAL still holds (`applied_seq + 1` when it holds none).
+    pub fn wal_first_seq(&self) -> SeqNo {
+        self.wal.first_seq()
+    }
+
     pub fn points_count(&self) -> usize {
         self.table.read().len()
     }
@@ -184,7 +198,10 @@ impl LocalShard {
             self.table.write().restore_dirty(dirty);
             return Err(e.into());
         }
-        self.wal.truncate_before(seq + 1)?;
+        let retention = self.wal_retention_bytes.load(Ordering::Acquire);
+        if retention == 0 || self.wal.size_bytes() > retention {
+            self.wal.truncate_before(seq + 1)?;
+        }
         Ok(())
     }
 }

@@ -40,3 +40,59 @@ impl ShardTransfer {
         (*shard_id, *from, *to)
     }
 }
+
+/// A shard transfer request of `POST /collections/{c}/cluster` (`move_shard`, `replicate_shard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferShardRequest {
+    pub shard_id: ShardId,
+    pub from_peer_id: PeerId,
+    pub to_peer_id: PeerId,
+    #[serde(default)]
+    pub method: Option<TransferMethod>,
+    /// Resharding / filtered transfers only; refused otherwise.
+    #[serde(default)]
+    pub to_shard_id: Option<ShardId>,
+}
+
+/// `abort_transfer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbortTransferRequest {
+    pub shard_id: ShardId,
+    pub from_peer_id: PeerId,
+    pub to_peer_id: PeerId,
+    #[serde(default)]
+    pub to_shard_id: Option<ShardId>,
+}
+
+/// `restart_transfer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartTransferRequest {
+    pub shard_id: ShardId,
+    pub from_peer_id: PeerId,
+    pub to_peer_id: PeerId,
+    pub method: TransferMethod,
+    #[serde(default)]
+    pub to_shard_id: Option<ShardId>,
+}
+
+/// `drop_replica`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropReplicaRequest {
+    pub shard_id: ShardId,
+    pub peer_id: PeerId,
+}
+
+/// One operation of `POST /collections/{c}/cluster` (spec §4.6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClusterOperation {
+    MoveShard(TransferShardRequest),
+    ReplicateShard(TransferShardRequest),
+    AbortTransfer(AbortTransferRequest),
+    RestartTransfer(RestartTransferRequest),
+    DropReplica(DropReplicaRequest),
+}

@@ -226,6 +226,29 @@ impl CollectionMeta {
         Ok(MetaResponse::Done)
     }
 
+    /// `RestartTransfer` (§4.6): same transfer with a different method; the target takes the new
+    /// method's initial state.
+    pub(super) fn restart_transfer(
+        &mut self,
+        collection: &str,
+        key: TransferKey,
+        method: TransferMethod,
+    ) -> Result<MetaResponse, MetaError> {
+        let transfer =
+            self.transfers.iter_mut().find(|t| t.key() == key).ok_or_else(|| transfer_missing(collection, key))?;
+        if transfer.method == Some(method) {
+            return Err(MetaError::BadInput(format!(
+                "Cannot restart transfer {} -> {} of shard {}, because its configuration did not change",
+                key.1, key.2, key.0
+            )));
+        }
+        transfer.method = Some(method);
+        if let Some(state) = self.shards.get_mut(&key.0).and_then(|replicas| replicas.get_mut(&key.2)) {
+            *state = transfer_initial_state(Some(method));
+        }
+        Ok(MetaResponse::Done)
+    }
+
     /// `AbortTransfer` (§4.7 step 6).
     pub(super) fn abort_transfer(&mut self, collection: &str, key: TransferKey) -> Result<MetaResponse, MetaError> {
         match self.abort_transfers_where(|t| t.key() == key) {

@@ -396,6 +396,36 @@ fn aborted_transfers() {
 }
 
 #[test]
+fn restarted_transfers() {
+    let restart =
+        |shard_id, from, to, method| Op::RestartTransfer { collection: "c".into(), shard_id, from, to, method };
+    let mut state = fresh();
+    run(
+        &mut state,
+        &[
+            (create("c", &[(0, &[1]), (1, &[1, 2])], Active), Expect::Done),
+            (
+                restart(0, 1, 2, TransferMethod::Snapshot),
+                Expect::NotFound("Shard transfer 1 -> 2 for collection c:0 does not exist"),
+            ),
+            (start(0, 1, 2, true, Some(TransferMethod::WalDelta)), Expect::Done),
+            (restart(0, 1, 2, TransferMethod::WalDelta), Expect::BadInput("its configuration did not change")),
+            (restart(0, 1, 2, TransferMethod::StreamRecords), Expect::Done),
+            (start(1, 2, 3, false, Some(TransferMethod::StreamRecords)), Expect::Done),
+            (restart(1, 2, 3, TransferMethod::Snapshot), Expect::Done),
+        ],
+    );
+    // The method changes, the target takes its initial state, `sync` is kept.
+    assert_eq!(replicas(&state, 0), [(1, Active), (2, Partial)]);
+    assert_eq!(replicas(&state, 1), [(1, Active), (2, Active), (3, Recovery)]);
+    let transfers = &state.collections["c"].transfers;
+    assert_eq!(transfers[0].method, Some(TransferMethod::StreamRecords));
+    assert!(transfers[0].sync);
+    assert_eq!(transfers[1].method, Some(TransferMethod::Snapshot));
+    assert!(!transfers[1].sync);
+}
+
+#[test]
 fn add_and_drop_replicas() {
     let mut state = fresh();
     run(

@@ -65,3 +65,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Started {
         Ok(Started(Instant::now()))
     }
 }
+
+/// Reads the whole request body before the handler runs, so a request refused before its body
+/// is parsed (bad query parameters) does not leave unread bytes behind: closing a connection
+/// with unread input resets it, and the client would lose the answer.
+pub async fn buffer_body(
+    axum::extract::State(limit_bytes): axum::extract::State<usize>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, limit_bytes).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Err(e) => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("Format error in JSON body: {e}")).into_response()
+        }
+    }
+}

@@ -33,6 +33,7 @@ pub struct AppState {
 /// The whole REST router; `max_request_size_mb` bounds JSON bodies (`service.max_request_size_mb`).
 pub fn router(state: AppState, max_request_size_mb: usize) -> Router {
     let metrics = Arc::clone(&state.metrics);
+    let limit_bytes = max_request_size_mb.saturating_mul(1024 * 1024);
     Router::new()
         .merge(routes_service::routes())
         .merge(routes_collections::routes())
@@ -40,7 +41,8 @@ pub fn router(state: AppState, max_request_size_mb: usize) -> Router {
         .merge(routes_search::routes())
         .fallback(routes_service::not_found)
         .method_not_allowed_fallback(routes_service::method_not_allowed)
-        .layer(DefaultBodyLimit::max(max_request_size_mb.saturating_mul(1024 * 1024)))
+        .layer(DefaultBodyLimit::max(limit_bytes))
+        .layer(axum::middleware::from_fn_with_state(limit_bytes, extract::buffer_body))
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::count_responses))
         .with_state(state)
 }

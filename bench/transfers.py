@@ -1,0 +1,132 @@
+"""Shard transfer benchmark (issue 5): 2 local peers, one shard of N x 384-d points.
+
+1. Copy throughput: `replicate_shard` of the whole shard onto the other peer with
+   `stream_records` and with `snapshot` (the replica is dropped between runs); points/s and MB/s
+   of raw vector data (N x 384 x 4 bytes), from the POST until the new replica is Active.
+2. Recovery: the replica's peer is killed, K points are written (K = 1k, 10k, ...), the peer is
+   restarted; time from restart until its replica is Active again, by `wal_delta` (the default)
+   and by a full `snapshot` (forced with `storage.shard_transfer_method`), in the same run.
+
+Usage: bench/.venv/bin/python bench/transfers.py --bin target/release/quiver [--points 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests" / "python"))
+from cluster_harness import Cluster  # noqa: E402
+
+NAME = "bench_transfer"
+
+
+def upsert(url: str, vectors: np.ndarray, first_id: int, batch: int = 1000) -> None:
+    session = requests.Session()
+    for start in range(0, len(vectors), batch):
+        chunk = vectors[start:start + batch]
+        points = [{"id": first_id + start + j, "vector": chunk[j], "payload": {"i": first_id + start + j}}
+                  for j in range(len(chunk))]
+        body = orjson.dumps({"points": points}, option=orjson.OPT_SERIALIZE_NUMPY)
+        r = session.put(f"{url}/collections/{NAME}/points?wait=true", data=body,
+                        headers={"content-type": "application/json"}, timeout=120)
+        r.raise_for_status()
+
+
+def states(url: str) -> dict[int, str]:
+    info = requests.get(f"{url}/collections/{NAME}/cluster", timeout=10).json()["result"]
+    out = {r["peer_id"]: r["state"] for r in info["remote_shards"]}
+    out.update({info["peer_id"]: s["state"] for s in info["local_shards"]})
+    return out
+
+
+def wait_state(url: str, peer_id: int, state: str | None, timeout: float = 600) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if states(url).get(peer_id) == state:
+                return time.monotonic()
+        except requests.RequestException:
+            pass
+        time.sleep(0.02)
+    raise TimeoutError(f"peer {peer_id} not {state} within {timeout}s: {states(url)}")
+
+
+def op(url: str, body: dict) -> None:
+    r = requests.post(f"{url}/collections/{NAME}/cluster", json=body, timeout=60)
+    assert r.status_code == 200, r.text
+
+
+def copy_run(a, b, method: str, n: int) -> dict:
+    t0 = time.monotonic()
+    op(a.url, {"replicate_shard": {"shard_id": 0, "from_peer_id": a.peer_id, "to_peer_id": b.peer_id,
+                                   "method": method}})
+    t1 = wait_state(a.url, b.peer_id, "Active")
+    seconds = t1 - t0
+    result = {"method": method, "points": n, "seconds": round(seconds, 2),
+              "points_per_s": round(n / seconds), "vector_MB_per_s": round(n * 384 * 4 / 1e6 / seconds, 1)}
+    op(a.url, {"drop_replica": {"shard_id": 0, "peer_id": b.peer_id}})
+    wait_state(a.url, b.peer_id, None)
+    return result
+
+
+def recovery_run(a, b, vectors: np.ndarray, missed: int, next_id: int) -> float:
+    b.kill()
+    wait_state(a.url, b.peer_id, "Dead", timeout=30)
+    upsert(a.url, vectors[:missed], next_id)
+    t0 = time.monotonic()
+    b.start(wait_ready=False)
+    return wait_state(a.url, b.peer_id, "Active") - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--points", type=int, default=100_000)
+    ap.add_argument("--missed", default="1000,10000,100000")
+    args = ap.parse_args()
+    os.environ["QUIVER_BIN"] = args.bin
+    data = Path(os.environ.get("QUIVER_BENCH_DATA", REPO.parent / "shared" / "data"))
+    base = np.load(data / "base.npy", mmap_mode="r")
+    vectors = np.asarray(base[:args.points], dtype=np.float32)
+    missed = [int(m) for m in args.missed.split(",") if int(m) <= args.points]
+    out: dict = {"points": args.points}
+    with Cluster(2, env={"QDRANT__LOG_LEVEL": "WARN"}) as c:
+        a, b = c.peers
+        body = {"vectors": {"size": 384, "distance": "Cosine"}, "shard_number": 1, "replication_factor": 1}
+        requests.put(f"{a.url}/collections/{NAME}", json=body, timeout=60).raise_for_status()
+        if states(a.url).get(a.peer_id) is None:
+            a, b = b, a  # the shard landed on the second peer
+        t = time.monotonic()
+        upsert(a.url, vectors, 0)
+        out["load_seconds"] = round(time.monotonic() - t, 1)
+        out["copy"] = [copy_run(a, b, m, args.points) for m in ("stream_records", "snapshot")]
+        op(a.url, {"replicate_shard": {"shard_id": 0, "from_peer_id": a.peer_id, "to_peer_id": b.peer_id,
+                                       "method": "snapshot"}})
+        wait_state(a.url, b.peer_id, "Active")
+        recoveries = []
+        next_id = args.points
+        for m in missed:
+            delta = recovery_run(a, b, vectors, m, next_id)
+            next_id += m
+            b.extra_env["QDRANT__STORAGE__SHARD_TRANSFER_METHOD"] = "snapshot"
+            full = recovery_run(a, b, vectors, m, next_id)
+            next_id += m
+            del b.extra_env["QDRANT__STORAGE__SHARD_TRANSFER_METHOD"]
+            recoveries.append({"missed_writes": m, "wal_delta_s": round(delta, 2), "full_snapshot_s": round(full, 2),
+                               "full_over_delta": round(full / delta, 2)})
+        out["recovery"] = recoveries
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

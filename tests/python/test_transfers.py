@@ -16,7 +16,7 @@ import requests
 
 from cluster_harness import Cluster, Peer, result, wait_until
 from quiver_server import quiver_bin
-from replication_load import Load, check_replicas, replica_states
+from replication_load import Load, check_replicas, replica_states, shard_digest
 
 VEC = {"size": 4, "distance": "Dot"}
 COLL = "moves"
@@ -323,3 +323,32 @@ def test_lost_node_replaced_by_new_peer(cluster_factory):
     rec = load.stop()
     assert not rec.failures, rec.failures[:5]
     assert_converged(c, base + rec.acked_ids(), live)
+
+
+def test_wal_delta_falls_back_to_a_full_copy(cluster_factory):
+    """When the source no longer holds the WAL records a restarted replica misses (retention
+    exceeded), its recovery falls back from wal_delta to a full snapshot and still converges."""
+    env = {"QDRANT__STORAGE__WAL__WAL_CAPACITY_MB": "1", "QDRANT__STORAGE__WAL__DELTA_RETENTION_MB": "1",
+           "QDRANT__STORAGE__OPTIMIZERS__FLUSH_INTERVAL_SEC": "1"}
+    c = cluster_factory(3, env=env)
+    a = c.peer(0)
+    leader = c.leader_id()
+    create(a, shard_number=1, rf=2)
+    reps = wait_until(lambda: (r := replica_states(a.url, COLL).get(0)) and len(r) == 2
+                      and set(r.values()) == {"Active"} and r, timeout=15, desc="replicas Active")
+    victim = next(c.peer_by_id(p) for p in reps if p != leader)
+    survivor = next(c.peer_by_id(p) for p in reps if p != victim.peer_id)
+    base = fill(survivor, 1000)
+    victim_seq = shard_digest(victim.url, COLL, 0)["last_seq"]
+    victim.kill()
+    wait_until(lambda: replica_states(survivor.url, COLL)[0].get(victim.peer_id) == "Dead", timeout=15,
+               desc="victim's replica Dead")
+    # Enough writes to outgrow the 1 MB retention; the checkpointer then drops old segments.
+    more = fill(survivor, 60_000, start=2_000_000)
+    wait_until(lambda: shard_digest(survivor.url, COLL, 0)["wal_first_seq"] > victim_seq + 1, timeout=30,
+               desc="the survivor's WAL no longer holds what the victim misses")
+    victim.start(wait_ready=False)
+    wait_settled(c.peers, {0: {victim.peer_id: "Active", survivor.peer_id: "Active"}}, timeout=60)
+    log = victim.log_path.read_text(errors="replace")
+    assert "wal_delta impossible" in log
+    assert_converged(c, base + more, [p for p in c.peers])

@@ -174,6 +174,13 @@ impl Node {
         let collection = self.resolve(collection)?;
         let (digest, points, last_seq) =
             collection.handle_shard_request(shard_id, ShardRequest::Digest).await?.into_digest()?;
-        Ok(serde_json::json!({"digest": digest.to_string(), "points_count": points, "last_seq": last_seq}))
+        let (wal_first_seq, _) =
+            collection.handle_shard_request(shard_id, ShardRequest::WalRange).await?.into_wal_range()?;
+        Ok(serde_json::json!({
+            "digest": digest.to_string(),
+            "points_count": points,
+            "last_seq": last_seq,
+            "wal_first_seq": wal_first_seq,
+        }))
     }
 }

@@ -1,4 +1,5 @@
-"""Shard transfer benchmark (issue 5): 2 local peers, one shard of N x 384-d points.
+"""Shard transfer benchmark (issue 5): 3 local peers, one shard of N x 384-d points (the third
+peer keeps a Raft majority while the replica's peer is down).
 
 1. Copy throughput: `replicate_shard` of the whole shard onto the other peer with
    `stream_records` and with `snapshot` (the replica is dropped between runs); points/s and MB/s
@@ -100,16 +101,17 @@ def main() -> None:
     vectors = np.asarray(base[:args.points], dtype=np.float32)
     missed = [int(m) for m in args.missed.split(",") if int(m) <= args.points]
     out: dict = {"points": args.points}
-    with Cluster(2, env={"QDRANT__LOG_LEVEL": "WARN"}) as c:
-        a, b = c.peers
+    with Cluster(3, env={"QDRANT__LOG_LEVEL": os.environ.get("QUIVER_BENCH_LOG", "WARN")}) as c:
         body = {"vectors": {"size": 384, "distance": "Cosine"}, "shard_number": 1, "replication_factor": 1}
-        requests.put(f"{a.url}/collections/{NAME}", json=body, timeout=60).raise_for_status()
-        if states(a.url).get(a.peer_id) is None:
-            a, b = b, a  # the shard landed on the second peer
+        requests.put(f"{c.peers[0].url}/collections/{NAME}", json=body, timeout=60).raise_for_status()
+        holder = next(iter(states(c.peers[0].url)))
+        a = c.peer_by_id(holder)
+        b = next(p for p in c.peers if p is not a)
         t = time.monotonic()
         upsert(a.url, vectors, 0)
         out["load_seconds"] = round(time.monotonic() - t, 1)
         out["copy"] = [copy_run(a, b, m, args.points) for m in ("stream_records", "snapshot")]
+        print(json.dumps(out["copy"]), flush=True)
         op(a.url, {"replicate_shard": {"shard_id": 0, "from_peer_id": a.peer_id, "to_peer_id": b.peer_id,
                                        "method": "snapshot"}})
         wait_state(a.url, b.peer_id, "Active")

@@ -234,7 +234,15 @@ impl Collection {
         let _ = self.call_source(source, shard_id, ShardRequest::SnapshotEnd { token }).await;
         progress.set_stage("finalizing");
         check_current(current, shard_id)?;
+        let copied_ms = progress.started.elapsed().as_millis();
         blocking("install task", move || local.install(seq, points)).await??;
+        tracing::info!(
+            shard_id,
+            total,
+            copied_ms,
+            installed_ms = progress.started.elapsed().as_millis(),
+            "stream_records copy"
+        );
         Ok(Copied::Done { points: total, bytes: progress.bytes.load(Ordering::Relaxed) })
     }
 
@@ -253,7 +261,9 @@ impl Collection {
             return Err(crate::remote::unexpected(&created));
         };
         let path = local.dir().with_extension(format!("incoming-{token}.snapshot"));
+        let created_ms = progress.started.elapsed().as_millis();
         let downloaded = self.download(source, shard_id, token, bytes, &path, progress, current).await;
+        let downloaded_ms = progress.started.elapsed().as_millis();
         let _ = self.call_source(source, shard_id, ShardRequest::SnapshotEnd { token }).await;
         let restored = match downloaded {
             Ok(()) => {
@@ -265,6 +275,8 @@ impl Collection {
         };
         let _ = std::fs::remove_file(&path);
         let info = restored?;
+        let restored_ms = progress.started.elapsed().as_millis();
+        tracing::info!(shard_id, bytes, created_ms, downloaded_ms, restored_ms, "snapshot copy");
         progress.add(points as u64, 0);
         Ok(Copied::Done { points: info.points, bytes: info.bytes })
     }

@@ -368,9 +368,6 @@ def test_seed_2_nodes_rf2_reads_keep_working(cluster_factory):
     assert not rec.stale, "stale reads:\n" + "\n".join(map(str, rec.stale[:5]))
 
 
-@pytest.mark.xfail(strict=True, reason="open (design record 003 §8): with 2 peers and one down no "
-                   "Raft majority exists, so a write that the lost replica missed cannot be made safe "
-                   "(it is refused with a 503 after ~2.5 s); reads keep working")
 def test_seed_2_nodes_rf2_writes_keep_working(cluster_factory):
     """(c) 2 nodes, every shard on both: writes keep working with one node down; after it
     returns, no acknowledged write is lost and Active replicas agree."""
@@ -757,3 +754,37 @@ def test_read_consistency_with_replica_down(cluster_factory):
     print(f"[consistency] one peer down+Dead (count, search, retrieve): {down}")
     assert down["1"] == (200, 200, 200) and down[""] == (200, 200, 200), down
     assert all(s >= 500 for s in down["all"]), f"consistency=all must fail with a replica down: {down}"
+
+
+def test_2_nodes_returning_peer_never_serves_missed_writes(cluster_factory):
+    """Design record 003 §8: writes acknowledged by the survivor alone are never missing from a
+    read served by the returning peer — restarted while the survivor is down, it serves nothing;
+    once the survivor is back, it catches up first."""
+    c = cluster_factory(2)
+    a, b = c.peer(0), c.peer(1)
+    create_collection(a, shard_number=2, rf=2)
+    wait_all_active([a, b], 4)
+    b.kill()
+    solo = list(range(5000, 5400))
+    for k in range(0, len(solo), 100):
+        points = [{"id": i, "vector": vector_for(i), "payload": {"n": i}} for i in solo[k:k + 100]]
+        r = a.put(f"/collections/{COLL}/points", json={"points": points}, params={"wait": "true"})
+        assert r.status_code == 200, r.text
+    a.kill()
+    b.start(wait_ready=False)
+    wait_until(lambda: b.get("/readyz", timeout=2).status_code in (200, 503), timeout=20, desc="b answering")
+    # Alone, b cannot know what it missed: every read either fails or sees every solo write.
+    deadline = time.monotonic() + 3.0
+    served = 0
+    while time.monotonic() < deadline:
+        r = b.post(f"/collections/{COLL}/points", json={"ids": solo, "with_payload": True}, timeout=5)
+        if r.status_code == 200:
+            served += 1
+            assert len(r.json()["result"]) == len(solo), "the returning peer served a read without solo writes"
+    assert served == 0, "a peer alone after a restart served reads"
+    a.start(wait_ready=False)
+    got = wait_until(lambda: (r := b.post(f"/collections/{COLL}/points", json={"ids": solo}, timeout=5))
+                     .status_code == 200 and r.json()["result"], timeout=30, desc="b serves reads again")
+    assert len(got) == len(solo)
+    wait_until(lambda: check_replicas(b.url, COLL, solo, urls([a, b])).ok() or None, timeout=20,
+               desc="replicas converged")

@@ -17,6 +17,9 @@ pub enum CollectionError {
     /// The shard cannot serve the request right now (503).
     #[error("{0}")]
     ShardUnavailable(String),
+    /// The peer holding a replica is not running (its connection was refused) (503).
+    #[error("{0}")]
+    PeerDown(String),
     /// The operation did not finish in time (408).
     #[error("{0}")]
     Timeout(String),
@@ -29,7 +32,10 @@ impl CollectionError {
     /// Whether retrying the same call may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            CollectionError::ShardUnavailable(_) | CollectionError::Timeout(_) | CollectionError::Service(_) => true,
+            CollectionError::ShardUnavailable(_)
+            | CollectionError::PeerDown(_)
+            | CollectionError::Timeout(_)
+            | CollectionError::Service(_) => true,
             CollectionError::BadInput(_) | CollectionError::Validation(_) | CollectionError::NotFound(_) => false,
         }
     }

@@ -91,13 +91,20 @@ impl Collection {
             };
             match outcome {
                 Ok(response) => return response.into_updated(),
-                Err(e @ CollectionError::ShardUnavailable(_)) if attempts < 3 => {
+                Err(CollectionError::PeerDown(_)) if self.may_stand_in(set, ports, primary) => {
+                    match self.update_as_stand_in(set, ports, primary, op.clone(), wait).await {
+                        Err(e) if is_not_primary(&e) && attempts < 20 => continue, // it is back
+                        other => return other,
+                    }
+                }
+                Err(e @ (CollectionError::ShardUnavailable(_) | CollectionError::PeerDown(_))) if attempts < 3 => {
                     // The primary is unreachable: deactivate it (through Raft, after the delay)
                     // and retry with the next one, so a failover stays inside the server.
                     tracing::warn!(shard_id, primary, error = %e, "primary unreachable; marking it Dead");
                     tokio::time::sleep(DEACTIVATION_DELAY).await;
                     if set.primary() == Some(primary)
                         && ports.control.mark_dead(self.name(), shard_id, primary, ReplicaState::Active).await.is_err()
+                        && !self.may_stand_in(set, ports, primary)
                     {
                         return Err(e);
                     }
@@ -185,17 +192,81 @@ impl Collection {
         if let Some((_, _, e)) = failed.iter().find(|(_, _, e)| is_not_primary(e)) {
             return Err(CollectionError::ShardUnavailable(format!("primary of shard {} changed: {e}", set.shard_id)));
         }
+        // Without a quorum, replicas whose process is down are skipped at once (§8): they serve
+        // nothing, so there is nothing to wait for.
+        let all_down = failed.iter().all(|(_, _, e)| matches!(e, CollectionError::PeerDown(_)));
+        if all_down && solo_allowed(ports) {
+            tracing::warn!(shard_id = set.shard_id, "acknowledged without replicas whose peers are down");
+            return Ok(result);
+        }
         tokio::time::sleep(DEACTIVATION_DELAY).await;
         for (peer, state, e) in failed {
             tracing::warn!(shard_id = set.shard_id, peer, error = %e, "replica failed a write; marking it Dead");
-            ports.control.mark_dead(self.name(), set.shard_id, peer, state).await.map_err(|d| {
-                CollectionError::Service(format!(
-                    "Some replica of shard {} failed to apply operation and deactivation failed ({d}). Consistency of this update is not guaranteed. Please retry.",
-                    set.shard_id
-                ))
-            })?;
+            let Err(d) = ports.control.mark_dead(self.name(), set.shard_id, peer, state).await else { continue };
+            // Design record 003 §8: in a 2-peer cluster whose other peer's process is down, no
+            // quorum can deactivate it, and it can serve nothing until it has caught up.
+            if solo_allowed(ports) && self.peer_is_down(set, ports, peer, &e).await {
+                tracing::warn!(shard_id = set.shard_id, peer, "acknowledged without a replica whose peer is down");
+                continue;
+            }
+            return Err(CollectionError::Service(format!(
+                "Some replica of shard {} failed to apply operation and deactivation failed ({d}). Consistency of this update is not guaranteed. Please retry.",
+                set.shard_id
+            )));
         }
         Ok(result)
+    }
+
+    /// Whether `peer`'s process is down: its failure said so, or (a connection reset while the
+    /// write was in flight) a probe now finds nothing listening.
+    async fn peer_is_down(&self, set: &ReplicaSet, ports: &ClusterPorts, peer: PeerId, e: &CollectionError) -> bool {
+        if matches!(e, CollectionError::PeerDown(_)) {
+            return true;
+        }
+        let probe = ports.transport.call(peer, self.name(), set.shard_id, ShardRequest::LastSeq, SHARD_CALL_TIMEOUT);
+        matches!(probe.await, Err(CollectionError::PeerDown(_)))
+    }
+
+    /// Whether this peer may order a write in place of `primary`, whose process is down: only a
+    /// peer nothing can be committed without (the other peer of a 2-peer cluster), cut off from
+    /// any quorum, whose own replica is `Active` and confirmed current, and with no other replica
+    /// that would need the write (design record 003 §8).
+    fn may_stand_in(&self, set: &ReplicaSet, ports: &ClusterPorts, primary: PeerId) -> bool {
+        solo_allowed(ports)
+            && set.has_local()
+            && set.local_state() == ReplicaState::Active
+            && set.is_verified()
+            && set.remote_updatable(ports.me).iter().all(|(peer, _)| *peer == primary)
+    }
+
+    /// Orders and applies a write locally in place of a primary whose process is down. Under the
+    /// order lock the primary is checked to be still down; a returning primary first takes this
+    /// replica's last sequence number under the same lock (`PrimaryLastSeq`), so it continues
+    /// after every write acknowledged here.
+    async fn update_as_stand_in(
+        &self,
+        set: &ReplicaSet,
+        ports: &ClusterPorts,
+        primary: PeerId,
+        op: UpdateOperation,
+        wait: bool,
+    ) -> Result<UpdateResult> {
+        let local = set.local().ok_or_else(|| no_replica(set.shard_id))?;
+        let _order = set.order.lock().await;
+        let probe = ports.transport.call(primary, self.name(), set.shard_id, ShardRequest::LastSeq, SHARD_CALL_TIMEOUT);
+        if !matches!(probe.await, Err(CollectionError::PeerDown(_))) {
+            return Err(CollectionError::ShardUnavailable(format!(
+                "{}: primary {primary} of shard {} is reachable again",
+                crate::serve::NOT_PRIMARY,
+                set.shard_id
+            )));
+        }
+        tracing::warn!(
+            shard_id = set.shard_id,
+            primary,
+            "primary is down and no quorum exists: ordering the write here"
+        );
+        local_update(&local, op, wait).await
     }
 
     /// Sends the write at `seq` to one replica, filling a gap from the local WAL when asked.
@@ -282,6 +353,9 @@ impl Collection {
             }
         }
         let mine = local.applied_seq();
+        if let Some((peer, _)) = best.filter(|(_, last)| *last >= mine && mine > 0) {
+            self.check_same_history(set, local, ports, peer, mine).await?;
+        }
         if let Some((peer, last)) = best.filter(|(_, last)| *last > mine) {
             tracing::info!(
                 shard_id = set.shard_id,
@@ -346,6 +420,72 @@ impl Collection {
         ports.control.finish_transfer(self.name(), set.shard_id, from, to).await
     }
 
+    /// Before adopting `peer`'s suffix: its record at `mine` (this replica's last) must equal
+    /// ours. A different one means this replica holds a write that was never acknowledged while
+    /// the peer acknowledged another at that number: this replica is marked `Dead` (and recovered
+    /// by a full copy) instead of ordering on top of it.
+    async fn check_same_history(
+        &self,
+        set: &ReplicaSet,
+        local: &Arc<LocalShard>,
+        ports: &ClusterPorts,
+        peer: PeerId,
+        mine: SeqNo,
+    ) -> Result<()> {
+        let request = ShardRequest::WalRecords { from: mine, to: mine };
+        let records = ports.transport.call(peer, self.name(), set.shard_id, request, SHARD_CALL_TIMEOUT).await?;
+        let Some((seq, op)) = records.into_wal()?.into_iter().next().filter(|(seq, _)| *seq == mine) else {
+            return Ok(()); // the peer no longer holds it: nothing to compare
+        };
+        let shard = Arc::clone(local);
+        let outcome = tokio::task::spawn_blocking(move || shard.apply_at(seq, &op, false))
+            .await
+            .map_err(|e| service("apply task", e))??;
+        if outcome != ApplyOutcome::Diverged {
+            return Ok(());
+        }
+        tracing::error!(shard_id = set.shard_id, peer, seq, "local replica diverged from the others; marking it Dead");
+        let _ = ports.control.mark_dead(self.name(), set.shard_id, ports.me, ReplicaState::Active).await;
+        Err(CollectionError::ShardUnavailable(format!(
+            "replica {} of shard {} diverged at {seq} and is being recovered",
+            ports.me, set.shard_id
+        )))
+    }
+
+    /// A replica behind its primary pulls the records it misses from the primary's WAL (checking
+    /// that its own last record matches); whether it is now current. A replica that diverged,
+    /// or whose missing records the primary no longer holds, is marked `Dead` (recovered by a
+    /// transfer).
+    pub(crate) async fn catch_up(
+        &self,
+        set: &ReplicaSet,
+        local: &Arc<LocalShard>,
+        ports: &ClusterPorts,
+        primary: PeerId,
+        primary_seq: SeqNo,
+    ) -> bool {
+        let mine = local.applied_seq();
+        let request = ShardRequest::WalRecords { from: mine.max(1), to: primary_seq };
+        let call = ports.transport.call(primary, self.name(), set.shard_id, request, SHARD_CALL_TIMEOUT);
+        let Ok(records) = call.await.and_then(ShardResponse::into_wal) else { return false };
+        let complete = records.first().is_some_and(|(seq, _)| *seq <= mine.max(1));
+        let shard = Arc::clone(local);
+        let applied = match complete {
+            true => tokio::task::spawn_blocking(move || apply_caught_up(&shard, records)).await.unwrap_or(false),
+            false => false,
+        };
+        if !applied && ports.control.is_connected() {
+            tracing::warn!(
+                shard_id = set.shard_id,
+                primary,
+                "replica cannot catch up from the primary's WAL; marking it Dead"
+            );
+            let state = set.local_state();
+            let _ = ports.control.mark_dead(self.name(), set.shard_id, ports.me, state).await;
+        }
+        applied && local.applied_seq() >= primary_seq
+    }
+
     async fn fill_gap(&self, target: &Target<'_>, peer: PeerId, from: SeqNo, to: SeqNo) -> Result<()> {
         let Target { shard_id, local, ports } = *target;
         let shard = Arc::clone(local);
@@ -370,6 +510,24 @@ impl Collection {
         }
         Ok(())
     }
+}
+
+/// Applies a primary's records on a replica catching up; false on divergence or a gap.
+fn apply_caught_up(shard: &LocalShard, records: Vec<(SeqNo, UpdateOperation)>) -> bool {
+    let last = records.last().map_or(0, |(seq, _)| *seq);
+    for (seq, op) in records {
+        match shard.apply_at(seq, &op, seq == last) {
+            Ok(ApplyOutcome::Applied | ApplyOutcome::Duplicate) => {}
+            Ok(ApplyOutcome::Gap { .. } | ApplyOutcome::Diverged) | Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// Whether this peer may acknowledge writes without a replica whose process is down: nothing can
+/// be committed without it (2 voters) and it is cut off from any quorum.
+fn solo_allowed(ports: &ClusterPorts) -> bool {
+    !ports.control.is_connected() && ports.control.is_indispensable()
 }
 
 /// Whether a replica refused because it sees another peer as the shard's primary.

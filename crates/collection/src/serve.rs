@@ -9,6 +9,7 @@ use crate::replica_set::ReplicaSet;
 use crate::replication::no_replica;
 use quiver_shard::LocalShard;
 use quiver_types::query::ReadConsistency;
+use quiver_types::replica::ReplicaState;
 use quiver_types::{PeerId, ShardId};
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,13 +78,12 @@ impl Collection {
     pub(crate) async fn servable_local(&self, set: &ReplicaSet) -> Option<Arc<LocalShard>> {
         let local = set.readable_local()?;
         let Some(ports) = self.cluster.get() else { return Some(local) };
-        if ports.control.is_indispensable() {
-            // Design record 003 §8: no write can be acknowledged and no replica deactivated
-            // without this peer, so its Active replicas hold every acknowledged write.
-            return Some(local);
-        }
         if !ports.control.is_connected() {
-            return None;
+            // Design record 003 §8: cut off, a peer nothing can be committed without keeps serving
+            // a replica it had confirmed current: no replica of it can have been deactivated, and
+            // writes are acknowledged without it only while its process is down (then it restarts
+            // unconfirmed).
+            return (ports.control.is_indispensable() && set.is_verified()).then_some(local);
         }
         if set.is_verified() {
             return Some(local);
@@ -96,17 +96,30 @@ impl Collection {
                     primary,
                     self.name(),
                     set.shard_id,
-                    ShardRequest::Digest,
+                    ShardRequest::LastSeq,
                     Duration::from_secs(2),
                 );
-                match call.await.and_then(ShardResponse::into_digest) {
-                    Ok((_, _, primary_seq)) => local.applied_seq() >= primary_seq,
+                match call.await.and_then(ShardResponse::into_last_seq) {
+                    Ok(primary_seq) if local.applied_seq() >= primary_seq => true,
+                    // Behind (it missed writes while its peer was down): catch up from the
+                    // primary's WAL before serving anything.
+                    Ok(primary_seq) => self.catch_up(set, &local, ports, primary, primary_seq).await,
                     Err(_) => false,
                 }
             }
         };
         set.set_verified(current);
         current.then_some(local)
+    }
+
+    /// Confirms every local `Active` replica not yet confirmed current (so a peer that is cut off
+    /// later knows which replicas it may keep serving).
+    pub async fn verify_replicas(&self) {
+        for set in self.replica_sets() {
+            if set.has_local() && set.local_state() == ReplicaState::Active && !set.is_verified() {
+                let _ = self.servable_local(set).await;
+            }
+        }
     }
 
     /// Forgets every confirmation (this peer lost contact with the cluster).
@@ -177,6 +190,8 @@ impl Collection {
             }
             ShardRequest::PrimaryLastSeq { primary } => {
                 let local = set.local().ok_or_else(|| no_replica(shard_id))?;
+                // After any write this peer is ordering in place of a down primary.
+                let _order = set.order.lock().await;
                 if set.primary() != Some(primary) {
                     return Err(CollectionError::ShardUnavailable(format!(
                         "{NOT_PRIMARY}: peer {primary} is not the primary of shard {shard_id} here"

@@ -23,6 +23,7 @@ pub struct P2pShardTransport {
 fn transport_error(e: PeerError) -> CollectionError {
     match e {
         PeerError::Unreachable(m) | PeerError::Timeout(m) => CollectionError::ShardUnavailable(m),
+        PeerError::Down(m) => CollectionError::PeerDown(m),
         PeerError::Remote(m) | PeerError::Codec(m) => CollectionError::Service(m),
     }
 }

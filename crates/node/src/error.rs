@@ -59,7 +59,7 @@ impl From<CollectionError> for NodeError {
             CollectionError::BadInput(m) => NodeError::BadInput(m),
             CollectionError::Validation(m) => NodeError::Validation(format!("Validation error in JSON body: {m}")),
             CollectionError::NotFound(m) => NodeError::NotFound(m),
-            CollectionError::ShardUnavailable(m) => NodeError::ShardUnavailable(m),
+            CollectionError::ShardUnavailable(m) | CollectionError::PeerDown(m) => NodeError::ShardUnavailable(m),
             CollectionError::Timeout(m) => NodeError::Timeout(m),
             CollectionError::Service(m) => NodeError::Service(m),
         }

@@ -29,6 +29,11 @@ impl Node {
                 let Some(node) = weak.upgrade() else { return };
                 was_in_contact = node.track_contact(was_in_contact);
                 node.health_round(&mut last_ok).await;
+                if was_in_contact {
+                    for collection in node.collections() {
+                        collection.verify_replicas().await;
+                    }
+                }
                 node.recover_dead_replicas().await;
             }
         });
@@ -39,7 +44,9 @@ impl Node {
     fn track_contact(&self, was_in_contact: bool) -> bool {
         let Some(cluster) = self.cluster() else { return false };
         let in_contact = cluster.consensus.in_contact();
-        if was_in_contact && !in_contact {
+        // A peer nothing can be committed without keeps its confirmations: no replica of it can
+        // be deactivated behind its back (design record 003 §8).
+        if was_in_contact && !in_contact && !cluster.consensus.indispensable() {
             tracing::warn!("lost contact with the cluster: local replicas stop serving reads");
             for collection in self.collections() {
                 collection.unverify_replicas();

@@ -78,7 +78,9 @@ impl PeerClient {
         let result = self.call_inner(&uri, request, timeout).await;
         match &result {
             Ok(_) | Err(PeerError::Remote(_)) => self.clear_failure(&uri),
-            Err(err @ (PeerError::Unreachable(_) | PeerError::Timeout(_) | PeerError::Codec(_))) => {
+            Err(
+                err @ (PeerError::Unreachable(_) | PeerError::Down(_) | PeerError::Timeout(_) | PeerError::Codec(_)),
+            ) => {
                 tracing::debug!(uri = %uri, kind, error = %err, "p2p call failed");
                 self.record_failure(&uri, err);
             }

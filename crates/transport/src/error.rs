@@ -9,6 +9,11 @@ pub enum PeerError {
     /// injection, or (from [`crate::serve`]) the address could not be served. Transient.
     #[error("peer unreachable: {0}")]
     Unreachable(String),
+    /// Nothing listens on the peer's address (the connection was refused): its process is not
+    /// running, so it can neither serve nor acknowledge anything. Transient. Never produced by
+    /// fault injection, which looks like a network failure.
+    #[error("peer down: {0}")]
+    Down(String),
     /// No answer within the call's timeout. Transient; the remote may or may not have acted on the call.
     #[error("peer call timed out: {0}")]
     Timeout(String),
@@ -24,7 +29,7 @@ impl PeerError {
     /// True when retrying the same call later may succeed (`Unreachable`, `Timeout`).
     pub fn is_transient(&self) -> bool {
         match self {
-            PeerError::Unreachable(_) | PeerError::Timeout(_) => true,
+            PeerError::Unreachable(_) | PeerError::Down(_) | PeerError::Timeout(_) => true,
             PeerError::Remote(_) | PeerError::Codec(_) => false,
         }
     }
@@ -34,6 +39,7 @@ impl PeerError {
         let message = status.message();
         match status.code() {
             // Connect errors, refused connections and resets, and our server's fault-injection rejection.
+            Code::Unavailable if connection_refused(status) => PeerError::Down(format!("{uri}: {}", describe(status))),
             Code::Unavailable | Code::Unknown => PeerError::Unreachable(format!("{uri}: {}", describe(status))),
             Code::DeadlineExceeded | Code::Cancelled => PeerError::Timeout(format!("{uri}: {}", describe(status))),
             // A status with a source was made locally from a transport (h2) error, not sent by the remote.
@@ -54,6 +60,20 @@ impl PeerError {
             | Code::Unauthenticated) => PeerError::Remote(format!("{code:?}: {message}")),
         }
     }
+}
+
+/// Whether the status was made from a refused TCP connection.
+fn connection_refused(status: &Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// The status message plus the innermost transport error, if any (tonic's messages alone are terse).

@@ -174,18 +174,18 @@ async fn undecodable_bodies_are_refused() {
 }
 
 #[tokio::test]
-async fn nothing_listening_is_unreachable_quickly() {
+async fn nothing_listening_is_down_quickly() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let uri = format!("http://{}", listener.local_addr().expect("addr"));
     drop(listener);
     let client = client();
     let started = Instant::now();
     let response = client.call(&uri, PeerRequest::Ping, CALL).await;
-    assert!(matches!(&response, Err(PeerError::Unreachable(_))), "{response:?}");
+    assert!(matches!(&response, Err(PeerError::Down(_))), "{response:?}");
     assert!(response.expect_err("error").is_transient());
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
     // Again on the cached channel, and with an unroutable address the connect timeout bounds the wait.
-    assert!(matches!(client.call(&uri, PeerRequest::Ping, CALL).await, Err(PeerError::Unreachable(_))));
+    assert!(matches!(client.call(&uri, PeerRequest::Ping, CALL).await, Err(PeerError::Down(_))));
 }
 
 #[tokio::test]

@@ -60,7 +60,7 @@ impl Connection {
                 let e = Message(format!("unexpected response to a Raft RPC: {other:?}"));
                 return Err(RPCError::Network(NetworkError::new(&e)));
             }
-            Err(e @ (PeerError::Unreachable(_) | PeerError::Timeout(_))) => {
+            Err(e @ (PeerError::Unreachable(_) | PeerError::Down(_) | PeerError::Timeout(_))) => {
                 return Err(RPCError::Unreachable(Unreachable::new(&e)));
             }
             Err(e @ (PeerError::Remote(_) | PeerError::Codec(_))) => {

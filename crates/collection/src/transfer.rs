@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Points per page of a `stream_records` transfer.
-const PAGE_POINTS: usize = 500;
+const PAGE_POINTS: usize = 2000;
 /// Bytes per chunk of a `snapshot` download.
 const CHUNK_BYTES: u32 = 8 << 20;
 /// WAL records per request of a `wal_delta` transfer.

@@ -112,14 +112,12 @@ impl LocalShard {
     pub fn install(&self, seq: SeqNo, points: Vec<quiver_storage::points::StoredPoint>) -> Result<()> {
         let _order = self.write_lock.lock();
         let dims = self.config().dense.iter().map(|(n, (d, _))| (n.clone(), *d)).collect();
+        self.replace_checkpoint(seq, &points)?;
         let mut table = quiver_storage::points::PointTable::new(&dims);
         for point in points {
             table.upsert(point);
         }
-        let changes: Vec<_> =
-            table.iter_slots().map(|p| quiver_storage::checkpoint::CheckpointChange::Put(p.to_stored())).collect();
         table.take_dirty();
-        self.reset_checkpoint(seq, &changes)?;
         self.wal.truncate_all_and_reset(seq + 1)?;
         *self.table.write() = table;
         self.applied_seq.store(seq, Ordering::Release);

@@ -208,11 +208,8 @@ impl LocalShard {
 
 impl LocalShard {
     /// Empties the checkpoint store and writes `changes` as the state at `seq`.
-    pub(crate) fn reset_checkpoint(&self, seq: SeqNo, changes: &[CheckpointChange]) -> Result<()> {
-        let store = self.checkpoint.lock();
-        store.reset(seq)?;
-        store.write(changes, seq)?;
-        Ok(())
+    pub(crate) fn replace_checkpoint(&self, seq: SeqNo, points: &[quiver_storage::points::StoredPoint]) -> Result<()> {
+        Ok(self.checkpoint.lock().replace_all(points, seq)?)
     }
 }
 

@@ -135,12 +135,17 @@ impl CheckpointStore {
         txn.commit().map_err(store_err)
     }
 
-    /// Removes every point and sets `applied_seq` (a shard replaced wholesale).
-    pub fn reset(&self, applied_seq: u64) -> Result<()> {
+    /// Replaces every point with `points` as of `applied_seq`, in one durable transaction (a
+    /// shard replaced wholesale by a transfer).
+    pub fn replace_all(&self, points: &[StoredPoint], applied_seq: u64) -> Result<()> {
         let txn = self.db.begin_write().map_err(store_err)?;
         txn.delete_table(POINTS).map_err(store_err)?;
         {
-            txn.open_table(POINTS).map_err(store_err)?;
+            let mut table = txn.open_table(POINTS).map_err(store_err)?;
+            for point in points {
+                let value = encode_point(point)?;
+                table.insert(encode_key(&point.id).as_slice(), value.as_slice()).map_err(store_err)?;
+            }
             let mut meta = txn.open_table(META).map_err(store_err)?;
             meta.insert(APPLIED_SEQ, applied_seq).map_err(store_err)?;
         }

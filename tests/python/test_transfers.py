@@ -155,6 +155,16 @@ def test_cluster_operation_validation(cluster_factory):
         transfers = a.collection_cluster(COLL)["shard_transfers"]
         assert transfers and transfers[0]["method"] == "snapshot", transfers  # the default method
         assert transfers[0]["sync"] is True
+        assert replica_states(a.url, COLL)[0][other] == "Recovery"
+        restart = {"restart_transfer": {"shard_id": 0, "from_peer_id": owner, "to_peer_id": other,
+                                        "method": "snapshot"}}
+        r = cluster_op(a, restart, 400)
+        assert "its configuration did not change" in error_of(r)
+        restart["restart_transfer"]["method"] = "stream_records"
+        cluster_op(a, restart)
+        transfers = a.collection_cluster(COLL)["shard_transfers"]
+        assert [(t["method"], t["sync"]) for t in transfers] == [("stream_records", True)], transfers
+        assert replica_states(a.url, COLL)[0][other] == "Partial"
         # The paused target is detected: its replica turns Dead and the transfer is aborted.
         wait_until(lambda: a.collection_cluster(COLL)["shard_transfers"] == [] and
                    replica_states(a.url, COLL)[0].get(other) == "Dead", timeout=15,

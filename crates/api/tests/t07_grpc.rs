@@ -50,10 +50,8 @@ impl Drop for Harness {
 }
 
 fn code(e: QdrantError) -> (tonic::Code, String) {
-    match e {
-        QdrantError::ResponseError { status } => (status.code(), status.message().to_string()),
-        other => panic!("expected a gRPC status, got {other:?}"),
-    }
+    let QdrantError::ResponseError { status } = e else { panic!("expected a gRPC status, got {e:?}") };
+    (status.code(), status.message().to_string())
 }
 
 fn payload(city: &str, n: i64) -> Payload {

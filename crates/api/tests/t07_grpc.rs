@@ -265,3 +265,30 @@ async fn rest_and_grpc_agree() {
     let (c, m) = code(client.query(QueryPointsBuilder::new("par").query(vec![1.0]).limit(0)).await.unwrap_err());
     assert_eq!((c, m), (tonic::Code::InvalidArgument, message));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reflection_lists_the_services() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let h = Harness::start().await;
+    let channel = tonic::transport::Channel::from_shared(h.url.clone()).expect("url").connect().await.expect("connect");
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies =
+        client.server_reflection_info(futures::stream::iter([request])).await.expect("reflect").into_inner();
+    let reply = replies.message().await.expect("reply").expect("one reply");
+    let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
+        panic!("unexpected reply {reply:?}")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in
+        ["qdrant.Qdrant", "qdrant.Collections", "qdrant.Points", "qdrant.Snapshots", "grpc.health.v1.Health"]
+    {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    }
+}

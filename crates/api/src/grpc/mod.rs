@@ -12,6 +12,7 @@ mod points;
 mod points_read;
 mod points_write;
 mod query;
+mod reflection;
 mod service;
 pub mod status;
 
@@ -34,16 +35,19 @@ pub struct GrpcState {
 
 /// Serves the public gRPC services on `listener` until `shutdown` completes. Requests up to
 /// `max_message_bytes` are accepted (at least the REST body limit); gzip is accepted and sent.
+/// Server reflection (v1, v1alpha) and `grpc.health.v1.Health` are served too.
 pub async fn serve(
     state: GrpcState,
     listener: tokio::net::TcpListener,
     max_message_bytes: usize,
     shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), tonic::transport::Error> {
+) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<QdrantServer<GrpcState>>().await;
     health.set_serving::<CollectionsServer<GrpcState>>().await;
     health.set_serving::<PointsServer<GrpcState>>().await;
+    let (reflection_v1, reflection_v1alpha) =
+        reflection::services().map_err(|e| ServeError::Reflection(e.to_string()))?;
     macro_rules! configured {
         ($server:ident) => {
             $server::new(state.clone())
@@ -55,10 +59,22 @@ pub async fn serve(
     }
     Server::builder()
         .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(configured!(QdrantServer))
         .add_service(configured!(CollectionsServer))
         .add_service(configured!(PointsServer))
         .add_service(configured!(SnapshotsServer))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await
+        .map_err(ServeError::Transport)
+}
+
+/// Why the gRPC server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("server reflection could not be set up: {0}")]
+    Reflection(String),
+    #[error("{0}")]
+    Transport(#[from] tonic::transport::Error),
 }

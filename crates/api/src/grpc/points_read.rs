@@ -9,6 +9,7 @@ use crate::wire::{self, CountWire, ReadSettings, RetrieveWire, ScrollWire};
 use crate::wire_query::QueryRequestWire;
 use qdrant_client::qdrant as pb;
 use quiver_node::Node;
+use quiver_node::service::QueryPoints;
 use quiver_types::point::ScoredPoint;
 use std::time::Instant;
 use tonic::Status;
@@ -113,16 +114,27 @@ pub async fn query(node: &Node, r: pb::QueryPoints) -> Result<pb::QueryResponse,
     Ok(pb::QueryResponse { result: scored_list(points), time: elapsed(started), usage: None })
 }
 
+/// Runs the queries of a batch one after the other (as REST's `…/query/batch`).
+async fn batch(
+    node: &Node,
+    name: &str,
+    settings: ReadSettings,
+    queries: Vec<QueryPoints>,
+) -> Result<Vec<pb::BatchResult>, Status> {
+    let mut result = Vec::with_capacity(queries.len());
+    for query in queries {
+        let points = wire::bounded(settings, node.query_points(name, query)).await?;
+        result.push(pb::BatchResult { result: scored_list(points) });
+    }
+    Ok(result)
+}
+
 pub async fn query_batch(node: &Node, r: pb::QueryBatchPoints) -> Result<pb::QueryBatchResponse, Status> {
     let started = Instant::now();
     let settings = read_settings(r.read_consistency, r.timeout)?;
     let queries =
         r.query_points.into_iter().map(|q| Ok(query_request(q)?.into_query()?)).collect::<Result<Vec<_>, Status>>()?;
-    let mut result = Vec::with_capacity(queries.len());
-    for query in queries {
-        let points = wire::bounded(settings, node.query_points(&r.collection_name, query)).await?;
-        result.push(pb::BatchResult { result: scored_list(points) });
-    }
+    let result = batch(node, &r.collection_name, settings, queries).await?;
     Ok(pb::QueryBatchResponse { result, time: elapsed(started), usage: None })
 }
 
@@ -142,10 +154,6 @@ pub async fn recommend_batch(node: &Node, r: pb::RecommendBatchPoints) -> Result
         .into_iter()
         .map(|q| Ok(recommend_request(q)?.into_query()?))
         .collect::<Result<Vec<_>, Status>>()?;
-    let mut result = Vec::with_capacity(queries.len());
-    for query in queries {
-        let points = wire::bounded(settings, node.query_points(&r.collection_name, query)).await?;
-        result.push(pb::BatchResult { result: scored_list(points) });
-    }
+    let result = batch(node, &r.collection_name, settings, queries).await?;
     Ok(pb::RecommendBatchResponse { result, time: elapsed(started), usage: None })
 }

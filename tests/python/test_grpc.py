@@ -174,13 +174,23 @@ def test_large_message_accepted(client, collection_name):
     """Bigger than gRPC's default 4 MiB decode limit, below the REST body limit."""
     client.create_collection(collection_name, vectors_config=models.VectorParams(size=256, distance=models.Distance.DOT))
     rng = np.random.default_rng(7)
-    vectors = rng.random((3000, 256), dtype=np.float32)
+    vectors = rng.random((5000, 256), dtype=np.float32)  # ~5.2 MB of floats in one request
     client.upsert(
         collection_name,
         points=[models.PointStruct(id=i, vector=v.tolist()) for i, v in enumerate(vectors)],
         wait=True,
     )
-    assert client.count(collection_name).count == 3000
+    assert client.count(collection_name).count == 5000
+
+
+def test_gzip_requests_and_responses(server, collection_name):
+    c = QdrantClient(
+        url=server.url, grpc_port=server.grpc_port, prefer_grpc=True, timeout=30, grpc_compression=grpc.Compression.Gzip
+    )
+    c.create_collection(collection_name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
+    c.upsert(collection_name, points=[models.PointStruct(id=i, vector=[float(i), 1.0, 0.0, 0.5]) for i in range(50)])
+    assert [p.id for p in c.query_points(collection_name, query=[1.0, 0.0, 0.0, 0.0], limit=3).points] == [49, 48, 47]
+    c.close()
 
 
 # --- 3. parity: REST and gRPC answer the same ------------------------------------------------------

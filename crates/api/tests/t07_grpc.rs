@@ -267,6 +267,23 @@ async fn rest_and_grpc_agree() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn gzip_compressed_calls() {
+    let h = Harness::start().await;
+    let client = Qdrant::from_url(&h.url)
+        .compression(Some(qdrant_client::config::CompressionEncoding::Gzip))
+        .build()
+        .expect("client");
+    client
+        .create_collection(CreateCollectionBuilder::new("z").vectors_config(VectorParamsBuilder::new(4, Distance::Dot)))
+        .await
+        .expect("create");
+    client.upsert_points(UpsertPointsBuilder::new("z", points()).wait(true)).await.expect("upsert");
+    let found =
+        client.query(QueryPointsBuilder::new("z").query(vec![0.0, 0.0, 1.0, 0.0]).limit(1)).await.expect("query");
+    assert_eq!(num(&found.result[0].id), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn reflection_lists_the_services() {
     use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;

@@ -261,3 +261,43 @@ def test_parity_errors(server, rest, collection_name):
             call()
         assert e.value.details() == rest_error(rest, method, path, body)
     g.close()
+
+
+# --- 4. cluster mode ---------------------------------------------------------------------------------
+
+
+def test_cluster_create_write_read_over_grpc():
+    """The seed's Python snippet over gRPC on a 3-peer cluster: 6 shards × 2 replicas placed over
+    the peers; a write through one peer is read through another; the cluster view over gRPC."""
+    from cluster_harness import Cluster, wait_until
+    from qdrant_client.grpc import CollectionClusterInfoRequest, CollectionsStub
+
+    with Cluster(3) as c:
+        clients = [
+            QdrantClient(url=p.url, grpc_port=p.grpc_port, prefer_grpc=True, timeout=30) for p in c.peers
+        ]
+        client = clients[0]
+        client.create_collection(
+            collection_name="seed",
+            vectors_config=models.VectorParams(size=300, distance=models.Distance.COSINE),
+            shard_number=6,
+            replication_factor=2,
+        )
+        infos = []
+        for p in c.peers:
+            with grpc.insecure_channel(f"127.0.0.1:{p.grpc_port}") as ch:
+                infos.append(CollectionsStub(ch).CollectionClusterInfo(
+                    CollectionClusterInfoRequest(collection_name="seed"), timeout=10
+                ))
+        for info in infos:
+            assert info.shard_count == 6
+            assert len(info.local_shards) + len(info.remote_shards) == 12
+        assert sum(len(i.local_shards) for i in infos) == 12
+        rng = np.random.default_rng(3)
+        points = [models.PointStruct(id=i, vector=rng.random(300).tolist(), payload={"i": i}) for i in range(60)]
+        clients[1].upsert("seed", points=points, wait=True)
+        wait_until(lambda: clients[2].count("seed").count == 60, timeout=20, desc="count on peer 3")
+        got = clients[2].query_points("seed", query=points[7].vector, limit=1).points
+        assert got[0].id == 7
+        for cl in clients:
+            cl.close()

@@ -65,7 +65,7 @@ pub async fn serve(
         .add_service(configured!(CollectionsServer))
         .add_service(configured!(PointsServer))
         .add_service(configured!(SnapshotsServer))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
         .await
         .map_err(ServeError::Transport)
 }

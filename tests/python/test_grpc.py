@@ -154,6 +154,24 @@ def test_unimplemented_rpcs_name_the_feature(server, client, collection_name):
     assert "facet" in e.value.details()
 
 
+def test_metrics_count_grpc_responses(server, client, rest, collection_name):
+    import re
+
+    def counter(text: str, name: str, endpoint: str) -> int:
+        m = re.search(rf'^{name}{{endpoint="{re.escape(endpoint)}"}} (\d+)$', text, re.M)
+        return int(m.group(1)) if m else 0
+
+    before = rest.get("/metrics").text
+    client.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    client.count(collection_name)
+    with pytest.raises(Exception):
+        client.count("missing_" + collection_name)
+    after = rest.get("/metrics").text
+    count = "/qdrant.Points/Count"
+    assert counter(after, "grpc_responses_total", count) - counter(before, "grpc_responses_total", count) == 2
+    assert counter(after, "grpc_responses_fail_total", count) - counter(before, "grpc_responses_fail_total", count) == 1
+
+
 def test_cluster_info_over_grpc(server, collection_name):
     from qdrant_client.grpc import CollectionClusterInfoRequest, CollectionsStub
 

@@ -28,7 +28,8 @@ impl Harness {
         let rest = TestNode::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = quiver_api::grpc::GrpcState { node: Arc::clone(rest.node()), version: "1.19.0" };
+        let metrics = Arc::new(quiver_api::metrics::Metrics::default());
+        let state = quiver_api::grpc::GrpcState { node: Arc::clone(rest.node()), version: "1.19.0", metrics };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(quiver_api::grpc::serve(state, listener, 32 * 1024 * 1024, async move {
             let _ = rx.await;

@@ -74,6 +74,7 @@ async fn wait_for_signal() {
 async fn start_grpc(
     settings: &settings::Settings,
     node: &Arc<Node>,
+    metrics: &Arc<Metrics>,
     stopped: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<Option<tokio::task::JoinHandle<Result<(), String>>>, String> {
     let Some(port) = settings.service.grpc_port else {
@@ -85,7 +86,8 @@ async fn start_grpc(
         .await
         .map_err(|e| format!("cannot listen on {address} (service.grpc_port): {e}"))?;
     tracing::info!(%address, "gRPC API listening");
-    let state = quiver_api::grpc::GrpcState { node: Arc::clone(node), version: QDRANT_VERSION };
+    let state =
+        quiver_api::grpc::GrpcState { node: Arc::clone(node), version: QDRANT_VERSION, metrics: Arc::clone(metrics) };
     let max_message_bytes = settings.service.max_request_size_mb.saturating_mul(1024 * 1024);
     Ok(Some(tokio::spawn(async move {
         quiver_api::grpc::serve(state, listener, max_message_bytes, stopped)
@@ -128,13 +130,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         cluster::start(&node, &settings, args, stopped()).await?;
     }
     let faults_enabled = std::env::var("QUIVER_ENABLE_FAULTS").is_ok_and(|v| v == "1");
-    let grpc = start_grpc(&settings, &node, stopped()).await?;
-    let state = AppState {
-        node: Arc::clone(&node),
-        metrics: Arc::new(Metrics::default()),
-        version: QDRANT_VERSION,
-        faults_enabled,
-    };
+    let metrics = Arc::new(Metrics::default());
+    let grpc = start_grpc(&settings, &node, &metrics, stopped()).await?;
+    let state = AppState { node: Arc::clone(&node), metrics, version: QDRANT_VERSION, faults_enabled };
     let mut router = quiver_api::router(state, settings.service.max_request_size_mb);
     if settings.service.enable_cors {
         router = router.layer(tower_http::cors::CorsLayer::permissive());

@@ -8,6 +8,7 @@ mod collections_in;
 mod collections_out;
 mod convert;
 mod filter;
+mod metrics;
 mod points;
 mod points_read;
 mod points_write;
@@ -26,11 +27,13 @@ use tonic::codec::CompressionEncoding::Gzip;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
-/// What the gRPC services share: the node and the version reported by the health check.
+/// What the gRPC services share: the node, the version reported by the health check, and the
+/// metrics (shared with REST: `/metrics` shows both).
 #[derive(Clone)]
 pub struct GrpcState {
     pub node: Arc<Node>,
     pub version: &'static str,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Serves the public gRPC services on `listener` until `shutdown` completes. Requests up to
@@ -58,6 +61,7 @@ pub async fn serve(
         };
     }
     Server::builder()
+        .layer(metrics::CountLayer { metrics: Arc::clone(&state.metrics) })
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -113,7 +113,8 @@ class QuiverServer:
             # Same ports as before (so clients keep working). After a SIGKILL the port may
             # take a moment to be released; wait for it (bounded).
             deadline = time.monotonic() + 10
-            while not _port_is_free(self.http_port) and time.monotonic() < deadline:
+            ports = [p for p in (self.http_port, self.grpc_port) if p is not None]
+            while not all(_port_is_free(p) for p in ports) and time.monotonic() < deadline:
                 time.sleep(0.05)
 
         env = dict(os.environ)

@@ -4,6 +4,7 @@
 
 mod error;
 mod extract;
+pub mod grpc;
 pub mod metrics;
 mod response;
 mod routes_collections;

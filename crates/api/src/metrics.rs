@@ -1,4 +1,5 @@
-//! Prometheus metrics: REST response counters (by endpoint and status) and collection gauges.
+//! Prometheus metrics: REST response counters (by endpoint and status), gRPC response counters
+//! (by endpoint; counted by `grpc::metrics`) and collection gauges.
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -9,11 +10,16 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
-/// Counters kept by the REST layer.
+/// Counters kept by the REST and gRPC layers.
 #[derive(Default)]
 pub struct Metrics {
     responses: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// gRPC endpoint → (responses, failures).
+    grpc: Mutex<BTreeMap<String, (u64, u64)>>,
 }
+
+/// At most this many distinct gRPC endpoints are counted (paths come from clients).
+const MAX_GRPC_ENDPOINTS: usize = 256;
 
 /// Middleware: counts each response by method, matched route and status.
 pub async fn count_responses(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
@@ -27,6 +33,17 @@ pub async fn count_responses(State(metrics): State<Arc<Metrics>>, request: Reque
 }
 
 impl Metrics {
+    /// Counts one gRPC response of `endpoint` (`/package.Service/Method`).
+    pub fn count_grpc(&self, endpoint: String, failed: bool) {
+        let mut grpc = self.grpc.lock();
+        if grpc.len() >= MAX_GRPC_ENDPOINTS && !grpc.contains_key(&endpoint) {
+            return;
+        }
+        let entry = grpc.entry(endpoint).or_default();
+        entry.0 += 1;
+        entry.1 += u64::from(failed);
+    }
+
     /// Renders the Prometheus text format.
     pub fn render(&self, node: &Node, version: &str) -> String {
         let mut out = String::new();
@@ -55,7 +72,24 @@ impl Metrics {
                 escape(endpoint)
             );
         }
+        self.render_grpc(&mut out);
         out
+    }
+
+    fn render_grpc(&self, out: &mut String) {
+        let grpc = self.grpc.lock();
+        let _ =
+            writeln!(out, "# HELP grpc_responses_total total number of responses\n# TYPE grpc_responses_total counter");
+        for (endpoint, (total, _)) in grpc.iter() {
+            let _ = writeln!(out, "grpc_responses_total{{endpoint=\"{}\"}} {total}", escape(endpoint));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP grpc_responses_fail_total total number of failed responses\n# TYPE grpc_responses_fail_total counter"
+        );
+        for (endpoint, (_, failed)) in grpc.iter() {
+            let _ = writeln!(out, "grpc_responses_fail_total{{endpoint=\"{}\"}} {failed}", escape(endpoint));
+        }
     }
 }
 

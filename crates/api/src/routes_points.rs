@@ -10,8 +10,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use quiver_types::PointId;
-use quiver_types::ops::{UpdateOperation, UpdateResult, UpdateStatus};
-use quiver_types::query::ScrollRequest;
+use quiver_types::ops::UpdateOperation;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -32,20 +31,9 @@ pub fn routes() -> Router<AppState> {
 
 type Reply = Result<Response, ApiError>;
 
-/// Runs one write. `ordering` is accepted and needs no action: every write of a shard is
-/// applied in one order (the shard's WAL order), at least as ordered as Qdrant's `strong`.
+/// Runs one write (shared with gRPC in `wire::apply_write`).
 async fn write(state: &AppState, name: &str, params: &WriteParams, op: UpdateOperation, started: Started) -> Reply {
-    let wait = params.wait.unwrap_or(false);
-    tracing::trace!(ordering = ?params.ordering, wait, "write");
-    let update = state.node.update_points(name, op, wait);
-    let result: UpdateResult = match params.timeout()? {
-        None => update.await?,
-        Some(limit) => match tokio::time::timeout(limit, update).await {
-            Ok(result) => result?,
-            Err(_) => UpdateResult { operation_id: None, status: UpdateStatus::WaitTimeout },
-        },
-    };
-    Ok(ok(started.0, result))
+    Ok(ok(started.0, wire::apply_write(&state.node, name, params, op).await?))
 }
 
 async fn upsert(
@@ -179,15 +167,7 @@ async fn scroll(
     JsonBody(body): JsonBody<wire::ScrollWire>,
 ) -> Reply {
     let timeout = p.check()?;
-    wire::shard_key_unsupported(&body.shard_key)?;
-    let request = ScrollRequest {
-        offset: body.offset,
-        limit: wire::positive_limit(body.limit.unwrap_or(10))?,
-        filter: body.filter,
-        with_payload: body.with_payload,
-        with_vector: body.with_vector,
-        order_by: body.order_by.map(|o| o.into_order_by()),
-    };
+    let request = body.into_request()?;
     let page = wire::bounded(timeout, s.node.scroll_points(&name, request)).await?;
     Ok(ok(t.0, serde_json::json!({"points": page.points, "next_page_offset": page.next_page_offset})))
 }

@@ -11,6 +11,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
 
+/// The `title` of `GET /` and of the gRPC health check.
+pub(crate) const TITLE: &str = "qdrant - vector search engine";
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(root))
@@ -29,7 +32,7 @@ pub fn routes() -> Router<AppState> {
 type Reply = Result<Response, ApiError>;
 
 async fn root(State(state): State<AppState>) -> Response {
-    axum::Json(serde_json::json!({"title": "qdrant - vector search engine", "version": state.version})).into_response()
+    axum::Json(serde_json::json!({"title": TITLE, "version": state.version})).into_response()
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response {

@@ -4,9 +4,9 @@
 use crate::error::ApiError;
 use quiver_types::PointId;
 use quiver_types::filter::Filter;
-use quiver_types::ops::{PointSelector, PointVectors, UpdateMode, UpdateOperation};
+use quiver_types::ops::{PointSelector, PointVectors, UpdateMode, UpdateOperation, UpdateResult, UpdateStatus};
 use quiver_types::point::{NamedVectors, Payload, PointStruct, Vector, VectorStruct};
-use quiver_types::query::{OrderByInterface, WithPayload, WithVector};
+use quiver_types::query::{OrderByInterface, ScrollRequest, WithPayload, WithVector};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -204,7 +204,6 @@ pub fn upsert_operation(body: Value) -> Result<UpdateOperation, ApiError> {
         });
     }
     let wire: PointsListWire = serde_json::from_value(body).map_err(ApiError::format)?;
-    no_shard_keys(&wire.shard_key)?;
     let points = wire
         .points
         .into_iter()
@@ -214,10 +213,38 @@ pub fn upsert_operation(body: Value) -> Result<UpdateOperation, ApiError> {
             payload: p.payload,
         })
         .collect();
-    Ok(UpdateOperation::Upsert {
-        points,
-        mode: wire.update_mode.unwrap_or_default(),
-        update_filter: wire.update_filter,
+    upsert_points(points, &wire.shard_key, wire.update_filter, wire.update_mode)
+}
+
+/// An upsert of `points` (both transports).
+pub fn upsert_points(
+    points: Vec<PointStruct>,
+    shard_key: &Option<Value>,
+    update_filter: Option<Filter>,
+    mode: Option<UpdateMode>,
+) -> Result<UpdateOperation, ApiError> {
+    no_shard_keys(shard_key)?;
+    Ok(UpdateOperation::Upsert { points, mode: mode.unwrap_or_default(), update_filter })
+}
+
+/// Runs one write with the request's `wait` and `timeout` (both transports): a timeout that
+/// elapses answers `wait_timeout`. `ordering` is accepted and needs no action: every write of a
+/// shard is applied in one order (the shard's WAL order), at least as ordered as Qdrant's `strong`.
+pub async fn apply_write(
+    node: &quiver_node::Node,
+    name: &str,
+    params: &WriteParams,
+    op: UpdateOperation,
+) -> Result<UpdateResult, ApiError> {
+    let wait = params.wait.unwrap_or(false);
+    tracing::trace!(ordering = ?params.ordering, wait, "write");
+    let update = node.update_points(name, op, wait);
+    Ok(match params.timeout()? {
+        None => update.await?,
+        Some(limit) => match tokio::time::timeout(limit, update).await {
+            Ok(result) => result?,
+            Err(_) => UpdateResult { operation_id: None, status: UpdateStatus::WaitTimeout },
+        },
     })
 }
 
@@ -263,18 +290,18 @@ pub struct DeletePayloadWire {
 }
 
 #[derive(Debug, Deserialize)]
-struct PointVectorsWire {
-    id: PointId,
-    vector: VectorStruct,
+pub struct PointVectorsWire {
+    pub id: PointId,
+    pub vector: VectorStruct,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct UpdateVectorsWire {
-    points: Vec<PointVectorsWire>,
+    pub points: Vec<PointVectorsWire>,
     #[serde(default)]
-    shard_key: Option<Value>,
+    pub shard_key: Option<Value>,
     #[serde(default)]
-    update_filter: Option<Filter>,
+    pub update_filter: Option<Filter>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -394,6 +421,21 @@ pub struct CountWire {
 }
 
 /// Checks a limit: 0 is a validation error (422).
+impl ScrollWire {
+    /// The scroll request (both transports); a zero limit is a validation error.
+    pub fn into_request(self) -> Result<ScrollRequest, ApiError> {
+        no_shard_keys(&self.shard_key)?;
+        Ok(ScrollRequest {
+            offset: self.offset,
+            limit: positive_limit(self.limit.unwrap_or(10))?,
+            filter: self.filter,
+            with_payload: self.with_payload,
+            with_vector: self.with_vector,
+            order_by: self.order_by.map(|o| o.into_order_by()),
+        })
+    }
+}
+
 pub fn positive_limit(limit: usize) -> Result<usize, ApiError> {
     match limit {
         0 => Err(ApiError::validation("limit: value 0 invalid, must be 1 or greater")),

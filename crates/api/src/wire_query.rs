@@ -21,7 +21,7 @@ fn no_vector() -> WithVector {
 /// The `vector` of a legacy search: a bare list or a named dense/sparse vector.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum NamedVectorWire {
+pub(crate) enum NamedVectorWire {
     Dense(Vec<f32>),
     NamedDense { name: String, vector: Vec<f32> },
     NamedSparse { name: String, vector: SparseVector },
@@ -30,23 +30,23 @@ enum NamedVectorWire {
 /// `POST …/points/search`.
 #[derive(Debug, Deserialize)]
 pub struct SearchWire {
-    vector: NamedVectorWire,
+    pub(crate) vector: NamedVectorWire,
     #[serde(default)]
-    filter: Option<Filter>,
+    pub(crate) filter: Option<Filter>,
     #[serde(default)]
-    params: Option<SearchParams>,
+    pub(crate) params: Option<SearchParams>,
     #[serde(alias = "top")]
-    limit: usize,
+    pub(crate) limit: usize,
     #[serde(default)]
-    offset: Option<usize>,
+    pub(crate) offset: Option<usize>,
     #[serde(default = "no_payload")]
-    with_payload: WithPayload,
+    pub(crate) with_payload: WithPayload,
     #[serde(default = "no_vector", alias = "with_vectors")]
-    with_vector: WithVector,
+    pub(crate) with_vector: WithVector,
     #[serde(default)]
-    score_threshold: Option<f32>,
+    pub(crate) score_threshold: Option<f32>,
     #[serde(default)]
-    shard_key: Option<Value>,
+    pub(crate) shard_key: Option<Value>,
 }
 
 impl SearchWire {
@@ -80,7 +80,7 @@ pub struct SearchBatchWire {
 /// A vector input of a query: dense, sparse, multi (refused), or a point id.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum VectorInputWire {
+pub(crate) enum VectorInputWire {
     Dense(Vec<f32>),
     Sparse(SparseVector),
     Multi(#[allow(dead_code)] Vec<Vec<f32>>),
@@ -88,32 +88,32 @@ enum VectorInputWire {
 }
 
 #[derive(Debug, Deserialize)]
-struct RecommendWire {
+pub(crate) struct RecommendWire {
     #[serde(default)]
-    positive: Vec<VectorInputWire>,
+    pub(crate) positive: Vec<VectorInputWire>,
     #[serde(default)]
-    negative: Vec<VectorInputWire>,
+    pub(crate) negative: Vec<VectorInputWire>,
     #[serde(default)]
-    strategy: Option<String>,
+    pub(crate) strategy: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum FusionWire {
+pub(crate) enum FusionWire {
     Rrf,
     Dbsf,
 }
 
 #[derive(Debug, Deserialize)]
-struct RrfWire {
+pub(crate) struct RrfWire {
     #[serde(default)]
-    k: Option<usize>,
+    pub(crate) k: Option<usize>,
 }
 
 /// The `query` of a universal query.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum QueryWire {
+pub(crate) enum QueryWire {
     Nearest { nearest: VectorInputWire },
     Recommend { recommend: RecommendWire },
     Fusion { fusion: FusionWire },
@@ -125,28 +125,28 @@ enum QueryWire {
 
 /// A prefetch (same shape recursively).
 #[derive(Debug, Deserialize)]
-struct PrefetchWire {
+pub(crate) struct PrefetchWire {
     #[serde(default)]
-    prefetch: Option<OneOrMany<PrefetchWire>>,
+    pub(crate) prefetch: Option<OneOrMany<PrefetchWire>>,
     #[serde(default)]
-    query: Option<QueryWire>,
+    pub(crate) query: Option<QueryWire>,
     #[serde(default)]
-    using: Option<String>,
+    pub(crate) using: Option<String>,
     #[serde(default)]
-    filter: Option<Filter>,
+    pub(crate) filter: Option<Filter>,
     #[serde(default)]
-    params: Option<SearchParams>,
+    pub(crate) params: Option<SearchParams>,
     #[serde(default)]
-    score_threshold: Option<f32>,
+    pub(crate) score_threshold: Option<f32>,
     #[serde(default)]
-    limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
     #[serde(default)]
-    lookup_from: Option<Value>,
+    pub(crate) lookup_from: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum OneOrMany<T> {
+pub(crate) enum OneOrMany<T> {
     Many(Vec<T>),
     One(Box<T>),
 }
@@ -164,29 +164,29 @@ impl<T> OneOrMany<T> {
 #[derive(Debug, Deserialize)]
 pub struct QueryRequestWire {
     #[serde(default)]
-    query: Option<QueryWire>,
+    pub(crate) query: Option<QueryWire>,
     #[serde(default)]
-    using: Option<String>,
+    pub(crate) using: Option<String>,
     #[serde(default)]
-    prefetch: Option<OneOrMany<PrefetchWire>>,
+    pub(crate) prefetch: Option<OneOrMany<PrefetchWire>>,
     #[serde(default)]
-    filter: Option<Filter>,
+    pub(crate) filter: Option<Filter>,
     #[serde(default)]
-    params: Option<SearchParams>,
+    pub(crate) params: Option<SearchParams>,
     #[serde(default)]
-    score_threshold: Option<f32>,
+    pub(crate) score_threshold: Option<f32>,
     #[serde(default)]
-    limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
     #[serde(default)]
-    offset: Option<usize>,
+    pub(crate) offset: Option<usize>,
     #[serde(default = "no_vector", alias = "with_vectors")]
-    with_vector: WithVector,
+    pub(crate) with_vector: WithVector,
     #[serde(default = "no_payload")]
-    with_payload: WithPayload,
+    pub(crate) with_payload: WithPayload,
     #[serde(default)]
-    lookup_from: Option<Value>,
+    pub(crate) lookup_from: Option<Value>,
     #[serde(default)]
-    shard_key: Option<Value>,
+    pub(crate) shard_key: Option<Value>,
 }
 
 fn vector_input(input: VectorInputWire) -> Result<VectorInput, ApiError> {

@@ -1,5 +1,5 @@
 //! The `quiver` binary: reads the configuration and flags, opens the node's storage, serves the
-//! REST API, and shuts down gracefully on SIGINT/SIGTERM (every write made durable).
+//! REST and gRPC APIs, and shuts down gracefully on SIGINT/SIGTERM (every write made durable).
 
 mod cluster;
 mod settings;
@@ -69,6 +69,33 @@ async fn wait_for_signal() {
     tracing::info!("shutdown signal received");
 }
 
+/// Binds `service.grpc_port` (unless null) and serves Qdrant's public gRPC API on it until
+/// `stopped` completes; the task's result reports a server failure.
+async fn start_grpc(
+    settings: &settings::Settings,
+    node: &Arc<Node>,
+    metrics: &Arc<Metrics>,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Option<tokio::task::JoinHandle<Result<(), String>>>, String> {
+    let Some(port) = settings.service.grpc_port else {
+        tracing::info!("gRPC API disabled (service.grpc_port is null)");
+        return Ok(None);
+    };
+    let address = format!("{}:{}", settings.service.host, port);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .map_err(|e| format!("cannot listen on {address} (service.grpc_port): {e}"))?;
+    tracing::info!(%address, "gRPC API listening");
+    let state =
+        quiver_api::grpc::GrpcState { node: Arc::clone(node), version: QDRANT_VERSION, metrics: Arc::clone(metrics) };
+    let max_message_bytes = settings.service.max_request_size_mb.saturating_mul(1024 * 1024);
+    Ok(Some(tokio::spawn(async move {
+        quiver_api::grpc::serve(state, listener, max_message_bytes, stopped)
+            .await
+            .map_err(|e| format!("gRPC server failed: {e}"))
+    })))
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
     let (settings, unknown) = settings::load(cli.config_path.as_deref())?;
     init_logging(&settings.log_level);
@@ -103,12 +130,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         cluster::start(&node, &settings, args, stopped()).await?;
     }
     let faults_enabled = std::env::var("QUIVER_ENABLE_FAULTS").is_ok_and(|v| v == "1");
-    let state = AppState {
-        node: Arc::clone(&node),
-        metrics: Arc::new(Metrics::default()),
-        version: QDRANT_VERSION,
-        faults_enabled,
-    };
+    let metrics = Arc::new(Metrics::default());
+    let grpc = start_grpc(&settings, &node, &metrics, stopped()).await?;
+    let state = AppState { node: Arc::clone(&node), metrics, version: QDRANT_VERSION, faults_enabled };
     let mut router = quiver_api::router(state, settings.service.max_request_size_mb);
     if settings.service.enable_cors {
         router = router.layer(tower_http::cors::CorsLayer::permissive());
@@ -123,6 +147,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         .with_graceful_shutdown(stopped())
         .await
         .map_err(|e| format!("REST server failed: {e}"))?;
+    if let Some(grpc) = grpc {
+        grpc.await.map_err(|e| format!("gRPC server task failed: {e}"))??;
+    }
     if let Some(cluster) = node.cluster() {
         cluster.consensus.shutdown().await;
     }

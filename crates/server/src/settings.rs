@@ -21,6 +21,8 @@ pub struct Settings {
 pub struct ServiceSettings {
     pub host: String,
     pub http_port: u16,
+    /// `null` (YAML) or `null`/empty (environment) disables the gRPC API.
+    #[serde(deserialize_with = "optional_port")]
     pub grpc_port: Option<u16>,
     pub max_request_size_mb: usize,
     pub max_workers: usize,
@@ -29,6 +31,25 @@ pub struct ServiceSettings {
     pub api_key: Option<String>,
     pub read_only_api_key: Option<String>,
     pub enable_snapshot_url_recovery: bool,
+}
+
+/// A port that may be switched off: a number, `null`, or (from the environment, where every
+/// value is a string) `"null"` or `""`.
+fn optional_port<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Port {
+        Number(u16),
+        Text(String),
+    }
+    match Option::<Port>::deserialize(d)? {
+        None => Ok(None),
+        Some(Port::Number(n)) => Ok(Some(n)),
+        Some(Port::Text(t)) if t.is_empty() || t.eq_ignore_ascii_case("null") => Ok(None),
+        Some(Port::Text(t)) => t.parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!("invalid port `{t}`: expected a number from 0 to 65535 or null"))
+        }),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

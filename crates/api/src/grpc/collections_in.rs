@@ -1,0 +1,251 @@
+//! Collection requests over gRPC → the domain `CreateCollection` / `UpdateCollection` that the
+//! REST bodies deserialize into; the node validates both the same way.
+
+use crate::grpc::convert::map_to_json;
+use qdrant_client::qdrant as pb;
+use quiver_types::config::{
+    CollectionParamsDiff, CreateCollection, Distance, HnswConfigDiff, OptimizersConfigDiff, SparseVectorParams,
+    UpdateCollection, VectorParams, VectorParamsDiff, VectorsConfig, WalConfigDiff,
+};
+use serde_json::{Value as Json, json};
+use std::collections::{BTreeMap, HashMap};
+use tonic::Status;
+
+fn bad(message: String) -> Status {
+    Status::invalid_argument(format!("Wrong input: {message}"))
+}
+
+fn distance(d: i32) -> Result<Distance, Status> {
+    match pb::Distance::try_from(d) {
+        Ok(pb::Distance::Cosine) => Ok(Distance::Cosine),
+        Ok(pb::Distance::Euclid) => Ok(Distance::Euclid),
+        Ok(pb::Distance::Dot) => Ok(Distance::Dot),
+        Ok(pb::Distance::Manhattan) => Ok(Distance::Manhattan),
+        Ok(pb::Distance::UnknownDistance) | Err(_) => Err(bad(format!("unknown distance {d}"))),
+    }
+}
+
+fn memory(m: Option<i32>) -> Option<String> {
+    let name = match pb::Memory::try_from(m?) {
+        Ok(pb::Memory::Cold) => "cold",
+        Ok(pb::Memory::Cached) => "cached",
+        Ok(pb::Memory::Pinned) => "pinned",
+        Ok(pb::Memory::Unknown) | Err(_) => return None,
+    };
+    Some(name.into())
+}
+
+fn datatype(d: Option<i32>) -> Option<String> {
+    let name = match pb::Datatype::try_from(d?) {
+        Ok(pb::Datatype::Float32) => "float32",
+        Ok(pb::Datatype::Uint8) => "uint8",
+        Ok(pb::Datatype::Float16) => "float16",
+        Ok(pb::Datatype::Turbo4) => "turbo4",
+        Ok(pb::Datatype::Turbo8) => "turbo8",
+        Ok(pb::Datatype::Turbo16) => "turbo16",
+        Ok(pb::Datatype::Default) | Err(_) => return None,
+    };
+    Some(name.into())
+}
+
+pub fn hnsw_in(h: pb::HnswConfigDiff) -> HnswConfigDiff {
+    #[allow(deprecated)]
+    let on_disk = h.on_disk;
+    HnswConfigDiff {
+        m: h.m.map(|v| v as usize),
+        ef_construct: h.ef_construct.map(|v| v as usize),
+        full_scan_threshold: h.full_scan_threshold.map(|v| v as usize),
+        max_indexing_threads: h.max_indexing_threads.map(|v| v as usize),
+        on_disk,
+        payload_m: h.payload_m.map(|v| v as usize),
+        inline_storage: h.inline_storage,
+        memory: memory(h.memory),
+    }
+}
+
+fn wal_in(w: pb::WalConfigDiff) -> WalConfigDiff {
+    WalConfigDiff {
+        wal_capacity_mb: w.wal_capacity_mb.map(|v| v as usize),
+        wal_segments_ahead: w.wal_segments_ahead.map(|v| v as usize),
+        wal_retain_closed: w.wal_retain_closed.map(|v| v as usize),
+    }
+}
+
+fn optimizers_in(o: pb::OptimizersConfigDiff) -> OptimizersConfigDiff {
+    use pb::max_optimization_threads::Variant;
+    let threads = match o.max_optimization_threads.and_then(|t| t.variant) {
+        Some(Variant::Value(n)) => Some(json!(n)),
+        Some(Variant::Setting(_)) => Some(json!("auto")),
+        None => o.deprecated_max_optimization_threads.map(|n| json!(n)),
+    };
+    OptimizersConfigDiff {
+        deleted_threshold: o.deleted_threshold,
+        vacuum_min_vector_number: o.vacuum_min_vector_number.map(|v| v as usize),
+        default_segment_number: o.default_segment_number.map(|v| v as usize),
+        max_segment_size: o.max_segment_size.map(|v| v as usize),
+        memmap_threshold: o.memmap_threshold.map(|v| v as usize),
+        indexing_threshold: o.indexing_threshold.map(|v| v as usize),
+        flush_interval_sec: o.flush_interval_sec,
+        max_optimization_threads: threads,
+        prevent_unoptimized: o.prevent_unoptimized,
+    }
+}
+
+/// Quantization in its REST JSON form (the domain keeps it as JSON and echoes it).
+#[allow(deprecated)]
+fn quantization_in(q: pb::quantization_config::Quantization) -> Result<Json, Status> {
+    use pb::quantization_config::Quantization as Q;
+    Ok(match q {
+        Q::Scalar(s) => json!({"scalar": {"type": "int8", "quantile": s.quantile, "always_ram": s.always_ram}}),
+        Q::Product(p) => {
+            let ratio = pb::CompressionRatio::try_from(p.compression).map_or("x4", |c| c.as_str_name());
+            json!({"product": {"compression": ratio, "always_ram": p.always_ram}})
+        }
+        Q::Binary(b) => json!({"binary": {"always_ram": b.always_ram}}),
+        Q::Turboquant(_) => return Err(bad("turbo quantization is not supported".into())),
+    })
+}
+
+fn quantization_diff_in(q: Option<pb::QuantizationConfigDiff>) -> Result<Option<Json>, Status> {
+    use pb::quantization_config::Quantization as Q;
+    use pb::quantization_config_diff::Quantization as D;
+    Ok(match q.and_then(|q| q.quantization) {
+        None => None,
+        Some(D::Disabled(_)) => Some(json!("Disabled")),
+        Some(D::Scalar(s)) => Some(quantization_in(Q::Scalar(s))?),
+        Some(D::Product(p)) => Some(quantization_in(Q::Product(p))?),
+        Some(D::Binary(b)) => Some(quantization_in(Q::Binary(b))?),
+        Some(D::Turboquant(t)) => Some(quantization_in(Q::Turboquant(t))?),
+    })
+}
+
+#[allow(deprecated)]
+fn vector_params_in(p: pb::VectorParams) -> Result<VectorParams, Status> {
+    let quantization_config = p.quantization_config.and_then(|q| q.quantization).map(quantization_in).transpose()?;
+    Ok(VectorParams {
+        size: p.size,
+        distance: distance(p.distance)?,
+        hnsw_config: p.hnsw_config.map(hnsw_in),
+        quantization_config,
+        on_disk: p.on_disk,
+        datatype: datatype(p.datatype),
+        multivector_config: p.multivector_config.map(|_| json!({"comparator": "max_sim"})),
+        memory: memory(p.memory),
+    })
+}
+
+fn vectors_in(v: Option<pb::VectorsConfig>) -> Result<Option<VectorsConfig>, Status> {
+    use pb::vectors_config::Config;
+    Ok(match v.and_then(|v| v.config) {
+        None => None,
+        Some(Config::Params(p)) => Some(VectorsConfig::Single(vector_params_in(p)?)),
+        Some(Config::ParamsMap(m)) => Some(VectorsConfig::Multi(
+            m.map.into_iter().map(|(k, p)| Ok((k, vector_params_in(p)?))).collect::<Result<_, Status>>()?,
+        )),
+    })
+}
+
+#[allow(deprecated)]
+fn sparse_in(s: Option<pb::SparseVectorConfig>) -> Option<BTreeMap<String, SparseVectorParams>> {
+    let map = s?.map.into_iter().map(|(name, p)| {
+        let index = p.index.map(|i| {
+            json!({"full_scan_threshold": i.full_scan_threshold, "on_disk": i.on_disk, "datatype": datatype(i.datatype)})
+        });
+        let modifier = p.modifier.map(|m| match pb::Modifier::try_from(m) {
+            Ok(pb::Modifier::Idf) => "idf".to_string(),
+            Ok(pb::Modifier::None) | Err(_) => "none".to_string(),
+        });
+        (name, SparseVectorParams { index: index.map(strip_nulls), modifier })
+    });
+    Some(map.collect())
+}
+
+fn strip_nulls(mut v: Json) -> Json {
+    if let Json::Object(map) = &mut v {
+        map.retain(|_, x| !x.is_null());
+    }
+    v
+}
+
+fn metadata_in(m: HashMap<String, pb::Value>) -> Option<serde_json::Map<String, Json>> {
+    (!m.is_empty()).then(|| map_to_json(m))
+}
+
+fn no_strict_mode(s: Option<pb::StrictModeConfig>) -> Result<(), Status> {
+    match s {
+        None => Ok(()),
+        Some(_) => Err(bad("strict_mode_config over gRPC is not supported yet (use REST)".into())),
+    }
+}
+
+/// `CreateCollection` as the REST body of `PUT /collections/{name}`; returns the name and timeout.
+#[allow(deprecated)]
+pub fn create_in(r: pb::CreateCollection) -> Result<(String, CreateCollection, Option<u64>), Status> {
+    no_strict_mode(r.strict_mode_config)?;
+    let sharding_method = r.sharding_method.map(|m| match pb::ShardingMethod::try_from(m) {
+        Ok(pb::ShardingMethod::Custom) => "custom".to_string(),
+        Ok(pb::ShardingMethod::Auto) | Err(_) => "auto".to_string(),
+    });
+    let quantization_config = r.quantization_config.and_then(|q| q.quantization).map(quantization_in).transpose()?;
+    let request = CreateCollection {
+        vectors: vectors_in(r.vectors_config)?,
+        shard_number: r.shard_number,
+        sharding_method,
+        replication_factor: r.replication_factor,
+        write_consistency_factor: r.write_consistency_factor,
+        on_disk_payload: r.on_disk_payload,
+        payload: r.payload.map(|p| json!({"memory": memory(p.memory)})),
+        hnsw_config: r.hnsw_config.map(hnsw_in),
+        wal_config: r.wal_config.map(wal_in),
+        optimizers_config: r.optimizers_config.map(optimizers_in),
+        quantization_config,
+        sparse_vectors: sparse_in(r.sparse_vectors_config),
+        strict_mode_config: None,
+        metadata: metadata_in(r.metadata),
+        init_from: None,
+    };
+    Ok((r.collection_name, request, r.timeout))
+}
+
+#[allow(deprecated)]
+fn vector_diff_in(d: pb::VectorParamsDiff) -> Result<VectorParamsDiff, Status> {
+    Ok(VectorParamsDiff {
+        hnsw_config: d.hnsw_config.map(hnsw_in),
+        quantization_config: quantization_diff_in(d.quantization_config)?,
+        on_disk: d.on_disk,
+        memory: memory(d.memory),
+    })
+}
+
+/// `UpdateCollection` as the REST body of `PATCH /collections/{name}`.
+#[allow(deprecated)]
+pub fn update_in(r: pb::UpdateCollection) -> Result<(String, UpdateCollection, Option<u64>), Status> {
+    use pb::vectors_config_diff::Config;
+    no_strict_mode(r.strict_mode_config)?;
+    let vectors = match r.vectors_config.and_then(|v| v.config) {
+        None => None,
+        Some(Config::Params(p)) => Some(BTreeMap::from([(String::new(), vector_diff_in(p)?)])),
+        Some(Config::ParamsMap(m)) => {
+            Some(m.map.into_iter().map(|(k, d)| Ok((k, vector_diff_in(d)?))).collect::<Result<_, Status>>()?)
+        }
+    };
+    let params = r.params.map(|p| CollectionParamsDiff {
+        replication_factor: p.replication_factor,
+        write_consistency_factor: p.write_consistency_factor,
+        read_fan_out_factor: p.read_fan_out_factor,
+        read_fan_out_delay_ms: p.read_fan_out_delay_ms,
+        on_disk_payload: p.on_disk_payload,
+        payload: p.payload.map(|s| json!({"memory": memory(s.memory)})),
+    });
+    let request = UpdateCollection {
+        vectors,
+        optimizers_config: r.optimizers_config.map(optimizers_in),
+        params,
+        hnsw_config: r.hnsw_config.map(hnsw_in),
+        quantization_config: quantization_diff_in(r.quantization_config)?,
+        sparse_vectors: sparse_in(r.sparse_vectors_config),
+        strict_mode_config: None,
+        metadata: metadata_in(r.metadata),
+    };
+    Ok((r.collection_name, request, r.timeout))
+}

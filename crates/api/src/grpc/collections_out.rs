@@ -1,0 +1,287 @@
+//! Collection descriptions returned over gRPC: collection info and its cluster view.
+
+use crate::grpc::convert::payload_to_map;
+use qdrant_client::qdrant as pb;
+use quiver_node::info::{CollectionClusterInfo, CollectionInfo};
+use quiver_types::config::{CollectionConfig, Distance, HnswConfig, HnswConfigDiff, OptimizersConfig, VectorParams};
+use quiver_types::config::{SparseVectorParams, VectorsConfig};
+use quiver_types::replica::ReplicaState;
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+
+fn distance_out(d: Distance) -> i32 {
+    let d = match d {
+        Distance::Cosine => pb::Distance::Cosine,
+        Distance::Euclid => pb::Distance::Euclid,
+        Distance::Dot => pb::Distance::Dot,
+        Distance::Manhattan => pb::Distance::Manhattan,
+    };
+    d as i32
+}
+
+fn memory_out(m: Option<&str>) -> Option<i32> {
+    let m = match m? {
+        "cold" => pb::Memory::Cold,
+        "cached" => pb::Memory::Cached,
+        "pinned" => pb::Memory::Pinned,
+        _ => return None,
+    };
+    Some(m as i32)
+}
+
+fn datatype_out(d: Option<&str>) -> Option<i32> {
+    let d = match d? {
+        "float32" => pb::Datatype::Float32,
+        "uint8" => pb::Datatype::Uint8,
+        "float16" => pb::Datatype::Float16,
+        "turbo4" => pb::Datatype::Turbo4,
+        _ => return None,
+    };
+    Some(d as i32)
+}
+
+#[allow(deprecated)]
+fn hnsw_diff_out(h: &HnswConfigDiff) -> pb::HnswConfigDiff {
+    pb::HnswConfigDiff {
+        m: h.m.map(|v| v as u64),
+        ef_construct: h.ef_construct.map(|v| v as u64),
+        full_scan_threshold: h.full_scan_threshold.map(|v| v as u64),
+        max_indexing_threads: h.max_indexing_threads.map(|v| v as u64),
+        on_disk: h.on_disk,
+        payload_m: h.payload_m.map(|v| v as u64),
+        inline_storage: h.inline_storage,
+        memory: memory_out(h.memory.as_deref()),
+    }
+}
+
+#[allow(deprecated)]
+fn hnsw_out(h: &HnswConfig) -> pb::HnswConfigDiff {
+    pb::HnswConfigDiff {
+        m: Some(h.m as u64),
+        ef_construct: Some(h.ef_construct as u64),
+        full_scan_threshold: Some(h.full_scan_threshold as u64),
+        max_indexing_threads: Some(h.max_indexing_threads as u64),
+        on_disk: h.on_disk,
+        payload_m: h.payload_m.map(|v| v as u64),
+        inline_storage: None,
+        memory: None,
+    }
+}
+
+/// Quantization from its REST JSON form (scalar, product, binary; anything else is omitted).
+#[allow(deprecated)]
+fn quantization_out(q: Option<&Json>) -> Option<pb::QuantizationConfig> {
+    use pb::quantization_config::Quantization as Q;
+    let q = q?.as_object()?;
+    let (kind, body) = q.iter().next()?;
+    let always_ram = body.get("always_ram").and_then(Json::as_bool);
+    let quantization = match kind.as_str() {
+        "scalar" => Q::Scalar(pb::ScalarQuantization {
+            r#type: pb::QuantizationType::Int8 as i32,
+            quantile: body.get("quantile").and_then(Json::as_f64).map(|f| f as f32),
+            always_ram,
+            memory: None,
+        }),
+        "product" => {
+            let ratio = body.get("compression").and_then(Json::as_str).unwrap_or("x4");
+            let compression = pb::CompressionRatio::from_str_name(ratio).unwrap_or(pb::CompressionRatio::X4) as i32;
+            Q::Product(pb::ProductQuantization { compression, always_ram, memory: None })
+        }
+        "binary" => Q::Binary(pb::BinaryQuantization { always_ram, ..Default::default() }),
+        _ => return None,
+    };
+    Some(pb::QuantizationConfig { quantization: Some(quantization) })
+}
+
+#[allow(deprecated)]
+fn vector_params_out(p: &VectorParams) -> pb::VectorParams {
+    pb::VectorParams {
+        size: p.size,
+        distance: distance_out(p.distance),
+        hnsw_config: p.hnsw_config.as_ref().map(hnsw_diff_out),
+        quantization_config: quantization_out(p.quantization_config.as_ref()),
+        on_disk: p.on_disk,
+        datatype: datatype_out(p.datatype.as_deref()),
+        multivector_config: None,
+        memory: memory_out(p.memory.as_deref()),
+    }
+}
+
+fn vectors_out(v: &VectorsConfig) -> pb::VectorsConfig {
+    use pb::vectors_config::Config;
+    let config = match v {
+        VectorsConfig::Single(p) => Config::Params(vector_params_out(p)),
+        VectorsConfig::Multi(map) => Config::ParamsMap(pb::VectorParamsMap {
+            map: map.iter().map(|(k, p)| (k.clone(), vector_params_out(p))).collect(),
+        }),
+    };
+    pb::VectorsConfig { config: Some(config) }
+}
+
+fn sparse_out(map: &BTreeMap<String, SparseVectorParams>) -> Option<pb::SparseVectorConfig> {
+    if map.is_empty() {
+        return None;
+    }
+    let modifier = |m: &Option<String>| {
+        m.as_deref().map(|m| if m == "idf" { pb::Modifier::Idf as i32 } else { pb::Modifier::None as i32 })
+    };
+    let map = map
+        .iter()
+        .map(|(k, p)| (k.clone(), pb::SparseVectorParams { index: None, modifier: modifier(&p.modifier) }))
+        .collect();
+    Some(pb::SparseVectorConfig { map })
+}
+
+fn optimizers_out(o: &OptimizersConfig) -> pb::OptimizersConfigDiff {
+    let threads = o
+        .max_optimization_threads
+        .map(|n| pb::MaxOptimizationThreads { variant: Some(pb::max_optimization_threads::Variant::Value(n as u64)) });
+    pb::OptimizersConfigDiff {
+        deleted_threshold: Some(o.deleted_threshold),
+        vacuum_min_vector_number: Some(o.vacuum_min_vector_number as u64),
+        default_segment_number: Some(o.default_segment_number as u64),
+        max_segment_size: o.max_segment_size.map(|v| v as u64),
+        memmap_threshold: o.memmap_threshold.map(|v| v as u64),
+        indexing_threshold: o.indexing_threshold.map(|v| v as u64),
+        flush_interval_sec: Some(o.flush_interval_sec),
+        deprecated_max_optimization_threads: None,
+        max_optimization_threads: threads,
+        prevent_unoptimized: None,
+    }
+}
+
+#[allow(deprecated)]
+fn config_out(c: &CollectionConfig) -> pb::CollectionConfig {
+    let p = &c.params;
+    let sharding_method = p.sharding_method.as_deref().map(|m| match m {
+        "custom" => pb::ShardingMethod::Custom as i32,
+        _ => pb::ShardingMethod::Auto as i32,
+    });
+    let params = pb::CollectionParams {
+        shard_number: p.shard_number,
+        on_disk_payload: p.on_disk_payload,
+        vectors_config: Some(vectors_out(&p.vectors)),
+        replication_factor: Some(p.replication_factor),
+        write_consistency_factor: Some(p.write_consistency_factor),
+        read_fan_out_factor: p.read_fan_out_factor,
+        sharding_method,
+        sparse_vectors_config: sparse_out(&p.sparse_vectors),
+        ..Default::default()
+    };
+    let wal = &c.wal_config;
+    pb::CollectionConfig {
+        params: Some(params),
+        hnsw_config: Some(hnsw_out(&c.hnsw_config)),
+        optimizer_config: Some(optimizers_out(&c.optimizer_config)),
+        wal_config: Some(pb::WalConfigDiff {
+            wal_capacity_mb: Some(wal.wal_capacity_mb as u64),
+            wal_segments_ahead: Some(wal.wal_segments_ahead as u64),
+            wal_retain_closed: Some(wal.wal_retain_closed as u64),
+        }),
+        quantization_config: quantization_out(c.quantization_config.as_ref()),
+        strict_mode_config: None,
+        metadata: c.metadata.clone().map(payload_to_map).unwrap_or_default(),
+    }
+}
+
+fn schema_type(data_type: Option<&str>) -> i32 {
+    let t = match data_type.unwrap_or_default() {
+        "keyword" => pb::PayloadSchemaType::Keyword,
+        "integer" => pb::PayloadSchemaType::Integer,
+        "float" => pb::PayloadSchemaType::Float,
+        "geo" => pb::PayloadSchemaType::Geo,
+        "text" => pb::PayloadSchemaType::Text,
+        "bool" => pb::PayloadSchemaType::Bool,
+        "datetime" => pb::PayloadSchemaType::Datetime,
+        "uuid" => pb::PayloadSchemaType::Uuid,
+        _ => pb::PayloadSchemaType::UnknownType,
+    };
+    t as i32
+}
+
+pub fn info_out(info: CollectionInfo) -> pb::CollectionInfo {
+    let status = match info.status {
+        "green" => pb::CollectionStatus::Green,
+        "yellow" => pb::CollectionStatus::Yellow,
+        "red" => pb::CollectionStatus::Red,
+        _ => pb::CollectionStatus::Grey,
+    };
+    let payload_schema = info
+        .payload_schema
+        .iter()
+        .map(|(field, entry)| {
+            let schema = pb::PayloadSchemaInfo {
+                data_type: schema_type(entry.get("data_type").and_then(Json::as_str)),
+                params: None,
+                points: entry.get("points").and_then(Json::as_u64),
+            };
+            (field.clone(), schema)
+        })
+        .collect();
+    pb::CollectionInfo {
+        status: status as i32,
+        optimizer_status: Some(pb::OptimizerStatus { ok: info.optimizer_status == "ok", error: String::new() }),
+        segments_count: info.segments_count as u64,
+        config: Some(config_out(&info.config)),
+        payload_schema,
+        points_count: Some(info.points_count as u64),
+        indexed_vectors_count: Some(info.indexed_vectors_count as u64),
+        warnings: Vec::new(),
+        update_queue: Some(pb::UpdateQueueInfo { length: 0, deferred_points: None }),
+        created_at: None,
+    }
+}
+
+fn replica_state_out(s: ReplicaState) -> i32 {
+    let s = match s {
+        ReplicaState::Active => pb::ReplicaState::Active,
+        ReplicaState::Dead => pb::ReplicaState::Dead,
+        ReplicaState::Partial => pb::ReplicaState::Partial,
+        ReplicaState::Initializing => pb::ReplicaState::Initializing,
+        ReplicaState::Listener => pb::ReplicaState::Listener,
+        ReplicaState::PartialSnapshot => pb::ReplicaState::PartialSnapshot,
+        ReplicaState::Recovery => pb::ReplicaState::Recovery,
+        ReplicaState::Resharding => pb::ReplicaState::Resharding,
+        ReplicaState::ReshardingScaleDown => pb::ReplicaState::ReshardingScaleDown,
+        ReplicaState::ActiveRead => pb::ReplicaState::ActiveRead,
+        ReplicaState::ManualRecovery => pb::ReplicaState::ManualRecovery,
+    };
+    s as i32
+}
+
+pub fn cluster_info_out(info: CollectionClusterInfo, time: f64) -> pb::CollectionClusterInfoResponse {
+    let transfer = |t: &Json| pb::ShardTransferInfo {
+        shard_id: t.get("shard_id").and_then(Json::as_u64).unwrap_or_default() as u32,
+        to_shard_id: None,
+        from: t.get("from").and_then(Json::as_u64).unwrap_or_default(),
+        to: t.get("to").and_then(Json::as_u64).unwrap_or_default(),
+        sync: t.get("sync").and_then(Json::as_bool).unwrap_or_default(),
+    };
+    pb::CollectionClusterInfoResponse {
+        peer_id: info.peer_id,
+        shard_count: info.shard_count as u64,
+        local_shards: info
+            .local_shards
+            .iter()
+            .map(|s| pb::LocalShardInfo {
+                shard_id: s.shard_id,
+                points_count: s.points_count as u64,
+                state: replica_state_out(s.state),
+                shard_key: None,
+            })
+            .collect(),
+        remote_shards: info
+            .remote_shards
+            .iter()
+            .map(|s| pb::RemoteShardInfo {
+                shard_id: s.shard_id,
+                peer_id: s.peer_id,
+                state: replica_state_out(s.state),
+                shard_key: None,
+            })
+            .collect(),
+        shard_transfers: info.shard_transfers.iter().map(transfer).collect(),
+        resharding_operations: Vec::new(),
+        time,
+    }
+}

@@ -1,0 +1,144 @@
+//! `qdrant.Points`: thin delegation to the write and read conversions; features Quiver does not
+//! have yet answer `Unimplemented` with their name.
+
+use crate::grpc::GrpcState;
+use crate::grpc::status::unimplemented;
+use crate::grpc::{points_read as read, points_write as write};
+use qdrant_client::qdrant as pb;
+use qdrant_client::qdrant::points_server::Points;
+use tonic::{Request, Response, Status};
+
+type Reply<T> = Result<Response<T>, Status>;
+type Op = Reply<pb::PointsOperationResponse>;
+
+#[tonic::async_trait]
+impl Points for GrpcState {
+    async fn upsert(&self, request: Request<pb::UpsertPoints>) -> Op {
+        write::upsert(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn delete(&self, request: Request<pb::DeletePoints>) -> Op {
+        write::delete(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn get(&self, request: Request<pb::GetPoints>) -> Reply<pb::GetResponse> {
+        read::get(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn update_vectors(&self, request: Request<pb::UpdatePointVectors>) -> Op {
+        write::update_vectors(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn delete_vectors(&self, request: Request<pb::DeletePointVectors>) -> Op {
+        write::delete_vectors(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn set_payload(&self, request: Request<pb::SetPayloadPoints>) -> Op {
+        write::set_payload(&self.node, request.into_inner(), false).await.map(Response::new)
+    }
+
+    async fn overwrite_payload(&self, request: Request<pb::SetPayloadPoints>) -> Op {
+        write::set_payload(&self.node, request.into_inner(), true).await.map(Response::new)
+    }
+
+    async fn delete_payload(&self, request: Request<pb::DeletePayloadPoints>) -> Op {
+        write::delete_payload(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn clear_payload(&self, request: Request<pb::ClearPayloadPoints>) -> Op {
+        write::clear_payload(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn create_field_index(&self, request: Request<pb::CreateFieldIndexCollection>) -> Op {
+        write::create_field_index(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn delete_field_index(&self, request: Request<pb::DeleteFieldIndexCollection>) -> Op {
+        write::delete_field_index(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn create_vector_name(&self, _request: Request<pb::CreateVectorNameRequest>) -> Op {
+        Err(unimplemented("adding a named vector to an existing collection"))
+    }
+
+    async fn delete_vector_name(&self, _request: Request<pb::DeleteVectorNameRequest>) -> Op {
+        Err(unimplemented("removing a named vector from a collection"))
+    }
+
+    async fn search(&self, request: Request<pb::SearchPoints>) -> Reply<pb::SearchResponse> {
+        read::search(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn search_batch(&self, request: Request<pb::SearchBatchPoints>) -> Reply<pb::SearchBatchResponse> {
+        read::search_batch(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn search_groups(&self, _request: Request<pb::SearchPointGroups>) -> Reply<pb::SearchGroupsResponse> {
+        Err(unimplemented("grouped search (search_groups)"))
+    }
+
+    async fn scroll(&self, request: Request<pb::ScrollPoints>) -> Reply<pb::ScrollResponse> {
+        read::scroll(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn recommend(&self, request: Request<pb::RecommendPoints>) -> Reply<pb::RecommendResponse> {
+        read::recommend(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn recommend_batch(&self, request: Request<pb::RecommendBatchPoints>) -> Reply<pb::RecommendBatchResponse> {
+        read::recommend_batch(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn recommend_groups(
+        &self,
+        _request: Request<pb::RecommendPointGroups>,
+    ) -> Reply<pb::RecommendGroupsResponse> {
+        Err(unimplemented("grouped recommend (recommend_groups)"))
+    }
+
+    async fn discover(&self, _request: Request<pb::DiscoverPoints>) -> Reply<pb::DiscoverResponse> {
+        Err(unimplemented("discovery search (discover)"))
+    }
+
+    async fn discover_batch(&self, _request: Request<pb::DiscoverBatchPoints>) -> Reply<pb::DiscoverBatchResponse> {
+        Err(unimplemented("discovery search (discover_batch)"))
+    }
+
+    async fn count(&self, request: Request<pb::CountPoints>) -> Reply<pb::CountResponse> {
+        read::count(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn update_batch(&self, request: Request<pb::UpdateBatchPoints>) -> Reply<pb::UpdateBatchResponse> {
+        write::update_batch(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn query(&self, request: Request<pb::QueryPoints>) -> Reply<pb::QueryResponse> {
+        read::query(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn query_batch(&self, request: Request<pb::QueryBatchPoints>) -> Reply<pb::QueryBatchResponse> {
+        read::query_batch(&self.node, request.into_inner()).await.map(Response::new)
+    }
+
+    async fn query_groups(&self, _request: Request<pb::QueryPointGroups>) -> Reply<pb::QueryGroupsResponse> {
+        Err(unimplemented("grouped query (query_groups)"))
+    }
+
+    async fn facet(&self, _request: Request<pb::FacetCounts>) -> Reply<pb::FacetResponse> {
+        Err(unimplemented("facet counts"))
+    }
+
+    async fn search_matrix_pairs(
+        &self,
+        _request: Request<pb::SearchMatrixPoints>,
+    ) -> Reply<pb::SearchMatrixPairsResponse> {
+        Err(unimplemented("distance matrix (search_matrix_pairs)"))
+    }
+
+    async fn search_matrix_offsets(
+        &self,
+        _request: Request<pb::SearchMatrixPoints>,
+    ) -> Reply<pb::SearchMatrixOffsetsResponse> {
+        Err(unimplemented("distance matrix (search_matrix_offsets)"))
+    }
+}

@@ -1,0 +1,159 @@
+//! Point reads over gRPC: retrieve, scroll, count, search, query and recommend, each through the
+//! same node function and checks as its REST twin.
+
+use crate::grpc::convert::{point_id, point_id_out, point_ids, read_settings, record_out, scored_list, shard_key};
+use crate::grpc::convert::{with_payload, with_vector};
+use crate::grpc::filter::filter_in;
+use crate::grpc::query::{order_by_in, query_request, recommend_request, search_wire};
+use crate::wire::{self, CountWire, ReadSettings, RetrieveWire, ScrollWire};
+use crate::wire_query::QueryRequestWire;
+use qdrant_client::qdrant as pb;
+use quiver_node::Node;
+use quiver_node::service::QueryPoints;
+use quiver_types::point::ScoredPoint;
+use std::time::Instant;
+use tonic::Status;
+
+fn elapsed(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64()
+}
+
+pub async fn get(node: &Node, r: pb::GetPoints) -> Result<pb::GetResponse, Status> {
+    let started = Instant::now();
+    let settings = read_settings(r.read_consistency, r.timeout)?;
+    let body = RetrieveWire {
+        ids: point_ids(r.ids)?,
+        with_payload: with_payload(r.with_payload, true),
+        with_vector: with_vector(r.with_vectors),
+        shard_key: shard_key(r.shard_key_selector),
+    };
+    wire::shard_key_unsupported(&body.shard_key)?;
+    let read = node.retrieve_points(&r.collection_name, body.ids, body.with_payload, body.with_vector);
+    let records = wire::bounded(settings, read).await?;
+    Ok(pb::GetResponse { result: records.into_iter().map(record_out).collect(), time: elapsed(started), usage: None })
+}
+
+pub async fn scroll(node: &Node, r: pb::ScrollPoints) -> Result<pb::ScrollResponse, Status> {
+    let started = Instant::now();
+    let settings = read_settings(r.read_consistency, r.timeout)?;
+    let offset = r.offset.map(|id| point_id(Some(id))).transpose()?;
+    let body = ScrollWire {
+        offset,
+        limit: r.limit.map(|l| l as usize),
+        filter: filter_in(r.filter)?,
+        with_payload: with_payload(r.with_payload, true),
+        with_vector: with_vector(r.with_vectors),
+        order_by: r.order_by.map(order_by_in),
+        shard_key: shard_key(r.shard_key_selector),
+    };
+    let page = wire::bounded(settings, node.scroll_points(&r.collection_name, body.into_request()?)).await?;
+    Ok(pb::ScrollResponse {
+        next_page_offset: page.next_page_offset.map(point_id_out),
+        result: page.points.into_iter().map(record_out).collect(),
+        time: elapsed(started),
+        usage: None,
+    })
+}
+
+pub async fn count(node: &Node, r: pb::CountPoints) -> Result<pb::CountResponse, Status> {
+    let started = Instant::now();
+    let settings = read_settings(r.read_consistency, r.timeout)?;
+    let body = CountWire { filter: filter_in(r.filter)?, exact: r.exact, shard_key: shard_key(r.shard_key_selector) };
+    wire::shard_key_unsupported(&body.shard_key)?;
+    // Counts are always exact; `exact: false` is answered exactly too.
+    let count = wire::bounded(settings, node.count_points(&r.collection_name, body.filter)).await?;
+    Ok(pb::CountResponse { result: Some(pb::CountResult { count: count as u64 }), time: elapsed(started), usage: None })
+}
+
+async fn search_one(
+    node: &Node,
+    name: &str,
+    settings: ReadSettings,
+    r: pb::SearchPoints,
+) -> Result<Vec<ScoredPoint>, Status> {
+    let request = search_wire(r)?.into_request()?;
+    Ok(wire::bounded(settings, node.search_points(name, request)).await?)
+}
+
+pub async fn search(node: &Node, r: pb::SearchPoints) -> Result<pb::SearchResponse, Status> {
+    let started = Instant::now();
+    let settings = read_settings(r.read_consistency, r.timeout)?;
+    let name = r.collection_name.clone();
+    let points = search_one(node, &name, settings, r).await?;
+    Ok(pb::SearchResponse { result: scored_list(points), time: elapsed(started), usage: None })
+}
+
+pub async fn search_batch(node: &Node, r: pb::SearchBatchPoints) -> Result<pb::SearchBatchResponse, Status> {
+    let started = Instant::now();
+    let settings = read_settings(r.read_consistency, r.timeout)?;
+    let requests =
+        r.search_points.into_iter().map(|s| Ok(search_wire(s)?.into_request()?)).collect::<Result<Vec<_>, Status>>()?;
+    let mut result = Vec::with_capacity(requests.len());
+    for request in requests {
+        let points = wire::bounded(settings, node.search_points(&r.collection_name, request)).await?;
+        result.push(pb::BatchResult { result: scored_list(points) });
+    }
+    Ok(pb::SearchBatchResponse { result, time: elapsed(started), usage: None })
+}
+
+async fn run_query(
+    node: &Node,
+    name: &str,
+    settings: ReadSettings,
+    body: QueryRequestWire,
+) -> Result<Vec<ScoredPoint>, Status> {
+    let query = body.into_query()?;
+    Ok(wire::bounded(settings, node.query_points(name, query)).await?)
+}
+
+pub async fn query(node: &Node, r: pb::QueryPoints) -> Result<pb::QueryResponse, Status> {
+    let started = Instant::now();
+    let settings = read_settings(r.read_consistency, r.timeout)?;
+    let name = r.collection_name.clone();
+    let points = run_query(node, &name, settings, query_request(r)?).await?;
+    Ok(pb::QueryResponse { result: scored_list(points), time: elapsed(started), usage: None })
+}
+
+/// Runs the queries of a batch one after the other (as REST's `…/query/batch`).
+async fn batch(
+    node: &Node,
+    name: &str,
+    settings: ReadSettings,
+    queries: Vec<QueryPoints>,
+) -> Result<Vec<pb::BatchResult>, Status> {
+    let mut result = Vec::with_capacity(queries.len());
+    for query in queries {
+        let points = wire::bounded(settings, node.query_points(name, query)).await?;
+        result.push(pb::BatchResult { result: scored_list(points) });
+    }
+    Ok(result)
+}
+
+pub async fn query_batch(node: &Node, r: pb::QueryBatchPoints) -> Result<pb::QueryBatchResponse, Status> {
+    let started = Instant::now();
+    let settings = read_settings(r.read_consistency, r.timeout)?;
+    let queries =
+        r.query_points.into_iter().map(|q| Ok(query_request(q)?.into_query()?)).collect::<Result<Vec<_>, Status>>()?;
+    let result = batch(node, &r.collection_name, settings, queries).await?;
+    Ok(pb::QueryBatchResponse { result, time: elapsed(started), usage: None })
+}
+
+pub async fn recommend(node: &Node, r: pb::RecommendPoints) -> Result<pb::RecommendResponse, Status> {
+    let started = Instant::now();
+    let settings = read_settings(r.read_consistency, r.timeout)?;
+    let name = r.collection_name.clone();
+    let points = run_query(node, &name, settings, recommend_request(r)?).await?;
+    Ok(pb::RecommendResponse { result: scored_list(points), time: elapsed(started), usage: None })
+}
+
+pub async fn recommend_batch(node: &Node, r: pb::RecommendBatchPoints) -> Result<pb::RecommendBatchResponse, Status> {
+    let started = Instant::now();
+    let settings = read_settings(r.read_consistency, r.timeout)?;
+    let queries = r
+        .recommend_points
+        .into_iter()
+        .map(|q| Ok(recommend_request(q)?.into_query()?))
+        .collect::<Result<Vec<_>, Status>>()?;
+    let result = batch(node, &r.collection_name, settings, queries).await?;
+    Ok(pb::RecommendBatchResponse { result, time: elapsed(started), usage: None })
+}

@@ -1,0 +1,203 @@
+//! Searches and universal queries over gRPC: each request is rewritten into the REST request
+//! structs (`wire_query`) and converted by the same code, so validation and defaults match.
+
+use crate::grpc::convert::{point_id, shard_key, vector_in, with_payload, with_vector};
+use crate::grpc::filter::filter_in;
+use crate::wire_query::{
+    FusionWire, NamedVectorWire, OneOrMany, PrefetchWire, QueryRequestWire, QueryWire, RecommendWire, RrfWire,
+    SearchWire, VectorInputWire,
+};
+use qdrant_client::qdrant as pb;
+use quiver_types::SparseVector;
+use quiver_types::point::Vector;
+use quiver_types::query::{Direction, OrderBy, OrderByInterface, SearchParams};
+use serde_json::{Value as Json, json};
+use tonic::Status;
+
+fn inference_refused() -> Status {
+    Status::invalid_argument("Wrong input: inference (documents, images, objects) is not supported")
+}
+
+pub fn params_in(params: Option<pb::SearchParams>) -> Option<SearchParams> {
+    params.map(|p| SearchParams {
+        hnsw_ef: p.hnsw_ef.map(|e| e as usize),
+        exact: p.exact.unwrap_or(false),
+        quantization: p
+            .quantization
+            .map(|q| json!({"ignore": q.ignore, "rescore": q.rescore, "oversampling": q.oversampling})),
+        indexed_only: p.indexed_only.unwrap_or(false),
+        acorn: p.acorn.map(|a| json!({"enable": a.enable, "max_selectivity": a.max_selectivity})),
+    })
+}
+
+fn lookup_from(location: Option<pb::LookupLocation>) -> Option<Json> {
+    location.map(|l| json!({"collection": l.collection_name, "vector": l.vector_name}))
+}
+
+/// `SearchPoints` as the REST search body.
+pub fn search_wire(r: pb::SearchPoints) -> Result<SearchWire, Status> {
+    let name = r.vector_name.unwrap_or_default();
+    let vector = match (r.sparse_indices, name.is_empty()) {
+        (Some(indices), _) => {
+            NamedVectorWire::NamedSparse { name, vector: SparseVector { indices: indices.data, values: r.vector } }
+        }
+        (None, true) => NamedVectorWire::Dense(r.vector),
+        (None, false) => NamedVectorWire::NamedDense { name, vector: r.vector },
+    };
+    Ok(SearchWire {
+        vector,
+        filter: filter_in(r.filter)?,
+        params: params_in(r.params),
+        limit: r.limit as usize,
+        offset: r.offset.map(|o| o as usize),
+        with_payload: with_payload(r.with_payload, false),
+        with_vector: with_vector(r.with_vectors),
+        score_threshold: r.score_threshold,
+        shard_key: shard_key(r.shard_key_selector),
+    })
+}
+
+fn vector_input(input: Option<pb::VectorInput>) -> Result<VectorInputWire, Status> {
+    use pb::vector_input::Variant as V;
+    match input.and_then(|i| i.variant).ok_or_else(|| crate::grpc::status::missing("vector input"))? {
+        V::Id(id) => Ok(VectorInputWire::Id(point_id(Some(id))?)),
+        V::Dense(d) => Ok(VectorInputWire::Dense(d.data)),
+        V::Sparse(s) => Ok(VectorInputWire::Sparse(SparseVector { indices: s.indices, values: s.values })),
+        V::MultiDense(m) => Ok(VectorInputWire::Multi(m.vectors.into_iter().map(|v| v.data).collect())),
+        V::Document(_) | V::Image(_) | V::Object(_) => Err(inference_refused()),
+    }
+}
+
+fn strategy(strategy: Option<i32>) -> Option<String> {
+    let name = match pb::RecommendStrategy::try_from(strategy?) {
+        Ok(pb::RecommendStrategy::AverageVector) => "average_vector",
+        Ok(pb::RecommendStrategy::BestScore) => "best_score",
+        Ok(pb::RecommendStrategy::SumScores) => "sum_scores",
+        Err(_) => "unknown",
+    };
+    Some(name.to_string())
+}
+
+fn start_from(value: Option<pb::StartFrom>) -> Option<Json> {
+    use pb::start_from::Value;
+    Some(match value?.value? {
+        Value::Float(f) => json!(f),
+        Value::Integer(i) => json!(i),
+        Value::Datetime(s) => json!(s),
+        Value::Timestamp(t) => {
+            let nanos = u32::try_from(t.nanos).unwrap_or_default();
+            json!(chrono::DateTime::from_timestamp(t.seconds, nanos).map(|d| d.to_rfc3339()))
+        }
+    })
+}
+
+pub fn order_by_in(order_by: pb::OrderBy) -> OrderByInterface {
+    let direction = order_by.direction.map(|d| match pb::Direction::try_from(d) {
+        Ok(pb::Direction::Desc) => Direction::Desc,
+        Ok(pb::Direction::Asc) | Err(_) => Direction::Asc,
+    });
+    OrderByInterface::Struct(OrderBy { key: order_by.key, direction, start_from: start_from(order_by.start_from) })
+}
+
+/// The REST form of a query; kinds REST refuses are named the same way.
+fn query_wire(query: Option<pb::Query>) -> Result<Option<QueryWire>, Status> {
+    use pb::query::Variant as Q;
+    let other = |kind: &str| QueryWire::Other(serde_json::Map::from_iter([(kind.to_string(), Json::Null)]));
+    let Some(variant) = query.and_then(|q| q.variant) else { return Ok(None) };
+    Ok(Some(match variant {
+        Q::Nearest(v) => QueryWire::Nearest { nearest: vector_input(Some(v))? },
+        Q::Recommend(r) => QueryWire::Recommend {
+            recommend: RecommendWire {
+                positive: r.positive.into_iter().map(|v| vector_input(Some(v))).collect::<Result<_, _>>()?,
+                negative: r.negative.into_iter().map(|v| vector_input(Some(v))).collect::<Result<_, _>>()?,
+                strategy: strategy(r.strategy),
+            },
+        },
+        Q::Fusion(f) => match pb::Fusion::try_from(f) {
+            Ok(pb::Fusion::Dbsf) => QueryWire::Fusion { fusion: FusionWire::Dbsf },
+            Ok(pb::Fusion::Rrf) | Err(_) => QueryWire::Fusion { fusion: FusionWire::Rrf },
+        },
+        Q::Rrf(r) => QueryWire::Rrf { rrf: RrfWire { k: r.k.map(|k| k as usize) } },
+        Q::OrderBy(o) => QueryWire::OrderBy { order_by: order_by_in(o) },
+        Q::Discover(_) => other("discover"),
+        Q::Context(_) => other("context"),
+        Q::Sample(_) => other("sample"),
+        Q::Formula(_) => other("formula"),
+        Q::NearestWithMmr(_) => other("nearest (mmr)"),
+        Q::RelevanceFeedback(_) => other("relevance_feedback"),
+        Q::Text(_) => other("text"),
+    }))
+}
+
+fn prefetch_wire(p: pb::PrefetchQuery) -> Result<PrefetchWire, Status> {
+    Ok(PrefetchWire {
+        prefetch: prefetch_list(p.prefetch)?,
+        query: query_wire(p.query)?,
+        using: p.using,
+        filter: filter_in(p.filter)?,
+        params: params_in(p.params),
+        score_threshold: p.score_threshold,
+        limit: p.limit.map(|l| l as usize),
+        lookup_from: lookup_from(p.lookup_from),
+    })
+}
+
+fn prefetch_list(list: Vec<pb::PrefetchQuery>) -> Result<Option<OneOrMany<PrefetchWire>>, Status> {
+    if list.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(OneOrMany::Many(list.into_iter().map(prefetch_wire).collect::<Result<_, _>>()?)))
+}
+
+/// `QueryPoints` as the REST query body.
+pub fn query_request(r: pb::QueryPoints) -> Result<QueryRequestWire, Status> {
+    Ok(QueryRequestWire {
+        query: query_wire(r.query)?,
+        using: r.using,
+        prefetch: prefetch_list(r.prefetch)?,
+        filter: filter_in(r.filter)?,
+        params: params_in(r.params),
+        score_threshold: r.score_threshold,
+        limit: r.limit.map(|l| l as usize),
+        offset: r.offset.map(|o| o as usize),
+        with_vector: with_vector(r.with_vectors),
+        with_payload: with_payload(r.with_payload, false),
+        lookup_from: lookup_from(r.lookup_from),
+        shard_key: shard_key(r.shard_key_selector),
+    })
+}
+
+fn example_vector(v: pb::Vector) -> Result<VectorInputWire, Status> {
+    match vector_in(v)? {
+        Vector::Dense(d) => Ok(VectorInputWire::Dense(d)),
+        Vector::Sparse(s) => Ok(VectorInputWire::Sparse(s)),
+        Vector::Multi(m) => Ok(VectorInputWire::Multi(m)),
+    }
+}
+
+/// Legacy `RecommendPoints` as the REST universal query with a `recommend` input (there is no
+/// separate recommend endpoint: both run the same query path).
+pub fn recommend_request(r: pb::RecommendPoints) -> Result<QueryRequestWire, Status> {
+    let ids = |list: Vec<pb::PointId>| -> Result<Vec<VectorInputWire>, Status> {
+        list.into_iter().map(|id| Ok(VectorInputWire::Id(point_id(Some(id))?))).collect()
+    };
+    let mut positive = ids(r.positive)?;
+    positive.extend(r.positive_vectors.into_iter().map(example_vector).collect::<Result<Vec<_>, _>>()?);
+    let mut negative = ids(r.negative)?;
+    negative.extend(r.negative_vectors.into_iter().map(example_vector).collect::<Result<Vec<_>, _>>()?);
+    let recommend = RecommendWire { positive, negative, strategy: strategy(r.strategy) };
+    Ok(QueryRequestWire {
+        query: Some(QueryWire::Recommend { recommend }),
+        using: r.using,
+        prefetch: None,
+        filter: filter_in(r.filter)?,
+        params: params_in(r.params),
+        score_threshold: r.score_threshold,
+        limit: Some(r.limit as usize),
+        offset: r.offset.map(|o| o as usize),
+        with_vector: with_vector(r.with_vectors),
+        with_payload: with_payload(r.with_payload, false),
+        lookup_from: lookup_from(r.lookup_from),
+        shard_key: shard_key(r.shard_key_selector),
+    })
+}

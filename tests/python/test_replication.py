@@ -764,6 +764,9 @@ def test_2_nodes_returning_peer_never_serves_missed_writes(cluster_factory):
     a, b = c.peer(0), c.peer(1)
     create_collection(a, shard_number=2, rf=2)
     wait_all_active([a, b], 4)
+    # A replica stands in or acknowledges alone only once confirmed current with its primary
+    # (the health loop confirms within ~0.5 s; a local read does it at once).
+    assert result(a.post(f"/collections/{COLL}/points/count", json={})) == {"count": 0}
     b.kill()
     solo = list(range(5000, 5400))
     for k in range(0, len(solo), 100):

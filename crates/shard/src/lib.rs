@@ -4,11 +4,17 @@
 
 mod apply;
 pub mod error;
+mod indexer;
 mod read;
 mod replica;
+mod search;
 mod shard;
+#[cfg(test)]
+mod tests_search;
 
 pub use error::ShardError;
+pub use indexer::IndexConfig;
 pub use read::ScrollPage;
 pub use replica::ApplyOutcome;
-pub use shard::{LocalShard, ShardConfig};
+pub use search::SearchPlan;
+pub use shard::{IndexStatus, LocalShard, MemoryReport, ShardConfig};

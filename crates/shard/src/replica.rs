@@ -42,6 +42,7 @@ impl LocalShard {
             apply::apply(&mut self.table.write(), seq, op);
             self.applied_seq.store(seq, Ordering::Release);
         }
+        self.indexer.notify();
         if wait {
             self.wal.sync_through(seq)?;
         }
@@ -123,6 +124,7 @@ impl LocalShard {
         self.wal.truncate_all_and_reset(seq + 1)?;
         *self.table.write() = table;
         self.applied_seq.store(seq, Ordering::Release);
+        self.indexer.notify();
         Ok(())
     }
 }

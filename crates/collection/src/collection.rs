@@ -130,11 +130,14 @@ impl Collection {
             };
             shards.insert(shard_id, ReplicaSet::new(shard_id, local));
         }
-        let payload_index = match std::fs::read(dir.join(PAYLOAD_INDEX_FILE)) {
+        let payload_index: PayloadIndexSchema = match std::fs::read(dir.join(PAYLOAD_INDEX_FILE)) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| service("parse payload index definitions", e))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => PayloadIndexSchema::new(),
             Err(e) => return Err(service("read payload index definitions", e)),
         };
+        for shard in shards.values().filter_map(ReplicaSet::local) {
+            shard.set_payload_indexes(&payload_index);
+        }
         Ok(Collection {
             cluster: std::sync::OnceLock::new(),
             payload_index: RwLock::new(payload_index),
@@ -178,6 +181,9 @@ impl Collection {
         let bytes = serde_json::to_vec_pretty(&next).map_err(|e| service("encode payload index definitions", e))?;
         write_atomic(&self.dir.join(PAYLOAD_INDEX_FILE), &bytes)
             .map_err(|e| service("write payload index definitions", e))?;
+        for shard in self.shards.values().filter_map(ReplicaSet::local) {
+            shard.set_payload_indexes(&next);
+        }
         *map = next;
         Ok(())
     }

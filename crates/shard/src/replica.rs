@@ -117,6 +117,7 @@ impl LocalShard {
         for point in points {
             table.upsert(point);
         }
+        table.set_payload_indexes(&self.payload_fields.lock());
         let changes: Vec<_> =
             table.iter_slots().map(|p| quiver_storage::checkpoint::CheckpointChange::Put(p.to_stored())).collect();
         table.take_dirty();

@@ -195,33 +195,43 @@ impl LocalShard {
         let score_slot = |slot: u32| {
             table.dense_at(name, slot).filter(|v| v.len() == query.len()).map(|v| distance::score(distance, query, v))
         };
-        let view = if params.exact { None } else { table.dense_index(name) };
-        let Some(view) = view else {
-            for point in table.iter_slots() {
+        // Upper bound of the matches from the payload indexes (None: no indexed condition).
+        let indexed_estimate = match (filter, request.filter.as_ref()) {
+            (Some(_), Some(raw)) => table.payload_index().estimate(raw),
+            _ => None,
+        };
+        let scan = |slots: &mut dyn Iterator<Item = PointRef<'_>>, filter_first: bool, top: &mut TopK| {
+            for point in slots {
+                if filter_first && filter.is_some_and(|f| !f.check(&point)) {
+                    continue;
+                }
                 let Some(score) = score_slot(point.slot()) else { continue };
-                if top.admits(score) && filter.is_none_or(|f| f.check(&point)) {
+                if top.admits(score) && (filter_first || filter.is_none_or(|f| f.check(&point))) {
                     top.push(&point, score);
                 }
             }
+        };
+        let view = if params.exact { None } else { table.dense_index(name) };
+        let vector_bytes = query.len() * 4;
+        let selective = filter.is_some_and(|f| {
+            let estimate = indexed_estimate.unwrap_or_else(|| estimate_matches(table, f));
+            estimate * vector_bytes < hnsw.full_scan_threshold * 1024
+        });
+        if (selective || view.is_none())
+            && let Some(candidates) = request.filter.as_ref().and_then(|raw| table.payload_index().candidates(raw))
+        {
+            let mut slots = candidates.iter().filter_map(|slot| table.by_slot(*slot));
+            scan(&mut slots, true, &mut top);
+            return (top, SearchPlan::FilteredScan);
+        }
+        let Some(view) = view else {
+            scan(&mut table.iter_slots(), false, &mut top);
             return (top, SearchPlan::FullScan);
         };
-        let vector_bytes = query.len() * 4;
-        if let Some(f) = filter {
-            let estimate = estimate_matches(table, f);
-            if estimate * vector_bytes < hnsw.full_scan_threshold * 1024 {
-                // Selective: check the (cheap) filter first, score only the matching points.
-                for point in table.iter_slots() {
-                    if !f.check(&point) {
-                        continue;
-                    }
-                    if let Some(score) = score_slot(point.slot())
-                        && top.admits(score)
-                    {
-                        top.push(&point, score);
-                    }
-                }
-                return (top, SearchPlan::FilteredScan);
-            }
+        if selective {
+            // Selective without an index on its fields: check the (cheap) filter first.
+            scan(&mut table.iter_slots(), true, &mut top);
+            return (top, SearchPlan::FilteredScan);
         }
         let ef = params.hnsw_ef.unwrap_or(hnsw.ef_construct).max(request.limit);
         let allow = |key: u64| -> bool {
@@ -234,7 +244,11 @@ impl LocalShard {
                 (Some(f), Some(point)) => f.check(&point),
             }
         };
-        match view.index.search(query, request.limit, ef, Some(&allow)) {
+        // With nothing pending every key of the index holds its slot's current vector (see
+        // `PointTable::index_done`), so an unfiltered search needs no predicate.
+        let predicate: Option<&(dyn Fn(u64) -> bool + Sync)> =
+            if filter.is_none() && view.pending_len() == 0 { None } else { Some(&allow) };
+        match view.index.search(query, request.limit, ef, predicate) {
             Ok(keys) => {
                 for key in keys {
                     let slot = key as u32;
@@ -247,12 +261,7 @@ impl LocalShard {
             Err(e) => {
                 // Never wrong, only slower: fall back to scoring every point.
                 tracing::warn!(error = %e, "HNSW search failed; scanning exactly");
-                for point in table.iter_slots() {
-                    let Some(score) = score_slot(point.slot()) else { continue };
-                    if top.admits(score) && filter.is_none_or(|f| f.check(&point)) {
-                        top.push(&point, score);
-                    }
-                }
+                scan(&mut table.iter_slots(), false, &mut top);
                 return (top, SearchPlan::FullScan);
             }
         }
@@ -260,13 +269,8 @@ impl LocalShard {
         // `indexed_only` they are skipped once there are more than a small segment's worth.
         let skip_pending = params.indexed_only && view.pending_len() * vector_bytes >= hnsw.full_scan_threshold * 1024;
         if !skip_pending {
-            for slot in view.pending() {
-                let Some(point) = table.by_slot(slot) else { continue };
-                let Some(score) = score_slot(slot) else { continue };
-                if top.admits(score) && filter.is_none_or(|f| f.check(&point)) {
-                    top.push(&point, score);
-                }
-            }
+            let mut slots = view.pending().filter_map(|slot| table.by_slot(slot));
+            scan(&mut slots, false, &mut top);
         }
         (top, SearchPlan::Graph)
     }

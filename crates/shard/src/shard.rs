@@ -6,6 +6,7 @@ use crate::indexer::{IndexConfig, Indexer};
 use parking_lot::{Mutex, RwLock};
 use quiver_storage::StorageError;
 use quiver_storage::checkpoint::{CheckpointChange, CheckpointStore};
+use quiver_storage::payload_index::FieldType;
 use quiver_storage::points::PointTable;
 use quiver_storage::wal::{Wal, WalOptions};
 use quiver_types::SeqNo;
@@ -94,6 +95,8 @@ pub struct LocalShard {
     /// Serialises WAL append + apply so the table applies operations in sequence order.
     pub(crate) write_lock: Mutex<()>,
     pub(crate) applied_seq: AtomicU64,
+    /// Payload index definitions (field → type), applied to every table this shard holds.
+    pub(crate) payload_fields: Mutex<BTreeMap<String, FieldType>>,
 }
 
 impl LocalShard {
@@ -122,6 +125,7 @@ impl LocalShard {
             indexer,
             write_lock: Mutex::new(()),
             applied_seq: AtomicU64::new(applied),
+            payload_fields: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -165,6 +169,19 @@ impl LocalShard {
         self.table.read().len()
     }
 
+    /// Sets the payload indexes from the collection's definitions (field → field schema);
+    /// new ones are built from the current payloads, dropped ones are freed. Unknown schemas
+    /// are ignored (definitions are validated before they are stored).
+    pub fn set_payload_indexes(&self, definitions: &BTreeMap<String, serde_json::Value>) {
+        let wanted: BTreeMap<String, FieldType> = definitions
+            .iter()
+            .filter_map(|(field, schema)| FieldType::from_schema(schema).map(|t| (field.clone(), t)))
+            .collect();
+        let _order = self.write_lock.lock();
+        self.table.write().set_payload_indexes(&wanted);
+        *self.payload_fields.lock() = wanted;
+    }
+
     /// Bytes held by vectors and indexes.
     pub fn memory_report(&self) -> MemoryReport {
         let table = self.table.read();
@@ -177,6 +194,7 @@ impl LocalShard {
                 report.index += view.index.memory_bytes();
             }
         }
+        report.payload_index = table.payload_index().bytes();
         report
     }
 

@@ -165,7 +165,17 @@ fn filtered_results_always_match_and_exact_misses_nothing() {
     let centers = centers(&mut rng);
     // Indexed, with a full-scan threshold between the selective and the broad filters.
     let shard = shard(dir.path(), Distance::Cosine, 1, 20);
+    // `color` and `n` get payload indexes (one before the load, one after); `rare` has none.
+    shard.set_payload_indexes(&BTreeMap::from([("color".to_string(), serde_json::json!("keyword"))]));
     load(&shard, 3000, &mut rng, &centers);
+    shard.set_payload_indexes(&BTreeMap::from([
+        ("color".to_string(), serde_json::json!("keyword")),
+        ("n".to_string(), serde_json::json!({"type": "integer"})),
+    ]));
+    // Payload changes after the index exists are followed.
+    let recolor = serde_json::json!({"color": "white"}).as_object().unwrap().clone();
+    let selector = PointSelector::Ids((0..300).map(PointId::Num).collect());
+    shard.update(&UpdateOperation::SetPayload { payload: recolor, selector, key: None }, false).unwrap();
     wait_indexed(&shard, 3000);
     let mut plans = HashSet::new();
     for _ in 0..150 {

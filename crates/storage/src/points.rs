@@ -3,6 +3,7 @@
 //! stream through memory.
 
 use crate::index::VectorIndex;
+use crate::payload_index::{FieldType, PayloadIndex};
 use quiver_types::point::{NamedVectors, Payload, Vector};
 use quiver_types::{PointId, SparseVector};
 use serde::{Deserialize, Serialize};
@@ -130,6 +131,7 @@ pub struct PointTable {
     free: Vec<u32>,
     dirty: HashSet<PointId>,
     generation: u64,
+    payload_index: PayloadIndex,
 }
 
 impl PointTable {
@@ -188,6 +190,7 @@ impl PointTable {
         self.clear_vectors(slot);
         self.versions[slot as usize] = point.version;
         self.payloads[slot as usize] = point.payload;
+        self.payload_index.update(slot, &self.payloads[slot as usize]);
         for (name, vector) in point.vectors {
             self.put_vector(slot, name, vector);
         }
@@ -202,6 +205,7 @@ impl PointTable {
         self.clear_vectors(slot);
         self.ids[slot as usize] = None;
         self.payloads[slot as usize] = Payload::new();
+        self.payload_index.remove(slot);
         self.versions[slot as usize] = 0;
         self.free.push(slot);
         self.dirty.insert(*id);
@@ -214,6 +218,7 @@ impl PointTable {
             return false;
         };
         f(&mut self.payloads[slot as usize]);
+        self.payload_index.update(slot, &self.payloads[slot as usize]);
         self.versions[slot as usize] = version;
         self.dirty.insert(*id);
         true
@@ -326,6 +331,19 @@ impl PointTable {
     pub fn dense_index(&self, name: &str) -> Option<DenseIndexView<'_>> {
         let column = self.dense.get(name)?;
         Some(DenseIndexView { index: column.index.as_ref()?, indexed: &column.indexed, pending: &column.pending })
+    }
+
+    /// Makes the payload indexes those of `wanted` (new ones are built from the payloads).
+    pub fn set_payload_indexes(&mut self, wanted: &BTreeMap<String, FieldType>) {
+        let payloads = &self.payloads;
+        let ids = &self.ids;
+        let live = (0..ids.len()).filter(|s| ids[*s].is_some()).map(|s| (s as u32, &payloads[s]));
+        self.payload_index.set_fields(wanted, live);
+    }
+
+    /// The payload indexes.
+    pub fn payload_index(&self) -> &PayloadIndex {
+        &self.payload_index
     }
 
     /// Number of slots (live or free); slots are `0..slot_count()`.

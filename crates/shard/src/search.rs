@@ -1,7 +1,8 @@
 //! Nearest-neighbour search of a local shard and its query planner (design record 005).
 //!
 //! Plans, per request:
-//! * **exact scan** of every point: `exact=true`, sparse queries, vectors without an HNSW index
+//! * **sparse queries**: the inverted index of the sparse vector (exact dot products);
+//! * **exact scan** of every point: `exact=true`, vectors without an HNSW index
 //!   (shard below `indexing_threshold`, Manhattan), or a filter on a small shard;
 //! * **exact scan of the matching points** when a filter is selective: its estimated matches hold
 //!   fewer vector bytes than `full_scan_threshold` (KB), as in Qdrant;
@@ -102,6 +103,8 @@ pub enum SearchPlan {
     FilteredScan,
     /// HNSW graph (plus the slots not indexed yet).
     Graph,
+    /// Sparse vectors through their inverted index (exact).
+    SparseIndex,
 }
 
 /// Slots sampled to estimate how many points a filter matches.
@@ -147,17 +150,15 @@ impl LocalShard {
         let (top, plan) = match &request.query {
             QueryVector::Dense(q) => self.search_dense(&table, request, q, distance, filter.as_ref()),
             QueryVector::Sparse(q) => {
+                // Inverted index: only points sharing a dimension with the query are scored.
                 let mut top = TopK::new(request.limit, request.score_threshold, true);
-                for point in table.iter_slots() {
-                    let Some(score) = point.sparse(&request.vector_name).and_then(|v| distance::sparse_dot(q, v))
-                    else {
-                        continue;
-                    };
+                for (slot, score) in table.sparse_scores(&request.vector_name, q) {
+                    let Some(point) = table.by_slot(slot) else { continue };
                     if top.admits(score) && filter.as_ref().is_none_or(|f| f.check(&point)) {
                         top.push(&point, score);
                     }
                 }
-                (top, SearchPlan::FullScan)
+                (top, SearchPlan::SparseIndex)
             }
         };
         let out = top

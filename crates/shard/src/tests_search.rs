@@ -289,3 +289,66 @@ fn installed_and_reopened_shards_rebuild_their_index() {
     assert_eq!(plan, SearchPlan::Graph);
     assert!(ids(&found).iter().filter(|id| exact.contains(id)).count() >= 8);
 }
+
+#[test]
+fn sparse_search_through_the_inverted_index_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(13);
+    let config = ShardConfig { dense: BTreeMap::new(), wal_segment_bytes: 8 << 20, index: IndexConfig::default() };
+    let shard = LocalShard::open(dir.path(), config).unwrap();
+    let sparse = |rng: &mut StdRng| {
+        let n = rng.random_range(1..8);
+        let mut indices: Vec<u32> = (0..n).map(|_| rng.random_range(0..40)).collect();
+        indices.sort_unstable();
+        indices.dedup();
+        let values = indices.iter().map(|_| rng.random_range(-1.0..1.0)).collect();
+        quiver_types::SparseVector { indices, values }
+    };
+    let mut stored = BTreeMap::new();
+    for round in 0..3 {
+        let points: Vec<PointStruct> = (0..400u64)
+            .filter(|i| (i + round) % 3 != 0)
+            .map(|i| {
+                let v = sparse(&mut rng);
+                stored.insert(i, v.clone());
+                PointStruct {
+                    id: PointId::Num(i),
+                    vectors: NamedVectors::from([("s".to_string(), Vector::Sparse(v))]),
+                    payload: Some(serde_json::json!({"even": i % 2 == 0}).as_object().unwrap().clone()),
+                }
+            })
+            .collect();
+        upsert(&shard, points);
+    }
+    let deleted: Vec<PointId> = (0..50).map(PointId::Num).collect();
+    shard.update(&UpdateOperation::Delete { selector: PointSelector::Ids(deleted) }, false).unwrap();
+    for _ in 0..30 {
+        let q = sparse(&mut rng);
+        let even: Filter =
+            serde_json::from_value(serde_json::json!({"must": [{"key": "even", "match": {"value": true}}]})).unwrap();
+        for filter in [None, Some(even)] {
+            let request = CoreSearch {
+                vector_name: "s".into(),
+                query: QueryVector::Sparse(q.clone()),
+                filter: filter.clone(),
+                params: None,
+                limit: 15,
+                score_threshold: None,
+                with_payload: WithPayload::Bool(false),
+                with_vector: WithVector::Bool(false),
+            };
+            let (found, plan) = shard.search_planned(&request).unwrap();
+            assert_eq!(plan, SearchPlan::SparseIndex);
+            let mut expected: Vec<(f32, u64)> = stored
+                .iter()
+                .filter(|(id, _)| **id >= 50 && (filter.is_none() || **id % 2 == 0))
+                .filter_map(|(id, v)| quiver_storage::distance::sparse_dot(&q, v).map(|s| (s, *id)))
+                .collect();
+            expected.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            expected.truncate(15);
+            let got: Vec<(f32, PointId)> = found.iter().map(|p| (p.score, p.id)).collect();
+            let want: Vec<(f32, PointId)> = expected.iter().map(|(s, id)| (*s, PointId::Num(*id))).collect();
+            assert_eq!(got, want);
+        }
+    }
+}

@@ -7,7 +7,7 @@ use crate::payload_index::{FieldType, PayloadIndex};
 use quiver_types::point::{NamedVectors, Payload, Vector};
 use quiver_types::{PointId, SparseVector};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 /// A point as it is stored and checkpointed.
@@ -132,6 +132,8 @@ pub struct PointTable {
     dirty: HashSet<PointId>,
     generation: u64,
     payload_index: PayloadIndex,
+    /// Inverted index per sparse vector name: dimension → slot → value.
+    sparse_index: BTreeMap<String, HashMap<u32, HashMap<u32, f32>>>,
 }
 
 impl PointTable {
@@ -346,6 +348,25 @@ impl PointTable {
         &self.payload_index
     }
 
+    /// Dot products of `query` with every stored sparse vector `name` that shares a dimension
+    /// with it, by slot, from the inverted index. The sums run in ascending dimension order, as
+    /// `distance::sparse_dot` does, so scores are identical to an exact scan.
+    pub fn sparse_scores(&self, name: &str, query: &SparseVector) -> HashMap<u32, f32> {
+        let mut scores: HashMap<u32, f32> = HashMap::new();
+        let Some(postings) = self.sparse_index.get(name) else {
+            return scores;
+        };
+        let query = query.sorted();
+        for (dim, q) in query.indices.iter().zip(&query.values) {
+            if let Some(list) = postings.get(dim) {
+                for (slot, v) in list {
+                    *scores.entry(*slot).or_insert(0.0) += q * v;
+                }
+            }
+        }
+        scores
+    }
+
     /// Number of slots (live or free); slots are `0..slot_count()`.
     pub fn slot_count(&self) -> usize {
         self.ids.len()
@@ -408,8 +429,13 @@ impl PointTable {
                 column.touch(slot, self.generation);
             }
             Vector::Sparse(sparse) => {
+                let sorted = sparse.sorted();
+                let postings = self.sparse_index.entry(name.clone()).or_default();
+                for (dim, value) in sorted.indices.iter().zip(&sorted.values) {
+                    postings.entry(*dim).or_default().insert(slot, *value);
+                }
                 let column = self.sparse.entry(name).or_insert_with(|| vec![None; slots]);
-                column[slot as usize] = Some(sparse.sorted());
+                column[slot as usize] = Some(sorted);
             }
             Vector::Multi(vectors) => {
                 let column = self.multi.entry(name).or_insert_with(|| vec![None; slots]);
@@ -428,8 +454,18 @@ impl PointTable {
             }
             column.present[slot as usize] = false;
         }
-        if let Some(column) = self.sparse.get_mut(name) {
-            column[slot as usize] = None;
+        if let Some(column) = self.sparse.get_mut(name)
+            && let Some(old) = column[slot as usize].take()
+            && let Some(postings) = self.sparse_index.get_mut(name)
+        {
+            for dim in &old.indices {
+                if let Some(list) = postings.get_mut(dim) {
+                    list.remove(&slot);
+                    if list.is_empty() {
+                        postings.remove(dim);
+                    }
+                }
+            }
         }
         if let Some(column) = self.multi.get_mut(name) {
             column[slot as usize] = None;

@@ -3,7 +3,7 @@
 use crate::error::ApiError;
 use crate::wire::{positive_limit, shard_key_unsupported};
 use quiver_node::service::SearchRequest;
-use quiver_node::service::{Fusion, Prefetch, QueryInput, QueryPoints, VectorInput};
+use quiver_node::service::{Fusion, GroupBy, Prefetch, QueryInput, QueryPoints, VectorInput};
 use quiver_types::filter::Filter;
 use quiver_types::query::{OrderByInterface, QueryVector, SearchParams, WithPayload, WithVector};
 use quiver_types::{PointId, SparseVector};
@@ -269,4 +269,88 @@ impl QueryRequestWire {
 #[derive(Debug, Deserialize)]
 pub struct QueryBatchWire {
     pub searches: Vec<QueryRequestWire>,
+}
+
+fn default_group_size() -> usize {
+    3
+}
+
+/// The grouping fields of `…/query/groups` and `…/search/groups`.
+#[derive(Debug, Deserialize)]
+struct GroupFieldsWire {
+    group_by: String,
+    #[serde(default = "default_group_size")]
+    group_size: usize,
+    #[serde(default)]
+    with_lookup: Option<Value>,
+}
+
+impl GroupFieldsWire {
+    fn into_group_by(self) -> Result<GroupBy, ApiError> {
+        if !matches!(self.with_lookup, None | Some(Value::Null)) {
+            return Err(ApiError::bad_input("with_lookup is not supported yet"));
+        }
+        Ok(GroupBy { group_by: self.group_by, group_size: positive_limit(self.group_size)? })
+    }
+}
+
+/// `POST …/points/query/groups`.
+#[derive(Debug, Deserialize)]
+pub struct QueryGroupsWire {
+    #[serde(flatten)]
+    query: QueryRequestWire,
+    #[serde(flatten)]
+    group: GroupFieldsWire,
+}
+
+impl QueryGroupsWire {
+    pub fn into_parts(self) -> Result<(QueryPoints, GroupBy), ApiError> {
+        Ok((self.query.into_query()?, self.group.into_group_by()?))
+    }
+}
+
+/// `POST …/points/search/groups`.
+#[derive(Debug, Deserialize)]
+pub struct SearchGroupsWire {
+    vector: NamedVectorWire,
+    #[serde(default)]
+    filter: Option<Filter>,
+    #[serde(default)]
+    params: Option<SearchParams>,
+    #[serde(alias = "top")]
+    limit: usize,
+    #[serde(default = "no_payload")]
+    with_payload: WithPayload,
+    #[serde(default = "no_vector", alias = "with_vectors")]
+    with_vector: WithVector,
+    #[serde(default)]
+    score_threshold: Option<f32>,
+    #[serde(default)]
+    shard_key: Option<Value>,
+    #[serde(flatten)]
+    group: GroupFieldsWire,
+}
+
+impl SearchGroupsWire {
+    pub fn into_parts(self) -> Result<(QueryPoints, GroupBy), ApiError> {
+        shard_key_unsupported(&self.shard_key)?;
+        let (using, input) = match self.vector {
+            NamedVectorWire::Dense(v) => (None, VectorInput::Dense(v)),
+            NamedVectorWire::NamedDense { name, vector } => (Some(name), VectorInput::Dense(vector)),
+            NamedVectorWire::NamedSparse { name, vector } => (Some(name), VectorInput::Sparse(vector)),
+        };
+        let query = QueryPoints {
+            prefetch: Vec::new(),
+            query: Some(QueryInput::Nearest(input)),
+            using,
+            filter: self.filter,
+            params: self.params,
+            limit: positive_limit(self.limit)?,
+            offset: 0,
+            score_threshold: self.score_threshold,
+            with_payload: self.with_payload,
+            with_vector: self.with_vector,
+        };
+        Ok((query, self.group.into_group_by()?))
+    }
 }

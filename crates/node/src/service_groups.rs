@@ -70,7 +70,7 @@ impl Node {
             return Err(NodeError::BadInput("group_size must be at least 1".into()));
         }
         let (limit, with_payload) = (query.limit, query.with_payload.clone());
-        let mut candidates = (limit * by.group_size * 2).max(32).min(MAX_CANDIDATES);
+        let mut candidates = (limit * by.group_size * 2).clamp(32, MAX_CANDIDATES);
         loop {
             let mut inner = query.clone();
             inner.limit = candidates;

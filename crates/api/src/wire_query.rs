@@ -203,12 +203,17 @@ fn query_input(query: Option<QueryWire>) -> Result<Option<QueryInput>, ApiError>
     Ok(Some(match query {
         QueryWire::Nearest { nearest: v } | QueryWire::Vector(v) => QueryInput::Nearest(vector_input(v)?),
         QueryWire::Recommend { recommend } => {
-            if recommend.strategy.as_deref().is_some_and(|s| s != "average_vector") {
-                return Err(ApiError::bad_input("Only the `average_vector` recommend strategy is supported yet"));
-            }
             let positive = recommend.positive.into_iter().map(vector_input).collect::<Result<_, _>>()?;
             let negative = recommend.negative.into_iter().map(vector_input).collect::<Result<_, _>>()?;
-            QueryInput::Recommend { positive, negative }
+            match recommend.strategy.as_deref() {
+                None | Some("average_vector") => QueryInput::Recommend { positive, negative },
+                Some("best_score") => QueryInput::RecommendBestScore { positive, negative },
+                Some(_) => {
+                    return Err(ApiError::bad_input(
+                        "Only the `average_vector` and `best_score` recommend strategies are supported yet",
+                    ));
+                }
+            }
         }
         QueryWire::Fusion { fusion: FusionWire::Rrf } => QueryInput::Fusion(Fusion::Rrf { k: 2 }),
         QueryWire::Fusion { fusion: FusionWire::Dbsf } => QueryInput::Fusion(Fusion::Dbsf),

@@ -192,3 +192,58 @@ async fn query_and_search_groups() {
     assert_eq!(legacy["groups"].as_array().unwrap().len(), 2);
     assert_eq!(legacy["groups"][0]["id"], groups[0]["id"]);
 }
+
+#[tokio::test]
+async fn recommend_best_score_scores_every_candidate_against_the_examples() {
+    let t = TestNode::new();
+    t.create("c", json!({"vectors": {"size": DIM, "distance": "Cosine"}})).await;
+    t.upsert("c", points()).await;
+    let normalized: Vec<Vec<f32>> = (0..N)
+        .map(|i| {
+            let v = vector(i);
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter().map(|x| x / norm).collect()
+        })
+        .collect();
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let sigmoid = |x: f32| 0.5 * (x / (1.0 + x.abs()) + 1.0);
+    let (pos, neg) = (5u64, 17u64);
+    let mut expected: Vec<(f32, u64)> = (0..N)
+        .filter(|i| *i != pos && *i != neg)
+        .map(|i| {
+            let (p, n) = (
+                dot(&normalized[pos as usize], &normalized[i as usize]),
+                dot(&normalized[neg as usize], &normalized[i as usize]),
+            );
+            (if p > n { sigmoid(p) } else { -sigmoid(n) }, i)
+        })
+        .collect();
+    expected.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let r = t
+        .ok(
+            Method::POST,
+            "/collections/c/points/query",
+            Some(json!({"query": {"recommend": {"positive": [pos], "negative": [neg], "strategy": "best_score"}}, "limit": 5})),
+        )
+        .await;
+    let got: Vec<(f64, u64)> = r["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["score"].as_f64().unwrap(), p["id"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(got.len(), 5);
+    for ((score, id), (want_score, want_id)) in got.iter().zip(&expected) {
+        assert_eq!(id, want_id);
+        assert!((*score - f64::from(*want_score)).abs() < 1e-4);
+    }
+    let bad = t
+        .err(
+            Method::POST,
+            "/collections/c/points/query",
+            Some(json!({"query": {"recommend": {"positive": [pos], "strategy": "sum_scores"}}})),
+            axum::http::StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(bad.contains("best_score"), "{bad}");
+}

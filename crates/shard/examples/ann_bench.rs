@@ -126,6 +126,8 @@ fn main() {
         index: IndexConfig { hnsw: BTreeMap::from([(String::new(), hnsw)]), indexing_threshold_kb: 10_000 },
     };
     let shard = LocalShard::open(tmp.path(), config).expect("open");
+    // A keyword payload index on `group`, as the REST run creates.
+    shard.set_payload_indexes(&BTreeMap::from([("group".to_string(), serde_json::json!("keyword"))]));
     let start = Instant::now();
     for chunk_start in (0..n).step_by(1000) {
         let points = (chunk_start..(chunk_start + 1000).min(n))

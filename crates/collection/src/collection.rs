@@ -65,7 +65,11 @@ fn shard_config(config: &CollectionConfig) -> ShardConfig {
         })
         .collect();
     let indexing_threshold_kb = config.optimizer_config.indexing_threshold.unwrap_or(10_000);
-    ShardConfig { dense, wal_segment_bytes, index: IndexConfig { hnsw, indexing_threshold_kb } }
+    ShardConfig {
+        dense,
+        wal_segment_bytes,
+        index: IndexConfig { hnsw, indexing_threshold_kb, ..IndexConfig::default() },
+    }
 }
 
 fn service(context: &str, e: impl std::fmt::Display) -> CollectionError {

@@ -7,6 +7,7 @@
 //! Prints one JSON object per line (the Python runner collects them).
 
 use quiver_shard::{IndexConfig, LocalShard, SearchPlan, ShardConfig};
+use quiver_storage::index::IndexScalar;
 use quiver_types::PointId;
 use quiver_types::config::{Distance, HnswConfig};
 use quiver_types::filter::Filter;
@@ -123,7 +124,15 @@ fn main() {
     let config = ShardConfig {
         dense: BTreeMap::from([(String::new(), (dim, Distance::Cosine))]),
         wal_segment_bytes: 64 << 20,
-        index: IndexConfig { hnsw: BTreeMap::from([(String::new(), hnsw)]), indexing_threshold_kb: 10_000 },
+        index: IndexConfig {
+            hnsw: BTreeMap::from([(String::new(), hnsw)]),
+            indexing_threshold_kb: 10_000,
+            scalar: if std::env::var("HNSW_SCALAR").as_deref() == Ok("bf16") {
+                IndexScalar::Bf16
+            } else {
+                IndexScalar::F32
+            },
+        },
     };
     let shard = LocalShard::open(tmp.path(), config).expect("open");
     // A keyword payload index on `group`, as the REST run creates.
@@ -158,7 +167,7 @@ fn main() {
     let memory = shard.memory_report();
     println!(
         "{}",
-        serde_json::json!({"kind": "build", "n": n, "dim": dim, "m": m, "ef_construct": ef_construct,
+        serde_json::json!({"kind": "build", "scalar": std::env::var("HNSW_SCALAR").unwrap_or_else(|_| "f32".into()), "n": n, "dim": dim, "m": m, "ef_construct": ef_construct,
             "load_s": load_s, "build_s": build_s, "bytes_per_point": memory.total() as f64 / n as f64,
             "vector_bytes": memory.vectors, "index_bytes": memory.index, "payload_index_bytes": memory.payload_index})
     );
@@ -166,8 +175,10 @@ fn main() {
     for ef in &efs {
         let requests: Vec<CoreSearch> =
             (0..nq).map(|i| request(&queries[i * dim..(i + 1) * dim], 10, Some(*ef), false, None)).collect();
+        // Best of two runs each (the machine is shared).
         let (found, qps1, _) = run(&shard, &requests, 1);
-        let (_, qps2, _) = run(&shard, &requests, 2);
+        let qps1 = qps1.max(run(&shard, &requests, 1).1);
+        let qps2 = run(&shard, &requests, 2).1.max(run(&shard, &requests, 2).1);
         println!(
             "{}",
             serde_json::json!({"kind": "search", "ef": ef, "recall10": recall(&found, &truth, 10), "qps1": qps1, "qps2": qps2})

@@ -5,7 +5,7 @@
 //! did not change meanwhile (see `PointTable::index_done`).
 
 use parking_lot::{Condvar, Mutex, RwLock};
-use quiver_storage::index::{HnswIndex, HnswParams, VectorIndex, indexable};
+use quiver_storage::index::{HnswIndex, HnswParams, IndexScalar, VectorIndex, indexable};
 use quiver_storage::points::{DenseStats, PointTable};
 use quiver_types::config::{Distance, HnswConfig};
 use std::collections::BTreeMap;
@@ -21,11 +21,13 @@ pub struct IndexConfig {
     pub hnsw: BTreeMap<String, HnswConfig>,
     /// Vectors (KB) above which a dense column gets an HNSW index; 0 disables indexing.
     pub indexing_threshold_kb: usize,
+    /// Element type of the index's own vector copies (f32 unless chosen otherwise).
+    pub scalar: IndexScalar,
 }
 
 impl Default for IndexConfig {
     fn default() -> Self {
-        IndexConfig { hnsw: BTreeMap::new(), indexing_threshold_kb: 10_000 }
+        IndexConfig { hnsw: BTreeMap::new(), indexing_threshold_kb: 10_000, scalar: IndexScalar::F32 }
     }
 }
 
@@ -149,7 +151,8 @@ impl Worker {
                 return Ok(());
             }
             let hnsw = self.config.hnsw_for(name);
-            let params = HnswParams { dim: stats.dim, m: hnsw.m, ef_construct: hnsw.ef_construct };
+            let params =
+                HnswParams { dim: stats.dim, m: hnsw.m, ef_construct: hnsw.ef_construct, scalar: self.config.scalar };
             let index: Arc<dyn VectorIndex> =
                 Arc::new(HnswIndex::new(distance, params, stats.vectors + stats.vectors / 8)?);
             tracing::debug!(vector = %name, vectors = stats.vectors, "building HNSW index");

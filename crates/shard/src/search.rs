@@ -221,7 +221,10 @@ impl LocalShard {
         if (selective || view.is_none())
             && let Some(candidates) = request.filter.as_ref().and_then(|raw| table.payload_index().candidates(raw))
         {
-            let mut slots = candidates.iter().filter_map(|slot| table.by_slot(*slot));
+            // Slot order walks the vector column forwards (fewer cache misses than hash order).
+            let mut sorted: Vec<u32> = candidates.into_iter().collect();
+            sorted.sort_unstable();
+            let mut slots = sorted.into_iter().filter_map(|slot| table.by_slot(slot));
             scan(&mut slots, true, &mut top);
             return (top, SearchPlan::FilteredScan);
         }

@@ -22,7 +22,11 @@ fn shard(dir: &std::path::Path, distance: Distance, threshold_kb: usize, full_sc
     let config = ShardConfig {
         dense: BTreeMap::from([(String::new(), (DIM, distance))]),
         wal_segment_bytes: 8 << 20,
-        index: IndexConfig { hnsw: BTreeMap::from([(String::new(), hnsw)]), indexing_threshold_kb: threshold_kb },
+        index: IndexConfig {
+            hnsw: BTreeMap::from([(String::new(), hnsw)]),
+            indexing_threshold_kb: threshold_kb,
+            ..IndexConfig::default()
+        },
     };
     LocalShard::open(dir, config).unwrap()
 }

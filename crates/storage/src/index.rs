@@ -8,12 +8,24 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use quiver_types::config::Distance;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
+/// How the index stores its copy of the vectors (graph distances only: search results are
+/// always rescored from the table's f32 vectors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IndexScalar {
+    /// Exact f32 (the default).
+    #[default]
+    F32,
+    /// bfloat16: half the memory; on CPUs with AVX-512 BF16 the distance kernel is ~3× faster.
+    Bf16,
+}
+
 /// Graph parameters of one index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HnswParams {
     pub dim: usize,
     pub m: usize,
     pub ef_construct: usize,
+    pub scalar: IndexScalar,
 }
 
 /// An ANN index over `u64` keys. Distances are "smaller is better"; callers rescore exactly.
@@ -22,8 +34,9 @@ pub trait VectorIndex: Send + Sync {
     fn upsert(&self, key: u64, vector: &[f32]) -> Result<()>;
     /// Removes `key` if present.
     fn remove(&self, key: u64) -> Result<()>;
-    /// Up to `count` keys nearest to `query`, best first, exploring with a beam of `ef`; only
-    /// keys for which `allow` returns true are returned.
+    /// The keys nearest to `query`, best first, exploring with a beam of `ef`: at least
+    /// `count` when that many pass, and all of the beam's `max(count, ef)` candidates, so the
+    /// caller can rescore them exactly. Only keys for which `allow` returns true are returned.
     fn search(
         &self,
         query: &[f32],
@@ -97,7 +110,10 @@ impl HnswIndex {
         let options = IndexOptions {
             dimensions: params.dim,
             metric,
-            quantization: ScalarKind::F32,
+            quantization: match params.scalar {
+                IndexScalar::F32 => ScalarKind::F32,
+                IndexScalar::Bf16 => ScalarKind::BF16,
+            },
             connectivity: params.m.max(2),
             expansion_add: params.ef_construct.max(4),
             // The beam is chosen per query by asking for max(ef, k) results.
@@ -172,9 +188,7 @@ impl VectorIndex for HnswIndex {
             }),
         }
         .map_err(|e| usearch_err("search", e))?;
-        let mut keys = matches.keys;
-        keys.truncate(count);
-        Ok(keys)
+        Ok(matches.keys)
     }
 
     fn len(&self) -> usize {
@@ -211,18 +225,24 @@ mod tests {
     #[test]
     fn finds_itself_replaces_and_removes() {
         let data = vectors(500, 16);
-        let index = HnswIndex::new(Distance::Cosine, HnswParams { dim: 16, m: 16, ef_construct: 100 }, 10).unwrap();
+        let index = HnswIndex::new(
+            Distance::Cosine,
+            HnswParams { dim: 16, m: 16, ef_construct: 100, scalar: IndexScalar::F32 },
+            10,
+        )
+        .unwrap();
         for (i, v) in data.iter().enumerate() {
             index.upsert(i as u64, v).unwrap();
         }
         assert_eq!(index.len(), 500);
-        assert_eq!(index.search(&data[42], 1, 64, None).unwrap(), vec![42]);
+        assert_eq!(index.search(&data[42], 1, 1, None).unwrap(), vec![42]);
+        assert_eq!(index.search(&data[42], 1, 64, None).unwrap().len(), 64);
         // Key 42 moves to where 7 is; 7 is removed.
         index.upsert(42, &data[7]).unwrap();
         index.remove(7).unwrap();
-        assert_eq!(index.search(&data[7], 1, 64, None).unwrap(), vec![42]);
+        assert_eq!(index.search(&data[7], 1, 64, None).unwrap()[0], 42);
         let only_even = |k: u64| k.is_multiple_of(2);
-        let found = index.search(&data[3], 10, 64, Some(&only_even)).unwrap();
+        let found = index.search(&data[3], 10, 10, Some(&only_even)).unwrap();
         assert_eq!(found.len(), 10);
         assert!(found.iter().all(|k| k.is_multiple_of(2)));
         let panicking = |_k: u64| -> bool { panic!("filter bug") };
@@ -233,7 +253,12 @@ mod tests {
     #[test]
     fn euclid_index_and_many_threads() {
         let data = vectors(300, 8);
-        let index = HnswIndex::new(Distance::Euclid, HnswParams { dim: 8, m: 8, ef_construct: 64 }, 1).unwrap();
+        let index = HnswIndex::new(
+            Distance::Euclid,
+            HnswParams { dim: 8, m: 8, ef_construct: 64, scalar: IndexScalar::Bf16 },
+            1,
+        )
+        .unwrap();
         std::thread::scope(|s| {
             for t in 0..4 {
                 let (index, data) = (&index, &data);
@@ -246,6 +271,6 @@ mod tests {
             }
         });
         assert_eq!(index.len(), 300);
-        assert_eq!(index.search(&data[299], 1, 32, None).unwrap(), vec![299]);
+        assert_eq!(index.search(&data[299], 1, 32, None).unwrap()[0], 299);
     }
 }

@@ -314,47 +314,33 @@ impl QueryGroupsWire {
     }
 }
 
-/// `POST …/points/search/groups`.
+/// `POST …/points/search/groups`: a legacy search body plus the grouping fields.
 #[derive(Debug, Deserialize)]
 pub struct SearchGroupsWire {
-    vector: NamedVectorWire,
-    #[serde(default)]
-    filter: Option<Filter>,
-    #[serde(default)]
-    params: Option<SearchParams>,
-    #[serde(alias = "top")]
-    limit: usize,
-    #[serde(default = "no_payload")]
-    with_payload: WithPayload,
-    #[serde(default = "no_vector", alias = "with_vectors")]
-    with_vector: WithVector,
-    #[serde(default)]
-    score_threshold: Option<f32>,
-    #[serde(default)]
-    shard_key: Option<Value>,
+    #[serde(flatten)]
+    search: SearchWire,
     #[serde(flatten)]
     group: GroupFieldsWire,
 }
 
 impl SearchGroupsWire {
     pub fn into_parts(self) -> Result<(QueryPoints, GroupBy), ApiError> {
-        shard_key_unsupported(&self.shard_key)?;
-        let (using, input) = match self.vector {
-            NamedVectorWire::Dense(v) => (None, VectorInput::Dense(v)),
-            NamedVectorWire::NamedDense { name, vector } => (Some(name), VectorInput::Dense(vector)),
-            NamedVectorWire::NamedSparse { name, vector } => (Some(name), VectorInput::Sparse(vector)),
+        let search = self.search.into_request()?;
+        let input = match search.query {
+            QueryVector::Dense(v) => VectorInput::Dense(v),
+            QueryVector::Sparse(v) => VectorInput::Sparse(v),
         };
         let query = QueryPoints {
             prefetch: Vec::new(),
             query: Some(QueryInput::Nearest(input)),
-            using,
-            filter: self.filter,
-            params: self.params,
-            limit: positive_limit(self.limit)?,
+            using: Some(search.vector_name),
+            filter: search.filter,
+            params: search.params,
+            limit: search.limit,
             offset: 0,
-            score_threshold: self.score_threshold,
-            with_payload: self.with_payload,
-            with_vector: self.with_vector,
+            score_threshold: search.score_threshold,
+            with_payload: search.with_payload,
+            with_vector: search.with_vector,
         };
         Ok((query, self.group.into_group_by()?))
     }

@@ -70,14 +70,21 @@ impl TopK {
     }
 
     /// Whether a point with `score` would enter the heap (checked before the costlier filter).
-    fn admits(&self, score: f32) -> bool {
+    /// Ties go to the smaller id, so the result does not depend on the order points are seen in
+    /// (slot order, hash order, graph order).
+    fn admits(&self, score: f32, id: PointId) -> bool {
         let passes = match self.threshold {
             None => true,
             Some(t) if self.better_high => score >= t,
             Some(t) => score <= t,
         };
         let key = self.key(score);
-        passes && !(self.heap.len() == self.limit && self.heap.peek().is_some_and(|worst| key <= worst.key))
+        let beaten = |worst: &Candidate| match key.total_cmp(&worst.key) {
+            Ordering::Less => true,
+            Ordering::Equal => id >= worst.id,
+            Ordering::Greater => false,
+        };
+        passes && !(self.heap.len() == self.limit && self.heap.peek().is_some_and(beaten))
     }
 
     fn push(&mut self, point: &PointRef<'_>, score: f32) {
@@ -154,7 +161,7 @@ impl LocalShard {
                 let mut top = TopK::new(request.limit, request.score_threshold, true);
                 for (slot, score) in table.sparse_scores(&request.vector_name, q) {
                     let Some(point) = table.by_slot(slot) else { continue };
-                    if top.admits(score) && filter.as_ref().is_none_or(|f| f.check(&point)) {
+                    if top.admits(score, point.id()) && filter.as_ref().is_none_or(|f| f.check(&point)) {
                         top.push(&point, score);
                     }
                 }
@@ -207,7 +214,7 @@ impl LocalShard {
                     continue;
                 }
                 let Some(score) = score_slot(point.slot()) else { continue };
-                if top.admits(score) && (filter_first || filter.is_none_or(|f| f.check(&point))) {
+                if top.admits(score, point.id()) && (filter_first || filter.is_none_or(|f| f.check(&point))) {
                     top.push(&point, score);
                 }
             }
@@ -257,7 +264,7 @@ impl LocalShard {
                 for key in keys {
                     let slot = key as u32;
                     let (Some(point), Some(score)) = (table.by_slot(slot), score_slot(slot)) else { continue };
-                    if top.admits(score) {
+                    if top.admits(score, point.id()) {
                         top.push(&point, score);
                     }
                 }

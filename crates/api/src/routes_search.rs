@@ -5,7 +5,9 @@ use crate::error::ApiError;
 use crate::extract::{JsonBody, Params, Started};
 use crate::response::ok;
 use crate::wire::{self, ReadParams};
-use crate::wire_query::{QueryBatchWire, QueryRequestWire, SearchBatchWire, SearchWire};
+use crate::wire_query::{
+    QueryBatchWire, QueryGroupsWire, QueryRequestWire, SearchBatchWire, SearchGroupsWire, SearchWire,
+};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -17,6 +19,8 @@ pub fn routes() -> Router<AppState> {
         .route("/collections/{name}/points/search/batch", post(search_batch))
         .route("/collections/{name}/points/query", post(query))
         .route("/collections/{name}/points/query/batch", post(query_batch))
+        .route("/collections/{name}/points/query/groups", post(query_groups))
+        .route("/collections/{name}/points/search/groups", post(search_groups))
 }
 
 type Reply = Result<Response, ApiError>;
@@ -75,4 +79,30 @@ async fn query_batch(
         results.push(serde_json::json!({"points": points}));
     }
     Ok(ok(t.0, results))
+}
+
+async fn query_groups(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<ReadParams>,
+    t: Started,
+    JsonBody(body): JsonBody<QueryGroupsWire>,
+) -> Reply {
+    let timeout = p.check()?;
+    let (query, by) = body.into_parts()?;
+    let groups = wire::bounded(timeout, s.node.query_groups(&name, query, by)).await?;
+    Ok(ok(t.0, serde_json::json!({"groups": groups})))
+}
+
+async fn search_groups(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<ReadParams>,
+    t: Started,
+    JsonBody(body): JsonBody<SearchGroupsWire>,
+) -> Reply {
+    let timeout = p.check()?;
+    let (query, by) = body.into_parts()?;
+    let groups = wire::bounded(timeout, s.node.query_groups(&name, query, by)).await?;
+    Ok(ok(t.0, serde_json::json!({"groups": groups})))
 }

@@ -3,7 +3,7 @@
 use crate::error::ApiError;
 use crate::wire::{positive_limit, shard_key_unsupported};
 use quiver_node::service::SearchRequest;
-use quiver_node::service::{Fusion, Prefetch, QueryInput, QueryPoints, VectorInput};
+use quiver_node::service::{Fusion, GroupBy, Prefetch, QueryInput, QueryPoints, VectorInput};
 use quiver_types::filter::Filter;
 use quiver_types::query::{OrderByInterface, QueryVector, SearchParams, WithPayload, WithVector};
 use quiver_types::{PointId, SparseVector};
@@ -203,12 +203,17 @@ fn query_input(query: Option<QueryWire>) -> Result<Option<QueryInput>, ApiError>
     Ok(Some(match query {
         QueryWire::Nearest { nearest: v } | QueryWire::Vector(v) => QueryInput::Nearest(vector_input(v)?),
         QueryWire::Recommend { recommend } => {
-            if recommend.strategy.as_deref().is_some_and(|s| s != "average_vector") {
-                return Err(ApiError::bad_input("Only the `average_vector` recommend strategy is supported yet"));
-            }
             let positive = recommend.positive.into_iter().map(vector_input).collect::<Result<_, _>>()?;
             let negative = recommend.negative.into_iter().map(vector_input).collect::<Result<_, _>>()?;
-            QueryInput::Recommend { positive, negative }
+            match recommend.strategy.as_deref() {
+                None | Some("average_vector") => QueryInput::Recommend { positive, negative },
+                Some("best_score") => QueryInput::RecommendBestScore { positive, negative },
+                Some(_) => {
+                    return Err(ApiError::bad_input(
+                        "Only the `average_vector` and `best_score` recommend strategies are supported yet",
+                    ));
+                }
+            }
         }
         QueryWire::Fusion { fusion: FusionWire::Rrf } => QueryInput::Fusion(Fusion::Rrf { k: 2 }),
         QueryWire::Fusion { fusion: FusionWire::Dbsf } => QueryInput::Fusion(Fusion::Dbsf),
@@ -269,4 +274,74 @@ impl QueryRequestWire {
 #[derive(Debug, Deserialize)]
 pub struct QueryBatchWire {
     pub searches: Vec<QueryRequestWire>,
+}
+
+fn default_group_size() -> usize {
+    3
+}
+
+/// The grouping fields of `…/query/groups` and `…/search/groups`.
+#[derive(Debug, Deserialize)]
+struct GroupFieldsWire {
+    group_by: String,
+    #[serde(default = "default_group_size")]
+    group_size: usize,
+    #[serde(default)]
+    with_lookup: Option<Value>,
+}
+
+impl GroupFieldsWire {
+    fn into_group_by(self) -> Result<GroupBy, ApiError> {
+        if !matches!(self.with_lookup, None | Some(Value::Null)) {
+            return Err(ApiError::bad_input("with_lookup is not supported yet"));
+        }
+        Ok(GroupBy { group_by: self.group_by, group_size: positive_limit(self.group_size)? })
+    }
+}
+
+/// `POST …/points/query/groups`.
+#[derive(Debug, Deserialize)]
+pub struct QueryGroupsWire {
+    #[serde(flatten)]
+    query: QueryRequestWire,
+    #[serde(flatten)]
+    group: GroupFieldsWire,
+}
+
+impl QueryGroupsWire {
+    pub fn into_parts(self) -> Result<(QueryPoints, GroupBy), ApiError> {
+        Ok((self.query.into_query()?, self.group.into_group_by()?))
+    }
+}
+
+/// `POST …/points/search/groups`: a legacy search body plus the grouping fields.
+#[derive(Debug, Deserialize)]
+pub struct SearchGroupsWire {
+    #[serde(flatten)]
+    search: SearchWire,
+    #[serde(flatten)]
+    group: GroupFieldsWire,
+}
+
+impl SearchGroupsWire {
+    pub fn into_parts(self) -> Result<(QueryPoints, GroupBy), ApiError> {
+        let search = self.search.into_request()?;
+        let input = match search.query {
+            QueryVector::Dense(v) => VectorInput::Dense(v),
+            QueryVector::Sparse(v) => VectorInput::Sparse(v),
+        };
+        let query = QueryPoints {
+            prefetch: Vec::new(),
+            query: Some(QueryInput::Nearest(input)),
+            using: Some(search.vector_name),
+            filter: search.filter,
+            params: search.params,
+            limit: search.limit,
+            offset: 0,
+            score_threshold: search.score_threshold,
+            with_payload: search.with_payload,
+            with_vector: search.with_vector,
+        };
+        Ok((query, self.group.into_group_by()?))
+    }
 }

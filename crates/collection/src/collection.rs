@@ -5,7 +5,7 @@ use crate::hash_ring::HashRing;
 use crate::replica_set::ReplicaSet;
 use crate::validate;
 use parking_lot::RwLock;
-use quiver_shard::{LocalShard, ShardConfig};
+use quiver_shard::{IndexConfig, LocalShard, ShardConfig};
 use quiver_types::config::CollectionConfig;
 use quiver_types::filter::Filter;
 use quiver_types::ops::{UpdateOperation, UpdateResult, UpdateStatus};
@@ -51,7 +51,25 @@ fn shard_config(config: &CollectionConfig) -> ShardConfig {
     let dense =
         config.params.vectors.by_name().into_iter().map(|(name, p)| (name, (p.size as usize, p.distance))).collect();
     let wal_segment_bytes = (config.wal_config.wal_capacity_mb.max(1) as u64) * 1024 * 1024;
-    ShardConfig { dense, wal_segment_bytes }
+    let hnsw = config
+        .params
+        .vectors
+        .by_name()
+        .into_iter()
+        .map(|(name, p)| {
+            let mut effective = config.hnsw_config.clone();
+            if let Some(diff) = &p.hnsw_config {
+                effective.apply(diff);
+            }
+            (name, effective)
+        })
+        .collect();
+    let indexing_threshold_kb = config.optimizer_config.indexing_threshold.unwrap_or(10_000);
+    ShardConfig {
+        dense,
+        wal_segment_bytes,
+        index: IndexConfig { hnsw, indexing_threshold_kb, ..IndexConfig::default() },
+    }
 }
 
 fn service(context: &str, e: impl std::fmt::Display) -> CollectionError {
@@ -116,11 +134,14 @@ impl Collection {
             };
             shards.insert(shard_id, ReplicaSet::new(shard_id, local));
         }
-        let payload_index = match std::fs::read(dir.join(PAYLOAD_INDEX_FILE)) {
+        let payload_index: PayloadIndexSchema = match std::fs::read(dir.join(PAYLOAD_INDEX_FILE)) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| service("parse payload index definitions", e))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => PayloadIndexSchema::new(),
             Err(e) => return Err(service("read payload index definitions", e)),
         };
+        for shard in shards.values().filter_map(ReplicaSet::local) {
+            shard.set_payload_indexes(&payload_index);
+        }
         Ok(Collection {
             cluster: std::sync::OnceLock::new(),
             payload_index: RwLock::new(payload_index),
@@ -197,6 +218,9 @@ impl Collection {
         let bytes = serde_json::to_vec_pretty(&next).map_err(|e| service("encode payload index definitions", e))?;
         write_atomic(&self.dir.join(PAYLOAD_INDEX_FILE), &bytes)
             .map_err(|e| service("write payload index definitions", e))?;
+        for shard in self.shards.values().filter_map(ReplicaSet::local) {
+            shard.set_payload_indexes(&next);
+        }
         *map = next;
         Ok(())
     }
@@ -219,6 +243,14 @@ impl Collection {
     /// Total points over local shards.
     pub fn points_count(&self) -> usize {
         self.shards.values().map(ReplicaSet::local_points).sum()
+    }
+
+    /// Dense vectors held in ANN indexes over local shards, and whether indexing is under way.
+    pub fn index_status(&self) -> (usize, bool) {
+        self.shards.values().filter_map(ReplicaSet::local).fold((0, false), |(n, busy), shard| {
+            let status = shard.index_status();
+            (n + status.indexed_vectors, busy || status.indexing)
+        })
     }
 
     /// Validates `op`, splits it by shard, and applies each part (through each shard's primary);

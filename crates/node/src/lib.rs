@@ -16,6 +16,7 @@ mod recovery;
 pub mod service;
 mod service_cluster;
 mod service_collections;
+mod service_groups;
 mod service_index;
 mod service_points;
 mod service_query;

@@ -204,10 +204,13 @@ impl Node {
     pub async fn collection_info(&self, name: &str) -> Result<CollectionInfo> {
         let collection = self.resolve(name)?;
         let payload_schema = self.payload_schema(name).await?;
+        // While the background indexer works the collection is `yellow`, as Qdrant's is while
+        // it optimizes; searches stay correct meanwhile (unindexed points are scanned exactly).
+        let (indexed_vectors_count, indexing) = collection.index_status();
         Ok(CollectionInfo {
-            status: "green",
+            status: if indexing { "yellow" } else { "green" },
             optimizer_status: "ok",
-            indexed_vectors_count: 0,
+            indexed_vectors_count,
             points_count: collection.points_count(),
             segments_count: collection.replica_sets().count(),
             config: collection.config(),

@@ -5,6 +5,7 @@
 use crate::error::{NodeError, Result};
 use crate::node::Node;
 use quiver_collection::{Collection, SearchRequest};
+use quiver_types::config::Distance;
 use quiver_types::filter::{Condition, Filter, HasIdCondition};
 use quiver_types::point::{ScoredPoint, Vector};
 use quiver_types::query::{OrderBy, QueryVector, ScrollRequest, SearchParams, WithPayload, WithVector};
@@ -33,7 +34,16 @@ pub enum Fusion {
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueryInput {
     Nearest(VectorInput),
-    Recommend { positive: Vec<VectorInput>, negative: Vec<VectorInput> },
+    Recommend {
+        positive: Vec<VectorInput>,
+        negative: Vec<VectorInput>,
+    },
+    /// Recommend with the `best_score` strategy: each candidate scores by its best similarity to
+    /// a positive example, or negatively when a negative example is closer.
+    RecommendBestScore {
+        positive: Vec<VectorInput>,
+        negative: Vec<VectorInput>,
+    },
     Fusion(Fusion),
     OrderBy(OrderBy),
 }
@@ -287,6 +297,11 @@ async fn run_stage(
             let examples: Vec<&VectorInput> = positive.iter().chain(negative).collect();
             (QueryVector::Dense(vector), excluding(filter, example_ids(&examples)))
         }
+        QueryInput::RecommendBestScore { positive, negative } => {
+            let examples: Vec<&VectorInput> = positive.iter().chain(negative).collect();
+            let filter = excluding(filter, example_ids(&examples));
+            return best_score_stage(collection, stage, positive, negative, filter).await;
+        }
         QueryInput::OrderBy(order_by) => return order_by_stage(collection, stage, order_by, filter).await,
         QueryInput::Fusion(_) => return Err(NodeError::BadInput("fusion is handled above".into())),
     };
@@ -302,6 +317,105 @@ async fn run_stage(
         with_vector: WithVector::Bool(false),
     };
     Ok(collection.search(request).await?)
+}
+
+/// Qdrant's `scaled_fast_sigmoid`: maps a similarity into (0, 1), monotonically.
+fn scaled_sigmoid(x: f32) -> f32 {
+    0.5 * (x / (1.0 + x.abs()) + 1.0)
+}
+
+/// Similarity (larger is better) of two dense vectors under `distance`.
+fn similarity(distance: Distance, a: &[f32], b: &[f32]) -> f32 {
+    let pairs = a.iter().zip(b);
+    match distance {
+        Distance::Cosine | Distance::Dot => pairs.map(|(x, y)| x * y).sum(),
+        Distance::Euclid => -pairs.map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt(),
+        Distance::Manhattan => -pairs.map(|(x, y)| (x - y).abs()).sum::<f32>(),
+    }
+}
+
+/// `best_score` recommend: candidates are the nearest neighbours of each positive example
+/// (several times `limit` each), scored exactly against every example:
+/// `sigmoid(best positive)` if a positive is the most similar example, else
+/// `-sigmoid(best negative)`.
+async fn best_score_stage(
+    collection: &Collection,
+    stage: &Stage<'_>,
+    positive: &[VectorInput],
+    negative: &[VectorInput],
+    filter: Option<Filter>,
+) -> Result<Vec<ScoredPoint>> {
+    let distance =
+        collection.config().params.vectors.get(&stage.using).map(|p| p.distance).ok_or_else(|| {
+            NodeError::BadInput(format!("Wrong input: Not existing vector name error: {}", stage.using))
+        })?;
+    let dense = |inputs: Vec<QueryVector>| -> Result<Vec<Vec<f32>>> {
+        inputs
+            .into_iter()
+            .map(|v| match v {
+                QueryVector::Dense(mut v) => {
+                    if distance == Distance::Cosine {
+                        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                        if norm > f32::EPSILON {
+                            v.iter_mut().for_each(|x| *x /= norm);
+                        }
+                    }
+                    Ok(v)
+                }
+                QueryVector::Sparse(_) => Err(NodeError::BadInput("recommend supports dense vectors only".into())),
+            })
+            .collect()
+    };
+    let mut resolved = Vec::new();
+    for p in positive {
+        resolved.push(resolve_vector(collection, &stage.using, p).await?);
+    }
+    let pos = dense(resolved)?;
+    let mut resolved = Vec::new();
+    for n in negative {
+        resolved.push(resolve_vector(collection, &stage.using, n).await?);
+    }
+    let neg = dense(resolved)?;
+    if pos.is_empty() {
+        return Err(NodeError::BadInput("recommend needs at least one positive example".into()));
+    }
+    let per_example = (stage.limit * 4).max(32);
+    let mut candidates: HashMap<PointId, ScoredPoint> = HashMap::new();
+    for example in &pos {
+        let request = SearchRequest {
+            vector_name: stage.using.clone(),
+            query: QueryVector::Dense(example.clone()),
+            filter: filter.clone(),
+            params: stage.params.clone(),
+            limit: per_example,
+            offset: 0,
+            score_threshold: None,
+            with_payload: WithPayload::Bool(false),
+            with_vector: WithVector::Names(vec![stage.using.clone()]),
+        };
+        for point in collection.search(request).await? {
+            candidates.entry(point.id).or_insert(point);
+        }
+    }
+    let mut scored: Vec<ScoredPoint> = candidates
+        .into_values()
+        .filter_map(|mut point| {
+            let vector = match point.vector.take()?.into_named().remove(&stage.using)? {
+                Vector::Dense(v) => v,
+                Vector::Sparse(_) | Vector::Multi(_) => return None,
+            };
+            let best = |examples: &[Vec<f32>]| {
+                examples.iter().map(|e| similarity(distance, e, &vector)).fold(f32::NEG_INFINITY, f32::max)
+            };
+            let (best_pos, best_neg) = (best(&pos), best(&neg));
+            point.score = if best_pos > best_neg { scaled_sigmoid(best_pos) } else { -scaled_sigmoid(best_neg) };
+            Some(point)
+        })
+        .filter(|p| stage.score_threshold.is_none_or(|t| p.score >= t))
+        .collect();
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    scored.truncate(stage.limit);
+    Ok(scored)
 }
 
 async fn order_by_stage(

@@ -4,13 +4,19 @@
 
 mod apply;
 pub mod error;
+mod indexer;
 mod read;
 mod replica;
+mod search;
 mod shard;
 mod snapshot;
+#[cfg(test)]
+mod tests_search;
 
 pub use error::ShardError;
+pub use indexer::IndexConfig;
 pub use read::ScrollPage;
 pub use replica::ApplyOutcome;
-pub use shard::{LocalShard, ShardConfig};
+pub use search::SearchPlan;
+pub use shard::{IndexStatus, LocalShard, MemoryReport, ShardConfig};
 pub use snapshot::{SnapshotInfo, read_snapshot};

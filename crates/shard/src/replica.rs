@@ -42,6 +42,7 @@ impl LocalShard {
             apply::apply(&mut self.table.write(), seq, op);
             self.applied_seq.store(seq, Ordering::Release);
         }
+        self.indexer.notify();
         if wait {
             self.wal.sync_through(seq)?;
         }
@@ -117,10 +118,12 @@ impl LocalShard {
         for point in points {
             table.upsert(point);
         }
+        table.set_payload_indexes(&self.payload_fields.lock());
         table.take_dirty();
         self.wal.truncate_all_and_reset(seq + 1)?;
         *self.table.write() = table;
         self.applied_seq.store(seq, Ordering::Release);
+        self.indexer.notify();
         Ok(())
     }
 }

@@ -2,9 +2,11 @@
 
 use crate::apply;
 use crate::error::{Result, ShardError};
+use crate::indexer::{IndexConfig, Indexer};
 use parking_lot::{Mutex, RwLock};
 use quiver_storage::StorageError;
 use quiver_storage::checkpoint::{CheckpointChange, CheckpointStore};
+use quiver_storage::payload_index::FieldType;
 use quiver_storage::points::PointTable;
 use quiver_storage::wal::{Wal, WalOptions};
 use quiver_types::SeqNo;
@@ -13,6 +15,7 @@ use quiver_types::ops::{UpdateOperation, UpdateResult, UpdateStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What a shard needs to know of its collection's configuration.
@@ -22,6 +25,34 @@ pub struct ShardConfig {
     pub dense: BTreeMap<String, (usize, Distance)>,
     /// WAL segment size.
     pub wal_segment_bytes: u64,
+    /// ANN indexing settings.
+    pub index: IndexConfig,
+}
+
+/// Progress of a shard's ANN indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexStatus {
+    /// Dense vectors whose current value is in an HNSW index.
+    pub indexed_vectors: usize,
+    /// Whether the indexer still has work queued.
+    pub indexing: bool,
+}
+
+/// Memory held by a shard's search structures, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemoryReport {
+    /// Dense vectors in the point table.
+    pub vectors: usize,
+    /// ANN indexes (their own vector copies and graphs).
+    pub index: usize,
+    /// Payload indexes.
+    pub payload_index: usize,
+}
+
+impl MemoryReport {
+    pub fn total(&self) -> usize {
+        self.vectors + self.index + self.payload_index
+    }
 }
 
 /// Version of the WAL record encoding.
@@ -58,13 +89,17 @@ pub struct LocalShard {
     config: ShardConfig,
     pub(crate) wal: Wal,
     checkpoint: Mutex<CheckpointStore>,
-    pub(crate) table: RwLock<PointTable>,
+    pub(crate) table: Arc<RwLock<PointTable>>,
+    /// Keeps the ANN indexes of `table` in step with it, in the background.
+    pub(crate) indexer: Indexer,
     /// Serialises WAL append + apply so the table applies operations in sequence order.
     pub(crate) write_lock: Mutex<()>,
     pub(crate) applied_seq: AtomicU64,
     /// While non-zero: checkpoints keep the WAL (up to this many bytes) so that a replica that
     /// fell behind can catch up from it (`wal_delta`).
     wal_retention_bytes: AtomicU64,
+    /// Payload index definitions (field → type), applied to every table this shard holds.
+    pub(crate) payload_fields: Mutex<BTreeMap<String, FieldType>>,
 }
 
 impl LocalShard {
@@ -82,15 +117,19 @@ impl LocalShard {
         let replayed = Self::replay(&wal, &mut table, checkpoint_seq)?;
         tracing::debug!(dir = %dir.display(), checkpoint_seq, replayed, "shard opened");
         let applied = wal.last_seq().max(checkpoint_seq);
+        let table = Arc::new(RwLock::new(table));
+        let indexer = Indexer::start(Arc::downgrade(&table), config.dense.clone(), config.index.clone());
         Ok(LocalShard {
             dir: dir.to_path_buf(),
             config,
             wal,
             checkpoint: Mutex::new(checkpoint),
-            table: RwLock::new(table),
+            table,
+            indexer,
             write_lock: Mutex::new(()),
             applied_seq: AtomicU64::new(applied),
             wal_retention_bytes: AtomicU64::new(0),
+            payload_fields: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -144,6 +183,52 @@ impl LocalShard {
         self.table.read().len()
     }
 
+    /// Sets the payload indexes from the collection's definitions (field → field schema);
+    /// new ones are built from the current payloads, dropped ones are freed. Unknown schemas
+    /// are ignored (definitions are validated before they are stored).
+    pub fn set_payload_indexes(&self, definitions: &BTreeMap<String, serde_json::Value>) {
+        let wanted: BTreeMap<String, FieldType> = definitions
+            .iter()
+            .filter_map(|(field, schema)| FieldType::from_schema(schema).map(|t| (field.clone(), t)))
+            .collect();
+        let _order = self.write_lock.lock();
+        self.table.write().set_payload_indexes(&wanted);
+        *self.payload_fields.lock() = wanted;
+    }
+
+    /// Bytes held by vectors and indexes.
+    pub fn memory_report(&self) -> MemoryReport {
+        let table = self.table.read();
+        let mut report = MemoryReport::default();
+        for name in table.dense_names() {
+            if let Some(stats) = table.dense_stats(&name) {
+                report.vectors += stats.vectors * stats.dim * 4;
+            }
+            if let Some(view) = table.dense_index(&name) {
+                report.index += view.index.memory_bytes();
+            }
+        }
+        report.payload_index = table.payload_index().bytes();
+        report
+    }
+
+    /// How far the ANN indexes are: vectors held in an index, and whether indexing work is left
+    /// (a column with pending slots, or one past the threshold that has no index yet).
+    pub fn index_status(&self) -> IndexStatus {
+        let table = self.table.read();
+        let mut status = IndexStatus { indexed_vectors: 0, indexing: false };
+        for (name, (_, distance)) in &self.config.dense {
+            let Some(stats) = table.dense_stats(name) else { continue };
+            if stats.has_index {
+                status.indexed_vectors += stats.vectors.saturating_sub(stats.pending);
+                status.indexing |= stats.pending > 0;
+            } else {
+                status.indexing |= crate::indexer::due(&self.config.index, *distance, &stats);
+            }
+        }
+        status
+    }
+
     /// Logs `op`, applies it, and with `wait` returns only once its WAL record is fsynced.
     ///
     /// Blocking: call from a blocking thread. Preconditions (points that must exist) are checked
@@ -158,6 +243,7 @@ impl LocalShard {
             self.applied_seq.store(seq, Ordering::Release);
             seq
         };
+        self.indexer.notify();
         if wait {
             self.wal.sync_through(seq)?;
         }

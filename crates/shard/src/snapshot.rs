@@ -110,7 +110,8 @@ mod tests {
 
     fn shard(dir: &Path) -> LocalShard {
         let dense = BTreeMap::from([(String::new(), (2, Distance::Dot))]);
-        LocalShard::open(dir, ShardConfig { dense, wal_segment_bytes: 1 << 20 }).unwrap()
+        let index = crate::IndexConfig::default();
+        LocalShard::open(dir, ShardConfig { dense, wal_segment_bytes: 1 << 20, index }).unwrap()
     }
 
     fn upsert(ids: std::ops::Range<u64>) -> UpdateOperation {

@@ -1,12 +1,34 @@
-//! Similarity kernels for dense and sparse vectors, written so the compiler vectorises them.
+//! Similarity kernels for dense and sparse vectors.
+//!
+//! Dot and Euclid go through `numkong` (the SIMD library under usearch), which picks the best
+//! kernel for the running CPU at run time (AVX-512, AVX2, NEON, … and a serial fallback).
+//! Manhattan, and any slice pair numkong refuses, use the portable kernels below, written in
+//! 8 lanes so the compiler vectorises them for the baseline target.
 
+use numkong::{Dot, Euclidean};
 use quiver_types::SparseVector;
 use quiver_types::config::Distance;
 
 const LANES: usize = 8;
 
-/// Dot product of two equal-length slices.
+/// Dot product of two equal-length slices (SIMD, runtime dispatch).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    match f32::dot(a, b) {
+        Some(d) => d as f32,
+        None => dot_portable(a, b),
+    }
+}
+
+/// Euclidean distance (SIMD, runtime dispatch).
+pub fn euclid(a: &[f32], b: &[f32]) -> f32 {
+    match f32::sqeuclidean(a, b) {
+        Some(d) => (d as f32).sqrt(),
+        None => euclid_portable(a, b),
+    }
+}
+
+/// Portable dot product (the fallback, and the reference in tests).
+pub fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     let chunks_a = a.chunks_exact(LANES);
     let chunks_b = b.chunks_exact(LANES);
@@ -19,8 +41,8 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// Euclidean distance.
-pub fn euclid(a: &[f32], b: &[f32]) -> f32 {
+/// Portable Euclidean distance.
+pub fn euclid_portable(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     let chunks_a = a.chunks_exact(LANES);
     let chunks_b = b.chunks_exact(LANES);
@@ -105,6 +127,19 @@ mod tests {
         assert!((dot(&a, &b) - naive_dot).abs() < 1e-3);
         assert!((euclid(&a, &b) - naive_l2).abs() < 1e-3);
         assert!((manhattan(&a, &b) - naive_l1).abs() < 1e-3);
+        assert!((dot_portable(&a, &b) - naive_dot).abs() < 1e-3);
+        assert!((euclid_portable(&a, &b) - naive_l2).abs() < 1e-3);
+    }
+
+    #[test]
+    fn simd_kernels_match_portable_ones_on_many_lengths() {
+        for len in [1usize, 3, 8, 15, 16, 31, 64, 127, 384, 1000] {
+            let a: Vec<f32> = (0..len).map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0).collect();
+            let b: Vec<f32> = (0..len).map(|i| ((i * 104729) % 97) as f32 / 40.0 - 1.2).collect();
+            let tol = 1e-3 * (len as f32).sqrt();
+            assert!((dot(&a, &b) - dot_portable(&a, &b)).abs() < tol, "dot len {len}");
+            assert!((euclid(&a, &b) - euclid_portable(&a, &b)).abs() < tol, "euclid len {len}");
+        }
     }
 
     #[test]

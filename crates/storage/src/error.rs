@@ -25,6 +25,9 @@ pub enum StorageError {
     /// The operation is invalid for this data (maps to HTTP 400 `Wrong input`).
     #[error("{0}")]
     BadInput(String),
+    /// The vector index failed (usearch reported an error).
+    #[error("vector index error: {0}")]
+    Index(String),
 }
 
 impl StorageError {
@@ -40,7 +43,8 @@ impl StorageError {
             StorageError::Corrupt(_)
             | StorageError::Encoding(_)
             | StorageError::Store(_)
-            | StorageError::BadInput(_) => false,
+            | StorageError::BadInput(_)
+            | StorageError::Index(_) => false,
         }
     }
 }

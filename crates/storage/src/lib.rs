@@ -5,6 +5,8 @@ pub mod checkpoint;
 pub mod distance;
 pub mod error;
 pub mod filter;
+pub mod index;
+pub mod payload_index;
 pub mod points;
 pub mod wal;
 

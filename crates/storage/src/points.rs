@@ -2,10 +2,13 @@
 //! column-wise per vector name (dense vectors in one contiguous array per name) so exact scans
 //! stream through memory.
 
+use crate::index::VectorIndex;
+use crate::payload_index::{FieldType, PayloadIndex};
 use quiver_types::point::{NamedVectors, Payload, Vector};
 use quiver_types::{PointId, SparseVector};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 /// A point as it is stored and checkpointed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,12 +19,97 @@ pub struct StoredPoint {
     pub payload: Payload,
 }
 
-/// Dense vectors of one name: `dim` floats per slot.
-#[derive(Debug, Default)]
+/// Dense vectors of one name: `dim` floats per slot, and the state of their ANN index.
+///
+/// Every change of a slot's vector bumps its generation, clears its `indexed` bit and puts it in
+/// `pending`; the background indexer copies pending vectors out, adds them to the index without
+/// the table lock, and marks a slot indexed only if its generation did not move meanwhile
+/// (`index_done`). So `indexed[slot]` means "the index holds this slot's current vector".
+#[derive(Default)]
 struct DenseColumn {
     dim: usize,
     data: Vec<f32>,
     present: Vec<bool>,
+    generation: Vec<u64>,
+    indexed: Vec<bool>,
+    pending: BTreeSet<u32>,
+    index: Option<Arc<dyn VectorIndex>>,
+}
+
+impl std::fmt::Debug for DenseColumn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DenseColumn")
+            .field("dim", &self.dim)
+            .field("slots", &self.present.len())
+            .field("pending", &self.pending.len())
+            .field("indexed", &self.index.is_some())
+            .finish()
+    }
+}
+
+impl DenseColumn {
+    fn with_slots(dim: usize, slots: usize) -> DenseColumn {
+        DenseColumn {
+            dim,
+            data: vec![0.0; dim * slots],
+            present: vec![false; slots],
+            generation: vec![0; slots],
+            indexed: vec![false; slots],
+            ..DenseColumn::default()
+        }
+    }
+
+    fn push_slot(&mut self) {
+        self.data.resize(self.data.len() + self.dim, 0.0);
+        self.present.push(false);
+        self.generation.push(0);
+        self.indexed.push(false);
+    }
+
+    fn touch(&mut self, slot: u32, generation: u64) {
+        self.generation[slot as usize] = generation;
+        self.indexed[slot as usize] = false;
+        self.pending.insert(slot);
+    }
+}
+
+/// A batch of work for the indexer: slots with their generation and current vector (`None`:
+/// the slot has no vector any more and must leave the index).
+pub struct IndexBatch {
+    pub index: Arc<dyn VectorIndex>,
+    pub items: Vec<(u32, u64, Option<Vec<f32>>)>,
+}
+
+/// What a search needs of a dense column's index.
+pub struct DenseIndexView<'a> {
+    pub index: &'a Arc<dyn VectorIndex>,
+    indexed: &'a [bool],
+    pending: &'a BTreeSet<u32>,
+}
+
+impl DenseIndexView<'_> {
+    /// Whether the index holds the current vector of `slot`.
+    pub fn is_indexed(&self, slot: u64) -> bool {
+        self.indexed.get(slot as usize).copied().unwrap_or(false)
+    }
+
+    /// Slots whose current vector (or its absence) is not in the index yet.
+    pub fn pending(&self) -> impl Iterator<Item = u32> + '_ {
+        self.pending.iter().copied()
+    }
+
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+/// Sizes of a dense column, for the indexing policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DenseStats {
+    pub dim: usize,
+    pub vectors: usize,
+    pub pending: usize,
+    pub has_index: bool,
 }
 
 /// A borrowed view of one stored point.
@@ -42,15 +130,16 @@ pub struct PointTable {
     multi: BTreeMap<String, Vec<Option<Vec<Vec<f32>>>>>,
     free: Vec<u32>,
     dirty: HashSet<PointId>,
+    generation: u64,
+    payload_index: PayloadIndex,
+    /// Inverted index per sparse vector name: dimension → slot → value.
+    sparse_index: BTreeMap<String, HashMap<u32, HashMap<u32, f32>>>,
 }
 
 impl PointTable {
     /// An empty table whose dense columns have the given dimensions.
     pub fn new(dense_dims: &BTreeMap<String, usize>) -> Self {
-        let dense = dense_dims
-            .iter()
-            .map(|(name, dim)| (name.clone(), DenseColumn { dim: *dim, ..DenseColumn::default() }))
-            .collect();
+        let dense = dense_dims.iter().map(|(name, dim)| (name.clone(), DenseColumn::with_slots(*dim, 0))).collect();
         PointTable { dense, ..PointTable::default() }
     }
 
@@ -103,6 +192,7 @@ impl PointTable {
         self.clear_vectors(slot);
         self.versions[slot as usize] = point.version;
         self.payloads[slot as usize] = point.payload;
+        self.payload_index.update(slot, &self.payloads[slot as usize]);
         for (name, vector) in point.vectors {
             self.put_vector(slot, name, vector);
         }
@@ -117,6 +207,7 @@ impl PointTable {
         self.clear_vectors(slot);
         self.ids[slot as usize] = None;
         self.payloads[slot as usize] = Payload::new();
+        self.payload_index.remove(slot);
         self.versions[slot as usize] = 0;
         self.free.push(slot);
         self.dirty.insert(*id);
@@ -129,6 +220,7 @@ impl PointTable {
             return false;
         };
         f(&mut self.payloads[slot as usize]);
+        self.payload_index.update(slot, &self.payloads[slot as usize]);
         self.versions[slot as usize] = version;
         self.dirty.insert(*id);
         true
@@ -175,6 +267,126 @@ impl PointTable {
         self.dirty.len()
     }
 
+    /// Sizes of the dense column `name`.
+    pub fn dense_stats(&self, name: &str) -> Option<DenseStats> {
+        self.dense.get(name).map(|c| DenseStats {
+            dim: c.dim,
+            vectors: c.present.iter().filter(|p| **p).count(),
+            pending: c.pending.len(),
+            has_index: c.index.is_some(),
+        })
+    }
+
+    /// Names of the dense columns.
+    pub fn dense_names(&self) -> Vec<String> {
+        self.dense.keys().cloned().collect()
+    }
+
+    /// Attaches an (empty) index to the column `name`; every slot becomes pending.
+    pub fn attach_index(&mut self, name: &str, index: Arc<dyn VectorIndex>) {
+        if let Some(column) = self.dense.get_mut(name) {
+            column.indexed.fill(false);
+            column.pending = (0..column.present.len() as u32).filter(|s| column.present[*s as usize]).collect();
+            column.index = Some(index);
+        }
+    }
+
+    /// Up to `max` pending slots of `name` with copies of their vectors.
+    pub fn index_batch(&self, name: &str, max: usize) -> Option<IndexBatch> {
+        let column = self.dense.get(name)?;
+        let index = column.index.clone()?;
+        if column.pending.is_empty() {
+            return None;
+        }
+        let items = column
+            .pending
+            .iter()
+            .take(max)
+            .map(|slot| {
+                let s = *slot as usize;
+                let vector = column.present[s].then(|| column.data[s * column.dim..(s + 1) * column.dim].to_vec());
+                (*slot, column.generation[s], vector)
+            })
+            .collect();
+        Some(IndexBatch { index, items })
+    }
+
+    /// Records that `done` (slot, generation, had a vector) went into `index`: slots whose
+    /// vector did not change meanwhile leave `pending`.
+    pub fn index_done(&mut self, name: &str, index: &Arc<dyn VectorIndex>, done: &[(u32, u64, bool)]) {
+        let Some(column) = self.dense.get_mut(name) else {
+            return;
+        };
+        if !column.index.as_ref().is_some_and(|i| Arc::ptr_eq(i, index)) {
+            return; // the index was replaced (the table was reinstalled)
+        }
+        for (slot, generation, had_vector) in done {
+            let s = *slot as usize;
+            if s < column.generation.len() && column.generation[s] == *generation {
+                column.indexed[s] = *had_vector;
+                column.pending.remove(slot);
+            }
+        }
+    }
+
+    /// The index of the dense column `name`, if it has one.
+    pub fn dense_index(&self, name: &str) -> Option<DenseIndexView<'_>> {
+        let column = self.dense.get(name)?;
+        Some(DenseIndexView { index: column.index.as_ref()?, indexed: &column.indexed, pending: &column.pending })
+    }
+
+    /// Makes the payload indexes those of `wanted` (new ones are built from the payloads).
+    pub fn set_payload_indexes(&mut self, wanted: &BTreeMap<String, FieldType>) {
+        let payloads = &self.payloads;
+        let ids = &self.ids;
+        let live = (0..ids.len()).filter(|s| ids[*s].is_some()).map(|s| (s as u32, &payloads[s]));
+        self.payload_index.set_fields(wanted, live);
+    }
+
+    /// The payload indexes.
+    pub fn payload_index(&self) -> &PayloadIndex {
+        &self.payload_index
+    }
+
+    /// Dot products of `query` with every stored sparse vector `name` that shares a dimension
+    /// with it, by slot, from the inverted index. The sums run in ascending dimension order, as
+    /// `distance::sparse_dot` does, so scores are identical to an exact scan.
+    pub fn sparse_scores(&self, name: &str, query: &SparseVector) -> HashMap<u32, f32> {
+        let mut scores: HashMap<u32, f32> = HashMap::new();
+        let Some(postings) = self.sparse_index.get(name) else {
+            return scores;
+        };
+        let query = query.sorted();
+        for (dim, q) in query.indices.iter().zip(&query.values) {
+            if let Some(list) = postings.get(dim) {
+                for (slot, v) in list {
+                    *scores.entry(*slot).or_insert(0.0) += q * v;
+                }
+            }
+        }
+        scores
+    }
+
+    /// Number of slots (live or free); slots are `0..slot_count()`.
+    pub fn slot_count(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The point in `slot`, if the slot is live.
+    pub fn by_slot(&self, slot: u32) -> Option<PointRef<'_>> {
+        self.ids.get(slot as usize)?.as_ref().map(|_| PointRef { table: self, slot })
+    }
+
+    /// The dense vector `name` in `slot`, if the slot has one.
+    pub fn dense_at(&self, name: &str, slot: u32) -> Option<&[f32]> {
+        let column = self.dense.get(name)?;
+        let s = slot as usize;
+        if !*column.present.get(s)? {
+            return None;
+        }
+        Some(&column.data[s * column.dim..(s + 1) * column.dim])
+    }
+
     fn allocate(&mut self, id: PointId) -> u32 {
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -187,8 +399,7 @@ impl PointTable {
                 self.versions.push(0);
                 self.payloads.push(Payload::new());
                 for column in self.dense.values_mut() {
-                    column.data.resize(column.data.len() + column.dim, 0.0);
-                    column.present.push(false);
+                    column.push_slot();
                 }
                 for column in self.sparse.values_mut() {
                     column.push(None);
@@ -207,21 +418,24 @@ impl PointTable {
         let slots = self.ids.len();
         match vector {
             Vector::Dense(values) => {
-                let column = self.dense.entry(name).or_insert_with(|| DenseColumn {
-                    dim: values.len(),
-                    data: vec![0.0; values.len() * slots],
-                    present: vec![false; slots],
-                });
+                self.generation += 1;
+                let column = self.dense.entry(name).or_insert_with(|| DenseColumn::with_slots(values.len(), slots));
                 if values.len() != column.dim {
                     return; // validated before the WAL; a mismatch here cannot happen
                 }
                 let start = slot as usize * column.dim;
                 column.data[start..start + column.dim].copy_from_slice(&values);
                 column.present[slot as usize] = true;
+                column.touch(slot, self.generation);
             }
             Vector::Sparse(sparse) => {
+                let sorted = sparse.sorted();
+                let postings = self.sparse_index.entry(name.clone()).or_default();
+                for (dim, value) in sorted.indices.iter().zip(&sorted.values) {
+                    postings.entry(*dim).or_default().insert(slot, *value);
+                }
                 let column = self.sparse.entry(name).or_insert_with(|| vec![None; slots]);
-                column[slot as usize] = Some(sparse.sorted());
+                column[slot as usize] = Some(sorted);
             }
             Vector::Multi(vectors) => {
                 let column = self.multi.entry(name).or_insert_with(|| vec![None; slots]);
@@ -232,12 +446,26 @@ impl PointTable {
 
     fn remove_vector(&mut self, slot: u32, name: &str) {
         if let Some(column) = self.dense.get_mut(name) {
-            column.present[slot as usize] = false;
             let start = slot as usize * column.dim;
             column.data[start..start + column.dim].fill(0.0);
+            if column.present[slot as usize] || column.indexed[slot as usize] {
+                self.generation += 1;
+                column.touch(slot, self.generation);
+            }
+            column.present[slot as usize] = false;
         }
-        if let Some(column) = self.sparse.get_mut(name) {
-            column[slot as usize] = None;
+        if let Some(column) = self.sparse.get_mut(name)
+            && let Some(old) = column[slot as usize].take()
+            && let Some(postings) = self.sparse_index.get_mut(name)
+        {
+            for dim in &old.indices {
+                if let Some(list) = postings.get_mut(dim) {
+                    list.remove(&slot);
+                    if list.is_empty() {
+                        postings.remove(dim);
+                    }
+                }
+            }
         }
         if let Some(column) = self.multi.get_mut(name) {
             column[slot as usize] = None;

@@ -1,0 +1,143 @@
+//! Grouped queries (`POST …/points/query/groups`, `…/points/search/groups`): the best `limit`
+//! groups of points sharing a payload value at `group_by`, each with up to `group_size` hits.
+//!
+//! Candidates come from the ordinary query with a larger limit; a point whose `group_by` holds
+//! several values joins each of their groups. When the candidates run out before the groups are
+//! full, the query is repeated with four times the candidates (up to a cap).
+
+use crate::error::{NodeError, Result};
+use crate::node::Node;
+use crate::service_query::QueryPoints;
+use quiver_types::json_path::{self, JsonPath};
+use quiver_types::point::ScoredPoint;
+use quiver_types::query::WithPayload;
+use serde::Serialize;
+use serde_json::Value;
+
+/// How to group.
+#[derive(Debug, Clone)]
+pub struct GroupBy {
+    /// Payload path of the group key (keyword or integer values).
+    pub group_by: String,
+    /// Hits per group.
+    pub group_size: usize,
+}
+
+/// One group of a grouped query.
+#[derive(Debug, Clone, Serialize)]
+pub struct PointGroup {
+    pub id: Value,
+    pub hits: Vec<ScoredPoint>,
+}
+
+/// Most candidates fetched for one grouped query.
+const MAX_CANDIDATES: usize = 20_000;
+
+fn group_keys(point: &ScoredPoint, path: &JsonPath) -> Vec<Value> {
+    let Some(payload) = &point.payload else { return Vec::new() };
+    let mut keys: Vec<Value> = path
+        .flat_values(payload)
+        .into_iter()
+        .filter(|v| v.is_string() || v.as_i64().is_some() || v.as_u64().is_some())
+        .cloned()
+        .collect();
+    keys.dedup();
+    keys
+}
+
+/// Groups `hits` (best first): groups in order of their best hit, at most `limit` of them.
+fn group(hits: &[ScoredPoint], path: &JsonPath, limit: usize, group_size: usize) -> Vec<(Value, Vec<ScoredPoint>)> {
+    let mut groups: Vec<(Value, Vec<ScoredPoint>)> = Vec::new();
+    for hit in hits {
+        for key in group_keys(hit, path) {
+            let count = groups.len();
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) if members.len() < group_size => members.push(hit.clone()),
+                Some(_) => {}
+                None if count < limit => groups.push((key, vec![hit.clone()])),
+                None => {}
+            }
+        }
+    }
+    groups
+}
+
+impl Node {
+    /// A grouped universal query. `query.limit` is the number of groups; `offset` is not used.
+    pub async fn query_groups(&self, name: &str, query: QueryPoints, by: GroupBy) -> Result<Vec<PointGroup>> {
+        let path = JsonPath::parse(&by.group_by)?;
+        if by.group_size == 0 {
+            return Err(NodeError::BadInput("group_size must be at least 1".into()));
+        }
+        let (limit, with_payload) = (query.limit, query.with_payload.clone());
+        let mut candidates = (limit * by.group_size * 2).clamp(32, MAX_CANDIDATES);
+        loop {
+            let mut inner = query.clone();
+            inner.limit = candidates;
+            inner.offset = 0;
+            inner.with_payload = WithPayload::Bool(true);
+            let hits = self.query_points(name, inner).await?;
+            let exhausted = hits.len() < candidates || candidates >= MAX_CANDIDATES;
+            let groups = group(&hits, &path, limit, by.group_size);
+            let full = groups.len() == limit && groups.iter().all(|(_, members)| members.len() == by.group_size);
+            if full || exhausted {
+                return Ok(groups
+                    .into_iter()
+                    .map(|(id, hits)| PointGroup {
+                        id,
+                        hits: hits
+                            .into_iter()
+                            .map(|mut hit| {
+                                hit.payload = hit.payload.and_then(|p| json_path::select(&p, &with_payload));
+                                hit
+                            })
+                            .collect(),
+                    })
+                    .collect());
+            }
+            candidates = (candidates * 4).min(MAX_CANDIDATES);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quiver_types::PointId;
+
+    fn hit(id: u64, score: f32, payload: Value) -> ScoredPoint {
+        ScoredPoint {
+            id: PointId::Num(id),
+            version: 0,
+            score,
+            payload: payload.as_object().cloned(),
+            vector: None,
+            shard_key: None,
+            order_value: None,
+        }
+    }
+
+    #[test]
+    fn groups_in_order_of_best_hit_with_multi_valued_keys() {
+        let hits = vec![
+            hit(1, 0.9, serde_json::json!({"g": "a"})),
+            hit(2, 0.8, serde_json::json!({"g": ["b", "a"]})),
+            hit(3, 0.7, serde_json::json!({"g": "a"})),
+            hit(4, 0.6, serde_json::json!({"g": 7})),
+            hit(5, 0.5, serde_json::json!({"other": 1})),
+            hit(6, 0.4, serde_json::json!({"g": "c"})),
+        ];
+        let path = JsonPath::parse("g").unwrap();
+        let groups = group(&hits, &path, 3, 2);
+        let shape: Vec<(Value, Vec<PointId>)> =
+            groups.iter().map(|(k, m)| (k.clone(), m.iter().map(|h| h.id).collect())).collect();
+        assert_eq!(
+            shape,
+            vec![
+                (serde_json::json!("a"), vec![PointId::Num(1), PointId::Num(2)]),
+                (serde_json::json!("b"), vec![PointId::Num(2)]),
+                (serde_json::json!(7), vec![PointId::Num(4)]),
+            ]
+        );
+    }
+}

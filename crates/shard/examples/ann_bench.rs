@@ -1,0 +1,204 @@
+//! In-process ANN benchmark of one `LocalShard` (no HTTP): build time, recall@10 and QPS for
+//! several `hnsw_ef`, filtered search at three selectivities, bytes per point.
+//!
+//! Input: a directory with `base.f32`, `query.f32` (row-major little-endian f32, `dim` columns)
+//! and `gt.i32` (1000 × 100 ids), as written by `bench/search.py --export`.
+//!   cargo run --release -p quiver-shard --example ann_bench -- DIR DIM [ef,ef,...]
+//! Prints one JSON object per line (the Python runner collects them).
+
+use quiver_shard::{IndexConfig, LocalShard, SearchPlan, ShardConfig};
+use quiver_storage::index::IndexScalar;
+use quiver_types::PointId;
+use quiver_types::config::{Distance, HnswConfig};
+use quiver_types::filter::Filter;
+use quiver_types::ops::{UpdateMode, UpdateOperation};
+use quiver_types::point::{NamedVectors, PointStruct, Vector};
+use quiver_types::query::{CoreSearch, QueryVector, SearchParams, WithPayload, WithVector};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+fn read_f32(path: &std::path::Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+fn read_i32(path: &std::path::Path) -> Vec<i32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    bytes.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// Synthetic `group` keywords: "a" on 50% of points, "b" on 5%, "c" on 0.1%.
+fn groups(i: usize) -> serde_json::Value {
+    let mut g = Vec::new();
+    if i.is_multiple_of(2) {
+        g.push("a");
+    }
+    if i % 20 == 1 {
+        g.push("b");
+    }
+    if i % 1000 == 3 {
+        g.push("c");
+    }
+    serde_json::json!(g)
+}
+
+fn group_filter(value: &str) -> Filter {
+    serde_json::from_value(serde_json::json!({"must": [{"key": "group", "match": {"value": value}}]})).expect("filter")
+}
+
+fn request(q: &[f32], limit: usize, ef: Option<usize>, exact: bool, filter: Option<Filter>) -> CoreSearch {
+    CoreSearch {
+        vector_name: String::new(),
+        query: QueryVector::Dense(q.to_vec()),
+        filter,
+        params: Some(SearchParams { hnsw_ef: ef, exact, ..SearchParams::default() }),
+        limit,
+        score_threshold: None,
+        with_payload: WithPayload::Bool(false),
+        with_vector: WithVector::Bool(false),
+    }
+}
+
+fn ids(points: &[quiver_types::point::ScoredPoint]) -> Vec<u64> {
+    points
+        .iter()
+        .map(|p| match p.id {
+            PointId::Num(n) => n,
+            PointId::Uuid(_) => u64::MAX,
+        })
+        .collect()
+}
+
+fn recall(found: &[Vec<u64>], truth: &[Vec<u64>], k: usize) -> f64 {
+    let mut hit = 0usize;
+    for (f, t) in found.iter().zip(truth) {
+        let t: std::collections::HashSet<u64> = t.iter().take(k).copied().collect();
+        hit += f.iter().take(k).filter(|id| t.contains(id)).count();
+    }
+    hit as f64 / (truth.len() * k) as f64
+}
+
+/// Runs every query with `threads` threads; returns (results, qps, plans seen).
+fn run(shard: &LocalShard, requests: &[CoreSearch], threads: usize) -> (Vec<Vec<u64>>, f64, Vec<SearchPlan>) {
+    let start = Instant::now();
+    let mut out: Vec<(usize, Vec<u64>, SearchPlan)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    (t..requests.len())
+                        .step_by(threads)
+                        .map(|i| {
+                            let (r, plan) = shard.search_planned(&requests[i]).expect("search");
+                            (i, ids(&r), plan)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("thread")).collect()
+    });
+    let qps = requests.len() as f64 / start.elapsed().as_secs_f64();
+    out.sort_by_key(|(i, _, _)| *i);
+    let mut plans: Vec<SearchPlan> = out.iter().map(|(_, _, p)| *p).collect();
+    plans.dedup();
+    (out.into_iter().map(|(_, r, _)| r).collect(), qps, plans)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = std::path::PathBuf::from(args.get(1).expect("DIR"));
+    let dim: usize = args.get(2).expect("DIM").parse().expect("DIM");
+    let efs: Vec<usize> =
+        args.get(3).map_or("16,32,64,128".into(), |s| s.clone()).split(',').map(|s| s.parse().expect("ef")).collect();
+    let m: usize = std::env::var("HNSW_M").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
+    let ef_construct: usize = std::env::var("HNSW_EF_CONSTRUCT").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let base = read_f32(&dir.join("base.f32"));
+    let queries = read_f32(&dir.join("query.f32"));
+    let gt = read_i32(&dir.join("gt.i32"));
+    let n = base.len() / dim;
+    let nq = queries.len() / dim;
+    let truth: Vec<Vec<u64>> = gt.chunks(gt.len() / nq).map(|r| r.iter().map(|x| *x as u64).collect()).collect();
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let hnsw = HnswConfig { m, ef_construct, ..HnswConfig::default() };
+    let config = ShardConfig {
+        dense: BTreeMap::from([(String::new(), (dim, Distance::Cosine))]),
+        wal_segment_bytes: 64 << 20,
+        index: IndexConfig {
+            hnsw: BTreeMap::from([(String::new(), hnsw)]),
+            indexing_threshold_kb: 10_000,
+            scalar: if std::env::var("HNSW_SCALAR").as_deref() == Ok("bf16") {
+                IndexScalar::Bf16
+            } else {
+                IndexScalar::F32
+            },
+        },
+    };
+    let shard = LocalShard::open(tmp.path(), config).expect("open");
+    // A keyword payload index on `group`, as the REST run creates.
+    shard.set_payload_indexes(&BTreeMap::from([("group".to_string(), serde_json::json!("keyword"))]));
+    let start = Instant::now();
+    for chunk_start in (0..n).step_by(1000) {
+        let points = (chunk_start..(chunk_start + 1000).min(n))
+            .map(|i| {
+                let mut v = base[i * dim..(i + 1) * dim].to_vec();
+                quiver_storage::distance::normalize(&mut v);
+                let payload = serde_json::Map::from_iter([("group".to_string(), groups(i))]);
+                PointStruct {
+                    id: PointId::Num(i as u64),
+                    vectors: NamedVectors::from([(String::new(), Vector::Dense(v))]),
+                    payload: Some(payload),
+                }
+            })
+            .collect();
+        shard
+            .update(&UpdateOperation::Upsert { points, mode: UpdateMode::Upsert, update_filter: None }, false)
+            .expect("upsert");
+    }
+    let load_s = start.elapsed().as_secs_f64();
+    loop {
+        let status = shard.index_status();
+        if !status.indexing && status.indexed_vectors >= n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let build_s = start.elapsed().as_secs_f64();
+    let memory = shard.memory_report();
+    println!(
+        "{}",
+        serde_json::json!({"kind": "build", "scalar": std::env::var("HNSW_SCALAR").unwrap_or_else(|_| "f32".into()), "n": n, "dim": dim, "m": m, "ef_construct": ef_construct,
+            "load_s": load_s, "build_s": build_s, "bytes_per_point": memory.total() as f64 / n as f64,
+            "vector_bytes": memory.vectors, "index_bytes": memory.index, "payload_index_bytes": memory.payload_index})
+    );
+
+    for ef in &efs {
+        let requests: Vec<CoreSearch> =
+            (0..nq).map(|i| request(&queries[i * dim..(i + 1) * dim], 10, Some(*ef), false, None)).collect();
+        // Best of two runs each (the machine is shared).
+        let (found, qps1, _) = run(&shard, &requests, 1);
+        let qps1 = qps1.max(run(&shard, &requests, 1).1);
+        let qps2 = run(&shard, &requests, 2).1.max(run(&shard, &requests, 2).1);
+        println!(
+            "{}",
+            serde_json::json!({"kind": "search", "ef": ef, "recall10": recall(&found, &truth, 10), "qps1": qps1, "qps2": qps2})
+        );
+    }
+
+    for (value, share) in [("a", 0.5), ("b", 0.05), ("c", 0.001)] {
+        let exact: Vec<CoreSearch> = (0..nq)
+            .map(|i| request(&queries[i * dim..(i + 1) * dim], 10, None, true, Some(group_filter(value))))
+            .collect();
+        let (exact_found, _, _) = run(&shard, &exact, 2);
+        let requests: Vec<CoreSearch> = (0..nq)
+            .map(|i| request(&queries[i * dim..(i + 1) * dim], 10, None, false, Some(group_filter(value))))
+            .collect();
+        let (found, qps1, plans) = run(&shard, &requests, 1);
+        let (_, qps2, _) = run(&shard, &requests, 2);
+        println!(
+            "{}",
+            serde_json::json!({"kind": "filtered", "share": share, "recall10": recall(&found, &exact_found, 10),
+                "qps1": qps1, "qps2": qps2, "plans": format!("{plans:?}")})
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! The background indexer of a shard: one thread that attaches an HNSW index to each dense
+//! vector once its column passes `indexing_threshold` (KB, Qdrant's semantics: smaller shards are
+//! searched exactly), then keeps the index in step with the table. Vectors are copied out under
+//! the read lock and added without any table lock; a slot counts as indexed only when its vector
+//! did not change meanwhile (see `PointTable::index_done`).
+
+use parking_lot::{Condvar, Mutex, RwLock};
+use quiver_storage::index::{HnswIndex, HnswParams, IndexScalar, VectorIndex, indexable};
+use quiver_storage::points::{DenseStats, PointTable};
+use quiver_types::config::{Distance, HnswConfig};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Indexing settings of a shard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexConfig {
+    /// Effective HNSW settings per dense vector name (collection level merged with vector level);
+    /// names missing here use `HnswConfig::default()`.
+    pub hnsw: BTreeMap<String, HnswConfig>,
+    /// Vectors (KB) above which a dense column gets an HNSW index; 0 disables indexing.
+    pub indexing_threshold_kb: usize,
+    /// Element type of the index's own vector copies (f32 unless chosen otherwise).
+    pub scalar: IndexScalar,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig { hnsw: BTreeMap::new(), indexing_threshold_kb: 10_000, scalar: IndexScalar::F32 }
+    }
+}
+
+impl IndexConfig {
+    pub fn hnsw_for(&self, name: &str) -> HnswConfig {
+        self.hnsw.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// Whether a column without an index should get one: indexable distance, indexing enabled,
+/// and more vector bytes than `indexing_threshold` KB.
+pub(crate) fn due(config: &IndexConfig, distance: Distance, stats: &DenseStats) -> bool {
+    indexable(distance)
+        && config.indexing_threshold_kb > 0
+        && stats.vectors * stats.dim * 4 >= config.indexing_threshold_kb * 1024
+}
+
+/// Vectors copied per batch (bounds the time the read lock is held and the memory of a copy).
+const BATCH: usize = 2048;
+
+#[derive(Default)]
+struct Signal {
+    dirty: bool,
+    stop: bool,
+}
+
+pub(crate) struct Shared {
+    signal: Mutex<Signal>,
+    cv: Condvar,
+}
+
+/// Handle of the indexer thread; dropping it stops the thread.
+pub(crate) struct Indexer {
+    shared: Arc<Shared>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Indexer {
+    pub(crate) fn start(
+        table: Weak<RwLock<PointTable>>,
+        dense: BTreeMap<String, (usize, Distance)>,
+        config: IndexConfig,
+    ) -> Indexer {
+        let shared = Arc::new(Shared { signal: Mutex::new(Signal::default()), cv: Condvar::new() });
+        let worker = Worker { table, dense, config, shared: shared.clone() };
+        let handle = std::thread::Builder::new()
+            .name("quiver-indexer".into())
+            .spawn(move || worker.run())
+            .map_err(|e| tracing::error!(error = %e, "cannot start the indexer thread; searches stay exact"))
+            .ok();
+        let indexer = Indexer { shared, handle };
+        indexer.notify();
+        indexer
+    }
+
+    /// Tells the indexer that the table changed.
+    pub(crate) fn notify(&self) {
+        let mut signal = self.shared.signal.lock();
+        signal.dirty = true;
+        self.shared.cv.notify_one();
+    }
+}
+
+impl Drop for Indexer {
+    fn drop(&mut self) {
+        self.shared.signal.lock().stop = true;
+        self.shared.cv.notify_one();
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+struct Worker {
+    table: Weak<RwLock<PointTable>>,
+    dense: BTreeMap<String, (usize, Distance)>,
+    config: IndexConfig,
+    shared: Arc<Shared>,
+}
+
+impl Worker {
+    fn stopped(&self) -> bool {
+        self.shared.signal.lock().stop
+    }
+
+    fn run(self) {
+        loop {
+            {
+                let mut signal = self.shared.signal.lock();
+                if !signal.dirty && !signal.stop {
+                    self.shared.cv.wait_for(&mut signal, Duration::from_secs(1));
+                }
+                if signal.stop {
+                    return;
+                }
+                signal.dirty = false;
+            }
+            let Some(table) = self.table.upgrade() else {
+                return;
+            };
+            for (name, (_, distance)) in &self.dense {
+                if self.stopped() {
+                    return;
+                }
+                if let Err(e) = self.index_column(&table, name, *distance) {
+                    tracing::warn!(vector = %name, error = %e, "indexing failed; searches of this vector stay exact");
+                }
+            }
+        }
+    }
+
+    fn index_column(&self, table: &RwLock<PointTable>, name: &str, distance: Distance) -> quiver_storage::Result<()> {
+        if !indexable(distance) || self.config.indexing_threshold_kb == 0 {
+            return Ok(());
+        }
+        let Some(stats) = table.read().dense_stats(name) else {
+            return Ok(());
+        };
+        if !stats.has_index {
+            if !due(&self.config, distance, &stats) {
+                return Ok(());
+            }
+            let hnsw = self.config.hnsw_for(name);
+            let params =
+                HnswParams { dim: stats.dim, m: hnsw.m, ef_construct: hnsw.ef_construct, scalar: self.config.scalar };
+            let index: Arc<dyn VectorIndex> =
+                Arc::new(HnswIndex::new(distance, params, stats.vectors + stats.vectors / 8)?);
+            tracing::debug!(vector = %name, vectors = stats.vectors, "building HNSW index");
+            table.write().attach_index(name, index);
+        }
+        let threads = match self.config.hnsw_for(name).max_indexing_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        loop {
+            if self.stopped() {
+                return Ok(());
+            }
+            let Some(batch) = table.read().index_batch(name, BATCH) else {
+                return Ok(());
+            };
+            let done = add_batch(batch.index.as_ref(), &batch.items, threads)?;
+            table.write().index_done(name, &batch.index, &done);
+        }
+    }
+}
+
+/// Adds (or removes) the batch's vectors with `threads` threads; returns what was done.
+fn add_batch(
+    index: &dyn VectorIndex,
+    items: &[(u32, u64, Option<Vec<f32>>)],
+    threads: usize,
+) -> quiver_storage::Result<Vec<(u32, u64, bool)>> {
+    let one = |item: &(u32, u64, Option<Vec<f32>>)| -> quiver_storage::Result<(u32, u64, bool)> {
+        let (slot, generation, vector) = item;
+        match vector {
+            Some(v) => index.upsert(u64::from(*slot), v)?,
+            None => index.remove(u64::from(*slot))?,
+        }
+        Ok((*slot, *generation, vector.is_some()))
+    };
+    if threads <= 1 || items.len() < 64 {
+        return items.iter().map(one).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            items.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>())).collect();
+        let mut out = Vec::with_capacity(items.len());
+        for handle in handles {
+            let part =
+                handle.join().map_err(|_| quiver_storage::StorageError::Index("indexing thread panicked".into()))?;
+            out.extend(part.into_iter().collect::<quiver_storage::Result<Vec<_>>>()?);
+        }
+        Ok(out)
+    })
+}

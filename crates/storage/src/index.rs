@@ -1,0 +1,276 @@
+//! Approximate nearest-neighbour indexes behind our own trait. The one implementation is an HNSW
+//! graph from `usearch` (design record 005): keys are point-table slots, vectors are stored as
+//! f32 (usearch defaults to bf16), and every call is bounded by the number of thread contexts
+//! reserved in the index (usearch fails a call when none is free).
+
+use crate::error::{Result, StorageError};
+use parking_lot::{Condvar, Mutex, RwLock};
+use quiver_types::config::Distance;
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+/// How the index stores its copy of the vectors (graph distances only: search results are
+/// always rescored from the table's f32 vectors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IndexScalar {
+    /// Exact f32 (the default).
+    #[default]
+    F32,
+    /// bfloat16: half the memory; on CPUs with AVX-512 BF16 the distance kernel is ~3× faster.
+    Bf16,
+}
+
+/// Graph parameters of one index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HnswParams {
+    pub dim: usize,
+    pub m: usize,
+    pub ef_construct: usize,
+    pub scalar: IndexScalar,
+}
+
+/// An ANN index over `u64` keys. Distances are "smaller is better"; callers rescore exactly.
+pub trait VectorIndex: Send + Sync {
+    /// Inserts `vector` under `key`, replacing what the key held.
+    fn upsert(&self, key: u64, vector: &[f32]) -> Result<()>;
+    /// Removes `key` if present.
+    fn remove(&self, key: u64) -> Result<()>;
+    /// The keys nearest to `query`, best first, exploring with a beam of `ef`: at least
+    /// `count` when that many pass, and all of the beam's `max(count, ef)` candidates, so the
+    /// caller can rescore them exactly. Only keys for which `allow` returns true are returned.
+    fn search(
+        &self,
+        query: &[f32],
+        count: usize,
+        ef: usize,
+        allow: Option<&(dyn Fn(u64) -> bool + Sync)>,
+    ) -> Result<Vec<u64>>;
+    /// Number of keys held.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Bytes of memory held (vectors and graph).
+    fn memory_bytes(&self) -> usize;
+}
+
+/// Whether `distance` can be indexed by the HNSW implementation (usearch has no L1 metric).
+pub fn indexable(distance: Distance) -> bool {
+    match distance {
+        Distance::Cosine | Distance::Dot | Distance::Euclid => true,
+        Distance::Manhattan => false,
+    }
+}
+
+/// A counting semaphore: usearch holds `permits` thread contexts; each call takes one.
+struct Permits {
+    free: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Permits {
+    fn acquire(&self) -> PermitGuard<'_> {
+        let mut free = self.free.lock();
+        while *free == 0 {
+            self.cv.wait(&mut free);
+        }
+        *free -= 1;
+        PermitGuard(self)
+    }
+}
+
+struct PermitGuard<'a>(&'a Permits);
+
+impl Drop for PermitGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock() += 1;
+        self.0.cv.notify_one();
+    }
+}
+
+/// HNSW over usearch.
+pub struct HnswIndex {
+    /// Write-locked only to grow the capacity (usearch's `reserve` is not safe beside searches).
+    inner: RwLock<Index>,
+    permits: Permits,
+    threads: usize,
+}
+
+fn usearch_err(context: &str, e: impl std::fmt::Display) -> StorageError {
+    StorageError::Index(format!("{context}: {e}"))
+}
+
+impl HnswIndex {
+    /// An empty index for `distance` (Cosine expects normalised vectors, so it uses inner product).
+    pub fn new(distance: Distance, params: HnswParams, capacity: usize) -> Result<HnswIndex> {
+        let metric = match distance {
+            Distance::Cosine | Distance::Dot => MetricKind::IP,
+            Distance::Euclid => MetricKind::L2sq,
+            Distance::Manhattan => return Err(StorageError::Index("Manhattan has no HNSW metric".into())),
+        };
+        let options = IndexOptions {
+            dimensions: params.dim,
+            metric,
+            quantization: match params.scalar {
+                IndexScalar::F32 => ScalarKind::F32,
+                IndexScalar::Bf16 => ScalarKind::BF16,
+            },
+            connectivity: params.m.max(2),
+            expansion_add: params.ef_construct.max(4),
+            // The beam is chosen per query by asking for max(ef, k) results.
+            expansion_search: 1,
+            multi: false,
+        };
+        let index = Index::new(&options).map_err(|e| usearch_err("create index", e))?;
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2) * 8;
+        index.reserve_capacity_and_threads(capacity.max(64), threads).map_err(|e| usearch_err("reserve", e))?;
+        Ok(HnswIndex {
+            inner: RwLock::new(index),
+            permits: Permits { free: Mutex::new(threads), cv: Condvar::new() },
+            threads,
+        })
+    }
+
+    fn ensure_capacity(&self, extra: usize) -> Result<()> {
+        {
+            let index = self.inner.read();
+            if index.size() + extra <= index.capacity() {
+                return Ok(());
+            }
+        }
+        let index = self.inner.write();
+        let needed = index.size() + extra;
+        if needed > index.capacity() {
+            let capacity = needed.max(index.capacity() * 2).max(1024);
+            index.reserve_capacity_and_threads(capacity, self.threads).map_err(|e| usearch_err("reserve", e))?;
+        }
+        Ok(())
+    }
+}
+
+impl VectorIndex for HnswIndex {
+    fn upsert(&self, key: u64, vector: &[f32]) -> Result<()> {
+        self.ensure_capacity(1)?;
+        let index = self.inner.read();
+        let _permit = self.permits.acquire();
+        if index.contains(key) {
+            index.remove(key).map_err(|e| usearch_err("remove", e))?;
+        }
+        index.add(key, vector).map_err(|e| usearch_err("add", e))
+    }
+
+    fn remove(&self, key: u64) -> Result<()> {
+        let index = self.inner.read();
+        let _permit = self.permits.acquire();
+        if index.contains(key) {
+            index.remove(key).map_err(|e| usearch_err("remove", e))?;
+        }
+        Ok(())
+    }
+
+    fn search(
+        &self,
+        query: &[f32],
+        count: usize,
+        ef: usize,
+        allow: Option<&(dyn Fn(u64) -> bool + Sync)>,
+    ) -> Result<Vec<u64>> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let index = self.inner.read();
+        let _permit = self.permits.acquire();
+        let wanted = count.max(ef);
+        let matches = match allow {
+            None => index.search(query, wanted),
+            // The predicate runs inside C++: a panic must not unwind through it.
+            Some(allow) => index.filtered_search(query, wanted, |key| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| allow(key))).unwrap_or(false)
+            }),
+        }
+        .map_err(|e| usearch_err("search", e))?;
+        Ok(matches.keys)
+    }
+
+    fn len(&self) -> usize {
+        self.inner.read().size()
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.inner.read().memory_usage()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vectors(n: usize, dim: usize) -> Vec<Vec<f32>> {
+        let mut state = 0x9E3779B97F4A7C15u64;
+        (0..n)
+            .map(|_| {
+                let mut v: Vec<f32> = (0..dim)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        (state % 2000) as f32 / 1000.0 - 1.0
+                    })
+                    .collect();
+                crate::distance::normalize(&mut v);
+                v
+            })
+            .collect()
+    }
+
+    #[test]
+    fn finds_itself_replaces_and_removes() {
+        let data = vectors(500, 16);
+        let index = HnswIndex::new(
+            Distance::Cosine,
+            HnswParams { dim: 16, m: 16, ef_construct: 100, scalar: IndexScalar::F32 },
+            10,
+        )
+        .unwrap();
+        for (i, v) in data.iter().enumerate() {
+            index.upsert(i as u64, v).unwrap();
+        }
+        assert_eq!(index.len(), 500);
+        assert_eq!(index.search(&data[42], 1, 1, None).unwrap(), vec![42]);
+        assert_eq!(index.search(&data[42], 1, 64, None).unwrap().len(), 64);
+        // Key 42 moves to where 7 is; 7 is removed.
+        index.upsert(42, &data[7]).unwrap();
+        index.remove(7).unwrap();
+        assert_eq!(index.search(&data[7], 1, 64, None).unwrap()[0], 42);
+        let only_even = |k: u64| k.is_multiple_of(2);
+        let found = index.search(&data[3], 10, 10, Some(&only_even)).unwrap();
+        assert_eq!(found.len(), 10);
+        assert!(found.iter().all(|k| k.is_multiple_of(2)));
+        let panicking = |_k: u64| -> bool { panic!("filter bug") };
+        assert!(index.search(&data[3], 10, 64, Some(&panicking)).unwrap().is_empty());
+        assert!(index.memory_bytes() > 500 * 16 * 4);
+    }
+
+    #[test]
+    fn euclid_index_and_many_threads() {
+        let data = vectors(300, 8);
+        let index = HnswIndex::new(
+            Distance::Euclid,
+            HnswParams { dim: 8, m: 8, ef_construct: 64, scalar: IndexScalar::Bf16 },
+            1,
+        )
+        .unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (index, data) = (&index, &data);
+                s.spawn(move || {
+                    for i in (t..data.len()).step_by(4) {
+                        index.upsert(i as u64, &data[i]).unwrap();
+                        let _ = index.search(&data[i], 3, 16, None).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(index.len(), 300);
+        assert_eq!(index.search(&data[299], 1, 32, None).unwrap()[0], 299);
+    }
+}

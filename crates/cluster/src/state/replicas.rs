@@ -119,6 +119,34 @@ impl CollectionMeta {
         Ok(MetaResponse::Done)
     }
 
+    /// `PromoteReplica`: `peer` → `Active`, every other active replica of the shard → `Dead`
+    /// (their transfers aborted), so they re-sync from `peer`.
+    pub(super) fn promote_replica(
+        &mut self,
+        collection: &str,
+        shard: ShardId,
+        peer: PeerId,
+    ) -> Result<MetaResponse, MetaError> {
+        let replicas = self.shard(collection, shard)?;
+        if !replicas.contains_key(&peer) {
+            return Err(MetaError::BadInput(format!("Replica {peer} of shard {shard} does not exist")));
+        }
+        let demoted: Vec<PeerId> =
+            replicas.iter().filter(|(p, s)| **p != peer && is_active(**s)).map(|(p, _)| *p).collect();
+        if let Some(replicas) = self.shards.get_mut(&shard) {
+            for (p, state) in replicas.iter_mut() {
+                if *p == peer {
+                    *state = ReplicaState::Active;
+                } else if demoted.contains(p) {
+                    *state = ReplicaState::Dead;
+                }
+            }
+        }
+        let involved = |p: &PeerId| *p == peer || demoted.contains(p);
+        self.abort_transfers_where(|t| t.shard_id == shard && (involved(&t.from) || involved(&t.to)));
+        Ok(MetaResponse::Done)
+    }
+
     /// `AddReplica`: a new replica of an existing shard on a known peer. An existing replica
     /// goes through the `SetReplicaState` rules instead. `Changed(false)` when nothing changed.
     pub(super) fn add_replica(

@@ -1,0 +1,83 @@
+"""Snapshot recovery in a cluster with real processes (issue 7; spec §7.1, seed "Recover from
+snapshot"): a lost peer whose shard had no other copy is force-removed, a new peer joins with
+--bootstrap and recovers the shard from that peer's snapshot; with replicas, `snapshot` priority
+re-syncs the others from the recovered data and `replica` re-syncs the recovered replica from
+the others. Every case ends with all replicas Active and equal digests."""
+from __future__ import annotations
+
+import requests
+
+from cluster_harness import result, wait_until
+from replication_load import check_replicas, replica_states
+from test_transfers import COLL, cluster_factory, create, fill, urls  # noqa: F401 (fixture)
+
+
+def all_active(url: str, replicas: int):
+    states = replica_states(url, COLL)
+    ok = states and all(len(r) == replicas and set(r.values()) == {"Active"} for r in states.values())
+    return states if ok else None
+
+
+def snapshot_bytes(peer) -> bytes:
+    desc = result(peer.post(f"/collections/{COLL}/snapshots"))
+    r = peer.get(f"/collections/{COLL}/snapshots/{desc['name']}")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    return r.content
+
+
+def upload(peer, data: bytes, priority: str | None = None) -> None:
+    params = {"priority": priority} if priority else {}
+    r = requests.post(f"{peer.url}/collections/{COLL}/snapshots/upload", params=params,
+                      files={"snapshot": ("s.snapshot", data)}, timeout=60)
+    assert r.status_code == 200 and r.json()["result"] is True, r.text
+
+
+def count(url: str) -> int:
+    r = requests.post(f"{url}/collections/{COLL}/points/count", json={"exact": True}, timeout=10)
+    return r.json()["result"]["count"]
+
+
+def test_lost_peer_recovered_from_its_snapshot_on_a_new_peer(cluster_factory):
+    c = cluster_factory(3)
+    a = c.peer(0)
+    create(a, shard_number=3, rf=1)
+    states = wait_until(lambda: all_active(a.url, 1), timeout=15, desc="replicas Active")
+    ids = fill(a, 900)
+    lost = next(p for p in c.peers[1:] if any(p.peer_id in r for r in states.values()))
+    data = snapshot_bytes(lost)
+    lost.kill()
+    assert a.delete(f"/cluster/peer/{lost.peer_id}", params={"force": "true"}).status_code == 200
+    newcomer = c.add_peer()
+    upload(newcomer, data)
+    live = [p for p in c.peers if p is not lost]
+    wait_until(lambda: all_active(a.url, 1), timeout=30, desc="every shard Active again")
+    assert any(newcomer.peer_id in r for r in replica_states(a.url, COLL).values())
+    rep = check_replicas(a.url, COLL, ids, urls(live))
+    print(rep.describe())
+    rep.assert_ok()
+
+
+def test_priorities_snapshot_and_replica(cluster_factory):
+    c = cluster_factory(2)
+    a, b = c.peer(0), c.peer(1)
+    create(a, shard_number=1, rf=2)
+    wait_until(lambda: all_active(a.url, 2), timeout=15, desc="replicas Active")
+    ids = fill(a, 500)
+    data = snapshot_bytes(a)
+    fill(a, 200, start=2_000_000)
+    assert count(a.url) == 700
+    # snapshot priority: a's data wins, b re-syncs from it.
+    upload(a, data, "snapshot")
+    wait_until(lambda: all_active(a.url, 2) and count(b.url) == 500 and count(a.url) == 500 or None,
+               timeout=40, desc="b re-synced from the recovered replica")
+    rep = check_replicas(a.url, COLL, ids, urls(c.peers))
+    print(rep.describe())
+    rep.assert_ok()
+    # replica priority: a's recovered copy is overwritten from b.
+    more = fill(a, 100, start=3_000_000)
+    upload(a, data, "replica")
+    wait_until(lambda: all_active(a.url, 2) and count(a.url) == 600 or None, timeout=40,
+               desc="a re-synced from the other replica")
+    rep = check_replicas(b.url, COLL, ids + more, urls(c.peers))
+    print(rep.describe())
+    rep.assert_ok()

@@ -4,7 +4,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Params, Started};
 use crate::response::ok;
-use crate::routes_snapshots::{RecoverBody, UploadParams, WaitParams, run, store_upload, stream_file};
+use crate::routes_snapshots::{RecoverBody, UploadParams, WaitParams, recover_upload, run, stream_file};
 use axum::Router;
 use axum::extract::{Multipart, Path, State};
 use axum::http::HeaderMap;
@@ -98,15 +98,8 @@ async fn upload(
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
-    let node = state.node;
-    let staging = node.snapshot_staging()?;
-    let path = store_upload(&headers, multipart, &staging.path, node.config().snapshot_max_bytes).await?;
-    let priority = p.priority.map(SnapshotPriority::from).unwrap_or_default();
-    run(started, p.wait, async move {
-        let source = SnapshotSource::Uploaded(path);
-        let result = node.recover_shard_snapshot(&name, shard_id, source, priority, p.checksum).await;
-        drop(staging);
-        result
+    recover_upload(state, started, p, headers, multipart, move |node, source, priority, checksum| async move {
+        node.recover_shard_snapshot(&name, shard_id, source, priority, checksum).await
     })
     .await
 }

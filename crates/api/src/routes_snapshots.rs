@@ -13,10 +13,11 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use quiver_node::{NodeError, SnapshotPriority, SnapshotSource};
+use quiver_node::{Node, NodeError, SnapshotPriority, SnapshotSource};
 use serde::Deserialize;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
 pub fn routes() -> Router<AppState> {
@@ -214,13 +215,32 @@ async fn upload(
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
+    recover_upload(state, started, p, headers, multipart, move |node, source, priority, checksum| async move {
+        node.recover_collection_snapshot(&name, source, priority, checksum).await
+    })
+    .await
+}
+
+/// Stores an upload (size-checked) in a staging directory, then runs `recover` on it (now or,
+/// with `wait=false`, in the background); the staging directory goes when `recover` ends.
+pub(crate) async fn recover_upload<F, Fut>(
+    state: AppState,
+    started: Started,
+    p: UploadParams,
+    headers: HeaderMap,
+    multipart: Multipart,
+    recover: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce(Arc<Node>, SnapshotSource, SnapshotPriority, Option<String>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<bool, NodeError>> + Send + 'static,
+{
     let node = state.node;
     let staging = node.snapshot_staging()?;
     let path = store_upload(&headers, multipart, &staging.path, node.config().snapshot_max_bytes).await?;
     let priority = p.priority.map(SnapshotPriority::from).unwrap_or_default();
     run(started, p.wait, async move {
-        let recovered = node.recover_collection_snapshot(&name, SnapshotSource::Uploaded(path), priority, p.checksum);
-        let result = recovered.await;
+        let result = recover(node, SnapshotSource::Uploaded(path), priority, p.checksum).await;
         drop(staging);
         result
     })

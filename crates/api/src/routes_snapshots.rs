@@ -132,34 +132,52 @@ pub(crate) async fn stream_file(path: Result<PathBuf, NodeError>) -> Response {
 }
 
 /// Stores the multipart field `snapshot` as `staging/upload.snapshot`, refusing anything over
-/// `max` bytes (by the declared length before reading, then by count while writing).
+/// `max` bytes (by the declared length before reading, then by count while writing). A refused
+/// body is drained for a few seconds, so the client reads the answer instead of a reset.
 pub(crate) async fn store_upload(
     headers: &HeaderMap,
     mut multipart: Multipart,
     staging: &std::path::Path,
     max: u64,
 ) -> Result<PathBuf, ApiError> {
-    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("Snapshot is larger than {max} bytes"));
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max.saturating_add(64 * 1024)) {
-        return Err(too_large());
+    let stored = match declared.is_some_and(|len| len > max.saturating_add(64 * 1024)) {
+        true => Err(too_large(max)),
+        false => store_field(&mut multipart, staging, max).await,
+    };
+    if stored.as_ref().is_err_and(|e| e.status == StatusCode::PAYLOAD_TOO_LARGE) {
+        let drain = async {
+            while let Ok(Some(mut field)) = multipart.next_field().await {
+                while let Ok(Some(_)) = field.chunk().await {}
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
     }
+    stored
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("Snapshot is larger than {max} bytes"))
+}
+
+async fn store_field(multipart: &mut Multipart, staging: &std::path::Path, max: u64) -> Result<PathBuf, ApiError> {
     let bad = |e: &dyn std::fmt::Display| ApiError::bad_input(format!("Invalid multipart upload: {e}"));
+    let failed = |e: std::io::Error| ApiError::from(NodeError::Service(format!("store upload: {e}")));
     while let Some(mut field) = multipart.next_field().await.map_err(|e| bad(&e))? {
         if field.name() != Some("snapshot") {
             continue;
         }
         let path = staging.join("upload.snapshot");
-        let mut file = tokio::fs::File::create(&path).await.map_err(|e| bad(&e))?;
+        let mut file = tokio::fs::File::create(&path).await.map_err(failed)?;
         let mut written = 0u64;
         while let Some(chunk) = field.chunk().await.map_err(|e| bad(&e))? {
             written += chunk.len() as u64;
             if written > max {
-                return Err(too_large());
+                return Err(too_large(max));
             }
-            file.write_all(&chunk).await.map_err(|e| ApiError::from(NodeError::Service(e.to_string())))?;
+            file.write_all(&chunk).await.map_err(failed)?;
         }
-        file.sync_all().await.map_err(|e| ApiError::from(NodeError::Service(e.to_string())))?;
+        file.sync_all().await.map_err(failed)?;
         return Ok(path);
     }
     Err(ApiError::bad_input("Multipart upload has no `snapshot` field"))

@@ -21,6 +21,8 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 const SWAP_JOURNAL: &str = "swap.json";
+/// How long a recovery waits for requests still using the collection it replaces.
+const RETIRE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Entries beyond the shard files: directories and the JSON parts.
 const EXTRA_ENTRIES: usize = 16;
 
@@ -254,14 +256,18 @@ impl Node {
         } else if self.config.max_collections.is_some_and(|max| self.collections.read().len() >= max) {
             return Err(NodeError::BadInput("Maximum number of collections reached".into()));
         }
+        let (name_owned, keep) = (name.to_string(), live.clone());
+        let job = blocking(move || {
+            build_collection(&name_owned, &job.path.join("collection"), &unpacked, keep.as_deref())?;
+            Ok(job)
+        })
+        .await?;
+        if let Some(live) = live {
+            self.retire(name, live).await?;
+        }
         let collections_dir = self.config.storage_path.join("collections");
         let name_owned = name.to_string();
         let collection = blocking(move || {
-            let new_dir = job.path.join("collection");
-            build_collection(&name_owned, &new_dir, &unpacked, live.as_deref())?;
-            if let Some(live) = &live {
-                live.sync()?;
-            }
             swap_in(&collections_dir, &job.path, &name_owned)?;
             drop(job);
             Ok(Collection::open(&name_owned, &collections_dir.join(&name_owned))?)
@@ -270,6 +276,24 @@ impl Node {
         self.collections.write().insert(name.to_string(), Arc::new(collection));
         tracing::info!(collection = %name, "collection recovered from a snapshot");
         Ok(true)
+    }
+
+    /// Takes the live collection out of the registry and waits until no request or background
+    /// task holds it any more, so nothing writes into its directory while it is swapped out
+    /// (put back, 503, if it stays busy).
+    async fn retire(&self, name: &str, live: Arc<Collection>) -> Result<()> {
+        self.collections.write().remove(name);
+        let deadline = std::time::Instant::now() + RETIRE_WAIT;
+        while Arc::strong_count(&live) > 1 {
+            if std::time::Instant::now() > deadline {
+                self.collections.write().insert(name.to_string(), live);
+                return Err(NodeError::ShardUnavailable(format!(
+                    "collection `{name}` stayed busy; recovery not applied"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        blocking(move || live.sync().map_err(NodeError::from)).await
     }
 }
 

@@ -122,11 +122,14 @@ impl Node {
             self.recover_shard_in_cluster(&real, shard_id, file, priority).await?;
             return Ok(true);
         }
-        let collection = self.resolve(&real)?;
-        let unpacked = Unpacked {
-            config: collection.config(),
-            payload_index: collection.payload_index(),
-            shards: BTreeMap::from([(shard_id, file)]),
+        let unpacked = {
+            // Not held across the swap, which waits for the live collection to be released.
+            let collection = self.resolve(&real)?;
+            Unpacked {
+                config: collection.config(),
+                payload_index: collection.payload_index(),
+                shards: BTreeMap::from([(shard_id, file)]),
+            }
         };
         self.replace_collection(&real, unpacked, job).await
     }

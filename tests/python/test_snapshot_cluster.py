@@ -12,8 +12,8 @@ from replication_load import check_replicas, replica_states
 from test_transfers import COLL, cluster_factory, create, fill, urls  # noqa: F401 (fixture)
 
 
-def all_active(url: str, replicas: int):
-    states = replica_states(url, COLL)
+def all_active(url: str, replicas: int, name: str = COLL):
+    states = replica_states(url, name)
     ok = states and all(len(r) == replicas and set(r.values()) == {"Active"} for r in states.values())
     return states if ok else None
 
@@ -25,15 +25,15 @@ def snapshot_bytes(peer) -> bytes:
     return r.content
 
 
-def upload(peer, data: bytes, priority: str | None = None) -> None:
+def upload(peer, data: bytes, priority: str | None = None, name: str = COLL) -> None:
     params = {"priority": priority} if priority else {}
-    r = requests.post(f"{peer.url}/collections/{COLL}/snapshots/upload", params=params,
+    r = requests.post(f"{peer.url}/collections/{name}/snapshots/upload", params=params,
                       files={"snapshot": ("s.snapshot", data)}, timeout=60)
     assert r.status_code == 200 and r.json()["result"] is True, r.text
 
 
-def count(url: str) -> int:
-    r = requests.post(f"{url}/collections/{COLL}/points/count", json={"exact": True}, timeout=10)
+def count(url: str, name: str = COLL) -> int:
+    r = requests.post(f"{url}/collections/{name}/points/count", json={"exact": True}, timeout=10)
     return r.json()["result"]["count"]
 
 
@@ -79,5 +79,12 @@ def test_priorities_snapshot_and_replica(cluster_factory):
     wait_until(lambda: all_active(a.url, 2) and count(a.url) == 600 or None, timeout=40,
                desc="a re-synced from the other replica")
     rep = check_replicas(b.url, COLL, ids + more, urls(c.peers))
+    print(rep.describe())
+    rep.assert_ok()
+    # a new collection from the snapshot: created through consensus, every replica filled.
+    upload(b, data, name="restored")
+    wait_until(lambda: all_active(a.url, 2, "restored") and count(a.url, "restored") == 500 or None,
+               timeout=40, desc="restored collection Active everywhere")
+    rep = check_replicas(a.url, "restored", ids, urls(c.peers))
     print(rep.describe())
     rep.assert_ok()

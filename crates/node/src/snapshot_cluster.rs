@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const LOCAL_SHARD_WAIT: Duration = Duration::from_secs(30);
+const CREATE_WAIT: Duration = Duration::from_secs(30);
 
 impl Node {
     pub(crate) async fn recover_in_cluster(
@@ -29,6 +30,8 @@ impl Node {
         unpacked: Unpacked,
         priority: SnapshotPriority,
     ) -> Result<bool> {
+        // Recoveries on this peer run one at a time (spec: concurrent recoveries are serialized).
+        let _serialized = self.meta_lock.lock().await;
         let state = self.cluster_state().ok_or(NodeError::StandaloneMode)?;
         match state.collections.get(name) {
             Some(meta) => check_compatible(&meta.config, &unpacked.config)?,
@@ -61,7 +64,8 @@ impl Node {
             };
             self.propose(op, None).await?;
         }
-        Ok(())
+        // The new (empty) replicas must be Active before the recovered ones take over from them.
+        self.wait_replicas_active(name, CREATE_WAIT).await
     }
 
     fn replica_states(&self, name: &str, shard_id: ShardId) -> Result<BTreeMap<u64, ReplicaState>> {

@@ -166,6 +166,26 @@ def test_wait_false_is_accepted(rest, collection_name):
     assert len(rest.ok("GET", f"/collections/{collection_name}/snapshots")) == 1
 
 
+def test_qdrant_client_snapshot_calls(client, rest, collection_name, server):
+    from qdrant_client import models
+
+    make_collection(rest, collection_name, 50)
+    desc = client.create_snapshot(collection_name)
+    assert desc.name in [d.name for d in client.list_snapshots(collection_name)]
+    assert desc.size > 0 and desc.checksum
+    location = f"file://{(server.workdir / 'snapshots' / collection_name / desc.name).resolve()}"
+    assert client.recover_snapshot(collection_name, location, checksum=desc.checksum,
+                                   priority=models.SnapshotPriority.SNAPSHOT) is True
+    assert client.count(collection_name).count == 50
+    shard = client.create_shard_snapshot(collection_name, 0)
+    assert shard.name in [d.name for d in client.list_shard_snapshots(collection_name, 0)]
+    assert client.delete_shard_snapshot(collection_name, 0, shard.name) is True
+    full = client.create_full_snapshot()
+    assert full.name in [d.name for d in client.list_full_snapshots()]
+    assert client.delete_full_snapshot(full.name) is True
+    assert client.delete_snapshot(collection_name, desc.name) is True
+
+
 # ----------------------------------------------------------------------------- shard and full
 
 
@@ -253,6 +273,9 @@ def test_bad_locations_change_nothing(rest, collection_name, snap, server):
     assert_error(rest.put(url, json={"location": good, "checksum": "xyz"}), 400)
     assert_error(rest.put(url, json={"location": good, "priority": "bogus"}), 400)
     assert_error(rest.put(url, json={}), 400)
+    for bad_name in ["a:b", "x*y", "%2E%2E"]:
+        r = rest.put(f"/collections/{bad_name}/snapshots/recover", json={"location": good})
+        assert 400 <= r.status_code < 500, r.text
     assert state_of(rest, collection_name) == before
 
 

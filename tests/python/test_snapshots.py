@@ -257,6 +257,9 @@ def test_bad_locations_change_nothing(rest, collection_name, snap, server):
     outside.write_bytes(data)
     (root / "link.snapshot").unlink(missing_ok=True)
     (root / "link.snapshot").symlink_to(outside)
+    (root / collection_name / "link.snapshot").symlink_to(outside)
+    assert rest.get(f"/collections/{collection_name}/snapshots/link.snapshot").status_code == 404
+    assert "link.snapshot" not in [d["name"] for d in rest.ok("GET", f"/collections/{collection_name}/snapshots")]
     for location, status in [
         ("file:///etc/passwd", 400),
         (f"file://{root}/../outside.snapshot", 400),

@@ -112,7 +112,8 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Vec<SnapshotDescription>> {
     for entry in entries {
         let entry = entry.map_err(|e| service("list snapshots", e))?;
         let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
-        if name.ends_with(SUFFIX) && validate_snapshot_name(&name).is_ok() && entry.path().is_file() {
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        if name.ends_with(SUFFIX) && validate_snapshot_name(&name).is_ok() && regular {
             out.push(describe(dir, &name)?);
         }
     }
@@ -124,7 +125,8 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Vec<SnapshotDescription>> {
 pub(crate) fn existing(dir: &Path, name: &str) -> Result<PathBuf> {
     validate_snapshot_name(name)?;
     let path = dir.join(name);
-    match path.is_file() {
+    // A regular file, not a link (which could point outside the snapshots directory).
+    match std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {
         true => Ok(path),
         false => Err(NodeError::NotFound(format!("Snapshot {name}"))),
     }

@@ -88,3 +88,38 @@ def test_priorities_snapshot_and_replica(cluster_factory):
     rep = check_replicas(a.url, "restored", ids, urls(c.peers))
     print(rep.describe())
     rep.assert_ok()
+
+
+def test_kill_during_cluster_recovery_heals(cluster_factory):
+    """kill -9 of the recovering peer at several moments: after its restart every replica is
+    Active again with equal digests, holding either the old data or the snapshot's."""
+    import threading
+    import time
+
+    c = cluster_factory(2)
+    a, b = c.peer(0), c.peer(1)
+    create(a, shard_number=1, rf=2)
+    wait_until(lambda: all_active(a.url, 2), timeout=15, desc="replicas Active")
+    ids = fill(a, 4000)
+    data = snapshot_bytes(a)
+    fill(a, 1000, start=2_000_000)
+
+    def recover():
+        try:
+            upload(a, data, "snapshot")
+        except (requests.RequestException, AssertionError):
+            pass  # killed mid-request
+
+    seen = set()
+    for delay in (0.05, 0.2, 0.4, 0.8):
+        threading.Thread(target=recover, daemon=True).start()
+        time.sleep(delay)
+        a.kill()
+        a.start()
+        wait_until(lambda: all_active(b.url, 2) and not a.collection_cluster(COLL)["shard_transfers"] or None,
+                   timeout=60, desc="every replica Active after the restart")
+        rep = check_replicas(b.url, COLL, ids, urls(c.peers))
+        rep.assert_ok()
+        seen.add(count(b.url))
+        assert seen <= {4000, 5000}, seen
+    print("point counts seen", seen)

@@ -16,9 +16,36 @@ use quiver_cluster::state::{MetaOperation, is_active, place_shards};
 use quiver_types::ShardId;
 use quiver_types::cluster::{ShardTransfer, TransferMethod};
 use quiver_types::replica::ReplicaState;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Local replicas that a snapshot recovery in this process is replacing. A local replica found
+/// in `ManualRecovery` that is not in here was left by a recovery that failed or crashed; the
+/// reconciler turns it `Dead` (when another replica is active) so it re-syncs from the others.
+static RECOVERING: parking_lot::Mutex<BTreeSet<(String, ShardId)>> = parking_lot::Mutex::new(BTreeSet::new());
+
+/// Whether a recovery in this process is replacing the local replica of the shard.
+pub(crate) fn is_recovering(name: &str, shard_id: ShardId) -> bool {
+    RECOVERING.lock().contains(&(name.to_string(), shard_id))
+}
+
+/// Registers a recovery of a local replica until dropped.
+struct Recovering((String, ShardId));
+
+impl Recovering {
+    fn new(name: &str, shard_id: ShardId) -> Recovering {
+        let key = (name.to_string(), shard_id);
+        RECOVERING.lock().insert(key.clone());
+        Recovering(key)
+    }
+}
+
+impl Drop for Recovering {
+    fn drop(&mut self) {
+        RECOVERING.lock().remove(&self.0);
+    }
+}
 
 const LOCAL_SHARD_WAIT: Duration = Duration::from_secs(30);
 const CREATE_WAIT: Duration = Duration::from_secs(30);
@@ -126,6 +153,7 @@ impl Node {
         path: PathBuf,
         priority: SnapshotPriority,
     ) -> Result<()> {
+        let _recovering = Recovering::new(name, shard_id);
         self.hold_local_replica(name, shard_id).await?;
         let collection = self.resolve(name)?;
         let local = collection.replica_set(shard_id)?.local().ok_or_else(|| {

@@ -23,6 +23,8 @@ use std::sync::Arc;
 const SWAP_JOURNAL: &str = "swap.json";
 /// How long a recovery waits for requests still using the collection it replaces.
 const RETIRE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The most shard files a snapshot may hold (the archive's entry cap follows from it).
+const MAX_SHARDS: usize = 65536;
 /// Entries beyond the shard files: directories and the JSON parts.
 const EXTRA_ENTRIES: usize = 16;
 
@@ -85,7 +87,7 @@ pub(crate) fn unpack_collection(
             return Err(NodeError::ChecksumMismatch { expected: expected.to_string(), actual });
         }
     }
-    let limits = Limits { max_entries: quiver_types_max_shards() + EXTRA_ENTRIES, max_total_bytes: max_bytes };
+    let limits = Limits { max_entries: MAX_SHARDS + EXTRA_ENTRIES, max_total_bytes: max_bytes };
     let allowed =
         |name: &str| [MANIFEST_FILE, CONFIG_FILE, PAYLOAD_INDEX_FILE].contains(&name) || shard_entry(name).is_some();
     std::fs::create_dir_all(dest).map_err(|e| service("create staging dir", e))?;
@@ -106,11 +108,6 @@ pub(crate) fn unpack_collection(
         shards.insert(shard_id, path);
     }
     Ok(Unpacked { config, payload_index, shards })
-}
-
-/// The most shards a snapshot may hold (the archive's entry cap follows from it).
-fn quiver_types_max_shards() -> usize {
-    65536
 }
 
 /// 400 unless a snapshot of `snapshot` may replace the data of a collection configured `live`.

@@ -302,6 +302,21 @@ impl Node {
     }
 }
 
+/// At start-up: removes the hidden `.<name>.part` files that a crash left while a snapshot was
+/// being written (in the snapshots directory and the collection and shard directories below it).
+pub(crate) fn clear_partial_snapshots(dir: &Path, depth: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_file() && name.starts_with('.') && name.ends_with(".part") {
+            let _ = std::fs::remove_file(entry.path());
+        } else if kind.is_dir() && depth > 0 {
+            clear_partial_snapshots(&entry.path(), depth - 1);
+        }
+    }
+}
+
 /// Runs file work on a blocking thread.
 pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(work).await.map_err(|e| service("snapshot task", e))?
@@ -320,5 +335,18 @@ mod tests {
             assert!(validate_snapshot_name(bad).is_err(), "{bad:?}");
         }
         assert_eq!(safe_stem("my coll/ection"), "my_coll_ection");
+    }
+
+    #[test]
+    fn partial_snapshots_are_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let shard = dir.path().join("c").join("shards").join("0");
+        std::fs::create_dir_all(&shard).unwrap();
+        for path in [dir.path().join(".a.snapshot.part"), shard.join(".b.snapshot.part"), shard.join("b.snapshot")] {
+            std::fs::write(path, "x").unwrap();
+        }
+        clear_partial_snapshots(dir.path(), 3);
+        assert!(!dir.path().join(".a.snapshot.part").exists() && !shard.join(".b.snapshot.part").exists());
+        assert!(shard.join("b.snapshot").exists());
     }
 }

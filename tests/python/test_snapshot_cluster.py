@@ -37,6 +37,25 @@ def count(url: str, name: str = COLL) -> int:
     return r.json()["result"]["count"]
 
 
+def two_replicas_with_a_snapshot(cluster_factory, points: int, more: int):
+    """2 peers, one shard on both; `points` ids written, snapshot taken on peer 0, `more` written
+    after it. → (cluster, a, b, ids in the snapshot, snapshot bytes)"""
+    c = cluster_factory(2)
+    a, b = c.peer(0), c.peer(1)
+    create(a, shard_number=1, rf=2)
+    wait_until(lambda: all_active(a.url, 2), timeout=15, desc="replicas Active")
+    ids = fill(a, points)
+    data = snapshot_bytes(a)
+    fill(a, more, start=2_000_000)
+    return c, a, b, ids, data
+
+
+def converged(url: str, name: str, ids: list[int], peers) -> None:
+    rep = check_replicas(url, name, ids, urls(peers))
+    print(rep.describe())
+    rep.assert_ok()
+
+
 def test_lost_peer_recovered_from_its_snapshot_on_a_new_peer(cluster_factory):
     c = cluster_factory(3)
     a = c.peer(0)
@@ -52,42 +71,28 @@ def test_lost_peer_recovered_from_its_snapshot_on_a_new_peer(cluster_factory):
     live = [p for p in c.peers if p is not lost]
     wait_until(lambda: all_active(a.url, 1), timeout=30, desc="every shard Active again")
     assert any(newcomer.peer_id in r for r in replica_states(a.url, COLL).values())
-    rep = check_replicas(a.url, COLL, ids, urls(live))
-    print(rep.describe())
-    rep.assert_ok()
+    converged(a.url, COLL, ids, live)
 
 
 def test_priorities_snapshot_and_replica(cluster_factory):
-    c = cluster_factory(2)
-    a, b = c.peer(0), c.peer(1)
-    create(a, shard_number=1, rf=2)
-    wait_until(lambda: all_active(a.url, 2), timeout=15, desc="replicas Active")
-    ids = fill(a, 500)
-    data = snapshot_bytes(a)
-    fill(a, 200, start=2_000_000)
+    c, a, b, ids, data = two_replicas_with_a_snapshot(cluster_factory, 500, 200)
     assert count(a.url) == 700
     # snapshot priority: a's data wins, b re-syncs from it.
     upload(a, data, "snapshot")
     wait_until(lambda: all_active(a.url, 2) and count(b.url) == 500 and count(a.url) == 500 or None,
                timeout=40, desc="b re-synced from the recovered replica")
-    rep = check_replicas(a.url, COLL, ids, urls(c.peers))
-    print(rep.describe())
-    rep.assert_ok()
+    converged(a.url, COLL, ids, c.peers)
     # replica priority: a's recovered copy is overwritten from b.
     more = fill(a, 100, start=3_000_000)
     upload(a, data, "replica")
     wait_until(lambda: all_active(a.url, 2) and count(a.url) == 600 or None, timeout=40,
                desc="a re-synced from the other replica")
-    rep = check_replicas(b.url, COLL, ids + more, urls(c.peers))
-    print(rep.describe())
-    rep.assert_ok()
+    converged(b.url, COLL, ids + more, c.peers)
     # a new collection from the snapshot: created through consensus, every replica filled.
     upload(b, data, name="restored")
     wait_until(lambda: all_active(a.url, 2, "restored") and count(a.url, "restored") == 500 or None,
                timeout=40, desc="restored collection Active everywhere")
-    rep = check_replicas(a.url, "restored", ids, urls(c.peers))
-    print(rep.describe())
-    rep.assert_ok()
+    converged(a.url, "restored", ids, c.peers)
 
 
 def test_kill_during_cluster_recovery_heals(cluster_factory):
@@ -96,13 +101,7 @@ def test_kill_during_cluster_recovery_heals(cluster_factory):
     import threading
     import time
 
-    c = cluster_factory(2)
-    a, b = c.peer(0), c.peer(1)
-    create(a, shard_number=1, rf=2)
-    wait_until(lambda: all_active(a.url, 2), timeout=15, desc="replicas Active")
-    ids = fill(a, 4000)
-    data = snapshot_bytes(a)
-    fill(a, 1000, start=2_000_000)
+    c, a, b, ids, data = two_replicas_with_a_snapshot(cluster_factory, 4000, 1000)
 
     def recover():
         try:
@@ -118,8 +117,7 @@ def test_kill_during_cluster_recovery_heals(cluster_factory):
         a.start()
         wait_until(lambda: all_active(b.url, 2) and not a.collection_cluster(COLL)["shard_transfers"] or None,
                    timeout=60, desc="every replica Active after the restart")
-        rep = check_replicas(b.url, COLL, ids, urls(c.peers))
-        rep.assert_ok()
+        converged(b.url, COLL, ids, c.peers)
         seen.add(count(b.url))
         assert seen <= {4000, 5000}, seen
     print("point counts seen", seen)

@@ -35,7 +35,10 @@ impl ApiError {
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
         let status = match &e {
-            NodeError::BadInput(_) | NodeError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            NodeError::BadInput(_) | NodeError::BadRequest(_) | NodeError::ChecksumMismatch { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            NodeError::Forbidden(_) => StatusCode::FORBIDDEN,
             NodeError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             NodeError::NotFound(_) => StatusCode::NOT_FOUND,
             NodeError::AlreadyExists(_) => StatusCode::CONFLICT,

@@ -126,6 +126,13 @@ pub enum MetaOperation {
         state: ReplicaState,
         from_state: Option<ReplicaState>,
     },
+    /// A replica recovered from a snapshot becomes the shard's source of truth: it turns
+    /// `Active` and every other active replica `Dead` (so they re-sync from it), in one entry.
+    PromoteReplica {
+        collection: String,
+        shard_id: ShardId,
+        peer_id: PeerId,
+    },
     AddReplica {
         collection: String,
         shard_id: ShardId,
@@ -253,6 +260,9 @@ impl ClusterState {
             }
             MetaOperation::SetReplicaState { collection, shard_id, peer_id, state, from_state } => {
                 self.meta_mut(collection)?.set_replica_state(collection, *shard_id, *peer_id, *state, *from_state)
+            }
+            MetaOperation::PromoteReplica { collection, shard_id, peer_id } => {
+                self.meta_mut(collection)?.promote_replica(collection, *shard_id, *peer_id)
             }
             MetaOperation::AddReplica { collection, shard_id, peer_id, state } => {
                 let meta = lookup_mut(&mut self.collections, &self.aliases, collection)?;

@@ -27,6 +27,10 @@ pub struct NodeConfig {
     pub outgoing_transfers_limit: Option<usize>,
     /// WAL a replica keeps for `wal_delta` while another replica of its shard is not `Active`.
     pub wal_delta_retention_bytes: u64,
+    /// `service.enable_snapshot_url_recovery`: whether recovery may download `http(s)://` URLs.
+    pub snapshot_url_recovery: bool,
+    /// The largest snapshot accepted (upload, download, or unpacked archive contents).
+    pub snapshot_max_bytes: u64,
 }
 
 impl Default for NodeConfig {
@@ -48,6 +52,8 @@ impl Default for NodeConfig {
             incoming_transfers_limit: Some(1),
             outgoing_transfers_limit: Some(1),
             wal_delta_retention_bytes: 1024 * 1024 * 1024,
+            snapshot_url_recovery: true,
+            snapshot_max_bytes: 64 * 1024 * 1024 * 1024,
         }
     }
 }

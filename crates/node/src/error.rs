@@ -29,6 +29,12 @@ pub enum NodeError {
     /// 503.
     #[error("Shard temporarily unavailable: {0}")]
     ShardUnavailable(String),
+    /// 403 `Forbidden: `.
+    #[error("Forbidden: {0}")]
+    Forbidden(String),
+    /// 400: a snapshot's sha256 differs from the one the client gave.
+    #[error("Checksum mismatch: expected {expected}, actual {actual}")]
+    ChecksumMismatch { expected: String, actual: String },
     /// 500.
     #[error("Service internal error: {0}")]
     Service(String),
@@ -48,6 +54,8 @@ impl NodeError {
             | NodeError::Validation(_)
             | NodeError::NotFound(_)
             | NodeError::AlreadyExists(_)
+            | NodeError::Forbidden(_)
+            | NodeError::ChecksumMismatch { .. }
             | NodeError::StandaloneMode => false,
         }
     }

@@ -21,8 +21,16 @@ mod service_index;
 mod service_points;
 mod service_query;
 mod service_transfers;
+mod snapshot_archive;
+mod snapshot_cluster;
+mod snapshot_fetch;
+pub mod snapshot_recovery;
+pub mod snapshots;
+mod snapshots_shard;
 
 pub use config::NodeConfig;
 pub use error::NodeError;
 pub use node::Node;
 pub use service_collections::AliasAction;
+pub use snapshot_recovery::{SnapshotPriority, SnapshotSource};
+pub use snapshots::{SnapshotDescription, Staging};

@@ -57,6 +57,8 @@ impl Node {
         let collections_dir = config.storage_path.join("collections");
         std::fs::create_dir_all(&collections_dir).map_err(|e| service("create storage dir", e))?;
         let _ = std::fs::remove_dir_all(config.storage_path.join(".deleted"));
+        crate::snapshot_recovery::finish_interrupted_swaps(&config.storage_path)?;
+        crate::snapshots::clear_partial_snapshots(&config.snapshots_path, 3);
         let peer_id = load_peer_id(&config.storage_path, config.peer_id)?;
         let mut collections = BTreeMap::new();
         for entry in std::fs::read_dir(&collections_dir).map_err(|e| service("list collections", e))? {

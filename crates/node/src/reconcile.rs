@@ -131,6 +131,12 @@ impl Node {
             (ReplicaState::Initializing, _) => ReplicaState::Active,
             (ReplicaState::Active, true) if others_active => ReplicaState::Listener,
             (ReplicaState::Listener, false) => ReplicaState::Active,
+            // Left by a snapshot recovery that failed or crashed: re-sync from the others.
+            (ReplicaState::ManualRecovery, _)
+                if others_active && !crate::snapshot_cluster::is_recovering(name, set.shard_id) =>
+            {
+                ReplicaState::Dead
+            }
             (
                 ReplicaState::Active
                 | ReplicaState::Listener

@@ -42,7 +42,7 @@ impl Node {
         Ok(true)
     }
 
-    async fn wait_replicas_active(&self, name: &str, timeout: Duration) -> Result<()> {
+    pub(crate) async fn wait_replicas_active(&self, name: &str, timeout: Duration) -> Result<()> {
         let cluster = self.cluster().ok_or(NodeError::StandaloneMode)?;
         let mut states = cluster.consensus.subscribe();
         let all_active = |s: &quiver_cluster::AppliedState| {

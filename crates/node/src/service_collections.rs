@@ -18,7 +18,7 @@ fn validation(msg: impl std::fmt::Display) -> NodeError {
     NodeError::Validation(format!("Validation error in JSON body: {msg}"))
 }
 
-fn validate_name(name: &str) -> Result<()> {
+pub(crate) fn validate_name(name: &str) -> Result<()> {
     let bad_char = name.chars().find(|c| FORBIDDEN_NAME_CHARS.contains(c));
     if name.is_empty() || name.len() > 255 || name == "." || name == ".." || bad_char.is_some() {
         return Err(NodeError::Validation(format!(

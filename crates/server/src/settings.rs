@@ -110,6 +110,22 @@ pub struct StorageSettings {
     pub optimizers: OptimizerSettings,
     pub max_collections: Option<usize>,
     pub performance: serde_json::Value,
+    pub snapshots_config: SnapshotsConfig,
+}
+
+/// `storage.snapshots_config`: only local storage; `max_snapshot_size_mb` (ours) caps uploads,
+/// downloads and unpacked archives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SnapshotsConfig {
+    pub snapshots_storage: String,
+    pub max_snapshot_size_mb: u64,
+}
+
+impl Default for SnapshotsConfig {
+    fn default() -> Self {
+        SnapshotsConfig { snapshots_storage: "local".into(), max_snapshot_size_mb: 64 * 1024 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
@@ -226,6 +242,7 @@ impl Default for StorageSettings {
             optimizers: OptimizerSettings::default(),
             max_collections: None,
             performance: serde_json::Value::Null,
+            snapshots_config: SnapshotsConfig::default(),
         }
     }
 }
@@ -285,6 +302,11 @@ pub fn load(config_path: Option<&Path>) -> Result<(Settings, Vec<String>), Strin
 }
 
 fn validate(settings: &Settings) -> Result<(), String> {
+    if settings.storage.snapshots_config.snapshots_storage != "local" {
+        return Err(
+            "invalid configuration: storage.snapshots_config.snapshots_storage: only `local` is supported".into()
+        );
+    }
     if settings.service.max_request_size_mb == 0 {
         return Err("invalid configuration: service.max_request_size_mb must be at least 1".into());
     }
@@ -365,6 +387,8 @@ impl Settings {
             incoming_transfers_limit: transfers_limit(&s.performance, "incoming_shard_transfers_limit"),
             outgoing_transfers_limit: transfers_limit(&s.performance, "outgoing_shard_transfers_limit"),
             wal_delta_retention_bytes: s.wal.delta_retention_mb.saturating_mul(1024 * 1024),
+            snapshot_url_recovery: self.service.enable_snapshot_url_recovery,
+            snapshot_max_bytes: s.snapshots_config.max_snapshot_size_mb.saturating_mul(1024 * 1024),
         }
     }
 }

@@ -16,6 +16,7 @@ mod points_write;
 mod query;
 mod reflection;
 mod service;
+mod snapshots;
 pub mod status;
 
 use qdrant_client::qdrant::collections_server::CollectionsServer;

@@ -9,7 +9,11 @@ use tonic::{Code, Status};
 /// The gRPC status of a node error; the message is the REST message.
 pub fn from_node(e: NodeError) -> Status {
     let code = match &e {
-        NodeError::BadInput(_) | NodeError::BadRequest(_) | NodeError::Validation(_) => Code::InvalidArgument,
+        NodeError::BadInput(_)
+        | NodeError::BadRequest(_)
+        | NodeError::Validation(_)
+        | NodeError::ChecksumMismatch { .. } => Code::InvalidArgument,
+        NodeError::Forbidden(_) => Code::PermissionDenied,
         NodeError::NotFound(_) => Code::NotFound,
         NodeError::AlreadyExists(_) => Code::AlreadyExists,
         NodeError::StandaloneMode => Code::FailedPrecondition,

@@ -119,6 +119,39 @@ impl CollectionMeta {
         Ok(MetaResponse::Done)
     }
 
+    /// `PromoteReplica` (spec §7.1 step 5, `priority=snapshot`): `peer` → `Active`; of the other
+    /// active replicas of the shard the excess over `replication_factor − 1` is dropped (highest
+    /// peer ids first) and the rest turn `Dead`, so they re-sync from `peer`; their transfers
+    /// are aborted.
+    pub(super) fn promote_replica(
+        &mut self,
+        collection: &str,
+        shard: ShardId,
+        peer: PeerId,
+    ) -> Result<MetaResponse, MetaError> {
+        let replicas = self.shard(collection, shard)?;
+        if !replicas.contains_key(&peer) {
+            return Err(MetaError::BadInput(format!("Replica {peer} of shard {shard} does not exist")));
+        }
+        let demoted: Vec<PeerId> =
+            replicas.iter().filter(|(p, s)| **p != peer && is_active(**s)).map(|(p, _)| *p).collect();
+        let keep = (self.config.params.replication_factor.saturating_sub(1) as usize).min(demoted.len());
+        let (kept, dropped) = demoted.split_at(keep);
+        let involved = |p: &PeerId| *p == peer || demoted.contains(p);
+        self.abort_transfers_where(|t| t.shard_id == shard && (involved(&t.from) || involved(&t.to)));
+        if let Some(replicas) = self.shards.get_mut(&shard) {
+            replicas.retain(|p, _| !dropped.contains(p));
+            for (p, state) in replicas.iter_mut() {
+                if *p == peer {
+                    *state = ReplicaState::Active;
+                } else if kept.contains(p) {
+                    *state = ReplicaState::Dead;
+                }
+            }
+        }
+        Ok(MetaResponse::Done)
+    }
+
     /// `AddReplica`: a new replica of an existing shard on a known peer. An existing replica
     /// goes through the `SetReplicaState` rules instead. `Changed(false)` when nothing changed.
     pub(super) fn add_replica(

@@ -457,6 +457,29 @@ fn add_and_drop_replicas() {
 }
 
 #[test]
+fn promoting_a_recovered_replica_deactivates_the_others() {
+    let mut state = fresh();
+    let promote = |shard_id: ShardId, peer_id: PeerId| Op::PromoteReplica { collection: "c".into(), shard_id, peer_id };
+    run(
+        &mut state,
+        &[
+            (create("c", &[(0, &[1, 2, 3]), (1, &[1, 2, 3])], Active), Expect::Done),
+            (set(0, 1, ReplicaState::ManualRecovery, None), Expect::Done),
+            (start(0, 2, 3, true, Some(TransferMethod::Snapshot)), Expect::Done),
+            (promote(0, 9), Expect::BadInput("Replica 9 of shard 0 does not exist")),
+            (promote(4, 1), Expect::BadInput("Shard 4 of c does not exist")),
+            (promote(0, 1), Expect::Done),
+            (promote(1, 2), Expect::Done),
+        ],
+    );
+    // Shard 0: peer 2 was active and is now Dead; its transfer to 3 was aborted (3 not active).
+    assert_eq!(replicas(&state, 0)[..2], [(1, Active), (2, Dead)]);
+    assert!(state.collections["c"].transfers.is_empty());
+    // Shard 1 (replication factor 2): one other replica kept `Dead`, the excess dropped.
+    assert_eq!(replicas(&state, 1), [(1, Dead), (2, Active)]);
+}
+
+#[test]
 fn removing_a_peer_clears_its_replicas_and_transfers() {
     let mut state = fresh();
     run(

@@ -1,0 +1,183 @@
+//! Snapshot recovery in cluster mode (spec §7.1 steps 2–5, seed "Recover from snapshot"): the
+//! collection is created through consensus if it is missing, then for every shard in the
+//! snapshot this peer gets (or keeps) a replica held in `ManualRecovery` while its data is
+//! replaced, and the priority decides who re-syncs from whom:
+//! - no other active replica, or `no_sync`: the local replica turns `Active`;
+//! - `snapshot`: `PromoteReplica` makes it `Active` and every other active replica `Dead` in one
+//!   entry; automatic recovery then copies the recovered data to them (a `wal_delta` attempt
+//!   falls back to a full copy, since the recovered replica's WAL starts after the snapshot);
+//! - `replica`: a `snapshot` transfer from another active replica overwrites the local one.
+
+use crate::error::{NodeError, Result};
+use crate::node::Node;
+use crate::snapshot_recovery::{SnapshotPriority, Unpacked, check_compatible};
+use crate::snapshots::blocking;
+use quiver_cluster::state::{MetaOperation, is_active, place_shards};
+use quiver_types::ShardId;
+use quiver_types::cluster::{ShardTransfer, TransferMethod};
+use quiver_types::replica::ReplicaState;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Local replicas that a snapshot recovery in this process is replacing. A local replica found
+/// in `ManualRecovery` that is not in here was left by a recovery that failed or crashed; the
+/// reconciler turns it `Dead` (when another replica is active) so it re-syncs from the others.
+static RECOVERING: parking_lot::Mutex<BTreeSet<(String, ShardId)>> = parking_lot::Mutex::new(BTreeSet::new());
+
+/// Whether a recovery in this process is replacing the local replica of the shard.
+pub(crate) fn is_recovering(name: &str, shard_id: ShardId) -> bool {
+    RECOVERING.lock().contains(&(name.to_string(), shard_id))
+}
+
+/// Registers a recovery of a local replica until dropped.
+struct Recovering((String, ShardId));
+
+impl Recovering {
+    fn new(name: &str, shard_id: ShardId) -> Recovering {
+        let key = (name.to_string(), shard_id);
+        RECOVERING.lock().insert(key.clone());
+        Recovering(key)
+    }
+}
+
+impl Drop for Recovering {
+    fn drop(&mut self) {
+        RECOVERING.lock().remove(&self.0);
+    }
+}
+
+const LOCAL_SHARD_WAIT: Duration = Duration::from_secs(30);
+const CREATE_WAIT: Duration = Duration::from_secs(30);
+
+impl Node {
+    pub(crate) async fn recover_in_cluster(
+        &self,
+        name: &str,
+        unpacked: Unpacked,
+        priority: SnapshotPriority,
+    ) -> Result<bool> {
+        // Recoveries on this peer run one at a time (spec: concurrent recoveries are serialized).
+        let _serialized = self.meta_lock.lock().await;
+        let state = self.cluster_state().ok_or(NodeError::StandaloneMode)?;
+        match state.collections.get(name) {
+            Some(meta) => check_compatible(&meta.config, &unpacked.config)?,
+            None => self.create_from_snapshot(name, &unpacked).await?,
+        }
+        for (shard_id, path) in &unpacked.shards {
+            self.recover_shard_in_cluster(name, *shard_id, path.clone(), priority).await?;
+        }
+        Ok(true)
+    }
+
+    /// Creates the collection through consensus with the snapshot's config and payload indexes.
+    async fn create_from_snapshot(&self, name: &str, unpacked: &Unpacked) -> Result<()> {
+        let state = self.cluster_state().ok_or(NodeError::StandaloneMode)?;
+        let peers: Vec<u64> = state.peers.keys().copied().collect();
+        let params = &unpacked.config.params;
+        let placement = place_shards(&peers, params.shard_number, params.replication_factor, rand::random());
+        let op = MetaOperation::CreateCollection {
+            name: name.to_string(),
+            config: unpacked.config.clone(),
+            placement,
+            initial_state: ReplicaState::Initializing,
+        };
+        self.propose(op, None).await?;
+        for (field, schema) in &unpacked.payload_index {
+            let op = MetaOperation::CreatePayloadIndex {
+                collection: name.into(),
+                field: field.clone(),
+                schema: schema.clone(),
+            };
+            self.propose(op, None).await?;
+        }
+        // The new (empty) replicas must be Active before the recovered ones take over from them.
+        self.wait_replicas_active(name, CREATE_WAIT).await
+    }
+
+    fn replica_states(&self, name: &str, shard_id: ShardId) -> Result<BTreeMap<u64, ReplicaState>> {
+        let state = self.cluster_state().ok_or(NodeError::StandaloneMode)?;
+        let meta = state.collections.get(name).ok_or_else(|| NodeError::collection_not_found(name))?;
+        meta.shards.get(&shard_id).cloned().ok_or_else(|| NodeError::NotFound(format!("Shard {shard_id} of {name}")))
+    }
+
+    async fn set_local_state(&self, name: &str, shard_id: ShardId, to: ReplicaState) -> Result<()> {
+        let op = MetaOperation::SetReplicaState {
+            collection: name.into(),
+            shard_id,
+            peer_id: self.peer_id(),
+            state: to,
+            from_state: None,
+        };
+        self.propose(op, None).await.map(|_| ())
+    }
+
+    /// Puts this peer's replica of the shard in `ManualRecovery` (adding it if missing), unless
+    /// it is the shard's only active copy (then it stays `Active` and is replaced in place).
+    async fn hold_local_replica(&self, name: &str, shard_id: ShardId) -> Result<()> {
+        let me = self.peer_id();
+        let states = self.replica_states(name, shard_id)?;
+        let others_active = states.iter().any(|(p, s)| *p != me && is_active(*s));
+        match states.get(&me) {
+            None => {
+                let op = MetaOperation::AddReplica {
+                    collection: name.into(),
+                    shard_id,
+                    peer_id: me,
+                    state: ReplicaState::ManualRecovery,
+                };
+                self.propose(op, None).await?;
+            }
+            Some(ReplicaState::ManualRecovery) => {}
+            Some(s) if is_active(*s) && !others_active => {}
+            Some(_) => self.set_local_state(name, shard_id, ReplicaState::ManualRecovery).await?,
+        }
+        let started = std::time::Instant::now();
+        loop {
+            self.reconcile_now();
+            let has_local = self.resolve(name)?.replica_set(shard_id).is_ok_and(|set| set.has_local());
+            if has_local {
+                return Ok(());
+            }
+            if started.elapsed() > LOCAL_SHARD_WAIT {
+                return Err(NodeError::Timeout(format!("local replica of shard {shard_id} of {name} not created")));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub(crate) async fn recover_shard_in_cluster(
+        &self,
+        name: &str,
+        shard_id: ShardId,
+        path: PathBuf,
+        priority: SnapshotPriority,
+    ) -> Result<()> {
+        let _recovering = Recovering::new(name, shard_id);
+        self.hold_local_replica(name, shard_id).await?;
+        let collection = self.resolve(name)?;
+        let local = collection.replica_set(shard_id)?.local().ok_or_else(|| {
+            NodeError::ShardUnavailable(format!("local replica of shard {shard_id} of {name} disappeared"))
+        })?;
+        blocking(move || local.restore_snapshot(&path).map_err(|e| NodeError::Service(format!("restore shard: {e}"))))
+            .await?;
+        let me = self.peer_id();
+        let states = self.replica_states(name, shard_id)?;
+        let source = states.iter().filter(|(p, s)| **p != me && is_active(**s)).map(|(p, _)| *p).max();
+        match (source, priority) {
+            (_, _) if states.get(&me).copied().is_some_and(is_active) => Ok(()),
+            (None, _) | (Some(_), SnapshotPriority::NoSync) => {
+                self.set_local_state(name, shard_id, ReplicaState::Active).await
+            }
+            (Some(_), SnapshotPriority::Snapshot) => {
+                let op = MetaOperation::PromoteReplica { collection: name.into(), shard_id, peer_id: me };
+                self.propose(op, None).await.map(|_| ())
+            }
+            (Some(from), SnapshotPriority::Replica) => {
+                let transfer =
+                    ShardTransfer { shard_id, from, to: me, sync: true, method: Some(TransferMethod::Snapshot) };
+                self.propose(MetaOperation::StartTransfer { collection: name.into(), transfer }, None).await.map(|_| ())
+            }
+        }
+    }
+}

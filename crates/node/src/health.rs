@@ -29,12 +29,27 @@ impl Node {
                 let Some(node) = weak.upgrade() else { return };
                 was_in_contact = node.track_contact(was_in_contact);
                 node.health_round(&mut last_ok).await;
-                if was_in_contact {
+                node.recover_dead_replicas().await;
+            }
+        });
+    }
+
+    /// Confirms local replicas current with their primaries in the background, every
+    /// `PING_EVERY` while in contact (design record 003 §8), apart from the health loop so that
+    /// a slow confirmation (a primary that does not answer, a busy order lock) never delays
+    /// failure detection.
+    pub fn spawn_verifier(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PING_EVERY).await;
+                let Some(node) = weak.upgrade() else { return };
+                let Some(cluster) = node.cluster() else { return };
+                if cluster.consensus.in_contact() {
                     for collection in node.collections() {
                         collection.verify_replicas().await;
                     }
                 }
-                node.recover_dead_replicas().await;
             }
         });
     }

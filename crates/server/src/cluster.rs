@@ -118,6 +118,7 @@ pub async fn start(
     }
     node.spawn_reconciler();
     node.spawn_health_checker();
+    node.spawn_verifier();
     Ok(())
 }
 

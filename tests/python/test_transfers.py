@@ -362,3 +362,33 @@ def test_wal_delta_falls_back_to_a_full_copy(cluster_factory):
     log = victim.log_path.read_text(errors="replace")
     assert "wal_delta impossible" in log
     assert_converged(c, base + more, [p for p in c.peers])
+
+
+def test_transfer_progress_comment_on_every_peer(cluster_factory):
+    """GET …/cluster on any peer shows a running transfer's progress comment (asked of its
+    target). The source is paused so the transfer stays in its first stage meanwhile."""
+    c = cluster_factory(3)
+    a = c.peer(0)
+    create(a, shard_number=3, rf=1)
+    states = wait_until(lambda: (s := replica_states(a.url, COLL)) and len(s) == 3 and s, timeout=15,
+                        desc="collection placed")
+    leader = c.leader_id()
+    shard, source = next((s, next(iter(r))) for s, r in states.items() if next(iter(r)) != leader)
+    target = next(p.peer_id for p in c.peers if p.peer_id != source)
+    observer = next(p for p in c.peers if p.peer_id not in (source, target))
+    paused = c.peer_by_id(source)
+    os.kill(paused.proc.pid, signal.SIGSTOP)
+    try:
+        cluster_op(observer, {"replicate_shard": {"shard_id": shard, "from_peer_id": source, "to_peer_id": target,
+                                                  "method": "stream_records"}})
+        transfers = wait_until(lambda: (t := observer.collection_cluster(COLL)["shard_transfers"])
+                               and "comment" in t[0] and t, timeout=2, interval=0.02,
+                               desc="the target's runner reports progress")
+        assert len(transfers) == 1 and transfers[0]["method"] == "stream_records", transfers
+        assert transfers[0]["comment"].startswith("proxifying: 0 points"), transfers
+    finally:
+        os.kill(paused.proc.pid, signal.SIGCONT)
+    # The paused source was marked Dead meanwhile (aborting the transfer) or the transfer went on;
+    # either way the shard settles Active everywhere it is placed.
+    wait_until(lambda: all(set(r.values()) == {"Active"} for r in replica_states(a.url, COLL).values())
+               and not a.collection_cluster(COLL)["shard_transfers"] or None, timeout=40, desc="settled")

@@ -90,7 +90,7 @@ async fn cluster_info(
     Path(name): Path<String>,
     started: Started,
 ) -> Result<Response, ApiError> {
-    Ok(ok(started.0, state.node.collection_cluster_info(&name)?))
+    Ok(ok(started.0, state.node.collection_cluster_info(&name).await?))
 }
 
 /// Spec §4.6 operations Quiver does not implement (custom sharding, resharding).

@@ -81,6 +81,11 @@ pub enum ShardRequest {
         from: PeerId,
         to: PeerId,
     },
+    /// To a transfer's target: its progress comment.
+    TransferComment {
+        from: PeerId,
+        to: PeerId,
+    },
 }
 
 /// The answer of a shard replica.
@@ -101,6 +106,7 @@ pub enum ShardResponse {
     SnapshotFile { token: u64, seq: SeqNo, points: usize, bytes: u64 },
     Bytes(#[serde(with = "serde_bytes")] Vec<u8>),
     WalRange { first: SeqNo, last: SeqNo },
+    Comment(Option<String>),
     Done,
 }
 
@@ -182,6 +188,7 @@ impl ShardResponse {
     expect_variant!(into_last_seq, LastSeq, SeqNo);
     expect_variant!(into_points, Points, Vec<StoredPoint>);
     expect_variant!(into_bytes, Bytes, Vec<u8>);
+    expect_variant!(into_comment, Comment, Option<String>);
 
     /// `(first, last)` of a WAL range answer.
     pub fn into_wal_range(self) -> Result<(SeqNo, SeqNo)> {

@@ -30,6 +30,8 @@ pub struct ReplicaSet {
     /// As a transfer target: a copy is being made; ordered writes are refused meanwhile (and
     /// filled in from the primary's WAL afterwards).
     awaiting_copy: std::sync::atomic::AtomicBool,
+    /// As a transfer target: the running transfer (from, to) and its progress.
+    transfer_progress: parking_lot::Mutex<Option<(PeerId, PeerId, Arc<crate::transfer::TransferProgress>)>>,
 }
 
 /// A shard snapshot file written for a transfer; removed when dropped.
@@ -64,6 +66,7 @@ impl ReplicaSet {
             frozen: parking_lot::Mutex::new(None),
             snapshot_file: parking_lot::Mutex::new(None),
             awaiting_copy: std::sync::atomic::AtomicBool::new(false),
+            transfer_progress: parking_lot::Mutex::new(None),
         }
     }
 
@@ -73,6 +76,17 @@ impl ReplicaSet {
 
     pub fn set_primary_synced(&self, synced: bool) {
         self.primary_synced.store(synced, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Records (or clears) the transfer into this replica that this peer runs.
+    pub fn set_transfer_progress(&self, progress: Option<(PeerId, PeerId, Arc<crate::transfer::TransferProgress>)>) {
+        *self.transfer_progress.lock() = progress;
+    }
+
+    /// The progress comment of the transfer `from -> to` into this replica, if this peer runs it.
+    pub fn transfer_comment(&self, from: PeerId, to: PeerId) -> Option<String> {
+        let progress = self.transfer_progress.lock();
+        progress.as_ref().filter(|(f, t, _)| (*f, *t) == (from, to)).map(|(_, _, p)| p.comment())
     }
 
     pub fn is_awaiting_copy(&self) -> bool {

@@ -63,6 +63,7 @@ pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest)
             | ShardRequest::SnapshotChunk { .. }
             | ShardRequest::WalRange
             | ShardRequest::FinishTransfer { .. }
+            | ShardRequest::TransferComment { .. }
             | ShardRequest::PrimaryLastSeq { .. } => {
                 return Err(CollectionError::Service("not a read".into()));
             }
@@ -188,6 +189,7 @@ impl Collection {
             ShardRequest::FinishTransfer { from, to } => {
                 self.finish_transfer_as_primary(set, from, to).await.map(|()| ShardResponse::Done)
             }
+            ShardRequest::TransferComment { from, to } => Ok(ShardResponse::Comment(set.transfer_comment(from, to))),
             ShardRequest::PrimaryLastSeq { primary } => {
                 let local = set.local().ok_or_else(|| no_replica(shard_id))?;
                 // After any write this peer is ordering in place of a down primary.

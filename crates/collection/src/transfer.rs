@@ -351,6 +351,19 @@ impl Collection {
         Ok(Copied::Done { points: local.points_count(), bytes: 0 })
     }
 
+    /// The progress comment of transfer `from -> to`, asked of its target (`None` if unknown or
+    /// the target does not answer within 300 ms).
+    pub async fn transfer_comment(&self, shard_id: ShardId, from: PeerId, to: PeerId) -> Option<String> {
+        let set = self.replica_set(shard_id).ok()?;
+        let ports = self.cluster.get()?;
+        if to == ports.me {
+            return set.transfer_comment(from, to);
+        }
+        let request = ShardRequest::TransferComment { from, to };
+        let timeout = std::time::Duration::from_millis(300);
+        ports.transport.call(to, self.name(), shard_id, request, timeout).await.ok()?.into_comment().ok()?
+    }
+
     /// Target side: asks the shard's primary to bring this replica up to date and record the
     /// end of transfer `from -> to`.
     pub async fn finish_transfer(&self, shard_id: ShardId, from: PeerId, to: PeerId) -> Result<()> {

@@ -39,12 +39,6 @@ fn method_of(transfer: &ShardTransfer) -> TransferMethod {
 }
 
 impl Node {
-    /// The progress comment of a transfer this peer runs.
-    pub(crate) fn transfer_comment(&self, name: &str, transfer: &ShardTransfer) -> Option<String> {
-        let running = self.transfers.lock().get(&(name.to_string(), transfer.shard_id)).cloned()?;
-        (running.transfer.key() == transfer.key()).then(|| running.progress.comment())
-    }
-
     /// Starts the runner of `transfer` into this peer (no-op if it runs already).
     pub(crate) fn run_incoming_transfer(&self, name: &str, transfer: &ShardTransfer) {
         let key = (name.to_string(), transfer.shard_id);
@@ -56,10 +50,24 @@ impl Node {
             }
             transfers.insert(key.clone(), Arc::clone(&running));
         }
+        let progress = (transfer.from, transfer.to, Arc::clone(&running.progress));
+        let set_progress = |progress| {
+            if let Ok(collection) = self.resolve(name)
+                && let Ok(set) = collection.replica_set(transfer.shard_id)
+            {
+                set.set_transfer_progress(progress);
+            }
+        };
+        set_progress(Some(progress));
         let node = self.weak_self();
         tokio::spawn(async move {
             let Some(node) = node.upgrade() else { return };
             node.execute_transfer(&key.0, &running).await;
+            if let Ok(collection) = node.resolve(&key.0)
+                && let Ok(set) = collection.replica_set(key.1)
+            {
+                set.set_transfer_progress(None);
+            }
             // Until this peer has applied the transfer's end, the reconciler would see it still
             // registered and start it again.
             let ended = node.wait_transfer_ended(&key.0, &running.transfer).await;

@@ -58,8 +58,28 @@ impl Node {
         }
     }
 
+    /// Adds each running transfer's progress `comment`, asked of its target (spec §4.5: present
+    /// where known).
+    pub(crate) async fn add_transfer_comments(&self, name: &str, info: &mut CollectionClusterInfo) {
+        let Ok(collection) = self.resolve(name) else { return };
+        let comments = info.shard_transfers.iter().map(|t| {
+            let field = |k: &str| t.get(k).and_then(serde_json::Value::as_u64);
+            let collection = &collection;
+            async move {
+                let (shard_id, from, to) = (field("shard_id")?, field("from")?, field("to")?);
+                collection.transfer_comment(u32::try_from(shard_id).ok()?, from, to).await
+            }
+        });
+        let comments = futures::future::join_all(comments).await;
+        for (transfer, comment) in info.shard_transfers.iter_mut().zip(comments) {
+            if let Some(comment) = comment {
+                transfer["comment"] = serde_json::json!(comment);
+            }
+        }
+    }
+
     pub(crate) fn cluster_info_from_state(&self, state: &ClusterState, name: &str) -> Result<CollectionClusterInfo> {
-        let (real_name, meta) = state.resolve_collection(name).ok_or_else(|| NodeError::collection_not_found(name))?;
+        let (_, meta) = state.resolve_collection(name).ok_or_else(|| NodeError::collection_not_found(name))?;
         let me = self.peer_id();
         let local = self.resolve(name).ok();
         let mut local_shards = Vec::new();
@@ -88,9 +108,6 @@ impl Node {
                 let mut info = serde_json::json!({"shard_id": t.shard_id, "from": t.from, "to": t.to, "sync": t.sync});
                 if let Some(method) = t.method {
                     info["method"] = serde_json::json!(method);
-                }
-                if let Some(comment) = self.transfer_comment(real_name, t) {
-                    info["comment"] = serde_json::json!(comment);
                 }
                 info
             })

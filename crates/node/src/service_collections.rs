@@ -219,9 +219,11 @@ impl Node {
     }
 
     /// `GET /collections/{name}/cluster` (standalone: every shard local and Active).
-    pub fn collection_cluster_info(&self, name: &str) -> Result<CollectionClusterInfo> {
+    pub async fn collection_cluster_info(&self, name: &str) -> Result<CollectionClusterInfo> {
         if let Some(state) = self.cluster_state() {
-            return self.cluster_info_from_state(&state, name);
+            let mut info = self.cluster_info_from_state(&state, name)?;
+            self.add_transfer_comments(name, &mut info).await;
+            return Ok(info);
         }
         let collection = self.resolve(name)?;
         let local_shards: Vec<LocalShardInfo> = collection

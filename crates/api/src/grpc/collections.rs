@@ -102,7 +102,7 @@ impl Collections for GrpcState {
         request: Request<pb::CollectionClusterInfoRequest>,
     ) -> Reply<pb::CollectionClusterInfoResponse> {
         let started = Instant::now();
-        let info = self.node.collection_cluster_info(&request.into_inner().collection_name).map_err(from_node)?;
+        let info = self.node.collection_cluster_info(&request.into_inner().collection_name).await.map_err(from_node)?;
         Ok(Response::new(cluster_info_out(info, started.elapsed().as_secs_f64())))
     }
 

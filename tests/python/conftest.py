@@ -6,13 +6,16 @@ Binary: $QUIVER_BIN or <repo>/target/debug/quiver (build it first; tests fail lo
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import uuid
 
 import pytest
 import requests
 from qdrant_client import QdrantClient
 
+from cluster_harness import Cluster
 from qhelpers import Rest
 from quiver_server import ALL_SERVERS, QuiverServer, quiver_bin
 
@@ -53,6 +56,29 @@ def server_factory():
     yield make
     for srv in started:
         srv.cleanup()
+
+
+@pytest.fixture
+def cluster_factory():
+    """`make(n, **kw)` starts a multi-process `Cluster`; every cluster is closed at the end (a
+    SIGSTOPped peer is resumed first so its log is flushed)."""
+    _require_binary()
+    made: list[Cluster] = []
+
+    def make(n: int = 3, **kw) -> Cluster:
+        c = Cluster(n, **kw)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        for p in c.peers:
+            if p.is_running():
+                try:
+                    os.kill(p.proc.pid, signal.SIGCONT)
+                except OSError:
+                    pass
+        c.close()
 
 
 @pytest.fixture

@@ -18,27 +18,12 @@ import pytest
 import requests
 
 from cluster_harness import Cluster, Peer, result, wait_until
-from quiver_server import quiver_bin
 
 VEC = {"size": 4, "distance": "Dot"}
 ROLES = {"Follower", "Candidate", "Leader", "PreCandidate"}
 NO_LEADER_MARKERS = ("leader is not established", "Waiting for consensus operation commit failed")
 
 
-@pytest.fixture
-def cluster_factory():
-    if not quiver_bin().exists():
-        pytest.fail(f"quiver binary not found at {quiver_bin()}", pytrace=False)
-    made: list[Cluster] = []
-
-    def make(n: int = 3, **kw) -> Cluster:
-        c = Cluster(n, **kw)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -31,7 +31,6 @@ import pytest
 import requests
 
 from cluster_harness import Cluster, Peer, result, wait_until
-from quiver_server import quiver_bin
 from replication_load import (
     Load,
     LoadRecords,
@@ -47,29 +46,6 @@ SEED_WINDOW = 3.0  # seed table: from this long after the failure, no request ma
 DEAD_WITHIN = 5.0  # kill -9: the victim's replicas must show Dead within this long
 
 
-# ---------------------------------------------------------------------------------- fixtures
-@pytest.fixture
-def cluster_factory():
-    if not quiver_bin().exists():
-        pytest.fail(f"quiver binary not found at {quiver_bin()}", pytrace=False)
-    made: list[Cluster] = []
-
-    def make(n: int = 3, **kw) -> Cluster:
-        c = Cluster(n, **kw)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        # A SIGSTOPped peer must not outlive the test (SIGKILL works on stopped processes too,
-        # but resume it so its log is flushed).
-        for p in c.peers:
-            if p.is_running():
-                try:
-                    os.kill(p.proc.pid, signal.SIGCONT)
-                except OSError:
-                    pass
-        c.close()
 
 
 # ---------------------------------------------------------------------------------- helpers

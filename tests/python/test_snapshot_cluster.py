@@ -9,7 +9,7 @@ import requests
 
 from cluster_harness import result, wait_until
 from replication_load import check_replicas, replica_states
-from test_transfers import COLL, cluster_factory, create, fill, urls  # noqa: F401 (fixture)
+from test_transfers import COLL, create, fill, urls
 
 
 def all_active(url: str, replicas: int, name: str = COLL):

@@ -12,36 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from cluster_harness import Cluster, Peer, result, wait_until
-from quiver_server import quiver_bin
 from replication_load import Load, check_replicas, replica_states, shard_digest
 
 VEC = {"size": 4, "distance": "Dot"}
 COLL = "moves"
 
 
-@pytest.fixture
-def cluster_factory():
-    if not quiver_bin().exists():
-        pytest.fail(f"quiver binary not found at {quiver_bin()}", pytrace=False)
-    made: list[Cluster] = []
-
-    def make(n: int = 3, **kw) -> Cluster:
-        c = Cluster(n, **kw)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        for p in c.peers:
-            if p.is_running():
-                try:
-                    os.kill(p.proc.pid, signal.SIGCONT)
-                except OSError:
-                    pass
-        c.close()
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -220,9 +220,11 @@ impl Collection {
     /// Whether `peer`'s process is down: its failure said so, or (a connection reset while the
     /// write was in flight) a probe now finds nothing listening.
     async fn peer_is_down(&self, set: &ReplicaSet, ports: &ClusterPorts, peer: PeerId, e: &CollectionError) -> bool {
-        if matches!(e, CollectionError::PeerDown(_)) {
-            return true;
-        }
+        matches!(e, CollectionError::PeerDown(_)) || self.probe_down(set, ports, peer).await
+    }
+
+    /// Whether nothing listens on `peer`'s address now (a cheap `LastSeq` call is refused).
+    async fn probe_down(&self, set: &ReplicaSet, ports: &ClusterPorts, peer: PeerId) -> bool {
         let probe = ports.transport.call(peer, self.name(), set.shard_id, ShardRequest::LastSeq, SHARD_CALL_TIMEOUT);
         matches!(probe.await, Err(CollectionError::PeerDown(_)))
     }
@@ -253,8 +255,7 @@ impl Collection {
     ) -> Result<UpdateResult> {
         let local = set.local().ok_or_else(|| no_replica(set.shard_id))?;
         let _order = set.order.lock().await;
-        let probe = ports.transport.call(primary, self.name(), set.shard_id, ShardRequest::LastSeq, SHARD_CALL_TIMEOUT);
-        if !matches!(probe.await, Err(CollectionError::PeerDown(_))) {
+        if !self.probe_down(set, ports, primary).await {
             return Err(CollectionError::ShardUnavailable(format!(
                 "{}: primary {primary} of shard {} is reachable again",
                 crate::serve::NOT_PRIMARY,

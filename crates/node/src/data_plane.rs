@@ -85,7 +85,15 @@ impl ControlPlane for ConsensusControl {
         from: PeerId,
         to: PeerId,
     ) -> BoxFuture<'_, Result<(), CollectionError>> {
-        self.finish(MetaOperation::FinishTransfer { collection: collection.to_string(), shard_id, from, to })
+        let op = MetaOperation::FinishTransfer { collection: collection.to_string(), shard_id, from, to };
+        Box::pin(async move {
+            let node = self.node.upgrade().ok_or_else(|| CollectionError::Service("node is stopping".into()))?;
+            match node.propose(op, Some(Duration::from_secs(30))).await {
+                Ok(_) => Ok(()),
+                Err(e @ crate::error::NodeError::Timeout(_)) => Err(CollectionError::Timeout(e.to_string())),
+                Err(e) => Err(CollectionError::Service(e.to_string())),
+            }
+        })
     }
 
     fn mark_dead(
@@ -117,21 +125,6 @@ impl ControlPlane for ConsensusControl {
                 Err(_) if node.replica_state(&collection, shard_id, peer) == Some(ReplicaState::Dead) => Ok(()),
                 Err(e) => Err(CollectionError::Service(e.to_string())),
             }
-        })
-    }
-}
-
-impl ConsensusControl {
-    fn finish(&self, op: MetaOperation) -> BoxFuture<'_, Result<(), CollectionError>> {
-        Box::pin(async move {
-            let node = self.node.upgrade().ok_or_else(|| CollectionError::Service("node is stopping".into()))?;
-            node.propose(op, Some(Duration::from_secs(30))).await.map(|_| ()).map_err(|e| {
-                let timed_out = matches!(e, crate::error::NodeError::Timeout(_));
-                match timed_out {
-                    true => CollectionError::Timeout(e.to_string()),
-                    false => CollectionError::Service(e.to_string()),
-                }
-            })
         })
     }
 }

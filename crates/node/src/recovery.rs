@@ -51,23 +51,12 @@ impl Node {
             transfers.insert(key.clone(), Arc::clone(&running));
         }
         let progress = (transfer.from, transfer.to, Arc::clone(&running.progress));
-        let set_progress = |progress| {
-            if let Ok(collection) = self.resolve(name)
-                && let Ok(set) = collection.replica_set(transfer.shard_id)
-            {
-                set.set_transfer_progress(progress);
-            }
-        };
-        set_progress(Some(progress));
+        self.set_transfer_progress(name, transfer.shard_id, Some(progress));
         let node = self.weak_self();
         tokio::spawn(async move {
             let Some(node) = node.upgrade() else { return };
             node.execute_transfer(&key.0, &running).await;
-            if let Ok(collection) = node.resolve(&key.0)
-                && let Ok(set) = collection.replica_set(key.1)
-            {
-                set.set_transfer_progress(None);
-            }
+            node.set_transfer_progress(&key.0, key.1, None);
             // Until this peer has applied the transfer's end, the reconciler would see it still
             // registered and start it again.
             let ended = node.wait_transfer_ended(&key.0, &running.transfer).await;
@@ -78,6 +67,20 @@ impl Node {
             // A restarted transfer (another method) waits for this runner to end.
             node.reconcile_now();
         });
+    }
+
+    /// Shows (or clears) the progress of the transfer this peer runs into its replica of a shard.
+    fn set_transfer_progress(
+        &self,
+        name: &str,
+        shard_id: ShardId,
+        progress: Option<(PeerId, PeerId, Arc<TransferProgress>)>,
+    ) {
+        if let Ok(collection) = self.resolve(name)
+            && let Ok(set) = collection.replica_set(shard_id)
+        {
+            set.set_transfer_progress(progress);
+        }
     }
 
     /// Whether `transfer` (same peers and method) is still registered by the control plane.

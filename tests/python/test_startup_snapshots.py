@@ -17,7 +17,7 @@ import pytest
 
 from cluster_harness import Peer, result
 from qhelpers import Rest
-from quiver_server import QuiverServer, free_port, quiver_bin
+from quiver_server import QuiverServer, ServerStartError, free_port, quiver_bin
 from test_snapshots import fill, make_collection, state_of
 
 SRC, OTHER, ALIAS = "src", "other", "src_alias"
@@ -206,3 +206,19 @@ def test_single_cluster_peer_registers_the_restored_collections(source, cluster_
     assert state_of(rest, SRC) == source["src"] and aliases(rest) == source["aliases"]
     fill(rest, SRC, 310, "after")
     assert rest.ok("POST", f"/collections/{ALIAS}/points/count", json={"exact": True})["count"] == 310
+    changed = state_of(rest, SRC)
+    # Restoring over the registered collections: refused without force, nothing changed ...
+    peer.stop()
+    peer.extra_args = ["--storage-snapshot", str(source["full"])]
+    with pytest.raises(ServerStartError, match=f"Collection `{OTHER}` already exists"):
+        peer.start()
+    peer.extra_args = []
+    peer.start()
+    assert state_of(rest, SRC) == changed
+    # ... and replaced through consensus with it.
+    peer.stop()
+    peer.extra_args = ["--force-snapshot", "--storage-snapshot", str(source["full"])]
+    peer.start()
+    assert state_of(rest, SRC) == source["src"] and aliases(rest) == source["aliases"]
+    info = result(peer.get(f"/collections/{SRC}/cluster"))
+    assert {s["state"] for s in info["local_shards"]} == {"Active"} and info["shard_count"] == 2, info

@@ -230,8 +230,9 @@ impl Node {
         let _meta = self.meta_lock.lock().await;
         let state = self.cluster_state().ok_or(NodeError::StandaloneMode)?;
         let names = prepared.collection_names();
-        let mut existing: BTreeSet<String> = state.collections.keys().cloned().collect();
-        existing.extend(self.collections.read().keys().cloned());
+        // A local directory the state does not list is a leftover the reconciler removes (e.g. of
+        // a restore that crashed before registering): it does not count, and is swapped over.
+        let existing: BTreeSet<String> = state.collections.keys().cloned().collect();
         check_conflicts(&names, &prepared.aliases, &existing, &state.aliases, prepared.force)?;
         for name in names.iter().filter(|n| state.collections.contains_key(*n)) {
             self.propose(MetaOperation::DeleteCollection { name: name.clone() }, None).await?;

@@ -68,8 +68,10 @@ class QuiverServer:
         env: dict[str, str] | None = None,
         ready_timeout: float = 30.0,
         keep_dir: bool = False,
+        args: list[str] | None = None,
     ):
         self.binary = Path(binary) if binary else quiver_bin()
+        self.args = list(args or [])  # command-line flags, used on every start
         self._own_dir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="quiver-e2e-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -133,7 +135,7 @@ class QuiverServer:
         )
         self._log_file.flush()
         self.proc = subprocess.Popen(
-            [str(self.binary)],
+            [str(self.binary), *self.args],
             cwd=str(self.workdir),
             env=env,
             stdout=self._log_file,

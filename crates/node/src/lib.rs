@@ -25,6 +25,7 @@ mod snapshot_archive;
 mod snapshot_cluster;
 mod snapshot_fetch;
 pub mod snapshot_recovery;
+mod snapshot_startup;
 pub mod snapshots;
 mod snapshots_shard;
 
@@ -33,4 +34,5 @@ pub use error::NodeError;
 pub use node::Node;
 pub use service_collections::AliasAction;
 pub use snapshot_recovery::{SnapshotPriority, SnapshotSource};
+pub use snapshot_startup::{PreparedRestore, StartupSnapshots, parse_snapshot_arg};
 pub use snapshots::{SnapshotDescription, Staging};

@@ -29,6 +29,8 @@ pub struct Node {
     pub(crate) me: parking_lot::RwLock<std::sync::Weak<Node>>,
     /// Local replicas whose `Active` proposal is in flight.
     pub(crate) activating: Arc<parking_lot::Mutex<std::collections::HashSet<(String, quiver_types::ShardId)>>>,
+    /// Collections a start-up restore is registering: the reconciler leaves them alone.
+    pub(crate) restoring: parking_lot::Mutex<std::collections::BTreeSet<String>>,
 }
 
 fn service(context: &str, e: impl std::fmt::Display) -> NodeError {
@@ -84,6 +86,7 @@ impl Node {
             cluster: Default::default(),
             reconcile_lock: Default::default(),
             activating: Default::default(),
+            restoring: Default::default(),
             me: Default::default(),
             transfers: Default::default(),
         })

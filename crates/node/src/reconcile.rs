@@ -23,15 +23,21 @@ impl Node {
 
     fn reconcile(&self, state: &ClusterState) {
         let me = self.peer_id();
-        for (name, meta) in &state.collections {
+        let restoring = self.restoring.lock().clone();
+        for (name, meta) in state.collections.iter().filter(|(name, _)| !restoring.contains(*name)) {
             let local: Vec<ShardId> =
                 meta.shards.iter().filter(|(_, replicas)| replicas.contains_key(&me)).map(|(s, _)| *s).collect();
             if let Err(e) = self.reconcile_collection(name, meta, &local) {
                 tracing::error!(collection = %name, error = %e, "reconciling collection failed");
             }
         }
-        let stale: Vec<String> =
-            self.collections.read().keys().filter(|n| !state.collections.contains_key(*n)).cloned().collect();
+        let stale: Vec<String> = self
+            .collections
+            .read()
+            .keys()
+            .filter(|n| !state.collections.contains_key(*n) && !restoring.contains(*n))
+            .cloned()
+            .collect();
         for name in stale {
             self.drop_local_collection(&name);
         }

@@ -99,6 +99,9 @@ pub(crate) fn unpack_collection(
     let config: CollectionConfig = read_json(dest, CONFIG_FILE)?;
     let payload_index: PayloadIndexSchema = read_json(dest, PAYLOAD_INDEX_FILE)?;
     let mut shards = BTreeMap::new();
+    if let Some(missing) = manifest.shards.iter().find(|s| !names.contains(&format!("shards/{s}.snapshot"))) {
+        return Err(bad_snapshot(format!("shard {missing} listed in `{MANIFEST_FILE}` is missing")));
+    }
     for shard_id in names.iter().filter_map(|n| shard_entry(n)) {
         if shard_id >= config.params.shard_number {
             return Err(bad_snapshot(format!("shard {shard_id} is beyond the snapshot's shard_number")));
@@ -253,12 +256,27 @@ impl Node {
         } else if self.config.max_collections.is_some_and(|max| self.collections.read().len() >= max) {
             return Err(NodeError::BadInput("Maximum number of collections reached".into()));
         }
-        let (name_owned, keep) = (name.to_string(), live.clone());
+        self.swap_collection(name, unpacked, job, live).await?;
+        Ok(true)
+    }
+
+    /// Builds the new collection in `job` (shards the snapshot lacks copied from `keep`), takes
+    /// the live collection (if any) out of the registry, swaps the directories and registers the
+    /// reopened collection. The caller holds the metadata lock.
+    pub(crate) async fn swap_collection(
+        &self,
+        name: &str,
+        unpacked: Unpacked,
+        job: Staging,
+        keep: Option<Arc<Collection>>,
+    ) -> Result<()> {
+        let name_owned = name.to_string();
         let job = blocking(move || {
             build_collection(&name_owned, &job.path.join("collection"), &unpacked, keep.as_deref())?;
             Ok(job)
         })
         .await?;
+        let live = self.collections.read().get(name).cloned();
         if let Some(live) = live {
             self.retire(name, live).await?;
         }
@@ -272,7 +290,7 @@ impl Node {
         .await?;
         self.collections.write().insert(name.to_string(), Arc::new(collection));
         tracing::info!(collection = %name, "collection recovered from a snapshot");
-        Ok(true)
+        Ok(())
     }
 
     /// Takes the live collection out of the registry and waits until no request or background

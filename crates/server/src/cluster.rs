@@ -1,5 +1,5 @@
-//! Starting cluster mode: the p2p listener, consensus (new cluster, join, or resume), and the
-//! reconciler.
+//! Starting cluster mode: the p2p listener, consensus (new cluster, join, or resume), start-up
+//! snapshot restores (registered through consensus), and the reconciler.
 
 use crate::settings::Settings;
 use quiver_cluster::{Consensus, ConsensusConfig};
@@ -14,6 +14,8 @@ pub struct ClusterArgs {
     pub uri: Option<String>,
     pub bootstrap: Option<String>,
     pub reinit: bool,
+    /// Snapshots to restore once consensus runs (`--snapshot`, `--storage-snapshot`).
+    pub restore: Option<quiver_node::PreparedRestore>,
 }
 
 /// `--reinit`: set the Raft state aside (renamed, not deleted). Returns the metadata to re-propose
@@ -115,6 +117,10 @@ pub async fn start(
     consensus.bootstrap().await.map_err(|e| format!("consensus: {e}"))?;
     if let Some(old) = previous {
         repropose(node, old).await?;
+    }
+    if let Some(prepared) = args.restore {
+        let restored = node.restore_at_startup(prepared).await.map_err(|e| format!("snapshot restore: {e}"))?;
+        tracing::info!(collections = ?restored, "restored from snapshots and registered in the cluster");
     }
     node.spawn_reconciler();
     node.spawn_health_checker();

@@ -1,5 +1,6 @@
-//! The `quiver` binary: reads the configuration and flags, opens the node's storage, serves the
-//! REST and gRPC APIs, and shuts down gracefully on SIGINT/SIGTERM (every write made durable).
+//! The `quiver` binary: reads the configuration and flags, opens the node's storage, restores
+//! the snapshots named by `--snapshot` / `--storage-snapshot`, serves the REST and gRPC APIs,
+//! and shuts down gracefully on SIGINT/SIGTERM (every write made durable).
 
 mod cluster;
 mod settings;
@@ -36,6 +37,30 @@ struct Cli {
     /// Accepted for compatibility.
     #[arg(long, default_value_t = false)]
     disable_telemetry: bool,
+    /// Restore a collection from a collection snapshot file at start-up, before the APIs serve
+    /// (repeatable). Do not use on a peer of an existing cluster: the collection is placed on
+    /// this peer only.
+    #[arg(long = "snapshot", visible_alias = "collection-snapshot", value_name = "PATH:COLLECTION",
+          value_parser = quiver_node::parse_snapshot_arg)]
+    snapshots: Vec<(PathBuf, String)>,
+    /// Restore a full storage snapshot (`POST /snapshots`: every collection and alias in it) at
+    /// start-up. Do not use on a peer of an existing cluster.
+    #[arg(long, value_name = "PATH")]
+    storage_snapshot: Option<PathBuf>,
+    /// Let --snapshot / --storage-snapshot overwrite existing collections and aliases.
+    #[arg(short = 'f', long, default_value_t = false)]
+    force_snapshot: bool,
+}
+
+impl Cli {
+    /// What the snapshot flags ask to restore, if anything.
+    fn startup_snapshots(&self) -> Option<quiver_node::StartupSnapshots> {
+        (!self.snapshots.is_empty() || self.storage_snapshot.is_some()).then(|| quiver_node::StartupSnapshots {
+            collections: self.snapshots.clone(),
+            storage: self.storage_snapshot.clone(),
+            force: self.force_snapshot,
+        })
+    }
 }
 
 fn init_logging(level: &str) {
@@ -96,6 +121,24 @@ async fn start_grpc(
     })))
 }
 
+/// `--snapshot` / `--storage-snapshot`: unpacks and checks every snapshot, then (standalone)
+/// restores them. In cluster mode they are returned, to be restored once consensus runs.
+async fn startup_restore(
+    cli: &Cli,
+    node: &Node,
+    cluster_mode: bool,
+) -> Result<Option<quiver_node::PreparedRestore>, String> {
+    let Some(request) = cli.startup_snapshots() else { return Ok(None) };
+    let failed = |e: quiver_node::NodeError| format!("snapshot restore: {e}");
+    let prepared = node.prepare_startup_restore(request).await.map_err(failed)?;
+    if cluster_mode {
+        return Ok(Some(prepared));
+    }
+    let restored = node.restore_at_startup(prepared).await.map_err(failed)?;
+    tracing::info!(collections = ?restored, "restored from snapshots");
+    Ok(None)
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
     let (settings, unknown) = settings::load(cli.config_path.as_deref())?;
     init_logging(&settings.log_level);
@@ -123,10 +166,16 @@ async fn run(cli: Cli) -> Result<(), String> {
         .map_err(|e| format!("opening storage failed: {e}"))?;
     let node = Arc::new(node);
     node.set_self();
-    node.spawn_checkpointer();
     tracing::info!(peer_id = node.peer_id(), "storage opened");
+    let restore = startup_restore(&cli, &node, settings.cluster.enabled).await?;
+    node.spawn_checkpointer();
     if settings.cluster.enabled {
-        let args = cluster::ClusterArgs { uri: cli.uri.clone(), bootstrap: cli.bootstrap.clone(), reinit: cli.reinit };
+        let args = cluster::ClusterArgs {
+            uri: cli.uri.clone(),
+            bootstrap: cli.bootstrap.clone(),
+            reinit: cli.reinit,
+            restore,
+        };
         cluster::start(&node, &settings, args, stopped()).await?;
     }
     let faults_enabled = std::env::var("QUIVER_ENABLE_FAULTS").is_ok_and(|v| v == "1");
@@ -175,6 +224,36 @@ fn main() -> ExitCode {
         Err(message) => {
             eprintln!("quiver: {message}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "quiver",
+            "--snapshot",
+            "/backups/a:b.snapshot:first",
+            "--collection-snapshot",
+            "second.snapshot:second",
+            "--storage-snapshot",
+            "full.snapshot",
+            "-f",
+        ])
+        .unwrap();
+        let request = cli.startup_snapshots().unwrap();
+        let expected = [("/backups/a:b.snapshot", "first"), ("second.snapshot", "second")]
+            .map(|(path, name)| (PathBuf::from(path), name.to_string()));
+        assert_eq!(request.collections, expected);
+        assert_eq!(request.storage, Some(PathBuf::from("full.snapshot")));
+        assert!(request.force);
+        assert!(Cli::try_parse_from(["quiver"]).unwrap().startup_snapshots().is_none());
+        for bad in ["no-collection.snapshot", "x.snapshot:", "x.snapshot:a/b"] {
+            assert!(Cli::try_parse_from(["quiver", "--snapshot", bad]).is_err(), "{bad}");
         }
     }
 }

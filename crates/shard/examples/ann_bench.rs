@@ -185,7 +185,9 @@ fn main() {
         );
     }
 
-    for (value, share) in [("a", 0.5), ("b", 0.05), ("c", 0.001)] {
+    // ANN_BENCH_FILTERED=0 skips the filtered runs (profiling the unfiltered search alone).
+    let filtered = std::env::var("ANN_BENCH_FILTERED").map_or(true, |v| v != "0");
+    for (value, share) in [("a", 0.5), ("b", 0.05), ("c", 0.001)].into_iter().filter(|_| filtered) {
         let exact: Vec<CoreSearch> = (0..nq)
             .map(|i| request(&queries[i * dim..(i + 1) * dim], 10, None, true, Some(group_filter(value))))
             .collect();

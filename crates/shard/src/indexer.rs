@@ -5,7 +5,7 @@
 //! did not change meanwhile (see `PointTable::index_done`).
 
 use parking_lot::{Condvar, Mutex, RwLock};
-use quiver_storage::index::{HnswIndex, HnswParams, IndexScalar, VectorIndex, indexable};
+use quiver_storage::index::{HnswIndex, HnswParams, IndexScalar, VectorIndex};
 use quiver_storage::points::{DenseStats, PointTable};
 use quiver_types::config::{Distance, HnswConfig};
 use std::collections::BTreeMap;
@@ -37,11 +37,10 @@ impl IndexConfig {
     }
 }
 
-/// Whether a column without an index should get one: indexable distance, indexing enabled,
-/// and more vector bytes than `indexing_threshold` KB.
-pub(crate) fn due(config: &IndexConfig, distance: Distance, stats: &DenseStats) -> bool {
-    indexable(distance)
-        && config.indexing_threshold_kb > 0
+/// Whether a column without an index should get one: indexing enabled, and more vector bytes
+/// than `indexing_threshold` KB.
+pub(crate) fn due(config: &IndexConfig, stats: &DenseStats) -> bool {
+    config.indexing_threshold_kb > 0
         && stats.vectors * stats.dim * 4 >= config.indexing_threshold_kb * 1024
 }
 
@@ -140,14 +139,14 @@ impl Worker {
     }
 
     fn index_column(&self, table: &RwLock<PointTable>, name: &str, distance: Distance) -> quiver_storage::Result<()> {
-        if !indexable(distance) || self.config.indexing_threshold_kb == 0 {
+        if self.config.indexing_threshold_kb == 0 {
             return Ok(());
         }
         let Some(stats) = table.read().dense_stats(name) else {
             return Ok(());
         };
         if !stats.has_index {
-            if !due(&self.config, distance, &stats) {
+            if !due(&self.config, &stats) {
                 return Ok(());
             }
             let hnsw = self.config.hnsw_for(name);

@@ -3,7 +3,7 @@
 //! Plans, per request:
 //! * **sparse queries**: the inverted index of the sparse vector (exact dot products);
 //! * **exact scan** of every point: `exact=true`, vectors without an HNSW index
-//!   (shard below `indexing_threshold`, Manhattan), or a filter on a small shard;
+//!   (shard below `indexing_threshold`), or a filter on a small shard;
 //! * **exact scan of the matching points** when a filter is selective: its estimated matches hold
 //!   fewer vector bytes than `full_scan_threshold` (KB), as in Qdrant;
 //! * **graph search** otherwise: HNSW with beam `max(hnsw_ef or ef_construct, limit)`, the filter

@@ -217,13 +217,13 @@ impl LocalShard {
     pub fn index_status(&self) -> IndexStatus {
         let table = self.table.read();
         let mut status = IndexStatus { indexed_vectors: 0, indexing: false };
-        for (name, (_, distance)) in &self.config.dense {
+        for name in self.config.dense.keys() {
             let Some(stats) = table.dense_stats(name) else { continue };
             if stats.has_index {
                 status.indexed_vectors += stats.vectors.saturating_sub(stats.pending);
                 status.indexing |= stats.pending > 0;
             } else {
-                status.indexing |= crate::indexer::due(&self.config.index, *distance, &stats);
+                status.indexing |= crate::indexer::due(&self.config.index, &stats);
             }
         }
         status

@@ -1,7 +1,8 @@
 //! Approximate nearest-neighbour indexes behind our own trait. The one implementation is an HNSW
 //! graph from `usearch` (design record 005): keys are point-table slots, vectors are stored as
-//! f32 (usearch defaults to bf16), and every call is bounded by the number of thread contexts
-//! reserved in the index (usearch fails a call when none is free).
+//! f32 (usearch defaults to bf16) and compared with our own SIMD kernels (`crate::kernels`,
+//! which also give Manhattan an index), and every call is bounded by the number of thread
+//! contexts reserved in the index (usearch fails a call when none is free).
 
 use crate::error::{Result, StorageError};
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -53,12 +54,16 @@ pub trait VectorIndex: Send + Sync {
     fn memory_bytes(&self) -> usize;
 }
 
-/// Whether `distance` can be indexed by the HNSW implementation (usearch has no L1 metric).
-pub fn indexable(distance: Distance) -> bool {
-    match distance {
-        Distance::Cosine | Distance::Dot | Distance::Euclid => true,
-        Distance::Manhattan => false,
-    }
+/// Installs our f32 kernel as the index's metric ("smaller is closer", as usearch's own:
+/// `1 - dot` for inner product, squared L2, L1).
+fn install_metric(index: &mut Index, distance: Distance, dim: usize) {
+    let kernels = crate::kernels::best();
+    let metric = match distance {
+        Distance::Cosine | Distance::Dot => crate::kernels::raw_metric(dim, kernels.dot, |d| 1.0 - d),
+        Distance::Euclid => crate::kernels::raw_metric(dim, kernels.l2sq, |d| d),
+        Distance::Manhattan => crate::kernels::raw_metric(dim, kernels.l1, |d| d),
+    };
+    index.change_metric::<f32>(metric);
 }
 
 /// A counting semaphore: usearch holds `permits` thread contexts; each call takes one.
@@ -105,12 +110,18 @@ impl HnswIndex {
         let metric = match distance {
             Distance::Cosine | Distance::Dot => MetricKind::IP,
             Distance::Euclid => MetricKind::L2sq,
-            Distance::Manhattan => return Err(StorageError::Index("Manhattan has no HNSW metric".into())),
+            // No built-in L1: the metric installed below is ours, so the kind is nominal.
+            Distance::Manhattan => MetricKind::L2sq,
+        };
+        // Our L1 kernel reads f32: a Manhattan index keeps f32 vectors whatever was asked.
+        let scalar = match distance {
+            Distance::Manhattan => IndexScalar::F32,
+            Distance::Cosine | Distance::Dot | Distance::Euclid => params.scalar,
         };
         let options = IndexOptions {
             dimensions: params.dim,
             metric,
-            quantization: match params.scalar {
+            quantization: match scalar {
                 IndexScalar::F32 => ScalarKind::F32,
                 IndexScalar::Bf16 => ScalarKind::BF16,
             },
@@ -120,7 +131,11 @@ impl HnswIndex {
             expansion_search: 1,
             multi: false,
         };
-        let index = Index::new(&options).map_err(|e| usearch_err("create index", e))?;
+        let mut index = Index::new(&options).map_err(|e| usearch_err("create index", e))?;
+        match scalar {
+            IndexScalar::F32 => install_metric(&mut index, distance, params.dim),
+            IndexScalar::Bf16 => {}
+        }
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2) * 8;
         index.reserve_capacity_and_threads(capacity.max(64), threads).map_err(|e| usearch_err("reserve", e))?;
         Ok(HnswIndex {
@@ -130,17 +145,17 @@ impl HnswIndex {
         })
     }
 
-    fn ensure_capacity(&self, extra: usize) -> Result<()> {
-        {
-            let index = self.inner.read();
-            if index.size() + extra <= index.capacity() {
-                return Ok(());
-            }
-        }
+    /// Whether an `add` made now fits: every call in flight holds one of `threads` permits, so
+    /// `threads` free places cover all the adds that may run beside this one.
+    fn has_room(&self, index: &Index) -> bool {
+        index.size() + self.threads <= index.capacity()
+    }
+
+    /// Grows the capacity (under the write lock: usearch's `reserve` is not safe beside calls).
+    fn grow(&self) -> Result<()> {
         let index = self.inner.write();
-        let needed = index.size() + extra;
-        if needed > index.capacity() {
-            let capacity = needed.max(index.capacity() * 2).max(1024);
+        if !self.has_room(&index) {
+            let capacity = (index.capacity() * 2).max(index.size() + self.threads).max(1024);
             index.reserve_capacity_and_threads(capacity, self.threads).map_err(|e| usearch_err("reserve", e))?;
         }
         Ok(())
@@ -149,13 +164,20 @@ impl HnswIndex {
 
 impl VectorIndex for HnswIndex {
     fn upsert(&self, key: u64, vector: &[f32]) -> Result<()> {
-        self.ensure_capacity(1)?;
-        let index = self.inner.read();
-        let _permit = self.permits.acquire();
-        if index.contains(key) {
-            index.remove(key).map_err(|e| usearch_err("remove", e))?;
+        loop {
+            {
+                let index = self.inner.read();
+                let _permit = self.permits.acquire();
+                // Checked under the permit: usearch fails an `add` past its capacity.
+                if self.has_room(&index) {
+                    if index.contains(key) {
+                        index.remove(key).map_err(|e| usearch_err("remove", e))?;
+                    }
+                    return index.add(key, vector).map_err(|e| usearch_err("add", e));
+                }
+            }
+            self.grow()?;
         }
-        index.add(key, vector).map_err(|e| usearch_err("add", e))
     }
 
     fn remove(&self, key: u64) -> Result<()> {
@@ -272,5 +294,23 @@ mod tests {
         });
         assert_eq!(index.len(), 300);
         assert_eq!(index.search(&data[299], 1, 32, None).unwrap()[0], 299);
+    }
+
+    #[test]
+    fn manhattan_index_ranks_by_l1_even_when_bf16_is_asked() {
+        let data = vectors(400, 12);
+        let params = HnswParams { dim: 12, m: 8, ef_construct: 64, scalar: IndexScalar::Bf16 };
+        let index = HnswIndex::new(Distance::Manhattan, params, 1).unwrap();
+        for (i, v) in data.iter().enumerate() {
+            index.upsert(i as u64, v).unwrap();
+        }
+        let query = &data[123];
+        let mut truth: Vec<(f32, u64)> =
+            data.iter().enumerate().map(|(i, v)| (crate::distance::manhattan(query, v), i as u64)).collect();
+        truth.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let found = index.search(query, 5, 200, None).unwrap();
+        assert_eq!(found[0], 123);
+        let hits = found.iter().take(5).filter(|k| truth[..5].iter().any(|(_, t)| t == *k)).count();
+        assert!(hits >= 4, "L1 top-5 {found:?} vs {:?}", &truth[..5]);
     }
 }

@@ -6,6 +6,7 @@ pub mod distance;
 pub mod error;
 pub mod filter;
 pub mod index;
+pub mod kernels;
 pub mod payload_index;
 pub mod points;
 pub mod wal;

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client.grpc import HealthCheckRequest, QdrantStub, SnapshotsStub, ListSnapshotsRequest
+from qdrant_client import grpc as pb
 
 # --- 1. the REST suite's scenarios, re-run over gRPC -------------------------------------------
 from test_collections import (  # noqa: F401
@@ -53,6 +54,7 @@ from test_query_extras import (  # noqa: F401
     test_query_prefetch_fusion,
     test_query_recommend_average_vector,
 )
+from test_search_index import test_groups_with_lookup, test_query_points_groups  # noqa: F401
 from test_scroll_count import (  # noqa: F401
     test_count_exact_with_and_without_filter,
     test_payload_index_create_and_delete,
@@ -352,3 +354,52 @@ def test_cluster_create_write_read_over_grpc():
         assert clients[2].count("seed").count == 60
         for cl in clients:
             cl.close()
+
+
+def test_search_and_recommend_groups_over_grpc(server, client, collection_name):
+    """The legacy grouped RPCs (`SearchGroups`, `RecommendGroups`), with `with_lookup`."""
+    rng = np.random.default_rng(3)
+    vecs = rng.normal(size=(60, 4)).astype(np.float32)
+    client.create_collection(collection_name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
+    client.upsert(
+        collection_name,
+        points=[models.PointStruct(id=i, vector=vecs[i].tolist(), payload={"g": i % 4}) for i in range(60)],
+        wait=True,
+    )
+    docs = f"{collection_name}_docs"
+    client.create_collection(docs, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    try:
+        client.upsert(docs, points=[models.PointStruct(id=d, vector=[1.0, 0.0], payload={"d": d}) for d in range(4)], wait=True)
+        lookup = pb.WithLookup(collection=docs, with_payload=pb.WithPayloadSelector(enable=True))
+        with channel(server) as ch:
+            stub = pb.PointsStub(ch)
+            found = stub.SearchGroups(
+                pb.SearchPointGroups(
+                    collection_name=collection_name, vector=vecs[0].tolist(), limit=4, group_by="g", group_size=2,
+                    with_payload=pb.WithPayloadSelector(enable=True), with_lookup=lookup,
+                ),
+                timeout=10,
+            )
+            rec = stub.RecommendGroups(
+                pb.RecommendPointGroups(
+                    collection_name=collection_name, positive=[pb.PointId(num=1)], limit=2, group_by="g", group_size=3,
+                    with_payload=pb.WithPayloadSelector(enable=True),
+                ),
+                timeout=10,
+            )
+            with pytest.raises(grpc.RpcError) as e:
+                stub.SearchGroups(
+                    pb.SearchPointGroups(collection_name=collection_name, vector=[1, 0, 0, 0], limit=2, group_by="g", group_size=0),
+                    timeout=10,
+                )
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        groups = found.result.groups
+        assert len(groups) == 4 and groups[0].id.unsigned_value == 0  # point 0 is the best hit
+        for g in groups:
+            assert len(g.hits) == 2
+            assert all(h.payload["g"].integer_value == g.id.unsigned_value for h in g.hits)
+            assert g.lookup.id.num == g.id.unsigned_value and g.lookup.payload["d"].integer_value == g.id.unsigned_value
+        assert len(rec.result.groups) == 2 and all(len(g.hits) == 3 for g in rec.result.groups)
+        assert not rec.result.groups[0].HasField("lookup")
+    finally:
+        client.delete_collection(docs)

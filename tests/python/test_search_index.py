@@ -3,6 +3,7 @@
 import time
 
 import numpy as np
+import requests
 from qdrant_client import models
 
 
@@ -53,3 +54,84 @@ def test_query_points_groups(client, collection_name):
         assert len(g.hits) == 3
         assert all(h.payload["color"] == g.id for h in g.hits)
     assert res.groups[0].id == "red"  # point 0 itself is the best hit
+
+
+def test_groups_with_lookup(client, collection_name, server):
+    """`with_lookup` joins each group with the point of another collection whose id is the key."""
+    rng = np.random.default_rng(17)
+    vecs = rng.normal(size=(120, 8)).astype(np.float32)
+    client.create_collection(collection_name, vectors_config=models.VectorParams(size=8, distance=models.Distance.DOT))
+    client.upsert(
+        collection_name,
+        points=[models.PointStruct(id=i, vector=vecs[i].tolist(), payload={"doc": i % 5}) for i in range(120)],
+        wait=True,
+    )
+    docs = f"{collection_name}_docs"
+    client.create_collection(docs, vectors_config=models.VectorParams(size=2, distance=models.Distance.EUCLID))
+    try:
+        # Documents 0..3 exist; no point has id 4.
+        client.upsert(
+            docs,
+            points=[models.PointStruct(id=d, vector=[1.0, float(d)], payload={"title": f"doc {d}"}) for d in range(4)],
+            wait=True,
+        )
+        q = vecs[7].tolist()
+        full = models.WithLookup(collection=docs, with_payload=True, with_vectors=True)
+        res = client.query_points_groups(collection_name, query=q, group_by="doc", group_size=2, limit=5, with_lookup=full)
+        assert sorted(g.id for g in res.groups) == [0, 1, 2, 3, 4]
+        for g in res.groups:
+            if g.id == 4:
+                assert g.lookup is None
+                continue
+            assert g.lookup.id == g.id
+            assert g.lookup.payload == {"title": f"doc {g.id}"}
+            assert g.lookup.vector == [1.0, float(g.id)]
+        # The bare collection name: payload, no vectors (REST, as the legacy search groups body).
+        body = {"vector": q, "group_by": "doc", "group_size": 1, "limit": 5, "with_lookup": docs}
+        r = requests.post(f"{server.url}/collections/{collection_name}/points/search/groups", json=body, timeout=10)
+        assert r.status_code == 200, r.text
+        groups = r.json()["result"]["groups"]
+        assert len(groups) == 5
+        for g in groups:
+            if g["id"] == 4:
+                assert "lookup" not in g
+            else:
+                assert g["lookup"]["payload"] == {"title": f"doc {g['id']}"} and g["lookup"]["vector"] is None
+        # A lookup collection that does not exist is the client's mistake.
+        body["with_lookup"] = {"collection": f"{docs}_missing"}
+        r = requests.post(f"{server.url}/collections/{collection_name}/points/search/groups", json=body, timeout=10)
+        assert r.status_code == 404, r.text
+    finally:
+        requests.delete(f"{server.url}/collections/{docs}", timeout=10)
+
+
+def test_legacy_recommend_endpoints(client, collection_name, server):
+    """`…/points/recommend`, `…/recommend/batch` and `…/recommend/groups` run the universal
+    query's recommend: the same points as `query` with a `recommend` input."""
+    vecs, _ = _indexed_collection(client, collection_name, n=200)
+    url = f"{server.url}/collections/{collection_name}/points"
+    rec = {"positive": [3, 10], "negative": [7], "limit": 6, "with_payload": True}
+    expected = client.query_points(
+        collection_name, query=models.RecommendQuery(recommend=models.RecommendInput(positive=[3, 10], negative=[7])), limit=6
+    ).points
+    r = requests.post(f"{url}/recommend", json=rec, timeout=10)
+    assert r.status_code == 200, r.text
+    got = r.json()["result"]
+    assert [p["id"] for p in got] == [p.id for p in expected]
+    assert all("color" in p["payload"] for p in got)
+    best = dict(rec, strategy="best_score", positive=[vecs[5].tolist()], negative=[])
+    r = requests.post(f"{url}/recommend/batch", json={"searches": [rec, best]}, timeout=10)
+    assert r.status_code == 200, r.text
+    batch = r.json()["result"]
+    assert [p["id"] for p in batch[0]] == [p.id for p in expected]
+    assert batch[1][0]["id"] == 5
+    groups = dict(rec, group_by="color", group_size=2, limit=3)
+    r = requests.post(f"{url}/recommend/groups", json=groups, timeout=10)
+    assert r.status_code == 200, r.text
+    result = r.json()["result"]["groups"]
+    assert len(result) == 3 and all(len(g["hits"]) == 2 for g in result)
+    assert all(h["payload"]["color"] == g["id"] for g in result for h in g["hits"])
+    # Bad input: no examples, an unknown strategy, a missing limit.
+    for bad in ({"limit": 3}, dict(rec, strategy="nope"), {"positive": [1]}):
+        r = requests.post(f"{url}/recommend", json=bad, timeout=10)
+        assert r.status_code in (400, 422), (bad, r.text)

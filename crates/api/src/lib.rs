@@ -14,6 +14,7 @@ mod routes_service;
 mod routes_shard_snapshots;
 mod routes_snapshots;
 mod wire;
+mod wire_groups;
 mod wire_query;
 
 pub use error::ApiError;

@@ -5,9 +5,11 @@ use crate::error::ApiError;
 use crate::extract::{JsonBody, Params, Started};
 use crate::response::ok;
 use crate::wire::{self, ReadParams};
+use crate::wire_groups::{QueryGroupsWire, RecommendGroupsWire, SearchGroupsWire};
 use crate::wire_query::{
-    QueryBatchWire, QueryGroupsWire, QueryRequestWire, SearchBatchWire, SearchGroupsWire, SearchWire,
+    QueryBatchWire, QueryRequestWire, RecommendBatchWire, RecommendRequestWire, SearchBatchWire, SearchWire,
 };
+use quiver_node::service::{GroupBy, QueryPoints};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -21,6 +23,9 @@ pub fn routes() -> Router<AppState> {
         .route("/collections/{name}/points/query/batch", post(query_batch))
         .route("/collections/{name}/points/query/groups", post(query_groups))
         .route("/collections/{name}/points/search/groups", post(search_groups))
+        .route("/collections/{name}/points/recommend", post(recommend))
+        .route("/collections/{name}/points/recommend/batch", post(recommend_batch))
+        .route("/collections/{name}/points/recommend/groups", post(recommend_groups))
 }
 
 type Reply = Result<Response, ApiError>;
@@ -81,6 +86,13 @@ async fn query_batch(
     Ok(ok(t.0, results))
 }
 
+async fn run_groups(s: &AppState, name: &str, p: ReadParams, started: Started, parts: (QueryPoints, GroupBy)) -> Reply {
+    let timeout = p.check()?;
+    let (query, by) = parts;
+    let groups = wire::bounded(timeout, s.node.query_groups(name, query, by)).await?;
+    Ok(ok(started.0, serde_json::json!({"groups": groups})))
+}
+
 async fn query_groups(
     State(s): State<AppState>,
     Path(name): Path<String>,
@@ -88,10 +100,7 @@ async fn query_groups(
     t: Started,
     JsonBody(body): JsonBody<QueryGroupsWire>,
 ) -> Reply {
-    let timeout = p.check()?;
-    let (query, by) = body.into_parts()?;
-    let groups = wire::bounded(timeout, s.node.query_groups(&name, query, by)).await?;
-    Ok(ok(t.0, serde_json::json!({"groups": groups})))
+    run_groups(&s, &name, p, t, body.into_parts()?).await
 }
 
 async fn search_groups(
@@ -101,8 +110,43 @@ async fn search_groups(
     t: Started,
     JsonBody(body): JsonBody<SearchGroupsWire>,
 ) -> Reply {
+    run_groups(&s, &name, p, t, body.into_parts()?).await
+}
+
+async fn recommend_groups(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<ReadParams>,
+    t: Started,
+    JsonBody(body): JsonBody<RecommendGroupsWire>,
+) -> Reply {
+    run_groups(&s, &name, p, t, body.into_parts()?).await
+}
+
+/// Legacy `…/points/recommend`: the universal query's recommend, answered as a plain list.
+async fn recommend(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<ReadParams>,
+    t: Started,
+    JsonBody(body): JsonBody<RecommendRequestWire>,
+) -> Reply {
     let timeout = p.check()?;
-    let (query, by) = body.into_parts()?;
-    let groups = wire::bounded(timeout, s.node.query_groups(&name, query, by)).await?;
-    Ok(ok(t.0, serde_json::json!({"groups": groups})))
+    Ok(ok(t.0, wire::bounded(timeout, s.node.query_points(&name, body.into_query()?)).await?))
+}
+
+async fn recommend_batch(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<ReadParams>,
+    t: Started,
+    JsonBody(body): JsonBody<RecommendBatchWire>,
+) -> Reply {
+    let timeout = p.check()?;
+    let queries = body.searches.into_iter().map(RecommendRequestWire::into_query).collect::<Result<Vec<_>, _>>()?;
+    let mut results = Vec::with_capacity(queries.len());
+    for query in queries {
+        results.push(wire::bounded(timeout, s.node.query_points(&name, query)).await?);
+    }
+    Ok(ok(t.0, results))
 }

@@ -3,7 +3,7 @@
 use crate::error::ApiError;
 use crate::wire::{positive_limit, shard_key_unsupported};
 use quiver_node::service::SearchRequest;
-use quiver_node::service::{Fusion, GroupBy, Prefetch, QueryInput, QueryPoints, VectorInput};
+use quiver_node::service::{Fusion, Prefetch, QueryInput, QueryPoints, VectorInput};
 use quiver_types::filter::Filter;
 use quiver_types::query::{OrderByInterface, QueryVector, SearchParams, WithPayload, WithVector};
 use quiver_types::{PointId, SparseVector};
@@ -276,72 +276,67 @@ pub struct QueryBatchWire {
     pub searches: Vec<QueryRequestWire>,
 }
 
-fn default_group_size() -> usize {
-    3
-}
-
-/// The grouping fields of `…/query/groups` and `…/search/groups`.
+/// The legacy recommend body (`POST …/points/recommend`, `…/recommend/batch`, and with the
+/// grouping fields `…/recommend/groups`): the universal query with a `recommend` input.
 #[derive(Debug, Deserialize)]
-struct GroupFieldsWire {
-    group_by: String,
-    #[serde(default = "default_group_size")]
-    group_size: usize,
+pub struct RecommendRequestWire {
     #[serde(default)]
-    with_lookup: Option<Value>,
+    pub(crate) positive: Vec<VectorInputWire>,
+    #[serde(default)]
+    pub(crate) negative: Vec<VectorInputWire>,
+    #[serde(default)]
+    pub(crate) strategy: Option<String>,
+    #[serde(default)]
+    pub(crate) filter: Option<Filter>,
+    #[serde(default)]
+    pub(crate) params: Option<SearchParams>,
+    pub(crate) limit: usize,
+    #[serde(default)]
+    pub(crate) offset: Option<usize>,
+    #[serde(default = "no_payload")]
+    pub(crate) with_payload: WithPayload,
+    #[serde(default = "no_vector", alias = "with_vectors")]
+    pub(crate) with_vector: WithVector,
+    #[serde(default)]
+    pub(crate) score_threshold: Option<f32>,
+    #[serde(default)]
+    pub(crate) using: Option<String>,
+    #[serde(default)]
+    pub(crate) lookup_from: Option<Value>,
+    #[serde(default)]
+    pub(crate) shard_key: Option<Value>,
 }
 
-impl GroupFieldsWire {
-    fn into_group_by(self) -> Result<GroupBy, ApiError> {
-        if !matches!(self.with_lookup, None | Some(Value::Null)) {
-            return Err(ApiError::bad_input("with_lookup is not supported yet"));
+impl RecommendRequestWire {
+    /// The same request as a universal query body.
+    pub(crate) fn into_query_wire(self) -> QueryRequestWire {
+        let recommend = RecommendWire { positive: self.positive, negative: self.negative, strategy: self.strategy };
+        QueryRequestWire {
+            query: Some(QueryWire::Recommend { recommend }),
+            using: self.using,
+            prefetch: None,
+            filter: self.filter,
+            params: self.params,
+            score_threshold: self.score_threshold,
+            limit: Some(self.limit),
+            offset: self.offset,
+            with_vector: self.with_vector,
+            with_payload: self.with_payload,
+            lookup_from: self.lookup_from,
+            shard_key: self.shard_key,
         }
-        Ok(GroupBy { group_by: self.group_by, group_size: positive_limit(self.group_size)? })
+    }
+
+    pub fn into_query(self) -> Result<QueryPoints, ApiError> {
+        if self.positive.is_empty() && self.negative.is_empty() {
+            return Err(ApiError::bad_input("At least one positive or negative example is required"));
+        }
+        self.into_query_wire().into_query()
     }
 }
 
-/// `POST …/points/query/groups`.
+/// `POST …/points/recommend/batch`.
 #[derive(Debug, Deserialize)]
-pub struct QueryGroupsWire {
-    #[serde(flatten)]
-    query: QueryRequestWire,
-    #[serde(flatten)]
-    group: GroupFieldsWire,
-}
-
-impl QueryGroupsWire {
-    pub fn into_parts(self) -> Result<(QueryPoints, GroupBy), ApiError> {
-        Ok((self.query.into_query()?, self.group.into_group_by()?))
-    }
-}
-
-/// `POST …/points/search/groups`: a legacy search body plus the grouping fields.
-#[derive(Debug, Deserialize)]
-pub struct SearchGroupsWire {
-    #[serde(flatten)]
-    search: SearchWire,
-    #[serde(flatten)]
-    group: GroupFieldsWire,
-}
-
-impl SearchGroupsWire {
-    pub fn into_parts(self) -> Result<(QueryPoints, GroupBy), ApiError> {
-        let search = self.search.into_request()?;
-        let input = match search.query {
-            QueryVector::Dense(v) => VectorInput::Dense(v),
-            QueryVector::Sparse(v) => VectorInput::Sparse(v),
-        };
-        let query = QueryPoints {
-            prefetch: Vec::new(),
-            query: Some(QueryInput::Nearest(input)),
-            using: Some(search.vector_name),
-            filter: search.filter,
-            params: search.params,
-            limit: search.limit,
-            offset: 0,
-            score_threshold: search.score_threshold,
-            with_payload: search.with_payload,
-            with_vector: search.with_vector,
-        };
-        Ok((query, self.group.into_group_by()?))
-    }
+pub struct RecommendBatchWire {
+    pub searches: Vec<RecommendRequestWire>,
 }

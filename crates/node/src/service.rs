@@ -1,6 +1,6 @@
 //! Request types of the node's service functions that the API layer builds.
 
-pub use crate::service_groups::{GroupBy, PointGroup};
+pub use crate::service_groups::{GroupBy, GroupLookup, PointGroup};
 pub use crate::service_points::ScrollPage;
 pub use crate::service_query::{Fusion, Prefetch, QueryInput, QueryPoints, VectorInput};
 pub use quiver_collection::SearchRequest;

@@ -3,14 +3,16 @@
 //!
 //! Candidates come from the ordinary query with a larger limit; a point whose `group_by` holds
 //! several values joins each of their groups. When the candidates run out before the groups are
-//! full, the query is repeated with four times the candidates (up to a cap).
+//! full, the query is repeated with four times the candidates (up to a cap). With `with_lookup`
+//! each group also carries the point of another collection whose id is the group's key.
 
 use crate::error::{NodeError, Result};
 use crate::node::Node;
 use crate::service_query::QueryPoints;
+use quiver_types::PointId;
 use quiver_types::json_path::{self, JsonPath};
-use quiver_types::point::ScoredPoint;
-use quiver_types::query::WithPayload;
+use quiver_types::point::{Record, ScoredPoint};
+use quiver_types::query::{WithPayload, WithVector};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -21,6 +23,17 @@ pub struct GroupBy {
     pub group_by: String,
     /// Hits per group.
     pub group_size: usize,
+    /// Where to look up a point per group (`with_lookup`).
+    pub lookup: Option<GroupLookup>,
+}
+
+/// `with_lookup`: the collection whose point with the group's id joins the group, and what of
+/// it to return.
+#[derive(Debug, Clone)]
+pub struct GroupLookup {
+    pub collection: String,
+    pub with_payload: WithPayload,
+    pub with_vector: WithVector,
 }
 
 /// One group of a grouped query.
@@ -28,6 +41,9 @@ pub struct GroupBy {
 pub struct PointGroup {
     pub id: Value,
     pub hits: Vec<ScoredPoint>,
+    /// The looked-up point (absent without `with_lookup`, or when no point has the group's id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lookup: Option<Record>,
 }
 
 /// Most candidates fetched for one grouped query.
@@ -62,7 +78,39 @@ fn group(hits: &[ScoredPoint], path: &JsonPath, limit: usize, group_size: usize)
     groups
 }
 
+fn select_payload(hits: Vec<ScoredPoint>, with_payload: &WithPayload) -> Vec<ScoredPoint> {
+    hits.into_iter()
+        .map(|mut hit| {
+            hit.payload = hit.payload.and_then(|p| json_path::select(&p, with_payload));
+            hit
+        })
+        .collect()
+}
+
+/// A group key as a point id: an unsigned integer or a UUID string (other keys look up nothing).
+fn key_as_id(key: &Value) -> Option<PointId> {
+    serde_json::from_value(key.clone()).ok()
+}
+
 impl Node {
+    /// Fills each group's `lookup` with the point of `lookup.collection` whose id is its key.
+    async fn look_up(&self, lookup: &GroupLookup, groups: &mut [PointGroup]) -> Result<()> {
+        let ids: Vec<PointId> = groups.iter().filter_map(|g| key_as_id(&g.id)).collect();
+        let records = if ids.is_empty() {
+            // Still resolve the collection: a missing one is the caller's mistake (404).
+            self.resolve(&lookup.collection)?;
+            Vec::new()
+        } else {
+            let (payload, vector) = (lookup.with_payload.clone(), lookup.with_vector.clone());
+            self.retrieve_points(&lookup.collection, ids, payload, vector).await?
+        };
+        for group in groups.iter_mut() {
+            let id = key_as_id(&group.id);
+            group.lookup = records.iter().find(|r| Some(r.id) == id).cloned();
+        }
+        Ok(())
+    }
+
     /// A grouped universal query. `query.limit` is the number of groups; `offset` is not used.
     pub async fn query_groups(&self, name: &str, query: QueryPoints, by: GroupBy) -> Result<Vec<PointGroup>> {
         let path = JsonPath::parse(&by.group_by)?;
@@ -81,19 +129,14 @@ impl Node {
             let groups = group(&hits, &path, limit, by.group_size);
             let full = groups.len() == limit && groups.iter().all(|(_, members)| members.len() == by.group_size);
             if full || exhausted {
-                return Ok(groups
+                let mut groups: Vec<PointGroup> = groups
                     .into_iter()
-                    .map(|(id, hits)| PointGroup {
-                        id,
-                        hits: hits
-                            .into_iter()
-                            .map(|mut hit| {
-                                hit.payload = hit.payload.and_then(|p| json_path::select(&p, &with_payload));
-                                hit
-                            })
-                            .collect(),
-                    })
-                    .collect());
+                    .map(|(id, hits)| PointGroup { id, hits: select_payload(hits, &with_payload), lookup: None })
+                    .collect();
+                if let Some(lookup) = &by.lookup {
+                    self.look_up(lookup, &mut groups).await?;
+                }
+                return Ok(groups);
             }
             candidates = (candidates * 4).min(MAX_CANDIDATES);
         }

@@ -9,6 +9,7 @@ mod collections_in;
 mod collections_out;
 mod convert;
 mod filter;
+mod groups;
 mod metrics;
 mod points;
 mod points_read;

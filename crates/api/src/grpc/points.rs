@@ -3,7 +3,7 @@
 
 use crate::grpc::GrpcState;
 use crate::grpc::status::unimplemented;
-use crate::grpc::{points_read as read, points_write as write};
+use crate::grpc::{groups, points_read as read, points_write as write};
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::points_server::Points;
 use tonic::{Request, Response, Status};
@@ -73,8 +73,8 @@ impl Points for GrpcState {
         read::search_batch(&self.node, request.into_inner()).await.map(Response::new)
     }
 
-    async fn search_groups(&self, _request: Request<pb::SearchPointGroups>) -> Reply<pb::SearchGroupsResponse> {
-        Err(unimplemented("grouped search (search_groups)"))
+    async fn search_groups(&self, request: Request<pb::SearchPointGroups>) -> Reply<pb::SearchGroupsResponse> {
+        groups::search_groups(&self.node, request.into_inner()).await.map(Response::new)
     }
 
     async fn scroll(&self, request: Request<pb::ScrollPoints>) -> Reply<pb::ScrollResponse> {
@@ -91,9 +91,9 @@ impl Points for GrpcState {
 
     async fn recommend_groups(
         &self,
-        _request: Request<pb::RecommendPointGroups>,
+        request: Request<pb::RecommendPointGroups>,
     ) -> Reply<pb::RecommendGroupsResponse> {
-        Err(unimplemented("grouped recommend (recommend_groups)"))
+        groups::recommend_groups(&self.node, request.into_inner()).await.map(Response::new)
     }
 
     async fn discover(&self, _request: Request<pb::DiscoverPoints>) -> Reply<pb::DiscoverResponse> {
@@ -120,8 +120,8 @@ impl Points for GrpcState {
         read::query_batch(&self.node, request.into_inner()).await.map(Response::new)
     }
 
-    async fn query_groups(&self, _request: Request<pb::QueryPointGroups>) -> Reply<pb::QueryGroupsResponse> {
-        Err(unimplemented("grouped query (query_groups)"))
+    async fn query_groups(&self, request: Request<pb::QueryPointGroups>) -> Reply<pb::QueryGroupsResponse> {
+        groups::query_groups(&self.node, request.into_inner()).await.map(Response::new)
     }
 
     async fn facet(&self, _request: Request<pb::FacetCounts>) -> Reply<pb::FacetResponse> {

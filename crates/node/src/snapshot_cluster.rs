@@ -7,22 +7,32 @@
 //!   entry; automatic recovery then copies the recovered data to them (a `wal_delta` attempt
 //!   falls back to a full copy, since the recovered replica's WAL starts after the snapshot);
 //! - `replica`: a `snapshot` transfer from another active replica overwrites the local one.
+//!
+//! The data is replaced in place, crash-safely: the verified shard file is first staged in the
+//! replica's directory (the redo record, `quiver_shard`'s `staged.rs`), so a replica reopened
+//! after `kill -9` holds either its old data or the whole snapshot; a `recover.done` marker left
+//! by a recovery that did not finish is finished by the reconciler
+//! ([`Node::finish_interrupted_restore`]). The only active copy of a shard stays `Active`
+//! throughout (the last-active rule), which is why the redo happens when the shard is opened.
 
 use crate::error::{NodeError, Result};
 use crate::node::Node;
 use crate::snapshot_recovery::{SnapshotPriority, Unpacked, check_compatible};
 use crate::snapshots::blocking;
 use quiver_cluster::state::{MetaOperation, is_active, place_shards};
+use quiver_shard::LocalShard;
 use quiver_types::ShardId;
 use quiver_types::cluster::{ShardTransfer, TransferMethod};
 use quiver_types::replica::ReplicaState;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Local replicas that a snapshot recovery in this process is replacing. A local replica found
 /// in `ManualRecovery` that is not in here was left by a recovery that failed or crashed; the
-/// reconciler turns it `Dead` (when another replica is active) so it re-syncs from the others.
+/// reconciler turns it `Dead` (when another replica is active) so it re-syncs from the others,
+/// or finishes the recovery when its staged snapshot was installed.
 static RECOVERING: parking_lot::Mutex<BTreeSet<(String, ShardId)>> = parking_lot::Mutex::new(BTreeSet::new());
 
 /// Whether a recovery in this process is replacing the local replica of the shard.
@@ -44,6 +54,29 @@ impl Recovering {
 impl Drop for Recovering {
     fn drop(&mut self) {
         RECOVERING.lock().remove(&self.0);
+    }
+}
+
+/// Stages the verified shard snapshot in the replica's directory (the redo record), then
+/// replaces the replica's data from it (`quiver_shard` `staged.rs`, design 008 point 10).
+fn stage_and_restore(local: &LocalShard, path: &std::path::Path) -> Result<()> {
+    let failed = |e: quiver_shard::ShardError| NodeError::Service(format!("restore shard: {e}"));
+    local.stage_restore(path).map_err(failed)?;
+    pause_point("recovery-staged");
+    local.restore_staged().map_err(failed)?;
+    pause_point("recovery-restored");
+    Ok(())
+}
+
+/// Test-only fault point (`QUIVER_ENABLE_FAULTS=1` and `QUIVER_FAULT_PAUSE=<point>`): the
+/// recovery stops here for good, so that a test can kill the process at a known moment.
+fn pause_point(point: &str) {
+    let enabled = std::env::var("QUIVER_ENABLE_FAULTS").is_ok_and(|v| v == "1");
+    if enabled && std::env::var("QUIVER_FAULT_PAUSE").is_ok_and(|v| v == point) {
+        tracing::warn!(point, "fault point reached: the recovery pauses until the process is killed");
+        loop {
+            std::thread::park();
+        }
     }
 }
 
@@ -159,8 +192,15 @@ impl Node {
         let local = collection.replica_set(shard_id)?.local().ok_or_else(|| {
             NodeError::ShardUnavailable(format!("local replica of shard {shard_id} of {name} disappeared"))
         })?;
-        blocking(move || local.restore_snapshot(&path).map_err(|e| NodeError::Service(format!("restore shard: {e}"))))
-            .await?;
+        let restored = Arc::clone(&local);
+        blocking(move || stage_and_restore(&restored, &path)).await?;
+        self.finish_recovery(name, shard_id, priority).await?;
+        blocking(move || local.clear_restored_marker().map_err(|e| NodeError::Service(format!("restore shard: {e}"))))
+            .await
+    }
+
+    /// The state change that ends the recovery of the local replica, by priority.
+    async fn finish_recovery(&self, name: &str, shard_id: ShardId, priority: SnapshotPriority) -> Result<()> {
         let me = self.peer_id();
         let states = self.replica_states(name, shard_id)?;
         let source = states.iter().filter(|(p, s)| **p != me && is_active(**s)).map(|(p, _)| *p).max();
@@ -179,5 +219,56 @@ impl Node {
                 self.propose(MetaOperation::StartTransfer { collection: name.into(), transfer }, None).await.map(|_| ())
             }
         }
+    }
+}
+
+impl Node {
+    /// A local replica whose staged snapshot was installed by a recovery that did not finish
+    /// (killed, or its state change failed) is finished here, once no recovery in this process
+    /// holds it: in `ManualRecovery` it turns `Active` when no other replica is active, else
+    /// `Dead` so it re-syncs from the others (the "old" outcome: they may have taken writes
+    /// since); in any other state the recovery's own change was applied. The marker is removed
+    /// after that. Returns whether the replica was handled here.
+    pub(crate) fn finish_interrupted_restore(
+        &self,
+        name: &str,
+        set: &quiver_collection::replica_set::ReplicaSet,
+        local: &Arc<LocalShard>,
+        states: &BTreeMap<u64, ReplicaState>,
+    ) -> bool {
+        if !local.restored_marker() || is_recovering(name, set.shard_id) {
+            return false;
+        }
+        let me = self.peer_id();
+        let others_active = states.iter().any(|(p, s)| *p != me && is_active(*s));
+        let clear = {
+            let (local, name, shard_id) = (Arc::clone(local), name.to_string(), set.shard_id);
+            move || match local.clear_restored_marker() {
+                Ok(()) => tracing::info!(collection = %name, shard_id, "finished an interrupted snapshot recovery"),
+                Err(e) => tracing::warn!(collection = %name, shard_id, error = %e, "removing a restore marker failed"),
+            }
+        };
+        match (set.local_state(), others_active) {
+            (ReplicaState::ManualRecovery, false) => {
+                self.propose_state(name, set.shard_id, ReplicaState::ManualRecovery, ReplicaState::Active, clear)
+            }
+            (ReplicaState::ManualRecovery, true) => {
+                self.propose_state(name, set.shard_id, ReplicaState::ManualRecovery, ReplicaState::Dead, clear)
+            }
+            (
+                ReplicaState::Active
+                | ReplicaState::Dead
+                | ReplicaState::Partial
+                | ReplicaState::Initializing
+                | ReplicaState::Listener
+                | ReplicaState::PartialSnapshot
+                | ReplicaState::Recovery
+                | ReplicaState::Resharding
+                | ReplicaState::ReshardingScaleDown
+                | ReplicaState::ActiveRead,
+                _,
+            ) => clear(),
+        }
+        true
     }
 }

@@ -124,21 +124,25 @@ def test_kill_during_cluster_recovery_heals(cluster_factory):
 
 
 def test_kill_during_recovery_of_the_only_copy(cluster_factory):
-    """One peer, one shard, rf=1: the recovered replica is the shard's only copy (it stays
-    `Active`, the last-active rule). kill -9 at the fault points after the shard file is
-    staged and after it is installed, and at a few timings: after the restart the collection
-    holds all old or all new points, the replica is `Active`, no redo record is left, and a
-    second recovery works (design 008 point 10)."""
+    """One peer, two shards, rf=1: each recovered replica is its shard's only copy (it stays
+    `Active`, the last-active rule). kill -9 at the fault points after the shard files are
+    written (no journal yet: old), after the stage journal is written (committed on restart:
+    new) and after the first file is installed (the second still staged: new), and at a few
+    timings: after the restart the collection holds all old or all new points, the replicas
+    are `Active`, no redo record is left, and a second recovery works (design 008 point 10)."""
     import threading
 
     c = cluster_factory(1)
     a = c.peer(0)
-    create(a, shard_number=1, rf=1)
+    create(a, shard_number=2, rf=1)
     wait_until(lambda: all_active(a.url, 1), timeout=15, desc="replica Active")
     new = sorted(fill(a, 3000))
     data = snapshot_bytes(a)
     old = sorted(new + fill(a, 1000, start=2_000_000))
-    shard = a.workdir / "storage" / "collections" / COLL / "0"
+    coll_dir = a.workdir / "storage" / "collections" / COLL
+
+    def records() -> list[str]:
+        return sorted(f"{p.parent.name}/{p.name}" for p in coll_dir.glob("*/recover.*"))
 
     def ids() -> list[int]:
         out, offset = [], None
@@ -163,21 +167,27 @@ def test_kill_during_recovery_of_the_only_copy(cluster_factory):
         a.kill()
         a.extra_env.pop("QUIVER_FAULT_PAUSE", None)
         a.start()
-        wait_until(lambda: all_active(a.url, 1) and not list(shard.glob("recover.*")) or None, timeout=30,
+        wait_until(lambda: all_active(a.url, 1) and not records() or None, timeout=30,
                    desc="replica Active, redo record gone")
         got = ids()
         assert got in expected, (len(got), [len(e) for e in expected])
         return got
 
-    for point in ("recovery-staged", "recovery-restored"):
+    parts = ["0/recover.snapshot.part", "1/recover.snapshot.part"]
+    for point, files, outcome in [
+        ("recovery-written", parts, old),
+        ("recovery-staged", parts, new),
+        ("recovery-restored", ["0/recover.done", "1/recover.snapshot"], new),
+    ]:
         a.kill()
         a.extra_env["QUIVER_FAULT_PAUSE"] = point
         a.start()
         before = a.log_path.read_text(errors="replace").count("fault point reached")
         threading.Thread(target=recover, daemon=True).start()
         wait_until(lambda: paused(before), timeout=30, desc=f"recovery paused at {point}")
-        assert (shard / ("recover.snapshot" if point == "recovery-staged" else "recover.done")).exists()
-        assert restart_and_check([new]) == new, point  # staged → redone; installed → finished
+        assert records() == files, (point, records())
+        assert (coll_dir / "recover-staged.json").exists() == (point == "recovery-staged")
+        assert restart_and_check([outcome]) == outcome, point
         fill(a, 1000, start=2_000_000)  # back to the old data
     seen = set()
     for delay in (0.0, 0.05, 0.15, 0.3):
@@ -188,4 +198,4 @@ def test_kill_during_recovery_of_the_only_copy(cluster_factory):
         fill(a, 1000, start=2_000_000)
     print("point counts seen", seen)
     upload(a, data)
-    assert ids() == new and all_active(a.url, 1) and not list(shard.glob("recover.*"))
+    assert ids() == new and all_active(a.url, 1) and not records()

@@ -25,7 +25,7 @@ use quiver_types::ShardId;
 use quiver_types::cluster::{ShardTransfer, TransferMethod};
 use quiver_types::replica::ReplicaState;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,15 +57,70 @@ impl Drop for Recovering {
     }
 }
 
-/// Stages the verified shard snapshot in the replica's directory (the redo record), then
-/// replaces the replica's data from it (`quiver_shard` `staged.rs`, design 008 point 10).
-fn stage_and_restore(local: &LocalShard, path: &std::path::Path) -> Result<()> {
-    let failed = |e: quiver_shard::ShardError| NodeError::Service(format!("restore shard: {e}"));
-    local.stage_restore(path).map_err(failed)?;
+/// Lists the shards whose staging files are complete: from the moment it is written they are
+/// the recovery's redo records, committed on open if a crash comes first.
+const STAGE_JOURNAL: &str = "recover-staged.json";
+
+fn restore_failed(e: quiver_shard::ShardError) -> NodeError {
+    NodeError::Service(format!("restore shard: {e}"))
+}
+
+fn io_failed(context: &'static str) -> impl Fn(std::io::Error) -> NodeError {
+    move |e| NodeError::Service(format!("{context}: {e}"))
+}
+
+/// Stages every verified shard file in its replica's directory (design 008 point 10), all or
+/// none: each copy is written and fsynced under its staging name, then the journal naming them
+/// is made durable (the commit point), then each is renamed into place and the journal removed.
+/// Nothing live changes here.
+fn stage_all(collection_dir: &Path, locals: &[(ShardId, Arc<LocalShard>, PathBuf)]) -> Result<()> {
+    for (_, local, path) in locals {
+        local.write_staging(path).map_err(restore_failed)?;
+    }
+    pause_point("recovery-written");
+    let ids: Vec<ShardId> = locals.iter().map(|(shard_id, _, _)| *shard_id).collect();
+    let journal = collection_dir.join(STAGE_JOURNAL);
+    let part = collection_dir.join(format!("{STAGE_JOURNAL}.part"));
+    let bytes = serde_json::to_vec(&ids).map_err(|e| NodeError::Service(e.to_string()))?;
+    std::fs::write(&part, bytes).map_err(io_failed("write stage journal"))?;
+    std::fs::File::open(&part).and_then(|f| f.sync_all()).map_err(io_failed("sync stage journal"))?;
+    std::fs::rename(&part, &journal).map_err(io_failed("write stage journal"))?;
+    sync_dir(collection_dir)?;
     pause_point("recovery-staged");
-    local.restore_staged().map_err(failed)?;
-    pause_point("recovery-restored");
-    Ok(())
+    commit_staged(collection_dir, &ids)
+}
+
+/// Renames each listed shard's staging file into place, then removes the journal.
+fn commit_staged(collection_dir: &Path, ids: &[ShardId]) -> Result<()> {
+    for shard_id in ids {
+        quiver_shard::commit_staging_in(&collection_dir.join(shard_id.to_string())).map_err(restore_failed)?;
+    }
+    std::fs::remove_file(collection_dir.join(STAGE_JOURNAL)).map_err(io_failed("remove stage journal"))?;
+    sync_dir(collection_dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_failed("sync collection dir"))
+}
+
+/// At start-up, before the collection in `collection_dir` is opened: commits a staging that a
+/// crash interrupted after its journal was written; without a (whole) journal the staging files
+/// are dropped when the shards open, and the old data stays.
+pub(crate) fn commit_interrupted_staging(collection_dir: &Path) -> Result<()> {
+    let _ = std::fs::remove_file(collection_dir.join(format!("{STAGE_JOURNAL}.part")));
+    let journal = collection_dir.join(STAGE_JOURNAL);
+    let Ok(bytes) = std::fs::read(&journal) else { return Ok(()) };
+    let ids: Vec<ShardId> = match serde_json::from_slice(&bytes) {
+        Ok(ids) => ids,
+        Err(e) => {
+            // Never torn (written by rename): discard it, the staging files go on open.
+            tracing::warn!(journal = %journal.display(), error = %e, "discarding a malformed stage journal");
+            std::fs::remove_file(&journal).map_err(io_failed("remove stage journal"))?;
+            return Ok(());
+        }
+    };
+    tracing::warn!(dir = %collection_dir.display(), ?ids, "committing the staged shard snapshots of an interrupted recovery");
+    commit_staged(collection_dir, &ids)
 }
 
 /// Test-only fault point (`QUIVER_ENABLE_FAULTS=1` and `QUIVER_FAULT_PAUSE=<point>`): the
@@ -97,9 +152,7 @@ impl Node {
             Some(meta) => check_compatible(&meta.config, &unpacked.config)?,
             None => self.create_from_snapshot(name, &unpacked).await?,
         }
-        for (shard_id, path) in &unpacked.shards {
-            self.recover_shard_in_cluster(name, *shard_id, path.clone(), priority).await?;
-        }
+        self.recover_shards_in_cluster(name, &unpacked.shards, priority).await?;
         Ok(true)
     }
 
@@ -179,24 +232,39 @@ impl Node {
         }
     }
 
-    pub(crate) async fn recover_shard_in_cluster(
+    /// Replaces this peer's replicas of `shards` with the snapshot files: every replica held,
+    /// every file staged (all or none, see [`stage_all`]), then each replica restored from its
+    /// staged file and finished by `priority`.
+    pub(crate) async fn recover_shards_in_cluster(
         &self,
         name: &str,
-        shard_id: ShardId,
-        path: PathBuf,
+        shards: &BTreeMap<ShardId, PathBuf>,
         priority: SnapshotPriority,
     ) -> Result<()> {
-        let _recovering = Recovering::new(name, shard_id);
-        self.hold_local_replica(name, shard_id).await?;
-        let collection = self.resolve(name)?;
-        let local = collection.replica_set(shard_id)?.local().ok_or_else(|| {
-            NodeError::ShardUnavailable(format!("local replica of shard {shard_id} of {name} disappeared"))
-        })?;
-        let restored = Arc::clone(&local);
-        blocking(move || stage_and_restore(&restored, &path)).await?;
-        self.finish_recovery(name, shard_id, priority).await?;
-        blocking(move || local.clear_restored_marker().map_err(|e| NodeError::Service(format!("restore shard: {e}"))))
-            .await
+        let _recovering: Vec<Recovering> = shards.keys().map(|shard_id| Recovering::new(name, *shard_id)).collect();
+        let mut locals = Vec::new();
+        for (shard_id, path) in shards {
+            self.hold_local_replica(name, *shard_id).await?;
+            let local = self.resolve(name)?.replica_set(*shard_id)?.local().ok_or_else(|| {
+                NodeError::ShardUnavailable(format!("local replica of shard {shard_id} of {name} disappeared"))
+            })?;
+            locals.push((*shard_id, local, path.clone()));
+        }
+        let staged: Vec<(ShardId, Arc<LocalShard>)> = locals.iter().map(|(s, l, _)| (*s, Arc::clone(l))).collect();
+        let dir = self.collection_dir(name);
+        blocking(move || stage_all(&dir, &locals)).await?;
+        for (shard_id, local) in staged {
+            let restored = Arc::clone(&local);
+            blocking(move || {
+                restored.restore_staged().map_err(restore_failed)?;
+                pause_point("recovery-restored");
+                Ok(())
+            })
+            .await?;
+            self.finish_recovery(name, shard_id, priority).await?;
+            blocking(move || local.clear_restored_marker().map_err(restore_failed)).await?;
+        }
+        Ok(())
     }
 
     /// The state change that ends the recovery of the local replica, by priority.

@@ -21,4 +21,4 @@ pub use replica::ApplyOutcome;
 pub use search::SearchPlan;
 pub use shard::{IndexStatus, LocalShard, MemoryReport, ShardConfig};
 pub use snapshot::{SnapshotInfo, read_snapshot};
-pub use staged::{RESTORED_FILE, STAGED_FILE};
+pub use staged::commit_staging_in;

@@ -45,6 +45,19 @@ fn remove_if_present(path: &Path) -> Result<()> {
     }
 }
 
+/// Turns the staging file of the shard in `dir` into its redo record (rename, directory
+/// fsynced); nothing to do when it is not there (committed already). Also used before the shard
+/// is opened, to roll forward a staging of several shards a crash interrupted.
+pub fn commit_staging_in(dir: &Path) -> Result<()> {
+    let part = dir.join(STAGING_FILE);
+    if !part.exists() {
+        return Ok(());
+    }
+    let staged = dir.join(STAGED_FILE);
+    std::fs::rename(&part, &staged).map_err(io("stage shard snapshot", &staged))?;
+    sync_dir(dir)
+}
+
 /// Before a shard in `dir` is opened: the staged snapshot to install again, if one is there and
 /// whole. A torn or corrupt one is removed (the data it was to replace is intact). When one is
 /// returned the checkpoint and WAL have been removed, since they may be a mix of old and new.
@@ -77,12 +90,17 @@ impl LocalShard {
     /// Durably copies the verified shard snapshot at `source` into this shard's directory as
     /// its redo record (see the module doc). Nothing else changes.
     pub fn stage_restore(&self, source: &Path) -> Result<()> {
+        self.write_staging(source)?;
+        commit_staging_in(self.dir())
+    }
+
+    /// The first half of [`LocalShard::stage_restore`]: the copy, fsynced under its staging
+    /// name, which does not count (it is removed on open) until [`commit_staging_in`].
+    pub fn write_staging(&self, source: &Path) -> Result<()> {
         let part = self.dir().join(STAGING_FILE);
         std::fs::copy(source, &part).map_err(io("stage shard snapshot", &part))?;
         std::fs::File::open(&part).and_then(|f| f.sync_all()).map_err(io("sync staged shard snapshot", &part))?;
-        let staged = self.dir().join(STAGED_FILE);
-        std::fs::rename(&part, &staged).map_err(io("stage shard snapshot", &staged))?;
-        sync_dir(self.dir())
+        Ok(())
     }
 
     /// Replaces the replica with the staged snapshot (checked whole first) and, under the same

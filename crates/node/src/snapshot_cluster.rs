@@ -90,6 +90,21 @@ fn stage_all(collection_dir: &Path, locals: &[(ShardId, Arc<LocalShard>, PathBuf
     commit_staged(collection_dir, &ids)
 }
 
+/// [`stage_all`], or on failure (nothing installed yet) every record dropped, so that a restart
+/// does not apply a staging this process gave up.
+fn stage_or_discard(collection_dir: &Path, locals: &[(ShardId, Arc<LocalShard>, PathBuf)]) -> Result<()> {
+    let staged = stage_all(collection_dir, locals);
+    if staged.is_err() {
+        let _ = std::fs::remove_file(collection_dir.join(STAGE_JOURNAL));
+        for (shard_id, local, _) in locals {
+            if let Err(e) = local.discard_staging() {
+                tracing::warn!(shard_id, error = %e, "dropping a failed staging failed");
+            }
+        }
+    }
+    staged
+}
+
 /// Renames each listed shard's staging file into place, then removes the journal.
 fn commit_staged(collection_dir: &Path, ids: &[ShardId]) -> Result<()> {
     for shard_id in ids {
@@ -252,7 +267,7 @@ impl Node {
         }
         let staged: Vec<(ShardId, Arc<LocalShard>)> = locals.iter().map(|(s, l, _)| (*s, Arc::clone(l))).collect();
         let dir = self.collection_dir(name);
-        blocking(move || stage_all(&dir, &locals)).await?;
+        blocking(move || stage_or_discard(&dir, &locals)).await?;
         for (shard_id, local) in staged {
             let restored = Arc::clone(&local);
             blocking(move || {

@@ -103,6 +103,13 @@ impl LocalShard {
         Ok(())
     }
 
+    /// Drops a staging that failed before anything was installed (the old data stays).
+    pub fn discard_staging(&self) -> Result<()> {
+        remove_if_present(&self.dir().join(STAGING_FILE))?;
+        remove_if_present(&self.dir().join(STAGED_FILE))?;
+        sync_dir(self.dir())
+    }
+
     /// Replaces the replica with the staged snapshot (checked whole first) and, under the same
     /// write lock, turns the record into the "restored" marker.
     pub fn restore_staged(&self) -> Result<SnapshotInfo> {

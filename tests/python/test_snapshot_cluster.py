@@ -121,3 +121,81 @@ def test_kill_during_cluster_recovery_heals(cluster_factory):
         seen.add(count(b.url))
         assert seen <= {4000, 5000}, seen
     print("point counts seen", seen)
+
+
+def test_kill_during_recovery_of_the_only_copy(cluster_factory):
+    """One peer, two shards, rf=1: each recovered replica is its shard's only copy (it stays
+    `Active`, the last-active rule). kill -9 at the fault points after the shard files are
+    written (no journal yet: old), after the stage journal is written (committed on restart:
+    new) and after the first file is installed (the second still staged: new), and at a few
+    timings: after the restart the collection holds all old or all new points, the replicas
+    are `Active`, no redo record is left, and a second recovery works (design 008 point 10)."""
+    import threading
+
+    c = cluster_factory(1)
+    a = c.peer(0)
+    create(a, shard_number=2, rf=1)
+    wait_until(lambda: all_active(a.url, 1), timeout=15, desc="replica Active")
+    new = sorted(fill(a, 3000))
+    data = snapshot_bytes(a)
+    old = sorted(new + fill(a, 1000, start=2_000_000))
+    coll_dir = a.workdir / "storage" / "collections" / COLL
+
+    def records() -> list[str]:
+        return sorted(f"{p.parent.name}/{p.name}" for p in coll_dir.glob("*/recover.*"))
+
+    def ids() -> list[int]:
+        out, offset = [], None
+        while True:
+            body = {"limit": 1000, "with_payload": False, **({"offset": offset} if offset is not None else {})}
+            page = result(a.post(f"/collections/{COLL}/points/scroll", json=body))
+            out += [p["id"] for p in page["points"]]
+            offset = page.get("next_page_offset")
+            if offset is None:
+                return sorted(out)
+
+    def recover():
+        try:
+            upload(a, data)
+        except (requests.RequestException, AssertionError):
+            pass  # killed mid-request
+
+    def paused(before: int):
+        return a.log_path.read_text(errors="replace").count("fault point reached") > before or None
+
+    def restart_and_check(expected: list[list[int]]) -> list[int]:
+        a.kill()
+        a.extra_env.pop("QUIVER_FAULT_PAUSE", None)
+        a.start()
+        wait_until(lambda: all_active(a.url, 1) and not records() or None, timeout=30,
+                   desc="replica Active, redo record gone")
+        got = ids()
+        assert got in expected, (len(got), [len(e) for e in expected])
+        return got
+
+    parts = ["0/recover.snapshot.part", "1/recover.snapshot.part"]
+    for point, files, outcome in [
+        ("recovery-written", parts, old),
+        ("recovery-staged", parts, new),
+        ("recovery-restored", ["0/recover.done", "1/recover.snapshot"], new),
+    ]:
+        a.kill()
+        a.extra_env["QUIVER_FAULT_PAUSE"] = point
+        a.start()
+        before = a.log_path.read_text(errors="replace").count("fault point reached")
+        threading.Thread(target=recover, daemon=True).start()
+        wait_until(lambda: paused(before), timeout=30, desc=f"recovery paused at {point}")
+        assert records() == files, (point, records())
+        assert (coll_dir / "recover-staged.json").exists() == (point == "recovery-staged")
+        assert restart_and_check([outcome]) == outcome, point
+        fill(a, 1000, start=2_000_000)  # back to the old data
+    seen = set()
+    for delay in (0.0, 0.05, 0.15, 0.3):
+        thread = threading.Thread(target=recover, daemon=True)
+        thread.start()
+        thread.join(timeout=delay)
+        seen.add(len(restart_and_check([old, new])))
+        fill(a, 1000, start=2_000_000)
+    print("point counts seen", seen)
+    upload(a, data)
+    assert ids() == new and all_active(a.url, 1) and not records()

@@ -72,6 +72,7 @@ impl Node {
                 tracing::warn!(collection = %name, "skipping collection directory without config.json");
                 continue;
             }
+            crate::snapshot_cluster::commit_interrupted_staging(&entry.path())?;
             let collection = Collection::open(&name, &entry.path())?;
             tracing::info!(collection = %name, points = collection.points_count(), "loaded collection");
             collections.insert(name, Arc::new(collection));

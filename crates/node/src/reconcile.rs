@@ -85,7 +85,9 @@ impl Node {
             if let Some(local) = set.local() {
                 let behind = states.values().any(|s| needs_catch_up(*s));
                 local.set_wal_retention(behind.then_some(self.config.wal_delta_retention_bytes));
-                self.propose_local_transition(name, set, &states);
+                if !self.finish_interrupted_restore(name, set, &local, &states) {
+                    self.propose_local_transition(name, set, &states);
+                }
             }
         }
         for transfer in meta.transfers.iter().filter(|t| t.to == self.peer_id()) {
@@ -110,7 +112,7 @@ impl Node {
                 tracing::info!(collection = %name, shard_id = set.shard_id, ?state, "creating a local replica");
                 collection.add_local_shard(set.shard_id)?;
                 if claims_data(state) {
-                    self.propose_state(name, set.shard_id, state, ReplicaState::Dead);
+                    self.propose_state(name, set.shard_id, state, ReplicaState::Dead, || {});
                 }
             }
             (None, true) => {
@@ -157,11 +159,19 @@ impl Node {
                 _,
             ) => return,
         };
-        self.propose_state(name, set.shard_id, set.local_state(), target);
+        self.propose_state(name, set.shard_id, set.local_state(), target, || {});
     }
 
-    /// Proposes `from → to` for a local replica, in the background.
-    fn propose_state(&self, name: &str, shard_id: ShardId, from: ReplicaState, to: ReplicaState) {
+    /// Proposes `from → to` for a local replica, in the background; `then` runs once it is
+    /// applied.
+    pub(crate) fn propose_state(
+        &self,
+        name: &str,
+        shard_id: ShardId,
+        from: ReplicaState,
+        to: ReplicaState,
+        then: impl FnOnce() + Send + 'static,
+    ) {
         let Some(cluster) = self.cluster() else { return };
         let key = (name.to_string(), shard_id);
         if !self.activating.lock().insert(key.clone()) {
@@ -177,8 +187,11 @@ impl Node {
             from_state: Some(from),
         };
         tokio::spawn(async move {
-            if let Err(e) = consensus.propose(op, Duration::from_secs(10)).await {
-                tracing::warn!(error = %e, "activating a replica failed; will retry on the next state change");
+            match consensus.propose(op, Duration::from_secs(10)).await {
+                Ok(_) => then(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "activating a replica failed; will retry on the next state change")
+                }
             }
             activating.lock().remove(&key);
         });

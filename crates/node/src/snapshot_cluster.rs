@@ -7,22 +7,32 @@
 //!   entry; automatic recovery then copies the recovered data to them (a `wal_delta` attempt
 //!   falls back to a full copy, since the recovered replica's WAL starts after the snapshot);
 //! - `replica`: a `snapshot` transfer from another active replica overwrites the local one.
+//!
+//! The data is replaced in place, crash-safely: the verified shard file is first staged in the
+//! replica's directory (the redo record, `quiver_shard`'s `staged.rs`), so a replica reopened
+//! after `kill -9` holds either its old data or the whole snapshot; a `recover.done` marker left
+//! by a recovery that did not finish is finished by the reconciler
+//! ([`Node::finish_interrupted_restore`]). The only active copy of a shard stays `Active`
+//! throughout (the last-active rule), which is why the redo happens when the shard is opened.
 
 use crate::error::{NodeError, Result};
 use crate::node::Node;
 use crate::snapshot_recovery::{SnapshotPriority, Unpacked, check_compatible};
 use crate::snapshots::blocking;
 use quiver_cluster::state::{MetaOperation, is_active, place_shards};
+use quiver_shard::LocalShard;
 use quiver_types::ShardId;
 use quiver_types::cluster::{ShardTransfer, TransferMethod};
 use quiver_types::replica::ReplicaState;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Local replicas that a snapshot recovery in this process is replacing. A local replica found
 /// in `ManualRecovery` that is not in here was left by a recovery that failed or crashed; the
-/// reconciler turns it `Dead` (when another replica is active) so it re-syncs from the others.
+/// reconciler turns it `Dead` (when another replica is active) so it re-syncs from the others,
+/// or finishes the recovery when its staged snapshot was installed.
 static RECOVERING: parking_lot::Mutex<BTreeSet<(String, ShardId)>> = parking_lot::Mutex::new(BTreeSet::new());
 
 /// Whether a recovery in this process is replacing the local replica of the shard.
@@ -47,6 +57,99 @@ impl Drop for Recovering {
     }
 }
 
+/// Lists the shards whose staging files are complete: from the moment it is written they are
+/// the recovery's redo records, committed on open if a crash comes first.
+const STAGE_JOURNAL: &str = "recover-staged.json";
+
+fn restore_failed(e: quiver_shard::ShardError) -> NodeError {
+    NodeError::Service(format!("restore shard: {e}"))
+}
+
+fn io_failed(context: &'static str) -> impl Fn(std::io::Error) -> NodeError {
+    move |e| NodeError::Service(format!("{context}: {e}"))
+}
+
+/// Stages every verified shard file in its replica's directory (design 008 point 10), all or
+/// none: each copy is written and fsynced under its staging name, then the journal naming them
+/// is made durable (the commit point), then each is renamed into place and the journal removed.
+/// Nothing live changes here.
+fn stage_all(collection_dir: &Path, locals: &[(ShardId, Arc<LocalShard>, PathBuf)]) -> Result<()> {
+    for (_, local, path) in locals {
+        local.write_staging(path).map_err(restore_failed)?;
+    }
+    pause_point("recovery-written");
+    let ids: Vec<ShardId> = locals.iter().map(|(shard_id, _, _)| *shard_id).collect();
+    let journal = collection_dir.join(STAGE_JOURNAL);
+    let part = collection_dir.join(format!("{STAGE_JOURNAL}.part"));
+    let bytes = serde_json::to_vec(&ids).map_err(|e| NodeError::Service(e.to_string()))?;
+    std::fs::write(&part, bytes).map_err(io_failed("write stage journal"))?;
+    std::fs::File::open(&part).and_then(|f| f.sync_all()).map_err(io_failed("sync stage journal"))?;
+    std::fs::rename(&part, &journal).map_err(io_failed("write stage journal"))?;
+    sync_dir(collection_dir)?;
+    pause_point("recovery-staged");
+    commit_staged(collection_dir, &ids)
+}
+
+/// [`stage_all`], or on failure (nothing installed yet) every record dropped, so that a restart
+/// does not apply a staging this process gave up.
+fn stage_or_discard(collection_dir: &Path, locals: &[(ShardId, Arc<LocalShard>, PathBuf)]) -> Result<()> {
+    let staged = stage_all(collection_dir, locals);
+    if staged.is_err() {
+        let _ = std::fs::remove_file(collection_dir.join(STAGE_JOURNAL));
+        for (shard_id, local, _) in locals {
+            if let Err(e) = local.discard_staging() {
+                tracing::warn!(shard_id, error = %e, "dropping a failed staging failed");
+            }
+        }
+    }
+    staged
+}
+
+/// Renames each listed shard's staging file into place, then removes the journal.
+fn commit_staged(collection_dir: &Path, ids: &[ShardId]) -> Result<()> {
+    for shard_id in ids {
+        quiver_shard::commit_staging_in(&collection_dir.join(shard_id.to_string())).map_err(restore_failed)?;
+    }
+    std::fs::remove_file(collection_dir.join(STAGE_JOURNAL)).map_err(io_failed("remove stage journal"))?;
+    sync_dir(collection_dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_failed("sync collection dir"))
+}
+
+/// At start-up, before the collection in `collection_dir` is opened: commits a staging that a
+/// crash interrupted after its journal was written; without a (whole) journal the staging files
+/// are dropped when the shards open, and the old data stays.
+pub(crate) fn commit_interrupted_staging(collection_dir: &Path) -> Result<()> {
+    let _ = std::fs::remove_file(collection_dir.join(format!("{STAGE_JOURNAL}.part")));
+    let journal = collection_dir.join(STAGE_JOURNAL);
+    let Ok(bytes) = std::fs::read(&journal) else { return Ok(()) };
+    let ids: Vec<ShardId> = match serde_json::from_slice(&bytes) {
+        Ok(ids) => ids,
+        Err(e) => {
+            // Never torn (written by rename): discard it, the staging files go on open.
+            tracing::warn!(journal = %journal.display(), error = %e, "discarding a malformed stage journal");
+            std::fs::remove_file(&journal).map_err(io_failed("remove stage journal"))?;
+            return Ok(());
+        }
+    };
+    tracing::warn!(dir = %collection_dir.display(), ?ids, "committing the staged shard snapshots of an interrupted recovery");
+    commit_staged(collection_dir, &ids)
+}
+
+/// Test-only fault point (`QUIVER_ENABLE_FAULTS=1` and `QUIVER_FAULT_PAUSE=<point>`): the
+/// recovery stops here for good, so that a test can kill the process at a known moment.
+fn pause_point(point: &str) {
+    let enabled = std::env::var("QUIVER_ENABLE_FAULTS").is_ok_and(|v| v == "1");
+    if enabled && std::env::var("QUIVER_FAULT_PAUSE").is_ok_and(|v| v == point) {
+        tracing::warn!(point, "fault point reached: the recovery pauses until the process is killed");
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 const LOCAL_SHARD_WAIT: Duration = Duration::from_secs(30);
 const CREATE_WAIT: Duration = Duration::from_secs(30);
 
@@ -64,9 +167,7 @@ impl Node {
             Some(meta) => check_compatible(&meta.config, &unpacked.config)?,
             None => self.create_from_snapshot(name, &unpacked).await?,
         }
-        for (shard_id, path) in &unpacked.shards {
-            self.recover_shard_in_cluster(name, *shard_id, path.clone(), priority).await?;
-        }
+        self.recover_shards_in_cluster(name, &unpacked.shards, priority).await?;
         Ok(true)
     }
 
@@ -146,21 +247,43 @@ impl Node {
         }
     }
 
-    pub(crate) async fn recover_shard_in_cluster(
+    /// Replaces this peer's replicas of `shards` with the snapshot files: every replica held,
+    /// every file staged (all or none, see [`stage_all`]), then each replica restored from its
+    /// staged file and finished by `priority`.
+    pub(crate) async fn recover_shards_in_cluster(
         &self,
         name: &str,
-        shard_id: ShardId,
-        path: PathBuf,
+        shards: &BTreeMap<ShardId, PathBuf>,
         priority: SnapshotPriority,
     ) -> Result<()> {
-        let _recovering = Recovering::new(name, shard_id);
-        self.hold_local_replica(name, shard_id).await?;
-        let collection = self.resolve(name)?;
-        let local = collection.replica_set(shard_id)?.local().ok_or_else(|| {
-            NodeError::ShardUnavailable(format!("local replica of shard {shard_id} of {name} disappeared"))
-        })?;
-        blocking(move || local.restore_snapshot(&path).map_err(|e| NodeError::Service(format!("restore shard: {e}"))))
+        let _recovering: Vec<Recovering> = shards.keys().map(|shard_id| Recovering::new(name, *shard_id)).collect();
+        let mut locals = Vec::new();
+        for (shard_id, path) in shards {
+            self.hold_local_replica(name, *shard_id).await?;
+            let local = self.resolve(name)?.replica_set(*shard_id)?.local().ok_or_else(|| {
+                NodeError::ShardUnavailable(format!("local replica of shard {shard_id} of {name} disappeared"))
+            })?;
+            locals.push((*shard_id, local, path.clone()));
+        }
+        let staged: Vec<(ShardId, Arc<LocalShard>)> = locals.iter().map(|(s, l, _)| (*s, Arc::clone(l))).collect();
+        let dir = self.collection_dir(name);
+        blocking(move || stage_or_discard(&dir, &locals)).await?;
+        for (shard_id, local) in staged {
+            let restored = Arc::clone(&local);
+            blocking(move || {
+                restored.restore_staged().map_err(restore_failed)?;
+                pause_point("recovery-restored");
+                Ok(())
+            })
             .await?;
+            self.finish_recovery(name, shard_id, priority).await?;
+            blocking(move || local.clear_restored_marker().map_err(restore_failed)).await?;
+        }
+        Ok(())
+    }
+
+    /// The state change that ends the recovery of the local replica, by priority.
+    async fn finish_recovery(&self, name: &str, shard_id: ShardId, priority: SnapshotPriority) -> Result<()> {
         let me = self.peer_id();
         let states = self.replica_states(name, shard_id)?;
         let source = states.iter().filter(|(p, s)| **p != me && is_active(**s)).map(|(p, _)| *p).max();
@@ -179,5 +302,56 @@ impl Node {
                 self.propose(MetaOperation::StartTransfer { collection: name.into(), transfer }, None).await.map(|_| ())
             }
         }
+    }
+}
+
+impl Node {
+    /// A local replica whose staged snapshot was installed by a recovery that did not finish
+    /// (killed, or its state change failed) is finished here, once no recovery in this process
+    /// holds it: in `ManualRecovery` it turns `Active` when no other replica is active, else
+    /// `Dead` so it re-syncs from the others (the "old" outcome: they may have taken writes
+    /// since); in any other state the recovery's own change was applied. The marker is removed
+    /// after that. Returns whether the replica was handled here.
+    pub(crate) fn finish_interrupted_restore(
+        &self,
+        name: &str,
+        set: &quiver_collection::replica_set::ReplicaSet,
+        local: &Arc<LocalShard>,
+        states: &BTreeMap<u64, ReplicaState>,
+    ) -> bool {
+        if !local.restored_marker() || is_recovering(name, set.shard_id) {
+            return false;
+        }
+        let me = self.peer_id();
+        let others_active = states.iter().any(|(p, s)| *p != me && is_active(*s));
+        let clear = {
+            let (local, name, shard_id) = (Arc::clone(local), name.to_string(), set.shard_id);
+            move || match local.clear_restored_marker() {
+                Ok(()) => tracing::info!(collection = %name, shard_id, "finished an interrupted snapshot recovery"),
+                Err(e) => tracing::warn!(collection = %name, shard_id, error = %e, "removing a restore marker failed"),
+            }
+        };
+        match (set.local_state(), others_active) {
+            (ReplicaState::ManualRecovery, false) => {
+                self.propose_state(name, set.shard_id, ReplicaState::ManualRecovery, ReplicaState::Active, clear)
+            }
+            (ReplicaState::ManualRecovery, true) => {
+                self.propose_state(name, set.shard_id, ReplicaState::ManualRecovery, ReplicaState::Dead, clear)
+            }
+            (
+                ReplicaState::Active
+                | ReplicaState::Dead
+                | ReplicaState::Partial
+                | ReplicaState::Initializing
+                | ReplicaState::Listener
+                | ReplicaState::PartialSnapshot
+                | ReplicaState::Recovery
+                | ReplicaState::Resharding
+                | ReplicaState::ReshardingScaleDown
+                | ReplicaState::ActiveRead,
+                _,
+            ) => clear(),
+        }
+        true
     }
 }

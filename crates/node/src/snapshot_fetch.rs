@@ -1,7 +1,9 @@
 //! Where a snapshot to recover comes from: a `file://` path inside the snapshots directory, or an
-//! `http://` URL downloaded (size-capped) into the recovery's staging directory. URL recovery can
-//! be disabled (`service.enable_snapshot_url_recovery: false` → 403). `https://` needs a TLS
-//! client this build does not carry: refused with 400.
+//! `http://` / `https://` URL downloaded (size-capped, no redirects followed) into the recovery's
+//! staging directory. URL recovery can be disabled (`service.enable_snapshot_url_recovery: false`
+//! → 403). TLS is rustls with the `ring` provider (no C TLS build); the trusted roots are the
+//! system's (`rustls-native-certs`: `SSL_CERT_FILE` / `SSL_CERT_DIR` replace the platform store
+//! when set), read again for every download. An untrusted certificate fails the download (400).
 
 use crate::error::{NodeError, Result};
 use crate::node::Node;
@@ -28,11 +30,6 @@ impl Node {
                     "Snapshot recovery from URLs is disabled (service.enable_snapshot_url_recovery)".into(),
                 ));
             }
-            if lower.starts_with("https://") {
-                return Err(NodeError::BadInput(
-                    "https:// snapshot locations are not supported by this build; use http:// or file://".into(),
-                ));
-            }
             let target = staging.join("download.snapshot");
             let download = self.download(location, api_key, &target);
             tokio::time::timeout(DOWNLOAD_TIMEOUT, download)
@@ -50,14 +47,15 @@ impl Node {
         let failed =
             |e: &dyn std::fmt::Display| NodeError::BadInput(format!("Failed to download snapshot from {url}: {e}"));
         let uri: http::Uri = url.parse().map_err(|e| failed(&e))?;
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
         let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http::<http_body_util::Empty<bytes::Bytes>>();
+            .build::<_, http_body_util::Empty<bytes::Bytes>>(connector(https).map_err(|e| failed(&e))?);
         let mut request = http::Request::get(uri);
         if let Some(key) = api_key {
             request = request.header("api-key", key);
         }
         let request = request.body(http_body_util::Empty::new()).map_err(|e| failed(&e))?;
-        let response = client.request(request).await.map_err(|e| failed(&e))?;
+        let response = client.request(request).await.map_err(|e| failed(&chain(&e)))?;
         if !response.status().is_success() {
             return Err(failed(&format!("HTTP status {}", response.status())));
         }
@@ -81,4 +79,37 @@ impl Node {
         file.sync_all().await.map_err(|e| NodeError::Service(format!("store download: {e}")))?;
         Ok(())
     }
+}
+
+/// An HTTP connector that also speaks TLS (rustls, `ring`). Only an `https` download loads the
+/// system's trusted roots, so `http://` works on a machine without any.
+fn connector(
+    https: bool,
+) -> std::io::Result<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>> {
+    let provider = rustls::crypto::ring::default_provider();
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let builder = match https {
+        true => builder.with_provider_and_native_roots(provider).map_err(|e| {
+            std::io::Error::other(format!("cannot load trusted root certificates (SSL_CERT_FILE): {e}"))
+        })?,
+        false => builder.with_tls_config(
+            rustls::ClientConfig::builder_with_provider(provider.into())
+                .with_safe_default_protocol_versions()
+                .map_err(std::io::Error::other)?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        ),
+    };
+    Ok(builder.https_or_http().enable_http1().build())
+}
+
+/// An error with its causes (a TLS failure is the source of hyper's "client error (Connect)").
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
 }

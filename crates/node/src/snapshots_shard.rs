@@ -120,7 +120,7 @@ impl Node {
         .await?;
         if self.cluster().is_some() {
             let _serialized = self.meta_lock.lock().await;
-            self.recover_shard_in_cluster(&real, shard_id, file, priority).await?;
+            self.recover_shards_in_cluster(&real, &BTreeMap::from([(shard_id, file)]), priority).await?;
             return Ok(true);
         }
         let unpacked = {

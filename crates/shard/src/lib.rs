@@ -10,6 +10,7 @@ mod replica;
 mod search;
 mod shard;
 mod snapshot;
+mod staged;
 #[cfg(test)]
 mod tests_search;
 
@@ -20,3 +21,4 @@ pub use replica::ApplyOutcome;
 pub use search::SearchPlan;
 pub use shard::{IndexStatus, LocalShard, MemoryReport, ShardConfig};
 pub use snapshot::{SnapshotInfo, read_snapshot};
+pub use staged::commit_staging_in;

@@ -112,6 +112,11 @@ impl LocalShard {
     /// continued at `seq + 1`, table rebuilt, checkpoint rewritten durably.
     pub fn install(&self, seq: SeqNo, points: Vec<quiver_storage::points::StoredPoint>) -> Result<()> {
         let _order = self.write_lock.lock();
+        self.install_locked(seq, points)
+    }
+
+    /// [`LocalShard::install`] with the write lock already held by the caller.
+    pub(crate) fn install_locked(&self, seq: SeqNo, points: Vec<quiver_storage::points::StoredPoint>) -> Result<()> {
         let dims = self.config().dense.iter().map(|(n, (d, _))| (n.clone(), *d)).collect();
         self.replace_checkpoint(seq, &points)?;
         let mut table = quiver_storage::points::PointTable::new(&dims);

@@ -103,9 +103,11 @@ pub struct LocalShard {
 }
 
 impl LocalShard {
-    /// Opens the shard in `dir` (creating it), loading the checkpoint and replaying the WAL suffix.
+    /// Opens the shard in `dir` (creating it), loading the checkpoint and replaying the WAL suffix;
+    /// an interrupted restore staged in `dir` is redone first (`staged.rs`).
     pub fn open(dir: &Path, config: ShardConfig) -> Result<LocalShard> {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create shard dir", dir, e))?;
+        let redo = crate::staged::take_pending(dir)?;
         let checkpoint = CheckpointStore::open(&dir.join("points.redb"))?;
         let options = WalOptions { segment_size_bytes: config.wal_segment_bytes };
         let wal = Wal::open(&dir.join("wal"), options)?;
@@ -119,7 +121,7 @@ impl LocalShard {
         let applied = wal.last_seq().max(checkpoint_seq);
         let table = Arc::new(RwLock::new(table));
         let indexer = Indexer::start(Arc::downgrade(&table), config.dense.clone(), config.index.clone());
-        Ok(LocalShard {
+        let shard = LocalShard {
             dir: dir.to_path_buf(),
             config,
             wal,
@@ -130,7 +132,11 @@ impl LocalShard {
             applied_seq: AtomicU64::new(applied),
             wal_retention_bytes: AtomicU64::new(0),
             payload_fields: Mutex::new(BTreeMap::new()),
-        })
+        };
+        if let Some((seq, points)) = redo {
+            shard.install_staged(seq, points)?;
+        }
+        Ok(shard)
     }
 
     fn replay(wal: &Wal, table: &mut PointTable, checkpoint_seq: SeqNo) -> Result<u64> {

@@ -9,11 +9,11 @@ use crate::wire_groups::{QueryGroupsWire, RecommendGroupsWire, SearchGroupsWire}
 use crate::wire_query::{
     QueryBatchWire, QueryRequestWire, RecommendBatchWire, RecommendRequestWire, SearchBatchWire, SearchWire,
 };
-use quiver_node::service::{GroupBy, QueryPoints};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::post;
+use quiver_node::service::{GroupBy, QueryPoints};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -164,11 +164,17 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let build_s = start.elapsed().as_secs_f64();
+    // The indexer takes the frozen search copy of the graph once it has caught up.
+    let probe = request(&queries[..dim], 10, None, false, None);
+    while shard.search_planned(&probe).expect("search").1 != SearchPlan::FrozenGraph {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let frozen_s = start.elapsed().as_secs_f64() - build_s;
     let memory = shard.memory_report();
     println!(
         "{}",
         serde_json::json!({"kind": "build", "scalar": std::env::var("HNSW_SCALAR").unwrap_or_else(|_| "f32".into()), "n": n, "dim": dim, "m": m, "ef_construct": ef_construct,
-            "load_s": load_s, "build_s": build_s, "bytes_per_point": memory.total() as f64 / n as f64,
+            "load_s": load_s, "build_s": build_s, "frozen_s": frozen_s, "bytes_per_point": memory.total() as f64 / n as f64,
             "vector_bytes": memory.vectors, "index_bytes": memory.index, "payload_index_bytes": memory.payload_index})
     );
 
@@ -176,12 +182,13 @@ fn main() {
         let requests: Vec<CoreSearch> =
             (0..nq).map(|i| request(&queries[i * dim..(i + 1) * dim], 10, Some(*ef), false, None)).collect();
         // Best of two runs each (the machine is shared).
-        let (found, qps1, _) = run(&shard, &requests, 1);
+        let (found, qps1, plans) = run(&shard, &requests, 1);
         let qps1 = qps1.max(run(&shard, &requests, 1).1);
         let qps2 = run(&shard, &requests, 2).1.max(run(&shard, &requests, 2).1);
         println!(
             "{}",
-            serde_json::json!({"kind": "search", "ef": ef, "recall10": recall(&found, &truth, 10), "qps1": qps1, "qps2": qps2})
+            serde_json::json!({"kind": "search", "ef": ef, "recall10": recall(&found, &truth, 10), "qps1": qps1, "qps2": qps2,
+                "plans": format!("{plans:?}")})
         );
     }
 

@@ -2,16 +2,18 @@
 //! vector once its column passes `indexing_threshold` (KB, Qdrant's semantics: smaller shards are
 //! searched exactly), then keeps the index in step with the table. Vectors are copied out under
 //! the read lock and added without any table lock; a slot counts as indexed only when its vector
-//! did not change meanwhile (see `PointTable::index_done`).
+//! did not change meanwhile (see `PointTable::index_done`). Once an index has caught up, the
+//! thread also takes the frozen search copy of its graph (`quiver_storage::graph`).
 
 use parking_lot::{Condvar, Mutex, RwLock};
+use quiver_storage::graph::FrozenGraph;
 use quiver_storage::index::{HnswIndex, HnswParams, IndexScalar, VectorIndex};
 use quiver_storage::points::{DenseStats, PointTable};
 use quiver_types::config::{Distance, HnswConfig};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Indexing settings of a shard.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,8 +42,7 @@ impl IndexConfig {
 /// Whether a column without an index should get one: indexing enabled, and more vector bytes
 /// than `indexing_threshold` KB.
 pub(crate) fn due(config: &IndexConfig, stats: &DenseStats) -> bool {
-    config.indexing_threshold_kb > 0
-        && stats.vectors * stats.dim * 4 >= config.indexing_threshold_kb * 1024
+    config.indexing_threshold_kb > 0 && stats.vectors * stats.dim * 4 >= config.indexing_threshold_kb * 1024
 }
 
 /// Vectors copied per batch (bounds the time the read lock is held and the memory of a copy).
@@ -71,7 +72,7 @@ impl Indexer {
         config: IndexConfig,
     ) -> Indexer {
         let shared = Arc::new(Shared { signal: Mutex::new(Signal::default()), cv: Condvar::new() });
-        let worker = Worker { table, dense, config, shared: shared.clone() };
+        let worker = Worker { table, dense, config, shared: shared.clone(), frozen_at: Mutex::default() };
         let handle = std::thread::Builder::new()
             .name("quiver-indexer".into())
             .spawn(move || worker.run())
@@ -105,7 +106,12 @@ struct Worker {
     dense: BTreeMap<String, (usize, Distance)>,
     config: IndexConfig,
     shared: Arc<Shared>,
+    /// When each column's graph was last frozen (a copy is taken at most once per `REFREEZE`).
+    frozen_at: Mutex<BTreeMap<String, Instant>>,
 }
+
+/// Least time between two frozen copies of one column's graph while it keeps changing.
+const REFREEZE: Duration = Duration::from_secs(1);
 
 impl Worker {
     fn stopped(&self) -> bool {
@@ -134,6 +140,7 @@ impl Worker {
                 if let Err(e) = self.index_column(&table, name, *distance) {
                     tracing::warn!(vector = %name, error = %e, "indexing failed; searches of this vector stay exact");
                 }
+                self.freeze_column(&table, name);
             }
         }
     }
@@ -171,6 +178,24 @@ impl Worker {
             let done = add_batch(batch.index.as_ref(), &batch.items, threads)?;
             table.write().index_done(name, &batch.index, &done);
         }
+    }
+}
+
+impl Worker {
+    /// Takes a frozen search copy of the column's graph when the index has caught up and the
+    /// last copy is missing or out of date (and at least `REFREEZE` old). The table is only
+    /// read-locked to plan and write-locked to install; the copy itself is taken from the
+    /// index, which only this thread changes.
+    fn freeze_column(&self, table: &RwLock<PointTable>, name: &str) {
+        let recent = self.frozen_at.lock().get(name).is_some_and(|at| at.elapsed() < REFREEZE);
+        if recent || self.stopped() {
+            return;
+        }
+        let Some(plan) = table.read().freeze_plan(name) else { return };
+        let Some(nodes) = plan.index.export_graph(&plan.keys) else { return };
+        let graph = FrozenGraph::new(nodes, plan.generation.len());
+        table.write().install_frozen(name, &plan, graph);
+        self.frozen_at.lock().insert(name.to_string(), Instant::now());
     }
 }
 

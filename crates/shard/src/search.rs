@@ -18,7 +18,7 @@ use crate::read::project;
 use crate::shard::LocalShard;
 use quiver_storage::distance::{self, higher_is_better};
 use quiver_storage::filter::CompiledFilter;
-use quiver_storage::points::{PointRef, PointTable};
+use quiver_storage::points::{DenseIndexView, FrozenView, PointRef, PointTable};
 use quiver_types::PointId;
 use quiver_types::config::Distance;
 use quiver_types::point::ScoredPoint;
@@ -108,8 +108,10 @@ pub enum SearchPlan {
     FullScan,
     /// The points matching a selective filter scored.
     FilteredScan,
-    /// HNSW graph (plus the slots not indexed yet).
+    /// HNSW graph through the live index (plus the slots not indexed yet).
     Graph,
+    /// HNSW graph through its frozen copy (plus the slots changed since it was taken).
+    FrozenGraph,
     /// Sparse vectors through their inverted index (exact).
     SparseIndex,
 }
@@ -138,6 +140,24 @@ fn estimate_matches(table: &PointTable, filter: &CompiledFilter) -> usize {
     }
     // Round up: one match in the sample must not estimate to zero.
     (matched * table.len()).div_ceil(seen)
+}
+
+/// The frozen graph search with the kernels of the scores ("smaller is closer"), compiled once
+/// per distance so the kernel is called directly.
+fn frozen_search(
+    frozen: &FrozenView<'_>,
+    distance: Distance,
+    query: &[f32],
+    ef: usize,
+    allow: impl Fn(u32) -> bool,
+) -> Vec<u32> {
+    let kernels = quiver_storage::kernels::best();
+    let (graph, vectors, dim) = (frozen.graph, frozen.vectors, frozen.dim);
+    match distance {
+        Distance::Cosine | Distance::Dot => graph.search(vectors, dim, query, ef, |a, b| -(kernels.dot)(a, b), allow),
+        Distance::Euclid => graph.search(vectors, dim, query, ef, kernels.l2sq, allow),
+        Distance::Manhattan => graph.search(vectors, dim, query, ef, kernels.l1, allow),
+    }
 }
 
 impl LocalShard {
@@ -197,27 +217,14 @@ impl LocalShard {
         filter: Option<&CompiledFilter>,
     ) -> (TopK, SearchPlan) {
         let name = request.vector_name.as_str();
+        let dense = Dense { table, name, query, distance, filter };
         let mut top = TopK::new(request.limit, request.score_threshold, higher_is_better(distance));
         let params = request.params.clone().unwrap_or_default();
         let hnsw = self.config().index.hnsw_for(name);
-        let score_slot = |slot: u32| {
-            table.dense_at(name, slot).filter(|v| v.len() == query.len()).map(|v| distance::score(distance, query, v))
-        };
         // Upper bound of the matches from the payload indexes (None: no indexed condition).
         let indexed_estimate = match (filter, request.filter.as_ref()) {
             (Some(_), Some(raw)) => table.payload_index().estimate(raw),
             _ => None,
-        };
-        let scan = |slots: &mut dyn Iterator<Item = PointRef<'_>>, filter_first: bool, top: &mut TopK| {
-            for point in slots {
-                if filter_first && filter.is_some_and(|f| !f.check(&point)) {
-                    continue;
-                }
-                let Some(score) = score_slot(point.slot()) else { continue };
-                if top.admits(score, point.id()) && (filter_first || filter.is_none_or(|f| f.check(&point))) {
-                    top.push(&point, score);
-                }
-            }
         };
         let view = if params.exact { None } else { table.dense_index(name) };
         let vector_bytes = query.len() * 4;
@@ -231,58 +238,136 @@ impl LocalShard {
             // Slot order walks the vector column forwards (fewer cache misses than hash order).
             let mut sorted: Vec<u32> = candidates.into_iter().collect();
             sorted.sort_unstable();
-            let mut slots = sorted.into_iter().filter_map(|slot| table.by_slot(slot));
-            scan(&mut slots, true, &mut top);
+            dense.scan(sorted.into_iter().filter_map(|slot| table.by_slot(slot)), true, &mut top);
             return (top, SearchPlan::FilteredScan);
         }
         let Some(view) = view else {
-            scan(&mut table.iter_slots(), false, &mut top);
+            dense.scan(table.iter_slots(), false, &mut top);
             return (top, SearchPlan::FullScan);
         };
         if selective {
             // Selective without an index on its fields: check the (cheap) filter first.
-            scan(&mut table.iter_slots(), true, &mut top);
+            dense.scan(table.iter_slots(), true, &mut top);
             return (top, SearchPlan::FilteredScan);
         }
-        let ef = params.hnsw_ef.unwrap_or(hnsw.ef_construct).max(request.limit);
+        let beam = Beam {
+            ef: params.hnsw_ef.unwrap_or(hnsw.ef_construct).max(request.limit),
+            limit: request.limit,
+            // With `indexed_only`, slots not in the graph are skipped once there are more than
+            // a small segment's worth (Qdrant skips unindexed segments that are not small).
+            skip_unindexed: |count: usize| {
+                params.indexed_only && count * vector_bytes >= hnsw.full_scan_threshold * 1024
+            },
+        };
+        if let Some(frozen) = view.frozen.as_ref().filter(|f| f.dim == query.len()) {
+            dense.frozen_graph(frozen, &beam, &mut top);
+            return (top, SearchPlan::FrozenGraph);
+        }
+        if dense.live_graph(&view, &beam, &mut top) {
+            return (top, SearchPlan::Graph);
+        }
+        // Never wrong, only slower: fall back to scoring every point.
+        let mut top = TopK::new(request.limit, request.score_threshold, higher_is_better(distance));
+        dense.scan(table.iter_slots(), false, &mut top);
+        (top, SearchPlan::FullScan)
+    }
+}
+
+/// The beam of a graph search.
+struct Beam<F: Fn(usize) -> bool> {
+    ef: usize,
+    limit: usize,
+    /// Whether `count` slots outside the graph are too many to score (`indexed_only`).
+    skip_unindexed: F,
+}
+
+/// One dense vector search: what every plan needs.
+struct Dense<'a> {
+    table: &'a PointTable,
+    name: &'a str,
+    query: &'a [f32],
+    distance: Distance,
+    filter: Option<&'a CompiledFilter>,
+}
+
+impl Dense<'_> {
+    /// The exact score of `slot`'s vector.
+    fn score(&self, slot: u32) -> Option<f32> {
+        let vector = self.table.dense_at(self.name, slot).filter(|v| v.len() == self.query.len())?;
+        Some(distance::score(self.distance, self.query, vector))
+    }
+
+    /// Scores `slots` exactly; with `filter_first` the filter is checked before scoring.
+    fn scan<'t>(&self, slots: impl Iterator<Item = PointRef<'t>>, filter_first: bool, top: &mut TopK) {
+        for point in slots {
+            if filter_first && self.filter.is_some_and(|f| !f.check(&point)) {
+                continue;
+            }
+            let Some(score) = self.score(point.slot()) else { continue };
+            if top.admits(score, point.id()) && (filter_first || self.filter.is_none_or(|f| f.check(&point))) {
+                top.push(&point, score);
+            }
+        }
+    }
+
+    /// Scores graph results exactly (they already passed the filter).
+    fn push_found(&self, slots: impl IntoIterator<Item = u32>, top: &mut TopK) {
+        for slot in slots {
+            let (Some(point), Some(score)) = (self.table.by_slot(slot), self.score(slot)) else { continue };
+            if top.admits(score, point.id()) {
+                top.push(&point, score);
+            }
+        }
+    }
+
+    /// The frozen copy of the graph, then the slots changed since it was taken, exactly.
+    fn frozen_graph(&self, frozen: &FrozenView<'_>, beam: &Beam<impl Fn(usize) -> bool>, top: &mut TopK) {
+        // Not stale ⇒ the slot holds a live point whose vector the copy has.
+        let allow = |slot: u32| -> bool {
+            frozen.is_current(slot)
+                && self.filter.is_none_or(|f| self.table.by_slot(slot).is_some_and(|point| f.check(&point)))
+        };
+        let found = frozen_search(frozen, self.distance, self.query, beam.ef, allow);
+        // The copy scores with the same kernel on the same vectors: its order is exact, so the
+        // first `limit` are the best. They are current, so their vector is the column's.
+        for slot in found.into_iter().take(beam.limit) {
+            let (Some(point), Some(vector)) = (self.table.by_slot(slot), frozen.vector(slot)) else { continue };
+            let score = distance::score(self.distance, self.query, vector);
+            if top.admits(score, point.id()) {
+                top.push(&point, score);
+            }
+        }
+        let changed: Vec<u32> = frozen.changed().collect();
+        if !(beam.skip_unindexed)(changed.len()) {
+            self.scan(changed.into_iter().filter_map(|slot| self.table.by_slot(slot)), false, top);
+        }
+    }
+
+    /// The live index, then the slots not in it yet, exactly. False when the index failed.
+    fn live_graph(&self, view: &DenseIndexView<'_>, beam: &Beam<impl Fn(usize) -> bool>, top: &mut TopK) -> bool {
         let allow = |key: u64| -> bool {
-            if !view.is_indexed(key) {
-                return false;
-            }
-            match (filter, table.by_slot(key as u32)) {
-                (_, None) => false,
-                (None, Some(_)) => true,
-                (Some(f), Some(point)) => f.check(&point),
-            }
+            view.is_indexed(key)
+                && match (self.filter, self.table.by_slot(key as u32)) {
+                    (_, None) => false,
+                    (None, Some(_)) => true,
+                    (Some(f), Some(point)) => f.check(&point),
+                }
         };
         // With nothing pending every key of the index holds its slot's current vector (see
         // `PointTable::index_done`), so an unfiltered search needs no predicate.
         let predicate: Option<&(dyn Fn(u64) -> bool + Sync)> =
-            if filter.is_none() && view.pending_len() == 0 { None } else { Some(&allow) };
-        match view.index.search(query, request.limit, ef, predicate) {
-            Ok(keys) => {
-                for key in keys {
-                    let slot = key as u32;
-                    let (Some(point), Some(score)) = (table.by_slot(slot), score_slot(slot)) else { continue };
-                    if top.admits(score, point.id()) {
-                        top.push(&point, score);
-                    }
-                }
-            }
+            if self.filter.is_none() && view.pending_len() == 0 { None } else { Some(&allow) };
+        match view.index.search(self.query, beam.limit, beam.ef, predicate) {
+            // Rescored: the index may hold reduced-precision copies of the vectors.
+            Ok(keys) => self.push_found(keys.into_iter().map(|key| key as u32), top),
             Err(e) => {
-                // Never wrong, only slower: fall back to scoring every point.
                 tracing::warn!(error = %e, "HNSW search failed; scanning exactly");
-                scan(&mut table.iter_slots(), false, &mut top);
-                return (top, SearchPlan::FullScan);
+                return false;
             }
         }
-        // Slots whose current vector is not in the graph yet are scored exactly. With
-        // `indexed_only` they are skipped once there are more than a small segment's worth.
-        let skip_pending = params.indexed_only && view.pending_len() * vector_bytes >= hnsw.full_scan_threshold * 1024;
-        if !skip_pending {
-            let mut slots = view.pending().filter_map(|slot| table.by_slot(slot));
-            scan(&mut slots, false, &mut top);
+        if !(beam.skip_unindexed)(view.pending_len()) {
+            self.scan(view.pending().filter_map(|slot| self.table.by_slot(slot)), false, top);
         }
-        (top, SearchPlan::Graph)
+        true
     }
 }

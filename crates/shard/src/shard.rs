@@ -211,7 +211,7 @@ impl LocalShard {
                 report.vectors += stats.vectors * stats.dim * 4;
             }
             if let Some(view) = table.dense_index(&name) {
-                report.index += view.index.memory_bytes();
+                report.index += view.index.memory_bytes() + table.frozen_bytes(&name);
             }
         }
         report.payload_index = table.payload_index().bytes();

@@ -86,6 +86,15 @@ fn wait_indexed(shard: &LocalShard, n: usize) {
     }
 }
 
+/// Waits until searches go through the frozen copy of the graph.
+fn wait_frozen(shard: &LocalShard, q: &[f32]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while shard.search_planned(&request(q, 1, false, None)).unwrap().1 != SearchPlan::FrozenGraph {
+        assert!(Instant::now() < deadline, "no frozen copy of the graph");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn ids(points: &[ScoredPoint]) -> Vec<PointId> {
     points.iter().map(|p| p.id).collect()
 }
@@ -110,7 +119,7 @@ fn indexed_search_matches_exact_within_tolerance() {
         for _ in 0..50 {
             let q = vector(&mut rng, &centers);
             let (approx, plan) = shard.search_planned(&request(&q, 10, false, None)).unwrap();
-            assert_eq!(plan, SearchPlan::Graph);
+            assert!(matches!(plan, SearchPlan::Graph | SearchPlan::FrozenGraph), "{plan:?}");
             let exact = shard.search(&request(&q, 10, true, None)).unwrap();
             let truth: HashSet<PointId> = ids(&exact).into_iter().collect();
             hits += approx.iter().filter(|p| truth.contains(&p.id)).count();
@@ -204,7 +213,8 @@ fn filtered_results_always_match_and_exact_misses_nothing() {
             }
         }
     }
-    assert!(plans.contains("Graph") && plans.contains("FilteredScan"), "both plans exercised: {plans:?}");
+    let graph = plans.contains("Graph") || plans.contains("FrozenGraph");
+    assert!(graph && plans.contains("FilteredScan"), "both plans exercised: {plans:?}");
 }
 
 #[test]
@@ -278,13 +288,13 @@ fn installed_and_reopened_shards_rebuild_their_index() {
     let q = vector(&mut rng, &centers);
     let exact = ids(&source.search(&request(&q, 10, true, None)).unwrap());
     let (found, plan) = target.search_planned(&request(&q, 10, false, None)).unwrap();
-    assert_eq!(plan, SearchPlan::Graph);
+    assert!(matches!(plan, SearchPlan::Graph | SearchPlan::FrozenGraph), "{plan:?}");
     assert!(ids(&found).iter().filter(|id| exact.contains(id)).count() >= 8);
     drop(target);
     let reopened = shard(&dir.path().join("b"), Distance::Cosine, 1, 1);
     wait_indexed(&reopened, 1500);
     let (found, plan) = reopened.search_planned(&request(&q, 10, false, None)).unwrap();
-    assert_eq!(plan, SearchPlan::Graph);
+    assert!(matches!(plan, SearchPlan::Graph | SearchPlan::FrozenGraph), "{plan:?}");
     assert!(ids(&found).iter().filter(|id| exact.contains(id)).count() >= 8);
 }
 
@@ -348,5 +358,53 @@ fn sparse_search_through_the_inverted_index_is_exact() {
             let want: Vec<(f32, PointId)> = expected.iter().map(|(s, id)| (*s, PointId::Num(*id))).collect();
             assert_eq!(got, want);
         }
+    }
+}
+
+#[test]
+fn frozen_graph_copy_answers_exactly_scored_results_and_follows_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(21);
+    let centers = centers(&mut rng);
+    let shard = shard(&dir.path().join("f"), Distance::Euclid, 1, 1);
+    load(&shard, 3000, &mut rng, &centers);
+    wait_indexed(&shard, 3000);
+    let q = vector(&mut rng, &centers);
+    wait_frozen(&shard, &q);
+    let (mut hits, mut total) = (0, 0);
+    for _ in 0..30 {
+        let q = vector(&mut rng, &centers);
+        let (approx, plan) = shard.search_planned(&request(&q, 10, false, None)).unwrap();
+        assert_eq!(plan, SearchPlan::FrozenGraph);
+        let exact = shard.search(&request(&q, 10, true, None)).unwrap();
+        let truth: HashSet<PointId> = ids(&exact).into_iter().collect();
+        hits += approx.iter().filter(|p| truth.contains(&p.id)).count();
+        total += truth.len();
+        for p in &approx {
+            if let Some(e) = exact.iter().find(|e| e.id == p.id) {
+                assert!((e.score - p.score).abs() < 1e-4, "exact scores");
+            }
+        }
+    }
+    assert!(hits as f64 / total as f64 >= 0.9, "recall {hits}/{total}");
+    // Changes after the copy: deleted points never return, a moved point is found at its new
+    // place, a new point is found, all before (and after) the copy is taken again.
+    let deleted: Vec<PointId> = (0..200).map(PointId::Num).collect();
+    shard.update(&UpdateOperation::Delete { selector: PointSelector::Ids(deleted) }, false).unwrap();
+    let far: Vec<f32> = (0..DIM).map(|i| 50.0 + i as f32).collect();
+    upsert(
+        &shard,
+        vec![point(2500, far.clone(), &mut rng), point(9000, far.iter().map(|x| x + 0.5).collect(), &mut rng)],
+    );
+    for round in 0..2 {
+        let (found, plan) = shard.search_planned(&request(&far, 2, false, None)).unwrap();
+        assert!(matches!(plan, SearchPlan::Graph | SearchPlan::FrozenGraph), "{plan:?}");
+        assert_eq!(ids(&found), vec![PointId::Num(2500), PointId::Num(9000)], "round {round}");
+        for _ in 0..20 {
+            let found = shard.search(&request(&vector(&mut rng, &centers), 30, false, None)).unwrap();
+            assert!(found.iter().all(|p| !matches!(p.id, PointId::Num(n) if n < 200)));
+        }
+        wait_indexed(&shard, 2801);
+        wait_frozen(&shard, &q);
     }
 }

@@ -5,6 +5,7 @@
 //! contexts reserved in the index (usearch fails a call when none is free).
 
 use crate::error::{Result, StorageError};
+use crate::graph::GraphNode;
 use parking_lot::{Condvar, Mutex, RwLock};
 use quiver_types::config::Distance;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
@@ -52,6 +53,12 @@ pub trait VectorIndex: Send + Sync {
     }
     /// Bytes of memory held (vectors and graph).
     fn memory_bytes(&self) -> usize;
+    /// The graph's links for the nodes under `keys` (for a `FrozenGraph`), if the
+    /// implementation has a graph to give.
+    fn export_graph(&self, keys: &[u32]) -> Option<Vec<GraphNode>> {
+        let _ = keys;
+        None
+    }
 }
 
 /// Installs our f32 kernel as the index's metric ("smaller is closer", as usearch's own:
@@ -219,6 +226,25 @@ impl VectorIndex for HnswIndex {
 
     fn memory_bytes(&self) -> usize {
         self.inner.read().memory_usage()
+    }
+
+    fn export_graph(&self, keys: &[u32]) -> Option<Vec<GraphNode>> {
+        let index = self.inner.read();
+        let _permit = self.permits.acquire();
+        let nodes = keys
+            .iter()
+            .filter(|key| index.contains(u64::from(**key)))
+            .map(|key| {
+                let top = index.level_of_key(u64::from(*key));
+                let levels = (0..=top)
+                    .map(|level| {
+                        index.neighbors(u64::from(*key), level).filter_map(|n| u32::try_from(n).ok()).collect()
+                    })
+                    .collect();
+                GraphNode { slot: *key, levels }
+            })
+            .collect();
+        Some(nodes)
     }
 }
 

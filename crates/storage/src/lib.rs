@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod distance;
 pub mod error;
 pub mod filter;
+pub mod graph;
 pub mod index;
 pub mod kernels;
 pub mod payload_index;

@@ -2,6 +2,7 @@
 //! column-wise per vector name (dense vectors in one contiguous array per name) so exact scans
 //! stream through memory.
 
+use crate::graph::FrozenGraph;
 use crate::index::VectorIndex;
 use crate::payload_index::{FieldType, PayloadIndex};
 use quiver_types::point::{NamedVectors, Payload, Vector};
@@ -9,6 +10,9 @@ use quiver_types::{PointId, SparseVector};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+
+mod frozen;
+pub use frozen::{FreezePlan, FrozenView};
 
 /// A point as it is stored and checkpointed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +29,8 @@ pub struct StoredPoint {
 /// `pending`; the background indexer copies pending vectors out, adds them to the index without
 /// the table lock, and marks a slot indexed only if its generation did not move meanwhile
 /// (`index_done`). So `indexed[slot]` means "the index holds this slot's current vector".
+/// `frozen` is a search copy of the index's graph (`points/frozen.rs`); `changed` holds the
+/// slots whose vector changed since it was taken.
 #[derive(Default)]
 struct DenseColumn {
     dim: usize,
@@ -34,6 +40,9 @@ struct DenseColumn {
     indexed: Vec<bool>,
     pending: BTreeSet<u32>,
     index: Option<Arc<dyn VectorIndex>>,
+    frozen: Option<Arc<FrozenGraph>>,
+    changed: BTreeSet<u32>,
+    stale: frozen::SlotBits,
 }
 
 impl std::fmt::Debug for DenseColumn {
@@ -70,6 +79,10 @@ impl DenseColumn {
         self.generation[slot as usize] = generation;
         self.indexed[slot as usize] = false;
         self.pending.insert(slot);
+        if self.frozen.is_some() {
+            self.changed.insert(slot);
+            self.stale.set(slot);
+        }
     }
 }
 
@@ -85,6 +98,8 @@ pub struct DenseIndexView<'a> {
     pub index: &'a Arc<dyn VectorIndex>,
     indexed: &'a [bool],
     pending: &'a BTreeSet<u32>,
+    /// The frozen graph, when one is worth searching (see `points/frozen.rs`).
+    pub frozen: Option<FrozenView<'a>>,
 }
 
 impl DenseIndexView<'_> {
@@ -288,6 +303,7 @@ impl PointTable {
             column.indexed.fill(false);
             column.pending = (0..column.present.len() as u32).filter(|s| column.present[*s as usize]).collect();
             column.index = Some(index);
+            (column.frozen, column.changed, column.stale) = (None, BTreeSet::new(), frozen::SlotBits::default());
         }
     }
 
@@ -332,7 +348,12 @@ impl PointTable {
     /// The index of the dense column `name`, if it has one.
     pub fn dense_index(&self, name: &str) -> Option<DenseIndexView<'_>> {
         let column = self.dense.get(name)?;
-        Some(DenseIndexView { index: column.index.as_ref()?, indexed: &column.indexed, pending: &column.pending })
+        Some(DenseIndexView {
+            index: column.index.as_ref()?,
+            indexed: &column.indexed,
+            pending: &column.pending,
+            frozen: frozen::FrozenView::of(column),
+        })
     }
 
     /// Makes the payload indexes those of `wanted` (new ones are built from the payloads).

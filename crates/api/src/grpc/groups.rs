@@ -33,7 +33,7 @@ fn group_id(id: Json) -> pb::GroupId {
             (None, Some(i)) => Kind::IntegerValue(i),
             (None, None) => Kind::StringValue(n.to_string()),
         },
-        other => Kind::StringValue(other.to_string()),
+        other @ (Json::Null | Json::Bool(_) | Json::Array(_) | Json::Object(_)) => Kind::StringValue(other.to_string()),
     };
     pb::GroupId { kind: Some(kind) }
 }
@@ -41,7 +41,11 @@ fn group_id(id: Json) -> pb::GroupId {
 fn groups_out(groups: Vec<PointGroup>) -> pb::GroupsResult {
     let groups = groups
         .into_iter()
-        .map(|g| pb::PointGroup { id: Some(group_id(g.id)), hits: scored_list(g.hits), lookup: g.lookup.map(record_out) })
+        .map(|g| pb::PointGroup {
+            id: Some(group_id(g.id)),
+            hits: scored_list(g.hits),
+            lookup: g.lookup.map(record_out),
+        })
         .collect();
     pb::GroupsResult { groups }
 }

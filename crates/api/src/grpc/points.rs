@@ -89,10 +89,7 @@ impl Points for GrpcState {
         read::recommend_batch(&self.node, request.into_inner()).await.map(Response::new)
     }
 
-    async fn recommend_groups(
-        &self,
-        request: Request<pb::RecommendPointGroups>,
-    ) -> Reply<pb::RecommendGroupsResponse> {
+    async fn recommend_groups(&self, request: Request<pb::RecommendPointGroups>) -> Reply<pb::RecommendGroupsResponse> {
         groups::recommend_groups(&self.node, request.into_inner()).await.map(Response::new)
     }
 

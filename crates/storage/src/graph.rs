@@ -1,0 +1,256 @@
+//! A read-only copy of an HNSW graph laid out for search (design record 005, "Frozen graph"):
+//! neighbour lists as flat `u32` slot arrays, distances computed on the point table's own
+//! vector column, a per-thread visited list, and the next vectors prefetched while the current
+//! one is scored. usearch builds and maintains the graph; this copy is taken from it when the
+//! index has caught up, and searched instead of usearch while few slots changed since.
+//!
+//! The caller decides which slots may be returned (`allow`): a slot whose vector changed since
+//! the copy was taken is only a stepping stone here, and is scored exactly by the caller.
+
+use crate::kernels;
+use std::cell::RefCell;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
+
+/// The copy of one HNSW graph.
+#[derive(Debug, Default)]
+pub struct FrozenGraph {
+    entry: u32,
+    /// Neighbours at level 0: `base_stride` entries per slot, `base_len` of them used.
+    base: Vec<u32>,
+    base_len: Vec<u16>,
+    base_stride: usize,
+    /// `upper[l - 1]`: neighbours at level `l` of the nodes that reach it.
+    upper: Vec<HashMap<u32, Box<[u32]>>>,
+}
+
+/// One node of a graph being copied: its slot and its neighbours per level (0 first).
+pub struct GraphNode {
+    pub slot: u32,
+    pub levels: Vec<Vec<u32>>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+struct Scored(f32, u32);
+
+impl Eq for Scored {}
+
+impl PartialOrd for Scored {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scored {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+    }
+}
+
+/// Cache lines of each neighbour's vector asked for ahead of scoring it (the hardware
+/// prefetcher follows the rest).
+const PREFETCH_LINES: usize = 4;
+
+thread_local! {
+    /// Visited marks: a slot is visited when its mark equals the current epoch (16 bits keep
+    /// the array small enough to stay in cache; it is cleared when the epoch wraps).
+    static VISITED: RefCell<(Vec<u16>, u16)> = const { RefCell::new((Vec::new(), 0)) };
+}
+
+impl FrozenGraph {
+    /// Builds the copy of `slots` slots from `nodes` (neighbours at or past `slots` are dropped).
+    pub fn new(nodes: Vec<GraphNode>, slots: usize) -> FrozenGraph {
+        let base_stride = nodes.iter().filter_map(|n| n.levels.first()).map(Vec::len).max().unwrap_or(0);
+        let mut graph = FrozenGraph {
+            base: vec![0; slots * base_stride],
+            base_len: vec![0; slots],
+            base_stride,
+            ..FrozenGraph::default()
+        };
+        let mut top_level = 0;
+        for node in nodes {
+            let slot = node.slot as usize;
+            if slot >= slots {
+                continue;
+            }
+            for (level, neighbours) in node.levels.into_iter().enumerate() {
+                let kept: Vec<u32> = neighbours.into_iter().filter(|n| (*n as usize) < slots).collect();
+                if level == 0 {
+                    graph.base[slot * base_stride..slot * base_stride + kept.len()].copy_from_slice(&kept);
+                    graph.base_len[slot] = kept.len() as u16;
+                } else {
+                    if graph.upper.len() < level {
+                        graph.upper.resize_with(level, HashMap::new);
+                    }
+                    graph.upper[level - 1].insert(node.slot, kept.into_boxed_slice());
+                }
+                if level >= top_level {
+                    (top_level, graph.entry) = (level, node.slot);
+                }
+            }
+        }
+        graph
+    }
+
+    /// Number of slots the copy covers.
+    pub fn slots(&self) -> usize {
+        self.base_len.len()
+    }
+
+    /// Bytes held.
+    pub fn memory_bytes(&self) -> usize {
+        let upper: usize = self.upper.iter().flat_map(|l| l.values()).map(|n| n.len() * 4 + 48).sum();
+        self.base.len() * 4 + self.base_len.len() * 2 + upper
+    }
+
+    #[inline]
+    fn neighbours(&self, slot: u32, level: usize) -> &[u32] {
+        if level == 0 {
+            let start = slot as usize * self.base_stride;
+            let len = self.base_len.get(slot as usize).copied().unwrap_or(0) as usize;
+            return self.base.get(start..start + len).unwrap_or(&[]);
+        }
+        self.upper.get(level - 1).and_then(|l| l.get(&slot)).map_or(&[], |n| n)
+    }
+
+    /// Up to `ef` slots nearest to `query` among those `allow` accepts, best first. `vectors`
+    /// is the column (`dim` values per slot); `distance` is "smaller is closer".
+    pub fn search(
+        &self,
+        vectors: &[f32],
+        dim: usize,
+        query: &[f32],
+        ef: usize,
+        distance: impl Fn(&[f32], &[f32]) -> f32,
+        allow: impl Fn(u32) -> bool,
+    ) -> Vec<u32> {
+        let vector = |slot: u32| vectors.get(slot as usize * dim..(slot as usize + 1) * dim);
+        let Some(entry_vector) = vector(self.entry) else { return Vec::new() };
+        let mut current = Scored(distance(query, entry_vector), self.entry);
+        for level in (1..=self.upper.len()).rev() {
+            let mut moved = true;
+            while moved {
+                moved = false;
+                for &n in self.neighbours(current.1, level) {
+                    let Some(v) = vector(n) else { continue };
+                    let d = distance(query, v);
+                    if d < current.0 {
+                        (current, moved) = (Scored(d, n), true);
+                    }
+                }
+            }
+        }
+        VISITED.with(|visited| {
+            let mut visited = visited.borrow_mut();
+            self.search_base(&mut visited, vector, query, current, ef.max(1), distance, allow)
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn search_base<'v>(
+        &self,
+        visited: &mut (Vec<u16>, u16),
+        vector: impl Fn(u32) -> Option<&'v [f32]>,
+        query: &[f32],
+        start: Scored,
+        ef: usize,
+        distance: impl Fn(&[f32], &[f32]) -> f32,
+        allow: impl Fn(u32) -> bool,
+    ) -> Vec<u32> {
+        let (marks, epoch) = visited;
+        *epoch = epoch.wrapping_add(1);
+        if *epoch == 0 || marks.len() < self.slots() {
+            marks.clear();
+            marks.resize(self.slots(), 0);
+            *epoch = 1;
+        }
+        let mut candidates = BinaryHeap::from([Reverse(start)]);
+        let mut top: BinaryHeap<Scored> = BinaryHeap::with_capacity(ef + 1);
+        marks[start.1 as usize] = *epoch;
+        if allow(start.1) {
+            top.push(start);
+        }
+        while let Some(Reverse(candidate)) = candidates.pop() {
+            if top.len() >= ef && top.peek().is_some_and(|worst| candidate.0 > worst.0) {
+                break;
+            }
+            let neighbours = self.neighbours(candidate.1, 0);
+            // The next candidate's neighbour list is likely what is read after this one.
+            if let Some(Reverse(next)) = candidates.peek() {
+                kernels::prefetch(self.neighbours(next.1, 0));
+            }
+            for &n in neighbours {
+                if marks[n as usize] != *epoch
+                    && let Some(v) = vector(n)
+                {
+                    for line in v.chunks(16).take(PREFETCH_LINES) {
+                        kernels::prefetch(line);
+                    }
+                }
+            }
+            for &n in neighbours {
+                if marks[n as usize] == *epoch {
+                    continue;
+                }
+                marks[n as usize] = *epoch;
+                let Some(v) = vector(n) else { continue };
+                let d = distance(query, v);
+                if top.len() < ef || top.peek().is_some_and(|worst| d < worst.0) {
+                    candidates.push(Reverse(Scored(d, n)));
+                    if allow(n) {
+                        top.push(Scored(d, n));
+                        if top.len() > ef {
+                            top.pop();
+                        }
+                    }
+                }
+            }
+        }
+        top.into_sorted_vec().into_iter().map(|s| s.1).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ring of 10 slots in 1-d: slot i at x = i, linked to i±1; level 1 holds 0 and 5.
+    fn ring() -> (FrozenGraph, Vec<f32>) {
+        let nodes = (0..10u32)
+            .map(|i| {
+                let mut levels = vec![vec![(i + 9) % 10, (i + 1) % 10]];
+                if i % 5 == 0 {
+                    levels.push(vec![(i + 5) % 10]);
+                }
+                GraphNode { slot: i, levels }
+            })
+            .collect();
+        let vectors: Vec<f32> = (0..10).map(|i| i as f32).collect();
+        (FrozenGraph::new(nodes, 10), vectors)
+    }
+
+    #[test]
+    fn walks_levels_and_respects_allow() {
+        let (graph, vectors) = ring();
+        let l1 = |a: &[f32], b: &[f32]| (a[0] - b[0]).abs();
+        assert_eq!(graph.search(&vectors, 1, &[7.2], 3, l1, |_| true), vec![7, 8, 6]);
+        let odd = |s: u32| s % 2 == 1;
+        assert_eq!(graph.search(&vectors, 1, &[7.2], 2, l1, odd), vec![7, 9]);
+        assert!(graph.search(&vectors, 1, &[7.2], 2, l1, |_| false).is_empty());
+        // Searches on one thread reuse the visited marks, across an epoch wrap too.
+        for _ in 0..70_000 {
+            assert_eq!(graph.search(&vectors, 1, &[0.1], 1, l1, |_| true), vec![0]);
+        }
+        assert!(graph.memory_bytes() > 0);
+    }
+
+    #[test]
+    fn neighbours_past_the_copy_are_dropped() {
+        let nodes = vec![GraphNode { slot: 0, levels: vec![vec![1, 7]] }, GraphNode { slot: 1, levels: vec![vec![0]] }];
+        let graph = FrozenGraph::new(nodes, 2);
+        assert_eq!(graph.neighbours(0, 0), &[1]);
+        assert_eq!(graph.neighbours(5, 0), &[] as &[u32]);
+    }
+}

@@ -233,6 +233,27 @@ def test_full_snapshots(rest, collection_name):
     assert desc not in rest.ok("GET", "/snapshots")
 
 
+def test_full_snapshot_keeps_collections_whose_file_stems_collide(rest, collection_name):
+    """`a b` and `a_b` make the same safe file stem: each still gets its own file."""
+    import json
+
+    names = [f"{collection_name} x", f"{collection_name}_x"]
+    try:
+        for n, name in enumerate(names):
+            make_collection(rest, name, 5 + n)
+        desc = rest.ok("POST", "/snapshots")
+        data = rest.get(f"/snapshots/{desc['name']}").content
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            mapping = json.load(tar.extractfile("config.json"))["collections_mapping"]
+            files = [mapping[name] for name in names]
+            assert len(set(files)) == 2 and all(f in tar.getnames() for f in files)
+            assert len(tar.getnames()) == len(set(tar.getnames()))
+        rest.ok("DELETE", f"/snapshots/{desc['name']}")
+    finally:
+        for name in names:
+            rest.delete(f"/collections/{name}")
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

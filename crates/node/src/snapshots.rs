@@ -263,8 +263,14 @@ impl Node {
         blocking(move || {
             let mut entries = Vec::new();
             let mut mapping = serde_json::Map::new();
+            let mut used = std::collections::HashSet::new();
             for collection in &collections {
-                let file = format!("{}{SUFFIX}", safe_stem(collection.name()));
+                // Distinct names can share a safe stem (`a b`, `a_b`): number the later ones.
+                let stem = safe_stem(collection.name());
+                let file = (1..)
+                    .map(|n| if n == 1 { format!("{stem}{SUFFIX}") } else { format!("{stem}-{n}{SUFFIX}") })
+                    .find(|file| used.insert(file.clone()))
+                    .unwrap_or_default();
                 let path = staging.path.join(&file);
                 let scratch = staging.path.join(format!("{file}.parts"));
                 pack_collection(collection, peer_id, &scratch, &path)?;

@@ -135,3 +135,31 @@ def test_legacy_recommend_endpoints(client, collection_name, server):
     for bad in ({"limit": 3}, dict(rec, strategy="nope"), {"positive": [1]}):
         r = requests.post(f"{url}/recommend", json=bad, timeout=10)
         assert r.status_code in (400, 422), (bad, r.text)
+
+
+def test_huge_limits_and_beams_are_bounded_by_the_data(client, collection_name, server):
+    """`limit`, `hnsw_ef`, `group_size` near 2^50 from a client: answered, not a crash."""
+    vecs, _ = _indexed_collection(client, collection_name, n=300)
+    url = f"{server.url}/collections/{collection_name}/points"
+    huge = 2**50
+    q = vecs[1].tolist()
+    bodies = [
+        ("query", {"query": q, "limit": huge, "params": {"hnsw_ef": huge}}),
+        ("query", {"query": q, "limit": huge, "params": {"exact": True}}),
+        ("search", {"vector": q, "limit": huge, "params": {"hnsw_ef": huge}}),
+        ("recommend", {"positive": [1], "limit": huge}),
+        ("recommend", {"positive": [1], "limit": huge, "strategy": "best_score"}),
+        ("query", {"query": q, "limit": huge, "offset": huge}),
+        ("scroll", {"limit": huge}),
+    ]
+    for path, body in bodies:
+        r = requests.post(f"{url}/{path}", json=body, timeout=30)
+        assert r.status_code == 200, (path, r.text)
+        result = r.json()["result"]
+        points = result["points"] if isinstance(result, dict) else result
+        assert len(points) >= (0 if "offset" in body else 299), (path, len(points))
+    r = requests.post(
+        f"{url}/query/groups", json={"query": q, "group_by": "color", "limit": huge, "group_size": huge}, timeout=30
+    )
+    assert r.status_code == 200, r.text
+    assert sorted(g["id"] for g in r.json()["result"]["groups"]) == ["blue", "green", "red", "white"]

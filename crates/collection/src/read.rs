@@ -49,7 +49,7 @@ impl Collection {
             query: request.query.clone(),
             filter: request.filter.clone(),
             params: request.params.clone(),
-            limit: request.limit + request.offset,
+            limit: request.limit.saturating_add(request.offset),
             score_threshold: request.score_threshold,
             with_payload: request.with_payload.clone(),
             with_vector: request.with_vector.clone(),
@@ -71,7 +71,7 @@ impl Collection {
         let limit = request.limit;
         let order = request.order_by.as_ref().map(|o| o.direction.unwrap_or_default());
         let mut per_shard_request = request.clone();
-        per_shard_request.limit = limit + 1;
+        per_shard_request.limit = limit.saturating_add(1);
         let mut all: Vec<Record> = Vec::new();
         for response in self.read_all_shards(ShardRequest::Scroll(per_shard_request)).await? {
             all.extend(response.into_page()?.points)

@@ -118,7 +118,7 @@ impl Node {
             return Err(NodeError::BadInput("group_size must be at least 1".into()));
         }
         let (limit, with_payload) = (query.limit, query.with_payload.clone());
-        let mut candidates = (limit * by.group_size * 2).clamp(32, MAX_CANDIDATES);
+        let mut candidates = limit.saturating_mul(by.group_size).saturating_mul(2).clamp(32, MAX_CANDIDATES);
         loop {
             let mut inner = query.clone();
             inner.limit = candidates;

@@ -63,7 +63,7 @@ impl Node {
                 name,
                 ScrollRequest {
                     offset: None,
-                    limit: query.limit + query.offset,
+                    limit: query.limit.saturating_add(query.offset),
                     filter: query.filter.clone(),
                     with_payload: query.with_payload.clone(),
                     with_vector: query.with_vector.clone(),

@@ -227,7 +227,7 @@ impl Node {
             using: query.using.clone().unwrap_or_default(),
             filter: query.filter.clone(),
             params: query.params.clone(),
-            limit: query.limit + query.offset,
+            limit: query.limit.saturating_add(query.offset),
             score_threshold: query.score_threshold,
         };
         let scored = run_stage(&collection, &stage, lists).await?;
@@ -379,7 +379,7 @@ async fn best_score_stage(
     if pos.is_empty() {
         return Err(NodeError::BadInput("recommend needs at least one positive example".into()));
     }
-    let per_example = (stage.limit * 4).max(32);
+    let per_example = stage.limit.saturating_mul(4).max(32);
     let mut candidates: HashMap<PointId, ScoredPoint> = HashMap::new();
     for example in &pos {
         let request = SearchRequest {

@@ -71,7 +71,7 @@ impl LocalShard {
         let filter = compile(request.filter.as_ref())?;
         let table = self.table.read();
         let mut matching = table.iter_from(request.offset).filter(|p| filter.as_ref().is_none_or(|f| f.check(p)));
-        let mut points = Vec::with_capacity(request.limit);
+        let mut points = Vec::with_capacity(request.limit.min(4096));
         for point in matching.by_ref().take(request.limit) {
             let (payload, vector) = project(&point, &request.with_payload, &request.with_vector);
             points.push(Record { id: point.id(), payload, vector, shard_key: None, order_value: None });

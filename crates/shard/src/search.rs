@@ -62,7 +62,8 @@ struct TopK {
 
 impl TopK {
     fn new(limit: usize, threshold: Option<f32>, better_high: bool) -> TopK {
-        TopK { heap: BinaryHeap::with_capacity(limit + 1), limit, threshold, better_high }
+        // `limit` comes from the client: reserve for what a shard can plausibly return.
+        TopK { heap: BinaryHeap::with_capacity(limit.saturating_add(1).min(4096)), limit, threshold, better_high }
     }
 
     fn key(&self, score: f32) -> f32 {
@@ -251,7 +252,8 @@ impl LocalShard {
             return (top, SearchPlan::FilteredScan);
         }
         let beam = Beam {
-            ef: params.hnsw_ef.unwrap_or(hnsw.ef_construct).max(request.limit),
+            // Bounded by the shard: `hnsw_ef` and `limit` come from the client.
+            ef: params.hnsw_ef.unwrap_or(hnsw.ef_construct).max(request.limit).min(table.slot_count().max(1)),
             limit: request.limit,
             // With `indexed_only`, slots not in the graph are skipped once there are more than
             // a small segment's worth (Qdrant skips unindexed segments that are not small).

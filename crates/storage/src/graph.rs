@@ -144,7 +144,8 @@ impl FrozenGraph {
         }
         VISITED.with(|visited| {
             let mut visited = visited.borrow_mut();
-            self.search_base(&mut visited, vector, query, current, ef.max(1), distance, allow)
+            // A beam wider than the graph finds nothing more (and `hnsw_ef` comes from clients).
+            self.search_base(&mut visited, vector, query, current, ef.clamp(1, self.slots().max(1)), distance, allow)
         })
     }
 
@@ -239,6 +240,8 @@ mod tests {
         let odd = |s: u32| s % 2 == 1;
         assert_eq!(graph.search(&vectors, 1, &[7.2], 2, l1, odd), vec![7, 9]);
         assert!(graph.search(&vectors, 1, &[7.2], 2, l1, |_| false).is_empty());
+        // A client's huge beam is bounded by the graph.
+        assert_eq!(graph.search(&vectors, 1, &[7.2], usize::MAX, l1, |_| true).len(), 10);
         // Searches on one thread reuse the visited marks, across an epoch wrap too.
         for _ in 0..70_000 {
             assert_eq!(graph.search(&vectors, 1, &[0.1], 1, l1, |_| true), vec![0]);

@@ -208,7 +208,8 @@ impl VectorIndex for HnswIndex {
         }
         let index = self.inner.read();
         let _permit = self.permits.acquire();
-        let wanted = count.max(ef);
+        // No more than the index holds (`count` and `ef` come from clients).
+        let wanted = count.max(ef).min(index.size().max(1));
         let matches = match allow {
             None => index.search(query, wanted),
             // The predicate runs inside C++: a panic must not unwind through it.

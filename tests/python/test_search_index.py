@@ -157,7 +157,10 @@ def test_huge_limits_and_beams_are_bounded_by_the_data(client, collection_name, 
         assert r.status_code == 200, (path, r.text)
         result = r.json()["result"]
         points = result["points"] if isinstance(result, dict) else result
-        assert len(points) >= (0 if "offset" in body else 299), (path, len(points))
+        # Exact reads return every point; a graph search may miss an unreachable few.
+        exact = path == "scroll" or body.get("params", {}).get("exact")
+        wanted = 0 if "offset" in body else (300 if exact else 270)
+        assert len(points) >= wanted, (path, body, len(points))
     r = requests.post(
         f"{url}/query/groups", json={"query": q, "group_by": "color", "limit": huge, "group_size": huge}, timeout=30
     )

@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::wire::positive_limit;
-use crate::wire_query::{QueryRequestWire, RecommendRequestWire, SearchWire};
+use crate::wire_query::{QueryRequestWire, RecommendRequestWire, SearchWire, no_vector};
 use quiver_node::service::{GroupBy, GroupLookup, QueryInput, QueryPoints, VectorInput};
 use quiver_types::query::{QueryVector, WithPayload, WithVector};
 use serde::Deserialize;
@@ -24,10 +24,6 @@ pub(crate) struct GroupFieldsWire {
 
 fn all_payload() -> WithPayload {
     WithPayload::Bool(true)
-}
-
-fn no_vector() -> WithVector {
-    WithVector::Bool(false)
 }
 
 /// `with_lookup`: a collection name, or the collection with what to return of its points

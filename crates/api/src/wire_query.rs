@@ -14,7 +14,7 @@ fn no_payload() -> WithPayload {
     WithPayload::Bool(false)
 }
 
-fn no_vector() -> WithVector {
+pub(crate) fn no_vector() -> WithVector {
     WithVector::Bool(false)
 }
 

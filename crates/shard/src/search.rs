@@ -295,7 +295,11 @@ struct Dense<'a> {
 impl Dense<'_> {
     /// The exact score of `slot`'s vector.
     fn score(&self, slot: u32) -> Option<f32> {
-        let vector = self.table.dense_at(self.name, slot).filter(|v| v.len() == self.query.len())?;
+        self.score_of(self.table.dense_at(self.name, slot))
+    }
+
+    fn score_of(&self, vector: Option<&[f32]>) -> Option<f32> {
+        let vector = vector.filter(|v| v.len() == self.query.len())?;
         Some(distance::score(self.distance, self.query, vector))
     }
 
@@ -312,10 +316,16 @@ impl Dense<'_> {
         }
     }
 
-    /// Scores graph results exactly (they already passed the filter).
-    fn push_found(&self, slots: impl IntoIterator<Item = u32>, top: &mut TopK) {
+    /// Scores graph results exactly (they already passed the filter), reading each slot's
+    /// vector with `vector`.
+    fn push_found<'v>(
+        &self,
+        slots: impl IntoIterator<Item = u32>,
+        vector: impl Fn(u32) -> Option<&'v [f32]>,
+        top: &mut TopK,
+    ) {
         for slot in slots {
-            let (Some(point), Some(score)) = (self.table.by_slot(slot), self.score(slot)) else { continue };
+            let (Some(point), Some(score)) = (self.table.by_slot(slot), self.score_of(vector(slot))) else { continue };
             if top.admits(score, point.id()) {
                 top.push(&point, score);
             }
@@ -332,13 +342,7 @@ impl Dense<'_> {
         let found = frozen_search(frozen, self.distance, self.query, beam.ef, allow);
         // The copy scores with the same kernel on the same vectors: its order is exact, so the
         // first `limit` are the best. They are current, so their vector is the column's.
-        for slot in found.into_iter().take(beam.limit) {
-            let (Some(point), Some(vector)) = (self.table.by_slot(slot), frozen.vector(slot)) else { continue };
-            let score = distance::score(self.distance, self.query, vector);
-            if top.admits(score, point.id()) {
-                top.push(&point, score);
-            }
-        }
+        self.push_found(found.into_iter().take(beam.limit), |slot| frozen.vector(slot), top);
         let changed: Vec<u32> = frozen.changed().collect();
         if !(beam.skip_unindexed)(changed.len()) {
             self.scan(changed.into_iter().filter_map(|slot| self.table.by_slot(slot)), false, top);
@@ -361,7 +365,10 @@ impl Dense<'_> {
             if self.filter.is_none() && view.pending_len() == 0 { None } else { Some(&allow) };
         match view.index.search(self.query, beam.limit, beam.ef, predicate) {
             // Rescored: the index may hold reduced-precision copies of the vectors.
-            Ok(keys) => self.push_found(keys.into_iter().map(|key| key as u32), top),
+            Ok(keys) => {
+                let vector = |slot| self.table.dense_at(self.name, slot);
+                self.push_found(keys.into_iter().map(|key| key as u32), vector, top);
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "HNSW search failed; scanning exactly");
                 return false;

@@ -95,6 +95,35 @@ fn wait_frozen(shard: &LocalShard, q: &[f32]) {
     }
 }
 
+/// Recall@10 of `queries` random queries against exact search; every plan must satisfy
+/// `plan_ok` and every score returned must equal the exact one within `tolerance`.
+fn recall_with_exact_scores(
+    shard: &LocalShard,
+    rng: &mut StdRng,
+    centers: &[Vec<f32>],
+    queries: usize,
+    plan_ok: impl Fn(SearchPlan) -> bool,
+    tolerance: f32,
+) -> f64 {
+    let (mut hits, mut total) = (0, 0);
+    for _ in 0..queries {
+        let q = vector(rng, centers);
+        let (approx, plan) = shard.search_planned(&request(&q, 10, false, None)).unwrap();
+        assert!(plan_ok(plan), "{plan:?}");
+        let exact = shard.search(&request(&q, 10, true, None)).unwrap();
+        let truth: HashSet<PointId> = ids(&exact).into_iter().collect();
+        hits += approx.iter().filter(|p| truth.contains(&p.id)).count();
+        total += truth.len();
+        // Scores are exact whatever the plan.
+        for p in &approx {
+            if let Some(e) = exact.iter().find(|e| e.id == p.id) {
+                assert!((e.score - p.score).abs() < tolerance, "exact scores");
+            }
+        }
+    }
+    hits as f64 / total as f64
+}
+
 fn ids(points: &[ScoredPoint]) -> Vec<PointId> {
     points.iter().map(|p| p.id).collect()
 }
@@ -115,23 +144,8 @@ fn indexed_search_matches_exact_within_tolerance() {
         let shard = shard(&dir.path().join(format!("{distance:?}")), distance, 1, 1);
         load(&shard, 3000, &mut rng, &centers);
         wait_indexed(&shard, 3000);
-        let (mut hits, mut total) = (0, 0);
-        for _ in 0..50 {
-            let q = vector(&mut rng, &centers);
-            let (approx, plan) = shard.search_planned(&request(&q, 10, false, None)).unwrap();
-            assert!(matches!(plan, SearchPlan::Graph | SearchPlan::FrozenGraph), "{plan:?}");
-            let exact = shard.search(&request(&q, 10, true, None)).unwrap();
-            let truth: HashSet<PointId> = ids(&exact).into_iter().collect();
-            hits += approx.iter().filter(|p| truth.contains(&p.id)).count();
-            total += truth.len();
-            // Scores are exact whatever the plan.
-            for p in &approx {
-                if let Some(e) = exact.iter().find(|e| e.id == p.id) {
-                    assert!((e.score - p.score).abs() < 1e-5);
-                }
-            }
-        }
-        let recall = hits as f64 / total as f64;
+        let graph = |plan: SearchPlan| matches!(plan, SearchPlan::Graph | SearchPlan::FrozenGraph);
+        let recall = recall_with_exact_scores(&shard, &mut rng, &centers, 50, graph, 1e-5);
         assert!(recall >= 0.9, "{distance:?} recall {recall}");
     }
 }
@@ -371,22 +385,9 @@ fn frozen_graph_copy_answers_exactly_scored_results_and_follows_changes() {
     wait_indexed(&shard, 3000);
     let q = vector(&mut rng, &centers);
     wait_frozen(&shard, &q);
-    let (mut hits, mut total) = (0, 0);
-    for _ in 0..30 {
-        let q = vector(&mut rng, &centers);
-        let (approx, plan) = shard.search_planned(&request(&q, 10, false, None)).unwrap();
-        assert_eq!(plan, SearchPlan::FrozenGraph);
-        let exact = shard.search(&request(&q, 10, true, None)).unwrap();
-        let truth: HashSet<PointId> = ids(&exact).into_iter().collect();
-        hits += approx.iter().filter(|p| truth.contains(&p.id)).count();
-        total += truth.len();
-        for p in &approx {
-            if let Some(e) = exact.iter().find(|e| e.id == p.id) {
-                assert!((e.score - p.score).abs() < 1e-4, "exact scores");
-            }
-        }
-    }
-    assert!(hits as f64 / total as f64 >= 0.9, "recall {hits}/{total}");
+    let frozen = |plan: SearchPlan| plan == SearchPlan::FrozenGraph;
+    let recall = recall_with_exact_scores(&shard, &mut rng, &centers, 30, frozen, 1e-4);
+    assert!(recall >= 0.9, "recall {recall}");
     // Changes after the copy: deleted points never return, a moved point is found at its new
     // place, a new point is found, all before (and after) the copy is taken again.
     let deleted: Vec<PointId> = (0..200).map(PointId::Num).collect();

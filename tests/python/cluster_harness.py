@@ -110,6 +110,8 @@ class Peer:
         self.extra_env = dict(env or {})
         self.extra_args: list[str] = []  # appended to the command line on the next start
         self.bootstrap: str | None = None  # p2p uri used on the very first start only
+        self.restart_bootstrap: str | None = None  # --bootstrap on later starts too (a restart)
+        self.flags_in_env = False  # pass --uri / --bootstrap as QDRANT_URI / QDRANT_BOOTSTRAP
         self.proc: subprocess.Popen | None = None
         self.peer_id: int | None = None
         self._log_file = None
@@ -157,10 +159,17 @@ class Peer:
         )
         env.update(self.cluster.env)
         env.update(self.extra_env)
-        args = [str(binary), "--uri", self.uri, *self.extra_args]
         # A restarted peer (existing storage) needs no --bootstrap.
-        if self.bootstrap and not self._started_once:
-            args += ["--bootstrap", self.bootstrap]
+        bootstrap = self.bootstrap if not self._started_once else self.restart_bootstrap
+        flags = {"--uri": self.uri, "--bootstrap": bootstrap}
+        args = [str(binary), *self.extra_args]
+        for flag, value in flags.items():
+            if value is None:
+                continue
+            if self.flags_in_env:
+                env["QDRANT_" + flag.lstrip("-").upper()] = value
+            else:
+                args += [flag, value]
         self._log_file = open(self.log_path, "ab")
         self._log_file.write(
             f"\n===== starting {' '.join(args)} (http {self.http_port}, grpc {self.grpc_port}, "
@@ -235,6 +244,28 @@ class Peer:
     def restart(self, graceful: bool = True, **kw) -> "Peer":
         self.stop() if graceful else self.kill()
         return self.start(**kw)
+
+    def move_to_new_ports(self) -> None:
+        """Give the (stopped) peer new http, grpc and p2p ports: its next start is on another
+        address, as a pod rescheduled elsewhere."""
+        assert not self.is_running(), "stop the peer before moving it"
+        self.http_port = _alloc_port()
+        self.grpc_port = _alloc_port()
+        self.p2p_port = _alloc_port()
+
+    @property
+    def storage(self) -> Path:
+        return self.workdir / "storage"
+
+    def wipe_storage(self) -> None:
+        """Lose the (stopped) peer's whole storage: its next start is a new identity."""
+        assert not self.is_running(), "stop the peer before wiping it"
+        shutil.rmtree(self.storage, ignore_errors=True)
+        self.peer_id = None
+        self._started_once = False
+
+    def collection_dir(self, name: str) -> Path:
+        return self.storage / "collections" / name
 
     def _close_log(self) -> None:
         if self._log_file is not None:

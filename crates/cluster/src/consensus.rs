@@ -7,13 +7,13 @@ use crate::raft::log_store::LogStore;
 use crate::raft::network::{Network, handle_raft_rpc};
 use crate::raft::state_machine::{AppliedState, StateMachine};
 use crate::raft::{MetaResult, Raft};
-use crate::state::{MetaOperation, MetaResponse};
+use crate::state::{MetaError, MetaOperation, MetaResponse};
 use openraft::error::RaftError;
-use openraft::{BasicNode, ChangeMembers, Config, ServerState, SnapshotPolicy};
+use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
 use quiver_transport::{PeerClient, PeerRequest, PeerResponse};
 use quiver_types::PeerId;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,23 +50,52 @@ pub struct RaftInfo {
     pub is_voter: bool,
 }
 
-/// A proposal forwarded to the leader, and its answer.
-#[derive(Debug, Serialize, Deserialize)]
-enum ClusterCall {
+/// A control-plane call to another peer (mostly to the leader), and its answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum ClusterCall {
     Propose(Box<MetaOperation>),
-    AddPeer { peer_id: PeerId, uri: String },
-    RemovePeer { peer_id: PeerId },
+    /// A peer with empty storage asks to join (sent to any peer; forwarded to the leader).
+    AddPeer {
+        peer_id: PeerId,
+        uri: String,
+    },
+    RemovePeer {
+        peer_id: PeerId,
+    },
+    /// A peer announces that it now listens on `uri` (design record 009 §3; sent to any peer,
+    /// forwarded to the leader).
+    UpdatePeerUri {
+        peer_id: PeerId,
+        uri: String,
+    },
+    /// A call another peer forwarded because it believed this peer leads: never forwarded again.
+    Forwarded(Box<ClusterCall>),
     Commit,
     Applied,
     Snapshot,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-enum ClusterReply {
-    Applied { index: u64, result: MetaResult },
-    Peers { peers: Vec<(PeerId, String)>, first_peer_id: PeerId },
-    Commit { index: u64 },
-    Failed { message: String },
+pub(crate) enum ClusterReply {
+    Applied {
+        index: u64,
+        result: MetaResult,
+    },
+    Peers {
+        peers: Vec<(PeerId, String)>,
+        first_peer_id: PeerId,
+    },
+    Commit {
+        index: u64,
+    },
+    /// The call may succeed later (no leader, leader changed, peer unreachable).
+    Failed {
+        message: String,
+    },
+    /// The call can never succeed as it is (e.g. a join whose URI belongs to another peer).
+    Refused {
+        message: String,
+    },
 }
 
 /// This peer's consensus.
@@ -83,6 +112,9 @@ pub struct Consensus {
     last_contact: parking_lot::Mutex<Option<Instant>>,
     /// As leader: when each follower last acknowledged an `AppendEntries`.
     acks: crate::raft::network::AckTimes,
+    /// As leader: serialises joins and address changes, so two of them never both pass the
+    /// address conflict check (design record 009 §4).
+    pub(crate) membership_lock: tokio::sync::Mutex<()>,
 }
 
 /// How long a peer counts as in contact with the cluster after its last evidence of a quorum.
@@ -131,7 +163,7 @@ impl Consensus {
         let raft = Raft::new(config.peer_id, raft_config(&config)?, network, log.clone(), state_machine.clone())
             .await
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
-        Ok(Arc::new(Consensus {
+        let consensus = Arc::new(Consensus {
             raft,
             config,
             client,
@@ -140,7 +172,10 @@ impl Consensus {
             fresh,
             last_contact: Default::default(),
             acks,
-        }))
+            membership_lock: Default::default(),
+        });
+        consensus.spawn_route_cleanup();
+        Ok(consensus)
     }
 
     /// For a fresh peer: becomes a one-peer cluster, or (with `bootstrap`) asks that peer to add
@@ -165,34 +200,11 @@ impl Consensus {
         self.raft.initialize(members).await.map_err(|e| ClusterError::Raft(e.to_string()))
     }
 
-    /// Asks `bootstrap` (retrying until `bootstrap_timeout`) to add this peer.
-    async fn join(&self, bootstrap: &str) -> Result<(), ClusterError> {
-        let deadline = Instant::now() + self.config.bootstrap_timeout;
-        let call = ClusterCall::AddPeer { peer_id: self.config.peer_id, uri: self.config.uri.clone() };
-        loop {
-            match self.call_remote(bootstrap, &call).await {
-                Ok(ClusterReply::Peers { peers, .. }) => {
-                    tracing::info!(?peers, "joined the cluster");
-                    return Ok(());
-                }
-                Ok(ClusterReply::Failed { message }) | Err(ClusterError::Transport(message)) => {
-                    if Instant::now() > deadline {
-                        return Err(ClusterError::Transport(format!("cannot join through {bootstrap}: {message}")));
-                    }
-                    tracing::warn!(%message, "joining the cluster failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-                Ok(other) => return Err(ClusterError::Transport(format!("unexpected join reply {other:?}"))),
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    async fn call_remote(&self, uri: &str, call: &ClusterCall) -> Result<ClusterReply, ClusterError> {
+    pub(crate) async fn call_remote(&self, uri: &str, call: &ClusterCall) -> Result<ClusterReply, ClusterError> {
         self.call_remote_within(uri, call, self.config.rpc_timeout).await
     }
 
-    async fn call_remote_within(
+    pub(crate) async fn call_remote_within(
         &self,
         uri: &str,
         call: &ClusterCall,
@@ -262,6 +274,18 @@ impl Consensus {
         voters.contains(&self.config.peer_id) && others < voters.len() / 2 + 1
     }
 
+    pub(crate) fn client(&self) -> &Arc<PeerClient> {
+        &self.client
+    }
+
+    pub(crate) fn config(&self) -> &ConsensusConfig {
+        &self.config
+    }
+
+    pub(crate) fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
     fn note_leader_contact(&self) {
         *self.last_contact.lock() = Some(Instant::now());
     }
@@ -276,7 +300,7 @@ impl Consensus {
         metrics.membership_config.nodes().find(|(id, _)| **id == leader).map(|(_, node)| node.addr.clone())
     }
 
-    async fn wait_for_leader(&self, timeout: Duration) -> Result<PeerId, ClusterError> {
+    pub(crate) async fn wait_for_leader(&self, timeout: Duration) -> Result<PeerId, ClusterError> {
         let mut metrics = self.raft.metrics();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -319,7 +343,7 @@ impl Consensus {
 
     /// Runs `call` on the leader: here if this peer leads, else forwarded. An unreachable leader
     /// (it may have changed) is retried until `timeout`.
-    async fn on_leader(&self, call: &ClusterCall, timeout: Duration) -> Result<ClusterReply, ClusterError> {
+    pub(crate) async fn on_leader(&self, call: &ClusterCall, timeout: Duration) -> Result<ClusterReply, ClusterError> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -342,14 +366,15 @@ impl Consensus {
                 .map_err(|_| ClusterError::Timeout(timeout.as_secs()))?;
         }
         let uri = self.leader_uri(leader).ok_or(ClusterError::NoLeader(timeout.as_secs()))?;
-        let body = encode(call)?;
+        let body = encode(&ClusterCall::Forwarded(Box::new(call.clone())))?;
         // A leader that stopped answering (paused, cut off) is replaced within a few election
         // timeouts: give up on it after a bounded wait and retry with whoever leads then.
         let attempt = timeout.min(FORWARD_ATTEMPT_TIMEOUT);
-        let response = self.client.call(&uri, PeerRequest::Cluster { body }, attempt).await;
+        let response = self.client.call_peer(leader, &uri, PeerRequest::Cluster { body }, attempt).await;
         match response {
             Ok(PeerResponse::Cluster { body }) => match decode::<ClusterReply>(&body)? {
                 ClusterReply::Failed { message } => Err(ClusterError::Transport(message)),
+                ClusterReply::Refused { message } => Err(ClusterError::Refused(MetaError::BadRequest(message))),
                 reply @ (ClusterReply::Applied { .. } | ClusterReply::Peers { .. } | ClusterReply::Commit { .. }) => {
                     Ok(reply)
                 }
@@ -360,15 +385,17 @@ impl Consensus {
         }
     }
 
-    /// Leader side of a forwarded call.
-    async fn handle_call(&self, call: &ClusterCall) -> Result<ClusterReply, ClusterError> {
+    /// Leader side of a call (a follower's `Raft` refuses writes, which fails the call).
+    pub(crate) async fn handle_call(&self, call: &ClusterCall) -> Result<ClusterReply, ClusterError> {
         match call {
             ClusterCall::Propose(op) => {
                 let response = self.raft.client_write(op.as_ref().clone()).await.map_err(client_write_error)?;
                 Ok(ClusterReply::Applied { index: response.log_id.index, result: response.data })
             }
+            ClusterCall::Forwarded(call) => Box::pin(self.handle_call(call)).await,
             ClusterCall::AddPeer { peer_id, uri } => self.add_peer_as_leader(*peer_id, uri).await,
             ClusterCall::RemovePeer { peer_id } => self.remove_peer_as_leader(*peer_id).await,
+            ClusterCall::UpdatePeerUri { peer_id, uri } => self.update_uri_as_leader(*peer_id, uri).await,
             ClusterCall::Commit => Ok(ClusterReply::Commit { index: self.log.committed_index() }),
             ClusterCall::Applied => Ok(ClusterReply::Commit { index: self.state().applied_index() }),
             ClusterCall::Snapshot => {
@@ -376,45 +403,6 @@ impl Consensus {
                 Ok(ClusterReply::Commit { index: self.log.committed_index() })
             }
         }
-    }
-
-    /// Adds a peer as a learner, waits until it caught up, then promotes it to voter.
-    async fn add_peer_as_leader(&self, peer_id: PeerId, uri: &str) -> Result<ClusterReply, ClusterError> {
-        let node = BasicNode::new(uri);
-        self.raft.add_learner(peer_id, node, true).await.map_err(client_write_error)?;
-        let voters: BTreeSet<PeerId> = BTreeSet::from([peer_id]);
-        self.raft.change_membership(ChangeMembers::AddVoterIds(voters), false).await.map_err(client_write_error)?;
-        let state = self.state();
-        let peers = state.state.peers.iter().map(|(id, p)| (*id, p.uri.clone())).collect();
-        let first_peer_id = state.state.peers.keys().next().copied().unwrap_or(self.config.peer_id);
-        Ok(ClusterReply::Peers { peers, first_peer_id })
-    }
-
-    async fn remove_peer_as_leader(&self, peer_id: PeerId) -> Result<ClusterReply, ClusterError> {
-        let membership = self.raft.metrics().borrow().membership_config.clone();
-        let is_voter = membership.voter_ids().any(|id| id == peer_id);
-        if is_voter {
-            let change = ChangeMembers::RemoveVoters(BTreeSet::from([peer_id]));
-            self.raft.change_membership(change, false).await.map_err(client_write_error)?;
-        }
-        let change = ChangeMembers::RemoveNodes(BTreeSet::from([peer_id]));
-        let response = self.raft.change_membership(change, false).await.map_err(client_write_error)?;
-        Ok(ClusterReply::Applied { index: response.log_id.index, result: MetaResult(Ok(MetaResponse::Done)) })
-    }
-
-    /// Removes `peer_id` from Raft membership (its replicas must have been removed before).
-    pub async fn remove_peer(&self, peer_id: PeerId, timeout: Duration) -> Result<(), ClusterError> {
-        let membership = self.raft.metrics().borrow().membership_config.clone();
-        if !membership.nodes().any(|(id, _)| *id == peer_id) {
-            return Err(ClusterError::BadRequest(format!("Peer {peer_id} does not exist")));
-        }
-        let reply = self.on_leader(&ClusterCall::RemovePeer { peer_id }, timeout).await?;
-        if let ClusterReply::Applied { index, .. } = reply
-            && peer_id != self.config.peer_id
-        {
-            self.wait_applied(index, timeout).await?;
-        }
-        Ok(())
     }
 
     /// Serves a control-plane request from another peer (Raft RPCs and forwarded calls).
@@ -425,8 +413,9 @@ impl Consensus {
                 .map(|body| PeerResponse::Raft { body }),
             PeerRequest::Cluster { body } => {
                 let call: ClusterCall = decode(&body).map_err(|e| e.to_string())?;
-                let reply = match self.handle_call(&call).await {
+                let reply = match self.serve_call(call).await {
                     Ok(reply) => reply,
+                    Err(ClusterError::Refused(e)) => ClusterReply::Refused { message: e.to_string() },
                     Err(e) => ClusterReply::Failed { message: e.to_string() },
                 };
                 encode(&reply).map(|body| PeerResponse::Cluster { body }).map_err(|e| e.to_string())
@@ -435,6 +424,25 @@ impl Consensus {
             PeerRequest::Propose { .. } | PeerRequest::AddPeer { .. } | PeerRequest::Shard { .. } => {
                 Err("request not served by consensus".into())
             }
+        }
+    }
+
+    /// Serves a call from another peer. Joins and address announcements may arrive at any
+    /// peer: they are forwarded to the leader (once); other calls are addressed to the leader.
+    async fn serve_call(&self, call: ClusterCall) -> Result<ClusterReply, ClusterError> {
+        match call {
+            ClusterCall::AddPeer { .. } => self.on_leader(&call, self.config.bootstrap_timeout).await,
+            ClusterCall::UpdatePeerUri { peer_id, ref uri } => {
+                self.accept_route(peer_id, uri).await?;
+                // The announcer asks again soon: do not hold the call while no leader exists.
+                self.on_leader(&call, Duration::from_secs(2)).await
+            }
+            ClusterCall::Propose(_)
+            | ClusterCall::RemovePeer { .. }
+            | ClusterCall::Forwarded(_)
+            | ClusterCall::Commit
+            | ClusterCall::Applied
+            | ClusterCall::Snapshot => self.handle_call(&call).await,
         }
     }
 
@@ -470,9 +478,10 @@ impl Consensus {
     pub async fn request_snapshot(&self, timeout: Duration) -> Result<(), ClusterError> {
         match self.on_leader(&ClusterCall::Snapshot, timeout).await? {
             ClusterReply::Commit { .. } => Ok(()),
-            other @ (ClusterReply::Applied { .. } | ClusterReply::Peers { .. } | ClusterReply::Failed { .. }) => {
-                Err(ClusterError::Transport(format!("unexpected reply {other:?}")))
-            }
+            other @ (ClusterReply::Applied { .. }
+            | ClusterReply::Peers { .. }
+            | ClusterReply::Failed { .. }
+            | ClusterReply::Refused { .. }) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
         }
     }
 
@@ -480,9 +489,10 @@ impl Consensus {
     pub async fn peer_applied(&self, uri: &str, timeout: Duration) -> Result<u64, ClusterError> {
         match self.call_remote_within(uri, &ClusterCall::Applied, timeout).await? {
             ClusterReply::Commit { index } => Ok(index),
-            other @ (ClusterReply::Applied { .. } | ClusterReply::Peers { .. } | ClusterReply::Failed { .. }) => {
-                Err(ClusterError::Transport(format!("unexpected reply {other:?}")))
-            }
+            other @ (ClusterReply::Applied { .. }
+            | ClusterReply::Peers { .. }
+            | ClusterReply::Failed { .. }
+            | ClusterReply::Refused { .. }) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
         }
     }
 
@@ -490,9 +500,10 @@ impl Consensus {
     pub async fn cluster_commit(&self, timeout: Duration) -> Result<u64, ClusterError> {
         match self.on_leader(&ClusterCall::Commit, timeout).await? {
             ClusterReply::Commit { index } => Ok(index),
-            other @ (ClusterReply::Applied { .. } | ClusterReply::Peers { .. } | ClusterReply::Failed { .. }) => {
-                Err(ClusterError::Transport(format!("unexpected reply {other:?}")))
-            }
+            other @ (ClusterReply::Applied { .. }
+            | ClusterReply::Peers { .. }
+            | ClusterReply::Failed { .. }
+            | ClusterReply::Refused { .. }) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
         }
     }
 
@@ -504,6 +515,6 @@ impl Consensus {
     }
 }
 
-fn client_write_error<E: std::fmt::Display>(e: RaftError<u64, E>) -> ClusterError {
+pub(crate) fn client_write_error<E: std::fmt::Display>(e: RaftError<u64, E>) -> ClusterError {
     ClusterError::Raft(e.to_string())
 }

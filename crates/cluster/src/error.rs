@@ -23,6 +23,9 @@ pub enum ClusterError {
     /// Bad arguments (e.g. removing an unknown peer).
     #[error("{0}")]
     BadRequest(String),
+    /// The cluster refused to let this peer join (its URI belongs to a peer that holds replicas).
+    #[error("{0}")]
+    JoinRefused(String),
 }
 
 impl ClusterError {
@@ -30,7 +33,10 @@ impl ClusterError {
     pub fn is_transient(&self) -> bool {
         match self {
             ClusterError::NoLeader(_) | ClusterError::Timeout(_) | ClusterError::Transport(_) => true,
-            ClusterError::Refused(_) | ClusterError::Raft(_) | ClusterError::BadRequest(_) => false,
+            ClusterError::Refused(_)
+            | ClusterError::Raft(_)
+            | ClusterError::BadRequest(_)
+            | ClusterError::JoinRefused(_) => false,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod consensus;
 pub mod error;
+mod membership;
 pub mod raft;
 pub mod state;
 

@@ -50,12 +50,22 @@ pub struct CollectionMeta {
     /// Payload index schema per field.
     #[serde(default)]
     pub payload_index: BTreeMap<String, serde_json::Value>,
+    /// Tells this collection apart from earlier ones of the same name (design record 009 §5);
+    /// 0 when unknown (created before incarnations existed).
+    #[serde(default)]
+    pub incarnation: u64,
 }
 
 impl CollectionMeta {
     /// A collection with no shards, transfers or payload indexes.
     pub fn new(config: CollectionConfig) -> Self {
-        CollectionMeta { config, shards: BTreeMap::new(), transfers: Vec::new(), payload_index: BTreeMap::new() }
+        CollectionMeta {
+            config,
+            shards: BTreeMap::new(),
+            transfers: Vec::new(),
+            payload_index: BTreeMap::new(),
+            incarnation: 0,
+        }
     }
 
     /// The state of `peer`'s replica of `shard`, if it has one.
@@ -99,6 +109,9 @@ pub enum MetaOperation {
         config: CollectionConfig,
         placement: BTreeMap<ShardId, Vec<PeerId>>,
         initial_state: ReplicaState,
+        /// Chosen at random by the proposer (design record 009 §5); 0 = unknown.
+        #[serde(default)]
+        incarnation: u64,
     },
     UpdateCollection {
         name: String,
@@ -133,6 +146,13 @@ pub enum MetaOperation {
         shard_id: ShardId,
         peer_id: PeerId,
     },
+    /// A peer found its replica's data missing from its disk (design record 009 §6): the replica
+    /// turns `Dead`, even when it is the last active one — its data is gone either way.
+    ReplicaLost {
+        collection: String,
+        shard_id: ShardId,
+        peer_id: PeerId,
+    },
     AddReplica {
         collection: String,
         shard_id: ShardId,
@@ -147,6 +167,10 @@ pub enum MetaOperation {
     StartTransfer {
         collection: String,
         transfer: ShardTransfer,
+        /// An automatic transfer carries the limits it must respect (design record 009 §7);
+        /// a user-requested one carries none.
+        #[serde(default)]
+        limits: Option<TransferLimits>,
     },
     FinishTransfer {
         collection: String,
@@ -175,6 +199,14 @@ pub enum MetaOperation {
         key: String,
         value: Option<serde_json::Value>,
     },
+}
+
+/// Limits of concurrent transfers per collection (`storage.performance.*_shard_transfers_limit`):
+/// transfers into the target peer and out of the source peer; `None` is unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferLimits {
+    pub incoming: Option<usize>,
+    pub outgoing: Option<usize>,
 }
 
 /// The result of a successfully applied operation.
@@ -239,8 +271,12 @@ impl ClusterState {
                 Ok(MetaResponse::Done)
             }
             MetaOperation::RemovePeer { peer_id } => Ok(self.remove_peer(*peer_id)),
-            MetaOperation::CreateCollection { name, config, placement, initial_state } => {
-                self.create_collection(name, config, placement, *initial_state)
+            MetaOperation::CreateCollection { name, config, placement, initial_state, incarnation } => {
+                self.create_collection(name, config, placement, *initial_state)?;
+                if let Some(meta) = self.collections.get_mut(name) {
+                    meta.incarnation = *incarnation;
+                }
+                Ok(MetaResponse::Done)
             }
             MetaOperation::UpdateCollection { name, update } => {
                 let meta = self.meta_mut(name)?;
@@ -264,6 +300,9 @@ impl ClusterState {
             MetaOperation::PromoteReplica { collection, shard_id, peer_id } => {
                 self.meta_mut(collection)?.promote_replica(collection, *shard_id, *peer_id)
             }
+            MetaOperation::ReplicaLost { collection, shard_id, peer_id } => {
+                self.meta_mut(collection)?.replica_lost(collection, *shard_id, *peer_id)
+            }
             MetaOperation::AddReplica { collection, shard_id, peer_id, state } => {
                 let meta = lookup_mut(&mut self.collections, &self.aliases, collection)?;
                 meta.add_replica(collection, &self.peers, *shard_id, *peer_id, *state)
@@ -271,8 +310,11 @@ impl ClusterState {
             MetaOperation::DropReplica { collection, shard_id, peer_id } => {
                 self.meta_mut(collection)?.drop_replica(collection, *shard_id, *peer_id)
             }
-            MetaOperation::StartTransfer { collection, transfer } => {
+            MetaOperation::StartTransfer { collection, transfer, limits } => {
                 let meta = lookup_mut(&mut self.collections, &self.aliases, collection)?;
+                if let Some(limits) = limits {
+                    meta.check_transfer_limits(transfer, limits)?;
+                }
                 meta.start_transfer(collection, &self.peers, transfer)
             }
             MetaOperation::FinishTransfer { collection, shard_id, from, to } => {

@@ -5,6 +5,7 @@
 mod collection;
 pub mod error;
 pub mod hash_ring;
+pub mod local_files;
 mod read;
 pub mod remote;
 pub mod replica_set;

@@ -67,6 +67,7 @@ impl From<ClusterError> for NodeError {
         match e {
             ClusterError::Refused(meta) => NodeError::from(meta),
             ClusterError::BadRequest(m) => NodeError::BadRequest(m),
+            ClusterError::JoinRefused(m) => NodeError::BadRequest(m),
             ClusterError::NoLeader(_)
             | ClusterError::Timeout(_)
             | ClusterError::Transport(_)
@@ -81,6 +82,10 @@ pub struct NodePeerHandler {
 }
 
 impl PeerHandler for NodePeerHandler {
+    fn peer_id(&self) -> Option<PeerId> {
+        self.node.upgrade().map(|node| node.peer_id())
+    }
+
     fn handle(&self, _from: PeerId, request: PeerRequest) -> HandlerFuture<'_> {
         let node = self.node.upgrade();
         Box::pin(async move {

@@ -48,7 +48,7 @@ impl ShardTransport for P2pShardTransport {
                 .ok_or_else(|| CollectionError::ShardUnavailable(format!("peer {peer} is unknown")))?;
             let body = rmp_serde::to_vec_named(&request).map_err(|e| CollectionError::Service(e.to_string()))?;
             let request = PeerRequest::Shard { collection, shard_id, body };
-            match self.client.call(&uri, request, timeout).await.map_err(transport_error)? {
+            match self.client.call_peer(peer, &uri, request, timeout).await.map_err(transport_error)? {
                 PeerResponse::Shard { body } => {
                     rmp_serde::from_slice(&body).map_err(|e| CollectionError::Service(format!("bad shard reply: {e}")))
                 }

@@ -4,7 +4,7 @@
 
 use crate::node::Node;
 use quiver_cluster::state::MetaOperation;
-use quiver_transport::PeerRequest;
+use quiver_transport::{PeerRequest, PeerResponse};
 use quiver_types::PeerId;
 use quiver_types::replica::ReplicaState;
 use std::collections::HashMap;
@@ -80,7 +80,11 @@ impl Node {
         let peers = cluster.consensus.state().state.peers.clone();
         let pings = peers.iter().filter(|(id, _)| **id != me).map(|(id, info)| {
             let client = Arc::clone(&cluster.client);
-            async move { (*id, client.call(&info.uri, PeerRequest::Ping, PING_TIMEOUT).await.is_ok()) }
+            // The answer must come from that peer: a new process on its old address does not count.
+            async move {
+                let pong = client.call_peer(*id, &info.uri, PeerRequest::Ping, PING_TIMEOUT).await;
+                (*id, matches!(pong, Ok(PeerResponse::Pong { peer_id }) if peer_id == *id))
+            }
         });
         let now = Instant::now();
         for (peer, ok) in futures::future::join_all(pings).await {

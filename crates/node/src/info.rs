@@ -10,11 +10,20 @@ use serde::Serialize;
 pub struct CollectionInfo {
     pub status: &'static str,
     pub optimizer_status: &'static str,
+    /// Why the collection is not healthy (spec §2.2; omitted when empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<CollectionWarning>,
     pub indexed_vectors_count: usize,
     pub points_count: usize,
     pub segments_count: usize,
     pub config: CollectionConfig,
     pub payload_schema: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One entry of `warnings` in collection info.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CollectionWarning {
+    pub message: String,
 }
 
 /// One local replica in `GET /collections/{name}/cluster`.

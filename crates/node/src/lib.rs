@@ -10,6 +10,7 @@ mod data_plane;
 pub mod error;
 mod health;
 pub mod info;
+mod lost;
 mod node;
 mod reconcile;
 mod recovery;

@@ -50,19 +50,26 @@ impl Node {
 
     fn reconcile_collection(&self, name: &str, meta: &CollectionMeta, local: &[ShardId]) -> crate::error::Result<()> {
         let existing = self.collections.read().get(name).cloned();
+        let existing = match existing {
+            // A local directory of a dropped collection of the same name (design record 009 §5).
+            Some(c) if c.incarnation().is_some_and(|i| meta.incarnation != 0 && i != meta.incarnation) => {
+                tracing::warn!(collection = %name, "local data belongs to a dropped collection of this name; removing it");
+                self.drop_local_collection(name);
+                None
+            }
+            other => other,
+        };
         let collection = match existing {
             Some(c) => c,
             None => {
-                let dir = self.collection_dir(name);
-                let collection = match dir.join("config.json").exists() {
-                    true => Collection::open(name, &dir)?,
-                    false => Collection::create(name, &dir, meta.config.clone(), Some(local))?,
-                };
-                let collection = Arc::new(collection);
+                let collection = Arc::new(self.open_or_create_local(name, meta, local)?);
                 self.collections.write().insert(name.to_string(), Arc::clone(&collection));
                 collection
             }
         };
+        if meta.incarnation != 0 && collection.incarnation() != Some(meta.incarnation) {
+            collection.set_incarnation(meta.incarnation)?;
+        }
         if collection.config() != meta.config {
             collection.set_config(meta.config.clone())?;
         }
@@ -71,12 +78,17 @@ impl Node {
         }
         self.attach_ports(&collection);
         for set in collection.replica_sets() {
-            let states = states_of(meta, set.shard_id);
+            let mut states = states_of(meta, set.shard_id);
             // A replica is created before and removed after the new states take effect, so a
             // peer never sees itself holding a replica that is not there.
             let wanted = states.get(&self.peer_id()).copied();
             if wanted.is_some() {
                 self.sync_local_shard(name, &collection, set, &states)?;
+            }
+            let lost = self.check_lost_replica(name, &collection, set.shard_id, wanted)?;
+            if lost {
+                // Never served, never primary until the cluster records it `Dead`.
+                states.insert(self.peer_id(), ReplicaState::Dead);
             }
             set.set_states(self.peer_id(), states.clone());
             if wanted.is_none() {
@@ -85,7 +97,7 @@ impl Node {
             if let Some(local) = set.local() {
                 let behind = states.values().any(|s| needs_catch_up(*s));
                 local.set_wal_retention(behind.then_some(self.config.wal_delta_retention_bytes));
-                if !self.finish_interrupted_restore(name, set, &local, &states) {
+                if !lost && !self.finish_interrupted_restore(name, set, &local, &states) {
                     self.propose_local_transition(name, set, &states);
                 }
             }
@@ -96,9 +108,35 @@ impl Node {
         Ok(())
     }
 
+    /// Opens the collection's directory, or creates it with the local replicas `local`; a
+    /// replica the state counts on for data is marked lost before its empty directory exists.
+    fn open_or_create_local(
+        &self,
+        name: &str,
+        meta: &CollectionMeta,
+        local: &[ShardId],
+    ) -> crate::error::Result<Collection> {
+        let dir = self.collection_dir(name);
+        if dir.join("config.json").exists() {
+            return Ok(Collection::open(name, &dir)?);
+        }
+        let io = |e: std::io::Error| crate::error::NodeError::Service(format!("create collection {name}: {e}"));
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        if meta.incarnation != 0 {
+            quiver_collection::local_files::write_incarnation(&dir, meta.incarnation).map_err(io)?;
+        }
+        for shard_id in local {
+            if meta.replica_state(*shard_id, self.peer_id()).is_some_and(ReplicaState::claims_data) {
+                tracing::warn!(collection = %name, shard_id, "the cluster counts on data this peer's disk lacks");
+                quiver_collection::local_files::mark_lost(&dir, *shard_id).map_err(io)?;
+            }
+        }
+        Ok(Collection::create(name, &dir, meta.config.clone(), Some(local))?)
+    }
+
     /// Creates the local replica the cluster state gives this peer (a transfer target), or
-    /// removes the one it no longer gives (dropped, moved away). A replica found without data in
-    /// a state that claims data is reported `Dead`, so it is recovered.
+    /// removes the one it no longer gives (dropped, moved away). A replica created in a state
+    /// that claims data is marked lost first (design record 009 §6).
     fn sync_local_shard(
         &self,
         name: &str,
@@ -110,10 +148,10 @@ impl Node {
         match (wanted, set.has_local()) {
             (Some(state), false) => {
                 tracing::info!(collection = %name, shard_id = set.shard_id, ?state, "creating a local replica");
-                collection.add_local_shard(set.shard_id)?;
-                if claims_data(state) {
-                    self.propose_state(name, set.shard_id, state, ReplicaState::Dead, || {});
+                if state.claims_data() {
+                    collection.mark_replica_lost(set.shard_id)?;
                 }
+                collection.add_local_shard(set.shard_id)?;
             }
             (None, true) => {
                 tracing::info!(collection = %name, shard_id = set.shard_id, "removing the local replica");
@@ -172,13 +210,6 @@ impl Node {
         to: ReplicaState,
         then: impl FnOnce() + Send + 'static,
     ) {
-        let Some(cluster) = self.cluster() else { return };
-        let key = (name.to_string(), shard_id);
-        if !self.activating.lock().insert(key.clone()) {
-            return;
-        }
-        let consensus = Arc::clone(&cluster.consensus);
-        let activating = Arc::clone(&self.activating);
         let op = MetaOperation::SetReplicaState {
             collection: name.to_string(),
             shard_id,
@@ -186,11 +217,30 @@ impl Node {
             state: to,
             from_state: Some(from),
         };
+        self.propose_local_change(name, shard_id, op, then);
+    }
+
+    /// Proposes `op` about this peer's replica of a shard, in the background, unless a change of
+    /// that replica is in flight already; `then` runs once it is applied.
+    pub(crate) fn propose_local_change(
+        &self,
+        name: &str,
+        shard_id: ShardId,
+        op: MetaOperation,
+        then: impl FnOnce() + Send + 'static,
+    ) {
+        let Some(cluster) = self.cluster() else { return };
+        let key = (name.to_string(), shard_id);
+        if !self.activating.lock().insert(key.clone()) {
+            return;
+        }
+        let consensus = Arc::clone(&cluster.consensus);
+        let activating = Arc::clone(&self.activating);
         tokio::spawn(async move {
             match consensus.propose(op, Duration::from_secs(10)).await {
                 Ok(_) => then(),
                 Err(e) => {
-                    tracing::warn!(error = %e, "activating a replica failed; will retry on the next state change")
+                    tracing::warn!(error = %e, "changing a local replica's state failed; will retry on the next state change")
                 }
             }
             activating.lock().remove(&key);
@@ -235,23 +285,6 @@ impl Node {
     }
 }
 
-/// Whether a replica in `state` is expected to hold the shard's data already.
-fn claims_data(state: ReplicaState) -> bool {
-    match state {
-        ReplicaState::Active
-        | ReplicaState::Listener
-        | ReplicaState::ReshardingScaleDown
-        | ReplicaState::ActiveRead => true,
-        ReplicaState::Dead
-        | ReplicaState::Partial
-        | ReplicaState::Initializing
-        | ReplicaState::PartialSnapshot
-        | ReplicaState::Recovery
-        | ReplicaState::Resharding
-        | ReplicaState::ManualRecovery => false,
-    }
-}
-
 /// Whether a replica in `state` will catch up from another replica's WAL (so that one keeps it).
 fn needs_catch_up(state: ReplicaState) -> bool {
     match state {
@@ -287,4 +320,9 @@ fn sync_payload_index(
         }
     }
     Ok(())
+}
+
+/// A new collection incarnation (design record 009 §5): random, never 0.
+pub(crate) fn new_incarnation() -> u64 {
+    rand::random::<u64>().max(1)
 }

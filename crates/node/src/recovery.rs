@@ -11,7 +11,7 @@
 //! the per-collection limits of automatic transfers.
 
 use crate::node::Node;
-use quiver_cluster::state::{ClusterState, CollectionMeta, MetaOperation};
+use quiver_cluster::state::{ClusterState, CollectionMeta, MetaOperation, TransferLimits};
 use quiver_collection::transfer::{Copied, TransferProgress};
 use quiver_types::cluster::{ShardTransfer, TransferMethod};
 use quiver_types::replica::ReplicaState;
@@ -199,7 +199,11 @@ impl Node {
         let Some((name, transfer)) = self.pick_recovery(&state) else { return };
         let shard_id = transfer.shard_id;
         let source = transfer.from;
-        let op = MetaOperation::StartTransfer { collection: name.clone(), transfer };
+        let limits = TransferLimits {
+            incoming: self.config.incoming_transfers_limit,
+            outgoing: self.config.outgoing_transfers_limit,
+        };
+        let op = MetaOperation::StartTransfer { collection: name.clone(), transfer, limits: Some(limits) };
         match self.propose(op, Some(TRANSFER_PROPOSAL_TIMEOUT)).await {
             Ok(_) => tracing::info!(collection = %name, shard_id, source, "recovering a Dead replica"),
             Err(e) => tracing::debug!(collection = %name, shard_id, error = %e, "recovery not started"),

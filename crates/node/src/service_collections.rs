@@ -6,6 +6,7 @@ use crate::node::Node;
 use quiver_cluster::state::{MetaOperation, MetaResponse};
 use quiver_collection::Collection;
 use quiver_types::config::{CollectionConfig, CollectionParams, CreateCollection, UpdateCollection, VectorsConfig};
+use quiver_types::replica::ReplicaState;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -207,15 +208,45 @@ impl Node {
         // While the background indexer works the collection is `yellow`, as Qdrant's is while
         // it optimizes; searches stay correct meanwhile (unindexed points are scanned exactly).
         let (indexed_vectors_count, indexing) = collection.index_status();
+        let warnings = self.unavailable_shard_warnings(collection.name());
+        let status = match (warnings.is_empty(), indexing) {
+            (false, _) => "red",
+            (true, true) => "yellow",
+            (true, false) => "green",
+        };
         Ok(CollectionInfo {
-            status: if indexing { "yellow" } else { "green" },
+            status,
             optimizer_status: "ok",
+            warnings,
             indexed_vectors_count,
             points_count: collection.points_count(),
             segments_count: collection.replica_sets().count(),
             config: collection.config(),
             payload_schema,
         })
+    }
+
+    /// Cluster mode: one warning per shard that has no `Active` replica and is not being
+    /// created (its data is unavailable until a replica is recovered, e.g. from a snapshot).
+    fn unavailable_shard_warnings(&self, name: &str) -> Vec<crate::info::CollectionWarning> {
+        let Some(state) = self.cluster_state() else { return Vec::new() };
+        let Some((_, meta)) = state.resolve_collection(name) else { return Vec::new() };
+        meta.shards
+            .iter()
+            .filter(|(_, replicas)| {
+                !replicas.values().any(|s| quiver_cluster::state::is_active(*s) || *s == ReplicaState::Initializing)
+            })
+            .map(|(shard_id, replicas)| {
+                let states: Vec<String> = replicas.iter().map(|(peer, s)| format!("{peer}: {s:?}")).collect();
+                crate::info::CollectionWarning {
+                    message: format!(
+                        "Shard {shard_id} has no active replica ({}); its points cannot be read or written until \
+                         a replica is recovered, e.g. from a snapshot",
+                        states.join(", ")
+                    ),
+                }
+            })
+            .collect()
     }
 
     /// `GET /collections/{name}/cluster` (standalone: every shard local and Active).

@@ -85,7 +85,11 @@ impl Node {
         check_peer(peers, from)?;
         check_peer(peers, to)?;
         let method = Some(method.unwrap_or(default_method(self.config.shard_transfer_method)));
-        Ok(MetaOperation::StartTransfer { collection, transfer: ShardTransfer { shard_id, from, to, sync, method } })
+        Ok(MetaOperation::StartTransfer {
+            collection,
+            transfer: ShardTransfer { shard_id, from, to, sync, method },
+            limits: None,
+        })
     }
 }
 

@@ -182,6 +182,7 @@ impl Node {
             config: unpacked.config.clone(),
             placement,
             initial_state: ReplicaState::Initializing,
+            incarnation: crate::reconcile::new_incarnation(),
         };
         self.propose(op, None).await?;
         for (field, schema) in &unpacked.payload_index {
@@ -299,7 +300,9 @@ impl Node {
             (Some(from), SnapshotPriority::Replica) => {
                 let transfer =
                     ShardTransfer { shard_id, from, to: me, sync: true, method: Some(TransferMethod::Snapshot) };
-                self.propose(MetaOperation::StartTransfer { collection: name.into(), transfer }, None).await.map(|_| ())
+                self.propose(MetaOperation::StartTransfer { collection: name.into(), transfer, limits: None }, None)
+                    .await
+                    .map(|_| ())
             }
         }
     }

@@ -2,12 +2,42 @@
 //! snapshot restores (registered through consensus), and the reconciler.
 
 use crate::settings::Settings;
-use quiver_cluster::{Consensus, ConsensusConfig};
+use quiver_cluster::{ClusterError, Consensus, ConsensusConfig};
 use quiver_node::Node;
 use quiver_node::cluster_mode::{ClusterContext, NodePeerHandler};
 use quiver_transport::{Faults, PeerClient};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How long start-up waits for the cluster to record lost local replicas (design record 009 §6).
+const LOST_REPLICAS_WAIT: Duration = Duration::from_secs(10);
+
+/// Why start-up stopped, and the process's exit status for it.
+#[derive(Debug)]
+pub struct StartError {
+    pub message: String,
+    pub exit_code: u8,
+}
+
+impl StartError {
+    /// The cluster refused this peer (its URI belongs to another peer): exit status 101, as
+    /// Qdrant's process has there.
+    fn refused(message: String) -> StartError {
+        StartError { message: format!("cannot join the cluster: {message}"), exit_code: 101 }
+    }
+}
+
+impl From<String> for StartError {
+    fn from(message: String) -> StartError {
+        StartError { message, exit_code: 1 }
+    }
+}
+
+impl From<&str> for StartError {
+    fn from(message: &str) -> StartError {
+        StartError::from(message.to_string())
+    }
+}
 
 /// CLI values that matter for cluster mode.
 pub struct ClusterArgs {
@@ -46,7 +76,14 @@ async fn repropose(node: &Node, old: quiver_cluster::state::ClusterState) -> Res
     for (name, meta) in old.collections {
         let placement = meta.shards.keys().map(|s| (*s, vec![me])).collect();
         let initial_state = quiver_types::replica::ReplicaState::Active;
-        ops.push(MetaOperation::CreateCollection { name: name.clone(), config: meta.config, placement, initial_state });
+        let incarnation = meta.incarnation;
+        ops.push(MetaOperation::CreateCollection {
+            name: name.clone(),
+            config: meta.config,
+            placement,
+            initial_state,
+            incarnation,
+        });
         for (field, schema) in meta.payload_index {
             ops.push(MetaOperation::CreatePayloadIndex { collection: name.clone(), field, schema });
         }
@@ -74,17 +111,20 @@ pub async fn start(
     settings: &Settings,
     args: ClusterArgs,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
+) -> Result<(), StartError> {
     let p2p_port = settings.cluster.p2p.port.ok_or("cluster.p2p.port is required in cluster mode")?;
     let dir = settings.storage.storage_path.join("raft");
     let remembered_uri = stored_uri(&dir, node.peer_id());
     let previous = if args.reinit { reinit(&dir, args.bootstrap.is_some())? } else { None };
-    let has_state = dir.join("raft_state.json").exists() || dir.join("raft_log.redb").exists();
+    // Applied metadata exists once this peer belonged to a cluster; a log alone (a join that
+    // was refused) does not make it a member.
+    let has_state = dir.join("raft_state.json").exists();
     let uri = match (&args.uri, has_state || previous.is_some()) {
         (Some(uri), _) => quiver_transport::normalize_uri(uri),
-        (None, true) => remembered_uri.ok_or("--uri is required: this peer's address is unknown")?,
+        (None, true) => remembered_uri.clone().ok_or("--uri is required: this peer's address is unknown")?,
         (None, false) => return Err("First peer should specify its uri (--uri http://HOST:P2P_PORT)".into()),
     };
+    let moved = has_state && remembered_uri.as_deref().is_some_and(|old| quiver_transport::normalize_uri(old) != uri);
     let address = format!("{}:{}", settings.service.host, p2p_port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
@@ -101,7 +141,7 @@ pub async fn start(
     let client = Arc::new(PeerClient::new(node.peer_id(), timeout, Arc::clone(&faults)));
     let config = ConsensusConfig {
         peer_id: node.peer_id(),
-        uri,
+        uri: uri.clone(),
         bootstrap: if has_state { None } else { args.bootstrap.clone() },
         dir,
         tick_period_ms: settings.cluster.consensus.tick_period_ms,
@@ -114,7 +154,19 @@ pub async fn start(
     tracing::info!(peer_id = node.peer_id(), %address, "cluster mode: p2p listening");
     node.attach_cluster(ClusterContext::new(Arc::clone(&consensus), client, faults, bootstrapped))
         .map_err(|e| e.to_string())?;
-    consensus.bootstrap().await.map_err(|e| format!("consensus: {e}"))?;
+    consensus.bootstrap().await.map_err(|e| match e {
+        ClusterError::JoinRefused(message) => StartError::refused(message),
+        other @ (ClusterError::NoLeader(_)
+        | ClusterError::Timeout(_)
+        | ClusterError::Refused(_)
+        | ClusterError::Transport(_)
+        | ClusterError::Raft(_)
+        | ClusterError::BadRequest(_)) => StartError::from(format!("consensus: {other}")),
+    })?;
+    if moved {
+        tracing::warn!(old = ?remembered_uri, new = %uri, "this peer's address changed; announcing it to the cluster");
+        consensus.spawn_uri_announcer(args.bootstrap.clone());
+    }
     if let Some(old) = previous {
         repropose(node, old).await?;
     }
@@ -122,6 +174,10 @@ pub async fn start(
         let restored = node.restore_at_startup(prepared).await.map_err(|e| format!("snapshot restore: {e}"))?;
         tracing::info!(collections = ?restored, "restored from snapshots and registered in the cluster");
     }
+    // Before anything is served: local replicas whose data is gone are recorded `Dead`. (After
+    // a `--reinit` re-proposed this peer's collections: reconciling against the empty new state
+    // would remove them.)
+    node.await_lost_replicas_recorded(LOST_REPLICAS_WAIT).await;
     node.spawn_reconciler();
     node.spawn_health_checker();
     node.spawn_verifier();

@@ -139,7 +139,7 @@ async fn startup_restore(
     Ok(None)
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<(), cluster::StartError> {
     let (settings, unknown) = settings::load(cli.config_path.as_deref())?;
     init_logging(&settings.log_level);
     for key in unknown {
@@ -221,9 +221,10 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(cluster::StartError { message, exit_code }) => {
+            tracing::error!("{message}");
             eprintln!("quiver: {message}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_code)
         }
     }
 }

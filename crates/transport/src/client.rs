@@ -35,6 +35,9 @@ pub struct PeerClient {
     faults: Arc<Faults>,
     channels: Mutex<HashMap<String, Channel>>,
     failures: Mutex<BTreeMap<String, SendFailure>>,
+    /// Addresses announced by peers that moved, used before the cluster state carries them
+    /// (design record 009 §3): peer id → URI.
+    routes: Mutex<HashMap<PeerId, String>>,
 }
 
 impl std::fmt::Debug for PeerClient {
@@ -56,6 +59,7 @@ impl PeerClient {
             faults,
             channels: Mutex::new(HashMap::new()),
             failures: Mutex::new(BTreeMap::new()),
+            routes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -73,22 +77,69 @@ impl PeerClient {
     /// Transient failures (`Unreachable`, `Timeout`) and codec failures are recorded in
     /// [`PeerClient::send_failures`]; any answer from the remote, even an error, clears the URI's record.
     pub async fn call(&self, uri: &str, request: PeerRequest, timeout: Duration) -> Result<PeerResponse, PeerError> {
-        let uri = normalize_uri(uri);
+        self.send(0, &normalize_uri(uri), request, timeout).await
+    }
+
+    /// Sends `request` to peer `peer`, registered at `uri` (or at the address it announced since,
+    /// see [`PeerClient::set_route`]). The server refuses the call if another peer answers there.
+    pub async fn call_peer(
+        &self,
+        peer: PeerId,
+        uri: &str,
+        request: PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse, PeerError> {
+        let uri = self.route(peer).unwrap_or_else(|| normalize_uri(uri));
+        self.send(peer, &uri, request, timeout).await
+    }
+
+    /// The address peer `peer` announced and the cluster state does not carry yet, if any.
+    pub fn route(&self, peer: PeerId) -> Option<String> {
+        self.routes.lock().get(&peer).cloned()
+    }
+
+    /// Keeps only the route overrides of peers for which `keep` holds.
+    pub fn retain_routes(&self, keep: impl Fn(PeerId) -> bool) {
+        self.routes.lock().retain(|peer, _| keep(*peer));
+    }
+
+    /// Routes calls to `peer` to `uri` (`None` drops the override).
+    pub fn set_route(&self, peer: PeerId, uri: Option<&str>) {
+        let mut routes = self.routes.lock();
+        match uri {
+            Some(uri) => routes.insert(peer, normalize_uri(uri)),
+            None => routes.remove(&peer),
+        };
+    }
+
+    async fn send(
+        &self,
+        to: PeerId,
+        uri: &str,
+        request: PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse, PeerError> {
         let kind = request.kind_name();
-        let result = self.call_inner(&uri, request, timeout).await;
+        let result = self.call_inner(to, uri, request, timeout).await;
         match &result {
-            Ok(_) | Err(PeerError::Remote(_)) => self.clear_failure(&uri),
+            Ok(_) | Err(PeerError::Remote(_)) => self.clear_failure(uri),
             Err(
                 err @ (PeerError::Unreachable(_) | PeerError::Down(_) | PeerError::Timeout(_) | PeerError::Codec(_)),
             ) => {
                 tracing::debug!(uri = %uri, kind, error = %err, "p2p call failed");
-                self.record_failure(&uri, err);
+                self.record_failure(uri, err);
             }
         }
         result
     }
 
-    async fn call_inner(&self, uri: &str, request: PeerRequest, timeout: Duration) -> Result<PeerResponse, PeerError> {
+    async fn call_inner(
+        &self,
+        to: PeerId,
+        uri: &str,
+        request: PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse, PeerError> {
         if self.faults.is_blocked_uri(uri) {
             return Err(PeerError::Unreachable(format!("{uri} is blocked by fault injection")));
         }
@@ -96,7 +147,7 @@ impl PeerClient {
         let mut client = GrpcClient::new(self.channel(uri)?)
             .max_decoding_message_size(MAX_MESSAGE_SIZE)
             .max_encoding_message_size(MAX_MESSAGE_SIZE);
-        let envelope = tonic::Request::new(Envelope { from_peer: self.self_peer_id, body });
+        let envelope = tonic::Request::new(Envelope { from_peer: self.self_peer_id, body, to_peer: to });
         match tokio::time::timeout(timeout, client.call(envelope)).await {
             Err(_) => Err(PeerError::Timeout(format!("{uri}: no answer within {} ms", timeout.as_millis()))),
             Ok(Err(status)) => Err(PeerError::from_status(uri, &status)),

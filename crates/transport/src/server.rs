@@ -33,6 +33,12 @@ pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<PeerResponse, St
 pub trait PeerHandler: Send + Sync + 'static {
     /// Answers one request from peer `from`.
     fn handle(&self, from: PeerId, request: PeerRequest) -> HandlerFuture<'_>;
+
+    /// The id of the peer this handler serves, once known: calls addressed to another peer id
+    /// are refused with `Unavailable` (the caller sees [`PeerError::Unreachable`]).
+    fn peer_id(&self) -> Option<PeerId> {
+        None
+    }
 }
 
 /// A [`PeerHandler`] made from an async closure `f(from, request)`.
@@ -101,9 +107,12 @@ struct PeerService {
 #[tonic::async_trait]
 impl Peer for PeerService {
     async fn call(&self, request: Request<Envelope>) -> Result<Response<Envelope>, Status> {
-        let Envelope { from_peer, body } = request.into_inner();
+        let Envelope { from_peer, body, to_peer } = request.into_inner();
         if self.faults.is_blocked_peer(from_peer) {
             return Err(Status::unavailable(format!("peer {from_peer} is blocked by fault injection")));
+        }
+        if let Some(me) = self.handler.peer_id().filter(|me| to_peer != 0 && *me != to_peer) {
+            return Err(Status::unavailable(format!("wrong peer: this address serves peer {me}, not peer {to_peer}")));
         }
         let request: PeerRequest = decode(&body).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let kind = request.kind_name();
@@ -118,6 +127,6 @@ impl Peer for PeerService {
             }
         };
         let body = encode(&response).map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(Envelope { from_peer: 0, body }))
+        Ok(Response::new(Envelope { from_peer: 0, body, to_peer: 0 }))
     }
 }

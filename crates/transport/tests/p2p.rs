@@ -166,7 +166,7 @@ async fn undecodable_bodies_are_refused() {
     let server = TestServer::start().await;
     let mut raw = GrpcClient::connect(server.uri.clone()).await.expect("connect");
     for body in [vec![], vec![1, 0xc1, 0xff], vec![99, 1, 2]] {
-        let status = raw.call(Envelope { from_peer: 5, body }).await.expect_err("refused");
+        let status = raw.call(Envelope { from_peer: 5, body, to_peer: 0 }).await.expect_err("refused");
         assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     }
     assert_eq!(server.calls.load(Ordering::SeqCst), 0);
@@ -342,5 +342,41 @@ async fn a_caller_that_gives_up_does_not_cancel_the_handler() {
         assert!(Instant::now() < deadline, "the handler was cancelled");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    server.stop().await;
+}
+
+/// A handler that knows its own peer id (as a node's does).
+struct Identified(PeerId);
+
+impl PeerHandler for Identified {
+    fn handle(&self, from: PeerId, request: PeerRequest) -> quiver_transport::HandlerFuture<'_> {
+        Box::pin(answer(from, request))
+    }
+
+    fn peer_id(&self) -> Option<PeerId> {
+        Some(self.0)
+    }
+}
+
+#[tokio::test]
+async fn calls_meant_for_another_peer_are_refused_and_routes_redirect() {
+    let server = TestServer::start_with(Arc::new(Identified(SERVER_ID)), Arc::new(AtomicUsize::new(0))).await;
+    let client = PeerClient::new(CLIENT_ID, CALL, Arc::new(Faults::default()));
+    // Addressed to the peer that answers there, or to whoever answers: served.
+    let pong = client.call_peer(SERVER_ID, &server.uri, PeerRequest::Ping, CALL).await;
+    assert_eq!(pong, Ok(PeerResponse::Pong { peer_id: SERVER_ID }));
+    assert!(client.call(&server.uri, PeerRequest::Ping, CALL).await.is_ok());
+    // Addressed to another peer id (a new process on an old address): refused, as unreachable.
+    let refused = client.call_peer(9, &server.uri, PeerRequest::Ping, CALL).await;
+    match refused {
+        Err(PeerError::Unreachable(message)) => assert!(message.contains("not peer 9"), "{message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // A route override sends calls for a peer to the address it announced.
+    client.set_route(SERVER_ID, Some(&server.uri));
+    let routed = client.call_peer(SERVER_ID, "http://127.0.0.1:1", PeerRequest::Ping, CALL).await;
+    assert_eq!(routed, Ok(PeerResponse::Pong { peer_id: SERVER_ID }));
+    client.retain_routes(|peer| peer != SERVER_ID);
+    assert_eq!(client.route(SERVER_ID), None);
     server.stop().await;
 }

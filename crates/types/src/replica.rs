@@ -67,4 +67,22 @@ impl ReplicaState {
             | ReplicaState::ActiveRead => false,
         }
     }
+
+    /// Whether the cluster counts on a replica in this state holding the shard's data already
+    /// (a peer whose disk lacks it must report it lost: design record 009 §6).
+    pub fn claims_data(self) -> bool {
+        match self {
+            ReplicaState::Active
+            | ReplicaState::Listener
+            | ReplicaState::ReshardingScaleDown
+            | ReplicaState::ActiveRead => true,
+            ReplicaState::Dead
+            | ReplicaState::Partial
+            | ReplicaState::Initializing
+            | ReplicaState::PartialSnapshot
+            | ReplicaState::Recovery
+            | ReplicaState::Resharding
+            | ReplicaState::ManualRecovery => false,
+        }
+    }
 }

@@ -226,7 +226,7 @@ pub fn info_out(info: CollectionInfo) -> pb::CollectionInfo {
         payload_schema,
         points_count: Some(info.points_count as u64),
         indexed_vectors_count: Some(info.indexed_vectors_count as u64),
-        warnings: Vec::new(),
+        warnings: info.warnings.into_iter().map(|w| pb::CollectionWarning { message: w.message }).collect(),
         update_queue: Some(pb::UpdateQueueInfo { length: 0, deferred_points: None }),
         created_at: None,
     }

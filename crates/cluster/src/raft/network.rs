@@ -53,7 +53,8 @@ impl Connection {
         E: std::error::Error + DeserializeOwned,
     {
         let body = serde_json::to_vec(request).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let response = self.client.call(&self.uri, PeerRequest::Raft { kind, body }, option.hard_ttl()).await;
+        let response =
+            self.client.call_peer(self.target, &self.uri, PeerRequest::Raft { kind, body }, option.hard_ttl()).await;
         let body = match response {
             Ok(PeerResponse::Raft { body }) => body,
             Ok(other) => {

@@ -2,7 +2,7 @@
 //! replica" rule (spec §5.3), adding and dropping replicas (§4.6 `drop_replica`), and the shard
 //! transfer lifecycle (§4.6 validations, §4.7 start / finish / abort).
 
-use super::{CollectionMeta, MetaError, MetaResponse, PeerInfo, ReplicaSet};
+use super::{CollectionMeta, MetaError, MetaResponse, PeerInfo, ReplicaSet, TransferLimits};
 use quiver_types::cluster::{ShardTransfer, TransferMethod};
 use quiver_types::replica::ReplicaState;
 use quiver_types::{PeerId, ShardId};
@@ -117,6 +117,55 @@ impl CollectionMeta {
             self.abort_transfers_where(|t| t.shard_id == shard && (t.from == peer || t.to == peer));
         }
         Ok(MetaResponse::Done)
+    }
+
+    /// `ReplicaLost` (design record 009 §6): a replica the cluster counts on for data turns
+    /// `Dead`, even the last active one, and its transfers are aborted; other states are left
+    /// as they are (`Changed(false)`).
+    pub(super) fn replica_lost(
+        &mut self,
+        collection: &str,
+        shard: ShardId,
+        peer: PeerId,
+    ) -> Result<MetaResponse, MetaError> {
+        let replicas = self.shard(collection, shard)?;
+        let Some(current) = replicas.get(&peer).copied() else {
+            return Err(MetaError::BadInput(format!("Replica {peer} of shard {shard} does not exist")));
+        };
+        // A replica the cluster does not count on for data (`Dead`, a transfer's target) is
+        // left alone: its recovery may be under way already.
+        if !current.claims_data() {
+            return Ok(MetaResponse::Changed(false));
+        }
+        if let Some(slot) = self.shards.get_mut(&shard).and_then(|replicas| replicas.get_mut(&peer)) {
+            *slot = ReplicaState::Dead;
+        }
+        self.abort_transfers_where(|t| t.shard_id == shard && (t.from == peer || t.to == peer));
+        Ok(MetaResponse::Changed(true))
+    }
+
+    /// Refuses an automatic transfer when the collection already runs `limits` transfers into
+    /// its target or out of its source (spec §4.7, design record 009 §7).
+    pub(super) fn check_transfer_limits(
+        &self,
+        transfer: &ShardTransfer,
+        limits: &TransferLimits,
+    ) -> Result<(), MetaError> {
+        let incoming = self.transfers.iter().filter(|t| t.to == transfer.to).count();
+        let outgoing = self.transfers.iter().filter(|t| t.from == transfer.from).count();
+        if limits.incoming.is_some_and(|limit| incoming >= limit) {
+            return Err(MetaError::BadRequest(format!(
+                "Peer {} already receives {incoming} automatic transfers (incoming_shard_transfers_limit)",
+                transfer.to
+            )));
+        }
+        if limits.outgoing.is_some_and(|limit| outgoing >= limit) {
+            return Err(MetaError::BadRequest(format!(
+                "Peer {} already sends {outgoing} automatic transfers (outgoing_shard_transfers_limit)",
+                transfer.from
+            )));
+        }
+        Ok(())
     }
 
     /// `PromoteReplica` (spec §7.1 step 5, `priority=snapshot`): `peer` → `Active`; of the other

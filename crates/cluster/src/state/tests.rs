@@ -18,6 +18,7 @@ enum Expect {
     Changed(bool),
     NotFound(&'static str),
     BadInput(&'static str),
+    BadRequest(&'static str),
     AlreadyExists(&'static str),
 }
 
@@ -27,7 +28,7 @@ fn outcome(result: &Result<MetaResponse, MetaError>) -> (Expect, &str) {
         Ok(MetaResponse::Changed(changed)) => (Expect::Changed(*changed), ""),
         Err(MetaError::NotFound(m)) => (Expect::NotFound(""), m),
         Err(MetaError::BadInput(m)) => (Expect::BadInput(""), m),
-        Err(MetaError::BadRequest(m)) => panic!("unexpected BadRequest: {m}"),
+        Err(MetaError::BadRequest(m)) => (Expect::BadRequest(""), m),
         Err(MetaError::AlreadyExists(m)) => (Expect::AlreadyExists(""), m),
     }
 }
@@ -46,6 +47,7 @@ fn run(state: &mut ClusterState, table: &[(Op, Expect)]) {
             Expect::Done | Expect::Changed(_) => (*expect, ""),
             Expect::NotFound(text) => (Expect::NotFound(""), text),
             Expect::BadInput(text) => (Expect::BadInput(""), text),
+            Expect::BadRequest(text) => (Expect::BadRequest(""), text),
             Expect::AlreadyExists(text) => (Expect::AlreadyExists(""), text),
         };
         assert_eq!(kind, want_kind, "step {step}: {op:?} gave {result:?}");
@@ -88,7 +90,13 @@ fn fresh() -> ClusterState {
 fn create(name: &str, placement: &[(ShardId, &[PeerId])], initial_state: ReplicaState) -> Op {
     let shard_number = u32::try_from(placement.len()).unwrap();
     let placement = placement.iter().map(|(shard, peers)| (*shard, peers.to_vec())).collect();
-    Op::CreateCollection { name: name.into(), config: config(shard_number, 2), placement, initial_state }
+    Op::CreateCollection {
+        name: name.into(),
+        config: config(shard_number, 2),
+        placement,
+        initial_state,
+        incarnation: 7,
+    }
 }
 
 fn set(shard_id: ShardId, peer_id: PeerId, state: ReplicaState, from_state: Option<ReplicaState>) -> Op {
@@ -96,7 +104,11 @@ fn set(shard_id: ShardId, peer_id: PeerId, state: ReplicaState, from_state: Opti
 }
 
 fn start(shard_id: ShardId, from: PeerId, to: PeerId, sync: bool, method: Option<TransferMethod>) -> Op {
-    Op::StartTransfer { collection: "c".into(), transfer: ShardTransfer { shard_id, from, to, sync, method } }
+    Op::StartTransfer {
+        collection: "c".into(),
+        transfer: ShardTransfer { shard_id, from, to, sync, method },
+        limits: None,
+    }
 }
 
 fn finish(shard_id: ShardId, from: PeerId, to: PeerId) -> Op {
@@ -161,6 +173,7 @@ fn create_and_delete_collections() {
         config: config(3, 2),
         placement: placement.clone(),
         initial_state: Initializing,
+        incarnation: 1,
     };
     run(
         &mut state,
@@ -536,3 +549,6 @@ fn state_survives_serde_round_trips() {
     assert!(rmp_serde::from_slice::<ClusterState>(&compact).is_err());
     assert_eq!(serde_json::from_str::<ClusterState>("{}").unwrap(), ClusterState::default());
 }
+
+#[path = "tests_lifecycle.rs"]
+mod lifecycle;

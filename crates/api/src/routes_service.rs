@@ -119,11 +119,19 @@ async fn metadata_delete(
 
 #[derive(Deserialize)]
 struct PartitionBody {
+    #[serde(default)]
     blocked: Vec<u64>,
+    /// One-way: what this peer sends to these peers is lost.
+    #[serde(default)]
+    outgoing: Vec<u64>,
+    /// One-way: what this peer receives from these peers is lost.
+    #[serde(default)]
+    incoming: Vec<u64>,
 }
 
 /// Test-only fault injection (enabled with `QUIVER_ENABLE_FAULTS=1`): blocks p2p traffic with
-/// the given peers (both directions), or heals with an empty list.
+/// the given peers (`blocked`: both directions; `outgoing` / `incoming`: one way), replacing
+/// the previous rules; empty lists heal.
 async fn partition(
     State(state): State<AppState>,
     started: Started,
@@ -132,7 +140,7 @@ async fn partition(
     if !state.faults_enabled {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "Not found: no such endpoint"));
     }
-    state.node.set_partition(&body.blocked)?;
+    state.node.set_partition(&body.blocked, &body.outgoing, &body.incoming)?;
     Ok(ok(started.0, true))
 }
 

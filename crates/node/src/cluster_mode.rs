@@ -253,14 +253,21 @@ impl Node {
         true
     }
 
-    /// Fault injection for tests: block or unblock traffic with a peer.
-    pub fn set_partition(&self, blocked: &[PeerId]) -> Result<()> {
+    /// Fault injection for tests: replaces the partition rules with these: traffic with
+    /// `blocked` cut both ways, to `outgoing` and from `incoming` cut one way (all empty: healed).
+    pub fn set_partition(&self, blocked: &[PeerId], outgoing: &[PeerId], incoming: &[PeerId]) -> Result<()> {
         let cluster = self.cluster().ok_or(NodeError::StandaloneMode)?;
         let state = cluster.consensus.state();
+        let uri = |peer: &PeerId| state.state.peers.get(peer).map(|p| p.uri.clone()).unwrap_or_default();
         cluster.faults.unblock_all();
         for peer in blocked {
-            let uri = state.state.peers.get(peer).map(|p| p.uri.clone()).unwrap_or_default();
-            cluster.faults.block_peer(*peer, &uri);
+            cluster.faults.block_peer(*peer, &uri(peer));
+        }
+        for peer in outgoing {
+            cluster.faults.block_outgoing(*peer, &uri(peer));
+        }
+        for peer in incoming {
+            cluster.faults.block_incoming(*peer, &uri(peer));
         }
         Ok(())
     }

@@ -140,7 +140,7 @@ impl PeerClient {
         request: PeerRequest,
         timeout: Duration,
     ) -> Result<PeerResponse, PeerError> {
-        if self.faults.is_blocked_uri(uri) {
+        if self.faults.blocks_call_to(to, uri) {
             return Err(PeerError::Unreachable(format!("{uri} is blocked by fault injection")));
         }
         let body = encode(&request)?;
@@ -148,8 +148,14 @@ impl PeerClient {
             .max_decoding_message_size(MAX_MESSAGE_SIZE)
             .max_encoding_message_size(MAX_MESSAGE_SIZE);
         let envelope = tonic::Request::new(Envelope { from_peer: self.self_peer_id, body, to_peer: to });
+        let lost = || PeerError::Timeout(format!("{uri}: no answer within {} ms", timeout.as_millis()));
         match tokio::time::timeout(timeout, client.call(envelope)).await {
-            Err(_) => Err(PeerError::Timeout(format!("{uri}: no answer within {} ms", timeout.as_millis()))),
+            Err(_) => Err(lost()),
+            // A one-way cut from that peer: it acted, its answer never arrives.
+            Ok(_) if self.faults.drops_reply_from(to, uri) => {
+                tokio::time::sleep(timeout).await;
+                Err(lost())
+            }
             Ok(Err(status)) => Err(PeerError::from_status(uri, &status)),
             Ok(Ok(response)) => decode(&response.into_inner().body),
         }

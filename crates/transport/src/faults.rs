@@ -1,58 +1,98 @@
-//! Fault injection for tests: partitions between peers without network namespaces. A blocked peer's URI
-//! refuses outgoing calls (the client fails with `Unreachable` at once), and the server rejects incoming
-//! calls whose envelope names a blocked peer. One `Faults` is shared by a node's client and server.
+//! Fault injection for tests: partitions between peers without network namespaces, both ways or
+//! one way. Traffic *to* a peer blocked outgoing fails: this node's calls to it fail at once
+//! (`Unreachable`), and calls it receives from that peer are executed but their replies are lost.
+//! Traffic *from* a peer blocked incoming fails: calls from it are rejected before they run, and
+//! replies to this node's calls to it are lost after the peer acted (the caller sees a timeout,
+//! as with a real one-way cut). One `Faults` is shared by a node's client and server.
 
 use parking_lot::RwLock;
 use quiver_types::PeerId;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The set of peers this node pretends it cannot talk to. Cheap when empty (one atomic load per check).
+/// The peers this node pretends it cannot send to (`outgoing`) or receive from (`incoming`),
+/// with their p2p URIs. Cheap when empty (one atomic load per check).
 #[derive(Debug, Default)]
 pub struct Faults {
     any: AtomicBool,
-    blocked: RwLock<BTreeMap<PeerId, String>>,
+    outgoing: RwLock<BTreeMap<PeerId, String>>,
+    incoming: RwLock<BTreeMap<PeerId, String>>,
 }
 
 impl Faults {
     /// Blocks traffic with `peer`, whose p2p URI is `uri`, in both directions.
     pub fn block_peer(&self, peer: PeerId, uri: &str) {
-        let mut blocked = self.blocked.write();
-        blocked.insert(peer, normalize_uri(uri));
+        self.block_outgoing(peer, uri);
+        self.block_incoming(peer, uri);
+    }
+
+    /// Blocks what this node sends to `peer` (requests and replies).
+    pub fn block_outgoing(&self, peer: PeerId, uri: &str) {
+        self.outgoing.write().insert(peer, normalize_uri(uri));
         self.any.store(true, Ordering::Release);
     }
 
-    /// Lets traffic with `peer` through again.
+    /// Blocks what this node receives from `peer` (requests and replies).
+    pub fn block_incoming(&self, peer: PeerId, uri: &str) {
+        self.incoming.write().insert(peer, normalize_uri(uri));
+        self.any.store(true, Ordering::Release);
+    }
+
+    /// Lets traffic with `peer` through again, both ways.
     pub fn unblock_peer(&self, peer: PeerId) {
-        let mut blocked = self.blocked.write();
-        blocked.remove(&peer);
-        self.any.store(!blocked.is_empty(), Ordering::Release);
+        self.outgoing.write().remove(&peer);
+        self.incoming.write().remove(&peer);
+        self.refresh();
     }
 
     /// Heals every partition.
     pub fn unblock_all(&self) {
-        let mut blocked = self.blocked.write();
-        blocked.clear();
-        self.any.store(false, Ordering::Release);
+        self.outgoing.write().clear();
+        self.incoming.write().clear();
+        self.refresh();
     }
 
-    /// The blocked peers, in id order.
+    fn refresh(&self) {
+        let any = !self.outgoing.read().is_empty() || !self.incoming.read().is_empty();
+        self.any.store(any, Ordering::Release);
+    }
+
+    /// The peers blocked in either direction, in id order.
     pub fn blocked(&self) -> Vec<PeerId> {
-        self.blocked.read().keys().copied().collect()
+        let mut peers: Vec<PeerId> = self.outgoing.read().keys().chain(self.incoming.read().keys()).copied().collect();
+        peers.sort_unstable();
+        peers.dedup();
+        peers
     }
 
-    /// True when calls to `uri` must fail (compared after [`normalize_uri`]).
+    /// True when calls to `uri` must fail before they are sent.
     pub fn is_blocked_uri(&self, uri: &str) -> bool {
-        if !self.any.load(Ordering::Acquire) {
-            return false;
-        }
-        let uri = normalize_uri(uri);
-        self.blocked.read().values().any(|blocked| *blocked == uri)
+        self.blocks_call_to(0, uri)
     }
 
-    /// True when calls from `peer` must be rejected.
+    /// True when calls to peer `to` (0: whoever answers) at `uri` must fail before they are sent.
+    pub fn blocks_call_to(&self, to: PeerId, uri: &str) -> bool {
+        self.any.load(Ordering::Acquire) && Self::holds(&self.outgoing, to, uri)
+    }
+
+    /// True when a call this node made to peer `to` at `uri` must lose its reply.
+    pub fn drops_reply_from(&self, to: PeerId, uri: &str) -> bool {
+        self.any.load(Ordering::Acquire) && Self::holds(&self.incoming, to, uri)
+    }
+
+    /// True when calls from `peer` must be rejected before they run.
     pub fn is_blocked_peer(&self, peer: PeerId) -> bool {
-        self.any.load(Ordering::Acquire) && self.blocked.read().contains_key(&peer)
+        self.any.load(Ordering::Acquire) && self.incoming.read().contains_key(&peer)
+    }
+
+    /// True when the reply to a call from `peer` must be lost (the call did run).
+    pub fn drops_reply_to(&self, peer: PeerId) -> bool {
+        self.any.load(Ordering::Acquire) && self.outgoing.read().contains_key(&peer)
+    }
+
+    fn holds(map: &RwLock<BTreeMap<PeerId, String>>, peer: PeerId, uri: &str) -> bool {
+        let uri = normalize_uri(uri);
+        map.read().iter().any(|(p, blocked)| *p == peer || *blocked == uri)
     }
 }
 
@@ -84,6 +124,19 @@ mod tests {
         faults.unblock_all();
         assert!(faults.blocked().is_empty());
         assert!(!faults.is_blocked_peer(3));
+    }
+
+    #[test]
+    fn one_way() {
+        let faults = Faults::default();
+        faults.block_outgoing(2, "http://b:2");
+        assert!(faults.is_blocked_uri("http://b:2") && faults.drops_reply_to(2));
+        assert!(!faults.is_blocked_peer(2) && !faults.drops_reply_from(2, "http://b:2"));
+        faults.unblock_all();
+        faults.block_incoming(3, "http://c:3");
+        assert!(faults.is_blocked_peer(3) && faults.drops_reply_from(3, "http://elsewhere:9"));
+        assert!(!faults.is_blocked_uri("http://c:3") && !faults.drops_reply_to(3));
+        assert_eq!(faults.blocked(), vec![3]);
     }
 
     #[test]

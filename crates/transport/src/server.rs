@@ -126,6 +126,9 @@ impl Peer for PeerService {
                 return Err(Status::internal(format!("handler for {kind} failed: {join}")));
             }
         };
+        if self.faults.drops_reply_to(from_peer) {
+            return Err(Status::unavailable(format!("the reply to peer {from_peer} is lost by fault injection")));
+        }
         let body = encode(&response).map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(Envelope { from_peer: 0, body, to_peer: 0 }))
     }

@@ -10,6 +10,24 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
 
+echo "== checks: formatting, layering (DESIGN.md §2), lints"
+for tool in fmt clippy; do
+    if ! cargo "$tool" --version >/dev/null 2>&1; then
+        rustup component add rustfmt clippy >/dev/null 2>&1 || true
+    fi
+done
+.venv/bin/python scripts/check_arch.py
+if cargo fmt --version >/dev/null 2>&1; then
+    cargo fmt --all -- --check
+else
+    echo "warning: rustfmt is not installed and could not be added; formatting not checked"
+fi
+if cargo clippy --version >/dev/null 2>&1; then
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+else
+    echo "warning: clippy is not installed and could not be added; lints not checked"
+fi
+
 echo "== build"
 cargo build --workspace --all-targets --locked
 

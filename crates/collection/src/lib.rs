@@ -17,4 +17,8 @@ pub mod validate;
 pub use collection::{Collection, SearchRequest, write_atomic};
 pub use error::CollectionError;
 pub use quiver_shard::ScrollPage;
+
+/// Shard-level items the node uses for snapshots (DESIGN §2: `node` depends on `collection`,
+/// not on `shard`).
+pub use quiver_shard::{LocalShard, ShardError, commit_staging_in, read_snapshot};
 pub use serve::with_read_consistency;

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::remote::{ShardRequest, ShardResponse};
 use crate::validate;
 use quiver_shard::ScrollPage;
-use quiver_storage::distance::higher_is_better;
+use quiver_shard::distance::higher_is_better;
 use quiver_types::config::Distance;
 use quiver_types::filter::Filter;
 use quiver_types::point::{Record, ScoredPoint};

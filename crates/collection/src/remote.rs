@@ -3,8 +3,8 @@
 //! peer, and asking the control plane to mark a replica `Dead`.
 
 use crate::error::{CollectionError, Result};
+use quiver_shard::StoredPoint;
 use quiver_shard::{ApplyOutcome, ScrollPage};
-use quiver_storage::points::StoredPoint;
 use quiver_types::filter::Filter;
 use quiver_types::ops::{UpdateOperation, UpdateResult};
 use quiver_types::point::{Record, ScoredPoint};

@@ -50,7 +50,7 @@ impl Drop for SnapshotFile {
 pub struct FrozenCopy {
     pub token: u64,
     pub seq: quiver_types::SeqNo,
-    pub points: Arc<Vec<quiver_storage::points::StoredPoint>>,
+    pub points: Arc<Vec<quiver_shard::StoredPoint>>,
 }
 
 impl ReplicaSet {

@@ -3,8 +3,8 @@
 //! exactly the same, valid operation.
 
 use crate::error::{CollectionError, Result};
-use quiver_storage::distance::normalize;
-use quiver_storage::filter::validate_filter;
+use quiver_shard::distance::normalize;
+use quiver_shard::validate_filter;
 use quiver_types::config::{CollectionConfig, Distance};
 use quiver_types::filter::Filter;
 use quiver_types::json_path::JsonPath;

@@ -20,7 +20,7 @@ use crate::node::Node;
 use crate::snapshot_recovery::{SnapshotPriority, Unpacked, check_compatible};
 use crate::snapshots::blocking;
 use quiver_cluster::state::{MetaOperation, is_active, place_shards};
-use quiver_shard::LocalShard;
+use quiver_collection::LocalShard;
 use quiver_types::ShardId;
 use quiver_types::cluster::{ShardTransfer, TransferMethod};
 use quiver_types::replica::ReplicaState;
@@ -61,7 +61,7 @@ impl Drop for Recovering {
 /// the recovery's redo records, committed on open if a crash comes first.
 const STAGE_JOURNAL: &str = "recover-staged.json";
 
-fn restore_failed(e: quiver_shard::ShardError) -> NodeError {
+fn restore_failed(e: quiver_collection::ShardError) -> NodeError {
     NodeError::Service(format!("restore shard: {e}"))
 }
 
@@ -108,7 +108,7 @@ fn stage_or_discard(collection_dir: &Path, locals: &[(ShardId, Arc<LocalShard>, 
 /// Renames each listed shard's staging file into place, then removes the journal.
 fn commit_staged(collection_dir: &Path, ids: &[ShardId]) -> Result<()> {
     for shard_id in ids {
-        quiver_shard::commit_staging_in(&collection_dir.join(shard_id.to_string())).map_err(restore_failed)?;
+        quiver_collection::commit_staging_in(&collection_dir.join(shard_id.to_string())).map_err(restore_failed)?;
     }
     std::fs::remove_file(collection_dir.join(STAGE_JOURNAL)).map_err(io_failed("remove stage journal"))?;
     sync_dir(collection_dir)

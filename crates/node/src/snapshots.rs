@@ -1,7 +1,7 @@
 //! Collection and full-storage snapshots (spec §7.1, §7.3): create, list, locate for download,
 //! delete. A collection snapshot is a tar of `snapshot.json` (format, collection, peer, shards),
 //! `config.json`, `payload_index.json` and one shard snapshot file per local replica
-//! (`shards/<id>.snapshot`, the format of `quiver_shard::snapshot`). Its sha256 is stored beside
+//! (`shards/<id>.snapshot`, the format of `quiver_collection::snapshot`). Its sha256 is stored beside
 //! it as `<file>.checksum`. Recovery is in `snapshot_recovery.rs`.
 
 use crate::error::{NodeError, Result};

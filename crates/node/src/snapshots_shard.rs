@@ -1,5 +1,5 @@
 //! Shard snapshots (spec §7.2): the shard snapshot file of one local replica
-//! (`quiver_shard::snapshot`, CRC-checked) stored as
+//! (`quiver_collection::snapshot`, CRC-checked) stored as
 //! `<snapshots>/<c>/shards/<id>/<c>-shard-<id>-<timestamp>.snapshot` with its checksum beside it.
 //! Recovery checks the file whole, then replaces the replica: standalone through the same
 //! build-beside-and-swap as a collection recovery (crash-safe), in a cluster by the priority
@@ -24,7 +24,7 @@ impl Node {
         Ok((real, dir))
     }
 
-    fn local_replica(&self, name: &str, shard_id: ShardId) -> Result<std::sync::Arc<quiver_shard::LocalShard>> {
+    fn local_replica(&self, name: &str, shard_id: ShardId) -> Result<std::sync::Arc<quiver_collection::LocalShard>> {
         self.resolve(name)?
             .replica_set(shard_id)?
             .local()
@@ -113,7 +113,7 @@ impl Node {
                     return Err(NodeError::ChecksumMismatch { expected, actual });
                 }
             }
-            quiver_shard::read_snapshot(&checked)
+            quiver_collection::read_snapshot(&checked)
                 .map(|_| ())
                 .map_err(|e| NodeError::BadInput(format!("Invalid snapshot: {e}")))
         })

@@ -22,3 +22,9 @@ pub use search::SearchPlan;
 pub use shard::{IndexStatus, LocalShard, MemoryReport, ShardConfig};
 pub use snapshot::{SnapshotInfo, read_snapshot};
 pub use staged::commit_staging_in;
+
+/// Storage-level items the layers above use through this crate (DESIGN §2: `collection`
+/// depends on `shard`, not on `storage`).
+pub use quiver_storage::distance;
+pub use quiver_storage::filter::validate_filter;
+pub use quiver_storage::points::StoredPoint;

@@ -229,8 +229,8 @@ pub enum MetaError {
     /// → HTTP 400 "Bad request: …"
     #[error("{0}")]
     BadRequest(String),
-    /// A collection name that is taken → HTTP 409.
-    #[error("{0}")]
+    /// The name of a collection that exists already → HTTP 409.
+    #[error("Collection `{0}` already exists!")]
     AlreadyExists(String),
 }
 
@@ -375,7 +375,7 @@ impl ClusterState {
         initial_state: ReplicaState,
     ) -> Result<MetaResponse, MetaError> {
         if self.collections.contains_key(name) {
-            return Err(MetaError::AlreadyExists(format!("Collection `{name}` already exists!")));
+            return Err(MetaError::AlreadyExists(name.to_string()));
         }
         if self.aliases.contains_key(name) {
             return Err(MetaError::BadInput(format!(

@@ -1,5 +1,6 @@
 //! `Collection`: its configuration, its shards' replica sets, and the write path.
 
+use crate::context::{ClusterPorts, CollectionContext};
 use crate::error::{CollectionError, Result};
 use crate::hash_ring::HashRing;
 use crate::replica_set::ReplicaSet;
@@ -12,7 +13,7 @@ use quiver_types::ops::{UpdateOperation, UpdateResult, UpdateStatus};
 use quiver_types::query::{QueryVector, SearchParams, WithPayload, WithVector};
 use quiver_types::{PointId, ShardId};
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 const CONFIG_FILE: &str = "config.json";
@@ -35,15 +36,12 @@ pub struct SearchRequest {
     pub with_vector: WithVector,
 }
 
-/// One collection on this peer.
+/// One collection on this peer: routes each request to its shards' replica sets, which own
+/// the shard protocol (ordering, replication, reads, transfers).
 pub struct Collection {
-    name: String,
-    dir: PathBuf,
-    /// Cluster mode: this peer and its ports to other peers and to the control plane.
-    pub(crate) cluster: std::sync::OnceLock<crate::replication::ClusterPorts>,
-    config: RwLock<CollectionConfig>,
+    ctx: Arc<CollectionContext>,
     payload_index: RwLock<PayloadIndexSchema>,
-    pub(crate) shards: BTreeMap<ShardId, ReplicaSet>,
+    pub(crate) shards: BTreeMap<ShardId, Arc<ReplicaSet>>,
     ring: HashRing,
 }
 
@@ -126,39 +124,38 @@ impl Collection {
 
     fn open_with(name: &str, dir: &Path, config: CollectionConfig, local_shards: &[ShardId]) -> Result<Collection> {
         let shard_cfg = shard_config(&config);
+        let ring = HashRing::new(config.params.shard_number);
+        let ctx = Arc::new(CollectionContext::new(name, dir, config.clone()));
         let mut shards = BTreeMap::new();
         for shard_id in 0..config.params.shard_number {
             let local = match local_shards.contains(&shard_id) {
                 true => Some(Arc::new(LocalShard::open(&dir.join(shard_id.to_string()), shard_cfg.clone())?)),
                 false => None,
             };
-            shards.insert(shard_id, ReplicaSet::new(shard_id, local));
+            shards.insert(shard_id, Arc::new(ReplicaSet::new(shard_id, local, Arc::clone(&ctx))));
         }
         let payload_index: PayloadIndexSchema = match std::fs::read(dir.join(PAYLOAD_INDEX_FILE)) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| service("parse payload index definitions", e))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => PayloadIndexSchema::new(),
             Err(e) => return Err(service("read payload index definitions", e)),
         };
-        for shard in shards.values().filter_map(ReplicaSet::local) {
+        for shard in shards.values().filter_map(|set| set.local()) {
             shard.set_payload_indexes(&payload_index);
         }
-        Ok(Collection {
-            cluster: std::sync::OnceLock::new(),
-            payload_index: RwLock::new(payload_index),
-            name: name.to_string(),
-            dir: dir.to_path_buf(),
-            ring: HashRing::new(config.params.shard_number),
-            config: RwLock::new(config),
-            shards,
-        })
+        Ok(Collection { ctx, payload_index: RwLock::new(payload_index), shards, ring })
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        self.ctx.name()
     }
 
     pub(crate) fn dir(&self) -> &Path {
-        &self.dir
+        self.ctx.dir()
+    }
+
+    /// Connects the collection to the cluster (once, by the node's reconciler).
+    pub fn attach_cluster(&self, ports: ClusterPorts) {
+        self.ctx.attach(ports);
     }
 
     /// Creates an empty local replica of `shard_id` (a transfer's target on this peer); no-op if
@@ -168,11 +165,11 @@ impl Collection {
         if set.has_local() {
             return Ok(());
         }
-        let dir = self.dir.join(shard_id.to_string());
+        let dir = self.dir().join(shard_id.to_string());
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| service("remove stale shard dir", e))?;
         }
-        let shard = LocalShard::open(&dir, shard_config(&self.config.read()))?;
+        let shard = LocalShard::open(&dir, self.ctx.with_config(shard_config))?;
         set.replace_local(Some(Arc::new(shard)));
         Ok(())
     }
@@ -183,22 +180,22 @@ impl Collection {
         if set.replace_local(None).is_none() {
             return Ok(());
         }
-        let dir = self.dir.join(shard_id.to_string());
-        let trash = self.dir.join(format!(".removed-{shard_id}-{}", std::process::id()));
+        let dir = self.dir().join(shard_id.to_string());
+        let trash = self.dir().join(format!(".removed-{shard_id}-{}", std::process::id()));
         std::fs::rename(&dir, &trash)
             .and_then(|()| std::fs::remove_dir_all(&trash))
             .map_err(|e| service("remove shard files", e))
     }
 
     pub fn config(&self) -> CollectionConfig {
-        self.config.read().clone()
+        self.ctx.config()
     }
 
     /// Replaces the configuration (only fields that do not change the data layout may differ).
     pub fn set_config(&self, config: CollectionConfig) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(&config).map_err(|e| service("encode config", e))?;
-        write_atomic(&self.dir.join(CONFIG_FILE), &bytes).map_err(|e| service("write collection config", e))?;
-        *self.config.write() = config;
+        write_atomic(&self.dir().join(CONFIG_FILE), &bytes).map_err(|e| service("write collection config", e))?;
+        self.ctx.set_config(config);
         Ok(())
     }
 
@@ -216,9 +213,9 @@ impl Collection {
             None => next.remove(field),
         };
         let bytes = serde_json::to_vec_pretty(&next).map_err(|e| service("encode payload index definitions", e))?;
-        write_atomic(&self.dir.join(PAYLOAD_INDEX_FILE), &bytes)
+        write_atomic(&self.dir().join(PAYLOAD_INDEX_FILE), &bytes)
             .map_err(|e| service("write payload index definitions", e))?;
-        for shard in self.shards.values().filter_map(ReplicaSet::local) {
+        for shard in self.shards.values().filter_map(|set| set.local()) {
             shard.set_payload_indexes(&next);
         }
         *map = next;
@@ -230,24 +227,24 @@ impl Collection {
     }
 
     /// The replica set of `shard_id`.
-    pub fn replica_set(&self, shard_id: ShardId) -> Result<&ReplicaSet> {
+    pub fn replica_set(&self, shard_id: ShardId) -> Result<&Arc<ReplicaSet>> {
         self.shards
             .get(&shard_id)
-            .ok_or_else(|| CollectionError::NotFound(format!("Shard {shard_id} of {} does not exist", self.name)))
+            .ok_or_else(|| CollectionError::NotFound(format!("Shard {shard_id} of {} does not exist", self.name())))
     }
 
-    pub fn replica_sets(&self) -> impl Iterator<Item = &ReplicaSet> {
+    pub fn replica_sets(&self) -> impl Iterator<Item = &Arc<ReplicaSet>> {
         self.shards.values()
     }
 
     /// Total points over local shards.
     pub fn points_count(&self) -> usize {
-        self.shards.values().map(ReplicaSet::local_points).sum()
+        self.shards.values().map(|set| set.local_points()).sum()
     }
 
     /// Dense vectors held in ANN indexes over local shards, and whether indexing is under way.
     pub fn index_status(&self) -> (usize, bool) {
-        self.shards.values().filter_map(ReplicaSet::local).fold((0, false), |(n, busy), shard| {
+        self.shards.values().filter_map(|set| set.local()).fold((0, false), |(n, busy), shard| {
             let status = shard.index_status();
             (n + status.indexed_vectors, busy || status.indexing)
         })
@@ -256,7 +253,7 @@ impl Collection {
     /// Validates `op`, splits it by shard, and applies each part (through each shard's primary);
     /// `wait` waits until the write is durable on every replica that can serve it.
     pub async fn update(&self, mut op: UpdateOperation, wait: bool) -> Result<UpdateResult> {
-        validate::prepare_operation(&self.config.read(), &mut op)?;
+        self.ctx.with_config(|config| validate::prepare_operation(config, &mut op))?;
         let parts = self.split_by_shard(&op);
         for (shard_id, _) in &parts {
             self.replica_set(*shard_id)?;
@@ -273,9 +270,15 @@ impl Collection {
         Ok(merged)
     }
 
+    /// Writes one shard's part of an operation through its replica set (see
+    /// [`ReplicaSet::write`] for cancel safety).
+    async fn update_shard(&self, shard_id: ShardId, op: UpdateOperation, wait: bool) -> Result<UpdateResult> {
+        self.replica_set(shard_id)?.write(op, wait).await
+    }
+
     fn split_by_shard(&self, op: &UpdateOperation) -> Vec<(ShardId, UpdateOperation)> {
         let Some(ids) = op.point_ids() else {
-            return (0..self.config.read().params.shard_number).map(|s| (s, op.clone())).collect();
+            return (0..self.ctx.with_config(|c| c.params.shard_number)).map(|s| (s, op.clone())).collect();
         };
         let mut by_shard: BTreeMap<ShardId, HashSet<PointId>> = BTreeMap::new();
         for id in ids {

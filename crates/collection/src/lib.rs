@@ -3,6 +3,7 @@
 //! to each shard's replica set, and merging per-shard results.
 
 mod collection;
+pub mod context;
 pub mod error;
 pub mod hash_ring;
 pub mod local_files;
@@ -10,6 +11,7 @@ mod read;
 pub mod remote;
 pub mod replica_set;
 pub mod replication;
+pub mod retry;
 mod serve;
 pub mod transfer;
 pub mod validate;

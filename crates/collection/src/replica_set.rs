@@ -2,6 +2,7 @@
 //! and the state of every replica from the applied cluster metadata. Standalone, the set is one
 //! local `Active` replica.
 
+use crate::context::CollectionContext;
 use parking_lot::RwLock;
 use quiver_shard::LocalShard;
 use quiver_types::replica::ReplicaState;
@@ -9,9 +10,13 @@ use quiver_types::{PeerId, ShardId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// One shard's replicas.
+/// One shard's replicas, and the owner of the shard's protocol: ordering and replicating
+/// writes as primary (`replication.rs`), serving other peers and reading with consistency
+/// (`serve.rs`), copying and finishing transfers (`transfer.rs`).
 pub struct ReplicaSet {
     pub shard_id: ShardId,
+    /// The collection's name, directory, configuration and cluster ports.
+    pub(crate) ctx: Arc<CollectionContext>,
     local: RwLock<Option<Arc<LocalShard>>>,
     local_state: RwLock<ReplicaState>,
     /// Replica states of every peer (cluster mode; empty standalone).
@@ -30,6 +35,8 @@ pub struct ReplicaSet {
     /// As a transfer target: a copy is being made; ordered writes are refused meanwhile (and
     /// filled in from the primary's WAL afterwards).
     awaiting_copy: std::sync::atomic::AtomicBool,
+    /// Bumped whenever the replica states change (wakes writes waiting for a new primary).
+    states_changed: tokio::sync::watch::Sender<u64>,
     /// As a transfer target: the running transfer (from, to) and its progress.
     transfer_progress: parking_lot::Mutex<Option<(PeerId, PeerId, Arc<crate::transfer::TransferProgress>)>>,
 }
@@ -54,9 +61,10 @@ pub struct FrozenCopy {
 }
 
 impl ReplicaSet {
-    pub fn new(shard_id: ShardId, local: Option<Arc<LocalShard>>) -> ReplicaSet {
+    pub(crate) fn new(shard_id: ShardId, local: Option<Arc<LocalShard>>, ctx: Arc<CollectionContext>) -> ReplicaSet {
         ReplicaSet {
             shard_id,
+            ctx,
             local: RwLock::new(local),
             local_state: RwLock::new(ReplicaState::Active),
             peers: RwLock::new(BTreeMap::new()),
@@ -66,6 +74,7 @@ impl ReplicaSet {
             frozen: parking_lot::Mutex::new(None),
             snapshot_file: parking_lot::Mutex::new(None),
             awaiting_copy: std::sync::atomic::AtomicBool::new(false),
+            states_changed: tokio::sync::watch::channel(0).0,
             transfer_progress: parking_lot::Mutex::new(None),
         }
     }
@@ -141,6 +150,17 @@ impl ReplicaSet {
         *self.peers.write() = states;
         if self.primary() != previous_primary {
             self.set_primary_synced(false);
+        }
+        self.states_changed.send_modify(|generation| *generation += 1);
+    }
+
+    /// Resolves once the shard's primary is no longer `primary` in this peer's view.
+    pub async fn primary_changed(&self, primary: PeerId) {
+        let mut changes = self.states_changed.subscribe();
+        while self.primary() == Some(primary) {
+            if changes.changed().await.is_err() {
+                return std::future::pending().await;
+            }
         }
     }
 

@@ -4,10 +4,11 @@
 //! first. A replica that fails is marked `Dead` through the control plane before the write is
 //! acknowledged; a write that cannot reach `write_consistency_factor` replicas fails.
 
-use crate::collection::Collection;
+use crate::context::ClusterPorts;
 use crate::error::{CollectionError, Result};
-use crate::remote::{ControlPlane, ShardRequest, ShardResponse, ShardTransport};
+use crate::remote::{ShardRequest, ShardResponse};
 use crate::replica_set::ReplicaSet;
+use crate::retry::{Retries, RetryPolicy};
 use quiver_shard::{ApplyOutcome, LocalShard};
 use quiver_types::ops::{UpdateOperation, UpdateResult};
 use quiver_types::replica::ReplicaState;
@@ -23,13 +24,6 @@ pub const SHARD_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// off from the cluster has stopped serving reads before it can be deactivated and writes are
 /// acknowledged without it.
 pub const DEACTIVATION_DELAY: Duration = Duration::from_millis(2500);
-
-/// This peer's identity and ports (cluster mode).
-pub struct ClusterPorts {
-    pub me: PeerId,
-    pub transport: Arc<dyn ShardTransport>,
-    pub control: Arc<dyn ControlPlane>,
-}
 
 /// The shard a primary replicates, with its local replica and ports.
 #[derive(Clone, Copy)]
@@ -49,105 +43,116 @@ async fn local_update(shard: &Arc<LocalShard>, op: UpdateOperation, wait: bool) 
     Ok(task.await.map_err(|e| service("shard update task", e))??)
 }
 
-impl Collection {
-    /// Connects the collection to the cluster (once, by the node's reconciler).
-    pub fn attach_cluster(&self, ports: ClusterPorts) {
-        let _ = self.cluster.set(ports);
+impl ReplicaSet {
+    /// Writes `op` (already validated) to this shard: ordered here if this peer is its primary,
+    /// else forwarded to the primary.
+    ///
+    /// # Cancel safety
+    /// The write runs in its own task, owned by this replica set: dropping the returned future
+    /// (a client that disconnects, an API timeout) does not stop it halfway through sending to
+    /// the replicas; it runs to completion — acknowledged by the replicas or with the failed ones
+    /// marked `Dead` — and only its result is lost.
+    pub async fn write(self: &Arc<Self>, op: UpdateOperation, wait: bool) -> Result<UpdateResult> {
+        let set = Arc::clone(self);
+        let task = tokio::spawn(async move { set.route_write(op, wait).await });
+        task.await.map_err(|e| service("write task", e))?
     }
 
-    /// Writes `op` to shard `shard_id`: here if this peer is its primary, else forwarded.
-    pub(crate) async fn update_shard(
-        &self,
-        shard_id: ShardId,
-        op: UpdateOperation,
-        wait: bool,
-    ) -> Result<UpdateResult> {
-        let set = self.replica_set(shard_id)?;
-        let Some(ports) = self.cluster.get() else {
-            let local = set.local().ok_or_else(|| no_replica(shard_id))?;
+    async fn route_write(&self, op: UpdateOperation, wait: bool) -> Result<UpdateResult> {
+        let shard_id = self.shard_id;
+        let Some(ports) = self.ctx.cluster() else {
+            let local = self.local().ok_or_else(|| no_replica(shard_id))?;
             return local_update(&local, op, wait).await;
         };
-        let mut attempts = 0;
+        // A view of the replica states that lags another peer's settles within a few entries; a
+        // primary that stopped answering is deactivated and the write retried with the next.
+        let mut view_lag = Retries::new(RetryPolicy::VIEW_LAG);
+        let mut failover = Retries::new(RetryPolicy::PRIMARY_FAILOVER);
         loop {
-            attempts += 1;
-            let primary = set.primary().ok_or_else(|| {
+            let primary = self.primary().ok_or_else(|| {
                 CollectionError::ShardUnavailable(format!("The replica set for shard {shard_id} has no active replica"))
             })?;
-            if primary == ports.me {
-                match self.update_as_primary(set, ports, op.clone(), wait).await {
-                    // This peer lost the primary role meanwhile: retry with the new primary.
-                    Err(e) if is_not_primary(&e) && attempts < 20 => {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                    other => return other,
-                }
-            }
-            let request = ShardRequest::Update { op: op.clone(), wait };
-            let call = ports.transport.call(primary, self.name(), shard_id, request, SHARD_CALL_TIMEOUT);
-            let outcome = tokio::select! {
-                outcome = call => outcome,
-                () = primary_changed(set, primary) => continue,
+            let outcome = match primary == ports.me {
+                true => self.update_as_primary(ports, op.clone(), wait).await,
+                false => match self.forward_write(ports, primary, &op, wait).await {
+                    Some(outcome) => outcome,
+                    None => continue, // the primary changed meanwhile: ask the new one
+                },
             };
             match outcome {
-                Ok(response) => return response.into_updated(),
-                Err(CollectionError::PeerDown(_)) if self.may_stand_in(set, ports, primary) => {
-                    match self.update_as_stand_in(set, ports, primary, op.clone(), wait).await {
-                        Err(e) if is_not_primary(&e) && attempts < 20 => continue, // it is back
+                Err(CollectionError::PeerDown { peer, .. }) if peer == primary && self.may_stand_in(ports, primary) => {
+                    match self.update_as_stand_in(ports, primary, op.clone(), wait).await {
+                        Err(e) if is_not_primary(&e) && view_lag.pause().await => {} // it is back
                         other => return other,
                     }
                 }
-                Err(e @ (CollectionError::ShardUnavailable(_) | CollectionError::PeerDown(_))) if attempts < 3 => {
+                Err(e @ (CollectionError::Unreachable { peer, .. } | CollectionError::PeerDown { peer, .. }))
+                    if peer == primary && primary != ports.me && failover.pause().await =>
+                {
                     // The primary is unreachable: deactivate it (through Raft, after the delay)
                     // and retry with the next one, so a failover stays inside the server.
                     tracing::warn!(shard_id, primary, error = %e, "primary unreachable; marking it Dead");
                     tokio::time::sleep(DEACTIVATION_DELAY).await;
-                    if set.primary() == Some(primary)
-                        && ports.control.mark_dead(self.name(), shard_id, primary, ReplicaState::Active).await.is_err()
-                        && !self.may_stand_in(set, ports, primary)
+                    if self.primary() == Some(primary)
+                        && ports
+                            .control
+                            .mark_dead(self.ctx.name(), shard_id, primary, ReplicaState::Active)
+                            .await
+                            .is_err()
+                        && !self.may_stand_in(ports, primary)
                     {
                         return Err(e);
                     }
                 }
-                // The primary's view of the replica states lags ours (or the other way round).
-                Err(e) if e.to_string().contains("is not the primary") && attempts < 20 => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => return Err(e),
+                // This peer lost the primary role meanwhile, or the primary's view of the replica
+                // states lags ours (or the other way round).
+                Err(e) if is_not_primary(&e) && view_lag.pause().await => {}
+                other => return other,
             }
+        }
+    }
+
+    /// Forwards a write to `primary`; `None` if the primary changed in this peer's view before
+    /// it answered (the write may have been applied there; it is idempotent and ordered again).
+    async fn forward_write(
+        &self,
+        ports: &ClusterPorts,
+        primary: PeerId,
+        op: &UpdateOperation,
+        wait: bool,
+    ) -> Option<Result<UpdateResult>> {
+        let request = ShardRequest::Update { op: op.clone(), wait };
+        let call = ports.transport.call(primary, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT);
+        tokio::select! {
+            outcome = call => Some(outcome.and_then(ShardResponse::into_updated)),
+            () = self.primary_changed(primary) => None,
         }
     }
 
     /// The primary's part: order locally, replicate, deactivate failed replicas, then answer.
     pub(crate) async fn update_as_primary(
         &self,
-        set: &ReplicaSet,
         ports: &ClusterPorts,
         op: UpdateOperation,
         wait: bool,
     ) -> Result<UpdateResult> {
-        let local = set.local().ok_or_else(|| no_replica(set.shard_id))?;
+        let local = self.local().ok_or_else(|| no_replica(self.shard_id))?;
         let local = &local;
-        let _order = set.order.lock().await;
+        let _order = self.order.lock().await;
         // The role may have moved while this write waited for the lock (e.g. a finished move).
-        if set.primary() != Some(ports.me) {
-            return Err(CollectionError::ShardUnavailable(format!(
-                "{}: peer {} is not the primary of shard {} any more",
-                crate::serve::NOT_PRIMARY,
-                ports.me,
-                set.shard_id
-            )));
+        if self.primary() != Some(ports.me) {
+            return Err(not_primary(self, ports.me));
         }
-        if !set.is_primary_synced() {
-            self.adopt_longest_suffix(set, local, ports).await?;
+        if !self.is_primary_synced() {
+            self.adopt_longest_suffix(local, ports).await?;
         }
         // Log and apply locally without waiting for the fsync, then fsync here while the
         // replicas log theirs: the write is acknowledged only after both (overlapping the disks'
         // latencies instead of adding them).
         let mut result = local_update(local, op.clone(), false).await?;
         let seq = result.operation_id.unwrap_or(0);
-        let targets = set.remote_updatable(ports.me);
-        let target = Target { shard_id: set.shard_id, local, ports };
+        let targets = self.remote_updatable(ports.me);
+        let target = Target { shard_id: self.shard_id, local, ports };
         let sends = targets.iter().map(|(peer, _)| self.replicate_to(&target, *peer, seq, &op, wait));
         let local_sync = async {
             if !wait {
@@ -174,13 +179,13 @@ impl Collection {
         // DESIGN §3.1: an acknowledged write is on at least `write_consistency_factor` replicas
         // (capped by the replicas the shard has, in any state). Fewer successes fail the write and
         // deactivate nothing (spec §6.2); otherwise failed replicas are marked Dead first.
-        let required = (self.config().params.write_consistency_factor as usize).min(set.replica_count());
+        let required = (self.ctx.config().params.write_consistency_factor as usize).min(self.replica_count());
         if successes < required {
             return Err(match failed.into_iter().next() {
                 Some((_, _, first)) => first,
                 None => CollectionError::ShardUnavailable(format!(
                     "Write consistency factor not reached for shard {}: {successes} of {required} replicas can take writes",
-                    set.shard_id
+                    self.shard_id
                 )),
             });
         }
@@ -190,28 +195,28 @@ impl Collection {
         // A replica that sees another peer as primary means this peer lost the role: fail the
         // write (the caller retries with the new primary) and deactivate nobody.
         if let Some((_, _, e)) = failed.iter().find(|(_, _, e)| is_not_primary(e)) {
-            return Err(CollectionError::ShardUnavailable(format!("primary of shard {} changed: {e}", set.shard_id)));
+            return Err(CollectionError::ShardUnavailable(format!("primary of shard {} changed: {e}", self.shard_id)));
         }
         // Without a quorum, replicas whose process is down are skipped at once (§8): they serve
         // nothing, so there is nothing to wait for.
-        let all_down = failed.iter().all(|(_, _, e)| matches!(e, CollectionError::PeerDown(_)));
+        let all_down = failed.iter().all(|(peer, _, e)| is_down(e, *peer));
         if all_down && solo_allowed(ports) {
-            tracing::warn!(shard_id = set.shard_id, "acknowledged without replicas whose peers are down");
+            tracing::warn!(shard_id = self.shard_id, "acknowledged without replicas whose peers are down");
             return Ok(result);
         }
         tokio::time::sleep(DEACTIVATION_DELAY).await;
         for (peer, state, e) in failed {
-            tracing::warn!(shard_id = set.shard_id, peer, error = %e, "replica failed a write; marking it Dead");
-            let Err(d) = ports.control.mark_dead(self.name(), set.shard_id, peer, state).await else { continue };
+            tracing::warn!(shard_id = self.shard_id, peer, error = %e, "replica failed a write; marking it Dead");
+            let Err(d) = ports.control.mark_dead(self.ctx.name(), self.shard_id, peer, state).await else { continue };
             // Design record 003 §8: in a 2-peer cluster whose other peer's process is down, no
             // quorum can deactivate it, and it can serve nothing until it has caught up.
-            if solo_allowed(ports) && self.peer_is_down(set, ports, peer, &e).await {
-                tracing::warn!(shard_id = set.shard_id, peer, "acknowledged without a replica whose peer is down");
+            if solo_allowed(ports) && self.peer_is_down(ports, peer, &e).await {
+                tracing::warn!(shard_id = self.shard_id, peer, "acknowledged without a replica whose peer is down");
                 continue;
             }
             return Err(CollectionError::Service(format!(
                 "Some replica of shard {} failed to apply operation and deactivation failed ({d}). Consistency of this update is not guaranteed. Please retry.",
-                set.shard_id
+                self.shard_id
             )));
         }
         Ok(result)
@@ -219,26 +224,27 @@ impl Collection {
 
     /// Whether `peer`'s process is down: its failure said so, or (a connection reset while the
     /// write was in flight) a probe now finds nothing listening.
-    async fn peer_is_down(&self, set: &ReplicaSet, ports: &ClusterPorts, peer: PeerId, e: &CollectionError) -> bool {
-        matches!(e, CollectionError::PeerDown(_)) || self.probe_down(set, ports, peer).await
+    async fn peer_is_down(&self, ports: &ClusterPorts, peer: PeerId, e: &CollectionError) -> bool {
+        is_down(e, peer) || self.probe_down(ports, peer).await
     }
 
     /// Whether nothing listens on `peer`'s address now (a cheap `LastSeq` call is refused).
-    async fn probe_down(&self, set: &ReplicaSet, ports: &ClusterPorts, peer: PeerId) -> bool {
-        let probe = ports.transport.call(peer, self.name(), set.shard_id, ShardRequest::LastSeq, SHARD_CALL_TIMEOUT);
-        matches!(probe.await, Err(CollectionError::PeerDown(_)))
+    async fn probe_down(&self, ports: &ClusterPorts, peer: PeerId) -> bool {
+        let probe =
+            ports.transport.call(peer, self.ctx.name(), self.shard_id, ShardRequest::LastSeq, SHARD_CALL_TIMEOUT);
+        matches!(probe.await, Err(e) if is_down(&e, peer))
     }
 
     /// Whether this peer may order a write in place of `primary`, whose process is down: only a
     /// peer nothing can be committed without (the other peer of a 2-peer cluster), cut off from
     /// any quorum, whose own replica is `Active` and confirmed current, and with no other replica
     /// that would need the write (design record 003 §8).
-    fn may_stand_in(&self, set: &ReplicaSet, ports: &ClusterPorts, primary: PeerId) -> bool {
+    fn may_stand_in(&self, ports: &ClusterPorts, primary: PeerId) -> bool {
         solo_allowed(ports)
-            && set.has_local()
-            && set.local_state() == ReplicaState::Active
-            && set.is_verified()
-            && set.remote_updatable(ports.me).iter().all(|(peer, _)| *peer == primary)
+            && self.has_local()
+            && self.local_state() == ReplicaState::Active
+            && self.is_verified()
+            && self.remote_updatable(ports.me).iter().all(|(peer, _)| *peer == primary)
     }
 
     /// Orders and applies a write locally in place of a primary whose process is down. Under the
@@ -247,23 +253,23 @@ impl Collection {
     /// after every write acknowledged here.
     async fn update_as_stand_in(
         &self,
-        set: &ReplicaSet,
         ports: &ClusterPorts,
         primary: PeerId,
         op: UpdateOperation,
         wait: bool,
     ) -> Result<UpdateResult> {
-        let local = set.local().ok_or_else(|| no_replica(set.shard_id))?;
-        let _order = set.order.lock().await;
-        if !self.probe_down(set, ports, primary).await {
-            return Err(CollectionError::ShardUnavailable(format!(
-                "{}: primary {primary} of shard {} is reachable again",
-                crate::serve::NOT_PRIMARY,
-                set.shard_id
-            )));
+        let local = self.local().ok_or_else(|| no_replica(self.shard_id))?;
+        let _order = self.order.lock().await;
+        if !self.probe_down(ports, primary).await {
+            // The primary is reachable again: it orders the write.
+            return Err(CollectionError::NotPrimary {
+                shard_id: self.shard_id,
+                peer: ports.me,
+                primary: Some(primary),
+            });
         }
         tracing::warn!(
-            shard_id = set.shard_id,
+            shard_id = self.shard_id,
             primary,
             "primary is down and no quorum exists: ordering the write here"
         );
@@ -280,41 +286,40 @@ impl Collection {
         wait: bool,
     ) -> Result<()> {
         let Target { shard_id, ports, .. } = *target;
-        let mut lagging_view_retries = 0;
-        let mut gap_fills = 0;
+        let mut view_lag = Retries::new(RetryPolicy::VIEW_LAG);
+        let mut gap_fills = Retries::new(RetryPolicy::GAP_FILL);
         loop {
             let request = ShardRequest::Apply { primary: ports.me, seq, op: op.clone(), wait };
-            let answer = ports.transport.call(peer, self.name(), shard_id, request, SHARD_CALL_TIMEOUT).await;
+            let answer = ports.transport.call(peer, self.ctx.name(), shard_id, request, SHARD_CALL_TIMEOUT).await;
             match answer.and_then(ShardResponse::into_applied) {
                 Ok(ApplyOutcome::Applied | ApplyOutcome::Duplicate) => return Ok(()),
-                Ok(ApplyOutcome::Gap { last }) if gap_fills < 3 => {
-                    gap_fills += 1;
+                Ok(ApplyOutcome::Gap { last }) if gap_fills.pause().await => {
                     self.fill_gap(target, peer, last + 1, seq - 1).await?;
                 }
-                Ok(ApplyOutcome::Gap { .. }) => break,
+                Ok(ApplyOutcome::Gap { .. }) => {
+                    return Err(CollectionError::Service(format!(
+                        "replica {peer} of shard {shard_id} keeps reporting gaps"
+                    )));
+                }
                 Ok(ApplyOutcome::Diverged) => {
                     return Err(CollectionError::Service(format!(
                         "replica {peer} of shard {shard_id} diverged at {seq}"
                     )));
                 }
                 // The replica has not applied the state that made this peer primary yet.
-                Err(e) if is_not_primary(&e) && lagging_view_retries < 20 => {
-                    lagging_view_retries += 1;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+                Err(e) if is_not_primary(&e) && view_lag.pause().await => {}
                 Err(e) => return Err(e),
             }
         }
-        Err(CollectionError::Service(format!("replica {peer} of shard {shard_id} keeps reporting gaps")))
     }
 
     /// Takes the order lock and, if this peer just became primary, adopts longer suffixes.
-    pub(crate) async fn ensure_primary_synced(&self, set: &ReplicaSet) -> Result<()> {
-        let ports = self.cluster.get().ok_or_else(|| no_replica(set.shard_id))?;
-        let local = set.local().ok_or_else(|| no_replica(set.shard_id))?;
-        let _order = set.order.lock().await;
-        if !set.is_primary_synced() {
-            self.adopt_longest_suffix(set, &local, ports).await?;
+    pub(crate) async fn ensure_primary_synced(&self) -> Result<()> {
+        let ports = self.ctx.cluster().ok_or_else(|| no_replica(self.shard_id))?;
+        let local = self.local().ok_or_else(|| no_replica(self.shard_id))?;
+        let _order = self.order.lock().await;
+        if !self.is_primary_synced() {
+            self.adopt_longest_suffix(&local, ports).await?;
         }
         Ok(())
     }
@@ -323,26 +328,18 @@ impl Collection {
     /// their last sequence number and applies the records it lacks from the most advanced one, so
     /// that writes the old primary sent to some replicas are held by all (the gap mechanism then
     /// brings the others up). Unreachable replicas are left to the write path (→ `Dead`).
-    async fn adopt_longest_suffix(
-        &self,
-        set: &ReplicaSet,
-        local: &Arc<LocalShard>,
-        ports: &ClusterPorts,
-    ) -> Result<()> {
+    async fn adopt_longest_suffix(&self, local: &Arc<LocalShard>, ports: &ClusterPorts) -> Result<()> {
         let mut best: Option<(PeerId, SeqNo)> = None;
-        for (peer, _) in set.remote_updatable(ports.me) {
+        for (peer, _) in self.remote_updatable(ports.me) {
             // Fencing: every replica must see this peer as primary before it orders writes, so the
             // old primary can no longer get a write acknowledged (replicas refuse its `Apply`).
-            let mut refusals = 0;
+            let mut view_lag = Retries::new(RetryPolicy::VIEW_LAG);
             let last = loop {
                 let request = ShardRequest::PrimaryLastSeq { primary: ports.me };
-                let call = ports.transport.call(peer, self.name(), set.shard_id, request, SHARD_CALL_TIMEOUT);
+                let call = ports.transport.call(peer, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT);
                 match call.await.and_then(ShardResponse::into_last_seq) {
                     Ok(last) => break Some(last),
-                    Err(e) if is_not_primary(&e) && refusals < 20 => {
-                        refusals += 1;
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
+                    Err(e) if is_not_primary(&e) && view_lag.pause().await => {}
                     Err(e) if is_not_primary(&e) => return Err(e),
                     Err(_) => break None, // unreachable: the write path deactivates it
                 }
@@ -355,19 +352,22 @@ impl Collection {
         }
         let mine = local.applied_seq();
         if let Some((peer, _)) = best.filter(|(_, last)| *last >= mine && mine > 0) {
-            self.check_same_history(set, local, ports, peer, mine).await?;
+            self.check_same_history(local, ports, peer, mine).await?;
         }
         if let Some((peer, last)) = best.filter(|(_, last)| *last > mine) {
             tracing::info!(
-                shard_id = set.shard_id,
+                shard_id = self.shard_id,
                 peer,
                 from = mine + 1,
                 to = last,
                 "new primary adopts a longer suffix"
             );
             let request = ShardRequest::WalRecords { from: mine + 1, to: last };
-            let records =
-                ports.transport.call(peer, self.name(), set.shard_id, request, SHARD_CALL_TIMEOUT).await?.into_wal()?;
+            let records = ports
+                .transport
+                .call(peer, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT)
+                .await?
+                .into_wal()?;
             for (seq, op) in records {
                 let shard = Arc::clone(local);
                 let task = tokio::task::spawn_blocking(move || shard.apply_at(seq, &op, true));
@@ -376,49 +376,47 @@ impl Collection {
                     ApplyOutcome::Gap { .. } | ApplyOutcome::Diverged => {
                         return Err(CollectionError::Service(format!(
                             "shard {} cannot adopt the suffix of replica {peer} at {seq}",
-                            set.shard_id
+                            self.shard_id
                         )));
                     }
                 }
             }
         }
-        set.set_primary_synced(true);
+        self.set_primary_synced(true);
         Ok(())
     }
 
     /// Design record 007: under the order lock (no write can be acknowledged meanwhile) the
     /// transfer's target receives every record it misses, then the end of the transfer is
     /// recorded; the target turns `Active` holding every acknowledged write.
-    pub(crate) async fn finish_transfer_as_primary(&self, set: &ReplicaSet, from: PeerId, to: PeerId) -> Result<()> {
-        let ports = self.cluster.get().ok_or_else(|| no_replica(set.shard_id))?;
-        let local = set.local().ok_or_else(|| no_replica(set.shard_id))?;
-        if set.primary() != Some(ports.me) {
-            return Err(CollectionError::ShardUnavailable(format!(
-                "{}: peer {} is not the primary of shard {}",
-                crate::serve::NOT_PRIMARY,
-                ports.me,
-                set.shard_id
-            )));
+    pub(crate) async fn finish_transfer_as_primary(&self, from: PeerId, to: PeerId) -> Result<()> {
+        let ports = self.ctx.cluster().ok_or_else(|| no_replica(self.shard_id))?;
+        let local = self.local().ok_or_else(|| no_replica(self.shard_id))?;
+        if self.primary() != Some(ports.me) {
+            return Err(not_primary(self, ports.me));
         }
-        let _order = set.order.lock().await;
-        if !set.is_primary_synced() {
-            self.adopt_longest_suffix(set, &local, ports).await?;
+        let _order = self.order.lock().await;
+        if !self.is_primary_synced() {
+            self.adopt_longest_suffix(&local, ports).await?;
         }
         let request = ShardRequest::LastSeq;
-        let theirs =
-            ports.transport.call(to, self.name(), set.shard_id, request, SHARD_CALL_TIMEOUT).await?.into_last_seq()?;
+        let theirs = ports
+            .transport
+            .call(to, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT)
+            .await?
+            .into_last_seq()?;
         let mine = local.applied_seq();
         if theirs > mine {
             return Err(CollectionError::Service(format!(
                 "transfer target {to} of shard {} is ahead of the primary ({theirs} > {mine})",
-                set.shard_id
+                self.shard_id
             )));
         }
         if theirs < mine {
-            let target = Target { shard_id: set.shard_id, local: &local, ports };
+            let target = Target { shard_id: self.shard_id, local: &local, ports };
             self.fill_gap(&target, to, theirs + 1, mine).await?;
         }
-        ports.control.finish_transfer(self.name(), set.shard_id, from, to).await
+        ports.control.finish_transfer(self.ctx.name(), self.shard_id, from, to).await
     }
 
     /// Before adopting `peer`'s suffix: its record at `mine` (this replica's last) must equal
@@ -427,14 +425,13 @@ impl Collection {
     /// by a full copy) instead of ordering on top of it.
     async fn check_same_history(
         &self,
-        set: &ReplicaSet,
         local: &Arc<LocalShard>,
         ports: &ClusterPorts,
         peer: PeerId,
         mine: SeqNo,
     ) -> Result<()> {
         let request = ShardRequest::WalRecords { from: mine, to: mine };
-        let records = ports.transport.call(peer, self.name(), set.shard_id, request, SHARD_CALL_TIMEOUT).await?;
+        let records = ports.transport.call(peer, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT).await?;
         let Some((seq, op)) = records.into_wal()?.into_iter().next().filter(|(seq, _)| *seq == mine) else {
             return Ok(()); // the peer no longer holds it: nothing to compare
         };
@@ -445,11 +442,11 @@ impl Collection {
         if outcome != ApplyOutcome::Diverged {
             return Ok(());
         }
-        tracing::error!(shard_id = set.shard_id, peer, seq, "local replica diverged from the others; marking it Dead");
-        let _ = ports.control.mark_dead(self.name(), set.shard_id, ports.me, ReplicaState::Active).await;
+        tracing::error!(shard_id = self.shard_id, peer, seq, "local replica diverged from the others; marking it Dead");
+        let _ = ports.control.mark_dead(self.ctx.name(), self.shard_id, ports.me, ReplicaState::Active).await;
         Err(CollectionError::ShardUnavailable(format!(
             "replica {} of shard {} diverged at {seq} and is being recovered",
-            ports.me, set.shard_id
+            ports.me, self.shard_id
         )))
     }
 
@@ -459,7 +456,6 @@ impl Collection {
     /// transfer).
     pub(crate) async fn catch_up(
         &self,
-        set: &ReplicaSet,
         local: &Arc<LocalShard>,
         ports: &ClusterPorts,
         primary: PeerId,
@@ -467,7 +463,7 @@ impl Collection {
     ) -> bool {
         let mine = local.applied_seq();
         let request = ShardRequest::WalRecords { from: mine.max(1), to: primary_seq };
-        let call = ports.transport.call(primary, self.name(), set.shard_id, request, SHARD_CALL_TIMEOUT);
+        let call = ports.transport.call(primary, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT);
         let Ok(records) = call.await.and_then(ShardResponse::into_wal) else { return false };
         let complete = records.first().is_some_and(|(seq, _)| *seq <= mine.max(1));
         let shard = Arc::clone(local);
@@ -477,12 +473,12 @@ impl Collection {
         };
         if !applied && ports.control.is_connected() {
             tracing::warn!(
-                shard_id = set.shard_id,
+                shard_id = self.shard_id,
                 primary,
                 "replica cannot catch up from the primary's WAL; marking it Dead"
             );
-            let state = set.local_state();
-            let _ = ports.control.mark_dead(self.name(), set.shard_id, ports.me, state).await;
+            let state = self.local_state();
+            let _ = ports.control.mark_dead(self.ctx.name(), self.shard_id, ports.me, state).await;
         }
         applied && local.applied_seq() >= primary_seq
     }
@@ -502,7 +498,7 @@ impl Collection {
         for (seq, op) in records {
             // One fsync at the end covers the whole gap.
             let request = ShardRequest::Apply { primary: ports.me, seq, op, wait: seq == last_seq };
-            let outcome = ports.transport.call(peer, self.name(), shard_id, request, SHARD_CALL_TIMEOUT).await?;
+            let outcome = ports.transport.call(peer, self.ctx.name(), shard_id, request, SHARD_CALL_TIMEOUT).await?;
             if let ApplyOutcome::Gap { last } = outcome.into_applied()? {
                 return Err(CollectionError::Service(format!(
                     "replica {peer} of shard {shard_id} lost records after {last}"
@@ -531,16 +527,20 @@ fn solo_allowed(ports: &ClusterPorts) -> bool {
     !ports.control.is_connected() && ports.control.is_indispensable()
 }
 
-/// Whether a replica refused because it sees another peer as the shard's primary.
-fn is_not_primary(e: &CollectionError) -> bool {
-    e.to_string().contains(crate::serve::NOT_PRIMARY)
+/// Whether calling `peer` found nothing listening (its process is down).
+fn is_down(e: &CollectionError, peer: PeerId) -> bool {
+    matches!(e, CollectionError::PeerDown { peer: down, .. } if *down == peer)
 }
 
-/// Resolves once `set`'s primary is no longer `primary` (it was marked `Dead` meanwhile).
-async fn primary_changed(set: &ReplicaSet, primary: PeerId) {
-    while set.primary() == Some(primary) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Whether a replica refused because it sees another peer as the shard's primary.
+fn is_not_primary(e: &CollectionError) -> bool {
+    matches!(e, CollectionError::NotPrimary { .. })
+}
+
+/// The refusal of a request that only `peer` as the shard's primary could serve, naming the
+/// primary this peer sees.
+pub(crate) fn not_primary(set: &ReplicaSet, peer: PeerId) -> CollectionError {
+    CollectionError::NotPrimary { shard_id: set.shard_id, peer, primary: set.primary() }
 }
 
 pub(crate) fn no_replica(shard_id: ShardId) -> CollectionError {

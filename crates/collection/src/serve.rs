@@ -6,7 +6,8 @@ use crate::collection::Collection;
 use crate::error::{CollectionError, Result};
 use crate::remote::{ShardRequest, ShardResponse};
 use crate::replica_set::ReplicaSet;
-use crate::replication::no_replica;
+use crate::replication::{no_replica, not_primary};
+use crate::retry::{Retries, RetryPolicy};
 use quiver_shard::LocalShard;
 use quiver_types::query::ReadConsistency;
 use quiver_types::replica::ReplicaState;
@@ -24,14 +25,6 @@ tokio::task_local! {
 pub async fn with_read_consistency<F: std::future::Future>(consistency: ReadConsistency, read: F) -> F::Output {
     READ_CONSISTENCY.scope(consistency, read).await
 }
-
-/// Marks the refusal of a read by a replica that may not serve it (yet).
-const NOT_READABLE: &str = "is not readable here";
-/// Rounds of 100 ms a read waits for replicas whose state lags this peer's view.
-const LAGGING_READ_RETRIES: u32 = 10;
-
-/// Marks the refusal of a write from a peer that is not (or not yet) the primary here.
-pub(crate) const NOT_PRIMARY: &str = "not the primary";
 
 /// Runs a read (or digest) against a local replica on a blocking thread.
 pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest) -> Result<ShardResponse> {
@@ -72,31 +65,31 @@ pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest)
     task.await.map_err(|e| CollectionError::Service(format!("shard read task: {e}")))?
 }
 
-impl Collection {
+impl ReplicaSet {
     /// The local replica if it may serve reads now: readable, and in cluster mode this peer is in
     /// contact with a quorum and has confirmed with the shard's primary that the replica is
     /// current (a returning peer never serves writes it missed).
-    pub(crate) async fn servable_local(&self, set: &ReplicaSet) -> Option<Arc<LocalShard>> {
-        let local = set.readable_local()?;
-        let Some(ports) = self.cluster.get() else { return Some(local) };
+    pub(crate) async fn servable_local(&self) -> Option<Arc<LocalShard>> {
+        let local = self.readable_local()?;
+        let Some(ports) = self.ctx.cluster() else { return Some(local) };
         if !ports.control.is_connected() {
             // Design record 003 §8: cut off, a peer nothing can be committed without keeps serving
             // a replica it had confirmed current: no replica of it can have been deactivated, and
             // writes are acknowledged without it only while its process is down (then it restarts
             // unconfirmed).
-            return (ports.control.is_indispensable() && set.is_verified()).then_some(local);
+            return (ports.control.is_indispensable() && self.is_verified()).then_some(local);
         }
-        if set.is_verified() {
+        if self.is_verified() {
             return Some(local);
         }
-        let primary = set.primary()?;
+        let primary = self.primary()?;
         let current = match primary == ports.me {
-            true => self.ensure_primary_synced(set).await.is_ok(),
+            true => self.ensure_primary_synced().await.is_ok(),
             false => {
                 let call = ports.transport.call(
                     primary,
-                    self.name(),
-                    set.shard_id,
+                    self.ctx.name(),
+                    self.shard_id,
                     ShardRequest::LastSeq,
                     Duration::from_secs(2),
                 );
@@ -104,63 +97,54 @@ impl Collection {
                     Ok(primary_seq) if local.applied_seq() >= primary_seq => true,
                     // Behind (it missed writes while its peer was down): catch up from the
                     // primary's WAL before serving anything.
-                    Ok(primary_seq) => self.catch_up(set, &local, ports, primary, primary_seq).await,
+                    Ok(primary_seq) => self.catch_up(&local, ports, primary, primary_seq).await,
                     Err(_) => false,
                 }
             }
         };
-        set.set_verified(current);
+        self.set_verified(current);
         current.then_some(local)
     }
 
-    /// Confirms every local `Active` replica not yet confirmed current (so a peer that is cut off
-    /// later knows which replicas it may keep serving).
-    pub async fn verify_replicas(&self) {
-        for set in self.replica_sets() {
-            if set.has_local() && set.local_state() == ReplicaState::Active && !set.is_verified() {
-                let _ = self.servable_local(set).await;
-            }
+    /// Confirms the local replica current if it is `Active` and not confirmed yet (so a peer that
+    /// is cut off later knows whether it may keep serving it).
+    pub async fn verify(&self) {
+        if self.has_local() && self.local_state() == ReplicaState::Active && !self.is_verified() {
+            let _ = self.servable_local().await;
         }
     }
 
-    /// Forgets every confirmation (this peer lost contact with the cluster).
-    pub fn unverify_replicas(&self) {
-        for set in self.replica_sets() {
-            set.set_verified(false);
-            set.set_primary_synced(false);
-        }
+    /// Forgets the confirmation (this peer lost contact with the cluster).
+    pub fn unverify(&self) {
+        self.set_verified(false);
+        self.set_primary_synced(false);
     }
 
-    /// Serves a request another peer sent to this peer's replica of `shard_id`.
-    pub async fn handle_shard_request(&self, shard_id: ShardId, request: ShardRequest) -> Result<ShardResponse> {
-        let set = self.replica_set(shard_id)?;
+    /// Serves a request another peer sent to this peer's replica.
+    pub async fn serve(&self, request: ShardRequest) -> Result<ShardResponse> {
+        let shard_id = self.shard_id;
         match request {
             ShardRequest::Update { op, wait } => {
-                let ports = self.cluster.get().ok_or_else(|| no_replica(shard_id))?;
-                if set.primary() != Some(ports.me) {
-                    return Err(CollectionError::ShardUnavailable(format!(
-                        "peer {} is not the primary of shard {shard_id}",
-                        ports.me
-                    )));
+                let ports = self.ctx.cluster().ok_or_else(|| no_replica(shard_id))?;
+                if self.primary() != Some(ports.me) {
+                    return Err(not_primary(self, ports.me));
                 }
                 let mut op = op;
-                crate::validate::prepare_operation(&self.config(), &mut op)?;
-                Ok(ShardResponse::Updated(self.update_as_primary(set, ports, op, wait).await?))
+                crate::validate::prepare_operation(&self.ctx.config(), &mut op)?;
+                Ok(ShardResponse::Updated(self.update_as_primary(ports, op, wait).await?))
             }
             ShardRequest::Apply { primary, seq, op, wait } => {
-                let local = set.local().ok_or_else(|| no_replica(shard_id))?;
-                if set.primary() != Some(primary) {
-                    return Err(CollectionError::ShardUnavailable(format!(
-                        "{NOT_PRIMARY}: peer {primary} is not the primary of shard {shard_id} here"
-                    )));
+                let local = self.local().ok_or_else(|| no_replica(shard_id))?;
+                if self.primary() != Some(primary) {
+                    return Err(not_primary(self, primary));
                 }
-                if !set.local_state().receives_updates() {
+                if !self.local_state().receives_updates() {
                     return Err(CollectionError::ShardUnavailable(format!(
                         "replica of shard {shard_id} is {:?} and takes no updates",
-                        set.local_state()
+                        self.local_state()
                     )));
                 }
-                if set.is_awaiting_copy() {
+                if self.is_awaiting_copy() {
                     return Err(CollectionError::ShardUnavailable(format!(
                         "replica of shard {shard_id} awaits its transfer copy"
                     )));
@@ -170,39 +154,37 @@ impl Collection {
                 Ok(ShardResponse::Applied(outcome))
             }
             ShardRequest::SnapshotBegin => {
-                let local = set.local().ok_or_else(|| no_replica(shard_id))?;
-                crate::transfer::freeze(set, &local).await
+                let local = self.local().ok_or_else(|| no_replica(shard_id))?;
+                crate::transfer::freeze(self, &local).await
             }
-            ShardRequest::SnapshotPage { token, offset, limit } => crate::transfer::page(set, token, offset, limit),
-            ShardRequest::SnapshotEnd { token } => Ok(crate::transfer::release(set, token)),
+            ShardRequest::SnapshotPage { token, offset, limit } => crate::transfer::page(self, token, offset, limit),
+            ShardRequest::SnapshotEnd { token } => Ok(crate::transfer::release(self, token)),
             ShardRequest::SnapshotCreate => {
-                let local = set.local().ok_or_else(|| no_replica(shard_id))?;
-                crate::transfer::snapshot_create(set, &local, self.dir()).await
+                let local = self.local().ok_or_else(|| no_replica(shard_id))?;
+                crate::transfer::snapshot_create(self, &local, self.ctx.dir()).await
             }
             ShardRequest::SnapshotChunk { token, offset, len } => {
-                crate::transfer::snapshot_chunk(set, token, offset, len).await
+                crate::transfer::snapshot_chunk(self, token, offset, len).await
             }
             ShardRequest::WalRange => {
-                let local = set.local().ok_or_else(|| no_replica(shard_id))?;
+                let local = self.local().ok_or_else(|| no_replica(shard_id))?;
                 Ok(ShardResponse::WalRange { first: local.wal_first_seq(), last: local.applied_seq() })
             }
             ShardRequest::FinishTransfer { from, to } => {
-                self.finish_transfer_as_primary(set, from, to).await.map(|()| ShardResponse::Done)
+                self.finish_transfer_as_primary(from, to).await.map(|()| ShardResponse::Done)
             }
-            ShardRequest::TransferComment { from, to } => Ok(ShardResponse::Comment(set.transfer_comment(from, to))),
+            ShardRequest::TransferComment { from, to } => Ok(ShardResponse::Comment(self.transfer_comment(from, to))),
             ShardRequest::PrimaryLastSeq { primary } => {
-                let local = set.local().ok_or_else(|| no_replica(shard_id))?;
+                let local = self.local().ok_or_else(|| no_replica(shard_id))?;
                 // After any write this peer is ordering in place of a down primary.
-                let _order = set.order.lock().await;
-                if set.primary() != Some(primary) {
-                    return Err(CollectionError::ShardUnavailable(format!(
-                        "{NOT_PRIMARY}: peer {primary} is not the primary of shard {shard_id} here"
-                    )));
+                let _order = self.order.lock().await;
+                if self.primary() != Some(primary) {
+                    return Err(not_primary(self, primary));
                 }
                 Ok(ShardResponse::LastSeq(local.applied_seq()))
             }
             request @ (ShardRequest::Digest | ShardRequest::WalRecords { .. } | ShardRequest::LastSeq) => {
-                let local = set.local().ok_or_else(|| no_replica(shard_id))?;
+                let local = self.local().ok_or_else(|| no_replica(shard_id))?;
                 execute_read(&local, request).await
             }
             read @ (ShardRequest::Search(_)
@@ -210,28 +192,29 @@ impl Collection {
             | ShardRequest::Count(_)
             | ShardRequest::Retrieve { .. }
             | ShardRequest::Versions(_)) => {
-                let local = self.servable_local(set).await.ok_or_else(|| {
-                    CollectionError::ShardUnavailable(format!("replica of shard {shard_id} {NOT_READABLE}"))
+                let local = self.servable_local().await.ok_or_else(|| CollectionError::NotReadable {
+                    shard_id,
+                    reason: format!("{:?}, or not confirmed current with its primary", self.local_state()),
                 })?;
                 execute_read(&local, read).await
             }
         }
     }
 
-    /// Reads shard `shard_id` with the request's read consistency: one readable replica by
-    /// default, else every required replica must answer (Active replicas hold identical data, so
-    /// the first answer is the merged one).
-    pub(crate) async fn read_shard(&self, shard_id: ShardId, request: ShardRequest) -> Result<ShardResponse> {
+    /// Reads this shard with the request's read consistency: one readable replica by default,
+    /// else every required replica must answer (Active replicas hold identical data, so the
+    /// first answer is the merged one).
+    pub(crate) async fn read(&self, request: ShardRequest) -> Result<ShardResponse> {
+        let shard_id = self.shard_id;
         let consistency = READ_CONSISTENCY.try_with(|c| *c).unwrap_or_default();
         if consistency == ReadConsistency::Default {
-            return self.read_one_replica(shard_id, request).await;
+            return self.read_one_replica(request).await;
         }
-        let set = self.replica_set(shard_id)?;
-        let Some(ports) = self.cluster.get() else { return self.read_one_replica(shard_id, request).await };
-        let total = set.states().len();
+        let Some(ports) = self.ctx.cluster() else { return self.read_one_replica(request).await };
+        let total = self.states().len();
         let required = consistency.required(total);
-        let mut readable: Vec<Option<PeerId>> = set.remote_readable(ports.me).into_iter().map(Some).collect();
-        if self.servable_local(set).await.is_some() {
+        let mut readable: Vec<Option<PeerId>> = self.remote_readable(ports.me).into_iter().map(Some).collect();
+        if self.servable_local().await.is_some() {
             readable.insert(0, None);
         }
         if readable.len() < required {
@@ -243,13 +226,13 @@ impl Collection {
         let calls = readable.into_iter().take(required).map(|peer| {
             let request = request.clone();
             async move {
-                match (peer, set.local()) {
+                match (peer, self.local()) {
                     (None, Some(local)) => execute_read(&local, request).await,
                     (None, None) => Err(no_replica(shard_id)),
                     (Some(peer), _) => {
                         ports
                             .transport
-                            .call(peer, self.name(), shard_id, request, crate::replication::SHARD_CALL_TIMEOUT)
+                            .call(peer, self.ctx.name(), shard_id, request, crate::replication::SHARD_CALL_TIMEOUT)
                             .await
                     }
                 }
@@ -265,21 +248,23 @@ impl Collection {
 
     /// Reads shard `shard_id` from the local readable replica, else from other readable replicas
     /// in turn (a failed replica falls through to the next).
-    async fn read_one_replica(&self, shard_id: ShardId, request: ShardRequest) -> Result<ShardResponse> {
-        let set = self.replica_set(shard_id)?;
-        if let Some(local) = self.servable_local(set).await {
+    async fn read_one_replica(&self, request: ShardRequest) -> Result<ShardResponse> {
+        let shard_id = self.shard_id;
+        if let Some(local) = self.servable_local().await {
             return execute_read(&local, request).await;
         }
-        let unavailable =
-            || CollectionError::ShardUnavailable(format!("No active replica of shard {shard_id} of {}", self.name()));
-        let Some(ports) = self.cluster.get() else { return Err(unavailable()) };
+        let unavailable = || {
+            CollectionError::ShardUnavailable(format!("No active replica of shard {shard_id} of {}", self.ctx.name()))
+        };
+        let Some(ports) = self.ctx.cluster() else { return Err(unavailable()) };
         let mut last_error = unavailable();
-        for round in 0..=LAGGING_READ_RETRIES {
+        let mut view_lag = Retries::new(RetryPolicy::VIEW_LAG);
+        loop {
             let mut lagging = false;
-            for peer in set.remote_readable(ports.me) {
+            for peer in self.remote_readable(ports.me) {
                 let call = ports.transport.call(
                     peer,
-                    self.name(),
+                    self.ctx.name(),
                     shard_id,
                     request.clone(),
                     crate::replication::SHARD_CALL_TIMEOUT,
@@ -288,18 +273,41 @@ impl Collection {
                     Ok(response) => return Ok(response),
                     Err(e) => {
                         tracing::debug!(shard_id, peer, error = %e, "read from replica failed; trying the next");
-                        lagging |= e.to_string().contains(NOT_READABLE);
+                        lagging |= matches!(e, CollectionError::NotReadable { .. });
                         last_error = e;
                     }
                 }
             }
             // A replica that this peer sees Active but that has not applied that state yet (a
             // transfer just finished) answers "not readable": give it a moment.
-            if !lagging || round == LAGGING_READ_RETRIES {
+            if !lagging || !view_lag.pause().await {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Err(last_error)
+    }
+}
+
+impl Collection {
+    /// Serves a request another peer sent to this peer's replica of `shard_id`.
+    pub async fn handle_shard_request(&self, shard_id: ShardId, request: ShardRequest) -> Result<ShardResponse> {
+        self.replica_set(shard_id)?.serve(request).await
+    }
+
+    /// Confirms every local `Active` replica not yet confirmed current.
+    pub async fn verify_replicas(&self) {
+        for set in self.replica_sets() {
+            set.verify().await;
+        }
+    }
+
+    /// Forgets every confirmation (this peer lost contact with the cluster).
+    pub fn unverify_replicas(&self) {
+        self.replica_sets().for_each(|set| set.unverify());
+    }
+
+    /// Reads shard `shard_id` with the request's read consistency.
+    pub(crate) async fn read_shard(&self, shard_id: ShardId, request: ShardRequest) -> Result<ShardResponse> {
+        self.replica_set(shard_id)?.read(request).await
     }
 }

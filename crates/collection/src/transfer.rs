@@ -167,29 +167,28 @@ pub(crate) async fn snapshot_chunk(set: &ReplicaSet, token: u64, offset: u64, le
     Ok(ShardResponse::Bytes(bytes))
 }
 
-impl Collection {
-    /// Target side: copies shard `shard_id` from `source` into the local replica by `method`.
+impl ReplicaSet {
+    /// Target side: copies this shard from `source` into the local replica by `method`.
     /// `current` tells whether the transfer is still the one recorded by the control plane; the
     /// copy stops (with an error) as soon as it is not.
-    pub async fn copy_shard(
+    pub async fn copy_from(
         &self,
-        shard_id: ShardId,
         source: PeerId,
         method: TransferMethod,
         progress: &TransferProgress,
         current: &(dyn Fn() -> bool + Send + Sync),
     ) -> Result<Copied> {
-        let set = self.replica_set(shard_id)?;
-        let local = set.local().ok_or_else(|| no_replica(shard_id))?;
-        set.set_awaiting_copy(true);
+        let shard_id = self.shard_id;
+        let local = self.local().ok_or_else(|| no_replica(shard_id))?;
+        self.set_awaiting_copy(true);
         let copied = match method {
             TransferMethod::StreamRecords | TransferMethod::ReshardingStreamRecords => {
-                self.stream_records(set, local, source, progress, current).await
+                self.stream_records(local, source, progress, current).await
             }
-            TransferMethod::Snapshot => self.snapshot_transfer(set, local, source, progress, current).await,
-            TransferMethod::WalDelta => self.wal_delta(set, local, source, progress, current).await,
+            TransferMethod::Snapshot => self.snapshot_transfer(local, source, progress, current).await,
+            TransferMethod::WalDelta => self.wal_delta(local, source, progress, current).await,
         };
-        set.set_awaiting_copy(false);
+        self.set_awaiting_copy(false);
         copied
     }
 
@@ -199,22 +198,21 @@ impl Collection {
         shard_id: ShardId,
         request: ShardRequest,
     ) -> impl std::future::Future<Output = Result<ShardResponse>> + 'a {
-        let transport = self.cluster.get().map(|ports| Arc::clone(&ports.transport));
+        let transport = self.ctx.cluster().map(|ports| Arc::clone(&ports.transport));
         async move {
             let transport = transport.ok_or_else(|| no_replica(shard_id))?;
-            transport.call(source, self.name(), shard_id, request, SHARD_CALL_TIMEOUT).await
+            transport.call(source, self.ctx.name(), shard_id, request, SHARD_CALL_TIMEOUT).await
         }
     }
 
     async fn stream_records(
         &self,
-        set: &ReplicaSet,
         local: Arc<LocalShard>,
         source: PeerId,
         progress: &TransferProgress,
         current: &(dyn Fn() -> bool + Send + Sync),
     ) -> Result<Copied> {
-        let shard_id = set.shard_id;
+        let shard_id = self.shard_id;
         progress.set_stage("proxifying");
         let (token, seq, total) =
             self.call_source(source, shard_id, ShardRequest::SnapshotBegin).await?.into_snapshot()?;
@@ -248,13 +246,12 @@ impl Collection {
 
     async fn snapshot_transfer(
         &self,
-        set: &ReplicaSet,
         local: Arc<LocalShard>,
         source: PeerId,
         progress: &TransferProgress,
         current: &(dyn Fn() -> bool + Send + Sync),
     ) -> Result<Copied> {
-        let shard_id = set.shard_id;
+        let shard_id = self.shard_id;
         progress.set_stage("creating snapshot");
         let created = self.call_source(source, shard_id, ShardRequest::SnapshotCreate).await?;
         let ShardResponse::SnapshotFile { token, points, bytes, .. } = created else {
@@ -311,13 +308,12 @@ impl Collection {
 
     async fn wal_delta(
         &self,
-        set: &ReplicaSet,
         local: Arc<LocalShard>,
         source: PeerId,
         progress: &TransferProgress,
         current: &(dyn Fn() -> bool + Send + Sync),
     ) -> Result<Copied> {
-        let shard_id = set.shard_id;
+        let shard_id = self.shard_id;
         progress.set_stage("recovering");
         let (first, last) = self.call_source(source, shard_id, ShardRequest::WalRange).await?.into_wal_range()?;
         let mine = local.applied_seq();
@@ -353,28 +349,52 @@ impl Collection {
 
     /// The progress comment of transfer `from -> to`, asked of its target (`None` if unknown or
     /// the target does not answer within 300 ms).
-    pub async fn transfer_comment(&self, shard_id: ShardId, from: PeerId, to: PeerId) -> Option<String> {
-        let set = self.replica_set(shard_id).ok()?;
-        let ports = self.cluster.get()?;
+    pub async fn ask_transfer_comment(&self, from: PeerId, to: PeerId) -> Option<String> {
+        let shard_id = self.shard_id;
+        let ports = self.ctx.cluster()?;
         if to == ports.me {
-            return set.transfer_comment(from, to);
+            return self.transfer_comment(from, to);
         }
         let request = ShardRequest::TransferComment { from, to };
         let timeout = std::time::Duration::from_millis(300);
-        ports.transport.call(to, self.name(), shard_id, request, timeout).await.ok()?.into_comment().ok()?
+        ports.transport.call(to, self.ctx.name(), shard_id, request, timeout).await.ok()?.into_comment().ok()?
     }
 
     /// Target side: asks the shard's primary to bring this replica up to date and record the
     /// end of transfer `from -> to`.
-    pub async fn finish_transfer(&self, shard_id: ShardId, from: PeerId, to: PeerId) -> Result<()> {
-        let set = self.replica_set(shard_id)?;
-        let ports = self.cluster.get().ok_or_else(|| no_replica(shard_id))?;
-        let primary = set.primary().ok_or_else(|| no_replica(shard_id))?;
+    pub async fn finish_transfer(&self, from: PeerId, to: PeerId) -> Result<()> {
+        let shard_id = self.shard_id;
+        let ports = self.ctx.cluster().ok_or_else(|| no_replica(shard_id))?;
+        let primary = self.primary().ok_or_else(|| no_replica(shard_id))?;
         if primary == ports.me {
-            return self.finish_transfer_as_primary(set, from, to).await;
+            return self.finish_transfer_as_primary(from, to).await;
         }
         let request = ShardRequest::FinishTransfer { from, to };
-        ports.transport.call(primary, self.name(), shard_id, request, SHARD_CALL_TIMEOUT * 3).await.map(|_| ())
+        ports.transport.call(primary, self.ctx.name(), shard_id, request, SHARD_CALL_TIMEOUT * 3).await.map(|_| ())
+    }
+}
+
+impl Collection {
+    /// Target side: copies shard `shard_id` from `source` (see [`ReplicaSet::copy_from`]).
+    pub async fn copy_shard(
+        &self,
+        shard_id: ShardId,
+        source: PeerId,
+        method: TransferMethod,
+        progress: &TransferProgress,
+        current: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<Copied> {
+        self.replica_set(shard_id)?.copy_from(source, method, progress, current).await
+    }
+
+    /// The progress comment of transfer `from -> to` of shard `shard_id`, asked of its target.
+    pub async fn transfer_comment(&self, shard_id: ShardId, from: PeerId, to: PeerId) -> Option<String> {
+        self.replica_set(shard_id).ok()?.ask_transfer_comment(from, to).await
+    }
+
+    /// Target side: asks shard `shard_id`'s primary to finish transfer `from -> to`.
+    pub async fn finish_transfer(&self, shard_id: ShardId, from: PeerId, to: PeerId) -> Result<()> {
+        self.replica_set(shard_id)?.finish_transfer(from, to).await
     }
 }
 

@@ -54,10 +54,7 @@ impl From<MetaError> for NodeError {
             MetaError::NotFound(m) => NodeError::NotFound(m),
             MetaError::BadInput(m) => NodeError::BadInput(m),
             MetaError::BadRequest(m) => NodeError::BadRequest(m),
-            MetaError::AlreadyExists(m) => {
-                let name = m.split('`').nth(1).unwrap_or(&m).to_string();
-                NodeError::AlreadyExists(name)
-            }
+            MetaError::AlreadyExists(name) => NodeError::AlreadyExists(name),
         }
     }
 }

@@ -4,8 +4,8 @@
 use crate::node::Node;
 use quiver_cluster::Consensus;
 use quiver_cluster::state::MetaOperation;
+use quiver_collection::context::ClusterPorts;
 use quiver_collection::remote::{BoxFuture, ControlPlane, ShardRequest, ShardResponse, ShardTransport};
-use quiver_collection::replication::ClusterPorts;
 use quiver_collection::{Collection, CollectionError};
 use quiver_transport::{PeerClient, PeerError, PeerRequest, PeerResponse};
 use quiver_types::replica::ReplicaState;
@@ -20,10 +20,11 @@ pub struct P2pShardTransport {
     pub consensus: Arc<Consensus>,
 }
 
-fn transport_error(e: PeerError) -> CollectionError {
+/// A failure of the call to `peer` itself (not a refusal `peer` answered with).
+fn transport_error(peer: PeerId, e: PeerError) -> CollectionError {
     match e {
-        PeerError::Unreachable(m) | PeerError::Timeout(m) => CollectionError::ShardUnavailable(m),
-        PeerError::Down(m) => CollectionError::PeerDown(m),
+        PeerError::Unreachable(message) | PeerError::Timeout(message) => CollectionError::Unreachable { peer, message },
+        PeerError::Down(message) => CollectionError::PeerDown { peer, message },
         PeerError::Remote(m) | PeerError::Codec(m) => CollectionError::Service(m),
     }
 }
@@ -48,10 +49,10 @@ impl ShardTransport for P2pShardTransport {
                 .ok_or_else(|| CollectionError::ShardUnavailable(format!("peer {peer} is unknown")))?;
             let body = rmp_serde::to_vec_named(&request).map_err(|e| CollectionError::Service(e.to_string()))?;
             let request = PeerRequest::Shard { collection, shard_id, body };
-            match self.client.call_peer(peer, &uri, request, timeout).await.map_err(transport_error)? {
-                PeerResponse::Shard { body } => {
-                    rmp_serde::from_slice(&body).map_err(|e| CollectionError::Service(format!("bad shard reply: {e}")))
-                }
+            match self.client.call_peer(peer, &uri, request, timeout).await.map_err(|e| transport_error(peer, e))? {
+                // The replica's answer or its typed refusal.
+                PeerResponse::Shard { body } => rmp_serde::from_slice::<ShardReply>(&body)
+                    .map_err(|e| CollectionError::Service(format!("bad shard reply: {e}")))?,
                 other @ (PeerResponse::Raft { .. }
                 | PeerResponse::Proposed { .. }
                 | PeerResponse::AllPeers { .. }
@@ -129,8 +130,26 @@ impl ControlPlane for ConsensusControl {
     }
 }
 
-/// A shard request's answer, or an error message for the remote side.
-pub type ShardReply = Result<Vec<u8>, String>;
+/// What a replica answers another peer's shard request: its response or its typed refusal
+/// (MessagePack inside `PeerResponse::Shard`).
+pub type ShardReply = Result<ShardResponse, CollectionError>;
+
+/// A node-level failure while serving a shard request, as the caller will see it.
+fn remote_refusal(e: crate::error::NodeError) -> CollectionError {
+    use crate::error::NodeError;
+    match e {
+        NodeError::NotFound(m) => CollectionError::NotFound(m),
+        NodeError::BadInput(m) | NodeError::BadRequest(m) => CollectionError::BadInput(m),
+        NodeError::Timeout(m) => CollectionError::Timeout(m),
+        NodeError::ShardUnavailable(m) => CollectionError::ShardUnavailable(m),
+        e @ (NodeError::Validation(_)
+        | NodeError::AlreadyExists(_)
+        | NodeError::StandaloneMode
+        | NodeError::Forbidden(_)
+        | NodeError::ChecksumMismatch { .. }
+        | NodeError::Service(_)) => CollectionError::Service(e.to_string()),
+    }
+}
 
 impl Node {
     /// The applied state of one replica (cluster mode).
@@ -153,12 +172,20 @@ impl Node {
         });
     }
 
-    /// Serves a shard request from another peer.
-    pub async fn handle_shard_request(&self, collection: &str, shard_id: ShardId, body: &[u8]) -> ShardReply {
+    /// Serves a shard request from another peer: the encoded [`ShardReply`]. `Err` only when
+    /// the request cannot be decoded or the reply encoded.
+    pub async fn handle_shard_request(
+        &self,
+        collection: &str,
+        shard_id: ShardId,
+        body: &[u8],
+    ) -> Result<Vec<u8>, String> {
         let request: ShardRequest = rmp_serde::from_slice(body).map_err(|e| format!("bad shard request: {e}"))?;
-        let collection = self.resolve(collection).map_err(|e| e.to_string())?;
-        let response = collection.handle_shard_request(shard_id, request).await.map_err(|e| e.to_string())?;
-        rmp_serde::to_vec_named(&response).map_err(|e| e.to_string())
+        let reply: ShardReply = match self.resolve(collection) {
+            Ok(collection) => collection.handle_shard_request(shard_id, request).await,
+            Err(e) => Err(remote_refusal(e)),
+        };
+        rmp_serde::to_vec_named(&reply).map_err(|e| e.to_string())
     }
 }
 

@@ -67,7 +67,12 @@ impl From<CollectionError> for NodeError {
             CollectionError::BadInput(m) => NodeError::BadInput(m),
             CollectionError::Validation(m) => NodeError::Validation(format!("Validation error in JSON body: {m}")),
             CollectionError::NotFound(m) => NodeError::NotFound(m),
-            CollectionError::ShardUnavailable(m) | CollectionError::PeerDown(m) => NodeError::ShardUnavailable(m),
+            e @ (CollectionError::NotPrimary { .. } | CollectionError::NotReadable { .. }) => {
+                NodeError::ShardUnavailable(e.to_string())
+            }
+            CollectionError::ShardUnavailable(message)
+            | CollectionError::Unreachable { message, .. }
+            | CollectionError::PeerDown { message, .. } => NodeError::ShardUnavailable(message),
             CollectionError::Timeout(m) => NodeError::Timeout(m),
             CollectionError::Service(m) => NodeError::Service(m),
         }

@@ -12,6 +12,7 @@
 
 use crate::node::Node;
 use quiver_cluster::state::{ClusterState, CollectionMeta, MetaOperation, TransferLimits};
+use quiver_collection::retry::{Retries, RetryPolicy};
 use quiver_collection::transfer::{Copied, TransferProgress};
 use quiver_types::cluster::{ShardTransfer, TransferMethod};
 use quiver_types::replica::ReplicaState;
@@ -21,8 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const TRANSFER_PROPOSAL_TIMEOUT: Duration = Duration::from_secs(10);
-/// Copy attempts of one transfer before it is aborted (spec §4.7: 3, with 1 s and 2 s pauses).
-const COPY_ATTEMPTS: u32 = 3;
 
 /// A transfer into this peer that a runner is executing.
 pub(crate) struct Running {
@@ -140,17 +139,17 @@ impl Node {
         if !current() {
             return Err(crate::error::NodeError::Service("the transfer is no longer registered".into()));
         }
-        let mut attempt = 0;
+        // Spec §4.7: 3 attempts, pausing 1 s and 2 s.
+        let mut retries = Retries::new(RetryPolicy::TRANSFER_COPY);
         loop {
-            attempt += 1;
             let collection = self.resolve(name)?;
             let copied = collection
                 .copy_shard(transfer.shard_id, transfer.from, method_of(transfer), &running.progress, &current)
                 .await;
             match copied {
-                Err(e) if attempt < COPY_ATTEMPTS && current() => {
-                    tracing::warn!(collection = %name, shard_id = transfer.shard_id, attempt, error = %e, "transfer copy failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+                Err(e) if current() && retries.pause().await => {
+                    let retried = retries.retried();
+                    tracing::warn!(collection = %name, shard_id = transfer.shard_id, retried, error = %e, "transfer copy failed; retried");
                 }
                 other => return other.map_err(Into::into),
             }

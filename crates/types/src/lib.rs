@@ -12,6 +12,7 @@ pub mod ops;
 pub mod point;
 pub mod query;
 pub mod replica;
+pub mod retry;
 
 pub use error::TypesError;
 pub use ids::{PeerId, PointId, SeqNo, ShardId};

@@ -179,7 +179,7 @@ fn create_and_delete_collections() {
         &mut state,
         &[
             (create_c.clone(), Expect::Done),
-            (create_c, Expect::AlreadyExists("Collection `c` already exists!")),
+            (create_c, Expect::AlreadyExists("c")),
             (alias(vec![create_alias("c", "a")]), Expect::Done),
             (create("a", &[(0, &[1])], Active), Expect::BadInput("Alias with the same name already exists")),
             (create("d", &[(0, &[1, 9])], Active), Expect::BadInput("Peer 9 does not exist")),

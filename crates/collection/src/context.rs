@@ -1,0 +1,67 @@
+//! What every shard of a collection shares: the collection's name, directory and configuration,
+//! and (cluster mode) this peer's identity and ports to other peers and to the control plane.
+//! The collection and each of its replica sets hold it.
+
+use crate::remote::{ControlPlane, ShardTransport};
+use parking_lot::RwLock;
+use quiver_types::PeerId;
+use quiver_types::config::CollectionConfig;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// This peer's identity and ports (cluster mode).
+pub struct ClusterPorts {
+    pub me: PeerId,
+    pub transport: Arc<dyn ShardTransport>,
+    pub control: Arc<dyn ControlPlane>,
+}
+
+/// One collection's shared context.
+pub struct CollectionContext {
+    name: String,
+    dir: PathBuf,
+    config: RwLock<CollectionConfig>,
+    cluster: OnceLock<ClusterPorts>,
+}
+
+impl CollectionContext {
+    pub(crate) fn new(name: &str, dir: &Path, config: CollectionConfig) -> CollectionContext {
+        CollectionContext {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            config: RwLock::new(config),
+            cluster: OnceLock::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The collection's configuration as of now.
+    pub fn config(&self) -> CollectionConfig {
+        self.config.read().clone()
+    }
+
+    pub(crate) fn set_config(&self, config: CollectionConfig) {
+        *self.config.write() = config;
+    }
+
+    pub(crate) fn with_config<T>(&self, f: impl FnOnce(&CollectionConfig) -> T) -> T {
+        f(&self.config.read())
+    }
+
+    /// The cluster ports (`None` standalone).
+    pub fn cluster(&self) -> Option<&ClusterPorts> {
+        self.cluster.get()
+    }
+
+    /// Connects the collection to the cluster (once).
+    pub(crate) fn attach(&self, ports: ClusterPorts) {
+        let _ = self.cluster.set(ports);
+    }
+}

@@ -23,6 +23,8 @@ ALLOWED: dict[str, set[str]] = {
     "node": {"collection", "cluster", "transport", "types"},
     "api": {"node", "types"},
     "server": {"api", "node", "cluster", "collection", "shard", "storage", "transport", "types"},
+    # DESIGN's `testkit`: the in-process simulation, test-only.
+    "sim": {"api", "node", "cluster", "collection", "shard", "storage", "transport", "types"},
 }
 
 PREFIX = "quiver-"

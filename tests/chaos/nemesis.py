@@ -59,6 +59,7 @@ class Nemesis:
         self.executed: list[dict[str, Any]] = []
         self.last_fault_end = 0.0
         self._threads: list[threading.Thread] = []
+        self._abort = threading.Event()
         self.t_start = 0.0
 
     # ------------------------------------------------------------------ driving
@@ -71,6 +72,13 @@ class Nemesis:
             t = threading.Thread(target=self._run, args=(i, f, rec), name=f"nemesis-{i}", daemon=True)
             self._threads.append(t)
             t.start()
+
+    def abort(self) -> None:
+        """Stops every fault thread at its next step (no more starts, signals or rules)."""
+        self._abort.set()
+
+    def _sleep(self, seconds: float) -> None:
+        self._abort.wait(max(0.0, seconds))
 
     def join(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -93,9 +101,9 @@ class Nemesis:
         return round(time.monotonic() - self.t_start, 2)
 
     def _run(self, i: int, f: Fault, rec: dict) -> None:
-        delay = self.t_start + f.at - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+        self._sleep(self.t_start + f.at - time.monotonic())
+        if self._abort.is_set():
+            return
         rng = random.Random(f"{self.s.seed}-fault-{i}")
         label = f"{f.kind}#{i}"
         rec["at"] = self._rel()
@@ -119,7 +127,7 @@ class Nemesis:
                  exclusive: bool = False, timeout: float = 8.0) -> list | None:
         """Reserves `n` victims (preferred first); None if impossible within `timeout`."""
         deadline = time.monotonic() + timeout
-        while True:
+        while not self._abort.is_set():
             with self.lock:
                 if not self.exclusive and (not exclusive or self.active == 0):
                     free = [p for p in self._order(prefer)
@@ -138,6 +146,7 @@ class Nemesis:
             if time.monotonic() >= deadline:
                 return None
             time.sleep(0.2)
+        return None
 
     def _release(self, peers: list, exclusive: bool = False) -> None:
         with self.lock:
@@ -171,6 +180,8 @@ class Nemesis:
             p.kill()
 
     def _up(self, p, rec: dict) -> bool:
+        if self._abort.is_set():
+            return False
         t = time.monotonic()
         try:
             p.start(wait_ready=True)
@@ -188,6 +199,8 @@ class Nemesis:
         return True
 
     def _signal(self, p, sig: int) -> None:
+        if self._abort.is_set() and sig != signal.SIGCONT:
+            return
         if p.proc is not None and p.proc.poll() is None:
             os.kill(p.proc.pid, sig)
 
@@ -202,7 +215,7 @@ class Nemesis:
     def _push(self, p) -> None:
         """Sends peer `p` its current rules (caller holds the lock). Skips peers that are down
         or paused: they get their rules when they are back."""
-        if not p.is_running() or p.index in self.paused:
+        if not p.is_running() or p.index in self.paused or self._abort.is_set():
             return
         body = self._rules_of(p.index)
         last = ""
@@ -296,7 +309,7 @@ class Nemesis:
                 old = p.url
                 p.move_to_new_ports()
                 rec["moved"] = f"{old} -> {p.url}"
-            time.sleep(f.duration)
+            self._sleep(f.duration)
             self._up(p, rec)
         finally:
             self._release(got)
@@ -334,7 +347,7 @@ class Nemesis:
                 self.paused.add(p.index)
             self.history.event("nemesis", "info", "sigstop", {"peer": p.index, "peer_id": p.peer_id})
             self._signal(p, signal.SIGSTOP)
-            time.sleep(f.duration)
+            self._sleep(f.duration)
             self._signal(p, signal.SIGCONT)
             self.history.event("nemesis", "info", "sigcont", {"peer": p.index, "peer_id": p.peer_id})
             with self.lock:
@@ -362,7 +375,7 @@ class Nemesis:
         try:
             self.history.event("nemesis", "info", "partition", {"isolated": sorted(victims)})
             self._set_rules(label, rules)
-            time.sleep(f.duration)
+            self._sleep(f.duration)
         finally:
             self._set_rules(label, None)
             self.history.event("nemesis", "info", "heal", {"isolated": sorted(victims)})
@@ -396,7 +409,7 @@ class Nemesis:
         try:
             self.history.event("nemesis", "info", "partition_oneway", {"cut": desc})
             self._set_rules(label, rules)
-            time.sleep(f.duration)
+            self._sleep(f.duration)
         finally:
             self._set_rules(label, None)
             self.history.event("nemesis", "info", "heal", {"cut": desc})
@@ -426,7 +439,7 @@ class Nemesis:
             rec["deleted"] = str(d) if d.exists() else f"{d} (absent)"
             shutil.rmtree(d, ignore_errors=True)
             self.history.event("nemesis", "info", "delete_collection_dir", {"peer": p.index, "dir": str(d)})
-            time.sleep(f.duration)
+            self._sleep(f.duration)
             if self._up(p, rec):
                 def victim_active() -> bool:
                     st2 = self._states()

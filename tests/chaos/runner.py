@@ -204,6 +204,7 @@ def run_schedule(seed: int, keep: bool = False) -> tuple[str, Verdict, dict]:
     div, div_detail, conv_secs = 0, [], 0.0
     final: dict | None = None
     nemesis: Nemesis | None = None
+    workload: Workload | None = None
     cluster = Cluster(sched.peers, start=False, keep_dirs=False)
     keys = list(range(1, sched.keys + 1))
     ops: list[Op] = []
@@ -238,6 +239,7 @@ def run_schedule(seed: int, keep: bool = False) -> tuple[str, Verdict, dict]:
         time.sleep(max(0.0, t_start + sched.load_seconds - time.monotonic()))
         if not nemesis.join(timeout=180):
             errors.append("nemesis: fault threads still running 180 s after the load's planned end")
+            nemesis.abort()
         # Some load after the last fault, then stop it.
         time.sleep(max(0.0, nemesis.last_fault_end + 2.0 - time.monotonic()))
         stuck = workload.stop(join_timeout=CLIENT_TIMEOUT + HANG_GRACE + 2.0)
@@ -263,7 +265,10 @@ def run_schedule(seed: int, keep: bool = False) -> tuple[str, Verdict, dict]:
     except Exception as e:  # noqa: BLE001
         errors.append(f"harness: {type(e).__name__}: {e}\n{traceback.format_exc()}")
         if nemesis is not None:
+            nemesis.abort()
             errors += nemesis.errors
+        if workload is not None:
+            workload.stop(join_timeout=CLIENT_TIMEOUT + HANG_GRACE + 2.0)
         ops = [o for o in history.snapshot() if o.f != "final_read"]
         now = time.monotonic()
     v = check(ops, final, keys, diverged=div, diverged_detail=div_detail, errors=errors,
@@ -317,7 +322,18 @@ def write_artifacts(seed: int, sched: Schedule, nemesis: Nemesis | None, history
             fh.write("errors:\n" + "\n".join(v.errors) + "\n\n")
         fh.write("evidence:\n" + ("\n".join(v.evidence) if v.evidence else "(none)") + "\n\n")
         if notes:
-            fh.write("notes:\n" + "\n".join(notes) + "\n")
+            fh.write("notes:\n" + "\n".join(notes) + "\n\n")
+        try:
+            import re
+
+            from hashring import shard_of
+
+            keys = sorted({int(k) for e in v.evidence for k in re.findall(r"key (\d+)", e)})
+            if keys:
+                fh.write("shards of the keys above: "
+                         + ", ".join(f"{k}→{shard_of(k, sched.shards)}" for k in keys) + "\n")
+        except Exception as e:  # noqa: BLE001
+            fh.write(f"(key → shard not computed: {e})\n")
     for p in cluster.peers:
         if p.log_path.exists():
             shutil.copy(p.log_path, d / f"peer{p.index}-{p.peer_id}.quiver.log")
@@ -328,6 +344,21 @@ def write_artifacts(seed: int, sched: Schedule, nemesis: Nemesis | None, history
             if p.storage.exists():
                 shutil.copytree(p.storage, d / f"peer{p.index}-storage", ignore_dangling_symlinks=True,
                                 dirs_exist_ok=True)
+        try:
+            import re
+
+            import postmortem
+
+            named = {int(m) for e in v.evidence for m in re.findall(r"op#(\d+)", e)}
+            wal = postmortem.report(d, named, {o.id: o for o in history.snapshot()}, history.t0, sched.shards)
+            with open(d / "verdict.txt", "a") as fh:
+                fh.write("\nWAL of each shard (copied storage; see tests/chaos/postmortem.py):\n"
+                         + "\n".join(wal) + "\n")
+            for line in [w for w in wal if "ORDERED AFTER" in w][:10]:
+                err("WAL " + line.strip())
+        except Exception as e:  # noqa: BLE001 - best effort
+            with open(d / "verdict.txt", "a") as fh:
+                fh.write(f"\nWAL not decoded: {type(e).__name__}: {e}\n")
     else:
         (d / "storage-not-copied.txt").write_text(f"peers' storage is {size} bytes (limit {STORAGE_COPY_LIMIT})\n")
 
@@ -407,7 +438,18 @@ def main(argv: list[str] | None = None) -> int:
     failed: list[int] = []
     n_ops = n_ok = n_unknown = n_faults = 0
     for seed in seeds:
-        line, v, st = run_schedule(seed, keep=a.keep)
+        try:
+            line, v, st = run_schedule(seed, keep=a.keep)
+        except KeyboardInterrupt:
+            from quiver_server import ALL_SERVERS
+
+            for srv in list(ALL_SERVERS):  # no quiver process outlives the runner
+                try:
+                    srv.kill()
+                except Exception:  # noqa: BLE001
+                    pass
+            err("interrupted")
+            return 130
         print(line, flush=True)
         n_ops += st["ops"]
         n_ok += st["ok"]

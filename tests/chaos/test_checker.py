@@ -278,3 +278,58 @@ def test_schedule_generation_is_deterministic(seed):
     assert a.to_json() == b.to_json()
     assert 3 <= a.peers <= 5 and 2 <= a.rf <= 3 and a.max_down <= a.rf - 1
     assert 2 <= len(a.faults) <= 4
+
+
+# ---------------------------------------------------------------------------------- post-mortem
+def _mp(v) -> bytes:
+    """A minimal MessagePack encoder (maps, lists, str, small ints, None) for synthetic WALs."""
+    import struct
+
+    if v is None:
+        return b"\xc0"
+    if isinstance(v, int):
+        return bytes([v]) if 0 <= v < 128 else b"\xcd" + struct.pack(">H", v)
+    if isinstance(v, str):
+        b = v.encode()
+        return bytes([0xA0 | len(b)]) + b
+    if isinstance(v, list):
+        return bytes([0x90 | len(v)]) + b"".join(_mp(x) for x in v)
+    if isinstance(v, dict):
+        return bytes([0x80 | len(v)]) + b"".join(_mp(k) + _mp(x) for k, x in v.items())
+    raise TypeError(v)
+
+
+def _wal(tmp_path, records):
+    import struct
+
+    d = tmp_path / "peer0-storage" / "collections" / "chaos" / "0" / "wal"
+    d.mkdir(parents=True)
+    data = b"QWAL" + struct.pack("<IQ", 1, 1)
+    for seq, op in records:
+        payload = b"\x01" + _mp({"op": op})
+        data += struct.pack("<IIQ", len(payload), 0, seq) + payload
+    (d / "wal-00000000000000000001.log").write_bytes(data)
+
+
+def _up_op(v, ids):
+    return {"Upsert": {"points": [{"id": i, "payload": {"v": v, "g": i % 4}} for i in ids], "mode": "upsert"}}
+
+
+def test_postmortem_finds_a_write_ordered_again_after_its_ack(tmp_path):
+    from postmortem import report
+
+    _wal(tmp_path, [(1, _up_op(10, [1])), (2, _up_op(11, [2])), (3, _up_op(12, [1])), (4, _up_op(13, [3])),
+                    (5, {"Delete": {"selector": {"Ids": [3]}}}), (6, _up_op(10, [1])),
+                    (7, {"Delete": {"selector": {"Ids": [2]}}})])
+    ops = {10: up(10, [1], 0, 1), 11: up(11, [2], 0.5, 1.5), 12: up(12, [1], 2, 3), 13: up(13, [3], 2, 3),
+           14: dele(14, [3], 2.5, 3.5), 15: dele(15, [2], 0.2, 0.4)}
+    text = "\n".join(report(tmp_path, {12}, ops, shards=1))
+    assert "ordered more than once: upsert op#10" in text and "seqs [1, 6]" in text, text
+    assert "ORDERED AFTER ITS ACKNOWLEDGEMENT: seq 6 upsert op#10" in text, text
+    # A delete is matched by its keys: op#15 (acknowledged at 0.4) ordered at seq 7, after op#14.
+    assert "seq 7 delete {'Ids': [2]} = op#15" in text, text
+    assert "seq 5" not in text, text
+    # A retry before the acknowledgement is not flagged.
+    ops[10] = up(10, [1], 0, 10)
+    ops[15] = dele(15, [2], 0.2, 10)
+    assert "ORDERED AFTER" not in "\n".join(report(tmp_path, None, ops, shards=1))

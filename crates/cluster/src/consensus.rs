@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// How long one forwarded call may wait for the leader before it is retried (a new leader is
 /// elected within about 3 s of the old one going silent).
@@ -96,6 +97,8 @@ pub(crate) enum ClusterReply {
     Refused {
         message: String,
     },
+    /// The peer asked is not the leader (any more): ask the leader.
+    NotLeader,
 }
 
 /// This peer's consensus.
@@ -231,6 +234,11 @@ impl Consensus {
         self.state_machine.current()
     }
 
+    /// Every metadata operation applied from now on, with its index and whether it was accepted.
+    pub fn subscribe_ops(&self) -> tokio::sync::broadcast::Receiver<crate::raft::state_machine::AppliedOp> {
+        self.state_machine.subscribe_ops()
+    }
+
     /// Watches every newly applied state (for the reconciler).
     pub fn subscribe(&self) -> watch::Receiver<Arc<AppliedState>> {
         self.state_machine.subscribe()
@@ -348,10 +356,14 @@ impl Consensus {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.on_leader_once(call, left).await {
-                Err(ClusterError::Timeout(_)) if Instant::now() + Duration::from_millis(200) < deadline => {
+                // The leader changed under the call: ask whoever leads now.
+                Err(ClusterError::Timeout(_) | ClusterError::NotLeader)
+                    if Instant::now() + Duration::from_millis(200) < deadline =>
+                {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(ClusterError::Timeout(_)) => return Err(ClusterError::Timeout(timeout.as_secs())),
+                Err(ClusterError::NotLeader) => return Err(ClusterError::NoLeader(timeout.as_secs())),
                 Err(ClusterError::NoLeader(_)) => return Err(ClusterError::NoLeader(timeout.as_secs())),
                 other => return other,
             }
@@ -374,6 +386,7 @@ impl Consensus {
         match response {
             Ok(PeerResponse::Cluster { body }) => match decode::<ClusterReply>(&body)? {
                 ClusterReply::Failed { message } => Err(ClusterError::Transport(message)),
+                ClusterReply::NotLeader => Err(ClusterError::NotLeader),
                 ClusterReply::Refused { message } => Err(ClusterError::Refused(MetaError::BadRequest(message))),
                 reply @ (ClusterReply::Applied { .. } | ClusterReply::Peers { .. } | ClusterReply::Commit { .. }) => {
                     Ok(reply)
@@ -416,6 +429,7 @@ impl Consensus {
                 let reply = match self.serve_call(call).await {
                     Ok(reply) => reply,
                     Err(ClusterError::Refused(e)) => ClusterReply::Refused { message: e.to_string() },
+                    Err(ClusterError::NotLeader) => ClusterReply::NotLeader,
                     Err(e) => ClusterReply::Failed { message: e.to_string() },
                 };
                 encode(&reply).map(|body| PeerResponse::Cluster { body }).map_err(|e| e.to_string())
@@ -481,7 +495,8 @@ impl Consensus {
             other @ (ClusterReply::Applied { .. }
             | ClusterReply::Peers { .. }
             | ClusterReply::Failed { .. }
-            | ClusterReply::Refused { .. }) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
+            | ClusterReply::Refused { .. }
+            | ClusterReply::NotLeader) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
         }
     }
 
@@ -492,7 +507,8 @@ impl Consensus {
             other @ (ClusterReply::Applied { .. }
             | ClusterReply::Peers { .. }
             | ClusterReply::Failed { .. }
-            | ClusterReply::Refused { .. }) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
+            | ClusterReply::Refused { .. }
+            | ClusterReply::NotLeader) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
         }
     }
 
@@ -503,7 +519,8 @@ impl Consensus {
             other @ (ClusterReply::Applied { .. }
             | ClusterReply::Peers { .. }
             | ClusterReply::Failed { .. }
-            | ClusterReply::Refused { .. }) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
+            | ClusterReply::Refused { .. }
+            | ClusterReply::NotLeader) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
         }
     }
 
@@ -515,6 +532,11 @@ impl Consensus {
     }
 }
 
-pub(crate) fn client_write_error<E: std::fmt::Display>(e: RaftError<u64, E>) -> ClusterError {
-    ClusterError::Raft(e.to_string())
+/// A write to Raft that failed: refused because this peer no longer leads (transient: the
+/// caller retries with the new leader), or a real failure.
+pub(crate) fn client_write_error(e: RaftError<u64, openraft::error::ClientWriteError<u64, BasicNode>>) -> ClusterError {
+    match e.forward_to_leader::<BasicNode>() {
+        Some(_) => ClusterError::NotLeader,
+        None => ClusterError::Raft(e.to_string()),
+    }
 }

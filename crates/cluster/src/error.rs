@@ -23,6 +23,9 @@ pub enum ClusterError {
     /// Bad arguments (e.g. removing an unknown peer).
     #[error("{0}")]
     BadRequest(String),
+    /// The peer asked to commit is not the leader (any more); transient.
+    #[error("this peer is not the Raft leader")]
+    NotLeader,
     /// The cluster refused to let this peer join (its URI belongs to a peer that holds replicas).
     #[error("{0}")]
     JoinRefused(String),
@@ -32,7 +35,10 @@ impl ClusterError {
     /// Whether retrying the same call may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            ClusterError::NoLeader(_) | ClusterError::Timeout(_) | ClusterError::Transport(_) => true,
+            ClusterError::NoLeader(_)
+            | ClusterError::Timeout(_)
+            | ClusterError::Transport(_)
+            | ClusterError::NotLeader => true,
             ClusterError::Refused(_)
             | ClusterError::Raft(_)
             | ClusterError::BadRequest(_)

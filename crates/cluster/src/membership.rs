@@ -11,7 +11,8 @@ use quiver_transport::{PeerRequest, PeerResponse, normalize_uri};
 use quiver_types::PeerId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// How long an identity check of an announced address may take.
 const IDENTITY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -44,6 +45,7 @@ impl Consensus {
                 }
                 Ok(ClusterReply::Refused { message }) => return Err(ClusterError::JoinRefused(message)),
                 Ok(ClusterReply::Failed { message }) | Err(ClusterError::Transport(message)) => message,
+                Ok(ClusterReply::NotLeader) => "the peer asked no longer leads".to_string(),
                 Ok(other @ (ClusterReply::Applied { .. } | ClusterReply::Commit { .. })) => {
                     return Err(ClusterError::Transport(format!("unexpected join reply {other:?}")));
                 }

@@ -177,6 +177,11 @@ pub enum MetaOperation {
         shard_id: ShardId,
         from: PeerId,
         to: PeerId,
+        /// The shard's primary that brought the target up to date: refused unless it is still
+        /// the primary (the highest `Active` replica) when the entry applies, so a peer that
+        /// lost the role meanwhile can never activate a target missing newer writes.
+        #[serde(default)]
+        by: Option<PeerId>,
     },
     AbortTransfer {
         collection: String,
@@ -317,8 +322,12 @@ impl ClusterState {
                 }
                 meta.start_transfer(collection, &self.peers, transfer)
             }
-            MetaOperation::FinishTransfer { collection, shard_id, from, to } => {
-                self.meta_mut(collection)?.finish_transfer(collection, (*shard_id, *from, *to))
+            MetaOperation::FinishTransfer { collection, shard_id, from, to, by } => {
+                let meta = self.meta_mut(collection)?;
+                if let Some(by) = by {
+                    meta.check_primary(collection, *shard_id, *by)?;
+                }
+                meta.finish_transfer(collection, (*shard_id, *from, *to))
             }
             MetaOperation::AbortTransfer { collection, shard_id, from, to, reason: _ } => {
                 self.meta_mut(collection)?.abort_transfer(collection, (*shard_id, *from, *to))

@@ -20,10 +20,13 @@ use std::time::Duration;
 /// A request to one shard replica on another peer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ShardRequest {
-    /// A write for the primary to order and replicate.
+    /// A write for the primary to order and replicate. `seen_at`: the applied metadata index
+    /// of the sender's view that named the receiver primary; refused if the receiver's current
+    /// tenure as primary began later (a stale request must never be ordered after newer writes).
     Update {
         op: UpdateOperation,
         wait: bool,
+        seen_at: u64,
     },
     /// A write the primary ordered at `seq`, for a replica to apply. Refused unless `primary` is
     /// the shard's primary in the replica's own view of the cluster state.

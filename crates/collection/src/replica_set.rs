@@ -37,6 +37,15 @@ pub struct ReplicaSet {
     awaiting_copy: std::sync::atomic::AtomicBool,
     /// Bumped whenever the replica states change (wakes writes waiting for a new primary).
     states_changed: tokio::sync::watch::Sender<u64>,
+    /// The applied metadata index of the replica states this peer holds now.
+    view: std::sync::atomic::AtomicU64,
+    /// Held (shared) by the primary while it checks its term and appends a write, and
+    /// (exclusively) while the replica states change: a role change never slips between them.
+    pub(crate) role: parking_lot::RwLock<()>,
+    /// While this peer is the shard's primary: the view in which its current tenure began (its
+    /// term). A write forwarded from a view older than that was addressed to an earlier tenure
+    /// and is refused (design record 003 §9).
+    term: std::sync::atomic::AtomicU64,
     /// As a transfer target: the running transfer (from, to) and its progress.
     transfer_progress: parking_lot::Mutex<Option<(PeerId, PeerId, Arc<crate::transfer::TransferProgress>)>>,
 }
@@ -75,6 +84,9 @@ impl ReplicaSet {
             snapshot_file: parking_lot::Mutex::new(None),
             awaiting_copy: std::sync::atomic::AtomicBool::new(false),
             states_changed: tokio::sync::watch::channel(0).0,
+            view: std::sync::atomic::AtomicU64::new(0),
+            role: parking_lot::RwLock::new(()),
+            term: std::sync::atomic::AtomicU64::new(0),
             transfer_progress: parking_lot::Mutex::new(None),
         }
     }
@@ -127,6 +139,7 @@ impl ReplicaSet {
 
     /// Installs (`Some`) or removes (`None`) the local replica; returns the previous one.
     pub(crate) fn replace_local(&self, local: Option<Arc<LocalShard>>) -> Option<Arc<LocalShard>> {
+        let _role = self.role.write();
         std::mem::replace(&mut *self.local.write(), local)
     }
 
@@ -139,8 +152,11 @@ impl ReplicaSet {
         self.local.read().as_ref().map_or(0, |l| l.points_count())
     }
 
-    /// Records the replica states decided by the control plane; `me` is this peer.
-    pub fn set_states(&self, me: PeerId, states: BTreeMap<PeerId, ReplicaState>) {
+    /// Records the replica states decided by the control plane as of applied index `view`; `me`
+    /// is this peer.
+    pub fn set_states(&self, me: PeerId, states: BTreeMap<PeerId, ReplicaState>, view: u64) {
+        use std::sync::atomic::Ordering;
+        let _role = self.role.write();
         let local = states.get(&me).copied().unwrap_or(ReplicaState::Dead);
         if local != ReplicaState::Active {
             self.set_verified(false);
@@ -148,10 +164,30 @@ impl ReplicaSet {
         let previous_primary = self.primary();
         *self.local_state.write() = local;
         *self.peers.write() = states;
+        self.view.store(view, Ordering::Release);
         if self.primary() != previous_primary {
             self.set_primary_synced(false);
+            let term = if self.primary() == Some(me) { view } else { 0 };
+            self.term.store(term, Ordering::Release);
+            tracing::debug!(peer = me, shard_id = self.shard_id, primary = ?self.primary(), term, "primary changed");
         }
         self.states_changed.send_modify(|generation| *generation += 1);
+    }
+
+    /// The applied metadata index of this peer's view of the replica states.
+    pub fn view(&self) -> u64 {
+        self.view.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// This peer's current term as the shard's primary (0 while it is not the primary).
+    pub(crate) fn current_term(&self) -> u64 {
+        self.term.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether a write forwarded from view `seen_at` reached this peer during its current
+    /// tenure as primary (not an earlier one it has since lost and regained).
+    pub(crate) fn in_current_term(&self, seen_at: u64) -> bool {
+        seen_at >= self.term.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Resolves once the shard's primary is no longer `primary` in this peer's view.

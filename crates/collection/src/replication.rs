@@ -58,7 +58,7 @@ impl ReplicaSet {
         task.await.map_err(|e| service("write task", e))?
     }
 
-    async fn route_write(&self, op: UpdateOperation, wait: bool) -> Result<UpdateResult> {
+    async fn route_write(self: &Arc<Self>, op: UpdateOperation, wait: bool) -> Result<UpdateResult> {
         let shard_id = self.shard_id;
         let Some(ports) = self.ctx.cluster() else {
             let local = self.local().ok_or_else(|| no_replica(shard_id))?;
@@ -73,7 +73,7 @@ impl ReplicaSet {
                 CollectionError::ShardUnavailable(format!("The replica set for shard {shard_id} has no active replica"))
             })?;
             let outcome = match primary == ports.me {
-                true => self.update_as_primary(ports, op.clone(), wait).await,
+                true => self.update_as_primary(ports, op.clone(), wait, None).await,
                 false => match self.forward_write(ports, primary, &op, wait).await {
                     Some(outcome) => outcome,
                     None => continue, // the primary changed meanwhile: ask the new one
@@ -121,7 +121,7 @@ impl ReplicaSet {
         op: &UpdateOperation,
         wait: bool,
     ) -> Option<Result<UpdateResult>> {
-        let request = ShardRequest::Update { op: op.clone(), wait };
+        let request = ShardRequest::Update { op: op.clone(), wait, seen_at: self.view() };
         let call = ports.transport.call(primary, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT);
         tokio::select! {
             outcome = call => Some(outcome.and_then(ShardResponse::into_updated)),
@@ -130,30 +130,67 @@ impl ReplicaSet {
     }
 
     /// The primary's part: order locally, replicate, deactivate failed replicas, then answer.
+    /// `seen_at`: for a write another peer forwarded, the view in which it named this peer
+    /// primary (see [`ShardRequest::Update`]).
     pub(crate) async fn update_as_primary(
-        &self,
+        self: &Arc<Self>,
         ports: &ClusterPorts,
         op: UpdateOperation,
         wait: bool,
+        seen_at: Option<u64>,
     ) -> Result<UpdateResult> {
-        let local = self.local().ok_or_else(|| no_replica(self.shard_id))?;
-        let local = &local;
         let _order = self.order.lock().await;
-        // The role may have moved while this write waited for the lock (e.g. a finished move).
-        if self.primary() != Some(ports.me) {
+        // The role may have moved while this write waited for the lock (e.g. a finished move),
+        // or been lost and regained: a forwarded write is ordered only in the tenure it was
+        // addressed to.
+        if self.primary() != Some(ports.me) || seen_at.is_some_and(|seen| !self.in_current_term(seen)) {
             return Err(not_primary(self, ports.me));
         }
+        // The local replica as it is now: one dropped and re-created while this write waited is
+        // another replica.
+        let local = self.local().ok_or_else(|| no_replica(self.shard_id))?;
+        let local = &local;
+        let term = self.current_term();
         if !self.is_primary_synced() {
             self.adopt_longest_suffix(local, ports).await?;
         }
+        let (mut result, failed, successes) = self.order_and_replicate(local, ports, &op, wait, term).await?;
+        if wait {
+            result.status = quiver_types::ops::UpdateStatus::Completed;
+        }
+        self.settle_failures(ports, failed, successes).await?;
+        // Acknowledged only if this peer stayed primary in the same tenure: demoted meanwhile
+        // (its replica recovered by a transfer, say), the write it ordered may be gone.
+        if self.primary() != Some(ports.me) || self.current_term() != term {
+            return Err(CollectionError::ShardUnavailable(format!(
+                "the primary of shard {} changed while the write was in flight; it may not have been applied",
+                self.shard_id
+            )));
+        }
+        Ok(result)
+    }
+
+    /// Logs and applies `op` locally (assigning its sequence number), sends it to every other
+    /// replica that takes updates and fsyncs meanwhile; the result, the replicas that failed
+    /// (a `Partial` one is not counted: its transfer brings it up to date) and the number of
+    /// replicas holding the write.
+    async fn order_and_replicate(
+        self: &Arc<Self>,
+        local: &Arc<LocalShard>,
+        ports: &ClusterPorts,
+        op: &UpdateOperation,
+        wait: bool,
+        term: u64,
+    ) -> Result<(UpdateResult, Vec<(PeerId, ReplicaState, CollectionError)>, usize)> {
         // Log and apply locally without waiting for the fsync, then fsync here while the
         // replicas log theirs: the write is acknowledged only after both (overlapping the disks'
         // latencies instead of adding them).
-        let mut result = local_update(local, op.clone(), false).await?;
+        let result = self.order_locally(local, op.clone(), ports.me, term).await?;
         let seq = result.operation_id.unwrap_or(0);
+        tracing::debug!(peer = ports.me, shard_id = self.shard_id, seq, ?op, "ordered as primary");
         let targets = self.remote_updatable(ports.me);
         let target = Target { shard_id: self.shard_id, local, ports };
-        let sends = targets.iter().map(|(peer, _)| self.replicate_to(&target, *peer, seq, &op, wait));
+        let sends = targets.iter().map(|(peer, _)| self.replicate_to(&target, *peer, seq, op, wait));
         let local_sync = async {
             if !wait {
                 return Ok(());
@@ -164,21 +201,48 @@ impl ReplicaSet {
         };
         let (synced, outcomes) = futures::join!(local_sync, futures::future::join_all(sends));
         synced?;
-        if wait {
-            result.status = quiver_types::ops::UpdateStatus::Completed;
-        }
         let successes = 1 + outcomes.iter().filter(|o| o.is_ok()).count();
-        // A `Partial` replica (a transfer target) that misses a write is not deactivated: its
-        // transfer brings it up to date (gaps are filled before it turns Active).
-        let failed: Vec<(PeerId, _, CollectionError)> = targets
+        let failed = targets
             .iter()
             .zip(outcomes)
             .filter_map(|((peer, state), outcome)| outcome.err().map(|e| (*peer, *state, e)))
             .filter(|(_, state, _)| *state != ReplicaState::Partial)
             .collect();
-        // DESIGN §3.1: an acknowledged write is on at least `write_consistency_factor` replicas
-        // (capped by the replicas the shard has, in any state). Fewer successes fail the write and
-        // deactivate nothing (spec §6.2); otherwise failed replicas are marked Dead first.
+        Ok((result, failed, successes))
+    }
+
+    /// Logs and applies `op` as primary in tenure `term`: the term is checked and the record
+    /// appended under the role lock, so the write is never ordered after this peer lost the
+    /// role (its replica may have been replaced by a transfer meanwhile).
+    async fn order_locally(
+        self: &Arc<Self>,
+        local: &Arc<LocalShard>,
+        op: UpdateOperation,
+        me: PeerId,
+        term: u64,
+    ) -> Result<UpdateResult> {
+        let (set, shard) = (Arc::clone(self), Arc::clone(local));
+        let task = tokio::task::spawn_blocking(move || {
+            let _role = set.role.read();
+            let same_replica = set.local().is_some_and(|now| Arc::ptr_eq(&now, &shard));
+            if set.primary() != Some(me) || set.current_term() != term || !same_replica {
+                return Err(not_primary(&set, me));
+            }
+            Ok(shard.update(&op, false)?)
+        });
+        task.await.map_err(|e| service("shard update task", e))?
+    }
+
+    /// Decides whether a write `successes` replicas hold may be acknowledged: DESIGN §3.1, it is
+    /// on at least `write_consistency_factor` replicas (capped by the replicas the shard has, in
+    /// any state) — fewer fail the write and deactivate nothing (spec §6.2) — and every replica
+    /// that failed it is marked `Dead` through Raft first.
+    async fn settle_failures(
+        &self,
+        ports: &ClusterPorts,
+        failed: Vec<(PeerId, ReplicaState, CollectionError)>,
+        successes: usize,
+    ) -> Result<()> {
         let required = (self.ctx.config().params.write_consistency_factor as usize).min(self.replica_count());
         if successes < required {
             return Err(match failed.into_iter().next() {
@@ -190,7 +254,7 @@ impl ReplicaSet {
             });
         }
         if failed.is_empty() {
-            return Ok(result);
+            return Ok(());
         }
         // A replica that sees another peer as primary means this peer lost the role: fail the
         // write (the caller retries with the new primary) and deactivate nobody.
@@ -199,10 +263,9 @@ impl ReplicaSet {
         }
         // Without a quorum, replicas whose process is down are skipped at once (§8): they serve
         // nothing, so there is nothing to wait for.
-        let all_down = failed.iter().all(|(peer, _, e)| is_down(e, *peer));
-        if all_down && solo_allowed(ports) {
+        if failed.iter().all(|(peer, _, e)| is_down(e, *peer)) && solo_allowed(ports) {
             tracing::warn!(shard_id = self.shard_id, "acknowledged without replicas whose peers are down");
-            return Ok(result);
+            return Ok(());
         }
         tokio::time::sleep(DEACTIVATION_DELAY).await;
         for (peer, state, e) in failed {
@@ -219,7 +282,7 @@ impl ReplicaSet {
                 self.shard_id
             )));
         }
-        Ok(result)
+        Ok(())
     }
 
     /// Whether `peer`'s process is down: its failure said so, or (a connection reset while the
@@ -316,8 +379,8 @@ impl ReplicaSet {
     /// Takes the order lock and, if this peer just became primary, adopts longer suffixes.
     pub(crate) async fn ensure_primary_synced(&self) -> Result<()> {
         let ports = self.ctx.cluster().ok_or_else(|| no_replica(self.shard_id))?;
-        let local = self.local().ok_or_else(|| no_replica(self.shard_id))?;
         let _order = self.order.lock().await;
+        let local = self.local().ok_or_else(|| no_replica(self.shard_id))?;
         if !self.is_primary_synced() {
             self.adopt_longest_suffix(&local, ports).await?;
         }
@@ -391,11 +454,11 @@ impl ReplicaSet {
     /// recorded; the target turns `Active` holding every acknowledged write.
     pub(crate) async fn finish_transfer_as_primary(&self, from: PeerId, to: PeerId) -> Result<()> {
         let ports = self.ctx.cluster().ok_or_else(|| no_replica(self.shard_id))?;
-        let local = self.local().ok_or_else(|| no_replica(self.shard_id))?;
+        let _order = self.order.lock().await;
         if self.primary() != Some(ports.me) {
             return Err(not_primary(self, ports.me));
         }
-        let _order = self.order.lock().await;
+        let local = self.local().ok_or_else(|| no_replica(self.shard_id))?;
         if !self.is_primary_synced() {
             self.adopt_longest_suffix(&local, ports).await?;
         }

@@ -121,17 +121,18 @@ impl ReplicaSet {
     }
 
     /// Serves a request another peer sent to this peer's replica.
-    pub async fn serve(&self, request: ShardRequest) -> Result<ShardResponse> {
+    pub async fn serve(self: &Arc<Self>, request: ShardRequest) -> Result<ShardResponse> {
         let shard_id = self.shard_id;
         match request {
-            ShardRequest::Update { op, wait } => {
+            ShardRequest::Update { op, wait, seen_at } => {
                 let ports = self.ctx.cluster().ok_or_else(|| no_replica(shard_id))?;
                 if self.primary() != Some(ports.me) {
                     return Err(not_primary(self, ports.me));
                 }
                 let mut op = op;
                 crate::validate::prepare_operation(&self.ctx.config(), &mut op)?;
-                Ok(ShardResponse::Updated(self.update_as_primary(ports, op, wait).await?))
+                tracing::debug!(peer = ports.me, shard_id, seen_at, "forwarded write");
+                Ok(ShardResponse::Updated(self.update_as_primary(ports, op, wait, Some(seen_at)).await?))
             }
             ShardRequest::Apply { primary, seq, op, wait } => {
                 let local = self.local().ok_or_else(|| no_replica(shard_id))?;
@@ -149,6 +150,7 @@ impl ReplicaSet {
                         "replica of shard {shard_id} awaits its transfer copy"
                     )));
                 }
+                tracing::debug!(shard_id, seq, primary, "applying a primary's record");
                 let task = tokio::task::spawn_blocking(move || local.apply_at(seq, &op, wait));
                 let outcome = task.await.map_err(|e| CollectionError::Service(format!("apply task: {e}")))??;
                 Ok(ShardResponse::Applied(outcome))

@@ -66,6 +66,7 @@ impl From<ClusterError> for NodeError {
             ClusterError::BadRequest(m) => NodeError::BadRequest(m),
             ClusterError::JoinRefused(m) => NodeError::BadRequest(m),
             ClusterError::NoLeader(_)
+            | ClusterError::NotLeader
             | ClusterError::Timeout(_)
             | ClusterError::Transport(_)
             | ClusterError::Raft(_) => NodeError::Service(e.to_string()),
@@ -159,17 +160,17 @@ impl Node {
         let Some(cluster) = self.cluster() else { return };
         let applied = cluster.consensus.state();
         let target = applied.applied_index();
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
         for (peer, info) in &applied.state.peers {
             if *peer == self.peer_id() {
                 continue;
             }
             loop {
                 let left =
-                    deadline.saturating_duration_since(std::time::Instant::now()).max(Duration::from_millis(100));
+                    deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_millis(100));
                 match cluster.consensus.peer_applied(&info.uri, left).await {
                     Ok(index) if index >= target => break,
-                    Ok(_) | Err(_) if std::time::Instant::now() < deadline => {
+                    Ok(_) | Err(_) if tokio::time::Instant::now() < deadline => {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                     Ok(_) | Err(_) => {

@@ -86,9 +86,12 @@ impl ControlPlane for ConsensusControl {
         from: PeerId,
         to: PeerId,
     ) -> BoxFuture<'_, Result<(), CollectionError>> {
-        let op = MetaOperation::FinishTransfer { collection: collection.to_string(), shard_id, from, to };
+        let collection = collection.to_string();
         Box::pin(async move {
             let node = self.node.upgrade().ok_or_else(|| CollectionError::Service("node is stopping".into()))?;
+            // Finished by this peer as the shard's primary: refused if it no longer is.
+            let by = Some(node.peer_id());
+            let op = MetaOperation::FinishTransfer { collection, shard_id, from, to, by };
             match node.propose(op, Some(Duration::from_secs(30))).await {
                 Ok(_) => Ok(()),
                 Err(e @ crate::error::NodeError::Timeout(_)) => Err(CollectionError::Timeout(e.to_string())),

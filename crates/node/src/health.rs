@@ -9,7 +9,8 @@ use quiver_types::PeerId;
 use quiver_types::replica::ReplicaState;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 const PING_EVERY: Duration = Duration::from_millis(500);
 const PING_TIMEOUT: Duration = Duration::from_millis(800);

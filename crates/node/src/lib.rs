@@ -5,6 +5,7 @@
 
 mod aliases;
 pub mod cluster_mode;
+mod cluster_start;
 pub mod config;
 mod data_plane;
 pub mod error;
@@ -30,6 +31,7 @@ mod snapshot_startup;
 pub mod snapshots;
 mod snapshots_shard;
 
+pub use cluster_start::ClusterStart;
 pub use config::NodeConfig;
 pub use error::NodeError;
 pub use node::Node;

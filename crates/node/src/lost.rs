@@ -9,7 +9,8 @@ use quiver_cluster::state::MetaOperation;
 use quiver_collection::Collection;
 use quiver_types::ShardId;
 use quiver_types::replica::ReplicaState;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// How often start-up re-proposes lost replicas while waiting for them to be recorded.
 const RETRY_EVERY: Duration = Duration::from_millis(500);

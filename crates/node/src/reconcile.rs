@@ -18,16 +18,16 @@ impl Node {
         let Some(cluster) = self.cluster() else { return };
         let applied = cluster.consensus.state();
         let _guard = self.reconcile_lock.lock();
-        self.reconcile(&applied.state);
+        self.reconcile(&applied.state, applied.applied_index());
     }
 
-    fn reconcile(&self, state: &ClusterState) {
+    fn reconcile(&self, state: &ClusterState, view: u64) {
         let me = self.peer_id();
         let restoring = self.restoring.lock().clone();
         for (name, meta) in state.collections.iter().filter(|(name, _)| !restoring.contains(*name)) {
             let local: Vec<ShardId> =
                 meta.shards.iter().filter(|(_, replicas)| replicas.contains_key(&me)).map(|(s, _)| *s).collect();
-            if let Err(e) = self.reconcile_collection(name, meta, &local) {
+            if let Err(e) = self.reconcile_collection(name, meta, &local, view) {
                 tracing::error!(collection = %name, error = %e, "reconciling collection failed");
             }
         }
@@ -48,7 +48,13 @@ impl Node {
         }
     }
 
-    fn reconcile_collection(&self, name: &str, meta: &CollectionMeta, local: &[ShardId]) -> crate::error::Result<()> {
+    fn reconcile_collection(
+        &self,
+        name: &str,
+        meta: &CollectionMeta,
+        local: &[ShardId],
+        view: u64,
+    ) -> crate::error::Result<()> {
         let existing = self.collections.read().get(name).cloned();
         let existing = match existing {
             // A local directory of a dropped collection of the same name (design record 009 §5).
@@ -90,7 +96,7 @@ impl Node {
                 // Never served, never primary until the cluster records it `Dead`.
                 states.insert(self.peer_id(), ReplicaState::Dead);
             }
-            set.set_states(self.peer_id(), states.clone());
+            set.set_states(self.peer_id(), states.clone(), view);
             if wanted.is_none() {
                 self.sync_local_shard(name, &collection, set, &states)?;
             }

@@ -8,7 +8,8 @@ use crate::node::Node;
 use quiver_cluster::state::{ClusterState, MetaOperation, place_shards};
 use quiver_types::config::CreateCollection;
 use quiver_types::replica::ReplicaState;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 impl Node {
     /// Creates a collection through consensus (spec §2.1 cluster behaviour): placement over all

@@ -71,7 +71,9 @@ fn validate_create(request: &CreateCollection) -> Result<()> {
 }
 
 impl Node {
-    pub(crate) fn build_config(&self, request: CreateCollection) -> CollectionConfig {
+    /// The configuration a create request gives a collection on this node (its defaults filled
+    /// in from the node's configuration).
+    pub fn build_config(&self, request: CreateCollection) -> CollectionConfig {
         let mut hnsw = self.config.hnsw.clone();
         if let Some(diff) = &request.hnsw_config {
             hnsw.apply(diff);

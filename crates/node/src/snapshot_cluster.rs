@@ -234,7 +234,7 @@ impl Node {
             Some(s) if is_active(*s) && !others_active => {}
             Some(_) => self.set_local_state(name, shard_id, ReplicaState::ManualRecovery).await?,
         }
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         loop {
             self.reconcile_now();
             let has_local = self.resolve(name)?.replica_set(shard_id).is_ok_and(|set| set.has_local());

@@ -298,9 +298,9 @@ impl Node {
     /// (put back, 503, if it stays busy).
     async fn retire(&self, name: &str, live: Arc<Collection>) -> Result<()> {
         self.collections.write().remove(name);
-        let deadline = std::time::Instant::now() + RETIRE_WAIT;
+        let deadline = tokio::time::Instant::now() + RETIRE_WAIT;
         while Arc::strong_count(&live) > 1 {
-            if std::time::Instant::now() > deadline {
+            if tokio::time::Instant::now() > deadline {
                 self.collections.write().insert(name.to_string(), live);
                 return Err(NodeError::ShardUnavailable(format!(
                     "collection `{name}` stayed busy; recovery not applied"

@@ -2,15 +2,13 @@
 //! snapshot restores (registered through consensus), and the reconciler.
 
 use crate::settings::Settings;
-use quiver_cluster::{ClusterError, Consensus, ConsensusConfig};
+use quiver_cluster::{ClusterError, ConsensusConfig};
+use quiver_node::ClusterStart;
 use quiver_node::Node;
-use quiver_node::cluster_mode::{ClusterContext, NodePeerHandler};
+use quiver_node::cluster_mode::NodePeerHandler;
 use quiver_transport::{Faults, PeerClient};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// How long start-up waits for the cluster to record lost local replicas (design record 009 §6).
-const LOST_REPLICAS_WAIT: Duration = Duration::from_secs(10);
 
 /// Why start-up stopped, and the process's exit status for it.
 #[derive(Debug)]
@@ -124,7 +122,6 @@ pub async fn start(
         (None, true) => remembered_uri.clone().ok_or("--uri is required: this peer's address is unknown")?,
         (None, false) => return Err("First peer should specify its uri (--uri http://HOST:P2P_PORT)".into()),
     };
-    let moved = has_state && remembered_uri.as_deref().is_some_and(|old| quiver_transport::normalize_uri(old) != uri);
     let address = format!("{}:{}", settings.service.host, p2p_port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
@@ -149,24 +146,19 @@ pub async fn start(
         bootstrap_timeout: Duration::from_secs(settings.cluster.consensus.bootstrap_timeout_sec.max(1)),
         rpc_timeout: Duration::from_millis(settings.cluster.grpc_timeout_ms.clamp(1000, 60_000)),
     };
-    let bootstrapped = config.bootstrap.is_some();
-    let consensus = Consensus::start(config, Arc::clone(&client)).await.map_err(|e| format!("consensus: {e}"))?;
     tracing::info!(peer_id = node.peer_id(), %address, "cluster mode: p2p listening");
-    node.attach_cluster(ClusterContext::new(Arc::clone(&consensus), client, faults, bootstrapped))
-        .map_err(|e| e.to_string())?;
-    consensus.bootstrap().await.map_err(|e| match e {
+    let moved_from = remembered_uri.filter(|old| has_state && quiver_transport::normalize_uri(old) != uri);
+    let start = ClusterStart { consensus: config, client, faults, moved_from, announce_to: args.bootstrap.clone() };
+    node.start_consensus(start).await.map_err(|e| match e {
         ClusterError::JoinRefused(message) => StartError::refused(message),
         other @ (ClusterError::NoLeader(_)
+        | ClusterError::NotLeader
         | ClusterError::Timeout(_)
         | ClusterError::Refused(_)
         | ClusterError::Transport(_)
         | ClusterError::Raft(_)
         | ClusterError::BadRequest(_)) => StartError::from(format!("consensus: {other}")),
     })?;
-    if moved {
-        tracing::warn!(old = ?remembered_uri, new = %uri, "this peer's address changed; announcing it to the cluster");
-        consensus.spawn_uri_announcer(args.bootstrap.clone());
-    }
     if let Some(old) = previous {
         repropose(node, old).await?;
     }
@@ -174,13 +166,9 @@ pub async fn start(
         let restored = node.restore_at_startup(prepared).await.map_err(|e| format!("snapshot restore: {e}"))?;
         tracing::info!(collections = ?restored, "restored from snapshots and registered in the cluster");
     }
-    // Before anything is served: local replicas whose data is gone are recorded `Dead`. (After
-    // a `--reinit` re-proposed this peer's collections: reconciling against the empty new state
-    // would remove them.)
-    node.await_lost_replicas_recorded(LOST_REPLICAS_WAIT).await;
-    node.spawn_reconciler();
-    node.spawn_health_checker();
-    node.spawn_verifier();
+    // After a `--reinit` re-proposed this peer's collections (reconciling against the empty new
+    // state would remove them).
+    node.start_cluster_services().await;
     Ok(())
 }
 

@@ -38,6 +38,21 @@ pub struct PeerClient {
     /// Addresses announced by peers that moved, used before the cluster state carries them
     /// (design record 009 §3): peer id → URI.
     routes: Mutex<HashMap<PeerId, String>>,
+    /// Another wire than tonic channels (an in-memory network in simulations).
+    wire: Option<Arc<dyn Wire>>,
+}
+
+/// A wire other than gRPC over TCP: delivers an encoded request to the peer at `uri` and
+/// returns its encoded reply, or the failure a network would produce. Implemented by the
+/// simulation's in-memory network (which serves calls with [`crate::serve_envelope`]).
+pub trait Wire: Send + Sync + 'static {
+    fn deliver<'a>(
+        &'a self,
+        from: PeerId,
+        to: PeerId,
+        uri: &'a str,
+        body: Vec<u8>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, PeerError>> + Send + 'a>>;
 }
 
 impl std::fmt::Debug for PeerClient {
@@ -60,7 +75,13 @@ impl PeerClient {
             channels: Mutex::new(HashMap::new()),
             failures: Mutex::new(BTreeMap::new()),
             routes: Mutex::new(HashMap::new()),
+            wire: None,
         }
+    }
+
+    /// A client that sends over `wire` instead of gRPC (simulations).
+    pub fn with_wire(self_peer_id: PeerId, wire: Arc<dyn Wire>, faults: Arc<Faults>) -> PeerClient {
+        PeerClient { wire: Some(wire), ..PeerClient::new(self_peer_id, Duration::from_secs(1), faults) }
     }
 
     /// This client's peer id, as sent in every envelope.
@@ -144,20 +165,31 @@ impl PeerClient {
             return Err(PeerError::Unreachable(format!("{uri} is blocked by fault injection")));
         }
         let body = encode(&request)?;
-        let mut client = GrpcClient::new(self.channel(uri)?)
-            .max_decoding_message_size(MAX_MESSAGE_SIZE)
-            .max_encoding_message_size(MAX_MESSAGE_SIZE);
-        let envelope = tonic::Request::new(Envelope { from_peer: self.self_peer_id, body, to_peer: to });
         let lost = || PeerError::Timeout(format!("{uri}: no answer within {} ms", timeout.as_millis()));
-        match tokio::time::timeout(timeout, client.call(envelope)).await {
+        match tokio::time::timeout(timeout, self.exchange(to, uri, body)).await {
             Err(_) => Err(lost()),
             // A one-way cut from that peer: it acted, its answer never arrives.
             Ok(_) if self.faults.drops_reply_from(to, uri) => {
                 tokio::time::sleep(timeout).await;
                 Err(lost())
             }
-            Ok(Err(status)) => Err(PeerError::from_status(uri, &status)),
-            Ok(Ok(response)) => decode(&response.into_inner().body),
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(reply)) => decode(&reply),
+        }
+    }
+
+    /// Sends an encoded request and returns the encoded reply, over the wire this client uses.
+    async fn exchange(&self, to: PeerId, uri: &str, body: Vec<u8>) -> Result<Vec<u8>, PeerError> {
+        if let Some(wire) = &self.wire {
+            return wire.deliver(self.self_peer_id, to, uri, body).await;
+        }
+        let mut client = GrpcClient::new(self.channel(uri)?)
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE);
+        let envelope = tonic::Request::new(Envelope { from_peer: self.self_peer_id, body, to_peer: to });
+        match client.call(envelope).await {
+            Ok(response) => Ok(response.into_inner().body),
+            Err(status) => Err(PeerError::from_status(uri, &status)),
         }
     }
 

@@ -35,7 +35,7 @@ impl PeerError {
     }
 
     /// Maps a status returned by a call to `uri` (from the remote server or from tonic's own transport).
-    pub(crate) fn from_status(uri: &str, status: &Status) -> PeerError {
+    pub fn from_status(uri: &str, status: &Status) -> PeerError {
         let message = status.message();
         match status.code() {
             // Connect errors, refused connections and resets, and our server's fault-injection rejection.

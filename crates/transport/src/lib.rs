@@ -25,12 +25,12 @@ pub mod proto {
     tonic::include_proto!("quiver.p2p");
 }
 
-pub use client::{PeerClient, SendFailure};
+pub use client::{PeerClient, SendFailure, Wire};
 pub use codec::{WIRE_VERSION, decode, encode};
 pub use error::PeerError;
 pub use faults::{Faults, normalize_uri};
 pub use message::{PeerRequest, PeerResponse, RaftRpc};
-pub use server::{HandlerFuture, PeerHandler, handler_fn, serve, serve_with_listener};
+pub use server::{HandlerFuture, PeerHandler, handler_fn, serve, serve_envelope, serve_in_memory, serve_with_listener};
 
 /// Largest p2p message accepted or sent, in bytes (shard-transfer batches and Raft snapshots can be big).
 pub const MAX_MESSAGE_SIZE: usize = 256 * 1024 * 1024;

@@ -108,15 +108,32 @@ struct PeerService {
 impl Peer for PeerService {
     async fn call(&self, request: Request<Envelope>) -> Result<Response<Envelope>, Status> {
         let Envelope { from_peer, body, to_peer } = request.into_inner();
-        if self.faults.is_blocked_peer(from_peer) {
+        let body = serve_envelope(&self.handler, &self.faults, from_peer, to_peer, body).await?;
+        Ok(Response::new(Envelope { from_peer: 0, body, to_peer: 0 }))
+    }
+}
+
+/// Serves one call as the p2p server does: fault rules, the addressed peer's identity, the
+/// handler in its own task (driven to completion even if the caller gives up), the reply
+/// encoded; or the status the server answers with. Also used by in-memory networks (the
+/// simulation), so both paths behave the same.
+pub async fn serve_envelope(
+    handler: &Arc<dyn PeerHandler>,
+    faults: &Faults,
+    from_peer: PeerId,
+    to_peer: PeerId,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, Status> {
+    {
+        if faults.is_blocked_peer(from_peer) {
             return Err(Status::unavailable(format!("peer {from_peer} is blocked by fault injection")));
         }
-        if let Some(me) = self.handler.peer_id().filter(|me| to_peer != 0 && *me != to_peer) {
+        if let Some(me) = handler.peer_id().filter(|me| to_peer != 0 && *me != to_peer) {
             return Err(Status::unavailable(format!("wrong peer: this address serves peer {me}, not peer {to_peer}")));
         }
         let request: PeerRequest = decode(&body).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let kind = request.kind_name();
-        let handler = Arc::clone(&self.handler);
+        let handler = Arc::clone(handler);
         let task = tokio::spawn(async move { handler.handle(from_peer, request).await });
         let response = match task.await {
             Ok(Ok(response)) => response,
@@ -126,10 +143,23 @@ impl Peer for PeerService {
                 return Err(Status::internal(format!("handler for {kind} failed: {join}")));
             }
         };
-        if self.faults.drops_reply_to(from_peer) {
+        if faults.drops_reply_to(from_peer) {
             return Err(Status::unavailable(format!("the reply to peer {from_peer} is lost by fault injection")));
         }
-        let body = encode(&response).map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(Envelope { from_peer: 0, body, to_peer: 0 }))
+        encode(&response).map_err(|e| Status::internal(e.to_string()))
     }
+}
+
+/// [`serve_envelope`] for an in-memory wire: a refusal as the calling client would see it.
+pub async fn serve_in_memory(
+    handler: &Arc<dyn PeerHandler>,
+    faults: &Faults,
+    from_peer: PeerId,
+    to_peer: PeerId,
+    uri: &str,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, PeerError> {
+    serve_envelope(handler, faults, from_peer, to_peer, body)
+        .await
+        .map_err(|status| PeerError::from_status(uri, &status))
 }

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
 /// When each peer last acknowledged an `AppendEntries` from this peer (as leader).
-pub type AckTimes = Arc<parking_lot::Mutex<std::collections::HashMap<u64, std::time::Instant>>>;
+pub type AckTimes = Arc<parking_lot::Mutex<std::collections::HashMap<u64, tokio::time::Instant>>>;
 
 /// Creates one connection handle per target peer; all share the transport client.
 #[derive(Clone)]
@@ -82,7 +82,7 @@ impl RaftNetwork<TypeConfig> for Connection {
     ) -> RpcResult<AppendEntriesResponse<u64>, openraft::error::Infallible> {
         let response: AppendEntriesResponse<u64> = self.send(RaftRpc::AppendEntries, &rpc, &option).await?;
         if response.is_success() {
-            self.acks.lock().insert(self.target, std::time::Instant::now());
+            self.acks.lock().insert(self.target, tokio::time::Instant::now());
         }
         Ok(response)
     }

@@ -41,12 +41,18 @@ struct Inner {
     snapshot: Option<StoredSnapshot>,
 }
 
+/// One applied entry's operation, its log index and whether the state machine accepted it.
+pub type AppliedOp = (u64, crate::state::MetaOperation, bool);
+
 /// Cheaply cloned handle to the state machine.
 #[derive(Clone)]
 pub struct StateMachine {
     inner: Arc<Mutex<Inner>>,
     dir: PathBuf,
     publish: watch::Sender<Arc<AppliedState>>,
+    /// Every applied operation, for observers that need each one (the simulation's checkers);
+    /// costs nothing without receivers.
+    applied_ops: tokio::sync::broadcast::Sender<AppliedOp>,
 }
 
 const STATE_FILE: &str = "raft_state.json";
@@ -83,12 +89,19 @@ impl StateMachine {
         let applied: AppliedState = read_json(&dir.join(STATE_FILE))?.unwrap_or_default();
         let snapshot: Option<StoredSnapshot> = read_json(&dir.join(SNAPSHOT_FILE))?;
         let (publish, _) = watch::channel(Arc::new(applied.clone()));
-        Ok(StateMachine { inner: Arc::new(Mutex::new(Inner { applied, snapshot })), dir: dir.to_path_buf(), publish })
+        let inner = Arc::new(Mutex::new(Inner { applied, snapshot }));
+        let applied_ops = tokio::sync::broadcast::channel(4096).0;
+        Ok(StateMachine { inner, dir: dir.to_path_buf(), publish, applied_ops })
     }
 
     /// Watches every newly applied state.
     pub fn subscribe(&self) -> watch::Receiver<Arc<AppliedState>> {
         self.publish.subscribe()
+    }
+
+    /// Every operation applied from now on (a lagging receiver misses some: `Lagged`).
+    pub fn subscribe_ops(&self) -> tokio::sync::broadcast::Receiver<AppliedOp> {
+        self.applied_ops.subscribe()
     }
 
     /// The latest applied state.
@@ -151,6 +164,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     let outcome = inner.applied.state.apply(&op);
                     if let Err(e) = &outcome {
                         tracing::debug!(error = %e, ?op, "metadata operation refused");
+                    }
+                    if self.applied_ops.receiver_count() > 0 {
+                        let _ = self.applied_ops.send((entry.log_id.index, op, outcome.is_ok()));
                     }
                     outcome
                 }

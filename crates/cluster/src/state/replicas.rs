@@ -43,6 +43,26 @@ fn is_fallback_source(state: ReplicaState) -> bool {
     }
 }
 
+/// Whether `SetReplicaState` may make a replica in `state` `Active`: one that holds every write
+/// (just created, a listener, a user's snapshot recovery). A replica that may have missed writes
+/// (`Dead`, a transfer's target) turns `Active` only through `FinishTransfer`, which the shard's
+/// primary proposes once the target holds every acknowledged write (design record 007 §6).
+fn may_turn_active(state: ReplicaState) -> bool {
+    match state {
+        ReplicaState::Active
+        | ReplicaState::ReshardingScaleDown
+        | ReplicaState::Initializing
+        | ReplicaState::Listener
+        | ReplicaState::ManualRecovery => true,
+        ReplicaState::Dead
+        | ReplicaState::Partial
+        | ReplicaState::PartialSnapshot
+        | ReplicaState::Recovery
+        | ReplicaState::Resharding
+        | ReplicaState::ActiveRead => false,
+    }
+}
+
 /// The state a transfer's target replica takes when the transfer starts (§4.7 step 1).
 /// `None` (not resolved by the proposer) is treated as `stream_records`.
 pub fn transfer_initial_state(method: Option<TransferMethod>) -> ReplicaState {
@@ -105,6 +125,11 @@ impl CollectionMeta {
                 "Replica {peer} of shard {shard} has state {current:?}, but expected {expected:?}"
             )));
         }
+        if state == ReplicaState::Active && !may_turn_active(current) {
+            return Err(MetaError::BadInput(format!(
+                "Replica {peer} of shard {shard} is {current:?}: only the end of a transfer makes it Active"
+            )));
+        }
         if state != current && !is_active(state) && is_last_source_of_truth(replicas, peer) {
             return Err(MetaError::BadInput(format!(
                 "Cannot deactivate the last active replica {peer} of shard {shard}"
@@ -144,13 +169,21 @@ impl CollectionMeta {
         Ok(MetaResponse::Changed(true))
     }
 
-    /// Refuses an automatic transfer when the collection already runs `limits` transfers into
-    /// its target or out of its source (spec §4.7, design record 009 §7).
+    /// Refuses an automatic transfer (the recovery of a `Dead` replica) whose target replica is
+    /// not `Dead` any more — dropped meanwhile, it must not come back — or when the collection
+    /// already runs `limits` transfers into its target or out of its source (spec §4.7, design
+    /// record 009 §7).
     pub(super) fn check_transfer_limits(
         &self,
         transfer: &ShardTransfer,
         limits: &TransferLimits,
     ) -> Result<(), MetaError> {
+        if self.replica_state(transfer.shard_id, transfer.to) != Some(ReplicaState::Dead) {
+            return Err(MetaError::BadRequest(format!(
+                "Replica {} of shard {} is not Dead: nothing to recover",
+                transfer.to, transfer.shard_id
+            )));
+        }
         let incoming = self.transfers.iter().filter(|t| t.to == transfer.to).count();
         let outgoing = self.transfers.iter().filter(|t| t.from == transfer.from).count();
         if limits.incoming.is_some_and(|limit| incoming >= limit) {
@@ -285,6 +318,18 @@ impl CollectionMeta {
         }
         self.transfers.push(transfer.clone());
         Ok(MetaResponse::Done)
+    }
+
+    /// Refuses unless `peer` is the shard's primary: its highest `Active` replica (design 003).
+    pub(super) fn check_primary(&self, collection: &str, shard: ShardId, peer: PeerId) -> Result<(), MetaError> {
+        let replicas = self.shard(collection, shard)?;
+        let primary = replicas.iter().filter(|(_, s)| **s == ReplicaState::Active).map(|(p, _)| *p).max();
+        match primary == Some(peer) {
+            true => Ok(()),
+            false => Err(MetaError::BadRequest(format!(
+                "Peer {peer} is no longer the primary of shard {shard} (the primary is {primary:?})"
+            ))),
+        }
     }
 
     /// `FinishTransfer` (§4.7 step 5): target → Active (not for resharding transfers); a move

@@ -112,7 +112,7 @@ fn start(shard_id: ShardId, from: PeerId, to: PeerId, sync: bool, method: Option
 }
 
 fn finish(shard_id: ShardId, from: PeerId, to: PeerId) -> Op {
-    Op::FinishTransfer { collection: "c".into(), shard_id, from, to }
+    Op::FinishTransfer { collection: "c".into(), shard_id, from, to, by: None }
 }
 
 fn abort(shard_id: ShardId, from: PeerId, to: PeerId) -> Op {
@@ -308,7 +308,11 @@ fn replica_states_and_the_last_active_rule() {
             (set(0, 2, Active, Some(Dead)), Expect::BadInput("has state Initializing, but expected Dead")),
             (set(0, 1, Dead, None), Expect::BadInput("Cannot deactivate the last active replica 1 of shard 0")),
             (set(0, 2, Dead, Some(Initializing)), Expect::Done),
-            (set(0, 2, Active, Some(Dead)), Expect::Done),
+            // A replica that may have missed writes turns Active only through a transfer's end.
+            (set(0, 2, Active, Some(Dead)), Expect::BadInput("only the end of a transfer makes it Active")),
+            (start(0, 1, 2, true, Some(TransferMethod::StreamRecords)), Expect::Done),
+            (set(0, 2, Active, Some(Partial)), Expect::BadInput("only the end of a transfer makes it Active")),
+            (finish(0, 1, 2), Expect::Done),
             (set(0, 1, Dead, Some(Active)), Expect::Done),
             (set(0, 2, Partial, None), Expect::BadInput("Cannot deactivate the last active replica 2 of shard 0")),
             (set(0, 2, ReshardingScaleDown, None), Expect::Done),
@@ -319,8 +323,11 @@ fn replica_states_and_the_last_active_rule() {
             (set(1, 2, Listener, Some(Initializing)), Expect::Done),
             (set(1, 1, Dead, None), Expect::Done),
             (set(1, 2, Dead, None), Expect::BadInput("Cannot deactivate the last active replica 2 of shard 1")),
-            (set(1, 1, Active, Some(Dead)), Expect::Done),
-            (set(1, 2, Dead, Some(Listener)), Expect::Done),
+            (set(1, 1, Active, Some(Dead)), Expect::BadInput("only the end of a transfer makes it Active")),
+            (
+                set(1, 2, Dead, Some(Listener)),
+                Expect::BadInput("Cannot deactivate the last active replica 2 of shard 1"),
+            ),
             (set(0, 3, Active, None), Expect::BadInput("does not exist")),
             (set(7, 1, Active, None), Expect::BadInput("Shard 7 of c does not exist")),
             (
@@ -336,7 +343,7 @@ fn replica_states_and_the_last_active_rule() {
         ],
     );
     assert_eq!(replicas(&state, 0), [(1, Dead), (2, Active)]);
-    assert_eq!(replicas(&state, 1), [(1, Active), (2, Dead)]);
+    assert_eq!(replicas(&state, 1), [(1, Dead), (2, Listener)]);
 }
 
 #[test]

@@ -43,14 +43,18 @@ fn a_lost_replica_turns_dead_even_when_it_is_the_last_active_one() {
 #[test]
 fn automatic_transfers_respect_the_limits_user_transfers_do_not() {
     let mut state = fresh();
-    let placement: &[(ShardId, &[PeerId])] = &[(0, &[1, 2]), (1, &[1, 2]), (2, &[1, 2]), (3, &[2, 3])];
+    let placement: &[(ShardId, &[PeerId])] = &[(0, &[1, 2]), (1, &[1, 2]), (2, &[1, 3]), (3, &[2, 3])];
     run(
         &mut state,
         &[
             (create("c", placement, Active), Expect::Done),
             (set(0, 2, Dead, Some(Active)), Expect::Done),
             (set(1, 2, Dead, Some(Active)), Expect::Done),
+            (set(2, 3, Dead, Some(Active)), Expect::Done),
             (start_limited(0, 1, 2, 1, 1), Expect::Done),
+            // Recovering a replica that is not Dead (or was dropped): refused.
+            (start_limited(3, 2, 1, 5, 5), Expect::BadRequest("is not Dead")),
+            (start_limited(3, 3, 2, 5, 5), Expect::BadRequest("is not Dead")),
             // Into peer 2 again: over its incoming limit.
             (start_limited(1, 1, 2, 1, 5), Expect::BadRequest("incoming_shard_transfers_limit")),
             // Out of peer 1 again (into peer 3): over its outgoing limit.
@@ -58,6 +62,8 @@ fn automatic_transfers_respect_the_limits_user_transfers_do_not() {
             // Higher limits admit it; a user's transfer carries none.
             (start_limited(1, 1, 2, 2, 2), Expect::Done),
             (start(3, 2, 1, true, Some(TransferMethod::Snapshot)), Expect::Done),
+            // The target is Partial now, not Dead: an automatic transfer has nothing to do.
+            (start_limited(3, 2, 1, 5, 5), Expect::BadRequest("is not Dead")),
         ],
     );
     assert_eq!(state.collections["c"].transfers.len(), 3);
@@ -83,4 +89,33 @@ fn a_recreated_collection_has_a_new_incarnation() {
     let op: Op = serde_json::from_value(old).unwrap();
     run(&mut state, &[(op, Expect::Done)]);
     assert_eq!(state.collections["d"].incarnation, 0);
+}
+
+#[test]
+fn only_the_current_primary_finishes_a_transfer() {
+    let mut state = fresh();
+    let finish_by =
+        |by: PeerId| Op::FinishTransfer { collection: "c".into(), shard_id: 0, from: 2, to: 3, by: Some(by) };
+    run(
+        &mut state,
+        &[
+            (create("c", &[(0, &[1, 2, 3])], Active), Expect::Done),
+            (set(0, 3, Dead, Some(Active)), Expect::Done),
+            (start(0, 2, 3, true, Some(TransferMethod::WalDelta)), Expect::Done),
+            // Peer 1 is not the primary (peer 2 is: the highest Active replica).
+            (finish_by(1), Expect::BadRequest("no longer the primary of shard 0")),
+            (set(0, 2, Dead, Some(Active)), Expect::Done),
+            // Peer 2 lost the role meanwhile (its transfer was aborted with it).
+            (finish_by(2), Expect::BadRequest("no longer the primary")),
+        ],
+    );
+    assert_eq!(replicas(&state, 0), vec![(1, Active), (2, Dead), (3, Dead)]);
+    run(
+        &mut state,
+        &[
+            (start(0, 1, 3, true, Some(TransferMethod::WalDelta)), Expect::Done),
+            (Op::FinishTransfer { collection: "c".into(), shard_id: 0, from: 1, to: 3, by: Some(1) }, Expect::Done),
+        ],
+    );
+    assert_eq!(replicas(&state, 0), vec![(1, Active), (2, Dead), (3, Active)]);
 }

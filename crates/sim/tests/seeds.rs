@@ -1,0 +1,33 @@
+//! CI's simulation run: 200 seeds (`QUIVER_SIM_SEEDS` to change), two at a time; every seed
+//! must pass. A failing seed replays with `cargo run -p quiver-sim -- --seed S -v`.
+
+use quiver_sim::run_seed;
+
+#[test]
+fn simulated_seeds_keep_the_replication_contract() {
+    let count: u64 = std::env::var("QUIVER_SIM_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let started = std::time::Instant::now();
+    let workers: Vec<_> = (0..2u64)
+        .map(|worker| {
+            std::thread::spawn(move || (1..=count).filter(|seed| seed % 2 == worker).map(run_seed).collect::<Vec<_>>())
+        })
+        .collect();
+    let mut reports: Vec<_> = workers.into_iter().flat_map(|w| w.join().expect("simulation thread")).collect();
+    reports.sort_by_key(|r| r.seed);
+    let failed: Vec<_> = reports.iter().filter(|r| !r.passed()).collect();
+    for report in &failed {
+        println!("{}", report.line());
+        println!("  faults: {}", report.faults.join(", "));
+        for violation in &report.violations {
+            println!("  {violation:?}");
+        }
+    }
+    let ops: usize = reports.iter().map(|r| r.ops).sum();
+    println!(
+        "{} seeds, {ops} operations, {} failed, {:.1}s",
+        reports.len(),
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(failed.is_empty(), "failing seeds: {:?}", failed.iter().map(|r| r.seed).collect::<Vec<_>>());
+}

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Checks the workspace's layering (DESIGN.md §2): each crate under crates/ may depend only on the
-internal crates listed for it below, in [dependencies] and [dev-dependencies] alike. Prints every
-violation and exits 1 if there is one.
+internal crates listed for it below, in [dependencies] and [dev-dependencies] alike; and inside
+each crate the top-level modules (`src/*.rs`) refer to each other (`crate::module`) without a
+cycle. Prints every violation and exits 1 if there is one.
 
 Usage: python3 scripts/check_arch.py
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -39,6 +41,34 @@ def internal_deps(manifest: dict) -> dict[str, set[str]]:
     return out
 
 
+def module_cycle(src: Path) -> list[str] | None:
+    """A cycle among the crate's top-level modules, if any (`crate::x` references per file)."""
+    modules = {f.stem: f for f in src.glob("*.rs") if f.stem not in ("lib", "main")}
+    edges = {
+        name: {m for m in re.findall(r"crate::([a-z_0-9]+)", f.read_text()) if m in modules and m != name}
+        for name, f in modules.items()
+    }
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for name in sorted(modules):
+        if name not in state and (found := visit(name)):
+            return found
+    return None
+
+
 def main() -> int:
     root = Path(__file__).resolve().parents[1]
     problems: list[str] = []
@@ -48,6 +78,9 @@ def main() -> int:
         if name not in ALLOWED:
             problems.append(f"crates/{name}: not in the layering table of scripts/check_arch.py (DESIGN.md §2)")
             continue
+        cycle = module_cycle(crate / "src")
+        if cycle:
+            problems.append(f"crates/{name}: module cycle {' -> '.join(cycle)}")
         manifest = tomllib.loads((crate / "Cargo.toml").read_text())
         for section, deps in internal_deps(manifest).items():
             for dep in sorted(deps - ALLOWED[name]):
@@ -55,7 +88,7 @@ def main() -> int:
     for line in problems:
         print(f"architecture: {line}")
     if not problems:
-        print(f"architecture: {len(crates)} crates follow the layering of DESIGN.md §2")
+        print(f"architecture: {len(crates)} crates follow the layering of DESIGN.md §2, no module cycles")
     return 1 if problems else 0
 
 

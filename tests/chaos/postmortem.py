@@ -11,7 +11,6 @@ format changes, the runner notes that the WAL could not be decoded and carries o
 
 from __future__ import annotations
 
-import re
 import struct
 import sys
 from collections import defaultdict

@@ -44,12 +44,14 @@ pub fn router(state: AppState, max_request_size_mb: usize) -> Router {
         .merge(routes_points::routes())
         .merge(routes_search::routes())
         .merge(routes_snapshots::routes())
+        .merge(routes_shard_snapshots::routes())
         .fallback(routes_service::not_found)
         .method_not_allowed_fallback(routes_service::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit_bytes))
         .layer(axum::middleware::from_fn_with_state(limit_bytes, extract::buffer_body))
         // Snapshot uploads stream to disk with their own size cap (`storage.snapshots_config`).
         .merge(routes_snapshots::upload_routes().layer(DefaultBodyLimit::disable()))
+        .merge(routes_shard_snapshots::upload_routes().layer(DefaultBodyLimit::disable()))
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::count_responses))
         .with_state(state)
 }

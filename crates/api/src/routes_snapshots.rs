@@ -27,14 +27,11 @@ pub fn routes() -> Router<AppState> {
         .route("/collections/{name}/snapshots/{snapshot}", get(download).delete(remove))
         .route("/snapshots", post(create_full).get(list_full))
         .route("/snapshots/{snapshot}", get(download_full).delete(remove_full))
-        .merge(crate::routes_shard_snapshots::routes())
 }
 
 /// Routes whose bodies may exceed the JSON limit (served without the body buffer).
 pub fn upload_routes() -> Router<AppState> {
-    Router::new()
-        .route("/collections/{name}/snapshots/upload", post(upload))
-        .merge(crate::routes_shard_snapshots::upload_routes())
+    Router::new().route("/collections/{name}/snapshots/upload", post(upload))
 }
 
 /// `?wait=` (default true).

@@ -3,10 +3,15 @@
 use crate::context::{ClusterPorts, CollectionContext};
 use crate::error::{CollectionError, Result};
 use crate::hash_ring::HashRing;
+use crate::progress::TransferProgress;
+use crate::remote::{ShardRequest, ShardResponse};
 use crate::replica_set::ReplicaSet;
+use crate::transfer::Copied;
 use crate::validate;
 use parking_lot::RwLock;
 use quiver_shard::{IndexConfig, LocalShard, ShardConfig};
+use quiver_types::PeerId;
+use quiver_types::cluster::TransferMethod;
 use quiver_types::config::CollectionConfig;
 use quiver_types::filter::Filter;
 use quiver_types::ops::{UpdateOperation, UpdateResult, UpdateStatus};
@@ -310,5 +315,52 @@ impl Collection {
             }
         }
         Ok(())
+    }
+}
+
+/// Routing of the shard protocol: each call goes to the shard's replica set, which owns it.
+impl Collection {
+    /// Serves a request another peer sent to this peer's replica of `shard_id`.
+    pub async fn handle_shard_request(&self, shard_id: ShardId, request: ShardRequest) -> Result<ShardResponse> {
+        self.replica_set(shard_id)?.serve(request).await
+    }
+
+    /// Confirms every local `Active` replica not yet confirmed current.
+    pub async fn verify_replicas(&self) {
+        for set in self.replica_sets() {
+            set.verify().await;
+        }
+    }
+
+    /// Forgets every confirmation (this peer lost contact with the cluster).
+    pub fn unverify_replicas(&self) {
+        self.replica_sets().for_each(|set| set.unverify());
+    }
+
+    /// Reads shard `shard_id` with the request's read consistency.
+    pub(crate) async fn read_shard(&self, shard_id: ShardId, request: ShardRequest) -> Result<ShardResponse> {
+        self.replica_set(shard_id)?.read(request).await
+    }
+
+    /// Target side: copies shard `shard_id` from `source` (see [`ReplicaSet::copy_from`]).
+    pub async fn copy_shard(
+        &self,
+        shard_id: ShardId,
+        source: PeerId,
+        method: TransferMethod,
+        progress: &TransferProgress,
+        current: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<Copied> {
+        self.replica_set(shard_id)?.copy_from(source, method, progress, current).await
+    }
+
+    /// The progress comment of transfer `from -> to` of shard `shard_id`, asked of its target.
+    pub async fn transfer_comment(&self, shard_id: ShardId, from: PeerId, to: PeerId) -> Option<String> {
+        self.replica_set(shard_id).ok()?.ask_transfer_comment(from, to).await
+    }
+
+    /// Target side: asks shard `shard_id`'s primary to finish transfer `from -> to`.
+    pub async fn finish_transfer(&self, shard_id: ShardId, from: PeerId, to: PeerId) -> Result<()> {
+        self.replica_set(shard_id)?.finish_transfer(from, to).await
     }
 }

@@ -7,6 +7,7 @@ pub mod context;
 pub mod error;
 pub mod hash_ring;
 pub mod local_files;
+pub mod progress;
 mod read;
 pub mod remote;
 pub mod replica_set;
@@ -14,6 +15,8 @@ pub mod replication;
 pub mod retry;
 mod serve;
 pub mod transfer;
+
+pub use progress::TransferProgress;
 pub mod validate;
 
 pub use collection::{Collection, SearchRequest, write_atomic};

@@ -47,7 +47,7 @@ pub struct ReplicaSet {
     /// and is refused (design record 003 §9).
     term: std::sync::atomic::AtomicU64,
     /// As a transfer target: the running transfer (from, to) and its progress.
-    transfer_progress: parking_lot::Mutex<Option<(PeerId, PeerId, Arc<crate::transfer::TransferProgress>)>>,
+    transfer_progress: parking_lot::Mutex<Option<(PeerId, PeerId, Arc<crate::progress::TransferProgress>)>>,
 }
 
 /// A shard snapshot file written for a transfer; removed when dropped.
@@ -100,7 +100,7 @@ impl ReplicaSet {
     }
 
     /// Records (or clears) the transfer into this replica that this peer runs.
-    pub fn set_transfer_progress(&self, progress: Option<(PeerId, PeerId, Arc<crate::transfer::TransferProgress>)>) {
+    pub fn set_transfer_progress(&self, progress: Option<(PeerId, PeerId, Arc<crate::progress::TransferProgress>)>) {
         *self.transfer_progress.lock() = progress;
     }
 

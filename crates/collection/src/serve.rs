@@ -2,16 +2,15 @@
 //! replicas, reads) and, for reads, from this peer's own read path, so local and remote replicas
 //! answer the same way.
 
-use crate::collection::Collection;
 use crate::error::{CollectionError, Result};
 use crate::remote::{ShardRequest, ShardResponse};
 use crate::replica_set::ReplicaSet;
 use crate::replication::{no_replica, not_primary};
 use crate::retry::{Retries, RetryPolicy};
 use quiver_shard::LocalShard;
+use quiver_types::PeerId;
 use quiver_types::query::ReadConsistency;
 use quiver_types::replica::ReplicaState;
-use quiver_types::{PeerId, ShardId};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -287,29 +286,5 @@ impl ReplicaSet {
             }
         }
         Err(last_error)
-    }
-}
-
-impl Collection {
-    /// Serves a request another peer sent to this peer's replica of `shard_id`.
-    pub async fn handle_shard_request(&self, shard_id: ShardId, request: ShardRequest) -> Result<ShardResponse> {
-        self.replica_set(shard_id)?.serve(request).await
-    }
-
-    /// Confirms every local `Active` replica not yet confirmed current.
-    pub async fn verify_replicas(&self) {
-        for set in self.replica_sets() {
-            set.verify().await;
-        }
-    }
-
-    /// Forgets every confirmation (this peer lost contact with the cluster).
-    pub fn unverify_replicas(&self) {
-        self.replica_sets().for_each(|set| set.unverify());
-    }
-
-    /// Reads shard `shard_id` with the request's read consistency.
-    pub(crate) async fn read_shard(&self, shard_id: ShardId, request: ShardRequest) -> Result<ShardResponse> {
-        self.replica_set(shard_id)?.read(request).await
     }
 }

@@ -13,8 +13,8 @@
 //! Writes the primary sends while the copy is in progress are refused by the target (a `Partial`
 //! replica's failure deactivates nothing) and filled in from the primary's WAL afterwards.
 
-use crate::collection::Collection;
 use crate::error::{CollectionError, Result};
+use crate::progress::TransferProgress;
 use crate::remote::{ShardRequest, ShardResponse};
 use crate::replica_set::{FrozenCopy, ReplicaSet, SnapshotFile};
 use crate::replication::{SHARD_CALL_TIMEOUT, no_replica};
@@ -24,8 +24,7 @@ use quiver_types::{PeerId, SeqNo, ShardId};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::time::Instant;
+use std::sync::atomic::Ordering;
 
 /// Points per page of a `stream_records` transfer.
 const PAGE_POINTS: usize = 2000;
@@ -37,44 +36,19 @@ const DELTA_RECORDS: u64 = 1000;
 /// histories that differ (at most one write per shard is in flight when a primary fails).
 const DELTA_OVERLAP: u64 = 16;
 
-/// The progress of one running transfer, for `GET /collections/{c}/cluster` comments.
-pub struct TransferProgress {
-    started: Instant,
-    stage: parking_lot::Mutex<&'static str>,
-    points: AtomicU64,
-    bytes: AtomicU64,
-}
+/// While it lives, the replica set's replica awaits a transfer copy (ordered writes refused).
+struct AwaitingCopy<'a>(&'a ReplicaSet);
 
-impl Default for TransferProgress {
-    fn default() -> Self {
-        TransferProgress::new()
+impl<'a> AwaitingCopy<'a> {
+    fn mark(set: &'a ReplicaSet) -> AwaitingCopy<'a> {
+        set.set_awaiting_copy(true);
+        AwaitingCopy(set)
     }
 }
 
-impl TransferProgress {
-    pub fn new() -> TransferProgress {
-        TransferProgress {
-            started: Instant::now(),
-            stage: parking_lot::Mutex::new("waiting consensus"),
-            points: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-        }
-    }
-
-    pub fn set_stage(&self, stage: &'static str) {
-        *self.stage.lock() = stage;
-    }
-
-    fn add(&self, points: u64, bytes: u64) {
-        self.points.fetch_add(points, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
-    }
-
-    /// E.g. `transferring: 12000 points, 23.1 MB (1.20s)`.
-    pub fn comment(&self) -> String {
-        let points = self.points.load(Ordering::Relaxed);
-        let mb = self.bytes.load(Ordering::Relaxed) as f64 / 1e6;
-        format!("{}: {points} points, {mb:.1} MB ({:.2}s)", self.stage.lock(), self.started.elapsed().as_secs_f64())
+impl Drop for AwaitingCopy<'_> {
+    fn drop(&mut self) {
+        self.0.set_awaiting_copy(false);
     }
 }
 
@@ -180,16 +154,15 @@ impl ReplicaSet {
     ) -> Result<Copied> {
         let shard_id = self.shard_id;
         let local = self.local().ok_or_else(|| no_replica(shard_id))?;
-        self.set_awaiting_copy(true);
-        let copied = match method {
+        // Cleared however the copy ends, cancellation included.
+        let _awaiting = AwaitingCopy::mark(self);
+        match method {
             TransferMethod::StreamRecords | TransferMethod::ReshardingStreamRecords => {
                 self.stream_records(local, source, progress, current).await
             }
             TransferMethod::Snapshot => self.snapshot_transfer(local, source, progress, current).await,
             TransferMethod::WalDelta => self.wal_delta(local, source, progress, current).await,
-        };
-        self.set_awaiting_copy(false);
-        copied
+        }
     }
 
     fn call_source<'a>(
@@ -371,30 +344,6 @@ impl ReplicaSet {
         }
         let request = ShardRequest::FinishTransfer { from, to };
         ports.transport.call(primary, self.ctx.name(), shard_id, request, SHARD_CALL_TIMEOUT * 3).await.map(|_| ())
-    }
-}
-
-impl Collection {
-    /// Target side: copies shard `shard_id` from `source` (see [`ReplicaSet::copy_from`]).
-    pub async fn copy_shard(
-        &self,
-        shard_id: ShardId,
-        source: PeerId,
-        method: TransferMethod,
-        progress: &TransferProgress,
-        current: &(dyn Fn() -> bool + Send + Sync),
-    ) -> Result<Copied> {
-        self.replica_set(shard_id)?.copy_from(source, method, progress, current).await
-    }
-
-    /// The progress comment of transfer `from -> to` of shard `shard_id`, asked of its target.
-    pub async fn transfer_comment(&self, shard_id: ShardId, from: PeerId, to: PeerId) -> Option<String> {
-        self.replica_set(shard_id).ok()?.ask_transfer_comment(from, to).await
-    }
-
-    /// Target side: asks shard `shard_id`'s primary to finish transfer `from -> to`.
-    pub async fn finish_transfer(&self, shard_id: ShardId, from: PeerId, to: PeerId) -> Result<()> {
-        self.replica_set(shard_id)?.finish_transfer(from, to).await
     }
 }
 

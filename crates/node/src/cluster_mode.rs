@@ -1,36 +1,21 @@
 //! Cluster mode of a node: the consensus handle, the p2p request handler, metadata proposals
 //! with Qdrant's timeouts and messages, and the cluster status endpoints' data.
 
+use crate::cluster_context::ClusterContext;
 use crate::error::{NodeError, Result};
 use crate::node::Node;
 use quiver_cluster::state::{ClusterState, MetaError, MetaOperation, MetaResponse};
-use quiver_cluster::{ClusterError, Consensus, RaftInfo};
-use quiver_transport::{Faults, HandlerFuture, PeerClient, PeerHandler, PeerRequest, SendFailure};
+use quiver_cluster::{ClusterError, RaftInfo};
+use quiver_transport::{HandlerFuture, PeerHandler, PeerRequest, SendFailure};
 use quiver_types::PeerId;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// Default wait for metadata operations (`CONSENSUS_META_OP_WAIT`).
 pub const META_OP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What a node in cluster mode holds besides its collections.
-pub struct ClusterContext {
-    pub consensus: Arc<Consensus>,
-    pub client: Arc<PeerClient>,
-    pub faults: Arc<Faults>,
-    /// Started with `--bootstrap` into a new deployment: not ready until it sees another peer.
-    pub bootstrapped: bool,
-    pub(crate) ready: AtomicBool,
-}
-
-impl ClusterContext {
-    pub fn new(consensus: Arc<Consensus>, client: Arc<PeerClient>, faults: Arc<Faults>, bootstrapped: bool) -> Self {
-        ClusterContext { consensus, client, faults, bootstrapped, ready: AtomicBool::new(false) }
-    }
-}
 
 /// `GET /cluster` in cluster mode (spec §4.1).
 #[derive(Debug, Clone, Serialize)]

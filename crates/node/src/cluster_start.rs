@@ -3,7 +3,7 @@
 //! joined or created, a changed address announced; then, once any start-up proposals are done,
 //! lost replicas recorded and the background services started.
 
-use crate::cluster_mode::ClusterContext;
+use crate::cluster_context::ClusterContext;
 use crate::node::Node;
 use quiver_cluster::{ClusterError, Consensus, ConsensusConfig};
 use quiver_transport::{Faults, PeerClient};

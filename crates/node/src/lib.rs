@@ -4,6 +4,7 @@
 //! operation, which both the REST and gRPC handlers call.
 
 mod aliases;
+pub mod cluster_context;
 pub mod cluster_mode;
 mod cluster_start;
 pub mod config;
@@ -13,6 +14,7 @@ mod health;
 pub mod info;
 mod lost;
 mod node;
+mod open;
 mod reconcile;
 mod recovery;
 pub mod service;

@@ -327,8 +327,3 @@ fn sync_payload_index(
     }
     Ok(())
 }
-
-/// A new collection incarnation (design record 009 §5): random, never 0.
-pub(crate) fn new_incarnation() -> u64 {
-    rand::random::<u64>().max(1)
-}

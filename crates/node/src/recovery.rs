@@ -10,27 +10,19 @@
 //! `Active` replica, `wal_delta` unless `storage.shard_transfer_method` says otherwise, within
 //! the per-collection limits of automatic transfers.
 
+use crate::cluster_context::Running;
 use crate::node::Node;
 use quiver_cluster::state::{ClusterState, CollectionMeta, MetaOperation, TransferLimits};
+use quiver_collection::TransferProgress;
 use quiver_collection::retry::{Retries, RetryPolicy};
-use quiver_collection::transfer::{Copied, TransferProgress};
+use quiver_collection::transfer::Copied;
 use quiver_types::cluster::{ShardTransfer, TransferMethod};
 use quiver_types::replica::ReplicaState;
 use quiver_types::{PeerId, ShardId};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 const TRANSFER_PROPOSAL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A transfer into this peer that a runner is executing.
-pub(crate) struct Running {
-    pub transfer: ShardTransfer,
-    pub progress: Arc<TransferProgress>,
-}
-
-/// Incoming transfers in flight on this peer: (collection, shard) → runner.
-pub(crate) type Transfers = Arc<parking_lot::Mutex<HashMap<(String, ShardId), Arc<Running>>>>;
 
 /// The method a transfer uses when none was given.
 fn method_of(transfer: &ShardTransfer) -> TransferMethod {

@@ -34,7 +34,7 @@ impl Node {
             config,
             placement,
             initial_state: ReplicaState::Initializing,
-            incarnation: crate::reconcile::new_incarnation(),
+            incarnation: crate::cluster_context::new_incarnation(),
         };
         self.propose(op, Some(timeout)).await?;
         if let Err(e) = self.wait_replicas_active(name, timeout.saturating_sub(started.elapsed())).await {

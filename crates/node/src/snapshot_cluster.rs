@@ -182,7 +182,7 @@ impl Node {
             config: unpacked.config.clone(),
             placement,
             initial_state: ReplicaState::Initializing,
-            incarnation: crate::reconcile::new_incarnation(),
+            incarnation: crate::cluster_context::new_incarnation(),
         };
         self.propose(op, None).await?;
         for (field, schema) in &unpacked.payload_index {

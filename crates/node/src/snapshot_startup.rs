@@ -277,7 +277,7 @@ impl Node {
         let me = self.peer_id();
         let placement = (0..config.params.shard_number).map(|shard_id| (shard_id, vec![me])).collect();
         let initial_state = ReplicaState::Active;
-        let incarnation = crate::reconcile::new_incarnation();
+        let incarnation = crate::cluster_context::new_incarnation();
         self.propose(
             MetaOperation::CreateCollection { name: name.to_string(), config, placement, initial_state, incarnation },
             None,

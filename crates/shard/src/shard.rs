@@ -107,7 +107,7 @@ impl LocalShard {
     /// an interrupted restore staged in `dir` is redone first (`staged.rs`).
     pub fn open(dir: &Path, config: ShardConfig) -> Result<LocalShard> {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create shard dir", dir, e))?;
-        let redo = crate::staged::take_pending(dir)?;
+        let redo = LocalShard::take_pending_restore(dir)?;
         let checkpoint = CheckpointStore::open(&dir.join("points.redb"))?;
         let options = WalOptions { segment_size_bytes: config.wal_segment_bytes };
         let wal = Wal::open(&dir.join("wal"), options)?;

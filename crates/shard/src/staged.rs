@@ -87,6 +87,12 @@ pub(crate) fn take_pending(dir: &Path) -> Result<Option<(SeqNo, Vec<StoredPoint>
 }
 
 impl LocalShard {
+    /// The staged restore in `dir` that opening the replica must redo, if any (see
+    /// [`take_pending`]).
+    pub(crate) fn take_pending_restore(dir: &Path) -> Result<Option<(SeqNo, Vec<StoredPoint>)>> {
+        take_pending(dir)
+    }
+
     /// Durably copies the verified shard snapshot at `source` into this shard's directory as
     /// its redo record (see the module doc). Nothing else changes.
     pub fn stage_restore(&self, source: &Path) -> Result<()> {

@@ -3,7 +3,7 @@
 //! time after it was invoked), and the replicas against each other and against the applied
 //! cluster state.
 
-use crate::workload::{COLLECTION, Op, OpKind, Outcome, value_of};
+use crate::history::{COLLECTION, Op, OpKind, Outcome, value_of};
 use quiver_collection::LocalShard;
 use quiver_node::Node;
 use quiver_types::PointId;

@@ -12,6 +12,7 @@
 //! with `cargo run -p quiver-sim --release -- --seeds N` (README).
 
 pub mod check;
+pub mod history;
 pub mod net;
 mod scenario;
 pub mod workload;

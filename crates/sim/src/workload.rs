@@ -5,6 +5,7 @@
 //! and 5xx answers are unknown: the write may or may not have taken effect).
 
 use crate::check::{KeyModel, Violation, check_acknowledged};
+pub use crate::history::{COLLECTION, OP_TIMEOUT, Op, OpKind, Outcome, value_of};
 use quiver_collection::with_read_consistency;
 use quiver_node::{Node, NodeError};
 use quiver_types::PointId;
@@ -18,45 +19,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// The collection every client works on.
-pub const COLLECTION: &str = "sim";
-/// A client's wait for one operation (a timeout is an unknown outcome).
-pub const OP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What a client did.
-#[derive(Debug, Clone, PartialEq)]
-pub enum OpKind {
-    /// Sets the key's value (`Some`) or deletes the point (`None`).
-    Write { value: Option<u64>, how: &'static str },
-    /// Sets another payload field of the points matching a filter (not checked for values).
-    FilterWrite,
-    /// Reads the key's value at a consistency level.
-    Read { consistency: &'static str },
-}
-
-/// How an operation ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Ok,
-    /// Refused with a 4xx: it did not take effect.
-    Failed(String),
-    /// Timed out or failed with a 5xx: it may or may not have taken effect.
-    Unknown(String),
-    /// A read's answer: the key's value (`None`: no such point).
-    Read(Option<u64>),
-}
-
-/// One operation in the history.
-#[derive(Debug, Clone)]
-pub struct Op {
-    pub key: u64,
-    pub kind: OpKind,
-    pub peer: u64,
-    pub invoked: Duration,
-    pub completed: Duration,
-    pub outcome: Outcome,
-}
 
 /// The live peers clients may send to (updated as peers crash and restart).
 pub type Targets = Arc<parking_lot::RwLock<BTreeMap<u64, Arc<Node>>>>;
@@ -204,9 +166,4 @@ impl Client {
             Ok(Ok(records)) => Outcome::Read(records.first().and_then(value_of)),
         }
     }
-}
-
-/// The checked value of a point: its payload field `v`.
-pub fn value_of(record: &quiver_types::point::Record) -> Option<u64> {
-    record.payload.as_ref().and_then(|p| p.get("v")).and_then(serde_json::Value::as_u64)
 }

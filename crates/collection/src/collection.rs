@@ -332,6 +332,13 @@ impl Collection {
         }
     }
 
+    /// As primary of any of its shards: brings lagging replicas up to date.
+    pub async fn repair_replicas(&self) {
+        for set in self.replica_sets() {
+            set.repair_replicas().await;
+        }
+    }
+
     /// Forgets every confirmation (this peer lost contact with the cluster).
     pub fn unverify_replicas(&self) {
         self.replica_sets().for_each(|set| set.unverify());

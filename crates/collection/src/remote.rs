@@ -89,6 +89,9 @@ pub enum ShardRequest {
         from: PeerId,
         to: PeerId,
     },
+    /// A read answered with the replica's last applied sequence number taken before it (a read
+    /// at a consistency above 1 keeps the answer of the most advanced replica).
+    Versioned(Box<ShardRequest>),
 }
 
 /// The answer of a shard replica.
@@ -101,16 +104,37 @@ pub enum ShardResponse {
     Count(usize),
     Records(Vec<Record>),
     Versions(HashMap<PointId, u64>),
-    Digest { digest: u64, points: usize, last_seq: SeqNo },
+    Digest {
+        digest: u64,
+        points: usize,
+        last_seq: SeqNo,
+    },
     Wal(Vec<(SeqNo, UpdateOperation)>),
     LastSeq(SeqNo),
-    Snapshot { token: u64, seq: SeqNo, total: usize },
+    Snapshot {
+        token: u64,
+        seq: SeqNo,
+        total: usize,
+    },
     Points(Vec<StoredPoint>),
-    SnapshotFile { token: u64, seq: SeqNo, points: usize, bytes: u64 },
+    SnapshotFile {
+        token: u64,
+        seq: SeqNo,
+        points: usize,
+        bytes: u64,
+    },
     Bytes(#[serde(with = "serde_bytes")] Vec<u8>),
-    WalRange { first: SeqNo, last: SeqNo },
+    WalRange {
+        first: SeqNo,
+        last: SeqNo,
+    },
     Comment(Option<String>),
     Done,
+    /// The answer to [`ShardRequest::Versioned`]: the replica held at least `seq` when it read.
+    Versioned {
+        seq: SeqNo,
+        response: Box<ShardResponse>,
+    },
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -205,6 +229,14 @@ impl ShardResponse {
     pub fn into_snapshot(self) -> Result<(u64, SeqNo, usize)> {
         match self {
             ShardResponse::Snapshot { token, seq, total } => Ok((token, seq, total)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// `(seq, answer)` of a versioned read.
+    pub fn into_versioned(self) -> Result<(SeqNo, ShardResponse)> {
+        match self {
+            ShardResponse::Versioned { seq, response } => Ok((seq, *response)),
             other => Err(unexpected(&other)),
         }
     }

@@ -39,6 +39,11 @@ pub struct ReplicaSet {
     states_changed: tokio::sync::watch::Sender<u64>,
     /// The applied metadata index of the replica states this peer holds now.
     view: std::sync::atomic::AtomicU64,
+    /// As primary: some replica failed a write and may lag (it stays `Active` when the write
+    /// failed as a whole); the next repair round brings it up to date.
+    pub(crate) lagging: std::sync::atomic::AtomicBool,
+    /// As primary: when replicas were last compared with this one.
+    pub(crate) last_repair: parking_lot::Mutex<Option<tokio::time::Instant>>,
     /// Held (shared) by the primary while it checks its term and appends a write, and
     /// (exclusively) while the replica states change: a role change never slips between them.
     pub(crate) role: parking_lot::RwLock<()>,
@@ -86,6 +91,8 @@ impl ReplicaSet {
             states_changed: tokio::sync::watch::channel(0).0,
             view: std::sync::atomic::AtomicU64::new(0),
             role: parking_lot::RwLock::new(()),
+            lagging: std::sync::atomic::AtomicBool::new(false),
+            last_repair: parking_lot::Mutex::new(None),
             term: std::sync::atomic::AtomicU64::new(0),
             transfer_progress: parking_lot::Mutex::new(None),
         }

@@ -25,6 +25,11 @@ pub const SHARD_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// acknowledged without it.
 pub const DEACTIVATION_DELAY: Duration = Duration::from_millis(2500);
 
+/// How often a primary compares its replicas with its own last sequence number.
+const REPAIR_EVERY: Duration = Duration::from_secs(5);
+/// How long a repair round waits for a replica's last sequence number.
+const REPAIR_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The shard a primary replicates, with its local replica and ports.
 #[derive(Clone, Copy)]
 struct Target<'a> {
@@ -154,11 +159,14 @@ impl ReplicaSet {
         if !self.is_primary_synced() {
             self.adopt_longest_suffix(local, ports).await?;
         }
-        let (mut result, failed, successes) = self.order_and_replicate(local, ports, &op, wait, term).await?;
+        let (mut result, failed, holders) = self.order_and_replicate(local, ports, &op, wait, term).await?;
         if wait {
             result.status = quiver_types::ops::UpdateStatus::Completed;
         }
-        self.settle_failures(ports, failed, successes).await?;
+        self.settle_failures(ports, failed, holders.len()).await?;
+        // Replicas that held the write may have been dropped meanwhile (a user's drop_replica):
+        // the write must still be on `write_consistency_factor` replicas when acknowledged.
+        self.check_still_held(ports.me, &holders)?;
         // Acknowledged only if this peer stayed primary in the same tenure: demoted meanwhile
         // (its replica recovered by a transfer, say), the write it ordered may be gone.
         if self.primary() != Some(ports.me) || self.current_term() != term {
@@ -172,8 +180,8 @@ impl ReplicaSet {
 
     /// Logs and applies `op` locally (assigning its sequence number), sends it to every other
     /// replica that takes updates and fsyncs meanwhile; the result, the replicas that failed
-    /// (a `Partial` one is not counted: its transfer brings it up to date) and the number of
-    /// replicas holding the write.
+    /// (a `Partial` one is not counted: its transfer brings it up to date) and the peers
+    /// holding the write.
     async fn order_and_replicate(
         self: &Arc<Self>,
         local: &Arc<LocalShard>,
@@ -181,7 +189,7 @@ impl ReplicaSet {
         op: &UpdateOperation,
         wait: bool,
         term: u64,
-    ) -> Result<(UpdateResult, Vec<(PeerId, ReplicaState, CollectionError)>, usize)> {
+    ) -> Result<(UpdateResult, Vec<(PeerId, ReplicaState, CollectionError)>, Vec<PeerId>)> {
         // Log and apply locally without waiting for the fsync, then fsync here while the
         // replicas log theirs: the write is acknowledged only after both (overlapping the disks'
         // latencies instead of adding them).
@@ -201,14 +209,16 @@ impl ReplicaSet {
         };
         let (synced, outcomes) = futures::join!(local_sync, futures::future::join_all(sends));
         synced?;
-        let successes = 1 + outcomes.iter().filter(|o| o.is_ok()).count();
+        let holders: Vec<PeerId> = std::iter::once(ports.me)
+            .chain(targets.iter().zip(&outcomes).filter(|(_, o)| o.is_ok()).map(|((peer, _), _)| *peer))
+            .collect();
         let failed = targets
             .iter()
             .zip(outcomes)
             .filter_map(|((peer, state), outcome)| outcome.err().map(|e| (*peer, *state, e)))
             .filter(|(_, state, _)| *state != ReplicaState::Partial)
             .collect();
-        Ok((result, failed, successes))
+        Ok((result, failed, holders))
     }
 
     /// Logs and applies `op` as primary in tenure `term`: the term is checked and the record
@@ -233,6 +243,22 @@ impl ReplicaSet {
         task.await.map_err(|e| service("shard update task", e))?
     }
 
+    /// Fails a write that fewer than `write_consistency_factor` of the shard's current replicas
+    /// hold (`holders` held it; some may have been dropped or deactivated since).
+    fn check_still_held(&self, me: PeerId, holders: &[PeerId]) -> Result<()> {
+        let states = self.states();
+        let still =
+            holders.iter().filter(|p| **p == me || states.get(p).is_some_and(|s| *s != ReplicaState::Dead)).count();
+        let required = (self.ctx.config().params.write_consistency_factor as usize).min(self.replica_count());
+        match still >= required {
+            true => Ok(()),
+            false => Err(CollectionError::ShardUnavailable(format!(
+                "Write consistency factor not reached for shard {}: {still} of {required} replicas hold the write",
+                self.shard_id
+            ))),
+        }
+    }
+
     /// Decides whether a write `successes` replicas hold may be acknowledged: DESIGN §3.1, it is
     /// on at least `write_consistency_factor` replicas (capped by the replicas the shard has, in
     /// any state) — fewer fail the write and deactivate nothing (spec §6.2) — and every replica
@@ -243,6 +269,9 @@ impl ReplicaSet {
         failed: Vec<(PeerId, ReplicaState, CollectionError)>,
         successes: usize,
     ) -> Result<()> {
+        if !failed.is_empty() {
+            self.lagging.store(true, std::sync::atomic::Ordering::Release);
+        }
         let required = (self.ctx.config().params.write_consistency_factor as usize).min(self.replica_count());
         if successes < required {
             return Err(match failed.into_iter().next() {
@@ -283,6 +312,37 @@ impl ReplicaSet {
             )));
         }
         Ok(())
+    }
+
+    /// Primary: brings every other replica that takes updates up to this replica's last sequence
+    /// number — after a write failed as a whole, a replica that missed it stays `Active` with a
+    /// gap that only the next write would fill (anti-entropy; design record 003 §3). Runs when a
+    /// write left some replica behind, and every `REPAIR_EVERY` anyway.
+    pub async fn repair_replicas(&self) {
+        use std::sync::atomic::Ordering;
+        let Some(ports) = self.ctx.cluster() else { return };
+        let Some(local) = self.local() else { return };
+        if self.primary() != Some(ports.me) {
+            return;
+        }
+        let due = self.last_repair.lock().is_none_or(|at| at.elapsed() >= REPAIR_EVERY);
+        if !self.lagging.swap(false, Ordering::AcqRel) && !due {
+            return;
+        }
+        *self.last_repair.lock() = Some(tokio::time::Instant::now());
+        let mine = local.applied_seq();
+        let target = Target { shard_id: self.shard_id, local: &local, ports };
+        for (peer, _) in self.remote_updatable(ports.me) {
+            let request = ShardRequest::LastSeq;
+            let call = ports.transport.call(peer, self.ctx.name(), self.shard_id, request, REPAIR_CALL_TIMEOUT);
+            let Ok(theirs) = call.await.and_then(ShardResponse::into_last_seq) else {
+                self.lagging.store(true, Ordering::Release);
+                continue;
+            };
+            if theirs < mine && self.fill_gap(&target, peer, theirs + 1, mine).await.is_err() {
+                self.lagging.store(true, Ordering::Release);
+            }
+        }
     }
 
     /// Whether `peer`'s process is down: its failure said so, or (a connection reset while the

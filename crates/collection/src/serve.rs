@@ -56,12 +56,22 @@ pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest)
             | ShardRequest::WalRange
             | ShardRequest::FinishTransfer { .. }
             | ShardRequest::TransferComment { .. }
-            | ShardRequest::PrimaryLastSeq { .. } => {
+            | ShardRequest::PrimaryLastSeq { .. }
+            | ShardRequest::Versioned(_) => {
                 return Err(CollectionError::Service("not a read".into()));
             }
         })
     });
     task.await.map_err(|e| CollectionError::Service(format!("shard read task: {e}")))?
+}
+
+/// Runs a read (`Versioned` or not) on a local replica, with the sequence number the replica
+/// held before it.
+async fn versioned_read(shard: &Arc<LocalShard>, request: ShardRequest) -> Result<ShardResponse> {
+    let request = if let ShardRequest::Versioned(inner) = request { *inner } else { request };
+    let seq = shard.applied_seq();
+    let response = execute_read(shard, request).await?;
+    Ok(ShardResponse::Versioned { seq, response: Box::new(response) })
 }
 
 impl ReplicaSet {
@@ -193,11 +203,12 @@ impl ReplicaSet {
             | ShardRequest::Count(_)
             | ShardRequest::Retrieve { .. }
             | ShardRequest::Versions(_)) => {
-                let local = self.servable_local().await.ok_or_else(|| CollectionError::NotReadable {
-                    shard_id,
-                    reason: format!("{:?}, or not confirmed current with its primary", self.local_state()),
-                })?;
+                let local = self.servable_local().await.ok_or_else(|| self.not_readable())?;
                 execute_read(&local, read).await
+            }
+            ShardRequest::Versioned(read) => {
+                let local = self.servable_local().await.ok_or_else(|| self.not_readable())?;
+                versioned_read(&local, *read).await
             }
         }
     }
@@ -225,26 +236,32 @@ impl ReplicaSet {
             )));
         }
         let calls = readable.into_iter().take(required).map(|peer| {
-            let request = request.clone();
+            let request = ShardRequest::Versioned(Box::new(request.clone()));
             async move {
-                match (peer, self.local()) {
-                    (None, Some(local)) => execute_read(&local, request).await,
+                let answer = match (peer, self.local()) {
+                    (None, Some(local)) => versioned_read(&local, request).await,
                     (None, None) => Err(no_replica(shard_id)),
                     (Some(peer), _) => {
-                        ports
-                            .transport
-                            .call(peer, self.ctx.name(), shard_id, request, crate::replication::SHARD_CALL_TIMEOUT)
-                            .await
+                        let timeout = crate::replication::SHARD_CALL_TIMEOUT;
+                        ports.transport.call(peer, self.ctx.name(), shard_id, request, timeout).await
                     }
-                }
+                };
+                answer.and_then(ShardResponse::into_versioned)
             }
         });
-        let mut answers = futures::future::join_all(calls).await.into_iter();
-        let first = answers.next().ok_or_else(|| CollectionError::Service("no replica answered".into()))??;
-        for answer in answers {
-            answer?;
+        // Every replica must answer; the most advanced one's answer wins: replicas hold prefixes
+        // of one history, so it reflects every write acknowledged before the read (a replica
+        // deactivated by a write this peer's view has not seen yet may lag).
+        let answers = futures::future::join_all(calls).await.into_iter().collect::<Result<Vec<_>>>()?;
+        let freshest = answers.into_iter().max_by_key(|(seq, _)| *seq);
+        freshest.map(|(_, response)| response).ok_or_else(|| CollectionError::Service("no replica answered".into()))
+    }
+
+    fn not_readable(&self) -> CollectionError {
+        CollectionError::NotReadable {
+            shard_id: self.shard_id,
+            reason: format!("{:?}, or not confirmed current with its primary", self.local_state()),
         }
-        Ok(first)
     }
 
     /// Reads shard `shard_id` from the local readable replica, else from other readable replicas

@@ -49,6 +49,7 @@ impl Node {
                 if cluster.consensus.in_contact() {
                     for collection in node.collections() {
                         collection.verify_replicas().await;
+                        collection.repair_replicas().await;
                     }
                 }
             }

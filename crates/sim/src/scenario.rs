@@ -366,9 +366,7 @@ impl Scenario {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                let state = latest_state(&live_nodes(world))
-                    .map(|s| format!("{:?}", s.collections.get(COLLECTION).map(|m| &m.shards)));
-                return Err(format!("not healed {HEAL_WITHIN:?} after the last fault: {}", state.unwrap_or_default()));
+                return Err(format!("not healed {HEAL_WITHIN:?} after the last fault: {}", describe_replicas(world)));
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -442,4 +440,23 @@ fn wal_touching(
         }
     }
     out
+}
+
+/// Every replica's state, points, last sequence number and digest, per shard.
+fn describe_replicas(world: &World) -> String {
+    let nodes = live_nodes(world);
+    let Some(meta) = latest_state(&nodes).and_then(|s| s.collections.get(COLLECTION).cloned()) else {
+        return "no collection".into();
+    };
+    let mut out = Vec::new();
+    for (shard_id, states) in &meta.shards {
+        let replicas: Vec<String> = replicas_of(&nodes, states, *shard_id)
+            .iter()
+            .map(|(p, s, l)| {
+                format!("p{p} {s:?} {} points seq {} digest {:x}", l.points_count(), l.applied_seq(), l.digest())
+            })
+            .collect();
+        out.push(format!("shard {shard_id}: [{}] transfers {:?}", replicas.join("; "), meta.transfers));
+    }
+    out.join(" | ")
 }

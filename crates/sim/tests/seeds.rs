@@ -1,15 +1,21 @@
-//! CI's simulation run: 200 seeds (`QUIVER_SIM_SEEDS` to change), two at a time; every seed
-//! must pass. A failing seed replays with `cargo run -p quiver-sim -- --seed S -v`.
+//! CI's simulation run: seeds 1..=200 (`QUIVER_SIM_SEEDS` to change) and the regression seeds of
+//! `regressions.txt`, two at a time; every seed must pass. A failing seed replays with
+//! `cargo run -p quiver-sim -- --seed S -v`.
 
 use quiver_sim::run_seed;
 
 #[test]
 fn simulated_seeds_keep_the_replication_contract() {
     let count: u64 = std::env::var("QUIVER_SIM_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let regressions = include_str!("../regressions.txt")
+        .lines()
+        .filter_map(|line| line.split('#').next().and_then(|s| s.trim().parse::<u64>().ok()));
+    let seeds: Vec<u64> = (1..=count).chain(regressions).collect();
     let started = std::time::Instant::now();
-    let workers: Vec<_> = (0..2u64)
+    let workers: Vec<_> = (0..2usize)
         .map(|worker| {
-            std::thread::spawn(move || (1..=count).filter(|seed| seed % 2 == worker).map(run_seed).collect::<Vec<_>>())
+            let mine: Vec<u64> = seeds.iter().copied().skip(worker).step_by(2).collect();
+            std::thread::spawn(move || mine.into_iter().map(run_seed).collect::<Vec<_>>())
         })
         .collect();
     let mut reports: Vec<_> = workers.into_iter().flat_map(|w| w.join().expect("simulation thread")).collect();

@@ -452,3 +452,36 @@ def test_automatic_recovery_within_transfer_limits(cluster_factory):
     assert max_in and max(max_in.values()) == 1, max_in
     assert max(max_out.values()) == 1, max_out
     assert manual_shard is not None, "no automatic transfer was seen running"
+
+
+# ---------------------------------------------------------------------------------- rolling restart
+def test_rolling_restart_without_failed_requests(cluster_factory):
+    """Issue 17 §3: each peer of a 3-peer rf=2 cluster restarted in turn (SIGTERM, then started
+    again) under load: the peer hands its shards off before stopping, the load (sent to the
+    peers that stay up, as a Kubernetes service would) sees no failed request, and the peer
+    serves again only once its replicas caught up."""
+    tag = "rolling restart"
+    c = three_peers_rf2(cluster_factory, shard_number=3)
+    load = Load(COLL, [p.url for p in c.peers], writers=2, write_timeout=10.0, read_timeout=10.0).start()
+    load.wait_acks(10)
+    t0 = time.monotonic()
+    for victim in c.peers:
+        others = [p for p in c.peers if p is not victim]
+        load.set_urls(write_urls=[p.url for p in others], read_urls=[p.url for p in others])
+        load.wait_acks(len(load.acks_so_far()) + 5)
+        started = time.monotonic()
+        assert victim.stop() == 0, "a graceful stop must exit cleanly"
+        stopped = time.monotonic()
+        victim.start(wait_ready=False)
+        wait_until(lambda: ready(victim), timeout=60, desc=f"peer {victim.peer_id} ready again")
+        wait_until(lambda: all_active(c.peers), timeout=60, desc="all replicas Active")
+        print(f"[{tag}] peer {victim.peer_id}: stopped in {stopped - started:.2f}s, ready and all Active "
+              f"{time.monotonic() - stopped:.2f}s after the stop")
+        load.set_urls(write_urls=[p.url for p in c.peers], read_urls=[p.url for p in c.peers])
+    load.wait_acks(len(load.acks_so_far()) + 10)
+    rec = load.stop()
+    print_load(tag, rec, t0)
+    lat = sorted(a.t_end - a.t_start for a in rec.acks)
+    print(f"[{tag}] write latency p50 {lat[len(lat) // 2] * 1000:.1f} ms, p99 {lat[int(len(lat) * 0.99)] * 1000:.1f} ms")
+    assert not rec.failures, f"{len(rec.failures)} failed requests: {rec.failures[:5]}"
+    final_checks(tag, rec, c.peers)

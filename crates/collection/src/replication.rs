@@ -168,12 +168,11 @@ impl ReplicaSet {
         // the write must still be on `write_consistency_factor` replicas when acknowledged.
         self.check_still_held(ports.me, &holders)?;
         // Acknowledged only if this peer stayed primary in the same tenure: demoted meanwhile
-        // (its replica recovered by a transfer, say), the write it ordered may be gone.
+        // (a hand-off before a restart, or its replica recovered by a transfer), the write it
+        // ordered may be gone. The caller retries it with the new primary: it was not
+        // acknowledged, so ordering it again is still one linearizable write.
         if self.primary() != Some(ports.me) || self.current_term() != term {
-            return Err(CollectionError::ShardUnavailable(format!(
-                "the primary of shard {} changed while the write was in flight; it may not have been applied",
-                self.shard_id
-            )));
+            return Err(not_primary(self, ports.me));
         }
         Ok(result)
     }

@@ -125,11 +125,23 @@ impl ControlPlane for ConsensusControl {
             }
             match node.propose(op, Some(Duration::from_secs(30))).await {
                 Ok(_) => Ok(()),
-                // Refused because someone (the health checker) marked it Dead first: done.
-                Err(_) if node.replica_state(&collection, shard_id, peer) == Some(ReplicaState::Dead) => Ok(()),
+                // Refused because it was deactivated first (the health checker marked it Dead, a
+                // graceful stop handed it off and its recovery has begun since, it was dropped):
+                // it serves no read until a transfer that began after this write brings it back.
+                Err(_) if deactivated_since(node.replica_state(&collection, shard_id, peer), from_state) => Ok(()),
                 Err(e) => Err(CollectionError::Service(e.to_string())),
             }
         })
+    }
+}
+
+/// Whether a replica seen in `from_state` when a write failed on it no longer serves reads in
+/// its `current` state (or is gone): that is what marking it `Dead` was for.
+fn deactivated_since(current: Option<ReplicaState>, from_state: ReplicaState) -> bool {
+    match current {
+        None => true,
+        Some(ReplicaState::Dead) => true,
+        Some(state) => from_state.is_readable() && !state.is_readable(),
     }
 }
 

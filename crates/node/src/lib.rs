@@ -10,6 +10,7 @@ mod cluster_start;
 pub mod config;
 mod data_plane;
 pub mod error;
+mod handoff;
 mod health;
 pub mod info;
 mod lost;

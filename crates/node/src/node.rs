@@ -29,6 +29,8 @@ pub struct Node {
     pub(crate) me: parking_lot::RwLock<std::sync::Weak<Node>>,
     /// Local replicas whose `Active` proposal is in flight.
     pub(crate) activating: Arc<parking_lot::Mutex<std::collections::HashSet<(String, quiver_types::ShardId)>>>,
+    /// A graceful stop began: nothing is recovered any more.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
     /// Collections a start-up restore is registering: the reconciler leaves them alone.
     pub(crate) restoring: parking_lot::Mutex<std::collections::BTreeSet<String>>,
 }

@@ -183,7 +183,7 @@ impl Node {
     /// transfers.
     pub(crate) async fn recover_dead_replicas(&self) {
         let Some(cluster) = self.cluster() else { return };
-        if !cluster.consensus.in_contact() {
+        if !cluster.consensus.in_contact() || self.is_stopping() {
             return;
         }
         let state = cluster.consensus.state().state.clone();

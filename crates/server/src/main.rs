@@ -15,6 +15,9 @@ use std::sync::Arc;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
+/// How long a graceful stop waits for its shards to be handed to other replicas.
+const HAND_OFF_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The Qdrant-compatible version reported to clients.
 const QDRANT_VERSION: &str = "1.19.0";
 
@@ -149,8 +152,18 @@ async fn run(cli: Cli) -> Result<(), cluster::StartError> {
         return Err("--bootstrap needs cluster mode: set cluster.enabled (QDRANT__CLUSTER__ENABLED=true)".into());
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let opened: Arc<std::sync::OnceLock<Arc<Node>>> = Arc::default();
+    let stopping = Arc::clone(&opened);
     tokio::spawn(async move {
         wait_for_signal().await;
+        // A graceful stop hands this peer's shards to the other replicas first (design record
+        // 012 §6); a second signal stops at once.
+        if let Some(node) = stopping.get() {
+            tokio::select! {
+                _ = node.hand_off_replicas(HAND_OFF_TIMEOUT) => {},
+                () = wait_for_signal() => {},
+            }
+        }
         let _ = stop_tx.send(true);
     });
     let stopped = move || {
@@ -166,6 +179,7 @@ async fn run(cli: Cli) -> Result<(), cluster::StartError> {
         .map_err(|e| format!("opening storage failed: {e}"))?;
     let node = Arc::new(node);
     node.set_self();
+    let _ = opened.set(Arc::clone(&node));
     tracing::info!(peer_id = node.peer_id(), "storage opened");
     let restore = startup_restore(&cli, &node, settings.cluster.enabled).await?;
     node.spawn_checkpointer();

@@ -260,10 +260,23 @@ impl Scenario {
             let choice = self.rng.random_range(0..100);
             let victim = self.rng.random_range(0..self.peers);
             let fault = match choice {
-                0..20 if disrupted.len() < self.max_disrupted() && disrupted.insert(victim) => {
+                0..13 if disrupted.len() < self.max_disrupted() && disrupted.insert(victim) => {
+                    forget_target(world, targets, victim);
                     match world.crash(victim).await {
                         Ok(()) => format!("crash(p{})", victim + 1),
                         Err(e) => format!("crash(p{}) failed: {e}", victim + 1),
+                    }
+                }
+                13..20 if disrupted.len() < self.max_disrupted() && disrupted.insert(victim) => {
+                    // A graceful stop: the peer hands its shards off, then its process ends.
+                    let handed = match world.peers[victim].node.clone() {
+                        Some(node) => node.hand_off_replicas(Duration::from_secs(10)).await,
+                        None => 0,
+                    };
+                    forget_target(world, targets, victim);
+                    match world.crash(victim).await {
+                        Ok(()) => format!("graceful_stop(p{}, {handed} handed off)", victim + 1),
+                        Err(e) => format!("graceful_stop(p{}) failed: {e}", victim + 1),
                     }
                 }
                 20..35 if disrupted.len() < self.max_disrupted() && disrupted.insert(victim) => {
@@ -375,6 +388,12 @@ impl Scenario {
 
 fn live_nodes(world: &World) -> std::collections::BTreeMap<u64, Arc<quiver_node::Node>> {
     world.peers.iter().filter_map(|p| p.node.clone().map(|n| (p.peer_id, n))).collect()
+}
+
+/// Takes a peer out of the clients' targets before its process ends, so that no answer its
+/// leftover tasks give counts as the peer's.
+fn forget_target(world: &World, targets: &Targets, index: usize) {
+    targets.write().remove(&world.peers[index].peer_id);
 }
 
 fn refresh_targets(world: &World, targets: &Targets) {

@@ -98,6 +98,12 @@ impl Client {
         targets.iter().nth(index).map(|(id, node)| (*id, Arc::clone(node)))
     }
 
+    /// Whether `node` is still the running process instance of `peer`.
+    fn instance_is_live(&self, peer: u64, node: &Node) -> bool {
+        let targets = self.shared.targets.read();
+        targets.get(&peer).is_some_and(|live| std::ptr::eq(Arc::as_ptr(live), node))
+    }
+
     async fn step(&mut self, key: u64, peer: u64, node: &Node) {
         self.values += 1;
         let value = self.values;
@@ -112,6 +118,12 @@ impl Client {
             60..65 => (OpKind::FilterWrite, self.filter_write(node, key, value).await),
             65..82 => (OpKind::Read { consistency: "all" }, self.read(node, key, ReadConsistency::All).await),
             _ => (OpKind::Read { consistency: "majority" }, self.read(node, key, ReadConsistency::Majority).await),
+        };
+        // A process killed while the call was in flight cannot answer: whatever its leftover
+        // tasks return reaches no client (the connection was reset), so the outcome is unknown.
+        let outcome = match self.instance_is_live(peer, node) {
+            true => outcome,
+            false => Outcome::Unknown("the peer crashed before answering".into()),
         };
         let op = Op { key, kind, peer, invoked, completed: self.shared.origin.elapsed(), outcome };
         let model = self.models.entry(key).or_default();

@@ -303,6 +303,9 @@ class Peer:
     def delete(self, path: str, json: Any = None, **kw) -> requests.Response:
         return self.request("DELETE", path, json=json, **kw)
 
+    def patch(self, path: str, json: Any = None, **kw) -> requests.Response:
+        return self.request("PATCH", path, json=json, **kw)
+
     # Convenience (assert 200, return `result`).
     def cluster_info(self, timeout: float = 5.0) -> dict:
         return result(self.get("/cluster", timeout=timeout))

@@ -352,10 +352,16 @@ def test_seed_2_nodes_rf2_writes_keep_working(cluster_factory):
     rec, t0, a, b = _two_nodes_rf2_scenario(c, "2-node rf2 writes")
     b.start()
     c.wait_converged()
-    time.sleep(1.0)
-    rep = check_replicas(a.url, COLL, rec.acked_ids(), urls([a, b]))
+
+    # The returning peer takes the writes it missed (it adopts the other's longer suffix) before
+    # its replicas agree: wait for that, bounded.
+    def agreed():
+        rep = check_replicas(a.url, COLL, rec.acked_ids(), urls([a, b]))
+        rep.assert_ok()
+        return rep
+
+    rep = wait_until(agreed, timeout=30, desc="replicas agree after the peer returned")
     print("[2-node rf2 writes] " + rep.describe())
-    rep.assert_ok()
     assert_seed_window(rec, t0, "2-node rf2 writes")
 
 

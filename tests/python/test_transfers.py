@@ -173,7 +173,7 @@ def test_replicate_shard_under_load(cluster_factory, method):
     want = {s: dict(r) for s, r in states.items()}
     want[shard][b.peer_id] = "Active"
     wait_settled(c.peers, want)
-    time.sleep(0.5)
+    load.wait_acks(len(load.acks_so_far()) + 5)  # writes keep being acknowledged after the drop
     rec = load.stop()
     print(f"[{method}] first view after start: {seen['shard_transfers']}; {len(rec.acks)} batches acked, "
           f"{len(rec.failures)} failures")
@@ -209,7 +209,7 @@ def test_move_shard_under_load_then_drop_replica(cluster_factory):
     cluster_op(a, {"drop_replica": {"shard_id": shard, "peer_id": target}})
     want[shard] = {source: "Active"}
     wait_settled(c.peers, want)
-    time.sleep(0.5)
+    load.wait_acks(len(load.acks_so_far()) + 5)  # writes keep being acknowledged after the drop
     rec = load.stop()
     assert not rec.failures, rec.failures[:5]
     rep = check_replicas(a.url, COLL, base + rec.acked_ids(), urls(c.peers))

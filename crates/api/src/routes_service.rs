@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cluster", get(cluster))
         .route("/cluster/recover", post(recover))
         .route("/cluster/peer/{peer_id}", delete(remove_peer))
+        .route("/cluster/peer/{peer_id}/drain", get(drain_status).post(drain_peer).delete(cancel_drain))
         .route("/cluster/metadata/keys", get(metadata_keys))
         .route("/cluster/metadata/keys/{key}", get(metadata_get).put(metadata_put).delete(metadata_delete))
         .route("/debug/partition", post(partition))
@@ -72,8 +73,13 @@ struct RemovePeerParams {
     force: Option<bool>,
     #[serde(default)]
     timeout: Option<u64>,
+    /// Ours: drain the peer first, then remove it (design record 012 §4).
+    #[serde(default)]
+    drain: Option<bool>,
 }
 
+/// `DELETE /cluster/peer/{id}`; with `drain=true` (ours) the peer is drained and then removed
+/// by the placement keeper: the answer is the drain's progress (`GET …/drain` follows it).
 async fn remove_peer(
     State(state): State<AppState>,
     Path(peer_id): Path<u64>,
@@ -81,7 +87,40 @@ async fn remove_peer(
     started: Started,
 ) -> Reply {
     let timeout = p.timeout.filter(|t| *t > 0).map(std::time::Duration::from_secs);
+    if p.drain.unwrap_or(false) && !p.force.unwrap_or(false) {
+        return Ok(ok(started.0, state.node.drain_peer(peer_id, true, timeout).await?));
+    }
     Ok(ok(started.0, state.node.remove_peer(peer_id, p.force.unwrap_or(false), timeout).await?))
+}
+
+#[derive(Deserialize)]
+struct TimeoutParams {
+    #[serde(default)]
+    timeout: Option<u64>,
+}
+
+async fn drain_peer(
+    State(state): State<AppState>,
+    Path(peer_id): Path<u64>,
+    Params(p): Params<TimeoutParams>,
+    started: Started,
+) -> Reply {
+    let timeout = p.timeout.filter(|t| *t > 0).map(std::time::Duration::from_secs);
+    Ok(ok(started.0, state.node.drain_peer(peer_id, false, timeout).await?))
+}
+
+async fn cancel_drain(
+    State(state): State<AppState>,
+    Path(peer_id): Path<u64>,
+    Params(p): Params<TimeoutParams>,
+    started: Started,
+) -> Reply {
+    let timeout = p.timeout.filter(|t| *t > 0).map(std::time::Duration::from_secs);
+    Ok(ok(started.0, state.node.cancel_drain(peer_id, timeout).await?))
+}
+
+async fn drain_status(State(state): State<AppState>, Path(peer_id): Path<u64>, started: Started) -> Reply {
+    Ok(ok(started.0, state.node.drain_status(peer_id)?))
 }
 
 async fn metadata_keys(State(state): State<AppState>, started: Started) -> Reply {

@@ -5,6 +5,7 @@
 pub mod consensus;
 pub mod error;
 mod membership;
+pub mod planner;
 pub mod raft;
 pub mod state;
 

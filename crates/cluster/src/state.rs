@@ -12,6 +12,7 @@
 //! Operations that address an existing collection accept an alias as well (resolved at apply
 //! time); `CreateCollection` and `DeleteCollection` take the real collection name.
 
+mod peers;
 mod placement;
 mod replicas;
 #[cfg(test)]
@@ -28,10 +29,36 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// What the cluster knows about one peer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct PeerInfo {
     /// The peer's p2p URI as it registered it.
     pub uri: String,
+    /// Unreachable for longer than `cluster.replica_grace_period_sec` (design record 012 §3):
+    /// its replicas are replaced elsewhere. Cleared when it answers again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gone: bool,
+    /// Being drained: every replica is moved off it (design record 012 §4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Drain>,
+}
+
+impl PeerInfo {
+    /// A peer known by its URI only.
+    pub fn new(uri: impl Into<String>) -> Self {
+        PeerInfo { uri: uri.into(), gone: false, drain: None }
+    }
+
+    /// Whether new replicas may be placed on this peer (neither gone nor draining).
+    pub fn takes_replicas(&self) -> bool {
+        !self.gone && self.drain.is_none()
+    }
+}
+
+/// A drain in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drain {
+    /// Remove the peer from the cluster once it holds no replica (`DELETE …?drain=true`).
+    pub then_remove: bool,
 }
 
 /// The replicas of one shard: peer → state.
@@ -92,6 +119,10 @@ pub struct ClusterState {
     /// Cluster metadata keys (spec §4.4).
     #[serde(default)]
     pub metadata: BTreeMap<String, serde_json::Value>,
+    /// A peer joined or came back since replica counts were last balanced (design record 012
+    /// §5): the placement keeper moves replicas onto the emptier peers, then clears it.
+    #[serde(default)]
+    pub rebalance_pending: bool,
 }
 
 /// One change of the cluster metadata: the payload of a Raft entry.
@@ -204,6 +235,27 @@ pub enum MetaOperation {
         key: String,
         value: Option<serde_json::Value>,
     },
+    /// The placement keeper's view of a peer unreachable for longer than the grace period
+    /// (design record 012 §3); `gone: false` when it answers again.
+    MarkPeerGone {
+        peer_id: PeerId,
+        gone: bool,
+    },
+    /// Starts (`Some`) or cancels (`None`) draining a peer (design record 012 §4).
+    SetDrain {
+        peer_id: PeerId,
+        drain: Option<Drain>,
+    },
+    /// Drops a replica the shard no longer needs (on a gone or draining peer), only if the shard
+    /// keeps at least `active_left` `Active` replicas without it.
+    TrimReplica {
+        collection: String,
+        shard_id: ShardId,
+        peer_id: PeerId,
+        active_left: u32,
+    },
+    /// The replica counts are balanced (design record 012 §5).
+    RebalanceDone,
 }
 
 /// Limits of concurrent transfers per collection (`storage.performance.*_shard_transfers_limit`):
@@ -212,6 +264,19 @@ pub enum MetaOperation {
 pub struct TransferLimits {
     pub incoming: Option<usize>,
     pub outgoing: Option<usize>,
+    /// What the automatic transfer is for, which decides what its target must be.
+    #[serde(default)]
+    pub purpose: AutoTransfer,
+}
+
+/// Why an automatic transfer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum AutoTransfer {
+    /// Recovers a `Dead` replica (its target must still be `Dead`).
+    #[default]
+    Recovery,
+    /// A new replica placed by the placement keeper (its target must hold no replica).
+    Placement,
 }
 
 /// The result of a successfully applied operation.
@@ -271,10 +336,7 @@ impl ClusterState {
     /// (validate first, then mutate).
     pub fn apply(&mut self, op: &MetaOperation) -> Result<MetaResponse, MetaError> {
         match op {
-            MetaOperation::AddPeer { peer_id, uri } => {
-                self.peers.insert(*peer_id, PeerInfo { uri: uri.clone() });
-                Ok(MetaResponse::Done)
-            }
+            MetaOperation::AddPeer { peer_id, uri } => Ok(self.add_peer(*peer_id, uri)),
             MetaOperation::RemovePeer { peer_id } => Ok(self.remove_peer(*peer_id)),
             MetaOperation::CreateCollection { name, config, placement, initial_state, incarnation } => {
                 self.create_collection(name, config, placement, *initial_state)?;
@@ -284,10 +346,16 @@ impl ClusterState {
                 Ok(MetaResponse::Done)
             }
             MetaOperation::UpdateCollection { name, update } => {
-                let meta = self.meta_mut(name)?;
+                let meta = lookup_mut(&mut self.collections, &self.aliases, name)?;
                 let mut config = meta.config.clone();
                 config.apply_update(update)?;
+                let (before, after) = (meta.config.params.replication_factor, config.params.replication_factor);
                 meta.config = config;
+                if after < before {
+                    meta.trim_to_factor(&self.peers);
+                }
+                // New or dropped replicas change the counts the keeper balances (design record 012 §5).
+                self.rebalance_pending |= after != before;
                 Ok(MetaResponse::Done)
             }
             MetaOperation::DeleteCollection { name } => Ok(self.delete_collection(name)),
@@ -313,14 +381,20 @@ impl ClusterState {
                 meta.add_replica(collection, &self.peers, *shard_id, *peer_id, *state)
             }
             MetaOperation::DropReplica { collection, shard_id, peer_id } => {
-                self.meta_mut(collection)?.drop_replica(collection, *shard_id, *peer_id)
+                let dropped = self.meta_mut(collection)?.drop_replica(collection, *shard_id, *peer_id)?;
+                self.rebalance_pending = false;
+                Ok(dropped)
             }
             MetaOperation::StartTransfer { collection, transfer, limits } => {
                 let meta = lookup_mut(&mut self.collections, &self.aliases, collection)?;
                 if let Some(limits) = limits {
-                    meta.check_transfer_limits(transfer, limits)?;
+                    meta.check_transfer_limits(transfer, limits, &self.peers)?;
                 }
-                meta.start_transfer(collection, &self.peers, transfer)
+                let started = meta.start_transfer(collection, &self.peers, transfer)?;
+                // An operator placing replicas by hand takes over: the keeper does not move them
+                // back until the next event that calls for balance (design record 012 §5).
+                self.rebalance_pending &= limits.is_some();
+                Ok(started)
             }
             MetaOperation::FinishTransfer { collection, shard_id, from, to, by } => {
                 let meta = self.meta_mut(collection)?;
@@ -336,6 +410,15 @@ impl ClusterState {
                 self.meta_mut(collection)?.restart_transfer(collection, (*shard_id, *from, *to), *method)
             }
             MetaOperation::SetMetadata { key, value } => Ok(self.set_metadata(key, value.as_ref())),
+            MetaOperation::MarkPeerGone { peer_id, gone } => self.mark_peer_gone(*peer_id, *gone),
+            MetaOperation::SetDrain { peer_id, drain } => self.set_drain(*peer_id, *drain),
+            MetaOperation::TrimReplica { collection, shard_id, peer_id, active_left } => {
+                self.meta_mut(collection)?.trim_replica(collection, *shard_id, *peer_id, *active_left)
+            }
+            MetaOperation::RebalanceDone => {
+                let changed = std::mem::replace(&mut self.rebalance_pending, false);
+                Ok(MetaResponse::Changed(changed))
+            }
         }
     }
 

@@ -268,16 +268,18 @@ impl ReplicaSet {
     /// in turn (a failed replica falls through to the next).
     async fn read_one_replica(&self, request: ShardRequest) -> Result<ShardResponse> {
         let shard_id = self.shard_id;
-        if let Some(local) = self.servable_local().await {
-            return execute_read(&local, request).await;
-        }
         let unavailable = || {
             CollectionError::ShardUnavailable(format!("No active replica of shard {shard_id} of {}", self.ctx.name()))
         };
-        let Some(ports) = self.ctx.cluster() else { return Err(unavailable()) };
         let mut last_error = unavailable();
         let mut view_lag = Retries::new(RetryPolicy::VIEW_LAG);
         loop {
+            // Again on every round: a transfer that just finished may have made this peer's
+            // replica the readable one while a remote one stopped being readable.
+            if let Some(local) = self.servable_local().await {
+                return execute_read(&local, request).await;
+            }
+            let Some(ports) = self.ctx.cluster() else { return Err(unavailable()) };
             let mut lagging = false;
             for peer in self.remote_readable(ports.me) {
                 let call = ports.transport.call(

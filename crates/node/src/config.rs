@@ -31,6 +31,11 @@ pub struct NodeConfig {
     pub snapshot_url_recovery: bool,
     /// The largest snapshot accepted (upload, download, or unpacked archive contents).
     pub snapshot_max_bytes: u64,
+    /// `cluster.replica_grace_period_sec`: how long a peer may stay unreachable before its
+    /// replicas are placed elsewhere (`None`: never).
+    pub replica_grace_period: Option<std::time::Duration>,
+    /// `cluster.rebalance`: balance replica counts after a peer joined (design record 012 §5).
+    pub rebalance: bool,
 }
 
 impl Default for NodeConfig {
@@ -54,6 +59,8 @@ impl Default for NodeConfig {
             wal_delta_retention_bytes: 1024 * 1024 * 1024,
             snapshot_url_recovery: true,
             snapshot_max_bytes: 64 * 1024 * 1024 * 1024,
+            replica_grace_period: Some(std::time::Duration::from_secs(300)),
+            rebalance: true,
         }
     }
 }

@@ -1,13 +1,13 @@
 //! Failure detection without traffic (design record 003 §7): the Raft leader pings every peer;
 //! a peer that has not answered for `DEAD_AFTER` has its replicas proposed `Dead` (never the last
-//! active replica of a shard).
+//! active replica of a shard). After each round the leader's placement keeper runs (`keeper`).
 
 use crate::node::Node;
 use quiver_cluster::state::MetaOperation;
 use quiver_transport::{PeerRequest, PeerResponse};
 use quiver_types::PeerId;
 use quiver_types::replica::ReplicaState;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -29,8 +29,11 @@ impl Node {
                 tokio::time::sleep(PING_EVERY).await;
                 let Some(node) = weak.upgrade() else { return };
                 was_in_contact = node.track_contact(was_in_contact);
-                node.health_round(&mut last_ok).await;
+                let answered = node.health_round(&mut last_ok).await;
                 node.recover_dead_replicas().await;
+                if let Some(answered) = answered {
+                    node.keep_placement(&last_ok, &answered).await;
+                }
             }
         });
     }
@@ -72,12 +75,14 @@ impl Node {
         in_contact
     }
 
-    async fn health_round(&self, last_ok: &mut HashMap<PeerId, Instant>) {
-        let Some(cluster) = self.cluster() else { return };
+    /// On the Raft leader: pings every peer, marks the replicas of peers silent for `DEAD_AFTER`
+    /// `Dead`, and returns the peers that answered.
+    async fn health_round(&self, last_ok: &mut HashMap<PeerId, Instant>) -> Option<BTreeSet<PeerId>> {
+        let cluster = self.cluster()?;
         let me = self.peer_id();
         if cluster.consensus.leader() != Some(me) {
             last_ok.clear();
-            return;
+            return None;
         }
         let peers = cluster.consensus.state().state.peers.clone();
         let pings = peers.iter().filter(|(id, _)| **id != me).map(|(id, info)| {
@@ -89,15 +94,18 @@ impl Node {
             }
         });
         let now = Instant::now();
+        let mut answered = BTreeSet::new();
         for (peer, ok) in futures::future::join_all(pings).await {
             let seen = last_ok.entry(peer).or_insert(now);
             if ok {
                 *seen = now;
+                answered.insert(peer);
             } else if now.duration_since(*seen) >= DEAD_AFTER {
                 self.deactivate_peer(peer).await;
             }
         }
         last_ok.retain(|peer, _| peers.contains_key(peer));
+        Some(answered)
     }
 
     /// Proposes `Dead` for every replica of `peer` that is not `Dead` yet.

@@ -50,6 +50,17 @@ pub struct CollectionClusterInfo {
     pub local_shards: Vec<LocalShardInfo>,
     pub remote_shards: Vec<RemoteShardInfo>,
     pub shard_transfers: Vec<serde_json::Value>,
+    /// Ours (cluster mode): the placement keeper's planned steps for this collection and the
+    /// shards it cannot place now (design record 012).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementInfo>,
+}
+
+/// The placement keeper's view of one collection.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlacementInfo {
+    pub planned: Vec<quiver_cluster::planner::Step>,
+    pub blocked: Vec<quiver_cluster::planner::Blocked>,
 }
 
 /// An alias and its collection.

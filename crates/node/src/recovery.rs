@@ -12,7 +12,7 @@
 
 use crate::cluster_context::Running;
 use crate::node::Node;
-use quiver_cluster::state::{ClusterState, CollectionMeta, MetaOperation, TransferLimits};
+use quiver_cluster::state::{AutoTransfer, ClusterState, CollectionMeta, MetaOperation, TransferLimits};
 use quiver_collection::TransferProgress;
 use quiver_collection::retry::{Retries, RetryPolicy};
 use quiver_collection::transfer::Copied;
@@ -193,6 +193,7 @@ impl Node {
         let limits = TransferLimits {
             incoming: self.config.incoming_transfers_limit,
             outgoing: self.config.outgoing_transfers_limit,
+            purpose: AutoTransfer::Recovery,
         };
         let op = MetaOperation::StartTransfer { collection: name.clone(), transfer, limits: Some(limits) };
         match self.propose(op, Some(TRANSFER_PROPOSAL_TIMEOUT)).await {

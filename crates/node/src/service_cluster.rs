@@ -114,12 +114,19 @@ impl Node {
                 info
             })
             .collect();
+        let (real_name, _) = state.resolve_collection(name).ok_or_else(|| NodeError::collection_not_found(name))?;
+        let plan = self.placement_plan(state);
+        let placement = crate::info::PlacementInfo {
+            planned: plan.steps.into_iter().filter(|s| s.collection == real_name).collect(),
+            blocked: plan.blocked.into_iter().filter(|b| b.collection == real_name).collect(),
+        };
         Ok(CollectionClusterInfo {
             peer_id: me,
             shard_count: meta.shards.len(),
             local_shards,
             remote_shards,
             shard_transfers,
+            placement: Some(placement),
         })
     }
 }

@@ -274,6 +274,7 @@ impl Node {
             local_shards,
             remote_shards: Vec::new(),
             shard_transfers: Vec::new(),
+            placement: None,
         })
     }
 

@@ -162,6 +162,11 @@ pub struct ClusterSettings {
     pub connection_timeout_ms: u64,
     pub p2p: P2pSettings,
     pub consensus: ConsensusSettings,
+    /// Ours (design record 012): seconds a peer may stay unreachable before its replicas are
+    /// placed on other peers; 0 turns that off.
+    pub replica_grace_period_sec: u64,
+    /// Ours: balance replica counts after a peer joined or the placement changed.
+    pub rebalance: bool,
 }
 
 impl Default for Settings {
@@ -274,6 +279,8 @@ impl Default for ClusterSettings {
             connection_timeout_ms: 2_000,
             p2p: P2pSettings::default(),
             consensus: ConsensusSettings::default(),
+            replica_grace_period_sec: 300,
+            rebalance: true,
         }
     }
 }
@@ -389,6 +396,11 @@ impl Settings {
             wal_delta_retention_bytes: s.wal.delta_retention_mb.saturating_mul(1024 * 1024),
             snapshot_url_recovery: self.service.enable_snapshot_url_recovery,
             snapshot_max_bytes: s.snapshots_config.max_snapshot_size_mb.saturating_mul(1024 * 1024),
+            replica_grace_period: match self.cluster.replica_grace_period_sec {
+                0 => None,
+                seconds => Some(std::time::Duration::from_secs(seconds)),
+            },
+            rebalance: self.cluster.rebalance,
         }
     }
 }

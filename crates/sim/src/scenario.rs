@@ -345,10 +345,11 @@ impl Scenario {
         let to = self.rng.random_range(1..=self.peers as u64);
         let transfer =
             TransferShardRequest { shard_id, from_peer_id: from, to_peer_id: to, method: None, to_shard_id: None };
-        let (name, operation) = match self.rng.random_range(0..3) {
+        let (name, operation) = match self.rng.random_range(0..6) {
             0 => ("replicate_shard", ClusterOperation::ReplicateShard(transfer)),
             1 => ("move_shard", ClusterOperation::MoveShard(transfer)),
-            _ => ("drop_replica", ClusterOperation::DropReplica(DropReplicaRequest { shard_id, peer_id: from })),
+            2 => ("drop_replica", ClusterOperation::DropReplica(DropReplicaRequest { shard_id, peer_id: from })),
+            _ => return self.placement_operation(&node, from).await,
         };
         let outcome = node.update_collection_cluster(COLLECTION, operation, Some(Duration::from_secs(10))).await;
         let outcome = match outcome {
@@ -356,6 +357,24 @@ impl Scenario {
             Err(e) => format!("refused: {e}"),
         };
         format!("{name}(shard {shard_id}, {from}->{to}: {outcome})")
+    }
+
+    /// What the placement keeper acts on (design record 012): a drain started or cancelled, the
+    /// replication factor changed (never under the write consistency factor).
+    async fn placement_operation(&mut self, node: &quiver_node::Node, peer: u64) -> String {
+        let timeout = Some(Duration::from_secs(10));
+        let (name, outcome) = match self.rng.random_range(0..3) {
+            0 => ("drain", node.drain_peer(peer, false, timeout).await.map(|_| ())),
+            1 => ("cancel_drain", node.cancel_drain(peer, timeout).await.map(|_| ())),
+            _ => {
+                let rf = self.rng.random_range(self.wcf.max(1)..=3);
+                let update = serde_json::from_value(serde_json::json!({"params": {"replication_factor": rf}}))
+                    .expect("a valid collection update");
+                let outcome = node.update_collection(COLLECTION, update, timeout).await.map(|_| ());
+                return format!("set_replication_factor({rf}: {})", describe(outcome));
+            }
+        };
+        format!("{name}(p{peer}: {})", describe(outcome))
     }
 
     async fn heal(&mut self, world: &mut World, targets: &Targets) {
@@ -383,6 +402,13 @@ impl Scenario {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+}
+
+fn describe(outcome: Result<(), quiver_node::NodeError>) -> String {
+    match outcome {
+        Ok(()) => "ok".into(),
+        Err(e) => format!("refused: {e}"),
     }
 }
 

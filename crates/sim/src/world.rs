@@ -52,6 +52,9 @@ fn node_config(dir: &Path, peer_id: PeerId) -> NodeConfig {
         storage_path: dir.join("storage"),
         snapshots_path: dir.join("snapshots"),
         peer_id: Some(peer_id),
+        // Short enough that the placement keeper replaces the replicas of paused and cut-off
+        // peers within a schedule (design record 012 §3).
+        replica_grace_period: Some(Duration::from_secs(4)),
         ..NodeConfig::default()
     }
 }

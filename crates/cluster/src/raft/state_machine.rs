@@ -120,7 +120,22 @@ impl StateMachine {
 /// Keeps `state.peers` equal to the membership's nodes (addresses come from Raft membership).
 fn sync_peers(state: &mut ClusterState, membership: &StoredMembership<u64, BasicNode>) {
     let nodes: Vec<(u64, String)> = membership.nodes().map(|(id, node)| (*id, node.addr.clone())).collect();
-    state.peers = nodes.into_iter().map(|(id, uri)| (id, PeerInfo { uri })).collect();
+    let previous = std::mem::take(&mut state.peers);
+    state.peers = nodes
+        .into_iter()
+        .map(|(id, uri)| {
+            // A peer that stays a member keeps what the state says of it (gone, draining).
+            let info = match previous.get(&id) {
+                Some(known) => PeerInfo { uri, ..known.clone() },
+                None => {
+                    // A new peer: replica counts are to be balanced again (design record 012 §5).
+                    state.rebalance_pending = true;
+                    PeerInfo::new(uri)
+                }
+            };
+            (id, info)
+        })
+        .collect();
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {

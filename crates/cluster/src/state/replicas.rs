@@ -2,7 +2,7 @@
 //! replica" rule (spec §5.3), adding and dropping replicas (§4.6 `drop_replica`), and the shard
 //! transfer lifecycle (§4.6 validations, §4.7 start / finish / abort).
 
-use super::{CollectionMeta, MetaError, MetaResponse, PeerInfo, ReplicaSet, TransferLimits};
+use super::{AutoTransfer, CollectionMeta, MetaError, MetaResponse, PeerInfo, ReplicaSet, TransferLimits};
 use quiver_types::cluster::{ShardTransfer, TransferMethod};
 use quiver_types::replica::ReplicaState;
 use quiver_types::{PeerId, ShardId};
@@ -100,7 +100,7 @@ fn check_peer_known(peers: &BTreeMap<PeerId, PeerInfo>, peer: PeerId) -> Result<
 }
 
 impl CollectionMeta {
-    fn shard(&self, collection: &str, shard: ShardId) -> Result<&ReplicaSet, MetaError> {
+    pub(super) fn shard(&self, collection: &str, shard: ShardId) -> Result<&ReplicaSet, MetaError> {
         self.shards.get(&shard).ok_or_else(|| shard_missing(collection, shard))
     }
 
@@ -173,16 +173,30 @@ impl CollectionMeta {
     /// not `Dead` any more — dropped meanwhile, it must not come back — or when the collection
     /// already runs `limits` transfers into its target or out of its source (spec §4.7, design
     /// record 009 §7).
+    /// A placement's transfer (design record 012) needs a target that takes replicas and holds
+    /// none of this shard, and a shard with no other transfer running.
     pub(super) fn check_transfer_limits(
         &self,
         transfer: &ShardTransfer,
         limits: &TransferLimits,
+        peers: &BTreeMap<PeerId, PeerInfo>,
     ) -> Result<(), MetaError> {
-        if self.replica_state(transfer.shard_id, transfer.to) != Some(ReplicaState::Dead) {
-            return Err(MetaError::BadRequest(format!(
-                "Replica {} of shard {} is not Dead: nothing to recover",
-                transfer.to, transfer.shard_id
-            )));
+        let (shard, to) = (transfer.shard_id, transfer.to);
+        match limits.purpose {
+            AutoTransfer::Recovery if self.replica_state(shard, to) != Some(ReplicaState::Dead) => {
+                return Err(MetaError::BadRequest(format!(
+                    "Replica {to} of shard {shard} is not Dead: nothing to recover"
+                )));
+            }
+            AutoTransfer::Recovery => {}
+            AutoTransfer::Placement => {
+                if self.replica_state(shard, to).is_some() || !peers.get(&to).is_some_and(PeerInfo::takes_replicas) {
+                    return Err(MetaError::BadRequest(format!("Peer {to} cannot take a new replica of shard {shard}")));
+                }
+                if self.transfers.iter().any(|t| t.shard_id == shard) {
+                    return Err(MetaError::BadRequest(format!("Shard {shard} is already being transferred")));
+                }
+            }
         }
         let incoming = self.transfers.iter().filter(|t| t.to == transfer.to).count();
         let outgoing = self.transfers.iter().filter(|t| t.from == transfer.from).count();

@@ -11,7 +11,11 @@ fn start_limited(shard_id: ShardId, from: PeerId, to: PeerId, incoming: usize, o
     Op::StartTransfer {
         collection: "c".into(),
         transfer: ShardTransfer { shard_id, from, to, sync: true, method: Some(TransferMethod::WalDelta) },
-        limits: Some(TransferLimits { incoming: Some(incoming), outgoing: Some(outgoing) }),
+        limits: Some(TransferLimits {
+            incoming: Some(incoming),
+            outgoing: Some(outgoing),
+            purpose: AutoTransfer::Recovery,
+        }),
     }
 }
 

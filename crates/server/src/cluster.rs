@@ -132,13 +132,16 @@ pub async fn start(
     let faults = Arc::new(Faults::default());
     let handler = Arc::new(NodePeerHandler { node: Arc::downgrade(node) });
     let server_faults = Arc::clone(&faults);
+    let security = crate::security::peer_security(settings)?;
+    let server_security = security.clone();
     tokio::spawn(async move {
-        if let Err(e) = quiver_transport::serve_with_listener(listener, handler, server_faults, shutdown).await {
+        let served = quiver_transport::serve_with_security(listener, handler, server_faults, server_security, shutdown);
+        if let Err(e) = served.await {
             tracing::error!(error = %e, "p2p server stopped");
         }
     });
     let timeout = Duration::from_millis(settings.cluster.connection_timeout_ms.max(100));
-    let client = Arc::new(PeerClient::new(node.peer_id(), timeout, Arc::clone(&faults)));
+    let client = Arc::new(PeerClient::new(node.peer_id(), timeout, Arc::clone(&faults)).with_security(security));
     let config = ConsensusConfig {
         peer_id: node.peer_id(),
         uri: uri.clone(),

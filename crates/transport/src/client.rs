@@ -8,6 +8,7 @@ use crate::faults::{Faults, normalize_uri};
 use crate::message::{PeerRequest, PeerResponse};
 use crate::proto::Envelope;
 use crate::proto::peer_client::PeerClient as GrpcClient;
+use crate::security::PeerSecurity;
 use parking_lot::Mutex;
 use quiver_types::PeerId;
 use serde::Serialize;
@@ -38,6 +39,8 @@ pub struct PeerClient {
     /// Addresses announced by peers that moved, used before the cluster state carries them
     /// (design record 009 §3): peer id → URI.
     routes: Mutex<HashMap<PeerId, String>>,
+    /// The p2p key sent with every call and the TLS of new channels.
+    security: PeerSecurity,
 }
 
 impl std::fmt::Debug for PeerClient {
@@ -60,7 +63,15 @@ impl PeerClient {
             channels: Mutex::new(HashMap::new()),
             failures: Mutex::new(BTreeMap::new()),
             routes: Mutex::new(HashMap::new()),
+            security: PeerSecurity::default(),
         }
+    }
+
+    /// This client with `security`: the p2p key goes with every call, and channels (created
+    /// from now on) use TLS when it is configured.
+    pub fn with_security(mut self, security: PeerSecurity) -> PeerClient {
+        self.security = security;
+        self
     }
 
     /// This client's peer id, as sent in every envelope.
@@ -147,7 +158,8 @@ impl PeerClient {
         let mut client = GrpcClient::new(self.channel(uri)?)
             .max_decoding_message_size(MAX_MESSAGE_SIZE)
             .max_encoding_message_size(MAX_MESSAGE_SIZE);
-        let envelope = tonic::Request::new(Envelope { from_peer: self.self_peer_id, body, to_peer: to });
+        let mut envelope = tonic::Request::new(Envelope { from_peer: self.self_peer_id, body, to_peer: to });
+        self.security.sign(&mut envelope);
         let lost = || PeerError::Timeout(format!("{uri}: no answer within {} ms", timeout.as_millis()));
         match tokio::time::timeout(timeout, client.call(envelope)).await {
             Err(_) => Err(lost()),
@@ -182,7 +194,10 @@ impl PeerClient {
             .http2_adaptive_window(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(20));
-        let channel = endpoint.connect_lazy();
+        let channel = match self.security.connector() {
+            Some(tls) => endpoint.connect_with_connector_lazy(tls),
+            None => endpoint.connect_lazy(),
+        };
         Ok(self.channels.lock().entry(uri.to_string()).or_insert(channel).clone())
     }
 

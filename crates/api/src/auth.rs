@@ -147,7 +147,8 @@ pub(crate) fn same_key(a: &str, b: &str) -> bool {
 impl Auth {
     /// `None` when no key is configured (every request is allowed, as in Qdrant).
     pub fn new(config: &AuthConfig, node: Arc<Node>) -> Option<Arc<Auth>> {
-        let write_keys: Vec<String> = [&config.api_key, &config.alt_api_key].into_iter().filter_map(non_empty).collect();
+        let write_keys: Vec<String> =
+            [&config.api_key, &config.alt_api_key].into_iter().filter_map(non_empty).collect();
         let read_key = non_empty(&config.read_only_api_key);
         if write_keys.is_empty() && read_key.is_none() {
             return None;
@@ -236,7 +237,9 @@ mod tests {
         let access = scoped(&[("a", true), ("b", false)]);
         assert!(access.check_collection("a", Level::Write).is_ok());
         assert!(access.check_collection("b", Level::Read).is_ok());
-        assert!(access.check_collection("b", Level::Write).unwrap_err().message.contains("Write access to collection b"));
+        assert!(
+            access.check_collection("b", Level::Write).unwrap_err().message.contains("Write access to collection b")
+        );
         assert!(access.check_collection("a", Level::Manage).unwrap_err().message.contains("Manage access"));
         assert!(access.check_collection("c", Level::Read).unwrap_err().message.contains("Access to collection c"));
         assert!(access.check_global(Level::Read).is_err());

@@ -192,14 +192,16 @@ mod tests {
 
     #[test]
     fn collection_access_claims() {
-        let claims = json!({"exp": NOW, "access": [{"collection": "a", "access": "rw"}, {"collection": "b", "access": "r"}]});
+        let claims =
+            json!({"exp": NOW, "access": [{"collection": "a", "access": "rw"}, {"collection": "b", "access": "r"}]});
         let decoded = decode(&token(claims), b"secret", NOW).unwrap().unwrap();
         let expected = Access::Collections(vec![
             CollectionAccess { collection: "a".into(), write: true },
             CollectionAccess { collection: "b".into(), write: false },
         ]);
         assert_eq!(decoded.access, expected);
-        let twice = json!({"exp": NOW, "access": [{"collection": "a", "access": "r"}, {"collection": "a", "access": "rw"}]});
+        let twice =
+            json!({"exp": NOW, "access": [{"collection": "a", "access": "r"}, {"collection": "a", "access": "rw"}]});
         assert_eq!(decode(&token(twice), b"secret", NOW).unwrap().unwrap_err().status, StatusCode::UNAUTHORIZED);
         let payload = json!({"exp": NOW, "access": [{"collection": "a", "access": "r", "payload": {"k": "v"}}]});
         assert_eq!(decode(&token(payload), b"secret", NOW).unwrap().unwrap_err().status, StatusCode::UNAUTHORIZED);

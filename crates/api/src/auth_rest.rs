@@ -56,8 +56,15 @@ fn collection_rule(method: &Method, rest: &str) -> Rule {
         | "/snapshots/upload"
         | "/shards/{shard_id}/snapshots/recover"
         | "/shards/{shard_id}/snapshots/upload" => Manage,
-        "/snapshots" | "/snapshots/{snapshot}" | "/shards/{shard_id}/snapshots" | "/shards/{shard_id}/snapshots/{snapshot}" => {
-            if read { Read } else { Write }
+        "/snapshots"
+        | "/snapshots/{snapshot}"
+        | "/shards/{shard_id}/snapshots"
+        | "/shards/{shard_id}/snapshots/{snapshot}" => {
+            if read {
+                Read
+            } else {
+                Write
+            }
         }
         "/points" if method == Method::PUT => Write,
         "/index"

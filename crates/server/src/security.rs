@@ -57,7 +57,8 @@ pub fn public_tls(settings: &Settings, alpn: &'static [&'static [u8]]) -> Result
 /// the port), and `cluster.p2p.enable_tls` adds mutual TLS with `tls.*`.
 pub fn peer_security(settings: &Settings) -> Result<PeerSecurity, String> {
     let service = &settings.service;
-    let mut keys: Vec<&str> = [non_empty(&service.api_key), non_empty(&service.alt_api_key)].into_iter().flatten().collect();
+    let mut keys: Vec<&str> =
+        [non_empty(&service.api_key), non_empty(&service.alt_api_key)].into_iter().flatten().collect();
     if keys.is_empty() {
         keys.extend(non_empty(&service.read_only_api_key));
     }
@@ -66,7 +67,9 @@ pub fn peer_security(settings: &Settings) -> Result<PeerSecurity, String> {
         false => None,
         true => {
             let files = tls_files(settings);
-            let failed = |e: std::io::Error| format!("cluster.p2p.enable_tls: cannot set up TLS (tls.cert, tls.key, tls.ca_cert): {e}");
+            let failed = |e: std::io::Error| {
+                format!("cluster.p2p.enable_tls: cannot set up TLS (tls.cert, tls.key, tls.ca_cert): {e}")
+            };
             let server = quiver_transport::tls::server_tls(&files, true, GRPC_ALPN).map_err(failed)?;
             let client = quiver_transport::tls::client_tls(&files).map_err(failed)?;
             Some(PeerTls { server, client })
@@ -79,7 +82,9 @@ pub fn peer_security(settings: &Settings) -> Result<PeerSecurity, String> {
 /// on the network.
 pub fn warn_about_clear_text(settings: &Settings) {
     let service = &settings.service;
-    let any_key = [&service.api_key, &service.alt_api_key, &service.read_only_api_key].into_iter().any(|k| non_empty(k).is_some());
+    let any_key = [&service.api_key, &service.alt_api_key, &service.read_only_api_key]
+        .into_iter()
+        .any(|k| non_empty(k).is_some());
     let host = service.host.trim_start_matches('[').trim_end_matches(']');
     let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
     if any_key && !service.enable_tls && !loopback {

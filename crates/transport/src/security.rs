@@ -89,11 +89,15 @@ impl PeerSecurity {
             return Ok(());
         }
         let Some(presented) = request.metadata().get(PEER_KEY_HEADER) else {
-            return Err(Status::unauthenticated("p2p call without the cluster key: every peer needs the same service.api_key"));
+            return Err(Status::unauthenticated(
+                "p2p call without the cluster key: every peer needs the same service.api_key",
+            ));
         };
         match self.accept.iter().any(|key| key.matches(presented.as_bytes())) {
             true => Ok(()),
-            false => Err(Status::unauthenticated("p2p call with a wrong cluster key: every peer needs the same service.api_key")),
+            false => Err(Status::unauthenticated(
+                "p2p call with a wrong cluster key: every peer needs the same service.api_key",
+            )),
         }
     }
 

@@ -128,7 +128,9 @@ impl<T> Reloading<T> {
                     current.1 = Arc::new(config);
                     tracing::debug!("TLS certificates reloaded from disk");
                 }
-                Err(e) => tracing::warn!(error = %e, "TLS certificates could not be reloaded; keeping the previous ones"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "TLS certificates could not be reloaded; keeping the previous ones")
+                }
             }
         }
         Arc::clone(&current.1)

@@ -59,9 +59,23 @@ pub(crate) fn rule(path: &str) -> Rule {
 
 fn points_level(method: &str) -> Level {
     match method {
-        "Get" | "Search" | "SearchBatch" | "SearchGroups" | "Scroll" | "Recommend" | "RecommendBatch"
-        | "RecommendGroups" | "Discover" | "DiscoverBatch" | "Count" | "Query" | "QueryBatch" | "QueryGroups"
-        | "Facet" | "SearchMatrixPairs" | "SearchMatrixOffsets" => Level::Read,
+        "Get"
+        | "Search"
+        | "SearchBatch"
+        | "SearchGroups"
+        | "Scroll"
+        | "Recommend"
+        | "RecommendBatch"
+        | "RecommendGroups"
+        | "Discover"
+        | "DiscoverBatch"
+        | "Count"
+        | "Query"
+        | "QueryBatch"
+        | "QueryGroups"
+        | "Facet"
+        | "SearchMatrixPairs"
+        | "SearchMatrixOffsets" => Level::Read,
         "Upsert" | "Delete" | "UpdateVectors" | "DeleteVectors" | "SetPayload" | "OverwritePayload"
         | "DeletePayload" | "ClearPayload" | "CreateFieldIndex" | "DeleteFieldIndex" | "UpdateBatch" => Level::Write,
         _ => Level::Manage,

@@ -1,6 +1,7 @@
 //! `qdrant.Collections`: each RPC calls the node function behind its REST twin.
 
 use crate::grpc::GrpcState;
+use crate::grpc::auth::{authorized, sees};
 use crate::grpc::collections_in::{create_in, update_in};
 use crate::grpc::collections_out::{cluster_info_out, info_out};
 use crate::grpc::status::{from_node, missing, unimplemented};
@@ -9,7 +10,6 @@ use qdrant_client::qdrant::collections_server::Collections;
 use quiver_node::AliasAction;
 use quiver_node::info::AliasDescription;
 use std::time::{Duration, Instant};
-use crate::grpc::auth::{authorized, sees};
 use tonic::{Request, Response, Status};
 
 type Reply<T> = Result<Response<T>, Status>;

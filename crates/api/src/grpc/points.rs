@@ -2,11 +2,11 @@
 //! have yet answer `Unimplemented` with their name.
 
 use crate::grpc::GrpcState;
+use crate::grpc::auth::authorized;
 use crate::grpc::status::unimplemented;
 use crate::grpc::{groups, points_read as read, points_write as write};
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::points_server::Points;
-use crate::grpc::auth::authorized;
 use tonic::{Request, Response, Status};
 
 type Reply<T> = Result<Response<T>, Status>;

@@ -3,12 +3,12 @@
 //! Qdrant).
 
 use crate::grpc::GrpcState;
+use crate::grpc::auth::authorized;
 use crate::grpc::status::from_node;
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::snapshots_server::Snapshots;
 use quiver_node::SnapshotDescription;
 use std::time::Instant;
-use crate::grpc::auth::authorized;
 use tonic::{Request, Response, Status};
 
 type Reply<T> = Result<Response<T>, Status>;

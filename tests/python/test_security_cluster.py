@@ -89,7 +89,7 @@ def refused(c: Cluster, intruder: Peer, members: int) -> None:
 
 
 def test_peers_without_the_key_or_the_ca_cannot_join(cluster_factory, keyed_requests, secure_env, tmp_path):
-    c = cluster_factory(2, env=secure_env)
+    c = cluster_factory(2, env=secure_env, p2p_scheme="https")  # https:// URIs work as http:// do
     c.wait_converged()
     # Same certificates, no key (empty is unset; the cluster's env would set it otherwise).
     no_key = dict(secure_env, QDRANT__SERVICE__API_KEY="")

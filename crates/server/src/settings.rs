@@ -525,3 +525,53 @@ impl Settings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(change: impl FnOnce(&mut Settings)) -> Result<(), String> {
+        let mut settings = Settings::default();
+        change(&mut settings);
+        validate_security(&settings)
+    }
+
+    #[test]
+    fn security_settings_that_cannot_be_honoured_stop_startup() {
+        assert!(with(|_| {}).is_ok());
+        let named = |change: fn(&mut Settings), key: &str| {
+            let error = with(change).unwrap_err();
+            assert!(error.contains(key), "{error}");
+        };
+        named(|s| s.service.metrics_port = Some(IgnoredAny), "service.metrics_port");
+        named(|s| s.service.hardware_reporting = Some(true), "service.hardware_reporting");
+        named(|s| s.cluster.p2p.connection_pool_size = Some(IgnoredAny), "cluster.p2p.connection_pool_size");
+        named(|s| s.service.jwt_rbac = Some(true), "service.jwt_rbac");
+        named(|s| s.service.verify_https_client_certificate = true, "service.verify_https_client_certificate");
+        named(|s| s.tls.cert_ttl = Some(0), "tls.cert_ttl");
+        named(
+            |s| {
+                s.service.api_key = Some("k".into());
+                s.service.enforce_internal_auth = Some(false);
+            },
+            "service.enforce_internal_auth",
+        );
+        assert!(with(|s| s.service.hardware_reporting = Some(false)).is_ok());
+        assert!(
+            with(|s| {
+                s.service.api_key = Some("k".into());
+                s.service.jwt_rbac = Some(true);
+                s.service.enforce_internal_auth = Some(true);
+            })
+            .is_ok()
+        );
+        // An empty key is no key: it cannot sign tokens.
+        assert!(
+            with(|s| {
+                s.service.api_key = Some(String::new());
+                s.service.jwt_rbac = Some(true);
+            })
+            .is_err()
+        );
+    }
+}

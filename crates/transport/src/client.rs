@@ -187,7 +187,13 @@ impl PeerClient {
         if let Some(channel) = self.channels.lock().get(uri) {
             return Ok(channel.clone());
         }
-        let endpoint = Endpoint::from_shared(uri.to_string())
+        // With p2p TLS our connector does the handshake, whatever the scheme: tonic's own
+        // connector would refuse an `https://` URI it has no TLS configuration for.
+        let target = match self.security.tls {
+            Some(_) => uri.replacen("https://", "http://", 1),
+            None => uri.to_string(),
+        };
+        let endpoint = Endpoint::from_shared(target)
             .map_err(|e| PeerError::Unreachable(format!("invalid peer uri {uri:?}: {e}")))?
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)

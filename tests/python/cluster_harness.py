@@ -127,7 +127,7 @@ class Peer:
     @property
     def uri(self) -> str:
         """p2p URI (what other peers dial; what `--uri` says)."""
-        return f"http://127.0.0.1:{self.p2p_port}"
+        return f"{self.cluster.p2p_scheme}://127.0.0.1:{self.p2p_port}"
 
     def is_running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -358,8 +358,10 @@ class Cluster:
         ready_timeout: float = 40.0,
         keep_dirs: bool | None = None,
         start: bool = True,
+        p2p_scheme: str = "http",
     ):
         self.n_initial = n
+        self.p2p_scheme = p2p_scheme  # "https" with cluster.p2p.enable_tls, as an operator would write it
         self.env = dict(env or {})
         self.ready_timeout = ready_timeout
         self.keep_dirs = bool(os.environ.get("QUIVER_KEEP_DIRS")) if keep_dirs is None else keep_dirs

@@ -6,6 +6,10 @@ Binary: $QUIVER_BIN or <repo>/target/debug/quiver (build it first; tests fail lo
 
 from __future__ import annotations
 
+# Before grpc is imported (qdrant_client imports it): gRPC reads its trusted roots for TLS from
+# GRPC_DEFAULT_SSL_ROOTS_FILE_PATH once, so the security tests' CA is set up first.
+import security_helpers  # noqa: F401,I001
+
 import os
 import re
 import signal

@@ -69,9 +69,15 @@ class QuiverServer:
         ready_timeout: float = 30.0,
         keep_dir: bool = False,
         args: list[str] | None = None,
+        tls_ca: str | os.PathLike | None = None,
+        client_cert: tuple[str, str] | None = None,
     ):
         self.binary = Path(binary) if binary else quiver_bin()
         self.args = list(args or [])  # command-line flags, used on every start
+        # With `service.enable_tls`: the CA that issued the server's certificate (the URL is
+        # https) and, with client-certificate checks, the (cert, key) files readiness checks use.
+        self.tls_ca = str(tls_ca) if tls_ca else None
+        self.client_cert = client_cert
         self._own_dir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="quiver-e2e-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +95,9 @@ class QuiverServer:
     @property
     def url(self) -> str:
         assert self.http_port is not None, "server was never started"
-        return f"http://127.0.0.1:{self.http_port}"
+        scheme = "https" if self.tls_ca else "http"
+        host = "localhost" if self.tls_ca else "127.0.0.1"
+        return f"{scheme}://{host}:{self.http_port}"
 
     @property
     def storage_path(self) -> Path:
@@ -155,7 +163,8 @@ class QuiverServer:
                     f"--- log tail ---\n{self.log_tail()}"
                 )
             try:
-                r = requests.get(self.url + "/readyz", timeout=1)
+                r = requests.get(self.url + "/readyz", timeout=1, verify=self.tls_ca or True,
+                                 cert=self.client_cert)
                 if r.status_code == 200:
                     return
                 last_err = f"HTTP {r.status_code}: {r.text[:200]}"

@@ -2,6 +2,9 @@
 //! response envelope, error → status mapping, metrics. Handlers stay thin: they convert wire
 //! shapes to domain values and call one `quiver_node::Node` service function.
 
+pub mod auth;
+mod auth_jwt;
+mod auth_rest;
 mod error;
 mod extract;
 pub mod grpc;
@@ -36,9 +39,15 @@ pub struct AppState {
 
 /// The whole REST router; `max_request_size_mb` bounds JSON bodies (`service.max_request_size_mb`).
 pub fn router(state: AppState, max_request_size_mb: usize) -> Router {
+    router_with_auth(state, max_request_size_mb, None)
+}
+
+/// [`router`] with the API keys and tokens of `auth` checked on every request (`auth.rs`),
+/// before its body is read; refusals are counted in the metrics like any response.
+pub fn router_with_auth(state: AppState, max_request_size_mb: usize, auth: Option<Arc<auth::Auth>>) -> Router {
     let metrics = Arc::clone(&state.metrics);
     let limit_bytes = max_request_size_mb.saturating_mul(1024 * 1024);
-    Router::new()
+    let mut router = Router::new()
         .merge(routes_service::routes())
         .merge(routes_collections::routes())
         .merge(routes_points::routes())
@@ -51,7 +60,9 @@ pub fn router(state: AppState, max_request_size_mb: usize) -> Router {
         .layer(axum::middleware::from_fn_with_state(limit_bytes, extract::buffer_body))
         // Snapshot uploads stream to disk with their own size cap (`storage.snapshots_config`).
         .merge(routes_snapshots::upload_routes().layer(DefaultBodyLimit::disable()))
-        .merge(routes_shard_snapshots::upload_routes().layer(DefaultBodyLimit::disable()))
-        .layer(axum::middleware::from_fn_with_state(metrics, metrics::count_responses))
-        .with_state(state)
+        .merge(routes_shard_snapshots::upload_routes().layer(DefaultBodyLimit::disable()));
+    if let Some(auth) = auth {
+        router = router.layer(axum::middleware::from_fn_with_state(auth, auth_rest::authorize));
+    }
+    router.layer(axum::middleware::from_fn_with_state(metrics, metrics::count_responses)).with_state(state)
 }

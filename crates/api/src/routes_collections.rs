@@ -1,6 +1,7 @@
 //! Collection and alias endpoints (spec §2, §4.5).
 
 use crate::AppState;
+use crate::auth_rest::{Caller, check_read};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, OptionalJsonBody, Params, Started};
 use crate::response::ok;
@@ -28,9 +29,14 @@ pub fn routes() -> Router<AppState> {
         .route("/collections/{name}/index/{field}", delete(delete_index))
 }
 
-async fn list(State(state): State<AppState>, started: Started) -> Response {
-    let collections: Vec<_> =
-        state.node.list_collections().into_iter().map(|name| serde_json::json!({"name": name})).collect();
+async fn list(State(state): State<AppState>, caller: Caller, started: Started) -> Response {
+    let collections: Vec<_> = state
+        .node
+        .list_collections()
+        .into_iter()
+        .filter(|name| check_read(&caller, name).is_ok())
+        .map(|name| serde_json::json!({"name": name}))
+        .collect();
     ok(started.0, serde_json::json!({"collections": collections}))
 }
 
@@ -135,8 +141,10 @@ async fn collection_aliases(
     Ok(ok(started.0, serde_json::json!({"aliases": state.node.list_aliases(Some(&name))?})))
 }
 
-async fn all_aliases(State(state): State<AppState>, started: Started) -> Result<Response, ApiError> {
-    Ok(ok(started.0, serde_json::json!({"aliases": state.node.list_aliases(None)?})))
+async fn all_aliases(State(state): State<AppState>, caller: Caller, started: Started) -> Result<Response, ApiError> {
+    let mut aliases = state.node.list_aliases(None)?;
+    aliases.retain(|a| check_read(&caller, &a.collection_name).is_ok());
+    Ok(ok(started.0, serde_json::json!({"aliases": aliases})))
 }
 
 #[derive(Deserialize)]

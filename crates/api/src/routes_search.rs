@@ -1,6 +1,7 @@
 //! Search and query endpoints (spec §3.3).
 
 use crate::AppState;
+use crate::auth_rest::{Caller, check_read};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Params, Started};
 use crate::response::ok;
@@ -86,9 +87,20 @@ async fn query_batch(
     Ok(ok(t.0, results))
 }
 
-async fn run_groups(s: &AppState, name: &str, p: ReadParams, started: Started, parts: (QueryPoints, GroupBy)) -> Reply {
+/// Runs a grouped search; a caller scoped to some collections must be allowed to read the
+/// `with_lookup` collection too.
+async fn run_groups(
+    s: &AppState,
+    name: &str,
+    (p, caller): (ReadParams, Caller),
+    started: Started,
+    parts: (QueryPoints, GroupBy),
+) -> Reply {
     let timeout = p.check()?;
     let (query, by) = parts;
+    if let Some(lookup) = &by.lookup {
+        check_read(&caller, &lookup.collection)?;
+    }
     let groups = wire::bounded(timeout, s.node.query_groups(name, query, by)).await?;
     Ok(ok(started.0, serde_json::json!({"groups": groups})))
 }
@@ -97,30 +109,33 @@ async fn query_groups(
     State(s): State<AppState>,
     Path(name): Path<String>,
     Params(p): Params<ReadParams>,
+    caller: Caller,
     t: Started,
     JsonBody(body): JsonBody<QueryGroupsWire>,
 ) -> Reply {
-    run_groups(&s, &name, p, t, body.into_parts()?).await
+    run_groups(&s, &name, (p, caller), t, body.into_parts()?).await
 }
 
 async fn search_groups(
     State(s): State<AppState>,
     Path(name): Path<String>,
     Params(p): Params<ReadParams>,
+    caller: Caller,
     t: Started,
     JsonBody(body): JsonBody<SearchGroupsWire>,
 ) -> Reply {
-    run_groups(&s, &name, p, t, body.into_parts()?).await
+    run_groups(&s, &name, (p, caller), t, body.into_parts()?).await
 }
 
 async fn recommend_groups(
     State(s): State<AppState>,
     Path(name): Path<String>,
     Params(p): Params<ReadParams>,
+    caller: Caller,
     t: Started,
     JsonBody(body): JsonBody<RecommendGroupsWire>,
 ) -> Reply {
-    run_groups(&s, &name, p, t, body.into_parts()?).await
+    run_groups(&s, &name, (p, caller), t, body.into_parts()?).await
 }
 
 /// Legacy `…/points/recommend`: the universal query's recommend, answered as a plain list.

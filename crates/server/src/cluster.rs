@@ -127,15 +127,10 @@ pub async fn start(
         .await
         .map_err(|e| format!("cannot listen on {address} (cluster.p2p.port): {e}"))?;
     let faults = Arc::new(Faults::default());
-    let handler = Arc::new(NodePeerHandler { node: Arc::downgrade(node) });
-    let server_faults = Arc::clone(&faults);
-    tokio::spawn(async move {
-        if let Err(e) = quiver_transport::serve_with_listener(listener, handler, server_faults, shutdown).await {
-            tracing::error!(error = %e, "p2p server stopped");
-        }
-    });
+    let security = crate::security::peer_security(settings)?;
+    spawn_p2p_server(listener, node, &faults, security.clone(), shutdown);
     let timeout = Duration::from_millis(settings.cluster.connection_timeout_ms.max(100));
-    let client = Arc::new(PeerClient::new(node.peer_id(), timeout, Arc::clone(&faults)));
+    let client = Arc::new(PeerClient::new(node.peer_id(), timeout, Arc::clone(&faults)).with_security(security));
     let config = ConsensusConfig {
         peer_id: node.peer_id(),
         uri: uri.clone(),
@@ -170,6 +165,23 @@ pub async fn start(
     // state would remove them).
     node.start_cluster_services().await;
     Ok(())
+}
+
+/// Serves the p2p port (protected by `security`: the p2p key, mutual TLS) until `shutdown`.
+fn spawn_p2p_server(
+    listener: tokio::net::TcpListener,
+    node: &Arc<Node>,
+    faults: &Arc<Faults>,
+    security: quiver_transport::PeerSecurity,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let handler = Arc::new(NodePeerHandler { node: Arc::downgrade(node) });
+    let faults = Arc::clone(faults);
+    tokio::spawn(async move {
+        if let Err(e) = quiver_transport::serve_with_security(listener, handler, faults, security, shutdown).await {
+            tracing::error!(error = %e, "p2p server stopped");
+        }
+    });
 }
 
 /// This peer's URI as recorded in its persisted membership.

@@ -3,17 +3,16 @@
 //! and shuts down gracefully on SIGINT/SIGTERM (every write made durable).
 
 mod cluster;
+mod listeners;
+mod security;
 mod settings;
 
-use axum::extract::Request;
 use clap::Parser;
 use quiver_api::{AppState, metrics::Metrics};
 use quiver_node::Node;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use tower::Layer;
-use tower_http::normalize_path::NormalizePathLayer;
 
 /// How long a graceful stop waits for its shards to be handed to other replicas.
 const HAND_OFF_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -97,33 +96,6 @@ async fn wait_for_signal() {
     tracing::info!("shutdown signal received");
 }
 
-/// Binds `service.grpc_port` (unless null) and serves Qdrant's public gRPC API on it until
-/// `stopped` completes; the task's result reports a server failure.
-async fn start_grpc(
-    settings: &settings::Settings,
-    node: &Arc<Node>,
-    metrics: &Arc<Metrics>,
-    stopped: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<Option<tokio::task::JoinHandle<Result<(), String>>>, String> {
-    let Some(port) = settings.service.grpc_port else {
-        tracing::info!("gRPC API disabled (service.grpc_port is null)");
-        return Ok(None);
-    };
-    let address = format!("{}:{}", settings.service.host, port);
-    let listener = tokio::net::TcpListener::bind(&address)
-        .await
-        .map_err(|e| format!("cannot listen on {address} (service.grpc_port): {e}"))?;
-    tracing::info!(%address, "gRPC API listening");
-    let state =
-        quiver_api::grpc::GrpcState { node: Arc::clone(node), version: QDRANT_VERSION, metrics: Arc::clone(metrics) };
-    let max_message_bytes = settings.service.max_request_size_mb.saturating_mul(1024 * 1024);
-    Ok(Some(tokio::spawn(async move {
-        quiver_api::grpc::serve(state, listener, max_message_bytes, stopped)
-            .await
-            .map_err(|e| format!("gRPC server failed: {e}"))
-    })))
-}
-
 /// `--snapshot` / `--storage-snapshot`: unpacks and checks every snapshot, then (standalone)
 /// restores them. In cluster mode they are returned, to be restored once consensus runs.
 async fn startup_restore(
@@ -142,12 +114,12 @@ async fn startup_restore(
     Ok(None)
 }
 
-async fn run(cli: Cli) -> Result<(), cluster::StartError> {
-    let (settings, unknown) = settings::load(cli.config_path.as_deref())?;
+async fn run(cli: Cli, settings: settings::Settings, unknown: Vec<String>) -> Result<(), cluster::StartError> {
     init_logging(&settings.log_level);
     for key in unknown {
         tracing::warn!(key = %key, "unknown configuration key ignored");
     }
+    security::warn_about_clear_text(&settings);
     if !settings.cluster.enabled && cli.bootstrap.is_some() {
         return Err("--bootstrap needs cluster mode: set cluster.enabled (QDRANT__CLUSTER__ENABLED=true)".into());
     }
@@ -194,22 +166,16 @@ async fn run(cli: Cli) -> Result<(), cluster::StartError> {
     }
     let faults_enabled = std::env::var("QUIVER_ENABLE_FAULTS").is_ok_and(|v| v == "1");
     let metrics = Arc::new(Metrics::default());
-    let grpc = start_grpc(&settings, &node, &metrics, stopped()).await?;
+    let auth = quiver_api::auth::Auth::new(&security::auth_config(&settings), Arc::clone(&node));
+    let grpc_state =
+        quiver_api::grpc::GrpcState { node: Arc::clone(&node), version: QDRANT_VERSION, metrics: Arc::clone(&metrics) };
+    let grpc = listeners::start_grpc(&settings, grpc_state, auth.clone(), stopped()).await?;
     let state = AppState { node: Arc::clone(&node), metrics, version: QDRANT_VERSION, faults_enabled };
-    let mut router = quiver_api::router(state, settings.service.max_request_size_mb);
+    let mut router = quiver_api::router_with_auth(state, settings.service.max_request_size_mb, auth);
     if settings.service.enable_cors {
         router = router.layer(tower_http::cors::CorsLayer::permissive());
     }
-    let app = NormalizePathLayer::trim_trailing_slash().layer(router);
-    let address = format!("{}:{}", settings.service.host, settings.service.http_port);
-    let listener = tokio::net::TcpListener::bind(&address)
-        .await
-        .map_err(|e| format!("cannot listen on {address} (service.http_port): {e}"))?;
-    tracing::info!(%address, "REST API listening");
-    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(app))
-        .with_graceful_shutdown(stopped())
-        .await
-        .map_err(|e| format!("REST server failed: {e}"))?;
+    listeners::serve_rest(&settings, router, stopped()).await?;
     if let Some(grpc) = grpc {
         grpc.await.map_err(|e| format!("gRPC server task failed: {e}"))??;
     }
@@ -226,14 +192,26 @@ async fn run(cli: Cli) -> Result<(), cluster::StartError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let (settings, unknown) = match settings::load(cli.config_path.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(message) => {
+            eprintln!("quiver: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // `service.max_workers`: the runtime's worker threads (0: one per core).
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if settings.service.max_workers > 0 {
+        builder.worker_threads(settings.service.max_workers);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, settings, unknown)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(cluster::StartError { message, exit_code }) => {
             tracing::error!("{message}");

@@ -1,9 +1,12 @@
 //! Configuration as Qdrant reads it (spec §8.5): built-in defaults, `config/config.yaml` if
 //! present, `--config-path`, then `QDRANT__SECTION__KEY` environment variables. Unknown keys are
-//! ignored with a warning; an invalid value stops startup with a message naming the key.
+//! ignored with a warning, except under `service`, `tls` and `cluster.p2p`, where a key Quiver
+//! does not honour stops start-up (security settings are never silently ignored); an invalid
+//! value stops startup with a message naming the key.
 
 use quiver_types::config::{HnswConfig, OptimizersConfig, WalConfig};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -14,6 +17,30 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub cluster: ClusterSettings,
     pub telemetry_disabled: bool,
+    pub tls: TlsSettings,
+}
+
+/// `tls.*`: the PEM files of every TLS listener and of p2p TLS, and how often they are read
+/// again (`cert_ttl` seconds; `null`: never).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct TlsSettings {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca_cert: PathBuf,
+    #[serde(deserialize_with = "optional_number")]
+    pub cert_ttl: Option<u64>,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            cert: "./tls/cert.pem".into(),
+            key: "./tls/key.pem".into(),
+            ca_cert: "./tls/cacert.pem".into(),
+            cert_ttl: Some(3600),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -28,13 +55,94 @@ pub struct ServiceSettings {
     pub max_workers: usize,
     pub enable_cors: bool,
     pub enable_tls: bool,
+    pub verify_https_client_certificate: bool,
     pub api_key: Option<String>,
+    pub alt_api_key: Option<String>,
     pub read_only_api_key: Option<String>,
+    pub jwt_rbac: Option<bool>,
+    /// Qdrant: check the key on p2p calls. Quiver always does when a key is set.
+    pub enforce_internal_auth: Option<bool>,
     pub enable_snapshot_url_recovery: bool,
+    /// Accepted when off (`false` / `null`): Quiver reports no hardware usage.
+    pub hardware_reporting: Option<bool>,
+    /// Not honoured by Quiver: start-up stops when one of these is set.
+    pub metrics_prefix: Option<IgnoredAny>,
+    pub metrics_port: Option<IgnoredAny>,
+    pub http_keep_alive_timeout_sec: Option<IgnoredAny>,
+    pub http_client_request_timeout_sec: Option<IgnoredAny>,
+    pub http_client_disconnect_timeout_sec: Option<IgnoredAny>,
+}
+
+/// `service.*` and `cluster.p2p.*` keys Quiver knows but does not honour: set, they stop start-up.
+fn unsupported_keys(settings: &Settings) -> Vec<&'static str> {
+    let service = &settings.service;
+    [
+        ("service.metrics_prefix", service.metrics_prefix.is_some()),
+        ("service.metrics_port", service.metrics_port.is_some()),
+        ("service.http_keep_alive_timeout_sec", service.http_keep_alive_timeout_sec.is_some()),
+        ("service.http_client_request_timeout_sec", service.http_client_request_timeout_sec.is_some()),
+        ("service.http_client_disconnect_timeout_sec", service.http_client_disconnect_timeout_sec.is_some()),
+        ("service.hardware_reporting", service.hardware_reporting == Some(true)),
+        ("cluster.p2p.connection_pool_size", settings.cluster.p2p.connection_pool_size.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(key, set)| set.then_some(key))
+    .collect()
+}
+
+/// The security settings that contradict each other or cannot be honoured.
+fn validate_security(settings: &Settings) -> Result<(), String> {
+    let service = &settings.service;
+    let unsupported = unsupported_keys(settings);
+    if !unsupported.is_empty() {
+        return Err(format!(
+            "invalid configuration: {} not supported by Quiver; remove {}",
+            unsupported.join(", "),
+            if unsupported.len() == 1 { "it" } else { "them" }
+        ));
+    }
+    let has_key = |k: &Option<String>| k.as_deref().is_some_and(|k| !k.is_empty());
+    let write_key = has_key(&service.api_key) || has_key(&service.alt_api_key);
+    if service.jwt_rbac == Some(true) && !write_key {
+        return Err("invalid configuration: service.jwt_rbac needs service.api_key (tokens are signed with it)".into());
+    }
+    if service.enforce_internal_auth == Some(false) && (write_key || has_key(&service.read_only_api_key)) {
+        return Err("invalid configuration: service.enforce_internal_auth: false is not supported: with an API key \
+                    Quiver always authenticates p2p calls; remove the key"
+            .into());
+    }
+    if service.verify_https_client_certificate && !service.enable_tls {
+        return Err(
+            "invalid configuration: service.verify_https_client_certificate needs service.enable_tls: true".into()
+        );
+    }
+    if settings.tls.cert_ttl == Some(0) {
+        return Err("invalid configuration: tls.cert_ttl must be at least 1 second, or null".into());
+    }
+    Ok(())
 }
 
 /// A port that may be switched off: a number, `null`, or (from the environment, where every
 /// value is a string) `"null"` or `""`.
+/// A number that may be `null` (YAML) or `"null"` / `""` (environment).
+fn optional_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Number(u64),
+        Text(String),
+    }
+    match Option::<Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(Number::Number(n)) => Ok(Some(n)),
+        Some(Number::Text(t)) if t.is_empty() || t.eq_ignore_ascii_case("null") => Ok(None),
+        Some(Number::Text(t)) => t
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("invalid number `{t}`: expected an integer or null"))),
+    }
+}
+
 fn optional_port<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -139,7 +247,8 @@ pub enum NodeType {
 #[serde(default)]
 pub struct P2pSettings {
     pub port: Option<u16>,
-    pub connection_pool_size: usize,
+    /// Not honoured (one multiplexed HTTP/2 connection per peer): set, it stops start-up.
+    pub connection_pool_size: Option<IgnoredAny>,
     pub enable_tls: bool,
 }
 
@@ -177,6 +286,7 @@ impl Default for Settings {
             storage: StorageSettings::default(),
             cluster: ClusterSettings::default(),
             telemetry_disabled: false,
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -191,9 +301,19 @@ impl Default for ServiceSettings {
             max_workers: 0,
             enable_cors: true,
             enable_tls: false,
+            verify_https_client_certificate: false,
             api_key: None,
+            alt_api_key: None,
             read_only_api_key: None,
+            jwt_rbac: None,
+            enforce_internal_auth: None,
             enable_snapshot_url_recovery: true,
+            hardware_reporting: None,
+            metrics_prefix: None,
+            metrics_port: None,
+            http_keep_alive_timeout_sec: None,
+            http_client_request_timeout_sec: None,
+            http_client_disconnect_timeout_sec: None,
         }
     }
 }
@@ -254,7 +374,7 @@ impl Default for StorageSettings {
 
 impl Default for P2pSettings {
     fn default() -> Self {
-        P2pSettings { port: Some(6335), connection_pool_size: 2, enable_tls: false }
+        P2pSettings { port: Some(6335), connection_pool_size: None, enable_tls: false }
     }
 }
 
@@ -304,7 +424,20 @@ pub fn load(config_path: Option<&Path>) -> Result<(Settings, Vec<String>), Strin
     let mut unknown = Vec::new();
     let settings: Settings = serde_ignored::deserialize(raw, |path| unknown.push(path.to_string()))
         .map_err(|e| format!("invalid configuration: {e}"))?;
+    let strict: Vec<&str> = unknown
+        .iter()
+        .map(String::as_str)
+        .filter(|key| ["service.", "tls.", "cluster.p2p."].iter().any(|section| key.starts_with(section)))
+        .collect();
+    if !strict.is_empty() {
+        return Err(format!(
+            "invalid configuration: unknown key {}: Quiver does not honour it (keys under service, tls and \
+             cluster.p2p are never ignored)",
+            strict.join(", ")
+        ));
+    }
     validate(&settings)?;
+    validate_security(&settings)?;
     Ok((settings, unknown))
 }
 
@@ -402,5 +535,55 @@ impl Settings {
             },
             rebalance: self.cluster.rebalance,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(change: impl FnOnce(&mut Settings)) -> Result<(), String> {
+        let mut settings = Settings::default();
+        change(&mut settings);
+        validate_security(&settings)
+    }
+
+    #[test]
+    fn security_settings_that_cannot_be_honoured_stop_startup() {
+        assert!(with(|_| {}).is_ok());
+        let named = |change: fn(&mut Settings), key: &str| {
+            let error = with(change).unwrap_err();
+            assert!(error.contains(key), "{error}");
+        };
+        named(|s| s.service.metrics_port = Some(IgnoredAny), "service.metrics_port");
+        named(|s| s.service.hardware_reporting = Some(true), "service.hardware_reporting");
+        named(|s| s.cluster.p2p.connection_pool_size = Some(IgnoredAny), "cluster.p2p.connection_pool_size");
+        named(|s| s.service.jwt_rbac = Some(true), "service.jwt_rbac");
+        named(|s| s.service.verify_https_client_certificate = true, "service.verify_https_client_certificate");
+        named(|s| s.tls.cert_ttl = Some(0), "tls.cert_ttl");
+        named(
+            |s| {
+                s.service.api_key = Some("k".into());
+                s.service.enforce_internal_auth = Some(false);
+            },
+            "service.enforce_internal_auth",
+        );
+        assert!(with(|s| s.service.hardware_reporting = Some(false)).is_ok());
+        assert!(
+            with(|s| {
+                s.service.api_key = Some("k".into());
+                s.service.jwt_rbac = Some(true);
+                s.service.enforce_internal_auth = Some(true);
+            })
+            .is_ok()
+        );
+        // An empty key is no key: it cannot sign tokens.
+        assert!(
+            with(|s| {
+                s.service.api_key = Some(String::new());
+                s.service.jwt_rbac = Some(true);
+            })
+            .is_err()
+        );
     }
 }

@@ -8,6 +8,7 @@ use crate::faults::{Faults, normalize_uri};
 use crate::message::{PeerRequest, PeerResponse};
 use crate::proto::Envelope;
 use crate::proto::peer_client::PeerClient as GrpcClient;
+use crate::security::PeerSecurity;
 use parking_lot::Mutex;
 use quiver_types::PeerId;
 use serde::Serialize;
@@ -40,6 +41,8 @@ pub struct PeerClient {
     routes: Mutex<HashMap<PeerId, String>>,
     /// Another wire than tonic channels (an in-memory network in simulations).
     wire: Option<Arc<dyn Wire>>,
+    /// The p2p key sent with every call and the TLS of new channels.
+    security: PeerSecurity,
 }
 
 /// A wire other than gRPC over TCP: delivers an encoded request to the peer at `uri` and
@@ -76,12 +79,20 @@ impl PeerClient {
             failures: Mutex::new(BTreeMap::new()),
             routes: Mutex::new(HashMap::new()),
             wire: None,
+            security: PeerSecurity::default(),
         }
     }
 
     /// A client that sends over `wire` instead of gRPC (simulations).
     pub fn with_wire(self_peer_id: PeerId, wire: Arc<dyn Wire>, faults: Arc<Faults>) -> PeerClient {
         PeerClient { wire: Some(wire), ..PeerClient::new(self_peer_id, Duration::from_secs(1), faults) }
+    }
+
+    /// This client with `security`: the p2p key goes with every call, and channels (created
+    /// from now on) use TLS when it is configured.
+    pub fn with_security(mut self, security: PeerSecurity) -> PeerClient {
+        self.security = security;
+        self
     }
 
     /// This client's peer id, as sent in every envelope.
@@ -186,7 +197,8 @@ impl PeerClient {
         let mut client = GrpcClient::new(self.channel(uri)?)
             .max_decoding_message_size(MAX_MESSAGE_SIZE)
             .max_encoding_message_size(MAX_MESSAGE_SIZE);
-        let envelope = tonic::Request::new(Envelope { from_peer: self.self_peer_id, body, to_peer: to });
+        let mut envelope = tonic::Request::new(Envelope { from_peer: self.self_peer_id, body, to_peer: to });
+        self.security.sign(&mut envelope);
         match client.call(envelope).await {
             Ok(response) => Ok(response.into_inner().body),
             Err(status) => Err(PeerError::from_status(uri, &status)),
@@ -207,14 +219,23 @@ impl PeerClient {
         if let Some(channel) = self.channels.lock().get(uri) {
             return Ok(channel.clone());
         }
-        let endpoint = Endpoint::from_shared(uri.to_string())
+        // With p2p TLS our connector does the handshake, whatever the scheme: tonic's own
+        // connector would refuse an `https://` URI it has no TLS configuration for.
+        let target = match self.security.tls {
+            Some(_) => uri.replacen("https://", "http://", 1),
+            None => uri.to_string(),
+        };
+        let endpoint = Endpoint::from_shared(target)
             .map_err(|e| PeerError::Unreachable(format!("invalid peer uri {uri:?}: {e}")))?
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
             .http2_adaptive_window(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(20));
-        let channel = endpoint.connect_lazy();
+        let channel = match self.security.connector() {
+            Some(tls) => endpoint.connect_with_connector_lazy(tls),
+            None => endpoint.connect_lazy(),
+        };
         Ok(self.channels.lock().entry(uri.to_string()).or_insert(channel).clone())
     }
 

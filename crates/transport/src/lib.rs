@@ -16,7 +16,9 @@ mod codec;
 mod error;
 mod faults;
 mod message;
+mod security;
 mod server;
+pub mod tls;
 
 /// Code generated from `proto/p2p.proto` (tonic client `peer_client::PeerClient`, server
 /// `peer_server::PeerServer`, message `Envelope`). Exposed for tests that need to send raw bytes.
@@ -30,7 +32,11 @@ pub use codec::{WIRE_VERSION, decode, encode};
 pub use error::PeerError;
 pub use faults::{Faults, normalize_uri};
 pub use message::{PeerRequest, PeerResponse, RaftRpc};
-pub use server::{HandlerFuture, PeerHandler, handler_fn, serve, serve_envelope, serve_in_memory, serve_with_listener};
+pub use security::{PEER_KEY_HEADER, PeerKey, PeerSecurity, PeerTls};
+pub use server::{
+    HandlerFuture, PeerHandler, handler_fn, serve, serve_envelope, serve_in_memory, serve_with_listener,
+    serve_with_security,
+};
 
 /// Largest p2p message accepted or sent, in bytes (shard-transfer batches and Raft snapshots can be big).
 pub const MAX_MESSAGE_SIZE: usize = 256 * 1024 * 1024;

@@ -9,6 +9,7 @@ use crate::faults::Faults;
 use crate::message::{PeerRequest, PeerResponse};
 use crate::proto::Envelope;
 use crate::proto::peer_server::{Peer, PeerServer};
+use crate::security::PeerSecurity;
 use quiver_types::PeerId;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
@@ -83,20 +85,46 @@ pub async fn serve_with_listener(
     faults: Arc<Faults>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), PeerError> {
+    serve_with_security(listener, handler, faults, PeerSecurity::default(), shutdown).await
+}
+
+/// [`serve_with_listener`] protected by `security`: calls without an accepted key are refused
+/// with `Unauthenticated` before their body is decoded, and with TLS only clients presenting a
+/// certificate issued by the CA complete a handshake.
+pub async fn serve_with_security(
+    listener: TcpListener,
+    handler: Arc<dyn PeerHandler>,
+    faults: Arc<Faults>,
+    security: PeerSecurity,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), PeerError> {
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".to_string());
     let service = PeerServer::new(PeerService { handler, faults })
         .max_decoding_message_size(MAX_MESSAGE_SIZE)
         .max_encoding_message_size(MAX_MESSAGE_SIZE);
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    tracing::debug!(addr = %local, "p2p server listening");
-    Server::builder()
+    let tls = security.tls.as_ref().map(|tls| Arc::clone(&tls.server));
+    let service = InterceptedService::new(service, move |request: Request<()>| {
+        security.check(&request)?;
+        Ok(request)
+    });
+    tracing::debug!(addr = %local, tls = tls.is_some(), "p2p server listening");
+    let server = Server::builder()
         .http2_adaptive_window(Some(true))
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
-        .add_service(service)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
-        .map_err(|e| PeerError::Unreachable(format!("p2p server on {local} failed: {e}")))
+        .add_service(service);
+    let served = match tls {
+        None => {
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            server.serve_with_incoming_shutdown(incoming, shutdown).await
+        }
+        Some(tls) => {
+            let incoming = crate::tls::accept_tls(listener, tls)
+                .map_err(|e| PeerError::Unreachable(format!("p2p server on {local}: {e}")))?;
+            server.serve_with_incoming_shutdown(incoming.into_stream(), shutdown).await
+        }
+    };
+    served.map_err(|e| PeerError::Unreachable(format!("p2p server on {local} failed: {e}")))
 }
 
 struct PeerService {

@@ -1,6 +1,7 @@
 //! `qdrant.Collections`: each RPC calls the node function behind its REST twin.
 
 use crate::grpc::GrpcState;
+use crate::grpc::auth::{authorized, sees};
 use crate::grpc::collections_in::{create_in, update_in};
 use crate::grpc::collections_out::{cluster_info_out, info_out};
 use crate::grpc::status::{from_node, missing, unimplemented};
@@ -46,33 +47,38 @@ fn alias_action(op: pb::AliasOperations) -> Result<AliasAction, Status> {
 impl Collections for GrpcState {
     async fn get(&self, request: Request<pb::GetCollectionInfoRequest>) -> Reply<pb::GetCollectionInfoResponse> {
         let started = Instant::now();
-        let info = self.node.collection_info(&request.into_inner().collection_name).await.map_err(from_node)?;
+        let info = self.node.collection_info(&authorized(request)?.collection_name).await.map_err(from_node)?;
         let time = started.elapsed().as_secs_f64();
         Ok(Response::new(pb::GetCollectionInfoResponse { result: Some(info_out(info)), time }))
     }
 
-    async fn list(&self, _request: Request<pb::ListCollectionsRequest>) -> Reply<pb::ListCollectionsResponse> {
+    async fn list(&self, request: Request<pb::ListCollectionsRequest>) -> Reply<pb::ListCollectionsResponse> {
         let started = Instant::now();
-        let collections =
-            self.node.list_collections().into_iter().map(|name| pb::CollectionDescription { name }).collect();
+        let collections = self
+            .node
+            .list_collections()
+            .into_iter()
+            .filter(|name| sees(&request, name))
+            .map(|name| pb::CollectionDescription { name })
+            .collect();
         Ok(Response::new(pb::ListCollectionsResponse { collections, time: started.elapsed().as_secs_f64() }))
     }
 
     async fn create(&self, request: Request<pb::CreateCollection>) -> Reply<pb::CollectionOperationResponse> {
         let started = Instant::now();
-        let (name, body, seconds) = create_in(request.into_inner())?;
+        let (name, body, seconds) = create_in(authorized(request)?)?;
         done(started, self.node.create_collection(&name, body, timeout(seconds)).await.map_err(from_node)?)
     }
 
     async fn update(&self, request: Request<pb::UpdateCollection>) -> Reply<pb::CollectionOperationResponse> {
         let started = Instant::now();
-        let (name, body, seconds) = update_in(request.into_inner())?;
+        let (name, body, seconds) = update_in(authorized(request)?)?;
         done(started, self.node.update_collection(&name, body, timeout(seconds)).await.map_err(from_node)?)
     }
 
     async fn delete(&self, request: Request<pb::DeleteCollection>) -> Reply<pb::CollectionOperationResponse> {
         let started = Instant::now();
-        let r = request.into_inner();
+        let r = authorized(request)?;
         done(started, self.node.delete_collection(&r.collection_name, timeout(r.timeout)).await.map_err(from_node)?)
     }
 
@@ -88,13 +94,15 @@ impl Collections for GrpcState {
         request: Request<pb::ListCollectionAliasesRequest>,
     ) -> Reply<pb::ListAliasesResponse> {
         let started = Instant::now();
-        let name = request.into_inner().collection_name;
+        let name = authorized(request)?.collection_name;
         aliases_out(started, self.node.list_aliases(Some(&name)).map_err(from_node)?)
     }
 
-    async fn list_aliases(&self, _request: Request<pb::ListAliasesRequest>) -> Reply<pb::ListAliasesResponse> {
+    async fn list_aliases(&self, request: Request<pb::ListAliasesRequest>) -> Reply<pb::ListAliasesResponse> {
         let started = Instant::now();
-        aliases_out(started, self.node.list_aliases(None).map_err(from_node)?)
+        let mut aliases = self.node.list_aliases(None).map_err(from_node)?;
+        aliases.retain(|a| sees(&request, &a.collection_name));
+        aliases_out(started, aliases)
     }
 
     async fn collection_cluster_info(
@@ -102,7 +110,7 @@ impl Collections for GrpcState {
         request: Request<pb::CollectionClusterInfoRequest>,
     ) -> Reply<pb::CollectionClusterInfoResponse> {
         let started = Instant::now();
-        let info = self.node.collection_cluster_info(&request.into_inner().collection_name).await.map_err(from_node)?;
+        let info = self.node.collection_cluster_info(&authorized(request)?.collection_name).await.map_err(from_node)?;
         Ok(Response::new(cluster_info_out(info, started.elapsed().as_secs_f64())))
     }
 
@@ -111,7 +119,7 @@ impl Collections for GrpcState {
         request: Request<pb::CollectionExistsRequest>,
     ) -> Reply<pb::CollectionExistsResponse> {
         let started = Instant::now();
-        let exists = self.node.collection_exists(&request.into_inner().collection_name);
+        let exists = self.node.collection_exists(&authorized(request)?.collection_name);
         let result = Some(pb::CollectionExists { exists });
         Ok(Response::new(pb::CollectionExistsResponse { result, time: started.elapsed().as_secs_f64() }))
     }
@@ -121,7 +129,7 @@ impl Collections for GrpcState {
         request: Request<pb::UpdateCollectionClusterSetupRequest>,
     ) -> Reply<pb::UpdateCollectionClusterSetupResponse> {
         let started = Instant::now();
-        let request = request.into_inner();
+        let request = authorized(request)?;
         let operation = crate::grpc::cluster_setup::operation_in(request.operation)?;
         let result = self
             .node

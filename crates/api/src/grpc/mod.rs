@@ -3,6 +3,7 @@
 //! `quiver_node::Node` service functions as REST, reusing REST's request checks (`wire*.rs`), so
 //! behaviour and error messages cannot drift; `status.rs` maps errors to gRPC codes.
 
+pub mod auth;
 mod cluster_setup;
 mod collections;
 mod collections_in;
@@ -48,6 +49,24 @@ pub async fn serve(
     max_message_bytes: usize,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    serve_incoming(state, incoming, max_message_bytes, None, shutdown).await
+}
+
+/// [`serve`] on the connections of `incoming` (plain TCP, or TLS connections whose handshake is
+/// done), with the API keys and tokens of `auth` checked before each message is decoded.
+pub async fn serve_incoming<I, IO, IE>(
+    state: GrpcState,
+    incoming: I,
+    max_message_bytes: usize,
+    auth: Option<Arc<crate::auth::Auth>>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError>
+where
+    I: futures::Stream<Item = Result<IO, IE>>,
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<QdrantServer<GrpcState>>().await;
     health.set_serving::<CollectionsServer<GrpcState>>().await;
@@ -63,8 +82,10 @@ pub async fn serve(
                 .max_encoding_message_size(usize::MAX)
         };
     }
+    let auth = tower::util::option_layer(auth.map(|auth| auth::AuthLayer { auth }));
     Server::builder()
         .layer(metrics::CountLayer { metrics: Arc::clone(&state.metrics) })
+        .layer(auth)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -72,7 +93,7 @@ pub async fn serve(
         .add_service(configured!(CollectionsServer))
         .add_service(configured!(PointsServer))
         .add_service(configured!(SnapshotsServer))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(ServeError::Transport)
 }

@@ -2,6 +2,7 @@
 //! have yet answer `Unimplemented` with their name.
 
 use crate::grpc::GrpcState;
+use crate::grpc::auth::authorized;
 use crate::grpc::status::unimplemented;
 use crate::grpc::{groups, points_read as read, points_write as write};
 use qdrant_client::qdrant as pb;
@@ -14,47 +15,47 @@ type Op = Reply<pb::PointsOperationResponse>;
 #[tonic::async_trait]
 impl Points for GrpcState {
     async fn upsert(&self, request: Request<pb::UpsertPoints>) -> Op {
-        write::upsert(&self.node, request.into_inner()).await.map(Response::new)
+        write::upsert(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn delete(&self, request: Request<pb::DeletePoints>) -> Op {
-        write::delete(&self.node, request.into_inner()).await.map(Response::new)
+        write::delete(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn get(&self, request: Request<pb::GetPoints>) -> Reply<pb::GetResponse> {
-        read::get(&self.node, request.into_inner()).await.map(Response::new)
+        read::get(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn update_vectors(&self, request: Request<pb::UpdatePointVectors>) -> Op {
-        write::update_vectors(&self.node, request.into_inner()).await.map(Response::new)
+        write::update_vectors(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn delete_vectors(&self, request: Request<pb::DeletePointVectors>) -> Op {
-        write::delete_vectors(&self.node, request.into_inner()).await.map(Response::new)
+        write::delete_vectors(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn set_payload(&self, request: Request<pb::SetPayloadPoints>) -> Op {
-        write::set_payload(&self.node, request.into_inner(), false).await.map(Response::new)
+        write::set_payload(&self.node, authorized(request)?, false).await.map(Response::new)
     }
 
     async fn overwrite_payload(&self, request: Request<pb::SetPayloadPoints>) -> Op {
-        write::set_payload(&self.node, request.into_inner(), true).await.map(Response::new)
+        write::set_payload(&self.node, authorized(request)?, true).await.map(Response::new)
     }
 
     async fn delete_payload(&self, request: Request<pb::DeletePayloadPoints>) -> Op {
-        write::delete_payload(&self.node, request.into_inner()).await.map(Response::new)
+        write::delete_payload(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn clear_payload(&self, request: Request<pb::ClearPayloadPoints>) -> Op {
-        write::clear_payload(&self.node, request.into_inner()).await.map(Response::new)
+        write::clear_payload(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn create_field_index(&self, request: Request<pb::CreateFieldIndexCollection>) -> Op {
-        write::create_field_index(&self.node, request.into_inner()).await.map(Response::new)
+        write::create_field_index(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn delete_field_index(&self, request: Request<pb::DeleteFieldIndexCollection>) -> Op {
-        write::delete_field_index(&self.node, request.into_inner()).await.map(Response::new)
+        write::delete_field_index(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn create_vector_name(&self, _request: Request<pb::CreateVectorNameRequest>) -> Op {
@@ -66,31 +67,31 @@ impl Points for GrpcState {
     }
 
     async fn search(&self, request: Request<pb::SearchPoints>) -> Reply<pb::SearchResponse> {
-        read::search(&self.node, request.into_inner()).await.map(Response::new)
+        read::search(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn search_batch(&self, request: Request<pb::SearchBatchPoints>) -> Reply<pb::SearchBatchResponse> {
-        read::search_batch(&self.node, request.into_inner()).await.map(Response::new)
+        read::search_batch(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn search_groups(&self, request: Request<pb::SearchPointGroups>) -> Reply<pb::SearchGroupsResponse> {
-        groups::search_groups(&self.node, request.into_inner()).await.map(Response::new)
+        groups::search_groups(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn scroll(&self, request: Request<pb::ScrollPoints>) -> Reply<pb::ScrollResponse> {
-        read::scroll(&self.node, request.into_inner()).await.map(Response::new)
+        read::scroll(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn recommend(&self, request: Request<pb::RecommendPoints>) -> Reply<pb::RecommendResponse> {
-        read::recommend(&self.node, request.into_inner()).await.map(Response::new)
+        read::recommend(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn recommend_batch(&self, request: Request<pb::RecommendBatchPoints>) -> Reply<pb::RecommendBatchResponse> {
-        read::recommend_batch(&self.node, request.into_inner()).await.map(Response::new)
+        read::recommend_batch(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn recommend_groups(&self, request: Request<pb::RecommendPointGroups>) -> Reply<pb::RecommendGroupsResponse> {
-        groups::recommend_groups(&self.node, request.into_inner()).await.map(Response::new)
+        groups::recommend_groups(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn discover(&self, _request: Request<pb::DiscoverPoints>) -> Reply<pb::DiscoverResponse> {
@@ -102,23 +103,23 @@ impl Points for GrpcState {
     }
 
     async fn count(&self, request: Request<pb::CountPoints>) -> Reply<pb::CountResponse> {
-        read::count(&self.node, request.into_inner()).await.map(Response::new)
+        read::count(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn update_batch(&self, request: Request<pb::UpdateBatchPoints>) -> Reply<pb::UpdateBatchResponse> {
-        write::update_batch(&self.node, request.into_inner()).await.map(Response::new)
+        write::update_batch(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn query(&self, request: Request<pb::QueryPoints>) -> Reply<pb::QueryResponse> {
-        read::query(&self.node, request.into_inner()).await.map(Response::new)
+        read::query(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn query_batch(&self, request: Request<pb::QueryBatchPoints>) -> Reply<pb::QueryBatchResponse> {
-        read::query_batch(&self.node, request.into_inner()).await.map(Response::new)
+        read::query_batch(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn query_groups(&self, request: Request<pb::QueryPointGroups>) -> Reply<pb::QueryGroupsResponse> {
-        groups::query_groups(&self.node, request.into_inner()).await.map(Response::new)
+        groups::query_groups(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn facet(&self, _request: Request<pb::FacetCounts>) -> Reply<pb::FacetResponse> {

@@ -3,6 +3,7 @@
 //! Qdrant).
 
 use crate::grpc::GrpcState;
+use crate::grpc::auth::authorized;
 use crate::grpc::status::from_node;
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::snapshots_server::Snapshots;
@@ -44,19 +45,19 @@ fn deleted(started: Instant) -> Reply<pb::DeleteSnapshotResponse> {
 impl Snapshots for GrpcState {
     async fn create(&self, request: Request<pb::CreateSnapshotRequest>) -> Reply<pb::CreateSnapshotResponse> {
         let started = Instant::now();
-        let name = request.into_inner().collection_name;
+        let name = authorized(request)?.collection_name;
         created(started, self.node.create_collection_snapshot(&name).await.map_err(from_node)?)
     }
 
     async fn list(&self, request: Request<pb::ListSnapshotsRequest>) -> Reply<pb::ListSnapshotsResponse> {
         let started = Instant::now();
-        let name = request.into_inner().collection_name;
+        let name = authorized(request)?.collection_name;
         listed(started, self.node.list_collection_snapshots(&name).await.map_err(from_node)?)
     }
 
     async fn delete(&self, request: Request<pb::DeleteSnapshotRequest>) -> Reply<pb::DeleteSnapshotResponse> {
         let started = Instant::now();
-        let request = request.into_inner();
+        let request = authorized(request)?;
         let node = &self.node;
         node.delete_collection_snapshot(&request.collection_name, &request.snapshot_name).await.map_err(from_node)?;
         deleted(started)

@@ -35,6 +35,8 @@ pub fn from_api(e: ApiError) -> Status {
         StatusCode::REQUEST_TIMEOUT => Code::DeadlineExceeded,
         StatusCode::SERVICE_UNAVAILABLE => Code::Unavailable,
         StatusCode::PAYLOAD_TOO_LARGE => Code::ResourceExhausted,
+        StatusCode::UNAUTHORIZED => Code::Unauthenticated,
+        StatusCode::FORBIDDEN => Code::PermissionDenied,
         _ => Code::Internal,
     };
     Status::new(code, e.message)

@@ -1,0 +1,197 @@
+//! The REST side of `auth.rs`: a middleware that runs after routing and before anything reads the
+//! body. It authenticates the caller from the headers (401 / 403 in plain text, as Qdrant's
+//! middleware answers), checks the route's [`Rule`] (403 in the error envelope) and leaves the
+//! caller's [`Access`] in the request's extensions for the listings that filter by it.
+//! `/`, `/healthz`, `/livez` and `/readyz` stay open. A route missing from the table needs
+//! manage access (closed by default).
+
+use crate::auth::{Access, Auth, Level, Refusal};
+use crate::error::ApiError;
+use axum::extract::{FromRequestParts, MatchedPath, Path, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rule {
+    /// No key needed.
+    Open,
+    /// Any valid key (unknown paths: they answer 404 / 405 once the caller is known).
+    Authenticated,
+    /// A listing of collections or aliases: filtered by the caller's access.
+    Listing,
+    /// An operation on no collection in particular.
+    Global(Level),
+    /// An operation on the collection of the path's `{name}`.
+    Collection(Level),
+}
+
+/// The rule of `method` on the route `path` (axum's matched pattern).
+pub(crate) fn rule(method: &Method, path: Option<&str>) -> Rule {
+    use Level::{Manage, Read};
+    use Rule::{Collection, Global};
+    let Some(path) = path else { return Rule::Authenticated };
+    let read = method == Method::GET || method == Method::HEAD;
+    let rest = path.strip_prefix("/collections/{name}");
+    match (path, rest) {
+        ("/" | "/healthz" | "/livez" | "/readyz", _) => Rule::Open,
+        ("/collections" | "/aliases", _) => Rule::Listing,
+        ("/metrics" | "/cluster" | "/cluster/metadata/keys", _) => Global(Read),
+        (
+            "/cluster/metadata/keys/{key}" | "/cluster/peer/{peer_id}/drain" | "/snapshots" | "/snapshots/{snapshot}",
+            _,
+        ) if read => Global(Read),
+        (_, Some("" | "/cluster")) if read => Collection(Read),
+        (_, Some("" | "/cluster")) => Collection(Manage),
+        (_, Some(rest)) => collection_rule(method, rest),
+        _ => Global(Manage),
+    }
+}
+
+fn collection_rule(method: &Method, rest: &str) -> Rule {
+    use Level::{Manage, Read, Write};
+    let read = method == Method::GET || method == Method::HEAD;
+    let level = match rest {
+        "/snapshots/recover"
+        | "/snapshots/upload"
+        | "/shards/{shard_id}/snapshots/recover"
+        | "/shards/{shard_id}/snapshots/upload" => Manage,
+        "/snapshots"
+        | "/snapshots/{snapshot}"
+        | "/shards/{shard_id}/snapshots"
+        | "/shards/{shard_id}/snapshots/{snapshot}" => {
+            if read {
+                Read
+            } else {
+                Write
+            }
+        }
+        "/points" if method == Method::PUT => Write,
+        "/index"
+        | "/index/{field}"
+        | "/points/delete"
+        | "/points/vectors"
+        | "/points/vectors/delete"
+        | "/points/payload"
+        | "/points/payload/delete"
+        | "/points/payload/clear"
+        | "/points/batch" => Write,
+        "/exists"
+        | "/aliases"
+        | "/shards/{shard_id}/digest"
+        | "/shards/{shard_id}/snapshot"
+        | "/points"
+        | "/points/{id}"
+        | "/points/scroll"
+        | "/points/count"
+        | "/points/search"
+        | "/points/search/batch"
+        | "/points/search/groups"
+        | "/points/query"
+        | "/points/query/batch"
+        | "/points/query/groups"
+        | "/points/recommend"
+        | "/points/recommend/batch"
+        | "/points/recommend/groups" => Read,
+        _ => Manage,
+    };
+    Rule::Collection(level)
+}
+
+/// A refused authentication as Qdrant's middleware answers it: the status and a plain-text body.
+fn refuse(refusal: Refusal) -> Response {
+    (refusal.status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], refusal.message).into_response()
+}
+
+/// The middleware (`axum::middleware::from_fn_with_state(auth, authorize)`).
+pub(crate) async fn authorize(State(auth): State<Arc<Auth>>, request: Request, next: Next) -> Response {
+    let path = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let rule = rule(request.method(), path.as_deref());
+    if rule == Rule::Open {
+        return next.run(request).await;
+    }
+    let access = match auth.authenticate(request.headers()).await {
+        Ok(access) => access,
+        Err(refusal) => return refuse(refusal),
+    };
+    let (mut parts, body) = request.into_parts();
+    let decided = match rule {
+        Rule::Open | Rule::Authenticated | Rule::Listing => Ok(()),
+        Rule::Global(level) => access.check_global(level),
+        Rule::Collection(level) => match Path::<HashMap<String, String>>::from_request_parts(&mut parts, &()).await {
+            Ok(Path(params)) => match params.get("name") {
+                Some(name) => access.check_collection(name, level),
+                None => access.check_global(Level::Manage),
+            },
+            Err(e) => Err(ApiError::new(e.status(), e.body_text())),
+        },
+    };
+    if let Err(denied) = decided {
+        return denied.into_response();
+    }
+    parts.extensions.insert(access);
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// The caller's access as the middleware left it (`None`: no key is configured).
+pub(crate) type Caller = Option<axum::Extension<Access>>;
+
+/// Whether the caller may read collection `name` (listings, `with_lookup`).
+pub(crate) fn check_read(caller: &Caller, name: &str) -> Result<(), ApiError> {
+    match caller {
+        Some(axum::Extension(access)) => access.check_collection(name, Level::Read),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Level::{Manage, Read, Write};
+    use Rule::{Collection, Global, Listing, Open};
+
+    #[test]
+    fn rules() {
+        let get = &Method::GET;
+        let post = &Method::POST;
+        let put = &Method::PUT;
+        let cases = [
+            (get, "/", Open),
+            (get, "/readyz", Open),
+            (get, "/metrics", Global(Read)),
+            (get, "/collections", Listing),
+            (get, "/aliases", Listing),
+            (post, "/collections/aliases", Global(Manage)),
+            (put, "/collections/{name}", Collection(Manage)),
+            (get, "/collections/{name}", Collection(Read)),
+            (post, "/collections/{name}/cluster", Collection(Manage)),
+            (put, "/collections/{name}/points", Collection(Write)),
+            (post, "/collections/{name}/points", Collection(Read)),
+            (post, "/collections/{name}/points/query", Collection(Read)),
+            (post, "/collections/{name}/points/payload", Collection(Write)),
+            (put, "/collections/{name}/index", Collection(Write)),
+            (post, "/collections/{name}/snapshots", Collection(Write)),
+            (get, "/collections/{name}/snapshots/{snapshot}", Collection(Read)),
+            (put, "/collections/{name}/snapshots/recover", Collection(Manage)),
+            (post, "/collections/{name}/snapshots/upload", Collection(Manage)),
+            (get, "/snapshots", Global(Read)),
+            (post, "/snapshots", Global(Manage)),
+            (get, "/cluster", Global(Read)),
+            (post, "/cluster/recover", Global(Manage)),
+            (get, "/cluster/peer/{peer_id}/drain", Global(Read)),
+            (post, "/cluster/peer/{peer_id}/drain", Global(Manage)),
+            (&Method::DELETE, "/cluster/peer/{peer_id}", Global(Manage)),
+            (put, "/cluster/metadata/keys/{key}", Global(Manage)),
+            (post, "/debug/partition", Global(Manage)),
+            (post, "/collections/{name}/something/new", Collection(Manage)),
+            (post, "/something/new", Global(Manage)),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(rule(method, Some(path)), expected, "{method} {path}");
+        }
+        assert_eq!(rule(get, None), Rule::Authenticated);
+    }
+}

@@ -65,7 +65,7 @@ impl From<CollectionError> for NodeError {
     fn from(e: CollectionError) -> Self {
         match e {
             CollectionError::BadInput(m) => NodeError::BadInput(m),
-            CollectionError::Validation(m) => NodeError::Validation(format!("Validation error in JSON body: {m}")),
+            CollectionError::Validation(m) => NodeError::Validation(quiver_types::validation::json_body(m)),
             CollectionError::NotFound(m) => NodeError::NotFound(m),
             e @ (CollectionError::NotPrimary { .. } | CollectionError::NotReadable { .. }) => {
                 NodeError::ShardUnavailable(e.to_string())

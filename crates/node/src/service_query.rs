@@ -345,10 +345,13 @@ async fn best_score_stage(
     negative: &[VectorInput],
     filter: Option<Filter>,
 ) -> Result<Vec<ScoredPoint>> {
-    let distance =
-        collection.config().params.vectors.get(&stage.using).map(|p| p.distance).ok_or_else(|| {
-            NodeError::BadInput(format!("Wrong input: Not existing vector name error: {}", stage.using))
-        })?;
+    let distance = collection
+        .config()
+        .params
+        .vectors
+        .get(&stage.using)
+        .map(|p| p.distance)
+        .ok_or_else(|| NodeError::BadInput(format!("Not existing vector name error: {}", stage.using)))?;
     let dense = |inputs: Vec<QueryVector>| -> Result<Vec<Vec<f32>>> {
         inputs
             .into_iter()

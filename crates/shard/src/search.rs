@@ -169,11 +169,8 @@ impl LocalShard {
 
     /// `search`, also telling which plan ran.
     pub fn search_planned(&self, request: &CoreSearch) -> Result<(Vec<ScoredPoint>, SearchPlan)> {
-        let filter = match request.filter.as_ref() {
-            Some(f) => Some(CompiledFilter::compile(f)?),
-            None => None,
-        };
         let table = self.table.read();
+        let filter = crate::read::compile(request.filter.as_ref(), &table)?;
         let distance = self.config().dense.get(&request.vector_name).map(|(_, d)| *d).unwrap_or(Distance::Dot);
         let (top, plan) = match &request.query {
             QueryVector::Dense(q) => self.search_dense(&table, request, q, distance, filter.as_ref()),

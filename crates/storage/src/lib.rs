@@ -10,6 +10,7 @@ pub mod index;
 pub mod kernels;
 pub mod payload_index;
 pub mod points;
+pub mod text;
 pub mod wal;
 
 pub use error::{Result, StorageError};

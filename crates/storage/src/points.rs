@@ -4,7 +4,7 @@
 
 use crate::graph::FrozenGraph;
 use crate::index::VectorIndex;
-use crate::payload_index::{FieldType, PayloadIndex};
+use crate::payload_index::PayloadIndex;
 use quiver_types::point::{NamedVectors, Payload, Vector};
 use quiver_types::{PointId, SparseVector};
 use serde::{Deserialize, Serialize};
@@ -357,7 +357,7 @@ impl PointTable {
     }
 
     /// Makes the payload indexes those of `wanted` (new ones are built from the payloads).
-    pub fn set_payload_indexes(&mut self, wanted: &BTreeMap<String, FieldType>) {
+    pub fn set_payload_indexes(&mut self, wanted: &BTreeMap<String, quiver_types::index_params::FieldSchema>) {
         let payloads = &self.payloads;
         let ids = &self.ids;
         let live = (0..ids.len()).filter(|s| ids[*s].is_some()).map(|s| (s as u32, &payloads[s]));

@@ -385,7 +385,7 @@ pub struct UpdateCollection {
 
 fn at_least_one(field: &str, value: Option<u32>) -> Result<(), crate::TypesError> {
     match value {
-        Some(0) => Err(crate::TypesError::Validation(format!("{field}: value 0 invalid, must be 1 or greater"))),
+        Some(0) => Err(crate::TypesError::Validation(crate::validation::at_least(field, 0, 1))),
         Some(_) | None => Ok(()),
     }
 }

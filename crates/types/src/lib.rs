@@ -7,12 +7,14 @@ pub mod config;
 pub mod error;
 pub mod filter;
 pub mod ids;
+pub mod index_params;
 pub mod json_path;
 pub mod ops;
 pub mod point;
 pub mod query;
 pub mod replica;
 pub mod retry;
+pub mod validation;
 
 pub use error::TypesError;
 pub use ids::{PeerId, PointId, SeqNo, ShardId};

@@ -212,7 +212,7 @@ pub fn info_out(info: CollectionInfo) -> pb::CollectionInfo {
         .map(|(field, entry)| {
             let schema = pb::PayloadSchemaInfo {
                 data_type: schema_type(entry.get("data_type").and_then(Json::as_str)),
-                params: None,
+                params: super::index_params::params_out(entry.get("params")),
                 points: entry.get("points").and_then(Json::as_u64),
             };
             (field.clone(), schema)

@@ -11,6 +11,7 @@ mod collections_out;
 mod convert;
 mod filter;
 mod groups;
+mod index_params;
 mod metrics;
 mod points;
 mod points_read;

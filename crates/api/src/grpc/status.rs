@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn api_errors_follow_their_http_status() {
-        let s = from_api(ApiError::validation("limit: value 0 invalid, must be 1 or greater"));
+        let s = from_api(ApiError::validation("limit: value 0 invalid, must be 1 or larger"));
         assert_eq!(s.code(), Code::InvalidArgument);
         assert!(s.message().starts_with("Validation error in JSON body"));
         assert_eq!(from_api(ApiError::from(NodeError::Timeout("t".into()))).code(), Code::DeadlineExceeded);

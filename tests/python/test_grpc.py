@@ -151,10 +151,11 @@ def test_unimplemented_rpcs_name_the_feature(server, client, collection_name):
     snap = client.create_snapshot(collection_name)
     assert [s.name for s in client.list_snapshots(collection_name)] == [snap.name]
     assert client.delete_snapshot(collection_name, snap.name)
+    g = grpc_client(server)
     with pytest.raises(Exception) as e:
-        client.facet(collection_name, key="city")
+        g.create_shard_key(collection_name, "k")
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "facet" in e.value.details()
+    assert "shard keys" in e.value.details()
 
 
 def test_metrics_count_grpc_responses(server, client, rest, collection_name):

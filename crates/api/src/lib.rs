@@ -10,6 +10,7 @@ mod extract;
 pub mod grpc;
 pub mod metrics;
 mod response;
+pub(crate) mod routes_analytics;
 mod routes_collections;
 mod routes_points;
 mod routes_search;
@@ -52,6 +53,7 @@ pub fn router_with_auth(state: AppState, max_request_size_mb: usize, auth: Optio
         .merge(routes_collections::routes())
         .merge(routes_points::routes())
         .merge(routes_search::routes())
+        .merge(routes_analytics::routes())
         .merge(routes_snapshots::routes())
         .merge(routes_shard_snapshots::routes())
         .fallback(routes_service::not_found)

@@ -11,7 +11,10 @@ use quiver_shard::distance::higher_is_better;
 use quiver_types::config::Distance;
 use quiver_types::filter::Filter;
 use quiver_types::point::{Record, ScoredPoint};
-use quiver_types::query::{CoreSearch, Direction, QueryVector, ScrollRequest, WithPayload, WithVector};
+use quiver_types::query::{
+    CoreSearch, Direction, FacetHit, FacetRequest, FacetValue, QueryVector, ScrollRequest, WithPayload, WithVector,
+    top_facet_hits,
+};
 use quiver_types::{PointId, ShardId};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -96,6 +99,18 @@ impl Collection {
             total += response.into_count()?
         }
         Ok(total)
+    }
+
+    /// Facet counts over every shard: the `limit` values held by the most points.
+    pub async fn facet(&self, request: FacetRequest, limit: usize) -> Result<Vec<FacetHit>> {
+        validate::prepare_filter(request.filter.as_ref())?;
+        let mut counts: HashMap<FacetValue, usize> = HashMap::new();
+        for response in self.read_all_shards(ShardRequest::Facet(request)).await? {
+            for (value, count) in response.into_facets()? {
+                *counts.entry(value).or_default() += count;
+            }
+        }
+        Ok(top_facet_hits(counts, limit))
     }
 
     fn ids_by_shard(&self, ids: &[PointId]) -> HashMap<ShardId, Vec<PointId>> {

@@ -8,7 +8,7 @@ use quiver_shard::{ApplyOutcome, ScrollPage};
 use quiver_types::filter::Filter;
 use quiver_types::ops::{UpdateOperation, UpdateResult};
 use quiver_types::point::{Record, ScoredPoint};
-use quiver_types::query::{CoreSearch, ScrollRequest, WithPayload, WithVector};
+use quiver_types::query::{CoreSearch, FacetRequest, FacetValue, ScrollRequest, WithPayload, WithVector};
 use quiver_types::replica::ReplicaState;
 use quiver_types::{PeerId, PointId, SeqNo, ShardId};
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,7 @@ pub enum ShardRequest {
     Search(CoreSearch),
     Scroll(ScrollRequest),
     Count(Option<Filter>),
+    Facet(FacetRequest),
     Retrieve {
         ids: Vec<PointId>,
         with_payload: WithPayload,
@@ -102,6 +103,7 @@ pub enum ShardResponse {
     Scored(Vec<ScoredPoint>),
     Page(ScrollPage),
     Count(usize),
+    Facets(Vec<(FacetValue, usize)>),
     Records(Vec<Record>),
     Versions(HashMap<PointId, u64>),
     Digest {
@@ -209,6 +211,7 @@ impl ShardResponse {
     expect_variant!(into_scored, Scored, Vec<ScoredPoint>);
     expect_variant!(into_page, Page, ScrollPage);
     expect_variant!(into_count, Count, usize);
+    expect_variant!(into_facets, Facets, Vec<(FacetValue, usize)>);
     expect_variant!(into_records, Records, Vec<Record>);
     expect_variant!(into_versions, Versions, HashMap<PointId, u64>);
     expect_variant!(into_wal, Wal, Vec<(SeqNo, UpdateOperation)>);

@@ -3,6 +3,7 @@
 //! `quiver_node::Node` service functions as REST, reusing REST's request checks (`wire*.rs`), so
 //! behaviour and error messages cannot drift; `status.rs` maps errors to gRPC codes.
 
+mod analytics;
 pub mod auth;
 mod cluster_setup;
 mod collections;

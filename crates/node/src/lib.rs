@@ -36,6 +36,7 @@ pub mod snapshot_recovery;
 mod snapshot_startup;
 pub mod snapshots;
 mod snapshots_shard;
+mod strict;
 
 pub use cluster_start::ClusterStart;
 pub use config::NodeConfig;

@@ -64,6 +64,9 @@ fn validate_create(request: &CreateCollection) -> Result<()> {
             return Err(NodeError::BadInput(format!("Sparse vector name `{name}` clashes with a dense vector name")));
         }
     }
+    if let Some(strict) = &request.strict_mode_config {
+        quiver_types::strict_mode::StrictModeConfig::parse(strict)?;
+    }
     if let Some(ef) = request.hnsw_config.as_ref().and_then(|h| h.ef_construct).filter(|ef| *ef < 4) {
         return Err(validation(quiver_types::validation::at_least("hnsw_config.ef_construct", ef, 4)));
     }
@@ -105,7 +108,10 @@ impl Node {
             optimizer_config: optimizer,
             wal_config: wal,
             quantization_config: request.quantization_config,
-            strict_mode_config: request.strict_mode_config,
+            strict_mode_config: request
+                .strict_mode_config
+                .and_then(|v| quiver_types::strict_mode::StrictModeConfig::parse(&v).ok())
+                .and_then(|c| serde_json::to_value(c).ok()),
             metadata: request.metadata,
         }
     }

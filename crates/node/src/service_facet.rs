@@ -20,6 +20,16 @@ impl Node {
         filter: Option<Filter>,
         limit: Option<usize>,
     ) -> Result<Vec<FacetHit>> {
+        self.admitted(name, crate::strict::Traffic::Read, self.facet_admitted(name, key, filter, limit)).await
+    }
+
+    async fn facet_admitted(
+        &self,
+        name: &str,
+        key: &str,
+        filter: Option<Filter>,
+        limit: Option<usize>,
+    ) -> Result<Vec<FacetHit>> {
         let collection = self.resolve(name)?;
         let limit = limit.unwrap_or(DEFAULT_FACET_LIMIT);
         if limit == 0 {
@@ -38,6 +48,7 @@ impl Node {
                 )));
             }
         }
+        self.check_read(&collection, Some(limit), filter.as_ref(), None)?;
         Ok(collection.facet(FacetRequest { key: key.to_string(), filter }, limit).await?)
     }
 }

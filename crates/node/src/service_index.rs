@@ -53,6 +53,7 @@ impl Node {
         })?;
         let (_, schema) = normalised(&schema)?;
         let collection = self.resolve(name)?;
+        self.check_new_index(&collection, field)?;
         if self.cluster().is_some() {
             let op = MetaOperation::CreatePayloadIndex {
                 collection: collection.name().to_string(),

@@ -73,8 +73,13 @@ fn and(filter: Option<Filter>, condition: Condition) -> Filter {
 impl Node {
     /// The distance matrix of a random sample (see the module comment).
     pub async fn distance_matrix(&self, name: &str, request: MatrixRequest) -> Result<DistanceMatrix> {
+        self.admitted(name, crate::strict::Traffic::Read, self.matrix_admitted(name, request)).await
+    }
+
+    async fn matrix_admitted(&self, name: &str, request: MatrixRequest) -> Result<DistanceMatrix> {
         let (sample, limit) = check(&request)?;
         let collection = self.resolve(name)?;
+        self.check_read(&collection, None, request.filter.as_ref(), None)?;
         let using = request.using.clone().unwrap_or_default();
         let config = collection.config();
         let known = config.params.vectors.get(&using).is_some() || config.params.sparse_vectors.contains_key(&using);

@@ -3,6 +3,7 @@
 use crate::error::{NodeError, Result};
 use crate::node::Node;
 use crate::service_query::QueryPoints;
+use crate::strict::Traffic;
 use quiver_collection::SearchRequest;
 use quiver_types::PointId;
 use quiver_types::filter::Filter;
@@ -16,15 +17,22 @@ pub use quiver_collection::ScrollPage;
 impl Node {
     /// Applies a write to the collection `name`.
     pub async fn update_points(&self, name: &str, op: UpdateOperation, wait: bool) -> Result<UpdateResult> {
-        let collection = self.resolve(name)?;
-        Ok(collection.update(op, wait).await?)
+        self.admitted(name, Traffic::Write, async {
+            let collection = self.resolve(name)?;
+            self.check_update(&collection, &op).await?;
+            Ok(collection.update(op, wait).await?)
+        })
+        .await
     }
 
     /// `GET …/points/{id}`.
     pub async fn get_point(&self, name: &str, id: PointId) -> Result<Record> {
-        let collection = self.resolve(name)?;
-        let mut found = collection.retrieve(vec![id], WithPayload::Bool(true), WithVector::Bool(true)).await?;
-        found.pop().ok_or_else(|| NodeError::NotFound(format!("Point with id {id} does not exists!")))
+        self.admitted(name, Traffic::Read, async {
+            let collection = self.resolve(name)?;
+            let mut found = collection.retrieve(vec![id], WithPayload::Bool(true), WithVector::Bool(true)).await?;
+            found.pop().ok_or_else(|| NodeError::NotFound(format!("Point with id {id} does not exists!")))
+        })
+        .await
     }
 
     /// `POST …/points`: the points that exist among `ids`.
@@ -35,26 +43,42 @@ impl Node {
         with_payload: WithPayload,
         with_vector: WithVector,
     ) -> Result<Vec<Record>> {
-        let collection = self.resolve(name)?;
-        Ok(collection.retrieve(ids, with_payload, with_vector).await?)
+        self.admitted(name, Traffic::Read, async {
+            let collection = self.resolve(name)?;
+            Ok(collection.retrieve(ids, with_payload, with_vector).await?)
+        })
+        .await
     }
 
     /// `POST …/points/scroll`.
     pub async fn scroll_points(&self, name: &str, request: ScrollRequest) -> Result<ScrollPage> {
-        let collection = self.resolve(name)?;
-        Ok(collection.scroll(request).await?)
+        self.admitted(name, Traffic::Read, async {
+            let collection = self.resolve(name)?;
+            self.check_read(&collection, Some(request.limit), request.filter.as_ref(), None)?;
+            Ok(collection.scroll(request).await?)
+        })
+        .await
     }
 
     /// `POST …/points/count`.
     pub async fn count_points(&self, name: &str, filter: Option<Filter>) -> Result<usize> {
-        let collection = self.resolve(name)?;
-        Ok(collection.count(filter).await?)
+        self.admitted(name, Traffic::Read, async {
+            let collection = self.resolve(name)?;
+            self.check_read(&collection, None, filter.as_ref(), None)?;
+            Ok(collection.count(filter).await?)
+        })
+        .await
     }
 
     /// Legacy search and the vector part of queries.
     pub async fn search_points(&self, name: &str, request: SearchRequest) -> Result<Vec<ScoredPoint>> {
-        let collection = self.resolve(name)?;
-        Ok(collection.search(request).await?)
+        self.admitted(name, Traffic::Read, async {
+            let collection = self.resolve(name)?;
+            let limit = request.limit.saturating_add(request.offset);
+            self.check_read(&collection, Some(limit), request.filter.as_ref(), request.params.as_ref())?;
+            Ok(collection.search(request).await?)
+        })
+        .await
     }
 
     pub(crate) async fn query_by_id_order(&self, name: &str, query: &QueryPoints) -> Result<Vec<ScoredPoint>> {

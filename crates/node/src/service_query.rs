@@ -214,7 +214,16 @@ fn union_ids(lists: &[Vec<ScoredPoint>]) -> Vec<PointId> {
 impl Node {
     /// `POST …/points/query`.
     pub async fn query_points(&self, name: &str, query: QueryPoints) -> Result<Vec<ScoredPoint>> {
+        if !crate::strict::is_admitted() {
+            return self.admitted(name, crate::strict::Traffic::Read, Box::pin(self.query_points(name, query))).await;
+        }
         let collection = self.resolve(name)?;
+        self.check_read(
+            &collection,
+            Some(query.limit.saturating_add(query.offset)),
+            query.filter.as_ref(),
+            query.params.as_ref(),
+        )?;
         if query.prefetch.is_empty() && query.query.is_none() {
             return self.query_by_id_order(name, &query).await;
         }

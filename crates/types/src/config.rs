@@ -435,8 +435,12 @@ impl CollectionConfig {
         if request.quantization_config.is_some() {
             self.quantization_config = request.quantization_config.clone();
         }
-        if request.strict_mode_config.is_some() {
-            self.strict_mode_config = request.strict_mode_config.clone();
+        if let Some(diff) = &request.strict_mode_config {
+            let diff = crate::strict_mode::StrictModeConfig::parse(diff)?;
+            let base =
+                self.strict_mode_config.as_ref().and_then(|v| crate::strict_mode::StrictModeConfig::parse(v).ok());
+            let merged = base.unwrap_or_default().merged(&diff);
+            self.strict_mode_config = serde_json::to_value(merged).ok();
         }
         if let Some(patch) = &request.metadata {
             let metadata = self.metadata.get_or_insert_with(Default::default);

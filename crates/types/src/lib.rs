@@ -14,6 +14,7 @@ pub mod point;
 pub mod query;
 pub mod replica;
 pub mod retry;
+pub mod strict_mode;
 pub mod validation;
 
 pub use error::TypesError;

@@ -179,7 +179,7 @@ fn config_out(c: &CollectionConfig) -> pb::CollectionConfig {
             wal_retain_closed: Some(wal.wal_retain_closed as u64),
         }),
         quantization_config: quantization_out(c.quantization_config.as_ref()),
-        strict_mode_config: None,
+        strict_mode_config: super::strict_mode::strict_mode_out(c.strict_mode_config.as_ref()),
         metadata: c.metadata.clone().map(payload_to_map).unwrap_or_default(),
     }
 }

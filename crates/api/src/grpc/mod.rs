@@ -22,6 +22,7 @@ mod reflection;
 mod service;
 mod snapshots;
 pub mod status;
+mod strict_mode;
 
 use qdrant_client::qdrant::collections_server::CollectionsServer;
 use qdrant_client::qdrant::points_server::PointsServer;

@@ -17,6 +17,7 @@ mod routes_search;
 mod routes_service;
 mod routes_shard_snapshots;
 mod routes_snapshots;
+mod routes_telemetry;
 mod wire;
 mod wire_groups;
 mod wire_query;
@@ -54,6 +55,7 @@ pub fn router_with_auth(state: AppState, max_request_size_mb: usize, auth: Optio
         .merge(routes_points::routes())
         .merge(routes_search::routes())
         .merge(routes_analytics::routes())
+        .merge(routes_telemetry::routes())
         .merge(routes_snapshots::routes())
         .merge(routes_shard_snapshots::routes())
         .fallback(routes_service::not_found)

@@ -44,6 +44,25 @@ impl Metrics {
         entry.1 += u64::from(failed);
     }
 
+    /// The response counts for `/telemetry`: REST by `METHOD /route` and status, gRPC by
+    /// method path (responses and failures).
+    pub fn telemetry(&self) -> serde_json::Value {
+        let mut rest = serde_json::Map::new();
+        for ((method, endpoint, status), count) in self.responses.lock().iter() {
+            let entry = rest.entry(format!("{method} {endpoint}")).or_insert_with(|| serde_json::json!({}));
+            entry[status.to_string()] = serde_json::json!({ "count": count });
+        }
+        let grpc: serde_json::Map<String, serde_json::Value> = self
+            .grpc
+            .lock()
+            .iter()
+            .map(|(endpoint, (count, failed))| {
+                (endpoint.clone(), serde_json::json!({"count": count, "fail_count": failed}))
+            })
+            .collect();
+        serde_json::json!({"rest": {"responses": rest}, "grpc": {"responses": grpc}})
+    }
+
     /// Renders the Prometheus text format.
     pub fn render(&self, node: &Node, version: &str) -> String {
         let mut out = String::new();

@@ -35,6 +35,8 @@ pub struct Node {
     pub(crate) restoring: parking_lot::Mutex<std::collections::BTreeSet<String>>,
     /// Strict mode's read and write rate limits, per collection.
     pub(crate) rate_limits: crate::strict::RateLimits,
+    /// Problems noticed while serving (`GET /issues`).
+    pub(crate) issues: crate::issues::Issues,
 }
 
 impl Node {

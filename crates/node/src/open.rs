@@ -68,6 +68,7 @@ impl Node {
             activating: Default::default(),
             restoring: Default::default(),
             rate_limits: Default::default(),
+            issues: Default::default(),
             stopping: Default::default(),
             me: Default::default(),
             transfers: Default::default(),

@@ -180,6 +180,9 @@ impl Node {
         filter: Option<&Filter>,
         params: Option<&SearchParams>,
     ) -> Result<()> {
+        if let Some(filter) = filter {
+            self.note_unindexed_filter(collection, filter);
+        }
         let Some(strict) = strict_mode(collection) else { return Ok(()) };
         if let (Some(max), Some(limit)) = (strict.max_query_limit, limit)
             && limit > max

@@ -36,11 +36,37 @@ impl Collection {
         futures::future::join_all(reads).await.into_iter().collect()
     }
 
+    /// The sparse vector modifier `idf`: each query weight times its dimension's inverse
+    /// document frequency over the whole collection, `ln(1 + (N - n + 0.5) / (n + 0.5))` (BM25's),
+    /// so the shards' dot products are IDF-weighted scores.
+    async fn weigh_by_idf(&self, name: &str, query: &mut quiver_types::SparseVector) -> Result<()> {
+        let request = ShardRequest::SparseStats { name: name.to_string(), dims: query.indices.clone() };
+        let (mut points, mut df) = (0usize, vec![0usize; query.indices.len()]);
+        for response in self.read_all_shards(request).await? {
+            let (n, counts) = response.into_sparse_stats()?;
+            points += n;
+            df.iter_mut().zip(counts).for_each(|(total, c)| *total += c);
+        }
+        for (value, n) in query.values.iter_mut().zip(df) {
+            let (total, n) = (points as f64, n as f64);
+            *value *= (1.0 + (total - n + 0.5) / (n + 0.5)).ln() as f32;
+        }
+        Ok(())
+    }
+
     /// Nearest-neighbour search over all shards.
     pub async fn search(&self, mut request: SearchRequest) -> Result<Vec<ScoredPoint>> {
         let config = self.config();
         validate::prepare_query(&config, &request.vector_name, &mut request.query)?;
         validate::prepare_filter(request.filter.as_ref())?;
+        let idf = config
+            .params
+            .sparse_vectors
+            .get(&request.vector_name)
+            .is_some_and(|p| p.modifier.as_deref() == Some("idf"));
+        if let (true, QueryVector::Sparse(query)) = (idf, &mut request.query) {
+            self.weigh_by_idf(&request.vector_name, query).await?;
+        }
         let better_high = match &request.query {
             QueryVector::Dense(_) => {
                 higher_is_better(config.params.vectors.get(&request.vector_name).map_or(Distance::Dot, |p| p.distance))

@@ -40,6 +40,11 @@ pub enum ShardRequest {
     Scroll(ScrollRequest),
     Count(Option<Filter>),
     Facet(FacetRequest),
+    /// Points with sparse vector `name` and their document frequencies in `dims` (IDF).
+    SparseStats {
+        name: String,
+        dims: Vec<u32>,
+    },
     Retrieve {
         ids: Vec<PointId>,
         with_payload: WithPayload,
@@ -104,6 +109,7 @@ pub enum ShardResponse {
     Page(ScrollPage),
     Count(usize),
     Facets(Vec<(FacetValue, usize)>),
+    SparseStats(usize, Vec<usize>),
     Records(Vec<Record>),
     Versions(HashMap<PointId, u64>),
     Digest {
@@ -212,6 +218,13 @@ impl ShardResponse {
     expect_variant!(into_page, Page, ScrollPage);
     expect_variant!(into_count, Count, usize);
     expect_variant!(into_facets, Facets, Vec<(FacetValue, usize)>);
+
+    pub fn into_sparse_stats(self) -> Result<(usize, Vec<usize>)> {
+        match self {
+            ShardResponse::SparseStats(points, df) => Ok((points, df)),
+            other => Err(unexpected(&other)),
+        }
+    }
     expect_variant!(into_records, Records, Vec<Record>);
     expect_variant!(into_versions, Versions, HashMap<PointId, u64>);
     expect_variant!(into_wal, Wal, Vec<(SeqNo, UpdateOperation)>);

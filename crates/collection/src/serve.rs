@@ -34,6 +34,10 @@ pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest)
             ShardRequest::Scroll(scroll) => ShardResponse::Page(shard.scroll(&scroll)?),
             ShardRequest::Count(filter) => ShardResponse::Count(shard.count(filter.as_ref())?),
             ShardRequest::Facet(request) => ShardResponse::Facets(shard.facet(&request)?.into_iter().collect()),
+            ShardRequest::SparseStats { name, dims } => {
+                let (points, df) = shard.sparse_stats(&name, &dims);
+                ShardResponse::SparseStats(points, df)
+            }
             ShardRequest::Retrieve { ids, with_payload, with_vector } => {
                 ShardResponse::Records(shard.retrieve(&ids, &with_payload, &with_vector))
             }
@@ -203,6 +207,7 @@ impl ReplicaSet {
             | ShardRequest::Scroll(_)
             | ShardRequest::Count(_)
             | ShardRequest::Facet(_)
+            | ShardRequest::SparseStats { .. }
             | ShardRequest::Retrieve { .. }
             | ShardRequest::Versions(_)) => {
                 let local = self.servable_local().await.ok_or_else(|| self.not_readable())?;

@@ -18,6 +18,14 @@ fn facet_value(value: &Value) -> Option<FacetValue> {
 }
 
 impl LocalShard {
+    /// For the IDF modifier: the number of points with the sparse vector `name`, and how many
+    /// of them have a value in each of `dims`.
+    pub fn sparse_stats(&self, name: &str, dims: &[u32]) -> (usize, Vec<usize>) {
+        let table = self.table.read();
+        let points = table.iter_slots().filter(|p| p.sparse(name).is_some()).count();
+        (points, dims.iter().map(|d| table.sparse_df(name, *d)).collect())
+    }
+
     /// Every value at `request.key` with its number of points (all of them: the caller merges
     /// shards and keeps the top ones).
     pub fn facet(&self, request: &FacetRequest) -> Result<HashMap<FacetValue, usize>> {

@@ -388,6 +388,11 @@ impl PointTable {
         scores
     }
 
+    /// Number of stored sparse vectors `name` with a value in dimension `dim`.
+    pub fn sparse_df(&self, name: &str, dim: u32) -> usize {
+        self.sparse_index.get(name).and_then(|p| p.get(&dim)).map_or(0, HashMap::len)
+    }
+
     /// Number of slots (live or free); slots are `0..slot_count()`.
     pub fn slot_count(&self) -> usize {
         self.ids.len()

@@ -6,14 +6,9 @@ use crate::node::Node;
 use quiver_collection::Collection;
 use quiver_types::filter::{Condition, Filter, Match, MatchValue};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 
 /// Below this many points a scan is cheap and no issue is raised.
 pub const UNINDEXED_FIELD_MIN_POINTS: usize = 1000;
-
-/// The issues found so far, by id.
-#[derive(Debug, Default)]
-pub(crate) struct Issues(parking_lot::Mutex<BTreeMap<String, Value>>);
 
 /// The index type a condition on a key calls for.
 fn schema_for(condition: &quiver_types::filter::FieldCondition) -> &'static str {

@@ -21,6 +21,7 @@ mod open;
 mod optimizations;
 mod reconcile;
 mod recovery;
+mod registers;
 pub mod service;
 mod service_cluster;
 mod service_collections;

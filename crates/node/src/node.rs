@@ -34,9 +34,9 @@ pub struct Node {
     /// Collections a start-up restore is registering: the reconciler leaves them alone.
     pub(crate) restoring: parking_lot::Mutex<std::collections::BTreeSet<String>>,
     /// Strict mode's read and write rate limits, per collection.
-    pub(crate) rate_limits: crate::strict::RateLimits,
+    pub(crate) rate_limits: crate::registers::RateLimits,
     /// Problems noticed while serving (`GET /issues`).
-    pub(crate) issues: crate::issues::Issues,
+    pub(crate) issues: crate::registers::Issues,
 }
 
 impl Node {

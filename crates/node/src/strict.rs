@@ -7,14 +7,13 @@
 
 use crate::error::{NodeError, Result};
 use crate::node::Node;
+pub(crate) use crate::registers::Traffic;
 use quiver_collection::Collection;
 use quiver_types::filter::{Condition, Filter};
 use quiver_types::index_params::FieldSchema;
 use quiver_types::ops::{PointSelector, UpdateOperation};
 use quiver_types::query::SearchParams;
 use quiver_types::strict_mode::{StrictModeConfig, limit_exceeded, refusal};
-use std::collections::HashMap;
-use std::time::Instant;
 
 tokio::task_local! {
     static ADMITTED: ();
@@ -23,51 +22,6 @@ tokio::task_local! {
 /// Whether this task runs inside an admitted request.
 pub(crate) fn is_admitted() -> bool {
     ADMITTED.try_with(|_| ()).is_ok()
-}
-
-/// Which rate limit an operation counts against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Traffic {
-    Read,
-    Write,
-}
-
-/// A token bucket holding at most `per_minute` tokens.
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    per_minute: f64,
-    at: Instant,
-}
-
-/// The buckets of every collection on this peer.
-#[derive(Debug, Default)]
-pub(crate) struct RateLimits(parking_lot::Mutex<HashMap<(String, Traffic), Bucket>>);
-
-impl RateLimits {
-    /// Takes one token, or says how many seconds until one is there.
-    fn take(&self, collection: &str, traffic: Traffic, per_minute: usize) -> std::result::Result<(), u64> {
-        let mut buckets = self.0.lock();
-        let per_minute = per_minute as f64;
-        let now = Instant::now();
-        let bucket = buckets.entry((collection.to_string(), traffic)).or_insert(Bucket {
-            tokens: per_minute,
-            per_minute,
-            at: now,
-        });
-        if bucket.per_minute != per_minute {
-            *bucket = Bucket { tokens: per_minute.min(bucket.tokens), per_minute, at: now };
-        }
-        let refill = now.duration_since(bucket.at).as_secs_f64() * per_minute / 60.0;
-        bucket.tokens = (bucket.tokens + refill).min(per_minute);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            return Ok(());
-        }
-        let missing = 1.0 - bucket.tokens;
-        Err((missing * 60.0 / per_minute.max(f64::MIN_POSITIVE)).ceil().max(1.0) as u64)
-    }
 }
 
 fn bad(message: String) -> NodeError {
@@ -127,7 +81,7 @@ fn check_filter(collection: &Collection, strict: &StrictModeConfig, filter: &Fil
         let indexes = collection.payload_index();
         let mut keys = Vec::new();
         filter_keys(filter, "", &mut keys);
-        if let Some(key) = keys.iter().find(|k| !indexes.get(k.as_str()).is_some_and(|s| FieldSchema::parse(s).is_ok()))
+        if let Some(key) = keys.iter().find(|k| indexes.get(k.as_str()).is_none_or(|s| FieldSchema::parse(s).is_err()))
         {
             return Err(bad(refusal(
                 format!(

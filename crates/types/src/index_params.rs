@@ -183,7 +183,11 @@ impl FieldSchema {
             serde_json::Value::Object(map) => serde_json::from_value::<FieldParams>(value.clone())
                 .map(FieldSchema::Params)
                 .map_err(|e| bad_schema(map.get("type").and_then(|t| t.as_str()), e))?,
-            _ => serde_json::from_value(value.clone()).map_err(|_| {
+            serde_json::Value::Null
+            | serde_json::Value::Bool(_)
+            | serde_json::Value::Number(_)
+            | serde_json::Value::String(_)
+            | serde_json::Value::Array(_) => serde_json::from_value(value.clone()).map_err(|_| {
                 crate::TypesError::BadInput(format!(
                     "Unknown field schema `{value}`: expected one of keyword, integer, float, geo, text, bool, datetime, uuid"
                 ))

@@ -3,6 +3,7 @@
 //! shapes to domain values and call one `quiver_node::Node` service function.
 
 pub mod auth;
+mod auth_access;
 mod auth_jwt;
 mod auth_rest;
 mod error;

@@ -2,6 +2,7 @@
 //! and preparing operations against the collection's configuration, fanning writes and reads out
 //! to each shard's replica set, and merging per-shard results.
 
+mod catch_up;
 mod collection;
 pub mod context;
 pub mod error;

@@ -144,6 +144,12 @@ async fn run(cli: Cli, settings: settings::Settings, unknown: Vec<String>) -> Re
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
+    // The p2p port stops last, once the client-facing servers have finished their requests:
+    // those may still need the other peers (a forwarded write, a replica's answer, Raft).
+    let (p2p_stop_tx, mut p2p_stop_rx) = tokio::sync::watch::channel(false);
+    let p2p_stopped = async move {
+        let _ = p2p_stop_rx.wait_for(|stop| *stop).await;
+    };
     let node_config = settings.node_config();
     let node = tokio::task::spawn_blocking(move || Node::open(node_config))
         .await
@@ -162,7 +168,7 @@ async fn run(cli: Cli, settings: settings::Settings, unknown: Vec<String>) -> Re
             reinit: cli.reinit,
             restore,
         };
-        cluster::start(&node, &settings, args, stopped()).await?;
+        cluster::start(&node, &settings, args, p2p_stopped).await?;
     }
     let faults_enabled = std::env::var("QUIVER_ENABLE_FAULTS").is_ok_and(|v| v == "1");
     let metrics = Arc::new(Metrics::default());
@@ -179,6 +185,7 @@ async fn run(cli: Cli, settings: settings::Settings, unknown: Vec<String>) -> Re
     if let Some(grpc) = grpc {
         grpc.await.map_err(|e| format!("gRPC server task failed: {e}"))??;
     }
+    let _ = p2p_stop_tx.send(true);
     if let Some(cluster) = node.cluster() {
         cluster.consensus.shutdown().await;
     }

@@ -39,12 +39,6 @@ pub enum ShardRequest {
     Search(CoreSearch),
     Scroll(ScrollRequest),
     Count(Option<Filter>),
-    Facet(FacetRequest),
-    /// Points with sparse vector `name` and their document frequencies in `dims` (IDF).
-    SparseStats {
-        name: String,
-        dims: Vec<u32>,
-    },
     Retrieve {
         ids: Vec<PointId>,
         with_payload: WithPayload,
@@ -98,6 +92,13 @@ pub enum ShardRequest {
     /// A read answered with the replica's last applied sequence number taken before it (a read
     /// at a consistency above 1 keeps the answer of the most advanced replica).
     Versioned(Box<ShardRequest>),
+    /// Facet counts of the shard (appended: variants are encoded by position).
+    Facet(FacetRequest),
+    /// Points with sparse vector `name` and their document frequencies in `dims` (IDF).
+    SparseStats {
+        name: String,
+        dims: Vec<u32>,
+    },
 }
 
 /// The answer of a shard replica.
@@ -108,8 +109,6 @@ pub enum ShardResponse {
     Scored(Vec<ScoredPoint>),
     Page(ScrollPage),
     Count(usize),
-    Facets(Vec<(FacetValue, usize)>),
-    SparseStats(usize, Vec<usize>),
     Records(Vec<Record>),
     Versions(HashMap<PointId, u64>),
     Digest {
@@ -143,6 +142,8 @@ pub enum ShardResponse {
         seq: SeqNo,
         response: Box<ShardResponse>,
     },
+    Facets(Vec<(FacetValue, usize)>),
+    SparseStats(usize, Vec<usize>),
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

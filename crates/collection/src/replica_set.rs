@@ -53,6 +53,11 @@ pub struct ReplicaSet {
     term: std::sync::atomic::AtomicU64,
     /// As a transfer target: the running transfer (from, to) and its progress.
     transfer_progress: parking_lot::Mutex<Option<(PeerId, PeerId, Arc<crate::progress::TransferProgress>)>>,
+    /// As primary: the last sequence number each other replica is known to hold (replication
+    /// lag, `metrics.rs`).
+    pub(crate) known_seq: parking_lot::Mutex<BTreeMap<PeerId, quiver_types::SeqNo>>,
+    /// As primary: when replicas' content digests were last compared (`digest_check.rs`).
+    pub(crate) last_digest_check: parking_lot::Mutex<Option<tokio::time::Instant>>,
 }
 
 /// A shard snapshot file written for a transfer; removed when dropped.
@@ -95,6 +100,8 @@ impl ReplicaSet {
             last_repair: parking_lot::Mutex::new(None),
             term: std::sync::atomic::AtomicU64::new(0),
             transfer_progress: parking_lot::Mutex::new(None),
+            known_seq: parking_lot::Mutex::new(BTreeMap::new()),
+            last_digest_check: parking_lot::Mutex::new(None),
         }
     }
 

@@ -338,8 +338,10 @@ impl ReplicaSet {
                 self.lagging.store(true, Ordering::Release);
                 continue;
             };
-            if theirs < mine && self.fill_gap(&target, peer, theirs + 1, mine).await.is_err() {
-                self.lagging.store(true, Ordering::Release);
+            self.set_replica_seq(peer, theirs);
+            match theirs < mine && self.fill_gap(&target, peer, theirs + 1, mine).await.is_err() {
+                true => self.lagging.store(true, Ordering::Release),
+                false => self.note_replica_seq(peer, mine),
             }
         }
     }
@@ -414,7 +416,10 @@ impl ReplicaSet {
             let request = ShardRequest::Apply { primary: ports.me, seq, op: op.clone(), wait };
             let answer = ports.transport.call(peer, self.ctx.name(), shard_id, request, SHARD_CALL_TIMEOUT).await;
             match answer.and_then(ShardResponse::into_applied) {
-                Ok(ApplyOutcome::Applied | ApplyOutcome::Duplicate) => return Ok(()),
+                Ok(ApplyOutcome::Applied | ApplyOutcome::Duplicate) => {
+                    self.note_replica_seq(peer, seq);
+                    return Ok(());
+                }
                 Ok(ApplyOutcome::Gap { last }) if gap_fills.pause().await => {
                     self.fill_gap(target, peer, last + 1, seq - 1).await?;
                 }

@@ -51,3 +51,6 @@ fi
 
 echo "== python end-to-end tests"
 QUIVER_BIN="$PWD/target/debug/quiver" .venv/bin/pytest -q tests/python
+
+echo "== chaos (short mode: replayed regressions + a few random fault schedules)"
+bash scripts/chaos.sh --short

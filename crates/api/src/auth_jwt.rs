@@ -9,7 +9,7 @@
 //! is refused with 403; claims that break a rule (a collection twice, a `payload` restriction)
 //! with 401.
 
-use crate::auth::{Access, CollectionAccess, Refusal};
+use crate::auth_access::{Access, CollectionAccess, Refusal};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};

@@ -4,6 +4,7 @@
 //! function.
 
 pub mod auth;
+mod auth_access;
 mod auth_jwt;
 mod auth_rest;
 mod dashboard;

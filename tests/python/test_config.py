@@ -4,9 +4,11 @@ QDRANT__… environment variables; `--stacktrace` and `--disable-telemetry` are 
 
 from __future__ import annotations
 
+import socket
+
 import requests
 
-from quiver_server import QuiverServer
+from quiver_server import QuiverServer, free_port
 
 
 def write(path, text):
@@ -14,18 +16,20 @@ def write(path, text):
     path.write_text(text)
 
 
-def layered(tmp_path, run_mode):
-    """Each file sets the storage or snapshots path; later files win."""
+def layered(tmp_path, run_mode, unused_port=None):
+    """Each level sets something the next one overrides, and something of its own that shows."""
     write(tmp_path / "config/config.yaml",
           "storage:\n  storage_path: ./from-config\n  snapshots_path: ./snaps-config\n"
           "service:\n  max_request_size_mb: 1\n")
-    write(tmp_path / "config/production.yaml", "storage:\n  storage_path: ./from-production\n")
+    write(tmp_path / "config/production.yaml",
+          "storage:\n  storage_path: ./from-production\n  snapshots_path: ./snaps-production\n")
     write(tmp_path / "config/development.yaml", "storage:\n  storage_path: ./from-development\n")
     write(tmp_path / "config/local.yaml", "storage:\n  snapshots_path: ./snaps-local\n")
-    write(tmp_path / "custom.yaml", "service:\n  max_request_size_mb: 2\n")
-    env = {"QDRANT__STORAGE__SNAPSHOTS_PATH": "./snaps-env"}
-    if run_mode:
-        env["RUN_MODE"] = run_mode
+    custom = "service:\n  max_request_size_mb: 2\n"
+    if unused_port:
+        custom += f"  http_port: {unused_port}\n"
+    write(tmp_path / "custom.yaml", custom)
+    env = {"RUN_MODE": run_mode} if run_mode else {}
     args = ["--config-path", "custom.yaml", "--stacktrace", "--disable-telemetry"]
     return QuiverServer(workdir=tmp_path, env=env, args=args)
 
@@ -34,8 +38,14 @@ def body_of_mb(mb: float) -> dict:
     return {"points": [{"id": 1, "vector": [0.0], "payload": {"blob": "x" * int(mb * 1024 * 1024)}}]}
 
 
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def test_files_in_qdrants_order(tmp_path):
-    with layered(tmp_path, "production") as srv:
+    unused = free_port()
+    with layered(tmp_path, "production", unused) as srv:
         # config/production.yaml ($RUN_MODE) over config/config.yaml; development.yaml unread.
         assert (tmp_path / "from-production/collections").is_dir()
         assert not (tmp_path / "from-config").exists() and not (tmp_path / "from-development").exists()
@@ -46,10 +56,15 @@ def test_files_in_qdrants_order(tmp_path):
         assert r.status_code == 200, r.text
         r = requests.put(srv.url + "/collections/c/points", json=body_of_mb(2.5), timeout=10)
         assert r.status_code in (400, 413), r.text
-        # The environment over every file (config/local.yaml set ./snaps-local).
+        # config/local.yaml over config/production.yaml and config/config.yaml.
         r = requests.post(srv.url + "/collections/c/snapshots", timeout=30)
         assert r.status_code == 200, r.text
-        assert list((tmp_path / "snaps-env").rglob("*.snapshot")) and not (tmp_path / "snaps-local").exists()
+        assert list((tmp_path / "snaps-local").rglob("*.snapshot"))
+        assert not (tmp_path / "snaps-production").exists() and not (tmp_path / "snaps-config").exists()
+        # The environment (QDRANT__SERVICE__HTTP_PORT, set by QuiverServer) over --config-path.
+        assert not listening(unused)
+    log = (tmp_path / "quiver.log").read_text()
+    assert "--stacktrace is accepted for compatibility and ignored" in log
 
 
 def test_run_mode_defaults_to_development(tmp_path):

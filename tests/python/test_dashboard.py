@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -25,7 +26,10 @@ def driver():
 
 
 def wait_for(driver, predicate, timeout=20, desc=""):
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: predicate(d), message=desc)
+    """Polls `predicate` until it holds (bounded). The cluster map is redrawn every second, so an
+    element found in one poll may be gone in the next: that poll just does not count."""
+    wait = WebDriverWait(driver, timeout, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,))
+    return wait.until(lambda d: predicate(d), message=desc)
 
 
 def rows(driver, table_id):
@@ -112,8 +116,16 @@ def test_pages_with_api_key_search_and_snapshots(driver):
 
 
 def replica_states(driver, peer_id):
-    cells = driver.find_elements(By.CSS_SELECTOR, f"td.replica[data-peer='{peer_id}']")
-    return [c.get_attribute("data-state") for c in cells]
+    """The states drawn for `peer_id`'s replicas, read in one go (the map is redrawn every second)."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(`td.replica[data-peer='${arguments[0]}']`)].map(c => c.dataset.state)",
+        str(peer_id))
+
+
+def cells_text(driver, selector):
+    """The text of every element matching `selector`, read in one go."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent)", selector)
 
 
 def test_cluster_map_shows_dead_then_active(driver):
@@ -127,16 +139,14 @@ def test_cluster_map_shows_dead_then_active(driver):
         open_page(driver, p.url, "cluster")
         wait_for(driver, lambda d: len(rows(d, "peers")) == 3, desc="3 peers")
         wait_for(driver, lambda d: replica_states(d, victim.peer_id) == ["Active", "Active"], desc="Active")
-        stars = driver.find_elements(By.CSS_SELECTOR, "td.replica[data-primary='true']")
-        assert len(stars) == 2  # one primary per shard
-        leader = driver.find_element(By.CSS_SELECTOR, "#peers tr td.role").text
-        assert leader in ("leader", "follower")
+        assert len(cells_text(driver, "td.replica[data-primary='true']")) == 2  # one primary per shard
+        assert sorted(cells_text(driver, "#peers tr td.role")) == ["follower", "follower", "leader"]
         screenshot(driver, "cluster")
         victim.kill()
         # The page refreshes itself: no reload.
         wait_for(driver, lambda d: replica_states(d, victim.peer_id) == ["Dead", "Dead"], timeout=30, desc="Dead")
-        row = driver.find_element(By.CSS_SELECTOR, f"#peers tr[data-peer='{victim.peer_id}'] td.reachable")
-        assert "down" in row.text
+        reachable = f"#peers tr[data-peer='{victim.peer_id}'] td.reachable"
+        wait_for(driver, lambda d: any("down" in t for t in cells_text(d, reachable)), desc="peer down")
         screenshot(driver, "cluster-peer-down")
         victim.start()
         wait_for(driver, lambda d: replica_states(d, victim.peer_id) == ["Active", "Active"], timeout=60,

@@ -48,9 +48,10 @@ def parse(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
     return series
 
 
-def value(series, name, **labels) -> float:
-    matches = [v for lab, v in series.get(name, []) if all(lab.get(k) == w for k, w in labels.items())]
-    assert matches, f"no {name} with {labels}: {series.get(name)}"
+def value(series, family, **labels) -> float:
+    """The sum of `family`'s series that have `labels`."""
+    matches = [v for lab, v in series.get(family, []) if all(lab.get(k) == w for k, w in labels.items())]
+    assert matches, f"no {family} with {labels}: {series.get(family)}"
     return sum(matches)
 
 

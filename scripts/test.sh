@@ -6,13 +6,13 @@ cd "$(dirname "$0")/.."
 
 echo "== headless browser for the dashboard tests (Debian's chromium + chromium-driver)"
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -q >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null
-    else
-        sudo apt-get update -q >/dev/null
-        sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null
+    as_root=()
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null 2>&1 || { echo "error: chromium and chromium-driver are missing and there is no sudo to install them" >&2; exit 1; }
+        as_root=(sudo)
     fi
+    "${as_root[@]}" apt-get update -q >/dev/null
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null
 fi
 
 echo "== python environment"

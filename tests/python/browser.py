@@ -17,8 +17,9 @@ def browser_available() -> bool:
     return Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
 
 
-def start_browser():
-    """A headless Chromium that keeps the page's console messages."""
+def start_browser(download_dir: Path | None = None):
+    """A headless Chromium that keeps the page's console messages (and saves downloads in
+    `download_dir`)."""
     if not browser_available():
         pytest.fail("chromium / chromedriver not installed (apt-get install chromium chromium-driver)",
                     pytrace=False)
@@ -32,7 +33,11 @@ def start_browser():
                 "--window-size=1400,1000", "--disable-extensions", "--no-first-run"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    if download_dir is not None:
+        behavior = {"behavior": "allow", "downloadPath": str(download_dir), "eventsEnabled": False}
+        driver.execute_cdp_cmd("Browser.setDownloadBehavior", behavior)
+    return driver
 
 
 def console_errors(driver) -> list[str]:

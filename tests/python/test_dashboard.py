@@ -19,8 +19,14 @@ KEY = "dashboard-test-key"
 
 
 @pytest.fixture
-def driver():
-    d = start_browser()
+def downloads(tmp_path):
+    return tmp_path / "downloads"
+
+
+@pytest.fixture
+def driver(downloads):
+    downloads.mkdir()
+    d = start_browser(downloads)
     yield d
     d.quit()
 
@@ -59,7 +65,7 @@ def seed(url):
     assert r.status_code == 200, r.text
 
 
-def test_pages_with_api_key_search_and_snapshots(driver):
+def test_pages_with_api_key_search_and_snapshots(driver, downloads):
     with QuiverServer(env={"QDRANT__SERVICE__API_KEY": KEY}) as srv:
         seed(srv.url)
         assert requests.get(srv.url + "/dashboard", timeout=5).status_code == 200  # assets are open
@@ -71,6 +77,7 @@ def test_pages_with_api_key_search_and_snapshots(driver):
         driver.find_element(By.ID, "api-key-save").click()
         wait_for(driver, lambda d: len(rows(d, "peers")) == 1, desc="peer row")
         assert driver.execute_script("return sessionStorage.getItem('quiver.apiKey')") == KEY
+        assert driver.execute_script("return localStorage.length + document.cookie.length") == 0
         console_errors(driver)  # the 401s before the key was typed in
         wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "td.replica[data-state='Active']"))
         screenshot(driver, "cluster-standalone")
@@ -107,7 +114,10 @@ def test_pages_with_api_key_search_and_snapshots(driver):
         name = rows(driver, "snapshots")[0].get_attribute("data-name")
         listed = requests.get(srv.url + "/collections/demo/snapshots", headers={"api-key": KEY}, timeout=5)
         assert [s["name"] for s in listed.json()["result"]] == [name]
+        size = [s["size"] for s in listed.json()["result"]][0]
         rows(driver, "snapshots")[0].find_element(By.CSS_SELECTOR, "button.download").click()
+        saved = downloads / name
+        wait_for(driver, lambda d: saved.exists() and saved.stat().st_size == size, desc="snapshot downloaded")
         screenshot(driver, "snapshots")
 
         assert console_errors(driver) == []

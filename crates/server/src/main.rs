@@ -117,12 +117,14 @@ async fn startup_restore(
     Ok(None)
 }
 
-async fn run(cli: Cli, settings: settings::Settings, unknown: Vec<String>) -> Result<(), cluster::StartError> {
+/// Logging, warnings about the configuration and flags, the metrics registered; refuses flags
+/// that contradict the configuration.
+fn prepare(cli: &Cli, settings: &settings::Settings, unknown: Vec<String>) -> Result<(), cluster::StartError> {
     init_logging(&settings.log_level);
     for key in unknown {
         tracing::warn!(key = %key, "unknown configuration key ignored");
     }
-    security::warn_about_clear_text(&settings);
+    security::warn_about_clear_text(settings);
     if cli.stacktrace {
         tracing::warn!("--stacktrace is accepted for compatibility and ignored: Quiver has no stack trace collector");
     }
@@ -132,6 +134,11 @@ async fn run(cli: Cli, settings: settings::Settings, unknown: Vec<String>) -> Re
     if !settings.cluster.enabled && cli.bootstrap.is_some() {
         return Err("--bootstrap needs cluster mode: set cluster.enabled (QDRANT__CLUSTER__ENABLED=true)".into());
     }
+    Ok(())
+}
+
+async fn run(cli: Cli, settings: settings::Settings, unknown: Vec<String>) -> Result<(), cluster::StartError> {
+    prepare(&cli, &settings, unknown)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let opened: Arc<std::sync::OnceLock<Arc<Node>>> = Arc::default();
     let stopping = Arc::clone(&opened);

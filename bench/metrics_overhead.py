@@ -75,7 +75,9 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     queries = rng.random((200, args.dim), dtype=np.float32).tolist()
-    servers = {"baseline": QuiverServer(binary=args.baseline_bin), "new": QuiverServer(binary=args.bin)}
+    # Absolute: each server runs in its own directory.
+    binaries = {"baseline": Path(args.baseline_bin).resolve(), "new": Path(args.bin).resolve()}
+    servers = {name: QuiverServer(binary=path) for name, path in binaries.items()}
     results: dict[str, list[float]] = {name: [] for name in servers}
     try:
         for srv in servers.values():

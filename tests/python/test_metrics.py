@@ -44,6 +44,7 @@ def parse(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
         m = re.fullmatch(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)', line)
         assert m, f"not Prometheus text format: {line!r}"
         labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        assert labels not in [lab for lab, _ in series.get(m.group(1), [])], f"duplicate series: {line!r}"
         series.setdefault(m.group(1), []).append((labels, float(m.group(3))))
     return series
 

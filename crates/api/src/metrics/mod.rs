@@ -62,9 +62,10 @@ impl Metrics {
         Metrics { prefix: prefix.filter(|p| !p.is_empty()), ..Metrics::default() }
     }
 
-    /// Records one gRPC response of `endpoint` (`/package.Service/Method`).
+    /// Records one gRPC response of `endpoint` (`/package.Service/Method`) with status `code`
+    /// (series by endpoint, as Qdrant's: a failure counts in `_fail_total`).
     pub fn record_grpc(&self, endpoint: String, collection: Option<&str>, elapsed: std::time::Duration, code: u16) {
-        let key = ResponseKey { method: "", endpoint, status: code };
+        let key = ResponseKey { method: "", endpoint, status: 0 };
         self.grpc.record(key, collection, elapsed, code != 0);
     }
 
@@ -115,7 +116,8 @@ fn qdrant_template(endpoint: &str) -> String {
 }
 
 /// `{api}_responses_total`, `_fail_total`, `_avg/min/max_duration_seconds` and the
-/// `_duration_seconds` histogram. As Qdrant does, REST timings are reported for status 200 only.
+/// `_duration_seconds` histogram. As Qdrant does, REST timings are reported for status 200 only
+/// (and every timing is of successful responses).
 fn add_response_families(out: &mut Families, api: &str, rows: &[(Option<String>, ResponseKey, Arc<ResponseStats>)]) {
     let (mut total, mut failed, mut avg, mut min, mut max, mut histograms) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);

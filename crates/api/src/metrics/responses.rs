@@ -27,13 +27,15 @@ pub struct ResponseKey {
     pub method: &'static str,
     /// The route template (REST, axum's syntax) or `/package.Service/Method` (gRPC).
     pub endpoint: String,
-    /// HTTP status (REST) or gRPC status code.
+    /// HTTP status (REST; gRPC series are by endpoint only and keep 0 here).
     pub status: u16,
 }
 
-/// One series' statistics.
+/// One series' statistics. As Qdrant's, the durations (histogram, average, minimum, maximum)
+/// are those of successful responses only.
 pub struct ResponseStats {
     histogram: Histogram,
+    count: AtomicU64,
     failures: AtomicU64,
     min_micros: AtomicU64,
     max_micros: AtomicU64,
@@ -45,6 +47,7 @@ impl ResponseStats {
             HistogramOpts::new("responses_duration_seconds", "response duration").buckets(DURATION_BUCKETS.to_vec());
         ResponseStats {
             histogram: Histogram::with_opts(opts).expect("valid histogram options"),
+            count: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             min_micros: AtomicU64::new(u64::MAX),
             max_micros: AtomicU64::new(0),
@@ -52,15 +55,19 @@ impl ResponseStats {
     }
 
     fn record(&self, elapsed: Duration, failed: bool) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         self.histogram.observe(elapsed.as_secs_f64());
-        self.failures.fetch_add(u64::from(failed), Ordering::Relaxed);
         self.min_micros.fetch_min(micros, Ordering::Relaxed);
         self.max_micros.fetch_max(micros, Ordering::Relaxed);
     }
 
     pub fn count(&self) -> u64 {
-        self.histogram.get_sample_count()
+        self.count.load(Ordering::Relaxed)
     }
 
     pub fn failures(&self) -> u64 {
@@ -68,7 +75,7 @@ impl ResponseStats {
     }
 
     pub fn avg_seconds(&self) -> f64 {
-        match self.count() {
+        match self.histogram.get_sample_count() {
             0 => 0.0,
             n => self.histogram.get_sample_sum() / n as f64,
         }
@@ -186,6 +193,11 @@ mod tests {
         assert!((ok.min_seconds() - 0.002).abs() < 1e-9 && (ok.max_seconds() - 0.008).abs() < 1e-9);
         assert!((ok.avg_seconds() - 0.005).abs() < 1e-6);
         assert_eq!((global[1].1.count(), global[1].1.failures()), (1, 1));
+        // A failure is counted but not timed.
+        assert_eq!(
+            (global[1].1.max_seconds(), global[1].1.histogram_metric(vec![]).get_histogram().get_sample_count()),
+            (0.0, 0)
+        );
         let per: Vec<_> = table.per_collection().into_iter().map(|(c, k, s)| (c, k.status, s.count())).collect();
         assert_eq!(per, vec![("a".to_string(), 200, 1), ("b".to_string(), 200, 1)]);
     }

@@ -396,7 +396,6 @@ def test_rotated_certificate_is_picked_up(server_factory, tmp_path):
     ({"QDRANT__SERVICE__NO_SUCH_KEY": "1"}, "service.no_such_key"),
     ({"QDRANT__TLS__BOGUS": "x"}, "tls.bogus"),
     ({"QDRANT__CLUSTER__P2P__CONNECTION_POOL_SIZE": "2"}, "cluster.p2p.connection_pool_size"),
-    ({"QDRANT__SERVICE__METRICS_PORT": "9100"}, "service.metrics_port"),
     ({"QDRANT__SERVICE__HARDWARE_REPORTING": "true"}, "service.hardware_reporting"),
     ({"QDRANT__SERVICE__JWT_RBAC": "true"}, "service.jwt_rbac"),
     ({"QDRANT__SERVICE__VERIFY_HTTPS_CLIENT_CERTIFICATE": "true"}, "service.verify_https_client_certificate"),

@@ -255,6 +255,17 @@ impl Collection {
         })
     }
 
+    /// Dense vectors per vector name over local shards (metrics).
+    pub fn vector_counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for shard in self.shards.values().filter_map(|set| set.local()) {
+            for (name, n) in shard.vector_counts() {
+                *counts.entry(name).or_insert(0) += n;
+            }
+        }
+        counts
+    }
+
     /// Validates `op`, splits it by shard, and applies each part (through each shard's primary);
     /// `wait` waits until the write is durable on every replica that can serve it.
     pub async fn update(&self, mut op: UpdateOperation, wait: bool) -> Result<UpdateResult> {

@@ -65,6 +65,11 @@ pub struct ReplicaSet {
     changed_in: parking_lot::Mutex<BTreeMap<PeerId, u64>>,
     /// As a transfer target: the running transfer (from, to) and its progress.
     transfer_progress: parking_lot::Mutex<Option<(PeerId, PeerId, Arc<crate::progress::TransferProgress>)>>,
+    /// As primary: the last sequence number each other replica is known to hold (replication
+    /// lag, `metrics.rs`).
+    pub(crate) known_seq: parking_lot::Mutex<BTreeMap<PeerId, quiver_types::SeqNo>>,
+    /// As primary: when replicas' content digests were last compared (`digest_check.rs`).
+    pub(crate) last_digest_check: parking_lot::Mutex<Option<tokio::time::Instant>>,
 }
 
 /// How long a primary keeps sending writes to a replica that stopped being readable in its
@@ -116,6 +121,8 @@ impl ReplicaSet {
             transfer_progress: parking_lot::Mutex::new(None),
             departed: parking_lot::Mutex::new(Vec::new()),
             changed_in: parking_lot::Mutex::new(BTreeMap::new()),
+            known_seq: parking_lot::Mutex::new(BTreeMap::new()),
+            last_digest_check: parking_lot::Mutex::new(None),
         }
     }
 

@@ -407,7 +407,10 @@ impl ReplicaSet {
             let request = ShardRequest::Apply { primary: ports.me, seq, op: op.clone(), wait };
             let answer = ports.transport.call(peer, self.ctx.name(), shard_id, request, SHARD_CALL_TIMEOUT).await;
             match answer.and_then(ShardResponse::into_applied) {
-                Ok(ApplyOutcome::Applied | ApplyOutcome::Duplicate) => return Ok(()),
+                Ok(ApplyOutcome::Applied | ApplyOutcome::Duplicate) => {
+                    self.note_replica_seq(peer, seq);
+                    return Ok(());
+                }
                 Ok(ApplyOutcome::Gap { last }) if gap_fills.pause().await => {
                     self.fill_gap(target, peer, last + 1, seq - 1).await?;
                 }

@@ -1,10 +1,11 @@
 //! One peer: the registry of collections and aliases, the background checkpointer, cluster mode
 //! (the consensus handle, the reconciler that applies committed metadata locally, health checks,
 //! and the data plane's ports over p2p and consensus), and one service function per API
-//! operation, which both the REST and gRPC handlers call.
+//! operation, which both the REST and gRPC handlers call; the counters behind its metrics.
 
 mod aliases;
 pub mod cluster_context;
+pub mod cluster_map;
 pub mod cluster_mode;
 mod cluster_start;
 pub mod config;
@@ -34,6 +35,7 @@ pub mod snapshot_recovery;
 mod snapshot_startup;
 pub mod snapshots;
 mod snapshots_shard;
+pub mod telemetry;
 
 pub use cluster_start::ClusterStart;
 pub use config::NodeConfig;

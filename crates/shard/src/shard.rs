@@ -235,6 +235,13 @@ impl LocalShard {
         status
     }
 
+    /// Dense vectors stored per vector name (metrics).
+    pub fn vector_counts(&self) -> std::collections::BTreeMap<String, usize> {
+        let table = self.table.read();
+        let names = self.config.dense.keys();
+        names.filter_map(|name| table.dense_stats(name).map(|stats| (name.clone(), stats.vectors))).collect()
+    }
+
     /// Logs `op`, applies it, and with `wait` returns only once its WAL record is fsynced.
     ///
     /// Blocking: call from a blocking thread. Preconditions (points that must exist) are checked

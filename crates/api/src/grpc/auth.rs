@@ -239,10 +239,15 @@ macro_rules! scoped_with_lookup {
 scoped_with_lookup!(pb::SearchPointGroups, pb::RecommendPointGroups, pb::QueryPointGroups);
 
 /// The decoded message, once a collection-scoped caller is found allowed on its collection (at
-/// the method's level) and on the collections it looks up (read).
+/// the method's level) and on the collections it looks up (read); its collection is noted for
+/// the per-collection metrics.
 pub(crate) fn authorized<T: Scoped>(request: Request<T>) -> Result<T, Status> {
     let grant = request.extensions().get::<Grant>().cloned();
+    let slot = request.extensions().get::<crate::metrics::CollectionSlot>().cloned();
     let message = request.into_inner();
+    if let Some(slot) = slot {
+        let _ = slot.0.set(message.collection().to_string());
+    }
     if let Some(Grant { access, level }) = grant {
         access.check_collection(message.collection(), level)?;
         for lookup in message.lookups() {

@@ -17,6 +17,7 @@ mod routes_service;
 mod routes_shard_snapshots;
 mod routes_snapshots;
 mod wire;
+mod wire_discover;
 mod wire_groups;
 mod wire_query;
 

@@ -17,6 +17,7 @@ mod keeper;
 mod lost;
 mod node;
 mod open;
+mod query_examples;
 mod reconcile;
 mod recovery;
 pub mod service;

@@ -2,6 +2,6 @@
 
 pub use crate::service_groups::{GroupBy, GroupLookup, PointGroup};
 pub use crate::service_points::ScrollPage;
-pub use crate::service_query::{Fusion, Prefetch, QueryInput, QueryPoints, VectorInput};
+pub use crate::service_query::{ContextInput, Fusion, LookupFrom, Mmr, Prefetch, QueryInput, QueryPoints, VectorInput};
 pub use quiver_collection::SearchRequest;
 pub use quiver_collection::with_read_consistency;

@@ -1,5 +1,5 @@
 //! Storage primitives of one local shard: the write-ahead log, the in-memory point table with
-//! its vectors and payloads, the durable checkpoint store, filter evaluation and distances.
+//! its vectors (typed by `datatype`, plain or multivector) and payloads, the durable checkpoint store, filter evaluation and distances.
 
 pub mod checkpoint;
 pub mod distance;
@@ -10,6 +10,7 @@ pub mod index;
 pub mod kernels;
 pub mod payload_index;
 pub mod points;
+pub mod vectors;
 pub mod wal;
 
 pub use error::{Result, StorageError};

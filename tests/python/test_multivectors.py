@@ -92,7 +92,7 @@ def test_multivector_update_vectors_recommend_and_groups(qc, collection_name):
             limit=3,
         ).points
         assert 7 not in [p.id for p in res] and 1 not in [p.id for p in res]
-        sums = {i: max_sim(data[i], data[7]) - max_sim(data[i], data[1]) for i in range(n) if i not in (1, 7)}
+        sums = {i: max_sim(data[7], data[i]) - max_sim(data[1], data[i]) for i in range(n) if i not in (1, 7)}
         if strategy == models.RecommendStrategy.SUM_SCORES:
             expected = sorted(sums, key=lambda i: -sums[i])[:3]
             assert [p.id for p in res] == expected
@@ -187,3 +187,26 @@ def test_multivector_bad_input_is_refused(rest, collection_name):
     assert rest.ok("POST", base + "/count", json={"exact": True})["count"] == 0
     assert_error(rest.post(base + "/query", json={"query": [[1.0, 2.0, 3.0]], "using": "m"}), 400, "dimension")
     assert_error(rest.post(base + "/query", json={"query": [[1.0, 2.0]], "using": "p"}), 400, "not a multivector")
+
+
+def test_multivectors_and_datatypes_survive_restart_and_crash(server_factory):
+    """Typed and multivector columns come back from the checkpoint and the WAL alike."""
+    srv = server_factory()
+    c = QdrantClient(url=srv.url, timeout=30)
+    c.create_collection(
+        "typed",
+        vectors_config={
+            "h": models.VectorParams(size=2, distance=models.Distance.DOT, datatype=models.Datatype.FLOAT16, multivector_config=MAXSIM),
+            "u": models.VectorParams(size=2, distance=models.Distance.DOT, datatype=models.Datatype.UINT8),
+        },
+    )
+    c.upsert("typed", points=[models.PointStruct(id=i, vector={"h": [[0.1 * i, 1.0], [2.0, 3.0]], "u": [float(i), 7.9]}) for i in range(20)], wait=True)
+    before = {p.id: p.vector for p in c.scroll("typed", limit=100, with_vectors=True)[0]}
+    for stop in (srv.restart, lambda: (srv.kill(), srv.start())):
+        stop()
+        c = QdrantClient(url=srv.url, timeout=30)
+        after = {p.id: p.vector for p in c.scroll("typed", limit=100, with_vectors=True)[0]}
+        assert after == before
+        assert after[3]["u"] == [3.0, 7.0]
+        res = c.query_points("typed", query=[[1.0, 0.0]], using="h", limit=1).points
+        assert res[0].id == 0 and abs(res[0].score - 2.0) < 1e-6

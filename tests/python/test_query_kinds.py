@@ -1,12 +1,14 @@
 """Query kinds beyond nearest (design record 013) through qdrant-client over REST and gRPC:
 discover and context (and the legacy `points/discover` endpoints and gRPC `Discover`), recommend
-`sum_scores`, `sample: random`, MMR, `lookup_from` with a named vector, weighted RRF; and a clear
-400 for each malformed shape."""
+`sum_scores`, `sample: random`, MMR, `lookup_from` with a named vector, weighted RRF, `formula`
+score boosting; and a clear 400 for each malformed shape."""
+
+import math
 
 import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
-from qdrant_client.grpc import points_pb2 as pb
+from qdrant_client import grpc as pb
 
 from qhelpers import assert_error
 
@@ -206,18 +208,72 @@ def test_weighted_rrf(qc, collection_name):
 def test_bad_query_shapes_are_refused(rest, collection_name, server):
     fill(QdrantClient(url=server.url, timeout=30), collection_name)
     q = f"/collections/{collection_name}/points/query"
+    # Out-of-range values are validation errors (422, Qdrant's JSON paths).
     for body, needle in (
-        ({"query": {"nearest": [1, 0, 0], "mmr": {"diversity": 2}}}, "diversity"),
+        ({"query": {"nearest": [1, 0, 0], "mmr": {"diversity": 2}}}, "query.mmr.diversity"),
+        ({"query": {"nearest": [1, 0, 0], "mmr": {"candidates_limit": 100000}}}, "query.mmr.candidates_limit"),
+        ({"prefetch": [{"query": [1, 0, 0]}], "query": {"rrf": {"weights": [-1]}}}, "query.rrf.weights"),
+    ):
+        assert_error(rest.post(q, json=body), 422, needle)
+    before = rest.ok("POST", f"/collections/{collection_name}/points/count", json={"exact": True})["count"]
+    for body, needle in (
         ({"query": {"nearest": [1, 0, 0], "mmr": {"lambda": 0.3}}}, "invalid `nearest` query"),
-        ({"query": {"nearest": [1, 0, 0], "mmr": {"candidates_limit": 100000}}}, "candidates_limit"),
         ({"query": {"recommend": {"positive": [1], "strategy": "median"}}}, "median"),
         ({"query": {"context": []}}, "at least one pair"),
         ({"query": {"discover": {"context": [{"positive": 1, "negative": 2}]}}}, "invalid `discover` query"),
         ({"query": {"sample": "sequential"}}, "invalid `sample` query"),
-        ({"query": {"formula": {"sum": ["$score", 1]}}, "prefetch": {"query": [1, 0, 0]}}, "formula"),
+        ({"query": {"formula": {"sum": ["$score", 1]}}}, "needs prefetches"),
+        ({"query": {"formula": {"cube": "$score"}}, "prefetch": {"query": [1, 0, 0]}}, "formula"),
+        ({"query": {"formula": {"gauss_decay": {"x": "n", "midpoint": 2}}}, "prefetch": {"query": [1, 0, 0]}}, "midpoint"),
+        ({"query": {"formula": {"sum": ["$score", "absent"]}}, "prefetch": {"query": [1, 0, 0]}}, "absent"),
+        ({"query": {"relevance_feedback": {"target": [1, 0, 0]}}}, "relevance_feedback"),
         ({"query": {"recommend": {"positive": [[1, 0]]}}}, "dimension"),
         ({"prefetch": [{"query": [1, 0, 0]}], "query": {"rrf": {"weights": [1, 2, 3]}}}, "weights"),
     ):
         assert_error(rest.post(q, json=body), 400, needle)
     assert_error(rest.post(q, json={"query": 1, "lookup_from": {"collection": "no_such_collection_x"}}), 404, "doesn't exist")
     assert_error(rest.post(q, json={"query": 1, "lookup_from": {"collection": collection_name, "vector": "nope"}}), 400)
+    assert rest.ok("POST", f"/collections/{collection_name}/points/count", json={"exact": True})["count"] == before
+
+
+def test_formula_score_boosting(qc, collection_name):
+    rng = np.random.default_rng(12)
+    data = rng.normal(size=(N, DIM)).astype(np.float32)
+    qc.create_collection(collection_name, vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT))
+    payloads = [{"even": i % 2 == 0, "n": i, "when": f"2024-01-{1 + i % 28:02d}T00:00:00Z"} | ({"boost": i / 10} if i % 3 == 0 else {}) for i in range(N)]
+    qc.upsert(collection_name, points=[models.PointStruct(id=i, vector=data[i].tolist(), payload=payloads[i]) for i in range(N)], wait=True)
+    q = data[0].tolist()
+    pre = qc.query_points(collection_name, query=q, limit=20).points
+    base = {p.id: p.score for p in pre}
+    even = models.FieldCondition(key="even", match=models.MatchValue(value=True))
+    formula = models.FormulaQuery(
+        formula=models.SumExpression(
+            sum=[
+                "$score",
+                models.MultExpression(mult=[0.5, "boost"]),
+                even,
+                models.GaussDecayExpression(gauss_decay=models.DecayParamsExpression(x="n", target=10, scale=5, midpoint=0.5)),
+                models.ExpDecayExpression(
+                    exp_decay=models.DecayParamsExpression(x=models.DatetimeKeyExpression(datetime_key="when"), target=models.DatetimeExpression(datetime="2024-01-05T00:00:00Z"), scale=86400 * 3)
+                ),
+            ]
+        ),
+        defaults={"boost": 1.0},
+    )
+    res = qc.query_points(collection_name, prefetch=models.Prefetch(query=q, limit=20), query=formula, limit=5).points
+
+    def expected(i):
+        p = payloads[i]
+        days = abs((1 + i % 28) - 5)
+        return (
+            base[i]
+            + 0.5 * p.get("boost", 1.0)
+            + (1.0 if p["even"] else 0.0)
+            + math.exp(math.log(0.5) / 25 * (i - 10) ** 2)
+            + math.exp(math.log(0.5) / (86400 * 3) * days * 86400)
+        )
+
+    want = sorted(base, key=lambda i: (-expected(i), i))[:5]
+    assert [p.id for p in res] == want
+    for p in res:
+        assert abs(p.score - expected(p.id)) < 1e-3

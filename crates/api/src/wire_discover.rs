@@ -50,7 +50,7 @@ impl DiscoverRequestWire {
                 QueryWire::Discover { discover: DiscoverWire { target, context: Some(OneOrMany::Many(context)) } }
             }
             None if context.is_empty() => {
-                return Err(ApiError::bad_input("Wrong input: discovery needs a target or at least one context pair"));
+                return Err(ApiError::bad_input("discovery needs a target or at least one context pair"));
             }
             None => QueryWire::Context { context: OneOrMany::Many(context) },
         };

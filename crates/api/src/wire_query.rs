@@ -4,6 +4,7 @@
 
 use crate::error::ApiError;
 use crate::wire::{positive_limit, shard_key_unsupported};
+use crate::wire_formula::FormulaWire;
 use quiver_node::service::SearchRequest;
 use quiver_node::service::{ContextInput, Fusion, LookupFrom, Mmr, Prefetch, QueryInput, QueryPoints, VectorInput};
 use quiver_types::filter::Filter;
@@ -176,6 +177,7 @@ pub(crate) enum QueryWire {
     Sample {
         sample: SampleWire,
     },
+    Formula(FormulaWire),
     Fusion {
         fusion: FusionWire,
     },
@@ -238,7 +240,8 @@ mod query_kinds {
 }
 
 /// Query kinds by their key, in the order they are recognised.
-const QUERY_KINDS: [&str; 8] = ["nearest", "recommend", "discover", "context", "sample", "fusion", "rrf", "order_by"];
+const QUERY_KINDS: [&str; 9] =
+    ["nearest", "recommend", "discover", "context", "sample", "formula", "fusion", "rrf", "order_by"];
 
 impl<'de> Deserialize<'de> for QueryWire {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -267,6 +270,7 @@ impl<'de> Deserialize<'de> for QueryWire {
             "discover" => QueryWire::Discover { discover: parse::<query_kinds::Discover, _>(kind, value)?.discover },
             "context" => QueryWire::Context { context: parse::<query_kinds::Context, _>(kind, value)?.context },
             "sample" => QueryWire::Sample { sample: parse::<query_kinds::Sample, _>(kind, value)?.sample },
+            "formula" => QueryWire::Formula(parse(kind, value)?),
             "fusion" => QueryWire::Fusion { fusion: parse::<query_kinds::Fusion, _>(kind, value)?.fusion },
             "rrf" => QueryWire::Rrf { rrf: parse::<query_kinds::Rrf, _>(kind, value)?.rrf },
             _ => QueryWire::OrderBy { order_by: parse::<query_kinds::OrderBy, _>(kind, value)?.order_by },
@@ -408,11 +412,12 @@ fn query_input(query: Option<QueryWire>, limit: usize) -> Result<Option<QueryInp
         QueryWire::Context { context } => {
             let pairs = context_pairs(Some(context))?;
             if pairs.is_empty() {
-                return Err(ApiError::bad_input("Wrong input: a context query needs at least one pair"));
+                return Err(ApiError::bad_input("a context query needs at least one pair"));
             }
             QueryInput::Context(pairs)
         }
         QueryWire::Sample { sample: SampleWire::Random } => QueryInput::SampleRandom,
+        QueryWire::Formula(formula) => QueryInput::Formula(formula.into_formula()?),
         QueryWire::Fusion { fusion: FusionWire::Rrf } => QueryInput::Fusion(Fusion::Rrf { k: 2, weights: Vec::new() }),
         QueryWire::Fusion { fusion: FusionWire::Dbsf } => QueryInput::Fusion(Fusion::Dbsf),
         QueryWire::Rrf { rrf } => {

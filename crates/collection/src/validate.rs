@@ -45,10 +45,10 @@ fn prepare_dense(params: &VectorParams, values: &mut [f32]) -> Result<()> {
 
 fn prepare_multi(name: &str, params: &VectorParams, vectors: &mut [Vec<f32>]) -> Result<()> {
     if params.multivector_config.is_none() {
-        return Err(bad(format!("Wrong input: vector `{name}` is not a multivector: expected one vector")));
+        return Err(bad(format!("vector `{name}` is not a multivector: expected one vector")));
     }
     if vectors.is_empty() {
-        return Err(bad(format!("Wrong input: multivector `{name}` must hold at least one vector")));
+        return Err(bad(format!("multivector `{name}` must hold at least one vector")));
     }
     vectors.iter_mut().try_for_each(|v| prepare_dense(params, v))
 }
@@ -72,10 +72,11 @@ pub fn prepare_vectors(config: &CollectionConfig, vectors: &mut NamedVectors) ->
         match vector {
             Vector::Dense(values) => {
                 let params = dense_params(config, name)?;
+                if params.multivector_config.is_some() && values.is_empty() {
+                    return Err(bad(format!("multivector `{name}` must hold at least one vector")));
+                }
                 if params.multivector_config.is_some() {
-                    return Err(bad(format!(
-                        "Wrong input: vector `{name}` is a multivector: expected a list of vectors"
-                    )));
+                    return Err(bad(format!("vector `{name}` is a multivector: expected a list of vectors")));
                 }
                 prepare_dense(params, values)?;
             }

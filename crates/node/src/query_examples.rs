@@ -40,7 +40,7 @@ impl Examples<'_> {
                 record
                     .vector
                     .and_then(|v| v.into_named().remove(name))
-                    .ok_or_else(|| NodeError::BadInput(format!("Wrong input: point {id} has no vector named `{name}`")))
+                    .ok_or_else(|| NodeError::BadInput(format!("point {id} has no vector named `{name}`")))
             }
         }
     }
@@ -56,7 +56,7 @@ impl Examples<'_> {
     /// Positive examples of a recommendation (at least one).
     pub(crate) async fn positives(&self, inputs: &[VectorInput]) -> Result<Vec<Vector>> {
         if inputs.is_empty() {
-            return Err(NodeError::BadInput("Wrong input: recommend needs at least one positive example".into()));
+            return Err(NodeError::BadInput("recommend needs at least one positive example".into()));
         }
         self.all(inputs).await
     }

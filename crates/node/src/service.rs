@@ -1,5 +1,6 @@
 //! Request types of the node's service functions that the API layer builds.
 
+pub use crate::query_formula::{Decay, Expression, Formula, parse_datetime};
 pub use crate::service_groups::{GroupBy, GroupLookup, PointGroup};
 pub use crate::service_points::ScrollPage;
 pub use crate::service_query::{ContextInput, Fusion, LookupFrom, Mmr, Prefetch, QueryInput, QueryPoints, VectorInput};

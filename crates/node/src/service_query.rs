@@ -7,6 +7,7 @@
 use crate::error::{NodeError, Result};
 use crate::node::Node;
 use crate::query_examples::{Examples, Lookup, mmr_stage};
+use crate::query_formula::{Formula, formula_stage};
 use quiver_collection::{Collection, SearchRequest};
 use quiver_types::filter::{Condition, Filter, HasIdCondition};
 use quiver_types::point::{ScoredPoint, Vector};
@@ -86,6 +87,8 @@ pub enum QueryInput {
     Context(Vec<ContextInput>),
     /// `sample: random`.
     SampleRandom,
+    /// Score boosting: an expression over the prefetch scores and the payload.
+    Formula(Formula),
     Fusion(Fusion),
     OrderBy(OrderBy),
 }
@@ -168,7 +171,8 @@ fn average_vector(positive: Vec<Vector>, negative: Vec<Vector>) -> Result<Vec<f3
         for input in inputs {
             let Vector::Dense(v) = input else {
                 return Err(NodeError::BadInput(
-                    "Wrong input: the average_vector recommend strategy takes dense vectors only; use best_score or sum_scores".into(),
+                    "the average_vector recommend strategy takes dense vectors only; use best_score or sum_scores"
+                        .into(),
                 ));
             };
             match &mut sum {
@@ -318,7 +322,7 @@ fn fuse_stage(stage: &Stage<'_>, lists: Option<Vec<Vec<ScoredPoint>>>) -> Result
                 && weights.len() != lists.len()
             {
                 return Err(NodeError::BadInput(format!(
-                    "Wrong input: rrf has {} weights for {} prefetches",
+                    "rrf has {} weights for {} prefetches",
                     weights.len(),
                     lists.len()
                 )));
@@ -352,7 +356,9 @@ async fn stage_vector(stage: &Stage<'_>, query: &QueryInput) -> Result<(QueryVec
             std::iter::once(target).chain(context.iter().flat_map(|p| [&p.positive, &p.negative])).collect()
         }
         QueryInput::Context(pairs) => pairs.iter().flat_map(|p| [&p.positive, &p.negative]).collect(),
-        QueryInput::SampleRandom | QueryInput::Fusion(_) | QueryInput::OrderBy(_) => Vec::new(),
+        QueryInput::SampleRandom | QueryInput::Formula(_) | QueryInput::Fusion(_) | QueryInput::OrderBy(_) => {
+            Vec::new()
+        }
     };
     let excluded = if stage.lookup.foreign { Vec::new() } else { example_ids(&inputs) };
     let vector = match query {
@@ -374,8 +380,8 @@ async fn stage_vector(stage: &Stage<'_>, query: &QueryInput) -> Result<(QueryVec
         }),
         QueryInput::Context(pairs) => QueryVector::Custom(CustomQuery::Context { pairs: examples.pairs(pairs).await? }),
         QueryInput::SampleRandom => QueryVector::Random { seed: random_seed() },
-        QueryInput::Fusion(_) | QueryInput::OrderBy(_) => {
-            return Err(NodeError::BadInput("fusion and order_by are not vector queries".into()));
+        QueryInput::Formula(_) | QueryInput::Fusion(_) | QueryInput::OrderBy(_) => {
+            return Err(NodeError::BadInput("fusion, formula and order_by are not vector queries".into()));
         }
     };
     Ok((vector, excluded))
@@ -392,10 +398,19 @@ async fn run_stage(
     stage: &Stage<'_>,
     lists: Option<Vec<Vec<ScoredPoint>>>,
 ) -> Result<Vec<ScoredPoint>> {
-    let query = match stage.query {
-        Some(QueryInput::Fusion(_)) | None => return fuse_stage(stage, lists),
-        Some(query) => query,
+    let query = match (stage.query, lists) {
+        (Some(QueryInput::Fusion(_)) | None, lists) => return fuse_stage(stage, lists),
+        (Some(QueryInput::Formula(formula)), Some(lists)) => {
+            let mut scored = formula_stage(collection, formula, lists, stage.filter.clone(), stage.limit).await?;
+            scored.retain(|p| stage.score_threshold.is_none_or(|t| p.score >= t));
+            return Ok(scored);
+        }
+        (Some(QueryInput::Formula(_)), None) => {
+            return Err(NodeError::BadInput("a formula query needs prefetches to score".into()));
+        }
+        (Some(query), lists) => (query, lists),
     };
+    let (query, lists) = query;
     let filter = match &lists {
         Some(lists) => restricted_to(stage.filter.clone(), union_ids(lists)),
         None => stage.filter.clone(),

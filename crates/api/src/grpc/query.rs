@@ -148,7 +148,10 @@ fn query_wire(query: Option<pb::Query>) -> Result<Option<QueryWire>, Status> {
             Ok(pb::Sample::Random) => QueryWire::Sample { sample: SampleWire::Random },
             Err(_) => return Err(Status::invalid_argument("unknown sample kind")),
         },
-        Q::Formula(_) => other("formula"),
+        Q::Formula(f) => QueryWire::Formula(
+            serde_json::from_value(crate::grpc::formula::formula_json(f)?)
+                .map_err(|e| Status::invalid_argument(format!("invalid `formula` query: {e}")))?,
+        ),
         Q::RelevanceFeedback(_) => other("relevance_feedback"),
         Q::Text(_) => other("text"),
     }))

@@ -30,10 +30,8 @@ fn boxed(value: Value, at: &str) -> Result<Box<Expression>, String> {
 }
 
 fn list(value: Value, at: &str) -> Result<Vec<Expression>, String> {
-    match value {
-        Value::Array(items) => items.into_iter().map(|v| expression(v, at)).collect(),
-        _ => Err(format!("`{at}` takes a list of expressions")),
-    }
+    let Value::Array(items) = value else { return Err(format!("`{at}` takes a list of expressions")) };
+    items.into_iter().map(|v| expression(v, at)).collect()
 }
 
 /// The fields of an object operand.
@@ -123,9 +121,9 @@ fn operator(name: &str, operand: Value) -> Option<Parsed> {
             Some(t) => Ok(Expression::Datetime(t)),
             None => Err(format!("`datetime` is not a datetime: {operand}")),
         },
-        "datetime_key" => match operand {
-            Value::String(key) => Ok(Expression::DatetimeKey(key)),
-            _ => Err("`datetime_key` must be a payload key".to_string()),
+        "datetime_key" => match operand.as_str() {
+            Some(key) => Ok(Expression::DatetimeKey(key.to_string())),
+            None => Err("`datetime_key` must be a payload key".to_string()),
         },
         _ => return None,
     })

@@ -250,14 +250,16 @@ impl<'de> Deserialize<'de> for QueryWire {
             serde_json::from_value(value).map_err(|e| E::custom(format!("invalid `{kind}` query: {e}")))
         }
         let value = Value::deserialize(deserializer)?;
-        let kind = match &value {
-            Value::Object(map) if !map.contains_key("indices") => {
-                match QUERY_KINDS.iter().find(|k| map.contains_key(**k)) {
-                    Some(kind) => *kind,
-                    None => return Ok(QueryWire::Other(map.keys().next().cloned().unwrap_or_default())),
-                }
+        // A bare vector, a sparse vector (`indices`/`values`) or a point id is a nearest query.
+        let map = match &value {
+            Value::Object(map) if !map.contains_key("indices") => map,
+            Value::Object(_) | Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Array(_) => {
+                return Ok(QueryWire::Vector(parse("vector", value)?));
             }
-            _ => return Ok(QueryWire::Vector(parse("vector", value)?)),
+        };
+        let kind = match QUERY_KINDS.iter().find(|k| map.contains_key(**k)) {
+            Some(kind) => *kind,
+            None => return Ok(QueryWire::Other(map.keys().next().cloned().unwrap_or_default())),
         };
         Ok(match kind {
             "nearest" => {

@@ -3,11 +3,35 @@
 //! or in the one `lookup_from` names (and its vector of `lookup_from.vector`).
 
 use crate::error::{NodeError, Result};
-use crate::service_query::{ContextInput, Mmr, VectorInput};
 use quiver_collection::Collection;
 use quiver_types::point::{ScoredPoint, Vector};
 use quiver_types::query::{ContextPair, WithPayload, WithVector};
+use quiver_types::{PointId, SparseVector};
 use std::sync::Arc;
+
+/// A vector given directly or by the id of a point that has it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VectorInput {
+    Dense(Vec<f32>),
+    Sparse(SparseVector),
+    Multi(Vec<Vec<f32>>),
+    Point(PointId),
+}
+
+/// A positive and a negative example (discover and context).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextInput {
+    pub positive: VectorInput,
+    pub negative: VectorInput,
+}
+
+/// Maximal marginal relevance: re-rank `candidates_limit` nearest points, trading relevance for
+/// dissimilarity to the points already picked (`diversity` in [0, 1]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mmr {
+    pub diversity: f32,
+    pub candidates_limit: usize,
+}
 
 /// Where examples given by id are looked up.
 pub(crate) struct Lookup {

@@ -6,39 +6,16 @@
 
 use crate::error::{NodeError, Result};
 use crate::node::Node;
+pub use crate::query_examples::{ContextInput, Mmr, VectorInput};
 use crate::query_examples::{Examples, Lookup, mmr_stage};
 use crate::query_formula::{Formula, formula_stage};
 use quiver_collection::{Collection, SearchRequest};
+use quiver_types::PointId;
 use quiver_types::filter::{Condition, Filter, HasIdCondition};
 use quiver_types::point::{ScoredPoint, Vector};
 use quiver_types::query::{CustomQuery, OrderBy, QueryVector, ScrollRequest, SearchParams, WithPayload, WithVector};
-use quiver_types::{PointId, SparseVector};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// A vector given directly or by the id of a point that has it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum VectorInput {
-    Dense(Vec<f32>),
-    Sparse(SparseVector),
-    Multi(Vec<Vec<f32>>),
-    Point(PointId),
-}
-
-/// A positive and a negative example (discover and context).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContextInput {
-    pub positive: VectorInput,
-    pub negative: VectorInput,
-}
-
-/// Maximal marginal relevance: re-rank `candidates_limit` nearest points, trading relevance for
-/// dissimilarity to the points already picked (`diversity` in [0, 1]).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Mmr {
-    pub diversity: f32,
-    pub candidates_limit: usize,
-}
 
 /// Where examples given by id are looked up: another collection, and which of its vectors.
 #[derive(Debug, Clone, PartialEq)]

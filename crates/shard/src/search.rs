@@ -225,8 +225,8 @@ impl LocalShard {
             }
             QueryVector::Dense(q) => self.search_dense(&table, request, q, spec.metric(), filter),
             QueryVector::Multi(q) => self.search_multi(&table, request, q, spec, filter),
-            QueryVector::Custom(custom) => crate::search_custom::custom(&table, request, custom, spec, filter),
-            QueryVector::Random { seed } => crate::search_custom::random(&table, request, *seed, filter),
+            QueryVector::Custom(custom) => self.search_custom(&table, request, custom, spec, filter),
+            QueryVector::Random { seed } => self.search_random(&table, request, *seed, filter),
             QueryVector::Sparse(q) => {
                 // Inverted index: only points sharing a dimension with the query are scored.
                 let mut top = TopK::new(request.limit, request.score_threshold, true);

@@ -5,6 +5,7 @@
 //! a uniform sample, merged like any other search).
 
 use crate::search::{SearchPlan, TopK, scan_set};
+use crate::shard::LocalShard;
 use quiver_storage::distance::{custom_score, max_sim, similarity, sparse_dot};
 use quiver_storage::filter::CompiledFilter;
 use quiver_storage::points::{PointRef, PointTable};
@@ -41,8 +42,32 @@ fn plan(filtered: bool, filter: Option<&CompiledFilter>) -> SearchPlan {
     if filtered || filter.is_some() { SearchPlan::FilteredScan } else { SearchPlan::FullScan }
 }
 
-/// The best points under a custom objective.
-pub(crate) fn custom(
+impl LocalShard {
+    /// The best points under a custom objective.
+    pub(crate) fn search_custom(
+        &self,
+        table: &PointTable,
+        request: &CoreSearch,
+        custom: &CustomQuery,
+        spec: VectorSpec,
+        filter: Option<&CompiledFilter>,
+    ) -> (TopK, SearchPlan) {
+        custom_scan(table, request, custom, spec, filter)
+    }
+
+    /// `limit` matching points in a random order (`sample: random`).
+    pub(crate) fn search_random(
+        &self,
+        table: &PointTable,
+        request: &CoreSearch,
+        seed: u64,
+        filter: Option<&CompiledFilter>,
+    ) -> (TopK, SearchPlan) {
+        random(table, request, seed, filter)
+    }
+}
+
+fn custom_scan(
     table: &PointTable,
     request: &CoreSearch,
     custom: &CustomQuery,
@@ -71,13 +96,7 @@ pub fn random_score(seed: u64, id: PointId) -> f32 {
     (hasher.finish() >> 40) as f32 / (1u64 << 24) as f32
 }
 
-/// `limit` matching points in a random order (`sample: random`).
-pub(crate) fn random(
-    table: &PointTable,
-    request: &CoreSearch,
-    seed: u64,
-    filter: Option<&CompiledFilter>,
-) -> (TopK, SearchPlan) {
+fn random(table: &PointTable, request: &CoreSearch, seed: u64, filter: Option<&CompiledFilter>) -> (TopK, SearchPlan) {
     let mut top = TopK::new(request.limit, None, true);
     let (points, filtered) = scan_set(table, request);
     for point in points {

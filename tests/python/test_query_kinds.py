@@ -277,3 +277,18 @@ def test_formula_score_boosting(qc, collection_name):
     assert [p.id for p in res] == want
     for p in res:
         assert abs(p.score - expected(p.id)) < 1e-3
+
+
+def test_recommend_average_of_sparse_vectors(qc, collection_name):
+    qc.create_collection(collection_name, vectors_config={}, sparse_vectors_config={"s": models.SparseVectorParams()})
+    points = {1: ([0, 1], [1.0, 1.0]), 2: ([1, 2], [1.0, 3.0]), 3: ([2], [5.0]), 4: ([0], [2.0])}
+    qc.upsert(
+        collection_name,
+        points=[models.PointStruct(id=i, vector={"s": models.SparseVector(indices=ix, values=v)}) for i, (ix, v) in points.items()],
+        wait=True,
+    )
+    # target = 2·(1,1,0) − (0,1,3) = (2, 1, −3): point 4 scores 4, point 2 scores 1 − 9 = −8, point 3 −15.
+    res = qc.query_points(
+        collection_name, query=models.RecommendQuery(recommend=models.RecommendInput(positive=[1], negative=[2])), using="s", limit=3
+    ).points
+    assert [(p.id, round(p.score, 4)) for p in res] == [(4, 4.0), (3, -15.0)]

@@ -10,11 +10,11 @@ pub use crate::query_examples::{ContextInput, Mmr, VectorInput};
 use crate::query_examples::{Examples, Lookup, mmr_stage};
 use crate::query_formula::{Formula, formula_stage};
 use quiver_collection::{Collection, SearchRequest};
-use quiver_types::PointId;
 use quiver_types::filter::{Condition, Filter, HasIdCondition};
 use quiver_types::point::{ScoredPoint, Vector};
 use quiver_types::query::{CustomQuery, OrderBy, QueryVector, ScrollRequest, SearchParams, WithPayload, WithVector};
-use std::collections::HashMap;
+use quiver_types::{PointId, SparseVector};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Where examples given by id are looked up: another collection, and which of its vectors.
@@ -140,32 +140,81 @@ struct Stage<'a> {
     lookup: Lookup,
 }
 
-/// The recommend target of the `average_vector` strategy: avg(pos) + (avg(pos) − avg(neg)).
-fn average_vector(positive: Vec<Vector>, negative: Vec<Vector>) -> Result<Vec<f32>> {
-    let average = |inputs: Vec<Vector>| -> Result<Option<Vec<f32>>> {
-        let mut sum: Option<Vec<f32>> = None;
-        let count = inputs.len() as f32;
-        for input in inputs {
-            let Vector::Dense(v) = input else {
-                return Err(NodeError::BadInput(
-                    "the average_vector recommend strategy takes dense vectors only; use best_score or sum_scores"
-                        .into(),
-                ));
-            };
-            match &mut sum {
-                None => sum = Some(v),
-                Some(s) if s.len() == v.len() => s.iter_mut().zip(&v).for_each(|(a, b)| *a += b),
-                Some(_) => return Err(NodeError::BadInput("recommend examples differ in dimension".into())),
+/// Mean of equal-length vectors (`None` for none).
+fn mean(vectors: Vec<Vec<f32>>) -> Result<Option<Vec<f32>>> {
+    let count = vectors.len() as f32;
+    let mut sum: Option<Vec<f32>> = None;
+    for v in vectors {
+        match &mut sum {
+            None => sum = Some(v),
+            Some(s) if s.len() == v.len() => s.iter_mut().zip(&v).for_each(|(a, b)| *a += b),
+            Some(_) => return Err(NodeError::BadInput("recommend examples differ in dimension".into())),
+        }
+    }
+    Ok(sum.map(|s| s.into_iter().map(|x| x / count).collect()))
+}
+
+/// Mean of sparse vectors, as a map from index to value.
+fn sparse_mean(vectors: &[SparseVector]) -> BTreeMap<u32, f32> {
+    let mut sum: BTreeMap<u32, f32> = BTreeMap::new();
+    for v in vectors {
+        v.indices.iter().zip(&v.values).for_each(|(i, x)| *sum.entry(*i).or_default() += x);
+    }
+    sum.values_mut().for_each(|x| *x /= vectors.len().max(1) as f32);
+    sum
+}
+
+/// `avg(pos) + (avg(pos) − avg(neg))` over sparse examples.
+fn sparse_average(positive: &[SparseVector], negative: &[SparseVector]) -> SparseVector {
+    let mut target = sparse_mean(positive);
+    if !negative.is_empty() {
+        target.values_mut().for_each(|x| *x *= 2.0);
+        for (i, x) in sparse_mean(negative) {
+            *target.entry(i).or_default() -= x;
+        }
+    }
+    SparseVector { indices: target.keys().copied().collect(), values: target.into_values().collect() }
+}
+
+/// The recommend target of the `average_vector` strategy: avg(pos) + (avg(pos) − avg(neg)). For
+/// multivectors (as Qdrant) the mean runs over their individual vectors and the target is a
+/// multivector of one vector; a single positive multivector without negatives is used as is.
+fn average_vector(positive: Vec<Vector>, negative: Vec<Vector>) -> Result<QueryVector> {
+    if positive.is_empty() {
+        return Err(NodeError::BadInput("recommend needs at least one positive example".into()));
+    }
+    let sparse = |list: &[Vector]| -> Option<Vec<SparseVector>> {
+        list.iter().map(|v| if let Vector::Sparse(s) = v { Some(s.clone()) } else { None }).collect()
+    };
+    if let (Some(pos), Some(neg)) = (sparse(&positive), sparse(&negative)) {
+        return Ok(QueryVector::Sparse(sparse_average(&pos, &neg)));
+    }
+    let multi = positive.iter().chain(&negative).any(|v| matches!(v, Vector::Multi(_)));
+    if multi && positive.len() == 1 && negative.is_empty() {
+        return Ok(positive.into_iter().map(QueryVector::from).next().unwrap_or(QueryVector::Multi(Vec::new())));
+    }
+    let flatten = |list: Vec<Vector>| -> Result<Option<Vec<f32>>> {
+        let mut out = Vec::new();
+        for v in list {
+            match v {
+                Vector::Dense(d) => out.push(d),
+                Vector::Multi(m) => out.extend(m),
+                Vector::Sparse(_) => {
+                    return Err(NodeError::BadInput("recommend examples mix sparse and dense vectors".into()));
+                }
             }
         }
-        Ok(sum.map(|s| s.into_iter().map(|x| x / count).collect()))
+        mean(out)
     };
-    let avg_pos = average(positive)?
-        .ok_or_else(|| NodeError::BadInput("recommend needs at least one positive example".into()))?;
-    Ok(match average(negative)? {
+    let avg_pos = flatten(positive)?.unwrap_or_default();
+    let target: Vec<f32> = match flatten(negative)? {
         None => avg_pos,
-        Some(avg_neg) => avg_pos.iter().zip(&avg_neg).map(|(p, n)| p + (p - n)).collect(),
-    })
+        Some(avg_neg) if avg_neg.len() == avg_pos.len() => {
+            avg_pos.iter().zip(&avg_neg).map(|(p, n)| p + (p - n)).collect()
+        }
+        Some(_) => return Err(NodeError::BadInput("recommend examples differ in dimension".into())),
+    };
+    Ok(if multi { QueryVector::Multi(vec![target]) } else { QueryVector::Dense(target) })
 }
 
 fn example_ids(inputs: &[&VectorInput]) -> Vec<PointId> {
@@ -341,7 +390,7 @@ async fn stage_vector(stage: &Stage<'_>, query: &QueryInput) -> Result<(QueryVec
     let vector = match query {
         QueryInput::Nearest(input) | QueryInput::NearestMmr(input, _) => examples.one(input).await?.into(),
         QueryInput::Recommend { positive, negative } => {
-            QueryVector::Dense(average_vector(examples.all(positive).await?, examples.all(negative).await?)?)
+            average_vector(examples.all(positive).await?, examples.all(negative).await?)?
         }
         QueryInput::RecommendBestScore { positive, negative } => QueryVector::Custom(CustomQuery::BestScore {
             positive: examples.positives(positive).await?,

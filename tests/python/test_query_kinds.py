@@ -292,3 +292,31 @@ def test_recommend_average_of_sparse_vectors(qc, collection_name):
         collection_name, query=models.RecommendQuery(recommend=models.RecommendInput(positive=[1], negative=[2])), using="s", limit=3
     ).points
     assert [(p.id, round(p.score, 4)) for p in res] == [(4, 4.0), (3, -15.0)]
+
+
+def test_relevance_feedback_naive(qc, collection_name):
+    data = fill(qc, collection_name)
+    target = data[0] + data[1]
+    feedback = {4: 0.9, 5: 0.1, 6: 0.7, 7: 0.4, 8: 0.2}
+    a, b, c = 0.8, 1.5, 0.6
+    res = qc.query_points(
+        collection_name,
+        query=models.RelevanceFeedbackQuery(
+            relevance_feedback=models.RelevanceFeedbackInput(
+                target=target.tolist(),
+                feedback=[models.FeedbackItem(example=i, score=s) for i, s in feedback.items()],
+                strategy=models.NaiveFeedbackStrategy(naive=models.NaiveFeedbackStrategyParams(a=a, b=b, c=c)),
+            )
+        ),
+        limit=5,
+    ).points
+    ranked = sorted(feedback, key=lambda i: -feedback[i])
+    pairs = [(ranked[k], ranked[-1 - k]) for k in range(min(3, len(ranked) // 2))]  # (4, 5), (6, 8)
+    scores = {
+        i: a * float(data[i] @ target)
+        + sum((feedback[p] - feedback[n]) ** b * c * float(data[i] @ data[p] - data[i] @ data[n]) for p, n in pairs)
+        for i in range(N)
+        if i not in feedback
+    }
+    assert [p.id for p in res] == top(scores, 5)
+    assert abs(res[0].score - scores[res[0].id]) < 1e-3

@@ -7,6 +7,7 @@ use crate::wire::{positive_limit, shard_key_unsupported};
 use crate::wire_formula::FormulaWire;
 use quiver_node::service::SearchRequest;
 use quiver_node::service::{ContextInput, Fusion, LookupFrom, Mmr, Prefetch, QueryInput, QueryPoints, VectorInput};
+use quiver_node::service::{FeedbackInput, NaiveFeedback};
 use quiver_types::filter::Filter;
 use quiver_types::query::{OrderByInterface, QueryVector, SearchParams, WithPayload, WithVector};
 use quiver_types::{PointId, SparseVector};
@@ -143,6 +144,37 @@ pub(crate) struct DiscoverWire {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FeedbackItemWire {
+    pub(crate) example: VectorInputWire,
+    pub(crate) score: f32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NaiveWire {
+    pub(crate) a: f32,
+    pub(crate) b: f32,
+    pub(crate) c: f32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FeedbackStrategyWire {
+    pub(crate) naive: NaiveWire,
+}
+
+/// `relevance_feedback`: a target, examples scored by a feedback model, and the strategy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FeedbackQueryWire {
+    pub(crate) target: VectorInputWire,
+    #[serde(default)]
+    pub(crate) feedback: Vec<FeedbackItemWire>,
+    pub(crate) strategy: FeedbackStrategyWire,
+}
+
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum SampleWire {
     Random,
@@ -178,6 +210,9 @@ pub(crate) enum QueryWire {
         sample: SampleWire,
     },
     Formula(FormulaWire),
+    RelevanceFeedback {
+        relevance_feedback: FeedbackQueryWire,
+    },
     Fusion {
         fusion: FusionWire,
     },
@@ -219,6 +254,11 @@ mod query_kinds {
     }
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
+    pub(super) struct RelevanceFeedback {
+        pub(super) relevance_feedback: FeedbackQueryWire,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
     pub(super) struct Sample {
         pub(super) sample: SampleWire,
     }
@@ -240,8 +280,18 @@ mod query_kinds {
 }
 
 /// Query kinds by their key, in the order they are recognised.
-const QUERY_KINDS: [&str; 9] =
-    ["nearest", "recommend", "discover", "context", "sample", "formula", "fusion", "rrf", "order_by"];
+const QUERY_KINDS: [&str; 10] = [
+    "nearest",
+    "recommend",
+    "discover",
+    "context",
+    "relevance_feedback",
+    "sample",
+    "formula",
+    "fusion",
+    "rrf",
+    "order_by",
+];
 
 impl<'de> Deserialize<'de> for QueryWire {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -273,6 +323,9 @@ impl<'de> Deserialize<'de> for QueryWire {
             "context" => QueryWire::Context { context: parse::<query_kinds::Context, _>(kind, value)?.context },
             "sample" => QueryWire::Sample { sample: parse::<query_kinds::Sample, _>(kind, value)?.sample },
             "formula" => QueryWire::Formula(parse(kind, value)?),
+            "relevance_feedback" => QueryWire::RelevanceFeedback {
+                relevance_feedback: parse::<query_kinds::RelevanceFeedback, _>(kind, value)?.relevance_feedback,
+            },
             "fusion" => QueryWire::Fusion { fusion: parse::<query_kinds::Fusion, _>(kind, value)?.fusion },
             "rrf" => QueryWire::Rrf { rrf: parse::<query_kinds::Rrf, _>(kind, value)?.rrf },
             _ => QueryWire::OrderBy { order_by: parse::<query_kinds::OrderBy, _>(kind, value)?.order_by },
@@ -420,6 +473,15 @@ fn query_input(query: Option<QueryWire>, limit: usize) -> Result<Option<QueryInp
         }
         QueryWire::Sample { sample: SampleWire::Random } => QueryInput::SampleRandom,
         QueryWire::Formula(formula) => QueryInput::Formula(formula.into_formula()?),
+        QueryWire::RelevanceFeedback { relevance_feedback: f } => QueryInput::RelevanceFeedback {
+            target: vector_input(f.target)?,
+            feedback: f
+                .feedback
+                .into_iter()
+                .map(|item| Ok(FeedbackInput { example: vector_input(item.example)?, score: item.score }))
+                .collect::<Result<_, ApiError>>()?,
+            strategy: NaiveFeedback { a: f.strategy.naive.a, b: f.strategy.naive.b, c: f.strategy.naive.c },
+        },
         QueryWire::Fusion { fusion: FusionWire::Rrf } => QueryInput::Fusion(Fusion::Rrf { k: 2, weights: Vec::new() }),
         QueryWire::Fusion { fusion: FusionWire::Dbsf } => QueryInput::Fusion(Fusion::Dbsf),
         QueryWire::Rrf { rrf } => {

@@ -5,7 +5,7 @@
 use crate::error::{NodeError, Result};
 use quiver_collection::Collection;
 use quiver_types::point::{ScoredPoint, Vector};
-use quiver_types::query::{ContextPair, WithPayload, WithVector};
+use quiver_types::query::{ContextPair, FeedbackPair, WithPayload, WithVector};
 use quiver_types::{PointId, SparseVector};
 use std::sync::Arc;
 
@@ -32,6 +32,24 @@ pub struct Mmr {
     pub diversity: f32,
     pub candidates_limit: usize,
 }
+
+/// An example scored by a feedback model (relevance feedback).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedbackInput {
+    pub example: VectorInput,
+    pub score: f32,
+}
+
+/// The `naive` relevance feedback strategy's trained coefficients.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NaiveFeedback {
+    pub a: f32,
+    pub b: f32,
+    pub c: f32,
+}
+
+/// Feedback pairs a relevance feedback query uses at most (as Qdrant).
+const MAX_FEEDBACK_PAIRS: usize = 3;
 
 /// Where examples given by id are looked up.
 pub(crate) struct Lookup {
@@ -83,6 +101,28 @@ impl Examples<'_> {
             return Err(NodeError::BadInput("recommend needs at least one positive example".into()));
         }
         self.all(inputs).await
+    }
+
+    /// Relevance feedback pairs: the feedback sorted by score, best paired with worst, then the
+    /// next ones inwards (at most 3 pairs), each weighted `(score gap)^b · c`.
+    pub(crate) async fn feedback_pairs(
+        &self,
+        feedback: &[FeedbackInput],
+        strategy: NaiveFeedback,
+    ) -> Result<Vec<FeedbackPair>> {
+        let mut sorted: Vec<&FeedbackInput> = feedback.iter().collect();
+        sorted.sort_by(|x, y| y.score.total_cmp(&x.score));
+        let count = MAX_FEEDBACK_PAIRS.min(sorted.len() / 2);
+        let mut out = Vec::with_capacity(count);
+        for i in 0..count {
+            let (best, worst) = (sorted[i], sorted[sorted.len() - 1 - i]);
+            out.push(FeedbackPair {
+                positive: self.one(&best.example).await?,
+                negative: self.one(&worst.example).await?,
+                weight: (best.score - worst.score).powf(strategy.b) * strategy.c,
+            });
+        }
+        Ok(out)
     }
 
     pub(crate) async fn pairs(&self, pairs: &[ContextInput]) -> Result<Vec<ContextPair>> {

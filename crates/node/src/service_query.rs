@@ -6,7 +6,7 @@
 
 use crate::error::{NodeError, Result};
 use crate::node::Node;
-pub use crate::query_examples::{ContextInput, Mmr, VectorInput};
+pub use crate::query_examples::{ContextInput, FeedbackInput, Mmr, NaiveFeedback, VectorInput};
 use crate::query_examples::{Examples, Lookup, mmr_stage};
 use crate::query_formula::{Formula, formula_stage};
 use quiver_collection::{Collection, SearchRequest};
@@ -62,6 +62,12 @@ pub enum QueryInput {
     },
     /// Context search: points on the positive side of every pair score 0, the rest less.
     Context(Vec<ContextInput>),
+    /// Relevance feedback (`naive`): `a · sim(target) + Σ weight · (sim(better) − sim(worse))`.
+    RelevanceFeedback {
+        target: VectorInput,
+        feedback: Vec<FeedbackInput>,
+        strategy: NaiveFeedback,
+    },
     /// `sample: random`.
     SampleRandom,
     /// Score boosting: an expression over the prefetch scores and the payload.
@@ -382,6 +388,9 @@ async fn stage_vector(stage: &Stage<'_>, query: &QueryInput) -> Result<(QueryVec
             std::iter::once(target).chain(context.iter().flat_map(|p| [&p.positive, &p.negative])).collect()
         }
         QueryInput::Context(pairs) => pairs.iter().flat_map(|p| [&p.positive, &p.negative]).collect(),
+        QueryInput::RelevanceFeedback { target, feedback, .. } => {
+            std::iter::once(target).chain(feedback.iter().map(|f| &f.example)).collect()
+        }
         QueryInput::SampleRandom | QueryInput::Formula(_) | QueryInput::Fusion(_) | QueryInput::OrderBy(_) => {
             Vec::new()
         }
@@ -405,6 +414,11 @@ async fn stage_vector(stage: &Stage<'_>, query: &QueryInput) -> Result<(QueryVec
             pairs: examples.pairs(context).await?,
         }),
         QueryInput::Context(pairs) => QueryVector::Custom(CustomQuery::Context { pairs: examples.pairs(pairs).await? }),
+        QueryInput::RelevanceFeedback { target, feedback, strategy } => QueryVector::Custom(CustomQuery::Feedback {
+            target: examples.one(target).await?,
+            a: strategy.a,
+            pairs: examples.feedback_pairs(feedback, *strategy).await?,
+        }),
         QueryInput::SampleRandom => QueryVector::Random { seed: random_seed() },
         QueryInput::Formula(_) | QueryInput::Fusion(_) | QueryInput::OrderBy(_) => {
             return Err(NodeError::BadInput("fusion, formula and order_by are not vector queries".into()));

@@ -8,6 +8,7 @@ use crate::wire_query::{
     ContextPairWire, DiscoverWire, FusionWire, LookupFromWire, MmrWire, NamedVectorWire, OneOrMany, PrefetchWire,
     QueryRequestWire, QueryWire, RecommendWire, RrfWire, SampleWire, SearchWire, VectorInputWire,
 };
+use crate::wire_query::{FeedbackItemWire, FeedbackQueryWire, FeedbackStrategyWire, NaiveWire};
 use qdrant_client::qdrant as pb;
 use quiver_types::SparseVector;
 use quiver_types::point::Vector;
@@ -100,6 +101,20 @@ pub fn order_by_in(order_by: pb::OrderBy) -> OrderByInterface {
     OrderByInterface::Struct(OrderBy { key: order_by.key, direction, start_from: start_from(order_by.start_from) })
 }
 
+fn feedback_wire(f: pb::RelevanceFeedbackInput) -> Result<FeedbackQueryWire, Status> {
+    use pb::feedback_strategy::Variant;
+    let naive = match f.strategy.and_then(|s| s.variant) {
+        Some(Variant::Naive(n)) => NaiveWire { a: n.a, b: n.b, c: n.c },
+        None => return Err(crate::grpc::status::missing("relevance feedback strategy")),
+    };
+    let feedback = f
+        .feedback
+        .into_iter()
+        .map(|item| Ok(FeedbackItemWire { example: vector_input(item.example)?, score: item.score }))
+        .collect::<Result<_, Status>>()?;
+    Ok(FeedbackQueryWire { target: vector_input(f.target)?, feedback, strategy: FeedbackStrategyWire { naive } })
+}
+
 fn context_pairs(context: Option<pb::ContextInput>) -> Result<Vec<ContextPairWire>, Status> {
     let pairs = context.map(|c| c.pairs).unwrap_or_default();
     pairs
@@ -152,7 +167,7 @@ fn query_wire(query: Option<pb::Query>) -> Result<Option<QueryWire>, Status> {
             serde_json::from_value(crate::grpc::formula::formula_json(f)?)
                 .map_err(|e| Status::invalid_argument(format!("invalid `formula` query: {e}")))?,
         ),
-        Q::RelevanceFeedback(_) => other("relevance_feedback"),
+        Q::RelevanceFeedback(f) => QueryWire::RelevanceFeedback { relevance_feedback: feedback_wire(f)? },
         Q::Text(_) => other("text"),
     }))
 }

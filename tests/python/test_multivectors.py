@@ -222,3 +222,36 @@ def test_multivectors_and_datatypes_survive_restart_and_crash(server_factory):
         assert after[3]["u"] == [3.0, 7.0]
         res = c.query_points("typed", query=[[1.0, 0.0]], using="h", limit=1).points
         assert res[0].id == 0 and abs(res[0].score - 2.0) < 1e-6
+
+
+def test_cluster_shards_on_other_peers_serve_every_query_kind(cluster_factory):
+    """Multivectors, float16 values and custom objectives travel to the shards of other peers
+    (4 shards over 2 peers, rf 1): answers equal numpy's exact ones."""
+    from cluster_harness import result, wait_until as wait
+
+    c = cluster_factory(2)
+    p0 = c.peers[0]
+    body = {
+        "vectors": {"m": {"size": 3, "distance": "Dot", "datatype": "float16", "multivector_config": {"comparator": "max_sim"}}},
+        "shard_number": 4,
+        "replication_factor": 1,
+    }
+    assert result(p0.put("/collections/mv", json=body)) is True
+    wait(lambda: all("mv" in p.collection_names() for p in c.peers), desc="collection on both peers")
+    assert all(p.collection_cluster("mv")["local_shards"] for p in c.peers), "a peer holds no shard"
+    rng = np.random.default_rng(21)
+    data = [np.asarray(rng.normal(size=(int(rng.integers(1, 4)), 3)), dtype=np.float16).astype(np.float32) for _ in range(80)]
+    points = [{"id": i, "vector": {"m": data[i].tolist()}} for i in range(80)]
+    result(p0.put("/collections/mv/points", json={"points": points}, params={"wait": "true"}))
+    q = rng.normal(size=(2, 3)).astype(np.float16).astype(np.float32)
+    for peer in c.peers:
+        got = result(peer.post("/collections/mv/points/query", json={"query": q.tolist(), "using": "m", "limit": 5}))["points"]
+        want = sorted(range(80), key=lambda i: -max_sim(q, data[i]))[:5]
+        assert [p["id"] for p in got] == want
+        ctx = {"query": {"context": [{"positive": 1, "negative": 2}]}, "using": "m", "limit": 80}
+        got = result(peer.post("/collections/mv/points/query", json=ctx))["points"]
+        assert len(got) == 78 and got[0]["score"] == 0.0
+        rec = {"query": {"recommend": {"positive": [3], "strategy": "sum_scores"}}, "using": "m", "limit": 3}
+        got = result(peer.post("/collections/mv/points/query", json=rec))["points"]
+        scores = {i: max_sim(data[3], data[i]) for i in range(80) if i != 3}
+        assert [p["id"] for p in got] == sorted(scores, key=lambda i: -scores[i])[:3]

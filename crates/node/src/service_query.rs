@@ -196,8 +196,11 @@ fn average_vector(positive: Vec<Vector>, negative: Vec<Vector>) -> Result<QueryV
         return Ok(QueryVector::Sparse(sparse_average(&pos, &neg)));
     }
     let multi = positive.iter().chain(&negative).any(|v| matches!(v, Vector::Multi(_)));
-    if multi && positive.len() == 1 && negative.is_empty() {
-        return Ok(positive.into_iter().map(QueryVector::from).next().unwrap_or(QueryVector::Multi(Vec::new())));
+    if multi
+        && negative.is_empty()
+        && let [only] = positive.as_slice()
+    {
+        return Ok(only.clone().into());
     }
     let flatten = |list: Vec<Vector>| -> Result<Option<Vec<f32>>> {
         let mut out = Vec::new();

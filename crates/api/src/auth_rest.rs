@@ -95,7 +95,9 @@ fn collection_rule(method: &Method, rest: &str) -> Rule {
         | "/points/query/groups"
         | "/points/recommend"
         | "/points/recommend/batch"
-        | "/points/recommend/groups" => Read,
+        | "/points/recommend/groups"
+        | "/points/discover"
+        | "/points/discover/batch" => Read,
         _ => Manage,
     };
     Rule::Collection(level)

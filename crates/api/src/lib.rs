@@ -20,6 +20,8 @@ mod routes_service;
 mod routes_shard_snapshots;
 mod routes_snapshots;
 mod wire;
+mod wire_discover;
+mod wire_formula;
 mod wire_groups;
 mod wire_query;
 

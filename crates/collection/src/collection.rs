@@ -9,7 +9,7 @@ use crate::replica_set::ReplicaSet;
 use crate::transfer::Copied;
 use crate::validate;
 use parking_lot::RwLock;
-use quiver_shard::{IndexConfig, LocalShard, ShardConfig};
+use quiver_shard::{IndexConfig, LocalShard, ShardConfig, VectorSpec};
 use quiver_types::PeerId;
 use quiver_types::cluster::TransferMethod;
 use quiver_types::config::CollectionConfig;
@@ -51,8 +51,21 @@ pub struct Collection {
 }
 
 fn shard_config(config: &CollectionConfig) -> ShardConfig {
-    let dense =
-        config.params.vectors.by_name().into_iter().map(|(name, p)| (name, (p.size as usize, p.distance))).collect();
+    let dense = config
+        .params
+        .vectors
+        .by_name()
+        .into_iter()
+        .map(|(name, p)| {
+            let spec = VectorSpec {
+                dim: p.size as usize,
+                distance: p.distance,
+                datatype: p.datatype.unwrap_or_default(),
+                multivector: p.multivector_config.is_some(),
+            };
+            (name, spec)
+        })
+        .collect();
     let wal_segment_bytes = (config.wal_config.wal_capacity_mb.max(1) as u64) * 1024 * 1024;
     let hnsw = config
         .params

@@ -18,6 +18,8 @@ mod keeper;
 mod lost;
 mod node;
 mod open;
+mod query_examples;
+mod query_formula;
 mod reconcile;
 mod recovery;
 pub mod service;

@@ -1,11 +1,12 @@
 //! REST bodies of searches and universal queries (spec §3.3) and their conversion.
 
 use crate::error::ApiError;
-use crate::wire::{positive_limit, shard_key_unsupported};
+use crate::wire::positive_limit;
 use quiver_node::service::SearchRequest;
 use quiver_node::service::{Fusion, Prefetch, QueryInput, QueryPoints, VectorInput};
 use quiver_types::filter::Filter;
 use quiver_types::query::{OrderByInterface, QueryVector, SearchParams, WithPayload, WithVector};
+use quiver_types::shard_key::ShardKeySelector;
 use quiver_types::{PointId, SparseVector};
 use serde::Deserialize;
 use serde_json::Value;
@@ -46,12 +47,11 @@ pub struct SearchWire {
     #[serde(default)]
     pub(crate) score_threshold: Option<f32>,
     #[serde(default)]
-    pub(crate) shard_key: Option<Value>,
+    pub(crate) shard_key: Option<ShardKeySelector>,
 }
 
 impl SearchWire {
     pub fn into_request(self) -> Result<SearchRequest, ApiError> {
-        shard_key_unsupported(&self.shard_key)?;
         let (vector_name, query) = match self.vector {
             NamedVectorWire::Dense(v) => (String::new(), QueryVector::Dense(v)),
             NamedVectorWire::NamedDense { name, vector } => (name, QueryVector::Dense(vector)),
@@ -67,6 +67,7 @@ impl SearchWire {
             score_threshold: self.score_threshold,
             with_payload: self.with_payload,
             with_vector: self.with_vector,
+            shard_key: ShardKeySelector::given(self.shard_key),
         })
     }
 }
@@ -186,7 +187,7 @@ pub struct QueryRequestWire {
     #[serde(default)]
     pub(crate) lookup_from: Option<Value>,
     #[serde(default)]
-    pub(crate) shard_key: Option<Value>,
+    pub(crate) shard_key: Option<ShardKeySelector>,
 }
 
 fn vector_input(input: VectorInputWire) -> Result<VectorInput, ApiError> {
@@ -253,7 +254,6 @@ fn prefetches(prefetch: Option<OneOrMany<PrefetchWire>>) -> Result<Vec<Prefetch>
 
 impl QueryRequestWire {
     pub fn into_query(self) -> Result<QueryPoints, ApiError> {
-        shard_key_unsupported(&self.shard_key)?;
         no_lookup(&self.lookup_from)?;
         Ok(QueryPoints {
             prefetch: prefetches(self.prefetch)?,
@@ -266,6 +266,7 @@ impl QueryRequestWire {
             score_threshold: self.score_threshold,
             with_payload: self.with_payload,
             with_vector: self.with_vector,
+            shard_key: ShardKeySelector::given(self.shard_key),
         })
     }
 }
@@ -304,7 +305,7 @@ pub struct RecommendRequestWire {
     #[serde(default)]
     pub(crate) lookup_from: Option<Value>,
     #[serde(default)]
-    pub(crate) shard_key: Option<Value>,
+    pub(crate) shard_key: Option<ShardKeySelector>,
 }
 
 impl RecommendRequestWire {

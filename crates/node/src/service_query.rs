@@ -3,15 +3,16 @@
 //! DBSF, or re-scored by a nearest query.
 
 use crate::error::{NodeError, Result};
+use crate::keyed::Keyed;
 use crate::node::Node;
-use quiver_collection::{Collection, SearchRequest};
+use quiver_collection::SearchRequest;
 use quiver_types::config::Distance;
 use quiver_types::filter::{Condition, Filter, HasIdCondition};
 use quiver_types::point::{ScoredPoint, Vector};
 use quiver_types::query::{OrderBy, QueryVector, ScrollRequest, SearchParams, WithPayload, WithVector};
+use quiver_types::shard_key::ShardKeySelector;
 use quiver_types::{PointId, SparseVector};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// A vector given directly or by the id of a point that has it.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +74,8 @@ pub struct QueryPoints {
     pub score_threshold: Option<f32>,
     pub with_payload: WithPayload,
     pub with_vector: WithVector,
+    /// The shard keys queried (custom sharding); every shard when `None`.
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 fn excluding(filter: Option<Filter>, ids: Vec<PointId>) -> Option<Filter> {
@@ -100,7 +103,7 @@ struct Stage<'a> {
     score_threshold: Option<f32>,
 }
 
-async fn resolve_vector(collection: &Collection, using: &str, input: &VectorInput) -> Result<QueryVector> {
+async fn resolve_vector(collection: &Keyed, using: &str, input: &VectorInput) -> Result<QueryVector> {
     match input {
         VectorInput::Dense(v) => Ok(QueryVector::Dense(v.clone())),
         VectorInput::Sparse(v) => Ok(QueryVector::Sparse(v.clone())),
@@ -122,7 +125,7 @@ async fn resolve_vector(collection: &Collection, using: &str, input: &VectorInpu
 
 /// The recommend target of the `average_vector` strategy: avg(pos) + (avg(pos) − avg(neg)).
 async fn average_vector(
-    collection: &Collection,
+    collection: &Keyed,
     using: &str,
     positive: &[VectorInput],
     negative: &[VectorInput],
@@ -214,7 +217,7 @@ fn union_ids(lists: &[Vec<ScoredPoint>]) -> Vec<PointId> {
 impl Node {
     /// `POST …/points/query`.
     pub async fn query_points(&self, name: &str, query: QueryPoints) -> Result<Vec<ScoredPoint>> {
-        let collection = self.resolve(name)?;
+        let collection = Keyed::new(self.resolve(name)?, query.shard_key.clone());
         if query.prefetch.is_empty() && query.query.is_none() {
             return self.query_by_id_order(name, &query).await;
         }
@@ -238,7 +241,7 @@ impl Node {
 
 type BoxedLists<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Vec<ScoredPoint>>>> + Send + 'a>>;
 
-fn run_prefetches<'a>(collection: &'a Arc<Collection>, prefetches: &'a [Prefetch]) -> BoxedLists<'a> {
+fn run_prefetches<'a>(collection: &'a Keyed, prefetches: &'a [Prefetch]) -> BoxedLists<'a> {
     Box::pin(async move {
         let mut lists = Vec::with_capacity(prefetches.len());
         for prefetch in prefetches {
@@ -261,7 +264,7 @@ fn run_prefetches<'a>(collection: &'a Arc<Collection>, prefetches: &'a [Prefetch
 }
 
 async fn run_stage(
-    collection: &Collection,
+    collection: &Keyed,
     stage: &Stage<'_>,
     lists: Option<Vec<Vec<ScoredPoint>>>,
 ) -> Result<Vec<ScoredPoint>> {
@@ -315,6 +318,7 @@ async fn run_stage(
         score_threshold: stage.score_threshold,
         with_payload: WithPayload::Bool(false),
         with_vector: WithVector::Bool(false),
+        shard_key: None,
     };
     Ok(collection.search(request).await?)
 }
@@ -339,7 +343,7 @@ fn similarity(distance: Distance, a: &[f32], b: &[f32]) -> f32 {
 /// `sigmoid(best positive)` if a positive is the most similar example, else
 /// `-sigmoid(best negative)`.
 async fn best_score_stage(
-    collection: &Collection,
+    collection: &Keyed,
     stage: &Stage<'_>,
     positive: &[VectorInput],
     negative: &[VectorInput],
@@ -392,6 +396,7 @@ async fn best_score_stage(
             score_threshold: None,
             with_payload: WithPayload::Bool(false),
             with_vector: WithVector::Names(vec![stage.using.clone()]),
+            shard_key: None,
         };
         for point in collection.search(request).await? {
             candidates.entry(point.id).or_insert(point);
@@ -419,7 +424,7 @@ async fn best_score_stage(
 }
 
 async fn order_by_stage(
-    collection: &Collection,
+    collection: &Keyed,
     stage: &Stage<'_>,
     order_by: &OrderBy,
     filter: Option<Filter>,
@@ -452,7 +457,7 @@ async fn order_by_stage(
 
 /// Fills in the payloads and vectors the caller asked for.
 async fn attach(
-    collection: &Collection,
+    collection: &Keyed,
     mut page: Vec<ScoredPoint>,
     with_payload: &WithPayload,
     with_vector: &WithVector,

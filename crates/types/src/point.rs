@@ -100,7 +100,7 @@ pub struct Record {
     pub payload: Option<Payload>,
     pub vector: Option<VectorStruct>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub shard_key: Option<serde_json::Value>,
+    pub shard_key: Option<crate::shard_key::ShardKey>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub order_value: Option<serde_json::Value>,
 }
@@ -114,7 +114,7 @@ pub struct ScoredPoint {
     pub payload: Option<Payload>,
     pub vector: Option<VectorStruct>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub shard_key: Option<serde_json::Value>,
+    pub shard_key: Option<crate::shard_key::ShardKey>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub order_value: Option<serde_json::Value>,
 }

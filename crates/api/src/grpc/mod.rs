@@ -18,6 +18,7 @@ mod points_write;
 mod query;
 mod reflection;
 mod service;
+mod shard_keys;
 mod snapshots;
 pub mod status;
 

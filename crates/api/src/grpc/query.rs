@@ -53,7 +53,7 @@ pub fn search_wire(r: pb::SearchPoints) -> Result<SearchWire, Status> {
         with_payload: with_payload(r.with_payload, false),
         with_vector: with_vector(r.with_vectors),
         score_threshold: r.score_threshold,
-        shard_key: shard_key(r.shard_key_selector),
+        shard_key: shard_key(r.shard_key_selector)?,
     })
 }
 
@@ -163,7 +163,7 @@ pub fn query_request(r: pb::QueryPoints) -> Result<QueryRequestWire, Status> {
         with_vector: with_vector(r.with_vectors),
         with_payload: with_payload(r.with_payload, false),
         lookup_from: lookup_from(r.lookup_from),
-        shard_key: shard_key(r.shard_key_selector),
+        shard_key: shard_key(r.shard_key_selector)?,
     })
 }
 
@@ -198,6 +198,6 @@ pub fn recommend_request(r: pb::RecommendPoints) -> Result<QueryRequestWire, Sta
         with_vector: with_vector(r.with_vectors),
         with_payload: with_payload(r.with_payload, false),
         lookup_from: lookup_from(r.lookup_from),
-        shard_key: shard_key(r.shard_key_selector),
+        shard_key: shard_key(r.shard_key_selector)?,
     })
 }

@@ -9,6 +9,8 @@ Run: .venv/bin/pytest -q tests/python/test_shard_keys.py -s
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 from qdrant_client import QdrantClient, models
@@ -16,7 +18,7 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from cluster_harness import Peer, result, wait_until
 from qhelpers import assert_error
-from replication_load import replica_states, shard_digest
+from replication_load import Load, check_replicas, replica_states, shard_digest
 
 VEC = models.VectorParams(size=4, distance=models.Distance.DOT)
 GRACE = {"QDRANT__CLUSTER__REPLICA_GRACE_PERIOD_SEC": "3"}
@@ -206,14 +208,27 @@ def test_keys_in_a_cluster_survive_a_lost_peer_and_replicate(cluster_factory):
                timeout=40, desc="keyed shard replicated")
     digests_equal(by_id, name, shard_9, [ids[0], ids[2]])
 
-    # Peer 1 killed for good: key "a"'s shard goes back to 2 Active replicas on peers 0 and 2.
+    # Peer 1 killed for good under a keyed write+read load through peers 0 and 2: key "a"'s
+    # shard goes back to 2 Active replicas on peers 0 and 2, with no failed request.
+    live = [c.peers[0], c.peers[2]]
+    load = Load(name, [p.url for p in live], start_id=10_000, shard_key="a", write_timeout=10.0).start()
+    load.wait_acks(10)
+    t0 = time.monotonic()
     c.peers[1].kill()
     wait_until(lambda: all_active(p0, name, 2, 2, off={ids[1]}) or None, timeout=60,
                desc="every keyed shard back at rf=2 without the killed peer")
+    print(f"[shard keys] keyed shard back at rf=2 {time.monotonic() - t0:.2f}s after the kill (grace 3 s)")
+    load.wait_acks(len(load.acks_so_far()) + 10)
+    rec = load.stop()
+    print(f"[shard keys] load: {rec.summary(t0)}")
+    assert not rec.failures, f"{len(rec.failures)} failed requests: {[str(f) for f in rec.failures[:5]]}"
+    report = check_replicas(p0.url, name, rec.acked_ids(), {p.peer_id: p.url for p in live})
+    print(report.describe())
+    report.assert_ok()
     final = keyed_states(p0, name)
     assert set(final[shard_a]) == {ids[0], ids[2]}, final
     digests_equal(by_id, name, shard_a, [ids[0], ids[2]])
-    assert rest.count(name, shard_key_selector="a").count == 200
+    assert rest.count(name, shard_key_selector="a").count == 200 + len(rec.acked_ids())
     got = rest.retrieve(name, list(range(0, 200)), shard_key_selector="a")
     assert sorted(r.id for r in got) == list(range(200)), "every acknowledged point readable"
     assert {str(r.shard_key) for r in got} == {"a"}

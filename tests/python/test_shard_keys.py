@@ -147,6 +147,28 @@ def test_rest_bodies_and_envelopes(server, unique):
     assert not (server.storage_path / "collections" / name / "1").exists(), "a dropped key's files are removed"
 
 
+def test_keys_and_their_points_survive_a_restart(server_factory):
+    srv = server_factory()
+    client = QdrantClient(url=srv.url, prefer_grpc=False, timeout=30)
+    custom_collection(client, "keep")
+    client.create_shard_key("keep", "a", shards_number=3)
+    client.create_shard_key("keep", "b")
+    client.upsert("keep", points(range(0, 40), "a"), shard_key_selector="a", wait=True)
+    client.upsert("keep", points(range(40, 45), "b"), shard_key_selector="b", wait=True)
+    client.delete_shard_key("keep", "b")
+    client.create_shard_key("keep", "c")
+    client.close()
+    srv.restart()
+    client = QdrantClient(url=srv.url, prefer_grpc=False, timeout=30)
+    assert sorted(str(k.key) for k in client.list_shard_keys("keep").shard_keys) == ["a", "c"]
+    assert client.count("keep", shard_key_selector="a").count == 40
+    assert client.count("keep", shard_key_selector="c").count == 0
+    info = requests.get(f"{srv.url}/collections/keep/cluster", timeout=10).json()["result"]
+    ids = {s["shard_id"]: s["shard_key"] for s in info["local_shards"]}
+    assert ids == {1: "a", 2: "a", 3: "a", 5: "c"}, f"key b's shard id 4 is not reused: {ids}"
+    client.close()
+
+
 # ------------------------------------------------------------------------------------ cluster
 def keyed_states(peer: Peer, name: str) -> dict[int, dict[int, str]]:
     return replica_states(peer.url, name, timeout=3)

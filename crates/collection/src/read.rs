@@ -119,8 +119,10 @@ impl Collection {
         }
         routing.read_shards(shard_key)?;
         let mut by_shard: HashMap<ShardId, Vec<PointId>> = HashMap::new();
-        for id in ids {
-            by_shard.entry(self.shard_of(id)).or_default().push(*id);
+        for target in routing.write_targets(None)? {
+            for id in ids {
+                by_shard.entry(target.shard_of(id)).or_default().push(*id);
+            }
         }
         Ok(by_shard)
     }

@@ -24,11 +24,6 @@ impl Node {
         operation: ClusterOperation,
         timeout: Option<Duration>,
     ) -> Result<bool> {
-        let operation = match operation {
-            ClusterOperation::CreateShardingKey(request) => return self.create_shard_key(name, request, timeout).await,
-            ClusterOperation::DropShardingKey(request) => return self.drop_shard_key(name, request, timeout).await,
-            other => other,
-        };
         let state = self.cluster_state().ok_or(NodeError::StandaloneMode)?;
         let (real_name, meta) = state.resolve_collection(name).ok_or_else(|| NodeError::collection_not_found(name))?;
         let collection = real_name.to_string();
@@ -64,9 +59,8 @@ impl Node {
                 check_peer(&state.peers, request.peer_id)?;
                 MetaOperation::DropReplica { collection, shard_id: request.shard_id, peer_id: request.peer_id }
             }
-            ClusterOperation::CreateShardingKey(_) | ClusterOperation::DropShardingKey(_) => {
-                return Err(NodeError::Service("shard key operations are handled above".into()));
-            }
+            ClusterOperation::CreateShardingKey(request) => return self.create_shard_key(name, request, timeout).await,
+            ClusterOperation::DropShardingKey(request) => return self.drop_shard_key(name, request, timeout).await,
         };
         self.propose(op, Some(timeout.unwrap_or(META_OP_TIMEOUT))).await?;
         Ok(true)

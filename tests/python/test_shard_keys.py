@@ -142,6 +142,10 @@ def test_rest_bodies_and_envelopes(server, unique):
     auto = unique("auto")
     requests.put(f"{server.url}/collections/{auto}", json={"vectors": {"size": 4, "distance": "Dot"}}, timeout=10)
     assert requests.get(f"{server.url}/collections/{auto}/shards", timeout=10).json()["result"] == {}
+    index = {"field_name": "tenant", "field_schema": {"type": "keyword", "is_tenant": True}}
+    assert requests.put(f"{base}/index", json=index, params={"wait": "true"}, timeout=10).status_code == 200
+    schema = requests.get(base, timeout=10).json()["result"]["payload_schema"]["tenant"]
+    assert schema["data_type"] == "keyword" and schema["params"]["is_tenant"] is True, schema
     r = requests.post(f"{base}/shards/delete", json={"shard_key": "t1"}, timeout=10)
     assert r.json()["result"] is True
     assert not (server.storage_path / "collections" / name / "1").exists(), "a dropped key's files are removed"

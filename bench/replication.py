@@ -1,8 +1,9 @@
 """Replication benchmark (issue 4): 3 local peers, shard_number=6.
 
 1. Write throughput with replication_factor 1, 2, 3: 384-d vectors from base.npy, batches of 100,
-   wait=true, one client thread; points/s, p50/p99 batch latency, and the rf=2/rf=1 and rf=3/rf=1
-   time ratios (measured in the same run, so machine noise affects all three alike).
+   wait=true, with 1 and with 4 concurrent client threads (`--clients`); points/s, p50/p99 batch
+   latency, and the rf=2/rf=1 and rf=3/rf=1 time ratios for each client count (measured in the
+   same run, so machine noise affects all alike).
 2. Failure detection: rf=2 under a light write+read load, kill -9 one peer; time until its
    replicas show Dead on a survivor, and the load's errors (all, and from 3 s after the kill).
 
@@ -39,22 +40,40 @@ def create(peer, name: str, rf: int) -> None:
     r.raise_for_status()
 
 
-def upsert_all(urls: list[str], name: str, vectors: np.ndarray, batch: int) -> dict:
-    session = requests.Session()
-    latencies = []
+def upsert_all(urls: list[str], name: str, vectors: np.ndarray, batch: int, clients: int = 1) -> dict:
+    """Loads `vectors` in batches of `batch` with `clients` concurrent client threads (each its own
+    session; batches dealt round-robin), `wait=true`."""
+    starts = list(range(0, len(vectors), batch))
+    latencies: list[float] = []
+    failures: list[BaseException] = []
+
+    def client(k: int) -> None:
+        session = requests.Session()
+        try:
+            for i in range(k, len(starts), clients):
+                start = starts[i]
+                chunk = vectors[start:start + batch]
+                points = [{"id": start + j, "vector": chunk[j], "payload": {"i": start + j}} for j in range(len(chunk))]
+                body = orjson.dumps({"points": points}, option=orjson.OPT_SERIALIZE_NUMPY)
+                t = time.perf_counter()
+                r = session.put(f"{urls[i % len(urls)]}/collections/{name}/points?wait=true", data=body,
+                                headers={"content-type": "application/json"}, timeout=60)
+                latencies.append(time.perf_counter() - t)
+                r.raise_for_status()
+        except BaseException as e:  # reported by the caller
+            failures.append(e)
+
     started = time.perf_counter()
-    for i, start in enumerate(range(0, len(vectors), batch)):
-        chunk = vectors[start:start + batch]
-        points = [{"id": start + j, "vector": chunk[j], "payload": {"i": start + j}} for j in range(len(chunk))]
-        body = orjson.dumps({"points": points}, option=orjson.OPT_SERIALIZE_NUMPY)
-        t = time.perf_counter()
-        r = session.put(f"{urls[i % len(urls)]}/collections/{name}/points?wait=true", data=body,
-                        headers={"content-type": "application/json"}, timeout=60)
-        latencies.append(time.perf_counter() - t)
-        r.raise_for_status()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     elapsed = time.perf_counter() - started
+    if failures:
+        raise failures[0]
     lat = np.array(latencies) * 1000
-    return {"points": len(vectors), "seconds": elapsed, "points_per_s": len(vectors) / elapsed,
+    return {"points": len(vectors), "clients": clients, "seconds": elapsed, "points_per_s": len(vectors) / elapsed,
             "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99))}
 
 
@@ -116,6 +135,8 @@ def main() -> None:
     parser.add_argument("--bin", default=str(REPO / "target" / "release" / "quiver"))
     parser.add_argument("--data", default=os.environ.get("QUIVER_BENCH_DATA", str(REPO.parent / "shared" / "data")))
     parser.add_argument("--points", type=int, default=20000)
+    parser.add_argument("--clients", type=lambda v: [int(x) for x in v.split(",")], default=[1, 4],
+                        help="concurrent client threads, comma-separated runs (default 1,4)")
     parser.add_argument("--out", default=str(REPO / "bench" / "out" / "replication.json"))
     args = parser.parse_args()
     os.environ["QUIVER_BIN"] = args.bin
@@ -123,12 +144,15 @@ def main() -> None:
     results: dict = {"points": args.points, "batch": 100, "shard_number": 6}
     with Cluster(3, env={"QDRANT__LOG_LEVEL": "WARN"}) as cluster:
         urls = [p.url for p in cluster.peers]
-        for rf in (1, 2, 3):
-            create(cluster.peers[0], f"bench_rf{rf}", rf)
-            results[f"rf{rf}"] = upsert_all(urls, f"bench_rf{rf}", vectors, 100)
-            print(f"rf={rf}: {results[f'rf{rf}']}", flush=True)
-        for rf in (2, 3):
-            results[f"rf{rf}_over_rf1_time"] = results[f"rf{rf}"]["seconds"] / results["rf1"]["seconds"]
+        for clients in args.clients:
+            for rf in (1, 2, 3):
+                name = f"bench_rf{rf}_c{clients}"
+                create(cluster.peers[0], name, rf)
+                results[f"rf{rf}_c{clients}"] = upsert_all(urls, name, vectors, 100, clients)
+                print(f"rf={rf} clients={clients}: {results[f'rf{rf}_c{clients}']}", flush=True)
+            for rf in (2, 3):
+                results[f"rf{rf}_over_rf1_time_c{clients}"] = (
+                    results[f"rf{rf}_c{clients}"]["seconds"] / results[f"rf1_c{clients}"]["seconds"])
         results["failure"] = failure_detection(cluster, vectors)
     print(json.dumps(results, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -322,7 +322,7 @@ class Load:
             try:
                 if kind == "search":
                     r = session.post(url + base + "/search", timeout=self.read_timeout,
-                                     json={"vector": [1.0, 0.5, 0.5, 0.5], "limit": 5})
+                                     json={"vector": vector_for(0), "limit": 5})
                 elif kind == "count":
                     r = session.post(url + base + "/count", json={"exact": True},
                                      timeout=self.read_timeout)

@@ -9,7 +9,7 @@ use crate::routing::{Routing, WriteTarget};
 use crate::transfer::Copied;
 use crate::validate;
 use parking_lot::RwLock;
-use quiver_shard::{IndexConfig, LocalShard, ShardConfig};
+use quiver_shard::{IndexConfig, LocalShard, ShardConfig, VectorSpec};
 use quiver_types::PeerId;
 use quiver_types::cluster::TransferMethod;
 use quiver_types::config::CollectionConfig;
@@ -57,8 +57,21 @@ pub struct Collection {
 }
 
 fn shard_config(config: &CollectionConfig) -> ShardConfig {
-    let dense =
-        config.params.vectors.by_name().into_iter().map(|(name, p)| (name, (p.size as usize, p.distance))).collect();
+    let dense = config
+        .params
+        .vectors
+        .by_name()
+        .into_iter()
+        .map(|(name, p)| {
+            let spec = VectorSpec {
+                dim: p.size as usize,
+                distance: p.distance,
+                datatype: p.datatype.unwrap_or_default(),
+                multivector: p.multivector_config.is_some(),
+            };
+            (name, spec)
+        })
+        .collect();
     let wal_segment_bytes = (config.wal_config.wal_capacity_mb.max(1) as u64) * 1024 * 1024;
     let hnsw = config
         .params
@@ -316,6 +329,17 @@ impl Collection {
             let status = shard.index_status();
             (n + status.indexed_vectors, busy || status.indexing)
         })
+    }
+
+    /// Dense vectors per vector name over local shards (metrics).
+    pub fn vector_counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for shard in self.shards.read().values().filter_map(|set| set.local()) {
+            for (name, n) in shard.vector_counts() {
+                *counts.entry(name).or_insert(0) += n;
+            }
+        }
+        counts
     }
 
     /// Validates `op`, splits it by shard within the shard keys `shard_key` names (spec §3.2),

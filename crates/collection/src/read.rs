@@ -7,10 +7,11 @@ use crate::error::Result;
 use crate::remote::{ShardRequest, ShardResponse};
 use crate::validate;
 use quiver_shard::ScrollPage;
-use quiver_shard::distance::higher_is_better;
+use quiver_shard::distance::{higher_is_better, postprocess, vector_similarity};
+use quiver_shard::vectors::Metric;
 use quiver_types::config::Distance;
 use quiver_types::filter::Filter;
-use quiver_types::point::{Record, ScoredPoint};
+use quiver_types::point::{Record, ScoredPoint, Vector};
 use quiver_types::query::{CoreSearch, Direction, QueryVector, ScrollRequest, WithPayload, WithVector};
 use quiver_types::shard_key::{ShardKey, ShardKeySelector};
 use quiver_types::{PointId, ShardId};
@@ -47,10 +48,10 @@ impl Collection {
         validate::prepare_query(&config, &request.vector_name, &mut request.query)?;
         validate::prepare_filter(request.filter.as_ref())?;
         let better_high = match &request.query {
-            QueryVector::Dense(_) => {
+            QueryVector::Dense(_) | QueryVector::Multi(_) => {
                 higher_is_better(config.params.vectors.get(&request.vector_name).map_or(Distance::Dot, |p| p.distance))
             }
-            QueryVector::Sparse(_) => true,
+            QueryVector::Sparse(_) | QueryVector::Custom(_) | QueryVector::Random { .. } => true,
         };
         let core = CoreSearch {
             vector_name: request.vector_name.clone(),
@@ -148,6 +149,22 @@ impl Collection {
             found.extend(records.into_iter().map(|r| (r.id, Record { shard_key: key.cloned(), ..r })));
         }
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    /// How close two vectors of the vector `name` are, larger is closer, on the scale a nearest
+    /// search reports (Euclid and Manhattan: the distance negated). MMR compares candidates by it.
+    pub fn closeness(&self, name: &str) -> impl Fn(&Vector, &Vector) -> f32 + use<> {
+        let config = self.config();
+        let params = config.params.vectors.get(name);
+        let distance = params.map_or(Distance::Dot, |p| p.distance);
+        let metric = Metric { distance, datatype: params.and_then(|p| p.datatype).unwrap_or_default() };
+        move |a, b| {
+            let similarity = vector_similarity(metric, a, b);
+            match higher_is_better(distance) {
+                true => similarity,
+                false => -postprocess(distance, similarity),
+            }
+        }
     }
 
     /// The versions of the points with `ids` that exist.

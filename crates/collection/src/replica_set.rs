@@ -21,8 +21,12 @@ pub struct ReplicaSet {
     local_state: RwLock<ReplicaState>,
     /// Replica states of every peer (cluster mode; empty standalone).
     peers: RwLock<BTreeMap<PeerId, ReplicaState>>,
-    /// Serialises ordering + replication of this shard's writes on its primary.
+    /// Serialises the ordering of this shard's writes on its primary (held until a write is
+    /// sent to the replicas, not until they answer: design record 017).
     pub(crate) order: tokio::sync::Mutex<()>,
+    /// As a replica: woken after each record the primary sent is applied, for a record that
+    /// overtook its predecessor (pipelined writes).
+    pub(crate) applied: tokio::sync::Notify,
     /// Cluster mode: the local replica was confirmed current with the primary since this peer
     /// (re)gained contact with the cluster; until then it does not serve reads.
     verified: std::sync::atomic::AtomicBool,
@@ -51,9 +55,28 @@ pub struct ReplicaSet {
     /// term). A write forwarded from a view older than that was addressed to an earlier tenure
     /// and is refused (design record 003 §9).
     term: std::sync::atomic::AtomicU64,
+    /// As primary: peers whose replica stopped being readable in a recent view (removed,
+    /// deactivated), with when this peer applied that view. They may still serve reads until
+    /// they apply the same view, so writes keep going to them for a short while (see
+    /// `replication.rs`, `departed_targets`).
+    departed: parking_lot::Mutex<Vec<(PeerId, tokio::time::Instant)>>,
+    /// The view in which each peer's replica state last changed (added, removed or another
+    /// state).
+    changed_in: parking_lot::Mutex<BTreeMap<PeerId, u64>>,
     /// As a transfer target: the running transfer (from, to) and its progress.
     transfer_progress: parking_lot::Mutex<Option<(PeerId, PeerId, Arc<crate::progress::TransferProgress>)>>,
+    /// As primary: the last sequence number each other replica is known to hold (replication
+    /// lag, `metrics.rs`).
+    pub(crate) known_seq: parking_lot::Mutex<BTreeMap<PeerId, quiver_types::SeqNo>>,
+    /// As primary: when replicas' content digests were last compared (`digest_check.rs`).
+    pub(crate) last_digest_check: parking_lot::Mutex<Option<tokio::time::Instant>>,
 }
+
+/// How long a primary keeps sending writes to a replica that stopped being readable in its
+/// view (removed or deactivated while its peer may lag in applying that view): as long as the
+/// write path waits before deactivating a failed replica (`DEACTIVATION_DELAY`), longer than a
+/// peer's contact window, so a peer cut off meanwhile has stopped serving reads.
+pub(crate) const DEPARTED_GRACE: std::time::Duration = std::time::Duration::from_millis(2500);
 
 /// A shard snapshot file written for a transfer; removed when dropped.
 pub struct SnapshotFile {
@@ -83,6 +106,7 @@ impl ReplicaSet {
             local_state: RwLock::new(ReplicaState::Active),
             peers: RwLock::new(BTreeMap::new()),
             order: tokio::sync::Mutex::new(()),
+            applied: tokio::sync::Notify::new(),
             verified: std::sync::atomic::AtomicBool::new(false),
             primary_synced: std::sync::atomic::AtomicBool::new(false),
             frozen: parking_lot::Mutex::new(None),
@@ -95,6 +119,10 @@ impl ReplicaSet {
             last_repair: parking_lot::Mutex::new(None),
             term: std::sync::atomic::AtomicU64::new(0),
             transfer_progress: parking_lot::Mutex::new(None),
+            departed: parking_lot::Mutex::new(Vec::new()),
+            changed_in: parking_lot::Mutex::new(BTreeMap::new()),
+            known_seq: parking_lot::Mutex::new(BTreeMap::new()),
+            last_digest_check: parking_lot::Mutex::new(None),
         }
     }
 
@@ -169,6 +197,8 @@ impl ReplicaSet {
             self.set_verified(false);
         }
         let previous_primary = self.primary();
+        self.note_departed(me, &states);
+        self.note_changes(&states, view);
         *self.local_state.write() = local;
         *self.peers.write() = states;
         self.view.store(view, Ordering::Release);
@@ -179,6 +209,50 @@ impl ReplicaSet {
             tracing::debug!(peer = me, shard_id = self.shard_id, primary = ?self.primary(), term, "primary changed");
         }
         self.states_changed.send_modify(|generation| *generation += 1);
+    }
+
+    /// Records the peers whose replicas were readable before `states` and are not in them.
+    fn note_departed(&self, me: PeerId, states: &BTreeMap<PeerId, ReplicaState>) {
+        let now = tokio::time::Instant::now();
+        let gone: Vec<PeerId> = self
+            .peers
+            .read()
+            .iter()
+            .filter(|(peer, state)| **peer != me && state.is_readable())
+            .filter(|(peer, _)| !states.get(peer).is_some_and(|s| s.is_readable()))
+            .map(|(peer, _)| *peer)
+            .collect();
+        let mut departed = self.departed.lock();
+        departed.retain(|(peer, at)| now.duration_since(*at) < DEPARTED_GRACE && !gone.contains(peer));
+        departed.extend(gone.into_iter().map(|peer| (peer, now)));
+    }
+
+    /// Records the view in which each peer's replica state changed.
+    fn note_changes(&self, states: &BTreeMap<PeerId, ReplicaState>, view: u64) {
+        let peers = self.peers.read();
+        let mut changed_in = self.changed_in.lock();
+        for peer in peers.keys().chain(states.keys()) {
+            if peers.get(peer) != states.get(peer) {
+                changed_in.insert(*peer, view);
+            }
+        }
+    }
+
+    /// Whether `peer`'s replica state changed after view `view`.
+    pub(crate) fn changed_since(&self, peer: PeerId, view: u64) -> bool {
+        self.changed_in.lock().get(&peer).is_some_and(|changed| *changed > view)
+    }
+
+    /// Peers whose replicas departed less than `DEPARTED_GRACE` ago and that no longer receive
+    /// updates in this view, with the end of their grace.
+    pub(crate) fn departed_targets(&self, now: tokio::time::Instant) -> Vec<(PeerId, tokio::time::Instant)> {
+        let peers = self.peers.read();
+        self.departed
+            .lock()
+            .iter()
+            .map(|(peer, at)| (*peer, *at + DEPARTED_GRACE))
+            .filter(|(peer, until)| *until > now && !peers.get(peer).is_some_and(|s| s.receives_updates()))
+            .collect()
     }
 
     /// The applied metadata index of this peer's view of the replica states.
@@ -239,5 +313,59 @@ impl ReplicaSet {
     /// Number of replicas in any state (for `write_consistency_factor`).
     pub fn replica_count(&self) -> usize {
         self.peers.read().len().max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ReplicaState::{Active, Dead, Partial};
+    use quiver_types::config::{CollectionConfig, CollectionParams, VectorsConfig};
+
+    fn replica_set() -> ReplicaSet {
+        let params = CollectionParams {
+            vectors: VectorsConfig::Multi(BTreeMap::new()),
+            shard_number: 1,
+            sharding_method: None,
+            replication_factor: 3,
+            write_consistency_factor: 1,
+            read_fan_out_factor: None,
+            on_disk_payload: false,
+            sparse_vectors: BTreeMap::new(),
+        };
+        let config = CollectionConfig {
+            params,
+            hnsw_config: Default::default(),
+            optimizer_config: Default::default(),
+            wal_config: Default::default(),
+            quantization_config: None,
+            strict_mode_config: None,
+            metadata: None,
+        };
+        let ctx = Arc::new(CollectionContext::new("c", std::path::Path::new("/nonexistent"), config));
+        ReplicaSet::new(0, None, ctx)
+    }
+
+    fn departed(set: &ReplicaSet, after: std::time::Duration) -> Vec<PeerId> {
+        let now = tokio::time::Instant::now() + after;
+        set.departed_targets(now).into_iter().map(|(peer, _)| peer).collect()
+    }
+
+    #[test]
+    fn replicas_that_stop_being_readable_are_fed_for_a_grace_period() {
+        let set = replica_set();
+        let states = |list: &[(PeerId, ReplicaState)]| list.iter().copied().collect::<BTreeMap<_, _>>();
+        set.set_states(1, states(&[(1, Active), (2, Active), (3, Active), (4, Partial)]), 1);
+        assert!(departed(&set, std::time::Duration::ZERO).is_empty());
+        // 2 removed (a trim, a dropped replica), 3 deactivated, 4 was never readable.
+        set.set_states(1, states(&[(1, Active), (3, Dead)]), 2);
+        assert_eq!(departed(&set, std::time::Duration::ZERO), vec![2, 3]);
+        // Once 3 receives updates again (recovering), the normal write path reaches it.
+        set.set_states(1, states(&[(1, Active), (3, Partial)]), 3);
+        assert_eq!(departed(&set, std::time::Duration::ZERO), vec![2]);
+        assert!(set.changed_since(3, 2) && !set.changed_since(3, 3));
+        assert!(set.changed_since(2, 1) && !set.changed_since(2, 2) && !set.changed_since(1, 1));
+        // The grace is over: nobody is fed any more.
+        assert!(departed(&set, DEPARTED_GRACE + std::time::Duration::from_millis(1)).is_empty());
     }
 }

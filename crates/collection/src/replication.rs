@@ -24,21 +24,18 @@ pub const SHARD_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// off from the cluster has stopped serving reads before it can be deactivated and writes are
 /// acknowledged without it.
 pub const DEACTIVATION_DELAY: Duration = Duration::from_millis(2500);
-
-/// How often a primary compares its replicas with its own last sequence number.
-const REPAIR_EVERY: Duration = Duration::from_secs(5);
-/// How long a repair round waits for a replica's last sequence number.
-const REPAIR_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+// A departed replica is fed for as long as a failed one waits before it is deactivated.
+const _: () = assert!(crate::replica_set::DEPARTED_GRACE.as_millis() == DEACTIVATION_DELAY.as_millis());
 
 /// The shard a primary replicates, with its local replica and ports.
 #[derive(Clone, Copy)]
-struct Target<'a> {
-    shard_id: ShardId,
-    local: &'a Arc<LocalShard>,
-    ports: &'a ClusterPorts,
+pub(crate) struct Target<'a> {
+    pub(crate) shard_id: ShardId,
+    pub(crate) local: &'a Arc<LocalShard>,
+    pub(crate) ports: &'a ClusterPorts,
 }
 
-fn service(context: &str, e: impl std::fmt::Display) -> CollectionError {
+pub(crate) fn service(context: &str, e: impl std::fmt::Display) -> CollectionError {
     CollectionError::Service(format!("{context}: {e}"))
 }
 
@@ -137,6 +134,12 @@ impl ReplicaSet {
     /// The primary's part: order locally, replicate, deactivate failed replicas, then answer.
     /// `seen_at`: for a write another peer forwarded, the view in which it named this peer
     /// primary (see [`ShardRequest::Update`]).
+    ///
+    /// Pipelined (design record 017): the order lock is held while the write gets its sequence
+    /// number and is sent to the replicas, not while they answer, so the shard's next write is
+    /// ordered meanwhile; replicas apply in sequence order (a record that overtakes its
+    /// predecessor waits for it). Each write is still acknowledged only once every replica it
+    /// was sent to holds it (fsynced) or is marked `Dead` (DESIGN §3.1).
     pub(crate) async fn update_as_primary(
         self: &Arc<Self>,
         ports: &ClusterPorts,
@@ -144,25 +147,37 @@ impl ReplicaSet {
         wait: bool,
         seen_at: Option<u64>,
     ) -> Result<UpdateResult> {
-        let _order = self.order.lock().await;
-        // The role may have moved while this write waited for the lock (e.g. a finished move),
-        // or been lost and regained: a forwarded write is ordered only in the tenure it was
-        // addressed to.
-        if self.primary() != Some(ports.me) || seen_at.is_some_and(|seen| !self.in_current_term(seen)) {
-            return Err(not_primary(self, ports.me));
-        }
-        // The local replica as it is now: one dropped and re-created while this write waited is
-        // another replica.
-        let local = self.local().ok_or_else(|| no_replica(self.shard_id))?;
-        let local = &local;
-        let term = self.current_term();
-        if !self.is_primary_synced() {
-            self.adopt_longest_suffix(local, ports).await?;
-        }
-        let (mut result, failed, holders) = self.order_and_replicate(local, ports, &op, wait, term).await?;
+        let (in_flight, term) = {
+            let _order = self.order.lock().await;
+            // The role may have moved while this write waited for the lock (e.g. a finished
+            // move), or been lost and regained: a forwarded write is ordered only in the tenure
+            // it was addressed to.
+            if self.primary() != Some(ports.me) || seen_at.is_some_and(|seen| !self.in_current_term(seen)) {
+                return Err(not_primary(self, ports.me));
+            }
+            // The local replica as it is now: one dropped and re-created while this write waited
+            // is another replica.
+            let local = self.local().ok_or_else(|| no_replica(self.shard_id))?;
+            let term = self.current_term();
+            if !self.is_primary_synced() {
+                self.adopt_longest_suffix(&local, ports).await?;
+            }
+            (self.order_and_send(local, ports, op, wait, term).await?, term)
+        };
+        let ordered_in = in_flight.view;
+        let (mut result, failed, holders) = in_flight.outcome(ports.me, wait).await?;
         if wait {
             result.status = quiver_types::ops::UpdateStatus::Completed;
         }
+        // Demoted meanwhile (see below): the new primary orders the write again and settles
+        // its own replicas' failures.
+        if self.primary() != Some(ports.me) || self.current_term() != term {
+            return Err(not_primary(self, ports.me));
+        }
+        // A replica whose state changed after the write was ordered was deactivated and
+        // recovered since (a restart): its recovery copied this write, so its failure (the
+        // old process) deactivates nothing.
+        let failed = failed.into_iter().filter(|(peer, _, _)| !self.changed_since(*peer, ordered_in)).collect();
         self.settle_failures(ports, failed, holders.len()).await?;
         // Replicas that held the write may have been dropped meanwhile (a user's drop_replica):
         // the write must still be on `write_consistency_factor` replicas when acknowledged.
@@ -177,47 +192,50 @@ impl ReplicaSet {
         Ok(result)
     }
 
-    /// Logs and applies `op` locally (assigning its sequence number), sends it to every other
-    /// replica that takes updates and fsyncs meanwhile; the result, the replicas that failed
-    /// (a `Partial` one is not counted: its transfer brings it up to date) and the peers
-    /// holding the write.
-    async fn order_and_replicate(
+    /// Logs and applies `op` locally (assigning its sequence number) and starts sending it to
+    /// every other replica that takes updates; the local fsync and the replicas' answers are
+    /// awaited by [`InFlight::outcome`], after the order lock is released.
+    async fn order_and_send(
         self: &Arc<Self>,
-        local: &Arc<LocalShard>,
+        local: Arc<LocalShard>,
         ports: &ClusterPorts,
-        op: &UpdateOperation,
+        op: UpdateOperation,
         wait: bool,
         term: u64,
-    ) -> Result<(UpdateResult, Vec<(PeerId, ReplicaState, CollectionError)>, Vec<PeerId>)> {
-        // Log and apply locally without waiting for the fsync, then fsync here while the
-        // replicas log theirs: the write is acknowledged only after both (overlapping the disks'
-        // latencies instead of adding them).
-        let result = self.order_locally(local, op.clone(), ports.me, term).await?;
+    ) -> Result<InFlight> {
+        let result = self.order_locally(&local, op.clone(), ports.me, term).await?;
         let seq = result.operation_id.unwrap_or(0);
         tracing::debug!(peer = ports.me, shard_id = self.shard_id, seq, ?op, "ordered as primary");
-        let targets = self.remote_updatable(ports.me);
-        let target = Target { shard_id: self.shard_id, local, ports };
-        let sends = targets.iter().map(|(peer, _)| self.replicate_to(&target, *peer, seq, op, wait));
-        let local_sync = async {
-            if !wait {
-                return Ok(());
-            }
-            let shard = Arc::clone(local);
-            let task = tokio::task::spawn_blocking(move || shard.sync());
-            task.await.map_err(|e| service("WAL sync task", e))?.map_err(CollectionError::from)
-        };
-        let (synced, outcomes) = futures::join!(local_sync, futures::future::join_all(sends));
-        synced?;
-        let holders: Vec<PeerId> = std::iter::once(ports.me)
-            .chain(targets.iter().zip(&outcomes).filter(|(_, o)| o.is_ok()).map(|((peer, _), _)| *peer))
+        let sends = self
+            .remote_updatable(ports.me)
+            .into_iter()
+            .map(|(peer, state)| (peer, state, self.send_to(&local, peer, seq, op.clone(), wait, false)))
             .collect();
-        let failed = targets
-            .iter()
-            .zip(outcomes)
-            .filter_map(|((peer, state), outcome)| outcome.err().map(|e| (*peer, *state, e)))
-            .filter(|(_, state, _)| *state != ReplicaState::Partial)
+        let departed = self
+            .departed_targets(tokio::time::Instant::now())
+            .into_iter()
+            .map(|(peer, until)| (until, self.send_to(&local, peer, seq, op.clone(), wait, true)))
             .collect();
-        Ok((result, failed, holders))
+        Ok(InFlight { result, local, sends, departed, view: self.view() })
+    }
+
+    /// Sends the write at `seq` to `peer` in a task of its own (it starts now, in sequence
+    /// order with the shard's other writes, whether or not its answer is awaited).
+    fn send_to(
+        self: &Arc<Self>,
+        local: &Arc<LocalShard>,
+        peer: PeerId,
+        seq: SeqNo,
+        op: UpdateOperation,
+        wait: bool,
+        departed: bool,
+    ) -> tokio::task::JoinHandle<Result<()>> {
+        let (set, local) = (Arc::clone(self), Arc::clone(local));
+        tokio::spawn(async move {
+            let ports = set.ctx.cluster().ok_or_else(|| no_replica(set.shard_id))?;
+            let target = Target { shard_id: set.shard_id, local: &local, ports };
+            set.replicate_to(&target, peer, seq, &op, wait, departed).await
+        })
     }
 
     /// Logs and applies `op` as primary in tenure `term`: the term is checked and the record
@@ -295,7 +313,11 @@ impl ReplicaSet {
             tracing::warn!(shard_id = self.shard_id, "acknowledged without replicas whose peers are down");
             return Ok(());
         }
-        tokio::time::sleep(DEACTIVATION_DELAY).await;
+        // The delay lets a replica cut off from the cluster stop serving reads first; one that
+        // answered it serves none needs no wait.
+        if !failed.iter().all(|(_, _, e)| matches!(e, CollectionError::NotReadable { .. })) {
+            tokio::time::sleep(DEACTIVATION_DELAY).await;
+        }
         for (peer, state, e) in failed {
             tracing::warn!(shard_id = self.shard_id, peer, error = %e, "replica failed a write; marking it Dead");
             let Err(d) = ports.control.mark_dead(self.ctx.name(), self.shard_id, peer, state).await else { continue };
@@ -311,37 +333,6 @@ impl ReplicaSet {
             )));
         }
         Ok(())
-    }
-
-    /// Primary: brings every other replica that takes updates up to this replica's last sequence
-    /// number — after a write failed as a whole, a replica that missed it stays `Active` with a
-    /// gap that only the next write would fill (anti-entropy; design record 003 §3). Runs when a
-    /// write left some replica behind, and every `REPAIR_EVERY` anyway.
-    pub async fn repair_replicas(&self) {
-        use std::sync::atomic::Ordering;
-        let Some(ports) = self.ctx.cluster() else { return };
-        let Some(local) = self.local() else { return };
-        if self.primary() != Some(ports.me) {
-            return;
-        }
-        let due = self.last_repair.lock().is_none_or(|at| at.elapsed() >= REPAIR_EVERY);
-        if !self.lagging.swap(false, Ordering::AcqRel) && !due {
-            return;
-        }
-        *self.last_repair.lock() = Some(tokio::time::Instant::now());
-        let mine = local.applied_seq();
-        let target = Target { shard_id: self.shard_id, local: &local, ports };
-        for (peer, _) in self.remote_updatable(ports.me) {
-            let request = ShardRequest::LastSeq;
-            let call = ports.transport.call(peer, self.ctx.name(), self.shard_id, request, REPAIR_CALL_TIMEOUT);
-            let Ok(theirs) = call.await.and_then(ShardResponse::into_last_seq) else {
-                self.lagging.store(true, Ordering::Release);
-                continue;
-            };
-            if theirs < mine && self.fill_gap(&target, peer, theirs + 1, mine).await.is_err() {
-                self.lagging.store(true, Ordering::Release);
-            }
-        }
     }
 
     /// Whether `peer`'s process is down: its failure said so, or (a connection reset while the
@@ -398,7 +389,8 @@ impl ReplicaSet {
         local_update(&local, op, wait).await
     }
 
-    /// Sends the write at `seq` to one replica, filling a gap from the local WAL when asked.
+    /// Sends the write at `seq` to one replica (`departed`: one fed during its grace), filling a
+    /// gap from the local WAL when asked.
     async fn replicate_to(
         &self,
         target: &Target<'_>,
@@ -406,6 +398,7 @@ impl ReplicaSet {
         seq: SeqNo,
         op: &UpdateOperation,
         wait: bool,
+        departed: bool,
     ) -> Result<()> {
         let Target { shard_id, ports, .. } = *target;
         let mut view_lag = Retries::new(RetryPolicy::VIEW_LAG);
@@ -414,7 +407,10 @@ impl ReplicaSet {
             let request = ShardRequest::Apply { primary: ports.me, seq, op: op.clone(), wait };
             let answer = ports.transport.call(peer, self.ctx.name(), shard_id, request, SHARD_CALL_TIMEOUT).await;
             match answer.and_then(ShardResponse::into_applied) {
-                Ok(ApplyOutcome::Applied | ApplyOutcome::Duplicate) => return Ok(()),
+                Ok(ApplyOutcome::Applied | ApplyOutcome::Duplicate) => {
+                    self.note_replica_seq(peer, seq);
+                    return Ok(());
+                }
                 Ok(ApplyOutcome::Gap { last }) if gap_fills.pause().await => {
                     self.fill_gap(target, peer, last + 1, seq - 1).await?;
                 }
@@ -430,217 +426,84 @@ impl ReplicaSet {
                 }
                 // The replica has not applied the state that made this peer primary yet.
                 Err(e) if is_not_primary(&e) && view_lag.pause().await => {}
+                // It has not applied the state that made its replica take updates yet (a
+                // transfer into it just finished), while this peer still sees it that way. A
+                // departed replica's refusal is an answer (it serves no reads).
+                Err(e @ CollectionError::NotReadable { .. })
+                    if !departed && self.takes_updates(ports.me, peer) && view_lag.pause().await =>
+                {
+                    tracing::debug!(shard_id, peer, error = %e, "replica lags in the replica states; retrying");
+                }
                 Err(e) => return Err(e),
             }
         }
     }
 
-    /// Takes the order lock and, if this peer just became primary, adopts longer suffixes.
-    pub(crate) async fn ensure_primary_synced(&self) -> Result<()> {
-        let ports = self.ctx.cluster().ok_or_else(|| no_replica(self.shard_id))?;
-        let _order = self.order.lock().await;
-        let local = self.local().ok_or_else(|| no_replica(self.shard_id))?;
-        if !self.is_primary_synced() {
-            self.adopt_longest_suffix(&local, ports).await?;
-        }
-        Ok(())
-    }
-
-    /// Design record 003 §5: before a new primary orders writes, it asks the other replicas for
-    /// their last sequence number and applies the records it lacks from the most advanced one, so
-    /// that writes the old primary sent to some replicas are held by all (the gap mechanism then
-    /// brings the others up). Unreachable replicas are left to the write path (→ `Dead`).
-    async fn adopt_longest_suffix(&self, local: &Arc<LocalShard>, ports: &ClusterPorts) -> Result<()> {
-        let mut best: Option<(PeerId, SeqNo)> = None;
-        for (peer, _) in self.remote_updatable(ports.me) {
-            // Fencing: every replica must see this peer as primary before it orders writes, so the
-            // old primary can no longer get a write acknowledged (replicas refuse its `Apply`).
-            let mut view_lag = Retries::new(RetryPolicy::VIEW_LAG);
-            let last = loop {
-                let request = ShardRequest::PrimaryLastSeq { primary: ports.me };
-                let call = ports.transport.call(peer, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT);
-                match call.await.and_then(ShardResponse::into_last_seq) {
-                    Ok(last) => break Some(last),
-                    Err(e) if is_not_primary(&e) && view_lag.pause().await => {}
-                    Err(e) if is_not_primary(&e) => return Err(e),
-                    Err(_) => break None, // unreachable: the write path deactivates it
-                }
-            };
-            if let Some(last) = last
-                && best.is_none_or(|(_, b)| last > b)
-            {
-                best = Some((peer, last));
-            }
-        }
-        let mine = local.applied_seq();
-        if let Some((peer, _)) = best.filter(|(_, last)| *last >= mine && mine > 0) {
-            self.check_same_history(local, ports, peer, mine).await?;
-        }
-        if let Some((peer, last)) = best.filter(|(_, last)| *last > mine) {
-            tracing::info!(
-                shard_id = self.shard_id,
-                peer,
-                from = mine + 1,
-                to = last,
-                "new primary adopts a longer suffix"
-            );
-            let request = ShardRequest::WalRecords { from: mine + 1, to: last };
-            let records = ports
-                .transport
-                .call(peer, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT)
-                .await?
-                .into_wal()?;
-            for (seq, op) in records {
-                let shard = Arc::clone(local);
-                let task = tokio::task::spawn_blocking(move || shard.apply_at(seq, &op, true));
-                match task.await.map_err(|e| service("apply task", e))?? {
-                    ApplyOutcome::Applied | ApplyOutcome::Duplicate => {}
-                    ApplyOutcome::Gap { .. } | ApplyOutcome::Diverged => {
-                        return Err(CollectionError::Service(format!(
-                            "shard {} cannot adopt the suffix of replica {peer} at {seq}",
-                            self.shard_id
-                        )));
-                    }
-                }
-            }
-        }
-        self.set_primary_synced(true);
-        Ok(())
-    }
-
-    /// Design record 007: under the order lock (no write can be acknowledged meanwhile) the
-    /// transfer's target receives every record it misses, then the end of the transfer is
-    /// recorded; the target turns `Active` holding every acknowledged write.
-    pub(crate) async fn finish_transfer_as_primary(&self, from: PeerId, to: PeerId) -> Result<()> {
-        let ports = self.ctx.cluster().ok_or_else(|| no_replica(self.shard_id))?;
-        let _order = self.order.lock().await;
-        if self.primary() != Some(ports.me) {
-            return Err(not_primary(self, ports.me));
-        }
-        let local = self.local().ok_or_else(|| no_replica(self.shard_id))?;
-        if !self.is_primary_synced() {
-            self.adopt_longest_suffix(&local, ports).await?;
-        }
-        let request = ShardRequest::LastSeq;
-        let theirs = ports
-            .transport
-            .call(to, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT)
-            .await?
-            .into_last_seq()?;
-        let mine = local.applied_seq();
-        if theirs > mine {
-            return Err(CollectionError::Service(format!(
-                "transfer target {to} of shard {} is ahead of the primary ({theirs} > {mine})",
-                self.shard_id
-            )));
-        }
-        if theirs < mine {
-            let target = Target { shard_id: self.shard_id, local: &local, ports };
-            self.fill_gap(&target, to, theirs + 1, mine).await?;
-        }
-        ports.control.finish_transfer(self.ctx.name(), self.shard_id, from, to).await
-    }
-
-    /// Before adopting `peer`'s suffix: its record at `mine` (this replica's last) must equal
-    /// ours. A different one means this replica holds a write that was never acknowledged while
-    /// the peer acknowledged another at that number: this replica is marked `Dead` (and recovered
-    /// by a full copy) instead of ordering on top of it.
-    async fn check_same_history(
-        &self,
-        local: &Arc<LocalShard>,
-        ports: &ClusterPorts,
-        peer: PeerId,
-        mine: SeqNo,
-    ) -> Result<()> {
-        let request = ShardRequest::WalRecords { from: mine, to: mine };
-        let records = ports.transport.call(peer, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT).await?;
-        let Some((seq, op)) = records.into_wal()?.into_iter().next().filter(|(seq, _)| *seq == mine) else {
-            return Ok(()); // the peer no longer holds it: nothing to compare
-        };
-        let shard = Arc::clone(local);
-        let outcome = tokio::task::spawn_blocking(move || shard.apply_at(seq, &op, false))
-            .await
-            .map_err(|e| service("apply task", e))??;
-        if outcome != ApplyOutcome::Diverged {
-            return Ok(());
-        }
-        tracing::error!(shard_id = self.shard_id, peer, seq, "local replica diverged from the others; marking it Dead");
-        let _ = ports.control.mark_dead(self.ctx.name(), self.shard_id, ports.me, ReplicaState::Active).await;
-        Err(CollectionError::ShardUnavailable(format!(
-            "replica {} of shard {} diverged at {seq} and is being recovered",
-            ports.me, self.shard_id
-        )))
-    }
-
-    /// A replica behind its primary pulls the records it misses from the primary's WAL (checking
-    /// that its own last record matches); whether it is now current. A replica that diverged,
-    /// or whose missing records the primary no longer holds, is marked `Dead` (recovered by a
-    /// transfer).
-    pub(crate) async fn catch_up(
-        &self,
-        local: &Arc<LocalShard>,
-        ports: &ClusterPorts,
-        primary: PeerId,
-        primary_seq: SeqNo,
-    ) -> bool {
-        let mine = local.applied_seq();
-        let request = ShardRequest::WalRecords { from: mine.max(1), to: primary_seq };
-        let call = ports.transport.call(primary, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT);
-        let Ok(records) = call.await.and_then(ShardResponse::into_wal) else { return false };
-        let complete = records.first().is_some_and(|(seq, _)| *seq <= mine.max(1));
-        let shard = Arc::clone(local);
-        let applied = match complete {
-            true => tokio::task::spawn_blocking(move || apply_caught_up(&shard, records)).await.unwrap_or(false),
-            false => false,
-        };
-        if !applied && ports.control.is_connected() {
-            tracing::warn!(
-                shard_id = self.shard_id,
-                primary,
-                "replica cannot catch up from the primary's WAL; marking it Dead"
-            );
-            let state = self.local_state();
-            let _ = ports.control.mark_dead(self.ctx.name(), self.shard_id, ports.me, state).await;
-        }
-        applied && local.applied_seq() >= primary_seq
-    }
-
-    async fn fill_gap(&self, target: &Target<'_>, peer: PeerId, from: SeqNo, to: SeqNo) -> Result<()> {
-        let Target { shard_id, local, ports } = *target;
-        let shard = Arc::clone(local);
-        let records = tokio::task::spawn_blocking(move || shard.wal_records(from, to))
-            .await
-            .map_err(|e| service("read WAL", e))??;
-        if records.first().map(|(s, _)| *s) != Some(from) {
-            return Err(CollectionError::Service(format!(
-                "replica {peer} of shard {shard_id} needs records from {from} that the WAL no longer holds"
-            )));
-        }
-        let last_seq = records.last().map_or(0, |(s, _)| *s);
-        for (seq, op) in records {
-            // One fsync at the end covers the whole gap.
-            let request = ShardRequest::Apply { primary: ports.me, seq, op, wait: seq == last_seq };
-            let outcome = ports.transport.call(peer, self.ctx.name(), shard_id, request, SHARD_CALL_TIMEOUT).await?;
-            if let ApplyOutcome::Gap { last } = outcome.into_applied()? {
-                return Err(CollectionError::Service(format!(
-                    "replica {peer} of shard {shard_id} lost records after {last}"
-                )));
-            }
-        }
-        Ok(())
+    /// Whether `peer`'s replica receives this shard's writes in this peer's view.
+    fn takes_updates(&self, me: PeerId, peer: PeerId) -> bool {
+        self.remote_updatable(me).iter().any(|(p, _)| *p == peer)
     }
 }
 
-/// Applies a primary's records on a replica catching up; false on divergence or a gap.
-fn apply_caught_up(shard: &LocalShard, records: Vec<(SeqNo, UpdateOperation)>) -> bool {
-    let last = records.last().map_or(0, |(seq, _)| *seq);
-    for (seq, op) in records {
-        match shard.apply_at(seq, &op, seq == last) {
-            Ok(ApplyOutcome::Applied | ApplyOutcome::Duplicate) => {}
-            Ok(ApplyOutcome::Gap { .. } | ApplyOutcome::Diverged) | Err(_) => return false,
+/// A write ordered as primary whose replication is under way.
+struct InFlight {
+    result: UpdateResult,
+    local: Arc<LocalShard>,
+    sends: Vec<(PeerId, ReplicaState, tokio::task::JoinHandle<Result<()>>)>,
+    /// Sends to replicas that stopped being readable in a recent view, with the end of their
+    /// grace ([`ReplicaSet::departed_targets`]): such a peer may not have applied that view
+    /// yet and still serve reads, so the write is acknowledged once it holds the write, has
+    /// answered that it no longer serves reads, is found down, or the grace is over (a peer cut
+    /// off from the cluster has stopped serving reads by then). They never count as holders or
+    /// failures.
+    departed: Vec<(tokio::time::Instant, tokio::task::JoinHandle<Result<()>>)>,
+    /// The view of the replica states in which the write was ordered.
+    view: u64,
+}
+
+/// What a write's replication gave: its result, the replicas that failed it (a `Partial` one is
+/// not counted: its transfer brings it up to date) and the peers holding it.
+type Replicated = (UpdateResult, Vec<(PeerId, ReplicaState, CollectionError)>, Vec<PeerId>);
+
+impl InFlight {
+    /// Fsyncs the local WAL (when `wait`) while the replicas log theirs — the write is
+    /// acknowledged only after both, overlapping the disks' latencies instead of adding them —
+    /// and collects the replicas' answers.
+    async fn outcome(self, me: PeerId, wait: bool) -> Result<Replicated> {
+        let InFlight { result, local, sends, departed, .. } = self;
+        let local_sync = async move {
+            if !wait {
+                return Ok(());
+            }
+            let task = tokio::task::spawn_blocking(move || local.sync());
+            task.await.map_err(|e| service("WAL sync task", e))?.map_err(CollectionError::from)
+        };
+        let answers = futures::future::join_all(sends.into_iter().map(|(peer, state, send)| async move {
+            let answer = send.await.map_err(|e| service("replication task", e)).and_then(|r| r);
+            (peer, state, answer)
+        }));
+        let departed = futures::future::join_all(departed.into_iter().map(|(until, send)| async move {
+            match tokio::time::timeout_at(until, send).await {
+                // Holds it, serves no read of the shard any more, its process is down, or the
+                // grace is over.
+                Ok(Ok(Ok(()) | Err(CollectionError::NotReadable { .. } | CollectionError::PeerDown { .. })))
+                | Err(_) => {}
+                Ok(_) => tokio::time::sleep_until(until).await,
+            }
+        }));
+        let (synced, answers, _) = futures::join!(local_sync, answers, departed);
+        synced?;
+        let mut holders = vec![me];
+        let mut failed = Vec::new();
+        for (peer, state, answer) in answers {
+            match answer {
+                Ok(()) => holders.push(peer),
+                Err(_) if state == ReplicaState::Partial => {}
+                Err(e) => failed.push((peer, state, e)),
+            }
         }
+        Ok((result, failed, holders))
     }
-    true
 }
 
 /// Whether this peer may acknowledge writes without a replica whose process is down: nothing can
@@ -655,7 +518,7 @@ fn is_down(e: &CollectionError, peer: PeerId) -> bool {
 }
 
 /// Whether a replica refused because it sees another peer as the shard's primary.
-fn is_not_primary(e: &CollectionError) -> bool {
+pub(crate) fn is_not_primary(e: &CollectionError) -> bool {
     matches!(e, CollectionError::NotPrimary { .. })
 }
 

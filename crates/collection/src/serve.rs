@@ -8,9 +8,9 @@ use crate::replica_set::ReplicaSet;
 use crate::replication::{no_replica, not_primary};
 use crate::retry::{Retries, RetryPolicy};
 use quiver_shard::LocalShard;
-use quiver_types::PeerId;
 use quiver_types::query::ReadConsistency;
 use quiver_types::replica::ReplicaState;
+use quiver_types::{PeerId, SeqNo};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,13 +102,18 @@ impl ReplicaSet {
                     ShardRequest::LastSeq,
                     Duration::from_secs(2),
                 );
-                match call.await.and_then(ShardResponse::into_last_seq) {
-                    Ok(primary_seq) if local.applied_seq() >= primary_seq => true,
+                let (current, result) = match call.await.and_then(ShardResponse::into_last_seq) {
+                    Ok(primary_seq) if local.applied_seq() >= primary_seq => (true, "current"),
                     // Behind (it missed writes while its peer was down): catch up from the
                     // primary's WAL before serving anything.
-                    Ok(primary_seq) => self.catch_up(&local, ports, primary, primary_seq).await,
-                    Err(_) => false,
-                }
+                    Ok(primary_seq) => match self.catch_up(&local, ports, primary, primary_seq).await {
+                        true => (true, "caught_up"),
+                        false => (false, "failed"),
+                    },
+                    Err(_) => (false, "failed"),
+                };
+                crate::metrics::REPLICA_CONFIRMATIONS.with_label_values(&[result]).inc();
+                current
             }
         };
         self.set_verified(current);
@@ -144,15 +149,20 @@ impl ReplicaSet {
                 Ok(ShardResponse::Updated(self.update_as_primary(ports, op, wait, Some(seen_at)).await?))
             }
             ShardRequest::Apply { primary, seq, op, wait } => {
-                let local = self.local().ok_or_else(|| no_replica(shard_id))?;
+                // Refusals that also mean "this peer serves no read of the shard" are
+                // `NotReadable` (a primary feeding a departed replica relies on it).
+                let local = self.local().ok_or_else(|| CollectionError::NotReadable {
+                    shard_id,
+                    reason: "no replica on this peer".into(),
+                })?;
                 if self.primary() != Some(primary) {
                     return Err(not_primary(self, primary));
                 }
                 if !self.local_state().receives_updates() {
-                    return Err(CollectionError::ShardUnavailable(format!(
-                        "replica of shard {shard_id} is {:?} and takes no updates",
-                        self.local_state()
-                    )));
+                    return Err(CollectionError::NotReadable {
+                        shard_id,
+                        reason: format!("the replica is {:?} and takes no updates", self.local_state()),
+                    });
                 }
                 if self.is_awaiting_copy() {
                     return Err(CollectionError::ShardUnavailable(format!(
@@ -160,9 +170,11 @@ impl ReplicaSet {
                     )));
                 }
                 tracing::debug!(shard_id, seq, primary, "applying a primary's record");
+                self.await_predecessor(&local, seq).await;
                 let task = tokio::task::spawn_blocking(move || local.apply_at(seq, &op, wait));
-                let outcome = task.await.map_err(|e| CollectionError::Service(format!("apply task: {e}")))??;
-                Ok(ShardResponse::Applied(outcome))
+                let outcome = task.await.map_err(|e| CollectionError::Service(format!("apply task: {e}")));
+                self.applied.notify_waiters();
+                Ok(ShardResponse::Applied(outcome??))
             }
             ShardRequest::SnapshotBegin => {
                 let local = self.local().ok_or_else(|| no_replica(shard_id))?;
@@ -305,5 +317,29 @@ impl ReplicaSet {
             }
         }
         Err(last_error)
+    }
+}
+
+/// How long a record that overtook its predecessor waits for it before the replica reports a
+/// gap (the primary then sends the missing records from its WAL).
+const PREDECESSOR_WAIT: Duration = Duration::from_secs(2);
+
+impl ReplicaSet {
+    /// Pipelined writes (design record 017): the primary has several writes of the shard on
+    /// their way at once, so the record at `seq` may arrive before the one at `seq - 1`; it
+    /// waits (bounded) for it to be applied rather than reporting a gap at once.
+    async fn await_predecessor(&self, local: &LocalShard, seq: SeqNo) {
+        let deadline = tokio::time::Instant::now() + PREDECESSOR_WAIT;
+        loop {
+            let applied = self.applied.notified();
+            tokio::pin!(applied);
+            applied.as_mut().enable();
+            if local.applied_seq().saturating_add(1) >= seq {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, applied).await.is_err() {
+                return;
+            }
+        }
     }
 }

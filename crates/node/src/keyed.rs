@@ -4,8 +4,7 @@
 
 use quiver_collection::{Collection, CollectionError, ScrollPage, SearchRequest};
 use quiver_types::PointId;
-use quiver_types::config::CollectionConfig;
-use quiver_types::point::{Record, ScoredPoint};
+use quiver_types::point::{Record, ScoredPoint, Vector};
 use quiver_types::query::{ScrollRequest, WithPayload, WithVector};
 use quiver_types::shard_key::ShardKeySelector;
 use std::collections::HashMap;
@@ -14,6 +13,7 @@ use std::sync::Arc;
 type Result<T> = std::result::Result<T, CollectionError>;
 
 /// `collection` read within `shard_key` (every shard when `None`).
+#[derive(Clone)]
 pub(crate) struct Keyed {
     collection: Arc<Collection>,
     shard_key: Option<ShardKeySelector>,
@@ -24,8 +24,9 @@ impl Keyed {
         Keyed { collection, shard_key }
     }
 
-    pub(crate) fn config(&self) -> CollectionConfig {
-        self.collection.config()
+    /// How close two vectors of the vector `name` are (see `Collection::closeness`).
+    pub(crate) fn closeness(&self, name: &str) -> impl Fn(&Vector, &Vector) -> f32 + use<> {
+        self.collection.closeness(name)
     }
 
     pub(crate) async fn search(&self, request: SearchRequest) -> Result<Vec<ScoredPoint>> {

@@ -2,10 +2,11 @@
 //! (the consensus handle, the reconciler that applies committed metadata locally, health checks,
 //! and the data plane's ports over p2p and consensus), and one service function per API
 //! operation (shard keys of custom sharding among them), which both the REST and gRPC handlers
-//! call.
+//! call; the counters behind its metrics.
 
 mod aliases;
 pub mod cluster_context;
+pub mod cluster_map;
 pub mod cluster_mode;
 mod cluster_start;
 pub mod config;
@@ -19,6 +20,8 @@ mod keyed;
 mod lost;
 mod node;
 mod open;
+mod query_examples;
+mod query_formula;
 mod reconcile;
 mod recovery;
 pub mod service;
@@ -37,6 +40,7 @@ pub mod snapshot_recovery;
 mod snapshot_startup;
 pub mod snapshots;
 mod snapshots_shard;
+pub mod telemetry;
 
 pub use cluster_start::ClusterStart;
 pub use config::NodeConfig;

@@ -33,6 +33,8 @@ pub struct Node {
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     /// Collections a start-up restore is registering: the reconciler leaves them alone.
     pub(crate) restoring: parking_lot::Mutex<std::collections::BTreeSet<String>>,
+    /// Snapshot and automatic transfer counters (metrics).
+    pub(crate) telemetry: crate::telemetry::NodeTelemetry,
 }
 
 impl Node {
@@ -47,6 +49,11 @@ impl Node {
 
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// The counters behind the metrics.
+    pub fn telemetry(&self) -> &crate::telemetry::NodeTelemetry {
+        &self.telemetry
     }
 
     pub fn config(&self) -> &NodeConfig {

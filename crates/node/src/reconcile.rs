@@ -46,6 +46,7 @@ impl Node {
         {
             tracing::error!(error = %e, "persisting aliases failed");
         }
+        self.telemetry.settle_transfers(state);
     }
 
     fn reconcile_collection(

@@ -49,9 +49,6 @@ fn validate_create(request: &CreateCollection) -> Result<()> {
                 params.size
             )));
         }
-        if params.multivector_config.is_some() {
-            return Err(NodeError::BadInput("Multivectors are not supported".into()));
-        }
         if name.len() > 200 || name.chars().any(|c| FORBIDDEN_NAME_CHARS.contains(&c)) {
             return Err(validation(format!("vectors: invalid vector name `{name}`")));
         }

@@ -11,6 +11,7 @@ use crate::snapshot_archive::{self, ArchiveError, Limits};
 use crate::snapshots::{
     CONFIG_FILE, MANIFEST_FILE, Manifest, PAYLOAD_INDEX_FILE, SNAPSHOT_FORMAT, Staging, blocking, service,
 };
+use crate::telemetry::SnapshotWork;
 use quiver_collection::Collection;
 /// Payload index definitions (`Collection::payload_index`).
 type PayloadIndexSchema = BTreeMap<String, serde_json::Value>;
@@ -235,6 +236,7 @@ impl Node {
         if self.aliases.target(name).is_some() {
             return Err(NodeError::BadInput(format!("Alias with the same name `{name}` already exists")));
         }
+        let _running = self.telemetry.snapshot_running(name, SnapshotWork::Recovering);
         let job = self.snapshot_staging()?;
         let archive = match source {
             SnapshotSource::Uploaded(path) => path,

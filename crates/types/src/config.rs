@@ -12,6 +12,31 @@ pub enum Distance {
     Manhattan,
 }
 
+/// Element type dense vectors are stored in (`datatype`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Datatype {
+    #[default]
+    Float32,
+    Float16,
+    Uint8,
+}
+
+/// How the vectors of two multivectors are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MultiVectorComparator {
+    /// Late interaction: Σ over the query's vectors of the best similarity to any stored vector.
+    MaxSim,
+}
+
+/// `multivector_config` of a dense vector: each point holds several vectors of `size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiVectorConfig {
+    pub comparator: MultiVectorComparator,
+}
+
 /// HNSW settings; the diff form is the same struct with every field optional.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,9 +121,9 @@ pub struct VectorParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub datatype: Option<String>,
+    pub datatype: Option<Datatype>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub multivector_config: Option<serde_json::Value>,
+    pub multivector_config: Option<MultiVectorConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
 }

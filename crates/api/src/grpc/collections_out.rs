@@ -4,7 +4,7 @@ use crate::grpc::convert::payload_to_map;
 use qdrant_client::qdrant as pb;
 use quiver_node::info::{CollectionClusterInfo, CollectionInfo};
 use quiver_types::config::{CollectionConfig, Distance, HnswConfig, HnswConfigDiff, OptimizersConfig, VectorParams};
-use quiver_types::config::{SparseVectorParams, VectorsConfig};
+use quiver_types::config::{Datatype, MultiVectorComparator, SparseVectorParams, VectorsConfig};
 use quiver_types::replica::ReplicaState;
 use quiver_types::shard_key::ShardingMethod;
 use serde_json::Value as Json;
@@ -30,13 +30,11 @@ fn memory_out(m: Option<&str>) -> Option<i32> {
     Some(m as i32)
 }
 
-fn datatype_out(d: Option<&str>) -> Option<i32> {
+fn datatype_out(d: Option<Datatype>) -> Option<i32> {
     let d = match d? {
-        "float32" => pb::Datatype::Float32,
-        "uint8" => pb::Datatype::Uint8,
-        "float16" => pb::Datatype::Float16,
-        "turbo4" => pb::Datatype::Turbo4,
-        _ => return None,
+        Datatype::Float32 => pb::Datatype::Float32,
+        Datatype::Uint8 => pb::Datatype::Uint8,
+        Datatype::Float16 => pb::Datatype::Float16,
     };
     Some(d as i32)
 }
@@ -102,8 +100,12 @@ fn vector_params_out(p: &VectorParams) -> pb::VectorParams {
         hnsw_config: p.hnsw_config.as_ref().map(hnsw_diff_out),
         quantization_config: quantization_out(p.quantization_config.as_ref()),
         on_disk: p.on_disk,
-        datatype: datatype_out(p.datatype.as_deref()),
-        multivector_config: None,
+        datatype: datatype_out(p.datatype),
+        multivector_config: p.multivector_config.map(|m| pb::MultiVectorConfig {
+            comparator: match m.comparator {
+                MultiVectorComparator::MaxSim => pb::MultiVectorComparator::MaxSim as i32,
+            },
+        }),
         memory: memory_out(p.memory.as_deref()),
     }
 }

@@ -10,6 +10,7 @@ mod collections_in;
 mod collections_out;
 mod convert;
 mod filter;
+mod formula;
 mod groups;
 mod metrics;
 mod points;

@@ -4,7 +4,7 @@
 use crate::grpc::convert::{point_id, point_id_out, point_ids, read_settings, record_out, scored_list, shard_key};
 use crate::grpc::convert::{with_payload, with_vector};
 use crate::grpc::filter::filter_in;
-use crate::grpc::query::{order_by_in, query_request, recommend_request, search_wire};
+use crate::grpc::query::{discover_request, order_by_in, query_request, recommend_request, search_wire};
 use crate::wire::{self, CountWire, ReadSettings, RetrieveWire, ScrollWire};
 use crate::wire_query::QueryRequestWire;
 use qdrant_client::qdrant as pb;
@@ -151,6 +151,26 @@ pub async fn recommend(node: &Node, r: pb::RecommendPoints) -> Result<pb::Recomm
     let name = r.collection_name.clone();
     let points = run_query(node, &name, settings, recommend_request(r)?).await?;
     Ok(pb::RecommendResponse { result: scored_list(points), time: elapsed(started), usage: None })
+}
+
+pub async fn discover(node: &Node, r: pb::DiscoverPoints) -> Result<pb::DiscoverResponse, Status> {
+    let started = Instant::now();
+    let settings = read_settings(r.read_consistency, r.timeout)?;
+    let name = r.collection_name.clone();
+    let points = run_query(node, &name, settings, discover_request(r)?.into_query_wire()?).await?;
+    Ok(pb::DiscoverResponse { result: scored_list(points), time: elapsed(started), usage: None })
+}
+
+pub async fn discover_batch(node: &Node, r: pb::DiscoverBatchPoints) -> Result<pb::DiscoverBatchResponse, Status> {
+    let started = Instant::now();
+    let settings = read_settings(r.read_consistency, r.timeout)?;
+    let queries = r
+        .discover_points
+        .into_iter()
+        .map(|q| Ok(discover_request(q)?.into_query()?))
+        .collect::<Result<Vec<_>, Status>>()?;
+    let result = batch(node, &r.collection_name, settings, queries).await?;
+    Ok(pb::DiscoverBatchResponse { result, time: elapsed(started), usage: None })
 }
 
 pub async fn recommend_batch(node: &Node, r: pb::RecommendBatchPoints) -> Result<pb::RecommendBatchResponse, Status> {

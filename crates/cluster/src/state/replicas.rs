@@ -196,6 +196,17 @@ impl CollectionMeta {
                 if self.transfers.iter().any(|t| t.shard_id == shard) {
                     return Err(MetaError::BadRequest(format!("Shard {shard} is already being transferred")));
                 }
+                // Planned from an older state (the factor was lowered since): a new replica
+                // would go over the factor.
+                let factor = usize::try_from(self.config.params.replication_factor.max(1)).unwrap_or(usize::MAX);
+                // Replicas on gone or draining peers are being replaced: not counted.
+                let staying = |peer: &PeerId| peers.get(peer).is_some_and(PeerInfo::takes_replicas);
+                let replicas = self.shards.get(&shard).map_or(0, |r| r.keys().filter(|p| staying(p)).count());
+                if transfer.sync && replicas >= factor {
+                    return Err(MetaError::BadRequest(format!(
+                        "Shard {shard} already has {replicas} replicas (replication_factor {factor})"
+                    )));
+                }
             }
         }
         let incoming = self.transfers.iter().filter(|t| t.to == transfer.to).count();

@@ -1,0 +1,265 @@
+//! Bringing replicas of a shard to the same records (design records 003 and 007): a new primary
+//! adopts the longest suffix its replicas hold, a replica behind its primary pulls what it
+//! missed, a primary fills a replica's gap from its WAL (also as a periodic repair), and a
+//! transfer's target receives every record it misses before it turns `Active`.
+
+use crate::context::ClusterPorts;
+use crate::error::{CollectionError, Result};
+use crate::remote::{ShardRequest, ShardResponse};
+use crate::replica_set::ReplicaSet;
+use crate::replication::{SHARD_CALL_TIMEOUT, Target, is_not_primary, no_replica, not_primary, service};
+use crate::retry::{Retries, RetryPolicy};
+use quiver_shard::{ApplyOutcome, LocalShard};
+use quiver_types::ops::UpdateOperation;
+use quiver_types::replica::ReplicaState;
+use quiver_types::{PeerId, SeqNo};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often a primary compares its replicas with its own last sequence number.
+const REPAIR_EVERY: Duration = Duration::from_secs(5);
+/// How long a repair round waits for a replica's last sequence number.
+const REPAIR_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl ReplicaSet {
+    /// Primary: brings every other replica that takes updates up to this replica's last sequence
+    /// number — after a write failed as a whole, a replica that missed it stays `Active` with a
+    /// gap that only the next write would fill (anti-entropy; design record 003 §3). Runs when a
+    /// write left some replica behind, and every `REPAIR_EVERY` anyway.
+    pub async fn repair_replicas(&self) {
+        use std::sync::atomic::Ordering;
+        let Some(ports) = self.ctx.cluster() else { return };
+        let Some(local) = self.local() else { return };
+        if self.primary() != Some(ports.me) {
+            return;
+        }
+        let due = self.last_repair.lock().is_none_or(|at| at.elapsed() >= REPAIR_EVERY);
+        if !self.lagging.swap(false, Ordering::AcqRel) && !due {
+            return;
+        }
+        *self.last_repair.lock() = Some(tokio::time::Instant::now());
+        let mine = local.applied_seq();
+        let target = Target { shard_id: self.shard_id, local: &local, ports };
+        for (peer, _) in self.remote_updatable(ports.me) {
+            let request = ShardRequest::LastSeq;
+            let call = ports.transport.call(peer, self.ctx.name(), self.shard_id, request, REPAIR_CALL_TIMEOUT);
+            let Ok(theirs) = call.await.and_then(ShardResponse::into_last_seq) else {
+                self.lagging.store(true, Ordering::Release);
+                continue;
+            };
+            self.set_replica_seq(peer, theirs);
+            match theirs < mine && self.fill_gap(&target, peer, theirs + 1, mine).await.is_err() {
+                true => self.lagging.store(true, Ordering::Release),
+                false => self.note_replica_seq(peer, mine),
+            }
+        }
+    }
+
+    /// Takes the order lock and, if this peer just became primary, adopts longer suffixes.
+    pub(crate) async fn ensure_primary_synced(&self) -> Result<()> {
+        let ports = self.ctx.cluster().ok_or_else(|| no_replica(self.shard_id))?;
+        let _order = self.order.lock().await;
+        let local = self.local().ok_or_else(|| no_replica(self.shard_id))?;
+        if !self.is_primary_synced() {
+            self.adopt_longest_suffix(&local, ports).await?;
+        }
+        Ok(())
+    }
+
+    /// Design record 003 §5: before a new primary orders writes, it asks the other replicas for
+    /// their last sequence number and applies the records it lacks from the most advanced one, so
+    /// that writes the old primary sent to some replicas are held by all (the gap mechanism then
+    /// brings the others up). Unreachable replicas are left to the write path (→ `Dead`).
+    pub(crate) async fn adopt_longest_suffix(&self, local: &Arc<LocalShard>, ports: &ClusterPorts) -> Result<()> {
+        let mut best: Option<(PeerId, SeqNo)> = None;
+        for (peer, _) in self.remote_updatable(ports.me) {
+            // Fencing: every replica must see this peer as primary before it orders writes, so the
+            // old primary can no longer get a write acknowledged (replicas refuse its `Apply`).
+            let mut view_lag = Retries::new(RetryPolicy::VIEW_LAG);
+            let last = loop {
+                let request = ShardRequest::PrimaryLastSeq { primary: ports.me };
+                let call = ports.transport.call(peer, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT);
+                match call.await.and_then(ShardResponse::into_last_seq) {
+                    Ok(last) => break Some(last),
+                    Err(e) if is_not_primary(&e) && view_lag.pause().await => {}
+                    Err(e) if is_not_primary(&e) => return Err(e),
+                    Err(_) => break None, // unreachable: the write path deactivates it
+                }
+            };
+            if let Some(last) = last
+                && best.is_none_or(|(_, b)| last > b)
+            {
+                best = Some((peer, last));
+            }
+        }
+        let mine = local.applied_seq();
+        if let Some((peer, _)) = best.filter(|(_, last)| *last >= mine && mine > 0) {
+            self.check_same_history(local, ports, peer, mine).await?;
+        }
+        if let Some((peer, last)) = best.filter(|(_, last)| *last > mine) {
+            tracing::info!(
+                shard_id = self.shard_id,
+                peer,
+                from = mine + 1,
+                to = last,
+                "new primary adopts a longer suffix"
+            );
+            let request = ShardRequest::WalRecords { from: mine + 1, to: last };
+            let records = ports
+                .transport
+                .call(peer, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT)
+                .await?
+                .into_wal()?;
+            for (seq, op) in records {
+                let shard = Arc::clone(local);
+                let task = tokio::task::spawn_blocking(move || shard.apply_at(seq, &op, true));
+                match task.await.map_err(|e| service("apply task", e))?? {
+                    ApplyOutcome::Applied | ApplyOutcome::Duplicate => {}
+                    ApplyOutcome::Gap { .. } | ApplyOutcome::Diverged => {
+                        return Err(CollectionError::Service(format!(
+                            "shard {} cannot adopt the suffix of replica {peer} at {seq}",
+                            self.shard_id
+                        )));
+                    }
+                }
+            }
+        }
+        self.set_primary_synced(true);
+        Ok(())
+    }
+
+    /// Design record 007: under the order lock (no write can be acknowledged meanwhile) the
+    /// transfer's target receives every record it misses, then the end of the transfer is
+    /// recorded; the target turns `Active` holding every acknowledged write.
+    pub(crate) async fn finish_transfer_as_primary(&self, from: PeerId, to: PeerId) -> Result<()> {
+        let ports = self.ctx.cluster().ok_or_else(|| no_replica(self.shard_id))?;
+        let _order = self.order.lock().await;
+        if self.primary() != Some(ports.me) {
+            return Err(not_primary(self, ports.me));
+        }
+        let local = self.local().ok_or_else(|| no_replica(self.shard_id))?;
+        if !self.is_primary_synced() {
+            self.adopt_longest_suffix(&local, ports).await?;
+        }
+        let request = ShardRequest::LastSeq;
+        let theirs = ports
+            .transport
+            .call(to, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT)
+            .await?
+            .into_last_seq()?;
+        let mine = local.applied_seq();
+        if theirs > mine {
+            return Err(CollectionError::Service(format!(
+                "transfer target {to} of shard {} is ahead of the primary ({theirs} > {mine})",
+                self.shard_id
+            )));
+        }
+        if theirs < mine {
+            let target = Target { shard_id: self.shard_id, local: &local, ports };
+            self.fill_gap(&target, to, theirs + 1, mine).await?;
+        }
+        ports.control.finish_transfer(self.ctx.name(), self.shard_id, from, to).await
+    }
+
+    /// Before adopting `peer`'s suffix: its record at `mine` (this replica's last) must equal
+    /// ours. A different one means this replica holds a write that was never acknowledged while
+    /// the peer acknowledged another at that number: this replica is marked `Dead` (and recovered
+    /// by a full copy) instead of ordering on top of it.
+    async fn check_same_history(
+        &self,
+        local: &Arc<LocalShard>,
+        ports: &ClusterPorts,
+        peer: PeerId,
+        mine: SeqNo,
+    ) -> Result<()> {
+        let request = ShardRequest::WalRecords { from: mine, to: mine };
+        let records = ports.transport.call(peer, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT).await?;
+        let Some((seq, op)) = records.into_wal()?.into_iter().next().filter(|(seq, _)| *seq == mine) else {
+            return Ok(()); // the peer no longer holds it: nothing to compare
+        };
+        let shard = Arc::clone(local);
+        let outcome = tokio::task::spawn_blocking(move || shard.apply_at(seq, &op, false))
+            .await
+            .map_err(|e| service("apply task", e))??;
+        if outcome != ApplyOutcome::Diverged {
+            return Ok(());
+        }
+        tracing::error!(shard_id = self.shard_id, peer, seq, "local replica diverged from the others; marking it Dead");
+        let _ = ports.control.mark_dead(self.ctx.name(), self.shard_id, ports.me, ReplicaState::Active).await;
+        Err(CollectionError::ShardUnavailable(format!(
+            "replica {} of shard {} diverged at {seq} and is being recovered",
+            ports.me, self.shard_id
+        )))
+    }
+
+    /// A replica behind its primary pulls the records it misses from the primary's WAL (checking
+    /// that its own last record matches); whether it is now current. A replica that diverged,
+    /// or whose missing records the primary no longer holds, is marked `Dead` (recovered by a
+    /// transfer).
+    pub(crate) async fn catch_up(
+        &self,
+        local: &Arc<LocalShard>,
+        ports: &ClusterPorts,
+        primary: PeerId,
+        primary_seq: SeqNo,
+    ) -> bool {
+        let mine = local.applied_seq();
+        let request = ShardRequest::WalRecords { from: mine.max(1), to: primary_seq };
+        let call = ports.transport.call(primary, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT);
+        let Ok(records) = call.await.and_then(ShardResponse::into_wal) else { return false };
+        let complete = records.first().is_some_and(|(seq, _)| *seq <= mine.max(1));
+        let shard = Arc::clone(local);
+        let applied = match complete {
+            true => tokio::task::spawn_blocking(move || apply_caught_up(&shard, records)).await.unwrap_or(false),
+            false => false,
+        };
+        self.applied.notify_waiters();
+        if !applied && ports.control.is_connected() {
+            tracing::warn!(
+                shard_id = self.shard_id,
+                primary,
+                "replica cannot catch up from the primary's WAL; marking it Dead"
+            );
+            let state = self.local_state();
+            let _ = ports.control.mark_dead(self.ctx.name(), self.shard_id, ports.me, state).await;
+        }
+        applied && local.applied_seq() >= primary_seq
+    }
+
+    pub(crate) async fn fill_gap(&self, target: &Target<'_>, peer: PeerId, from: SeqNo, to: SeqNo) -> Result<()> {
+        let Target { shard_id, local, ports } = *target;
+        let shard = Arc::clone(local);
+        let records = tokio::task::spawn_blocking(move || shard.wal_records(from, to))
+            .await
+            .map_err(|e| service("read WAL", e))??;
+        if records.first().map(|(s, _)| *s) != Some(from) {
+            return Err(CollectionError::Service(format!(
+                "replica {peer} of shard {shard_id} needs records from {from} that the WAL no longer holds"
+            )));
+        }
+        let last_seq = records.last().map_or(0, |(s, _)| *s);
+        for (seq, op) in records {
+            // One fsync at the end covers the whole gap.
+            let request = ShardRequest::Apply { primary: ports.me, seq, op, wait: seq == last_seq };
+            let outcome = ports.transport.call(peer, self.ctx.name(), shard_id, request, SHARD_CALL_TIMEOUT).await?;
+            if let ApplyOutcome::Gap { last } = outcome.into_applied()? {
+                return Err(CollectionError::Service(format!(
+                    "replica {peer} of shard {shard_id} lost records after {last}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies a primary's records on a replica catching up; false on divergence or a gap.
+fn apply_caught_up(shard: &LocalShard, records: Vec<(SeqNo, UpdateOperation)>) -> bool {
+    let last = records.last().map_or(0, |(seq, _)| *seq);
+    for (seq, op) in records {
+        match shard.apply_at(seq, &op, seq == last) {
+            Ok(ApplyOutcome::Applied | ApplyOutcome::Duplicate) => {}
+            Ok(ApplyOutcome::Gap { .. } | ApplyOutcome::Diverged) | Err(_) => return false,
+        }
+    }
+    true
+}

@@ -198,7 +198,8 @@ impl CollectionMeta {
                 }
                 // Planned from an older state (the factor was lowered since): a new replica
                 // would go over the factor.
-                let factor = usize::try_from(self.config.params.replication_factor.max(1)).unwrap_or(usize::MAX);
+                // The shard's own factor: its shard key's when the key has one (custom sharding).
+                let factor = usize::try_from(self.shard_factor(shard)).unwrap_or(usize::MAX);
                 // Replicas on gone or draining peers are being replaced: not counted.
                 let staying = |peer: &PeerId| peers.get(peer).is_some_and(PeerInfo::takes_replicas);
                 let replicas = self.shards.get(&shard).map_or(0, |r| r.keys().filter(|p| staying(p)).count());

@@ -143,3 +143,27 @@ fn shard_keys_survive_serde_round_trips_and_old_states_decode() {
     let decoded: ClusterState = serde_json::from_value(old).unwrap();
     assert!(decoded.collections["c"].shard_keys.is_empty(), "a state written before shard keys decodes");
 }
+
+#[test]
+fn a_placement_replica_is_checked_against_the_keys_own_factor() {
+    let mut state = fresh();
+    let placement = |shard_id: ShardId, from: PeerId, to: PeerId| Op::StartTransfer {
+        collection: "c".into(),
+        transfer: ShardTransfer { shard_id, from, to, sync: true, method: Some(TransferMethod::StreamRecords) },
+        limits: Some(TransferLimits { incoming: None, outgoing: None, purpose: AutoTransfer::Placement }),
+    };
+    run(
+        &mut state,
+        &[
+            // The collection's factor is 2; key "wide" keeps 3, key "narrow" 1.
+            (custom("c"), Expect::Done),
+            (create_key("c", "wide", &[&[1, 2]], Some(3)), Expect::Done),
+            (create_key("c", "narrow", &[&[1]], Some(1)), Expect::Done),
+            (set(1, 1, Active, None), Expect::Done),
+            (set(1, 2, Active, None), Expect::Done),
+            (set(2, 1, Active, None), Expect::Done),
+            (placement(2, 1, 2), Expect::BadRequest("already has 1 replicas (replication_factor 1)")),
+            (placement(1, 1, 3), Expect::Done),
+        ],
+    );
+}

@@ -69,6 +69,7 @@ fn collection_rule(method: &Method, rest: &str) -> Rule {
                 Write
             }
         }
+        "/shards" if read => Read,
         "/points" if method == Method::PUT => Write,
         "/index"
         | "/index/{field}"

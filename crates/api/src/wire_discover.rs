@@ -8,8 +8,8 @@ use crate::wire_query::{
 use quiver_node::service::QueryPoints;
 use quiver_types::filter::Filter;
 use quiver_types::query::{SearchParams, WithPayload, WithVector};
+use quiver_types::shard_key::ShardKeySelector;
 use serde::Deserialize;
-use serde_json::Value;
 
 fn no_payload() -> WithPayload {
     WithPayload::Bool(false)
@@ -38,7 +38,7 @@ pub struct DiscoverRequestWire {
     #[serde(default)]
     pub(crate) lookup_from: Option<LookupFromWire>,
     #[serde(default)]
-    pub(crate) shard_key: Option<Value>,
+    pub(crate) shard_key: Option<ShardKeySelector>,
 }
 
 impl DiscoverRequestWire {

@@ -110,6 +110,7 @@ impl SearchGroupsWire {
             score_threshold: search.score_threshold,
             with_payload: search.with_payload,
             with_vector: search.with_vector,
+            shard_key: search.shard_key,
             lookup_from: None,
         };
         Ok((query, self.group.into_group_by()?))

@@ -3,13 +3,14 @@
 //! `lookup_from`.
 
 use crate::error::ApiError;
-use crate::wire::{positive_limit, shard_key_unsupported};
+use crate::wire::positive_limit;
 use crate::wire_formula::FormulaWire;
 use quiver_node::service::SearchRequest;
 use quiver_node::service::{ContextInput, Fusion, LookupFrom, Mmr, Prefetch, QueryInput, QueryPoints, VectorInput};
 use quiver_node::service::{FeedbackInput, NaiveFeedback};
 use quiver_types::filter::Filter;
 use quiver_types::query::{OrderByInterface, QueryVector, SearchParams, WithPayload, WithVector};
+use quiver_types::shard_key::ShardKeySelector;
 use quiver_types::{PointId, SparseVector};
 use serde::Deserialize;
 use serde_json::Value;
@@ -50,12 +51,11 @@ pub struct SearchWire {
     #[serde(default)]
     pub(crate) score_threshold: Option<f32>,
     #[serde(default)]
-    pub(crate) shard_key: Option<Value>,
+    pub(crate) shard_key: Option<ShardKeySelector>,
 }
 
 impl SearchWire {
     pub fn into_request(self) -> Result<SearchRequest, ApiError> {
-        shard_key_unsupported(&self.shard_key)?;
         let (vector_name, query) = match self.vector {
             NamedVectorWire::Dense(v) => (String::new(), QueryVector::Dense(v)),
             NamedVectorWire::NamedDense { name, vector } => (name, QueryVector::Dense(vector)),
@@ -71,6 +71,7 @@ impl SearchWire {
             score_threshold: self.score_threshold,
             with_payload: self.with_payload,
             with_vector: self.with_vector,
+            shard_key: ShardKeySelector::given(self.shard_key),
         })
     }
 }
@@ -187,6 +188,8 @@ pub(crate) struct LookupFromWire {
     pub(crate) collection: String,
     #[serde(default)]
     pub(crate) vector: Option<String>,
+    #[serde(default)]
+    pub(crate) shard_key: Option<ShardKeySelector>,
 }
 
 /// The `query` of a universal query. Parsed by its key (`nearest`, `recommend`, …) so that a
@@ -396,7 +399,7 @@ pub struct QueryRequestWire {
     #[serde(default)]
     pub(crate) lookup_from: Option<LookupFromWire>,
     #[serde(default)]
-    pub(crate) shard_key: Option<Value>,
+    pub(crate) shard_key: Option<ShardKeySelector>,
 }
 
 fn vector_input(input: VectorInputWire) -> Result<VectorInput, ApiError> {
@@ -499,7 +502,11 @@ fn query_input(query: Option<QueryWire>, limit: usize) -> Result<Option<QueryInp
 }
 
 fn lookup_from(wire: Option<LookupFromWire>) -> Option<LookupFrom> {
-    wire.map(|l| LookupFrom { collection: l.collection, vector: l.vector })
+    wire.map(|l| LookupFrom {
+        collection: l.collection,
+        vector: l.vector,
+        shard_key: ShardKeySelector::given(l.shard_key),
+    })
 }
 
 fn prefetches(prefetch: Option<OneOrMany<PrefetchWire>>) -> Result<Vec<Prefetch>, ApiError> {
@@ -523,7 +530,6 @@ fn prefetches(prefetch: Option<OneOrMany<PrefetchWire>>) -> Result<Vec<Prefetch>
 
 impl QueryRequestWire {
     pub fn into_query(self) -> Result<QueryPoints, ApiError> {
-        shard_key_unsupported(&self.shard_key)?;
         let limit = positive_limit(self.limit.unwrap_or(10))?;
         Ok(QueryPoints {
             prefetch: prefetches(self.prefetch)?,
@@ -536,6 +542,7 @@ impl QueryRequestWire {
             score_threshold: self.score_threshold,
             with_payload: self.with_payload,
             with_vector: self.with_vector,
+            shard_key: ShardKeySelector::given(self.shard_key),
             lookup_from: lookup_from(self.lookup_from),
         })
     }
@@ -575,7 +582,7 @@ pub struct RecommendRequestWire {
     #[serde(default)]
     pub(crate) lookup_from: Option<LookupFromWire>,
     #[serde(default)]
-    pub(crate) shard_key: Option<Value>,
+    pub(crate) shard_key: Option<ShardKeySelector>,
 }
 
 impl RecommendRequestWire {

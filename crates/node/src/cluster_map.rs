@@ -138,6 +138,7 @@ impl Node {
                 replication_factor: c.config().params.replication_factor,
                 shards: c
                     .replica_sets()
+                    .into_iter()
                     .map(|set| ShardView {
                         shard_id: set.shard_id,
                         replicas: vec![ReplicaView { peer_id: me, state: set.local_state(), primary: true }],

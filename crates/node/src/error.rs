@@ -65,6 +65,7 @@ impl From<CollectionError> for NodeError {
     fn from(e: CollectionError) -> Self {
         match e {
             CollectionError::BadInput(m) => NodeError::BadInput(m),
+            CollectionError::BadRequest(m) => NodeError::BadRequest(m),
             CollectionError::Validation(m) => NodeError::Validation(format!("Validation error in JSON body: {m}")),
             CollectionError::NotFound(m) => NodeError::NotFound(m),
             e @ (CollectionError::NotPrimary { .. } | CollectionError::NotReadable { .. }) => {

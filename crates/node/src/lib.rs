@@ -1,7 +1,8 @@
 //! One peer: the registry of collections and aliases, the background checkpointer, cluster mode
 //! (the consensus handle, the reconciler that applies committed metadata locally, health checks,
 //! and the data plane's ports over p2p and consensus), and one service function per API
-//! operation, which both the REST and gRPC handlers call; the counters behind its metrics.
+//! operation (shard keys of custom sharding among them), which both the REST and gRPC handlers
+//! call; the counters behind its metrics.
 
 mod aliases;
 pub mod cluster_context;
@@ -15,6 +16,7 @@ mod handoff;
 mod health;
 pub mod info;
 mod keeper;
+mod keyed;
 mod lost;
 mod node;
 mod open;
@@ -29,6 +31,7 @@ mod service_groups;
 mod service_index;
 mod service_points;
 mod service_query;
+mod service_shard_keys;
 mod service_transfers;
 mod snapshot_archive;
 mod snapshot_cluster;

@@ -3,11 +3,10 @@
 //! or in the one `lookup_from` names (and its vector of `lookup_from.vector`).
 
 use crate::error::{NodeError, Result};
-use quiver_collection::Collection;
+use crate::keyed::Keyed;
 use quiver_types::point::{ScoredPoint, Vector};
 use quiver_types::query::{ContextPair, FeedbackPair, WithPayload, WithVector};
 use quiver_types::{PointId, SparseVector};
-use std::sync::Arc;
 
 /// A vector given directly or by the id of a point that has it.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +52,7 @@ const MAX_FEEDBACK_PAIRS: usize = 3;
 
 /// Where examples given by id are looked up.
 pub(crate) struct Lookup {
-    pub(crate) collection: Arc<Collection>,
+    pub(crate) collection: Keyed,
     pub(crate) vector: String,
     /// Another collection (`lookup_from`): its ids are not excluded from the results.
     pub(crate) foreign: bool,
@@ -142,7 +141,7 @@ impl Examples<'_> {
 /// `λ · relevance − (1 − λ) · max closeness to a picked point`, with `λ = 1 − diversity`. Each
 /// point's score is the value it was picked with (the first: its relevance).
 pub(crate) fn mmr_stage(
-    collection: &Collection,
+    collection: &Keyed,
     using: &str,
     candidates: Vec<ScoredPoint>,
     mmr: &Mmr,

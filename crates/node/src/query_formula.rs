@@ -5,7 +5,7 @@
 //! over the candidates), payload values are read once per candidate.
 
 use crate::error::{NodeError, Result};
-use quiver_collection::Collection;
+use crate::keyed::Keyed;
 use quiver_types::PointId;
 use quiver_types::filter::{Condition, Filter, GeoPoint, HasIdCondition};
 use quiver_types::json_path::JsonPath;
@@ -219,7 +219,7 @@ fn decay(kind: Decay, d: f64, scale: f64, midpoint: f64) -> f64 {
 
 /// Scores the points of `lists` (one list per prefetch) by `formula`, best first.
 pub(crate) async fn formula_stage(
-    collection: &Collection,
+    collection: &Keyed,
     formula: &Formula,
     lists: Vec<Vec<ScoredPoint>>,
     filter: Option<Filter>,
@@ -269,7 +269,7 @@ pub(crate) async fn formula_stage(
 }
 
 /// Which of `ids` match `filter` (all of them without one).
-async fn matching(collection: &Collection, filter: Option<Filter>, ids: &[PointId]) -> Result<HashSet<PointId>> {
+async fn matching(collection: &Keyed, filter: Option<Filter>, ids: &[PointId]) -> Result<HashSet<PointId>> {
     let Some(mut filter) = filter else { return Ok(ids.iter().copied().collect()) };
     if ids.is_empty() {
         return Ok(HashSet::new());

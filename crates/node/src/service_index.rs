@@ -92,7 +92,7 @@ impl Node {
         let collection = self.resolve(name)?;
         let mut out = serde_json::Map::new();
         for (field, schema) in collection.payload_index() {
-            let points = collection.count(Some(has_values(&field))).await?;
+            let points = collection.count(Some(has_values(&field)), None).await?;
             let mut entry = serde_json::json!({"data_type": data_type(&schema)?, "points": points});
             if schema.is_object() {
                 entry["params"] = schema.clone();

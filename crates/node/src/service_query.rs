@@ -5,23 +5,27 @@
 //! collection itself or in `lookup_from` (design record 013).
 
 use crate::error::{NodeError, Result};
+use crate::keyed::Keyed;
 use crate::node::Node;
 pub use crate::query_examples::{ContextInput, FeedbackInput, Mmr, NaiveFeedback, VectorInput};
 use crate::query_examples::{Examples, Lookup, mmr_stage};
 use crate::query_formula::{Formula, formula_stage};
-use quiver_collection::{Collection, SearchRequest};
+use quiver_collection::SearchRequest;
 use quiver_types::filter::{Condition, Filter, HasIdCondition};
 use quiver_types::point::{ScoredPoint, Vector};
 use quiver_types::query::{CustomQuery, OrderBy, QueryVector, ScrollRequest, SearchParams, WithPayload, WithVector};
+use quiver_types::shard_key::ShardKeySelector;
 use quiver_types::{PointId, SparseVector};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 /// Where examples given by id are looked up: another collection, and which of its vectors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LookupFrom {
     pub collection: String,
     pub vector: Option<String>,
+    /// The shard keys of `collection` the examples are read in (Qdrant's `shard_key` of a
+    /// lookup location); every shard when `None`.
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 /// How prefetch results are fused.
@@ -103,6 +107,8 @@ pub struct QueryPoints {
     pub with_payload: WithPayload,
     pub with_vector: WithVector,
     pub lookup_from: Option<LookupFrom>,
+    /// The shard keys queried (custom sharding); every shard when `None`.
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 impl QueryPoints {
@@ -286,7 +292,7 @@ fn union_ids(lists: &[Vec<ScoredPoint>]) -> Vec<PointId> {
 impl Node {
     /// `POST …/points/query`.
     pub async fn query_points(&self, name: &str, query: QueryPoints) -> Result<Vec<ScoredPoint>> {
-        let collection = self.resolve(name)?;
+        let collection = Keyed::new(self.resolve(name)?, query.shard_key.clone());
         if query.prefetch.is_empty() && query.query.is_none() {
             return self.query_by_id_order(name, &query).await;
         }
@@ -310,18 +316,18 @@ impl Node {
     }
 
     /// Where a stage's examples given by id are looked up.
-    fn lookup(&self, collection: &Arc<Collection>, using: &str, from: Option<&LookupFrom>) -> Result<Lookup> {
+    fn lookup(&self, collection: &Keyed, using: &str, from: Option<&LookupFrom>) -> Result<Lookup> {
         Ok(match from {
             None => Lookup { collection: collection.clone(), vector: using.to_string(), foreign: false },
             Some(from) => Lookup {
-                collection: self.resolve(&from.collection)?,
+                collection: Keyed::new(self.resolve(&from.collection)?, from.shard_key.clone()),
                 vector: from.vector.clone().unwrap_or_else(|| using.to_string()),
                 foreign: true,
             },
         })
     }
 
-    fn run_prefetches<'a>(&'a self, collection: &'a Arc<Collection>, prefetches: &'a [Prefetch]) -> BoxedLists<'a> {
+    fn run_prefetches<'a>(&'a self, collection: &'a Keyed, prefetches: &'a [Prefetch]) -> BoxedLists<'a> {
         Box::pin(async move {
             let mut lists = Vec::with_capacity(prefetches.len());
             for prefetch in prefetches {
@@ -437,7 +443,7 @@ fn random_seed() -> u64 {
 }
 
 async fn run_stage(
-    collection: &Collection,
+    collection: &Keyed,
     stage: &Stage<'_>,
     lists: Option<Vec<Vec<ScoredPoint>>>,
 ) -> Result<Vec<ScoredPoint>> {
@@ -473,6 +479,7 @@ async fn run_stage(
         score_threshold: stage.score_threshold,
         with_payload: WithPayload::Bool(false),
         with_vector: WithVector::Bool(false),
+        shard_key: None,
     };
     if let QueryInput::NearestMmr(_, mmr) = query {
         request.limit = mmr.candidates_limit.max(stage.limit);
@@ -484,7 +491,7 @@ async fn run_stage(
 }
 
 async fn order_by_stage(
-    collection: &Collection,
+    collection: &Keyed,
     stage: &Stage<'_>,
     order_by: &OrderBy,
     filter: Option<Filter>,
@@ -517,7 +524,7 @@ async fn order_by_stage(
 
 /// Fills in the payloads and vectors the caller asked for.
 async fn attach(
-    collection: &Collection,
+    collection: &Keyed,
     mut page: Vec<ScoredPoint>,
     with_payload: &WithPayload,
     with_vector: &WithVector,

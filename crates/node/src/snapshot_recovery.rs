@@ -99,6 +99,10 @@ pub(crate) fn unpack_collection(
     }
     let config: CollectionConfig = read_json(dest, CONFIG_FILE)?;
     let payload_index: PayloadIndexSchema = read_json(dest, PAYLOAD_INDEX_FILE)?;
+    if config.params.is_custom_sharding() {
+        // The archive holds shard files, not the key → shards mapping (design record 016 §7).
+        return Err(bad_snapshot("recovering a collection snapshot of a custom-sharded collection is not supported"));
+    }
     let mut shards = BTreeMap::new();
     if let Some(missing) = manifest.shards.iter().find(|s| !names.contains(&format!("shards/{s}.snapshot"))) {
         return Err(bad_snapshot(format!("shard {missing} listed in `{MANIFEST_FILE}` is missing")));

@@ -294,7 +294,7 @@ pub struct CollectionParams {
     pub vectors: VectorsConfig,
     pub shard_number: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sharding_method: Option<String>,
+    pub sharding_method: Option<crate::shard_key::ShardingMethod>,
     pub replication_factor: u32,
     pub write_consistency_factor: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -327,7 +327,7 @@ pub struct CreateCollection {
     #[serde(default)]
     pub shard_number: Option<u32>,
     #[serde(default)]
-    pub sharding_method: Option<String>,
+    pub sharding_method: Option<crate::shard_key::ShardingMethod>,
     #[serde(default)]
     pub replication_factor: Option<u32>,
     #[serde(default)]
@@ -422,6 +422,13 @@ fn merge_hnsw_diff(target: &mut HnswConfigDiff, diff: &HnswConfigDiff) {
     target.max_indexing_threads = diff.max_indexing_threads.or(target.max_indexing_threads);
     target.on_disk = diff.on_disk.or(target.on_disk);
     target.payload_m = diff.payload_m.or(target.payload_m);
+}
+
+impl CollectionParams {
+    /// Whether the collection's shards are created per shard key (`sharding_method: custom`).
+    pub fn is_custom_sharding(&self) -> bool {
+        self.sharding_method == Some(crate::shard_key::ShardingMethod::Custom)
+    }
 }
 
 impl CollectionConfig {

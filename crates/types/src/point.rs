@@ -105,7 +105,7 @@ pub struct Record {
     pub payload: Option<Payload>,
     pub vector: Option<VectorStruct>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub shard_key: Option<serde_json::Value>,
+    pub shard_key: Option<crate::shard_key::ShardKey>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub order_value: Option<serde_json::Value>,
 }
@@ -119,7 +119,7 @@ pub struct ScoredPoint {
     pub payload: Option<Payload>,
     pub vector: Option<VectorStruct>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub shard_key: Option<serde_json::Value>,
+    pub shard_key: Option<crate::shard_key::ShardKey>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub order_value: Option<serde_json::Value>,
 }

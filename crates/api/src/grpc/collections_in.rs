@@ -8,6 +8,7 @@ use quiver_types::config::{
     MultiVectorConfig, OptimizersConfigDiff, SparseVectorParams, UpdateCollection, VectorParams, VectorParamsDiff,
     VectorsConfig, WalConfigDiff,
 };
+use quiver_types::shard_key::ShardingMethod;
 use serde_json::{Value as Json, json};
 use std::collections::{BTreeMap, HashMap};
 use tonic::Status;
@@ -205,8 +206,8 @@ fn no_strict_mode(s: Option<pb::StrictModeConfig>) -> Result<(), Status> {
 pub fn create_in(r: pb::CreateCollection) -> Result<(String, CreateCollection, Option<u64>), Status> {
     no_strict_mode(r.strict_mode_config)?;
     let sharding_method = r.sharding_method.map(|m| match pb::ShardingMethod::try_from(m) {
-        Ok(pb::ShardingMethod::Custom) => "custom".to_string(),
-        Ok(pb::ShardingMethod::Auto) | Err(_) => "auto".to_string(),
+        Ok(pb::ShardingMethod::Custom) => ShardingMethod::Custom,
+        Ok(pb::ShardingMethod::Auto) | Err(_) => ShardingMethod::Auto,
     });
     let quantization_config = r.quantization_config.and_then(|q| q.quantization).map(quantization_in).transpose()?;
     let request = CreateCollection {

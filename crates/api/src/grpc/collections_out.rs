@@ -6,6 +6,7 @@ use quiver_node::info::{CollectionClusterInfo, CollectionInfo};
 use quiver_types::config::{CollectionConfig, Distance, HnswConfig, HnswConfigDiff, OptimizersConfig, VectorParams};
 use quiver_types::config::{Datatype, MultiVectorComparator, SparseVectorParams, VectorsConfig};
 use quiver_types::replica::ReplicaState;
+use quiver_types::shard_key::ShardingMethod;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
@@ -155,9 +156,9 @@ fn optimizers_out(o: &OptimizersConfig) -> pb::OptimizersConfigDiff {
 #[allow(deprecated)]
 fn config_out(c: &CollectionConfig) -> pb::CollectionConfig {
     let p = &c.params;
-    let sharding_method = p.sharding_method.as_deref().map(|m| match m {
-        "custom" => pb::ShardingMethod::Custom as i32,
-        _ => pb::ShardingMethod::Auto as i32,
+    let sharding_method = p.sharding_method.map(|m| match m {
+        ShardingMethod::Custom => pb::ShardingMethod::Custom as i32,
+        ShardingMethod::Auto => pb::ShardingMethod::Auto as i32,
     });
     let params = pb::CollectionParams {
         shard_number: p.shard_number,
@@ -269,7 +270,7 @@ pub fn cluster_info_out(info: CollectionClusterInfo, time: f64) -> pb::Collectio
                 shard_id: s.shard_id,
                 points_count: s.points_count as u64,
                 state: replica_state_out(s.state),
-                shard_key: None,
+                shard_key: s.shard_key.as_ref().map(crate::grpc::shard_keys::key_out),
             })
             .collect(),
         remote_shards: info
@@ -279,7 +280,7 @@ pub fn cluster_info_out(info: CollectionClusterInfo, time: f64) -> pb::Collectio
                 shard_id: s.shard_id,
                 peer_id: s.peer_id,
                 state: replica_state_out(s.state),
-                shard_key: None,
+                shard_key: s.shard_key.as_ref().map(crate::grpc::shard_keys::key_out),
             })
             .collect(),
         shard_transfers: info.shard_transfers.iter().map(transfer).collect(),

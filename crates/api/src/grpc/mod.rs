@@ -19,6 +19,7 @@ mod points_write;
 mod query;
 mod reflection;
 mod service;
+mod shard_keys;
 mod snapshots;
 pub mod status;
 

@@ -32,8 +32,13 @@ pub fn params_in(params: Option<pb::SearchParams>) -> Option<SearchParams> {
     })
 }
 
-fn lookup_from(location: Option<pb::LookupLocation>) -> Option<LookupFromWire> {
-    location.map(|l| LookupFromWire { collection: l.collection_name, vector: l.vector_name })
+fn lookup_from(location: Option<pb::LookupLocation>) -> Result<Option<LookupFromWire>, Status> {
+    location
+        .map(|l| {
+            let shard_key = shard_key(l.shard_key_selector)?;
+            Ok(LookupFromWire { collection: l.collection_name, vector: l.vector_name, shard_key })
+        })
+        .transpose()
 }
 
 /// `SearchPoints` as the REST search body.
@@ -55,7 +60,7 @@ pub fn search_wire(r: pb::SearchPoints) -> Result<SearchWire, Status> {
         with_payload: with_payload(r.with_payload, false),
         with_vector: with_vector(r.with_vectors),
         score_threshold: r.score_threshold,
-        shard_key: shard_key(r.shard_key_selector),
+        shard_key: shard_key(r.shard_key_selector)?,
     })
 }
 
@@ -181,7 +186,7 @@ fn prefetch_wire(p: pb::PrefetchQuery) -> Result<PrefetchWire, Status> {
         params: params_in(p.params),
         score_threshold: p.score_threshold,
         limit: p.limit.map(|l| l as usize),
-        lookup_from: lookup_from(p.lookup_from),
+        lookup_from: lookup_from(p.lookup_from)?,
     })
 }
 
@@ -205,8 +210,8 @@ pub fn query_request(r: pb::QueryPoints) -> Result<QueryRequestWire, Status> {
         offset: r.offset.map(|o| o as usize),
         with_vector: with_vector(r.with_vectors),
         with_payload: with_payload(r.with_payload, false),
-        lookup_from: lookup_from(r.lookup_from),
-        shard_key: shard_key(r.shard_key_selector),
+        lookup_from: lookup_from(r.lookup_from)?,
+        shard_key: shard_key(r.shard_key_selector)?,
     })
 }
 
@@ -240,8 +245,8 @@ pub fn recommend_request(r: pb::RecommendPoints) -> Result<QueryRequestWire, Sta
         offset: r.offset.map(|o| o as usize),
         with_vector: with_vector(r.with_vectors),
         with_payload: with_payload(r.with_payload, false),
-        lookup_from: lookup_from(r.lookup_from),
-        shard_key: shard_key(r.shard_key_selector),
+        lookup_from: lookup_from(r.lookup_from)?,
+        shard_key: shard_key(r.shard_key_selector)?,
     })
 }
 
@@ -275,7 +280,7 @@ pub fn discover_request(r: pb::DiscoverPoints) -> Result<DiscoverRequestWire, St
         with_payload: with_payload(r.with_payload, false),
         with_vector: with_vector(r.with_vectors),
         using: r.using,
-        lookup_from: lookup_from(r.lookup_from),
-        shard_key: shard_key(r.shard_key_selector),
+        lookup_from: lookup_from(r.lookup_from)?,
+        shard_key: shard_key(r.shard_key_selector)?,
     })
 }

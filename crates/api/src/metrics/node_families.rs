@@ -65,7 +65,7 @@ pub fn add_collections(out: &mut Families, node: &Node) {
         optimizing.push(gauge(f64::from(u8::from(indexing)), &[("id", id)]));
         // Standalone, each shard is one local `Active` replica.
         let standalone = || Placement {
-            active_per_shard: vec![1; collection.replica_sets().count()],
+            active_per_shard: vec![1; collection.replica_sets().len()],
             not_active: 0,
             incoming: 0,
             outgoing: 0,

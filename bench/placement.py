@@ -118,6 +118,8 @@ def drain(binary: str, vectors: np.ndarray) -> None:
         rec = load.stop()
         print(f"drain: a peer holding 1/4 of {len(vectors)} points drained in {took:.1f} s under load; "
               f"{len(rec.acks)} writes acknowledged, {len(rec.failures)} failed requests")
+        for failure in rec.failures[:10]:
+            print(f"  failed: {failure}")
 
 
 def rolling_restart(binary: str, vectors: np.ndarray) -> None:
@@ -146,6 +148,8 @@ def rolling_restart(binary: str, vectors: np.ndarray) -> None:
         print(f"rolling restart of 3 peers ({len(vectors)} points): {took:.1f} s, {len(rec.failures)} failed "
               f"requests of {len(rec.acks) + len(rec.failures)}; write p99 {p99(during) * 1000:.1f} ms during "
               f"vs {p99(quiet) * 1000:.1f} ms quiet ({p99(during) / p99(quiet):.2f}x)")
+        for failure in rec.failures[:10]:
+            print(f"  failed: {failure}")
 
 
 def main() -> None:

@@ -169,8 +169,10 @@ class Load:
         read_pause: float = 0.01,
         failure_pause: float = 0.05,
         writers: int = 1,
+        shard_key: str | int | None = None,
     ):
         self.collection = collection
+        self.shard_key = shard_key  # custom sharding: every write names this key
         self.write_urls = list(write_urls)
         self.read_urls = list(read_urls if read_urls is not None else write_urls)
         self.batch = batch
@@ -269,6 +271,8 @@ class Load:
                 continue
             ids = self._take_ids()
             body = {"points": [{"id": i, "vector": vector_for(i), "payload": {"n": i}} for i in ids]}
+            if self.shard_key is not None:
+                body["shard_key"] = self.shard_key
             t_start = time.monotonic()
             status: int | None = None
             try:

@@ -266,6 +266,27 @@ def test_jwt_collection_scoped(keyed):
     client.close()
 
 
+def test_jwt_scoped_lookup_from_needs_read_access(keyed):
+    """`lookup_from` reads another collection's vectors: a scoped caller needs read access to it,
+    at any depth of the query (REST and gRPC)."""
+    scoped = token({"exp": exp(), "access": [{"collection": "c1", "access": "rw"},
+                                             {"collection": "c2", "access": "r"}]})
+    lookup = {"query": 1, "limit": 2, "lookup_from": {"collection": "c3"}}
+    for path, body in [
+        ("/collections/c1/points/query", lookup),
+        ("/collections/c1/points/query", {"prefetch": [lookup], "limit": 2}),
+        ("/collections/c1/points/recommend", {"positive": [1], "limit": 2, "lookup_from": {"collection": "c3"}}),
+        ("/collections/c1/points/discover", {"target": 1, "limit": 2, "lookup_from": {"collection": "c3"}}),
+    ]:
+        r = call(keyed, "POST", path, scoped, json=body)
+        assert r.status_code == 403 and "c3" in r.json()["status"]["error"], (path, r.text)
+    client = grpc_client(keyed, scoped)
+    deny = lambda: client.query_points(  # noqa: E731
+        "c1", query=1, limit=2, lookup_from=models.LookupLocation(collection="c3"))
+    assert grpc_code(deny) == grpc.StatusCode.PERMISSION_DENIED
+    client.close()
+
+
 def test_jwt_refused_tokens(keyed):
     cases = [
         (token({"exp": exp(-120), "access": "m"}), 403),  # expired (past the 30 s leeway)
@@ -396,7 +417,6 @@ def test_rotated_certificate_is_picked_up(server_factory, tmp_path):
     ({"QDRANT__SERVICE__NO_SUCH_KEY": "1"}, "service.no_such_key"),
     ({"QDRANT__TLS__BOGUS": "x"}, "tls.bogus"),
     ({"QDRANT__CLUSTER__P2P__CONNECTION_POOL_SIZE": "2"}, "cluster.p2p.connection_pool_size"),
-    ({"QDRANT__SERVICE__METRICS_PORT": "9100"}, "service.metrics_port"),
     ({"QDRANT__SERVICE__HARDWARE_REPORTING": "true"}, "service.hardware_reporting"),
     ({"QDRANT__SERVICE__JWT_RBAC": "true"}, "service.jwt_rbac"),
     ({"QDRANT__SERVICE__VERIFY_HTTPS_CLIENT_CERTIFICATE": "true"}, "service.verify_https_client_certificate"),

@@ -114,7 +114,7 @@ impl Auth {
     async fn value_exists(&self, check: &ValueExists) -> Result<(), Refusal> {
         let failed = "Invalid JWT, stateful validation failed";
         let filter = check.filter().map_err(|_| Refusal::unauthorized(failed))?;
-        match self.node.count_points(&check.collection, Some(filter)).await {
+        match self.node.count_points(&check.collection, Some(filter), None).await {
             Ok(0) => Err(Refusal::unauthorized(failed)),
             Ok(_) => Ok(()),
             Err(quiver_node::NodeError::NotFound(_)) => Err(Refusal::forbidden(failed)),

@@ -2,7 +2,7 @@
 //! body. It authenticates the caller from the headers (401 / 403 in plain text, as Qdrant's
 //! middleware answers), checks the route's [`Rule`] (403 in the error envelope) and leaves the
 //! caller's [`Access`] in the request's extensions for the listings that filter by it.
-//! `/`, `/healthz`, `/livez` and `/readyz` stay open. A route missing from the table needs
+//! `/`, `/healthz`, `/livez`, `/readyz` and the dashboard's assets stay open. A route missing from the table needs
 //! manage access (closed by default).
 
 use crate::auth::{Access, Auth, Level, Refusal};
@@ -37,9 +37,9 @@ pub(crate) fn rule(method: &Method, path: Option<&str>) -> Rule {
     let read = method == Method::GET || method == Method::HEAD;
     let rest = path.strip_prefix("/collections/{name}");
     match (path, rest) {
-        ("/" | "/healthz" | "/livez" | "/readyz", _) => Rule::Open,
+        ("/" | "/healthz" | "/livez" | "/readyz" | "/dashboard" | "/dashboard/{asset}", _) => Rule::Open,
         ("/collections" | "/aliases", _) => Rule::Listing,
-        ("/metrics" | "/cluster" | "/cluster/metadata/keys" | "/telemetry", _) => Global(Read),
+        ("/metrics" | "/cluster" | "/cluster/map" | "/cluster/metadata/keys" | "/telemetry", _) => Global(Read),
         ("/issues", _) if read => Global(Read),
         (
             "/cluster/metadata/keys/{key}" | "/cluster/peer/{peer_id}/drain" | "/snapshots" | "/snapshots/{snapshot}",
@@ -70,6 +70,7 @@ fn collection_rule(method: &Method, rest: &str) -> Rule {
                 Write
             }
         }
+        "/shards" if read => Read,
         "/points" if method == Method::PUT => Write,
         "/index"
         | "/index/{field}"
@@ -100,7 +101,9 @@ fn collection_rule(method: &Method, rest: &str) -> Rule {
         | "/points/query/groups"
         | "/points/recommend"
         | "/points/recommend/batch"
-        | "/points/recommend/groups" => Read,
+        | "/points/recommend/groups"
+        | "/points/discover"
+        | "/points/discover/batch" => Read,
         _ => Manage,
     };
     Rule::Collection(level)
@@ -167,6 +170,9 @@ mod tests {
             (get, "/", Open),
             (get, "/readyz", Open),
             (get, "/metrics", Global(Read)),
+            (get, "/dashboard", Open),
+            (get, "/dashboard/{asset}", Open),
+            (get, "/cluster/map", Global(Read)),
             (get, "/collections", Listing),
             (get, "/aliases", Listing),
             (post, "/collections/aliases", Global(Manage)),

@@ -1,11 +1,13 @@
 //! Qdrant's REST API over axum: wire shapes, extraction with Qdrant's error messages, the
-//! response envelope, error → status mapping, metrics. Handlers stay thin: they convert wire
-//! shapes to domain values and call one `quiver_node::Node` service function.
+//! response envelope, error → status mapping, metrics, and the web dashboard. Handlers stay
+//! thin: they convert wire shapes to domain values and call one `quiver_node::Node` service
+//! function.
 
 pub mod auth;
 mod auth_access;
 mod auth_jwt;
 mod auth_rest;
+mod dashboard;
 mod error;
 mod extract;
 pub mod grpc;
@@ -20,6 +22,8 @@ mod routes_shard_snapshots;
 mod routes_snapshots;
 mod routes_telemetry;
 mod wire;
+mod wire_discover;
+mod wire_formula;
 mod wire_groups;
 mod wire_query;
 
@@ -40,6 +44,15 @@ pub struct AppState {
     pub faults_enabled: bool,
 }
 
+/// The router of `service.metrics_port`: `/metrics` only, without API key checks (as Qdrant's
+/// metrics listener; keep that port on a private network).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(routes_service::metrics))
+        .fallback(routes_service::not_found)
+        .with_state(state)
+}
+
 /// The whole REST router; `max_request_size_mb` bounds JSON bodies (`service.max_request_size_mb`).
 pub fn router(state: AppState, max_request_size_mb: usize) -> Router {
     router_with_auth(state, max_request_size_mb, None)
@@ -52,6 +65,7 @@ pub fn router_with_auth(state: AppState, max_request_size_mb: usize, auth: Optio
     let limit_bytes = max_request_size_mb.saturating_mul(1024 * 1024);
     let mut router = Router::new()
         .merge(routes_service::routes())
+        .merge(dashboard::routes())
         .merge(routes_collections::routes())
         .merge(routes_points::routes())
         .merge(routes_search::routes())

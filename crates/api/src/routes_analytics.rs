@@ -11,8 +11,9 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::post;
-use quiver_node::{DistanceMatrix, MatrixRequest};
+use quiver_node::{DistanceMatrix, FacetParams, MatrixRequest};
 use quiver_types::filter::Filter;
+use quiver_types::shard_key::ShardKeySelector;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -37,7 +38,7 @@ pub struct FacetWire {
     #[serde(default)]
     pub exact: Option<bool>,
     #[serde(default)]
-    pub shard_key: Option<Value>,
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 /// The body of a distance matrix request.
@@ -52,13 +53,18 @@ pub struct MatrixWire {
     #[serde(default)]
     pub using: Option<String>,
     #[serde(default)]
-    pub shard_key: Option<Value>,
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 impl MatrixWire {
-    pub fn into_request(self) -> Result<MatrixRequest, ApiError> {
-        wire::shard_key_unsupported(&self.shard_key)?;
-        Ok(MatrixRequest { filter: self.filter, sample: self.sample, limit: self.limit, using: self.using })
+    pub fn into_request(self) -> MatrixRequest {
+        MatrixRequest {
+            filter: self.filter,
+            sample: self.sample,
+            limit: self.limit,
+            using: self.using,
+            shard_key: ShardKeySelector::given(self.shard_key),
+        }
     }
 }
 
@@ -69,15 +75,16 @@ async fn facet(
     t: Started,
     JsonBody(body): JsonBody<FacetWire>,
 ) -> Reply {
-    wire::shard_key_unsupported(&body.shard_key)?;
     let _exact = body.exact; // always exact
-    let hits = wire::bounded(p.check()?, s.node.facet(&name, &body.key, body.filter, body.limit)).await?;
+    let request =
+        FacetParams { filter: body.filter, limit: body.limit, shard_key: ShardKeySelector::given(body.shard_key) };
+    let hits = wire::bounded(p.check()?, s.node.facet(&name, &body.key, request)).await?;
     let hits: Vec<Value> = hits.into_iter().map(|h| json!({"value": h.value, "count": h.count})).collect();
     Ok(ok(t.0, json!({ "hits": hits })))
 }
 
 async fn matrix(s: &AppState, name: &str, p: &ReadParams, body: MatrixWire) -> Result<DistanceMatrix, ApiError> {
-    let request = body.into_request()?;
+    let request = body.into_request();
     wire::bounded(p.check()?, s.node.distance_matrix(name, request)).await
 }
 

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use quiver_node::AliasAction;
-use quiver_types::cluster::ClusterOperation;
+use quiver_types::cluster::{ClusterOperation, CreateShardingKey, DropShardingKey};
 use quiver_types::config::{CreateCollection, UpdateCollection};
 use serde::Deserialize;
 
@@ -24,6 +24,8 @@ pub fn routes() -> Router<AppState> {
         .route("/collections/aliases", post(update_aliases))
         .route("/collections/{name}/aliases", get(collection_aliases))
         .route("/aliases", get(all_aliases))
+        .route("/collections/{name}/shards", put(create_shard_key).get(list_shard_keys))
+        .route("/collections/{name}/shards/delete", post(delete_shard_key))
         .route("/collections/{name}/shards/{shard_id}/digest", get(shard_digest))
         .route("/collections/{name}/index", put(create_index))
         .route("/collections/{name}/index/{field}", delete(delete_index))
@@ -99,9 +101,8 @@ async fn cluster_info(
     Ok(ok(started.0, state.node.collection_cluster_info(&name).await?))
 }
 
-/// Spec §4.6 operations Quiver does not implement (custom sharding, resharding).
-const UNSUPPORTED_CLUSTER_OPERATIONS: [&str; 5] =
-    ["create_sharding_key", "drop_sharding_key", "start_resharding", "abort_resharding", "replicate_points"];
+/// Spec §4.6 operations Quiver does not implement (resharding, copying points between keys).
+const UNSUPPORTED_CLUSTER_OPERATIONS: [&str; 3] = ["start_resharding", "abort_resharding", "replicate_points"];
 
 async fn update_cluster(
     State(state): State<AppState>,
@@ -111,12 +112,47 @@ async fn update_cluster(
     JsonBody(body): JsonBody<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     if let Some(op) = UNSUPPORTED_CLUSTER_OPERATIONS.iter().find(|op| body.get(**op).is_some()) {
-        return Err(ApiError::bad_input(format!(
-            "Operation `{op}` is not supported by Quiver (no custom sharding or resharding)"
-        )));
+        return Err(ApiError::bad_input(format!("Operation `{op}` is not supported by Quiver (no resharding)")));
     }
     let operation: ClusterOperation = serde_json::from_value(body).map_err(ApiError::format)?;
     Ok(ok(started.0, state.node.update_collection_cluster(&name, operation, p.timeout()).await?))
+}
+
+/// `PUT /collections/{name}/shards` (spec §2.6).
+async fn create_shard_key(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<MetaParams>,
+    started: Started,
+    JsonBody(body): JsonBody<CreateShardingKey>,
+) -> Result<Response, ApiError> {
+    Ok(ok(started.0, state.node.create_shard_key(&name, body, p.timeout()).await?))
+}
+
+/// `POST /collections/{name}/shards/delete`.
+async fn delete_shard_key(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<MetaParams>,
+    started: Started,
+    JsonBody(body): JsonBody<DropShardingKey>,
+) -> Result<Response, ApiError> {
+    Ok(ok(started.0, state.node.drop_shard_key(&name, body, p.timeout()).await?))
+}
+
+/// `GET /collections/{name}/shards`: `{"shard_keys": [{"key": …}]}`, `{}` for auto sharding.
+async fn list_shard_keys(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    started: Started,
+) -> Result<Response, ApiError> {
+    let body = match state.node.list_shard_keys(&name)? {
+        Some(keys) => {
+            serde_json::json!({"shard_keys": keys.iter().map(|k| serde_json::json!({"key": k})).collect::<Vec<_>>()})
+        }
+        None => serde_json::json!({}),
+    };
+    Ok(ok(started.0, body))
 }
 
 #[derive(Deserialize)]

@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use quiver_types::PointId;
-use quiver_types::ops::UpdateOperation;
+use quiver_types::shard_key::ShardKeySelector;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -32,7 +32,7 @@ pub fn routes() -> Router<AppState> {
 type Reply = Result<Response, ApiError>;
 
 /// Runs one write (shared with gRPC in `wire::apply_write`).
-async fn write(state: &AppState, name: &str, params: &WriteParams, op: UpdateOperation, started: Started) -> Reply {
+async fn write(state: &AppState, name: &str, params: &WriteParams, op: wire::Write, started: Started) -> Reply {
     Ok(ok(started.0, wire::apply_write(&state.node, name, params, op).await?))
 }
 
@@ -131,8 +131,8 @@ async fn batch(
     let ops = body.operations.into_iter().map(wire::batch_operation).collect::<Result<Vec<_>, _>>()?;
     let wait = p.wait.unwrap_or(false);
     let mut results = Vec::with_capacity(ops.len());
-    for op in ops {
-        results.push(s.node.update_points(&name, op, wait).await?);
+    for write in ops {
+        results.push(s.node.update_points(&name, write.op, write.shard_key.as_ref(), wait).await?);
     }
     Ok(ok(t.0, results))
 }
@@ -154,8 +154,8 @@ async fn retrieve(
     t: Started,
     JsonBody(body): JsonBody<wire::RetrieveWire>,
 ) -> Reply {
-    wire::shard_key_unsupported(&body.shard_key)?;
-    let read = s.node.retrieve_points(&name, body.ids, body.with_payload, body.with_vector);
+    let shard_key = ShardKeySelector::given(body.shard_key);
+    let read = s.node.retrieve_points(&name, body.ids, body.with_payload, body.with_vector, shard_key.as_ref());
     Ok(ok(t.0, wire::bounded(p.check()?, read).await?))
 }
 
@@ -167,8 +167,9 @@ async fn scroll(
     JsonBody(body): JsonBody<wire::ScrollWire>,
 ) -> Reply {
     let timeout = p.check()?;
+    let shard_key = ShardKeySelector::given(body.shard_key.clone());
     let request = body.into_request()?;
-    let page = wire::bounded(timeout, s.node.scroll_points(&name, request)).await?;
+    let page = wire::bounded(timeout, s.node.scroll_points(&name, request, shard_key.as_ref())).await?;
     Ok(ok(t.0, serde_json::json!({"points": page.points, "next_page_offset": page.next_page_offset})))
 }
 
@@ -179,9 +180,9 @@ async fn count(
     t: Started,
     JsonBody(body): JsonBody<wire::CountWire>,
 ) -> Reply {
-    wire::shard_key_unsupported(&body.shard_key)?;
+    let shard_key = ShardKeySelector::given(body.shard_key);
     // Counts are always exact; `exact: false` is answered exactly too.
     let _exact = body.exact;
-    let count = wire::bounded(p.check()?, s.node.count_points(&name, body.filter)).await?;
+    let count = wire::bounded(p.check()?, s.node.count_points(&name, body.filter, shard_key.as_ref())).await?;
     Ok(ok(t.0, serde_json::json!({"count": count})))
 }

@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::extract::{JsonBody, Params, Started};
 use crate::response::ok;
 use crate::wire::{self, ReadParams};
+use crate::wire_discover::{DiscoverBatchWire, DiscoverRequestWire};
 use crate::wire_groups::{QueryGroupsWire, RecommendGroupsWire, SearchGroupsWire};
 use crate::wire_query::{
     QueryBatchWire, QueryRequestWire, RecommendBatchWire, RecommendRequestWire, SearchBatchWire, SearchWire,
@@ -27,9 +28,20 @@ pub fn routes() -> Router<AppState> {
         .route("/collections/{name}/points/recommend", post(recommend))
         .route("/collections/{name}/points/recommend/batch", post(recommend_batch))
         .route("/collections/{name}/points/recommend/groups", post(recommend_groups))
+        .route("/collections/{name}/points/discover", post(discover))
+        .route("/collections/{name}/points/discover/batch", post(discover_batch))
 }
 
 type Reply = Result<Response, ApiError>;
+
+/// `query`, once a caller scoped to some collections is found allowed to read every collection
+/// it looks examples up in (`lookup_from`).
+fn checked(caller: &Caller, query: QueryPoints) -> Result<QueryPoints, ApiError> {
+    for collection in query.lookup_collections() {
+        check_read(caller, collection)?;
+    }
+    Ok(query)
+}
 
 async fn search(
     State(s): State<AppState>,
@@ -62,11 +74,13 @@ async fn query(
     State(s): State<AppState>,
     Path(name): Path<String>,
     Params(p): Params<ReadParams>,
+    caller: Caller,
     t: Started,
     JsonBody(body): JsonBody<QueryRequestWire>,
 ) -> Reply {
     let timeout = p.check()?;
-    let points = wire::bounded(timeout, s.node.query_points(&name, body.into_query()?)).await?;
+    let query = checked(&caller, body.into_query()?)?;
+    let points = wire::bounded(timeout, s.node.query_points(&name, query)).await?;
     Ok(ok(t.0, serde_json::json!({"points": points})))
 }
 
@@ -74,11 +88,13 @@ async fn query_batch(
     State(s): State<AppState>,
     Path(name): Path<String>,
     Params(p): Params<ReadParams>,
+    caller: Caller,
     t: Started,
     JsonBody(body): JsonBody<QueryBatchWire>,
 ) -> Reply {
     let timeout = p.check()?;
-    let queries = body.searches.into_iter().map(QueryRequestWire::into_query).collect::<Result<Vec<_>, _>>()?;
+    let queries =
+        body.searches.into_iter().map(|q| checked(&caller, q.into_query()?)).collect::<Result<Vec<_>, _>>()?;
     let mut results = Vec::with_capacity(queries.len());
     for query in queries {
         let points = wire::bounded(timeout, s.node.query_points(&name, query)).await?;
@@ -101,6 +117,7 @@ async fn run_groups(
     if let Some(lookup) = &by.lookup {
         check_read(&caller, &lookup.collection)?;
     }
+    let query = checked(&caller, query)?;
     let groups = wire::bounded(timeout, s.node.query_groups(name, query, by)).await?;
     Ok(ok(started.0, serde_json::json!({"groups": groups})))
 }
@@ -143,22 +160,58 @@ async fn recommend(
     State(s): State<AppState>,
     Path(name): Path<String>,
     Params(p): Params<ReadParams>,
+    caller: Caller,
     t: Started,
     JsonBody(body): JsonBody<RecommendRequestWire>,
 ) -> Reply {
     let timeout = p.check()?;
-    Ok(ok(t.0, wire::bounded(timeout, s.node.query_points(&name, body.into_query()?)).await?))
+    let query = checked(&caller, body.into_query()?)?;
+    Ok(ok(t.0, wire::bounded(timeout, s.node.query_points(&name, query)).await?))
 }
 
 async fn recommend_batch(
     State(s): State<AppState>,
     Path(name): Path<String>,
     Params(p): Params<ReadParams>,
+    caller: Caller,
     t: Started,
     JsonBody(body): JsonBody<RecommendBatchWire>,
 ) -> Reply {
     let timeout = p.check()?;
-    let queries = body.searches.into_iter().map(RecommendRequestWire::into_query).collect::<Result<Vec<_>, _>>()?;
+    let queries =
+        body.searches.into_iter().map(|q| checked(&caller, q.into_query()?)).collect::<Result<Vec<_>, _>>()?;
+    let mut results = Vec::with_capacity(queries.len());
+    for query in queries {
+        results.push(wire::bounded(timeout, s.node.query_points(&name, query)).await?);
+    }
+    Ok(ok(t.0, results))
+}
+
+/// Legacy `…/points/discover`: the universal query's discover (or context), as a plain list.
+async fn discover(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<ReadParams>,
+    caller: Caller,
+    t: Started,
+    JsonBody(body): JsonBody<DiscoverRequestWire>,
+) -> Reply {
+    let timeout = p.check()?;
+    let query = checked(&caller, body.into_query()?)?;
+    Ok(ok(t.0, wire::bounded(timeout, s.node.query_points(&name, query)).await?))
+}
+
+async fn discover_batch(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<ReadParams>,
+    caller: Caller,
+    t: Started,
+    JsonBody(body): JsonBody<DiscoverBatchWire>,
+) -> Reply {
+    let timeout = p.check()?;
+    let queries =
+        body.searches.into_iter().map(|q| checked(&caller, q.into_query()?)).collect::<Result<Vec<_>, _>>()?;
     let mut results = Vec::with_capacity(queries.len());
     for query in queries {
         results.push(wire::bounded(timeout, s.node.query_points(&name, query)).await?);

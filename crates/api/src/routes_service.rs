@@ -51,9 +51,28 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.metrics.render(&state.node, state.version);
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+#[derive(Deserialize)]
+pub(crate) struct MetricsParams {
+    #[serde(default)]
+    per_collection: Option<bool>,
+    /// Accepted for compatibility: nothing in the metrics is personal.
+    #[serde(default, rename = "anonymize")]
+    _anonymize: Option<bool>,
+    #[serde(default, rename = "timeout")]
+    _timeout: Option<u64>,
+}
+
+/// `GET /metrics` (also served alone on `service.metrics_port`).
+pub(crate) async fn metrics(State(state): State<AppState>, Params(p): Params<MetricsParams>) -> Response {
+    let per_collection = p.per_collection.unwrap_or(false);
+    let node = std::sync::Arc::clone(&state.node);
+    let metrics = std::sync::Arc::clone(&state.metrics);
+    // Reading every collection and /proc is blocking work.
+    let render = tokio::task::spawn_blocking(move || metrics.render(&node, state.version, per_collection));
+    match render.await {
+        Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response(),
+        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("metrics failed: {e}")).into_response(),
+    }
 }
 
 async fn cluster(State(state): State<AppState>, started: Started) -> Reply {

@@ -64,7 +64,7 @@ async fn telemetry(State(s): State<AppState>, Params(p): Params<TelemetryParams>
         .map(|c| View {
             name: c.name().to_string(),
             points: c.points_count(),
-            shards: c.replica_sets().count(),
+            shards: c.replica_sets().len(),
             config: serde_json::to_value(c.config()).unwrap_or_default(),
         })
         .collect();

@@ -7,6 +7,7 @@ use quiver_types::filter::Filter;
 use quiver_types::ops::{PointSelector, PointVectors, UpdateMode, UpdateOperation, UpdateResult, UpdateStatus};
 use quiver_types::point::{NamedVectors, Payload, PointStruct, Vector, VectorStruct};
 use quiver_types::query::{OrderByInterface, ScrollRequest, WithPayload, WithVector};
+use quiver_types::shard_key::ShardKeySelector;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -113,7 +114,7 @@ struct PointWire {
 struct PointsListWire {
     points: Vec<PointWire>,
     #[serde(default)]
-    shard_key: Option<Value>,
+    shard_key: Option<ShardKeySelector>,
     #[serde(default)]
     update_filter: Option<Filter>,
     #[serde(default)]
@@ -140,17 +141,23 @@ struct BatchWire {
 struct PointsBatchWire {
     batch: BatchWire,
     #[serde(default)]
-    shard_key: Option<Value>,
+    shard_key: Option<ShardKeySelector>,
     #[serde(default)]
     update_filter: Option<Filter>,
     #[serde(default)]
     update_mode: Option<UpdateMode>,
 }
 
-fn no_shard_keys(shard_key: &Option<Value>) -> Result<(), ApiError> {
-    match shard_key {
-        None | Some(Value::Null) => Ok(()),
-        Some(_) => Err(ApiError::bad_input("Shard keys are not supported: the collection uses auto sharding")),
+/// A write and the shard keys it goes to (custom sharding; `None`: the collection decides).
+#[derive(Debug, Clone)]
+pub struct Write {
+    pub op: UpdateOperation,
+    pub shard_key: Option<ShardKeySelector>,
+}
+
+impl Write {
+    fn new(op: UpdateOperation, shard_key: Option<ShardKeySelector>) -> Write {
+        Write { op, shard_key: ShardKeySelector::given(shard_key) }
     }
 }
 
@@ -192,16 +199,16 @@ fn batch_points(batch: BatchWire) -> Result<Vec<PointStruct>, ApiError> {
 }
 
 /// Parses an upsert body: the list form (`points`) or the batch form (`batch`).
-pub fn upsert_operation(body: Value) -> Result<UpdateOperation, ApiError> {
+pub fn upsert_operation(body: Value) -> Result<Write, ApiError> {
     let is_batch = body.get("batch").is_some();
     if is_batch {
         let wire: PointsBatchWire = serde_json::from_value(body).map_err(ApiError::format)?;
-        no_shard_keys(&wire.shard_key)?;
-        return Ok(UpdateOperation::Upsert {
+        let op = UpdateOperation::Upsert {
             points: batch_points(wire.batch)?,
             mode: wire.update_mode.unwrap_or_default(),
             update_filter: wire.update_filter,
-        });
+        };
+        return Ok(Write::new(op, wire.shard_key));
     }
     let wire: PointsListWire = serde_json::from_value(body).map_err(ApiError::format)?;
     let points = wire
@@ -213,18 +220,17 @@ pub fn upsert_operation(body: Value) -> Result<UpdateOperation, ApiError> {
             payload: p.payload,
         })
         .collect();
-    upsert_points(points, &wire.shard_key, wire.update_filter, wire.update_mode)
+    Ok(upsert_points(points, wire.shard_key, wire.update_filter, wire.update_mode))
 }
 
 /// An upsert of `points` (both transports).
 pub fn upsert_points(
     points: Vec<PointStruct>,
-    shard_key: &Option<Value>,
+    shard_key: Option<ShardKeySelector>,
     update_filter: Option<Filter>,
     mode: Option<UpdateMode>,
-) -> Result<UpdateOperation, ApiError> {
-    no_shard_keys(shard_key)?;
-    Ok(UpdateOperation::Upsert { points, mode: mode.unwrap_or_default(), update_filter })
+) -> Write {
+    Write::new(UpdateOperation::Upsert { points, mode: mode.unwrap_or_default(), update_filter }, shard_key)
 }
 
 /// Runs one write with the request's `wait` and `timeout` (both transports): a timeout that
@@ -234,11 +240,11 @@ pub async fn apply_write(
     node: &quiver_node::Node,
     name: &str,
     params: &WriteParams,
-    op: UpdateOperation,
+    write: Write,
 ) -> Result<UpdateResult, ApiError> {
     let wait = params.wait.unwrap_or(false);
     tracing::trace!(ordering = ?params.ordering, wait, "write");
-    let update = node.update_points(name, op, wait);
+    let update = node.update_points(name, write.op, write.shard_key.as_ref(), wait);
     Ok(match params.timeout()? {
         None => update.await?,
         Some(limit) => match tokio::time::timeout(limit, update).await {
@@ -256,12 +262,12 @@ pub struct SelectorWire {
     #[serde(default)]
     pub filter: Option<Filter>,
     #[serde(default)]
-    pub shard_key: Option<Value>,
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 impl SelectorWire {
+    /// The point selector; the shard key is the caller's to take first.
     pub fn into_selector(self) -> Result<PointSelector, ApiError> {
-        no_shard_keys(&self.shard_key)?;
         match (self.points, self.filter) {
             (Some(ids), None) => Ok(PointSelector::Ids(ids)),
             (None, Some(filter)) => Ok(PointSelector::Filter(filter)),
@@ -299,7 +305,7 @@ pub struct PointVectorsWire {
 pub struct UpdateVectorsWire {
     pub points: Vec<PointVectorsWire>,
     #[serde(default)]
-    pub shard_key: Option<Value>,
+    pub shard_key: Option<ShardKeySelector>,
     #[serde(default)]
     pub update_filter: Option<Filter>,
 }
@@ -312,23 +318,22 @@ pub struct DeleteVectorsWire {
 }
 
 impl UpdateVectorsWire {
-    pub fn into_operation(self) -> Result<UpdateOperation, ApiError> {
-        no_shard_keys(&self.shard_key)?;
+    pub fn into_operation(self) -> Result<Write, ApiError> {
         let points =
             self.points.into_iter().map(|p| PointVectors { id: p.id, vectors: p.vector.into_named() }).collect();
-        Ok(UpdateOperation::UpdateVectors { points, update_filter: self.update_filter })
+        Ok(Write::new(UpdateOperation::UpdateVectors { points, update_filter: self.update_filter }, self.shard_key))
     }
 }
 
 /// One operation of `POST …/points/batch`.
-pub fn batch_operation(op: Value) -> Result<UpdateOperation, ApiError> {
+pub fn batch_operation(op: Value) -> Result<Write, ApiError> {
     let Value::Object(map) = op else {
         return Err(ApiError::format("each operation must be an object"));
     };
     let Some((kind, body)) = map.into_iter().next() else {
         return Err(ApiError::format("empty operation"));
     };
-    let parse = |v: Value| -> Result<UpdateOperation, ApiError> {
+    let parse = |v: Value| -> Result<Write, ApiError> {
         Ok(match kind.as_str() {
             "upsert" => upsert_operation(v)?,
             "delete" => delete_operation(serde_json::from_value(v).map_err(ApiError::format)?)?,
@@ -346,28 +351,38 @@ pub fn batch_operation(op: Value) -> Result<UpdateOperation, ApiError> {
     parse(body)
 }
 
-pub fn delete_operation(wire: SelectorWire) -> Result<UpdateOperation, ApiError> {
-    Ok(UpdateOperation::Delete { selector: wire.into_selector()? })
+pub fn delete_operation(mut wire: SelectorWire) -> Result<Write, ApiError> {
+    let shard_key = wire.shard_key.take();
+    Ok(Write::new(UpdateOperation::Delete { selector: wire.into_selector()? }, shard_key))
 }
 
-pub fn set_payload_operation(wire: SetPayloadWire, overwrite: bool) -> Result<UpdateOperation, ApiError> {
+pub fn set_payload_operation(mut wire: SetPayloadWire, overwrite: bool) -> Result<Write, ApiError> {
+    let shard_key = wire.selector.shard_key.take();
     let selector = wire.selector.into_selector()?;
-    Ok(match overwrite {
+    let op = match overwrite {
         true => UpdateOperation::OverwritePayload { payload: wire.payload, selector, key: wire.key },
         false => UpdateOperation::SetPayload { payload: wire.payload, selector, key: wire.key },
-    })
+    };
+    Ok(Write::new(op, shard_key))
 }
 
-pub fn delete_payload_operation(wire: DeletePayloadWire) -> Result<UpdateOperation, ApiError> {
-    Ok(UpdateOperation::DeletePayload { keys: wire.keys, selector: wire.selector.into_selector()? })
+pub fn delete_payload_operation(mut wire: DeletePayloadWire) -> Result<Write, ApiError> {
+    let shard_key = wire.selector.shard_key.take();
+    Ok(Write::new(
+        UpdateOperation::DeletePayload { keys: wire.keys, selector: wire.selector.into_selector()? },
+        shard_key,
+    ))
 }
 
-pub fn clear_payload_operation(wire: SelectorWire) -> Result<UpdateOperation, ApiError> {
-    Ok(UpdateOperation::ClearPayload { selector: wire.into_selector()? })
+pub fn clear_payload_operation(mut wire: SelectorWire) -> Result<Write, ApiError> {
+    let shard_key = wire.shard_key.take();
+    Ok(Write::new(UpdateOperation::ClearPayload { selector: wire.into_selector()? }, shard_key))
 }
 
-pub fn delete_vectors_operation(wire: DeleteVectorsWire) -> Result<UpdateOperation, ApiError> {
-    Ok(UpdateOperation::DeleteVectors { selector: wire.selector.into_selector()?, names: wire.vector })
+pub fn delete_vectors_operation(mut wire: DeleteVectorsWire) -> Result<Write, ApiError> {
+    let shard_key = wire.selector.shard_key.take();
+    let op = UpdateOperation::DeleteVectors { selector: wire.selector.into_selector()?, names: wire.vector };
+    Ok(Write::new(op, shard_key))
 }
 
 fn default_true() -> WithPayload {
@@ -387,7 +402,7 @@ pub struct RetrieveWire {
     #[serde(default = "default_no_vector", alias = "with_vectors")]
     pub with_vector: WithVector,
     #[serde(default)]
-    pub shard_key: Option<Value>,
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 /// `POST …/points/scroll`.
@@ -406,7 +421,7 @@ pub struct ScrollWire {
     #[serde(default)]
     pub order_by: Option<OrderByInterface>,
     #[serde(default)]
-    pub shard_key: Option<Value>,
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 /// `POST …/points/count`.
@@ -417,14 +432,13 @@ pub struct CountWire {
     #[serde(default)]
     pub exact: Option<bool>,
     #[serde(default)]
-    pub shard_key: Option<Value>,
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 /// Checks a limit: 0 is a validation error (422).
 impl ScrollWire {
     /// The scroll request (both transports); a zero limit is a validation error.
     pub fn into_request(self) -> Result<ScrollRequest, ApiError> {
-        no_shard_keys(&self.shard_key)?;
         Ok(ScrollRequest {
             offset: self.offset,
             limit: positive_limit(self.limit.unwrap_or(10))?,
@@ -441,8 +455,4 @@ pub fn positive_limit(limit: usize) -> Result<usize, ApiError> {
         0 => Err(ApiError::validation(quiver_types::validation::at_least("limit", 0, 1))),
         n => Ok(n),
     }
-}
-
-pub fn shard_key_unsupported(shard_key: &Option<Value>) -> Result<(), ApiError> {
-    no_shard_keys(shard_key)
 }

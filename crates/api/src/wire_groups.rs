@@ -94,6 +94,10 @@ impl SearchGroupsWire {
         let input = match search.query {
             QueryVector::Dense(v) => VectorInput::Dense(v),
             QueryVector::Sparse(v) => VectorInput::Sparse(v),
+            QueryVector::Multi(v) => VectorInput::Multi(v),
+            QueryVector::Custom(_) | QueryVector::Random { .. } => {
+                return Err(ApiError::bad_input("a grouped search takes a vector"));
+            }
         };
         let query = QueryPoints {
             prefetch: Vec::new(),
@@ -106,6 +110,8 @@ impl SearchGroupsWire {
             score_threshold: search.score_threshold,
             with_payload: search.with_payload,
             with_vector: search.with_vector,
+            shard_key: search.shard_key,
+            lookup_from: None,
         };
         Ok((query, self.group.into_group_by()?))
     }

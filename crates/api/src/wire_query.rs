@@ -1,11 +1,16 @@
-//! REST bodies of searches and universal queries (spec §3.3) and their conversion.
+//! REST bodies of searches and universal queries (spec §3.3) and their conversion: every query
+//! kind (nearest with MMR, recommend, discover, context, sample, fusion, order by) and
+//! `lookup_from`.
 
 use crate::error::ApiError;
-use crate::wire::{positive_limit, shard_key_unsupported};
+use crate::wire::positive_limit;
+use crate::wire_formula::FormulaWire;
 use quiver_node::service::SearchRequest;
-use quiver_node::service::{Fusion, Prefetch, QueryInput, QueryPoints, VectorInput};
+use quiver_node::service::{ContextInput, Fusion, LookupFrom, Mmr, Prefetch, QueryInput, QueryPoints, VectorInput};
+use quiver_node::service::{FeedbackInput, NaiveFeedback};
 use quiver_types::filter::Filter;
 use quiver_types::query::{OrderByInterface, QueryVector, SearchParams, WithPayload, WithVector};
+use quiver_types::shard_key::ShardKeySelector;
 use quiver_types::{PointId, SparseVector};
 use serde::Deserialize;
 use serde_json::Value;
@@ -46,12 +51,11 @@ pub struct SearchWire {
     #[serde(default)]
     pub(crate) score_threshold: Option<f32>,
     #[serde(default)]
-    pub(crate) shard_key: Option<Value>,
+    pub(crate) shard_key: Option<ShardKeySelector>,
 }
 
 impl SearchWire {
     pub fn into_request(self) -> Result<SearchRequest, ApiError> {
-        shard_key_unsupported(&self.shard_key)?;
         let (vector_name, query) = match self.vector {
             NamedVectorWire::Dense(v) => (String::new(), QueryVector::Dense(v)),
             NamedVectorWire::NamedDense { name, vector } => (name, QueryVector::Dense(vector)),
@@ -67,6 +71,7 @@ impl SearchWire {
             score_threshold: self.score_threshold,
             with_payload: self.with_payload,
             with_vector: self.with_vector,
+            shard_key: ShardKeySelector::given(self.shard_key),
         })
     }
 }
@@ -77,17 +82,18 @@ pub struct SearchBatchWire {
     pub searches: Vec<SearchWire>,
 }
 
-/// A vector input of a query: dense, sparse, multi (refused), or a point id.
+/// A vector input of a query: dense, sparse, multi, or a point id.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub(crate) enum VectorInputWire {
     Dense(Vec<f32>),
     Sparse(SparseVector),
-    Multi(#[allow(dead_code)] Vec<Vec<f32>>),
+    Multi(Vec<Vec<f32>>),
     Id(PointId),
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RecommendWire {
     #[serde(default)]
     pub(crate) positive: Vec<VectorInputWire>,
@@ -105,22 +111,229 @@ pub(crate) enum FusionWire {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RrfWire {
     #[serde(default)]
     pub(crate) k: Option<usize>,
+    #[serde(default)]
+    pub(crate) weights: Option<Vec<f32>>,
 }
 
-/// The `query` of a universal query.
+/// `mmr` of a nearest query.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MmrWire {
+    #[serde(default)]
+    pub(crate) diversity: Option<f32>,
+    #[serde(default)]
+    pub(crate) candidates_limit: Option<usize>,
+}
+
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ContextPairWire {
+    pub(crate) positive: VectorInputWire,
+    pub(crate) negative: VectorInputWire,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiscoverWire {
+    pub(crate) target: VectorInputWire,
+    #[serde(default)]
+    pub(crate) context: Option<OneOrMany<ContextPairWire>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FeedbackItemWire {
+    pub(crate) example: VectorInputWire,
+    pub(crate) score: f32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NaiveWire {
+    pub(crate) a: f32,
+    pub(crate) b: f32,
+    pub(crate) c: f32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FeedbackStrategyWire {
+    pub(crate) naive: NaiveWire,
+}
+
+/// `relevance_feedback`: a target, examples scored by a feedback model, and the strategy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FeedbackQueryWire {
+    pub(crate) target: VectorInputWire,
+    #[serde(default)]
+    pub(crate) feedback: Vec<FeedbackItemWire>,
+    pub(crate) strategy: FeedbackStrategyWire,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SampleWire {
+    Random,
+}
+
+/// `lookup_from`: the collection (and vector) examples given by id come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LookupFromWire {
+    pub(crate) collection: String,
+    #[serde(default)]
+    pub(crate) vector: Option<String>,
+    #[serde(default)]
+    pub(crate) shard_key: Option<ShardKeySelector>,
+}
+
+/// The `query` of a universal query. Parsed by its key (`nearest`, `recommend`, …) so that a
+/// malformed query names its kind and unknown fields are refused, never dropped.
+#[derive(Debug)]
 pub(crate) enum QueryWire {
-    Nearest { nearest: VectorInputWire },
-    Recommend { recommend: RecommendWire },
-    Fusion { fusion: FusionWire },
-    Rrf { rrf: RrfWire },
-    OrderBy { order_by: OrderByInterface },
+    Nearest {
+        nearest: VectorInputWire,
+        mmr: Option<MmrWire>,
+    },
+    Recommend {
+        recommend: RecommendWire,
+    },
+    Discover {
+        discover: DiscoverWire,
+    },
+    Context {
+        context: OneOrMany<ContextPairWire>,
+    },
+    Sample {
+        sample: SampleWire,
+    },
+    Formula(FormulaWire),
+    RelevanceFeedback {
+        relevance_feedback: FeedbackQueryWire,
+    },
+    Fusion {
+        fusion: FusionWire,
+    },
+    Rrf {
+        rrf: RrfWire,
+    },
+    OrderBy {
+        order_by: OrderByInterface,
+    },
     Vector(VectorInputWire),
-    Other(serde_json::Map<String, Value>),
+    /// A kind Quiver does not run (refused by name).
+    Other(String),
+}
+
+mod query_kinds {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Nearest {
+        pub(super) nearest: VectorInputWire,
+        #[serde(default)]
+        pub(super) mmr: Option<MmrWire>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Recommend {
+        pub(super) recommend: RecommendWire,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Discover {
+        pub(super) discover: DiscoverWire,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Context {
+        pub(super) context: OneOrMany<ContextPairWire>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct RelevanceFeedback {
+        pub(super) relevance_feedback: FeedbackQueryWire,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Sample {
+        pub(super) sample: SampleWire,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Fusion {
+        pub(super) fusion: FusionWire,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Rrf {
+        pub(super) rrf: RrfWire,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct OrderBy {
+        pub(super) order_by: OrderByInterface,
+    }
+}
+
+/// Query kinds by their key, in the order they are recognised.
+const QUERY_KINDS: [&str; 10] = [
+    "nearest",
+    "recommend",
+    "discover",
+    "context",
+    "relevance_feedback",
+    "sample",
+    "formula",
+    "fusion",
+    "rrf",
+    "order_by",
+];
+
+impl<'de> Deserialize<'de> for QueryWire {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        fn parse<T: serde::de::DeserializeOwned, E: Error>(kind: &str, value: Value) -> Result<T, E> {
+            serde_json::from_value(value).map_err(|e| E::custom(format!("invalid `{kind}` query: {e}")))
+        }
+        let value = Value::deserialize(deserializer)?;
+        // A bare vector, a sparse vector (`indices`/`values`) or a point id is a nearest query.
+        let map = match &value {
+            Value::Object(map) if !map.contains_key("indices") => map,
+            Value::Object(_) | Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Array(_) => {
+                return Ok(QueryWire::Vector(parse("vector", value)?));
+            }
+        };
+        let kind = match QUERY_KINDS.iter().find(|k| map.contains_key(**k)) {
+            Some(kind) => *kind,
+            None => return Ok(QueryWire::Other(map.keys().next().cloned().unwrap_or_default())),
+        };
+        Ok(match kind {
+            "nearest" => {
+                let q: query_kinds::Nearest = parse(kind, value)?;
+                QueryWire::Nearest { nearest: q.nearest, mmr: q.mmr }
+            }
+            "recommend" => {
+                QueryWire::Recommend { recommend: parse::<query_kinds::Recommend, _>(kind, value)?.recommend }
+            }
+            "discover" => QueryWire::Discover { discover: parse::<query_kinds::Discover, _>(kind, value)?.discover },
+            "context" => QueryWire::Context { context: parse::<query_kinds::Context, _>(kind, value)?.context },
+            "sample" => QueryWire::Sample { sample: parse::<query_kinds::Sample, _>(kind, value)?.sample },
+            "formula" => QueryWire::Formula(parse(kind, value)?),
+            "relevance_feedback" => QueryWire::RelevanceFeedback {
+                relevance_feedback: parse::<query_kinds::RelevanceFeedback, _>(kind, value)?.relevance_feedback,
+            },
+            "fusion" => QueryWire::Fusion { fusion: parse::<query_kinds::Fusion, _>(kind, value)?.fusion },
+            "rrf" => QueryWire::Rrf { rrf: parse::<query_kinds::Rrf, _>(kind, value)?.rrf },
+            _ => QueryWire::OrderBy { order_by: parse::<query_kinds::OrderBy, _>(kind, value)?.order_by },
+        })
+    }
 }
 
 /// A prefetch (same shape recursively).
@@ -141,7 +354,7 @@ pub(crate) struct PrefetchWire {
     #[serde(default)]
     pub(crate) limit: Option<usize>,
     #[serde(default)]
-    pub(crate) lookup_from: Option<Value>,
+    pub(crate) lookup_from: Option<LookupFromWire>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -184,68 +397,132 @@ pub struct QueryRequestWire {
     #[serde(default = "no_payload")]
     pub(crate) with_payload: WithPayload,
     #[serde(default)]
-    pub(crate) lookup_from: Option<Value>,
+    pub(crate) lookup_from: Option<LookupFromWire>,
     #[serde(default)]
-    pub(crate) shard_key: Option<Value>,
+    pub(crate) shard_key: Option<ShardKeySelector>,
 }
 
 fn vector_input(input: VectorInputWire) -> Result<VectorInput, ApiError> {
     match input {
         VectorInputWire::Dense(v) => Ok(VectorInput::Dense(v)),
         VectorInputWire::Sparse(v) => Ok(VectorInput::Sparse(v)),
+        VectorInputWire::Multi(v) => Ok(VectorInput::Multi(v)),
         VectorInputWire::Id(id) => Ok(VectorInput::Point(id)),
-        VectorInputWire::Multi(_) => Err(ApiError::bad_input("Multivector queries are not supported")),
     }
 }
 
-fn query_input(query: Option<QueryWire>) -> Result<Option<QueryInput>, ApiError> {
+fn vector_inputs(inputs: Vec<VectorInputWire>) -> Result<Vec<VectorInput>, ApiError> {
+    inputs.into_iter().map(vector_input).collect()
+}
+
+fn context_pairs(pairs: Option<OneOrMany<ContextPairWire>>) -> Result<Vec<ContextInput>, ApiError> {
+    let pairs = pairs.map(OneOrMany::into_vec).unwrap_or_default();
+    pairs
+        .into_iter()
+        .map(|p| Ok(ContextInput { positive: vector_input(p.positive)?, negative: vector_input(p.negative)? }))
+        .collect()
+}
+
+/// Most candidates an MMR query re-ranks (Qdrant's bound).
+const MMR_MAX_CANDIDATES: usize = 16_384;
+
+fn mmr(mmr: MmrWire, limit: usize) -> Result<Mmr, ApiError> {
+    let diversity = mmr.diversity.unwrap_or(0.5);
+    if !(0.0..=1.0).contains(&diversity) {
+        return Err(ApiError::validation(format!(
+            "query.mmr.diversity: value {diversity} invalid, must be from 0 to 1"
+        )));
+    }
+    let candidates_limit = mmr.candidates_limit.unwrap_or(limit);
+    if candidates_limit > MMR_MAX_CANDIDATES {
+        return Err(ApiError::validation(format!(
+            "query.mmr.candidates_limit: value {candidates_limit} invalid, must be {MMR_MAX_CANDIDATES} or less"
+        )));
+    }
+    Ok(Mmr { diversity, candidates_limit })
+}
+
+fn recommend_input(recommend: RecommendWire) -> Result<QueryInput, ApiError> {
+    let positive = vector_inputs(recommend.positive)?;
+    let negative = vector_inputs(recommend.negative)?;
+    Ok(match recommend.strategy.as_deref() {
+        None | Some("average_vector") => QueryInput::Recommend { positive, negative },
+        Some("best_score") => QueryInput::RecommendBestScore { positive, negative },
+        Some("sum_scores") => QueryInput::RecommendSumScores { positive, negative },
+        Some(other) => {
+            return Err(ApiError::bad_input(format!(
+                "unknown recommend strategy `{other}`: expected `average_vector`, `best_score` or `sum_scores`"
+            )));
+        }
+    })
+}
+
+/// The query of a stage returning `limit` points.
+fn query_input(query: Option<QueryWire>, limit: usize) -> Result<Option<QueryInput>, ApiError> {
     let Some(query) = query else { return Ok(None) };
     Ok(Some(match query {
-        QueryWire::Nearest { nearest: v } | QueryWire::Vector(v) => QueryInput::Nearest(vector_input(v)?),
-        QueryWire::Recommend { recommend } => {
-            let positive = recommend.positive.into_iter().map(vector_input).collect::<Result<_, _>>()?;
-            let negative = recommend.negative.into_iter().map(vector_input).collect::<Result<_, _>>()?;
-            match recommend.strategy.as_deref() {
-                None | Some("average_vector") => QueryInput::Recommend { positive, negative },
-                Some("best_score") => QueryInput::RecommendBestScore { positive, negative },
-                Some(_) => {
-                    return Err(ApiError::bad_input(
-                        "Only the `average_vector` and `best_score` recommend strategies are supported yet",
-                    ));
-                }
-            }
+        QueryWire::Nearest { nearest: v, mmr: None } | QueryWire::Vector(v) => QueryInput::Nearest(vector_input(v)?),
+        QueryWire::Nearest { nearest, mmr: Some(m) } => QueryInput::NearestMmr(vector_input(nearest)?, mmr(m, limit)?),
+        QueryWire::Recommend { recommend } => recommend_input(recommend)?,
+        QueryWire::Discover { discover } => {
+            QueryInput::Discover { target: vector_input(discover.target)?, context: context_pairs(discover.context)? }
         }
-        QueryWire::Fusion { fusion: FusionWire::Rrf } => QueryInput::Fusion(Fusion::Rrf { k: 2 }),
+        QueryWire::Context { context } => {
+            let pairs = context_pairs(Some(context))?;
+            if pairs.is_empty() {
+                return Err(ApiError::bad_input("a context query needs at least one pair"));
+            }
+            QueryInput::Context(pairs)
+        }
+        QueryWire::Sample { sample: SampleWire::Random } => QueryInput::SampleRandom,
+        QueryWire::Formula(formula) => QueryInput::Formula(formula.into_formula()?),
+        QueryWire::RelevanceFeedback { relevance_feedback: f } => QueryInput::RelevanceFeedback {
+            target: vector_input(f.target)?,
+            feedback: f
+                .feedback
+                .into_iter()
+                .map(|item| Ok(FeedbackInput { example: vector_input(item.example)?, score: item.score }))
+                .collect::<Result<_, ApiError>>()?,
+            strategy: NaiveFeedback { a: f.strategy.naive.a, b: f.strategy.naive.b, c: f.strategy.naive.c },
+        },
+        QueryWire::Fusion { fusion: FusionWire::Rrf } => QueryInput::Fusion(Fusion::Rrf { k: 2, weights: Vec::new() }),
         QueryWire::Fusion { fusion: FusionWire::Dbsf } => QueryInput::Fusion(Fusion::Dbsf),
-        QueryWire::Rrf { rrf } => QueryInput::Fusion(Fusion::Rrf { k: rrf.k.unwrap_or(2) }),
+        QueryWire::Rrf { rrf } => {
+            let weights = rrf.weights.unwrap_or_default();
+            if weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
+                return Err(ApiError::validation("query.rrf.weights: weights must be finite and not negative"));
+            }
+            QueryInput::Fusion(Fusion::Rrf { k: rrf.k.unwrap_or(2), weights })
+        }
         QueryWire::OrderBy { order_by } => QueryInput::OrderBy(order_by.into_order_by()),
-        QueryWire::Other(map) => {
-            let kind = map.keys().next().cloned().unwrap_or_default();
-            return Err(ApiError::bad_input(format!("query `{kind}` is not supported yet")));
+        QueryWire::Other(kind) => {
+            return Err(ApiError::bad_input(format!("query `{kind}` is not supported by Quiver")));
         }
     }))
 }
 
-fn no_lookup(lookup_from: &Option<Value>) -> Result<(), ApiError> {
-    match lookup_from {
-        None | Some(Value::Null) => Ok(()),
-        Some(_) => Err(ApiError::bad_input("lookup_from is not supported yet")),
-    }
+fn lookup_from(wire: Option<LookupFromWire>) -> Option<LookupFrom> {
+    wire.map(|l| LookupFrom {
+        collection: l.collection,
+        vector: l.vector,
+        shard_key: ShardKeySelector::given(l.shard_key),
+    })
 }
 
 fn prefetches(prefetch: Option<OneOrMany<PrefetchWire>>) -> Result<Vec<Prefetch>, ApiError> {
     let list = prefetch.map(OneOrMany::into_vec).unwrap_or_default();
     list.into_iter()
         .map(|p| {
-            no_lookup(&p.lookup_from)?;
+            let limit = positive_limit(p.limit.unwrap_or(10))?;
             Ok(Prefetch {
                 prefetch: prefetches(p.prefetch)?,
-                query: query_input(p.query)?,
+                query: query_input(p.query, limit)?,
                 using: p.using,
                 filter: p.filter,
                 params: p.params,
                 score_threshold: p.score_threshold,
-                limit: positive_limit(p.limit.unwrap_or(10))?,
+                limit,
+                lookup_from: lookup_from(p.lookup_from),
             })
         })
         .collect()
@@ -253,19 +530,20 @@ fn prefetches(prefetch: Option<OneOrMany<PrefetchWire>>) -> Result<Vec<Prefetch>
 
 impl QueryRequestWire {
     pub fn into_query(self) -> Result<QueryPoints, ApiError> {
-        shard_key_unsupported(&self.shard_key)?;
-        no_lookup(&self.lookup_from)?;
+        let limit = positive_limit(self.limit.unwrap_or(10))?;
         Ok(QueryPoints {
             prefetch: prefetches(self.prefetch)?,
-            query: query_input(self.query)?,
+            query: query_input(self.query, limit)?,
             using: self.using,
             filter: self.filter,
             params: self.params,
-            limit: positive_limit(self.limit.unwrap_or(10))?,
+            limit,
             offset: self.offset.unwrap_or(0),
             score_threshold: self.score_threshold,
             with_payload: self.with_payload,
             with_vector: self.with_vector,
+            shard_key: ShardKeySelector::given(self.shard_key),
+            lookup_from: lookup_from(self.lookup_from),
         })
     }
 }
@@ -302,9 +580,9 @@ pub struct RecommendRequestWire {
     #[serde(default)]
     pub(crate) using: Option<String>,
     #[serde(default)]
-    pub(crate) lookup_from: Option<Value>,
+    pub(crate) lookup_from: Option<LookupFromWire>,
     #[serde(default)]
-    pub(crate) shard_key: Option<Value>,
+    pub(crate) shard_key: Option<ShardKeySelector>,
 }
 
 impl RecommendRequestWire {

@@ -37,7 +37,8 @@ pub enum Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
-    /// Fewer replicas than the collection's `replication_factor`.
+    /// Fewer replicas than the shard's replication factor (its shard key's, else the
+    /// collection's).
     BelowFactor,
     /// A replica is on a peer gone for longer than the grace period.
     PeerGone,
@@ -135,7 +136,7 @@ pub fn plan(state: &ClusterState, options: &PlanOptions) -> Plan {
             if busy.contains(shard_id) {
                 continue;
             }
-            match shard_step(meta, replicas, &peers, &loads) {
+            match shard_step(meta.shard_factor(*shard_id), replicas, &peers, &loads) {
                 Ok(Some((action, reason))) => {
                     record(&mut loads, action);
                     busy.insert(*shard_id);
@@ -177,14 +178,14 @@ fn record(loads: &mut Loads, action: Action) {
     }
 }
 
-/// The step one shard needs, if any; `Err` names what blocks it.
+/// The step one shard kept at replication `factor` needs, if any; `Err` names what blocks it.
 fn shard_step(
-    meta: &CollectionMeta,
+    factor: u32,
     replicas: &ReplicaSet,
     peers: &Peers,
     loads: &Loads,
 ) -> Result<Option<(Action, Reason)>, String> {
-    let factor = usize::try_from(meta.config.params.replication_factor.max(1)).unwrap_or(usize::MAX);
+    let factor = usize::try_from(factor.max(1)).unwrap_or(usize::MAX);
     let desired = factor.min(peers.takers.len());
     let holding = replicas.keys().filter(|p| peers.takers.contains(p)).count();
     let leaving: Vec<PeerId> = replicas.keys().filter(|p| !peers.takers.contains(p)).copied().collect();

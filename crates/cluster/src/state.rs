@@ -1,6 +1,6 @@
 //! The cluster metadata state machine (DESIGN §2, control plane): peers and their addresses,
-//! collections with their shard placement and replica states, running shard transfers, aliases,
-//! payload index schemas and cluster metadata keys.
+//! collections with their shard placement, shard keys and replica states, running shard
+//! transfers, aliases, payload index schemas and cluster metadata keys.
 //!
 //! [`ClusterState::apply`] is a pure, deterministic function of the state and one
 //! [`MetaOperation`]: no IO, no clock, no randomness. Every operation validates first and mutates
@@ -15,15 +15,18 @@
 mod peers;
 mod placement;
 mod replicas;
+mod shard_keys;
 #[cfg(test)]
 mod tests;
 
 pub use placement::place_shards;
 pub use replicas::{is_active, transfer_initial_state};
+pub use shard_keys::key_not_found;
 
 use quiver_types::cluster::{AliasAction, ShardTransfer, TransferMethod};
 use quiver_types::config::{CollectionConfig, UpdateCollection};
 use quiver_types::replica::ReplicaState;
+use quiver_types::shard_key::{ShardKey, ShardKeys};
 use quiver_types::{PeerId, ShardId, TypesError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -81,6 +84,9 @@ pub struct CollectionMeta {
     /// 0 when unknown (created before incarnations existed).
     #[serde(default)]
     pub incarnation: u64,
+    /// Custom sharding: each shard key and its shards (every one of them in `shards`).
+    #[serde(default, skip_serializing_if = "ShardKeys::is_empty")]
+    pub shard_keys: ShardKeys,
 }
 
 impl CollectionMeta {
@@ -92,6 +98,7 @@ impl CollectionMeta {
             transfers: Vec::new(),
             payload_index: BTreeMap::new(),
             incarnation: 0,
+            shard_keys: ShardKeys::default(),
         }
     }
 
@@ -256,6 +263,21 @@ pub enum MetaOperation {
     },
     /// The replica counts are balanced (design record 012 §5).
     RebalanceDone,
+    /// Custom sharding (spec §4.6 `create_sharding_key`): one new shard per entry of
+    /// `placement`, with the next unused shard ids, replicas on its peers in `initial_state`.
+    CreateShardKey {
+        collection: String,
+        shard_key: ShardKey,
+        placement: Vec<Vec<PeerId>>,
+        /// The key's own replication factor; `None` follows the collection's.
+        replication_factor: Option<u32>,
+        initial_state: ReplicaState,
+    },
+    /// `drop_sharding_key`: the key and its shards go.
+    DropShardKey {
+        collection: String,
+        shard_key: ShardKey,
+    },
 }
 
 /// Limits of concurrent transfers per collection (`storage.performance.*_shard_transfers_limit`):
@@ -418,6 +440,13 @@ impl ClusterState {
             MetaOperation::RebalanceDone => {
                 let changed = std::mem::replace(&mut self.rebalance_pending, false);
                 Ok(MetaResponse::Changed(changed))
+            }
+            MetaOperation::CreateShardKey { collection, shard_key, placement, replication_factor, initial_state } => {
+                let meta = lookup_mut(&mut self.collections, &self.aliases, collection)?;
+                meta.create_shard_key(&self.peers, shard_key, placement, *replication_factor, *initial_state)
+            }
+            MetaOperation::DropShardKey { collection, shard_key } => {
+                self.meta_mut(collection)?.drop_shard_key(shard_key)
             }
         }
     }

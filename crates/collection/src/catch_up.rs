@@ -47,8 +47,10 @@ impl ReplicaSet {
                 self.lagging.store(true, Ordering::Release);
                 continue;
             };
-            if theirs < mine && self.fill_gap(&target, peer, theirs + 1, mine).await.is_err() {
-                self.lagging.store(true, Ordering::Release);
+            self.set_replica_seq(peer, theirs);
+            match theirs < mine && self.fill_gap(&target, peer, theirs + 1, mine).await.is_err() {
+                true => self.lagging.store(true, Ordering::Release),
+                false => self.note_replica_seq(peer, mine),
             }
         }
     }

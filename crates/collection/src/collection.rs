@@ -2,20 +2,21 @@
 
 use crate::context::{ClusterPorts, CollectionContext};
 use crate::error::{CollectionError, Result};
-use crate::hash_ring::HashRing;
 use crate::progress::TransferProgress;
 use crate::remote::{ShardRequest, ShardResponse};
 use crate::replica_set::ReplicaSet;
+use crate::routing::{Routing, WriteTarget};
 use crate::transfer::Copied;
 use crate::validate;
 use parking_lot::RwLock;
-use quiver_shard::{IndexConfig, LocalShard, ShardConfig};
+use quiver_shard::{IndexConfig, LocalShard, ShardConfig, VectorSpec};
 use quiver_types::PeerId;
 use quiver_types::cluster::TransferMethod;
 use quiver_types::config::CollectionConfig;
 use quiver_types::filter::Filter;
 use quiver_types::ops::{UpdateOperation, UpdateResult, UpdateStatus};
 use quiver_types::query::{QueryVector, SearchParams, WithPayload, WithVector};
+use quiver_types::shard_key::{ShardKeySelector, ShardKeys};
 use quiver_types::{PointId, ShardId};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -23,6 +24,8 @@ use std::sync::Arc;
 
 const CONFIG_FILE: &str = "config.json";
 const PAYLOAD_INDEX_FILE: &str = "payload_index.json";
+/// Custom sharding: the shard keys and their shards (absent for auto sharding).
+const SHARD_KEYS_FILE: &str = "shard_keys.json";
 
 /// Payload index definitions: field path → schema (`"keyword"` or a params object).
 pub type PayloadIndexSchema = BTreeMap<String, serde_json::Value>;
@@ -39,6 +42,8 @@ pub struct SearchRequest {
     pub score_threshold: Option<f32>,
     pub with_payload: WithPayload,
     pub with_vector: WithVector,
+    /// The shard keys searched (custom sharding); every shard when `None`.
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 /// One collection on this peer: routes each request to its shards' replica sets, which own
@@ -46,13 +51,27 @@ pub struct SearchRequest {
 pub struct Collection {
     ctx: Arc<CollectionContext>,
     payload_index: RwLock<PayloadIndexSchema>,
-    pub(crate) shards: BTreeMap<ShardId, Arc<ReplicaSet>>,
-    ring: HashRing,
+    /// Changes only when shard keys are created or dropped (custom sharding).
+    shards: RwLock<BTreeMap<ShardId, Arc<ReplicaSet>>>,
+    routing: RwLock<Arc<Routing>>,
 }
 
 fn shard_config(config: &CollectionConfig) -> ShardConfig {
-    let dense =
-        config.params.vectors.by_name().into_iter().map(|(name, p)| (name, (p.size as usize, p.distance))).collect();
+    let dense = config
+        .params
+        .vectors
+        .by_name()
+        .into_iter()
+        .map(|(name, p)| {
+            let spec = VectorSpec {
+                dim: p.size as usize,
+                distance: p.distance,
+                datatype: p.datatype.unwrap_or_default(),
+                multivector: p.multivector_config.is_some(),
+            };
+            (name, spec)
+        })
+        .collect();
     let wal_segment_bytes = (config.wal_config.wal_capacity_mb.max(1) as u64) * 1024 * 1024;
     let hnsw = config
         .params
@@ -105,9 +124,10 @@ impl Collection {
         std::fs::create_dir_all(dir).map_err(|e| service("create collection dir", e))?;
         let bytes = serde_json::to_vec_pretty(&config).map_err(|e| service("encode config", e))?;
         write_atomic(&dir.join(CONFIG_FILE), &bytes).map_err(|e| service("write collection config", e))?;
-        let all: Vec<ShardId> = (0..config.params.shard_number).collect();
+        let all = Routing::new(config.params.is_custom_sharding(), config.params.shard_number, ShardKeys::default())
+            .all_shards();
         let local = local_shards.unwrap_or(&all).to_vec();
-        Self::open_with(name, dir, config, &local)
+        Self::open_with(name, dir, config, ShardKeys::default(), &local)
     }
 
     /// Opens an existing collection from `dir` with the local shards found on disk.
@@ -115,24 +135,37 @@ impl Collection {
         let bytes = std::fs::read(dir.join(CONFIG_FILE)).map_err(|e| service("read collection config", e))?;
         let config: CollectionConfig =
             serde_json::from_slice(&bytes).map_err(|e| service("parse collection config", e))?;
+        let keys: ShardKeys = match std::fs::read(dir.join(SHARD_KEYS_FILE)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| service("parse shard keys", e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ShardKeys::default(),
+            Err(e) => return Err(service("read shard keys", e)),
+        };
+        let all =
+            Routing::new(config.params.is_custom_sharding(), config.params.shard_number, keys.clone()).all_shards();
         let mut local = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(|e| service("list shards", e))? {
             let entry = entry.map_err(|e| service("list shards", e))?;
             let shard = entry.file_name().to_str().and_then(|n| n.parse::<ShardId>().ok());
-            if let Some(shard_id) = shard.filter(|s| *s < config.params.shard_number && entry.path().is_dir()) {
+            if let Some(shard_id) = shard.filter(|s| all.contains(s) && entry.path().is_dir()) {
                 local.push(shard_id);
             }
         }
         local.sort_unstable();
-        Self::open_with(name, dir, config, &local)
+        Self::open_with(name, dir, config, keys, &local)
     }
 
-    fn open_with(name: &str, dir: &Path, config: CollectionConfig, local_shards: &[ShardId]) -> Result<Collection> {
+    fn open_with(
+        name: &str,
+        dir: &Path,
+        config: CollectionConfig,
+        keys: ShardKeys,
+        local_shards: &[ShardId],
+    ) -> Result<Collection> {
         let shard_cfg = shard_config(&config);
-        let ring = HashRing::new(config.params.shard_number);
+        let routing = Routing::new(config.params.is_custom_sharding(), config.params.shard_number, keys);
         let ctx = Arc::new(CollectionContext::new(name, dir, config.clone()));
         let mut shards = BTreeMap::new();
-        for shard_id in 0..config.params.shard_number {
+        for shard_id in routing.all_shards() {
             let local = match local_shards.contains(&shard_id) {
                 true => Some(Arc::new(LocalShard::open(&dir.join(shard_id.to_string()), shard_cfg.clone())?)),
                 false => None,
@@ -147,7 +180,12 @@ impl Collection {
         for shard in shards.values().filter_map(|set| set.local()) {
             shard.set_payload_indexes(&payload_index);
         }
-        Ok(Collection { ctx, payload_index: RwLock::new(payload_index), shards, ring })
+        Ok(Collection {
+            ctx,
+            payload_index: RwLock::new(payload_index),
+            shards: RwLock::new(shards),
+            routing: RwLock::new(Arc::new(routing)),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -192,6 +230,35 @@ impl Collection {
             .map_err(|e| service("remove shard files", e))
     }
 
+    /// Custom sharding: adopts `keys` (persisted first). New shards get replica sets (their
+    /// local replicas are the caller's to add) before the routing names them; a dropped key's
+    /// shards leave the routing first, then go with their files.
+    pub fn set_shard_keys(&self, keys: &ShardKeys) -> Result<()> {
+        if self.routing().keys() == keys {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec_pretty(keys).map_err(|e| service("encode shard keys", e))?;
+        write_atomic(&self.dir().join(SHARD_KEYS_FILE), &bytes).map_err(|e| service("write shard keys", e))?;
+        let params = self.config().params;
+        let routing = Routing::new(params.is_custom_sharding(), params.shard_number, keys.clone());
+        let wanted = routing.all_shards();
+        {
+            let mut shards = self.shards.write();
+            for shard_id in &wanted {
+                shards
+                    .entry(*shard_id)
+                    .or_insert_with(|| Arc::new(ReplicaSet::new(*shard_id, None, Arc::clone(&self.ctx))));
+            }
+        }
+        *self.routing.write() = Arc::new(routing);
+        let stale: Vec<ShardId> = self.shards.read().keys().filter(|s| !wanted.contains(s)).copied().collect();
+        for shard_id in stale {
+            self.remove_local_shard(shard_id)?;
+            self.shards.write().remove(&shard_id);
+        }
+        Ok(())
+    }
+
     pub fn config(&self) -> CollectionConfig {
         self.ctx.config()
     }
@@ -220,46 +287,74 @@ impl Collection {
         let bytes = serde_json::to_vec_pretty(&next).map_err(|e| service("encode payload index definitions", e))?;
         write_atomic(&self.dir().join(PAYLOAD_INDEX_FILE), &bytes)
             .map_err(|e| service("write payload index definitions", e))?;
-        for shard in self.shards.values().filter_map(|set| set.local()) {
+        for shard in self.replica_sets().iter().filter_map(|set| set.local()) {
             shard.set_payload_indexes(&next);
         }
         *map = next;
         Ok(())
     }
 
+    /// The shard of point `id` when the collection uses auto sharding.
     pub fn shard_of(&self, id: &PointId) -> ShardId {
-        self.ring.shard_of(id)
+        self.routing().write_targets(None).ok().and_then(|t| t.first().map(|t| t.shard_of(id))).unwrap_or(0)
+    }
+
+    /// The routing table (shard keys and their rings) as it is now.
+    pub fn routing(&self) -> Arc<Routing> {
+        Arc::clone(&self.routing.read())
     }
 
     /// The replica set of `shard_id`.
-    pub fn replica_set(&self, shard_id: ShardId) -> Result<&Arc<ReplicaSet>> {
+    pub fn replica_set(&self, shard_id: ShardId) -> Result<Arc<ReplicaSet>> {
         self.shards
+            .read()
             .get(&shard_id)
+            .cloned()
             .ok_or_else(|| CollectionError::NotFound(format!("Shard {shard_id} of {} does not exist", self.name())))
     }
 
-    pub fn replica_sets(&self) -> impl Iterator<Item = &Arc<ReplicaSet>> {
-        self.shards.values()
+    /// Every replica set, in shard id order.
+    pub fn replica_sets(&self) -> Vec<Arc<ReplicaSet>> {
+        self.shards.read().values().cloned().collect()
     }
 
     /// Total points over local shards.
     pub fn points_count(&self) -> usize {
-        self.shards.values().map(|set| set.local_points()).sum()
+        self.replica_sets().iter().map(|set| set.local_points()).sum()
     }
 
     /// Dense vectors held in ANN indexes over local shards, and whether indexing is under way.
     pub fn index_status(&self) -> (usize, bool) {
-        self.shards.values().filter_map(|set| set.local()).fold((0, false), |(n, busy), shard| {
+        self.replica_sets().iter().filter_map(|set| set.local()).fold((0, false), |(n, busy), shard| {
             let status = shard.index_status();
             (n + status.indexed_vectors, busy || status.indexing)
         })
     }
 
-    /// Validates `op`, splits it by shard, and applies each part (through each shard's primary);
-    /// `wait` waits until the write is durable on every replica that can serve it.
-    pub async fn update(&self, mut op: UpdateOperation, wait: bool) -> Result<UpdateResult> {
+    /// Dense vectors per vector name over local shards (metrics).
+    pub fn vector_counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for shard in self.shards.read().values().filter_map(|set| set.local()) {
+            for (name, n) in shard.vector_counts() {
+                *counts.entry(name).or_insert(0) += n;
+            }
+        }
+        counts
+    }
+
+    /// Validates `op`, splits it by shard within the shard keys `shard_key` names (spec §3.2),
+    /// and applies each part (through each shard's primary); `wait` waits until the write is
+    /// durable on every replica that can serve it.
+    pub async fn update(
+        &self,
+        mut op: UpdateOperation,
+        shard_key: Option<&ShardKeySelector>,
+        wait: bool,
+    ) -> Result<UpdateResult> {
+        let targets = self.routing().write_targets(shard_key)?;
         self.ctx.with_config(|config| validate::prepare_operation(config, &mut op))?;
-        let parts = self.split_by_shard(&op);
+        let parts: Vec<(ShardId, UpdateOperation)> =
+            targets.iter().flat_map(|target| split_by_shard(target, &op)).collect();
         for (shard_id, _) in &parts {
             self.replica_set(*shard_id)?;
         }
@@ -281,24 +376,9 @@ impl Collection {
         self.replica_set(shard_id)?.write(op, wait).await
     }
 
-    fn split_by_shard(&self, op: &UpdateOperation) -> Vec<(ShardId, UpdateOperation)> {
-        let Some(ids) = op.point_ids() else {
-            return (0..self.ctx.with_config(|c| c.params.shard_number)).map(|s| (s, op.clone())).collect();
-        };
-        let mut by_shard: BTreeMap<ShardId, HashSet<PointId>> = BTreeMap::new();
-        for id in ids {
-            by_shard.entry(self.ring.shard_of(&id)).or_default().insert(id);
-        }
-        if by_shard.is_empty() {
-            // Nothing to route: still log it on one shard so the caller gets an operation id.
-            return vec![(0, op.clone())];
-        }
-        by_shard.into_iter().map(|(shard, ids)| (shard, op.restricted_to(&ids))).collect()
-    }
-
     /// Checkpoints every shard whose WAL outgrew `wal_bytes_max` (or every changed shard if `force`).
     pub fn checkpoint_due_shards(&self, wal_bytes_max: u64, force: bool) -> Result<()> {
-        for set in self.shards.values() {
+        for set in self.replica_sets() {
             let Some(shard) = set.local() else { continue };
             if shard.checkpoint_due(wal_bytes_max, force) {
                 shard.checkpoint()?;
@@ -309,13 +389,30 @@ impl Collection {
 
     /// Fsyncs every shard's WAL.
     pub fn sync(&self) -> Result<()> {
-        for set in self.shards.values() {
+        for set in self.replica_sets() {
             if let Some(shard) = set.local() {
                 shard.sync()?;
             }
         }
         Ok(())
     }
+}
+
+/// The parts of `op` for each shard of `target`: id-based operations split by the ring,
+/// the others sent to every shard of the target.
+fn split_by_shard(target: &WriteTarget, op: &UpdateOperation) -> Vec<(ShardId, UpdateOperation)> {
+    let Some(ids) = op.point_ids() else {
+        return target.shards.iter().map(|s| (*s, op.clone())).collect();
+    };
+    let mut by_shard: BTreeMap<ShardId, HashSet<PointId>> = BTreeMap::new();
+    for id in ids {
+        by_shard.entry(target.shard_of(&id)).or_default().insert(id);
+    }
+    if by_shard.is_empty() {
+        // Nothing to route: still log it on one shard so the caller gets an operation id.
+        return target.shards.first().map(|s| vec![(*s, op.clone())]).unwrap_or_default();
+    }
+    by_shard.into_iter().map(|(shard, ids)| (shard, op.restricted_to(&ids))).collect()
 }
 
 /// Routing of the shard protocol: each call goes to the shard's replica set, which owns it.
@@ -341,7 +438,7 @@ impl Collection {
 
     /// Forgets every confirmation (this peer lost contact with the cluster).
     pub fn unverify_replicas(&self) {
-        self.replica_sets().for_each(|set| set.unverify());
+        self.replica_sets().iter().for_each(|set| set.unverify());
     }
 
     /// Reads shard `shard_id` with the request's read consistency.

@@ -13,6 +13,9 @@ pub enum CollectionError {
     /// Invalid data for this collection (400 `Wrong input: `).
     #[error("{0}")]
     BadInput(String),
+    /// A request this collection cannot serve as asked (400 `Bad request: `).
+    #[error("{0}")]
+    BadRequest(String),
     /// A validation rule was broken (422).
     #[error("{0}")]
     Validation(String),
@@ -61,7 +64,10 @@ impl CollectionError {
             | CollectionError::PeerDown { .. }
             | CollectionError::Timeout(_)
             | CollectionError::Service(_) => true,
-            CollectionError::BadInput(_) | CollectionError::Validation(_) | CollectionError::NotFound(_) => false,
+            CollectionError::BadInput(_)
+            | CollectionError::BadRequest(_)
+            | CollectionError::Validation(_)
+            | CollectionError::NotFound(_) => false,
         }
     }
 }

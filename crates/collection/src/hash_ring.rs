@@ -25,13 +25,27 @@ fn hash_bytes(parts: &[&[u8]]) -> u64 {
 impl HashRing {
     /// A ring over shards `0..shard_number`.
     pub fn new(shard_number: u32) -> HashRing {
-        let mut nodes: Vec<(u64, ShardId)> = (0..shard_number)
+        Self::over(&(0..shard_number).collect::<Vec<_>>())
+    }
+
+    /// A ring over `shards` (the shards of one shard key).
+    pub fn over(shards: &[ShardId]) -> HashRing {
+        let mut nodes: Vec<(u64, ShardId)> = shards
+            .iter()
             .flat_map(|shard| {
-                (0..SHARD_SCALE).map(move |idx| (hash_bytes(&[&shard.to_le_bytes(), &idx.to_le_bytes()]), shard))
+                (0..SHARD_SCALE).map(move |idx| (hash_bytes(&[&shard.to_le_bytes(), &idx.to_le_bytes()]), *shard))
             })
             .collect();
         nodes.sort_unstable();
         HashRing { nodes }
+    }
+
+    /// The ring's shards, in id order.
+    pub fn shard_ids(&self) -> Vec<ShardId> {
+        let mut ids: Vec<ShardId> = self.nodes.iter().map(|(_, s)| *s).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     /// The shard that owns `id`.

@@ -1,19 +1,23 @@
-//! The data plane of one collection: routing points to shards by consistent hashing, validating
-//! and preparing operations against the collection's configuration, fanning writes and reads out
-//! to each shard's replica set, and merging per-shard results.
+//! The data plane of one collection: routing points to shards by consistent hashing (one ring
+//! per shard key with custom sharding), validating and preparing operations against the
+//! collection's configuration, fanning writes and reads out to each shard's replica set, and
+//! merging per-shard results; the replication metrics (lag, confirmations, digest comparisons).
 
 mod catch_up;
 mod collection;
 pub mod context;
+mod digest_check;
 pub mod error;
 pub mod hash_ring;
 pub mod local_files;
+pub mod metrics;
 pub mod progress;
 mod read;
 pub mod remote;
 pub mod replica_set;
 pub mod replication;
 pub mod retry;
+pub mod routing;
 mod serve;
 pub mod transfer;
 

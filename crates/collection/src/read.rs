@@ -7,14 +7,16 @@ use crate::error::Result;
 use crate::remote::{ShardRequest, ShardResponse};
 use crate::validate;
 use quiver_shard::ScrollPage;
-use quiver_shard::distance::higher_is_better;
+use quiver_shard::distance::{higher_is_better, postprocess, vector_similarity};
+use quiver_shard::vectors::Metric;
 use quiver_types::config::Distance;
 use quiver_types::filter::Filter;
-use quiver_types::point::{Record, ScoredPoint};
+use quiver_types::point::{Record, ScoredPoint, Vector};
 use quiver_types::query::{
     CoreSearch, Direction, FacetHit, FacetRequest, FacetValue, QueryVector, ScrollRequest, WithPayload, WithVector,
     top_facet_hits,
 };
+use quiver_types::shard_key::{ShardKey, ShardKeySelector};
 use quiver_types::{PointId, ShardId};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -29,11 +31,18 @@ fn compare_order_values(a: &Record, b: &Record, direction: Direction) -> Orderin
 }
 
 impl Collection {
-    /// Sends `request` to every shard (concurrently) and returns the answers in shard order.
-    async fn read_all_shards(&self, request: ShardRequest) -> Result<Vec<ShardResponse>> {
-        let shards: Vec<ShardId> = (0..self.config().params.shard_number).collect();
-        let reads = shards.into_iter().map(|s| self.read_shard(s, request.clone()));
-        futures::future::join_all(reads).await.into_iter().collect()
+    /// Sends `request` to every shard the selector reaches (concurrently) and returns the
+    /// answers in shard order, each with its shard's key (custom sharding).
+    async fn read_shards(
+        &self,
+        shard_key: Option<&ShardKeySelector>,
+        request: ShardRequest,
+    ) -> Result<Vec<(Option<ShardKey>, ShardResponse)>> {
+        let routing = self.routing();
+        let shards = routing.read_shards(shard_key)?;
+        let reads = shards.iter().map(|s| self.read_shard(*s, request.clone()));
+        let answers: Vec<ShardResponse> = futures::future::join_all(reads).await.into_iter().collect::<Result<_>>()?;
+        Ok(shards.iter().map(|s| routing.key_of(*s).cloned()).zip(answers).collect())
     }
 
     /// The sparse vector modifier `idf`: each query weight times its dimension's inverse
@@ -42,7 +51,7 @@ impl Collection {
     async fn weigh_by_idf(&self, name: &str, query: &mut quiver_types::SparseVector) -> Result<()> {
         let request = ShardRequest::SparseStats { name: name.to_string(), dims: query.indices.clone() };
         let (mut points, mut df) = (0usize, vec![0usize; query.indices.len()]);
-        for response in self.read_all_shards(request).await? {
+        for (_, response) in self.read_shards(None, request).await? {
             let (n, counts) = response.into_sparse_stats()?;
             points += n;
             df.iter_mut().zip(counts).for_each(|(total, c)| *total += c);
@@ -68,10 +77,10 @@ impl Collection {
             self.weigh_by_idf(&request.vector_name, query).await?;
         }
         let better_high = match &request.query {
-            QueryVector::Dense(_) => {
+            QueryVector::Dense(_) | QueryVector::Multi(_) => {
                 higher_is_better(config.params.vectors.get(&request.vector_name).map_or(Distance::Dot, |p| p.distance))
             }
-            QueryVector::Sparse(_) => true,
+            QueryVector::Sparse(_) | QueryVector::Custom(_) | QueryVector::Random { .. } => true,
         };
         let core = CoreSearch {
             vector_name: request.vector_name.clone(),
@@ -84,8 +93,8 @@ impl Collection {
             with_vector: request.with_vector.clone(),
         };
         let mut all = Vec::new();
-        for response in self.read_all_shards(ShardRequest::Search(core)).await? {
-            all.extend(response.into_scored()?)
+        for (key, response) in self.read_shards(request.shard_key.as_ref(), ShardRequest::Search(core)).await? {
+            all.extend(response.into_scored()?.into_iter().map(|p| ScoredPoint { shard_key: key.clone(), ..p }))
         }
         all.sort_by(|a, b| {
             let by_score = if better_high { b.score.total_cmp(&a.score) } else { a.score.total_cmp(&b.score) };
@@ -94,16 +103,16 @@ impl Collection {
         Ok(all.into_iter().skip(request.offset).take(request.limit).collect())
     }
 
-    /// A page of points over all shards.
-    pub async fn scroll(&self, request: ScrollRequest) -> Result<ScrollPage> {
+    /// A page of points over the shards `shard_key` selects (all without one).
+    pub async fn scroll(&self, request: ScrollRequest, shard_key: Option<&ShardKeySelector>) -> Result<ScrollPage> {
         validate::prepare_filter(request.filter.as_ref())?;
         let limit = request.limit;
         let order = request.order_by.as_ref().map(|o| o.direction.unwrap_or_default());
         let mut per_shard_request = request.clone();
         per_shard_request.limit = limit.saturating_add(1);
         let mut all: Vec<Record> = Vec::new();
-        for response in self.read_all_shards(ShardRequest::Scroll(per_shard_request)).await? {
-            all.extend(response.into_page()?.points)
+        for (key, response) in self.read_shards(shard_key, ShardRequest::Scroll(per_shard_request)).await? {
+            all.extend(response.into_page()?.points.into_iter().map(|r| Record { shard_key: key.clone(), ..r }))
         }
         match order {
             Some(direction) => all.sort_by(|a, b| compare_order_values(a, b, direction)),
@@ -117,21 +126,27 @@ impl Collection {
         Ok(ScrollPage { points: all, next_page_offset })
     }
 
-    /// Number of points matching `filter` (exact).
-    pub async fn count(&self, filter: Option<Filter>) -> Result<usize> {
+    /// Number of points matching `filter` (exact) in the shards `shard_key` selects.
+    pub async fn count(&self, filter: Option<Filter>, shard_key: Option<&ShardKeySelector>) -> Result<usize> {
         validate::prepare_filter(filter.as_ref())?;
         let mut total = 0;
-        for response in self.read_all_shards(ShardRequest::Count(filter)).await? {
+        for (_, response) in self.read_shards(shard_key, ShardRequest::Count(filter)).await? {
             total += response.into_count()?
         }
         Ok(total)
     }
 
-    /// Facet counts over every shard: the `limit` values held by the most points.
-    pub async fn facet(&self, request: FacetRequest, limit: usize) -> Result<Vec<FacetHit>> {
+    /// Facet counts over the shards `shard_key` selects (all without one): the `limit` values
+    /// held by the most points.
+    pub async fn facet(
+        &self,
+        request: FacetRequest,
+        limit: usize,
+        shard_key: Option<&ShardKeySelector>,
+    ) -> Result<Vec<FacetHit>> {
         validate::prepare_filter(request.filter.as_ref())?;
         let mut counts: HashMap<FacetValue, usize> = HashMap::new();
-        for response in self.read_all_shards(ShardRequest::Facet(request)).await? {
+        for (_, response) in self.read_shards(shard_key, ShardRequest::Facet(request)).await? {
             for (value, count) in response.into_facets()? {
                 *counts.entry(value).or_default() += count;
             }
@@ -139,12 +154,25 @@ impl Collection {
         Ok(top_facet_hits(counts, limit))
     }
 
-    fn ids_by_shard(&self, ids: &[PointId]) -> HashMap<ShardId, Vec<PointId>> {
-        let mut by_shard: HashMap<ShardId, Vec<PointId>> = HashMap::new();
-        for id in ids {
-            by_shard.entry(self.shard_of(id)).or_default().push(*id);
+    /// The ids each shard is asked for: hashed with auto sharding; with custom sharding a
+    /// point may be in any selected key's shards, so each of them is asked for all.
+    fn ids_by_shard(
+        &self,
+        ids: &[PointId],
+        shard_key: Option<&ShardKeySelector>,
+    ) -> Result<HashMap<ShardId, Vec<PointId>>> {
+        let routing = self.routing();
+        if routing.is_custom() {
+            return Ok(routing.read_shards(shard_key)?.into_iter().map(|s| (s, ids.to_vec())).collect());
         }
-        by_shard
+        routing.read_shards(shard_key)?;
+        let mut by_shard: HashMap<ShardId, Vec<PointId>> = HashMap::new();
+        for target in routing.write_targets(None)? {
+            for id in ids {
+                by_shard.entry(target.shard_of(id)).or_default().push(*id);
+            }
+        }
+        Ok(by_shard)
     }
 
     /// The points with `ids` that exist, in the order asked (duplicates once).
@@ -153,24 +181,43 @@ impl Collection {
         ids: Vec<PointId>,
         with_payload: WithPayload,
         with_vector: WithVector,
+        shard_key: Option<&ShardKeySelector>,
     ) -> Result<Vec<Record>> {
         let mut found: HashMap<PointId, Record> = HashMap::new();
-        for (shard_id, shard_ids) in self.ids_by_shard(&ids) {
+        let routing = self.routing();
+        for (shard_id, shard_ids) in self.ids_by_shard(&ids, shard_key)? {
             let request = ShardRequest::Retrieve {
                 ids: shard_ids,
                 with_payload: with_payload.clone(),
                 with_vector: with_vector.clone(),
             };
             let records = self.read_shard(shard_id, request).await?.into_records()?;
-            found.extend(records.into_iter().map(|r| (r.id, r)));
+            let key = routing.key_of(shard_id);
+            found.extend(records.into_iter().map(|r| (r.id, Record { shard_key: key.cloned(), ..r })));
         }
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    /// How close two vectors of the vector `name` are, larger is closer, on the scale a nearest
+    /// search reports (Euclid and Manhattan: the distance negated). MMR compares candidates by it.
+    pub fn closeness(&self, name: &str) -> impl Fn(&Vector, &Vector) -> f32 + use<> {
+        let config = self.config();
+        let params = config.params.vectors.get(name);
+        let distance = params.map_or(Distance::Dot, |p| p.distance);
+        let metric = Metric { distance, datatype: params.and_then(|p| p.datatype).unwrap_or_default() };
+        move |a, b| {
+            let similarity = vector_similarity(metric, a, b);
+            match higher_is_better(distance) {
+                true => similarity,
+                false => -postprocess(distance, similarity),
+            }
+        }
     }
 
     /// The versions of the points with `ids` that exist.
     pub async fn point_versions(&self, ids: &[PointId]) -> Result<HashMap<PointId, u64>> {
         let mut out = HashMap::new();
-        for (shard_id, shard_ids) in self.ids_by_shard(ids) {
+        for (shard_id, shard_ids) in self.ids_by_shard(ids, None)? {
             out.extend(self.read_shard(shard_id, ShardRequest::Versions(shard_ids)).await?.into_versions()?);
         }
         Ok(out)

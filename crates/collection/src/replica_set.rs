@@ -60,8 +60,16 @@ pub struct ReplicaSet {
     /// they apply the same view, so writes keep going to them for a short while (see
     /// `replication.rs`, `departed_targets`).
     departed: parking_lot::Mutex<Vec<(PeerId, tokio::time::Instant)>>,
+    /// The view in which each peer's replica state last changed (added, removed or another
+    /// state).
+    changed_in: parking_lot::Mutex<BTreeMap<PeerId, u64>>,
     /// As a transfer target: the running transfer (from, to) and its progress.
     transfer_progress: parking_lot::Mutex<Option<(PeerId, PeerId, Arc<crate::progress::TransferProgress>)>>,
+    /// As primary: the last sequence number each other replica is known to hold (replication
+    /// lag, `metrics.rs`).
+    pub(crate) known_seq: parking_lot::Mutex<BTreeMap<PeerId, quiver_types::SeqNo>>,
+    /// As primary: when replicas' content digests were last compared (`digest_check.rs`).
+    pub(crate) last_digest_check: parking_lot::Mutex<Option<tokio::time::Instant>>,
 }
 
 /// How long a primary keeps sending writes to a replica that stopped being readable in its
@@ -112,6 +120,9 @@ impl ReplicaSet {
             term: std::sync::atomic::AtomicU64::new(0),
             transfer_progress: parking_lot::Mutex::new(None),
             departed: parking_lot::Mutex::new(Vec::new()),
+            changed_in: parking_lot::Mutex::new(BTreeMap::new()),
+            known_seq: parking_lot::Mutex::new(BTreeMap::new()),
+            last_digest_check: parking_lot::Mutex::new(None),
         }
     }
 
@@ -187,6 +198,7 @@ impl ReplicaSet {
         }
         let previous_primary = self.primary();
         self.note_departed(me, &states);
+        self.note_changes(&states, view);
         *self.local_state.write() = local;
         *self.peers.write() = states;
         self.view.store(view, Ordering::Release);
@@ -213,6 +225,22 @@ impl ReplicaSet {
         let mut departed = self.departed.lock();
         departed.retain(|(peer, at)| now.duration_since(*at) < DEPARTED_GRACE && !gone.contains(peer));
         departed.extend(gone.into_iter().map(|peer| (peer, now)));
+    }
+
+    /// Records the view in which each peer's replica state changed.
+    fn note_changes(&self, states: &BTreeMap<PeerId, ReplicaState>, view: u64) {
+        let peers = self.peers.read();
+        let mut changed_in = self.changed_in.lock();
+        for peer in peers.keys().chain(states.keys()) {
+            if peers.get(peer) != states.get(peer) {
+                changed_in.insert(*peer, view);
+            }
+        }
+    }
+
+    /// Whether `peer`'s replica state changed after view `view`.
+    pub(crate) fn changed_since(&self, peer: PeerId, view: u64) -> bool {
+        self.changed_in.lock().get(&peer).is_some_and(|changed| *changed > view)
     }
 
     /// Peers whose replicas departed less than `DEPARTED_GRACE` ago and that no longer receive
@@ -335,6 +363,8 @@ mod tests {
         // Once 3 receives updates again (recovering), the normal write path reaches it.
         set.set_states(1, states(&[(1, Active), (3, Partial)]), 3);
         assert_eq!(departed(&set, std::time::Duration::ZERO), vec![2]);
+        assert!(set.changed_since(3, 2) && !set.changed_since(3, 3));
+        assert!(set.changed_since(2, 1) && !set.changed_since(2, 2) && !set.changed_since(1, 1));
         // The grace is over: nobody is fed any more.
         assert!(departed(&set, DEPARTED_GRACE + std::time::Duration::from_millis(1)).is_empty());
     }

@@ -164,10 +164,20 @@ impl ReplicaSet {
             }
             (self.order_and_send(local, ports, op, wait, term).await?, term)
         };
+        let ordered_in = in_flight.view;
         let (mut result, failed, holders) = in_flight.outcome(ports.me, wait).await?;
         if wait {
             result.status = quiver_types::ops::UpdateStatus::Completed;
         }
+        // Demoted meanwhile (see below): the new primary orders the write again and settles
+        // its own replicas' failures.
+        if self.primary() != Some(ports.me) || self.current_term() != term {
+            return Err(not_primary(self, ports.me));
+        }
+        // A replica whose state changed after the write was ordered was deactivated and
+        // recovered since (a restart): its recovery copied this write, so its failure (the
+        // old process) deactivates nothing.
+        let failed = failed.into_iter().filter(|(peer, _, _)| !self.changed_since(*peer, ordered_in)).collect();
         self.settle_failures(ports, failed, holders.len()).await?;
         // Replicas that held the write may have been dropped meanwhile (a user's drop_replica):
         // the write must still be on `write_consistency_factor` replicas when acknowledged.
@@ -199,14 +209,14 @@ impl ReplicaSet {
         let sends = self
             .remote_updatable(ports.me)
             .into_iter()
-            .map(|(peer, state)| (peer, state, self.send_to(&local, peer, seq, op.clone(), wait)))
+            .map(|(peer, state)| (peer, state, self.send_to(&local, peer, seq, op.clone(), wait, false)))
             .collect();
         let departed = self
             .departed_targets(tokio::time::Instant::now())
             .into_iter()
-            .map(|(peer, until)| (until, self.send_to(&local, peer, seq, op.clone(), wait)))
+            .map(|(peer, until)| (until, self.send_to(&local, peer, seq, op.clone(), wait, true)))
             .collect();
-        Ok(InFlight { result, local, sends, departed })
+        Ok(InFlight { result, local, sends, departed, view: self.view() })
     }
 
     /// Sends the write at `seq` to `peer` in a task of its own (it starts now, in sequence
@@ -218,12 +228,13 @@ impl ReplicaSet {
         seq: SeqNo,
         op: UpdateOperation,
         wait: bool,
+        departed: bool,
     ) -> tokio::task::JoinHandle<Result<()>> {
         let (set, local) = (Arc::clone(self), Arc::clone(local));
         tokio::spawn(async move {
             let ports = set.ctx.cluster().ok_or_else(|| no_replica(set.shard_id))?;
             let target = Target { shard_id: set.shard_id, local: &local, ports };
-            set.replicate_to(&target, peer, seq, &op, wait).await
+            set.replicate_to(&target, peer, seq, &op, wait, departed).await
         })
     }
 
@@ -302,7 +313,11 @@ impl ReplicaSet {
             tracing::warn!(shard_id = self.shard_id, "acknowledged without replicas whose peers are down");
             return Ok(());
         }
-        tokio::time::sleep(DEACTIVATION_DELAY).await;
+        // The delay lets a replica cut off from the cluster stop serving reads first; one that
+        // answered it serves none needs no wait.
+        if !failed.iter().all(|(_, _, e)| matches!(e, CollectionError::NotReadable { .. })) {
+            tokio::time::sleep(DEACTIVATION_DELAY).await;
+        }
         for (peer, state, e) in failed {
             tracing::warn!(shard_id = self.shard_id, peer, error = %e, "replica failed a write; marking it Dead");
             let Err(d) = ports.control.mark_dead(self.ctx.name(), self.shard_id, peer, state).await else { continue };
@@ -374,7 +389,8 @@ impl ReplicaSet {
         local_update(&local, op, wait).await
     }
 
-    /// Sends the write at `seq` to one replica, filling a gap from the local WAL when asked.
+    /// Sends the write at `seq` to one replica (`departed`: one fed during its grace), filling a
+    /// gap from the local WAL when asked.
     async fn replicate_to(
         &self,
         target: &Target<'_>,
@@ -382,6 +398,7 @@ impl ReplicaSet {
         seq: SeqNo,
         op: &UpdateOperation,
         wait: bool,
+        departed: bool,
     ) -> Result<()> {
         let Target { shard_id, ports, .. } = *target;
         let mut view_lag = Retries::new(RetryPolicy::VIEW_LAG);
@@ -390,7 +407,10 @@ impl ReplicaSet {
             let request = ShardRequest::Apply { primary: ports.me, seq, op: op.clone(), wait };
             let answer = ports.transport.call(peer, self.ctx.name(), shard_id, request, SHARD_CALL_TIMEOUT).await;
             match answer.and_then(ShardResponse::into_applied) {
-                Ok(ApplyOutcome::Applied | ApplyOutcome::Duplicate) => return Ok(()),
+                Ok(ApplyOutcome::Applied | ApplyOutcome::Duplicate) => {
+                    self.note_replica_seq(peer, seq);
+                    return Ok(());
+                }
                 Ok(ApplyOutcome::Gap { last }) if gap_fills.pause().await => {
                     self.fill_gap(target, peer, last + 1, seq - 1).await?;
                 }
@@ -406,9 +426,22 @@ impl ReplicaSet {
                 }
                 // The replica has not applied the state that made this peer primary yet.
                 Err(e) if is_not_primary(&e) && view_lag.pause().await => {}
+                // It has not applied the state that made its replica take updates yet (a
+                // transfer into it just finished), while this peer still sees it that way. A
+                // departed replica's refusal is an answer (it serves no reads).
+                Err(e @ CollectionError::NotReadable { .. })
+                    if !departed && self.takes_updates(ports.me, peer) && view_lag.pause().await =>
+                {
+                    tracing::debug!(shard_id, peer, error = %e, "replica lags in the replica states; retrying");
+                }
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Whether `peer`'s replica receives this shard's writes in this peer's view.
+    fn takes_updates(&self, me: PeerId, peer: PeerId) -> bool {
+        self.remote_updatable(me).iter().any(|(p, _)| *p == peer)
     }
 }
 
@@ -424,6 +457,8 @@ struct InFlight {
     /// off from the cluster has stopped serving reads by then). They never count as holders or
     /// failures.
     departed: Vec<(tokio::time::Instant, tokio::task::JoinHandle<Result<()>>)>,
+    /// The view of the replica states in which the write was ordered.
+    view: u64,
 }
 
 /// What a write's replication gave: its result, the replicas that failed it (a `Partial` one is
@@ -435,7 +470,7 @@ impl InFlight {
     /// acknowledged only after both, overlapping the disks' latencies instead of adding them —
     /// and collects the replicas' answers.
     async fn outcome(self, me: PeerId, wait: bool) -> Result<Replicated> {
-        let InFlight { result, local, sends, departed } = self;
+        let InFlight { result, local, sends, departed, .. } = self;
         let local_sync = async move {
             if !wait {
                 return Ok(());

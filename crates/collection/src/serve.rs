@@ -107,13 +107,18 @@ impl ReplicaSet {
                     ShardRequest::LastSeq,
                     Duration::from_secs(2),
                 );
-                match call.await.and_then(ShardResponse::into_last_seq) {
-                    Ok(primary_seq) if local.applied_seq() >= primary_seq => true,
+                let (current, result) = match call.await.and_then(ShardResponse::into_last_seq) {
+                    Ok(primary_seq) if local.applied_seq() >= primary_seq => (true, "current"),
                     // Behind (it missed writes while its peer was down): catch up from the
                     // primary's WAL before serving anything.
-                    Ok(primary_seq) => self.catch_up(&local, ports, primary, primary_seq).await,
-                    Err(_) => false,
-                }
+                    Ok(primary_seq) => match self.catch_up(&local, ports, primary, primary_seq).await {
+                        true => (true, "caught_up"),
+                        false => (false, "failed"),
+                    },
+                    Err(_) => (false, "failed"),
+                };
+                crate::metrics::REPLICA_CONFIRMATIONS.with_label_values(&[result]).inc();
+                current
             }
         };
         self.set_verified(current);

@@ -5,11 +5,12 @@
 use crate::error::{CollectionError, Result};
 use quiver_shard::distance::normalize;
 use quiver_shard::validate_filter;
-use quiver_types::config::{CollectionConfig, Distance};
+use quiver_shard::vectors::quantize;
+use quiver_types::config::{CollectionConfig, Datatype, Distance, VectorParams};
 use quiver_types::filter::Filter;
 use quiver_types::json_path::JsonPath;
 use quiver_types::ops::{PointSelector, UpdateOperation};
-use quiver_types::point::{NamedVectors, Vector};
+use quiver_types::point::{NamedVectors, SparseVector, Vector};
 use quiver_types::query::QueryVector;
 
 fn bad(msg: impl Into<String>) -> CollectionError {
@@ -24,35 +25,76 @@ fn missing_vector(name: &str) -> CollectionError {
     bad(format!("Not existing vector name error: {name}"))
 }
 
+/// Checks one dense vector (or one vector of a multivector) and stores in it what its column
+/// will hold: normalised for Cosine (except `uint8`, compared unnormalised), then converted to
+/// the column's `datatype`.
+fn prepare_dense(params: &VectorParams, values: &mut [f32]) -> Result<()> {
+    if values.len() as u64 != params.size {
+        return Err(dimension_error(params.size, values.len()));
+    }
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(bad("Vector contains non-finite values"));
+    }
+    let datatype = params.datatype.unwrap_or_default();
+    if params.distance == Distance::Cosine && datatype != Datatype::Uint8 {
+        normalize(values);
+    }
+    quantize(datatype, values);
+    Ok(())
+}
+
+fn prepare_multi(name: &str, params: &VectorParams, vectors: &mut [Vec<f32>]) -> Result<()> {
+    if params.multivector_config.is_none() {
+        return Err(bad(format!("vector `{name}` is not a multivector: expected one vector")));
+    }
+    if vectors.is_empty() {
+        return Err(bad(format!("multivector `{name}` must hold at least one vector")));
+    }
+    vectors.iter_mut().try_for_each(|v| prepare_dense(params, v))
+}
+
+fn prepare_sparse(config: &CollectionConfig, name: &str, sparse: &mut SparseVector) -> Result<()> {
+    if !config.params.sparse_vectors.contains_key(name) {
+        return Err(missing_vector(name));
+    }
+    sparse.validate()?;
+    *sparse = sparse.sorted();
+    Ok(())
+}
+
+fn dense_params<'c>(config: &'c CollectionConfig, name: &str) -> Result<&'c VectorParams> {
+    config.params.vectors.get(name).ok_or_else(|| missing_vector(name))
+}
+
 /// Checks and prepares one point's vectors.
 pub fn prepare_vectors(config: &CollectionConfig, vectors: &mut NamedVectors) -> Result<()> {
     for (name, vector) in vectors.iter_mut() {
         match vector {
             Vector::Dense(values) => {
-                let params = config.params.vectors.get(name).ok_or_else(|| missing_vector(name))?;
-                if values.len() as u64 != params.size {
-                    return Err(dimension_error(params.size, values.len()));
+                let params = dense_params(config, name)?;
+                if params.multivector_config.is_some() && values.is_empty() {
+                    return Err(bad(format!("multivector `{name}` must hold at least one vector")));
                 }
-                if values.iter().any(|v| !v.is_finite()) {
-                    return Err(bad("Vector contains non-finite values"));
+                if params.multivector_config.is_some() {
+                    return Err(bad(format!("vector `{name}` is a multivector: expected a list of vectors")));
                 }
-                if params.distance == Distance::Cosine {
-                    normalize(values);
-                }
+                prepare_dense(params, values)?;
             }
-            Vector::Sparse(sparse) => {
-                if !config.params.sparse_vectors.contains_key(name) {
-                    return Err(missing_vector(name));
-                }
-                sparse.validate()?;
-                *sparse = sparse.sorted();
-            }
-            Vector::Multi(_) => {
-                return Err(bad("Multivectors are not supported by this collection"));
-            }
+            Vector::Multi(vectors) => prepare_multi(name, dense_params(config, name)?, vectors)?,
+            Vector::Sparse(sparse) => prepare_sparse(config, name, sparse)?,
         }
     }
     Ok(())
+}
+
+/// Checks and prepares an example or query vector for the vector `name`: a plain vector may
+/// query a multivector (as a multivector of one vector).
+fn prepare_example(config: &CollectionConfig, name: &str, vector: &mut Vector) -> Result<()> {
+    match vector {
+        Vector::Dense(values) => prepare_dense(dense_params(config, name)?, values),
+        Vector::Multi(vectors) => prepare_multi(name, dense_params(config, name)?, vectors),
+        Vector::Sparse(sparse) => prepare_sparse(config, name, sparse),
+    }
 }
 
 fn check_filter(filter: Option<&Filter>) -> Result<()> {
@@ -107,27 +149,16 @@ pub fn prepare_operation(config: &CollectionConfig, op: &mut UpdateOperation) ->
     }
 }
 
-/// Validates a query vector for the vector `name` and prepares it (Cosine normalisation).
+/// Validates a query for the vector `name` and prepares it as the column compares it.
 pub fn prepare_query(config: &CollectionConfig, name: &str, query: &mut QueryVector) -> Result<()> {
     match query {
-        QueryVector::Dense(values) => {
-            let params = config.params.vectors.get(name).ok_or_else(|| missing_vector(name))?;
-            if values.len() as u64 != params.size {
-                return Err(dimension_error(params.size, values.len()));
-            }
-            if params.distance == Distance::Cosine {
-                normalize(values);
-            }
-            Ok(())
+        QueryVector::Dense(values) => prepare_dense(dense_params(config, name)?, values),
+        QueryVector::Multi(vectors) => prepare_multi(name, dense_params(config, name)?, vectors),
+        QueryVector::Sparse(sparse) => prepare_sparse(config, name, sparse),
+        QueryVector::Custom(custom) => {
+            custom.examples_mut().into_iter().try_for_each(|example| prepare_example(config, name, example))
         }
-        QueryVector::Sparse(sparse) => {
-            if !config.params.sparse_vectors.contains_key(name) {
-                return Err(missing_vector(name));
-            }
-            sparse.validate()?;
-            *sparse = sparse.sorted();
-            Ok(())
-        }
+        QueryVector::Random { .. } => Ok(()),
     }
 }
 

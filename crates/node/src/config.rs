@@ -36,6 +36,9 @@ pub struct NodeConfig {
     pub replica_grace_period: Option<std::time::Duration>,
     /// `cluster.rebalance`: balance replica counts after a peer joined (design record 012 §5).
     pub rebalance: bool,
+    /// `cluster.digest_check_interval_sec` (ours): how often a shard's primary compares its
+    /// content digest with the other `Active` replicas' (`None`: never).
+    pub digest_check_interval: Option<std::time::Duration>,
 }
 
 impl Default for NodeConfig {
@@ -61,6 +64,7 @@ impl Default for NodeConfig {
             snapshot_max_bytes: 64 * 1024 * 1024 * 1024,
             replica_grace_period: Some(std::time::Duration::from_secs(300)),
             rebalance: true,
+            digest_check_interval: None,
         }
     }
 }

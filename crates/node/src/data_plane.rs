@@ -154,7 +154,8 @@ fn remote_refusal(e: crate::error::NodeError) -> CollectionError {
     use crate::error::NodeError;
     match e {
         NodeError::NotFound(m) => CollectionError::NotFound(m),
-        NodeError::BadInput(m) | NodeError::BadRequest(m) => CollectionError::BadInput(m),
+        NodeError::BadInput(m) => CollectionError::BadInput(m),
+        NodeError::BadRequest(m) => CollectionError::BadRequest(m),
         NodeError::Timeout(m) => CollectionError::Timeout(m),
         NodeError::ShardUnavailable(m) => CollectionError::ShardUnavailable(m),
         e @ (NodeError::Validation(_)

@@ -71,6 +71,7 @@ impl From<CollectionError> for NodeError {
     fn from(e: CollectionError) -> Self {
         match e {
             CollectionError::BadInput(m) => NodeError::BadInput(m),
+            CollectionError::BadRequest(m) => NodeError::BadRequest(m),
             CollectionError::Validation(m) => NodeError::Validation(quiver_types::validation::json_body(m)),
             CollectionError::NotFound(m) => NodeError::NotFound(m),
             e @ (CollectionError::NotPrimary { .. } | CollectionError::NotReadable { .. }) => {

@@ -53,6 +53,9 @@ impl Node {
                     for collection in node.collections() {
                         collection.verify_replicas().await;
                         collection.repair_replicas().await;
+                        if let Some(every) = node.config.digest_check_interval {
+                            collection.check_digests(every).await;
+                        }
                     }
                 }
             }

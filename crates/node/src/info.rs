@@ -30,6 +30,9 @@ pub struct CollectionWarning {
 #[derive(Debug, Clone, Serialize)]
 pub struct LocalShardInfo {
     pub shard_id: ShardId,
+    /// The shard's key (custom sharding); omitted otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard_key: Option<quiver_types::shard_key::ShardKey>,
     pub points_count: usize,
     pub state: ReplicaState,
 }
@@ -38,6 +41,8 @@ pub struct LocalShardInfo {
 #[derive(Debug, Clone, Serialize)]
 pub struct RemoteShardInfo {
     pub shard_id: ShardId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard_key: Option<quiver_types::shard_key::ShardKey>,
     pub peer_id: PeerId,
     pub state: ReplicaState,
 }

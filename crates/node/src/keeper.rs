@@ -6,6 +6,7 @@
 
 use crate::error::{NodeError, Result};
 use crate::node::Node;
+use crate::telemetry::AutoReason;
 use quiver_cluster::planner::{self, Action, Plan, PlanOptions, Step};
 use quiver_cluster::state::{AutoTransfer, ClusterState, Drain, MetaOperation, TransferLimits};
 use quiver_types::PeerId;
@@ -119,9 +120,14 @@ impl Node {
             let transfer = ShardTransfer { shard_id: step.shard_id, from, to, sync, method };
             let limits = TransferLimits { incoming: in_limit, outgoing: out_limit, purpose: AutoTransfer::Placement };
             tracing::info!(collection = %step.collection, shard_id = step.shard_id, from, to, sync, reason = ?step.reason, "placement: starting a transfer");
-            let op =
-                MetaOperation::StartTransfer { collection: step.collection.clone(), transfer, limits: Some(limits) };
-            self.propose_quietly(op).await;
+            let op = MetaOperation::StartTransfer {
+                collection: step.collection.clone(),
+                transfer: transfer.clone(),
+                limits: Some(limits),
+            };
+            if self.propose_quietly(op).await {
+                self.telemetry.transfer_started(&step.collection, &transfer, AutoReason::Placement);
+            }
         }
     }
 
@@ -144,9 +150,14 @@ impl Node {
         }
     }
 
-    async fn propose_quietly(&self, op: MetaOperation) {
-        if let Err(e) = self.propose(op, Some(KEEPER_PROPOSAL_TIMEOUT)).await {
-            tracing::debug!(error = %e, "placement step not taken");
+    /// Proposes a placement step; whether it was committed.
+    async fn propose_quietly(&self, op: MetaOperation) -> bool {
+        match self.propose(op, Some(KEEPER_PROPOSAL_TIMEOUT)).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "placement step not taken");
+                false
+            }
         }
     }
 

@@ -1,10 +1,12 @@
 //! One peer: the registry of collections and aliases, the background checkpointer, cluster mode
 //! (the consensus handle, the reconciler that applies committed metadata locally, health checks,
 //! and the data plane's ports over p2p and consensus), and one service function per API
-//! operation, which both the REST and gRPC handlers call.
+//! operation (shard keys of custom sharding among them), which both the REST and gRPC handlers
+//! call; the counters behind its metrics.
 
 mod aliases;
 pub mod cluster_context;
+pub mod cluster_map;
 pub mod cluster_mode;
 mod cluster_start;
 pub mod config;
@@ -15,10 +17,13 @@ mod health;
 pub mod info;
 mod issues;
 mod keeper;
+mod keyed;
 mod lost;
 mod node;
 mod open;
 mod optimizations;
+mod query_examples;
+mod query_formula;
 mod reconcile;
 mod recovery;
 mod registers;
@@ -31,6 +36,7 @@ mod service_index;
 mod service_matrix;
 mod service_points;
 mod service_query;
+mod service_shard_keys;
 mod service_transfers;
 mod snapshot_archive;
 mod snapshot_cluster;
@@ -40,6 +46,7 @@ mod snapshot_startup;
 pub mod snapshots;
 mod snapshots_shard;
 mod strict;
+pub mod telemetry;
 
 pub use cluster_start::ClusterStart;
 pub use config::NodeConfig;
@@ -48,6 +55,7 @@ pub use issues::UNINDEXED_FIELD_MIN_POINTS;
 pub use keeper::DrainStatus;
 pub use node::Node;
 pub use service_collections::AliasAction;
+pub use service_facet::FacetParams;
 pub use service_matrix::{DistanceMatrix, MatrixPair, MatrixRequest};
 pub use snapshot_recovery::{SnapshotPriority, SnapshotSource};
 pub use snapshot_startup::{PreparedRestore, StartupSnapshots, parse_snapshot_arg};

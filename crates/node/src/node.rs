@@ -37,6 +37,8 @@ pub struct Node {
     pub(crate) rate_limits: crate::registers::RateLimits,
     /// Problems noticed while serving (`GET /issues`).
     pub(crate) issues: crate::registers::Issues,
+    /// Snapshot and automatic transfer counters (metrics).
+    pub(crate) telemetry: crate::telemetry::NodeTelemetry,
 }
 
 impl Node {
@@ -51,6 +53,11 @@ impl Node {
 
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// The counters behind the metrics.
+    pub fn telemetry(&self) -> &crate::telemetry::NodeTelemetry {
+        &self.telemetry
     }
 
     pub fn config(&self) -> &NodeConfig {

@@ -72,6 +72,7 @@ impl Node {
             stopping: Default::default(),
             me: Default::default(),
             transfers: Default::default(),
+            telemetry: Default::default(),
         })
     }
 }

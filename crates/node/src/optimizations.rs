@@ -11,7 +11,7 @@ impl Node {
     /// The optimizations report; `with` names the optional lists to include.
     pub fn optimizations(&self, name: &str, with: &[String]) -> Result<Value> {
         let collection = self.resolve(name)?;
-        let segments = collection.replica_sets().count();
+        let segments = collection.replica_sets().len();
         let (indexed_vectors, indexing) = collection.index_status();
         let dense = collection.config().params.vectors.by_name().len().max(1);
         let queued_points = match indexing {

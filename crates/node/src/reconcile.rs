@@ -46,6 +46,7 @@ impl Node {
         {
             tracing::error!(error = %e, "persisting aliases failed");
         }
+        self.telemetry.settle_transfers(state);
     }
 
     fn reconcile_collection(
@@ -82,14 +83,20 @@ impl Node {
         if collection.payload_index() != meta.payload_index {
             sync_payload_index(&collection, &meta.payload_index)?;
         }
+        // Shards of a key created since the last look start empty: never lost (design 016).
+        let known: Vec<ShardId> = collection.routing().all_shards();
+        if meta.config.params.is_custom_sharding() {
+            collection.set_shard_keys(&meta.shard_keys)?;
+        }
         self.attach_ports(&collection);
         for set in collection.replica_sets() {
+            let fresh = !known.contains(&set.shard_id);
             let mut states = states_of(meta, set.shard_id);
             // A replica is created before and removed after the new states take effect, so a
             // peer never sees itself holding a replica that is not there.
             let wanted = states.get(&self.peer_id()).copied();
             if wanted.is_some() {
-                self.sync_local_shard(name, &collection, set, &states)?;
+                self.sync_local_shard(name, &collection, &set, &states, fresh)?;
             }
             let lost = self.check_lost_replica(name, &collection, set.shard_id, wanted)?;
             if lost {
@@ -98,13 +105,13 @@ impl Node {
             }
             set.set_states(self.peer_id(), states.clone(), view);
             if wanted.is_none() {
-                self.sync_local_shard(name, &collection, set, &states)?;
+                self.sync_local_shard(name, &collection, &set, &states, fresh)?;
             }
             if let Some(local) = set.local() {
                 let behind = states.values().any(|s| needs_catch_up(*s));
                 local.set_wal_retention(behind.then_some(self.config.wal_delta_retention_bytes));
-                if !lost && !self.finish_interrupted_restore(name, set, &local, &states) {
-                    self.propose_local_transition(name, set, &states);
+                if !lost && !self.finish_interrupted_restore(name, &set, &local, &states) {
+                    self.propose_local_transition(name, &set, &states);
                 }
             }
         }
@@ -142,19 +149,21 @@ impl Node {
 
     /// Creates the local replica the cluster state gives this peer (a transfer target), or
     /// removes the one it no longer gives (dropped, moved away). A replica created in a state
-    /// that claims data is marked lost first (design record 009 §6).
+    /// that claims data is marked lost first (design record 009 §6), unless its shard is
+    /// `fresh` (a shard key's new shard).
     fn sync_local_shard(
         &self,
         name: &str,
         collection: &Collection,
         set: &quiver_collection::replica_set::ReplicaSet,
         states: &BTreeMap<u64, ReplicaState>,
+        fresh: bool,
     ) -> crate::error::Result<()> {
         let wanted = states.get(&self.peer_id()).copied();
         match (wanted, set.has_local()) {
             (Some(state), false) => {
                 tracing::info!(collection = %name, shard_id = set.shard_id, ?state, "creating a local replica");
-                if state.claims_data() {
+                if state.claims_data() && !fresh {
                     collection.mark_replica_lost(set.shard_id)?;
                 }
                 collection.add_local_shard(set.shard_id)?;
@@ -270,7 +279,7 @@ impl Node {
     pub(crate) fn local_replicas_healthy(&self) -> bool {
         self.collections()
             .iter()
-            .all(|c| c.replica_sets().filter(|s| s.local().is_some()).all(|s| s.local_state().is_healthy()))
+            .all(|c| c.replica_sets().iter().filter(|s| s.local().is_some()).all(|s| s.local_state().is_healthy()))
     }
 
     /// Reconciles on every newly applied state until the node is dropped.

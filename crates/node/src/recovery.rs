@@ -12,6 +12,7 @@
 
 use crate::cluster_context::Running;
 use crate::node::Node;
+use crate::telemetry::AutoReason;
 use quiver_cluster::state::{AutoTransfer, ClusterState, CollectionMeta, MetaOperation, TransferLimits};
 use quiver_collection::TransferProgress;
 use quiver_collection::retry::{Retries, RetryPolicy};
@@ -195,9 +196,13 @@ impl Node {
             outgoing: self.config.outgoing_transfers_limit,
             purpose: AutoTransfer::Recovery,
         };
-        let op = MetaOperation::StartTransfer { collection: name.clone(), transfer, limits: Some(limits) };
+        let op =
+            MetaOperation::StartTransfer { collection: name.clone(), transfer: transfer.clone(), limits: Some(limits) };
         match self.propose(op, Some(TRANSFER_PROPOSAL_TIMEOUT)).await {
-            Ok(_) => tracing::info!(collection = %name, shard_id, source, "recovering a Dead replica"),
+            Ok(_) => {
+                self.telemetry.transfer_started(&name, &transfer, AutoReason::Recovery);
+                tracing::info!(collection = %name, shard_id, source, "recovering a Dead replica")
+            }
             Err(e) => tracing::debug!(collection = %name, shard_id, error = %e, "recovery not started"),
         }
     }

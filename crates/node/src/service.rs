@@ -1,7 +1,10 @@
 //! Request types of the node's service functions that the API layer builds.
 
+pub use crate::query_formula::{Decay, Expression, Formula, parse_datetime};
 pub use crate::service_groups::{GroupBy, GroupLookup, PointGroup};
 pub use crate::service_points::ScrollPage;
-pub use crate::service_query::{Fusion, Prefetch, QueryInput, QueryPoints, VectorInput};
+pub use crate::service_query::{
+    ContextInput, FeedbackInput, Fusion, LookupFrom, Mmr, NaiveFeedback, Prefetch, QueryInput, QueryPoints, VectorInput,
+};
 pub use quiver_collection::SearchRequest;
 pub use quiver_collection::with_read_consistency;

@@ -25,10 +25,16 @@ impl Node {
         let started = Instant::now();
         let state = self.cluster_state().ok_or(NodeError::StandaloneMode)?;
         let peers: Vec<u64> = state.peers.keys().copied().collect();
-        request.shard_number = request.shard_number.or(self.config.shard_number).or(Some(peers.len().max(1) as u32));
+        let custom = request.sharding_method == Some(quiver_types::shard_key::ShardingMethod::Custom);
+        // Custom sharding: `shard_number` is the default number of shards per key (Qdrant: 1).
+        let default_shards = if custom { 1 } else { peers.len().max(1) as u32 };
+        request.shard_number = request.shard_number.or(self.config.shard_number).or(Some(default_shards));
         let config = self.build_config(request);
-        let placement =
-            place_shards(&peers, config.params.shard_number, config.params.replication_factor, rand::random());
+        // Custom sharding places shards per key (`CreateShardKey`), none at creation.
+        let placement = match config.params.is_custom_sharding() {
+            true => Default::default(),
+            false => place_shards(&peers, config.params.shard_number, config.params.replication_factor, rand::random()),
+        };
         let op = MetaOperation::CreateCollection {
             name: name.to_string(),
             config,
@@ -87,16 +93,23 @@ impl Node {
         let mut local_shards = Vec::new();
         let mut remote_shards = Vec::new();
         for (shard_id, replicas) in &meta.shards {
+            let shard_key = meta.shard_key_of(*shard_id).cloned();
             for (peer_id, replica_state) in replicas {
                 if *peer_id == me {
                     let points_count = local
                         .as_ref()
                         .and_then(|c| c.replica_set(*shard_id).ok().map(|s| s.local_points()))
                         .unwrap_or(0);
-                    local_shards.push(LocalShardInfo { shard_id: *shard_id, points_count, state: *replica_state });
+                    local_shards.push(LocalShardInfo {
+                        shard_id: *shard_id,
+                        shard_key: shard_key.clone(),
+                        points_count,
+                        state: *replica_state,
+                    });
                 } else {
                     remote_shards.push(RemoteShardInfo {
                         shard_id: *shard_id,
+                        shard_key: shard_key.clone(),
                         peer_id: *peer_id,
                         state: *replica_state,
                     });

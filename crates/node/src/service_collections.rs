@@ -49,9 +49,6 @@ fn validate_create(request: &CreateCollection) -> Result<()> {
             };
             return Err(validation(quiver_types::validation::between(&path, params.size, 1, 65536)));
         }
-        if params.multivector_config.is_some() {
-            return Err(NodeError::BadInput("Multivectors are not supported".into()));
-        }
         if name.len() > 200 || name.chars().any(|c| FORBIDDEN_NAME_CHARS.contains(&c)) {
             return Err(validation(format!("vectors: invalid vector name `{name}`")));
         }
@@ -125,9 +122,6 @@ impl Node {
     ) -> Result<bool> {
         validate_name(name)?;
         validate_create(&request)?;
-        if request.sharding_method.as_deref().is_some_and(|m| m != "auto") {
-            return Err(NodeError::BadInput("Custom sharding is not supported yet".into()));
-        }
         if self.cluster().is_some() {
             return self.create_collection_in_cluster(name, request, timeout).await;
         }
@@ -228,7 +222,7 @@ impl Node {
             warnings,
             indexed_vectors_count,
             points_count: collection.points_count(),
-            segments_count: collection.replica_sets().count(),
+            segments_count: collection.replica_sets().len(),
             config: collection.config(),
             payload_schema,
         })
@@ -265,11 +259,14 @@ impl Node {
             return Ok(info);
         }
         let collection = self.resolve(name)?;
+        let routing = collection.routing();
         let local_shards: Vec<LocalShardInfo> = collection
             .replica_sets()
+            .iter()
             .filter(|set| set.local().is_some())
             .map(|set| LocalShardInfo {
                 shard_id: set.shard_id,
+                shard_key: routing.key_of(set.shard_id).cloned(),
                 points_count: set.local_points(),
                 state: set.local_state(),
             })

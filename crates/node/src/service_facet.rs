@@ -7,29 +7,29 @@ use crate::node::Node;
 use quiver_types::filter::Filter;
 use quiver_types::index_params::{FieldSchema, FieldTypeName};
 use quiver_types::query::{FacetHit, FacetRequest};
+use quiver_types::shard_key::ShardKeySelector;
 
 /// The default number of hits.
 pub const DEFAULT_FACET_LIMIT: usize = 10;
 
+/// The optional parts of a facet request.
+#[derive(Debug, Clone, Default)]
+pub struct FacetParams {
+    pub filter: Option<Filter>,
+    pub limit: Option<usize>,
+    /// The shard keys counted (custom sharding); every shard when `None`.
+    pub shard_key: Option<ShardKeySelector>,
+}
+
 impl Node {
-    /// The `limit` values of `key` held by the most points passing `filter`.
-    pub async fn facet(
-        &self,
-        name: &str,
-        key: &str,
-        filter: Option<Filter>,
-        limit: Option<usize>,
-    ) -> Result<Vec<FacetHit>> {
-        self.admitted(name, crate::strict::Traffic::Read, self.facet_admitted(name, key, filter, limit)).await
+    /// The `limit` values of `key` held by the most points passing `filter` (within the
+    /// shard keys `shard_key` selects; every shard without one).
+    pub async fn facet(&self, name: &str, key: &str, request: FacetParams) -> Result<Vec<FacetHit>> {
+        self.admitted(name, crate::strict::Traffic::Read, self.facet_admitted(name, key, request)).await
     }
 
-    async fn facet_admitted(
-        &self,
-        name: &str,
-        key: &str,
-        filter: Option<Filter>,
-        limit: Option<usize>,
-    ) -> Result<Vec<FacetHit>> {
+    async fn facet_admitted(&self, name: &str, key: &str, request: FacetParams) -> Result<Vec<FacetHit>> {
+        let FacetParams { filter, limit, shard_key } = request;
         let collection = self.resolve(name)?;
         let limit = limit.unwrap_or(DEFAULT_FACET_LIMIT);
         if limit == 0 {
@@ -49,6 +49,6 @@ impl Node {
             }
         }
         self.check_read(&collection, Some(limit), filter.as_ref(), None)?;
-        Ok(collection.facet(FacetRequest { key: key.to_string(), filter }, limit).await?)
+        Ok(collection.facet(FacetRequest { key: key.to_string(), filter }, limit, shard_key.as_ref()).await?)
     }
 }

@@ -102,7 +102,7 @@ impl Node {
             Vec::new()
         } else {
             let (payload, vector) = (lookup.with_payload.clone(), lookup.with_vector.clone());
-            self.retrieve_points(&lookup.collection, ids, payload, vector).await?
+            self.retrieve_points(&lookup.collection, ids, payload, vector, None).await?
         };
         for group in groups.iter_mut() {
             let id = key_as_id(&group.id);

@@ -85,7 +85,7 @@ impl Node {
         let collection = self.resolve(name)?;
         let mut out = serde_json::Map::new();
         for (field, schema) in collection.payload_index() {
-            let points = collection.count(Some(has_values(&field))).await?;
+            let points = collection.count(Some(has_values(&field)), None).await?;
             let (parsed, _) = normalised(&schema)?;
             let mut entry = serde_json::json!({"data_type": parsed.data_type().as_str(), "points": points});
             if schema.is_object() {

@@ -7,8 +7,8 @@ use crate::node::Node;
 use quiver_collection::SearchRequest;
 use quiver_types::PointId;
 use quiver_types::filter::{Condition, Filter, HasIdCondition, HasVectorCondition};
-use quiver_types::point::Vector;
-use quiver_types::query::{QueryVector, ScrollRequest, WithPayload, WithVector};
+use quiver_types::query::{ScrollRequest, WithPayload, WithVector};
+use quiver_types::shard_key::ShardKeySelector;
 use quiver_types::validation::{at_least, json_body};
 use rand::seq::SliceRandom;
 
@@ -23,6 +23,8 @@ pub struct MatrixRequest {
     pub sample: Option<usize>,
     pub limit: Option<usize>,
     pub using: Option<String>,
+    /// The shard keys sampled and searched (custom sharding); every shard when `None`.
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 /// One row's neighbour: `a`'s `limit` nearest include `b` with `score`.
@@ -95,27 +97,22 @@ impl Node {
             with_vector: WithVector::Bool(false),
             order_by: None,
         };
-        let mut ids: Vec<PointId> = collection.scroll(scroll).await?.points.into_iter().map(|r| r.id).collect();
+        let mut ids: Vec<PointId> =
+            collection.scroll(scroll, request.shard_key.as_ref()).await?.points.into_iter().map(|r| r.id).collect();
         ids.shuffle(&mut rand::rng());
         ids.truncate(sample);
+        let with_vector = WithVector::Names(vec![using.clone()]);
         let records =
-            collection.retrieve(ids.clone(), WithPayload::Bool(false), WithVector::Names(vec![using.clone()])).await?;
+            collection.retrieve(ids.clone(), WithPayload::Bool(false), with_vector, request.shard_key.as_ref()).await?;
         let mut pairs = Vec::new();
         for record in records {
             let Some(vector) = record.vector.map(|v| v.into_named()).and_then(|mut v| v.remove(&using)) else {
                 continue;
             };
-            let query = match vector {
-                Vector::Dense(v) => QueryVector::Dense(v),
-                Vector::Sparse(v) => QueryVector::Sparse(v),
-                Vector::Multi(_) => {
-                    return Err(NodeError::BadInput("The distance matrix of multivectors is not supported".into()));
-                }
-            };
             let others: Vec<PointId> = ids.iter().filter(|id| **id != record.id).copied().collect();
             let search = SearchRequest {
                 vector_name: using.clone(),
-                query,
+                query: vector.into(),
                 filter: Some(and(None, Condition::HasId(HasIdCondition { has_id: others }))),
                 params: None,
                 limit,
@@ -123,6 +120,7 @@ impl Node {
                 score_threshold: None,
                 with_payload: WithPayload::Bool(false),
                 with_vector: WithVector::Bool(false),
+                shard_key: request.shard_key.clone(),
             };
             for hit in collection.search(search).await? {
                 pairs.push(MatrixPair { a: record.id, b: hit.id, score: hit.score });

@@ -10,26 +10,34 @@ use quiver_types::filter::Filter;
 use quiver_types::ops::{UpdateOperation, UpdateResult};
 use quiver_types::point::{Record, ScoredPoint};
 use quiver_types::query::{ScrollRequest, WithPayload, WithVector};
+use quiver_types::shard_key::ShardKeySelector;
 
 /// A page of a scroll.
 pub use quiver_collection::ScrollPage;
 
 impl Node {
-    /// Applies a write to the collection `name`.
-    pub async fn update_points(&self, name: &str, op: UpdateOperation, wait: bool) -> Result<UpdateResult> {
+    /// Applies a write to the collection `name`, within the shard keys `shard_key` names.
+    pub async fn update_points(
+        &self,
+        name: &str,
+        op: UpdateOperation,
+        shard_key: Option<&ShardKeySelector>,
+        wait: bool,
+    ) -> Result<UpdateResult> {
         self.admitted(name, Traffic::Write, async {
             let collection = self.resolve(name)?;
             self.check_update(&collection, &op).await?;
-            Ok(collection.update(op, wait).await?)
+            Ok(collection.update(op, shard_key, wait).await?)
         })
         .await
     }
 
-    /// `GET …/points/{id}`.
+    /// `GET …/points/{id}` (found in any shard key).
     pub async fn get_point(&self, name: &str, id: PointId) -> Result<Record> {
         self.admitted(name, Traffic::Read, async {
             let collection = self.resolve(name)?;
-            let mut found = collection.retrieve(vec![id], WithPayload::Bool(true), WithVector::Bool(true)).await?;
+            let mut found =
+                collection.retrieve(vec![id], WithPayload::Bool(true), WithVector::Bool(true), None).await?;
             found.pop().ok_or_else(|| NodeError::NotFound(format!("Point with id {id} does not exists!")))
         })
         .await
@@ -42,30 +50,41 @@ impl Node {
         ids: Vec<PointId>,
         with_payload: WithPayload,
         with_vector: WithVector,
+        shard_key: Option<&ShardKeySelector>,
     ) -> Result<Vec<Record>> {
         self.admitted(name, Traffic::Read, async {
             let collection = self.resolve(name)?;
-            Ok(collection.retrieve(ids, with_payload, with_vector).await?)
+            Ok(collection.retrieve(ids, with_payload, with_vector, shard_key).await?)
         })
         .await
     }
 
     /// `POST …/points/scroll`.
-    pub async fn scroll_points(&self, name: &str, request: ScrollRequest) -> Result<ScrollPage> {
+    pub async fn scroll_points(
+        &self,
+        name: &str,
+        request: ScrollRequest,
+        shard_key: Option<&ShardKeySelector>,
+    ) -> Result<ScrollPage> {
         self.admitted(name, Traffic::Read, async {
             let collection = self.resolve(name)?;
             self.check_read(&collection, Some(request.limit), request.filter.as_ref(), None)?;
-            Ok(collection.scroll(request).await?)
+            Ok(collection.scroll(request, shard_key).await?)
         })
         .await
     }
 
     /// `POST …/points/count`.
-    pub async fn count_points(&self, name: &str, filter: Option<Filter>) -> Result<usize> {
+    pub async fn count_points(
+        &self,
+        name: &str,
+        filter: Option<Filter>,
+        shard_key: Option<&ShardKeySelector>,
+    ) -> Result<usize> {
         self.admitted(name, Traffic::Read, async {
             let collection = self.resolve(name)?;
             self.check_read(&collection, None, filter.as_ref(), None)?;
-            Ok(collection.count(filter).await?)
+            Ok(collection.count(filter, shard_key).await?)
         })
         .await
     }
@@ -93,6 +112,7 @@ impl Node {
                     with_vector: query.with_vector.clone(),
                     order_by: None,
                 },
+                query.shard_key.as_ref(),
             )
             .await?;
         let collection = self.resolve(name)?;
@@ -108,7 +128,7 @@ impl Node {
                 score: 0.0,
                 payload: r.payload,
                 vector: r.vector,
-                shard_key: None,
+                shard_key: r.shard_key,
                 order_value: None,
             })
             .collect())

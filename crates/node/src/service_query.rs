@@ -1,31 +1,38 @@
-//! The universal query (`POST …/points/query`, spec §3.3): nearest to a vector, a sparse vector or
-//! a point; recommend (average vector); order by a payload field; and prefetches fused with RRF or
-//! DBSF, or re-scored by a nearest query.
+//! The universal query (`POST …/points/query`, spec §3.3): nearest to a vector (dense, sparse,
+//! multi) or a point, optionally diversified by MMR; recommend (average vector, best score, sum of
+//! scores); discover and context; a random sample; order by a payload field; and prefetches fused
+//! with RRF or DBSF, or re-scored by an inner query. Examples given by id are looked up in the
+//! collection itself or in `lookup_from` (design record 013).
 
 use crate::error::{NodeError, Result};
+use crate::keyed::Keyed;
 use crate::node::Node;
-use quiver_collection::{Collection, SearchRequest};
-use quiver_types::config::Distance;
+pub use crate::query_examples::{ContextInput, FeedbackInput, Mmr, NaiveFeedback, VectorInput};
+use crate::query_examples::{Examples, Lookup, mmr_stage};
+use crate::query_formula::{Formula, formula_stage};
+use quiver_collection::SearchRequest;
 use quiver_types::filter::{Condition, Filter, HasIdCondition};
 use quiver_types::point::{ScoredPoint, Vector};
-use quiver_types::query::{OrderBy, QueryVector, ScrollRequest, SearchParams, WithPayload, WithVector};
+use quiver_types::query::{CustomQuery, OrderBy, QueryVector, ScrollRequest, SearchParams, WithPayload, WithVector};
+use quiver_types::shard_key::ShardKeySelector;
 use quiver_types::{PointId, SparseVector};
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
 
-/// A vector given directly or by the id of a point that has it.
+/// Where examples given by id are looked up: another collection, and which of its vectors.
 #[derive(Debug, Clone, PartialEq)]
-pub enum VectorInput {
-    Dense(Vec<f32>),
-    Sparse(SparseVector),
-    Point(PointId),
+pub struct LookupFrom {
+    pub collection: String,
+    pub vector: Option<String>,
+    /// The shard keys of `collection` the examples are read in (Qdrant's `shard_key` of a
+    /// lookup location); every shard when `None`.
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 /// How prefetch results are fused.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Fusion {
-    /// Reciprocal rank fusion: Σ 1 / (k + rank).
-    Rrf { k: usize },
+    /// Reciprocal rank fusion: Σ weight / (k + rank), one weight per prefetch (none: all 1).
+    Rrf { k: usize, weights: Vec<f32> },
     /// Distribution-based score fusion: scores normalised by mean ± 3σ, then summed.
     Dbsf,
 }
@@ -34,6 +41,8 @@ pub enum Fusion {
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueryInput {
     Nearest(VectorInput),
+    /// Nearest, re-ranked by MMR.
+    NearestMmr(VectorInput, Mmr),
     Recommend {
         positive: Vec<VectorInput>,
         negative: Vec<VectorInput>,
@@ -44,6 +53,29 @@ pub enum QueryInput {
         positive: Vec<VectorInput>,
         negative: Vec<VectorInput>,
     },
+    /// Recommend with the `sum_scores` strategy: Σ similarities to positives − Σ to negatives.
+    RecommendSumScores {
+        positive: Vec<VectorInput>,
+        negative: Vec<VectorInput>,
+    },
+    /// Discovery: rank by how many context pairs a point is on the positive side of, then by
+    /// similarity to the target.
+    Discover {
+        target: VectorInput,
+        context: Vec<ContextInput>,
+    },
+    /// Context search: points on the positive side of every pair score 0, the rest less.
+    Context(Vec<ContextInput>),
+    /// Relevance feedback (`naive`): `a · sim(target) + Σ weight · (sim(better) − sim(worse))`.
+    RelevanceFeedback {
+        target: VectorInput,
+        feedback: Vec<FeedbackInput>,
+        strategy: NaiveFeedback,
+    },
+    /// `sample: random`.
+    SampleRandom,
+    /// Score boosting: an expression over the prefetch scores and the payload.
+    Formula(Formula),
     Fusion(Fusion),
     OrderBy(OrderBy),
 }
@@ -58,6 +90,7 @@ pub struct Prefetch {
     pub params: Option<SearchParams>,
     pub score_threshold: Option<f32>,
     pub limit: usize,
+    pub lookup_from: Option<LookupFrom>,
 }
 
 /// A universal query.
@@ -73,6 +106,24 @@ pub struct QueryPoints {
     pub score_threshold: Option<f32>,
     pub with_payload: WithPayload,
     pub with_vector: WithVector,
+    pub lookup_from: Option<LookupFrom>,
+    /// The shard keys queried (custom sharding); every shard when `None`.
+    pub shard_key: Option<ShardKeySelector>,
+}
+
+impl QueryPoints {
+    /// The collections examples are looked up in (`lookup_from`), at every level.
+    pub fn lookup_collections(&self) -> Vec<&str> {
+        fn walk<'a>(prefetches: &'a [Prefetch], out: &mut Vec<&'a str>) {
+            for p in prefetches {
+                out.extend(p.lookup_from.iter().map(|l| l.collection.as_str()));
+                walk(&p.prefetch, out);
+            }
+        }
+        let mut out: Vec<&str> = self.lookup_from.iter().map(|l| l.collection.as_str()).collect();
+        walk(&self.prefetch, &mut out);
+        out
+    }
 }
 
 fn excluding(filter: Option<Filter>, ids: Vec<PointId>) -> Option<Filter> {
@@ -98,64 +149,87 @@ struct Stage<'a> {
     params: Option<SearchParams>,
     limit: usize,
     score_threshold: Option<f32>,
+    lookup: Lookup,
 }
 
-async fn resolve_vector(collection: &Collection, using: &str, input: &VectorInput) -> Result<QueryVector> {
-    match input {
-        VectorInput::Dense(v) => Ok(QueryVector::Dense(v.clone())),
-        VectorInput::Sparse(v) => Ok(QueryVector::Sparse(v.clone())),
-        VectorInput::Point(id) => {
-            let record = collection.retrieve(vec![*id], WithPayload::Bool(false), WithVector::Bool(true)).await?.pop();
-            let vectors = record
-                .and_then(|r| r.vector)
-                .ok_or_else(|| NodeError::NotFound(format!("No point with id {id} found")))?;
-            match vectors.into_named().remove(using) {
-                Some(Vector::Dense(v)) => Ok(QueryVector::Dense(v)),
-                Some(Vector::Sparse(v)) => Ok(QueryVector::Sparse(v)),
-                Some(Vector::Multi(_)) | None => {
-                    Err(NodeError::BadInput(format!("Point {id} has no vector named `{using}`")))
+/// Mean of equal-length vectors (`None` for none).
+fn mean(vectors: Vec<Vec<f32>>) -> Result<Option<Vec<f32>>> {
+    let count = vectors.len() as f32;
+    let mut sum: Option<Vec<f32>> = None;
+    for v in vectors {
+        match &mut sum {
+            None => sum = Some(v),
+            Some(s) if s.len() == v.len() => s.iter_mut().zip(&v).for_each(|(a, b)| *a += b),
+            Some(_) => return Err(NodeError::BadInput("recommend examples differ in dimension".into())),
+        }
+    }
+    Ok(sum.map(|s| s.into_iter().map(|x| x / count).collect()))
+}
+
+/// Mean of sparse vectors, as a map from index to value.
+fn sparse_mean(vectors: &[SparseVector]) -> BTreeMap<u32, f32> {
+    let mut sum: BTreeMap<u32, f32> = BTreeMap::new();
+    for v in vectors {
+        v.indices.iter().zip(&v.values).for_each(|(i, x)| *sum.entry(*i).or_default() += x);
+    }
+    sum.values_mut().for_each(|x| *x /= vectors.len().max(1) as f32);
+    sum
+}
+
+/// `avg(pos) + (avg(pos) − avg(neg))` over sparse examples.
+fn sparse_average(positive: &[SparseVector], negative: &[SparseVector]) -> SparseVector {
+    let mut target = sparse_mean(positive);
+    if !negative.is_empty() {
+        target.values_mut().for_each(|x| *x *= 2.0);
+        for (i, x) in sparse_mean(negative) {
+            *target.entry(i).or_default() -= x;
+        }
+    }
+    SparseVector { indices: target.keys().copied().collect(), values: target.into_values().collect() }
+}
+
+/// The recommend target of the `average_vector` strategy: avg(pos) + (avg(pos) − avg(neg)). For
+/// multivectors (as Qdrant) the mean runs over their individual vectors and the target is a
+/// multivector of one vector; a single positive multivector without negatives is used as is.
+fn average_vector(positive: Vec<Vector>, negative: Vec<Vector>) -> Result<QueryVector> {
+    if positive.is_empty() {
+        return Err(NodeError::BadInput("recommend needs at least one positive example".into()));
+    }
+    let sparse = |list: &[Vector]| -> Option<Vec<SparseVector>> {
+        list.iter().map(|v| if let Vector::Sparse(s) = v { Some(s.clone()) } else { None }).collect()
+    };
+    if let (Some(pos), Some(neg)) = (sparse(&positive), sparse(&negative)) {
+        return Ok(QueryVector::Sparse(sparse_average(&pos, &neg)));
+    }
+    let multi = positive.iter().chain(&negative).any(|v| matches!(v, Vector::Multi(_)));
+    if multi
+        && negative.is_empty()
+        && let [only] = positive.as_slice()
+    {
+        return Ok(only.clone().into());
+    }
+    let flatten = |list: Vec<Vector>| -> Result<Option<Vec<f32>>> {
+        let mut out = Vec::new();
+        for v in list {
+            match v {
+                Vector::Dense(d) => out.push(d),
+                Vector::Multi(m) => out.extend(m),
+                Vector::Sparse(_) => {
+                    return Err(NodeError::BadInput("recommend examples mix sparse and dense vectors".into()));
                 }
             }
         }
-    }
-}
-
-/// The recommend target of the `average_vector` strategy: avg(pos) + (avg(pos) − avg(neg)).
-async fn average_vector(
-    collection: &Collection,
-    using: &str,
-    positive: &[VectorInput],
-    negative: &[VectorInput],
-) -> Result<Vec<f32>> {
-    let average = |inputs: Vec<QueryVector>| -> Result<Option<Vec<f32>>> {
-        let mut sum: Option<Vec<f32>> = None;
-        let count = inputs.len() as f32;
-        for input in inputs {
-            let QueryVector::Dense(v) = input else {
-                return Err(NodeError::BadInput("recommend supports dense vectors only".into()));
-            };
-            match &mut sum {
-                None => sum = Some(v),
-                Some(s) if s.len() == v.len() => s.iter_mut().zip(&v).for_each(|(a, b)| *a += b),
-                Some(_) => return Err(NodeError::BadInput("recommend examples differ in dimension".into())),
-            }
-        }
-        Ok(sum.map(|s| s.into_iter().map(|x| x / count).collect()))
+        mean(out)
     };
-    let mut pos = Vec::new();
-    for p in positive {
-        pos.push(resolve_vector(collection, using, p).await?);
-    }
-    let mut neg = Vec::new();
-    for n in negative {
-        neg.push(resolve_vector(collection, using, n).await?);
-    }
-    let avg_pos =
-        average(pos)?.ok_or_else(|| NodeError::BadInput("recommend needs at least one positive example".into()))?;
-    Ok(match average(neg)? {
+    let avg_pos = flatten(positive)?.unwrap_or_default();
+    let target: Vec<f32> = match flatten(negative)? {
         None => avg_pos,
-        Some(avg_neg) => avg_pos.iter().zip(&avg_neg).map(|(p, n)| p + (p - n)).collect(),
-    })
+        Some(avg_neg) if avg_neg.len() == avg_pos.len() => {
+            avg_pos.iter().zip(&avg_neg).map(|(p, n)| p + (p - n)).collect()
+        }
+        Some(_) => return Err(NodeError::BadInput("recommend examples differ in dimension".into())),
+    };
+    Ok(if multi { QueryVector::Multi(vec![target]) } else { QueryVector::Dense(target) })
 }
 
 fn example_ids(inputs: &[&VectorInput]) -> Vec<PointId> {
@@ -163,15 +237,19 @@ fn example_ids(inputs: &[&VectorInput]) -> Vec<PointId> {
         .iter()
         .filter_map(|i| match i {
             VectorInput::Point(id) => Some(*id),
-            VectorInput::Dense(_) | VectorInput::Sparse(_) => None,
+            VectorInput::Dense(_) | VectorInput::Sparse(_) | VectorInput::Multi(_) => None,
         })
         .collect()
 }
 
-fn fuse(lists: Vec<Vec<ScoredPoint>>, fusion: Fusion) -> Vec<ScoredPoint> {
+fn fuse(lists: Vec<Vec<ScoredPoint>>, fusion: &Fusion) -> Vec<ScoredPoint> {
     let mut fused: HashMap<PointId, (f32, ScoredPoint)> = HashMap::new();
-    for list in lists {
-        let scores = fusion_scores(&list, fusion);
+    for (i, list) in lists.into_iter().enumerate() {
+        let weight = match fusion {
+            Fusion::Rrf { weights, .. } => weights.get(i).copied().unwrap_or(1.0),
+            Fusion::Dbsf => 1.0,
+        };
+        let scores = fusion_scores(&list, fusion).into_iter().map(|s| s * weight);
         for (point, score) in list.into_iter().zip(scores) {
             fused.entry(point.id).or_insert((0.0, point)).0 += score;
         }
@@ -189,9 +267,9 @@ fn fuse(lists: Vec<Vec<ScoredPoint>>, fusion: Fusion) -> Vec<ScoredPoint> {
 
 /// Per-list fused contributions. Lists come best-first; a list whose scores ascend (a distance
 /// metric) is negated first so that larger is better before normalisation.
-fn fusion_scores(list: &[ScoredPoint], fusion: Fusion) -> Vec<f32> {
+fn fusion_scores(list: &[ScoredPoint], fusion: &Fusion) -> Vec<f32> {
     match fusion {
-        Fusion::Rrf { k } => (0..list.len()).map(|rank| 1.0 / (k as f32 + rank as f32 + 1.0)).collect(),
+        Fusion::Rrf { k, .. } => (0..list.len()).map(|rank| 1.0 / (*k as f32 + rank as f32 + 1.0)).collect(),
         Fusion::Dbsf => {
             let ascending = list.first().zip(list.last()).is_some_and(|(a, b)| a.score < b.score);
             let raw: Vec<f32> = list.iter().map(|p| if ascending { -p.score } else { p.score }).collect();
@@ -218,22 +296,22 @@ impl Node {
             return self.admitted(name, crate::strict::Traffic::Read, Box::pin(self.query_points(name, query))).await;
         }
         let collection = self.resolve(name)?;
-        self.check_read(
-            &collection,
-            Some(query.limit.saturating_add(query.offset)),
-            query.filter.as_ref(),
-            query.params.as_ref(),
-        )?;
+        let limit = query.limit.saturating_add(query.offset);
+        self.check_read(&collection, Some(limit), query.filter.as_ref(), query.params.as_ref())?;
+        self.check_prefetches(&collection, &query.prefetch)?;
+        let collection = Keyed::new(collection, query.shard_key.clone());
         if query.prefetch.is_empty() && query.query.is_none() {
             return self.query_by_id_order(name, &query).await;
         }
         let lists = match query.prefetch.is_empty() {
             true => None,
-            false => Some(run_prefetches(&collection, &query.prefetch).await?),
+            false => Some(self.run_prefetches(&collection, &query.prefetch).await?),
         };
+        let using = query.using.clone().unwrap_or_default();
         let stage = Stage {
             query: query.query.as_ref(),
-            using: query.using.clone().unwrap_or_default(),
+            lookup: self.lookup(&collection, &using, query.lookup_from.as_ref())?,
+            using,
             filter: query.filter.clone(),
             params: query.params.clone(),
             limit: query.limit.saturating_add(query.offset),
@@ -243,78 +321,171 @@ impl Node {
         let page: Vec<ScoredPoint> = scored.into_iter().skip(query.offset).take(query.limit).collect();
         attach(&collection, page, &query.with_payload, &query.with_vector).await
     }
+
+    /// The strict mode checks of every prefetch (nested ones too): limit, filter, params.
+    fn check_prefetches(&self, collection: &quiver_collection::Collection, prefetches: &[Prefetch]) -> Result<()> {
+        for p in prefetches {
+            self.check_read(collection, Some(p.limit), p.filter.as_ref(), p.params.as_ref())?;
+            self.check_prefetches(collection, &p.prefetch)?;
+        }
+        Ok(())
+    }
+
+    /// Where a stage's examples given by id are looked up.
+    fn lookup(&self, collection: &Keyed, using: &str, from: Option<&LookupFrom>) -> Result<Lookup> {
+        Ok(match from {
+            None => Lookup { collection: collection.clone(), vector: using.to_string(), foreign: false },
+            Some(from) => Lookup {
+                collection: Keyed::new(self.resolve(&from.collection)?, from.shard_key.clone()),
+                vector: from.vector.clone().unwrap_or_else(|| using.to_string()),
+                foreign: true,
+            },
+        })
+    }
+
+    fn run_prefetches<'a>(&'a self, collection: &'a Keyed, prefetches: &'a [Prefetch]) -> BoxedLists<'a> {
+        Box::pin(async move {
+            let mut lists = Vec::with_capacity(prefetches.len());
+            for prefetch in prefetches {
+                let inner = match prefetch.prefetch.is_empty() {
+                    true => None,
+                    false => Some(self.run_prefetches(collection, &prefetch.prefetch).await?),
+                };
+                let using = prefetch.using.clone().unwrap_or_default();
+                let stage = Stage {
+                    query: prefetch.query.as_ref(),
+                    lookup: self.lookup(collection, &using, prefetch.lookup_from.as_ref())?,
+                    using,
+                    filter: prefetch.filter.clone(),
+                    params: prefetch.params.clone(),
+                    limit: prefetch.limit,
+                    score_threshold: prefetch.score_threshold,
+                };
+                lists.push(run_stage(collection, &stage, inner).await?);
+            }
+            Ok(lists)
+        })
+    }
 }
 
 type BoxedLists<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Vec<ScoredPoint>>>> + Send + 'a>>;
 
-fn run_prefetches<'a>(collection: &'a Arc<Collection>, prefetches: &'a [Prefetch]) -> BoxedLists<'a> {
-    Box::pin(async move {
-        let mut lists = Vec::with_capacity(prefetches.len());
-        for prefetch in prefetches {
-            let inner = match prefetch.prefetch.is_empty() {
-                true => None,
-                false => Some(run_prefetches(collection, &prefetch.prefetch).await?),
-            };
-            let stage = Stage {
-                query: prefetch.query.as_ref(),
-                using: prefetch.using.clone().unwrap_or_default(),
-                filter: prefetch.filter.clone(),
-                params: prefetch.params.clone(),
-                limit: prefetch.limit,
-                score_threshold: prefetch.score_threshold,
-            };
-            lists.push(run_stage(collection, &stage, inner).await?);
+/// Fusion of prefetch results, or a stage without a query.
+fn fuse_stage(stage: &Stage<'_>, lists: Option<Vec<Vec<ScoredPoint>>>) -> Result<Vec<ScoredPoint>> {
+    match (stage.query, lists) {
+        (Some(QueryInput::Fusion(fusion)), Some(lists)) => {
+            if let Fusion::Rrf { weights, .. } = fusion
+                && !weights.is_empty()
+                && weights.len() != lists.len()
+            {
+                return Err(NodeError::BadInput(format!(
+                    "rrf has {} weights for {} prefetches",
+                    weights.len(),
+                    lists.len()
+                )));
+            }
+            let mut fused = fuse(lists, fusion);
+            fused.retain(|p| stage.score_threshold.is_none_or(|t| p.score >= t));
+            fused.truncate(stage.limit);
+            Ok(fused)
         }
-        Ok(lists)
-    })
+        (Some(QueryInput::Fusion(_)), None) => {
+            Err(NodeError::BadInput("A fusion query needs prefetches to fuse".into()))
+        }
+        (_, Some(lists)) => {
+            let mut merged = fuse(lists, &Fusion::Rrf { k: 2, weights: Vec::new() });
+            merged.truncate(stage.limit);
+            Ok(merged)
+        }
+        (_, None) => Err(NodeError::BadInput("A query or a prefetch is required".into())),
+    }
+}
+
+/// The ranking a stage's query asks the shards for, and the example ids it must exclude.
+async fn stage_vector(stage: &Stage<'_>, query: &QueryInput) -> Result<(QueryVector, Vec<PointId>)> {
+    let examples = Examples { lookup: &stage.lookup };
+    let inputs: Vec<&VectorInput> = match query {
+        QueryInput::Nearest(input) | QueryInput::NearestMmr(input, _) => vec![input],
+        QueryInput::Recommend { positive, negative }
+        | QueryInput::RecommendBestScore { positive, negative }
+        | QueryInput::RecommendSumScores { positive, negative } => positive.iter().chain(negative).collect(),
+        QueryInput::Discover { target, context } => {
+            std::iter::once(target).chain(context.iter().flat_map(|p| [&p.positive, &p.negative])).collect()
+        }
+        QueryInput::Context(pairs) => pairs.iter().flat_map(|p| [&p.positive, &p.negative]).collect(),
+        QueryInput::RelevanceFeedback { target, feedback, .. } => {
+            std::iter::once(target).chain(feedback.iter().map(|f| &f.example)).collect()
+        }
+        QueryInput::SampleRandom | QueryInput::Formula(_) | QueryInput::Fusion(_) | QueryInput::OrderBy(_) => {
+            Vec::new()
+        }
+    };
+    let excluded = if stage.lookup.foreign { Vec::new() } else { example_ids(&inputs) };
+    let vector = match query {
+        QueryInput::Nearest(input) | QueryInput::NearestMmr(input, _) => examples.one(input).await?.into(),
+        QueryInput::Recommend { positive, negative } => {
+            average_vector(examples.all(positive).await?, examples.all(negative).await?)?
+        }
+        QueryInput::RecommendBestScore { positive, negative } => QueryVector::Custom(CustomQuery::BestScore {
+            positive: examples.positives(positive).await?,
+            negative: examples.all(negative).await?,
+        }),
+        QueryInput::RecommendSumScores { positive, negative } => QueryVector::Custom(CustomQuery::SumScores {
+            positive: examples.positives(positive).await?,
+            negative: examples.all(negative).await?,
+        }),
+        QueryInput::Discover { target, context } => QueryVector::Custom(CustomQuery::Discover {
+            target: examples.one(target).await?,
+            pairs: examples.pairs(context).await?,
+        }),
+        QueryInput::Context(pairs) => QueryVector::Custom(CustomQuery::Context { pairs: examples.pairs(pairs).await? }),
+        QueryInput::RelevanceFeedback { target, feedback, strategy } => QueryVector::Custom(CustomQuery::Feedback {
+            target: examples.one(target).await?,
+            a: strategy.a,
+            pairs: examples.feedback_pairs(feedback, *strategy).await?,
+        }),
+        QueryInput::SampleRandom => QueryVector::Random { seed: random_seed() },
+        QueryInput::Formula(_) | QueryInput::Fusion(_) | QueryInput::OrderBy(_) => {
+            return Err(NodeError::BadInput("fusion, formula and order_by are not vector queries".into()));
+        }
+    };
+    Ok((vector, excluded))
+}
+
+/// A seed for `sample: random`, new for every request.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
 }
 
 async fn run_stage(
-    collection: &Collection,
+    collection: &Keyed,
     stage: &Stage<'_>,
     lists: Option<Vec<Vec<ScoredPoint>>>,
 ) -> Result<Vec<ScoredPoint>> {
-    let (query, lists) = match (stage.query, lists) {
-        (Some(QueryInput::Fusion(fusion)), Some(lists)) => {
-            let mut fused = fuse(lists, *fusion);
-            fused.retain(|p| stage.score_threshold.is_none_or(|t| p.score >= t));
-            fused.truncate(stage.limit);
-            return Ok(fused);
+    let query = match (stage.query, lists) {
+        (Some(QueryInput::Fusion(_)) | None, lists) => return fuse_stage(stage, lists),
+        (Some(QueryInput::Formula(formula)), Some(lists)) => {
+            let mut scored = formula_stage(collection, formula, lists, stage.filter.clone(), stage.limit).await?;
+            scored.retain(|p| stage.score_threshold.is_none_or(|t| p.score >= t));
+            return Ok(scored);
         }
-        (Some(QueryInput::Fusion(_)), None) => {
-            return Err(NodeError::BadInput("A fusion query needs prefetches to fuse".into()));
+        (Some(QueryInput::Formula(_)), None) => {
+            return Err(NodeError::BadInput("a formula query needs prefetches to score".into()));
         }
-        (None, Some(lists)) => {
-            let mut merged = fuse(lists, Fusion::Rrf { k: 2 });
-            merged.truncate(stage.limit);
-            return Ok(merged);
-        }
-        (None, None) => return Err(NodeError::BadInput("A query or a prefetch is required".into())),
         (Some(query), lists) => (query, lists),
     };
+    let (query, lists) = query;
     let filter = match &lists {
         Some(lists) => restricted_to(stage.filter.clone(), union_ids(lists)),
         None => stage.filter.clone(),
     };
-    let (vector, filter) = match query {
-        QueryInput::Nearest(input) => {
-            let vector = resolve_vector(collection, &stage.using, input).await?;
-            (vector, excluding(filter, example_ids(&[input])))
-        }
-        QueryInput::Recommend { positive, negative } => {
-            let vector = average_vector(collection, &stage.using, positive, negative).await?;
-            let examples: Vec<&VectorInput> = positive.iter().chain(negative).collect();
-            (QueryVector::Dense(vector), excluding(filter, example_ids(&examples)))
-        }
-        QueryInput::RecommendBestScore { positive, negative } => {
-            let examples: Vec<&VectorInput> = positive.iter().chain(negative).collect();
-            let filter = excluding(filter, example_ids(&examples));
-            return best_score_stage(collection, stage, positive, negative, filter).await;
-        }
-        QueryInput::OrderBy(order_by) => return order_by_stage(collection, stage, order_by, filter).await,
-        QueryInput::Fusion(_) => return Err(NodeError::BadInput("fusion is handled above".into())),
-    };
-    let request = SearchRequest {
+    if let QueryInput::OrderBy(order_by) = query {
+        return order_by_stage(collection, stage, order_by, filter).await;
+    }
+    let (vector, excluded) = stage_vector(stage, query).await?;
+    let filter = excluding(filter, excluded);
+    let mut request = SearchRequest {
         vector_name: stage.using.clone(),
         query: vector,
         filter,
@@ -324,114 +495,19 @@ async fn run_stage(
         score_threshold: stage.score_threshold,
         with_payload: WithPayload::Bool(false),
         with_vector: WithVector::Bool(false),
+        shard_key: None,
     };
+    if let QueryInput::NearestMmr(_, mmr) = query {
+        request.limit = mmr.candidates_limit.max(stage.limit);
+        request.with_vector = WithVector::Names(vec![stage.using.clone()]);
+        let candidates = collection.search(request).await?;
+        return mmr_stage(collection, stage.using.as_str(), candidates, mmr, stage.limit);
+    }
     Ok(collection.search(request).await?)
 }
 
-/// Qdrant's `scaled_fast_sigmoid`: maps a similarity into (0, 1), monotonically.
-fn scaled_sigmoid(x: f32) -> f32 {
-    0.5 * (x / (1.0 + x.abs()) + 1.0)
-}
-
-/// Similarity (larger is better) of two dense vectors under `distance`.
-fn similarity(distance: Distance, a: &[f32], b: &[f32]) -> f32 {
-    let pairs = a.iter().zip(b);
-    match distance {
-        Distance::Cosine | Distance::Dot => pairs.map(|(x, y)| x * y).sum(),
-        Distance::Euclid => -pairs.map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt(),
-        Distance::Manhattan => -pairs.map(|(x, y)| (x - y).abs()).sum::<f32>(),
-    }
-}
-
-/// `best_score` recommend: candidates are the nearest neighbours of each positive example
-/// (several times `limit` each), scored exactly against every example:
-/// `sigmoid(best positive)` if a positive is the most similar example, else
-/// `-sigmoid(best negative)`.
-async fn best_score_stage(
-    collection: &Collection,
-    stage: &Stage<'_>,
-    positive: &[VectorInput],
-    negative: &[VectorInput],
-    filter: Option<Filter>,
-) -> Result<Vec<ScoredPoint>> {
-    let distance = collection
-        .config()
-        .params
-        .vectors
-        .get(&stage.using)
-        .map(|p| p.distance)
-        .ok_or_else(|| NodeError::BadInput(format!("Not existing vector name error: {}", stage.using)))?;
-    let dense = |inputs: Vec<QueryVector>| -> Result<Vec<Vec<f32>>> {
-        inputs
-            .into_iter()
-            .map(|v| match v {
-                QueryVector::Dense(mut v) => {
-                    if distance == Distance::Cosine {
-                        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-                        if norm > f32::EPSILON {
-                            v.iter_mut().for_each(|x| *x /= norm);
-                        }
-                    }
-                    Ok(v)
-                }
-                QueryVector::Sparse(_) => Err(NodeError::BadInput("recommend supports dense vectors only".into())),
-            })
-            .collect()
-    };
-    let mut resolved = Vec::new();
-    for p in positive {
-        resolved.push(resolve_vector(collection, &stage.using, p).await?);
-    }
-    let pos = dense(resolved)?;
-    let mut resolved = Vec::new();
-    for n in negative {
-        resolved.push(resolve_vector(collection, &stage.using, n).await?);
-    }
-    let neg = dense(resolved)?;
-    if pos.is_empty() {
-        return Err(NodeError::BadInput("recommend needs at least one positive example".into()));
-    }
-    let per_example = stage.limit.saturating_mul(4).max(32);
-    let mut candidates: HashMap<PointId, ScoredPoint> = HashMap::new();
-    for example in &pos {
-        let request = SearchRequest {
-            vector_name: stage.using.clone(),
-            query: QueryVector::Dense(example.clone()),
-            filter: filter.clone(),
-            params: stage.params.clone(),
-            limit: per_example,
-            offset: 0,
-            score_threshold: None,
-            with_payload: WithPayload::Bool(false),
-            with_vector: WithVector::Names(vec![stage.using.clone()]),
-        };
-        for point in collection.search(request).await? {
-            candidates.entry(point.id).or_insert(point);
-        }
-    }
-    let mut scored: Vec<ScoredPoint> = candidates
-        .into_values()
-        .filter_map(|mut point| {
-            let vector = match point.vector.take()?.into_named().remove(&stage.using)? {
-                Vector::Dense(v) => v,
-                Vector::Sparse(_) | Vector::Multi(_) => return None,
-            };
-            let best = |examples: &[Vec<f32>]| {
-                examples.iter().map(|e| similarity(distance, e, &vector)).fold(f32::NEG_INFINITY, f32::max)
-            };
-            let (best_pos, best_neg) = (best(&pos), best(&neg));
-            point.score = if best_pos > best_neg { scaled_sigmoid(best_pos) } else { -scaled_sigmoid(best_neg) };
-            Some(point)
-        })
-        .filter(|p| stage.score_threshold.is_none_or(|t| p.score >= t))
-        .collect();
-    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-    scored.truncate(stage.limit);
-    Ok(scored)
-}
-
 async fn order_by_stage(
-    collection: &Collection,
+    collection: &Keyed,
     stage: &Stage<'_>,
     order_by: &OrderBy,
     filter: Option<Filter>,
@@ -464,7 +540,7 @@ async fn order_by_stage(
 
 /// Fills in the payloads and vectors the caller asked for.
 async fn attach(
-    collection: &Collection,
+    collection: &Keyed,
     mut page: Vec<ScoredPoint>,
     with_payload: &WithPayload,
     with_vector: &WithVector,

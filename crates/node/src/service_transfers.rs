@@ -59,6 +59,8 @@ impl Node {
                 check_peer(&state.peers, request.peer_id)?;
                 MetaOperation::DropReplica { collection, shard_id: request.shard_id, peer_id: request.peer_id }
             }
+            ClusterOperation::CreateShardingKey(request) => return self.create_shard_key(name, request, timeout).await,
+            ClusterOperation::DropShardingKey(request) => return self.drop_shard_key(name, request, timeout).await,
         };
         self.propose(op, Some(timeout.unwrap_or(META_OP_TIMEOUT))).await?;
         Ok(true)

@@ -11,6 +11,7 @@ use crate::snapshot_archive::{self, ArchiveError, Limits};
 use crate::snapshots::{
     CONFIG_FILE, MANIFEST_FILE, Manifest, PAYLOAD_INDEX_FILE, SNAPSHOT_FORMAT, Staging, blocking, service,
 };
+use crate::telemetry::SnapshotWork;
 use quiver_collection::Collection;
 /// Payload index definitions (`Collection::payload_index`).
 type PayloadIndexSchema = BTreeMap<String, serde_json::Value>;
@@ -98,6 +99,10 @@ pub(crate) fn unpack_collection(
     }
     let config: CollectionConfig = read_json(dest, CONFIG_FILE)?;
     let payload_index: PayloadIndexSchema = read_json(dest, PAYLOAD_INDEX_FILE)?;
+    if config.params.is_custom_sharding() {
+        // The archive holds shard files, not the key → shards mapping (design record 016 §7).
+        return Err(bad_snapshot("recovering a collection snapshot of a custom-sharded collection is not supported"));
+    }
     let mut shards = BTreeMap::new();
     if let Some(missing) = manifest.shards.iter().find(|s| !names.contains(&format!("shards/{s}.snapshot"))) {
         return Err(bad_snapshot(format!("shard {missing} listed in `{MANIFEST_FILE}` is missing")));
@@ -231,6 +236,7 @@ impl Node {
         if self.aliases.target(name).is_some() {
             return Err(NodeError::BadInput(format!("Alias with the same name `{name}` already exists")));
         }
+        let _running = self.telemetry.snapshot_running(name, SnapshotWork::Recovering);
         let job = self.snapshot_staging()?;
         let archive = match source {
             SnapshotSource::Uploaded(path) => path,

@@ -7,6 +7,7 @@
 use crate::error::{NodeError, Result};
 use crate::node::Node;
 use crate::snapshot_archive;
+use crate::telemetry::SnapshotWork;
 use quiver_collection::Collection;
 use quiver_types::ShardId;
 use serde::{Deserialize, Serialize};
@@ -211,10 +212,12 @@ impl Node {
     /// `POST /collections/{c}/snapshots`.
     pub async fn create_collection_snapshot(&self, name: &str) -> Result<SnapshotDescription> {
         let collection = self.resolve(name)?;
+        let _running = self.telemetry.snapshot_running(collection.name(), SnapshotWork::Creating);
         let dir = self.collection_snapshots_dir(collection.name())?;
         let staging = self.snapshot_staging()?;
         let peer_id = self.peer_id();
-        blocking(move || {
+        let counted = collection.name().to_string();
+        let created = blocking(move || {
             std::fs::create_dir_all(&dir).map_err(|e| service("create snapshots dir", e))?;
             let name = new_snapshot_name(&dir, &format!("{}-{peer_id}", collection.name()));
             let part = dir.join(format!(".{name}.part"));
@@ -225,7 +228,9 @@ impl Node {
             }
             published
         })
-        .await
+        .await?;
+        self.telemetry.snapshot_created(&counted);
+        Ok(created)
     }
 
     /// `GET /collections/{c}/snapshots`.

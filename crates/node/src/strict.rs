@@ -184,7 +184,7 @@ impl Node {
             check_filter(collection, &strict, filter, strict.unindexed_filtering_update == Some(false))?;
         }
         if let (Some(max), UpdateOperation::Upsert { points, .. }) = (strict.max_points_count, op) {
-            let existing = collection.count(None).await?;
+            let existing = collection.count(None, None).await?;
             let ids: Vec<_> = points.iter().map(|p| p.id).collect();
             let present = collection.point_versions(&ids).await?.len();
             let after = existing + ids.iter().collect::<std::collections::HashSet<_>>().len() - present.min(ids.len());

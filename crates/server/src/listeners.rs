@@ -57,6 +57,36 @@ pub async fn serve_rest(
     }
 }
 
+/// Binds `service.metrics_port` (if set) and serves `app` there (HTTPS with
+/// `service.enable_tls`) until `stopped`; the task's result reports a server failure.
+pub async fn start_metrics(
+    settings: &Settings,
+    app: axum::Router,
+    stopped: impl Future<Output = ()> + Send + 'static,
+) -> Result<Option<tokio::task::JoinHandle<Result<(), String>>>, String> {
+    let Some(port) = settings.service.metrics_port else { return Ok(None) };
+    let address = format!("{}:{}", settings.service.host, port);
+    let tls = public_tls(settings, crate::security::REST_ALPN)?;
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .map_err(|e| format!("cannot listen on {address} (service.metrics_port): {e}"))?;
+    tracing::info!(%address, tls = tls.is_some(), "metrics listening (no API key: keep this port private)");
+    let failed = |e: std::io::Error| format!("metrics server failed: {e}");
+    Ok(Some(match tls {
+        None => {
+            tokio::spawn(
+                async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await.map_err(failed) },
+            )
+        }
+        Some(tls) => {
+            let incoming = quiver_transport::tls::accept_tls(listener, tls).map_err(failed)?;
+            tokio::spawn(async move {
+                axum::serve(TlsListener(incoming), app).with_graceful_shutdown(stopped).await.map_err(failed)
+            })
+        }
+    }))
+}
+
 /// Binds `service.grpc_port` (unless null) and serves Qdrant's public gRPC API on it (TLS with
 /// `service.enable_tls`) until `stopped` completes; the task's result reports a server failure.
 pub async fn start_grpc(

@@ -36,9 +36,12 @@ struct Cli {
     /// Reset consensus state (cluster mode).
     #[arg(long, default_value_t = false)]
     reinit: bool,
-    /// Accepted for compatibility.
+    /// Accepted for compatibility (Quiver sends no telemetry).
     #[arg(long, default_value_t = false)]
     disable_telemetry: bool,
+    /// Accepted for compatibility: Qdrant's stack trace collector; Quiver has none and ignores it.
+    #[arg(long, default_value_t = false)]
+    stacktrace: bool,
     /// Restore a collection from a collection snapshot file at start-up, before the APIs serve
     /// (repeatable). Do not use on a peer of an existing cluster: the collection is placed on
     /// this peer only.
@@ -114,15 +117,28 @@ async fn startup_restore(
     Ok(None)
 }
 
-async fn run(cli: Cli, settings: settings::Settings, unknown: Vec<String>) -> Result<(), cluster::StartError> {
+/// Logging, warnings about the configuration and flags, the metrics registered; refuses flags
+/// that contradict the configuration.
+fn prepare(cli: &Cli, settings: &settings::Settings, unknown: Vec<String>) -> Result<(), cluster::StartError> {
     init_logging(&settings.log_level);
     for key in unknown {
         tracing::warn!(key = %key, "unknown configuration key ignored");
     }
-    security::warn_about_clear_text(&settings);
+    security::warn_about_clear_text(settings);
+    if cli.stacktrace {
+        tracing::warn!("--stacktrace is accepted for compatibility and ignored: Quiver has no stack trace collector");
+    }
+    quiver_storage::metrics::register();
+    quiver_collection::metrics::register();
+    quiver_node::telemetry::register_metrics();
     if !settings.cluster.enabled && cli.bootstrap.is_some() {
         return Err("--bootstrap needs cluster mode: set cluster.enabled (QDRANT__CLUSTER__ENABLED=true)".into());
     }
+    Ok(())
+}
+
+async fn run(cli: Cli, settings: settings::Settings, unknown: Vec<String>) -> Result<(), cluster::StartError> {
+    prepare(&cli, &settings, unknown)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let opened: Arc<std::sync::OnceLock<Arc<Node>>> = Arc::default();
     let stopping = Arc::clone(&opened);
@@ -171,12 +187,14 @@ async fn run(cli: Cli, settings: settings::Settings, unknown: Vec<String>) -> Re
         cluster::start(&node, &settings, args, p2p_stopped).await?;
     }
     let faults_enabled = std::env::var("QUIVER_ENABLE_FAULTS").is_ok_and(|v| v == "1");
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::with_prefix(settings.service.metrics_prefix.clone()));
     let auth = quiver_api::auth::Auth::new(&security::auth_config(&settings), Arc::clone(&node));
     let grpc_state =
         quiver_api::grpc::GrpcState { node: Arc::clone(&node), version: QDRANT_VERSION, metrics: Arc::clone(&metrics) };
     let grpc = listeners::start_grpc(&settings, grpc_state, auth.clone(), stopped()).await?;
     let state = AppState { node: Arc::clone(&node), metrics, version: QDRANT_VERSION, faults_enabled };
+    let metrics_server =
+        listeners::start_metrics(&settings, quiver_api::metrics_router(state.clone()), stopped()).await?;
     let mut router = quiver_api::router_with_auth(state, settings.service.max_request_size_mb, auth);
     if settings.service.enable_cors {
         router = router.layer(tower_http::cors::CorsLayer::permissive());
@@ -184,6 +202,9 @@ async fn run(cli: Cli, settings: settings::Settings, unknown: Vec<String>) -> Re
     listeners::serve_rest(&settings, router, stopped()).await?;
     if let Some(grpc) = grpc {
         grpc.await.map_err(|e| format!("gRPC server task failed: {e}"))??;
+    }
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.await.map_err(|e| format!("metrics server task failed: {e}"))??;
     }
     let _ = p2p_stop_tx.send(true);
     if let Some(cluster) = node.cluster() {

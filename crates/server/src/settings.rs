@@ -1,5 +1,6 @@
-//! Configuration as Qdrant reads it (spec §8.5): built-in defaults, `config/config.yaml` if
-//! present, `--config-path`, then `QDRANT__SECTION__KEY` environment variables. Unknown keys are
+//! Configuration as Qdrant reads it (spec §8.5): built-in defaults, then (each if present)
+//! `config/config.yaml`, `config/$RUN_MODE.yaml` (`RUN_MODE` defaults to `development`),
+//! `config/local.yaml`, then `--config-path`, then `QDRANT__SECTION__KEY` environment variables. Unknown keys are
 //! ignored with a warning, except under `service`, `tls` and `cluster.p2p`, where a key Quiver
 //! does not honour stops start-up (security settings are never silently ignored); an invalid
 //! value stops startup with a message naming the key.
@@ -65,9 +66,12 @@ pub struct ServiceSettings {
     pub enable_snapshot_url_recovery: bool,
     /// Accepted when off (`false` / `null`): Quiver reports no hardware usage.
     pub hardware_reporting: Option<bool>,
+    /// Put before every metric family name (letters, digits and `_`).
+    pub metrics_prefix: Option<String>,
+    /// A separate listener serving only `/metrics`, without API key (as Qdrant's).
+    #[serde(deserialize_with = "optional_port")]
+    pub metrics_port: Option<u16>,
     /// Not honoured by Quiver: start-up stops when one of these is set.
-    pub metrics_prefix: Option<IgnoredAny>,
-    pub metrics_port: Option<IgnoredAny>,
     pub http_keep_alive_timeout_sec: Option<IgnoredAny>,
     pub http_client_request_timeout_sec: Option<IgnoredAny>,
     pub http_client_disconnect_timeout_sec: Option<IgnoredAny>,
@@ -77,8 +81,6 @@ pub struct ServiceSettings {
 fn unsupported_keys(settings: &Settings) -> Vec<&'static str> {
     let service = &settings.service;
     [
-        ("service.metrics_prefix", service.metrics_prefix.is_some()),
-        ("service.metrics_port", service.metrics_port.is_some()),
         ("service.http_keep_alive_timeout_sec", service.http_keep_alive_timeout_sec.is_some()),
         ("service.http_client_request_timeout_sec", service.http_client_request_timeout_sec.is_some()),
         ("service.http_client_disconnect_timeout_sec", service.http_client_disconnect_timeout_sec.is_some()),
@@ -276,6 +278,9 @@ pub struct ClusterSettings {
     pub replica_grace_period_sec: u64,
     /// Ours: balance replica counts after a peer joined or the placement changed.
     pub rebalance: bool,
+    /// Ours (design record 015): how often a shard's primary compares its content digest with
+    /// the other replicas'; 0 turns that off.
+    pub digest_check_interval_sec: u64,
 }
 
 impl Default for Settings {
@@ -401,15 +406,23 @@ impl Default for ClusterSettings {
             consensus: ConsensusSettings::default(),
             replica_grace_period_sec: 300,
             rebalance: true,
+            digest_check_interval_sec: 300,
         }
     }
+}
+
+/// The configuration files read before `--config-path`, in order (those present are merged).
+pub fn config_files(run_mode: Option<&str>) -> Vec<PathBuf> {
+    let run_mode = run_mode.filter(|m| !m.is_empty()).unwrap_or("development");
+    ["config", run_mode, "local"].iter().map(|name| Path::new("config").join(format!("{name}.yaml"))).collect()
 }
 
 /// Loads the settings; the error names the offending key.
 pub fn load(config_path: Option<&Path>) -> Result<(Settings, Vec<String>), String> {
     let mut builder = config::Config::builder();
-    if Path::new("config/config.yaml").exists() {
-        builder = builder.add_source(config::File::new("config/config.yaml", config::FileFormat::Yaml));
+    let run_mode = std::env::var("RUN_MODE").ok();
+    for file in config_files(run_mode.as_deref()).into_iter().filter(|f| f.exists()) {
+        builder = builder.add_source(config::File::new(&file.to_string_lossy(), config::FileFormat::Yaml));
     }
     if let Some(path) = config_path {
         if !path.exists() {
@@ -469,10 +482,22 @@ fn validate(settings: &Settings) -> Result<(), String> {
             ));
         }
     }
+    if let Some(prefix) = &settings.service.metrics_prefix
+        && !valid_metrics_prefix(prefix)
+    {
+        return Err(format!(
+            "invalid configuration: service.metrics_prefix `{prefix}`: use letters, digits and `_`, not starting with a digit"
+        ));
+    }
     if settings.cluster.enabled && settings.cluster.p2p.port.is_none() {
         return Err("invalid configuration: cluster.p2p.port is required when cluster.enabled is true".into());
     }
     Ok(())
+}
+
+/// A prefix that keeps metric names valid (`[a-zA-Z_][a-zA-Z0-9_]*`).
+fn valid_metrics_prefix(prefix: &str) -> bool {
+    prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !prefix.starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// `storage.performance.*_shard_transfers_limit`: absent → 1, `null` → unlimited.
@@ -534,6 +559,10 @@ impl Settings {
                 seconds => Some(std::time::Duration::from_secs(seconds)),
             },
             rebalance: self.cluster.rebalance,
+            digest_check_interval: match self.cluster.digest_check_interval_sec {
+                0 => None,
+                seconds => Some(std::time::Duration::from_secs(seconds)),
+            },
         }
     }
 }
@@ -555,7 +584,6 @@ mod tests {
             let error = with(change).unwrap_err();
             assert!(error.contains(key), "{error}");
         };
-        named(|s| s.service.metrics_port = Some(IgnoredAny), "service.metrics_port");
         named(|s| s.service.hardware_reporting = Some(true), "service.hardware_reporting");
         named(|s| s.cluster.p2p.connection_pool_size = Some(IgnoredAny), "cluster.p2p.connection_pool_size");
         named(|s| s.service.jwt_rbac = Some(true), "service.jwt_rbac");
@@ -585,5 +613,18 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn configuration_files_in_qdrants_order() {
+        let names = |mode| config_files(mode).into_iter().map(|p| p.display().to_string()).collect::<Vec<_>>();
+        assert_eq!(names(None), ["config/config.yaml", "config/development.yaml", "config/local.yaml"]);
+        assert_eq!(names(Some("production")), ["config/config.yaml", "config/production.yaml", "config/local.yaml"]);
+    }
+
+    #[test]
+    fn metrics_prefix_must_keep_names_valid() {
+        assert!(valid_metrics_prefix("qdrant_") && valid_metrics_prefix("Q1_"));
+        assert!(!valid_metrics_prefix("1q") && !valid_metrics_prefix("q-") && !valid_metrics_prefix("q "));
     }
 }

@@ -122,7 +122,7 @@ fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let hnsw = HnswConfig { m, ef_construct, ..HnswConfig::default() };
     let config = ShardConfig {
-        dense: BTreeMap::from([(String::new(), (dim, Distance::Cosine))]),
+        dense: BTreeMap::from([(String::new(), quiver_shard::VectorSpec::plain(dim, Distance::Cosine))]),
         wal_segment_bytes: 64 << 20,
         index: IndexConfig {
             hnsw: BTreeMap::from([(String::new(), hnsw)]),

@@ -9,7 +9,8 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use quiver_storage::graph::FrozenGraph;
 use quiver_storage::index::{HnswIndex, HnswParams, IndexScalar, VectorIndex};
 use quiver_storage::points::{DenseStats, PointTable};
-use quiver_types::config::{Distance, HnswConfig};
+use quiver_storage::vectors::VectorSpec;
+use quiver_types::config::{Datatype, Distance, HnswConfig};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -42,7 +43,8 @@ impl IndexConfig {
 /// Whether a column without an index should get one: indexing enabled, and more vector bytes
 /// than `indexing_threshold` KB.
 pub(crate) fn due(config: &IndexConfig, stats: &DenseStats) -> bool {
-    config.indexing_threshold_kb > 0 && stats.vectors * stats.dim * 4 >= config.indexing_threshold_kb * 1024
+    config.indexing_threshold_kb > 0
+        && stats.vectors * stats.dim * stats.element_bytes >= config.indexing_threshold_kb * 1024
 }
 
 /// Vectors copied per batch (bounds the time the read lock is held and the memory of a copy).
@@ -68,7 +70,7 @@ pub(crate) struct Indexer {
 impl Indexer {
     pub(crate) fn start(
         table: Weak<RwLock<PointTable>>,
-        dense: BTreeMap<String, (usize, Distance)>,
+        dense: BTreeMap<String, VectorSpec>,
         config: IndexConfig,
     ) -> Indexer {
         let shared = Arc::new(Shared { signal: Mutex::new(Signal::default()), cv: Condvar::new() });
@@ -103,7 +105,7 @@ impl Drop for Indexer {
 
 struct Worker {
     table: Weak<RwLock<PointTable>>,
-    dense: BTreeMap<String, (usize, Distance)>,
+    dense: BTreeMap<String, VectorSpec>,
     config: IndexConfig,
     shared: Arc<Shared>,
     /// When each column's graph was last frozen (a copy is taken at most once per `REFREEZE`).
@@ -133,11 +135,11 @@ impl Worker {
             let Some(table) = self.table.upgrade() else {
                 return;
             };
-            for (name, (_, distance)) in &self.dense {
+            for (name, spec) in &self.dense {
                 if self.stopped() {
                     return;
                 }
-                if let Err(e) = self.index_column(&table, name, *distance) {
+                if let Err(e) = self.index_column(&table, name, spec) {
                     tracing::warn!(vector = %name, error = %e, "indexing failed; searches of this vector stay exact");
                 }
                 self.freeze_column(&table, name);
@@ -145,7 +147,7 @@ impl Worker {
         }
     }
 
-    fn index_column(&self, table: &RwLock<PointTable>, name: &str, distance: Distance) -> quiver_storage::Result<()> {
+    fn index_column(&self, table: &RwLock<PointTable>, name: &str, spec: &VectorSpec) -> quiver_storage::Result<()> {
         if self.config.indexing_threshold_kb == 0 {
             return Ok(());
         }
@@ -157,10 +159,19 @@ impl Worker {
                 return Ok(());
             }
             let hnsw = self.config.hnsw_for(name);
-            let params =
-                HnswParams { dim: stats.dim, m: hnsw.m, ef_construct: hnsw.ef_construct, scalar: self.config.scalar };
+            let params = HnswParams {
+                dim: stats.dim,
+                m: hnsw.m,
+                ef_construct: hnsw.ef_construct,
+                // `float16` and `uint8` values are exact in half precision.
+                scalar: match spec.datatype {
+                    Datatype::Float32 => self.config.scalar,
+                    Datatype::Float16 | Datatype::Uint8 => IndexScalar::F16,
+                },
+                normalize: spec.distance == Distance::Cosine && spec.datatype == Datatype::Uint8,
+            };
             let index: Arc<dyn VectorIndex> =
-                Arc::new(HnswIndex::new(distance, params, stats.vectors + stats.vectors / 8)?);
+                Arc::new(HnswIndex::new(spec.distance, params, stats.vectors + stats.vectors / 8)?);
             tracing::debug!(vector = %name, vectors = stats.vectors, "building HNSW index");
             table.write().attach_index(name, index);
         }

@@ -9,9 +9,13 @@ mod indexer;
 mod read;
 mod replica;
 mod search;
+mod search_custom;
+mod search_multi;
 mod shard;
 mod snapshot;
 mod staged;
+#[cfg(test)]
+mod tests_multi;
 #[cfg(test)]
 mod tests_search;
 
@@ -29,3 +33,4 @@ pub use staged::commit_staging_in;
 pub use quiver_storage::distance;
 pub use quiver_storage::filter::validate_filter;
 pub use quiver_storage::points::StoredPoint;
+pub use quiver_storage::vectors::{self, VectorSpec};

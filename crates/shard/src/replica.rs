@@ -117,9 +117,8 @@ impl LocalShard {
 
     /// [`LocalShard::install`] with the write lock already held by the caller.
     pub(crate) fn install_locked(&self, seq: SeqNo, points: Vec<quiver_storage::points::StoredPoint>) -> Result<()> {
-        let dims = self.config().dense.iter().map(|(n, (d, _))| (n.clone(), *d)).collect();
         self.replace_checkpoint(seq, &points)?;
-        let mut table = quiver_storage::points::PointTable::new(&dims);
+        let mut table = quiver_storage::points::PointTable::new(&self.config().dense);
         for point in points {
             table.upsert(point);
         }

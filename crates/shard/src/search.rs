@@ -10,6 +10,9 @@
 //!   and "the index holds this slot's current vector" checked inside the traversal, plus an
 //!   exact scan of the slots not indexed yet (fresh or changed), merged by exact score.
 //!
+//! Multivectors (`search_multi.rs`) use the same plans over their rows; custom objectives and
+//! random samples (`search_custom.rs`) scan the matching points exactly.
+//!
 //! Every score returned is computed exactly from the point table, so a stale index entry can
 //! never produce a wrong score, and a deleted point (no longer live in its slot) never returns.
 
@@ -19,15 +22,16 @@ use crate::shard::LocalShard;
 use quiver_storage::distance::{self, higher_is_better};
 use quiver_storage::filter::CompiledFilter;
 use quiver_storage::points::{DenseIndexView, FrozenView, PointRef, PointTable};
+use quiver_storage::vectors::{Metric, VectorRef, VectorSpec};
 use quiver_types::PointId;
-use quiver_types::config::Distance;
+use quiver_types::config::{Distance, HnswConfig};
 use quiver_types::point::ScoredPoint;
-use quiver_types::query::{CoreSearch, QueryVector};
+use quiver_types::query::{CoreSearch, QueryVector, SearchParams};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 /// A candidate in the top-k heap; `Ord` puts the worst candidate on top.
-struct Candidate {
+pub(crate) struct Candidate {
     key: f32,
     id: PointId,
     slot: u32,
@@ -53,7 +57,7 @@ impl Ord for Candidate {
 }
 
 /// The best `limit` candidates seen, with the score threshold applied.
-struct TopK {
+pub(crate) struct TopK {
     heap: BinaryHeap<Candidate>,
     limit: usize,
     threshold: Option<f32>,
@@ -61,7 +65,7 @@ struct TopK {
 }
 
 impl TopK {
-    fn new(limit: usize, threshold: Option<f32>, better_high: bool) -> TopK {
+    pub(crate) fn new(limit: usize, threshold: Option<f32>, better_high: bool) -> TopK {
         // `limit` comes from the client: reserve for what a shard can plausibly return.
         TopK { heap: BinaryHeap::with_capacity(limit.saturating_add(1).min(4096)), limit, threshold, better_high }
     }
@@ -73,7 +77,7 @@ impl TopK {
     /// Whether a point with `score` would enter the heap (checked before the costlier filter).
     /// Ties go to the smaller id, so the result does not depend on the order points are seen in
     /// (slot order, hash order, graph order).
-    fn admits(&self, score: f32, id: PointId) -> bool {
+    pub(crate) fn admits(&self, score: f32, id: PointId) -> bool {
         let passes = match self.threshold {
             None => true,
             Some(t) if self.better_high => score >= t,
@@ -88,7 +92,7 @@ impl TopK {
         passes && !(self.heap.len() == self.limit && self.heap.peek().is_some_and(beaten))
     }
 
-    fn push(&mut self, point: &PointRef<'_>, score: f32) {
+    pub(crate) fn push(&mut self, point: &PointRef<'_>, score: f32) {
         self.heap.push(Candidate { key: self.key(score), id: point.id(), slot: point.slot(), score });
         if self.heap.len() > self.limit {
             self.heap.pop();
@@ -121,7 +125,7 @@ pub enum SearchPlan {
 const SAMPLE: usize = 1024;
 
 /// Estimated number of live points of `table` passing `filter`, from an evenly spread sample.
-fn estimate_matches(table: &PointTable, filter: &CompiledFilter) -> usize {
+pub(crate) fn estimate_matches(table: &PointTable, filter: &CompiledFilter) -> usize {
     let slots = table.slot_count();
     if slots == 0 {
         return 0;
@@ -143,21 +147,55 @@ fn estimate_matches(table: &PointTable, filter: &CompiledFilter) -> usize {
     (matched * table.len()).div_ceil(seen)
 }
 
-/// The frozen graph search with the kernels of the scores ("smaller is closer"), compiled once
-/// per distance so the kernel is called directly.
-fn frozen_search(
+/// The frozen graph search under `metric` ("smaller is closer": the negated similarity).
+pub(crate) fn frozen_search(
     frozen: &FrozenView<'_>,
-    distance: Distance,
+    metric: Metric,
     query: &[f32],
     ef: usize,
     allow: impl Fn(u32) -> bool,
 ) -> Vec<u32> {
-    let kernels = quiver_storage::kernels::best();
-    let (graph, vectors, dim) = (frozen.graph, frozen.vectors, frozen.dim);
-    match distance {
-        Distance::Cosine | Distance::Dot => graph.search(vectors, dim, query, ef, |a, b| -(kernels.dot)(a, b), allow),
-        Distance::Euclid => graph.search(vectors, dim, query, ef, kernels.l2sq, allow),
-        Distance::Manhattan => graph.search(vectors, dim, query, ef, kernels.l1, allow),
+    let distance = |slot: u32| frozen.vector(slot).map(|v| -distance::similarity(metric, query, v));
+    let prefetch = |slot: u32| {
+        if let Some(v) = frozen.vector(slot) {
+            v.prefetch(quiver_storage::graph::PREFETCH_LINES)
+        }
+    };
+    frozen.graph.search(ef, distance, prefetch, allow)
+}
+
+/// Whether a filter is selective enough to scan its matches rather than walk the graph: its
+/// estimated matches hold fewer vector bytes than `full_scan_threshold` (KB), as in Qdrant.
+pub(crate) fn selective(
+    table: &PointTable,
+    request: &CoreSearch,
+    filter: Option<&CompiledFilter>,
+    vector_bytes: usize,
+    hnsw: &HnswConfig,
+) -> bool {
+    let indexed_estimate = match (filter, request.filter.as_ref()) {
+        (Some(_), Some(raw)) => table.payload_index().estimate(raw),
+        _ => None,
+    };
+    filter.is_some_and(|f| {
+        let estimate = indexed_estimate.unwrap_or_else(|| estimate_matches(table, f));
+        estimate * vector_bytes < hnsw.full_scan_threshold * 1024
+    })
+}
+
+/// The points to scan exactly: those a payload index says may match (slot order), or all.
+pub(crate) fn scan_set<'t>(
+    table: &'t PointTable,
+    request: &CoreSearch,
+) -> (Box<dyn Iterator<Item = PointRef<'t>> + 't>, bool) {
+    match request.filter.as_ref().and_then(|raw| table.payload_index().candidates(raw)) {
+        Some(candidates) => {
+            // Slot order walks the vector column forwards (fewer cache misses than hash order).
+            let mut sorted: Vec<u32> = candidates.into_iter().collect();
+            sorted.sort_unstable();
+            (Box::new(sorted.into_iter().filter_map(|slot| table.by_slot(slot))), true)
+        }
+        None => (Box::new(table.iter_slots()), false),
     }
 }
 
@@ -171,15 +209,22 @@ impl LocalShard {
     pub fn search_planned(&self, request: &CoreSearch) -> Result<(Vec<ScoredPoint>, SearchPlan)> {
         let table = self.table.read();
         let filter = crate::read::compile(request.filter.as_ref(), &table)?;
-        let distance = self.config().dense.get(&request.vector_name).map(|(_, d)| *d).unwrap_or(Distance::Dot);
+        let spec = self.vector_spec(&request.vector_name);
+        let filter = filter.as_ref();
         let (top, plan) = match &request.query {
-            QueryVector::Dense(q) => self.search_dense(&table, request, q, distance, filter.as_ref()),
+            QueryVector::Dense(q) if spec.multivector => {
+                self.search_multi(&table, request, std::slice::from_ref(q), spec, filter)
+            }
+            QueryVector::Dense(q) => self.search_dense(&table, request, q, spec.metric(), filter),
+            QueryVector::Multi(q) => self.search_multi(&table, request, q, spec, filter),
+            QueryVector::Custom(custom) => self.search_custom(&table, request, custom, spec, filter),
+            QueryVector::Random { seed } => self.search_random(&table, request, *seed, filter),
             QueryVector::Sparse(q) => {
                 // Inverted index: only points sharing a dimension with the query are scored.
                 let mut top = TopK::new(request.limit, request.score_threshold, true);
                 for (slot, score) in table.sparse_scores(&request.vector_name, q) {
                     let Some(point) = table.by_slot(slot) else { continue };
-                    if top.admits(score, point.id()) && filter.as_ref().is_none_or(|f| f.check(&point)) {
+                    if top.admits(score, point.id()) && filter.is_none_or(|f| f.check(&point)) {
                         top.push(&point, score);
                     }
                 }
@@ -206,58 +251,39 @@ impl LocalShard {
         Ok((out, plan))
     }
 
+    /// How the vector `name` is stored and compared (`Dot` float32 for a name the shard does
+    /// not know: validation refuses those before they get here).
+    pub(crate) fn vector_spec(&self, name: &str) -> VectorSpec {
+        self.config().dense.get(name).copied().unwrap_or(VectorSpec::plain(0, Distance::Dot))
+    }
+
     fn search_dense(
         &self,
         table: &PointTable,
         request: &CoreSearch,
         query: &[f32],
-        distance: Distance,
+        metric: Metric,
         filter: Option<&CompiledFilter>,
     ) -> (TopK, SearchPlan) {
         let name = request.vector_name.as_str();
-        let dense = Dense { table, name, query, distance, filter };
-        let mut top = TopK::new(request.limit, request.score_threshold, higher_is_better(distance));
+        let dense = Dense { table, name, query, metric, filter };
+        let mut top = TopK::new(request.limit, request.score_threshold, higher_is_better(metric.distance));
         let params = request.params.clone().unwrap_or_default();
         let hnsw = self.config().index.hnsw_for(name);
-        // Upper bound of the matches from the payload indexes (None: no indexed condition).
-        let indexed_estimate = match (filter, request.filter.as_ref()) {
-            (Some(_), Some(raw)) => table.payload_index().estimate(raw),
-            _ => None,
-        };
         let view = if params.exact { None } else { table.dense_index(name) };
         let vector_bytes = query.len() * 4;
-        let selective = filter.is_some_and(|f| {
-            let estimate = indexed_estimate.unwrap_or_else(|| estimate_matches(table, f));
-            estimate * vector_bytes < hnsw.full_scan_threshold * 1024
-        });
-        if (selective || view.is_none())
-            && let Some(candidates) = request.filter.as_ref().and_then(|raw| table.payload_index().candidates(raw))
-        {
-            // Slot order walks the vector column forwards (fewer cache misses than hash order).
-            let mut sorted: Vec<u32> = candidates.into_iter().collect();
-            sorted.sort_unstable();
-            dense.scan(sorted.into_iter().filter_map(|slot| table.by_slot(slot)), true, &mut top);
-            return (top, SearchPlan::FilteredScan);
-        }
-        let Some(view) = view else {
-            dense.scan(table.iter_slots(), false, &mut top);
-            return (top, SearchPlan::FullScan);
+        let selective = selective(table, request, filter, vector_bytes, &hnsw);
+        let view = match view {
+            Some(view) if !selective => view,
+            _ => {
+                let (points, filtered) = scan_set(table, request);
+                // A filter that is neither indexed nor selective is checked after the score.
+                dense.scan(points, filtered || selective, &mut top);
+                let plan = if filtered || selective { SearchPlan::FilteredScan } else { SearchPlan::FullScan };
+                return (top, plan);
+            }
         };
-        if selective {
-            // Selective without an index on its fields: check the (cheap) filter first.
-            dense.scan(table.iter_slots(), true, &mut top);
-            return (top, SearchPlan::FilteredScan);
-        }
-        let beam = Beam {
-            // Bounded by the shard: `hnsw_ef` and `limit` come from the client.
-            ef: params.hnsw_ef.unwrap_or(hnsw.ef_construct).max(request.limit).min(table.slot_count().max(1)),
-            limit: request.limit,
-            // With `indexed_only`, slots not in the graph are skipped once there are more than
-            // a small segment's worth (Qdrant skips unindexed segments that are not small).
-            skip_unindexed: |count: usize| {
-                params.indexed_only && count * vector_bytes >= hnsw.full_scan_threshold * 1024
-            },
-        };
+        let beam = Beam::new(&params, &hnsw, request.limit, table.slot_count(), vector_bytes);
         if let Some(frozen) = view.frozen.as_ref().filter(|f| f.dim == query.len()) {
             dense.frozen_graph(frozen, &beam, &mut top);
             return (top, SearchPlan::FrozenGraph);
@@ -266,18 +292,45 @@ impl LocalShard {
             return (top, SearchPlan::Graph);
         }
         // Never wrong, only slower: fall back to scoring every point.
-        let mut top = TopK::new(request.limit, request.score_threshold, higher_is_better(distance));
+        let mut top = TopK::new(request.limit, request.score_threshold, higher_is_better(metric.distance));
         dense.scan(table.iter_slots(), false, &mut top);
         (top, SearchPlan::FullScan)
     }
 }
 
 /// The beam of a graph search.
-struct Beam<F: Fn(usize) -> bool> {
-    ef: usize,
-    limit: usize,
-    /// Whether `count` slots outside the graph are too many to score (`indexed_only`).
-    skip_unindexed: F,
+pub(crate) struct Beam {
+    pub(crate) ef: usize,
+    pub(crate) limit: usize,
+    indexed_only: bool,
+    /// Vector bytes of a small segment's worth of slots (`full_scan_threshold`).
+    small_bytes: usize,
+    vector_bytes: usize,
+}
+
+impl Beam {
+    pub(crate) fn new(
+        params: &SearchParams,
+        hnsw: &HnswConfig,
+        limit: usize,
+        slots: usize,
+        vector_bytes: usize,
+    ) -> Beam {
+        Beam {
+            // Bounded by the shard: `hnsw_ef` and `limit` come from the client.
+            ef: params.hnsw_ef.unwrap_or(hnsw.ef_construct).max(limit).min(slots.max(1)),
+            limit,
+            indexed_only: params.indexed_only,
+            small_bytes: hnsw.full_scan_threshold * 1024,
+            vector_bytes,
+        }
+    }
+
+    /// Whether `count` slots outside the graph are too many to score: with `indexed_only`, more
+    /// than a small segment's worth (Qdrant skips unindexed segments that are not small).
+    pub(crate) fn skip_unindexed(&self, count: usize) -> bool {
+        self.indexed_only && count * self.vector_bytes >= self.small_bytes
+    }
 }
 
 /// One dense vector search: what every plan needs.
@@ -285,7 +338,7 @@ struct Dense<'a> {
     table: &'a PointTable,
     name: &'a str,
     query: &'a [f32],
-    distance: Distance,
+    metric: Metric,
     filter: Option<&'a CompiledFilter>,
 }
 
@@ -295,9 +348,9 @@ impl Dense<'_> {
         self.score_of(self.table.dense_at(self.name, slot))
     }
 
-    fn score_of(&self, vector: Option<&[f32]>) -> Option<f32> {
+    fn score_of(&self, vector: Option<VectorRef<'_>>) -> Option<f32> {
         let vector = vector.filter(|v| v.len() == self.query.len())?;
-        Some(distance::score(self.distance, self.query, vector))
+        Some(distance::postprocess(self.metric.distance, distance::similarity(self.metric, self.query, vector)))
     }
 
     /// Scores `slots` exactly; with `filter_first` the filter is checked before scoring.
@@ -318,7 +371,7 @@ impl Dense<'_> {
     fn push_found<'v>(
         &self,
         slots: impl IntoIterator<Item = u32>,
-        vector: impl Fn(u32) -> Option<&'v [f32]>,
+        vector: impl Fn(u32) -> Option<VectorRef<'v>>,
         top: &mut TopK,
     ) {
         for slot in slots {
@@ -330,24 +383,24 @@ impl Dense<'_> {
     }
 
     /// The frozen copy of the graph, then the slots changed since it was taken, exactly.
-    fn frozen_graph(&self, frozen: &FrozenView<'_>, beam: &Beam<impl Fn(usize) -> bool>, top: &mut TopK) {
+    fn frozen_graph(&self, frozen: &FrozenView<'_>, beam: &Beam, top: &mut TopK) {
         // Not stale ⇒ the slot holds a live point whose vector the copy has.
         let allow = |slot: u32| -> bool {
             frozen.is_current(slot)
                 && self.filter.is_none_or(|f| self.table.by_slot(slot).is_some_and(|point| f.check(&point)))
         };
-        let found = frozen_search(frozen, self.distance, self.query, beam.ef, allow);
+        let found = frozen_search(frozen, self.metric, self.query, beam.ef, allow);
         // The copy scores with the same kernel on the same vectors: its order is exact, so the
         // first `limit` are the best. They are current, so their vector is the column's.
         self.push_found(found.into_iter().take(beam.limit), |slot| frozen.vector(slot), top);
         let changed: Vec<u32> = frozen.changed().collect();
-        if !(beam.skip_unindexed)(changed.len()) {
+        if !beam.skip_unindexed(changed.len()) {
             self.scan(changed.into_iter().filter_map(|slot| self.table.by_slot(slot)), false, top);
         }
     }
 
     /// The live index, then the slots not in it yet, exactly. False when the index failed.
-    fn live_graph(&self, view: &DenseIndexView<'_>, beam: &Beam<impl Fn(usize) -> bool>, top: &mut TopK) -> bool {
+    fn live_graph(&self, view: &DenseIndexView<'_>, beam: &Beam, top: &mut TopK) -> bool {
         let allow = |key: u64| -> bool {
             view.is_indexed(key)
                 && match (self.filter, self.table.by_slot(key as u32)) {
@@ -371,7 +424,7 @@ impl Dense<'_> {
                 return false;
             }
         }
-        if !(beam.skip_unindexed)(view.pending_len()) {
+        if !beam.skip_unindexed(view.pending_len()) {
             self.scan(view.pending().filter_map(|slot| self.table.by_slot(slot)), false, top);
         }
         true

@@ -7,9 +7,9 @@ use parking_lot::{Mutex, RwLock};
 use quiver_storage::StorageError;
 use quiver_storage::checkpoint::{CheckpointChange, CheckpointStore};
 use quiver_storage::points::PointTable;
+use quiver_storage::vectors::VectorSpec;
 use quiver_storage::wal::{Wal, WalOptions};
 use quiver_types::SeqNo;
-use quiver_types::config::Distance;
 use quiver_types::index_params::FieldSchema;
 use quiver_types::ops::{UpdateOperation, UpdateResult, UpdateStatus};
 use serde::{Deserialize, Serialize};
@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// What a shard needs to know of its collection's configuration.
 #[derive(Debug, Clone)]
 pub struct ShardConfig {
-    /// Dense vectors by name: (dimension, distance).
-    pub dense: BTreeMap<String, (usize, Distance)>,
+    /// Dense vectors (plain and multivector) by name.
+    pub dense: BTreeMap<String, VectorSpec>,
     /// WAL segment size.
     pub wal_segment_bytes: u64,
     /// ANN indexing settings.
@@ -111,8 +111,7 @@ impl LocalShard {
         let checkpoint = CheckpointStore::open(&dir.join("points.redb"))?;
         let options = WalOptions { segment_size_bytes: config.wal_segment_bytes };
         let wal = Wal::open(&dir.join("wal"), options)?;
-        let dims = config.dense.iter().map(|(n, (d, _))| (n.clone(), *d)).collect();
-        let mut table = PointTable::new(&dims);
+        let mut table = PointTable::new(&config.dense);
         checkpoint.load(|p| table.upsert(p))?;
         table.take_dirty();
         let checkpoint_seq = checkpoint.applied_seq()?;
@@ -208,7 +207,7 @@ impl LocalShard {
         let mut report = MemoryReport::default();
         for name in table.dense_names() {
             if let Some(stats) = table.dense_stats(&name) {
-                report.vectors += stats.vectors * stats.dim * 4;
+                report.vectors += stats.vectors * stats.dim * stats.element_bytes;
             }
             if let Some(view) = table.dense_index(&name) {
                 report.index += view.index.memory_bytes() + table.frozen_bytes(&name);
@@ -233,6 +232,13 @@ impl LocalShard {
             }
         }
         status
+    }
+
+    /// Dense vectors stored per vector name (metrics).
+    pub fn vector_counts(&self) -> std::collections::BTreeMap<String, usize> {
+        let table = self.table.read();
+        let names = self.config.dense.keys();
+        names.filter_map(|name| table.dense_stats(name).map(|stats| (name.clone(), stats.vectors))).collect()
     }
 
     /// Logs `op`, applies it, and with `wait` returns only once its WAL record is fsynced.

@@ -109,7 +109,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn shard(dir: &Path) -> LocalShard {
-        let dense = BTreeMap::from([(String::new(), (2, Distance::Dot))]);
+        let dense = BTreeMap::from([(String::new(), quiver_storage::vectors::VectorSpec::plain(2, Distance::Dot))]);
         let index = crate::IndexConfig::default();
         LocalShard::open(dir, ShardConfig { dense, wal_segment_bytes: 1 << 20, index }).unwrap()
     }

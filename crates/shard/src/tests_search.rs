@@ -20,7 +20,7 @@ const DIM: usize = 16;
 fn shard(dir: &std::path::Path, distance: Distance, threshold_kb: usize, full_scan_kb: usize) -> LocalShard {
     let hnsw = HnswConfig { m: 16, ef_construct: 64, full_scan_threshold: full_scan_kb, ..HnswConfig::default() };
     let config = ShardConfig {
-        dense: BTreeMap::from([(String::new(), (DIM, distance))]),
+        dense: BTreeMap::from([(String::new(), quiver_storage::vectors::VectorSpec::plain(DIM, distance))]),
         wal_segment_bytes: 8 << 20,
         index: IndexConfig {
             hnsw: BTreeMap::from([(String::new(), hnsw)]),
@@ -208,7 +208,7 @@ fn filtered_results_always_match_and_exact_misses_nothing() {
         let all_matching: Vec<(PointId, f32)> = table
             .iter_slots()
             .filter(|p| compiled.check(p))
-            .map(|p| (p.id(), quiver_storage::distance::dot(&q, p.dense("").unwrap())))
+            .map(|p| (p.id(), quiver_storage::distance::dot(&q, &p.dense("").unwrap().to_vec())))
             .collect();
         drop(table);
         let matching: HashSet<PointId> = all_matching.iter().map(|(id, _)| *id).collect();

@@ -138,7 +138,7 @@ impl Client {
     }
 
     async fn write(node: &Node, op: UpdateOperation) -> Outcome {
-        match tokio::time::timeout(OP_TIMEOUT, node.update_points(COLLECTION, op, true)).await {
+        match tokio::time::timeout(OP_TIMEOUT, node.update_points(COLLECTION, op, None, true)).await {
             Err(_) => Outcome::Unknown("client timeout".into()),
             Ok(Ok(_)) => Outcome::Ok,
             Ok(Err(e)) => classify(&e),
@@ -171,8 +171,13 @@ impl Client {
     }
 
     async fn read(&self, node: &Node, key: u64, consistency: ReadConsistency) -> Outcome {
-        let read =
-            node.retrieve_points(COLLECTION, vec![PointId::Num(key)], WithPayload::Bool(true), WithVector::Bool(false));
+        let read = node.retrieve_points(
+            COLLECTION,
+            vec![PointId::Num(key)],
+            WithPayload::Bool(true),
+            WithVector::Bool(false),
+            None,
+        );
         match tokio::time::timeout(OP_TIMEOUT, with_read_consistency(consistency, read)).await {
             Err(_) => Outcome::Unknown("client timeout".into()),
             Ok(Err(e)) => classify(&e),

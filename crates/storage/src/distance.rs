@@ -1,9 +1,17 @@
-//! Similarity scores for dense and sparse vectors. Dense scores use the SIMD kernels of
-//! `crate::kernels`, selected at run time for the CPU (AVX-512, AVX2 + FMA, or portable).
+//! Similarity scores for dense, multi and sparse vectors. Dense scores use the SIMD kernels of
+//! `crate::kernels`, selected at run time for the CPU (AVX-512, AVX2 + FMA, or portable);
+//! `float16` and `uint8` elements are converted block by block into a buffer the kernels read.
+//!
+//! Two scales: the *similarity* (larger is closer: dot product, −squared L2, −L1, Qdrant's raw
+//! metric), which custom objectives and `max_sim` combine, and the *score* a nearest search
+//! reports (`postprocess`: the Euclidean distance itself, the L1 distance itself).
 
-use crate::kernels;
+use crate::kernels::{self, Kernel};
+use crate::vectors::{Metric, VectorRef};
 use quiver_types::SparseVector;
-use quiver_types::config::Distance;
+use quiver_types::config::{Datatype, Distance};
+use quiver_types::point::Vector;
+use quiver_types::query::CustomQuery;
 
 /// Dot product of two equal-length slices.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -34,6 +42,123 @@ pub fn score(distance: Distance, a: &[f32], b: &[f32]) -> f32 {
         Distance::Cosine | Distance::Dot => dot(a, b),
         Distance::Euclid => euclid(a, b),
         Distance::Manhattan => manhattan(a, b),
+    }
+}
+
+/// Elements converted per block when a kernel reads `float16` or `uint8` vectors.
+const BLOCK: usize = 256;
+
+/// `kernel` over `query` and a stored vector of any element type (equal lengths).
+pub fn kernel_ref(kernel: Kernel, query: &[f32], stored: VectorRef<'_>) -> f32 {
+    if let VectorRef::F32(v) = stored {
+        return kernel(query, v);
+    }
+    let mut buffer = [0.0f32; BLOCK];
+    let mut sum = 0.0;
+    for (i, chunk) in query.chunks(BLOCK).enumerate() {
+        let out = &mut buffer[..chunk.len()];
+        stored.convert_into(i * BLOCK, out);
+        sum += kernel(chunk, out);
+    }
+    sum
+}
+
+/// Σ x² of a stored vector.
+fn squared_norm(stored: VectorRef<'_>) -> f32 {
+    let dot = kernels::best().dot;
+    if let VectorRef::F32(v) = stored {
+        return dot(v, v);
+    }
+    let mut buffer = [0.0f32; BLOCK];
+    let mut sum = 0.0;
+    for start in (0..stored.len()).step_by(BLOCK) {
+        let out = &mut buffer[..BLOCK.min(stored.len() - start)];
+        stored.convert_into(start, out);
+        sum += dot(out, out);
+    }
+    sum
+}
+
+/// Qdrant's raw similarity of `query` to a stored vector under `metric` (larger is closer).
+pub fn similarity(metric: Metric, query: &[f32], stored: VectorRef<'_>) -> f32 {
+    if query.len() != stored.len() {
+        return f32::NEG_INFINITY;
+    }
+    let k = kernels::best();
+    match metric.distance {
+        Distance::Cosine if metric.datatype == Datatype::Uint8 => {
+            let dot = kernel_ref(k.dot, query, stored);
+            let norms = (k.dot)(query, query).sqrt() * squared_norm(stored).sqrt();
+            if norms > 0.0 { dot / norms } else { 0.0 }
+        }
+        Distance::Cosine | Distance::Dot => kernel_ref(k.dot, query, stored),
+        Distance::Euclid => -kernel_ref(k.l2sq, query, stored),
+        Distance::Manhattan => -kernel_ref(k.l1, query, stored),
+    }
+}
+
+/// The score a nearest search reports for a similarity: the distance itself for Euclid
+/// (√ of the squared distance) and Manhattan, the similarity otherwise.
+pub fn postprocess(distance: Distance, similarity: f32) -> f32 {
+    match distance {
+        Distance::Cosine | Distance::Dot => similarity,
+        Distance::Euclid => similarity.abs().sqrt(),
+        Distance::Manhattan => similarity.abs(),
+    }
+}
+
+/// `max_sim` of a query multivector against a stored one: Σ over the query's vectors of the
+/// best similarity to any stored vector.
+pub fn max_sim<'a>(metric: Metric, query: &[Vec<f32>], stored: impl Iterator<Item = VectorRef<'a>> + Clone) -> f32 {
+    query.iter().map(|q| stored.clone().map(|v| similarity(metric, q, v)).fold(f32::NEG_INFINITY, f32::max)).sum()
+}
+
+/// Qdrant's `scaled_fast_sigmoid`: maps a similarity into (0, 1), monotonically.
+pub fn scaled_sigmoid(x: f32) -> f32 {
+    0.5 * (fast_sigmoid(x) + 1.0)
+}
+
+fn fast_sigmoid(x: f32) -> f32 {
+    x / (1.0 + x.abs())
+}
+
+/// The score of a custom objective, given the similarity of the scored point to an example.
+pub fn custom_score(query: &CustomQuery, sim: impl Fn(&Vector) -> f32) -> f32 {
+    let best = |examples: &[Vector]| examples.iter().map(&sim).fold(f32::NEG_INFINITY, f32::max);
+    match query {
+        CustomQuery::BestScore { positive, negative } => {
+            let (pos, neg) = (best(positive), best(negative));
+            if pos > neg { scaled_sigmoid(pos) } else { -scaled_sigmoid(neg) }
+        }
+        CustomQuery::SumScores { positive, negative } => {
+            positive.iter().map(&sim).sum::<f32>() - negative.iter().map(&sim).sum::<f32>()
+        }
+        CustomQuery::Discover { target, pairs } => {
+            let rank: i32 = pairs.iter().map(|p| if sim(&p.positive) > sim(&p.negative) { 1 } else { -1 }).sum();
+            rank as f32 + scaled_sigmoid(sim(target))
+        }
+        CustomQuery::Context { pairs } => {
+            pairs.iter().map(|p| fast_sigmoid((sim(&p.positive) - sim(&p.negative) - f32::EPSILON).min(0.0))).sum()
+        }
+        CustomQuery::Feedback { target, a, pairs } => {
+            let deltas: f32 = pairs.iter().map(|p| p.weight * (sim(&p.positive) - sim(&p.negative))).sum();
+            a * sim(target) + deltas
+        }
+    }
+}
+
+/// Similarity of two vectors of one column (examples, MMR candidates): dense and multi under
+/// `metric`, sparse by dot product (0 without a shared dimension). Different kinds compare as
+/// −∞ (validation keeps them apart).
+pub fn vector_similarity(metric: Metric, a: &Vector, b: &Vector) -> f32 {
+    match (a, b) {
+        (Vector::Dense(a), Vector::Dense(b)) => similarity(metric, a, VectorRef::F32(b)),
+        (Vector::Multi(a), Vector::Multi(b)) => max_sim(metric, a, b.iter().map(|v| VectorRef::F32(v))),
+        (Vector::Dense(a), Vector::Multi(b)) => {
+            max_sim(metric, std::slice::from_ref(a), b.iter().map(|v| VectorRef::F32(v)))
+        }
+        (Vector::Sparse(a), Vector::Sparse(b)) => sparse_dot(&a.sorted(), &b.sorted()).unwrap_or(0.0),
+        (Vector::Multi(_) | Vector::Sparse(_), _) | (Vector::Dense(_), Vector::Sparse(_)) => f32::NEG_INFINITY,
     }
 }
 

@@ -49,10 +49,6 @@ impl Ord for Scored {
     }
 }
 
-/// Cache lines of each neighbour's vector asked for ahead of scoring it (the hardware
-/// prefetcher follows the rest).
-const PREFETCH_LINES: usize = 4;
-
 thread_local! {
     /// Visited marks: a slot is visited when its mark equals the current epoch (16 bits keep
     /// the array small enough to stay in cache; it is cleared when the epoch wraps).
@@ -115,27 +111,24 @@ impl FrozenGraph {
         self.upper.get(level - 1).and_then(|l| l.get(&slot)).map_or(&[], |n| n)
     }
 
-    /// Up to `ef` slots nearest to `query` among those `allow` accepts, best first. `vectors`
-    /// is the column (`dim` values per slot); `distance` is "smaller is closer".
+    /// Up to `ef` slots nearest to the query among those `allow` accepts, best first.
+    /// `distance(slot)` is the query's distance to the slot's vector ("smaller is closer"; `None`
+    /// for a slot without one); `prefetch(slot)` asks for the vector ahead of it.
     pub fn search(
         &self,
-        vectors: &[f32],
-        dim: usize,
-        query: &[f32],
         ef: usize,
-        distance: impl Fn(&[f32], &[f32]) -> f32,
+        distance: impl Fn(u32) -> Option<f32>,
+        prefetch: impl Fn(u32),
         allow: impl Fn(u32) -> bool,
     ) -> Vec<u32> {
-        let vector = |slot: u32| vectors.get(slot as usize * dim..(slot as usize + 1) * dim);
-        let Some(entry_vector) = vector(self.entry) else { return Vec::new() };
-        let mut current = Scored(distance(query, entry_vector), self.entry);
+        let Some(entry_distance) = distance(self.entry) else { return Vec::new() };
+        let mut current = Scored(entry_distance, self.entry);
         for level in (1..=self.upper.len()).rev() {
             let mut moved = true;
             while moved {
                 moved = false;
                 for &n in self.neighbours(current.1, level) {
-                    let Some(v) = vector(n) else { continue };
-                    let d = distance(query, v);
+                    let Some(d) = distance(n) else { continue };
                     if d < current.0 {
                         (current, moved) = (Scored(d, n), true);
                     }
@@ -145,20 +138,17 @@ impl FrozenGraph {
         VISITED.with(|visited| {
             let mut visited = visited.borrow_mut();
             // A beam wider than the graph finds nothing more (and `hnsw_ef` comes from clients).
-            self.search_base(&mut visited, vector, query, current, ef.clamp(1, self.slots().max(1)), distance, allow)
+            let ef = ef.clamp(1, self.slots().max(1));
+            self.search_base(&mut visited, current, ef, Probe { distance, prefetch, allow })
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn search_base<'v>(
+    fn search_base(
         &self,
         visited: &mut (Vec<u16>, u16),
-        vector: impl Fn(u32) -> Option<&'v [f32]>,
-        query: &[f32],
         start: Scored,
         ef: usize,
-        distance: impl Fn(&[f32], &[f32]) -> f32,
-        allow: impl Fn(u32) -> bool,
+        probe: Probe<impl Fn(u32) -> Option<f32>, impl Fn(u32), impl Fn(u32) -> bool>,
     ) -> Vec<u32> {
         let (marks, epoch) = visited;
         *epoch = epoch.wrapping_add(1);
@@ -170,7 +160,7 @@ impl FrozenGraph {
         let mut candidates = BinaryHeap::from([Reverse(start)]);
         let mut top: BinaryHeap<Scored> = BinaryHeap::with_capacity(ef + 1);
         marks[start.1 as usize] = *epoch;
-        if allow(start.1) {
+        if (probe.allow)(start.1) {
             top.push(start);
         }
         while let Some(Reverse(candidate)) = candidates.pop() {
@@ -183,12 +173,8 @@ impl FrozenGraph {
                 kernels::prefetch(self.neighbours(next.1, 0));
             }
             for &n in neighbours {
-                if marks[n as usize] != *epoch
-                    && let Some(v) = vector(n)
-                {
-                    for line in v.chunks(16).take(PREFETCH_LINES) {
-                        kernels::prefetch(line);
-                    }
+                if marks[n as usize] != *epoch {
+                    (probe.prefetch)(n);
                 }
             }
             for &n in neighbours {
@@ -196,11 +182,10 @@ impl FrozenGraph {
                     continue;
                 }
                 marks[n as usize] = *epoch;
-                let Some(v) = vector(n) else { continue };
-                let d = distance(query, v);
+                let Some(d) = (probe.distance)(n) else { continue };
                 if top.len() < ef || top.peek().is_some_and(|worst| d < worst.0) {
                     candidates.push(Reverse(Scored(d, n)));
-                    if allow(n) {
+                    if (probe.allow)(n) {
                         top.push(Scored(d, n));
                         if top.len() > ef {
                             top.pop();
@@ -212,6 +197,16 @@ impl FrozenGraph {
         top.into_sorted_vec().into_iter().map(|s| s.1).collect()
     }
 }
+
+/// What a search asks of each slot it reaches.
+struct Probe<D, P, A> {
+    distance: D,
+    prefetch: P,
+    allow: A,
+}
+
+/// Cache lines of a vector asked for ahead of scoring it (the hardware prefetcher follows).
+pub const PREFETCH_LINES: usize = 4;
 
 #[cfg(test)]
 mod tests {
@@ -235,16 +230,17 @@ mod tests {
     #[test]
     fn walks_levels_and_respects_allow() {
         let (graph, vectors) = ring();
-        let l1 = |a: &[f32], b: &[f32]| (a[0] - b[0]).abs();
-        assert_eq!(graph.search(&vectors, 1, &[7.2], 3, l1, |_| true), vec![7, 8, 6]);
-        let odd = |s: u32| s % 2 == 1;
-        assert_eq!(graph.search(&vectors, 1, &[7.2], 2, l1, odd), vec![7, 9]);
-        assert!(graph.search(&vectors, 1, &[7.2], 2, l1, |_| false).is_empty());
+        let v = &vectors;
+        let to = |q: f32| move |slot: u32| v.get(slot as usize).map(|x| (x - q).abs());
+        let search = |q: f32, ef: usize, allow: &dyn Fn(u32) -> bool| graph.search(ef, to(q), |_| {}, allow);
+        assert_eq!(search(7.2, 3, &|_| true), vec![7, 8, 6]);
+        assert_eq!(search(7.2, 2, &|s| s % 2 == 1), vec![7, 9]);
+        assert!(search(7.2, 2, &|_| false).is_empty());
         // A client's huge beam is bounded by the graph.
-        assert_eq!(graph.search(&vectors, 1, &[7.2], usize::MAX, l1, |_| true).len(), 10);
+        assert_eq!(search(7.2, usize::MAX, &|_| true).len(), 10);
         // Searches on one thread reuse the visited marks, across an epoch wrap too.
         for _ in 0..70_000 {
-            assert_eq!(graph.search(&vectors, 1, &[0.1], 1, l1, |_| true), vec![0]);
+            assert_eq!(search(0.1, 1, &|_| true), vec![0]);
         }
         assert!(graph.memory_bytes() > 0);
     }

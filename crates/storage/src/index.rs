@@ -19,6 +19,8 @@ pub enum IndexScalar {
     F32,
     /// bfloat16: half the memory; on CPUs with AVX-512 BF16 the distance kernel is ~3× faster.
     Bf16,
+    /// IEEE half precision (the copies of `float16` and `uint8` columns: exact for both).
+    F16,
 }
 
 /// Graph parameters of one index.
@@ -28,6 +30,9 @@ pub struct HnswParams {
     pub m: usize,
     pub ef_construct: usize,
     pub scalar: IndexScalar,
+    /// Normalise vectors and queries before use (`uint8` Cosine columns store unnormalised
+    /// whole numbers; the graph navigates by the angle between them).
+    pub normalize: bool,
 }
 
 /// An ANN index over `u64` keys. Distances are "smaller is better"; callers rescore exactly.
@@ -105,6 +110,7 @@ pub struct HnswIndex {
     inner: RwLock<Index>,
     permits: Permits,
     threads: usize,
+    normalize: bool,
 }
 
 fn usearch_err(context: &str, e: impl std::fmt::Display) -> StorageError {
@@ -131,6 +137,7 @@ impl HnswIndex {
             quantization: match scalar {
                 IndexScalar::F32 => ScalarKind::F32,
                 IndexScalar::Bf16 => ScalarKind::BF16,
+                IndexScalar::F16 => ScalarKind::F16,
             },
             connectivity: params.m.max(2),
             expansion_add: params.ef_construct.max(4),
@@ -141,7 +148,7 @@ impl HnswIndex {
         let mut index = Index::new(&options).map_err(|e| usearch_err("create index", e))?;
         match scalar {
             IndexScalar::F32 => install_metric(&mut index, distance, params.dim),
-            IndexScalar::Bf16 => {}
+            IndexScalar::Bf16 | IndexScalar::F16 => {}
         }
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2) * 8;
         index.reserve_capacity_and_threads(capacity.max(64), threads).map_err(|e| usearch_err("reserve", e))?;
@@ -149,7 +156,20 @@ impl HnswIndex {
             inner: RwLock::new(index),
             permits: Permits { free: Mutex::new(threads), cv: Condvar::new() },
             threads,
+            normalize: params.normalize,
         })
+    }
+
+    /// `vector` as the index sees it (normalised when asked).
+    fn prepared<'v>(&self, vector: &'v [f32]) -> std::borrow::Cow<'v, [f32]> {
+        match self.normalize {
+            false => std::borrow::Cow::Borrowed(vector),
+            true => {
+                let mut copy = vector.to_vec();
+                crate::distance::normalize(&mut copy);
+                std::borrow::Cow::Owned(copy)
+            }
+        }
     }
 
     /// Whether an `add` made now fits: every call in flight holds one of `threads` permits, so
@@ -171,6 +191,7 @@ impl HnswIndex {
 
 impl VectorIndex for HnswIndex {
     fn upsert(&self, key: u64, vector: &[f32]) -> Result<()> {
+        let vector = self.prepared(vector);
         loop {
             {
                 let index = self.inner.read();
@@ -180,7 +201,7 @@ impl VectorIndex for HnswIndex {
                     if index.contains(key) {
                         index.remove(key).map_err(|e| usearch_err("remove", e))?;
                     }
-                    return index.add(key, vector).map_err(|e| usearch_err("add", e));
+                    return index.add(key, &vector).map_err(|e| usearch_err("add", e));
                 }
             }
             self.grow()?;
@@ -206,6 +227,8 @@ impl VectorIndex for HnswIndex {
         if count == 0 {
             return Ok(Vec::new());
         }
+        let query = self.prepared(query);
+        let query: &[f32] = &query;
         let index = self.inner.read();
         let _permit = self.permits.acquire();
         // No more than the index holds (`count` and `ef` come from clients).
@@ -276,7 +299,7 @@ mod tests {
         let data = vectors(500, 16);
         let index = HnswIndex::new(
             Distance::Cosine,
-            HnswParams { dim: 16, m: 16, ef_construct: 100, scalar: IndexScalar::F32 },
+            HnswParams { dim: 16, m: 16, ef_construct: 100, scalar: IndexScalar::F32, normalize: false },
             10,
         )
         .unwrap();
@@ -304,7 +327,7 @@ mod tests {
         let data = vectors(300, 8);
         let index = HnswIndex::new(
             Distance::Euclid,
-            HnswParams { dim: 8, m: 8, ef_construct: 64, scalar: IndexScalar::Bf16 },
+            HnswParams { dim: 8, m: 8, ef_construct: 64, scalar: IndexScalar::Bf16, normalize: false },
             1,
         )
         .unwrap();
@@ -326,7 +349,7 @@ mod tests {
     #[test]
     fn manhattan_index_ranks_by_l1_even_when_bf16_is_asked() {
         let data = vectors(400, 12);
-        let params = HnswParams { dim: 12, m: 8, ef_construct: 64, scalar: IndexScalar::Bf16 };
+        let params = HnswParams { dim: 12, m: 8, ef_construct: 64, scalar: IndexScalar::Bf16, normalize: false };
         let index = HnswIndex::new(Distance::Manhattan, params, 1).unwrap();
         for (i, v) in data.iter().enumerate() {
             index.upsert(i as u64, v).unwrap();

@@ -1,5 +1,6 @@
 //! Storage primitives of one local shard: the write-ahead log, the in-memory point table with
-//! its vectors and payloads, the durable checkpoint store, filter evaluation and distances.
+//! its vectors (typed by `datatype`, plain or multivector) and payloads, the durable checkpoint
+//! store, filter evaluation and distances, and the WAL's fsync latency metric.
 
 pub mod checkpoint;
 pub mod distance;
@@ -8,9 +9,11 @@ pub mod filter;
 pub mod graph;
 pub mod index;
 pub mod kernels;
+pub mod metrics;
 pub mod payload_index;
 pub mod points;
 pub mod text;
+pub mod vectors;
 pub mod wal;
 
 pub use error::{Result, StorageError};

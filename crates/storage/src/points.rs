@@ -1,17 +1,21 @@
 //! The in-memory point table of one shard: ids in order, versions, payloads, and vectors kept
-//! column-wise per vector name (dense vectors in one contiguous array per name) so exact scans
-//! stream through memory.
+//! column-wise per vector name (dense vectors in one contiguous typed array per name, the
+//! vectors of multivectors as rows of one) so exact scans stream through memory.
 
-use crate::graph::FrozenGraph;
 use crate::index::VectorIndex;
 use crate::payload_index::PayloadIndex;
+use crate::vectors::{VectorRef, VectorSpec};
+use quiver_types::config::Datatype;
 use quiver_types::point::{NamedVectors, Payload, Vector};
 use quiver_types::{PointId, SparseVector};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+mod column;
 mod frozen;
+pub use column::MultiRef;
+use column::{DenseColumn, MultiColumn};
 pub use frozen::{FreezePlan, FrozenView};
 
 /// A point as it is stored and checkpointed.
@@ -21,69 +25,6 @@ pub struct StoredPoint {
     pub version: u64,
     pub vectors: NamedVectors,
     pub payload: Payload,
-}
-
-/// Dense vectors of one name: `dim` floats per slot, and the state of their ANN index.
-///
-/// Every change of a slot's vector bumps its generation, clears its `indexed` bit and puts it in
-/// `pending`; the background indexer copies pending vectors out, adds them to the index without
-/// the table lock, and marks a slot indexed only if its generation did not move meanwhile
-/// (`index_done`). So `indexed[slot]` means "the index holds this slot's current vector".
-/// `frozen` is a search copy of the index's graph (`points/frozen.rs`); `changed` holds the
-/// slots whose vector changed since it was taken.
-#[derive(Default)]
-struct DenseColumn {
-    dim: usize,
-    data: Vec<f32>,
-    present: Vec<bool>,
-    generation: Vec<u64>,
-    indexed: Vec<bool>,
-    pending: BTreeSet<u32>,
-    index: Option<Arc<dyn VectorIndex>>,
-    frozen: Option<Arc<FrozenGraph>>,
-    changed: BTreeSet<u32>,
-    stale: frozen::SlotBits,
-}
-
-impl std::fmt::Debug for DenseColumn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DenseColumn")
-            .field("dim", &self.dim)
-            .field("slots", &self.present.len())
-            .field("pending", &self.pending.len())
-            .field("indexed", &self.index.is_some())
-            .finish()
-    }
-}
-
-impl DenseColumn {
-    fn with_slots(dim: usize, slots: usize) -> DenseColumn {
-        DenseColumn {
-            dim,
-            data: vec![0.0; dim * slots],
-            present: vec![false; slots],
-            generation: vec![0; slots],
-            indexed: vec![false; slots],
-            ..DenseColumn::default()
-        }
-    }
-
-    fn push_slot(&mut self) {
-        self.data.resize(self.data.len() + self.dim, 0.0);
-        self.present.push(false);
-        self.generation.push(0);
-        self.indexed.push(false);
-    }
-
-    fn touch(&mut self, slot: u32, generation: u64) {
-        self.generation[slot as usize] = generation;
-        self.indexed[slot as usize] = false;
-        self.pending.insert(slot);
-        if self.frozen.is_some() {
-            self.changed.insert(slot);
-            self.stale.set(slot);
-        }
-    }
 }
 
 /// A batch of work for the indexer: slots with their generation and current vector (`None`:
@@ -125,6 +66,8 @@ pub struct DenseStats {
     pub vectors: usize,
     pub pending: usize,
     pub has_index: bool,
+    /// Bytes per stored element (4, 2 or 1 by `datatype`).
+    pub element_bytes: usize,
 }
 
 /// A borrowed view of one stored point.
@@ -142,7 +85,7 @@ pub struct PointTable {
     payloads: Vec<Payload>,
     dense: BTreeMap<String, DenseColumn>,
     sparse: BTreeMap<String, Vec<Option<SparseVector>>>,
-    multi: BTreeMap<String, Vec<Option<Vec<Vec<f32>>>>>,
+    multi: BTreeMap<String, MultiColumn>,
     free: Vec<u32>,
     dirty: HashSet<PointId>,
     generation: u64,
@@ -152,10 +95,31 @@ pub struct PointTable {
 }
 
 impl PointTable {
-    /// An empty table whose dense columns have the given dimensions.
-    pub fn new(dense_dims: &BTreeMap<String, usize>) -> Self {
-        let dense = dense_dims.iter().map(|(name, dim)| (name.clone(), DenseColumn::with_slots(*dim, 0))).collect();
-        PointTable { dense, ..PointTable::default() }
+    /// An empty table with a column per configured dense vector (plain or multivector).
+    pub fn new(specs: &BTreeMap<String, VectorSpec>) -> Self {
+        let mut table = PointTable::default();
+        for (name, spec) in specs {
+            match spec.multivector {
+                false => table.dense.insert(name.clone(), DenseColumn::with_slots(spec.dim, spec.datatype, 0)),
+                true => {
+                    table.multi.insert(name.clone(), MultiColumn::with_slots(spec.dim, spec.datatype, 0));
+                    None
+                }
+            };
+        }
+        table
+    }
+
+    /// The column holding `name`'s vectors (a multivector's rows), for indexing.
+    fn column(&self, name: &str) -> Option<&DenseColumn> {
+        self.dense.get(name).or_else(|| self.multi.get(name).map(|m| &m.rows))
+    }
+
+    fn column_mut(&mut self, name: &str) -> Option<&mut DenseColumn> {
+        match self.dense.get_mut(name) {
+            Some(column) => Some(column),
+            None => self.multi.get_mut(name).map(|m| &mut m.rows),
+        }
     }
 
     /// Number of live points.
@@ -191,11 +155,6 @@ impl PointTable {
             .enumerate()
             .filter(|(_, id)| id.is_some())
             .map(move |(slot, _)| PointRef { table: self, slot: slot as u32 })
-    }
-
-    /// The dense column of `name`: (dimension, flat data), for scans.
-    pub fn dense_column(&self, name: &str) -> Option<(usize, &[f32])> {
-        self.dense.get(name).map(|c| (c.dim, c.data.as_slice()))
     }
 
     /// Inserts or replaces a whole point.
@@ -282,24 +241,25 @@ impl PointTable {
         self.dirty.len()
     }
 
-    /// Sizes of the dense column `name`.
+    /// Sizes of the dense column `name` (for a multivector: of its rows).
     pub fn dense_stats(&self, name: &str) -> Option<DenseStats> {
-        self.dense.get(name).map(|c| DenseStats {
+        self.column(name).map(|c| DenseStats {
             dim: c.dim,
-            vectors: c.present.iter().filter(|p| **p).count(),
+            vectors: c.count(),
             pending: c.pending.len(),
             has_index: c.index.is_some(),
+            element_bytes: c.data.element_bytes(),
         })
     }
 
-    /// Names of the dense columns.
+    /// Names of the dense columns (plain and multivector).
     pub fn dense_names(&self) -> Vec<String> {
-        self.dense.keys().cloned().collect()
+        self.dense.keys().chain(self.multi.keys()).cloned().collect()
     }
 
     /// Attaches an (empty) index to the column `name`; every slot becomes pending.
     pub fn attach_index(&mut self, name: &str, index: Arc<dyn VectorIndex>) {
-        if let Some(column) = self.dense.get_mut(name) {
+        if let Some(column) = self.column_mut(name) {
             column.indexed.fill(false);
             column.pending = (0..column.present.len() as u32).filter(|s| column.present[*s as usize]).collect();
             column.index = Some(index);
@@ -309,7 +269,7 @@ impl PointTable {
 
     /// Up to `max` pending slots of `name` with copies of their vectors.
     pub fn index_batch(&self, name: &str, max: usize) -> Option<IndexBatch> {
-        let column = self.dense.get(name)?;
+        let column = self.column(name)?;
         let index = column.index.clone()?;
         if column.pending.is_empty() {
             return None;
@@ -319,9 +279,8 @@ impl PointTable {
             .iter()
             .take(max)
             .map(|slot| {
-                let s = *slot as usize;
-                let vector = column.present[s].then(|| column.data[s * column.dim..(s + 1) * column.dim].to_vec());
-                (*slot, column.generation[s], vector)
+                let vector = column.vector(*slot).map(|v| v.to_vec());
+                (*slot, column.generation[*slot as usize], vector)
             })
             .collect();
         Some(IndexBatch { index, items })
@@ -330,7 +289,7 @@ impl PointTable {
     /// Records that `done` (slot, generation, had a vector) went into `index`: slots whose
     /// vector did not change meanwhile leave `pending`.
     pub fn index_done(&mut self, name: &str, index: &Arc<dyn VectorIndex>, done: &[(u32, u64, bool)]) {
-        let Some(column) = self.dense.get_mut(name) else {
+        let Some(column) = self.column_mut(name) else {
             return;
         };
         if !column.index.as_ref().is_some_and(|i| Arc::ptr_eq(i, index)) {
@@ -347,7 +306,7 @@ impl PointTable {
 
     /// The index of the dense column `name`, if it has one.
     pub fn dense_index(&self, name: &str) -> Option<DenseIndexView<'_>> {
-        let column = self.dense.get(name)?;
+        let column = self.column(name)?;
         Some(DenseIndexView {
             index: column.index.as_ref()?,
             indexed: &column.indexed,
@@ -403,14 +362,19 @@ impl PointTable {
         self.ids.get(slot as usize)?.as_ref().map(|_| PointRef { table: self, slot })
     }
 
-    /// The dense vector `name` in `slot`, if the slot has one.
-    pub fn dense_at(&self, name: &str, slot: u32) -> Option<&[f32]> {
-        let column = self.dense.get(name)?;
-        let s = slot as usize;
-        if !*column.present.get(s)? {
-            return None;
-        }
-        Some(&column.data[s * column.dim..(s + 1) * column.dim])
+    /// The dense vector `name` in `slot` (for a multivector: row `slot`), if it holds one.
+    pub fn dense_at(&self, name: &str, slot: u32) -> Option<VectorRef<'_>> {
+        self.column(name)?.vector(slot)
+    }
+
+    /// The point slot owning row `row` of the multivector column `name`.
+    pub fn row_owner(&self, name: &str, row: u32) -> Option<u32> {
+        self.multi.get(name)?.owner(row)
+    }
+
+    /// Whether `name` is a multivector column.
+    pub fn is_multi(&self, name: &str) -> bool {
+        self.multi.contains_key(name)
     }
 
     fn allocate(&mut self, id: PointId) -> u32 {
@@ -431,7 +395,7 @@ impl PointTable {
                     column.push(None);
                 }
                 for column in self.multi.values_mut() {
-                    column.push(None);
+                    column.push_slot();
                 }
                 slot
             }
@@ -445,14 +409,12 @@ impl PointTable {
         match vector {
             Vector::Dense(values) => {
                 self.generation += 1;
-                let column = self.dense.entry(name).or_insert_with(|| DenseColumn::with_slots(values.len(), slots));
-                if values.len() != column.dim {
-                    return; // validated before the WAL; a mismatch here cannot happen
-                }
-                let start = slot as usize * column.dim;
-                column.data[start..start + column.dim].copy_from_slice(&values);
-                column.present[slot as usize] = true;
-                column.touch(slot, self.generation);
+                // Validated before the WAL: a column of another kind or dimension cannot occur.
+                let column = self
+                    .dense
+                    .entry(name)
+                    .or_insert_with(|| DenseColumn::with_slots(values.len(), Datatype::Float32, slots));
+                column.put(slot, &values, self.generation);
             }
             Vector::Sparse(sparse) => {
                 let sorted = sparse.sorted();
@@ -464,21 +426,19 @@ impl PointTable {
                 column[slot as usize] = Some(sorted);
             }
             Vector::Multi(vectors) => {
-                let column = self.multi.entry(name).or_insert_with(|| vec![None; slots]);
-                column[slot as usize] = Some(vectors);
+                let dim = vectors.first().map_or(0, Vec::len);
+                let column =
+                    self.multi.entry(name).or_insert_with(|| MultiColumn::with_slots(dim, Datatype::Float32, slots));
+                column.put(slot, &vectors, &mut self.generation);
             }
         }
     }
 
     fn remove_vector(&mut self, slot: u32, name: &str) {
-        if let Some(column) = self.dense.get_mut(name) {
-            let start = slot as usize * column.dim;
-            column.data[start..start + column.dim].fill(0.0);
-            if column.present[slot as usize] || column.indexed[slot as usize] {
-                self.generation += 1;
-                column.touch(slot, self.generation);
-            }
-            column.present[slot as usize] = false;
+        if let Some(column) = self.dense.get_mut(name)
+            && column.remove(slot, self.generation + 1)
+        {
+            self.generation += 1;
         }
         if let Some(column) = self.sparse.get_mut(name)
             && let Some(old) = column[slot as usize].take()
@@ -494,7 +454,7 @@ impl PointTable {
             }
         }
         if let Some(column) = self.multi.get_mut(name) {
-            column[slot as usize] = None;
+            column.remove(slot, &mut self.generation);
         }
     }
 
@@ -525,13 +485,14 @@ impl<'a> PointRef<'a> {
     }
 
     /// The dense vector `name`, if the point has it.
-    pub fn dense(&self, name: &str) -> Option<&'a [f32]> {
-        let column = self.table.dense.get(name)?;
-        if !column.present[self.slot as usize] {
-            return None;
-        }
-        let start = self.slot as usize * column.dim;
-        Some(&column.data[start..start + column.dim])
+    pub fn dense(&self, name: &str) -> Option<VectorRef<'a>> {
+        self.table.dense.get(name)?.vector(self.slot)
+    }
+
+    /// The multivector `name`, if the point has one.
+    pub fn multi(&self, name: &str) -> Option<MultiRef<'a>> {
+        let column = self.table.multi.get(name)?;
+        column.has(self.slot).then(|| column.vectors(self.slot))
     }
 
     pub fn sparse(&self, name: &str) -> Option<&'a SparseVector> {
@@ -539,9 +500,7 @@ impl<'a> PointRef<'a> {
     }
 
     pub fn has_vector(&self, name: &str) -> bool {
-        self.dense(name).is_some()
-            || self.sparse(name).is_some()
-            || self.table.multi.get(name).and_then(|c| c[self.slot as usize].as_ref()).is_some()
+        self.dense(name).is_some() || self.sparse(name).is_some() || self.multi(name).is_some()
     }
 
     /// All vectors of the point by name.
@@ -557,9 +516,9 @@ impl<'a> PointRef<'a> {
                 out.insert(name.clone(), Vector::Sparse(v.clone()));
             }
         }
-        for (name, column) in &self.table.multi {
-            if let Some(v) = &column[self.slot as usize] {
-                out.insert(name.clone(), Vector::Multi(v.clone()));
+        for name in self.table.multi.keys() {
+            if let Some(v) = self.multi(name) {
+                out.insert(name.clone(), Vector::Multi(v.to_vecs()));
             }
         }
         out
@@ -600,14 +559,15 @@ mod tests {
 
     #[test]
     fn upsert_delete_reuses_slots_and_keeps_order() {
-        let mut t = PointTable::new(&BTreeMap::from([(String::new(), 2)]));
+        let spec = VectorSpec::plain(2, quiver_types::config::Distance::Dot);
+        let mut t = PointTable::new(&BTreeMap::from([(String::new(), spec)]));
         t.upsert(point(5, vec![1.0, 2.0]));
         t.upsert(point(1, vec![3.0, 4.0]));
         assert!(t.delete(&PointId::Num(5)));
         t.upsert(point(9, vec![5.0, 6.0]));
         let ids: Vec<_> = t.iter_from(None).map(|p| p.id()).collect();
         assert_eq!(ids, vec![PointId::Num(1), PointId::Num(9)]);
-        assert_eq!(t.get(&PointId::Num(9)).unwrap().dense("").unwrap(), &[5.0, 6.0]);
+        assert_eq!(t.get(&PointId::Num(9)).unwrap().dense("").unwrap().to_vec(), vec![5.0, 6.0]);
         assert_eq!(t.get(&PointId::Num(9)).unwrap().slot(), 0);
     }
 

@@ -172,7 +172,10 @@ impl Wal {
             )));
         }
         // Earlier segments were fsynced when they were closed; only the active one is dirty.
-        if let Err(e) = file.sync_data() {
+        let timer = crate::metrics::WAL_FSYNC_SECONDS.start_timer();
+        let synced = file.sync_data();
+        timer.observe_duration();
+        if let Err(e) = synced {
             self.poisoned.store(true, Ordering::Release);
             return Err(StorageError::io("sync WAL segment", path, e));
         }

@@ -1,5 +1,8 @@
-//! Cluster vocabulary shared by the control and data planes: alias actions and shard transfers.
+//! Cluster vocabulary shared by the control and data planes: alias actions, shard transfers and
+//! the operations of `POST /collections/{c}/cluster`.
 
+use crate::replica::ReplicaState;
+use crate::shard_key::ShardKey;
 use crate::{PeerId, ShardId};
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +89,31 @@ pub struct DropReplicaRequest {
     pub peer_id: PeerId,
 }
 
+/// `create_sharding_key`, and the body of `PUT /collections/{c}/shards` (spec §2.6, §4.6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateShardingKey {
+    pub shard_key: ShardKey,
+    /// Shards of this key; the collection's `shard_number` when absent.
+    #[serde(default, alias = "shard_number")]
+    pub shards_number: Option<u32>,
+    /// Replicas of each shard of this key; the collection's when absent.
+    #[serde(default)]
+    pub replication_factor: Option<u32>,
+    /// The peers the key's shards go to; every peer that takes replicas when absent.
+    #[serde(default)]
+    pub placement: Option<Vec<PeerId>>,
+    #[serde(default)]
+    pub initial_state: Option<ReplicaState>,
+}
+
+/// `drop_sharding_key`, and the body of `POST /collections/{c}/shards/delete`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropShardingKey {
+    pub shard_key: ShardKey,
+}
+
 /// One operation of `POST /collections/{c}/cluster` (spec §4.6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -95,4 +123,6 @@ pub enum ClusterOperation {
     AbortTransfer(AbortTransferRequest),
     RestartTransfer(RestartTransferRequest),
     DropReplica(DropReplicaRequest),
+    CreateShardingKey(CreateShardingKey),
+    DropShardingKey(DropShardingKey),
 }

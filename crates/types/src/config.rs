@@ -12,6 +12,31 @@ pub enum Distance {
     Manhattan,
 }
 
+/// Element type dense vectors are stored in (`datatype`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Datatype {
+    #[default]
+    Float32,
+    Float16,
+    Uint8,
+}
+
+/// How the vectors of two multivectors are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MultiVectorComparator {
+    /// Late interaction: Σ over the query's vectors of the best similarity to any stored vector.
+    MaxSim,
+}
+
+/// `multivector_config` of a dense vector: each point holds several vectors of `size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiVectorConfig {
+    pub comparator: MultiVectorComparator,
+}
+
 /// HNSW settings; the diff form is the same struct with every field optional.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,9 +121,9 @@ pub struct VectorParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub datatype: Option<String>,
+    pub datatype: Option<Datatype>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub multivector_config: Option<serde_json::Value>,
+    pub multivector_config: Option<MultiVectorConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
 }
@@ -269,7 +294,7 @@ pub struct CollectionParams {
     pub vectors: VectorsConfig,
     pub shard_number: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sharding_method: Option<String>,
+    pub sharding_method: Option<crate::shard_key::ShardingMethod>,
     pub replication_factor: u32,
     pub write_consistency_factor: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -302,7 +327,7 @@ pub struct CreateCollection {
     #[serde(default)]
     pub shard_number: Option<u32>,
     #[serde(default)]
-    pub sharding_method: Option<String>,
+    pub sharding_method: Option<crate::shard_key::ShardingMethod>,
     #[serde(default)]
     pub replication_factor: Option<u32>,
     #[serde(default)]
@@ -397,6 +422,13 @@ fn merge_hnsw_diff(target: &mut HnswConfigDiff, diff: &HnswConfigDiff) {
     target.max_indexing_threads = diff.max_indexing_threads.or(target.max_indexing_threads);
     target.on_disk = diff.on_disk.or(target.on_disk);
     target.payload_m = diff.payload_m.or(target.payload_m);
+}
+
+impl CollectionParams {
+    /// Whether the collection's shards are created per shard key (`sharding_method: custom`).
+    pub fn is_custom_sharding(&self) -> bool {
+        self.sharding_method == Some(crate::shard_key::ShardingMethod::Custom)
+    }
 }
 
 impl CollectionConfig {

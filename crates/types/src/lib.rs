@@ -1,6 +1,6 @@
 //! Quiver's domain vocabulary: point ids, vectors, payloads, filters, update operations,
-//! read requests, collection configuration and replica states. No IO, no async, no wire
-//! frameworks; the serde forms of these types are the JSON shapes Qdrant clients send.
+//! read requests, collection configuration, replica states and shard keys. No IO, no async, no
+//! wire frameworks; the serde forms of these types are the JSON shapes Qdrant clients send.
 
 pub mod cluster;
 pub mod config;
@@ -14,6 +14,7 @@ pub mod point;
 pub mod query;
 pub mod replica;
 pub mod retry;
+pub mod shard_key;
 pub mod strict_mode;
 pub mod validation;
 

@@ -73,13 +73,18 @@ impl VectorStruct {
         }
     }
 
-    /// The output form: a bare list when the only vector is the unnamed dense one.
+    /// The output form: a bare list (of lists for a multivector) when the only vector is the
+    /// unnamed dense one.
     pub fn from_named(mut named: NamedVectors) -> VectorStruct {
-        if named.len() == 1
-            && let Some(Vector::Dense(_)) = named.get(DEFAULT_VECTOR_NAME)
-            && let Some(Vector::Dense(v)) = named.remove(DEFAULT_VECTOR_NAME)
-        {
-            return VectorStruct::Single(v);
+        if named.len() == 1 {
+            match named.remove(DEFAULT_VECTOR_NAME) {
+                Some(Vector::Dense(v)) => return VectorStruct::Single(v),
+                Some(Vector::Multi(v)) => return VectorStruct::Multi(v),
+                Some(other) => {
+                    named.insert(DEFAULT_VECTOR_NAME.to_string(), other);
+                }
+                None => {}
+            }
         }
         VectorStruct::Named(named)
     }
@@ -100,7 +105,7 @@ pub struct Record {
     pub payload: Option<Payload>,
     pub vector: Option<VectorStruct>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub shard_key: Option<serde_json::Value>,
+    pub shard_key: Option<crate::shard_key::ShardKey>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub order_value: Option<serde_json::Value>,
 }
@@ -114,7 +119,7 @@ pub struct ScoredPoint {
     pub payload: Option<Payload>,
     pub vector: Option<VectorStruct>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub shard_key: Option<serde_json::Value>,
+    pub shard_key: Option<crate::shard_key::ShardKey>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub order_value: Option<serde_json::Value>,
 }

@@ -2,7 +2,7 @@
 
 use crate::PointId;
 use crate::filter::Filter;
-use crate::point::SparseVector;
+use crate::point::{SparseVector, Vector};
 use serde::{Deserialize, Serialize};
 
 /// Which payload fields a read returns.
@@ -58,11 +58,82 @@ pub struct SearchParams {
     pub acorn: Option<serde_json::Value>,
 }
 
-/// A resolved query vector.
+/// What a shard ranks its points by: nearness to a vector, an objective over example vectors,
+/// or a random order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum QueryVector {
     Dense(Vec<f32>),
     Sparse(SparseVector),
+    /// A multivector, compared by `max_sim`.
+    Multi(Vec<Vec<f32>>),
+    /// A custom objective over resolved examples (larger is better).
+    Custom(CustomQuery),
+    /// `sample: random`: every matching point gets a random score from `seed` and its id.
+    Random {
+        seed: u64,
+    },
+}
+
+impl From<Vector> for QueryVector {
+    fn from(vector: Vector) -> QueryVector {
+        match vector {
+            Vector::Dense(v) => QueryVector::Dense(v),
+            Vector::Sparse(v) => QueryVector::Sparse(v),
+            Vector::Multi(v) => QueryVector::Multi(v),
+        }
+    }
+}
+
+/// A positive and a negative example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextPair {
+    pub positive: Vector,
+    pub negative: Vector,
+}
+
+/// A pair of relevance feedback examples and its precomputed weight (`confidence^b * c`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackPair {
+    pub positive: Vector,
+    pub negative: Vector,
+    pub weight: f32,
+}
+
+/// Objectives scored from a point's similarity to several examples (Qdrant's custom queries).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CustomQuery {
+    /// Recommend `best_score`: `sigmoid(best positive)` when a positive is the most similar
+    /// example, else `-sigmoid(best negative)`.
+    BestScore { positive: Vec<Vector>, negative: Vec<Vector> },
+    /// Recommend `sum_scores`: Σ positive similarities − Σ negative similarities.
+    SumScores { positive: Vec<Vector>, negative: Vec<Vector> },
+    /// Discover: the number of pairs whose positive is closer (+1) or not (−1), plus
+    /// `sigmoid` of the similarity to the target.
+    Discover { target: Vector, pairs: Vec<ContextPair> },
+    /// Context: Σ over pairs of `min(0, sim(positive) − sim(negative))` through a sigmoid.
+    Context { pairs: Vec<ContextPair> },
+    /// Relevance feedback (`naive`): `a · sim(target) + Σ weight · (sim(pos) − sim(neg))`.
+    Feedback { target: Vector, a: f32, pairs: Vec<FeedbackPair> },
+}
+
+impl CustomQuery {
+    /// Every example, for validation and preparation.
+    pub fn examples_mut(&mut self) -> Vec<&mut Vector> {
+        match self {
+            CustomQuery::BestScore { positive, negative } | CustomQuery::SumScores { positive, negative } => {
+                positive.iter_mut().chain(negative.iter_mut()).collect()
+            }
+            CustomQuery::Discover { target, pairs } => std::iter::once(target)
+                .chain(pairs.iter_mut().flat_map(|p| [&mut p.positive, &mut p.negative]))
+                .collect(),
+            CustomQuery::Context { pairs } => {
+                pairs.iter_mut().flat_map(|p| [&mut p.positive, &mut p.negative]).collect()
+            }
+            CustomQuery::Feedback { target, pairs, .. } => std::iter::once(target)
+                .chain(pairs.iter_mut().flat_map(|p| [&mut p.positive, &mut p.negative]))
+                .collect(),
+        }
+    }
 }
 
 /// A nearest-neighbour search in one shard. `limit` already includes the page offset.

@@ -6,7 +6,7 @@ use crate::grpc::filter::filter_in;
 use crate::routes_analytics::MatrixWire;
 use crate::wire;
 use qdrant_client::qdrant as pb;
-use quiver_node::{DistanceMatrix, Node};
+use quiver_node::{DistanceMatrix, FacetParams, Node};
 use quiver_types::query::FacetValue;
 use std::time::Instant;
 use tonic::Status;
@@ -24,10 +24,12 @@ fn facet_value_out(value: FacetValue) -> pb::FacetValue {
 pub async fn facet(node: &Node, r: pb::FacetCounts) -> Result<pb::FacetResponse, Status> {
     let started = Instant::now();
     let settings = read_settings(r.read_consistency, r.timeout)?;
-    wire::shard_key_unsupported(&shard_key(r.shard_key_selector))?;
-    let filter = filter_in(r.filter)?;
-    let limit = r.limit.map(|l| l as usize);
-    let hits = wire::bounded(settings, node.facet(&r.collection_name, &r.key, filter, limit)).await?;
+    let request = FacetParams {
+        filter: filter_in(r.filter)?,
+        limit: r.limit.map(|l| l as usize),
+        shard_key: shard_key(r.shard_key_selector)?,
+    };
+    let hits = wire::bounded(settings, node.facet(&r.collection_name, &r.key, request)).await?;
     let hits = hits
         .into_iter()
         .map(|h| pb::FacetHit { value: Some(facet_value_out(h.value)), count: h.count as u64 })
@@ -42,9 +44,9 @@ async fn matrix(node: &Node, r: pb::SearchMatrixPoints) -> Result<DistanceMatrix
         sample: r.sample.map(|s| s as usize),
         limit: r.limit.map(|l| l as usize),
         using: r.using,
-        shard_key: shard_key(r.shard_key_selector),
+        shard_key: shard_key(r.shard_key_selector)?,
     };
-    Ok(wire::bounded(settings, node.distance_matrix(&r.collection_name, body.into_request()?)).await?)
+    Ok(wire::bounded(settings, node.distance_matrix(&r.collection_name, body.into_request())).await?)
 }
 
 pub async fn matrix_pairs(node: &Node, r: pb::SearchMatrixPoints) -> Result<pb::SearchMatrixPairsResponse, Status> {

@@ -204,16 +204,12 @@ scoped!(
     pb::SearchPoints,
     pb::SearchBatchPoints,
     pb::ScrollPoints,
-    pb::RecommendPoints,
-    pb::RecommendBatchPoints,
     pb::CountPoints,
     pb::FacetCounts,
     pb::SearchMatrixPoints,
     pb::CreateVectorNameRequest,
     pb::DeleteVectorNameRequest,
     pb::UpdateBatchPoints,
-    pb::QueryPoints,
-    pb::QueryBatchPoints,
     pb::GetCollectionInfoRequest,
     pb::CreateCollection,
     pb::UpdateCollection,
@@ -222,6 +218,9 @@ scoped!(
     pb::CollectionClusterInfoRequest,
     pb::CollectionExistsRequest,
     pb::UpdateCollectionClusterSetupRequest,
+    pb::CreateShardKeyRequest,
+    pb::DeleteShardKeyRequest,
+    pb::ListShardKeysRequest,
     pb::CreateSnapshotRequest,
     pb::ListSnapshotsRequest,
     pb::DeleteSnapshotRequest,
@@ -240,13 +239,66 @@ macro_rules! scoped_with_lookup {
     };
 }
 
-scoped_with_lookup!(pb::SearchPointGroups, pb::RecommendPointGroups, pb::QueryPointGroups);
+scoped_with_lookup!(pb::SearchPointGroups, pb::RecommendPointGroups);
+
+/// The `lookup_from` collections of a query and its prefetches, at every depth.
+fn prefetch_lookups<'a>(
+    lookup: &'a Option<pb::LookupLocation>,
+    prefetch: &'a [pb::PrefetchQuery],
+    out: &mut Vec<&'a str>,
+) {
+    out.extend(lookup.iter().map(|l| l.collection_name.as_str()));
+    for p in prefetch {
+        prefetch_lookups(&p.lookup_from, &p.prefetch, out);
+    }
+}
+
+fn query_lookups(q: &pb::QueryPoints) -> Vec<&str> {
+    let mut out = Vec::new();
+    prefetch_lookups(&q.lookup_from, &q.prefetch, &mut out);
+    out
+}
+
+macro_rules! scoped_by {
+    ($message:ty, |$m:ident| $lookups:expr) => {
+        impl Scoped for $message {
+            fn collection(&self) -> &str {
+                &self.collection_name
+            }
+            fn lookups(&self) -> Vec<&str> {
+                let $m = self;
+                $lookups
+            }
+        }
+    };
+}
+
+scoped_by!(pb::QueryPoints, |m| query_lookups(m));
+scoped_by!(pb::QueryBatchPoints, |m| m.query_points.iter().flat_map(query_lookups).collect());
+scoped_by!(pb::QueryPointGroups, |m| {
+    let mut out: Vec<&str> = m.with_lookup.iter().map(|l| l.collection.as_str()).collect();
+    prefetch_lookups(&m.lookup_from, &m.prefetch, &mut out);
+    out
+});
+scoped_by!(pb::RecommendPoints, |m| m.lookup_from.iter().map(|l| l.collection_name.as_str()).collect());
+scoped_by!(pb::RecommendBatchPoints, |m| {
+    m.recommend_points.iter().flat_map(|r| r.lookup_from.iter().map(|l| l.collection_name.as_str())).collect()
+});
+scoped_by!(pb::DiscoverPoints, |m| m.lookup_from.iter().map(|l| l.collection_name.as_str()).collect());
+scoped_by!(pb::DiscoverBatchPoints, |m| {
+    m.discover_points.iter().flat_map(|r| r.lookup_from.iter().map(|l| l.collection_name.as_str())).collect()
+});
 
 /// The decoded message, once a collection-scoped caller is found allowed on its collection (at
-/// the method's level) and on the collections it looks up (read).
+/// the method's level) and on the collections it looks up (read); its collection is noted for
+/// the per-collection metrics.
 pub(crate) fn authorized<T: Scoped>(request: Request<T>) -> Result<T, Status> {
     let grant = request.extensions().get::<Grant>().cloned();
+    let slot = request.extensions().get::<crate::metrics::CollectionSlot>().cloned();
     let message = request.into_inner();
+    if let Some(slot) = slot {
+        let _ = slot.0.set(message.collection().to_string());
+    }
     if let Some(Grant { access, level }) = grant {
         access.check_collection(message.collection(), level)?;
         for lookup in message.lookups() {

@@ -66,8 +66,11 @@ pub fn operation_in(
         Operation::DropReplica(r) => {
             Ok(ClusterOperation::DropReplica(DropReplicaRequest { shard_id: r.shard_id, peer_id: r.peer_id }))
         }
-        Operation::CreateShardKey(_) | Operation::DeleteShardKey(_) => {
-            Err(unimplemented("custom sharding (shard keys)"))
+        Operation::CreateShardKey(r) => {
+            Ok(ClusterOperation::CreateShardingKey(crate::grpc::shard_keys::create_in(Some(r))?))
+        }
+        Operation::DeleteShardKey(r) => {
+            Ok(ClusterOperation::DropShardingKey(crate::grpc::shard_keys::drop_in(Some(r))?))
         }
         Operation::ReplicatePoints(_) => Err(unimplemented("point replication between shard keys")),
     }

@@ -4,7 +4,7 @@ use crate::grpc::GrpcState;
 use crate::grpc::auth::{authorized, sees};
 use crate::grpc::collections_in::{create_in, update_in};
 use crate::grpc::collections_out::{cluster_info_out, info_out};
-use crate::grpc::status::{from_node, missing, unimplemented};
+use crate::grpc::status::{from_node, missing};
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::collections_server::Collections;
 use quiver_node::AliasAction;
@@ -139,21 +139,31 @@ impl Collections for GrpcState {
         Ok(Response::new(pb::UpdateCollectionClusterSetupResponse { result, time: started.elapsed().as_secs_f64() }))
     }
 
-    async fn create_shard_key(
-        &self,
-        _request: Request<pb::CreateShardKeyRequest>,
-    ) -> Reply<pb::CreateShardKeyResponse> {
-        Err(unimplemented("custom sharding (shard keys)"))
+    async fn create_shard_key(&self, request: Request<pb::CreateShardKeyRequest>) -> Reply<pb::CreateShardKeyResponse> {
+        let started = Instant::now();
+        let r = authorized(request)?;
+        let body = crate::grpc::shard_keys::create_in(r.request)?;
+        let result =
+            self.node.create_shard_key(&r.collection_name, body, timeout(r.timeout)).await.map_err(from_node)?;
+        Ok(Response::new(pb::CreateShardKeyResponse { result, time: started.elapsed().as_secs_f64() }))
     }
 
-    async fn delete_shard_key(
-        &self,
-        _request: Request<pb::DeleteShardKeyRequest>,
-    ) -> Reply<pb::DeleteShardKeyResponse> {
-        Err(unimplemented("custom sharding (shard keys)"))
+    async fn delete_shard_key(&self, request: Request<pb::DeleteShardKeyRequest>) -> Reply<pb::DeleteShardKeyResponse> {
+        let started = Instant::now();
+        let r = authorized(request)?;
+        let body = crate::grpc::shard_keys::drop_in(r.request)?;
+        let result = self.node.drop_shard_key(&r.collection_name, body, timeout(r.timeout)).await.map_err(from_node)?;
+        Ok(Response::new(pb::DeleteShardKeyResponse { result, time: started.elapsed().as_secs_f64() }))
     }
 
-    async fn list_shard_keys(&self, _request: Request<pb::ListShardKeysRequest>) -> Reply<pb::ListShardKeysResponse> {
-        Err(unimplemented("custom sharding (shard keys)"))
+    async fn list_shard_keys(&self, request: Request<pb::ListShardKeysRequest>) -> Reply<pb::ListShardKeysResponse> {
+        let started = Instant::now();
+        let keys = self.node.list_shard_keys(&authorized(request)?.collection_name).map_err(from_node)?;
+        let shard_keys = keys
+            .unwrap_or_default()
+            .iter()
+            .map(|k| pb::ShardKeyDescription { key: Some(crate::grpc::shard_keys::key_out(k)) })
+            .collect();
+        Ok(Response::new(pb::ListShardKeysResponse { shard_keys, time: started.elapsed().as_secs_f64() }))
     }
 }

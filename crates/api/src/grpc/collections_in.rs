@@ -4,9 +4,11 @@
 use crate::grpc::convert::map_to_json;
 use qdrant_client::qdrant as pb;
 use quiver_types::config::{
-    CollectionParamsDiff, CreateCollection, Distance, HnswConfigDiff, OptimizersConfigDiff, SparseVectorParams,
-    UpdateCollection, VectorParams, VectorParamsDiff, VectorsConfig, WalConfigDiff,
+    CollectionParamsDiff, CreateCollection, Datatype, Distance, HnswConfigDiff, MultiVectorComparator,
+    MultiVectorConfig, OptimizersConfigDiff, SparseVectorParams, UpdateCollection, VectorParams, VectorParamsDiff,
+    VectorsConfig, WalConfigDiff,
 };
+use quiver_types::shard_key::ShardingMethod;
 use serde_json::{Value as Json, json};
 use std::collections::{BTreeMap, HashMap};
 use tonic::Status;
@@ -46,6 +48,27 @@ fn datatype(d: Option<i32>) -> Option<String> {
         Ok(pb::Datatype::Default) | Err(_) => return None,
     };
     Some(name.into())
+}
+
+/// The element type of a dense vector (`turbo*` types are not stored by Quiver).
+fn dense_datatype(d: Option<i32>) -> Result<Option<Datatype>, Status> {
+    match d.map(pb::Datatype::try_from) {
+        None | Some(Ok(pb::Datatype::Default)) => Ok(None),
+        Some(Ok(pb::Datatype::Float32)) => Ok(Some(Datatype::Float32)),
+        Some(Ok(pb::Datatype::Float16)) => Ok(Some(Datatype::Float16)),
+        Some(Ok(pb::Datatype::Uint8)) => Ok(Some(Datatype::Uint8)),
+        Some(Ok(other @ (pb::Datatype::Turbo4 | pb::Datatype::Turbo8 | pb::Datatype::Turbo16))) => {
+            Err(Status::invalid_argument(format!("datatype {} is not supported", other.as_str_name())))
+        }
+        Some(Err(_)) => Err(Status::invalid_argument("unknown datatype")),
+    }
+}
+
+fn multivector_in(comparator: i32) -> Result<MultiVectorConfig, Status> {
+    match pb::MultiVectorComparator::try_from(comparator) {
+        Ok(pb::MultiVectorComparator::MaxSim) => Ok(MultiVectorConfig { comparator: MultiVectorComparator::MaxSim }),
+        Err(_) => Err(Status::invalid_argument("unknown multivector comparator")),
+    }
 }
 
 pub fn hnsw_in(h: pb::HnswConfigDiff) -> HnswConfigDiff {
@@ -128,8 +151,8 @@ fn vector_params_in(p: pb::VectorParams) -> Result<VectorParams, Status> {
         hnsw_config: p.hnsw_config.map(hnsw_in),
         quantization_config,
         on_disk: p.on_disk,
-        datatype: datatype(p.datatype),
-        multivector_config: p.multivector_config.map(|_| json!({"comparator": "max_sim"})),
+        datatype: dense_datatype(p.datatype)?,
+        multivector_config: p.multivector_config.map(|m| multivector_in(m.comparator)).transpose()?,
         memory: memory(p.memory),
     })
 }
@@ -176,8 +199,8 @@ fn metadata_in(m: HashMap<String, pb::Value>) -> Option<serde_json::Map<String, 
 pub fn create_in(r: pb::CreateCollection) -> Result<(String, CreateCollection, Option<u64>), Status> {
     let strict_mode_config = super::strict_mode::strict_mode_in(r.strict_mode_config)?;
     let sharding_method = r.sharding_method.map(|m| match pb::ShardingMethod::try_from(m) {
-        Ok(pb::ShardingMethod::Custom) => "custom".to_string(),
-        Ok(pb::ShardingMethod::Auto) | Err(_) => "auto".to_string(),
+        Ok(pb::ShardingMethod::Custom) => ShardingMethod::Custom,
+        Ok(pb::ShardingMethod::Auto) | Err(_) => ShardingMethod::Auto,
     });
     let quantization_config = r.quantization_config.and_then(|q| q.quantization).map(quantization_in).transpose()?;
     let request = CreateCollection {

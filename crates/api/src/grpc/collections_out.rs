@@ -4,8 +4,9 @@ use crate::grpc::convert::payload_to_map;
 use qdrant_client::qdrant as pb;
 use quiver_node::info::{CollectionClusterInfo, CollectionInfo};
 use quiver_types::config::{CollectionConfig, Distance, HnswConfig, HnswConfigDiff, OptimizersConfig, VectorParams};
-use quiver_types::config::{SparseVectorParams, VectorsConfig};
+use quiver_types::config::{Datatype, MultiVectorComparator, SparseVectorParams, VectorsConfig};
 use quiver_types::replica::ReplicaState;
+use quiver_types::shard_key::ShardingMethod;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
@@ -29,13 +30,11 @@ fn memory_out(m: Option<&str>) -> Option<i32> {
     Some(m as i32)
 }
 
-fn datatype_out(d: Option<&str>) -> Option<i32> {
+fn datatype_out(d: Option<Datatype>) -> Option<i32> {
     let d = match d? {
-        "float32" => pb::Datatype::Float32,
-        "uint8" => pb::Datatype::Uint8,
-        "float16" => pb::Datatype::Float16,
-        "turbo4" => pb::Datatype::Turbo4,
-        _ => return None,
+        Datatype::Float32 => pb::Datatype::Float32,
+        Datatype::Uint8 => pb::Datatype::Uint8,
+        Datatype::Float16 => pb::Datatype::Float16,
     };
     Some(d as i32)
 }
@@ -101,8 +100,12 @@ fn vector_params_out(p: &VectorParams) -> pb::VectorParams {
         hnsw_config: p.hnsw_config.as_ref().map(hnsw_diff_out),
         quantization_config: quantization_out(p.quantization_config.as_ref()),
         on_disk: p.on_disk,
-        datatype: datatype_out(p.datatype.as_deref()),
-        multivector_config: None,
+        datatype: datatype_out(p.datatype),
+        multivector_config: p.multivector_config.map(|m| pb::MultiVectorConfig {
+            comparator: match m.comparator {
+                MultiVectorComparator::MaxSim => pb::MultiVectorComparator::MaxSim as i32,
+            },
+        }),
         memory: memory_out(p.memory.as_deref()),
     }
 }
@@ -153,9 +156,9 @@ fn optimizers_out(o: &OptimizersConfig) -> pb::OptimizersConfigDiff {
 #[allow(deprecated)]
 fn config_out(c: &CollectionConfig) -> pb::CollectionConfig {
     let p = &c.params;
-    let sharding_method = p.sharding_method.as_deref().map(|m| match m {
-        "custom" => pb::ShardingMethod::Custom as i32,
-        _ => pb::ShardingMethod::Auto as i32,
+    let sharding_method = p.sharding_method.map(|m| match m {
+        ShardingMethod::Custom => pb::ShardingMethod::Custom as i32,
+        ShardingMethod::Auto => pb::ShardingMethod::Auto as i32,
     });
     let params = pb::CollectionParams {
         shard_number: p.shard_number,
@@ -267,7 +270,7 @@ pub fn cluster_info_out(info: CollectionClusterInfo, time: f64) -> pb::Collectio
                 shard_id: s.shard_id,
                 points_count: s.points_count as u64,
                 state: replica_state_out(s.state),
-                shard_key: None,
+                shard_key: s.shard_key.as_ref().map(crate::grpc::shard_keys::key_out),
             })
             .collect(),
         remote_shards: info
@@ -277,7 +280,7 @@ pub fn cluster_info_out(info: CollectionClusterInfo, time: f64) -> pb::Collectio
                 shard_id: s.shard_id,
                 peer_id: s.peer_id,
                 state: replica_state_out(s.state),
-                shard_key: None,
+                shard_key: s.shard_key.as_ref().map(crate::grpc::shard_keys::key_out),
             })
             .collect(),
         shard_transfers: info.shard_transfers.iter().map(transfer).collect(),

@@ -7,8 +7,9 @@ use crate::wire::ReadSettings;
 use qdrant_client::qdrant as pb;
 use quiver_types::point::{NamedVectors, Record, ScoredPoint, Vector, VectorStruct};
 use quiver_types::query::{WithPayload, WithVector};
+use quiver_types::shard_key::ShardKeySelector;
 use quiver_types::{Payload, PointId, SparseVector};
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
 use tonic::Status;
 
@@ -74,9 +75,9 @@ pub fn point_id_out(id: PointId) -> pb::PointId {
     pb::PointId { point_id_options: Some(options) }
 }
 
-/// A shard key selector in the form REST's shard key checks take.
-pub fn shard_key(selector: Option<pb::ShardKeySelector>) -> Option<Json> {
-    selector.filter(|s| !s.shard_keys.is_empty()).map(|_| json!("shard_key"))
+/// A request's shard key selector (`None` when it names no key).
+pub fn shard_key(selector: Option<pb::ShardKeySelector>) -> Result<Option<ShardKeySelector>, Status> {
+    crate::grpc::shard_keys::selector_in(selector)
 }
 
 pub fn with_payload(selector: Option<pb::WithPayloadSelector>, default: bool) -> WithPayload {
@@ -191,7 +192,7 @@ pub fn record_out(record: Record) -> pb::RetrievedPoint {
         id: Some(point_id_out(record.id)),
         payload: record.payload.map(payload_to_map).unwrap_or_default(),
         vectors: record.vector.map(vectors_out),
-        shard_key: None,
+        shard_key: record.shard_key.as_ref().map(crate::grpc::shard_keys::key_out),
         order_value: order_value_out(record.order_value),
     }
 }
@@ -203,7 +204,7 @@ pub fn scored_out(point: ScoredPoint) -> pb::ScoredPoint {
         score: point.score,
         version: point.version,
         vectors: point.vector.map(vectors_out),
-        shard_key: None,
+        shard_key: point.shard_key.as_ref().map(crate::grpc::shard_keys::key_out),
         order_value: order_value_out(point.order_value),
     }
 }

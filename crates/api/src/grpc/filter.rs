@@ -38,7 +38,7 @@ fn filter_json(filter: pb::Filter) -> Result<Json, Status> {
     Ok(Json::Object(out))
 }
 
-fn condition_json(condition: pb::Condition) -> Result<Json, Status> {
+pub(crate) fn condition_json(condition: pb::Condition) -> Result<Json, Status> {
     use pb::condition::ConditionOneOf as C;
     let id = |i: pb::PointId| json!(point_id_out_json(i));
     Ok(match condition.condition_one_of {

@@ -1,8 +1,10 @@
-//! `grpc_responses_total` / `grpc_responses_fail_total` by endpoint: a tower layer around the
-//! gRPC services. A failed unary call is answered "trailers-only", so its `grpc-status` is in the
-//! response headers; a success carries it in the trailers and has none in the headers.
+//! gRPC response metrics by endpoint (`grpc_responses_*`): a tower layer around the gRPC
+//! services that times each call. A failed unary call is answered "trailers-only", so its
+//! `grpc-status` is in the response headers; a success carries it in the trailers and has none in
+//! the headers. The layer puts an empty [`CollectionSlot`] in the request, which the handler fills
+//! with the message's collection (`auth::authorized`) for `?per_collection`.
 
-use crate::metrics::Metrics;
+use crate::metrics::{CollectionSlot, Metrics};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -44,14 +46,17 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let started = std::time::Instant::now();
         let endpoint = request.uri().path().to_string();
+        let slot = CollectionSlot::default();
+        request.extensions_mut().insert(slot.clone());
         let metrics = Arc::clone(&self.metrics);
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
-            let failed = response.headers().get("grpc-status").is_some_and(|s| s.as_bytes() != b"0");
-            metrics.count_grpc(endpoint, failed);
+            let code = response.headers().get("grpc-status").map_or(Some(0), |s| s.to_str().ok()?.parse::<u16>().ok());
+            metrics.record_grpc(endpoint, slot.0.get().map(String::as_str), started.elapsed(), code.unwrap_or(2));
             Ok(response)
         })
     }

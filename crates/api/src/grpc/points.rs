@@ -94,12 +94,12 @@ impl Points for GrpcState {
         groups::recommend_groups(&self.node, authorized(request)?).await.map(Response::new)
     }
 
-    async fn discover(&self, _request: Request<pb::DiscoverPoints>) -> Reply<pb::DiscoverResponse> {
-        Err(unimplemented("discovery search (discover)"))
+    async fn discover(&self, request: Request<pb::DiscoverPoints>) -> Reply<pb::DiscoverResponse> {
+        read::discover(&self.node, authorized(request)?).await.map(Response::new)
     }
 
-    async fn discover_batch(&self, _request: Request<pb::DiscoverBatchPoints>) -> Reply<pb::DiscoverBatchResponse> {
-        Err(unimplemented("discovery search (discover_batch)"))
+    async fn discover_batch(&self, request: Request<pb::DiscoverBatchPoints>) -> Reply<pb::DiscoverBatchResponse> {
+        read::discover_batch(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn count(&self, request: Request<pb::CountPoints>) -> Reply<pb::CountResponse> {

@@ -4,7 +4,7 @@
 use crate::grpc::convert::{point_id, point_id_out, point_ids, read_settings, record_out, scored_list, shard_key};
 use crate::grpc::convert::{with_payload, with_vector};
 use crate::grpc::filter::filter_in;
-use crate::grpc::query::{order_by_in, query_request, recommend_request, search_wire};
+use crate::grpc::query::{discover_request, order_by_in, query_request, recommend_request, search_wire};
 use crate::wire::{self, CountWire, ReadSettings, RetrieveWire, ScrollWire};
 use crate::wire_query::QueryRequestWire;
 use qdrant_client::qdrant as pb;
@@ -25,10 +25,15 @@ pub async fn get(node: &Node, r: pb::GetPoints) -> Result<pb::GetResponse, Statu
         ids: point_ids(r.ids)?,
         with_payload: with_payload(r.with_payload, true),
         with_vector: with_vector(r.with_vectors),
-        shard_key: shard_key(r.shard_key_selector),
+        shard_key: shard_key(r.shard_key_selector)?,
     };
-    wire::shard_key_unsupported(&body.shard_key)?;
-    let read = node.retrieve_points(&r.collection_name, body.ids, body.with_payload, body.with_vector);
+    let read = node.retrieve_points(
+        &r.collection_name,
+        body.ids,
+        body.with_payload,
+        body.with_vector,
+        body.shard_key.as_ref(),
+    );
     let records = wire::bounded(settings, read).await?;
     Ok(pb::GetResponse { result: records.into_iter().map(record_out).collect(), time: elapsed(started), usage: None })
 }
@@ -44,9 +49,11 @@ pub async fn scroll(node: &Node, r: pb::ScrollPoints) -> Result<pb::ScrollRespon
         with_payload: with_payload(r.with_payload, true),
         with_vector: with_vector(r.with_vectors),
         order_by: r.order_by.map(order_by_in),
-        shard_key: shard_key(r.shard_key_selector),
+        shard_key: shard_key(r.shard_key_selector)?,
     };
-    let page = wire::bounded(settings, node.scroll_points(&r.collection_name, body.into_request()?)).await?;
+    let shard_key = body.shard_key.clone();
+    let page = node.scroll_points(&r.collection_name, body.into_request()?, shard_key.as_ref());
+    let page = wire::bounded(settings, page).await?;
     Ok(pb::ScrollResponse {
         next_page_offset: page.next_page_offset.map(point_id_out),
         result: page.points.into_iter().map(record_out).collect(),
@@ -58,10 +65,10 @@ pub async fn scroll(node: &Node, r: pb::ScrollPoints) -> Result<pb::ScrollRespon
 pub async fn count(node: &Node, r: pb::CountPoints) -> Result<pb::CountResponse, Status> {
     let started = Instant::now();
     let settings = read_settings(r.read_consistency, r.timeout)?;
-    let body = CountWire { filter: filter_in(r.filter)?, exact: r.exact, shard_key: shard_key(r.shard_key_selector) };
-    wire::shard_key_unsupported(&body.shard_key)?;
+    let body = CountWire { filter: filter_in(r.filter)?, exact: r.exact, shard_key: shard_key(r.shard_key_selector)? };
     // Counts are always exact; `exact: false` is answered exactly too.
-    let count = wire::bounded(settings, node.count_points(&r.collection_name, body.filter)).await?;
+    let count = node.count_points(&r.collection_name, body.filter, body.shard_key.as_ref());
+    let count = wire::bounded(settings, count).await?;
     Ok(pb::CountResponse { result: Some(pb::CountResult { count: count as u64 }), time: elapsed(started), usage: None })
 }
 
@@ -144,6 +151,26 @@ pub async fn recommend(node: &Node, r: pb::RecommendPoints) -> Result<pb::Recomm
     let name = r.collection_name.clone();
     let points = run_query(node, &name, settings, recommend_request(r)?).await?;
     Ok(pb::RecommendResponse { result: scored_list(points), time: elapsed(started), usage: None })
+}
+
+pub async fn discover(node: &Node, r: pb::DiscoverPoints) -> Result<pb::DiscoverResponse, Status> {
+    let started = Instant::now();
+    let settings = read_settings(r.read_consistency, r.timeout)?;
+    let name = r.collection_name.clone();
+    let points = run_query(node, &name, settings, discover_request(r)?.into_query_wire()?).await?;
+    Ok(pb::DiscoverResponse { result: scored_list(points), time: elapsed(started), usage: None })
+}
+
+pub async fn discover_batch(node: &Node, r: pb::DiscoverBatchPoints) -> Result<pb::DiscoverBatchResponse, Status> {
+    let started = Instant::now();
+    let settings = read_settings(r.read_consistency, r.timeout)?;
+    let queries = r
+        .discover_points
+        .into_iter()
+        .map(|q| Ok(discover_request(q)?.into_query()?))
+        .collect::<Result<Vec<_>, Status>>()?;
+    let result = batch(node, &r.collection_name, settings, queries).await?;
+    Ok(pb::DiscoverBatchResponse { result, time: elapsed(started), usage: None })
 }
 
 pub async fn recommend_batch(node: &Node, r: pb::RecommendBatchPoints) -> Result<pb::RecommendBatchResponse, Status> {

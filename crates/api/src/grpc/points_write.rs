@@ -4,10 +4,10 @@
 use crate::grpc::convert::{map_to_json, point_id, point_ids, shard_key, vectors_in};
 use crate::grpc::filter::filter_in;
 use crate::grpc::status::{from_node, missing};
-use crate::wire::{self, DeletePayloadWire, DeleteVectorsWire, SelectorWire, SetPayloadWire, WriteParams};
+use crate::wire::{self, DeletePayloadWire, DeleteVectorsWire, SelectorWire, SetPayloadWire, Write, WriteParams};
 use qdrant_client::qdrant as pb;
 use quiver_node::Node;
-use quiver_types::ops::{UpdateMode, UpdateOperation, UpdateResult, UpdateStatus};
+use quiver_types::ops::{UpdateMode, UpdateResult, UpdateStatus};
 use quiver_types::point::{PointStruct, VectorStruct};
 use std::time::Instant;
 use tonic::Status;
@@ -30,12 +30,7 @@ fn response(started: Instant, result: UpdateResult) -> pb::PointsOperationRespon
 }
 
 /// Runs one write and wraps its result.
-async fn write(
-    node: &Node,
-    name: &str,
-    params: WriteParams,
-    op: UpdateOperation,
-) -> Result<pb::PointsOperationResponse, Status> {
+async fn write(node: &Node, name: &str, params: WriteParams, op: Write) -> Result<pb::PointsOperationResponse, Status> {
     let started = Instant::now();
     Ok(response(started, wire::apply_write(node, name, &params, op).await?))
 }
@@ -48,7 +43,7 @@ fn selector(selector: Option<pb::PointsSelector>, shard: Option<pb::ShardKeySele
         Some(S::Points(list)) => (Some(point_ids(list.ids)?), None),
         Some(S::Filter(f)) => (None, filter_in(Some(f))?),
     };
-    Ok(SelectorWire { points, filter, shard_key: shard_key(shard) })
+    Ok(SelectorWire { points, filter, shard_key: shard_key(shard)? })
 }
 
 fn update_mode(mode: Option<i32>) -> Result<Option<UpdateMode>, Status> {
@@ -76,16 +71,16 @@ fn upsert_op(
     shard: Option<pb::ShardKeySelector>,
     update_filter: Option<pb::Filter>,
     mode: Option<i32>,
-) -> Result<UpdateOperation, Status> {
+) -> Result<Write, Status> {
     let points = points_in(points)?;
-    Ok(wire::upsert_points(points, &shard_key(shard), filter_in(update_filter)?, update_mode(mode)?)?)
+    Ok(wire::upsert_points(points, shard_key(shard)?, filter_in(update_filter)?, update_mode(mode)?))
 }
 
 fn update_vectors_op(
     points: Vec<pb::PointVectors>,
     shard: Option<pb::ShardKeySelector>,
     update_filter: Option<pb::Filter>,
-) -> Result<UpdateOperation, Status> {
+) -> Result<Write, Status> {
     let points = points
         .into_iter()
         .map(|p| {
@@ -93,7 +88,7 @@ fn update_vectors_op(
         })
         .collect::<Result<Vec<_>, Status>>()?;
     let body =
-        wire::UpdateVectorsWire { points, shard_key: shard_key(shard), update_filter: filter_in(update_filter)? };
+        wire::UpdateVectorsWire { points, shard_key: shard_key(shard)?, update_filter: filter_in(update_filter)? };
     Ok(body.into_operation()?)
 }
 
@@ -103,7 +98,7 @@ fn set_payload_op(
     shard: Option<pb::ShardKeySelector>,
     key: Option<String>,
     overwrite: bool,
-) -> Result<UpdateOperation, Status> {
+) -> Result<Write, Status> {
     let body = SetPayloadWire { payload: map_to_json(payload), selector: selector(points, shard)?, key };
     Ok(wire::set_payload_operation(body, overwrite)?)
 }
@@ -112,7 +107,7 @@ fn delete_payload_op(
     keys: Vec<String>,
     points: Option<pb::PointsSelector>,
     shard: Option<pb::ShardKeySelector>,
-) -> Result<UpdateOperation, Status> {
+) -> Result<Write, Status> {
     Ok(wire::delete_payload_operation(DeletePayloadWire { keys, selector: selector(points, shard)? })?)
 }
 
@@ -120,7 +115,7 @@ fn delete_vectors_op(
     points: Option<pb::PointsSelector>,
     vectors: Option<pb::VectorsSelector>,
     shard: Option<pb::ShardKeySelector>,
-) -> Result<UpdateOperation, Status> {
+) -> Result<Write, Status> {
     let vector = vectors.ok_or_else(|| missing("vectors"))?.names;
     Ok(wire::delete_vectors_operation(DeleteVectorsWire { selector: selector(points, shard)?, vector })?)
 }
@@ -166,7 +161,7 @@ pub async fn clear_payload(node: &Node, r: pb::ClearPayloadPoints) -> Result<pb:
 
 /// One operation of `UpdateBatch` (the deprecated selector-only forms are still accepted).
 #[allow(deprecated)]
-fn batch_operation(op: pb::PointsUpdateOperation) -> Result<UpdateOperation, Status> {
+fn batch_operation(op: pb::PointsUpdateOperation) -> Result<Write, Status> {
     use pb::points_update_operation::Operation as O;
     match op.operation.ok_or_else(|| missing("operation"))? {
         O::Upsert(u) => upsert_op(u.points, u.shard_key_selector, u.update_filter, u.update_mode),
@@ -189,8 +184,9 @@ pub async fn update_batch(node: &Node, r: pb::UpdateBatchPoints) -> Result<pb::U
     let ops = r.operations.into_iter().map(batch_operation).collect::<Result<Vec<_>, _>>()?;
     let wait = r.wait.unwrap_or(false);
     let mut result = Vec::with_capacity(ops.len());
-    for op in ops {
-        result.push(result_out(node.update_points(&r.collection_name, op, wait).await.map_err(from_node)?));
+    for write in ops {
+        let update = node.update_points(&r.collection_name, write.op, write.shard_key.as_ref(), wait);
+        result.push(result_out(update.await.map_err(from_node)?));
     }
     Ok(pb::UpdateBatchResponse { result, time: started.elapsed().as_secs_f64(), usage: None })
 }

@@ -3,10 +3,12 @@
 
 use crate::grpc::convert::{point_id, shard_key, vector_in, with_payload, with_vector};
 use crate::grpc::filter::filter_in;
+use crate::wire_discover::DiscoverRequestWire;
 use crate::wire_query::{
-    FusionWire, NamedVectorWire, OneOrMany, PrefetchWire, QueryRequestWire, QueryWire, RecommendWire, RrfWire,
-    SearchWire, VectorInputWire,
+    ContextPairWire, DiscoverWire, FusionWire, LookupFromWire, MmrWire, NamedVectorWire, OneOrMany, PrefetchWire,
+    QueryRequestWire, QueryWire, RecommendWire, RrfWire, SampleWire, SearchWire, VectorInputWire,
 };
+use crate::wire_query::{FeedbackItemWire, FeedbackQueryWire, FeedbackStrategyWire, NaiveWire};
 use qdrant_client::qdrant as pb;
 use quiver_types::SparseVector;
 use quiver_types::point::Vector;
@@ -30,8 +32,13 @@ pub fn params_in(params: Option<pb::SearchParams>) -> Option<SearchParams> {
     })
 }
 
-fn lookup_from(location: Option<pb::LookupLocation>) -> Option<Json> {
-    location.map(|l| json!({"collection": l.collection_name, "vector": l.vector_name}))
+fn lookup_from(location: Option<pb::LookupLocation>) -> Result<Option<LookupFromWire>, Status> {
+    location
+        .map(|l| {
+            let shard_key = shard_key(l.shard_key_selector)?;
+            Ok(LookupFromWire { collection: l.collection_name, vector: l.vector_name, shard_key })
+        })
+        .transpose()
 }
 
 /// `SearchPoints` as the REST search body.
@@ -53,7 +60,7 @@ pub fn search_wire(r: pb::SearchPoints) -> Result<SearchWire, Status> {
         with_payload: with_payload(r.with_payload, false),
         with_vector: with_vector(r.with_vectors),
         score_threshold: r.score_threshold,
-        shard_key: shard_key(r.shard_key_selector),
+        shard_key: shard_key(r.shard_key_selector)?,
     })
 }
 
@@ -99,13 +106,42 @@ pub fn order_by_in(order_by: pb::OrderBy) -> OrderByInterface {
     OrderByInterface::Struct(OrderBy { key: order_by.key, direction, start_from: start_from(order_by.start_from) })
 }
 
+fn feedback_wire(f: pb::RelevanceFeedbackInput) -> Result<FeedbackQueryWire, Status> {
+    use pb::feedback_strategy::Variant;
+    let naive = match f.strategy.and_then(|s| s.variant) {
+        Some(Variant::Naive(n)) => NaiveWire { a: n.a, b: n.b, c: n.c },
+        None => return Err(crate::grpc::status::missing("relevance feedback strategy")),
+    };
+    let feedback = f
+        .feedback
+        .into_iter()
+        .map(|item| Ok(FeedbackItemWire { example: vector_input(item.example)?, score: item.score }))
+        .collect::<Result<_, Status>>()?;
+    Ok(FeedbackQueryWire { target: vector_input(f.target)?, feedback, strategy: FeedbackStrategyWire { naive } })
+}
+
+fn context_pairs(context: Option<pb::ContextInput>) -> Result<Vec<ContextPairWire>, Status> {
+    let pairs = context.map(|c| c.pairs).unwrap_or_default();
+    pairs
+        .into_iter()
+        .map(|p| Ok(ContextPairWire { positive: vector_input(p.positive)?, negative: vector_input(p.negative)? }))
+        .collect()
+}
+
 /// The REST form of a query; kinds REST refuses are named the same way.
 fn query_wire(query: Option<pb::Query>) -> Result<Option<QueryWire>, Status> {
     use pb::query::Variant as Q;
-    let other = |kind: &str| QueryWire::Other(serde_json::Map::from_iter([(kind.to_string(), Json::Null)]));
+    let other = |kind: &str| QueryWire::Other(kind.to_string());
     let Some(variant) = query.and_then(|q| q.variant) else { return Ok(None) };
     Ok(Some(match variant {
-        Q::Nearest(v) => QueryWire::Nearest { nearest: vector_input(Some(v))? },
+        Q::Nearest(v) => QueryWire::Nearest { nearest: vector_input(Some(v))?, mmr: None },
+        Q::NearestWithMmr(n) => QueryWire::Nearest {
+            nearest: vector_input(n.nearest)?,
+            mmr: Some(n.mmr.map_or_else(MmrWire::default, |m| MmrWire {
+                diversity: m.diversity,
+                candidates_limit: m.candidates_limit.map(|c| c as usize),
+            })),
+        },
         Q::Recommend(r) => QueryWire::Recommend {
             recommend: RecommendWire {
                 positive: r.positive.into_iter().map(|v| vector_input(Some(v))).collect::<Result<_, _>>()?,
@@ -117,14 +153,26 @@ fn query_wire(query: Option<pb::Query>) -> Result<Option<QueryWire>, Status> {
             Ok(pb::Fusion::Dbsf) => QueryWire::Fusion { fusion: FusionWire::Dbsf },
             Ok(pb::Fusion::Rrf) | Err(_) => QueryWire::Fusion { fusion: FusionWire::Rrf },
         },
-        Q::Rrf(r) => QueryWire::Rrf { rrf: RrfWire { k: r.k.map(|k| k as usize) } },
+        Q::Rrf(r) => QueryWire::Rrf {
+            rrf: RrfWire { k: r.k.map(|k| k as usize), weights: (!r.weights.is_empty()).then_some(r.weights) },
+        },
         Q::OrderBy(o) => QueryWire::OrderBy { order_by: order_by_in(o) },
-        Q::Discover(_) => other("discover"),
-        Q::Context(_) => other("context"),
-        Q::Sample(_) => other("sample"),
-        Q::Formula(_) => other("formula"),
-        Q::NearestWithMmr(_) => other("nearest (mmr)"),
-        Q::RelevanceFeedback(_) => other("relevance_feedback"),
+        Q::Discover(d) => QueryWire::Discover {
+            discover: DiscoverWire {
+                target: vector_input(d.target)?,
+                context: Some(OneOrMany::Many(context_pairs(d.context)?)),
+            },
+        },
+        Q::Context(c) => QueryWire::Context { context: OneOrMany::Many(context_pairs(Some(c))?) },
+        Q::Sample(s) => match pb::Sample::try_from(s) {
+            Ok(pb::Sample::Random) => QueryWire::Sample { sample: SampleWire::Random },
+            Err(_) => return Err(Status::invalid_argument("unknown sample kind")),
+        },
+        Q::Formula(f) => QueryWire::Formula(
+            serde_json::from_value(crate::grpc::formula::formula_json(f)?)
+                .map_err(|e| Status::invalid_argument(format!("invalid `formula` query: {e}")))?,
+        ),
+        Q::RelevanceFeedback(f) => QueryWire::RelevanceFeedback { relevance_feedback: feedback_wire(f)? },
         Q::Text(_) => other("text"),
     }))
 }
@@ -138,7 +186,7 @@ fn prefetch_wire(p: pb::PrefetchQuery) -> Result<PrefetchWire, Status> {
         params: params_in(p.params),
         score_threshold: p.score_threshold,
         limit: p.limit.map(|l| l as usize),
-        lookup_from: lookup_from(p.lookup_from),
+        lookup_from: lookup_from(p.lookup_from)?,
     })
 }
 
@@ -162,8 +210,8 @@ pub fn query_request(r: pb::QueryPoints) -> Result<QueryRequestWire, Status> {
         offset: r.offset.map(|o| o as usize),
         with_vector: with_vector(r.with_vectors),
         with_payload: with_payload(r.with_payload, false),
-        lookup_from: lookup_from(r.lookup_from),
-        shard_key: shard_key(r.shard_key_selector),
+        lookup_from: lookup_from(r.lookup_from)?,
+        shard_key: shard_key(r.shard_key_selector)?,
     })
 }
 
@@ -197,7 +245,42 @@ pub fn recommend_request(r: pb::RecommendPoints) -> Result<QueryRequestWire, Sta
         offset: r.offset.map(|o| o as usize),
         with_vector: with_vector(r.with_vectors),
         with_payload: with_payload(r.with_payload, false),
-        lookup_from: lookup_from(r.lookup_from),
-        shard_key: shard_key(r.shard_key_selector),
+        lookup_from: lookup_from(r.lookup_from)?,
+        shard_key: shard_key(r.shard_key_selector)?,
+    })
+}
+
+fn example(example: Option<pb::VectorExample>) -> Result<VectorInputWire, Status> {
+    use pb::vector_example::Example;
+    match example.and_then(|e| e.example).ok_or_else(|| crate::grpc::status::missing("example"))? {
+        Example::Id(id) => Ok(VectorInputWire::Id(point_id(Some(id))?)),
+        Example::Vector(v) => example_vector(v),
+    }
+}
+
+/// Legacy `DiscoverPoints` as the REST discover body.
+pub fn discover_request(r: pb::DiscoverPoints) -> Result<DiscoverRequestWire, Status> {
+    use pb::target_vector::Target;
+    let target = match r.target.and_then(|t| t.target) {
+        Some(Target::Single(e)) => Some(example(Some(e))?),
+        None => None,
+    };
+    let context = r
+        .context
+        .into_iter()
+        .map(|p| Ok(ContextPairWire { positive: example(p.positive)?, negative: example(p.negative)? }))
+        .collect::<Result<Vec<_>, Status>>()?;
+    Ok(DiscoverRequestWire {
+        target,
+        context: Some(context),
+        filter: filter_in(r.filter)?,
+        params: params_in(r.params),
+        limit: r.limit as usize,
+        offset: r.offset.map(|o| o as usize),
+        with_payload: with_payload(r.with_payload, false),
+        with_vector: with_vector(r.with_vectors),
+        using: r.using,
+        lookup_from: lookup_from(r.lookup_from)?,
+        shard_key: shard_key(r.shard_key_selector)?,
     })
 }

@@ -73,14 +73,16 @@ impl CollectionMeta {
         Ok(MetaResponse::Changed(true))
     }
 
-    /// After `replication_factor` was lowered: each shard keeps that many replicas, dropping
-    /// first those on gone or draining peers, then those holding the least complete data
-    /// (not `Active`), then those on the peers holding the most replicas of this collection
-    /// (lowest peer id first, so the primary stays); never the last `Active` one.
+    /// After `replication_factor` was lowered: each shard that follows it (not a shard key's
+    /// with a factor of its own) keeps that many replicas, dropping first those on gone or
+    /// draining peers, then those holding the least complete data (not `Active`), then those on
+    /// the peers holding the most replicas of this collection (lowest peer id first, so the
+    /// primary stays); never the last `Active` one.
     pub(super) fn trim_to_factor(&mut self, peers: &BTreeMap<PeerId, PeerInfo>) {
         let factor = usize::try_from(self.config.params.replication_factor.max(1)).unwrap_or(usize::MAX);
         let load = replica_counts(self);
-        let shard_ids: Vec<ShardId> = self.shards.keys().copied().collect();
+        let shard_ids: Vec<ShardId> =
+            self.shards.keys().copied().filter(|s| self.follows_collection_factor(*s)).collect();
         for shard in shard_ids {
             let Some(replicas) = self.shards.get(&shard) else { continue };
             let mut order: Vec<(PeerId, ReplicaState)> = replicas.iter().map(|(p, s)| (*p, *s)).collect();

@@ -196,6 +196,18 @@ impl CollectionMeta {
                 if self.transfers.iter().any(|t| t.shard_id == shard) {
                     return Err(MetaError::BadRequest(format!("Shard {shard} is already being transferred")));
                 }
+                // Planned from an older state (the factor was lowered since): a new replica
+                // would go over the factor.
+                // The shard's own factor: its shard key's when the key has one (custom sharding).
+                let factor = usize::try_from(self.shard_factor(shard)).unwrap_or(usize::MAX);
+                // Replicas on gone or draining peers are being replaced: not counted.
+                let staying = |peer: &PeerId| peers.get(peer).is_some_and(PeerInfo::takes_replicas);
+                let replicas = self.shards.get(&shard).map_or(0, |r| r.keys().filter(|p| staying(p)).count());
+                if transfer.sync && replicas >= factor {
+                    return Err(MetaError::BadRequest(format!(
+                        "Shard {shard} already has {replicas} replicas (replication_factor {factor})"
+                    )));
+                }
             }
         }
         let incoming = self.transfers.iter().filter(|t| t.to == transfer.to).count();
@@ -216,7 +228,7 @@ impl CollectionMeta {
     }
 
     /// `PromoteReplica` (spec §7.1 step 5, `priority=snapshot`): `peer` → `Active`; of the other
-    /// active replicas of the shard the excess over `replication_factor − 1` is dropped (highest
+    /// active replicas of the shard the excess over its replication factor − 1 is dropped (highest
     /// peer ids first) and the rest turn `Dead`, so they re-sync from `peer`; their transfers
     /// are aborted.
     pub(super) fn promote_replica(
@@ -231,7 +243,7 @@ impl CollectionMeta {
         }
         let demoted: Vec<PeerId> =
             replicas.iter().filter(|(p, s)| **p != peer && is_active(**s)).map(|(p, _)| *p).collect();
-        let keep = (self.config.params.replication_factor.saturating_sub(1) as usize).min(demoted.len());
+        let keep = (self.shard_factor(shard).saturating_sub(1) as usize).min(demoted.len());
         let (kept, dropped) = demoted.split_at(keep);
         let involved = |p: &PeerId| *p == peer || demoted.contains(p);
         self.abort_transfers_where(|t| t.shard_id == shard && (involved(&t.from) || involved(&t.to)));

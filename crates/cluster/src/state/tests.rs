@@ -559,3 +559,5 @@ fn state_survives_serde_round_trips() {
 
 #[path = "tests_lifecycle.rs"]
 mod lifecycle;
+#[path = "tests_shard_keys.rs"]
+mod shard_keys;

@@ -123,3 +123,27 @@ fn only_the_current_primary_finishes_a_transfer() {
     );
     assert_eq!(replicas(&state, 0), vec![(1, Active), (2, Dead), (3, Active)]);
 }
+
+fn placement_transfer(shard_id: ShardId, from: PeerId, to: PeerId, sync: bool) -> Op {
+    Op::StartTransfer {
+        collection: "c".into(),
+        transfer: ShardTransfer { shard_id, from, to, sync, method: Some(TransferMethod::StreamRecords) },
+        limits: Some(TransferLimits { incoming: None, outgoing: None, purpose: AutoTransfer::Placement }),
+    }
+}
+
+#[test]
+fn a_placement_replica_planned_before_the_factor_was_lowered_is_refused() {
+    let mut state = fresh();
+    run(
+        &mut state,
+        &[
+            // Factor 2: shard 0 is at it, shard 1 below it.
+            (create("c", &[(0, &[1, 2]), (1, &[1])], Active), Expect::Done),
+            (placement_transfer(0, 1, 3, true), Expect::BadRequest("already has 2 replicas")),
+            (placement_transfer(1, 1, 3, true), Expect::Done),
+            // A move keeps the count: allowed at the factor.
+            (placement_transfer(0, 2, 3, false), Expect::Done),
+        ],
+    );
+}

@@ -10,6 +10,7 @@
 use super::{DenseColumn, PointTable};
 use crate::graph::FrozenGraph;
 use crate::index::VectorIndex;
+use crate::vectors::{Elements, VectorRef};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -33,7 +34,7 @@ impl SlotBits {
         self.0[word] |= 1 << bit;
     }
 
-    fn get(&self, slot: u32) -> bool {
+    pub(super) fn get(&self, slot: u32) -> bool {
         self.0.get(slot as usize / 64).is_some_and(|w| w & (1 << (slot % 64)) != 0)
     }
 }
@@ -42,7 +43,7 @@ impl SlotBits {
 pub struct FrozenView<'a> {
     pub graph: &'a FrozenGraph,
     /// The column's vectors, `dim` per slot (the copy scores on them).
-    pub vectors: &'a [f32],
+    vectors: &'a Elements,
     pub dim: usize,
     stale: &'a SlotBits,
     changed: &'a BTreeSet<u32>,
@@ -66,8 +67,8 @@ impl<'a> FrozenView<'a> {
     }
 
     /// The vector of `slot` in the column.
-    pub fn vector(&self, slot: u32) -> Option<&'a [f32]> {
-        self.vectors.get(slot as usize * self.dim..(slot as usize + 1) * self.dim)
+    pub fn vector(&self, slot: u32) -> Option<VectorRef<'a>> {
+        self.vectors.get(slot as usize * self.dim, self.dim)
     }
 
     /// Slots whose vector changed since the copy was taken.
@@ -87,7 +88,7 @@ impl PointTable {
     /// A plan for a new copy of `name`'s graph when one is due: the index has caught up
     /// (nothing pending), and there is no copy yet or slots changed since the last one.
     pub fn freeze_plan(&self, name: &str) -> Option<FreezePlan> {
-        let column = self.dense.get(name)?;
+        let column = self.column(name)?;
         let index = column.index.clone()?;
         if !column.pending.is_empty() || (column.frozen.is_some() && column.changed.is_empty()) {
             return None;
@@ -103,7 +104,7 @@ impl PointTable {
     /// not in the copy or whose vector changed while it was taken are stale, and the live ones
     /// among them go to `changed`.
     pub fn install_frozen(&mut self, name: &str, plan: &FreezePlan, graph: FrozenGraph) {
-        let Some(column) = self.dense.get_mut(name) else { return };
+        let Some(column) = self.column_mut(name) else { return };
         if !column.index.as_ref().is_some_and(|i| Arc::ptr_eq(i, &plan.index)) {
             return;
         }
@@ -122,6 +123,6 @@ impl PointTable {
 
     /// Bytes held by the frozen copy of `name`'s graph.
     pub fn frozen_bytes(&self, name: &str) -> usize {
-        self.dense.get(name).and_then(|c| c.frozen.as_ref()).map_or(0, |g| g.memory_bytes())
+        self.column(name).and_then(|c| c.frozen.as_ref()).map_or(0, |g| g.memory_bytes())
     }
 }

@@ -1,0 +1,182 @@
+//! The vectors of a query's examples, and MMR re-ranking (design record 013). An example is a
+//! vector given inline or the id of a point whose vector is looked up, in the queried collection
+//! or in the one `lookup_from` names (and its vector of `lookup_from.vector`).
+
+use crate::error::{NodeError, Result};
+use crate::keyed::Keyed;
+use quiver_types::point::{ScoredPoint, Vector};
+use quiver_types::query::{ContextPair, FeedbackPair, WithPayload, WithVector};
+use quiver_types::{PointId, SparseVector};
+
+/// A vector given directly or by the id of a point that has it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VectorInput {
+    Dense(Vec<f32>),
+    Sparse(SparseVector),
+    Multi(Vec<Vec<f32>>),
+    Point(PointId),
+}
+
+/// A positive and a negative example (discover and context).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextInput {
+    pub positive: VectorInput,
+    pub negative: VectorInput,
+}
+
+/// Maximal marginal relevance: re-rank `candidates_limit` nearest points, trading relevance for
+/// dissimilarity to the points already picked (`diversity` in [0, 1]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mmr {
+    pub diversity: f32,
+    pub candidates_limit: usize,
+}
+
+/// An example scored by a feedback model (relevance feedback).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedbackInput {
+    pub example: VectorInput,
+    pub score: f32,
+}
+
+/// The `naive` relevance feedback strategy's trained coefficients.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NaiveFeedback {
+    pub a: f32,
+    pub b: f32,
+    pub c: f32,
+}
+
+/// Feedback pairs a relevance feedback query uses at most (as Qdrant).
+const MAX_FEEDBACK_PAIRS: usize = 3;
+
+/// Where examples given by id are looked up.
+pub(crate) struct Lookup {
+    pub(crate) collection: Keyed,
+    pub(crate) vector: String,
+    /// Another collection (`lookup_from`): its ids are not excluded from the results.
+    pub(crate) foreign: bool,
+}
+
+/// Resolves the examples of one stage.
+pub(crate) struct Examples<'a> {
+    pub(crate) lookup: &'a Lookup,
+}
+
+impl Examples<'_> {
+    /// The vector of one example.
+    pub(crate) async fn one(&self, input: &VectorInput) -> Result<Vector> {
+        match input {
+            VectorInput::Dense(v) => Ok(Vector::Dense(v.clone())),
+            VectorInput::Sparse(v) => Ok(Vector::Sparse(v.clone())),
+            VectorInput::Multi(v) => Ok(Vector::Multi(v.clone())),
+            VectorInput::Point(id) => {
+                let name = &self.lookup.vector;
+                let with_vector = WithVector::Names(vec![name.clone()]);
+                let record = self.lookup.collection.retrieve(vec![*id], WithPayload::Bool(false), with_vector).await?;
+                let record = record
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| NodeError::NotFound(format!("No point with id {id} found")))?;
+                record
+                    .vector
+                    .and_then(|v| v.into_named().remove(name))
+                    .ok_or_else(|| NodeError::BadInput(format!("point {id} has no vector named `{name}`")))
+            }
+        }
+    }
+
+    pub(crate) async fn all(&self, inputs: &[VectorInput]) -> Result<Vec<Vector>> {
+        let mut out = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            out.push(self.one(input).await?);
+        }
+        Ok(out)
+    }
+
+    /// Positive examples of a recommendation (at least one).
+    pub(crate) async fn positives(&self, inputs: &[VectorInput]) -> Result<Vec<Vector>> {
+        if inputs.is_empty() {
+            return Err(NodeError::BadInput("recommend needs at least one positive example".into()));
+        }
+        self.all(inputs).await
+    }
+
+    /// Relevance feedback pairs: the feedback sorted by score, best paired with worst, then the
+    /// next ones inwards (at most 3 pairs), each weighted `(score gap)^b · c`.
+    pub(crate) async fn feedback_pairs(
+        &self,
+        feedback: &[FeedbackInput],
+        strategy: NaiveFeedback,
+    ) -> Result<Vec<FeedbackPair>> {
+        let mut sorted: Vec<&FeedbackInput> = feedback.iter().collect();
+        sorted.sort_by(|x, y| y.score.total_cmp(&x.score));
+        let count = MAX_FEEDBACK_PAIRS.min(sorted.len() / 2);
+        let mut out = Vec::with_capacity(count);
+        for i in 0..count {
+            let (best, worst) = (sorted[i], sorted[sorted.len() - 1 - i]);
+            out.push(FeedbackPair {
+                positive: self.one(&best.example).await?,
+                negative: self.one(&worst.example).await?,
+                weight: (best.score - worst.score).powf(strategy.b) * strategy.c,
+            });
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn pairs(&self, pairs: &[ContextInput]) -> Result<Vec<ContextPair>> {
+        let mut out = Vec::with_capacity(pairs.len());
+        for pair in pairs {
+            out.push(ContextPair {
+                positive: self.one(&pair.positive).await?,
+                negative: self.one(&pair.negative).await?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Re-ranks `candidates` (best first, with their vector `using`) by maximal marginal relevance:
+/// the best candidate first, then repeatedly the one maximising
+/// `λ · relevance − (1 − λ) · max closeness to a picked point`, with `λ = 1 − diversity`. Each
+/// point's score is the value it was picked with (the first: its relevance).
+pub(crate) fn mmr_stage(
+    collection: &Keyed,
+    using: &str,
+    candidates: Vec<ScoredPoint>,
+    mmr: &Mmr,
+    limit: usize,
+) -> Result<Vec<ScoredPoint>> {
+    let relevance_sign =
+        if candidates.first().zip(candidates.last()).is_some_and(|(a, b)| a.score < b.score) { -1.0 } else { 1.0 };
+    let mut pool: Vec<(ScoredPoint, Vector)> = candidates
+        .into_iter()
+        .filter_map(|mut p| {
+            let vector = p.vector.take()?.into_named().remove(using)?;
+            Some((p, vector))
+        })
+        .collect();
+    let lambda = 1.0 - mmr.diversity;
+    let closeness = collection.closeness(using);
+    // Closest picked point so far, per remaining candidate.
+    let mut closest = vec![f32::NEG_INFINITY; pool.len()];
+    let mut picked: Vec<ScoredPoint> = Vec::with_capacity(limit.min(pool.len()));
+    while picked.len() < limit && !pool.is_empty() {
+        let value = |i: usize, p: &ScoredPoint| {
+            let relevance = relevance_sign * p.score;
+            if picked.is_empty() { relevance } else { lambda * relevance - (1.0 - lambda) * closest[i] }
+        };
+        let best = (0..pool.len())
+            .max_by(|a, b| value(*a, &pool[*a].0).total_cmp(&value(*b, &pool[*b].0)).then_with(|| b.cmp(a)))
+            .unwrap_or(0);
+        let score = value(best, &pool[best].0);
+        let (mut point, vector) = pool.remove(best);
+        closest.remove(best);
+        for (i, (_, other)) in pool.iter().enumerate() {
+            closest[i] = closest[i].max(closeness(&vector, other));
+        }
+        point.score = score;
+        picked.push(point);
+    }
+    Ok(picked)
+}

@@ -251,10 +251,10 @@ async fn collection_snapshots_over_grpc() {
 async fn missing_features_answer_unimplemented() {
     let h = Harness::start().await;
     let client = seeded(&h, "u").await;
-    let request = qdrant_client::qdrant::CreateShardKeyRequestBuilder::new("u");
-    let (c, m) = code(client.create_shard_key(request).await.unwrap_err());
+    let request = qdrant_client::qdrant::DeleteVectorNameRequestBuilder::new("u", "image");
+    let (c, m) = code(client.delete_vector_name(request).await.unwrap_err());
     assert_eq!(c, tonic::Code::Unimplemented);
-    assert!(m.contains("shard keys"), "{m}");
+    assert!(m.contains("removing a named vector"), "{m}");
     // Facets are served, and need an index on the key as in Qdrant.
     let (c, m) = code(client.facet(qdrant_client::qdrant::FacetCountsBuilder::new("u", "city")).await.unwrap_err());
     assert_eq!(c, tonic::Code::InvalidArgument);

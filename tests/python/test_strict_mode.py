@@ -29,6 +29,13 @@ def test_query_limits_and_unindexed_filters(rest, collection_name):
     r = rest.post(f"{base}/points/query", json={"query": [1, 0], "limit": 5})
     assert assert_error(r, 400) == 'Bad request: Limit exceeded 5 > 3 for "limit". Help: Reduce the "limit" parameter to or below 3.'
     assert len(assert_ok_envelope(rest.post(f"{base}/points/query", json={"query": [1, 0], "limit": 3}))["points"]) == 3
+    # A prefetch's limit and filter are checked too (nested ones included), and a query by example.
+    deep = {"prefetch": {"prefetch": {"query": [1, 0], "limit": 4}, "query": [1, 0], "limit": 3}, "query": [1, 0], "limit": 2}
+    assert_error(rest.post(f"{base}/points/query", json=deep), 400, 'Limit exceeded 4 > 3 for "limit"')
+    unindexed = {"prefetch": {"query": [1, 0], "limit": 3, "filter": {"must": [{"key": "n", "match": {"value": 1}}]}}, "query": {"fusion": "rrf"}, "limit": 2}
+    assert_error(rest.post(f"{base}/points/query", json=unindexed), 400, 'Index required but not found for "n"')
+    recommend = {"query": {"recommend": {"positive": [1]}}, "limit": 4}
+    assert_error(rest.post(f"{base}/points/query", json=recommend), 400, 'Limit exceeded 4 > 3 for "limit"')
     assert_error(rest.post(f"{base}/points/scroll", json={"limit": 4}), 400, 'Limit exceeded 4 > 3 for "limit"')
     flt = {"must": [{"key": "k", "match": {"value": "v1"}}]}
     r = rest.post(f"{base}/points/count", json={"filter": flt})

@@ -151,10 +151,11 @@ def test_unimplemented_rpcs_name_the_feature(server, client, collection_name):
     snap = client.create_snapshot(collection_name)
     assert [s.name for s in client.list_snapshots(collection_name)] == [snap.name]
     assert client.delete_snapshot(collection_name, snap.name)
-    with pytest.raises(Exception) as e:
-        client.facet(collection_name, key="city")
+    request = pb.DeleteVectorNameRequest(collection_name=collection_name, vector_name="image")
+    with channel(server) as ch, pytest.raises(grpc.RpcError) as e:
+        pb.PointsStub(ch).DeleteVectorName(request, timeout=10)
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "facet" in e.value.details()
+    assert "removing a named vector" in e.value.details()
 
 
 def test_metrics_count_grpc_responses(server, client, rest, collection_name):

@@ -1,8 +1,8 @@
 """Every query kind within a request's shard key (custom sharding, design record 016), with the
 official `qdrant-client` over REST and gRPC: recommend, discover, context, prefetches fused by
-RRF, MMR, random samples and grouped queries only see the key's points; examples given by id are
-looked up within the key (an id of another key is not found); `lookup_from` reads the other
-collection within its own `shard_key`.
+RRF, MMR, random samples, grouped queries, facets and distance matrices only see the key's
+points; examples given by id are looked up within the key (an id of another key is not found);
+`lookup_from` reads the other collection within its own `shard_key`.
 
 Run: .venv/bin/pytest -q tests/python/test_shard_key_queries.py
 """
@@ -105,3 +105,20 @@ def test_examples_by_id_are_looked_up_within_the_key(keyed):
             name, query=7, lookup_from=models.LookupLocation(collection=lookups, shard_key="y"), limit=5
         )
     assert "No point with id 7 found" in error_text(refused.value)
+
+
+@pytest.mark.parametrize("keyed", ["rest", "grpc"], indirect=True)
+def test_facets_and_distance_matrices_stay_within_the_key(keyed):
+    client, name, _ = keyed
+    client.create_payload_index(name, "tenant", models.PayloadSchemaType.KEYWORD, wait=True)
+    counts = lambda **kw: [(h.value, h.count) for h in client.facet(name, "tenant", **kw).hits]  # noqa: E731
+    assert counts() == [("a", 30), ("b", 30)]
+    assert counts(shard_key_selector="a") == [("a", 30)]
+    assert counts(shard_key_selector=["a", "b"]) == [("a", 30), ("b", 30)]
+    pairs = client.search_matrix_pairs(name, sample=10, limit=2, shard_key_selector="b").pairs
+    assert len(pairs) == 20 and all(p.a in B_IDS and p.b in B_IDS for p in pairs), pairs
+    offsets = client.search_matrix_offsets(name, sample=10, limit=1, shard_key_selector="a")
+    assert len(offsets.ids) == 10 and all(i in A_IDS for i in offsets.ids), offsets.ids
+    with pytest.raises(Exception) as refused:
+        client.facet(name, "tenant", shard_key_selector="nope")
+    assert "nope" in error_text(refused.value)

@@ -39,7 +39,8 @@ pub(crate) fn rule(method: &Method, path: Option<&str>) -> Rule {
     match (path, rest) {
         ("/" | "/healthz" | "/livez" | "/readyz" | "/dashboard" | "/dashboard/{asset}", _) => Rule::Open,
         ("/collections" | "/aliases", _) => Rule::Listing,
-        ("/metrics" | "/cluster" | "/cluster/map" | "/cluster/metadata/keys", _) => Global(Read),
+        ("/metrics" | "/cluster" | "/cluster/map" | "/cluster/metadata/keys" | "/telemetry", _) => Global(Read),
+        ("/issues", _) if read => Global(Read),
         (
             "/cluster/metadata/keys/{key}" | "/cluster/peer/{peer_id}/drain" | "/snapshots" | "/snapshots/{snapshot}",
             _,
@@ -88,6 +89,10 @@ fn collection_rule(method: &Method, rest: &str) -> Rule {
         | "/points/{id}"
         | "/points/scroll"
         | "/points/count"
+        | "/facet"
+        | "/optimizations"
+        | "/points/search/matrix/pairs"
+        | "/points/search/matrix/offsets"
         | "/points/search"
         | "/points/search/batch"
         | "/points/search/groups"

@@ -9,11 +9,13 @@ use quiver_node::NodeError;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds for the `Retry-After` header (429).
+    pub retry_after_s: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into() }
+        ApiError { status, message: message.into(), retry_after_s: None }
     }
 
     /// 400 for a body that is not the expected JSON.
@@ -46,8 +48,11 @@ impl From<NodeError> for ApiError {
             NodeError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             NodeError::ShardUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             NodeError::Service(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            NodeError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         };
-        ApiError::new(status, e.to_string())
+        let retry_after_s =
+            if let NodeError::RateLimited { retry_after_s, .. } = &e { Some(*retry_after_s) } else { None };
+        ApiError { retry_after_s, ..ApiError::new(status, e.to_string()) }
     }
 }
 
@@ -60,6 +65,10 @@ impl From<quiver_types::TypesError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"status": {"error": self.message}, "time": 0.0});
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after_s {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
+        response
     }
 }

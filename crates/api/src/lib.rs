@@ -13,12 +13,14 @@ mod extract;
 pub mod grpc;
 pub mod metrics;
 mod response;
+pub(crate) mod routes_analytics;
 mod routes_collections;
 mod routes_points;
 mod routes_search;
 mod routes_service;
 mod routes_shard_snapshots;
 mod routes_snapshots;
+mod routes_telemetry;
 mod wire;
 mod wire_discover;
 mod wire_formula;
@@ -67,6 +69,8 @@ pub fn router_with_auth(state: AppState, max_request_size_mb: usize, auth: Optio
         .merge(routes_collections::routes())
         .merge(routes_points::routes())
         .merge(routes_search::routes())
+        .merge(routes_analytics::routes())
+        .merge(routes_telemetry::routes())
         .merge(routes_snapshots::routes())
         .merge(routes_shard_snapshots::routes())
         .fallback(routes_service::not_found)

@@ -43,7 +43,7 @@ fn seconds(timeout: Option<u64>) -> Result<Option<std::time::Duration>, ApiError
     match timeout {
         Some(0) => Err(ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "Validation error in query parameters: [timeout: value 0 invalid, must be 1 or greater]",
+            "Validation error in query parameters: [timeout: value 0 invalid, must be 1 or larger]",
         )),
         Some(s) => Ok(Some(std::time::Duration::from_secs(s))),
         None => Ok(None),
@@ -452,7 +452,7 @@ impl ScrollWire {
 
 pub fn positive_limit(limit: usize) -> Result<usize, ApiError> {
     match limit {
-        0 => Err(ApiError::validation("limit: value 0 invalid, must be 1 or greater")),
+        0 => Err(ApiError::validation(quiver_types::validation::at_least("limit", 0, 1))),
         n => Ok(n),
     }
 }

@@ -251,9 +251,14 @@ async fn collection_snapshots_over_grpc() {
 async fn missing_features_answer_unimplemented() {
     let h = Harness::start().await;
     let client = seeded(&h, "u").await;
-    let (c, m) = code(client.facet(qdrant_client::qdrant::FacetCountsBuilder::new("u", "city")).await.unwrap_err());
+    let request = qdrant_client::qdrant::DeleteVectorNameRequestBuilder::new("u", "image");
+    let (c, m) = code(client.delete_vector_name(request).await.unwrap_err());
     assert_eq!(c, tonic::Code::Unimplemented);
-    assert!(m.contains("facet"), "{m}");
+    assert!(m.contains("removing a named vector"), "{m}");
+    // Facets are served, and need an index on the key as in Qdrant.
+    let (c, m) = code(client.facet(qdrant_client::qdrant::FacetCountsBuilder::new("u", "city")).await.unwrap_err());
+    assert_eq!(c, tonic::Code::InvalidArgument);
+    assert!(m.contains("Index required but not found for \"city\""), "{m}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -12,7 +12,10 @@ use quiver_shard::vectors::Metric;
 use quiver_types::config::Distance;
 use quiver_types::filter::Filter;
 use quiver_types::point::{Record, ScoredPoint, Vector};
-use quiver_types::query::{CoreSearch, Direction, QueryVector, ScrollRequest, WithPayload, WithVector};
+use quiver_types::query::{
+    CoreSearch, Direction, FacetHit, FacetRequest, FacetValue, QueryVector, ScrollRequest, WithPayload, WithVector,
+    top_facet_hits,
+};
 use quiver_types::shard_key::{ShardKey, ShardKeySelector};
 use quiver_types::{PointId, ShardId};
 use std::cmp::Ordering;
@@ -42,11 +45,37 @@ impl Collection {
         Ok(shards.iter().map(|s| routing.key_of(*s).cloned()).zip(answers).collect())
     }
 
+    /// The sparse vector modifier `idf`: each query weight times its dimension's inverse
+    /// document frequency over the whole collection, `ln(1 + (N - n + 0.5) / (n + 0.5))` (BM25's),
+    /// so the shards' dot products are IDF-weighted scores.
+    async fn weigh_by_idf(&self, name: &str, query: &mut quiver_types::SparseVector) -> Result<()> {
+        let request = ShardRequest::SparseStats { name: name.to_string(), dims: query.indices.clone() };
+        let (mut points, mut df) = (0usize, vec![0usize; query.indices.len()]);
+        for (_, response) in self.read_shards(None, request).await? {
+            let (n, counts) = response.into_sparse_stats()?;
+            points += n;
+            df.iter_mut().zip(counts).for_each(|(total, c)| *total += c);
+        }
+        for (value, n) in query.values.iter_mut().zip(df) {
+            let (total, n) = (points as f64, n as f64);
+            *value *= (1.0 + (total - n + 0.5) / (n + 0.5)).ln() as f32;
+        }
+        Ok(())
+    }
+
     /// Nearest-neighbour search over all shards.
     pub async fn search(&self, mut request: SearchRequest) -> Result<Vec<ScoredPoint>> {
         let config = self.config();
         validate::prepare_query(&config, &request.vector_name, &mut request.query)?;
         validate::prepare_filter(request.filter.as_ref())?;
+        let idf = config
+            .params
+            .sparse_vectors
+            .get(&request.vector_name)
+            .is_some_and(|p| p.modifier.as_deref() == Some("idf"));
+        if let (true, QueryVector::Sparse(query)) = (idf, &mut request.query) {
+            self.weigh_by_idf(&request.vector_name, query).await?;
+        }
         let better_high = match &request.query {
             QueryVector::Dense(_) | QueryVector::Multi(_) => {
                 higher_is_better(config.params.vectors.get(&request.vector_name).map_or(Distance::Dot, |p| p.distance))
@@ -105,6 +134,24 @@ impl Collection {
             total += response.into_count()?
         }
         Ok(total)
+    }
+
+    /// Facet counts over the shards `shard_key` selects (all without one): the `limit` values
+    /// held by the most points.
+    pub async fn facet(
+        &self,
+        request: FacetRequest,
+        limit: usize,
+        shard_key: Option<&ShardKeySelector>,
+    ) -> Result<Vec<FacetHit>> {
+        validate::prepare_filter(request.filter.as_ref())?;
+        let mut counts: HashMap<FacetValue, usize> = HashMap::new();
+        for (_, response) in self.read_shards(shard_key, ShardRequest::Facet(request)).await? {
+            for (value, count) in response.into_facets()? {
+                *counts.entry(value).or_default() += count;
+            }
+        }
+        Ok(top_facet_hits(counts, limit))
     }
 
     /// The ids each shard is asked for: hashed with auto sharding; with custom sharding a

@@ -8,7 +8,7 @@ use quiver_shard::{ApplyOutcome, ScrollPage};
 use quiver_types::filter::Filter;
 use quiver_types::ops::{UpdateOperation, UpdateResult};
 use quiver_types::point::{Record, ScoredPoint};
-use quiver_types::query::{CoreSearch, ScrollRequest, WithPayload, WithVector};
+use quiver_types::query::{CoreSearch, FacetRequest, FacetValue, ScrollRequest, WithPayload, WithVector};
 use quiver_types::replica::ReplicaState;
 use quiver_types::{PeerId, PointId, SeqNo, ShardId};
 use serde::{Deserialize, Serialize};
@@ -92,6 +92,13 @@ pub enum ShardRequest {
     /// A read answered with the replica's last applied sequence number taken before it (a read
     /// at a consistency above 1 keeps the answer of the most advanced replica).
     Versioned(Box<ShardRequest>),
+    /// Facet counts of the shard (appended: variants are encoded by position).
+    Facet(FacetRequest),
+    /// Points with sparse vector `name` and their document frequencies in `dims` (IDF).
+    SparseStats {
+        name: String,
+        dims: Vec<u32>,
+    },
 }
 
 /// The answer of a shard replica.
@@ -135,6 +142,8 @@ pub enum ShardResponse {
         seq: SeqNo,
         response: Box<ShardResponse>,
     },
+    Facets(Vec<(FacetValue, usize)>),
+    SparseStats(usize, Vec<usize>),
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -209,6 +218,14 @@ impl ShardResponse {
     expect_variant!(into_scored, Scored, Vec<ScoredPoint>);
     expect_variant!(into_page, Page, ScrollPage);
     expect_variant!(into_count, Count, usize);
+    expect_variant!(into_facets, Facets, Vec<(FacetValue, usize)>);
+
+    pub fn into_sparse_stats(self) -> Result<(usize, Vec<usize>)> {
+        match self {
+            ShardResponse::SparseStats(points, df) => Ok((points, df)),
+            other => Err(unexpected(&other)),
+        }
+    }
     expect_variant!(into_records, Records, Vec<Record>);
     expect_variant!(into_versions, Versions, HashMap<PointId, u64>);
     expect_variant!(into_wal, Wal, Vec<(SeqNo, UpdateOperation)>);

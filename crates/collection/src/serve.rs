@@ -33,6 +33,11 @@ pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest)
             ShardRequest::Search(core) => ShardResponse::Scored(shard.search(&core)?),
             ShardRequest::Scroll(scroll) => ShardResponse::Page(shard.scroll(&scroll)?),
             ShardRequest::Count(filter) => ShardResponse::Count(shard.count(filter.as_ref())?),
+            ShardRequest::Facet(request) => ShardResponse::Facets(shard.facet(&request)?.into_iter().collect()),
+            ShardRequest::SparseStats { name, dims } => {
+                let (points, df) = shard.sparse_stats(&name, &dims);
+                ShardResponse::SparseStats(points, df)
+            }
             ShardRequest::Retrieve { ids, with_payload, with_vector } => {
                 ShardResponse::Records(shard.retrieve(&ids, &with_payload, &with_vector))
             }
@@ -213,6 +218,8 @@ impl ReplicaSet {
             read @ (ShardRequest::Search(_)
             | ShardRequest::Scroll(_)
             | ShardRequest::Count(_)
+            | ShardRequest::Facet(_)
+            | ShardRequest::SparseStats { .. }
             | ShardRequest::Retrieve { .. }
             | ShardRequest::Versions(_)) => {
                 let local = self.servable_local().await.ok_or_else(|| self.not_readable())?;

@@ -163,6 +163,7 @@ fn remote_refusal(e: crate::error::NodeError) -> CollectionError {
         | NodeError::StandaloneMode
         | NodeError::Forbidden(_)
         | NodeError::ChecksumMismatch { .. }
+        | NodeError::RateLimited { .. }
         | NodeError::Service(_)) => CollectionError::Service(e.to_string()),
     }
 }

@@ -35,6 +35,9 @@ pub enum NodeError {
     /// 400: a snapshot's sha256 differs from the one the client gave.
     #[error("Checksum mismatch: expected {expected}, actual {actual}")]
     ChecksumMismatch { expected: String, actual: String },
+    /// 429 with `Retry-After` (strict mode's read and write rate limits).
+    #[error("Rate limiting exceeded: {message}")]
+    RateLimited { message: String, retry_after_s: u64 },
     /// 500.
     #[error("Service internal error: {0}")]
     Service(String),
@@ -48,7 +51,10 @@ impl NodeError {
     /// Whether retrying the same call may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            NodeError::Timeout(_) | NodeError::ShardUnavailable(_) | NodeError::Service(_) => true,
+            NodeError::Timeout(_)
+            | NodeError::ShardUnavailable(_)
+            | NodeError::Service(_)
+            | NodeError::RateLimited { .. } => true,
             NodeError::BadInput(_)
             | NodeError::BadRequest(_)
             | NodeError::Validation(_)
@@ -66,7 +72,7 @@ impl From<CollectionError> for NodeError {
         match e {
             CollectionError::BadInput(m) => NodeError::BadInput(m),
             CollectionError::BadRequest(m) => NodeError::BadRequest(m),
-            CollectionError::Validation(m) => NodeError::Validation(format!("Validation error in JSON body: {m}")),
+            CollectionError::Validation(m) => NodeError::Validation(quiver_types::validation::json_body(m)),
             CollectionError::NotFound(m) => NodeError::NotFound(m),
             e @ (CollectionError::NotPrimary { .. } | CollectionError::NotReadable { .. }) => {
                 NodeError::ShardUnavailable(e.to_string())

@@ -33,6 +33,10 @@ pub struct Node {
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     /// Collections a start-up restore is registering: the reconciler leaves them alone.
     pub(crate) restoring: parking_lot::Mutex<std::collections::BTreeSet<String>>,
+    /// Strict mode's read and write rate limits, per collection.
+    pub(crate) rate_limits: crate::registers::RateLimits,
+    /// Problems noticed while serving (`GET /issues`).
+    pub(crate) issues: crate::registers::Issues,
     /// Snapshot and automatic transfer counters (metrics).
     pub(crate) telemetry: crate::telemetry::NodeTelemetry,
 }

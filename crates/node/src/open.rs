@@ -67,6 +67,8 @@ impl Node {
             reconcile_lock: Default::default(),
             activating: Default::default(),
             restoring: Default::default(),
+            rate_limits: Default::default(),
+            issues: Default::default(),
             stopping: Default::default(),
             me: Default::default(),
             transfers: Default::default(),

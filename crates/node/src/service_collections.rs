@@ -16,7 +16,7 @@ pub use quiver_types::cluster::AliasAction;
 const FORBIDDEN_NAME_CHARS: [char; 11] = ['<', '>', ':', '"', '/', '\\', '|', '?', '*', '\0', '\u{1f}'];
 
 fn validation(msg: impl std::fmt::Display) -> NodeError {
-    NodeError::Validation(format!("Validation error in JSON body: {msg}"))
+    NodeError::Validation(quiver_types::validation::json_body(msg))
 }
 
 pub(crate) fn validate_name(name: &str) -> Result<()> {
@@ -31,7 +31,7 @@ pub(crate) fn validate_name(name: &str) -> Result<()> {
 
 fn at_least_one(field: &str, value: Option<u64>) -> Result<()> {
     match value {
-        Some(0) => Err(validation(format!("{field}: value 0 invalid, must be 1 or greater"))),
+        Some(0) => Err(validation(quiver_types::validation::at_least(field, 0, 1))),
         Some(_) | None => Ok(()),
     }
 }
@@ -42,12 +42,12 @@ fn validate_create(request: &CreateCollection) -> Result<()> {
     at_least_one("write_consistency_factor", request.write_consistency_factor.map(u64::from))?;
     let vectors = request.vectors.clone().unwrap_or_default().by_name();
     for (name, params) in &vectors {
-        at_least_one(&format!("vectors.{name}.size"), Some(params.size))?;
-        if params.size > 65536 {
-            return Err(validation(format!(
-                "vectors.{name}.size: value {} invalid, must be 65536 or less",
-                params.size
-            )));
+        if params.size == 0 || params.size > 65536 {
+            let path = match name.is_empty() {
+                true => "vectors.size".to_string(),
+                false => format!("vectors.{name}.size"),
+            };
+            return Err(validation(quiver_types::validation::between(&path, params.size, 1, 65536)));
         }
         if name.len() > 200 || name.chars().any(|c| FORBIDDEN_NAME_CHARS.contains(&c)) {
             return Err(validation(format!("vectors: invalid vector name `{name}`")));
@@ -61,8 +61,11 @@ fn validate_create(request: &CreateCollection) -> Result<()> {
             return Err(NodeError::BadInput(format!("Sparse vector name `{name}` clashes with a dense vector name")));
         }
     }
+    if let Some(strict) = &request.strict_mode_config {
+        quiver_types::strict_mode::StrictModeConfig::parse(strict)?;
+    }
     if let Some(ef) = request.hnsw_config.as_ref().and_then(|h| h.ef_construct).filter(|ef| *ef < 4) {
-        return Err(validation(format!("hnsw_config.ef_construct: value {ef} invalid, must be 4 or greater")));
+        return Err(validation(quiver_types::validation::at_least("hnsw_config.ef_construct", ef, 4)));
     }
     Ok(())
 }
@@ -102,7 +105,10 @@ impl Node {
             optimizer_config: optimizer,
             wal_config: wal,
             quantization_config: request.quantization_config,
-            strict_mode_config: request.strict_mode_config,
+            strict_mode_config: request
+                .strict_mode_config
+                .and_then(|v| quiver_types::strict_mode::StrictModeConfig::parse(&v).ok())
+                .and_then(|c| serde_json::to_value(c).ok()),
             metadata: request.metadata,
         }
     }

@@ -113,6 +113,11 @@ impl Node {
 
     /// A grouped universal query. `query.limit` is the number of groups; `offset` is not used.
     pub async fn query_groups(&self, name: &str, query: QueryPoints, by: GroupBy) -> Result<Vec<PointGroup>> {
+        if !crate::strict::is_admitted() {
+            return self
+                .admitted(name, crate::strict::Traffic::Read, Box::pin(self.query_groups(name, query, by)))
+                .await;
+        }
         let path = JsonPath::parse(&by.group_by)?;
         if by.group_size == 0 {
             return Err(NodeError::BadInput("group_size must be at least 1".into()));

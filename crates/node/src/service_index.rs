@@ -1,32 +1,24 @@
 //! Payload index definitions (`PUT /collections/{c}/index`, `DELETE …/index/{field}`).
 //!
-//! The definitions are stored and reported in `payload_schema`; filters are evaluated exactly
-//! with or without them (the search-index issue adds the index structures that make them fast).
+//! The definitions (a type name or Qdrant's `field_index_params`, validated strictly) are
+//! stored and reported in `payload_schema`; each shard builds the index structures from them,
+//! and a text index's tokenizer settings decide how `text`/`phrase` conditions match.
 
 use crate::error::{NodeError, Result};
 use crate::node::Node;
 use quiver_cluster::state::MetaOperation;
 use quiver_types::filter::{Condition, FieldCondition, Filter, ValuesCount};
+use quiver_types::index_params::FieldSchema;
 use quiver_types::json_path::JsonPath;
 use quiver_types::ops::{UpdateResult, UpdateStatus};
 use serde_json::Value;
 
-const FIELD_TYPES: [&str; 8] = ["keyword", "integer", "float", "geo", "text", "bool", "datetime", "uuid"];
-
-/// The data type named by a field schema: a bare type name or a params object with `type`.
-fn data_type(schema: &Value) -> Result<String> {
-    let name = match schema {
-        Value::String(s) => s.as_str(),
-        Value::Object(map) => map.get("type").and_then(Value::as_str).unwrap_or_default(),
-        Value::Null | Value::Bool(_) | Value::Number(_) | Value::Array(_) => "",
-    };
-    match FIELD_TYPES.contains(&name) {
-        true => Ok(name.to_string()),
-        false => Err(NodeError::BadInput(format!(
-            "Unknown field schema `{schema}`: expected one of {}",
-            FIELD_TYPES.join(", ")
-        ))),
-    }
+/// The validated field schema, as stored: the type name, or the params object with only the
+/// parameters the client set.
+fn normalised(schema: &Value) -> Result<(FieldSchema, Value)> {
+    let parsed = FieldSchema::parse(schema)?;
+    let stored = serde_json::to_value(&parsed).map_err(|e| NodeError::Service(e.to_string()))?;
+    Ok((parsed, stored))
 }
 
 fn has_values(field: &str) -> Filter {
@@ -59,8 +51,9 @@ impl Node {
                 "Can't auto-detect field type for field {field}: please specify field_schema explicitly"
             ))
         })?;
-        data_type(&schema)?;
+        let (_, schema) = normalised(&schema)?;
         let collection = self.resolve(name)?;
+        self.check_new_index(&collection, field)?;
         if self.cluster().is_some() {
             let op = MetaOperation::CreatePayloadIndex {
                 collection: collection.name().to_string(),
@@ -93,7 +86,8 @@ impl Node {
         let mut out = serde_json::Map::new();
         for (field, schema) in collection.payload_index() {
             let points = collection.count(Some(has_values(&field)), None).await?;
-            let mut entry = serde_json::json!({"data_type": data_type(&schema)?, "points": points});
+            let (parsed, _) = normalised(&schema)?;
+            let mut entry = serde_json::json!({"data_type": parsed.data_type().as_str(), "points": points});
             if schema.is_object() {
                 entry["params"] = schema.clone();
             }

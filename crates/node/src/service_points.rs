@@ -3,6 +3,7 @@
 use crate::error::{NodeError, Result};
 use crate::node::Node;
 use crate::service_query::QueryPoints;
+use crate::strict::Traffic;
 use quiver_collection::SearchRequest;
 use quiver_types::PointId;
 use quiver_types::filter::Filter;
@@ -23,15 +24,23 @@ impl Node {
         shard_key: Option<&ShardKeySelector>,
         wait: bool,
     ) -> Result<UpdateResult> {
-        let collection = self.resolve(name)?;
-        Ok(collection.update(op, shard_key, wait).await?)
+        self.admitted(name, Traffic::Write, async {
+            let collection = self.resolve(name)?;
+            self.check_update(&collection, &op).await?;
+            Ok(collection.update(op, shard_key, wait).await?)
+        })
+        .await
     }
 
     /// `GET …/points/{id}` (found in any shard key).
     pub async fn get_point(&self, name: &str, id: PointId) -> Result<Record> {
-        let collection = self.resolve(name)?;
-        let mut found = collection.retrieve(vec![id], WithPayload::Bool(true), WithVector::Bool(true), None).await?;
-        found.pop().ok_or_else(|| NodeError::NotFound(format!("Point with id {id} does not exists!")))
+        self.admitted(name, Traffic::Read, async {
+            let collection = self.resolve(name)?;
+            let mut found =
+                collection.retrieve(vec![id], WithPayload::Bool(true), WithVector::Bool(true), None).await?;
+            found.pop().ok_or_else(|| NodeError::NotFound(format!("Point with id {id} does not exists!")))
+        })
+        .await
     }
 
     /// `POST …/points`: the points that exist among `ids`.
@@ -43,8 +52,11 @@ impl Node {
         with_vector: WithVector,
         shard_key: Option<&ShardKeySelector>,
     ) -> Result<Vec<Record>> {
-        let collection = self.resolve(name)?;
-        Ok(collection.retrieve(ids, with_payload, with_vector, shard_key).await?)
+        self.admitted(name, Traffic::Read, async {
+            let collection = self.resolve(name)?;
+            Ok(collection.retrieve(ids, with_payload, with_vector, shard_key).await?)
+        })
+        .await
     }
 
     /// `POST …/points/scroll`.
@@ -54,8 +66,12 @@ impl Node {
         request: ScrollRequest,
         shard_key: Option<&ShardKeySelector>,
     ) -> Result<ScrollPage> {
-        let collection = self.resolve(name)?;
-        Ok(collection.scroll(request, shard_key).await?)
+        self.admitted(name, Traffic::Read, async {
+            let collection = self.resolve(name)?;
+            self.check_read(&collection, Some(request.limit), request.filter.as_ref(), None)?;
+            Ok(collection.scroll(request, shard_key).await?)
+        })
+        .await
     }
 
     /// `POST …/points/count`.
@@ -65,14 +81,23 @@ impl Node {
         filter: Option<Filter>,
         shard_key: Option<&ShardKeySelector>,
     ) -> Result<usize> {
-        let collection = self.resolve(name)?;
-        Ok(collection.count(filter, shard_key).await?)
+        self.admitted(name, Traffic::Read, async {
+            let collection = self.resolve(name)?;
+            self.check_read(&collection, None, filter.as_ref(), None)?;
+            Ok(collection.count(filter, shard_key).await?)
+        })
+        .await
     }
 
     /// Legacy search and the vector part of queries.
     pub async fn search_points(&self, name: &str, request: SearchRequest) -> Result<Vec<ScoredPoint>> {
-        let collection = self.resolve(name)?;
-        Ok(collection.search(request).await?)
+        self.admitted(name, Traffic::Read, async {
+            let collection = self.resolve(name)?;
+            let limit = request.limit.saturating_add(request.offset);
+            self.check_read(&collection, Some(limit), request.filter.as_ref(), request.params.as_ref())?;
+            Ok(collection.search(request).await?)
+        })
+        .await
     }
 
     pub(crate) async fn query_by_id_order(&self, name: &str, query: &QueryPoints) -> Result<Vec<ScoredPoint>> {

@@ -292,7 +292,14 @@ fn union_ids(lists: &[Vec<ScoredPoint>]) -> Vec<PointId> {
 impl Node {
     /// `POST …/points/query`.
     pub async fn query_points(&self, name: &str, query: QueryPoints) -> Result<Vec<ScoredPoint>> {
-        let collection = Keyed::new(self.resolve(name)?, query.shard_key.clone());
+        if !crate::strict::is_admitted() {
+            return self.admitted(name, crate::strict::Traffic::Read, Box::pin(self.query_points(name, query))).await;
+        }
+        let collection = self.resolve(name)?;
+        let limit = query.limit.saturating_add(query.offset);
+        self.check_read(&collection, Some(limit), query.filter.as_ref(), query.params.as_ref())?;
+        self.check_prefetches(&collection, &query.prefetch)?;
+        let collection = Keyed::new(collection, query.shard_key.clone());
         if query.prefetch.is_empty() && query.query.is_none() {
             return self.query_by_id_order(name, &query).await;
         }
@@ -313,6 +320,15 @@ impl Node {
         let scored = run_stage(&collection, &stage, lists).await?;
         let page: Vec<ScoredPoint> = scored.into_iter().skip(query.offset).take(query.limit).collect();
         attach(&collection, page, &query.with_payload, &query.with_vector).await
+    }
+
+    /// The strict mode checks of every prefetch (nested ones too): limit, filter, params.
+    fn check_prefetches(&self, collection: &quiver_collection::Collection, prefetches: &[Prefetch]) -> Result<()> {
+        for p in prefetches {
+            self.check_read(collection, Some(p.limit), p.filter.as_ref(), p.params.as_ref())?;
+            self.check_prefetches(collection, &p.prefetch)?;
+        }
+        Ok(())
     }
 
     /// Where a stage's examples given by id are looked up.

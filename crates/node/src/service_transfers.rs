@@ -35,7 +35,7 @@ impl Node {
                 self.transfer_op(&state.peers, meta, collection, &request, true)?
             }
             ClusterOperation::AbortTransfer(request) => {
-                check_not_itself(request.from_peer_id, request.to_peer_id)?;
+                check_not_itself("abort_transfer", request.from_peer_id, request.to_peer_id)?;
                 MetaOperation::AbortTransfer {
                     collection,
                     shard_id: request.shard_id,
@@ -45,7 +45,7 @@ impl Node {
                 }
             }
             ClusterOperation::RestartTransfer(request) => {
-                check_not_itself(request.from_peer_id, request.to_peer_id)?;
+                check_not_itself("restart_transfer", request.from_peer_id, request.to_peer_id)?;
                 MetaOperation::RestartTransfer {
                     collection,
                     shard_id: request.shard_id,
@@ -77,7 +77,7 @@ impl Node {
         sync: bool,
     ) -> Result<MetaOperation> {
         let TransferShardRequest { shard_id, from_peer_id: from, to_peer_id: to, method, to_shard_id } = *request;
-        check_not_itself(from, to)?;
+        check_not_itself(if sync { "replicate_shard" } else { "move_shard" }, from, to)?;
         if to_shard_id.is_some() {
             return Err(NodeError::BadInput(format!(
                 "Target shard of shard {shard_id} can only be set for resharding transfers"
@@ -95,11 +95,12 @@ impl Node {
     }
 }
 
-fn check_not_itself(from: PeerId, to: PeerId) -> Result<()> {
+/// Qdrant's text for a transfer to the peer it starts from (`operation` names the JSON key).
+fn check_not_itself(operation: &str, from: PeerId, to: PeerId) -> Result<()> {
     match from == to {
-        true => Err(NodeError::Validation(format!(
-            "Validation error in JSON body: to_peer_id: cannot transfer shard to itself: {from} -> {to}"
-        ))),
+        true => Err(NodeError::Validation(quiver_types::validation::json_body(format!(
+            "{operation}.to_peer_id: value {to} must not match from_peer_id"
+        )))),
         false => Ok(()),
     }
 }

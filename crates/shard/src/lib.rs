@@ -4,6 +4,7 @@
 
 mod apply;
 pub mod error;
+mod facet;
 mod indexer;
 mod read;
 mod replica;

@@ -3,7 +3,7 @@
 use crate::error::Result;
 use crate::shard::LocalShard;
 use quiver_storage::filter::{CompiledFilter, OrderValue, order_value};
-use quiver_storage::points::PointRef;
+use quiver_storage::points::{PointRef, PointTable};
 use quiver_types::PointId;
 use quiver_types::filter::Filter;
 use quiver_types::json_path::{self, JsonPath};
@@ -18,9 +18,10 @@ pub struct ScrollPage {
     pub next_page_offset: Option<PointId>,
 }
 
-fn compile(filter: Option<&Filter>) -> Result<Option<CompiledFilter>> {
+/// Compiles a read's filter; text conditions on text-indexed fields match on their tokens.
+pub(crate) fn compile(filter: Option<&Filter>, table: &PointTable) -> Result<Option<CompiledFilter>> {
     Ok(match filter {
-        Some(f) => Some(CompiledFilter::compile(f)?),
+        Some(f) => Some(CompiledFilter::compile_with(f, &table.payload_index().text_indexes())?),
         None => None,
     })
 }
@@ -43,8 +44,8 @@ pub(crate) fn project(
 impl LocalShard {
     /// Counts the points that pass `filter`.
     pub fn count(&self, filter: Option<&Filter>) -> Result<usize> {
-        let filter = compile(filter)?;
         let table = self.table.read();
+        let filter = compile(filter, &table)?;
         Ok(match filter {
             None => table.len(),
             Some(f) => table.iter_slots().filter(|p| f.check(p)).count(),
@@ -68,8 +69,8 @@ impl LocalShard {
         if let Some(order_by) = &request.order_by {
             return self.scroll_ordered(request, order_by);
         }
-        let filter = compile(request.filter.as_ref())?;
         let table = self.table.read();
+        let filter = compile(request.filter.as_ref(), &table)?;
         let mut matching = table.iter_from(request.offset).filter(|p| filter.as_ref().is_none_or(|f| f.check(p)));
         let mut points = Vec::with_capacity(request.limit.min(4096));
         for point in matching.by_ref().take(request.limit) {
@@ -81,11 +82,11 @@ impl LocalShard {
     }
 
     fn scroll_ordered(&self, request: &ScrollRequest, order_by: &OrderBy) -> Result<ScrollPage> {
-        let filter = compile(request.filter.as_ref())?;
         let key = JsonPath::parse(&order_by.key)?;
         let direction = order_by.direction.unwrap_or_default();
         let start = order_by.start_from.as_ref().and_then(OrderValue::from_json);
         let table = self.table.read();
+        let filter = compile(request.filter.as_ref(), &table)?;
         let mut ordered: Vec<(OrderValue, PointRef<'_>)> = table
             .iter_slots()
             .filter(|p| filter.as_ref().is_none_or(|f| f.check(p)))

@@ -164,14 +164,6 @@ pub(crate) fn frozen_search(
     frozen.graph.search(ef, distance, prefetch, allow)
 }
 
-/// The filter of a request, compiled.
-pub(crate) fn compile(request: &CoreSearch) -> Result<Option<CompiledFilter>> {
-    Ok(match request.filter.as_ref() {
-        Some(f) => Some(CompiledFilter::compile(f)?),
-        None => None,
-    })
-}
-
 /// Whether a filter is selective enough to scan its matches rather than walk the graph: its
 /// estimated matches hold fewer vector bytes than `full_scan_threshold` (KB), as in Qdrant.
 pub(crate) fn selective(
@@ -215,8 +207,8 @@ impl LocalShard {
 
     /// `search`, also telling which plan ran.
     pub fn search_planned(&self, request: &CoreSearch) -> Result<(Vec<ScoredPoint>, SearchPlan)> {
-        let filter = compile(request)?;
         let table = self.table.read();
+        let filter = crate::read::compile(request.filter.as_ref(), &table)?;
         let spec = self.vector_spec(&request.vector_name);
         let filter = filter.as_ref();
         let (top, plan) = match &request.query {

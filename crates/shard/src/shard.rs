@@ -6,11 +6,11 @@ use crate::indexer::{IndexConfig, Indexer};
 use parking_lot::{Mutex, RwLock};
 use quiver_storage::StorageError;
 use quiver_storage::checkpoint::{CheckpointChange, CheckpointStore};
-use quiver_storage::payload_index::FieldType;
 use quiver_storage::points::PointTable;
 use quiver_storage::vectors::VectorSpec;
 use quiver_storage::wal::{Wal, WalOptions};
 use quiver_types::SeqNo;
+use quiver_types::index_params::FieldSchema;
 use quiver_types::ops::{UpdateOperation, UpdateResult, UpdateStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -99,7 +99,7 @@ pub struct LocalShard {
     /// fell behind can catch up from it (`wal_delta`).
     wal_retention_bytes: AtomicU64,
     /// Payload index definitions (field → type), applied to every table this shard holds.
-    pub(crate) payload_fields: Mutex<BTreeMap<String, FieldType>>,
+    pub(crate) payload_fields: Mutex<BTreeMap<String, FieldSchema>>,
 }
 
 impl LocalShard {
@@ -192,9 +192,9 @@ impl LocalShard {
     /// new ones are built from the current payloads, dropped ones are freed. Unknown schemas
     /// are ignored (definitions are validated before they are stored).
     pub fn set_payload_indexes(&self, definitions: &BTreeMap<String, serde_json::Value>) {
-        let wanted: BTreeMap<String, FieldType> = definitions
+        let wanted: BTreeMap<String, FieldSchema> = definitions
             .iter()
-            .filter_map(|(field, schema)| FieldType::from_schema(schema).map(|t| (field.clone(), t)))
+            .filter_map(|(field, schema)| FieldSchema::parse(schema).ok().map(|t| (field.clone(), t)))
             .collect();
         let _order = self.write_lock.lock();
         self.table.write().set_payload_indexes(&wanted);

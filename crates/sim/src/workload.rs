@@ -43,9 +43,10 @@ fn classify(e: &NodeError) -> Outcome {
         | NodeError::Forbidden(_)
         | NodeError::ChecksumMismatch { .. }
         | NodeError::StandaloneMode => Outcome::Failed(e.to_string()),
-        NodeError::Timeout(_) | NodeError::ShardUnavailable(_) | NodeError::Service(_) => {
-            Outcome::Unknown(e.to_string())
-        }
+        NodeError::Timeout(_)
+        | NodeError::ShardUnavailable(_)
+        | NodeError::Service(_)
+        | NodeError::RateLimited { .. } => Outcome::Unknown(e.to_string()),
     }
 }
 

@@ -7,12 +7,15 @@
 //! index cannot answer as a superset (text substrings, geo, `except`, …) give no candidates.
 
 use crate::filter::parse_datetime;
+use crate::text::{TextAnalyzer, TextIndexes};
 use quiver_types::Payload;
 use quiver_types::filter::{Condition, FieldCondition, Filter, Match, MatchAnyValues, MatchValue, Range, RangeBound};
+use quiver_types::index_params::{FieldSchema, FieldTypeName};
 use quiver_types::json_path::JsonPath;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
+use std::sync::Arc;
 
 /// The data types of payload indexes (Qdrant's field schema names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +49,19 @@ impl FieldType {
             "geo" => FieldType::Geo,
             _ => return None,
         })
+    }
+
+    fn of(name: FieldTypeName) -> FieldType {
+        match name {
+            FieldTypeName::Keyword => FieldType::Keyword,
+            FieldTypeName::Integer => FieldType::Integer,
+            FieldTypeName::Float => FieldType::Float,
+            FieldTypeName::Bool => FieldType::Bool,
+            FieldTypeName::Uuid => FieldType::Uuid,
+            FieldTypeName::Datetime => FieldType::Datetime,
+            FieldTypeName::Text => FieldType::Text,
+            FieldTypeName::Geo => FieldType::Geo,
+        }
     }
 }
 
@@ -82,7 +98,13 @@ enum Key {
 #[derive(Debug)]
 struct FieldIndex {
     path: JsonPath,
+    schema: FieldSchema,
     kind: FieldType,
+    /// The analyzer of a text index.
+    text: Option<Arc<TextAnalyzer>>,
+    /// Whether `match` (integers: `lookup`) and ranges (`range`) are served by this index.
+    lookup: bool,
+    range: bool,
     /// Exact values (keywords, uuids, integers, bools, text tokens).
     exact: HashMap<Key, HashSet<u32>>,
     /// Numbers (integer, float) or date-times (microseconds since the epoch) for ranges.
@@ -92,8 +114,19 @@ struct FieldIndex {
 }
 
 impl FieldIndex {
-    fn new(path: JsonPath, kind: FieldType) -> FieldIndex {
-        FieldIndex { path, kind, exact: HashMap::new(), ordered: BTreeMap::new(), by_slot: HashMap::new() }
+    fn new(path: JsonPath, schema: &FieldSchema) -> FieldIndex {
+        let (lookup, range) = schema.integer_capabilities();
+        FieldIndex {
+            path,
+            schema: schema.clone(),
+            kind: FieldType::of(schema.data_type()),
+            text: schema.text_params().map(|p| Arc::new(TextAnalyzer::new(&p))),
+            lookup,
+            range,
+            exact: HashMap::new(),
+            ordered: BTreeMap::new(),
+            by_slot: HashMap::new(),
+        }
     }
 
     fn extract(&self, payload: &Payload) -> (Vec<Key>, Vec<OrdF64>) {
@@ -102,7 +135,7 @@ impl FieldIndex {
             match (self.kind, value) {
                 (FieldType::Keyword | FieldType::Uuid, Value::String(s)) => keys.push(Key::Str(s.clone())),
                 (FieldType::Text, Value::String(s)) => {
-                    keys.extend(tokens(s).map(Key::Str));
+                    keys.extend(self.text.iter().flat_map(|a| a.index_tokens(s)).map(Key::Str));
                 }
                 (FieldType::Integer, Value::Number(n)) => {
                     if let Some(i) = n.as_i64() {
@@ -180,17 +213,30 @@ impl FieldIndex {
                     Some(list.iter().copied().map(Key::Int).collect())
                 }
                 (FieldType::Bool, Match::Value { value: MatchValue::Bool(b) }) => Some(vec![Key::Bool(*b)]),
+                (FieldType::Text, Match::Text { text: query } | Match::Phrase { phrase: query }) => {
+                    self.text_key(query)
+                }
                 _ => None,
             };
+            let keys = keys.filter(|_| self.lookup);
             best = keys.map(|keys| keys.iter().filter_map(|k| self.exact.get(k)).collect());
         }
-        if let Some(range) = &condition.range
+        if let Some(range) = condition.range.as_ref().filter(|_| self.range)
             && let Some(sets) = self.range_sets(range)
             && best.as_ref().is_none_or(|b| size(&sets) < size(b))
         {
             best = Some(sets);
         }
         best
+    }
+
+    /// The token of a `text`/`phrase` query whose set is a superset of the matches (every
+    /// token must be present, so any one will do: the rarest).
+    fn text_key(&self, query: &str) -> Option<Vec<Key>> {
+        let analyzer = self.text.as_ref().filter(|a| a.lookups_are_exact())?;
+        let words = analyzer.words(query);
+        let rarest = words.into_iter().min_by_key(|w| self.exact.get(&Key::Str(w.clone())).map_or(0, |s| s.len()))?;
+        Some(vec![Key::Str(rarest)])
     }
 
     fn range_sets(&self, range: &Range) -> Option<Vec<&HashSet<u32>>> {
@@ -238,10 +284,6 @@ impl FieldIndex {
     }
 }
 
-fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_lowercase)
-}
-
 /// The payload indexes of one table.
 #[derive(Debug, Default)]
 pub struct PayloadIndex {
@@ -254,19 +296,25 @@ impl PayloadIndex {
         self.fields.iter().map(|(name, f)| (name.clone(), f.kind)).collect()
     }
 
-    /// Makes the set of indexes `wanted`; new ones are filled from `payloads` (slot, payload).
+    /// The analyzers of the text indexes, for filters (`CompiledFilter::compile_with`).
+    pub fn text_indexes(&self) -> TextIndexes {
+        self.fields.iter().filter_map(|(name, f)| Some((name.clone(), f.text.clone()?))).collect()
+    }
+
+    /// Makes the set of indexes `wanted` (an index whose schema changed is rebuilt); new ones
+    /// are filled from `payloads` (slot, payload).
     pub fn set_fields<'a>(
         &mut self,
-        wanted: &BTreeMap<String, FieldType>,
+        wanted: &BTreeMap<String, FieldSchema>,
         payloads: impl Iterator<Item = (u32, &'a Payload)> + Clone,
     ) {
-        self.fields.retain(|name, f| wanted.get(name) == Some(&f.kind));
+        self.fields.retain(|name, f| wanted.get(name) == Some(&f.schema));
         for (name, kind) in wanted {
             if self.fields.contains_key(name) {
                 continue;
             }
             let Ok(path) = JsonPath::parse(name) else { continue };
-            let mut index = FieldIndex::new(path, *kind);
+            let mut index = FieldIndex::new(path, kind);
             for (slot, payload) in payloads.clone() {
                 index.set(slot, payload);
             }
@@ -354,11 +402,11 @@ mod tests {
         ];
         let mut index = PayloadIndex::default();
         let wanted = BTreeMap::from([
-            ("k".to_string(), FieldType::Keyword),
-            ("i".to_string(), FieldType::Integer),
-            ("f".to_string(), FieldType::Float),
-            ("b".to_string(), FieldType::Bool),
-            ("t".to_string(), FieldType::Datetime),
+            ("k".to_string(), FieldSchema::Type(FieldTypeName::Keyword)),
+            ("i".to_string(), FieldSchema::Type(FieldTypeName::Integer)),
+            ("f".to_string(), FieldSchema::Type(FieldTypeName::Float)),
+            ("b".to_string(), FieldSchema::Type(FieldTypeName::Bool)),
+            ("t".to_string(), FieldSchema::Type(FieldTypeName::Datetime)),
         ]);
         index.set_fields(&wanted, payloads.iter().enumerate().map(|(s, p)| (s as u32, p)));
         let a = filter(serde_json::json!({"must": [{"key": "k", "match": {"value": "a"}}]}));
@@ -401,7 +449,10 @@ mod tests {
         assert!(slots_in(&index, a()).is_empty());
         assert_eq!(index.points("k"), Some(2));
         // Dropping an index definition drops the structure.
-        index.set_fields(&BTreeMap::from([("i".to_string(), FieldType::Integer)]), std::iter::empty());
+        index.set_fields(
+            &BTreeMap::from([("i".to_string(), FieldSchema::Type(FieldTypeName::Integer))]),
+            std::iter::empty(),
+        );
         assert_eq!(index.points("k"), None);
         assert!(index.bytes() > 0);
     }

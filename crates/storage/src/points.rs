@@ -3,7 +3,7 @@
 //! vectors of multivectors as rows of one) so exact scans stream through memory.
 
 use crate::index::VectorIndex;
-use crate::payload_index::{FieldType, PayloadIndex};
+use crate::payload_index::PayloadIndex;
 use crate::vectors::{VectorRef, VectorSpec};
 use quiver_types::config::Datatype;
 use quiver_types::point::{NamedVectors, Payload, Vector};
@@ -316,7 +316,7 @@ impl PointTable {
     }
 
     /// Makes the payload indexes those of `wanted` (new ones are built from the payloads).
-    pub fn set_payload_indexes(&mut self, wanted: &BTreeMap<String, FieldType>) {
+    pub fn set_payload_indexes(&mut self, wanted: &BTreeMap<String, quiver_types::index_params::FieldSchema>) {
         let payloads = &self.payloads;
         let ids = &self.ids;
         let live = (0..ids.len()).filter(|s| ids[*s].is_some()).map(|s| (s as u32, &payloads[s]));
@@ -345,6 +345,11 @@ impl PointTable {
             }
         }
         scores
+    }
+
+    /// Number of stored sparse vectors `name` with a value in dimension `dim`.
+    pub fn sparse_df(&self, name: &str, dim: u32) -> usize {
+        self.sparse_index.get(name).and_then(|p| p.get(&dim)).map_or(0, HashMap::len)
     }
 
     /// Number of slots (live or free); slots are `0..slot_count()`.

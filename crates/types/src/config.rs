@@ -410,7 +410,7 @@ pub struct UpdateCollection {
 
 fn at_least_one(field: &str, value: Option<u32>) -> Result<(), crate::TypesError> {
     match value {
-        Some(0) => Err(crate::TypesError::Validation(format!("{field}: value 0 invalid, must be 1 or greater"))),
+        Some(0) => Err(crate::TypesError::Validation(crate::validation::at_least(field, 0, 1))),
         Some(_) | None => Ok(()),
     }
 }
@@ -467,8 +467,12 @@ impl CollectionConfig {
         if request.quantization_config.is_some() {
             self.quantization_config = request.quantization_config.clone();
         }
-        if request.strict_mode_config.is_some() {
-            self.strict_mode_config = request.strict_mode_config.clone();
+        if let Some(diff) = &request.strict_mode_config {
+            let diff = crate::strict_mode::StrictModeConfig::parse(diff)?;
+            let base =
+                self.strict_mode_config.as_ref().and_then(|v| crate::strict_mode::StrictModeConfig::parse(v).ok());
+            let merged = base.unwrap_or_default().merged(&diff);
+            self.strict_mode_config = serde_json::to_value(merged).ok();
         }
         if let Some(patch) = &request.metadata {
             let metadata = self.metadata.get_or_insert_with(Default::default);

@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod filter;
 pub mod ids;
+pub mod index_params;
 pub mod json_path;
 pub mod ops;
 pub mod point;
@@ -14,6 +15,8 @@ pub mod query;
 pub mod replica;
 pub mod retry;
 pub mod shard_key;
+pub mod strict_mode;
+pub mod validation;
 
 pub use error::TypesError;
 pub use ids::{PeerId, PointId, SeqNo, ShardId};

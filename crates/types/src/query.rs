@@ -235,3 +235,34 @@ impl ReadConsistency {
         }
     }
 }
+
+/// A value counted by a facet: a keyword (or uuid), an integer or a bool.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FacetValue {
+    Bool(bool),
+    Integer(i64),
+    Keyword(String),
+}
+
+/// What a facet counts: the values at `key` of the points passing `filter`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FacetRequest {
+    pub key: String,
+    pub filter: Option<Filter>,
+}
+
+/// One value and the number of points holding it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FacetHit {
+    pub value: FacetValue,
+    pub count: usize,
+}
+
+/// The hits with the most points first (ties by value), at most `limit` of them.
+pub fn top_facet_hits(counts: std::collections::HashMap<FacetValue, usize>, limit: usize) -> Vec<FacetHit> {
+    let mut hits: Vec<FacetHit> = counts.into_iter().map(|(value, count)| FacetHit { value, count }).collect();
+    hits.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+    hits.truncate(limit);
+    hits
+}

@@ -194,17 +194,10 @@ fn metadata_in(m: HashMap<String, pb::Value>) -> Option<serde_json::Map<String, 
     (!m.is_empty()).then(|| map_to_json(m))
 }
 
-fn no_strict_mode(s: Option<pb::StrictModeConfig>) -> Result<(), Status> {
-    match s {
-        None => Ok(()),
-        Some(_) => Err(bad("strict_mode_config over gRPC is not supported yet (use REST)".into())),
-    }
-}
-
 /// `CreateCollection` as the REST body of `PUT /collections/{name}`; returns the name and timeout.
 #[allow(deprecated)]
 pub fn create_in(r: pb::CreateCollection) -> Result<(String, CreateCollection, Option<u64>), Status> {
-    no_strict_mode(r.strict_mode_config)?;
+    let strict_mode_config = super::strict_mode::strict_mode_in(r.strict_mode_config)?;
     let sharding_method = r.sharding_method.map(|m| match pb::ShardingMethod::try_from(m) {
         Ok(pb::ShardingMethod::Custom) => ShardingMethod::Custom,
         Ok(pb::ShardingMethod::Auto) | Err(_) => ShardingMethod::Auto,
@@ -223,7 +216,7 @@ pub fn create_in(r: pb::CreateCollection) -> Result<(String, CreateCollection, O
         optimizers_config: r.optimizers_config.map(optimizers_in),
         quantization_config,
         sparse_vectors: sparse_in(r.sparse_vectors_config),
-        strict_mode_config: None,
+        strict_mode_config,
         metadata: metadata_in(r.metadata),
         init_from: None,
     };
@@ -244,7 +237,7 @@ fn vector_diff_in(d: pb::VectorParamsDiff) -> Result<VectorParamsDiff, Status> {
 #[allow(deprecated)]
 pub fn update_in(r: pb::UpdateCollection) -> Result<(String, UpdateCollection, Option<u64>), Status> {
     use pb::vectors_config_diff::Config;
-    no_strict_mode(r.strict_mode_config)?;
+    let strict_mode_config = super::strict_mode::strict_mode_in(r.strict_mode_config)?;
     let vectors = match r.vectors_config.and_then(|v| v.config) {
         None => None,
         Some(Config::Params(p)) => Some(BTreeMap::from([(String::new(), vector_diff_in(p)?)])),
@@ -267,7 +260,7 @@ pub fn update_in(r: pb::UpdateCollection) -> Result<(String, UpdateCollection, O
         hnsw_config: r.hnsw_config.map(hnsw_in),
         quantization_config: quantization_diff_in(r.quantization_config)?,
         sparse_vectors: sparse_in(r.sparse_vectors_config),
-        strict_mode_config: None,
+        strict_mode_config,
         metadata: metadata_in(r.metadata),
     };
     Ok((r.collection_name, request, r.timeout))

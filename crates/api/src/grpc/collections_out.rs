@@ -182,7 +182,7 @@ fn config_out(c: &CollectionConfig) -> pb::CollectionConfig {
             wal_retain_closed: Some(wal.wal_retain_closed as u64),
         }),
         quantization_config: quantization_out(c.quantization_config.as_ref()),
-        strict_mode_config: None,
+        strict_mode_config: super::strict_mode::strict_mode_out(c.strict_mode_config.as_ref()),
         metadata: c.metadata.clone().map(payload_to_map).unwrap_or_default(),
     }
 }
@@ -215,7 +215,7 @@ pub fn info_out(info: CollectionInfo) -> pb::CollectionInfo {
         .map(|(field, entry)| {
             let schema = pb::PayloadSchemaInfo {
                 data_type: schema_type(entry.get("data_type").and_then(Json::as_str)),
-                params: None,
+                params: super::index_params::params_out(entry.get("params")),
                 points: entry.get("points").and_then(Json::as_u64),
             };
             (field.clone(), schema)

@@ -3,6 +3,7 @@
 //! `quiver_node::Node` service functions as REST, reusing REST's request checks (`wire*.rs`), so
 //! behaviour and error messages cannot drift; `status.rs` maps errors to gRPC codes.
 
+mod analytics;
 pub mod auth;
 mod cluster_setup;
 mod collections;
@@ -12,6 +13,7 @@ mod convert;
 mod filter;
 mod formula;
 mod groups;
+mod index_params;
 mod metrics;
 mod points;
 mod points_read;
@@ -22,6 +24,7 @@ mod service;
 mod shard_keys;
 mod snapshots;
 pub mod status;
+mod strict_mode;
 
 use qdrant_client::qdrant::collections_server::CollectionsServer;
 use qdrant_client::qdrant::points_server::PointsServer;

@@ -122,21 +122,21 @@ impl Points for GrpcState {
         groups::query_groups(&self.node, authorized(request)?).await.map(Response::new)
     }
 
-    async fn facet(&self, _request: Request<pb::FacetCounts>) -> Reply<pb::FacetResponse> {
-        Err(unimplemented("facet counts"))
+    async fn facet(&self, request: Request<pb::FacetCounts>) -> Reply<pb::FacetResponse> {
+        super::analytics::facet(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn search_matrix_pairs(
         &self,
-        _request: Request<pb::SearchMatrixPoints>,
+        request: Request<pb::SearchMatrixPoints>,
     ) -> Reply<pb::SearchMatrixPairsResponse> {
-        Err(unimplemented("distance matrix (search_matrix_pairs)"))
+        super::analytics::matrix_pairs(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn search_matrix_offsets(
         &self,
-        _request: Request<pb::SearchMatrixPoints>,
+        request: Request<pb::SearchMatrixPoints>,
     ) -> Reply<pb::SearchMatrixOffsetsResponse> {
-        Err(unimplemented("distance matrix (search_matrix_offsets)"))
+        super::analytics::matrix_offsets(&self.node, authorized(request)?).await.map(Response::new)
     }
 }

@@ -191,47 +191,12 @@ pub async fn update_batch(node: &Node, r: pb::UpdateBatchPoints) -> Result<pb::U
     Ok(pb::UpdateBatchResponse { result, time: started.elapsed().as_secs_f64(), usage: None })
 }
 
-/// The data type named by index parameters (used when `field_type` is not given).
-fn params_type(params: Option<pb::PayloadIndexParams>) -> Option<&'static str> {
-    use pb::payload_index_params::IndexParams as P;
-    Some(match params?.index_params? {
-        P::KeywordIndexParams(_) => "keyword",
-        P::IntegerIndexParams(_) => "integer",
-        P::FloatIndexParams(_) => "float",
-        P::GeoIndexParams(_) => "geo",
-        P::TextIndexParams(_) => "text",
-        P::BoolIndexParams(_) => "bool",
-        P::DatetimeIndexParams(_) => "datetime",
-        P::UuidIndexParams(_) => "uuid",
-    })
-}
-
-/// The field schema in REST's form: the type name (index parameters are not kept).
-fn field_schema(
-    field_type: Option<i32>,
-    params: Option<pb::PayloadIndexParams>,
-) -> Result<Option<serde_json::Value>, Status> {
-    let Some(t) = field_type else { return Ok(params_type(params).map(|name| serde_json::json!(name))) };
-    let name = match pb::FieldType::try_from(t) {
-        Ok(pb::FieldType::Keyword) => "keyword",
-        Ok(pb::FieldType::Integer) => "integer",
-        Ok(pb::FieldType::Float) => "float",
-        Ok(pb::FieldType::Geo) => "geo",
-        Ok(pb::FieldType::Text) => "text",
-        Ok(pb::FieldType::Bool) => "bool",
-        Ok(pb::FieldType::Datetime) => "datetime",
-        Ok(pb::FieldType::Uuid) => "uuid",
-        Err(_) => return Err(Status::invalid_argument(format!("Wrong input: unknown field type {t}"))),
-    };
-    Ok(Some(serde_json::json!(name)))
-}
-
 pub async fn create_field_index(
     node: &Node,
     r: pb::CreateFieldIndexCollection,
 ) -> Result<pb::PointsOperationResponse, Status> {
     let started = Instant::now();
-    let schema = field_schema(r.field_type, r.field_index_params)?;
+    let schema = super::index_params::field_schema(r.field_type, r.field_index_params)?;
     let wait = r.wait.unwrap_or(false);
     let result = node.create_field_index(&r.collection_name, &r.field_name, schema, wait).await.map_err(from_node)?;
     Ok(response(started, result))

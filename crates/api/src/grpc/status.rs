@@ -20,6 +20,7 @@ pub fn from_node(e: NodeError) -> Status {
         NodeError::Timeout(_) => Code::DeadlineExceeded,
         NodeError::ShardUnavailable(_) => Code::Unavailable,
         NodeError::Service(_) => Code::Internal,
+        NodeError::RateLimited { .. } => Code::ResourceExhausted,
     };
     Status::new(code, e.to_string())
 }
@@ -34,7 +35,7 @@ pub fn from_api(e: ApiError) -> Status {
         StatusCode::METHOD_NOT_ALLOWED => Code::FailedPrecondition,
         StatusCode::REQUEST_TIMEOUT => Code::DeadlineExceeded,
         StatusCode::SERVICE_UNAVAILABLE => Code::Unavailable,
-        StatusCode::PAYLOAD_TOO_LARGE => Code::ResourceExhausted,
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::TOO_MANY_REQUESTS => Code::ResourceExhausted,
         StatusCode::UNAUTHORIZED => Code::Unauthenticated,
         StatusCode::FORBIDDEN => Code::PermissionDenied,
         _ => Code::Internal,
@@ -76,7 +77,7 @@ mod tests {
 
     #[test]
     fn api_errors_follow_their_http_status() {
-        let s = from_api(ApiError::validation("limit: value 0 invalid, must be 1 or greater"));
+        let s = from_api(ApiError::validation("limit: value 0 invalid, must be 1 or larger"));
         assert_eq!(s.code(), Code::InvalidArgument);
         assert!(s.message().starts_with("Validation error in JSON body"));
         assert_eq!(from_api(ApiError::from(NodeError::Timeout("t".into()))).code(), Code::DeadlineExceeded);

@@ -69,6 +69,25 @@ impl Metrics {
         self.grpc.record(key, collection, elapsed, code != 0);
     }
 
+    /// The response counts for `/telemetry`: REST by `METHOD /route` and status, gRPC by
+    /// method path (responses and failures).
+    pub fn telemetry(&self) -> serde_json::Value {
+        let mut rest = serde_json::Map::new();
+        for (key, stats) in self.rest.global() {
+            let entry = rest.entry(format!("{} {}", key.method, key.endpoint)).or_insert_with(|| serde_json::json!({}));
+            entry[key.status.to_string()] = serde_json::json!({ "count": stats.count() });
+        }
+        let grpc: serde_json::Map<String, serde_json::Value> = self
+            .grpc
+            .global()
+            .into_iter()
+            .map(|(key, stats)| {
+                (key.endpoint, serde_json::json!({"count": stats.count(), "fail_count": stats.failures()}))
+            })
+            .collect();
+        serde_json::json!({"rest": {"responses": rest}, "grpc": {"responses": grpc}})
+    }
+
     /// Renders every family in the Prometheus text format; with `per_collection` (Qdrant's
     /// `?per_collection=true`) the response families are per collection (a `collection` label)
     /// instead of global.

@@ -4,6 +4,7 @@
 use super::field::{Bounds, FieldCheck, FieldKind, MatchCheck, RangeCheck};
 use super::{CompiledFilter, Subject, geo};
 use crate::filter::order::parse_datetime;
+use crate::text::{TextIndexes, TextMode};
 use quiver_types::filter::{Condition, FieldCondition, Filter, Match, MatchAnyValues, MatchValue, Range, RangeBound};
 use quiver_types::json_path::JsonPath;
 use quiver_types::{PointId, TypesError};
@@ -54,44 +55,50 @@ pub(super) fn is_null_or_empty_array(value: &Value) -> bool {
     }
 }
 
-pub(super) fn compile_filter(filter: &Filter) -> Result<CompiledFilter, TypesError> {
+pub(super) fn compile_filter(filter: &Filter, texts: &TextIndexes) -> Result<CompiledFilter, TypesError> {
     let min_should = match &filter.min_should {
         None => None,
         Some(min_should) => {
             if min_should.min_count < 1 {
-                return Err(TypesError::Validation("min_should.min_count: value 0 invalid, must be 1 or more".into()));
+                return Err(TypesError::Validation(
+                    "min_should.min_count: value 0 invalid, must be 1 or larger".into(),
+                ));
             }
-            Some((compile_list(Some(&min_should.conditions))?, min_should.min_count))
+            Some((compile_list(Some(&min_should.conditions), texts)?, min_should.min_count))
         }
     };
     Ok(CompiledFilter {
-        must: compile_list(filter.must.as_deref())?,
-        should: compile_list(filter.should.as_deref())?,
+        must: compile_list(filter.must.as_deref(), texts)?,
+        should: compile_list(filter.should.as_deref(), texts)?,
         min_should,
-        must_not: compile_list(filter.must_not.as_deref())?,
+        must_not: compile_list(filter.must_not.as_deref(), texts)?,
     })
 }
 
-fn compile_list(conditions: Option<&[Condition]>) -> Result<Vec<Cond>, TypesError> {
-    conditions.unwrap_or_default().iter().map(compile_condition).collect()
+fn compile_list(conditions: Option<&[Condition]>, texts: &TextIndexes) -> Result<Vec<Cond>, TypesError> {
+    conditions.unwrap_or_default().iter().map(|c| compile_condition(c, texts)).collect()
 }
 
-fn compile_condition(condition: &Condition) -> Result<Cond, TypesError> {
+fn compile_condition(condition: &Condition, texts: &TextIndexes) -> Result<Cond, TypesError> {
     Ok(match condition {
-        Condition::Field(field) => Cond::Field(Box::new(compile_field(field)?)),
+        Condition::Field(field) => Cond::Field(Box::new(compile_field(field, texts.get(&field.key))?)),
         Condition::IsEmpty(c) => Cond::IsEmpty(JsonPath::parse(&c.is_empty.key)?),
         Condition::IsNull(c) => Cond::IsNull(JsonPath::parse(&c.is_null.key)?),
         Condition::HasId(c) => Cond::HasId(c.has_id.iter().copied().collect()),
         Condition::HasVector(c) => Cond::HasVector(c.has_vector.clone()),
         Condition::Nested(c) => {
             let path = JsonPath::parse(&c.nested.key)?.with_wildcard_suffix();
-            Cond::Nested(path, Box::new(compile_filter(&c.nested.filter)?))
+            // Keys inside `nested` are relative to the array elements: no index applies.
+            Cond::Nested(path, Box::new(compile_filter(&c.nested.filter, &TextIndexes::new())?))
         }
-        Condition::Filter(filter) => Cond::Filter(Box::new(compile_filter(filter)?)),
+        Condition::Filter(filter) => Cond::Filter(Box::new(compile_filter(filter, texts)?)),
     })
 }
 
-fn compile_field(field: &FieldCondition) -> Result<FieldCheck, TypesError> {
+fn compile_field(
+    field: &FieldCondition,
+    text_index: Option<&std::sync::Arc<crate::text::TextAnalyzer>>,
+) -> Result<FieldCheck, TypesError> {
     let FieldCondition {
         key,
         r#match,
@@ -106,7 +113,7 @@ fn compile_field(field: &FieldCondition) -> Result<FieldCheck, TypesError> {
     let path = JsonPath::parse(key)?;
     let mut kinds = Vec::new();
     if let Some(m) = r#match {
-        kinds.push(FieldKind::Match(compile_match(m)));
+        kinds.push(FieldKind::Match(compile_match(m, text_index)));
     }
     if let Some(r) = range {
         kinds.push(FieldKind::Range(compile_range(r)?));
@@ -142,16 +149,20 @@ fn compile_field(field: &FieldCondition) -> Result<FieldCheck, TypesError> {
     Ok(FieldCheck { path, kinds })
 }
 
-fn compile_match(m: &Match) -> MatchCheck {
+fn compile_match(m: &Match, text_index: Option<&std::sync::Arc<crate::text::TextAnalyzer>>) -> MatchCheck {
+    let text = |query: &str, mode: TextMode| {
+        text_index.map(|a| MatchCheck::Tokens { analyzer: a.clone(), mode, query: a.words(query) })
+    };
     match m {
         Match::Value { value } => match value {
             MatchValue::Bool(b) => MatchCheck::Bool(*b),
             MatchValue::Integer(i) => MatchCheck::Int(*i),
             MatchValue::Keyword(s) => MatchCheck::Keyword(s.clone()),
         },
-        Match::Text { text } => MatchCheck::Text(text.clone()),
-        Match::TextAny { text_any } => MatchCheck::TextAny(text_any.split_whitespace().map(str::to_string).collect()),
-        Match::Phrase { phrase } => MatchCheck::Text(phrase.clone()),
+        Match::Text { text: query } => text(query, TextMode::All).unwrap_or_else(|| MatchCheck::Text(query.clone())),
+        Match::TextAny { text_any } => text(text_any, TextMode::Any)
+            .unwrap_or_else(|| MatchCheck::TextAny(text_any.split_whitespace().map(str::to_string).collect())),
+        Match::Phrase { phrase } => text(phrase, TextMode::Phrase).unwrap_or_else(|| MatchCheck::Text(phrase.clone())),
         Match::Prefix { prefix } => MatchCheck::Prefix(prefix.clone()),
         Match::Any { any } => match any {
             MatchAnyValues::Keywords(list) => MatchCheck::AnyKeywords(list.iter().cloned().collect()),

@@ -41,6 +41,12 @@ pub(super) enum MatchCheck {
     /// `text_any`: any token is a substring.
     TextAny(Vec<String>),
     Prefix(String),
+    /// `text`, `text_any` or `phrase` on a field with a text index: on the analyzer's tokens.
+    Tokens {
+        analyzer: std::sync::Arc<crate::text::TextAnalyzer>,
+        mode: crate::text::TextMode,
+        query: Vec<String>,
+    },
     AnyKeywords(HashSet<String>),
     AnyInts(HashSet<i64>),
     ExceptKeywords(HashSet<String>),
@@ -149,6 +155,9 @@ fn check_match(m: &MatchCheck, value: &Value) -> bool {
         MatchCheck::Text(text) => value.as_str().is_some_and(|s| s.contains(text.as_str())),
         MatchCheck::TextAny(tokens) => value.as_str().is_some_and(|s| tokens.iter().any(|t| s.contains(t.as_str()))),
         MatchCheck::Prefix(prefix) => value.as_str().is_some_and(|s| s.starts_with(prefix.as_str())),
+        MatchCheck::Tokens { analyzer, mode, query } => {
+            value.as_str().is_some_and(|s| analyzer.matches(*mode, query, s))
+        }
         MatchCheck::AnyKeywords(set) => value.as_str().is_some_and(|s| set.contains(s)),
         MatchCheck::AnyInts(set) => value.as_i64().is_some_and(|i| set.contains(&i)),
         MatchCheck::ExceptKeywords(set) => match value {

@@ -14,7 +14,8 @@
 //! * `match.value` / `any` / `except` with integers compare JSON integers only (`5.0` is not 5).
 //! * `text` and `phrase` are case-sensitive substring tests, `text_any` holds when any
 //!   whitespace-separated token is a substring, `prefix` is `starts_with` (Qdrant's behaviour
-//!   without a full-text index).
+//!   without a full-text index); on a field with a text index they match on its tokens
+//!   (`crate::text`).
 //! * Date-time ranges compare payload strings parsed by [`parse_datetime`]; number ranges
 //!   compare JSON numbers; a range never matches values of the other kind.
 //! * `is_empty` condition: every value at the key is `null` or `[]` (so a missing key is empty);
@@ -74,7 +75,13 @@ impl<'a> Subject<'a> {
 impl CompiledFilter {
     /// Validates and compiles a filter.
     pub fn compile(filter: &Filter) -> Result<CompiledFilter, TypesError> {
-        compile::compile_filter(filter)
+        compile::compile_filter(filter, &crate::text::TextIndexes::new())
+    }
+
+    /// Validates and compiles a filter whose `text`/`text_any`/`phrase` conditions on the
+    /// fields of `texts` match on those text indexes' tokens.
+    pub fn compile_with(filter: &Filter, texts: &crate::text::TextIndexes) -> Result<CompiledFilter, TypesError> {
+        compile::compile_filter(filter, texts)
     }
 
     /// Whether the point satisfies the filter.

@@ -1,0 +1,125 @@
+//! `GET /telemetry` (with `details_level` and `anonymize`), `GET`/`DELETE /issues` and
+//! `GET /collections/{c}/optimizations`.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{Params, Started};
+use crate::response::ok;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/telemetry", get(telemetry))
+        .route("/issues", get(issues).delete(clear_issues))
+        .route("/collections/{name}/optimizations", get(optimizations))
+}
+
+type Reply = Result<Response, ApiError>;
+
+#[derive(Debug, Deserialize, Default)]
+struct TelemetryParams {
+    #[serde(default)]
+    details_level: Option<usize>,
+    #[serde(default)]
+    anonymize: Option<bool>,
+}
+
+/// What telemetry shows of a collection.
+struct View {
+    name: String,
+    points: usize,
+    shards: usize,
+    config: Value,
+}
+
+/// One collection's entry: its name (hashed when anonymized), size and, from level 2, config.
+fn collection_entry(c: &View, level: usize, anonymize: bool) -> Value {
+    let id = match anonymize {
+        true => format!("{:016x}", fxhash(&c.name)),
+        false => c.name.clone(),
+    };
+    let mut entry = json!({"id": id, "points_count": c.points, "shards_count": c.shards});
+    if level >= 2 {
+        entry["config"] = c.config.clone();
+    }
+    entry
+}
+
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+}
+
+async fn telemetry(State(s): State<AppState>, Params(p): Params<TelemetryParams>, t: Started) -> Reply {
+    let level = p.details_level.unwrap_or(0);
+    let anonymize = p.anonymize.unwrap_or(false);
+    let views: Vec<View> = s
+        .node
+        .collections()
+        .iter()
+        .map(|c| View {
+            name: c.name().to_string(),
+            points: c.points_count(),
+            shards: c.replica_sets().len(),
+            config: serde_json::to_value(c.config()).unwrap_or_default(),
+        })
+        .collect();
+    let mut collections = json!({"number_of_collections": views.len()});
+    if level >= 1 {
+        collections["collections"] = views.iter().map(|v| collection_entry(v, level, anonymize)).collect();
+    }
+    let cluster = match s.node.cluster() {
+        None => json!({"enabled": false}),
+        Some(_) if level >= 1 => json!({"enabled": true, "status": s.node.cluster_status()?}),
+        Some(_) => json!({"enabled": true}),
+    };
+    let result = json!({
+        "id": s.node.peer_id().to_string(),
+        "app": {"name": "qdrant", "version": s.version},
+        "collections": collections,
+        "cluster": cluster,
+        "requests": s.metrics.telemetry(),
+    });
+    Ok(ok(t.0, result))
+}
+
+async fn issues(State(s): State<AppState>, t: Started) -> Reply {
+    Ok(ok(t.0, json!({ "issues": s.node.issues() })))
+}
+
+async fn clear_issues(State(s): State<AppState>, t: Started) -> Reply {
+    s.node.clear_issues();
+    Ok(ok(t.0, true))
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct OptimizationsParams {
+    #[serde(default)]
+    with: Option<String>,
+    #[serde(default)]
+    completed_limit: Option<usize>,
+}
+
+async fn optimizations(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<OptimizationsParams>,
+    t: Started,
+) -> Reply {
+    let _completed_limit = p.completed_limit; // nothing completed is tracked
+    let with: Vec<String> =
+        p.with.unwrap_or_default().split(',').map(|w| w.trim().to_string()).filter(|w| !w.is_empty()).collect();
+    if let Some(bad) = with.iter().find(|w| !["queued", "completed", "idle_segments"].contains(&w.as_str())) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            format!(
+                "Deserialize error in query parameters: unknown variant `{bad}`, expected one of `queued`, `completed`, `idle_segments`"
+            ),
+        ));
+    }
+    Ok(ok(t.0, s.node.optimizations(&name, &with)?))
+}

@@ -1,0 +1,55 @@
+//! Registers a node keeps beside its collections: strict mode's rate limit buckets and the
+//! issues noticed while serving (`strict.rs` and `issues.rs` hold the logic).
+
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+/// Which rate limit an operation counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Traffic {
+    Read,
+    Write,
+}
+
+/// The issues found so far, by id.
+#[derive(Debug, Default)]
+pub(crate) struct Issues(pub(crate) parking_lot::Mutex<BTreeMap<String, Value>>);
+
+/// A token bucket holding at most `per_minute` tokens.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    per_minute: f64,
+    at: Instant,
+}
+
+/// The buckets of every collection on this peer.
+#[derive(Debug, Default)]
+pub(crate) struct RateLimits(parking_lot::Mutex<HashMap<(String, Traffic), Bucket>>);
+
+impl RateLimits {
+    /// Takes one token, or says how many seconds until one is there.
+    pub(crate) fn take(&self, collection: &str, traffic: Traffic, per_minute: usize) -> std::result::Result<(), u64> {
+        let mut buckets = self.0.lock();
+        let per_minute = per_minute as f64;
+        let now = Instant::now();
+        let bucket = buckets.entry((collection.to_string(), traffic)).or_insert(Bucket {
+            tokens: per_minute,
+            per_minute,
+            at: now,
+        });
+        if bucket.per_minute != per_minute {
+            *bucket = Bucket { tokens: per_minute.min(bucket.tokens), per_minute, at: now };
+        }
+        let refill = now.duration_since(bucket.at).as_secs_f64() * per_minute / 60.0;
+        bucket.tokens = (bucket.tokens + refill).min(per_minute);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            return Ok(());
+        }
+        let missing = 1.0 - bucket.tokens;
+        Err((missing * 60.0 / per_minute.max(f64::MIN_POSITIVE)).ceil().max(1.0) as u64)
+    }
+}

@@ -1,0 +1,216 @@
+//! Strict mode (`strict_mode_config` with `enabled: true`): the limits checked before a request
+//! runs, with Qdrant's texts, and the per-collection read and write rate limits (tokens per
+//! minute on this peer, refilled continuously; 429 with `Retry-After`).
+//!
+//! A request is counted once: the outermost service call takes the token, calls it makes to
+//! other service functions (a query's prefetches, a group's searches) run inside its admission.
+
+use crate::error::{NodeError, Result};
+use crate::node::Node;
+pub(crate) use crate::registers::Traffic;
+use quiver_collection::Collection;
+use quiver_types::filter::{Condition, Filter};
+use quiver_types::index_params::FieldSchema;
+use quiver_types::ops::{PointSelector, UpdateOperation};
+use quiver_types::query::SearchParams;
+use quiver_types::strict_mode::{StrictModeConfig, limit_exceeded, refusal};
+
+tokio::task_local! {
+    static ADMITTED: ();
+}
+
+/// Whether this task runs inside an admitted request.
+pub(crate) fn is_admitted() -> bool {
+    ADMITTED.try_with(|_| ()).is_ok()
+}
+
+fn bad(message: String) -> NodeError {
+    NodeError::BadRequest(message)
+}
+
+/// The collection's strict mode, if enabled.
+pub(crate) fn strict_mode(collection: &Collection) -> Option<StrictModeConfig> {
+    let config = collection.config().strict_mode_config?;
+    StrictModeConfig::parse(&config).ok().filter(StrictModeConfig::is_enabled)
+}
+
+/// Field keys of every field condition in `filter` (nested keys joined with `[].`).
+fn filter_keys(filter: &Filter, prefix: &str, out: &mut Vec<String>) {
+    let lists = [filter.must.as_deref(), filter.should.as_deref(), filter.must_not.as_deref()];
+    let min_should = filter.min_should.as_ref().map(|m| m.conditions.as_slice());
+    for condition in lists.into_iter().chain([min_should]).flatten().flatten() {
+        match condition {
+            Condition::Field(f) => out.push(format!("{prefix}{}", f.key)),
+            Condition::Nested(n) => filter_keys(&n.nested.filter, &format!("{prefix}{}[].", n.nested.key), out),
+            Condition::Filter(f) => filter_keys(f, prefix, out),
+            Condition::IsEmpty(_) | Condition::IsNull(_) | Condition::HasId(_) | Condition::HasVector(_) => {}
+        }
+    }
+}
+
+fn count_conditions(filter: &Filter) -> usize {
+    let lists = [filter.must.as_deref(), filter.should.as_deref(), filter.must_not.as_deref()];
+    let min_should = filter.min_should.as_ref().map(|m| m.conditions.as_slice());
+    lists
+        .into_iter()
+        .chain([min_should])
+        .flatten()
+        .flatten()
+        .map(|c| match c {
+            Condition::Filter(f) => count_conditions(f),
+            Condition::Nested(n) => count_conditions(&n.nested.filter),
+            Condition::Field(_)
+            | Condition::IsEmpty(_)
+            | Condition::IsNull(_)
+            | Condition::HasId(_)
+            | Condition::HasVector(_) => 1,
+        })
+        .sum()
+}
+
+/// Checks a filter against `filter_max_conditions` and, when `indexed_only`, that every key
+/// it conditions on has a payload index.
+fn check_filter(collection: &Collection, strict: &StrictModeConfig, filter: &Filter, indexed_only: bool) -> Result<()> {
+    if let Some(max) = strict.filter_max_conditions {
+        let n = count_conditions(filter);
+        if n > max {
+            return Err(bad(limit_exceeded(n, max, "filter_max_conditions")));
+        }
+    }
+    if indexed_only {
+        let indexes = collection.payload_index();
+        let mut keys = Vec::new();
+        filter_keys(filter, "", &mut keys);
+        if let Some(key) = keys.iter().find(|k| indexes.get(k.as_str()).is_none_or(|s| FieldSchema::parse(s).is_err()))
+        {
+            return Err(bad(refusal(
+                format!(
+                    "Index required but not found for \"{key}\" of one of the following types: [keyword, integer, float, bool, datetime, uuid, text, geo]"
+                ),
+                "Create an index for this key or use a different filter.",
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Node {
+    /// Runs `body` as one request against `name`'s read or write rate limit (see the module).
+    pub(crate) async fn admitted<T>(
+        &self,
+        name: &str,
+        traffic: Traffic,
+        body: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        if is_admitted() {
+            return body.await;
+        }
+        let collection = self.resolve(name)?;
+        if let Some(strict) = strict_mode(&collection) {
+            let limit = match traffic {
+                Traffic::Read => strict.read_rate_limit,
+                Traffic::Write => strict.write_rate_limit,
+            };
+            if let Some(per_minute) = limit
+                && let Err(retry_after_s) = self.rate_limits.take(collection.name(), traffic, per_minute)
+            {
+                let kind = if traffic == Traffic::Read { "Read" } else { "Write" };
+                return Err(NodeError::RateLimited {
+                    message: format!(
+                        "{kind} rate limit exceeded: {per_minute} per minute. Retry after {retry_after_s}s"
+                    ),
+                    retry_after_s,
+                });
+            }
+        }
+        ADMITTED.scope((), body).await
+    }
+
+    /// The strict mode checks of a read: its `limit`, filter and search params.
+    pub(crate) fn check_read(
+        &self,
+        collection: &Collection,
+        limit: Option<usize>,
+        filter: Option<&Filter>,
+        params: Option<&SearchParams>,
+    ) -> Result<()> {
+        if let Some(filter) = filter {
+            self.note_unindexed_filter(collection, filter);
+        }
+        let Some(strict) = strict_mode(collection) else { return Ok(()) };
+        if let (Some(max), Some(limit)) = (strict.max_query_limit, limit)
+            && limit > max
+        {
+            return Err(bad(limit_exceeded(limit, max, "limit")));
+        }
+        if let Some(filter) = filter {
+            check_filter(collection, &strict, filter, strict.unindexed_filtering_retrieve == Some(false))?;
+        }
+        if let Some(params) = params {
+            if let (Some(max), Some(ef)) = (strict.search_max_hnsw_ef, params.hnsw_ef)
+                && ef > max
+            {
+                return Err(bad(limit_exceeded(ef, max, "hnsw_ef")));
+            }
+            if params.exact && strict.search_allow_exact == Some(false) {
+                return Err(bad(refusal("Exact search disabled!", "Set exact=false.")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The strict mode checks of a write: batch size, points count, filters of updates.
+    pub(crate) async fn check_update(&self, collection: &Collection, op: &UpdateOperation) -> Result<()> {
+        let Some(strict) = strict_mode(collection) else { return Ok(()) };
+        let (batch, filter) = match op {
+            UpdateOperation::Upsert { points, update_filter, .. } => (Some(points.len()), update_filter.as_ref()),
+            UpdateOperation::UpdateVectors { points, update_filter } => (Some(points.len()), update_filter.as_ref()),
+            UpdateOperation::Delete { selector }
+            | UpdateOperation::SetPayload { selector, .. }
+            | UpdateOperation::OverwritePayload { selector, .. }
+            | UpdateOperation::DeletePayload { selector, .. }
+            | UpdateOperation::ClearPayload { selector }
+            | UpdateOperation::DeleteVectors { selector, .. } => match selector {
+                PointSelector::Ids(_) => (None, None),
+                PointSelector::Filter(f) => (None, Some(f)),
+            },
+        };
+        if let (Some(max), Some(n)) = (strict.upsert_max_batchsize, batch)
+            && n > max
+        {
+            return Err(bad(limit_exceeded(n, max, "upsert_max_batchsize")));
+        }
+        if let Some(filter) = filter {
+            check_filter(collection, &strict, filter, strict.unindexed_filtering_update == Some(false))?;
+        }
+        if let (Some(max), UpdateOperation::Upsert { points, .. }) = (strict.max_points_count, op) {
+            let existing = collection.count(None, None).await?;
+            let ids: Vec<_> = points.iter().map(|p| p.id).collect();
+            let present = collection.point_versions(&ids).await?.len();
+            let after = existing + ids.iter().collect::<std::collections::HashSet<_>>().len() - present.min(ids.len());
+            if after > max {
+                return Err(bad(refusal(
+                    format!("Max points count limit of {max} reached"),
+                    "Delete unused points or increase max_points_count.",
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `max_payload_index_count` before a new index is created.
+    pub(crate) fn check_new_index(&self, collection: &Collection, field: &str) -> Result<()> {
+        let Some(strict) = strict_mode(collection) else { return Ok(()) };
+        let indexes = collection.payload_index();
+        if let Some(max) = strict.max_payload_index_count
+            && !indexes.contains_key(field)
+            && indexes.len() >= max
+        {
+            return Err(bad(refusal(
+                format!("Limit exceeded {} > {max} for \"max_payload_index_count\"", indexes.len() + 1),
+                "Delete unused payload indexes or increase max_payload_index_count.",
+            )));
+        }
+        Ok(())
+    }
+}

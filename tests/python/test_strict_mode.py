@@ -1,0 +1,126 @@
+"""Strict mode (`strict_mode_config` with `enabled: true`) on create and PATCH, over REST and
+gRPC: limits enforced with Qdrant's texts (400 `Bad request: …`), read and write rate limits
+(429 with Retry-After / ResourceExhausted), unknown or unenforced settings refused by name."""
+
+import grpc
+import pytest
+from qdrant_client import QdrantClient, models
+
+from qhelpers import assert_error, assert_ok_envelope
+
+
+def make_client(server, use_grpc: bool) -> QdrantClient:
+    return QdrantClient(url=server.url, grpc_port=server.grpc_port, prefer_grpc=use_grpc, timeout=30)
+
+
+def _create(rest, name, strict):
+    """Created with the limits but disabled, filled, then enabled by PATCH (which merges)."""
+    assert_ok_envelope(rest.put(f"/collections/{name}", json={
+        "vectors": {"size": 2, "distance": "Dot"}, "strict_mode_config": {**strict, "enabled": False}}))
+    points = [{"id": i, "vector": [1.0, float(i)], "payload": {"k": f"v{i % 2}", "n": i}} for i in range(6)]
+    assert_ok_envelope(rest.put(f"/collections/{name}/points?wait=true", json={"points": points}))
+    assert_ok_envelope(rest.patch(f"/collections/{name}", json={"strict_mode_config": {"enabled": strict.get("enabled", False)}}))
+
+
+def test_query_limits_and_unindexed_filters(rest, collection_name):
+    _create(rest, collection_name, {"enabled": True, "max_query_limit": 3, "unindexed_filtering_retrieve": False,
+                                    "search_allow_exact": False, "search_max_hnsw_ef": 16})
+    base = f"/collections/{collection_name}"
+    r = rest.post(f"{base}/points/query", json={"query": [1, 0], "limit": 5})
+    assert assert_error(r, 400) == 'Bad request: Limit exceeded 5 > 3 for "limit". Help: Reduce the "limit" parameter to or below 3.'
+    assert len(assert_ok_envelope(rest.post(f"{base}/points/query", json={"query": [1, 0], "limit": 3}))["points"]) == 3
+    # A prefetch's limit and filter are checked too (nested ones included), and a query by example.
+    deep = {"prefetch": {"prefetch": {"query": [1, 0], "limit": 4}, "query": [1, 0], "limit": 3}, "query": [1, 0], "limit": 2}
+    assert_error(rest.post(f"{base}/points/query", json=deep), 400, 'Limit exceeded 4 > 3 for "limit"')
+    unindexed = {"prefetch": {"query": [1, 0], "limit": 3, "filter": {"must": [{"key": "n", "match": {"value": 1}}]}}, "query": {"fusion": "rrf"}, "limit": 2}
+    assert_error(rest.post(f"{base}/points/query", json=unindexed), 400, 'Index required but not found for "n"')
+    recommend = {"query": {"recommend": {"positive": [1]}}, "limit": 4}
+    assert_error(rest.post(f"{base}/points/query", json=recommend), 400, 'Limit exceeded 4 > 3 for "limit"')
+    assert_error(rest.post(f"{base}/points/scroll", json={"limit": 4}), 400, 'Limit exceeded 4 > 3 for "limit"')
+    flt = {"must": [{"key": "k", "match": {"value": "v1"}}]}
+    r = rest.post(f"{base}/points/count", json={"filter": flt})
+    assert_error(r, 400, 'Index required but not found for "k"')
+    assert_ok_envelope(rest.put(f"{base}/index?wait=true", json={"field_name": "k", "field_schema": "keyword"}))
+    assert assert_ok_envelope(rest.post(f"{base}/points/count", json={"filter": flt}))["count"] == 3
+    r = rest.post(f"{base}/points/search", json={"vector": [1, 0], "limit": 2, "params": {"exact": True}})
+    assert_error(r, 400, "Exact search disabled!")
+    r = rest.post(f"{base}/points/search", json={"vector": [1, 0], "limit": 2, "params": {"hnsw_ef": 64}})
+    assert_error(r, 400, 'Limit exceeded 64 > 16 for "hnsw_ef"')
+    # PATCH merges: the limit is raised, the other settings stay.
+    assert_ok_envelope(rest.patch(base, json={"strict_mode_config": {"max_query_limit": 10}}))
+    cfg = assert_ok_envelope(rest.get(base))["config"]["strict_mode_config"]
+    assert cfg["max_query_limit"] == 10 and cfg["search_allow_exact"] is False and cfg["enabled"] is True
+    assert len(assert_ok_envelope(rest.post(f"{base}/points/query", json={"query": [1, 0], "limit": 5}))["points"]) == 5
+    # Disabled: nothing is checked.
+    assert_ok_envelope(rest.patch(base, json={"strict_mode_config": {"enabled": False}}))
+    assert assert_ok_envelope(rest.post(f"{base}/points/count", json={"filter": {"must": [{"key": "n", "range": {"gte": 2}}]}}))["count"] == 4
+
+
+def test_write_limits(rest, collection_name):
+    _create(rest, collection_name, {"enabled": True, "upsert_max_batchsize": 2, "max_points_count": 7,
+                                    "unindexed_filtering_update": False, "max_payload_index_count": 1})
+    base = f"/collections/{collection_name}"
+    pts = [{"id": 10 + i, "vector": [1.0, 0.0]} for i in range(3)]
+    assert_error(rest.put(f"{base}/points?wait=true", json={"points": pts}), 400, 'Limit exceeded 3 > 2 for "upsert_max_batchsize"')
+    assert_ok_envelope(rest.put(f"{base}/points?wait=true", json={"points": pts[:1]}))
+    assert_error(rest.put(f"{base}/points?wait=true", json={"points": pts[1:]}), 400, "Max points count limit of 7 reached")
+    assert_ok_envelope(rest.put(f"{base}/points?wait=true", json={"points": [{"id": 0, "vector": [0.0, 1.0]}]}))  # overwrite: fine
+    r = rest.post(f"{base}/points/delete?wait=true", json={"filter": {"must": [{"key": "n", "match": {"value": 1}}]}})
+    assert_error(r, 400, 'Index required but not found for "n"')
+    assert assert_ok_envelope(rest.post(f"{base}/points/count", json={}))["count"] == 7
+    assert_ok_envelope(rest.put(f"{base}/index?wait=true", json={"field_name": "n", "field_schema": "integer"}))
+    r = rest.put(f"{base}/index?wait=true", json={"field_name": "k", "field_schema": "keyword"})
+    assert_error(r, 400, 'for "max_payload_index_count"')
+
+
+@pytest.mark.parametrize("use_grpc", [False, True])
+def test_rate_limits(server, rest, collection_name, use_grpc):
+    _create(rest, collection_name, {"enabled": True, "read_rate_limit": 3, "write_rate_limit": 2})
+    c = make_client(server, use_grpc)
+    for _ in range(3):
+        c.count(collection_name)
+    if use_grpc:
+        with pytest.raises(Exception) as e:
+            c.count(collection_name)
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "Rate limiting exceeded: Read rate limit exceeded" in e.value.details()
+    else:
+        r = rest.post(f"/collections/{collection_name}/points/count", json={})
+        assert_error(r, 429, "Rate limiting exceeded: Read rate limit exceeded")
+        assert int(r.headers["Retry-After"]) >= 1
+    c.upsert(collection_name, points=[models.PointStruct(id=100, vector=[1, 1])], wait=True)
+    c.upsert(collection_name, points=[models.PointStruct(id=101, vector=[1, 1])], wait=True)
+    with pytest.raises(Exception):
+        c.upsert(collection_name, points=[models.PointStruct(id=102, vector=[1, 1])], wait=True)
+    assert_ok_envelope(rest.patch(f"/collections/{collection_name}", json={"strict_mode_config": {"enabled": False}}))
+    assert c.count(collection_name).count == 8  # the refused write changed nothing
+
+
+@pytest.mark.parametrize("strict,needle", [
+    ({"enabled": True, "max_qery_limit": 3}, "unknown field `max_qery_limit`"),
+    ({"enabled": True, "sparse_config": {}}, "strict_mode_config.sparse_config is not supported"),
+    ({"enabled": True, "max_timeout": 5}, "strict_mode_config.max_timeout is not supported"),
+    ({"enabled": "yes"}, "Invalid strict_mode_config"),
+])
+def test_bad_strict_mode_config_refused(rest, collection_name, strict, needle):
+    r = rest.put(f"/collections/{collection_name}", json={"vectors": {"size": 2, "distance": "Dot"}, "strict_mode_config": strict})
+    assert_error(r, 400, needle)
+    assert rest.get(f"/collections/{collection_name}").status_code == 404
+    _create(rest, collection_name, {"enabled": True, "max_query_limit": 3})
+    assert_error(rest.patch(f"/collections/{collection_name}", json={"strict_mode_config": strict}), 400, needle)
+    cfg = assert_ok_envelope(rest.get(f"/collections/{collection_name}"))["config"]["strict_mode_config"]
+    assert cfg == {"enabled": True, "max_query_limit": 3}
+
+
+def test_strict_mode_over_grpc(server, collection_name):
+    g = make_client(server, True)
+    g.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT),
+                        strict_mode_config=models.StrictModeConfig(enabled=True, max_query_limit=2))
+    g.upsert(collection_name, points=[models.PointStruct(id=i, vector=[1, i]) for i in range(4)], wait=True)
+    assert g.get_collection(collection_name).config.strict_mode_config.max_query_limit == 2
+    with pytest.raises(Exception) as e:
+        g.query_points(collection_name, query=[1, 0], limit=3)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert 'Limit exceeded 3 > 2 for "limit"' in e.value.details()
+    g.update_collection(collection_name, strict_mode_config=models.StrictModeConfig(max_query_limit=5))
+    assert len(g.query_points(collection_name, query=[1, 0], limit=3).points) == 3

@@ -173,6 +173,90 @@ def test_keys_and_their_points_survive_a_restart(server_factory):
     client.close()
 
 
+def keyed_points(client: QdrantClient, name: str) -> dict[str, dict[int, dict]]:
+    """Each key's points (id → payload), read within the key."""
+    keys = sorted(str(k.key) for k in client.list_shard_keys(name).shard_keys)
+    out = {}
+    for key in keys:
+        selector = int(key) if key.isdigit() else key
+        got, _ = client.scroll(name, limit=1000, shard_key_selector=selector, with_payload=True)
+        out[key] = {r.id: r.payload for r in got}
+    return out
+
+
+def keyed_collection_with_a_gap(client: QdrantClient, name: str) -> None:
+    """Keys "a" (2 shards) and 7 (1 shard), after a dropped key took shard id 1."""
+    custom_collection(client, name)
+    client.create_shard_key(name, "gone")
+    client.delete_shard_key(name, "gone")
+    client.create_shard_key(name, "a", shards_number=2)
+    client.create_shard_key(name, 7)
+    client.upsert(name, points(range(0, 60), "a"), shard_key_selector="a", wait=True)
+    client.upsert(name, points(range(100, 110), "7"), shard_key_selector=7, wait=True)
+
+
+def local_key_shards(url: str, name: str) -> dict[int, object]:
+    info = requests.get(f"{url}/collections/{name}/cluster", timeout=10).json()["result"]
+    return {s["shard_id"]: s.get("shard_key") for s in info["local_shards"]}
+
+
+def test_a_collection_snapshot_recovers_its_keys_and_their_shards(server, server_factory):
+    client = QdrantClient(url=server.url, prefer_grpc=False, timeout=30)
+    keyed_collection_with_a_gap(client, "snapkeys")
+    before = keyed_points(client, "snapkeys")
+    assert local_key_shards(server.url, "snapkeys") == {2: "a", 3: "a", 4: 7}
+    desc = client.create_snapshot("snapkeys", wait=True)
+    data = requests.get(f"{server.url}/collections/snapkeys/snapshots/{desc.name}", timeout=30).content
+
+    # Into a fresh node, by upload: the keys with their own shard ids, every point in its key.
+    fresh = server_factory()
+    other = QdrantClient(url=fresh.url, prefer_grpc=False, timeout=30)
+    r = requests.post(f"{fresh.url}/collections/snapkeys/snapshots/upload?checksum={desc.checksum}",
+                      files={"snapshot": ("s.snapshot", data)}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert keyed_points(other, "snapkeys") == before
+    assert local_key_shards(fresh.url, "snapkeys") == {2: "a", 3: "a", 4: 7}
+    # Writes route by the same rings: re-upserting the same ids adds nothing.
+    other.upsert("snapkeys", points(range(0, 60), "a"), shard_key_selector="a", wait=True)
+    assert other.count("snapkeys", shard_key_selector="a").count == 60
+    assert other.count("snapkeys").count == 70
+    fresh.restart()
+    other = QdrantClient(url=fresh.url, prefer_grpc=False, timeout=30)
+    assert keyed_points(other, "snapkeys") == before
+
+    # Over the live collection (changed since): the snapshot's data comes back.
+    client.upsert("snapkeys", points(range(0, 80), "changed"), shard_key_selector="a", wait=True)
+    location = f"file://{(server.workdir / 'snapshots' / 'snapkeys' / desc.name).resolve()}"
+    assert client.recover_snapshot("snapkeys", location, wait=True)
+    assert keyed_points(client, "snapkeys") == before
+
+    # A live collection whose keys differ refuses the snapshot and keeps its data.
+    custom_collection(client, "otherkeys")
+    client.create_shard_key("otherkeys", "a", shards_number=3)
+    client.upsert("otherkeys", points(range(0, 5), "a"), shard_key_selector="a", wait=True)
+    r = requests.put(f"{server.url}/collections/otherkeys/snapshots/recover", json={"location": location}, timeout=60)
+    assert r.status_code == 400 and "Snapshot is not compatible" in r.text and "differs" in r.text, r.text
+    assert client.count("otherkeys").count == 5
+    client.close()
+
+
+def test_a_keyed_shard_snapshot_recovers_in_place(server):
+    client = QdrantClient(url=server.url, prefer_grpc=False, timeout=30)
+    keyed_collection_with_a_gap(client, "shardsnap")
+    before = keyed_points(client, "shardsnap")
+    base = f"{server.url}/collections/shardsnap/shards/4/snapshots"
+    desc = requests.post(base, timeout=30).json()["result"]
+    client.upsert("shardsnap", points(range(100, 120), "changed"), shard_key_selector=7, wait=True)
+    client.upsert("shardsnap", points(range(0, 5), "changed"), shard_key_selector="a", wait=True)
+    r = requests.put(f"{base}/recover", json={"location": desc["name"]}, timeout=60)
+    assert r.status_code == 200, r.text
+    after = keyed_points(client, "shardsnap")
+    assert after["7"] == before["7"], "key 7's shard is the snapshot's again"
+    assert {i: p["tenant"] for i, p in after["a"].items() if i < 5} == {i: "changed" for i in range(5)}
+    assert local_key_shards(server.url, "shardsnap") == {2: "a", 3: "a", 4: 7}, "the keys are kept"
+    client.close()
+
+
 # ------------------------------------------------------------------------------------ cluster
 def keyed_states(peer: Peer, name: str) -> dict[int, dict[int, str]]:
     return replica_states(peer.url, name, timeout=3)
@@ -266,3 +350,39 @@ def test_keys_in_a_cluster_survive_a_lost_peer_and_replicate(cluster_factory):
     wait_until(lambda: shard_9 not in keyed_states(c.peers[2], name), timeout=15, desc="key 9 dropped everywhere")
     rest.close()
     grpc.close()
+
+
+def test_a_keyed_snapshot_recovers_into_a_cluster_through_consensus(cluster_factory):
+    """A custom collection's snapshot uploaded to one peer of a 2-peer cluster where the
+    collection does not exist: its keys are created through consensus with the snapshot's shard
+    ids, the recovered replicas become Active and the new replicas copy from them."""
+    c = cluster_factory(2)
+    a, b = c.peers
+    standalone = QdrantClient(url=a.url, prefer_grpc=False, timeout=30)
+    custom_collection(standalone, "src")
+    standalone.create_shard_key("src", "gone", replication_factor=1, placement=[a.peer_id])
+    standalone.delete_shard_key("src", "gone")
+    standalone.create_shard_key("src", "a", shards_number=2, replication_factor=1, placement=[a.peer_id])
+    standalone.create_shard_key("src", 7, replication_factor=1, placement=[a.peer_id])
+    wait_until(lambda: all(s == "Active" for r in keyed_states(a, "src").values() for s in r.values()) or None,
+               timeout=30, desc="source keys Active")
+    standalone.upsert("src", points(range(0, 60), "a"), shard_key_selector="a", wait=True)
+    standalone.upsert("src", points(range(100, 110), "7"), shard_key_selector=7, wait=True)
+    before = keyed_points(standalone, "src")
+    desc = standalone.create_snapshot("src", wait=True)
+    data = requests.get(f"{a.url}/collections/src/snapshots/{desc.name}", timeout=30).content
+
+    r = requests.post(f"{b.url}/collections/copy/snapshots/upload", files={"snapshot": ("s", data)}, timeout=120)
+    assert r.status_code == 200, r.text
+    for p in c.peers:
+        wait_until(lambda p=p: shard_keys_of(p, "copy") == {2: "a", 3: "a", 4: 7} or None, timeout=30,
+                   desc=f"the snapshot's keys and shard ids on {p!r}")
+    wait_until(lambda: all(s == "Active" for r in keyed_states(a, "copy").values() for s in r.values()) or None,
+               timeout=60, desc="recovered replicas Active")
+    for p in c.peers:
+        client = QdrantClient(url=p.url, prefer_grpc=False, timeout=30)
+        assert keyed_points(client, "copy") == before, f"every point in its key through {p!r}"
+        client.upsert("copy", points(range(0, 60), "a"), shard_key_selector="a", wait=True)
+        assert client.count("copy", shard_key_selector="a").count == 60, "the same ring: no duplicates"
+        client.close()
+    standalone.close()

@@ -21,6 +21,7 @@ mod tests;
 
 pub use placement::place_shards;
 pub use replicas::{is_active, transfer_initial_state};
+use shard_keys::KeyPlacement;
 pub use shard_keys::key_not_found;
 
 use quiver_types::cluster::{AliasAction, ShardTransfer, TransferMethod};
@@ -272,6 +273,11 @@ pub enum MetaOperation {
         /// The key's own replication factor; `None` follows the collection's.
         replication_factor: Option<u32>,
         initial_state: ReplicaState,
+        /// The shards' ids, one per entry of `placement`: the next unused ones when `None`; a
+        /// snapshot recovery names the snapshot's (each must be one never used before, since a
+        /// key's ring hashes point ids over its shard ids).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shard_ids: Option<Vec<ShardId>>,
     },
     /// `drop_sharding_key`: the key and its shards go.
     DropShardKey {
@@ -441,9 +447,21 @@ impl ClusterState {
                 let changed = std::mem::replace(&mut self.rebalance_pending, false);
                 Ok(MetaResponse::Changed(changed))
             }
-            MetaOperation::CreateShardKey { collection, shard_key, placement, replication_factor, initial_state } => {
+            MetaOperation::CreateShardKey {
+                collection,
+                shard_key,
+                placement,
+                replication_factor,
+                initial_state,
+                shard_ids,
+            } => {
                 let meta = lookup_mut(&mut self.collections, &self.aliases, collection)?;
-                meta.create_shard_key(&self.peers, shard_key, placement, *replication_factor, *initial_state)
+                let plan = KeyPlacement {
+                    placement,
+                    replication_factor: *replication_factor,
+                    shard_ids: shard_ids.as_deref(),
+                };
+                meta.create_shard_key(&self.peers, shard_key, plan, *initial_state)
             }
             MetaOperation::DropShardKey { collection, shard_key } => {
                 self.meta_mut(collection)?.drop_shard_key(shard_key)

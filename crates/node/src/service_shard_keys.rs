@@ -96,6 +96,7 @@ impl Node {
             placement,
             replication_factor: plan.own_factor,
             initial_state: plan.initial_state.unwrap_or(ReplicaState::Initializing),
+            shard_ids: None,
         };
         self.propose(op, Some(timeout)).await?;
         if plan.initial_state.is_none()

@@ -17,13 +17,15 @@
 
 use crate::error::{NodeError, Result};
 use crate::node::Node;
-use crate::snapshot_recovery::{SnapshotPriority, Unpacked, check_compatible};
+use crate::snapshot_recovery::{SnapshotPriority, Unpacked, check_compatible, check_keys_compatible};
 use crate::snapshots::blocking;
 use quiver_cluster::state::{MetaOperation, is_active, place_shards};
 use quiver_collection::LocalShard;
+use quiver_types::PeerId;
 use quiver_types::ShardId;
 use quiver_types::cluster::{ShardTransfer, TransferMethod};
 use quiver_types::replica::ReplicaState;
+use quiver_types::shard_key::{KeyShards, ShardKeys};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -164,7 +166,10 @@ impl Node {
         let _serialized = self.meta_lock.lock().await;
         let state = self.cluster_state().ok_or(NodeError::StandaloneMode)?;
         match state.collections.get(name) {
-            Some(meta) => check_compatible(&meta.config, &unpacked.config)?,
+            Some(meta) => {
+                check_compatible(&meta.config, &unpacked.config)?;
+                check_keys_compatible(&meta.shard_keys, &unpacked.shard_keys)?;
+            }
             None => self.create_from_snapshot(name, &unpacked).await?,
         }
         self.recover_shards_in_cluster(name, &unpacked.shards, priority).await?;
@@ -176,7 +181,11 @@ impl Node {
         let state = self.cluster_state().ok_or(NodeError::StandaloneMode)?;
         let peers: Vec<u64> = state.peers.keys().copied().collect();
         let params = &unpacked.config.params;
-        let placement = place_shards(&peers, params.shard_number, params.replication_factor, rand::random());
+        // A custom-sharded collection starts without shards; its keys bring them.
+        let placement = match params.is_custom_sharding() {
+            true => BTreeMap::new(),
+            false => place_shards(&peers, params.shard_number, params.replication_factor, rand::random()),
+        };
         let op = MetaOperation::CreateCollection {
             name: name.to_string(),
             config: unpacked.config.clone(),
@@ -185,6 +194,14 @@ impl Node {
             incarnation: crate::cluster_context::new_incarnation(),
         };
         self.propose(op, None).await?;
+        let factor = params.replication_factor;
+        self.create_snapshot_keys(name, &unpacked.shard_keys, ReplicaState::Initializing, |key| {
+            let count = u32::try_from(key.shards.len()).unwrap_or(u32::MAX);
+            place_shards(&peers, count, key.replication_factor.unwrap_or(factor), rand::random())
+                .into_values()
+                .collect()
+        })
+        .await?;
         for (field, schema) in &unpacked.payload_index {
             let op = MetaOperation::CreatePayloadIndex {
                 collection: name.into(),
@@ -195,6 +212,32 @@ impl Node {
         }
         // The new (empty) replicas must be Active before the recovered ones take over from them.
         self.wait_replicas_active(name, CREATE_WAIT).await
+    }
+
+    /// Creates a snapshot's shard keys through consensus with the snapshot's own shard ids (keys
+    /// in the order of their ids, so that each id is still unused when proposed), each key's
+    /// shards placed by `place`.
+    pub(crate) async fn create_snapshot_keys(
+        &self,
+        name: &str,
+        keys: &ShardKeys,
+        initial_state: ReplicaState,
+        place: impl Fn(&KeyShards) -> Vec<Vec<PeerId>>,
+    ) -> Result<()> {
+        let mut ordered: Vec<&KeyShards> = keys.keys().collect();
+        ordered.sort_by_key(|k| k.shards.iter().min().copied());
+        for key in ordered {
+            let op = MetaOperation::CreateShardKey {
+                collection: name.to_string(),
+                shard_key: key.key.clone(),
+                placement: place(key),
+                replication_factor: key.replication_factor,
+                initial_state,
+                shard_ids: Some(key.shards.clone()),
+            };
+            self.propose(op, None).await?;
+        }
+        Ok(())
     }
 
     fn replica_states(&self, name: &str, shard_id: ShardId) -> Result<BTreeMap<u64, ReplicaState>> {

@@ -9,7 +9,8 @@ use crate::error::{NodeError, Result};
 use crate::node::Node;
 use crate::snapshot_archive::{self, ArchiveError, Limits};
 use crate::snapshots::{
-    CONFIG_FILE, MANIFEST_FILE, Manifest, PAYLOAD_INDEX_FILE, SNAPSHOT_FORMAT, Staging, blocking, service,
+    CONFIG_FILE, MANIFEST_FILE, Manifest, PAYLOAD_INDEX_FILE, SHARD_KEYS_FILE, SNAPSHOT_FORMAT, Staging, blocking,
+    service,
 };
 use crate::telemetry::SnapshotWork;
 use quiver_collection::Collection;
@@ -17,6 +18,7 @@ use quiver_collection::Collection;
 type PayloadIndexSchema = BTreeMap<String, serde_json::Value>;
 use quiver_types::ShardId;
 use quiver_types::config::CollectionConfig;
+use quiver_types::shard_key::ShardKeys;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -52,6 +54,8 @@ pub(crate) struct Unpacked {
     pub config: CollectionConfig,
     pub payload_index: PayloadIndexSchema,
     pub shards: BTreeMap<ShardId, PathBuf>,
+    /// The key → shards mapping of a custom-sharded collection (empty for auto sharding).
+    pub shard_keys: ShardKeys,
 }
 
 fn archive_error(e: ArchiveError) -> NodeError {
@@ -89,8 +93,9 @@ pub(crate) fn unpack_collection(
         }
     }
     let limits = Limits { max_entries: MAX_SHARDS + EXTRA_ENTRIES, max_total_bytes: max_bytes };
-    let allowed =
-        |name: &str| [MANIFEST_FILE, CONFIG_FILE, PAYLOAD_INDEX_FILE].contains(&name) || shard_entry(name).is_some();
+    let allowed = |name: &str| {
+        [MANIFEST_FILE, CONFIG_FILE, PAYLOAD_INDEX_FILE, SHARD_KEYS_FILE].contains(&name) || shard_entry(name).is_some()
+    };
     std::fs::create_dir_all(dest).map_err(|e| service("create staging dir", e))?;
     let names = snapshot_archive::unpack(archive, dest, limits, &allowed).map_err(archive_error)?;
     let manifest: Manifest = read_json(dest, MANIFEST_FILE)?;
@@ -99,23 +104,53 @@ pub(crate) fn unpack_collection(
     }
     let config: CollectionConfig = read_json(dest, CONFIG_FILE)?;
     let payload_index: PayloadIndexSchema = read_json(dest, PAYLOAD_INDEX_FILE)?;
-    if config.params.is_custom_sharding() {
-        // The archive holds shard files, not the key → shards mapping (design record 016 §7).
-        return Err(bad_snapshot("recovering a collection snapshot of a custom-sharded collection is not supported"));
-    }
+    let shard_keys = match config.params.is_custom_sharding() {
+        true => checked_shard_keys(read_json(dest, SHARD_KEYS_FILE)?)?,
+        false => ShardKeys::default(),
+    };
     let mut shards = BTreeMap::new();
     if let Some(missing) = manifest.shards.iter().find(|s| !names.contains(&format!("shards/{s}.snapshot"))) {
         return Err(bad_snapshot(format!("shard {missing} listed in `{MANIFEST_FILE}` is missing")));
     }
     for shard_id in names.iter().filter_map(|n| shard_entry(n)) {
-        if shard_id >= config.params.shard_number {
-            return Err(bad_snapshot(format!("shard {shard_id} is beyond the snapshot's shard_number")));
+        let known = match config.params.is_custom_sharding() {
+            true => shard_keys.key_of(shard_id).is_some(),
+            false => shard_id < config.params.shard_number,
+        };
+        if !known {
+            return Err(bad_snapshot(format!("shard {shard_id} is not a shard of the snapshot's collection")));
         }
         let path = dest.join("shards").join(format!("{shard_id}.snapshot"));
         quiver_collection::read_snapshot(&path).map_err(|e| bad_snapshot(format!("shard {shard_id}: {e}")))?;
         shards.insert(shard_id, path);
     }
-    Ok(Unpacked { config, payload_index, shards })
+    Ok(Unpacked { config, payload_index, shards, shard_keys })
+}
+
+/// The snapshot's key mapping rebuilt in order, refused if a key has no shard or a shard is in
+/// two keys.
+fn checked_shard_keys(parsed: ShardKeys) -> Result<ShardKeys> {
+    let mut keys = ShardKeys::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in parsed.keys() {
+        if entry.shards.is_empty() || !entry.shards.iter().all(|id| seen.insert(*id)) {
+            return Err(bad_snapshot(format!("`{SHARD_KEYS_FILE}` maps shard key {} badly", entry.key)));
+        }
+        keys.insert(entry.clone());
+    }
+    Ok(keys)
+}
+
+/// 400 unless every shard key of the snapshot exists in the live collection with the same shards
+/// (a key's ring hashes point ids over its shard ids).
+pub(crate) fn check_keys_compatible(live: &ShardKeys, snapshot: &ShardKeys) -> Result<()> {
+    match snapshot.keys().find(|k| live.get(&k.key).is_none_or(|l| l.shards != k.shards)) {
+        Some(k) => Err(NodeError::BadInput(format!(
+            "Snapshot is not compatible with existing collection: shard key {} differs (snapshot shards {:?})",
+            k.key, k.shards
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// 400 unless a snapshot of `snapshot` may replace the data of a collection configured `live`.
@@ -157,6 +192,12 @@ pub(crate) fn file_location(root: &Path, location: &str) -> Result<PathBuf> {
 /// the data of `keep` (the live collection), if any.
 fn build_collection(name: &str, dir: &Path, unpacked: &Unpacked, keep: Option<&Collection>) -> Result<()> {
     let collection = Collection::create(name, dir, unpacked.config.clone(), None)?;
+    if unpacked.config.params.is_custom_sharding() {
+        // The live collection's keys (a superset of the snapshot's, checked), else the snapshot's.
+        let keys = keep.map_or_else(|| unpacked.shard_keys.clone(), |k| k.routing().keys().clone());
+        collection.set_shard_keys(&keys)?;
+        keys.shard_ids().try_for_each(|shard_id| collection.add_local_shard(shard_id))?;
+    }
     for (field, schema) in &unpacked.payload_index {
         collection.set_payload_index(field, Some(schema.clone()))?;
     }
@@ -259,6 +300,7 @@ impl Node {
         let live = self.collections.read().get(name).cloned();
         if let Some(live) = &live {
             check_compatible(&live.config(), &unpacked.config)?;
+            check_keys_compatible(live.routing().keys(), &unpacked.shard_keys)?;
         } else if self.config.max_collections.is_some_and(|max| self.collections.read().len() >= max) {
             return Err(NodeError::BadInput("Maximum number of collections reached".into()));
         }

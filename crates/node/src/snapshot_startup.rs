@@ -251,8 +251,12 @@ impl Node {
         for (name, unpacked) in collections {
             let payload_index = unpacked.payload_index.clone();
             let config = unpacked.config.clone();
+            let keys = unpacked.shard_keys.clone();
             self.swap_collection(&name, unpacked, self.snapshot_staging()?, None).await?;
             self.register_restored(&name, config, payload_index).await?;
+            let me = self.peer_id();
+            self.create_snapshot_keys(&name, &keys, ReplicaState::Active, |key| vec![vec![me]; key.shards.len()])
+                .await?;
         }
         let actions: Vec<AliasAction> = aliases
             .into_iter()
@@ -275,7 +279,12 @@ impl Node {
         payload_index: BTreeMap<String, serde_json::Value>,
     ) -> Result<()> {
         let me = self.peer_id();
-        let placement = (0..config.params.shard_number).map(|shard_id| (shard_id, vec![me])).collect();
+        // A custom-sharded collection starts without shards; its keys bring them.
+        let auto_shards = match config.params.is_custom_sharding() {
+            true => 0,
+            false => config.params.shard_number,
+        };
+        let placement = (0..auto_shards).map(|shard_id| (shard_id, vec![me])).collect();
         let initial_state = ReplicaState::Active;
         let incarnation = crate::cluster_context::new_incarnation();
         self.propose(

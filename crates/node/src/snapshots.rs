@@ -19,6 +19,8 @@ pub(crate) const SNAPSHOT_FORMAT: u32 = 1;
 pub(crate) const MANIFEST_FILE: &str = "snapshot.json";
 pub(crate) const CONFIG_FILE: &str = "config.json";
 pub(crate) const PAYLOAD_INDEX_FILE: &str = "payload_index.json";
+/// The key → shards mapping of a custom-sharded collection (design record 016 §4).
+pub(crate) const SHARD_KEYS_FILE: &str = "shard_keys.json";
 const SUFFIX: &str = ".snapshot";
 
 /// What `snapshot.json` records.
@@ -175,11 +177,15 @@ fn pack_collection(collection: &Collection, peer_id: u64, staging: &Path, part: 
         shards.push(set.shard_id);
     }
     let manifest = Manifest { format: SNAPSHOT_FORMAT, collection: collection.name().to_string(), peer_id, shards };
-    let json_parts = [
+    let config = collection.config();
+    let mut json_parts = vec![
         (MANIFEST_FILE, serde_json::to_vec_pretty(&manifest)),
-        (CONFIG_FILE, serde_json::to_vec_pretty(&collection.config())),
+        (CONFIG_FILE, serde_json::to_vec_pretty(&config)),
         (PAYLOAD_INDEX_FILE, serde_json::to_vec_pretty(&collection.payload_index())),
     ];
+    if config.params.is_custom_sharding() {
+        json_parts.push((SHARD_KEYS_FILE, serde_json::to_vec_pretty(collection.routing().keys())));
+    }
     for (file, bytes) in json_parts.into_iter().rev() {
         let path = staging.join(file);
         std::fs::write(&path, bytes.map_err(|e| service("encode snapshot part", e))?)

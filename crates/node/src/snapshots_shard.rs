@@ -130,6 +130,7 @@ impl Node {
                 config: collection.config(),
                 payload_index: collection.payload_index(),
                 shards: BTreeMap::from([(shard_id, file)]),
+                shard_keys: collection.routing().keys().clone(),
             }
         };
         self.replace_collection(&real, unpacked, job).await

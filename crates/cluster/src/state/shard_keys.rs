@@ -7,6 +7,15 @@ use quiver_types::shard_key::{KeyShards, ShardKey};
 use quiver_types::{PeerId, ShardId};
 use std::collections::BTreeMap;
 
+/// Where a new key's shards go: one entry of `placement` per shard, with its peers.
+pub(super) struct KeyPlacement<'a> {
+    pub placement: &'a [Vec<PeerId>],
+    /// The key's own replication factor; `None` follows the collection's.
+    pub replication_factor: Option<u32>,
+    /// The shards' ids when the operation names them (snapshot recovery).
+    pub shard_ids: Option<&'a [ShardId]>,
+}
+
 impl CollectionMeta {
     /// The replication factor shard `shard` is kept at: its key's own, else the collection's.
     pub fn shard_factor(&self, shard: ShardId) -> u32 {
@@ -24,16 +33,16 @@ impl CollectionMeta {
         self.shard_keys.key_of(shard).map(|k| &k.key)
     }
 
-    /// `CreateShardKey`: shards with fresh ids (the next unused ones, in order) placed on
-    /// `placement`'s peers, all replicas in `initial_state`.
+    /// `CreateShardKey`: shards with fresh ids (the next unused ones, in order, unless the
+    /// operation names them) placed on `placement`'s peers, all replicas in `initial_state`.
     pub(super) fn create_shard_key(
         &mut self,
         peers: &BTreeMap<PeerId, PeerInfo>,
         key: &ShardKey,
-        placement: &[Vec<PeerId>],
-        replication_factor: Option<u32>,
+        plan: KeyPlacement<'_>,
         initial_state: ReplicaState,
     ) -> Result<MetaResponse, MetaError> {
+        let KeyPlacement { placement, replication_factor, shard_ids } = plan;
         if !self.config.params.is_custom_sharding() {
             return Err(MetaError::BadRequest(format!("Shard Key {key} cannot be created with Auto sharding method")));
         }
@@ -53,7 +62,10 @@ impl CollectionMeta {
             )));
         }
         let count = u32::try_from(placement.len()).map_err(|_| MetaError::BadInput("too many shards".into()))?;
-        let ids = self.shard_keys.fresh_ids(count);
+        let ids = match shard_ids {
+            None => self.shard_keys.fresh_ids(count),
+            Some(ids) => self.named_shard_ids(key, ids, placement.len())?,
+        };
         let mut shards = Vec::with_capacity(placement.len());
         for (shard_id, holders) in ids.iter().zip(placement) {
             let mut replicas = ReplicaSet::new();
@@ -70,6 +82,25 @@ impl CollectionMeta {
         self.shards.extend(shards);
         self.shard_keys.insert(KeyShards { key: key.clone(), shards: ids, replication_factor });
         Ok(MetaResponse::Done)
+    }
+
+    /// The shard ids a `CreateShardKey` names: one per shard, distinct, each never used before
+    /// in the collection (a peer that missed a drop must never take a new shard for an old one).
+    fn named_shard_ids(&self, key: &ShardKey, ids: &[ShardId], count: usize) -> Result<Vec<ShardId>, MetaError> {
+        if ids.len() != count {
+            return Err(MetaError::BadInput(format!(
+                "Shard key {key}: {} shard ids named for {count} shards",
+                ids.len()
+            )));
+        }
+        let distinct: std::collections::BTreeSet<&ShardId> = ids.iter().collect();
+        match ids.iter().find(|id| !self.shard_keys.is_fresh(**id)) {
+            Some(used) => Err(MetaError::BadInput(format!("Shard key {key}: shard id {used} was used before"))),
+            None if distinct.len() != ids.len() => {
+                Err(MetaError::BadInput(format!("Shard key {key}: a shard id is named twice")))
+            }
+            None => Ok(ids.to_vec()),
+        }
     }
 
     /// `DropShardKey`: removes the key, its shards and their transfers.

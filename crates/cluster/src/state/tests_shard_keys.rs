@@ -23,6 +23,7 @@ fn create_key(collection: &str, key: impl Into<ShardKey>, placement: &[&[PeerId]
         placement: placement.iter().map(|peers| peers.to_vec()).collect(),
         replication_factor: factor,
         initial_state: Initializing,
+        shard_ids: None,
     }
 }
 
@@ -94,6 +95,38 @@ fn dropping_a_key_removes_its_shards_and_transfers_and_never_reuses_their_ids() 
             (set(1, 1, Active, None), Expect::BadInput("Shard 1 of c does not exist")),
         ],
     );
+}
+
+fn create_key_with_ids(key: &str, placement: &[&[PeerId]], ids: &[ShardId]) -> Op {
+    Op::CreateShardKey {
+        collection: "c".into(),
+        shard_key: key.into(),
+        placement: placement.iter().map(|peers| peers.to_vec()).collect(),
+        replication_factor: None,
+        initial_state: Initializing,
+        shard_ids: Some(ids.to_vec()),
+    }
+}
+
+#[test]
+fn a_key_may_name_its_shard_ids_only_if_never_used_before() {
+    let mut state = fresh();
+    run(
+        &mut state,
+        &[
+            (custom("c"), Expect::Done),
+            (create_key_with_ids("a", &[&[1], &[2]], &[2, 5]), Expect::Done),
+            (create_key_with_ids("b", &[&[1]], &[3]), Expect::BadInput("shard id 3 was used before")),
+            (create_key_with_ids("b", &[&[1], &[2]], &[7]), Expect::BadInput("1 shard ids named for 2 shards")),
+            (create_key_with_ids("b", &[&[1], &[2]], &[8, 8]), Expect::BadInput("a shard id is named twice")),
+            (create_key_with_ids("b", &[&[3]], &[9]), Expect::Done),
+            (create_key("c", "d", &[&[1]], None), Expect::Done),
+        ],
+    );
+    assert_eq!(key_shards(&state, "a"), vec![2, 5], "the named ids, in order");
+    assert_eq!(key_shards(&state, "b"), vec![9]);
+    assert_eq!(key_shards(&state, "d"), vec![10], "fresh ids continue after the named ones");
+    assert_eq!(replicas(&state, 5), vec![(2, Initializing)]);
 }
 
 #[test]

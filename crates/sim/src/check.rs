@@ -142,7 +142,7 @@ pub fn check_acknowledged(
     let state = latest_state(nodes)?;
     let meta = state.collections.get(COLLECTION)?;
     let node = nodes.values().next()?;
-    let shard_id = node.resolve(COLLECTION).ok()?.shard_of(&PointId::Num(key));
+    let shard_id = crate::history::shard_of_key(&*node.resolve(COLLECTION).ok()?, key);
     let states = meta.shards.get(&shard_id)?;
     let replicas = replicas_of(nodes, states, shard_id);
     let holding = replicas.iter().filter(|(_, _, local)| model.allows(local_value(local, key))).count();
@@ -184,7 +184,7 @@ pub fn check_final(nodes: &BTreeMap<u64, Arc<Node>>, models: &BTreeMap<u64, KeyM
     let node = nodes.values().next();
     for (key, model) in models {
         let Some(collection) = node.and_then(|n| n.resolve(COLLECTION).ok()) else { break };
-        let shard_id = collection.shard_of(&PointId::Num(*key));
+        let shard_id = crate::history::shard_of_key(&collection, *key);
         let Some(states) = meta.shards.get(&shard_id) else { continue };
         for (peer, _, local) in replicas_of(nodes, states, shard_id) {
             let value = local_value(&local, *key);

@@ -4,6 +4,24 @@ use std::time::Duration;
 
 /// The collection every client works on.
 pub const COLLECTION: &str = "sim";
+/// The one shard key of a custom-sharded run (design record 016): every point lives in it.
+pub const SHARD_KEY: &str = "tenant";
+
+/// The selector clients send in a custom-sharded run.
+pub fn shard_key_selector() -> quiver_types::shard_key::ShardKeySelector {
+    quiver_types::shard_key::ShardKeySelector::Key(SHARD_KEY.into())
+}
+
+/// The shard of `key` in `collection`: by the auto ring, or by the shard key's ring.
+pub fn shard_of_key(collection: &quiver_collection::Collection, key: u64) -> u32 {
+    let routing = collection.routing();
+    let selector = routing.is_custom().then(shard_key_selector);
+    let id = quiver_types::PointId::Num(key);
+    match routing.write_targets(selector.as_ref()) {
+        Ok(targets) => targets.first().map_or(0, |t| t.shard_of(&id)),
+        Err(_) => collection.shard_of(&id),
+    }
+}
 /// A client's wait for one operation (a timeout is an unknown outcome).
 pub const OP_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -26,6 +26,8 @@ pub struct SeedReport {
     pub peers: usize,
     pub replication_factor: u32,
     pub shards: u32,
+    /// Custom sharding: every point in one shard key's shards.
+    pub keyed: bool,
     pub faults: Vec<String>,
     pub ops: usize,
     pub ok: usize,
@@ -53,11 +55,12 @@ impl SeedReport {
     /// One line: `seed=S peers=… faults=… ops=… ok=… unknown=… violations=… verdict=…`.
     pub fn line(&self) -> String {
         format!(
-            "seed={} peers={} rf={} shards={} faults={} ops={} ok={} unknown={} hung={} violations={} simulated={}s verdict={}",
+            "seed={} peers={} rf={} shards={} sharding={} faults={} ops={} ok={} unknown={} hung={} violations={} simulated={}s verdict={}",
             self.seed,
             self.peers,
             self.replication_factor,
             self.shards,
+            if self.keyed { "custom" } else { "auto" },
             self.faults.len(),
             self.ops,
             self.ok,
@@ -97,6 +100,7 @@ fn failed_setup(seed: u64, detail: String) -> SeedReport {
         peers: 0,
         replication_factor: 0,
         shards: 0,
+        keyed: false,
         faults: Vec::new(),
         ops: 0,
         ok: 0,
@@ -118,6 +122,8 @@ struct Scenario {
     rf: u32,
     shards: u32,
     wcf: u32,
+    /// A custom-sharded collection whose one shard key holds every point (design record 016).
+    keyed: bool,
     faults: Vec<String>,
     fault_times: Vec<Duration>,
     origin: Instant,
@@ -130,6 +136,8 @@ impl Scenario {
         let rf = rng.random_range(2..=3u32);
         let shards = rng.random_range(1..=4u32);
         let wcf = if rng.random_bool(0.25) { 2 } else { 1 };
+        // Not drawn from `rng`, so that every other seed's schedule stays as it was.
+        let keyed = seed % 4 == 3;
         Scenario {
             seed,
             rng,
@@ -137,6 +145,7 @@ impl Scenario {
             rf,
             shards,
             wcf,
+            keyed,
             faults: Vec::new(),
             fault_times: Vec::new(),
             origin: Instant::now(),
@@ -148,6 +157,7 @@ impl Scenario {
         let mut report = failed_setup(self.seed, String::new());
         report.violations.clear();
         (report.peers, report.replication_factor, report.shards) = (self.peers, self.rf, self.shards);
+        report.keyed = self.keyed;
         let mut world = match World::start(self.peers, self.seed, dir).await {
             Ok(world) => world,
             Err(e) => return failed_setup(self.seed, e),
@@ -163,6 +173,7 @@ impl Scenario {
             violations: Default::default(),
             origin,
             write_consistency_factor: self.wcf as usize,
+            shard_key: self.keyed.then(crate::history::shard_key_selector),
         };
         refresh_targets(&world, &shared.targets);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -221,20 +232,36 @@ impl Scenario {
             "shard_number": self.shards,
             "replication_factor": self.rf,
             "write_consistency_factor": self.wcf,
+            "sharding_method": if self.keyed { "custom" } else { "auto" },
         }))
         .map_err(|e| e.to_string())?;
         let config = node.build_config(request);
         let peers: Vec<u64> = world.peers.iter().map(|p| p.peer_id).collect();
         let placement = place_shards(&peers, self.shards, self.rf, self.rng.random());
+        let (auto_placement, key_placement) = match self.keyed {
+            true => (Default::default(), placement.into_values().collect()),
+            false => (placement, Vec::new()),
+        };
         let op = MetaOperation::CreateCollection {
             name: COLLECTION.into(),
             config,
-            placement,
+            placement: auto_placement,
             initial_state: ReplicaState::Initializing,
             incarnation: self.rng.random_range(1..u64::MAX),
         };
         let consensus = &node.cluster().ok_or("not in cluster mode")?.consensus;
         consensus.propose(op, Duration::from_secs(30)).await.map_err(|e| format!("create: {e}"))?;
+        if self.keyed {
+            let op = MetaOperation::CreateShardKey {
+                collection: COLLECTION.into(),
+                shard_key: crate::history::SHARD_KEY.into(),
+                placement: key_placement,
+                replication_factor: None,
+                initial_state: ReplicaState::Initializing,
+                shard_ids: None,
+            };
+            consensus.propose(op, Duration::from_secs(30)).await.map_err(|e| format!("create key: {e}"))?;
+        }
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if all_active(world) {
@@ -340,7 +367,8 @@ impl Scenario {
     /// A user's cluster operation, valid or not: replicate, move or drop a replica.
     async fn cluster_operation(&mut self, world: &World) -> String {
         let Some(node) = world.live_node(self.rng.random_range(0..self.peers)) else { return "no live peer".into() };
-        let shard_id = self.rng.random_range(0..self.shards);
+        // A key's shards get the ids 1.. in a fresh custom collection.
+        let shard_id = self.rng.random_range(0..self.shards) + u32::from(self.keyed);
         let from = self.rng.random_range(1..=self.peers as u64);
         let to = self.rng.random_range(1..=self.peers as u64);
         let transfer =

@@ -13,6 +13,7 @@ use quiver_types::filter::Filter;
 use quiver_types::ops::{PointSelector, UpdateMode, UpdateOperation};
 use quiver_types::point::{PointStruct, Vector};
 use quiver_types::query::{ReadConsistency, WithPayload, WithVector};
+use quiver_types::shard_key::ShardKeySelector;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -68,6 +69,8 @@ pub struct Shared {
     pub violations: Arc<parking_lot::Mutex<Vec<Violation>>>,
     pub origin: Instant,
     pub write_consistency_factor: usize,
+    /// The shard key every request names (custom-sharded runs).
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 impl Client {
@@ -137,8 +140,9 @@ impl Client {
         self.shared.history.lock().push(op);
     }
 
-    async fn write(node: &Node, op: UpdateOperation) -> Outcome {
-        match tokio::time::timeout(OP_TIMEOUT, node.update_points(COLLECTION, op, None, true)).await {
+    async fn write(&self, node: &Node, op: UpdateOperation) -> Outcome {
+        let shard_key = self.shared.shard_key.as_ref();
+        match tokio::time::timeout(OP_TIMEOUT, node.update_points(COLLECTION, op, shard_key, true)).await {
             Err(_) => Outcome::Unknown("client timeout".into()),
             Ok(Ok(_)) => Outcome::Ok,
             Ok(Err(e)) => classify(&e),
@@ -148,25 +152,25 @@ impl Client {
     async fn upsert(&self, node: &Node, key: u64, value: u64) -> Outcome {
         let op =
             UpdateOperation::Upsert { points: vec![point(key, value)], mode: UpdateMode::Upsert, update_filter: None };
-        Self::write(node, op).await
+        self.write(node, op).await
     }
 
     async fn delete(&self, node: &Node, key: u64) -> Outcome {
-        Self::write(node, UpdateOperation::Delete { selector: PointSelector::Ids(vec![PointId::Num(key)]) }).await
+        self.write(node, UpdateOperation::Delete { selector: PointSelector::Ids(vec![PointId::Num(key)]) }).await
     }
 
     async fn set_payload(&self, node: &Node, key: u64, value: u64) -> Outcome {
         let payload = serde_json::Map::from_iter([("v".to_string(), serde_json::json!(value))]);
         let op =
             UpdateOperation::SetPayload { payload, selector: PointSelector::Ids(vec![PointId::Num(key)]), key: None };
-        Self::write(node, op).await
+        self.write(node, op).await
     }
 
     async fn filter_write(&self, node: &Node, key: u64, value: u64) -> Outcome {
         let filter: Filter =
             serde_json::from_value(serde_json::json!({"must": [{"has_id": [key]}]})).unwrap_or_default();
         let payload = serde_json::Map::from_iter([("w".to_string(), serde_json::json!(value))]);
-        Self::write(node, UpdateOperation::SetPayload { payload, selector: PointSelector::Filter(filter), key: None })
+        self.write(node, UpdateOperation::SetPayload { payload, selector: PointSelector::Filter(filter), key: None })
             .await
     }
 
@@ -176,7 +180,7 @@ impl Client {
             vec![PointId::Num(key)],
             WithPayload::Bool(true),
             WithVector::Bool(false),
-            None,
+            self.shared.shard_key.as_ref(),
         );
         match tokio::time::timeout(OP_TIMEOUT, with_read_consistency(consistency, read)).await {
             Err(_) => Outcome::Unknown("client timeout".into()),

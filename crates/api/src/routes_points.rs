@@ -3,7 +3,7 @@
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Params, Started};
-use crate::response::ok;
+use crate::response::{Points, ok};
 use crate::wire::{self, ReadParams, WriteParams};
 use axum::Router;
 use axum::extract::{Path, State};
@@ -170,7 +170,7 @@ async fn scroll(
     let shard_key = ShardKeySelector::given(body.shard_key.clone());
     let request = body.into_request()?;
     let page = wire::bounded(timeout, s.node.scroll_points(&name, request, shard_key.as_ref())).await?;
-    Ok(ok(t.0, serde_json::json!({"points": page.points, "next_page_offset": page.next_page_offset})))
+    Ok(ok(t.0, Points { points: page.points, next_page_offset: Some(page.next_page_offset) }))
 }
 
 async fn count(

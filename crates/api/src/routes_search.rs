@@ -4,7 +4,7 @@ use crate::AppState;
 use crate::auth_rest::{Caller, check_read};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Params, Started};
-use crate::response::ok;
+use crate::response::{Points, ok};
 use crate::wire::{self, ReadParams};
 use crate::wire_discover::{DiscoverBatchWire, DiscoverRequestWire};
 use crate::wire_groups::{QueryGroupsWire, RecommendGroupsWire, SearchGroupsWire};
@@ -81,7 +81,7 @@ async fn query(
     let timeout = p.check()?;
     let query = checked(&caller, body.into_query()?)?;
     let points = wire::bounded(timeout, s.node.query_points(&name, query)).await?;
-    Ok(ok(t.0, serde_json::json!({"points": points})))
+    Ok(ok(t.0, Points::of(points)))
 }
 
 async fn query_batch(
@@ -98,7 +98,7 @@ async fn query_batch(
     let mut results = Vec::with_capacity(queries.len());
     for query in queries {
         let points = wire::bounded(timeout, s.node.query_points(&name, query)).await?;
-        results.push(serde_json::json!({"points": points}));
+        results.push(Points::of(points));
     }
     Ok(ok(t.0, results))
 }

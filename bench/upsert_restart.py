@@ -188,6 +188,7 @@ class Server:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.port = free_port()
         grpc = free_port({self.port})
+        self.grpc_port = grpc
         env = dict(os.environ)
         env.update(
             {

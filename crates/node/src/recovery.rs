@@ -77,20 +77,19 @@ impl Node {
 
     /// Whether `transfer` (same peers and method) is still registered by the control plane.
     fn transfer_current(&self, name: &str, transfer: &ShardTransfer) -> bool {
-        self.cluster_state().is_some_and(|state| {
-            state
-                .collections
-                .get(name)
-                .and_then(|meta| meta.transfer(transfer.shard_id, transfer.from, transfer.to))
-                .is_some_and(|t| method_of(t) == method_of(transfer))
-        })
+        self.cluster_state().is_some_and(|state| transfer_registered(&state, name, transfer))
     }
 
     /// Waits (bounded) until the applied state no longer registers `transfer` as it is.
     async fn wait_transfer_ended(&self, name: &str, transfer: &ShardTransfer) -> bool {
         let Some(cluster) = self.cluster() else { return true };
         let mut states = cluster.consensus.subscribe();
-        let ended = states.wait_for(|_| !self.transfer_current(name, transfer));
+        // The closure runs under the watch's read lock: it must look only at the state it is
+        // given. Reading the applied state again from inside (`cluster_state()`) takes the same
+        // lock a second time, and once the state machine waits to publish the next state that
+        // nested read blocks for good: the publisher waits for this reader, this reader for the
+        // publisher, and with both runtime workers stuck the whole peer froze (chaos seed 1231).
+        let ended = states.wait_for(|applied| !transfer_registered(&applied.state, name, transfer));
         matches!(tokio::time::timeout(TRANSFER_PROPOSAL_TIMEOUT, ended).await, Ok(Ok(_)))
     }
 
@@ -266,4 +265,13 @@ fn abort_op(name: &str, transfer: &ShardTransfer, reason: String) -> MetaOperati
     let (shard_id, from, to) = transfer.key();
     tracing::warn!(collection = %name, shard_id, from, to, %reason, "transfer failed; aborting");
     MetaOperation::AbortTransfer { collection: name.to_string(), shard_id, from, to, reason }
+}
+
+/// Whether `state` registers `transfer` (same shard, source, target and method).
+fn transfer_registered(state: &ClusterState, name: &str, transfer: &ShardTransfer) -> bool {
+    state
+        .collections
+        .get(name)
+        .and_then(|meta| meta.transfer(transfer.shard_id, transfer.from, transfer.to))
+        .is_some_and(|t| method_of(t) == method_of(transfer))
 }

@@ -10,8 +10,9 @@ use quiver_storage::graph::FrozenGraph;
 use quiver_storage::index::{HnswIndex, HnswParams, IndexScalar, VectorIndex};
 use quiver_storage::points::{DenseStats, PointTable};
 use quiver_storage::vectors::VectorSpec;
-use quiver_types::config::{Datatype, Distance, HnswConfig};
+use quiver_types::config::HnswConfig;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -54,6 +55,8 @@ const BATCH: usize = 2048;
 struct Signal {
     dirty: bool,
     stop: bool,
+    /// A checkpoint was written: save the indexes that changed once they have caught up.
+    save: bool,
 }
 
 pub(crate) struct Shared {
@@ -72,9 +75,18 @@ impl Indexer {
         table: Weak<RwLock<PointTable>>,
         dense: BTreeMap<String, VectorSpec>,
         config: IndexConfig,
+        shard_dir: PathBuf,
     ) -> Indexer {
         let shared = Arc::new(Shared { signal: Mutex::new(Signal::default()), cv: Condvar::new() });
-        let worker = Worker { table, dense, config, shared: shared.clone(), frozen_at: Mutex::default() };
+        let worker = Worker {
+            table,
+            dense,
+            config,
+            shared: shared.clone(),
+            frozen_at: Mutex::default(),
+            shard_dir,
+            saved: Mutex::default(),
+        };
         let handle = std::thread::Builder::new()
             .name("quiver-indexer".into())
             .spawn(move || worker.run())
@@ -89,6 +101,13 @@ impl Indexer {
     pub(crate) fn notify(&self) {
         let mut signal = self.shared.signal.lock();
         signal.dirty = true;
+        self.shared.cv.notify_one();
+    }
+
+    /// Asks the indexer to save the indexes that changed, once they have caught up.
+    pub(crate) fn request_save(&self) {
+        let mut signal = self.shared.signal.lock();
+        (signal.dirty, signal.save) = (true, true);
         self.shared.cv.notify_one();
     }
 }
@@ -110,6 +129,9 @@ struct Worker {
     shared: Arc<Shared>,
     /// When each column's graph was last frozen (a copy is taken at most once per `REFREEZE`).
     frozen_at: Mutex<BTreeMap<String, Instant>>,
+    shard_dir: PathBuf,
+    /// Each saved column's index change count when it was saved.
+    saved: Mutex<BTreeMap<String, u64>>,
 }
 
 /// Least time between two frozen copies of one column's graph while it keeps changing.
@@ -144,6 +166,23 @@ impl Worker {
                 }
                 self.freeze_column(&table, name);
             }
+            self.save_due_graphs(&table);
+        }
+    }
+
+    /// Saves the indexes that changed when a checkpoint asked for it; the request stays while
+    /// an index has not caught up.
+    fn save_due_graphs(&self, table: &RwLock<PointTable>) {
+        if !std::mem::take(&mut self.shared.signal.lock().save) {
+            return;
+        }
+        let mut saved = self.saved.lock();
+        let mut done = true;
+        for (name, spec) in &self.dense {
+            done &= crate::graphs::save_column(&self.shard_dir, table, name, spec, &self.config, &mut saved);
+        }
+        if !done {
+            self.shared.signal.lock().save = true;
         }
     }
 
@@ -158,18 +197,7 @@ impl Worker {
             if !due(&self.config, &stats) {
                 return Ok(());
             }
-            let hnsw = self.config.hnsw_for(name);
-            let params = HnswParams {
-                dim: stats.dim,
-                m: hnsw.m,
-                ef_construct: hnsw.ef_construct,
-                // `float16` and `uint8` values are exact in half precision.
-                scalar: match spec.datatype {
-                    Datatype::Float32 => self.config.scalar,
-                    Datatype::Float16 | Datatype::Uint8 => IndexScalar::F16,
-                },
-                normalize: spec.distance == Distance::Cosine && spec.datatype == Datatype::Uint8,
-            };
+            let params = HnswParams { dim: stats.dim, ..crate::graphs::hnsw_params(&self.config, name, spec) };
             let index: Arc<dyn VectorIndex> =
                 Arc::new(HnswIndex::new(spec.distance, params, stats.vectors + stats.vectors / 8)?);
             tracing::debug!(vector = %name, vectors = stats.vectors, "building HNSW index");

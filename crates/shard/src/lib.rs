@@ -5,6 +5,7 @@
 mod apply;
 pub mod error;
 mod facet;
+mod graphs;
 mod indexer;
 mod read;
 mod replica;
@@ -14,6 +15,8 @@ mod search_multi;
 mod shard;
 mod snapshot;
 mod staged;
+#[cfg(test)]
+mod tests_graphs;
 #[cfg(test)]
 mod tests_multi;
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use crate::apply;
 use crate::error::{Result, ShardError};
+use crate::graphs::SavedGraphs;
 use crate::indexer::{IndexConfig, Indexer};
 use parking_lot::{Mutex, RwLock};
 use quiver_storage::StorageError;
@@ -100,6 +101,8 @@ pub struct LocalShard {
     wal_retention_bytes: AtomicU64,
     /// Payload index definitions (field → type), applied to every table this shard holds.
     pub(crate) payload_fields: Mutex<BTreeMap<String, FieldSchema>>,
+    /// Vectors found in their saved HNSW index at open (not indexed again).
+    restored_index_slots: usize,
 }
 
 impl LocalShard {
@@ -112,14 +115,17 @@ impl LocalShard {
         let options = WalOptions { segment_size_bytes: config.wal_segment_bytes };
         let wal = Wal::open(&dir.join("wal"), options)?;
         let mut table = PointTable::new(&config.dense);
-        checkpoint.load(|p| table.upsert(p))?;
+        let graphs = SavedGraphs::read(dir, &config.dense, &config.index);
+        graphs.load_table(&mut table, |f| checkpoint.load(f))?;
         table.take_dirty();
         let checkpoint_seq = checkpoint.applied_seq()?;
         let replayed = Self::replay(&wal, &mut table, checkpoint_seq)?;
+        let restored_index_slots = graphs.attach(&mut table, &config.dense, &config.index);
         tracing::debug!(dir = %dir.display(), checkpoint_seq, replayed, "shard opened");
         let applied = wal.last_seq().max(checkpoint_seq);
         let table = Arc::new(RwLock::new(table));
-        let indexer = Indexer::start(Arc::downgrade(&table), config.dense.clone(), config.index.clone());
+        let indexer =
+            Indexer::start(Arc::downgrade(&table), config.dense.clone(), config.index.clone(), dir.to_path_buf());
         let shard = LocalShard {
             dir: dir.to_path_buf(),
             config,
@@ -131,6 +137,7 @@ impl LocalShard {
             applied_seq: AtomicU64::new(applied),
             wal_retention_bytes: AtomicU64::new(0),
             payload_fields: Mutex::new(BTreeMap::new()),
+            restored_index_slots,
         };
         if let Some((seq, points)) = redo {
             shard.install_staged(seq, points)?;
@@ -158,6 +165,11 @@ impl LocalShard {
             Ok(())
         })?;
         Ok(replayed)
+    }
+
+    /// Vectors whose saved HNSW index was loaded at open (the indexer did not add them again).
+    pub fn restored_index_slots(&self) -> usize {
+        self.restored_index_slots
     }
 
     pub fn dir(&self) -> &Path {
@@ -296,6 +308,7 @@ impl LocalShard {
             self.table.write().restore_dirty(dirty);
             return Err(e.into());
         }
+        self.indexer.request_save();
         let retention = self.wal_retention_bytes.load(Ordering::Acquire);
         if retention == 0 || self.wal.size_bytes() > retention {
             self.wal.truncate_before(seq + 1)?;

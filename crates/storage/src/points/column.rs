@@ -31,6 +31,8 @@ pub(super) struct DenseColumn {
     pub(super) frozen: Option<Arc<FrozenGraph>>,
     pub(super) changed: BTreeSet<u32>,
     pub(super) stale: SlotBits,
+    /// Counts the batches the index took (a saved graph is current while it does not move).
+    pub(super) index_changes: u64,
 }
 
 impl std::fmt::Debug for DenseColumn {

@@ -9,6 +9,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use quiver_storage::graph::FrozenGraph;
 use quiver_storage::index::{HnswIndex, HnswParams, IndexScalar, VectorIndex};
 use quiver_storage::points::{DenseStats, PointTable};
+use quiver_storage::quantized::QuantizationKind;
 use quiver_storage::vectors::VectorSpec;
 use quiver_types::config::HnswConfig;
 use std::collections::BTreeMap;
@@ -27,11 +28,18 @@ pub struct IndexConfig {
     pub indexing_threshold_kb: usize,
     /// Element type of the index's own vector copies (f32 unless chosen otherwise).
     pub scalar: IndexScalar,
+    /// Quantization per dense vector name (none when missing).
+    pub quantization: BTreeMap<String, QuantizationKind>,
 }
 
 impl Default for IndexConfig {
     fn default() -> Self {
-        IndexConfig { hnsw: BTreeMap::new(), indexing_threshold_kb: 10_000, scalar: IndexScalar::F32 }
+        IndexConfig {
+            hnsw: BTreeMap::new(),
+            indexing_threshold_kb: 10_000,
+            scalar: IndexScalar::F32,
+            quantization: BTreeMap::new(),
+        }
     }
 }
 
@@ -150,6 +158,12 @@ impl Worker {
                     self.shared.cv.wait_for(&mut signal, Duration::from_secs(1));
                 }
                 if signal.stop {
+                    // A save asked for by the last checkpoint is still made (shutdown).
+                    let save = signal.save;
+                    drop(signal);
+                    if let Some(table) = self.table.upgrade().filter(|_| save) {
+                        self.save_due_graphs(&table);
+                    }
                     return;
                 }
                 signal.dirty = false;
@@ -165,6 +179,7 @@ impl Worker {
                     tracing::warn!(vector = %name, error = %e, "indexing failed; searches of this vector stay exact");
                 }
                 self.freeze_column(&table, name);
+                quantize_column(&table, name, spec);
             }
             self.save_due_graphs(&table);
         }
@@ -236,6 +251,18 @@ impl Worker {
         table.write().install_frozen(name, &plan, graph);
         self.frozen_at.lock().insert(name.to_string(), Instant::now());
     }
+}
+
+/// Builds the quantized copy the column waits for, if any: encoded under the read lock
+/// (searches go on), installed under the write lock.
+fn quantize_column(table: &RwLock<PointTable>, name: &str, spec: &VectorSpec) {
+    if !table.read().quantization_due(name) {
+        return;
+    }
+    let started = Instant::now();
+    let Some(build) = table.read().build_quantized(name, spec.distance) else { return };
+    table.write().install_quantized(name, build);
+    tracing::debug!(vector = %name, ms = started.elapsed().as_millis() as u64, "quantized vectors built");
 }
 
 /// Adds (or removes) the batch's vectors with `threads` threads; returns what was done.

@@ -20,6 +20,8 @@ mod tests_graphs;
 #[cfg(test)]
 mod tests_multi;
 #[cfg(test)]
+mod tests_quantized;
+#[cfg(test)]
 mod tests_search;
 
 pub use error::ShardError;
@@ -36,4 +38,5 @@ pub use staged::commit_staging_in;
 pub use quiver_storage::distance;
 pub use quiver_storage::filter::validate_filter;
 pub use quiver_storage::points::StoredPoint;
+pub use quiver_storage::quantized::QuantizationKind;
 pub use quiver_storage::vectors::{self, VectorSpec};

@@ -8,6 +8,7 @@ use parking_lot::{Mutex, RwLock};
 use quiver_storage::StorageError;
 use quiver_storage::checkpoint::{CheckpointChange, CheckpointStore};
 use quiver_storage::points::PointTable;
+use quiver_storage::quantized::QuantizationKind;
 use quiver_storage::vectors::VectorSpec;
 use quiver_storage::wal::{Wal, WalOptions};
 use quiver_types::SeqNo;
@@ -48,11 +49,13 @@ pub struct MemoryReport {
     pub index: usize,
     /// Payload indexes.
     pub payload_index: usize,
+    /// Quantized copies of the vectors.
+    pub quantized: usize,
 }
 
 impl MemoryReport {
     pub fn total(&self) -> usize {
-        self.vectors + self.index + self.payload_index
+        self.vectors + self.index + self.payload_index + self.quantized
     }
 }
 
@@ -90,9 +93,10 @@ pub struct LocalShard {
     config: ShardConfig,
     pub(crate) wal: Wal,
     checkpoint: Mutex<CheckpointStore>,
-    pub(crate) table: Arc<RwLock<PointTable>>,
-    /// Keeps the ANN indexes of `table` in step with it, in the background.
+    /// Keeps the ANN indexes of `table` in step with it, in the background (dropped, and its
+    /// thread joined, before the table: a save due at shutdown is still made).
     pub(crate) indexer: Indexer,
+    pub(crate) table: Arc<RwLock<PointTable>>,
     /// Serialises WAL append + apply so the table applies operations in sequence order.
     pub(crate) write_lock: Mutex<()>,
     pub(crate) applied_seq: AtomicU64,
@@ -121,6 +125,9 @@ impl LocalShard {
         let checkpoint_seq = checkpoint.applied_seq()?;
         let replayed = Self::replay(&wal, &mut table, checkpoint_seq)?;
         let restored_index_slots = graphs.attach(&mut table, &config.dense, &config.index);
+        for name in config.dense.keys() {
+            table.set_quantization(name, config.index.quantization.get(name).copied());
+        }
         tracing::debug!(dir = %dir.display(), checkpoint_seq, replayed, "shard opened");
         let applied = wal.last_seq().max(checkpoint_seq);
         let table = Arc::new(RwLock::new(table));
@@ -213,6 +220,24 @@ impl LocalShard {
         *self.payload_fields.lock() = wanted;
     }
 
+    /// Sets the quantization of each dense vector (missing: none). A new kind is built by the
+    /// indexer in the background; searches use the original vectors until it is installed.
+    pub fn set_quantization(&self, quantization: &BTreeMap<String, QuantizationKind>) {
+        {
+            let mut table = self.table.write();
+            for name in self.config.dense.keys() {
+                table.set_quantization(name, quantization.get(name).copied());
+            }
+        }
+        self.indexer.notify();
+    }
+
+    /// Whether every quantized copy the shard's vectors should have is built.
+    pub fn quantization_ready(&self) -> bool {
+        let table = self.table.read();
+        self.config.dense.keys().all(|name| !table.quantization_due(name))
+    }
+
     /// Bytes held by vectors and indexes.
     pub fn memory_report(&self) -> MemoryReport {
         let table = self.table.read();
@@ -224,6 +249,7 @@ impl LocalShard {
             if let Some(view) = table.dense_index(&name) {
                 report.index += view.index.memory_bytes() + table.frozen_bytes(&name);
             }
+            report.quantized += table.quantized_bytes(&name);
         }
         report.payload_index = table.payload_index().bytes();
         report
@@ -242,6 +268,8 @@ impl LocalShard {
             } else {
                 status.indexing |= crate::indexer::due(&self.config.index, &stats);
             }
+            // A quantized copy being built counts as indexing work (status yellow).
+            status.indexing |= table.quantization_due(name);
         }
         status
     }

@@ -157,3 +157,17 @@ fn shard_with_m(dir: &Path, m: usize) -> LocalShard {
     config.index.hnsw.values_mut().for_each(|h| h.m = m);
     LocalShard::open(dir, config).unwrap()
 }
+
+#[test]
+fn a_save_asked_for_by_the_last_checkpoint_is_made_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(24);
+    let centers = centers(&mut rng);
+    let shard = shard(dir.path(), Distance::Cosine, 1, 1);
+    load(&shard, 2000, &mut rng, &centers);
+    wait_indexed(&shard, 2000);
+    shard.checkpoint().unwrap();
+    drop(shard);
+    let reopened = crate::tests_search::shard(dir.path(), Distance::Cosine, 1, 1);
+    assert_eq!(reopened.restored_index_slots(), 2000);
+}

@@ -14,6 +14,7 @@ pub mod kernels;
 pub mod metrics;
 pub mod payload_index;
 pub mod points;
+pub mod quantized;
 pub mod text;
 pub mod vectors;
 pub mod wal;

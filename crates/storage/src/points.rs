@@ -15,10 +15,12 @@ use std::sync::Arc;
 mod column;
 mod frozen;
 mod persist;
+mod quantize;
 pub use column::MultiRef;
 use column::{DenseColumn, MultiColumn};
 pub use frozen::{FreezePlan, FrozenView};
 pub use persist::GraphPlan;
+pub use quantize::QuantizedBuild;
 
 /// A point as it is stored and checkpointed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

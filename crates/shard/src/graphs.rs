@@ -3,13 +3,12 @@
 //! marked pending; saved by the indexer thread after a checkpoint once an index has caught up.
 //! A missing, damaged or out-of-date file only costs a rebuild: it is never trusted.
 
-use crate::indexer::IndexConfig;
+use crate::index_config::{IndexConfig, hnsw_params};
 use quiver_storage::graph_file::{self, GraphKey, SavedGraph};
-use quiver_storage::index::{HnswIndex, HnswParams, IndexScalar, VectorIndex};
+use quiver_storage::index::{HnswIndex, VectorIndex};
 use quiver_storage::points::{PointTable, StoredPoint};
 use quiver_storage::vectors::VectorSpec;
 use quiver_types::PointId;
-use quiver_types::config::{Datatype, Distance};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,22 +16,6 @@ use std::sync::Arc;
 /// The directory of a shard's saved indexes.
 pub(crate) fn graph_dir(shard_dir: &Path) -> PathBuf {
     shard_dir.join("graphs")
-}
-
-/// The HNSW settings of the dense vector `name`.
-pub(crate) fn hnsw_params(config: &IndexConfig, name: &str, spec: &VectorSpec) -> HnswParams {
-    let hnsw = config.hnsw_for(name);
-    HnswParams {
-        dim: spec.dim,
-        m: hnsw.m,
-        ef_construct: hnsw.ef_construct,
-        // `float16` and `uint8` values are exact in half precision.
-        scalar: match spec.datatype {
-            Datatype::Float32 => config.scalar,
-            Datatype::Float16 | Datatype::Uint8 => IndexScalar::F16,
-        },
-        normalize: spec.distance == Distance::Cosine && spec.datatype == Datatype::Uint8,
-    }
 }
 
 /// The saved indexes found at open whose records passed their checks.

@@ -5,49 +5,17 @@
 //! did not change meanwhile (see `PointTable::index_done`). Once an index has caught up, the
 //! thread also takes the frozen search copy of its graph (`quiver_storage::graph`).
 
+use crate::index_config::IndexConfig;
 use parking_lot::{Condvar, Mutex, RwLock};
 use quiver_storage::graph::FrozenGraph;
-use quiver_storage::index::{HnswIndex, HnswParams, IndexScalar, VectorIndex};
+use quiver_storage::index::{HnswIndex, HnswParams, VectorIndex};
 use quiver_storage::points::{DenseStats, PointTable};
-use quiver_storage::quantized::QuantizationKind;
 use quiver_storage::vectors::VectorSpec;
-use quiver_types::config::HnswConfig;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// Indexing settings of a shard.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IndexConfig {
-    /// Effective HNSW settings per dense vector name (collection level merged with vector level);
-    /// names missing here use `HnswConfig::default()`.
-    pub hnsw: BTreeMap<String, HnswConfig>,
-    /// Vectors (KB) above which a dense column gets an HNSW index; 0 disables indexing.
-    pub indexing_threshold_kb: usize,
-    /// Element type of the index's own vector copies (f32 unless chosen otherwise).
-    pub scalar: IndexScalar,
-    /// Quantization per dense vector name (none when missing).
-    pub quantization: BTreeMap<String, QuantizationKind>,
-}
-
-impl Default for IndexConfig {
-    fn default() -> Self {
-        IndexConfig {
-            hnsw: BTreeMap::new(),
-            indexing_threshold_kb: 10_000,
-            scalar: IndexScalar::F32,
-            quantization: BTreeMap::new(),
-        }
-    }
-}
-
-impl IndexConfig {
-    pub fn hnsw_for(&self, name: &str) -> HnswConfig {
-        self.hnsw.get(name).cloned().unwrap_or_default()
-    }
-}
 
 /// Whether a column without an index should get one: indexing enabled, and more vector bytes
 /// than `indexing_threshold` KB.
@@ -212,7 +180,7 @@ impl Worker {
             if !due(&self.config, &stats) {
                 return Ok(());
             }
-            let params = HnswParams { dim: stats.dim, ..crate::graphs::hnsw_params(&self.config, name, spec) };
+            let params = HnswParams { dim: stats.dim, ..crate::index_config::hnsw_params(&self.config, name, spec) };
             let index: Arc<dyn VectorIndex> =
                 Arc::new(HnswIndex::new(spec.distance, params, stats.vectors + stats.vectors / 8)?);
             tracing::debug!(vector = %name, vectors = stats.vectors, "building HNSW index");

@@ -6,6 +6,7 @@ mod apply;
 pub mod error;
 mod facet;
 mod graphs;
+mod index_config;
 mod indexer;
 mod read;
 mod replica;
@@ -25,7 +26,7 @@ mod tests_quantized;
 mod tests_search;
 
 pub use error::ShardError;
-pub use indexer::IndexConfig;
+pub use index_config::IndexConfig;
 pub use read::ScrollPage;
 pub use replica::ApplyOutcome;
 pub use search::SearchPlan;

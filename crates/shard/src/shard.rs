@@ -3,7 +3,8 @@
 use crate::apply;
 use crate::error::{Result, ShardError};
 use crate::graphs::SavedGraphs;
-use crate::indexer::{IndexConfig, Indexer};
+use crate::index_config::IndexConfig;
+use crate::indexer::Indexer;
 use parking_lot::{Mutex, RwLock};
 use quiver_storage::StorageError;
 use quiver_storage::checkpoint::{CheckpointChange, CheckpointStore};

@@ -1,7 +1,7 @@
 //! Search tests: indexed vs exact recall, the planner's plans, filters (randomised property
 //! checks), and searches racing upserts and deletes.
 
-use crate::indexer::IndexConfig;
+use crate::index_config::IndexConfig;
 use crate::search::SearchPlan;
 use crate::shard::{LocalShard, ShardConfig};
 use quiver_types::PointId;

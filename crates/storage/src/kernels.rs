@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 /// A kernel: two slices of equal length in, a sum out.
 pub type Kernel = fn(&[f32], &[f32]) -> f32;
 
-/// A kernel on quantized codes (`crate::quantized`): two byte slices of equal length in.
+/// A kernel on the codes of quantized vectors: two byte slices of equal length in.
 pub type CodeKernel = fn(&[u8], &[u8]) -> u32;
 
 /// The kernels selected for this CPU.

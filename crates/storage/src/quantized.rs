@@ -31,6 +31,8 @@ pub struct QuantizedVectors {
     codes: Vec<u8>,
     /// Int8 with Dot/Cosine: each vector's sum of codes (the offset's share of a dot product).
     code_sums: Vec<f32>,
+    /// Vectors the column held when the range was fitted.
+    fitted_on: usize,
 }
 
 /// A query prepared for one store.
@@ -41,8 +43,14 @@ pub struct QuantizedQuery {
 
 impl QuantizedVectors {
     /// An empty store for `dim`-vectors whose range is taken from `sample` (values of the
-    /// column's vectors).
-    pub fn new(kind: QuantizationKind, distance: Distance, dim: usize, sample: &[f32]) -> QuantizedVectors {
+    /// column's `fitted_on` vectors).
+    pub fn new(
+        kind: QuantizationKind,
+        distance: Distance,
+        dim: usize,
+        sample: &[f32],
+        fitted_on: usize,
+    ) -> QuantizedVectors {
         let (offset, scale) = match kind {
             QuantizationKind::Int8 { quantile } => range(sample, quantile.unwrap_or(1.0)),
             QuantizationKind::Binary => (0.0, 1.0),
@@ -51,11 +59,27 @@ impl QuantizedVectors {
             QuantizationKind::Int8 { .. } => dim,
             QuantizationKind::Binary => dim.div_ceil(64) * 8,
         };
-        QuantizedVectors { kind, distance, dim, stride, offset, scale, codes: Vec::new(), code_sums: Vec::new() }
+        QuantizedVectors {
+            kind,
+            distance,
+            dim,
+            stride,
+            offset,
+            scale,
+            codes: Vec::new(),
+            code_sums: Vec::new(),
+            fitted_on,
+        }
     }
 
     pub fn kind(&self) -> QuantizationKind {
         self.kind
+    }
+
+    /// Vectors the column held when the range was fitted (the copy is built again, with a new
+    /// range, once the column holds twice as many).
+    pub fn fitted_on(&self) -> usize {
+        self.fitted_on
     }
 
     /// Bytes held.
@@ -181,7 +205,7 @@ mod tests {
     fn recall(kind: QuantizationKind, distance: Distance, oversampling: usize) -> f64 {
         let data = random(2000, 64, 3);
         let sample: Vec<f32> = data.iter().flatten().copied().collect();
-        let mut store = QuantizedVectors::new(kind, distance, 64, &sample);
+        let mut store = QuantizedVectors::new(kind, distance, 64, &sample, 2000);
         data.iter().enumerate().for_each(|(i, v)| store.put(i as u32, VectorRef::F32(v)));
         let exact = |q: &[f32], v: &[f32]| match distance {
             Distance::Cosine | Distance::Dot => -crate::distance::dot(q, v),
@@ -217,7 +241,7 @@ mod tests {
         let r = recall(QuantizationKind::Binary, Distance::Cosine, 8);
         // Random uniform 64-d data is binary quantization's hard case (a random order gives 0.04).
         assert!(r >= 0.5, "recall {r}");
-        let store = QuantizedVectors::new(QuantizationKind::Binary, Distance::Cosine, 70, &[]);
+        let store = QuantizedVectors::new(QuantizationKind::Binary, Distance::Cosine, 70, &[], 0);
         assert_eq!(store.stride, 16);
     }
 

@@ -28,9 +28,15 @@ impl PointTable {
         }
     }
 
-    /// Whether the column `name` waits for a quantized copy.
+    /// Whether the column `name` waits for a quantized copy: it has an HNSW index (as Qdrant
+    /// quantizes indexed segments: the range is fitted on the data then, not on the first few
+    /// vectors) and no copy, or one fitted when it held less than half its vectors.
     pub fn quantization_due(&self, name: &str) -> bool {
-        self.dense.get(name).is_some_and(|c| c.quantization.is_some() && c.quantized.is_none())
+        let Some(column) = self.dense.get(name) else { return false };
+        if column.quantization.is_none() || column.index.is_none() {
+            return false;
+        }
+        column.quantized.as_ref().is_none_or(|q| column.count() >= 2 * q.fitted_on().max(1))
     }
 
     /// Builds the quantized copy `name` should have (call under the read lock).
@@ -45,7 +51,7 @@ impl PointTable {
                 sample.extend(v.to_vec());
             }
         }
-        let mut store = QuantizedVectors::new(kind, distance, column.dim, &sample);
+        let mut store = QuantizedVectors::new(kind, distance, column.dim, &sample, slots.len());
         for slot in slots {
             if let Some(v) = column.vector(slot) {
                 store.put(slot, v);
@@ -54,8 +60,8 @@ impl PointTable {
         Some(QuantizedBuild { store, generation: self.generation })
     }
 
-    /// Installs a built copy if the column still wants that kind, encoding again the vectors
-    /// that changed since it was built.
+    /// Installs a built copy if the column still wants that kind (replacing an older one),
+    /// encoding again the vectors that changed since it was built.
     pub fn install_quantized(&mut self, name: &str, build: QuantizedBuild) {
         let Some(column) = self.dense.get_mut(name) else { return };
         if column.quantization != Some(build.store.kind()) {

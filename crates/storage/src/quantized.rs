@@ -109,6 +109,12 @@ impl QuantizedVectors {
         }
     }
 
+    /// Makes room for `slots` slots exactly (a build knows how many; later growth doubles).
+    pub fn reserve_slots(&mut self, slots: usize) {
+        self.codes.reserve_exact((slots * self.stride).saturating_sub(self.codes.len()));
+        self.code_sums.reserve_exact(slots.saturating_sub(self.code_sums.len()));
+    }
+
     /// Stores the codes of `vector` for `slot` (growing the store).
     pub fn put(&mut self, slot: u32, vector: VectorRef<'_>) {
         let s = slot as usize;

@@ -52,6 +52,7 @@ impl PointTable {
             }
         }
         let mut store = QuantizedVectors::new(kind, distance, column.dim, &sample, slots.len());
+        store.reserve_slots(column.present.len());
         for slot in slots {
             if let Some(v) = column.vector(slot) {
                 store.put(slot, v);

@@ -29,7 +29,8 @@ pub struct QuantizedVectors {
     offset: f32,
     scale: f32,
     codes: Vec<u8>,
-    /// Int8 with Dot/Cosine: each vector's sum of codes (the offset's share of a dot product).
+    /// Int8 with Dot/Cosine only: each vector's sum of codes (the offset's share of a dot
+    /// product); empty otherwise.
     code_sums: Vec<f32>,
     /// Vectors the column held when the range was fitted.
     fitted_on: usize,
@@ -112,21 +113,33 @@ impl QuantizedVectors {
     /// Makes room for `slots` slots exactly (a build knows how many; later growth doubles).
     pub fn reserve_slots(&mut self, slots: usize) {
         self.codes.reserve_exact((slots * self.stride).saturating_sub(self.codes.len()));
-        self.code_sums.reserve_exact(slots.saturating_sub(self.code_sums.len()));
+        if self.keeps_sums() {
+            self.code_sums.reserve_exact(slots.saturating_sub(self.code_sums.len()));
+        }
+    }
+
+    fn keeps_sums(&self) -> bool {
+        let dot = matches!(self.distance, Distance::Cosine | Distance::Dot);
+        dot && matches!(self.kind, QuantizationKind::Int8 { .. })
     }
 
     /// Stores the codes of `vector` for `slot` (growing the store).
     pub fn put(&mut self, slot: u32, vector: VectorRef<'_>) {
         let s = slot as usize;
-        if self.code_sums.len() <= s {
+        if self.codes.len() < (s + 1) * self.stride {
             self.codes.resize((s + 1) * self.stride, 0);
-            self.code_sums.resize(s + 1, 0.0);
         }
         let mut values = vec![0.0; self.dim];
         vector.convert_into(0, &mut values[..vector.len().min(self.dim)]);
         let mut codes = std::mem::take(&mut self.codes);
-        self.code_sums[s] = self.encode_into(&values, &mut codes[s * self.stride..(s + 1) * self.stride]);
+        let sum = self.encode_into(&values, &mut codes[s * self.stride..(s + 1) * self.stride]);
         self.codes = codes;
+        if self.keeps_sums() {
+            if self.code_sums.len() <= s {
+                self.code_sums.resize(s + 1, 0.0);
+            }
+            self.code_sums[s] = sum;
+        }
     }
 
     /// The query in this store's codes.
@@ -149,7 +162,7 @@ impl QuantizedVectors {
                 Distance::Cosine | Distance::Dot => {
                     let (o, sc) = (self.offset, self.scale);
                     let dot = sc * sc * (k.dot_u8)(&query.codes, codes) as f32
-                        + o * sc * (query.code_sum + self.code_sums[s])
+                        + o * sc * (query.code_sum + self.code_sums.get(s).copied().unwrap_or(0.0))
                         + self.dim as f32 * o * o;
                     -dot
                 }

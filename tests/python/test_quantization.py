@@ -136,3 +136,41 @@ def test_product_quantization_is_refused_by_name(qclient, collection_name, serve
     body = {"query": [0.1] * DIM, "params": {"quantization": {"oversampling": 0.5}}}
     r = requests.post(f"{server.url}/collections/{collection_name}/points/query", json=body, timeout=10)
     assert r.status_code in (400, 422), r.text
+
+
+def test_restart_loads_the_saved_graph_and_kill_rebuilds_a_damaged_one(server_factory):
+    """Design record 020: after a restart the saved HNSW index serves at once (green, every
+    vector indexed, same results); a damaged graph file is not trusted but rebuilt."""
+    srv = server_factory()
+    client = QdrantClient(url=srv.url, prefer_grpc=False, timeout=30)
+    int8 = models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8))
+    vecs, _ = _create(client, "saved", int8, dim=64)
+    qs = np.random.default_rng(3).normal(size=(10, 64)).tolist()
+    before = [[p.id for p in client.query_points("saved", query=q, limit=10).points] for q in qs]
+    # The indexer saves the graph after a checkpoint (each `flush_interval_sec`): wait for it.
+    deadline = time.time() + 60
+    while not list(srv.storage_path.rglob("graphs/vector-.meta")):
+        assert time.time() < deadline, "graph not saved"
+        time.sleep(0.1)
+    client.close()
+    srv.restart()
+    client = QdrantClient(url=srv.url, prefer_grpc=False, timeout=30)
+    info = client.get_collection("saved")
+    assert info.indexed_vectors_count == N and info.status == models.CollectionStatus.GREEN, info
+    _wait_green(client, "saved", N)
+    after = [[p.id for p in client.query_points("saved", query=q, limit=10).points] for q in qs]
+    overlap = sum(len(set(a) & set(b)) for a, b in zip(before, after)) / (10 * len(qs))
+    assert overlap >= 0.95, overlap
+    client.close()
+    srv.stop()
+    for graph in srv.storage_path.rglob("graphs/vector-.usearch"):
+        data = bytearray(graph.read_bytes())
+        data[len(data) // 2] ^= 0x5A
+        graph.write_bytes(bytes(data))
+    srv.start()
+    client = QdrantClient(url=srv.url, prefer_grpc=False, timeout=30)
+    _wait_green(client, "saved", N)
+    found = client.query_points("saved", query=vecs[7].tolist(), limit=1).points
+    assert found[0].id == 7
+    assert "saved HNSW index not usable" in srv.log_tail(200)
+    client.close()

@@ -9,12 +9,13 @@ use crate::routing::{Routing, WriteTarget};
 use crate::transfer::Copied;
 use crate::validate;
 use parking_lot::RwLock;
-use quiver_shard::{IndexConfig, LocalShard, ShardConfig, VectorSpec};
+use quiver_shard::{IndexConfig, LocalShard, QuantizationKind, ShardConfig, VectorSpec};
 use quiver_types::PeerId;
 use quiver_types::cluster::TransferMethod;
 use quiver_types::config::CollectionConfig;
 use quiver_types::filter::Filter;
 use quiver_types::ops::{UpdateOperation, UpdateResult, UpdateStatus};
+use quiver_types::quantization::Quantization;
 use quiver_types::query::{QueryVector, SearchParams, WithPayload, WithVector};
 use quiver_types::shard_key::{ShardKeySelector, ShardKeys};
 use quiver_types::{PointId, ShardId};
@@ -90,8 +91,31 @@ fn shard_config(config: &CollectionConfig) -> ShardConfig {
     ShardConfig {
         dense,
         wal_segment_bytes,
-        index: IndexConfig { hnsw, indexing_threshold_kb, ..IndexConfig::default() },
+        index: IndexConfig {
+            hnsw,
+            indexing_threshold_kb,
+            quantization: quantization(config),
+            ..IndexConfig::default()
+        },
     }
+}
+
+/// The quantization of each plain dense vector: its own `quantization_config`, else the
+/// collection's (multivectors are searched by `max_sim` on the originals).
+fn quantization(config: &CollectionConfig) -> BTreeMap<String, QuantizationKind> {
+    let vectors = config.params.vectors.by_name();
+    let plain = vectors.into_iter().filter(|(_, p)| p.multivector_config.is_none());
+    plain
+        .filter_map(|(name, p)| {
+            let effective =
+                Quantization::effective(p.quantization_config.as_ref(), config.quantization_config.as_ref());
+            let kind = match effective? {
+                Quantization::Int8 { quantile, .. } => QuantizationKind::Int8 { quantile },
+                Quantization::Binary { .. } => QuantizationKind::Binary,
+            };
+            Some((name, kind))
+        })
+        .collect()
 }
 
 fn service(context: &str, e: impl std::fmt::Display) -> CollectionError {
@@ -267,6 +291,11 @@ impl Collection {
     pub fn set_config(&self, config: CollectionConfig) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(&config).map_err(|e| service("encode config", e))?;
         write_atomic(&self.dir().join(CONFIG_FILE), &bytes).map_err(|e| service("write collection config", e))?;
+        // Quantization changes converge in the background in each local shard.
+        let quantization = quantization(&config);
+        for shard in self.replica_sets().iter().filter_map(|set| set.local()) {
+            shard.set_quantization(&quantization);
+        }
         self.ctx.set_config(config);
         Ok(())
     }

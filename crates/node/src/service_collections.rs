@@ -64,6 +64,10 @@ fn validate_create(request: &CreateCollection) -> Result<()> {
     if let Some(strict) = &request.strict_mode_config {
         quiver_types::strict_mode::StrictModeConfig::parse(strict)?;
     }
+    let vector_quantization = vectors.values().filter_map(|p| p.quantization_config.as_ref());
+    for q in request.quantization_config.iter().chain(vector_quantization) {
+        quiver_types::quantization::Quantization::parse(q)?;
+    }
     if let Some(ef) = request.hnsw_config.as_ref().and_then(|h| h.ef_construct).filter(|ef| *ef < 4) {
         return Err(validation(quiver_types::validation::at_least("hnsw_config.ef_construct", ef, 4)));
     }
@@ -153,7 +157,10 @@ impl Node {
         timeout: Option<Duration>,
     ) -> Result<bool> {
         if self.cluster().is_some() {
-            let name = self.resolve(name)?.name().to_string();
+            let collection = self.resolve(name)?;
+            // Refused here with a 400 rather than by every peer's state machine.
+            collection.config().apply_update(&request)?;
+            let name = collection.name().to_string();
             self.propose(MetaOperation::UpdateCollection { name, update: request }, timeout).await?;
             return Ok(true);
         }

@@ -132,6 +132,7 @@ fn main() {
             } else {
                 IndexScalar::F32
             },
+            ..IndexConfig::default()
         },
     };
     let shard = LocalShard::open(tmp.path(), config).expect("open");

@@ -5,40 +5,17 @@
 //! did not change meanwhile (see `PointTable::index_done`). Once an index has caught up, the
 //! thread also takes the frozen search copy of its graph (`quiver_storage::graph`).
 
+use crate::index_config::IndexConfig;
 use parking_lot::{Condvar, Mutex, RwLock};
 use quiver_storage::graph::FrozenGraph;
-use quiver_storage::index::{HnswIndex, HnswParams, IndexScalar, VectorIndex};
+use quiver_storage::index::{HnswIndex, HnswParams, VectorIndex};
 use quiver_storage::points::{DenseStats, PointTable};
 use quiver_storage::vectors::VectorSpec;
-use quiver_types::config::{Datatype, Distance, HnswConfig};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// Indexing settings of a shard.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IndexConfig {
-    /// Effective HNSW settings per dense vector name (collection level merged with vector level);
-    /// names missing here use `HnswConfig::default()`.
-    pub hnsw: BTreeMap<String, HnswConfig>,
-    /// Vectors (KB) above which a dense column gets an HNSW index; 0 disables indexing.
-    pub indexing_threshold_kb: usize,
-    /// Element type of the index's own vector copies (f32 unless chosen otherwise).
-    pub scalar: IndexScalar,
-}
-
-impl Default for IndexConfig {
-    fn default() -> Self {
-        IndexConfig { hnsw: BTreeMap::new(), indexing_threshold_kb: 10_000, scalar: IndexScalar::F32 }
-    }
-}
-
-impl IndexConfig {
-    pub fn hnsw_for(&self, name: &str) -> HnswConfig {
-        self.hnsw.get(name).cloned().unwrap_or_default()
-    }
-}
 
 /// Whether a column without an index should get one: indexing enabled, and more vector bytes
 /// than `indexing_threshold` KB.
@@ -54,6 +31,8 @@ const BATCH: usize = 2048;
 struct Signal {
     dirty: bool,
     stop: bool,
+    /// A checkpoint was written: save the indexes that changed once they have caught up.
+    save: bool,
 }
 
 pub(crate) struct Shared {
@@ -72,9 +51,18 @@ impl Indexer {
         table: Weak<RwLock<PointTable>>,
         dense: BTreeMap<String, VectorSpec>,
         config: IndexConfig,
+        shard_dir: PathBuf,
     ) -> Indexer {
         let shared = Arc::new(Shared { signal: Mutex::new(Signal::default()), cv: Condvar::new() });
-        let worker = Worker { table, dense, config, shared: shared.clone(), frozen_at: Mutex::default() };
+        let worker = Worker {
+            table,
+            dense,
+            config,
+            shared: shared.clone(),
+            frozen_at: Mutex::default(),
+            shard_dir,
+            saved: Mutex::default(),
+        };
         let handle = std::thread::Builder::new()
             .name("quiver-indexer".into())
             .spawn(move || worker.run())
@@ -89,6 +77,13 @@ impl Indexer {
     pub(crate) fn notify(&self) {
         let mut signal = self.shared.signal.lock();
         signal.dirty = true;
+        self.shared.cv.notify_one();
+    }
+
+    /// Asks the indexer to save the indexes that changed, once they have caught up.
+    pub(crate) fn request_save(&self) {
+        let mut signal = self.shared.signal.lock();
+        (signal.dirty, signal.save) = (true, true);
         self.shared.cv.notify_one();
     }
 }
@@ -110,6 +105,9 @@ struct Worker {
     shared: Arc<Shared>,
     /// When each column's graph was last frozen (a copy is taken at most once per `REFREEZE`).
     frozen_at: Mutex<BTreeMap<String, Instant>>,
+    shard_dir: PathBuf,
+    /// Each saved column's index change count when it was saved.
+    saved: Mutex<BTreeMap<String, u64>>,
 }
 
 /// Least time between two frozen copies of one column's graph while it keeps changing.
@@ -128,6 +126,12 @@ impl Worker {
                     self.shared.cv.wait_for(&mut signal, Duration::from_secs(1));
                 }
                 if signal.stop {
+                    // A save asked for by the last checkpoint is still made (shutdown).
+                    let save = signal.save;
+                    drop(signal);
+                    if let Some(table) = self.table.upgrade().filter(|_| save) {
+                        self.save_due_graphs(&table);
+                    }
                     return;
                 }
                 signal.dirty = false;
@@ -143,7 +147,25 @@ impl Worker {
                     tracing::warn!(vector = %name, error = %e, "indexing failed; searches of this vector stay exact");
                 }
                 self.freeze_column(&table, name);
+                quantize_column(&table, name, spec);
             }
+            self.save_due_graphs(&table);
+        }
+    }
+
+    /// Saves the indexes that changed when a checkpoint asked for it; the request stays while
+    /// an index has not caught up.
+    fn save_due_graphs(&self, table: &RwLock<PointTable>) {
+        if !std::mem::take(&mut self.shared.signal.lock().save) {
+            return;
+        }
+        let mut saved = self.saved.lock();
+        let mut done = true;
+        for (name, spec) in &self.dense {
+            done &= crate::graphs::save_column(&self.shard_dir, table, name, spec, &self.config, &mut saved);
+        }
+        if !done {
+            self.shared.signal.lock().save = true;
         }
     }
 
@@ -158,18 +180,7 @@ impl Worker {
             if !due(&self.config, &stats) {
                 return Ok(());
             }
-            let hnsw = self.config.hnsw_for(name);
-            let params = HnswParams {
-                dim: stats.dim,
-                m: hnsw.m,
-                ef_construct: hnsw.ef_construct,
-                // `float16` and `uint8` values are exact in half precision.
-                scalar: match spec.datatype {
-                    Datatype::Float32 => self.config.scalar,
-                    Datatype::Float16 | Datatype::Uint8 => IndexScalar::F16,
-                },
-                normalize: spec.distance == Distance::Cosine && spec.datatype == Datatype::Uint8,
-            };
+            let params = HnswParams { dim: stats.dim, ..crate::index_config::hnsw_params(&self.config, name, spec) };
             let index: Arc<dyn VectorIndex> =
                 Arc::new(HnswIndex::new(spec.distance, params, stats.vectors + stats.vectors / 8)?);
             tracing::debug!(vector = %name, vectors = stats.vectors, "building HNSW index");
@@ -208,6 +219,18 @@ impl Worker {
         table.write().install_frozen(name, &plan, graph);
         self.frozen_at.lock().insert(name.to_string(), Instant::now());
     }
+}
+
+/// Builds the quantized copy the column waits for, if any: encoded under the read lock
+/// (searches go on), installed under the write lock.
+fn quantize_column(table: &RwLock<PointTable>, name: &str, spec: &VectorSpec) {
+    if !table.read().quantization_due(name) {
+        return;
+    }
+    let started = Instant::now();
+    let Some(build) = table.read().build_quantized(name, spec.distance) else { return };
+    table.write().install_quantized(name, build);
+    tracing::debug!(vector = %name, ms = started.elapsed().as_millis() as u64, "quantized vectors built");
 }
 
 /// Adds (or removes) the batch's vectors with `threads` threads; returns what was done.

@@ -5,6 +5,8 @@
 mod apply;
 pub mod error;
 mod facet;
+mod graphs;
+mod index_config;
 mod indexer;
 mod read;
 mod replica;
@@ -15,12 +17,16 @@ mod shard;
 mod snapshot;
 mod staged;
 #[cfg(test)]
+mod tests_graphs;
+#[cfg(test)]
 mod tests_multi;
+#[cfg(test)]
+mod tests_quantized;
 #[cfg(test)]
 mod tests_search;
 
 pub use error::ShardError;
-pub use indexer::IndexConfig;
+pub use index_config::IndexConfig;
 pub use read::ScrollPage;
 pub use replica::ApplyOutcome;
 pub use search::SearchPlan;
@@ -33,4 +39,5 @@ pub use staged::commit_staging_in;
 pub use quiver_storage::distance;
 pub use quiver_storage::filter::validate_filter;
 pub use quiver_storage::points::StoredPoint;
+pub use quiver_storage::quantized::QuantizationKind;
 pub use quiver_storage::vectors::{self, VectorSpec};

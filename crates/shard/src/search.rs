@@ -22,10 +22,12 @@ use crate::shard::LocalShard;
 use quiver_storage::distance::{self, higher_is_better};
 use quiver_storage::filter::CompiledFilter;
 use quiver_storage::points::{DenseIndexView, FrozenView, PointRef, PointTable};
+use quiver_storage::quantized::{QuantizationKind, QuantizedVectors};
 use quiver_storage::vectors::{Metric, VectorRef, VectorSpec};
 use quiver_types::PointId;
 use quiver_types::config::{Distance, HnswConfig};
 use quiver_types::point::ScoredPoint;
+use quiver_types::quantization::QuantizationSearch;
 use quiver_types::query::{CoreSearch, QueryVector, SearchParams};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -302,6 +304,8 @@ impl LocalShard {
 pub(crate) struct Beam {
     pub(crate) ef: usize,
     pub(crate) limit: usize,
+    /// `params.quantization` (its defaults when absent or unreadable: validated before).
+    pub(crate) quantization: QuantizationSearch,
     indexed_only: bool,
     /// Vector bytes of a small segment's worth of slots (`full_scan_threshold`).
     small_bytes: usize,
@@ -320,6 +324,7 @@ impl Beam {
             // Bounded by the shard: `hnsw_ef` and `limit` come from the client.
             ef: params.hnsw_ef.unwrap_or(hnsw.ef_construct).max(limit).min(slots.max(1)),
             limit,
+            quantization: QuantizationSearch::parse(params.quantization.as_ref()).unwrap_or_default(),
             indexed_only: params.indexed_only,
             small_bytes: hnsw.full_scan_threshold * 1024,
             vector_bytes,
@@ -389,13 +394,54 @@ impl Dense<'_> {
             frozen.is_current(slot)
                 && self.filter.is_none_or(|f| self.table.by_slot(slot).is_some_and(|point| f.check(&point)))
         };
-        let found = frozen_search(frozen, self.metric, self.query, beam.ef, allow);
-        // The copy scores with the same kernel on the same vectors: its order is exact, so the
-        // first `limit` are the best. They are current, so their vector is the column's.
-        self.push_found(found.into_iter().take(beam.limit), |slot| frozen.vector(slot), top);
+        match frozen.quantized.filter(|_| !beam.quantization.ignore) {
+            Some(quantized) => self.frozen_quantized(frozen, quantized, beam, allow, top),
+            None => {
+                let found = frozen_search(frozen, self.metric, self.query, beam.ef, allow);
+                // The copy scores with the same kernel on the same vectors: its order is exact,
+                // so the first `limit` are the best. They are current: their vector is the column's.
+                self.push_found(found.into_iter().take(beam.limit), |slot| frozen.vector(slot), top);
+            }
+        }
         let changed: Vec<u32> = frozen.changed().collect();
         if !beam.skip_unindexed(changed.len()) {
             self.scan(changed.into_iter().filter_map(|slot| self.table.by_slot(slot)), false, top);
+        }
+    }
+
+    /// The frozen graph walked on the quantized vectors: the best `limit × oversampling`
+    /// candidates rescored with the originals (`rescore`, the default), or the best `limit`
+    /// with their approximate scores (binary quantization of Euclid / Manhattan vectors has
+    /// no such score: it is always rescored).
+    fn frozen_quantized(
+        &self,
+        frozen: &FrozenView<'_>,
+        quantized: &QuantizedVectors,
+        beam: &Beam,
+        allow: impl Fn(u32) -> bool,
+        top: &mut TopK,
+    ) {
+        let query = quantized.query(self.query);
+        let candidates = ((beam.limit as f64) * beam.quantization.oversampling).ceil() as usize;
+        let distance = |slot: u32| quantized.distance(&query, slot);
+        let prefetch = |slot: u32| quantized.prefetch(slot);
+        let found = frozen.graph.search(beam.ef.max(candidates), distance, prefetch, allow);
+        let binary = quantized.kind() == QuantizationKind::Binary;
+        let approximate = match self.metric.distance {
+            Distance::Cosine | Distance::Dot => true,
+            Distance::Euclid | Distance::Manhattan => !binary,
+        };
+        if beam.quantization.rescore || !approximate {
+            self.push_found(found.into_iter().take(candidates.max(beam.limit)), |slot| frozen.vector(slot), top);
+            return;
+        }
+        for slot in found.into_iter().take(beam.limit) {
+            let (Some(point), Some(d)) = (self.table.by_slot(slot), quantized.distance(&query, slot)) else { continue };
+            let similarity = if binary { -d / self.query.len().max(1) as f32 } else { -d };
+            let score = distance::postprocess(self.metric.distance, similarity);
+            if top.admits(score, point.id()) {
+                top.push(&point, score);
+            }
         }
     }
 

@@ -2,11 +2,14 @@
 
 use crate::apply;
 use crate::error::{Result, ShardError};
-use crate::indexer::{IndexConfig, Indexer};
+use crate::graphs::SavedGraphs;
+use crate::index_config::IndexConfig;
+use crate::indexer::Indexer;
 use parking_lot::{Mutex, RwLock};
 use quiver_storage::StorageError;
 use quiver_storage::checkpoint::{CheckpointChange, CheckpointStore};
 use quiver_storage::points::PointTable;
+use quiver_storage::quantized::QuantizationKind;
 use quiver_storage::vectors::VectorSpec;
 use quiver_storage::wal::{Wal, WalOptions};
 use quiver_types::SeqNo;
@@ -47,11 +50,13 @@ pub struct MemoryReport {
     pub index: usize,
     /// Payload indexes.
     pub payload_index: usize,
+    /// Quantized copies of the vectors.
+    pub quantized: usize,
 }
 
 impl MemoryReport {
     pub fn total(&self) -> usize {
-        self.vectors + self.index + self.payload_index
+        self.vectors + self.index + self.payload_index + self.quantized
     }
 }
 
@@ -89,9 +94,10 @@ pub struct LocalShard {
     config: ShardConfig,
     pub(crate) wal: Wal,
     checkpoint: Mutex<CheckpointStore>,
-    pub(crate) table: Arc<RwLock<PointTable>>,
-    /// Keeps the ANN indexes of `table` in step with it, in the background.
+    /// Keeps the ANN indexes of `table` in step with it, in the background (dropped, and its
+    /// thread joined, before the table: a save due at shutdown is still made).
     pub(crate) indexer: Indexer,
+    pub(crate) table: Arc<RwLock<PointTable>>,
     /// Serialises WAL append + apply so the table applies operations in sequence order.
     pub(crate) write_lock: Mutex<()>,
     pub(crate) applied_seq: AtomicU64,
@@ -100,6 +106,8 @@ pub struct LocalShard {
     wal_retention_bytes: AtomicU64,
     /// Payload index definitions (field → type), applied to every table this shard holds.
     pub(crate) payload_fields: Mutex<BTreeMap<String, FieldSchema>>,
+    /// Vectors found in their saved HNSW index at open (not indexed again).
+    restored_index_slots: usize,
 }
 
 impl LocalShard {
@@ -112,14 +120,20 @@ impl LocalShard {
         let options = WalOptions { segment_size_bytes: config.wal_segment_bytes };
         let wal = Wal::open(&dir.join("wal"), options)?;
         let mut table = PointTable::new(&config.dense);
-        checkpoint.load(|p| table.upsert(p))?;
+        let graphs = SavedGraphs::read(dir, &config.dense, &config.index);
+        graphs.load_table(&mut table, |f| checkpoint.load(f))?;
         table.take_dirty();
         let checkpoint_seq = checkpoint.applied_seq()?;
         let replayed = Self::replay(&wal, &mut table, checkpoint_seq)?;
+        let restored_index_slots = graphs.attach(&mut table, &config.dense, &config.index);
+        for name in config.dense.keys() {
+            table.set_quantization(name, config.index.quantization.get(name).copied());
+        }
         tracing::debug!(dir = %dir.display(), checkpoint_seq, replayed, "shard opened");
         let applied = wal.last_seq().max(checkpoint_seq);
         let table = Arc::new(RwLock::new(table));
-        let indexer = Indexer::start(Arc::downgrade(&table), config.dense.clone(), config.index.clone());
+        let indexer =
+            Indexer::start(Arc::downgrade(&table), config.dense.clone(), config.index.clone(), dir.to_path_buf());
         let shard = LocalShard {
             dir: dir.to_path_buf(),
             config,
@@ -131,6 +145,7 @@ impl LocalShard {
             applied_seq: AtomicU64::new(applied),
             wal_retention_bytes: AtomicU64::new(0),
             payload_fields: Mutex::new(BTreeMap::new()),
+            restored_index_slots,
         };
         if let Some((seq, points)) = redo {
             shard.install_staged(seq, points)?;
@@ -158,6 +173,11 @@ impl LocalShard {
             Ok(())
         })?;
         Ok(replayed)
+    }
+
+    /// Vectors whose saved HNSW index was loaded at open (the indexer did not add them again).
+    pub fn restored_index_slots(&self) -> usize {
+        self.restored_index_slots
     }
 
     pub fn dir(&self) -> &Path {
@@ -201,6 +221,24 @@ impl LocalShard {
         *self.payload_fields.lock() = wanted;
     }
 
+    /// Sets the quantization of each dense vector (missing: none). A new kind is built by the
+    /// indexer in the background; searches use the original vectors until it is installed.
+    pub fn set_quantization(&self, quantization: &BTreeMap<String, QuantizationKind>) {
+        {
+            let mut table = self.table.write();
+            for name in self.config.dense.keys() {
+                table.set_quantization(name, quantization.get(name).copied());
+            }
+        }
+        self.indexer.notify();
+    }
+
+    /// Whether every quantized copy the shard's vectors should have is built.
+    pub fn quantization_ready(&self) -> bool {
+        let table = self.table.read();
+        self.config.dense.keys().all(|name| !table.quantization_due(name))
+    }
+
     /// Bytes held by vectors and indexes.
     pub fn memory_report(&self) -> MemoryReport {
         let table = self.table.read();
@@ -212,6 +250,7 @@ impl LocalShard {
             if let Some(view) = table.dense_index(&name) {
                 report.index += view.index.memory_bytes() + table.frozen_bytes(&name);
             }
+            report.quantized += table.quantized_bytes(&name);
         }
         report.payload_index = table.payload_index().bytes();
         report
@@ -230,6 +269,8 @@ impl LocalShard {
             } else {
                 status.indexing |= crate::indexer::due(&self.config.index, &stats);
             }
+            // A quantized copy being built counts as indexing work (status yellow).
+            status.indexing |= table.quantization_due(name);
         }
         status
     }
@@ -296,6 +337,7 @@ impl LocalShard {
             self.table.write().restore_dirty(dirty);
             return Err(e.into());
         }
+        self.indexer.request_save();
         let retention = self.wal_retention_bytes.load(Ordering::Acquire);
         if retention == 0 || self.wal.size_bytes() > retention {
             self.wal.truncate_before(seq + 1)?;

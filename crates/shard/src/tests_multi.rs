@@ -2,7 +2,7 @@
 //! searches against exact `max_sim`, stored `float16`/`uint8` values, and exact scores of
 //! discover, context, `sum_scores` and random samples.
 
-use crate::indexer::IndexConfig;
+use crate::index_config::IndexConfig;
 use crate::search::SearchPlan;
 use crate::shard::{LocalShard, ShardConfig};
 use quiver_storage::vectors::VectorSpec;

@@ -1,7 +1,7 @@
 //! Search tests: indexed vs exact recall, the planner's plans, filters (randomised property
 //! checks), and searches racing upserts and deletes.
 
-use crate::indexer::IndexConfig;
+use crate::index_config::IndexConfig;
 use crate::search::SearchPlan;
 use crate::shard::{LocalShard, ShardConfig};
 use quiver_types::PointId;
@@ -15,9 +15,9 @@ use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-const DIM: usize = 16;
+pub(crate) const DIM: usize = 16;
 
-fn shard(dir: &std::path::Path, distance: Distance, threshold_kb: usize, full_scan_kb: usize) -> LocalShard {
+pub(crate) fn shard(dir: &std::path::Path, distance: Distance, threshold_kb: usize, full_scan_kb: usize) -> LocalShard {
     let hnsw = HnswConfig { m: 16, ef_construct: 64, full_scan_threshold: full_scan_kb, ..HnswConfig::default() };
     let config = ShardConfig {
         dense: BTreeMap::from([(String::new(), quiver_storage::vectors::VectorSpec::plain(DIM, distance))]),
@@ -32,18 +32,18 @@ fn shard(dir: &std::path::Path, distance: Distance, threshold_kb: usize, full_sc
 }
 
 /// Clustered vectors (like real embeddings), unit length.
-fn vector(rng: &mut StdRng, centers: &[Vec<f32>]) -> Vec<f32> {
+pub(crate) fn vector(rng: &mut StdRng, centers: &[Vec<f32>]) -> Vec<f32> {
     let c = &centers[rng.random_range(0..centers.len())];
     let mut v: Vec<f32> = c.iter().map(|x| x + rng.random_range(-0.3..0.3)).collect();
     quiver_storage::distance::normalize(&mut v);
     v
 }
 
-fn centers(rng: &mut StdRng) -> Vec<Vec<f32>> {
+pub(crate) fn centers(rng: &mut StdRng) -> Vec<Vec<f32>> {
     (0..20).map(|_| (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect()).collect()
 }
 
-fn point(id: u64, v: Vec<f32>, rng: &mut StdRng) -> PointStruct {
+pub(crate) fn point(id: u64, v: Vec<f32>, rng: &mut StdRng) -> PointStruct {
     let color = ["red", "green", "blue", "white"][rng.random_range(0..4)];
     let payload = serde_json::json!({
         "color": color,
@@ -57,11 +57,11 @@ fn point(id: u64, v: Vec<f32>, rng: &mut StdRng) -> PointStruct {
     }
 }
 
-fn upsert(shard: &LocalShard, points: Vec<PointStruct>) {
+pub(crate) fn upsert(shard: &LocalShard, points: Vec<PointStruct>) {
     shard.update(&UpdateOperation::Upsert { points, mode: UpdateMode::Upsert, update_filter: None }, false).unwrap();
 }
 
-fn request(q: &[f32], limit: usize, exact: bool, filter: Option<Filter>) -> CoreSearch {
+pub(crate) fn request(q: &[f32], limit: usize, exact: bool, filter: Option<Filter>) -> CoreSearch {
     CoreSearch {
         vector_name: String::new(),
         query: QueryVector::Dense(q.to_vec()),
@@ -74,7 +74,7 @@ fn request(q: &[f32], limit: usize, exact: bool, filter: Option<Filter>) -> Core
     }
 }
 
-fn wait_indexed(shard: &LocalShard, n: usize) {
+pub(crate) fn wait_indexed(shard: &LocalShard, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let status = shard.index_status();
@@ -87,7 +87,7 @@ fn wait_indexed(shard: &LocalShard, n: usize) {
 }
 
 /// Waits until searches go through the frozen copy of the graph.
-fn wait_frozen(shard: &LocalShard, q: &[f32]) {
+pub(crate) fn wait_frozen(shard: &LocalShard, q: &[f32]) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while shard.search_planned(&request(q, 1, false, None)).unwrap().1 != SearchPlan::FrozenGraph {
         assert!(Instant::now() < deadline, "no frozen copy of the graph");
@@ -97,7 +97,7 @@ fn wait_frozen(shard: &LocalShard, q: &[f32]) {
 
 /// Recall@10 of `queries` random queries against exact search; every plan must satisfy
 /// `plan_ok` and every score returned must equal the exact one within `tolerance`.
-fn recall_with_exact_scores(
+pub(crate) fn recall_with_exact_scores(
     shard: &LocalShard,
     rng: &mut StdRng,
     centers: &[Vec<f32>],
@@ -124,11 +124,11 @@ fn recall_with_exact_scores(
     hits as f64 / total as f64
 }
 
-fn ids(points: &[ScoredPoint]) -> Vec<PointId> {
+pub(crate) fn ids(points: &[ScoredPoint]) -> Vec<PointId> {
     points.iter().map(|p| p.id).collect()
 }
 
-fn load(shard: &LocalShard, n: u64, rng: &mut StdRng, centers: &[Vec<f32>]) {
+pub(crate) fn load(shard: &LocalShard, n: u64, rng: &mut StdRng, centers: &[Vec<f32>]) {
     for start in (0..n).step_by(500) {
         let points = (start..(start + 500).min(n)).map(|i| point(i, vector(rng, centers), rng)).collect();
         upsert(shard, points);

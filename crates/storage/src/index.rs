@@ -64,6 +64,12 @@ pub trait VectorIndex: Send + Sync {
         let _ = keys;
         None
     }
+    /// Writes the whole index (vectors and graph) to `path`, for `HnswIndex::load` (only this
+    /// call may run on the index meanwhile: the caller is the thread that changes it).
+    fn save(&self, path: &std::path::Path) -> Result<()> {
+        let _ = path;
+        Err(StorageError::Index("this index cannot be saved".into()))
+    }
 }
 
 /// Installs our f32 kernel as the index's metric ("smaller is closer", as usearch's own:
@@ -111,6 +117,8 @@ pub struct HnswIndex {
     permits: Permits,
     threads: usize,
     normalize: bool,
+    /// The element type the index really stores (Manhattan forces f32).
+    scalar: IndexScalar,
 }
 
 fn usearch_err(context: &str, e: impl std::fmt::Display) -> StorageError {
@@ -157,7 +165,33 @@ impl HnswIndex {
             permits: Permits { free: Mutex::new(threads), cv: Condvar::new() },
             threads,
             normalize: params.normalize,
+            scalar,
         })
+    }
+
+    /// An index read from `path` (written by `VectorIndex::save` with the same `distance` and
+    /// `params`; the caller has checked the file's checksum: usearch trusts what it reads),
+    /// with room for `capacity` keys.
+    pub fn load(distance: Distance, params: HnswParams, path: &std::path::Path, capacity: usize) -> Result<HnswIndex> {
+        let loaded = HnswIndex::new(distance, params, 64)?;
+        {
+            let mut index = loaded.inner.write();
+            let path_str = path.to_str().ok_or_else(|| StorageError::Index(format!("path {path:?} is not UTF-8")))?;
+            index.load(path_str).map_err(|e| usearch_err("load", e))?;
+            if index.dimensions() != params.dim {
+                return Err(StorageError::Corrupt(format!("graph file of {} dimensions", index.dimensions())));
+            }
+            // Loading puts back usearch's built-in metric and the saved settings.
+            match loaded.scalar {
+                IndexScalar::F32 => install_metric(&mut index, distance, params.dim),
+                IndexScalar::Bf16 | IndexScalar::F16 => {}
+            }
+            index.change_expansion_search(1);
+            index.change_expansion_add(params.ef_construct.max(4));
+            let room = capacity.max(index.size() + loaded.threads).max(64);
+            index.reserve_capacity_and_threads(room, loaded.threads).map_err(|e| usearch_err("reserve", e))?;
+        }
+        Ok(loaded)
     }
 
     /// `vector` as the index sees it (normalised when asked).
@@ -269,6 +303,13 @@ impl VectorIndex for HnswIndex {
             })
             .collect();
         Some(nodes)
+    }
+
+    fn save(&self, path: &std::path::Path) -> Result<()> {
+        let path_str = path.to_str().ok_or_else(|| StorageError::Index(format!("path {path:?} is not UTF-8")))?;
+        let index = self.inner.read();
+        let _permit = self.permits.acquire();
+        index.save(path_str).map_err(|e| usearch_err("save", e))
     }
 }
 

@@ -1,4 +1,5 @@
-//! f32 distance kernels (dot product, squared Euclidean, Manhattan) chosen once per process by
+//! f32 distance kernels (dot product, squared Euclidean, Manhattan), and kernels on the codes of
+//! quantized vectors (int8 dot / L2 / L1, binary Hamming), chosen once per process by
 //! run-time CPU feature detection: AVX-512F, then AVX2 + FMA, then a portable fallback written in
 //! 8 lanes so the compiler vectorises it for the baseline target (and for NEON on Arm).
 //!
@@ -14,6 +15,9 @@ use std::sync::OnceLock;
 /// A kernel: two slices of equal length in, a sum out.
 pub type Kernel = fn(&[f32], &[f32]) -> f32;
 
+/// A kernel on the codes of quantized vectors: two byte slices of equal length in.
+pub type CodeKernel = fn(&[u8], &[u8]) -> u32;
+
 /// The kernels selected for this CPU.
 #[derive(Debug, Clone, Copy)]
 pub struct Kernels {
@@ -23,10 +27,27 @@ pub struct Kernels {
     /// Squared Euclidean distance.
     pub l2sq: Kernel,
     pub l1: Kernel,
+    /// Dot product of two int8 code vectors (bytes as 0–255).
+    pub dot_u8: CodeKernel,
+    /// Squared Euclidean distance of two int8 code vectors.
+    pub l2_u8: CodeKernel,
+    /// Manhattan distance of two int8 code vectors.
+    pub l1_u8: CodeKernel,
+    /// Differing bits of two binary codes (whole 8-byte words).
+    pub hamming: CodeKernel,
 }
 
 /// The portable kernels (the fallback, and the reference in tests).
-pub const PORTABLE: Kernels = Kernels { isa: "portable", dot: portable::dot, l2sq: portable::l2sq, l1: portable::l1 };
+pub const PORTABLE: Kernels = Kernels {
+    isa: "portable",
+    dot: portable::dot,
+    l2sq: portable::l2sq,
+    l1: portable::l1,
+    dot_u8: codes::dot_u8,
+    l2_u8: codes::l2_u8,
+    l1_u8: codes::l1_u8,
+    hamming: codes::hamming,
+};
 
 /// The best kernels this CPU supports, detected on first use.
 pub fn best() -> &'static Kernels {
@@ -118,8 +139,17 @@ mod x86 {
     use super::Kernels;
     use std::arch::x86_64::*;
 
-    pub const AVX512: Kernels = Kernels { isa: "avx512f", dot: dot_avx512, l2sq: l2sq_avx512, l1: l1_avx512 };
-    pub const AVX2: Kernels = Kernels { isa: "avx2+fma", dot: dot_avx2, l2sq: l2sq_avx2, l1: l1_avx2 };
+    pub const AVX512: Kernels = Kernels { isa: "avx512f", dot: dot_avx512, l2sq: l2sq_avx512, l1: l1_avx512, ..AVX2 };
+    pub const AVX2: Kernels = Kernels {
+        isa: "avx2+fma",
+        dot: dot_avx2,
+        l2sq: l2sq_avx2,
+        l1: l1_avx2,
+        dot_u8: super::codes_avx2::dot_u8,
+        l2_u8: super::codes_avx2::l2_u8,
+        l1_u8: super::codes_avx2::l1_u8,
+        hamming: super::codes_avx2::hamming,
+    };
 
     // What a kernel adds per lane, as a const parameter so each kernel is compiled on its own
     // (a `#[target_feature]` function is not inlined into its safe wrapper, so a runtime
@@ -247,9 +277,102 @@ mod x86 {
     }
 }
 
+/// Kernels on quantized codes, written as plain integer loops in 32 lanes: compiled for the
+/// baseline target here, and for AVX2 (+ POPCNT) in `codes_avx2`, where the compiler turns
+/// them into widening multiply-adds, byte sums of absolute differences and `popcnt`.
+mod codes {
+    const LANES: usize = 32;
+
+    #[inline(always)]
+    fn fold(a: &[u8], b: &[u8], term: impl Fn(u32, u32) -> u32) -> u32 {
+        let mut acc = [0u32; LANES];
+        let (chunks_a, chunks_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+        let tail: u32 = chunks_a
+            .remainder()
+            .iter()
+            .zip(chunks_b.remainder())
+            .map(|(x, y)| term(u32::from(*x), u32::from(*y)))
+            .sum();
+        for (ca, cb) in chunks_a.zip(chunks_b) {
+            for i in 0..LANES {
+                acc[i] += term(u32::from(ca[i]), u32::from(cb[i]));
+            }
+        }
+        acc.iter().sum::<u32>() + tail
+    }
+
+    #[inline(always)]
+    pub fn dot_u8(a: &[u8], b: &[u8]) -> u32 {
+        fold(a, b, |x, y| x * y)
+    }
+
+    #[inline(always)]
+    pub fn l2_u8(a: &[u8], b: &[u8]) -> u32 {
+        fold(a, b, |x, y| x.abs_diff(y) * x.abs_diff(y))
+    }
+
+    #[inline(always)]
+    pub fn l1_u8(a: &[u8], b: &[u8]) -> u32 {
+        fold(a, b, |x, y| x.abs_diff(y))
+    }
+
+    #[inline(always)]
+    fn words(s: &[u8]) -> impl Iterator<Item = u64> + '_ {
+        s.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])))
+    }
+
+    #[inline(always)]
+    pub fn hamming(a: &[u8], b: &[u8]) -> u32 {
+        words(a).zip(words(b)).map(|(x, y)| (x ^ y).count_ones()).sum()
+    }
+}
+
+/// The code kernels compiled for AVX2 and POPCNT (installed only after both are detected).
+#[cfg(target_arch = "x86_64")]
+mod codes_avx2 {
+    macro_rules! with_avx2 {
+        ($name:ident, $inner:ident) => {
+            #[target_feature(enable = "avx2,popcnt")]
+            fn $inner(a: &[u8], b: &[u8]) -> u32 {
+                super::codes::$name(a, b)
+            }
+
+            pub fn $name(a: &[u8], b: &[u8]) -> u32 {
+                // SAFETY: these kernels are only in the AVX2 set, which `available` lists
+                // after detecting AVX2 (every AVX2 CPU has POPCNT).
+                unsafe { $inner(a, b) }
+            }
+        };
+    }
+    with_avx2!(dot_u8, dot_u8_avx2);
+    with_avx2!(l2_u8, l2_u8_avx2);
+    with_avx2!(l1_u8, l1_u8_avx2);
+    with_avx2!(hamming, hamming_avx2);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_code_kernel_matches_plain_sums() {
+        for len in (0..70).chain([127, 128, 384, 1536]) {
+            let a: Vec<u8> = (0..len).map(|i| ((i * 7919) % 256) as u8).collect();
+            let b: Vec<u8> = (0..len).map(|i| ((i * 104729 + 5) % 256) as u8).collect();
+            let pairs = || a.iter().zip(&b).map(|(x, y)| (i64::from(*x), i64::from(*y)));
+            let dot: i64 = pairs().map(|(x, y)| x * y).sum();
+            let l2: i64 = pairs().map(|(x, y)| (x - y) * (x - y)).sum();
+            let l1: i64 = pairs().map(|(x, y)| (x - y).abs()).sum();
+            let whole = len / 8 * 8;
+            let bits: u32 = a[..whole].iter().zip(&b[..whole]).map(|(x, y)| (x ^ y).count_ones()).sum();
+            for k in available() {
+                assert_eq!(i64::from((k.dot_u8)(&a, &b)), dot, "{} dot_u8 len {len}", k.isa);
+                assert_eq!(i64::from((k.l2_u8)(&a, &b)), l2, "{} l2_u8 len {len}", k.isa);
+                assert_eq!(i64::from((k.l1_u8)(&a, &b)), l1, "{} l1_u8 len {len}", k.isa);
+                assert_eq!((k.hamming)(&a, &b), bits, "{} hamming len {len}", k.isa);
+            }
+        }
+    }
 
     fn naive(a: &[f32], b: &[f32]) -> (f64, f64, f64) {
         let pairs = a.iter().zip(b).map(|(x, y)| (f64::from(*x), f64::from(*y)));

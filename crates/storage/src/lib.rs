@@ -1,17 +1,20 @@
 //! Storage primitives of one local shard: the write-ahead log, the in-memory point table with
 //! its vectors (typed by `datatype`, plain or multivector) and payloads, the durable checkpoint
-//! store, filter evaluation and distances, and the WAL's fsync latency metric.
+//! store, the saved HNSW indexes (`graph_file`), filter evaluation and distances, and the WAL's
+//! fsync latency metric.
 
 pub mod checkpoint;
 pub mod distance;
 pub mod error;
 pub mod filter;
 pub mod graph;
+pub mod graph_file;
 pub mod index;
 pub mod kernels;
 pub mod metrics;
 pub mod payload_index;
 pub mod points;
+pub mod quantized;
 pub mod text;
 pub mod vectors;
 pub mod wal;

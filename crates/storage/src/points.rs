@@ -14,9 +14,13 @@ use std::sync::Arc;
 
 mod column;
 mod frozen;
+mod persist;
+mod quantize;
 pub use column::MultiRef;
 use column::{DenseColumn, MultiColumn};
 pub use frozen::{FreezePlan, FrozenView};
+pub use persist::GraphPlan;
+pub use quantize::QuantizedBuild;
 
 /// A point as it is stored and checkpointed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,6 +167,11 @@ impl PointTable {
             Some(slot) => *slot,
             None => self.allocate(point.id),
         };
+        self.fill(slot, point);
+    }
+
+    /// Writes `point` into its `slot`.
+    fn fill(&mut self, slot: u32, point: StoredPoint) {
         self.clear_vectors(slot);
         self.versions[slot as usize] = point.version;
         self.payloads[slot as usize] = point.payload;
@@ -295,6 +304,7 @@ impl PointTable {
         if !column.index.as_ref().is_some_and(|i| Arc::ptr_eq(i, index)) {
             return; // the index was replaced (the table was reinstalled)
         }
+        column.index_changes += 1;
         for (slot, generation, had_vector) in done {
             let s = *slot as usize;
             if s < column.generation.len() && column.generation[s] == *generation {
@@ -383,24 +393,27 @@ impl PointTable {
                 self.ids[slot as usize] = Some(id);
                 slot
             }
-            None => {
-                let slot = self.ids.len() as u32;
-                self.ids.push(Some(id));
-                self.versions.push(0);
-                self.payloads.push(Payload::new());
-                for column in self.dense.values_mut() {
-                    column.push_slot();
-                }
-                for column in self.sparse.values_mut() {
-                    column.push(None);
-                }
-                for column in self.multi.values_mut() {
-                    column.push_slot();
-                }
-                slot
-            }
+            None => self.push_slot(Some(id)),
         };
         self.order.insert(id, slot);
+        slot
+    }
+
+    /// Appends a slot holding `id` (or nothing) to every column.
+    fn push_slot(&mut self, id: Option<PointId>) -> u32 {
+        let slot = self.ids.len() as u32;
+        self.ids.push(id);
+        self.versions.push(0);
+        self.payloads.push(Payload::new());
+        for column in self.dense.values_mut() {
+            column.push_slot();
+        }
+        for column in self.sparse.values_mut() {
+            column.push(None);
+        }
+        for column in self.multi.values_mut() {
+            column.push_slot();
+        }
         slot
     }
 

@@ -457,6 +457,10 @@ impl CollectionConfig {
             if diff.on_disk.is_some() {
                 params.on_disk = diff.on_disk;
             }
+            if let Some(q) = &diff.quantization_config {
+                // `"Disabled"` removes the vector's own setting (the collection's applies again).
+                params.quantization_config = crate::quantization::Quantization::parse(q)?.map(|_| q.clone());
+            }
         }
         for (name, sparse) in request.sparse_vectors.iter().flatten() {
             match self.params.sparse_vectors.get_mut(name) {
@@ -464,8 +468,8 @@ impl CollectionConfig {
                 None => return Err(crate::TypesError::BadInput(format!("Not existing vector name error: {name}"))),
             }
         }
-        if request.quantization_config.is_some() {
-            self.quantization_config = request.quantization_config.clone();
+        if let Some(q) = &request.quantization_config {
+            self.quantization_config = crate::quantization::Quantization::parse(q)?.map(|_| q.clone());
         }
         if let Some(diff) = &request.strict_mode_config {
             let diff = crate::strict_mode::StrictModeConfig::parse(diff)?;

@@ -50,12 +50,19 @@ pub struct SearchParams {
     pub hnsw_ef: Option<usize>,
     #[serde(default)]
     pub exact: bool,
-    #[serde(default)]
+    /// `{ignore, rescore, oversampling}`, checked when read (`QuantizationSearch`).
+    #[serde(default, deserialize_with = "checked_quantization")]
     pub quantization: Option<serde_json::Value>,
     #[serde(default)]
     pub indexed_only: bool,
     #[serde(default)]
     pub acorn: Option<serde_json::Value>,
+}
+
+fn checked_quantization<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    crate::quantization::QuantizationSearch::parse(value.as_ref()).map_err(serde::de::Error::custom)?;
+    Ok(value)
 }
 
 /// What a shard ranks its points by: nearness to a vector, an objective over example vectors,

@@ -124,7 +124,31 @@ fn quantization_in(q: pb::quantization_config::Quantization) -> Result<Json, Sta
             let ratio = pb::CompressionRatio::try_from(p.compression).map_or("x4", |c| c.as_str_name());
             json!({"product": {"compression": ratio, "always_ram": p.always_ram}})
         }
-        Q::Binary(b) => json!({"binary": {"always_ram": b.always_ram}}),
+        Q::Binary(b) => {
+            use pb::binary_quantization_query_encoding::{Setting, Variant};
+            let encoding = b.encoding.map(|e| match pb::BinaryQuantizationEncoding::try_from(e) {
+                Ok(pb::BinaryQuantizationEncoding::OneBit) => "one_bit",
+                Ok(pb::BinaryQuantizationEncoding::TwoBits) => "two_bits",
+                Ok(pb::BinaryQuantizationEncoding::OneAndHalfBits) => "one_and_half_bits",
+                Err(_) => "unknown",
+            });
+            let query_encoding =
+                b.query_encoding.and_then(|q| q.variant).map(|Variant::Setting(s)| match Setting::try_from(s) {
+                    Ok(Setting::Default) => "default",
+                    Ok(Setting::Binary) => "binary",
+                    Ok(Setting::Scalar4Bits) => "scalar4bits",
+                    Ok(Setting::Scalar8Bits) => "scalar8bits",
+                    Err(_) => "unknown",
+                });
+            let mut binary = json!({"always_ram": b.always_ram});
+            if let Some(e) = encoding {
+                binary["encoding"] = json!(e);
+            }
+            if let Some(q) = query_encoding {
+                binary["query_encoding"] = json!(q);
+            }
+            json!({ "binary": binary })
+        }
         Q::Turboquant(_) => return Err(bad("turbo quantization is not supported".into())),
     })
 }

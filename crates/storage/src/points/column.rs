@@ -6,6 +6,7 @@
 use super::frozen::SlotBits;
 use crate::graph::FrozenGraph;
 use crate::index::VectorIndex;
+use crate::quantized::{QuantizationKind, QuantizedVectors};
 use crate::vectors::{Elements, VectorRef};
 use quiver_types::config::Datatype;
 use std::collections::BTreeSet;
@@ -31,6 +32,11 @@ pub(super) struct DenseColumn {
     pub(super) frozen: Option<Arc<FrozenGraph>>,
     pub(super) changed: BTreeSet<u32>,
     pub(super) stale: SlotBits,
+    /// Counts the batches the index took (a saved graph is current while it does not move).
+    pub(super) index_changes: u64,
+    /// The quantization asked for, and the quantized copy once built (`points/quantize.rs`).
+    pub(super) quantization: Option<QuantizationKind>,
+    pub(super) quantized: Option<QuantizedVectors>,
 }
 
 impl std::fmt::Debug for DenseColumn {
@@ -92,6 +98,11 @@ impl DenseColumn {
         self.data.write(slot as usize * self.dim, values);
         self.present[slot as usize] = true;
         self.touch(slot, generation);
+        if let Some(quantized) = self.quantized.as_mut()
+            && let Some(vector) = self.data.get(slot as usize * self.dim, self.dim)
+        {
+            quantized.put(slot, vector);
+        }
     }
 
     /// Removes the vector of `slot`; true if the index must hear of it (`generation` used).

@@ -10,6 +10,7 @@
 use super::{DenseColumn, PointTable};
 use crate::graph::FrozenGraph;
 use crate::index::VectorIndex;
+use crate::quantized::QuantizedVectors;
 use crate::vectors::{Elements, VectorRef};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct FrozenView<'a> {
     pub dim: usize,
     stale: &'a SlotBits,
     changed: &'a BTreeSet<u32>,
+    /// The column's quantized copy, once built (searches may score candidates on it).
+    pub quantized: Option<&'a QuantizedVectors>,
 }
 
 impl<'a> FrozenView<'a> {
@@ -58,6 +61,7 @@ impl<'a> FrozenView<'a> {
             dim: column.dim,
             stale: &column.stale,
             changed: &column.changed,
+            quantized: column.quantized.as_ref(),
         })
     }
 

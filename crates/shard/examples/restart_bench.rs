@@ -1,0 +1,135 @@
+//! In-process restart benchmark of one `LocalShard` (design record 020): build an HNSW index,
+//! checkpoint (which saves it), then reopen the shard twice: with the saved index, and with the
+//! saved index removed (the rebuild every restart used to pay). Prints the build time, each
+//! open time, the time until searches run on the frozen graph, recall@10 at `hnsw_ef` 64
+//! before and after, and the ratios.
+//!
+//! Input: a directory with `base.f32`, `query.f32`, `gt.i32` (as `ann_bench`).
+//!   cargo run --release -p quiver-shard --example restart_bench -- DIR DIM
+
+use quiver_shard::{IndexConfig, LocalShard, SearchPlan, ShardConfig};
+use quiver_types::PointId;
+use quiver_types::config::{Distance, HnswConfig};
+use quiver_types::ops::{UpdateMode, UpdateOperation};
+use quiver_types::point::{NamedVectors, PointStruct, Vector};
+use quiver_types::query::{CoreSearch, QueryVector, SearchParams, WithPayload, WithVector};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn read_f32(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+fn read_i32(path: &Path) -> Vec<i32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    bytes.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+fn request(q: &[f32]) -> CoreSearch {
+    CoreSearch {
+        vector_name: String::new(),
+        query: QueryVector::Dense(q.to_vec()),
+        filter: None,
+        params: Some(SearchParams { hnsw_ef: Some(64), ..SearchParams::default() }),
+        limit: 10,
+        score_threshold: None,
+        with_payload: WithPayload::Bool(false),
+        with_vector: WithVector::Bool(false),
+    }
+}
+
+fn config(dim: usize) -> ShardConfig {
+    let hnsw = HnswConfig { m: 16, ef_construct: 100, ..HnswConfig::default() };
+    ShardConfig {
+        dense: BTreeMap::from([(String::new(), quiver_shard::VectorSpec::plain(dim, Distance::Cosine))]),
+        wal_segment_bytes: 64 << 20,
+        index: IndexConfig { hnsw: BTreeMap::from([(String::new(), hnsw)]), ..IndexConfig::default() },
+    }
+}
+
+/// Waits until searches run on the frozen graph copy; returns the seconds waited.
+fn wait_frozen(shard: &LocalShard, probe: &CoreSearch) -> f64 {
+    let start = Instant::now();
+    while shard.search_planned(probe).expect("search").1 != SearchPlan::FrozenGraph {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    start.elapsed().as_secs_f64()
+}
+
+fn recall(shard: &LocalShard, queries: &[f32], dim: usize, truth: &[i32]) -> f64 {
+    let nq = queries.len() / dim;
+    let per = truth.len() / nq;
+    let mut hits = 0;
+    for i in 0..nq {
+        let found = shard.search(&request(&queries[i * dim..(i + 1) * dim])).expect("search");
+        let t = &truth[i * per..i * per + 10];
+        hits += found.iter().filter(|p| matches!(p.id, PointId::Num(n) if t.contains(&(n as i32)))).count();
+    }
+    hits as f64 / (nq * 10) as f64
+}
+
+fn load(shard: &LocalShard, base: &[f32], dim: usize) {
+    let n = base.len() / dim;
+    for start in (0..n).step_by(1000) {
+        let points = (start..(start + 1000).min(n))
+            .map(|i| PointStruct {
+                id: PointId::Num(i as u64),
+                vectors: NamedVectors::from([(String::new(), Vector::Dense(base[i * dim..(i + 1) * dim].to_vec()))]),
+                payload: None,
+            })
+            .collect();
+        let op = UpdateOperation::Upsert { points, mode: UpdateMode::Upsert, update_filter: None };
+        shard.update(&op, false).expect("upsert");
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let data = Path::new(args.get(1).expect("DIR"));
+    let dim: usize = args.get(2).expect("DIM").parse().expect("DIM");
+    let (base, queries, truth) =
+        (read_f32(&data.join("base.f32")), read_f32(&data.join("query.f32")), read_i32(&data.join("gt.i32")));
+    let n = base.len() / dim;
+    let probe = request(&queries[..dim]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+
+    let shard = LocalShard::open(tmp.path(), config(dim)).expect("open");
+    let start = Instant::now();
+    load(&shard, &base, dim);
+    let build_s = start.elapsed().as_secs_f64() + wait_frozen(&shard, &probe);
+    let recall_before = recall(&shard, &queries, dim, &truth);
+    let meta = tmp.path().join("graphs/vector-.meta");
+    let save_start = Instant::now();
+    shard.checkpoint().expect("checkpoint");
+    while !meta.exists() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let save_s = save_start.elapsed().as_secs_f64();
+    drop(shard);
+
+    let start = Instant::now();
+    let shard = LocalShard::open(tmp.path(), config(dim)).expect("open");
+    let open_s = start.elapsed().as_secs_f64();
+    let restored = shard.restored_index_slots();
+    let ready_s = open_s + wait_frozen(&shard, &probe);
+    let recall_after = recall(&shard, &queries, dim, &truth);
+    drop(shard);
+
+    // The same restart without the saved index: the rebuild of before.
+    std::fs::remove_dir_all(tmp.path().join("graphs")).expect("remove graphs");
+    let start = Instant::now();
+    let shard = LocalShard::open(tmp.path(), config(dim)).expect("open");
+    let rebuild_open_s = start.elapsed().as_secs_f64();
+    let rebuild_ready_s = rebuild_open_s + wait_frozen(&shard, &probe);
+    println!(
+        "{}",
+        serde_json::json!({"n": n, "dim": dim, "build_s": build_s, "save_s": save_s,
+            "open_saved_s": open_s, "ready_saved_s": ready_s, "restored": restored,
+            "open_rebuild_s": rebuild_open_s, "ready_rebuild_s": rebuild_ready_s,
+            "recall10_ef64_before": recall_before, "recall10_ef64_after": recall_after,
+            "ratio_ready_rebuild_over_saved": rebuild_ready_s / ready_s,
+            "ratio_build_over_open_saved": build_s / open_s})
+    );
+}

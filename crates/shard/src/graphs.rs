@@ -1,0 +1,142 @@
+//! The shard's saved HNSW indexes (design record 020): read and checked at open so the table
+//! is loaded with points in the slots the indexes know, attached with the slots changed since
+//! marked pending; saved by the indexer thread after a checkpoint once an index has caught up.
+//! A missing, damaged or out-of-date file only costs a rebuild: it is never trusted.
+
+use crate::index_config::{IndexConfig, hnsw_params};
+use quiver_storage::graph_file::{self, GraphKey, SavedGraph};
+use quiver_storage::index::{HnswIndex, VectorIndex};
+use quiver_storage::points::{PointTable, StoredPoint};
+use quiver_storage::vectors::VectorSpec;
+use quiver_types::PointId;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The directory of a shard's saved indexes.
+pub(crate) fn graph_dir(shard_dir: &Path) -> PathBuf {
+    shard_dir.join("graphs")
+}
+
+/// The saved indexes found at open whose records passed their checks.
+pub(crate) struct SavedGraphs {
+    dir: PathBuf,
+    graphs: BTreeMap<String, SavedGraph>,
+}
+
+impl SavedGraphs {
+    /// Reads the records of every plain dense vector's saved index; damaged ones, or ones made
+    /// for other settings, are removed (and rebuilt by the indexer).
+    pub(crate) fn read(shard_dir: &Path, dense: &BTreeMap<String, VectorSpec>, config: &IndexConfig) -> SavedGraphs {
+        let dir = graph_dir(shard_dir);
+        let mut graphs = BTreeMap::new();
+        for (name, spec) in dense.iter().filter(|(_, spec)| !spec.multivector) {
+            let key = GraphKey::new(spec.distance, &hnsw_params(config, name, spec));
+            match graph_file::read(&dir, name, &key) {
+                Ok(Some(saved)) => _ = graphs.insert(name.clone(), saved),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(vector = %name, error = %e, "saved HNSW index not usable; rebuilding it");
+                    graph_file::remove(&dir, name);
+                }
+            }
+        }
+        SavedGraphs { dir, graphs }
+    }
+
+    /// Where each point was when the largest saved index was taken.
+    fn slot_hints(&self) -> HashMap<PointId, u32> {
+        let largest = self.graphs.values().max_by_key(|g| g.slots.len());
+        largest.map(|g| g.slots.iter().map(|r| (r.id, r.slot)).collect()).unwrap_or_default()
+    }
+
+    /// Loads the checkpoint's points through `load` into `table`, each in the slot the saved
+    /// indexes know it by where possible.
+    pub(crate) fn load_table(
+        &self,
+        table: &mut PointTable,
+        load: impl FnOnce(&mut dyn FnMut(StoredPoint)) -> quiver_storage::Result<()>,
+    ) -> quiver_storage::Result<()> {
+        let hints = self.slot_hints();
+        if hints.is_empty() {
+            return load(&mut |p| table.upsert(p));
+        }
+        let mut elsewhere = Vec::new();
+        load(&mut |p| match hints.get(&p.id) {
+            Some(slot) => {
+                if let Some(p) = table.upsert_at(p, *slot) {
+                    elsewhere.push(p);
+                }
+            }
+            None => elsewhere.push(p),
+        })?;
+        table.seal_slots();
+        elsewhere.into_iter().for_each(|p| table.upsert(p));
+        Ok(())
+    }
+
+    /// Loads each saved index whose usearch file passes its checksum and attaches it; the
+    /// others are removed (the indexer builds them). Returns the slots taken as indexed.
+    pub(crate) fn attach(
+        self,
+        table: &mut PointTable,
+        dense: &BTreeMap<String, VectorSpec>,
+        config: &IndexConfig,
+    ) -> usize {
+        let mut restored = 0;
+        for (name, saved) in self.graphs {
+            let Some(spec) = dense.get(&name) else { continue };
+            let params = hnsw_params(config, &name, spec);
+            let loaded = saved.index_file().and_then(|path| {
+                let capacity = table.dense_stats(&name).map_or(0, |s| s.vectors + s.vectors / 8);
+                let index: Arc<dyn VectorIndex> = Arc::new(HnswIndex::load(spec.distance, params, path, capacity)?);
+                table.attach_saved_index(&name, index, &saved.slots)
+            });
+            match loaded {
+                Ok(valid) => {
+                    tracing::debug!(vector = %name, valid, saved = saved.slots.len(), "saved HNSW index loaded");
+                    restored += valid;
+                }
+                Err(e) => {
+                    tracing::warn!(vector = %name, error = %e, "saved HNSW index not usable; rebuilding it");
+                    graph_file::remove(&self.dir, &name);
+                }
+            }
+        }
+        restored
+    }
+}
+
+/// Saves the dense vector `name`'s index when it has caught up and changed since the last
+/// save (`saved`: the column's index change count then). Returns false while it has not caught
+/// up (the save stays due). Runs on the indexer thread, the only one that changes the index.
+pub(crate) fn save_column(
+    shard_dir: &Path,
+    table: &parking_lot::RwLock<PointTable>,
+    name: &str,
+    spec: &VectorSpec,
+    config: &IndexConfig,
+    saved: &mut BTreeMap<String, u64>,
+) -> bool {
+    if spec.multivector {
+        return true;
+    }
+    let (has_index, pending) = table.read().dense_stats(name).map_or((false, 0), |s| (s.has_index, s.pending));
+    if !has_index {
+        return true;
+    }
+    if pending > 0 {
+        return false;
+    }
+    let Some(plan) = table.read().graph_plan(name, saved.get(name).copied()) else { return true };
+    let key = GraphKey::new(spec.distance, &hnsw_params(config, name, spec));
+    let started = std::time::Instant::now();
+    match graph_file::save(&graph_dir(shard_dir), name, plan.index.as_ref(), key, plan.slots) {
+        Ok(()) => {
+            tracing::debug!(vector = %name, ms = started.elapsed().as_millis() as u64, "HNSW index saved");
+            saved.insert(name.to_string(), plan.changes);
+        }
+        Err(e) => tracing::warn!(vector = %name, error = %e, "saving the HNSW index failed; it is rebuilt on restart"),
+    }
+    true
+}

@@ -1,0 +1,55 @@
+//! A shard's indexing settings: HNSW per dense vector, the indexing threshold, the element type
+//! of the index's vector copies, and quantization per vector.
+
+use quiver_storage::index::{HnswParams, IndexScalar};
+use quiver_storage::quantized::QuantizationKind;
+use quiver_storage::vectors::VectorSpec;
+use quiver_types::config::{Datatype, Distance, HnswConfig};
+use std::collections::BTreeMap;
+
+/// Indexing settings of a shard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexConfig {
+    /// Effective HNSW settings per dense vector name (collection level merged with vector level);
+    /// names missing here use `HnswConfig::default()`.
+    pub hnsw: BTreeMap<String, HnswConfig>,
+    /// Vectors (KB) above which a dense column gets an HNSW index; 0 disables indexing.
+    pub indexing_threshold_kb: usize,
+    /// Element type of the index's own vector copies (f32 unless chosen otherwise).
+    pub scalar: IndexScalar,
+    /// Quantization per dense vector name (none when missing).
+    pub quantization: BTreeMap<String, QuantizationKind>,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            hnsw: BTreeMap::new(),
+            indexing_threshold_kb: 10_000,
+            scalar: IndexScalar::F32,
+            quantization: BTreeMap::new(),
+        }
+    }
+}
+
+impl IndexConfig {
+    pub fn hnsw_for(&self, name: &str) -> HnswConfig {
+        self.hnsw.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// The HNSW settings of the dense vector `name`.
+pub(crate) fn hnsw_params(config: &IndexConfig, name: &str, spec: &VectorSpec) -> HnswParams {
+    let hnsw = config.hnsw_for(name);
+    HnswParams {
+        dim: spec.dim,
+        m: hnsw.m,
+        ef_construct: hnsw.ef_construct,
+        // `float16` and `uint8` values are exact in half precision.
+        scalar: match spec.datatype {
+            Datatype::Float32 => config.scalar,
+            Datatype::Float16 | Datatype::Uint8 => IndexScalar::F16,
+        },
+        normalize: spec.distance == Distance::Cosine && spec.datatype == Datatype::Uint8,
+    }
+}

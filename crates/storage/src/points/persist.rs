@@ -1,0 +1,100 @@
+//! A point table and the saved HNSW index of its columns (`crate::graph_file`, design record
+//! 020): what to save of a column's index, loading the checkpoint so that points go back to the
+//! slots the saved index knows them by, and attaching a loaded index with every slot it cannot
+//! vouch for marked pending.
+
+use super::{PointTable, StoredPoint, frozen};
+use crate::error::Result;
+use crate::graph_file::{SlotRecord, content_hash};
+use crate::index::VectorIndex;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// What to save of a plain dense column's index: the index, a record per slot it holds, and
+/// the column's count of index changes when the plan was made.
+pub struct GraphPlan {
+    pub index: Arc<dyn VectorIndex>,
+    pub slots: Vec<SlotRecord>,
+    pub changes: u64,
+}
+
+impl PointTable {
+    /// A plan to save `name`'s index when the index has caught up (nothing pending: it then
+    /// holds exactly the indexed slots' current vectors) and changed since `saved_changes`.
+    /// Multivector columns are not saved (their rows move between restarts).
+    pub fn graph_plan(&self, name: &str, saved_changes: Option<u64>) -> Option<GraphPlan> {
+        let column = self.dense.get(name)?;
+        let index = column.index.clone()?;
+        if !column.pending.is_empty() || saved_changes == Some(column.index_changes) {
+            return None;
+        }
+        let slots = (0..column.indexed.len())
+            .filter(|s| column.indexed[*s])
+            .filter_map(|s| {
+                let id = self.ids.get(s).copied().flatten()?;
+                let vector = column.vector(s as u32)?;
+                Some(SlotRecord { slot: s as u32, id, hash: content_hash(vector) })
+            })
+            .collect();
+        Some(GraphPlan { index, slots, changes: column.index_changes })
+    }
+
+    /// While loading: puts `point` in `slot` (growing the table with empty slots) when the slot
+    /// is empty and the point not placed yet; gives it back (`Some`) otherwise. Call `seal_slots` once
+    /// every point that has a slot to go to is placed. (Slots come from checksummed records of
+    /// slots this table had.)
+    #[must_use]
+    pub fn upsert_at(&mut self, point: StoredPoint, slot: u32) -> Option<StoredPoint> {
+        if self.order.contains_key(&point.id) {
+            return Some(point);
+        }
+        while self.ids.len() <= slot as usize {
+            self.push_slot(None);
+        }
+        if self.ids[slot as usize].is_some() {
+            return Some(point);
+        }
+        self.ids[slot as usize] = Some(point.id);
+        self.order.insert(point.id, slot);
+        self.fill(slot, point);
+        None
+    }
+
+    /// Makes the empty slots left by `upsert_at` free for new points (lowest first).
+    pub fn seal_slots(&mut self) {
+        self.free = (0..self.ids.len() as u32).rev().filter(|s| self.ids[*s as usize].is_none()).collect();
+    }
+
+    /// Attaches `index`, loaded from a saved graph holding `slots`, to the column `name`: a
+    /// slot counts as indexed only if it holds the recorded point with a vector of the recorded
+    /// hash; every other slot of the record or holding a vector is pending (the indexer replaces
+    /// or removes it). Keys past the table are removed now. Returns the slots taken as indexed.
+    pub fn attach_saved_index(
+        &mut self,
+        name: &str,
+        index: Arc<dyn VectorIndex>,
+        slots: &[SlotRecord],
+    ) -> Result<usize> {
+        let Some(column) = self.dense.get_mut(name) else { return Ok(0) };
+        let mut indexed = vec![false; column.present.len()];
+        let mut pending = BTreeSet::new();
+        for record in slots {
+            let s = record.slot as usize;
+            if s >= indexed.len() {
+                index.remove(u64::from(record.slot))?;
+                continue;
+            }
+            let same_point = self.ids[s] == Some(record.id);
+            match same_point && column.vector(record.slot).is_some_and(|v| content_hash(v) == record.hash) {
+                true => indexed[s] = true,
+                false => _ = pending.insert(record.slot),
+            }
+        }
+        pending.extend((0..indexed.len() as u32).filter(|s| column.present[*s as usize] && !indexed[*s as usize]));
+        let valid = indexed.iter().filter(|i| **i).count();
+        (column.indexed, column.pending, column.index) = (indexed, pending, Some(index));
+        (column.frozen, column.changed, column.stale) = (None, BTreeSet::new(), frozen::SlotBits::default());
+        column.index_changes += 1;
+        Ok(valid)
+    }
+}

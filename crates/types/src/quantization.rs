@@ -1,0 +1,176 @@
+//! Quantization as Qdrant configures it (`quantization_config`, collection-level or per vector)
+//! and as a search asks for it (`params.quantization`). The configuration stays JSON in the
+//! collection config (echoed as given); these parse it strictly and say what Quiver honours:
+//! scalar `int8` and binary `one_bit`; product quantization and the 1.5/2-bit binary encodings
+//! are refused by name (design record 020).
+
+use crate::TypesError;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A quantization Quiver applies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Quantization {
+    /// Scalar int8; `quantile` (0.5–1) of the values sets the range, `None` for all of it.
+    Int8 { quantile: Option<f32>, always_ram: Option<bool> },
+    /// One bit per dimension.
+    Binary { always_ram: Option<bool> },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScalarJson {
+    r#type: String,
+    #[serde(default)]
+    quantile: Option<f32>,
+    #[serde(default)]
+    always_ram: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BinaryJson {
+    #[serde(default)]
+    always_ram: Option<bool>,
+    #[serde(default)]
+    encoding: Option<String>,
+    #[serde(default)]
+    query_encoding: Option<String>,
+}
+
+fn bad(message: impl Into<String>) -> TypesError {
+    TypesError::BadInput(message.into())
+}
+
+fn field<T: serde::de::DeserializeOwned>(kind: &str, value: &Value) -> Result<T, TypesError> {
+    serde_json::from_value(value.clone()).map_err(|e| bad(format!("{kind} quantization: {e}")))
+}
+
+impl Quantization {
+    /// Parses a `quantization_config` value; `Ok(None)` for the `"Disabled"` form of a PATCH.
+    pub fn parse(value: &Value) -> Result<Option<Quantization>, TypesError> {
+        if value.as_str().is_some_and(|s| s.eq_ignore_ascii_case("disabled")) {
+            return Ok(None);
+        }
+        let Some((kind, inner)) = value.as_object().filter(|o| o.len() == 1).and_then(|o| o.iter().next()) else {
+            return Err(bad("quantization_config must be one of scalar, product, binary"));
+        };
+        match kind.as_str() {
+            "scalar" => {
+                let scalar: ScalarJson = field("scalar", inner)?;
+                if scalar.r#type != "int8" {
+                    return Err(bad(format!("unknown scalar quantization type {:?}", scalar.r#type)));
+                }
+                if let Some(q) = scalar.quantile
+                    && !(0.5..=1.0).contains(&q)
+                {
+                    return Err(TypesError::Validation(crate::validation::json_body(format!(
+                        "quantization_config.scalar.quantile: value {q} invalid, must be from 0.5 to 1.0"
+                    ))));
+                }
+                Ok(Some(Quantization::Int8 { quantile: scalar.quantile, always_ram: scalar.always_ram }))
+            }
+            "binary" => {
+                let binary: BinaryJson = field("binary", inner)?;
+                match binary.encoding.as_deref() {
+                    None | Some("one_bit") => {}
+                    Some(other) => return Err(bad(format!("binary encoding {other:?} is not supported"))),
+                }
+                match binary.query_encoding.as_deref() {
+                    None | Some("default") | Some("binary") => {}
+                    Some(other) => {
+                        return Err(bad(format!("binary query_encoding {other:?} is not supported")));
+                    }
+                }
+                Ok(Some(Quantization::Binary { always_ram: binary.always_ram }))
+            }
+            "product" => Err(bad("product quantization is not supported; use scalar or binary")),
+            other => Err(bad(format!("unknown quantization {other:?}"))),
+        }
+    }
+
+    /// The effective quantization of a vector: its own `quantization_config`, else the
+    /// collection's.
+    pub fn effective(vector: Option<&Value>, collection: Option<&Value>) -> Option<Quantization> {
+        vector.or(collection).and_then(|v| Quantization::parse(v).ok().flatten())
+    }
+}
+
+/// `params.quantization` of a search, with Qdrant's defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuantizationSearch {
+    /// Search the original vectors only (default false).
+    pub ignore: bool,
+    /// Rescore the candidates with the original vectors (default true).
+    pub rescore: bool,
+    /// Candidates taken from the quantized vectors per result (at least 1, default 1).
+    pub oversampling: f64,
+}
+
+impl Default for QuantizationSearch {
+    fn default() -> Self {
+        QuantizationSearch { ignore: false, rescore: true, oversampling: 1.0 }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchJson {
+    #[serde(default)]
+    ignore: Option<bool>,
+    #[serde(default)]
+    rescore: Option<bool>,
+    #[serde(default)]
+    oversampling: Option<f64>,
+}
+
+impl QuantizationSearch {
+    /// Parses `params.quantization` (absent or null: the defaults).
+    pub fn parse(value: Option<&Value>) -> Result<QuantizationSearch, TypesError> {
+        let Some(value) = value.filter(|v| !v.is_null()) else { return Ok(QuantizationSearch::default()) };
+        let json: SearchJson = field("search", value)?;
+        let oversampling = json.oversampling.unwrap_or(1.0);
+        if oversampling.is_nan() || oversampling < 1.0 {
+            return Err(TypesError::Validation(crate::validation::json_body(format!(
+                "params.quantization.oversampling: value {oversampling} invalid, must be 1.0 or more"
+            ))));
+        }
+        Ok(QuantizationSearch {
+            ignore: json.ignore.unwrap_or(false),
+            rescore: json.rescore.unwrap_or(true),
+            oversampling,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_what_is_honoured_and_refuses_the_rest_by_name() {
+        let int8 = Quantization::parse(&json!({"scalar": {"type": "int8", "quantile": 0.99, "always_ram": true}}));
+        assert_eq!(int8.unwrap(), Some(Quantization::Int8 { quantile: Some(0.99), always_ram: Some(true) }));
+        assert_eq!(
+            Quantization::parse(&json!({"binary": {}})).unwrap(),
+            Some(Quantization::Binary { always_ram: None })
+        );
+        assert_eq!(Quantization::parse(&json!("Disabled")).unwrap(), None);
+        let product = Quantization::parse(&json!({"product": {"compression": "x16"}})).unwrap_err();
+        assert!(product.to_string().contains("product quantization is not supported"), "{product}");
+        assert!(Quantization::parse(&json!({"scalar": {"type": "int4"}})).is_err());
+        assert!(Quantization::parse(&json!({"scalar": {"type": "int8", "quantile": 0.2}})).is_err());
+        assert!(Quantization::parse(&json!({"binary": {"encoding": "two_bits"}})).is_err());
+        assert!(Quantization::parse(&json!({"scalar": {"type": "int8"}, "binary": {}})).is_err());
+    }
+
+    #[test]
+    fn search_params_default_as_qdrant() {
+        assert_eq!(QuantizationSearch::parse(None).unwrap(), QuantizationSearch::default());
+        let p = QuantizationSearch::parse(Some(&json!({"rescore": false, "oversampling": 2.5}))).unwrap();
+        assert_eq!((p.ignore, p.rescore, p.oversampling), (false, false, 2.5));
+        assert!(QuantizationSearch::parse(Some(&json!({"oversampling": 0.5}))).is_err());
+        assert!(QuantizationSearch::parse(Some(&json!({"bogus": 1}))).is_err());
+    }
+}

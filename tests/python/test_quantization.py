@@ -1,0 +1,176 @@
+"""Quantization (issue 19, design record 020) through qdrant-client over REST and gRPC: scalar
+int8 and binary collections answer searches with `quantization` search params, rescored scores
+are exact, the config shows in collection info, PATCH converges while searches keep working,
+and product quantization is refused by name."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import numpy as np
+import pytest
+import requests
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
+
+DIM = 32
+N = 1500
+
+
+@pytest.fixture(params=["rest", "grpc"])
+def qclient(request, server):
+    c = QdrantClient(url=server.url, grpc_port=server.grpc_port, prefer_grpc=request.param == "grpc", timeout=30)
+    yield c
+    c.close()
+
+
+def _wait_green(client, name, n):
+    deadline = time.time() + 60
+    while True:
+        info = client.get_collection(name)
+        if info.indexed_vectors_count == n and info.status == models.CollectionStatus.GREEN:
+            return info
+        assert time.time() < deadline, f"not indexed: {info}"
+        time.sleep(0.05)
+
+
+def _create(client, name, quantization, vector_name=None, vector_quantization=None, dim=DIM):
+    params = models.VectorParams(size=dim, distance=models.Distance.COSINE, quantization_config=vector_quantization)
+    client.create_collection(
+        name,
+        vectors_config={vector_name: params} if vector_name else params,
+        hnsw_config=models.HnswConfigDiff(m=16, ef_construct=64),
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1),
+        quantization_config=quantization,
+    )
+    vecs = np.random.default_rng(19).normal(size=(N, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    for start in range(0, N, 500):
+        points = [
+            models.PointStruct(id=i, vector={vector_name: vecs[i].tolist()} if vector_name else vecs[i].tolist())
+            for i in range(start, min(start + 500, N))
+        ]
+        client.upsert(name, points=points, wait=True)
+    return vecs, _wait_green(client, name, N)
+
+
+def _recall_and_exact_scores(client, name, vecs, quantization, using=None, queries=20):
+    rng = np.random.default_rng(7)
+    hits = 0
+    for _ in range(queries):
+        q = rng.normal(size=vecs.shape[1])
+        q /= np.linalg.norm(q)
+        params = models.SearchParams(quantization=quantization)
+        found = client.query_points(name, query=q.tolist(), using=using, limit=10, search_params=params).points
+        truth = np.argsort(-(vecs @ q))[:10]
+        hits += len({p.id for p in found} & set(truth.tolist()))
+        if quantization is None or quantization.rescore is not False:
+            for p in found:
+                assert abs(p.score - float(vecs[p.id] @ q)) < 1e-4, "rescored scores are exact"
+    return hits / (queries * 10)
+
+
+def test_int8_collection_searches_with_quantization_params(qclient, collection_name):
+    int8 = models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, quantile=0.99, always_ram=True))
+    vecs, info = _create(qclient, collection_name, int8)
+    scalar = info.config.quantization_config.scalar
+    assert scalar.type == models.ScalarType.INT8 and scalar.quantile == pytest.approx(0.99) and scalar.always_ram
+    rescored = models.QuantizationSearchParams(rescore=True, oversampling=2.0)
+    assert _recall_and_exact_scores(qclient, collection_name, vecs, rescored) >= 0.95
+    assert _recall_and_exact_scores(qclient, collection_name, vecs, None) >= 0.9
+    ignored = models.QuantizationSearchParams(ignore=True)
+    assert _recall_and_exact_scores(qclient, collection_name, vecs, ignored) >= 0.9
+    raw = models.QuantizationSearchParams(rescore=False)
+    assert _recall_and_exact_scores(qclient, collection_name, vecs, raw) >= 0.8
+
+
+def test_binary_per_vector_and_patch_converges(qclient, collection_name):
+    binary = models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True))
+    # Binary keeps one bit per dimension: it needs more dimensions than int8 to rank well.
+    vecs, info = _create(qclient, collection_name, None, vector_name="text", vector_quantization=binary, dim=256)
+    assert info.config.params.vectors["text"].quantization_config.binary is not None
+    assert info.config.quantization_config is None
+    oversampled = models.QuantizationSearchParams(rescore=True, oversampling=4.0)
+    # Random Gaussian vectors are binary quantization's worst case (the true top 10 are barely
+    # closer than the rest; a random order would score 0.007): well above chance, and exact scores.
+    assert _recall_and_exact_scores(qclient, collection_name, vecs, oversampled, using="text") >= 0.3
+    # PATCH the collection to int8: searches keep answering while it converges.
+    int8 = models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8))
+    qclient.update_collection(
+        collection_name,
+        vectors_config={"text": models.VectorParamsDiff(quantization_config=models.Disabled.DISABLED)},
+        quantization_config=int8,
+    )
+    q = vecs[3].tolist()
+    found = qclient.query_points(collection_name, query=q, using="text", limit=5).points
+    assert found[0].id == 3
+    info = _wait_green(qclient, collection_name, N)
+    assert info.config.quantization_config.scalar.type == models.ScalarType.INT8
+    assert info.config.params.vectors["text"].quantization_config is None
+    # 256-d random vectors are hard for the graph itself: int8 is compared with the originals.
+    rescored = models.QuantizationSearchParams(rescore=True, oversampling=2.0)
+    int8_recall = _recall_and_exact_scores(qclient, collection_name, vecs, rescored, using="text")
+    f32_recall = _recall_and_exact_scores(qclient, collection_name, vecs, models.QuantizationSearchParams(ignore=True), using="text")
+    assert int8_recall >= 0.85 and int8_recall >= f32_recall - 0.05, (int8_recall, f32_recall)
+
+
+def test_product_quantization_is_refused_by_name(qclient, collection_name, server):
+    product = models.ProductQuantization(product=models.ProductQuantizationConfig(compression=models.CompressionRatio.X16))
+    with pytest.raises((UnexpectedResponse, grpc.RpcError)) as err:
+        qclient.create_collection(
+            collection_name,
+            vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE),
+            quantization_config=product,
+        )
+    assert "product quantization is not supported" in str(err.value)
+    if isinstance(err.value, grpc.RpcError):
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    else:
+        assert err.value.status_code == 400
+    assert not qclient.collection_exists(collection_name)
+    # Over raw REST: Qdrant's error shape, and a bad search parameter is a 400 too.
+    qclient.create_collection(collection_name, vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE))
+    r = requests.patch(f"{server.url}/collections/{collection_name}", json={"quantization_config": {"product": {"compression": "x4"}}}, timeout=10)
+    assert r.status_code == 400 and "product quantization" in r.json()["status"]["error"]
+    body = {"query": [0.1] * DIM, "params": {"quantization": {"oversampling": 0.5}}}
+    r = requests.post(f"{server.url}/collections/{collection_name}/points/query", json=body, timeout=10)
+    assert r.status_code in (400, 422), r.text
+
+
+def test_restart_loads_the_saved_graph_and_kill_rebuilds_a_damaged_one(server_factory):
+    """Design record 020: after a restart the saved HNSW index serves at once (green, every
+    vector indexed, same results); a damaged graph file is not trusted but rebuilt."""
+    srv = server_factory()
+    client = QdrantClient(url=srv.url, prefer_grpc=False, timeout=30)
+    int8 = models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8))
+    vecs, _ = _create(client, "saved", int8, dim=64)
+    qs = np.random.default_rng(3).normal(size=(10, 64)).tolist()
+    before = [[p.id for p in client.query_points("saved", query=q, limit=10).points] for q in qs]
+    # The indexer saves the graph after a checkpoint (each `flush_interval_sec`): wait for it.
+    deadline = time.time() + 60
+    while not list(srv.storage_path.rglob("graphs/vector-.meta")):
+        assert time.time() < deadline, "graph not saved"
+        time.sleep(0.1)
+    client.close()
+    srv.restart()
+    client = QdrantClient(url=srv.url, prefer_grpc=False, timeout=30)
+    info = client.get_collection("saved")
+    assert info.indexed_vectors_count == N and info.status == models.CollectionStatus.GREEN, info
+    _wait_green(client, "saved", N)
+    after = [[p.id for p in client.query_points("saved", query=q, limit=10).points] for q in qs]
+    overlap = sum(len(set(a) & set(b)) for a, b in zip(before, after)) / (10 * len(qs))
+    assert overlap >= 0.95, overlap
+    client.close()
+    srv.stop()
+    for graph in srv.storage_path.rglob("graphs/vector-.usearch"):
+        data = bytearray(graph.read_bytes())
+        data[len(data) // 2] ^= 0x5A
+        graph.write_bytes(bytes(data))
+    srv.start()
+    client = QdrantClient(url=srv.url, prefer_grpc=False, timeout=30)
+    _wait_green(client, "saved", N)
+    found = client.query_points("saved", query=vecs[7].tolist(), limit=1).points
+    assert found[0].id == 7
+    assert "saved HNSW index not usable" in srv.log_tail(200)
+    client.close()

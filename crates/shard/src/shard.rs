@@ -88,7 +88,7 @@ pub struct LocalShard {
     dir: PathBuf,
     config: ShardConfig,
     pub(crate) wal: Wal,
-    checkpoint: Mutex<CheckpointStore>,
+    pub(crate) checkpoint: Mutex<CheckpointStore>,
     pub(crate) table: Arc<RwLock<PointTable>>,
     /// Keeps the ANN indexes of `table` in step with it, in the background.
     pub(crate) indexer: Indexer,
@@ -115,6 +115,13 @@ impl LocalShard {
         checkpoint.load(|p| table.upsert(p))?;
         table.take_dirty();
         let checkpoint_seq = checkpoint.applied_seq()?;
+        if let Some(from) = checkpoint.wal_from()?
+            && wal.first_seq() < from
+        {
+            // An install's WAL reset did not happen (crash after the checkpoint swap): the
+            // records are the replaced data's.
+            wal.truncate_all_and_reset(from)?;
+        }
         let replayed = Self::replay(&wal, &mut table, checkpoint_seq)?;
         tracing::debug!(dir = %dir.display(), checkpoint_seq, replayed, "shard opened");
         let applied = wal.last_seq().max(checkpoint_seq);
@@ -132,8 +139,8 @@ impl LocalShard {
             wal_retention_bytes: AtomicU64::new(0),
             payload_fields: Mutex::new(BTreeMap::new()),
         };
-        if let Some((seq, points)) = redo {
-            shard.install_staged(seq, points)?;
+        if redo.is_some() {
+            shard.restore_staged()?;
         }
         Ok(shard)
     }
@@ -301,13 +308,6 @@ impl LocalShard {
             self.wal.truncate_before(seq + 1)?;
         }
         Ok(())
-    }
-}
-
-impl LocalShard {
-    /// Empties the checkpoint store and writes `changes` as the state at `seq`.
-    pub(crate) fn replace_checkpoint(&self, seq: SeqNo, points: &[quiver_storage::points::StoredPoint]) -> Result<()> {
-        Ok(self.checkpoint.lock().replace_all(points, seq)?)
     }
 }
 

@@ -8,9 +8,9 @@
 //! renamed over it once complete.
 
 use crate::error::{Result, StorageError};
+use crate::frames;
 use crate::points::StoredPoint;
 use quiver_types::PointId;
-use crate::frames;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
 
@@ -75,9 +75,7 @@ pub fn encode_point(point: &StoredPoint) -> Result<Vec<u8>> {
 pub fn decode_point(bytes: &[u8]) -> Result<StoredPoint> {
     match bytes.split_first() {
         Some((&VALUE_FRAME, rest)) => frames::decode_point(rest),
-        Some((&VALUE_MSGPACK, rest)) => {
-            rmp_serde::from_slice(rest).map_err(|e| StorageError::Encoding(e.to_string()))
-        }
+        Some((&VALUE_MSGPACK, rest)) => rmp_serde::from_slice(rest).map_err(|e| StorageError::Encoding(e.to_string())),
         Some((v, _)) => Err(StorageError::Corrupt(format!("unknown point format version {v}"))),
         None => Err(StorageError::Corrupt("empty point record".into())),
     }

@@ -29,7 +29,10 @@ fn points() -> Vec<StoredPoint> {
         StoredPoint {
             id: PointId::Uuid(uuid::Uuid::from_u128(0x1234_5678_9abc_def0_1122_3344_5566_7788)),
             version: u64::MAX,
-            vectors: NamedVectors::from([("sparse".into(), Vector::Sparse(SparseVector { indices: vec![], values: vec![] }))]),
+            vectors: NamedVectors::from([(
+                "sparse".into(),
+                Vector::Sparse(SparseVector { indices: vec![], values: vec![] }),
+            )]),
             payload: Payload::new(),
         },
         StoredPoint { id: PointId::Num(0), version: 0, vectors: NamedVectors::new(), payload: Payload::new() },

@@ -8,7 +8,13 @@ peer keeps a Raft majority while the replica's peer is down).
    restarted; time from restart until its replica is Active again, by `wal_delta` (the default)
    and by a full `snapshot` (forced with `storage.shard_transfer_method`), in the same run.
 
+With `--baseline-bin OLD` the whole run is made first with OLD, then with `--bin`, and the
+ratios new/old are printed (MB/s: > 1 is faster; seconds: < 1 is faster). The copy phases the
+target logs (`stream_records copy`, `snapshot copy`: milliseconds since the transfer started
+when the copy was fetched / downloaded / installed) are reported beside each copy.
+
 Usage: bench/.venv/bin/python bench/transfers.py --bin target/release/quiver [--points 100000]
+       [--baseline-bin /path/to/old/quiver] [--out bench/out/transfers.json]
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -67,14 +74,28 @@ def op(url: str, body: dict) -> None:
     assert r.status_code == 200, r.text
 
 
+PHASE = re.compile(r"(stream_records copy|snapshot copy).*")
+
+
+def phases(peer, since: int) -> dict:
+    """The last copy phase line the target logged after byte `since` of its log."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", peer.log_path.read_bytes()[since:].decode(errors="replace"))
+    lines = [m.group(0) for m in PHASE.finditer(text)]
+    if not lines:
+        return {}
+    return {k: int(v) for k, v in re.findall(r"(\w+_ms)=(\d+)", lines[-1])}
+
+
 def copy_run(a, b, method: str, n: int) -> dict:
+    since = b.log_path.stat().st_size if b.log_path.exists() else 0
     t0 = time.monotonic()
     op(a.url, {"replicate_shard": {"shard_id": 0, "from_peer_id": a.peer_id, "to_peer_id": b.peer_id,
                                    "method": method}})
     t1 = wait_state(a.url, b.peer_id, "Active")
     seconds = t1 - t0
     result = {"method": method, "points": n, "seconds": round(seconds, 2),
-              "points_per_s": round(n / seconds), "vector_MB_per_s": round(n * 384 * 4 / 1e6 / seconds, 1)}
+              "points_per_s": round(n / seconds), "vector_MB_per_s": round(n * 384 * 4 / 1e6 / seconds, 1),
+              "target_phases_ms": phases(b, since)}
     op(a.url, {"drop_replica": {"shard_id": 0, "peer_id": b.peer_id}})
     wait_state(a.url, b.peer_id, None)
     return result
@@ -89,19 +110,12 @@ def recovery_run(a, b, vectors: np.ndarray, missed: int, next_id: int) -> float:
     return wait_state(a.url, b.peer_id, "Active") - t0
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", required=True)
-    ap.add_argument("--points", type=int, default=100_000)
-    ap.add_argument("--missed", default="1000,10000,100000")
-    args = ap.parse_args()
-    os.environ["QUIVER_BIN"] = args.bin
-    data = Path(os.environ.get("QUIVER_BENCH_DATA", REPO.parent / "shared" / "data"))
-    base = np.load(data / "base.npy", mmap_mode="r")
-    vectors = np.asarray(base[:args.points], dtype=np.float32)
-    missed = [int(m) for m in args.missed.split(",") if int(m) <= args.points]
-    out: dict = {"points": args.points}
-    with Cluster(3, env={"QDRANT__LOG_LEVEL": os.environ.get("QUIVER_BENCH_LOG", "WARN")}) as c:
+def run(binary: str, vectors: np.ndarray, missed: list[int]) -> dict:
+    os.environ["QUIVER_BIN"] = binary
+    n = len(vectors)
+    out: dict = {"bin": binary, "points": n}
+    level = os.environ.get("QUIVER_BENCH_LOG", "WARN") + ",quiver_collection::transfer=info"
+    with Cluster(3, env={"QDRANT__LOG_LEVEL": level}) as c:
         body = {"vectors": {"size": 384, "distance": "Cosine"}, "shard_number": 1, "replication_factor": 1}
         requests.put(f"{c.peers[0].url}/collections/{NAME}", json=body, timeout=60).raise_for_status()
         holder = next(iter(states(c.peers[0].url)))
@@ -110,13 +124,13 @@ def main() -> None:
         t = time.monotonic()
         upsert(a.url, vectors, 0)
         out["load_seconds"] = round(time.monotonic() - t, 1)
-        out["copy"] = [copy_run(a, b, m, args.points) for m in ("stream_records", "snapshot")]
+        out["copy"] = [copy_run(a, b, m, n) for m in ("stream_records", "snapshot")]
         print(json.dumps(out["copy"]), flush=True)
         op(a.url, {"replicate_shard": {"shard_id": 0, "from_peer_id": a.peer_id, "to_peer_id": b.peer_id,
                                        "method": "snapshot"}})
         wait_state(a.url, b.peer_id, "Active")
         recoveries = []
-        next_id = args.points
+        next_id = n
         for m in missed:
             delta = recovery_run(a, b, vectors, m, next_id)
             next_id += m
@@ -126,8 +140,45 @@ def main() -> None:
             del b.extra_env["QDRANT__STORAGE__SHARD_TRANSFER_METHOD"]
             recoveries.append({"missed_writes": m, "wal_delta_s": round(delta, 2), "full_snapshot_s": round(full, 2),
                                "full_over_delta": round(full / delta, 2)})
+            print(json.dumps(recoveries[-1]), flush=True)
         out["recovery"] = recoveries
-    print(json.dumps(out, indent=2))
+    return out
+
+
+def ratios(old: dict, new: dict) -> dict:
+    """new/old for every figure of the two runs (MB/s: > 1 faster; seconds: < 1 faster)."""
+    copy = {c["method"]: {"old_MB_per_s": o["vector_MB_per_s"], "new_MB_per_s": c["vector_MB_per_s"],
+                          "new_over_old": round(c["vector_MB_per_s"] / o["vector_MB_per_s"], 2)}
+            for o, c in zip(old["copy"], new["copy"])}
+    recovery = [{"missed_writes": c["missed_writes"],
+                 "wal_delta_s": [o["wal_delta_s"], c["wal_delta_s"], round(c["wal_delta_s"] / o["wal_delta_s"], 2)],
+                 "full_snapshot_s": [o["full_snapshot_s"], c["full_snapshot_s"],
+                                     round(c["full_snapshot_s"] / o["full_snapshot_s"], 2)]}
+                for o, c in zip(old["recovery"], new["recovery"])]
+    return {"copy": copy, "recovery_old_new_ratio": recovery}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--baseline-bin", help="an older build to measure first, in the same run")
+    ap.add_argument("--points", type=int, default=100_000)
+    ap.add_argument("--missed", default="1000,10000,100000")
+    ap.add_argument("--out", default=str(REPO / "bench" / "out" / "transfers.json"))
+    args = ap.parse_args()
+    data = Path(os.environ.get("QUIVER_BENCH_DATA", REPO.parent / "shared" / "data"))
+    base = np.load(data / "base.npy", mmap_mode="r")
+    vectors = np.asarray(base[:args.points], dtype=np.float32)
+    missed = [int(m) for m in args.missed.split(",") if int(m) <= args.points]
+    result: dict = {}
+    if args.baseline_bin:
+        result["baseline"] = run(args.baseline_bin, vectors, missed)
+    result["new"] = run(args.bin, vectors, missed)
+    if args.baseline_bin:
+        result["ratios"] = ratios(result["baseline"], result["new"])
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

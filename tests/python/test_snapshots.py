@@ -196,9 +196,9 @@ def test_shard_snapshots(rest, collection_name):
     assert re.match(rf"^{collection_name}-shard-1-\d{{4}}-.*\.snapshot$", desc["name"]), desc
     assert desc in rest.ok("GET", f"{base}/snapshots")
     data = rest.get(f"{base}/snapshots/{desc['name']}").content
-    assert data[:8] == b"QVSHARD1" and sha256(data) == desc["checksum"]
+    assert data[:8] == b"QVSHARD2" and sha256(data) == desc["checksum"]
     streamed = rest.get(f"{base}/snapshot")
-    assert streamed.status_code == 200 and streamed.content[:8] == b"QVSHARD1"
+    assert streamed.status_code == 200 and streamed.content[:8] == b"QVSHARD2"
     before = state_of(rest, collection_name)
     fill(rest, collection_name, 200, "new")
     body = {"location": desc["name"], "checksum": desc["checksum"]}
@@ -330,7 +330,7 @@ def hostile_archives(data: bytes) -> dict[str, bytes]:
         return info
 
     flipped = bytearray(data)
-    shard_offset = data.index(b"QVSHARD1") + 100
+    shard_offset = data.index(b"QVSHARD2") + 100
     flipped[shard_offset] ^= 0xFF
     huge = entry("shards/0.snapshot")
     huge.size = 1 << 40

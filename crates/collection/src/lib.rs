@@ -30,5 +30,5 @@ pub use quiver_shard::ScrollPage;
 
 /// Shard-level items the node uses for snapshots (DESIGN §2: `node` depends on `collection`,
 /// not on `shard`).
-pub use quiver_shard::{LocalShard, ShardError, commit_staging_in, read_snapshot};
+pub use quiver_shard::{LocalShard, ShardError, commit_staging_in, verify_snapshot};
 pub use serve::with_read_consistency;

@@ -99,6 +99,14 @@ pub enum ShardRequest {
         name: String,
         dims: Vec<u32>,
     },
+    /// Points `offset..offset + limit` of a frozen copy as one point frame (design record 019;
+    /// appended, so older peers keep decoding the variants they know). `SnapshotPage` stays
+    /// served for targets that predate it.
+    SnapshotFrames {
+        token: u64,
+        offset: usize,
+        limit: usize,
+    },
 }
 
 /// The answer of a shard replica.
@@ -144,6 +152,12 @@ pub enum ShardResponse {
     },
     Facets(Vec<(FacetValue, usize)>),
     SparseStats(usize, Vec<usize>),
+    /// The answer to [`ShardRequest::SnapshotFrames`]: a point frame (`count` points).
+    PointFrames {
+        count: usize,
+        #[serde(with = "serde_bytes")]
+        frame: Vec<u8>,
+    },
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -238,6 +252,14 @@ impl ShardResponse {
     pub fn into_wal_range(self) -> Result<(SeqNo, SeqNo)> {
         match self {
             ShardResponse::WalRange { first, last } => Ok((first, last)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// `(count, frame)` of a page of point frames.
+    pub fn into_point_frames(self) -> Result<(usize, Vec<u8>)> {
+        match self {
+            ShardResponse::PointFrames { count, frame } => Ok((count, frame)),
             other => Err(unexpected(&other)),
         }
     }

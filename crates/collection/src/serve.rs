@@ -55,6 +55,7 @@ pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest)
             | ShardRequest::Apply { .. }
             | ShardRequest::SnapshotBegin
             | ShardRequest::SnapshotPage { .. }
+            | ShardRequest::SnapshotFrames { .. }
             | ShardRequest::SnapshotEnd { .. }
             | ShardRequest::SnapshotCreate
             | ShardRequest::SnapshotChunk { .. }
@@ -186,6 +187,9 @@ impl ReplicaSet {
                 crate::transfer::freeze(self, &local).await
             }
             ShardRequest::SnapshotPage { token, offset, limit } => crate::transfer::page(self, token, offset, limit),
+            ShardRequest::SnapshotFrames { token, offset, limit } => {
+                crate::transfer::page_frames(self, token, offset, limit).await
+            }
             ShardRequest::SnapshotEnd { token } => Ok(crate::transfer::release(self, token)),
             ShardRequest::SnapshotCreate => {
                 let local = self.local().ok_or_else(|| no_replica(shard_id))?;

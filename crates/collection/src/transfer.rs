@@ -5,7 +5,11 @@
 //! - `stream_records`: the source freezes a consistent copy in memory; the target pages through
 //!   it and installs it.
 //! - `snapshot`: the source writes a shard snapshot file; the target downloads it in chunks and
-//!   restores it.
+//!   restores it as the chunks arrive.
+//!
+//! Pages and snapshot frames carry point frames (raw little-endian vectors, design record 019);
+//! the target decodes and installs each page on a blocking thread while it fetches the next one,
+//! into a new table and checkpoint that replace the replica only once the copy is whole.
 //! - `wal_delta`: the target keeps its data and applies the WAL records it misses from the
 //!   source; when the source no longer holds them (or the histories differ) the transfer reports
 //!   that a full method is needed.
@@ -18,11 +22,10 @@ use crate::progress::TransferProgress;
 use crate::remote::{ShardRequest, ShardResponse};
 use crate::replica_set::{FrozenCopy, ReplicaSet, SnapshotFile};
 use crate::replication::{SHARD_CALL_TIMEOUT, no_replica};
-use quiver_shard::{ApplyOutcome, LocalShard};
+use quiver_shard::{ApplyOutcome, LocalShard, ShardInstall, SnapshotRestore};
 use quiver_types::cluster::TransferMethod;
 use quiver_types::{PeerId, SeqNo, ShardId};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -93,6 +96,24 @@ pub(crate) fn page(set: &ReplicaSet, token: u64, offset: usize, limit: usize) ->
         .ok_or_else(|| CollectionError::BadInput(format!("no frozen copy {token} of shard {}", set.shard_id)))?;
     let end = offset.saturating_add(limit).min(copy.points.len());
     Ok(ShardResponse::Points(copy.points.get(offset..end).map(<[_]>::to_vec).unwrap_or_default()))
+}
+
+/// Source side: one page of the frozen copy as a point frame (raw little-endian vectors).
+pub(crate) async fn page_frames(set: &ReplicaSet, token: u64, offset: usize, limit: usize) -> Result<ShardResponse> {
+    let points = set
+        .frozen
+        .lock()
+        .as_ref()
+        .filter(|c| c.token == token)
+        .map(|c| Arc::clone(&c.points))
+        .ok_or_else(|| CollectionError::BadInput(format!("no frozen copy {token} of shard {}", set.shard_id)))?;
+    blocking("page encoding task", move || {
+        let end = offset.saturating_add(limit).min(points.len());
+        let page = points.get(offset..end).unwrap_or_default();
+        let frame = quiver_shard::encode_point_frame(page).map_err(|e| service("encode a page", e))?;
+        Ok(ShardResponse::PointFrames { count: page.len(), frame })
+    })
+    .await?
 }
 
 /// Source side: drops the frozen copy or snapshot file `token`.
@@ -190,23 +211,33 @@ impl ReplicaSet {
         let (token, seq, total) =
             self.call_source(source, shard_id, ShardRequest::SnapshotBegin).await?.into_snapshot()?;
         progress.set_stage("transferring");
-        let mut points = Vec::with_capacity(total);
-        while points.len() < total {
+        let shard = Arc::clone(&local);
+        // The page being installed while the next one is fetched (design record 019).
+        let mut installing = tokio::task::spawn_blocking(move || shard.begin_install().map_err(CollectionError::from));
+        let mut offset = 0;
+        while offset < total {
             check_current(current, shard_id)?;
-            let request = ShardRequest::SnapshotPage { token, offset: points.len(), limit: PAGE_POINTS };
-            let page = self.call_source(source, shard_id, request).await?.into_points()?;
-            if page.is_empty() {
+            let request = ShardRequest::SnapshotFrames { token, offset, limit: PAGE_POINTS };
+            let (count, frame) = self.call_source(source, shard_id, request).await?.into_point_frames()?;
+            if count == 0 {
                 return Err(service("transfer", format!("shard {shard_id} copy ended early")));
             }
-            let bytes: usize = page.iter().map(|p| p.vectors.values().map(vector_bytes).sum::<usize>()).sum();
-            progress.add(page.len() as u64, bytes as u64);
-            points.extend(page);
+            offset += count;
+            progress.add(count as u64, frame.len() as u64);
+            let mut install = joined(installing).await?;
+            installing = tokio::task::spawn_blocking(move || -> Result<ShardInstall> {
+                match install.add_frame(&frame)? {
+                    added if added == count => Ok(install),
+                    added => Err(service("transfer", format!("a page said {count} points and held {added}"))),
+                }
+            });
         }
+        let install = joined(installing).await?;
         let _ = self.call_source(source, shard_id, ShardRequest::SnapshotEnd { token }).await;
         progress.set_stage("finalizing");
         check_current(current, shard_id)?;
         let copied_ms = progress.started.elapsed().as_millis();
-        blocking("install task", move || local.install(seq, points)).await??;
+        blocking("install task", move || local.finish_install(install, seq)).await??;
         tracing::info!(
             shard_id,
             total,
@@ -230,40 +261,37 @@ impl ReplicaSet {
         let ShardResponse::SnapshotFile { token, points, bytes, .. } = created else {
             return Err(crate::remote::unexpected(&created));
         };
-        let path = local.dir().with_extension(format!("incoming-{token}.snapshot"));
         let created_ms = progress.started.elapsed().as_millis();
-        let downloaded = self.download(source, shard_id, token, bytes, &path, progress, current).await;
-        let downloaded_ms = progress.started.elapsed().as_millis();
+        let restored = self.download_and_restore(&local, source, token, bytes, progress, current).await;
         let _ = self.call_source(source, shard_id, ShardRequest::SnapshotEnd { token }).await;
-        let restored = match downloaded {
-            Ok(()) => {
-                progress.set_stage("restoring");
-                let restore_path = path.clone();
-                blocking("restore task", move || local.restore_snapshot(&restore_path)).await?.map_err(Into::into)
-            }
-            Err(e) => Err(e),
-        };
-        let _ = std::fs::remove_file(&path);
-        let info = restored?;
+        let restore = restored?;
+        let downloaded_ms = progress.started.elapsed().as_millis();
+        progress.set_stage("restoring");
+        check_current(current, shard_id)?;
+        let info = blocking("restore task", move || restore.finish(&local)).await??;
         let restored_ms = progress.started.elapsed().as_millis();
         tracing::info!(shard_id, bytes, created_ms, downloaded_ms, restored_ms, "snapshot copy");
         progress.add(points as u64, 0);
         Ok(Copied::Done { points: info.points, bytes: info.bytes })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn download(
+    /// Downloads the source's snapshot file in chunks, each installed (streamed decode) while
+    /// the next one is fetched; nothing is written to a file on this side.
+    async fn download_and_restore(
         &self,
+        local: &Arc<LocalShard>,
         source: PeerId,
-        shard_id: ShardId,
         token: u64,
         total: u64,
-        path: &PathBuf,
         progress: &TransferProgress,
         current: &(dyn Fn() -> bool + Send + Sync),
-    ) -> Result<()> {
+    ) -> Result<SnapshotRestore> {
+        let shard_id = self.shard_id;
         progress.set_stage("downloading");
-        let mut file = std::fs::File::create(path).map_err(|e| service("create snapshot file", e))?;
+        let shard = Arc::clone(local);
+        let mut restoring = tokio::task::spawn_blocking(move || {
+            shard.begin_install().map(SnapshotRestore::new).map_err(CollectionError::from)
+        });
         let mut offset = 0u64;
         while offset < total {
             check_current(current, shard_id)?;
@@ -272,11 +300,15 @@ impl ReplicaSet {
             if chunk.is_empty() {
                 return Err(service("transfer", format!("snapshot of shard {shard_id} ended early")));
             }
-            file.write_all(&chunk).map_err(|e| service("write snapshot file", e))?;
             offset += chunk.len() as u64;
             progress.add(0, chunk.len() as u64);
+            let mut restore = joined(restoring).await?;
+            restoring = tokio::task::spawn_blocking(move || -> Result<SnapshotRestore> {
+                restore.push(&chunk)?;
+                Ok(restore)
+            });
         }
-        file.sync_all().map_err(|e| service("sync snapshot file", e))
+        joined(restoring).await
     }
 
     async fn wal_delta(
@@ -362,17 +394,14 @@ fn apply_delta(
     Ok(None)
 }
 
+/// The result of a blocking install step.
+async fn joined<T>(task: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
+    task.await.map_err(|e| service("install task", e))?
+}
+
 fn check_current(current: &(dyn Fn() -> bool + Send + Sync), shard_id: ShardId) -> Result<()> {
     match current() {
         true => Ok(()),
         false => Err(CollectionError::Service(format!("the transfer of shard {shard_id} was aborted or restarted"))),
-    }
-}
-
-fn vector_bytes(vector: &quiver_types::point::Vector) -> usize {
-    match vector {
-        quiver_types::point::Vector::Dense(v) => v.len() * 4,
-        quiver_types::point::Vector::Sparse(s) => s.indices.len() * 8,
-        quiver_types::point::Vector::Multi(m) => m.iter().map(|v| v.len() * 4).sum(),
     }
 }

@@ -121,7 +121,7 @@ pub(crate) fn unpack_collection(
             return Err(bad_snapshot(format!("shard {shard_id} is not a shard of the snapshot's collection")));
         }
         let path = dest.join("shards").join(format!("{shard_id}.snapshot"));
-        quiver_collection::read_snapshot(&path).map_err(|e| bad_snapshot(format!("shard {shard_id}: {e}")))?;
+        quiver_collection::verify_snapshot(&path).map_err(|e| bad_snapshot(format!("shard {shard_id}: {e}")))?;
         shards.insert(shard_id, path);
     }
     Ok(Unpacked { config, payload_index, shards, shard_keys })

@@ -113,7 +113,7 @@ impl Node {
                     return Err(NodeError::ChecksumMismatch { expected, actual });
                 }
             }
-            quiver_collection::read_snapshot(&checked)
+            quiver_collection::verify_snapshot(&checked)
                 .map(|_| ())
                 .map_err(|e| NodeError::BadInput(format!("Invalid snapshot: {e}")))
         })

@@ -8,6 +8,7 @@ mod facet;
 mod graphs;
 mod index_config;
 mod indexer;
+mod install;
 mod read;
 mod replica;
 mod search;
@@ -24,20 +25,24 @@ mod tests_multi;
 mod tests_quantized;
 #[cfg(test)]
 mod tests_search;
+#[cfg(test)]
+mod tests_transfer;
 
 pub use error::ShardError;
 pub use index_config::IndexConfig;
+pub use install::ShardInstall;
 pub use read::ScrollPage;
 pub use replica::ApplyOutcome;
 pub use search::SearchPlan;
 pub use shard::{IndexStatus, LocalShard, MemoryReport, ShardConfig};
-pub use snapshot::{SnapshotInfo, read_snapshot};
+pub use snapshot::{SnapshotDecoder, SnapshotFormat, SnapshotInfo, SnapshotRestore, verify_snapshot};
 pub use staged::commit_staging_in;
 
 /// Storage-level items the layers above use through this crate (DESIGN §2: `collection`
 /// depends on `shard`, not on `storage`).
 pub use quiver_storage::distance;
 pub use quiver_storage::filter::validate_filter;
+pub use quiver_storage::frames::encode_points as encode_point_frame;
 pub use quiver_storage::points::StoredPoint;
 pub use quiver_storage::quantized::QuantizationKind;
 pub use quiver_storage::vectors::{self, VectorSpec};

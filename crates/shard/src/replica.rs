@@ -53,7 +53,7 @@ impl LocalShard {
     /// already checkpointed away are trusted as the same.
     fn compare_held(&self, seq: SeqNo, record: &[u8]) -> Result<ApplyOutcome> {
         let mut held = None;
-        self.wal.for_each_from(seq, |s, bytes| {
+        self.wal.for_each_in(seq, seq, |s, bytes| {
             if s == seq {
                 held = Some(bytes.to_vec());
             }
@@ -69,11 +69,9 @@ impl LocalShard {
     /// the WAL no longer holds the start (the caller must then copy the whole shard).
     pub fn wal_records(&self, from: SeqNo, to: SeqNo) -> Result<Vec<(SeqNo, UpdateOperation)>> {
         let mut out = Vec::new();
-        self.wal.for_each_from(from, |seq, bytes| {
-            if seq <= to {
-                let op = decode_record(bytes).map_err(quiver_storage::StorageError::from)?;
-                out.push((seq, op));
-            }
+        self.wal.for_each_in(from, to, |seq, bytes| {
+            let op = decode_record(bytes).map_err(quiver_storage::StorageError::from)?;
+            out.push((seq, op));
             Ok(())
         })?;
         Ok(out)
@@ -104,30 +102,8 @@ impl LocalShard {
     pub fn snapshot_points(&self) -> (SeqNo, Vec<quiver_storage::points::StoredPoint>) {
         let _order = self.write_lock.lock();
         let table = self.table.read();
-        let points = table.iter_slots().map(|p| p.to_stored()).collect();
+        // In id order, so an install's checkpoint receives its keys in order.
+        let points = table.iter_from(None).map(|p| p.to_stored()).collect();
         (self.applied_seq(), points)
-    }
-
-    /// Replaces the whole replica with `points` as of `seq` (a transfer target): WAL emptied and
-    /// continued at `seq + 1`, table rebuilt, checkpoint rewritten durably.
-    pub fn install(&self, seq: SeqNo, points: Vec<quiver_storage::points::StoredPoint>) -> Result<()> {
-        let _order = self.write_lock.lock();
-        self.install_locked(seq, points)
-    }
-
-    /// [`LocalShard::install`] with the write lock already held by the caller.
-    pub(crate) fn install_locked(&self, seq: SeqNo, points: Vec<quiver_storage::points::StoredPoint>) -> Result<()> {
-        self.replace_checkpoint(seq, &points)?;
-        let mut table = quiver_storage::points::PointTable::new(&self.config().dense);
-        for point in points {
-            table.upsert(point);
-        }
-        table.set_payload_indexes(&self.payload_fields.lock());
-        table.take_dirty();
-        self.wal.truncate_all_and_reset(seq + 1)?;
-        *self.table.write() = table;
-        self.applied_seq.store(seq, Ordering::Release);
-        self.indexer.notify();
-        Ok(())
     }
 }

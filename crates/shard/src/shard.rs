@@ -93,7 +93,7 @@ pub struct LocalShard {
     dir: PathBuf,
     config: ShardConfig,
     pub(crate) wal: Wal,
-    checkpoint: Mutex<CheckpointStore>,
+    pub(crate) checkpoint: Mutex<CheckpointStore>,
     /// Keeps the ANN indexes of `table` in step with it, in the background (dropped, and its
     /// thread joined, before the table: a save due at shutdown is still made).
     pub(crate) indexer: Indexer,
@@ -124,6 +124,13 @@ impl LocalShard {
         graphs.load_table(&mut table, |f| checkpoint.load(f))?;
         table.take_dirty();
         let checkpoint_seq = checkpoint.applied_seq()?;
+        if let Some(from) = checkpoint.wal_from()?
+            && wal.first_seq() < from
+        {
+            // An install's WAL reset did not happen (crash after the checkpoint swap): the
+            // records are the replaced data's.
+            wal.truncate_all_and_reset(from)?;
+        }
         let replayed = Self::replay(&wal, &mut table, checkpoint_seq)?;
         let restored_index_slots = graphs.attach(&mut table, &config.dense, &config.index);
         for name in config.dense.keys() {
@@ -147,8 +154,8 @@ impl LocalShard {
             payload_fields: Mutex::new(BTreeMap::new()),
             restored_index_slots,
         };
-        if let Some((seq, points)) = redo {
-            shard.install_staged(seq, points)?;
+        if redo.is_some() {
+            shard.restore_staged()?;
         }
         Ok(shard)
     }
@@ -343,13 +350,6 @@ impl LocalShard {
             self.wal.truncate_before(seq + 1)?;
         }
         Ok(())
-    }
-}
-
-impl LocalShard {
-    /// Empties the checkpoint store and writes `changes` as the state at `seq`.
-    pub(crate) fn replace_checkpoint(&self, seq: SeqNo, points: &[quiver_storage::points::StoredPoint]) -> Result<()> {
-        Ok(self.checkpoint.lock().replace_all(points, seq)?)
     }
 }
 

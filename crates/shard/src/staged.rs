@@ -15,10 +15,8 @@
 
 use crate::error::Result;
 use crate::shard::LocalShard;
-use crate::snapshot::{SnapshotInfo, read_snapshot};
+use crate::snapshot::{SnapshotInfo, verify_snapshot};
 use quiver_storage::StorageError;
-use quiver_storage::points::StoredPoint;
-use quiver_types::SeqNo;
 use std::path::Path;
 
 /// The staged snapshot: the replica's data must be replaced by it.
@@ -61,14 +59,14 @@ pub fn commit_staging_in(dir: &Path) -> Result<()> {
 /// Before a shard in `dir` is opened: the staged snapshot to install again, if one is there and
 /// whole. A torn or corrupt one is removed (the data it was to replace is intact). When one is
 /// returned the checkpoint and WAL have been removed, since they may be a mix of old and new.
-pub(crate) fn take_pending(dir: &Path) -> Result<Option<(SeqNo, Vec<StoredPoint>)>> {
+pub(crate) fn take_pending(dir: &Path) -> Result<Option<SnapshotInfo>> {
     remove_if_present(&dir.join(STAGING_FILE))?;
     let staged = dir.join(STAGED_FILE);
     if !staged.exists() {
         return Ok(None);
     }
-    let (seq, points, _) = match read_snapshot(&staged) {
-        Ok(read) => read,
+    let info = match verify_snapshot(&staged) {
+        Ok(info) => info,
         Err(e) => {
             tracing::warn!(dir = %dir.display(), error = %e, "discarding a broken staged shard snapshot");
             remove_if_present(&staged)?;
@@ -76,20 +74,20 @@ pub(crate) fn take_pending(dir: &Path) -> Result<Option<(SeqNo, Vec<StoredPoint>
             return Ok(None);
         }
     };
-    tracing::warn!(dir = %dir.display(), seq, points = points.len(), "redoing an interrupted restore");
+    tracing::warn!(dir = %dir.display(), seq = info.seq, points = info.points, "redoing an interrupted restore");
     remove_if_present(&dir.join("points.redb"))?;
     let wal = dir.join("wal");
     if wal.exists() {
         std::fs::remove_dir_all(&wal).map_err(io("remove WAL for a redo", &wal))?;
     }
     sync_dir(dir)?;
-    Ok(Some((seq, points)))
+    Ok(Some(info))
 }
 
 impl LocalShard {
     /// The staged restore in `dir` that opening the replica must redo, if any (see
     /// [`take_pending`]).
-    pub(crate) fn take_pending_restore(dir: &Path) -> Result<Option<(SeqNo, Vec<StoredPoint>)>> {
+    pub(crate) fn take_pending_restore(dir: &Path) -> Result<Option<SnapshotInfo>> {
         take_pending(dir)
     }
 
@@ -116,22 +114,15 @@ impl LocalShard {
         sync_dir(self.dir())
     }
 
-    /// Replaces the replica with the staged snapshot (checked whole first) and, under the same
-    /// write lock, turns the record into the "restored" marker.
+    /// Replaces the replica with the staged snapshot (streamed: nothing changes unless it is
+    /// whole) and, under the same write lock, turns the record into the "restored" marker.
     pub fn restore_staged(&self) -> Result<SnapshotInfo> {
-        let (seq, points, bytes) = read_snapshot(&self.dir().join(STAGED_FILE))?;
-        let count = points.len();
-        self.install_staged(seq, points)?;
-        Ok(SnapshotInfo { seq, points: count, bytes })
-    }
-
-    /// `install` of the staged snapshot's contents, then `recover.snapshot` → `recover.done`.
-    pub(crate) fn install_staged(&self, seq: SeqNo, points: Vec<StoredPoint>) -> Result<()> {
         let _order = self.write_lock.lock();
-        self.install_locked(seq, points)?;
         let (staged, restored) = (self.dir().join(STAGED_FILE), self.dir().join(RESTORED_FILE));
+        let info = self.restore_snapshot_locked(&staged)?;
         std::fs::rename(&staged, &restored).map_err(io("mark staged snapshot restored", &restored))?;
-        sync_dir(self.dir())
+        sync_dir(self.dir())?;
+        Ok(info)
     }
 
     /// Whether a staged snapshot was installed by a recovery that has not finished.
@@ -198,8 +189,7 @@ mod tests {
         target.stage_restore(&file).unwrap();
         assert!(dir.path().join("target").join(STAGED_FILE).exists());
         // The crash: the checkpoint was replaced, the WAL (records past seq 3) was not reset.
-        let (seq, points, _) = read_snapshot(&file).unwrap();
-        target.replace_checkpoint(seq, &points).unwrap();
+        crate::snapshot::crash_after_checkpoint_swap(&target, &file);
         drop(target);
         let reopened = shard(&dir.path().join("target"));
         assert_eq!((reopened.digest(), reopened.applied_seq()), (new, 3));

@@ -3,24 +3,39 @@
 //! The WAL makes writes durable; the checkpoint bounds restart time. A checkpoint writes the
 //! points changed since the previous one together with the sequence number they reflect in one
 //! fsynced redb transaction; the WAL before that number can then be dropped. Restart loads the
-//! checkpoint and replays only the WAL suffix after it.
+//! checkpoint and replays only the WAL suffix after it. A shard replaced wholesale (transfer,
+//! snapshot) gets a new checkpoint built beside the live one in one transaction per batch and
+//! renamed over it once complete.
 
 use crate::error::{Result, StorageError};
+use crate::frames;
 use crate::points::StoredPoint;
 use quiver_types::PointId;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use std::path::Path;
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::{Path, PathBuf};
 
 const POINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("points");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const APPLIED_SEQ: &str = "applied_seq";
+/// Set by an install: the first sequence number the shard's WAL may hold with this checkpoint
+/// (records before it belong to the replaced data; see [`CheckpointStore::wal_from`]).
+const WAL_FROM: &str = "wal_from";
 const FORMAT: &str = "format_version";
-/// Version of the value encoding; bumped on any change to `StoredPoint`'s encoding.
-const FORMAT_VERSION: u64 = 1;
+/// Version of the store; 2 since values may be point frames (design record 019). A store of
+/// version 1 (MessagePack values only) is upgraded in place when opened: both value encodings
+/// stay readable, and a binary older than version 2 refuses the file instead of misreading it.
+const FORMAT_VERSION: u64 = 2;
+/// Value prefix of a MessagePack point (format 1).
+const VALUE_MSGPACK: u8 = 1;
+/// Value prefix of a point frame (`frames::encode_point`).
+const VALUE_FRAME: u8 = 2;
+/// Suffix of the file an install builds beside the live one.
+const INSTALL_SUFFIX: &str = "install";
 
 /// One shard's checkpoint file.
 pub struct CheckpointStore {
     db: Database,
+    path: PathBuf,
 }
 
 /// A change to write at the next checkpoint: a point's new content, or its removal.
@@ -49,29 +64,30 @@ pub fn encode_key(id: &PointId) -> Vec<u8> {
     }
 }
 
-/// Encodes a stored point (version-prefixed MessagePack).
+/// Encodes a stored point (version-prefixed point frame).
 pub fn encode_point(point: &StoredPoint) -> Result<Vec<u8>> {
-    let mut out = vec![FORMAT_VERSION as u8];
-    rmp_serde::encode::write_named(&mut out, point).map_err(|e| StorageError::Encoding(e.to_string()))?;
+    let mut out = vec![VALUE_FRAME];
+    frames::encode_point(&mut out, point)?;
     Ok(out)
 }
 
-/// Decodes a stored point written by `encode_point`.
+/// Decodes a stored point written by `encode_point` (or by format 1, MessagePack).
 pub fn decode_point(bytes: &[u8]) -> Result<StoredPoint> {
     match bytes.split_first() {
-        Some((&v, rest)) if u64::from(v) == FORMAT_VERSION => {
-            rmp_serde::from_slice(rest).map_err(|e| StorageError::Encoding(e.to_string()))
-        }
+        Some((&VALUE_FRAME, rest)) => frames::decode_point(rest),
+        Some((&VALUE_MSGPACK, rest)) => rmp_serde::from_slice(rest).map_err(|e| StorageError::Encoding(e.to_string())),
         Some((v, _)) => Err(StorageError::Corrupt(format!("unknown point format version {v}"))),
         None => Err(StorageError::Corrupt("empty point record".into())),
     }
 }
 
 impl CheckpointStore {
-    /// Opens or creates the checkpoint file at `path`.
+    /// Opens or creates the checkpoint file at `path`; an install interrupted before it was put
+    /// in place (its file beside this one) is discarded.
     pub fn open(path: &Path) -> Result<CheckpointStore> {
+        remove_unfinished_installs(path)?;
         let db = Database::create(path).map_err(store_err)?;
-        let store = CheckpointStore { db };
+        let store = CheckpointStore { db, path: path.to_path_buf() };
         store.check_format()?;
         Ok(store)
     }
@@ -82,11 +98,13 @@ impl CheckpointStore {
             let mut meta = txn.open_table(META).map_err(store_err)?;
             let found = meta.get(FORMAT).map_err(store_err)?.map(|g| g.value());
             match found {
-                Some(v) if v != FORMAT_VERSION => {
-                    return Err(StorageError::Corrupt(format!("checkpoint format {v}, expected {FORMAT_VERSION}")));
+                Some(v) if v > FORMAT_VERSION || v == 0 => {
+                    return Err(StorageError::Corrupt(format!(
+                        "checkpoint format {v}, this build reads 1 to {FORMAT_VERSION}"
+                    )));
                 }
-                Some(_) => {}
-                None => {
+                Some(FORMAT_VERSION) => {}
+                Some(_) | None => {
                     meta.insert(FORMAT, FORMAT_VERSION).map_err(store_err)?;
                 }
             }
@@ -97,9 +115,20 @@ impl CheckpointStore {
 
     /// The WAL sequence number the checkpoint reflects (0 for none).
     pub fn applied_seq(&self) -> Result<u64> {
+        self.meta(APPLIED_SEQ).map(|v| v.unwrap_or(0))
+    }
+
+    /// After an install: the first sequence number the WAL may hold with this checkpoint. WAL
+    /// records below it predate the install (a crash came between the checkpoint swap and the
+    /// WAL reset) and must be dropped, not replayed.
+    pub fn wal_from(&self) -> Result<Option<u64>> {
+        self.meta(WAL_FROM)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<u64>> {
         let txn = self.db.begin_read().map_err(store_err)?;
         let meta = txn.open_table(META).map_err(store_err)?;
-        Ok(meta.get(APPLIED_SEQ).map_err(store_err)?.map(|g| g.value()).unwrap_or(0))
+        Ok(meta.get(key).map_err(store_err)?.map(|g| g.value()))
     }
 
     /// Calls `f` with every checkpointed point.
@@ -135,21 +164,120 @@ impl CheckpointStore {
         txn.commit().map_err(store_err)
     }
 
-    /// Replaces every point with `points` as of `applied_seq`, in one durable transaction (a
-    /// shard replaced wholesale by a transfer).
-    pub fn replace_all(&self, points: &[StoredPoint], applied_seq: u64) -> Result<()> {
-        let txn = self.db.begin_write().map_err(store_err)?;
-        txn.delete_table(POINTS).map_err(store_err)?;
+    /// Starts a new checkpoint that will replace this one wholesale (a shard replaced by a
+    /// transfer or a snapshot), built in a file beside it.
+    pub fn build_replacement(&self) -> Result<CheckpointBuilder> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        CheckpointBuilder::create(install_path(&self.path, n))
+    }
+
+    /// Puts the finished replacement in place of this checkpoint (an atomic rename: a crash
+    /// leaves the old checkpoint or the new one, never a mix).
+    pub fn replace_with(&mut self, built: BuiltCheckpoint) -> Result<()> {
+        std::fs::rename(&built.path, &self.path).map_err(|e| StorageError::io("install checkpoint", &self.path, e))?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| StorageError::io("sync shard dir", dir, e))?;
+        }
+        self.db = Database::create(&self.path).map_err(store_err)?;
+        Ok(())
+    }
+}
+
+/// `points.install.<n>` beside `points.redb`: one name per replacement being built.
+fn install_path(live: &Path, n: u64) -> PathBuf {
+    live.with_extension(format!("{INSTALL_SUFFIX}.{n}"))
+}
+
+fn remove_unfinished_installs(live: &Path) -> Result<()> {
+    let (Some(dir), Some(stem)) = (live.parent(), live.file_stem().and_then(|s| s.to_str())) else {
+        return Ok(());
+    };
+    let prefix = format!("{stem}.{INSTALL_SUFFIX}.");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(()); // no directory yet: nothing was left
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
+            remove_if_present(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StorageError::io("remove unfinished checkpoint", path, e)),
+    }
+}
+
+/// A replacement checkpoint being built: one redb transaction per batch of points, not durable
+/// until [`CheckpointBuilder::finish`]. Dropped unfinished, its file is removed.
+pub struct CheckpointBuilder {
+    db: Option<Database>,
+    path: PathBuf,
+}
+
+/// A finished replacement, durable in its file, for [`CheckpointStore::replace_with`].
+pub struct BuiltCheckpoint {
+    path: PathBuf,
+}
+
+impl CheckpointBuilder {
+    fn create(path: PathBuf) -> Result<CheckpointBuilder> {
+        remove_if_present(&path)?;
+        let db = Database::create(&path).map_err(store_err)?;
+        Ok(CheckpointBuilder { db: Some(db), path })
+    }
+
+    fn db(&self) -> Result<&Database> {
+        self.db.as_ref().ok_or_else(|| StorageError::Store("checkpoint builder is finished".into()))
+    }
+
+    /// Writes one batch of points, each given by its key and its point frame bytes
+    /// (`frames::encode_point`), in one (not yet durable) transaction.
+    pub fn put_frames<'a>(&self, batch: impl IntoIterator<Item = (&'a PointId, &'a [u8])>) -> Result<()> {
+        let mut txn = self.db()?.begin_write().map_err(store_err)?;
+        txn.set_durability(Durability::None).map_err(store_err)?;
         {
             let mut table = txn.open_table(POINTS).map_err(store_err)?;
-            for point in points {
-                let value = encode_point(point)?;
-                table.insert(encode_key(&point.id).as_slice(), value.as_slice()).map_err(store_err)?;
+            let mut value = Vec::new();
+            for (id, frame) in batch {
+                value.clear();
+                value.push(VALUE_FRAME);
+                value.extend_from_slice(frame);
+                table.insert(encode_key(id).as_slice(), value.as_slice()).map_err(store_err)?;
             }
-            let mut meta = txn.open_table(META).map_err(store_err)?;
-            meta.insert(APPLIED_SEQ, applied_seq).map_err(store_err)?;
         }
         txn.commit().map_err(store_err)
+    }
+
+    /// Records `applied_seq` (and that the WAL continues at `applied_seq + 1`) durably.
+    pub fn finish(mut self, applied_seq: u64) -> Result<BuiltCheckpoint> {
+        let txn = self.db()?.begin_write().map_err(store_err)?;
+        {
+            txn.open_table(POINTS).map_err(store_err)?;
+            let mut meta = txn.open_table(META).map_err(store_err)?;
+            meta.insert(FORMAT, FORMAT_VERSION).map_err(store_err)?;
+            meta.insert(APPLIED_SEQ, applied_seq).map_err(store_err)?;
+            meta.insert(WAL_FROM, applied_seq + 1).map_err(store_err)?;
+        }
+        txn.commit().map_err(store_err)?;
+        self.db = None; // closes the file before it is renamed
+        Ok(BuiltCheckpoint { path: std::mem::take(&mut self.path) })
+    }
+}
+
+impl Drop for CheckpointBuilder {
+    fn drop(&mut self) {
+        self.db = None;
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -181,5 +309,76 @@ mod tests {
         let mut count = 0;
         store.load(|_| count += 1).unwrap();
         assert_eq!(count, 0);
+    }
+
+    fn point(id: u64) -> StoredPoint {
+        StoredPoint {
+            id: PointId::Num(id),
+            version: id,
+            vectors: NamedVectors::from([(String::new(), Vector::Dense(vec![id as f32, 0.5]))]),
+            payload: Payload::new(),
+        }
+    }
+
+    #[test]
+    fn a_replacement_is_built_beside_and_swapped_in_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("points.redb");
+        let mut store = CheckpointStore::open(&path).unwrap();
+        store.write(&[CheckpointChange::Put(point(1))], 5).unwrap();
+        let frames: Vec<(PointId, Vec<u8>)> = (10..13)
+            .map(|i| {
+                let mut bytes = vec![];
+                frames::encode_point(&mut bytes, &point(i)).unwrap();
+                (PointId::Num(i), bytes)
+            })
+            .collect();
+        let abandoned = store.build_replacement().unwrap();
+        abandoned.put_frames(frames.iter().map(|(id, b)| (id, b.as_slice()))).unwrap();
+        drop(abandoned);
+        let left = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(left, 1, "an abandoned replacement is removed");
+        let builder = store.build_replacement().unwrap();
+        for chunk in frames.chunks(2) {
+            builder.put_frames(chunk.iter().map(|(id, b)| (id, b.as_slice()))).unwrap();
+        }
+        let mut loaded = vec![];
+        store.load(|p| loaded.push(p.id)).unwrap();
+        assert_eq!(loaded, vec![PointId::Num(1)], "the live checkpoint is untouched until the swap");
+        store.replace_with(builder.finish(40).unwrap()).unwrap();
+        drop(store);
+        let store = CheckpointStore::open(&path).unwrap();
+        let mut loaded = vec![];
+        store.load(|p| loaded.push(p)).unwrap();
+        assert_eq!(loaded, (10..13).map(point).collect::<Vec<_>>());
+        assert_eq!((store.applied_seq().unwrap(), store.wal_from().unwrap()), (40, Some(41)));
+    }
+
+    #[test]
+    fn format_1_stores_are_read_and_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("points.redb");
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut meta = txn.open_table(META).unwrap();
+                meta.insert(FORMAT, 1u64).unwrap();
+                meta.insert(APPLIED_SEQ, 9u64).unwrap();
+                let mut points = txn.open_table(POINTS).unwrap();
+                let mut value = vec![VALUE_MSGPACK];
+                rmp_serde::encode::write_named(&mut value, &point(3)).unwrap();
+                points.insert(encode_key(&PointId::Num(3)).as_slice(), value.as_slice()).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let store = CheckpointStore::open(&path).unwrap();
+        store.write(&[CheckpointChange::Put(point(4))], 10).unwrap();
+        let mut loaded = vec![];
+        store.load(|p| loaded.push(p)).unwrap();
+        assert_eq!(loaded, vec![point(3), point(4)]);
+        assert_eq!(store.meta(FORMAT).unwrap(), Some(FORMAT_VERSION));
+        assert_eq!(store.wal_from().unwrap(), None);
+        assert!(matches!(decode_point(&[7, 1]), Err(StorageError::Corrupt(_))));
     }
 }

@@ -1,12 +1,14 @@
 //! Storage primitives of one local shard: the write-ahead log, the in-memory point table with
 //! its vectors (typed by `datatype`, plain or multivector) and payloads, the durable checkpoint
-//! store, the saved HNSW indexes (`graph_file`), filter evaluation and distances, and the WAL's
-//! fsync latency metric.
+//! store, the saved HNSW indexes (`graph_file`), the binary point frames of transfers, snapshots
+//! and checkpoints (`frames.rs`), filter evaluation and distances, and the WAL's fsync latency
+//! metric.
 
 pub mod checkpoint;
 pub mod distance;
 pub mod error;
 pub mod filter;
+pub mod frames;
 pub mod graph;
 pub mod graph_file;
 pub mod index;

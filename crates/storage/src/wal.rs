@@ -233,19 +233,28 @@ impl Wal {
     /// [`Wal::first_seq`] are gone, so the first record passed may be later than `from`:
     /// callers needing a gap-free range must check the first seq they get. An error from `f`
     /// stops the walk and is returned.
-    pub fn for_each_from(&self, from: SeqNo, mut f: impl FnMut(SeqNo, &[u8]) -> Result<()>) -> Result<()> {
+    pub fn for_each_from(&self, from: SeqNo, f: impl FnMut(SeqNo, &[u8]) -> Result<()>) -> Result<()> {
+        self.for_each_in(from, SeqNo::MAX, f)
+    }
+
+    /// [`Wal::for_each_from`] limited to `seq ≤ to`: segments wholly after `to` are not read,
+    /// so reading a range costs its own segments only.
+    pub fn for_each_in(&self, from: SeqNo, to: SeqNo, mut f: impl FnMut(SeqNo, &[u8]) -> Result<()>) -> Result<()> {
         let segments: Vec<SegmentInfo> = {
             let inner = self.inner.lock();
             inner
                 .closed
                 .iter()
                 .chain(std::iter::once(&inner.active))
-                .filter(|s| s.has_records() && s.last_seq >= from)
+                .filter(|s| s.has_records() && s.last_seq >= from && s.first_seq <= to)
                 .cloned()
                 .collect()
         };
         for seg in &segments {
-            segment::read_records(seg, from, &mut f)?;
+            segment::read_records(seg, from, &mut |seq, bytes| match seq <= to {
+                true => f(seq, bytes),
+                false => Ok(()),
+            })?;
         }
         Ok(())
     }

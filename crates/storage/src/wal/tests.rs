@@ -390,3 +390,29 @@ fn for_each_from_propagates_callback_error() {
     assert!(matches!(err, StorageError::BadInput(_)));
     assert_eq!(seen, vec![2, 3]);
 }
+
+#[test]
+fn for_each_in_reads_only_the_range_and_its_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), small()).unwrap();
+    fill(&wal, 300);
+    assert!(segment_files(dir.path()).len() > 3, "the range must span only some segments");
+    let mut seen = Vec::new();
+    wal.for_each_in(40, 45, |seq, p| {
+        assert_eq!(p, payload(seq).as_slice());
+        seen.push(seq);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, (40..=45).collect::<Vec<_>>());
+    // Segments wholly after the range are not read: a damaged one does not matter.
+    let last = last_segment(dir.path());
+    std::fs::write(&last, b"garbage").unwrap();
+    let mut count = 0;
+    wal.for_each_in(1, 10, |_, _| {
+        count += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(count, 10);
+}

@@ -1,0 +1,136 @@
+//! Replacing a replica wholesale (transfers, snapshot restores), streamed (design record 019):
+//! point frames are decoded one point at a time into a new table and, frame by frame, into a
+//! new checkpoint built beside the live one (one redb transaction per frame). Nothing live
+//! changes until [`LocalShard::finish_install`]: it swaps the checkpoint in by rename, resets
+//! the WAL and swaps the table under the write lock. An install that fails or is dropped on the
+//! way leaves the replica as it was.
+
+use crate::error::{Result, ShardError};
+use crate::shard::LocalShard;
+use quiver_storage::checkpoint::CheckpointBuilder;
+use quiver_storage::frames::FrameReader;
+use quiver_storage::points::{PointTable, StoredPoint};
+use quiver_storage::vectors::VectorSpec;
+use quiver_types::point::Vector;
+use quiver_types::{PointId, SeqNo};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+/// A replacement of a replica's data being assembled (see the module doc).
+pub struct ShardInstall {
+    table: PointTable,
+    checkpoint: CheckpointBuilder,
+    dense: BTreeMap<String, VectorSpec>,
+    points: usize,
+}
+
+fn mismatch(id: &PointId, name: &str, what: String) -> ShardError {
+    quiver_storage::StorageError::Corrupt(format!("point {id}, vector `{name}`: {what}")).into()
+}
+
+impl ShardInstall {
+    /// Points added so far.
+    pub fn points(&self) -> usize {
+        self.points
+    }
+
+    /// Decodes one point frame and adds its points, written to the new checkpoint in one
+    /// transaction. A frame that does not decode, or whose vectors do not fit the shard's
+    /// configuration, is an error (the install must then be dropped).
+    pub fn add_frame(&mut self, frame: &[u8]) -> Result<usize> {
+        let mut keyed: Vec<(PointId, &[u8])> = Vec::new();
+        for item in FrameReader::new(frame)? {
+            let (point, bytes) = item?;
+            self.check(&point)?;
+            keyed.push((point.id, bytes));
+            self.table.upsert(point);
+        }
+        self.checkpoint.put_frames(keyed.iter().map(|(id, bytes)| (id, *bytes)))?;
+        self.points += keyed.len();
+        Ok(keyed.len())
+    }
+
+    /// Adds decoded points (a format-1 snapshot frame or an older peer's page).
+    pub fn add_points(&mut self, points: Vec<StoredPoint>) -> Result<usize> {
+        let mut encoded = Vec::with_capacity(points.len());
+        for point in &points {
+            self.check(point)?;
+            let mut bytes = Vec::new();
+            quiver_storage::frames::encode_point(&mut bytes, point)?;
+            encoded.push((point.id, bytes));
+        }
+        self.checkpoint.put_frames(encoded.iter().map(|(id, bytes)| (id, bytes.as_slice())))?;
+        let count = points.len();
+        points.into_iter().for_each(|p| self.table.upsert(p));
+        self.points += count;
+        Ok(count)
+    }
+
+    /// A point's vectors must have the kind and length the shard's configuration gives their
+    /// name (names it does not know are kept as they come, as writes keep them).
+    fn check(&self, point: &StoredPoint) -> Result<()> {
+        for (name, vector) in &point.vectors {
+            let Some(spec) = self.dense.get(name) else {
+                if let Vector::Sparse(s) = vector
+                    && s.indices.len() != s.values.len()
+                {
+                    return Err(mismatch(&point.id, name, "sparse lengths differ".into()));
+                }
+                continue;
+            };
+            let ok = match (vector, spec.multivector) {
+                (Vector::Dense(v), false) => v.len() == spec.dim,
+                (Vector::Multi(rows), true) => !rows.is_empty() && rows.iter().all(|r| r.len() == spec.dim),
+                _ => false,
+            };
+            if !ok {
+                return Err(mismatch(&point.id, name, format!("does not fit {} × {:?}", spec.dim, spec.datatype)));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl LocalShard {
+    /// Starts replacing this replica's data (see the module doc).
+    pub fn begin_install(&self) -> Result<ShardInstall> {
+        let checkpoint = self.checkpoint.lock().build_replacement()?;
+        let dense = self.config().dense.clone();
+        Ok(ShardInstall { table: PointTable::new(&dense), checkpoint, dense, points: 0 })
+    }
+
+    /// Makes `install` this replica's data as of `seq`: the new checkpoint renamed into place,
+    /// the WAL emptied and continued at `seq + 1`, the table swapped, all under the write lock.
+    pub fn finish_install(&self, install: ShardInstall, seq: SeqNo) -> Result<()> {
+        let _order = self.write_lock.lock();
+        self.finish_install_locked(install, seq)
+    }
+
+    pub(crate) fn finish_install_locked(&self, install: ShardInstall, seq: SeqNo) -> Result<()> {
+        let ShardInstall { mut table, checkpoint, .. } = install;
+        let built = checkpoint.finish(seq)?;
+        self.checkpoint.lock().replace_with(built)?;
+        table.set_payload_indexes(&self.payload_fields.lock());
+        table.take_dirty();
+        self.wal.truncate_all_and_reset(seq + 1)?;
+        *self.table.write() = table;
+        self.applied_seq.store(seq, Ordering::Release);
+        self.indexer.notify();
+        Ok(())
+    }
+
+    /// A crash in the middle of `finish_install`: the checkpoint swapped in, nothing else.
+    #[cfg(test)]
+    pub(crate) fn swap_checkpoint_only(&self, install: ShardInstall, seq: SeqNo) {
+        let built = install.checkpoint.finish(seq).unwrap();
+        self.checkpoint.lock().replace_with(built).unwrap();
+    }
+
+    /// Replaces the whole replica with `points` as of `seq` (a transfer target): WAL emptied and
+    /// continued at `seq + 1`, table rebuilt, checkpoint rewritten durably.
+    pub fn install(&self, seq: SeqNo, points: Vec<StoredPoint>) -> Result<()> {
+        let mut install = self.begin_install()?;
+        install.add_points(points)?;
+        self.finish_install(install, seq)
+    }
+}

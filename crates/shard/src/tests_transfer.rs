@@ -4,7 +4,7 @@
 //! untouched.
 
 use crate::error::ShardError;
-use crate::indexer::IndexConfig;
+use crate::index_config::IndexConfig;
 use crate::shard::{LocalShard, ShardConfig};
 use crate::snapshot::{SnapshotRestore, verify_snapshot};
 use quiver_storage::StorageError;

@@ -59,6 +59,14 @@ struct Signal {
 pub(crate) struct Shared {
     signal: Mutex<Signal>,
     cv: Condvar,
+    /// The dense columns to index and how (changed when vector names are created or dropped).
+    settings: Mutex<Settings>,
+}
+
+#[derive(Clone)]
+struct Settings {
+    dense: BTreeMap<String, VectorSpec>,
+    config: IndexConfig,
 }
 
 /// Handle of the indexer thread; dropping it stops the thread.
@@ -73,8 +81,9 @@ impl Indexer {
         dense: BTreeMap<String, VectorSpec>,
         config: IndexConfig,
     ) -> Indexer {
-        let shared = Arc::new(Shared { signal: Mutex::new(Signal::default()), cv: Condvar::new() });
-        let worker = Worker { table, dense, config, shared: shared.clone(), frozen_at: Mutex::default() };
+        let settings = Mutex::new(Settings { dense, config });
+        let shared = Arc::new(Shared { signal: Mutex::new(Signal::default()), cv: Condvar::new(), settings });
+        let worker = Worker { table, shared: shared.clone(), frozen_at: Mutex::default() };
         let handle = std::thread::Builder::new()
             .name("quiver-indexer".into())
             .spawn(move || worker.run())
@@ -83,6 +92,11 @@ impl Indexer {
         let indexer = Indexer { shared, handle };
         indexer.notify();
         indexer
+    }
+
+    /// Indexes the dense columns `dense` from now on.
+    pub(crate) fn set_vectors(&self, dense: BTreeMap<String, VectorSpec>, config: IndexConfig) {
+        *self.shared.settings.lock() = Settings { dense, config };
     }
 
     /// Tells the indexer that the table changed.
@@ -105,8 +119,6 @@ impl Drop for Indexer {
 
 struct Worker {
     table: Weak<RwLock<PointTable>>,
-    dense: BTreeMap<String, VectorSpec>,
-    config: IndexConfig,
     shared: Arc<Shared>,
     /// When each column's graph was last frozen (a copy is taken at most once per `REFREEZE`).
     frozen_at: Mutex<BTreeMap<String, Instant>>,
@@ -135,11 +147,12 @@ impl Worker {
             let Some(table) = self.table.upgrade() else {
                 return;
             };
-            for (name, spec) in &self.dense {
+            let settings = self.shared.settings.lock().clone();
+            for (name, spec) in &settings.dense {
                 if self.stopped() {
                     return;
                 }
-                if let Err(e) = self.index_column(&table, name, spec) {
+                if let Err(e) = self.index_column(&table, name, spec, &settings.config) {
                     tracing::warn!(vector = %name, error = %e, "indexing failed; searches of this vector stay exact");
                 }
                 self.freeze_column(&table, name);
@@ -147,25 +160,31 @@ impl Worker {
         }
     }
 
-    fn index_column(&self, table: &RwLock<PointTable>, name: &str, spec: &VectorSpec) -> quiver_storage::Result<()> {
-        if self.config.indexing_threshold_kb == 0 {
+    fn index_column(
+        &self,
+        table: &RwLock<PointTable>,
+        name: &str,
+        spec: &VectorSpec,
+        config: &IndexConfig,
+    ) -> quiver_storage::Result<()> {
+        if config.indexing_threshold_kb == 0 {
             return Ok(());
         }
         let Some(stats) = table.read().dense_stats(name) else {
             return Ok(());
         };
         if !stats.has_index {
-            if !due(&self.config, &stats) {
+            if !due(config, &stats) {
                 return Ok(());
             }
-            let hnsw = self.config.hnsw_for(name);
+            let hnsw = config.hnsw_for(name);
             let params = HnswParams {
                 dim: stats.dim,
                 m: hnsw.m,
                 ef_construct: hnsw.ef_construct,
                 // `float16` and `uint8` values are exact in half precision.
                 scalar: match spec.datatype {
-                    Datatype::Float32 => self.config.scalar,
+                    Datatype::Float32 => config.scalar,
                     Datatype::Float16 | Datatype::Uint8 => IndexScalar::F16,
                 },
                 normalize: spec.distance == Distance::Cosine && spec.datatype == Datatype::Uint8,
@@ -175,7 +194,7 @@ impl Worker {
             tracing::debug!(vector = %name, vectors = stats.vectors, "building HNSW index");
             table.write().attach_index(name, index);
         }
-        let threads = match self.config.hnsw_for(name).max_indexing_threads {
+        let threads = match config.hnsw_for(name).max_indexing_threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };

@@ -18,6 +18,8 @@ mod staged;
 mod tests_multi;
 #[cfg(test)]
 mod tests_search;
+#[cfg(test)]
+mod tests_vectors;
 
 pub use error::ShardError;
 pub use indexer::IndexConfig;

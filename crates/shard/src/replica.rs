@@ -118,7 +118,7 @@ impl LocalShard {
     /// [`LocalShard::install`] with the write lock already held by the caller.
     pub(crate) fn install_locked(&self, seq: SeqNo, points: Vec<quiver_storage::points::StoredPoint>) -> Result<()> {
         self.replace_checkpoint(seq, &points)?;
-        let mut table = quiver_storage::points::PointTable::new(&self.config().dense);
+        let mut table = quiver_storage::points::PointTable::with_schema(self.config().schema());
         for point in points {
             table.upsert(point);
         }

@@ -6,14 +6,14 @@ use crate::indexer::{IndexConfig, Indexer};
 use parking_lot::{Mutex, RwLock};
 use quiver_storage::StorageError;
 use quiver_storage::checkpoint::{CheckpointChange, CheckpointStore};
-use quiver_storage::points::PointTable;
+use quiver_storage::points::{PointTable, VectorSchema};
 use quiver_storage::vectors::VectorSpec;
 use quiver_storage::wal::{Wal, WalOptions};
 use quiver_types::SeqNo;
 use quiver_types::index_params::FieldSchema;
 use quiver_types::ops::{UpdateOperation, UpdateResult, UpdateStatus};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +23,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct ShardConfig {
     /// Dense vectors (plain and multivector) by name.
     pub dense: BTreeMap<String, VectorSpec>,
+    /// Sparse vector names.
+    pub sparse: BTreeSet<String>,
     /// WAL segment size.
     pub wal_segment_bytes: u64,
     /// ANN indexing settings.
@@ -47,6 +49,13 @@ pub struct MemoryReport {
     pub index: usize,
     /// Payload indexes.
     pub payload_index: usize,
+}
+
+impl ShardConfig {
+    /// The vector columns of a table of this shard.
+    pub fn schema(&self) -> VectorSchema {
+        VectorSchema { dense: self.dense.clone(), sparse: self.sparse.clone() }
+    }
 }
 
 impl MemoryReport {
@@ -86,7 +95,8 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<UpdateOperation> {
 /// One local replica of a shard.
 pub struct LocalShard {
     dir: PathBuf,
-    config: ShardConfig,
+    /// Changes when vector names are created or dropped (`set_vectors`).
+    pub(crate) config: RwLock<ShardConfig>,
     pub(crate) wal: Wal,
     checkpoint: Mutex<CheckpointStore>,
     pub(crate) table: Arc<RwLock<PointTable>>,
@@ -111,18 +121,26 @@ impl LocalShard {
         let checkpoint = CheckpointStore::open(&dir.join("points.redb"))?;
         let options = WalOptions { segment_size_bytes: config.wal_segment_bytes };
         let wal = Wal::open(&dir.join("wal"), options)?;
-        let mut table = PointTable::new(&config.dense);
-        checkpoint.load(|p| table.upsert(p))?;
+        let mut table = PointTable::with_schema(config.schema());
+        // Points stored with vectors of names dropped since: rewritten by a checkpoint below.
+        let mut trimmed = std::collections::HashSet::new();
+        checkpoint.load(|p| {
+            let id = p.id;
+            if !table.upsert(p) {
+                trimmed.insert(id);
+            }
+        })?;
         table.take_dirty();
+        table.restore_dirty(trimmed.clone());
         let checkpoint_seq = checkpoint.applied_seq()?;
         let replayed = Self::replay(&wal, &mut table, checkpoint_seq)?;
-        tracing::debug!(dir = %dir.display(), checkpoint_seq, replayed, "shard opened");
+        tracing::debug!(dir = %dir.display(), checkpoint_seq, replayed, trimmed = trimmed.len(), "shard opened");
         let applied = wal.last_seq().max(checkpoint_seq);
         let table = Arc::new(RwLock::new(table));
         let indexer = Indexer::start(Arc::downgrade(&table), config.dense.clone(), config.index.clone());
         let shard = LocalShard {
             dir: dir.to_path_buf(),
-            config,
+            config: RwLock::new(config),
             wal,
             checkpoint: Mutex::new(checkpoint),
             table,
@@ -134,6 +152,9 @@ impl LocalShard {
         };
         if let Some((seq, points)) = redo {
             shard.install_staged(seq, points)?;
+        }
+        if !trimmed.is_empty() {
+            shard.checkpoint()?;
         }
         Ok(shard)
     }
@@ -164,8 +185,24 @@ impl LocalShard {
         &self.dir
     }
 
-    pub fn config(&self) -> &ShardConfig {
-        &self.config
+    pub fn config(&self) -> ShardConfig {
+        self.config.read().clone()
+    }
+
+    /// Makes the shard's vector columns those of `config` (a vector name created or dropped,
+    /// design record 018): new names get empty columns, dropped ones lose their vectors and
+    /// indexes. Then a checkpoint covers every record applied so far, so WAL replay never
+    /// applies a record of the old columns to the new ones.
+    pub fn set_vectors(&self, config: ShardConfig) -> Result<()> {
+        {
+            let _order = self.write_lock.lock();
+            let lost = self.table.write().set_schema(config.schema());
+            tracing::info!(dir = %self.dir.display(), points_changed = lost.len(), "vector columns changed");
+            self.indexer.set_vectors(config.dense.clone(), config.index.clone());
+            *self.config.write() = config;
+        }
+        self.indexer.notify();
+        self.checkpoint()
     }
 
     /// The sequence number of the last applied operation.
@@ -222,13 +259,14 @@ impl LocalShard {
     pub fn index_status(&self) -> IndexStatus {
         let table = self.table.read();
         let mut status = IndexStatus { indexed_vectors: 0, indexing: false };
-        for name in self.config.dense.keys() {
+        let config = self.config.read();
+        for name in config.dense.keys() {
             let Some(stats) = table.dense_stats(name) else { continue };
             if stats.has_index {
                 status.indexed_vectors += stats.vectors.saturating_sub(stats.pending);
                 status.indexing |= stats.pending > 0;
             } else {
-                status.indexing |= crate::indexer::due(&self.config.index, &stats);
+                status.indexing |= crate::indexer::due(&config.index, &stats);
             }
         }
         status
@@ -237,7 +275,8 @@ impl LocalShard {
     /// Dense vectors stored per vector name (metrics).
     pub fn vector_counts(&self) -> std::collections::BTreeMap<String, usize> {
         let table = self.table.read();
-        let names = self.config.dense.keys();
+        let config = self.config.read();
+        let names = config.dense.keys();
         names.filter_map(|name| table.dense_stats(name).map(|stats| (name.clone(), stats.vectors))).collect()
     }
 

@@ -27,6 +27,7 @@ use quiver_types::cluster::{AliasAction, ShardTransfer, TransferMethod};
 use quiver_types::config::{CollectionConfig, UpdateCollection};
 use quiver_types::replica::ReplicaState;
 use quiver_types::shard_key::{ShardKey, ShardKeys};
+use quiver_types::vector_name::VectorNameConfig;
 use quiver_types::{PeerId, ShardId, TypesError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -278,6 +279,18 @@ pub enum MetaOperation {
         collection: String,
         shard_key: ShardKey,
     },
+    /// `PUT /collections/{c}/vectors/{name}` (design record 018): every peer then gives its
+    /// local shards an empty column for it.
+    CreateVectorName {
+        collection: String,
+        name: String,
+        config: VectorNameConfig,
+    },
+    /// `DELETE /collections/{c}/vectors/{name}`: every peer drops the column and its index.
+    DeleteVectorName {
+        collection: String,
+        name: String,
+    },
 }
 
 /// Limits of concurrent transfers per collection (`storage.performance.*_shard_transfers_limit`):
@@ -447,6 +460,20 @@ impl ClusterState {
             }
             MetaOperation::DropShardKey { collection, shard_key } => {
                 self.meta_mut(collection)?.drop_shard_key(shard_key)
+            }
+            MetaOperation::CreateVectorName { collection, name, config } => {
+                let meta = self.meta_mut(collection)?;
+                let mut next = meta.config.clone();
+                next.create_vector_name(name, config)?;
+                meta.config = next;
+                Ok(MetaResponse::Done)
+            }
+            MetaOperation::DeleteVectorName { collection, name } => {
+                let meta = self.meta_mut(collection)?;
+                let mut next = meta.config.clone();
+                next.delete_vector_name(name)?;
+                meta.config = next;
+                Ok(MetaResponse::Done)
             }
         }
     }

@@ -38,6 +38,7 @@ mod service_points;
 mod service_query;
 mod service_shard_keys;
 mod service_transfers;
+mod service_vectors;
 mod snapshot_archive;
 mod snapshot_cluster;
 mod snapshot_fetch;

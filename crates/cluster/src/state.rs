@@ -18,6 +18,7 @@ mod replicas;
 mod shard_keys;
 #[cfg(test)]
 mod tests;
+mod vectors;
 
 pub use placement::place_shards;
 pub use replicas::{is_active, transfer_initial_state};
@@ -462,18 +463,10 @@ impl ClusterState {
                 self.meta_mut(collection)?.drop_shard_key(shard_key)
             }
             MetaOperation::CreateVectorName { collection, name, config } => {
-                let meta = self.meta_mut(collection)?;
-                let mut next = meta.config.clone();
-                next.create_vector_name(name, config)?;
-                meta.config = next;
-                Ok(MetaResponse::Done)
+                self.meta_mut(collection)?.change_vector_name(collection, name, Some(config))
             }
             MetaOperation::DeleteVectorName { collection, name } => {
-                let meta = self.meta_mut(collection)?;
-                let mut next = meta.config.clone();
-                next.delete_vector_name(name)?;
-                meta.config = next;
-                Ok(MetaResponse::Done)
+                self.meta_mut(collection)?.change_vector_name(collection, name, None)
             }
         }
     }

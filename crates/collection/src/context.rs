@@ -63,7 +63,10 @@ impl CollectionContext {
     pub async fn await_vector_names(&self, op: &quiver_types::ops::UpdateOperation) -> crate::error::Result<()> {
         let unknown = self.with_config(|c| op.vector_names().into_iter().any(|name| !c.has_vector_name(name)));
         match (unknown, self.cluster()) {
-            (true, Some(ports)) => ports.control.catch_up_metadata().await,
+            (true, Some(ports)) => {
+                tracing::debug!(collection = %self.name, "a write names a vector unknown here: catching up");
+                ports.control.catch_up_metadata().await
+            }
             (false, _) | (true, None) => Ok(()),
         }
     }

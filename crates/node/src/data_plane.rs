@@ -1,5 +1,6 @@
 //! The node's implementations of the data plane's ports: shard calls to other peers over the p2p
-//! transport, and `Dead` marking through consensus; plus serving incoming shard requests.
+//! transport, `Dead` marking through consensus and catching up with the cluster's metadata;
+//! plus serving incoming shard requests.
 
 use crate::node::Node;
 use quiver_cluster::Consensus;

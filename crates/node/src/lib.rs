@@ -47,6 +47,7 @@ mod snapshot_startup;
 pub mod snapshots;
 mod snapshots_shard;
 mod strict;
+mod strict_sizes;
 pub mod telemetry;
 
 pub use cluster_start::ClusterStart;

@@ -131,3 +131,27 @@ def test_qdrant_validation_texts(rest, collection_name):
     rest.put(f"/collections/{collection_name}", json={"vectors": {"size": 2, "distance": "Dot"}})
     r = rest.post(f"/collections/{collection_name}/points/scroll", json={"limit": 0})
     assert assert_error(r, 422) == "Validation error in JSON body: [limit: value 0 invalid, must be 1 or larger]"
+
+
+@pytest.mark.parametrize("use_grpc", [False, True])
+def test_writes_by_text_filter_match_as_reads_do(server, client, collection_name, use_grpc):
+    """A delete or payload update by a full-text filter changes exactly the points a scroll with
+    the same filter returns (tokens of the index, not substrings); the logged write names the
+    ids it selected, so replicas and replays agree (unit-tested in `crates/shard/src/resolve.rs`)."""
+    c = grpc_client(server) if use_grpc else client
+    _fill(c, collection_name)
+    c.upsert(collection_name, points=[models.PointStruct(id=6, vector=[1.0, 6.0], payload={"t": "quickly, quickly"})],
+             wait=True)
+    c.create_payload_index(collection_name, "t", field_schema=models.TextIndexParams(
+        type=models.TextIndexType.TEXT, tokenizer=models.TokenizerType.WORD, lowercase=True), wait=True)
+    quick = models.MatchText(text="quick")
+    assert _ids(c, collection_name, quick) == [1, 2], "token `quick`; `quickly` is another token"
+    flt = models.Filter(must=[models.FieldCondition(key="t", match=quick)])
+    c.set_payload(collection_name, payload={"tagged": True}, points=flt, wait=True)
+    tagged = models.Filter(must=[models.FieldCondition(key="tagged", match=models.MatchValue(value=True))])
+    assert sorted(p.id for p in c.scroll(collection_name, scroll_filter=tagged, limit=100)[0]) == [1, 2]
+    c.delete(collection_name, points_selector=models.FilterSelector(filter=flt), wait=True)
+    assert sorted(p.id for p in c.scroll(collection_name, limit=100)[0]) == [3, 4, 5, 6]
+    # Once the index is gone, reads match substrings again (Qdrant's behaviour without an index).
+    c.delete_payload_index(collection_name, "t", wait=True)
+    assert _ids(c, collection_name, quick) == [6]

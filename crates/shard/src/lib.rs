@@ -8,6 +8,7 @@ mod facet;
 mod indexer;
 mod read;
 mod replica;
+mod resolve;
 mod search;
 mod search_custom;
 mod search_multi;

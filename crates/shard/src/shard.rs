@@ -285,21 +285,35 @@ impl LocalShard {
     /// Blocking: call from a blocking thread. Preconditions (points that must exist) are checked
     /// before the WAL append, so an operation in the WAL always applies.
     pub fn update(&self, op: &UpdateOperation, wait: bool) -> Result<UpdateResult> {
-        let record = encode_record(op)?;
-        let seq = {
+        self.update_resolved(op, wait).map(|(result, _)| result)
+    }
+
+    /// [`LocalShard::update`], returning the operation as logged: a filter that matches text is
+    /// resolved to the ids it selects now (`resolve.rs`); a primary sends that to its replicas.
+    pub fn update_resolved(&self, op: &UpdateOperation, wait: bool) -> Result<(UpdateResult, UpdateOperation)> {
+        let resolve = crate::resolve::needs_resolution(op);
+        let mut record = if resolve { Vec::new() } else { encode_record(op)? };
+        let (seq, logged) = {
             let _order = self.write_lock.lock();
-            apply::check_preconditions(&self.table.read(), op)?;
+            let logged = match resolve {
+                true => crate::resolve::resolve(&self.table.read(), op.clone()),
+                false => op.clone(),
+            };
+            if resolve {
+                record = encode_record(&logged)?;
+            }
+            apply::check_preconditions(&self.table.read(), &logged)?;
             let seq = self.wal.append(&record)?;
-            apply::apply(&mut self.table.write(), seq, op);
+            apply::apply(&mut self.table.write(), seq, &logged);
             self.applied_seq.store(seq, Ordering::Release);
-            seq
+            (seq, logged)
         };
         self.indexer.notify();
         if wait {
             self.wal.sync_through(seq)?;
         }
         let status = if wait { UpdateStatus::Completed } else { UpdateStatus::Acknowledged };
-        Ok(UpdateResult { operation_id: Some(seq), status })
+        Ok((UpdateResult { operation_id: Some(seq), status }, logged))
     }
 
     /// Makes every logged operation durable (used on shutdown and by `wait=false` flushes).

@@ -18,6 +18,8 @@ mod staged;
 #[cfg(test)]
 mod tests_multi;
 #[cfg(test)]
+mod tests_resolve;
+#[cfg(test)]
 mod tests_search;
 #[cfg(test)]
 mod tests_vectors;

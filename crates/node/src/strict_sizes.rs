@@ -151,8 +151,8 @@ mod tests {
 
     #[test]
     fn proc_values_are_read_in_bytes() {
-        assert_eq!(kilobytes("Name:\\tq\\nVmRSS:\\t  2048 kB\\n", "VmRSS:"), Some(2048 * 1024));
-        assert_eq!(kilobytes("MemTotal:       16384 kB\\n", "MemTotal:"), Some(16384 * 1024));
+        assert_eq!(kilobytes("Name:\tq\nVmRSS:\t  2048 kB\n", "VmRSS:"), Some(2048 * 1024));
+        assert_eq!(kilobytes("MemTotal:       16384 kB\n", "MemTotal:"), Some(16384 * 1024));
         assert!(resident_and_available().is_some_and(|(rss, available)| rss > 0 && available >= rss));
     }
 }

@@ -4,7 +4,7 @@
    the REST modules are imported, and this module's `client` fixture (which overrides the REST
    one from conftest) makes every `client.*` call go over gRPC. Raw-REST checks inside them
    (`rest` fixture) still go over REST, which makes them cross-transport checks too.
-2. gRPC-specific checks: status codes and messages, health, Unimplemented RPCs.
+2. gRPC-specific checks: status codes and messages, health, snapshots and vector-name RPCs.
 3. Parity: the same requests over REST and gRPC return the same points, scores and errors.
 """
 
@@ -143,7 +143,7 @@ def test_status_codes_and_messages(client, rest, collection_name):
     assert e.value.details() == rest_message
 
 
-def test_unimplemented_rpcs_name_the_feature(server, client, collection_name):
+def test_snapshot_and_vector_name_rpcs(server, client, rest, collection_name):
     client.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
     with channel(server) as ch:
         listed = SnapshotsStub(ch).List(ListSnapshotsRequest(collection_name=collection_name), timeout=10)
@@ -151,11 +151,19 @@ def test_unimplemented_rpcs_name_the_feature(server, client, collection_name):
     snap = client.create_snapshot(collection_name)
     assert [s.name for s in client.list_snapshots(collection_name)] == [snap.name]
     assert client.delete_snapshot(collection_name, snap.name)
+    # The named-vector RPCs are served (no RPC answers Unimplemented any more), with REST's texts.
     request = pb.DeleteVectorNameRequest(collection_name=collection_name, vector_name="image")
     with channel(server) as ch, pytest.raises(grpc.RpcError) as e:
         pb.PointsStub(ch).DeleteVectorName(request, timeout=10)
-    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "removing a named vector" in e.value.details()
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert e.value.details() == rest_error(rest, "DELETE", f"/collections/{collection_name}/vectors/image", None)
+    dense = pb.DenseVectorCreationConfig(size=3, distance=pb.Distance.Cosine)
+    create = pb.CreateVectorNameRequest(collection_name=collection_name, vector_name="image", dense_config=dense, wait=True)
+    with channel(server) as ch:
+        pb.PointsStub(ch).CreateVectorName(create, timeout=10)
+        pb.PointsStub(ch).DeleteVectorName(request, timeout=10)
+        pb.PointsStub(ch).CreateVectorName(create, timeout=10)
+    assert client.get_collection(collection_name).config.params.vectors["image"].size == 3
 
 
 def test_metrics_count_grpc_responses(server, client, rest, collection_name):

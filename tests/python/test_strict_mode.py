@@ -1,6 +1,7 @@
 """Strict mode (`strict_mode_config` with `enabled: true`) on create and PATCH, over REST and
 gRPC: limits enforced with Qdrant's texts (400 `Bad request: …`), read and write rate limits
-(429 with Retry-After / ResourceExhausted), unknown or unenforced settings refused by name."""
+(429 with Retry-After / ResourceExhausted), unknown settings and `search_max_oversampling` (no quantization) refused by name. The other
+limits have their own tests in `test_strict_limits.py`."""
 
 import grpc
 import pytest
@@ -61,7 +62,7 @@ def test_write_limits(rest, collection_name):
                                     "unindexed_filtering_update": False, "max_payload_index_count": 1})
     base = f"/collections/{collection_name}"
     pts = [{"id": 10 + i, "vector": [1.0, 0.0]} for i in range(3)]
-    assert_error(rest.put(f"{base}/points?wait=true", json={"points": pts}), 400, 'Limit exceeded 3 > 2 for "upsert_max_batchsize"')
+    assert_error(rest.put(f"{base}/points?wait=true", json={"points": pts}), 400, 'Limit exceeded 3 > 2 for "upsert limit"')
     assert_ok_envelope(rest.put(f"{base}/points?wait=true", json={"points": pts[:1]}))
     assert_error(rest.put(f"{base}/points?wait=true", json={"points": pts[1:]}), 400, "Max points count limit of 7 reached")
     assert_ok_envelope(rest.put(f"{base}/points?wait=true", json={"points": [{"id": 0, "vector": [0.0, 1.0]}]}))  # overwrite: fine
@@ -96,18 +97,20 @@ def test_rate_limits(server, rest, collection_name, use_grpc):
     assert c.count(collection_name).count == 8  # the refused write changed nothing
 
 
-@pytest.mark.parametrize("strict,needle", [
-    ({"enabled": True, "max_qery_limit": 3}, "unknown field `max_qery_limit`"),
-    ({"enabled": True, "sparse_config": {}}, "strict_mode_config.sparse_config is not supported"),
-    ({"enabled": True, "max_timeout": 5}, "strict_mode_config.max_timeout is not supported"),
-    ({"enabled": "yes"}, "Invalid strict_mode_config"),
+@pytest.mark.parametrize("strict,status,needle", [
+    ({"enabled": True, "max_qery_limit": 3}, 400, "unknown field `max_qery_limit`"),
+    ({"enabled": True, "search_max_oversampling": 1.5}, 400, "strict_mode_config.search_max_oversampling is not supported"),
+    ({"enabled": True, "sparse_config": {"s": {"max_lenght": 3}}}, 400, "unknown field `max_lenght`"),
+    ({"enabled": True, "max_resident_memory_percent": 0}, 422,
+     "strict_mode_config.max_resident_memory_percent: value 0 invalid, must be from 1 to 100"),
+    ({"enabled": "yes"}, 400, "Invalid strict_mode_config"),
 ])
-def test_bad_strict_mode_config_refused(rest, collection_name, strict, needle):
+def test_bad_strict_mode_config_refused(rest, collection_name, strict, status, needle):
     r = rest.put(f"/collections/{collection_name}", json={"vectors": {"size": 2, "distance": "Dot"}, "strict_mode_config": strict})
-    assert_error(r, 400, needle)
+    assert_error(r, status, needle)
     assert rest.get(f"/collections/{collection_name}").status_code == 404
     _create(rest, collection_name, {"enabled": True, "max_query_limit": 3})
-    assert_error(rest.patch(f"/collections/{collection_name}", json={"strict_mode_config": strict}), 400, needle)
+    assert_error(rest.patch(f"/collections/{collection_name}", json={"strict_mode_config": strict}), status, needle)
     cfg = assert_ok_envelope(rest.get(f"/collections/{collection_name}"))["config"]["strict_mode_config"]
     assert cfg == {"enabled": True, "max_query_limit": 3}
 

@@ -13,6 +13,7 @@ use axum::routing::{delete, get, post, put};
 use quiver_node::AliasAction;
 use quiver_types::cluster::{ClusterOperation, CreateShardingKey, DropShardingKey};
 use quiver_types::config::{CreateCollection, UpdateCollection};
+use quiver_types::vector_name::VectorNameConfig;
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/collections/{name}/shards/{shard_id}/digest", get(shard_digest))
         .route("/collections/{name}/index", put(create_index))
         .route("/collections/{name}/index/{field}", delete(delete_index))
+        .route("/collections/{name}/vectors/{vector_name}", put(create_vector).delete(delete_vector))
 }
 
 async fn list(State(state): State<AppState>, caller: Caller, started: Started) -> Response {
@@ -209,6 +211,27 @@ async fn delete_index(
 ) -> Result<Response, ApiError> {
     let wait = p.wait.unwrap_or(false);
     Ok(ok(started.0, state.node.delete_field_index(&name, &field, wait).await?))
+}
+
+async fn create_vector(
+    State(state): State<AppState>,
+    Path((name, vector)): Path<(String, String)>,
+    Params(p): Params<WriteParams>,
+    started: Started,
+    JsonBody(body): JsonBody<VectorNameConfig>,
+) -> Result<Response, ApiError> {
+    let (wait, timeout) = (p.wait.unwrap_or(false), p.timeout.filter(|t| *t > 0).map(std::time::Duration::from_secs));
+    Ok(ok(started.0, state.node.create_vector_name(&name, &vector, body, wait, timeout).await?))
+}
+
+async fn delete_vector(
+    State(state): State<AppState>,
+    Path((name, vector)): Path<(String, String)>,
+    Params(p): Params<WriteParams>,
+    started: Started,
+) -> Result<Response, ApiError> {
+    let (wait, timeout) = (p.wait.unwrap_or(false), p.timeout.filter(|t| *t > 0).map(std::time::Duration::from_secs));
+    Ok(ok(started.0, state.node.delete_vector_name(&name, &vector, wait, timeout).await?))
 }
 
 /// Internal: the content digest of this peer's replica of a shard (tests compare replicas).

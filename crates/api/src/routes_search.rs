@@ -63,6 +63,7 @@ async fn search_batch(
 ) -> Reply {
     let timeout = p.check()?;
     let requests = body.searches.into_iter().map(SearchWire::into_request).collect::<Result<Vec<_>, _>>()?;
+    let timeout = timeout.in_batch(requests.len());
     let mut results = Vec::with_capacity(requests.len());
     for request in requests {
         results.push(wire::bounded(timeout, s.node.search_points(&name, request)).await?);
@@ -95,6 +96,7 @@ async fn query_batch(
     let timeout = p.check()?;
     let queries =
         body.searches.into_iter().map(|q| checked(&caller, q.into_query()?)).collect::<Result<Vec<_>, _>>()?;
+    let timeout = timeout.in_batch(queries.len());
     let mut results = Vec::with_capacity(queries.len());
     for query in queries {
         let points = wire::bounded(timeout, s.node.query_points(&name, query)).await?;
@@ -180,6 +182,7 @@ async fn recommend_batch(
     let timeout = p.check()?;
     let queries =
         body.searches.into_iter().map(|q| checked(&caller, q.into_query()?)).collect::<Result<Vec<_>, _>>()?;
+    let timeout = timeout.in_batch(queries.len());
     let mut results = Vec::with_capacity(queries.len());
     for query in queries {
         results.push(wire::bounded(timeout, s.node.query_points(&name, query)).await?);
@@ -212,6 +215,7 @@ async fn discover_batch(
     let timeout = p.check()?;
     let queries =
         body.searches.into_iter().map(|q| checked(&caller, q.into_query()?)).collect::<Result<Vec<_>, _>>()?;
+    let timeout = timeout.in_batch(queries.len());
     let mut results = Vec::with_capacity(queries.len());
     for query in queries {
         results.push(wire::bounded(timeout, s.node.query_points(&name, query)).await?);

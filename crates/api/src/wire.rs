@@ -64,6 +64,15 @@ pub struct ReadParams {
 pub struct ReadSettings {
     pub timeout: Option<std::time::Duration>,
     pub consistency: quiver_types::query::ReadConsistency,
+    /// The size of the batch the read belongs to (strict mode's `search_max_batchsize`).
+    pub batch: Option<usize>,
+}
+
+impl ReadSettings {
+    /// The settings of each read of a batch of `size`.
+    pub fn in_batch(self, size: usize) -> ReadSettings {
+        ReadSettings { batch: Some(size), ..self }
+    }
 }
 
 impl ReadParams {
@@ -79,15 +88,18 @@ impl ReadParams {
                 ),
             )
         })?;
-        Ok(ReadSettings { timeout: seconds(self.timeout)?, consistency })
+        Ok(ReadSettings { timeout: seconds(self.timeout)?, consistency, batch: None })
     }
 }
 
-/// Runs a read with the request's timeout (408 when it elapses).
+/// Runs a read with the request's timeout (408 when it elapses), its shape known to strict mode.
 pub async fn bounded<T>(
     settings: ReadSettings,
     read: impl std::future::Future<Output = Result<T, quiver_node::NodeError>>,
 ) -> Result<T, ApiError> {
+    let shape =
+        quiver_node::service::RequestShape { timeout_s: settings.timeout.map(|t| t.as_secs()), batch: settings.batch };
+    let read = quiver_node::service::with_request_shape(shape, read);
     let read = quiver_node::service::with_read_consistency(settings.consistency, read);
     match settings.timeout {
         None => Ok(read.await?),

@@ -248,13 +248,31 @@ async fn collection_snapshots_over_grpc() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn missing_features_answer_unimplemented() {
+async fn named_vectors_and_facets_are_served() {
+    use qdrant_client::qdrant::create_vector_name_request::VectorConfig;
+    use qdrant_client::qdrant::{DeleteVectorNameRequestBuilder, DenseVectorCreationConfig};
     let h = Harness::start().await;
     let client = seeded(&h, "u").await;
-    let request = qdrant_client::qdrant::DeleteVectorNameRequestBuilder::new("u", "image");
-    let (c, m) = code(client.delete_vector_name(request).await.unwrap_err());
-    assert_eq!(c, tonic::Code::Unimplemented);
-    assert!(m.contains("removing a named vector"), "{m}");
+    let (c, m) = code(client.delete_vector_name(DeleteVectorNameRequestBuilder::new("u", "image")).await.unwrap_err());
+    assert_eq!(c, tonic::Code::InvalidArgument);
+    assert!(m.contains("Not existing vector name error: image"), "{m}");
+    let dense = DenseVectorCreationConfig { size: 3, distance: Distance::Euclid.into(), ..Default::default() };
+    let create = qdrant_client::qdrant::CreateVectorNameRequest {
+        collection_name: "u".into(),
+        vector_name: "image".into(),
+        wait: Some(true),
+        vector_config: Some(VectorConfig::DenseConfig(dense)),
+        ..Default::default()
+    };
+    client.create_vector_name(create.clone()).await.expect("create vector name");
+    let info = h.rest.ok(Method::GET, "/collections/u", None).await;
+    assert_eq!(info["config"]["params"]["vectors"]["image"], json!({"size": 3, "distance": "Euclid"}));
+    let (c, m) = code(client.create_vector_name(create).await.unwrap_err());
+    assert_eq!(c, tonic::Code::InvalidArgument);
+    assert!(m.contains("Vector with name `image` already exists"), "{m}");
+    client.delete_vector_name(DeleteVectorNameRequestBuilder::new("u", "image").wait(true)).await.expect("delete");
+    let info = h.rest.ok(Method::GET, "/collections/u", None).await;
+    assert_eq!(info["config"]["params"]["vectors"], json!({"size": 4, "distance": "Dot"}));
     // Facets are served, and need an index on the key as in Qdrant.
     let (c, m) = code(client.facet(qdrant_client::qdrant::FacetCountsBuilder::new("u", "city")).await.unwrap_err());
     assert_eq!(c, tonic::Code::InvalidArgument);

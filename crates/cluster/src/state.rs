@@ -18,6 +18,7 @@ mod replicas;
 mod shard_keys;
 #[cfg(test)]
 mod tests;
+mod vectors;
 
 pub use placement::place_shards;
 pub use replicas::{is_active, transfer_initial_state};
@@ -28,6 +29,7 @@ use quiver_types::cluster::{AliasAction, ShardTransfer, TransferMethod};
 use quiver_types::config::{CollectionConfig, UpdateCollection};
 use quiver_types::replica::ReplicaState;
 use quiver_types::shard_key::{ShardKey, ShardKeys};
+use quiver_types::vector_name::VectorNameConfig;
 use quiver_types::{PeerId, ShardId, TypesError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -284,6 +286,18 @@ pub enum MetaOperation {
         collection: String,
         shard_key: ShardKey,
     },
+    /// `PUT /collections/{c}/vectors/{name}` (design record 018): every peer then gives its
+    /// local shards an empty column for it.
+    CreateVectorName {
+        collection: String,
+        name: String,
+        config: VectorNameConfig,
+    },
+    /// `DELETE /collections/{c}/vectors/{name}`: every peer drops the column and its index.
+    DeleteVectorName {
+        collection: String,
+        name: String,
+    },
 }
 
 /// Limits of concurrent transfers per collection (`storage.performance.*_shard_transfers_limit`):
@@ -465,6 +479,12 @@ impl ClusterState {
             }
             MetaOperation::DropShardKey { collection, shard_key } => {
                 self.meta_mut(collection)?.drop_shard_key(shard_key)
+            }
+            MetaOperation::CreateVectorName { collection, name, config } => {
+                self.meta_mut(collection)?.change_vector_name(collection, name, Some(config))
+            }
+            MetaOperation::DeleteVectorName { collection, name } => {
+                self.meta_mut(collection)?.change_vector_name(collection, name, None)
             }
         }
     }

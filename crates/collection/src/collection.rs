@@ -90,6 +90,7 @@ fn shard_config(config: &CollectionConfig) -> ShardConfig {
     let indexing_threshold_kb = config.optimizer_config.indexing_threshold.unwrap_or(10_000);
     ShardConfig {
         dense,
+        sparse: config.params.sparse_vectors.keys().cloned().collect(),
         wal_segment_bytes,
         index: IndexConfig {
             hnsw,
@@ -287,8 +288,21 @@ impl Collection {
         self.ctx.config()
     }
 
-    /// Replaces the configuration (only fields that do not change the data layout may differ).
+    /// Replaces the configuration. Vector names created or dropped change the local shards'
+    /// columns (design record 018): a new column exists in every local shard before the
+    /// configuration names it (so a crash in between leaves the old configuration and no
+    /// trace of the new name); a dropped one leaves the configuration first (a crash in between
+    /// is finished when the shards open: they skip vectors the configuration does not name).
+    /// Blocking (shard checkpoints).
     pub fn set_config(&self, config: CollectionConfig) -> Result<()> {
+        let before = self.ctx.with_config(shard_config);
+        let after = shard_config(&config);
+        let columns_change = before.dense != after.dense || before.sparse != after.sparse;
+        let drops = before.dense.iter().any(|(name, spec)| after.dense.get(name) != Some(spec))
+            || before.sparse.iter().any(|name| !after.sparse.contains(name));
+        if columns_change && !drops {
+            self.set_shard_vectors(&after)?;
+        }
         let bytes = serde_json::to_vec_pretty(&config).map_err(|e| service("encode config", e))?;
         write_atomic(&self.dir().join(CONFIG_FILE), &bytes).map_err(|e| service("write collection config", e))?;
         // Quantization changes converge in the background in each local shard.
@@ -297,6 +311,16 @@ impl Collection {
             shard.set_quantization(&quantization);
         }
         self.ctx.set_config(config);
+        if columns_change && drops {
+            self.set_shard_vectors(&after)?;
+        }
+        Ok(())
+    }
+
+    fn set_shard_vectors(&self, config: &ShardConfig) -> Result<()> {
+        for shard in self.replica_sets().iter().filter_map(|set| set.local()) {
+            shard.set_vectors(config.clone())?;
+        }
         Ok(())
     }
 
@@ -381,6 +405,7 @@ impl Collection {
         wait: bool,
     ) -> Result<UpdateResult> {
         let targets = self.routing().write_targets(shard_key)?;
+        self.ctx.await_vector_names(&op).await?;
         self.ctx.with_config(|config| validate::prepare_operation(config, &mut op))?;
         let parts: Vec<(ShardId, UpdateOperation)> =
             targets.iter().flat_map(|target| split_by_shard(target, &op)).collect();

@@ -55,6 +55,22 @@ impl CollectionContext {
         f(&self.config.read())
     }
 
+    /// Cluster mode: when `op` names a vector this peer's configuration lacks, catches up with
+    /// the cluster's metadata first (design record 018). The name was created after this
+    /// peer last applied the metadata (then it is known afterwards), or dropped since the
+    /// operation was ordered (then the shard skips that vector). Fails (transient) if the
+    /// metadata cannot be caught up with.
+    pub async fn await_vector_names(&self, op: &quiver_types::ops::UpdateOperation) -> crate::error::Result<()> {
+        let unknown = self.with_config(|c| op.vector_names().into_iter().any(|name| !c.has_vector_name(name)));
+        match (unknown, self.cluster()) {
+            (true, Some(ports)) => {
+                tracing::debug!(collection = %self.name, "a write names a vector unknown here: catching up");
+                ports.control.catch_up_metadata().await
+            }
+            (false, _) | (true, None) => Ok(()),
+        }
+    }
+
     /// The cluster ports (`None` standalone).
     pub fn cluster(&self) -> Option<&ClusterPorts> {
         self.cluster.get()

@@ -197,6 +197,10 @@ pub trait ControlPlane: Send + Sync {
         to: PeerId,
     ) -> BoxFuture<'_, Result<()>>;
 
+    /// Returns once this peer applied (and reconciled) the metadata the cluster had committed
+    /// when it was called: a collection's configuration here is then at least as recent.
+    fn catch_up_metadata(&self) -> BoxFuture<'_, Result<()>>;
+
     /// Whether this peer is in contact with a Raft quorum. A peer that is not (partitioned, or
     /// paused and resumed) may hold replicas that others already marked `Dead`, so its local
     /// replicas must not serve reads until it is back in contact.

@@ -203,7 +203,8 @@ impl ReplicaSet {
         wait: bool,
         term: u64,
     ) -> Result<InFlight> {
-        let result = self.order_locally(&local, op.clone(), ports.me, term).await?;
+        // The operation as logged (a filter matching text resolved to ids) is what replicas apply.
+        let (result, op) = self.order_locally(&local, op, ports.me, term).await?;
         let seq = result.operation_id.unwrap_or(0);
         tracing::debug!(peer = ports.me, shard_id = self.shard_id, seq, ?op, "ordered as primary");
         let sends = self
@@ -247,7 +248,7 @@ impl ReplicaSet {
         op: UpdateOperation,
         me: PeerId,
         term: u64,
-    ) -> Result<UpdateResult> {
+    ) -> Result<(UpdateResult, UpdateOperation)> {
         let (set, shard) = (Arc::clone(self), Arc::clone(local));
         let task = tokio::task::spawn_blocking(move || {
             let _role = set.role.read();
@@ -255,7 +256,7 @@ impl ReplicaSet {
             if set.primary() != Some(me) || set.current_term() != term || !same_replica {
                 return Err(not_primary(&set, me));
             }
-            Ok(shard.update(&op, false)?)
+            Ok(shard.update_resolved(&op, false)?)
         });
         task.await.map_err(|e| service("shard update task", e))?
     }

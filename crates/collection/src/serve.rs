@@ -150,6 +150,7 @@ impl ReplicaSet {
                     return Err(not_primary(self, ports.me));
                 }
                 let mut op = op;
+                self.ctx.await_vector_names(&op).await?;
                 crate::validate::prepare_operation(&self.ctx.config(), &mut op)?;
                 tracing::debug!(peer = ports.me, shard_id, seen_at, "forwarded write");
                 Ok(ShardResponse::Updated(self.update_as_primary(ports, op, wait, Some(seen_at)).await?))
@@ -176,6 +177,8 @@ impl ReplicaSet {
                     )));
                 }
                 tracing::debug!(shard_id, seq, primary, "applying a primary's record");
+                // A vector name this peer has not applied yet would be skipped: catch up first.
+                self.ctx.await_vector_names(&op).await?;
                 self.await_predecessor(&local, seq).await;
                 let task = tokio::task::spawn_blocking(move || local.apply_at(seq, &op, wait));
                 let outcome = task.await.map_err(|e| CollectionError::Service(format!("apply task: {e}")));

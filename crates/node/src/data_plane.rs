@@ -1,5 +1,6 @@
 //! The node's implementations of the data plane's ports: shard calls to other peers over the p2p
-//! transport, and `Dead` marking through consensus; plus serving incoming shard requests.
+//! transport, `Dead` marking through consensus and catching up with the cluster's metadata;
+//! plus serving incoming shard requests.
 
 use crate::node::Node;
 use quiver_cluster::Consensus;
@@ -70,7 +71,27 @@ pub struct ConsensusControl {
     pub node: std::sync::Weak<Node>,
 }
 
+/// How long a peer waits to catch up with the cluster's metadata before refusing a write that
+/// names a vector it does not know.
+const METADATA_CATCH_UP: Duration = Duration::from_secs(10);
+
 impl ControlPlane for ConsensusControl {
+    fn catch_up_metadata(&self) -> BoxFuture<'_, Result<(), CollectionError>> {
+        Box::pin(async move {
+            let node = self.node.upgrade().ok_or_else(|| CollectionError::Service("node is stopping".into()))?;
+            let cluster = node.cluster().ok_or_else(|| CollectionError::Service("not in cluster mode".into()))?;
+            let unavailable = |e: quiver_cluster::ClusterError| {
+                CollectionError::ShardUnavailable(format!("cannot catch up with the cluster's metadata: {e}"))
+            };
+            let commit = cluster.consensus.cluster_commit(METADATA_CATCH_UP).await.map_err(unavailable)?;
+            cluster.consensus.wait_applied(commit, METADATA_CATCH_UP).await.map_err(unavailable)?;
+            let node = Arc::clone(&node);
+            tokio::task::spawn_blocking(move || node.reconcile_now())
+                .await
+                .map_err(|e| CollectionError::Service(format!("reconcile task: {e}")))
+        })
+    }
+
     fn is_indispensable(&self) -> bool {
         self.node.upgrade().and_then(|n| n.cluster().map(|c| c.consensus.indispensable())).unwrap_or(false)
     }

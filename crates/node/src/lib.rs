@@ -38,6 +38,7 @@ mod service_points;
 mod service_query;
 mod service_shard_keys;
 mod service_transfers;
+mod service_vectors;
 mod snapshot_archive;
 mod snapshot_cluster;
 mod snapshot_fetch;
@@ -46,6 +47,7 @@ mod snapshot_startup;
 pub mod snapshots;
 mod snapshots_shard;
 mod strict;
+mod strict_sizes;
 pub mod telemetry;
 
 pub use cluster_start::ClusterStart;

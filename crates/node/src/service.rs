@@ -6,5 +6,6 @@ pub use crate::service_points::ScrollPage;
 pub use crate::service_query::{
     ContextInput, FeedbackInput, Fusion, LookupFrom, Mmr, NaiveFeedback, Prefetch, QueryInput, QueryPoints, VectorInput,
 };
+pub use crate::strict::{RequestShape, with_request_shape};
 pub use quiver_collection::SearchRequest;
 pub use quiver_collection::with_read_consistency;

@@ -4,19 +4,42 @@
 //!
 //! A request is counted once: the outermost service call takes the token, calls it makes to
 //! other service functions (a query's prefetches, a group's searches) run inside its admission.
+//! What a read's request carries besides its body (`timeout`, the size of its batch) reaches the
+//! checks through [`with_request_shape`]; the size limits of writes are in `strict_sizes.rs`.
 
 use crate::error::{NodeError, Result};
 use crate::node::Node;
 pub(crate) use crate::registers::Traffic;
 use quiver_collection::Collection;
 use quiver_types::filter::{Condition, Filter};
+use quiver_types::filter::{Match, MatchAnyValues};
 use quiver_types::index_params::FieldSchema;
 use quiver_types::ops::{PointSelector, UpdateOperation};
 use quiver_types::query::SearchParams;
-use quiver_types::strict_mode::{StrictModeConfig, limit_exceeded, refusal};
+use quiver_types::strict_mode::{
+    StrictModeConfig, condition_size_exceeded, filter_conditions_exceeded, limit_exceeded, refusal,
+};
 
 tokio::task_local! {
     static ADMITTED: ();
+    static SHAPE: RequestShape;
+}
+
+/// What a read request asks besides its body: its `timeout` (seconds) and, for a request of a
+/// batch, the batch's size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestShape {
+    pub timeout_s: Option<u64>,
+    pub batch: Option<usize>,
+}
+
+/// Runs `read` with its request's shape known to the strict mode checks.
+pub async fn with_request_shape<F: std::future::Future>(shape: RequestShape, read: F) -> F::Output {
+    SHAPE.scope(shape, read).await
+}
+
+fn request_shape() -> RequestShape {
+    SHAPE.try_with(|shape| *shape).unwrap_or_default()
 }
 
 /// Whether this task runs inside an admitted request.
@@ -68,13 +91,54 @@ fn count_conditions(filter: &Filter) -> usize {
         .sum()
 }
 
-/// Checks a filter against `filter_max_conditions` and, when `indexed_only`, that every key
-/// it conditions on has a payload index.
+/// The most values one condition of `filter` holds (`match: {any}`/`{except}` values, polygon
+/// points), nested filters included.
+fn max_condition_size(filter: &Filter) -> usize {
+    let lists = [filter.must.as_deref(), filter.should.as_deref(), filter.must_not.as_deref()];
+    let min_should = filter.min_should.as_ref().map(|m| m.conditions.as_slice());
+    let values = |v: &MatchAnyValues| match v {
+        MatchAnyValues::Keywords(k) => k.len(),
+        MatchAnyValues::Integers(i) => i.len(),
+    };
+    let size = |c: &Condition| match c {
+        Condition::Filter(f) => max_condition_size(f),
+        Condition::Nested(n) => max_condition_size(&n.nested.filter),
+        Condition::Field(f) => {
+            let matched = match &f.r#match {
+                Some(Match::Any { any }) => values(any),
+                Some(Match::Except { except }) => values(except),
+                Some(
+                    Match::Value { .. }
+                    | Match::Text { .. }
+                    | Match::TextAny { .. }
+                    | Match::Phrase { .. }
+                    | Match::Prefix { .. },
+                )
+                | None => 0,
+            };
+            let polygon = f.geo_polygon.as_ref().map_or(0, |p| {
+                p.exterior.points.len() + p.interiors.iter().flatten().map(|i| i.points.len()).sum::<usize>()
+            });
+            matched.max(polygon)
+        }
+        Condition::IsEmpty(_) | Condition::IsNull(_) | Condition::HasId(_) | Condition::HasVector(_) => 0,
+    };
+    lists.into_iter().chain([min_should]).flatten().flatten().map(size).max().unwrap_or(0)
+}
+
+/// Checks a filter against `filter_max_conditions` and `condition_max_size` and, when
+/// `indexed_only`, that every key it conditions on has a payload index.
 fn check_filter(collection: &Collection, strict: &StrictModeConfig, filter: &Filter, indexed_only: bool) -> Result<()> {
     if let Some(max) = strict.filter_max_conditions {
         let n = count_conditions(filter);
         if n > max {
-            return Err(bad(limit_exceeded(n, max, "filter_max_conditions")));
+            return Err(bad(filter_conditions_exceeded(n, max)));
+        }
+    }
+    if let Some(max) = strict.condition_max_size {
+        let n = max_condition_size(filter);
+        if n > max {
+            return Err(bad(condition_size_exceeded(n, max)));
         }
     }
     if indexed_only {
@@ -138,6 +202,17 @@ impl Node {
             self.note_unindexed_filter(collection, filter);
         }
         let Some(strict) = strict_mode(collection) else { return Ok(()) };
+        let shape = request_shape();
+        if let (Some(max), Some(timeout)) = (strict.max_timeout, shape.timeout_s)
+            && timeout > max as u64
+        {
+            return Err(bad(limit_exceeded(timeout, max, "timeout")));
+        }
+        if let (Some(max), Some(batch)) = (strict.search_max_batchsize, shape.batch)
+            && batch > max
+        {
+            return Err(bad(limit_exceeded(batch, max, "batch size")));
+        }
         if let (Some(max), Some(limit)) = (strict.max_query_limit, limit)
             && limit > max
         {
@@ -159,12 +234,17 @@ impl Node {
         Ok(())
     }
 
-    /// The strict mode checks of a write: batch size, points count, filters of updates.
+    /// The strict mode checks of a write: batch size, filters of updates, vector sizes, and
+    /// (for writes that take memory) the collection's size limits and resident memory.
     pub(crate) async fn check_update(&self, collection: &Collection, op: &UpdateOperation) -> Result<()> {
         let Some(strict) = strict_mode(collection) else { return Ok(()) };
         let (batch, filter) = match op {
-            UpdateOperation::Upsert { points, update_filter, .. } => (Some(points.len()), update_filter.as_ref()),
-            UpdateOperation::UpdateVectors { points, update_filter } => (Some(points.len()), update_filter.as_ref()),
+            UpdateOperation::Upsert { points, update_filter, .. } => {
+                (Some((points.len(), "upsert limit")), update_filter.as_ref())
+            }
+            UpdateOperation::UpdateVectors { points, update_filter } => {
+                (Some((points.len(), "update limit")), update_filter.as_ref())
+            }
             UpdateOperation::Delete { selector }
             | UpdateOperation::SetPayload { selector, .. }
             | UpdateOperation::OverwritePayload { selector, .. }
@@ -175,25 +255,18 @@ impl Node {
                 PointSelector::Filter(f) => (None, Some(f)),
             },
         };
-        if let (Some(max), Some(n)) = (strict.upsert_max_batchsize, batch)
+        if let (Some(max), Some((n, name))) = (strict.upsert_max_batchsize, batch)
             && n > max
         {
-            return Err(bad(limit_exceeded(n, max, "upsert_max_batchsize")));
+            return Err(bad(limit_exceeded(n, max, name)));
         }
         if let Some(filter) = filter {
             check_filter(collection, &strict, filter, strict.unindexed_filtering_update == Some(false))?;
         }
-        if let (Some(max), UpdateOperation::Upsert { points, .. }) = (strict.max_points_count, op) {
-            let existing = collection.count(None, None).await?;
-            let ids: Vec<_> = points.iter().map(|p| p.id).collect();
-            let present = collection.point_versions(&ids).await?.len();
-            let after = existing + ids.iter().collect::<std::collections::HashSet<_>>().len() - present.min(ids.len());
-            if after > max {
-                return Err(bad(refusal(
-                    format!("Max points count limit of {max} reached"),
-                    "Delete unused points or increase max_points_count.",
-                )));
-            }
+        crate::strict_sizes::check_vector_limits(&strict, op)?;
+        if crate::strict_sizes::takes_memory(op) {
+            self.check_collection_size(collection, &strict, op).await?;
+            crate::strict_sizes::check_resident_memory(&strict)?;
         }
         Ok(())
     }

@@ -122,6 +122,7 @@ fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let hnsw = HnswConfig { m, ef_construct, ..HnswConfig::default() };
     let config = ShardConfig {
+        sparse: Default::default(),
         dense: BTreeMap::from([(String::new(), quiver_shard::VectorSpec::plain(dim, Distance::Cosine))]),
         wal_segment_bytes: 64 << 20,
         index: IndexConfig {

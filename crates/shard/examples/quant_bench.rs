@@ -81,6 +81,7 @@ fn main() {
     let hnsw = HnswConfig { m: 16, ef_construct: 100, ..HnswConfig::default() };
     let config = ShardConfig {
         dense: BTreeMap::from([(String::new(), quiver_shard::VectorSpec::plain(dim, Distance::Cosine))]),
+        sparse: Default::default(),
         wal_segment_bytes: 64 << 20,
         index: IndexConfig { hnsw: BTreeMap::from([(String::new(), hnsw)]), ..IndexConfig::default() },
     };

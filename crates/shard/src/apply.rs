@@ -1,6 +1,8 @@
 //! Applying update operations to the point table. Application is deterministic: the same
 //! operations in the same order give the same table on every replica, and filter selectors are
-//! resolved against the table at the operation's place in the order.
+//! resolved against the table at the operation's place in the order. Filters that match text
+//! never reach a record: they are resolved to ids before logging (`resolve.rs`); records logged
+//! before that replay with the substring match they were applied with.
 
 use crate::error::{Result, ShardError};
 use quiver_storage::filter::CompiledFilter;

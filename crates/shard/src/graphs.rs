@@ -6,10 +6,10 @@
 use crate::index_config::{IndexConfig, hnsw_params};
 use quiver_storage::graph_file::{self, GraphKey, SavedGraph};
 use quiver_storage::index::{HnswIndex, VectorIndex};
-use quiver_storage::points::{PointTable, StoredPoint};
+use quiver_storage::points::{Placed, PointTable, StoredPoint};
 use quiver_storage::vectors::VectorSpec;
 use quiver_types::PointId;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -56,23 +56,37 @@ impl SavedGraphs {
         &self,
         table: &mut PointTable,
         load: impl FnOnce(&mut dyn FnMut(StoredPoint)) -> quiver_storage::Result<()>,
-    ) -> quiver_storage::Result<()> {
+    ) -> quiver_storage::Result<HashSet<PointId>> {
+        // Points stored with vectors of names dropped since (design record 018).
+        let mut trimmed = HashSet::new();
+        fn put(table: &mut PointTable, trimmed: &mut HashSet<PointId>, p: StoredPoint) {
+            let id = p.id;
+            if !table.upsert(p) {
+                trimmed.insert(id);
+            }
+        }
         let hints = self.slot_hints();
         if hints.is_empty() {
-            return load(&mut |p| table.upsert(p));
+            load(&mut |p| put(table, &mut trimmed, p))?;
+            return Ok(trimmed);
         }
         let mut elsewhere = Vec::new();
         load(&mut |p| match hints.get(&p.id) {
             Some(slot) => {
-                if let Some(p) = table.upsert_at(p, *slot) {
-                    elsewhere.push(p);
+                let id = p.id;
+                match table.upsert_at(p, *slot) {
+                    Placed::Whole => {}
+                    Placed::Trimmed => {
+                        trimmed.insert(id);
+                    }
+                    Placed::Elsewhere(p) => elsewhere.push(p),
                 }
             }
             None => elsewhere.push(p),
         })?;
         table.seal_slots();
-        elsewhere.into_iter().for_each(|p| table.upsert(p));
-        Ok(())
+        elsewhere.into_iter().for_each(|p| put(table, &mut trimmed, p));
+        Ok(trimmed)
     }
 
     /// Loads each saved index whose usearch file passes its checksum and attaches it; the

@@ -38,6 +38,14 @@ struct Signal {
 pub(crate) struct Shared {
     signal: Mutex<Signal>,
     cv: Condvar,
+    /// The dense columns to index and how (changed when vector names are created or dropped).
+    settings: Mutex<Settings>,
+}
+
+#[derive(Clone)]
+struct Settings {
+    dense: BTreeMap<String, VectorSpec>,
+    config: IndexConfig,
 }
 
 /// Handle of the indexer thread; dropping it stops the thread.
@@ -53,16 +61,10 @@ impl Indexer {
         config: IndexConfig,
         shard_dir: PathBuf,
     ) -> Indexer {
-        let shared = Arc::new(Shared { signal: Mutex::new(Signal::default()), cv: Condvar::new() });
-        let worker = Worker {
-            table,
-            dense,
-            config,
-            shared: shared.clone(),
-            frozen_at: Mutex::default(),
-            shard_dir,
-            saved: Mutex::default(),
-        };
+        let settings = Mutex::new(Settings { dense, config });
+        let shared = Arc::new(Shared { signal: Mutex::new(Signal::default()), cv: Condvar::new(), settings });
+        let worker =
+            Worker { table, shared: shared.clone(), frozen_at: Mutex::default(), shard_dir, saved: Mutex::default() };
         let handle = std::thread::Builder::new()
             .name("quiver-indexer".into())
             .spawn(move || worker.run())
@@ -71,6 +73,11 @@ impl Indexer {
         let indexer = Indexer { shared, handle };
         indexer.notify();
         indexer
+    }
+
+    /// Indexes the dense columns `dense` from now on.
+    pub(crate) fn set_vectors(&self, dense: BTreeMap<String, VectorSpec>, config: IndexConfig) {
+        *self.shared.settings.lock() = Settings { dense, config };
     }
 
     /// Tells the indexer that the table changed.
@@ -100,8 +107,6 @@ impl Drop for Indexer {
 
 struct Worker {
     table: Weak<RwLock<PointTable>>,
-    dense: BTreeMap<String, VectorSpec>,
-    config: IndexConfig,
     shared: Arc<Shared>,
     /// When each column's graph was last frozen (a copy is taken at most once per `REFREEZE`).
     frozen_at: Mutex<BTreeMap<String, Instant>>,
@@ -139,11 +144,12 @@ impl Worker {
             let Some(table) = self.table.upgrade() else {
                 return;
             };
-            for (name, spec) in &self.dense {
+            let settings = self.shared.settings.lock().clone();
+            for (name, spec) in &settings.dense {
                 if self.stopped() {
                     return;
                 }
-                if let Err(e) = self.index_column(&table, name, spec) {
+                if let Err(e) = self.index_column(&table, name, spec, &settings.config) {
                     tracing::warn!(vector = %name, error = %e, "indexing failed; searches of this vector stay exact");
                 }
                 self.freeze_column(&table, name);
@@ -159,34 +165,41 @@ impl Worker {
         if !std::mem::take(&mut self.shared.signal.lock().save) {
             return;
         }
+        let settings = self.shared.settings.lock().clone();
         let mut saved = self.saved.lock();
         let mut done = true;
-        for (name, spec) in &self.dense {
-            done &= crate::graphs::save_column(&self.shard_dir, table, name, spec, &self.config, &mut saved);
+        for (name, spec) in &settings.dense {
+            done &= crate::graphs::save_column(&self.shard_dir, table, name, spec, &settings.config, &mut saved);
         }
         if !done {
             self.shared.signal.lock().save = true;
         }
     }
 
-    fn index_column(&self, table: &RwLock<PointTable>, name: &str, spec: &VectorSpec) -> quiver_storage::Result<()> {
-        if self.config.indexing_threshold_kb == 0 {
+    fn index_column(
+        &self,
+        table: &RwLock<PointTable>,
+        name: &str,
+        spec: &VectorSpec,
+        config: &IndexConfig,
+    ) -> quiver_storage::Result<()> {
+        if config.indexing_threshold_kb == 0 {
             return Ok(());
         }
         let Some(stats) = table.read().dense_stats(name) else {
             return Ok(());
         };
         if !stats.has_index {
-            if !due(&self.config, &stats) {
+            if !due(config, &stats) {
                 return Ok(());
             }
-            let params = HnswParams { dim: stats.dim, ..crate::index_config::hnsw_params(&self.config, name, spec) };
+            let params = HnswParams { dim: stats.dim, ..crate::index_config::hnsw_params(config, name, spec) };
             let index: Arc<dyn VectorIndex> =
                 Arc::new(HnswIndex::new(spec.distance, params, stats.vectors + stats.vectors / 8)?);
             tracing::debug!(vector = %name, vectors = stats.vectors, "building HNSW index");
             table.write().attach_index(name, index);
         }
-        let threads = match self.config.hnsw_for(name).max_indexing_threads {
+        let threads = match config.hnsw_for(name).max_indexing_threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };

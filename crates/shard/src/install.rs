@@ -61,7 +61,9 @@ impl ShardInstall {
         }
         self.checkpoint.put_frames(encoded.iter().map(|(id, bytes)| (id, bytes.as_slice())))?;
         let count = points.len();
-        points.into_iter().for_each(|p| self.table.upsert(p));
+        points.into_iter().for_each(|p| {
+            self.table.upsert(p);
+        });
         self.points += count;
         Ok(count)
     }
@@ -95,8 +97,10 @@ impl LocalShard {
     /// Starts replacing this replica's data (see the module doc).
     pub fn begin_install(&self) -> Result<ShardInstall> {
         let checkpoint = self.checkpoint.lock().build_replacement()?;
-        let dense = self.config().dense.clone();
-        Ok(ShardInstall { table: PointTable::new(&dense), checkpoint, dense, points: 0 })
+        let config = self.config();
+        // The table takes only the vectors the configuration names (design record 018).
+        let table = PointTable::with_schema(config.schema());
+        Ok(ShardInstall { table, checkpoint, dense: config.dense.clone(), points: 0 })
     }
 
     /// Makes `install` this replica's data as of `seq`: the new checkpoint renamed into place,

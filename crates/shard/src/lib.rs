@@ -11,6 +11,7 @@ mod indexer;
 mod install;
 mod read;
 mod replica;
+mod resolve;
 mod search;
 mod search_custom;
 mod search_multi;
@@ -24,9 +25,13 @@ mod tests_multi;
 #[cfg(test)]
 mod tests_quantized;
 #[cfg(test)]
+mod tests_resolve;
+#[cfg(test)]
 mod tests_search;
 #[cfg(test)]
 mod tests_transfer;
+#[cfg(test)]
+mod tests_vectors;
 
 pub use error::ShardError;
 pub use index_config::IndexConfig;

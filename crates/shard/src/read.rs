@@ -122,3 +122,30 @@ impl LocalShard {
         self.table.read().get(id).map(|p| p.version())
     }
 }
+
+/// Counts the bytes written to it.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LocalShard {
+    /// Bytes of the payloads as JSON (strict mode's `max_collection_payload_size_bytes`).
+    pub fn payload_bytes(&self) -> usize {
+        let table = self.table.read();
+        let mut count = ByteCount(0);
+        for point in table.iter_slots() {
+            // Writing into a counter cannot fail; a payload is a JSON object.
+            let _ = serde_json::to_writer(&mut count, point.payload());
+        }
+        count.0
+    }
+}

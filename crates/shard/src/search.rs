@@ -256,7 +256,7 @@ impl LocalShard {
     /// How the vector `name` is stored and compared (`Dot` float32 for a name the shard does
     /// not know: validation refuses those before they get here).
     pub(crate) fn vector_spec(&self, name: &str) -> VectorSpec {
-        self.config().dense.get(name).copied().unwrap_or(VectorSpec::plain(0, Distance::Dot))
+        self.config.read().dense.get(name).copied().unwrap_or(VectorSpec::plain(0, Distance::Dot))
     }
 
     fn search_dense(
@@ -271,7 +271,7 @@ impl LocalShard {
         let dense = Dense { table, name, query, metric, filter };
         let mut top = TopK::new(request.limit, request.score_threshold, higher_is_better(metric.distance));
         let params = request.params.clone().unwrap_or_default();
-        let hnsw = self.config().index.hnsw_for(name);
+        let hnsw = self.config.read().index.hnsw_for(name);
         let view = if params.exact { None } else { table.dense_index(name) };
         let vector_bytes = query.len() * 4;
         let selective = selective(table, request, filter, vector_bytes, &hnsw);

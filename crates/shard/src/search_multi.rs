@@ -110,7 +110,7 @@ impl LocalShard {
         let better_high = higher_is_better(spec.distance);
         let mut top = TopK::new(request.limit, request.score_threshold, better_high);
         let params = request.params.clone().unwrap_or_default();
-        let hnsw = self.config().index.hnsw_for(name);
+        let hnsw = self.config.read().index.hnsw_for(name);
         let view = if params.exact { None } else { table.dense_index(name) };
         let vector_bytes = spec.dim * 4 * query.len().max(1);
         let selective = selective(table, request, filter, vector_bytes, &hnsw);

@@ -8,7 +8,7 @@ use crate::indexer::Indexer;
 use parking_lot::{Mutex, RwLock};
 use quiver_storage::StorageError;
 use quiver_storage::checkpoint::{CheckpointChange, CheckpointStore};
-use quiver_storage::points::PointTable;
+use quiver_storage::points::{PointTable, VectorSchema};
 use quiver_storage::quantized::QuantizationKind;
 use quiver_storage::vectors::VectorSpec;
 use quiver_storage::wal::{Wal, WalOptions};
@@ -16,7 +16,7 @@ use quiver_types::SeqNo;
 use quiver_types::index_params::FieldSchema;
 use quiver_types::ops::{UpdateOperation, UpdateResult, UpdateStatus};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +26,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct ShardConfig {
     /// Dense vectors (plain and multivector) by name.
     pub dense: BTreeMap<String, VectorSpec>,
+    /// Sparse vector names.
+    pub sparse: BTreeSet<String>,
     /// WAL segment size.
     pub wal_segment_bytes: u64,
     /// ANN indexing settings.
@@ -52,6 +54,13 @@ pub struct MemoryReport {
     pub payload_index: usize,
     /// Quantized copies of the vectors.
     pub quantized: usize,
+}
+
+impl ShardConfig {
+    /// The vector columns of a table of this shard.
+    pub fn schema(&self) -> VectorSchema {
+        VectorSchema { dense: self.dense.clone(), sparse: self.sparse.clone() }
+    }
 }
 
 impl MemoryReport {
@@ -91,7 +100,8 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<UpdateOperation> {
 /// One local replica of a shard.
 pub struct LocalShard {
     dir: PathBuf,
-    config: ShardConfig,
+    /// Changes when vector names are created or dropped (`set_vectors`).
+    pub(crate) config: RwLock<ShardConfig>,
     pub(crate) wal: Wal,
     pub(crate) checkpoint: Mutex<CheckpointStore>,
     /// Keeps the ANN indexes of `table` in step with it, in the background (dropped, and its
@@ -119,10 +129,12 @@ impl LocalShard {
         let checkpoint = CheckpointStore::open(&dir.join("points.redb"))?;
         let options = WalOptions { segment_size_bytes: config.wal_segment_bytes };
         let wal = Wal::open(&dir.join("wal"), options)?;
-        let mut table = PointTable::new(&config.dense);
+        let mut table = PointTable::with_schema(config.schema());
         let graphs = SavedGraphs::read(dir, &config.dense, &config.index);
-        graphs.load_table(&mut table, |f| checkpoint.load(f))?;
+        // Points stored with vectors of names dropped since: rewritten by a checkpoint below.
+        let trimmed = graphs.load_table(&mut table, |f| checkpoint.load(f))?;
         table.take_dirty();
+        table.restore_dirty(trimmed.clone());
         let checkpoint_seq = checkpoint.applied_seq()?;
         if let Some(from) = checkpoint.wal_from()?
             && wal.first_seq() < from
@@ -136,14 +148,14 @@ impl LocalShard {
         for name in config.dense.keys() {
             table.set_quantization(name, config.index.quantization.get(name).copied());
         }
-        tracing::debug!(dir = %dir.display(), checkpoint_seq, replayed, "shard opened");
+        tracing::debug!(dir = %dir.display(), checkpoint_seq, replayed, trimmed = trimmed.len(), "shard opened");
         let applied = wal.last_seq().max(checkpoint_seq);
         let table = Arc::new(RwLock::new(table));
         let indexer =
             Indexer::start(Arc::downgrade(&table), config.dense.clone(), config.index.clone(), dir.to_path_buf());
         let shard = LocalShard {
             dir: dir.to_path_buf(),
-            config,
+            config: RwLock::new(config),
             wal,
             checkpoint: Mutex::new(checkpoint),
             table,
@@ -156,6 +168,9 @@ impl LocalShard {
         };
         if redo.is_some() {
             shard.restore_staged()?;
+        }
+        if !trimmed.is_empty() {
+            shard.checkpoint()?;
         }
         Ok(shard)
     }
@@ -191,8 +206,31 @@ impl LocalShard {
         &self.dir
     }
 
-    pub fn config(&self) -> &ShardConfig {
-        &self.config
+    pub fn config(&self) -> ShardConfig {
+        self.config.read().clone()
+    }
+
+    /// Makes the shard's vector columns those of `config` (a vector name created or dropped,
+    /// design record 018): new names get empty columns, dropped ones lose their vectors and
+    /// indexes. Then a checkpoint covers every record applied so far, so WAL replay never
+    /// applies a record of the old columns to the new ones.
+    pub fn set_vectors(&self, config: ShardConfig) -> Result<()> {
+        {
+            let _order = self.write_lock.lock();
+            let lost = {
+                let mut table = self.table.write();
+                let lost = table.set_schema(config.schema());
+                for name in config.dense.keys() {
+                    table.set_quantization(name, config.index.quantization.get(name).copied());
+                }
+                lost
+            };
+            tracing::info!(dir = %self.dir.display(), points_changed = lost.len(), "vector columns changed");
+            self.indexer.set_vectors(config.dense.clone(), config.index.clone());
+            *self.config.write() = config;
+        }
+        self.indexer.notify();
+        self.checkpoint()
     }
 
     /// The sequence number of the last applied operation.
@@ -232,10 +270,13 @@ impl LocalShard {
     /// indexer in the background; searches use the original vectors until it is installed.
     pub fn set_quantization(&self, quantization: &BTreeMap<String, QuantizationKind>) {
         {
+            let mut config = self.config.write();
             let mut table = self.table.write();
-            for name in self.config.dense.keys() {
+            for name in config.dense.keys() {
                 table.set_quantization(name, quantization.get(name).copied());
             }
+            config.index.quantization = quantization.clone();
+            self.indexer.set_vectors(config.dense.clone(), config.index.clone());
         }
         self.indexer.notify();
     }
@@ -243,7 +284,7 @@ impl LocalShard {
     /// Whether every quantized copy the shard's vectors should have is built.
     pub fn quantization_ready(&self) -> bool {
         let table = self.table.read();
-        self.config.dense.keys().all(|name| !table.quantization_due(name))
+        self.config.read().dense.keys().all(|name| !table.quantization_due(name))
     }
 
     /// Bytes held by vectors and indexes.
@@ -268,13 +309,14 @@ impl LocalShard {
     pub fn index_status(&self) -> IndexStatus {
         let table = self.table.read();
         let mut status = IndexStatus { indexed_vectors: 0, indexing: false };
-        for name in self.config.dense.keys() {
+        let config = self.config.read();
+        for name in config.dense.keys() {
             let Some(stats) = table.dense_stats(name) else { continue };
             if stats.has_index {
                 status.indexed_vectors += stats.vectors.saturating_sub(stats.pending);
                 status.indexing |= stats.pending > 0;
             } else {
-                status.indexing |= crate::indexer::due(&self.config.index, &stats);
+                status.indexing |= crate::indexer::due(&config.index, &stats);
             }
             // A quantized copy being built counts as indexing work (status yellow).
             status.indexing |= table.quantization_due(name);
@@ -285,7 +327,8 @@ impl LocalShard {
     /// Dense vectors stored per vector name (metrics).
     pub fn vector_counts(&self) -> std::collections::BTreeMap<String, usize> {
         let table = self.table.read();
-        let names = self.config.dense.keys();
+        let config = self.config.read();
+        let names = config.dense.keys();
         names.filter_map(|name| table.dense_stats(name).map(|stats| (name.clone(), stats.vectors))).collect()
     }
 
@@ -294,21 +337,35 @@ impl LocalShard {
     /// Blocking: call from a blocking thread. Preconditions (points that must exist) are checked
     /// before the WAL append, so an operation in the WAL always applies.
     pub fn update(&self, op: &UpdateOperation, wait: bool) -> Result<UpdateResult> {
-        let record = encode_record(op)?;
-        let seq = {
+        self.update_resolved(op, wait).map(|(result, _)| result)
+    }
+
+    /// [`LocalShard::update`], returning the operation as logged: a filter that matches text is
+    /// resolved to the ids it selects now (`resolve.rs`); a primary sends that to its replicas.
+    pub fn update_resolved(&self, op: &UpdateOperation, wait: bool) -> Result<(UpdateResult, UpdateOperation)> {
+        let resolve = crate::resolve::needs_resolution(op);
+        let mut record = if resolve { Vec::new() } else { encode_record(op)? };
+        let (seq, logged) = {
             let _order = self.write_lock.lock();
-            apply::check_preconditions(&self.table.read(), op)?;
+            let logged = match resolve {
+                true => crate::resolve::resolve(&self.table.read(), op.clone()),
+                false => op.clone(),
+            };
+            if resolve {
+                record = encode_record(&logged)?;
+            }
+            apply::check_preconditions(&self.table.read(), &logged)?;
             let seq = self.wal.append(&record)?;
-            apply::apply(&mut self.table.write(), seq, op);
+            apply::apply(&mut self.table.write(), seq, &logged);
             self.applied_seq.store(seq, Ordering::Release);
-            seq
+            (seq, logged)
         };
         self.indexer.notify();
         if wait {
             self.wal.sync_through(seq)?;
         }
         let status = if wait { UpdateStatus::Completed } else { UpdateStatus::Acknowledged };
-        Ok(UpdateResult { operation_id: Some(seq), status })
+        Ok((UpdateResult { operation_id: Some(seq), status }, logged))
     }
 
     /// Makes every logged operation durable (used on shutdown and by `wait=false` flushes).

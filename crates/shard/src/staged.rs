@@ -149,7 +149,8 @@ mod tests {
     fn shard(dir: &Path) -> LocalShard {
         let dense = BTreeMap::from([(String::new(), quiver_storage::vectors::VectorSpec::plain(2, Distance::Dot))]);
         let index = crate::IndexConfig::default();
-        LocalShard::open(dir, ShardConfig { dense, wal_segment_bytes: 1 << 16, index }).unwrap()
+        LocalShard::open(dir, ShardConfig { dense, sparse: Default::default(), wal_segment_bytes: 1 << 16, index })
+            .unwrap()
     }
 
     fn upsert(ids: std::ops::Range<u64>, tag: &str) -> UpdateOperation {

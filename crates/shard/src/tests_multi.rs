@@ -21,6 +21,7 @@ const DIM: usize = 8;
 fn shard(dir: &std::path::Path, spec: VectorSpec, threshold_kb: usize) -> LocalShard {
     let hnsw = HnswConfig { m: 16, ef_construct: 64, full_scan_threshold: 1, ..HnswConfig::default() };
     let config = ShardConfig {
+        sparse: Default::default(),
         dense: BTreeMap::from([(String::new(), spec)]),
         wal_segment_bytes: 8 << 20,
         index: IndexConfig {

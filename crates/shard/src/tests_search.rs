@@ -20,6 +20,7 @@ pub(crate) const DIM: usize = 16;
 pub(crate) fn shard(dir: &std::path::Path, distance: Distance, threshold_kb: usize, full_scan_kb: usize) -> LocalShard {
     let hnsw = HnswConfig { m: 16, ef_construct: 64, full_scan_threshold: full_scan_kb, ..HnswConfig::default() };
     let config = ShardConfig {
+        sparse: Default::default(),
         dense: BTreeMap::from([(String::new(), quiver_storage::vectors::VectorSpec::plain(DIM, distance))]),
         wal_segment_bytes: 8 << 20,
         index: IndexConfig {
@@ -316,7 +317,9 @@ fn installed_and_reopened_shards_rebuild_their_index() {
 fn sparse_search_through_the_inverted_index_is_exact() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = StdRng::seed_from_u64(13);
-    let config = ShardConfig { dense: BTreeMap::new(), wal_segment_bytes: 8 << 20, index: IndexConfig::default() };
+    let sparse = std::collections::BTreeSet::from(["s".to_string()]);
+    let config =
+        ShardConfig { dense: BTreeMap::new(), sparse, wal_segment_bytes: 8 << 20, index: IndexConfig::default() };
     let shard = LocalShard::open(dir.path(), config).unwrap();
     let sparse = |rng: &mut StdRng| {
         let n = rng.random_range(1..8);

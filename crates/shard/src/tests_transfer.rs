@@ -31,7 +31,7 @@ fn config() -> ShardConfig {
         ("multi".to_string(), spec(Datatype::Float32, true)),
         ("multi_u8".to_string(), spec(Datatype::Uint8, true)),
     ]);
-    ShardConfig { dense, wal_segment_bytes: 1 << 16, index: IndexConfig::default() }
+    ShardConfig { dense, sparse: Default::default(), wal_segment_bytes: 1 << 16, index: IndexConfig::default() }
 }
 
 fn shard(dir: &Path) -> LocalShard {

@@ -16,11 +16,13 @@ mod column;
 mod frozen;
 mod persist;
 mod quantize;
+mod schema;
 pub use column::MultiRef;
 use column::{DenseColumn, MultiColumn};
 pub use frozen::{FreezePlan, FrozenView};
-pub use persist::GraphPlan;
+pub use persist::{GraphPlan, Placed};
 pub use quantize::QuantizedBuild;
+pub use schema::VectorSchema;
 
 /// A point as it is stored and checkpointed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +98,8 @@ pub struct PointTable {
     payload_index: PayloadIndex,
     /// Inverted index per sparse vector name: dimension → slot → value.
     sparse_index: BTreeMap<String, HashMap<u32, HashMap<u32, f32>>>,
+    /// The columns this table is fixed to (`schema.rs`); `None`: created as vectors arrive.
+    schema: Option<VectorSchema>,
 }
 
 impl PointTable {
@@ -161,25 +165,29 @@ impl PointTable {
             .map(move |(slot, _)| PointRef { table: self, slot: slot as u32 })
     }
 
-    /// Inserts or replaces a whole point.
-    pub fn upsert(&mut self, point: StoredPoint) {
+    /// Inserts or replaces a whole point; false if a vector was skipped (a name or shape the
+    /// table's schema does not hold).
+    pub fn upsert(&mut self, point: StoredPoint) -> bool {
         let slot = match self.order.get(&point.id) {
             Some(slot) => *slot,
             None => self.allocate(point.id),
         };
-        self.fill(slot, point);
+        self.fill(slot, point)
     }
 
-    /// Writes `point` into its `slot`.
-    fn fill(&mut self, slot: u32, point: StoredPoint) {
+    /// Writes `point` into its `slot`; false if a vector was skipped (a name or shape the
+    /// table's schema does not hold).
+    fn fill(&mut self, slot: u32, point: StoredPoint) -> bool {
         self.clear_vectors(slot);
         self.versions[slot as usize] = point.version;
         self.payloads[slot as usize] = point.payload;
         self.payload_index.update(slot, &self.payloads[slot as usize]);
+        let mut kept = true;
         for (name, vector) in point.vectors {
-            self.put_vector(slot, name, vector);
+            kept &= self.put_vector(slot, name, vector);
         }
         self.dirty.insert(point.id);
+        kept
     }
 
     /// Removes a point; returns whether it existed.
@@ -215,6 +223,9 @@ impl PointTable {
             return false;
         };
         for (name, vector) in vectors {
+            if !self.accepts(&name, &vector) {
+                continue;
+            }
             self.remove_vector(slot, &name);
             self.put_vector(slot, name, vector);
         }
@@ -417,7 +428,11 @@ impl PointTable {
         slot
     }
 
-    fn put_vector(&mut self, slot: u32, name: String, vector: Vector) {
+    /// Stores `vector` as `name` in `slot` unless the schema does not take it (returns false).
+    fn put_vector(&mut self, slot: u32, name: String, vector: Vector) -> bool {
+        if !self.accepts(&name, &vector) {
+            return false;
+        }
         let slots = self.ids.len();
         match vector {
             Vector::Dense(values) => {
@@ -445,6 +460,7 @@ impl PointTable {
                 column.put(slot, &vectors, &mut self.generation);
             }
         }
+        true
     }
 
     fn remove_vector(&mut self, slot: u32, name: &str) {

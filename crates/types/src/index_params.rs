@@ -256,7 +256,38 @@ fn bad_schema(type_name: Option<&str>, e: serde_json::Error) -> crate::TypesErro
 }
 
 /// Languages the text index has stopword lists and stemmers for.
-pub const STOPWORD_LANGUAGES: [&str; 1] = ["english"];
+pub const STOPWORD_LANGUAGES: [&str; 30] = [
+    "arabic",
+    "azerbaijani",
+    "basque",
+    "bengali",
+    "catalan",
+    "chinese",
+    "danish",
+    "dutch",
+    "english",
+    "finnish",
+    "french",
+    "german",
+    "greek",
+    "hebrew",
+    "hinglish",
+    "hungarian",
+    "indonesian",
+    "italian",
+    "japanese",
+    "kazakh",
+    "nepali",
+    "norwegian",
+    "portuguese",
+    "romanian",
+    "russian",
+    "slovene",
+    "spanish",
+    "swedish",
+    "tajik",
+    "turkish",
+];
 
 /// Languages of the snowball stemmer.
 pub const STEMMER_LANGUAGES: [&str; 18] = [

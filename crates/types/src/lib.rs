@@ -18,6 +18,7 @@ pub mod retry;
 pub mod shard_key;
 pub mod strict_mode;
 pub mod validation;
+pub mod vector_name;
 
 pub use error::TypesError;
 pub use ids::{PeerId, PointId, SeqNo, ShardId};

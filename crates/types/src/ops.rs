@@ -43,6 +43,24 @@ pub enum UpdateOperation {
 }
 
 impl UpdateOperation {
+    /// The vector names the operation writes or deletes.
+    pub fn vector_names(&self) -> std::collections::BTreeSet<&str> {
+        match self {
+            UpdateOperation::Upsert { points, .. } => {
+                points.iter().flat_map(|p| p.vectors.keys()).map(String::as_str).collect()
+            }
+            UpdateOperation::UpdateVectors { points, .. } => {
+                points.iter().flat_map(|p| p.vectors.keys()).map(String::as_str).collect()
+            }
+            UpdateOperation::DeleteVectors { names, .. } => names.iter().map(String::as_str).collect(),
+            UpdateOperation::Delete { .. }
+            | UpdateOperation::SetPayload { .. }
+            | UpdateOperation::OverwritePayload { .. }
+            | UpdateOperation::DeletePayload { .. }
+            | UpdateOperation::ClearPayload { .. } => std::collections::BTreeSet::new(),
+        }
+    }
+
     /// The ids the operation names, if it selects by id (filter-based operations go to every shard).
     pub fn point_ids(&self) -> Option<Vec<PointId>> {
         match self {

@@ -1,5 +1,5 @@
-//! Collection requests over gRPC → the domain `CreateCollection` / `UpdateCollection` that the
-//! REST bodies deserialize into; the node validates both the same way.
+//! Collection requests over gRPC → the domain `CreateCollection` / `UpdateCollection` /
+//! `VectorNameConfig` that the REST bodies deserialize into; the node validates both the same way.
 
 use crate::grpc::convert::map_to_json;
 use qdrant_client::qdrant as pb;
@@ -9,6 +9,7 @@ use quiver_types::config::{
     VectorsConfig, WalConfigDiff,
 };
 use quiver_types::shard_key::ShardingMethod;
+use quiver_types::vector_name::{DenseVectorConfig, SparseVectorConfig, VectorNameConfig};
 use serde_json::{Value as Json, json};
 use std::collections::{BTreeMap, HashMap};
 use tonic::Status;
@@ -288,4 +289,27 @@ pub fn update_in(r: pb::UpdateCollection) -> Result<(String, UpdateCollection, O
         metadata: metadata_in(r.metadata),
     };
     Ok((r.collection_name, request, r.timeout))
+}
+
+/// `CreateVectorName` as the REST body of `PUT /collections/{c}/vectors/{name}`.
+pub fn vector_name_in(
+    config: Option<pb::create_vector_name_request::VectorConfig>,
+) -> Result<VectorNameConfig, Status> {
+    use pb::create_vector_name_request::VectorConfig;
+    match config {
+        Some(VectorConfig::DenseConfig(d)) => Ok(VectorNameConfig::Dense(DenseVectorConfig {
+            size: d.size,
+            distance: distance(d.distance)?,
+            multivector_config: d.multivector_config.map(|m| multivector_in(m.comparator)).transpose()?,
+            datatype: dense_datatype(d.datatype)?,
+        })),
+        Some(VectorConfig::SparseConfig(s)) => Ok(VectorNameConfig::Sparse(SparseVectorConfig {
+            modifier: s.modifier.map(|m| match pb::Modifier::try_from(m) {
+                Ok(pb::Modifier::Idf) => "idf".to_string(),
+                Ok(pb::Modifier::None) | Err(_) => "none".to_string(),
+            }),
+            datatype: dense_datatype(s.datatype)?,
+        })),
+        None => Err(bad("the new vector's configuration (dense_config or sparse_config) is missing".into())),
+    }
 }

@@ -1,9 +1,7 @@
-//! `qdrant.Points`: thin delegation to the write and read conversions; features Quiver does not
-//! have yet answer `Unimplemented` with their name.
+//! `qdrant.Points`: thin delegation to the write and read conversions.
 
 use crate::grpc::GrpcState;
 use crate::grpc::auth::authorized;
-use crate::grpc::status::unimplemented;
 use crate::grpc::{groups, points_read as read, points_write as write};
 use qdrant_client::qdrant as pb;
 use qdrant_client::qdrant::points_server::Points;
@@ -58,12 +56,12 @@ impl Points for GrpcState {
         write::delete_field_index(&self.node, authorized(request)?).await.map(Response::new)
     }
 
-    async fn create_vector_name(&self, _request: Request<pb::CreateVectorNameRequest>) -> Op {
-        Err(unimplemented("adding a named vector to an existing collection"))
+    async fn create_vector_name(&self, request: Request<pb::CreateVectorNameRequest>) -> Op {
+        write::create_vector_name(&self.node, authorized(request)?).await.map(Response::new)
     }
 
-    async fn delete_vector_name(&self, _request: Request<pb::DeleteVectorNameRequest>) -> Op {
-        Err(unimplemented("removing a named vector from a collection"))
+    async fn delete_vector_name(&self, request: Request<pb::DeleteVectorNameRequest>) -> Op {
+        write::delete_vector_name(&self.node, authorized(request)?).await.map(Response::new)
     }
 
     async fn search(&self, request: Request<pb::SearchPoints>) -> Reply<pb::SearchResponse> {

@@ -95,6 +95,7 @@ pub async fn search_batch(node: &Node, r: pb::SearchBatchPoints) -> Result<pb::S
     let settings = read_settings(r.read_consistency, r.timeout)?;
     let requests =
         r.search_points.into_iter().map(|s| Ok(search_wire(s)?.into_request()?)).collect::<Result<Vec<_>, Status>>()?;
+    let settings = settings.in_batch(requests.len());
     let mut result = Vec::with_capacity(requests.len());
     for request in requests {
         let points = wire::bounded(settings, node.search_points(&r.collection_name, request)).await?;
@@ -128,6 +129,7 @@ async fn batch(
     settings: ReadSettings,
     queries: Vec<QueryPoints>,
 ) -> Result<Vec<pb::BatchResult>, Status> {
+    let settings = settings.in_batch(queries.len());
     let mut result = Vec::with_capacity(queries.len());
     for query in queries {
         let points = wire::bounded(settings, node.query_points(name, query)).await?;

@@ -211,3 +211,29 @@ pub async fn delete_field_index(
     let result = node.delete_field_index(&r.collection_name, &r.field_name, wait).await.map_err(from_node)?;
     Ok(response(started, result))
 }
+
+fn timeout_of(seconds: Option<u64>) -> Option<std::time::Duration> {
+    seconds.filter(|t| *t > 0).map(std::time::Duration::from_secs)
+}
+
+pub async fn create_vector_name(
+    node: &Node,
+    r: pb::CreateVectorNameRequest,
+) -> Result<pb::PointsOperationResponse, Status> {
+    let started = Instant::now();
+    let config = super::collections_in::vector_name_in(r.vector_config)?;
+    let (wait, timeout) = (r.wait.unwrap_or(false), timeout_of(r.timeout));
+    let result =
+        node.create_vector_name(&r.collection_name, &r.vector_name, config, wait, timeout).await.map_err(from_node)?;
+    Ok(response(started, result))
+}
+
+pub async fn delete_vector_name(
+    node: &Node,
+    r: pb::DeleteVectorNameRequest,
+) -> Result<pb::PointsOperationResponse, Status> {
+    let started = Instant::now();
+    let (wait, timeout) = (r.wait.unwrap_or(false), timeout_of(r.timeout));
+    let result = node.delete_vector_name(&r.collection_name, &r.vector_name, wait, timeout).await.map_err(from_node)?;
+    Ok(response(started, result))
+}

@@ -1,18 +1,24 @@
 //! `StrictModeConfig` between gRPC and the REST JSON the node validates and stores.
 
 use qdrant_client::qdrant as pb;
-use quiver_types::strict_mode::StrictModeConfig;
+use quiver_types::strict_mode::{MultivectorLimit, SparseLimit, StrictModeConfig};
 use serde_json::Value;
 use tonic::Status;
 
-/// The config as REST's JSON (the node refuses limits Quiver does not enforce, by name).
+/// The config as REST's JSON (the node refuses `search_max_oversampling` by name).
 #[allow(deprecated)]
 pub fn strict_mode_in(s: Option<pb::StrictModeConfig>) -> Result<Option<Value>, Status> {
     let Some(s) = s else { return Ok(None) };
     let n = |v: Option<u32>| v.map(|v| v as usize);
     let w = |v: Option<u64>| v.map(|v| v as usize);
-    let multivector = s.multivector_config.map(|_| serde_json::json!({}));
-    let sparse = s.sparse_config.map(|_| serde_json::json!({}));
+    let multivector = s.multivector_config.map(|m| {
+        let limits = m.multivector_config.into_iter();
+        limits.map(|(name, l)| (name, MultivectorLimit { max_vectors: w(l.max_vectors) })).collect()
+    });
+    let sparse = s.sparse_config.map(|m| {
+        let limits = m.sparse_config.into_iter();
+        limits.map(|(name, l)| (name, SparseLimit { max_length: w(l.max_length) })).collect()
+    });
     let config = StrictModeConfig {
         enabled: s.enabled,
         max_query_limit: n(s.max_query_limit),
@@ -40,6 +46,7 @@ pub fn strict_mode_in(s: Option<pb::StrictModeConfig>) -> Result<Option<Value>, 
 }
 
 /// The stored config for `CollectionConfig.strict_mode_config`.
+#[allow(deprecated)] // `max_resident_memory_percent` is deprecated in 1.20 and still served
 pub fn strict_mode_out(value: Option<&Value>) -> Option<pb::StrictModeConfig> {
     let c = StrictModeConfig::parse(value?).ok()?;
     let n = |v: Option<usize>| v.map(|v| v as u32);
@@ -59,6 +66,22 @@ pub fn strict_mode_out(value: Option<&Value>) -> Option<pb::StrictModeConfig> {
         filter_max_conditions: w(c.filter_max_conditions),
         max_points_count: w(c.max_points_count),
         max_payload_index_count: w(c.max_payload_index_count),
+        max_collection_vector_size_bytes: w(c.max_collection_vector_size_bytes),
+        max_collection_payload_size_bytes: w(c.max_collection_payload_size_bytes),
+        condition_max_size: w(c.condition_max_size),
+        max_resident_memory_percent: n(c.max_resident_memory_percent),
+        multivector_config: c.multivector_config.map(|m| pb::StrictModeMultivectorConfig {
+            multivector_config: m
+                .into_iter()
+                .map(|(name, l)| (name, pb::StrictModeMultivector { max_vectors: w(l.max_vectors) }))
+                .collect(),
+        }),
+        sparse_config: c.sparse_config.map(|m| pb::StrictModeSparseConfig {
+            sparse_config: m
+                .into_iter()
+                .map(|(name, l)| (name, pb::StrictModeSparse { max_length: w(l.max_length) }))
+                .collect(),
+        }),
         ..Default::default()
     })
 }

@@ -561,3 +561,39 @@ fn state_survives_serde_round_trips() {
 mod lifecycle;
 #[path = "tests_shard_keys.rs"]
 mod shard_keys;
+
+#[test]
+fn vector_names_created_and_deleted() {
+    use quiver_types::vector_name::VectorNameConfig;
+    let mut state = fresh();
+    let dense: VectorNameConfig = serde_json::from_value(json!({"dense": {"size": 3, "distance": "Dot"}})).unwrap();
+    let sparse: VectorNameConfig = serde_json::from_value(json!({"sparse": {"modifier": "idf"}})).unwrap();
+    let create_vector = |collection: &str, name: &str, config: &VectorNameConfig| Op::CreateVectorName {
+        collection: collection.into(),
+        name: name.into(),
+        config: config.clone(),
+    };
+    let delete_vector =
+        |collection: &str, name: &str| Op::DeleteVectorName { collection: collection.into(), name: name.into() };
+    run(
+        &mut state,
+        &[
+            (create("c", &[(0, &[1, 2])], Active), Expect::Done),
+            (alias(vec![create_alias("c", "a")]), Expect::Done),
+            (create_vector("c", "img", &dense), Expect::Done),
+            (create_vector("a", "bm25", &sparse), Expect::Done),
+            (create_vector("c", "img", &sparse), Expect::BadInput("Vector with name `img` already exists")),
+            (create_vector("x", "img", &dense), Expect::NotFound("Collection `x` doesn't exist!")),
+            (delete_vector("c", "nope"), Expect::BadInput("Not existing vector name error: nope")),
+            (delete_vector("a", "bm25"), Expect::Done),
+            // Not while a replica catches up (it would replay older records into the columns).
+            (set(0, 2, Dead, Some(Active)), Expect::Done),
+            (delete_vector("c", "img"), Expect::BadRequest("the replica of shard 0 on peer 2 is Dead")),
+            (start(0, 1, 2, false, Some(TransferMethod::WalDelta)), Expect::Done),
+            (create_vector("c", "v", &dense), Expect::BadRequest("shard 0 is being transferred")),
+        ],
+    );
+    let params = &state.collections["c"].config.params;
+    assert_eq!(params.vectors.get("img").map(|p| p.size), Some(3));
+    assert!(params.sparse_vectors.is_empty());
+}

@@ -18,6 +18,17 @@ pub struct GraphPlan {
     pub changes: u64,
 }
 
+/// Where [`PointTable::upsert_at`] put a point.
+#[must_use]
+pub enum Placed {
+    /// In its slot, whole.
+    Whole,
+    /// In its slot, without a vector the table's schema does not hold.
+    Trimmed,
+    /// Not placed (its slot is taken, or the point already is): for `upsert` later.
+    Elsewhere(StoredPoint),
+}
+
 impl PointTable {
     /// A plan to save `name`'s index when the index has caught up (nothing pending: it then
     /// holds exactly the indexed slots' current vectors) and changed since `saved_changes`.
@@ -40,24 +51,25 @@ impl PointTable {
     }
 
     /// While loading: puts `point` in `slot` (growing the table with empty slots) when the slot
-    /// is empty and the point not placed yet; gives it back (`Some`) otherwise. Call `seal_slots` once
+    /// is empty and the point not placed yet; gives it back otherwise. Call `seal_slots` once
     /// every point that has a slot to go to is placed. (Slots come from checksummed records of
     /// slots this table had.)
-    #[must_use]
-    pub fn upsert_at(&mut self, point: StoredPoint, slot: u32) -> Option<StoredPoint> {
+    pub fn upsert_at(&mut self, point: StoredPoint, slot: u32) -> Placed {
         if self.order.contains_key(&point.id) {
-            return Some(point);
+            return Placed::Elsewhere(point);
         }
         while self.ids.len() <= slot as usize {
             self.push_slot(None);
         }
         if self.ids[slot as usize].is_some() {
-            return Some(point);
+            return Placed::Elsewhere(point);
         }
         self.ids[slot as usize] = Some(point.id);
         self.order.insert(point.id, slot);
-        self.fill(slot, point);
-        None
+        match self.fill(slot, point) {
+            true => Placed::Whole,
+            false => Placed::Trimmed,
+        }
     }
 
     /// Makes the empty slots left by `upsert_at` free for new points (lowest first).

@@ -183,10 +183,64 @@ const ENGLISH: &[&str] = &[
     "wouldn't",
 ];
 
-/// The stopwords of `language` (lower case name), if Quiver has its list.
+/// The code of each language of Qdrant's stopword lists in the `stop-words` crate (NLTK's
+/// lists; Japanese from Stopwords ISO). English is the list above.
+const LANGUAGE_CODES: [(&str, &str); 29] = [
+    ("arabic", "ar"),
+    ("azerbaijani", "az"),
+    ("basque", "eu"),
+    ("bengali", "bn"),
+    ("catalan", "ca"),
+    ("chinese", "zh"),
+    ("danish", "da"),
+    ("dutch", "nl"),
+    ("finnish", "fi"),
+    ("french", "fr"),
+    ("german", "de"),
+    ("greek", "el"),
+    ("hebrew", "he"),
+    ("hinglish", "hinglish"),
+    ("hungarian", "hu"),
+    ("indonesian", "id"),
+    ("italian", "it"),
+    ("japanese", "ja"),
+    ("kazakh", "kk"),
+    ("nepali", "ne"),
+    ("norwegian", "no"),
+    ("portuguese", "pt"),
+    ("romanian", "ro"),
+    ("russian", "ru"),
+    ("slovene", "sl"),
+    ("spanish", "es"),
+    ("swedish", "sv"),
+    ("tajik", "tg"),
+    ("turkish", "tr"),
+];
+
+/// The stopwords of `language` (a name as Qdrant spells it, any case), if Quiver has its list.
 pub(super) fn of_language(language: &str) -> Option<&'static [&'static str]> {
-    match language.to_lowercase().as_str() {
-        "english" => Some(ENGLISH),
-        _ => None,
+    let language = language.to_lowercase();
+    if language == "english" {
+        return Some(ENGLISH);
+    }
+    let (_, code) = LANGUAGE_CODES.iter().find(|(name, _)| *name == language)?;
+    stop_words::lookup(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::of_language;
+
+    #[test]
+    fn every_language_qdrant_names_has_a_list() {
+        for language in quiver_types::index_params::STOPWORD_LANGUAGES {
+            let words = of_language(language).unwrap_or_else(|| panic!("no stopwords for {language}"));
+            assert!(words.len() > 20, "{language}: {} words", words.len());
+        }
+        assert!(of_language("German").unwrap().contains(&"und"));
+        assert!(of_language("french").unwrap().contains(&"les"));
+        assert!(of_language("russian").unwrap().contains(&"и"));
+        assert!(of_language("japanese").unwrap().contains(&"これ"));
+        assert!(of_language("klingon").is_none());
     }
 }

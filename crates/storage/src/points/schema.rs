@@ -1,0 +1,174 @@
+//! The vector columns a shard's table holds, fixed by its collection's configuration
+//! (design record 018). A table with a schema keeps exactly the columns it names: vectors of
+//! other names, or of another shape, are skipped wherever they come from (a write, WAL replay,
+//! a checkpoint written before a vector name was dropped), so records that mention a dropped
+//! name always apply.
+
+use super::PointTable;
+use super::column::{DenseColumn, MultiColumn};
+use crate::vectors::VectorSpec;
+use quiver_types::PointId;
+use quiver_types::point::Vector;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// The vector names (and dense shapes) a table holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VectorSchema {
+    pub dense: BTreeMap<String, VectorSpec>,
+    pub sparse: BTreeSet<String>,
+}
+
+impl VectorSchema {
+    /// Whether `vector` fits the column `name`.
+    pub fn accepts(&self, name: &str, vector: &Vector) -> bool {
+        match vector {
+            Vector::Dense(values) => {
+                self.dense.get(name).is_some_and(|spec| !spec.multivector && spec.dim == values.len())
+            }
+            Vector::Multi(rows) => self
+                .dense
+                .get(name)
+                .is_some_and(|spec| spec.multivector && rows.iter().all(|row| row.len() == spec.dim)),
+            Vector::Sparse(_) => self.sparse.contains(name),
+        }
+    }
+}
+
+impl PointTable {
+    /// An empty table holding exactly the columns of `schema`.
+    pub fn with_schema(schema: VectorSchema) -> Self {
+        let mut table = PointTable::new(&schema.dense);
+        table.schema = Some(schema);
+        table
+    }
+
+    /// The columns this table is fixed to (`None`: columns appear as vectors arrive).
+    pub fn schema(&self) -> Option<&VectorSchema> {
+        self.schema.as_ref()
+    }
+
+    /// Changes the columns to those of `schema`: new names get empty columns, dropped names (or
+    /// names whose spec changed) lose theirs with their indexes. Returns the points that lost a
+    /// vector (their stored form changed; the caller checkpoints them).
+    pub fn set_schema(&mut self, schema: VectorSchema) -> HashSet<PointId> {
+        let old = self.schema.take().unwrap_or_default();
+        let mut touched = HashSet::new();
+        let dense_gone: Vec<String> = self
+            .dense
+            .keys()
+            .chain(self.multi.keys())
+            .filter(|name| schema.dense.get(*name).is_none_or(|spec| old.dense.get(*name) != Some(spec)))
+            .cloned()
+            .collect();
+        for name in dense_gone {
+            if let Some(column) = self.dense.remove(&name) {
+                touched.extend(self.owners(column.present.iter().copied()));
+            }
+            if let Some(column) = self.multi.remove(&name) {
+                let slots: Vec<bool> = (0..self.ids.len() as u32).map(|s| column.has(s)).collect();
+                touched.extend(self.owners(slots.into_iter()));
+            }
+        }
+        let sparse_gone: Vec<String> = self.sparse.keys().filter(|n| !schema.sparse.contains(*n)).cloned().collect();
+        for name in sparse_gone {
+            self.sparse_index.remove(&name);
+            if let Some(column) = self.sparse.remove(&name) {
+                touched.extend(self.owners(column.iter().map(Option::is_some)));
+            }
+        }
+        let slots = self.ids.len();
+        for (name, spec) in &schema.dense {
+            if self.dense.contains_key(name) || self.multi.contains_key(name) {
+                continue;
+            }
+            match spec.multivector {
+                false => self.dense.insert(name.clone(), DenseColumn::with_slots(spec.dim, spec.datatype, slots)),
+                true => {
+                    self.multi.insert(name.clone(), MultiColumn::with_slots(spec.dim, spec.datatype, slots));
+                    None
+                }
+            };
+        }
+        self.dirty.extend(touched.iter().copied());
+        self.schema = Some(schema);
+        touched
+    }
+
+    /// Ids of the live slots flagged in `present` (slot order).
+    fn owners(&self, present: impl Iterator<Item = bool>) -> Vec<PointId> {
+        present.zip(&self.ids).filter_map(|(has, id)| if has { *id } else { None }).collect()
+    }
+
+    /// Whether the table takes `vector` as its vector `name`.
+    pub(super) fn accepts(&self, name: &str, vector: &Vector) -> bool {
+        self.schema.as_ref().is_none_or(|schema| schema.accepts(name, vector))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::points::StoredPoint;
+    use quiver_types::config::Distance;
+    use quiver_types::point::{NamedVectors, Payload};
+
+    fn schema(names: &[(&str, usize)]) -> VectorSchema {
+        let dense = names.iter().map(|(n, d)| (n.to_string(), VectorSpec::plain(*d, Distance::Dot))).collect();
+        VectorSchema { dense, sparse: BTreeSet::from(["s".to_string()]) }
+    }
+
+    fn point(id: u64, vectors: &[(&str, Vector)]) -> StoredPoint {
+        StoredPoint {
+            id: PointId::Num(id),
+            version: id,
+            vectors: vectors.iter().map(|(n, v)| (n.to_string(), v.clone())).collect::<NamedVectors>(),
+            payload: Payload::new(),
+        }
+    }
+
+    #[test]
+    fn vectors_of_unknown_names_or_shapes_are_skipped() {
+        let mut table = PointTable::with_schema(schema(&[("a", 2)]));
+        let kept = table.upsert(point(
+            1,
+            &[("a", Vector::Dense(vec![1.0, 2.0])), ("gone", Vector::Dense(vec![1.0])), ("a2", Vector::Dense(vec![]))],
+        ));
+        assert!(!kept);
+        let p = table.get(&PointId::Num(1)).unwrap();
+        assert_eq!(p.vectors().keys().collect::<Vec<_>>(), vec!["a"]);
+        assert!(!table.upsert(point(2, &[("a", Vector::Dense(vec![1.0, 2.0, 3.0]))])));
+        assert!(table.get(&PointId::Num(2)).unwrap().vectors().is_empty());
+    }
+
+    #[test]
+    fn adding_and_dropping_columns() {
+        let mut table = PointTable::with_schema(schema(&[("a", 2)]));
+        let sparse = Vector::Sparse(quiver_types::SparseVector { indices: vec![1], values: vec![0.5] });
+        table.upsert(point(1, &[("a", Vector::Dense(vec![1.0, 2.0])), ("s", sparse)]));
+        table.upsert(point(2, &[]));
+        table.take_dirty();
+        // A new name: an empty column, no point touched; existing points have no such vector.
+        assert!(table.set_schema(schema(&[("a", 2), ("b", 3)])).is_empty());
+        assert!(table.get(&PointId::Num(1)).unwrap().dense("b").is_none());
+        assert!(table.upsert(point(2, &[("b", Vector::Dense(vec![1.0, 1.0, 1.0]))])));
+        assert_eq!(table.dense_stats("b").unwrap().vectors, 1);
+        table.take_dirty();
+        // Dropping `a` and the sparse vector: the points that held them are touched and dirty.
+        let mut next = schema(&[("b", 3)]);
+        next.sparse.clear();
+        let touched = table.set_schema(next);
+        assert_eq!(touched, HashSet::from([PointId::Num(1)]));
+        assert_eq!(table.dirty_count(), 1);
+        assert!(table.get(&PointId::Num(1)).unwrap().vectors().is_empty());
+        assert!(table.dense_stats("a").is_none());
+        assert!(
+            table.sparse_scores("s", &quiver_types::SparseVector { indices: vec![1], values: vec![1.0] }).is_empty()
+        );
+        // Re-created with another size: an empty column of the new size.
+        assert_eq!(table.set_schema(schema(&[("b", 2)])), HashSet::from([PointId::Num(2)]));
+        assert_eq!(
+            table.dense_stats("b").unwrap(),
+            crate::points::DenseStats { dim: 2, vectors: 0, pending: 0, has_index: false, element_bytes: 4 }
+        );
+    }
+}

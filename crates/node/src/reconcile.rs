@@ -108,7 +108,7 @@ impl Node {
                 self.sync_local_shard(name, &collection, &set, &states, fresh)?;
             }
             if let Some(local) = set.local() {
-                let behind = states.values().any(|s| needs_catch_up(*s));
+                let behind = states.values().any(|s| s.catches_up());
                 local.set_wal_retention(behind.then_some(self.config.wal_delta_retention_bytes));
                 if !lost && !self.finish_interrupted_restore(name, &set, &local, &states) {
                     self.propose_local_transition(name, &set, &states);
@@ -297,23 +297,6 @@ impl Node {
                 }
             }
         });
-    }
-}
-
-/// Whether a replica in `state` will catch up from another replica's WAL (so that one keeps it).
-fn needs_catch_up(state: ReplicaState) -> bool {
-    match state {
-        ReplicaState::Dead
-        | ReplicaState::Partial
-        | ReplicaState::PartialSnapshot
-        | ReplicaState::Recovery
-        | ReplicaState::Resharding
-        | ReplicaState::ManualRecovery => true,
-        ReplicaState::Active
-        | ReplicaState::Listener
-        | ReplicaState::Initializing
-        | ReplicaState::ReshardingScaleDown
-        | ReplicaState::ActiveRead => false,
     }
 }
 

@@ -34,6 +34,24 @@ impl ReplicaState {
         }
     }
 
+    /// Whether a replica in this state is brought up to date from another replica's records or
+    /// copy (so that one keeps its WAL, and vector names do not change under it).
+    pub fn catches_up(self) -> bool {
+        match self {
+            ReplicaState::Dead
+            | ReplicaState::Partial
+            | ReplicaState::PartialSnapshot
+            | ReplicaState::Recovery
+            | ReplicaState::Resharding
+            | ReplicaState::ManualRecovery => true,
+            ReplicaState::Active
+            | ReplicaState::Listener
+            | ReplicaState::Initializing
+            | ReplicaState::ReshardingScaleDown
+            | ReplicaState::ActiveRead => false,
+        }
+    }
+
     /// Whether a coordinator sends normal (non-forced) updates to this replica (spec §5.2).
     pub fn receives_updates(self) -> bool {
         match self {

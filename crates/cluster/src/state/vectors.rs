@@ -5,7 +5,6 @@
 //! names it no longer has, and catches up with the metadata before applying a name it lacks.
 
 use super::{CollectionMeta, MetaError, MetaResponse};
-use quiver_types::replica::ReplicaState;
 use quiver_types::vector_name::VectorNameConfig;
 
 impl CollectionMeta {
@@ -39,28 +38,11 @@ impl CollectionMeta {
         }
         for (shard_id, replicas) in &self.shards {
             for (peer, state) in replicas {
-                if catches_up(*state) {
+                if state.catches_up() {
                     return Err(refuse(format!("the replica of shard {shard_id} on peer {peer} is {state:?}")));
                 }
             }
         }
         Ok(())
-    }
-}
-
-/// Whether a replica in `state` is brought up to date from another replica's records or copy.
-fn catches_up(state: ReplicaState) -> bool {
-    match state {
-        ReplicaState::Dead
-        | ReplicaState::Partial
-        | ReplicaState::PartialSnapshot
-        | ReplicaState::Recovery
-        | ReplicaState::Resharding
-        | ReplicaState::ManualRecovery => true,
-        ReplicaState::Active
-        | ReplicaState::Listener
-        | ReplicaState::Initializing
-        | ReplicaState::ReshardingScaleDown
-        | ReplicaState::ActiveRead => false,
     }
 }

@@ -1,6 +1,6 @@
 """Strict mode (`strict_mode_config` with `enabled: true`) on create and PATCH, over REST and
 gRPC: limits enforced with Qdrant's texts (400 `Bad request: …`), read and write rate limits
-(429 with Retry-After / ResourceExhausted), unknown settings and `search_max_oversampling` (no quantization) refused by name. The other
+(429 with Retry-After / ResourceExhausted), and unknown settings refused by name. The other
 limits have their own tests in `test_strict_limits.py`."""
 
 import grpc
@@ -47,6 +47,14 @@ def test_query_limits_and_unindexed_filters(rest, collection_name):
     assert_error(r, 400, "Exact search disabled!")
     r = rest.post(f"{base}/points/search", json={"vector": [1, 0], "limit": 2, "params": {"hnsw_ef": 64}})
     assert_error(r, 400, 'Limit exceeded 64 > 16 for "hnsw_ef"')
+    # Oversampling of quantized search: over the limit refused, at the limit answered.
+    assert_ok_envelope(rest.patch(base, json={"strict_mode_config": {"search_max_oversampling": 2.0}}))
+    over = {"vector": [1, 0], "limit": 2, "params": {"quantization": {"oversampling": 3.0}}}
+    assert_error(rest.post(f"{base}/points/search", json=over), 400, 'Limit exceeded 3 > 2 for "oversampling"')
+    query = {"query": [1, 0], "limit": 2, "params": {"quantization": {"oversampling": 3.0}}}
+    assert_error(rest.post(f"{base}/points/query", json=query), 400, 'Limit exceeded 3 > 2 for "oversampling"')
+    at = {"vector": [1, 0], "limit": 2, "params": {"quantization": {"oversampling": 2.0}}}
+    assert len(assert_ok_envelope(rest.post(f"{base}/points/search", json=at))) == 2
     # PATCH merges: the limit is raised, the other settings stay.
     assert_ok_envelope(rest.patch(base, json={"strict_mode_config": {"max_query_limit": 10}}))
     cfg = assert_ok_envelope(rest.get(base))["config"]["strict_mode_config"]
@@ -99,7 +107,8 @@ def test_rate_limits(server, rest, collection_name, use_grpc):
 
 @pytest.mark.parametrize("strict,status,needle", [
     ({"enabled": True, "max_qery_limit": 3}, 400, "unknown field `max_qery_limit`"),
-    ({"enabled": True, "search_max_oversampling": 1.5}, 400, "strict_mode_config.search_max_oversampling is not supported"),
+    ({"enabled": True, "search_max_oversampling": 0.5}, 422,
+     "strict_mode_config.search_max_oversampling: value 0.5 invalid, must be 1.0 or more"),
     ({"enabled": True, "sparse_config": {"s": {"max_lenght": 3}}}, 400, "unknown field `max_lenght`"),
     ({"enabled": True, "max_resident_memory_percent": 0}, 422,
      "strict_mode_config.max_resident_memory_percent: value 0 invalid, must be from 1 to 100"),
@@ -127,3 +136,18 @@ def test_strict_mode_over_grpc(server, collection_name):
     assert 'Limit exceeded 3 > 2 for "limit"' in e.value.details()
     g.update_collection(collection_name, strict_mode_config=models.StrictModeConfig(max_query_limit=5))
     assert len(g.query_points(collection_name, query=[1, 0], limit=3).points) == 3
+
+
+def test_oversampling_limit_over_grpc(server, collection_name):
+    g = make_client(server, True)
+    g.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT),
+                        strict_mode_config=models.StrictModeConfig(enabled=True, search_max_oversampling=1.5))
+    assert g.get_collection(collection_name).config.strict_mode_config.search_max_oversampling == 1.5
+    g.upsert(collection_name, points=[models.PointStruct(id=i, vector=[1, i]) for i in range(4)], wait=True)
+    params = models.SearchParams(quantization=models.QuantizationSearchParams(oversampling=2.0))
+    with pytest.raises(Exception) as e:
+        g.query_points(collection_name, query=[1, 0], limit=2, search_params=params)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert 'Limit exceeded 2 > 1.5 for "oversampling"' in e.value.details()
+    params = models.SearchParams(quantization=models.QuantizationSearchParams(oversampling=1.5))
+    assert len(g.query_points(collection_name, query=[1, 0], limit=2, search_params=params).points) == 2

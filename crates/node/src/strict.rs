@@ -227,6 +227,12 @@ impl Node {
             {
                 return Err(bad(limit_exceeded(ef, max, "hnsw_ef")));
             }
+            let oversampling = params.quantization.as_ref().and_then(|q| q.get("oversampling")?.as_f64());
+            if let (Some(max), Some(oversampling)) = (strict.search_max_oversampling, oversampling)
+                && oversampling > max
+            {
+                return Err(bad(limit_exceeded(oversampling, max, "oversampling")));
+            }
             if params.exact && strict.search_allow_exact == Some(false) {
                 return Err(bad(refusal("Exact search disabled!", "Set exact=false.")));
             }

@@ -1,7 +1,6 @@
 //! A collection's `strict_mode_config`: the limits Qdrant's strict mode puts on requests, and
-//! the texts of its refusals. Parsed strictly; a limit Quiver does not enforce
-//! (`search_max_oversampling`: Quiver has no quantization to oversample) is refused by name
-//! when a collection is created or updated, never stored silently.
+//! the texts of its refusals. Parsed strictly: unknown keys and bad values are refused when a
+//! collection is created or updated, never stored silently.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -76,10 +75,10 @@ impl StrictModeConfig {
     pub fn parse(value: &serde_json::Value) -> Result<StrictModeConfig, crate::TypesError> {
         let config: StrictModeConfig = serde_json::from_value(value.clone())
             .map_err(|e| crate::TypesError::BadInput(format!("Invalid strict_mode_config: {e}")))?;
-        if config.search_max_oversampling.is_some() {
-            return Err(crate::TypesError::BadInput(
-                "strict_mode_config.search_max_oversampling is not supported by Quiver (it has no quantization)".into(),
-            ));
+        if let Some(max) = config.search_max_oversampling.filter(|m| m.is_nan() || *m < 1.0) {
+            return Err(crate::TypesError::Validation(format!(
+                "strict_mode_config.search_max_oversampling: value {max} invalid, must be 1.0 or more"
+            )));
         }
         if let Some(percent) = config.max_resident_memory_percent.filter(|p| !(1..=100).contains(p)) {
             return Err(crate::TypesError::Validation(crate::validation::between(
@@ -173,7 +172,8 @@ mod tests {
     fn parse_refuses_unknown_and_unsupported() {
         assert!(StrictModeConfig::parse(&json!({"enabled": true, "max_query_limit": 5})).is_ok());
         assert!(StrictModeConfig::parse(&json!({"enabled": true, "max_qery_limit": 5})).is_err());
-        assert!(StrictModeConfig::parse(&json!({"search_max_oversampling": 1.5})).is_err());
+        assert!(StrictModeConfig::parse(&json!({"search_max_oversampling": 1.5})).is_ok());
+        assert!(StrictModeConfig::parse(&json!({"search_max_oversampling": 0.5})).is_err());
         assert!(StrictModeConfig::parse(&json!({"max_resident_memory_percent": 0})).is_err());
         assert!(StrictModeConfig::parse(&json!({"sparse_config": {"s": {"max_lenght": 3}}})).is_err());
         let limits = StrictModeConfig::parse(&json!({"sparse_config": {"s": {"max_length": 3}},

@@ -5,7 +5,7 @@ use quiver_types::strict_mode::{MultivectorLimit, SparseLimit, StrictModeConfig}
 use serde_json::Value;
 use tonic::Status;
 
-/// The config as REST's JSON (the node refuses `search_max_oversampling` by name).
+/// The config as REST's JSON.
 #[allow(deprecated)]
 pub fn strict_mode_in(s: Option<pb::StrictModeConfig>) -> Result<Option<Value>, Status> {
     let Some(s) = s else { return Ok(None) };
@@ -59,6 +59,7 @@ pub fn strict_mode_out(value: Option<&Value>) -> Option<pb::StrictModeConfig> {
         unindexed_filtering_update: c.unindexed_filtering_update,
         search_max_hnsw_ef: n(c.search_max_hnsw_ef),
         search_allow_exact: c.search_allow_exact,
+        search_max_oversampling: c.search_max_oversampling.map(|v| v as f32),
         upsert_max_batchsize: w(c.upsert_max_batchsize),
         search_max_batchsize: w(c.search_max_batchsize),
         read_rate_limit: n(c.read_rate_limit),

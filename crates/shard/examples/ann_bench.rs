@@ -1,5 +1,7 @@
 //! In-process ANN benchmark of one `LocalShard` (no HTTP): build time, recall@10 and QPS for
-//! several `hnsw_ef`, filtered search at three selectivities, bytes per point.
+//! several `hnsw_ef`, filtered search at three selectivities, bytes per point. With
+//! `ANN_BENCH_TENANT=1` the `group` index is a tenant index (`is_tenant`, design record 021) and
+//! the filtered runs start once the big groups have their tenant graphs.
 //!
 //! Input: a directory with `base.f32`, `query.f32` (row-major little-endian f32, `dim` columns)
 //! and `gt.i32` (1000 × 100 ids), as written by `bench/search.py --export`.
@@ -137,8 +139,11 @@ fn main() {
         },
     };
     let shard = LocalShard::open(tmp.path(), config).expect("open");
-    // A keyword payload index on `group`, as the REST run creates.
-    shard.set_payload_indexes(&BTreeMap::from([("group".to_string(), serde_json::json!("keyword"))]));
+    // A keyword payload index on `group`, as the REST run creates (or a tenant index).
+    let tenant = std::env::var("ANN_BENCH_TENANT").is_ok_and(|v| v == "1");
+    let schema =
+        if tenant { serde_json::json!({"type": "keyword", "is_tenant": true}) } else { serde_json::json!("keyword") };
+    shard.set_payload_indexes(&BTreeMap::from([("group".to_string(), schema)]));
     let start = Instant::now();
     for chunk_start in (0..n).step_by(1000) {
         let points = (chunk_start..(chunk_start + 1000).min(n))
@@ -196,6 +201,14 @@ fn main() {
 
     // ANN_BENCH_FILTERED=0 skips the filtered runs (profiling the unfiltered search alone).
     let filtered = std::env::var("ANN_BENCH_FILTERED").map_or(true, |v| v != "0");
+    if filtered && tenant {
+        let started = Instant::now();
+        let probe = request(&queries[..dim], 10, None, false, Some(group_filter("b")));
+        while shard.search_planned(&probe).expect("search").1 != SearchPlan::TenantGraph {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        println!("{}", serde_json::json!({"kind": "tenant_graphs", "build_s": started.elapsed().as_secs_f64()}));
+    }
     for (value, share) in [("a", 0.5), ("b", 0.05), ("c", 0.001)].into_iter().filter(|_| filtered) {
         let exact: Vec<CoreSearch> = (0..nq)
             .map(|i| request(&queries[i * dim..(i + 1) * dim], 10, None, true, Some(group_filter(value))))
@@ -208,7 +221,7 @@ fn main() {
         let (_, qps2, _) = run(&shard, &requests, 2);
         println!(
             "{}",
-            serde_json::json!({"kind": "filtered", "share": share, "recall10": recall(&found, &exact_found, 10),
+            serde_json::json!({"kind": "filtered", "tenant_index": tenant, "share": share, "recall10": recall(&found, &exact_found, 10),
                 "qps1": qps1, "qps2": qps2, "plans": format!("{plans:?}")})
         );
     }

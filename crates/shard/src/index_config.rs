@@ -2,6 +2,7 @@
 //! of the index's vector copies, and quantization per vector.
 
 use quiver_storage::index::{HnswParams, IndexScalar};
+use quiver_storage::points::DenseStats;
 use quiver_storage::quantized::QuantizationKind;
 use quiver_storage::vectors::VectorSpec;
 use quiver_types::config::{Datatype, Distance, HnswConfig};
@@ -52,4 +53,11 @@ pub(crate) fn hnsw_params(config: &IndexConfig, name: &str, spec: &VectorSpec) -
         },
         normalize: spec.distance == Distance::Cosine && spec.datatype == Datatype::Uint8,
     }
+}
+
+/// Whether a column without an index should get one: indexing enabled, and more vector bytes
+/// than `indexing_threshold` KB.
+pub(crate) fn due(config: &IndexConfig, stats: &DenseStats) -> bool {
+    config.indexing_threshold_kb > 0
+        && stats.vectors * stats.dim * stats.element_bytes >= config.indexing_threshold_kb * 1024
 }

@@ -5,24 +5,17 @@
 //! did not change meanwhile (see `PointTable::index_done`). Once an index has caught up, the
 //! thread also takes the frozen search copy of its graph (`quiver_storage::graph`).
 
-use crate::index_config::IndexConfig;
+use crate::index_config::{IndexConfig, due};
 use parking_lot::{Condvar, Mutex, RwLock};
 use quiver_storage::graph::FrozenGraph;
 use quiver_storage::index::{HnswIndex, HnswParams, VectorIndex};
-use quiver_storage::points::{DenseStats, PointTable};
+use quiver_storage::points::PointTable;
 use quiver_storage::vectors::VectorSpec;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// Whether a column without an index should get one: indexing enabled, and more vector bytes
-/// than `indexing_threshold` KB.
-pub(crate) fn due(config: &IndexConfig, stats: &DenseStats) -> bool {
-    config.indexing_threshold_kb > 0
-        && stats.vectors * stats.dim * stats.element_bytes >= config.indexing_threshold_kb * 1024
-}
 
 /// Vectors copied per batch (bounds the time the read lock is held and the memory of a copy).
 const BATCH: usize = 2048;
@@ -63,8 +56,14 @@ impl Indexer {
     ) -> Indexer {
         let settings = Mutex::new(Settings { dense, config });
         let shared = Arc::new(Shared { signal: Mutex::new(Signal::default()), cv: Condvar::new(), settings });
-        let worker =
-            Worker { table, shared: shared.clone(), frozen_at: Mutex::default(), shard_dir, saved: Mutex::default() };
+        let worker = Worker {
+            table,
+            shared: shared.clone(),
+            frozen_at: Mutex::default(),
+            shard_dir,
+            saved: Mutex::default(),
+            tenant_builds: Mutex::default(),
+        };
         let handle = std::thread::Builder::new()
             .name("quiver-indexer".into())
             .spawn(move || worker.run())
@@ -113,6 +112,7 @@ struct Worker {
     shard_dir: PathBuf,
     /// Each saved column's index change count when it was saved.
     saved: Mutex<BTreeMap<String, u64>>,
+    tenant_builds: Mutex<crate::tenants::TenantBuilds>,
 }
 
 /// Least time between two frozen copies of one column's graph while it keeps changing.
@@ -156,6 +156,8 @@ impl Worker {
                 quantize_column(&table, name, spec);
             }
             self.save_due_graphs(&table);
+            let stopped = || self.stopped();
+            self.tenant_builds.lock().run(&table, &settings.dense, &settings.config, &stopped);
         }
     }
 
@@ -183,7 +185,8 @@ impl Worker {
         spec: &VectorSpec,
         config: &IndexConfig,
     ) -> quiver_storage::Result<()> {
-        if config.indexing_threshold_kb == 0 {
+        // `m: 0` asks for no graph of the whole shard (tenant graphs only, `tenants.rs`).
+        if config.indexing_threshold_kb == 0 || config.hnsw_for(name).m == 0 {
             return Ok(());
         }
         let Some(stats) = table.read().dense_stats(name) else {
@@ -210,7 +213,7 @@ impl Worker {
             let Some(batch) = table.read().index_batch(name, BATCH) else {
                 return Ok(());
             };
-            let done = add_batch(batch.index.as_ref(), &batch.items, threads)?;
+            let done = quiver_storage::index::add_batch(batch.index.as_ref(), &batch.items, threads)?;
             table.write().index_done(name, &batch.index, &done);
         }
     }
@@ -244,35 +247,4 @@ fn quantize_column(table: &RwLock<PointTable>, name: &str, spec: &VectorSpec) {
     let Some(build) = table.read().build_quantized(name, spec.distance) else { return };
     table.write().install_quantized(name, build);
     tracing::debug!(vector = %name, ms = started.elapsed().as_millis() as u64, "quantized vectors built");
-}
-
-/// Adds (or removes) the batch's vectors with `threads` threads; returns what was done.
-fn add_batch(
-    index: &dyn VectorIndex,
-    items: &[(u32, u64, Option<Vec<f32>>)],
-    threads: usize,
-) -> quiver_storage::Result<Vec<(u32, u64, bool)>> {
-    let one = |item: &(u32, u64, Option<Vec<f32>>)| -> quiver_storage::Result<(u32, u64, bool)> {
-        let (slot, generation, vector) = item;
-        match vector {
-            Some(v) => index.upsert(u64::from(*slot), v)?,
-            None => index.remove(u64::from(*slot))?,
-        }
-        Ok((*slot, *generation, vector.is_some()))
-    };
-    if threads <= 1 || items.len() < 64 {
-        return items.iter().map(one).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            items.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>())).collect();
-        let mut out = Vec::with_capacity(items.len());
-        for handle in handles {
-            let part =
-                handle.join().map_err(|_| quiver_storage::StorageError::Index("indexing thread panicked".into()))?;
-            out.extend(part.into_iter().collect::<quiver_storage::Result<Vec<_>>>()?);
-        }
-        Ok(out)
-    })
 }

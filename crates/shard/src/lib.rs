@@ -18,6 +18,7 @@ mod search_multi;
 mod shard;
 mod snapshot;
 mod staged;
+mod tenants;
 #[cfg(test)]
 mod tests_graphs;
 #[cfg(test)]
@@ -28,6 +29,8 @@ mod tests_quantized;
 mod tests_resolve;
 #[cfg(test)]
 mod tests_search;
+#[cfg(test)]
+mod tests_tenants;
 #[cfg(test)]
 mod tests_transfer;
 #[cfg(test)]

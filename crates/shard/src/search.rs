@@ -6,6 +6,8 @@
 //!   (shard below `indexing_threshold`), or a filter on a small shard;
 //! * **exact scan of the matching points** when a filter is selective: its estimated matches hold
 //!   fewer vector bytes than `full_scan_threshold` (KB), as in Qdrant;
+//! * **tenant graph** when the filter keeps to one big tenant of an `is_tenant` index that has
+//!   its own graph (design record 021): that graph, then the points changed since it was built;
 //! * **graph search** otherwise: HNSW with beam `max(hnsw_ef or ef_construct, limit)`, the filter
 //!   and "the index holds this slot's current vector" checked inside the traversal, plus an
 //!   exact scan of the slots not indexed yet (fresh or changed), merged by exact score.
@@ -21,7 +23,7 @@ use crate::read::project;
 use crate::shard::LocalShard;
 use quiver_storage::distance::{self, higher_is_better};
 use quiver_storage::filter::CompiledFilter;
-use quiver_storage::points::{DenseIndexView, FrozenView, PointRef, PointTable};
+use quiver_storage::points::{DenseIndexView, FrozenView, PointRef, PointTable, TenantView};
 use quiver_storage::quantized::{QuantizationKind, QuantizedVectors};
 use quiver_storage::vectors::{Metric, VectorRef, VectorSpec};
 use quiver_types::PointId;
@@ -119,6 +121,9 @@ pub enum SearchPlan {
     Graph,
     /// HNSW graph through its frozen copy (plus the slots changed since it was taken).
     FrozenGraph,
+    /// The graph of the one tenant the filter keeps to (plus the points changed since it was
+    /// built; design record 021).
+    TenantGraph,
     /// Sparse vectors through their inverted index (exact).
     SparseIndex,
 }
@@ -275,6 +280,15 @@ impl LocalShard {
         let view = if params.exact { None } else { table.dense_index(name) };
         let vector_bytes = query.len() * 4;
         let selective = selective(table, request, filter, vector_bytes, &hnsw);
+        let tenant = match (&request.filter, params.exact || selective) {
+            (Some(raw), false) => table.tenant_view(name, raw),
+            _ => None,
+        };
+        if let Some(tenant) = tenant {
+            let beam = Beam::new(&params, &hnsw, request.limit, tenant.graph.slots.len(), vector_bytes);
+            dense.tenant_graph(&tenant, &beam, &mut top);
+            return (top, SearchPlan::TenantGraph);
+        }
         let view = match view {
             Some(view) if !selective => view,
             _ => {
@@ -442,6 +456,30 @@ impl Dense<'_> {
             if top.admits(score, point.id()) {
                 top.push(&point, score);
             }
+        }
+    }
+
+    /// The graph of one tenant (every node passes the tenant condition unless it changed since),
+    /// then the points changed since it was built, exactly.
+    fn tenant_graph(&self, tenant: &TenantView<'_>, beam: &Beam, top: &mut TopK) {
+        let slots = &tenant.graph.slots;
+        let vector = |node: u32| self.table.dense_at(self.name, *slots.get(node as usize)?);
+        let distance = |node: u32| vector(node).map(|v| -distance::similarity(self.metric, self.query, v));
+        let prefetch = |node: u32| {
+            if let Some(v) = vector(node) {
+                v.prefetch(quiver_storage::graph::PREFETCH_LINES)
+            }
+        };
+        let allow = |node: u32| -> bool {
+            let Some(point) = slots.get(node as usize).and_then(|s| self.table.by_slot(*s)) else { return false };
+            tenant.is_current(point.slot()) && self.filter.is_none_or(|f| f.check(&point))
+        };
+        let found = tenant.graph.graph.search(beam.ef, distance, prefetch, allow);
+        let found = found.into_iter().take(beam.limit).filter_map(|node| slots.get(node as usize).copied());
+        self.push_found(found, |slot| self.table.dense_at(self.name, slot), top);
+        let changed: Vec<u32> = tenant.changed().collect();
+        if !beam.skip_unindexed(changed.len()) {
+            self.scan(changed.into_iter().filter_map(|slot| self.table.by_slot(slot)), true, top);
         }
     }
 

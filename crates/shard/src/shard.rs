@@ -316,7 +316,8 @@ impl LocalShard {
                 status.indexed_vectors += stats.vectors.saturating_sub(stats.pending);
                 status.indexing |= stats.pending > 0;
             } else {
-                status.indexing |= crate::indexer::due(&config.index, &stats);
+                // `m: 0`: no graph of the whole shard is wanted (tenant graphs only).
+                status.indexing |= crate::index_config::due(&config.index, &stats) && config.index.hnsw_for(name).m > 0;
             }
             // A quantized copy being built counts as indexing work (status yellow).
             status.indexing |= table.quantization_due(name);

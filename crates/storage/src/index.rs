@@ -313,6 +313,36 @@ impl VectorIndex for HnswIndex {
     }
 }
 
+/// Adds (or removes) the batch's vectors with `threads` threads; returns what was done.
+pub fn add_batch(
+    index: &dyn VectorIndex,
+    items: &[(u32, u64, Option<Vec<f32>>)],
+    threads: usize,
+) -> crate::Result<Vec<(u32, u64, bool)>> {
+    let one = |item: &(u32, u64, Option<Vec<f32>>)| -> crate::Result<(u32, u64, bool)> {
+        let (slot, generation, vector) = item;
+        match vector {
+            Some(v) => index.upsert(u64::from(*slot), v)?,
+            None => index.remove(u64::from(*slot))?,
+        }
+        Ok((*slot, *generation, vector.is_some()))
+    };
+    if threads <= 1 || items.len() < 64 {
+        return items.iter().map(one).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            items.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>())).collect();
+        let mut out = Vec::with_capacity(items.len());
+        for handle in handles {
+            let part = handle.join().map_err(|_| crate::StorageError::Index("indexing thread panicked".into()))?;
+            out.extend(part.into_iter().collect::<crate::Result<Vec<_>>>()?);
+        }
+        Ok(out)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -284,6 +284,14 @@ impl FieldIndex {
     }
 }
 
+/// One tenant of an `is_tenant` index: the points holding `value` in `field`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub field: String,
+    pub value: String,
+    pub slots: Vec<u32>,
+}
+
 /// The payload indexes of one table.
 #[derive(Debug, Default)]
 pub struct PayloadIndex {
@@ -368,6 +376,35 @@ impl PayloadIndex {
     /// A superset of the slots matching `filter` (see `estimate`).
     pub fn candidates(&self, filter: &Filter) -> Option<HashSet<u32>> {
         self.best_sets(filter).map(|sets| sets.into_iter().flatten().copied().collect())
+    }
+
+    /// The tenants of the `is_tenant` keyword and uuid indexes holding at least `min_slots`
+    /// points: field, value and slots (ascending).
+    pub fn tenants(&self, min_slots: usize) -> Vec<Tenant> {
+        let mut out = Vec::new();
+        for (field, index) in self.fields.iter().filter(|(_, f)| f.schema.is_tenant()) {
+            for (key, set) in &index.exact {
+                let Key::Str(value) = key else { continue };
+                if set.len() >= min_slots.max(1) {
+                    let mut slots: Vec<u32> = set.iter().copied().collect();
+                    slots.sort_unstable();
+                    out.push(Tenant { field: field.clone(), value: value.clone(), slots });
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.field, &a.value).cmp(&(&b.field, &b.value)));
+        out
+    }
+
+    /// The tenant `filter` keeps to: a top-level `must` match of one value on an `is_tenant`
+    /// field (every point it matches holds that value, so that tenant's points are a superset).
+    pub fn pinned_tenant<'f>(&self, filter: &'f Filter) -> Option<(&'f str, &'f str)> {
+        filter.must.iter().flatten().find_map(|condition| {
+            let Condition::Field(field) = condition else { return None };
+            let Some(Match::Value { value: MatchValue::Keyword(value) }) = &field.r#match else { return None };
+            self.fields.get(&field.key).filter(|f| f.schema.is_tenant())?;
+            Some((field.key.as_str(), value.as_str()))
+        })
     }
 
     /// Number of slots with at least one indexed value of `field`.
@@ -455,5 +492,31 @@ mod tests {
         );
         assert_eq!(index.points("k"), None);
         assert!(index.bytes() > 0);
+    }
+
+    #[test]
+    fn tenants_of_is_tenant_fields_and_the_tenant_a_filter_pins() {
+        let payloads: Vec<Payload> = (0..10)
+            .map(|i| payload(serde_json::json!({"t": if i < 6 { "big" } else { "small" }, "k": "x", "n": i})))
+            .collect();
+        let mut index = PayloadIndex::default();
+        let tenant = FieldSchema::parse(&serde_json::json!({"type": "keyword", "is_tenant": true})).unwrap();
+        let wanted =
+            BTreeMap::from([("t".to_string(), tenant), ("k".to_string(), FieldSchema::Type(FieldTypeName::Keyword))]);
+        index.set_fields(&wanted, payloads.iter().enumerate().map(|(s, p)| (s as u32, p)));
+        let tenants = index.tenants(5);
+        assert_eq!(tenants.len(), 1, "only `t` is a tenant field, and only `big` has 5 points");
+        assert_eq!((tenants[0].field.as_str(), tenants[0].value.as_str()), ("t", "big"));
+        assert_eq!(tenants[0].slots, vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(index.tenants(1).len(), 2);
+        let pinned =
+            |f: serde_json::Value| index.pinned_tenant(&filter(f)).map(|(a, b)| (a.to_string(), b.to_string()));
+        let big = serde_json::json!({"key": "t", "match": {"value": "big"}});
+        let range = serde_json::json!({"key": "n", "range": {"lt": 3}});
+        assert_eq!(pinned(serde_json::json!({"must": [range, big]})), Some(("t".into(), "big".into())));
+        // Not pinned: `should`, `match any`, or a field that is not a tenant index.
+        assert_eq!(pinned(serde_json::json!({"should": [big]})), None);
+        assert_eq!(pinned(serde_json::json!({"must": [{"key": "t", "match": {"any": ["big"]}}]})), None);
+        assert_eq!(pinned(serde_json::json!({"must": [{"key": "k", "match": {"value": "x"}}]})), None);
     }
 }

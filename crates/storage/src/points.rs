@@ -17,12 +17,14 @@ mod frozen;
 mod persist;
 mod quantize;
 mod schema;
+mod tenants;
 pub use column::MultiRef;
 use column::{DenseColumn, MultiColumn};
-pub use frozen::{FreezePlan, FrozenView};
+pub use frozen::{FreezePlan, FrozenView, MAX_CHANGED};
 pub use persist::{GraphPlan, Placed};
 pub use quantize::QuantizedBuild;
 pub use schema::VectorSchema;
+pub use tenants::{TenantGraph, TenantKey, TenantPlan, TenantView};
 
 /// A point as it is stored and checkpointed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,6 +102,11 @@ pub struct PointTable {
     sparse_index: BTreeMap<String, HashMap<u32, HashMap<u32, f32>>>,
     /// The columns this table is fixed to (`schema.rs`); `None`: created as vectors arrive.
     schema: Option<VectorSchema>,
+    /// Per slot, the `clock` of its last change (vector, payload or delete), and the clock.
+    stamps: Vec<u64>,
+    clock: u64,
+    /// Graphs of the big tenants of `is_tenant` indexes (`points/tenants.rs`).
+    tenants: tenants::TenantState,
 }
 
 impl PointTable {
@@ -179,6 +186,7 @@ impl PointTable {
     /// table's schema does not hold).
     fn fill(&mut self, slot: u32, point: StoredPoint) -> bool {
         self.clear_vectors(slot);
+        self.stamp(slot);
         self.versions[slot as usize] = point.version;
         self.payloads[slot as usize] = point.payload;
         self.payload_index.update(slot, &self.payloads[slot as usize]);
@@ -196,6 +204,7 @@ impl PointTable {
             return false;
         };
         self.clear_vectors(slot);
+        self.stamp(slot);
         self.ids[slot as usize] = None;
         self.payloads[slot as usize] = Payload::new();
         self.payload_index.remove(slot);
@@ -212,6 +221,7 @@ impl PointTable {
         };
         f(&mut self.payloads[slot as usize]);
         self.payload_index.update(slot, &self.payloads[slot as usize]);
+        self.stamp(slot);
         self.versions[slot as usize] = version;
         self.dirty.insert(*id);
         true
@@ -229,6 +239,7 @@ impl PointTable {
             self.remove_vector(slot, &name);
             self.put_vector(slot, name, vector);
         }
+        self.stamp(slot);
         self.versions[slot as usize] = version;
         self.dirty.insert(*id);
         true
@@ -242,6 +253,7 @@ impl PointTable {
         for name in names {
             self.remove_vector(slot, name);
         }
+        self.stamp(slot);
         self.versions[slot as usize] = version;
         self.dirty.insert(*id);
         true
@@ -398,6 +410,13 @@ impl PointTable {
         self.multi.contains_key(name)
     }
 
+    /// `slot` changed: its stamp moves on, and the tenant graphs stop returning it.
+    fn stamp(&mut self, slot: u32) {
+        self.clock += 1;
+        self.stamps[slot as usize] = self.clock;
+        self.tenants.touch(slot);
+    }
+
     fn allocate(&mut self, id: PointId) -> u32 {
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -415,6 +434,7 @@ impl PointTable {
         let slot = self.ids.len() as u32;
         self.ids.push(id);
         self.versions.push(0);
+        self.stamps.push(0);
         self.payloads.push(Payload::new());
         for column in self.dense.values_mut() {
             column.push_slot();

@@ -52,6 +52,7 @@ impl PointTable {
     /// vector (their stored form changed; the caller checkpoints them).
     pub fn set_schema(&mut self, schema: VectorSchema) -> HashSet<PointId> {
         let old = self.schema.take().unwrap_or_default();
+        self.tenants.reset();
         let mut touched = HashSet::new();
         let dense_gone: Vec<String> = self
             .dense

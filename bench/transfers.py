@@ -86,6 +86,33 @@ def phases(peer, since: int) -> dict:
     return {k: int(v) for k, v in re.findall(r"(\w+_ms)=(\d+)", lines[-1])}
 
 
+def wait_green(url: str, timeout: float = 900) -> float:
+    """Waits until the collection is indexed (its source replica's HNSW build no longer competes
+    with the copy for the 2 cores, as for a shard that has been serving for a while)."""
+    t0 = time.monotonic()
+    while True:
+        info = requests.get(f"{url}/collections/{NAME}", timeout=30).json()["result"]
+        if info["status"] == "green":
+            return time.monotonic() - t0
+        assert time.monotonic() - t0 < timeout, info
+        time.sleep(0.2)
+
+
+def disk_MB_per_s(directory: Path, mb: int = 256) -> float:
+    """Sequential write + fsync of `mb` MiB in `directory`: the disk's speed in this run."""
+    path = directory / "disk-baseline.bin"
+    block = os.urandom(1 << 20)
+    t0 = time.monotonic()
+    with open(path, "wb") as f:
+        for _ in range(mb):
+            f.write(block)
+        f.flush()
+        os.fsync(f.fileno())
+    seconds = time.monotonic() - t0
+    path.unlink()
+    return round(mb * (1 << 20) / 1e6 / seconds, 1)
+
+
 def copy_run(a, b, method: str, n: int) -> dict:
     since = b.log_path.stat().st_size if b.log_path.exists() else 0
     t0 = time.monotonic()
@@ -124,6 +151,9 @@ def run(binary: str, vectors: np.ndarray, missed: list[int]) -> dict:
         t = time.monotonic()
         upsert(a.url, vectors, 0)
         out["load_seconds"] = round(time.monotonic() - t, 1)
+        out["index_wait_seconds"] = round(wait_green(a.url), 1)
+        out["disk_MB_per_s"] = disk_MB_per_s(b.workdir)
+        print(json.dumps({"disk_MB_per_s": out["disk_MB_per_s"]}), flush=True)
         out["copy"] = [copy_run(a, b, m, n) for m in ("stream_records", "snapshot")]
         print(json.dumps(out["copy"]), flush=True)
         op(a.url, {"replicate_shard": {"shard_id": 0, "from_peer_id": a.peer_id, "to_peer_id": b.peer_id,
@@ -148,7 +178,8 @@ def run(binary: str, vectors: np.ndarray, missed: list[int]) -> dict:
 def ratios(old: dict, new: dict) -> dict:
     """new/old for every figure of the two runs (MB/s: > 1 faster; seconds: < 1 faster)."""
     copy = {c["method"]: {"old_MB_per_s": o["vector_MB_per_s"], "new_MB_per_s": c["vector_MB_per_s"],
-                          "new_over_old": round(c["vector_MB_per_s"] / o["vector_MB_per_s"], 2)}
+                          "new_over_old": round(c["vector_MB_per_s"] / o["vector_MB_per_s"], 2),
+                          "new_over_disk": round(c["vector_MB_per_s"] / new["disk_MB_per_s"], 2)}
             for o, c in zip(old["copy"], new["copy"])}
     recovery = [{"missed_writes": c["missed_writes"],
                  "wal_delta_s": [o["wal_delta_s"], c["wal_delta_s"], round(c["wal_delta_s"] / o["wal_delta_s"], 2)],

@@ -122,7 +122,13 @@ fn main() {
     let truth: Vec<Vec<u64>> = gt.chunks(gt.len() / nq).map(|r| r.iter().map(|x| *x as u64).collect()).collect();
 
     let tmp = tempfile::tempdir().expect("tempdir");
-    let hnsw = HnswConfig { m, ef_construct, ..HnswConfig::default() };
+    let full_scan_threshold = std::env::var("HNSW_FULL_SCAN_KB").ok().and_then(|v| v.parse().ok());
+    let hnsw = HnswConfig {
+        m,
+        ef_construct,
+        full_scan_threshold: full_scan_threshold.unwrap_or(HnswConfig::default().full_scan_threshold),
+        ..HnswConfig::default()
+    };
     let config = ShardConfig {
         sparse: Default::default(),
         dense: BTreeMap::from([(String::new(), quiver_shard::VectorSpec::plain(dim, Distance::Cosine))]),
@@ -203,7 +209,8 @@ fn main() {
     let filtered = std::env::var("ANN_BENCH_FILTERED").map_or(true, |v| v != "0");
     if filtered && tenant {
         let started = Instant::now();
-        let probe = request(&queries[..dim], 10, None, false, Some(group_filter("b")));
+        // Every big tenant's graph is installed in the same pass; "a" always gets one.
+        let probe = request(&queries[..dim], 10, None, false, Some(group_filter("a")));
         while shard.search_planned(&probe).expect("search").1 != SearchPlan::TenantGraph {
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -40,7 +40,11 @@ impl ReplicaSet {
         *self.last_repair.lock() = Some(tokio::time::Instant::now());
         let mine = local.applied_seq();
         let target = Target { shard_id: self.shard_id, local: &local, ports };
-        for (peer, _) in self.remote_updatable(ports.me) {
+        // A replica that catches up by its own path (a transfer's target: its finish fills the
+        // gap under the order lock) is not repaired here: it may hold nothing yet, and reading
+        // the whole WAL for it would only fail at its first record.
+        let repaired = self.remote_updatable(ports.me).into_iter().filter(|(_, state)| !state.catches_up());
+        for (peer, _) in repaired {
             let request = ShardRequest::LastSeq;
             let call = ports.transport.call(peer, self.ctx.name(), self.shard_id, request, REPAIR_CALL_TIMEOUT);
             let Ok(theirs) = call.await.and_then(ShardResponse::into_last_seq) else {

@@ -215,8 +215,10 @@ fn remove_if_present(path: &Path) -> Result<()> {
     }
 }
 
-/// A replacement checkpoint being built: one redb transaction per batch of points, not durable
-/// until [`CheckpointBuilder::finish`]. Dropped unfinished, its file is removed.
+/// A replacement checkpoint being built: one durable redb transaction per batch of points (so
+/// the disk writes and fsyncs overlap the copy instead of piling up for the end), taken as the
+/// replica's data only once [`CheckpointBuilder::finish`] has recorded its sequence number and
+/// it is renamed in. Dropped unfinished, its file is removed (and a crash's leftover at open).
 pub struct CheckpointBuilder {
     db: Option<Database>,
     path: PathBuf,
@@ -239,10 +241,10 @@ impl CheckpointBuilder {
     }
 
     /// Writes one batch of points, each given by its key and its point frame bytes
-    /// (`frames::encode_point`), in one (not yet durable) transaction.
+    /// (`frames::encode_point`), in one durable transaction.
     pub fn put_frames<'a>(&self, batch: impl IntoIterator<Item = (&'a PointId, &'a [u8])>) -> Result<()> {
         let mut txn = self.db()?.begin_write().map_err(store_err)?;
-        txn.set_durability(Durability::None).map_err(store_err)?;
+        txn.set_durability(Durability::Immediate).map_err(store_err)?;
         {
             let mut table = txn.open_table(POINTS).map_err(store_err)?;
             let mut value = Vec::new();

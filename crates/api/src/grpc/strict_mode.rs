@@ -83,6 +83,5 @@ pub fn strict_mode_out(value: Option<&Value>) -> Option<pb::StrictModeConfig> {
                 .map(|(name, l)| (name, pb::StrictModeSparse { max_length: w(l.max_length) }))
                 .collect(),
         }),
-        ..Default::default()
     })
 }

@@ -394,7 +394,8 @@ def test_first_peer_restarted_then_new_peer_joins_through_it(cluster_factory):
     for p in c.peers:
         assert set(p.cluster_info()["peers"]) == set(info["peers"])
     assert newcomer.collection_names() == {COLL}
-    assert all_active([newcomer]), replica_states(newcomer.url, COLL)
+    # The newcomer may be receiving a replica (rebalance is on by default): wait for the copy.
+    wait_until(lambda: all_active([newcomer]), timeout=60, desc="every replica Active on the newcomer")
 
 
 # ---------------------------------------------------------------------------------- 5. limits

@@ -3,8 +3,9 @@
 import time
 
 import numpy as np
+import pytest
 import requests
-from qdrant_client import models
+from qdrant_client import QdrantClient, models
 
 
 def _indexed_collection(client, name, n=800, dim=16):
@@ -168,11 +169,13 @@ def test_huge_limits_and_beams_are_bounded_by_the_data(client, collection_name, 
     assert sorted(g["id"] for g in r.json()["result"]["groups"]) == ["blue", "green", "red", "white"]
 
 
-def test_tenant_index_searches(client, collection_name):
+@pytest.mark.parametrize("use_grpc", [False, True])
+def test_tenant_index_searches(server, collection_name, use_grpc):
     """`is_tenant` keyword index with `m: 0` and `payload_m` (Qdrant's recipe for payload-based
-    multitenancy): no graph of the whole collection, a graph per big tenant (design record 021).
-    Searches filtered to one tenant keep to it and agree with exact search, also for points
-    written, moved between tenants or deleted after the graphs were built."""
+    multitenancy), over REST and gRPC: no graph of the whole collection, a graph per big tenant
+    (design record 021). Searches filtered to one tenant keep to it and agree with exact search,
+    also for points written, moved between tenants or deleted after the graphs were built."""
+    client = QdrantClient(url=server.url, grpc_port=server.grpc_port, prefer_grpc=use_grpc, timeout=30)
     n, dim = 3000, 16
     rng = np.random.default_rng(71)
     vecs = rng.normal(size=(n, dim)).astype(np.float32)

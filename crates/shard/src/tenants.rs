@@ -61,10 +61,10 @@ impl TenantBuilds {
         let started = Instant::now();
         let Some(graphs) = build(table, &plan, dense, config, stopped) else { return };
         let count = graphs.len();
-        table.write().install_tenant_graphs(plan.stamp, graphs);
+        let installed = table.write().install_tenant_graphs(&plan, graphs);
         let took = started.elapsed();
         self.last = Some((Instant::now(), took));
-        tracing::debug!(tenants = count, ms = took.as_millis() as u64, "tenant graphs built");
+        tracing::debug!(tenants = count, installed, ms = took.as_millis() as u64, "tenant graphs built");
     }
 
     fn due(&self, same_tenants: bool, changed: usize) -> bool {

@@ -13,6 +13,7 @@ use quiver_types::replica::ReplicaState;
 use quiver_types::{PeerId, PointId, SeqNo};
 use std::cell::Cell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 tokio::task_local! {
@@ -114,13 +115,38 @@ impl<'r> CheapRead<'r> {
     }
 }
 
+/// Reads running on async workers now, in this process.
+static INLINE_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// A place among the reads running on async workers: one fewer than the runtime's workers (at
+/// least one), so a worker always remains for I/O, timers and the peers' RPCs. When they are
+/// taken (a loaded server), reads go to the blocking pool as before.
+pub(crate) struct InlineSlot(());
+
+impl InlineSlot {
+    pub(crate) fn take() -> Option<InlineSlot> {
+        let workers = tokio::runtime::Handle::try_current().map_or(1, |h| h.metrics().num_workers());
+        let limit = workers.saturating_sub(1).max(1);
+        let taken = INLINE_RUNNING.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1));
+        taken.ok().map(|_| InlineSlot(()))
+    }
+}
+
+impl Drop for InlineSlot {
+    fn drop(&mut self) {
+        INLINE_RUNNING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Runs `request` on this thread if it is cheap by construction (its estimate within the task's
-/// remaining budget) and no writer holds the shard's table; `None`: run it on the blocking pool.
+/// remaining budget), no writer holds the shard's table and a worker stays free for the rest
+/// (`InlineSlot`); `None`: run it on the blocking pool.
 fn read_inline(shard: &LocalShard, request: &ShardRequest) -> Option<Result<ShardResponse>> {
     let budget = INLINE_BUDGET.try_with(Cell::get).ok().filter(|b| *b > 0)?;
     let read = CheapRead::of(request)?;
     let now = shard.try_read_now()?;
     let cost = read.cost(&now).filter(|c| *c <= budget)?;
+    let _slot = InlineSlot::take()?;
     INLINE_BUDGET.with(|b| b.set(budget - cost));
     Some(read.run(&now))
 }

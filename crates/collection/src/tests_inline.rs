@@ -3,7 +3,7 @@
 //! and reads outside `with_inline_reads` keep going to the blocking pool.
 
 use crate::remote::ShardRequest;
-use crate::serve::{INLINE_BUDGET, execute_read};
+use crate::serve::{INLINE_BUDGET, InlineSlot, execute_read};
 use crate::{INLINE_READ_BUDGET, with_inline_reads};
 use quiver_shard::vectors::VectorSpec;
 use quiver_shard::{IndexConfig, LocalShard, ShardConfig};
@@ -15,6 +15,9 @@ use quiver_types::query::{CoreSearch, QueryVector, WithPayload, WithVector};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// The tests share the process's count of inline reads: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn shard(dir: &std::path::Path) -> Arc<LocalShard> {
     let config = ShardConfig {
@@ -59,6 +62,7 @@ async fn read(shard: &Arc<LocalShard>, budget: u64, request: ShardRequest) -> (c
 
 #[tokio::test]
 async fn cheap_reads_spend_the_budget_and_answer_as_the_blocking_pool() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let shard = shard(dir.path());
     let (inline, left) = read(&shard, INLINE_READ_BUDGET, search(None)).await;
@@ -80,6 +84,7 @@ async fn cheap_reads_spend_the_budget_and_answer_as_the_blocking_pool() {
 
 #[tokio::test]
 async fn unbounded_or_over_budget_reads_go_to_the_blocking_pool() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let shard = shard(dir.path());
     let filter = serde_json::json!({"must": [{"key": "n", "range": {"lt": 10}}]});
@@ -95,4 +100,11 @@ async fn unbounded_or_over_budget_reads_go_to_the_blocking_pool() {
     assert_eq!((small.into_scored().unwrap().len(), left), (5, 100));
     let (_, left) = read(&shard, 0, ShardRequest::Count(None)).await;
     assert_eq!(left, 0);
+    // This runtime has one worker: while a read holds the one place, others go to the pool.
+    let running = InlineSlot::take().expect("a free place");
+    let (pooled, left) = read(&shard, INLINE_READ_BUDGET, search(None)).await;
+    assert_eq!((pooled.into_scored().unwrap().len(), left), (5, INLINE_READ_BUDGET));
+    drop(running);
+    let (_, left) = read(&shard, INLINE_READ_BUDGET, search(None)).await;
+    assert!(left < INLINE_READ_BUDGET);
 }

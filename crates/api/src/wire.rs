@@ -104,7 +104,7 @@ pub async fn bounded<T>(
     let read = quiver_node::service::with_request_shape(shape, read);
     let read = quiver_node::service::with_read_consistency(settings.consistency, read);
     // One request's cheap local reads run on this worker; a batch's go to the blocking pool
-    // (design record 021).
+    // (design record 022).
     let inline = if settings.batch.is_none() { quiver_node::service::INLINE_READ_BUDGET } else { 0 };
     let read = quiver_node::service::with_inline_reads(inline, read);
     match settings.timeout {

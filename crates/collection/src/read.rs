@@ -41,7 +41,7 @@ impl Collection {
         let routing = self.routing();
         let shards = routing.read_shards(shard_key)?;
         // Polled in order: all but the last shard's local reads go to the blocking pool first, so
-        // the last one may run on this worker meanwhile (design record 021).
+        // the last one may run on this worker meanwhile (design record 022).
         let last = shards.len().saturating_sub(1);
         let reads = shards.iter().enumerate().map(|(i, s)| {
             let budget = if i == last { None } else { Some(0) };

@@ -29,7 +29,7 @@ pub async fn with_read_consistency<F: std::future::Future>(consistency: ReadCons
 
 tokio::task_local! {
     /// The work units (`quiver_shard::ReadNow`) of local reads the request being served may
-    /// still run on its async worker rather than on the blocking pool (design record 021); set
+    /// still run on its async worker rather than on the blocking pool (design record 022); set
     /// with `with_inline_reads`. Absent means none.
     pub(crate) static INLINE_BUDGET: Cell<u64>;
 }

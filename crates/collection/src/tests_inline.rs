@@ -1,4 +1,4 @@
-//! Local reads on the calling worker (design record 021): cheap reads spend the request's
+//! Local reads on the calling worker (design record 022): cheap reads spend the request's
 //! budget and answer as the blocking pool does; reads without a bound, reads beyond the budget
 //! and reads outside `with_inline_reads` keep going to the blocking pool.
 

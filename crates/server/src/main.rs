@@ -232,7 +232,7 @@ fn main() -> ExitCode {
     };
     // `service.max_workers`: the runtime's worker threads (0: one per core).
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    // Cheap shard reads run on the async workers (design record 021), below the request's whole
+    // Cheap shard reads run on the async workers (design record 022), below the request's whole
     // chain of futures: room for both (address space; pages are only used as touched).
     builder.thread_stack_size(WORKER_STACK_BYTES);
     if settings.service.max_workers > 0 {

@@ -1,5 +1,5 @@
 //! Reads a caller may run on its own thread (an async worker) instead of handing them to a
-//! blocking pool thread (design record 021): the point table is taken only if no writer holds
+//! blocking pool thread (design record 022): the point table is taken only if no writer holds
 //! it, and each read's cost is estimated from what the shard knows (its plan and size) before
 //! it runs, so the caller can refuse any read that is not cheap by construction.
 //!

@@ -26,6 +26,8 @@ mod wire_discover;
 mod wire_formula;
 mod wire_groups;
 mod wire_query;
+mod wire_query_kinds;
+mod wire_vector;
 
 pub use error::ApiError;
 

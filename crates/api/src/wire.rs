@@ -93,6 +93,8 @@ impl ReadParams {
 }
 
 /// Runs a read with the request's timeout (408 when it elapses), its shape known to strict mode.
+/// A read that runs on the worker (`with_inline_reads`) is cheap by construction (≈ 1–2 ms), far
+/// below the smallest timeout (1 s).
 pub async fn bounded<T>(
     settings: ReadSettings,
     read: impl std::future::Future<Output = Result<T, quiver_node::NodeError>>,
@@ -101,6 +103,10 @@ pub async fn bounded<T>(
         quiver_node::service::RequestShape { timeout_s: settings.timeout.map(|t| t.as_secs()), batch: settings.batch };
     let read = quiver_node::service::with_request_shape(shape, read);
     let read = quiver_node::service::with_read_consistency(settings.consistency, read);
+    // One request's cheap local reads run on this worker; a batch's go to the blocking pool
+    // (design record 022).
+    let inline = if settings.batch.is_none() { quiver_node::service::INLINE_READ_BUDGET } else { 0 };
+    let read = quiver_node::service::with_inline_reads(inline, read);
     match settings.timeout {
         None => Ok(read.await?),
         Some(limit) => match tokio::time::timeout(limit, read).await {

@@ -5,15 +5,14 @@
 use crate::error::ApiError;
 use crate::wire::positive_limit;
 use crate::wire_formula::FormulaWire;
+pub(crate) use crate::wire_vector::{NamedVectorWire, VectorInputWire};
 use quiver_node::service::SearchRequest;
 use quiver_node::service::{ContextInput, Fusion, LookupFrom, Mmr, Prefetch, QueryInput, QueryPoints, VectorInput};
 use quiver_node::service::{FeedbackInput, NaiveFeedback};
 use quiver_types::filter::Filter;
 use quiver_types::query::{OrderByInterface, QueryVector, SearchParams, WithPayload, WithVector};
 use quiver_types::shard_key::ShardKeySelector;
-use quiver_types::{PointId, SparseVector};
 use serde::Deserialize;
-use serde_json::Value;
 
 fn no_payload() -> WithPayload {
     WithPayload::Bool(false)
@@ -21,15 +20,6 @@ fn no_payload() -> WithPayload {
 
 pub(crate) fn no_vector() -> WithVector {
     WithVector::Bool(false)
-}
-
-/// The `vector` of a legacy search: a bare list or a named dense/sparse vector.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum NamedVectorWire {
-    Dense(Vec<f32>),
-    NamedDense { name: String, vector: Vec<f32> },
-    NamedSparse { name: String, vector: SparseVector },
 }
 
 /// `POST …/points/search`.
@@ -80,16 +70,6 @@ impl SearchWire {
 #[derive(Debug, Deserialize)]
 pub struct SearchBatchWire {
     pub searches: Vec<SearchWire>,
-}
-
-/// A vector input of a query: dense, sparse, multi, or a point id.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum VectorInputWire {
-    Dense(Vec<f32>),
-    Sparse(SparseVector),
-    Multi(Vec<Vec<f32>>),
-    Id(PointId),
 }
 
 #[derive(Debug, Deserialize)]
@@ -228,112 +208,6 @@ pub(crate) enum QueryWire {
     Vector(VectorInputWire),
     /// A kind Quiver does not run (refused by name).
     Other(String),
-}
-
-mod query_kinds {
-    use super::*;
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub(super) struct Nearest {
-        pub(super) nearest: VectorInputWire,
-        #[serde(default)]
-        pub(super) mmr: Option<MmrWire>,
-    }
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub(super) struct Recommend {
-        pub(super) recommend: RecommendWire,
-    }
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub(super) struct Discover {
-        pub(super) discover: DiscoverWire,
-    }
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub(super) struct Context {
-        pub(super) context: OneOrMany<ContextPairWire>,
-    }
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub(super) struct RelevanceFeedback {
-        pub(super) relevance_feedback: FeedbackQueryWire,
-    }
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub(super) struct Sample {
-        pub(super) sample: SampleWire,
-    }
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub(super) struct Fusion {
-        pub(super) fusion: FusionWire,
-    }
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub(super) struct Rrf {
-        pub(super) rrf: RrfWire,
-    }
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub(super) struct OrderBy {
-        pub(super) order_by: OrderByInterface,
-    }
-}
-
-/// Query kinds by their key, in the order they are recognised.
-const QUERY_KINDS: [&str; 10] = [
-    "nearest",
-    "recommend",
-    "discover",
-    "context",
-    "relevance_feedback",
-    "sample",
-    "formula",
-    "fusion",
-    "rrf",
-    "order_by",
-];
-
-impl<'de> Deserialize<'de> for QueryWire {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        fn parse<T: serde::de::DeserializeOwned, E: Error>(kind: &str, value: Value) -> Result<T, E> {
-            serde_json::from_value(value).map_err(|e| E::custom(format!("invalid `{kind}` query: {e}")))
-        }
-        let value = Value::deserialize(deserializer)?;
-        // A bare vector, a sparse vector (`indices`/`values`) or a point id is a nearest query.
-        let map = match &value {
-            Value::Object(map) if !map.contains_key("indices") => map,
-            Value::Object(_) | Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Array(_) => {
-                return Ok(QueryWire::Vector(parse("vector", value)?));
-            }
-        };
-        let kind = match QUERY_KINDS.iter().find(|k| map.contains_key(**k)) {
-            Some(kind) => *kind,
-            None => return Ok(QueryWire::Other(map.keys().next().cloned().unwrap_or_default())),
-        };
-        Ok(match kind {
-            "nearest" => {
-                let q: query_kinds::Nearest = parse(kind, value)?;
-                QueryWire::Nearest { nearest: q.nearest, mmr: q.mmr }
-            }
-            "recommend" => {
-                QueryWire::Recommend { recommend: parse::<query_kinds::Recommend, _>(kind, value)?.recommend }
-            }
-            "discover" => QueryWire::Discover { discover: parse::<query_kinds::Discover, _>(kind, value)?.discover },
-            "context" => QueryWire::Context { context: parse::<query_kinds::Context, _>(kind, value)?.context },
-            "sample" => QueryWire::Sample { sample: parse::<query_kinds::Sample, _>(kind, value)?.sample },
-            "formula" => QueryWire::Formula(parse(kind, value)?),
-            "relevance_feedback" => QueryWire::RelevanceFeedback {
-                relevance_feedback: parse::<query_kinds::RelevanceFeedback, _>(kind, value)?.relevance_feedback,
-            },
-            "fusion" => QueryWire::Fusion { fusion: parse::<query_kinds::Fusion, _>(kind, value)?.fusion },
-            "rrf" => QueryWire::Rrf { rrf: parse::<query_kinds::Rrf, _>(kind, value)?.rrf },
-            _ => QueryWire::OrderBy { order_by: parse::<query_kinds::OrderBy, _>(kind, value)?.order_by },
-        })
-    }
 }
 
 /// A prefetch (same shape recursively).

@@ -19,6 +19,8 @@ pub mod replication;
 pub mod retry;
 pub mod routing;
 mod serve;
+#[cfg(test)]
+mod tests_inline;
 pub mod transfer;
 
 pub use progress::TransferProgress;
@@ -31,4 +33,4 @@ pub use quiver_shard::ScrollPage;
 /// Shard-level items the node uses for snapshots (DESIGN §2: `node` depends on `collection`,
 /// not on `shard`).
 pub use quiver_shard::{LocalShard, ShardError, commit_staging_in, verify_snapshot};
-pub use serve::with_read_consistency;
+pub use serve::{INLINE_READ_BUDGET, with_inline_reads, with_read_consistency};

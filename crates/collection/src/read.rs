@@ -40,7 +40,13 @@ impl Collection {
     ) -> Result<Vec<(Option<ShardKey>, ShardResponse)>> {
         let routing = self.routing();
         let shards = routing.read_shards(shard_key)?;
-        let reads = shards.iter().map(|s| self.read_shard(*s, request.clone()));
+        // Polled in order: all but the last shard's local reads go to the blocking pool first, so
+        // the last one may run on this worker meanwhile (design record 022).
+        let last = shards.len().saturating_sub(1);
+        let reads = shards.iter().enumerate().map(|(i, s)| {
+            let budget = if i == last { None } else { Some(0) };
+            crate::serve::limit_inline_reads(budget, self.read_shard(*s, request.clone()))
+        });
         let answers: Vec<ShardResponse> = futures::future::join_all(reads).await.into_iter().collect::<Result<_>>()?;
         Ok(shards.iter().map(|s| routing.key_of(*s).cloned()).zip(answers).collect())
     }

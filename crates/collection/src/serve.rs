@@ -7,11 +7,13 @@ use crate::remote::{ShardRequest, ShardResponse};
 use crate::replica_set::ReplicaSet;
 use crate::replication::{no_replica, not_primary};
 use crate::retry::{Retries, RetryPolicy};
-use quiver_shard::LocalShard;
-use quiver_types::query::ReadConsistency;
+use quiver_shard::{LocalShard, ReadNow};
+use quiver_types::query::{CoreSearch, ReadConsistency, ScrollRequest, WithPayload, WithVector};
 use quiver_types::replica::ReplicaState;
-use quiver_types::{PeerId, SeqNo};
+use quiver_types::{PeerId, PointId, SeqNo};
+use std::cell::Cell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 tokio::task_local! {
@@ -25,8 +27,136 @@ pub async fn with_read_consistency<F: std::future::Future>(consistency: ReadCons
     READ_CONSISTENCY.scope(consistency, read).await
 }
 
-/// Runs a read (or digest) against a local replica on a blocking thread.
+tokio::task_local! {
+    /// The work units (`quiver_shard::ReadNow`) of local reads the request being served may
+    /// still run on its async worker rather than on the blocking pool (design record 022); set
+    /// with `with_inline_reads`. Absent means none.
+    pub(crate) static INLINE_BUDGET: Cell<u64>;
+}
+
+/// The work a request's local reads may do on its async worker in all (≈ 1–2 ms): one graph
+/// search on a large shard, a small shard's scan, a page or a retrieval of some hundreds of points.
+pub const INLINE_READ_BUDGET: u64 = 1 << 21;
+
+/// Runs `read` letting its local reads run on the calling worker up to `budget` work units
+/// (`INLINE_READ_BUDGET` for one request; 0: every read on the blocking pool, as for batches).
+pub async fn with_inline_reads<F: std::future::Future>(budget: u64, read: F) -> F::Output {
+    INLINE_BUDGET.scope(Cell::new(budget), read).await
+}
+
+/// Runs `read` with at most `budget` inline work units (`None`: the caller's budget).
+pub(crate) async fn limit_inline_reads<F: std::future::Future>(budget: Option<u64>, read: F) -> F::Output {
+    match budget {
+        None => read.await,
+        Some(budget) => with_inline_reads(budget, read).await,
+    }
+}
+
+/// A read `read_inline` may run on the calling worker.
+enum CheapRead<'r> {
+    Search(&'r CoreSearch),
+    Scroll(&'r ScrollRequest),
+    CountAll,
+    Retrieve { ids: &'r [PointId], with_payload: &'r WithPayload, with_vector: &'r WithVector },
+}
+
+impl<'r> CheapRead<'r> {
+    /// The reads that may be cheap: searches, unfiltered counts, retrievals and pages.
+    fn of(request: &'r ShardRequest) -> Option<CheapRead<'r>> {
+        match request {
+            ShardRequest::Search(core) => Some(CheapRead::Search(core)),
+            ShardRequest::Scroll(scroll) => Some(CheapRead::Scroll(scroll)),
+            ShardRequest::Count(None) => Some(CheapRead::CountAll),
+            ShardRequest::Retrieve { ids, with_payload, with_vector } => {
+                Some(CheapRead::Retrieve { ids, with_payload, with_vector })
+            }
+            ShardRequest::Count(Some(_))
+            | ShardRequest::Facet(_)
+            | ShardRequest::SparseStats { .. }
+            | ShardRequest::Versions(_)
+            | ShardRequest::WalRecords { .. }
+            | ShardRequest::LastSeq
+            | ShardRequest::Digest
+            | ShardRequest::Update { .. }
+            | ShardRequest::Apply { .. }
+            | ShardRequest::SnapshotBegin
+            | ShardRequest::SnapshotPage { .. }
+            | ShardRequest::SnapshotFrames { .. }
+            | ShardRequest::SnapshotEnd { .. }
+            | ShardRequest::SnapshotCreate
+            | ShardRequest::SnapshotChunk { .. }
+            | ShardRequest::WalRange
+            | ShardRequest::FinishTransfer { .. }
+            | ShardRequest::TransferComment { .. }
+            | ShardRequest::PrimaryLastSeq { .. }
+            | ShardRequest::Versioned(_) => None,
+        }
+    }
+
+    /// Its estimated work units on `now`'s table (`None`: no bound known in advance).
+    fn cost(&self, now: &ReadNow<'_>) -> Option<u64> {
+        match self {
+            CheapRead::Search(core) => now.search_cost(core),
+            CheapRead::Scroll(scroll) => now.scroll_cost(scroll),
+            CheapRead::CountAll => Some(1),
+            CheapRead::Retrieve { ids, with_vector, .. } => Some(now.retrieve_cost(ids.len(), with_vector)),
+        }
+    }
+
+    fn run(self, now: &ReadNow<'_>) -> Result<ShardResponse> {
+        Ok(match self {
+            CheapRead::Search(core) => ShardResponse::Scored(now.search(core)?),
+            CheapRead::Scroll(scroll) => ShardResponse::Page(now.scroll(scroll)?),
+            CheapRead::CountAll => ShardResponse::Count(now.count_all()),
+            CheapRead::Retrieve { ids, with_payload, with_vector } => {
+                ShardResponse::Records(now.retrieve(ids, with_payload, with_vector))
+            }
+        })
+    }
+}
+
+/// Reads running on async workers now, in this process.
+static INLINE_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// A place among the reads running on async workers: one fewer than the runtime's workers (at
+/// least one), so a worker always remains for I/O, timers and the peers' RPCs. When they are
+/// taken (a loaded server), reads go to the blocking pool as before.
+pub(crate) struct InlineSlot(());
+
+impl InlineSlot {
+    pub(crate) fn take() -> Option<InlineSlot> {
+        let workers = tokio::runtime::Handle::try_current().map_or(1, |h| h.metrics().num_workers());
+        let limit = workers.saturating_sub(1).max(1);
+        let taken = INLINE_RUNNING.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1));
+        taken.ok().map(|_| InlineSlot(()))
+    }
+}
+
+impl Drop for InlineSlot {
+    fn drop(&mut self) {
+        INLINE_RUNNING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Runs `request` on this thread if it is cheap by construction (its estimate within the task's
+/// remaining budget), no writer holds the shard's table and a worker stays free for the rest
+/// (`InlineSlot`); `None`: run it on the blocking pool.
+fn read_inline(shard: &LocalShard, request: &ShardRequest) -> Option<Result<ShardResponse>> {
+    let budget = INLINE_BUDGET.try_with(Cell::get).ok().filter(|b| *b > 0)?;
+    let read = CheapRead::of(request)?;
+    let now = shard.try_read_now()?;
+    let cost = read.cost(&now).filter(|c| *c <= budget)?;
+    let _slot = InlineSlot::take()?;
+    INLINE_BUDGET.with(|b| b.set(budget - cost));
+    Some(read.run(&now))
+}
+
+/// Runs a read (or digest) against a local replica: on this thread when `read_inline` takes it,
+/// else on a blocking thread.
 pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest) -> Result<ShardResponse> {
+    if let Some(answer) = read_inline(shard, &request) {
+        return answer;
+    }
     let shard = Arc::clone(shard);
     let task = tokio::task::spawn_blocking(move || -> Result<ShardResponse> {
         Ok(match request {
@@ -230,11 +360,11 @@ impl ReplicaSet {
             | ShardRequest::Retrieve { .. }
             | ShardRequest::Versions(_)) => {
                 let local = self.servable_local().await.ok_or_else(|| self.not_readable())?;
-                execute_read(&local, read).await
+                with_inline_reads(INLINE_READ_BUDGET, execute_read(&local, read)).await
             }
             ShardRequest::Versioned(read) => {
                 let local = self.servable_local().await.ok_or_else(|| self.not_readable())?;
-                versioned_read(&local, *read).await
+                with_inline_reads(INLINE_READ_BUDGET, versioned_read(&local, *read)).await
             }
         }
     }
@@ -278,7 +408,9 @@ impl ReplicaSet {
         // Every replica must answer; the most advanced one's answer wins: replicas hold prefixes
         // of one history, so it reflects every write acknowledged before the read (a replica
         // deactivated by a write this peer's view has not seen yet may lag).
-        let answers = futures::future::join_all(calls).await.into_iter().collect::<Result<Vec<_>>>()?;
+        // The local read first in the list: on the blocking pool, so the remote calls start too.
+        let answers = with_inline_reads(0, futures::future::join_all(calls)).await;
+        let answers = answers.into_iter().collect::<Result<Vec<_>>>()?;
         let freshest = answers.into_iter().max_by_key(|(seq, _)| *seq);
         freshest.map(|(_, response)| response).ok_or_else(|| CollectionError::Service("no replica answered".into()))
     }

@@ -8,4 +8,4 @@ pub use crate::service_query::{
 };
 pub use crate::strict::{RequestShape, with_request_shape};
 pub use quiver_collection::SearchRequest;
-pub use quiver_collection::with_read_consistency;
+pub use quiver_collection::{INLINE_READ_BUDGET, with_inline_reads, with_read_consistency};

@@ -47,6 +47,13 @@ pub async fn serve_rest(
     match tls {
         None => {
             tracing::info!(%address, "REST API listening");
+            // Answers go out at once (no Nagle delay behind a client's delayed ACK), as on the
+            // gRPC and TLS listeners.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY on a REST connection");
+                }
+            });
             axum::serve(listener, app).with_graceful_shutdown(stopped).await.map_err(failed)
         }
         Some(tls) => {

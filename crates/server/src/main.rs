@@ -218,6 +218,9 @@ async fn run(cli: Cli, settings: settings::Settings, unknown: Vec<String>) -> Re
     Ok(())
 }
 
+/// The stack of the runtime's threads (tokio's default is 2 MiB).
+const WORKER_STACK_BYTES: usize = 8 << 20;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (settings, unknown) = match settings::load(cli.config_path.as_deref()) {
@@ -229,6 +232,9 @@ fn main() -> ExitCode {
     };
     // `service.max_workers`: the runtime's worker threads (0: one per core).
     let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // Cheap shard reads run on the async workers (design record 022), below the request's whole
+    // chain of futures: room for both (address space; pages are only used as touched).
+    builder.thread_stack_size(WORKER_STACK_BYTES);
     if settings.service.max_workers > 0 {
         builder.worker_threads(settings.service.max_workers);
     }

@@ -10,6 +10,7 @@ mod index_config;
 mod indexer;
 mod install;
 mod read;
+mod read_now;
 mod replica;
 mod resolve;
 mod search;
@@ -26,6 +27,8 @@ mod tests_multi;
 #[cfg(test)]
 mod tests_quantized;
 #[cfg(test)]
+mod tests_read_now;
+#[cfg(test)]
 mod tests_resolve;
 #[cfg(test)]
 mod tests_search;
@@ -40,6 +43,7 @@ pub use error::ShardError;
 pub use index_config::IndexConfig;
 pub use install::ShardInstall;
 pub use read::ScrollPage;
+pub use read_now::ReadNow;
 pub use replica::ApplyOutcome;
 pub use search::SearchPlan;
 pub use shard::{IndexStatus, LocalShard, MemoryReport, ShardConfig};

@@ -54,66 +54,80 @@ impl LocalShard {
 
     /// The points with the given ids that exist, in the order asked.
     pub fn retrieve(&self, ids: &[PointId], with_payload: &WithPayload, with_vector: &WithVector) -> Vec<Record> {
-        let table = self.table.read();
-        ids.iter()
-            .filter_map(|id| {
-                let point = table.get(id)?;
-                let (payload, vector) = project(&point, with_payload, with_vector);
-                Some(Record { id: *id, payload, vector, shard_key: None, order_value: None })
-            })
-            .collect()
+        retrieve_in(&self.table.read(), ids, with_payload, with_vector)
     }
 
     /// A page of points in id order from `offset`, or in payload order with `order_by`.
     pub fn scroll(&self, request: &ScrollRequest) -> Result<ScrollPage> {
-        if let Some(order_by) = &request.order_by {
-            return self.scroll_ordered(request, order_by);
-        }
-        let table = self.table.read();
-        let filter = compile(request.filter.as_ref(), &table)?;
-        let mut matching = table.iter_from(request.offset).filter(|p| filter.as_ref().is_none_or(|f| f.check(p)));
-        let mut points = Vec::with_capacity(request.limit.min(4096));
-        for point in matching.by_ref().take(request.limit) {
-            let (payload, vector) = project(&point, &request.with_payload, &request.with_vector);
-            points.push(Record { id: point.id(), payload, vector, shard_key: None, order_value: None });
-        }
-        let next_page_offset = matching.next().map(|p| p.id());
-        Ok(ScrollPage { points, next_page_offset })
+        scroll_in(&self.table.read(), request)
     }
+}
 
-    fn scroll_ordered(&self, request: &ScrollRequest, order_by: &OrderBy) -> Result<ScrollPage> {
-        let key = JsonPath::parse(&order_by.key)?;
-        let direction = order_by.direction.unwrap_or_default();
-        let start = order_by.start_from.as_ref().and_then(OrderValue::from_json);
-        let table = self.table.read();
-        let filter = compile(request.filter.as_ref(), &table)?;
-        let mut ordered: Vec<(OrderValue, PointRef<'_>)> = table
-            .iter_slots()
-            .filter(|p| filter.as_ref().is_none_or(|f| f.check(p)))
-            .filter_map(|p| order_value(p.payload(), &key).map(|v| (v, p)))
-            .filter(|(v, _)| match (&start, direction) {
-                (None, _) => true,
-                (Some(s), Direction::Asc) => v.cmp_total(s) != Ordering::Less,
-                (Some(s), Direction::Desc) => v.cmp_total(s) != Ordering::Greater,
-            })
-            .collect();
-        ordered.sort_by(|(a, pa), (b, pb)| {
-            let by_value = match direction {
-                Direction::Asc => a.cmp_total(b),
-                Direction::Desc => b.cmp_total(a),
-            };
-            by_value.then_with(|| pa.id().cmp(&pb.id()))
-        });
-        let points = ordered
-            .into_iter()
-            .take(request.limit)
-            .map(|(value, point)| {
-                let (payload, vector) = project(&point, &request.with_payload, &request.with_vector);
-                Record { id: point.id(), payload, vector, shard_key: None, order_value: Some(value.to_json()) }
-            })
-            .collect();
-        Ok(ScrollPage { points, next_page_offset: None })
+/// A page of points in payload order (`order_by`) of a held table.
+fn scroll_ordered(table: &PointTable, request: &ScrollRequest, order_by: &OrderBy) -> Result<ScrollPage> {
+    let key = JsonPath::parse(&order_by.key)?;
+    let direction = order_by.direction.unwrap_or_default();
+    let start = order_by.start_from.as_ref().and_then(OrderValue::from_json);
+    let filter = compile(request.filter.as_ref(), table)?;
+    let mut ordered: Vec<(OrderValue, PointRef<'_>)> = table
+        .iter_slots()
+        .filter(|p| filter.as_ref().is_none_or(|f| f.check(p)))
+        .filter_map(|p| order_value(p.payload(), &key).map(|v| (v, p)))
+        .filter(|(v, _)| match (&start, direction) {
+            (None, _) => true,
+            (Some(s), Direction::Asc) => v.cmp_total(s) != Ordering::Less,
+            (Some(s), Direction::Desc) => v.cmp_total(s) != Ordering::Greater,
+        })
+        .collect();
+    ordered.sort_by(|(a, pa), (b, pb)| {
+        let by_value = match direction {
+            Direction::Asc => a.cmp_total(b),
+            Direction::Desc => b.cmp_total(a),
+        };
+        by_value.then_with(|| pa.id().cmp(&pb.id()))
+    });
+    let points = ordered
+        .into_iter()
+        .take(request.limit)
+        .map(|(value, point)| {
+            let (payload, vector) = project(&point, &request.with_payload, &request.with_vector);
+            Record { id: point.id(), payload, vector, shard_key: None, order_value: Some(value.to_json()) }
+        })
+        .collect();
+    Ok(ScrollPage { points, next_page_offset: None })
+}
+
+/// The points with the given ids that exist, in the order asked, of a held table.
+pub(crate) fn retrieve_in(
+    table: &PointTable,
+    ids: &[PointId],
+    with_payload: &WithPayload,
+    with_vector: &WithVector,
+) -> Vec<Record> {
+    ids.iter()
+        .filter_map(|id| {
+            let point = table.get(id)?;
+            let (payload, vector) = project(&point, with_payload, with_vector);
+            Some(Record { id: *id, payload, vector, shard_key: None, order_value: None })
+        })
+        .collect()
+}
+
+/// A page of points in id order from `request.offset`, or in payload order with `order_by`, of a
+/// held table.
+pub(crate) fn scroll_in(table: &PointTable, request: &ScrollRequest) -> Result<ScrollPage> {
+    if let Some(order_by) = &request.order_by {
+        return scroll_ordered(table, request, order_by);
     }
+    let filter = compile(request.filter.as_ref(), table)?;
+    let mut matching = table.iter_from(request.offset).filter(|p| filter.as_ref().is_none_or(|f| f.check(p)));
+    let mut points = Vec::with_capacity(request.limit.min(4096));
+    for point in matching.by_ref().take(request.limit) {
+        let (payload, vector) = project(&point, &request.with_payload, &request.with_vector);
+        points.push(Record { id: point.id(), payload, vector, shard_key: None, order_value: None });
+    }
+    let next_page_offset = matching.next().map(|p| p.id());
+    Ok(ScrollPage { points, next_page_offset })
 }
 
 impl LocalShard {

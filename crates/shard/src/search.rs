@@ -214,18 +214,22 @@ impl LocalShard {
 
     /// `search`, also telling which plan ran.
     pub fn search_planned(&self, request: &CoreSearch) -> Result<(Vec<ScoredPoint>, SearchPlan)> {
-        let table = self.table.read();
-        let filter = crate::read::compile(request.filter.as_ref(), &table)?;
+        self.search_in(&self.table.read(), request)
+    }
+
+    /// `search_planned` on a table the caller holds read-locked.
+    pub(crate) fn search_in(&self, table: &PointTable, request: &CoreSearch) -> Result<(Vec<ScoredPoint>, SearchPlan)> {
+        let filter = crate::read::compile(request.filter.as_ref(), table)?;
         let spec = self.vector_spec(&request.vector_name);
         let filter = filter.as_ref();
         let (top, plan) = match &request.query {
             QueryVector::Dense(q) if spec.multivector => {
-                self.search_multi(&table, request, std::slice::from_ref(q), spec, filter)
+                self.search_multi(table, request, std::slice::from_ref(q), spec, filter)
             }
-            QueryVector::Dense(q) => self.search_dense(&table, request, q, spec.metric(), filter),
-            QueryVector::Multi(q) => self.search_multi(&table, request, q, spec, filter),
-            QueryVector::Custom(custom) => self.search_custom(&table, request, custom, spec, filter),
-            QueryVector::Random { seed } => self.search_random(&table, request, *seed, filter),
+            QueryVector::Dense(q) => self.search_dense(table, request, q, spec.metric(), filter),
+            QueryVector::Multi(q) => self.search_multi(table, request, q, spec, filter),
+            QueryVector::Custom(custom) => self.search_custom(table, request, custom, spec, filter),
+            QueryVector::Random { seed } => self.search_random(table, request, *seed, filter),
             QueryVector::Sparse(q) => {
                 // Inverted index: only points sharing a dimension with the query are scored.
                 let mut top = TopK::new(request.limit, request.score_threshold, true);

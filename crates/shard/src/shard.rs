@@ -270,8 +270,10 @@ impl LocalShard {
     /// indexer in the background; searches use the original vectors until it is installed.
     pub fn set_quantization(&self, quantization: &BTreeMap<String, QuantizationKind>) {
         {
-            let mut config = self.config.write();
+            // The table before the config, as every reader takes them (a search holds the table
+            // while it reads the config): the other order could deadlock with a search.
             let mut table = self.table.write();
+            let mut config = self.config.write();
             for name in config.dense.keys() {
                 table.set_quantization(name, quantization.get(name).copied());
             }

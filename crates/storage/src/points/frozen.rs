@@ -79,6 +79,11 @@ impl<'a> FrozenView<'a> {
     pub fn changed(&self) -> impl Iterator<Item = u32> + '_ {
         self.changed.iter().copied()
     }
+
+    /// How many slots changed since the copy was taken.
+    pub fn changed_len(&self) -> usize {
+        self.changed.len()
+    }
 }
 
 /// What the indexer needs to take a copy: the index, the slots it holds, their generations.

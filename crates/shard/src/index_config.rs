@@ -37,6 +37,15 @@ impl IndexConfig {
     pub fn hnsw_for(&self, name: &str) -> HnswConfig {
         self.hnsw.get(name).cloned().unwrap_or_default()
     }
+
+    /// Threads that build the graphs of the dense vector `name` (`max_indexing_threads`, 0:
+    /// one per core).
+    pub(crate) fn indexing_threads(&self, name: &str) -> usize {
+        match self.hnsw_for(name).max_indexing_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 /// The HNSW settings of the dense vector `name`.

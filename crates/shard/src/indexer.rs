@@ -202,10 +202,7 @@ impl Worker {
             tracing::debug!(vector = %name, vectors = stats.vectors, "building HNSW index");
             table.write().attach_index(name, index);
         }
-        let threads = match config.hnsw_for(name).max_indexing_threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let threads = config.indexing_threads(name);
         loop {
             if self.stopped() {
                 return Ok(());

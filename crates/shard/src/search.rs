@@ -23,6 +23,7 @@ use crate::read::project;
 use crate::shard::LocalShard;
 use quiver_storage::distance::{self, higher_is_better};
 use quiver_storage::filter::CompiledFilter;
+use quiver_storage::graph::FrozenGraph;
 use quiver_storage::points::{DenseIndexView, FrozenView, PointRef, PointTable, TenantView};
 use quiver_storage::quantized::{QuantizationKind, QuantizedVectors};
 use quiver_storage::vectors::{Metric, VectorRef, VectorSpec};
@@ -162,13 +163,25 @@ pub(crate) fn frozen_search(
     ef: usize,
     allow: impl Fn(u32) -> bool,
 ) -> Vec<u32> {
-    let distance = |slot: u32| frozen.vector(slot).map(|v| -distance::similarity(metric, query, v));
-    let prefetch = |slot: u32| {
-        if let Some(v) = frozen.vector(slot) {
+    graph_search(frozen.graph, metric, query, ef, |slot| frozen.vector(slot), allow)
+}
+
+/// A walk of `graph` whose node `n` has the vector `vector(n)`, scored under `metric`.
+fn graph_search<'v>(
+    graph: &FrozenGraph,
+    metric: Metric,
+    query: &[f32],
+    ef: usize,
+    vector: impl Fn(u32) -> Option<VectorRef<'v>>,
+    allow: impl Fn(u32) -> bool,
+) -> Vec<u32> {
+    let distance = |node: u32| vector(node).map(|v| -distance::similarity(metric, query, v));
+    let prefetch = |node: u32| {
+        if let Some(v) = vector(node) {
             v.prefetch(quiver_storage::graph::PREFETCH_LINES)
         }
     };
-    frozen.graph.search(ef, distance, prefetch, allow)
+    graph.search(ef, distance, prefetch, allow)
 }
 
 /// Whether a filter is selective enough to scan its matches rather than walk the graph: its
@@ -468,17 +481,11 @@ impl Dense<'_> {
     fn tenant_graph(&self, tenant: &TenantView<'_>, beam: &Beam, top: &mut TopK) {
         let slots = &tenant.graph.slots;
         let vector = |node: u32| self.table.dense_at(self.name, *slots.get(node as usize)?);
-        let distance = |node: u32| vector(node).map(|v| -distance::similarity(self.metric, self.query, v));
-        let prefetch = |node: u32| {
-            if let Some(v) = vector(node) {
-                v.prefetch(quiver_storage::graph::PREFETCH_LINES)
-            }
-        };
         let allow = |node: u32| -> bool {
             let Some(point) = slots.get(node as usize).and_then(|s| self.table.by_slot(*s)) else { return false };
             tenant.is_current(point.slot()) && self.filter.is_none_or(|f| f.check(&point))
         };
-        let found = tenant.graph.graph.search(beam.ef, distance, prefetch, allow);
+        let found = graph_search(&tenant.graph.graph, self.metric, self.query, beam.ef, vector, allow);
         let found = found.into_iter().take(beam.limit).filter_map(|node| slots.get(node as usize).copied());
         self.push_found(found, |slot| self.table.dense_at(self.name, slot), top);
         let changed: Vec<u32> = tenant.changed().collect();

@@ -95,10 +95,7 @@ fn build(
             m => m,
         };
         let params = HnswParams { m, ..crate::index_config::hnsw_params(config, column, spec) };
-        let threads = match hnsw.max_indexing_threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let threads = config.indexing_threads(column);
         for tenant in tenants {
             if stopped() {
                 return None;

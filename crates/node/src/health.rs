@@ -1,6 +1,7 @@
 //! Failure detection without traffic (design record 003 §7): the Raft leader pings every peer;
 //! a peer that has not answered for `DEAD_AFTER` has its replicas proposed `Dead` (never the last
-//! active replica of a shard). After each round the leader's placement keeper runs (`keeper`).
+//! active replica of a shard). After each round, and whenever the metadata changes in between, the
+//! leader's placement keeper runs (`keeper`).
 
 use crate::node::Node;
 use quiver_cluster::state::MetaOperation;
@@ -19,20 +20,48 @@ const PING_TIMEOUT: Duration = Duration::from_millis(800);
 pub const DEAD_AFTER: Duration = Duration::from_millis(2500);
 
 impl Node {
-    /// Runs the health checker until the node is dropped.
+    /// Runs the health checker until the node is dropped. The keeper also runs as soon as the
+    /// cluster's metadata changes (a transfer finished, a peer marked gone, a factor changed),
+    /// with the peers' health as of the last round, so that one step follows another without
+    /// waiting for the next round.
     pub fn spawn_health_checker(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
+        let Some(mut applied) = self.cluster().map(|c| c.consensus.subscribe()) else { return };
         tokio::spawn(async move {
             let mut last_ok: HashMap<PeerId, Instant> = HashMap::new();
+            let mut answered: Option<BTreeSet<PeerId>> = None;
             let mut was_in_contact = false;
+            let mut seen = applied.borrow_and_update().state.clone();
+            let mut next_round = Instant::now() + PING_EVERY;
             loop {
-                tokio::time::sleep(PING_EVERY).await;
+                let metadata_changed = tokio::select! {
+                    _ = tokio::time::sleep_until(next_round) => false,
+                    changed = applied.changed() => match changed {
+                        Ok(()) => true,
+                        Err(_) => return,
+                    },
+                };
                 let Some(node) = weak.upgrade() else { return };
+                if metadata_changed {
+                    let current = applied.borrow_and_update().state.clone();
+                    // A peer the last round did not ping (one that just joined) waits for the
+                    // next round: the keeper would take it for unreachable.
+                    let me = node.peer_id();
+                    let all_pinged = current.peers.keys().all(|peer| *peer == me || last_ok.contains_key(peer));
+                    if current != seen && all_pinged {
+                        seen = current;
+                        if let Some(answered) = &answered {
+                            node.keep_placement(&last_ok, answered).await;
+                        }
+                    }
+                    continue;
+                }
+                next_round = Instant::now() + PING_EVERY;
                 was_in_contact = node.track_contact(was_in_contact);
-                let answered = node.health_round(&mut last_ok).await;
+                answered = node.health_round(&mut last_ok).await;
                 node.recover_dead_replicas().await;
-                if let Some(answered) = answered {
-                    node.keep_placement(&last_ok, &answered).await;
+                if let Some(answered) = &answered {
+                    node.keep_placement(&last_ok, answered).await;
                 }
             }
         });

@@ -1,8 +1,9 @@
 """Placement benchmark (issue 17, design record 012), on local release processes:
 
 1. Peer gone for good: 4 peers, rf=2, N x 384-d points; one peer is killed and never comes back.
-   Seconds from the kill until every shard is back at rf=2 on the other peers, and the copy rate
-   of the data re-replicated (raw vector bytes / (time - grace period)).
+   Seconds from the kill until every shard is back at rf=2 Active replicas on the other peers,
+   the copy rate of the data re-replicated (raw vector bytes / (time - grace period)), and the
+   seconds until the cluster has settled (the gone peer's replicas dropped, rebalancing done).
 2. Drain: 4 peers, rf=2, under a write+read load: `POST /cluster/peer/{id}/drain` of a peer
    holding about 1/4 of the data; duration and failed requests.
 3. Rolling restart: 3 peers, rf=2, under load; each peer in turn stopped with SIGTERM and
@@ -68,6 +69,13 @@ def at_factor(url: str, rf: int, shards: int, off: set[int]) -> bool:
         for reps in states.values())
 
 
+def active_on_live(url: str, rf: int, shards: int, off: set[int]) -> bool:
+    """Every shard has `rf` Active replicas on peers not in `off` (others may be copying)."""
+    states = replica_states(url, NAME, timeout=5)
+    return len(states) == shards and all(
+        sum(1 for peer, s in reps.items() if s == "Active" and peer not in off) >= rf for reps in states.values())
+
+
 def make_cluster(binary: str, peers: int, env: dict[str, str]) -> Cluster:
     os.environ["QUIVER_BIN"] = binary
     env = {"QDRANT__LOG_LEVEL": "WARN", **env}
@@ -90,14 +98,18 @@ def gone_for_good(binary: str, vectors: np.ndarray, grace: int) -> None:
         held = sum(1 for reps in replica_states(url, NAME).values() if victim.peer_id in reps)
         t0 = time.monotonic()
         victim.kill()
-        wait_until(lambda: at_factor(url, 2, shards, {victim.peer_id}), timeout=1800, interval=0.2,
-                   desc="every shard back at rf=2")
+        wait_until(lambda: active_on_live(url, 2, shards, {victim.peer_id}), timeout=1800, interval=0.1,
+                   desc="every shard with rf=2 Active replicas on live peers")
         took = time.monotonic() - t0
+        wait_until(lambda: at_factor(url, 2, shards, {victim.peer_id}), timeout=1800, interval=0.1,
+                   desc="every shard at exactly rf=2, the gone peer's replicas dropped, rebalancing done")
+        settled = time.monotonic() - t0
         copied = len(vectors) * DIM * 4 * held / shards
         rate = copied / max(took - grace, 1e-6) / 1e6
         print(f"gone for good: {len(vectors)} points, {held}/{shards} shards re-replicated "
               f"({copied / 1e6:.0f} MB of vectors): back at rf=2 {took:.1f} s after the kill "
-              f"(grace {grace} s; copy {took - grace:.1f} s = {rate:.0f} MB/s)")
+              f"(grace {grace} s; copy {took - grace:.1f} s = {rate:.0f} MB/s); "
+              f"settled (rebalanced, exactly rf=2) {settled:.1f} s after the kill")
 
 
 def drain(binary: str, vectors: np.ndarray) -> None:

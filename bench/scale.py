@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""The 1M-point scale run of issue 19 (item 5), against a real `quiver` process.
+
+Data: the 100k real 384-d vectors of ``base.npy`` and 9 perturbed copies of them, 1,000,000 in
+all. Copy ``k`` (1..9) of vector ``v`` is ``normalize(v + sigma * g / sqrt(384))`` with ``g`` a
+standard normal vector from a generator seeded with ``k`` and ``sigma`` 0.3 by default
+(``--sigma``): each copy lands near its original (cosine ≈ 0.96) but far enough from the other
+copies that the nearest neighbours of a query are spread over all ten copies. Ground truth is
+exact: the top 10 of the 100 queries of ``query.npy`` over the whole million, by numpy.
+
+For each configuration (``f32``: the defaults; ``int8``: scalar int8 quantization with
+``always_ram`` and ``on_disk: true`` originals), on a fresh server:
+
+1. load over REST, batches of 1,000 with ``wait=true``: points/s over the whole load and over
+   the first and the last 100k (their ratio is the issue's "the last 100k load as fast as the
+   first" figure);
+2. seconds from the end of the load until the collection is green with every vector indexed;
+3. ``RssAnon`` and ``VmRSS`` of the process (``/proc/<pid>/status``) before the load and once
+   indexed, and bytes per point = growth of ``RssAnon`` ÷ points;
+4. recall@10 and queries/s (one client thread, REST) at ``hnsw_ef`` 64 and 128;
+5. restart (SIGTERM, start): seconds until ``/readyz`` and the point count are back, and until
+   the p50 latency of the same queries is within 1.5× of its value before the restart (the
+   "full speed" mark; a rebuilt graph would take minutes to get there).
+
+Prints each figure as it comes and writes ``bench/out/scale.json``. ``--points`` shrinks the run
+(e.g. ``--points 200000`` for a quick look); the full run takes 15–25 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from upsert_restart import COLLECTION, DEFAULT_BIN, DEFAULT_DATA, Server, api  # noqa: E402
+
+BATCH = 1000
+SEGMENT = 100_000
+EFS = (64, 128)
+CONFIGS = {
+    "f32": {},
+    "int8": {
+        "vectors": {"on_disk": True},
+        "quantization_config": {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}},
+    },
+}
+
+
+def make_vectors(data: Path, points: int, sigma: float) -> np.ndarray:
+    base = np.load(data / "base.npy").astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    copies = [base]
+    k = 1
+    while sum(len(c) for c in copies) < points:
+        noise = np.random.default_rng(k).standard_normal(base.shape, dtype=np.float32)
+        copy = base + sigma * noise / np.sqrt(base.shape[1])
+        copy /= np.linalg.norm(copy, axis=1, keepdims=True)
+        copies.append(copy)
+        k += 1
+    return np.concatenate(copies)[:points]
+
+
+def exact_top10(vectors: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    scores = vectors @ queries.T  # (points, queries): cosine on normalised vectors
+    top = np.argpartition(-scores, 10, axis=0)[:10].T
+    order = np.take_along_axis(scores.T, top, axis=1).argsort(axis=1)[:, ::-1]
+    return np.take_along_axis(top, order, axis=1)
+
+
+def proc_memory(pid: int) -> dict:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("RssAnon", "VmRSS", "RssFile"):
+            fields[key] = int(value.split()[0]) * 1024
+    return fields
+
+
+def load(srv: Server, sess: requests.Session, vectors: np.ndarray) -> dict:
+    url = f"{srv.url}/collections/{COLLECTION}/points?wait=true"
+    marks = [time.perf_counter()]
+    for start in range(0, len(vectors), BATCH):
+        points = [{"id": start + j, "vector": vectors[start + j]} for j in range(min(BATCH, len(vectors) - start))]
+        body = orjson.dumps({"points": points}, option=orjson.OPT_SERIALIZE_NUMPY)
+        r = sess.put(url, data=body, headers={"content-type": "application/json"}, timeout=300)
+        r.raise_for_status()
+        if (start + BATCH) % SEGMENT == 0 or start + BATCH >= len(vectors):
+            marks.append(time.perf_counter())
+            print(f"  loaded {start + BATCH:>9,} points, last segment {SEGMENT / (marks[-1] - marks[-2]):,.0f} points/s",
+                  flush=True)
+    segments = [SEGMENT / (b - a) for a, b in zip(marks, marks[1:])]
+    return {"load_s": marks[-1] - marks[0], "points_per_s": len(vectors) / (marks[-1] - marks[0]),
+            "first_segment_pps": segments[0], "last_segment_pps": segments[-1],
+            "last_over_first": segments[-1] / segments[0]}
+
+
+def wait_indexed(srv: Server, sess: requests.Session, points: int, timeout_s: float = 1800) -> float:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s:
+        info = api(sess, "GET", f"{srv.url}/collections/{COLLECTION}")["result"]
+        if info["status"] == "green" and info.get("indexed_vectors_count", 0) >= points:
+            return time.perf_counter() - t0
+        time.sleep(0.5)
+    raise RuntimeError(f"not indexed within {timeout_s} s")
+
+
+def search(srv: Server, sess: requests.Session, queries: np.ndarray, truth: np.ndarray, ef: int) -> dict:
+    url = f"{srv.url}/collections/{COLLECTION}/points/query"
+    found, latencies = [], []
+    for q in queries:
+        body = orjson.dumps({"query": q, "limit": 10, "params": {"hnsw_ef": ef}}, option=orjson.OPT_SERIALIZE_NUMPY)
+        t0 = time.perf_counter()
+        r = sess.post(url, data=body, headers={"content-type": "application/json"}, timeout=120)
+        latencies.append(time.perf_counter() - t0)
+        r.raise_for_status()
+        found.append([p["id"] for p in r.json()["result"]["points"]])
+    hits = sum(len(set(f[:10]) & set(int(x) for x in t[:10])) for f, t in zip(found, truth))
+    return {"ef": ef, "recall10": hits / (10 * len(queries)), "qps": len(queries) / sum(latencies),
+            "p50_ms": 1000 * statistics.median(latencies)}
+
+
+def restart(srv: Server, sess: requests.Session, queries: np.ndarray, truth: np.ndarray, points: int,
+            p50_before_ms: float) -> dict:
+    stop_s = srv.sigterm()
+    t0 = srv.start()
+    marks = srv.wait_until(sess, points, 600)
+    full_speed = None
+    while time.perf_counter() - t0 < 900:
+        if search(srv, sess, queries[:20], truth[:20], EFS[0])["p50_ms"] <= 1.5 * p50_before_ms:
+            full_speed = time.perf_counter() - t0
+            break
+        time.sleep(0.2)
+    return {"sigterm_s": stop_s, "ready_s": marks["ready_at"] - t0, "loaded_s": marks["loaded_at"] - t0,
+            "full_speed_s": full_speed}
+
+
+def run_config(binary: Path, name: str, vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict:
+    print(f"== {name}", flush=True)
+    with tempfile.TemporaryDirectory(prefix=f"quiver-scale-{name}-") as workdir:
+        srv, sess = Server(binary, Path(workdir)), requests.Session()
+        try:
+            srv.start()
+            srv.wait_until(sess, None, 120)
+            body = {"vectors": {"size": vectors.shape[1], "distance": "Cosine"}}
+            for key, value in CONFIGS[name].items():
+                body[key] = {**body.get(key, {}), **value}
+            api(sess, "PUT", f"{srv.url}/collections/{COLLECTION}", json=body)
+            before = proc_memory(srv.proc.pid)
+            res: dict = {"config": name, **load(srv, sess, vectors)}
+            res["index_s"] = wait_indexed(srv, sess, len(vectors))
+            print(f"  indexed {res['index_s']:.1f} s after the load", flush=True)
+            after = proc_memory(srv.proc.pid)
+            res["memory"] = {"before": before, "indexed": after,
+                             "rss_anon_bytes_per_point": (after["RssAnon"] - before["RssAnon"]) / len(vectors)}
+            print(f"  RssAnon {after['RssAnon'] / 2**30:.2f} GiB, VmRSS {after['VmRSS'] / 2**30:.2f} GiB, "
+                  f"{res['memory']['rss_anon_bytes_per_point']:,.0f} bytes/point", flush=True)
+            res["search"] = [search(srv, sess, queries, truth, ef) for ef in EFS]
+            for s in res["search"]:
+                print(f"  ef {s['ef']}: recall@10 {s['recall10']:.3f}, {s['qps']:,.0f} queries/s", flush=True)
+            res["restart"] = restart(srv, sess, queries, truth, len(vectors), res["search"][0]["p50_ms"])
+            print(f"  restart: ready {res['restart']['ready_s']:.1f} s, full speed "
+                  f"{res['restart']['full_speed_s']} s", flush=True)
+            res["memory"]["after_restart"] = proc_memory(srv.proc.pid)
+        finally:
+            srv.shutdown()
+    return res
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin", type=Path, default=DEFAULT_BIN)
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("QUIVER_BENCH_DATA", DEFAULT_DATA)))
+    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--sigma", type=float, default=0.3)
+    parser.add_argument("--configs", default="f32,int8")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out" / "scale.json")
+    args = parser.parse_args()
+    vectors = make_vectors(args.data, args.points, args.sigma)
+    queries = np.load(args.data / "query.npy").astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    truth = exact_top10(vectors, queries)
+    results = [run_config(args.bin, name, vectors, queries, truth) for name in args.configs.split(",")]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"points": args.points, "sigma": args.sigma, "results": results}, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -17,7 +17,8 @@ For each configuration (``f32``: the defaults; ``int8``: scalar int8 quantizatio
 2. seconds from the end of the load until the collection is green with every vector indexed;
 3. ``RssAnon`` and ``VmRSS`` of the process (``/proc/<pid>/status``) before the load and once
    indexed, and bytes per point = growth of ``RssAnon`` ÷ points;
-4. recall@10 and queries/s (one client thread, REST) at ``hnsw_ef`` 64 and 128;
+4. recall@10 and queries/s (one client thread, REST) at ``hnsw_ef`` 64 and 128 (quantized: also
+   with ``oversampling`` 2);
 5. restart (SIGTERM, start): seconds until ``/readyz`` and the point count are back, and until
    the p50 latency of the same queries is within 1.5× of its value before the restart (the
    "full speed" mark; a rebuilt graph would take minutes to get there).
@@ -88,20 +89,21 @@ def proc_memory(pid: int) -> dict:
 
 def load(srv: Server, sess: requests.Session, vectors: np.ndarray) -> dict:
     url = f"{srv.url}/collections/{COLLECTION}/points?wait=true"
-    marks = [time.perf_counter()]
+    marks = [(0, time.perf_counter())]
     for start in range(0, len(vectors), BATCH):
-        points = [{"id": start + j, "vector": vectors[start + j]} for j in range(min(BATCH, len(vectors) - start))]
+        end = min(start + BATCH, len(vectors))
+        points = [{"id": i, "vector": vectors[i]} for i in range(start, end)]
         body = orjson.dumps({"points": points}, option=orjson.OPT_SERIALIZE_NUMPY)
         r = sess.put(url, data=body, headers={"content-type": "application/json"}, timeout=300)
         r.raise_for_status()
-        if (start + BATCH) % SEGMENT == 0 or start + BATCH >= len(vectors):
-            marks.append(time.perf_counter())
-            print(f"  loaded {start + BATCH:>9,} points, last segment {SEGMENT / (marks[-1] - marks[-2]):,.0f} points/s",
-                  flush=True)
-    segments = [SEGMENT / (b - a) for a, b in zip(marks, marks[1:])]
-    return {"load_s": marks[-1] - marks[0], "points_per_s": len(vectors) / (marks[-1] - marks[0]),
-            "first_segment_pps": segments[0], "last_segment_pps": segments[-1],
-            "last_over_first": segments[-1] / segments[0]}
+        if end % SEGMENT == 0 or end == len(vectors):
+            marks.append((end, time.perf_counter()))
+            rate = (end - marks[-2][0]) / (marks[-1][1] - marks[-2][1])
+            print(f"  loaded {end:>9,} points, last segment {rate:,.0f} points/s", flush=True)
+    segments = [(b[0] - a[0]) / (b[1] - a[1]) for a, b in zip(marks, marks[1:])]
+    took = marks[-1][1] - marks[0][1]
+    return {"load_s": took, "points_per_s": len(vectors) / took, "first_segment_pps": segments[0],
+            "last_segment_pps": segments[-1], "last_over_first": segments[-1] / segments[0]}
 
 
 def wait_indexed(srv: Server, sess: requests.Session, points: int, timeout_s: float = 1800) -> float:
@@ -114,18 +116,22 @@ def wait_indexed(srv: Server, sess: requests.Session, points: int, timeout_s: fl
     raise RuntimeError(f"not indexed within {timeout_s} s")
 
 
-def search(srv: Server, sess: requests.Session, queries: np.ndarray, truth: np.ndarray, ef: int) -> dict:
+def search(srv: Server, sess: requests.Session, queries: np.ndarray, truth: np.ndarray, ef: int,
+           oversampling: float | None = None) -> dict:
     url = f"{srv.url}/collections/{COLLECTION}/points/query"
+    params: dict = {"hnsw_ef": ef}
+    if oversampling is not None:
+        params["quantization"] = {"rescore": True, "oversampling": oversampling}
     found, latencies = [], []
     for q in queries:
-        body = orjson.dumps({"query": q, "limit": 10, "params": {"hnsw_ef": ef}}, option=orjson.OPT_SERIALIZE_NUMPY)
+        body = orjson.dumps({"query": q, "limit": 10, "params": params}, option=orjson.OPT_SERIALIZE_NUMPY)
         t0 = time.perf_counter()
         r = sess.post(url, data=body, headers={"content-type": "application/json"}, timeout=120)
         latencies.append(time.perf_counter() - t0)
         r.raise_for_status()
         found.append([p["id"] for p in r.json()["result"]["points"]])
     hits = sum(len(set(f[:10]) & set(int(x) for x in t[:10])) for f, t in zip(found, truth))
-    return {"ef": ef, "recall10": hits / (10 * len(queries)), "qps": len(queries) / sum(latencies),
+    return {"ef": ef, "oversampling": oversampling, "recall10": hits / (10 * len(queries)), "qps": len(queries) / sum(latencies),
             "p50_ms": 1000 * statistics.median(latencies)}
 
 
@@ -165,8 +171,10 @@ def run_config(binary: Path, name: str, vectors: np.ndarray, queries: np.ndarray
             print(f"  RssAnon {after['RssAnon'] / 2**30:.2f} GiB, VmRSS {after['VmRSS'] / 2**30:.2f} GiB, "
                   f"{res['memory']['rss_anon_bytes_per_point']:,.0f} bytes/point", flush=True)
             res["search"] = [search(srv, sess, queries, truth, ef) for ef in EFS]
+            if "quantization_config" in CONFIGS[name]:
+                res["search"] += [search(srv, sess, queries, truth, ef, oversampling=2.0) for ef in EFS]
             for s in res["search"]:
-                print(f"  ef {s['ef']}: recall@10 {s['recall10']:.3f}, {s['qps']:,.0f} queries/s", flush=True)
+                print(f"  ef {s['ef']}, oversampling {s['oversampling']}: recall@10 {s['recall10']:.3f}, {s['qps']:,.0f} queries/s", flush=True)
             res["restart"] = restart(srv, sess, queries, truth, len(vectors), res["search"][0]["p50_ms"])
             print(f"  restart: ready {res['restart']['ready_s']:.1f} s, full speed "
                   f"{res['restart']['full_speed_s']} s", flush=True)

@@ -124,6 +124,7 @@ impl Worker {
     }
 
     fn run(self) {
+        lower_thread_priority();
         loop {
             {
                 let mut signal = self.shared.signal.lock();
@@ -244,4 +245,53 @@ fn quantize_column(table: &RwLock<PointTable>, name: &str, spec: &VectorSpec) {
     let Some(build) = table.read().build_quantized(name, spec.distance) else { return };
     table.write().install_quantized(name, build);
     tracing::debug!(vector = %name, ms = started.elapsed().as_millis() as u64, "quantized vectors built");
+}
+
+/// The priority of the indexer's threads in the `thread-priority` crate's scale, which maps
+/// 0..=99 onto niceness 19..=-20: 22 is niceness 10 (tested), at which a busy request thread gets
+/// about nine times the CPU of an indexing thread (the kernel's weights 1024 and 110). So a bulk
+/// load keeps its pace while the graph grows, and indexing takes whatever the requests leave.
+const INDEXING_PRIORITY: u8 = 22;
+
+/// Moves the calling thread (and the threads it spawns, which inherit it) to `SCHED_BATCH` at
+/// `INDEXING_PRIORITY`: indexing is background work and must not slow writes and searches
+/// down. A refusal leaves the thread as it was, which is only slower for requests.
+fn lower_thread_priority() {
+    use thread_priority::{NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy};
+    let priority = ThreadPriorityValue::try_from(INDEXING_PRIORITY).map(ThreadPriority::Crossplatform);
+    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
+    let result = priority.map_err(|e| e.to_string()).and_then(|priority| {
+        thread_priority::unix::set_thread_priority_and_policy(thread_priority::thread_native_id(), priority, policy)
+            .map_err(|e| e.to_string())
+    });
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "indexer thread keeps its priority");
+    }
+}
+
+#[cfg(test)]
+mod priority_tests {
+    /// The calling thread's niceness, field 19 of `/proc/thread-self/stat`.
+    fn niceness() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+        let after_name = &stat[stat.rfind(')').expect("comm") + 2..];
+        after_name.split(' ').nth(16).expect("nice field").parse().expect("number")
+    }
+
+    #[test]
+    fn indexing_threads_run_at_background_priority_and_so_do_their_helpers() {
+        let before = niceness();
+        let (own, helper) = std::thread::spawn(|| {
+            super::lower_thread_priority();
+            let helper = std::thread::spawn(niceness).join().expect("helper");
+            (niceness(), helper)
+        })
+        .join()
+        .expect("thread");
+        // Raising the niceness is always allowed; a process already nicer than that may keep its.
+        let wanted = 10;
+        assert!(own == wanted || (before > wanted && own == before), "niceness {own} (process {before})");
+        assert_eq!(helper, own, "threads spawned by the indexer inherit its priority");
+        assert_eq!(niceness(), before, "other threads keep theirs");
+    }
 }

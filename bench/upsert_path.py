@@ -73,6 +73,8 @@ def summary(loads: list[dict], transfer_ms: list[float]) -> dict:
         ),
         "request_threads_cpu_ms": spread([u["server_cpu_per_batch_ms"]["request_threads_s"] for u in loads]),
         "other_threads_cpu_ms": spread([u["server_cpu_per_batch_ms"]["other_threads_s"] for u in loads]),
+        "server_reported_mean_ms": spread([u["server_reported_mean_ms"] for u in loads]),
+        "wal_fsync_per_batch_ms": spread([u["wal_fsync_per_batch_ms"] for u in loads]),
     }
 
 
@@ -105,6 +107,8 @@ def print_table(results: dict) -> None:
         ("  beyond the transfer baseline, %", "server_share_beyond_transfer", 100, 1),
         ("server CPU per batch, request threads, ms", "request_threads_cpu_ms", 1, 1),
         ("server CPU per batch, other threads (indexer), ms", "other_threads_cpu_ms", 1, 1),
+        ("server's own `time` per batch, ms", "server_reported_mean_ms", 1, 1),
+        ("WAL fsync time per batch, ms", "wal_fsync_per_batch_ms", 1, 1),
     ]
     for label, s in results["summary"].items():
         print(f"  [{label}]")

@@ -343,6 +343,14 @@ def read_cpu(pid: int) -> dict:
     return {"process_s": _cpu_s(f"/proc/{pid}/stat"), "threads": threads}
 
 
+def wal_fsync_s(srv: "Server") -> float:
+    """Seconds the server has spent in WAL fsyncs (its `quiver_wal_fsync_duration_seconds` sum)."""
+    text = requests.get(f"{srv.url}/metrics", timeout=REQ_TIMEOUT).text
+    sums = [float(line.split()[1]) for line in text.splitlines()
+            if line.startswith("quiver_wal_fsync_duration_seconds_sum")]
+    return sum(sums)
+
+
 def cpu_between(before: dict, after: dict) -> dict:
     """CPU seconds the server spent between two `read_cpu` readings: in all, on tokio's threads
     (the async workers and the blocking pool: request handling, WAL appends and fsyncs, applying
@@ -416,6 +424,7 @@ def upsert_load(srv: Server, vectors: np.ndarray, ranges, threads: int) -> dict:
     ths = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(threads)]
     for th in ths:
         th.start()
+    fsync0 = wal_fsync_s(srv)
     cpu0 = read_cpu(srv.proc.pid)
     barrier.wait(timeout=60)
     t0 = time.perf_counter()
@@ -423,6 +432,7 @@ def upsert_load(srv: Server, vectors: np.ndarray, ranges, threads: int) -> dict:
         th.join(timeout=3600)
     total = time.perf_counter() - t0
     cpu = cpu_between(cpu0, read_cpu(srv.proc.pid))
+    fsync_s = wal_fsync_s(srv) - fsync0
     if errors:
         raise RuntimeError(f"upsert failed: {errors[0]!r}\n{srv.log_tail()}")
     if any(th.is_alive() for th in ths):
@@ -447,6 +457,7 @@ def upsert_load(srv: Server, vectors: np.ndarray, ranges, threads: int) -> dict:
         "server_reported_mean_ms": 1000 * sum(reported_s) / batches,
         "server_share": request_s / (ser_s + request_s),
         "server_cpu_per_batch_ms": {k: 1000 * v / batches for k, v in cpu.items()},
+        "wal_fsync_per_batch_ms": 1000 * fsync_s / batches,
     }
 
 
@@ -711,6 +722,7 @@ def main() -> int:
             c_ = u["server_cpu_per_batch_ms"]
             row(f"  server CPU per batch: request threads / other",
                 f"{f(c_['request_threads_s'], 1)} / {f(c_['other_threads_s'], 1)}", "ms")
+            row(f"  WAL fsync time per batch", f(u["wal_fsync_per_batch_ms"], 1), "ms")
     row("storage size after load", f(results["storage_bytes_after_load"] / 2**20, 1), "MiB")
     s_ = results["search"]
     row(f"exact search ({s_['queries']} q, limit 10), QPS", f(s_["qps"], 1), "q/s")

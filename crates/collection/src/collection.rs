@@ -544,3 +544,7 @@ impl Collection {
         self.replica_set(shard_id)?.finish_transfer(from, to).await
     }
 }
+
+#[cfg(test)]
+#[path = "tests_split.rs"]
+mod tests_split;

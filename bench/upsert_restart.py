@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import http.server
 import json
+import multiprocessing
 import os
 import platform
 import shutil
@@ -139,6 +140,38 @@ def baseline_http_sink(vectors: np.ndarray, ranges) -> dict:
     return {"total_s": dt}
 
 
+def _serve_sink(ports) -> None:
+    """Child process: the `_Sink` on a free port, reported through `ports`."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    srv.daemon_threads = True
+    ports.put(srv.server_address[1])
+    srv.serve_forever()
+
+
+def baseline_transfer(vectors: np.ndarray, ranges) -> dict:
+    """The same PUTs to the do-nothing `_Sink` in another process (no GIL shared with the
+    client): what sending a batch and reading its reply costs the client and the loopback,
+    with a receiver that only reads the bytes. Only the requests are timed."""
+    ports = multiprocessing.Queue()
+    child = multiprocessing.Process(target=_serve_sink, args=(ports,), daemon=True)
+    child.start()
+    try:
+        url = f"http://127.0.0.1:{ports.get(timeout=30)}/collections/{COLLECTION}/points?wait=true"
+        request_s = 0.0
+        with requests.Session() as sess:
+            hdr = {"Content-Type": "application/json"}
+            for s, e in ranges:
+                body = make_body(vectors, s, e)
+                t = time.perf_counter()
+                r = sess.put(url, data=body, headers=hdr, timeout=REQ_TIMEOUT)
+                request_s += time.perf_counter() - t
+                r.raise_for_status()
+    finally:
+        child.terminate()
+        child.join(timeout=10)
+    return {"request_s": request_s, "request_mean_ms": 1000 * request_s / len(ranges)}
+
+
 def baseline_fsync(directory: Path, n: int = 100, size: int = 1 << 20) -> dict:
     buf = os.urandom(size)
     path = directory / "fsync-baseline.bin"
@@ -165,6 +198,7 @@ def run_baselines(vectors, ranges, directory: Path) -> dict:
     return {
         "serialize": baseline_serialize(vectors, ranges),
         "http_sink": baseline_http_sink(vectors, ranges),
+        "transfer": baseline_transfer(vectors, ranges),
         "fsync": baseline_fsync(directory),
     }
 
@@ -286,6 +320,50 @@ class Server:
         return "--- quiver log tail ---\n" + "\n".join(lines[-n:])
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(stat_path: str) -> float:
+    """utime + stime of a /proc stat file, in seconds (fields after the parenthesised name)."""
+    with open(stat_path) as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def read_cpu(pid: int) -> dict:
+    """The process's CPU seconds, and each live thread's (name, CPU seconds) by thread id."""
+    threads = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as fh:
+                name = fh.read().strip()
+            threads[tid] = (name, _cpu_s(f"/proc/{pid}/task/{tid}/stat"))
+        except OSError:  # the thread ended meanwhile
+            pass
+    return {"process_s": _cpu_s(f"/proc/{pid}/stat"), "threads": threads}
+
+
+def wal_fsync_s(srv: "Server") -> float:
+    """Seconds the server has spent in WAL fsyncs (its `quiver_wal_fsync_duration_seconds` sum)."""
+    text = requests.get(f"{srv.url}/metrics", timeout=REQ_TIMEOUT).text
+    sums = [float(line.split()[1]) for line in text.splitlines()
+            if line.startswith("quiver_wal_fsync_duration_seconds_sum")]
+    return sum(sums)
+
+
+def cpu_between(before: dict, after: dict) -> dict:
+    """CPU seconds the server spent between two `read_cpu` readings: in all, on tokio's threads
+    (the async workers and the blocking pool: request handling, WAL appends and fsyncs, applying
+    to the table), and elsewhere (the shard indexers building HNSW graphs, and their helpers)."""
+    tokio = sum(
+        cpu - before["threads"].get(tid, (name, 0.0))[1]
+        for tid, (name, cpu) in after["threads"].items()
+        if name.startswith("tokio")
+    )
+    total = after["process_s"] - before["process_s"]
+    return {"process_s": total, "request_threads_s": tokio, "other_threads_s": total - tokio}
+
+
 def api(sess: requests.Session, method: str, url: str, **kw) -> dict:
     r = sess.request(method, url, timeout=REQ_TIMEOUT, **kw)
     if r.status_code != 200:
@@ -319,6 +397,9 @@ def upsert_load(srv: Server, vectors: np.ndarray, ranges, threads: int) -> dict:
     errors: list[BaseException] = []
     barrier = threading.Barrier(threads + 1)
 
+    serialize_s = [0.0] * threads
+    reported_s = [0.0] * threads
+
     def worker(t: int):
         try:
             with requests.Session() as sess:
@@ -327,12 +408,15 @@ def upsert_load(srv: Server, vectors: np.ndarray, ranges, threads: int) -> dict:
                     if errors:
                         return
                     s, e = ranges[k]
-                    body = make_body(vectors, s, e)
                     t0 = time.perf_counter()
+                    body = make_body(vectors, s, e)
+                    t1 = time.perf_counter()
                     r = sess.put(url, data=body, headers=hdr, timeout=REQ_TIMEOUT)
-                    dt = time.perf_counter() - t0
+                    dt = time.perf_counter() - t1
                     if r.status_code != 200:
                         raise RuntimeError(f"upsert batch {k} -> {r.status_code}: {r.text[:300]}")
+                    serialize_s[t] += t1 - t0
+                    reported_s[t] += float(orjson.loads(r.content)["time"])
                     lats[t].append(dt)
         except BaseException as ex:  # noqa: BLE001 - reported by the main thread
             errors.append(ex)
@@ -340,17 +424,23 @@ def upsert_load(srv: Server, vectors: np.ndarray, ranges, threads: int) -> dict:
     ths = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(threads)]
     for th in ths:
         th.start()
+    fsync0 = wal_fsync_s(srv)
+    cpu0 = read_cpu(srv.proc.pid)
     barrier.wait(timeout=60)
     t0 = time.perf_counter()
     for th in ths:
         th.join(timeout=3600)
     total = time.perf_counter() - t0
+    cpu = cpu_between(cpu0, read_cpu(srv.proc.pid))
+    fsync_s = wal_fsync_s(srv) - fsync0
     if errors:
         raise RuntimeError(f"upsert failed: {errors[0]!r}\n{srv.log_tail()}")
     if any(th.is_alive() for th in ths):
         raise RuntimeError("upsert threads did not finish within 1 h")
     all_lats = [x for l in lats for x in l]
     n = ranges[-1][1] - ranges[0][0]
+    batches = len(all_lats)
+    request_s, ser_s = sum(all_lats), sum(serialize_s)
     return {
         "threads": threads,
         "points": n,
@@ -360,6 +450,14 @@ def upsert_load(srv: Server, vectors: np.ndarray, ranges, threads: int) -> dict:
         "batch_p50_ms": 1000 * pct(all_lats, 50),
         "batch_p99_ms": 1000 * pct(all_lats, 99),
         "batch_mean_ms": 1000 * statistics.fmean(all_lats),
+        # Per batch: the client's serialisation, the request's wall time as the client sees it,
+        # and the server's `time` field (handler start, body read included, to the reply).
+        "serialize_mean_ms": 1000 * ser_s / batches,
+        "request_mean_ms": 1000 * request_s / batches,
+        "server_reported_mean_ms": 1000 * sum(reported_s) / batches,
+        "server_share": request_s / (ser_s + request_s),
+        "server_cpu_per_batch_ms": {k: 1000 * v / batches for k, v in cpu.items()},
+        "wal_fsync_per_batch_ms": 1000 * fsync_s / batches,
     }
 
 
@@ -418,6 +516,13 @@ def git_rev() -> str | None:
 # --------------------------------------------------------------------------- main
 def mean2(a: float, b: float) -> float:
     return (a + b) / 2.0
+
+
+def server_share_beyond(upsert: dict, transfer_ms: float) -> float:
+    """The server's share of a batch's time once the request's transfer is taken out: (request
+    − the same request to a do-nothing sink) ÷ (serialisation + request), per batch on average."""
+    request, serialize = upsert["request_mean_ms"], upsert["serialize_mean_ms"]
+    return (request - transfer_ms) / (serialize + request)
 
 
 def main() -> int:
@@ -565,8 +670,11 @@ def main() -> int:
     ser_s = mean2(bl["before"]["serialize"]["total_s"], bl["after"]["serialize"]["total_s"])
     sink_s = mean2(bl["before"]["http_sink"]["total_s"], bl["after"]["http_sink"]["total_s"])
     fs_ms = mean2(bl["before"]["fsync"]["p50_ms"], bl["after"]["fsync"]["p50_ms"])
+    transfer_ms = mean2(bl["before"]["transfer"]["request_mean_ms"], bl["after"]["transfer"]["request_mean_ms"])
     up1 = results["upsert_1t"]
     ratios = {
+        "server_share_1t": up1["server_share"],
+        "server_share_1t_beyond_transfer": server_share_beyond(up1, transfer_ms),
         "upsert_1t_time_over_serialize": up1["total_s"] / ser_s,
         "upsert_1t_time_over_http_sink": up1["total_s"] / sink_s,
         "batch_p50_over_fsync_1mib_p50": up1["batch_p50_ms"] / fs_ms,
@@ -574,6 +682,7 @@ def main() -> int:
     }
     if "upsert_2t" in results:
         up2 = results["upsert_2t"]
+        ratios["server_share_2t"] = up2["server_share"]
         ratios["upsert_2t_time_over_serialize"] = up2["total_s"] / ser_s
         ratios["upsert_2t_time_over_http_sink"] = up2["total_s"] / sink_s
         ratios["speedup_2t_over_1t"] = up1["total_s"] / up2["total_s"]
@@ -596,6 +705,8 @@ def main() -> int:
     for key, label in (("serialize", "client serialize only, all batches"),
                        ("http_sink", "client serialize + PUT to http.server sink")):
         row(label, f"{f(bl['before'][key]['total_s'])} / {f(bl['after'][key]['total_s'])}", "s")
+    row("client PUT to a sink in another process, per batch",
+        f"{f(bl['before']['transfer']['request_mean_ms'], 1)} / {f(bl['after']['transfer']['request_mean_ms'], 1)}", "ms")
     row("fsync 1 MiB write+fsync, p50", f"{f(bl['before']['fsync']['p50_ms'])} / {f(bl['after']['fsync']['p50_ms'])}", "ms")
     print("quiver:")
     row("cold start to /readyz (empty)", f(results["cold_start_s"], 3), "s")
@@ -605,6 +716,13 @@ def main() -> int:
             row(f"upsert {label}", f(u["points_per_s"], 0), "points/s")
             row(f"  total time", f(u["total_s"]), "s")
             row(f"  batch latency p50 / p99", f"{f(u['batch_p50_ms'], 1)} / {f(u['batch_p99_ms'], 1)}", "ms")
+            row(f"  per batch: serialise / request / server time",
+                f"{f(u['serialize_mean_ms'], 1)} / {f(u['request_mean_ms'], 1)} / {f(u['server_reported_mean_ms'], 1)}", "ms")
+            row(f"  server's share of a batch's time", f(100 * u["server_share"], 1), "%")
+            c_ = u["server_cpu_per_batch_ms"]
+            row(f"  server CPU per batch: request threads / other",
+                f"{f(c_['request_threads_s'], 1)} / {f(c_['other_threads_s'], 1)}", "ms")
+            row(f"  WAL fsync time per batch", f(u["wal_fsync_per_batch_ms"], 1), "ms")
     row("storage size after load", f(results["storage_bytes_after_load"] / 2**20, 1), "MiB")
     s_ = results["search"]
     row(f"exact search ({s_['queries']} q, limit 10), QPS", f(s_["qps"], 1), "q/s")
@@ -619,7 +737,10 @@ def main() -> int:
     row("crash (SIGKILL) restart: to points_count = N", f(c["to_all_points_s"], 3), "s")
     print("ratios (against same-run baselines):")
     for k, v in ratios.items():
-        row(k, f(v, 2), "x")
+        if k.startswith("server_share"):  # a share of the batch's time, not a ratio
+            row(k, f(100 * v, 1), "%")
+        else:
+            row(k, f(v, 2), "x")
     print(f"\nJSON written to {out}")
     return 0
 

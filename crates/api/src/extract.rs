@@ -16,11 +16,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = RawJsonBody::from_request(req, state).await?.0;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(ApiError::format)
+    }
+}
+
+/// A JSON body's bytes, for a handler that decodes them itself; refused as [`JsonBody`] refuses
+/// a body it cannot read.
+pub struct RawJsonBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawJsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             let status = e.status();
             ApiError::new(status, format!("Format error in JSON body: {}", e.body_text()))
         })?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(ApiError::format)
+        Ok(RawJsonBody(bytes))
     }
 }
 

@@ -27,6 +27,7 @@ mod wire_formula;
 mod wire_groups;
 mod wire_query;
 mod wire_query_kinds;
+mod wire_upsert;
 mod wire_vector;
 
 pub use error::ApiError;

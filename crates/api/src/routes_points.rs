@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, Params, Started};
+use crate::extract::{JsonBody, Params, RawJsonBody, Started};
 use crate::response::{Points, ok};
 use crate::wire::{self, ReadParams, WriteParams};
 use axum::Router;
@@ -41,9 +41,9 @@ async fn upsert(
     Path(name): Path<String>,
     Params(p): Params<WriteParams>,
     t: Started,
-    JsonBody(body): JsonBody<Value>,
+    RawJsonBody(body): RawJsonBody,
 ) -> Reply {
-    write(&s, &name, &p, wire::upsert_operation(body)?, t).await
+    write(&s, &name, &p, crate::wire_upsert::upsert_body(&body)?, t).await
 }
 
 async fn delete_points(

@@ -83,6 +83,11 @@ pub(crate) struct Refusal {
 }
 
 impl Refusal {
+    /// A refusal whose text is never shown: its caller reads the input again another way.
+    pub(crate) const fn unshown() -> Refusal {
+        Refusal { kind: None, enum_name: "VectorStruct" }
+    }
+
     pub(crate) fn query(kind: &'static str) -> Refusal {
         Refusal { kind: Some(kind), enum_name: "VectorInputWire" }
     }
@@ -148,7 +153,10 @@ impl<'de> Visitor<'de> for ElementVisitor {
 
 /// A JSON list: its numbers when it is a dense vector (empty included), else the whole list as
 /// JSON (first element not a number). A later element that is not a number is a refusal.
-fn read_list<'de, A: SeqAccess<'de>>(mut seq: A, refusal: Refusal) -> Result<Result<Vec<f32>, Value>, A::Error> {
+pub(crate) fn read_list<'de, A: SeqAccess<'de>>(
+    mut seq: A,
+    refusal: Refusal,
+) -> Result<Result<Vec<f32>, Value>, A::Error> {
     let mut dense = Vec::with_capacity(seq.size_hint().unwrap_or(16).min(1 << 16));
     match seq.next_element::<Element>()? {
         None => return Ok(Ok(dense)),

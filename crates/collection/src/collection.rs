@@ -407,8 +407,10 @@ impl Collection {
         let targets = self.routing().write_targets(shard_key)?;
         self.ctx.await_vector_names(&op).await?;
         self.ctx.with_config(|config| validate::prepare_operation(config, &mut op))?;
-        let parts: Vec<(ShardId, UpdateOperation)> =
-            targets.iter().flat_map(|target| split_by_shard(target, &op)).collect();
+        let parts: Vec<(ShardId, UpdateOperation)> = match targets.as_slice() {
+            [target] => split_by_shard_owned(target, op),
+            _ => targets.iter().flat_map(|target| split_by_shard(target, &op)).collect(),
+        };
         for (shard_id, _) in &parts {
             self.replica_set(*shard_id)?;
         }
@@ -449,6 +451,26 @@ impl Collection {
             }
         }
         Ok(())
+    }
+}
+
+/// [`split_by_shard`] of an operation needed nowhere else: when it goes to one shard whole (its
+/// ids all hash there, or the target has one shard), it moves there instead of being copied.
+fn split_by_shard_owned(target: &WriteTarget, op: UpdateOperation) -> Vec<(ShardId, UpdateOperation)> {
+    let whole = match op.point_ids() {
+        Some(ids) => {
+            let mut shards = ids.iter().map(|id| target.shard_of(id));
+            let first = shards.next().or_else(|| target.shards.first().copied());
+            first.filter(|s| shards.all(|other| other == *s))
+        }
+        None => match target.shards.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        },
+    };
+    match whole {
+        Some(shard) => vec![(shard, op)],
+        None => split_by_shard(target, &op),
     }
 }
 
@@ -522,3 +544,7 @@ impl Collection {
         self.replica_set(shard_id)?.finish_transfer(from, to).await
     }
 }
+
+#[cfg(test)]
+#[path = "tests_split.rs"]
+mod tests_split;

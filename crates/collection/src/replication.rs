@@ -41,7 +41,7 @@ pub(crate) fn service(context: &str, e: impl std::fmt::Display) -> CollectionErr
 
 async fn local_update(shard: &Arc<LocalShard>, op: UpdateOperation, wait: bool) -> Result<UpdateResult> {
     let shard = Arc::clone(shard);
-    let task = tokio::task::spawn_blocking(move || shard.update(&op, wait));
+    let task = tokio::task::spawn_blocking(move || shard.update_owned(op, wait));
     Ok(task.await.map_err(|e| service("shard update task", e))??)
 }
 

@@ -43,21 +43,37 @@ pub(crate) fn check_preconditions(table: &PointTable, op: &UpdateOperation) -> R
     }
 }
 
+/// Whether an upsert in `mode` writes the point `id` (`filter`: its `update_filter`).
+fn upsert_allowed(table: &PointTable, mode: UpdateMode, filter: Option<&CompiledFilter>, id: &PointId) -> bool {
+    match (mode, table.get(id)) {
+        (UpdateMode::InsertOnly, Some(_)) | (UpdateMode::UpdateOnly, None) => false,
+        (UpdateMode::Upsert | UpdateMode::UpdateOnly, Some(existing)) => filter.is_none_or(|f| f.check(&existing)),
+        (UpdateMode::Upsert | UpdateMode::InsertOnly, None) => true,
+    }
+}
+
+/// [`apply`] of an operation nothing needs afterwards: an upsert's vectors and payloads move
+/// into the table instead of being copied.
+pub(crate) fn apply_owned(table: &mut PointTable, seq: u64, op: UpdateOperation) {
+    let UpdateOperation::Upsert { points, mode, update_filter } = op else {
+        return apply(table, seq, &op);
+    };
+    let filter = update_filter.as_ref().and_then(|f| CompiledFilter::compile(f).ok());
+    for point in points {
+        if upsert_allowed(table, mode, filter.as_ref(), &point.id) {
+            let payload = point.payload.unwrap_or_default();
+            table.upsert(StoredPoint { id: point.id, version: seq, vectors: point.vectors, payload });
+        }
+    }
+}
+
 /// Applies `op` as the operation with sequence number `seq` (which becomes the points' version).
 pub(crate) fn apply(table: &mut PointTable, seq: u64, op: &UpdateOperation) {
     match op {
         UpdateOperation::Upsert { points, mode, update_filter } => {
             let filter = update_filter.as_ref().and_then(|f| CompiledFilter::compile(f).ok());
             for point in points {
-                let exists = table.get(&point.id);
-                let allowed = match (mode, &exists) {
-                    (UpdateMode::InsertOnly, Some(_)) | (UpdateMode::UpdateOnly, None) => false,
-                    (UpdateMode::Upsert | UpdateMode::UpdateOnly, Some(existing)) => {
-                        filter.as_ref().is_none_or(|f| f.check(existing))
-                    }
-                    (UpdateMode::Upsert | UpdateMode::InsertOnly, None) => true,
-                };
-                if allowed {
+                if upsert_allowed(table, *mode, filter.as_ref(), &point.id) {
                     table.upsert(StoredPoint {
                         id: point.id,
                         version: seq,

@@ -37,6 +37,8 @@ mod tests_tenants;
 #[cfg(test)]
 mod tests_transfer;
 #[cfg(test)]
+mod tests_update;
+#[cfg(test)]
 mod tests_vectors;
 
 pub use error::ShardError;

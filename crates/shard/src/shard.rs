@@ -72,18 +72,24 @@ impl MemoryReport {
 /// Version of the WAL record encoding.
 const WAL_RECORD_VERSION: u8 = 1;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct WalRecord {
     op: UpdateOperation,
 }
 
+/// A [`WalRecord`] to encode: the same fields, borrowed (the operation is not copied).
+#[derive(Serialize)]
+struct WalRecordRef<'a> {
+    op: &'a UpdateOperation,
+}
+
 pub(crate) fn encode_record(op: &UpdateOperation) -> Result<Vec<u8>> {
     let mut out = vec![WAL_RECORD_VERSION];
-    rmp_encode(&mut out, &WalRecord { op: op.clone() })?;
+    rmp_encode(&mut out, &WalRecordRef { op })?;
     Ok(out)
 }
 
-fn rmp_encode(out: &mut Vec<u8>, record: &WalRecord) -> Result<()> {
+fn rmp_encode(out: &mut Vec<u8>, record: &WalRecordRef) -> Result<()> {
     rmp_serde::encode::write_named(out, record).map_err(|e| StorageError::Encoding(e.to_string()).into())
 }
 
@@ -343,6 +349,24 @@ impl LocalShard {
         self.update_resolved(op, wait).map(|(result, _)| result)
     }
 
+    /// [`LocalShard::update`] of an operation nothing needs afterwards (a write of a shard with
+    /// no other replica): its points' vectors and payloads move into the table, not copied.
+    pub fn update_owned(&self, op: UpdateOperation, wait: bool) -> Result<UpdateResult> {
+        if crate::resolve::needs_resolution(&op) {
+            return self.update(&op, wait);
+        }
+        let record = encode_record(&op)?;
+        let seq = {
+            let _order = self.write_lock.lock();
+            apply::check_preconditions(&self.table.read(), &op)?;
+            let seq = self.wal.append(&record)?;
+            apply::apply_owned(&mut self.table.write(), seq, op);
+            self.applied_seq.store(seq, Ordering::Release);
+            seq
+        };
+        self.updated(seq, wait)
+    }
+
     /// [`LocalShard::update`], returning the operation as logged: a filter that matches text is
     /// resolved to the ids it selects now (`resolve.rs`); a primary sends that to its replicas.
     pub fn update_resolved(&self, op: &UpdateOperation, wait: bool) -> Result<(UpdateResult, UpdateOperation)> {
@@ -363,12 +387,18 @@ impl LocalShard {
             self.applied_seq.store(seq, Ordering::Release);
             (seq, logged)
         };
+        Ok((self.updated(seq, wait)?, logged))
+    }
+
+    /// After the operation `seq` is logged and applied: wakes the indexer and, with `wait`,
+    /// returns only once the record is fsynced.
+    fn updated(&self, seq: SeqNo, wait: bool) -> Result<UpdateResult> {
         self.indexer.notify();
         if wait {
             self.wal.sync_through(seq)?;
         }
         let status = if wait { UpdateStatus::Completed } else { UpdateStatus::Acknowledged };
-        Ok((UpdateResult { operation_id: Some(seq), status }, logged))
+        Ok(UpdateResult { operation_id: Some(seq), status })
     }
 
     /// Makes every logged operation durable (used on shutdown and by `wait=false` flushes).

@@ -119,47 +119,50 @@ fn rss_bytes() -> u64 {
 }
 
 /// The live usearch index alone, holding a copy (`F32`) or reading the column (`Table`): build
-/// time, then recall@10 and single-thread QPS per `ef`.
-fn live_index(
-    base: &[f32],
-    dim: usize,
-    queries: &[f32],
-    truth: &[Vec<u64>],
-    efs: &[usize],
-    m: usize,
-    ef_construct: usize,
-) {
+/// time (2 threads), then recall@10 and single-thread QPS per `ef`, the best of 3 sweeps taken
+/// alternately on the two indexes (the machine is shared).
+fn live_index(base: &[f32], dim: usize, queries: &[f32], truth: &[Vec<u64>], efs: &[usize], hnsw: (usize, usize)) {
     use quiver_storage::index::{HnswIndex, HnswParams, VectorIndex, add_batch};
     let n = base.len() / dim;
-    let column: Vec<f32> = base
-        .chunks_exact(dim)
-        .flat_map(|v| {
-            let mut v = v.to_vec();
-            quiver_storage::distance::normalize(&mut v);
-            v
+    let normalized = |v: &[f32]| {
+        let mut v = v.to_vec();
+        quiver_storage::distance::normalize(&mut v);
+        v
+    };
+    let column: Vec<f32> = base.chunks_exact(dim).flat_map(normalized).collect();
+    let built: Vec<(IndexScalar, HnswIndex, &[f32], f64)> = [IndexScalar::Table, IndexScalar::F32]
+        .into_iter()
+        .map(|scalar| {
+            let params = HnswParams { dim, m: hnsw.0, ef_construct: hnsw.1, scalar, normalize: false };
+            let index = HnswIndex::new(Distance::Cosine, params, n).expect("index");
+            let given: &[f32] = if index.reads_column() { &column } else { &[] };
+            let started = Instant::now();
+            for chunk in (0..n).collect::<Vec<_>>().chunks(2048) {
+                let items: Vec<(u32, u64, Option<Vec<f32>>)> =
+                    chunk.iter().map(|i| (*i as u32, 0, Some(column[i * dim..(i + 1) * dim].to_vec()))).collect();
+                add_batch(&index, &items, 2, given).expect("add");
+            }
+            (scalar, index, given, started.elapsed().as_secs_f64())
         })
         .collect();
-    for scalar in [IndexScalar::Table, IndexScalar::F32] {
-        let params = HnswParams { dim, m, ef_construct, scalar, normalize: false };
-        let index = HnswIndex::new(Distance::Cosine, params, n).expect("index");
-        let reads = index.reads_column();
-        let given: &[f32] = if reads { &column } else { &[] };
-        let started = Instant::now();
-        for chunk in (0..n).collect::<Vec<_>>().chunks(2048) {
-            let items: Vec<(u32, u64, Option<Vec<f32>>)> =
-                chunk.iter().map(|i| (*i as u32, 0, Some(column[i * dim..(i + 1) * dim].to_vec()))).collect();
-            add_batch(&index, &items, 2, given).expect("add");
+    for ef in efs {
+        let mut best = vec![(0.0f64, Vec::new()); built.len()];
+        for _ in 0..3 {
+            for (k, (_, index, given, _)) in built.iter().enumerate() {
+                let started = Instant::now();
+                let found: Vec<Vec<u64>> =
+                    queries.chunks_exact(dim).map(|q| index.search(q, 10, *ef, None, given).expect("search")).collect();
+                let qps = found.len() as f64 / started.elapsed().as_secs_f64();
+                if qps > best[k].0 {
+                    best[k] = (qps, found);
+                }
+            }
         }
-        let build_s = started.elapsed().as_secs_f64();
-        for ef in efs {
-            let started = Instant::now();
-            let found: Vec<Vec<u64>> =
-                queries.chunks_exact(dim).map(|q| index.search(q, 10, *ef, None, given).expect("search")).collect();
-            let qps = found.len() as f64 / started.elapsed().as_secs_f64();
+        for ((scalar, _, _, build_s), (qps, found)) in built.iter().zip(&best) {
             println!(
                 "{}",
                 serde_json::json!({"kind": "live_index", "scalar": format!("{scalar:?}"), "build_s": build_s, "ef": ef,
-                    "recall10": recall(&found, truth, 10), "qps1": qps})
+                    "recall10": recall(found, truth, 10), "qps1": qps})
             );
         }
     }
@@ -209,6 +212,7 @@ fn main() {
     let schema =
         if tenant { serde_json::json!({"type": "keyword", "is_tenant": true}) } else { serde_json::json!("keyword") };
     shard.set_payload_indexes(&BTreeMap::from([("group".to_string(), schema)]));
+    let with_payload = std::env::var("ANN_BENCH_PAYLOAD").map_or(true, |v| v != "0");
     let rss_before = rss_bytes();
     let start = Instant::now();
     for chunk_start in (0..n).step_by(1000) {
@@ -216,7 +220,11 @@ fn main() {
             .map(|i| {
                 let mut v = base[i * dim..(i + 1) * dim].to_vec();
                 quiver_storage::distance::normalize(&mut v);
-                let payload = serde_json::Map::from_iter([("group".to_string(), groups(i))]);
+                // ANN_BENCH_PAYLOAD=0: points without a payload (memory of vectors and index alone).
+                let payload = match with_payload {
+                    true => serde_json::Map::from_iter([("group".to_string(), groups(i))]),
+                    false => serde_json::Map::new(),
+                };
                 PointStruct {
                     id: PointId::Num(i as u64),
                     vectors: NamedVectors::from([(String::new(), Vector::Dense(v))]),
@@ -255,7 +263,7 @@ fn main() {
             "rss_bytes_per_point": (rss_after.saturating_sub(rss_before)) as f64 / n as f64,
             "lock_batches": holds.batches, "lock_slots": holds.slots,
             "lock_hold_mean_ms": holds.total.as_secs_f64() * 1e3 / holds.batches.max(1) as f64,
-            "lock_hold_max_ms": holds.longest.as_secs_f64() * 1e3})
+            "lock_hold_max_ms": holds.longest.as_secs_f64() * 1e3, "lock_holds_16ms": holds.long})
     );
 
     for ef in &efs {
@@ -274,7 +282,7 @@ fn main() {
 
     if std::env::var("ANN_BENCH_LIVE").is_ok_and(|v| v == "1") {
         drop(shard);
-        live_index(&base, dim, &queries, &truth, &efs, m, ef_construct);
+        live_index(&base, dim, &queries, &truth, &efs, (m, ef_construct));
         return;
     }
 

@@ -34,6 +34,8 @@ pub struct LockHolds {
     pub slots: u64,
     pub total: Duration,
     pub longest: Duration,
+    /// Batches that held it 16 ms or more.
+    pub long: u64,
 }
 
 impl LockHolds {
@@ -42,19 +44,22 @@ impl LockHolds {
         self.slots += slots as u64;
         self.total += held;
         self.longest = self.longest.max(held);
+        self.long += u64::from(held >= Duration::from_millis(16));
     }
 }
 
 /// The size of the next batch of adds under the read lock: what fitted `TARGET_HOLD` last time.
 struct Pace {
     batch: usize,
+    /// Two slots per indexing thread at least.
+    least: usize,
 }
 
 impl Pace {
     fn next(&mut self, held: Duration, slots: usize) {
         let per_slot = held.as_secs_f64() / slots.max(1) as f64;
         let fits = (TARGET_HOLD.as_secs_f64() / per_slot.max(1e-7)) as usize;
-        self.batch = fits.clamp(8, BATCH);
+        self.batch = fits.clamp(self.least, BATCH);
     }
 }
 
@@ -252,7 +257,7 @@ impl Worker {
             table.write().attach_index(name, index);
         }
         let threads = config.indexing_threads(name);
-        let mut pace = Pace { batch: 16 * threads };
+        let mut pace = Pace { batch: 16 * threads, least: 2 * threads };
         loop {
             if self.stopped() {
                 return Ok(());

@@ -411,7 +411,7 @@ pub fn add_batch(
         }
         Ok((*slot, *generation, vector.is_some()))
     };
-    if threads <= 1 || items.len() < 4 * threads {
+    if threads <= 1 || items.len() < 2 * threads {
         return items.iter().map(one).collect();
     }
     let chunk = items.len().div_ceil(threads);

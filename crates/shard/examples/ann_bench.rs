@@ -245,6 +245,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let build_s = start.elapsed().as_secs_f64();
+    let rss_indexed = rss_bytes();
     // The indexer takes the frozen search copy of the graph once it has caught up.
     let probe = request(&queries[..dim], 10, None, false, None);
     while shard.search_planned(&probe).expect("search").1 != SearchPlan::FrozenGraph {
@@ -259,7 +260,7 @@ fn main() {
         serde_json::json!({"kind": "build", "scalar": std::env::var("HNSW_SCALAR").unwrap_or_else(|_| "table".into()), "n": n, "dim": dim, "m": m, "ef_construct": ef_construct,
             "load_s": load_s, "build_s": build_s, "frozen_s": frozen_s, "bytes_per_point": memory.total() as f64 / n as f64,
             "vector_bytes": memory.vectors, "index_bytes": memory.index, "payload_index_bytes": memory.payload_index,
-            "rss_before": rss_before, "rss_after": rss_after,
+            "rss_before": rss_before, "rss_indexed": rss_indexed, "rss_after": rss_after,
             "rss_bytes_per_point": (rss_after.saturating_sub(rss_before)) as f64 / n as f64,
             "lock_batches": holds.batches, "lock_slots": holds.slots,
             "lock_hold_mean_ms": holds.total.as_secs_f64() * 1e3 / holds.batches.max(1) as f64,

@@ -81,8 +81,9 @@ pub trait VectorIndex: Send + Sync {
         let _ = keys;
         None
     }
-    /// Writes the whole index (vectors and graph) to `path`, for `HnswIndex::load` (only this
-    /// call may run on the index meanwhile: the caller is the thread that changes it).
+    /// Writes the whole index (its vectors or slot records, and graph) to `path`, for
+    /// `HnswIndex::load` (only this call may run on the index meanwhile: the caller is the
+    /// thread that changes it).
     fn save(&self, path: &std::path::Path) -> Result<()> {
         let _ = path;
         Err(StorageError::Index("this index cannot be saved".into()))

@@ -1,7 +1,12 @@
 //! In-process ANN benchmark of one `LocalShard` (no HTTP): build time, recall@10 and QPS for
 //! several `hnsw_ef`, filtered search at three selectivities, bytes per point. With
 //! `ANN_BENCH_TENANT=1` the `group` index is a tenant index (`is_tenant`, design record 021) and
-//! the filtered runs start once the big groups have their tenant graphs.
+//! the filtered runs start once the big groups have their tenant graphs. `HNSW_SCALAR` chooses
+//! how the index holds vectors: `table` (default: read from the point table, design record 023),
+//! `f32` or `bf16` (its own copy). The build row has the process's resident memory before the
+//! load and after the frozen copy (`/proc/self/status`), and how long the indexer held the
+//! table's read lock per batch. `ANN_BENCH_LIVE=1` adds rows of the live usearch index alone,
+//! built both ways from the same vectors (`kind: live_index`).
 //!
 //! Input: a directory with `base.f32`, `query.f32` (row-major little-endian f32, `dim` columns)
 //! and `gt.i32` (1000 × 100 ids), as written by `bench/search.py --export`.
@@ -106,6 +111,63 @@ fn run(shard: &LocalShard, requests: &[CoreSearch], threads: usize) -> (Vec<Vec<
     (out.into_iter().map(|(_, r, _)| r).collect(), qps, plans)
 }
 
+/// `VmRSS` of this process in bytes (0 where `/proc` has none).
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("");
+    line.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()).unwrap_or(0) * 1024
+}
+
+/// The live usearch index alone, holding a copy (`F32`) or reading the column (`Table`): build
+/// time (2 threads), then recall@10 and single-thread QPS per `ef`, the best of 3 sweeps taken
+/// alternately on the two indexes (the machine is shared).
+fn live_index(base: &[f32], dim: usize, queries: &[f32], truth: &[Vec<u64>], efs: &[usize], hnsw: (usize, usize)) {
+    use quiver_storage::index::{HnswIndex, HnswParams, VectorIndex, add_batch};
+    let n = base.len() / dim;
+    let normalized = |v: &[f32]| {
+        let mut v = v.to_vec();
+        quiver_storage::distance::normalize(&mut v);
+        v
+    };
+    let column: Vec<f32> = base.chunks_exact(dim).flat_map(normalized).collect();
+    let built: Vec<(IndexScalar, HnswIndex, &[f32], f64)> = [IndexScalar::Table, IndexScalar::F32]
+        .into_iter()
+        .map(|scalar| {
+            let params = HnswParams { dim, m: hnsw.0, ef_construct: hnsw.1, scalar, normalize: false };
+            let index = HnswIndex::new(Distance::Cosine, params, n).expect("index");
+            let given: &[f32] = if index.reads_column() { &column } else { &[] };
+            let started = Instant::now();
+            for chunk in (0..n).collect::<Vec<_>>().chunks(2048) {
+                let items: Vec<(u32, u64, Option<Vec<f32>>)> =
+                    chunk.iter().map(|i| (*i as u32, 0, Some(column[i * dim..(i + 1) * dim].to_vec()))).collect();
+                add_batch(&index, &items, 2, given).expect("add");
+            }
+            (scalar, index, given, started.elapsed().as_secs_f64())
+        })
+        .collect();
+    for ef in efs {
+        let mut best = vec![(0.0f64, Vec::new()); built.len()];
+        for _ in 0..3 {
+            for (k, (_, index, given, _)) in built.iter().enumerate() {
+                let started = Instant::now();
+                let found: Vec<Vec<u64>> =
+                    queries.chunks_exact(dim).map(|q| index.search(q, 10, *ef, None, given).expect("search")).collect();
+                let qps = found.len() as f64 / started.elapsed().as_secs_f64();
+                if qps > best[k].0 {
+                    best[k] = (qps, found);
+                }
+            }
+        }
+        for ((scalar, _, _, build_s), (qps, found)) in built.iter().zip(&best) {
+            println!(
+                "{}",
+                serde_json::json!({"kind": "live_index", "scalar": format!("{scalar:?}"), "build_s": build_s, "ef": ef,
+                    "recall10": recall(found, truth, 10), "qps1": qps})
+            );
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let dir = std::path::PathBuf::from(args.get(1).expect("DIR"));
@@ -136,10 +198,10 @@ fn main() {
         index: IndexConfig {
             hnsw: BTreeMap::from([(String::new(), hnsw)]),
             indexing_threshold_kb: 10_000,
-            scalar: if std::env::var("HNSW_SCALAR").as_deref() == Ok("bf16") {
-                IndexScalar::Bf16
-            } else {
-                IndexScalar::F32
+            scalar: match std::env::var("HNSW_SCALAR").as_deref() {
+                Ok("bf16") => IndexScalar::Bf16,
+                Ok("f32") => IndexScalar::F32,
+                _ => IndexScalar::Table,
             },
             ..IndexConfig::default()
         },
@@ -150,13 +212,19 @@ fn main() {
     let schema =
         if tenant { serde_json::json!({"type": "keyword", "is_tenant": true}) } else { serde_json::json!("keyword") };
     shard.set_payload_indexes(&BTreeMap::from([("group".to_string(), schema)]));
+    let with_payload = std::env::var("ANN_BENCH_PAYLOAD").map_or(true, |v| v != "0");
+    let rss_before = rss_bytes();
     let start = Instant::now();
     for chunk_start in (0..n).step_by(1000) {
         let points = (chunk_start..(chunk_start + 1000).min(n))
             .map(|i| {
                 let mut v = base[i * dim..(i + 1) * dim].to_vec();
                 quiver_storage::distance::normalize(&mut v);
-                let payload = serde_json::Map::from_iter([("group".to_string(), groups(i))]);
+                // ANN_BENCH_PAYLOAD=0: points without a payload (memory of vectors and index alone).
+                let payload = match with_payload {
+                    true => serde_json::Map::from_iter([("group".to_string(), groups(i))]),
+                    false => serde_json::Map::new(),
+                };
                 PointStruct {
                     id: PointId::Num(i as u64),
                     vectors: NamedVectors::from([(String::new(), Vector::Dense(v))]),
@@ -177,6 +245,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let build_s = start.elapsed().as_secs_f64();
+    let rss_indexed = rss_bytes();
     // The indexer takes the frozen search copy of the graph once it has caught up.
     let probe = request(&queries[..dim], 10, None, false, None);
     while shard.search_planned(&probe).expect("search").1 != SearchPlan::FrozenGraph {
@@ -184,11 +253,18 @@ fn main() {
     }
     let frozen_s = start.elapsed().as_secs_f64() - build_s;
     let memory = shard.memory_report();
+    let rss_after = rss_bytes();
+    let holds = shard.indexer_lock_holds();
     println!(
         "{}",
-        serde_json::json!({"kind": "build", "scalar": std::env::var("HNSW_SCALAR").unwrap_or_else(|_| "f32".into()), "n": n, "dim": dim, "m": m, "ef_construct": ef_construct,
+        serde_json::json!({"kind": "build", "scalar": std::env::var("HNSW_SCALAR").unwrap_or_else(|_| "table".into()), "n": n, "dim": dim, "m": m, "ef_construct": ef_construct,
             "load_s": load_s, "build_s": build_s, "frozen_s": frozen_s, "bytes_per_point": memory.total() as f64 / n as f64,
-            "vector_bytes": memory.vectors, "index_bytes": memory.index, "payload_index_bytes": memory.payload_index})
+            "vector_bytes": memory.vectors, "index_bytes": memory.index, "payload_index_bytes": memory.payload_index,
+            "rss_before": rss_before, "rss_indexed": rss_indexed, "rss_after": rss_after,
+            "rss_bytes_per_point": (rss_after.saturating_sub(rss_before)) as f64 / n as f64,
+            "lock_batches": holds.batches, "lock_slots": holds.slots,
+            "lock_hold_mean_ms": holds.total.as_secs_f64() * 1e3 / holds.batches.max(1) as f64,
+            "lock_hold_max_ms": holds.longest.as_secs_f64() * 1e3, "lock_holds_16ms": holds.long})
     );
 
     for ef in &efs {
@@ -203,6 +279,12 @@ fn main() {
             serde_json::json!({"kind": "search", "ef": ef, "recall10": recall(&found, &truth, 10), "qps1": qps1, "qps2": qps2,
                 "plans": format!("{plans:?}")})
         );
+    }
+
+    if std::env::var("ANN_BENCH_LIVE").is_ok_and(|v| v == "1") {
+        drop(shard);
+        live_index(&base, dim, &queries, &truth, &efs, (m, ef_construct));
+        return;
     }
 
     // ANN_BENCH_FILTERED=0 skips the filtered runs (profiling the unfiltered search alone).

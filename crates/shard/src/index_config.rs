@@ -1,5 +1,6 @@
-//! A shard's indexing settings: HNSW per dense vector, the indexing threshold, the element type
-//! of the index's vector copies, and quantization per vector.
+//! A shard's indexing settings: HNSW per dense vector, the indexing threshold, whether an index
+//! reads the table's vectors or keeps a copy (and of which element type), and quantization per
+//! vector.
 
 use quiver_storage::index::{HnswParams, IndexScalar};
 use quiver_storage::points::DenseStats;
@@ -16,7 +17,8 @@ pub struct IndexConfig {
     pub hnsw: BTreeMap<String, HnswConfig>,
     /// Vectors (KB) above which a dense column gets an HNSW index; 0 disables indexing.
     pub indexing_threshold_kb: usize,
-    /// Element type of the index's own vector copies (f32 unless chosen otherwise).
+    /// How the index of an f32 column holds its vectors: read from the table (the default, no
+    /// copy; design record 023) or as a copy of the chosen element type.
     pub scalar: IndexScalar,
     /// Quantization per dense vector name (none when missing).
     pub quantization: BTreeMap<String, QuantizationKind>,
@@ -27,7 +29,7 @@ impl Default for IndexConfig {
         IndexConfig {
             hnsw: BTreeMap::new(),
             indexing_threshold_kb: 10_000,
-            scalar: IndexScalar::F32,
+            scalar: IndexScalar::Table,
             quantization: BTreeMap::new(),
         }
     }
@@ -55,7 +57,8 @@ pub(crate) fn hnsw_params(config: &IndexConfig, name: &str, spec: &VectorSpec) -
         dim: spec.dim,
         m: hnsw.m,
         ef_construct: hnsw.ef_construct,
-        // `float16` and `uint8` values are exact in half precision.
+        // `float16` and `uint8` values are exact in half precision: their indexes keep such a
+        // copy (the metric reading the table takes f32 elements).
         scalar: match spec.datatype {
             Datatype::Float32 => config.scalar,
             Datatype::Float16 | Datatype::Uint8 => IndexScalar::F16,

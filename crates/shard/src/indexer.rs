@@ -1,14 +1,17 @@
 //! The background indexer of a shard: one thread that attaches an HNSW index to each dense
 //! vector once its column passes `indexing_threshold` (KB, Qdrant's semantics: smaller shards are
-//! searched exactly), then keeps the index in step with the table. Vectors are copied out under
-//! the read lock and added without any table lock; a slot counts as indexed only when its vector
-//! did not change meanwhile (see `PointTable::index_done`). Once an index has caught up, the
-//! thread also takes the frozen search copy of its graph (`quiver_storage::graph`).
+//! searched exactly), then keeps the index in step with the table. An index that keeps its own
+//! copy of the vectors (of `float16`/`uint8` columns) gets them copied out under the read lock
+//! and added without any table lock; an index that reads the table's column (f32 columns,
+//! design record 023) is added to under the read lock, in batches sized to hold it about
+//! `TARGET_HOLD`. Either way a slot counts as indexed only when its vector did not change
+//! meanwhile (see `PointTable::index_done`). Once an index has caught up, the thread also takes
+//! the frozen search copy of its graph (`quiver_storage::graph`).
 
 use crate::index_config::{IndexConfig, due};
 use parking_lot::{Condvar, Mutex, RwLock};
 use quiver_storage::graph::FrozenGraph;
-use quiver_storage::index::{HnswIndex, HnswParams, VectorIndex};
+use quiver_storage::index::{HnswIndex, HnswParams, VectorIndex, add_batch};
 use quiver_storage::points::PointTable;
 use quiver_storage::vectors::VectorSpec;
 use std::collections::BTreeMap;
@@ -19,6 +22,46 @@ use std::time::{Duration, Instant};
 
 /// Vectors copied per batch (bounds the time the read lock is held and the memory of a copy).
 const BATCH: usize = 2048;
+
+/// How long one batch of adds to an index that reads the table may hold the table's read lock
+/// (writers wait that long at most, and the searches queued behind them).
+const TARGET_HOLD: Duration = Duration::from_millis(4);
+
+/// The times the indexer held the table's read lock to add to indexes that read the table.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LockHolds {
+    pub batches: u64,
+    pub slots: u64,
+    pub total: Duration,
+    pub longest: Duration,
+    /// Batches that held it 16 ms or more.
+    pub long: u64,
+}
+
+impl LockHolds {
+    fn record(&mut self, held: Duration, slots: usize) {
+        self.batches += 1;
+        self.slots += slots as u64;
+        self.total += held;
+        self.longest = self.longest.max(held);
+        self.long += u64::from(held >= Duration::from_millis(16));
+    }
+}
+
+/// The size of the next batch of adds under the read lock: what fitted `TARGET_HOLD` last time.
+struct Pace {
+    batch: usize,
+    /// Two slots per indexing thread at least.
+    least: usize,
+}
+
+impl Pace {
+    fn next(&mut self, held: Duration, slots: usize) {
+        let per_slot = held.as_secs_f64() / slots.max(1) as f64;
+        let fits = (TARGET_HOLD.as_secs_f64() / per_slot.max(1e-7)) as usize;
+        self.batch = fits.clamp(self.least, BATCH);
+    }
+}
 
 #[derive(Default)]
 struct Signal {
@@ -33,6 +76,7 @@ pub(crate) struct Shared {
     cv: Condvar,
     /// The dense columns to index and how (changed when vector names are created or dropped).
     settings: Mutex<Settings>,
+    holds: Mutex<LockHolds>,
 }
 
 #[derive(Clone)]
@@ -55,7 +99,12 @@ impl Indexer {
         shard_dir: PathBuf,
     ) -> Indexer {
         let settings = Mutex::new(Settings { dense, config });
-        let shared = Arc::new(Shared { signal: Mutex::new(Signal::default()), cv: Condvar::new(), settings });
+        let shared = Arc::new(Shared {
+            signal: Mutex::new(Signal::default()),
+            cv: Condvar::new(),
+            settings,
+            holds: Mutex::default(),
+        });
         let worker = Worker {
             table,
             shared: shared.clone(),
@@ -84,6 +133,11 @@ impl Indexer {
         let mut signal = self.shared.signal.lock();
         signal.dirty = true;
         self.shared.cv.notify_one();
+    }
+
+    /// The times the indexer held the table's read lock while adding to indexes.
+    pub(crate) fn lock_holds(&self) -> LockHolds {
+        *self.shared.holds.lock()
     }
 
     /// Asks the indexer to save the indexes that changed, once they have caught up.
@@ -204,14 +258,32 @@ impl Worker {
             table.write().attach_index(name, index);
         }
         let threads = config.indexing_threads(name);
+        let mut pace = Pace { batch: 16 * threads, least: 2 * threads };
         loop {
             if self.stopped() {
                 return Ok(());
             }
-            let Some(batch) = table.read().index_batch(name, BATCH) else {
+            let guard = table.read();
+            let started = Instant::now();
+            let reads_column = guard.dense_index(name).is_some_and(|view| view.index.reads_column());
+            let Some(batch) = guard.index_batch(name, if reads_column { pace.batch } else { BATCH }) else {
                 return Ok(());
             };
-            let done = quiver_storage::index::add_batch(batch.index.as_ref(), &batch.items, threads)?;
+            let done = match reads_column {
+                // The index reads the column: the read lock stays held until the adds are done.
+                true => {
+                    let done = add_batch(batch.index.as_ref(), &batch.items, threads, guard.dense_elements(name));
+                    drop(guard);
+                    let held = started.elapsed();
+                    self.shared.holds.lock().record(held, batch.items.len());
+                    pace.next(held, batch.items.len());
+                    done?
+                }
+                false => {
+                    drop(guard);
+                    add_batch(batch.index.as_ref(), &batch.items, threads, &[])?
+                }
+            };
             table.write().index_done(name, &batch.index, &done);
         }
     }

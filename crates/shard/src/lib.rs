@@ -43,6 +43,7 @@ mod tests_vectors;
 
 pub use error::ShardError;
 pub use index_config::IndexConfig;
+pub use indexer::LockHolds;
 pub use install::ShardInstall;
 pub use read::ScrollPage;
 pub use read_now::ReadNow;

@@ -508,7 +508,7 @@ impl Dense<'_> {
         // `PointTable::index_done`), so an unfiltered search needs no predicate.
         let predicate: Option<&(dyn Fn(u64) -> bool + Sync)> =
             if self.filter.is_none() && view.pending_len() == 0 { None } else { Some(&allow) };
-        match view.index.search(self.query, beam.limit, beam.ef, predicate) {
+        match view.index.search(self.query, beam.limit, beam.ef, predicate, view.column) {
             // Rescored: the index may hold reduced-precision copies of the vectors.
             Ok(keys) => {
                 let vector = |slot| self.table.dense_at(self.name, slot);

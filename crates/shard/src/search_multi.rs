@@ -76,7 +76,7 @@ impl Multi<'_> {
             None => {
                 let allow = |row: u64| view.is_indexed(row) && self.owner_passes(row as u32);
                 for q in self.query {
-                    match view.index.search(q, beam.limit, beam.ef, Some(&allow)) {
+                    match view.index.search(q, beam.limit, beam.ef, Some(&allow), view.column) {
                         Ok(found) => rows.extend(found.into_iter().map(|row| row as u32)),
                         Err(e) => {
                             tracing::warn!(error = %e, "HNSW search of multivector rows failed; scanning exactly");

@@ -208,6 +208,12 @@ impl LocalShard {
         self.restored_index_slots
     }
 
+    /// The times the indexer held the table's read lock while adding to indexes that read the
+    /// table (design record 023).
+    pub fn indexer_lock_holds(&self) -> crate::LockHolds {
+        self.indexer.lock_holds()
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

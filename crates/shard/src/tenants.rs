@@ -11,7 +11,7 @@
 use crate::index_config::{IndexConfig, due};
 use parking_lot::RwLock;
 use quiver_storage::graph::FrozenGraph;
-use quiver_storage::index::{HnswIndex, HnswParams, VectorIndex, add_batch};
+use quiver_storage::index::{HnswIndex, HnswParams, IndexScalar, VectorIndex, add_batch};
 use quiver_storage::points::{MAX_CHANGED, PointTable, TenantGraph, TenantKey, TenantPlan};
 use quiver_storage::vectors::VectorSpec;
 use std::collections::BTreeMap;
@@ -119,11 +119,17 @@ fn tenant_graph(
     threads: usize,
 ) -> quiver_storage::Result<FrozenGraph> {
     let nodes = vectors.len();
-    let index = HnswIndex::new(spec.distance, params, nodes)?;
+    // Its keys are the tenant's own numbers, not slots: the index keeps a copy of the vectors
+    // (only while the graph is built; the frozen graph then reads the table).
+    let scalar = match params.scalar {
+        IndexScalar::Table => IndexScalar::F32,
+        scalar @ (IndexScalar::F32 | IndexScalar::Bf16 | IndexScalar::F16) => scalar,
+    };
+    let index = HnswIndex::new(spec.distance, HnswParams { scalar, ..params }, nodes)?;
     let items: Vec<(u32, u64, Option<Vec<f32>>)> =
         vectors.into_iter().enumerate().filter(|(_, v)| v.is_some()).map(|(i, v)| (i as u32, 0, v)).collect();
     let keys: Vec<u32> = items.iter().map(|(i, _, _)| *i).collect();
-    add_batch(&index, &items, threads)?;
+    add_batch(&index, &items, threads, &[])?;
     let graph = index.export_graph(&keys).unwrap_or_default();
     Ok(FrozenGraph::new(graph, nodes))
 }

@@ -171,3 +171,30 @@ fn a_save_asked_for_by_the_last_checkpoint_is_made_at_shutdown() {
     let reopened = crate::tests_search::shard(dir.path(), Distance::Cosine, 1, 1);
     assert_eq!(reopened.restored_index_slots(), 2000);
 }
+
+/// A graph saved by a build whose index kept its own copy of the vectors (record 023) is
+/// rebuilt as one that reads the table, then saved and trusted.
+#[test]
+fn a_graph_saved_with_a_vector_copy_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(25);
+    let centers = centers(&mut rng);
+    let mut config = crate::tests_search::shard(&dir.path().join("probe"), Distance::Cosine, 1, 1).config().clone();
+    config.index.scalar = quiver_storage::index::IndexScalar::F32;
+    let path = dir.path().join("shard");
+    let old = LocalShard::open(&path, config).unwrap();
+    load(&old, 2000, &mut rng, &centers);
+    wait_indexed(&old, 2000);
+    checkpoint_and_wait_saved(&old);
+    drop(old);
+    let reopened = crate::tests_search::shard(&path, Distance::Cosine, 1, 1);
+    assert_eq!(reopened.restored_index_slots(), 0, "a graph of the old layout is not trusted");
+    wait_indexed(&reopened, 2000);
+    let graph = |plan: SearchPlan| matches!(plan, SearchPlan::Graph | SearchPlan::FrozenGraph);
+    let recall = recall_with_exact_scores(&reopened, &mut rng, &centers, 30, graph, 1e-5);
+    assert!(recall >= 0.9, "recall {recall}");
+    checkpoint_and_wait_saved(&reopened);
+    drop(reopened);
+    let again = crate::tests_search::shard(&path, Distance::Cosine, 1, 1);
+    assert_eq!(again.restored_index_slots(), 2000, "the rebuilt graph is saved and trusted");
+}

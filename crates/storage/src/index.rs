@@ -1,8 +1,13 @@
 //! Approximate nearest-neighbour indexes behind our own trait. The one implementation is an HNSW
-//! graph from `usearch` (design record 005): keys are point-table slots, vectors are stored as
-//! f32 (usearch defaults to bf16) and compared with our own SIMD kernels (`crate::kernels`,
-//! which also give Manhattan an index), and every call is bounded by the number of thread
-//! contexts reserved in the index (usearch fails a call when none is free).
+//! graph from `usearch` (design record 005): keys are point-table slots, vectors are compared
+//! with our own SIMD kernels (`crate::kernels`, which also give Manhattan an index), and every
+//! call is bounded by the number of thread contexts reserved in the index (usearch fails a call
+//! when none is free).
+//!
+//! An index over an f32 column keeps no copy of the vectors (`IndexScalar::Table`, design record
+//! 023): usearch stores an 8-byte record naming each key's slot, and our metric reads the
+//! vectors from the column, which every call borrows (so it cannot move or change meanwhile).
+//! Other columns' indexes keep their own copy (f16 for `float16`/`uint8` columns).
 
 use crate::error::{Result, StorageError};
 use crate::graph::GraphNode;
@@ -14,8 +19,11 @@ use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 /// always rescored from the table's f32 vectors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IndexScalar {
-    /// Exact f32 (the default).
+    /// No copy (the default): each key is a slot of an f32 column whose vectors every call
+    /// borrows; usearch holds an 8-byte record per key (design record 023).
     #[default]
+    Table,
+    /// An exact f32 copy.
     F32,
     /// bfloat16: half the memory; on CPUs with AVX-512 BF16 the distance kernel is ~3× faster.
     Bf16,
@@ -37,20 +45,29 @@ pub struct HnswParams {
 
 /// An ANN index over `u64` keys. Distances are "smaller is better"; callers rescore exactly.
 pub trait VectorIndex: Send + Sync {
-    /// Inserts `vector` under `key`, replacing what the key held.
-    fn upsert(&self, key: u64, vector: &[f32]) -> Result<()>;
+    /// Inserts `vector` under `key`, replacing what the key held. `column` is the f32 column the
+    /// index reads when it keeps no copy (`reads_column`): then `key` is a slot of it and its
+    /// vector is read from there; other indexes ignore it (pass `&[]`).
+    fn upsert(&self, key: u64, vector: &[f32], column: &[f32]) -> Result<()>;
     /// Removes `key` if present.
     fn remove(&self, key: u64) -> Result<()>;
     /// The keys nearest to `query`, best first, exploring with a beam of `ef`: at least
     /// `count` when that many pass, and all of the beam's `max(count, ef)` candidates, so the
     /// caller can rescore them exactly. Only keys for which `allow` returns true are returned.
+    /// `column`: as for `upsert`.
     fn search(
         &self,
         query: &[f32],
         count: usize,
         ef: usize,
         allow: Option<&(dyn Fn(u64) -> bool + Sync)>,
+        column: &[f32],
     ) -> Result<Vec<u64>>;
+    /// Whether the index reads its keys' vectors from the column each call borrows (it keeps
+    /// no copy of them): its callers must then hold the table while they call it.
+    fn reads_column(&self) -> bool {
+        false
+    }
     /// Number of keys held.
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
@@ -64,8 +81,9 @@ pub trait VectorIndex: Send + Sync {
         let _ = keys;
         None
     }
-    /// Writes the whole index (vectors and graph) to `path`, for `HnswIndex::load` (only this
-    /// call may run on the index meanwhile: the caller is the thread that changes it).
+    /// Writes the whole index (its vectors or slot records, and graph) to `path`, for
+    /// `HnswIndex::load` (only this call may run on the index meanwhile: the caller is the
+    /// thread that changes it).
     fn save(&self, path: &std::path::Path) -> Result<()> {
         let _ = path;
         Err(StorageError::Index("this index cannot be saved".into()))
@@ -73,15 +91,28 @@ pub trait VectorIndex: Send + Sync {
 }
 
 /// Installs our f32 kernel as the index's metric ("smaller is closer", as usearch's own:
-/// `1 - dot` for inner product, squared L2, L1).
-fn install_metric(index: &mut Index, distance: Distance, dim: usize) {
+/// `1 - dot` for inner product, squared L2, L1): on f32 copies, or on the slot records of a
+/// `Table` index; half-precision copies keep usearch's own kernels.
+fn install_metric(index: &mut Index, distance: Distance, dim: usize, scalar: IndexScalar) {
     let kernels = crate::kernels::best();
-    let metric = match distance {
-        Distance::Cosine | Distance::Dot => crate::kernels::raw_metric(dim, kernels.dot, |d| 1.0 - d),
-        Distance::Euclid => crate::kernels::raw_metric(dim, kernels.l2sq, |d| d),
-        Distance::Manhattan => crate::kernels::raw_metric(dim, kernels.l1, |d| d),
+    let (kernel, finish): (crate::kernels::Kernel, fn(f32) -> f32) = match distance {
+        Distance::Cosine | Distance::Dot => (kernels.dot, |d| 1.0 - d),
+        Distance::Euclid => (kernels.l2sq, |d| d),
+        Distance::Manhattan => (kernels.l1, |d| d),
     };
-    index.change_metric::<f32>(metric);
+    match scalar {
+        IndexScalar::F32 => index.change_metric::<f32>(crate::kernels::raw_metric(dim, kernel, finish)),
+        IndexScalar::Table => index.change_metric::<f64>(crate::kernels::slot_metric(dim, kernel, finish)),
+        IndexScalar::Bf16 | IndexScalar::F16 => {}
+    }
+}
+
+/// Scalars usearch stores per key: the vector, or one f64 slot record.
+fn stored_dims(scalar: IndexScalar, dim: usize) -> usize {
+    match scalar {
+        IndexScalar::Table => 1,
+        IndexScalar::F32 | IndexScalar::Bf16 | IndexScalar::F16 => dim,
+    }
 }
 
 /// A counting semaphore: usearch holds `permits` thread contexts; each call takes one.
@@ -117,8 +148,10 @@ pub struct HnswIndex {
     permits: Permits,
     threads: usize,
     normalize: bool,
-    /// The element type the index really stores (Manhattan forces f32).
+    /// The element type the index really stores (Manhattan forces f32 on a copy).
     scalar: IndexScalar,
+    /// Dimensions of the vectors (of the column's, for a `Table` index).
+    dim: usize,
 }
 
 fn usearch_err(context: &str, e: impl std::fmt::Display) -> StorageError {
@@ -134,15 +167,20 @@ impl HnswIndex {
             // No built-in L1: the metric installed below is ours, so the kind is nominal.
             Distance::Manhattan => MetricKind::L2sq,
         };
-        // Our L1 kernel reads f32: a Manhattan index keeps f32 vectors whatever was asked.
-        let scalar = match distance {
-            Distance::Manhattan => IndexScalar::F32,
-            Distance::Cosine | Distance::Dot | Distance::Euclid => params.scalar,
+        // Our L1 kernel reads f32: a Manhattan index keeps f32 vectors whatever copy was asked.
+        let scalar = match (distance, params.scalar) {
+            (_, IndexScalar::Table) => IndexScalar::Table,
+            (Distance::Manhattan, _) => IndexScalar::F32,
+            (Distance::Cosine | Distance::Dot | Distance::Euclid, scalar) => scalar,
         };
+        if scalar == IndexScalar::Table && params.normalize {
+            return Err(StorageError::Index("an index without a copy cannot normalise vectors".into()));
+        }
         let options = IndexOptions {
-            dimensions: params.dim,
+            dimensions: stored_dims(scalar, params.dim),
             metric,
             quantization: match scalar {
+                IndexScalar::Table => ScalarKind::F64,
                 IndexScalar::F32 => ScalarKind::F32,
                 IndexScalar::Bf16 => ScalarKind::BF16,
                 IndexScalar::F16 => ScalarKind::F16,
@@ -154,10 +192,7 @@ impl HnswIndex {
             multi: false,
         };
         let mut index = Index::new(&options).map_err(|e| usearch_err("create index", e))?;
-        match scalar {
-            IndexScalar::F32 => install_metric(&mut index, distance, params.dim),
-            IndexScalar::Bf16 | IndexScalar::F16 => {}
-        }
+        install_metric(&mut index, distance, params.dim, scalar);
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2) * 8;
         index.reserve_capacity_and_threads(capacity.max(64), threads).map_err(|e| usearch_err("reserve", e))?;
         Ok(HnswIndex {
@@ -166,6 +201,7 @@ impl HnswIndex {
             threads,
             normalize: params.normalize,
             scalar,
+            dim: params.dim,
         })
     }
 
@@ -178,14 +214,17 @@ impl HnswIndex {
             let mut index = loaded.inner.write();
             let path_str = path.to_str().ok_or_else(|| StorageError::Index(format!("path {path:?} is not UTF-8")))?;
             index.load(path_str).map_err(|e| usearch_err("load", e))?;
-            if index.dimensions() != params.dim {
-                return Err(StorageError::Corrupt(format!("graph file of {} dimensions", index.dimensions())));
+            // A file of another layout (a copy where slot records are expected, or the other
+            // way round) is refused: the caller rebuilds the index.
+            let expected = stored_dims(loaded.scalar, params.dim);
+            if index.dimensions() != expected {
+                return Err(StorageError::Corrupt(format!(
+                    "graph file of {} dimensions, {expected} expected",
+                    index.dimensions()
+                )));
             }
             // Loading puts back usearch's built-in metric and the saved settings.
-            match loaded.scalar {
-                IndexScalar::F32 => install_metric(&mut index, distance, params.dim),
-                IndexScalar::Bf16 | IndexScalar::F16 => {}
-            }
+            install_metric(&mut index, distance, params.dim, loaded.scalar);
             index.change_expansion_search(1);
             index.change_expansion_add(params.ef_construct.max(4));
             let room = capacity.max(index.size() + loaded.threads).max(64);
@@ -221,11 +260,13 @@ impl HnswIndex {
         }
         Ok(())
     }
-}
 
-impl VectorIndex for HnswIndex {
-    fn upsert(&self, key: u64, vector: &[f32]) -> Result<()> {
-        let vector = self.prepared(vector);
+    /// Replaces what `key` held by what `add` adds, growing the capacity first if needed.
+    fn replace<E: std::fmt::Display>(
+        &self,
+        key: u64,
+        add: impl Fn(&Index) -> std::result::Result<(), E>,
+    ) -> Result<()> {
         loop {
             {
                 let index = self.inner.read();
@@ -235,11 +276,51 @@ impl VectorIndex for HnswIndex {
                     if index.contains(key) {
                         index.remove(key).map_err(|e| usearch_err("remove", e))?;
                     }
-                    return index.add(key, &vector).map_err(|e| usearch_err("add", e));
+                    return add(&index).map_err(|e| usearch_err("add", e));
                 }
             }
             self.grow()?;
         }
+    }
+
+    /// The beam's keys (as `VectorIndex::search`) for `query` as usearch takes it: a vector, or
+    /// the query record of a `Table` index.
+    fn search_stored<T: usearch::VectorType>(
+        &self,
+        index: &Index,
+        query: &[T],
+        wanted: usize,
+        allow: Option<&(dyn Fn(u64) -> bool + Sync)>,
+    ) -> Result<Vec<u64>> {
+        let matches = match allow {
+            None => index.search(query, wanted),
+            // The predicate runs inside C++: a panic must not unwind through it.
+            Some(allow) => index.filtered_search(query, wanted, |key| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| allow(key))).unwrap_or(false)
+            }),
+        }
+        .map_err(|e| usearch_err("search", e))?;
+        Ok(matches.keys)
+    }
+}
+
+impl VectorIndex for HnswIndex {
+    fn upsert(&self, key: u64, vector: &[f32], column: &[f32]) -> Result<()> {
+        if self.scalar != IndexScalar::Table {
+            let vector = self.prepared(vector);
+            return self.replace(key, |index| index.add(key, &vector));
+        }
+        // The record names the slot; its vector is read from `column` during the add.
+        let slot = u32::try_from(key).map_err(|_| StorageError::Index(format!("key {key} is not a slot")))?;
+        if (slot as usize + 1) * self.dim > column.len() {
+            return Err(StorageError::Index(format!("slot {slot} is past the column")));
+        }
+        let record = [crate::kernels::slot_record(slot)];
+        self.replace(key, |index| crate::kernels::with_slot_vectors(column, &[], || index.add(key, &record)))
+    }
+
+    fn reads_column(&self) -> bool {
+        self.scalar == IndexScalar::Table
     }
 
     fn remove(&self, key: u64) -> Result<()> {
@@ -257,25 +338,27 @@ impl VectorIndex for HnswIndex {
         count: usize,
         ef: usize,
         allow: Option<&(dyn Fn(u64) -> bool + Sync)>,
+        column: &[f32],
     ) -> Result<Vec<u64>> {
         if count == 0 {
             return Ok(Vec::new());
         }
-        let query = self.prepared(query);
-        let query: &[f32] = &query;
         let index = self.inner.read();
         let _permit = self.permits.acquire();
         // No more than the index holds (`count` and `ef` come from clients).
         let wanted = count.max(ef).min(index.size().max(1));
-        let matches = match allow {
-            None => index.search(query, wanted),
-            // The predicate runs inside C++: a panic must not unwind through it.
-            Some(allow) => index.filtered_search(query, wanted, |key| {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| allow(key))).unwrap_or(false)
-            }),
+        match self.scalar {
+            IndexScalar::Table => {
+                if query.len() != self.dim {
+                    return Err(StorageError::Index(format!("query of {} dimensions", query.len())));
+                }
+                let record = [crate::kernels::query_record()];
+                crate::kernels::with_slot_vectors(column, query, || self.search_stored(&index, &record, wanted, allow))
+            }
+            IndexScalar::F32 | IndexScalar::Bf16 | IndexScalar::F16 => {
+                self.search_stored(&index, &self.prepared(query), wanted, allow)
+            }
         }
-        .map_err(|e| usearch_err("search", e))?;
-        Ok(matches.keys)
     }
 
     fn len(&self) -> usize {
@@ -314,20 +397,22 @@ impl VectorIndex for HnswIndex {
 }
 
 /// Adds (or removes) the batch's vectors with `threads` threads; returns what was done.
+/// `column`: the column an index that `reads_column` reads (see `VectorIndex::upsert`).
 pub fn add_batch(
     index: &dyn VectorIndex,
     items: &[(u32, u64, Option<Vec<f32>>)],
     threads: usize,
+    column: &[f32],
 ) -> crate::Result<Vec<(u32, u64, bool)>> {
     let one = |item: &(u32, u64, Option<Vec<f32>>)| -> crate::Result<(u32, u64, bool)> {
         let (slot, generation, vector) = item;
         match vector {
-            Some(v) => index.upsert(u64::from(*slot), v)?,
+            Some(v) => index.upsert(u64::from(*slot), v, column)?,
             None => index.remove(u64::from(*slot))?,
         }
         Ok((*slot, *generation, vector.is_some()))
     };
-    if threads <= 1 || items.len() < 64 {
+    if threads <= 1 || items.len() < 2 * threads {
         return items.iter().map(one).collect();
     }
     let chunk = items.len().div_ceil(threads);
@@ -344,94 +429,5 @@ pub fn add_batch(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn vectors(n: usize, dim: usize) -> Vec<Vec<f32>> {
-        let mut state = 0x9E3779B97F4A7C15u64;
-        (0..n)
-            .map(|_| {
-                let mut v: Vec<f32> = (0..dim)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        (state % 2000) as f32 / 1000.0 - 1.0
-                    })
-                    .collect();
-                crate::distance::normalize(&mut v);
-                v
-            })
-            .collect()
-    }
-
-    #[test]
-    fn finds_itself_replaces_and_removes() {
-        let data = vectors(500, 16);
-        let index = HnswIndex::new(
-            Distance::Cosine,
-            HnswParams { dim: 16, m: 16, ef_construct: 100, scalar: IndexScalar::F32, normalize: false },
-            10,
-        )
-        .unwrap();
-        for (i, v) in data.iter().enumerate() {
-            index.upsert(i as u64, v).unwrap();
-        }
-        assert_eq!(index.len(), 500);
-        assert_eq!(index.search(&data[42], 1, 1, None).unwrap(), vec![42]);
-        assert_eq!(index.search(&data[42], 1, 64, None).unwrap().len(), 64);
-        // Key 42 moves to where 7 is; 7 is removed.
-        index.upsert(42, &data[7]).unwrap();
-        index.remove(7).unwrap();
-        assert_eq!(index.search(&data[7], 1, 64, None).unwrap()[0], 42);
-        let only_even = |k: u64| k.is_multiple_of(2);
-        let found = index.search(&data[3], 10, 10, Some(&only_even)).unwrap();
-        assert_eq!(found.len(), 10);
-        assert!(found.iter().all(|k| k.is_multiple_of(2)));
-        let panicking = |_k: u64| -> bool { panic!("filter bug") };
-        assert!(index.search(&data[3], 10, 64, Some(&panicking)).unwrap().is_empty());
-        assert!(index.memory_bytes() > 500 * 16 * 4);
-    }
-
-    #[test]
-    fn euclid_index_and_many_threads() {
-        let data = vectors(300, 8);
-        let index = HnswIndex::new(
-            Distance::Euclid,
-            HnswParams { dim: 8, m: 8, ef_construct: 64, scalar: IndexScalar::Bf16, normalize: false },
-            1,
-        )
-        .unwrap();
-        std::thread::scope(|s| {
-            for t in 0..4 {
-                let (index, data) = (&index, &data);
-                s.spawn(move || {
-                    for i in (t..data.len()).step_by(4) {
-                        index.upsert(i as u64, &data[i]).unwrap();
-                        let _ = index.search(&data[i], 3, 16, None).unwrap();
-                    }
-                });
-            }
-        });
-        assert_eq!(index.len(), 300);
-        assert_eq!(index.search(&data[299], 1, 32, None).unwrap()[0], 299);
-    }
-
-    #[test]
-    fn manhattan_index_ranks_by_l1_even_when_bf16_is_asked() {
-        let data = vectors(400, 12);
-        let params = HnswParams { dim: 12, m: 8, ef_construct: 64, scalar: IndexScalar::Bf16, normalize: false };
-        let index = HnswIndex::new(Distance::Manhattan, params, 1).unwrap();
-        for (i, v) in data.iter().enumerate() {
-            index.upsert(i as u64, v).unwrap();
-        }
-        let query = &data[123];
-        let mut truth: Vec<(f32, u64)> =
-            data.iter().enumerate().map(|(i, v)| (crate::distance::manhattan(query, v), i as u64)).collect();
-        truth.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let found = index.search(query, 5, 200, None).unwrap();
-        assert_eq!(found[0], 123);
-        let hits = found.iter().take(5).filter(|k| truth[..5].iter().any(|(_, t)| t == *k)).count();
-        assert!(hits >= 4, "L1 top-5 {found:?} vs {:?}", &truth[..5]);
-    }
-}
+#[path = "index_tests.rs"]
+mod tests;

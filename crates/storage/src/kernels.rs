@@ -4,9 +4,10 @@
 //! 8 lanes so the compiler vectorises it for the baseline target (and for NEON on Arm).
 //!
 //! This is the one module of the workspace allowed `unsafe` (design record 005, "SIMD"): the
-//! vector loads of `std::arch`, calling a `#[target_feature]` function, and reading the two
-//! vectors usearch hands our metric callback as raw pointers. Every `unsafe` block says why it
-//! holds. The kernels accumulate in f32 lanes (four independent accumulators), like hnswlib's;
+//! vector loads of `std::arch`, calling a `#[target_feature]` function, reading the two
+//! vectors usearch hands our metric callback as raw pointers, and the slot metric's reads of a
+//! table column borrowed for one index call (`with_slot_vectors`, design record 023). Every
+//! `unsafe` block says why it holds. The kernels accumulate in f32 lanes (four independent accumulators), like hnswlib's;
 //! the f64 accumulation of usearch's built-in kernel costs about half the throughput.
 #![allow(unsafe_code)]
 
@@ -83,12 +84,113 @@ pub fn raw_metric(
     finish: fn(f32) -> f32,
 ) -> Box<dyn Fn(*const f32, *const f32) -> f32 + Send + Sync> {
     Box::new(move |a: *const f32, b: *const f32| {
+        // usearch's first `add` counts its node before it stores the node's vector: a search
+        // beside it is handed a null pointer for it.
+        if a.is_null() || b.is_null() {
+            return f32::MAX;
+        }
         // SAFETY: usearch calls its metric with two pointers to vectors of the index's
         // `dimensions` scalars, f32 here (the index is created with `ScalarKind::F32` and
         // `dimensions = dim`, and the metric is only installed on such an index); they stay
-        // valid and unchanged for the duration of the call.
+        // valid and unchanged for the duration of the call (null ones are refused above).
         let (a, b) = unsafe { (std::slice::from_raw_parts(a, dim), std::slice::from_raw_parts(b, dim)) };
         finish(kernel(a, b))
+    })
+}
+
+/// The 8-byte record a slot-mode index stores instead of a vector (one f64 whose bits are a
+/// tag and a number): the tag's exponent bits make every record a normal f64, so no copy or
+/// conversion can change its bits.
+const SLOT_TAG: u64 = 0x4010_0000 << 32;
+const QUERY_TAG: u64 = 0x4020_0000 << 32;
+const TAG_MASK: u64 = 0xFFFF_FFFF << 32;
+
+/// The record of the vector in table slot `slot`.
+pub fn slot_record(slot: u32) -> f64 {
+    f64::from_bits(SLOT_TAG | u64::from(slot))
+}
+
+/// The record standing for the query of the current call (see `with_slot_vectors`).
+pub fn query_record() -> f64 {
+    f64::from_bits(QUERY_TAG)
+}
+
+/// The vectors the slot metric reads on this thread while `with_slot_vectors` runs: raw parts of
+/// two borrowed slices, set from live borrows and cleared before they end.
+#[derive(Clone, Copy)]
+struct SlotSource {
+    column: *const f32,
+    column_len: usize,
+    query: *const f32,
+    query_len: usize,
+}
+
+thread_local! {
+    static SLOT_SOURCE: std::cell::Cell<Option<SlotSource>> = const { std::cell::Cell::new(None) };
+}
+
+/// Puts back the source that was current before a `with_slot_vectors` (also on unwinding).
+struct RestoreSource(Option<SlotSource>);
+
+impl Drop for RestoreSource {
+    fn drop(&mut self) {
+        SLOT_SOURCE.set(self.0);
+    }
+}
+
+/// Runs `f` with `column` (a table column's f32 elements, `dim` per slot) and `query` as the
+/// vectors that a metric made by `slot_metric` reads on this thread. Both slices are borrowed
+/// for the whole call, so they can neither move nor change while `f` runs; a metric called on
+/// another thread, or outside any such call, finds no vectors and answers `f32::MAX`.
+pub fn with_slot_vectors<R>(column: &[f32], query: &[f32], f: impl FnOnce() -> R) -> R {
+    let source =
+        SlotSource { column: column.as_ptr(), column_len: column.len(), query: query.as_ptr(), query_len: query.len() };
+    let _restore = RestoreSource(SLOT_SOURCE.replace(Some(source)));
+    f()
+}
+
+impl SlotSource {
+    /// The `dim` values a record stands for, if they lie inside the borrowed slices.
+    fn resolve(&self, record: u64, dim: usize) -> Option<&[f32]> {
+        let (base, len, start) = match record & TAG_MASK {
+            SLOT_TAG => (self.column, self.column_len, (record & !TAG_MASK) as usize * dim),
+            QUERY_TAG => (self.query, self.query_len, 0),
+            _ => return None,
+        };
+        if start.checked_add(dim)? > len {
+            return None;
+        }
+        // SAFETY: `base..base + len` is a slice borrowed by the `with_slot_vectors` call that is
+        // running on this thread (the source is set from it on entry and put back before the
+        // borrow ends, even on unwinding), and `start + dim <= len` was checked above.
+        Some(unsafe { std::slice::from_raw_parts(base.add(start), dim) })
+    }
+}
+
+/// A metric for a slot-mode index (records of `slot_record` / `query_record`, one f64 each):
+/// `kernel` over the `dim` f32 values each record stands for, read from the slices given to the
+/// running `with_slot_vectors`, turned into a "smaller is closer" distance by `finish`; a record
+/// that names nothing readable is as far as can be (`f32::MAX`).
+pub fn slot_metric(
+    dim: usize,
+    kernel: Kernel,
+    finish: fn(f32) -> f32,
+) -> Box<dyn Fn(*const f64, *const f64) -> f32 + Send + Sync> {
+    Box::new(move |a: *const f64, b: *const f64| {
+        // A null pointer: a node counted by usearch's first `add` before its record is stored.
+        if a.is_null() || b.is_null() {
+            return f32::MAX;
+        }
+        // SAFETY: usearch calls its metric with two pointers to vectors of the index's
+        // `dimensions` scalars: one f64 here (a slot-mode index is created with
+        // `ScalarKind::F64` and one dimension, and this metric is only installed on such an
+        // index), valid for the duration of the call (null ones are refused above).
+        let (a, b) = unsafe { (a.read_unaligned().to_bits(), b.read_unaligned().to_bits()) };
+        let Some(source) = SLOT_SOURCE.get() else { return f32::MAX };
+        match (source.resolve(a, dim), source.resolve(b, dim)) {
+            (Some(x), Some(y)) => finish(kernel(x, y)),
+            _ => f32::MAX,
+        }
     })
 }
 
@@ -398,11 +500,38 @@ mod tests {
     }
 
     #[test]
+    fn slot_metric_reads_the_borrowed_column_and_query_only() {
+        let column = [1.0f32, 0.0, 0.0, 2.0, 3.0, 4.0];
+        let query = [1.0f32, 1.0];
+        let metric = slot_metric(2, best().dot, |d| d);
+        let (q, s0, s1, s2) = (query_record(), slot_record(0), slot_record(1), slot_record(2));
+        // Outside `with_slot_vectors` nothing is readable.
+        assert_eq!(metric(&q, &s0), f32::MAX);
+        with_slot_vectors(&column, &query, || {
+            assert_eq!(metric(&q, &s0), 1.0);
+            assert_eq!(metric(&s1, &q), 2.0);
+            assert_eq!(metric(&s1, &s2), 8.0);
+            // Slot 3 lies past the column; another tag names nothing.
+            assert_eq!(metric(&q, &slot_record(3)), f32::MAX);
+            assert_eq!(metric(&q, &1.5f64), f32::MAX);
+            // A nested call sees its own vectors, and the outer ones come back after it.
+            with_slot_vectors(&column[2..], &query, || assert_eq!(metric(&q, &s0), 2.0));
+            assert_eq!(metric(&q, &s0), 1.0);
+            // Another thread sees nothing.
+            std::thread::scope(|s| assert_eq!(s.spawn(|| metric(&q, &s0)).join().unwrap(), f32::MAX));
+        });
+        assert_eq!(metric(&q, &s0), f32::MAX);
+        assert_eq!(metric(std::ptr::null(), &s0), f32::MAX);
+        assert!(slot_record(7).is_normal() && query_record().is_normal() && slot_record(u32::MAX).is_normal());
+    }
+
+    #[test]
     fn raw_metric_reads_exactly_dim_values() {
         let a = [1.0f32, 2.0, 3.0, 100.0];
         let b = [4.0f32, 5.0, 6.0, 100.0];
         // Only the first 3 values are the vectors; the 4th must not be read.
         let metric = raw_metric(3, best().dot, |d| 1.0 - d);
         assert_eq!(metric(a.as_ptr(), b.as_ptr()), 1.0 - 32.0);
+        assert_eq!(metric(a.as_ptr(), std::ptr::null()), f32::MAX);
     }
 }

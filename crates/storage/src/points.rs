@@ -45,6 +45,8 @@ pub struct IndexBatch {
 /// What a search needs of a dense column's index.
 pub struct DenseIndexView<'a> {
     pub index: &'a Arc<dyn VectorIndex>,
+    /// The column's f32 elements, which an index without a copy reads (`VectorIndex::search`).
+    pub column: &'a [f32],
     indexed: &'a [bool],
     pending: &'a BTreeSet<u32>,
     /// The frozen graph, when one is worth searching (see `points/frozen.rs`).
@@ -318,6 +320,12 @@ impl PointTable {
         Some(IndexBatch { index, items })
     }
 
+    /// The f32 elements of the column `name` (empty when it holds another type): what an index
+    /// that `reads_column` is given while the caller holds the table.
+    pub fn dense_elements(&self, name: &str) -> &[f32] {
+        self.column(name).map_or(&[], |c| c.data.f32s())
+    }
+
     /// Records that `done` (slot, generation, had a vector) went into `index`: slots whose
     /// vector did not change meanwhile leave `pending`.
     pub fn index_done(&mut self, name: &str, index: &Arc<dyn VectorIndex>, done: &[(u32, u64, bool)]) {
@@ -342,6 +350,7 @@ impl PointTable {
         let column = self.column(name)?;
         Some(DenseIndexView {
             index: column.index.as_ref()?,
+            column: column.data.f32s(),
             indexed: &column.indexed,
             pending: &column.pending,
             frozen: frozen::FrozenView::of(column),

@@ -109,6 +109,14 @@ impl Elements {
         self.len() == 0
     }
 
+    /// All elements when they are f32 (empty otherwise): what an index without a copy reads.
+    pub fn f32s(&self) -> &[f32] {
+        match self {
+            Elements::F32(v) => v,
+            Elements::F16(_) | Elements::U8(_) => &[],
+        }
+    }
+
     /// Bytes per element.
     pub fn element_bytes(&self) -> usize {
         match self {

@@ -15,8 +15,9 @@ use std::sync::Arc;
 /// Dense vectors of one name: `dim` elements per slot, and the state of their ANN index.
 ///
 /// Every change of a slot's vector bumps its generation, clears its `indexed` bit and puts it in
-/// `pending`; the background indexer copies pending vectors out, adds them to the index without
-/// the table lock, and marks a slot indexed only if its generation did not move meanwhile
+/// `pending`; the background indexer adds pending slots to the index (under the table's read
+/// lock when the index reads `data`, design record 023; from copies without the lock when it
+/// keeps its own), and marks a slot indexed only if its generation did not move meanwhile
 /// (`index_done`). So `indexed[slot]` means "the index holds this slot's current vector".
 /// `frozen` is a search copy of the index's graph (`points/frozen.rs`); `changed` holds the
 /// slots whose vector changed since it was taken.

@@ -1,7 +1,7 @@
-//! `snapshot` transfers through the replica sets' own protocol code (design record 019): the
+//! Transfers through the replica sets' own protocol code (design record 019): a `snapshot`
 //! source streams its snapshot while it keeps taking writes, and the target ends up holding the
 //! state of the snapshot's sequence number; a copy that fails midway leaves the target as it
-//! was and no stream behind on the source.
+//! was and no stream behind on the source; `wal_delta` sizes its requests to the records.
 
 use crate::context::{ClusterPorts, CollectionContext};
 use crate::error::{CollectionError, Result};
@@ -139,6 +139,14 @@ impl ControlPlane for NoControl {
 fn peers(dir: &std::path::Path, fail_chunk: Option<usize>) -> (Arc<ReplicaSet>, Arc<ReplicaSet>, Arc<Loopback>) {
     let source = replica_set(&dir.join("a"), shard(&dir.join("a/0"), 0..3000));
     let target = replica_set(&dir.join("b"), shard(&dir.join("b/0"), 9000..9005));
+    connect(source, target, fail_chunk)
+}
+
+fn connect(
+    source: Arc<ReplicaSet>,
+    target: Arc<ReplicaSet>,
+    fail_chunk: Option<usize>,
+) -> (Arc<ReplicaSet>, Arc<ReplicaSet>, Arc<Loopback>) {
     let loopback = Arc::new(Loopback {
         source: Arc::clone(&source),
         fail_chunk,
@@ -193,4 +201,27 @@ async fn a_new_stream_replaces_the_old_one_and_a_released_token_is_refused() {
     assert_eq!(chunk(second).await.unwrap().into_bytes().unwrap().len() as u64, bytes);
     source.serve(ShardRequest::SnapshotEnd { token: second }).await.unwrap();
     assert!(chunk(second).await.is_err());
+}
+
+#[tokio::test]
+async fn wal_delta_brings_a_lagging_replica_up_to_date_in_requests_of_any_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source_local, target_local) = (shard(&dir.path().join("a/0"), 0..10), shard(&dir.path().join("b/0"), 0..10));
+    // 300 records the target missed: single points, then batches of 100.
+    for i in 0..200u64 {
+        source_local.update(&upsert(i..i + 1), false).unwrap();
+    }
+    for i in 0..100u64 {
+        source_local.update(&upsert(1000 + i * 100..1100 + i * 100), false).unwrap();
+    }
+    let source = replica_set(&dir.path().join("a"), Arc::clone(&source_local));
+    let target = replica_set(&dir.path().join("b"), Arc::clone(&target_local));
+    let (_, target, _) = connect(source, target, None);
+    let copied = target.copy_from(1, TransferMethod::WalDelta, &TransferProgress::new(), &|| true).await.unwrap();
+    assert!(matches!(copied, Copied::Done { .. }), "{copied:?}");
+    assert_eq!(target_local.applied_seq(), 301);
+    assert_eq!(
+        (target_local.applied_seq(), target_local.digest()),
+        (source_local.applied_seq(), source_local.digest())
+    );
 }

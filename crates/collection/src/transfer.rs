@@ -41,8 +41,13 @@ const MAX_CHUNK_BYTES: u32 = 64 << 20;
 const STREAM_LIMITS: StreamLimits = StreamLimits { idle: Duration::from_secs(60), ahead_bytes: 4 * CHUNK_BYTES as u64 };
 /// How long a chunk request waits for bytes still being encoded (within the caller's timeout).
 const CHUNK_WAIT: Duration = Duration::from_secs(5);
-/// WAL records per request of a `wal_delta` transfer.
+/// The most WAL records per request of a `wal_delta` transfer.
 const DELTA_RECORDS: u64 = 1000;
+/// How long one `wal_delta` request should take: records range from one point to batches of
+/// thousands of vectors, so a request is sized by how long the previous one took, not by a
+/// fixed count (1,000 records of 1,000 points each would be a 2 GB answer, over the transport's
+/// message limit and the call's timeout).
+const DELTA_REQUEST_TIME: Duration = Duration::from_millis(500);
 /// Records before the target's last one that `wal_delta` compares with the source's, to detect
 /// histories that differ (at most one write per shard is in flight when a primary fails).
 const DELTA_OVERLAP: u64 = 16;
@@ -330,12 +335,14 @@ impl ReplicaSet {
         if from > mine + 1 || (mine > 0 && first > mine) {
             return Ok(Copied::DeltaUnavailable(format!("the source's WAL starts at {first}, past {mine}")));
         }
-        let mut next = from;
+        let (mut next, mut batch) = (from, 1);
         while next <= last {
             check_current(current, shard_id)?;
-            let to = (next + DELTA_RECORDS - 1).min(last);
+            let to = (next + batch - 1).min(last);
+            let asked = std::time::Instant::now();
             let records = self.call_source(source, shard_id, ShardRequest::WalRecords { from: next, to }).await?;
             let records = records.into_wal()?;
+            batch = next_delta_batch(batch, asked.elapsed());
             if records.first().map(|(s, _)| *s) != Some(next) {
                 return Ok(Copied::DeltaUnavailable(format!("the source no longer holds record {next}")));
             }
@@ -380,6 +387,14 @@ impl ReplicaSet {
     }
 }
 
+/// The records to ask for after a request of `records` took `took`: as many as take about
+/// [`DELTA_REQUEST_TIME`], growing at most 4× per request, between 1 and [`DELTA_RECORDS`].
+fn next_delta_batch(records: u64, took: Duration) -> u64 {
+    let per_record = took.as_secs_f64().max(1e-6) / records.max(1) as f64;
+    let fitting = (DELTA_REQUEST_TIME.as_secs_f64() / per_record) as u64;
+    fitting.min(records.saturating_mul(4)).clamp(1, DELTA_RECORDS)
+}
+
 /// Applies WAL records on a target; `Some(reason)` when the histories differ.
 fn apply_delta(
     shard: &LocalShard,
@@ -404,5 +419,24 @@ fn check_current(current: &(dyn Fn() -> bool + Send + Sync), shard_id: ShardId) 
     match current() {
         true => Ok(()),
         false => Err(CollectionError::Service(format!("the transfer of shard {shard_id} was aborted or restarted"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delta_requests_are_sized_by_how_long_the_last_one_took() {
+        let ms = Duration::from_millis;
+        // Small records: grows 4× per request up to the cap.
+        assert_eq!(next_delta_batch(1, ms(1)), 4);
+        assert_eq!(next_delta_batch(256, ms(10)), DELTA_RECORDS);
+        assert_eq!(next_delta_batch(DELTA_RECORDS, ms(1)), DELTA_RECORDS);
+        // Records of 2 MB (≈ 50 ms each): about half a second's worth.
+        assert_eq!(next_delta_batch(16, ms(800)), 10);
+        // A request slower than the target shrinks the next one, never below one record.
+        assert_eq!(next_delta_batch(1, Duration::from_secs(20)), 1);
+        assert_eq!(next_delta_batch(100, Duration::from_secs(10)), 5);
     }
 }

@@ -97,7 +97,8 @@ fn closing_or_dropping_a_stream_mid_read_stops_its_encoder() {
 fn a_stream_nobody_reads_expires_and_frees_its_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let (source, _) = fixture(dir.path());
-    let idle = StreamLimits { idle: Duration::from_millis(50), ahead_bytes: 4 << 10 };
+    // Long enough for the first read to come before it, even on a loaded machine.
+    let idle = StreamLimits { idle: Duration::from_millis(500), ahead_bytes: 4 << 10 };
     // A target that went away mid-copy: the encoder waits for room, then gives up.
     let stream = source.stream_snapshot(idle).unwrap();
     let first = stream.read(0, 1000, WAIT).unwrap();

@@ -13,8 +13,12 @@ ratios new/old are printed (MB/s: > 1 is faster; seconds: < 1 is faster). The co
 target logs (`stream_records copy`, `snapshot copy`: milliseconds since the transfer started
 when the copy was fetched / downloaded / installed) are reported beside each copy.
 
+With `--copies K` each build copies the shard K times by each method (alternating), and the
+ratios give each build's range and the ratio of the medians.
+
 Usage: bench/.venv/bin/python bench/transfers.py --bin target/release/quiver [--points 100000]
-       [--baseline-bin /path/to/old/quiver] [--out bench/out/transfers.json]
+       [--baseline-bin /path/to/old/quiver] [--copies 3] [--missed 1000,10000]
+       [--out bench/out/transfers.json]
 """
 
 from __future__ import annotations
@@ -137,7 +141,7 @@ def recovery_run(a, b, vectors: np.ndarray, missed: int, next_id: int) -> float:
     return wait_state(a.url, b.peer_id, "Active") - t0
 
 
-def run(binary: str, vectors: np.ndarray, missed: list[int]) -> dict:
+def run(binary: str, vectors: np.ndarray, missed: list[int], copies: int) -> dict:
     os.environ["QUIVER_BIN"] = binary
     n = len(vectors)
     out: dict = {"bin": binary, "points": n}
@@ -154,8 +158,11 @@ def run(binary: str, vectors: np.ndarray, missed: list[int]) -> dict:
         out["index_wait_seconds"] = round(wait_green(a.url), 1)
         out["disk_MB_per_s"] = disk_MB_per_s(b.workdir)
         print(json.dumps({"disk_MB_per_s": out["disk_MB_per_s"]}), flush=True)
-        out["copy"] = [copy_run(a, b, m, n) for m in ("stream_records", "snapshot")]
-        print(json.dumps(out["copy"]), flush=True)
+        out["copy"] = []
+        for _ in range(copies):
+            for method in ("stream_records", "snapshot"):
+                out["copy"].append(copy_run(a, b, method, n))
+                print(json.dumps(out["copy"][-1]), flush=True)
         op(a.url, {"replicate_shard": {"shard_id": 0, "from_peer_id": a.peer_id, "to_peer_id": b.peer_id,
                                        "method": "snapshot"}})
         wait_state(a.url, b.peer_id, "Active")
@@ -175,18 +182,26 @@ def run(binary: str, vectors: np.ndarray, missed: list[int]) -> dict:
     return out
 
 
+def copy_figures(result: dict, method: str) -> list[float]:
+    return [c["vector_MB_per_s"] for c in result["copy"] if c["method"] == method]
+
+
 def ratios(old: dict, new: dict) -> dict:
-    """new/old for every figure of the two runs (MB/s: > 1 faster; seconds: < 1 faster)."""
-    copy = {c["method"]: {"old_MB_per_s": o["vector_MB_per_s"], "new_MB_per_s": c["vector_MB_per_s"],
-                          "new_over_old": round(c["vector_MB_per_s"] / o["vector_MB_per_s"], 2),
-                          "new_over_disk": round(c["vector_MB_per_s"] / new["disk_MB_per_s"], 2)}
-            for o, c in zip(old["copy"], new["copy"])}
+    """new/old for every figure of the two runs (MB/s: > 1 faster; seconds: < 1 faster). With
+    several copies per method: each build's range and the ratio of the medians."""
+    copy = {}
+    for method in ("stream_records", "snapshot"):
+        o, c = copy_figures(old, method), copy_figures(new, method)
+        copy[method] = {"old_MB_per_s": o, "new_MB_per_s": c,
+                        "new_over_old_median": round(float(np.median(c)) / float(np.median(o)), 2),
+                        "new_median_over_disk": round(float(np.median(c)) / new["disk_MB_per_s"], 2)}
     recovery = [{"missed_writes": c["missed_writes"],
                  "wal_delta_s": [o["wal_delta_s"], c["wal_delta_s"], round(c["wal_delta_s"] / o["wal_delta_s"], 2)],
                  "full_snapshot_s": [o["full_snapshot_s"], c["full_snapshot_s"],
                                      round(c["full_snapshot_s"] / o["full_snapshot_s"], 2)]}
                 for o, c in zip(old["recovery"], new["recovery"])]
-    return {"copy": copy, "recovery_old_new_ratio": recovery}
+    return {"disk_MB_per_s": [old["disk_MB_per_s"], new["disk_MB_per_s"]], "copy": copy,
+            "recovery_old_new_ratio": recovery}
 
 
 def main() -> None:
@@ -194,17 +209,18 @@ def main() -> None:
     ap.add_argument("--bin", required=True)
     ap.add_argument("--baseline-bin", help="an older build to measure first, in the same run")
     ap.add_argument("--points", type=int, default=100_000)
-    ap.add_argument("--missed", default="1000,10000,100000")
+    ap.add_argument("--missed", default="1000,10000,100000", help="'' for no recovery runs")
+    ap.add_argument("--copies", type=int, default=1, help="copies per method and build (ranges)")
     ap.add_argument("--out", default=str(REPO / "bench" / "out" / "transfers.json"))
     args = ap.parse_args()
     data = Path(os.environ.get("QUIVER_BENCH_DATA", REPO.parent / "shared" / "data"))
     base = np.load(data / "base.npy", mmap_mode="r")
     vectors = np.asarray(base[:args.points], dtype=np.float32)
-    missed = [int(m) for m in args.missed.split(",") if int(m) <= args.points]
+    missed = [int(m) for m in args.missed.split(",") if m and int(m) <= args.points]
     result: dict = {}
     if args.baseline_bin:
-        result["baseline"] = run(args.baseline_bin, vectors, missed)
-    result["new"] = run(args.bin, vectors, missed)
+        result["baseline"] = run(args.baseline_bin, vectors, missed, args.copies)
+    result["new"] = run(args.bin, vectors, missed, args.copies)
     if args.baseline_bin:
         result["ratios"] = ratios(result["baseline"], result["new"])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

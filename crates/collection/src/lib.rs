@@ -21,6 +21,8 @@ pub mod routing;
 mod serve;
 #[cfg(test)]
 mod tests_inline;
+#[cfg(test)]
+mod tests_snapshot_transfer;
 pub mod transfer;
 
 pub use progress::TransferProgress;

@@ -34,8 +34,8 @@ pub struct ReplicaSet {
     primary_synced: std::sync::atomic::AtomicBool,
     /// As a transfer source: the frozen copy a target is paging through.
     pub(crate) frozen: parking_lot::Mutex<Option<FrozenCopy>>,
-    /// As a transfer source: the snapshot file a target is downloading.
-    pub(crate) snapshot_file: parking_lot::Mutex<Option<SnapshotFile>>,
+    /// As a transfer source: the snapshot stream a target is reading (`snapshot` method).
+    pub(crate) snapshot_stream: parking_lot::Mutex<Option<TransferStream>>,
     /// As a transfer target: a copy is being made; ordered writes are refused meanwhile (and
     /// filled in from the primary's WAL afterwards).
     awaiting_copy: std::sync::atomic::AtomicBool,
@@ -78,15 +78,16 @@ pub struct ReplicaSet {
 /// peer's contact window, so a peer cut off meanwhile has stopped serving reads.
 pub(crate) const DEPARTED_GRACE: std::time::Duration = std::time::Duration::from_millis(2500);
 
-/// A shard snapshot file written for a transfer; removed when dropped.
-pub struct SnapshotFile {
+/// A shard snapshot a transfer's target reads, encoded as it is read (design record 019);
+/// closed (its encoder stopped, its bytes freed) when released, replaced or dropped.
+pub struct TransferStream {
     pub token: u64,
-    pub path: std::path::PathBuf,
+    pub stream: Arc<quiver_shard::SnapshotStream>,
 }
 
-impl Drop for SnapshotFile {
+impl Drop for TransferStream {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        self.stream.close();
     }
 }
 
@@ -110,7 +111,7 @@ impl ReplicaSet {
             verified: std::sync::atomic::AtomicBool::new(false),
             primary_synced: std::sync::atomic::AtomicBool::new(false),
             frozen: parking_lot::Mutex::new(None),
-            snapshot_file: parking_lot::Mutex::new(None),
+            snapshot_stream: parking_lot::Mutex::new(None),
             awaiting_copy: std::sync::atomic::AtomicBool::new(false),
             states_changed: tokio::sync::watch::channel(0).0,
             view: std::sync::atomic::AtomicU64::new(0),

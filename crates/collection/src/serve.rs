@@ -326,7 +326,7 @@ impl ReplicaSet {
             ShardRequest::SnapshotEnd { token } => Ok(crate::transfer::release(self, token)),
             ShardRequest::SnapshotCreate => {
                 let local = self.local().ok_or_else(|| no_replica(shard_id))?;
-                crate::transfer::snapshot_create(self, &local, self.ctx.dir()).await
+                crate::transfer::snapshot_create(self, &local).await
             }
             ShardRequest::SnapshotChunk { token, offset, len } => {
                 crate::transfer::snapshot_chunk(self, token, offset, len).await

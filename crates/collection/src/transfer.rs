@@ -4,8 +4,9 @@
 //!
 //! - `stream_records`: the source freezes a consistent copy in memory; the target pages through
 //!   it and installs it.
-//! - `snapshot`: the source writes a shard snapshot file; the target downloads it in chunks and
-//!   restores it as the chunks arrive.
+//! - `snapshot`: the source freezes a consistent copy and streams it as a shard snapshot (the
+//!   bytes a snapshot file would hold, encoded as they are asked for); the target downloads it
+//!   in chunks and restores it as the chunks arrive.
 //!
 //! Pages and snapshot frames carry point frames (raw little-endian vectors, design record 019);
 //! the target decodes and installs each page on a blocking thread while it fetches the next one,
@@ -20,21 +21,33 @@
 use crate::error::{CollectionError, Result};
 use crate::progress::TransferProgress;
 use crate::remote::{ShardRequest, ShardResponse};
-use crate::replica_set::{FrozenCopy, ReplicaSet, SnapshotFile};
+use crate::replica_set::{FrozenCopy, ReplicaSet, TransferStream};
 use crate::replication::{SHARD_CALL_TIMEOUT, no_replica};
-use quiver_shard::{ApplyOutcome, LocalShard, ShardInstall, SnapshotRestore};
+use quiver_shard::{ApplyOutcome, LocalShard, ShardInstall, SnapshotRestore, StreamLimits};
 use quiver_types::cluster::TransferMethod;
 use quiver_types::{PeerId, SeqNo, ShardId};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 /// Points per page of a `stream_records` transfer.
 const PAGE_POINTS: usize = 2000;
 /// Bytes per chunk of a `snapshot` download.
 const CHUNK_BYTES: u32 = 8 << 20;
-/// WAL records per request of a `wal_delta` transfer.
+/// The most a source answers to one chunk request (a peer may ask for more).
+const MAX_CHUNK_BYTES: u32 = 64 << 20;
+/// A `snapshot` source's stream: expired after this long without a chunk request (its target
+/// went away), and encoded at most a few chunks ahead of its target.
+const STREAM_LIMITS: StreamLimits = StreamLimits { idle: Duration::from_secs(60), ahead_bytes: 4 * CHUNK_BYTES as u64 };
+/// How long a chunk request waits for bytes still being encoded (within the caller's timeout).
+const CHUNK_WAIT: Duration = Duration::from_secs(5);
+/// The most WAL records per request of a `wal_delta` transfer.
 const DELTA_RECORDS: u64 = 1000;
+/// How long one `wal_delta` request should take: records range from one point to batches of
+/// thousands of vectors, so a request is sized by how long the previous one took, not by a
+/// fixed count (1,000 records of 1,000 points each would be a 2 GB answer, over the transport's
+/// message limit and the call's timeout).
+const DELTA_REQUEST_TIME: Duration = Duration::from_millis(500);
 /// Records before the target's last one that `wal_delta` compares with the source's, to detect
 /// histories that differ (at most one write per shard is in flight when a primary fails).
 const DELTA_OVERLAP: u64 = 16;
@@ -116,49 +129,42 @@ pub(crate) async fn page_frames(set: &ReplicaSet, token: u64, offset: usize, lim
     .await?
 }
 
-/// Source side: drops the frozen copy or snapshot file `token`.
+/// Source side: drops the frozen copy or snapshot stream `token`.
 pub(crate) fn release(set: &ReplicaSet, token: u64) -> ShardResponse {
     let mut frozen = set.frozen.lock();
     if frozen.as_ref().is_some_and(|c| c.token == token) {
         *frozen = None;
     }
-    let mut file = set.snapshot_file.lock();
-    if file.as_ref().is_some_and(|f| f.token == token) {
-        *file = None; // dropping it removes the file
+    let mut stream = set.snapshot_stream.lock();
+    if stream.as_ref().is_some_and(|s| s.token == token) {
+        *stream = None; // dropping it stops its encoder
     }
     ShardResponse::Done
 }
 
-/// Source side: writes a snapshot file of the local replica next to the collection's shards.
-pub(crate) async fn snapshot_create(set: &ReplicaSet, local: &Arc<LocalShard>, dir: &Path) -> Result<ShardResponse> {
+/// Source side: freezes a consistent copy of the local replica and starts streaming it as a
+/// shard snapshot (replacing any earlier stream of this shard: one transfer per shard and
+/// source at a time). The answer is the one a written file had: its exact size included.
+pub(crate) async fn snapshot_create(set: &ReplicaSet, local: &Arc<LocalShard>) -> Result<ShardResponse> {
     let shard = Arc::clone(local);
-    let token = rand_token(local.applied_seq(), local.points_count());
-    let path = dir.join(format!("transfer-{}-{token}.snapshot", set.shard_id));
-    let file = SnapshotFile { token, path: path.clone() };
-    let info = blocking("snapshot task", move || shard.write_snapshot(&path)).await??;
-    *set.snapshot_file.lock() = Some(file);
+    let stream = blocking("snapshot task", move || shard.stream_snapshot(STREAM_LIMITS)).await??;
+    let info = stream.info();
+    let token = rand_token(info.seq, info.points);
+    *set.snapshot_stream.lock() = Some(TransferStream { token, stream: Arc::new(stream) });
     Ok(ShardResponse::SnapshotFile { token, seq: info.seq, points: info.points, bytes: info.bytes })
 }
 
-/// Source side: one chunk of the snapshot file.
+/// Source side: one chunk of the snapshot stream, once encoded.
 pub(crate) async fn snapshot_chunk(set: &ReplicaSet, token: u64, offset: u64, len: u32) -> Result<ShardResponse> {
-    let path = set
-        .snapshot_file
+    let stream = set
+        .snapshot_stream
         .lock()
         .as_ref()
-        .filter(|f| f.token == token)
-        .map(|f| f.path.clone())
+        .filter(|s| s.token == token)
+        .map(|s| Arc::clone(&s.stream))
         .ok_or_else(|| CollectionError::BadInput(format!("no snapshot {token} of shard {}", set.shard_id)))?;
-    let bytes = blocking("snapshot read task", move || -> std::io::Result<Vec<u8>> {
-        use std::io::{Read, Seek};
-        let mut file = std::fs::File::open(&path)?;
-        file.seek(std::io::SeekFrom::Start(offset))?;
-        let mut out = Vec::with_capacity(len as usize);
-        file.take(u64::from(len)).read_to_end(&mut out)?;
-        Ok(out)
-    })
-    .await?
-    .map_err(|e| service("read snapshot chunk", e))?;
+    let len = len.min(MAX_CHUNK_BYTES);
+    let bytes = blocking("snapshot read task", move || stream.read(offset, len, CHUNK_WAIT)).await??;
     Ok(ShardResponse::Bytes(bytes))
 }
 
@@ -329,12 +335,14 @@ impl ReplicaSet {
         if from > mine + 1 || (mine > 0 && first > mine) {
             return Ok(Copied::DeltaUnavailable(format!("the source's WAL starts at {first}, past {mine}")));
         }
-        let mut next = from;
+        let (mut next, mut batch) = (from, 1);
         while next <= last {
             check_current(current, shard_id)?;
-            let to = (next + DELTA_RECORDS - 1).min(last);
+            let to = (next + batch - 1).min(last);
+            let asked = std::time::Instant::now();
             let records = self.call_source(source, shard_id, ShardRequest::WalRecords { from: next, to }).await?;
             let records = records.into_wal()?;
+            batch = next_delta_batch(batch, asked.elapsed());
             if records.first().map(|(s, _)| *s) != Some(next) {
                 return Ok(Copied::DeltaUnavailable(format!("the source no longer holds record {next}")));
             }
@@ -379,6 +387,14 @@ impl ReplicaSet {
     }
 }
 
+/// The records to ask for after a request of `records` took `took`: as many as take about
+/// [`DELTA_REQUEST_TIME`], growing at most 4× per request, between 1 and [`DELTA_RECORDS`].
+fn next_delta_batch(records: u64, took: Duration) -> u64 {
+    let per_record = took.as_secs_f64().max(1e-6) / records.max(1) as f64;
+    let fitting = (DELTA_REQUEST_TIME.as_secs_f64() / per_record) as u64;
+    fitting.min(records.saturating_mul(4)).clamp(1, DELTA_RECORDS)
+}
+
 /// Applies WAL records on a target; `Some(reason)` when the histories differ.
 fn apply_delta(
     shard: &LocalShard,
@@ -403,5 +419,24 @@ fn check_current(current: &(dyn Fn() -> bool + Send + Sync), shard_id: ShardId) 
     match current() {
         true => Ok(()),
         false => Err(CollectionError::Service(format!("the transfer of shard {shard_id} was aborted or restarted"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delta_requests_are_sized_by_how_long_the_last_one_took() {
+        let ms = Duration::from_millis;
+        // Small records: grows 4× per request up to the cap.
+        assert_eq!(next_delta_batch(1, ms(1)), 4);
+        assert_eq!(next_delta_batch(256, ms(10)), DELTA_RECORDS);
+        assert_eq!(next_delta_batch(DELTA_RECORDS, ms(1)), DELTA_RECORDS);
+        // Records of 2 MB (≈ 50 ms each): about half a second's worth.
+        assert_eq!(next_delta_batch(16, ms(800)), 10);
+        // A request slower than the target shrinks the next one, never below one record.
+        assert_eq!(next_delta_batch(1, Duration::from_secs(20)), 1);
+        assert_eq!(next_delta_batch(100, Duration::from_secs(10)), 5);
     }
 }

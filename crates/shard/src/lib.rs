@@ -18,6 +18,7 @@ mod search_custom;
 mod search_multi;
 mod shard;
 mod snapshot;
+mod snapshot_stream;
 mod staged;
 mod tenants;
 #[cfg(test)]
@@ -51,6 +52,7 @@ pub use replica::ApplyOutcome;
 pub use search::SearchPlan;
 pub use shard::{IndexStatus, LocalShard, MemoryReport, ShardConfig};
 pub use snapshot::{SnapshotDecoder, SnapshotFormat, SnapshotInfo, SnapshotRestore, verify_snapshot};
+pub use snapshot_stream::{SnapshotStream, StreamLimits};
 pub use staged::commit_staging_in;
 
 /// Storage-level items the layers above use through this crate (DESIGN §2: `collection`

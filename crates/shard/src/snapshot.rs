@@ -22,7 +22,7 @@ use std::path::Path;
 const MAGIC_V1: &[u8; 8] = b"QVSHARD1";
 const MAGIC_V2: &[u8; 8] = b"QVSHARD2";
 /// Points per frame.
-const FRAME_POINTS: usize = 1000;
+pub(crate) const FRAME_POINTS: usize = 1000;
 /// Bytes read from a snapshot file at a time.
 const READ_BYTES: usize = 1 << 20;
 
@@ -193,24 +193,55 @@ fn read_pieces(path: &Path, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<()
     }
 }
 
+/// The first 16 bytes of a format-2 snapshot: the magic and the sequence number.
+pub(crate) fn header(seq: SeqNo) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(MAGIC_V2);
+    out[8..].copy_from_slice(&seq.to_le_bytes());
+    out
+}
+
+/// The end marker (a frame of length 0).
+pub(crate) const END_MARKER: [u8; 4] = 0u32.to_le_bytes();
+
+/// One frame of a format-2 snapshot as written: `len | crc32 | point frame of points`.
+pub(crate) fn frame_bytes(points: &[StoredPoint]) -> Result<Vec<u8>> {
+    let body = frames::encode_points(points)?;
+    let len = u32::try_from(body.len()).map_err(|_| corrupt("snapshot frame over 4 GiB"))?;
+    let mut out = Vec::with_capacity(8 + body.len());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// The exact size of the format-2 snapshot of `points` (frames of [`FRAME_POINTS`]), without
+/// encoding it.
+pub(crate) fn snapshot_len(points: &[StoredPoint]) -> Result<u64> {
+    let mut bytes = (header(0).len() + END_MARKER.len()) as u64;
+    for chunk in points.chunks(FRAME_POINTS) {
+        bytes += 12; // len, crc, the point frame's count
+        for point in chunk {
+            bytes += frames::encoded_len(point)? as u64;
+        }
+    }
+    Ok(bytes)
+}
+
 impl LocalShard {
     /// Writes a consistent copy of the replica to `path` (format 2, fsynced).
     pub fn write_snapshot(&self, path: &Path) -> Result<SnapshotInfo> {
         let (seq, points) = self.snapshot_points();
         let file = std::fs::File::create(path).map_err(io("create shard snapshot", path))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        out.write_all(MAGIC_V2).map_err(io("write shard snapshot", path))?;
-        out.write_all(&seq.to_le_bytes()).map_err(io("write shard snapshot", path))?;
+        out.write_all(&header(seq)).map_err(io("write shard snapshot", path))?;
         let mut bytes = 16u64;
         for chunk in points.chunks(FRAME_POINTS) {
-            let body = frames::encode_points(chunk)?;
-            let len = u32::try_from(body.len()).map_err(|_| corrupt("snapshot frame over 4 GiB"))?;
-            out.write_all(&len.to_le_bytes()).map_err(io("write shard snapshot", path))?;
-            out.write_all(&crc32fast::hash(&body).to_le_bytes()).map_err(io("write shard snapshot", path))?;
-            out.write_all(&body).map_err(io("write shard snapshot", path))?;
-            bytes += 8 + body.len() as u64;
+            let frame = frame_bytes(chunk)?;
+            out.write_all(&frame).map_err(io("write shard snapshot", path))?;
+            bytes += frame.len() as u64;
         }
-        out.write_all(&0u32.to_le_bytes()).map_err(io("write shard snapshot", path))?;
+        out.write_all(&END_MARKER).map_err(io("write shard snapshot", path))?;
         let file = out.into_inner().map_err(|e| io("write shard snapshot", path)(e.into_error()))?;
         file.sync_all().map_err(io("sync shard snapshot", path))?;
         Ok(SnapshotInfo { seq, points: points.len(), bytes: bytes + 4 })

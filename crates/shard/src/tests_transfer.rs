@@ -23,7 +23,7 @@ fn spec(datatype: Datatype, multivector: bool) -> VectorSpec {
     VectorSpec { dim: DIM, distance: Distance::Dot, datatype, multivector }
 }
 
-fn config() -> ShardConfig {
+pub(crate) fn config() -> ShardConfig {
     let dense = BTreeMap::from([
         ("f32".to_string(), spec(Datatype::Float32, false)),
         ("f16".to_string(), spec(Datatype::Float16, false)),
@@ -54,7 +54,7 @@ fn vectors(i: u64) -> NamedVectors {
     ])
 }
 
-fn upsert(ids: std::ops::Range<u64>) -> UpdateOperation {
+pub(crate) fn upsert(ids: std::ops::Range<u64>) -> UpdateOperation {
     let points = ids
         .map(|i| PointStruct {
             id: if i % 3 == 0 { PointId::Uuid(uuid::Uuid::from_u128(u128::from(i) + 1)) } else { i.into() },
@@ -66,7 +66,7 @@ fn upsert(ids: std::ops::Range<u64>) -> UpdateOperation {
 }
 
 /// A source with 2,300 points of every kind (three snapshot frames) and a target with other data.
-fn fixture(dir: &Path) -> (LocalShard, LocalShard) {
+pub(crate) fn fixture(dir: &Path) -> (LocalShard, LocalShard) {
     let source = shard(&dir.join("source"));
     source.update(&upsert(0..2300), true).unwrap();
     let target = shard(&dir.join("target"));

@@ -106,6 +106,45 @@ pub fn encode_points(points: &[StoredPoint]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The exact number of bytes [`encode_point`] appends for `point` (a stream announces its
+/// length before it is encoded; the payload is MessagePack-encoded into a counter).
+pub fn encoded_len(point: &StoredPoint) -> Result<usize> {
+    let id = match point.id {
+        PointId::Num(_) => 8,
+        PointId::Uuid(_) => 16,
+    };
+    let mut payload = ByteCounter(0);
+    rmp_serde::encode::write_named(&mut payload, &point.payload).map_err(|e| StorageError::Encoding(e.to_string()))?;
+    let vectors: usize = point
+        .vectors
+        .iter()
+        .map(|(name, vector)| {
+            4 + name.len()
+                + 1
+                + match vector {
+                    Vector::Dense(values) => 4 + values.len() * 4,
+                    Vector::Sparse(sparse) => 4 + sparse.indices.len() * 4 + sparse.values.len() * 4,
+                    Vector::Multi(rows) => 8 + rows.iter().map(|r| r.len() * 4).sum::<usize>(),
+                }
+        })
+        .sum();
+    Ok(1 + id + 8 + 4 + payload.0 + 4 + vectors)
+}
+
+/// Counts the bytes written to it.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn encoded_size_hint(point: &StoredPoint) -> usize {
     let vectors: usize = point
         .vectors

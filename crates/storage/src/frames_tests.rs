@@ -65,6 +65,15 @@ fn round_trip_keeps_every_kind_and_datatype_bit_exact() {
 }
 
 #[test]
+fn encoded_len_is_the_encoding_length_of_every_kind() {
+    for point in points() {
+        let mut out = Vec::new();
+        encode_point(&mut out, &point).unwrap();
+        assert_eq!(encoded_len(&point).unwrap(), out.len(), "point {:?}", point.id);
+    }
+}
+
+#[test]
 fn dense_vectors_are_raw_little_endian_f32() {
     let point = StoredPoint {
         id: PointId::Num(1),

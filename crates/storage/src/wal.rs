@@ -238,7 +238,8 @@ impl Wal {
     }
 
     /// [`Wal::for_each_from`] limited to `seq ≤ to`: segments wholly after `to` are not read,
-    /// so reading a range costs its own segments only.
+    /// and a segment is read no further than `to`, so reading a range costs its own segments
+    /// (up to the range's end) only.
     pub fn for_each_in(&self, from: SeqNo, to: SeqNo, mut f: impl FnMut(SeqNo, &[u8]) -> Result<()>) -> Result<()> {
         let segments: Vec<SegmentInfo> = {
             let inner = self.inner.lock();
@@ -251,10 +252,7 @@ impl Wal {
                 .collect()
         };
         for seg in &segments {
-            segment::read_records(seg, from, &mut |seq, bytes| match seq <= to {
-                true => f(seq, bytes),
-                false => Ok(()),
-            })?;
+            segment::read_records(seg, from, to, &mut f)?;
         }
         Ok(())
     }

@@ -243,11 +243,12 @@ impl<'a, R: Read> RecordReader<'a, R> {
     }
 }
 
-/// Calls `f` for every record of `seg` with seq ≥ `from`, reading only `seg.size` bytes and
-/// up to `seg.last_seq`. A segment deleted meanwhile (concurrent truncation) yields nothing.
+/// Calls `f` for every record of `seg` with `from ≤ seq ≤ to` (`seg` starts at or before `to`),
+/// reading only `seg.size` bytes, up to `seg.last_seq` and no further than `to`. A segment deleted meanwhile (concurrent truncation) yields nothing.
 pub(super) fn read_records(
     seg: &SegmentInfo,
     from: SeqNo,
+    to: SeqNo,
     f: &mut impl FnMut(SeqNo, &[u8]) -> Result<()>,
 ) -> Result<()> {
     let path = seg.path.as_path();
@@ -279,7 +280,7 @@ pub(super) fn read_records(
         if seq >= from {
             f(seq, records.payload())?;
         }
-        if seq >= seg.last_seq {
+        if seq >= seg.last_seq || seq >= to {
             break;
         }
         expected = seq + 1;

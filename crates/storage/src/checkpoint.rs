@@ -81,12 +81,23 @@ pub fn decode_point(bytes: &[u8]) -> Result<StoredPoint> {
     }
 }
 
+/// Bytes of redb's page cache (read cache and write buffer together) per checkpoint file. The
+/// points live in the table; the file is read once at open and written by checkpoints, so a
+/// cache only duplicates the table. redb's default of 1 GiB a file held about 1,600 bytes a
+/// point after a bulk load (the pages of every point written stay cached): 3.3 of 5.4 KB.
+const CHECKPOINT_CACHE_BYTES: usize = 16 << 20;
+
+/// Opens or creates a checkpoint file with `CHECKPOINT_CACHE_BYTES` of cache.
+fn create_database(path: &Path) -> Result<Database> {
+    redb::Builder::new().set_cache_size(CHECKPOINT_CACHE_BYTES).create(path).map_err(store_err)
+}
+
 impl CheckpointStore {
     /// Opens or creates the checkpoint file at `path`; an install interrupted before it was put
     /// in place (its file beside this one) is discarded.
     pub fn open(path: &Path) -> Result<CheckpointStore> {
         remove_unfinished_installs(path)?;
-        let db = Database::create(path).map_err(store_err)?;
+        let db = create_database(path)?;
         let store = CheckpointStore { db, path: path.to_path_buf() };
         store.check_format()?;
         Ok(store)
@@ -181,7 +192,7 @@ impl CheckpointStore {
                 .and_then(|d| d.sync_all())
                 .map_err(|e| StorageError::io("sync shard dir", dir, e))?;
         }
-        self.db = Database::create(&self.path).map_err(store_err)?;
+        self.db = create_database(&self.path)?;
         Ok(())
     }
 }
@@ -232,7 +243,7 @@ pub struct BuiltCheckpoint {
 impl CheckpointBuilder {
     fn create(path: PathBuf) -> Result<CheckpointBuilder> {
         remove_if_present(&path)?;
-        let db = Database::create(&path).map_err(store_err)?;
+        let db = create_database(&path)?;
         Ok(CheckpointBuilder { db: Some(db), path })
     }
 

@@ -11,7 +11,8 @@
 
 use crate::error::{Result, StorageError};
 use crate::graph::GraphNode;
-use parking_lot::{Condvar, Mutex, RwLock};
+use crate::index_gate::{Access, Gate};
+use parking_lot::RwLock;
 use quiver_types::config::Distance;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
@@ -115,37 +116,12 @@ fn stored_dims(scalar: IndexScalar, dim: usize) -> usize {
     }
 }
 
-/// A counting semaphore: usearch holds `permits` thread contexts; each call takes one.
-struct Permits {
-    free: Mutex<usize>,
-    cv: Condvar,
-}
-
-impl Permits {
-    fn acquire(&self) -> PermitGuard<'_> {
-        let mut free = self.free.lock();
-        while *free == 0 {
-            self.cv.wait(&mut free);
-        }
-        *free -= 1;
-        PermitGuard(self)
-    }
-}
-
-struct PermitGuard<'a>(&'a Permits);
-
-impl Drop for PermitGuard<'_> {
-    fn drop(&mut self) {
-        *self.0.free.lock() += 1;
-        self.0.cv.notify_one();
-    }
-}
-
 /// HNSW over usearch.
 pub struct HnswIndex {
     /// Write-locked only to grow the capacity (usearch's `reserve` is not safe beside searches).
     inner: RwLock<Index>,
-    permits: Permits,
+    /// Thread contexts, and searches kept apart from changes (`index_gate`).
+    gate: Gate,
     threads: usize,
     normalize: bool,
     /// The element type the index really stores (Manhattan forces f32 on a copy).
@@ -197,7 +173,7 @@ impl HnswIndex {
         index.reserve_capacity_and_threads(capacity.max(64), threads).map_err(|e| usearch_err("reserve", e))?;
         Ok(HnswIndex {
             inner: RwLock::new(index),
-            permits: Permits { free: Mutex::new(threads), cv: Condvar::new() },
+            gate: Gate::new(threads),
             threads,
             normalize: params.normalize,
             scalar,
@@ -270,7 +246,7 @@ impl HnswIndex {
         loop {
             {
                 let index = self.inner.read();
-                let _permit = self.permits.acquire();
+                let _pass = self.gate.enter(Access::Change);
                 // Checked under the permit: usearch fails an `add` past its capacity.
                 if self.has_room(&index) {
                     if index.contains(key) {
@@ -325,7 +301,7 @@ impl VectorIndex for HnswIndex {
 
     fn remove(&self, key: u64) -> Result<()> {
         let index = self.inner.read();
-        let _permit = self.permits.acquire();
+        let _pass = self.gate.enter(Access::Change);
         if index.contains(key) {
             index.remove(key).map_err(|e| usearch_err("remove", e))?;
         }
@@ -344,7 +320,7 @@ impl VectorIndex for HnswIndex {
             return Ok(Vec::new());
         }
         let index = self.inner.read();
-        let _permit = self.permits.acquire();
+        let _pass = self.gate.enter(Access::Read);
         // No more than the index holds (`count` and `ef` come from clients).
         let wanted = count.max(ef).min(index.size().max(1));
         match self.scalar {
@@ -371,7 +347,7 @@ impl VectorIndex for HnswIndex {
 
     fn export_graph(&self, keys: &[u32]) -> Option<Vec<GraphNode>> {
         let index = self.inner.read();
-        let _permit = self.permits.acquire();
+        let _pass = self.gate.enter(Access::Read);
         let nodes = keys
             .iter()
             .filter(|key| index.contains(u64::from(**key)))
@@ -391,7 +367,7 @@ impl VectorIndex for HnswIndex {
     fn save(&self, path: &std::path::Path) -> Result<()> {
         let path_str = path.to_str().ok_or_else(|| StorageError::Index(format!("path {path:?} is not UTF-8")))?;
         let index = self.inner.read();
-        let _permit = self.permits.acquire();
+        let _pass = self.gate.enter(Access::Read);
         index.save(path_str).map_err(|e| usearch_err("save", e))
     }
 }

@@ -12,6 +12,7 @@ pub mod frames;
 pub mod graph;
 pub mod graph_file;
 pub mod index;
+mod index_gate;
 pub mod kernels;
 pub mod metrics;
 pub mod payload_index;

@@ -106,10 +106,12 @@ def test_patch_of_the_factor_converges_up_and_down(cluster_factory):
     wait_until(lambda: at_factor(c.peer(1), 2, 3), timeout=60, desc="rf=2 everywhere")
     up = time.monotonic() - t0
     assert result(c.peer(0).patch(f"/collections/{COLL}", json={"params": {"replication_factor": 1}})) is True
-    # Lowering trims when the update applies: at once on every peer.
+    # Lowering trims the Active replicas when the update applies; a transfer running then (the
+    # keeper may start a rebalancing move as soon as rf=2 is reached) ends or is aborted first.
+    t1 = time.monotonic()
     for p in c.peers:
-        assert at_factor(p, 1, 3), shards(p)
-    print(f"[{tag}] rf 1→2 converged in {up:.2f}s; 2→1 applied with the PATCH")
+        wait_until(lambda: at_factor(p, 1, 3), timeout=30, desc=f"rf=1 on peer {p.peer_id}")
+    print(f"[{tag}] rf 1→2 converged in {up:.2f}s; 2→1 in {time.monotonic() - t1:.2f}s after the PATCH")
     finish(tag, load, t0, c.peers)
 
 

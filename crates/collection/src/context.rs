@@ -81,3 +81,28 @@ impl CollectionContext {
         let _ = self.cluster.set(ports);
     }
 }
+
+/// A collection's config for this crate's tests: one shard, no named vectors, `replication_factor`.
+#[cfg(test)]
+pub(crate) fn test_config(replication_factor: u32) -> CollectionConfig {
+    use quiver_types::config::{CollectionParams, VectorsConfig};
+    let params = CollectionParams {
+        vectors: VectorsConfig::Multi(std::collections::BTreeMap::new()),
+        shard_number: 1,
+        sharding_method: None,
+        replication_factor,
+        write_consistency_factor: 1,
+        read_fan_out_factor: None,
+        on_disk_payload: false,
+        sparse_vectors: std::collections::BTreeMap::new(),
+    };
+    CollectionConfig {
+        params,
+        hnsw_config: Default::default(),
+        optimizer_config: Default::default(),
+        wal_config: Default::default(),
+        quantization_config: None,
+        strict_mode_config: None,
+        metadata: None,
+    }
+}

@@ -321,28 +321,9 @@ impl ReplicaSet {
 mod tests {
     use super::*;
     use ReplicaState::{Active, Dead, Partial};
-    use quiver_types::config::{CollectionConfig, CollectionParams, VectorsConfig};
 
     fn replica_set() -> ReplicaSet {
-        let params = CollectionParams {
-            vectors: VectorsConfig::Multi(BTreeMap::new()),
-            shard_number: 1,
-            sharding_method: None,
-            replication_factor: 3,
-            write_consistency_factor: 1,
-            read_fan_out_factor: None,
-            on_disk_payload: false,
-            sparse_vectors: BTreeMap::new(),
-        };
-        let config = CollectionConfig {
-            params,
-            hnsw_config: Default::default(),
-            optimizer_config: Default::default(),
-            wal_config: Default::default(),
-            quantization_config: None,
-            strict_mode_config: None,
-            metadata: None,
-        };
+        let config = crate::context::test_config(3);
         let ctx = Arc::new(CollectionContext::new("c", std::path::Path::new("/nonexistent"), config));
         ReplicaSet::new(0, None, ctx)
     }

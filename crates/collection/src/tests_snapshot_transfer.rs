@@ -12,7 +12,7 @@ use crate::transfer::Copied;
 use quiver_shard::vectors::VectorSpec;
 use quiver_shard::{IndexConfig, LocalShard, ShardConfig};
 use quiver_types::cluster::TransferMethod;
-use quiver_types::config::{CollectionConfig, CollectionParams, Distance, VectorsConfig};
+use quiver_types::config::Distance;
 use quiver_types::ops::{UpdateMode, UpdateOperation};
 use quiver_types::point::{NamedVectors, PointStruct, Vector};
 use quiver_types::replica::ReplicaState;
@@ -47,25 +47,7 @@ fn upsert(ids: std::ops::Range<u64>) -> UpdateOperation {
 }
 
 fn replica_set(dir: &std::path::Path, local: Arc<LocalShard>) -> Arc<ReplicaSet> {
-    let params = CollectionParams {
-        vectors: VectorsConfig::Multi(BTreeMap::new()),
-        shard_number: 1,
-        sharding_method: None,
-        replication_factor: 2,
-        write_consistency_factor: 1,
-        read_fan_out_factor: None,
-        on_disk_payload: false,
-        sparse_vectors: BTreeMap::new(),
-    };
-    let config = CollectionConfig {
-        params,
-        hnsw_config: Default::default(),
-        optimizer_config: Default::default(),
-        wal_config: Default::default(),
-        quantization_config: None,
-        strict_mode_config: None,
-        metadata: None,
-    };
+    let config = crate::context::test_config(2);
     Arc::new(ReplicaSet::new(0, Some(local), Arc::new(CollectionContext::new("c", dir, config))))
 }
 

@@ -11,6 +11,7 @@ pub mod index_params;
 pub mod json_path;
 pub mod ops;
 pub mod point;
+mod point_serde;
 pub mod quantization;
 pub mod query;
 pub mod replica;

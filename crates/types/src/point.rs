@@ -42,8 +42,8 @@ impl SparseVector {
     }
 }
 
-/// One vector of a point.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One vector of a point (read by `point_serde.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Vector {
     Dense(Vec<f32>),
@@ -51,8 +51,9 @@ pub enum Vector {
     Multi(Vec<Vec<f32>>),
 }
 
-/// The vectors of a point as clients send and receive them: one unnamed vector or a map.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The vectors of a point as clients send and receive them: one unnamed vector or a map (read
+/// by `point_serde.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum VectorStruct {
     Single(Vec<f32>),

@@ -1,11 +1,11 @@
-//! Shard placement at collection creation (spec §10.1): a min-heap of peers keyed by
-//! (assigned-shard count, random per-call bias, peer id); each shard takes the top
-//! `min(replication_factor, peers)` distinct peers. Counts end up differing by at most one and
-//! the bias spreads small collections over different peers. Deterministic for a given seed.
+//! Shard placement at collection creation (spec §10.1): each shard takes
+//! `min(replication_factor, peers)` distinct peers, one at a time, keyed by (assigned-shard
+//! count, shards already shared with the shard's chosen peers, random per-call bias, peer id).
+//! Counts end up differing by at most one, a peer's partners are spread, and the bias spreads
+//! small collections over different peers. Deterministic for a given seed.
 
 use quiver_types::{PeerId, ShardId};
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 
 /// SplitMix64: a tiny deterministic generator for the per-peer bias (any seed, including 0).
 struct SplitMix64(u64);
@@ -23,6 +23,11 @@ impl SplitMix64 {
 /// Places shards `0..shard_number` on `peers` (duplicates ignored), `min(replication_factor,
 /// peers)` distinct peers per shard (a factor of 0 counts as 1). `bias_seed` drives the random
 /// tie-breaking; the same inputs always give the same placement. No peers → empty replica lists.
+///
+/// Each replica goes to a peer with the fewest replicas so far; among those, to the one that
+/// shares the fewest shards with the peers the shard already has, so a peer's shards have their
+/// other copies spread over many peers (when it is lost for good, its replicas are copied back
+/// from several sources at once instead of one after another).
 pub fn place_shards(
     peers: &[PeerId],
     shard_number: u32,
@@ -33,14 +38,29 @@ pub fn place_shards(
     pool.sort_unstable();
     pool.dedup();
     let mut rng = SplitMix64(bias_seed);
-    let mut heap: BinaryHeap<Reverse<(u32, u64, PeerId)>> =
-        pool.iter().map(|peer| Reverse((0, rng.next(), *peer))).collect();
+    let bias: BTreeMap<PeerId, u64> = pool.iter().map(|peer| (*peer, rng.next())).collect();
     let replicas = usize::try_from(replication_factor.max(1)).unwrap_or(usize::MAX).min(pool.len());
+    let mut counts: BTreeMap<PeerId, u32> = pool.iter().map(|peer| (*peer, 0)).collect();
+    let mut shared: BTreeMap<(PeerId, PeerId), u32> = BTreeMap::new();
     let mut placement = BTreeMap::new();
     for shard_id in 0..shard_number {
-        let taken: Vec<(u32, u64, PeerId)> = (0..replicas).filter_map(|_| heap.pop().map(|Reverse(e)| e)).collect();
-        placement.insert(shard_id, taken.iter().map(|(_, _, peer)| *peer).collect());
-        heap.extend(taken.into_iter().map(|(count, bias, peer)| Reverse((count.saturating_add(1), bias, peer))));
+        let mut chosen: Vec<PeerId> = Vec::with_capacity(replicas);
+        for _ in 0..replicas {
+            let shares =
+                |peer: PeerId| -> u32 { chosen.iter().map(|c| shared.get(&(*c, peer)).copied().unwrap_or(0)).sum() };
+            let next = pool
+                .iter()
+                .filter(|peer| !chosen.contains(peer))
+                .min_by_key(|peer| (counts[peer], shares(**peer), bias[peer], **peer));
+            let Some(&peer) = next else { break };
+            for other in &chosen {
+                *shared.entry((*other, peer)).or_insert(0) += 1;
+                *shared.entry((peer, *other)).or_insert(0) += 1;
+            }
+            *counts.entry(peer).or_insert(0) += 1;
+            chosen.push(peer);
+        }
+        placement.insert(shard_id, chosen);
     }
     placement
 }

@@ -165,6 +165,32 @@ fn placement_spreads_replicas_evenly() {
 }
 
 #[test]
+fn placement_spreads_each_peers_partners() {
+    // 4 peers, 8 shards, rf 2: each peer holds 4 replicas; their other copies must not all sit
+    // on one peer (a lost peer is then re-replicated from several sources at once).
+    for seed in 0..100 {
+        let placement = place_shards(&[1, 2, 3, 4], 8, 2, seed);
+        for peer in 1..=4 {
+            let partners: BTreeSet<PeerId> = placement
+                .values()
+                .filter(|peers| peers.contains(&peer))
+                .flat_map(|peers| peers.iter().copied().filter(|p| *p != peer))
+                .collect();
+            assert_eq!(partners.len(), 3, "seed {seed}: peer {peer} shares shards with {partners:?} only");
+        }
+    }
+    // 3 peers, 6 shards, rf 2: every pair of peers shares exactly two shards.
+    let placement = place_shards(&[1, 2, 3], 6, 2, 7);
+    let mut pairs: BTreeMap<Vec<PeerId>, u32> = BTreeMap::new();
+    for peers in placement.values() {
+        let mut pair = peers.clone();
+        pair.sort_unstable();
+        *pairs.entry(pair).or_insert(0) += 1;
+    }
+    assert_eq!(pairs.values().copied().collect::<Vec<_>>(), vec![2, 2, 2], "{pairs:?}");
+}
+
+#[test]
 fn create_and_delete_collections() {
     let mut state = fresh();
     let placement = place_shards(&[1, 2, 3], 3, 2, 42);

@@ -335,7 +335,32 @@ impl ReplicaSet {
         if from > mine + 1 || (mine > 0 && first > mine) {
             return Ok(Copied::DeltaUnavailable(format!("the source's WAL starts at {first}, past {mine}")));
         }
-        let (mut next, mut batch) = (from, 1);
+        // The next request is fetched while the records of the previous one are applied (in
+        // order: a batch is applied only after the one before it). Whatever ends the loop, the
+        // batch being applied is waited for, so no apply outlives this transfer.
+        let mut applying = None;
+        let fetched = self.fetch_deltas(&local, source, (from, last), progress, current, &mut applying).await;
+        let last_batch = applied(applying.take(), progress).await;
+        if let Some(reason) = fetched?.or(last_batch?) {
+            return Ok(Copied::DeltaUnavailable(reason));
+        }
+        let shard = Arc::clone(&local);
+        blocking("WAL sync task", move || shard.sync()).await??;
+        Ok(Copied::Done { points: local.points_count(), bytes: 0 })
+    }
+
+    /// Fetches records `range` from `source` and starts applying each batch after the previous
+    /// one was applied; `Some(reason)` when the delta cannot bring the replica up to date.
+    async fn fetch_deltas(
+        &self,
+        local: &Arc<LocalShard>,
+        source: PeerId,
+        (mut next, last): (SeqNo, SeqNo),
+        progress: &TransferProgress,
+        current: &(dyn Fn() -> bool + Send + Sync),
+        applying: &mut Option<Applying>,
+    ) -> Result<Option<String>> {
+        let (shard_id, mut batch) = (self.shard_id, 1);
         while next <= last {
             check_current(current, shard_id)?;
             let to = (next + batch - 1).min(last);
@@ -343,21 +368,18 @@ impl ReplicaSet {
             let records = self.call_source(source, shard_id, ShardRequest::WalRecords { from: next, to }).await?;
             let records = records.into_wal()?;
             batch = next_delta_batch(batch, asked.elapsed());
+            if let Some(reason) = applied(applying.take(), progress).await? {
+                return Ok(Some(reason));
+            }
             if records.first().map(|(s, _)| *s) != Some(next) {
-                return Ok(Copied::DeltaUnavailable(format!("the source no longer holds record {next}")));
+                return Ok(Some(format!("the source no longer holds record {next}")));
             }
             next = records.last().map_or(next, |(s, _)| s + 1);
             let count = records.len() as u64;
-            let shard = Arc::clone(&local);
-            let outcome = blocking("apply task", move || apply_delta(&shard, records)).await??;
-            if let Some(reason) = outcome {
-                return Ok(Copied::DeltaUnavailable(reason));
-            }
-            progress.add(count, 0);
+            let shard = Arc::clone(local);
+            *applying = Some((count, tokio::task::spawn_blocking(move || apply_delta(&shard, records))));
         }
-        let shard = Arc::clone(&local);
-        blocking("WAL sync task", move || shard.sync()).await??;
-        Ok(Copied::Done { points: local.points_count(), bytes: 0 })
+        Ok(None)
     }
 
     /// The progress comment of transfer `from -> to`, asked of its target (`None` if unknown or
@@ -408,6 +430,20 @@ fn apply_delta(
         }
     }
     Ok(None)
+}
+
+/// A `wal_delta` batch being applied: its record count and the task applying it.
+type Applying = (u64, tokio::task::JoinHandle<Result<Option<String>>>);
+
+/// Waits for a `wal_delta` batch being applied (if any) and counts it; `Some(reason)` when the
+/// histories differ.
+async fn applied(applying: Option<Applying>, progress: &TransferProgress) -> Result<Option<String>> {
+    let Some((count, task)) = applying else { return Ok(None) };
+    let outcome = joined(task).await?;
+    if outcome.is_none() {
+        progress.add(count, 0);
+    }
+    Ok(outcome)
 }
 
 /// The result of a blocking install step.

@@ -32,8 +32,9 @@ pub struct ReplicaSet {
     verified: std::sync::atomic::AtomicBool,
     /// This peer, as primary, has adopted any longer suffix the other replicas hold.
     primary_synced: std::sync::atomic::AtomicBool,
-    /// As a transfer source: the frozen copy a target is paging through.
-    pub(crate) frozen: parking_lot::Mutex<Option<FrozenCopy>>,
+    /// As a transfer source: the frozen copy a target is paging through (dropped when no page
+    /// was read for a while, `transfer::FROZEN_IDLE`).
+    pub(crate) frozen: Arc<parking_lot::Mutex<Option<FrozenCopy>>>,
     /// As a transfer source: the snapshot stream a target is reading (`snapshot` method).
     pub(crate) snapshot_stream: parking_lot::Mutex<Option<TransferStream>>,
     /// As a transfer target: a copy is being made; ordered writes are refused meanwhile (and
@@ -96,6 +97,8 @@ pub struct FrozenCopy {
     pub token: u64,
     pub seq: quiver_types::SeqNo,
     pub points: Arc<Vec<quiver_shard::StoredPoint>>,
+    /// When a page of it was last read (or it was taken).
+    pub last_read: tokio::time::Instant,
 }
 
 impl ReplicaSet {
@@ -110,7 +113,7 @@ impl ReplicaSet {
             applied: tokio::sync::Notify::new(),
             verified: std::sync::atomic::AtomicBool::new(false),
             primary_synced: std::sync::atomic::AtomicBool::new(false),
-            frozen: parking_lot::Mutex::new(None),
+            frozen: Arc::new(parking_lot::Mutex::new(None)),
             snapshot_stream: parking_lot::Mutex::new(None),
             awaiting_copy: std::sync::atomic::AtomicBool::new(false),
             states_changed: tokio::sync::watch::channel(0).0,

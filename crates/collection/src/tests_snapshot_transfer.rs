@@ -207,3 +207,23 @@ async fn wal_delta_brings_a_lagging_replica_up_to_date_in_requests_of_any_size()
         (source_local.applied_seq(), source_local.digest())
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_frozen_copy_no_target_reads_expires_and_one_being_read_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, _, _) = peers(dir.path(), None);
+    let begin = || async { source.serve(ShardRequest::SnapshotBegin).await.unwrap() };
+    let ShardResponse::Snapshot { token, total, .. } = begin().await else { panic!("not a frozen copy") };
+    assert!(total > 0);
+    let page = |token| source.serve(ShardRequest::SnapshotFrames { token, offset: 0, limit: 10 });
+    // Read every half of the idle time: the copy stays.
+    for _ in 0..4 {
+        tokio::time::sleep(crate::transfer::FROZEN_IDLE / 2).await;
+        page(token).await.expect("a copy being read is kept");
+    }
+    // No read for longer than the idle time: the copy is dropped and its token refused.
+    tokio::time::sleep(crate::transfer::FROZEN_IDLE + Duration::from_secs(1)).await;
+    assert!(source.frozen.lock().is_none(), "the idle copy was dropped");
+    let err = page(token).await.unwrap_err();
+    assert!(err.to_string().contains("no frozen copy"), "{err}");
+}

@@ -39,6 +39,8 @@ const MAX_CHUNK_BYTES: u32 = 64 << 20;
 /// A `snapshot` source's stream: expired after this long without a chunk request (its target
 /// went away), and encoded at most a few chunks ahead of its target.
 const STREAM_LIMITS: StreamLimits = StreamLimits { idle: Duration::from_secs(60), ahead_bytes: 4 * CHUNK_BYTES as u64 };
+/// How long a frozen copy is kept without a page read (a target that went away).
+pub(crate) const FROZEN_IDLE: Duration = Duration::from_secs(60);
 /// How long a chunk request waits for bytes still being encoded (within the caller's timeout).
 const CHUNK_WAIT: Duration = Duration::from_secs(5);
 /// The most WAL records per request of a `wal_delta` transfer.
@@ -91,8 +93,41 @@ pub(crate) async fn freeze(set: &ReplicaSet, local: &Arc<LocalShard>) -> Result<
     let (seq, points) = blocking("snapshot task", move || shard.snapshot_points()).await?;
     let token = rand_token(seq, points.len());
     let total = points.len();
-    *set.frozen.lock() = Some(FrozenCopy { token, seq, points: Arc::new(points) });
+    let last_read = tokio::time::Instant::now();
+    *set.frozen.lock() = Some(FrozenCopy { token, seq, points: Arc::new(points), last_read });
+    expire_when_idle(Arc::clone(&set.frozen), token);
     Ok(ShardResponse::Snapshot { token, seq, total })
+}
+
+/// Drops frozen copy `token` once no page of it was read for [`FROZEN_IDLE`] (its target went
+/// away without releasing it); a whole shard's points are not held for nothing.
+fn expire_when_idle(slot: Arc<parking_lot::Mutex<Option<FrozenCopy>>>, token: u64) {
+    tokio::spawn(async move {
+        let mut wait = FROZEN_IDLE;
+        loop {
+            tokio::time::sleep(wait).await;
+            let mut frozen = slot.lock();
+            let Some(copy) = frozen.as_ref().filter(|c| c.token == token) else { return };
+            let idle = copy.last_read.elapsed();
+            if idle >= FROZEN_IDLE {
+                tracing::info!(token, idle_s = idle.as_secs(), "transfer source: frozen copy expired (no page read)");
+                *frozen = None;
+                return;
+            }
+            wait = FROZEN_IDLE - idle;
+        }
+    });
+}
+
+/// The frozen copy of `token`, marked read now.
+fn frozen_points(set: &ReplicaSet, token: u64) -> Result<Arc<Vec<quiver_shard::StoredPoint>>> {
+    let mut frozen = set.frozen.lock();
+    let copy = frozen
+        .as_mut()
+        .filter(|c| c.token == token)
+        .ok_or_else(|| CollectionError::BadInput(format!("no frozen copy {token} of shard {}", set.shard_id)))?;
+    copy.last_read = tokio::time::Instant::now();
+    Ok(Arc::clone(&copy.points))
 }
 
 fn rand_token(seq: u64, len: usize) -> u64 {
@@ -102,24 +137,14 @@ fn rand_token(seq: u64, len: usize) -> u64 {
 
 /// Source side: one page of the frozen copy.
 pub(crate) fn page(set: &ReplicaSet, token: u64, offset: usize, limit: usize) -> Result<ShardResponse> {
-    let frozen = set.frozen.lock();
-    let copy = frozen
-        .as_ref()
-        .filter(|c| c.token == token)
-        .ok_or_else(|| CollectionError::BadInput(format!("no frozen copy {token} of shard {}", set.shard_id)))?;
-    let end = offset.saturating_add(limit).min(copy.points.len());
-    Ok(ShardResponse::Points(copy.points.get(offset..end).map(<[_]>::to_vec).unwrap_or_default()))
+    let points = frozen_points(set, token)?;
+    let end = offset.saturating_add(limit).min(points.len());
+    Ok(ShardResponse::Points(points.get(offset..end).map(<[_]>::to_vec).unwrap_or_default()))
 }
 
 /// Source side: one page of the frozen copy as a point frame (raw little-endian vectors).
 pub(crate) async fn page_frames(set: &ReplicaSet, token: u64, offset: usize, limit: usize) -> Result<ShardResponse> {
-    let points = set
-        .frozen
-        .lock()
-        .as_ref()
-        .filter(|c| c.token == token)
-        .map(|c| Arc::clone(&c.points))
-        .ok_or_else(|| CollectionError::BadInput(format!("no frozen copy {token} of shard {}", set.shard_id)))?;
+    let points = frozen_points(set, token)?;
     blocking("page encoding task", move || {
         let end = offset.saturating_add(limit).min(points.len());
         let page = points.get(offset..end).unwrap_or_default();

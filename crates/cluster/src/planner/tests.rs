@@ -149,6 +149,29 @@ fn replicas_of_a_gone_peer_are_replaced_then_dropped() {
 }
 
 #[test]
+fn a_gone_peers_replicas_are_copied_from_several_sources_at_once() {
+    // 4 peers, 8 shards, rf 2: peer 4's four shards have their other copies on the three other
+    // peers (placement at creation), so under limits of one transfer in and one out per peer
+    // the keeper starts more than one copy at once.
+    let mut state = cluster(4, 8, 2);
+    apply(&mut state, MetaOperation::MarkPeerGone { peer_id: 4, gone: true });
+    let plan = plan(&state, &PlanOptions::default());
+    let (mut busy_in, mut busy_out) = (BTreeSet::new(), BTreeSet::new());
+    let mut started = 0;
+    for step in &plan.steps {
+        let Action::Replicate { from, to } = step.action else { continue };
+        assert_ne!(from, 4, "a gone peer is no source");
+        if !busy_in.contains(&to) && !busy_out.contains(&from) {
+            busy_in.insert(to);
+            busy_out.insert(from);
+            started += 1;
+        }
+    }
+    assert_eq!(plan.steps.len(), 4, "{plan:?}");
+    assert!(started >= 2, "only {started} transfer(s) fit the limits at once: {plan:?}");
+}
+
+#[test]
 fn a_drained_peer_ends_empty_and_no_shard_goes_under_its_factor() {
     let mut state = cluster(4, 8, 2);
     apply(&mut state, MetaOperation::SetDrain { peer_id: 2, drain: Some(Drain { then_remove: false }) });

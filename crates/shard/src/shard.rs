@@ -64,13 +64,16 @@ impl ShardConfig {
             dense: self.dense.clone(),
             sparse: self.sparse.clone(),
             on_disk: self.index.on_disk.clone(),
-            mapped_dir: Some(dir.join(MAPPED_DIR)),
+            mapped_dir: Some(mapped_dir(dir)),
         }
     }
 }
 
-/// The directory of a shard's mapped scratch files (unnamed files: it looks empty).
-const MAPPED_DIR: &str = "mapped";
+/// The directory of the mapped scratch files of the shard in `dir` (unnamed files: it looks
+/// empty).
+pub(crate) fn mapped_dir(dir: &Path) -> PathBuf {
+    dir.join("mapped")
+}
 
 impl MemoryReport {
     pub fn total(&self) -> usize {

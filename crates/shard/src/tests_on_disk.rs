@@ -1,9 +1,9 @@
-//! `on_disk` vectors (design record 025): a shard whose column lives in a mapped scratch file
-//! stores, searches and reopens exactly like one whose column is in memory, and a changed
-//! `on_disk` moves the column.
+//! `on_disk` vectors and `hnsw_config.on_disk` (design record 025): a shard whose column (and
+//! frozen graph copy) lives in mapped scratch files stores, searches and reopens exactly like one
+//! whose column is in memory, and a changed `on_disk` moves the column.
 
 use crate::shard::LocalShard;
-use crate::tests_search::{centers, load, recall_with_exact_scores, request, shard, vector, wait_indexed};
+use crate::tests_search::{centers, load, recall_with_exact_scores, request, shard, vector, wait_frozen, wait_indexed};
 use quiver_storage::mapped::Placement;
 use quiver_storage::points::StoredPoint;
 use quiver_storage::quantized::QuantizationKind;
@@ -16,11 +16,17 @@ use std::path::Path;
 
 const POINTS: u64 = 3000;
 
-/// A shard like `tests_search::shard` (indexed from the first KB), its vector `on_disk`.
+/// A shard like `tests_search::shard` (indexed from the first KB), its vector and the frozen
+/// copy of its graph `on_disk`.
 fn on_disk_shard(dir: &Path) -> LocalShard {
     let mut config = shard(&dir.join("probe"), Distance::Cosine, 1, 1).config();
     config.index.on_disk = BTreeSet::from([String::new()]);
+    config.index.hnsw.values_mut().for_each(|hnsw| hnsw.on_disk = Some(true));
     LocalShard::open(dir, config).unwrap()
+}
+
+fn frozen_placement(shard: &LocalShard) -> Option<Placement> {
+    shard.table.read().dense_index("").and_then(|view| view.frozen.map(|f| f.graph.placement()))
 }
 
 fn placement(shard: &LocalShard) -> Option<Placement> {
@@ -54,9 +60,11 @@ fn an_on_disk_shard_stores_searches_and_reopens_like_an_in_memory_one() {
     assert_eq!(stored(&mapped), stored(&memory));
     wait_indexed(&mapped, POINTS as usize);
     let mut rng = StdRng::seed_from_u64(3);
+    wait_frozen(&mapped, &vector(&mut rng, &centers));
+    assert!(matches!(frozen_placement(&mapped), Some(Placement::Mapped(_))));
     assert_same_exact_results(&memory, &mapped, &mut rng, &centers);
-    let graph = |plan| matches!(plan, crate::search::SearchPlan::Graph | crate::search::SearchPlan::FrozenGraph);
-    let recall = recall_with_exact_scores(&mapped, &mut rng, &centers, 30, graph, 1e-5);
+    let frozen = |plan| plan == crate::search::SearchPlan::FrozenGraph;
+    let recall = recall_with_exact_scores(&mapped, &mut rng, &centers, 30, frozen, 1e-5);
     assert!(recall >= 0.9, "recall {recall}");
     // The scratch file has no name: nothing of it is left for a restart to trust.
     assert_eq!(std::fs::read_dir(dir.path().join("mapped/mapped")).unwrap().count(), 0);

@@ -1,5 +1,5 @@
-//! Memory-mapped scratch arrays: where the elements of an `on_disk` vector column live
-//! (design record 025). The array is a shared mapping of an unnamed file in the shard's
+//! Memory-mapped scratch arrays: where the elements of an `on_disk` vector column live, and the
+//! level-0 neighbours of a frozen graph copy with `hnsw_config.on_disk` (design record 025). The array is a shared mapping of an unnamed file in the shard's
 //! directory (`tempfile_in`: `O_TMPFILE`, or a name unlinked at once), so the kernel's page cache
 //! decides which of its pages stay in RAM and they are not anonymous memory. The file is never
 //! read back: the table is rebuilt from the checkpoint and the WAL at every open, and the file
@@ -36,6 +36,7 @@ mod sealed {
     impl Sealed for f32 {}
     impl Sealed for half::f16 {}
     impl Sealed for u8 {}
+    impl Sealed for u32 {}
 }
 
 /// Element types a mapped array holds: plain values without padding, for which every bit
@@ -44,6 +45,7 @@ pub trait Element: sealed::Sealed + Copy + Default + 'static {}
 impl Element for f32 {}
 impl Element for f16 {}
 impl Element for u8 {}
+impl Element for u32 {}
 
 /// Smallest mapping, in bytes (growth is at least by half the current size).
 const MIN_MAPPED_BYTES: usize = 1 << 20;

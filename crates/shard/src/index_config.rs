@@ -54,6 +54,12 @@ impl IndexConfig {
     }
 }
 
+/// The directory of the mapped scratch files of the shard in `dir` (unnamed files: it looks
+/// empty; design record 025).
+pub(crate) fn mapped_dir(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join("mapped")
+}
+
 /// The HNSW settings of the dense vector `name`.
 pub(crate) fn hnsw_params(config: &IndexConfig, name: &str, spec: &VectorSpec) -> HnswParams {
     let hnsw = config.hnsw_for(name);

@@ -305,7 +305,7 @@ impl Worker {
         let Some(plan) = table.read().freeze_plan(name) else { return };
         let Some(nodes) = plan.index.export_graph(&plan.keys) else { return };
         let placement = match config.hnsw_for(name).on_disk {
-            Some(true) => Placement::Mapped(crate::shard::mapped_dir(&self.shard_dir)),
+            Some(true) => Placement::Mapped(crate::index_config::mapped_dir(&self.shard_dir)),
             Some(false) | None => Placement::Memory,
         };
         let graph = FrozenGraph::placed(nodes, plan.generation.len(), &placement);

@@ -64,16 +64,11 @@ impl ShardConfig {
             dense: self.dense.clone(),
             sparse: self.sparse.clone(),
             on_disk: self.index.on_disk.clone(),
-            mapped_dir: Some(mapped_dir(dir)),
+            mapped_dir: Some(crate::index_config::mapped_dir(dir)),
         }
     }
 }
 
-/// The directory of the mapped scratch files of the shard in `dir` (unnamed files: it looks
-/// empty).
-pub(crate) fn mapped_dir(dir: &Path) -> PathBuf {
-    dir.join("mapped")
-}
 
 impl MemoryReport {
     pub fn total(&self) -> usize {

@@ -206,7 +206,14 @@ def run_config(binary: Path, name: str, vectors: np.ndarray, queries: np.ndarray
             res["restart"] = restart(srv, sess, queries, truth, len(vectors), res["search"][0]["p50_ms"])
             print(f"  restart: ready {res['restart']['ready_s']:.1f} s, full speed "
                   f"{res['restart']['full_speed_s']} s", flush=True)
+            # Green again: the saved graph attached and the quantized codes rebuilt (they count
+            # as indexing work), so the figure is the steady state, not a half-built one.
+            res["restart"]["green_s"] = wait_indexed(srv, sess, len(vectors))
             res["memory"]["after_restart"] = proc_memory(srv.proc.pid)
+            res["memory"]["rss_anon_bytes_per_point_after_restart"] = (
+                (res["memory"]["after_restart"]["RssAnon"] - before["RssAnon"]) / len(vectors))
+            print(f"  after the restart: RssAnon {res['memory']['after_restart']['RssAnon'] / 2**30:.2f} GiB, "
+                  f"{res['memory']['rss_anon_bytes_per_point_after_restart']:,.0f} bytes/point", flush=True)
         finally:
             srv.shutdown()
     return res

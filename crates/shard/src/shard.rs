@@ -69,7 +69,6 @@ impl ShardConfig {
     }
 }
 
-
 impl MemoryReport {
     pub fn total(&self) -> usize {
         self.vectors + self.index + self.payload_index + self.quantized

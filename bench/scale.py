@@ -9,15 +9,17 @@ so a query's true top 10 mixes originals and copies (about 2 of 3 are originals 
 exact: the top 10 of the first 200 queries of ``query.npy`` (``--queries``) over the whole
 million, by numpy.
 
-For each configuration (``f32``: the defaults; ``int8``: scalar int8 quantization with
-``always_ram`` and ``on_disk: true`` originals), on a fresh server:
+For each configuration (``f32``: the defaults; ``ondisk``: ``on_disk: true`` originals, in a
+memory-mapped file; ``int8``: scalar int8 quantization with ``always_ram``, originals in RAM;
+``int8-ondisk``: both; ``int8-ondisk-graph``: also ``hnsw_config.on_disk``), on a fresh server:
 
 1. load over REST, batches of 1,000 with ``wait=true``: points/s over the whole load and over
    the first and the last 100k (their ratio is the issue's "the last 100k load as fast as the
    first" figure);
 2. seconds from the end of the load until the collection is green with every vector indexed;
-3. ``RssAnon`` and ``VmRSS`` of the process (``/proc/<pid>/status``) before the load and once
-   indexed, and bytes per point = growth of ``RssAnon`` ÷ points;
+3. ``RssAnon``, ``RssFile`` and ``VmRSS`` of the process (``/proc/<pid>/status``) before the load
+   and once indexed, and bytes per point = growth of ``RssAnon`` ÷ points (mapped files are
+   ``RssFile``: page cache the kernel may reclaim);
 4. recall@10 and queries/s (one client thread, REST) at ``hnsw_ef`` 64 and 128 (quantized: also
    with ``oversampling`` 2);
 5. restart (SIGTERM, start): seconds until ``/readyz`` and the point count are back, and until
@@ -49,12 +51,13 @@ from upsert_restart import COLLECTION, DEFAULT_BIN, DEFAULT_DATA, Server, api  #
 BATCH = 1000
 SEGMENT = 100_000
 EFS = (64, 128)
+INT8 = {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}}
 CONFIGS = {
     "f32": {},
-    "int8": {
-        "vectors": {"on_disk": True},
-        "quantization_config": {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}},
-    },
+    "ondisk": {"vectors": {"on_disk": True}},
+    "int8": {"quantization_config": INT8},
+    "int8-ondisk": {"vectors": {"on_disk": True}, "quantization_config": INT8},
+    "int8-ondisk-graph": {"vectors": {"on_disk": True}, "hnsw_config": {"on_disk": True}, "quantization_config": INT8},
 }
 
 
@@ -192,7 +195,8 @@ def run_config(binary: Path, name: str, vectors: np.ndarray, queries: np.ndarray
             after = proc_memory(srv.proc.pid)
             res["memory"] = {"before": before, "indexed": after,
                              "rss_anon_bytes_per_point": (after["RssAnon"] - before["RssAnon"]) / len(vectors)}
-            print(f"  RssAnon {after['RssAnon'] / 2**30:.2f} GiB, VmRSS {after['VmRSS'] / 2**30:.2f} GiB, "
+            print(f"  RssAnon {after['RssAnon'] / 2**30:.2f} GiB, RssFile {after['RssFile'] / 2**30:.2f} GiB, "
+                  f"VmRSS {after['VmRSS'] / 2**30:.2f} GiB, "
                   f"{res['memory']['rss_anon_bytes_per_point']:,.0f} bytes/point", flush=True)
             res["search"] = [search(srv, sess, queries, truth, ef) for ef in EFS]
             if "quantization_config" in CONFIGS[name]:
@@ -202,7 +206,14 @@ def run_config(binary: Path, name: str, vectors: np.ndarray, queries: np.ndarray
             res["restart"] = restart(srv, sess, queries, truth, len(vectors), res["search"][0]["p50_ms"])
             print(f"  restart: ready {res['restart']['ready_s']:.1f} s, full speed "
                   f"{res['restart']['full_speed_s']} s", flush=True)
+            # Green again: the saved graph attached and the quantized codes rebuilt (they count
+            # as indexing work), so the figure is the steady state, not a half-built one.
+            res["restart"]["green_s"] = wait_indexed(srv, sess, len(vectors))
             res["memory"]["after_restart"] = proc_memory(srv.proc.pid)
+            res["memory"]["rss_anon_bytes_per_point_after_restart"] = (
+                (res["memory"]["after_restart"]["RssAnon"] - before["RssAnon"]) / len(vectors))
+            print(f"  after the restart: RssAnon {res['memory']['after_restart']['RssAnon'] / 2**30:.2f} GiB, "
+                  f"{res['memory']['rss_anon_bytes_per_point_after_restart']:,.0f} bytes/point", flush=True)
         finally:
             srv.shutdown()
     return res
@@ -215,7 +226,7 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--sigma", type=float, default=0.3)
     parser.add_argument("--queries", type=int, default=200, help="the first N queries of query.npy")
-    parser.add_argument("--configs", default="f32,int8")
+    parser.add_argument("--configs", default="f32,ondisk,int8-ondisk", help=f"some of {','.join(CONFIGS)}")
     parser.add_argument("--indexer-niceness", type=int, default=None,
                         help="run each configuration a second time with the indexer threads at this niceness "
                              "(the server's own is 10; 0 gives the same-run baseline of that choice; needs root)")

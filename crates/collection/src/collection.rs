@@ -19,7 +19,7 @@ use quiver_types::quantization::Quantization;
 use quiver_types::query::{QueryVector, SearchParams, WithPayload, WithVector};
 use quiver_types::shard_key::{ShardKeySelector, ShardKeys};
 use quiver_types::{PointId, ShardId};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -96,6 +96,7 @@ fn shard_config(config: &CollectionConfig) -> ShardConfig {
             hnsw,
             indexing_threshold_kb,
             quantization: quantization(config),
+            on_disk: on_disk(config),
             ..IndexConfig::default()
         },
     }
@@ -117,6 +118,12 @@ fn quantization(config: &CollectionConfig) -> BTreeMap<String, QuantizationKind>
             Some((name, kind))
         })
         .collect()
+}
+
+/// The dense vectors whose originals are kept in memory-mapped files (`on_disk: true`).
+fn on_disk(config: &CollectionConfig) -> BTreeSet<String> {
+    let vectors = config.params.vectors.by_name().into_iter();
+    vectors.filter(|(_, p)| p.on_disk == Some(true)).map(|(name, _)| name).collect()
 }
 
 fn service(context: &str, e: impl std::fmt::Display) -> CollectionError {
@@ -297,7 +304,9 @@ impl Collection {
     pub fn set_config(&self, config: CollectionConfig) -> Result<()> {
         let before = self.ctx.with_config(shard_config);
         let after = shard_config(&config);
-        let columns_change = before.dense != after.dense || before.sparse != after.sparse;
+        // `on_disk` changed: the columns move between memory and their mapped files.
+        let columns_change =
+            before.dense != after.dense || before.sparse != after.sparse || before.index.on_disk != after.index.on_disk;
         let drops = before.dense.iter().any(|(name, spec)| after.dense.get(name) != Some(spec))
             || before.sparse.iter().any(|name| !after.sparse.contains(name));
         if columns_change && !drops {

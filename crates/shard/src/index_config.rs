@@ -1,13 +1,13 @@
 //! A shard's indexing settings: HNSW per dense vector, the indexing threshold, whether an index
-//! reads the table's vectors or keeps a copy (and of which element type), and quantization per
-//! vector.
+//! reads the table's vectors or keeps a copy (and of which element type), quantization per
+//! vector, and which vectors keep their originals in a memory-mapped file (`on_disk`).
 
 use quiver_storage::index::{HnswParams, IndexScalar};
 use quiver_storage::points::DenseStats;
 use quiver_storage::quantized::QuantizationKind;
 use quiver_storage::vectors::VectorSpec;
 use quiver_types::config::{Datatype, Distance, HnswConfig};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Indexing settings of a shard.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +22,9 @@ pub struct IndexConfig {
     pub scalar: IndexScalar,
     /// Quantization per dense vector name (none when missing).
     pub quantization: BTreeMap<String, QuantizationKind>,
+    /// Dense vectors whose originals live in a memory-mapped scratch file (`on_disk: true`,
+    /// design record 025).
+    pub on_disk: BTreeSet<String>,
 }
 
 impl Default for IndexConfig {
@@ -31,6 +34,7 @@ impl Default for IndexConfig {
             indexing_threshold_kb: 10_000,
             scalar: IndexScalar::Table,
             quantization: BTreeMap::new(),
+            on_disk: BTreeSet::new(),
         }
     }
 }
@@ -48,6 +52,12 @@ impl IndexConfig {
             n => n,
         }
     }
+}
+
+/// The directory of the mapped scratch files of the shard in `dir` (unnamed files: it looks
+/// empty; design record 025).
+pub(crate) fn mapped_dir(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join("mapped")
 }
 
 /// The HNSW settings of the dense vector `name`.

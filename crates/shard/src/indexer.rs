@@ -6,12 +6,14 @@
 //! design record 023) is added to under the read lock, in batches sized to hold it about
 //! `TARGET_HOLD`. Either way a slot counts as indexed only when its vector did not change
 //! meanwhile (see `PointTable::index_done`). Once an index has caught up, the thread also takes
-//! the frozen search copy of its graph (`quiver_storage::graph`).
+//! the frozen search copy of its graph (`quiver_storage::graph`; its level-0 neighbours in a mapped
+//! scratch file with `hnsw_config.on_disk`, design record 025).
 
 use crate::index_config::{IndexConfig, due};
 use parking_lot::{Condvar, Mutex, RwLock};
 use quiver_storage::graph::FrozenGraph;
 use quiver_storage::index::{HnswIndex, HnswParams, VectorIndex, add_batch};
+use quiver_storage::mapped::Placement;
 use quiver_storage::points::PointTable;
 use quiver_storage::vectors::VectorSpec;
 use std::collections::BTreeMap;
@@ -207,7 +209,7 @@ impl Worker {
                 if let Err(e) = self.index_column(&table, name, spec, &settings.config) {
                     tracing::warn!(vector = %name, error = %e, "indexing failed; searches of this vector stay exact");
                 }
-                self.freeze_column(&table, name);
+                self.freeze_column(&table, name, &settings.config);
                 quantize_column(&table, name, spec);
             }
             self.save_due_graphs(&table);
@@ -294,14 +296,19 @@ impl Worker {
     /// last copy is missing or out of date (and at least `REFREEZE` old). The table is only
     /// read-locked to plan and write-locked to install; the copy itself is taken from the
     /// index, which only this thread changes.
-    fn freeze_column(&self, table: &RwLock<PointTable>, name: &str) {
+    /// With `hnsw_config.on_disk`, the copy's level-0 neighbours go to a mapped scratch file.
+    fn freeze_column(&self, table: &RwLock<PointTable>, name: &str, config: &IndexConfig) {
         let recent = self.frozen_at.lock().get(name).is_some_and(|at| at.elapsed() < REFREEZE);
         if recent || self.stopped() {
             return;
         }
         let Some(plan) = table.read().freeze_plan(name) else { return };
         let Some(nodes) = plan.index.export_graph(&plan.keys) else { return };
-        let graph = FrozenGraph::new(nodes, plan.generation.len());
+        let placement = match config.hnsw_for(name).on_disk {
+            Some(true) => Placement::Mapped(crate::index_config::mapped_dir(&self.shard_dir)),
+            Some(false) | None => Placement::Memory,
+        };
+        let graph = FrozenGraph::placed(nodes, plan.generation.len(), &placement);
         table.write().install_frozen(name, &plan, graph);
         self.frozen_at.lock().insert(name.to_string(), Instant::now());
     }

@@ -99,7 +99,7 @@ impl LocalShard {
         let checkpoint = self.checkpoint.lock().build_replacement()?;
         let config = self.config();
         // The table takes only the vectors the configuration names (design record 018).
-        let table = PointTable::with_schema(config.schema());
+        let table = PointTable::with_schema(config.schema(self.dir()));
         Ok(ShardInstall { table, checkpoint, dense: config.dense.clone(), points: 0 })
     }
 

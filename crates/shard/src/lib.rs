@@ -26,6 +26,8 @@ mod tests_graphs;
 #[cfg(test)]
 mod tests_multi;
 #[cfg(test)]
+mod tests_on_disk;
+#[cfg(test)]
 mod tests_quantized;
 #[cfg(test)]
 mod tests_read_now;

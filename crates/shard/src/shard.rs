@@ -57,9 +57,15 @@ pub struct MemoryReport {
 }
 
 impl ShardConfig {
-    /// The vector columns of a table of this shard.
-    pub fn schema(&self) -> VectorSchema {
-        VectorSchema { dense: self.dense.clone(), sparse: self.sparse.clone() }
+    /// The vector columns of a table of the shard in `dir` (`on_disk` vectors mapped from
+    /// scratch files in its `mapped/`, design record 025).
+    pub fn schema(&self, dir: &Path) -> VectorSchema {
+        VectorSchema {
+            dense: self.dense.clone(),
+            sparse: self.sparse.clone(),
+            on_disk: self.index.on_disk.clone(),
+            mapped_dir: Some(crate::index_config::mapped_dir(dir)),
+        }
     }
 }
 
@@ -135,7 +141,7 @@ impl LocalShard {
         let checkpoint = CheckpointStore::open(&dir.join("points.redb"))?;
         let options = WalOptions { segment_size_bytes: config.wal_segment_bytes };
         let wal = Wal::open(&dir.join("wal"), options)?;
-        let mut table = PointTable::with_schema(config.schema());
+        let mut table = PointTable::with_schema(config.schema(dir));
         let graphs = SavedGraphs::read(dir, &config.dense, &config.index);
         // Points stored with vectors of names dropped since: rewritten by a checkpoint below.
         let trimmed = graphs.load_table(&mut table, |f| checkpoint.load(f))?;
@@ -231,7 +237,7 @@ impl LocalShard {
             let _order = self.write_lock.lock();
             let lost = {
                 let mut table = self.table.write();
-                let lost = table.set_schema(config.schema());
+                let lost = table.set_schema(config.schema(&self.dir));
                 for name in config.dense.keys() {
                     table.set_quantization(name, config.index.quantization.get(name).copied());
                 }

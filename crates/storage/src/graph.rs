@@ -8,6 +8,7 @@
 //! the copy was taken is only a stepping stone here, and is scored exactly by the caller.
 
 use crate::kernels;
+use crate::mapped::{Placement, Store};
 use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
@@ -16,8 +17,9 @@ use std::collections::{BinaryHeap, HashMap};
 #[derive(Debug, Default)]
 pub struct FrozenGraph {
     entry: u32,
-    /// Neighbours at level 0: `base_stride` entries per slot, `base_len` of them used.
-    base: Vec<u32>,
+    /// Neighbours at level 0: `base_stride` entries per slot, `base_len` of them used (in a
+    /// mapped scratch file with `hnsw_config.on_disk`, design record 025).
+    base: Store<u32>,
     base_len: Vec<u16>,
     base_stride: usize,
     /// `upper[l - 1]`: neighbours at level `l` of the nodes that reach it.
@@ -58,13 +60,15 @@ thread_local! {
 impl FrozenGraph {
     /// Builds the copy of `slots` slots from `nodes` (neighbours at or past `slots` are dropped).
     pub fn new(nodes: Vec<GraphNode>, slots: usize) -> FrozenGraph {
+        FrozenGraph::placed(nodes, slots, &Placement::Memory)
+    }
+
+    /// `new`, with the level-0 neighbours kept as `placement` says.
+    pub fn placed(nodes: Vec<GraphNode>, slots: usize, placement: &Placement) -> FrozenGraph {
         let base_stride = nodes.iter().filter_map(|n| n.levels.first()).map(Vec::len).max().unwrap_or(0);
-        let mut graph = FrozenGraph {
-            base: vec![0; slots * base_stride],
-            base_len: vec![0; slots],
-            base_stride,
-            ..FrozenGraph::default()
-        };
+        let mut base = Store::new(placement);
+        base.resize(slots * base_stride, 0);
+        let mut graph = FrozenGraph { base, base_len: vec![0; slots], base_stride, ..FrozenGraph::default() };
         let mut top_level = 0;
         for node in nodes {
             let slot = node.slot as usize;
@@ -95,10 +99,19 @@ impl FrozenGraph {
         self.base_len.len()
     }
 
-    /// Bytes held.
+    /// Bytes held in anonymous memory (mapped level-0 neighbours are the page cache's).
     pub fn memory_bytes(&self) -> usize {
         let upper: usize = self.upper.iter().flat_map(|l| l.values()).map(|n| n.len() * 4 + 48).sum();
-        self.base.len() * 4 + self.base_len.len() * 2 + upper
+        let base = match self.base.placement() {
+            Placement::Memory => self.base.len() * 4,
+            Placement::Mapped(_) => 0,
+        };
+        base + self.base_len.len() * 2 + upper
+    }
+
+    /// Where the level-0 neighbours live.
+    pub fn placement(&self) -> Placement {
+        self.base.placement()
     }
 
     #[inline]
@@ -214,7 +227,11 @@ mod tests {
 
     /// A ring of 10 slots in 1-d: slot i at x = i, linked to i±1; level 1 holds 0 and 5.
     fn ring() -> (FrozenGraph, Vec<f32>) {
-        let nodes = (0..10u32)
+        (FrozenGraph::new(ring_nodes(), 10), (0..10).map(|i| i as f32).collect())
+    }
+
+    fn ring_nodes() -> Vec<GraphNode> {
+        (0..10u32)
             .map(|i| {
                 let mut levels = vec![vec![(i + 9) % 10, (i + 1) % 10]];
                 if i % 5 == 0 {
@@ -222,9 +239,24 @@ mod tests {
                 }
                 GraphNode { slot: i, levels }
             })
-            .collect();
-        let vectors: Vec<f32> = (0..10).map(|i| i as f32).collect();
-        (FrozenGraph::new(nodes, 10), vectors)
+            .collect()
+    }
+
+    #[test]
+    fn a_copy_with_mapped_neighbours_searches_as_one_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (memory, vectors) = ring();
+        let mapped = FrozenGraph::placed(ring_nodes(), 10, &Placement::Mapped(dir.path().to_path_buf()));
+        assert_eq!(mapped.placement(), Placement::Mapped(dir.path().to_path_buf()));
+        assert!(mapped.memory_bytes() < memory.memory_bytes());
+        for q in [0.2f32, 3.7, 8.9] {
+            let to = |slot: u32| vectors.get(slot as usize).map(|x| (x - q).abs());
+            for ef in [1, 3, 10] {
+                let found = mapped.search(ef, to, |_| {}, |_| true);
+                assert_eq!(found, memory.search(ef, to, |_| {}, |_| true), "q {q} ef {ef}");
+            }
+            assert_eq!(mapped.neighbours(4, 0), &[3, 5]);
+        }
     }
 
     #[test]

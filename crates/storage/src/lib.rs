@@ -1,8 +1,8 @@
 //! Storage primitives of one local shard: the write-ahead log, the in-memory point table with
-//! its vectors (typed by `datatype`, plain or multivector) and payloads, the durable checkpoint
-//! store, the saved HNSW indexes (`graph_file`), the binary point frames of transfers, snapshots
-//! and checkpoints (`frames.rs`), filter evaluation and distances, and the WAL's fsync latency
-//! metric.
+//! its vectors (typed by `datatype`, plain or multivector) and payloads, the memory-mapped
+//! scratch arrays of `on_disk` columns (`mapped`), the durable checkpoint store, the saved HNSW
+//! indexes (`graph_file`), the binary point frames of transfers, snapshots and checkpoints
+//! (`frames.rs`), filter evaluation and distances, and the WAL's fsync latency metric.
 
 pub mod checkpoint;
 pub mod distance;
@@ -14,6 +14,7 @@ pub mod graph_file;
 pub mod index;
 mod index_gate;
 pub mod kernels;
+pub mod mapped;
 pub mod metrics;
 pub mod payload_index;
 pub mod points;

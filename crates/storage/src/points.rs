@@ -3,6 +3,7 @@
 //! vectors of multivectors as rows of one) so exact scans stream through memory.
 
 use crate::index::VectorIndex;
+use crate::mapped::Placement;
 use crate::payload_index::PayloadIndex;
 use crate::vectors::{VectorRef, VectorSpec};
 use quiver_types::config::Datatype;
@@ -115,15 +116,7 @@ impl PointTable {
     /// An empty table with a column per configured dense vector (plain or multivector).
     pub fn new(specs: &BTreeMap<String, VectorSpec>) -> Self {
         let mut table = PointTable::default();
-        for (name, spec) in specs {
-            match spec.multivector {
-                false => table.dense.insert(name.clone(), DenseColumn::with_slots(spec.dim, spec.datatype, 0)),
-                true => {
-                    table.multi.insert(name.clone(), MultiColumn::with_slots(spec.dim, spec.datatype, 0));
-                    None
-                }
-            };
-        }
+        table.add_columns(&VectorSchema { dense: specs.clone(), ..VectorSchema::default() });
         table
     }
 
@@ -467,10 +460,9 @@ impl PointTable {
             Vector::Dense(values) => {
                 self.generation += 1;
                 // Validated before the WAL: a column of another kind or dimension cannot occur.
-                let column = self
-                    .dense
-                    .entry(name)
-                    .or_insert_with(|| DenseColumn::with_slots(values.len(), Datatype::Float32, slots));
+                let column = self.dense.entry(name).or_insert_with(|| {
+                    DenseColumn::with_slots(values.len(), Datatype::Float32, &Placement::Memory, slots)
+                });
                 column.put(slot, &values, self.generation);
             }
             Vector::Sparse(sparse) => {
@@ -484,8 +476,10 @@ impl PointTable {
             }
             Vector::Multi(vectors) => {
                 let dim = vectors.first().map_or(0, Vec::len);
-                let column =
-                    self.multi.entry(name).or_insert_with(|| MultiColumn::with_slots(dim, Datatype::Float32, slots));
+                let column = self
+                    .multi
+                    .entry(name)
+                    .or_insert_with(|| MultiColumn::with_slots(dim, Datatype::Float32, &Placement::Memory, slots));
                 column.put(slot, &vectors, &mut self.generation);
             }
         }

@@ -3,6 +3,7 @@
 //! its element type; readers get a typed view (`VectorRef`) that the distance functions score
 //! directly, so a `float16` or `uint8` column holds its vectors once, in its own type.
 
+use crate::mapped::{Placement, Store};
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 use quiver_types::config::{Datatype, Distance};
@@ -66,17 +67,18 @@ pub fn quantize(datatype: Datatype, values: &mut [f32]) {
     }
 }
 
-/// A flat array of elements of one type.
-#[derive(Debug, Clone)]
+/// A flat array of elements of one type, in anonymous memory or in a mapped file
+/// (`on_disk`, `mapped.rs`).
+#[derive(Debug)]
 pub enum Elements {
-    F32(Vec<f32>),
-    F16(Vec<f16>),
-    U8(Vec<u8>),
+    F32(Store<f32>),
+    F16(Store<f16>),
+    U8(Store<u8>),
 }
 
 impl Default for Elements {
     fn default() -> Self {
-        Elements::F32(Vec::new())
+        Elements::F32(Store::default())
     }
 }
 
@@ -89,11 +91,35 @@ pub enum VectorRef<'a> {
 }
 
 impl Elements {
+    /// An empty array in anonymous memory.
     pub fn new(datatype: Datatype) -> Elements {
+        Elements::placed(datatype, &Placement::Memory)
+    }
+
+    /// An empty array kept as `placement` says.
+    pub fn placed(datatype: Datatype, placement: &Placement) -> Elements {
         match datatype {
-            Datatype::Float32 => Elements::F32(Vec::new()),
-            Datatype::Float16 => Elements::F16(Vec::new()),
-            Datatype::Uint8 => Elements::U8(Vec::new()),
+            Datatype::Float32 => Elements::F32(Store::new(placement)),
+            Datatype::Float16 => Elements::F16(Store::new(placement)),
+            Datatype::Uint8 => Elements::U8(Store::new(placement)),
+        }
+    }
+
+    /// Where the elements live.
+    pub fn placement(&self) -> Placement {
+        match self {
+            Elements::F32(v) => v.placement(),
+            Elements::F16(v) => v.placement(),
+            Elements::U8(v) => v.placement(),
+        }
+    }
+
+    /// Moves the elements to `placement` (see `Store::place`).
+    pub fn place(&mut self, placement: &Placement) {
+        match self {
+            Elements::F32(v) => v.place(placement),
+            Elements::F16(v) => v.place(placement),
+            Elements::U8(v) => v.place(placement),
         }
     }
 

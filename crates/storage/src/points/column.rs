@@ -6,6 +6,7 @@
 use super::frozen::SlotBits;
 use crate::graph::FrozenGraph;
 use crate::index::VectorIndex;
+use crate::mapped::Placement;
 use crate::quantized::{QuantizationKind, QuantizedVectors};
 use crate::vectors::{Elements, VectorRef};
 use quiver_types::config::Datatype;
@@ -52,8 +53,8 @@ impl std::fmt::Debug for DenseColumn {
 }
 
 impl DenseColumn {
-    pub(super) fn with_slots(dim: usize, datatype: Datatype, slots: usize) -> DenseColumn {
-        let mut data = Elements::new(datatype);
+    pub(super) fn with_slots(dim: usize, datatype: Datatype, placement: &Placement, slots: usize) -> DenseColumn {
+        let mut data = Elements::placed(datatype, placement);
         data.resize(dim * slots);
         DenseColumn {
             dim,
@@ -138,9 +139,9 @@ pub(super) struct MultiColumn {
 }
 
 impl MultiColumn {
-    pub(super) fn with_slots(dim: usize, datatype: Datatype, slots: usize) -> MultiColumn {
+    pub(super) fn with_slots(dim: usize, datatype: Datatype, placement: &Placement, slots: usize) -> MultiColumn {
         MultiColumn {
-            rows: DenseColumn::with_slots(dim, datatype, 0),
+            rows: DenseColumn::with_slots(dim, datatype, placement, 0),
             of_slot: vec![Vec::new(); slots],
             ..MultiColumn::default()
         }

@@ -2,23 +2,38 @@
 //! (design record 018). A table with a schema keeps exactly the columns it names: vectors of
 //! other names, or of another shape, are skipped wherever they come from (a write, WAL replay,
 //! a checkpoint written before a vector name was dropped), so records that mention a dropped
-//! name always apply.
+//! name always apply. The schema also says which columns keep their elements in a mapped file
+//! (`on_disk`, design record 025).
 
 use super::PointTable;
 use super::column::{DenseColumn, MultiColumn};
+use crate::mapped::Placement;
 use crate::vectors::VectorSpec;
 use quiver_types::PointId;
 use quiver_types::point::Vector;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::PathBuf;
 
-/// The vector names (and dense shapes) a table holds.
+/// The vector names (and dense shapes) a table holds, and where their elements live.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VectorSchema {
     pub dense: BTreeMap<String, VectorSpec>,
     pub sparse: BTreeSet<String>,
+    /// Dense vectors (plain or multivector) whose elements are kept in a memory-mapped scratch
+    /// file in `mapped_dir` (`on_disk: true`); in memory when there is no `mapped_dir`.
+    pub on_disk: BTreeSet<String>,
+    pub mapped_dir: Option<PathBuf>,
 }
 
 impl VectorSchema {
+    /// Where the elements of the dense vector `name` live.
+    pub fn placement(&self, name: &str) -> Placement {
+        match &self.mapped_dir {
+            Some(dir) if self.on_disk.contains(name) => Placement::Mapped(dir.clone()),
+            Some(_) | None => Placement::Memory,
+        }
+    }
+
     /// Whether `vector` fits the column `name`.
     pub fn accepts(&self, name: &str, vector: &Vector) -> bool {
         match vector {
@@ -37,7 +52,8 @@ impl VectorSchema {
 impl PointTable {
     /// An empty table holding exactly the columns of `schema`.
     pub fn with_schema(schema: VectorSchema) -> Self {
-        let mut table = PointTable::new(&schema.dense);
+        let mut table = PointTable::default();
+        table.add_columns(&schema);
         table.schema = Some(schema);
         table
     }
@@ -77,22 +93,42 @@ impl PointTable {
                 touched.extend(self.owners(column.iter().map(Option::is_some)));
             }
         }
+        for name in self.dense_names() {
+            if let Some(column) = self.column_mut(&name) {
+                column.data.place(&schema.placement(&name));
+            }
+        }
+        self.add_columns(&schema);
+        self.dirty.extend(touched.iter().copied());
+        self.schema = Some(schema);
+        touched
+    }
+
+    /// Adds an empty column for each dense vector of `schema` the table lacks, placed as the
+    /// schema says.
+    pub(super) fn add_columns(&mut self, schema: &VectorSchema) {
         let slots = self.ids.len();
         for (name, spec) in &schema.dense {
             if self.dense.contains_key(name) || self.multi.contains_key(name) {
                 continue;
             }
+            let placement = schema.placement(name);
             match spec.multivector {
-                false => self.dense.insert(name.clone(), DenseColumn::with_slots(spec.dim, spec.datatype, slots)),
-                true => {
-                    self.multi.insert(name.clone(), MultiColumn::with_slots(spec.dim, spec.datatype, slots));
-                    None
+                false => {
+                    let column = DenseColumn::with_slots(spec.dim, spec.datatype, &placement, slots);
+                    self.dense.insert(name.clone(), column);
                 }
-            };
+                true => {
+                    let column = MultiColumn::with_slots(spec.dim, spec.datatype, &placement, slots);
+                    self.multi.insert(name.clone(), column);
+                }
+            }
         }
-        self.dirty.extend(touched.iter().copied());
-        self.schema = Some(schema);
-        touched
+    }
+
+    /// Where the elements of the dense vector `name` live (`None`: no such column).
+    pub fn placement(&self, name: &str) -> Option<Placement> {
+        self.column(name).map(|column| column.data.placement())
     }
 
     /// Ids of the live slots flagged in `present` (slot order).
@@ -112,10 +148,11 @@ mod tests {
     use crate::points::StoredPoint;
     use quiver_types::config::Distance;
     use quiver_types::point::{NamedVectors, Payload};
+    use std::collections::BTreeMap;
 
     fn schema(names: &[(&str, usize)]) -> VectorSchema {
         let dense = names.iter().map(|(n, d)| (n.to_string(), VectorSpec::plain(*d, Distance::Dot))).collect();
-        VectorSchema { dense, sparse: BTreeSet::from(["s".to_string()]) }
+        VectorSchema { dense, sparse: BTreeSet::from(["s".to_string()]), ..VectorSchema::default() }
     }
 
     fn point(id: u64, vectors: &[(&str, Vector)]) -> StoredPoint {
@@ -171,5 +208,65 @@ mod tests {
             table.dense_stats("b").unwrap(),
             crate::points::DenseStats { dim: 2, vectors: 0, pending: 0, has_index: false, element_bytes: 4 }
         );
+    }
+
+    /// A table with a plain f32, a float16 and a multivector column, each mapped or in memory.
+    fn typed_table(mapped_dir: Option<&std::path::Path>) -> PointTable {
+        use quiver_types::config::Datatype;
+        let half = VectorSpec { datatype: Datatype::Float16, ..VectorSpec::plain(3, Distance::Dot) };
+        let multi = VectorSpec { multivector: true, ..VectorSpec::plain(2, Distance::Dot) };
+        let dense = BTreeMap::from([
+            ("a".into(), VectorSpec::plain(64, Distance::Dot)),
+            ("h".into(), half),
+            ("m".into(), multi),
+        ]);
+        let on_disk = dense.keys().cloned().collect();
+        let mapped_dir = mapped_dir.map(|d| d.to_path_buf());
+        PointTable::with_schema(VectorSchema { dense, sparse: BTreeSet::new(), on_disk, mapped_dir })
+    }
+
+    fn typed_point(id: u64, round: u64) -> StoredPoint {
+        let x = (id * 7 + round) as f32 / 10.0;
+        let plain = Vector::Dense((0..64).map(|i| x + i as f32).collect());
+        let rows = Vector::Multi((0..1 + id % 3).map(|r| vec![x, r as f32]).collect());
+        point(id, &[("a", plain), ("h", Vector::Dense(vec![x, -x, 0.5])), ("m", rows)])
+    }
+
+    #[test]
+    fn mapped_columns_hold_what_memory_columns_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut mapped = typed_table(Some(dir.path()));
+        let mut memory = typed_table(None);
+        for name in ["a", "h", "m"] {
+            assert_eq!(mapped.placement(name), Some(Placement::Mapped(dir.path().to_path_buf())), "{name}");
+            assert_eq!(memory.placement(name), Some(Placement::Memory), "{name}");
+        }
+        // 5,000 × 64 f32 = 1.28 MB: the mapped file grows past its first mapping.
+        for round in 0..2 {
+            for id in 0..5_000 {
+                if (id + round) % 5 == 0 {
+                    mapped.delete(&PointId::Num(id));
+                    memory.delete(&PointId::Num(id));
+                } else {
+                    mapped.upsert(typed_point(id, round));
+                    memory.upsert(typed_point(id, round));
+                }
+            }
+        }
+        mapped.delete_vectors(&PointId::Num(3), 9, &["a".to_string()]);
+        memory.delete_vectors(&PointId::Num(3), 9, &["a".to_string()]);
+        assert_eq!(mapped.len(), 4_000);
+        let stored = |t: &PointTable| t.iter_from(None).map(|p| p.to_stored()).collect::<Vec<_>>();
+        assert_eq!(stored(&mapped), stored(&memory));
+        assert_eq!(mapped.dense_elements("a"), memory.dense_elements("a"));
+        // Moved to memory (`on_disk` set to false) and back: nothing changes.
+        let mut schema = mapped.schema().unwrap().clone();
+        schema.on_disk.clear();
+        assert!(mapped.set_schema(schema.clone()).is_empty());
+        assert_eq!(mapped.placement("m"), Some(Placement::Memory));
+        schema.on_disk.insert("m".into());
+        mapped.set_schema(schema);
+        assert_eq!(mapped.placement("m"), Some(Placement::Mapped(dir.path().to_path_buf())));
+        assert_eq!(stored(&mapped), stored(&memory));
     }
 }

@@ -56,9 +56,14 @@ fn config(dim: usize) -> ShardConfig {
     }
 }
 
-/// Waits until searches run on the frozen graph copy; returns the seconds waited.
+/// Waits until searches run on the frozen graph copy; returns the seconds waited. Until the
+/// indexer has caught up it only polls the index status (a probe search would scan the pending
+/// vectors, taking the cores the indexer needs).
 fn wait_frozen(shard: &LocalShard, probe: &CoreSearch) -> f64 {
     let start = Instant::now();
+    while shard.index_status().indexing {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     while shard.search_planned(probe).expect("search").1 != SearchPlan::FrozenGraph {
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -8,6 +8,7 @@ mod facet;
 mod graphs;
 mod index_config;
 mod indexer;
+mod open;
 mod install;
 mod read;
 mod read_now;

@@ -2,7 +2,6 @@
 
 use crate::apply;
 use crate::error::{Result, ShardError};
-use crate::graphs::SavedGraphs;
 use crate::index_config::IndexConfig;
 use crate::indexer::Indexer;
 use parking_lot::{Mutex, RwLock};
@@ -135,26 +134,11 @@ impl LocalShard {
         let checkpoint = CheckpointStore::open(&dir.join("points.redb"))?;
         let options = WalOptions { segment_size_bytes: config.wal_segment_bytes };
         let wal = Wal::open(&dir.join("wal"), options)?;
-        let mut table = PointTable::with_schema(config.schema());
-        let graphs = SavedGraphs::read(dir, &config.dense, &config.index);
-        // Points stored with vectors of names dropped since: rewritten by a checkpoint below.
-        let trimmed = graphs.load_table(&mut table, |f| checkpoint.load(f))?;
-        table.take_dirty();
-        table.restore_dirty(trimmed.clone());
-        let checkpoint_seq = checkpoint.applied_seq()?;
-        if let Some(from) = checkpoint.wal_from()?
-            && wal.first_seq() < from
-        {
-            // An install's WAL reset did not happen (crash after the checkpoint swap): the
-            // records are the replaced data's.
-            wal.truncate_all_and_reset(from)?;
-        }
-        let replayed = Self::replay(&wal, &mut table, checkpoint_seq)?;
-        let restored_index_slots = graphs.attach(&mut table, &config.dense, &config.index);
+        let loaded = crate::open::load_table(dir, &config, &checkpoint, &wal)?;
+        let (mut table, trimmed, checkpoint_seq) = (loaded.table, loaded.trimmed, loaded.checkpoint_seq);
         for name in config.dense.keys() {
             table.set_quantization(name, config.index.quantization.get(name).copied());
         }
-        tracing::debug!(dir = %dir.display(), checkpoint_seq, replayed, trimmed = trimmed.len(), "shard opened");
         let applied = wal.last_seq().max(checkpoint_seq);
         let table = Arc::new(RwLock::new(table));
         let indexer =
@@ -170,7 +154,7 @@ impl LocalShard {
             applied_seq: AtomicU64::new(applied),
             wal_retention_bytes: AtomicU64::new(0),
             payload_fields: Mutex::new(BTreeMap::new()),
-            restored_index_slots,
+            restored_index_slots: loaded.restored_index_slots,
         };
         if redo.is_some() {
             shard.restore_staged()?;
@@ -179,28 +163,6 @@ impl LocalShard {
             shard.checkpoint()?;
         }
         Ok(shard)
-    }
-
-    fn replay(wal: &Wal, table: &mut PointTable, checkpoint_seq: SeqNo) -> Result<u64> {
-        if wal.last_seq() == 0 && checkpoint_seq > 0 {
-            wal.set_next_seq(checkpoint_seq + 1)?;
-            return Ok(0);
-        }
-        if wal.first_seq() > checkpoint_seq + 1 && wal.last_seq() >= wal.first_seq() {
-            return Err(StorageError::Corrupt(format!(
-                "WAL starts at {} but the checkpoint covers only up to {checkpoint_seq}",
-                wal.first_seq()
-            ))
-            .into());
-        }
-        let mut replayed = 0;
-        wal.for_each_from(checkpoint_seq + 1, |seq, bytes| {
-            let op = decode_record(bytes).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-            apply::apply(table, seq, &op);
-            replayed += 1;
-            Ok(())
-        })?;
-        Ok(replayed)
     }
 
     /// Vectors whose saved HNSW index was loaded at open (the indexer did not add them again).

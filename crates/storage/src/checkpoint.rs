@@ -473,6 +473,31 @@ mod tests {
     }
 
     #[test]
+    fn a_parallel_load_gives_every_point_once_and_stops_at_a_damaged_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(&dir.path().join("points.redb")).unwrap();
+        let mut points: Vec<StoredPoint> = (0..2_000).map(|i| point(i * 7919 % 100_003)).collect();
+        points.extend((0..300u128).map(|i| StoredPoint {
+            id: PointId::Uuid(uuid::Uuid::from_u128(i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835))),
+            ..point(1)
+        }));
+        let changes: Vec<_> = points.iter().cloned().map(CheckpointChange::Put).collect();
+        store.write(&changes, 1).unwrap();
+        let mut expected: Vec<PointId> = points.iter().map(|p| p.id).collect();
+        expected.sort();
+        for readers in [1, 3] {
+            let mut loaded = vec![];
+            store.load_parallel(readers, |p| loaded.push(p.id)).unwrap();
+            loaded.sort();
+            assert_eq!(loaded, expected, "{readers} readers");
+        }
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(POINTS).unwrap().insert(encode_key(&PointId::Num(50_000)).as_slice(), [VALUE_FRAME, 9].as_slice()).unwrap();
+        txn.commit().unwrap();
+        assert!(matches!(store.load_parallel(2, |_| {}), Err(StorageError::Corrupt(_))));
+    }
+
+    #[test]
     fn format_1_stores_are_read_and_upgraded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("points.redb");

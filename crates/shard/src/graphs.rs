@@ -4,8 +4,8 @@
 //! A missing, damaged or out-of-date file only costs a rebuild: it is never trusted.
 
 use crate::index_config::{IndexConfig, hnsw_params};
-use quiver_storage::graph_file::{self, GraphKey, SavedGraph};
 use quiver_storage::StorageError;
+use quiver_storage::graph_file::{self, GraphKey, SavedGraph};
 use quiver_storage::index::{HnswIndex, VectorIndex};
 use quiver_storage::points::{Placed, PointTable, StoredPoint};
 use quiver_storage::vectors::VectorSpec;

@@ -3,11 +3,10 @@
 
 use crate::error::Result;
 use crate::graphs::SavedGraphs;
-use crate::shard::ShardConfig;
+use crate::index_config::IndexConfig;
 use quiver_storage::StorageError;
 use quiver_storage::checkpoint::CheckpointStore;
-use quiver_storage::points::PointTable;
-use quiver_storage::wal::Wal;
+use quiver_storage::points::{PointTable, VectorSchema};
 use quiver_types::PointId;
 use std::collections::HashSet;
 use std::path::Path;
@@ -48,35 +47,37 @@ impl Phases {
     }
 }
 
-/// Loads the table of the shard in `dir` from its checkpoint, WAL and saved indexes.
+/// What the table of a shard is made of.
+pub(crate) struct Sources<'a> {
+    pub(crate) dir: &'a Path,
+    pub(crate) schema: VectorSchema,
+    pub(crate) index: &'a IndexConfig,
+    pub(crate) checkpoint: &'a CheckpointStore,
+}
+
+/// Loads the table of the shard in `dir` from its checkpoint, WAL and saved indexes; `replay`
+/// applies the WAL suffix after the checkpoint and returns the checkpoint's sequence number and
+/// the records replayed.
 pub(crate) fn load_table(
-    dir: &Path,
-    config: &ShardConfig,
-    checkpoint: &CheckpointStore,
-    wal: &Wal,
+    sources: Sources<'_>,
+    replay: impl FnOnce(&mut PointTable) -> Result<(u64, u64)>,
 ) -> Result<Loaded> {
+    let Sources { dir, schema, index, checkpoint } = sources;
     let mut phases = Phases::start();
-    let mut table = PointTable::with_schema(config.schema());
-    let graphs = SavedGraphs::read(dir, &config.dense, &config.index);
+    let dense = schema.dense.clone();
+    let mut table = PointTable::with_schema(schema);
+    let graphs = SavedGraphs::read(dir, &dense, index);
     phases.lap("graph records");
     // The checkpoint is read on the other cores while this thread fills the table.
     let readers = std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).clamp(1, MAX_READERS);
     let (trimmed, checkpoint_seq, replayed, loaded) = std::thread::scope(|scope| {
         // The saved indexes are read (and checksummed) beside the checkpoint.
-        let indexes = scope.spawn(|| graphs.load_indexes(&config.dense, &config.index));
+        let indexes = scope.spawn(|| graphs.load_indexes(&dense, index));
         let trimmed = graphs.load_table(&mut table, |f| checkpoint.load_parallel(readers, f))?;
         table.take_dirty();
         table.restore_dirty(trimmed.clone());
         phases.lap("checkpoint");
-        let checkpoint_seq = checkpoint.applied_seq()?;
-        if let Some(from) = checkpoint.wal_from()?
-            && wal.first_seq() < from
-        {
-            // An install's WAL reset did not happen (crash after the checkpoint swap): the
-            // records are the replaced data's.
-            wal.truncate_all_and_reset(from)?;
-        }
-        let replayed = replay(wal, &mut table, checkpoint_seq)?;
+        let (checkpoint_seq, replayed) = replay(&mut table)?;
         phases.lap("wal replay");
         let loaded = indexes.join().map_err(|_| StorageError::Index("loading a saved index panicked".into()))?;
         phases.lap("index files (rest)");
@@ -89,26 +90,4 @@ pub(crate) fn load_table(
         restored_index_slots, phases = %phases.summary(), "shard opened"
     );
     Ok(Loaded { table, trimmed, checkpoint_seq, restored_index_slots })
-}
-
-fn replay(wal: &Wal, table: &mut PointTable, checkpoint_seq: u64) -> Result<u64> {
-    if wal.last_seq() == 0 && checkpoint_seq > 0 {
-        wal.set_next_seq(checkpoint_seq + 1)?;
-        return Ok(0);
-    }
-    if wal.first_seq() > checkpoint_seq + 1 && wal.last_seq() >= wal.first_seq() {
-        return Err(StorageError::Corrupt(format!(
-            "WAL starts at {} but the checkpoint covers only up to {checkpoint_seq}",
-            wal.first_seq()
-        ))
-        .into());
-    }
-    let mut replayed = 0;
-    wal.for_each_from(checkpoint_seq + 1, |seq, bytes| {
-        let op = crate::shard::decode_record(bytes).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-        crate::apply::apply(table, seq, &op);
-        replayed += 1;
-        Ok(())
-    })?;
-    Ok(replayed)
 }

@@ -134,7 +134,19 @@ impl LocalShard {
         let checkpoint = CheckpointStore::open(&dir.join("points.redb"))?;
         let options = WalOptions { segment_size_bytes: config.wal_segment_bytes };
         let wal = Wal::open(&dir.join("wal"), options)?;
-        let loaded = crate::open::load_table(dir, &config, &checkpoint, &wal)?;
+        let sources =
+            crate::open::Sources { dir, schema: config.schema(), index: &config.index, checkpoint: &checkpoint };
+        let loaded = crate::open::load_table(sources, |table| {
+            let checkpoint_seq = checkpoint.applied_seq()?;
+            if let Some(from) = checkpoint.wal_from()?
+                && wal.first_seq() < from
+            {
+                // An install's WAL reset did not happen (crash after the checkpoint swap): the
+                // records are the replaced data's.
+                wal.truncate_all_and_reset(from)?;
+            }
+            Ok((checkpoint_seq, Self::replay(&wal, table, checkpoint_seq)?))
+        })?;
         let (mut table, trimmed, checkpoint_seq) = (loaded.table, loaded.trimmed, loaded.checkpoint_seq);
         for name in config.dense.keys() {
             table.set_quantization(name, config.index.quantization.get(name).copied());
@@ -163,6 +175,28 @@ impl LocalShard {
             shard.checkpoint()?;
         }
         Ok(shard)
+    }
+
+    fn replay(wal: &Wal, table: &mut PointTable, checkpoint_seq: SeqNo) -> Result<u64> {
+        if wal.last_seq() == 0 && checkpoint_seq > 0 {
+            wal.set_next_seq(checkpoint_seq + 1)?;
+            return Ok(0);
+        }
+        if wal.first_seq() > checkpoint_seq + 1 && wal.last_seq() >= wal.first_seq() {
+            return Err(StorageError::Corrupt(format!(
+                "WAL starts at {} but the checkpoint covers only up to {checkpoint_seq}",
+                wal.first_seq()
+            ))
+            .into());
+        }
+        let mut replayed = 0;
+        wal.for_each_from(checkpoint_seq + 1, |seq, bytes| {
+            let op = decode_record(bytes).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            apply::apply(table, seq, &op);
+            replayed += 1;
+            Ok(())
+        })?;
+        Ok(replayed)
     }
 
     /// Vectors whose saved HNSW index was loaded at open (the indexer did not add them again).

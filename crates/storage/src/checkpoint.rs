@@ -492,7 +492,10 @@ mod tests {
             assert_eq!(loaded, expected, "{readers} readers");
         }
         let txn = store.db.begin_write().unwrap();
-        txn.open_table(POINTS).unwrap().insert(encode_key(&PointId::Num(50_000)).as_slice(), [VALUE_FRAME, 9].as_slice()).unwrap();
+        txn.open_table(POINTS)
+            .unwrap()
+            .insert(encode_key(&PointId::Num(50_000)).as_slice(), [VALUE_FRAME, 9].as_slice())
+            .unwrap();
         txn.commit().unwrap();
         assert!(matches!(store.load_parallel(2, |_| {}), Err(StorageError::Corrupt(_))));
     }

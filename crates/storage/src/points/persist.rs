@@ -126,8 +126,10 @@ fn check_records(slots: &[SlotRecord], check: impl Fn(&SlotRecord) -> bool + Syn
     let chunk = slots.len().div_ceil(threads).max(4096);
     std::thread::scope(|scope| {
         let check = &check;
-        let parts: Vec<_> =
-            slots.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(check).collect::<Vec<bool>>())).collect();
+        let parts: Vec<_> = slots
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(check).collect::<Vec<bool>>()))
+            .collect();
         parts.into_iter().flat_map(|part| part.join().expect("a slot check panicked")).collect()
     })
 }

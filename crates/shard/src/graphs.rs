@@ -4,6 +4,7 @@
 //! A missing, damaged or out-of-date file only costs a rebuild: it is never trusted.
 
 use crate::index_config::{IndexConfig, hnsw_params};
+use quiver_storage::StorageError;
 use quiver_storage::graph_file::{self, GraphKey, SavedGraph};
 use quiver_storage::index::{HnswIndex, VectorIndex};
 use quiver_storage::points::{Placed, PointTable, StoredPoint};
@@ -89,24 +90,34 @@ impl SavedGraphs {
         Ok(trimmed)
     }
 
-    /// Loads each saved index whose usearch file passes its checksum and attaches it; the
-    /// others are removed (the indexer builds them). Returns the slots taken as indexed.
+    /// Reads each saved index whose usearch file passes its checksum (independent of the
+    /// table: it runs while the checkpoint loads). Returns each vector's index, or why not.
+    pub(crate) fn load_indexes(
+        &self,
+        dense: &BTreeMap<String, VectorSpec>,
+        config: &IndexConfig,
+    ) -> BTreeMap<String, quiver_storage::Result<Arc<dyn VectorIndex>>> {
+        let load = |name: &String, saved: &SavedGraph| -> quiver_storage::Result<Arc<dyn VectorIndex>> {
+            let spec = dense.get(name).ok_or_else(|| StorageError::Index(format!("no dense vector {name:?}")))?;
+            let path = saved.index_file()?;
+            let capacity = saved.slots.len() + saved.slots.len() / 8;
+            Ok(Arc::new(HnswIndex::load(spec.distance, hnsw_params(config, name, spec), path, capacity)?))
+        };
+        self.graphs.iter().map(|(name, saved)| (name.clone(), load(name, saved))).collect()
+    }
+
+    /// Attaches each index `loaded` by `load_indexes` to its column, with every slot it cannot
+    /// vouch for pending; the unusable ones are removed (the indexer builds them). Returns the
+    /// slots taken as indexed.
     pub(crate) fn attach(
         self,
         table: &mut PointTable,
-        dense: &BTreeMap<String, VectorSpec>,
-        config: &IndexConfig,
+        loaded: BTreeMap<String, quiver_storage::Result<Arc<dyn VectorIndex>>>,
     ) -> usize {
         let mut restored = 0;
-        for (name, saved) in self.graphs {
-            let Some(spec) = dense.get(&name) else { continue };
-            let params = hnsw_params(config, &name, spec);
-            let loaded = saved.index_file().and_then(|path| {
-                let capacity = table.dense_stats(&name).map_or(0, |s| s.vectors + s.vectors / 8);
-                let index: Arc<dyn VectorIndex> = Arc::new(HnswIndex::load(spec.distance, params, path, capacity)?);
-                table.attach_saved_index(&name, index, &saved.slots)
-            });
-            match loaded {
+        for (name, index) in loaded {
+            let Some(saved) = self.graphs.get(&name) else { continue };
+            match index.and_then(|index| table.attach_saved_index(&name, index, &saved.slots, saved.hash)) {
                 Ok(valid) => {
                     tracing::debug!(vector = %name, valid, saved = saved.slots.len(), "saved HNSW index loaded");
                     restored += valid;

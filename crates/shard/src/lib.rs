@@ -9,6 +9,7 @@ mod graphs;
 mod index_config;
 mod indexer;
 mod install;
+mod open;
 mod read;
 mod read_now;
 mod replica;

@@ -2,7 +2,6 @@
 
 use crate::apply;
 use crate::error::{Result, ShardError};
-use crate::graphs::SavedGraphs;
 use crate::index_config::IndexConfig;
 use crate::indexer::Indexer;
 use parking_lot::{Mutex, RwLock};
@@ -141,26 +140,23 @@ impl LocalShard {
         let checkpoint = CheckpointStore::open(&dir.join("points.redb"))?;
         let options = WalOptions { segment_size_bytes: config.wal_segment_bytes };
         let wal = Wal::open(&dir.join("wal"), options)?;
-        let mut table = PointTable::with_schema(config.schema(dir));
-        let graphs = SavedGraphs::read(dir, &config.dense, &config.index);
-        // Points stored with vectors of names dropped since: rewritten by a checkpoint below.
-        let trimmed = graphs.load_table(&mut table, |f| checkpoint.load(f))?;
-        table.take_dirty();
-        table.restore_dirty(trimmed.clone());
-        let checkpoint_seq = checkpoint.applied_seq()?;
-        if let Some(from) = checkpoint.wal_from()?
-            && wal.first_seq() < from
-        {
-            // An install's WAL reset did not happen (crash after the checkpoint swap): the
-            // records are the replaced data's.
-            wal.truncate_all_and_reset(from)?;
-        }
-        let replayed = Self::replay(&wal, &mut table, checkpoint_seq)?;
-        let restored_index_slots = graphs.attach(&mut table, &config.dense, &config.index);
+        let sources =
+            crate::open::Sources { dir, schema: config.schema(dir), index: &config.index, checkpoint: &checkpoint };
+        let loaded = crate::open::load_table(sources, |table| {
+            let checkpoint_seq = checkpoint.applied_seq()?;
+            if let Some(from) = checkpoint.wal_from()?
+                && wal.first_seq() < from
+            {
+                // An install's WAL reset did not happen (crash after the checkpoint swap): the
+                // records are the replaced data's.
+                wal.truncate_all_and_reset(from)?;
+            }
+            Ok((checkpoint_seq, Self::replay(&wal, table, checkpoint_seq)?))
+        })?;
+        let (mut table, trimmed, checkpoint_seq) = (loaded.table, loaded.trimmed, loaded.checkpoint_seq);
         for name in config.dense.keys() {
             table.set_quantization(name, config.index.quantization.get(name).copied());
         }
-        tracing::debug!(dir = %dir.display(), checkpoint_seq, replayed, trimmed = trimmed.len(), "shard opened");
         let applied = wal.last_seq().max(checkpoint_seq);
         let table = Arc::new(RwLock::new(table));
         let indexer =
@@ -176,7 +172,7 @@ impl LocalShard {
             applied_seq: AtomicU64::new(applied),
             wal_retention_bytes: AtomicU64::new(0),
             payload_fields: Mutex::new(BTreeMap::new()),
-            restored_index_slots,
+            restored_index_slots: loaded.restored_index_slots,
         };
         if redo.is_some() {
             shard.restore_staged()?;

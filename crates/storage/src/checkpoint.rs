@@ -154,6 +154,44 @@ impl CheckpointStore {
         Ok(())
     }
 
+    /// Calls `f` with every checkpointed point, as [`Self::load`] does, the file read meanwhile
+    /// by `threads` (at least one) other threads over ranges of keys (design record 026): they
+    /// hand over the stored bytes in batches, decoded and given to `f` on the calling thread.
+    /// The points of one range come in key order, the ranges in any order.
+    pub fn load_parallel(&self, threads: usize, mut f: impl FnMut(StoredPoint)) -> Result<()> {
+        let threads = threads.max(1);
+        let txn = self.db.begin_read().map_err(store_err)?;
+        let points = txn.open_table(POINTS).map_err(store_err)?;
+        let ranges = key_ranges(&points, threads * RANGES_PER_THREAD)?;
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RawBatch>>(threads * 2);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let (tx, points, ranges, next) = (tx.clone(), &points, &ranges, &next);
+                scope.spawn(move || {
+                    while let Some(range) = ranges.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                        if let Err(e) = read_range(points, range, &tx) {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            // On an error the receiver is dropped here, so the readers stop at their next send.
+            let rx = rx;
+            for batch in rx {
+                let batch = batch?;
+                let mut start = 0;
+                for end in batch.ends {
+                    f(decode_point(&batch.bytes[start..end])?);
+                    start = end;
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// Writes `changes` and `applied_seq` in one durable (fsynced) transaction.
     pub fn write(&self, changes: &[CheckpointChange], applied_seq: u64) -> Result<()> {
         let txn = self.db.begin_write().map_err(store_err)?;
@@ -196,6 +234,72 @@ impl CheckpointStore {
         self.db = create_database(&self.path)?;
         Ok(())
     }
+}
+
+/// Key ranges per reading thread of [`CheckpointStore::load_parallel`] (more ranges than
+/// threads even out ranges of unequal density).
+const RANGES_PER_THREAD: usize = 8;
+/// Points a reading thread hands over at a time.
+const LOAD_BATCH: usize = 256;
+
+type KeyRange = (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>);
+
+/// A key's place on a line through the key space: its first 9 bytes (the id's tag and the 8
+/// leading bytes of the id), big-endian.
+fn key_position(key: &[u8]) -> u128 {
+    let mut bytes = [0u8; 16];
+    let n = key.len().min(9);
+    bytes[7..7 + n].copy_from_slice(&key[..n]);
+    u128::from_be_bytes(bytes)
+}
+
+/// `count` ranges covering every key, cut at even places between the first and last keys
+/// (ids spread unevenly only make some ranges longer).
+fn key_ranges(points: &redb::ReadOnlyTable<&[u8], &[u8]>, count: usize) -> Result<Vec<KeyRange>> {
+    use std::ops::Bound::{Excluded, Included, Unbounded};
+    let first = points.first().map_err(store_err)?.map(|(k, _)| key_position(k.value()));
+    let last = points.last().map_err(store_err)?.map(|(k, _)| key_position(k.value()));
+    let (Some(low), Some(high)) = (first, last) else { return Ok(vec![(Unbounded, Unbounded)]) };
+    let mut cuts: Vec<Vec<u8>> = (1..count as u128)
+        .map(|i| low + (high - low) * i / count as u128)
+        .map(|p| p.to_be_bytes()[7..].to_vec())
+        .collect();
+    cuts.dedup();
+    let starts: Vec<_> = std::iter::once(Unbounded).chain(cuts.iter().cloned().map(Included)).collect();
+    let ends = cuts.into_iter().map(Excluded).chain(std::iter::once(Unbounded));
+    Ok(starts.into_iter().zip(ends).collect())
+}
+
+/// Stored values of consecutive points: `bytes[ends[i - 1]..ends[i]]` is the i-th.
+struct RawBatch {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// Reads the stored values of `range`, sending them in batches.
+fn read_range(
+    points: &redb::ReadOnlyTable<&[u8], &[u8]>,
+    (start, end): &KeyRange,
+    tx: &std::sync::mpsc::SyncSender<Result<RawBatch>>,
+) -> Result<()> {
+    let bounds = (start.as_ref().map(Vec::as_slice), end.as_ref().map(Vec::as_slice));
+    let mut batch = RawBatch { bytes: Vec::new(), ends: Vec::with_capacity(LOAD_BATCH) };
+    for item in points.range::<&[u8]>(bounds).map_err(store_err)? {
+        let (_, value) = item.map_err(store_err)?;
+        batch.bytes.extend_from_slice(value.value());
+        batch.ends.push(batch.bytes.len());
+        if batch.ends.len() == LOAD_BATCH {
+            let capacity = batch.bytes.len();
+            let empty = RawBatch { bytes: Vec::with_capacity(capacity), ends: Vec::with_capacity(LOAD_BATCH) };
+            if tx.send(Ok(std::mem::replace(&mut batch, empty))).is_err() {
+                return Ok(()); // the receiver stopped (an error elsewhere)
+            }
+        }
+    }
+    if !batch.ends.is_empty() {
+        let _ = tx.send(Ok(batch));
+    }
+    Ok(())
 }
 
 /// `points.install.<n>` beside `points.redb`: one name per replacement being built.
@@ -366,6 +470,34 @@ mod tests {
         store.load(|p| loaded.push(p)).unwrap();
         assert_eq!(loaded, (10..13).map(point).collect::<Vec<_>>());
         assert_eq!((store.applied_seq().unwrap(), store.wal_from().unwrap()), (40, Some(41)));
+    }
+
+    #[test]
+    fn a_parallel_load_gives_every_point_once_and_stops_at_a_damaged_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(&dir.path().join("points.redb")).unwrap();
+        let mut points: Vec<StoredPoint> = (0..2_000).map(|i| point(i * 7919 % 100_003)).collect();
+        points.extend((0..300u128).map(|i| StoredPoint {
+            id: PointId::Uuid(uuid::Uuid::from_u128(i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835))),
+            ..point(1)
+        }));
+        let changes: Vec<_> = points.iter().cloned().map(CheckpointChange::Put).collect();
+        store.write(&changes, 1).unwrap();
+        let mut expected: Vec<PointId> = points.iter().map(|p| p.id).collect();
+        expected.sort();
+        for readers in [1, 3] {
+            let mut loaded = vec![];
+            store.load_parallel(readers, |p| loaded.push(p.id)).unwrap();
+            loaded.sort();
+            assert_eq!(loaded, expected, "{readers} readers");
+        }
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(POINTS)
+            .unwrap()
+            .insert(encode_key(&PointId::Num(50_000)).as_slice(), [VALUE_FRAME, 9].as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        assert!(matches!(store.load_parallel(2, |_| {}), Err(StorageError::Corrupt(_))));
     }
 
     #[test]

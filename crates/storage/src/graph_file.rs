@@ -19,8 +19,10 @@ use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-/// First bytes of a record file.
-const MAGIC: &[u8; 8] = b"QVGRAPH1";
+/// First bytes of a record file (its slots' hashes are [`content_hash`]'s).
+const MAGIC: &[u8; 8] = b"QVGRAPH2";
+/// First bytes of a record file of before, with [`content_hash_v1`] hashes (still read).
+const MAGIC_V1: &[u8; 8] = b"QVGRAPH1";
 
 /// A slot as the saved index holds it: the point in it and the hash of its vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,27 +67,61 @@ struct Record {
 /// A saved index whose record passed its checks (the usearch file is checked by `index_file`).
 pub struct SavedGraph {
     pub slots: Vec<SlotRecord>,
+    /// The hash the slots' hashes were made with.
+    pub hash: fn(VectorRef<'_>) -> u64,
     index_path: PathBuf,
     index_bytes: u64,
     index_crc: u32,
 }
 
-/// A hash of a vector's stored elements (any change of the vector changes it, but for
-/// collisions of a 64-bit hash).
+fn mix(h: u64, x: u64) -> u64 {
+    (h.rotate_left(23) ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// MurmurHash3's finaliser: spreads the last words over every bit.
+fn finish(h: u64) -> u64 {
+    let h = (h ^ (h >> 33)).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    let h = (h ^ (h >> 33)).wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^ (h >> 33)
+}
+
+/// A hash of a vector's stored elements: any change of one element changes it (each step is a
+/// bijection of the word it takes in), other changes but for collisions of a 64-bit hash. The
+/// elements are packed into 64-bit words, mixed into four lanes that run side by side, and the
+/// lanes mixed together: checking a million 384-d vectors at open is a pass over memory, not
+/// 384 million dependent multiplications (design record 026; [`content_hash_v1`] did that).
 pub fn content_hash(vector: VectorRef<'_>) -> u64 {
-    fn mix(h: u64, x: u64) -> u64 {
-        (h.rotate_left(23) ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    match vector {
+        VectorRef::F32(v) => lanes_hash::<f32, 2>(v, |x| u64::from(x.to_bits())),
+        VectorRef::F16(v) => lanes_hash::<half::f16, 4>(v, |x| u64::from(x.to_bits())),
+        VectorRef::U8(v) => lanes_hash::<u8, 8>(v, |x| u64::from(*x)),
     }
+}
+
+/// [`content_hash`] over elements `PER` to a word (`bits` of each, 64 / `PER` bits wide).
+fn lanes_hash<T, const PER: usize>(v: &[T], bits: impl Fn(&T) -> u64) -> u64 {
+    let word = |part: &[T]| part.iter().enumerate().fold(0u64, |w, (i, x)| w | bits(x) << (i * 64 / PER));
+    let mut lanes = [0x51_7CC1_B727_220A, 0x2545_F491_4F6C_DD1D, 0x6A09_E667_F3BC_C909, 0xBB67_AE85_84CA_A73B];
+    let mut chunks = v.chunks_exact(PER * 4);
+    for chunk in &mut chunks {
+        for (lane, part) in lanes.iter_mut().zip(chunk.chunks_exact(PER)) {
+            *lane = mix(*lane, word(part));
+        }
+    }
+    let mut h = mix(0x3C6E_F372_FE94_F82B, v.len() as u64);
+    h = lanes.into_iter().fold(h, mix);
+    finish(chunks.remainder().chunks(PER).fold(h, |h, part| mix(h, word(part))))
+}
+
+/// The hash of records written before [`content_hash`] (`QVGRAPH1`): one element at a time.
+pub fn content_hash_v1(vector: VectorRef<'_>) -> u64 {
     let seed = mix(0x51_7CC1_B727_220A, vector.len() as u64);
     let h = match vector {
         VectorRef::F32(v) => v.iter().fold(seed, |h, x| mix(h, u64::from(x.to_bits()))),
         VectorRef::F16(v) => v.iter().fold(seed, |h, x| mix(h, u64::from(x.to_bits()))),
         VectorRef::U8(v) => v.iter().fold(seed, |h, x| mix(h, u64::from(*x))),
     };
-    // A finaliser (MurmurHash3's) spreads the last elements over every bit.
-    let h = (h ^ (h >> 33)).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-    let h = (h ^ (h >> 33)).wrapping_mul(0xC4CE_B9FE_1A85_EC53);
-    h ^ (h >> 33)
+    finish(h)
 }
 
 /// The files of vector `name`'s index in `dir` (the name hex-encoded: any string is a name).
@@ -149,7 +185,11 @@ pub fn read(dir: &Path, name: &str, key: &GraphKey) -> Result<Option<SavedGraph>
         Err(e) => return Err(StorageError::io("read graph record", &meta_path, e)),
     };
     let corrupt = |what: &str| StorageError::Corrupt(format!("graph record {}: {what}", meta_path.display()));
-    let body = bytes.strip_prefix(MAGIC.as_slice()).ok_or_else(|| corrupt("unknown format"))?;
+    let (body, hash) = match bytes.split_first_chunk::<8>() {
+        Some((magic, body)) if magic == MAGIC => (body, content_hash as fn(VectorRef<'_>) -> u64),
+        Some((magic, body)) if magic == MAGIC_V1 => (body, content_hash_v1 as fn(VectorRef<'_>) -> u64),
+        _ => return Err(corrupt("unknown format")),
+    };
     let (crc, body) = body.split_first_chunk::<4>().ok_or_else(|| corrupt("truncated"))?;
     if u32::from_le_bytes(*crc) != crc32fast::hash(body) {
         return Err(corrupt("checksum mismatch"));
@@ -160,6 +200,7 @@ pub fn read(dir: &Path, name: &str, key: &GraphKey) -> Result<Option<SavedGraph>
     }
     Ok(Some(SavedGraph {
         slots: record.slots,
+        hash,
         index_path,
         index_bytes: record.index_bytes,
         index_crc: record.index_crc,
@@ -192,6 +233,7 @@ impl SavedGraph {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::IndexScalar;
 
     #[test]
     fn content_hash_sees_every_element() {
@@ -202,5 +244,46 @@ mod tests {
         assert_ne!(base, content_hash(VectorRef::F32(&[-1.0, 0.5, 2.0])));
         assert_ne!(base, content_hash(VectorRef::F32(&[0.5, -1.0])));
         assert_ne!(content_hash(VectorRef::U8(&[1, 2])), content_hash(VectorRef::U8(&[2, 1])));
+    }
+
+    #[test]
+    fn content_hash_sees_any_one_element_changed_at_every_length() {
+        for len in 0..70usize {
+            let v: Vec<f32> = (0..len).map(|i| i as f32 * 0.25 - 3.0).collect();
+            let base = content_hash(VectorRef::F32(&v));
+            let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let halves: Vec<half::f16> = v.iter().map(|x| half::f16::from_f32(*x)).collect();
+            for i in 0..len {
+                let mut w = v.clone();
+                w[i] += 1.0;
+                assert_ne!(content_hash(VectorRef::F32(&w)), base, "f32, len {len}, element {i}");
+                let mut b = bytes.clone();
+                b[i] ^= 0x80;
+                assert_ne!(content_hash(VectorRef::U8(&b)), content_hash(VectorRef::U8(&bytes)), "u8 {len} {i}");
+                let mut h = halves.clone();
+                h[i] = half::f16::from_f32(100.0);
+                assert_ne!(content_hash(VectorRef::F16(&h)), content_hash(VectorRef::F16(&halves)), "f16 {len} {i}");
+            }
+            let mut longer = v.clone();
+            longer.push(0.0);
+            assert_ne!(content_hash(VectorRef::F32(&longer)), base, "a zero appended, len {len}");
+        }
+    }
+
+    #[test]
+    fn records_of_the_first_format_are_read_with_their_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let params = HnswParams { dim: 3, m: 16, ef_construct: 100, scalar: IndexScalar::Table, normalize: false };
+        let key = GraphKey::new(Distance::Cosine, &params);
+        let v = [0.5f32, -1.0, 2.0];
+        let slots = vec![SlotRecord { slot: 0, id: PointId::Num(1), hash: content_hash_v1(VectorRef::F32(&v)) }];
+        let body = rmp_serde::to_vec(&Record { key: key.clone(), index_bytes: 0, index_crc: 0, slots }).unwrap();
+        let mut bytes = MAGIC_V1.to_vec();
+        bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        bytes.extend_from_slice(&body);
+        std::fs::write(paths(dir.path(), "v").1, bytes).unwrap();
+        let saved = read(dir.path(), "v", &key).unwrap().unwrap();
+        assert_eq!((saved.hash)(VectorRef::F32(&v)), saved.slots[0].hash);
+        assert_ne!(content_hash(VectorRef::F32(&v)), saved.slots[0].hash, "the two formats' hashes differ");
     }
 }

@@ -181,6 +181,13 @@ impl PointTable {
     /// table's schema does not hold).
     fn fill(&mut self, slot: u32, point: StoredPoint) -> bool {
         self.clear_vectors(slot);
+        self.dirty.insert(point.id);
+        self.fill_empty(slot, point)
+    }
+
+    /// Writes `point` into `slot`, which holds no vector (a slot just made, at load: nothing to
+    /// clear, and nothing for the next checkpoint to write).
+    fn fill_empty(&mut self, slot: u32, point: StoredPoint) -> bool {
         self.stamp(slot);
         self.versions[slot as usize] = point.version;
         self.payloads[slot as usize] = point.payload;
@@ -189,7 +196,6 @@ impl PointTable {
         for (name, vector) in point.vectors {
             kept &= self.put_vector(slot, name, vector);
         }
-        self.dirty.insert(point.id);
         kept
     }
 

@@ -7,6 +7,7 @@ use super::{PointTable, StoredPoint, frozen};
 use crate::error::Result;
 use crate::graph_file::{SlotRecord, content_hash};
 use crate::index::VectorIndex;
+use crate::vectors::VectorRef;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -51,7 +52,8 @@ impl PointTable {
     }
 
     /// While loading: puts `point` in `slot` (growing the table with empty slots) when the slot
-    /// is empty and the point not placed yet; gives it back otherwise. Call `seal_slots` once
+    /// is empty and the point not placed yet (not marked changed: it is the checkpoint's); gives
+    /// it back otherwise. Call `seal_slots` once
     /// every point that has a slot to go to is placed. (Slots come from checksummed records of
     /// slots this table had.)
     pub fn upsert_at(&mut self, point: StoredPoint, slot: u32) -> Placed {
@@ -66,7 +68,7 @@ impl PointTable {
         }
         self.ids[slot as usize] = Some(point.id);
         self.order.insert(point.id, slot);
-        match self.fill(slot, point) {
+        match self.fill_empty(slot, point) {
             true => Placed::Whole,
             false => Placed::Trimmed,
         }
@@ -79,25 +81,31 @@ impl PointTable {
 
     /// Attaches `index`, loaded from a saved graph holding `slots`, to the column `name`: a
     /// slot counts as indexed only if it holds the recorded point with a vector of the recorded
-    /// hash; every other slot of the record or holding a vector is pending (the indexer replaces
+    /// hash (by `hash`, the record's); every other slot of the record or holding a vector is pending (the indexer replaces
     /// or removes it). Keys past the table are removed now. Returns the slots taken as indexed.
     pub fn attach_saved_index(
         &mut self,
         name: &str,
         index: Arc<dyn VectorIndex>,
         slots: &[SlotRecord],
+        hash: fn(VectorRef<'_>) -> u64,
     ) -> Result<usize> {
+        let Some(column) = self.dense.get(name) else { return Ok(0) };
+        let ids = &self.ids;
+        let vouched = check_records(slots, |record| {
+            ids.get(record.slot as usize) == Some(&Some(record.id))
+                && column.vector(record.slot).is_some_and(|v| hash(v) == record.hash)
+        });
         let Some(column) = self.dense.get_mut(name) else { return Ok(0) };
         let mut indexed = vec![false; column.present.len()];
         let mut pending = BTreeSet::new();
-        for record in slots {
+        for (record, vouched) in slots.iter().zip(vouched) {
             let s = record.slot as usize;
             if s >= indexed.len() {
                 index.remove(u64::from(record.slot))?;
                 continue;
             }
-            let same_point = self.ids[s] == Some(record.id);
-            match same_point && column.vector(record.slot).is_some_and(|v| content_hash(v) == record.hash) {
+            match vouched {
                 true => indexed[s] = true,
                 false => _ = pending.insert(record.slot),
             }
@@ -109,4 +117,19 @@ impl PointTable {
         column.index_changes += 1;
         Ok(valid)
     }
+}
+
+/// `check` of every record, computed on as many threads as the machine has (hashing every
+/// vector is the longest part of attaching a saved index).
+fn check_records(slots: &[SlotRecord], check: impl Fn(&SlotRecord) -> bool + Sync) -> Vec<bool> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let chunk = slots.len().div_ceil(threads).max(4096);
+    std::thread::scope(|scope| {
+        let check = &check;
+        let parts: Vec<_> = slots
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(check).collect::<Vec<bool>>()))
+            .collect();
+        parts.into_iter().flat_map(|part| part.join().expect("a slot check panicked")).collect()
+    })
 }

@@ -273,6 +273,7 @@ fn rebalance_collection(name: &str, meta: &CollectionMeta, peers: &Peers, loads:
         }
         let movable = |(shard, replicas): &(&ShardId, &ReplicaSet)| {
             !moved.contains(*shard)
+                && !meta.shard_pinned(**shard)
                 && replicas.get(&most).copied().is_some_and(is_active)
                 && !replicas.contains_key(&least)
         };
@@ -300,8 +301,10 @@ fn rebalance_globally(state: &ClusterState, peers: &Peers, global: &BTreeMap<Pee
         if local.get(&most).copied().unwrap_or(0) <= local.get(&least).copied().unwrap_or(0) {
             continue;
         }
-        let movable = |(_, replicas): &(&ShardId, &ReplicaSet)| {
-            replicas.get(&most).copied().is_some_and(is_active) && !replicas.contains_key(&least)
+        let movable = |(shard, replicas): &(&ShardId, &ReplicaSet)| {
+            !meta.shard_pinned(**shard)
+                && replicas.get(&most).copied().is_some_and(is_active)
+                && !replicas.contains_key(&least)
         };
         if let Some((shard_id, _)) = meta.shards.iter().find(movable) {
             let action = Action::Move { from: most, to: least };

@@ -280,6 +280,9 @@ pub enum MetaOperation {
         /// key's ring hashes point ids over its shard ids).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         shard_ids: Option<Vec<ShardId>>,
+        /// The user gave `placement`: automatic rebalancing leaves the key's shards there.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pinned: bool,
     },
     /// `drop_sharding_key`: the key and its shards go.
     DropShardKey {
@@ -468,12 +471,14 @@ impl ClusterState {
                 replication_factor,
                 initial_state,
                 shard_ids,
+                pinned,
             } => {
                 let meta = lookup_mut(&mut self.collections, &self.aliases, collection)?;
                 let plan = KeyPlacement {
                     placement,
                     replication_factor: *replication_factor,
                     shard_ids: shard_ids.as_deref(),
+                    pinned: *pinned,
                 };
                 meta.create_shard_key(&self.peers, shard_key, plan, *initial_state)
             }

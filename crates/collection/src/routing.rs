@@ -126,8 +126,8 @@ mod tests {
 
     fn custom() -> Routing {
         let mut keys = ShardKeys::default();
-        keys.insert(KeyShards { key: "a".into(), shards: vec![1, 2], replication_factor: None });
-        keys.insert(KeyShards { key: 7.into(), shards: vec![3], replication_factor: None });
+        keys.insert(KeyShards { key: "a".into(), shards: vec![1, 2], replication_factor: None, pinned: false });
+        keys.insert(KeyShards { key: 7.into(), shards: vec![3], replication_factor: None, pinned: false });
         Routing::new(true, 1, keys)
     }
 

@@ -97,6 +97,7 @@ impl Node {
             replication_factor: plan.own_factor,
             initial_state: plan.initial_state.unwrap_or(ReplicaState::Initializing),
             shard_ids: None,
+            pinned: request.placement.is_some(),
         };
         self.propose(op, Some(timeout)).await?;
         if plan.initial_state.is_none()
@@ -115,7 +116,7 @@ impl Node {
             return Err(NodeError::BadRequest(format!("Shard key {key} already exists")));
         }
         let shards = keys.fresh_ids(plan.shards_number);
-        keys.insert(KeyShards { key, shards: shards.clone(), replication_factor: plan.own_factor });
+        keys.insert(KeyShards { key, shards: shards.clone(), replication_factor: plan.own_factor, pinned: false });
         let task = tokio::task::spawn_blocking(move || -> Result<()> {
             collection.set_shard_keys(&keys)?;
             shards.iter().try_for_each(|shard_id| collection.add_local_shard(*shard_id))?;

@@ -234,6 +234,7 @@ impl Node {
                 replication_factor: key.replication_factor,
                 initial_state,
                 shard_ids: Some(key.shards.clone()),
+                pinned: key.pinned,
             };
             self.propose(op, None).await?;
         }

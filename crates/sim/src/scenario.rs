@@ -259,6 +259,7 @@ impl Scenario {
                 replication_factor: None,
                 initial_state: ReplicaState::Initializing,
                 shard_ids: None,
+                pinned: false,
             };
             consensus.propose(op, Duration::from_secs(30)).await.map_err(|e| format!("create key: {e}"))?;
         }

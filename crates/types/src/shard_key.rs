@@ -77,6 +77,10 @@ pub struct KeyShards {
     /// The key's own replication factor; `None` follows the collection's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_factor: Option<u32>,
+    /// Created with an explicit `placement`: the automatic rebalancing leaves its shards on the
+    /// peers the user chose (a lost or drained peer's replicas are still replaced).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pinned: bool,
 }
 
 /// A custom-sharded collection's shard keys and their shards. Shard ids are never reused within
@@ -176,8 +180,8 @@ mod tests {
     fn shard_ids_are_never_reused() {
         let mut keys = ShardKeys::default();
         assert_eq!(keys.fresh_ids(2), vec![1, 2]);
-        keys.insert(KeyShards { key: "a".into(), shards: vec![1, 2], replication_factor: None });
-        keys.insert(KeyShards { key: 5.into(), shards: vec![3], replication_factor: Some(2) });
+        keys.insert(KeyShards { key: "a".into(), shards: vec![1, 2], replication_factor: None, pinned: false });
+        keys.insert(KeyShards { key: 5.into(), shards: vec![3], replication_factor: Some(2), pinned: false });
         assert_eq!(keys.key_of(3).map(|k| &k.key), Some(&ShardKey::Number(5)));
         assert_eq!(keys.shard_ids().collect::<Vec<_>>(), vec![3, 1, 2], "numbers sort before keywords");
         assert!(keys.remove(&ShardKey::Number(5)).is_some());

@@ -104,6 +104,53 @@ fn rebalance() -> PlanOptions {
     PlanOptions { rebalance: true, unreachable: BTreeSet::new() }
 }
 
+/// Collection "k" (custom sharding, no shards) on peers 1..=3 with key "free" (placed by the
+/// planner's choice) and key "mine" (the user's `placement`: pinned), each 3 shards at rf 1, all
+/// on peer 1.
+fn keyed_cluster() -> ClusterState {
+    let mut state = ClusterState::default();
+    for peer in 1..=3 {
+        state.peers.insert(peer, PeerInfo::new(format!("http://p{peer}:6335")));
+    }
+    let mut config = config(1, 1);
+    config.params.sharding_method = Some(quiver_types::shard_key::ShardingMethod::Custom);
+    let (initial_state, placement) = (ReplicaState::Active, BTreeMap::new());
+    apply(
+        &mut state,
+        MetaOperation::CreateCollection { name: "k".into(), config, placement, initial_state, incarnation: 1 },
+    );
+    for (key, pinned) in [("free", false), ("mine", true)] {
+        apply(
+            &mut state,
+            MetaOperation::CreateShardKey {
+                collection: "k".into(),
+                shard_key: key.into(),
+                placement: vec![vec![1]; 3],
+                replication_factor: None,
+                initial_state: ReplicaState::Active,
+                shard_ids: None,
+                pinned,
+            },
+        );
+    }
+    state
+}
+
+#[test]
+fn rebalancing_leaves_the_shards_of_a_key_placed_by_the_user() {
+    let mut state = keyed_cluster();
+    state.rebalance_pending = true;
+    let meta = &state.collections["k"];
+    let pinned: BTreeSet<ShardId> = meta.shards.keys().copied().filter(|s| meta.shard_pinned(*s)).collect();
+    assert_eq!(pinned.len(), 3);
+    let plan = plan(&state, &rebalance());
+    assert!(!plan.steps.is_empty(), "the free key's shards are spread");
+    for step in &plan.steps {
+        assert_eq!(step.reason, Reason::Rebalance);
+        assert!(!pinned.contains(&step.shard_id), "a pinned shard moved: {step:?}");
+    }
+}
+
 #[test]
 fn a_settled_cluster_needs_nothing() {
     let state = cluster(3, 6, 2);

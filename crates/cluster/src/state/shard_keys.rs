@@ -14,9 +14,17 @@ pub(super) struct KeyPlacement<'a> {
     pub replication_factor: Option<u32>,
     /// The shards' ids when the operation names them (snapshot recovery).
     pub shard_ids: Option<&'a [ShardId]>,
+    /// The user chose the peers (`KeyShards::pinned`).
+    pub pinned: bool,
 }
 
 impl CollectionMeta {
+    /// Whether shard `shard` belongs to a key whose peers the user chose: the rebalancing
+    /// leaves it where it is.
+    pub fn shard_pinned(&self, shard: ShardId) -> bool {
+        self.shard_keys.key_of(shard).is_some_and(|k| k.pinned)
+    }
+
     /// The replication factor shard `shard` is kept at: its key's own, else the collection's.
     pub fn shard_factor(&self, shard: ShardId) -> u32 {
         let own = self.shard_keys.key_of(shard).and_then(|k| k.replication_factor);
@@ -42,7 +50,7 @@ impl CollectionMeta {
         plan: KeyPlacement<'_>,
         initial_state: ReplicaState,
     ) -> Result<MetaResponse, MetaError> {
-        let KeyPlacement { placement, replication_factor, shard_ids } = plan;
+        let KeyPlacement { placement, replication_factor, shard_ids, pinned } = plan;
         if !self.config.params.is_custom_sharding() {
             return Err(MetaError::BadRequest(format!("Shard Key {key} cannot be created with Auto sharding method")));
         }
@@ -80,7 +88,7 @@ impl CollectionMeta {
             shards.push((*shard_id, replicas));
         }
         self.shards.extend(shards);
-        self.shard_keys.insert(KeyShards { key: key.clone(), shards: ids, replication_factor });
+        self.shard_keys.insert(KeyShards { key: key.clone(), shards: ids, replication_factor, pinned });
         Ok(MetaResponse::Done)
     }
 

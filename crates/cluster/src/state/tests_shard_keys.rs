@@ -24,6 +24,7 @@ fn create_key(collection: &str, key: impl Into<ShardKey>, placement: &[&[PeerId]
         replication_factor: factor,
         initial_state: Initializing,
         shard_ids: None,
+        pinned: false,
     }
 }
 
@@ -105,6 +106,7 @@ fn create_key_with_ids(key: &str, placement: &[&[PeerId]], ids: &[ShardId]) -> O
         replication_factor: None,
         initial_state: Initializing,
         shard_ids: Some(ids.to_vec()),
+        pinned: false,
     }
 }
 

@@ -26,6 +26,7 @@ impl Node {
     /// waiting for the next round.
     pub fn spawn_health_checker(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
+        let grace = self.config.replica_grace_period;
         let Some(mut applied) = self.cluster().map(|c| c.consensus.subscribe()) else { return };
         tokio::spawn(async move {
             let mut last_ok: HashMap<PeerId, Instant> = HashMap::new();
@@ -34,27 +35,33 @@ impl Node {
             let mut seen = applied.borrow_and_update().state.clone();
             let mut next_round = Instant::now() + PING_EVERY;
             loop {
-                let metadata_changed = tokio::select! {
-                    _ = tokio::time::sleep_until(next_round) => false,
+                // A silent peer's grace period may end before the next round: the keeper then
+                // runs at that moment, not up to a round later.
+                let grace_end = grace_ends(grace, &last_ok, answered.as_ref()).filter(|end| *end < next_round);
+                let wake = tokio::select! {
+                    _ = tokio::time::sleep_until(grace_end.unwrap_or(next_round)) => match grace_end {
+                        Some(_) => Wake::GraceEnded,
+                        None => Wake::Round,
+                    },
                     changed = applied.changed() => match changed {
-                        Ok(()) => true,
+                        Ok(()) => Wake::Metadata,
                         Err(_) => return,
                     },
                 };
                 let Some(node) = weak.upgrade() else { return };
-                if metadata_changed {
-                    let current = applied.borrow_and_update().state.clone();
-                    // A peer the last round did not ping (one that just joined) waits for the
-                    // next round: the keeper would take it for unreachable.
-                    let me = node.peer_id();
-                    let all_pinged = current.peers.keys().all(|peer| *peer == me || last_ok.contains_key(peer));
-                    if current != seen && all_pinged {
-                        seen = current;
+                match wake {
+                    Wake::Metadata => {
+                        let current = applied.borrow_and_update().state.clone();
+                        node.on_metadata_change(&mut seen, current, &last_ok, answered.as_ref()).await;
+                        continue;
+                    }
+                    Wake::GraceEnded => {
                         if let Some(answered) = &answered {
                             node.keep_placement(&last_ok, answered).await;
                         }
+                        continue;
                     }
-                    continue;
+                    Wake::Round => {}
                 }
                 next_round = Instant::now() + PING_EVERY;
                 was_in_contact = node.track_contact(was_in_contact);
@@ -65,6 +72,26 @@ impl Node {
                 }
             }
         });
+    }
+
+    /// The keeper on a metadata change, with the peers' health as of the last round. A peer the
+    /// last round did not ping (one that just joined) waits for the next round: the keeper would
+    /// take it for unreachable.
+    async fn on_metadata_change(
+        &self,
+        seen: &mut quiver_cluster::state::ClusterState,
+        current: quiver_cluster::state::ClusterState,
+        last_ok: &HashMap<PeerId, Instant>,
+        answered: Option<&BTreeSet<PeerId>>,
+    ) {
+        let me = self.peer_id();
+        let all_pinged = current.peers.keys().all(|peer| *peer == me || last_ok.contains_key(peer));
+        if current != *seen && all_pinged {
+            *seen = current;
+            if let Some(answered) = answered {
+                self.keep_placement(last_ok, answered).await;
+            }
+        }
     }
 
     /// Confirms local replicas current with their primaries in the background, every
@@ -166,5 +193,57 @@ impl Node {
                 }
             }
         }
+    }
+}
+
+/// What woke the health loop.
+enum Wake {
+    /// Time for a round of pings.
+    Round,
+    /// A silent peer's grace period ended between rounds.
+    GraceEnded,
+    /// The applied cluster state changed.
+    Metadata,
+}
+
+/// The earliest end still to come of the grace period of a peer that did not answer the last
+/// round (`None` with the feature off or before a round as leader).
+fn grace_ends(
+    grace: Option<Duration>,
+    last_ok: &HashMap<PeerId, Instant>,
+    answered: Option<&BTreeSet<PeerId>>,
+) -> Option<Instant> {
+    let (grace, answered) = (grace?, answered?);
+    let now = Instant::now();
+    last_ok
+        .iter()
+        .filter(|(peer, _)| !answered.contains(peer))
+        .map(|(_, seen)| *seen + grace)
+        .filter(|end| *end > now)
+        .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_grace_end_is_the_earliest_to_come_of_a_silent_peer() {
+        let now = Instant::now();
+        let grace = Some(Duration::from_secs(5));
+        let last_ok = HashMap::from([
+            (1, now),                          // answered the last round
+            (2, now - Duration::from_secs(2)), // silent: ends in 3 s
+            (3, now - Duration::from_secs(4)), // silent: ends in 1 s
+            (4, now - Duration::from_secs(9)), // silent, its end passed (handled)
+        ]);
+        let answered = BTreeSet::from([1]);
+        let end = grace_ends(grace, &last_ok, Some(&answered)).expect("a silent peer's end");
+        let until = end - now;
+        assert!(until > Duration::from_millis(900) && until <= Duration::from_secs(1), "{until:?}");
+        assert_eq!(grace_ends(None, &last_ok, Some(&answered)), None, "grace period off");
+        assert_eq!(grace_ends(grace, &last_ok, None), None, "no round as leader yet");
+        let everyone = BTreeSet::from([1, 2, 3, 4]);
+        assert_eq!(grace_ends(grace, &last_ok, Some(&everyone)), None, "every peer answered");
     }
 }

@@ -2,7 +2,7 @@
 //! follow the plan (a graph walk costs by its beam, a scan by the shard's size, filters have no
 //! bound), and no table while a writer holds it.
 
-use crate::tests_search::{centers, load, request, shard, vector, wait_indexed};
+use crate::tests_search::{centers, load, request, shard, vector, wait_frozen, wait_indexed};
 use quiver_types::PointId;
 use quiver_types::config::Distance;
 use quiver_types::filter::Filter;
@@ -33,18 +33,30 @@ fn reads_now_answer_as_the_locking_reads() {
     let shard = shard(dir.path(), Distance::Cosine, 1, 1);
     load(&shard, 1500, &mut rng, &centers);
     wait_indexed(&shard, 1500);
-    let now = shard.try_read_now().expect("no writer");
-    for _ in 0..20 {
-        let q = vector(&mut rng, &centers);
-        let search = request(&q, 10, false, None);
-        assert_eq!(now.search(&search).unwrap(), shard.search(&search).unwrap());
-    }
+    let queries: Vec<Vec<f32>> = (0..20).map(|_| vector(&mut rng, &centers)).collect();
+    // The indexer's last change (the frozen copy) is in, so the two kinds of reads see the same
+    // table. They never overlap: a `ReadNow` holds the table's read lock, and a second read
+    // lock taken on the same thread waits behind a queued writer (parking_lot is fair).
+    wait_frozen(&shard, &queries[0]);
     let ids: Vec<PointId> = [3, 7, 99_999, 1200].into_iter().map(PointId::Num).collect();
     let (payload, vectors) = (WithPayload::Bool(true), WithVector::Bool(true));
-    assert_eq!(now.retrieve(&ids, &payload, &vectors), shard.retrieve(&ids, &payload, &vectors));
     let page = page(Some(40), 25, None);
-    assert_eq!(now.scroll(&page).unwrap(), shard.scroll(&page).unwrap());
-    assert_eq!(now.count_all(), shard.count(None).unwrap());
+    let searches: Vec<_> = queries.iter().map(|q| request(q, 10, false, None)).collect();
+    let locking = (
+        searches.iter().map(|r| shard.search(r).unwrap()).collect::<Vec<_>>(),
+        shard.retrieve(&ids, &payload, &vectors),
+        shard.scroll(&page).unwrap(),
+        shard.count(None).unwrap(),
+    );
+    let now = shard.try_read_now().expect("no writer");
+    let answered_now = (
+        searches.iter().map(|r| now.search(r).unwrap()).collect::<Vec<_>>(),
+        now.retrieve(&ids, &payload, &vectors),
+        now.scroll(&page).unwrap(),
+        now.count_all(),
+    );
+    drop(now);
+    assert_eq!(answered_now, locking);
 }
 
 #[test]

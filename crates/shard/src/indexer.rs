@@ -181,41 +181,47 @@ impl Worker {
 
     fn run(self) {
         lower_thread_priority();
-        loop {
-            {
-                let mut signal = self.shared.signal.lock();
-                if !signal.dirty && !signal.stop {
-                    self.shared.cv.wait_for(&mut signal, Duration::from_secs(1));
-                }
-                if signal.stop {
-                    // A save asked for by the last checkpoint is still made (shutdown).
-                    let save = signal.save;
-                    drop(signal);
-                    if let Some(table) = self.table.upgrade().filter(|_| save) {
-                        self.save_due_graphs(&table);
-                    }
-                    return;
-                }
-                signal.dirty = false;
-            }
-            let Some(table) = self.table.upgrade() else {
-                return;
-            };
-            let settings = self.shared.settings.lock().clone();
-            for (name, spec) in &settings.dense {
-                if self.stopped() {
-                    return;
-                }
-                if let Err(e) = self.index_column(&table, name, spec, &settings.config) {
-                    tracing::warn!(vector = %name, error = %e, "indexing failed; searches of this vector stay exact");
-                }
-                self.freeze_column(&table, name, &settings.config);
-                quantize_column(&table, name, spec);
-            }
-            self.save_due_graphs(&table);
-            let stopped = || self.stopped();
-            self.tenant_builds.lock().run(&table, &settings.dense, &settings.config, &stopped);
+        while let Some(table) = self.next_round() {
+            self.round(&table);
         }
+        // A save asked for by the last checkpoint is still made at shutdown, whichever step
+        // of a round the stop interrupted.
+        if let Some(table) = self.table.upgrade() {
+            self.save_due_graphs(&table);
+        }
+    }
+
+    /// Waits for a change (or a second); `None` once the shard is stopping or gone.
+    fn next_round(&self) -> Option<Arc<RwLock<PointTable>>> {
+        let mut signal = self.shared.signal.lock();
+        if !signal.dirty && !signal.stop {
+            self.shared.cv.wait_for(&mut signal, Duration::from_secs(1));
+        }
+        if signal.stop {
+            return None;
+        }
+        signal.dirty = false;
+        drop(signal);
+        self.table.upgrade()
+    }
+
+    /// Indexes, freezes, quantizes and saves each column, then builds tenant graphs; returns
+    /// early when the shard stops.
+    fn round(&self, table: &RwLock<PointTable>) {
+        let settings = self.shared.settings.lock().clone();
+        for (name, spec) in &settings.dense {
+            if self.stopped() {
+                return;
+            }
+            if let Err(e) = self.index_column(table, name, spec, &settings.config) {
+                tracing::warn!(vector = %name, error = %e, "indexing failed; searches of this vector stay exact");
+            }
+            self.freeze_column(table, name, &settings.config);
+            quantize_column(table, name, spec);
+        }
+        self.save_due_graphs(table);
+        let stopped = || self.stopped();
+        self.tenant_builds.lock().run(table, &settings.dense, &settings.config, &stopped);
     }
 
     /// Saves the indexes that changed when a checkpoint asked for it; the request stays while

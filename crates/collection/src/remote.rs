@@ -107,7 +107,33 @@ pub enum ShardRequest {
         offset: usize,
         limit: usize,
     },
+    /// [`ShardRequest::Apply`] with the WAL record as the primary logged it (appended; design
+    /// record 027): the replica logs these bytes instead of encoding the operation again. A peer
+    /// that predates it refuses it as undecodable ([`is_not_understood`]) and is sent `Apply`.
+    ApplyRecord {
+        primary: PeerId,
+        seq: SeqNo,
+        #[serde(with = "serde_bytes")]
+        record: Vec<u8>,
+        wait: bool,
+    },
+    /// [`ShardRequest::WalRecords`] as the stored record bytes (`wal_delta`; appended).
+    WalRecordBytes {
+        from: SeqNo,
+        to: SeqNo,
+    },
 }
+
+/// The text a peer's refusal of a request it cannot decode starts with.
+pub const NOT_UNDERSTOOD: &str = "bad shard request";
+
+/// Whether a peer refused a request because it could not decode it (it predates the variant).
+pub fn is_not_understood(e: &CollectionError) -> bool {
+    matches!(e, CollectionError::Service(message) if message.starts_with(NOT_UNDERSTOOD))
+}
+
+/// One WAL record's bytes (MessagePack `bin`, not an array of numbers).
+pub type RecordBytes = serde_bytes::ByteBuf;
 
 /// The answer of a shard replica.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -158,6 +184,8 @@ pub enum ShardResponse {
         #[serde(with = "serde_bytes")]
         frame: Vec<u8>,
     },
+    /// The answer to [`ShardRequest::WalRecordBytes`].
+    WalBytes(Vec<(SeqNo, RecordBytes)>),
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -247,6 +275,7 @@ impl ShardResponse {
     expect_variant!(into_records, Records, Vec<Record>);
     expect_variant!(into_versions, Versions, HashMap<PointId, u64>);
     expect_variant!(into_wal, Wal, Vec<(SeqNo, UpdateOperation)>);
+    expect_variant!(into_wal_bytes, WalBytes, Vec<(SeqNo, RecordBytes)>);
     expect_variant!(into_last_seq, LastSeq, SeqNo);
     expect_variant!(into_points, Points, Vec<StoredPoint>);
     expect_variant!(into_bytes, Bytes, Vec<u8>);

@@ -6,10 +6,10 @@
 
 use crate::context::ClusterPorts;
 use crate::error::{CollectionError, Result};
-use crate::remote::{ShardRequest, ShardResponse};
+use crate::remote::{ShardRequest, ShardResponse, is_not_understood};
 use crate::replica_set::ReplicaSet;
 use crate::retry::{Retries, RetryPolicy};
-use quiver_shard::{ApplyOutcome, LocalShard};
+use quiver_shard::{ApplyOutcome, LocalShard, LoggedRecord};
 use quiver_types::ops::{UpdateOperation, UpdateResult};
 use quiver_types::replica::ReplicaState;
 use quiver_types::{PeerId, SeqNo, ShardId};
@@ -204,18 +204,19 @@ impl ReplicaSet {
         term: u64,
     ) -> Result<InFlight> {
         // The operation as logged (a filter matching text resolved to ids) is what replicas apply.
-        let (result, op) = self.order_locally(&local, op, ports.me, term).await?;
+        let (result, record) = self.order_locally(&local, op, ports.me, term).await?;
         let seq = result.operation_id.unwrap_or(0);
-        tracing::debug!(peer = ports.me, shard_id = self.shard_id, seq, ?op, "ordered as primary");
+        tracing::debug!(peer = ports.me, shard_id = self.shard_id, seq, op = ?record.op(), "ordered as primary");
+        let record = Arc::new(record);
         let sends = self
             .remote_updatable(ports.me)
             .into_iter()
-            .map(|(peer, state)| (peer, state, self.send_to(&local, peer, seq, op.clone(), wait, false)))
+            .map(|(peer, state)| (peer, state, self.send_to(&local, peer, seq, Arc::clone(&record), wait, false)))
             .collect();
         let departed = self
             .departed_targets(tokio::time::Instant::now())
             .into_iter()
-            .map(|(peer, until)| (until, self.send_to(&local, peer, seq, op.clone(), wait, true)))
+            .map(|(peer, until)| (until, self.send_to(&local, peer, seq, Arc::clone(&record), wait, true)))
             .collect();
         Ok(InFlight { result, local, sends, departed, view: self.view() })
     }
@@ -227,7 +228,7 @@ impl ReplicaSet {
         local: &Arc<LocalShard>,
         peer: PeerId,
         seq: SeqNo,
-        op: UpdateOperation,
+        record: Arc<LoggedRecord>,
         wait: bool,
         departed: bool,
     ) -> tokio::task::JoinHandle<Result<()>> {
@@ -235,7 +236,7 @@ impl ReplicaSet {
         tokio::spawn(async move {
             let ports = set.ctx.cluster().ok_or_else(|| no_replica(set.shard_id))?;
             let target = Target { shard_id: set.shard_id, local: &local, ports };
-            set.replicate_to(&target, peer, seq, &op, wait, departed).await
+            set.replicate_to(&target, peer, seq, &record, wait, departed).await
         })
     }
 
@@ -248,7 +249,7 @@ impl ReplicaSet {
         op: UpdateOperation,
         me: PeerId,
         term: u64,
-    ) -> Result<(UpdateResult, UpdateOperation)> {
+    ) -> Result<(UpdateResult, LoggedRecord)> {
         let (set, shard) = (Arc::clone(self), Arc::clone(local));
         let task = tokio::task::spawn_blocking(move || {
             let _role = set.role.read();
@@ -397,15 +398,20 @@ impl ReplicaSet {
         target: &Target<'_>,
         peer: PeerId,
         seq: SeqNo,
-        op: &UpdateOperation,
+        record: &LoggedRecord,
         wait: bool,
         departed: bool,
     ) -> Result<()> {
         let Target { shard_id, ports, .. } = *target;
         let mut view_lag = Retries::new(RetryPolicy::VIEW_LAG);
         let mut gap_fills = Retries::new(RetryPolicy::GAP_FILL);
+        // A peer that predates `ApplyRecord` is sent the operation instead (design record 027).
+        let mut as_record = true;
         loop {
-            let request = ShardRequest::Apply { primary: ports.me, seq, op: op.clone(), wait };
+            let request = match as_record {
+                true => ShardRequest::ApplyRecord { primary: ports.me, seq, record: record.bytes().to_vec(), wait },
+                false => ShardRequest::Apply { primary: ports.me, seq, op: record.op().clone(), wait },
+            };
             let answer = ports.transport.call(peer, self.ctx.name(), shard_id, request, SHARD_CALL_TIMEOUT).await;
             match answer.and_then(ShardResponse::into_applied) {
                 Ok(ApplyOutcome::Applied | ApplyOutcome::Duplicate) => {
@@ -425,6 +431,7 @@ impl ReplicaSet {
                         "replica {peer} of shard {shard_id} diverged at {seq}"
                     )));
                 }
+                Err(e) if as_record && is_not_understood(&e) => as_record = false,
                 // The replica has not applied the state that made this peer primary yet.
                 Err(e) if is_not_primary(&e) && view_lag.pause().await => {}
                 // It has not applied the state that made its replica take updates yet (a

@@ -3,11 +3,11 @@
 //! answer the same way.
 
 use crate::error::{CollectionError, Result};
-use crate::remote::{ShardRequest, ShardResponse};
+use crate::remote::{RecordBytes, ShardRequest, ShardResponse};
 use crate::replica_set::ReplicaSet;
 use crate::replication::{no_replica, not_primary};
 use crate::retry::{Retries, RetryPolicy};
-use quiver_shard::{LocalShard, ReadNow};
+use quiver_shard::{LocalShard, LoggedRecord, ReadNow};
 use quiver_types::query::{CoreSearch, ReadConsistency, ScrollRequest, WithPayload, WithVector};
 use quiver_types::replica::ReplicaState;
 use quiver_types::{PeerId, PointId, SeqNo};
@@ -75,10 +75,12 @@ impl<'r> CheapRead<'r> {
             | ShardRequest::SparseStats { .. }
             | ShardRequest::Versions(_)
             | ShardRequest::WalRecords { .. }
+            | ShardRequest::WalRecordBytes { .. }
             | ShardRequest::LastSeq
             | ShardRequest::Digest
             | ShardRequest::Update { .. }
             | ShardRequest::Apply { .. }
+            | ShardRequest::ApplyRecord { .. }
             | ShardRequest::SnapshotBegin
             | ShardRequest::SnapshotPage { .. }
             | ShardRequest::SnapshotFrames { .. }
@@ -175,6 +177,13 @@ pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest)
                 ShardResponse::Versions(ids.iter().filter_map(|id| shard.point_version(id).map(|v| (*id, v))).collect())
             }
             ShardRequest::WalRecords { from, to } => ShardResponse::Wal(shard.wal_records(from, to)?),
+            ShardRequest::WalRecordBytes { from, to } => ShardResponse::WalBytes(
+                shard
+                    .wal_record_bytes(from, to)?
+                    .into_iter()
+                    .map(|(seq, bytes)| (seq, RecordBytes::from(bytes)))
+                    .collect(),
+            ),
             ShardRequest::LastSeq => ShardResponse::LastSeq(shard.applied_seq()),
             ShardRequest::Digest => ShardResponse::Digest {
                 digest: shard.digest(),
@@ -183,6 +192,7 @@ pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest)
             },
             ShardRequest::Update { .. }
             | ShardRequest::Apply { .. }
+            | ShardRequest::ApplyRecord { .. }
             | ShardRequest::SnapshotBegin
             | ShardRequest::SnapshotPage { .. }
             | ShardRequest::SnapshotFrames { .. }
@@ -270,6 +280,38 @@ impl ReplicaSet {
         self.set_primary_synced(false);
     }
 
+    /// Applies a write the shard's primary ordered at `seq` (`Apply`, `ApplyRecord`).
+    async fn apply_from(&self, primary: PeerId, seq: SeqNo, record: LoggedRecord, wait: bool) -> Result<ShardResponse> {
+        let shard_id = self.shard_id;
+        // Refusals that also mean "this peer serves no read of the shard" are
+        // `NotReadable` (a primary feeding a departed replica relies on it).
+        let local = self
+            .local()
+            .ok_or_else(|| CollectionError::NotReadable { shard_id, reason: "no replica on this peer".into() })?;
+        if self.primary() != Some(primary) {
+            return Err(not_primary(self, primary));
+        }
+        if !self.local_state().receives_updates() {
+            return Err(CollectionError::NotReadable {
+                shard_id,
+                reason: format!("the replica is {:?} and takes no updates", self.local_state()),
+            });
+        }
+        if self.is_awaiting_copy() {
+            return Err(CollectionError::ShardUnavailable(format!(
+                "replica of shard {shard_id} awaits its transfer copy"
+            )));
+        }
+        tracing::debug!(shard_id, seq, primary, "applying a primary's record");
+        // A vector name this peer has not applied yet would be skipped: catch up first.
+        self.ctx.await_vector_names(record.op()).await?;
+        self.await_predecessor(&local, seq).await;
+        let task = tokio::task::spawn_blocking(move || local.apply_logged_at(seq, &record, wait));
+        let outcome = task.await.map_err(|e| CollectionError::Service(format!("apply task: {e}")));
+        self.applied.notify_waiters();
+        Ok(ShardResponse::Applied(outcome??))
+    }
+
     /// Serves a request another peer sent to this peer's replica.
     pub async fn serve(self: &Arc<Self>, request: ShardRequest) -> Result<ShardResponse> {
         let shard_id = self.shard_id;
@@ -286,34 +328,10 @@ impl ReplicaSet {
                 Ok(ShardResponse::Updated(self.update_as_primary(ports, op, wait, Some(seen_at)).await?))
             }
             ShardRequest::Apply { primary, seq, op, wait } => {
-                // Refusals that also mean "this peer serves no read of the shard" are
-                // `NotReadable` (a primary feeding a departed replica relies on it).
-                let local = self.local().ok_or_else(|| CollectionError::NotReadable {
-                    shard_id,
-                    reason: "no replica on this peer".into(),
-                })?;
-                if self.primary() != Some(primary) {
-                    return Err(not_primary(self, primary));
-                }
-                if !self.local_state().receives_updates() {
-                    return Err(CollectionError::NotReadable {
-                        shard_id,
-                        reason: format!("the replica is {:?} and takes no updates", self.local_state()),
-                    });
-                }
-                if self.is_awaiting_copy() {
-                    return Err(CollectionError::ShardUnavailable(format!(
-                        "replica of shard {shard_id} awaits its transfer copy"
-                    )));
-                }
-                tracing::debug!(shard_id, seq, primary, "applying a primary's record");
-                // A vector name this peer has not applied yet would be skipped: catch up first.
-                self.ctx.await_vector_names(&op).await?;
-                self.await_predecessor(&local, seq).await;
-                let task = tokio::task::spawn_blocking(move || local.apply_at(seq, &op, wait));
-                let outcome = task.await.map_err(|e| CollectionError::Service(format!("apply task: {e}")));
-                self.applied.notify_waiters();
-                Ok(ShardResponse::Applied(outcome??))
+                self.apply_from(primary, seq, LoggedRecord::encode(op)?, wait).await
+            }
+            ShardRequest::ApplyRecord { primary, seq, record, wait } => {
+                self.apply_from(primary, seq, LoggedRecord::decode(record)?, wait).await
             }
             ShardRequest::SnapshotBegin => {
                 let local = self.local().ok_or_else(|| no_replica(shard_id))?;
@@ -348,7 +366,10 @@ impl ReplicaSet {
                 }
                 Ok(ShardResponse::LastSeq(local.applied_seq()))
             }
-            request @ (ShardRequest::Digest | ShardRequest::WalRecords { .. } | ShardRequest::LastSeq) => {
+            request @ (ShardRequest::Digest
+            | ShardRequest::WalRecords { .. }
+            | ShardRequest::WalRecordBytes { .. }
+            | ShardRequest::LastSeq) => {
                 let local = self.local().ok_or_else(|| no_replica(shard_id))?;
                 execute_read(&local, request).await
             }

@@ -6,7 +6,7 @@
 use crate::context::{ClusterPorts, CollectionContext};
 use crate::error::{CollectionError, Result};
 use crate::progress::TransferProgress;
-use crate::remote::{BoxFuture, ControlPlane, ShardRequest, ShardResponse, ShardTransport};
+use crate::remote::{BoxFuture, ControlPlane, NOT_UNDERSTOOD, ShardRequest, ShardResponse, ShardTransport};
 use crate::replica_set::ReplicaSet;
 use crate::transfer::Copied;
 use quiver_shard::vectors::VectorSpec;
@@ -59,6 +59,10 @@ struct Loopback {
     chunks: parking_lot::Mutex<usize>,
     /// The source's digest when it answered `SnapshotCreate`.
     created: parking_lot::Mutex<Option<u64>>,
+    /// The source runs a build that predates `ApplyRecord` and `WalRecordBytes`: it cannot
+    /// decode them (counted in `not_understood`).
+    predates_records: bool,
+    not_understood: parking_lot::Mutex<usize>,
 }
 
 impl ShardTransport for Loopback {
@@ -72,6 +76,11 @@ impl ShardTransport for Loopback {
     ) -> BoxFuture<'_, Result<ShardResponse>> {
         Box::pin(async move {
             let local = self.source.local().unwrap();
+            let newer = matches!(request, ShardRequest::ApplyRecord { .. } | ShardRequest::WalRecordBytes { .. });
+            if self.predates_records && newer {
+                *self.not_understood.lock() += 1;
+                return Err(CollectionError::Service(format!("{NOT_UNDERSTOOD}: unknown variant index")));
+            }
             if let ShardRequest::SnapshotChunk { .. } = request {
                 let n = {
                     let mut chunks = self.chunks.lock();
@@ -129,11 +138,22 @@ fn connect(
     target: Arc<ReplicaSet>,
     fail_chunk: Option<usize>,
 ) -> (Arc<ReplicaSet>, Arc<ReplicaSet>, Arc<Loopback>) {
+    connect_to(source, target, fail_chunk, false)
+}
+
+fn connect_to(
+    source: Arc<ReplicaSet>,
+    target: Arc<ReplicaSet>,
+    fail_chunk: Option<usize>,
+    predates_records: bool,
+) -> (Arc<ReplicaSet>, Arc<ReplicaSet>, Arc<Loopback>) {
     let loopback = Arc::new(Loopback {
         source: Arc::clone(&source),
         fail_chunk,
         chunks: parking_lot::Mutex::new(0),
         created: parking_lot::Mutex::new(None),
+        predates_records,
+        not_understood: parking_lot::Mutex::new(0),
     });
     let transport: Arc<dyn ShardTransport> = loopback.clone();
     target.ctx.attach(ClusterPorts { me: 2, transport, control: Arc::new(NoControl) });
@@ -185,27 +205,59 @@ async fn a_new_stream_replaces_the_old_one_and_a_released_token_is_refused() {
     assert!(chunk(second).await.is_err());
 }
 
+/// The target logs the source's record bytes as they are; a source that predates
+/// `WalRecordBytes` is asked for decoded records instead, with the same outcome.
 #[tokio::test]
 async fn wal_delta_brings_a_lagging_replica_up_to_date_in_requests_of_any_size() {
-    let dir = tempfile::tempdir().unwrap();
-    let (source_local, target_local) = (shard(&dir.path().join("a/0"), 0..10), shard(&dir.path().join("b/0"), 0..10));
-    // 300 records the target missed: single points, then batches of 100.
-    for i in 0..200u64 {
-        source_local.update(&upsert(i..i + 1), false).unwrap();
+    for predates_records in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (source_local, target_local) =
+            (shard(&dir.path().join("a/0"), 0..10), shard(&dir.path().join("b/0"), 0..10));
+        // 300 records the target missed: single points, then batches of 100.
+        for i in 0..200u64 {
+            source_local.update(&upsert(i..i + 1), false).unwrap();
+        }
+        for i in 0..100u64 {
+            source_local.update(&upsert(1000 + i * 100..1100 + i * 100), false).unwrap();
+        }
+        let source = replica_set(&dir.path().join("a"), Arc::clone(&source_local));
+        let target = replica_set(&dir.path().join("b"), Arc::clone(&target_local));
+        let (_, target, loopback) = connect_to(source, target, None, predates_records);
+        let copied = target.copy_from(1, TransferMethod::WalDelta, &TransferProgress::new(), &|| true).await.unwrap();
+        assert!(matches!(copied, Copied::Done { .. }), "{copied:?}");
+        assert_eq!(target_local.applied_seq(), 301);
+        assert_eq!(
+            (target_local.applied_seq(), target_local.digest()),
+            (source_local.applied_seq(), source_local.digest())
+        );
+        assert_eq!(target_local.wal_record_bytes(1, 301).unwrap(), source_local.wal_record_bytes(1, 301).unwrap());
+        assert_eq!(*loopback.not_understood.lock(), usize::from(predates_records), "asked once, then decoded");
     }
-    for i in 0..100u64 {
-        source_local.update(&upsert(1000 + i * 100..1100 + i * 100), false).unwrap();
+}
+
+/// A primary sends each write as the record it logged, which the replica logs as it is; a
+/// replica on a build that predates `ApplyRecord` refuses it as undecodable and is sent the
+/// operation instead.
+#[tokio::test]
+async fn replicas_log_the_primarys_record_and_older_replicas_get_the_operation() {
+    for predates_records in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (replica_local, primary_local) =
+            (shard(&dir.path().join("a/0"), 0..10), shard(&dir.path().join("b/0"), 0..10));
+        let replica = replica_set(&dir.path().join("a"), Arc::clone(&replica_local));
+        let primary = replica_set(&dir.path().join("b"), Arc::clone(&primary_local));
+        let states = BTreeMap::from([(1, ReplicaState::Active), (2, ReplicaState::Active)]);
+        replica.set_states(1, states.clone(), 1);
+        primary.set_states(2, states, 1);
+        let (_, primary, loopback) = connect_to(replica, primary, None, predates_records);
+        for i in 0..20u64 {
+            primary.write(upsert(100 + i * 5..105 + i * 5), true).await.unwrap();
+        }
+        assert_eq!(replica_local.applied_seq(), 21);
+        assert_eq!(replica_local.wal_record_bytes(1, 21).unwrap(), primary_local.wal_record_bytes(1, 21).unwrap());
+        assert_eq!(replica_local.digest(), primary_local.digest());
+        assert_eq!(*loopback.not_understood.lock(), if predates_records { 20 } else { 0 });
     }
-    let source = replica_set(&dir.path().join("a"), Arc::clone(&source_local));
-    let target = replica_set(&dir.path().join("b"), Arc::clone(&target_local));
-    let (_, target, _) = connect(source, target, None);
-    let copied = target.copy_from(1, TransferMethod::WalDelta, &TransferProgress::new(), &|| true).await.unwrap();
-    assert!(matches!(copied, Copied::Done { .. }), "{copied:?}");
-    assert_eq!(target_local.applied_seq(), 301);
-    assert_eq!(
-        (target_local.applied_seq(), target_local.digest()),
-        (source_local.applied_seq(), source_local.digest())
-    );
 }
 
 #[tokio::test(start_paused = true)]

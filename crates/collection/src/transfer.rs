@@ -20,10 +20,10 @@
 
 use crate::error::{CollectionError, Result};
 use crate::progress::TransferProgress;
-use crate::remote::{ShardRequest, ShardResponse};
+use crate::remote::{ShardRequest, ShardResponse, is_not_understood};
 use crate::replica_set::{FrozenCopy, ReplicaSet, TransferStream};
 use crate::replication::{SHARD_CALL_TIMEOUT, no_replica};
-use quiver_shard::{ApplyOutcome, LocalShard, ShardInstall, SnapshotRestore, StreamLimits};
+use quiver_shard::{ApplyOutcome, LocalShard, LoggedRecord, ShardInstall, SnapshotRestore, StreamLimits};
 use quiver_types::cluster::TransferMethod;
 use quiver_types::{PeerId, SeqNo, ShardId};
 use std::sync::Arc;
@@ -386,12 +386,19 @@ impl ReplicaSet {
         applying: &mut Option<Applying>,
     ) -> Result<Option<String>> {
         let (shard_id, mut batch) = (self.shard_id, 1);
+        // A source that predates `WalRecordBytes` is asked for decoded records (design record 027).
+        let mut as_bytes = true;
         while next <= last {
             check_current(current, shard_id)?;
             let to = (next + batch - 1).min(last);
             let asked = std::time::Instant::now();
-            let records = self.call_source(source, shard_id, ShardRequest::WalRecords { from: next, to }).await?;
-            let records = records.into_wal()?;
+            let records = match self.fetch_delta(source, (next, to), as_bytes).await {
+                Err(e) if as_bytes && is_not_understood(&e) => {
+                    as_bytes = false;
+                    continue;
+                }
+                fetched => fetched?,
+            };
             batch = next_delta_batch(batch, asked.elapsed());
             if let Some(reason) = applied(applying.take(), progress).await? {
                 return Ok(Some(reason));
@@ -405,6 +412,30 @@ impl ReplicaSet {
             *applying = Some((count, tokio::task::spawn_blocking(move || apply_delta(&shard, records))));
         }
         Ok(None)
+    }
+
+    /// Records `from ..= to` of `source`'s WAL, as stored bytes or (`as_bytes` false) decoded.
+    async fn fetch_delta(
+        &self,
+        source: PeerId,
+        (from, to): (SeqNo, SeqNo),
+        as_bytes: bool,
+    ) -> Result<Vec<(SeqNo, Delta)>> {
+        let shard_id = self.shard_id;
+        Ok(match as_bytes {
+            true => {
+                let response = self.call_source(source, shard_id, ShardRequest::WalRecordBytes { from, to }).await?;
+                response
+                    .into_wal_bytes()?
+                    .into_iter()
+                    .map(|(seq, bytes)| (seq, Delta::Bytes(bytes.into_vec())))
+                    .collect()
+            }
+            false => {
+                let response = self.call_source(source, shard_id, ShardRequest::WalRecords { from, to }).await?;
+                response.into_wal()?.into_iter().map(|(seq, op)| (seq, Delta::Op(op))).collect()
+            }
+        })
     }
 
     /// The progress comment of transfer `from -> to`, asked of its target (`None` if unknown or
@@ -442,13 +473,21 @@ fn next_delta_batch(records: u64, took: Duration) -> u64 {
     fitting.min(records.saturating_mul(4)).clamp(1, DELTA_RECORDS)
 }
 
-/// Applies WAL records on a target; `Some(reason)` when the histories differ.
-fn apply_delta(
-    shard: &LocalShard,
-    records: Vec<(SeqNo, quiver_types::ops::UpdateOperation)>,
-) -> Result<Option<String>> {
-    for (seq, op) in records {
-        match shard.apply_at(seq, &op, false)? {
+/// A WAL record fetched by `wal_delta`: as the source stored it, or decoded by an older source.
+enum Delta {
+    Bytes(Vec<u8>),
+    Op(quiver_types::ops::UpdateOperation),
+}
+
+/// Applies WAL records on a target (logging the source's bytes as they are); `Some(reason)`
+/// when the histories differ.
+fn apply_delta(shard: &LocalShard, records: Vec<(SeqNo, Delta)>) -> Result<Option<String>> {
+    for (seq, record) in records {
+        let record = match record {
+            Delta::Bytes(bytes) => LoggedRecord::decode(bytes)?,
+            Delta::Op(op) => LoggedRecord::encode(op)?,
+        };
+        match shard.apply_logged_at(seq, &record, false)? {
             ApplyOutcome::Applied | ApplyOutcome::Duplicate => {}
             ApplyOutcome::Diverged => return Ok(Some(format!("the replica's record {seq} differs from the source's"))),
             ApplyOutcome::Gap { last } => return Ok(Some(format!("gap after {last}"))),

@@ -6,7 +6,7 @@ use crate::node::Node;
 use quiver_cluster::Consensus;
 use quiver_cluster::state::MetaOperation;
 use quiver_collection::context::ClusterPorts;
-use quiver_collection::remote::{BoxFuture, ControlPlane, ShardRequest, ShardResponse, ShardTransport};
+use quiver_collection::remote::{BoxFuture, ControlPlane, NOT_UNDERSTOOD, ShardRequest, ShardResponse, ShardTransport};
 use quiver_collection::{Collection, CollectionError};
 use quiver_transport::{PeerClient, PeerError, PeerRequest, PeerResponse};
 use quiver_types::replica::ReplicaState;
@@ -218,7 +218,7 @@ impl Node {
         shard_id: ShardId,
         body: &[u8],
     ) -> Result<Vec<u8>, String> {
-        let request: ShardRequest = rmp_serde::from_slice(body).map_err(|e| format!("bad shard request: {e}"))?;
+        let request: ShardRequest = rmp_serde::from_slice(body).map_err(|e| format!("{NOT_UNDERSTOOD}: {e}"))?;
         let reply: ShardReply = match self.resolve(collection) {
             Ok(collection) => collection.handle_shard_request(shard_id, request).await,
             Err(e) => Err(remote_refusal(e)),

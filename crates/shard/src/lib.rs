@@ -51,7 +51,7 @@ pub use indexer::LockHolds;
 pub use install::ShardInstall;
 pub use read::ScrollPage;
 pub use read_now::ReadNow;
-pub use replica::ApplyOutcome;
+pub use replica::{ApplyOutcome, LoggedRecord};
 pub use search::SearchPlan;
 pub use shard::{IndexStatus, LocalShard, MemoryReport, ShardConfig};
 pub use snapshot::{SnapshotDecoder, SnapshotFormat, SnapshotInfo, SnapshotRestore, verify_snapshot};

@@ -25,20 +25,61 @@ pub enum ApplyOutcome {
     Diverged,
 }
 
+/// An operation with its WAL record, as the primary logged it: a replica or a `wal_delta`
+/// target logs the same bytes (no second encoding) and applies the operation read from them.
+#[derive(Debug, Clone)]
+pub struct LoggedRecord {
+    op: UpdateOperation,
+    bytes: Vec<u8>,
+}
+
+impl LoggedRecord {
+    /// The record of `op` (encoded once).
+    pub fn encode(op: UpdateOperation) -> Result<LoggedRecord> {
+        let bytes = encode_record(&op)?;
+        Ok(LoggedRecord { op, bytes })
+    }
+
+    /// Reads a record received from another peer; malformed bytes are an error, never logged.
+    pub fn decode(bytes: Vec<u8>) -> Result<LoggedRecord> {
+        Ok(LoggedRecord { op: decode_record(&bytes)?, bytes })
+    }
+
+    pub fn op(&self) -> &UpdateOperation {
+        &self.op
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn into_op(self) -> UpdateOperation {
+        self.op
+    }
+}
+
 impl LocalShard {
     /// Applies `op` at `seq` as ordered by the shard's primary.
     pub fn apply_at(&self, seq: SeqNo, op: &UpdateOperation, wait: bool) -> Result<ApplyOutcome> {
-        let record = encode_record(op)?;
+        self.apply_record_at(seq, op, &encode_record(op)?, wait)
+    }
+
+    /// [`LocalShard::apply_at`] of a record as the primary logged it.
+    pub fn apply_logged_at(&self, seq: SeqNo, record: &LoggedRecord, wait: bool) -> Result<ApplyOutcome> {
+        self.apply_record_at(seq, &record.op, &record.bytes, wait)
+    }
+
+    fn apply_record_at(&self, seq: SeqNo, op: &UpdateOperation, record: &[u8], wait: bool) -> Result<ApplyOutcome> {
         {
             let _order = self.write_lock.lock();
             let last = self.applied_seq();
             if seq <= last {
-                return self.compare_held(seq, &record);
+                return self.compare_held(seq, record);
             }
             if seq > last + 1 {
                 return Ok(ApplyOutcome::Gap { last });
             }
-            self.wal.append_at(seq, &record)?;
+            self.wal.append_at(seq, record)?;
             apply::apply(&mut self.table.write(), seq, op);
             self.applied_seq.store(seq, Ordering::Release);
         }
@@ -72,6 +113,17 @@ impl LocalShard {
         self.wal.for_each_in(from, to, |seq, bytes| {
             let op = decode_record(bytes).map_err(quiver_storage::StorageError::from)?;
             out.push((seq, op));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// [`LocalShard::wal_records`] as the stored record bytes (not decoded), for
+    /// [`LoggedRecord::decode`] on the peer that applies them.
+    pub fn wal_record_bytes(&self, from: SeqNo, to: SeqNo) -> Result<Vec<(SeqNo, Vec<u8>)>> {
+        let mut out = Vec::new();
+        self.wal.for_each_in(from, to, |seq, bytes| {
+            out.push((seq, bytes.to_vec()));
             Ok(())
         })?;
         Ok(out)

@@ -4,6 +4,7 @@ use crate::apply;
 use crate::error::{Result, ShardError};
 use crate::index_config::IndexConfig;
 use crate::indexer::Indexer;
+use crate::replica::LoggedRecord;
 use parking_lot::{Mutex, RwLock};
 use quiver_storage::StorageError;
 use quiver_storage::checkpoint::{CheckpointChange, CheckpointStore};
@@ -375,23 +376,20 @@ impl LocalShard {
         self.updated(seq, wait)
     }
 
-    /// [`LocalShard::update`], returning the operation as logged: a filter that matches text is
+    /// [`LocalShard::update`], returning the record as logged: a filter that matches text is
     /// resolved to the ids it selects now (`resolve.rs`); a primary sends that to its replicas.
-    pub fn update_resolved(&self, op: &UpdateOperation, wait: bool) -> Result<(UpdateResult, UpdateOperation)> {
+    pub fn update_resolved(&self, op: &UpdateOperation, wait: bool) -> Result<(UpdateResult, LoggedRecord)> {
         let resolve = crate::resolve::needs_resolution(op);
-        let mut record = if resolve { Vec::new() } else { encode_record(op)? };
+        let encoded = if resolve { None } else { Some(LoggedRecord::encode(op.clone())?) };
         let (seq, logged) = {
             let _order = self.write_lock.lock();
-            let logged = match resolve {
-                true => crate::resolve::resolve(&self.table.read(), op.clone()),
-                false => op.clone(),
+            let logged = match encoded {
+                Some(logged) => logged,
+                None => LoggedRecord::encode(crate::resolve::resolve(&self.table.read(), op.clone()))?,
             };
-            if resolve {
-                record = encode_record(&logged)?;
-            }
-            apply::check_preconditions(&self.table.read(), &logged)?;
-            let seq = self.wal.append(&record)?;
-            apply::apply(&mut self.table.write(), seq, &logged);
+            apply::check_preconditions(&self.table.read(), logged.op())?;
+            let seq = self.wal.append(logged.bytes())?;
+            apply::apply(&mut self.table.write(), seq, logged.op());
             self.applied_seq.store(seq, Ordering::Release);
             (seq, logged)
         };

@@ -4,7 +4,8 @@
 
 use crate::apply;
 use crate::error::Result;
-use crate::shard::{LocalShard, decode_record, encode_record};
+use crate::record::{LoggedRecord, decode_record, encode_record};
+use crate::shard::LocalShard;
 use quiver_types::SeqNo;
 use quiver_types::ops::UpdateOperation;
 use serde::{Deserialize, Serialize};
@@ -25,39 +26,6 @@ pub enum ApplyOutcome {
     Diverged,
 }
 
-/// An operation with its WAL record, as the primary logged it: a replica or a `wal_delta`
-/// target logs the same bytes (no second encoding) and applies the operation read from them.
-#[derive(Debug, Clone)]
-pub struct LoggedRecord {
-    op: UpdateOperation,
-    bytes: Vec<u8>,
-}
-
-impl LoggedRecord {
-    /// The record of `op` (encoded once).
-    pub fn encode(op: UpdateOperation) -> Result<LoggedRecord> {
-        let bytes = encode_record(&op)?;
-        Ok(LoggedRecord { op, bytes })
-    }
-
-    /// Reads a record received from another peer; malformed bytes are an error, never logged.
-    pub fn decode(bytes: Vec<u8>) -> Result<LoggedRecord> {
-        Ok(LoggedRecord { op: decode_record(&bytes)?, bytes })
-    }
-
-    pub fn op(&self) -> &UpdateOperation {
-        &self.op
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-
-    pub fn into_op(self) -> UpdateOperation {
-        self.op
-    }
-}
-
 impl LocalShard {
     /// Applies `op` at `seq` as ordered by the shard's primary.
     pub fn apply_at(&self, seq: SeqNo, op: &UpdateOperation, wait: bool) -> Result<ApplyOutcome> {
@@ -66,7 +34,7 @@ impl LocalShard {
 
     /// [`LocalShard::apply_at`] of a record as the primary logged it.
     pub fn apply_logged_at(&self, seq: SeqNo, record: &LoggedRecord, wait: bool) -> Result<ApplyOutcome> {
-        self.apply_record_at(seq, &record.op, &record.bytes, wait)
+        self.apply_record_at(seq, record.op(), record.bytes(), wait)
     }
 
     fn apply_record_at(&self, seq: SeqNo, op: &UpdateOperation, record: &[u8], wait: bool) -> Result<ApplyOutcome> {

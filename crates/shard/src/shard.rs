@@ -4,7 +4,7 @@ use crate::apply;
 use crate::error::{Result, ShardError};
 use crate::index_config::IndexConfig;
 use crate::indexer::Indexer;
-use crate::replica::LoggedRecord;
+use crate::record::{LoggedRecord, decode_record, encode_record};
 use parking_lot::{Mutex, RwLock};
 use quiver_storage::StorageError;
 use quiver_storage::checkpoint::{CheckpointChange, CheckpointStore};
@@ -15,7 +15,6 @@ use quiver_storage::wal::{Wal, WalOptions};
 use quiver_types::SeqNo;
 use quiver_types::index_params::FieldSchema;
 use quiver_types::ops::{UpdateOperation, UpdateResult, UpdateStatus};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -72,40 +71,6 @@ impl ShardConfig {
 impl MemoryReport {
     pub fn total(&self) -> usize {
         self.vectors + self.index + self.payload_index + self.quantized
-    }
-}
-
-/// Version of the WAL record encoding.
-const WAL_RECORD_VERSION: u8 = 1;
-
-#[derive(Deserialize)]
-struct WalRecord {
-    op: UpdateOperation,
-}
-
-/// A [`WalRecord`] to encode: the same fields, borrowed (the operation is not copied).
-#[derive(Serialize)]
-struct WalRecordRef<'a> {
-    op: &'a UpdateOperation,
-}
-
-pub(crate) fn encode_record(op: &UpdateOperation) -> Result<Vec<u8>> {
-    let mut out = vec![WAL_RECORD_VERSION];
-    rmp_encode(&mut out, &WalRecordRef { op })?;
-    Ok(out)
-}
-
-fn rmp_encode(out: &mut Vec<u8>, record: &WalRecordRef) -> Result<()> {
-    rmp_serde::encode::write_named(out, record).map_err(|e| StorageError::Encoding(e.to_string()).into())
-}
-
-pub(crate) fn decode_record(bytes: &[u8]) -> Result<UpdateOperation> {
-    match bytes.split_first() {
-        Some((&WAL_RECORD_VERSION, rest)) => rmp_serde::from_slice::<WalRecord>(rest)
-            .map(|r| r.op)
-            .map_err(|e| StorageError::Encoding(e.to_string()).into()),
-        Some((v, _)) => Err(StorageError::Corrupt(format!("unknown WAL record version {v}")).into()),
-        None => Err(StorageError::Corrupt("empty WAL record".into()).into()),
     }
 }
 

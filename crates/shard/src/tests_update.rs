@@ -3,7 +3,8 @@
 //! encoding before `WalRecordRef` (design record 024).
 
 use crate::index_config::IndexConfig;
-use crate::shard::{LocalShard, ShardConfig, decode_record, encode_record};
+use crate::record::{decode_record, encode_record};
+use crate::shard::{LocalShard, ShardConfig};
 use quiver_storage::vectors::VectorSpec;
 use quiver_types::PointId;
 use quiver_types::config::Distance;

@@ -5,6 +5,7 @@ score boosting; and a clear 400 for each malformed shape."""
 
 import math
 
+import grpc
 import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
@@ -125,6 +126,90 @@ def test_recommend_sum_scores(qc, collection_name):
     scores = {i: float(data[i] @ data[1] + data[i] @ data[2] - data[i] @ data[3]) for i in range(N) if i not in (1, 2, 3)}
     assert [p.id for p in res] == top(scores, 5)
     assert abs(res[0].score - scores[res[0].id]) < 1e-4
+
+
+def test_recommend_negatives_only(qc, collection_name):
+    """Qdrant's "using only negative examples": `best_score` scores each point
+    -sigmoid(similarity to its closest negative), so the points least like every negative come
+    first; `sum_scores` scores it -(sum of similarities to the negatives)."""
+    data = fill(qc, collection_name)
+    neg = [3, 4]
+    res = qc.query_points(
+        collection_name,
+        query=models.RecommendQuery(recommend=models.RecommendInput(negative=neg, strategy=models.RecommendStrategy.BEST_SCORE)),
+        limit=N,
+    ).points
+    best = {i: -sigmoid(max(float(data[i] @ data[n]) for n in neg)) for i in range(N) if i not in neg}
+    assert len(res) == N - len(neg)
+    assert [p.id for p in res] == top(best, N)
+    for p in res:
+        assert abs(p.score - best[p.id]) < 1e-5, (p.id, p.score, best[p.id])
+        assert -1.0 < p.score < 0.0
+    res = qc.query_points(
+        collection_name,
+        query=models.RecommendQuery(recommend=models.RecommendInput(negative=neg, strategy=models.RecommendStrategy.SUM_SCORES)),
+        limit=5,
+    ).points
+    summed = {i: -sum(float(data[i] @ data[n]) for n in neg) for i in range(N) if i not in neg}
+    assert [p.id for p in res] == top(summed, 5)
+    for p in res:
+        assert abs(p.score - summed[p.id]) < 1e-4
+
+
+def test_recommend_example_rules(server, rest, collection_name):
+    """What each strategy needs, as Qdrant answers it: the query API refuses a recommend
+    without any example (422) and `average_vector` without a positive (400); the legacy
+    recommend endpoints (REST, batch, groups and gRPC) answer Qdrant's "Bad request" texts and
+    accept negatives alone for `best_score` and `sum_scores`."""
+    c = QdrantClient(url=server.url, timeout=30)
+    data = fill(c, collection_name)
+    c.close()
+    base = f"/collections/{collection_name}/points"
+    no_example = "At least one positive or negative vector/id must be provided"
+    for strategy in ("average_vector", "best_score", "sum_scores"):
+        assert_error(rest.post(base + "/query", json={"query": {"recommend": {"negative": [], "strategy": strategy}}}), 422, no_example)
+        body = {"prefetch": {"query": {"recommend": {"positive": []}}}, "query": {"fusion": "rrf"}}
+        assert_error(rest.post(base + "/query", json=body), 422, no_example)
+    msg = assert_error(rest.post(base + "/query", json={"query": {"recommend": {"negative": [3]}}}), 400)
+    assert msg == "Wrong input: Validation failed: Positive vectors should not be empty with `average` strategy", msg
+
+    need_positive = "Bad request: At least one positive vector ID required with this strategy"
+    need_any = "Bad request: At least one positive or negative vector ID required with this strategy"
+    for strategy in (None, "average_vector"):
+        body = {"negative": [3], "limit": 3, **({"strategy": strategy} if strategy else {})}
+        assert assert_error(rest.post(base + "/recommend", json=body), 400) == need_positive
+        assert assert_error(rest.post(base + "/recommend/batch", json={"searches": [body]}), 400) == need_positive
+    for strategy in ("best_score", "sum_scores"):
+        assert assert_error(rest.post(base + "/recommend", json={"strategy": strategy, "limit": 3}), 400) == need_any
+    for half, ids in (("a", list(range(0, N, 2))), ("b", list(range(1, N, 2)))):
+        rest.ok("POST", base + "/payload?wait=true", json={"payload": {"half": half}, "points": ids})
+    groups = {"negative": [3], "group_by": "half", "limit": 2, "group_size": 1}
+    assert assert_error(rest.post(base + "/recommend/groups", json=groups), 400) == need_positive
+    got = rest.ok("POST", base + "/recommend/groups", json={**groups, "strategy": "best_score"})
+    assert len(got["groups"]) == 2
+
+    best = {i: -sigmoid(float(data[i] @ data[3])) for i in range(N) if i != 3}
+    res = rest.ok("POST", base + "/recommend", json={"negative": [3], "strategy": "best_score", "limit": 4})
+    assert [p["id"] for p in res] == top(best, 4)
+    assert all(abs(p["score"] - best[p["id"]]) < 1e-5 for p in res)
+    batch = rest.ok("POST", base + "/recommend/batch", json={"searches": [{"negative": [3], "strategy": "sum_scores", "limit": 2}]})
+    summed = {i: -float(data[i] @ data[3]) for i in range(N) if i != 3}
+    assert [p["id"] for p in batch[0]] == top(summed, 2)
+
+    g = QdrantClient(url=server.url, grpc_port=server.grpc_port, prefer_grpc=True, timeout=30)
+    req = lambda **kw: pb.RecommendPoints(collection_name=collection_name, limit=4, **kw)  # noqa: E731
+    reply = g.grpc_points.Recommend(req(negative=[pb.PointId(num=3)], strategy=pb.RecommendStrategy.BestScore), timeout=30)
+    assert [p.id.num for p in reply.result] == top(best, 4)
+    assert all(abs(p.score - best[p.id.num]) < 1e-5 for p in reply.result)
+    for bad, text in ((req(negative=[pb.PointId(num=3)]), need_positive), (req(strategy=pb.RecommendStrategy.SumScores), need_any)):
+        with pytest.raises(grpc.RpcError) as e:
+            g.grpc_points.Recommend(bad, timeout=30)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details() == text, e.value
+    empty = pb.Query(recommend=pb.RecommendInput(strategy=pb.RecommendStrategy.BestScore))
+    with pytest.raises(grpc.RpcError) as e:
+        g.grpc_points.Query(pb.QueryPoints(collection_name=collection_name, query=empty), timeout=30)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and no_example in e.value.details(), e.value
+    g.close()
 
 
 def test_sample_random(qc, collection_name):

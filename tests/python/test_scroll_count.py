@@ -160,6 +160,47 @@ def test_scroll_order_by(client, collection_name):
     assert all(p.payload["even"] for p in pts)
 
 
+def test_order_by_needs_a_range_index(server, rest, client, collection_name):
+    """Qdrant refuses `order_by` (scroll and query, REST and gRPC) on a field without a
+    range-capable index (integer with `range`, float, datetime) instead of answering a page."""
+    import grpc
+    from qdrant_client import QdrantClient
+
+    _fill(client, collection_name, 10)
+    rest.ok("POST", f"/collections/{collection_name}/points/payload?wait=true", json={"payload": {"s": "x"}, "points": list(range(10))})
+    base = f"/collections/{collection_name}/points"
+
+    def refused(key):
+        text = f"Wrong input: No range index for `order_by` key: `{key}`. Please create one to use `order_by`."
+        for path, body in (("/scroll", {"order_by": key}), ("/query", {"query": {"order_by": key}})):
+            msg = assert_error(rest.post(base + path, json=body), 400)
+            assert msg.startswith(text) and "indexing/#payload-index" in msg, msg
+
+    refused("score")  # unindexed number
+    refused("s")  # unindexed string
+    _make_order_index(client, collection_name, "s", models.PayloadSchemaType.KEYWORD)
+    refused("s")
+    client.create_payload_index(collection_name, "score", field_schema=models.IntegerIndexParams(type="integer", lookup=True, range=False), wait=True)
+    refused("score")
+    g = QdrantClient(url=server.url, grpc_port=server.grpc_port, prefer_grpc=True, timeout=30)
+    for call in (
+        lambda: g.scroll(collection_name, order_by="score"),
+        lambda: g.query_points(collection_name, query=models.OrderByQuery(order_by="s")),
+    ):
+        with pytest.raises(grpc.RpcError) as e:
+            call()
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "No range index for `order_by` key" in e.value.details()
+
+    # A range index makes the same requests work.
+    client.delete_payload_index(collection_name, "score", wait=True)
+    _make_order_index(client, collection_name, "score", models.PayloadSchemaType.INTEGER)
+    pts, _ = client.scroll(collection_name, limit=3, order_by="score")
+    assert [p.payload["score"] for p in pts] == [0, 1, 2]
+    res = g.query_points(collection_name, query=models.OrderByQuery(order_by=models.OrderBy(key="score", direction="desc")), limit=2).points
+    assert [p.order_value for p in res] == [9, 8]
+    g.close()
+
+
 def test_count_exact_with_and_without_filter(client, rest, collection_name):
     _fill(client, collection_name, 40, shard_number=3)
     assert client.count(collection_name, exact=True).count == 40

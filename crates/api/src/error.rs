@@ -28,6 +28,11 @@ impl ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("Validation error in JSON body: [{e}]"))
     }
 
+    /// 400 `Bad request: `.
+    pub fn bad_request(e: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, format!("Bad request: {e}"))
+    }
+
     /// 400 `Wrong input: `.
     pub fn bad_input(e: impl std::fmt::Display) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, format!("Wrong input: {e}"))

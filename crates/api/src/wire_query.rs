@@ -316,7 +316,35 @@ fn mmr(mmr: MmrWire, limit: usize) -> Result<Mmr, ApiError> {
     Ok(Mmr { diversity, candidates_limit })
 }
 
+impl RecommendWire {
+    /// The examples the legacy recommend endpoints (REST and gRPC `…/recommend`, its batch and
+    /// groups) require, as Qdrant checks them there: a positive for `average_vector` (the
+    /// default), any example for `best_score` and `sum_scores`.
+    pub(crate) fn check_legacy_examples(&self) -> Result<(), ApiError> {
+        let (no_positive, no_example) =
+            (self.positive.is_empty(), self.positive.is_empty() && self.negative.is_empty());
+        match self.strategy.as_deref() {
+            None | Some("average_vector") if no_positive => {
+                Err(ApiError::bad_request("At least one positive vector ID required with this strategy"))
+            }
+            Some("best_score" | "sum_scores") if no_example => {
+                Err(ApiError::bad_request("At least one positive or negative vector ID required with this strategy"))
+            }
+            // Enough examples, or an unknown strategy (refused when the query is read).
+            None | Some(_) => Ok(()),
+        }
+    }
+}
+
+/// A recommend query needs an example of either kind, whatever the strategy (Qdrant's
+/// validation of `RecommendInput`); what a strategy needs beyond that is checked where the
+/// examples are resolved.
 fn recommend_input(recommend: RecommendWire) -> Result<QueryInput, ApiError> {
+    if recommend.positive.is_empty() && recommend.negative.is_empty() {
+        return Err(ApiError::validation(
+            "query.recommend.positives, negatives: At least one positive or negative vector/id must be provided",
+        ));
+    }
     let positive = vector_inputs(recommend.positive)?;
     let negative = vector_inputs(recommend.negative)?;
     Ok(match recommend.strategy.as_deref() {
@@ -480,10 +508,11 @@ impl RecommendRequestWire {
     }
 
     pub fn into_query(self) -> Result<QueryPoints, ApiError> {
-        if self.positive.is_empty() && self.negative.is_empty() {
-            return Err(ApiError::bad_input("At least one positive or negative example is required"));
+        let query = self.into_query_wire();
+        if let Some(QueryWire::Recommend { recommend }) = &query.query {
+            recommend.check_legacy_examples()?;
         }
-        self.into_query_wire().into_query()
+        query.into_query()
     }
 }
 
@@ -491,4 +520,48 @@ impl RecommendRequestWire {
 #[derive(Debug, Deserialize)]
 pub struct RecommendBatchWire {
     pub searches: Vec<RecommendRequestWire>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recommend(positive: usize, negative: usize, strategy: Option<&str>) -> RecommendWire {
+        let example = |i: usize| VectorInputWire::Dense(vec![i as f32, 1.0]);
+        RecommendWire {
+            positive: (0..positive).map(example).collect(),
+            negative: (0..negative).map(example).collect(),
+            strategy: strategy.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn legacy_recommend_examples_per_strategy() {
+        let refused = |r: RecommendWire| r.check_legacy_examples().unwrap_err().message;
+        let no_positive = "Bad request: At least one positive vector ID required with this strategy";
+        let no_example = "Bad request: At least one positive or negative vector ID required with this strategy";
+        assert_eq!(refused(recommend(0, 1, None)), no_positive);
+        assert_eq!(refused(recommend(0, 1, Some("average_vector"))), no_positive);
+        assert_eq!(refused(recommend(0, 0, Some("best_score"))), no_example);
+        assert_eq!(refused(recommend(0, 0, Some("sum_scores"))), no_example);
+        for strategy in [Some("best_score"), Some("sum_scores")] {
+            assert!(recommend(0, 1, strategy).check_legacy_examples().is_ok());
+        }
+        assert!(recommend(1, 0, None).check_legacy_examples().is_ok());
+    }
+
+    #[test]
+    fn query_recommend_needs_some_example() {
+        let err = recommend_input(recommend(0, 0, Some("best_score"))).unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            err.message.contains("At least one positive or negative vector/id must be provided"),
+            "{}",
+            err.message
+        );
+        assert!(matches!(
+            recommend_input(recommend(0, 2, Some("best_score"))),
+            Ok(QueryInput::RecommendBestScore { positive, negative }) if positive.is_empty() && negative.len() == 2
+        ));
+    }
 }

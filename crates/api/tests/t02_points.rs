@@ -457,6 +457,18 @@ async fn scroll_order_by_asc_desc() {
         })
         .collect();
     t.upsert("c", Value::Array(points)).await;
+    // Without a range index Qdrant refuses order_by.
+    let refused = t
+        .err(
+            Method::POST,
+            "/collections/c/points/scroll",
+            Some(json!({"limit": 5, "order_by": "price"})),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(refused.starts_with("Wrong input: No range index for `order_by` key: `price`."), "{refused}");
+    t.ok(Method::PUT, "/collections/c/index?wait=true", Some(json!({"field_name": "price", "field_schema": "float"})))
+        .await;
     let prices = |page: &Value| -> Vec<f64> {
         page["points"].as_array().unwrap().iter().map(|p| p["payload"]["price"].as_f64().unwrap()).collect()
     };

@@ -112,6 +112,9 @@ impl Collection {
     /// A page of points over the shards `shard_key` selects (all without one).
     pub async fn scroll(&self, request: ScrollRequest, shard_key: Option<&ShardKeySelector>) -> Result<ScrollPage> {
         validate::prepare_filter(request.filter.as_ref())?;
+        if let Some(order_by) = &request.order_by {
+            validate::check_order_by(&self.payload_index(), order_by)?;
+        }
         let limit = request.limit;
         let order = request.order_by.as_ref().map(|o| o.direction.unwrap_or_default());
         let mut per_shard_request = request.clone();

@@ -8,10 +8,12 @@ use quiver_shard::validate_filter;
 use quiver_shard::vectors::quantize;
 use quiver_types::config::{CollectionConfig, Datatype, Distance, VectorParams};
 use quiver_types::filter::Filter;
+use quiver_types::index_params::FieldSchema;
 use quiver_types::json_path::JsonPath;
 use quiver_types::ops::{PointSelector, UpdateOperation};
 use quiver_types::point::{NamedVectors, SparseVector, Vector};
-use quiver_types::query::QueryVector;
+use quiver_types::query::{OrderBy, QueryVector};
+use std::collections::BTreeMap;
 
 fn bad(msg: impl Into<String>) -> CollectionError {
     CollectionError::BadInput(msg.into())
@@ -165,4 +167,54 @@ pub fn prepare_query(config: &CollectionConfig, name: &str, query: &mut QueryVec
 /// Validates a read filter.
 pub fn prepare_filter(filter: Option<&Filter>) -> Result<()> {
     check_filter(filter)
+}
+
+/// Checks that `order_by` names a field with a range-capable payload index (`integer` with
+/// `range`, `float`, `datetime`), as Qdrant requires: ordering by any other field is refused
+/// instead of answering an empty or unindexed page.
+pub fn check_order_by(payload_index: &BTreeMap<String, serde_json::Value>, order_by: &OrderBy) -> Result<()> {
+    let key = JsonPath::parse(&order_by.key)?;
+    let has_range_index = payload_index.iter().any(|(field, schema)| {
+        JsonPath::parse(field).is_ok_and(|f| f == key) && FieldSchema::parse(schema).is_ok_and(|s| s.has_range_index())
+    });
+    if has_range_index {
+        return Ok(());
+    }
+    Err(bad(format!(
+        "No range index for `order_by` key: `{}`. Please create one to use `order_by`. Check \
+         https://qdrant.tech/documentation/concepts/indexing/#payload-index to see which payload schemas support \
+         Range conditions",
+        order_by.key
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn order_by(key: &str) -> OrderBy {
+        OrderBy { key: key.to_string(), direction: None, start_from: None }
+    }
+
+    #[test]
+    fn order_by_needs_a_range_index_on_its_key() {
+        let index: BTreeMap<String, serde_json::Value> = [
+            ("n".to_string(), json!("integer")),
+            ("lookup_only".to_string(), json!({"type": "integer", "range": false})),
+            ("f".to_string(), json!({"type": "float", "on_disk": true})),
+            ("dt".to_string(), json!("datetime")),
+            ("s".to_string(), json!("keyword")),
+            ("nested.x".to_string(), json!("integer")),
+        ]
+        .into_iter()
+        .collect();
+        for key in ["n", "f", "dt", "nested.x"] {
+            assert!(check_order_by(&index, &order_by(key)).is_ok(), "{key}");
+        }
+        for key in ["s", "lookup_only", "unindexed", "nested"] {
+            let err = check_order_by(&index, &order_by(key)).unwrap_err().to_string();
+            assert!(err.contains(&format!("No range index for `order_by` key: `{key}`.")), "{err}");
+        }
+    }
 }

@@ -94,12 +94,19 @@ impl Examples<'_> {
         Ok(out)
     }
 
-    /// Positive examples of a recommendation (at least one).
-    pub(crate) async fn positives(&self, inputs: &[VectorInput]) -> Result<Vec<Vector>> {
-        if inputs.is_empty() {
-            return Err(NodeError::BadInput("recommend needs at least one positive example".into()));
+    /// The positive and negative examples of a `best_score` or `sum_scores` recommendation:
+    /// negatives alone are enough (the points least like them rank first), none at all is not.
+    pub(crate) async fn scored_examples(
+        &self,
+        positive: &[VectorInput],
+        negative: &[VectorInput],
+    ) -> Result<(Vec<Vector>, Vec<Vector>)> {
+        if positive.is_empty() && negative.is_empty() {
+            return Err(NodeError::BadRequest(
+                "At least one positive or negative vector ID required with this strategy".into(),
+            ));
         }
-        self.all(inputs).await
+        Ok((self.all(positive).await?, self.all(negative).await?))
     }
 
     /// Relevance feedback pairs: the feedback sorted by score, best paired with worst, then the

@@ -193,7 +193,9 @@ fn sparse_average(positive: &[SparseVector], negative: &[SparseVector]) -> Spars
 /// multivector of one vector; a single positive multivector without negatives is used as is.
 fn average_vector(positive: Vec<Vector>, negative: Vec<Vector>) -> Result<QueryVector> {
     if positive.is_empty() {
-        return Err(NodeError::BadInput("recommend needs at least one positive example".into()));
+        return Err(NodeError::BadInput(
+            "Validation failed: Positive vectors should not be empty with `average` strategy".into(),
+        ));
     }
     let sparse = |list: &[Vector]| -> Option<Vec<SparseVector>> {
         list.iter().map(|v| if let Vector::Sparse(s) = v { Some(s.clone()) } else { None }).collect()
@@ -426,14 +428,14 @@ async fn stage_vector(stage: &Stage<'_>, query: &QueryInput) -> Result<(QueryVec
         QueryInput::Recommend { positive, negative } => {
             average_vector(examples.all(positive).await?, examples.all(negative).await?)?
         }
-        QueryInput::RecommendBestScore { positive, negative } => QueryVector::Custom(CustomQuery::BestScore {
-            positive: examples.positives(positive).await?,
-            negative: examples.all(negative).await?,
-        }),
-        QueryInput::RecommendSumScores { positive, negative } => QueryVector::Custom(CustomQuery::SumScores {
-            positive: examples.positives(positive).await?,
-            negative: examples.all(negative).await?,
-        }),
+        QueryInput::RecommendBestScore { positive, negative } => {
+            let (positive, negative) = examples.scored_examples(positive, negative).await?;
+            QueryVector::Custom(CustomQuery::BestScore { positive, negative })
+        }
+        QueryInput::RecommendSumScores { positive, negative } => {
+            let (positive, negative) = examples.scored_examples(positive, negative).await?;
+            QueryVector::Custom(CustomQuery::SumScores { positive, negative })
+        }
         QueryInput::Discover { target, context } => QueryVector::Custom(CustomQuery::Discover {
             target: examples.one(target).await?,
             pairs: examples.pairs(context).await?,
@@ -558,4 +560,20 @@ async fn attach(
         }
     }
     Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn average_vector_needs_a_positive() {
+        let err = average_vector(Vec::new(), vec![Vector::Dense(vec![1.0, 0.0])]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Wrong input: Validation failed: Positive vectors should not be empty with `average` strategy"
+        );
+        let target = average_vector(vec![Vector::Dense(vec![1.0, 1.0])], vec![Vector::Dense(vec![1.0, 0.0])]);
+        assert_eq!(target.unwrap(), QueryVector::Dense(vec![1.0, 2.0]));
+    }
 }

@@ -207,6 +207,28 @@ mod tests {
         assert!((dot(&v, &v) - 1.0).abs() < 1e-5);
     }
 
+    /// `best_score` and `sum_scores` with negative examples only, against scores worked out by
+    /// hand: `best_score` is `-(0.5 · (s / (1 + |s|) + 1))` of the closest negative's similarity.
+    #[test]
+    fn negatives_only_recommend_scores() {
+        let candidate = Vector::Dense(vec![1.0, 2.0]);
+        let negative = vec![Vector::Dense(vec![1.0, 0.0]), Vector::Dense(vec![0.0, -1.0])];
+        // Dot similarities to the negatives: 1 and -2; the closest negative is the first.
+        let sim = |example: &Vector| match (&candidate, example) {
+            (Vector::Dense(a), Vector::Dense(b)) => a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>(),
+            (_, _) => unreachable!("dense examples only"),
+        };
+        let best = custom_score(&CustomQuery::BestScore { positive: Vec::new(), negative: negative.clone() }, sim);
+        assert!((best - -0.75).abs() < 1e-6, "best_score {best}");
+        let sum = custom_score(&CustomQuery::SumScores { positive: Vec::new(), negative: negative.clone() }, sim);
+        assert!((sum - 1.0).abs() < 1e-6, "sum_scores {sum}");
+        // A point farther from every negative ranks higher: similarities -1 and -3 → -0.25.
+        let far = |example: &Vector| sim(example) - 2.0;
+        let best_far = custom_score(&CustomQuery::BestScore { positive: Vec::new(), negative }, far);
+        assert!((best_far - -0.25).abs() < 1e-6, "best_score far {best_far}");
+        assert!(best_far > best);
+    }
+
     #[test]
     fn sparse_dot_needs_overlap() {
         let a = SparseVector { indices: vec![1, 3, 5], values: vec![1.0, 2.0, 3.0] };

@@ -230,6 +230,20 @@ impl FieldSchema {
         }
     }
 
+    /// Whether the index answers range conditions, which `order_by` needs: `integer` with
+    /// `range` (the default), `float` and `datetime`.
+    pub fn has_range_index(&self) -> bool {
+        match self.data_type() {
+            FieldTypeName::Integer => self.integer_capabilities().1,
+            FieldTypeName::Float | FieldTypeName::Datetime => true,
+            FieldTypeName::Keyword
+            | FieldTypeName::Geo
+            | FieldTypeName::Text
+            | FieldTypeName::Bool
+            | FieldTypeName::Uuid => false,
+        }
+    }
+
     /// Whether the field partitions points by tenant (`is_tenant` of keyword and uuid indexes).
     pub fn is_tenant(&self) -> bool {
         match self {
@@ -346,6 +360,19 @@ fn check_text(p: &TextParams) -> Result<(), crate::TypesError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn range_index_only_for_ordered_numbers() {
+        let range = |v: serde_json::Value| FieldSchema::parse(&v).unwrap().has_range_index();
+        assert!(range(json!("integer")));
+        assert!(range(json!({"type": "integer", "lookup": false})));
+        assert!(!range(json!({"type": "integer", "range": false})));
+        assert!(range(json!("float")));
+        assert!(range(json!({"type": "datetime", "on_disk": true})));
+        for other in ["keyword", "geo", "text", "bool", "uuid"] {
+            assert!(!range(json!(other)), "{other}");
+        }
+    }
 
     #[test]
     fn params_parse_and_round_trip() {

@@ -234,6 +234,7 @@ pub fn recommend_request(r: pb::RecommendPoints) -> Result<QueryRequestWire, Sta
     let mut negative = ids(r.negative)?;
     negative.extend(r.negative_vectors.into_iter().map(example_vector).collect::<Result<Vec<_>, _>>()?);
     let recommend = RecommendWire { positive, negative, strategy: strategy(r.strategy) };
+    recommend.check_legacy_examples()?;
     Ok(QueryRequestWire {
         query: Some(QueryWire::Recommend { recommend }),
         using: r.using,

@@ -14,7 +14,7 @@ def _indexed_collection(client, name, n=800, dim=16):
     client.create_collection(
         name,
         vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
-        hnsw_config=models.HnswConfigDiff(m=8, ef_construct=32, full_scan_threshold=1),
+        hnsw_config=models.HnswConfigDiff(m=8, ef_construct=32, full_scan_threshold=10),
         optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1),
     )
     client.create_payload_index(name, "color", field_schema=models.PayloadSchemaType.KEYWORD, wait=True)

@@ -139,10 +139,13 @@ struct PointsListWire {
     update_mode: Option<UpdateMode>,
 }
 
+/// The `vectors` of a batch upsert: one unnamed vector per id (dense, or a multivector), or
+/// lists of vectors by name.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum BatchVectors {
     Single(Vec<Vec<f32>>),
+    Multi(Vec<Vec<Vec<f32>>>),
     Named(BTreeMap<String, Vec<Vector>>),
 }
 
@@ -179,19 +182,24 @@ impl Write {
     }
 }
 
+/// Gives each of the batch's points its unnamed vector from `list` (one per id).
+fn unnamed_batch<T>(vectors: &mut [NamedVectors], list: Vec<T>, vector: fn(T) -> Vector) -> Result<(), ApiError> {
+    if list.len() != vectors.len() {
+        return Err(ApiError::bad_input(format!("{} vectors for {} ids", list.len(), vectors.len())));
+    }
+    for (slot, v) in vectors.iter_mut().zip(list) {
+        slot.insert(String::new(), vector(v));
+    }
+    Ok(())
+}
+
 fn batch_points(batch: BatchWire) -> Result<Vec<PointStruct>, ApiError> {
     let n = batch.ids.len();
     let mut vectors: Vec<NamedVectors> = vec![NamedVectors::new(); n];
     match batch.vectors {
         None => {}
-        Some(BatchVectors::Single(list)) => {
-            if list.len() != n {
-                return Err(ApiError::bad_input(format!("Wrong input: {} vectors for {n} ids", list.len())));
-            }
-            for (slot, v) in vectors.iter_mut().zip(list) {
-                slot.insert(String::new(), Vector::Dense(v));
-            }
-        }
+        Some(BatchVectors::Single(list)) => unnamed_batch(&mut vectors, list, Vector::Dense)?,
+        Some(BatchVectors::Multi(list)) => unnamed_batch(&mut vectors, list, Vector::Multi)?,
         Some(BatchVectors::Named(map)) => {
             for (name, list) in map {
                 if list.len() != n {
@@ -216,9 +224,39 @@ fn batch_points(batch: BatchWire) -> Result<Vec<PointStruct>, ApiError> {
         .collect())
 }
 
+const INFERENCE_REFUSED: &str = "inference (documents, images, objects) is not supported";
+
+/// Whether `value` is one of Qdrant's inference inputs: a document (`text`), an image or an
+/// object, each with its `model`.
+fn is_inference(value: &Value) -> bool {
+    value.as_object().is_some_and(|o| {
+        o.get("model").is_some_and(Value::is_string) && ["text", "image", "object"].iter().any(|k| o.contains_key(*k))
+    })
+}
+
+/// Whether the vectors of a point (or the lists of a batch) hold an inference input where a
+/// vector goes: the whole value, a named value, or an entry of a list.
+fn holds_inference(vectors: &Value) -> bool {
+    let entry = |v: &Value| is_inference(v) || v.as_array().is_some_and(|list| list.iter().any(is_inference));
+    match vectors {
+        Value::Array(list) => list.iter().any(is_inference),
+        Value::Object(named) => is_inference(vectors) || named.values().any(entry),
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => false,
+    }
+}
+
 /// Parses an upsert body: the list form (`points`) or the batch form (`batch`).
 pub fn upsert_operation(body: Value) -> Result<Write, ApiError> {
     let is_batch = body.get("batch").is_some();
+    let vectors = match is_batch {
+        true => body["batch"].get("vectors").into_iter().collect::<Vec<_>>(),
+        false => {
+            body.get("points").and_then(Value::as_array).into_iter().flatten().filter_map(|p| p.get("vector")).collect()
+        }
+    };
+    if vectors.into_iter().any(holds_inference) {
+        return Err(ApiError::bad_input(INFERENCE_REFUSED));
+    }
     if is_batch {
         let wire: PointsBatchWire = serde_json::from_value(body).map_err(ApiError::format)?;
         let op = UpdateOperation::Upsert {

@@ -204,6 +204,27 @@ mod tests {
     }
 
     #[test]
+    fn lists_of_two_rows_are_multivectors() {
+        assert_eq!(query("[[1, 2], [3, 4]]").unwrap(), "Vector(Multi([[1.0, 2.0], [3.0, 4.0]]))");
+        let nearest = query(r#"{"nearest": [[1, 2, 3], [4, 5, 6]]}"#).unwrap();
+        assert_eq!(nearest, "Nearest { nearest: Multi([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), mmr: None }");
+        let recommend = query(r#"{"recommend": {"positive": [[[1, 2], [3, 4]]], "negative": [[[0, 1], [1, 0]]]}}"#);
+        let recommend = recommend.unwrap();
+        assert!(recommend.contains("positive: [Multi([[1.0, 2.0], [3.0, 4.0]])]"), "{recommend}");
+        assert!(recommend.contains("negative: [Multi([[0.0, 1.0], [1.0, 0.0]])]"), "{recommend}");
+        let context = query(r#"{"context": {"positive": [[1, 2], [3, 4]], "negative": [[5, 6], [7, 8]]}}"#).unwrap();
+        assert!(context.contains("positive: Multi([[1.0, 2.0], [3.0, 4.0]])"), "{context}");
+        let discover = query(r#"{"discover": {"target": [[1, 2], [3, 4]], "context": []}}"#).unwrap();
+        assert!(discover.contains("target: Multi([[1.0, 2.0], [3.0, 4.0]])"), "{discover}");
+        // The sparse object form stays sparse.
+        let sparse = query(r#"{"recommend": {"positive": [{"indices": [1, 2], "values": [3, 4]}]}}"#).unwrap();
+        assert!(
+            sparse.contains("positive: [Sparse(SparseVector { indices: [1, 2], values: [3.0, 4.0] })]"),
+            "{sparse}"
+        );
+    }
+
+    #[test]
     fn refusals_name_the_query_kind() {
         let untagged = "data did not match any variant of untagged enum VectorInputWire";
         assert_eq!(query(r#"[1, "a"]"#).unwrap_err(), format!("invalid `vector` query: {untagged}"));

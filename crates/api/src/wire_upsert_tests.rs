@@ -108,3 +108,65 @@ fn a_dense_vector_reads_as_its_numbers() {
     let quiver_types::ops::UpdateOperation::Upsert { points, .. } = write.op else { panic!("not an upsert") };
     assert_eq!(points[0].vectors[""], Vector::Dense(vec![0.1, 2.0, -3.5]));
 }
+
+/// The points of an upsert body, read as the handler reads it.
+fn upserted(body: &str) -> Vec<PointStruct> {
+    let write = upsert_body(body.as_bytes()).unwrap();
+    let quiver_types::ops::UpdateOperation::Upsert { points, .. } = write.op else {
+        panic!("not an upsert: {:?}", write.op)
+    };
+    points
+}
+
+#[test]
+fn batches_of_unnamed_multivectors_are_upserted() {
+    let points = upserted(r#"{"batch": {"ids": [1, 2], "vectors": [[[0.5, 1.5], [2.5, 3.5], [1, 0.1]], [[1, 2]]]}}"#);
+    assert_eq!(points[0].vectors[""], Vector::Multi(vec![vec![0.5, 1.5], vec![2.5, 3.5], vec![1.0, 0.1]]));
+    assert_eq!(points[1].vectors[""], Vector::Multi(vec![vec![1.0, 2.0]]));
+    // Dense batches and named batches read as before.
+    let points = upserted(r#"{"batch": {"ids": [1, 2], "vectors": [[1, 2], [3, 4]]}}"#);
+    assert_eq!(points[1].vectors[""], Vector::Dense(vec![3.0, 4.0]));
+    let named =
+        r#"{"batch": {"ids": [1], "vectors": {"m": [[[1, 2], [3, 4]]], "s": [{"indices": [1], "values": [2]}]}}}"#;
+    let points = upserted(named);
+    assert_eq!(points[0].vectors["m"], Vector::Multi(vec![vec![1.0, 2.0], vec![3.0, 4.0]]));
+    let sparse = quiver_types::SparseVector { indices: vec![1], values: vec![2.0] };
+    assert_eq!(points[0].vectors["s"], Vector::Sparse(sparse));
+    let e = upsert_body(br#"{"batch": {"ids": [1], "vectors": [[[1, 2]], [[3, 4]]]}}"#).unwrap_err();
+    assert_eq!((e.status.as_u16(), e.message.as_str()), (400, "Wrong input: 2 vectors for 1 ids"));
+}
+
+#[test]
+fn a_multivector_of_two_whole_number_rows_is_never_sparse() {
+    let rows = Vector::Multi(vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]]);
+    for body in [
+        r#"{"points": [{"id": 1, "vector": {"mv": [[1, 2, 3], [4, 5, 6]]}}]}"#,
+        // Left to the buffered reading (a repeated key).
+        r#"{"points": [], "points": [{"id": 1, "vector": {"mv": [[1, 2, 3], [4, 5, 6]]}}]}"#,
+        r#"{"batch": {"ids": [1], "vectors": {"mv": [[[1, 2, 3], [4, 5, 6]]]}}}"#,
+    ] {
+        assert_eq!(upserted(body)[0].vectors["mv"], rows, "{body}");
+    }
+    assert_eq!(upserted(r#"{"points": [{"id": 1, "vector": [[1, 2, 3], [4, 5, 6]]}]}"#)[0].vectors[""], rows);
+    let update = r#"{"points": [{"id": 1, "vector": {"mv": [[1, 2, 3], [4, 5, 6]]}}]}"#;
+    let write = serde_json::from_str::<wire::UpdateVectorsWire>(update).unwrap().into_operation().unwrap();
+    let quiver_types::ops::UpdateOperation::UpdateVectors { points, .. } = write.op else { panic!("{:?}", write.op) };
+    assert_eq!(points[0].vectors["mv"], rows);
+}
+
+#[test]
+fn inference_inputs_are_refused_by_name() {
+    let refused = "Wrong input: inference (documents, images, objects) is not supported";
+    for body in [
+        r#"{"batch": {"ids": [1], "vectors": [{"text": "hello", "model": "m"}]}}"#,
+        r#"{"batch": {"ids": [1], "vectors": {"d": [{"image": "x.png", "model": "m"}]}}}"#,
+        r#"{"points": [{"id": 1, "vector": {"text": "hello", "model": "m"}}]}"#,
+        r#"{"points": [{"id": 1, "vector": {"d": {"object": {}, "model": "m"}}}]}"#,
+    ] {
+        let e = upsert_body(body.as_bytes()).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.message.as_str()), (400, refused), "{body}");
+    }
+    // A map naming vectors `text` and `model` is vectors, not a document.
+    let points = upserted(r#"{"points": [{"id": 1, "vector": {"text": [1], "model": [2]}}]}"#);
+    assert_eq!(points[0].vectors["model"], Vector::Dense(vec![2.0]));
+}

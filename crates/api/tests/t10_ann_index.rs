@@ -36,7 +36,7 @@ async fn setup() -> TestNode {
     t.create(
         "c",
         json!({"vectors": {"size": DIM, "distance": "Cosine"}, "optimizers_config": {"indexing_threshold": 1},
-               "hnsw_config": {"m": 8, "ef_construct": 32, "full_scan_threshold": 1}}),
+               "hnsw_config": {"m": 8, "ef_construct": 32, "full_scan_threshold": 10}}),
     )
     .await;
     t.upsert("c", points()).await;

@@ -68,9 +68,7 @@ fn validate_create(request: &CreateCollection) -> Result<()> {
     for q in request.quantization_config.iter().chain(vector_quantization) {
         quiver_types::quantization::Quantization::parse(q)?;
     }
-    if let Some(ef) = request.hnsw_config.as_ref().and_then(|h| h.ef_construct).filter(|ef| *ef < 4) {
-        return Err(validation(quiver_types::validation::at_least("hnsw_config.ef_construct", ef, 4)));
-    }
+    request.validate_ranges()?;
     Ok(())
 }
 
@@ -156,6 +154,7 @@ impl Node {
         request: UpdateCollection,
         timeout: Option<Duration>,
     ) -> Result<bool> {
+        request.validate_ranges()?;
         if self.cluster().is_some() {
             let collection = self.resolve(name)?;
             // Refused here with a 400 rather than by every peer's state machine.

@@ -10,9 +10,10 @@ pub type Payload = serde_json::Map<String, serde_json::Value>;
 /// The name of the unnamed (default) dense vector.
 pub const DEFAULT_VECTOR_NAME: &str = "";
 
-/// A sparse vector: parallel lists of dimension indices and values.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A sparse vector: parallel lists of dimension indices and values. In JSON it is only the
+/// object `{"indices": [...], "values": [...]}` (read by `point_serde.rs`): a list of two lists
+/// is a multivector.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SparseVector {
     pub indices: Vec<u32>,
     pub values: Vec<f32>,

@@ -7,8 +7,14 @@
 //! `is_human_readable() == false`) carry the same untagged shapes, so the variant can be told
 //! from the value's own structure: a map is sparse (or named), a list whose first element is a
 //! number is dense, a list of lists is a multivector. Those are read straight into their
-//! vectors here. Human-readable formats (JSON) keep serde's derived reading, so what JSON
-//! accepts and every refusal's text stay exactly as they were.
+//! vectors here. Human-readable formats (JSON) keep serde's derived reading and its refusal
+//! texts.
+//!
+//! A `SparseVector` in a human-readable format is only the object `{"indices", "values"}`:
+//! serde's derived reading of a struct also takes a sequence of its fields in order, so a
+//! multivector of two rows (`[[1, 2, 3], [4, 5, 6]]`) would be read as indices and values by
+//! every untagged enum that tries the sparse variant before the multivector one. Binary formats
+//! keep the derived reading (a map, or a sequence of the two lists).
 
 use crate::point::{SparseVector, Vector, VectorStruct};
 use serde::Deserialize;
@@ -16,6 +22,39 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::collections::BTreeMap;
 use std::fmt;
+
+/// The fields of a sparse vector, read as serde derives a struct's reading.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename = "SparseVector")]
+struct SparseFields {
+    indices: Vec<u32>,
+    values: Vec<f32>,
+}
+
+impl<'de> Deserialize<'de> for SparseVector {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let SparseFields { indices, values } = match deserializer.is_human_readable() {
+            true => deserializer.deserialize_map(SparseObject)?,
+            false => SparseFields::deserialize(deserializer)?,
+        };
+        Ok(SparseVector { indices, values })
+    }
+}
+
+/// Reads a sparse vector from an object only.
+struct SparseObject;
+
+impl<'de> Visitor<'de> for SparseObject {
+    type Value = SparseFields;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a sparse vector object {\"indices\": [...], \"values\": [...]}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<SparseFields, A::Error> {
+        SparseFields::deserialize(MapAccessDeserializer::new(map))
+    }
+}
 
 /// The derived untagged readings, used for human-readable formats (names as serde reports them).
 mod derived {
@@ -271,5 +310,70 @@ mod tests {
         assert_eq!(e, "data did not match any variant of untagged enum Vector");
         let e = serde_json::from_str::<VectorStruct>("true").unwrap_err().to_string();
         assert_eq!(e, "data did not match any variant of untagged enum VectorStruct");
+    }
+
+    #[test]
+    fn json_lists_of_two_rows_are_multivectors_never_sparse() {
+        let two_rows = Vector::Multi(vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]]);
+        for json in ["[[1,2,3],[4,5,6]]", "[[1.0,2,3],[4,5,6]]", "[[1,2,3],[4.5,5,6]]"] {
+            let expected = serde_json::from_str::<Vec<Vec<f32>>>(json).unwrap();
+            assert_eq!(serde_json::from_str::<Vector>(json).unwrap(), Vector::Multi(expected.clone()), "{json}");
+            assert_eq!(serde_json::from_str::<VectorStruct>(json).unwrap(), VectorStruct::Multi(expected), "{json}");
+        }
+        let named: VectorStruct = serde_json::from_str(r#"{"mv":[[1,2,3],[4,5,6]]}"#).unwrap();
+        assert_eq!(named, VectorStruct::Named(BTreeMap::from([("mv".to_string(), two_rows.clone())])));
+        // Through a buffered `Value`, as the REST layer reads bodies.
+        let value = serde_json::json!({"mv": [[1, 2, 3], [4, 5, 6]]});
+        let named: VectorStruct = serde_json::from_value(value).unwrap();
+        assert_eq!(named.into_named()["mv"], two_rows);
+    }
+
+    #[test]
+    fn json_sparse_vectors_are_objects_only() {
+        let sparse = SparseVector { indices: vec![1, 7], values: vec![0.5, 2.0] };
+        let json = r#"{"indices":[1,7],"values":[0.5,2]}"#;
+        assert_eq!(serde_json::from_str::<SparseVector>(json).unwrap(), sparse);
+        assert_eq!(serde_json::from_str::<Vector>(json).unwrap(), Vector::Sparse(sparse.clone()));
+        let named: VectorStruct = serde_json::from_str(&format!(r#"{{"s":{json}}}"#)).unwrap();
+        assert_eq!(named.into_named()["s"], Vector::Sparse(sparse.clone()));
+        assert_eq!(
+            serde_json::from_value::<SparseVector>(serde_json::json!({"values":[0.5,2],"indices":[1,7]})).unwrap(),
+            sparse
+        );
+        let e = serde_json::from_str::<SparseVector>("[[1,7],[0.5,2]]").unwrap_err().to_string();
+        assert!(e.starts_with("invalid type: sequence, expected a sparse vector object"), "{e}");
+        let e = serde_json::from_str::<SparseVector>(r#"{"indices":[1]}"#).unwrap_err().to_string();
+        assert!(e.starts_with("missing field `values`"), "{e}");
+        let e = serde_json::from_str::<SparseVector>(r#"{"indices":[1],"values":[1],"x":1}"#).unwrap_err().to_string();
+        assert!(e.starts_with("unknown field `x`"), "{e}");
+    }
+
+    #[test]
+    fn binary_sparse_vectors_read_as_before() {
+        let sparse = SparseVector { indices: vec![4, 2], values: vec![1.5, -0.5] };
+        // Named (a map) and compact (a sequence of the two lists) MessagePack both read.
+        for bytes in [rmp_serde::to_vec_named(&sparse).unwrap(), rmp_serde::to_vec(&sparse).unwrap()] {
+            assert_eq!(rmp_serde::from_slice::<SparseVector>(&bytes).unwrap(), sparse);
+        }
+        let two_rows = Vector::Multi(vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]]);
+        let bytes = rmp_serde::to_vec_named(&two_rows).unwrap();
+        assert_eq!(rmp_serde::from_slice::<Vector>(&bytes).unwrap(), two_rows);
+        let query = crate::query::QueryVector::Sparse(sparse);
+        for bytes in [rmp_serde::to_vec_named(&query).unwrap(), rmp_serde::to_vec(&query).unwrap()] {
+            assert_eq!(rmp_serde::from_slice::<crate::query::QueryVector>(&bytes).unwrap(), query);
+        }
+    }
+
+    #[test]
+    fn json_dense_and_multi_shapes_read_as_before() {
+        assert_eq!(serde_json::from_str::<Vector>("[]").unwrap(), Vector::Dense(vec![]));
+        assert_eq!(serde_json::from_str::<Vector>("[1,2]").unwrap(), Vector::Dense(vec![1.0, 2.0]));
+        assert_eq!(serde_json::from_str::<VectorStruct>("[3]").unwrap(), VectorStruct::Single(vec![3.0]));
+        let three = "[[0.5,1.5],[2.5,3.5],[1,0.1]]";
+        let rows = vec![vec![0.5, 1.5], vec![2.5, 3.5], vec![1.0, 0.1]];
+        assert_eq!(serde_json::from_str::<Vector>(three).unwrap(), Vector::Multi(rows.clone()));
+        assert_eq!(serde_json::from_str::<VectorStruct>(three).unwrap(), VectorStruct::Multi(rows));
+        let e = serde_json::from_str::<Vector>("[[1,2],[3,\"x\"]]").unwrap_err().to_string();
+        assert_eq!(e, "data did not match any variant of untagged enum Vector");
     }
 }

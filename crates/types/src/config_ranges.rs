@@ -1,0 +1,187 @@
+//! The numeric ranges of collection create and update bodies (spec §2.1, §2.3) that Qdrant
+//! refuses with 422: `hnsw_config` (`ef_construct` ≥ 4, `full_scan_threshold` ≥ 10),
+//! `optimizers_config` (`deleted_threshold` 0..1, `vacuum_min_vector_number` ≥ 100) and
+//! `wal_config` (`wal_capacity_mb` ≥ 1), wherever they appear in the body.
+//!
+//! These are checked when a request arrives, not when a committed update is applied: a change
+//! an older node accepted must still apply the same everywhere.
+
+use crate::TypesError;
+use crate::config::{
+    CreateCollection, HnswConfigDiff, OptimizersConfigDiff, UpdateCollection, VectorsConfig, WalConfigDiff,
+};
+use crate::validation::{at_least, between};
+
+/// `prefix.field`, or `field` at the top of the body.
+fn path(prefix: &str, field: &str) -> String {
+    match prefix.is_empty() {
+        true => field.to_string(),
+        false => format!("{prefix}.{field}"),
+    }
+}
+
+fn minimum(prefix: &str, field: &str, value: Option<usize>, min: usize) -> Result<(), TypesError> {
+    match value {
+        Some(v) if v < min => Err(TypesError::Validation(at_least(&path(prefix, field), v, min))),
+        Some(_) | None => Ok(()),
+    }
+}
+
+/// A float as Qdrant's texts show it (`2.0`, `0.5`).
+fn float(value: f64) -> String {
+    serde_json::Value::from(value).to_string()
+}
+
+impl HnswConfigDiff {
+    /// Checks the ranges of the fields given; `prefix` is where this object is in the body.
+    pub fn validate(&self, prefix: &str) -> Result<(), TypesError> {
+        minimum(prefix, "ef_construct", self.ef_construct, 4)?;
+        minimum(prefix, "full_scan_threshold", self.full_scan_threshold, 10)
+    }
+}
+
+impl OptimizersConfigDiff {
+    /// Checks the ranges of the fields given; `prefix` is where this object is in the body.
+    pub fn validate(&self, prefix: &str) -> Result<(), TypesError> {
+        if let Some(t) = self.deleted_threshold.filter(|t| !(0.0..=1.0).contains(t)) {
+            let field = path(prefix, "deleted_threshold");
+            return Err(TypesError::Validation(between(&field, float(t), float(0.0), float(1.0))));
+        }
+        minimum(prefix, "vacuum_min_vector_number", self.vacuum_min_vector_number, 100)
+    }
+}
+
+impl WalConfigDiff {
+    /// Checks the ranges of the fields given; `prefix` is where this object is in the body.
+    pub fn validate(&self, prefix: &str) -> Result<(), TypesError> {
+        minimum(prefix, "wal_capacity_mb", self.wal_capacity_mb, 1)
+    }
+}
+
+/// Where the `hnsw_config` of the vector `name` is in a body (`""`: the unnamed vector).
+fn vector_hnsw_path(name: &str) -> String {
+    match name.is_empty() {
+        true => "vectors.hnsw_config".to_string(),
+        false => format!("vectors.{name}.hnsw_config"),
+    }
+}
+
+/// The `hnsw_config` of each dense vector of a create body.
+fn vector_hnsw(vectors: &VectorsConfig) -> Result<(), TypesError> {
+    match vectors {
+        VectorsConfig::Single(params) => params.hnsw_config.iter().try_for_each(|h| h.validate(&vector_hnsw_path(""))),
+        VectorsConfig::Multi(named) => named.iter().try_for_each(|(name, params)| {
+            params.hnsw_config.iter().try_for_each(|h| h.validate(&vector_hnsw_path(name)))
+        }),
+    }
+}
+
+impl CreateCollection {
+    /// Checks the numeric ranges of the body (the error holds the issue, without the
+    /// `Validation error in JSON body` wrapping).
+    pub fn validate_ranges(&self) -> Result<(), TypesError> {
+        self.hnsw_config.iter().try_for_each(|h| h.validate("hnsw_config"))?;
+        self.vectors.iter().try_for_each(vector_hnsw)?;
+        self.optimizers_config.iter().try_for_each(|o| o.validate("optimizers_config"))?;
+        self.wal_config.iter().try_for_each(|w| w.validate("wal_config"))
+    }
+}
+
+impl UpdateCollection {
+    /// Checks the numeric ranges of the body (the error holds the issue, without the
+    /// `Validation error in JSON body` wrapping).
+    pub fn validate_ranges(&self) -> Result<(), TypesError> {
+        self.hnsw_config.iter().try_for_each(|h| h.validate("hnsw_config"))?;
+        for (name, diff) in self.vectors.iter().flatten() {
+            diff.hnsw_config.iter().try_for_each(|h| h.validate(&vector_hnsw_path(name)))?;
+        }
+        self.optimizers_config.iter().try_for_each(|o| o.validate("optimizers_config"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(json: serde_json::Value) -> Result<(), String> {
+        let body: CreateCollection = serde_json::from_value(json).unwrap();
+        body.validate_ranges().map_err(|e| e.to_string())
+    }
+
+    fn update(json: serde_json::Value) -> Result<(), String> {
+        let body: UpdateCollection = serde_json::from_value(json).unwrap();
+        body.validate_ranges().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn values_out_of_range_are_refused_with_their_path() {
+        use serde_json::json;
+        for (body, issue) in [
+            (
+                json!({"optimizers_config": {"deleted_threshold": 2}}),
+                "optimizers_config.deleted_threshold: value 2.0 invalid, must be from 0.0 to 1.0",
+            ),
+            (
+                json!({"optimizer_config": {"deleted_threshold": -0.5}}),
+                "optimizers_config.deleted_threshold: value -0.5 invalid, must be from 0.0 to 1.0",
+            ),
+            (
+                json!({"optimizers_config": {"vacuum_min_vector_number": 99}}),
+                "optimizers_config.vacuum_min_vector_number: value 99 invalid, must be 100 or larger",
+            ),
+            (
+                json!({"wal_config": {"wal_capacity_mb": 0}}),
+                "wal_config.wal_capacity_mb: value 0 invalid, must be 1 or larger",
+            ),
+            (
+                json!({"hnsw_config": {"ef_construct": 3}}),
+                "hnsw_config.ef_construct: value 3 invalid, must be 4 or larger",
+            ),
+            (
+                json!({"hnsw_config": {"full_scan_threshold": 9}}),
+                "hnsw_config.full_scan_threshold: value 9 invalid, must be 10 or larger",
+            ),
+            (
+                json!({"vectors": {"size": 2, "distance": "Dot", "hnsw_config": {"ef_construct": 1}}}),
+                "vectors.hnsw_config.ef_construct: value 1 invalid, must be 4 or larger",
+            ),
+            (
+                json!({"vectors": {"a": {"size": 2, "distance": "Dot", "hnsw_config": {"full_scan_threshold": 0}}}}),
+                "vectors.a.hnsw_config.full_scan_threshold: value 0 invalid, must be 10 or larger",
+            ),
+        ] {
+            assert_eq!(create(body.clone()), Err(issue.to_string()), "{body}");
+        }
+        for (body, issue) in [
+            (
+                json!({"optimizers_config": {"deleted_threshold": 1.5}}),
+                "optimizers_config.deleted_threshold: value 1.5 invalid, must be from 0.0 to 1.0",
+            ),
+            (
+                json!({"hnsw_config": {"ef_construct": 0}}),
+                "hnsw_config.ef_construct: value 0 invalid, must be 4 or larger",
+            ),
+            (
+                json!({"vectors": {"": {"hnsw_config": {"full_scan_threshold": 5}}}}),
+                "vectors.hnsw_config.full_scan_threshold: value 5 invalid, must be 10 or larger",
+            ),
+        ] {
+            assert_eq!(update(body.clone()), Err(issue.to_string()), "{body}");
+        }
+    }
+
+    #[test]
+    fn values_at_the_bounds_and_absent_ones_pass() {
+        use serde_json::json;
+        let bounds = json!({
+            "vectors": {"size": 2, "distance": "Dot", "hnsw_config": {"ef_construct": 4, "full_scan_threshold": 10, "m": 0}},
+            "hnsw_config": {"ef_construct": 4, "full_scan_threshold": 10, "m": 0},
+            "optimizers_config": {"deleted_threshold": 0, "vacuum_min_vector_number": 100},
+            "wal_config": {"wal_capacity_mb": 1, "wal_segments_ahead": 0},
+        });
+        assert_eq!(create(bounds), Ok(()));
+        assert_eq!(create(json!({"optimizers_config": {"deleted_threshold": 1}})), Ok(()));
+        assert_eq!(create(json!({})), Ok(()));
+        assert_eq!(update(json!({"optimizers_config": {"deleted_threshold": 0.2}, "hnsw_config": {"m": 32}})), Ok(()));
+    }
+}

@@ -137,6 +137,9 @@ pub fn plan(state: &ClusterState, options: &PlanOptions) -> Plan {
                 continue;
             }
             match shard_step(meta.shard_factor(*shard_id), replicas, &peers, &loads) {
+                // The operator dropped a replica of it: it stays under its factor until the next
+                // event that calls for balance (design record 012 §5).
+                Ok(Some((_, Reason::BelowFactor))) if meta.held_below.contains(shard_id) => {}
                 Ok(Some((action, reason))) => {
                     record(&mut loads, action);
                     busy.insert(*shard_id);

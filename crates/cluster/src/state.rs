@@ -32,7 +32,7 @@ use quiver_types::shard_key::{ShardKey, ShardKeys};
 use quiver_types::vector_name::VectorNameConfig;
 use quiver_types::{PeerId, ShardId, TypesError};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the cluster knows about one peer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -90,6 +90,10 @@ pub struct CollectionMeta {
     /// Custom sharding: each shard key and its shards (every one of them in `shards`).
     #[serde(default, skip_serializing_if = "ShardKeys::is_empty")]
     pub shard_keys: ShardKeys,
+    /// Shards an operator took under their factor with `drop_replica`: the keeper does not add
+    /// the replica back until the next event that calls for balance (design record 012 §5).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub held_below: BTreeSet<ShardId>,
 }
 
 impl CollectionMeta {
@@ -102,6 +106,7 @@ impl CollectionMeta {
             payload_index: BTreeMap::new(),
             incarnation: 0,
             shard_keys: ShardKeys::default(),
+            held_below: BTreeSet::new(),
         }
     }
 
@@ -400,7 +405,9 @@ impl ClusterState {
                     meta.trim_to_factor(&self.peers);
                 }
                 // New or dropped replicas change the counts the keeper balances (design record 012 §5).
-                self.rebalance_pending |= after != before;
+                if after != before {
+                    self.call_for_balance();
+                }
                 Ok(MetaResponse::Done)
             }
             MetaOperation::DeleteCollection { name } => Ok(self.delete_collection(name)),
@@ -426,7 +433,9 @@ impl ClusterState {
                 meta.add_replica(collection, &self.peers, *shard_id, *peer_id, *state)
             }
             MetaOperation::DropReplica { collection, shard_id, peer_id } => {
-                let dropped = self.meta_mut(collection)?.drop_replica(collection, *shard_id, *peer_id)?;
+                let meta = self.meta_mut(collection)?;
+                let dropped = meta.drop_replica(collection, *shard_id, *peer_id)?;
+                meta.held_below.insert(*shard_id);
                 self.rebalance_pending = false;
                 Ok(dropped)
             }

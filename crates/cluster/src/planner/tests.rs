@@ -195,6 +195,32 @@ fn replicas_of_a_gone_peer_are_replaced_then_dropped() {
     }
 }
 
+/// An operator's `drop_replica` stands: the shard stays under its factor (nothing planned for
+/// it) until an event calls for balance again (a peer joins, goes, returns or drains; a factor
+/// changes); then it is brought back to its factor.
+#[test]
+fn a_dropped_replica_stays_dropped_until_the_next_event() {
+    let mut state = cluster(3, 3, 2);
+    let holder = *state.collections["c"].shards[&0].keys().next().unwrap();
+    apply(&mut state, MetaOperation::DropReplica { collection: "c".into(), shard_id: 0, peer_id: holder });
+    assert_eq!(state.collections["c"].shards[&0].len(), 1);
+    for options in [PlanOptions::default(), rebalance()] {
+        assert!(plan(&state, &options).steps.iter().all(|s| s.shard_id != 0), "{:?}", plan(&state, &options));
+    }
+    // A peer joins: the event calls for balance, and the shard gets its second replica back.
+    apply(&mut state, MetaOperation::AddPeer { peer_id: 4, uri: "http://p4:6335".into() });
+    converge(&mut state, &rebalance(), 1);
+    assert_eq!(active(&state, 0).len(), 2);
+    // Held again; then another peer goes: that event brings the held shard back too.
+    let holder = *state.collections["c"].shards[&0].keys().next().unwrap();
+    apply(&mut state, MetaOperation::DropReplica { collection: "c".into(), shard_id: 0, peer_id: holder });
+    let left = *state.collections["c"].shards[&0].keys().next().unwrap();
+    let other = (1..=4).find(|p| *p != left && *p != holder).unwrap();
+    apply(&mut state, MetaOperation::MarkPeerGone { peer_id: other, gone: true });
+    converge(&mut state, &PlanOptions::default(), 1);
+    assert_eq!(active(&state, 0).len(), 2, "a call for balance brings the held shard back");
+}
+
 #[test]
 fn a_gone_peers_replicas_are_copied_from_several_sources_at_once() {
     // 4 peers, 8 shards, rf 2: peer 4's four shards have their other copies on the three other

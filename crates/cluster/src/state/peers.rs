@@ -18,7 +18,7 @@ impl ClusterState {
             }
             None => {
                 self.peers.insert(peer, PeerInfo::new(uri));
-                self.rebalance_pending = true;
+                self.call_for_balance();
             }
         }
         MetaResponse::Done
@@ -29,7 +29,9 @@ impl ClusterState {
         let changed = info.gone != gone;
         info.gone = gone;
         // Its replicas are placed elsewhere, or it may take replicas again: counts to balance.
-        self.rebalance_pending |= changed;
+        if changed {
+            self.call_for_balance();
+        }
         Ok(MetaResponse::Changed(changed))
     }
 
@@ -37,8 +39,20 @@ impl ClusterState {
         let info = self.peers.get_mut(&peer).ok_or_else(|| peer_missing(peer))?;
         let changed = info.drain != drain;
         info.drain = drain;
-        self.rebalance_pending |= changed;
+        if changed {
+            self.call_for_balance();
+        }
         Ok(MetaResponse::Changed(changed))
+    }
+
+    /// An event that calls for balance (a peer joins, goes, returns or drains; a factor
+    /// changes): the keeper balances counts again, and shards an operator held under their
+    /// factor with `drop_replica` are brought back to it (design record 012 §5).
+    pub(super) fn call_for_balance(&mut self) {
+        self.rebalance_pending = true;
+        for meta in self.collections.values_mut() {
+            meta.held_below.clear();
+        }
     }
 }
 

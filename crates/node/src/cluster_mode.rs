@@ -216,16 +216,21 @@ impl Node {
         Ok(state.metadata.get(key).cloned().unwrap_or(serde_json::Value::Null))
     }
 
-    /// `/readyz` (spec §1): standalone always; in a cluster once a leader is known, this peer has
-    /// applied the leader's commit, a bootstrapped peer sees another peer, and local replicas are
-    /// healthy. Once ready, ready for the process lifetime.
+    /// `/readyz` (spec §1): standalone always; in a cluster once this peer is in contact with a
+    /// quorum, has applied the leader's commit, a bootstrapped peer sees another peer, and local
+    /// replicas are healthy. Once ready, ready for the process lifetime.
+    ///
+    /// The contact comes first: a restarted former leader takes up its old term as leader
+    /// (openraft restores a committed vote for itself) and answers its own stale commit, while
+    /// the others have elected a new leader and may have marked its replicas `Dead`; without a
+    /// quorum's acknowledgement since the restart, its view proves nothing.
     pub async fn is_ready(&self) -> bool {
         let Some(cluster) = self.cluster() else { return true };
         if cluster.ready.load(Ordering::Acquire) {
             return true;
         }
         let state = cluster.consensus.state();
-        if cluster.bootstrapped && state.state.peers.len() < 2 {
+        if (cluster.bootstrapped && state.state.peers.len() < 2) || !cluster.consensus.in_contact() {
             return false;
         }
         let Ok(commit) = cluster.consensus.cluster_commit(Duration::from_millis(500)).await else { return false };

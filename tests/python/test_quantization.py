@@ -129,13 +129,23 @@ def test_product_quantization_is_refused_by_name(qclient, collection_name, serve
     else:
         assert err.value.status_code == 400
     assert not qclient.collection_exists(collection_name)
-    # Over raw REST: Qdrant's error shape, and a bad search parameter is a 400 too.
+    # Over raw REST: Qdrant's error shape; a search parameter out of range is Qdrant's 422.
     qclient.create_collection(collection_name, vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE))
     r = requests.patch(f"{server.url}/collections/{collection_name}", json={"quantization_config": {"product": {"compression": "x4"}}}, timeout=10)
     assert r.status_code == 400 and "product quantization" in r.json()["status"]["error"]
     body = {"query": [0.1] * DIM, "params": {"quantization": {"oversampling": 0.5}}}
     r = requests.post(f"{server.url}/collections/{collection_name}/points/query", json=body, timeout=10)
-    assert r.status_code in (400, 422), r.text
+    assert r.status_code == 422, r.text
+    issue = "params.quantization.oversampling: value 0.5 invalid, must be 1.0 or larger"
+    assert r.json()["status"]["error"] == f"Validation error in JSON body: [{issue}]"
+    # Through the client (REST 422 or gRPC INVALID_ARGUMENT), the same issue.
+    low = models.SearchParams(quantization=models.QuantizationSearchParams(oversampling=0.5))
+    with pytest.raises((UnexpectedResponse, grpc.RpcError)) as err:
+        qclient.query_points(collection_name, query=[0.1] * DIM, search_params=low)
+    if isinstance(err.value, grpc.RpcError):
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and issue in err.value.details()
+    else:
+        assert err.value.status_code == 422 and issue in str(err.value)
 
 
 def test_restart_loads_the_saved_graph_and_kill_rebuilds_a_damaged_one(server_factory):

@@ -220,3 +220,28 @@ def test_tenant_index_searches(server, collection_name, use_grpc):
     assert top(vecs[4].tolist(), "b")[0] == n
     assert 3 not in top(vecs[3].tolist(), "b")
     assert agreement("a", queries) >= 0.9
+
+
+@pytest.mark.parametrize("grpc", [False, True], ids=["rest", "grpc"])
+def test_payload_index_changes_answer_an_operation_id(server, collection_name, grpc):
+    """As in Qdrant, creating and deleting a payload index answer an UpdateResult with a
+    numeric operation_id (REST and gRPC alike): the sequence number of the last write the
+    changed index definitions cover."""
+    client = QdrantClient(url=server.url, grpc_port=server.grpc_port, prefer_grpc=grpc, timeout=30)
+    client.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    first = client.create_payload_index(collection_name, "a", field_schema=models.PayloadSchemaType.KEYWORD, wait=True)
+    assert first.operation_id == 0 and first.status == models.UpdateStatus.COMPLETED, first
+    writes = [client.upsert(collection_name, [models.PointStruct(id=i, vector=[1.0, float(i)])], wait=True)
+              for i in range(3)]
+    last_write = writes[-1].operation_id
+    assert last_write == 3, writes
+    created = client.create_payload_index(collection_name, "b", field_schema=models.PayloadSchemaType.INTEGER, wait=True)
+    assert created.operation_id == last_write, created
+    deleted = client.delete_payload_index(collection_name, "a", wait=True)
+    assert deleted.operation_id == last_write and deleted.status == models.UpdateStatus.COMPLETED, deleted
+    after = client.upsert(collection_name, [models.PointStruct(id=9, vector=[1.0, 0.0])], wait=True)
+    assert after.operation_id == last_write + 1
+    body = requests.put(f"{server.url}/collections/{collection_name}/index", params={"wait": "true"},
+                        json={"field_name": "c", "field_schema": "keyword"}, timeout=10).json()
+    assert body["result"] == {"operation_id": last_write + 1, "status": "completed"}, body
+    assert set(client.get_collection(collection_name).payload_schema) == {"b", "c"}

@@ -52,3 +52,38 @@ def test_optimizations(rest, collection_name):
     assert res["queued"] == [] and res["completed"] == [] and "idle_segments" not in res
     assert_error(rest.get(f"{base}/optimizations", params={"with": "bogus"}), 400, "unknown variant `bogus`")
     assert_error(rest.get("/collections/nope_opt/optimizations"), 404, "Collection `nope_opt` doesn't exist!")
+
+
+def _os_release(key):
+    try:
+        lines = open("/etc/os-release").read().splitlines()
+    except OSError:
+        return None
+    return next((line.split("=", 1)[1].strip('"') for line in lines if line.startswith(key + "=")), None)
+
+
+def test_telemetry_app_as_qdrant(rest):
+    """`app` has the fields of Qdrant's AppBuildTelemetry: name, version and startup always
+    (jwt_rbac only when configured), features and system from details level 1, with values
+    that are true of this process and machine."""
+    import datetime
+    import os
+
+    before = datetime.datetime.now(datetime.timezone.utc)
+    app0 = assert_ok_envelope(rest.get("/telemetry"))["app"]
+    assert set(app0) == {"name", "version", "startup"}, app0
+    startup = datetime.datetime.fromisoformat(app0["startup"].replace("Z", "+00:00"))
+    assert startup <= before, f"startup {startup} is after the request at {before}"
+    app1 = assert_ok_envelope(rest.get("/telemetry", params={"details_level": 1}))["app"]
+    assert app1["startup"] == app0["startup"] and app1["version"] == app0["version"]
+    assert set(app1["features"]) == {"debug", "service_debug_feature", "recovery_mode", "gpu", "rocksdb"}
+    assert app1["features"]["gpu"] is False and isinstance(app1["features"]["debug"], bool)
+    system = app1["system"]
+    assert system["is_docker"] == os.path.exists("/.dockerenv")
+    assert system["distribution"] == _os_release("ID")
+    assert system["distribution_version"] == _os_release("VERSION_ID")
+    assert 1 <= system["cores"] <= os.cpu_count()
+    mem_total = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal:"))
+    assert system["ram_size"] == mem_total
+    assert system["cpu_endian"] == "little"
+    assert "jwt_rbac" not in app1

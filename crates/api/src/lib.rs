@@ -21,6 +21,7 @@ mod routes_service;
 mod routes_shard_snapshots;
 mod routes_snapshots;
 mod routes_telemetry;
+mod telemetry_app;
 mod wire;
 mod wire_discover;
 mod wire_formula;
@@ -31,6 +32,7 @@ mod wire_upsert;
 mod wire_vector;
 
 pub use error::ApiError;
+pub use telemetry_app::AppInfo;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -43,6 +45,8 @@ pub struct AppState {
     pub node: Arc<Node>,
     pub metrics: Arc<metrics::Metrics>,
     pub version: &'static str,
+    /// What `/telemetry` reports of the process (start time, `jwt_rbac`).
+    pub app: AppInfo,
     /// Whether the test-only fault injection endpoint is served.
     pub faults_enabled: bool,
 }

@@ -79,7 +79,7 @@ async fn telemetry(State(s): State<AppState>, Params(p): Params<TelemetryParams>
     };
     let result = json!({
         "id": s.node.peer_id().to_string(),
-        "app": {"name": "qdrant", "version": s.version},
+        "app": crate::telemetry_app::app(s.version, &s.app, level),
         "collections": collections,
         "cluster": cluster,
         "requests": s.metrics.telemetry(),

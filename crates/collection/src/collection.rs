@@ -356,6 +356,13 @@ impl Collection {
         Ok(())
     }
 
+    /// The sequence number of the last write applied by this peer's replicas (the highest over
+    /// its local shards; 0 without any): a meta change such as a payload index definition
+    /// takes effect after every write up to it, so it is the change's operation id.
+    pub fn applied_seq(&self) -> u64 {
+        self.replica_sets().iter().filter_map(|set| set.local()).map(|shard| shard.applied_seq()).max().unwrap_or(0)
+    }
+
     /// The shard of point `id` when the collection uses auto sharding.
     pub fn shard_of(&self, id: &PointId) -> ShardId {
         self.routing().write_targets(None).ok().and_then(|t| t.first().map(|t| t.shard_of(id))).unwrap_or(0)

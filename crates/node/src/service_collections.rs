@@ -6,6 +6,7 @@ use crate::node::Node;
 use quiver_cluster::state::{MetaOperation, MetaResponse};
 use quiver_collection::Collection;
 use quiver_types::config::{CollectionConfig, CollectionParams, CreateCollection, UpdateCollection, VectorsConfig};
+use quiver_types::quantization::Quantization;
 use quiver_types::replica::ReplicaState;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -64,9 +65,11 @@ fn validate_create(request: &CreateCollection) -> Result<()> {
     if let Some(strict) = &request.strict_mode_config {
         quiver_types::strict_mode::StrictModeConfig::parse(strict)?;
     }
-    let vector_quantization = vectors.values().filter_map(|p| p.quantization_config.as_ref());
-    for q in request.quantization_config.iter().chain(vector_quantization) {
-        quiver_types::quantization::Quantization::parse(q)?;
+    if let Some(q) = &request.quantization_config {
+        Quantization::parse(q)?;
+    }
+    for (name, q) in vectors.iter().filter_map(|(name, p)| Some((name, p.quantization_config.as_ref()?))) {
+        Quantization::parse_at(q, &quiver_types::config_ranges::vector_field_path(name, "quantization_config"))?;
     }
     request.validate_ranges()?;
     Ok(())

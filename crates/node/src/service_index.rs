@@ -61,10 +61,10 @@ impl Node {
                 schema,
             };
             self.propose(op, None).await?;
-            return Ok(completed(wait));
+            return Ok(completed(wait, &collection));
         }
         collection.set_payload_index(field, Some(schema))?;
-        Ok(completed(wait))
+        Ok(completed(wait, &collection))
     }
 
     /// Removes the payload index definition of `field`.
@@ -74,10 +74,10 @@ impl Node {
             let op =
                 MetaOperation::DropPayloadIndex { collection: collection.name().to_string(), field: field.to_string() };
             self.propose(op, None).await?;
-            return Ok(completed(wait));
+            return Ok(completed(wait, &collection));
         }
         collection.set_payload_index(field, None)?;
-        Ok(completed(wait))
+        Ok(completed(wait, &collection))
     }
 
     /// `payload_schema` of the collection info: data type, params and points with a value.
@@ -97,7 +97,9 @@ impl Node {
     }
 }
 
-fn completed(wait: bool) -> UpdateResult {
+/// The answer to an index change: as in Qdrant, an operation id (here the sequence number of
+/// the last write the changed definitions cover, see [`quiver_collection::Collection::applied_seq`]).
+fn completed(wait: bool, collection: &quiver_collection::Collection) -> UpdateResult {
     let status = if wait { UpdateStatus::Completed } else { UpdateStatus::Acknowledged };
-    UpdateResult { operation_id: None, status }
+    UpdateResult { operation_id: Some(collection.applied_seq()), status }
 }

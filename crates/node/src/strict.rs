@@ -190,7 +190,8 @@ impl Node {
         ADMITTED.scope((), body).await
     }
 
-    /// The strict mode checks of a read: its `limit`, filter and search params.
+    /// The checks of a read: Qdrant's validation of its search params, then strict mode's of
+    /// its `limit`, filter and search params.
     pub(crate) fn check_read(
         &self,
         collection: &Collection,
@@ -198,6 +199,8 @@ impl Node {
         filter: Option<&Filter>,
         params: Option<&SearchParams>,
     ) -> Result<()> {
+        // Qdrant's validation rules of `params` (422) hold whether strict mode is on or not.
+        params.map(SearchParams::validate).transpose()?;
         if let Some(filter) = filter {
             self.note_unindexed_filter(collection, filter);
         }

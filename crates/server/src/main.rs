@@ -138,6 +138,7 @@ fn prepare(cli: &Cli, settings: &settings::Settings, unknown: Vec<String>) -> Re
 }
 
 async fn run(cli: Cli, settings: settings::Settings, unknown: Vec<String>) -> Result<(), cluster::StartError> {
+    let app = quiver_api::AppInfo::starting_now(settings.service.jwt_rbac);
     prepare(&cli, &settings, unknown)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let opened: Arc<std::sync::OnceLock<Arc<Node>>> = Arc::default();
@@ -192,7 +193,7 @@ async fn run(cli: Cli, settings: settings::Settings, unknown: Vec<String>) -> Re
     let grpc_state =
         quiver_api::grpc::GrpcState { node: Arc::clone(&node), version: QDRANT_VERSION, metrics: Arc::clone(&metrics) };
     let grpc = listeners::start_grpc(&settings, grpc_state, auth.clone(), stopped()).await?;
-    let state = AppState { node: Arc::clone(&node), metrics, version: QDRANT_VERSION, faults_enabled };
+    let state = AppState { node: Arc::clone(&node), metrics, version: QDRANT_VERSION, app, faults_enabled };
     let metrics_server =
         listeners::start_metrics(&settings, quiver_api::metrics_router(state.clone()), stopped()).await?;
     let mut router = quiver_api::router_with_auth(state, settings.service.max_request_size_mb, auth);

@@ -1,4 +1,8 @@
 //! Collection configuration (spec §2.1–2.3) with Qdrant's JSON shapes and defaults.
+//!
+//! Unknown fields of create and update bodies (and of their `vectors`, `hnsw_config`,
+//! `optimizers_config`, `wal_config`, `params` parts) are ignored, as Qdrant ignores them
+//! (design record 028).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -32,14 +36,12 @@ pub enum MultiVectorComparator {
 
 /// `multivector_config` of a dense vector: each point holds several vectors of `size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct MultiVectorConfig {
     pub comparator: MultiVectorComparator,
 }
 
 /// HNSW settings; the diff form is the same struct with every field optional.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct HnswConfigDiff {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub m: Option<usize>,
@@ -110,7 +112,6 @@ impl HnswConfig {
 
 /// Parameters of one dense vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct VectorParams {
     pub size: u64,
     pub distance: Distance,
@@ -169,7 +170,6 @@ impl VectorsConfig {
 
 /// Parameters of one sparse vector.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SparseVectorParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<serde_json::Value>,
@@ -207,7 +207,6 @@ impl Default for OptimizersConfig {
 
 /// Optimizer diff: any subset of fields; `max_optimization_threads` may be a number or `"auto"`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct OptimizersConfigDiff {
     #[serde(default)]
     pub deleted_threshold: Option<f64>,
@@ -278,7 +277,6 @@ impl Default for WalConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct WalConfigDiff {
     #[serde(default)]
     pub wal_capacity_mb: Option<usize>,
@@ -320,7 +318,6 @@ pub struct CollectionConfig {
 
 /// Body of `PUT /collections/{name}` (spec §2.1); every field optional.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CreateCollection {
     #[serde(default)]
     pub vectors: Option<VectorsConfig>,
@@ -356,7 +353,6 @@ pub struct CreateCollection {
 
 /// Per-vector part of `PATCH /collections/{name}`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct VectorParamsDiff {
     #[serde(default)]
     pub hnsw_config: Option<HnswConfigDiff>,
@@ -370,7 +366,6 @@ pub struct VectorParamsDiff {
 
 /// `params` part of `PATCH /collections/{name}`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CollectionParamsDiff {
     #[serde(default)]
     pub replication_factor: Option<u32>,
@@ -388,7 +383,6 @@ pub struct CollectionParamsDiff {
 
 /// Body of `PATCH /collections/{name}` (spec §2.3).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct UpdateCollection {
     #[serde(default)]
     pub vectors: Option<BTreeMap<String, VectorParamsDiff>>,
@@ -459,7 +453,8 @@ impl CollectionConfig {
             }
             if let Some(q) = &diff.quantization_config {
                 // `"Disabled"` removes the vector's own setting (the collection's applies again).
-                params.quantization_config = crate::quantization::Quantization::parse(q)?.map(|_| q.clone());
+                let path = crate::config_ranges::vector_field_path(name, "quantization_config");
+                params.quantization_config = crate::quantization::Quantization::parse_at(q, &path)?.map(|_| q.clone());
             }
         }
         for (name, sparse) in request.sparse_vectors.iter().flatten() {

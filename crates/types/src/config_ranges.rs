@@ -58,12 +58,17 @@ impl WalConfigDiff {
     }
 }
 
-/// Where the `hnsw_config` of the vector `name` is in a body (`""`: the unnamed vector).
-fn vector_hnsw_path(name: &str) -> String {
+/// Where `field` (`hnsw_config`, `quantization_config`) of the vector `name` is in a create
+/// or update body (`""`: the unnamed vector).
+pub fn vector_field_path(name: &str, field: &str) -> String {
     match name.is_empty() {
-        true => "vectors.hnsw_config".to_string(),
-        false => format!("vectors.{name}.hnsw_config"),
+        true => format!("vectors.{field}"),
+        false => format!("vectors.{name}.{field}"),
     }
+}
+
+fn vector_hnsw_path(name: &str) -> String {
+    vector_field_path(name, "hnsw_config")
 }
 
 /// The `hnsw_config` of each dense vector of a create body.
@@ -183,5 +188,65 @@ mod tests {
         assert_eq!(create(json!({"optimizers_config": {"deleted_threshold": 1}})), Ok(()));
         assert_eq!(create(json!({})), Ok(()));
         assert_eq!(update(json!({"optimizers_config": {"deleted_threshold": 0.2}, "hnsw_config": {"m": 32}})), Ok(()));
+    }
+
+    #[test]
+    fn unknown_fields_of_create_and_update_bodies_are_ignored() {
+        use serde_json::json;
+        let body: CreateCollection = serde_json::from_value(json!({
+            "vectors": {"size": 2, "distance": "Dot", "zz": 1, "hnsw_config": {"m": 8, "zz": 2}},
+            "hnsw_config": {"ef_construct": 50, "zz": 3},
+            "optimizers_config": {"indexing_threshold": 100, "zz": 4},
+            "wal_config": {"wal_capacity_mb": 2, "zz": 5},
+            "zz_future": 6,
+        }))
+        .unwrap();
+        let single = body.vectors.as_ref().and_then(|v| v.get("")).unwrap();
+        assert_eq!((single.size, single.hnsw_config.as_ref().and_then(|h| h.m)), (2, Some(8)));
+        assert_eq!(body.hnsw_config.and_then(|h| h.ef_construct), Some(50));
+        let named: CreateCollection =
+            serde_json::from_value(json!({"vectors": {"a": {"size": 3, "distance": "Cosine", "zz": 1}}})).unwrap();
+        assert!(matches!(named.vectors, Some(VectorsConfig::Multi(m)) if m["a"].size == 3));
+        let update: UpdateCollection = serde_json::from_value(json!({
+            "vectors": {"a": {"on_disk": true, "zz": 1}}, "params": {"replication_factor": 2, "zz": 2}, "zz": 3,
+        }))
+        .unwrap();
+        assert_eq!(update.params.and_then(|p| p.replication_factor), Some(2));
+    }
+
+    #[test]
+    fn a_quantile_out_of_range_is_named_where_it_is() {
+        use crate::config::{CollectionConfig, CollectionParams, HnswConfig, OptimizersConfig, WalConfig};
+        use serde_json::json;
+        let named = json!({"img": {"size": 2, "distance": "Dot"}, "": {"size": 2, "distance": "Dot"}});
+        let mut config = CollectionConfig {
+            params: CollectionParams {
+                vectors: serde_json::from_value(named).unwrap(),
+                shard_number: 1,
+                sharding_method: None,
+                replication_factor: 1,
+                write_consistency_factor: 1,
+                read_fan_out_factor: None,
+                on_disk_payload: true,
+                sparse_vectors: Default::default(),
+            },
+            hnsw_config: HnswConfig::default(),
+            optimizer_config: OptimizersConfig::default(),
+            wal_config: WalConfig::default(),
+            quantization_config: None,
+            strict_mode_config: None,
+            metadata: None,
+        };
+        let scalar = json!({"scalar": {"type": "int8", "quantile": 0.1}});
+        for (name, path) in [("img", "vectors.img"), ("", "vectors")] {
+            let patch: UpdateCollection =
+                serde_json::from_value(json!({"vectors": {name: {"quantization_config": scalar}}})).unwrap();
+            let issue =
+                format!("{path}.quantization_config.scalar.quantile: value 0.1 invalid, must be from 0.5 to 1.0");
+            assert_eq!(config.apply_update(&patch), Err(TypesError::Validation(issue)));
+        }
+        let patch: UpdateCollection = serde_json::from_value(json!({"quantization_config": scalar})).unwrap();
+        let issue = "quantization_config.scalar.quantile: value 0.1 invalid, must be from 0.5 to 1.0".to_string();
+        assert_eq!(config.apply_update(&patch), Err(TypesError::Validation(issue)));
     }
 }

@@ -1,11 +1,17 @@
 //! The filter language of spec §3.4, with Qdrant's JSON shapes.
 //!
 //! Evaluation lives in `quiver-storage` (`filter` module); this module is only the vocabulary.
+//!
+//! Unknown fields: as in Qdrant, a `Filter` object refuses them (an unknown key would
+//! otherwise make an empty filter that matches everything), while conditions and their parts
+//! ignore them; a field condition left without any condition is refused when checked
+//! (design record 028).
 
 use crate::PointId;
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// A boolean combination of conditions.
+/// A boolean combination of conditions; the one object of the filter language that refuses
+/// unknown fields.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
@@ -21,7 +27,6 @@ pub struct Filter {
 
 /// At least `min_count` of `conditions` must hold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct MinShould {
     pub conditions: Vec<Condition>,
     pub min_count: usize,
@@ -57,7 +62,6 @@ pub enum Condition {
 
 /// A condition on the values at a payload key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FieldCondition {
     pub key: String,
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
@@ -118,7 +122,6 @@ pub enum RangeBound {
 
 /// A range condition; any subset of the four bounds.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Range {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lt: Option<RangeBound>,
@@ -132,7 +135,6 @@ pub struct Range {
 
 /// A condition on how many values a key holds.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ValuesCount {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lt: Option<usize>,
@@ -146,21 +148,18 @@ pub struct ValuesCount {
 
 /// A geographic point.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct GeoPoint {
     pub lon: f64,
     pub lat: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct GeoBoundingBox {
     pub top_left: GeoPoint,
     pub bottom_right: GeoPoint,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct GeoRadius {
     pub center: GeoPoint,
     /// Metres.
@@ -168,13 +167,11 @@ pub struct GeoRadius {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct GeoLineString {
     pub points: Vec<GeoPoint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct GeoPolygon {
     pub exterior: GeoLineString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -183,45 +180,68 @@ pub struct GeoPolygon {
 
 /// `{"key": "path"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PayloadField {
     pub key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct IsEmptyCondition {
     pub is_empty: PayloadField,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct IsNullCondition {
     pub is_null: PayloadField,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct HasIdCondition {
     pub has_id: Vec<PointId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct HasVectorCondition {
     pub has_vector: String,
 }
 
 /// A filter applied to each object of the array at `key`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Nested {
     pub key: String,
     pub filter: Filter,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct NestedCondition {
     pub nested: Nested,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn filters_refuse_unknown_fields_and_conditions_ignore_them() {
+        let err = serde_json::from_value::<Filter>(json!({"must": [], "zz_future": 1})).unwrap_err();
+        assert!(err.to_string().contains("unknown field `zz_future`"), "{err}");
+        // A condition that is no known form (an object of unknown keys only) is refused too.
+        assert!(serde_json::from_value::<Filter>(json!({"must": [{"zz_future": 1}]})).is_err());
+        let filter: Filter = serde_json::from_value(json!({"must": [
+            {"key": "a", "match": {"value": "x"}, "zz_future": 1},
+            {"key": "n", "range": {"gte": 1, "zz": 2}},
+            {"has_id": [1], "zz": 3},
+            {"is_empty": {"key": "e", "zz": 4}},
+            {"nested": {"key": "arr", "filter": {"must": {"key": "b", "match": {"value": 1}}}, "zz": 5}},
+        ]}))
+        .unwrap();
+        let must = filter.must.unwrap();
+        assert!(matches!(&must[0], Condition::Field(c) if c.key == "a" && c.r#match.is_some()));
+        assert!(matches!(&must[1], Condition::Field(c) if c.range.as_ref().is_some_and(|r| r.gte.is_some())));
+        assert!(matches!(&must[2], Condition::HasId(c) if c.has_id == vec![PointId::Num(1)]));
+        assert!(matches!(&must[3], Condition::IsEmpty(c) if c.is_empty.key == "e"));
+        assert!(matches!(&must[4], Condition::Nested(c) if c.nested.key == "arr"));
+        // A filter nested as a condition still refuses unknown fields.
+        assert!(serde_json::from_value::<Filter>(json!({"must": [{"should": [], "zz": 1}]})).is_err());
+    }
 }

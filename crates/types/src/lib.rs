@@ -4,7 +4,7 @@
 
 pub mod cluster;
 pub mod config;
-mod config_ranges;
+pub mod config_ranges;
 pub mod error;
 pub mod filter;
 pub mod ids;

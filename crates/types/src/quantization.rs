@@ -47,8 +47,16 @@ fn field<T: serde::de::DeserializeOwned>(kind: &str, value: &Value) -> Result<T,
 }
 
 impl Quantization {
-    /// Parses a `quantization_config` value; `Ok(None)` for the `"Disabled"` form of a PATCH.
+    /// Parses a `quantization_config` value at the top of a body; `Ok(None)` for the
+    /// `"Disabled"` form of a PATCH.
     pub fn parse(value: &Value) -> Result<Option<Quantization>, TypesError> {
+        Quantization::parse_at(value, "quantization_config")
+    }
+
+    /// Parses a `quantization_config` value found at `path` of the body (`quantization_config`,
+    /// `vectors.quantization_config`, `vectors.<name>.quantization_config`), which the
+    /// validation issues name.
+    pub fn parse_at(value: &Value, path: &str) -> Result<Option<Quantization>, TypesError> {
         if value.as_str().is_some_and(|s| s.eq_ignore_ascii_case("disabled")) {
             return Ok(None);
         }
@@ -65,7 +73,7 @@ impl Quantization {
                     && !(0.5..=1.0).contains(&q)
                 {
                     return Err(TypesError::Validation(crate::validation::between(
-                        "quantization_config.scalar.quantile",
+                        &format!("{path}.scalar.quantile"),
                         q,
                         "0.5",
                         "1.0",
@@ -116,8 +124,8 @@ impl Default for QuantizationSearch {
     }
 }
 
+/// Unknown fields are ignored, as Qdrant's `QuantizationSearchParams` ignores them.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct SearchJson {
     #[serde(default)]
     ignore: Option<bool>,
@@ -128,15 +136,16 @@ struct SearchJson {
 }
 
 impl QuantizationSearch {
-    /// Parses `params.quantization` (absent or null: the defaults).
+    /// Parses `params.quantization` (absent or null: the defaults): a value of the wrong type
+    /// is `BadInput` (a format error), an `oversampling` below 1 a `Validation` issue (422).
     pub fn parse(value: Option<&Value>) -> Result<QuantizationSearch, TypesError> {
         let Some(value) = value.filter(|v| !v.is_null()) else { return Ok(QuantizationSearch::default()) };
         let json: SearchJson = field("search", value)?;
         let oversampling = json.oversampling.unwrap_or(1.0);
         if oversampling.is_nan() || oversampling < 1.0 {
-            return Err(TypesError::Validation(crate::validation::json_body(format!(
-                "params.quantization.oversampling: value {oversampling} invalid, must be 1.0 or more"
-            ))));
+            let value = serde_json::Value::from(oversampling);
+            let issue = crate::validation::at_least("params.quantization.oversampling", value, "1.0");
+            return Err(TypesError::Validation(issue));
         }
         Ok(QuantizationSearch {
             ignore: json.ignore.unwrap_or(false),
@@ -170,6 +179,16 @@ mod tests {
                 "quantization_config.scalar.quantile: value 0.2 invalid, must be from 0.5 to 1.0".into()
             ))
         );
+        // Elsewhere in the body the issue names where the setting is.
+        let scalar = json!({"scalar": {"type": "int8", "quantile": 1.5}});
+        for path in ["vectors.quantization_config", "vectors.image.quantization_config"] {
+            assert_eq!(
+                Quantization::parse_at(&scalar, path),
+                Err(TypesError::Validation(format!(
+                    "{path}.scalar.quantile: value 1.5 invalid, must be from 0.5 to 1.0"
+                )))
+            );
+        }
         assert!(Quantization::parse(&json!({"binary": {"encoding": "two_bits"}})).is_err());
         assert!(Quantization::parse(&json!({"scalar": {"type": "int8"}, "binary": {}})).is_err());
     }
@@ -179,7 +198,18 @@ mod tests {
         assert_eq!(QuantizationSearch::parse(None).unwrap(), QuantizationSearch::default());
         let p = QuantizationSearch::parse(Some(&json!({"rescore": false, "oversampling": 2.5}))).unwrap();
         assert_eq!((p.ignore, p.rescore, p.oversampling), (false, false, 2.5));
-        assert!(QuantizationSearch::parse(Some(&json!({"oversampling": 0.5}))).is_err());
-        assert!(QuantizationSearch::parse(Some(&json!({"bogus": 1}))).is_err());
+        // Qdrant's issue (422), without the `Validation error in JSON body` wrapping.
+        for (oversampling, shown) in [(json!(0.5), "0.5"), (json!(0), "0.0"), (json!(-2.5), "-2.5")] {
+            assert_eq!(
+                QuantizationSearch::parse(Some(&json!({"oversampling": oversampling}))),
+                Err(TypesError::Validation(format!(
+                    "params.quantization.oversampling: value {shown} invalid, must be 1.0 or larger"
+                )))
+            );
+        }
+        assert!(QuantizationSearch::parse(Some(&json!({"oversampling": 1}))).is_ok());
+        // A wrong type is a format error; an unknown field is ignored, as in Qdrant.
+        assert!(matches!(QuantizationSearch::parse(Some(&json!({"rescore": "yes"}))), Err(TypesError::BadInput(_))));
+        assert_eq!(QuantizationSearch::parse(Some(&json!({"bogus": 1}))), Ok(QuantizationSearch::default()));
     }
 }

@@ -5,9 +5,10 @@ use crate::filter::Filter;
 use crate::point::{SparseVector, Vector};
 use serde::{Deserialize, Serialize};
 
-/// Which payload fields a read returns.
+/// Which payload fields a read returns. The `{include}` / `{exclude}` selectors refuse
+/// unknown fields, as Qdrant's do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum WithPayload {
     Bool(bool),
     Fields(Vec<String>),
@@ -42,9 +43,9 @@ impl WithVector {
     }
 }
 
-/// Search parameters (`params` of a query).
+/// Search parameters (`params` of a query). Unknown fields are ignored, as Qdrant's
+/// `SearchParams` ignores them; the value ranges are checked by [`SearchParams::validate`].
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SearchParams {
     #[serde(default)]
     pub hnsw_ef: Option<usize>,
@@ -59,10 +60,33 @@ pub struct SearchParams {
     pub acorn: Option<serde_json::Value>,
 }
 
+/// `params.quantization` of the right shape (a wrong type is a format error); its ranges are
+/// left to [`SearchParams::validate`].
 fn checked_quantization<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
     let value = Option::<serde_json::Value>::deserialize(d)?;
-    crate::quantization::QuantizationSearch::parse(value.as_ref()).map_err(serde::de::Error::custom)?;
-    Ok(value)
+    match crate::quantization::QuantizationSearch::parse(value.as_ref()) {
+        Err(crate::TypesError::BadInput(e)) => Err(serde::de::Error::custom(e)),
+        Ok(_) | Err(crate::TypesError::Validation(_)) => Ok(value),
+    }
+}
+
+impl SearchParams {
+    /// Qdrant's validation rules of search parameters (422 issues, without the `Validation
+    /// error in JSON body` wrapping): `quantization.oversampling` at least 1,
+    /// `acorn.max_selectivity` from 0 to 1.
+    pub fn validate(&self) -> Result<(), crate::TypesError> {
+        crate::quantization::QuantizationSearch::parse(self.quantization.as_ref())?;
+        let selectivity = self.acorn.as_ref().and_then(|a| a.get("max_selectivity")).and_then(|s| s.as_f64());
+        match selectivity {
+            Some(s) if !(0.0..=1.0).contains(&s) => Err(crate::TypesError::Validation(crate::validation::between(
+                "params.acorn.max_selectivity",
+                serde_json::Value::from(s),
+                "0.0",
+                "1.0",
+            ))),
+            Some(_) | None => Ok(()),
+        }
+    }
 }
 
 /// What a shard ranks its points by: nearness to a vector, an objective over example vectors,
@@ -272,4 +296,52 @@ pub fn top_facet_hits(counts: std::collections::HashMap<FacetValue, usize>, limi
     hits.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
     hits.truncate(limit);
     hits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TypesError;
+    use serde_json::json;
+
+    fn params(json: serde_json::Value) -> Result<SearchParams, String> {
+        serde_json::from_value(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn out_of_range_params_read_and_fail_validation_with_their_path() {
+        let low = params(json!({"quantization": {"oversampling": 0.5}})).unwrap();
+        assert_eq!(
+            low.validate(),
+            Err(TypesError::Validation(
+                "params.quantization.oversampling: value 0.5 invalid, must be 1.0 or larger".into()
+            ))
+        );
+        let acorn = params(json!({"acorn": {"enable": true, "max_selectivity": 1.5}})).unwrap();
+        assert_eq!(
+            acorn.validate(),
+            Err(TypesError::Validation(
+                "params.acorn.max_selectivity: value 1.5 invalid, must be from 0.0 to 1.0".into()
+            ))
+        );
+        let fine = params(json!({"hnsw_ef": 0, "exact": true, "quantization": {"oversampling": 1.0},
+            "acorn": {"enable": true, "max_selectivity": 0.0}}));
+        assert_eq!(fine.unwrap().validate(), Ok(()));
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_and_wrong_types_refused() {
+        let future = params(json!({"hnsw_ef": 10, "zz_future": 1, "quantization": {"rescore": true, "zz": 2}}));
+        assert_eq!(future.unwrap().hnsw_ef, Some(10));
+        assert!(params(json!({"quantization": {"oversampling": "many"}})).is_err());
+        assert!(params(json!({"exact": "yes"})).is_err());
+    }
+
+    #[test]
+    fn payload_selectors_refuse_unknown_fields() {
+        let include: WithPayload = serde_json::from_value(json!({"include": ["a"]})).unwrap();
+        assert_eq!(include, WithPayload::Include { include: vec!["a".into()] });
+        assert!(serde_json::from_value::<WithPayload>(json!({"include": ["a"], "zz": 1})).is_err());
+        assert!(serde_json::from_value::<WithPayload>(json!({"exclude": ["a"], "zz": 1})).is_err());
+    }
 }

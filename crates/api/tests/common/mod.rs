@@ -39,6 +39,7 @@ fn open(dir: &TempDir) -> Inner {
         node: Arc::clone(&node),
         metrics: Arc::new(Metrics::default()),
         version: "1.19.0",
+        app: quiver_api::AppInfo::starting_now(None),
         faults_enabled: false,
     };
     Inner { node, router: quiver_api::router(state, 32) }

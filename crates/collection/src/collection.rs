@@ -114,6 +114,7 @@ fn quantization(config: &CollectionConfig) -> BTreeMap<String, QuantizationKind>
             let kind = match effective? {
                 Quantization::Int8 { quantile, .. } => QuantizationKind::Int8 { quantile },
                 Quantization::Binary { .. } => QuantizationKind::Binary,
+                Quantization::Product { compression, .. } => QuantizationKind::Product { compression },
             };
             Some((name, kind))
         })

@@ -1,11 +1,14 @@
 //! Quantized copies of a dense column's vectors (design record 020): scalar `int8` (one byte
 //! per element, `x ≈ offset + scale · code`, the range cut at a `quantile` of the values) and
-//! binary (one bit per element: `x > 0`). Graph searches score candidates on them with our
-//! kernels (`kernels::dot_u8`, `l2_u8`, `l1_u8`, `hamming`) and rescore the best with the
+//! binary (one bit per element: `x > 0`) and product (one byte per chunk of dimensions: the
+//! nearest of 256 trained centroids, `crate::product`, design record 028). Graph searches score candidates on them with our
+//! kernels (`kernels::dot_u8`, `l2_u8`, `l1_u8`, `hamming`; product codes by a per-query
+//! look-up table) and rescore the best with the
 //! original vectors. Codes are kept per slot and re-encoded on every change of a slot's vector
 //! (with the range fixed when the store was built).
 
 use crate::kernels;
+use crate::product::{self, Codebook};
 use crate::vectors::VectorRef;
 use quiver_types::config::Distance;
 
@@ -16,6 +19,8 @@ pub enum QuantizationKind {
     Int8 { quantile: Option<f32> },
     /// One bit per element.
     Binary,
+    /// One byte per chunk of `compression / 4` elements (`compression`: 4, 8, 16, 32 or 64).
+    Product { compression: u32 },
 }
 
 /// The quantized vectors of one column.
@@ -24,7 +29,8 @@ pub struct QuantizedVectors {
     kind: QuantizationKind,
     distance: Distance,
     dim: usize,
-    /// Bytes per slot (`dim` for int8, whole 8-byte words of bits for binary).
+    /// Bytes per slot (`dim` for int8, whole 8-byte words of bits for binary, one per chunk
+    /// for product).
     stride: usize,
     offset: f32,
     scale: f32,
@@ -34,17 +40,21 @@ pub struct QuantizedVectors {
     code_sums: Vec<f32>,
     /// Vectors the column held when the range was fitted.
     fitted_on: usize,
+    /// Product quantization only: the trained centroids.
+    codebook: Option<Codebook>,
 }
 
 /// A query prepared for one store.
 pub struct QuantizedQuery {
     codes: Vec<u8>,
     code_sum: f32,
+    /// Product quantization only: the query's look-up table (`product::Codebook::table`).
+    table: Vec<f32>,
 }
 
 impl QuantizedVectors {
-    /// An empty store for `dim`-vectors whose range is taken from `sample` (values of the
-    /// column's `fitted_on` vectors).
+    /// An empty store for `dim`-vectors whose range (int8) or centroids (product) are taken
+    /// from `sample` (whole vectors of the column, which held `fitted_on`).
     pub fn new(
         kind: QuantizationKind,
         distance: Distance,
@@ -54,11 +64,16 @@ impl QuantizedVectors {
     ) -> QuantizedVectors {
         let (offset, scale) = match kind {
             QuantizationKind::Int8 { quantile } => range(sample, quantile.unwrap_or(1.0)),
-            QuantizationKind::Binary => (0.0, 1.0),
+            QuantizationKind::Binary | QuantizationKind::Product { .. } => (0.0, 1.0),
         };
-        let stride = match kind {
-            QuantizationKind::Int8 { .. } => dim,
-            QuantizationKind::Binary => dim.div_ceil(64) * 8,
+        let codebook = match kind {
+            QuantizationKind::Product { compression } => Some(Codebook::train(dim, compression, sample)),
+            QuantizationKind::Int8 { .. } | QuantizationKind::Binary => None,
+        };
+        let stride = match (kind, &codebook) {
+            (QuantizationKind::Int8 { .. }, _) => dim,
+            (QuantizationKind::Binary, _) => dim.div_ceil(64) * 8,
+            (QuantizationKind::Product { .. }, book) => book.as_ref().map_or(0, Codebook::codes_per_vector),
         };
         QuantizedVectors {
             kind,
@@ -70,6 +85,7 @@ impl QuantizedVectors {
             codes: Vec::new(),
             code_sums: Vec::new(),
             fitted_on,
+            codebook,
         }
     }
 
@@ -83,9 +99,14 @@ impl QuantizedVectors {
         self.fitted_on
     }
 
-    /// Bytes held.
+    /// Bytes held (codes, code sums, centroids).
     pub fn memory_bytes(&self) -> usize {
-        self.codes.capacity() + self.code_sums.capacity() * 4
+        self.codes.capacity() + self.code_sums.capacity() * 4 + self.codebook.as_ref().map_or(0, Codebook::memory_bytes)
+    }
+
+    /// Bytes of codes per slot.
+    pub fn bytes_per_vector(&self) -> usize {
+        self.stride
     }
 
     fn encode_into(&self, values: &[f32], out: &mut [u8]) -> f32 {
@@ -104,6 +125,12 @@ impl QuantizedVectors {
                     if *x > 0.0 {
                         out[i / 8] |= 1 << (i % 8);
                     }
+                }
+                0.0
+            }
+            QuantizationKind::Product { .. } => {
+                if let Some(book) = &self.codebook {
+                    book.encode(values, out);
                 }
                 0.0
             }
@@ -144,9 +171,14 @@ impl QuantizedVectors {
 
     /// The query in this store's codes.
     pub fn query(&self, query: &[f32]) -> QuantizedQuery {
-        let mut codes = vec![0; self.stride];
-        let code_sum = self.encode_into(query, &mut codes);
-        QuantizedQuery { codes, code_sum }
+        match &self.codebook {
+            Some(book) => QuantizedQuery { codes: Vec::new(), code_sum: 0.0, table: book.table(self.distance, query) },
+            None => {
+                let mut codes = vec![0; self.stride];
+                let code_sum = self.encode_into(query, &mut codes);
+                QuantizedQuery { codes, code_sum, table: Vec::new() }
+            }
+        }
     }
 
     /// The approximate distance ("smaller is closer", as `-similarity`) of `slot` to `query`.
@@ -169,6 +201,7 @@ impl QuantizedVectors {
                 Distance::Euclid => self.scale * self.scale * (k.l2_u8)(&query.codes, codes) as f32,
                 Distance::Manhattan => self.scale * (k.l1_u8)(&query.codes, codes) as f32,
             },
+            QuantizationKind::Product { .. } => product::score(&query.table, codes),
         })
     }
 
@@ -262,6 +295,33 @@ mod tests {
         assert!(r >= 0.5, "recall {r}");
         let store = QuantizedVectors::new(QuantizationKind::Binary, Distance::Cosine, 70, &[], 0);
         assert_eq!(store.stride, 16);
+    }
+
+    #[test]
+    fn product_with_rescoring_keeps_recall() {
+        for distance in [Distance::Cosine, Distance::Euclid, Distance::Manhattan] {
+            let r = recall(QuantizationKind::Product { compression: 16 }, distance, 4);
+            assert!(r >= 0.8, "{distance:?}: recall {r}");
+        }
+        let store = QuantizedVectors::new(QuantizationKind::Product { compression: 16 }, Distance::Dot, 64, &[], 0);
+        assert_eq!(store.bytes_per_vector(), 16);
+    }
+
+    #[test]
+    fn product_codes_follow_a_changed_vector() {
+        let data = random(600, 16, 5);
+        let sample: Vec<f32> = data.iter().flatten().copied().collect();
+        let mut store =
+            QuantizedVectors::new(QuantizationKind::Product { compression: 16 }, Distance::Euclid, 16, &sample, 600);
+        assert_eq!(store.bytes_per_vector(), 4);
+        store.put(3, VectorRef::F32(&data[0]));
+        let query = store.query(&data[1]);
+        let before = store.distance(&query, 3).unwrap();
+        store.put(3, VectorRef::F32(&data[1]));
+        let after = store.distance(&query, 3).unwrap();
+        assert!(after < before, "{after} vs {before}");
+        assert!(after < 0.05, "a vector is near its own codes: {after}");
+        assert!(store.distance(&query, 4).is_none());
     }
 
     #[test]

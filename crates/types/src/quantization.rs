@@ -1,8 +1,9 @@
 //! Quantization as Qdrant configures it (`quantization_config`, collection-level or per vector)
 //! and as a search asks for it (`params.quantization`). The configuration stays JSON in the
 //! collection config (echoed as given); these parse it strictly and say what Quiver honours:
-//! scalar `int8` and binary `one_bit`; product quantization and the 1.5/2-bit binary encodings
-//! are refused by name (design record 020).
+//! scalar `int8`, product quantization (`compression` `x4`…`x64`: each code byte stands for a
+//! chunk of `N/4` dimensions, design record 028) and binary `one_bit`; the 1.5/2-bit binary
+//! encodings and the scalar query encodings are refused by name (design record 020).
 
 use crate::TypesError;
 use serde::Deserialize;
@@ -15,7 +16,13 @@ pub enum Quantization {
     Int8 { quantile: Option<f32>, always_ram: Option<bool> },
     /// One bit per dimension.
     Binary { always_ram: Option<bool> },
+    /// Product quantization: one byte (of 256 trained centroids) per chunk of
+    /// `compression / 4` dimensions, so the codes take `1 / compression` of the f32 bytes.
+    Product { compression: u32, always_ram: Option<bool> },
 }
+
+/// The compression ratios Qdrant offers for product quantization.
+const COMPRESSIONS: [(&str, u32); 5] = [("x4", 4), ("x8", 8), ("x16", 16), ("x32", 32), ("x64", 64)];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +30,14 @@ struct ScalarJson {
     r#type: String,
     #[serde(default)]
     quantile: Option<f32>,
+    #[serde(default)]
+    always_ram: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductJson {
+    compression: Value,
     #[serde(default)]
     always_ram: Option<bool>,
 }
@@ -87,7 +102,21 @@ impl Quantization {
                 }
                 Ok(Some(Quantization::Binary { always_ram: binary.always_ram }))
             }
-            "product" => Err(bad("product quantization is not supported; use scalar or binary")),
+            "product" => {
+                let product: ProductJson = field("product", inner)?;
+                let compression = product
+                    .compression
+                    .as_str()
+                    .and_then(|c| COMPRESSIONS.iter().find(|(name, _)| *name == c))
+                    .map(|(_, ratio)| *ratio)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "product quantization: unknown compression {}, expected one of x4, x8, x16, x32, x64",
+                            product.compression
+                        ))
+                    })?;
+                Ok(Some(Quantization::Product { compression, always_ram: product.always_ram }))
+            }
             other => Err(bad(format!("unknown quantization {other:?}"))),
         }
     }
@@ -160,8 +189,14 @@ mod tests {
             Some(Quantization::Binary { always_ram: None })
         );
         assert_eq!(Quantization::parse(&json!("Disabled")).unwrap(), None);
-        let product = Quantization::parse(&json!({"product": {"compression": "x16"}})).unwrap_err();
-        assert!(product.to_string().contains("product quantization is not supported"), "{product}");
+        let product = Quantization::parse(&json!({"product": {"compression": "x16", "always_ram": true}}));
+        assert_eq!(product.unwrap(), Some(Quantization::Product { compression: 16, always_ram: Some(true) }));
+        for bad in [json!("x3"), json!("X16"), json!(16), json!(null)] {
+            let e = Quantization::parse(&json!({"product": {"compression": bad}})).unwrap_err();
+            assert!(e.to_string().contains("unknown compression"), "{e}");
+        }
+        assert!(Quantization::parse(&json!({"product": {}})).is_err());
+        assert!(Quantization::parse(&json!({"product": {"compression": "x8", "bits": 4}})).is_err());
         assert!(Quantization::parse(&json!({"scalar": {"type": "int4"}})).is_err());
         // The issue alone: the `Validation error in JSON body` wrapping is the API's.
         assert_eq!(

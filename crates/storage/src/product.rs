@@ -22,7 +22,9 @@ pub struct Codebook {
     dim: usize,
     /// Dimensions per chunk (the last chunk may be shorter).
     chunk: usize,
-    /// Per chunk, `CENTROIDS` centroids of that chunk's width, one after another.
+    /// Per chunk, the centroids by dimension: `CENTROIDS` values of the chunk's first
+    /// dimension, then of its second… (so a point's distances to all centroids are computed
+    /// 256 lanes wide).
     centroids: Vec<Vec<f32>>,
 }
 
@@ -43,7 +45,7 @@ impl Codebook {
             .map(|c| {
                 let (start, end) = (c * chunk, ((c + 1) * chunk).min(dim));
                 let points: Vec<&[f32]> = picked.iter().map(|v| &v[start..end]).collect();
-                kmeans(&points, end - start, SEED ^ c as u64)
+                transpose(&kmeans(&points, end - start, SEED ^ c as u64), end - start)
             })
             .collect();
         Codebook { dim, chunk, centroids }
@@ -67,7 +69,7 @@ impl Codebook {
     pub fn encode(&self, values: &[f32], out: &mut [u8]) {
         for (c, code) in out.iter_mut().enumerate() {
             let (start, end) = self.bounds(c);
-            *code = nearest(&values[start..end], &self.centroids[c], end - start).0 as u8;
+            *code = nearest(&values[start..end], &self.centroids[c]).0 as u8;
         }
     }
 
@@ -78,13 +80,13 @@ impl Codebook {
         let mut table = vec![0.0; self.centroids.len() * CENTROIDS];
         for (c, row) in table.chunks_exact_mut(CENTROIDS).enumerate() {
             let (start, end) = self.bounds(c);
-            let q = &query[start..end];
-            for (entry, centroid) in row.iter_mut().zip(self.centroids[c].chunks_exact(end - start)) {
-                *entry = match distance {
-                    Distance::Cosine | Distance::Dot => -q.iter().zip(centroid).map(|(a, b)| a * b).sum::<f32>(),
-                    Distance::Euclid => squared_l2(q, centroid),
-                    Distance::Manhattan => q.iter().zip(centroid).map(|(a, b)| (a - b).abs()).sum(),
-                };
+            for (q, column) in query[start..end].iter().zip(self.centroids[c].chunks_exact(CENTROIDS)) {
+                let entries = row.iter_mut().zip(column);
+                match distance {
+                    Distance::Cosine | Distance::Dot => entries.for_each(|(e, x)| *e -= q * x),
+                    Distance::Euclid => entries.for_each(|(e, x)| *e += (q - x) * (q - x)),
+                    Distance::Manhattan => entries.for_each(|(e, x)| *e += (q - x).abs()),
+                }
             }
         }
         table
@@ -102,25 +104,33 @@ pub fn score(table: &[f32], codes: &[u8]) -> f32 {
     (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
 }
 
+#[cfg(test)]
 fn squared_l2(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
-/// The index and squared distance of the centroid (of `width` dimensions) nearest to `point`.
-/// (Plain index loops: this is the whole cost of training and encoding.)
-fn nearest(point: &[f32], centroids: &[f32], width: usize) -> (usize, f32) {
-    let width = width.max(1);
-    let point = &point[..width];
-    let mut best = (0, f32::INFINITY);
-    for i in 0..centroids.len() / width {
-        let centroid = &centroids[i * width..(i + 1) * width];
-        let mut d = 0.0;
-        for j in 0..width {
-            let e = point[j] - centroid[j];
-            d += e * e;
+/// `CENTROIDS` centroids of `width` dimensions, one after another, as dimension-major columns.
+fn transpose(centroids: &[f32], width: usize) -> Vec<f32> {
+    let mut columns = vec![0.0; centroids.len()];
+    for (k, centroid) in centroids.chunks_exact(width.max(1)).enumerate() {
+        for (j, x) in centroid.iter().enumerate() {
+            columns[j * CENTROIDS + k] = *x;
         }
-        if d < best.1 {
-            best = (i, d);
+    }
+    columns
+}
+
+/// The index and squared distance of the centroid nearest to `point`, the centroids given as
+/// dimension-major `columns` (this is the whole cost of training and encoding: 256 lanes wide).
+fn nearest(point: &[f32], columns: &[f32]) -> (usize, f32) {
+    let mut distances = [0.0f32; CENTROIDS];
+    for (x, column) in point.iter().zip(columns.chunks_exact(CENTROIDS)) {
+        distances.iter_mut().zip(column).for_each(|(d, c)| *d += (x - c) * (x - c));
+    }
+    let mut best = (0, f32::INFINITY);
+    for (k, d) in distances.iter().enumerate() {
+        if *d < best.1 {
+            best = (k, *d);
         }
     }
     best
@@ -156,10 +166,11 @@ fn kmeans(points: &[&[f32]], width: usize, seed: u64) -> Vec<f32> {
     }
     let mut assigned = vec![usize::MAX; points.len()];
     for _ in 0..ITERATIONS {
+        let columns = transpose(&centroids, width);
         let mut changed = false;
         let mut farthest = (0, -1.0f32);
         for (i, point) in points.iter().enumerate() {
-            let (k, d) = nearest(point, &centroids, width);
+            let (k, d) = nearest(point, &columns);
             changed |= assigned[i] != k;
             assigned[i] = k;
             if d > farthest.1 {
@@ -208,10 +219,15 @@ mod tests {
         let mut codes = [0u8; 2];
         book.encode(v, &mut codes);
         let decoded: Vec<f32> =
-            (0..2).flat_map(|c| book.centroids[c][codes[c] as usize * 4..codes[c] as usize * 4 + 4].to_vec()).collect();
+            (0..8).map(|d| book.centroids[d / 4][(d % 4) * CENTROIDS + codes[d / 4] as usize]).collect();
         for c in 0..2 {
-            let own = nearest(&v[c * 4..c * 4 + 4], &book.centroids[c], 4);
-            assert_eq!(own.0, codes[c] as usize);
+            // No centroid of the chunk is nearer than the one its code names.
+            let chunk = &v[c * 4..c * 4 + 4];
+            let own = squared_l2(chunk, &decoded[c * 4..c * 4 + 4]);
+            for k in 0..CENTROIDS {
+                let other: Vec<f32> = (0..4).map(|j| book.centroids[c][j * CENTROIDS + k]).collect();
+                assert!(own <= squared_l2(chunk, &other));
+            }
         }
         let q = [0.5, -0.25, 1.0, 0.0, 0.3, 0.3, -0.7, 0.1];
         let dot: f32 = q.iter().zip(&decoded).map(|(a, b)| a * b).sum();

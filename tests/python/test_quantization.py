@@ -133,6 +133,21 @@ def test_product_collection_searches_and_echoes_its_config(qclient, collection_n
     assert _recall_and_exact_scores(qclient, collection_name, vecs, raw) >= 0.7
 
 
+def test_binary_with_a_scalar_query_encoding(qclient, collection_name):
+    encoding = models.BinaryQuantizationQueryEncoding.SCALAR8BITS
+    binary = models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True, query_encoding=encoding))
+    vecs, info = _create(qclient, collection_name, binary, dim=256)
+    assert info.config.quantization_config.binary.query_encoding == encoding
+    oversampled = models.QuantizationSearchParams(rescore=True, oversampling=4.0)
+    asymmetric = _recall_and_exact_scores(qclient, collection_name, vecs, oversampled)
+    # The same data with the query's signs only (test_binary_per_vector_and_patch_converges: ≥ 0.3).
+    one_bit = models.BinaryQuantization(binary=models.BinaryQuantizationConfig(query_encoding=models.BinaryQuantizationQueryEncoding.BINARY))
+    qclient.update_collection(collection_name, quantization_config=one_bit)
+    _wait_green(qclient, collection_name, N)
+    signs = _recall_and_exact_scores(qclient, collection_name, vecs, oversampled)
+    assert asymmetric > signs and asymmetric >= 0.5, (asymmetric, signs)
+
+
 def _error(r):
     body = r.json()
     assert set(body) >= {"status", "time"} and isinstance(body["status"]["error"], str), body
@@ -149,8 +164,8 @@ def test_product_over_rest_patch_and_refusals(server, collection_name):
         assert "compression" in _error(r)
     r = requests.put(url, json={"vectors": vectors, "quantization_config": {"product": {"always_ram": True}}}, timeout=10)
     assert r.status_code == 400 and "compression" in _error(r)
-    # The 1.5/2-bit binary encodings and the scalar query encodings stay refused by name.
-    for binary in [{"encoding": "two_bits"}, {"encoding": "one_and_half_bits"}, {"query_encoding": "scalar4bits"}, {"query_encoding": "scalar8bits"}]:
+    # The 1.5/2-bit binary encodings stay refused by name, as does an unknown query encoding.
+    for binary in [{"encoding": "two_bits"}, {"encoding": "one_and_half_bits"}, {"query_encoding": "scalar2bits"}]:
         r = requests.put(url, json={"vectors": vectors, "quantization_config": {"binary": binary}}, timeout=10)
         assert r.status_code == 400 and "not supported" in _error(r), r.text
     assert requests.get(url, timeout=10).status_code == 404

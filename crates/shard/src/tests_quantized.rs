@@ -86,7 +86,7 @@ fn binary_rescored_with_oversampling_returns_exact_scores() {
     // Centred data (binary quantization keeps signs: around a shared centre they say little).
     let centers = vec![vec![0.0; DIM]];
     let shard = indexed_shard(dir.path(), Distance::Cosine, &mut rng, &centers);
-    quantize(&shard, Some(QuantizationKind::Binary));
+    quantize(&shard, Some(QuantizationKind::Binary { query_bits: 1 }));
     let (mut hits, queries) = (0, 40);
     for _ in 0..queries {
         let q = vector(&mut rng, &centers);

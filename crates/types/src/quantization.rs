@@ -2,8 +2,9 @@
 //! and as a search asks for it (`params.quantization`). The configuration stays JSON in the
 //! collection config (echoed as given); these parse it strictly and say what Quiver honours:
 //! scalar `int8`, product quantization (`compression` `x4`…`x64`: each code byte stands for a
-//! chunk of `N/4` dimensions, design record 028) and binary `one_bit`; the 1.5/2-bit binary
-//! encodings and the scalar query encodings are refused by name (design record 020).
+//! chunk of `N/4` dimensions, design record 028) and binary `one_bit` with the query in 1, 4 or
+//! 8 bits (`query_encoding`); the 1.5/2-bit binary encodings are refused by name (design
+//! records 020, 028).
 
 use crate::TypesError;
 use serde::Deserialize;
@@ -14,8 +15,9 @@ use serde_json::Value;
 pub enum Quantization {
     /// Scalar int8; `quantile` (0.5–1) of the values sets the range, `None` for all of it.
     Int8 { quantile: Option<f32>, always_ram: Option<bool> },
-    /// One bit per dimension.
-    Binary { always_ram: Option<bool> },
+    /// One bit per dimension; the query in `query_bits` bits per dimension (`query_encoding`:
+    /// 1 for `default`/`binary`, 4 for `scalar4bits`, 8 for `scalar8bits`).
+    Binary { always_ram: Option<bool>, query_bits: u32 },
     /// Product quantization: one byte (of 256 trained centroids) per chunk of
     /// `compression / 4` dimensions, so the codes take `1 / compression` of the f32 bytes.
     Product { compression: u32, always_ram: Option<bool> },
@@ -94,13 +96,15 @@ impl Quantization {
                     None | Some("one_bit") => {}
                     Some(other) => return Err(bad(format!("binary encoding {other:?} is not supported"))),
                 }
-                match binary.query_encoding.as_deref() {
-                    None | Some("default") | Some("binary") => {}
+                let query_bits = match binary.query_encoding.as_deref() {
+                    None | Some("default") | Some("binary") => 1,
+                    Some("scalar4bits") => 4,
+                    Some("scalar8bits") => 8,
                     Some(other) => {
                         return Err(bad(format!("binary query_encoding {other:?} is not supported")));
                     }
-                }
-                Ok(Some(Quantization::Binary { always_ram: binary.always_ram }))
+                };
+                Ok(Some(Quantization::Binary { always_ram: binary.always_ram, query_bits }))
             }
             "product" => {
                 let product: ProductJson = field("product", inner)?;
@@ -186,8 +190,13 @@ mod tests {
         assert_eq!(int8.unwrap(), Some(Quantization::Int8 { quantile: Some(0.99), always_ram: Some(true) }));
         assert_eq!(
             Quantization::parse(&json!({"binary": {}})).unwrap(),
-            Some(Quantization::Binary { always_ram: None })
+            Some(Quantization::Binary { always_ram: None, query_bits: 1 })
         );
+        let asymmetric = Quantization::parse(&json!({"binary": {"query_encoding": "scalar8bits"}})).unwrap();
+        assert_eq!(asymmetric, Some(Quantization::Binary { always_ram: None, query_bits: 8 }));
+        let four = Quantization::parse(&json!({"binary": {"encoding": "one_bit", "query_encoding": "scalar4bits"}}));
+        assert_eq!(four.unwrap(), Some(Quantization::Binary { always_ram: None, query_bits: 4 }));
+        assert!(Quantization::parse(&json!({"binary": {"query_encoding": "scalar2bits"}})).is_err());
         assert_eq!(Quantization::parse(&json!("Disabled")).unwrap(), None);
         let product = Quantization::parse(&json!({"product": {"compression": "x16", "always_ram": true}}));
         assert_eq!(product.unwrap(), Some(Quantization::Product { compression: 16, always_ram: Some(true) }));

@@ -148,6 +148,21 @@ def test_binary_with_a_scalar_query_encoding(qclient, collection_name):
     assert asymmetric > signs and asymmetric >= 0.5, (asymmetric, signs)
 
 
+def test_grpc_unknown_compression_ratio_is_refused(server, collection_name):
+    from qdrant_client import grpc as pb
+
+    request = pb.CreateCollection(
+        collection_name=collection_name,
+        vectors_config=pb.VectorsConfig(params=pb.VectorParams(size=8, distance=pb.Distance.Cosine)),
+        quantization_config=pb.QuantizationConfig(product=pb.ProductQuantization(compression=99)),
+    )
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as ch:
+        with pytest.raises(grpc.RpcError) as err:
+            pb.CollectionsStub(ch).Create(request, timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "compression" in err.value.details()
+    assert requests.get(f"{server.url}/collections/{collection_name}", timeout=10).status_code == 404
+
+
 def _error(r):
     body = r.json()
     assert set(body) >= {"status", "time"} and isinstance(body["status"]["error"], str), body

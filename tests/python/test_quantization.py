@@ -1,7 +1,8 @@
 """Quantization (issue 19, design record 020) through qdrant-client over REST and gRPC: scalar
 int8 and binary collections answer searches with `quantization` search params, rescored scores
-are exact, the config shows in collection info, PATCH converges while searches keep working,
-and product quantization is refused by name."""
+are exact, the config shows in collection info, PATCH converges while searches keep working;
+product quantization (design record 029) likewise, a bad compression refused with a 400, and
+the 1.5/2-bit binary encodings refused by name."""
 
 from __future__ import annotations
 
@@ -115,24 +116,8 @@ def test_binary_per_vector_and_patch_converges(qclient, collection_name):
     assert int8_recall >= 0.85 and int8_recall >= f32_recall - 0.05, (int8_recall, f32_recall)
 
 
-def test_product_quantization_is_refused_by_name(qclient, collection_name, server):
-    product = models.ProductQuantization(product=models.ProductQuantizationConfig(compression=models.CompressionRatio.X16))
-    with pytest.raises((UnexpectedResponse, grpc.RpcError)) as err:
-        qclient.create_collection(
-            collection_name,
-            vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE),
-            quantization_config=product,
-        )
-    assert "product quantization is not supported" in str(err.value)
-    if isinstance(err.value, grpc.RpcError):
-        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    else:
-        assert err.value.status_code == 400
-    assert not qclient.collection_exists(collection_name)
-    # Over raw REST: Qdrant's error shape; a search parameter out of range is Qdrant's 422.
+def test_search_oversampling_below_one_is_qdrants_422(qclient, collection_name, server):
     qclient.create_collection(collection_name, vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE))
-    r = requests.patch(f"{server.url}/collections/{collection_name}", json={"quantization_config": {"product": {"compression": "x4"}}}, timeout=10)
-    assert r.status_code == 400 and "product quantization" in r.json()["status"]["error"]
     body = {"query": [0.1] * DIM, "params": {"quantization": {"oversampling": 0.5}}}
     r = requests.post(f"{server.url}/collections/{collection_name}/points/query", json=body, timeout=10)
     assert r.status_code == 422, r.text
@@ -146,6 +131,101 @@ def test_product_quantization_is_refused_by_name(qclient, collection_name, serve
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and issue in err.value.details()
     else:
         assert err.value.status_code == 422 and issue in str(err.value)
+
+
+def test_product_collection_searches_and_echoes_its_config(qclient, collection_name):
+    product = models.ProductQuantization(
+        product=models.ProductQuantizationConfig(compression=models.CompressionRatio.X8, always_ram=True)
+    )
+    vecs, info = _create(qclient, collection_name, product)
+    echoed = info.config.quantization_config.product
+    assert echoed.compression == models.CompressionRatio.X8 and echoed.always_ram is True
+    # x8 on 32 dimensions: 4 code bytes per vector (256 centroids per 2 dimensions).
+    rescored = models.QuantizationSearchParams(rescore=True, oversampling=2.0)
+    assert _recall_and_exact_scores(qclient, collection_name, vecs, rescored) >= 0.9
+    ignored = models.QuantizationSearchParams(ignore=True)
+    assert _recall_and_exact_scores(qclient, collection_name, vecs, ignored) >= 0.9
+    raw = models.QuantizationSearchParams(rescore=False)
+    # Table scores: approximate (so not checked as exact); a random order would score 0.007.
+    assert _recall_and_exact_scores(qclient, collection_name, vecs, raw) >= 0.7
+
+
+def test_binary_with_a_scalar_query_encoding(qclient, collection_name):
+    encoding = models.BinaryQuantizationQueryEncoding.SCALAR8BITS
+    binary = models.BinaryQuantization(binary=models.BinaryQuantizationConfig(always_ram=True, query_encoding=encoding))
+    vecs, info = _create(qclient, collection_name, binary, dim=256)
+    assert info.config.quantization_config.binary.query_encoding == encoding
+    oversampled = models.QuantizationSearchParams(rescore=True, oversampling=4.0)
+    asymmetric = _recall_and_exact_scores(qclient, collection_name, vecs, oversampled)
+    # The same data with the query's signs only (test_binary_per_vector_and_patch_converges: ≥ 0.3).
+    one_bit = models.BinaryQuantization(binary=models.BinaryQuantizationConfig(query_encoding=models.BinaryQuantizationQueryEncoding.BINARY))
+    qclient.update_collection(collection_name, quantization_config=one_bit)
+    _wait_green(qclient, collection_name, N)
+    signs = _recall_and_exact_scores(qclient, collection_name, vecs, oversampled)
+    assert asymmetric > signs and asymmetric >= 0.5, (asymmetric, signs)
+
+
+def test_grpc_unknown_compression_ratio_is_refused(server, collection_name):
+    from qdrant_client import grpc as pb
+
+    request = pb.CreateCollection(
+        collection_name=collection_name,
+        vectors_config=pb.VectorsConfig(params=pb.VectorParams(size=8, distance=pb.Distance.Cosine)),
+        quantization_config=pb.QuantizationConfig(product=pb.ProductQuantization(compression=99)),
+    )
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as ch:
+        with pytest.raises(grpc.RpcError) as err:
+            pb.CollectionsStub(ch).Create(request, timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "compression" in err.value.details()
+    assert requests.get(f"{server.url}/collections/{collection_name}", timeout=10).status_code == 404
+
+
+def _error(r):
+    body = r.json()
+    assert set(body) >= {"status", "time"} and isinstance(body["status"]["error"], str), body
+    return body["status"]["error"]
+
+
+def test_product_over_rest_patch_and_refusals(server, collection_name):
+    url = f"{server.url}/collections/{collection_name}"
+    vectors = {"size": 8, "distance": "Cosine"}
+    for compression in ["x3", "X16", 16, None]:
+        body = {"vectors": vectors, "quantization_config": {"product": {"compression": compression}}}
+        r = requests.put(url, json=body, timeout=10)
+        assert r.status_code == 400, r.text
+        assert "compression" in _error(r)
+    r = requests.put(url, json={"vectors": vectors, "quantization_config": {"product": {"always_ram": True}}}, timeout=10)
+    assert r.status_code == 400 and "compression" in _error(r)
+    # The 1.5/2-bit binary encodings stay refused by name, as does an unknown query encoding.
+    for binary in [{"encoding": "two_bits"}, {"encoding": "one_and_half_bits"}, {"query_encoding": "scalar2bits"}]:
+        r = requests.put(url, json={"vectors": vectors, "quantization_config": {"binary": binary}}, timeout=10)
+        assert r.status_code == 400 and "not supported" in _error(r), r.text
+    assert requests.get(url, timeout=10).status_code == 404
+    given = {"product": {"compression": "x16", "always_ram": True}}
+    r = requests.put(url, json={"vectors": vectors, "quantization_config": given}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert requests.get(url, timeout=10).json()["result"]["config"]["quantization_config"] == given
+    points = [{"id": i, "vector": [float((i * 7 + d * 3) % 11) - 5.0 for d in range(8)]} for i in range(300)]
+    r = requests.put(f"{url}/points?wait=true", json={"points": points}, timeout=30)
+    assert r.status_code == 200, r.text
+    # PATCH: disabled, then product per vector; a bad compression is refused and changes nothing.
+    r = requests.patch(url, json={"quantization_config": "Disabled"}, timeout=10)
+    assert r.status_code == 200 and requests.get(url, timeout=10).json()["result"]["config"].get("quantization_config") is None
+    per_vector = {"product": {"compression": "x4"}}
+    r = requests.patch(url, json={"vectors": {"": {"quantization_config": per_vector}}}, timeout=10)
+    assert r.status_code == 200, r.text
+    r = requests.patch(url, json={"vectors": {"": {"quantization_config": {"product": {"compression": "x128"}}}}}, timeout=10)
+    assert r.status_code == 400 and "compression" in _error(r)
+    deadline = time.time() + 60
+    while (info := requests.get(url, timeout=10).json()["result"])["status"] != "green":
+        assert time.time() < deadline, info
+        time.sleep(0.05)
+    assert info["config"]["params"]["vectors"]["quantization_config"] == per_vector
+    q = points[5]["vector"]
+    for params in [{}, {"quantization": {"rescore": False}}, {"quantization": {"rescore": True, "oversampling": 4}}]:
+        r = requests.post(f"{url}/points/query", json={"query": q, "limit": 3, "params": params}, timeout=10)
+        assert r.status_code == 200, r.text
+        assert r.json()["result"]["points"][0]["score"] == pytest.approx(1.0, abs=1e-2)
 
 
 def test_restart_loads_the_saved_graph_and_kill_rebuilds_a_damaged_one(server_factory):

@@ -1,11 +1,13 @@
 //! In-process quantization benchmark of one `LocalShard` (design record 020): the same queries
-//! on the original f32 vectors (`ignore: true`), and with int8 and binary quantization (candidates scored on
-//! the codes, rescored with the originals), at several `hnsw_ef` and `oversampling`. Prints
+//! on the original f32 vectors (`ignore: true`), and with int8, binary and product (x8, x16,
+//! x32; design record 029) quantization (candidates scored on the codes, rescored with the
+//! originals), at several `hnsw_ef` and `oversampling`. Prints
 //! recall@10 against the ground truth, QPS on one thread, the bytes of the f32 vectors and of
 //! each quantized copy, and the ratios against the f32 runs interleaved with them.
 //!
 //! Input: a directory with `base.f32`, `query.f32`, `gt.i32` (as `ann_bench`).
-//!   cargo run --release -p quiver-shard --example quant_bench -- DIR DIM [ef,ef,...]
+//!   cargo run --release -p quiver-shard --example quant_bench -- DIR DIM [ef,ef,...] [kind,kind,...]
+//! (kinds: int8, binary, binary-q8 (query in 8 bits), product-x8, product-x16, product-x32; default all).
 
 use quiver_shard::{IndexConfig, LocalShard, QuantizationKind, SearchPlan, ShardConfig};
 use quiver_types::PointId;
@@ -97,8 +99,14 @@ fn main() {
     };
     let kinds = [
         ("int8", QuantizationKind::Int8 { quantile: Some(0.99) }, [1.0, 2.0]),
-        ("binary", QuantizationKind::Binary, [2.0, 4.0]),
+        ("binary", QuantizationKind::Binary { query_bits: 1 }, [2.0, 4.0]),
+        ("binary-q8", QuantizationKind::Binary { query_bits: 8 }, [2.0, 4.0]),
+        ("product-x8", QuantizationKind::Product { compression: 8 }, [2.0, 4.0]),
+        ("product-x16", QuantizationKind::Product { compression: 16 }, [4.0, 8.0]),
+        ("product-x32", QuantizationKind::Product { compression: 32 }, [8.0, 16.0]),
     ];
+    let wanted: Option<Vec<String>> = args.get(4).map(|s| s.split(',').map(String::from).collect());
+    let kinds = kinds.into_iter().filter(|(label, ..)| wanted.as_ref().is_none_or(|w| w.iter().any(|k| k == label)));
     for (label, kind, oversamplings) in kinds {
         let start = Instant::now();
         shard.set_quantization(&BTreeMap::from([(String::new(), kind)]));

@@ -30,6 +30,8 @@ mod tests_multi;
 #[cfg(test)]
 mod tests_on_disk;
 #[cfg(test)]
+mod tests_product;
+#[cfg(test)]
 mod tests_quantized;
 #[cfg(test)]
 mod tests_read_now;

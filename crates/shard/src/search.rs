@@ -457,7 +457,7 @@ impl Dense<'_> {
         let distance = |slot: u32| quantized.distance(&query, slot);
         let prefetch = |slot: u32| quantized.prefetch(slot);
         let found = frozen.graph.search(beam.ef.max(candidates), distance, prefetch, allow);
-        let binary = quantized.kind() == QuantizationKind::Binary;
+        let binary = matches!(quantized.kind(), QuantizationKind::Binary { .. });
         let approximate = match self.metric.distance {
             Distance::Cosine | Distance::Dot => true,
             Distance::Euclid | Distance::Manhattan => !binary,

@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-fn quantize(shard: &LocalShard, kind: Option<QuantizationKind>) {
+pub(crate) fn quantize(shard: &LocalShard, kind: Option<QuantizationKind>) {
     shard.set_quantization(&kind.map(|k| BTreeMap::from([(String::new(), k)])).unwrap_or_default());
     let deadline = Instant::now() + Duration::from_secs(60);
     while !shard.quantization_ready() {
@@ -23,20 +23,25 @@ fn quantize(shard: &LocalShard, kind: Option<QuantizationKind>) {
     }
 }
 
-fn with_quantization(q: &[f32], json: serde_json::Value) -> quiver_types::query::CoreSearch {
+pub(crate) fn with_quantization(q: &[f32], json: serde_json::Value) -> quiver_types::query::CoreSearch {
     let mut r = request(q, 10, false, None);
     r.params = Some(SearchParams { quantization: Some(json), ..SearchParams::default() });
     r
 }
 
 /// Dimensions of the vectors here (closer to embeddings than the 16 of the search tests).
-const DIM: usize = 64;
+pub(crate) const DIM: usize = 64;
 
-fn centers(rng: &mut StdRng) -> Vec<Vec<f32>> {
+pub(crate) fn centers(rng: &mut StdRng) -> Vec<Vec<f32>> {
     (0..20).map(|_| (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect()).collect()
 }
 
-fn indexed_shard(dir: &std::path::Path, distance: Distance, rng: &mut StdRng, centers: &[Vec<f32>]) -> LocalShard {
+pub(crate) fn indexed_shard(
+    dir: &std::path::Path,
+    distance: Distance,
+    rng: &mut StdRng,
+    centers: &[Vec<f32>],
+) -> LocalShard {
     let mut config = shard(&dir.join("probe"), distance, 1, 1).config().clone();
     config.dense.values_mut().for_each(|spec| spec.dim = DIM);
     let shard = LocalShard::open(dir, config).unwrap();
@@ -81,7 +86,7 @@ fn binary_rescored_with_oversampling_returns_exact_scores() {
     // Centred data (binary quantization keeps signs: around a shared centre they say little).
     let centers = vec![vec![0.0; DIM]];
     let shard = indexed_shard(dir.path(), Distance::Cosine, &mut rng, &centers);
-    quantize(&shard, Some(QuantizationKind::Binary));
+    quantize(&shard, Some(QuantizationKind::Binary { query_bits: 1 }));
     let (mut hits, queries) = (0, 40);
     for _ in 0..queries {
         let q = vector(&mut rng, &centers);
@@ -149,7 +154,7 @@ fn quantization_converges_in_the_background_while_searches_run() {
     assert!(shard.memory_report().quantized > 0);
 }
 
-fn stored_vector(shard: &LocalShard, id: quiver_types::PointId) -> Vec<f32> {
+pub(crate) fn stored_vector(shard: &LocalShard, id: quiver_types::PointId) -> Vec<f32> {
     let with_vector = quiver_types::query::WithVector::Bool(true);
     let record = shard.retrieve(&[id], &quiver_types::query::WithPayload::Bool(false), &with_vector).pop().unwrap();
     match record.vector {

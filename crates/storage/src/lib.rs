@@ -18,6 +18,7 @@ pub mod mapped;
 pub mod metrics;
 pub mod payload_index;
 pub mod points;
+pub mod product;
 pub mod quantized;
 pub mod text;
 pub mod vectors;

@@ -1,11 +1,14 @@
 //! Quantized copies of a dense column's vectors (design record 020): scalar `int8` (one byte
 //! per element, `x ≈ offset + scale · code`, the range cut at a `quantile` of the values) and
-//! binary (one bit per element: `x > 0`). Graph searches score candidates on them with our
-//! kernels (`kernels::dot_u8`, `l2_u8`, `l1_u8`, `hamming`) and rescore the best with the
+//! binary (one bit per element: `x > 0`) and product (one byte per chunk of dimensions: the
+//! nearest of 256 trained centroids, `crate::product`, design record 029). Graph searches score candidates on them with our
+//! kernels (`kernels::dot_u8`, `l2_u8`, `l1_u8`, `hamming`; product codes by a per-query
+//! look-up table) and rescore the best with the
 //! original vectors. Codes are kept per slot and re-encoded on every change of a slot's vector
 //! (with the range fixed when the store was built).
 
 use crate::kernels;
+use crate::product::{self, Codebook};
 use crate::vectors::VectorRef;
 use quiver_types::config::Distance;
 
@@ -14,8 +17,11 @@ use quiver_types::config::Distance;
 pub enum QuantizationKind {
     /// One byte per element; `quantile` (0.5–1) of the values sets the range (`None`: all).
     Int8 { quantile: Option<f32> },
-    /// One bit per element.
-    Binary,
+    /// One bit per element; the query in `query_bits` bits per element (1: its signs too; 4 or
+    /// 8: Qdrant's asymmetric `scalar4bits` / `scalar8bits` query encodings).
+    Binary { query_bits: u32 },
+    /// One byte per chunk of `compression / 4` elements (`compression`: 4, 8, 16, 32 or 64).
+    Product { compression: u32 },
 }
 
 /// The quantized vectors of one column.
@@ -24,7 +30,8 @@ pub struct QuantizedVectors {
     kind: QuantizationKind,
     distance: Distance,
     dim: usize,
-    /// Bytes per slot (`dim` for int8, whole 8-byte words of bits for binary).
+    /// Bytes per slot (`dim` for int8, whole 8-byte words of bits for binary, one per chunk
+    /// for product).
     stride: usize,
     offset: f32,
     scale: f32,
@@ -34,17 +41,63 @@ pub struct QuantizedVectors {
     code_sums: Vec<f32>,
     /// Vectors the column held when the range was fitted.
     fitted_on: usize,
+    /// Product quantization only: the trained centroids.
+    codebook: Option<Codebook>,
 }
 
 /// A query prepared for one store.
 pub struct QuantizedQuery {
     codes: Vec<u8>,
     code_sum: f32,
+    /// Product quantization only: the query's look-up table (`product::Codebook::table`).
+    table: Vec<f32>,
+    /// Binary with a 4- or 8-bit query only: the query's bit planes.
+    planed: Option<PlanedQuery>,
+}
+
+/// A query in `bits` bits per element scored against one-bit codes (asymmetric binary
+/// quantization): `q ≈ offset + step · u` with `u` in `0..2^bits`, kept as `bits` bit planes so
+/// `Σ u·[bit set]` is a weighted sum of popcounts.
+struct PlanedQuery {
+    offset: f32,
+    step: f32,
+    /// `Σ u` over the elements.
+    sum: f32,
+    /// Plane `k` (bit `k` of every `u`), `stride` bytes each, one after another.
+    planes: Vec<u8>,
+    /// The ones of each plane.
+    ones: Vec<u32>,
+    /// `stride` zero bytes (a code's ones are its Hamming distance to them).
+    zeros: Vec<u8>,
+}
+
+fn planed_query(values: &[f32], stride: usize, bits: u32) -> PlanedQuery {
+    let finite = values.iter().copied().filter(|x| x.is_finite());
+    let (lo, hi) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    let levels = ((1u32 << bits) - 1) as f32;
+    let (offset, step) = match (hi > lo, lo.is_finite()) {
+        (true, _) => (lo, (hi - lo) / levels),
+        (false, true) => (lo, 1.0),
+        (false, false) => (0.0, 1.0),
+    };
+    let mut planes = vec![0u8; bits as usize * stride];
+    let mut sum = 0.0;
+    for (i, x) in values.iter().enumerate() {
+        let u = ((x - offset) / step).round().clamp(0.0, levels) as u32;
+        sum += u as f32;
+        for k in 0..bits as usize {
+            if u >> k & 1 == 1 {
+                planes[k * stride + i / 8] |= 1 << (i % 8);
+            }
+        }
+    }
+    let ones = planes.chunks_exact(stride.max(1)).map(|p| p.iter().map(|b| b.count_ones()).sum()).collect();
+    PlanedQuery { offset, step, sum, planes, ones, zeros: vec![0; stride] }
 }
 
 impl QuantizedVectors {
-    /// An empty store for `dim`-vectors whose range is taken from `sample` (values of the
-    /// column's `fitted_on` vectors).
+    /// An empty store for `dim`-vectors whose range (int8) or centroids (product) are taken
+    /// from `sample` (whole vectors of the column, which held `fitted_on`).
     pub fn new(
         kind: QuantizationKind,
         distance: Distance,
@@ -54,11 +107,16 @@ impl QuantizedVectors {
     ) -> QuantizedVectors {
         let (offset, scale) = match kind {
             QuantizationKind::Int8 { quantile } => range(sample, quantile.unwrap_or(1.0)),
-            QuantizationKind::Binary => (0.0, 1.0),
+            QuantizationKind::Binary { .. } | QuantizationKind::Product { .. } => (0.0, 1.0),
         };
-        let stride = match kind {
-            QuantizationKind::Int8 { .. } => dim,
-            QuantizationKind::Binary => dim.div_ceil(64) * 8,
+        let codebook = match kind {
+            QuantizationKind::Product { compression } => Some(Codebook::train(dim, compression, sample)),
+            QuantizationKind::Int8 { .. } | QuantizationKind::Binary { .. } => None,
+        };
+        let stride = match (kind, &codebook) {
+            (QuantizationKind::Int8 { .. }, _) => dim,
+            (QuantizationKind::Binary { .. }, _) => dim.div_ceil(64) * 8,
+            (QuantizationKind::Product { .. }, book) => book.as_ref().map_or(0, Codebook::codes_per_vector),
         };
         QuantizedVectors {
             kind,
@@ -70,6 +128,7 @@ impl QuantizedVectors {
             codes: Vec::new(),
             code_sums: Vec::new(),
             fitted_on,
+            codebook,
         }
     }
 
@@ -83,9 +142,14 @@ impl QuantizedVectors {
         self.fitted_on
     }
 
-    /// Bytes held.
+    /// Bytes held (codes, code sums, centroids).
     pub fn memory_bytes(&self) -> usize {
-        self.codes.capacity() + self.code_sums.capacity() * 4
+        self.codes.capacity() + self.code_sums.capacity() * 4 + self.codebook.as_ref().map_or(0, Codebook::memory_bytes)
+    }
+
+    /// Bytes of codes per slot.
+    pub fn bytes_per_vector(&self) -> usize {
+        self.stride
     }
 
     fn encode_into(&self, values: &[f32], out: &mut [u8]) -> f32 {
@@ -98,12 +162,18 @@ impl QuantizedVectors {
                 }
                 sum as f32
             }
-            QuantizationKind::Binary => {
+            QuantizationKind::Binary { .. } => {
                 out.fill(0);
                 for (i, x) in values.iter().enumerate() {
                     if *x > 0.0 {
                         out[i / 8] |= 1 << (i % 8);
                     }
+                }
+                0.0
+            }
+            QuantizationKind::Product { .. } => {
+                if let Some(book) = &self.codebook {
+                    book.encode(values, out);
                 }
                 0.0
             }
@@ -144,9 +214,18 @@ impl QuantizedVectors {
 
     /// The query in this store's codes.
     pub fn query(&self, query: &[f32]) -> QuantizedQuery {
-        let mut codes = vec![0; self.stride];
-        let code_sum = self.encode_into(query, &mut codes);
-        QuantizedQuery { codes, code_sum }
+        let (mut codes, mut code_sum, mut table, mut planed) = (Vec::new(), 0.0, Vec::new(), None);
+        match (self.kind, &self.codebook) {
+            (QuantizationKind::Product { .. }, Some(book)) => table = book.table(self.distance, query),
+            (QuantizationKind::Binary { query_bits }, _) if query_bits > 1 => {
+                planed = Some(planed_query(&query[..query.len().min(self.dim)], self.stride, query_bits));
+            }
+            (QuantizationKind::Int8 { .. } | QuantizationKind::Binary { .. } | QuantizationKind::Product { .. }, _) => {
+                codes = vec![0; self.stride];
+                code_sum = self.encode_into(query, &mut codes);
+            }
+        }
+        QuantizedQuery { codes, code_sum, table, planed }
     }
 
     /// The approximate distance ("smaller is closer", as `-similarity`) of `slot` to `query`.
@@ -156,8 +235,11 @@ impl QuantizedVectors {
         let codes = self.codes.get(s * self.stride..(s + 1) * self.stride)?;
         let k = kernels::best();
         Some(match self.kind {
-            // Agreeing minus differing signs: a dot product of ±1 vectors (any distance).
-            QuantizationKind::Binary => (2 * (k.hamming)(&query.codes, codes) as i64 - self.dim as i64) as f32,
+            QuantizationKind::Binary { .. } => match &query.planed {
+                // Agreeing minus differing signs: a dot product of ±1 vectors (any distance).
+                None => (2 * (k.hamming)(&query.codes, codes) as i64 - self.dim as i64) as f32,
+                Some(planed) => -self.planed_dot(planed, codes) * (self.dim as f32).sqrt(),
+            },
             QuantizationKind::Int8 { .. } => match self.distance {
                 Distance::Cosine | Distance::Dot => {
                     let (o, sc) = (self.offset, self.scale);
@@ -169,7 +251,22 @@ impl QuantizedVectors {
                 Distance::Euclid => self.scale * self.scale * (k.l2_u8)(&query.codes, codes) as f32,
                 Distance::Manhattan => self.scale * (k.l1_u8)(&query.codes, codes) as f32,
             },
+            QuantizationKind::Product { .. } => product::score(&query.table, codes),
         })
+    }
+
+    /// `Σ q·b` of a planed query and a code's ±1 elements: with `n` the code's ones and
+    /// `S = Σ u·[bit set]`, `offset·(2n − dim) + step·(2S − Σu)` (scaled by √dim in `distance`
+    /// so that `rescore: false` divides it back to a cosine-like score).
+    fn planed_dot(&self, planed: &PlanedQuery, codes: &[u8]) -> f32 {
+        let k = kernels::best();
+        let ones = (k.hamming)(&planed.zeros, codes) as f32;
+        let mut selected = 0.0;
+        for (bit, plane) in planed.planes.chunks_exact(self.stride.max(1)).enumerate() {
+            let both = (planed.ones[bit] as f32 + ones - (k.hamming)(plane, codes) as f32) / 2.0;
+            selected += both * (1u32 << bit) as f32;
+        }
+        planed.offset * (2.0 * ones - self.dim as f32) + planed.step * (2.0 * selected - planed.sum)
     }
 
     /// Asks the CPU for the codes of `slot` ahead of scoring them.
@@ -257,11 +354,67 @@ mod tests {
 
     #[test]
     fn binary_with_oversampling_keeps_recall() {
-        let r = recall(QuantizationKind::Binary, Distance::Cosine, 8);
+        let r = recall(QuantizationKind::Binary { query_bits: 1 }, Distance::Cosine, 8);
         // Random uniform 64-d data is binary quantization's hard case (a random order gives 0.04).
         assert!(r >= 0.5, "recall {r}");
-        let store = QuantizedVectors::new(QuantizationKind::Binary, Distance::Cosine, 70, &[], 0);
+        let store = QuantizedVectors::new(QuantizationKind::Binary { query_bits: 1 }, Distance::Cosine, 70, &[], 0);
         assert_eq!(store.stride, 16);
+        // The query in 4 or 8 bits (asymmetric) ranks better than its signs.
+        for bits in [4, 8] {
+            let asymmetric = recall(QuantizationKind::Binary { query_bits: bits }, Distance::Cosine, 8);
+            assert!(asymmetric > r, "{bits} bits: {asymmetric} vs {r}");
+        }
+    }
+
+    #[test]
+    fn planed_query_scores_the_quantized_query_against_signs() {
+        let data = random(3, 70, 11);
+        for bits in [4, 8] {
+            let mut store =
+                QuantizedVectors::new(QuantizationKind::Binary { query_bits: bits }, Distance::Dot, 70, &[], 0);
+            store.put(0, VectorRef::F32(&data[0]));
+            let query = store.query(&data[1]);
+            let planed = query.planed.as_ref().unwrap();
+            // Σ (offset + step·u)·sign over the elements, u read back from the planes.
+            let expected: f32 = (0..70)
+                .map(|i| {
+                    let u: u32 =
+                        (0..bits as usize).map(|k| u32::from(planed.planes[k * 16 + i / 8] >> (i % 8) & 1) << k).sum();
+                    let q = planed.offset + planed.step * u as f32;
+                    assert!((q - data[1][i]).abs() <= planed.step / 2.0 + 1e-6);
+                    if data[0][i] > 0.0 { q } else { -q }
+                })
+                .sum();
+            let d = store.distance(&query, 0).unwrap();
+            assert!((-d / 70f32.sqrt() - expected).abs() < 1e-4, "{bits}: {d} vs {expected}");
+        }
+    }
+
+    #[test]
+    fn product_with_rescoring_keeps_recall() {
+        for distance in [Distance::Cosine, Distance::Euclid, Distance::Manhattan] {
+            let r = recall(QuantizationKind::Product { compression: 16 }, distance, 4);
+            assert!(r >= 0.8, "{distance:?}: recall {r}");
+        }
+        let store = QuantizedVectors::new(QuantizationKind::Product { compression: 16 }, Distance::Dot, 64, &[], 0);
+        assert_eq!(store.bytes_per_vector(), 16);
+    }
+
+    #[test]
+    fn product_codes_follow_a_changed_vector() {
+        let data = random(600, 16, 5);
+        let sample: Vec<f32> = data.iter().flatten().copied().collect();
+        let mut store =
+            QuantizedVectors::new(QuantizationKind::Product { compression: 16 }, Distance::Euclid, 16, &sample, 600);
+        assert_eq!(store.bytes_per_vector(), 4);
+        store.put(3, VectorRef::F32(&data[0]));
+        let query = store.query(&data[1]);
+        let before = store.distance(&query, 3).unwrap();
+        store.put(3, VectorRef::F32(&data[1]));
+        let after = store.distance(&query, 3).unwrap();
+        assert!(after < before, "{after} vs {before}");
+        assert!(after < 0.05, "a vector is near its own codes: {after}");
+        assert!(store.distance(&query, 4).is_none());
     }
 
     #[test]

@@ -122,7 +122,9 @@ fn quantization_in(q: pb::quantization_config::Quantization) -> Result<Json, Sta
     Ok(match q {
         Q::Scalar(s) => json!({"scalar": {"type": "int8", "quantile": s.quantile, "always_ram": s.always_ram}}),
         Q::Product(p) => {
-            let ratio = pb::CompressionRatio::try_from(p.compression).map_or("x4", |c| c.as_str_name());
+            let ratio = pb::CompressionRatio::try_from(p.compression)
+                .map_err(|_| Status::invalid_argument(format!("unknown compression ratio {}", p.compression)))?
+                .as_str_name();
             json!({"product": {"compression": ratio, "always_ram": p.always_ram}})
         }
         Q::Binary(b) => {

@@ -86,10 +86,32 @@ fn quantization_out(q: Option<&Json>) -> Option<pb::QuantizationConfig> {
             let compression = pb::CompressionRatio::from_str_name(ratio).unwrap_or(pb::CompressionRatio::X4) as i32;
             Q::Product(pb::ProductQuantization { compression, always_ram, memory: None })
         }
-        "binary" => Q::Binary(pb::BinaryQuantization { always_ram, ..Default::default() }),
+        "binary" => Q::Binary(binary_out(body, always_ram)),
         _ => return None,
     };
     Some(pb::QuantizationConfig { quantization: Some(quantization) })
+}
+
+/// Binary quantization with its `encoding` and `query_encoding` as given (unknown names omitted).
+#[allow(deprecated)]
+fn binary_out(body: &Json, always_ram: Option<bool>) -> pb::BinaryQuantization {
+    use pb::binary_quantization_query_encoding::{Setting, Variant};
+    let encoding = body.get("encoding").and_then(Json::as_str).and_then(|e| match e {
+        "one_bit" => Some(pb::BinaryQuantizationEncoding::OneBit as i32),
+        "two_bits" => Some(pb::BinaryQuantizationEncoding::TwoBits as i32),
+        "one_and_half_bits" => Some(pb::BinaryQuantizationEncoding::OneAndHalfBits as i32),
+        _ => None,
+    });
+    let setting = body.get("query_encoding").and_then(Json::as_str).and_then(|q| match q {
+        "default" => Some(Setting::Default),
+        "binary" => Some(Setting::Binary),
+        "scalar4bits" => Some(Setting::Scalar4Bits),
+        "scalar8bits" => Some(Setting::Scalar8Bits),
+        _ => None,
+    });
+    let query_encoding =
+        setting.map(|s| pb::BinaryQuantizationQueryEncoding { variant: Some(Variant::Setting(s as i32)) });
+    pb::BinaryQuantization { always_ram, encoding, query_encoding, ..Default::default() }
 }
 
 #[allow(deprecated)]

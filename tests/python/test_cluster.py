@@ -172,6 +172,17 @@ def test_metadata_replicated(cluster_factory):
     assert result(p0.delete("/cluster/metadata/keys/k1", params={"wait": "true"})) is True
     put_key(p1, "k3", None)  # null value deletes
     on_all(c.peers, lambda p: p.metadata_keys() == ["k2"], desc="keys after delete")
+    # Telemetry's cluster object, shaped as Qdrant's (status from details level 1, peers and
+    # metadata from level 2).
+    for p in c.peers:
+        t = result(p.get("/telemetry", params={"details_level": 2}))["cluster"]
+        assert t["enabled"] is True and t["metadata"] == {"k2": "two"}, t
+        st = t["status"]
+        assert st["number_of_peers"] == 3 and st["peer_id"] == p.peer_id and st["term"] >= 1, st
+        assert st["role"] in ROLES and st["is_voter"] is True, st
+        assert st["commit"] >= 1 and st["pending_operations"] >= 0, st
+        assert st["consensus_thread_status"]["consensus_thread_status"] == "working", st
+        assert set(t["peers"]) == {str(q.peer_id) for q in c.peers}, t
 
     # Phase 4: delete the collection via p2: gone everywhere (and its alias with it).
     assert result(p2.delete("/collections/c")) is True

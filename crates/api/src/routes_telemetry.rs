@@ -74,7 +74,7 @@ async fn telemetry(State(s): State<AppState>, Params(p): Params<TelemetryParams>
     }
     let cluster = match s.node.cluster() {
         None => json!({"enabled": false}),
-        Some(_) if level >= 1 => json!({"enabled": true, "status": s.node.cluster_status()?}),
+        Some(_) if level >= 1 => cluster_telemetry(&s.node, level)?,
         Some(_) => json!({"enabled": true}),
     };
     let result = json!({
@@ -122,4 +122,34 @@ async fn optimizations(
         ));
     }
     Ok(ok(t.0, s.node.optimizations(&name, &with)?))
+}
+
+/// Telemetry's `cluster` object as Qdrant shapes it (spec §1 `/telemetry`): `status` with the
+/// Raft figures from details level 1; `peers` and `metadata` from level 2.
+fn cluster_telemetry(node: &quiver_node::Node, level: usize) -> Result<Value, ApiError> {
+    let status = node.cluster_status()?;
+    let raft = &status.raft_info;
+    let mut cluster = json!({
+        "enabled": true,
+        "status": {
+            "number_of_peers": status.peers.len(),
+            "term": raft.term,
+            "commit": raft.commit,
+            "pending_operations": raft.pending_operations,
+            "role": raft.role,
+            "is_voter": raft.is_voter,
+            "peer_id": status.peer_id,
+            "consensus_thread_status": status.consensus_thread_status,
+        },
+    });
+    if level >= 2 {
+        cluster["peers"] = json!(status.peers);
+        let mut metadata = serde_json::Map::new();
+        for key in node.cluster_metadata_keys()? {
+            let value = node.cluster_metadata_key(&key)?;
+            metadata.insert(key, value);
+        }
+        cluster["metadata"] = Value::Object(metadata);
+    }
+    Ok(cluster)
 }

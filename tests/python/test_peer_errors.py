@@ -98,7 +98,8 @@ def test_collection_info_counts_every_shard_through_every_peer(cluster_factory):
     rest = [_figures(result(p.get("/collections/info"))) for p in c.peers]
     assert rest == [(N_POINTS, N_POINTS, 3)] * 3, rest
     for p in c.peers:
-        client = QdrantClient(url=p.url, grpc_port=p.grpc_port, prefer_grpc=True, timeout=30)
+        client = QdrantClient(url=p.url, grpc_port=p.grpc_port, prefer_grpc=True, timeout=30,
+                              check_compatibility=False)
         try:
             info = client.get_collection("info")
             assert (info.points_count, info.indexed_vectors_count, info.segments_count) == (N_POINTS, N_POINTS, 3)

@@ -229,6 +229,11 @@ impl Collection {
         self.ctx.dir()
     }
 
+    /// The cluster ports (`None` standalone).
+    pub(crate) fn cluster(&self) -> Option<&ClusterPorts> {
+        self.ctx.cluster()
+    }
+
     /// Connects the collection to the cluster (once, by the node's reconciler).
     pub fn attach_cluster(&self, ports: ClusterPorts) {
         self.ctx.attach(ports);

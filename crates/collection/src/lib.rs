@@ -9,6 +9,7 @@ pub mod context;
 mod digest_check;
 pub mod error;
 pub mod hash_ring;
+mod info;
 pub mod local_files;
 pub mod metrics;
 pub mod progress;
@@ -20,6 +21,8 @@ pub mod retry;
 pub mod routing;
 mod serve;
 #[cfg(test)]
+mod tests_info;
+#[cfg(test)]
 mod tests_inline;
 #[cfg(test)]
 mod tests_snapshot_transfer;
@@ -30,6 +33,7 @@ pub mod validate;
 
 pub use collection::{Collection, SearchRequest, write_atomic};
 pub use error::CollectionError;
+pub use info::CollectionCounts;
 pub use quiver_shard::ScrollPage;
 
 /// Shard-level items the node uses for snapshots (DESIGN §2: `node` depends on `collection`,

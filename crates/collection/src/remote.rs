@@ -122,6 +122,9 @@ pub enum ShardRequest {
         from: SeqNo,
         to: SeqNo,
     },
+    /// The replica's figures for collection info (`info.rs`; appended). A peer that predates
+    /// it refuses it as undecodable and is asked `Count(None)` instead.
+    Info,
 }
 
 /// The text a peer's refusal of a request it cannot decode starts with.
@@ -186,6 +189,26 @@ pub enum ShardResponse {
     },
     /// The answer to [`ShardRequest::WalRecordBytes`].
     WalBytes(Vec<(SeqNo, RecordBytes)>),
+    /// The answer to [`ShardRequest::Info`].
+    Info(ShardInfo),
+}
+
+/// One replica's figures in collection info.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    pub points: usize,
+    /// Dense vectors held in ANN indexes.
+    pub indexed_vectors: usize,
+    /// Whether the replica's indexer still has work queued.
+    pub indexing: bool,
+}
+
+impl ShardInfo {
+    /// The figures of a local replica.
+    pub fn of(shard: &quiver_shard::LocalShard) -> ShardInfo {
+        let status = shard.index_status();
+        ShardInfo { points: shard.points_count(), indexed_vectors: status.indexed_vectors, indexing: status.indexing }
+    }
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -280,6 +303,7 @@ impl ShardResponse {
     expect_variant!(into_points, Points, Vec<StoredPoint>);
     expect_variant!(into_bytes, Bytes, Vec<u8>);
     expect_variant!(into_comment, Comment, Option<String>);
+    expect_variant!(into_info, Info, ShardInfo);
 
     /// `(first, last)` of a WAL range answer.
     pub fn into_wal_range(self) -> Result<(SeqNo, SeqNo)> {

@@ -71,6 +71,7 @@ impl<'r> CheapRead<'r> {
                 Some(CheapRead::Retrieve { ids, with_payload, with_vector })
             }
             ShardRequest::Count(Some(_))
+            | ShardRequest::Info
             | ShardRequest::Facet(_)
             | ShardRequest::SparseStats { .. }
             | ShardRequest::Versions(_)
@@ -185,6 +186,7 @@ pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest)
                     .collect(),
             ),
             ShardRequest::LastSeq => ShardResponse::LastSeq(shard.applied_seq()),
+            ShardRequest::Info => ShardResponse::Info(crate::remote::ShardInfo::of(&shard)),
             ShardRequest::Digest => ShardResponse::Digest {
                 digest: shard.digest(),
                 points: shard.points_count(),
@@ -376,6 +378,7 @@ impl ReplicaSet {
             read @ (ShardRequest::Search(_)
             | ShardRequest::Scroll(_)
             | ShardRequest::Count(_)
+            | ShardRequest::Info
             | ShardRequest::Facet(_)
             | ShardRequest::SparseStats { .. }
             | ShardRequest::Retrieve { .. }

@@ -102,7 +102,7 @@ impl ShardTransport for Loopback {
     }
 }
 
-struct NoControl;
+pub(crate) struct NoControl;
 
 impl ControlPlane for NoControl {
     fn mark_dead(&self, _: &str, _: ShardId, _: PeerId, _: ReplicaState) -> BoxFuture<'_, Result<()>> {

@@ -216,11 +216,12 @@ impl Node {
     pub async fn collection_info(&self, name: &str) -> Result<CollectionInfo> {
         let collection = self.resolve(name)?;
         let payload_schema = self.payload_schema(name).await?;
+        // Every shard counted once, from a replica here or on another peer (design record 028).
+        let counts = collection.info_counts().await;
         // While the background indexer works the collection is `yellow`, as Qdrant's is while
         // it optimizes; searches stay correct meanwhile (unindexed points are scanned exactly).
-        let (indexed_vectors_count, indexing) = collection.index_status();
         let warnings = self.unavailable_shard_warnings(collection.name());
-        let status = match (warnings.is_empty(), indexing) {
+        let status = match (warnings.is_empty(), counts.indexing_here) {
             (false, _) => "red",
             (true, true) => "yellow",
             (true, false) => "green",
@@ -229,8 +230,8 @@ impl Node {
             status,
             optimizer_status: "ok",
             warnings,
-            indexed_vectors_count,
-            points_count: collection.points_count(),
+            indexed_vectors_count: counts.indexed_vectors,
+            points_count: counts.points,
             segments_count: collection.replica_sets().len(),
             config: collection.config(),
             payload_schema,

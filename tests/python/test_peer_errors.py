@@ -3,7 +3,7 @@ entered (issue 14: typed peer protocol). A 2-peer cluster with 4 shards and rf 1
 points live on the other peer: every request below must give the same status and message
 through both peers.
 
-Collection info covers every shard whichever peer answers (design record 028): 3 peers, 3
+Collection info covers every shard whichever peer answers (design record 030): 3 peers, 3
 shards, rf 2, so no peer holds every shard; `points_count`, `indexed_vectors_count` and
 `segments_count` are the same through every peer, over REST and gRPC, and stay so while a peer
 is down; with rf 1 a shard whose only replica is down is left out instead of failing the info.

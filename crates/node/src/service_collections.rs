@@ -216,7 +216,7 @@ impl Node {
     pub async fn collection_info(&self, name: &str) -> Result<CollectionInfo> {
         let collection = self.resolve(name)?;
         let payload_schema = self.payload_schema(name).await?;
-        // Every shard counted once, from a replica here or on another peer (design record 028).
+        // Every shard counted once, from a replica here or on another peer (design record 030).
         let counts = collection.info_counts().await;
         // While the background indexer works the collection is `yellow`, as Qdrant's is while
         // it optimizes; searches stay correct meanwhile (unindexed points are scanned exactly).

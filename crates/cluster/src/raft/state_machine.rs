@@ -117,9 +117,15 @@ impl StateMachine {
     }
 }
 
-/// Keeps `state.peers` equal to the membership's nodes (addresses come from Raft membership).
+/// Keeps `state.peers` equal to the membership's nodes (addresses come from Raft membership),
+/// except removed peers: a removal commits `RemovePeer` before the membership changes that drop
+/// the peer, which must not bring it back as a new peer.
 fn sync_peers(state: &mut ClusterState, membership: &StoredMembership<u64, BasicNode>) {
-    let nodes: Vec<(u64, String)> = membership.nodes().map(|(id, node)| (*id, node.addr.clone())).collect();
+    let nodes: Vec<(u64, String)> = membership
+        .nodes()
+        .filter(|(id, _)| !state.removed_peers.contains(id))
+        .map(|(id, node)| (*id, node.addr.clone()))
+        .collect();
     let previous = std::mem::take(&mut state.peers);
     state.peers = nodes
         .into_iter()

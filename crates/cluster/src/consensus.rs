@@ -569,8 +569,11 @@ impl Consensus {
         }
     }
 
-    /// Stops Raft.
+    /// Stops Raft (a removed peer's is stopped already).
     pub async fn shutdown(&self) {
+        if self.removed().is_some() {
+            return;
+        }
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown failed");
         }

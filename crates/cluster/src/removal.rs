@@ -65,7 +65,9 @@ impl Consensus {
             tracing::warn!(error = %e, "cannot record the removal on disk");
         }
         *self.removed.lock() = Some(message);
-        self.shutdown().await;
+        if let Err(e) = self.raft().shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown failed");
+        }
     }
 
     /// Watches for this peer's removal until it is removed or `self` is dropped: on every newly

@@ -144,3 +144,26 @@ def test_peer_removed_while_down_stops_when_started(cluster_factory):
                desc="removed peer up again")
     assert_refused(victim.post(f"/collections/{COLL}/points/scroll", json={"limit": 100}), "scroll after restart")
     assert ids_present(rest[0], [100, 109]) == [100, 109]
+
+
+def test_removed_peer_joins_again_with_reinit(cluster_factory):
+    """`--reinit --bootstrap` keeps the peer id: the removed id becomes a member again."""
+    c = three_peers_with_data(cluster_factory)
+    leader = c.leader_id()
+    victim = next(p for p in c.peers if p.peer_id != leader)
+    rest = [p for p in c.peers if p is not victim]
+    assert result(rest[0].delete(f"/cluster/peer/{victim.peer_id}", params={"force": "true"})) is True
+    wait_until(lambda: says_removed(victim), timeout=20, desc="removed peer reports its removal")
+    victim.stop()
+    victim.extra_args = ["--reinit"]
+    victim.restart_bootstrap = rest[0].uri
+    victim.start()
+    info = wait_until(lambda: victim.cluster_info()["consensus_thread_status"]["consensus_thread_status"] == "working"
+                      and victim.cluster_info(), timeout=20, desc="the peer runs consensus again")
+    assert info["peer_id"] == victim.peer_id
+    wait_until(lambda: all(str(victim.peer_id) in p.cluster_info()["peers"] for p in c.peers), timeout=20,
+               desc="every peer lists it again")
+    ids = {p.peer_id for p in c.peers}
+    wait_until(lambda: all(p.raft()["leader"] in ids for p in c.peers), timeout=15, desc="one leader")
+    assert victim.raft()["is_voter"] is True
+    assert ids_present(victim, [0, 29]) == [0, 29]

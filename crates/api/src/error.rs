@@ -51,7 +51,7 @@ impl From<NodeError> for ApiError {
             NodeError::AlreadyExists(_) => StatusCode::CONFLICT,
             NodeError::StandaloneMode => StatusCode::METHOD_NOT_ALLOWED,
             NodeError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-            NodeError::ShardUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            NodeError::ShardUnavailable(_) | NodeError::RemovedFromCluster(_) => StatusCode::SERVICE_UNAVAILABLE,
             NodeError::Service(_) => StatusCode::INTERNAL_SERVER_ERROR,
             NodeError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         };

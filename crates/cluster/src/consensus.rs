@@ -74,6 +74,10 @@ pub(crate) enum ClusterCall {
     Commit,
     Applied,
     Snapshot,
+    /// A peer asks whether the cluster removed it (design record 031).
+    MembershipOf {
+        peer_id: PeerId,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -99,6 +103,11 @@ pub(crate) enum ClusterReply {
     },
     /// The peer asked is not the leader (any more): ask the leader.
     NotLeader,
+    /// Whether the asking peer was removed, as far as the answering peer has `applied`.
+    Membership {
+        removed: bool,
+        applied: u64,
+    },
 }
 
 /// This peer's consensus.
@@ -118,6 +127,8 @@ pub struct Consensus {
     /// As leader: serialises joins and address changes, so two of them never both pass the
     /// address conflict check (design record 009 §4).
     pub(crate) membership_lock: tokio::sync::Mutex<()>,
+    /// Set once this peer learned that it was removed from the cluster (its Raft is stopped).
+    pub(crate) removed: parking_lot::Mutex<Option<String>>,
 }
 
 /// How long a peer counts as in contact with the cluster after its last evidence of a quorum.
@@ -162,6 +173,7 @@ impl Consensus {
         let state_machine = StateMachine::open(&config.dir).map_err(ClusterError::Raft)?;
         let fresh = state_machine.current().last_applied.is_none() && log.committed_index() == 0;
         let acks: crate::raft::network::AckTimes = Default::default();
+        let removed = crate::removal::removed_on_disk(&config.dir);
         let network = Network { client: Arc::clone(&client), acks: Arc::clone(&acks) };
         let raft = Raft::new(config.peer_id, raft_config(&config)?, network, log.clone(), state_machine.clone())
             .await
@@ -176,8 +188,14 @@ impl Consensus {
             last_contact: Default::default(),
             acks,
             membership_lock: Default::default(),
+            removed: Default::default(),
         });
+        if removed {
+            consensus.stop_as_removed("it was removed before this start").await;
+            return Ok(consensus);
+        }
         consensus.spawn_route_cleanup();
+        consensus.spawn_removal_watch();
         Ok(consensus)
     }
 
@@ -247,6 +265,9 @@ impl Consensus {
     /// Whether this peer is in contact with a quorum: a follower that knows a leader, or a leader
     /// that a quorum acknowledged within the last 2 s.
     pub fn in_contact(&self) -> bool {
+        if self.removed().is_some() {
+            return false;
+        }
         let metrics = self.raft.metrics().borrow().clone();
         let quorum_ack = match metrics.state {
             // openraft's `millis_since_quorum_ack` is only refreshed on events; use our own record
@@ -276,6 +297,9 @@ impl Consensus {
     /// majority (e.g. either peer of a 2-peer cluster). Then nothing can deactivate this peer's
     /// replicas behind its back.
     pub fn indispensable(&self) -> bool {
+        if self.removed().is_some() {
+            return false;
+        }
         let metrics = self.raft.metrics().borrow().clone();
         let voters: Vec<u64> = metrics.membership_config.voter_ids().collect();
         let others = voters.iter().filter(|v| **v != self.config.peer_id).count();
@@ -352,6 +376,9 @@ impl Consensus {
     /// Runs `call` on the leader: here if this peer leads, else forwarded. An unreachable leader
     /// (it may have changed) is retried until `timeout`.
     pub(crate) async fn on_leader(&self, call: &ClusterCall, timeout: Duration) -> Result<ClusterReply, ClusterError> {
+        if let Some(message) = self.removed() {
+            return Err(ClusterError::Removed(message));
+        }
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -388,9 +415,10 @@ impl Consensus {
                 ClusterReply::Failed { message } => Err(ClusterError::Transport(message)),
                 ClusterReply::NotLeader => Err(ClusterError::NotLeader),
                 ClusterReply::Refused { message } => Err(ClusterError::Refused(MetaError::BadRequest(message))),
-                reply @ (ClusterReply::Applied { .. } | ClusterReply::Peers { .. } | ClusterReply::Commit { .. }) => {
-                    Ok(reply)
-                }
+                reply @ (ClusterReply::Applied { .. }
+                | ClusterReply::Peers { .. }
+                | ClusterReply::Commit { .. }
+                | ClusterReply::Membership { .. }) => Ok(reply),
             },
             Ok(other) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
             Err(e) if e.is_transient() => Err(ClusterError::Timeout(timeout.as_secs())),
@@ -415,17 +443,26 @@ impl Consensus {
                 self.raft.trigger().snapshot().await.map_err(|e| ClusterError::Raft(e.to_string()))?;
                 Ok(ClusterReply::Commit { index: self.log.committed_index() })
             }
+            ClusterCall::MembershipOf { peer_id } => Ok(self.membership_of(*peer_id)),
         }
     }
 
-    /// Serves a control-plane request from another peer (Raft RPCs and forwarded calls).
-    pub async fn handle(&self, request: PeerRequest) -> Result<PeerResponse, String> {
+    /// Serves a control-plane request from peer `from` (Raft RPCs and forwarded calls). A
+    /// removed peer may only ask whether it was removed, or join again.
+    pub async fn handle(&self, from: PeerId, request: PeerRequest) -> Result<PeerResponse, String> {
         match request {
             PeerRequest::Raft { kind, body } => handle_raft_rpc(&self.raft, kind, &body, || self.note_leader_contact())
                 .await
                 .map(|body| PeerResponse::Raft { body }),
             PeerRequest::Cluster { body } => {
                 let call: ClusterCall = decode(&body).map_err(|e| e.to_string())?;
+                let allowed = matches!(call, ClusterCall::MembershipOf { .. } | ClusterCall::AddPeer { .. });
+                if !allowed && self.is_removed_peer(from) {
+                    let message = format!("peer {from} was removed from the cluster");
+                    return encode(&ClusterReply::Refused { message })
+                        .map(|body| PeerResponse::Cluster { body })
+                        .map_err(|e| e.to_string());
+                }
                 let reply = match self.serve_call(call).await {
                     Ok(reply) => reply,
                     Err(ClusterError::Refused(e)) => ClusterReply::Refused { message: e.to_string() },
@@ -456,7 +493,8 @@ impl Consensus {
             | ClusterCall::Forwarded(_)
             | ClusterCall::Commit
             | ClusterCall::Applied
-            | ClusterCall::Snapshot => self.handle_call(&call).await,
+            | ClusterCall::Snapshot
+            | ClusterCall::MembershipOf { .. } => self.handle_call(&call).await,
         }
     }
 
@@ -471,19 +509,23 @@ impl Consensus {
             ServerState::Candidate => Some("Candidate"),
             ServerState::Shutdown => None,
         };
-        let is_voter = metrics.membership_config.voter_ids().any(|id| id == self.config.peer_id);
+        let removed = self.removed().is_some();
+        let is_voter = !removed && metrics.membership_config.voter_ids().any(|id| id == self.config.peer_id);
         RaftInfo {
             term: metrics.current_term,
             commit,
             pending_operations: commit.saturating_sub(applied),
-            leader: metrics.current_leader,
-            role,
+            leader: metrics.current_leader.filter(|_| !removed),
+            role: role.filter(|_| !removed),
             is_voter,
         }
     }
 
     /// Whether Raft is running (for `consensus_thread_status`).
     pub fn running(&self) -> Result<(), String> {
+        if let Some(message) = self.removed() {
+            return Err(message);
+        }
         self.raft.metrics().borrow().running_state.clone().map_err(|e| e.to_string())
     }
 
@@ -496,7 +538,8 @@ impl Consensus {
             | ClusterReply::Peers { .. }
             | ClusterReply::Failed { .. }
             | ClusterReply::Refused { .. }
-            | ClusterReply::NotLeader) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
+            | ClusterReply::NotLeader
+            | ClusterReply::Membership { .. }) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
         }
     }
 
@@ -508,7 +551,8 @@ impl Consensus {
             | ClusterReply::Peers { .. }
             | ClusterReply::Failed { .. }
             | ClusterReply::Refused { .. }
-            | ClusterReply::NotLeader) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
+            | ClusterReply::NotLeader
+            | ClusterReply::Membership { .. }) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
         }
     }
 
@@ -520,12 +564,16 @@ impl Consensus {
             | ClusterReply::Peers { .. }
             | ClusterReply::Failed { .. }
             | ClusterReply::Refused { .. }
-            | ClusterReply::NotLeader) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
+            | ClusterReply::NotLeader
+            | ClusterReply::Membership { .. }) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
         }
     }
 
-    /// Stops Raft.
+    /// Stops Raft (a removed peer's is stopped already).
     pub async fn shutdown(&self) {
+        if self.removed().is_some() {
+            return;
+        }
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown failed");
         }

@@ -29,6 +29,9 @@ pub enum ClusterError {
     /// The cluster refused to let this peer join (its URI belongs to a peer that holds replicas).
     #[error("{0}")]
     JoinRefused(String),
+    /// This peer was removed from the cluster: its consensus is stopped (design record 031).
+    #[error("{0}")]
+    Removed(String),
 }
 
 impl ClusterError {
@@ -42,7 +45,8 @@ impl ClusterError {
             ClusterError::Refused(_)
             | ClusterError::Raft(_)
             | ClusterError::BadRequest(_)
-            | ClusterError::JoinRefused(_) => false,
+            | ClusterError::JoinRefused(_)
+            | ClusterError::Removed(_) => false,
         }
     }
 }

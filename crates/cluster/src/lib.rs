@@ -7,6 +7,7 @@ pub mod error;
 mod membership;
 pub mod planner;
 pub mod raft;
+mod removal;
 pub mod state;
 
 pub use consensus::{Consensus, ConsensusConfig, RaftInfo};

@@ -46,7 +46,11 @@ impl Consensus {
                 Ok(ClusterReply::Refused { message }) => return Err(ClusterError::JoinRefused(message)),
                 Ok(ClusterReply::Failed { message }) | Err(ClusterError::Transport(message)) => message,
                 Ok(ClusterReply::NotLeader) => "the peer asked no longer leads".to_string(),
-                Ok(other @ (ClusterReply::Applied { .. } | ClusterReply::Commit { .. })) => {
+                Ok(
+                    other @ (ClusterReply::Applied { .. }
+                    | ClusterReply::Commit { .. }
+                    | ClusterReply::Membership { .. }),
+                ) => {
                     return Err(ClusterError::Transport(format!("unexpected join reply {other:?}")));
                 }
                 Err(e) => return Err(e),
@@ -95,6 +99,11 @@ impl Consensus {
         }
         let voter = self.raft().metrics().borrow().membership_config.voter_ids().any(|id| id == peer_id);
         if !voter {
+            if self.state().state.removed_peers.contains(&peer_id) {
+                // A removed peer's id joins again (`--reinit --bootstrap`): no longer removed.
+                let op = MetaOperation::AddPeer { peer_id, uri: uri.clone() };
+                self.raft().client_write(op).await.map_err(client_write_error)?;
+            }
             if registered.is_none() {
                 self.raft().add_learner(peer_id, BasicNode::new(&uri), true).await.map_err(client_write_error)?;
             }
@@ -231,6 +240,14 @@ impl Consensus {
         if membership.voter_ids().any(|id| id == peer_id) {
             let change = ChangeMembers::RemoveVoters(BTreeSet::from([peer_id]));
             self.raft().change_membership(change, false).await.map_err(client_write_error)?;
+        }
+        // Removing the voter (not retained as a learner) usually removed the node too; a leader
+        // that removed itself stops right after (design record 031): ask nothing more of it.
+        let membership = self.raft().metrics().borrow().membership_config.clone();
+        if !membership.nodes().any(|(id, _)| *id == peer_id) {
+            self.client().set_route(peer_id, None);
+            let index = (*membership.log_id()).map_or(0, |l| l.index);
+            return Ok(ClusterReply::Applied { index, result: MetaResult(Ok(MetaResponse::Done)) });
         }
         let change = ChangeMembers::RemoveNodes(BTreeSet::from([peer_id]));
         let response = self.raft().change_membership(change, false).await.map_err(client_write_error)?;

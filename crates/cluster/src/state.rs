@@ -138,6 +138,10 @@ pub struct ClusterState {
     /// §5): the placement keeper moves replicas onto the emptier peers, then clears it.
     #[serde(default)]
     pub rebalance_pending: bool,
+    /// Peers removed from the cluster (`RemovePeer`), so that a removed peer asking whether it
+    /// still belongs can be told (design record 031); cleared if the same id joins again.
+    #[serde(default)]
+    pub removed_peers: BTreeSet<PeerId>,
 }
 
 /// One change of the cluster metadata: the payload of a Raft entry.
@@ -531,6 +535,7 @@ impl ClusterState {
     /// last one), forgets the peer.
     fn remove_peer(&mut self, peer: PeerId) -> MetaResponse {
         let mut changed = self.peers.remove(&peer).is_some();
+        changed |= self.removed_peers.insert(peer);
         for meta in self.collections.values_mut() {
             changed |= meta.abort_transfers_where(|t| t.from == peer || t.to == peer);
             for replicas in meta.shards.values_mut() {

@@ -50,6 +50,7 @@ impl From<ClusterError> for NodeError {
             ClusterError::Refused(meta) => NodeError::from(meta),
             ClusterError::BadRequest(m) => NodeError::BadRequest(m),
             ClusterError::JoinRefused(m) => NodeError::BadRequest(m),
+            ClusterError::Removed(m) => NodeError::RemovedFromCluster(m),
             ClusterError::NoLeader(_)
             | ClusterError::NotLeader
             | ClusterError::Timeout(_)
@@ -69,13 +70,17 @@ impl PeerHandler for NodePeerHandler {
         self.node.upgrade().map(|node| node.peer_id())
     }
 
-    fn handle(&self, _from: PeerId, request: PeerRequest) -> HandlerFuture<'_> {
+    fn handle(&self, from: PeerId, request: PeerRequest) -> HandlerFuture<'_> {
         let node = self.node.upgrade();
         Box::pin(async move {
             let node = node.ok_or_else(|| "node is shutting down".to_string())?;
             let cluster = node.cluster().ok_or_else(|| "cluster mode is not enabled".to_string())?;
             match request {
                 PeerRequest::Shard { collection, shard_id, body } => {
+                    // A removed peer's view of the cluster is stale: nothing it sends is served.
+                    if cluster.consensus.is_removed_peer(from) {
+                        return Err(format!("peer {from} was removed from the cluster"));
+                    }
                     let body = node.handle_shard_request(&collection, shard_id, &body).await?;
                     Ok(quiver_transport::PeerResponse::Shard { body })
                 }
@@ -83,7 +88,7 @@ impl PeerHandler for NodePeerHandler {
                 | PeerRequest::Propose { .. }
                 | PeerRequest::AddPeer { .. }
                 | PeerRequest::Ping
-                | PeerRequest::Cluster { .. }) => cluster.consensus.handle(other).await,
+                | PeerRequest::Cluster { .. }) => cluster.consensus.handle(from, other).await,
             }
         })
     }
@@ -226,6 +231,9 @@ impl Node {
     /// quorum's acknowledgement since the restart, its view proves nothing.
     pub async fn is_ready(&self) -> bool {
         let Some(cluster) = self.cluster() else { return true };
+        if cluster.consensus.removed().is_some() {
+            return false;
+        }
         if cluster.ready.load(Ordering::Acquire) {
             return true;
         }

@@ -47,6 +47,10 @@ impl Node {
     /// until lost local replicas are recorded `Dead` — before anything is served — then starts
     /// the reconciler, the health checker and the replica verifier.
     pub async fn start_cluster_services(self: &Arc<Self>) {
+        if let Some(removed) = self.cluster().and_then(|c| c.consensus.removed()) {
+            tracing::error!("{removed}");
+            return;
+        }
         self.await_lost_replicas_recorded(LOST_REPLICAS_WAIT).await;
         self.spawn_reconciler();
         self.spawn_health_checker();

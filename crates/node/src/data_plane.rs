@@ -178,7 +178,7 @@ fn remote_refusal(e: crate::error::NodeError) -> CollectionError {
         NodeError::BadInput(m) => CollectionError::BadInput(m),
         NodeError::BadRequest(m) => CollectionError::BadRequest(m),
         NodeError::Timeout(m) => CollectionError::Timeout(m),
-        NodeError::ShardUnavailable(m) => CollectionError::ShardUnavailable(m),
+        NodeError::ShardUnavailable(m) | NodeError::RemovedFromCluster(m) => CollectionError::ShardUnavailable(m),
         e @ (NodeError::Validation(_)
         | NodeError::AlreadyExists(_)
         | NodeError::StandaloneMode

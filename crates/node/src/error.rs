@@ -41,6 +41,9 @@ pub enum NodeError {
     /// 500.
     #[error("Service internal error: {0}")]
     Service(String),
+    /// 503: this peer was removed from the cluster (design record 031); the message is complete.
+    #[error("{0}")]
+    RemovedFromCluster(String),
 }
 
 impl NodeError {
@@ -62,7 +65,8 @@ impl NodeError {
             | NodeError::AlreadyExists(_)
             | NodeError::Forbidden(_)
             | NodeError::ChecksumMismatch { .. }
-            | NodeError::StandaloneMode => false,
+            | NodeError::StandaloneMode
+            | NodeError::RemovedFromCluster(_) => false,
         }
     }
 }

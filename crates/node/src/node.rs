@@ -70,6 +70,10 @@ impl Node {
 
     /// The collection called `name`, or the collection the alias `name` points to.
     pub fn resolve(&self, name: &str) -> Result<Arc<Collection>> {
+        // A peer removed from the cluster serves no collection data (design record 031).
+        if let Some(removed) = self.cluster().and_then(|c| c.consensus.removed()) {
+            return Err(NodeError::RemovedFromCluster(removed));
+        }
         let found = self.resolve_local(name);
         if found.is_err() && self.cluster_state().is_some_and(|s| s.resolve_collection(name).is_some()) {
             // Committed but not reconciled yet on this peer: apply it now.

@@ -152,7 +152,8 @@ pub async fn start(
         | ClusterError::Refused(_)
         | ClusterError::Transport(_)
         | ClusterError::Raft(_)
-        | ClusterError::BadRequest(_)) => StartError::from(format!("consensus: {other}")),
+        | ClusterError::BadRequest(_)
+        | ClusterError::Removed(_)) => StartError::from(format!("consensus: {other}")),
     })?;
     if let Some(old) = previous {
         repropose(node, old).await?;

@@ -43,7 +43,8 @@ fn classify(e: &NodeError) -> Outcome {
         | NodeError::AlreadyExists(_)
         | NodeError::Forbidden(_)
         | NodeError::ChecksumMismatch { .. }
-        | NodeError::StandaloneMode => Outcome::Failed(e.to_string()),
+        | NodeError::StandaloneMode
+        | NodeError::RemovedFromCluster(_) => Outcome::Failed(e.to_string()),
         NodeError::Timeout(_)
         | NodeError::ShardUnavailable(_)
         | NodeError::Service(_)

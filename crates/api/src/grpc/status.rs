@@ -18,7 +18,7 @@ pub fn from_node(e: NodeError) -> Status {
         NodeError::AlreadyExists(_) => Code::AlreadyExists,
         NodeError::StandaloneMode => Code::FailedPrecondition,
         NodeError::Timeout(_) => Code::DeadlineExceeded,
-        NodeError::ShardUnavailable(_) => Code::Unavailable,
+        NodeError::ShardUnavailable(_) | NodeError::RemovedFromCluster(_) => Code::Unavailable,
         NodeError::Service(_) => Code::Internal,
         NodeError::RateLimited { .. } => Code::ResourceExhausted,
     };

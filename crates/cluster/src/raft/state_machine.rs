@@ -117,9 +117,15 @@ impl StateMachine {
     }
 }
 
-/// Keeps `state.peers` equal to the membership's nodes (addresses come from Raft membership).
+/// Keeps `state.peers` equal to the membership's nodes (addresses come from Raft membership),
+/// except removed peers: a removal commits `RemovePeer` before the membership changes that drop
+/// the peer, which must not bring it back as a new peer.
 fn sync_peers(state: &mut ClusterState, membership: &StoredMembership<u64, BasicNode>) {
-    let nodes: Vec<(u64, String)> = membership.nodes().map(|(id, node)| (*id, node.addr.clone())).collect();
+    let nodes: Vec<(u64, String)> = membership
+        .nodes()
+        .filter(|(id, _)| !state.removed_peers.contains(id))
+        .map(|(id, node)| (*id, node.addr.clone()))
+        .collect();
     let previous = std::mem::take(&mut state.peers);
     state.peers = nodes
         .into_iter()
@@ -229,5 +235,37 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .snapshot
             .as_ref()
             .map(|s| Snapshot { meta: s.meta.clone(), snapshot: Box::new(Cursor::new(s.data.clone())) }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::MetaOperation;
+    use openraft::Membership;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    fn membership(voters: &[u64], nodes: &[u64]) -> StoredMembership<u64, BasicNode> {
+        let nodes: BTreeMap<u64, BasicNode> =
+            nodes.iter().map(|id| (*id, BasicNode::new(format!("http://peer{id}:6335")))).collect();
+        StoredMembership::new(None, Membership::new(vec![voters.iter().copied().collect::<BTreeSet<_>>()], nodes))
+    }
+
+    #[test]
+    fn a_removed_peer_is_not_brought_back_by_the_membership_changes_that_drop_it() {
+        let mut state = ClusterState::default();
+        sync_peers(&mut state, &membership(&[1, 2, 3], &[1, 2, 3]));
+        state.rebalance_pending = false;
+        state.apply(&MetaOperation::RemovePeer { peer_id: 3 }).unwrap();
+        assert_eq!(state.removed_peers, BTreeSet::from([3]));
+        // The joint configuration still lists peer 3 as a node: it stays out.
+        sync_peers(&mut state, &membership(&[1, 2, 3], &[1, 2, 3]));
+        assert_eq!(state.peers.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+        assert!(!state.rebalance_pending, "a removed peer is not a new peer");
+        // The same id joining again is a member again.
+        state.apply(&MetaOperation::AddPeer { peer_id: 3, uri: "http://peer3:6335".into() }).unwrap();
+        assert!(state.removed_peers.is_empty());
+        sync_peers(&mut state, &membership(&[1, 2], &[1, 2, 3]));
+        assert_eq!(state.peers.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
     }
 }

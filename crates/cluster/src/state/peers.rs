@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 
 impl ClusterState {
     /// `AddPeer`: a new peer (replica counts to balance again), or a known one on a new URI
-    /// (it answers again: no longer gone).
+    /// (it answers again: no longer gone). A removed peer's id joining again is no longer removed.
     pub(super) fn add_peer(&mut self, peer: PeerId, uri: &str) -> MetaResponse {
+        self.removed_peers.remove(&peer);
         match self.peers.get_mut(&peer) {
             Some(info) => {
                 info.uri = uri.to_string();

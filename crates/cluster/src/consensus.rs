@@ -173,7 +173,6 @@ impl Consensus {
         let state_machine = StateMachine::open(&config.dir).map_err(ClusterError::Raft)?;
         let fresh = state_machine.current().last_applied.is_none() && log.committed_index() == 0;
         let acks: crate::raft::network::AckTimes = Default::default();
-        let removed = crate::removal::removed_on_disk(&config.dir);
         let network = Network { client: Arc::clone(&client), acks: Arc::clone(&acks) };
         let raft = Raft::new(config.peer_id, raft_config(&config)?, network, log.clone(), state_machine.clone())
             .await
@@ -190,8 +189,7 @@ impl Consensus {
             membership_lock: Default::default(),
             removed: Default::default(),
         });
-        if removed {
-            consensus.stop_as_removed("it was removed before this start").await;
+        if consensus.stop_if_removed_before().await {
             return Ok(consensus);
         }
         consensus.spawn_route_cleanup();

@@ -30,7 +30,7 @@ pub(crate) fn removed_message(peer_id: PeerId) -> String {
 }
 
 /// Whether this peer's Raft directory records that it was removed.
-pub(crate) fn removed_on_disk(dir: &Path) -> bool {
+fn removed_on_disk(dir: &Path) -> bool {
     dir.join(REMOVED_FILE).exists()
 }
 
@@ -41,6 +41,16 @@ fn removal_applied(applied: &AppliedState, peer: PeerId) -> bool {
 }
 
 impl Consensus {
+    /// At start: stops consensus at once if this peer was removed before (its Raft directory
+    /// says so); whether it did.
+    pub(crate) async fn stop_if_removed_before(&self) -> bool {
+        if !removed_on_disk(&self.config().dir) {
+            return false;
+        }
+        self.stop_as_removed("it was removed before this start").await;
+        true
+    }
+
     /// Why this peer takes no part in consensus any more: it was removed from the cluster.
     pub fn removed(&self) -> Option<String> {
         self.removed.lock().clone()

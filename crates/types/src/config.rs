@@ -453,7 +453,7 @@ impl CollectionConfig {
             }
             if let Some(q) = &diff.quantization_config {
                 // `"Disabled"` removes the vector's own setting (the collection's applies again).
-                let path = crate::config_ranges::vector_field_path(name, "quantization_config");
+                let path = crate::validation::vector_field_path(name, "quantization_config");
                 params.quantization_config = crate::quantization::Quantization::parse_at(q, &path)?.map(|_| q.clone());
             }
         }

@@ -58,14 +58,7 @@ impl WalConfigDiff {
     }
 }
 
-/// Where `field` (`hnsw_config`, `quantization_config`) of the vector `name` is in a create
-/// or update body (`""`: the unnamed vector).
-pub fn vector_field_path(name: &str, field: &str) -> String {
-    match name.is_empty() {
-        true => format!("vectors.{field}"),
-        false => format!("vectors.{name}.{field}"),
-    }
-}
+pub use crate::validation::vector_field_path;
 
 fn vector_hnsw_path(name: &str) -> String {
     vector_field_path(name, "hnsw_config")

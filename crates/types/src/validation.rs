@@ -23,6 +23,15 @@ pub fn json_body(issue: impl Display) -> String {
     format!("Validation error in JSON body: [{issue}]")
 }
 
+/// Where `field` (`hnsw_config`, `quantization_config`) of the vector `name` is in a create
+/// or update body (`""`: the unnamed vector).
+pub fn vector_field_path(name: &str, field: &str) -> String {
+    match name.is_empty() {
+        true => format!("vectors.{field}"),
+        false => format!("vectors.{name}.{field}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -209,27 +209,9 @@ mod tests {
 
     #[test]
     fn a_quantile_out_of_range_is_named_where_it_is() {
-        use crate::config::{CollectionConfig, CollectionParams, HnswConfig, OptimizersConfig, WalConfig};
         use serde_json::json;
         let named = json!({"img": {"size": 2, "distance": "Dot"}, "": {"size": 2, "distance": "Dot"}});
-        let mut config = CollectionConfig {
-            params: CollectionParams {
-                vectors: serde_json::from_value(named).unwrap(),
-                shard_number: 1,
-                sharding_method: None,
-                replication_factor: 1,
-                write_consistency_factor: 1,
-                read_fan_out_factor: None,
-                on_disk_payload: true,
-                sparse_vectors: Default::default(),
-            },
-            hnsw_config: HnswConfig::default(),
-            optimizer_config: OptimizersConfig::default(),
-            wal_config: WalConfig::default(),
-            quantization_config: None,
-            strict_mode_config: None,
-            metadata: None,
-        };
+        let mut config = crate::vector_name::tests::config(named);
         let scalar = json!({"scalar": {"type": "int8", "quantile": 0.1}});
         for (name, path) in [("img", "vectors.img"), ("", "vectors")] {
             let patch: UpdateCollection =

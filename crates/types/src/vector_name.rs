@@ -138,10 +138,11 @@ impl CollectionConfig {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn config(vectors: serde_json::Value) -> CollectionConfig {
+    /// A one-shard collection config with `vectors` (shared by the crate's tests).
+    pub(crate) fn config(vectors: serde_json::Value) -> CollectionConfig {
         CollectionConfig {
             params: crate::config::CollectionParams {
                 vectors: serde_json::from_value(vectors).unwrap(),

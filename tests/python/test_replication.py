@@ -807,3 +807,41 @@ def test_2_nodes_returning_peer_never_serves_missed_writes(cluster_factory):
     assert len(got) == len(solo)
     wait_until(lambda: check_replicas(b.url, COLL, solo, urls([a, b])).ok() or None, timeout=20,
                desc="replicas converged")
+
+
+# ---------------------------------------------------------------------------------- reads after a kill
+@pytest.mark.parametrize("role", ["leader", "primary"])
+def test_rf3_survivors_serve_every_read_after_a_kill(cluster_factory, role):
+    """3 peers, every shard on every peer (rf=3): after kill -9 of the Raft leader, or of the
+    primary of every shard (highest peer id) while it is not the leader, each survivor holds an
+    `Active` replica of every shard and serves every read from the start, as Qdrant does (an
+    election or a primary that cannot answer must not turn reads into 503s). Design record 003 §8."""
+    for _ in range(10):
+        c = cluster_factory(3)
+        leader = c.leader_id()
+        highest = max(p.peer_id for p in c.peers)
+        if role == "leader" or highest != leader:
+            break
+        c.close()
+    victim = c.peer_by_id(leader if role == "leader" else highest)
+    create_collection(c.peer(0), shard_number=3, rf=3)
+    wait_all_active(c.peers, 9)
+    result(c.peer(0).put(f"/collections/{COLL}/points", params={"wait": "true"},
+                         json={"points": [{"id": i, "vector": vector_for(i), "payload": {"n": i}}
+                                           for i in range(1, 61)]}))
+    survivors = [p for p in c.peers if p is not victim]
+    victim.kill()
+    t0 = time.monotonic()
+    failures: list[str] = []
+    reads = 0
+    while time.monotonic() < t0 + 8.0:
+        for p in survivors:
+            reads += 2
+            r = p.post(f"/collections/{COLL}/points/count", json={"exact": True}, timeout=10)
+            if r.status_code != 200 or r.json()["result"]["count"] != 60:
+                failures.append(f"{time.monotonic() - t0:.2f}s count via {p.peer_id}: {r.status_code} {r.text[:160]}")
+            r = p.post(f"/collections/{COLL}/points/query", json={"query": [1, 0, 0, 0], "limit": 3}, timeout=10)
+            if r.status_code != 200 or len(r.json()["result"]["points"]) != 3:
+                failures.append(f"{time.monotonic() - t0:.2f}s query via {p.peer_id}: {r.status_code} {r.text[:160]}")
+    print(f"\n[reads after kill of the {role}] {reads} reads on the survivors, {len(failures)} failed")
+    assert not failures, "\n".join(failures[:10])

@@ -8,7 +8,7 @@ use crate::raft::network::{Network, handle_raft_rpc};
 use crate::raft::state_machine::{AppliedState, StateMachine};
 use crate::raft::{MetaResult, Raft};
 use crate::state::{MetaError, MetaOperation, MetaResponse};
-use openraft::error::RaftError;
+use openraft::error::{CheckIsLeaderError, RaftError};
 use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
 use quiver_transport::{PeerClient, PeerRequest, PeerResponse};
 use quiver_types::PeerId;
@@ -291,6 +291,12 @@ impl Consensus {
         last.is_some_and(|t| t.elapsed() < CONTACT_WINDOW)
     }
 
+    /// How long ago this peer last had evidence of a working quorum (see [`Self::in_contact`]).
+    pub fn since_contact(&self) -> Option<Duration> {
+        self.in_contact();
+        self.last_contact.lock().map(|at| at.elapsed())
+    }
+
     /// Whether no entry can be committed without this peer: the other voters alone are not a
     /// majority (e.g. either peer of a 2-peer cluster). Then nothing can deactivate this peer's
     /// replicas behind its back.
@@ -435,7 +441,7 @@ impl Consensus {
             ClusterCall::AddPeer { peer_id, uri } => self.add_peer_as_leader(*peer_id, uri).await,
             ClusterCall::RemovePeer { peer_id } => self.remove_peer_as_leader(*peer_id).await,
             ClusterCall::UpdatePeerUri { peer_id, uri } => self.update_uri_as_leader(*peer_id, uri).await,
-            ClusterCall::Commit => Ok(ClusterReply::Commit { index: self.log.committed_index() }),
+            ClusterCall::Commit => self.read_index().await,
             ClusterCall::Applied => Ok(ClusterReply::Commit { index: self.state().applied_index() }),
             ClusterCall::Snapshot => {
                 self.raft.trigger().snapshot().await.map_err(|e| ClusterError::Raft(e.to_string()))?;
@@ -443,6 +449,19 @@ impl Consensus {
             }
             ClusterCall::MembershipOf { peer_id } => Ok(self.membership_of(*peer_id)),
         }
+    }
+
+    /// The index a linearizable read must see applied: first confirmed with a quorum that this
+    /// peer still leads (a deposed leader that did not notice yet would answer a stale commit).
+    async fn read_index(&self) -> Result<ClusterReply, ClusterError> {
+        let (read_log_id, _applied) = self.raft.get_read_log_id().await.map_err(|e| match e {
+            RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_) | CheckIsLeaderError::QuorumNotEnough(_)) => {
+                ClusterError::NotLeader
+            }
+            RaftError::Fatal(fatal) => ClusterError::Raft(fatal.to_string()),
+        })?;
+        let index = read_log_id.map_or(0, |id| id.index).max(self.log.committed_index());
+        Ok(ClusterReply::Commit { index })
     }
 
     /// Serves a control-plane request from peer `from` (Raft RPCs and forwarded calls). A

@@ -21,6 +21,8 @@ pub mod retry;
 pub mod routing;
 mod serve;
 #[cfg(test)]
+mod tests_confirm;
+#[cfg(test)]
 mod tests_info;
 #[cfg(test)]
 mod tests_inline;

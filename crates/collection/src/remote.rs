@@ -257,6 +257,13 @@ pub trait ControlPlane: Send + Sync {
     /// replicas must not serve reads until it is back in contact.
     fn is_connected(&self) -> bool;
 
+    /// How long ago this peer last had evidence of a working quorum (`None`: never, or not
+    /// known). A read on a peer that lost contact a moment ago (the Raft leader died and an
+    /// election is under way) waits a little for it to come back rather than failing.
+    fn since_contact(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     /// Whether nothing can be committed without this peer (the other voters are not a majority):
     /// then its `Active` replicas cannot have been deactivated behind its back, and no write can
     /// have been acknowledged without them, so they may serve reads even without a quorum.

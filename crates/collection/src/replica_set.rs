@@ -30,6 +30,11 @@ pub struct ReplicaSet {
     /// Cluster mode: the local replica was confirmed current with the primary since this peer
     /// (re)gained contact with the cluster; until then it does not serve reads.
     verified: std::sync::atomic::AtomicBool,
+    /// The local replica was confirmed current (by its primary, or by becoming `Active` through
+    /// creation or a transfer) at least once since this process started and has stayed `Active`
+    /// since: it missed no acknowledged write while this process ran, so after a lost contact or
+    /// with its primary down a consensus read barrier can confirm it again (design record 003 §8).
+    confirmed_in_process: std::sync::atomic::AtomicBool,
     /// This peer, as primary, has adopted any longer suffix the other replicas hold.
     primary_synced: std::sync::atomic::AtomicBool,
     /// As a transfer source: the frozen copy a target is paging through (dropped when no page
@@ -112,6 +117,7 @@ impl ReplicaSet {
             order: tokio::sync::Mutex::new(()),
             applied: tokio::sync::Notify::new(),
             verified: std::sync::atomic::AtomicBool::new(false),
+            confirmed_in_process: std::sync::atomic::AtomicBool::new(false),
             primary_synced: std::sync::atomic::AtomicBool::new(false),
             frozen: Arc::new(parking_lot::Mutex::new(None)),
             snapshot_stream: parking_lot::Mutex::new(None),
@@ -163,7 +169,15 @@ impl ReplicaSet {
 
     /// Records whether the local replica is known to be current.
     pub fn set_verified(&self, verified: bool) {
+        if verified {
+            self.confirmed_in_process.store(true, std::sync::atomic::Ordering::Release);
+        }
         self.verified.store(verified, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the local replica was confirmed current in this process and stayed `Active`.
+    pub fn confirmed_in_process(&self) -> bool {
+        self.confirmed_in_process.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The local replica, if this peer holds one.
@@ -179,6 +193,8 @@ impl ReplicaSet {
     /// Installs (`Some`) or removes (`None`) the local replica; returns the previous one.
     pub(crate) fn replace_local(&self, local: Option<Arc<LocalShard>>) -> Option<Arc<LocalShard>> {
         let _role = self.role.write();
+        // Other data: whatever this process confirmed was about the replica it replaces.
+        self.confirmed_in_process.store(false, std::sync::atomic::Ordering::Release);
         std::mem::replace(&mut *self.local.write(), local)
     }
 
@@ -199,6 +215,10 @@ impl ReplicaSet {
         let local = states.get(&me).copied().unwrap_or(ReplicaState::Dead);
         if local != ReplicaState::Active {
             self.set_verified(false);
+            self.confirmed_in_process.store(false, Ordering::Release);
+        } else if made_current_by_cluster(*self.local_state.read()) && self.has_local() {
+            // Created, or copied by a transfer, while this process ran, and fed every write since.
+            self.confirmed_in_process.store(true, Ordering::Release);
         }
         let previous_primary = self.primary();
         self.note_departed(me, &states);
@@ -317,6 +337,24 @@ impl ReplicaSet {
     /// Number of replicas in any state (for `write_consistency_factor`).
     pub fn replica_count(&self) -> usize {
         self.peers.read().len().max(1)
+    }
+}
+
+/// Whether a replica that goes from `previous` to `Active` was brought current by the cluster
+/// itself (created with its collection or shard key, or filled by a transfer) while receiving
+/// every write: then it holds every acknowledged write without being confirmed by its primary.
+fn made_current_by_cluster(previous: ReplicaState) -> bool {
+    match previous {
+        ReplicaState::Initializing | ReplicaState::Partial => true,
+        ReplicaState::Active
+        | ReplicaState::Dead
+        | ReplicaState::Listener
+        | ReplicaState::PartialSnapshot
+        | ReplicaState::Recovery
+        | ReplicaState::Resharding
+        | ReplicaState::ReshardingScaleDown
+        | ReplicaState::ActiveRead
+        | ReplicaState::ManualRecovery => false,
     }
 }
 

@@ -2,6 +2,7 @@
 //! replicas, reads) and, for reads, from this peer's own read path, so local and remote replicas
 //! answer the same way.
 
+use crate::context::ClusterPorts;
 use crate::error::{CollectionError, Result};
 use crate::remote::{RecordBytes, ShardRequest, ShardResponse};
 use crate::replica_set::ReplicaSet;
@@ -242,30 +243,57 @@ impl ReplicaSet {
         let primary = self.primary()?;
         let current = match primary == ports.me {
             true => self.ensure_primary_synced().await.is_ok(),
-            false => {
-                let call = ports.transport.call(
-                    primary,
-                    self.ctx.name(),
-                    self.shard_id,
-                    ShardRequest::LastSeq,
-                    Duration::from_secs(2),
-                );
-                let (current, result) = match call.await.and_then(ShardResponse::into_last_seq) {
-                    Ok(primary_seq) if local.applied_seq() >= primary_seq => (true, "current"),
-                    // Behind (it missed writes while its peer was down): catch up from the
-                    // primary's WAL before serving anything.
-                    Ok(primary_seq) => match self.catch_up(&local, ports, primary, primary_seq).await {
-                        true => (true, "caught_up"),
-                        false => (false, "failed"),
-                    },
-                    Err(_) => (false, "failed"),
-                };
-                crate::metrics::REPLICA_CONFIRMATIONS.with_label_values(&[result]).inc();
-                current
-            }
+            false => self.confirm_with_primary(&local, ports, primary).await,
         };
         self.set_verified(current);
         current.then_some(local)
+    }
+
+    /// Whether the local replica holds every write its primary acknowledged: its last seq is the
+    /// primary's (or it caught up from the primary's WAL). A primary that cannot answer (killed,
+    /// and not yet marked `Dead`) leaves the consensus barrier to decide.
+    async fn confirm_with_primary(&self, local: &Arc<LocalShard>, ports: &ClusterPorts, primary: PeerId) -> bool {
+        let call = ports.transport.call(
+            primary,
+            self.ctx.name(),
+            self.shard_id,
+            ShardRequest::LastSeq,
+            Duration::from_secs(2),
+        );
+        let (current, result) = match call.await.and_then(ShardResponse::into_last_seq) {
+            Ok(primary_seq) if local.applied_seq() >= primary_seq => (true, "current"),
+            // Behind (it missed writes while its peer was down): catch up from the
+            // primary's WAL before serving anything.
+            Ok(primary_seq) => match self.catch_up(local, ports, primary, primary_seq).await {
+                true => (true, "caught_up"),
+                false => (false, "failed"),
+            },
+            Err(e) => {
+                tracing::debug!(shard_id = self.shard_id, primary, error = %e, "primary did not confirm the replica");
+                match self.confirm_by_consensus(ports).await {
+                    true => (true, "consensus"),
+                    false => (false, "failed"),
+                }
+            }
+        };
+        crate::metrics::REPLICA_CONFIRMATIONS.with_label_values(&[result]).inc();
+        current
+    }
+
+    /// Confirms a replica this process had confirmed before and that stayed `Active` since (it
+    /// was only unconfirmed by a lost contact): once this peer applied everything the Raft
+    /// leader had committed when asked (a linearizable read barrier), a replica still `Active`
+    /// holds every acknowledged write, because a write is acknowledged without a replica only
+    /// after its `Dead` mark is committed (design record 003 §8).
+    async fn confirm_by_consensus(&self, ports: &ClusterPorts) -> bool {
+        if !self.confirmed_in_process() {
+            return false;
+        }
+        if let Err(e) = ports.control.catch_up_metadata().await {
+            tracing::debug!(shard_id = self.shard_id, error = %e, "read barrier failed");
+            return false;
+        }
+        self.local_state() == ReplicaState::Active && self.confirmed_in_process()
     }
 
     /// Confirms the local replica current if it is `Active` and not confirmed yet (so a peer that
@@ -403,6 +431,7 @@ impl ReplicaSet {
             return self.read_one_replica(request).await;
         }
         let Some(ports) = self.ctx.cluster() else { return self.read_one_replica(request).await };
+        self.await_contact().await;
         let total = self.states().len();
         let required = consistency.required(total);
         let mut readable: Vec<Option<PeerId>> = self.remote_readable(ports.me).into_iter().map(Some).collect();
@@ -439,6 +468,22 @@ impl ReplicaSet {
         freshest.map(|(_, response)| response).ok_or_else(|| CollectionError::Service("no replica answered".into()))
     }
 
+    /// A peer that lost contact with the quorum a moment ago (its Raft leader died, an election
+    /// is under way) waits for it to come back, up to [`CONTACT_GRACE`] after the last contact,
+    /// before giving up on its own replica: every survivor would otherwise refuse reads it can
+    /// serve a second later. A peer cut off for longer does not wait.
+    async fn await_contact(&self) {
+        let Some(ports) = self.ctx.cluster() else { return };
+        if self.readable_local().is_none() || ports.control.is_connected() {
+            return;
+        }
+        let Some(since) = ports.control.since_contact() else { return };
+        let deadline = tokio::time::Instant::now() + CONTACT_GRACE.saturating_sub(since);
+        while !ports.control.is_connected() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     fn not_readable(&self) -> CollectionError {
         CollectionError::NotReadable {
             shard_id: self.shard_id,
@@ -455,6 +500,7 @@ impl ReplicaSet {
         };
         let mut last_error = unavailable();
         let mut view_lag = Retries::new(RetryPolicy::VIEW_LAG);
+        self.await_contact().await;
         loop {
             // Again on every round: a transfer that just finished may have made this peer's
             // replica the readable one while a remote one stopped being readable.
@@ -489,6 +535,10 @@ impl ReplicaSet {
         Err(last_error)
     }
 }
+
+/// How long after its last contact with a quorum a peer's reads wait for contact to return
+/// (contact counts as lost 2 s after the last evidence; an election takes about 1 s more).
+const CONTACT_GRACE: Duration = Duration::from_secs(5);
 
 /// How long a record that overtook its predecessor waits for it before the replica reports a
 /// gap (the primary then sends the missing records from its WAL).

@@ -100,6 +100,10 @@ impl ControlPlane for ConsensusControl {
         self.node.upgrade().and_then(|n| n.cluster().map(|c| c.consensus.in_contact())).unwrap_or(false)
     }
 
+    fn since_contact(&self) -> Option<Duration> {
+        self.node.upgrade().and_then(|n| n.cluster().and_then(|c| c.consensus.since_contact()))
+    }
+
     fn finish_transfer(
         &self,
         collection: &str,

@@ -444,28 +444,49 @@ impl ReplicaSet {
                 ports.me
             )));
         }
-        let calls = readable.into_iter().take(required).map(|peer| {
-            let request = ShardRequest::Versioned(Box::new(request.clone()));
-            async move {
-                let answer = match (peer, self.local()) {
-                    (None, Some(local)) => versioned_read(&local, request).await,
-                    (None, None) => Err(no_replica(shard_id)),
-                    (Some(peer), _) => {
-                        let timeout = crate::replication::SHARD_CALL_TIMEOUT;
-                        ports.transport.call(peer, self.ctx.name(), shard_id, request, timeout).await
-                    }
-                };
-                answer.and_then(ShardResponse::into_versioned)
+        // `required` replicas must answer; one that fails (killed, not marked `Dead` yet) is
+        // replaced by the next readable one. The most advanced answer wins: replicas hold
+        // prefixes of one history, so it reflects every write acknowledged before the read (a
+        // replica deactivated by a write this peer's view has not seen yet may lag).
+        let mut candidates = readable.into_iter();
+        let mut answers: Vec<(SeqNo, ShardResponse)> = Vec::with_capacity(required);
+        let mut last_error = None;
+        while answers.len() < required {
+            let wave: Vec<Option<PeerId>> = candidates.by_ref().take(required - answers.len()).collect();
+            if wave.is_empty() {
+                return Err(last_error.unwrap_or_else(|| no_replica(shard_id)));
             }
-        });
-        // Every replica must answer; the most advanced one's answer wins: replicas hold prefixes
-        // of one history, so it reflects every write acknowledged before the read (a replica
-        // deactivated by a write this peer's view has not seen yet may lag).
-        // The local read first in the list: on the blocking pool, so the remote calls start too.
-        let answers = with_inline_reads(0, futures::future::join_all(calls)).await;
-        let answers = answers.into_iter().collect::<Result<Vec<_>>>()?;
+            // The local read first in the wave: on the blocking pool, so the remote calls start too.
+            let calls = wave.into_iter().map(|peer| self.versioned_from(ports, peer, &request));
+            for answer in with_inline_reads(0, futures::future::join_all(calls)).await {
+                match answer {
+                    Ok(answer) => answers.push(answer),
+                    Err(e) => last_error = Some(e),
+                }
+            }
+        }
         let freshest = answers.into_iter().max_by_key(|(seq, _)| *seq);
         freshest.map(|(_, response)| response).ok_or_else(|| CollectionError::Service("no replica answered".into()))
+    }
+
+    /// A read with the sequence number of the replica that served it: the local one (`None`)
+    /// or `peer`'s.
+    async fn versioned_from(
+        &self,
+        ports: &ClusterPorts,
+        peer: Option<PeerId>,
+        request: &ShardRequest,
+    ) -> Result<(SeqNo, ShardResponse)> {
+        let request = ShardRequest::Versioned(Box::new(request.clone()));
+        let answer = match (peer, self.local()) {
+            (None, Some(local)) => versioned_read(&local, request).await,
+            (None, None) => Err(no_replica(self.shard_id)),
+            (Some(peer), _) => {
+                let timeout = crate::replication::SHARD_CALL_TIMEOUT;
+                ports.transport.call(peer, self.ctx.name(), self.shard_id, request, timeout).await
+            }
+        };
+        answer.and_then(ShardResponse::into_versioned)
     }
 
     /// A peer that lost contact with the quorum a moment ago (its Raft leader died, an election

@@ -1,7 +1,8 @@
 //! Collection info over every shard (`info.rs`): a peer counts each shard once, from its own
 //! readable replica or else from one readable replica elsewhere, trying the next when one does
 //! not answer, leaving out a shard none of whose replicas answers, and asking a peer that
-//! predates `Info` for its points.
+//! predates `Info` for its points; and (sharing these fixtures) a consistent read that replaces a
+//! replica that fails.
 
 use crate::collection::Collection;
 use crate::context::ClusterPorts;
@@ -174,4 +175,24 @@ async fn standalone_every_shard_is_local() {
     let (indexed, indexing) = collection.index_status();
     assert_eq!(counts.points, 70);
     assert_eq!((counts.indexed_vectors, counts.indexing_here, counts.unreachable_shards), (indexed, indexing, 0));
+}
+
+#[tokio::test]
+async fn a_consistent_read_replaces_a_replica_that_fails_with_the_next_readable_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let remotes = BTreeMap::from([
+        (DOWN, Remote::Down),
+        (UP, Remote::Serves { collection: remote_collection(&dir.path().join("up")), predates_info: false }),
+    ]);
+    // Shard 1 on all three peers: `quorum` needs 2 answers, the local one and the down peer's
+    // come first; the down peer (killed, not marked `Dead` yet) is replaced by the third.
+    let states: [&[(PeerId, ReplicaState)]; 3] =
+        [&[(ME, Active)], &[(ME, Active), (DOWN, Active), (UP, Active)], &[(UP, Active)]];
+    let (collection, peers) = this_peer(&dir.path().join("me"), remotes, states);
+    let read =
+        crate::serve::with_read_consistency(quiver_types::query::ReadConsistency::Quorum, collection.count(None, None));
+    let count = read.await.expect("2 of the 3 replicas of shard 1 answer");
+    assert!(count >= 3 + 40, "{count}");
+    let calls = peers.calls.lock().clone();
+    assert!(calls.contains(&(DOWN, 1)) && calls.contains(&(UP, 1)), "{calls:?}");
 }

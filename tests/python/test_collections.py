@@ -176,6 +176,24 @@ def test_update_collection_patch(client, rest, collection_name):
     assert raw["config"]["hnsw_config"]["m"] == 24
 
 
+@pytest.mark.parametrize("grpc", [False, True], ids=["rest", "grpc"])
+def test_patch_read_fan_out_is_kept_and_shown(server, rest, collection_name, grpc):
+    """`read_fan_out_factor` and `read_fan_out_delay_ms` (spec §6.4) set by PATCH are shown in
+    the collection's params over REST and gRPC, and a later PATCH of other params keeps them."""
+    from qdrant_client import QdrantClient
+    client = QdrantClient(url=server.url, prefer_grpc=grpc, grpc_port=server.grpc_port, timeout=30)
+    client.create_collection(collection_name, vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
+    assert client.update_collection(
+        collection_name,
+        collection_params=models.CollectionParamsDiff(read_fan_out_factor=2, read_fan_out_delay_ms=35),
+    ) is True
+    params = client.get_collection(collection_name).config.params
+    assert (params.read_fan_out_factor, params.read_fan_out_delay_ms) == (2, 35)
+    assert rest.ok("PATCH", f"/collections/{collection_name}", json={"params": {"write_consistency_factor": 1}})
+    raw = rest.ok("GET", f"/collections/{collection_name}")["config"]["params"]
+    assert (raw["read_fan_out_factor"], raw["read_fan_out_delay_ms"]) == (2, 35), raw
+
+
 def test_update_unknown_collection_404(rest):
     r = rest.patch("/collections/no_such_coll_patch", json={"optimizers_config": {"indexing_threshold": 1}})
     assert_error(r, 404, "Not found: Collection `no_such_coll_patch` doesn't exist!")

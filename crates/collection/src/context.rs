@@ -93,6 +93,7 @@ pub(crate) fn test_config(replication_factor: u32) -> CollectionConfig {
         replication_factor,
         write_consistency_factor: 1,
         read_fan_out_factor: None,
+        read_fan_out_delay_ms: None,
         on_disk_payload: false,
         sparse_vectors: std::collections::BTreeMap::new(),
     };

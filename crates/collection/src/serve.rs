@@ -513,48 +513,114 @@ impl ReplicaSet {
     }
 
     /// Reads shard `shard_id` from the local readable replica, else from other readable replicas
-    /// in turn (a failed replica falls through to the next).
+    /// (a failed replica falls through to the next). Spec §6.4's fan-out: `read_fan_out_factor`
+    /// more replicas are asked at once (default: none beside a readable local replica, one
+    /// without), and the first answer wins, so one hung replica does not hold the read.
     async fn read_one_replica(&self, request: ShardRequest) -> Result<ShardResponse> {
-        let shard_id = self.shard_id;
-        let unavailable = || {
-            CollectionError::ShardUnavailable(format!("No active replica of shard {shard_id} of {}", self.ctx.name()))
-        };
-        let mut last_error = unavailable();
         let mut view_lag = Retries::new(RetryPolicy::VIEW_LAG);
         self.await_contact().await;
         loop {
             // Again on every round: a transfer that just finished may have made this peer's
             // replica the readable one while a remote one stopped being readable.
-            if let Some(local) = self.servable_local().await {
-                return execute_read(&local, request).await;
+            let local = self.servable_local().await;
+            let extra = self.fan_out(local.is_some());
+            let Some(ports) = self.ctx.cluster() else {
+                return match local {
+                    Some(local) => execute_read(&local, request).await,
+                    None => Err(self.unavailable()),
+                };
+            };
+            if let (Some(local), 0) = (&local, extra) {
+                return execute_read(local, request).await;
             }
-            let Some(ports) = self.ctx.cluster() else { return Err(unavailable()) };
-            let mut lagging = false;
-            for peer in self.remote_readable(ports.me) {
-                let call = ports.transport.call(
-                    peer,
-                    self.ctx.name(),
-                    shard_id,
-                    request.clone(),
-                    crate::replication::SHARD_CALL_TIMEOUT,
-                );
-                match call.await {
-                    Ok(response) => return Ok(response),
-                    Err(e) => {
-                        tracing::debug!(shard_id, peer, error = %e, "read from replica failed; trying the next");
-                        lagging |= matches!(e, CollectionError::NotReadable { .. });
-                        last_error = e;
-                    }
-                }
-            }
+            let remotes = self.remote_readable(ports.me).into_iter().map(Candidate::Remote);
+            let candidates = local.map(Candidate::Local).into_iter().chain(remotes);
+            let failed = match self.first_answer(ports, candidates, extra, &request).await {
+                Ok(response) => return Ok(response),
+                Err(failed) => failed,
+            };
             // A replica that this peer sees Active but that has not applied that state yet (a
             // transfer just finished) answers "not readable": give it a moment.
-            if !lagging || !view_lag.pause().await {
-                break;
+            if !failed.lagging || !view_lag.pause().await {
+                return Err(failed.error);
             }
         }
-        Err(last_error)
     }
+
+    /// How many more replicas than one a read asks at once.
+    fn fan_out(&self, local_readable: bool) -> usize {
+        match self.ctx.with_config(|c| c.params.read_fan_out_factor) {
+            Some(factor) => factor as usize,
+            None => usize::from(!local_readable),
+        }
+    }
+
+    fn unavailable(&self) -> CollectionError {
+        let shard_id = self.shard_id;
+        CollectionError::ShardUnavailable(format!("No active replica of shard {shard_id} of {}", self.ctx.name()))
+    }
+
+    /// The first answer of `1 + extra` candidates asked at once, each failed one replaced by the
+    /// next candidate; else the last error, and whether any replica answered "not readable".
+    async fn first_answer(
+        &self,
+        ports: &ClusterPorts,
+        mut candidates: impl Iterator<Item = Candidate>,
+        extra: usize,
+        request: &ShardRequest,
+    ) -> std::result::Result<ShardResponse, FailedRead> {
+        use futures::StreamExt;
+        let delay = Duration::from_millis(self.ctx.with_config(|c| c.params.read_fan_out_delay_ms).unwrap_or(0));
+        let mut pending = futures::stream::FuturesUnordered::new();
+        let first = candidates.by_ref().take(1 + extra).enumerate();
+        pending.extend(first.map(|(i, c)| self.ask(ports, c, request, if i == 0 { Duration::ZERO } else { delay })));
+        let mut failed = FailedRead { error: self.unavailable(), lagging: false };
+        while let Some(answer) = pending.next().await {
+            match answer {
+                Ok(response) => return Ok(response),
+                Err(e) => {
+                    tracing::debug!(shard_id = self.shard_id, error = %e, "read from replica failed; trying the next");
+                    failed.lagging |= matches!(e, CollectionError::NotReadable { .. });
+                    failed.error = e;
+                    pending.extend(candidates.next().map(|c| self.ask(ports, c, request, Duration::ZERO)));
+                }
+            }
+        }
+        Err(failed)
+    }
+
+    /// Reads from `candidate`, `delay` after being called (`read_fan_out_delay_ms`).
+    async fn ask(
+        &self,
+        ports: &ClusterPorts,
+        candidate: Candidate,
+        request: &ShardRequest,
+        delay: Duration,
+    ) -> Result<ShardResponse> {
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        match candidate {
+            Candidate::Local(local) => execute_read(&local, request.clone()).await,
+            Candidate::Remote(peer) => {
+                let timeout = crate::replication::SHARD_CALL_TIMEOUT;
+                ports.transport.call(peer, self.ctx.name(), self.shard_id, request.clone(), timeout).await
+            }
+        }
+    }
+}
+
+/// A replica a read may ask.
+enum Candidate {
+    Local(Arc<LocalShard>),
+    Remote(PeerId),
+}
+
+/// A read none of whose replicas answered.
+struct FailedRead {
+    error: CollectionError,
+    /// Some replica answered "not readable" (its view lags this peer's).
+    lagging: bool,
 }
 
 /// How long after its last contact with a quorum a peer's reads wait for contact to return

@@ -2,7 +2,7 @@
 //! readable replica or else from one readable replica elsewhere, trying the next when one does
 //! not answer, leaving out a shard none of whose replicas answers, and asking a peer that
 //! predates `Info` for its points; and (sharing these fixtures) a consistent read that replaces a
-//! replica that fails.
+//! replica that fails, and a read's fan-out past a hung replica.
 
 use crate::collection::Collection;
 use crate::context::ClusterPorts;
@@ -23,10 +23,14 @@ const ME: PeerId = 1;
 const DOWN: PeerId = 2;
 /// A peer that holds a replica of every shard.
 const UP: PeerId = 3;
+/// A peer that never answers.
+const HUNG: PeerId = 0;
 
 /// Another peer as seen through the transport.
 enum Remote {
     Down,
+    /// Accepts calls and never answers (paused, or cut off without a refusal).
+    Hung,
     /// Serves its collection's replicas; refuses `Info` as undecodable when it predates it.
     Serves {
         collection: Collection,
@@ -52,6 +56,7 @@ impl ShardTransport for Peers {
         Box::pin(async move {
             match self.remotes.get(&peer) {
                 None | Some(Remote::Down) => Err(CollectionError::Service("tcp connect error".into())),
+                Some(Remote::Hung) => std::future::pending().await,
                 Some(Remote::Serves { predates_info: true, .. }) if matches!(request, ShardRequest::Info) => {
                     Err(CollectionError::Service(format!("{NOT_UNDERSTOOD}: unknown variant index")))
                 }
@@ -110,7 +115,16 @@ fn this_peer(
     remotes: BTreeMap<PeerId, Remote>,
     states: [&[(PeerId, ReplicaState)]; 3],
 ) -> (Collection, Arc<Peers>) {
-    let collection = Collection::create("c", dir, config(), Some(&[0, 1])).unwrap();
+    this_peer_with(config(), dir, remotes, states)
+}
+
+fn this_peer_with(
+    config: quiver_types::config::CollectionConfig,
+    dir: &std::path::Path,
+    remotes: BTreeMap<PeerId, Remote>,
+    states: [&[(PeerId, ReplicaState)]; 3],
+) -> (Collection, Arc<Peers>) {
+    let collection = Collection::create("c", dir, config, Some(&[0, 1])).unwrap();
     fill(&collection, 0, 0..3);
     let peers = Arc::new(Peers { remotes, calls: parking_lot::Mutex::new(Vec::new()) });
     let transport: Arc<dyn ShardTransport> = peers.clone();
@@ -195,4 +209,36 @@ async fn a_consistent_read_replaces_a_replica_that_fails_with_the_next_readable_
     assert!(count >= 3 + 40, "{count}");
     let calls = peers.calls.lock().clone();
     assert!(calls.contains(&(DOWN, 1)) && calls.contains(&(UP, 1)), "{calls:?}");
+}
+
+#[tokio::test]
+async fn a_read_of_a_shard_held_elsewhere_asks_two_replicas_at_once_so_a_hung_one_does_not_hold_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let remotes = BTreeMap::from([
+        (HUNG, Remote::Hung),
+        (UP, Remote::Serves { collection: remote_collection(&dir.path().join("up")), predates_info: false }),
+    ]);
+    // Shard 2 is not held here; the hung peer comes first in the order of candidates.
+    let states: [&[(PeerId, ReplicaState)]; 3] = [&[(ME, Active)], &[(ME, Active)], &[(HUNG, Active), (UP, Active)]];
+    let (collection, peers) = this_peer(&dir.path().join("me"), remotes, states);
+    let count = tokio::time::timeout(Duration::from_secs(5), collection.count(None, None)).await;
+    assert_eq!(count.expect("not held by the hung replica").unwrap(), 3 + 40);
+    assert_eq!(*peers.calls.lock(), vec![(HUNG, 2), (UP, 2)], "both asked at once, spec §6.4");
+}
+
+#[tokio::test]
+async fn extra_reads_wait_the_fan_out_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let remotes = BTreeMap::from([
+        (HUNG, Remote::Hung),
+        (UP, Remote::Serves { collection: remote_collection(&dir.path().join("up")), predates_info: false }),
+    ]);
+    let mut config = config();
+    config.params.read_fan_out_delay_ms = Some(300);
+    let states: [&[(PeerId, ReplicaState)]; 3] = [&[(ME, Active)], &[(ME, Active)], &[(HUNG, Active), (UP, Active)]];
+    let (collection, _) = this_peer_with(config, &dir.path().join("me"), remotes, states);
+    let started = std::time::Instant::now();
+    let count = tokio::time::timeout(Duration::from_secs(5), collection.count(None, None)).await;
+    assert_eq!(count.expect("answered by the second replica").unwrap(), 3 + 40);
+    assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
 }

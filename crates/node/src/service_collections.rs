@@ -103,6 +103,7 @@ impl Node {
                     .write_consistency_factor
                     .unwrap_or(self.config.write_consistency_factor),
                 read_fan_out_factor: None,
+                read_fan_out_delay_ms: None,
                 on_disk_payload: request.on_disk_payload.unwrap_or(self.config.on_disk_payload),
                 sparse_vectors: request.sparse_vectors.unwrap_or_default(),
             },

@@ -297,6 +297,9 @@ pub struct CollectionParams {
     pub write_consistency_factor: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_fan_out_factor: Option<u32>,
+    /// Milliseconds before a read's extra requests (`read_fan_out_factor`) are sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_fan_out_delay_ms: Option<u64>,
     pub on_disk_payload: bool,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sparse_vectors: BTreeMap<String, SparseVectorParams>,
@@ -492,6 +495,7 @@ impl CollectionConfig {
         p.replication_factor = params.replication_factor.unwrap_or(p.replication_factor);
         p.write_consistency_factor = params.write_consistency_factor.unwrap_or(p.write_consistency_factor);
         p.read_fan_out_factor = params.read_fan_out_factor.or(p.read_fan_out_factor);
+        p.read_fan_out_delay_ms = params.read_fan_out_delay_ms.or(p.read_fan_out_delay_ms);
         p.on_disk_payload = params.on_disk_payload.unwrap_or(p.on_disk_payload);
         Ok(())
     }

@@ -151,6 +151,7 @@ pub(crate) mod tests {
                 replication_factor: 1,
                 write_consistency_factor: 1,
                 read_fan_out_factor: None,
+                read_fan_out_delay_ms: None,
                 on_disk_payload: true,
                 sparse_vectors: Default::default(),
             },

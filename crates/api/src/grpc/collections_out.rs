@@ -189,6 +189,7 @@ fn config_out(c: &CollectionConfig) -> pb::CollectionConfig {
         replication_factor: Some(p.replication_factor),
         write_consistency_factor: Some(p.write_consistency_factor),
         read_fan_out_factor: p.read_fan_out_factor,
+        read_fan_out_delay_ms: p.read_fan_out_delay_ms,
         sharding_method,
         sparse_vectors_config: sparse_out(&p.sparse_vectors),
         ..Default::default()

@@ -18,6 +18,7 @@ fn config(shard_number: u32, replication_factor: u32) -> CollectionConfig {
             replication_factor,
             write_consistency_factor: 1,
             read_fan_out_factor: None,
+            read_fan_out_delay_ms: None,
             on_disk_payload: true,
             sparse_vectors: BTreeMap::new(),
         },

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod progress;
 mod read;
 pub mod remote;
+mod replica_read;
 pub mod replica_set;
 pub mod replication;
 pub mod retry;
@@ -41,4 +42,5 @@ pub use quiver_shard::ScrollPage;
 /// Shard-level items the node uses for snapshots (DESIGN §2: `node` depends on `collection`,
 /// not on `shard`).
 pub use quiver_shard::{LocalShard, ShardError, commit_staging_in, verify_snapshot};
-pub use serve::{INLINE_READ_BUDGET, with_inline_reads, with_read_consistency};
+pub use replica_read::with_read_consistency;
+pub use serve::{INLINE_READ_BUDGET, with_inline_reads};

@@ -203,8 +203,10 @@ async fn a_consistent_read_replaces_a_replica_that_fails_with_the_next_readable_
     let states: [&[(PeerId, ReplicaState)]; 3] =
         [&[(ME, Active)], &[(ME, Active), (DOWN, Active), (UP, Active)], &[(UP, Active)]];
     let (collection, peers) = this_peer(&dir.path().join("me"), remotes, states);
-    let read =
-        crate::serve::with_read_consistency(quiver_types::query::ReadConsistency::Quorum, collection.count(None, None));
+    let read = crate::replica_read::with_read_consistency(
+        quiver_types::query::ReadConsistency::Quorum,
+        collection.count(None, None),
+    );
     let count = read.await.expect("2 of the 3 replicas of shard 1 answer");
     assert!(count >= 3 + 40, "{count}");
     let calls = peers.calls.lock().clone();

@@ -11,7 +11,7 @@ use crate::retry::{Retries, RetryPolicy};
 use quiver_shard::{LocalShard, LoggedRecord, ReadNow};
 use quiver_types::query::{CoreSearch, ReadConsistency, ScrollRequest, WithPayload, WithVector};
 use quiver_types::replica::ReplicaState;
-use quiver_types::{PeerId, PointId, SeqNo};
+use quiver_types::{PeerId, PointId, SeqNo, ShardId};
 use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -439,10 +439,7 @@ impl ReplicaSet {
             readable.insert(0, None);
         }
         if readable.len() < required {
-            return Err(CollectionError::Service(format!(
-                "The replica set for shard {shard_id} on peer {} does not have enough active replicas",
-                ports.me
-            )));
+            return Err(not_enough_active_replicas(shard_id, ports.me));
         }
         let calls = readable.into_iter().take(required).map(|peer| {
             let request = ShardRequest::Versioned(Box::new(request.clone()));
@@ -508,8 +505,12 @@ impl ReplicaSet {
                 return execute_read(&local, request).await;
             }
             let Some(ports) = self.ctx.cluster() else { return Err(unavailable()) };
+            let remote = self.remote_readable(ports.me);
+            if remote.is_empty() && !self.states().values().any(|s| s.is_readable()) {
+                return Err(not_enough_active_replicas(shard_id, ports.me));
+            }
             let mut lagging = false;
-            for peer in self.remote_readable(ports.me) {
+            for peer in remote {
                 let call = ports.transport.call(
                     peer,
                     self.ctx.name(),
@@ -539,6 +540,15 @@ impl ReplicaSet {
 /// How long after its last contact with a quorum a peer's reads wait for contact to return
 /// (contact counts as lost 2 s after the last evidence; an election takes about 1 s more).
 const CONTACT_GRACE: Duration = Duration::from_secs(5);
+
+/// No replica of the shard is readable in the applied state (e.g. a shard key created
+/// `Partial`, or every replica `Dead`): nothing to wait for or retry on another replica, so not
+/// a transient unavailability but Qdrant's 500 with its text.
+fn not_enough_active_replicas(shard_id: ShardId, me: PeerId) -> CollectionError {
+    CollectionError::Service(format!(
+        "The replica set for shard {shard_id} on peer {me} does not have enough active replicas"
+    ))
+}
 
 /// How long a record that overtook its predecessor waits for it before the replica reports a
 /// gap (the primary then sends the missing records from its WAL).

@@ -505,12 +505,11 @@ impl ReplicaSet {
                 return execute_read(&local, request).await;
             }
             let Some(ports) = self.ctx.cluster() else { return Err(unavailable()) };
-            let remote = self.remote_readable(ports.me);
-            if remote.is_empty() && !self.states().values().any(|s| s.is_readable()) {
+            if self.none_readable() {
                 return Err(not_enough_active_replicas(shard_id, ports.me));
             }
             let mut lagging = false;
-            for peer in remote {
+            for peer in self.remote_readable(ports.me) {
                 let call = ports.transport.call(
                     peer,
                     self.ctx.name(),

@@ -107,8 +107,7 @@ def test_rate_limits(server, rest, collection_name, use_grpc):
 
 @pytest.mark.parametrize("strict,status,needle", [
     ({"enabled": True, "max_qery_limit": 3}, 400, "unknown field `max_qery_limit`"),
-    ({"enabled": True, "search_max_oversampling": 0.5}, 422,
-     "strict_mode_config.search_max_oversampling: value 0.5 invalid, must be 1.0 or more"),
+    ({"enabled": True, "search_max_oversampling": "big"}, 400, "Invalid strict_mode_config"),
     ({"enabled": True, "sparse_config": {"s": {"max_lenght": 3}}}, 400, "unknown field `max_lenght`"),
     ({"enabled": True, "max_resident_memory_percent": 0}, 422,
      "strict_mode_config.max_resident_memory_percent: value 0 invalid, must be from 1 to 100"),
@@ -122,6 +121,20 @@ def test_bad_strict_mode_config_refused(rest, collection_name, strict, status, n
     assert_error(rest.patch(f"/collections/{collection_name}", json={"strict_mode_config": strict}), status, needle)
     cfg = assert_ok_envelope(rest.get(f"/collections/{collection_name}"))["config"]["strict_mode_config"]
     assert cfg == {"enabled": True, "max_query_limit": 3}
+
+
+@pytest.mark.parametrize("limit", [0.5, 0, -1.5])
+def test_oversampling_limit_below_one_kept(rest, collection_name, limit):
+    """Qdrant's model sets no range on `search_max_oversampling`: a limit below 1 is stored and
+    enforced like any other."""
+    _create(rest, collection_name, {"enabled": True, "search_max_oversampling": limit})
+    base = f"/collections/{collection_name}"
+    cfg = assert_ok_envelope(rest.get(base))["config"]["strict_mode_config"]
+    assert cfg["search_max_oversampling"] == limit
+    over = {"vector": [1, 0], "limit": 2, "params": {"quantization": {"oversampling": 1.0}}}
+    assert_error(rest.post(f"{base}/points/search", json=over), 400, 'for "oversampling"')
+    assert_ok_envelope(rest.patch(base, json={"strict_mode_config": {"search_max_oversampling": 0.25}}))
+    assert assert_ok_envelope(rest.get(base))["config"]["strict_mode_config"]["search_max_oversampling"] == 0.25
 
 
 def test_strict_mode_over_grpc(server, collection_name):

@@ -42,6 +42,8 @@ def test_create_use_and_delete_named_vectors(server, collection_name, use_grpc):
     make_collection(c, collection_name)
     res = c.create_vector_name(collection_name, "b", DENSE_B, wait=True)
     assert res.status == models.UpdateStatus.COMPLETED
+    # As in Qdrant (and as payload index changes answer), an update's numeric operation id.
+    assert isinstance(res.operation_id, int) and res.operation_id >= 0
     params = c.get_collection(collection_name).config.params.vectors["b"]
     assert (params.size, params.distance) == (3, models.Distance.EUCLID)
     # Existing points have no vector `b`.
@@ -68,7 +70,8 @@ def test_create_use_and_delete_named_vectors(server, collection_name, use_grpc):
     assert "Not existing vector name error: a" in str(err.value)
     with pytest.raises((UnexpectedResponse, grpc.RpcError)):
         c.upsert(collection_name, points=[models.PointStruct(id=99, vector={"a": [1.0, 1.0]})], wait=True)
-    c.delete_vector_name(collection_name, "s", wait=True)
+    res = c.delete_vector_name(collection_name, "s", wait=True)
+    assert isinstance(res.operation_id, int) and res.operation_id >= 0
     assert vector_names(c, collection_name) == ({"b"}, set())
     c.close()
 

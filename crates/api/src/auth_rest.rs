@@ -39,7 +39,10 @@ pub(crate) fn rule(method: &Method, path: Option<&str>) -> Rule {
     match (path, rest) {
         ("/" | "/healthz" | "/livez" | "/readyz" | "/dashboard" | "/dashboard/{asset}", _) => Rule::Open,
         ("/collections" | "/aliases", _) => Rule::Listing,
-        ("/metrics" | "/cluster" | "/cluster/map" | "/cluster/metadata/keys" | "/telemetry", _) => Global(Read),
+        (
+            "/metrics" | "/cluster" | "/cluster/map" | "/cluster/metadata/keys" | "/cluster/telemetry" | "/telemetry",
+            _,
+        ) => Global(Read),
         ("/issues", _) if read => Global(Read),
         (
             "/cluster/metadata/keys/{key}" | "/cluster/peer/{peer_id}/drain" | "/snapshots" | "/snapshots/{snapshot}",
@@ -191,6 +194,7 @@ mod tests {
             (get, "/snapshots", Global(Read)),
             (post, "/snapshots", Global(Manage)),
             (get, "/cluster", Global(Read)),
+            (get, "/cluster/telemetry", Global(Read)),
             (post, "/cluster/recover", Global(Manage)),
             (get, "/cluster/peer/{peer_id}/drain", Global(Read)),
             (post, "/cluster/peer/{peer_id}/drain", Global(Manage)),

@@ -1,5 +1,5 @@
-//! `GET /telemetry` (with `details_level` and `anonymize`), `GET`/`DELETE /issues` and
-//! `GET /collections/{c}/optimizations`.
+//! `GET /telemetry` (with `details_level` and `anonymize`), `GET /cluster/telemetry`,
+//! `GET`/`DELETE /issues` and `GET /collections/{c}/optimizations`.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/telemetry", get(telemetry))
+        .route("/cluster/telemetry", get(cluster_telemetry_route))
         .route("/issues", get(issues).delete(clear_issues))
         .route("/collections/{name}/optimizations", get(optimizations))
 }
@@ -85,6 +86,31 @@ async fn telemetry(State(s): State<AppState>, Params(p): Params<TelemetryParams>
         "requests": s.metrics.telemetry(),
     });
     Ok(ok(t.0, result))
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct ClusterTelemetryParams {
+    /// Accepted as Qdrant does; Quiver's cluster telemetry has one level of detail.
+    #[serde(default)]
+    details_level: Option<usize>,
+    /// Seconds the peers have to answer (Qdrant: at least 1, default 60).
+    #[serde(default)]
+    timeout: Option<u64>,
+}
+
+/// Qdrant's default `timeout` of `GET /cluster/telemetry`.
+const CLUSTER_TELEMETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `GET /cluster/telemetry` (Qdrant's `DistributedTelemetryData`).
+async fn cluster_telemetry_route(
+    State(s): State<AppState>,
+    Params(p): Params<ClusterTelemetryParams>,
+    t: Started,
+) -> Reply {
+    let _details_level = p.details_level;
+    let timeout = crate::wire::seconds(p.timeout)?.unwrap_or(CLUSTER_TELEMETRY_TIMEOUT);
+    let telemetry = s.node.cluster_telemetry(timeout).await;
+    Ok(ok(t.0, telemetry))
 }
 
 async fn issues(State(s): State<AppState>, t: Started) -> Reply {

@@ -39,7 +39,8 @@ impl WriteParams {
     }
 }
 
-fn seconds(timeout: Option<u64>) -> Result<Option<std::time::Duration>, ApiError> {
+/// A `timeout` query parameter in seconds as a duration; 0 is a validation error.
+pub(crate) fn seconds(timeout: Option<u64>) -> Result<Option<std::time::Duration>, ApiError> {
     match timeout {
         Some(0) => Err(ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,

@@ -38,6 +38,8 @@ pub struct ConsensusConfig {
     pub compact_wal_entries: u64,
     pub bootstrap_timeout: Duration,
     pub rpc_timeout: Duration,
+    /// The Qdrant version this peer reports (cluster telemetry shows each peer's).
+    pub version: String,
 }
 
 /// `raft_info` of `GET /cluster` (spec §4.1).
@@ -49,6 +51,20 @@ pub struct RaftInfo {
     pub leader: Option<PeerId>,
     pub role: Option<&'static str>,
     pub is_voter: bool,
+}
+
+/// One peer's consensus status as cluster telemetry shows it (`GET /cluster/telemetry`):
+/// asked of every peer (`peer_status.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    pub version: String,
+    pub term: u64,
+    pub commit: u64,
+    pub pending_operations: u64,
+    pub role: Option<String>,
+    pub is_voter: bool,
+    /// Why its consensus is not running, if it is not.
+    pub stopped_with: Option<String>,
 }
 
 /// A control-plane call to another peer (mostly to the leader), and its answer.
@@ -78,6 +94,8 @@ pub(crate) enum ClusterCall {
     MembershipOf {
         peer_id: PeerId,
     },
+    /// A peer asks this one's consensus status (cluster telemetry).
+    Status,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -108,6 +126,8 @@ pub(crate) enum ClusterReply {
         removed: bool,
         applied: u64,
     },
+    /// The answer to [`ClusterCall::Status`].
+    Status(PeerStatus),
 }
 
 /// This peer's consensus.
@@ -422,7 +442,8 @@ impl Consensus {
                 reply @ (ClusterReply::Applied { .. }
                 | ClusterReply::Peers { .. }
                 | ClusterReply::Commit { .. }
-                | ClusterReply::Membership { .. }) => Ok(reply),
+                | ClusterReply::Membership { .. }
+                | ClusterReply::Status(_)) => Ok(reply),
             },
             Ok(other) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
             Err(e) if e.is_transient() => Err(ClusterError::Timeout(timeout.as_secs())),
@@ -448,6 +469,7 @@ impl Consensus {
                 Ok(ClusterReply::Commit { index: self.log.committed_index() })
             }
             ClusterCall::MembershipOf { peer_id } => Ok(self.membership_of(*peer_id)),
+            ClusterCall::Status => Ok(ClusterReply::Status(self.own_status())),
         }
     }
 
@@ -473,7 +495,10 @@ impl Consensus {
                 .map(|body| PeerResponse::Raft { body }),
             PeerRequest::Cluster { body } => {
                 let call: ClusterCall = decode(&body).map_err(|e| e.to_string())?;
-                let allowed = matches!(call, ClusterCall::MembershipOf { .. } | ClusterCall::AddPeer { .. });
+                let allowed = matches!(
+                    call,
+                    ClusterCall::MembershipOf { .. } | ClusterCall::AddPeer { .. } | ClusterCall::Status
+                );
                 if !allowed && self.is_removed_peer(from) {
                     let message = format!("peer {from} was removed from the cluster");
                     return encode(&ClusterReply::Refused { message })
@@ -511,7 +536,8 @@ impl Consensus {
             | ClusterCall::Commit
             | ClusterCall::Applied
             | ClusterCall::Snapshot
-            | ClusterCall::MembershipOf { .. } => self.handle_call(&call).await,
+            | ClusterCall::MembershipOf { .. }
+            | ClusterCall::Status => self.handle_call(&call).await,
         }
     }
 
@@ -556,7 +582,8 @@ impl Consensus {
             | ClusterReply::Failed { .. }
             | ClusterReply::Refused { .. }
             | ClusterReply::NotLeader
-            | ClusterReply::Membership { .. }) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
+            | ClusterReply::Membership { .. }
+            | ClusterReply::Status(_)) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
         }
     }
 
@@ -569,7 +596,8 @@ impl Consensus {
             | ClusterReply::Failed { .. }
             | ClusterReply::Refused { .. }
             | ClusterReply::NotLeader
-            | ClusterReply::Membership { .. }) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
+            | ClusterReply::Membership { .. }
+            | ClusterReply::Status(_)) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
         }
     }
 
@@ -582,7 +610,8 @@ impl Consensus {
             | ClusterReply::Failed { .. }
             | ClusterReply::Refused { .. }
             | ClusterReply::NotLeader
-            | ClusterReply::Membership { .. }) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
+            | ClusterReply::Membership { .. }
+            | ClusterReply::Status(_)) => Err(ClusterError::Transport(format!("unexpected reply {other:?}"))),
         }
     }
 

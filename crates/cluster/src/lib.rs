@@ -5,11 +5,12 @@
 pub mod consensus;
 pub mod error;
 mod membership;
+mod peer_status;
 pub mod planner;
 pub mod raft;
 mod removal;
 pub mod state;
 
-pub use consensus::{Consensus, ConsensusConfig, RaftInfo};
+pub use consensus::{Consensus, ConsensusConfig, PeerStatus, RaftInfo};
 pub use error::ClusterError;
 pub use raft::state_machine::AppliedState;

@@ -49,7 +49,8 @@ impl Consensus {
                 Ok(
                     other @ (ClusterReply::Applied { .. }
                     | ClusterReply::Commit { .. }
-                    | ClusterReply::Membership { .. }),
+                    | ClusterReply::Membership { .. }
+                    | ClusterReply::Status(_)),
                 ) => {
                     return Err(ClusterError::Transport(format!("unexpected join reply {other:?}")));
                 }

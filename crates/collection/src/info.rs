@@ -82,6 +82,20 @@ impl ReplicaSet {
         None
     }
 
+    /// The figures of `peer`'s replica (this peer's read here, another's asked of it), whatever
+    /// its state; `None` if it has no local files here or does not answer.
+    pub async fn replica_info(&self, peer: PeerId) -> Option<ShardInfo> {
+        let ports = self.ctx.cluster();
+        if ports.is_none_or(|ports| ports.me == peer) {
+            return self.local().map(|local| ShardInfo::of(&local));
+        }
+        let ports = ports?;
+        self.remote_info(ports, peer)
+            .await
+            .inspect_err(|e| tracing::debug!(shard_id = self.shard_id, peer, error = %e, "replica figures failed"))
+            .ok()
+    }
+
     /// Asks `peer`'s replica for its figures; a peer that predates `Info` is asked its points
     /// (its indexed vectors are then not known and count as none).
     async fn remote_info(&self, ports: &ClusterPorts, peer: PeerId) -> Result<ShardInfo> {

@@ -12,7 +12,7 @@ use crate::retry::{Retries, RetryPolicy};
 use crate::serve::{execute_read, versioned_read, with_inline_reads};
 use quiver_shard::LocalShard;
 use quiver_types::query::ReadConsistency;
-use quiver_types::{PeerId, SeqNo};
+use quiver_types::{PeerId, SeqNo, ShardId};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,10 +46,7 @@ impl ReplicaSet {
             readable.insert(0, None);
         }
         if readable.len() < required {
-            return Err(CollectionError::Service(format!(
-                "The replica set for shard {shard_id} on peer {} does not have enough active replicas",
-                ports.me
-            )));
+            return Err(not_enough_active_replicas(shard_id, ports.me));
         }
         // `required` replicas must answer; one that fails (killed, not marked `Dead` yet) is
         // replaced by the next readable one. The most advanced answer wins: replicas hold
@@ -132,6 +129,9 @@ impl ReplicaSet {
             };
             if let (Some(local), 0) = (&local, extra) {
                 return execute_read(local, request).await;
+            }
+            if local.is_none() && self.none_readable() {
+                return Err(not_enough_active_replicas(self.shard_id, ports.me));
             }
             let remotes = self.remote_readable(ports.me).into_iter().map(Candidate::Remote);
             let candidates = local.map(Candidate::Local).into_iter().chain(remotes);
@@ -221,6 +221,15 @@ struct FailedRead {
     error: CollectionError,
     /// Some replica answered "not readable" (its view lags this peer's).
     lagging: bool,
+}
+
+/// No replica of the shard is readable in the applied state (e.g. a shard key created
+/// `Partial`, or every replica `Dead`): nothing to wait for or retry on another replica, so not
+/// a transient unavailability but Qdrant's 500 with its text.
+fn not_enough_active_replicas(shard_id: ShardId, me: PeerId) -> CollectionError {
+    CollectionError::Service(format!(
+        "The replica set for shard {shard_id} on peer {me} does not have enough active replicas"
+    ))
 }
 
 /// How long after its last contact with a quorum a peer's reads wait for contact to return

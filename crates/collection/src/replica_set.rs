@@ -334,6 +334,11 @@ impl ReplicaSet {
         peers.iter().filter(|(p, s)| **p != me && s.is_readable()).map(|(p, _)| *p).collect()
     }
 
+    /// Whether no replica of the shard, on any peer, may serve reads in this peer's view.
+    pub fn none_readable(&self) -> bool {
+        !self.peers.read().values().any(|s| s.is_readable())
+    }
+
     /// Number of replicas in any state (for `write_consistency_factor`).
     pub fn replica_count(&self) -> usize {
         self.peers.read().len().max(1)

@@ -83,7 +83,13 @@ impl Node {
                     Ok(PeerResponse::Pong { peer_id }) if peer_id == *id
                 );
             let role = if info.leader == Some(*id) { "leader" } else { "follower" };
-            PeerView { peer_id: *id, uri: peer.uri.clone(), role, reachable, this_peer: *id == me }
+            PeerView {
+                peer_id: *id,
+                uri: quiver_transport::display_uri(&peer.uri),
+                role,
+                reachable,
+                this_peer: *id == me,
+            }
         });
         let peers = futures::future::join_all(pings).await;
         let mut collections = Vec::new();

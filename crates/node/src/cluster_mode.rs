@@ -6,7 +6,7 @@ use crate::error::{NodeError, Result};
 use crate::node::Node;
 use quiver_cluster::state::{ClusterState, MetaError, MetaOperation, MetaResponse};
 use quiver_cluster::{ClusterError, RaftInfo};
-use quiver_transport::{HandlerFuture, PeerHandler, PeerRequest, SendFailure};
+use quiver_transport::{HandlerFuture, PeerHandler, PeerRequest, SendFailure, display_uri};
 use quiver_types::PeerId;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -122,18 +122,21 @@ impl Node {
     pub fn cluster_status(&self) -> Result<ClusterStatus> {
         let cluster = self.cluster().ok_or(NodeError::StandaloneMode)?;
         let state = cluster.consensus.state();
-        let peers = state.state.peers.iter().map(|(id, p)| (id.to_string(), PeerUri { uri: p.uri.clone() })).collect();
-        let thread_status = match cluster.consensus.running() {
-            Ok(()) => serde_json::json!({"consensus_thread_status": "working", "last_update": chrono_now()}),
-            Err(err) => serde_json::json!({"consensus_thread_status": "stopped_with_err", "err": err}),
-        };
+        let peers =
+            state.state.peers.iter().map(|(id, p)| (id.to_string(), PeerUri { uri: display_uri(&p.uri) })).collect();
+        let thread_status = consensus_thread_status(cluster.consensus.running().err());
         Ok(ClusterStatus {
             status: "enabled",
             peer_id: self.peer_id(),
             peers,
             raft_info: cluster.consensus.raft_info(),
             consensus_thread_status: thread_status,
-            message_send_failures: cluster.client.send_failures(),
+            message_send_failures: cluster
+                .client
+                .send_failures()
+                .into_iter()
+                .map(|(uri, failure)| (display_uri(&uri), failure))
+                .collect(),
         })
     }
 
@@ -266,6 +269,14 @@ impl Node {
             cluster.faults.block_incoming(*peer, &uri(peer));
         }
         Ok(())
+    }
+}
+
+/// `consensus_thread_status` of a peer whose consensus stopped with this error, if it did.
+pub(crate) fn consensus_thread_status(stopped_with: Option<String>) -> serde_json::Value {
+    match stopped_with {
+        None => serde_json::json!({"consensus_thread_status": "working", "last_update": chrono_now()}),
+        Some(err) => serde_json::json!({"consensus_thread_status": "stopped_with_err", "err": err}),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod cluster_context;
 pub mod cluster_map;
 pub mod cluster_mode;
 mod cluster_start;
+pub mod cluster_telemetry;
 pub mod config;
 mod data_plane;
 pub mod error;

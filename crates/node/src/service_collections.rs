@@ -239,16 +239,17 @@ impl Node {
         })
     }
 
-    /// Cluster mode: one warning per shard that has no `Active` replica and is not being
-    /// created (its data is unavailable until a replica is recovered, e.g. from a snapshot).
+    /// Cluster mode: one warning per shard whose data is lost: every replica `Dead`, so it stays
+    /// unavailable until a replica is recovered, e.g. from a snapshot. A shard with no `Active`
+    /// replica that is being created or filled (a shard key created `Partial`, Qdrant's tiered
+    /// multitenancy; a recovery) is no warning: as in Qdrant, the status then reflects the
+    /// optimizers only.
     fn unavailable_shard_warnings(&self, name: &str) -> Vec<crate::info::CollectionWarning> {
         let Some(state) = self.cluster_state() else { return Vec::new() };
         let Some((_, meta)) = state.resolve_collection(name) else { return Vec::new() };
         meta.shards
             .iter()
-            .filter(|(_, replicas)| {
-                !replicas.values().any(|s| quiver_cluster::state::is_active(*s) || *s == ReplicaState::Initializing)
-            })
+            .filter(|(_, replicas)| !replicas.is_empty() && replicas.values().all(|s| *s == ReplicaState::Dead))
             .map(|(shard_id, replicas)| {
                 let states: Vec<String> = replicas.iter().map(|(peer, s)| format!("{peer}: {s:?}")).collect();
                 crate::info::CollectionWarning {

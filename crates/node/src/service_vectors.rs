@@ -39,9 +39,11 @@ impl VectorChange<'_> {
     }
 }
 
-fn result(wait: bool) -> UpdateResult {
+/// The answer to a vector change: as in Qdrant (and as payload index changes answer), an
+/// operation id, here the sequence number of the last write the changed columns cover.
+fn result(wait: bool, collection: &quiver_collection::Collection) -> UpdateResult {
     let status = if wait { UpdateStatus::Completed } else { UpdateStatus::Acknowledged };
-    UpdateResult { operation_id: None, status }
+    UpdateResult { operation_id: Some(collection.applied_seq()), status }
 }
 
 impl Node {
@@ -59,7 +61,7 @@ impl Node {
             .map_err(|issue| NodeError::Validation(format!("Validation error in path parameters: [{issue}]")))?;
         config.validate()?;
         self.change_vectors(collection, VectorChange::Create(name, &config), timeout).await?;
-        Ok(result(wait))
+        Ok(result(wait, &*self.resolve(collection)?))
     }
 
     /// `DELETE /collections/{c}/vectors/{name}`: the vector `name`, its values and its index go.
@@ -71,7 +73,7 @@ impl Node {
         timeout: Option<Duration>,
     ) -> Result<UpdateResult> {
         self.change_vectors(collection, VectorChange::Delete(name), timeout).await?;
-        Ok(result(wait))
+        Ok(result(wait, &*self.resolve(collection)?))
     }
 
     /// Checks the change against the collection's configuration, then proposes it (cluster;

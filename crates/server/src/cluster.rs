@@ -140,6 +140,7 @@ pub async fn start(
         compact_wal_entries: settings.cluster.consensus.compact_wal_entries,
         bootstrap_timeout: Duration::from_secs(settings.cluster.consensus.bootstrap_timeout_sec.max(1)),
         rpc_timeout: Duration::from_millis(settings.cluster.grpc_timeout_ms.clamp(1000, 60_000)),
+        version: crate::QDRANT_VERSION.to_string(),
     };
     tracing::info!(peer_id = node.peer_id(), %address, "cluster mode: p2p listening");
     let moved_from = remembered_uri.filter(|old| has_state && quiver_transport::normalize_uri(old) != uri);

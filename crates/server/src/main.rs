@@ -18,7 +18,7 @@ use std::sync::Arc;
 const HAND_OFF_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The Qdrant-compatible version reported to clients.
-const QDRANT_VERSION: &str = "1.19.0";
+pub(crate) const QDRANT_VERSION: &str = "1.19.0";
 
 /// Quiver: a distributed vector database that speaks Qdrant's API.
 #[derive(Parser, Debug)]

@@ -69,6 +69,7 @@ fn consensus_config(dir: &Path, peer_id: PeerId, uri: &str, bootstrap: Option<St
         compact_wal_entries: 64,
         bootstrap_timeout: Duration::from_secs(15),
         rpc_timeout: Duration::from_secs(10),
+        version: "sim".to_string(),
     }
 }
 

@@ -103,6 +103,13 @@ pub fn normalize_uri(uri: &str) -> String {
     if uri.contains("://") { uri.to_string() } else { format!("http://{uri}") }
 }
 
+/// How a p2p URI is shown to clients (`GET /cluster`, telemetry): the canonical form with one
+/// trailing slash, as Qdrant shows it (`http://node1:6335/`). Only for display: every lookup and
+/// comparison uses [`normalize_uri`], which reads this form back as the same peer.
+pub fn display_uri(uri: &str) -> String {
+    format!("{}/", normalize_uri(uri))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +151,13 @@ mod tests {
         assert_eq!(normalize_uri(" http://a:1/ "), "http://a:1");
         assert_eq!(normalize_uri("a:1"), "http://a:1");
         assert_eq!(normalize_uri("https://a:1//"), "https://a:1");
+        assert_eq!(display_uri("http://a:1"), "http://a:1/");
+        assert_eq!(display_uri("http://a:1/"), "http://a:1/");
+        assert_eq!(display_uri("a:1"), "http://a:1/");
+        assert_eq!(
+            normalize_uri(&display_uri("http://a:1")),
+            "http://a:1",
+            "the shown form reads back as the same peer"
+        );
     }
 }

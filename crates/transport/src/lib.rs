@@ -30,7 +30,7 @@ pub mod proto {
 pub use client::{PeerClient, SendFailure, Wire};
 pub use codec::{WIRE_VERSION, decode, encode};
 pub use error::PeerError;
-pub use faults::{Faults, normalize_uri};
+pub use faults::{Faults, display_uri, normalize_uri};
 pub use message::{PeerRequest, PeerResponse, RaftRpc};
 pub use security::{PEER_KEY_HEADER, PeerKey, PeerSecurity, PeerTls};
 pub use server::{

@@ -75,11 +75,8 @@ impl StrictModeConfig {
     pub fn parse(value: &serde_json::Value) -> Result<StrictModeConfig, crate::TypesError> {
         let config: StrictModeConfig = serde_json::from_value(value.clone())
             .map_err(|e| crate::TypesError::BadInput(format!("Invalid strict_mode_config: {e}")))?;
-        if let Some(max) = config.search_max_oversampling.filter(|m| m.is_nan() || *m < 1.0) {
-            return Err(crate::TypesError::Validation(format!(
-                "strict_mode_config.search_max_oversampling: value {max} invalid, must be 1.0 or more"
-            )));
-        }
+        // `search_max_oversampling` has no range in Qdrant's model (`number`, `double`): any
+        // number is kept (JSON carries no NaN or infinity).
         if let Some(percent) = config.max_resident_memory_percent.filter(|p| !(1..=100).contains(p)) {
             return Err(crate::TypesError::Validation(crate::validation::between(
                 "strict_mode_config.max_resident_memory_percent",
@@ -173,7 +170,11 @@ mod tests {
         assert!(StrictModeConfig::parse(&json!({"enabled": true, "max_query_limit": 5})).is_ok());
         assert!(StrictModeConfig::parse(&json!({"enabled": true, "max_qery_limit": 5})).is_err());
         assert!(StrictModeConfig::parse(&json!({"search_max_oversampling": 1.5})).is_ok());
-        assert!(StrictModeConfig::parse(&json!({"search_max_oversampling": 0.5})).is_err());
+        // Qdrant sets no lower bound on the oversampling limit.
+        assert!(StrictModeConfig::parse(&json!({"search_max_oversampling": 0.5})).is_ok());
+        assert!(StrictModeConfig::parse(&json!({"search_max_oversampling": 0})).is_ok());
+        assert!(StrictModeConfig::parse(&json!({"search_max_oversampling": -1.0})).is_ok());
+        assert!(StrictModeConfig::parse(&json!({"search_max_oversampling": "big"})).is_err());
         assert!(StrictModeConfig::parse(&json!({"max_resident_memory_percent": 0})).is_err());
         assert!(StrictModeConfig::parse(&json!({"sparse_config": {"s": {"max_lenght": 3}}})).is_err());
         let limits = StrictModeConfig::parse(&json!({"sparse_config": {"s": {"max_length": 3}},

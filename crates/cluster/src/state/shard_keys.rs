@@ -63,7 +63,15 @@ impl CollectionMeta {
         if replication_factor == Some(0) {
             return Err(MetaError::BadInput("replication_factor: value 0 invalid, must be 1 or greater".into()));
         }
-        let unknown: Vec<PeerId> = placement.iter().flatten().filter(|p| !peers.contains_key(p)).copied().collect();
+        // Each unknown peer once, however many shards it is placed on.
+        let unknown: Vec<PeerId> = placement
+            .iter()
+            .flatten()
+            .filter(|p| !peers.contains_key(p))
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         if !unknown.is_empty() {
             return Err(MetaError::BadRequest(format!(
                 "Shard Key {key} placement contains unknown peers: {unknown:?}"

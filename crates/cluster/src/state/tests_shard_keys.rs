@@ -52,6 +52,10 @@ fn shard_keys_are_created_with_fresh_shards_and_refused_when_invalid() {
             (create_key("c", "b", &[], None), Expect::BadRequest("Shard key b placement cannot be empty")),
             (create_key("c", "b", &[&[1], &[]], None), Expect::BadRequest("placement cannot be empty")),
             (create_key("c", "b", &[&[1, 9]], None), Expect::BadRequest("placement contains unknown peers: [9]")),
+            (
+                create_key("c", "b", &[&[9], &[9, 8]], None),
+                Expect::BadRequest("placement contains unknown peers: [8, 9]"),
+            ),
             (create_key("c", "b", &[&[1, 1]], None), Expect::BadInput("Peer 1 is placed twice")),
             (create_key("c", "b", &[&[1]], Some(0)), Expect::BadInput("replication_factor")),
             (create_key("x", "b", &[&[1]], None), Expect::NotFound("Collection `x` doesn't exist!")),

@@ -1,5 +1,6 @@
 //! f32 distance kernels (dot product, squared Euclidean, Manhattan), and kernels on the codes of
-//! quantized vectors (int8 dot / L2 / L1, binary Hamming), chosen once per process by
+//! quantized vectors (int8 dot / L2 / L1, binary Hamming, the ternary sums of the 1.5/2-bit
+//! binary codes: design record 033), chosen once per process by
 //! run-time CPU feature detection: AVX-512F, then AVX2 + FMA, then a portable fallback written in
 //! 8 lanes so the compiler vectorises it for the baseline target (and for NEON on Arm).
 //!
@@ -20,6 +21,9 @@ pub type Kernel = fn(&[f32], &[f32]) -> f32;
 /// A kernel on the codes of quantized vectors: two byte slices of equal length in.
 pub type CodeKernel = fn(&[u8], &[u8]) -> u32;
 
+/// A kernel on ternary codes (design record 033): a code and a code or bit plane in, a signed sum out.
+pub type TernaryKernel = fn(&[u8], &[u8]) -> i32;
+
 /// The kernels selected for this CPU.
 #[derive(Debug, Clone, Copy)]
 pub struct Kernels {
@@ -37,6 +41,16 @@ pub struct Kernels {
     pub l1_u8: CodeKernel,
     /// Differing bits of two binary codes (whole 8-byte words).
     pub hamming: CodeKernel,
+    /// `Σ v·w` of two `two_bits` codes (values −1, 0, +1: `W` words of signs, then `W` of
+    /// non-zero masks).
+    pub ternary_dot: TernaryKernel,
+    /// `Σ v·w` of two `one_and_half_bits` codes (`W` words of signs, then `W` 32-bit masks: bit
+    /// `j` of a mask covers dimensions `j` and `j + 32` of its word).
+    pub ternary_dot_pairs: TernaryKernel,
+    /// `Σ v·p` of a `two_bits` code and a bit plane of `W` words.
+    pub ternary_plane: TernaryKernel,
+    /// `Σ v·p` of a `one_and_half_bits` code and a bit plane of `W` words.
+    pub ternary_plane_pairs: TernaryKernel,
 }
 
 /// The portable kernels (the fallback, and the reference in tests).
@@ -49,6 +63,10 @@ pub const PORTABLE: Kernels = Kernels {
     l2_u8: codes::l2_u8,
     l1_u8: codes::l1_u8,
     hamming: codes::hamming,
+    ternary_dot: codes::ternary_dot,
+    ternary_dot_pairs: codes::ternary_dot_pairs,
+    ternary_plane: codes::ternary_plane,
+    ternary_plane_pairs: codes::ternary_plane_pairs,
 };
 
 /// The best kernels this CPU supports, detected on first use.
@@ -252,6 +270,10 @@ mod x86 {
         l2_u8: super::codes_avx2::l2_u8,
         l1_u8: super::codes_avx2::l1_u8,
         hamming: super::codes_avx2::hamming,
+        ternary_dot: super::codes_avx2::ternary_dot,
+        ternary_dot_pairs: super::codes_avx2::ternary_dot_pairs,
+        ternary_plane: super::codes_avx2::ternary_plane,
+        ternary_plane_pairs: super::codes_avx2::ternary_plane_pairs,
     };
 
     // What a kernel adds per lane, as a const parameter so each kernel is compiled on its own
@@ -428,6 +450,53 @@ mod codes {
     pub fn hamming(a: &[u8], b: &[u8]) -> u32 {
         words(a).zip(words(b)).map(|(x, y)| (x ^ y).count_ones()).sum()
     }
+
+    /// A `one_and_half_bits` mask word: each of the 32 pair bits covers two dimensions.
+    #[inline(always)]
+    fn pair_masks(s: &[u8]) -> impl Iterator<Item = u64> + '_ {
+        s.chunks_exact(4).map(|h| u64::from(u32::from_le_bytes(h.try_into().unwrap_or([0; 4]))) * 0x1_0000_0001)
+    }
+
+    /// `Σ v·w` over words of signs `g`, `h` and masks `m`, `n`: agreeing minus differing signs
+    /// where both are non-zero.
+    #[inline(always)]
+    fn signed_agreement(words: impl Iterator<Item = ((u64, u64), (u64, u64))>) -> i32 {
+        words.map(|((g, m), (h, n))| (m & n).count_ones() as i32 - 2 * (m & n & (g ^ h)).count_ones() as i32).sum()
+    }
+
+    /// `Σ v·p` over words of signs `g`, masks `m` and a plane `p`.
+    #[inline(always)]
+    fn signed_selection(words: impl Iterator<Item = ((u64, u64), u64)>) -> i32 {
+        words.map(|((g, m), p)| 2 * (m & p & g).count_ones() as i32 - (m & p).count_ones() as i32).sum()
+    }
+
+    #[inline(always)]
+    pub fn ternary_dot(a: &[u8], b: &[u8]) -> i32 {
+        let half = a.len().min(b.len()) / 16 * 8;
+        let (ga, ma) = a.split_at(half);
+        let (gb, mb) = b.split_at(half);
+        signed_agreement(words(ga).zip(words(ma)).zip(words(gb).zip(words(mb))))
+    }
+
+    #[inline(always)]
+    pub fn ternary_dot_pairs(a: &[u8], b: &[u8]) -> i32 {
+        let signs = a.len().min(b.len()) / 12 * 8;
+        let (ga, ma) = a.split_at(signs);
+        let (gb, mb) = b.split_at(signs);
+        signed_agreement(words(ga).zip(pair_masks(ma)).zip(words(gb).zip(pair_masks(mb))))
+    }
+
+    #[inline(always)]
+    pub fn ternary_plane(code: &[u8], plane: &[u8]) -> i32 {
+        let (g, m) = code.split_at(plane.len().min(code.len() / 2));
+        signed_selection(words(g).zip(words(m)).zip(words(plane)))
+    }
+
+    #[inline(always)]
+    pub fn ternary_plane_pairs(code: &[u8], plane: &[u8]) -> i32 {
+        let (g, m) = code.split_at(plane.len().min(code.len() / 12 * 8));
+        signed_selection(words(g).zip(pair_masks(m)).zip(words(plane)))
+    }
 }
 
 /// The code kernels compiled for AVX2 and POPCNT (installed only after both are detected).
@@ -435,12 +504,15 @@ mod codes {
 mod codes_avx2 {
     macro_rules! with_avx2 {
         ($name:ident, $inner:ident) => {
+            with_avx2!($name, $inner, u32);
+        };
+        ($name:ident, $inner:ident, $out:ty) => {
             #[target_feature(enable = "avx2,popcnt")]
-            fn $inner(a: &[u8], b: &[u8]) -> u32 {
+            fn $inner(a: &[u8], b: &[u8]) -> $out {
                 super::codes::$name(a, b)
             }
 
-            pub fn $name(a: &[u8], b: &[u8]) -> u32 {
+            pub fn $name(a: &[u8], b: &[u8]) -> $out {
                 // SAFETY: these kernels are only in the AVX2 set, which `available` lists
                 // after detecting AVX2 (every AVX2 CPU has POPCNT).
                 unsafe { $inner(a, b) }
@@ -451,6 +523,10 @@ mod codes_avx2 {
     with_avx2!(l2_u8, l2_u8_avx2);
     with_avx2!(l1_u8, l1_u8_avx2);
     with_avx2!(hamming, hamming_avx2);
+    with_avx2!(ternary_dot, ternary_dot_avx2, i32);
+    with_avx2!(ternary_dot_pairs, ternary_dot_pairs_avx2, i32);
+    with_avx2!(ternary_plane, ternary_plane_avx2, i32);
+    with_avx2!(ternary_plane_pairs, ternary_plane_pairs_avx2, i32);
 }
 
 #[cfg(test)]
@@ -473,6 +549,35 @@ mod tests {
                 assert_eq!(i64::from((k.l2_u8)(&a, &b)), l2, "{} l2_u8 len {len}", k.isa);
                 assert_eq!(i64::from((k.l1_u8)(&a, &b)), l1, "{} l1_u8 len {len}", k.isa);
                 assert_eq!((k.hamming)(&a, &b), bits, "{} hamming len {len}", k.isa);
+            }
+        }
+    }
+
+    /// The value (−1, 0, +1) of dimension `i` of a ternary code of `words` words per plane.
+    fn ternary_value(code: &[u8], words: usize, pairs: bool, i: usize) -> i32 {
+        let bit = |s: &[u8], b: usize| i32::from(s[b / 8] >> (b % 8) & 1);
+        let mask = bit(&code[words * 8..], if pairs { i / 64 * 32 + i % 32 } else { i });
+        mask * (2 * bit(code, i) - 1)
+    }
+
+    #[test]
+    fn ternary_kernels_match_per_dimension_sums() {
+        let bytes =
+            |len: usize, seed: usize| -> Vec<u8> { (0..len).map(|i| ((i * 7919 + seed) % 251) as u8).collect() };
+        for words in [0, 1, 2, 3, 6, 24] {
+            for (pairs, len) in [(false, words * 16), (true, words * 12)] {
+                let (a, b, plane) = (bytes(len, 3), bytes(len, 101), bytes(words * 8, 57));
+                let v = |c: &[u8], i| ternary_value(c, words, pairs, i);
+                let dot: i32 = (0..words * 64).map(|i| v(&a, i) * v(&b, i)).sum();
+                let selected: i32 = (0..words * 64).map(|i| v(&a, i) * i32::from(plane[i / 8] >> (i % 8) & 1)).sum();
+                for k in available() {
+                    let (dot_kernel, plane_kernel) = match pairs {
+                        true => (k.ternary_dot_pairs, k.ternary_plane_pairs),
+                        false => (k.ternary_dot, k.ternary_plane),
+                    };
+                    assert_eq!(dot_kernel(&a, &b), dot, "{} pairs {pairs} words {words}", k.isa);
+                    assert_eq!(plane_kernel(&a, &plane), selected, "{} pairs {pairs} words {words}", k.isa);
+                }
             }
         }
     }

@@ -1,0 +1,219 @@
+//! The ternary codes against a scalar reference, and recall with rescoring against exact search
+//! on centered and on shifted (non-centered) data (design record 033).
+
+use super::*;
+use crate::quantized::{BinaryEncoding, QuantizationKind, QuantizedVectors};
+use crate::vectors::VectorRef;
+
+/// `n` vectors of `dim` uniform values in `shift ± 1` (each dimension spread by `1 + i % 3`).
+fn data(n: usize, dim: usize, seed: u64, shift: f32) -> Vec<Vec<f32>> {
+    let mut state = seed.max(1);
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 20_000) as f32 / 10_000.0 - 1.0
+    };
+    (0..n).map(|_| (0..dim).map(|i| shift + next() * (1 + i % 3) as f32).collect()).collect()
+}
+
+fn fitted(pairs: bool, distance: Distance, rows: &[Vec<f32>]) -> TernaryCodec {
+    let sample: Vec<f32> = rows.iter().flatten().copied().collect();
+    TernaryCodec::fit(pairs, distance, rows[0].len(), &sample)
+}
+
+fn coded(codec: &TernaryCodec, v: &[f32]) -> (Vec<u8>, f32) {
+    let mut code = vec![0; codec.bytes_per_vector()];
+    let share = codec.encode(v, &mut code);
+    (code, share)
+}
+
+#[test]
+fn values_are_coded_at_the_nearest_level_and_levels_fit_a_normal() {
+    // Sums of 12 uniforms: near-normal values, mean 0.5, σ = 1 per dimension.
+    let uniform = data(800 * 12, 70, 1, 0.0);
+    let rows: Vec<Vec<f32>> = uniform
+        .chunks_exact(12)
+        .map(|parts| {
+            (0..70).map(|i| 0.5 + parts.iter().map(|p| p[i] / (1 + i % 3) as f32).sum::<f32>() / 2.0).collect()
+        })
+        .collect();
+    for pairs in [false, true] {
+        let codec = fitted(pairs, Distance::Dot, &rows);
+        for row in rows.iter().take(50) {
+            let (code, _) = coded(&codec, row);
+            let deviation: Vec<f32> = row.iter().zip(codec.mean()).map(|(x, m)| x - m).collect();
+            for (i, d) in deviation.iter().enumerate() {
+                let gain = |i: usize| codec.level()[i] * (2.0 * deviation[i].abs() - codec.level()[i]);
+                let partner = partner(i);
+                let pair_gain = if pairs && partner < 70 { gain(partner) } else { 0.0 };
+                let expected = if gain(i) + pair_gain <= 0.0 {
+                    0
+                } else if *d > 0.0 {
+                    1
+                } else {
+                    -1
+                };
+                assert_eq!(codec.value(&code, i), expected, "pairs {pairs} dimension {i}");
+                if pairs && partner < 70 {
+                    assert_eq!(codec.value(&code, i) == 0, codec.value(&code, partner) == 0, "a pair is zero together");
+                }
+            }
+        }
+        if !pairs {
+            // Lloyd's fixed point for a unit normal: the level 1.224, the cut at 0.612.
+            for (i, level) in codec.level().iter().enumerate() {
+                assert!((level - 1.224).abs() < 0.12, "dimension {i}: level {level}");
+                assert!((codec.mean()[i] - 0.5).abs() < 0.15, "dimension {i}: mean {}", codec.mean()[i]);
+            }
+        }
+    }
+}
+
+/// `x̂ᵢ = meanᵢ + levelᵢ·vᵢ` of a code.
+fn decoded(codec: &TernaryCodec, code: &[u8]) -> Vec<f32> {
+    (0..codec.dim).map(|i| codec.mean()[i] + codec.level()[i] * codec.value(code, i) as f32).collect()
+}
+
+#[test]
+fn scores_match_a_scalar_reference() {
+    for dim in [40, 70, 128] {
+        let rows = data(300, dim, 7, 0.3);
+        for (pairs, distance) in [false, true].into_iter().flat_map(|p| [(p, Distance::Dot), (p, Distance::Euclid)]) {
+            let codec = fitted(pairs, distance, &rows);
+            let level_sq = codec.level().iter().map(|l| l * l).sum::<f32>() / dim as f32;
+            let (code, share) = coded(&codec, &rows[0]);
+            let x = decoded(&codec, &code);
+            let y = &rows[1];
+            // Coded query: Σ levelᵢ²·vᵢ·wᵢ with the levels' mean square.
+            let query = codec.query(y, 1);
+            let w = decoded(&codec, &query.code);
+            let v = |c: &[u8], i| codec.value(c, i) as f32;
+            let agreement: f32 = (0..dim).map(|i| v(&code, i) * v(&query.code, i)).sum::<f32>() * level_sq;
+            let expected = match distance {
+                Distance::Dot | Distance::Cosine => {
+                    let mean_part: f32 = (0..dim).map(|i| codec.mean()[i] * (x[i] + w[i] - codec.mean()[i])).sum();
+                    -(mean_part + agreement)
+                }
+                Distance::Euclid | Distance::Manhattan => {
+                    let spread = |c: &[f32]| -> f32 { (0..dim).map(|i| (c[i] - codec.mean()[i]).powi(2)).sum() };
+                    spread(&x) + spread(&w) - 2.0 * agreement
+                }
+            };
+            let got = codec.distance(&query, &code, share);
+            assert!(
+                (got - expected).abs() < 1e-2 * (1.0 + expected.abs()),
+                "{dim} {pairs} {distance:?}: {got} vs {expected}"
+            );
+            // A query in 4 or 8 bits: x̂·y or |x̂ − y|², up to the query's rounding.
+            for bits in [4, 8] {
+                let query = codec.query(y, bits);
+                let exact = match distance {
+                    Distance::Dot | Distance::Cosine => -(0..dim).map(|i| x[i] * y[i]).sum::<f32>(),
+                    Distance::Euclid | Distance::Manhattan => (0..dim).map(|i| (x[i] - y[i]).powi(2)).sum(),
+                };
+                let shift = |i: usize| if distance == Distance::Dot { 0.0 } else { codec.mean()[i] };
+                let q: Vec<f32> = (0..dim).map(|i| codec.level()[i] * (y[i] - shift(i))).collect();
+                let (lo, hi) = q.iter().fold((f32::MAX, f32::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+                let nonzero = (0..dim).filter(|i| v(&code, *i) != 0.0).count() as f32;
+                let tolerance = 2.0 * nonzero * (hi - lo) / ((1 << bits) - 1) as f32 / 2.0 + 1e-3;
+                let got = codec.distance(&query, &code, share);
+                assert!((got - exact).abs() <= tolerance, "{dim} {pairs} {distance:?} {bits}: {got} vs {exact}");
+            }
+        }
+    }
+}
+
+const N: usize = 2000;
+
+/// Recall@10 of `kind` with the best `10 × oversampling` rescored exactly.
+fn recall(
+    kind: QuantizationKind,
+    distance: Distance,
+    rows: &[Vec<f32>],
+    queries: &[Vec<f32>],
+    oversampling: usize,
+) -> f64 {
+    let dim = rows[0].len();
+    let sample: Vec<f32> = rows.iter().flatten().copied().collect();
+    let mut store = QuantizedVectors::new(kind, distance, dim, &sample, rows.len());
+    rows.iter().enumerate().for_each(|(i, v)| store.put(i as u32, VectorRef::F32(v)));
+    let exact = |q: &[f32], v: &[f32]| match distance {
+        Distance::Cosine | Distance::Dot => -crate::distance::dot(q, v),
+        Distance::Euclid => crate::distance::euclid(q, v),
+        Distance::Manhattan => crate::distance::manhattan(q, v),
+    };
+    let mut hits = 0;
+    for q in queries {
+        let mut truth: Vec<(f32, u32)> = rows.iter().enumerate().map(|(i, v)| (exact(q, v), i as u32)).collect();
+        truth.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let prepared = store.query(q);
+        let mut approx: Vec<(f32, u32)> =
+            (0..rows.len() as u32).map(|i| (store.distance(&prepared, i).unwrap_or(f32::MAX), i)).collect();
+        approx.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut rescored: Vec<(f32, u32)> =
+            approx.iter().take(10 * oversampling).map(|(_, i)| (exact(q, &rows[*i as usize]), *i)).collect();
+        rescored.sort_by(|a, b| a.0.total_cmp(&b.0));
+        hits += rescored.iter().take(10).filter(|(_, i)| truth[..10].iter().any(|(_, t)| t == i)).count();
+    }
+    hits as f64 / (queries.len() * 10) as f64
+}
+
+fn binary(encoding: BinaryEncoding, query_bits: u32) -> QuantizationKind {
+    QuantizationKind::Binary { encoding, query_bits }
+}
+
+/// Recall of one, 1.5 and 2 bits (query coded the same way, then in 8 bits) on `rows`.
+fn recalls(distance: Distance, rows: &[Vec<f32>], queries: &[Vec<f32>]) -> [[f64; 3]; 2] {
+    let encodings = [BinaryEncoding::OneBit, BinaryEncoding::OneAndHalfBits, BinaryEncoding::TwoBits];
+    let r = |bits| encodings.map(|e| recall(binary(e, bits), distance, rows, queries, 4));
+    let figures = [r(1), r(8)];
+    eprintln!(
+        "{distance:?} recall@10, oversampling 4 (1 / 1.5 / 2 bits): query coded {:?}, 8-bit {:?}",
+        figures[0], figures[1]
+    );
+    figures
+}
+
+fn normalized(mut rows: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
+    rows.iter_mut().for_each(|v| crate::distance::normalize(v));
+    rows
+}
+
+#[test]
+fn more_bits_keep_recall_on_centered_data() {
+    let (rows, queries) = (normalized(data(N, 64, 3, 0.0)), normalized(data(50, 64, 99, 0.0)));
+    let [coded, planed] = recalls(Distance::Cosine, &rows, &queries);
+    for [one, half, two] in [coded, planed] {
+        assert!(two > one && half > one, "{one} {half} {two}");
+    }
+    // A coded query weighs every dimension alike (these spreads differ threefold); in 8 bits
+    // it is weighed by each dimension's level.
+    assert!(planed[2] >= 0.9 && planed[1] >= 0.8, "{planed:?}");
+}
+
+#[test]
+fn two_bits_beat_one_bit_on_shifted_data() {
+    // Every value positive: the signs of one bit say nothing, the means of 1.5 and 2 bits do.
+    let (rows, queries) = (data(N, 48, 5, 2.0), data(50, 48, 77, 2.0));
+    for distance in [Distance::Euclid, Distance::Dot, Distance::Manhattan] {
+        for [one, half, two] in recalls(distance, &rows, &queries) {
+            assert!(two > one + 0.2 && half > one + 0.2, "{distance:?}: {one} {half} {two}");
+            assert!(two >= half - 0.05, "{distance:?}: {half} {two}");
+        }
+    }
+    let (rows, queries) = (normalized(rows), normalized(queries));
+    for [one, half, two] in recalls(Distance::Cosine, &rows, &queries) {
+        assert!(two > one + 0.1 && half > one + 0.1, "cosine: {one} {half} {two}");
+    }
+}
+
+#[test]
+fn bytes_per_vector_of_each_encoding() {
+    for (dim, [one, half, two]) in [(384, [48, 72, 96]), (70, [16, 24, 32]), (1536, [192, 288, 384])] {
+        let bytes = |e| QuantizedVectors::new(binary(e, 1), Distance::Cosine, dim, &[], 0).bytes_per_slot();
+        assert_eq!(bytes(BinaryEncoding::OneBit), one);
+        assert_eq!(bytes(BinaryEncoding::OneAndHalfBits), half + 4, "codes and a 4-byte share");
+        assert_eq!(bytes(BinaryEncoding::TwoBits), two + 4);
+    }
+}

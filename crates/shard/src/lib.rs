@@ -24,6 +24,8 @@ mod snapshot_stream;
 mod staged;
 mod tenants;
 #[cfg(test)]
+mod tests_binary_bits;
+#[cfg(test)]
 mod tests_graphs;
 #[cfg(test)]
 mod tests_multi;

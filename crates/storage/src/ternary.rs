@@ -6,10 +6,13 @@
 //! when that lowers the squared error (`|d| > level / 2`; for a pair, summed over the pair), and
 //! each level is fitted by Lloyd's iteration: the mean `|d|` of the values coded non-zero.
 //!
-//! Scores are popcounts (`kernels::ternary_*`) plus per-vector and per-query constants:
-//! Dot/Cosine estimate `x̂·y`, Euclid/Manhattan `|x̂ − y|²`. The query is either coded the same
-//! way (`query_encoding` `default`/`binary`: `Σ v·w` with the levels' mean square standing for
-//! `levelᵢ²`) or kept in 4 or 8 bits as bit planes of `levelᵢ · yᵢ` (exact for `x̂`).
+//! Scores split `x = mean + d`: Dot/Cosine `x·y = mean·y + mean·d_x + d_x·d_y`, Euclid (and
+//! Manhattan, ranked as Euclid) `|x − y|² = |d_x|² − 2·d_x·d_y + |d_y|²`. Every term but the
+//! cross term `d_x·d_y` is exact (a vector's share, `mean·d_x` or `|d_x|²`, is kept beside its
+//! code; the query's is computed once); the cross term is popcounts (`kernels::ternary_*`) of
+//! the code against the query either coded the same way (`query_encoding` `default`/`binary`:
+//! `Σ v·w` times the levels' mean square) or kept in 4 or 8 bits as bit planes of
+//! `levelᵢ·(yᵢ − meanᵢ)`.
 
 use crate::kernels;
 use crate::planes::{PlanedQuery, planed_query};
@@ -34,8 +37,6 @@ pub struct TernaryCodec {
     level: Vec<f32>,
     /// The mean of `levelᵢ²` (weights a coded query's `Σ v·w`).
     level_sq: f32,
-    /// `Σ meanᵢ²`.
-    mean_sq: f32,
     /// `one_and_half_bits`: the pair bits of the last word whose second dimension is padding.
     edge: u32,
 }
@@ -44,11 +45,11 @@ pub struct TernaryCodec {
 pub struct TernaryQuery {
     /// Coded the store's way (empty when planed).
     code: Vec<u8>,
-    /// `levelᵢ · yᵢ` (centered for Euclid/Manhattan) in 4 or 8 bits.
+    /// `levelᵢ · (yᵢ − meanᵢ)` in 4 or 8 bits.
     planed: Option<PlanedQuery>,
     /// The bits of the real dimensions (`Σ v` of a code).
     all: Vec<u8>,
-    /// The query's share of the score.
+    /// The query's share of the score: `mean·y` (Dot/Cosine) or `|d_y|²`.
     constant: f32,
 }
 
@@ -100,7 +101,6 @@ impl TernaryCodec {
             dim,
             words: dim.div_ceil(64),
             level_sq: level.iter().map(|l| l * l).sum::<f32>() / dim.max(1) as f32,
-            mean_sq: mean.iter().map(|m| m * m).sum(),
             mean,
             level,
             edge: edge.fold(0, |e, j| e | 1 << j),
@@ -125,30 +125,30 @@ impl TernaryCodec {
     }
 
     /// Codes `values` into `out` (`bytes_per_vector` bytes); returns the vector's share of the
-    /// score: `Σ levelᵢ·meanᵢ·vᵢ` (Dot/Cosine) or `|x̂ − mean|²` (Euclid/Manhattan).
+    /// score: `mean·d` (Dot/Cosine) or `|d|²` (Euclid/Manhattan), `d = values − mean`.
     pub fn encode(&self, values: &[f32], out: &mut [u8]) -> f32 {
         out.fill(0);
         let deviation: Vec<f32> =
             self.mean.iter().enumerate().map(|(i, m)| values.get(i).copied().unwrap_or(0.0) - m).collect();
         let (signs, masks) = out.split_at_mut(self.words * 8);
-        let mut share = 0.0;
         for (i, d) in deviation.iter().enumerate() {
             if *d > 0.0 {
                 signs[i / 8] |= 1 << (i % 8);
             }
-            if !nonzero(self.pairs, &self.level, &deviation, i) {
-                continue;
+            if nonzero(self.pairs, &self.level, &deviation, i) {
+                let bit = mask_bit(self.pairs, i);
+                masks[bit / 8] |= 1 << (bit % 8);
             }
-            let bit = mask_bit(self.pairs, i);
-            masks[bit / 8] |= 1 << (bit % 8);
-            let v = if *d > 0.0 { 1.0 } else { -1.0 };
-            share += if self.centered() { self.level[i] * self.level[i] } else { self.level[i] * self.mean[i] * v };
         }
         // Padding partners of a pair read as +1 in both codes: `agreement` takes them out.
         for i in (self.dim..self.words * 64).filter(|_| self.pairs) {
             signs[i / 8] |= 1 << (i % 8);
         }
-        share
+        let finite = |d: &f32| if d.is_finite() { *d } else { 0.0 };
+        match self.centered() {
+            true => deviation.iter().map(|d| finite(d) * finite(d)).sum(),
+            false => deviation.iter().zip(&self.mean).map(|(d, m)| finite(d) * m).sum(),
+        }
     }
 
     /// The query coded the store's way (`query_bits` 1) or in 4 or 8 bits.
@@ -157,35 +157,30 @@ impl TernaryCodec {
         let stride = self.words * 8;
         let mut all = vec![0u8; stride];
         (0..self.dim).for_each(|i| all[i / 8] |= 1 << (i % 8));
+        let constant = match self.centered() {
+            true => (0..self.dim).map(|i| (y(i) - self.mean[i]).powi(2)).sum(),
+            false => (0..self.dim).map(|i| self.mean[i] * y(i)).sum(),
+        };
         if query_bits > 1 {
-            let shift = |i: usize| if self.centered() { self.mean[i] } else { 0.0 };
-            let weights: Vec<f32> = (0..self.dim).map(|i| self.level[i] * (y(i) - shift(i))).collect();
-            let constant = match self.centered() {
-                true => (0..self.dim).map(|i| (y(i) - self.mean[i]).powi(2)).sum(),
-                false => (0..self.dim).map(|i| self.mean[i] * y(i)).sum(),
-            };
+            let weights: Vec<f32> = (0..self.dim).map(|i| self.level[i] * (y(i) - self.mean[i])).collect();
             let planed = Some(planed_query(&weights, stride, query_bits));
             return TernaryQuery { code: Vec::new(), planed, all, constant };
         }
         let mut code = vec![0; self.bytes_per_vector()];
-        let share = self.encode(query, &mut code);
-        let constant = if self.centered() { share } else { self.mean_sq + share };
+        self.encode(query, &mut code);
         TernaryQuery { code, planed: None, all, constant }
     }
 
     /// The approximate distance ("smaller is closer") of a stored code with its `share`.
     pub fn distance(&self, query: &TernaryQuery, code: &[u8], share: f32) -> f32 {
-        let sum = match &query.planed {
+        // d_x·d_y ≈ Σ levelᵢ·vᵢ·(yᵢ − meanᵢ), or Σ levelᵢ²·vᵢ·wᵢ with the levels' mean square.
+        let cross = match &query.planed {
             Some(planed) => self.planed_sum(planed, &query.all, code),
             None => self.agreement(&query.code, code) as f32 * self.level_sq,
         };
-        match (self.centered(), query.planed.is_some()) {
-            // |x̂ − y|² = |x̂ − mean|² − 2·(x̂ − mean)·(y − mean) + |y − mean|².
-            (true, _) => share - 2.0 * sum + query.constant,
-            // x̂·y = mean·y + Σ levelᵢ·vᵢ·yᵢ.
-            (false, true) => -(query.constant + sum),
-            // x̂·ŷ = |mean|² + both shares + Σ levelᵢ²·vᵢ·wᵢ.
-            (false, false) => -(query.constant + share + sum),
+        match self.centered() {
+            true => share - 2.0 * cross + query.constant,
+            false => -(query.constant + share + cross),
         }
     }
 

@@ -70,55 +70,44 @@ fn values_are_coded_at_the_nearest_level_and_levels_fit_a_normal() {
     }
 }
 
-/// `x̂ᵢ = meanᵢ + levelᵢ·vᵢ` of a code.
-fn decoded(codec: &TernaryCodec, code: &[u8]) -> Vec<f32> {
-    (0..codec.dim).map(|i| codec.mean()[i] + codec.level()[i] * codec.value(code, i) as f32).collect()
-}
-
 #[test]
 fn scores_match_a_scalar_reference() {
     for dim in [40, 70, 128] {
         let rows = data(300, dim, 7, 0.3);
         for (pairs, distance) in [false, true].into_iter().flat_map(|p| [(p, Distance::Dot), (p, Distance::Euclid)]) {
             let codec = fitted(pairs, distance, &rows);
-            let level_sq = codec.level().iter().map(|l| l * l).sum::<f32>() / dim as f32;
-            let (code, share) = coded(&codec, &rows[0]);
-            let x = decoded(&codec, &code);
-            let y = &rows[1];
+            let (mean, level) = (codec.mean(), codec.level());
+            let level_sq = level.iter().map(|l| l * l).sum::<f32>() / dim as f32;
+            let (x, y) = (&rows[0], &rows[1]);
+            let (code, share) = coded(&codec, x);
+            let v = |c: &[u8], i| codec.value(c, i) as f32;
+            let dx: Vec<f32> = (0..dim).map(|i| x[i] - mean[i]).collect();
+            let dy: Vec<f32> = (0..dim).map(|i| y[i] - mean[i]).collect();
+            let dot = |a: &[f32], b: &[f32]| -> f32 { a.iter().zip(b).map(|(a, b)| a * b).sum() };
+            // The exact terms, and the cross term d_x·d_y as the codes give it.
+            let score = |cross: f32| match distance {
+                Distance::Dot | Distance::Cosine => -(dot(mean, y) + dot(mean, &dx) + cross),
+                Distance::Euclid | Distance::Manhattan => dot(&dx, &dx) - 2.0 * cross + dot(&dy, &dy),
+            };
             // Coded query: Σ levelᵢ²·vᵢ·wᵢ with the levels' mean square.
             let query = codec.query(y, 1);
-            let w = decoded(&codec, &query.code);
-            let v = |c: &[u8], i| codec.value(c, i) as f32;
-            let agreement: f32 = (0..dim).map(|i| v(&code, i) * v(&query.code, i)).sum::<f32>() * level_sq;
-            let expected = match distance {
-                Distance::Dot | Distance::Cosine => {
-                    let mean_part: f32 = (0..dim).map(|i| codec.mean()[i] * (x[i] + w[i] - codec.mean()[i])).sum();
-                    -(mean_part + agreement)
-                }
-                Distance::Euclid | Distance::Manhattan => {
-                    let spread = |c: &[f32]| -> f32 { (0..dim).map(|i| (c[i] - codec.mean()[i]).powi(2)).sum() };
-                    spread(&x) + spread(&w) - 2.0 * agreement
-                }
-            };
+            let agreement: f32 = (0..dim).map(|i| v(&code, i) * v(&query.code, i)).sum();
+            let expected = score(agreement * level_sq);
             let got = codec.distance(&query, &code, share);
             assert!(
-                (got - expected).abs() < 1e-2 * (1.0 + expected.abs()),
+                (got - expected).abs() < 1e-3 * (1.0 + expected.abs()),
                 "{dim} {pairs} {distance:?}: {got} vs {expected}"
             );
-            // A query in 4 or 8 bits: x̂·y or |x̂ − y|², up to the query's rounding.
+            // A query in 4 or 8 bits: Σ levelᵢ·vᵢ·(yᵢ − meanᵢ), up to the query's rounding.
             for bits in [4, 8] {
                 let query = codec.query(y, bits);
-                let exact = match distance {
-                    Distance::Dot | Distance::Cosine => -(0..dim).map(|i| x[i] * y[i]).sum::<f32>(),
-                    Distance::Euclid | Distance::Manhattan => (0..dim).map(|i| (x[i] - y[i]).powi(2)).sum(),
-                };
-                let shift = |i: usize| if distance == Distance::Dot { 0.0 } else { codec.mean()[i] };
-                let q: Vec<f32> = (0..dim).map(|i| codec.level()[i] * (y[i] - shift(i))).collect();
+                let q: Vec<f32> = (0..dim).map(|i| level[i] * dy[i]).collect();
+                let expected = score((0..dim).map(|i| v(&code, i) * q[i]).sum());
                 let (lo, hi) = q.iter().fold((f32::MAX, f32::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
                 let nonzero = (0..dim).filter(|i| v(&code, *i) != 0.0).count() as f32;
                 let tolerance = 2.0 * nonzero * (hi - lo) / ((1 << bits) - 1) as f32 / 2.0 + 1e-3;
                 let got = codec.distance(&query, &code, share);
-                assert!((got - exact).abs() <= tolerance, "{dim} {pairs} {distance:?} {bits}: {got} vs {exact}");
+                assert!((got - expected).abs() <= tolerance, "{dim} {pairs} {distance:?} {bits}: {got} vs {expected}");
             }
         }
     }
@@ -204,7 +193,7 @@ fn two_bits_beat_one_bit_on_shifted_data() {
     }
     let (rows, queries) = (normalized(rows), normalized(queries));
     for [one, half, two] in recalls(Distance::Cosine, &rows, &queries) {
-        assert!(two > one + 0.1 && half > one + 0.1, "cosine: {one} {half} {two}");
+        assert!(two > one + 0.3 && half > one + 0.3, "cosine: {one} {half} {two}");
     }
 }
 

@@ -24,6 +24,9 @@ pub type CodeKernel = fn(&[u8], &[u8]) -> u32;
 /// A kernel on ternary codes (design record 033): a code and a code or bit plane in, a signed sum out.
 pub type TernaryKernel = fn(&[u8], &[u8]) -> i32;
 
+/// A kernel on two `one_and_half_bits` codes: two signed sums out (see `ternary_dot_mixed`).
+pub type MixedKernel = fn(&[u8], &[u8]) -> [i32; 2];
+
 /// The kernels selected for this CPU.
 #[derive(Debug, Clone, Copy)]
 pub struct Kernels {
@@ -45,12 +48,13 @@ pub struct Kernels {
     /// non-zero masks).
     pub ternary_dot: TernaryKernel,
     /// `Σ v·w` of two `one_and_half_bits` codes (`W` words of signs, then `W` 32-bit masks: bit
-    /// `j` of a mask covers dimensions `j` and `j + 32` of its word).
-    pub ternary_dot_pairs: TernaryKernel,
+    /// `j` of a mask is dimension `j` of its word; dimensions 32–63 of a word are never zero),
+    /// over the three-level dimensions and over the sign-only ones.
+    pub ternary_dot_mixed: MixedKernel,
     /// `Σ v·p` of a `two_bits` code and a bit plane of `W` words.
     pub ternary_plane: TernaryKernel,
     /// `Σ v·p` of a `one_and_half_bits` code and a bit plane of `W` words.
-    pub ternary_plane_pairs: TernaryKernel,
+    pub ternary_plane_mixed: TernaryKernel,
 }
 
 /// The portable kernels (the fallback, and the reference in tests).
@@ -64,9 +68,9 @@ pub const PORTABLE: Kernels = Kernels {
     l1_u8: codes::l1_u8,
     hamming: codes::hamming,
     ternary_dot: codes::ternary_dot,
-    ternary_dot_pairs: codes::ternary_dot_pairs,
+    ternary_dot_mixed: codes::ternary_dot_mixed,
     ternary_plane: codes::ternary_plane,
-    ternary_plane_pairs: codes::ternary_plane_pairs,
+    ternary_plane_mixed: codes::ternary_plane_mixed,
 };
 
 /// The best kernels this CPU supports, detected on first use.
@@ -271,9 +275,9 @@ mod x86 {
         l1_u8: super::codes_avx2::l1_u8,
         hamming: super::codes_avx2::hamming,
         ternary_dot: super::codes_avx2::ternary_dot,
-        ternary_dot_pairs: super::codes_avx2::ternary_dot_pairs,
+        ternary_dot_mixed: super::codes_avx2::ternary_dot_mixed,
         ternary_plane: super::codes_avx2::ternary_plane,
-        ternary_plane_pairs: super::codes_avx2::ternary_plane_pairs,
+        ternary_plane_mixed: super::codes_avx2::ternary_plane_mixed,
     };
 
     // What a kernel adds per lane, as a const parameter so each kernel is compiled on its own
@@ -405,99 +409,8 @@ mod x86 {
 /// Kernels on quantized codes, written as plain integer loops in 32 lanes: compiled for the
 /// baseline target here, and for AVX2 (+ POPCNT) in `codes_avx2`, where the compiler turns
 /// them into widening multiply-adds, byte sums of absolute differences and `popcnt`.
-mod codes {
-    const LANES: usize = 32;
-
-    #[inline(always)]
-    fn fold(a: &[u8], b: &[u8], term: impl Fn(u32, u32) -> u32) -> u32 {
-        let mut acc = [0u32; LANES];
-        let (chunks_a, chunks_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-        let tail: u32 = chunks_a
-            .remainder()
-            .iter()
-            .zip(chunks_b.remainder())
-            .map(|(x, y)| term(u32::from(*x), u32::from(*y)))
-            .sum();
-        for (ca, cb) in chunks_a.zip(chunks_b) {
-            for i in 0..LANES {
-                acc[i] += term(u32::from(ca[i]), u32::from(cb[i]));
-            }
-        }
-        acc.iter().sum::<u32>() + tail
-    }
-
-    #[inline(always)]
-    pub fn dot_u8(a: &[u8], b: &[u8]) -> u32 {
-        fold(a, b, |x, y| x * y)
-    }
-
-    #[inline(always)]
-    pub fn l2_u8(a: &[u8], b: &[u8]) -> u32 {
-        fold(a, b, |x, y| x.abs_diff(y) * x.abs_diff(y))
-    }
-
-    #[inline(always)]
-    pub fn l1_u8(a: &[u8], b: &[u8]) -> u32 {
-        fold(a, b, |x, y| x.abs_diff(y))
-    }
-
-    #[inline(always)]
-    fn words(s: &[u8]) -> impl Iterator<Item = u64> + '_ {
-        s.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])))
-    }
-
-    #[inline(always)]
-    pub fn hamming(a: &[u8], b: &[u8]) -> u32 {
-        words(a).zip(words(b)).map(|(x, y)| (x ^ y).count_ones()).sum()
-    }
-
-    /// A `one_and_half_bits` mask word: each of the 32 pair bits covers two dimensions.
-    #[inline(always)]
-    fn pair_masks(s: &[u8]) -> impl Iterator<Item = u64> + '_ {
-        s.chunks_exact(4).map(|h| u64::from(u32::from_le_bytes(h.try_into().unwrap_or([0; 4]))) * 0x1_0000_0001)
-    }
-
-    /// `Σ v·w` over words of signs `g`, `h` and masks `m`, `n`: agreeing minus differing signs
-    /// where both are non-zero.
-    #[inline(always)]
-    fn signed_agreement(words: impl Iterator<Item = ((u64, u64), (u64, u64))>) -> i32 {
-        words.map(|((g, m), (h, n))| (m & n).count_ones() as i32 - 2 * (m & n & (g ^ h)).count_ones() as i32).sum()
-    }
-
-    /// `Σ v·p` over words of signs `g`, masks `m` and a plane `p`.
-    #[inline(always)]
-    fn signed_selection(words: impl Iterator<Item = ((u64, u64), u64)>) -> i32 {
-        words.map(|((g, m), p)| 2 * (m & p & g).count_ones() as i32 - (m & p).count_ones() as i32).sum()
-    }
-
-    #[inline(always)]
-    pub fn ternary_dot(a: &[u8], b: &[u8]) -> i32 {
-        let half = a.len().min(b.len()) / 16 * 8;
-        let (ga, ma) = a.split_at(half);
-        let (gb, mb) = b.split_at(half);
-        signed_agreement(words(ga).zip(words(ma)).zip(words(gb).zip(words(mb))))
-    }
-
-    #[inline(always)]
-    pub fn ternary_dot_pairs(a: &[u8], b: &[u8]) -> i32 {
-        let signs = a.len().min(b.len()) / 12 * 8;
-        let (ga, ma) = a.split_at(signs);
-        let (gb, mb) = b.split_at(signs);
-        signed_agreement(words(ga).zip(pair_masks(ma)).zip(words(gb).zip(pair_masks(mb))))
-    }
-
-    #[inline(always)]
-    pub fn ternary_plane(code: &[u8], plane: &[u8]) -> i32 {
-        let (g, m) = code.split_at(plane.len().min(code.len() / 2));
-        signed_selection(words(g).zip(words(m)).zip(words(plane)))
-    }
-
-    #[inline(always)]
-    pub fn ternary_plane_pairs(code: &[u8], plane: &[u8]) -> i32 {
-        let (g, m) = code.split_at(plane.len().min(code.len() / 12 * 8));
-        signed_selection(words(g).zip(pair_masks(m)).zip(words(plane)))
-    }
-}
+#[path = "kernels_codes.rs"]
+mod codes;
 
 /// The code kernels compiled for AVX2 and POPCNT (installed only after both are detected).
 #[cfg(target_arch = "x86_64")]
@@ -524,9 +437,9 @@ mod codes_avx2 {
     with_avx2!(l1_u8, l1_u8_avx2);
     with_avx2!(hamming, hamming_avx2);
     with_avx2!(ternary_dot, ternary_dot_avx2, i32);
-    with_avx2!(ternary_dot_pairs, ternary_dot_pairs_avx2, i32);
+    with_avx2!(ternary_dot_mixed, ternary_dot_mixed_avx2, [i32; 2]);
     with_avx2!(ternary_plane, ternary_plane_avx2, i32);
-    with_avx2!(ternary_plane_pairs, ternary_plane_pairs_avx2, i32);
+    with_avx2!(ternary_plane_mixed, ternary_plane_mixed_avx2, i32);
 }
 
 #[cfg(test)]
@@ -554,9 +467,13 @@ mod tests {
     }
 
     /// The value (−1, 0, +1) of dimension `i` of a ternary code of `words` words per plane.
-    fn ternary_value(code: &[u8], words: usize, pairs: bool, i: usize) -> i32 {
+    fn ternary_value(code: &[u8], words: usize, mixed: bool, i: usize) -> i32 {
         let bit = |s: &[u8], b: usize| i32::from(s[b / 8] >> (b % 8) & 1);
-        let mask = bit(&code[words * 8..], if pairs { i / 64 * 32 + i % 32 } else { i });
+        let mask = match (mixed, i % 64 >= 32) {
+            (true, true) => 1,
+            (true, false) => bit(&code[words * 8..], i / 64 * 32 + i % 64),
+            (false, _) => bit(&code[words * 8..], i),
+        };
         mask * (2 * bit(code, i) - 1)
     }
 
@@ -565,18 +482,23 @@ mod tests {
         let bytes =
             |len: usize, seed: usize| -> Vec<u8> { (0..len).map(|i| ((i * 7919 + seed) % 251) as u8).collect() };
         for words in [0, 1, 2, 3, 6, 24] {
-            for (pairs, len) in [(false, words * 16), (true, words * 12)] {
+            for (mixed, len) in [(false, words * 16), (true, words * 12)] {
                 let (a, b, plane) = (bytes(len, 3), bytes(len, 101), bytes(words * 8, 57));
-                let v = |c: &[u8], i| ternary_value(c, words, pairs, i);
-                let dot: i32 = (0..words * 64).map(|i| v(&a, i) * v(&b, i)).sum();
+                let v = |c: &[u8], i| ternary_value(c, words, mixed, i);
+                let dot = |upper: bool| -> i32 {
+                    (0..words * 64).filter(|i| !mixed || (i % 64 >= 32) == upper).map(|i| v(&a, i) * v(&b, i)).sum()
+                };
                 let selected: i32 = (0..words * 64).map(|i| v(&a, i) * i32::from(plane[i / 8] >> (i % 8) & 1)).sum();
                 for k in available() {
-                    let (dot_kernel, plane_kernel) = match pairs {
-                        true => (k.ternary_dot_pairs, k.ternary_plane_pairs),
-                        false => (k.ternary_dot, k.ternary_plane),
-                    };
-                    assert_eq!(dot_kernel(&a, &b), dot, "{} pairs {pairs} words {words}", k.isa);
-                    assert_eq!(plane_kernel(&a, &plane), selected, "{} pairs {pairs} words {words}", k.isa);
+                    let isa = k.isa;
+                    match mixed {
+                        true => {
+                            assert_eq!((k.ternary_dot_mixed)(&a, &b), [dot(false), dot(true)], "{isa} words {words}")
+                        }
+                        false => assert_eq!((k.ternary_dot)(&a, &b), dot(false), "{isa} words {words}"),
+                    }
+                    let plane_kernel = if mixed { k.ternary_plane_mixed } else { k.ternary_plane };
+                    assert_eq!(plane_kernel(&a, &plane), selected, "{isa} mixed {mixed} words {words}");
                 }
             }
         }

@@ -1,10 +1,11 @@
 //! The `two_bits` and `one_and_half_bits` binary codes (design record 033): each value as −1, 0
 //! or +1 around its dimension's mean, `x̂ᵢ = meanᵢ + levelᵢ · vᵢ`, the means and levels learned
 //! from a sample of the column. A code is a plane of signs (`x > mean`) then a plane of non-zero
-//! masks: one bit per dimension (`two_bits`), or one bit per pair of dimensions `j`, `j + 32` of
-//! each 64-dimension word (`one_and_half_bits`: both zero or both ±level). A value is non-zero
-//! when that lowers the squared error (`|d| > level / 2`; for a pair, summed over the pair), and
-//! each level is fitted by Lloyd's iteration: the mean `|d|` of the values coded non-zero.
+//! masks: one bit per dimension (`two_bits`), or one bit for each of the first 32 dimensions of
+//! every 64-dimension word (`one_and_half_bits`: those in three levels, the other 32 as their
+//! signs alone, never zero). A value is zero when that lowers the squared error
+//! (`|d| ≤ level / 2`), and each level is fitted by Lloyd's iteration: the mean `|d|` of the
+//! values coded non-zero.
 //!
 //! Scores split `x = mean + d`: Dot/Cosine `x·y = mean·y + mean·d_x + d_x·d_y`, Euclid (and
 //! Manhattan, ranked as Euclid) `|x − y|² = |d_x|² − 2·d_x·d_y + |d_y|²`. Every term but the
@@ -27,18 +28,20 @@ const NORMAL_LEVEL: f32 = 1.224;
 /// The means and levels of a ternary code, and how to score it.
 #[derive(Debug, Clone)]
 pub struct TernaryCodec {
-    /// `one_and_half_bits`: one mask bit per pair of dimensions.
-    pairs: bool,
+    /// `one_and_half_bits`: dimensions 32–63 of every word are signs only (never zero).
+    mixed: bool,
     distance: Distance,
     dim: usize,
     /// 64-dimension words per plane.
     words: usize,
     mean: Vec<f32>,
     level: Vec<f32>,
-    /// The mean of `levelᵢ²` (weights a coded query's `Σ v·w`).
-    level_sq: f32,
-    /// `one_and_half_bits`: the pair bits of the last word whose second dimension is padding.
-    edge: u32,
+    /// The mean of `levelᵢ²` over the three-level dimensions, then over the sign-only ones
+    /// (weigh a coded query's `Σ v·w`).
+    level_sq: [f32; 2],
+    /// `one_and_half_bits`: padding dimensions among the never-zero ones (both codes' sign 0
+    /// there: each adds 1 to `Σ v·w`, which `agreement` takes out).
+    padding: i32,
 }
 
 /// A query prepared for a ternary store.
@@ -53,30 +56,24 @@ pub struct TernaryQuery {
     constant: f32,
 }
 
-/// The other dimension of `i`'s pair in `one_and_half_bits`.
-fn partner(i: usize) -> usize {
-    i / 64 * 64 + (i % 64 + 32) % 64
+/// Whether dimension `i` of a `mixed` code is a sign alone (never zero).
+fn sign_only(mixed: bool, i: usize) -> bool {
+    mixed && i % 64 >= 32
 }
 
-/// The mask bit of dimension `i`.
-fn mask_bit(pairs: bool, i: usize) -> usize {
-    if pairs { i / 64 * 32 + i % 32 } else { i }
+/// The mask bit of dimension `i` (not a `sign_only` one).
+fn mask_bit(mixed: bool, i: usize) -> usize {
+    if mixed { i / 64 * 32 + i % 64 } else { i }
 }
 
-/// Whether dimension `i` is coded non-zero: when `±level` is nearer than the mean, summed over
-/// the pair in `one_and_half_bits` (a padding partner counts as zero).
-fn nonzero(pairs: bool, level: &[f32], deviation: &[f32], i: usize) -> bool {
-    let gain = |i: usize| level[i] * (2.0 * deviation[i].abs() - level[i]);
-    let partner_gain = match pairs {
-        true => Some(partner(i)).filter(|k| *k < deviation.len()).map_or(0.0, gain),
-        false => 0.0,
-    };
-    gain(i) + partner_gain > 0.0
+/// Whether dimension `i` is coded non-zero: a sign alone, or `±level` nearer than the mean.
+fn nonzero(mixed: bool, level: &[f32], deviation: &[f32], i: usize) -> bool {
+    sign_only(mixed, i) || level[i] * (2.0 * deviation[i].abs() - level[i]) > 0.0
 }
 
 impl TernaryCodec {
     /// Means and levels learned from `sample` (whole vectors; none: mean 0, level 1).
-    pub fn fit(pairs: bool, distance: Distance, dim: usize, sample: &[f32]) -> TernaryCodec {
+    pub fn fit(mixed: bool, distance: Distance, dim: usize, sample: &[f32]) -> TernaryCodec {
         let rows: Vec<&[f32]> = sample.chunks_exact(dim.max(1)).filter(|_| dim > 0).collect();
         let n = rows.len().max(1) as f64;
         let mut mean = vec![0.0f32; dim];
@@ -90,26 +87,30 @@ impl TernaryCodec {
                 *l = NORMAL_LEVEL * var.sqrt() as f32;
             }
             for _ in 0..FIT_ROUNDS {
-                refit(pairs, &mean, &mut level, &rows);
+                refit(mixed, &mean, &mut level, &rows);
             }
         }
-        let r = dim % 64;
-        let edge = (0..32u32).filter(|j| pairs && r > 0 && (*j as usize) < r && *j as usize + 32 >= r);
+        let words = dim.div_ceil(64);
+        let padding = (dim..words * 64).filter(|i| sign_only(mixed, *i)).count() as i32;
         TernaryCodec {
-            pairs,
+            mixed,
             distance,
             dim,
-            words: dim.div_ceil(64),
-            level_sq: level.iter().map(|l| l * l).sum::<f32>() / dim.max(1) as f32,
+            words,
+            level_sq: [false, true].map(|signs| {
+                let squares: Vec<f32> =
+                    (0..dim).filter(|i| sign_only(mixed, *i) == signs).map(|i| level[i] * level[i]).collect();
+                squares.iter().sum::<f32>() / squares.len().max(1) as f32
+            }),
             mean,
             level,
-            edge: edge.fold(0, |e, j| e | 1 << j),
+            padding,
         }
     }
 
-    /// Bytes of one code: the sign plane, then the mask plane (half as long for pairs).
+    /// Bytes of one code: the sign plane, then the mask plane (half as long when `mixed`).
     pub fn bytes_per_vector(&self) -> usize {
-        self.words * if self.pairs { 12 } else { 16 }
+        self.words * if self.mixed { 12 } else { 16 }
     }
 
     /// Bytes of the means and levels.
@@ -135,14 +136,10 @@ impl TernaryCodec {
             if *d > 0.0 {
                 signs[i / 8] |= 1 << (i % 8);
             }
-            if nonzero(self.pairs, &self.level, &deviation, i) {
-                let bit = mask_bit(self.pairs, i);
+            if !sign_only(self.mixed, i) && nonzero(self.mixed, &self.level, &deviation, i) {
+                let bit = mask_bit(self.mixed, i);
                 masks[bit / 8] |= 1 << (bit % 8);
             }
-        }
-        // Padding partners of a pair read as +1 in both codes: `agreement` takes them out.
-        for i in (self.dim..self.words * 64).filter(|_| self.pairs) {
-            signs[i / 8] |= 1 << (i % 8);
         }
         let finite = |d: &f32| if d.is_finite() { *d } else { 0.0 };
         match self.centered() {
@@ -176,7 +173,7 @@ impl TernaryCodec {
         // d_x·d_y ≈ Σ levelᵢ·vᵢ·(yᵢ − meanᵢ), or Σ levelᵢ²·vᵢ·wᵢ with the levels' mean square.
         let cross = match &query.planed {
             Some(planed) => self.planed_sum(planed, &query.all, code),
-            None => self.agreement(&query.code, code) as f32 * self.level_sq,
+            None => self.agreement(&query.code, code),
         };
         match self.centered() {
             true => share - 2.0 * cross + query.constant,
@@ -187,7 +184,7 @@ impl TernaryCodec {
     /// `Σ vᵢ·qᵢ` of a code and a planed query `q ≈ offset + step·u`.
     fn planed_sum(&self, planed: &PlanedQuery, all: &[u8], code: &[u8]) -> f32 {
         let k = kernels::best();
-        let plane = if self.pairs { k.ternary_plane_pairs } else { k.ternary_plane };
+        let plane = if self.mixed { k.ternary_plane_mixed } else { k.ternary_plane };
         let mut selected = 0.0;
         for (weight, bits) in planed.weighted_planes() {
             selected += weight * plane(code, bits) as f32;
@@ -195,23 +192,25 @@ impl TernaryCodec {
         planed.offset * plane(code, all) as f32 + planed.step * selected
     }
 
-    /// `Σ vᵢ·wᵢ` of two codes.
-    fn agreement(&self, a: &[u8], b: &[u8]) -> i32 {
+    /// `Σ levelᵢ²·vᵢ·wᵢ` of two codes, the levels' mean square standing for `levelᵢ²` (over the
+    /// three-level dimensions and over the sign-only ones apart).
+    fn agreement(&self, a: &[u8], b: &[u8]) -> f32 {
         let k = kernels::best();
-        if !self.pairs {
-            return (k.ternary_dot)(a, b);
+        match self.mixed {
+            true => {
+                let [three, signs] = (k.ternary_dot_mixed)(a, b);
+                three as f32 * self.level_sq[0] + (signs - self.padding) as f32 * self.level_sq[1]
+            }
+            false => (k.ternary_dot)(a, b) as f32 * self.level_sq[0],
         }
-        let last = |c: &[u8]| {
-            c.len().checked_sub(4).map_or(0, |at| u32::from_le_bytes([c[at], c[at + 1], c[at + 2], c[at + 3]]))
-        };
-        (k.ternary_dot_pairs)(a, b) - (last(a) & last(b) & self.edge).count_ones() as i32
     }
 
     /// The value (−1, 0, +1) of dimension `i` in `code` (tests and the design record's checks).
     pub fn value(&self, code: &[u8], i: usize) -> i32 {
         let (signs, masks) = code.split_at(self.words * 8);
-        let bit = mask_bit(self.pairs, i);
-        match (masks[bit / 8] >> (bit % 8) & 1, signs[i / 8] >> (i % 8) & 1) {
+        let bit = mask_bit(self.mixed, i);
+        let mask = if sign_only(self.mixed, i) { 1 } else { masks[bit / 8] >> (bit % 8) & 1 };
+        match (mask, signs[i / 8] >> (i % 8) & 1) {
             (0, _) => 0,
             (_, 1) => 1,
             _ => -1,
@@ -229,14 +228,14 @@ impl TernaryCodec {
 
 /// One Lloyd round: each level becomes the mean `|d|` of the values coded non-zero with the
 /// current levels.
-fn refit(pairs: bool, mean: &[f32], level: &mut [f32], rows: &[&[f32]]) {
+fn refit(mixed: bool, mean: &[f32], level: &mut [f32], rows: &[&[f32]]) {
     let mut sums = vec![0.0f64; mean.len()];
     let mut counts = vec![0u32; mean.len()];
     let mut deviation = vec![0.0f32; mean.len()];
     for row in rows {
         deviation.iter_mut().zip(row.iter().zip(mean)).for_each(|(d, (x, m))| *d = x - m);
         for i in 0..mean.len() {
-            if nonzero(pairs, level, &deviation, i) {
+            if nonzero(mixed, level, &deviation, i) {
                 sums[i] += f64::from(deviation[i].abs());
                 counts[i] += 1;
             }

@@ -442,8 +442,8 @@ impl Dense<'_> {
 
     /// The frozen graph walked on the quantized vectors: the best `limit × oversampling`
     /// candidates rescored with the originals (`rescore`, the default), or the best `limit`
-    /// with their approximate scores (binary quantization of Euclid / Manhattan vectors has
-    /// no such score: it is always rescored).
+    /// with their approximate scores (codes without such a score — one bit of Euclid /
+    /// Manhattan vectors, 1.5 or 2 bits of Manhattan ones — are always rescored).
     fn frozen_quantized(
         &self,
         frozen: &FrozenView<'_>,
@@ -457,7 +457,7 @@ impl Dense<'_> {
         let distance = |slot: u32| quantized.distance(&query, slot);
         let prefetch = |slot: u32| quantized.prefetch(slot);
         let found = frozen.graph.search(beam.ef.max(candidates), distance, prefetch, allow);
-        let approximate = quantized.approximate_similarity(0.0).is_some();
+        let approximate = quantized.scores_approximately();
         if beam.quantization.rescore || !approximate {
             self.push_found(found.into_iter().take(candidates.max(beam.limit)), |slot| frozen.vector(slot), top);
             return;

@@ -288,6 +288,11 @@ impl QuantizedVectors {
         }
     }
 
+    /// Whether the codes give scores a search with `rescore: false` may return.
+    pub fn scores_approximately(&self) -> bool {
+        self.approximate_similarity(0.0).is_some()
+    }
+
     /// Asks the CPU for the codes of `slot` ahead of scoring them.
     #[inline]
     pub fn prefetch(&self, slot: u32) {

@@ -2,7 +2,7 @@
 int8 and binary collections answer searches with `quantization` search params, rescored scores
 are exact, the config shows in collection info, PATCH converges while searches keep working;
 product quantization (design record 029) likewise, a bad compression refused with a 400, and
-the 1.5/2-bit binary encodings refused by name."""
+an unknown binary query encoding refused by name (the 1.5/2-bit encodings: test_binary_encodings.py)."""
 
 from __future__ import annotations
 
@@ -196,8 +196,8 @@ def test_product_over_rest_patch_and_refusals(server, collection_name):
         assert "compression" in _error(r)
     r = requests.put(url, json={"vectors": vectors, "quantization_config": {"product": {"always_ram": True}}}, timeout=10)
     assert r.status_code == 400 and "compression" in _error(r)
-    # The 1.5/2-bit binary encodings stay refused by name, as does an unknown query encoding.
-    for binary in [{"encoding": "two_bits"}, {"encoding": "one_and_half_bits"}, {"query_encoding": "scalar2bits"}]:
+    # An unknown binary encoding or query encoding is refused by name.
+    for binary in [{"encoding": "three_bits"}, {"query_encoding": "scalar2bits"}]:
         r = requests.put(url, json={"vectors": vectors, "quantization_config": {"binary": binary}}, timeout=10)
         assert r.status_code == 400 and "not supported" in _error(r), r.text
     assert requests.get(url, timeout=10).status_code == 404

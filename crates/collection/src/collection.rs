@@ -113,7 +113,7 @@ fn quantization(config: &CollectionConfig) -> BTreeMap<String, QuantizationKind>
                 Quantization::effective(p.quantization_config.as_ref(), config.quantization_config.as_ref());
             let kind = match effective? {
                 Quantization::Int8 { quantile, .. } => QuantizationKind::Int8 { quantile },
-                Quantization::Binary { query_bits, .. } => QuantizationKind::Binary { query_bits },
+                Quantization::Binary { encoding, query_bits, .. } => QuantizationKind::Binary { encoding, query_bits },
                 Quantization::Product { compression, .. } => QuantizationKind::Product { compression },
             };
             Some((name, kind))

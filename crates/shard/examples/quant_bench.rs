@@ -7,9 +7,10 @@
 //!
 //! Input: a directory with `base.f32`, `query.f32`, `gt.i32` (as `ann_bench`).
 //!   cargo run --release -p quiver-shard --example quant_bench -- DIR DIM [ef,ef,...] [kind,kind,...]
-//! (kinds: int8, binary, binary-q8 (query in 8 bits), product-x8, product-x16, product-x32; default all).
+//! (kinds: int8, binary, binary-q8 (query in 8 bits), binary-1.5, binary-2, binary-2-q8 (design record
+//! 033), product-x8, product-x16, product-x32; default all).
 
-use quiver_shard::{IndexConfig, LocalShard, QuantizationKind, SearchPlan, ShardConfig};
+use quiver_shard::{BinaryEncoding, IndexConfig, LocalShard, QuantizationKind, SearchPlan, ShardConfig};
 use quiver_types::PointId;
 use quiver_types::config::{Distance, HnswConfig};
 use quiver_types::ops::{UpdateMode, UpdateOperation};
@@ -99,8 +100,15 @@ fn main() {
     };
     let kinds = [
         ("int8", QuantizationKind::Int8 { quantile: Some(0.99) }, [1.0, 2.0]),
-        ("binary", QuantizationKind::Binary { query_bits: 1 }, [2.0, 4.0]),
-        ("binary-q8", QuantizationKind::Binary { query_bits: 8 }, [2.0, 4.0]),
+        ("binary", QuantizationKind::Binary { encoding: BinaryEncoding::OneBit, query_bits: 1 }, [2.0, 4.0]),
+        ("binary-q8", QuantizationKind::Binary { encoding: BinaryEncoding::OneBit, query_bits: 8 }, [2.0, 4.0]),
+        (
+            "binary-1.5",
+            QuantizationKind::Binary { encoding: BinaryEncoding::OneAndHalfBits, query_bits: 1 },
+            [2.0, 4.0],
+        ),
+        ("binary-2", QuantizationKind::Binary { encoding: BinaryEncoding::TwoBits, query_bits: 1 }, [2.0, 4.0]),
+        ("binary-2-q8", QuantizationKind::Binary { encoding: BinaryEncoding::TwoBits, query_bits: 8 }, [2.0, 4.0]),
         ("product-x8", QuantizationKind::Product { compression: 8 }, [2.0, 4.0]),
         ("product-x16", QuantizationKind::Product { compression: 16 }, [4.0, 8.0]),
         ("product-x32", QuantizationKind::Product { compression: 32 }, [8.0, 16.0]),

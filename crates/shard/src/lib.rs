@@ -24,6 +24,8 @@ mod snapshot_stream;
 mod staged;
 mod tenants;
 #[cfg(test)]
+mod tests_binary_bits;
+#[cfg(test)]
 mod tests_graphs;
 #[cfg(test)]
 mod tests_multi;
@@ -68,5 +70,5 @@ pub use quiver_storage::distance;
 pub use quiver_storage::filter::validate_filter;
 pub use quiver_storage::frames::encode_points as encode_point_frame;
 pub use quiver_storage::points::StoredPoint;
-pub use quiver_storage::quantized::QuantizationKind;
+pub use quiver_storage::quantized::{BinaryEncoding, QuantizationKind};
 pub use quiver_storage::vectors::{self, VectorSpec};

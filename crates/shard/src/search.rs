@@ -25,7 +25,7 @@ use quiver_storage::distance::{self, higher_is_better};
 use quiver_storage::filter::CompiledFilter;
 use quiver_storage::graph::FrozenGraph;
 use quiver_storage::points::{DenseIndexView, FrozenView, PointRef, PointTable, TenantView};
-use quiver_storage::quantized::{QuantizationKind, QuantizedVectors};
+use quiver_storage::quantized::QuantizedVectors;
 use quiver_storage::vectors::{Metric, VectorRef, VectorSpec};
 use quiver_types::PointId;
 use quiver_types::config::{Distance, HnswConfig};
@@ -442,8 +442,8 @@ impl Dense<'_> {
 
     /// The frozen graph walked on the quantized vectors: the best `limit × oversampling`
     /// candidates rescored with the originals (`rescore`, the default), or the best `limit`
-    /// with their approximate scores (binary quantization of Euclid / Manhattan vectors has
-    /// no such score: it is always rescored).
+    /// with their approximate scores (codes without such a score — one bit of Euclid /
+    /// Manhattan vectors, 1.5 or 2 bits of Manhattan ones — are always rescored).
     fn frozen_quantized(
         &self,
         frozen: &FrozenView<'_>,
@@ -457,18 +457,14 @@ impl Dense<'_> {
         let distance = |slot: u32| quantized.distance(&query, slot);
         let prefetch = |slot: u32| quantized.prefetch(slot);
         let found = frozen.graph.search(beam.ef.max(candidates), distance, prefetch, allow);
-        let binary = matches!(quantized.kind(), QuantizationKind::Binary { .. });
-        let approximate = match self.metric.distance {
-            Distance::Cosine | Distance::Dot => true,
-            Distance::Euclid | Distance::Manhattan => !binary,
-        };
+        let approximate = quantized.scores_approximately();
         if beam.quantization.rescore || !approximate {
             self.push_found(found.into_iter().take(candidates.max(beam.limit)), |slot| frozen.vector(slot), top);
             return;
         }
         for slot in found.into_iter().take(beam.limit) {
             let (Some(point), Some(d)) = (self.table.by_slot(slot), quantized.distance(&query, slot)) else { continue };
-            let similarity = if binary { -d / self.query.len().max(1) as f32 } else { -d };
+            let Some(similarity) = quantized.approximate_similarity(d) else { continue };
             let score = distance::postprocess(self.metric.distance, similarity);
             if top.admits(score, point.id()) {
                 top.push(&point, score);

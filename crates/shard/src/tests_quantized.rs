@@ -6,7 +6,7 @@ use crate::search::SearchPlan;
 use crate::shard::LocalShard;
 use crate::tests_search::wait_indexed;
 use crate::tests_search::{ids, load, request, shard, vector, wait_frozen};
-use quiver_storage::quantized::QuantizationKind;
+use quiver_storage::quantized::{BinaryEncoding, QuantizationKind};
 use quiver_types::config::Distance;
 use quiver_types::query::SearchParams;
 use rand::rngs::StdRng;
@@ -86,7 +86,7 @@ fn binary_rescored_with_oversampling_returns_exact_scores() {
     // Centred data (binary quantization keeps signs: around a shared centre they say little).
     let centers = vec![vec![0.0; DIM]];
     let shard = indexed_shard(dir.path(), Distance::Cosine, &mut rng, &centers);
-    quantize(&shard, Some(QuantizationKind::Binary { query_bits: 1 }));
+    quantize(&shard, Some(QuantizationKind::Binary { encoding: BinaryEncoding::OneBit, query_bits: 1 }));
     let (mut hits, queries) = (0, 40);
     for _ in 0..queries {
         let q = vector(&mut rng, &centers);

@@ -1,5 +1,6 @@
 //! f32 distance kernels (dot product, squared Euclidean, Manhattan), and kernels on the codes of
-//! quantized vectors (int8 dot / L2 / L1, binary Hamming), chosen once per process by
+//! quantized vectors (int8 dot / L2 / L1, binary Hamming, the ternary sums of the 1.5/2-bit
+//! binary codes: design record 033), chosen once per process by
 //! run-time CPU feature detection: AVX-512F, then AVX2 + FMA, then a portable fallback written in
 //! 8 lanes so the compiler vectorises it for the baseline target (and for NEON on Arm).
 //!
@@ -20,6 +21,12 @@ pub type Kernel = fn(&[f32], &[f32]) -> f32;
 /// A kernel on the codes of quantized vectors: two byte slices of equal length in.
 pub type CodeKernel = fn(&[u8], &[u8]) -> u32;
 
+/// A kernel on ternary codes (design record 033): a code and a code or bit plane in, a signed sum out.
+pub type TernaryKernel = fn(&[u8], &[u8]) -> i32;
+
+/// A kernel on two `one_and_half_bits` codes: two signed sums out (see `ternary_dot_mixed`).
+pub type MixedKernel = fn(&[u8], &[u8]) -> [i32; 2];
+
 /// The kernels selected for this CPU.
 #[derive(Debug, Clone, Copy)]
 pub struct Kernels {
@@ -37,6 +44,17 @@ pub struct Kernels {
     pub l1_u8: CodeKernel,
     /// Differing bits of two binary codes (whole 8-byte words).
     pub hamming: CodeKernel,
+    /// `Σ v·w` of two `two_bits` codes (values −1, 0, +1: `W` words of signs, then `W` of
+    /// non-zero masks).
+    pub ternary_dot: TernaryKernel,
+    /// `Σ v·w` of two `one_and_half_bits` codes (`W` words of signs, then `W` 32-bit masks: bit
+    /// `j` of a mask is dimension `j` of its word; dimensions 32–63 of a word are never zero),
+    /// over the three-level dimensions and over the sign-only ones.
+    pub ternary_dot_mixed: MixedKernel,
+    /// `Σ v·p` of a `two_bits` code and a bit plane of `W` words.
+    pub ternary_plane: TernaryKernel,
+    /// `Σ v·p` of a `one_and_half_bits` code and a bit plane of `W` words.
+    pub ternary_plane_mixed: TernaryKernel,
 }
 
 /// The portable kernels (the fallback, and the reference in tests).
@@ -49,6 +67,10 @@ pub const PORTABLE: Kernels = Kernels {
     l2_u8: codes::l2_u8,
     l1_u8: codes::l1_u8,
     hamming: codes::hamming,
+    ternary_dot: codes::ternary_dot,
+    ternary_dot_mixed: codes::ternary_dot_mixed,
+    ternary_plane: codes::ternary_plane,
+    ternary_plane_mixed: codes::ternary_plane_mixed,
 };
 
 /// The best kernels this CPU supports, detected on first use.
@@ -252,6 +274,10 @@ mod x86 {
         l2_u8: super::codes_avx2::l2_u8,
         l1_u8: super::codes_avx2::l1_u8,
         hamming: super::codes_avx2::hamming,
+        ternary_dot: super::codes_avx2::ternary_dot,
+        ternary_dot_mixed: super::codes_avx2::ternary_dot_mixed,
+        ternary_plane: super::codes_avx2::ternary_plane,
+        ternary_plane_mixed: super::codes_avx2::ternary_plane_mixed,
     };
 
     // What a kernel adds per lane, as a const parameter so each kernel is compiled on its own
@@ -383,64 +409,23 @@ mod x86 {
 /// Kernels on quantized codes, written as plain integer loops in 32 lanes: compiled for the
 /// baseline target here, and for AVX2 (+ POPCNT) in `codes_avx2`, where the compiler turns
 /// them into widening multiply-adds, byte sums of absolute differences and `popcnt`.
-mod codes {
-    const LANES: usize = 32;
-
-    #[inline(always)]
-    fn fold(a: &[u8], b: &[u8], term: impl Fn(u32, u32) -> u32) -> u32 {
-        let mut acc = [0u32; LANES];
-        let (chunks_a, chunks_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-        let tail: u32 = chunks_a
-            .remainder()
-            .iter()
-            .zip(chunks_b.remainder())
-            .map(|(x, y)| term(u32::from(*x), u32::from(*y)))
-            .sum();
-        for (ca, cb) in chunks_a.zip(chunks_b) {
-            for i in 0..LANES {
-                acc[i] += term(u32::from(ca[i]), u32::from(cb[i]));
-            }
-        }
-        acc.iter().sum::<u32>() + tail
-    }
-
-    #[inline(always)]
-    pub fn dot_u8(a: &[u8], b: &[u8]) -> u32 {
-        fold(a, b, |x, y| x * y)
-    }
-
-    #[inline(always)]
-    pub fn l2_u8(a: &[u8], b: &[u8]) -> u32 {
-        fold(a, b, |x, y| x.abs_diff(y) * x.abs_diff(y))
-    }
-
-    #[inline(always)]
-    pub fn l1_u8(a: &[u8], b: &[u8]) -> u32 {
-        fold(a, b, |x, y| x.abs_diff(y))
-    }
-
-    #[inline(always)]
-    fn words(s: &[u8]) -> impl Iterator<Item = u64> + '_ {
-        s.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])))
-    }
-
-    #[inline(always)]
-    pub fn hamming(a: &[u8], b: &[u8]) -> u32 {
-        words(a).zip(words(b)).map(|(x, y)| (x ^ y).count_ones()).sum()
-    }
-}
+#[path = "kernels_codes.rs"]
+mod codes;
 
 /// The code kernels compiled for AVX2 and POPCNT (installed only after both are detected).
 #[cfg(target_arch = "x86_64")]
 mod codes_avx2 {
     macro_rules! with_avx2 {
         ($name:ident, $inner:ident) => {
+            with_avx2!($name, $inner, u32);
+        };
+        ($name:ident, $inner:ident, $out:ty) => {
             #[target_feature(enable = "avx2,popcnt")]
-            fn $inner(a: &[u8], b: &[u8]) -> u32 {
+            fn $inner(a: &[u8], b: &[u8]) -> $out {
                 super::codes::$name(a, b)
             }
 
-            pub fn $name(a: &[u8], b: &[u8]) -> u32 {
+            pub fn $name(a: &[u8], b: &[u8]) -> $out {
                 // SAFETY: these kernels are only in the AVX2 set, which `available` lists
                 // after detecting AVX2 (every AVX2 CPU has POPCNT).
                 unsafe { $inner(a, b) }
@@ -451,6 +436,10 @@ mod codes_avx2 {
     with_avx2!(l2_u8, l2_u8_avx2);
     with_avx2!(l1_u8, l1_u8_avx2);
     with_avx2!(hamming, hamming_avx2);
+    with_avx2!(ternary_dot, ternary_dot_avx2, i32);
+    with_avx2!(ternary_dot_mixed, ternary_dot_mixed_avx2, [i32; 2]);
+    with_avx2!(ternary_plane, ternary_plane_avx2, i32);
+    with_avx2!(ternary_plane_mixed, ternary_plane_mixed_avx2, i32);
 }
 
 #[cfg(test)]
@@ -473,6 +462,44 @@ mod tests {
                 assert_eq!(i64::from((k.l2_u8)(&a, &b)), l2, "{} l2_u8 len {len}", k.isa);
                 assert_eq!(i64::from((k.l1_u8)(&a, &b)), l1, "{} l1_u8 len {len}", k.isa);
                 assert_eq!((k.hamming)(&a, &b), bits, "{} hamming len {len}", k.isa);
+            }
+        }
+    }
+
+    /// The value (−1, 0, +1) of dimension `i` of a ternary code of `words` words per plane.
+    fn ternary_value(code: &[u8], words: usize, mixed: bool, i: usize) -> i32 {
+        let bit = |s: &[u8], b: usize| i32::from(s[b / 8] >> (b % 8) & 1);
+        let mask = match (mixed, i % 64 >= 32) {
+            (true, true) => 1,
+            (true, false) => bit(&code[words * 8..], i / 64 * 32 + i % 64),
+            (false, _) => bit(&code[words * 8..], i),
+        };
+        mask * (2 * bit(code, i) - 1)
+    }
+
+    #[test]
+    fn ternary_kernels_match_per_dimension_sums() {
+        let bytes =
+            |len: usize, seed: usize| -> Vec<u8> { (0..len).map(|i| ((i * 7919 + seed) % 251) as u8).collect() };
+        for words in [0, 1, 2, 3, 6, 24] {
+            for (mixed, len) in [(false, words * 16), (true, words * 12)] {
+                let (a, b, plane) = (bytes(len, 3), bytes(len, 101), bytes(words * 8, 57));
+                let v = |c: &[u8], i| ternary_value(c, words, mixed, i);
+                let dot = |upper: bool| -> i32 {
+                    (0..words * 64).filter(|i| !mixed || (i % 64 >= 32) == upper).map(|i| v(&a, i) * v(&b, i)).sum()
+                };
+                let selected: i32 = (0..words * 64).map(|i| v(&a, i) * i32::from(plane[i / 8] >> (i % 8) & 1)).sum();
+                for k in available() {
+                    let isa = k.isa;
+                    match mixed {
+                        true => {
+                            assert_eq!((k.ternary_dot_mixed)(&a, &b), [dot(false), dot(true)], "{isa} words {words}")
+                        }
+                        false => assert_eq!((k.ternary_dot)(&a, &b), dot(false), "{isa} words {words}"),
+                    }
+                    let plane_kernel = if mixed { k.ternary_plane_mixed } else { k.ternary_plane };
+                    assert_eq!(plane_kernel(&a, &plane), selected, "{isa} mixed {mixed} words {words}");
+                }
             }
         }
     }

@@ -1,25 +1,30 @@
 //! Quantized copies of a dense column's vectors (design record 020): scalar `int8` (one byte
 //! per element, `x ≈ offset + scale · code`, the range cut at a `quantile` of the values) and
-//! binary (one bit per element: `x > 0`) and product (one byte per chunk of dimensions: the
+//! binary (one bit per element: `x > 0`; or 1.5 / 2 bits: values −1, 0, +1 around each
+//! dimension's mean, `crate::ternary`, design record 033) and product (one byte per chunk of dimensions: the
 //! nearest of 256 trained centroids, `crate::product`, design record 029). Graph searches score candidates on them with our
-//! kernels (`kernels::dot_u8`, `l2_u8`, `l1_u8`, `hamming`; product codes by a per-query
+//! kernels (`kernels::dot_u8`, `l2_u8`, `l1_u8`, `hamming`, `ternary_*`; product codes by a per-query
 //! look-up table) and rescore the best with the
 //! original vectors. Codes are kept per slot and re-encoded on every change of a slot's vector
 //! (with the range fixed when the store was built).
 
 use crate::kernels;
+use crate::planes::{PlanedQuery, planed_query};
 use crate::product::{self, Codebook};
+use crate::ternary::{TernaryCodec, TernaryQuery};
 use crate::vectors::VectorRef;
 use quiver_types::config::Distance;
+pub use quiver_types::quantization::BinaryEncoding;
 
 /// How vectors are quantized.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum QuantizationKind {
     /// One byte per element; `quantile` (0.5–1) of the values sets the range (`None`: all).
     Int8 { quantile: Option<f32> },
-    /// One bit per element; the query in `query_bits` bits per element (1: its signs too; 4 or
-    /// 8: Qdrant's asymmetric `scalar4bits` / `scalar8bits` query encodings).
-    Binary { query_bits: u32 },
+    /// One, 1.5 or 2 bits per element (`encoding`); the query in `query_bits` bits per element
+    /// (1: coded as the vectors are; 4 or 8: Qdrant's asymmetric `scalar4bits` / `scalar8bits`
+    /// query encodings).
+    Binary { encoding: BinaryEncoding, query_bits: u32 },
     /// One byte per chunk of `compression / 4` elements (`compression`: 4, 8, 16, 32 or 64).
     Product { compression: u32 },
 }
@@ -30,19 +35,22 @@ pub struct QuantizedVectors {
     kind: QuantizationKind,
     distance: Distance,
     dim: usize,
-    /// Bytes per slot (`dim` for int8, whole 8-byte words of bits for binary, one per chunk
-    /// for product).
+    /// Bytes per slot (`dim` for int8, whole 8-byte words of bits for binary — 1.5 or 2 planes
+    /// of them for the ternary encodings —, one per chunk for product).
     stride: usize,
     offset: f32,
     scale: f32,
     codes: Vec<u8>,
-    /// Int8 with Dot/Cosine only: each vector's sum of codes (the offset's share of a dot
-    /// product); empty otherwise.
-    code_sums: Vec<f32>,
+    /// Each vector's share of its score: with int8 Dot/Cosine its sum of codes (the offset's
+    /// share of a dot product), with the ternary encodings `TernaryCodec::encode`'s; empty
+    /// otherwise.
+    shares: Vec<f32>,
     /// Vectors the column held when the range was fitted.
     fitted_on: usize,
     /// Product quantization only: the trained centroids.
     codebook: Option<Codebook>,
+    /// Binary `one_and_half_bits` / `two_bits` only: the means and levels.
+    ternary: Option<TernaryCodec>,
 }
 
 /// A query prepared for one store.
@@ -53,46 +61,8 @@ pub struct QuantizedQuery {
     table: Vec<f32>,
     /// Binary with a 4- or 8-bit query only: the query's bit planes.
     planed: Option<PlanedQuery>,
-}
-
-/// A query in `bits` bits per element scored against one-bit codes (asymmetric binary
-/// quantization): `q ≈ offset + step · u` with `u` in `0..2^bits`, kept as `bits` bit planes so
-/// `Σ u·[bit set]` is a weighted sum of popcounts.
-struct PlanedQuery {
-    offset: f32,
-    step: f32,
-    /// `Σ u` over the elements.
-    sum: f32,
-    /// Plane `k` (bit `k` of every `u`), `stride` bytes each, one after another.
-    planes: Vec<u8>,
-    /// The ones of each plane.
-    ones: Vec<u32>,
-    /// `stride` zero bytes (a code's ones are its Hamming distance to them).
-    zeros: Vec<u8>,
-}
-
-fn planed_query(values: &[f32], stride: usize, bits: u32) -> PlanedQuery {
-    let finite = values.iter().copied().filter(|x| x.is_finite());
-    let (lo, hi) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)));
-    let levels = ((1u32 << bits) - 1) as f32;
-    let (offset, step) = match (hi > lo, lo.is_finite()) {
-        (true, _) => (lo, (hi - lo) / levels),
-        (false, true) => (lo, 1.0),
-        (false, false) => (0.0, 1.0),
-    };
-    let mut planes = vec![0u8; bits as usize * stride];
-    let mut sum = 0.0;
-    for (i, x) in values.iter().enumerate() {
-        let u = ((x - offset) / step).round().clamp(0.0, levels) as u32;
-        sum += u as f32;
-        for k in 0..bits as usize {
-            if u >> k & 1 == 1 {
-                planes[k * stride + i / 8] |= 1 << (i % 8);
-            }
-        }
-    }
-    let ones = planes.chunks_exact(stride.max(1)).map(|p| p.iter().map(|b| b.count_ones()).sum()).collect();
-    PlanedQuery { offset, step, sum, planes, ones, zeros: vec![0; stride] }
+    /// The ternary encodings only.
+    ternary: Option<TernaryQuery>,
 }
 
 impl QuantizedVectors {
@@ -113,10 +83,22 @@ impl QuantizedVectors {
             QuantizationKind::Product { compression } => Some(Codebook::train(dim, compression, sample)),
             QuantizationKind::Int8 { .. } | QuantizationKind::Binary { .. } => None,
         };
-        let stride = match (kind, &codebook) {
-            (QuantizationKind::Int8 { .. }, _) => dim,
-            (QuantizationKind::Binary { .. }, _) => dim.div_ceil(64) * 8,
-            (QuantizationKind::Product { .. }, book) => book.as_ref().map_or(0, Codebook::codes_per_vector),
+        let ternary = match kind {
+            QuantizationKind::Binary { encoding: BinaryEncoding::OneAndHalfBits, .. } => {
+                Some(TernaryCodec::fit(true, distance, dim, sample))
+            }
+            QuantizationKind::Binary { encoding: BinaryEncoding::TwoBits, .. } => {
+                Some(TernaryCodec::fit(false, distance, dim, sample))
+            }
+            QuantizationKind::Binary { encoding: BinaryEncoding::OneBit, .. }
+            | QuantizationKind::Int8 { .. }
+            | QuantizationKind::Product { .. } => None,
+        };
+        let stride = match (kind, &codebook, &ternary) {
+            (QuantizationKind::Int8 { .. }, _, _) => dim,
+            (QuantizationKind::Binary { .. }, _, Some(codec)) => codec.bytes_per_vector(),
+            (QuantizationKind::Binary { .. }, _, None) => dim.div_ceil(64) * 8,
+            (QuantizationKind::Product { .. }, book, _) => book.as_ref().map_or(0, Codebook::codes_per_vector),
         };
         QuantizedVectors {
             kind,
@@ -126,9 +108,10 @@ impl QuantizedVectors {
             offset,
             scale,
             codes: Vec::new(),
-            code_sums: Vec::new(),
+            shares: Vec::new(),
             fitted_on,
             codebook,
+            ternary,
         }
     }
 
@@ -142,14 +125,22 @@ impl QuantizedVectors {
         self.fitted_on
     }
 
-    /// Bytes held (codes, code sums, centroids).
+    /// Bytes held (codes, shares, centroids, means and levels).
     pub fn memory_bytes(&self) -> usize {
-        self.codes.capacity() + self.code_sums.capacity() * 4 + self.codebook.as_ref().map_or(0, Codebook::memory_bytes)
+        self.codes.capacity()
+            + self.shares.capacity() * 4
+            + self.codebook.as_ref().map_or(0, Codebook::memory_bytes)
+            + self.ternary.as_ref().map_or(0, TernaryCodec::memory_bytes)
     }
 
     /// Bytes of codes per slot.
     pub fn bytes_per_vector(&self) -> usize {
         self.stride
+    }
+
+    /// Bytes held per slot: its codes and its share, if the store keeps shares.
+    pub fn bytes_per_slot(&self) -> usize {
+        self.stride + if self.keeps_shares() { 4 } else { 0 }
     }
 
     fn encode_into(&self, values: &[f32], out: &mut [u8]) -> f32 {
@@ -163,6 +154,9 @@ impl QuantizedVectors {
                 sum as f32
             }
             QuantizationKind::Binary { .. } => {
+                if let Some(codec) = &self.ternary {
+                    return codec.encode(values, out);
+                }
                 out.fill(0);
                 for (i, x) in values.iter().enumerate() {
                     if *x > 0.0 {
@@ -183,14 +177,14 @@ impl QuantizedVectors {
     /// Makes room for `slots` slots exactly (a build knows how many; later growth doubles).
     pub fn reserve_slots(&mut self, slots: usize) {
         self.codes.reserve_exact((slots * self.stride).saturating_sub(self.codes.len()));
-        if self.keeps_sums() {
-            self.code_sums.reserve_exact(slots.saturating_sub(self.code_sums.len()));
+        if self.keeps_shares() {
+            self.shares.reserve_exact(slots.saturating_sub(self.shares.len()));
         }
     }
 
-    fn keeps_sums(&self) -> bool {
+    fn keeps_shares(&self) -> bool {
         let dot = matches!(self.distance, Distance::Cosine | Distance::Dot);
-        dot && matches!(self.kind, QuantizationKind::Int8 { .. })
+        (dot && matches!(self.kind, QuantizationKind::Int8 { .. })) || self.ternary.is_some()
     }
 
     /// Stores the codes of `vector` for `slot` (growing the store).
@@ -204,20 +198,24 @@ impl QuantizedVectors {
         let mut codes = std::mem::take(&mut self.codes);
         let sum = self.encode_into(&values, &mut codes[s * self.stride..(s + 1) * self.stride]);
         self.codes = codes;
-        if self.keeps_sums() {
-            if self.code_sums.len() <= s {
-                self.code_sums.resize(s + 1, 0.0);
+        if self.keeps_shares() {
+            if self.shares.len() <= s {
+                self.shares.resize(s + 1, 0.0);
             }
-            self.code_sums[s] = sum;
+            self.shares[s] = sum;
         }
     }
 
     /// The query in this store's codes.
     pub fn query(&self, query: &[f32]) -> QuantizedQuery {
         let (mut codes, mut code_sum, mut table, mut planed) = (Vec::new(), 0.0, Vec::new(), None);
+        if let (QuantizationKind::Binary { query_bits, .. }, Some(codec)) = (self.kind, &self.ternary) {
+            let ternary = Some(codec.query(query, query_bits));
+            return QuantizedQuery { codes, code_sum, table, planed, ternary };
+        }
         match (self.kind, &self.codebook) {
             (QuantizationKind::Product { .. }, Some(book)) => table = book.table(self.distance, query),
-            (QuantizationKind::Binary { query_bits }, _) if query_bits > 1 => {
+            (QuantizationKind::Binary { query_bits, .. }, _) if query_bits > 1 => {
                 planed = Some(planed_query(&query[..query.len().min(self.dim)], self.stride, query_bits));
             }
             (QuantizationKind::Int8 { .. } | QuantizationKind::Binary { .. } | QuantizationKind::Product { .. }, _) => {
@@ -225,7 +223,7 @@ impl QuantizedVectors {
                 code_sum = self.encode_into(query, &mut codes);
             }
         }
-        QuantizedQuery { codes, code_sum, table, planed }
+        QuantizedQuery { codes, code_sum, table, planed, ternary: None }
     }
 
     /// The approximate distance ("smaller is closer", as `-similarity`) of `slot` to `query`.
@@ -234,6 +232,9 @@ impl QuantizedVectors {
         let s = slot as usize;
         let codes = self.codes.get(s * self.stride..(s + 1) * self.stride)?;
         let k = kernels::best();
+        if let (Some(codec), Some(ternary)) = (&self.ternary, &query.ternary) {
+            return Some(codec.distance(ternary, codes, self.shares.get(s).copied().unwrap_or(0.0)));
+        }
         Some(match self.kind {
             QuantizationKind::Binary { .. } => match &query.planed {
                 // Agreeing minus differing signs: a dot product of ±1 vectors (any distance).
@@ -244,7 +245,7 @@ impl QuantizedVectors {
                 Distance::Cosine | Distance::Dot => {
                     let (o, sc) = (self.offset, self.scale);
                     let dot = sc * sc * (k.dot_u8)(&query.codes, codes) as f32
-                        + o * sc * (query.code_sum + self.code_sums.get(s).copied().unwrap_or(0.0))
+                        + o * sc * (query.code_sum + self.shares.get(s).copied().unwrap_or(0.0))
                         + self.dim as f32 * o * o;
                     -dot
                 }
@@ -267,6 +268,29 @@ impl QuantizedVectors {
             selected += both * (1u32 << bit) as f32;
         }
         planed.offset * (2.0 * ones - self.dim as f32) + planed.step * (2.0 * selected - planed.sum)
+    }
+
+    /// The similarity a search with `rescore: false` returns for an approximate `distance`
+    /// (before `distance::postprocess`), or `None` when the codes give no such score (the
+    /// search then always rescores): one-bit codes of Euclid/Manhattan vectors, and Manhattan
+    /// with the ternary encodings (ranked by their Euclidean estimate).
+    pub fn approximate_similarity(&self, distance: f32) -> Option<f32> {
+        let one_bit = matches!(self.kind, QuantizationKind::Binary { encoding: BinaryEncoding::OneBit, .. });
+        match (self.kind, self.distance) {
+            (QuantizationKind::Int8 { .. } | QuantizationKind::Product { .. }, _) => Some(-distance),
+            // Agreeing minus differing signs over the dimensions: a cosine-like score.
+            (QuantizationKind::Binary { .. }, Distance::Cosine | Distance::Dot) if one_bit => {
+                Some(-distance / self.dim.max(1) as f32)
+            }
+            (QuantizationKind::Binary { .. }, Distance::Cosine | Distance::Dot) => Some(-distance),
+            (QuantizationKind::Binary { .. }, Distance::Euclid) if !one_bit => Some(-distance.max(0.0)),
+            (QuantizationKind::Binary { .. }, Distance::Euclid | Distance::Manhattan) => None,
+        }
+    }
+
+    /// Whether the codes give scores a search with `rescore: false` may return.
+    pub fn scores_approximately(&self) -> bool {
+        self.approximate_similarity(0.0).is_some()
     }
 
     /// Asks the CPU for the codes of `slot` ahead of scoring them.
@@ -354,14 +378,25 @@ mod tests {
 
     #[test]
     fn binary_with_oversampling_keeps_recall() {
-        let r = recall(QuantizationKind::Binary { query_bits: 1 }, Distance::Cosine, 8);
+        let r =
+            recall(QuantizationKind::Binary { encoding: BinaryEncoding::OneBit, query_bits: 1 }, Distance::Cosine, 8);
         // Random uniform 64-d data is binary quantization's hard case (a random order gives 0.04).
         assert!(r >= 0.5, "recall {r}");
-        let store = QuantizedVectors::new(QuantizationKind::Binary { query_bits: 1 }, Distance::Cosine, 70, &[], 0);
+        let store = QuantizedVectors::new(
+            QuantizationKind::Binary { encoding: BinaryEncoding::OneBit, query_bits: 1 },
+            Distance::Cosine,
+            70,
+            &[],
+            0,
+        );
         assert_eq!(store.stride, 16);
         // The query in 4 or 8 bits (asymmetric) ranks better than its signs.
         for bits in [4, 8] {
-            let asymmetric = recall(QuantizationKind::Binary { query_bits: bits }, Distance::Cosine, 8);
+            let asymmetric = recall(
+                QuantizationKind::Binary { encoding: BinaryEncoding::OneBit, query_bits: bits },
+                Distance::Cosine,
+                8,
+            );
             assert!(asymmetric > r, "{bits} bits: {asymmetric} vs {r}");
         }
     }
@@ -370,8 +405,13 @@ mod tests {
     fn planed_query_scores_the_quantized_query_against_signs() {
         let data = random(3, 70, 11);
         for bits in [4, 8] {
-            let mut store =
-                QuantizedVectors::new(QuantizationKind::Binary { query_bits: bits }, Distance::Dot, 70, &[], 0);
+            let mut store = QuantizedVectors::new(
+                QuantizationKind::Binary { encoding: BinaryEncoding::OneBit, query_bits: bits },
+                Distance::Dot,
+                70,
+                &[],
+                0,
+            );
             store.put(0, VectorRef::F32(&data[0]));
             let query = store.query(&data[1]);
             let planed = query.planed.as_ref().unwrap();

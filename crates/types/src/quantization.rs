@@ -2,9 +2,9 @@
 //! and as a search asks for it (`params.quantization`). The configuration stays JSON in the
 //! collection config (echoed as given); these parse it strictly and say what Quiver honours:
 //! scalar `int8`, product quantization (`compression` `x4`…`x64`: each code byte stands for a
-//! chunk of `N/4` dimensions, design record 029) and binary `one_bit` with the query in 1, 4 or
-//! 8 bits (`query_encoding`); the 1.5/2-bit binary encodings are refused by name (design
-//! records 020, 029).
+//! chunk of `N/4` dimensions, design record 029) and binary `one_bit`, `one_and_half_bits` and
+//! `two_bits` (design record 033) with the query in the store's code or in 4 or 8 bits
+//! (`query_encoding`; design records 020, 029).
 
 use crate::TypesError;
 use serde::Deserialize;
@@ -15,12 +15,25 @@ use serde_json::Value;
 pub enum Quantization {
     /// Scalar int8; `quantile` (0.5–1) of the values sets the range, `None` for all of it.
     Int8 { quantile: Option<f32>, always_ram: Option<bool> },
-    /// One bit per dimension; the query in `query_bits` bits per dimension (`query_encoding`:
-    /// 1 for `default`/`binary`, 4 for `scalar4bits`, 8 for `scalar8bits`).
-    Binary { always_ram: Option<bool>, query_bits: u32 },
+    /// Binary codes of `encoding`; the query in `query_bits` bits per dimension
+    /// (`query_encoding`: 1 for `default`/`binary`, meaning the store's own code, 4 for
+    /// `scalar4bits`, 8 for `scalar8bits`).
+    Binary { encoding: BinaryEncoding, always_ram: Option<bool>, query_bits: u32 },
     /// Product quantization: one byte (of 256 trained centroids) per chunk of
     /// `compression / 4` dimensions, so the codes take `1 / compression` of the f32 bytes.
     Product { compression: u32, always_ram: Option<bool> },
+}
+
+/// How many bits a binary quantization keeps per dimension (design record 033).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryEncoding {
+    /// `one_bit`: the sign of each value.
+    OneBit,
+    /// `one_and_half_bits`: each value's side of its dimension's mean, and one bit per pair of
+    /// dimensions saying whether the pair is far from the mean (else both count as zero).
+    OneAndHalfBits,
+    /// `two_bits`: each value as −1, 0 or +1 around its dimension's mean.
+    TwoBits,
 }
 
 /// The compression ratios Qdrant offers for product quantization.
@@ -100,10 +113,12 @@ impl Quantization {
             }
             "binary" => {
                 let binary: BinaryJson = field("binary", inner)?;
-                match binary.encoding.as_deref() {
-                    None | Some("one_bit") => {}
+                let encoding = match binary.encoding.as_deref() {
+                    None | Some("one_bit") => BinaryEncoding::OneBit,
+                    Some("one_and_half_bits") => BinaryEncoding::OneAndHalfBits,
+                    Some("two_bits") => BinaryEncoding::TwoBits,
                     Some(other) => return Err(bad(format!("binary encoding {other:?} is not supported"))),
-                }
+                };
                 let query_bits = match binary.query_encoding.as_deref() {
                     None | Some("default") | Some("binary") => 1,
                     Some("scalar4bits") => 4,
@@ -112,7 +127,7 @@ impl Quantization {
                         return Err(bad(format!("binary query_encoding {other:?} is not supported")));
                     }
                 };
-                Ok(Some(Quantization::Binary { always_ram: binary.always_ram, query_bits }))
+                Ok(Some(Quantization::Binary { encoding, always_ram: binary.always_ram, query_bits }))
             }
             "product" => {
                 let product: ProductJson = field("product", inner)?;
@@ -199,12 +214,13 @@ mod tests {
         assert_eq!(int8.unwrap(), Some(Quantization::Int8 { quantile: Some(0.99), always_ram: Some(true) }));
         assert_eq!(
             Quantization::parse(&json!({"binary": {}})).unwrap(),
-            Some(Quantization::Binary { always_ram: None, query_bits: 1 })
+            Some(Quantization::Binary { encoding: BinaryEncoding::OneBit, always_ram: None, query_bits: 1 })
         );
         let asymmetric = Quantization::parse(&json!({"binary": {"query_encoding": "scalar8bits"}})).unwrap();
-        assert_eq!(asymmetric, Some(Quantization::Binary { always_ram: None, query_bits: 8 }));
+        let one_bit = BinaryEncoding::OneBit;
+        assert_eq!(asymmetric, Some(Quantization::Binary { encoding: one_bit, always_ram: None, query_bits: 8 }));
         let four = Quantization::parse(&json!({"binary": {"encoding": "one_bit", "query_encoding": "scalar4bits"}}));
-        assert_eq!(four.unwrap(), Some(Quantization::Binary { always_ram: None, query_bits: 4 }));
+        assert_eq!(four.unwrap(), Some(Quantization::Binary { encoding: one_bit, always_ram: None, query_bits: 4 }));
         assert!(Quantization::parse(&json!({"binary": {"query_encoding": "scalar2bits"}})).is_err());
         assert_eq!(Quantization::parse(&json!("Disabled")).unwrap(), None);
         let product = Quantization::parse(&json!({"product": {"compression": "x16", "always_ram": true}}));
@@ -233,8 +249,27 @@ mod tests {
                 )))
             );
         }
-        assert!(Quantization::parse(&json!({"binary": {"encoding": "two_bits"}})).is_err());
+        assert!(Quantization::parse(&json!({"binary": {"encoding": "three_bits"}})).is_err());
         assert!(Quantization::parse(&json!({"scalar": {"type": "int8"}, "binary": {}})).is_err());
+    }
+
+    #[test]
+    fn parses_the_multi_bit_binary_encodings() {
+        for (name, encoding) in
+            [("two_bits", BinaryEncoding::TwoBits), ("one_and_half_bits", BinaryEncoding::OneAndHalfBits)]
+        {
+            for (query, query_bits) in [(None, 1), (Some("default"), 1), (Some("binary"), 1), (Some("scalar4bits"), 4)]
+            {
+                let mut binary = json!({"encoding": name, "always_ram": false});
+                if let Some(query) = query {
+                    binary["query_encoding"] = json!(query);
+                }
+                let parsed = Quantization::parse(&json!({ "binary": binary })).unwrap();
+                assert_eq!(parsed, Some(Quantization::Binary { encoding, always_ram: Some(false), query_bits }));
+            }
+        }
+        let e = Quantization::parse(&json!({"binary": {"encoding": "Two_Bits"}})).unwrap_err();
+        assert!(e.to_string().contains("\"Two_Bits\" is not supported"), "{e}");
     }
 
     #[test]

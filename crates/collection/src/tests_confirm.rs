@@ -8,11 +8,9 @@ use crate::context::ClusterPorts;
 use crate::error::{CollectionError, Result};
 use crate::remote::{BoxFuture, ControlPlane, ShardRequest, ShardResponse, ShardTransport};
 use crate::replica_set::ReplicaSet;
-use quiver_types::config::{Distance, VectorParams, VectorsConfig};
-use quiver_types::ops::{UpdateMode, UpdateOperation};
-use quiver_types::point::{NamedVectors, PointStruct, Vector};
+use crate::tests_info::{config_with_shards, upsert};
 use quiver_types::replica::ReplicaState::{self, Active, Dead, Initializing, Partial};
-use quiver_types::{PeerId, PointId, ShardId};
+use quiver_types::{PeerId, ShardId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -80,35 +78,11 @@ impl ControlPlane for Barrier {
     }
 }
 
-fn config() -> quiver_types::config::CollectionConfig {
-    let mut config = crate::context::test_config(2);
-    config.params.shard_number = 1;
-    config.params.vectors = VectorsConfig::Single(VectorParams {
-        size: 2,
-        distance: Distance::Dot,
-        hnsw_config: None,
-        quantization_config: None,
-        on_disk: None,
-        datatype: None,
-        multivector_config: None,
-        memory: None,
-    });
-    config
-}
-
 /// This peer's collection: one shard with 7 points, replicated on `PRIMARY`, both `Active`.
 fn this_peer(dir: &std::path::Path) -> (Collection, Arc<ReplicaSet>, Arc<Barrier>) {
-    let collection = Collection::create("c", dir, config(), Some(&[0])).unwrap();
-    let points = (0..7)
-        .map(|i| PointStruct {
-            id: PointId::Num(i),
-            vectors: NamedVectors::from([(String::new(), Vector::Dense(vec![1.0, i as f32]))]),
-            payload: None,
-        })
-        .collect();
-    let upsert = UpdateOperation::Upsert { points, mode: UpdateMode::Upsert, update_filter: None };
+    let collection = Collection::create("c", dir, config_with_shards(1), Some(&[0])).unwrap();
     let set = collection.replica_set(0).unwrap();
-    set.local().unwrap().update(&upsert, true).unwrap();
+    set.local().unwrap().update(&upsert(0..7), true).unwrap();
     let barrier = Arc::new(Barrier::default());
     *barrier.set.lock() = Some(Arc::clone(&set));
     let control: Arc<dyn ControlPlane> = barrier.clone();

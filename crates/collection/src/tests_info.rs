@@ -67,8 +67,13 @@ impl ShardTransport for Peers {
 }
 
 fn config() -> quiver_types::config::CollectionConfig {
+    config_with_shards(3)
+}
+
+/// A collection of `shard_number` shards of one 2-d `Dot` vector, rf 2.
+pub(crate) fn config_with_shards(shard_number: u32) -> quiver_types::config::CollectionConfig {
     let mut config = crate::context::test_config(2);
-    config.params.shard_number = 3;
+    config.params.shard_number = shard_number;
     config.params.vectors = VectorsConfig::Single(VectorParams {
         size: 2,
         distance: Distance::Dot,
@@ -82,7 +87,8 @@ fn config() -> quiver_types::config::CollectionConfig {
     config
 }
 
-fn upsert(ids: std::ops::Range<u64>) -> UpdateOperation {
+/// Points `ids`, each with the vector `[1, id]`.
+pub(crate) fn upsert(ids: std::ops::Range<u64>) -> UpdateOperation {
     let points = ids
         .map(|i| PointStruct {
             id: PointId::Num(i),

@@ -107,6 +107,17 @@ def wait_until(cond: Callable[[], Any], timeout: float = 15.0, interval: float =
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value {last!r})")
 
 
+def wait_green_indexed(client, name: str, n: int, timeout: float = 60.0):
+    """The collection's info once every one of its `n` vectors is indexed and it is green."""
+    from qdrant_client import models
+
+    def indexed():
+        info = client.get_collection(name)
+        ok = info.indexed_vectors_count == n and info.status == models.CollectionStatus.GREEN
+        return info if ok else None
+    return wait_until(indexed, timeout=timeout, what=f"{n} vectors of {name} indexed")
+
+
 # --------------------------------------------------------------------------- scoring
 
 def brute_force(distance: str, query: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, bool]:

@@ -5,12 +5,13 @@ shifted vectors (every value positive) two bits beat one bit at the same oversam
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
 import requests
 from qdrant_client import QdrantClient, models
+
+from qhelpers import wait_green_indexed
 
 DIM = 48
 N = 1500
@@ -31,13 +32,7 @@ def _vectors(shift: float, n: int = N, seed: int = 19) -> np.ndarray:
 
 
 def _wait_green(client, name):
-    deadline = time.time() + 60
-    while True:
-        info = client.get_collection(name)
-        if info.indexed_vectors_count == N and info.status == models.CollectionStatus.GREEN:
-            return info
-        assert time.time() < deadline, f"not indexed: {info}"
-        time.sleep(0.05)
+    return wait_green_indexed(client, name, N)
 
 
 def _binary(encoding, query_encoding=None, always_ram=None):

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import requests
 from qdrant_client import QdrantClient, models
+
+from qhelpers import wait_green_indexed
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 DIM = 32
@@ -27,13 +29,7 @@ def qclient(request, server):
 
 
 def _wait_green(client, name, n):
-    deadline = time.time() + 60
-    while True:
-        info = client.get_collection(name)
-        if info.indexed_vectors_count == n and info.status == models.CollectionStatus.GREEN:
-            return info
-        assert time.time() < deadline, f"not indexed: {info}"
-        time.sleep(0.05)
+    return wait_green_indexed(client, name, n)
 
 
 def _create(client, name, quantization, vector_name=None, vector_quantization=None, dim=DIM):

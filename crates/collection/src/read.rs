@@ -114,6 +114,7 @@ impl Collection {
         validate::prepare_filter(request.filter.as_ref())?;
         if let Some(order_by) = &request.order_by {
             validate::check_order_by(&self.payload_index(), order_by)?;
+            validate::check_no_offset_with_order_by(request.offset.as_ref())?;
         }
         let limit = request.limit;
         let order = request.order_by.as_ref().map(|o| o.direction.unwrap_or_default());

@@ -6,6 +6,7 @@ use crate::error::{CollectionError, Result};
 use quiver_shard::distance::normalize;
 use quiver_shard::validate_filter;
 use quiver_shard::vectors::quantize;
+use quiver_types::PointId;
 use quiver_types::config::{CollectionConfig, Datatype, Distance, VectorParams};
 use quiver_types::filter::Filter;
 use quiver_types::index_params::FieldSchema;
@@ -186,6 +187,17 @@ pub fn check_order_by(payload_index: &BTreeMap<String, serde_json::Value>, order
          Range conditions",
         order_by.key
     )))
+}
+
+/// Qdrant refuses a scroll that pages by an id `offset` while ordering by a payload field:
+/// the pages of `order_by` are walked with `order_by.start_from` instead.
+pub fn check_no_offset_with_order_by(offset: Option<&PointId>) -> Result<()> {
+    match offset {
+        None => Ok(()),
+        Some(_) => Err(bad("Cannot use an `offset` when using `order_by`. The alternative for paging is to use \
+             `order_by.start_from` and a filter to exclude the IDs that you've already seen for the \
+             `order_by.start_from` value")),
+    }
 }
 
 #[cfg(test)]

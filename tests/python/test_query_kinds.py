@@ -286,7 +286,8 @@ def test_weighted_rrf(qc, collection_name):
     scores = {}
     for w, lst in ((1.0, a), (3.0, b)):
         for rank, i in enumerate(lst):
-            scores[i] = scores.get(i, 0.0) + w / (2 + rank + 1)
+            # Qdrant's weighted RRF (k = 2): 1 / ((rank + 1) / weight + k - 1)
+            scores[i] = scores.get(i, 0.0) + 1.0 / ((rank + 1) / w + 2 - 1)
     assert [p.id for p in res] == top(scores, 3)
 
 

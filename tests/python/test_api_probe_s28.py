@@ -185,3 +185,17 @@ def test_scroll_refuses_offset_with_order_by(qc, rest, collection_name):
     # Paging by start_from is the way.
     page, _ = qc.scroll(collection_name, limit=3, order_by=models.OrderBy(key="i", start_from=5))
     assert [p.id for p in page] == [5, 6, 7]
+
+
+@pytest.mark.parametrize("match", [{"value": 9.99}, {"value": [1]}, {"value": None}, {}, {"any": [1, "a"]}])
+def test_malformed_match_in_a_condition_list_is_400_and_deletes_nothing(rest, server, collection_name, match):
+    c = QdrantClient(url=server.url, timeout=30)
+    c.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    c.upsert(collection_name, points=[models.PointStruct(id=1, vector=[1, 0], payload={"price": 5}), models.PointStruct(id=2, vector=[0, 1])], wait=True)
+    base = f"/collections/{collection_name}/points"
+    flt = {"must": [{"key": "price", "match": match}]}
+    assert_error(rest.post(base + "/count", json={"filter": flt}), 400, "Format error in JSON body")
+    # Read as `is_empty: price` it would have deleted point 2, which has no price.
+    assert_error(rest.post(base + "/delete?wait=true", json={"filter": flt}), 400)
+    assert c.count(collection_name).count == 2
+    c.close()

@@ -199,3 +199,30 @@ def test_malformed_match_in_a_condition_list_is_400_and_deletes_nothing(rest, se
     assert_error(rest.post(base + "/delete?wait=true", json={"filter": flt}), 400)
     assert c.count(collection_name).count == 2
     c.close()
+
+
+def is_f32_text(x: float) -> bool:
+    """The JSON number is an f32 written in its shortest form (not an f32 widened to f64 digits)."""
+    return repr(x) == repr(float(str(np.float32(x))))
+
+
+def test_grouped_and_matrix_scores_are_written_as_f32(server, rest, collection_name):
+    c = QdrantClient(url=server.url, timeout=30)
+    c.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.COSINE))
+    c.upsert(collection_name, points=[models.PointStruct(id=i, vector=[1.0, i / 7], payload={"g": i % 2}) for i in range(8)], wait=True)
+    q = [0.3, 0.7]
+    top = c.query_points(collection_name, query=q, limit=1).points[0]
+    groups = c.query_points_groups(collection_name, query=q, group_by="g", limit=2, group_size=1).groups
+    assert groups[0].hits[0].id == top.id and groups[0].hits[0].score == top.score
+    base = f"/collections/{collection_name}/points"
+    for path, body in [
+        ("/search/groups", {"vector": q, "group_by": "g", "limit": 2, "group_size": 1}),
+        ("/recommend/groups", {"positive": [1], "group_by": "g", "limit": 2, "group_size": 1}),
+    ]:
+        hits = [h for g in rest.ok("POST", base + path, json=body)["groups"] for h in g["hits"]]
+        assert hits and all(is_f32_text(h["score"]) for h in hits), hits
+    pairs = rest.ok("POST", base + "/search/matrix/pairs", json={"sample": 5, "limit": 2})["pairs"]
+    assert pairs and all(is_f32_text(p["score"]) for p in pairs), pairs
+    scores = rest.ok("POST", base + "/search/matrix/offsets", json={"sample": 5, "limit": 2})["scores"]
+    assert scores and all(is_f32_text(s) for s in scores), scores
+    c.close()

@@ -106,16 +106,32 @@ fn push_down(parent: Option<&Filter>, prefetches: &mut [Prefetch]) {
     }
 }
 
-/// Both filters must hold.
+/// Both filters must hold: kept flat when at most one of them has `should`/`min_should`
+/// clauses (their `must` and `must_not` lists are joined), else both nested under `must`.
 fn combined(parent: Option<&Filter>, own: Option<Filter>) -> Option<Filter> {
-    match (parent, own) {
-        (None, own) => own,
-        (Some(parent), None) => Some(parent.clone()),
-        (Some(parent), Some(own)) => Some(Filter {
-            must: Some(vec![Condition::Filter(parent.clone()), Condition::Filter(own)]),
+    let (parent, own) = match (parent, own) {
+        (None, own) => return own,
+        (Some(parent), None) => return Some(parent.clone()),
+        (Some(parent), Some(own)) => (parent.clone(), own),
+    };
+    let alternatives = |f: &Filter| f.should.is_some() || f.min_should.is_some();
+    if alternatives(&parent) && alternatives(&own) {
+        return Some(Filter {
+            must: Some(vec![Condition::Filter(parent), Condition::Filter(own)]),
             ..Filter::default()
-        }),
+        });
     }
+    let (with_alternatives, other) = if alternatives(&parent) { (parent, own) } else { (own, parent) };
+    let join = |a: Option<Vec<Condition>>, b: Option<Vec<Condition>>| match (a, b) {
+        (None, None) => None,
+        (a, b) => Some(a.into_iter().chain(b).flatten().collect()),
+    };
+    Some(Filter {
+        must: join(other.must, with_alternatives.must),
+        must_not: join(other.must_not, with_alternatives.must_not),
+        should: with_alternatives.should,
+        min_should: with_alternatives.min_should,
+    })
 }
 
 /// `filter` that also leaves out `ids`.
@@ -157,4 +173,37 @@ pub(crate) fn example_ids(inputs: &[&VectorInput]) -> Vec<PointId> {
             VectorInput::Dense(_) | VectorInput::Sparse(_) | VectorInput::Multi(_) => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn filter(v: serde_json::Value) -> Filter {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn filters_combine_flat_unless_both_have_alternatives() {
+        let parent = filter(json!({"must": [{"has_id": [1]}], "must_not": [{"has_id": [2]}]}));
+        let own = filter(json!({"must": [{"has_id": [3]}], "should": [{"has_id": [4]}]}));
+        let both = combined(Some(&parent), Some(own.clone())).unwrap();
+        assert_eq!(
+            both,
+            filter(
+                json!({"must": [{"has_id": [1]}, {"has_id": [3]}], "must_not": [{"has_id": [2]}], "should": [{"has_id": [4]}]})
+            )
+        );
+        let nested = combined(Some(&own), Some(own.clone())).unwrap();
+        assert_eq!(
+            nested,
+            Filter {
+                must: Some(vec![Condition::Filter(own.clone()), Condition::Filter(own.clone())]),
+                ..Filter::default()
+            }
+        );
+        assert_eq!(combined(None, Some(own.clone())), Some(own.clone()));
+        assert_eq!(combined(Some(&parent), None), Some(parent));
+    }
 }

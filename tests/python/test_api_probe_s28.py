@@ -226,3 +226,27 @@ def test_grouped_and_matrix_scores_are_written_as_f32(server, rest, collection_n
     scores = rest.ok("POST", base + "/search/matrix/offsets", json={"sample": 5, "limit": 2})["scores"]
     assert scores and all(is_f32_text(s) for s in scores), scores
     c.close()
+
+
+def test_vector_selector_naming_an_unknown_vector_is_400(qc, collection_name):
+    qc.create_collection(
+        collection_name,
+        vectors_config={"a": models.VectorParams(size=2, distance=models.Distance.DOT)},
+        sparse_vectors_config={"s": models.SparseVectorParams()},
+    )
+    qc.upsert(collection_name, points=[models.PointStruct(id=1, vector={"a": [0.1, 0.7]})], wait=True)
+    assert qc.retrieve(collection_name, ids=[1], with_vectors=["a", "s"])[0].vector == {"a": pytest.approx([0.1, 0.7])}
+    reads = [
+        lambda: qc.retrieve(collection_name, ids=[1], with_vectors=["zz"]),
+        lambda: qc.scroll(collection_name, with_vectors=["a", "zz"]),
+        lambda: qc.query_points(collection_name, query=[1.0, 1.0], using="a", with_vectors=["zz"]),
+        lambda: qc.query_points(collection_name, query=1, using="zz"),
+    ]
+    for read in reads:
+        with pytest.raises(Exception) as e:
+            read()
+        assert "Not existing vector name error: zz" in str(e.value)
+        if isinstance(e.value, grpc.RpcError):
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        else:
+            assert "400" in str(e.value)

@@ -13,7 +13,7 @@ use quiver_types::index_params::FieldSchema;
 use quiver_types::json_path::JsonPath;
 use quiver_types::ops::{PointSelector, UpdateOperation};
 use quiver_types::point::{NamedVectors, SparseVector, Vector};
-use quiver_types::query::{OrderBy, QueryVector};
+use quiver_types::query::{OrderBy, QueryVector, WithVector};
 use std::collections::BTreeMap;
 
 fn bad(msg: impl Into<String>) -> CollectionError {
@@ -162,6 +162,20 @@ pub fn prepare_query(config: &CollectionConfig, name: &str, query: &mut QueryVec
             custom.examples_mut().into_iter().try_for_each(|example| prepare_example(config, name, example))
         }
         QueryVector::Random { .. } => Ok(()),
+    }
+}
+
+/// Refuses a vector selector (`with_vector: ["name", …]`) naming a vector the collection does
+/// not have, as Qdrant does, instead of answering without it.
+pub fn check_with_vector(config: &CollectionConfig, with_vector: &WithVector) -> Result<()> {
+    match with_vector {
+        WithVector::Bool(_) => Ok(()),
+        WithVector::Names(names) => {
+            let known = |name: &String| {
+                config.params.vectors.get(name).is_some() || config.params.sparse_vectors.contains_key(name)
+            };
+            names.iter().find(|name| !known(name)).map_or(Ok(()), |name| Err(missing_vector(name)))
+        }
     }
 }
 

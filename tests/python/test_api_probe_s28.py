@@ -250,3 +250,21 @@ def test_vector_selector_naming_an_unknown_vector_is_400(qc, collection_name):
             assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         else:
             assert "400" in str(e.value)
+
+
+def test_prefetch_without_query_reads_its_filtered_points_in_id_order(qc, collection_name):
+    qc.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    qc.upsert(collection_name, points=[models.PointStruct(id=i, vector=[1.0, float(i)], payload={"i": i}) for i in range(20)], wait=True)
+    # The first 5 points (by id) with i >= 5 are re-scored by the outer query.
+    flt = models.Filter(must=[models.FieldCondition(key="i", range=models.Range(gte=5))])
+    res = qc.query_points(collection_name, prefetch=models.Prefetch(filter=flt, limit=5), query=[0.0, 1.0], limit=3).points
+    assert [(p.id, p.score) for p in res] == [(9, 9.0), (8, 8.0), (7, 7.0)]
+    # Without a limit a prefetch reads 10 points; fused, an id-ordered list ranks by id.
+    res = qc.query_points(
+        collection_name,
+        prefetch=[models.Prefetch(), models.Prefetch(query=[0.0, 1.0], limit=2)],
+        query=models.FusionQuery(fusion=models.Fusion.RRF),
+        limit=20,
+    ).points
+    assert len(res) == 12 and {p.id for p in res} == set(range(10)) | {18, 19}
+    assert [p.id for p in res if p.id < 10] == list(range(10))

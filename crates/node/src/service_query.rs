@@ -291,6 +291,8 @@ async fn run_stage(
     lists: Option<Vec<Vec<ScoredPoint>>>,
 ) -> Result<Vec<ScoredPoint>> {
     let query = match (stage.query, lists) {
+        // A prefetch without a query reads the points matching its filter in id order.
+        (None, None) => return scroll_stage(collection, stage, None, stage.filter.clone()).await,
         (Some(QueryInput::Fusion(_)) | None, lists) => return fuse_stage(stage, lists),
         (Some(QueryInput::Formula(formula)), Some(lists)) => {
             let mut scored = formula_stage(collection, formula, lists, stage.filter.clone(), stage.limit).await?;
@@ -308,7 +310,7 @@ async fn run_stage(
         None => stage.filter.clone(),
     };
     if let QueryInput::OrderBy(order_by) = query {
-        return order_by_stage(collection, stage, order_by, filter).await;
+        return scroll_stage(collection, stage, Some(order_by), filter).await;
     }
     let (vector, excluded) = stage_vector(stage, query).await?;
     let filter = query_plan::excluding(filter, excluded);
@@ -338,10 +340,11 @@ async fn run_stage(
     Ok(found)
 }
 
-async fn order_by_stage(
+/// The points matching `filter` in payload order (`order_by`) or in id order.
+async fn scroll_stage(
     collection: &Keyed,
     stage: &Stage<'_>,
-    order_by: &OrderBy,
+    order_by: Option<&OrderBy>,
     filter: Option<Filter>,
 ) -> Result<Vec<ScoredPoint>> {
     let request = ScrollRequest {
@@ -350,7 +353,7 @@ async fn order_by_stage(
         filter,
         with_payload: WithPayload::Bool(false),
         with_vector: WithVector::Bool(false),
-        order_by: Some(order_by.clone()),
+        order_by: order_by.cloned(),
     };
     let page = collection.scroll(request).await?;
     let ids: Vec<PointId> = page.points.iter().map(|r| r.id).collect();
@@ -361,7 +364,7 @@ async fn order_by_stage(
         .map(|r| ScoredPoint {
             version: versions.get(&r.id).copied().unwrap_or(0),
             id: r.id,
-            // As Qdrant, points read in payload order all score 1.
+            // As Qdrant, points read in payload or id order all score 1.
             score: 1.0,
             payload: None,
             vector: None,

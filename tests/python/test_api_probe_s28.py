@@ -146,6 +146,8 @@ SHAPES = [
         {"prefetch": [{"query": {"order_by": "i"}, "score_threshold": 1.0}], "query": {"fusion": "rrf"}},
         "Bad request: Can't use score_threshold with an order_by query.",
     ),
+    ({"query": {"fusion": "rrf"}}, "Wrong input: Validation failed: cannot apply Fusion without prefetches"),
+    ({"query": {"formula": {"sum": ["$score", 1]}}}, "Wrong input: Validation failed: cannot apply Formula without prefetches"),
     (
         {"prefetch": [{"prefetch": [{"query": [1, 0, 0, 0]}]}], "query": {"fusion": "dbsf"}},
         "Bad request: A query is needed to merge the prefetches. Can't have prefetches without defining a query.",

@@ -233,7 +233,7 @@ fn fuse_stage(stage: &Stage<'_>, lists: Option<Vec<Vec<ScoredPoint>>>) -> Result
             Ok(fused)
         }
         (Some(QueryInput::Fusion(_)), None) => {
-            Err(NodeError::BadInput("A fusion query needs prefetches to fuse".into()))
+            Err(NodeError::BadInput("Validation failed: cannot apply Fusion without prefetches".into()))
         }
         // Refused before anything runs (`query_plan::check_shape`).
         (_, Some(_)) => Err(NodeError::BadRequest(
@@ -300,7 +300,7 @@ async fn run_stage(
             return Ok(scored);
         }
         (Some(QueryInput::Formula(_)), None) => {
-            return Err(NodeError::BadInput("a formula query needs prefetches to score".into()));
+            return Err(NodeError::BadInput("Validation failed: cannot apply Formula without prefetches".into()));
         }
         (Some(query), lists) => (query, lists),
     };

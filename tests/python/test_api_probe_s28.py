@@ -270,3 +270,20 @@ def test_prefetch_without_query_reads_its_filtered_points_in_id_order(qc, collec
     ).points
     assert len(res) == 12 and {p.id for p in res} == set(range(10)) | {18, 19}
     assert [p.id for p in res if p.id < 10] == list(range(10))
+
+
+def test_vector_updates_need_points_and_names_like_qdrant(rest, server, collection_name):
+    c = QdrantClient(url=server.url, timeout=30)
+    c.create_collection(collection_name, vectors_config={"a": models.VectorParams(size=2, distance=models.Distance.DOT)})
+    c.upsert(collection_name, points=[models.PointStruct(id=1, vector={"a": [0.1, 0.7]})], wait=True)
+    base = f"/collections/{collection_name}/points"
+    r = rest.post(base + "/vectors/delete?wait=true", json={"points": [1], "vector": []})
+    assert_error(r, 422, "must specify vector names to delete")
+    assert_error(rest.put(base + "/vectors?wait=true", json={"points": []}), 422, "must specify points to update")
+    batch = {"operations": [{"upsert": {"points": [{"id": 2, "vector": {"a": [1, 1]}}]}}, {"delete_vectors": {"points": [1], "vector": []}}]}
+    assert_error(rest.post(base + "/batch?wait=true", json=batch), 422, "must specify vector names to delete")
+    assert c.count(collection_name).count == 1, "a refused batch applies none of its operations"
+    # `vectors` is accepted for `vector`, as in Qdrant.
+    rest.ok("POST", base + "/vectors/delete?wait=true", json={"points": [1], "vectors": ["a"]})
+    assert c.retrieve(collection_name, ids=[1], with_vectors=True)[0].vector == {}
+    c.close()

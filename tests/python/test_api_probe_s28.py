@@ -287,3 +287,15 @@ def test_vector_updates_need_points_and_names_like_qdrant(rest, server, collecti
     rest.ok("POST", base + "/vectors/delete?wait=true", json={"points": [1], "vectors": ["a"]})
     assert c.retrieve(collection_name, ids=[1], with_vectors=True)[0].vector == {}
     c.close()
+
+
+def test_legacy_recommend_and_discover_take_top_for_limit(rest, server, collection_name):
+    c = QdrantClient(url=server.url, timeout=30)
+    c.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    c.upsert(collection_name, points=[models.PointStruct(id=i, vector=[1.0, float(i)]) for i in range(5)], wait=True)
+    base = f"/collections/{collection_name}/points"
+    assert [p["id"] for p in rest.ok("POST", base + "/recommend", json={"positive": [1], "top": 2})] == [4, 3]
+    assert [p["id"] for p in rest.ok("POST", base + "/discover", json={"target": 1, "top": 2})] == [4, 3]
+    batch = rest.ok("POST", base + "/recommend/batch", json={"searches": [{"positive": [1], "top": 1}]})
+    assert [[p["id"] for p in r] for r in batch] == [[4]]
+    c.close()

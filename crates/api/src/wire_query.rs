@@ -470,6 +470,7 @@ pub struct RecommendRequestWire {
     pub(crate) filter: Option<Filter>,
     #[serde(default)]
     pub(crate) params: Option<SearchParams>,
+    #[serde(alias = "top")]
     pub(crate) limit: usize,
     #[serde(default)]
     pub(crate) offset: Option<usize>,

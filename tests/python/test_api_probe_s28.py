@@ -299,3 +299,14 @@ def test_legacy_recommend_and_discover_take_top_for_limit(rest, server, collecti
     batch = rest.ok("POST", base + "/recommend/batch", json={"searches": [{"positive": [1], "top": 1}]})
     assert [[p["id"] for p in r] for r in batch] == [[4]]
     c.close()
+
+
+def test_overwrite_payload_replaces_the_whole_payload_even_with_a_key(qc, rest, collection_name):
+    qc.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    qc.upsert(collection_name, points=[models.PointStruct(id=i, vector=[1.0, 0.0], payload={"keep": i, "obj": {"a": 1}}) for i in (1, 2)], wait=True)
+    r = rest.put(f"/collections/{collection_name}/points/payload?wait=true", json={"payload": {"x": 1}, "points": [1], "key": "obj"})
+    assert r.status_code == 200, r.text
+    assert qc.retrieve(collection_name, ids=[1])[0].payload == {"x": 1}
+    op = models.OverwritePayloadOperation(overwrite_payload=models.SetPayload(payload={"y": 2}, points=[2], key="obj"))
+    qc.batch_update_points(collection_name, update_operations=[op], wait=True)
+    assert qc.retrieve(collection_name, ids=[2])[0].payload == {"y": 2}

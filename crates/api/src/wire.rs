@@ -425,7 +425,8 @@ pub fn set_payload_operation(mut wire: SetPayloadWire, overwrite: bool) -> Resul
     let shard_key = wire.selector.shard_key.take();
     let selector = wire.selector.into_selector()?;
     let op = match overwrite {
-        true => UpdateOperation::OverwritePayload { payload: wire.payload, selector, key: wire.key },
+        // As Qdrant's, an overwrite replaces the whole payload: a `key` is not looked at.
+        true => UpdateOperation::OverwritePayload { payload: wire.payload, selector, key: None },
         false => UpdateOperation::SetPayload { payload: wire.payload, selector, key: wire.key },
     };
     Ok(Write::new(op, shard_key))

@@ -310,3 +310,16 @@ def test_overwrite_payload_replaces_the_whole_payload_even_with_a_key(qc, rest, 
     op = models.OverwritePayloadOperation(overwrite_payload=models.SetPayload(payload={"y": 2}, points=[2], key="obj"))
     qc.batch_update_points(collection_name, update_operations=[op], wait=True)
     assert qc.retrieve(collection_name, ids=[2])[0].payload == {"y": 2}
+
+
+def test_ids_and_filter_together_select_by_the_ids(rest, server, collection_name):
+    c = QdrantClient(url=server.url, timeout=30)
+    c.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    c.upsert(collection_name, points=[models.PointStruct(id=i, vector=[1.0, 0.0], payload={"i": i}) for i in range(4)], wait=True)
+    base = f"/collections/{collection_name}/points"
+    only_3 = {"must": [{"has_id": [3]}]}
+    rest.ok("POST", base + "/payload?wait=true", json={"payload": {"x": 1}, "points": [1], "filter": only_3})
+    rest.ok("POST", base + "/delete?wait=true", json={"points": [0], "filter": only_3})
+    got = {p.id: p.payload for p in c.scroll(collection_name)[0]}
+    assert got == {1: {"i": 1, "x": 1}, 2: {"i": 2}, 3: {"i": 3}}
+    c.close()

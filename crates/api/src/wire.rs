@@ -322,14 +322,12 @@ pub struct SelectorWire {
 }
 
 impl SelectorWire {
-    /// The point selector; the shard key is the caller's to take first.
+    /// The point selector; the shard key is the caller's to take first. Given both, the list of
+    /// ids is used (as Qdrant applies it).
     pub fn into_selector(self) -> Result<PointSelector, ApiError> {
         match (self.points, self.filter) {
-            (Some(ids), None) => Ok(PointSelector::Ids(ids)),
+            (Some(ids), _) => Ok(PointSelector::Ids(ids)),
             (None, Some(filter)) => Ok(PointSelector::Filter(filter)),
-            (Some(_), Some(_)) => {
-                Err(ApiError::bad_input("Either list of point ids or filter must be provided, not both"))
-            }
             (None, None) => Err(ApiError::bad_input("Either list of point ids or filter must be provided")),
         }
     }

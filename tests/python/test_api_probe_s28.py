@@ -323,3 +323,11 @@ def test_ids_and_filter_together_select_by_the_ids(rest, server, collection_name
     got = {p.id: p.payload for p in c.scroll(collection_name)[0]}
     assert got == {1: {"i": 1, "x": 1}, 2: {"i": 2}, 3: {"i": 3}}
     c.close()
+
+
+def test_group_size_zero_names_group_size(rest, server, collection_name):
+    c = QdrantClient(url=server.url, timeout=30)
+    c.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    r = rest.post(f"/collections/{collection_name}/points/query/groups", json={"query": [1, 1], "group_by": "g", "group_size": 0})
+    assert_error(r, 422, "group_size: value 0 invalid, must be 1 or larger")
+    c.close()

@@ -155,6 +155,15 @@ SHAPES = [
 ]
 
 
+def test_rrf_k_below_one_is_422(rest, server, collection_name):
+    c = QdrantClient(url=server.url, timeout=30)
+    fill(c, collection_name)
+    body = {"prefetch": [{"query": [1, 0, 0, 0]}], "query": {"rrf": {"k": 0}}}
+    r = rest.post(f"/collections/{collection_name}/points/query", json=body)
+    assert_error(r, 422, "query.rrf.k: value 0 invalid, must be 1 or larger")
+    c.close()
+
+
 @pytest.mark.parametrize("body,message", SHAPES)
 def test_query_shapes_qdrant_refuses(rest, server, collection_name, body, message):
     c = QdrantClient(url=server.url, timeout=30)

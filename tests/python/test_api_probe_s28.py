@@ -340,3 +340,11 @@ def test_group_size_zero_names_group_size(rest, server, collection_name):
     r = rest.post(f"/collections/{collection_name}/points/query/groups", json={"query": [1, 1], "group_by": "g", "group_size": 0})
     assert_error(r, 422, "group_size: value 0 invalid, must be 1 or larger")
     c.close()
+
+
+def test_formula_beyond_f32_is_refused_not_written_as_null(rest, server, collection_name):
+    c = QdrantClient(url=server.url, timeout=30)
+    fill(c, collection_name)
+    body = {"prefetch": [{"query": [1, 0, 0, 0]}], "query": {"formula": {"mult": [1e38, 1e38]}}}
+    assert_error(rest.post(f"/collections/{collection_name}/points/query", json=body), 400, "non-finite")
+    c.close()

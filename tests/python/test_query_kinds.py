@@ -286,7 +286,8 @@ def test_weighted_rrf(qc, collection_name):
     scores = {}
     for w, lst in ((1.0, a), (3.0, b)):
         for rank, i in enumerate(lst):
-            scores[i] = scores.get(i, 0.0) + w / (2 + rank + 1)
+            # Qdrant's weighted RRF (k = 2): 1 / ((rank + 1) / weight + k - 1)
+            scores[i] = scores.get(i, 0.0) + 1.0 / ((rank + 1) / w + 2 - 1)
     assert [p.id for p in res] == top(scores, 3)
 
 
@@ -307,7 +308,7 @@ def test_bad_query_shapes_are_refused(rest, collection_name, server):
         ({"query": {"context": []}}, "at least one pair"),
         ({"query": {"discover": {"context": [{"positive": 1, "negative": 2}]}}}, "invalid `discover` query"),
         ({"query": {"sample": "sequential"}}, "invalid `sample` query"),
-        ({"query": {"formula": {"sum": ["$score", 1]}}}, "needs prefetches"),
+        ({"query": {"formula": {"sum": ["$score", 1]}}}, "cannot apply Formula without prefetches"),
         ({"query": {"formula": {"cube": "$score"}}, "prefetch": {"query": [1, 0, 0]}}, "formula"),
         ({"query": {"formula": {"gauss_decay": {"x": "n", "midpoint": 2}}}, "prefetch": {"query": [1, 0, 0]}}, "midpoint"),
         ({"query": {"formula": {"sum": ["$score", "absent"]}}, "prefetch": {"query": [1, 0, 0]}}, "absent"),

@@ -12,9 +12,10 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::post;
 use quiver_node::{DistanceMatrix, FacetParams, MatrixRequest};
+use quiver_types::PointId;
 use quiver_types::filter::Filter;
 use quiver_types::shard_key::ShardKeySelector;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub fn routes() -> Router<AppState> {
@@ -96,8 +97,30 @@ async fn matrix_pairs(
     JsonBody(body): JsonBody<MatrixWire>,
 ) -> Reply {
     let m = matrix(&s, &name, &p, body).await?;
-    let pairs: Vec<Value> = m.pairs.iter().map(|x| json!({"a": x.a, "b": x.b, "score": x.score})).collect();
-    Ok(ok(t.0, json!({ "pairs": pairs })))
+    let pairs = m.pairs.iter().map(|x| PairWire { a: x.a, b: x.b, score: x.score }).collect();
+    Ok(ok(t.0, PairsWire { pairs }))
+}
+
+// The matrix bodies are serialized straight from these (not through a `serde_json::Value`,
+// which would widen the `f32` scores to `f64` digits).
+#[derive(Serialize)]
+struct PairWire {
+    a: PointId,
+    b: PointId,
+    score: f32,
+}
+
+#[derive(Serialize)]
+struct PairsWire {
+    pairs: Vec<PairWire>,
+}
+
+#[derive(Serialize)]
+struct OffsetsWire {
+    offsets_row: Vec<u64>,
+    offsets_col: Vec<u64>,
+    scores: Vec<f32>,
+    ids: Vec<PointId>,
 }
 
 async fn matrix_offsets(
@@ -108,6 +131,6 @@ async fn matrix_offsets(
     JsonBody(body): JsonBody<MatrixWire>,
 ) -> Reply {
     let m = matrix(&s, &name, &p, body).await?;
-    let (rows, cols, scores) = m.offsets();
-    Ok(ok(t.0, json!({"offsets_row": rows, "offsets_col": cols, "scores": scores, "ids": m.ids})))
+    let (offsets_row, offsets_col, scores) = m.offsets();
+    Ok(ok(t.0, OffsetsWire { offsets_row, offsets_col, scores, ids: m.ids }))
 }

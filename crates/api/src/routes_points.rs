@@ -63,7 +63,7 @@ async fn update_vectors(
     t: Started,
     JsonBody(body): JsonBody<wire::UpdateVectorsWire>,
 ) -> Reply {
-    write(&s, &name, &p, body.into_operation()?, t).await
+    write(&s, &name, &p, body.checked()?.into_operation()?, t).await
 }
 
 async fn delete_vectors(

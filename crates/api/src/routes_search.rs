@@ -121,7 +121,15 @@ async fn run_groups(
     }
     let query = checked(&caller, query)?;
     let groups = wire::bounded(timeout, s.node.query_groups(name, query, by)).await?;
-    Ok(ok(started.0, serde_json::json!({"groups": groups})))
+    Ok(ok(started.0, Groups { groups }))
+}
+
+/// `{"groups": […]}`, serialized straight from the hits so that scores keep their `f32` form
+/// (through a `serde_json::Value` they would be widened to `f64` digits, unequal to the same
+/// score of an ungrouped query).
+#[derive(serde::Serialize)]
+struct Groups {
+    groups: Vec<quiver_node::service::PointGroup>,
 }
 
 async fn query_groups(

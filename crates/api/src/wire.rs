@@ -323,14 +323,12 @@ pub struct SelectorWire {
 }
 
 impl SelectorWire {
-    /// The point selector; the shard key is the caller's to take first.
+    /// The point selector; the shard key is the caller's to take first. Given both, the list of
+    /// ids is used (as Qdrant applies it).
     pub fn into_selector(self) -> Result<PointSelector, ApiError> {
         match (self.points, self.filter) {
-            (Some(ids), None) => Ok(PointSelector::Ids(ids)),
+            (Some(ids), _) => Ok(PointSelector::Ids(ids)),
             (None, Some(filter)) => Ok(PointSelector::Filter(filter)),
-            (Some(_), Some(_)) => {
-                Err(ApiError::bad_input("Either list of point ids or filter must be provided, not both"))
-            }
             (None, None) => Err(ApiError::bad_input("Either list of point ids or filter must be provided")),
         }
     }
@@ -371,10 +369,19 @@ pub struct UpdateVectorsWire {
 pub struct DeleteVectorsWire {
     #[serde(flatten)]
     pub selector: SelectorWire,
+    #[serde(alias = "vectors")]
     pub vector: Vec<String>,
 }
 
 impl UpdateVectorsWire {
+    /// REST's validation (gRPC accepts an empty list): at least one point.
+    pub fn checked(self) -> Result<Self, ApiError> {
+        match self.points.is_empty() {
+            true => Err(ApiError::validation("points: must specify points to update")),
+            false => Ok(self),
+        }
+    }
+
     pub fn into_operation(self) -> Result<Write, ApiError> {
         let points =
             self.points.into_iter().map(|p| PointVectors { id: p.id, vectors: p.vector.into_named() }).collect();
@@ -399,7 +406,7 @@ pub fn batch_operation(op: Value) -> Result<Write, ApiError> {
             "delete_payload" => delete_payload_operation(serde_json::from_value(v).map_err(ApiError::format)?)?,
             "clear_payload" => clear_payload_operation(serde_json::from_value(v).map_err(ApiError::format)?)?,
             "update_vectors" => {
-                serde_json::from_value::<UpdateVectorsWire>(v).map_err(ApiError::format)?.into_operation()?
+                serde_json::from_value::<UpdateVectorsWire>(v).map_err(ApiError::format)?.checked()?.into_operation()?
             }
             "delete_vectors" => delete_vectors_operation(serde_json::from_value(v).map_err(ApiError::format)?)?,
             other => return Err(ApiError::format(format!("unknown variant `{other}`"))),
@@ -417,7 +424,8 @@ pub fn set_payload_operation(mut wire: SetPayloadWire, overwrite: bool) -> Resul
     let shard_key = wire.selector.shard_key.take();
     let selector = wire.selector.into_selector()?;
     let op = match overwrite {
-        true => UpdateOperation::OverwritePayload { payload: wire.payload, selector, key: wire.key },
+        // As Qdrant's, an overwrite replaces the whole payload: a `key` is not looked at.
+        true => UpdateOperation::OverwritePayload { payload: wire.payload, selector, key: None },
         false => UpdateOperation::SetPayload { payload: wire.payload, selector, key: wire.key },
     };
     Ok(Write::new(op, shard_key))
@@ -437,6 +445,9 @@ pub fn clear_payload_operation(mut wire: SelectorWire) -> Result<Write, ApiError
 }
 
 pub fn delete_vectors_operation(mut wire: DeleteVectorsWire) -> Result<Write, ApiError> {
+    if wire.vector.is_empty() {
+        return Err(ApiError::validation("vector: must specify vector names to delete"));
+    }
     let shard_key = wire.selector.shard_key.take();
     let op = UpdateOperation::DeleteVectors { selector: wire.selector.into_selector()?, names: wire.vector };
     Ok(Write::new(op, shard_key))

@@ -26,6 +26,7 @@ pub struct DiscoverRequestWire {
     pub(crate) filter: Option<Filter>,
     #[serde(default)]
     pub(crate) params: Option<SearchParams>,
+    #[serde(alias = "top")]
     pub(crate) limit: usize,
     #[serde(default)]
     pub(crate) offset: Option<usize>,

@@ -2,7 +2,6 @@
 //! and their `with_lookup`.
 
 use crate::error::ApiError;
-use crate::wire::positive_limit;
 use crate::wire_query::{QueryRequestWire, RecommendRequestWire, SearchWire, no_vector};
 use quiver_node::service::{GroupBy, GroupLookup, QueryInput, QueryPoints, VectorInput};
 use quiver_types::query::{QueryVector, WithPayload, WithVector};
@@ -58,7 +57,10 @@ impl GroupFieldsWire {
     pub(crate) fn into_group_by(self) -> Result<GroupBy, ApiError> {
         Ok(GroupBy {
             group_by: self.group_by,
-            group_size: positive_limit(self.group_size)?,
+            group_size: match self.group_size {
+                0 => return Err(ApiError::validation(quiver_types::validation::at_least("group_size", 0, 1))),
+                n => n,
+            },
             lookup: self.with_lookup.map(GroupLookup::from),
         })
     }

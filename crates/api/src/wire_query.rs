@@ -394,7 +394,12 @@ fn query_input(query: Option<QueryWire>, limit: usize) -> Result<Option<QueryInp
             if weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
                 return Err(ApiError::validation("query.rrf.weights: weights must be finite and not negative"));
             }
-            QueryInput::Fusion(Fusion::Rrf { k: rrf.k.unwrap_or(2), weights })
+            let k = match rrf.k {
+                None => 2,
+                Some(0) => return Err(ApiError::validation(quiver_types::validation::at_least("query.rrf.k", 0, 1))),
+                Some(k) => k,
+            };
+            QueryInput::Fusion(Fusion::Rrf { k, weights })
         }
         QueryWire::OrderBy { order_by } => QueryInput::OrderBy(order_by.into_order_by()),
         QueryWire::Other(kind) => {
@@ -470,6 +475,7 @@ pub struct RecommendRequestWire {
     pub(crate) filter: Option<Filter>,
     #[serde(default)]
     pub(crate) params: Option<SearchParams>,
+    #[serde(alias = "top")]
     pub(crate) limit: usize,
     #[serde(default)]
     pub(crate) offset: Option<usize>,

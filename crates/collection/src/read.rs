@@ -74,6 +74,7 @@ impl Collection {
         let config = self.config();
         validate::prepare_query(&config, &request.vector_name, &mut request.query)?;
         validate::prepare_filter(request.filter.as_ref())?;
+        validate::check_with_vector(&config, &request.with_vector)?;
         let idf = config
             .params
             .sparse_vectors
@@ -112,8 +113,10 @@ impl Collection {
     /// A page of points over the shards `shard_key` selects (all without one).
     pub async fn scroll(&self, request: ScrollRequest, shard_key: Option<&ShardKeySelector>) -> Result<ScrollPage> {
         validate::prepare_filter(request.filter.as_ref())?;
+        validate::check_with_vector(&self.config(), &request.with_vector)?;
         if let Some(order_by) = &request.order_by {
             validate::check_order_by(&self.payload_index(), order_by)?;
+            validate::check_no_offset_with_order_by(request.offset.as_ref())?;
         }
         let limit = request.limit;
         let order = request.order_by.as_ref().map(|o| o.direction.unwrap_or_default());
@@ -192,6 +195,7 @@ impl Collection {
         with_vector: WithVector,
         shard_key: Option<&ShardKeySelector>,
     ) -> Result<Vec<Record>> {
+        validate::check_with_vector(&self.config(), &with_vector)?;
         let mut found: HashMap<PointId, Record> = HashMap::new();
         let routing = self.routing();
         for (shard_id, shard_ids) in self.ids_by_shard(&ids, shard_key)? {

@@ -6,13 +6,14 @@ use crate::error::{CollectionError, Result};
 use quiver_shard::distance::normalize;
 use quiver_shard::validate_filter;
 use quiver_shard::vectors::quantize;
+use quiver_types::PointId;
 use quiver_types::config::{CollectionConfig, Datatype, Distance, VectorParams};
 use quiver_types::filter::Filter;
 use quiver_types::index_params::FieldSchema;
 use quiver_types::json_path::JsonPath;
 use quiver_types::ops::{PointSelector, UpdateOperation};
 use quiver_types::point::{NamedVectors, SparseVector, Vector};
-use quiver_types::query::{OrderBy, QueryVector};
+use quiver_types::query::{OrderBy, QueryVector, WithVector};
 use std::collections::BTreeMap;
 
 fn bad(msg: impl Into<String>) -> CollectionError {
@@ -164,6 +165,20 @@ pub fn prepare_query(config: &CollectionConfig, name: &str, query: &mut QueryVec
     }
 }
 
+/// Refuses a vector selector (`with_vector: ["name", …]`) naming a vector the collection does
+/// not have, as Qdrant does, instead of answering without it.
+pub fn check_with_vector(config: &CollectionConfig, with_vector: &WithVector) -> Result<()> {
+    match with_vector {
+        WithVector::Bool(_) => Ok(()),
+        WithVector::Names(names) => {
+            let known = |name: &String| {
+                config.params.vectors.get(name).is_some() || config.params.sparse_vectors.contains_key(name)
+            };
+            names.iter().find(|name| !known(name)).map_or(Ok(()), |name| Err(missing_vector(name)))
+        }
+    }
+}
+
 /// Validates a read filter.
 pub fn prepare_filter(filter: Option<&Filter>) -> Result<()> {
     check_filter(filter)
@@ -186,6 +201,17 @@ pub fn check_order_by(payload_index: &BTreeMap<String, serde_json::Value>, order
          Range conditions",
         order_by.key
     )))
+}
+
+/// Qdrant refuses a scroll that pages by an id `offset` while ordering by a payload field:
+/// the pages of `order_by` are walked with `order_by.start_from` instead.
+pub fn check_no_offset_with_order_by(offset: Option<&PointId>) -> Result<()> {
+    match offset {
+        None => Ok(()),
+        Some(_) => Err(bad("Cannot use an `offset` when using `order_by`. The alternative for paging is to use \
+             `order_by.start_from` and a filter to exclude the IDs that you've already seen for the \
+             `order_by.start_from` value")),
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,11 @@ impl Keyed {
         Keyed { collection, shard_key }
     }
 
+    /// The collection's name.
+    pub(crate) fn name(&self) -> &str {
+        self.collection.name()
+    }
+
     /// How close two vectors of the vector `name` are (see `Collection::closeness`).
     pub(crate) fn closeness(&self, name: &str) -> impl Fn(&Vector, &Vector) -> f32 + use<> {
         self.collection.closeness(name)

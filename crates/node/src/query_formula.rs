@@ -256,11 +256,12 @@ pub(crate) async fn formula_stage(
         }
         let payload = payloads.get(&id).and_then(Option::as_ref);
         let at = Point { scores: &scores, payload, defaults: &formula.defaults, matches: &matches, id };
-        let score = at.eval(&formula.expression)?;
+        // Finite once reported as an f32 score too (beyond f32's range it would be infinite).
+        let score = at.eval(&formula.expression)? as f32;
         if !score.is_finite() {
             return Err(NodeError::BadInput(format!("the formula gives a non-finite score for point {id}")));
         }
-        point.score = score as f32;
+        point.score = score;
         scored.push(point);
     }
     scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));

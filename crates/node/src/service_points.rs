@@ -125,7 +125,8 @@ impl Node {
             .map(|r| ScoredPoint {
                 version: versions.get(&r.id).copied().unwrap_or(0),
                 id: r.id,
-                score: 0.0,
+                // As Qdrant, points read in id order all score 1.
+                score: 1.0,
                 payload: r.payload,
                 vector: r.vector,
                 shard_key: r.shard_key,

@@ -9,131 +9,16 @@ use crate::keyed::Keyed;
 use crate::node::Node;
 pub use crate::query_examples::{ContextInput, FeedbackInput, Mmr, NaiveFeedback, VectorInput};
 use crate::query_examples::{Examples, Lookup, mmr_stage};
-use crate::query_formula::{Formula, formula_stage};
+use crate::query_formula::formula_stage;
+use crate::query_fusion::fuse;
+use crate::query_plan;
+pub use crate::query_request::{Fusion, LookupFrom, Prefetch, QueryInput, QueryPoints};
 use quiver_collection::SearchRequest;
 use quiver_types::filter::{Condition, Filter, HasIdCondition};
 use quiver_types::point::{ScoredPoint, Vector};
 use quiver_types::query::{CustomQuery, OrderBy, QueryVector, ScrollRequest, SearchParams, WithPayload, WithVector};
-use quiver_types::shard_key::ShardKeySelector;
 use quiver_types::{PointId, SparseVector};
 use std::collections::{BTreeMap, HashMap};
-
-/// Where examples given by id are looked up: another collection, and which of its vectors.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LookupFrom {
-    pub collection: String,
-    pub vector: Option<String>,
-    /// The shard keys of `collection` the examples are read in (Qdrant's `shard_key` of a
-    /// lookup location); every shard when `None`.
-    pub shard_key: Option<ShardKeySelector>,
-}
-
-/// How prefetch results are fused.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Fusion {
-    /// Reciprocal rank fusion: Σ weight / (k + rank), one weight per prefetch (none: all 1).
-    Rrf { k: usize, weights: Vec<f32> },
-    /// Distribution-based score fusion: scores normalised by mean ± 3σ, then summed.
-    Dbsf,
-}
-
-/// What a query asks for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum QueryInput {
-    Nearest(VectorInput),
-    /// Nearest, re-ranked by MMR.
-    NearestMmr(VectorInput, Mmr),
-    Recommend {
-        positive: Vec<VectorInput>,
-        negative: Vec<VectorInput>,
-    },
-    /// Recommend with the `best_score` strategy: each candidate scores by its best similarity to
-    /// a positive example, or negatively when a negative example is closer.
-    RecommendBestScore {
-        positive: Vec<VectorInput>,
-        negative: Vec<VectorInput>,
-    },
-    /// Recommend with the `sum_scores` strategy: Σ similarities to positives − Σ to negatives.
-    RecommendSumScores {
-        positive: Vec<VectorInput>,
-        negative: Vec<VectorInput>,
-    },
-    /// Discovery: rank by how many context pairs a point is on the positive side of, then by
-    /// similarity to the target.
-    Discover {
-        target: VectorInput,
-        context: Vec<ContextInput>,
-    },
-    /// Context search: points on the positive side of every pair score 0, the rest less.
-    Context(Vec<ContextInput>),
-    /// Relevance feedback (`naive`): `a · sim(target) + Σ weight · (sim(better) − sim(worse))`.
-    RelevanceFeedback {
-        target: VectorInput,
-        feedback: Vec<FeedbackInput>,
-        strategy: NaiveFeedback,
-    },
-    /// `sample: random`.
-    SampleRandom,
-    /// Score boosting: an expression over the prefetch scores and the payload.
-    Formula(Formula),
-    Fusion(Fusion),
-    OrderBy(OrderBy),
-}
-
-/// A prefetch: a sub-query whose results feed the outer query.
-#[derive(Debug, Clone)]
-pub struct Prefetch {
-    pub prefetch: Vec<Prefetch>,
-    pub query: Option<QueryInput>,
-    pub using: Option<String>,
-    pub filter: Option<Filter>,
-    pub params: Option<SearchParams>,
-    pub score_threshold: Option<f32>,
-    pub limit: usize,
-    pub lookup_from: Option<LookupFrom>,
-}
-
-/// A universal query.
-#[derive(Debug, Clone)]
-pub struct QueryPoints {
-    pub prefetch: Vec<Prefetch>,
-    pub query: Option<QueryInput>,
-    pub using: Option<String>,
-    pub filter: Option<Filter>,
-    pub params: Option<SearchParams>,
-    pub limit: usize,
-    pub offset: usize,
-    pub score_threshold: Option<f32>,
-    pub with_payload: WithPayload,
-    pub with_vector: WithVector,
-    pub lookup_from: Option<LookupFrom>,
-    /// The shard keys queried (custom sharding); every shard when `None`.
-    pub shard_key: Option<ShardKeySelector>,
-}
-
-impl QueryPoints {
-    /// The collections examples are looked up in (`lookup_from`), at every level.
-    pub fn lookup_collections(&self) -> Vec<&str> {
-        fn walk<'a>(prefetches: &'a [Prefetch], out: &mut Vec<&'a str>) {
-            for p in prefetches {
-                out.extend(p.lookup_from.iter().map(|l| l.collection.as_str()));
-                walk(&p.prefetch, out);
-            }
-        }
-        let mut out: Vec<&str> = self.lookup_from.iter().map(|l| l.collection.as_str()).collect();
-        walk(&self.prefetch, &mut out);
-        out
-    }
-}
-
-fn excluding(filter: Option<Filter>, ids: Vec<PointId>) -> Option<Filter> {
-    if ids.is_empty() {
-        return filter;
-    }
-    let mut filter = filter.unwrap_or_default();
-    filter.must_not.get_or_insert_with(Vec::new).push(Condition::HasId(HasIdCondition { has_id: ids }));
-    Some(filter)
-}
 
 fn restricted_to(filter: Option<Filter>, ids: Vec<PointId>) -> Option<Filter> {
     let mut filter = filter.unwrap_or_default();
@@ -234,56 +119,6 @@ fn average_vector(positive: Vec<Vector>, negative: Vec<Vector>) -> Result<QueryV
     Ok(if multi { QueryVector::Multi(vec![target]) } else { QueryVector::Dense(target) })
 }
 
-fn example_ids(inputs: &[&VectorInput]) -> Vec<PointId> {
-    inputs
-        .iter()
-        .filter_map(|i| match i {
-            VectorInput::Point(id) => Some(*id),
-            VectorInput::Dense(_) | VectorInput::Sparse(_) | VectorInput::Multi(_) => None,
-        })
-        .collect()
-}
-
-fn fuse(lists: Vec<Vec<ScoredPoint>>, fusion: &Fusion) -> Vec<ScoredPoint> {
-    let mut fused: HashMap<PointId, (f32, ScoredPoint)> = HashMap::new();
-    for (i, list) in lists.into_iter().enumerate() {
-        let weight = match fusion {
-            Fusion::Rrf { weights, .. } => weights.get(i).copied().unwrap_or(1.0),
-            Fusion::Dbsf => 1.0,
-        };
-        let scores = fusion_scores(&list, fusion).into_iter().map(|s| s * weight);
-        for (point, score) in list.into_iter().zip(scores) {
-            fused.entry(point.id).or_insert((0.0, point)).0 += score;
-        }
-    }
-    let mut out: Vec<ScoredPoint> = fused
-        .into_values()
-        .map(|(score, mut point)| {
-            point.score = score;
-            point
-        })
-        .collect();
-    out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-    out
-}
-
-/// Per-list fused contributions. Lists come best-first; a list whose scores ascend (a distance
-/// metric) is negated first so that larger is better before normalisation.
-fn fusion_scores(list: &[ScoredPoint], fusion: &Fusion) -> Vec<f32> {
-    match fusion {
-        Fusion::Rrf { k, .. } => (0..list.len()).map(|rank| 1.0 / (*k as f32 + rank as f32 + 1.0)).collect(),
-        Fusion::Dbsf => {
-            let ascending = list.first().zip(list.last()).is_some_and(|(a, b)| a.score < b.score);
-            let raw: Vec<f32> = list.iter().map(|p| if ascending { -p.score } else { p.score }).collect();
-            let n = raw.len().max(1) as f32;
-            let mean = raw.iter().sum::<f32>() / n;
-            let std = (raw.iter().map(|s| (s - mean) * (s - mean)).sum::<f32>() / n).sqrt();
-            let (low, high) = (mean - 3.0 * std, mean + 3.0 * std);
-            raw.iter().map(|s| if high > low { ((s - low) / (high - low)).clamp(0.0, 1.0) } else { 0.5 }).collect()
-        }
-    }
-}
-
 fn union_ids(lists: &[Vec<ScoredPoint>]) -> Vec<PointId> {
     let mut ids: Vec<PointId> = lists.iter().flatten().map(|p| p.id).collect();
     ids.sort();
@@ -298,6 +133,12 @@ impl Node {
             return self.admitted(name, crate::strict::Traffic::Read, Box::pin(self.query_points(name, query))).await;
         }
         let collection = self.resolve(name)?;
+        query_plan::check_shape(&query)?;
+        let mut query = query_plan::with_plan_filters(query, collection.name());
+        if query.prefetch.is_empty() && matches!(query.query, Some(QueryInput::SampleRandom)) {
+            // As Qdrant: a random sample has no stable order to page through.
+            query.offset = 0;
+        }
         let limit = query.limit.saturating_add(query.offset);
         self.check_read(&collection, Some(limit), query.filter.as_ref(), query.params.as_ref())?;
         self.check_prefetches(&collection, &query.prefetch)?;
@@ -340,7 +181,7 @@ impl Node {
             Some(from) => Lookup {
                 collection: Keyed::new(self.resolve(&from.collection)?, from.shard_key.clone()),
                 vector: from.vector.clone().unwrap_or_else(|| using.to_string()),
-                foreign: true,
+                foreign: query_plan::is_foreign(Some(from), collection.name()),
             },
         })
     }
@@ -381,7 +222,7 @@ fn fuse_stage(stage: &Stage<'_>, lists: Option<Vec<Vec<ScoredPoint>>>) -> Result
                 && weights.len() != lists.len()
             {
                 return Err(NodeError::BadInput(format!(
-                    "rrf has {} weights for {} prefetches",
+                    "Number of weights in RRF should match number of pre-fetches: got {}, expected {}",
                     weights.len(),
                     lists.len()
                 )));
@@ -392,13 +233,12 @@ fn fuse_stage(stage: &Stage<'_>, lists: Option<Vec<Vec<ScoredPoint>>>) -> Result
             Ok(fused)
         }
         (Some(QueryInput::Fusion(_)), None) => {
-            Err(NodeError::BadInput("A fusion query needs prefetches to fuse".into()))
+            Err(NodeError::BadInput("Validation failed: cannot apply Fusion without prefetches".into()))
         }
-        (_, Some(lists)) => {
-            let mut merged = fuse(lists, &Fusion::Rrf { k: 2, weights: Vec::new() });
-            merged.truncate(stage.limit);
-            Ok(merged)
-        }
+        // Refused before anything runs (`query_plan::check_shape`).
+        (_, Some(_)) => Err(NodeError::BadRequest(
+            "A query is needed to merge the prefetches. Can't have prefetches without defining a query.".into(),
+        )),
         (_, None) => Err(NodeError::BadInput("A query or a prefetch is required".into())),
     }
 }
@@ -406,23 +246,8 @@ fn fuse_stage(stage: &Stage<'_>, lists: Option<Vec<Vec<ScoredPoint>>>) -> Result
 /// The ranking a stage's query asks the shards for, and the example ids it must exclude.
 async fn stage_vector(stage: &Stage<'_>, query: &QueryInput) -> Result<(QueryVector, Vec<PointId>)> {
     let examples = Examples { lookup: &stage.lookup };
-    let inputs: Vec<&VectorInput> = match query {
-        QueryInput::Nearest(input) | QueryInput::NearestMmr(input, _) => vec![input],
-        QueryInput::Recommend { positive, negative }
-        | QueryInput::RecommendBestScore { positive, negative }
-        | QueryInput::RecommendSumScores { positive, negative } => positive.iter().chain(negative).collect(),
-        QueryInput::Discover { target, context } => {
-            std::iter::once(target).chain(context.iter().flat_map(|p| [&p.positive, &p.negative])).collect()
-        }
-        QueryInput::Context(pairs) => pairs.iter().flat_map(|p| [&p.positive, &p.negative]).collect(),
-        QueryInput::RelevanceFeedback { target, feedback, .. } => {
-            std::iter::once(target).chain(feedback.iter().map(|f| &f.example)).collect()
-        }
-        QueryInput::SampleRandom | QueryInput::Formula(_) | QueryInput::Fusion(_) | QueryInput::OrderBy(_) => {
-            Vec::new()
-        }
-    };
-    let excluded = if stage.lookup.foreign { Vec::new() } else { example_ids(&inputs) };
+    let inputs = query_plan::example_inputs(query);
+    let excluded = if stage.lookup.foreign { Vec::new() } else { query_plan::example_ids(&inputs) };
     let vector = match query {
         QueryInput::Nearest(input) | QueryInput::NearestMmr(input, _) => examples.one(input).await?.into(),
         QueryInput::Recommend { positive, negative } => {
@@ -466,6 +291,8 @@ async fn run_stage(
     lists: Option<Vec<Vec<ScoredPoint>>>,
 ) -> Result<Vec<ScoredPoint>> {
     let query = match (stage.query, lists) {
+        // A prefetch without a query reads the points matching its filter in id order.
+        (None, None) => return scroll_stage(collection, stage, None, stage.filter.clone()).await,
         (Some(QueryInput::Fusion(_)) | None, lists) => return fuse_stage(stage, lists),
         (Some(QueryInput::Formula(formula)), Some(lists)) => {
             let mut scored = formula_stage(collection, formula, lists, stage.filter.clone(), stage.limit).await?;
@@ -473,7 +300,7 @@ async fn run_stage(
             return Ok(scored);
         }
         (Some(QueryInput::Formula(_)), None) => {
-            return Err(NodeError::BadInput("a formula query needs prefetches to score".into()));
+            return Err(NodeError::BadInput("Validation failed: cannot apply Formula without prefetches".into()));
         }
         (Some(query), lists) => (query, lists),
     };
@@ -483,10 +310,10 @@ async fn run_stage(
         None => stage.filter.clone(),
     };
     if let QueryInput::OrderBy(order_by) = query {
-        return order_by_stage(collection, stage, order_by, filter).await;
+        return scroll_stage(collection, stage, Some(order_by), filter).await;
     }
     let (vector, excluded) = stage_vector(stage, query).await?;
-    let filter = excluding(filter, excluded);
+    let filter = query_plan::excluding(filter, excluded);
     let mut request = SearchRequest {
         vector_name: stage.using.clone(),
         query: vector,
@@ -505,13 +332,19 @@ async fn run_stage(
         let candidates = collection.search(request).await?;
         return mmr_stage(collection, stage.using.as_str(), candidates, mmr, stage.limit);
     }
-    Ok(collection.search(request).await?)
+    let mut found = collection.search(request).await?;
+    if let QueryInput::SampleRandom = query {
+        // The random order is the answer; as Qdrant, every sampled point scores 1.
+        found.iter_mut().for_each(|p| p.score = 1.0);
+    }
+    Ok(found)
 }
 
-async fn order_by_stage(
+/// The points matching `filter` in payload order (`order_by`) or in id order.
+async fn scroll_stage(
     collection: &Keyed,
     stage: &Stage<'_>,
-    order_by: &OrderBy,
+    order_by: Option<&OrderBy>,
     filter: Option<Filter>,
 ) -> Result<Vec<ScoredPoint>> {
     let request = ScrollRequest {
@@ -520,7 +353,7 @@ async fn order_by_stage(
         filter,
         with_payload: WithPayload::Bool(false),
         with_vector: WithVector::Bool(false),
-        order_by: Some(order_by.clone()),
+        order_by: order_by.cloned(),
     };
     let page = collection.scroll(request).await?;
     let ids: Vec<PointId> = page.points.iter().map(|r| r.id).collect();
@@ -531,7 +364,8 @@ async fn order_by_stage(
         .map(|r| ScoredPoint {
             version: versions.get(&r.id).copied().unwrap_or(0),
             id: r.id,
-            score: 0.0,
+            // As Qdrant, points read in payload or id order all score 1.
+            score: 1.0,
             payload: None,
             vector: None,
             shard_key: None,

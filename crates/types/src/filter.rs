@@ -32,18 +32,21 @@ pub struct MinShould {
     pub min_count: usize,
 }
 
+/// One condition or a list of them. The shape is decided by the JSON first: a list is a list of
+/// conditions and an object is one condition, so that a list holding one malformed condition is
+/// refused instead of being read as a condition laid out as a sequence (serde reads a struct from
+/// a sequence of its fields, which turned `[{"key": "k", "match": {"value": 1.5}}]` into
+/// `is_empty: {"key": "k"}`).
 fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Condition>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        Many(Vec<Condition>),
-        One(Box<Condition>),
+    use serde::de::Error;
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(list @ serde_json::Value::Array(_)) => serde_json::from_value(list).map(Some).map_err(D::Error::custom),
+        Some(one @ serde_json::Value::Object(_)) => {
+            serde_json::from_value(one).map(|c| Some(vec![c])).map_err(D::Error::custom)
+        }
+        Some(other) => Err(D::Error::custom(format!("expected a condition or a list of conditions, got {other}"))),
     }
-    Ok(match Option::<OneOrMany>::deserialize(d)? {
-        None => None,
-        Some(OneOrMany::Many(v)) => Some(v),
-        Some(OneOrMany::One(c)) => Some(vec![*c]),
-    })
 }
 
 /// One condition of a filter.
@@ -243,5 +246,21 @@ mod tests {
         assert!(matches!(&must[4], Condition::Nested(c) if c.nested.key == "arr"));
         // A filter nested as a condition still refuses unknown fields.
         assert!(serde_json::from_value::<Filter>(json!({"must": [{"should": [], "zz": 1}]})).is_err());
+    }
+
+    #[test]
+    fn a_malformed_condition_in_a_list_is_refused_not_read_as_another_condition() {
+        for bad in
+            [json!({"value": [1]}), json!({"value": 1.5}), json!({"value": null}), json!({}), json!({"any": [1, "a"]})]
+        {
+            let body = json!({"must": [{"key": "k", "match": bad}]});
+            assert!(serde_json::from_value::<Filter>(body.clone()).is_err(), "{body}");
+            let one = json!({"must_not": {"key": "k", "match": bad}});
+            assert!(serde_json::from_value::<Filter>(one.clone()).is_err(), "{one}");
+        }
+        assert!(serde_json::from_value::<Filter>(json!({"should": 5})).is_err());
+        let filter: Filter =
+            serde_json::from_value(json!({"must": null, "should": {"key": "k", "match": {"value": 1}}})).unwrap();
+        assert!(filter.must.is_none() && filter.should.is_some_and(|s| s.len() == 1));
     }
 }

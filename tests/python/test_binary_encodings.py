@@ -11,7 +11,7 @@ import pytest
 import requests
 from qdrant_client import QdrantClient, models
 
-from qhelpers import wait_green_indexed
+from qhelpers import wait_green_indexed, wait_until
 
 DIM = 48
 N = 1500
@@ -56,6 +56,18 @@ def _create(client, name, vecs, quantization=None, vector_quantization=None, usi
         ]
         client.upsert(name, points=points, wait=True)
     return _wait_green(client, name)
+
+
+def _wait_codes_searched(client, name, vecs):
+    """Until searches run on the quantized codes (the frozen graph copy and the codes installed,
+    which may follow the green status): a `rescore: false` answer then carries estimated
+    scores, not the exact ones."""
+    raw = models.SearchParams(quantization=models.QuantizationSearchParams(rescore=False))
+
+    def estimated():
+        found = client.query_points(name, query=vecs[0].tolist(), limit=5, search_params=raw).points
+        return any(abs(p.score - float(vecs[p.id] @ vecs[0])) > 1e-4 for p in found)
+    wait_until(estimated, timeout=60, what=f"searches of {name} on its quantized codes")
 
 
 def _recall(client, name, vecs, quantization, using=None, shift=0.0, queries=20):
@@ -113,12 +125,14 @@ def test_two_bits_beat_one_bit_on_shifted_vectors(qclient, collection_name):
     # Every value positive: one bit's signs are all alike; two bits code around each mean.
     vecs = _vectors(2.0)
     _create(qclient, collection_name, vecs, quantization=_binary(models.BinaryQuantizationEncoding.ONE_BIT))
+    _wait_codes_searched(qclient, collection_name, vecs)
     one_bit = _recall(qclient, collection_name, vecs, OVERSAMPLED, shift=2.0)
     recalls = {}
     for encoding in ENCODINGS:
         qclient.update_collection(collection_name, quantization_config=_binary(encoding))
         _wait_green(qclient, collection_name)
         assert qclient.get_collection(collection_name).config.quantization_config.binary.encoding == encoding
+        _wait_codes_searched(qclient, collection_name, vecs)
         recalls[encoding.value] = _recall(qclient, collection_name, vecs, OVERSAMPLED, shift=2.0)
     print(f"shifted, oversampling 4: one_bit {one_bit}, {recalls}")
     assert recalls["two_bits"] > one_bit + 0.3 and recalls["one_and_half_bits"] > one_bit + 0.2, (one_bit, recalls)

@@ -46,7 +46,7 @@ def _create(client, name, vecs, quantization=None, vector_quantization=None, usi
         name,
         vectors_config={using: params} if using else params,
         hnsw_config=models.HnswConfigDiff(m=16, ef_construct=64),
-        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1),
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=0),
         quantization_config=quantization,
     )
     for start in range(0, N, 500):
@@ -55,6 +55,9 @@ def _create(client, name, vecs, quantization=None, vector_quantization=None, usi
             for i in range(start, min(start + 500, N))
         ]
         client.upsert(name, points=points, wait=True)
+    # Indexing starts once every point is in: the graph, its frozen copy and the codes then
+    # cover them all (a copy taken between batches leaves later points to an exact scan).
+    client.update_collection(name, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1))
     return _wait_green(client, name)
 
 

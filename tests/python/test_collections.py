@@ -194,6 +194,25 @@ def test_patch_read_fan_out_is_kept_and_shown(server, rest, collection_name, grp
     assert (raw["read_fan_out_factor"], raw["read_fan_out_delay_ms"]) == (2, 35), raw
 
 
+def test_bulk_load_with_indexing_off_then_on_builds_the_index(client, collection_name):
+    """Qdrant's bulk-load recipe: `indexing_threshold: 0` while loading, then a PATCH turns
+    indexing on and the index is built without another write or a restart."""
+    import numpy as np
+    from qhelpers import wait_green_indexed
+
+    client.create_collection(
+        collection_name,
+        vectors_config=models.VectorParams(size=16, distance=models.Distance.COSINE),
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=0),
+    )
+    vecs = np.random.default_rng(3).normal(size=(1200, 16))
+    client.upsert(collection_name, [models.PointStruct(id=i, vector=v.tolist()) for i, v in enumerate(vecs)], wait=True)
+    assert client.get_collection(collection_name).indexed_vectors_count == 0
+    client.update_collection(collection_name, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1))
+    info = wait_green_indexed(client, collection_name, 1200, timeout=60)
+    assert info.config.optimizer_config.indexing_threshold == 1
+
+
 def test_update_unknown_collection_404(rest):
     r = rest.patch("/collections/no_such_coll_patch", json={"optimizers_config": {"indexing_threshold": 1}})
     assert_error(r, 404, "Not found: Collection `no_such_coll_patch` doesn't exist!")

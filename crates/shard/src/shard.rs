@@ -263,6 +263,20 @@ impl LocalShard {
         self.indexer.notify();
     }
 
+    /// Takes the collection's indexing settings changed at run time (`PATCH` of
+    /// `optimizers_config.indexing_threshold` or of `hnsw_config`): a shard whose indexing was
+    /// off (threshold 0, Qdrant's bulk-load recipe) or under the threshold starts its index now.
+    /// New HNSW parameters apply to graphs built from now on.
+    pub fn set_indexing(&self, index: &crate::index_config::IndexConfig) {
+        {
+            let mut config = self.config.write();
+            config.index.hnsw = index.hnsw.clone();
+            config.index.indexing_threshold_kb = index.indexing_threshold_kb;
+            self.indexer.set_vectors(config.dense.clone(), config.index.clone());
+        }
+        self.indexer.notify();
+    }
+
     /// Whether every quantized copy the shard's vectors should have is built.
     pub fn quantization_ready(&self) -> bool {
         let table = self.table.read();

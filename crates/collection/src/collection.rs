@@ -321,14 +321,8 @@ impl Collection {
         let bytes = serde_json::to_vec_pretty(&config).map_err(|e| service("encode config", e))?;
         write_atomic(&self.dir().join(CONFIG_FILE), &bytes).map_err(|e| service("write collection config", e))?;
         // Quantization and indexing changes converge in the background in each local shard.
-        let quantization = quantization(&config);
-        let indexing = before.index.hnsw != after.index.hnsw
-            || before.index.indexing_threshold_kb != after.index.indexing_threshold_kb;
         for shard in self.replica_sets().iter().filter_map(|set| set.local()) {
-            shard.set_quantization(&quantization);
-            if indexing {
-                shard.set_indexing(&after.index);
-            }
+            shard.set_index_settings(&after.index);
         }
         self.ctx.set_config(config);
         if columns_change && drops {

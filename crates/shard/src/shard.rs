@@ -249,29 +249,34 @@ impl LocalShard {
     /// Sets the quantization of each dense vector (missing: none). A new kind is built by the
     /// indexer in the background; searches use the original vectors until it is installed.
     pub fn set_quantization(&self, quantization: &BTreeMap<String, QuantizationKind>) {
+        self.set_indexing(|index| index.quantization = quantization.clone());
+    }
+
+    /// Takes the collection's index settings as changed at run time (`PATCH` of the
+    /// quantization, `optimizers_config.indexing_threshold` or `hnsw_config`): a new quantized
+    /// kind is built in the background, and a shard whose indexing was off (threshold 0,
+    /// Qdrant's bulk-load recipe) or under the threshold starts its index now. New HNSW
+    /// parameters apply to graphs built from now on.
+    pub fn set_index_settings(&self, settings: &crate::index_config::IndexConfig) {
+        self.set_indexing(|index| {
+            index.quantization = settings.quantization.clone();
+            index.hnsw = settings.hnsw.clone();
+            index.indexing_threshold_kb = settings.indexing_threshold_kb;
+        });
+    }
+
+    /// Changes the index settings with `change`, gives the table the quantization they name and
+    /// the indexer the settings, then wakes it.
+    fn set_indexing(&self, change: impl FnOnce(&mut crate::index_config::IndexConfig)) {
         {
             // The table before the config, as every reader takes them (a search holds the table
             // while it reads the config): the other order could deadlock with a search.
             let mut table = self.table.write();
             let mut config = self.config.write();
+            change(&mut config.index);
             for name in config.dense.keys() {
-                table.set_quantization(name, quantization.get(name).copied());
+                table.set_quantization(name, config.index.quantization.get(name).copied());
             }
-            config.index.quantization = quantization.clone();
-            self.indexer.set_vectors(config.dense.clone(), config.index.clone());
-        }
-        self.indexer.notify();
-    }
-
-    /// Takes the collection's indexing settings changed at run time (`PATCH` of
-    /// `optimizers_config.indexing_threshold` or of `hnsw_config`): a shard whose indexing was
-    /// off (threshold 0, Qdrant's bulk-load recipe) or under the threshold starts its index now.
-    /// New HNSW parameters apply to graphs built from now on.
-    pub fn set_indexing(&self, index: &crate::index_config::IndexConfig) {
-        {
-            let mut config = self.config.write();
-            config.index.hnsw = index.hnsw.clone();
-            config.index.indexing_threshold_kb = index.indexing_threshold_kb;
             self.indexer.set_vectors(config.dense.clone(), config.index.clone());
         }
         self.indexer.notify();

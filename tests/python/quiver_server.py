@@ -39,11 +39,22 @@ def quiver_bin() -> Path:
     return Path(os.environ.get("QUIVER_BIN", str(DEFAULT_BIN)))
 
 
+# Ports this process has handed out: a released port is often handed back by the kernel at once,
+# so a test that takes a port for its own use (a metrics port) and then starts a server would
+# otherwise see the server take the same port.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A port that is free right now (bound to port 0 and released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port that is free right now (bound to port 0 and released), never one this process has
+    handed out before."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def _port_is_free(port: int) -> bool:
@@ -117,8 +128,6 @@ class QuiverServer:
         if new_ports or self.http_port is None:
             self.http_port = free_port()
             self.grpc_port = free_port()
-            while self.grpc_port == self.http_port:
-                self.grpc_port = free_port()
         else:
             # Same ports as before (so clients keep working). After a SIGKILL the port may
             # take a moment to be released; wait for it (bounded).

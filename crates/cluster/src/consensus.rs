@@ -346,6 +346,12 @@ impl Consensus {
         *self.last_contact.lock() = Some(Instant::now());
     }
 
+    /// How long a voter refuses to vote after its last message from a leader (openraft's
+    /// leader lease: the maximum election timeout).
+    pub fn leader_lease(&self) -> Duration {
+        Duration::from_millis(self.raft.config().election_timeout_max)
+    }
+
     /// The current leader, if known.
     pub fn leader(&self) -> Option<PeerId> {
         self.raft.metrics().borrow().current_leader

@@ -30,6 +30,7 @@ impl Node {
         let Some(mut applied) = self.cluster().map(|c| c.consensus.subscribe()) else { return };
         tokio::spawn(async move {
             let mut last_ok: HashMap<PeerId, Instant> = HashMap::new();
+            let mut followed: Option<PeerId> = None;
             let mut answered: Option<BTreeSet<PeerId>> = None;
             let mut was_in_contact = false;
             let mut seen = applied.borrow_and_update().state.clone();
@@ -51,6 +52,11 @@ impl Node {
                 let Some(node) = weak.upgrade() else { return };
                 match wake {
                     Wake::Metadata => {
+                        // A new leader's first entry: its first round starts now, not up to a
+                        // round later, so that a killed leader is found silent sooner.
+                        if answered.is_none() && node.leads() {
+                            next_round = Instant::now();
+                        }
                         let current = applied.borrow_and_update().state.clone();
                         node.on_metadata_change(&mut seen, current, &last_ok, answered.as_ref()).await;
                         continue;
@@ -65,7 +71,7 @@ impl Node {
                 }
                 next_round = Instant::now() + PING_EVERY;
                 was_in_contact = node.track_contact(was_in_contact);
-                answered = node.health_round(&mut last_ok).await;
+                answered = node.health_round(&mut last_ok, &mut followed).await;
                 node.recover_dead_replicas().await;
                 if let Some(answered) = &answered {
                     node.keep_placement(&last_ok, answered).await;
@@ -135,13 +141,24 @@ impl Node {
     }
 
     /// On the Raft leader: pings every peer, marks the replicas of peers silent for `DEAD_AFTER`
-    /// `Dead`, and returns the peers that answered.
-    async fn health_round(&self, last_ok: &mut HashMap<PeerId, Instant>) -> Option<BTreeSet<PeerId>> {
+    /// `Dead`, and returns the peers that answered. `followed`: the leader this peer last
+    /// followed, whose silence began before this peer's first round as leader.
+    async fn health_round(
+        &self,
+        last_ok: &mut HashMap<PeerId, Instant>,
+        followed: &mut Option<PeerId>,
+    ) -> Option<BTreeSet<PeerId>> {
         let cluster = self.cluster()?;
         let me = self.peer_id();
-        if cluster.consensus.leader() != Some(me) {
+        let leader = cluster.consensus.leader();
+        if leader != Some(me) {
             last_ok.clear();
+            // A candidate knows no leader: keep the one it followed.
+            *followed = leader.or(*followed);
             return None;
+        }
+        if let Some(deposed) = followed.take().filter(|peer| *peer != me && last_ok.is_empty()) {
+            last_ok.insert(deposed, silent_since(Instant::now(), cluster.consensus.leader_lease()));
         }
         let peers = cluster.consensus.state().state.peers.clone();
         let pings = peers.iter().filter(|(id, _)| **id != me).map(|(id, info)| {
@@ -165,6 +182,11 @@ impl Node {
         }
         last_ok.retain(|peer, _| peers.contains_key(peer));
         Some(answered)
+    }
+
+    /// Whether this peer is the Raft leader.
+    fn leads(&self) -> bool {
+        self.cluster().is_some_and(|c| c.consensus.leader() == Some(self.peer_id()))
     }
 
     /// Proposes `Dead` for every replica of `peer` that is not `Dead` yet.
@@ -206,6 +228,17 @@ enum Wake {
     Metadata,
 }
 
+/// Since when, at the latest, the leader this peer followed has been silent, as seen in this
+/// peer's first round as the new leader (`now`). A voter grants its vote only a leader lease
+/// after its last message from the leader, and every quorum of the deposed leader includes a
+/// voter of this peer's election: so the deposed leader's last evidence of a quorum, and with it
+/// its contact window (design record 003 §7), began at least a lease before this election, and
+/// `now` is after it. Counting its silence from then marks a killed leader `Dead` as soon after
+/// the election as any other peer, instead of a full `DEAD_AFTER` later.
+fn silent_since(now: Instant, leader_lease: Duration) -> Instant {
+    now.checked_sub(leader_lease).unwrap_or(now)
+}
+
 /// The earliest end still to come of the grace period of a peer that did not answer the last
 /// round (`None` with the feature off or before a round as leader).
 fn grace_ends(
@@ -226,6 +259,18 @@ fn grace_ends(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deposed_leader_counts_silent_from_one_lease_before_the_first_round() {
+        let now = Instant::now() + Duration::from_secs(10);
+        let lease = Duration::from_millis(1200);
+        assert_eq!(silent_since(now, lease), now - lease);
+        // It is marked Dead a lease sooner than a peer first seen silent in that round, and not
+        // before its contact window (2 s after its last quorum, at most `now - lease`) has ended.
+        let dead_at = silent_since(now, lease) + DEAD_AFTER;
+        assert!(dead_at < now + DEAD_AFTER);
+        assert!(dead_at > now - lease + quiver_cluster::consensus::CONTACT_WINDOW);
+    }
 
     #[test]
     fn the_next_grace_end_is_the_earliest_to_come_of_a_silent_peer() {

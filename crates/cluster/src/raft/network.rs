@@ -80,9 +80,15 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<u64>, openraft::error::Infallible> {
+        // The evidence of leadership an acknowledgement gives dates from when the request was
+        // sent, before the follower refreshed its leader lease: counting from the answer's arrival
+        // would stretch this leader's contact window past the lease its followers hold.
+        let sent = tokio::time::Instant::now();
         let response: AppendEntriesResponse<u64> = self.send(RaftRpc::AppendEntries, &rpc, &option).await?;
         if response.is_success() {
-            self.acks.lock().insert(self.target, tokio::time::Instant::now());
+            let mut acks = self.acks.lock();
+            let acked = acks.entry(self.target).or_insert(sent);
+            *acked = (*acked).max(sent);
         }
         Ok(response)
     }

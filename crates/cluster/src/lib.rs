@@ -3,6 +3,7 @@
 //! keys), proposing operations and awaiting their application (`consensus`).
 
 pub mod consensus;
+pub mod contact;
 pub mod error;
 mod membership;
 mod peer_status;

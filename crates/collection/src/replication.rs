@@ -20,7 +20,7 @@ use std::time::Duration;
 pub const SHARD_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long after a replica failed the write path waits before proposing it `Dead`. Longer than
-/// the contact window of a peer (2 s, `quiver_cluster::consensus::CONTACT_WINDOW`): a replica cut
+/// the contact window of a peer (2 s, `quiver_cluster::contact::CONTACT_WINDOW`): a replica cut
 /// off from the cluster has stopped serving reads before it can be deactivated and writes are
 /// acknowledged without it.
 pub const DEACTIVATION_DELAY: Duration = Duration::from_millis(2500);

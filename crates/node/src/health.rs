@@ -269,7 +269,7 @@ mod tests {
         // before its contact window (2 s after its last quorum, at most `now - lease`) has ended.
         let dead_at = silent_since(now, lease) + DEAD_AFTER;
         assert!(dead_at < now + DEAD_AFTER);
-        assert!(dead_at > now - lease + quiver_cluster::consensus::CONTACT_WINDOW);
+        assert!(dead_at > now - lease + quiver_cluster::contact::CONTACT_WINDOW);
     }
 
     #[test]

@@ -41,7 +41,7 @@ impl ReplicaSet {
         self.await_contact().await;
         let total = self.states().len();
         let required = consistency.required(total);
-        let mut readable: Vec<Option<PeerId>> = self.remote_readable(ports.me).into_iter().map(Some).collect();
+        let mut readable: Vec<Option<PeerId>> = self.remote_read_order(ports.me).into_iter().map(Some).collect();
         if self.servable_local().await.is_some() {
             readable.insert(0, None);
         }
@@ -133,7 +133,7 @@ impl ReplicaSet {
             if local.is_none() && self.none_readable() {
                 return Err(not_enough_active_replicas(self.shard_id, ports.me));
             }
-            let remotes = self.remote_readable(ports.me).into_iter().map(Candidate::Remote);
+            let remotes = self.remote_read_order(ports.me).into_iter().map(Candidate::Remote);
             let candidates = local.map(Candidate::Local).into_iter().chain(remotes);
             let failed = match self.first_answer(ports, candidates, extra, &request).await {
                 Ok(response) => return Ok(response),

@@ -54,6 +54,8 @@ pub struct ReplicaSet {
     pub(crate) lagging: std::sync::atomic::AtomicBool,
     /// As primary: when replicas were last compared with this one.
     pub(crate) last_repair: parking_lot::Mutex<Option<tokio::time::Instant>>,
+    /// Turns of the remote replicas a read asks first (`remote_read_order`).
+    read_turn: std::sync::atomic::AtomicUsize,
     /// Held (shared) by the primary while it checks its term and appends a write, and
     /// (exclusively) while the replica states change: a role change never slips between them.
     pub(crate) role: parking_lot::RwLock<()>,
@@ -127,6 +129,7 @@ impl ReplicaSet {
             role: parking_lot::RwLock::new(()),
             lagging: std::sync::atomic::AtomicBool::new(false),
             last_repair: parking_lot::Mutex::new(None),
+            read_turn: std::sync::atomic::AtomicUsize::new(0),
             term: std::sync::atomic::AtomicU64::new(0),
             transfer_progress: parking_lot::Mutex::new(None),
             departed: parking_lot::Mutex::new(Vec::new()),
@@ -334,6 +337,19 @@ impl ReplicaSet {
         peers.iter().filter(|(p, s)| **p != me && s.is_readable()).map(|(p, _)| *p).collect()
     }
 
+    /// Other peers with readable replicas, in the order a read asks them: each read starts one
+    /// further along, so reads from a peer without a local replica spread over the replicas
+    /// instead of all going to the lowest peer id (deterministic, for the simulation).
+    pub fn remote_read_order(&self, me: PeerId) -> Vec<PeerId> {
+        let mut remotes = self.remote_readable(me);
+        if remotes.len() > 1 {
+            let turn = self.read_turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let first = turn % remotes.len();
+            remotes.rotate_left(first);
+        }
+        remotes
+    }
+
     /// Whether no replica of the shard, on any peer, may serve reads in this peer's view.
     pub fn none_readable(&self) -> bool {
         !self.peers.read().values().any(|s| s.is_readable())
@@ -395,5 +411,17 @@ mod tests {
         assert!(set.changed_since(2, 1) && !set.changed_since(2, 2) && !set.changed_since(1, 1));
         // The grace is over: nobody is fed any more.
         assert!(departed(&set, DEPARTED_GRACE + std::time::Duration::from_millis(1)).is_empty());
+    }
+
+    #[test]
+    fn reads_start_at_each_remote_replica_in_turn() {
+        let set = replica_set();
+        let states = [(1, Active), (2, Active), (3, Dead), (4, Active), (5, Active)].into_iter().collect();
+        set.set_states(1, states, 1);
+        let firsts: Vec<PeerId> = (0..6).map(|_| set.remote_read_order(1)[0]).collect();
+        assert_eq!(firsts, vec![2, 4, 5, 2, 4, 5], "every readable remote replica is asked first in turn");
+        let mut order = set.remote_read_order(1);
+        order.sort_unstable();
+        assert_eq!(order, vec![2, 4, 5], "all readable remote replicas, none other");
     }
 }

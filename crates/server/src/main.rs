@@ -4,6 +4,7 @@
 
 mod cluster;
 mod listeners;
+mod log_throttle;
 mod security;
 mod settings;
 
@@ -77,7 +78,12 @@ fn init_logging(level: &str) {
     };
     let filter = tracing_subscriber::EnvFilter::try_new(directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let output =
+        tracing_subscriber::fmt::layer().with_target(false).with_filter(log_throttle::OpenraftThrottle::default());
+    tracing_subscriber::registry().with(filter).with(output).init();
 }
 
 async fn wait_for_signal() {

@@ -154,7 +154,13 @@ pub(crate) fn save_column(
         return false;
     }
     let Some(plan) = table.read().graph_plan(name, saved.get(name).copied()) else { return true };
-    let key = GraphKey::new(spec.distance, &hnsw_params(config, name, spec));
+    let params = hnsw_params(config, name, spec);
+    // Built with other parameters than the configured ones (the indexer is rebuilding it): saved
+    // under the configured ones it would be trusted at the next open, and never rebuilt.
+    if plan.index.built_with().is_some_and(|shape| shape != params.graph_shape()) {
+        return false;
+    }
+    let key = GraphKey::new(spec.distance, &params);
     let started = std::time::Instant::now();
     match graph_file::save(&graph_dir(shard_dir), name, plan.index.as_ref(), key, plan.slots) {
         Ok(()) => {

@@ -83,3 +83,16 @@ pub(crate) fn due(config: &IndexConfig, stats: &DenseStats) -> bool {
     config.indexing_threshold_kb > 0
         && stats.vectors * stats.dim * stats.element_bytes >= config.indexing_threshold_kb * 1024
 }
+
+/// Whether the column `name` has an index built with another degree or construction beam than
+/// `config` gives (`hnsw_config` was changed since): the indexer rebuilds it.
+pub(crate) fn rebuild_due(
+    table: &quiver_storage::points::PointTable,
+    name: &str,
+    config: &IndexConfig,
+    spec: &VectorSpec,
+) -> bool {
+    let wanted = hnsw_params(config, name, spec).graph_shape();
+    let built = table.dense_index(name).and_then(|view| view.index.built_with());
+    config.hnsw_for(name).m > 0 && built.is_some_and(|shape| shape != wanted)
+}

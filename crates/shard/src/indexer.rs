@@ -255,17 +255,19 @@ impl Worker {
         let Some(stats) = table.read().dense_stats(name) else {
             return Ok(());
         };
+        let params = HnswParams { dim: stats.dim, ..crate::index_config::hnsw_params(config, name, spec) };
+        let threads = config.indexing_threads(name);
         if !stats.has_index {
             if !due(config, &stats) {
                 return Ok(());
             }
-            let params = HnswParams { dim: stats.dim, ..crate::index_config::hnsw_params(config, name, spec) };
             let index: Arc<dyn VectorIndex> =
                 Arc::new(HnswIndex::new(spec.distance, params, stats.vectors + stats.vectors / 8)?);
             tracing::debug!(vector = %name, vectors = stats.vectors, "building HNSW index");
             table.write().attach_index(name, index);
+        } else if crate::index_config::rebuild_due(&table.read(), name, config, spec) {
+            self.rebuild_column(table, name, spec, params, threads)?;
         }
-        let threads = config.indexing_threads(name);
         let mut pace = Pace { batch: 16 * threads, least: 2 * threads };
         loop {
             if self.stopped() {
@@ -298,6 +300,47 @@ impl Worker {
 }
 
 impl Worker {
+    /// Builds a new index of the column beside the live one, with `params`, and puts it in the
+    /// live one's place once it holds every slot it was given (what changed meanwhile stays
+    /// pending for it). Searches keep using the old index and its frozen copy until then, as
+    /// Qdrant's searches use the old segments while an optimizer rebuilds them. Abandoned when
+    /// the shard stops; the saved graph is not replaced before the swap (`graphs::save_column`).
+    fn rebuild_column(
+        &self,
+        table: &RwLock<PointTable>,
+        name: &str,
+        spec: &VectorSpec,
+        params: HnswParams,
+        threads: usize,
+    ) -> quiver_storage::Result<()> {
+        let vectors = table.read().dense_stats(name).map_or(0, |s| s.vectors);
+        let index: Arc<dyn VectorIndex> = Arc::new(HnswIndex::new(spec.distance, params, vectors + vectors / 8)?);
+        tracing::info!(vector = %name, vectors, m = params.m, ef_construct = params.ef_construct, "rebuilding the HNSW index with changed parameters");
+        let mut covered = Vec::with_capacity(vectors);
+        let mut from = 0;
+        loop {
+            if self.stopped() {
+                return Ok(());
+            }
+            let guard = table.read();
+            let Some(items) = guard.rebuild_batch(name, from, BATCH) else { return Ok(()) };
+            let Some(last) = items.last() else { break };
+            from = last.0 + 1;
+            // An index that reads the column is given it under the read lock, as in `index_column`.
+            let done = match index.reads_column() {
+                true => add_batch(index.as_ref(), &items, threads, guard.dense_elements(name)),
+                false => {
+                    drop(guard);
+                    add_batch(index.as_ref(), &items, threads, &[])
+                }
+            };
+            covered.extend(done?.into_iter().map(|(slot, generation, _)| (slot, generation)));
+        }
+        table.write().replace_index(name, index, &covered);
+        tracing::info!(vector = %name, "HNSW index rebuilt");
+        Ok(())
+    }
+
     /// Takes a frozen search copy of the column's graph when the index has caught up and the
     /// last copy is missing or out of date (and at least `REFREEZE` old). The table is only
     /// read-locked to plan and write-locked to install; the copy itself is taken from the

@@ -38,6 +38,8 @@ mod tests_quantized;
 #[cfg(test)]
 mod tests_read_now;
 #[cfg(test)]
+mod tests_rebuild;
+#[cfg(test)]
 mod tests_resolve;
 #[cfg(test)]
 mod tests_search;

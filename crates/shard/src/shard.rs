@@ -316,6 +316,9 @@ impl LocalShard {
             if stats.has_index {
                 status.indexed_vectors += stats.vectors.saturating_sub(stats.pending);
                 status.indexing |= stats.pending > 0;
+                // Being rebuilt with changed `hnsw_config` parameters (status yellow).
+                let spec = &config.dense[name];
+                status.indexing |= crate::index_config::rebuild_due(&table, name, &config.index, spec);
             } else {
                 // `m: 0`: no graph of the whole shard is wanted (tenant graphs only).
                 status.indexing |= crate::index_config::due(&config.index, &stats) && config.index.hnsw_for(name).m > 0;

@@ -24,7 +24,7 @@ fn files(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// Checkpoints and waits until the indexer has saved the graph (the record file changes).
-fn checkpoint_and_wait_saved(shard: &LocalShard) {
+pub(crate) fn checkpoint_and_wait_saved(shard: &LocalShard) {
     let meta = files(shard.dir()).1;
     let before = std::fs::metadata(&meta).and_then(|m| m.modified()).ok();
     shard.checkpoint().unwrap();

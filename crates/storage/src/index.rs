@@ -44,6 +44,14 @@ pub struct HnswParams {
     pub normalize: bool,
 }
 
+impl HnswParams {
+    /// The degree and construction beam a graph built with these parameters has (as
+    /// [`VectorIndex::built_with`] reports them).
+    pub fn graph_shape(&self) -> (usize, usize) {
+        (self.m.max(2), self.ef_construct.max(4))
+    }
+}
+
 /// An ANN index over `u64` keys. Distances are "smaller is better"; callers rescore exactly.
 pub trait VectorIndex: Send + Sync {
     /// Inserts `vector` under `key`, replacing what the key held. `column` is the f32 column the
@@ -80,6 +88,12 @@ pub trait VectorIndex: Send + Sync {
     /// implementation has a graph to give.
     fn export_graph(&self, keys: &[u32]) -> Option<Vec<GraphNode>> {
         let _ = keys;
+        None
+    }
+    /// The graph's degree and construction beam (`m`, `ef_construct` as usearch holds them), if
+    /// the implementation builds a graph: an index built with others than the configured ones
+    /// is rebuilt.
+    fn built_with(&self) -> Option<(usize, usize)> {
         None
     }
     /// Writes the whole index (its vectors or slot records, and graph) to `path`, for
@@ -161,8 +175,8 @@ impl HnswIndex {
                 IndexScalar::Bf16 => ScalarKind::BF16,
                 IndexScalar::F16 => ScalarKind::F16,
             },
-            connectivity: params.m.max(2),
-            expansion_add: params.ef_construct.max(4),
+            connectivity: params.graph_shape().0,
+            expansion_add: params.graph_shape().1,
             // The beam is chosen per query by asking for max(ef, k) results.
             expansion_search: 1,
             multi: false,
@@ -297,6 +311,11 @@ impl VectorIndex for HnswIndex {
 
     fn reads_column(&self) -> bool {
         self.scalar == IndexScalar::Table
+    }
+
+    fn built_with(&self) -> Option<(usize, usize)> {
+        let index = self.inner.read();
+        Some((index.connectivity(), index.expansion_add()))
     }
 
     fn remove(&self, key: u64) -> Result<()> {

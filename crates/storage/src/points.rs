@@ -40,8 +40,11 @@ pub struct StoredPoint {
 /// the slot has no vector any more and must leave the index).
 pub struct IndexBatch {
     pub index: Arc<dyn VectorIndex>,
-    pub items: Vec<(u32, u64, Option<Vec<f32>>)>,
+    pub items: IndexItems,
 }
+
+/// Slots to add to an index: each with its generation and its vector (`None`: remove it).
+pub type IndexItems = Vec<(u32, u64, Option<Vec<f32>>)>;
 
 /// What a search needs of a dense column's index.
 pub struct DenseIndexView<'a> {
@@ -297,6 +300,21 @@ impl PointTable {
             column.pending = (0..column.present.len() as u32).filter(|s| column.present[*s as usize]).collect();
             column.index = Some(index);
             (column.frozen, column.changed, column.stale) = (None, BTreeSet::new(), frozen::SlotBits::default());
+        }
+    }
+
+    /// Up to `max` slots of `name` holding a vector from slot `from` on (with their
+    /// generations and vectors), for an index rebuilt beside the live one; `None` without that
+    /// column.
+    pub fn rebuild_batch(&self, name: &str, from: u32, max: usize) -> Option<IndexItems> {
+        Some(self.column(name)?.rebuild_items(from, max))
+    }
+
+    /// Puts `index`, rebuilt beside the live one from `covered` (slot, generation then), in the
+    /// place of the column's index; what changed since stays pending for it.
+    pub fn replace_index(&mut self, name: &str, index: Arc<dyn VectorIndex>, covered: &[(u32, u64)]) {
+        if let Some(column) = self.column_mut(name) {
+            column.replace_index(index, covered);
         }
     }
 

@@ -123,6 +123,38 @@ impl DenseColumn {
     pub(super) fn count(&self) -> usize {
         self.present.iter().filter(|p| **p).count()
     }
+
+    /// Up to `max` slots holding a vector from slot `from` on, with their generations and
+    /// vectors: the next part of an index rebuilt beside the live one.
+    pub(super) fn rebuild_items(&self, from: u32, max: usize) -> super::IndexItems {
+        (from as usize..self.present.len())
+            .filter(|s| self.present[*s])
+            .take(max)
+            .map(|s| (s as u32, self.generation[s], self.vector(s as u32).map(|v| v.to_vec())))
+            .collect()
+    }
+
+    /// Puts `index`, built beside the live one, in its place. `covered`: the slots it was given,
+    /// each with its generation then. Those changed since (or removed), and slots that got a
+    /// vector since, are pending for it; the frozen copy of the old graph is dropped (the
+    /// indexer takes one of the new graph).
+    pub(super) fn replace_index(&mut self, index: Arc<dyn VectorIndex>, covered: &[(u32, u64)]) {
+        let slots = self.present.len();
+        let (mut indexed, mut given) = (vec![false; slots], vec![false; slots]);
+        for (slot, generation) in covered {
+            let s = *slot as usize;
+            if s < slots {
+                given[s] = true;
+                indexed[s] = self.generation[s] == *generation;
+            }
+        }
+        self.pending =
+            (0..slots).filter(|s| !indexed[*s] && (self.present[*s] || given[*s])).map(|s| s as u32).collect();
+        self.indexed = indexed;
+        self.index = Some(index);
+        self.index_changes += 1;
+        (self.frozen, self.changed, self.stale) = (None, BTreeSet::new(), SlotBits::default());
+    }
 }
 
 /// A row not owned by any point.

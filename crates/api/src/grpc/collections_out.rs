@@ -152,9 +152,25 @@ fn sparse_out(map: &BTreeMap<String, SparseVectorParams>) -> Option<pb::SparseVe
     };
     let map = map
         .iter()
-        .map(|(k, p)| (k.clone(), pb::SparseVectorParams { index: None, modifier: modifier(&p.modifier) }))
+        .map(|(k, p)| {
+            let index = p.index.as_ref().map(sparse_index_out);
+            (k.clone(), pb::SparseVectorParams { index, modifier: modifier(&p.modifier) })
+        })
         .collect();
     Some(pb::SparseVectorConfig { map })
+}
+
+/// A sparse vector's index settings from their REST JSON form (`full_scan_threshold`, `on_disk`,
+/// `datatype`, `memory`).
+#[allow(deprecated)]
+fn sparse_index_out(index: &Json) -> pb::SparseIndexConfig {
+    let datatype = index.get("datatype").and_then(|d| serde_json::from_value::<Datatype>(d.clone()).ok());
+    pb::SparseIndexConfig {
+        full_scan_threshold: index.get("full_scan_threshold").and_then(Json::as_u64),
+        on_disk: index.get("on_disk").and_then(Json::as_bool),
+        datatype: datatype_out(datatype),
+        memory: memory_out(index.get("memory").and_then(Json::as_str)),
+    }
 }
 
 fn optimizers_out(o: &OptimizersConfig) -> pb::OptimizersConfigDiff {
@@ -253,7 +269,7 @@ pub fn info_out(info: CollectionInfo) -> pb::CollectionInfo {
         points_count: Some(info.points_count as u64),
         indexed_vectors_count: Some(info.indexed_vectors_count as u64),
         warnings: info.warnings.into_iter().map(|w| pb::CollectionWarning { message: w.message }).collect(),
-        update_queue: Some(pb::UpdateQueueInfo { length: 0, deferred_points: None }),
+        update_queue: Some(pb::UpdateQueueInfo { length: info.update_queue.length as u64, deferred_points: None }),
         created_at: None,
     }
 }

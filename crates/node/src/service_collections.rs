@@ -236,6 +236,7 @@ impl Node {
             segments_count: collection.replica_sets().len(),
             config: collection.config(),
             payload_schema,
+            update_queue: crate::info::UpdateQueueInfo::default(),
         })
     }
 

@@ -1,0 +1,52 @@
+"""Differences from Qdrant found by probing with qdrant-client over REST and gRPC (second probe):
+collection info read over gRPC keeps a sparse vector's index settings, and REST's collection info
+carries `update_queue` as gRPC's does."""
+
+import pytest
+from qdrant_client import QdrantClient, models
+
+
+@pytest.fixture(params=["rest", "grpc"])
+def qc(request, server):
+    c = QdrantClient(url=server.url, grpc_port=server.grpc_port, prefer_grpc=request.param == "grpc", timeout=60)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def both(server):
+    rest = QdrantClient(url=server.url, timeout=60)
+    grpc_ = QdrantClient(url=server.url, grpc_port=server.grpc_port, prefer_grpc=True, timeout=60)
+    yield rest, grpc_
+    rest.close()
+    grpc_.close()
+
+
+def test_sparse_index_settings_read_back_over_both_transports(qc, both, collection_name):
+    index = models.SparseIndexParams(full_scan_threshold=123, on_disk=True, datatype=models.Datatype.FLOAT16)
+    qc.create_collection(
+        collection_name,
+        vectors_config={},
+        sparse_vectors_config={
+            "s": models.SparseVectorParams(index=index, modifier=models.Modifier.IDF),
+            "plain": models.SparseVectorParams(),
+        },
+    )
+    for reader in both:
+        sparse = reader.get_collection(collection_name).config.params.sparse_vectors
+        assert sparse["s"].index is not None, "the index settings were dropped"
+        assert sparse["s"].index.full_scan_threshold == 123
+        assert sparse["s"].index.on_disk is True
+        assert sparse["s"].index.datatype == models.Datatype.FLOAT16
+        assert sparse["s"].modifier == models.Modifier.IDF
+        assert sparse["plain"].index is None
+
+
+def test_update_queue_in_collection_info_over_both_transports(both, rest, collection_name):
+    rest_client, grpc_client = both
+    rest_client.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    raw = rest.ok("GET", f"/collections/{collection_name}")
+    assert raw["update_queue"] == {"length": 0}
+    for reader in both:
+        queue = reader.get_collection(collection_name).update_queue
+        assert queue is not None and queue.length == 0

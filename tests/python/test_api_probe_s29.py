@@ -1,6 +1,7 @@
 """Differences from Qdrant found by probing with qdrant-client over REST and gRPC (second probe):
 collection info read over gRPC keeps a sparse vector's index settings, and REST's collection info
-carries `update_queue` as gRPC's does."""
+carries `update_queue` as gRPC's does; `hnsw_config.inline_storage`/`memory` and
+`optimizers_config.prevent_unoptimized` are shown back as given."""
 
 import pytest
 from qdrant_client import QdrantClient, models
@@ -50,3 +51,27 @@ def test_update_queue_in_collection_info_over_both_transports(both, rest, collec
     for reader in both:
         queue = reader.get_collection(collection_name).update_queue
         assert queue is not None and queue.length == 0
+
+
+def test_new_hnsw_and_optimizer_settings_are_shown_back(qc, both, collection_name):
+    qc.create_collection(
+        collection_name,
+        vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT),
+        hnsw_config=models.HnswConfigDiff(inline_storage=True, m=20),
+        optimizers_config=models.OptimizersConfigDiff(prevent_unoptimized=True),
+    )
+    for reader in both:
+        config = reader.get_collection(collection_name).config
+        assert config.hnsw_config.inline_storage is True
+        assert config.hnsw_config.m == 20
+        assert config.optimizer_config.prevent_unoptimized is True
+    qc.update_collection(
+        collection_name,
+        hnsw_config=models.HnswConfigDiff(inline_storage=False),
+        optimizers_config=models.OptimizersConfigDiff(prevent_unoptimized=False),
+    )
+    for reader in both:
+        config = reader.get_collection(collection_name).config
+        assert config.hnsw_config.inline_storage is False
+        assert config.hnsw_config.m == 20, "a PATCH keeps the settings it does not name"
+        assert config.optimizer_config.prevent_unoptimized is False

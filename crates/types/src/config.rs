@@ -72,6 +72,12 @@ pub struct HnswConfig {
     pub on_disk: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_m: Option<usize>,
+    /// Kept and shown as given; Quiver's graphs do not store vectors inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline_storage: Option<bool>,
+    /// Memory placement of the graph (`cold|cached|pinned`), kept and shown as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
 }
 
 impl Default for HnswConfig {
@@ -83,6 +89,8 @@ impl Default for HnswConfig {
             max_indexing_threads: 0,
             on_disk: Some(false),
             payload_m: None,
+            inline_storage: None,
+            memory: None,
         }
     }
 }
@@ -106,6 +114,12 @@ impl HnswConfig {
         }
         if diff.payload_m.is_some() {
             self.payload_m = diff.payload_m;
+        }
+        if diff.inline_storage.is_some() {
+            self.inline_storage = diff.inline_storage;
+        }
+        if diff.memory.is_some() {
+            self.memory.clone_from(&diff.memory);
         }
     }
 }
@@ -188,6 +202,9 @@ pub struct OptimizersConfig {
     pub indexing_threshold: Option<usize>,
     pub flush_interval_sec: u64,
     pub max_optimization_threads: Option<usize>,
+    /// Kept and shown as given (spec §2.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prevent_unoptimized: Option<bool>,
 }
 
 impl Default for OptimizersConfig {
@@ -201,6 +218,7 @@ impl Default for OptimizersConfig {
             indexing_threshold: Some(10_000),
             flush_interval_sec: 5,
             max_optimization_threads: None,
+            prevent_unoptimized: None,
         }
     }
 }
@@ -253,6 +271,9 @@ impl OptimizersConfig {
         }
         if let Some(v) = &diff.max_optimization_threads {
             self.max_optimization_threads = v.as_u64().map(|n| n as usize);
+        }
+        if diff.prevent_unoptimized.is_some() {
+            self.prevent_unoptimized = diff.prevent_unoptimized;
         }
     }
 }

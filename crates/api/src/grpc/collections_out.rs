@@ -62,8 +62,8 @@ fn hnsw_out(h: &HnswConfig) -> pb::HnswConfigDiff {
         max_indexing_threads: Some(h.max_indexing_threads as u64),
         on_disk: h.on_disk,
         payload_m: h.payload_m.map(|v| v as u64),
-        inline_storage: None,
-        memory: None,
+        inline_storage: h.inline_storage,
+        memory: memory_out(h.memory.as_deref()),
     }
 }
 
@@ -187,7 +187,7 @@ fn optimizers_out(o: &OptimizersConfig) -> pb::OptimizersConfigDiff {
         flush_interval_sec: Some(o.flush_interval_sec),
         deprecated_max_optimization_threads: None,
         max_optimization_threads: threads,
-        prevent_unoptimized: None,
+        prevent_unoptimized: o.prevent_unoptimized,
     }
 }
 

@@ -1,10 +1,12 @@
 """Differences from Qdrant found by probing with qdrant-client over REST and gRPC (second probe):
 collection info read over gRPC keeps a sparse vector's index settings, and REST's collection info
 carries `update_queue` as gRPC's does; `hnsw_config.inline_storage`/`memory` and
-`optimizers_config.prevent_unoptimized` are shown back as given."""
+`optimizers_config.prevent_unoptimized` are shown back as given; a gRPC rate-limit refusal carries
+`retry-after` metadata, so qdrant-client's uploader waits and retries as it does over REST."""
 
 import pytest
 from qdrant_client import QdrantClient, models
+from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 
 
 @pytest.fixture(params=["rest", "grpc"])
@@ -75,3 +77,18 @@ def test_new_hnsw_and_optimizer_settings_are_shown_back(qc, both, collection_nam
         assert config.hnsw_config.inline_storage is False
         assert config.hnsw_config.m == 20, "a PATCH keeps the settings it does not name"
         assert config.optimizer_config.prevent_unoptimized is False
+
+
+def test_rate_limited_grpc_upload_waits_and_retries(qc, rest, collection_name):
+    """Strict mode's write rate limit (60 a minute: a burst of 60, then one a second). The
+    uploader of qdrant-client waits the refusal's `retry-after` and tries again; without it the
+    over-limit batches fail their few immediate retries and the upload raises."""
+    qc.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    rest.ok("PATCH", f"/collections/{collection_name}", json={"strict_mode_config": {"enabled": True, "write_rate_limit": 60}})
+    points = [models.PointStruct(id=i, vector=[1.0, float(i)]) for i in range(62)]
+    qc.upload_points(collection_name, points, batch_size=1, wait=True, max_retries=1)
+    with pytest.raises(ResourceExhaustedResponse) as refused:
+        qc.upsert(collection_name, [models.PointStruct(id=99, vector=[1.0, 1.0])], wait=True)
+    assert refused.value.retry_after_s >= 1
+    rest.ok("PATCH", f"/collections/{collection_name}", json={"strict_mode_config": {"enabled": False}})
+    assert qc.count(collection_name).count == 62

@@ -2,10 +2,13 @@
 collection info read over gRPC keeps a sparse vector's index settings, and REST's collection info
 carries `update_queue` as gRPC's does; `hnsw_config.inline_storage`/`memory` and
 `optimizers_config.prevent_unoptimized` are shown back as given; a gRPC rate-limit refusal carries
-`retry-after` metadata, so qdrant-client's uploader waits and retries as it does over REST."""
+`retry-after` metadata, so qdrant-client's uploader waits and retries as it does over REST; a gRPC
+upsert of a point without its `vectors` message is refused as Qdrant refuses it."""
 
+import grpc
 import pytest
 from qdrant_client import QdrantClient, models
+from qdrant_client import grpc as pb
 from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 
 
@@ -92,3 +95,18 @@ def test_rate_limited_grpc_upload_waits_and_retries(qc, rest, collection_name):
     assert refused.value.retry_after_s >= 1
     rest.ok("PATCH", f"/collections/{collection_name}", json={"strict_mode_config": {"enabled": False}})
     assert qc.count(collection_name).count == 62
+
+
+def test_grpc_upsert_of_a_point_without_vectors_is_refused(both, collection_name):
+    rest_client, grpc_client = both
+    rest_client.create_collection(collection_name, vectors_config={"a": models.VectorParams(size=2, distance=models.Distance.DOT)})
+    points = grpc_client.grpc_points
+    with pytest.raises(grpc.RpcError) as refused:
+        points.Upsert(pb.UpsertPoints(collection_name=collection_name, wait=True, points=[pb.PointStruct(id=pb.PointId(num=1))]))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Expected some vectors" in refused.value.details()
+    assert rest_client.count(collection_name).count == 0, "nothing was written"
+    # An empty set of named vectors is a point without vectors, as in Qdrant.
+    empty = pb.Vectors(vectors=pb.NamedVectors())
+    points.Upsert(pb.UpsertPoints(collection_name=collection_name, wait=True, points=[pb.PointStruct(id=pb.PointId(num=2), vectors=empty)]))
+    assert [p.id for p in rest_client.retrieve(collection_name, [2], with_vectors=True)] == [2]

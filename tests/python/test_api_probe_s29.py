@@ -3,13 +3,17 @@ collection info read over gRPC keeps a sparse vector's index settings, and REST'
 carries `update_queue` as gRPC's does; `hnsw_config.inline_storage`/`memory` and
 `optimizers_config.prevent_unoptimized` are shown back as given; a gRPC rate-limit refusal carries
 `retry-after` metadata, so qdrant-client's uploader waits and retries as it does over REST; a gRPC
-upsert of a point without its `vectors` message is refused as Qdrant refuses it."""
+upsert of a point without its `vectors` message is refused as Qdrant refuses it; `memory`
+placements and sparse vector params are checked (what Qdrant refuses is not stored, so clients can
+read the collection back) and `params.payload` is shown back."""
 
 import grpc
 import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client import grpc as pb
 from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
+
+from qhelpers import assert_error
 
 
 @pytest.fixture(params=["rest", "grpc"])
@@ -110,3 +114,51 @@ def test_grpc_upsert_of_a_point_without_vectors_is_refused(both, collection_name
     empty = pb.Vectors(vectors=pb.NamedVectors())
     points.Upsert(pb.UpsertPoints(collection_name=collection_name, wait=True, points=[pb.PointStruct(id=pb.PointId(num=2), vectors=empty)]))
     assert [p.id for p in rest_client.retrieve(collection_name, [2], with_vectors=True)] == [2]
+
+
+def test_memory_placements_are_checked_and_shown_back(qc, both, rest, collection_name):
+    base = {"vectors": {"size": 2, "distance": "Dot"}}
+    for bad in ({"hnsw_config": {"memory": "bar"}}, {"payload": {"memory": "warm"}}):
+        assert_error(rest.put(f"/collections/{collection_name}", json={**base, **bad}), 400, "unknown variant")
+    assert_error(rest.put(f"/collections/{collection_name}", json={"vectors": {"size": 2, "distance": "Dot", "memory": "foo"}}), 400)
+    qc.create_collection(
+        collection_name,
+        vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT, memory=models.Memory.COLD),
+        hnsw_config=models.HnswConfigDiff(memory=models.Memory.PINNED),
+        payload=models.PayloadStorageParams(memory=models.Memory.CACHED),
+    )
+    patch = {"vectors": {"": {"memory": "zzz"}}}
+    assert_error(rest.patch(f"/collections/{collection_name}", json=patch), 400, "unknown variant `zzz`")
+    for reader in both:
+        config = reader.get_collection(collection_name).config
+        assert config.params.vectors.memory == models.Memory.COLD
+        assert config.hnsw_config.memory == models.Memory.PINNED
+    # gRPC's CollectionParams has no `payload` field: REST shows it.
+    assert both[0].get_collection(collection_name).config.params.payload.memory == models.Memory.CACHED
+    qc.update_collection(collection_name, collection_params=models.CollectionParamsDiff(payload=models.PayloadStorageParams(memory=models.Memory.COLD)))
+    assert both[0].get_collection(collection_name).config.params.payload.memory == models.Memory.COLD
+
+
+@pytest.mark.parametrize("sparse,needle", [
+    ({"modifier": "foo"}, "unknown variant `foo`"),
+    ({"index": {"datatype": "baz"}}, "unknown variant `baz`"),
+    ({"index": {"full_scan_threshold": "x"}}, "invalid type"),
+])
+def test_bad_sparse_vector_params_are_refused(rest, collection_name, sparse, needle):
+    r = rest.put(f"/collections/{collection_name}", json={"sparse_vectors": {"s": sparse}})
+    assert_error(r, 400, needle)
+    assert rest.get(f"/collections/{collection_name}").status_code == 404
+
+
+def test_sparse_params_unknown_fields_dropped_and_patch_merges(both, rest, collection_name):
+    body = {"sparse_vectors": {"s": {"index": {"on_disk": True, "shiny": 1}, "modifier": "idf"}}}
+    rest.ok("PUT", f"/collections/{collection_name}", json=body)
+    assert rest.ok("GET", f"/collections/{collection_name}")["config"]["params"]["sparse_vectors"]["s"]["index"] == {"on_disk": True}
+    patch = {"sparse_vectors": {"s": {"index": {"full_scan_threshold": 5, "shiny": 2}}}}
+    rest.ok("PATCH", f"/collections/{collection_name}", json=patch)
+    assert_error(rest.patch(f"/collections/{collection_name}", json={"sparse_vectors": {"s": {"modifier": "bm42"}}}), 400)
+    for reader in both:
+        sparse = reader.get_collection(collection_name).config.params.sparse_vectors["s"]
+        assert sparse.index.full_scan_threshold == 5
+        assert sparse.index.on_disk is True, "a PATCH of one index setting keeps the others"
+        assert sparse.modifier == models.Modifier.IDF, "a PATCH without a modifier keeps it"

@@ -26,6 +26,22 @@ pub enum Datatype {
     Uint8,
 }
 
+/// Memory placement of a component's data (`memory`: vectors, HNSW graphs, payload storage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Memory {
+    Cold,
+    Cached,
+    Pinned,
+}
+
+/// `payload` of a collection's params: where its payload storage is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PayloadStorageParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Memory>,
+}
+
 /// How the vectors of two multivectors are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,7 +74,7 @@ pub struct HnswConfigDiff {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inline_storage: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<String>,
+    pub memory: Option<Memory>,
 }
 
 /// Effective HNSW settings of a collection.
@@ -77,7 +93,7 @@ pub struct HnswConfig {
     pub inline_storage: Option<bool>,
     /// Memory placement of the graph (`cold|cached|pinned`), kept and shown as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<String>,
+    pub memory: Option<Memory>,
 }
 
 impl Default for HnswConfig {
@@ -119,7 +135,7 @@ impl HnswConfig {
             self.inline_storage = diff.inline_storage;
         }
         if diff.memory.is_some() {
-            self.memory.clone_from(&diff.memory);
+            self.memory = diff.memory;
         }
     }
 }
@@ -140,7 +156,7 @@ pub struct VectorParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multivector_config: Option<MultiVectorConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<String>,
+    pub memory: Option<Memory>,
 }
 
 /// Dense vectors of a collection: one unnamed vector or a map of names.
@@ -189,6 +205,54 @@ pub struct SparseVectorParams {
     pub index: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modifier: Option<String>,
+}
+
+/// A sparse vector's `index` as Qdrant reads it (unknown fields ignored, design record 028).
+#[derive(Serialize, Deserialize)]
+struct SparseIndexParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    full_scan_threshold: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on_disk: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    datatype: Option<Datatype>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    memory: Option<Memory>,
+}
+
+impl SparseVectorParams {
+    /// The params as they are kept: a `modifier` other than `none`/`idf` or an `index` of the
+    /// wrong shape is refused (400), and the index is read as Qdrant reads it (unknown fields
+    /// dropped), so clients can read the collection's info back.
+    pub fn normalised(&self, name: &str) -> Result<SparseVectorParams, crate::TypesError> {
+        if let Some(modifier) = self.modifier.as_deref().filter(|m| !matches!(*m, "none" | "idf")) {
+            let message =
+                format!("sparse_vectors.{name}.modifier: unknown variant `{modifier}`, expected `none` or `idf`");
+            return Err(crate::TypesError::BadInput(message));
+        }
+        let bad = |e: serde_json::Error| crate::TypesError::BadInput(format!("sparse_vectors.{name}.index: {e}"));
+        let index = match &self.index {
+            Some(index) => {
+                let read = serde_json::from_value::<SparseIndexParams>(index.clone()).map_err(bad)?;
+                Some(serde_json::to_value(read).map_err(bad)?)
+            }
+            None => None,
+        };
+        Ok(SparseVectorParams { index, modifier: self.modifier.clone() })
+    }
+
+    /// Applies a PATCH (normalised): a given `modifier` replaces the old one, the given `index`
+    /// settings replace theirs one by one; what the PATCH leaves out is kept, as in Qdrant.
+    fn merge(&mut self, update: SparseVectorParams) {
+        if update.modifier.is_some() {
+            self.modifier = update.modifier;
+        }
+        match (self.index.as_mut().and_then(serde_json::Value::as_object_mut), update.index) {
+            (Some(existing), Some(serde_json::Value::Object(given))) => existing.extend(given),
+            (_, Some(given)) => self.index = Some(given),
+            (_, None) => {}
+        }
+    }
 }
 
 /// Optimizer settings (accepted and echoed; Quiver has no segment optimizer).
@@ -322,6 +386,9 @@ pub struct CollectionParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_fan_out_delay_ms: Option<u64>,
     pub on_disk_payload: bool,
+    /// Kept and shown as given (spec §2.1); Quiver places payloads by `on_disk_payload`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<PayloadStorageParams>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sparse_vectors: BTreeMap<String, SparseVectorParams>,
 }
@@ -356,7 +423,7 @@ pub struct CreateCollection {
     #[serde(default)]
     pub on_disk_payload: Option<bool>,
     #[serde(default)]
-    pub payload: Option<serde_json::Value>,
+    pub payload: Option<PayloadStorageParams>,
     #[serde(default)]
     pub hnsw_config: Option<HnswConfigDiff>,
     #[serde(default)]
@@ -385,7 +452,7 @@ pub struct VectorParamsDiff {
     #[serde(default)]
     pub on_disk: Option<bool>,
     #[serde(default)]
-    pub memory: Option<String>,
+    pub memory: Option<Memory>,
 }
 
 /// `params` part of `PATCH /collections/{name}`.
@@ -402,7 +469,7 @@ pub struct CollectionParamsDiff {
     #[serde(default)]
     pub on_disk_payload: Option<bool>,
     #[serde(default)]
-    pub payload: Option<serde_json::Value>,
+    pub payload: Option<PayloadStorageParams>,
 }
 
 /// Body of `PATCH /collections/{name}` (spec §2.3).
@@ -482,8 +549,9 @@ impl CollectionConfig {
             }
         }
         for (name, sparse) in request.sparse_vectors.iter().flatten() {
+            let sparse = sparse.normalised(name)?;
             match self.params.sparse_vectors.get_mut(name) {
-                Some(existing) => *existing = sparse.clone(),
+                Some(existing) => existing.merge(sparse),
                 None => return Err(crate::TypesError::BadInput(format!("Not existing vector name error: {name}"))),
             }
         }
@@ -518,6 +586,9 @@ impl CollectionConfig {
         p.read_fan_out_factor = params.read_fan_out_factor.or(p.read_fan_out_factor);
         p.read_fan_out_delay_ms = params.read_fan_out_delay_ms.or(p.read_fan_out_delay_ms);
         p.on_disk_payload = params.on_disk_payload.unwrap_or(p.on_disk_payload);
+        if let Some(memory) = params.payload.and_then(|payload| payload.memory) {
+            p.payload.get_or_insert_default().memory = Some(memory);
+        }
         Ok(())
     }
 }

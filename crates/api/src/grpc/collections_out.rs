@@ -4,7 +4,7 @@ use crate::grpc::convert::payload_to_map;
 use qdrant_client::qdrant as pb;
 use quiver_node::info::{CollectionClusterInfo, CollectionInfo};
 use quiver_types::config::{CollectionConfig, Distance, HnswConfig, HnswConfigDiff, OptimizersConfig, VectorParams};
-use quiver_types::config::{Datatype, MultiVectorComparator, SparseVectorParams, VectorsConfig};
+use quiver_types::config::{Datatype, Memory, MultiVectorComparator, SparseVectorParams, VectorsConfig};
 use quiver_types::replica::ReplicaState;
 use quiver_types::shard_key::ShardingMethod;
 use serde_json::Value as Json;
@@ -20,12 +20,11 @@ fn distance_out(d: Distance) -> i32 {
     d as i32
 }
 
-fn memory_out(m: Option<&str>) -> Option<i32> {
+fn memory_out(m: Option<Memory>) -> Option<i32> {
     let m = match m? {
-        "cold" => pb::Memory::Cold,
-        "cached" => pb::Memory::Cached,
-        "pinned" => pb::Memory::Pinned,
-        _ => return None,
+        Memory::Cold => pb::Memory::Cold,
+        Memory::Cached => pb::Memory::Cached,
+        Memory::Pinned => pb::Memory::Pinned,
     };
     Some(m as i32)
 }
@@ -49,7 +48,7 @@ fn hnsw_diff_out(h: &HnswConfigDiff) -> pb::HnswConfigDiff {
         on_disk: h.on_disk,
         payload_m: h.payload_m.map(|v| v as u64),
         inline_storage: h.inline_storage,
-        memory: memory_out(h.memory.as_deref()),
+        memory: memory_out(h.memory),
     }
 }
 
@@ -63,7 +62,7 @@ fn hnsw_out(h: &HnswConfig) -> pb::HnswConfigDiff {
         on_disk: h.on_disk,
         payload_m: h.payload_m.map(|v| v as u64),
         inline_storage: h.inline_storage,
-        memory: memory_out(h.memory.as_deref()),
+        memory: memory_out(h.memory),
     }
 }
 
@@ -128,7 +127,7 @@ fn vector_params_out(p: &VectorParams) -> pb::VectorParams {
                 MultiVectorComparator::MaxSim => pb::MultiVectorComparator::MaxSim as i32,
             },
         }),
-        memory: memory_out(p.memory.as_deref()),
+        memory: memory_out(p.memory),
     }
 }
 
@@ -169,7 +168,7 @@ fn sparse_index_out(index: &Json) -> pb::SparseIndexConfig {
         full_scan_threshold: index.get("full_scan_threshold").and_then(Json::as_u64),
         on_disk: index.get("on_disk").and_then(Json::as_bool),
         datatype: datatype_out(datatype),
-        memory: memory_out(index.get("memory").and_then(Json::as_str)),
+        memory: memory_out(index.get("memory").and_then(|m| serde_json::from_value::<Memory>(m.clone()).ok())),
     }
 }
 

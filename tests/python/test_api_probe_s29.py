@@ -5,7 +5,8 @@ carries `update_queue` as gRPC's does; `hnsw_config.inline_storage`/`memory` and
 `retry-after` metadata, so qdrant-client's uploader waits and retries as it does over REST; a gRPC
 upsert of a point without its `vectors` message is refused as Qdrant refuses it; `memory`
 placements and sparse vector params are checked (what Qdrant refuses is not stored, so clients can
-read the collection back) and `params.payload` is shown back."""
+read the collection back) and `params.payload` is shown back; `memory` of quantization configs and
+payload indexes (Qdrant 1.19's memory tiers) is accepted and shown over both transports."""
 
 import grpc
 import pytest
@@ -162,3 +163,30 @@ def test_sparse_params_unknown_fields_dropped_and_patch_merges(both, rest, colle
         assert sparse.index.full_scan_threshold == 5
         assert sparse.index.on_disk is True, "a PATCH of one index setting keeps the others"
         assert sparse.modifier == models.Modifier.IDF, "a PATCH without a modifier keeps it"
+
+
+def test_memory_of_quantization_and_payload_indexes_is_accepted(qc, both, rest, collection_name):
+    memory = models.Memory
+    qc.create_collection(
+        collection_name,
+        vectors_config={"a": models.VectorParams(size=4, distance=models.Distance.DOT, quantization_config=models.BinaryQuantization(
+            binary=models.BinaryQuantizationConfig(memory=memory.PINNED)))},
+        quantization_config=models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(type="int8", memory=memory.CACHED)),
+    )
+    schemas = {
+        "k": models.KeywordIndexParams(type="keyword", memory=memory.PINNED),
+        "i": models.IntegerIndexParams(type="integer", memory=memory.COLD),
+        "t": models.TextIndexParams(type="text", memory=memory.CACHED),
+        "g": models.GeoIndexParams(type="geo", memory=memory.COLD),
+    }
+    for field, schema in schemas.items():
+        qc.create_payload_index(collection_name, field, field_schema=schema, wait=True)
+    for reader in both:
+        info = reader.get_collection(collection_name)
+        assert info.config.quantization_config.scalar.memory == memory.CACHED
+        assert info.config.params.vectors["a"].quantization_config.binary.memory == memory.PINNED
+        assert {f: s.params.memory for f, s in info.payload_schema.items()} == {f: s.memory for f, s in schemas.items()}
+    bad = {"vectors": {"size": 2, "distance": "Dot"}, "quantization_config": {"scalar": {"type": "int8", "memory": "warm"}}}
+    assert_error(rest.put(f"/collections/{collection_name}_bad", json=bad), 400, "unknown variant `warm`")
+    r = rest.put(f"/collections/{collection_name}/index?wait=true", json={"field_name": "x", "field_schema": {"type": "bool", "memory": "warm"}})
+    assert_error(r, 400, "unknown variant `warm`")

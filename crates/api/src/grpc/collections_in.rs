@@ -28,7 +28,7 @@ fn distance(d: i32) -> Result<Distance, Status> {
     }
 }
 
-fn memory(m: Option<i32>) -> Option<Memory> {
+pub(crate) fn memory(m: Option<i32>) -> Option<Memory> {
     match pb::Memory::try_from(m?) {
         Ok(pb::Memory::Cold) => Some(Memory::Cold),
         Ok(pb::Memory::Cached) => Some(Memory::Cached),
@@ -117,6 +117,22 @@ fn optimizers_in(o: pb::OptimizersConfigDiff) -> OptimizersConfigDiff {
 /// Quantization in its REST JSON form (the domain keeps it as JSON and echoes it).
 #[allow(deprecated)]
 fn quantization_in(q: pb::quantization_config::Quantization) -> Result<Json, Status> {
+    use pb::quantization_config::Quantization as Q;
+    let placement = match &q {
+        Q::Scalar(s) => memory(s.memory),
+        Q::Product(p) => memory(p.memory),
+        Q::Binary(b) => memory(b.memory),
+        Q::Turboquant(_) => None,
+    };
+    let mut json = quantization_body(q)?;
+    if let (Some(m), Some(body)) = (placement, json.as_object_mut().and_then(|o| o.values_mut().next())) {
+        body["memory"] = json!(m);
+    }
+    Ok(json)
+}
+
+#[allow(deprecated)]
+fn quantization_body(q: pb::quantization_config::Quantization) -> Result<Json, Status> {
     use pb::quantization_config::Quantization as Q;
     Ok(match q {
         Q::Scalar(s) => json!({"scalar": {"type": "int8", "quantile": s.quantile, "always_ram": s.always_ram}}),

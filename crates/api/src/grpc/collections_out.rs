@@ -20,7 +20,7 @@ fn distance_out(d: Distance) -> i32 {
     d as i32
 }
 
-fn memory_out(m: Option<Memory>) -> Option<i32> {
+pub(crate) fn memory_out(m: Option<Memory>) -> Option<i32> {
     let m = match m? {
         Memory::Cold => pb::Memory::Cold,
         Memory::Cached => pb::Memory::Cached,
@@ -73,19 +73,20 @@ fn quantization_out(q: Option<&Json>) -> Option<pb::QuantizationConfig> {
     let q = q?.as_object()?;
     let (kind, body) = q.iter().next()?;
     let always_ram = body.get("always_ram").and_then(Json::as_bool);
+    let memory = memory_out(body.get("memory").and_then(|m| serde_json::from_value::<Memory>(m.clone()).ok()));
     let quantization = match kind.as_str() {
         "scalar" => Q::Scalar(pb::ScalarQuantization {
             r#type: pb::QuantizationType::Int8 as i32,
             quantile: body.get("quantile").and_then(Json::as_f64).map(|f| f as f32),
             always_ram,
-            memory: None,
+            memory,
         }),
         "product" => {
             let ratio = body.get("compression").and_then(Json::as_str).unwrap_or("x4");
             let compression = pb::CompressionRatio::from_str_name(ratio).unwrap_or(pb::CompressionRatio::X4) as i32;
-            Q::Product(pb::ProductQuantization { compression, always_ram, memory: None })
+            Q::Product(pb::ProductQuantization { compression, always_ram, memory })
         }
-        "binary" => Q::Binary(binary_out(body, always_ram)),
+        "binary" => Q::Binary(pb::BinaryQuantization { memory, ..binary_out(body, always_ram) }),
         _ => return None,
     };
     Some(pb::QuantizationConfig { quantization: Some(quantization) })

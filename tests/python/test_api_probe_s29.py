@@ -34,7 +34,7 @@ def both(server):
 
 
 def test_sparse_index_settings_read_back_over_both_transports(qc, both, collection_name):
-    index = models.SparseIndexParams(full_scan_threshold=123, on_disk=True, datatype=models.Datatype.FLOAT16)
+    index = models.SparseIndexParams(full_scan_threshold=123, on_disk=True, datatype=models.Datatype.FLOAT16, memory=models.Memory.CACHED)
     qc.create_collection(
         collection_name,
         vectors_config={},
@@ -49,6 +49,7 @@ def test_sparse_index_settings_read_back_over_both_transports(qc, both, collecti
         assert sparse["s"].index.full_scan_threshold == 123
         assert sparse["s"].index.on_disk is True
         assert sparse["s"].index.datatype == models.Datatype.FLOAT16
+        assert sparse["s"].index.memory == models.Memory.CACHED
         assert sparse["s"].modifier == models.Modifier.IDF
         assert sparse["plain"].index is None
 

@@ -214,7 +214,8 @@ fn vectors_in(v: Option<pb::VectorsConfig>) -> Result<Option<VectorsConfig>, Sta
 fn sparse_in(s: Option<pb::SparseVectorConfig>) -> Option<BTreeMap<String, SparseVectorParams>> {
     let map = s?.map.into_iter().map(|(name, p)| {
         let index = p.index.map(|i| {
-            json!({"full_scan_threshold": i.full_scan_threshold, "on_disk": i.on_disk, "datatype": datatype(i.datatype)})
+            let (datatype, memory) = (datatype(i.datatype), memory(i.memory));
+            json!({"full_scan_threshold": i.full_scan_threshold, "on_disk": i.on_disk, "datatype": datatype, "memory": memory})
         });
         let modifier = p.modifier.map(|m| match pb::Modifier::try_from(m) {
             Ok(pb::Modifier::Idf) => "idf".to_string(),

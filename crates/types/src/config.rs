@@ -4,6 +4,7 @@
 //! `optimizers_config`, `wal_config`, `params` parts) are ignored, as Qdrant ignores them
 //! (design record 028).
 
+pub use crate::memory::Memory;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -24,15 +25,6 @@ pub enum Datatype {
     Float32,
     Float16,
     Uint8,
-}
-
-/// Memory placement of a component's data (`memory`: vectors, HNSW graphs, payload storage).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Memory {
-    Cold,
-    Cached,
-    Pinned,
 }
 
 /// `payload` of a collection's params: where its payload storage is held.

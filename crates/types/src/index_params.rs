@@ -67,7 +67,7 @@ pub struct KeywordParams {
     pub enable_hnsw: Option<bool>,
     /// Memory placement of the index (v1.19), kept and shown as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<crate::config::Memory>,
+    pub memory: Option<crate::memory::Memory>,
 }
 
 /// `integer`: `lookup` serves `match`, `range` serves ranges.
@@ -86,7 +86,7 @@ pub struct IntegerParams {
     pub enable_hnsw: Option<bool>,
     /// Memory placement of the index (v1.19), kept and shown as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<crate::config::Memory>,
+    pub memory: Option<crate::memory::Memory>,
 }
 
 /// `float` and `datetime`.
@@ -101,7 +101,7 @@ pub struct NumericParams {
     pub enable_hnsw: Option<bool>,
     /// Memory placement of the index (v1.19), kept and shown as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<crate::config::Memory>,
+    pub memory: Option<crate::memory::Memory>,
 }
 
 /// `geo` and `bool`.
@@ -114,7 +114,7 @@ pub struct PlainParams {
     pub enable_hnsw: Option<bool>,
     /// Memory placement of the index (v1.19), kept and shown as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<crate::config::Memory>,
+    pub memory: Option<crate::memory::Memory>,
 }
 
 /// How text is split into tokens.
@@ -188,7 +188,7 @@ pub struct TextParams {
     pub enable_hnsw: Option<bool>,
     /// Memory placement of the index (v1.19), kept and shown as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<crate::config::Memory>,
+    pub memory: Option<crate::memory::Memory>,
 }
 
 impl FieldSchema {

@@ -45,7 +45,7 @@ struct ScalarJson {
     /// Memory placement of the quantized vectors (v1.19): checked, kept as given.
     #[serde(default)]
     #[allow(dead_code)]
-    memory: Option<crate::config::Memory>,
+    memory: Option<crate::memory::Memory>,
     r#type: String,
     #[serde(default)]
     quantile: Option<f32>,
@@ -59,7 +59,7 @@ struct ProductJson {
     /// Memory placement of the quantized vectors (v1.19): checked, kept as given.
     #[serde(default)]
     #[allow(dead_code)]
-    memory: Option<crate::config::Memory>,
+    memory: Option<crate::memory::Memory>,
     compression: Value,
     #[serde(default)]
     always_ram: Option<bool>,
@@ -71,7 +71,7 @@ struct BinaryJson {
     /// Memory placement of the quantized vectors (v1.19): checked, kept as given.
     #[serde(default)]
     #[allow(dead_code)]
-    memory: Option<crate::config::Memory>,
+    memory: Option<crate::memory::Memory>,
     #[serde(default)]
     always_ram: Option<bool>,
     #[serde(default)]

@@ -95,6 +95,7 @@ pub(crate) fn test_config(replication_factor: u32) -> CollectionConfig {
         read_fan_out_factor: None,
         read_fan_out_delay_ms: None,
         on_disk_payload: false,
+        payload: None,
         sparse_vectors: std::collections::BTreeMap::new(),
     };
     CollectionConfig {

@@ -18,6 +18,15 @@ pub struct CollectionInfo {
     pub segments_count: usize,
     pub config: CollectionConfig,
     pub payload_schema: serde_json::Map<String, serde_json::Value>,
+    /// The collection's queue of updates not yet applied (spec §2.2), shown by REST and gRPC alike.
+    pub update_queue: UpdateQueueInfo,
+}
+
+/// `update_queue` in collection info. Quiver does not measure a queue of pending updates; it
+/// reports an empty one, as its gRPC answer always did.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+pub struct UpdateQueueInfo {
+    pub length: usize,
 }
 
 /// One entry of `warnings` in collection info.

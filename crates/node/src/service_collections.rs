@@ -5,7 +5,9 @@ use crate::info::{AliasDescription, CollectionClusterInfo, CollectionInfo, Local
 use crate::node::Node;
 use quiver_cluster::state::{MetaOperation, MetaResponse};
 use quiver_collection::Collection;
-use quiver_types::config::{CollectionConfig, CollectionParams, CreateCollection, UpdateCollection, VectorsConfig};
+use quiver_types::config::{
+    CollectionConfig, CollectionParams, CreateCollection, SparseVectorParams, UpdateCollection, VectorsConfig,
+};
 use quiver_types::quantization::Quantization;
 use quiver_types::replica::ReplicaState;
 use std::collections::BTreeMap;
@@ -54,10 +56,11 @@ fn validate_create(request: &CreateCollection) -> Result<()> {
             return Err(validation(format!("vectors: invalid vector name `{name}`")));
         }
     }
-    for name in request.sparse_vectors.iter().flat_map(|s| s.keys()) {
+    for (name, params) in request.sparse_vectors.iter().flatten() {
         if name.is_empty() {
             return Err(NodeError::BadInput("Sparse vector name must not be empty".into()));
         }
+        params.normalised(name)?;
         if vectors.contains_key(name) {
             return Err(NodeError::BadInput(format!("Sparse vector name `{name}` clashes with a dense vector name")));
         }
@@ -73,6 +76,17 @@ fn validate_create(request: &CreateCollection) -> Result<()> {
     }
     request.validate_ranges()?;
     Ok(())
+}
+
+/// Sparse vector params as they are kept (checked by `validate_create` first).
+fn normalised_sparse(sparse: BTreeMap<String, SparseVectorParams>) -> BTreeMap<String, SparseVectorParams> {
+    sparse
+        .into_iter()
+        .map(|(name, params)| {
+            let params = params.normalised(&name).unwrap_or(params);
+            (name, params)
+        })
+        .collect()
 }
 
 impl Node {
@@ -105,7 +119,8 @@ impl Node {
                 read_fan_out_factor: None,
                 read_fan_out_delay_ms: None,
                 on_disk_payload: request.on_disk_payload.unwrap_or(self.config.on_disk_payload),
-                sparse_vectors: request.sparse_vectors.unwrap_or_default(),
+                payload: request.payload,
+                sparse_vectors: normalised_sparse(request.sparse_vectors.unwrap_or_default()),
             },
             hnsw_config: hnsw,
             optimizer_config: optimizer,
@@ -236,6 +251,7 @@ impl Node {
             segments_count: collection.replica_sets().len(),
             config: collection.config(),
             payload_schema,
+            update_queue: crate::info::UpdateQueueInfo::default(),
         })
     }
 

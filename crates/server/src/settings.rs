@@ -519,6 +519,8 @@ impl Settings {
             max_indexing_threads: s.hnsw_index.max_indexing_threads,
             on_disk: Some(s.hnsw_index.on_disk),
             payload_m: s.hnsw_index.payload_m,
+            inline_storage: None,
+            memory: None,
         };
         let o = &s.optimizers;
         let optimizers = OptimizersConfig {
@@ -530,6 +532,7 @@ impl Settings {
             indexing_threshold: o.indexing_threshold_kb,
             flush_interval_sec: o.flush_interval_sec,
             max_optimization_threads: o.max_optimization_threads,
+            prevent_unoptimized: None,
         };
         quiver_node::NodeConfig {
             storage_path: s.storage_path.clone(),

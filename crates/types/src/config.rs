@@ -4,6 +4,7 @@
 //! `optimizers_config`, `wal_config`, `params` parts) are ignored, as Qdrant ignores them
 //! (design record 028).
 
+pub use crate::memory::Memory;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -24,6 +25,13 @@ pub enum Datatype {
     Float32,
     Float16,
     Uint8,
+}
+
+/// `payload` of a collection's params: where its payload storage is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PayloadStorageParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Memory>,
 }
 
 /// How the vectors of two multivectors are compared.
@@ -58,7 +66,7 @@ pub struct HnswConfigDiff {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inline_storage: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<String>,
+    pub memory: Option<Memory>,
 }
 
 /// Effective HNSW settings of a collection.
@@ -72,6 +80,12 @@ pub struct HnswConfig {
     pub on_disk: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_m: Option<usize>,
+    /// Kept and shown as given; Quiver's graphs do not store vectors inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline_storage: Option<bool>,
+    /// Memory placement of the graph (`cold|cached|pinned`), kept and shown as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Memory>,
 }
 
 impl Default for HnswConfig {
@@ -83,6 +97,8 @@ impl Default for HnswConfig {
             max_indexing_threads: 0,
             on_disk: Some(false),
             payload_m: None,
+            inline_storage: None,
+            memory: None,
         }
     }
 }
@@ -107,6 +123,12 @@ impl HnswConfig {
         if diff.payload_m.is_some() {
             self.payload_m = diff.payload_m;
         }
+        if diff.inline_storage.is_some() {
+            self.inline_storage = diff.inline_storage;
+        }
+        if diff.memory.is_some() {
+            self.memory = diff.memory;
+        }
     }
 }
 
@@ -126,7 +148,7 @@ pub struct VectorParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multivector_config: Option<MultiVectorConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<String>,
+    pub memory: Option<Memory>,
 }
 
 /// Dense vectors of a collection: one unnamed vector or a map of names.
@@ -177,6 +199,54 @@ pub struct SparseVectorParams {
     pub modifier: Option<String>,
 }
 
+/// A sparse vector's `index` as Qdrant reads it (unknown fields ignored, design record 028).
+#[derive(Serialize, Deserialize)]
+struct SparseIndexParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    full_scan_threshold: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on_disk: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    datatype: Option<Datatype>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    memory: Option<Memory>,
+}
+
+impl SparseVectorParams {
+    /// The params as they are kept: a `modifier` other than `none`/`idf` or an `index` of the
+    /// wrong shape is refused (400), and the index is read as Qdrant reads it (unknown fields
+    /// dropped), so clients can read the collection's info back.
+    pub fn normalised(&self, name: &str) -> Result<SparseVectorParams, crate::TypesError> {
+        if let Some(modifier) = self.modifier.as_deref().filter(|m| !matches!(*m, "none" | "idf")) {
+            let message =
+                format!("sparse_vectors.{name}.modifier: unknown variant `{modifier}`, expected `none` or `idf`");
+            return Err(crate::TypesError::BadInput(message));
+        }
+        let bad = |e: serde_json::Error| crate::TypesError::BadInput(format!("sparse_vectors.{name}.index: {e}"));
+        let index = match &self.index {
+            Some(index) => {
+                let read = serde_json::from_value::<SparseIndexParams>(index.clone()).map_err(bad)?;
+                Some(serde_json::to_value(read).map_err(bad)?)
+            }
+            None => None,
+        };
+        Ok(SparseVectorParams { index, modifier: self.modifier.clone() })
+    }
+
+    /// Applies a PATCH (normalised): a given `modifier` replaces the old one, the given `index`
+    /// settings replace theirs one by one; what the PATCH leaves out is kept, as in Qdrant.
+    fn merge(&mut self, update: SparseVectorParams) {
+        if update.modifier.is_some() {
+            self.modifier = update.modifier;
+        }
+        match (self.index.as_mut().and_then(serde_json::Value::as_object_mut), update.index) {
+            (Some(existing), Some(serde_json::Value::Object(given))) => existing.extend(given),
+            (_, Some(given)) => self.index = Some(given),
+            (_, None) => {}
+        }
+    }
+}
+
 /// Optimizer settings (accepted and echoed; Quiver has no segment optimizer).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OptimizersConfig {
@@ -188,6 +258,9 @@ pub struct OptimizersConfig {
     pub indexing_threshold: Option<usize>,
     pub flush_interval_sec: u64,
     pub max_optimization_threads: Option<usize>,
+    /// Kept and shown as given (spec §2.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prevent_unoptimized: Option<bool>,
 }
 
 impl Default for OptimizersConfig {
@@ -201,6 +274,7 @@ impl Default for OptimizersConfig {
             indexing_threshold: Some(10_000),
             flush_interval_sec: 5,
             max_optimization_threads: None,
+            prevent_unoptimized: None,
         }
     }
 }
@@ -254,6 +328,9 @@ impl OptimizersConfig {
         if let Some(v) = &diff.max_optimization_threads {
             self.max_optimization_threads = v.as_u64().map(|n| n as usize);
         }
+        if diff.prevent_unoptimized.is_some() {
+            self.prevent_unoptimized = diff.prevent_unoptimized;
+        }
     }
 }
 
@@ -301,6 +378,9 @@ pub struct CollectionParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_fan_out_delay_ms: Option<u64>,
     pub on_disk_payload: bool,
+    /// Kept and shown as given (spec §2.1); Quiver places payloads by `on_disk_payload`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<PayloadStorageParams>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sparse_vectors: BTreeMap<String, SparseVectorParams>,
 }
@@ -335,7 +415,7 @@ pub struct CreateCollection {
     #[serde(default)]
     pub on_disk_payload: Option<bool>,
     #[serde(default)]
-    pub payload: Option<serde_json::Value>,
+    pub payload: Option<PayloadStorageParams>,
     #[serde(default)]
     pub hnsw_config: Option<HnswConfigDiff>,
     #[serde(default)]
@@ -364,7 +444,7 @@ pub struct VectorParamsDiff {
     #[serde(default)]
     pub on_disk: Option<bool>,
     #[serde(default)]
-    pub memory: Option<String>,
+    pub memory: Option<Memory>,
 }
 
 /// `params` part of `PATCH /collections/{name}`.
@@ -381,7 +461,7 @@ pub struct CollectionParamsDiff {
     #[serde(default)]
     pub on_disk_payload: Option<bool>,
     #[serde(default)]
-    pub payload: Option<serde_json::Value>,
+    pub payload: Option<PayloadStorageParams>,
 }
 
 /// Body of `PATCH /collections/{name}` (spec §2.3).
@@ -461,8 +541,9 @@ impl CollectionConfig {
             }
         }
         for (name, sparse) in request.sparse_vectors.iter().flatten() {
+            let sparse = sparse.normalised(name)?;
             match self.params.sparse_vectors.get_mut(name) {
-                Some(existing) => *existing = sparse.clone(),
+                Some(existing) => existing.merge(sparse),
                 None => return Err(crate::TypesError::BadInput(format!("Not existing vector name error: {name}"))),
             }
         }
@@ -497,6 +578,9 @@ impl CollectionConfig {
         p.read_fan_out_factor = params.read_fan_out_factor.or(p.read_fan_out_factor);
         p.read_fan_out_delay_ms = params.read_fan_out_delay_ms.or(p.read_fan_out_delay_ms);
         p.on_disk_payload = params.on_disk_payload.unwrap_or(p.on_disk_payload);
+        if let Some(memory) = params.payload.and_then(|payload| payload.memory) {
+            p.payload.get_or_insert_default().memory = Some(memory);
+        }
         Ok(())
     }
 }

@@ -65,6 +65,9 @@ pub struct KeywordParams {
     pub on_disk: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_hnsw: Option<bool>,
+    /// Memory placement of the index (v1.19), kept and shown as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<crate::memory::Memory>,
 }
 
 /// `integer`: `lookup` serves `match`, `range` serves ranges.
@@ -81,6 +84,9 @@ pub struct IntegerParams {
     pub on_disk: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_hnsw: Option<bool>,
+    /// Memory placement of the index (v1.19), kept and shown as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<crate::memory::Memory>,
 }
 
 /// `float` and `datetime`.
@@ -93,6 +99,9 @@ pub struct NumericParams {
     pub on_disk: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_hnsw: Option<bool>,
+    /// Memory placement of the index (v1.19), kept and shown as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<crate::memory::Memory>,
 }
 
 /// `geo` and `bool`.
@@ -103,6 +112,9 @@ pub struct PlainParams {
     pub on_disk: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_hnsw: Option<bool>,
+    /// Memory placement of the index (v1.19), kept and shown as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<crate::memory::Memory>,
 }
 
 /// How text is split into tokens.
@@ -174,6 +186,9 @@ pub struct TextParams {
     pub on_disk: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_hnsw: Option<bool>,
+    /// Memory placement of the index (v1.19), kept and shown as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<crate::memory::Memory>,
 }
 
 impl FieldSchema {

@@ -10,6 +10,7 @@ pub mod filter;
 pub mod ids;
 pub mod index_params;
 pub mod json_path;
+pub mod memory;
 pub mod ops;
 pub mod point;
 mod point_serde;

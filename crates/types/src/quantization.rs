@@ -42,6 +42,10 @@ const COMPRESSIONS: [(&str, u32); 5] = [("x4", 4), ("x8", 8), ("x16", 16), ("x32
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScalarJson {
+    /// Memory placement of the quantized vectors (v1.19): checked, kept as given.
+    #[serde(default)]
+    #[allow(dead_code)]
+    memory: Option<crate::memory::Memory>,
     r#type: String,
     #[serde(default)]
     quantile: Option<f32>,
@@ -52,6 +56,10 @@ struct ScalarJson {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProductJson {
+    /// Memory placement of the quantized vectors (v1.19): checked, kept as given.
+    #[serde(default)]
+    #[allow(dead_code)]
+    memory: Option<crate::memory::Memory>,
     compression: Value,
     #[serde(default)]
     always_ram: Option<bool>,
@@ -60,6 +68,10 @@ struct ProductJson {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BinaryJson {
+    /// Memory placement of the quantized vectors (v1.19): checked, kept as given.
+    #[serde(default)]
+    #[allow(dead_code)]
+    memory: Option<crate::memory::Memory>,
     #[serde(default)]
     always_ram: Option<bool>,
     #[serde(default)]

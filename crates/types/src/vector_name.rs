@@ -153,6 +153,7 @@ pub(crate) mod tests {
                 read_fan_out_factor: None,
                 read_fan_out_delay_ms: None,
                 on_disk_payload: true,
+                payload: None,
                 sparse_vectors: Default::default(),
             },
             hnsw_config: Default::default(),

@@ -4,9 +4,9 @@
 use crate::grpc::convert::map_to_json;
 use qdrant_client::qdrant as pb;
 use quiver_types::config::{
-    CollectionParamsDiff, CreateCollection, Datatype, Distance, HnswConfigDiff, MultiVectorComparator,
-    MultiVectorConfig, OptimizersConfigDiff, SparseVectorParams, UpdateCollection, VectorParams, VectorParamsDiff,
-    VectorsConfig, WalConfigDiff,
+    CollectionParamsDiff, CreateCollection, Datatype, Distance, HnswConfigDiff, Memory, MultiVectorComparator,
+    MultiVectorConfig, OptimizersConfigDiff, PayloadStorageParams, SparseVectorParams, UpdateCollection, VectorParams,
+    VectorParamsDiff, VectorsConfig, WalConfigDiff,
 };
 use quiver_types::shard_key::ShardingMethod;
 use quiver_types::vector_name::{DenseVectorConfig, SparseVectorConfig, VectorNameConfig};
@@ -28,14 +28,13 @@ fn distance(d: i32) -> Result<Distance, Status> {
     }
 }
 
-fn memory(m: Option<i32>) -> Option<String> {
-    let name = match pb::Memory::try_from(m?) {
-        Ok(pb::Memory::Cold) => "cold",
-        Ok(pb::Memory::Cached) => "cached",
-        Ok(pb::Memory::Pinned) => "pinned",
-        Ok(pb::Memory::Unknown) | Err(_) => return None,
-    };
-    Some(name.into())
+pub(crate) fn memory(m: Option<i32>) -> Option<Memory> {
+    match pb::Memory::try_from(m?) {
+        Ok(pb::Memory::Cold) => Some(Memory::Cold),
+        Ok(pb::Memory::Cached) => Some(Memory::Cached),
+        Ok(pb::Memory::Pinned) => Some(Memory::Pinned),
+        Ok(pb::Memory::Unknown) | Err(_) => None,
+    }
 }
 
 fn datatype(d: Option<i32>) -> Option<String> {
@@ -119,6 +118,22 @@ fn optimizers_in(o: pb::OptimizersConfigDiff) -> OptimizersConfigDiff {
 #[allow(deprecated)]
 fn quantization_in(q: pb::quantization_config::Quantization) -> Result<Json, Status> {
     use pb::quantization_config::Quantization as Q;
+    let placement = match &q {
+        Q::Scalar(s) => memory(s.memory),
+        Q::Product(p) => memory(p.memory),
+        Q::Binary(b) => memory(b.memory),
+        Q::Turboquant(_) => None,
+    };
+    let mut json = quantization_body(q)?;
+    if let (Some(m), Some(body)) = (placement, json.as_object_mut().and_then(|o| o.values_mut().next())) {
+        body["memory"] = json!(m);
+    }
+    Ok(json)
+}
+
+#[allow(deprecated)]
+fn quantization_body(q: pb::quantization_config::Quantization) -> Result<Json, Status> {
+    use pb::quantization_config::Quantization as Q;
     Ok(match q {
         Q::Scalar(s) => json!({"scalar": {"type": "int8", "quantile": s.quantile, "always_ram": s.always_ram}}),
         Q::Product(p) => {
@@ -199,7 +214,8 @@ fn vectors_in(v: Option<pb::VectorsConfig>) -> Result<Option<VectorsConfig>, Sta
 fn sparse_in(s: Option<pb::SparseVectorConfig>) -> Option<BTreeMap<String, SparseVectorParams>> {
     let map = s?.map.into_iter().map(|(name, p)| {
         let index = p.index.map(|i| {
-            json!({"full_scan_threshold": i.full_scan_threshold, "on_disk": i.on_disk, "datatype": datatype(i.datatype)})
+            let (datatype, memory) = (datatype(i.datatype), memory(i.memory));
+            json!({"full_scan_threshold": i.full_scan_threshold, "on_disk": i.on_disk, "datatype": datatype, "memory": memory})
         });
         let modifier = p.modifier.map(|m| match pb::Modifier::try_from(m) {
             Ok(pb::Modifier::Idf) => "idf".to_string(),
@@ -237,7 +253,7 @@ pub fn create_in(r: pb::CreateCollection) -> Result<(String, CreateCollection, O
         replication_factor: r.replication_factor,
         write_consistency_factor: r.write_consistency_factor,
         on_disk_payload: r.on_disk_payload,
-        payload: r.payload.map(|p| json!({"memory": memory(p.memory)})),
+        payload: r.payload.map(|p| PayloadStorageParams { memory: memory(p.memory) }),
         hnsw_config: r.hnsw_config.map(hnsw_in),
         wal_config: r.wal_config.map(wal_in),
         optimizers_config: r.optimizers_config.map(optimizers_in),
@@ -278,7 +294,7 @@ pub fn update_in(r: pb::UpdateCollection) -> Result<(String, UpdateCollection, O
         read_fan_out_factor: p.read_fan_out_factor,
         read_fan_out_delay_ms: p.read_fan_out_delay_ms,
         on_disk_payload: p.on_disk_payload,
-        payload: p.payload.map(|s| json!({"memory": memory(s.memory)})),
+        payload: p.payload.map(|s| PayloadStorageParams { memory: memory(s.memory) }),
     });
     let request = UpdateCollection {
         vectors,

@@ -4,7 +4,7 @@ use crate::grpc::convert::payload_to_map;
 use qdrant_client::qdrant as pb;
 use quiver_node::info::{CollectionClusterInfo, CollectionInfo};
 use quiver_types::config::{CollectionConfig, Distance, HnswConfig, HnswConfigDiff, OptimizersConfig, VectorParams};
-use quiver_types::config::{Datatype, MultiVectorComparator, SparseVectorParams, VectorsConfig};
+use quiver_types::config::{Datatype, Memory, MultiVectorComparator, SparseVectorParams, VectorsConfig};
 use quiver_types::replica::ReplicaState;
 use quiver_types::shard_key::ShardingMethod;
 use serde_json::Value as Json;
@@ -20,12 +20,11 @@ fn distance_out(d: Distance) -> i32 {
     d as i32
 }
 
-fn memory_out(m: Option<&str>) -> Option<i32> {
+pub(crate) fn memory_out(m: Option<Memory>) -> Option<i32> {
     let m = match m? {
-        "cold" => pb::Memory::Cold,
-        "cached" => pb::Memory::Cached,
-        "pinned" => pb::Memory::Pinned,
-        _ => return None,
+        Memory::Cold => pb::Memory::Cold,
+        Memory::Cached => pb::Memory::Cached,
+        Memory::Pinned => pb::Memory::Pinned,
     };
     Some(m as i32)
 }
@@ -49,7 +48,7 @@ fn hnsw_diff_out(h: &HnswConfigDiff) -> pb::HnswConfigDiff {
         on_disk: h.on_disk,
         payload_m: h.payload_m.map(|v| v as u64),
         inline_storage: h.inline_storage,
-        memory: memory_out(h.memory.as_deref()),
+        memory: memory_out(h.memory),
     }
 }
 
@@ -62,8 +61,8 @@ fn hnsw_out(h: &HnswConfig) -> pb::HnswConfigDiff {
         max_indexing_threads: Some(h.max_indexing_threads as u64),
         on_disk: h.on_disk,
         payload_m: h.payload_m.map(|v| v as u64),
-        inline_storage: None,
-        memory: None,
+        inline_storage: h.inline_storage,
+        memory: memory_out(h.memory),
     }
 }
 
@@ -74,19 +73,20 @@ fn quantization_out(q: Option<&Json>) -> Option<pb::QuantizationConfig> {
     let q = q?.as_object()?;
     let (kind, body) = q.iter().next()?;
     let always_ram = body.get("always_ram").and_then(Json::as_bool);
+    let memory = memory_out(body.get("memory").and_then(|m| serde_json::from_value::<Memory>(m.clone()).ok()));
     let quantization = match kind.as_str() {
         "scalar" => Q::Scalar(pb::ScalarQuantization {
             r#type: pb::QuantizationType::Int8 as i32,
             quantile: body.get("quantile").and_then(Json::as_f64).map(|f| f as f32),
             always_ram,
-            memory: None,
+            memory,
         }),
         "product" => {
             let ratio = body.get("compression").and_then(Json::as_str).unwrap_or("x4");
             let compression = pb::CompressionRatio::from_str_name(ratio).unwrap_or(pb::CompressionRatio::X4) as i32;
-            Q::Product(pb::ProductQuantization { compression, always_ram, memory: None })
+            Q::Product(pb::ProductQuantization { compression, always_ram, memory })
         }
-        "binary" => Q::Binary(binary_out(body, always_ram)),
+        "binary" => Q::Binary(pb::BinaryQuantization { memory, ..binary_out(body, always_ram) }),
         _ => return None,
     };
     Some(pb::QuantizationConfig { quantization: Some(quantization) })
@@ -128,7 +128,7 @@ fn vector_params_out(p: &VectorParams) -> pb::VectorParams {
                 MultiVectorComparator::MaxSim => pb::MultiVectorComparator::MaxSim as i32,
             },
         }),
-        memory: memory_out(p.memory.as_deref()),
+        memory: memory_out(p.memory),
     }
 }
 
@@ -152,9 +152,25 @@ fn sparse_out(map: &BTreeMap<String, SparseVectorParams>) -> Option<pb::SparseVe
     };
     let map = map
         .iter()
-        .map(|(k, p)| (k.clone(), pb::SparseVectorParams { index: None, modifier: modifier(&p.modifier) }))
+        .map(|(k, p)| {
+            let index = p.index.as_ref().map(sparse_index_out);
+            (k.clone(), pb::SparseVectorParams { index, modifier: modifier(&p.modifier) })
+        })
         .collect();
     Some(pb::SparseVectorConfig { map })
+}
+
+/// A sparse vector's index settings from their REST JSON form (`full_scan_threshold`, `on_disk`,
+/// `datatype`, `memory`).
+#[allow(deprecated)]
+fn sparse_index_out(index: &Json) -> pb::SparseIndexConfig {
+    let datatype = index.get("datatype").and_then(|d| serde_json::from_value::<Datatype>(d.clone()).ok());
+    pb::SparseIndexConfig {
+        full_scan_threshold: index.get("full_scan_threshold").and_then(Json::as_u64),
+        on_disk: index.get("on_disk").and_then(Json::as_bool),
+        datatype: datatype_out(datatype),
+        memory: memory_out(index.get("memory").and_then(|m| serde_json::from_value::<Memory>(m.clone()).ok())),
+    }
 }
 
 fn optimizers_out(o: &OptimizersConfig) -> pb::OptimizersConfigDiff {
@@ -171,7 +187,7 @@ fn optimizers_out(o: &OptimizersConfig) -> pb::OptimizersConfigDiff {
         flush_interval_sec: Some(o.flush_interval_sec),
         deprecated_max_optimization_threads: None,
         max_optimization_threads: threads,
-        prevent_unoptimized: None,
+        prevent_unoptimized: o.prevent_unoptimized,
     }
 }
 
@@ -253,7 +269,7 @@ pub fn info_out(info: CollectionInfo) -> pb::CollectionInfo {
         points_count: Some(info.points_count as u64),
         indexed_vectors_count: Some(info.indexed_vectors_count as u64),
         warnings: info.warnings.into_iter().map(|w| pb::CollectionWarning { message: w.message }).collect(),
-        update_queue: Some(pb::UpdateQueueInfo { length: 0, deferred_points: None }),
+        update_queue: Some(pb::UpdateQueueInfo { length: info.update_queue.length as u64, deferred_points: None }),
         created_at: None,
     }
 }

@@ -1,6 +1,8 @@
 //! Payload index parameters between gRPC (`PayloadIndexParams`) and REST's field schema JSON,
 //! which the node validates and stores; parameters Quiver does not have are refused by name.
 
+use crate::grpc::collections_in::memory as memory_in;
+use crate::grpc::collections_out::memory_out;
 use qdrant_client::qdrant as pb;
 use quiver_types::index_params::{
     FieldParams, FieldSchema, IntegerParams, KeywordParams, NumericParams, PlainParams, SnowballParams, Stemmer,
@@ -14,11 +16,10 @@ fn refuse(what: &str) -> Status {
 }
 
 /// Refuses the parameters of newer clients that Quiver does not implement.
-fn unsupported(memory: Option<i32>, nested: &Option<String>) -> Result<(), Status> {
-    match (memory, nested) {
-        (Some(_), _) => Err(refuse("memory")),
-        (None, Some(_)) => Err(refuse("nested")),
-        (None, None) => Ok(()),
+fn unsupported(nested: &Option<String>) -> Result<(), Status> {
+    match nested {
+        Some(_) => Err(refuse("nested")),
+        None => Ok(()),
     }
 }
 
@@ -27,7 +28,7 @@ fn params_in(params: pb::payload_index_params::IndexParams) -> Result<FieldParam
     use pb::payload_index_params::IndexParams as P;
     Ok(match params {
         P::KeywordIndexParams(p) => {
-            unsupported(p.memory, &p.nested)?;
+            unsupported(&p.nested)?;
             if p.prefix.is_some() {
                 return Err(refuse("prefix"));
             }
@@ -35,45 +36,62 @@ fn params_in(params: pb::payload_index_params::IndexParams) -> Result<FieldParam
                 is_tenant: p.is_tenant,
                 on_disk: p.on_disk,
                 enable_hnsw: p.enable_hnsw,
+                memory: memory_in(p.memory),
             })
         }
         P::UuidIndexParams(p) => {
-            unsupported(p.memory, &p.nested)?;
-            FieldParams::Uuid(KeywordParams { is_tenant: p.is_tenant, on_disk: p.on_disk, enable_hnsw: p.enable_hnsw })
+            unsupported(&p.nested)?;
+            FieldParams::Uuid(KeywordParams {
+                is_tenant: p.is_tenant,
+                on_disk: p.on_disk,
+                enable_hnsw: p.enable_hnsw,
+                memory: memory_in(p.memory),
+            })
         }
         P::IntegerIndexParams(p) => {
-            unsupported(p.memory, &p.nested)?;
+            unsupported(&p.nested)?;
             FieldParams::Integer(IntegerParams {
                 lookup: p.lookup,
                 range: p.range,
                 is_principal: p.is_principal,
                 on_disk: p.on_disk,
                 enable_hnsw: p.enable_hnsw,
+                memory: memory_in(p.memory),
             })
         }
         P::FloatIndexParams(p) => {
-            unsupported(p.memory, &p.nested)?;
+            unsupported(&p.nested)?;
             FieldParams::Float(NumericParams {
                 is_principal: p.is_principal,
                 on_disk: p.on_disk,
                 enable_hnsw: p.enable_hnsw,
+                memory: memory_in(p.memory),
             })
         }
         P::DatetimeIndexParams(p) => {
-            unsupported(p.memory, &p.nested)?;
+            unsupported(&p.nested)?;
             FieldParams::Datetime(NumericParams {
                 is_principal: p.is_principal,
                 on_disk: p.on_disk,
                 enable_hnsw: p.enable_hnsw,
+                memory: memory_in(p.memory),
             })
         }
         P::GeoIndexParams(p) => {
-            unsupported(p.memory, &p.nested)?;
-            FieldParams::Geo(PlainParams { on_disk: p.on_disk, enable_hnsw: p.enable_hnsw })
+            unsupported(&p.nested)?;
+            FieldParams::Geo(PlainParams {
+                on_disk: p.on_disk,
+                enable_hnsw: p.enable_hnsw,
+                memory: memory_in(p.memory),
+            })
         }
         P::BoolIndexParams(p) => {
-            unsupported(p.memory, &p.nested)?;
-            FieldParams::Bool(PlainParams { on_disk: p.on_disk, enable_hnsw: p.enable_hnsw })
+            unsupported(&p.nested)?;
+            FieldParams::Bool(PlainParams {
+                on_disk: p.on_disk,
+                enable_hnsw: p.enable_hnsw,
+                memory: memory_in(p.memory),
+            })
         }
         P::TextIndexParams(p) => FieldParams::Text(text_in(p)?),
     })
@@ -81,7 +99,7 @@ fn params_in(params: pb::payload_index_params::IndexParams) -> Result<FieldParam
 
 #[allow(deprecated)]
 fn text_in(p: pb::TextIndexParams) -> Result<TextParams, Status> {
-    unsupported(p.memory, &p.nested)?;
+    unsupported(&p.nested)?;
     if p.scoring.is_some() {
         return Err(refuse("scoring"));
     }
@@ -116,6 +134,7 @@ fn text_in(p: pb::TextIndexParams) -> Result<TextParams, Status> {
         stemmer,
         on_disk: p.on_disk,
         enable_hnsw: p.enable_hnsw,
+        memory: memory_in(p.memory),
     })
 }
 
@@ -160,12 +179,14 @@ pub fn params_out(params: Option<&Value>) -> Option<pb::PayloadIndexParams> {
             is_tenant: p.is_tenant,
             on_disk: p.on_disk,
             enable_hnsw: p.enable_hnsw,
+            memory: memory_out(p.memory),
             ..Default::default()
         }),
         FieldParams::Uuid(p) => P::UuidIndexParams(pb::UuidIndexParams {
             is_tenant: p.is_tenant,
             on_disk: p.on_disk,
             enable_hnsw: p.enable_hnsw,
+            memory: memory_out(p.memory),
             ..Default::default()
         }),
         FieldParams::Integer(p) => P::IntegerIndexParams(pb::IntegerIndexParams {
@@ -174,28 +195,33 @@ pub fn params_out(params: Option<&Value>) -> Option<pb::PayloadIndexParams> {
             is_principal: p.is_principal,
             on_disk: p.on_disk,
             enable_hnsw: p.enable_hnsw,
+            memory: memory_out(p.memory),
             ..Default::default()
         }),
         FieldParams::Float(p) => P::FloatIndexParams(pb::FloatIndexParams {
             is_principal: p.is_principal,
             on_disk: p.on_disk,
             enable_hnsw: p.enable_hnsw,
+            memory: memory_out(p.memory),
             ..Default::default()
         }),
         FieldParams::Datetime(p) => P::DatetimeIndexParams(pb::DatetimeIndexParams {
             is_principal: p.is_principal,
             on_disk: p.on_disk,
             enable_hnsw: p.enable_hnsw,
+            memory: memory_out(p.memory),
             ..Default::default()
         }),
         FieldParams::Geo(p) => P::GeoIndexParams(pb::GeoIndexParams {
             on_disk: p.on_disk,
             enable_hnsw: p.enable_hnsw,
+            memory: memory_out(p.memory),
             ..Default::default()
         }),
         FieldParams::Bool(p) => P::BoolIndexParams(pb::BoolIndexParams {
             on_disk: p.on_disk,
             enable_hnsw: p.enable_hnsw,
+            memory: memory_out(p.memory),
             ..Default::default()
         }),
         FieldParams::Text(p) => P::TextIndexParams(text_out(p)),
@@ -233,6 +259,7 @@ fn text_out(p: TextParams) -> pb::TextIndexParams {
         stemmer,
         ascii_folding: p.ascii_folding,
         enable_hnsw: p.enable_hnsw,
+        memory: memory_out(p.memory),
         ..Default::default()
     }
 }

@@ -56,12 +56,15 @@ fn update_mode(mode: Option<i32>) -> Result<Option<UpdateMode>, Status> {
     }
 }
 
+/// The points of an upsert. As in Qdrant, a point must carry its `vectors` message (empty named
+/// vectors make a point without vectors); one without it is refused.
 fn points_in(points: Vec<pb::PointStruct>) -> Result<Vec<PointStruct>, Status> {
     points
         .into_iter()
         .map(|p| {
             let payload = (!p.payload.is_empty()).then(|| map_to_json(p.payload));
-            Ok(PointStruct { id: point_id(p.id)?, vectors: vectors_in(p.vectors)?, payload })
+            let vectors = p.vectors.ok_or_else(|| Status::invalid_argument("Expected some vectors"))?;
+            Ok(PointStruct { id: point_id(p.id)?, vectors: vectors_in(Some(vectors))?, payload })
         })
         .collect()
 }

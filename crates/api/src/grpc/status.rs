@@ -4,25 +4,33 @@
 use crate::error::ApiError;
 use axum::http::StatusCode;
 use quiver_node::NodeError;
+use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
-/// The gRPC status of a node error; the message is the REST message.
+/// The gRPC status of a node error; the message is the REST message. A rate limit carries its
+/// wait in `retry-after` metadata (whole seconds), as REST's `Retry-After` header does: clients
+/// (qdrant-client's uploaders) wait that long before they retry.
 pub fn from_node(e: NodeError) -> Status {
-    let code = match &e {
-        NodeError::BadInput(_)
-        | NodeError::BadRequest(_)
-        | NodeError::Validation(_)
-        | NodeError::ChecksumMismatch { .. } => Code::InvalidArgument,
-        NodeError::Forbidden(_) => Code::PermissionDenied,
-        NodeError::NotFound(_) => Code::NotFound,
-        NodeError::AlreadyExists(_) => Code::AlreadyExists,
-        NodeError::StandaloneMode => Code::FailedPrecondition,
-        NodeError::Timeout(_) => Code::DeadlineExceeded,
-        NodeError::ShardUnavailable(_) | NodeError::RemovedFromCluster(_) => Code::Unavailable,
-        NodeError::Service(_) => Code::Internal,
-        NodeError::RateLimited { .. } => Code::ResourceExhausted,
+    let (code, retry_after_s) = match &e {
+        NodeError::BadInput(_) | NodeError::BadRequest(_) | NodeError::Validation(_) => (Code::InvalidArgument, None),
+        NodeError::ChecksumMismatch { .. } => (Code::DataLoss, None),
+        NodeError::Forbidden(_) => (Code::PermissionDenied, None),
+        NodeError::NotFound(_) => (Code::NotFound, None),
+        NodeError::AlreadyExists(_) => (Code::AlreadyExists, None),
+        NodeError::StandaloneMode => (Code::FailedPrecondition, None),
+        NodeError::Timeout(_) => (Code::DeadlineExceeded, None),
+        NodeError::ShardUnavailable(_) | NodeError::RemovedFromCluster(_) => (Code::Unavailable, None),
+        NodeError::Service(_) => (Code::Internal, None),
+        NodeError::RateLimited { retry_after_s, .. } => (Code::ResourceExhausted, Some(*retry_after_s)),
     };
-    Status::new(code, e.to_string())
+    with_retry_after(Status::new(code, e.to_string()), retry_after_s)
+}
+
+fn with_retry_after(mut status: Status, retry_after_s: Option<u64>) -> Status {
+    if let Some(seconds) = retry_after_s {
+        status.metadata_mut().insert("retry-after", MetadataValue::from(seconds));
+    }
+    status
 }
 
 /// The gRPC status of an error raised by the shared REST validation (an `ApiError` carries only
@@ -40,7 +48,7 @@ pub fn from_api(e: ApiError) -> Status {
         StatusCode::FORBIDDEN => Code::PermissionDenied,
         _ => Code::Internal,
     };
-    Status::new(code, e.message)
+    with_retry_after(Status::new(code, e.message), e.retry_after_s)
 }
 
 impl From<ApiError> for Status {
@@ -76,10 +84,23 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_limit_carries_its_wait_and_a_checksum_mismatch_is_data_loss() {
+        let s = from_node(NodeError::RateLimited { message: "write rate limit exceeded".into(), retry_after_s: 7 });
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        assert_eq!(s.metadata().get("retry-after").and_then(|v| v.to_str().ok()), Some("7"));
+        assert!(from_node(NodeError::Timeout("t".into())).metadata().get("retry-after").is_none());
+        let e = NodeError::ChecksumMismatch { expected: "a".into(), actual: "b".into() };
+        assert_eq!(from_node(e).code(), Code::DataLoss);
+    }
+
+    #[test]
     fn api_errors_follow_their_http_status() {
         let s = from_api(ApiError::validation("limit: value 0 invalid, must be 1 or larger"));
         assert_eq!(s.code(), Code::InvalidArgument);
         assert!(s.message().starts_with("Validation error in JSON body"));
         assert_eq!(from_api(ApiError::from(NodeError::Timeout("t".into()))).code(), Code::DeadlineExceeded);
+        let limited = from_api(ApiError::from(NodeError::RateLimited { message: "m".into(), retry_after_s: 3 }));
+        assert_eq!(limited.code(), Code::ResourceExhausted);
+        assert_eq!(limited.metadata().get("retry-after").and_then(|v| v.to_str().ok()), Some("3"));
     }
 }

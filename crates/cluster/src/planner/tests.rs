@@ -20,6 +20,7 @@ fn config(shard_number: u32, replication_factor: u32) -> CollectionConfig {
             read_fan_out_factor: None,
             read_fan_out_delay_ms: None,
             on_disk_payload: true,
+            payload: None,
             sparse_vectors: BTreeMap::new(),
         },
         hnsw_config: HnswConfig::default(),

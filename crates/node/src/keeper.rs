@@ -18,6 +18,12 @@ use tokio::time::Instant;
 
 const KEEPER_PROPOSAL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Least time between two starts of the same transfer (collection, shard, source, target). A
+/// transfer that fails at once (its shard's primary is down but not `Dead` yet) is aborted
+/// through consensus, which wakes the keeper, whose plan asks for the same step again: without
+/// this pause the two would alternate as fast as entries commit.
+const RESTART_AFTER: Duration = Duration::from_secs(1);
+
 /// `GET /cluster/peer/{id}/drain`.
 #[derive(Debug, Clone, Serialize)]
 pub struct DrainStatus {
@@ -110,6 +116,9 @@ impl Node {
                 Action::Replicate { from, to } => (from, to, true),
                 Action::Move { from, to } => (from, to, false),
             };
+            if !self.may_start(&step.collection, step.shard_id, from, to) {
+                continue;
+            }
             let (busy_in, busy_out) = (incoming.entry(to).or_insert(0), outgoing.entry(from).or_insert(0));
             if in_limit.is_some_and(|l| *busy_in >= l) || out_limit.is_some_and(|l| *busy_out >= l) {
                 continue;
@@ -127,6 +136,22 @@ impl Node {
             };
             if self.propose_quietly(op).await {
                 self.telemetry.transfer_started(&step.collection, &transfer, AutoReason::Placement);
+            }
+        }
+    }
+
+    /// Whether the transfer of `shard_id` from `from` to `to` was not started within
+    /// `RESTART_AFTER` (and so may start now, which is recorded).
+    fn may_start(&self, collection: &str, shard_id: quiver_types::ShardId, from: PeerId, to: PeerId) -> bool {
+        let now = Instant::now();
+        let mut starts = self.keeper_starts.lock();
+        starts.retain(|_, at| now.duration_since(*at) < RESTART_AFTER);
+        let key = (collection.to_string(), shard_id, from, to);
+        match starts.contains_key(&key) {
+            true => false,
+            false => {
+                starts.insert(key, now);
+                true
             }
         }
     }

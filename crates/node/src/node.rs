@@ -6,7 +6,7 @@ use crate::error::{NodeError, Result};
 use parking_lot::RwLock;
 use quiver_collection::Collection;
 use quiver_types::PeerId;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +39,10 @@ pub struct Node {
     pub(crate) issues: crate::registers::Issues,
     /// Snapshot and automatic transfer counters (metrics).
     pub(crate) telemetry: crate::telemetry::NodeTelemetry,
+    /// When the placement keeper last started each transfer, by (collection, shard, source,
+    /// target) (`keeper.rs`).
+    pub(crate) keeper_starts:
+        parking_lot::Mutex<HashMap<(String, quiver_types::ShardId, PeerId, PeerId), tokio::time::Instant>>,
 }
 
 impl Node {

@@ -73,6 +73,7 @@ impl Node {
             me: Default::default(),
             transfers: Default::default(),
             telemetry: Default::default(),
+            keeper_starts: Default::default(),
         })
     }
 }

@@ -116,11 +116,13 @@ impl Node {
                 Action::Replicate { from, to } => (from, to, true),
                 Action::Move { from, to } => (from, to, false),
             };
-            if !self.may_start(&step.collection, step.shard_id, from, to) {
-                continue;
-            }
             let (busy_in, busy_out) = (incoming.entry(to).or_insert(0), outgoing.entry(from).or_insert(0));
             if in_limit.is_some_and(|l| *busy_in >= l) || out_limit.is_some_and(|l| *busy_out >= l) {
+                continue;
+            }
+            // After the limits: a step they hold back was not started, and may start as soon as
+            // they free up.
+            if !self.may_start(&step.collection, step.shard_id, from, to) {
                 continue;
             }
             *busy_in += 1;

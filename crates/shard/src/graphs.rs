@@ -157,7 +157,7 @@ pub(crate) fn save_column(
     let params = hnsw_params(config, name, spec);
     // Built with other parameters than the configured ones (the indexer is rebuilding it): saved
     // under the configured ones it would be trusted at the next open, and never rebuilt.
-    if plan.index.built_with().is_some_and(|shape| shape != params.graph_shape()) {
+    if crate::index_config::built_differently(plan.index.as_ref(), &params) {
         return false;
     }
     let key = GraphKey::new(spec.distance, &params);

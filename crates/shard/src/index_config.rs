@@ -92,7 +92,12 @@ pub(crate) fn rebuild_due(
     config: &IndexConfig,
     spec: &VectorSpec,
 ) -> bool {
-    let wanted = hnsw_params(config, name, spec).graph_shape();
-    let built = table.dense_index(name).and_then(|view| view.index.built_with());
-    config.hnsw_for(name).m > 0 && built.is_some_and(|shape| shape != wanted)
+    let wanted = hnsw_params(config, name, spec);
+    let index = table.dense_index(name).map(|view| view.index);
+    config.hnsw_for(name).m > 0 && index.is_some_and(|index| built_differently(index.as_ref(), &wanted))
+}
+
+/// Whether `index` was built with another degree or construction beam than `params` give.
+pub(crate) fn built_differently(index: &dyn quiver_storage::index::VectorIndex, params: &HnswParams) -> bool {
+    index.built_with().is_some_and(|shape| shape != params.graph_shape())
 }

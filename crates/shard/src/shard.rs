@@ -255,8 +255,8 @@ impl LocalShard {
     /// Takes the collection's index settings as changed at run time (`PATCH` of the
     /// quantization, `optimizers_config.indexing_threshold` or `hnsw_config`): a new quantized
     /// kind is built in the background, and a shard whose indexing was off (threshold 0,
-    /// Qdrant's bulk-load recipe) or under the threshold starts its index now. New HNSW
-    /// parameters apply to graphs built from now on.
+    /// Qdrant's bulk-load recipe) or under the threshold starts its index now, and an index
+    /// built with other HNSW parameters is rebuilt beside the live one (design record 035).
     pub fn set_index_settings(&self, settings: &crate::index_config::IndexConfig) {
         self.set_indexing(|index| {
             index.quantization = settings.quantization.clone();

@@ -16,14 +16,22 @@ use tracing_subscriber::layer::{Context, Filter};
 const WINDOW: Duration = Duration::from_secs(30);
 
 /// The per-layer filter of the log output.
-#[derive(Default)]
-pub struct OpenraftThrottle {
-    last: Mutex<HashMap<Identifier, Instant>>,
+pub type OpenraftThrottle = Throttle<Identifier>;
+
+/// When each message site (`K`) was last logged.
+pub struct Throttle<K> {
+    last: Mutex<HashMap<K, Instant>>,
 }
 
-impl OpenraftThrottle {
+impl<K> Default for Throttle<K> {
+    fn default() -> Self {
+        Throttle { last: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Throttle<K> {
     /// Whether an event of `site` seen at `now` is logged (and if so, counts it as logged).
-    fn admit(&self, site: Identifier, now: Instant) -> bool {
+    fn admit(&self, site: K, now: Instant) -> bool {
         // A panic while the map was held leaves it usable: the worst is one line too many.
         let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match last.get(&site) {
@@ -42,7 +50,7 @@ fn throttled(meta: &Metadata<'_>) -> bool {
     meta.target().starts_with("openraft") && *meta.level() <= Level::WARN
 }
 
-impl<S> Filter<S> for OpenraftThrottle {
+impl<S> Filter<S> for Throttle<Identifier> {
     fn enabled(&self, _: &Metadata<'_>, _: &Context<'_, S>) -> bool {
         true
     }
@@ -56,32 +64,17 @@ impl<S> Filter<S> for OpenraftThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tracing::callsite::Callsite;
-    use tracing::subscriber::Interest;
-
-    struct Site(&'static str);
-
-    impl Callsite for Site {
-        fn set_interest(&self, _: Interest) {}
-        fn metadata(&self) -> &Metadata<'_> {
-            unimplemented!("{}", self.0)
-        }
-    }
-
-    static RPC_ERROR: Site = Site("rpc error");
-    static BACKOFF: Site = Site("backoff");
 
     #[test]
     fn a_site_is_logged_once_per_window_and_sites_are_counted_apart() {
-        let throttle = OpenraftThrottle::default();
-        let rpc = Identifier(&RPC_ERROR);
-        let backoff = Identifier(&BACKOFF);
+        let throttle = Throttle::<&str>::default();
+        let (rpc, backoff) = ("rpc error", "backoff");
         let start = Instant::now();
-        assert!(throttle.admit(rpc.clone(), start), "the first event of a site");
-        assert!(!throttle.admit(rpc.clone(), start + Duration::from_millis(500)), "a repeat within the window");
-        assert!(throttle.admit(backoff.clone(), start + Duration::from_millis(500)), "another site");
-        assert!(!throttle.admit(rpc.clone(), start + WINDOW - Duration::from_millis(1)));
-        assert!(throttle.admit(rpc.clone(), start + WINDOW), "once the window has passed");
+        assert!(throttle.admit(rpc, start), "the first event of a site");
+        assert!(!throttle.admit(rpc, start + Duration::from_millis(500)), "a repeat within the window");
+        assert!(throttle.admit(backoff, start + Duration::from_millis(500)), "another site");
+        assert!(!throttle.admit(rpc, start + WINDOW - Duration::from_millis(1)));
+        assert!(throttle.admit(rpc, start + WINDOW), "once the window has passed");
         assert!(!throttle.admit(rpc, start + WINDOW + Duration::from_secs(1)), "the window restarts");
     }
 }

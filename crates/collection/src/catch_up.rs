@@ -39,12 +39,12 @@ impl ReplicaSet {
         }
         *self.last_repair.lock() = Some(tokio::time::Instant::now());
         let mine = local.applied_seq();
-        let target = Target { shard_id: self.shard_id, local: &local, ports };
+        let target = Target { shard_id: self.shard_id, local: &local, ports, term: self.current_term() };
         // A replica that catches up by its own path (a transfer's target: its finish fills the
         // gap under the order lock) is not repaired here: it may hold nothing yet, and reading
         // the whole WAL for it would only fail at its first record.
         let repaired = self.remote_updatable(ports.me).into_iter().filter(|(_, state)| !state.catches_up());
-        for (peer, _) in repaired {
+        for (peer, state) in repaired {
             let request = ShardRequest::LastSeq;
             let call = ports.transport.call(peer, self.ctx.name(), self.shard_id, request, REPAIR_CALL_TIMEOUT);
             let Ok(theirs) = call.await.and_then(ShardResponse::into_last_seq) else {
@@ -52,9 +52,19 @@ impl ReplicaSet {
                 continue;
             };
             self.set_replica_seq(peer, theirs);
-            match theirs < mine && self.fill_gap(&target, peer, theirs + 1, mine).await.is_err() {
-                true => self.lagging.store(true, Ordering::Release),
-                false => self.note_replica_seq(peer, mine),
+            let filled = match theirs < mine {
+                true => self.fill_gap(&target, peer, theirs + 1, mine).await,
+                false => Ok(()),
+            };
+            match filled {
+                Ok(()) => self.note_replica_seq(peer, mine),
+                // It cannot take this primary's records: only a copy recovers it.
+                Err(e @ CollectionError::Diverged { .. }) => {
+                    tracing::warn!(shard_id = self.shard_id, peer, error = %e, "replica diverged; marking it Dead");
+                    let _ = ports.control.mark_dead(self.ctx.name(), self.shard_id, peer, state).await;
+                    self.lagging.store(true, Ordering::Release);
+                }
+                Err(_) => self.lagging.store(true, Ordering::Release),
             }
         }
     }
@@ -75,57 +85,21 @@ impl ReplicaSet {
     /// that writes the old primary sent to some replicas are held by all (the gap mechanism then
     /// brings the others up). Unreachable replicas are left to the write path (→ `Dead`).
     pub(crate) async fn adopt_longest_suffix(&self, local: &Arc<LocalShard>, ports: &ClusterPorts) -> Result<()> {
-        let mut best: Option<(PeerId, SeqNo)> = None;
-        for (peer, _) in self.remote_updatable(ports.me) {
-            // Fencing: every replica must see this peer as primary before it orders writes, so the
-            // old primary can no longer get a write acknowledged (replicas refuse its `Apply`).
-            let mut view_lag = Retries::new(RetryPolicy::VIEW_LAG);
-            let last = loop {
-                let request = ShardRequest::PrimaryLastSeq { primary: ports.me };
-                let call = ports.transport.call(peer, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT);
-                match call.await.and_then(ShardResponse::into_last_seq) {
-                    Ok(last) => break Some(last),
-                    Err(e) if is_not_primary(&e) && view_lag.pause().await => {}
-                    Err(e) if is_not_primary(&e) => return Err(e),
-                    Err(_) => break None, // unreachable: the write path deactivates it
-                }
-            };
-            if let Some(last) = last
-                && best.is_none_or(|(_, b)| last > b)
-            {
-                best = Some((peer, last));
+        let mut lasts: Vec<(SeqNo, PeerId, ReplicaState)> = Vec::new();
+        for (peer, state) in self.remote_updatable(ports.me) {
+            if let Some(last) = self.fenced_last_seq(ports, peer).await? {
+                lasts.push((last, peer, state));
             }
         }
+        // Most advanced first.
+        lasts.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         let mine = local.applied_seq();
-        if let Some((peer, _)) = best.filter(|(_, last)| *last >= mine && mine > 0) {
-            self.check_same_history(local, ports, peer, mine).await?;
+        if let Some((_, peer, _)) = lasts.first().filter(|(last, _, _)| *last >= mine && mine > 0) {
+            self.check_same_history(local, ports, *peer, mine).await?;
         }
-        if let Some((peer, last)) = best.filter(|(_, last)| *last > mine) {
-            tracing::info!(
-                shard_id = self.shard_id,
-                peer,
-                from = mine + 1,
-                to = last,
-                "new primary adopts a longer suffix"
-            );
-            let request = ShardRequest::WalRecords { from: mine + 1, to: last };
-            let records = ports
-                .transport
-                .call(peer, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT)
-                .await?
-                .into_wal()?;
-            for (seq, op) in records {
-                let shard = Arc::clone(local);
-                let task = tokio::task::spawn_blocking(move || shard.apply_at(seq, &op, true));
-                match task.await.map_err(|e| service("apply task", e))?? {
-                    ApplyOutcome::Applied | ApplyOutcome::Duplicate => {}
-                    ApplyOutcome::Gap { .. } | ApplyOutcome::Diverged => {
-                        return Err(CollectionError::Service(format!(
-                            "shard {} cannot adopt the suffix of replica {peer} at {seq}",
-                            self.shard_id
-                        )));
-                    }
-                }
+        for (last, peer, state) in lasts.into_iter().filter(|(last, _, _)| *last > mine) {
+            if self.adopt_suffix(local, ports, (peer, state), mine + 1, last).await? {
+                break;
             }
         }
         self.set_primary_synced(true);
@@ -159,10 +133,88 @@ impl ReplicaSet {
             )));
         }
         if theirs < mine {
-            let target = Target { shard_id: self.shard_id, local: &local, ports };
+            let target = Target { shard_id: self.shard_id, local: &local, ports, term: self.current_term() };
             self.fill_gap(&target, to, theirs + 1, mine).await?;
         }
         ports.control.finish_transfer(self.ctx.name(), self.shard_id, from, to).await
+    }
+
+    /// `peer`'s last sequence number, answered only once it sees this peer as the primary
+    /// (fencing: the old primary can no longer get a write acknowledged, as replicas refuse its
+    /// `Apply`); `None` if it cannot be reached (the write path deactivates it).
+    async fn fenced_last_seq(&self, ports: &ClusterPorts, peer: PeerId) -> Result<Option<SeqNo>> {
+        let mut view_lag = Retries::new(RetryPolicy::VIEW_LAG);
+        loop {
+            let request = ShardRequest::PrimaryLastSeq { primary: ports.me };
+            let call = ports.transport.call(peer, self.ctx.name(), self.shard_id, request, SHARD_CALL_TIMEOUT);
+            match call.await.and_then(ShardResponse::into_last_seq) {
+                Ok(last) => return Ok(Some(last)),
+                Err(e) if is_not_primary(&e) && view_lag.pause().await => {}
+                Err(e) if is_not_primary(&e) => return Err(e),
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// Applies `peer`'s records `from ..= to` to the local replica; whether it could. A replica
+    /// whose WAL no longer holds them all (it was filled by a transfer, or checkpointed) cannot
+    /// give them: if it is `Active`, this replica misses records an `Active` one holds and steps
+    /// down (marked `Dead`, recovered by a copy; the next primary holds them); a replica in any
+    /// other state holds nothing acknowledged that this one lacks (its extra records are refused
+    /// as divergent later), and the next one is asked.
+    async fn adopt_suffix(
+        &self,
+        local: &Arc<LocalShard>,
+        ports: &ClusterPorts,
+        (peer, state): (PeerId, ReplicaState),
+        from: SeqNo,
+        to: SeqNo,
+    ) -> Result<bool> {
+        let shard_id = self.shard_id;
+        let request = ShardRequest::WalRecords { from, to };
+        let records =
+            ports.transport.call(peer, self.ctx.name(), shard_id, request, SHARD_CALL_TIMEOUT).await?.into_wal()?;
+        let whole = records.len() as u64 == to - from + 1 && records.first().is_some_and(|(seq, _)| *seq == from);
+        if !whole {
+            if state != ReplicaState::Active {
+                return Ok(false);
+            }
+            tracing::warn!(
+                shard_id,
+                peer,
+                from,
+                to,
+                "new primary cannot fetch records an Active replica holds; stepping down"
+            );
+            return Err(self
+                .step_down(ports, &format!("misses records {from}..={to} that replica {peer} holds"))
+                .await);
+        }
+        tracing::info!(shard_id, peer, from, to, "new primary adopts a longer suffix");
+        for (seq, op) in records {
+            let shard = Arc::clone(local);
+            let task = tokio::task::spawn_blocking(move || shard.apply_at(seq, &op, true));
+            match task.await.map_err(|e| service("apply task", e))?? {
+                ApplyOutcome::Applied | ApplyOutcome::Duplicate => {}
+                ApplyOutcome::Gap { .. } | ApplyOutcome::Diverged | ApplyOutcome::Stale => {
+                    return Err(CollectionError::Service(format!(
+                        "shard {shard_id} cannot adopt the suffix of replica {peer} at {seq}"
+                    )));
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Marks the local replica `Dead` (it is recovered by a copy) and gives the error that
+    /// refuses the write meanwhile.
+    async fn step_down(&self, ports: &ClusterPorts, why: &str) -> CollectionError {
+        let state = self.local_state();
+        let _ = ports.control.mark_dead(self.ctx.name(), self.shard_id, ports.me, state).await;
+        CollectionError::ShardUnavailable(format!(
+            "replica {} of shard {} {why} and is being recovered",
+            ports.me, self.shard_id
+        ))
     }
 
     /// Before adopting `peer`'s suffix: its record at `mine` (this replica's last) must equal
@@ -189,11 +241,7 @@ impl ReplicaSet {
             return Ok(());
         }
         tracing::error!(shard_id = self.shard_id, peer, seq, "local replica diverged from the others; marking it Dead");
-        let _ = ports.control.mark_dead(self.ctx.name(), self.shard_id, ports.me, ReplicaState::Active).await;
-        Err(CollectionError::ShardUnavailable(format!(
-            "replica {} of shard {} diverged at {seq} and is being recovered",
-            ports.me, self.shard_id
-        )))
+        Err(self.step_down(ports, &format!("diverged at {seq}")).await)
     }
 
     /// A replica behind its primary pulls the records it misses from the primary's WAL (checking
@@ -231,7 +279,7 @@ impl ReplicaSet {
     }
 
     pub(crate) async fn fill_gap(&self, target: &Target<'_>, peer: PeerId, from: SeqNo, to: SeqNo) -> Result<()> {
-        let Target { shard_id, local, ports } = *target;
+        let Target { shard_id, local, ports, term } = *target;
         let shard = Arc::clone(local);
         let records = tokio::task::spawn_blocking(move || shard.wal_records(from, to))
             .await
@@ -244,12 +292,17 @@ impl ReplicaSet {
         let last_seq = records.last().map_or(0, |(s, _)| *s);
         for (seq, op) in records {
             // One fsync at the end covers the whole gap.
-            let request = ShardRequest::Apply { primary: ports.me, seq, op, wait: seq == last_seq };
+            let request = ShardRequest::Apply { primary: ports.me, seq, op, wait: seq == last_seq, term };
             let outcome = ports.transport.call(peer, self.ctx.name(), shard_id, request, SHARD_CALL_TIMEOUT).await?;
-            if let ApplyOutcome::Gap { last } = outcome.into_applied()? {
-                return Err(CollectionError::Service(format!(
-                    "replica {peer} of shard {shard_id} lost records after {last}"
-                )));
+            match outcome.into_applied()? {
+                ApplyOutcome::Applied | ApplyOutcome::Duplicate => {}
+                ApplyOutcome::Gap { last } => {
+                    return Err(CollectionError::Service(format!(
+                        "replica {peer} of shard {shard_id} lost records after {last}"
+                    )));
+                }
+                ApplyOutcome::Diverged => return Err(CollectionError::Diverged { shard_id, peer, seq }),
+                ApplyOutcome::Stale => return Err(not_primary(self, ports.me)),
             }
         }
         Ok(())
@@ -262,7 +315,7 @@ fn apply_caught_up(shard: &LocalShard, records: Vec<(SeqNo, UpdateOperation)>) -
     for (seq, op) in records {
         match shard.apply_at(seq, &op, seq == last) {
             Ok(ApplyOutcome::Applied | ApplyOutcome::Duplicate) => {}
-            Ok(ApplyOutcome::Gap { .. } | ApplyOutcome::Diverged) | Err(_) => return false,
+            Ok(ApplyOutcome::Gap { .. } | ApplyOutcome::Diverged | ApplyOutcome::Stale) | Err(_) => return false,
         }
     }
     true

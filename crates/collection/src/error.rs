@@ -4,7 +4,7 @@
 //! request entered, and no decision is made by matching message text).
 
 use quiver_shard::ShardError;
-use quiver_types::{PeerId, ShardId};
+use quiver_types::{PeerId, SeqNo, ShardId};
 use serde::{Deserialize, Serialize};
 
 /// Why a collection operation failed. Each variant maps to one HTTP status in the API layer.
@@ -44,6 +44,10 @@ pub enum CollectionError {
     /// The operation did not finish in time (408).
     #[error("{0}")]
     Timeout(String),
+    /// Replica `peer` of `shard_id` holds a different record at `seq`, or cannot show it holds
+    /// the same one (design record 003 §3): it must be recovered by a copy (500).
+    #[error("replica {peer} of shard {shard_id} diverged at {seq}")]
+    Diverged { shard_id: ShardId, peer: PeerId, seq: SeqNo },
     /// Anything else (500 `Service internal error: `).
     #[error("{0}")]
     Service(String),
@@ -63,6 +67,7 @@ impl CollectionError {
             | CollectionError::Unreachable { .. }
             | CollectionError::PeerDown { .. }
             | CollectionError::Timeout(_)
+            | CollectionError::Diverged { .. }
             | CollectionError::Service(_) => true,
             CollectionError::BadInput(_)
             | CollectionError::BadRequest(_)

@@ -35,6 +35,9 @@ pub enum ShardRequest {
         seq: SeqNo,
         op: UpdateOperation,
         wait: bool,
+        /// The primary's term (0 from a peer that predates it).
+        #[serde(default)]
+        term: u64,
     },
     Search(CoreSearch),
     Scroll(ScrollRequest),
@@ -116,6 +119,8 @@ pub enum ShardRequest {
         #[serde(with = "serde_bytes")]
         record: Vec<u8>,
         wait: bool,
+        #[serde(default)]
+        term: u64,
     },
     /// [`ShardRequest::WalRecords`] as the stored record bytes (`wal_delta`; appended).
     WalRecordBytes {

@@ -33,6 +33,9 @@ pub(crate) struct Target<'a> {
     pub(crate) shard_id: ShardId,
     pub(crate) local: &'a Arc<LocalShard>,
     pub(crate) ports: &'a ClusterPorts,
+    /// The primary's term the records are sent in (the replica's duplicate check trusts a record
+    /// its WAL no longer holds only from the tenure it came from).
+    pub(crate) term: u64,
 }
 
 pub(crate) fn service(context: &str, e: impl std::fmt::Display) -> CollectionError {
@@ -207,16 +210,16 @@ impl ReplicaSet {
         let (result, record) = self.order_locally(&local, op, ports.me, term).await?;
         let seq = result.operation_id.unwrap_or(0);
         tracing::debug!(peer = ports.me, shard_id = self.shard_id, seq, op = ?record.op(), "ordered as primary");
-        let record = Arc::new(record);
+        let record = Arc::new(Ordered { seq, term, record });
         let sends = self
             .remote_updatable(ports.me)
             .into_iter()
-            .map(|(peer, state)| (peer, state, self.send_to(&local, peer, seq, Arc::clone(&record), wait, false)))
+            .map(|(peer, state)| (peer, state, self.send_to(&local, peer, Arc::clone(&record), wait, false)))
             .collect();
         let departed = self
             .departed_targets(tokio::time::Instant::now())
             .into_iter()
-            .map(|(peer, until)| (until, self.send_to(&local, peer, seq, Arc::clone(&record), wait, true)))
+            .map(|(peer, until)| (until, self.send_to(&local, peer, Arc::clone(&record), wait, true)))
             .collect();
         Ok(InFlight { result, local, sends, departed, view: self.view() })
     }
@@ -227,16 +230,15 @@ impl ReplicaSet {
         self: &Arc<Self>,
         local: &Arc<LocalShard>,
         peer: PeerId,
-        seq: SeqNo,
-        record: Arc<LoggedRecord>,
+        ordered: Arc<Ordered>,
         wait: bool,
         departed: bool,
     ) -> tokio::task::JoinHandle<Result<()>> {
         let (set, local) = (Arc::clone(self), Arc::clone(local));
         tokio::spawn(async move {
             let ports = set.ctx.cluster().ok_or_else(|| no_replica(set.shard_id))?;
-            let target = Target { shard_id: set.shard_id, local: &local, ports };
-            set.replicate_to(&target, peer, seq, &record, wait, departed).await
+            let target = Target { shard_id: set.shard_id, local: &local, ports, term: ordered.term };
+            set.replicate_to(&target, peer, &ordered, wait, departed).await
         })
     }
 
@@ -397,20 +399,22 @@ impl ReplicaSet {
         &self,
         target: &Target<'_>,
         peer: PeerId,
-        seq: SeqNo,
-        record: &LoggedRecord,
+        ordered: &Ordered,
         wait: bool,
         departed: bool,
     ) -> Result<()> {
-        let Target { shard_id, ports, .. } = *target;
+        let Target { shard_id, ports, term, .. } = *target;
+        let Ordered { seq, ref record, .. } = *ordered;
         let mut view_lag = Retries::new(RetryPolicy::VIEW_LAG);
         let mut gap_fills = Retries::new(RetryPolicy::GAP_FILL);
         // A peer that predates `ApplyRecord` is sent the operation instead (design record 027).
         let mut as_record = true;
         loop {
             let request = match as_record {
-                true => ShardRequest::ApplyRecord { primary: ports.me, seq, record: record.bytes().to_vec(), wait },
-                false => ShardRequest::Apply { primary: ports.me, seq, op: record.op().clone(), wait },
+                true => {
+                    ShardRequest::ApplyRecord { primary: ports.me, seq, record: record.bytes().to_vec(), wait, term }
+                }
+                false => ShardRequest::Apply { primary: ports.me, seq, op: record.op().clone(), wait, term },
             };
             let answer = ports.transport.call(peer, self.ctx.name(), shard_id, request, SHARD_CALL_TIMEOUT).await;
             match answer.and_then(ShardResponse::into_applied) {
@@ -426,11 +430,9 @@ impl ReplicaSet {
                         "replica {peer} of shard {shard_id} keeps reporting gaps"
                     )));
                 }
-                Ok(ApplyOutcome::Diverged) => {
-                    return Err(CollectionError::Service(format!(
-                        "replica {peer} of shard {shard_id} diverged at {seq}"
-                    )));
-                }
+                Ok(ApplyOutcome::Diverged) => return Err(CollectionError::Diverged { shard_id, peer, seq }),
+                // The replica took records from a newer tenure: this peer lost the role since.
+                Ok(ApplyOutcome::Stale) => return Err(not_primary(self, ports.me)),
                 Err(e) if as_record && is_not_understood(&e) => as_record = false,
                 // The replica has not applied the state that made this peer primary yet.
                 Err(e) if is_not_primary(&e) && view_lag.pause().await => {}
@@ -451,6 +453,13 @@ impl ReplicaSet {
     fn takes_updates(&self, me: PeerId, peer: PeerId) -> bool {
         self.remote_updatable(me).iter().any(|(p, _)| *p == peer)
     }
+}
+
+/// A record this peer ordered as primary: its sequence number and the term it was ordered in.
+pub(crate) struct Ordered {
+    seq: SeqNo,
+    term: u64,
+    record: LoggedRecord,
 }
 
 /// A write ordered as primary whose replication is under way.

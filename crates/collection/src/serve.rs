@@ -7,7 +7,7 @@ use crate::error::{CollectionError, Result};
 use crate::remote::{RecordBytes, ShardRequest, ShardResponse};
 use crate::replica_set::ReplicaSet;
 use crate::replication::{no_replica, not_primary};
-use quiver_shard::{LocalShard, LoggedRecord, ReadNow};
+use quiver_shard::{LocalShard, LoggedRecord, ReadNow, Tenure};
 use quiver_types::query::{CoreSearch, ScrollRequest, WithPayload, WithVector};
 use quiver_types::replica::ReplicaState;
 use quiver_types::{PeerId, PointId, SeqNo};
@@ -299,7 +299,8 @@ impl ReplicaSet {
     }
 
     /// Applies a write the shard's primary ordered at `seq` (`Apply`, `ApplyRecord`).
-    async fn apply_from(&self, primary: PeerId, seq: SeqNo, record: LoggedRecord, wait: bool) -> Result<ShardResponse> {
+    async fn apply_from(&self, from: Tenure, seq: SeqNo, record: LoggedRecord, wait: bool) -> Result<ShardResponse> {
+        let primary = from.primary;
         let shard_id = self.shard_id;
         // Refusals that also mean "this peer serves no read of the shard" are
         // `NotReadable` (a primary feeding a departed replica relies on it).
@@ -320,14 +321,15 @@ impl ReplicaSet {
                 "replica of shard {shard_id} awaits its transfer copy"
             )));
         }
-        tracing::debug!(shard_id, seq, primary, "applying a primary's record");
+        let me = self.ctx.cluster().map(|ports| ports.me);
         // A vector name this peer has not applied yet would be skipped: catch up first.
         self.ctx.await_vector_names(record.op()).await?;
         self.await_predecessor(&local, seq).await;
-        let task = tokio::task::spawn_blocking(move || local.apply_logged_at(seq, &record, wait));
-        let outcome = task.await.map_err(|e| CollectionError::Service(format!("apply task: {e}")));
+        let task = tokio::task::spawn_blocking(move || local.apply_logged_at(seq, &record, wait, Some(from)));
+        let outcome = task.await.map_err(|e| CollectionError::Service(format!("apply task: {e}")))??;
         self.applied.notify_waiters();
-        Ok(ShardResponse::Applied(outcome??))
+        tracing::debug!(?me, shard_id, seq, primary, term = from.term, ?outcome, "applied a primary's record");
+        Ok(ShardResponse::Applied(outcome))
     }
 
     /// Serves a request another peer sent to this peer's replica.
@@ -345,11 +347,11 @@ impl ReplicaSet {
                 tracing::debug!(peer = ports.me, shard_id, seen_at, "forwarded write");
                 Ok(ShardResponse::Updated(self.update_as_primary(ports, op, wait, Some(seen_at)).await?))
             }
-            ShardRequest::Apply { primary, seq, op, wait } => {
-                self.apply_from(primary, seq, LoggedRecord::encode(op)?, wait).await
+            ShardRequest::Apply { primary, seq, op, wait, term } => {
+                self.apply_from(Tenure { primary, term }, seq, LoggedRecord::encode(op)?, wait).await
             }
-            ShardRequest::ApplyRecord { primary, seq, record, wait } => {
-                self.apply_from(primary, seq, LoggedRecord::decode(record)?, wait).await
+            ShardRequest::ApplyRecord { primary, seq, record, wait, term } => {
+                self.apply_from(Tenure { primary, term }, seq, LoggedRecord::decode(record)?, wait).await
             }
             ShardRequest::SnapshotBegin => {
                 let local = self.local().ok_or_else(|| no_replica(shard_id))?;

@@ -487,10 +487,12 @@ fn apply_delta(shard: &LocalShard, records: Vec<(SeqNo, Delta)>) -> Result<Optio
             Delta::Bytes(bytes) => LoggedRecord::decode(bytes)?,
             Delta::Op(op) => LoggedRecord::encode(op)?,
         };
-        match shard.apply_logged_at(seq, &record, false)? {
+        match shard.apply_logged_at(seq, &record, false, None)? {
             ApplyOutcome::Applied | ApplyOutcome::Duplicate => {}
             ApplyOutcome::Diverged => return Ok(Some(format!("the replica's record {seq} differs from the source's"))),
             ApplyOutcome::Gap { last } => return Ok(Some(format!("gap after {last}"))),
+            // Only a primary's records (with a tenure) can be stale.
+            ApplyOutcome::Stale => return Ok(Some(format!("record {seq} refused as stale"))),
         }
     }
     Ok(None)

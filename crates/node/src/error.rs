@@ -85,6 +85,7 @@ impl From<CollectionError> for NodeError {
             | CollectionError::Unreachable { message, .. }
             | CollectionError::PeerDown { message, .. } => NodeError::ShardUnavailable(message),
             CollectionError::Timeout(m) => NodeError::Timeout(m),
+            e @ CollectionError::Diverged { .. } => NodeError::Service(e.to_string()),
             CollectionError::Service(m) => NodeError::Service(m),
         }
     }

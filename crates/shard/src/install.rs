@@ -119,6 +119,7 @@ impl LocalShard {
         self.wal.truncate_all_and_reset(seq + 1)?;
         *self.table.write() = table;
         self.applied_seq.store(seq, Ordering::Release);
+        self.history.lock().reset();
         self.indexer.notify();
         Ok(())
     }

@@ -59,7 +59,7 @@ pub use install::ShardInstall;
 pub use read::ScrollPage;
 pub use read_now::ReadNow;
 pub use record::LoggedRecord;
-pub use replica::ApplyOutcome;
+pub use replica::{ApplyOutcome, Tenure};
 pub use search::SearchPlan;
 pub use shard::{IndexStatus, LocalShard, MemoryReport, ShardConfig};
 pub use snapshot::{SnapshotDecoder, SnapshotFormat, SnapshotInfo, SnapshotRestore, verify_snapshot};

@@ -6,8 +6,8 @@ use crate::apply;
 use crate::error::Result;
 use crate::record::{LoggedRecord, decode_record, encode_record};
 use crate::shard::LocalShard;
-use quiver_types::SeqNo;
 use quiver_types::ops::UpdateOperation;
+use quiver_types::{PeerId, SeqNo};
 use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering;
@@ -22,27 +22,75 @@ pub enum ApplyOutcome {
     /// Records are missing before `seq`; the replica's last seq is given.
     Gap { last: SeqNo },
     /// The replica holds a different operation at `seq` (written by an earlier primary and never
-    /// acknowledged): it must be replaced, not patched.
+    /// acknowledged), or cannot show that it holds the same one: it must be replaced, not
+    /// patched.
     Diverged,
+    /// The record comes from a tenure older than one the replica already took records from: its
+    /// primary has lost the role since (or regained it in a new tenure); nothing done.
+    Stale,
+}
+
+/// The tenure of a shard's primary a record was ordered in: the primary's peer id and its term
+/// (design record 003 §2). One tenure orders one record per sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tenure {
+    pub primary: PeerId,
+    pub term: u64,
+}
+
+/// What a replica knows of where its records came from (kept in memory, under the write lock;
+/// forgotten at a restart and replaced by an install).
+#[derive(Debug, Default)]
+pub(crate) struct History {
+    /// The tenure whose records the replica applied last, and the first sequence number it
+    /// applied from that tenure.
+    tenure: Option<(Tenure, SeqNo)>,
+    /// The replica answered `Diverged` to a primary: it takes no record from any primary until an
+    /// install replaces its data (applying the next ones would stack them on a different past).
+    diverged: bool,
+    /// The highest term any primary sent records in (kept through installs): terms are the
+    /// metadata indexes at which tenures began, so a lower one is an earlier tenure.
+    latest_term: u64,
 }
 
 impl LocalShard {
-    /// Applies `op` at `seq` as ordered by the shard's primary.
+    /// Applies `op` at `seq`, as a replica catching up or comparing records (see
+    /// [`LocalShard::apply_logged_at`] with no tenure).
     pub fn apply_at(&self, seq: SeqNo, op: &UpdateOperation, wait: bool) -> Result<ApplyOutcome> {
-        self.apply_record_at(seq, op, &encode_record(op)?, wait)
+        self.apply_record_at(seq, op, &encode_record(op)?, wait, None)
     }
 
-    /// [`LocalShard::apply_at`] of a record as the primary logged it.
-    pub fn apply_logged_at(&self, seq: SeqNo, record: &LoggedRecord, wait: bool) -> Result<ApplyOutcome> {
-        self.apply_record_at(seq, record.op(), record.bytes(), wait)
+    /// Applies a record as the primary logged it at `seq`. `from`: the tenure that sent it (a
+    /// primary's `Apply`); `None` for records a replica fetched itself (catch-up, `wal_delta`).
+    pub fn apply_logged_at(
+        &self,
+        seq: SeqNo,
+        record: &LoggedRecord,
+        wait: bool,
+        from: Option<Tenure>,
+    ) -> Result<ApplyOutcome> {
+        self.apply_record_at(seq, record.op(), record.bytes(), wait, from)
     }
 
-    fn apply_record_at(&self, seq: SeqNo, op: &UpdateOperation, record: &[u8], wait: bool) -> Result<ApplyOutcome> {
+    fn apply_record_at(
+        &self,
+        seq: SeqNo,
+        op: &UpdateOperation,
+        record: &[u8],
+        wait: bool,
+        from: Option<Tenure>,
+    ) -> Result<ApplyOutcome> {
         {
             let _order = self.write_lock.lock();
+            let mut history = self.history.lock();
+            if let Some(outcome) = history.refuses(from) {
+                return Ok(outcome);
+            }
             let last = self.applied_seq();
             if seq <= last {
-                return self.compare_held(seq, record);
+                let outcome = self.compare_held(seq, record, &history, from)?;
+                history.diverged |= from.is_some() && outcome == ApplyOutcome::Diverged;
+                return Ok(outcome);
             }
             if seq > last + 1 {
                 return Ok(ApplyOutcome::Gap { last });
@@ -50,6 +98,7 @@ impl LocalShard {
             self.wal.append_at(seq, record)?;
             apply::apply(&mut self.table.write(), seq, op);
             self.applied_seq.store(seq, Ordering::Release);
+            history.note_applied(from, seq);
         }
         self.indexer.notify();
         if wait {
@@ -58,9 +107,11 @@ impl LocalShard {
         Ok(ApplyOutcome::Applied)
     }
 
-    /// A duplicate of `seq`: the same record (a retry) or a different one (divergence). Records
-    /// already checkpointed away are trusted as the same.
-    fn compare_held(&self, seq: SeqNo, record: &[u8]) -> Result<ApplyOutcome> {
+    /// A record at `seq` this replica is past: the same record (a retry) or a different one
+    /// (divergence). One the WAL no longer holds (checkpointed, or before an install) is the same
+    /// only if the same tenure sent it after its first record here; records fetched by the
+    /// replica itself (`from` is `None`) are trusted then, as they come from the primary's WAL.
+    fn compare_held(&self, seq: SeqNo, record: &[u8], history: &History, from: Option<Tenure>) -> Result<ApplyOutcome> {
         let mut held = None;
         self.wal.for_each_in(seq, seq, |s, bytes| {
             if s == seq {
@@ -68,10 +119,12 @@ impl LocalShard {
             }
             Ok(())
         })?;
-        Ok(match held {
-            Some(bytes) if bytes != record => ApplyOutcome::Diverged,
-            Some(_) | None => ApplyOutcome::Duplicate,
-        })
+        let same = match (held, from) {
+            (Some(bytes), _) => bytes == record,
+            (None, None) => true,
+            (None, Some(from)) => history.tenure.is_some_and(|(tenure, since)| tenure == from && seq >= since),
+        };
+        Ok(if same { ApplyOutcome::Duplicate } else { ApplyOutcome::Diverged })
     }
 
     /// The operations with `from <= seq <= to` still in the WAL, in order. Fewer than asked if
@@ -125,5 +178,33 @@ impl LocalShard {
         // In id order, so an install's checkpoint receives its keys in order.
         let points = table.iter_from(None).map(|p| p.to_stored()).collect();
         (self.applied_seq(), points)
+    }
+}
+
+impl History {
+    /// Whether a record `from` is refused before it is looked at: a stale tenure's (a term of 0
+    /// comes from a peer that predates terms: unknown), or any primary's once diverged.
+    fn refuses(&mut self, from: Option<Tenure>) -> Option<ApplyOutcome> {
+        let from = from?;
+        if from.term != 0 && from.term < self.latest_term {
+            return Some(ApplyOutcome::Stale);
+        }
+        self.latest_term = self.latest_term.max(from.term);
+        self.diverged.then_some(ApplyOutcome::Diverged)
+    }
+
+    /// After applying the record at `seq`: a record from a new tenure starts its count; one the
+    /// replica fetched itself leaves no tenure to trust.
+    fn note_applied(&mut self, from: Option<Tenure>, seq: SeqNo) {
+        match from {
+            Some(from) if self.tenure.is_some_and(|(tenure, _)| tenure == from) => {}
+            Some(from) => self.tenure = Some((from, seq)),
+            None => self.tenure = None,
+        }
+    }
+
+    /// The replica's data was replaced (an install): nothing of the old history holds.
+    pub(crate) fn reset(&mut self) {
+        *self = History { latest_term: self.latest_term, ..History::default() };
     }
 }

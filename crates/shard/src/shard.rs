@@ -87,6 +87,8 @@ pub struct LocalShard {
     pub(crate) table: Arc<RwLock<PointTable>>,
     /// Serialises WAL append + apply so the table applies operations in sequence order.
     pub(crate) write_lock: Mutex<()>,
+    /// Where the records applied as a replica came from (taken after `write_lock`).
+    pub(crate) history: Mutex<crate::replica::History>,
     pub(crate) applied_seq: AtomicU64,
     /// While non-zero: checkpoints keep the WAL (up to this many bytes) so that a replica that
     /// fell behind can catch up from it (`wal_delta`).
@@ -135,6 +137,7 @@ impl LocalShard {
             table,
             indexer,
             write_lock: Mutex::new(()),
+            history: Mutex::default(),
             applied_seq: AtomicU64::new(applied),
             wal_retention_bytes: AtomicU64::new(0),
             payload_fields: Mutex::new(BTreeMap::new()),

@@ -103,9 +103,9 @@ fn replicas_log_the_primarys_records_and_refuse_malformed_ones() {
         let (result, logged) = primary.update_resolved(&op, true).unwrap();
         let seq = result.operation_id.unwrap();
         let received = crate::LoggedRecord::decode(logged.bytes().to_vec()).unwrap();
-        assert_eq!(replica.apply_logged_at(seq, &received, true).unwrap(), crate::ApplyOutcome::Applied);
+        assert_eq!(replica.apply_logged_at(seq, &received, true, None).unwrap(), crate::ApplyOutcome::Applied);
         // A retry of the same record is a duplicate.
-        assert_eq!(replica.apply_logged_at(seq, &received, false).unwrap(), crate::ApplyOutcome::Duplicate);
+        assert_eq!(replica.apply_logged_at(seq, &received, false, None).unwrap(), crate::ApplyOutcome::Duplicate);
     }
     assert_eq!(records(&replica), records(&primary));
     assert_eq!(table_text(&replica), table_text(&primary));
@@ -116,4 +116,54 @@ fn replicas_log_the_primarys_records_and_refuse_malformed_ones() {
         assert!(crate::LoggedRecord::decode(bad).is_err());
     }
     assert_eq!(replica.applied_seq(), primary.applied_seq());
+}
+
+/// Design record 003 §3: a record at a sequence number the replica is past, and that its WAL no
+/// longer holds (an install emptied it, a checkpoint dropped it), is a duplicate only when the
+/// tenure that sent it also sent the replica's records from before it on. From another tenure
+/// the replica cannot show it holds the same record: it answers `Diverged` and takes no record
+/// from any primary until an install replaces its data. A tenure older than one it took records
+/// from is refused as `Stale`, with no effect.
+#[test]
+fn records_the_wal_no_longer_holds_are_duplicates_only_within_their_tenure() {
+    use crate::ApplyOutcome::{Applied, Diverged, Duplicate, Stale};
+    use crate::Tenure;
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let primary = LocalShard::open(dirs[0].path(), config()).unwrap();
+    // One record per WAL segment, so that a checkpoint drops the records it covers.
+    let replica = LocalShard::open(dirs[1].path(), ShardConfig { wal_segment_bytes: 1, ..config() }).unwrap();
+    let logged: Vec<crate::LoggedRecord> =
+        operations().iter().map(|op| primary.update_resolved(op, true).unwrap().1).collect();
+    let record = |seq: u64| crate::LoggedRecord::decode(logged[seq as usize - 1].bytes().to_vec()).unwrap();
+    // A transfer's copy of the primary as of `seq`: installed, it leaves the WAL empty.
+    let copy_at = |seq: u64, dir: &std::path::Path| {
+        let copy = LocalShard::open(dir, config()).unwrap();
+        for (_, op) in primary.wal_records(1, seq).unwrap() {
+            copy.update(&op, false).unwrap();
+        }
+        copy.snapshot_points().1
+    };
+    let (old, new) = (Some(Tenure { primary: 1, term: 10 }), Some(Tenure { primary: 2, term: 20 }));
+    replica.install(2, copy_at(2, dirs[2].path())).unwrap();
+    // Fetched by the replica itself (catch-up, from the primary's WAL): trusted.
+    assert_eq!(replica.apply_logged_at(2, &record(2), false, None).unwrap(), Duplicate);
+    assert_eq!(replica.apply_logged_at(3, &record(3), false, old).unwrap(), Applied);
+    assert_eq!(replica.apply_logged_at(3, &record(3), false, old).unwrap(), Duplicate, "held: compared");
+    assert_eq!(replica.apply_logged_at(4, &record(4), false, old).unwrap(), Applied);
+    replica.checkpoint().unwrap();
+    assert!(replica.wal_records(3, 3).unwrap().is_empty(), "the checkpoint dropped record 3");
+    assert_eq!(replica.apply_logged_at(3, &record(3), false, old).unwrap(), Duplicate, "within its tenure");
+    assert_eq!(replica.apply_logged_at(3, &record(3), false, new).unwrap(), Diverged, "another tenure");
+    // Diverged: nothing more from any primary, the next record included.
+    assert_eq!(replica.apply_logged_at(5, &record(5), false, new).unwrap(), Diverged);
+    // The older tenure is refused as stale (its primary lost the role since).
+    assert_eq!(replica.apply_logged_at(5, &record(5), false, old).unwrap(), Stale);
+    assert_eq!(replica.applied_seq(), 4);
+    // An install replaces the data and the history.
+    replica.install(4, copy_at(4, dirs[3].path())).unwrap();
+    assert_eq!(replica.apply_logged_at(5, &record(5), false, new).unwrap(), Applied);
+    assert_eq!(replica.apply_logged_at(5, &record(5), false, old).unwrap(), Stale, "through the install");
+    assert_eq!(replica.apply_logged_at(5, &record(5), false, new).unwrap(), Duplicate, "held: compared");
+    assert_eq!(replica.apply_logged_at(4, &record(4), false, new).unwrap(), Diverged, "before its tenure");
+    assert_eq!(table_text(&replica), table_text(&primary));
 }

@@ -4,54 +4,13 @@
 
 use crate::apply;
 use crate::error::Result;
+use crate::history::{ApplyOutcome, History, Tenure};
 use crate::record::{LoggedRecord, decode_record, encode_record};
 use crate::shard::LocalShard;
+use quiver_types::SeqNo;
 use quiver_types::ops::UpdateOperation;
-use quiver_types::{PeerId, SeqNo};
-use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering;
-
-/// What a replica did with `apply_at`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ApplyOutcome {
-    /// Logged (and fsynced when asked) and applied.
-    Applied,
-    /// Already held (`seq` at or below the last one); nothing done.
-    Duplicate,
-    /// Records are missing before `seq`; the replica's last seq is given.
-    Gap { last: SeqNo },
-    /// The replica holds a different operation at `seq` (written by an earlier primary and never
-    /// acknowledged), or cannot show that it holds the same one: it must be replaced, not
-    /// patched.
-    Diverged,
-    /// The record comes from a tenure older than one the replica already took records from: its
-    /// primary has lost the role since (or regained it in a new tenure); nothing done.
-    Stale,
-}
-
-/// The tenure of a shard's primary a record was ordered in: the primary's peer id and its term
-/// (design record 003 §2). One tenure orders one record per sequence number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tenure {
-    pub primary: PeerId,
-    pub term: u64,
-}
-
-/// What a replica knows of where its records came from (kept in memory, under the write lock;
-/// forgotten at a restart and replaced by an install).
-#[derive(Debug, Default)]
-pub(crate) struct History {
-    /// The tenure whose records the replica applied last, and the first sequence number it
-    /// applied from that tenure.
-    tenure: Option<(Tenure, SeqNo)>,
-    /// The replica answered `Diverged` to a primary: it takes no record from any primary until an
-    /// install replaces its data (applying the next ones would stack them on a different past).
-    diverged: bool,
-    /// The highest term any primary sent records in (kept through installs): terms are the
-    /// metadata indexes at which tenures began, so a lower one is an earlier tenure.
-    latest_term: u64,
-}
 
 impl LocalShard {
     /// Applies `op` at `seq`, as a replica catching up or comparing records (see
@@ -89,7 +48,9 @@ impl LocalShard {
             let last = self.applied_seq();
             if seq <= last {
                 let outcome = self.compare_held(seq, record, &history, from)?;
-                history.diverged |= from.is_some() && outcome == ApplyOutcome::Diverged;
+                if from.is_some() && outcome == ApplyOutcome::Diverged {
+                    history.mark_diverged();
+                }
                 return Ok(outcome);
             }
             if seq > last + 1 {
@@ -122,7 +83,7 @@ impl LocalShard {
         let same = match (held, from) {
             (Some(bytes), _) => bytes == record,
             (None, None) => true,
-            (None, Some(from)) => history.tenure.is_some_and(|(tenure, since)| tenure == from && seq >= since),
+            (None, Some(from)) => history.vouches(from, seq),
         };
         Ok(if same { ApplyOutcome::Duplicate } else { ApplyOutcome::Diverged })
     }
@@ -178,33 +139,5 @@ impl LocalShard {
         // In id order, so an install's checkpoint receives its keys in order.
         let points = table.iter_from(None).map(|p| p.to_stored()).collect();
         (self.applied_seq(), points)
-    }
-}
-
-impl History {
-    /// Whether a record `from` is refused before it is looked at: a stale tenure's (a term of 0
-    /// comes from a peer that predates terms: unknown), or any primary's once diverged.
-    fn refuses(&mut self, from: Option<Tenure>) -> Option<ApplyOutcome> {
-        let from = from?;
-        if from.term != 0 && from.term < self.latest_term {
-            return Some(ApplyOutcome::Stale);
-        }
-        self.latest_term = self.latest_term.max(from.term);
-        self.diverged.then_some(ApplyOutcome::Diverged)
-    }
-
-    /// After applying the record at `seq`: a record from a new tenure starts its count; one the
-    /// replica fetched itself leaves no tenure to trust.
-    fn note_applied(&mut self, from: Option<Tenure>, seq: SeqNo) {
-        match from {
-            Some(from) if self.tenure.is_some_and(|(tenure, _)| tenure == from) => {}
-            Some(from) => self.tenure = Some((from, seq)),
-            None => self.tenure = None,
-        }
-    }
-
-    /// The replica's data was replaced (an install): nothing of the old history holds.
-    pub(crate) fn reset(&mut self) {
-        *self = History { latest_term: self.latest_term, ..History::default() };
     }
 }

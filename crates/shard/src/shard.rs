@@ -88,7 +88,7 @@ pub struct LocalShard {
     /// Serialises WAL append + apply so the table applies operations in sequence order.
     pub(crate) write_lock: Mutex<()>,
     /// Where the records applied as a replica came from (taken after `write_lock`).
-    pub(crate) history: Mutex<crate::replica::History>,
+    pub(crate) history: Mutex<crate::history::History>,
     pub(crate) applied_seq: AtomicU64,
     /// While non-zero: checkpoints keep the WAL (up to this many bytes) so that a replica that
     /// fell behind can catch up from it (`wal_delta`).

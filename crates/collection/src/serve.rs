@@ -326,8 +326,9 @@ impl ReplicaSet {
         self.ctx.await_vector_names(record.op()).await?;
         self.await_predecessor(&local, seq).await;
         let task = tokio::task::spawn_blocking(move || local.apply_logged_at(seq, &record, wait, Some(from)));
-        let outcome = task.await.map_err(|e| CollectionError::Service(format!("apply task: {e}")))??;
+        let outcome = task.await.map_err(|e| CollectionError::Service(format!("apply task: {e}")));
         self.applied.notify_waiters();
+        let outcome = outcome??;
         tracing::debug!(?me, shard_id, seq, primary, term = from.term, ?outcome, "applied a primary's record");
         Ok(ShardResponse::Applied(outcome))
     }

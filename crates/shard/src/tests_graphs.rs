@@ -28,7 +28,7 @@ pub(crate) fn checkpoint_and_wait_saved(shard: &LocalShard) {
     let meta = files(shard.dir()).1;
     let before = std::fs::metadata(&meta).and_then(|m| m.modified()).ok();
     shard.checkpoint().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + crate::tests_search::BACKGROUND_WORK;
     while std::fs::metadata(&meta).and_then(|m| m.modified()).ok() == before {
         assert!(Instant::now() < deadline, "graph not saved");
         std::thread::sleep(Duration::from_millis(10));

@@ -82,7 +82,7 @@ fn indexed_multivector_search_agrees_with_exact_max_sim() {
         stored.insert(id, m);
     }
     upsert(&shard, stored.iter().map(|(id, m)| (*id, Vector::Multi(m.clone()))).collect());
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + crate::tests_search::BACKGROUND_WORK;
     while shard.search_planned(&request(QueryVector::Multi(vec![unit(&mut rng)]), 1, false)).unwrap().1
         == SearchPlan::FullScan
     {

@@ -84,7 +84,7 @@ fn int8_codes_rescored_with_on_disk_originals_give_exact_scores() {
     load(&mapped, POINTS, &mut rng, &centers);
     mapped.set_quantization(&BTreeMap::from([(String::new(), QuantizationKind::Int8 { quantile: None })]));
     wait_indexed(&mapped, POINTS as usize);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + crate::tests_search::BACKGROUND_WORK;
     while !mapped.quantization_ready() {
         assert!(std::time::Instant::now() < deadline, "int8 codes not built");
         std::thread::sleep(std::time::Duration::from_millis(5));

@@ -10,7 +10,7 @@ use quiver_types::config::Distance;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const POINTS: usize = 4000;
 
@@ -89,7 +89,7 @@ fn none_to_product_to_none_converges_while_searches_run() {
     assert_eq!(shard.memory_report().quantized, 0);
     let queries: Vec<Vec<f32>> = (0..50).map(|_| vector(&mut rng, &centers)).collect();
     shard.set_quantization(&BTreeMap::from([(String::new(), QuantizationKind::Product { compression: 32 })]));
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + crate::tests_search::BACKGROUND_WORK;
     let mut n = 0;
     while !shard.quantization_ready() || n < queries.len() {
         assert!(Instant::now() < deadline, "product codes not built");

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 pub(crate) fn quantize(shard: &LocalShard, kind: Option<QuantizationKind>) {
     shard.set_quantization(&kind.map(|k| BTreeMap::from([(String::new(), k)])).unwrap_or_default());
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + crate::tests_search::BACKGROUND_WORK;
     while !shard.quantization_ready() {
         assert!(Instant::now() < deadline, "quantized copy not built");
         std::thread::sleep(Duration::from_millis(5));
@@ -142,7 +142,7 @@ fn quantization_converges_in_the_background_while_searches_run() {
     let shard = indexed_shard(dir.path(), Distance::Cosine, &mut rng, &centers);
     let queries: Vec<Vec<f32>> = (0..50).map(|_| vector(&mut rng, &centers)).collect();
     shard.set_quantization(&BTreeMap::from([(String::new(), QuantizationKind::Int8 { quantile: Some(0.99) })]));
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + crate::tests_search::BACKGROUND_WORK;
     let mut n = 0;
     // Searches answer while the copy is built, and after.
     while !shard.quantization_ready() || n < queries.len() {

@@ -33,7 +33,7 @@ fn graph_plan(plan: SearchPlan) -> bool {
 }
 
 fn wait_built_with(shard: &LocalShard, shape: (usize, usize)) {
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + crate::tests_search::BACKGROUND_WORK;
     while built_with(shard) != Some(shape) {
         assert!(Instant::now() < deadline, "index still built with {:?}", built_with(shard));
         std::thread::sleep(Duration::from_millis(10));

@@ -75,8 +75,13 @@ pub(crate) fn request(q: &[f32], limit: usize, exact: bool, filter: Option<Filte
     }
 }
 
+/// How long a test waits for the indexer's background work (graphs, quantized copies, saves)
+/// before it fails. The indexer runs at background priority: on a 2-core machine busy with the
+/// other tests it may get little CPU for a while, so this bounds a hang, not the work's speed.
+pub(crate) const BACKGROUND_WORK: Duration = Duration::from_secs(300);
+
 pub(crate) fn wait_indexed(shard: &LocalShard, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + crate::tests_search::BACKGROUND_WORK;
     loop {
         let status = shard.index_status();
         if !status.indexing && status.indexed_vectors >= n {
@@ -89,7 +94,7 @@ pub(crate) fn wait_indexed(shard: &LocalShard, n: usize) {
 
 /// Waits until searches go through the frozen copy of the graph.
 pub(crate) fn wait_frozen(shard: &LocalShard, q: &[f32]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + crate::tests_search::BACKGROUND_WORK;
     while shard.search_planned(&request(q, 1, false, None)).unwrap().1 != SearchPlan::FrozenGraph {
         assert!(Instant::now() < deadline, "no frozen copy of the graph");
         std::thread::sleep(Duration::from_millis(10));

@@ -25,7 +25,10 @@ def test_upsert_list_and_retrieve(client, collection_name):
         wait=True,
     )
     assert res.status == models.UpdateStatus.COMPLETED
-    assert res.operation_id is None or isinstance(res.operation_id, int)
+    # As in Qdrant, a fresh (one-shard) collection numbers its operations from 0.
+    assert res.operation_id == 0, res
+    again = client.upsert(collection_name, points=[models.PointStruct(id=0, vector=vec(0))], wait=True)
+    assert again.operation_id == 1, again
     recs = client.retrieve(collection_name, ids=[3, 7], with_payload=True, with_vectors=True)
     assert sorted(r.id for r in recs) == [3, 7]
     for r in recs:

@@ -225,8 +225,9 @@ def test_tenant_index_searches(server, collection_name, use_grpc):
 @pytest.mark.parametrize("grpc", [False, True], ids=["rest", "grpc"])
 def test_payload_index_changes_answer_an_operation_id(server, collection_name, grpc):
     """As in Qdrant, creating and deleting a payload index answer an UpdateResult with a
-    numeric operation_id (REST and gRPC alike): the sequence number of the last write the
-    changed index definitions cover."""
+    numeric operation_id (REST and gRPC alike): that of the last write the changed index
+    definitions cover. Writes are numbered from 0, as in Qdrant (whose index changes take a
+    number of their own; ours do not)."""
     client = QdrantClient(url=server.url, grpc_port=server.grpc_port, prefer_grpc=grpc, timeout=30)
     client.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
     first = client.create_payload_index(collection_name, "a", field_schema=models.PayloadSchemaType.KEYWORD, wait=True)
@@ -234,7 +235,7 @@ def test_payload_index_changes_answer_an_operation_id(server, collection_name, g
     writes = [client.upsert(collection_name, [models.PointStruct(id=i, vector=[1.0, float(i)])], wait=True)
               for i in range(3)]
     last_write = writes[-1].operation_id
-    assert last_write == 3, writes
+    assert [w.operation_id for w in writes] == [0, 1, 2], writes
     created = client.create_payload_index(collection_name, "b", field_schema=models.PayloadSchemaType.INTEGER, wait=True)
     assert created.operation_id == last_write, created
     deleted = client.delete_payload_index(collection_name, "a", wait=True)

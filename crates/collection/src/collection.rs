@@ -442,7 +442,8 @@ impl Collection {
             status: if wait { UpdateStatus::Completed } else { UpdateStatus::Acknowledged },
         };
         for result in results {
-            merged.operation_id = merged.operation_id.max(result?.operation_id);
+            let operation_id = result?.operation_id.map(quiver_types::ops::client_operation_id);
+            merged.operation_id = merged.operation_id.max(operation_id);
         }
         Ok(merged)
     }

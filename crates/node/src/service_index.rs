@@ -97,9 +97,10 @@ impl Node {
     }
 }
 
-/// The answer to an index change: as in Qdrant, an operation id (here the sequence number of
-/// the last write the changed definitions cover, see [`quiver_collection::Collection::applied_seq`]).
+/// The answer to an index change: as in Qdrant, an operation id (here that of the last write the
+/// changed definitions cover, see [`quiver_collection::Collection::applied_seq`]).
 fn completed(wait: bool, collection: &quiver_collection::Collection) -> UpdateResult {
     let status = if wait { UpdateStatus::Completed } else { UpdateStatus::Acknowledged };
-    UpdateResult { operation_id: Some(collection.applied_seq()), status }
+    let operation_id = quiver_types::ops::client_operation_id(collection.applied_seq());
+    UpdateResult { operation_id: Some(operation_id), status }
 }

@@ -40,10 +40,11 @@ impl VectorChange<'_> {
 }
 
 /// The answer to a vector change: as in Qdrant (and as payload index changes answer), an
-/// operation id, here the sequence number of the last write the changed columns cover.
+/// operation id, here that of the last write the changed columns cover.
 fn result(wait: bool, collection: &quiver_collection::Collection) -> UpdateResult {
     let status = if wait { UpdateStatus::Completed } else { UpdateStatus::Acknowledged };
-    UpdateResult { operation_id: Some(collection.applied_seq()), status }
+    let operation_id = quiver_types::ops::client_operation_id(collection.applied_seq());
+    UpdateResult { operation_id: Some(operation_id), status }
 }
 
 impl Node {

@@ -123,9 +123,18 @@ pub enum UpdateStatus {
     WaitTimeout,
 }
 
-/// What a write returns: the operation's sequence number and its status.
+/// What a write returns: the operation's sequence number and its status. Inside the cluster
+/// `operation_id` is the shard's sequence number (from 1); a client is shown
+/// [`client_operation_id`] of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdateResult {
     pub operation_id: Option<u64>,
     pub status: UpdateStatus,
+}
+
+/// The operation id a client sees for the shard's sequence number `seq`: Qdrant numbers a
+/// shard's operations from 0 (a fresh collection's first upsert answers `operation_id: 0`), ours
+/// start at 1 (0 stands for "nothing applied"). Sequence number 0 shows as 0 too.
+pub fn client_operation_id(seq: u64) -> u64 {
+    seq.saturating_sub(1)
 }

@@ -44,6 +44,9 @@ pub(crate) struct History {
     /// The highest term any primary sent records in (kept through installs): terms are the
     /// metadata indexes at which tenures began, so a lower one is an earlier tenure.
     latest_term: u64,
+    /// The sequence number the last install put the replica at (0: none since the process
+    /// started). Records up to it came with the copy, not one by one.
+    installed_at: SeqNo,
 }
 
 impl History {
@@ -74,13 +77,19 @@ impl History {
         self.tenure.is_some_and(|(tenure, since)| tenure == from && seq >= since)
     }
 
-    /// The replica answered `Diverged` to a primary.
-    pub(crate) fn mark_diverged(&mut self) {
-        self.diverged = true;
+    /// The replica answered `Diverged` to a primary's record at `seq`. Past the install it holds
+    /// different records than that primary from `seq` on, and takes none of the next ones. A
+    /// record the install covered is only unverifiable: a write sent before the copy was taken
+    /// that arrives after it is installed (the copy holds it) looks the same as a new primary's
+    /// other record (seed 174), so the answer is `Diverged` but the next records are taken (the
+    /// primary marks an `Active` replica `Dead`; a transfer target's finish brings it the rest).
+    pub(crate) fn mark_diverged(&mut self, seq: SeqNo) {
+        self.diverged |= seq > self.installed_at;
     }
 
-    /// The replica's data was replaced (an install): nothing of the old history holds.
-    pub(crate) fn reset(&mut self) {
-        *self = History { latest_term: self.latest_term, ..History::default() };
+    /// The replica's data was replaced by a copy as of `seq` (an install): nothing of the old
+    /// history holds.
+    pub(crate) fn reset(&mut self, seq: SeqNo) {
+        *self = History { latest_term: self.latest_term, installed_at: seq, ..History::default() };
     }
 }

@@ -119,7 +119,7 @@ impl LocalShard {
         self.wal.truncate_all_and_reset(seq + 1)?;
         *self.table.write() = table;
         self.applied_seq.store(seq, Ordering::Release);
-        self.history.lock().reset();
+        self.history.lock().reset(seq);
         self.indexer.notify();
         Ok(())
     }

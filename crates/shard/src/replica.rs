@@ -49,7 +49,7 @@ impl LocalShard {
             if seq <= last {
                 let outcome = self.compare_held(seq, record, &history, from)?;
                 if from.is_some() && outcome == ApplyOutcome::Diverged {
-                    history.mark_diverged();
+                    history.mark_diverged(seq);
                 }
                 return Ok(outcome);
             }

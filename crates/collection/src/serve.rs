@@ -316,21 +316,30 @@ impl ReplicaSet {
                 reason: format!("the replica is {:?} and takes no updates", self.local_state()),
             });
         }
-        if self.is_awaiting_copy() {
-            return Err(CollectionError::ShardUnavailable(format!(
-                "replica of shard {shard_id} awaits its transfer copy"
-            )));
-        }
+        self.refuse_while_copying()?;
         let me = self.ctx.cluster().map(|ports| ports.me);
         // A vector name this peer has not applied yet would be skipped: catch up first.
         self.ctx.await_vector_names(record.op()).await?;
         self.await_predecessor(&local, seq).await;
+        // A transfer's copy that began meanwhile brings this record.
+        self.refuse_while_copying()?;
         let task = tokio::task::spawn_blocking(move || local.apply_logged_at(seq, &record, wait, Some(from)));
         let outcome = task.await.map_err(|e| CollectionError::Service(format!("apply task: {e}")));
         self.applied.notify_waiters();
         let outcome = outcome??;
         tracing::debug!(?me, shard_id, seq, primary, term = from.term, ?outcome, "applied a primary's record");
         Ok(ShardResponse::Applied(outcome))
+    }
+
+    /// A transfer target refuses records while its copy is being made (the copy brings them).
+    fn refuse_while_copying(&self) -> Result<()> {
+        match self.is_awaiting_copy() {
+            true => Err(CollectionError::ShardUnavailable(format!(
+                "replica of shard {} awaits its transfer copy",
+                self.shard_id
+            ))),
+            false => Ok(()),
+        }
     }
 
     /// Serves a request another peer sent to this peer's replica.

@@ -13,7 +13,7 @@ use quiver_types::index_params::FieldSchema;
 use quiver_types::json_path::JsonPath;
 use quiver_types::ops::{PointSelector, UpdateOperation};
 use quiver_types::point::{NamedVectors, SparseVector, Vector};
-use quiver_types::query::{OrderBy, QueryVector, WithVector};
+use quiver_types::query::{OrderBy, QueryVector, WithPayload, WithVector};
 use std::collections::BTreeMap;
 
 fn bad(msg: impl Into<String>) -> CollectionError {
@@ -177,6 +177,13 @@ pub fn check_with_vector(config: &CollectionConfig, with_vector: &WithVector) ->
             names.iter().find(|name| !known(name)).map_or(Ok(()), |name| Err(missing_vector(name)))
         }
     }
+}
+
+/// Refuses a payload selector (`with_payload: ["a.b"]`, `{include}`, `{exclude}`) with a key
+/// that is not a valid path, as Qdrant's typed paths do, instead of answering with a payload
+/// the bad key silently matched nothing of.
+pub fn check_with_payload(with_payload: &WithPayload) -> Result<()> {
+    Ok(quiver_types::json_path::check_selector(with_payload)?)
 }
 
 /// Validates a read filter.

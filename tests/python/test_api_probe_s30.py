@@ -1,7 +1,10 @@
 """Differences from Qdrant found by the third probe (payload key paths, filter conditions, batch
 updates, aliases, score thresholds): a `with_payload` selector naming a key that is not a valid
 path is refused (Qdrant's selectors are typed paths) instead of answering with a payload the bad
-key silently matched nothing of."""
+key silently matched nothing of; a `points/batch` (REST) or `UpdateBatch` (gRPC) with an
+operation whose filter or key path is malformed is refused whole before any operation runs, as
+Qdrant refuses such a body while reading it (errors found while applying, such as a wrong vector
+dimension, still leave the earlier operations applied, as in Qdrant)."""
 
 import grpc
 import pytest
@@ -57,3 +60,45 @@ def test_with_payload_with_an_invalid_key_path_is_refused_over_grpc(both, collec
         grpc_client.scroll(collection_name, with_payload=bad)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert grpc_client.retrieve(collection_name, [1], with_payload=["a"])[0].payload == {"a": 1}
+
+
+MALFORMED_OPS = [
+    {"delete_payload": {"keys": ["a..b"], "points": [1]}},
+    {"set_payload": {"payload": {"x": 1}, "points": [1], "key": "a[x]"}},
+    {"delete": {"filter": {"must": [{"key": "a..b", "match": {"value": 1}}]}}},
+    {"delete": {"filter": {"min_should": {"conditions": [{"has_id": [1]}], "min_count": 0}}}},
+    {"set_payload": {"payload": {"x": 1}, "filter": {"must": [{"key": "x", "range": {"gte": "not a date"}}]}}},
+    {"clear_payload": {"filter": {"must": [{"key": "g", "geo_radius": {"center": {"lon": 500, "lat": 0}, "radius": 1}}]}}},
+    {"upsert": {"points": [{"id": 3, "vector": [1, 0]}], "update_filter": {"must": [{"key": "", "match": {"value": 1}}]}}},
+]
+
+
+@pytest.mark.parametrize("malformed", MALFORMED_OPS, ids=lambda op: next(iter(op)))
+def test_batch_with_a_malformed_operation_applies_nothing(rest, collection_name, malformed):
+    _points(rest, collection_name, [{"id": 1, "vector": [1, 0], "payload": {"k": 1}}])
+    base = f"/collections/{collection_name}/points"
+    ops = [{"upsert": {"points": [{"id": 2, "vector": [0, 1]}]}}, {"delete": {"points": [1]}}, malformed]
+    assert_error(rest.post(base + "/batch?wait=true", json={"operations": ops}), (400, 422))
+    got = rest.ok("POST", base + "/scroll", json={})["points"]
+    assert [(p["id"], p["payload"]) for p in got] == [(1, {"k": 1})], "no operation of the batch ran"
+
+
+def test_batch_stops_at_an_operation_that_fails_while_applied(rest, collection_name):
+    _points(rest, collection_name, [])
+    base = f"/collections/{collection_name}/points"
+    ops = [{"upsert": {"points": [{"id": 2, "vector": [0, 1]}]}}, {"upsert": {"points": [{"id": 3, "vector": [1, 0, 0]}]}}]
+    assert_error(rest.post(base + "/batch?wait=true", json={"operations": ops}), 400, "Vector dimension error")
+    assert [p["id"] for p in rest.ok("POST", base + "/scroll", json={})["points"]] == [2]
+
+
+def test_grpc_batch_with_a_malformed_operation_applies_nothing(both, collection_name):
+    rest_client, grpc_client = both
+    rest_client.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    ops = [
+        models.UpsertOperation(upsert=models.PointsList(points=[models.PointStruct(id=2, vector=[0, 1])])),
+        models.DeletePayloadOperation(delete_payload=models.DeletePayload(keys=["a..b"], points=[2])),
+    ]
+    with pytest.raises(grpc.RpcError) as refused:
+        grpc_client.batch_update_points(collection_name, ops, wait=True)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert rest_client.count(collection_name).count == 0

@@ -123,18 +123,17 @@ fn check_vector_names(config: &CollectionConfig, names: &[String]) -> Result<()>
     Ok(())
 }
 
-/// Validates `op` against `config` and prepares its vectors.
-pub fn prepare_operation(config: &CollectionConfig, op: &mut UpdateOperation) -> Result<()> {
+/// The checks of `op` that need no collection config: its filters and key paths. Qdrant makes
+/// them while reading the request body, so a batch with one such fault is refused whole, before
+/// any of its operations runs.
+pub fn check_operation_shape(op: &UpdateOperation) -> Result<()> {
     match op {
-        UpdateOperation::Upsert { points, update_filter, .. } => {
-            check_filter(update_filter.as_ref())?;
-            points.iter_mut().try_for_each(|p| prepare_vectors(config, &mut p.vectors))
+        UpdateOperation::Upsert { update_filter, .. } | UpdateOperation::UpdateVectors { update_filter, .. } => {
+            check_filter(update_filter.as_ref())
         }
-        UpdateOperation::UpdateVectors { points, update_filter } => {
-            check_filter(update_filter.as_ref())?;
-            points.iter_mut().try_for_each(|p| prepare_vectors(config, &mut p.vectors))
-        }
-        UpdateOperation::Delete { selector } | UpdateOperation::ClearPayload { selector } => check_selector(selector),
+        UpdateOperation::Delete { selector }
+        | UpdateOperation::ClearPayload { selector }
+        | UpdateOperation::DeleteVectors { selector, .. } => check_selector(selector),
         UpdateOperation::SetPayload { selector, key, .. } | UpdateOperation::OverwritePayload { selector, key, .. } => {
             if let Some(key) = key {
                 JsonPath::parse(key)?;
@@ -145,10 +144,25 @@ pub fn prepare_operation(config: &CollectionConfig, op: &mut UpdateOperation) ->
             keys.iter().try_for_each(|k| JsonPath::parse(k).map(|_| ()))?;
             check_selector(selector)
         }
-        UpdateOperation::DeleteVectors { selector, names } => {
-            check_vector_names(config, names)?;
-            check_selector(selector)
+    }
+}
+
+/// Validates `op` against `config` and prepares its vectors.
+pub fn prepare_operation(config: &CollectionConfig, op: &mut UpdateOperation) -> Result<()> {
+    check_operation_shape(op)?;
+    match op {
+        UpdateOperation::Upsert { points, .. } => {
+            points.iter_mut().try_for_each(|p| prepare_vectors(config, &mut p.vectors))
         }
+        UpdateOperation::UpdateVectors { points, .. } => {
+            points.iter_mut().try_for_each(|p| prepare_vectors(config, &mut p.vectors))
+        }
+        UpdateOperation::DeleteVectors { names, .. } => check_vector_names(config, names),
+        UpdateOperation::Delete { .. }
+        | UpdateOperation::ClearPayload { .. }
+        | UpdateOperation::SetPayload { .. }
+        | UpdateOperation::OverwritePayload { .. }
+        | UpdateOperation::DeletePayload { .. } => Ok(()),
     }
 }
 

@@ -2,7 +2,7 @@
 updates, aliases, score thresholds): a `with_payload` selector naming a key that is not a valid
 path is refused (Qdrant's selectors are typed paths) instead of answering with a payload the bad
 key silently matched nothing of; a `points/batch` (REST) or `UpdateBatch` (gRPC) with an
-operation whose filter or key path is malformed is refused whole before any operation runs, as
+operation whose filter, key path or sparse vector is malformed is refused whole before any operation runs, as
 Qdrant refuses such a body while reading it (errors found while applying, such as a wrong vector
 dimension, still leave the earlier operations applied, as in Qdrant)."""
 
@@ -81,6 +81,17 @@ def test_batch_with_a_malformed_operation_applies_nothing(rest, collection_name,
     assert_error(rest.post(base + "/batch?wait=true", json={"operations": ops}), (400, 422))
     got = rest.ok("POST", base + "/scroll", json={})["points"]
     assert [(p["id"], p["payload"]) for p in got] == [(1, {"k": 1})], "no operation of the batch ran"
+
+
+def test_batch_with_a_malformed_sparse_vector_applies_nothing(rest, collection_name):
+    body = {"vectors": {"d": {"size": 2, "distance": "Dot"}}, "sparse_vectors": {"s": {}}}
+    rest.ok("PUT", f"/collections/{collection_name}", json=body)
+    base = f"/collections/{collection_name}/points"
+    first = {"upsert": {"points": [{"id": 1, "vector": {"d": [1, 0]}}]}}
+    for sparse in ({"indices": [1, 2], "values": [1.0]}, {"indices": [1, 1], "values": [1.0, 2.0]}):
+        for bad in ({"upsert": {"points": [{"id": 3, "vector": {"s": sparse}}]}}, {"update_vectors": {"points": [{"id": 1, "vector": {"s": sparse}}]}}):
+            assert_error(rest.post(base + "/batch?wait=true", json={"operations": [first, bad]}), 422, "Sparse vector")
+            assert rest.ok("POST", base + "/count", json={})["count"] == 0
 
 
 def test_batch_stops_at_an_operation_that_fails_while_applied(rest, collection_name):

@@ -128,8 +128,13 @@ fn check_vector_names(config: &CollectionConfig, names: &[String]) -> Result<()>
 /// any of its operations runs.
 pub fn check_operation_shape(op: &UpdateOperation) -> Result<()> {
     match op {
-        UpdateOperation::Upsert { update_filter, .. } | UpdateOperation::UpdateVectors { update_filter, .. } => {
-            check_filter(update_filter.as_ref())
+        UpdateOperation::Upsert { points, update_filter, .. } => {
+            check_filter(update_filter.as_ref())?;
+            points.iter().try_for_each(|p| check_sparse_shapes(&p.vectors))
+        }
+        UpdateOperation::UpdateVectors { points, update_filter } => {
+            check_filter(update_filter.as_ref())?;
+            points.iter().try_for_each(|p| check_sparse_shapes(&p.vectors))
         }
         UpdateOperation::Delete { selector }
         | UpdateOperation::ClearPayload { selector }
@@ -145,6 +150,14 @@ pub fn check_operation_shape(op: &UpdateOperation) -> Result<()> {
             check_selector(selector)
         }
     }
+}
+
+/// Sparse vectors whose indices and values disagree in length or repeat an index.
+fn check_sparse_shapes(vectors: &NamedVectors) -> Result<()> {
+    vectors.iter().try_for_each(|(_, vector)| match vector {
+        Vector::Sparse(sparse) => Ok(sparse.validate()?),
+        Vector::Dense(_) | Vector::Multi(_) => Ok(()),
+    })
 }
 
 /// Validates `op` against `config` and prepares its vectors.

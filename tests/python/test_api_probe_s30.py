@@ -4,7 +4,9 @@ path is refused (Qdrant's selectors are typed paths) instead of answering with a
 key silently matched nothing of; a `points/batch` (REST) or `UpdateBatch` (gRPC) with an
 operation whose filter, key path or sparse vector is malformed is refused whole before any operation runs, as
 Qdrant refuses such a body while reading it (errors found while applying, such as a wrong vector
-dimension, still leave the earlier operations applied, as in Qdrant)."""
+dimension, still leave the earlier operations applied, as in Qdrant); a filter with an empty
+`should` list matches nothing over REST ("at least one of none"), as Qdrant's does, while gRPC's
+empty repeated field is an absent list and is ignored (design record 036)."""
 
 import grpc
 import pytest
@@ -113,3 +115,21 @@ def test_grpc_batch_with_a_malformed_operation_applies_nothing(both, collection_
         grpc_client.batch_update_points(collection_name, ops, wait=True)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert rest_client.count(collection_name).count == 0
+
+
+def test_an_empty_should_list_matches_nothing_over_rest(rest, both, collection_name):
+    _points(rest, collection_name, [{"id": i, "vector": [1, 0], "payload": {"k": i}} for i in (1, 2, 3)])
+    base = f"/collections/{collection_name}/points"
+    empty = {"should": []}
+    assert rest.ok("POST", base + "/scroll", json={"filter": empty})["points"] == []
+    assert rest.ok("POST", base + "/count", json={"filter": empty})["count"] == 0
+    assert rest.ok("POST", base + "/query", json={"query": [1, 0], "filter": empty})["points"] == []
+    nested = {"must": [{"key": "k", "range": {"gte": 2}}], "must_not": [{"should": []}]}
+    assert [p["id"] for p in rest.ok("POST", base + "/scroll", json={"filter": nested})["points"]] == [2, 3]
+    rest.ok("POST", base + "/delete?wait=true", json={"filter": empty})
+    assert rest.ok("POST", base + "/count", json={})["count"] == 3, "a delete by an empty should deletes nothing"
+    # An absent (or null) list is ignored; so is gRPC's empty repeated field, as in Qdrant.
+    assert rest.ok("POST", base + "/count", json={"filter": {"should": None}})["count"] == 3
+    assert rest.ok("POST", base + "/count", json={"filter": {"must": [], "must_not": []}})["count"] == 3
+    grpc_client = both[1]
+    assert grpc_client.count(collection_name, count_filter=models.Filter(should=[])).count == 3

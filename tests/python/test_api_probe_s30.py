@@ -6,7 +6,9 @@ operation whose filter, key path or sparse vector is malformed is refused whole 
 Qdrant refuses such a body while reading it (errors found while applying, such as a wrong vector
 dimension, still leave the earlier operations applied, as in Qdrant); a filter with an empty
 `should` list matches nothing over REST ("at least one of none"), as Qdrant's does, while gRPC's
-empty repeated field is an absent list and is ignored (design record 036)."""
+empty repeated field is an absent list and is ignored (design record 036); a point of a
+vector update with no vector (`{}`, `[]`) is refused with 422 as Qdrant's REST refuses it, and
+the update's points accept `vectors` for `vector` as Qdrant's do."""
 
 import grpc
 import pytest
@@ -133,3 +135,21 @@ def test_an_empty_should_list_matches_nothing_over_rest(rest, both, collection_n
     assert rest.ok("POST", base + "/count", json={"filter": {"must": [], "must_not": []}})["count"] == 3
     grpc_client = both[1]
     assert grpc_client.count(collection_name, count_filter=models.Filter(should=[])).count == 3
+
+
+def test_vector_update_of_a_point_without_vectors_is_refused(rest, collection_name):
+    _points(rest, collection_name, [{"id": 1, "vector": [1, 0]}])
+    base = f"/collections/{collection_name}/points"
+    for empty in ({}, []):
+        body = {"points": [{"id": 1, "vector": [0, 1]}, {"id": 1, "vector": empty}]}
+        assert_error(rest.put(base + "/vectors?wait=true", json=body), 422, "points[1].vector: must specify vectors to update for point")
+        ops = [{"upsert": {"points": [{"id": 2, "vector": [1, 0]}]}}, {"update_vectors": body}]
+        assert_error(rest.post(base + "/batch?wait=true", json={"operations": ops}), 422, "must specify vectors")
+    assert rest.ok("POST", base, json={"ids": [1, 2], "with_vector": True}) == [{"id": 1, "payload": {}, "vector": [1.0, 0.0]}]
+
+
+def test_vector_update_accepts_vectors_for_vector(rest, collection_name):
+    _points(rest, collection_name, [{"id": 1, "vector": [1, 0]}])
+    base = f"/collections/{collection_name}/points"
+    rest.ok("PUT", base + "/vectors?wait=true", json={"points": [{"id": 1, "vectors": [0, 1]}]})
+    assert rest.ok("GET", base + "/1")["vector"] == [0.0, 1.0]

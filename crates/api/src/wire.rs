@@ -353,7 +353,19 @@ pub struct DeletePayloadWire {
 #[derive(Debug, Deserialize)]
 pub struct PointVectorsWire {
     pub id: PointId,
+    #[serde(alias = "vectors")]
     pub vector: VectorStruct,
+}
+
+impl PointVectorsWire {
+    /// No vector at all (`{}`, `[]`): Qdrant's REST refuses such a point of an update.
+    fn is_empty(&self) -> bool {
+        match &self.vector {
+            VectorStruct::Single(v) => v.is_empty(),
+            VectorStruct::Multi(v) => v.is_empty(),
+            VectorStruct::Named(map) => map.is_empty(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -374,11 +386,17 @@ pub struct DeleteVectorsWire {
 }
 
 impl UpdateVectorsWire {
-    /// REST's validation (gRPC accepts an empty list): at least one point.
+    /// REST's validation (gRPC accepts an empty list): at least one point, and each point with
+    /// at least one vector.
     pub fn checked(self) -> Result<Self, ApiError> {
-        match self.points.is_empty() {
-            true => Err(ApiError::validation("points: must specify points to update")),
-            false => Ok(self),
+        if self.points.is_empty() {
+            return Err(ApiError::validation("points: must specify points to update"));
+        }
+        match self.points.iter().position(PointVectorsWire::is_empty) {
+            Some(i) => {
+                Err(ApiError::validation(format!("points[{i}].vector: must specify vectors to update for point")))
+            }
+            None => Ok(self),
         }
     }
 

@@ -8,7 +8,9 @@ dimension, still leave the earlier operations applied, as in Qdrant); a filter w
 `should` list matches nothing over REST ("at least one of none"), as Qdrant's does, while gRPC's
 empty repeated field is an absent list and is ignored (design record 036); a point of a
 vector update with no vector (`{}`, `[]`) is refused with 422 as Qdrant's REST refuses it, and
-the update's points accept `vectors` for `vector` as Qdrant's do."""
+the update's points accept `vectors` for `vector` as Qdrant's do; the batch (columnar) form of an
+upsert with a count of vectors or payloads other than the ids' is refused with Qdrant's 422
+validation error (an empty `payloads` list included)."""
 
 import grpc
 import pytest
@@ -153,3 +155,27 @@ def test_vector_update_accepts_vectors_for_vector(rest, collection_name):
     base = f"/collections/{collection_name}/points"
     rest.ok("PUT", base + "/vectors?wait=true", json={"points": [{"id": 1, "vectors": [0, 1]}]})
     assert rest.ok("GET", base + "/1")["vector"] == [0.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "batch, what, counts",
+    [
+        ({"ids": [1, 2], "vectors": [[1, 0]]}, "vectors", "2 != 1"),
+        ({"ids": [1], "vectors": [[1, 0], [0, 1]]}, "vectors", "1 != 2"),
+        ({"ids": [1, 2], "vectors": {"": [[1, 0]]}}, "vectors", "2 != 1"),
+        ({"ids": [1, 2], "vectors": [[1, 0], [0, 1]], "payloads": [{"a": 1}]}, "payloads", "2 != 1"),
+        ({"ids": [1], "vectors": [[1, 0]], "payloads": []}, "payloads", "1 != 0"),
+    ],
+)
+def test_batch_upsert_with_mismatched_counts_is_a_validation_error(rest, collection_name, batch, what, counts):
+    _points(rest, collection_name, [])
+    r = rest.put(f"/collections/{collection_name}/points?wait=true", json={"batch": batch})
+    expected = f"Validation error in JSON body: [batch: number of ids and {what} must be equal ({counts})]"
+    assert assert_error(r, 422) == expected
+    assert rest.ok("POST", f"/collections/{collection_name}/points/count", json={})["count"] == 0
+    # Payloads may be left out, or given per id with nulls.
+    ok = {"ids": [1, 2], "vectors": [[1, 0], [0, 1]], "payloads": [None, {"a": 1}]}
+    rest.ok("PUT", f"/collections/{collection_name}/points?wait=true", json={"batch": ok})
+    rest.ok("PUT", f"/collections/{collection_name}/points?wait=true", json={"batch": {"ids": [3], "vectors": [[1, 1]]}})
+    got = rest.ok("POST", f"/collections/{collection_name}/points/scroll", json={})["points"]
+    assert [(p["id"], p["payload"]) for p in got] == [(1, {}), (2, {"a": 1}), (3, {})]

@@ -10,7 +10,8 @@ empty repeated field is an absent list and is ignored (design record 036); a poi
 vector update with no vector (`{}`, `[]`) is refused with 422 as Qdrant's REST refuses it, and
 the update's points accept `vectors` for `vector` as Qdrant's do; the batch (columnar) form of an
 upsert with a count of vectors or payloads other than the ids' is refused with Qdrant's 422
-validation error (an empty `payloads` list included)."""
+validation error (an empty `payloads` list included); `?timeout=0` of a collection or alias
+operation is Qdrant's 422 query-parameter validation error, as it already was for point writes."""
 
 import grpc
 import pytest
@@ -178,3 +179,21 @@ def test_batch_upsert_with_mismatched_counts_is_a_validation_error(rest, collect
     rest.ok("PUT", f"/collections/{collection_name}/points?wait=true", json={"batch": {"ids": [3], "vectors": [[1, 1]]}})
     got = rest.ok("POST", f"/collections/{collection_name}/points/scroll", json={})["points"]
     assert [(p["id"], p["payload"]) for p in got] == [(1, {}), (2, {"a": 1}), (3, {})]
+
+
+def test_zero_timeout_of_collection_operations_is_a_validation_error(rest, collection_name):
+    body = {"vectors": {"size": 2, "distance": "Dot"}}
+    expected = "Validation error in query parameters: [timeout: value 0 invalid, must be 1 or larger]"
+    assert assert_error(rest.put(f"/collections/{collection_name}?timeout=0", json=body), 422) == expected
+    assert not rest.ok("GET", f"/collections/{collection_name}/exists")["exists"], "nothing was created"
+    rest.ok("PUT", f"/collections/{collection_name}?timeout=5", json=body)
+    calls = [
+        ("PATCH", f"/collections/{collection_name}?timeout=0", {"optimizers_config": {"indexing_threshold": 10}}),
+        ("POST", "/collections/aliases?timeout=0", {"actions": [{"create_alias": {"collection_name": collection_name, "alias_name": collection_name + "_a"}}]}),
+        ("PUT", f"/collections/{collection_name}/vectors/extra?timeout=0", {"dense": {"size": 2, "distance": "Dot"}}),
+        ("DELETE", f"/collections/{collection_name}?timeout=0", None),
+    ]
+    for method, path, body in calls:
+        assert assert_error(rest.req(method, path, json=body), 422) == expected, path
+    assert rest.ok("GET", f"/collections/{collection_name}/aliases")["aliases"] == []
+    assert rest.ok("GET", f"/collections/{collection_name}/exists")["exists"], "the DELETE was refused"

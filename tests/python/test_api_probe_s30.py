@@ -11,7 +11,10 @@ vector update with no vector (`{}`, `[]`) is refused with 422 as Qdrant's REST r
 the update's points accept `vectors` for `vector` as Qdrant's do; the batch (columnar) form of an
 upsert with a count of vectors or payloads other than the ids' is refused with Qdrant's 422
 validation error (an empty `payloads` list included); `?timeout=0` of a collection or alias
-operation is Qdrant's 422 query-parameter validation error, as it already was for point writes."""
+operation is Qdrant's 422 query-parameter validation error, as it already was for point writes;
+a collection name breaking the naming rule (over 255 characters, `<>:"/\\|?*`) is Qdrant's 422
+path-parameter validation error on every endpoint (reads, writes, exists, delete), not a 404 or
+`false`."""
 
 import grpc
 import pytest
@@ -197,3 +200,32 @@ def test_zero_timeout_of_collection_operations_is_a_validation_error(rest, colle
         assert assert_error(rest.req(method, path, json=body), 422) == expected, path
     assert rest.ok("GET", f"/collections/{collection_name}/aliases")["aliases"] == []
     assert rest.ok("GET", f"/collections/{collection_name}/exists")["exists"], "the DELETE was refused"
+
+
+@pytest.mark.parametrize("name", ["x" * 256, "a<b", "a:b"])
+def test_an_invalid_collection_name_is_a_validation_error_everywhere(rest, both, name):
+    base = f"/collections/{requests_quote(name)}"
+    calls = [
+        ("GET", base + "/points/1", None),
+        ("POST", base + "/points/scroll", {}),
+        ("POST", base + "/points/query", {}),
+        ("PUT", base + "/points?wait=true", {"points": [{"id": 1, "vector": [1, 0]}]}),
+        ("GET", base, None),
+        ("GET", base + "/exists", None),
+        ("GET", base + "/aliases", None),
+        ("DELETE", base, None),
+    ]
+    for method, path, body in calls:
+        assert_error(rest.req(method, path, json=body), 422, "Validation error in path parameters")
+    with pytest.raises(grpc.RpcError) as refused:
+        both[1].collection_exists(name)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # A valid name that names nothing is still 404 / `false`.
+    assert_error(rest.get("/collections/no_such_collection_s30/points/1"), 404)
+    assert rest.ok("GET", "/collections/no_such_collection_s30/exists") == {"exists": False}
+
+
+def requests_quote(name):
+    from urllib.parse import quote
+
+    return quote(name, safe="")

@@ -92,8 +92,12 @@ async fn remove(
     Ok(ok(started.0, state.node.delete_collection(&name, p.timeout()?).await?))
 }
 
-async fn exists(State(state): State<AppState>, Path(name): Path<String>, started: Started) -> Response {
-    ok(started.0, serde_json::json!({"exists": state.node.collection_exists(&name)}))
+async fn exists(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    started: Started,
+) -> Result<Response, ApiError> {
+    Ok(ok(started.0, serde_json::json!({"exists": state.node.collection_exists(&name)?})))
 }
 
 async fn cluster_info(

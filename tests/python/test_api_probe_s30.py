@@ -2,8 +2,8 @@
 updates, aliases, score thresholds): a `with_payload` selector naming a key that is not a valid
 path is refused (Qdrant's selectors are typed paths) instead of answering with a payload the bad
 key silently matched nothing of; a `points/batch` (REST) or `UpdateBatch` (gRPC) with an
-operation whose filter, key path or sparse vector is malformed is refused whole before any operation runs, as
-Qdrant refuses such a body while reading it (errors found while applying, such as a wrong vector
+operation whose filter, key path or sparse vector is malformed is refused whole before any
+operation runs, as Qdrant refuses such a body while reading it (errors found while applying, such as a wrong vector
 dimension, still leave the earlier operations applied, as in Qdrant); a filter with an empty
 `should` list matches nothing over REST ("at least one of none"), as Qdrant's does, while gRPC's
 empty repeated field is an absent list and is ignored (design record 036); a point of a
@@ -15,6 +15,8 @@ operation is Qdrant's 422 query-parameter validation error, as it already was fo
 a collection name breaking the naming rule (over 255 characters, `<>:"/\\|?*`) is Qdrant's 422
 path-parameter validation error on every endpoint (reads, writes, exists, delete), not a 404 or
 `false`."""
+
+from urllib.parse import quote
 
 import grpc
 import pytest
@@ -204,7 +206,7 @@ def test_zero_timeout_of_collection_operations_is_a_validation_error(rest, colle
 
 @pytest.mark.parametrize("name", ["x" * 256, "a<b", "a:b"])
 def test_an_invalid_collection_name_is_a_validation_error_everywhere(rest, both, name):
-    base = f"/collections/{requests_quote(name)}"
+    base = f"/collections/{quote(name, safe='')}"
     calls = [
         ("GET", base + "/points/1", None),
         ("POST", base + "/points/scroll", {}),
@@ -223,9 +225,3 @@ def test_an_invalid_collection_name_is_a_validation_error_everywhere(rest, both,
     # A valid name that names nothing is still 404 / `false`.
     assert_error(rest.get("/collections/no_such_collection_s30/points/1"), 404)
     assert rest.ok("GET", "/collections/no_such_collection_s30/exists") == {"exists": False}
-
-
-def requests_quote(name):
-    from urllib.parse import quote
-
-    return quote(name, safe="")

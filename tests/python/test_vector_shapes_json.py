@@ -41,7 +41,7 @@ def test_batch_upsert_of_unnamed_multivectors_then_retrieve(rest, collection_nam
     # A count that does not match the ids is refused and changes nothing.
     bad = {"batch": {"ids": [3], "vectors": [mv1, mv2]}}
     r = rest.put(f"/collections/{collection_name}/points?wait=true", json=bad)
-    assert assert_error(r, 400) == "Wrong input: 2 vectors for 1 ids"
+    assert assert_error(r, 422) == "Validation error in JSON body: [batch: number of ids and vectors must be equal (1 != 2)]"
     assert rest.ok("POST", f"/collections/{collection_name}/points/count", json={"exact": True})["count"] == 2
 
 

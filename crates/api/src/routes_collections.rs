@@ -52,8 +52,9 @@ struct MetaParams {
 }
 
 impl MetaParams {
-    fn timeout(&self) -> Option<std::time::Duration> {
-        self.timeout.filter(|t| *t > 0).map(std::time::Duration::from_secs)
+    /// The `timeout` as a duration; 0 is a validation error, as in Qdrant.
+    fn timeout(&self) -> Result<Option<std::time::Duration>, ApiError> {
+        crate::wire::seconds(self.timeout)
     }
 }
 
@@ -65,7 +66,7 @@ async fn create(
     OptionalJsonBody(body): OptionalJsonBody<CreateCollection>,
 ) -> Result<Response, ApiError> {
     let request = body.unwrap_or_default();
-    Ok(ok(started.0, state.node.create_collection(&name, request, p.timeout()).await?))
+    Ok(ok(started.0, state.node.create_collection(&name, request, p.timeout()?).await?))
 }
 
 async fn info(State(state): State<AppState>, Path(name): Path<String>, started: Started) -> Result<Response, ApiError> {
@@ -79,7 +80,7 @@ async fn update(
     started: Started,
     JsonBody(request): JsonBody<UpdateCollection>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(started.0, state.node.update_collection(&name, request, p.timeout()).await?))
+    Ok(ok(started.0, state.node.update_collection(&name, request, p.timeout()?).await?))
 }
 
 async fn remove(
@@ -88,11 +89,15 @@ async fn remove(
     Params(p): Params<MetaParams>,
     started: Started,
 ) -> Result<Response, ApiError> {
-    Ok(ok(started.0, state.node.delete_collection(&name, p.timeout()).await?))
+    Ok(ok(started.0, state.node.delete_collection(&name, p.timeout()?).await?))
 }
 
-async fn exists(State(state): State<AppState>, Path(name): Path<String>, started: Started) -> Response {
-    ok(started.0, serde_json::json!({"exists": state.node.collection_exists(&name)}))
+async fn exists(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    started: Started,
+) -> Result<Response, ApiError> {
+    Ok(ok(started.0, serde_json::json!({"exists": state.node.collection_exists(&name)?})))
 }
 
 async fn cluster_info(
@@ -117,7 +122,7 @@ async fn update_cluster(
         return Err(ApiError::bad_input(format!("Operation `{op}` is not supported by Quiver (no resharding)")));
     }
     let operation: ClusterOperation = serde_json::from_value(body).map_err(ApiError::format)?;
-    Ok(ok(started.0, state.node.update_collection_cluster(&name, operation, p.timeout()).await?))
+    Ok(ok(started.0, state.node.update_collection_cluster(&name, operation, p.timeout()?).await?))
 }
 
 /// `PUT /collections/{name}/shards` (spec §2.6).
@@ -128,7 +133,7 @@ async fn create_shard_key(
     started: Started,
     JsonBody(body): JsonBody<CreateShardingKey>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(started.0, state.node.create_shard_key(&name, body, p.timeout()).await?))
+    Ok(ok(started.0, state.node.create_shard_key(&name, body, p.timeout()?).await?))
 }
 
 /// `POST /collections/{name}/shards/delete`.
@@ -139,7 +144,7 @@ async fn delete_shard_key(
     started: Started,
     JsonBody(body): JsonBody<DropShardingKey>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(started.0, state.node.drop_shard_key(&name, body, p.timeout()).await?))
+    Ok(ok(started.0, state.node.drop_shard_key(&name, body, p.timeout()?).await?))
 }
 
 /// `GET /collections/{name}/shards`: `{"shard_keys": [{"key": …}]}`, `{}` for auto sharding.
@@ -168,7 +173,7 @@ async fn update_aliases(
     started: Started,
     JsonBody(body): JsonBody<AliasActions>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(started.0, state.node.update_aliases(body.actions, p.timeout()).await?))
+    Ok(ok(started.0, state.node.update_aliases(body.actions, p.timeout()?).await?))
 }
 
 async fn collection_aliases(
@@ -220,7 +225,7 @@ async fn create_vector(
     started: Started,
     JsonBody(body): JsonBody<VectorNameConfig>,
 ) -> Result<Response, ApiError> {
-    let (wait, timeout) = (p.wait.unwrap_or(false), p.timeout.filter(|t| *t > 0).map(std::time::Duration::from_secs));
+    let (wait, timeout) = (p.wait.unwrap_or(false), crate::wire::seconds(p.timeout)?);
     Ok(ok(started.0, state.node.create_vector_name(&name, &vector, body, wait, timeout).await?))
 }
 
@@ -230,7 +235,7 @@ async fn delete_vector(
     Params(p): Params<WriteParams>,
     started: Started,
 ) -> Result<Response, ApiError> {
-    let (wait, timeout) = (p.wait.unwrap_or(false), p.timeout.filter(|t| *t > 0).map(std::time::Duration::from_secs));
+    let (wait, timeout) = (p.wait.unwrap_or(false), crate::wire::seconds(p.timeout)?);
     Ok(ok(started.0, state.node.delete_vector_name(&name, &vector, wait, timeout).await?))
 }
 

@@ -129,6 +129,7 @@ async fn batch(
     JsonBody(body): JsonBody<BatchWire>,
 ) -> Reply {
     let ops = body.operations.into_iter().map(wire::batch_operation).collect::<Result<Vec<_>, _>>()?;
+    s.node.check_batch(ops.iter().map(|w| &w.op))?;
     let wait = p.wait.unwrap_or(false);
     let mut results = Vec::with_capacity(ops.len());
     for write in ops {

@@ -183,10 +183,15 @@ impl Write {
     }
 }
 
+/// Qdrant's validation of the batch form: as many vectors (of each name) and payloads as ids.
+fn batch_count_error(what: &str, ids: usize, given: usize) -> ApiError {
+    ApiError::validation(format!("batch: number of ids and {what} must be equal ({ids} != {given})"))
+}
+
 /// Gives each of the batch's points its unnamed vector from `list` (one per id).
 fn unnamed_batch<T>(vectors: &mut [NamedVectors], list: Vec<T>, vector: fn(T) -> Vector) -> Result<(), ApiError> {
     if list.len() != vectors.len() {
-        return Err(ApiError::bad_input(format!("{} vectors for {} ids", list.len(), vectors.len())));
+        return Err(batch_count_error("vectors", vectors.len(), list.len()));
     }
     for (slot, v) in vectors.iter_mut().zip(list) {
         slot.insert(String::new(), vector(v));
@@ -204,7 +209,7 @@ fn batch_points(batch: BatchWire) -> Result<Vec<PointStruct>, ApiError> {
         Some(BatchVectors::Named(map)) => {
             for (name, list) in map {
                 if list.len() != n {
-                    return Err(ApiError::bad_input(format!("{} vectors named `{name}` for {n} ids", list.len())));
+                    return Err(batch_count_error("vectors", n, list.len()));
                 }
                 for (slot, v) in vectors.iter_mut().zip(list) {
                     slot.insert(name.clone(), v);
@@ -212,9 +217,9 @@ fn batch_points(batch: BatchWire) -> Result<Vec<PointStruct>, ApiError> {
             }
         }
     }
-    let payloads = batch.payloads.unwrap_or_default();
-    if !payloads.is_empty() && payloads.len() != n {
-        return Err(ApiError::bad_input(format!("{} payloads for {n} ids", payloads.len())));
+    let payloads = batch.payloads.unwrap_or_else(|| vec![None; n]);
+    if payloads.len() != n {
+        return Err(batch_count_error("payloads", n, payloads.len()));
     }
     let mut payloads = payloads.into_iter();
     Ok(batch
@@ -353,7 +358,19 @@ pub struct DeletePayloadWire {
 #[derive(Debug, Deserialize)]
 pub struct PointVectorsWire {
     pub id: PointId,
+    #[serde(alias = "vectors")]
     pub vector: VectorStruct,
+}
+
+impl PointVectorsWire {
+    /// No vector at all (`{}`, `[]`): Qdrant's REST refuses such a point of an update.
+    fn is_empty(&self) -> bool {
+        match &self.vector {
+            VectorStruct::Single(v) => v.is_empty(),
+            VectorStruct::Multi(v) => v.is_empty(),
+            VectorStruct::Named(map) => map.is_empty(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -374,11 +391,17 @@ pub struct DeleteVectorsWire {
 }
 
 impl UpdateVectorsWire {
-    /// REST's validation (gRPC accepts an empty list): at least one point.
+    /// REST's validation (gRPC accepts an empty list): at least one point, and each point with
+    /// at least one vector.
     pub fn checked(self) -> Result<Self, ApiError> {
-        match self.points.is_empty() {
-            true => Err(ApiError::validation("points: must specify points to update")),
-            false => Ok(self),
+        if self.points.is_empty() {
+            return Err(ApiError::validation("points: must specify points to update"));
+        }
+        match self.points.iter().position(PointVectorsWire::is_empty) {
+            Some(i) => {
+                Err(ApiError::validation(format!("points[{i}].vector: must specify vectors to update for point")))
+            }
+            None => Ok(self),
         }
     }
 

@@ -133,7 +133,8 @@ fn batches_of_unnamed_multivectors_are_upserted() {
     let sparse = quiver_types::SparseVector { indices: vec![1], values: vec![2.0] };
     assert_eq!(points[0].vectors["s"], Vector::Sparse(sparse));
     let e = upsert_body(br#"{"batch": {"ids": [1], "vectors": [[[1, 2]], [[3, 4]]]}}"#).unwrap_err();
-    assert_eq!((e.status.as_u16(), e.message.as_str()), (400, "Wrong input: 2 vectors for 1 ids"));
+    let expected = "Validation error in JSON body: [batch: number of ids and vectors must be equal (1 != 2)]";
+    assert_eq!((e.status.as_u16(), e.message.as_str()), (422, expected));
 }
 
 #[test]

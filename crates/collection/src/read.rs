@@ -75,6 +75,7 @@ impl Collection {
         validate::prepare_query(&config, &request.vector_name, &mut request.query)?;
         validate::prepare_filter(request.filter.as_ref())?;
         validate::check_with_vector(&config, &request.with_vector)?;
+        validate::check_with_payload(&request.with_payload)?;
         let idf = config
             .params
             .sparse_vectors
@@ -114,6 +115,7 @@ impl Collection {
     pub async fn scroll(&self, request: ScrollRequest, shard_key: Option<&ShardKeySelector>) -> Result<ScrollPage> {
         validate::prepare_filter(request.filter.as_ref())?;
         validate::check_with_vector(&self.config(), &request.with_vector)?;
+        validate::check_with_payload(&request.with_payload)?;
         if let Some(order_by) = &request.order_by {
             validate::check_order_by(&self.payload_index(), order_by)?;
             validate::check_no_offset_with_order_by(request.offset.as_ref())?;
@@ -196,6 +198,7 @@ impl Collection {
         shard_key: Option<&ShardKeySelector>,
     ) -> Result<Vec<Record>> {
         validate::check_with_vector(&self.config(), &with_vector)?;
+        validate::check_with_payload(&with_payload)?;
         let mut found: HashMap<PointId, Record> = HashMap::new();
         let routing = self.routing();
         for (shard_id, shard_ids) in self.ids_by_shard(&ids, shard_key)? {

@@ -13,7 +13,7 @@ use quiver_types::index_params::FieldSchema;
 use quiver_types::json_path::JsonPath;
 use quiver_types::ops::{PointSelector, UpdateOperation};
 use quiver_types::point::{NamedVectors, SparseVector, Vector};
-use quiver_types::query::{OrderBy, QueryVector, WithVector};
+use quiver_types::query::{OrderBy, QueryVector, WithPayload, WithVector};
 use std::collections::BTreeMap;
 
 fn bad(msg: impl Into<String>) -> CollectionError {
@@ -123,18 +123,22 @@ fn check_vector_names(config: &CollectionConfig, names: &[String]) -> Result<()>
     Ok(())
 }
 
-/// Validates `op` against `config` and prepares its vectors.
-pub fn prepare_operation(config: &CollectionConfig, op: &mut UpdateOperation) -> Result<()> {
+/// The checks of `op` that need no collection config: its filters and key paths. Qdrant makes
+/// them while reading the request body, so a batch with one such fault is refused whole, before
+/// any of its operations runs.
+pub fn check_operation_shape(op: &UpdateOperation) -> Result<()> {
     match op {
         UpdateOperation::Upsert { points, update_filter, .. } => {
             check_filter(update_filter.as_ref())?;
-            points.iter_mut().try_for_each(|p| prepare_vectors(config, &mut p.vectors))
+            points.iter().try_for_each(|p| check_sparse_shapes(&p.vectors))
         }
         UpdateOperation::UpdateVectors { points, update_filter } => {
             check_filter(update_filter.as_ref())?;
-            points.iter_mut().try_for_each(|p| prepare_vectors(config, &mut p.vectors))
+            points.iter().try_for_each(|p| check_sparse_shapes(&p.vectors))
         }
-        UpdateOperation::Delete { selector } | UpdateOperation::ClearPayload { selector } => check_selector(selector),
+        UpdateOperation::Delete { selector }
+        | UpdateOperation::ClearPayload { selector }
+        | UpdateOperation::DeleteVectors { selector, .. } => check_selector(selector),
         UpdateOperation::SetPayload { selector, key, .. } | UpdateOperation::OverwritePayload { selector, key, .. } => {
             if let Some(key) = key {
                 JsonPath::parse(key)?;
@@ -145,10 +149,33 @@ pub fn prepare_operation(config: &CollectionConfig, op: &mut UpdateOperation) ->
             keys.iter().try_for_each(|k| JsonPath::parse(k).map(|_| ()))?;
             check_selector(selector)
         }
-        UpdateOperation::DeleteVectors { selector, names } => {
-            check_vector_names(config, names)?;
-            check_selector(selector)
+    }
+}
+
+/// Sparse vectors whose indices and values disagree in length or repeat an index.
+fn check_sparse_shapes(vectors: &NamedVectors) -> Result<()> {
+    vectors.iter().try_for_each(|(_, vector)| match vector {
+        Vector::Sparse(sparse) => Ok(sparse.validate()?),
+        Vector::Dense(_) | Vector::Multi(_) => Ok(()),
+    })
+}
+
+/// Validates `op` against `config` and prepares its vectors.
+pub fn prepare_operation(config: &CollectionConfig, op: &mut UpdateOperation) -> Result<()> {
+    check_operation_shape(op)?;
+    match op {
+        UpdateOperation::Upsert { points, .. } => {
+            points.iter_mut().try_for_each(|p| prepare_vectors(config, &mut p.vectors))
         }
+        UpdateOperation::UpdateVectors { points, .. } => {
+            points.iter_mut().try_for_each(|p| prepare_vectors(config, &mut p.vectors))
+        }
+        UpdateOperation::DeleteVectors { names, .. } => check_vector_names(config, names),
+        UpdateOperation::Delete { .. }
+        | UpdateOperation::ClearPayload { .. }
+        | UpdateOperation::SetPayload { .. }
+        | UpdateOperation::OverwritePayload { .. }
+        | UpdateOperation::DeletePayload { .. } => Ok(()),
     }
 }
 
@@ -177,6 +204,13 @@ pub fn check_with_vector(config: &CollectionConfig, with_vector: &WithVector) ->
             names.iter().find(|name| !known(name)).map_or(Ok(()), |name| Err(missing_vector(name)))
         }
     }
+}
+
+/// Refuses a payload selector (`with_payload: ["a.b"]`, `{include}`, `{exclude}`) with a key
+/// that is not a valid path, as Qdrant's typed paths do, instead of answering with a payload
+/// the bad key silently matched nothing of.
+pub fn check_with_payload(with_payload: &WithPayload) -> Result<()> {
+    Ok(quiver_types::json_path::check_selector(with_payload)?)
 }
 
 /// Validates a read filter.

@@ -10,6 +10,7 @@ pub mod cluster_map;
 pub mod cluster_mode;
 mod cluster_start;
 pub mod cluster_telemetry;
+mod collection_name;
 pub mod config;
 mod data_plane;
 pub mod error;

@@ -92,10 +92,12 @@ impl Node {
         if let Some(c) = collections.get(name) {
             return Ok(Arc::clone(c));
         }
-        self.aliases
-            .target(name)
-            .and_then(|target| collections.get(&target).cloned())
-            .ok_or_else(|| NodeError::collection_not_found(name))
+        self.aliases.target(name).and_then(|target| collections.get(&target).cloned()).ok_or_else(|| {
+            match crate::collection_name::validate_name(name) {
+                Err(invalid) => invalid,
+                Ok(()) => NodeError::collection_not_found(name),
+            }
+        })
     }
 
     /// All collections (for metrics).

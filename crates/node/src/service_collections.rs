@@ -16,20 +16,10 @@ use std::time::Duration;
 
 pub use quiver_types::cluster::AliasAction;
 
-const FORBIDDEN_NAME_CHARS: [char; 11] = ['<', '>', ':', '"', '/', '\\', '|', '?', '*', '\0', '\u{1f}'];
+pub(crate) use crate::collection_name::{FORBIDDEN_NAME_CHARS, validate_name};
 
 fn validation(msg: impl std::fmt::Display) -> NodeError {
     NodeError::Validation(quiver_types::validation::json_body(msg))
-}
-
-pub(crate) fn validate_name(name: &str) -> Result<()> {
-    let bad_char = name.chars().find(|c| FORBIDDEN_NAME_CHARS.contains(c));
-    if name.is_empty() || name.len() > 255 || name == "." || name == ".." || bad_char.is_some() {
-        return Err(NodeError::Validation(format!(
-            "Validation error in path parameters: [name: Collection name must be 1..255 characters and must not contain any of < > : \" / \\ | ? * or be `.`/`..`: `{name}`]"
-        )));
-    }
-    Ok(())
 }
 
 fn at_least_one(field: &str, value: Option<u64>) -> Result<()> {
@@ -192,6 +182,7 @@ impl Node {
 
     /// `DELETE /collections/{name}`: true if it existed.
     pub async fn delete_collection(&self, name: &str, timeout: Option<Duration>) -> Result<bool> {
+        validate_name(name)?;
         if self.cluster().is_some() {
             let op = MetaOperation::DeleteCollection { name: name.to_string() };
             return Ok(!matches!(self.propose(op, timeout).await?, MetaResponse::Changed(false)));
@@ -224,8 +215,11 @@ impl Node {
         }
     }
 
-    pub fn collection_exists(&self, name: &str) -> bool {
-        self.resolve(name).is_ok()
+    /// `GET /collections/{name}/exists`: a name breaking the naming rule is refused (422) as
+    /// Qdrant's path validation refuses it; otherwise whether it names a collection or alias.
+    pub fn collection_exists(&self, name: &str) -> Result<bool> {
+        validate_name(name)?;
+        Ok(self.resolve(name).is_ok())
     }
 
     /// `GET /collections/{name}`.

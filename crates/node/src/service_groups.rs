@@ -119,6 +119,7 @@ impl Node {
                 .await;
         }
         let path = JsonPath::parse(&by.group_by)?;
+        json_path::check_selector(&query.with_payload)?;
         if by.group_size == 0 {
             return Err(NodeError::BadInput("group_size must be at least 1".into()));
         }

@@ -32,6 +32,12 @@ impl Node {
         .await
     }
 
+    /// Checks the operations of a batch that need no collection config (filters, key paths)
+    /// before the first runs, as Qdrant refuses such a body whole.
+    pub fn check_batch<'a>(&self, ops: impl IntoIterator<Item = &'a UpdateOperation>) -> Result<()> {
+        ops.into_iter().try_for_each(|op| Ok(quiver_collection::validate::check_operation_shape(op)?))
+    }
+
     /// `GET …/points/{id}` (found in any shard key).
     pub async fn get_point(&self, name: &str, id: PointId) -> Result<Record> {
         self.admitted(name, Traffic::Read, async {

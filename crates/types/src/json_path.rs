@@ -317,6 +317,17 @@ fn delete_in_value(value: &mut Value, head: &PathItem, tail: &[PathItem]) {
     }
 }
 
+/// Checks that every key of a `with_payload` selector is a valid path: Qdrant's selectors are
+/// typed paths, so a bad key is refused rather than matching nothing.
+pub fn check_selector(selector: &WithPayload) -> Result<(), TypesError> {
+    match selector {
+        WithPayload::Bool(_) => Ok(()),
+        WithPayload::Fields(keys) | WithPayload::Include { include: keys } | WithPayload::Exclude { exclude: keys } => {
+            keys.iter().try_for_each(|key| JsonPath::parse(key).map(|_| ()))
+        }
+    }
+}
+
 /// Projects a payload through a `with_payload` selector: `false` → `None`, `true` → all,
 /// field lists / `include` keep only those paths (and their ancestors, so `a.b` gives
 /// `{"a":{"b":..}}`), `exclude` drops those paths. Array elements are addressed with `[]`

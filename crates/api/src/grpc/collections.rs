@@ -119,7 +119,7 @@ impl Collections for GrpcState {
         request: Request<pb::CollectionExistsRequest>,
     ) -> Reply<pb::CollectionExistsResponse> {
         let started = Instant::now();
-        let exists = self.node.collection_exists(&authorized(request)?.collection_name);
+        let exists = self.node.collection_exists(&authorized(request)?.collection_name).map_err(from_node)?;
         let result = Some(pb::CollectionExists { exists });
         Ok(Response::new(pb::CollectionExistsResponse { result, time: started.elapsed().as_secs_f64() }))
     }

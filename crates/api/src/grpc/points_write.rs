@@ -185,6 +185,7 @@ fn batch_operation(op: pb::PointsUpdateOperation) -> Result<Write, Status> {
 pub async fn update_batch(node: &Node, r: pb::UpdateBatchPoints) -> Result<pb::UpdateBatchResponse, Status> {
     let started = Instant::now();
     let ops = r.operations.into_iter().map(batch_operation).collect::<Result<Vec<_>, _>>()?;
+    node.check_batch(ops.iter().map(|w| &w.op)).map_err(from_node)?;
     let wait = r.wait.unwrap_or(false);
     let mut result = Vec::with_capacity(ops.len());
     for write in ops {

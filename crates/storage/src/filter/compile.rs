@@ -69,7 +69,7 @@ pub(super) fn compile_filter(filter: &Filter, texts: &TextIndexes) -> Result<Com
     };
     Ok(CompiledFilter {
         must: compile_list(filter.must.as_deref(), texts)?,
-        should: compile_list(filter.should.as_deref(), texts)?,
+        should: filter.should.as_deref().map(|list| compile_list(Some(list), texts)).transpose()?,
         min_should,
         must_not: compile_list(filter.must_not.as_deref(), texts)?,
     })

@@ -3,8 +3,10 @@
 //!
 //! A [`Filter`] is compiled once ([`CompiledFilter::compile`], which also validates it: key
 //! paths parse, date-time bounds parse, …) and then checked per point. Semantics decisions:
-//! * `must`: all hold; `must_not`: none holds; `should`: at least one holds, an absent or empty
-//!   list is ignored; `min_should`: at least `min_count` of its conditions hold.
+//! * `must`: all hold; `must_not`: none holds; `should`: at least one holds, so an empty list
+//!   (`"should": []`) matches nothing, as in Qdrant, while an absent one is ignored (gRPC's
+//!   empty repeated field is an absent list, design record 036); `min_should`: at least
+//!   `min_count` of its conditions hold.
 //! * Field conditions match against the values at the key with a trailing array flattened one
 //!   level (`tags: ["a","b"]` matches `{"value": "a"}`); one matching value suffices. A key step
 //!   does not descend into arrays (use `arr[].x`), as in Qdrant. Several condition kinds in one
@@ -51,7 +53,7 @@ pub trait PointView {
 #[derive(Debug, Clone)]
 pub struct CompiledFilter {
     must: Vec<Cond>,
-    should: Vec<Cond>,
+    should: Option<Vec<Cond>>,
     min_should: Option<(Vec<Cond>, usize)>,
     must_not: Vec<Cond>,
 }
@@ -97,7 +99,7 @@ impl CompiledFilter {
     fn eval(&self, subject: Subject<'_>) -> bool {
         self.must.iter().all(|c| c.eval(subject))
             && self.must_not.iter().all(|c| !c.eval(subject))
-            && (self.should.is_empty() || self.should.iter().any(|c| c.eval(subject)))
+            && self.should.as_ref().is_none_or(|should| should.iter().any(|c| c.eval(subject)))
             && self.min_should.as_ref().is_none_or(|(conditions, min_count)| {
                 conditions.iter().filter(|c| c.eval(subject)).take(*min_count).count() >= *min_count
             })

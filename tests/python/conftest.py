@@ -93,6 +93,16 @@ def client(server):
 
 
 @pytest.fixture
+def both(server):
+    """qdrant-client over REST and over gRPC, both to the shared server."""
+    rest = QdrantClient(url=server.url, timeout=60)
+    grpc_ = QdrantClient(url=server.url, grpc_port=server.grpc_port, prefer_grpc=True, timeout=60)
+    yield rest, grpc_
+    rest.close()
+    grpc_.close()
+
+
+@pytest.fixture
 def rest(server):
     """Raw REST access (requests) to the shared server."""
     return Rest(server.url)

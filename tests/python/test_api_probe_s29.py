@@ -24,15 +24,6 @@ def qc(request, server):
     c.close()
 
 
-@pytest.fixture
-def both(server):
-    rest = QdrantClient(url=server.url, timeout=60)
-    grpc_ = QdrantClient(url=server.url, grpc_port=server.grpc_port, prefer_grpc=True, timeout=60)
-    yield rest, grpc_
-    rest.close()
-    grpc_.close()
-
-
 def test_sparse_index_settings_read_back_over_both_transports(qc, both, collection_name):
     index = models.SparseIndexParams(full_scan_threshold=123, on_disk=True, datatype=models.Datatype.FLOAT16, memory=models.Memory.CACHED)
     qc.create_collection(

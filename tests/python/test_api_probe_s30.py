@@ -20,18 +20,9 @@ from urllib.parse import quote
 
 import grpc
 import pytest
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 
 from qhelpers import assert_error
-
-
-@pytest.fixture
-def both(server):
-    rest = QdrantClient(url=server.url, timeout=60)
-    grpc_ = QdrantClient(url=server.url, grpc_port=server.grpc_port, prefer_grpc=True, timeout=60)
-    yield rest, grpc_
-    rest.close()
-    grpc_.close()
 
 
 def _points(rest, name, points):

@@ -24,7 +24,7 @@ use crate::shard::LocalShard;
 use quiver_storage::distance::{self, higher_is_better};
 use quiver_storage::filter::CompiledFilter;
 use quiver_storage::graph::FrozenGraph;
-use quiver_storage::points::{DenseIndexView, FrozenView, PointRef, PointTable, TenantView};
+use quiver_storage::points::{DenseColumn, DenseIndexView, FrozenView, PointRef, PointTable, TenantView};
 use quiver_storage::quantized::QuantizedVectors;
 use quiver_storage::vectors::{Metric, VectorRef, VectorSpec};
 use quiver_types::PointId;
@@ -290,7 +290,7 @@ impl LocalShard {
         filter: Option<&CompiledFilter>,
     ) -> (TopK, SearchPlan) {
         let name = request.vector_name.as_str();
-        let dense = Dense { table, name, query, metric, filter };
+        let dense = Dense { table, column: table.dense_column(name), query, metric, filter };
         let mut top = TopK::new(request.limit, request.score_threshold, higher_is_better(metric.distance));
         let params = request.params.clone().unwrap_or_default();
         let hnsw = self.config.read().index.hnsw_for(name);
@@ -372,7 +372,8 @@ impl Beam {
 /// One dense vector search: what every plan needs.
 struct Dense<'a> {
     table: &'a PointTable,
-    name: &'a str,
+    /// The searched column, found once (`None`: no such column, nothing scores).
+    column: Option<&'a DenseColumn>,
     query: &'a [f32],
     metric: Metric,
     filter: Option<&'a CompiledFilter>,
@@ -381,7 +382,12 @@ struct Dense<'a> {
 impl Dense<'_> {
     /// The exact score of `slot`'s vector.
     fn score(&self, slot: u32) -> Option<f32> {
-        self.score_of(self.table.dense_at(self.name, slot))
+        self.score_of(self.vector(slot))
+    }
+
+    /// The searched column's vector in `slot`.
+    fn vector(&self, slot: u32) -> Option<VectorRef<'_>> {
+        self.column?.vector(slot)
     }
 
     fn score_of(&self, vector: Option<VectorRef<'_>>) -> Option<f32> {
@@ -476,14 +482,14 @@ impl Dense<'_> {
     /// then the points changed since it was built, exactly.
     fn tenant_graph(&self, tenant: &TenantView<'_>, beam: &Beam, top: &mut TopK) {
         let slots = &tenant.graph.slots;
-        let vector = |node: u32| self.table.dense_at(self.name, *slots.get(node as usize)?);
+        let vector = |node: u32| self.vector(*slots.get(node as usize)?);
         let allow = |node: u32| -> bool {
             let Some(point) = slots.get(node as usize).and_then(|s| self.table.by_slot(*s)) else { return false };
             tenant.is_current(point.slot()) && self.filter.is_none_or(|f| f.check(&point))
         };
         let found = graph_search(&tenant.graph.graph, self.metric, self.query, beam.ef, vector, allow);
         let found = found.into_iter().take(beam.limit).filter_map(|node| slots.get(node as usize).copied());
-        self.push_found(found, |slot| self.table.dense_at(self.name, slot), top);
+        self.push_found(found, |slot| self.vector(slot), top);
         let changed: Vec<u32> = tenant.changed().collect();
         if !beam.skip_unindexed(changed.len()) {
             self.scan(changed.into_iter().filter_map(|slot| self.table.by_slot(slot)), true, top);
@@ -507,7 +513,7 @@ impl Dense<'_> {
         match view.index.search(self.query, beam.limit, beam.ef, predicate, view.column) {
             // Rescored: the index may hold reduced-precision copies of the vectors.
             Ok(keys) => {
-                let vector = |slot| self.table.dense_at(self.name, slot);
+                let vector = |slot| self.vector(slot);
                 self.push_found(keys.into_iter().map(|key| key as u32), vector, top);
             }
             Err(e) => {

@@ -19,8 +19,8 @@ mod persist;
 mod quantize;
 mod schema;
 mod tenants;
-pub use column::MultiRef;
-use column::{DenseColumn, MultiColumn};
+use column::MultiColumn;
+pub use column::{DenseColumn, MultiRef};
 pub use frozen::{FreezePlan, FrozenView, MAX_CHANGED};
 pub use persist::{GraphPlan, Placed};
 pub use quantize::QuantizedBuild;
@@ -424,6 +424,12 @@ impl PointTable {
     /// The dense vector `name` in `slot` (for a multivector: row `slot`), if it holds one.
     pub fn dense_at(&self, name: &str, slot: u32) -> Option<VectorRef<'_>> {
         self.column(name)?.vector(slot)
+    }
+
+    /// The dense column `name` (for a multivector: its rows), looked up once for a loop that
+    /// reads many of its vectors (`dense_at` finds the column by name on every call).
+    pub fn dense_column(&self, name: &str) -> Option<&DenseColumn> {
+        self.column(name)
     }
 
     /// The point slot owning row `row` of the multivector column `name`.

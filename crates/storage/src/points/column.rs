@@ -23,7 +23,7 @@ use std::sync::Arc;
 /// `frozen` is a search copy of the index's graph (`points/frozen.rs`); `changed` holds the
 /// slots whose vector changed since it was taken.
 #[derive(Default)]
-pub(super) struct DenseColumn {
+pub struct DenseColumn {
     pub(super) dim: usize,
     pub(super) data: Elements,
     pub(super) present: Vec<bool>,
@@ -84,7 +84,7 @@ impl DenseColumn {
     }
 
     /// The vector in `slot`, if it holds one.
-    pub(super) fn vector(&self, slot: u32) -> Option<VectorRef<'_>> {
+    pub fn vector(&self, slot: u32) -> Option<VectorRef<'_>> {
         let s = slot as usize;
         if !*self.present.get(s)? {
             return None;

@@ -20,8 +20,8 @@ memory-mapped file; ``int8``: scalar int8 quantization with ``always_ram``, orig
 3. ``RssAnon``, ``RssFile`` and ``VmRSS`` of the process (``/proc/<pid>/status``) before the load
    and once indexed, and bytes per point = growth of ``RssAnon`` ÷ points (mapped files are
    ``RssFile``: page cache the kernel may reclaim);
-4. recall@10 and queries/s (one client thread, REST) at ``hnsw_ef`` 64 and 128 (quantized: also
-   with ``oversampling`` 2);
+4. recall@10 and queries/s (one client thread, REST) at ``hnsw_ef`` 64, 128 and 256 (``--efs``;
+   quantized: also with ``oversampling`` 2);
 5. restart (SIGTERM, start): seconds until ``/readyz`` and the point count are back, and until
    the p50 latency of the same queries is within 1.5× of its value before the restart (the
    "full speed" mark; a rebuilt graph would take minutes to get there).
@@ -50,7 +50,7 @@ from upsert_restart import COLLECTION, DEFAULT_BIN, DEFAULT_DATA, Server, api  #
 
 BATCH = 1000
 SEGMENT = 100_000
-EFS = (64, 128)
+EFS = (64, 128, 256)
 INT8 = {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}}
 CONFIGS = {
     "f32": {},
@@ -174,7 +174,7 @@ def restart(srv: Server, sess: requests.Session, queries: np.ndarray, truth: np.
 
 
 def run_config(binary: Path, name: str, vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray,
-               indexer_niceness: int | None = None) -> dict:
+               indexer_niceness: int | None = None, efs: tuple[int, ...] = EFS) -> dict:
     print(f"== {name}" + (f" (indexer niceness {indexer_niceness})" if indexer_niceness is not None else ""),
           flush=True)
     with tempfile.TemporaryDirectory(prefix=f"quiver-scale-{name}-") as workdir:
@@ -198,9 +198,9 @@ def run_config(binary: Path, name: str, vectors: np.ndarray, queries: np.ndarray
             print(f"  RssAnon {after['RssAnon'] / 2**30:.2f} GiB, RssFile {after['RssFile'] / 2**30:.2f} GiB, "
                   f"VmRSS {after['VmRSS'] / 2**30:.2f} GiB, "
                   f"{res['memory']['rss_anon_bytes_per_point']:,.0f} bytes/point", flush=True)
-            res["search"] = [search(srv, sess, queries, truth, ef) for ef in EFS]
+            res["search"] = [search(srv, sess, queries, truth, ef) for ef in efs]
             if "quantization_config" in CONFIGS[name]:
-                res["search"] += [search(srv, sess, queries, truth, ef, oversampling=2.0) for ef in EFS]
+                res["search"] += [search(srv, sess, queries, truth, ef, oversampling=2.0) for ef in efs]
             for s in res["search"]:
                 print(f"  ef {s['ef']}, oversampling {s['oversampling']}: recall@10 {s['recall10']:.3f}, {s['qps']:,.0f} queries/s", flush=True)
             res["restart"] = restart(srv, sess, queries, truth, len(vectors), res["search"][0]["p50_ms"])
@@ -230,17 +230,19 @@ def main() -> int:
     parser.add_argument("--indexer-niceness", type=int, default=None,
                         help="run each configuration a second time with the indexer threads at this niceness "
                              "(the server's own is 10; 0 gives the same-run baseline of that choice; needs root)")
+    parser.add_argument("--efs", default=",".join(map(str, EFS)), help="hnsw_ef values of the recall/QPS rows")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out" / "scale.json")
     args = parser.parse_args()
     vectors = make_vectors(args.data, args.points, args.sigma)
     queries = np.load(args.data / "query.npy")[: args.queries].astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     truth = exact_top10(vectors, queries)
+    efs = tuple(int(ef) for ef in args.efs.split(","))
     results = []
     for name in args.configs.split(","):
-        results.append(run_config(args.bin, name, vectors, queries, truth))
+        results.append(run_config(args.bin, name, vectors, queries, truth, efs=efs))
         if args.indexer_niceness is not None:
-            results.append(run_config(args.bin, name, vectors, queries, truth, args.indexer_niceness))
+            results.append(run_config(args.bin, name, vectors, queries, truth, args.indexer_niceness, efs))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"points": args.points, "sigma": args.sigma, "results": results}, indent=2))
     print(f"wrote {args.out}")

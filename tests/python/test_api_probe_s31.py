@@ -70,3 +70,35 @@ def test_collections_beyond_max_collections_are_a_bad_request(server_factory):
     assert r.status_code == 409, r.text
     assert not client.collection_exists("second")
     client.close()
+
+
+ZERO_LIMITS = [
+    ("strict_mode_config", "max_query_limit"),
+    ("strict_mode_config", "max_timeout"),
+    ("strict_mode_config", "read_rate_limit"),
+    ("strict_mode_config", "write_rate_limit"),
+    ("strict_mode_config", "max_points_count"),
+    ("optimizers_config", "max_segment_size"),
+]
+
+
+@pytest.mark.parametrize("section,field", ZERO_LIMITS)
+def test_limits_of_zero_are_a_validation_error(both, rest, collection_name, section, field):
+    issue = f"{section}.{field}: value 0 invalid, must be 1 or larger"
+    body = {"vectors": {"size": 2, "distance": "Dot"}, section: {field: 0}}
+    assert_error(rest.put(f"/collections/{collection_name}", json=body), 422, issue)
+    rest_client, grpc_client = both
+    rest_client.create_collection(collection_name, vectors_config=_dot())
+    assert_error(rest.patch(f"/collections/{collection_name}", json={section: {field: 0}}), 422, issue)
+    diff = {"strict_mode_config": models.StrictModeConfig(**{field: 0})} if section == "strict_mode_config" else {
+        "optimizers_config": models.OptimizersConfigDiff(**{field: 0})
+    }
+    with pytest.raises(grpc.RpcError) as refused:
+        grpc_client.update_collection(collection_name, **diff)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert issue in refused.value.details()
+    # One is a valid limit, and nothing of the refused changes was kept.
+    assert rest_client.update_collection(collection_name, **{k: type(v)(**{field: 1}) for k, v in diff.items()})
+    config = rest_client.get_collection(collection_name).config
+    shown = config.strict_mode_config if section == "strict_mode_config" else config.optimizer_config
+    assert getattr(shown, field) == 1

@@ -61,7 +61,7 @@ def test_collection_named_like_an_alias_is_refused_with_qdrants_message(both, co
 
 def test_collections_beyond_max_collections_are_a_bad_request(server_factory):
     srv = server_factory(env={"QDRANT__STORAGE__MAX_COLLECTIONS": "1"})
-    client = QdrantClient(url=srv.url, timeout=30)
+    client = QdrantClient(url=srv.url, timeout=30, check_compatibility=False)
     client.create_collection("first", vectors_config=_dot())
     r = requests.put(f"{srv.url}/collections/second", json={"vectors": {"size": 2, "distance": "Dot"}}, timeout=30)
     assert_error(r, 400, "Bad request: Can't create collection with name second. Max collections limit reached: 1")

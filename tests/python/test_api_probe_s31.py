@@ -102,3 +102,54 @@ def test_limits_of_zero_are_a_validation_error(both, rest, collection_name, sect
     config = rest_client.get_collection(collection_name).config
     shown = config.strict_mode_config if section == "strict_mode_config" else config.optimizer_config
     assert getattr(shown, field) == 1
+
+
+def _refusal(call):
+    """The HTTP status (or gRPC code) and text of a refused client call."""
+    with pytest.raises((UnexpectedResponse, grpc.RpcError)) as refused:
+        call()
+    error = refused.value
+    if isinstance(error, UnexpectedResponse):
+        return error.status_code, error.content.decode()
+    return error.code(), error.details()
+
+
+def test_shard_key_changes_are_refused_with_qdrants_checks(both, rest, collection_name, unique):
+    rest_client, _ = both
+    rest_client.create_collection(collection_name, vectors_config=_dot(), sharding_method=models.ShardingMethod.CUSTOM)
+    auto = unique("auto")
+    rest_client.create_collection(auto, vectors_config=_dot())
+    rest_client.create_shard_key(collection_name, "a")
+    name = collection_name
+    for client, bad in zip(both, (400, grpc.StatusCode.INVALID_ARGUMENT)):
+        cases = [
+            (lambda: client.create_shard_key(name, "p", placement=[123456789]), "Bad request: Peer 123456789 does not exist"),
+            (lambda: client.create_shard_key(name, "a"), f"Bad request: Sharding key a already exists for collection {name}"),
+            (lambda: client.delete_shard_key(name, "zz"), f"Bad request: Sharding key zz does not exist for collection {name}"),
+            (lambda: client.create_shard_key(auto, "a"), "Bad request: Shard Key cannot be created with Auto sharding method"),
+            (lambda: client.delete_shard_key(auto, "a"), "Bad request: Shard Key cannot be created with Auto sharding method"),
+        ]
+        for call, message in cases:
+            status, text = _refusal(call)
+            assert (status, message in text) == (bad, True), text
+    r = rest.put(f"/collections/{name}/shards", json={"shard_key": "d", "initial_state": "Dead"})
+    assert_error(r, 400, "Bad request: Initial state cannot be Dead, only Active or Partial are allowed")
+    r = rest.put(f"/collections/{name}/shards", json={"shard_key": "e", "placement": []})
+    assert_error(r, 400, "Sharding key e placement cannot be empty. If you want to use random placement, do not specify placement")
+    # None of the refused keys was made; this peer is a valid placement.
+    peer = rest.ok("GET", f"/collections/{name}/cluster")["peer_id"]
+    assert rest_client.create_shard_key(name, "p", placement=[peer])
+    assert sorted(k.key for k in rest_client.list_shard_keys(name).shard_keys) == ["a", "p"]
+
+
+def test_payload_index_without_a_schema_is_qdrants_bad_request(both, collection_name):
+    rest_client, _ = both
+    rest_client.create_collection(collection_name, vectors_config=_dot())
+    message = "Bad request: Can't auto-detect field type, please specify `field_schema` in the request"
+    for client, bad in zip(both, (400, grpc.StatusCode.INVALID_ARGUMENT)):
+        status, text = _refusal(lambda: client.create_payload_index(collection_name, "a"))
+        assert (status, message in text) == (bad, True), text
+        # A missing collection is named first, as Qdrant looks the collection up before the schema.
+        status, text = _refusal(lambda: client.create_payload_index(collection_name + "_missing", "a"))
+        assert "doesn't exist" in text, text
+    assert rest_client.get_collection(collection_name).payload_schema == {}

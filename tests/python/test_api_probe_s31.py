@@ -153,3 +153,21 @@ def test_payload_index_without_a_schema_is_qdrants_bad_request(both, collection_
         status, text = _refusal(lambda: client.create_payload_index(collection_name + "_missing", "a"))
         assert "doesn't exist" in text, text
     assert rest_client.get_collection(collection_name).payload_schema == {}
+
+
+def test_an_alias_named_like_a_collection_is_a_conflict(both, collection_name, unique):
+    rest_client, _ = both
+    other = unique("other")
+    rest_client.create_collection(collection_name, vectors_config=_dot())
+    rest_client.create_collection(other, vectors_config=_dot())
+    fresh = unique("alias")
+    actions = [
+        models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=collection_name, alias_name=fresh)),
+        models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=collection_name, alias_name=other)),
+    ]
+    for client, conflict in zip(both, (409, grpc.StatusCode.ALREADY_EXISTS)):
+        status, text = _refusal(lambda: client.update_collection_aliases(actions))
+        assert (status, f"Wrong input: Collection `{other}` already exists!" in text) == (conflict, True), text
+    # Nothing of the batch was applied, and both collections are still themselves.
+    assert rest_client.get_collection_aliases(collection_name).aliases == []
+    assert rest_client.get_collection_aliases(other).aliases == []

@@ -316,7 +316,7 @@ impl Node {
                         return Err(NodeError::collection_not_found(&collection_name));
                     }
                     if self.collections.read().contains_key(&alias_name) {
-                        return Err(NodeError::BadInput(format!("Collection with name `{alias_name}` already exists")));
+                        return Err(NodeError::AlreadyExists(alias_name));
                     }
                     map.insert(alias_name, collection_name);
                 }
@@ -329,6 +329,9 @@ impl Node {
                     let target = map
                         .remove(&old_alias_name)
                         .ok_or_else(|| NodeError::NotFound(format!("Alias {old_alias_name} does not exists!")))?;
+                    if self.collections.read().contains_key(&new_alias_name) {
+                        return Err(NodeError::AlreadyExists(new_alias_name));
+                    }
                     map.insert(new_alias_name, target);
                 }
             }

@@ -105,9 +105,11 @@ def test_requests_without_a_valid_key_are_refused_as_qdrant_does(server, unique,
          lambda: client.upsert(auto, points(range(1), "a"), shard_key_selector="a", wait=True),
          "Shard key a not found"),
         ("key created on an auto collection", lambda: client.create_shard_key(auto, "a"),
-         "cannot be created with Auto sharding method"),
-        ("key created twice", lambda: client.create_shard_key(name, "a"), "Shard key a already exists"),
-        ("unknown key dropped", lambda: client.delete_shard_key(name, "zz"), "Shard key zz not found"),
+         "Bad request: Shard Key cannot be created with Auto sharding method"),
+        ("key created twice", lambda: client.create_shard_key(name, "a"),
+         f"Bad request: Sharding key a already exists for collection {name}"),
+        ("unknown key dropped", lambda: client.delete_shard_key(name, "zz"),
+         f"Bad request: Sharding key zz does not exist for collection {name}"),
     ]
     for what, call, message in cases:
         with pytest.raises(Exception) as caught:

@@ -116,7 +116,7 @@ def test_cluster_operation_validation(cluster_factory):
     r = cluster_op(a, {"teleport_shard": {"shard_id": 0}}, 400)
     assert "Format error in JSON body" in error_of(r)
     r = cluster_op(a, {"create_sharding_key": {"shard_key": "k"}}, 400)
-    assert "Shard Key k cannot be created with Auto sharding method" in error_of(r)
+    assert "Bad request: Shard Key cannot be created with Auto sharding method" in error_of(r)
     r = cluster_op(a, {"start_resharding": {"direction": "up"}}, 400)
     assert "not supported" in error_of(r)
     r = cluster_op(a, move(method="carrier_pigeon"), 400)

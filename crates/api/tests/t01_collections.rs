@@ -281,10 +281,10 @@ async fn aliases_create_rename_delete_list_and_use() {
             Some(json!({"actions": [
                 {"create_alias": {"collection_name": "c1", "alias_name": "c2"}},
             ]})),
-            StatusCode::BAD_REQUEST,
+            StatusCode::CONFLICT,
         )
         .await;
-    assert!(msg.starts_with("Wrong input: "), "{msg}");
+    assert_eq!(msg, "Wrong input: Collection `c2` already exists!");
     let msg = t
         .err(
             Method::PUT,

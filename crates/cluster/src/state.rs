@@ -617,9 +617,10 @@ impl ClusterState {
         Ok(MetaResponse::Done)
     }
 
+    /// An alias may not take a collection's name: Qdrant's 409 for an existing collection.
     fn check_alias_name(&self, alias: &str) -> Result<(), MetaError> {
         match self.collections.contains_key(alias) {
-            true => Err(MetaError::BadInput(format!("Alias `{alias}` is already used by a collection"))),
+            true => Err(MetaError::AlreadyExists(alias.to_string())),
             false => Ok(()),
         }
     }

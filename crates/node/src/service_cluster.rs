@@ -24,6 +24,9 @@ impl Node {
         let timeout = timeout.unwrap_or(META_OP_TIMEOUT);
         let started = Instant::now();
         let state = self.cluster_state().ok_or(NodeError::StandaloneMode)?;
+        if !state.collections.contains_key(name) {
+            self.check_room_for(name, state.collections.len())?;
+        }
         let peers: Vec<u64> = state.peers.keys().copied().collect();
         let custom = request.sharding_method == Some(quiver_types::shard_key::ShardingMethod::Custom);
         // Custom sharding: `shard_number` is the default number of shards per key (Qdrant: 1).

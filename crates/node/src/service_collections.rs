@@ -141,11 +141,9 @@ impl Node {
             return Err(NodeError::AlreadyExists(name.to_string()));
         }
         if self.aliases.target(name).is_some() {
-            return Err(NodeError::BadInput(format!("Alias with the same name `{name}` already exists")));
+            return Err(alias_named(name));
         }
-        if self.config.max_collections.is_some_and(|max| self.collections.read().len() >= max) {
-            return Err(NodeError::BadInput("Maximum number of collections reached".into()));
-        }
+        self.check_room_for(name, self.collections.read().len())?;
         let config = self.build_config(request);
         let dir = self.collection_dir(name);
         let name_owned = name.to_string();
@@ -318,7 +316,7 @@ impl Node {
                         return Err(NodeError::collection_not_found(&collection_name));
                     }
                     if self.collections.read().contains_key(&alias_name) {
-                        return Err(NodeError::BadInput(format!("Collection with name `{alias_name}` already exists")));
+                        return Err(NodeError::AlreadyExists(alias_name));
                     }
                     map.insert(alias_name, collection_name);
                 }
@@ -331,6 +329,9 @@ impl Node {
                     let target = map
                         .remove(&old_alias_name)
                         .ok_or_else(|| NodeError::NotFound(format!("Alias {old_alias_name} does not exists!")))?;
+                    if self.collections.read().contains_key(&new_alias_name) {
+                        return Err(NodeError::AlreadyExists(new_alias_name));
+                    }
                     map.insert(new_alias_name, target);
                 }
             }
@@ -353,5 +354,23 @@ impl Node {
             .filter(|(_, target)| collection.is_none_or(|c| c == target))
             .map(|(alias_name, collection_name)| AliasDescription { alias_name, collection_name })
             .collect())
+    }
+}
+
+/// Qdrant's refusal of a new collection named like an alias (400, `Wrong input`).
+pub(crate) fn alias_named(name: &str) -> NodeError {
+    NodeError::BadInput(format!("Can't create collection with name {name}. Alias with the same name already exists"))
+}
+
+impl Node {
+    /// Qdrant's refusal of a new collection beyond `max_collections` (400, `Bad request`) when
+    /// `existing` collections are there already.
+    pub(crate) fn check_room_for(&self, name: &str, existing: usize) -> Result<()> {
+        match self.config.max_collections {
+            Some(max) if existing >= max => Err(NodeError::BadRequest(format!(
+                "Can't create collection with name {name}. Max collections limit reached: {max}"
+            ))),
+            Some(_) | None => Ok(()),
+        }
     }
 }

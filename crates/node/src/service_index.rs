@@ -46,13 +46,11 @@ impl Node {
         wait: bool,
     ) -> Result<UpdateResult> {
         JsonPath::parse(field)?;
+        let collection = self.resolve(name)?;
         let schema = schema.filter(|s| !s.is_null()).ok_or_else(|| {
-            NodeError::BadRequest(format!(
-                "Can't auto-detect field type for field {field}: please specify field_schema explicitly"
-            ))
+            NodeError::BadRequest("Can't auto-detect field type, please specify `field_schema` in the request".into())
         })?;
         let (_, schema) = normalised(&schema)?;
-        let collection = self.resolve(name)?;
         self.check_new_index(&collection, field)?;
         if self.cluster().is_some() {
             let op = MetaOperation::CreatePayloadIndex {

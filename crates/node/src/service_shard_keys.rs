@@ -36,7 +36,9 @@ fn plan_key(request: &CreateShardingKey, shard_number: u32, collection_factor: u
     if let Some(state) = request.initial_state
         && !matches!(state, ReplicaState::Active | ReplicaState::Partial)
     {
-        return Err(NodeError::BadRequest(format!("Initial state {state:?} is not allowed: use Active or Partial")));
+        return Err(NodeError::BadRequest(format!(
+            "Initial state cannot be {state:?}, only Active or Partial are allowed"
+        )));
     }
     // With an explicit initial state Qdrant places one replica unless told otherwise.
     let default_factor = if request.initial_state.is_some() { 1 } else { collection_factor };
@@ -60,15 +62,16 @@ impl Node {
         let collection = self.resolve(name)?;
         let params = collection.config().params;
         if !params.is_custom_sharding() {
+            return Err(auto_sharding());
+        }
+        let plan = plan_key(&request, params.shard_number, params.replication_factor)?;
+        if self.shard_key_exists(&collection, &request.shard_key) {
             return Err(NodeError::BadRequest(format!(
-                "Shard Key {} cannot be created with Auto sharding method",
+                "Sharding key {} already exists for collection {name}",
                 request.shard_key
             )));
         }
-        let plan = plan_key(&request, params.shard_number, params.replication_factor)?;
-        if request.placement.as_ref().is_some_and(Vec::is_empty) {
-            return Err(NodeError::BadRequest(format!("Shard key {} placement cannot be empty", request.shard_key)));
-        }
+        self.check_placement(&request)?;
         match self.cluster().is_some() {
             true => self.create_shard_key_in_cluster(collection.name(), request, plan, timeout).await,
             false => self.create_shard_key_locally(collection.name(), request.shard_key, plan).await,
@@ -113,7 +116,7 @@ impl Node {
         let collection = self.resolve(name)?;
         let mut keys = collection.routing().keys().clone();
         if keys.get(&key).is_some() {
-            return Err(NodeError::BadRequest(format!("Shard key {key} already exists")));
+            return Err(NodeError::BadRequest(format!("Sharding key {key} already exists for collection {name}")));
         }
         let shards = keys.fresh_ids(plan.shards_number);
         keys.insert(KeyShards { key, shards: shards.clone(), replication_factor: plan.own_factor, pinned: false });
@@ -135,10 +138,10 @@ impl Node {
     ) -> Result<bool> {
         let collection = self.resolve(name)?;
         if !collection.config().params.is_custom_sharding() {
-            return Err(NodeError::BadRequest(format!(
-                "Shard Key {} cannot be deleted with Auto sharding method",
-                request.shard_key
-            )));
+            return Err(auto_sharding());
+        }
+        if !self.shard_key_exists(&collection, &request.shard_key) {
+            return Err(key_missing(&request.shard_key, name));
         }
         if self.cluster().is_some() {
             let op =
@@ -149,11 +152,41 @@ impl Node {
         let _meta = self.meta_lock.lock().await;
         let mut keys = collection.routing().keys().clone();
         if keys.remove(&request.shard_key).is_none() {
-            return Err(NodeError::BadRequest(format!("Shard key {} not found", request.shard_key)));
+            return Err(key_missing(&request.shard_key, name));
         }
         let task = tokio::task::spawn_blocking(move || collection.set_shard_keys(&keys));
         task.await.map_err(|e| NodeError::Service(format!("drop shard key task: {e}")))??;
         Ok(true)
+    }
+
+    /// Whether `key` is one of the collection's shard keys (in cluster mode, as consensus has it).
+    fn shard_key_exists(&self, collection: &quiver_collection::Collection, key: &ShardKey) -> bool {
+        match self.cluster_state() {
+            Some(state) => {
+                state.resolve_collection(collection.name()).is_some_and(|(_, meta)| meta.shard_keys.get(key).is_some())
+            }
+            None => collection.routing().keys().get(key).is_some(),
+        }
+    }
+
+    /// Qdrant's checks of an explicit placement: not empty, and only peers of the cluster (this
+    /// peer alone when standalone).
+    fn check_placement(&self, request: &CreateShardingKey) -> Result<()> {
+        let Some(placement) = &request.placement else { return Ok(()) };
+        if placement.is_empty() {
+            return Err(NodeError::BadRequest(format!(
+                "Sharding key {} placement cannot be empty. If you want to use random placement, do not specify placement",
+                request.shard_key
+            )));
+        }
+        let known = |peer: &PeerId| match self.cluster_state() {
+            Some(state) => state.peers.contains_key(peer),
+            None => *peer == self.peer_id(),
+        };
+        match placement.iter().find(|peer| !known(peer)) {
+            Some(peer) => Err(NodeError::BadRequest(format!("Peer {peer} does not exist"))),
+            None => Ok(()),
+        }
     }
 
     /// `GET /collections/{name}/shards`: the keys in order, `None` for auto sharding.
@@ -168,6 +201,16 @@ impl Node {
         };
         Ok(Some(keys.keys().map(|k| k.key.clone()).collect()))
     }
+}
+
+/// Qdrant's refusal of a shard key change on an auto-sharded collection (its text is the same
+/// for creating and dropping a key).
+fn auto_sharding() -> NodeError {
+    NodeError::BadRequest("Shard Key cannot be created with Auto sharding method".into())
+}
+
+fn key_missing(key: &ShardKey, collection: &str) -> NodeError {
+    NodeError::BadRequest(format!("Sharding key {key} does not exist for collection {collection}"))
 }
 
 #[cfg(test)]

@@ -275,7 +275,7 @@ impl Node {
             return Err(NodeError::BadInput(format!("checksum must be 64 hex characters: `{c}`")));
         }
         if self.aliases.target(name).is_some() {
-            return Err(NodeError::BadInput(format!("Alias with the same name `{name}` already exists")));
+            return Err(crate::service_collections::alias_named(name));
         }
         let _running = self.telemetry.snapshot_running(name, SnapshotWork::Recovering);
         let job = self.snapshot_staging()?;
@@ -301,8 +301,8 @@ impl Node {
         if let Some(live) = &live {
             check_compatible(&live.config(), &unpacked.config)?;
             check_keys_compatible(live.routing().keys(), &unpacked.shard_keys)?;
-        } else if self.config.max_collections.is_some_and(|max| self.collections.read().len() >= max) {
-            return Err(NodeError::BadInput("Maximum number of collections reached".into()));
+        } else {
+            self.check_room_for(name, self.collections.read().len())?;
         }
         self.swap_collection(name, unpacked, job, live).await?;
         Ok(true)

@@ -1,7 +1,9 @@
 //! The numeric ranges of collection create and update bodies (spec §2.1, §2.3) that Qdrant
 //! refuses with 422: `hnsw_config` (`ef_construct` ≥ 4, `full_scan_threshold` ≥ 10),
-//! `optimizers_config` (`deleted_threshold` 0..1, `vacuum_min_vector_number` ≥ 100) and
-//! `wal_config` (`wal_capacity_mb` ≥ 1), wherever they appear in the body.
+//! `optimizers_config` (`deleted_threshold` 0..1, `vacuum_min_vector_number` ≥ 100,
+//! `max_segment_size` ≥ 1), `wal_config` (`wal_capacity_mb` ≥ 1), wherever they appear in the
+//! body, and `strict_mode_config` (`max_query_limit`, `max_timeout`, `read_rate_limit`,
+//! `write_rate_limit`, `max_points_count` ≥ 1).
 //!
 //! These are checked when a request arrives, not when a committed update is applied: a change
 //! an older node accepted must still apply the same everywhere.
@@ -10,6 +12,7 @@ use crate::TypesError;
 use crate::config::{
     CreateCollection, HnswConfigDiff, OptimizersConfigDiff, UpdateCollection, VectorsConfig, WalConfigDiff,
 };
+use crate::strict_mode::StrictModeConfig;
 use crate::validation::{at_least, between};
 
 /// `prefix.field`, or `field` at the top of the body.
@@ -47,8 +50,21 @@ impl OptimizersConfigDiff {
             let field = path(prefix, "deleted_threshold");
             return Err(TypesError::Validation(between(&field, float(t), float(0.0), float(1.0))));
         }
-        minimum(prefix, "vacuum_min_vector_number", self.vacuum_min_vector_number, 100)
+        minimum(prefix, "vacuum_min_vector_number", self.vacuum_min_vector_number, 100)?;
+        minimum(prefix, "max_segment_size", self.max_segment_size, 1)
     }
+}
+
+/// The limits of a requested `strict_mode_config` that must be at least 1 (a config that does
+/// not parse is left to the parser's refusal).
+fn strict_mode(config: Option<&serde_json::Value>) -> Result<(), TypesError> {
+    let Some(config) = config.and_then(|c| StrictModeConfig::parse(c).ok()) else { return Ok(()) };
+    let prefix = "strict_mode_config";
+    minimum(prefix, "max_query_limit", config.max_query_limit, 1)?;
+    minimum(prefix, "max_timeout", config.max_timeout, 1)?;
+    minimum(prefix, "read_rate_limit", config.read_rate_limit, 1)?;
+    minimum(prefix, "write_rate_limit", config.write_rate_limit, 1)?;
+    minimum(prefix, "max_points_count", config.max_points_count, 1)
 }
 
 impl WalConfigDiff {
@@ -81,7 +97,8 @@ impl CreateCollection {
         self.hnsw_config.iter().try_for_each(|h| h.validate("hnsw_config"))?;
         self.vectors.iter().try_for_each(vector_hnsw)?;
         self.optimizers_config.iter().try_for_each(|o| o.validate("optimizers_config"))?;
-        self.wal_config.iter().try_for_each(|w| w.validate("wal_config"))
+        self.wal_config.iter().try_for_each(|w| w.validate("wal_config"))?;
+        strict_mode(self.strict_mode_config.as_ref())
     }
 }
 
@@ -93,7 +110,8 @@ impl UpdateCollection {
         for (name, diff) in self.vectors.iter().flatten() {
             diff.hnsw_config.iter().try_for_each(|h| h.validate(&vector_hnsw_path(name)))?;
         }
-        self.optimizers_config.iter().try_for_each(|o| o.validate("optimizers_config"))
+        self.optimizers_config.iter().try_for_each(|o| o.validate("optimizers_config"))?;
+        strict_mode(self.strict_mode_config.as_ref())
     }
 }
 
@@ -132,6 +150,22 @@ mod tests {
                 "wal_config.wal_capacity_mb: value 0 invalid, must be 1 or larger",
             ),
             (
+                json!({"strict_mode_config": {"max_query_limit": 0}}),
+                "strict_mode_config.max_query_limit: value 0 invalid, must be 1 or larger",
+            ),
+            (
+                json!({"strict_mode_config": {"max_timeout": 0}}),
+                "strict_mode_config.max_timeout: value 0 invalid, must be 1 or larger",
+            ),
+            (
+                json!({"strict_mode_config": {"read_rate_limit": 0}}),
+                "strict_mode_config.read_rate_limit: value 0 invalid, must be 1 or larger",
+            ),
+            (
+                json!({"strict_mode_config": {"max_points_count": 0}}),
+                "strict_mode_config.max_points_count: value 0 invalid, must be 1 or larger",
+            ),
+            (
                 json!({"hnsw_config": {"ef_construct": 3}}),
                 "hnsw_config.ef_construct: value 3 invalid, must be 4 or larger",
             ),
@@ -160,6 +194,14 @@ mod tests {
                 "hnsw_config.ef_construct: value 0 invalid, must be 4 or larger",
             ),
             (
+                json!({"optimizers_config": {"max_segment_size": 0}}),
+                "optimizers_config.max_segment_size: value 0 invalid, must be 1 or larger",
+            ),
+            (
+                json!({"strict_mode_config": {"enabled": true, "write_rate_limit": 0}}),
+                "strict_mode_config.write_rate_limit: value 0 invalid, must be 1 or larger",
+            ),
+            (
                 json!({"vectors": {"": {"hnsw_config": {"full_scan_threshold": 5}}}}),
                 "vectors.hnsw_config.full_scan_threshold: value 5 invalid, must be 10 or larger",
             ),
@@ -174,8 +216,10 @@ mod tests {
         let bounds = json!({
             "vectors": {"size": 2, "distance": "Dot", "hnsw_config": {"ef_construct": 4, "full_scan_threshold": 10, "m": 0}},
             "hnsw_config": {"ef_construct": 4, "full_scan_threshold": 10, "m": 0},
-            "optimizers_config": {"deleted_threshold": 0, "vacuum_min_vector_number": 100},
+            "optimizers_config": {"deleted_threshold": 0, "vacuum_min_vector_number": 100, "max_segment_size": 1},
             "wal_config": {"wal_capacity_mb": 1, "wal_segments_ahead": 0},
+            "strict_mode_config": {"max_query_limit": 1, "max_timeout": 1, "read_rate_limit": 1,
+                "write_rate_limit": 1, "max_points_count": 1, "upsert_max_batchsize": 0},
         });
         assert_eq!(create(bounds), Ok(()));
         assert_eq!(create(json!({"optimizers_config": {"deleted_threshold": 1}})), Ok(()));

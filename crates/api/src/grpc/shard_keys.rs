@@ -50,7 +50,7 @@ fn initial_state_in(state: Option<i32>) -> Result<Option<ReplicaState>, Status> 
         Ok(pb::ReplicaState::Active) => Ok(Some(ReplicaState::Active)),
         Ok(pb::ReplicaState::Partial) => Ok(Some(ReplicaState::Partial)),
         Ok(other) => Err(Status::invalid_argument(format!(
-            "Bad request: Initial state {} is not allowed: use Active or Partial",
+            "Bad request: Initial state cannot be {}, only Active or Partial are allowed",
             other.as_str_name()
         ))),
         Err(_) => Err(Status::invalid_argument(format!("Wrong input: unknown replica state {state}"))),

@@ -282,10 +282,10 @@ fn aliases_are_atomic() {
             (alias(vec![create_alias("c", "a1"), create_alias("c", "a2")]), Expect::Done),
             (alias(vec![rename("a1", "b1"), delete("a2")]), Expect::Done),
             (alias(vec![create_alias("nope", "z")]), Expect::NotFound("Collection `nope` doesn't exist!")),
-            (alias(vec![create_alias("c", "d")]), Expect::BadInput("already used by a collection")),
+            (alias(vec![create_alias("c", "d")]), Expect::AlreadyExists("d")),
             (alias(vec![create_alias("c", "z"), delete("zz")]), Expect::NotFound("Alias zz does not exists!")),
             (alias(vec![rename("zz", "y")]), Expect::NotFound("Alias zz does not exists!")),
-            (alias(vec![rename("b1", "d")]), Expect::BadInput("already used by a collection")),
+            (alias(vec![rename("b1", "d")]), Expect::AlreadyExists("d")),
             (alias(vec![create_alias("d", "b1")]), Expect::Done),
         ],
     );

@@ -26,6 +26,7 @@ mod wire;
 mod wire_discover;
 mod wire_formula;
 mod wire_groups;
+mod wire_nullable;
 mod wire_query;
 mod wire_query_kinds;
 mod wire_upsert;

@@ -2,6 +2,7 @@
 //! into domain operations.
 
 use crate::error::ApiError;
+use crate::wire_nullable::{all_payload, no_vector, payload_or_all};
 use quiver_types::PointId;
 use quiver_types::filter::Filter;
 use quiver_types::ops::{PointSelector, PointVectors, UpdateMode, UpdateOperation, UpdateResult, UpdateStatus};
@@ -476,21 +477,13 @@ pub fn delete_vectors_operation(mut wire: DeleteVectorsWire) -> Result<Write, Ap
     Ok(Write::new(op, shard_key))
 }
 
-fn default_true() -> WithPayload {
-    WithPayload::Bool(true)
-}
-
-fn default_no_vector() -> WithVector {
-    WithVector::Bool(false)
-}
-
 /// `POST …/points` (retrieve).
 #[derive(Debug, Deserialize)]
 pub struct RetrieveWire {
     pub ids: Vec<PointId>,
-    #[serde(default = "default_true")]
+    #[serde(default = "all_payload", deserialize_with = "payload_or_all")]
     pub with_payload: WithPayload,
-    #[serde(default = "default_no_vector", alias = "with_vectors")]
+    #[serde(default = "no_vector", alias = "with_vectors")]
     pub with_vector: WithVector,
     #[serde(default)]
     pub shard_key: Option<ShardKeySelector>,
@@ -505,9 +498,9 @@ pub struct ScrollWire {
     pub limit: Option<usize>,
     #[serde(default)]
     pub filter: Option<Filter>,
-    #[serde(default = "default_true")]
+    #[serde(default = "all_payload", deserialize_with = "payload_or_all")]
     pub with_payload: WithPayload,
-    #[serde(default = "default_no_vector", alias = "with_vectors")]
+    #[serde(default = "no_vector", alias = "with_vectors")]
     pub with_vector: WithVector,
     #[serde(default)]
     pub order_by: Option<OrderByInterface>,

@@ -2,18 +2,15 @@
 //! the universal query with a `discover` input (or `context` when there is no target).
 
 use crate::error::ApiError;
+use crate::wire_nullable::{no_payload, no_vector, payload_or_none, vector_or_none};
 use crate::wire_query::{
-    ContextPairWire, DiscoverWire, LookupFromWire, OneOrMany, QueryRequestWire, QueryWire, VectorInputWire, no_vector,
+    ContextPairWire, DiscoverWire, LookupFromWire, OneOrMany, QueryRequestWire, QueryWire, VectorInputWire,
 };
 use quiver_node::service::QueryPoints;
 use quiver_types::filter::Filter;
 use quiver_types::query::{SearchParams, WithPayload, WithVector};
 use quiver_types::shard_key::ShardKeySelector;
 use serde::Deserialize;
-
-fn no_payload() -> WithPayload {
-    WithPayload::Bool(false)
-}
 
 /// `POST …/points/discover`.
 #[derive(Debug, Deserialize)]
@@ -30,9 +27,9 @@ pub struct DiscoverRequestWire {
     pub(crate) limit: usize,
     #[serde(default)]
     pub(crate) offset: Option<usize>,
-    #[serde(default = "no_payload")]
+    #[serde(default = "no_payload", deserialize_with = "payload_or_none")]
     pub(crate) with_payload: WithPayload,
-    #[serde(default = "no_vector", alias = "with_vectors")]
+    #[serde(default = "no_vector", alias = "with_vectors", deserialize_with = "vector_or_none")]
     pub(crate) with_vector: WithVector,
     #[serde(default)]
     pub(crate) using: Option<String>,

@@ -2,27 +2,23 @@
 //! and their `with_lookup`.
 
 use crate::error::ApiError;
-use crate::wire_query::{QueryRequestWire, RecommendRequestWire, SearchWire, no_vector};
+use crate::wire_nullable::{all_payload, no_vector, payload_or_all, vector_or_none};
+use crate::wire_query::{QueryRequestWire, RecommendRequestWire, SearchWire};
 use quiver_node::service::{GroupBy, GroupLookup, QueryInput, QueryPoints, VectorInput};
 use quiver_types::query::{QueryVector, WithPayload, WithVector};
 use serde::Deserialize;
 
-fn default_group_size() -> usize {
-    3
-}
+/// Qdrant's group size when the request gives none (or `null`).
+const DEFAULT_GROUP_SIZE: usize = 3;
 
 /// The grouping fields of every grouped search.
 #[derive(Debug, Deserialize)]
 pub(crate) struct GroupFieldsWire {
     pub(crate) group_by: String,
-    #[serde(default = "default_group_size")]
-    pub(crate) group_size: usize,
+    #[serde(default)]
+    pub(crate) group_size: Option<usize>,
     #[serde(default)]
     pub(crate) with_lookup: Option<WithLookupWire>,
-}
-
-fn all_payload() -> WithPayload {
-    WithPayload::Bool(true)
 }
 
 /// `with_lookup`: a collection name, or the collection with what to return of its points
@@ -33,9 +29,9 @@ pub(crate) enum WithLookupWire {
     Collection(String),
     Options {
         collection: String,
-        #[serde(default = "all_payload")]
+        #[serde(default = "all_payload", deserialize_with = "payload_or_all")]
         with_payload: WithPayload,
-        #[serde(default = "no_vector", alias = "with_vector")]
+        #[serde(default = "no_vector", alias = "with_vector", deserialize_with = "vector_or_none")]
         with_vectors: WithVector,
     },
 }
@@ -57,7 +53,7 @@ impl GroupFieldsWire {
     pub(crate) fn into_group_by(self) -> Result<GroupBy, ApiError> {
         Ok(GroupBy {
             group_by: self.group_by,
-            group_size: match self.group_size {
+            group_size: match self.group_size.unwrap_or(DEFAULT_GROUP_SIZE) {
                 0 => return Err(ApiError::validation(quiver_types::validation::at_least("group_size", 0, 1))),
                 n => n,
             },

@@ -5,6 +5,7 @@
 use crate::error::ApiError;
 use crate::wire::positive_limit;
 use crate::wire_formula::FormulaWire;
+use crate::wire_nullable::{list_or_empty, no_payload, no_vector, payload_or_none, vector_or_none};
 pub(crate) use crate::wire_vector::{NamedVectorWire, VectorInputWire};
 use quiver_node::service::SearchRequest;
 use quiver_node::service::{ContextInput, Fusion, LookupFrom, Mmr, Prefetch, QueryInput, QueryPoints, VectorInput};
@@ -13,14 +14,6 @@ use quiver_types::filter::Filter;
 use quiver_types::query::{OrderByInterface, QueryVector, SearchParams, WithPayload, WithVector};
 use quiver_types::shard_key::ShardKeySelector;
 use serde::Deserialize;
-
-fn no_payload() -> WithPayload {
-    WithPayload::Bool(false)
-}
-
-pub(crate) fn no_vector() -> WithVector {
-    WithVector::Bool(false)
-}
 
 /// `POST …/points/search`.
 #[derive(Debug, Deserialize)]
@@ -34,9 +27,9 @@ pub struct SearchWire {
     pub(crate) limit: usize,
     #[serde(default)]
     pub(crate) offset: Option<usize>,
-    #[serde(default = "no_payload")]
+    #[serde(default = "no_payload", deserialize_with = "payload_or_none")]
     pub(crate) with_payload: WithPayload,
-    #[serde(default = "no_vector", alias = "with_vectors")]
+    #[serde(default = "no_vector", alias = "with_vectors", deserialize_with = "vector_or_none")]
     pub(crate) with_vector: WithVector,
     #[serde(default)]
     pub(crate) score_threshold: Option<f32>,
@@ -75,9 +68,9 @@ pub struct SearchBatchWire {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RecommendWire {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list_or_empty")]
     pub(crate) positive: Vec<VectorInputWire>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list_or_empty")]
     pub(crate) negative: Vec<VectorInputWire>,
     #[serde(default)]
     pub(crate) strategy: Option<String>,
@@ -266,9 +259,9 @@ pub struct QueryRequestWire {
     pub(crate) limit: Option<usize>,
     #[serde(default)]
     pub(crate) offset: Option<usize>,
-    #[serde(default = "no_vector", alias = "with_vectors")]
+    #[serde(default = "no_vector", alias = "with_vectors", deserialize_with = "vector_or_none")]
     pub(crate) with_vector: WithVector,
-    #[serde(default = "no_payload")]
+    #[serde(default = "no_payload", deserialize_with = "payload_or_none")]
     pub(crate) with_payload: WithPayload,
     #[serde(default)]
     pub(crate) lookup_from: Option<LookupFromWire>,
@@ -479,9 +472,9 @@ pub struct RecommendRequestWire {
     pub(crate) limit: usize,
     #[serde(default)]
     pub(crate) offset: Option<usize>,
-    #[serde(default = "no_payload")]
+    #[serde(default = "no_payload", deserialize_with = "payload_or_none")]
     pub(crate) with_payload: WithPayload,
-    #[serde(default = "no_vector", alias = "with_vectors")]
+    #[serde(default = "no_vector", alias = "with_vectors", deserialize_with = "vector_or_none")]
     pub(crate) with_vector: WithVector,
     #[serde(default)]
     pub(crate) score_threshold: Option<f32>,

@@ -15,7 +15,7 @@ use tonic::Status;
 fn group_fields(group_by: String, group_size: usize, lookup: Option<pb::WithLookup>) -> GroupFieldsWire {
     GroupFieldsWire {
         group_by,
-        group_size,
+        group_size: Some(group_size),
         with_lookup: lookup.map(|l| WithLookupWire::Options {
             collection: l.collection,
             with_payload: with_payload(l.with_payload, true),

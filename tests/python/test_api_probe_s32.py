@@ -127,3 +127,21 @@ def test_null_group_size_recommend_input_and_lookup_selectors(rest, grouped, uni
         assert groups[0]["lookup"].get("vector") is None
     finally:
         rest.delete(f"/collections/{lookup}")
+
+
+def test_telemetry_level_one_lists_collections_in_the_aggregated_form(rest, collection_name):
+    # js-client-rest types a level-1 entry as Qdrant's CollectionsAggregatedTelemetry:
+    # `vectors`, `optimizers_status` and `params` required, no name.
+    vectors = {f"v{collection_name[-8:]}": {"size": 2, "distance": "Dot"}}  # names this collection's params
+    rest.ok("PUT", f"/collections/{collection_name}", json={"vectors": vectors})
+    points = [{"id": i, "vector": {name: [1, i] for name in vectors}} for i in range(1, 4)]
+    rest.ok("PUT", f"/collections/{collection_name}/points?wait=true", json={"points": points})
+    level1 = rest.ok("GET", "/telemetry", params={"details_level": 1})["collections"]
+    assert len(level1["collections"]) == level1["number_of_collections"]
+    for entry in level1["collections"]:
+        assert set(entry) == {"vectors", "optimizers_status", "params"}, entry
+        assert entry["optimizers_status"] == "ok"
+    mine = [e for e in level1["collections"] if e["params"]["vectors"] == vectors]
+    assert [e["vectors"] for e in mine] == [3]
+    level2 = rest.ok("GET", "/telemetry", params={"details_level": 2})["collections"]["collections"]
+    assert [e["config"]["params"]["vectors"] for e in level2 if e["id"] == collection_name] == [vectors]

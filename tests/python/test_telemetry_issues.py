@@ -16,7 +16,7 @@ def test_telemetry_levels(rest, collection_name):
     t1 = assert_ok_envelope(rest.get("/telemetry", params={"details_level": 2}))
     mine = [c for c in t1["collections"]["collections"] if c["id"] == collection_name]
     assert mine and mine[0]["points_count"] == 1 and mine[0]["config"]["params"]["vectors"]["size"] == 2
-    t2 = assert_ok_envelope(rest.get("/telemetry", params={"details_level": 1, "anonymize": "true"}))
+    t2 = assert_ok_envelope(rest.get("/telemetry", params={"details_level": 2, "anonymize": "true"}))
     assert all(c["id"] != collection_name for c in t2["collections"]["collections"])
     assert_error(rest.get("/telemetry", params={"details_level": "x"}), 400, "Deserialize error in query parameters")
 

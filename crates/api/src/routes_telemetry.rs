@@ -35,20 +35,22 @@ struct View {
     name: String,
     points: usize,
     shards: usize,
+    vectors: usize,
     config: Value,
 }
 
-/// One collection's entry: its name (hashed when anonymized), size and, from level 2, config.
+/// One collection's entry. At level 1 Qdrant's aggregated form (`vectors`,
+/// `optimizers_status`, `params`, no name); from level 2 the full form: the name (hashed when
+/// anonymized), size and config.
 fn collection_entry(c: &View, level: usize, anonymize: bool) -> Value {
+    if level < 2 {
+        return json!({"vectors": c.vectors, "optimizers_status": "ok", "params": c.config["params"]});
+    }
     let id = match anonymize {
         true => format!("{:016x}", fxhash(&c.name)),
         false => c.name.clone(),
     };
-    let mut entry = json!({"id": id, "points_count": c.points, "shards_count": c.shards});
-    if level >= 2 {
-        entry["config"] = c.config.clone();
-    }
-    entry
+    json!({"id": id, "points_count": c.points, "shards_count": c.shards, "config": c.config})
 }
 
 fn fxhash(s: &str) -> u64 {
@@ -66,6 +68,7 @@ async fn telemetry(State(s): State<AppState>, Params(p): Params<TelemetryParams>
             name: c.name().to_string(),
             points: c.points_count(),
             shards: c.replica_sets().len(),
+            vectors: c.vector_counts().values().sum(),
             config: serde_json::to_value(c.config()).unwrap_or_default(),
         })
         .collect();

@@ -10,11 +10,15 @@ use quiver_types::config::Datatype;
 use quiver_types::point::{NamedVectors, Payload, Vector};
 use quiver_types::{PointId, SparseVector};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 mod column;
 mod frozen;
+#[cfg(test)]
+mod payload_tests;
+mod payloads;
 mod persist;
 mod quantize;
 mod schema;
@@ -22,6 +26,7 @@ mod tenants;
 pub use column::MultiRef;
 use column::{DenseColumn, MultiColumn};
 pub use frozen::{FreezePlan, FrozenView, MAX_CHANGED};
+pub use payloads::PayloadLog;
 pub use persist::{GraphPlan, Placed};
 pub use quantize::QuantizedBuild;
 pub use schema::VectorSchema;
@@ -96,7 +101,8 @@ pub struct PointTable {
     order: BTreeMap<PointId, u32>,
     ids: Vec<Option<PointId>>,
     versions: Vec<u64>,
-    payloads: Vec<Payload>,
+    /// In memory, or encoded in a mapped log with `on_disk_payload` (`points/payloads.rs`).
+    payloads: payloads::Payloads,
     dense: BTreeMap<String, DenseColumn>,
     sparse: BTreeMap<String, Vec<Option<SparseVector>>>,
     multi: BTreeMap<String, MultiColumn>,
@@ -193,8 +199,8 @@ impl PointTable {
     fn fill_empty(&mut self, slot: u32, point: StoredPoint) -> bool {
         self.stamp(slot);
         self.versions[slot as usize] = point.version;
-        self.payloads[slot as usize] = point.payload;
-        self.payload_index.update(slot, &self.payloads[slot as usize]);
+        let payload = self.payloads.set(slot, point.payload);
+        self.payload_index.update(slot, &payload);
         let mut kept = true;
         for (name, vector) in point.vectors {
             kept &= self.put_vector(slot, name, vector);
@@ -210,7 +216,7 @@ impl PointTable {
         self.clear_vectors(slot);
         self.stamp(slot);
         self.ids[slot as usize] = None;
-        self.payloads[slot as usize] = Payload::new();
+        self.payloads.set(slot, Payload::new());
         self.payload_index.remove(slot);
         self.versions[slot as usize] = 0;
         self.free.push(slot);
@@ -223,8 +229,8 @@ impl PointTable {
         let Some(slot) = self.order.get(id).copied() else {
             return false;
         };
-        f(&mut self.payloads[slot as usize]);
-        self.payload_index.update(slot, &self.payloads[slot as usize]);
+        let payload = self.payloads.update(slot, f);
+        self.payload_index.update(slot, &payload);
         self.stamp(slot);
         self.versions[slot as usize] = version;
         self.dirty.insert(*id);
@@ -376,9 +382,8 @@ impl PointTable {
 
     /// Makes the payload indexes those of `wanted` (new ones are built from the payloads).
     pub fn set_payload_indexes(&mut self, wanted: &BTreeMap<String, quiver_types::index_params::FieldSchema>) {
-        let payloads = &self.payloads;
         let ids = &self.ids;
-        let live = (0..ids.len()).filter(|s| ids[*s].is_some()).map(|s| (s as u32, &payloads[s]));
+        let live = self.payloads.iter().filter(|(s, _)| ids[*s as usize].is_some());
         self.payload_index.set_fields(wanted, live);
     }
 
@@ -461,7 +466,7 @@ impl PointTable {
         self.ids.push(id);
         self.versions.push(0);
         self.stamps.push(0);
-        self.payloads.push(Payload::new());
+        self.payloads.push();
         for column in self.dense.values_mut() {
             column.push_slot();
         }
@@ -556,8 +561,10 @@ impl<'a> PointRef<'a> {
         self.table.versions[self.slot as usize]
     }
 
-    pub fn payload(&self) -> &'a Payload {
-        &self.table.payloads[self.slot as usize]
+    /// The point's payload: borrowed from memory, or decoded from its mapped bytes with
+    /// `on_disk_payload`.
+    pub fn payload(&self) -> Cow<'a, Payload> {
+        self.table.payloads.get(self.slot)
     }
 
     /// The dense vector `name`, if the point has it.
@@ -602,7 +609,12 @@ impl<'a> PointRef<'a> {
 
     /// An owned copy of the point.
     pub fn to_stored(&self) -> StoredPoint {
-        StoredPoint { id: self.id(), version: self.version(), vectors: self.vectors(), payload: self.payload().clone() }
+        StoredPoint {
+            id: self.id(),
+            version: self.version(),
+            vectors: self.vectors(),
+            payload: self.payload().into_owned(),
+        }
     }
 }
 
@@ -611,7 +623,7 @@ impl crate::filter::PointView for PointRef<'_> {
         PointRef::id(self)
     }
 
-    fn payload(&self) -> &Payload {
+    fn payload(&self) -> Cow<'_, Payload> {
         PointRef::payload(self)
     }
 

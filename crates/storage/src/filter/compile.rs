@@ -30,11 +30,11 @@ impl Cond {
             Cond::IsEmpty(path) => path.values(subject.payload()).iter().all(|v| is_null_or_empty_array(v)),
             Cond::IsNull(path) => path.values(subject.payload()).iter().any(|v| v.is_null()),
             Cond::HasId(ids) => match subject {
-                Subject::Point(point) => ids.contains(&point.id()),
+                Subject::Point(point, _) => ids.contains(&point.id()),
                 Subject::Element(_) => false,
             },
             Cond::HasVector(name) => match subject {
-                Subject::Point(point) => point.has_vector(name),
+                Subject::Point(point, _) => point.has_vector(name),
                 Subject::Element(_) => false,
             },
             Cond::Nested(path, filter) => path

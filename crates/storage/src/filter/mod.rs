@@ -41,11 +41,14 @@ pub use order::{OrderValue, order_value, parse_datetime};
 use compile::Cond;
 use quiver_types::filter::Filter;
 use quiver_types::{Payload, PointId, TypesError};
+use std::borrow::Cow;
+use std::cell::OnceCell;
 
 /// What a filter sees of a point.
 pub trait PointView {
     fn id(&self) -> PointId;
-    fn payload(&self) -> &Payload;
+    /// The payload: borrowed, or decoded (`on_disk_payload`; read at most once per check).
+    fn payload(&self) -> Cow<'_, Payload>;
     fn has_vector(&self, name: &str) -> bool;
 }
 
@@ -58,17 +61,18 @@ pub struct CompiledFilter {
     must_not: Vec<Cond>,
 }
 
-/// The thing a (sub)filter is evaluated on: a whole point, or one element of a `nested` array.
+/// The thing a (sub)filter is evaluated on: a whole point (with its payload, read when a
+/// condition first needs it), or one element of a `nested` array.
 #[derive(Clone, Copy)]
 enum Subject<'a> {
-    Point(&'a dyn PointView),
+    Point(&'a dyn PointView, &'a OnceCell<Cow<'a, Payload>>),
     Element(&'a Payload),
 }
 
 impl<'a> Subject<'a> {
     fn payload(&self) -> &'a Payload {
         match self {
-            Subject::Point(point) => point.payload(),
+            Subject::Point(point, payload) => payload.get_or_init(|| point.payload()),
             Subject::Element(payload) => payload,
         }
     }
@@ -88,7 +92,8 @@ impl CompiledFilter {
 
     /// Whether the point satisfies the filter.
     pub fn check(&self, point: &dyn PointView) -> bool {
-        self.eval(Subject::Point(point))
+        let payload = OnceCell::new();
+        self.eval(Subject::Point(point, &payload))
     }
 
     /// Whether a bare payload (no id, no vectors) satisfies the filter.

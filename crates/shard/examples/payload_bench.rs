@@ -50,7 +50,7 @@ fn point(i: u64) -> PointStruct {
     let city = ["Berlin", "Paris", "Rome", "Oslo", "Lima"][i as usize % 5];
     let payload = json!({
         "city": city,
-        "n": i, "price": i as f64 / 7.0, "in_stock": i % 3 == 0,
+        "n": i, "price": i as f64 / 7.0, "in_stock": i.is_multiple_of(3),
         "title": words(i, 12), "body": words(i + 1, 110),
         "tags": [WORDS[i as usize % 16], WORDS[(i / 16) as usize % 16]],
     });

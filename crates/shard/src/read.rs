@@ -69,10 +69,11 @@ fn scroll_ordered(table: &PointTable, request: &ScrollRequest, order_by: &OrderB
     let direction = order_by.direction.unwrap_or_default();
     let start = order_by.start_from.as_ref().and_then(OrderValue::from_json);
     let filter = compile(request.filter.as_ref(), table)?;
+    let keys = std::collections::BTreeSet::from([key.first_key.clone()]);
     let mut ordered: Vec<(OrderValue, PointRef<'_>)> = table
         .iter_slots()
         .filter(|p| filter.as_ref().is_none_or(|f| f.check(p)))
-        .filter_map(|p| order_value(&p.payload(), &key).map(|v| (v, p)))
+        .filter_map(|p| order_value(&p.payload_keys(&keys), &key).map(|v| (v, p)))
         .filter(|(v, _)| match (&start, direction) {
             (None, _) => true,
             (Some(s), Direction::Asc) => v.cmp_total(s) != Ordering::Less,

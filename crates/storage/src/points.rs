@@ -567,6 +567,11 @@ impl<'a> PointRef<'a> {
         self.table.payloads.get(self.slot)
     }
 
+    /// The payload's entries under the top-level `keys` (from memory: the whole payload).
+    pub fn payload_keys(&self, keys: &BTreeSet<String>) -> Cow<'a, Payload> {
+        self.table.payloads.get_keys(self.slot, keys)
+    }
+
     /// The dense vector `name`, if the point has it.
     pub fn dense(&self, name: &str) -> Option<VectorRef<'a>> {
         self.table.dense.get(name)?.vector(self.slot)
@@ -625,6 +630,10 @@ impl crate::filter::PointView for PointRef<'_> {
 
     fn payload(&self) -> Cow<'_, Payload> {
         PointRef::payload(self)
+    }
+
+    fn payload_keys(&self, keys: &BTreeSet<String>) -> Cow<'_, Payload> {
+        PointRef::payload_keys(self, keys)
     }
 
     fn has_vector(&self, name: &str) -> bool {

@@ -11,7 +11,9 @@
 
 use crate::mapped::{Placement, Store};
 use quiver_types::point::Payload;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 
 /// Garbage below this many bytes is never compacted.
 const MIN_COMPACT_BYTES: usize = 1 << 20;
@@ -88,6 +90,46 @@ fn decode(bytes: &[u8]) -> Payload {
     })
 }
 
+/// Decodes the entries of an encoded payload whose keys are in the set, skipping the others'
+/// values unread (a filter on `city` does not decode a long `text`).
+struct Only<'k>(&'k BTreeSet<String>);
+
+impl<'de> DeserializeSeed<'de> for Only<'_> {
+    type Value = Payload;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Payload, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Only<'_> {
+    type Value = Payload;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a payload object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Payload, A::Error> {
+        let mut payload = Payload::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match self.0.contains(&key) {
+                true => _ = payload.insert(key, map.next_value()?),
+                false => _ = map.next_value::<IgnoredAny>()?,
+            }
+        }
+        Ok(payload)
+    }
+}
+
+fn decode_only(bytes: &[u8], keys: &BTreeSet<String>) -> Payload {
+    if bytes.is_empty() || keys.is_empty() {
+        return Payload::new();
+    }
+    let mut deserializer = rmp_serde::Deserializer::from_read_ref(bytes);
+    Only(keys).deserialize(&mut deserializer).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "an encoded payload does not decode: read as empty");
+        Payload::new()
+    })
+}
+
 impl Payloads {
     /// Where the payloads live: `Mapped` with `on_disk_payload`, else `Memory`.
     pub(super) fn placement(&self) -> Placement {
@@ -118,6 +160,17 @@ impl Payloads {
         match self {
             Payloads::Memory(v) => v.get(slot as usize).map_or_else(|| Cow::Owned(Payload::new()), Cow::Borrowed),
             Payloads::Encoded(e) => Cow::Owned(e.spans.get(slot as usize).map_or_else(Payload::new, |s| e.read(*s))),
+        }
+    }
+
+    /// The entries of `slot`'s payload under the top-level `keys` (all of them from memory).
+    pub(super) fn get_keys(&self, slot: u32, keys: &BTreeSet<String>) -> Cow<'_, Payload> {
+        match self {
+            Payloads::Memory(_) => self.get(slot),
+            Payloads::Encoded(e) => {
+                let span = e.spans.get(slot as usize).copied().unwrap_or_default();
+                Cow::Owned(decode_only(e.log.get(span.range()).unwrap_or_default(), keys))
+            }
         }
     }
 

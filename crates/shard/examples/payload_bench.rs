@@ -3,8 +3,9 @@
 //! batches of 1,000 and checkpointed, then reopened, with payloads encoded in a mapped scratch
 //! log (`disk`) and in memory (`memory`). Each phase runs in a child process of its own so that
 //! `RssAnon` (from `/proc/self/status`) measures that phase alone; the parent prints both modes
-//! side by side with the ratio, and the time of a count with a filter on an unindexed field (a
-//! scan that reads every payload) and of retrieving 1,000 points with their payloads.
+//! side by side with the ratio, and the times of counts with a filter on an unindexed field
+//! (scans that read every payload: the short `tags`, and the 900-byte `body` text) and of
+//! retrieving 1,000 points with their payloads.
 //!
 //!   cargo run -p quiver-shard --example payload_bench -- [N]      (default 100000)
 
@@ -93,6 +94,11 @@ fn child(phase: &str, mode: &str, dir: &Path, n: u64) {
     let start = Instant::now();
     let count = shard.count(Some(&unindexed)).expect("count");
     let scan = start.elapsed().as_secs_f64();
+    let long: Filter = serde_json::from_value(json!({"must": [{"key": "body", "match": {"text": "quartz saffron"}}]}))
+        .expect("filter");
+    let start = Instant::now();
+    let long_count = shard.count(Some(&long)).expect("count");
+    let long_scan = start.elapsed().as_secs_f64();
     let ids: Vec<PointId> = (0..1_000).map(|i| PointId::Num(i * 97 % n)).collect();
     let start = Instant::now();
     let records = shard.retrieve(&ids, &WithPayload::Bool(true), &WithVector::Bool(false));
@@ -104,6 +110,8 @@ fn child(phase: &str, mode: &str, dir: &Path, n: u64) {
     println!("file_kib={file}");
     println!("count={count}");
     println!("scan_ms={:.1}", scan * 1e3);
+    println!("long_count={long_count}");
+    println!("long_scan_ms={:.1}", long_scan * 1e3);
     println!("retrieve_ms={:.1}", retrieve * 1e3);
 }
 
@@ -129,9 +137,9 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     println!("{n} points, ~1 KB payload each (4-d vectors, keyword index on `city`)");
     println!(
-        "| phase | mode | seconds | RssAnon growth | bytes/point | RssFile | unindexed count scan | retrieve 1,000 |"
+        "| phase | mode | seconds | RssAnon growth | bytes/point | RssFile | count: `tags` | count: `body` | retrieve 1,000 |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for phase in ["load", "open"] {
         let mut growth = BTreeMap::new();
         for mode in ["disk", "memory"] {
@@ -139,13 +147,15 @@ fn main() {
             let kib: u64 = r["anon_growth_kib"].parse().expect("kib");
             growth.insert(mode, kib);
             println!(
-                "| {phase} | {mode} | {} | {:.1} MiB | {} | {:.1} MiB | {} ms ({} points) | {} ms |",
+                "| {phase} | {mode} | {} | {:.1} MiB | {} | {:.1} MiB | {} ms ({} points) | {} ms ({} points) | {} ms |",
                 r["seconds"],
                 kib as f64 / 1024.0,
                 kib * 1024 / n,
                 r["file_kib"].parse::<f64>().expect("kib") / 1024.0,
                 r["scan_ms"],
                 r["count"],
+                r["long_scan_ms"],
+                r["long_count"],
                 r["retrieve_ms"],
             );
         }

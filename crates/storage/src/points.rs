@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 mod column;
 mod frozen;
+mod payload_keys;
 #[cfg(test)]
 mod payload_tests;
 mod payloads;

@@ -4,6 +4,9 @@
 //! (`mapped.rs`, design record 025), with only an offset and a length per slot in RAM. A read
 //! decodes the bytes; the page cache decides which of them stay resident.
 //!
+//! Reads that need some top-level keys only (filters, facets, `order_by`) decode those
+//! (`payload_keys.rs`).
+//!
 //! A payload rewritten to no more bytes than it had is written in place, else appended; the
 //! bytes it leaves are garbage, compacted in place (live spans moved down in offset order, the
 //! file cut) once they pass the live bytes. A log that cannot grow (a full disk) moves to
@@ -11,7 +14,6 @@
 
 use crate::mapped::{Placement, Store};
 use quiver_types::point::Payload;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
@@ -90,43 +92,15 @@ fn decode(bytes: &[u8]) -> Payload {
     })
 }
 
-/// Decodes the entries of an encoded payload whose keys are in the set, skipping the others'
-/// values unread (a filter on `city` does not decode a long `text`).
-struct Only<'k>(&'k BTreeSet<String>);
-
-impl<'de> DeserializeSeed<'de> for Only<'_> {
-    type Value = Payload;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Payload, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Only<'_> {
-    type Value = Payload;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a payload object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Payload, A::Error> {
-        let mut payload = Payload::new();
-        while let Some(key) = map.next_key::<String>()? {
-            match self.0.contains(&key) {
-                true => _ = payload.insert(key, map.next_value()?),
-                false => _ = map.next_value::<IgnoredAny>()?,
-            }
-        }
-        Ok(payload)
-    }
-}
-
+/// The entries of an encoded payload under `keys`, the other values skipped unread.
 fn decode_only(bytes: &[u8], keys: &BTreeSet<String>) -> Payload {
     if bytes.is_empty() || keys.is_empty() {
         return Payload::new();
     }
-    let mut deserializer = rmp_serde::Deserializer::from_read_ref(bytes);
-    Only(keys).deserialize(&mut deserializer).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "an encoded payload does not decode: read as empty");
-        Payload::new()
+    super::payload_keys::decode_keys(bytes, keys).unwrap_or_else(|| {
+        let mut payload = decode(bytes); // logs the damage
+        payload.retain(|key, _| keys.contains(key));
+        payload
     })
 }
 

@@ -208,4 +208,12 @@ fn a_full_disk_moves_the_log_to_memory_and_loses_no_write() {
     crate::mapped::tests::FULL_DISK.set(false);
     assert!(!mapped.payload_log().unwrap().mapped);
     assert_eq!(stored(&mapped), stored(&memory));
+    // Mapped again by the next placement (a PATCH or an open), or decoded into memory.
+    let mut schema = mapped.schema().unwrap().clone();
+    mapped.set_schema(schema.clone());
+    assert!(mapped.payload_log().unwrap().mapped);
+    schema.on_disk_payload = false;
+    mapped.set_schema(schema);
+    assert!(mapped.payload_log().is_none());
+    assert_eq!(stored(&mapped), stored(&memory));
 }

@@ -192,7 +192,14 @@ impl Payloads {
     /// Moves the payloads to `placement`: memory, or a log in a mapped file of its directory
     /// (kept where they are if the file cannot be made, which is logged).
     pub(super) fn place(&mut self, placement: &Placement) {
-        if self.placement() == *placement {
+        // A log moved to memory by a full disk is decoded when memory is asked for, mapped
+        // again when its directory is.
+        let already = match (&*self, placement) {
+            (Payloads::Memory(_), Placement::Memory) => true,
+            (Payloads::Encoded(_), Placement::Memory) => false,
+            (Payloads::Memory(_) | Payloads::Encoded(_), Placement::Mapped(_)) => self.placement() == *placement,
+        };
+        if already {
             return;
         }
         let moved = match placement {

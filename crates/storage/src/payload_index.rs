@@ -309,6 +309,13 @@ impl PayloadIndex {
         self.fields.iter().filter_map(|(name, f)| Some((name.clone(), f.text.clone()?))).collect()
     }
 
+    /// The top-level payload keys that `set_fields(wanted, …)` reads: those of the indexes it
+    /// builds.
+    pub fn keys_to_build(&self, wanted: &BTreeMap<String, FieldSchema>) -> std::collections::BTreeSet<String> {
+        let new = wanted.iter().filter(|(name, schema)| self.fields.get(*name).is_none_or(|f| f.schema != **schema));
+        new.filter_map(|(name, _)| Some(JsonPath::parse(name).ok()?.first_key)).collect()
+    }
+
     /// Makes the set of indexes `wanted` (an index whose schema changed is rebuilt); new ones
     /// are filled from `payloads` (slot, payload).
     pub fn set_fields<P: std::borrow::Borrow<Payload>>(

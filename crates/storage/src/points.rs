@@ -383,8 +383,14 @@ impl PointTable {
 
     /// Makes the payload indexes those of `wanted` (new ones are built from the payloads).
     pub fn set_payload_indexes(&mut self, wanted: &BTreeMap<String, quiver_types::index_params::FieldSchema>) {
-        let ids = &self.ids;
-        let live = self.payloads.iter().filter(|(s, _)| ids[*s as usize].is_some());
+        // Encoded payloads decode only the keys of the indexes built.
+        let keys = self.payload_index.keys_to_build(wanted);
+        if keys.is_empty() {
+            return self.payload_index.set_fields(wanted, std::iter::empty::<(u32, &Payload)>());
+        }
+        let (ids, payloads) = (&self.ids, &self.payloads);
+        let live =
+            (0..ids.len() as u32).filter(|s| ids[*s as usize].is_some()).map(|s| (s, payloads.get_keys(s, &keys)));
         self.payload_index.set_fields(wanted, live);
     }
 

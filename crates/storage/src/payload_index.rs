@@ -309,6 +309,11 @@ impl PayloadIndex {
         self.fields.iter().filter_map(|(name, f)| Some((name.clone(), f.text.clone()?))).collect()
     }
 
+    /// The top-level payload keys the indexes read.
+    pub fn keys(&self) -> std::collections::BTreeSet<String> {
+        self.fields.values().map(|f| f.path.first_key.clone()).collect()
+    }
+
     /// The top-level payload keys that `set_fields(wanted, …)` reads: those of the indexes it
     /// builds.
     pub fn keys_to_build(&self, wanted: &BTreeMap<String, FieldSchema>) -> std::collections::BTreeSet<String> {

@@ -217,3 +217,38 @@ fn a_full_disk_moves_the_log_to_memory_and_loses_no_write() {
     assert!(mapped.payload_log().is_none());
     assert_eq!(stored(&mapped), stored(&memory));
 }
+
+#[test]
+fn a_checkpoint_payload_is_taken_as_encoded_and_damaged_bytes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut mapped, mut memory) = (table(Some(dir.path())), table(None));
+    let index = quiver_types::index_params::FieldSchema::parse(&json!("integer")).unwrap();
+    let mut rng = Rng(5);
+    for t in [&mut mapped, &mut memory] {
+        t.set_payload_indexes(&[("n".to_string(), index.clone())].into());
+    }
+    let mut expected = Vec::new();
+    for id in 0..300 {
+        let p = point(id, payload(&mut rng));
+        let bytes = rmp_serde::to_vec_named(&p.payload).unwrap();
+        expected.push(p.clone());
+        for t in [&mut mapped, &mut memory] {
+            t.upsert(StoredPoint { payload: Payload::new(), ..p.clone() });
+            t.set_loaded_payload(&p.id, &bytes).unwrap();
+        }
+    }
+    assert_eq!(stored(&mapped), expected);
+    assert_eq!(stored(&memory), expected);
+    let ranged: Filter = serde_json::from_value(json!({"must": [{"key": "n", "range": {"gte": 4}}]})).unwrap();
+    let indexed = |t: &PointTable| {
+        let mut slots: Vec<u32> = t.payload_index().candidates(&ranged).unwrap().into_iter().collect();
+        slots.sort_unstable();
+        slots
+    };
+    assert!(!indexed(&memory).is_empty());
+    assert_eq!(indexed(&mapped), indexed(&memory));
+    for t in [&mut mapped, &mut memory] {
+        assert!(t.set_loaded_payload(&PointId::Num(1), &[0x81, 0xa1, b'n']).is_err(), "a cut map");
+        assert!(t.set_loaded_payload(&PointId::Num(1), &[0x05]).is_err(), "not a map");
+    }
+}

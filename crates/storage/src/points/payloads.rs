@@ -169,6 +169,19 @@ impl Payloads {
         }
     }
 
+    /// Makes the MessagePack `bytes` (a checkpoint's) the payload of `slot`: kept as they are
+    /// when encoded, once their structure is checked; decoded for memory.
+    pub(super) fn set_encoded(&mut self, slot: u32, bytes: &[u8]) -> Result<(), String> {
+        match self {
+            Payloads::Memory(v) => v[slot as usize] = rmp_serde::from_slice(bytes).map_err(|e| e.to_string())?,
+            Payloads::Encoded(e) => {
+                super::payload_keys::decode_keys(bytes, &BTreeSet::new()).ok_or("not a MessagePack map")?;
+                e.write(slot, bytes);
+            }
+        }
+        Ok(())
+    }
+
     /// Changes the payload of `slot` with `f`; returns it as stored.
     pub(super) fn update(&mut self, slot: u32, f: impl FnOnce(&mut Payload)) -> Cow<'_, Payload> {
         match self {

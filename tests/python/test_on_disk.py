@@ -45,6 +45,9 @@ def _create(client: QdrantClient, name: str, on_disk: bool) -> None:
         },
         hnsw_config=models.HnswConfigDiff(m=16, ef_construct=64, on_disk=on_disk),
         optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1),
+        # Payloads mapped too with `on_disk` (they are by default, design record 037): the
+        # in-RAM collection maps nothing.
+        on_disk_payload=on_disk,
     )
 
 

@@ -97,6 +97,7 @@ fn shard_config(config: &CollectionConfig) -> ShardConfig {
             indexing_threshold_kb,
             quantization: quantization(config),
             on_disk: on_disk(config),
+            on_disk_payload: config.params.on_disk_payload,
             ..IndexConfig::default()
         },
     }
@@ -310,9 +311,12 @@ impl Collection {
     pub fn set_config(&self, config: CollectionConfig) -> Result<()> {
         let before = self.ctx.with_config(shard_config);
         let after = shard_config(&config);
-        // `on_disk` changed: the columns move between memory and their mapped files.
-        let columns_change =
-            before.dense != after.dense || before.sparse != after.sparse || before.index.on_disk != after.index.on_disk;
+        // `on_disk` (`on_disk_payload`) changed: the columns (payloads) move between memory and
+        // their mapped files.
+        let columns_change = before.dense != after.dense
+            || before.sparse != after.sparse
+            || before.index.on_disk != after.index.on_disk
+            || before.index.on_disk_payload != after.index.on_disk_payload;
         let drops = before.dense.iter().any(|(name, spec)| after.dense.get(name) != Some(spec))
             || before.sparse.iter().any(|name| !after.sparse.contains(name));
         if columns_change && !drops {

@@ -33,9 +33,11 @@ impl LocalShard {
         let table = self.table.read();
         let filter = crate::read::compile(request.filter.as_ref(), &table)?;
         let mut counts: HashMap<FacetValue, usize> = HashMap::new();
+        // An encoded payload (`on_disk_payload`) decodes only the faceted key.
+        let keys = std::collections::BTreeSet::from([path.first_key.clone()]);
         for point in table.iter_slots().filter(|p| filter.as_ref().is_none_or(|f| f.check(p))) {
-            let values: HashSet<FacetValue> =
-                path.flat_values(point.payload()).into_iter().filter_map(facet_value).collect();
+            let payload = point.payload_keys(&keys);
+            let values: HashSet<FacetValue> = path.flat_values(&payload).into_iter().filter_map(facet_value).collect();
             for value in values {
                 *counts.entry(value).or_default() += 1;
             }

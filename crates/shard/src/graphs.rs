@@ -52,41 +52,53 @@ impl SavedGraphs {
     }
 
     /// Loads the checkpoint's points through `load` into `table`, each in the slot the saved
-    /// indexes know it by where possible.
+    /// indexes know it by where possible, with its payload as the checkpoint encoded it
+    /// (`PointTable::set_loaded_payload`, design record 037).
     pub(crate) fn load_table(
         &self,
         table: &mut PointTable,
-        load: impl FnOnce(&mut dyn FnMut(StoredPoint)) -> quiver_storage::Result<()>,
+        load: impl FnOnce(&mut dyn FnMut(StoredPoint, &[u8]) -> quiver_storage::Result<()>) -> quiver_storage::Result<()>,
     ) -> quiver_storage::Result<HashSet<PointId>> {
         // Points stored with vectors of names dropped since (design record 018).
         let mut trimmed = HashSet::new();
-        fn put(table: &mut PointTable, trimmed: &mut HashSet<PointId>, p: StoredPoint) {
+        fn put(
+            table: &mut PointTable,
+            trimmed: &mut HashSet<PointId>,
+            p: StoredPoint,
+            payload: &[u8],
+        ) -> quiver_storage::Result<()> {
             let id = p.id;
             if !table.upsert(p) {
                 trimmed.insert(id);
             }
+            table.set_loaded_payload(&id, payload)
         }
         let hints = self.slot_hints();
         if hints.is_empty() {
-            load(&mut |p| put(table, &mut trimmed, p))?;
+            load(&mut |p, payload| put(table, &mut trimmed, p, payload))?;
             return Ok(trimmed);
         }
         let mut elsewhere = Vec::new();
-        load(&mut |p| match hints.get(&p.id) {
-            Some(slot) => {
-                let id = p.id;
-                match table.upsert_at(p, *slot) {
-                    Placed::Whole => {}
-                    Placed::Trimmed => {
-                        trimmed.insert(id);
-                    }
-                    Placed::Elsewhere(p) => elsewhere.push(p),
+        load(&mut |p, payload| {
+            let id = p.id;
+            let Some(slot) = hints.get(&id) else {
+                elsewhere.push((p, payload.to_vec()));
+                return Ok(());
+            };
+            match table.upsert_at(p, *slot) {
+                Placed::Whole => {}
+                Placed::Trimmed => _ = trimmed.insert(id),
+                Placed::Elsewhere(p) => {
+                    elsewhere.push((p, payload.to_vec()));
+                    return Ok(());
                 }
             }
-            None => elsewhere.push(p),
+            table.set_loaded_payload(&id, payload)
         })?;
         table.seal_slots();
-        elsewhere.into_iter().for_each(|p| put(table, &mut trimmed, p));
+        for (p, payload) in elsewhere {
+            put(table, &mut trimmed, p, &payload)?;
+        }
         Ok(trimmed)
     }
 

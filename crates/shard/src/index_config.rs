@@ -1,6 +1,7 @@
 //! A shard's indexing settings: HNSW per dense vector, the indexing threshold, whether an index
 //! reads the table's vectors or keeps a copy (and of which element type), quantization per
-//! vector, and which vectors keep their originals in a memory-mapped file (`on_disk`).
+//! vector, and which vectors keep their originals in a memory-mapped file (`on_disk`), and
+//! whether payloads are encoded in one (`on_disk_payload`).
 
 use quiver_storage::index::{HnswParams, IndexScalar};
 use quiver_storage::points::DenseStats;
@@ -25,6 +26,9 @@ pub struct IndexConfig {
     /// Dense vectors whose originals live in a memory-mapped scratch file (`on_disk: true`,
     /// design record 025).
     pub on_disk: BTreeSet<String>,
+    /// Payloads encoded in a memory-mapped scratch file (`on_disk_payload: true`, design
+    /// record 037); in anonymous memory when false.
+    pub on_disk_payload: bool,
 }
 
 impl Default for IndexConfig {
@@ -35,6 +39,7 @@ impl Default for IndexConfig {
             scalar: IndexScalar::Table,
             quantization: BTreeMap::new(),
             on_disk: BTreeSet::new(),
+            on_disk_payload: false,
         }
     }
 }

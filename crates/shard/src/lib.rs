@@ -33,6 +33,8 @@ mod tests_multi;
 #[cfg(test)]
 mod tests_on_disk;
 #[cfg(test)]
+mod tests_on_disk_payload;
+#[cfg(test)]
 mod tests_product;
 #[cfg(test)]
 mod tests_quantized;

@@ -73,7 +73,7 @@ pub(crate) fn load_table(
     let (trimmed, checkpoint_seq, replayed, loaded) = std::thread::scope(|scope| {
         // The saved indexes are read (and checksummed) beside the checkpoint.
         let indexes = scope.spawn(|| graphs.load_indexes(&dense, index));
-        let trimmed = graphs.load_table(&mut table, |f| checkpoint.load_parallel(readers, f))?;
+        let trimmed = graphs.load_table(&mut table, |f| checkpoint.load_parallel_split(readers, f))?;
         table.take_dirty();
         table.restore_dirty(trimmed.clone());
         phases.lap("checkpoint");

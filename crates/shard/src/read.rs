@@ -32,7 +32,7 @@ pub(crate) fn project(
     with_payload: &WithPayload,
     with_vector: &WithVector,
 ) -> (Option<quiver_types::Payload>, Option<VectorStruct>) {
-    let payload = json_path::select(point.payload(), with_payload);
+    let payload = json_path::select(&point.payload(), with_payload);
     let vector = with_vector.is_enabled().then(|| {
         let mut named = point.vectors();
         named.retain(|name, _| with_vector.includes(name));
@@ -69,10 +69,11 @@ fn scroll_ordered(table: &PointTable, request: &ScrollRequest, order_by: &OrderB
     let direction = order_by.direction.unwrap_or_default();
     let start = order_by.start_from.as_ref().and_then(OrderValue::from_json);
     let filter = compile(request.filter.as_ref(), table)?;
+    let keys = std::collections::BTreeSet::from([key.first_key.clone()]);
     let mut ordered: Vec<(OrderValue, PointRef<'_>)> = table
         .iter_slots()
         .filter(|p| filter.as_ref().is_none_or(|f| f.check(p)))
-        .filter_map(|p| order_value(p.payload(), &key).map(|v| (v, p)))
+        .filter_map(|p| order_value(&p.payload_keys(&keys), &key).map(|v| (v, p)))
         .filter(|(v, _)| match (&start, direction) {
             (None, _) => true,
             (Some(s), Direction::Asc) => v.cmp_total(s) != Ordering::Less,
@@ -158,7 +159,7 @@ impl LocalShard {
         let mut count = ByteCount(0);
         for point in table.iter_slots() {
             // Writing into a counter cannot fail; a payload is a JSON object.
-            let _ = serde_json::to_writer(&mut count, point.payload());
+            let _ = serde_json::to_writer(&mut count, &point.payload());
         }
         count.0
     }

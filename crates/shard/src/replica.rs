@@ -120,7 +120,7 @@ impl LocalShard {
                 let mut hasher = siphasher::sip::SipHasher13::new();
                 p.id().hash(&mut hasher);
                 p.version().hash(&mut hasher);
-                serde_json::to_string(p.payload()).unwrap_or_default().hash(&mut hasher);
+                serde_json::to_string(&p.payload()).unwrap_or_default().hash(&mut hasher);
                 for (name, vector) in p.vectors() {
                     name.hash(&mut hasher);
                     serde_json::to_string(&vector).unwrap_or_default().hash(&mut hasher);

@@ -57,13 +57,15 @@ pub struct MemoryReport {
 
 impl ShardConfig {
     /// The vector columns of a table of the shard in `dir` (`on_disk` vectors mapped from
-    /// scratch files in its `mapped/`, design record 025).
+    /// scratch files in its `mapped/`, design record 025; payloads too with `on_disk_payload`,
+    /// design record 037).
     pub fn schema(&self, dir: &Path) -> VectorSchema {
         VectorSchema {
             dense: self.dense.clone(),
             sparse: self.sparse.clone(),
             on_disk: self.index.on_disk.clone(),
             mapped_dir: Some(crate::index_config::mapped_dir(dir)),
+            on_disk_payload: self.index.on_disk_payload,
         }
     }
 }

@@ -81,6 +81,19 @@ pub fn decode_point(bytes: &[u8]) -> Result<StoredPoint> {
     }
 }
 
+/// As [`decode_point`], the payload left encoded (MessagePack; format 1's is encoded again).
+fn decode_point_split(bytes: &[u8]) -> Result<(StoredPoint, std::borrow::Cow<'_, [u8]>)> {
+    match bytes.split_first() {
+        Some((&VALUE_FRAME, rest)) => frames::decode_point_split(rest).map(|(p, payload)| (p, payload.into())),
+        Some(_) | None => {
+            let mut point = decode_point(bytes)?;
+            let payload = rmp_serde::to_vec_named(&std::mem::take(&mut point.payload))
+                .map_err(|e| StorageError::Encoding(e.to_string()))?;
+            Ok((point, payload.into()))
+        }
+    }
+}
+
 /// Bytes of redb's page cache (read cache and write buffer together) per checkpoint file. The
 /// points live in the table; the file is read once at open and written by checkpoints, so a
 /// cache only duplicates the table. With redb's default of 1 GiB a file, the pages of every point
@@ -159,6 +172,21 @@ impl CheckpointStore {
     /// hand over the stored bytes in batches, decoded and given to `f` on the calling thread.
     /// The points of one range come in key order, the ranges in any order.
     pub fn load_parallel(&self, threads: usize, mut f: impl FnMut(StoredPoint)) -> Result<()> {
+        self.load_parallel_split(threads, |mut point, payload| {
+            point.payload = rmp_serde::from_slice(payload)
+                .map_err(|e| StorageError::Corrupt(format!("payload of point {}: {e}", point.id)))?;
+            f(point);
+            Ok(())
+        })
+    }
+
+    /// As [`Self::load_parallel`], each point given with its payload still encoded (its
+    /// `payload` empty; see `frames::decode_point_split`); an error of `f` stops the load.
+    pub fn load_parallel_split(
+        &self,
+        threads: usize,
+        mut f: impl FnMut(StoredPoint, &[u8]) -> Result<()>,
+    ) -> Result<()> {
         let threads = threads.max(1);
         let txn = self.db.begin_read().map_err(store_err)?;
         let points = txn.open_table(POINTS).map_err(store_err)?;
@@ -184,7 +212,8 @@ impl CheckpointStore {
                 let batch = batch?;
                 let mut start = 0;
                 for end in batch.ends {
-                    f(decode_point(&batch.bytes[start..end])?);
+                    let (point, payload) = decode_point_split(&batch.bytes[start..end])?;
+                    f(point, &payload)?;
                     start = end;
                 }
             }

@@ -230,6 +230,18 @@ pub fn decode_point(bytes: &[u8]) -> Result<StoredPoint> {
     }
 }
 
+/// As [`decode_point`], the payload left encoded: the point (its payload empty) and the
+/// payload's MessagePack bytes, unchecked (a table with `on_disk_payload` keeps them as they
+/// are, design record 037).
+pub fn decode_point_split(bytes: &[u8]) -> Result<(StoredPoint, &[u8])> {
+    let mut cursor = Cursor { bytes };
+    let (point, payload) = cursor.point_split()?;
+    match cursor.bytes.is_empty() {
+        true => Ok((point, payload)),
+        false => Err(corrupt(format!("{} bytes after the point", cursor.bytes.len()))),
+    }
+}
+
 struct Cursor<'a> {
     bytes: &'a [u8],
 }
@@ -274,6 +286,14 @@ impl<'a> Cursor<'a> {
     }
 
     fn point(&mut self) -> Result<StoredPoint> {
+        let (mut point, payload) = self.point_split()?;
+        point.payload =
+            rmp_serde::from_slice(payload).map_err(|e| corrupt(format!("payload of point {}: {e}", point.id)))?;
+        Ok(point)
+    }
+
+    /// A point with an empty payload, and its payload's bytes.
+    fn point_split(&mut self) -> Result<(StoredPoint, &'a [u8])> {
         let id = match self.u8()? {
             ID_NUM => PointId::Num(self.u64()?),
             ID_UUID => PointId::Uuid(uuid::Uuid::from_bytes(self.array()?)),
@@ -281,8 +301,7 @@ impl<'a> Cursor<'a> {
         };
         let version = self.u64()?;
         let len = self.u32()? as usize;
-        let payload: Payload =
-            rmp_serde::from_slice(self.take(len)?).map_err(|e| corrupt(format!("payload of point {id}: {e}")))?;
+        let payload = self.take(len)?;
         let count = self.u32()? as usize;
         let mut vectors = NamedVectors::new();
         for _ in 0..count {
@@ -291,7 +310,7 @@ impl<'a> Cursor<'a> {
             let vector = self.vector()?;
             vectors.insert(name.to_string(), vector);
         }
-        Ok(StoredPoint { id, version, vectors, payload })
+        Ok((StoredPoint { id, version, vectors, payload: Payload::new() }, payload))
     }
 
     fn vector(&mut self) -> Result<Vector> {

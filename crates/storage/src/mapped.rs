@@ -100,6 +100,10 @@ impl<T: Element> MappedVec<T> {
         let elements = min.max(self.capacity + self.capacity / 2).max(MIN_MAPPED_BYTES / size);
         let bytes = elements.checked_mul(size).ok_or_else(|| std::io::Error::other("mapped array too large"))?;
         let old_bytes = (self.capacity * size) as u64;
+        #[cfg(test)]
+        if tests::FULL_DISK.get() {
+            return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
+        }
         reserve(&self.file, old_bytes, bytes as u64 - old_bytes)?;
         // SAFETY: the file is an unnamed scratch file this process created and nothing else
         // writes (no other process opens it; this struct is its only user), so its contents do
@@ -110,6 +114,41 @@ impl<T: Element> MappedVec<T> {
         self.map = Some(map);
         self.capacity = elements;
         Ok(())
+    }
+
+    /// Appends `values`, growing the mapping when they do not fit.
+    pub fn extend_from_slice(&mut self, values: &[T]) -> std::io::Result<()> {
+        let old = self.len;
+        let len = old + values.len();
+        if len > self.capacity {
+            self.grow(len)?;
+        }
+        self.len = len;
+        self.as_mut_slice()[old..].copy_from_slice(values);
+        Ok(())
+    }
+
+    /// Gives the file's blocks past `len` back (keeping at least the smallest mapping) when it
+    /// holds more than twice what is used: the file is cut, then mapped again.
+    pub fn shrink(&mut self) -> std::io::Result<()> {
+        let size = size_of::<T>();
+        let elements = self.len.max(MIN_MAPPED_BYTES / size);
+        if self.map.is_none() || elements * 2 > self.capacity {
+            return Ok(());
+        }
+        // Cutting the file under the old mapping is safe: nothing reads past `len`, and the
+        // capacity shrinks with the file whether or not the new mapping is made.
+        self.file.set_len((elements * size) as u64)?;
+        self.capacity = elements;
+        // SAFETY: as in `grow`: the file is this struct's alone, and the old mapping is replaced
+        // under `&mut self`.
+        self.map = Some(unsafe { MmapMut::map_mut(&self.file)? });
+        Ok(())
+    }
+
+    /// Bytes of the file this array has reserved.
+    pub fn file_bytes(&self) -> usize {
+        self.capacity * size_of::<T>()
     }
 
     pub fn as_slice(&self) -> &[T] {
@@ -205,6 +244,55 @@ impl<T: Element> Store<T> {
         }
     }
 
+    /// Appends `values`. A mapped array that cannot grow (a full disk) moves to anonymous
+    /// memory, as in `resize`.
+    pub fn extend_from_slice(&mut self, values: &[T]) {
+        match self {
+            Store::Memory(v) => v.extend_from_slice(values),
+            Store::Mapped(m) => {
+                if let Err(e) = m.extend_from_slice(values) {
+                    tracing::error!(dir = %m.dir.display(), error = %e, "mapped array cannot grow: kept in memory");
+                    let mut v = Vec::with_capacity(m.len + values.len());
+                    v.extend_from_slice(m.as_slice());
+                    v.extend_from_slice(values);
+                    *self = Store::Memory(v);
+                }
+            }
+        }
+    }
+
+    /// Shortens to `len` elements (nothing if it is shorter), keeping the room.
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.len() {
+            self.resize(len, T::default());
+        }
+    }
+
+    /// Gives back room far beyond the length (memory, or a mapped file's blocks); a file that
+    /// cannot be cut or mapped again is logged and keeps its elements.
+    pub fn shrink(&mut self) {
+        match self {
+            Store::Memory(v) => {
+                if v.capacity() > 2 * v.len() {
+                    v.shrink_to_fit();
+                }
+            }
+            Store::Mapped(m) => {
+                if let Err(e) = m.shrink() {
+                    tracing::warn!(dir = %m.dir.display(), error = %e, "mapped array not shrunk");
+                }
+            }
+        }
+    }
+
+    /// Bytes reserved for the elements: the mapped file's size, or the memory's capacity.
+    pub fn reserved_bytes(&self) -> usize {
+        match self {
+            Store::Memory(v) => v.capacity() * size_of::<T>(),
+            Store::Mapped(m) => m.file_bytes(),
+        }
+    }
+
     /// Moves the elements to `placement` (a copy; nothing changes if it is already there or a
     /// mapped file cannot be made, which is logged).
     pub fn place(&mut self, placement: &Placement) {
@@ -233,8 +321,42 @@ impl<T: Element> Store<T> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    thread_local! {
+        /// While set, a mapped array of this thread cannot grow (as on a full disk).
+        pub(crate) static FULL_DISK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    #[test]
+    fn appending_grows_a_full_disk_moves_to_memory_and_shrinking_gives_room_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::<u8>::new(&Placement::Mapped(dir.path().to_path_buf()));
+        let chunk: Vec<u8> = (0..=255).collect();
+        for _ in 0..8_192 {
+            store.extend_from_slice(&chunk); // 2 MiB: past the first mapping
+        }
+        assert!(matches!(store, Store::Mapped(_)));
+        assert!(store.reserved_bytes() >= 2 << 20);
+        assert_eq!(&store[(2 << 20) - 256..], &chunk[..]);
+        store.truncate(10);
+        store.shrink();
+        assert_eq!(store.reserved_bytes(), MIN_MAPPED_BYTES);
+        assert_eq!(&store[..], &chunk[..10]);
+        store.extend_from_slice(&chunk);
+        assert_eq!(store.len(), 266);
+        // The disk is full when the mapping must grow: the bytes move to memory, none lost.
+        FULL_DISK.set(true);
+        for _ in 0..4_096 {
+            store.extend_from_slice(&chunk);
+        }
+        FULL_DISK.set(false);
+        assert!(matches!(store, Store::Memory(_)));
+        assert_eq!(store.len(), 266 + (1 << 20));
+        assert_eq!(&store[..10], &chunk[..10]);
+        assert_eq!(&store[store.len() - 256..], &chunk[..]);
+    }
 
     #[test]
     fn a_mapped_array_grows_keeps_its_values_and_shrinks() {

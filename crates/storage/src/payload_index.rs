@@ -309,25 +309,41 @@ impl PayloadIndex {
         self.fields.iter().filter_map(|(name, f)| Some((name.clone(), f.text.clone()?))).collect()
     }
 
+    /// The top-level payload keys the indexes read.
+    pub fn keys(&self) -> std::collections::BTreeSet<String> {
+        self.fields.values().map(|f| f.path.first_key.clone()).collect()
+    }
+
+    /// The top-level payload keys that `set_fields(wanted, …)` reads: those of the indexes it
+    /// builds.
+    pub fn keys_to_build(&self, wanted: &BTreeMap<String, FieldSchema>) -> std::collections::BTreeSet<String> {
+        let new = wanted.iter().filter(|(name, schema)| self.fields.get(*name).is_none_or(|f| f.schema != **schema));
+        new.filter_map(|(name, _)| Some(JsonPath::parse(name).ok()?.first_key)).collect()
+    }
+
     /// Makes the set of indexes `wanted` (an index whose schema changed is rebuilt); new ones
     /// are filled from `payloads` (slot, payload).
-    pub fn set_fields<'a>(
+    pub fn set_fields<P: std::borrow::Borrow<Payload>>(
         &mut self,
         wanted: &BTreeMap<String, FieldSchema>,
-        payloads: impl Iterator<Item = (u32, &'a Payload)> + Clone,
+        payloads: impl Iterator<Item = (u32, P)>,
     ) {
         self.fields.retain(|name, f| wanted.get(name) == Some(&f.schema));
-        for (name, kind) in wanted {
-            if self.fields.contains_key(name) {
-                continue;
-            }
-            let Ok(path) = JsonPath::parse(name) else { continue };
-            let mut index = FieldIndex::new(path, kind);
-            for (slot, payload) in payloads.clone() {
-                index.set(slot, payload);
-            }
-            self.fields.insert(name.clone(), index);
+        let mut new: Vec<(&String, FieldIndex)> = wanted
+            .iter()
+            .filter(|(name, _)| !self.fields.contains_key(*name))
+            .filter_map(|(name, kind)| Some((name, FieldIndex::new(JsonPath::parse(name).ok()?, kind))))
+            .collect();
+        if new.is_empty() {
+            return;
         }
+        // One pass over the payloads fills every new index (each payload read once).
+        for (slot, payload) in payloads {
+            for (_, index) in &mut new {
+                index.set(slot, payload.borrow());
+            }
+        }
+        self.fields.extend(new.into_iter().map(|(name, index)| (name.clone(), index)));
     }
 
     /// `slot` now holds `payload`.
@@ -488,7 +504,7 @@ mod tests {
         // Dropping an index definition drops the structure.
         index.set_fields(
             &BTreeMap::from([("i".to_string(), FieldSchema::Type(FieldTypeName::Integer))]),
-            std::iter::empty(),
+            std::iter::empty::<(u32, &Payload)>(),
         );
         assert_eq!(index.points("k"), None);
         assert!(index.bytes() > 0);

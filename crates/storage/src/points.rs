@@ -10,11 +10,16 @@ use quiver_types::config::Datatype;
 use quiver_types::point::{NamedVectors, Payload, Vector};
 use quiver_types::{PointId, SparseVector};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 mod column;
 mod frozen;
+mod payload_keys;
+#[cfg(test)]
+mod payload_tests;
+mod payloads;
 mod persist;
 mod quantize;
 mod schema;
@@ -22,6 +27,7 @@ mod tenants;
 use column::MultiColumn;
 pub use column::{DenseColumn, MultiRef};
 pub use frozen::{FreezePlan, FrozenView, MAX_CHANGED};
+pub use payloads::PayloadLog;
 pub use persist::{GraphPlan, Placed};
 pub use quantize::QuantizedBuild;
 pub use schema::VectorSchema;
@@ -96,7 +102,8 @@ pub struct PointTable {
     order: BTreeMap<PointId, u32>,
     ids: Vec<Option<PointId>>,
     versions: Vec<u64>,
-    payloads: Vec<Payload>,
+    /// In memory, or encoded in a mapped log with `on_disk_payload` (`points/payloads.rs`).
+    payloads: payloads::Payloads,
     dense: BTreeMap<String, DenseColumn>,
     sparse: BTreeMap<String, Vec<Option<SparseVector>>>,
     multi: BTreeMap<String, MultiColumn>,
@@ -193,8 +200,8 @@ impl PointTable {
     fn fill_empty(&mut self, slot: u32, point: StoredPoint) -> bool {
         self.stamp(slot);
         self.versions[slot as usize] = point.version;
-        self.payloads[slot as usize] = point.payload;
-        self.payload_index.update(slot, &self.payloads[slot as usize]);
+        let payload = self.payloads.set(slot, point.payload);
+        self.payload_index.update(slot, &payload);
         let mut kept = true;
         for (name, vector) in point.vectors {
             kept &= self.put_vector(slot, name, vector);
@@ -210,7 +217,7 @@ impl PointTable {
         self.clear_vectors(slot);
         self.stamp(slot);
         self.ids[slot as usize] = None;
-        self.payloads[slot as usize] = Payload::new();
+        self.payloads.set(slot, Payload::new());
         self.payload_index.remove(slot);
         self.versions[slot as usize] = 0;
         self.free.push(slot);
@@ -223,8 +230,8 @@ impl PointTable {
         let Some(slot) = self.order.get(id).copied() else {
             return false;
         };
-        f(&mut self.payloads[slot as usize]);
-        self.payload_index.update(slot, &self.payloads[slot as usize]);
+        let payload = self.payloads.update(slot, f);
+        self.payload_index.update(slot, &payload);
         self.stamp(slot);
         self.versions[slot as usize] = version;
         self.dirty.insert(*id);
@@ -376,9 +383,14 @@ impl PointTable {
 
     /// Makes the payload indexes those of `wanted` (new ones are built from the payloads).
     pub fn set_payload_indexes(&mut self, wanted: &BTreeMap<String, quiver_types::index_params::FieldSchema>) {
-        let payloads = &self.payloads;
-        let ids = &self.ids;
-        let live = (0..ids.len()).filter(|s| ids[*s].is_some()).map(|s| (s as u32, &payloads[s]));
+        // Encoded payloads decode only the keys of the indexes built.
+        let keys = self.payload_index.keys_to_build(wanted);
+        if keys.is_empty() {
+            return self.payload_index.set_fields(wanted, std::iter::empty::<(u32, &Payload)>());
+        }
+        let (ids, payloads) = (&self.ids, &self.payloads);
+        let live =
+            (0..ids.len() as u32).filter(|s| ids[*s as usize].is_some()).map(|s| (s, payloads.get_keys(s, &keys)));
         self.payload_index.set_fields(wanted, live);
     }
 
@@ -467,7 +479,7 @@ impl PointTable {
         self.ids.push(id);
         self.versions.push(0);
         self.stamps.push(0);
-        self.payloads.push(Payload::new());
+        self.payloads.push();
         for column in self.dense.values_mut() {
             column.push_slot();
         }
@@ -562,8 +574,15 @@ impl<'a> PointRef<'a> {
         self.table.versions[self.slot as usize]
     }
 
-    pub fn payload(&self) -> &'a Payload {
-        &self.table.payloads[self.slot as usize]
+    /// The point's payload: borrowed from memory, or decoded from its mapped bytes with
+    /// `on_disk_payload`.
+    pub fn payload(&self) -> Cow<'a, Payload> {
+        self.table.payloads.get(self.slot)
+    }
+
+    /// The payload's entries under the top-level `keys` (from memory: the whole payload).
+    pub fn payload_keys(&self, keys: &BTreeSet<String>) -> Cow<'a, Payload> {
+        self.table.payloads.get_keys(self.slot, keys)
     }
 
     /// The dense vector `name`, if the point has it.
@@ -608,7 +627,12 @@ impl<'a> PointRef<'a> {
 
     /// An owned copy of the point.
     pub fn to_stored(&self) -> StoredPoint {
-        StoredPoint { id: self.id(), version: self.version(), vectors: self.vectors(), payload: self.payload().clone() }
+        StoredPoint {
+            id: self.id(),
+            version: self.version(),
+            vectors: self.vectors(),
+            payload: self.payload().into_owned(),
+        }
     }
 }
 
@@ -617,8 +641,12 @@ impl crate::filter::PointView for PointRef<'_> {
         PointRef::id(self)
     }
 
-    fn payload(&self) -> &Payload {
+    fn payload(&self) -> Cow<'_, Payload> {
         PointRef::payload(self)
+    }
+
+    fn payload_keys(&self, keys: &BTreeSet<String>) -> Cow<'_, Payload> {
+        PointRef::payload_keys(self, keys)
     }
 
     fn has_vector(&self, name: &str) -> bool {

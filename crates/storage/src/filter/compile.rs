@@ -9,7 +9,7 @@ use quiver_types::filter::{Condition, FieldCondition, Filter, Match, MatchAnyVal
 use quiver_types::json_path::JsonPath;
 use quiver_types::{PointId, TypesError};
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 /// One compiled condition.
 #[derive(Debug, Clone)]
@@ -30,11 +30,11 @@ impl Cond {
             Cond::IsEmpty(path) => path.values(subject.payload()).iter().all(|v| is_null_or_empty_array(v)),
             Cond::IsNull(path) => path.values(subject.payload()).iter().any(|v| v.is_null()),
             Cond::HasId(ids) => match subject {
-                Subject::Point(point) => ids.contains(&point.id()),
+                Subject::Point(lazy) => ids.contains(&lazy.point.id()),
                 Subject::Element(_) => false,
             },
             Cond::HasVector(name) => match subject {
-                Subject::Point(point) => point.has_vector(name),
+                Subject::Point(lazy) => lazy.point.has_vector(name),
                 Subject::Element(_) => false,
             },
             Cond::Nested(path, filter) => path
@@ -43,6 +43,16 @@ impl Cond {
                 .filter_map(|v| v.as_object())
                 .any(|element| filter.eval(Subject::Element(element))),
             Cond::Filter(filter) => filter.eval(subject),
+        }
+    }
+
+    /// Adds the top-level payload keys this condition reads to `keys`.
+    fn collect_keys(&self, keys: &mut BTreeSet<String>) {
+        match self {
+            Cond::Field(field) => _ = keys.insert(field.path.first_key.clone()),
+            Cond::IsEmpty(path) | Cond::IsNull(path) | Cond::Nested(path, _) => _ = keys.insert(path.first_key.clone()),
+            Cond::HasId(_) | Cond::HasVector(_) => {}
+            Cond::Filter(filter) => keys.extend(filter.keys.iter().cloned()),
         }
     }
 }
@@ -67,12 +77,19 @@ pub(super) fn compile_filter(filter: &Filter, texts: &TextIndexes) -> Result<Com
             Some((compile_list(Some(&min_should.conditions), texts)?, min_should.min_count))
         }
     };
-    Ok(CompiledFilter {
+    let mut compiled = CompiledFilter {
         must: compile_list(filter.must.as_deref(), texts)?,
         should: filter.should.as_deref().map(|list| compile_list(Some(list), texts)).transpose()?,
         min_should,
         must_not: compile_list(filter.must_not.as_deref(), texts)?,
-    })
+        keys: BTreeSet::new(),
+    };
+    let mut keys = BTreeSet::new();
+    let min_should = compiled.min_should.iter().flat_map(|(conditions, _)| conditions);
+    let all = compiled.must.iter().chain(compiled.should.iter().flatten()).chain(min_should).chain(&compiled.must_not);
+    all.for_each(|c| c.collect_keys(&mut keys));
+    compiled.keys = keys;
+    Ok(compiled)
 }
 
 fn compile_list(conditions: Option<&[Condition]>, texts: &TextIndexes) -> Result<Vec<Cond>, TypesError> {

@@ -41,11 +41,21 @@ pub use order::{OrderValue, order_value, parse_datetime};
 use compile::Cond;
 use quiver_types::filter::Filter;
 use quiver_types::{Payload, PointId, TypesError};
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::collections::BTreeSet;
 
 /// What a filter sees of a point.
 pub trait PointView {
     fn id(&self) -> PointId;
-    fn payload(&self) -> &Payload;
+    /// The payload: borrowed, or decoded (`on_disk_payload`; read at most once per check).
+    fn payload(&self) -> Cow<'_, Payload>;
+    /// The payload's top-level `keys` (at least: more may come), for a filter that reads no
+    /// other (an encoded payload then decodes only those).
+    fn payload_keys(&self, keys: &BTreeSet<String>) -> Cow<'_, Payload> {
+        let _ = keys;
+        self.payload()
+    }
     fn has_vector(&self, name: &str) -> bool;
 }
 
@@ -56,19 +66,28 @@ pub struct CompiledFilter {
     should: Option<Vec<Cond>>,
     min_should: Option<(Vec<Cond>, usize)>,
     must_not: Vec<Cond>,
+    /// The top-level payload keys the conditions read.
+    keys: BTreeSet<String>,
+}
+
+/// A point with its payload's keys a filter reads, decoded when a condition first needs them.
+struct LazyPoint<'a> {
+    point: &'a dyn PointView,
+    keys: &'a BTreeSet<String>,
+    payload: OnceCell<Cow<'a, Payload>>,
 }
 
 /// The thing a (sub)filter is evaluated on: a whole point, or one element of a `nested` array.
 #[derive(Clone, Copy)]
 enum Subject<'a> {
-    Point(&'a dyn PointView),
+    Point(&'a LazyPoint<'a>),
     Element(&'a Payload),
 }
 
 impl<'a> Subject<'a> {
     fn payload(&self) -> &'a Payload {
         match self {
-            Subject::Point(point) => point.payload(),
+            Subject::Point(lazy) => lazy.payload.get_or_init(|| lazy.point.payload_keys(lazy.keys)),
             Subject::Element(payload) => payload,
         }
     }
@@ -88,7 +107,8 @@ impl CompiledFilter {
 
     /// Whether the point satisfies the filter.
     pub fn check(&self, point: &dyn PointView) -> bool {
-        self.eval(Subject::Point(point))
+        let lazy = LazyPoint { point, keys: &self.keys, payload: OnceCell::new() };
+        self.eval(Subject::Point(&lazy))
     }
 
     /// Whether a bare payload (no id, no vectors) satisfies the filter.

@@ -14,8 +14,8 @@ impl PointView for TestPoint {
     fn id(&self) -> PointId {
         self.id
     }
-    fn payload(&self) -> &Payload {
-        &self.payload
+    fn payload(&self) -> Cow<'_, Payload> {
+        Cow::Borrowed(&self.payload)
     }
     fn has_vector(&self, name: &str) -> bool {
         self.vectors.contains(&name)

@@ -74,6 +74,24 @@ impl PointTable {
         }
     }
 
+    /// Gives the point `id`, just loaded with an empty payload, its payload from the
+    /// checkpoint's MessagePack `bytes` (`CheckpointStore::load_parallel_split`): with
+    /// `on_disk_payload` they go into the log as they are, decoded only for the payload indexes'
+    /// keys (design record 037).
+    pub fn set_loaded_payload(&mut self, id: &quiver_types::PointId, bytes: &[u8]) -> Result<()> {
+        let Some(slot) = self.order.get(id).copied() else {
+            return Ok(());
+        };
+        let corrupt = |e: String| crate::StorageError::Corrupt(format!("payload of point {id}: {e}"));
+        self.payloads.set_encoded(slot, bytes).map_err(corrupt)?;
+        let keys = self.payload_index.keys();
+        if !keys.is_empty() {
+            let payload = self.payloads.get_keys(slot, &keys);
+            self.payload_index.update(slot, &payload);
+        }
+        Ok(())
+    }
+
     /// Makes the empty slots left by `upsert_at` free for new points (lowest first).
     pub fn seal_slots(&mut self) {
         self.free = (0..self.ids.len() as u32).rev().filter(|s| self.ids[*s as usize].is_none()).collect();

@@ -3,7 +3,8 @@
 //! other names, or of another shape, are skipped wherever they come from (a write, WAL replay,
 //! a checkpoint written before a vector name was dropped), so records that mention a dropped
 //! name always apply. The schema also says which columns keep their elements in a mapped file
-//! (`on_disk`, design record 025).
+//! (`on_disk`, design record 025), and whether payloads are encoded in one (`on_disk_payload`,
+//! design record 037).
 
 use super::PointTable;
 use super::column::{DenseColumn, MultiColumn};
@@ -23,6 +24,8 @@ pub struct VectorSchema {
     /// file in `mapped_dir` (`on_disk: true`); in memory when there is no `mapped_dir`.
     pub on_disk: BTreeSet<String>,
     pub mapped_dir: Option<PathBuf>,
+    /// Payloads encoded in a mapped scratch file in `mapped_dir` (`on_disk_payload: true`).
+    pub on_disk_payload: bool,
 }
 
 impl VectorSchema {
@@ -30,6 +33,14 @@ impl VectorSchema {
     pub fn placement(&self, name: &str) -> Placement {
         match &self.mapped_dir {
             Some(dir) if self.on_disk.contains(name) => Placement::Mapped(dir.clone()),
+            Some(_) | None => Placement::Memory,
+        }
+    }
+
+    /// Where the payloads live.
+    pub fn payload_placement(&self) -> Placement {
+        match &self.mapped_dir {
+            Some(dir) if self.on_disk_payload => Placement::Mapped(dir.clone()),
             Some(_) | None => Placement::Memory,
         }
     }
@@ -54,6 +65,7 @@ impl PointTable {
     pub fn with_schema(schema: VectorSchema) -> Self {
         let mut table = PointTable::default();
         table.add_columns(&schema);
+        table.payloads.place(&schema.payload_placement());
         table.schema = Some(schema);
         table
     }
@@ -99,6 +111,7 @@ impl PointTable {
             }
         }
         self.add_columns(&schema);
+        self.payloads.place(&schema.payload_placement());
         self.dirty.extend(touched.iter().copied());
         self.schema = Some(schema);
         touched
@@ -129,6 +142,16 @@ impl PointTable {
     /// Where the elements of the dense vector `name` live (`None`: no such column).
     pub fn placement(&self, name: &str) -> Option<Placement> {
         self.column(name).map(|column| column.data.placement())
+    }
+
+    /// Where the payloads live (a mapped log with `on_disk_payload`).
+    pub fn payload_placement(&self) -> Placement {
+        self.payloads.placement()
+    }
+
+    /// The sizes of the encoded payload log (`None`: payloads in memory).
+    pub fn payload_log(&self) -> Option<super::PayloadLog> {
+        self.payloads.log()
     }
 
     /// Ids of the live slots flagged in `present` (slot order).
@@ -222,7 +245,13 @@ mod tests {
         ]);
         let on_disk = dense.keys().cloned().collect();
         let mapped_dir = mapped_dir.map(|d| d.to_path_buf());
-        PointTable::with_schema(VectorSchema { dense, sparse: BTreeSet::new(), on_disk, mapped_dir })
+        PointTable::with_schema(VectorSchema {
+            dense,
+            sparse: BTreeSet::new(),
+            on_disk,
+            mapped_dir,
+            on_disk_payload: false,
+        })
     }
 
     fn typed_point(id: u64, round: u64) -> StoredPoint {

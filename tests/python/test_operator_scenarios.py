@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from cluster_harness import Cluster, Peer, result, wait_until
-from replication_load import replica_states, shard_digest
+from replication_load import Load, check_replicas, replica_states, shard_digest
 
 VEC = {"size": 4, "distance": "Dot"}
 COLL = "ops"
@@ -80,13 +80,14 @@ def assert_replicas_agree(peers: list[Peer], name: str = COLL, expect: dict[int,
             d = shard_digest(by_id[pid].url, name, sid)
             digests[pid] = (d["digest"], d["points_count"])
         assert len(set(digests.values())) == 1, f"shard {sid} digests differ: {digests}"
+    if expect is None:
+        return
     for p in peers:
         count = result(p.post(f"/collections/{name}/points/count", json={"exact": True}))["count"]
-        if expect is not None:
-            assert count == len(expect), f"count via peer {p.peer_id}: {count} != {len(expect)}"
-            got = scroll_all(p, name)
-            assert got == expect, f"content via peer {p.peer_id} differs: " \
-                f"missing {sorted(set(expect) - set(got))[:10]} extra {sorted(set(got) - set(expect))[:10]}"
+        assert count == len(expect), f"count via peer {p.peer_id}: {count} != {len(expect)}"
+        got = scroll_all(p, name)
+        assert got == expect, f"content via peer {p.peer_id} differs: " \
+            f"missing {sorted(set(expect) - set(got))[:10]} extra {sorted(set(got) - set(expect))[:10]}"
 
 
 def registered_uris(peer: Peer) -> dict[int, str]:
@@ -370,3 +371,180 @@ def test_snapshot_recovered_on_one_peer_while_another_is_down(cluster_factory):
     c.wait_converged(timeout=30)
     wait_until(lambda: settled(c.peers, replicas=3), timeout=60, desc="all Active after return")
     assert_replicas_agree(c.peers, expect=want)
+
+
+# ---------------------------------------------------------------------------------- 6. more crashes
+def test_whole_cluster_killed_at_once_under_load(cluster_factory):
+    """Power loss: every peer SIGKILLed at the same moment while writers run, then all started
+    again. Every acknowledged write is there, every replica ends Active, replicas of a shard
+    have equal digests (writes the crash left on some replicas only are reconciled)."""
+    c = three_peers(cluster_factory, shard_number=3, rf=2, n_points=0)
+    load = Load(COLL, [p.url for p in c.peers], read_urls=[], writers=3).start()
+    load.wait_acks(30, timeout=30)
+    for p in c.peers:
+        p.proc.kill()
+    rec = load.stop()
+    for p in c.peers:
+        p.kill()
+    for p in c.peers:
+        p.start(wait_ready=False)
+    for p in c.peers:
+        p.wait_ready(60)
+    c.wait_converged(timeout=30)
+    wait_until(lambda: settled(c.peers, replicas=6), timeout=60, desc="all Active")
+    report = check_replicas(c.peer(0).url, COLL, rec.acked_ids(), {p.peer_id: p.url for p in c.peers})
+    print(report.describe())
+    report.assert_ok()
+
+
+def test_wiped_peer_rejoins_on_a_new_address_then_old_id_removed(cluster_factory):
+    """A peer's disk is lost; it is started on new ports (new `--uri`) with `--bootstrap`. It
+    joins as a new id while the old id's replicas are Dead; once the operator force-removes the
+    old id the factor is restored; content equal everywhere and the new peer takes writes."""
+    c = three_peers(cluster_factory, shard_number=3, rf=2, n_points=400)
+    victim = c.peer(2)
+    old_id = victim.peer_id
+    victim.kill()
+    victim.wipe_storage()
+    victim.move_to_new_ports()
+    victim.bootstrap = c.peer(1).uri
+    victim.start()
+    assert victim.peer_id != old_id
+    rest = c.peers[:2]
+    result(rest[0].delete(f"/cluster/peer/{old_id}", params={"force": "true"}, timeout=30))
+    wait_until(lambda: all(set(registered_uris(p)) == {q.peer_id for q in c.peers} for p in c.peers),
+               timeout=20, desc="peers agree, old id gone")
+    wait_until(lambda: settled(c.peers, replicas=6), timeout=60, desc="factor restored")
+    upsert(victim, range(400, 450))
+    assert_replicas_agree(c.peers, expect=expected(range(450)))
+
+
+def test_leader_killed_during_collection_delete(cluster_factory):
+    """kill -9 of the Raft leader right after a delete collection request: afterwards the
+    collection is gone on every peer (with its directories) or present and intact everywhere."""
+    c = three_peers(cluster_factory, shard_number=3, rf=2, n_points=200)
+    leader = c.peer_by_id(c.leader_id())
+    follower = next(p for p in c.peers if p is not leader)
+    call = send_in_background(lambda: follower.delete(f"/collections/{COLL}", timeout=30))
+    kill_leader_then_restart(c, lambda: True)
+    call["thread"].join(60)
+    wait_until(lambda: len({frozenset(p.collection_names()) for p in c.peers}) == 1, timeout=20,
+               desc="same collections on every peer")
+    resp = call.get("response")
+    if COLL in c.peer(0).collection_names():
+        assert resp is None or resp.status_code != 200, "delete answered 200 but the collection exists"
+        wait_until(lambda: settled(c.peers, replicas=6), timeout=60, desc="all Active")
+        assert_replicas_agree(c.peers, expect=expected(range(200)))
+    else:
+        wait_until(lambda: not any(p.collection_dir(COLL).exists() for p in c.peers), timeout=20,
+                   desc="collection directories removed")
+
+
+# ---------------------------------------------------------------------------------- 7. transfers cut short
+def paused_transfer(c: Cluster, n_points: int = 300):
+    """rf 1, 3 shards; the target of a replicate_shard is SIGSTOPped before the transfer starts,
+    so it stays running. Returns (source, target, shard, the peer asked)."""
+    import os
+    import signal
+
+    create_collection(c.peer(0), 3, 1)
+    wait_until(lambda: all_active(c.peers, replicas=3), timeout=30, desc="replicas Active")
+    upsert(c.peer(0), range(n_points))
+    src, dst, asked = c.peers
+    shard = shard_on(src)
+    os.kill(dst.proc.pid, signal.SIGSTOP)
+    op = {"replicate_shard": {"shard_id": shard, "from_peer_id": src.peer_id, "to_peer_id": dst.peer_id,
+                              "method": "stream_records"}}
+    result(asked.post(f"/collections/{COLL}/cluster", json=op))
+    wait_until(lambda: asked.collection_cluster(COLL)["shard_transfers"], timeout=10, desc="transfer listed")
+    return src, dst, shard, asked
+
+
+def test_target_force_removed_during_a_transfer(cluster_factory):
+    """The target of a running transfer is force-removed: the transfer is gone on every peer,
+    the shard stays Active on its source, no replica names the removed peer (its own shard,
+    rf 1, goes with it: `force` is the operator accepting that)."""
+    import os
+    import signal
+
+    c = cluster_factory(3)
+    src, dst, shard, asked = paused_transfer(c)
+    rest = [src, asked]
+    try:
+        result(asked.delete(f"/cluster/peer/{dst.peer_id}", params={"force": "true"}, timeout=30))
+        wait_until(lambda: no_transfers(rest) and all_active(rest, replicas=2), timeout=30,
+                   desc="transfer gone, replicas Active")
+        assert all(dst.peer_id not in reps for p in rest for reps in states(p).values())
+    finally:
+        os.kill(dst.proc.pid, signal.SIGCONT)
+    dst.kill()
+    assert_replicas_agree(rest)
+    assert shard in states(src) and src.peer_id in states(src)[shard]
+
+
+def test_source_killed_during_a_transfer(cluster_factory):
+    """The source (only Active copy) of a running transfer is killed, then restarted: no
+    transfer is left, every replica is Active, content equal and complete."""
+    import os
+    import signal
+
+    c = cluster_factory(3)
+    src, dst, shard, asked = paused_transfer(c)
+    src.kill()
+    os.kill(dst.proc.pid, signal.SIGCONT)
+    src.start()
+    c.wait_converged(timeout=30)
+    wait_until(lambda: no_transfers(c.peers) and all_active(c.peers), timeout=60, desc="no transfer, all Active")
+    assert_replicas_agree(c.peers, expect=expected(range(300)))
+
+
+# ---------------------------------------------------------------------------------- 8. more variants
+def test_two_peer_cluster_restarted_on_new_addresses(cluster_factory):
+    """Both peers of a 2-peer cluster (no quorum without either) stopped and started on new
+    addresses, the second with `--bootstrap` to the first's new one: they find each other,
+    replicas end Active, writes work."""
+    c = cluster_factory(2)
+    create_collection(c.peer(0), 2, 2)
+    wait_until(lambda: all_active(c.peers, replicas=4), timeout=30, desc="replicas Active")
+    upsert(c.peer(0), range(200))
+    for p in c.peers:
+        p.kill()
+        p.move_to_new_ports()
+    c.peer(1).restart_bootstrap = c.peer(0).uri
+    for p in c.peers:
+        p.start(wait_ready=False)
+    wait_until(lambda: all(registered_uris(p) == {q.peer_id: q.uri for q in c.peers} for p in c.peers),
+               timeout=40, desc="new URIs on both peers")
+    wait_until(lambda: all_active(c.peers, replicas=4) and all(ready(p) for p in c.peers), timeout=40,
+               desc="all Active and ready")
+    upsert(c.peer(1), range(200, 250))
+    assert_replicas_agree(c.peers, expect=expected(range(250)))
+
+
+def test_leader_killed_during_shard_key_create(cluster_factory):
+    """Custom sharding: kill -9 of the Raft leader right after `PUT …/shards` (create a shard key
+    with 2 shards, rf 2): the key exists on every peer or on none; in the end it can be created
+    (or exists), every replica is Active, and points written under it read back everywhere."""
+    c = cluster_factory(3)
+    body = {"vectors": VEC, "sharding_method": "custom", "replication_factor": 2}
+    assert result(c.peer(0).put(f"/collections/{COLL}", json=body)) is True
+    wait_until(lambda: all(COLL in p.collection_names() for p in c.peers), timeout=20, desc="collection everywhere")
+    leader = c.peer_by_id(c.leader_id())
+    follower = next(p for p in c.peers if p is not leader)
+    key = {"shard_key": "k", "shards_number": 2, "replication_factor": 2}
+    call = send_in_background(lambda: follower.put(f"/collections/{COLL}/shards", json=key, timeout=30))
+    kill_leader_then_restart(c, lambda: True)
+    call["thread"].join(60)
+
+    def keys(p: Peer) -> frozenset:
+        info = p.collection_cluster(COLL)
+        return frozenset(s.get("shard_key") for s in info["local_shards"] + info["remote_shards"])
+
+    wait_until(lambda: len({keys(p) for p in c.peers}) == 1, timeout=20, desc="same shard keys everywhere")
+    if "k" not in keys(c.peer(0)):
+        assert result(c.peer(1).put(f"/collections/{COLL}/shards", json=key, timeout=30)) is True
+    wait_until(lambda: settled(c.peers, replicas=4), timeout=60, desc="key's replicas Active")
+    points = [{"id": i, "vector": [1.0, 0.5, 0.25, float(i)], "payload": {"n": i, "tag": "v1"}} for i in range(100)]
+    result(c.peer(2).put(f"/collections/{COLL}/points", json={"points": points, "shard_key": "k"},
+                         params={"wait": "true"}))
+    assert_replicas_agree(c.peers, expect=expected(range(100)))

@@ -90,6 +90,14 @@ def assert_replicas_agree(peers: list[Peer], name: str = COLL, expect: dict[int,
             f"missing {sorted(set(expect) - set(got))[:10]} extra {sorted(set(got) - set(expect))[:10]}"
 
 
+def agree(peers: list[Peer], name: str = COLL, expect: dict[int, dict] | None = None) -> bool:
+    """`assert_replicas_agree` as a condition to wait for (its failure is "not yet")."""
+    if not settled(peers, replicas=None, name=name):
+        return False
+    assert_replicas_agree(peers, name, expect)
+    return True
+
+
 def registered_uris(peer: Peer) -> dict[int, str]:
     return {int(k): v["uri"].rstrip("/") for k, v in peer.cluster_info(timeout=2)["peers"].items()}
 
@@ -258,7 +266,7 @@ def test_leader_killed_during_replication_factor_change(cluster_factory):
     assert_replicas_agree(c.peers, expect=expected(range(600)))
 
 
-def settled(peers: list[Peer], replicas: int, name: str = COLL) -> bool:
+def settled(peers: list[Peer], replicas: int | None, name: str = COLL) -> bool:
     """No transfer, every replica Active, the same view everywhere, and the placement keeper has
     nothing left to do (`placement.planned` empty on every peer)."""
     if not (no_transfers(peers, name) and all_active(peers, name, replicas=replicas)):
@@ -297,8 +305,9 @@ def test_short_timeout_client_retries_across_leader_change(cluster_factory):
     call["thread"].join(120)
     assert call.get("done"), "client did not finish"
     print(f"retries: {state['retries']}")
-    wait_until(lambda: all_active(c.peers, replicas=6) and no_transfers(c.peers), timeout=60, desc="all Active")
-    assert_replicas_agree(c.peers, expect=expected(range(1200)))
+    # A write that failed on the killed peer marks it Dead only after the deactivation delay,
+    # which can be after its replicas were recovered: one more recovery round, then settled.
+    wait_until(lambda: agree(c.peers, expect=expected(range(1200))), timeout=60, desc="replicas agree")
 
 
 # ---------------------------------------------------------------------------------- 4. peer away
@@ -392,9 +401,13 @@ def test_whole_cluster_killed_at_once_under_load(cluster_factory):
         p.wait_ready(60)
     c.wait_converged(timeout=30)
     wait_until(lambda: settled(c.peers, replicas=6), timeout=60, desc="all Active")
-    report = check_replicas(c.peer(0).url, COLL, rec.acked_ids(), {p.peer_id: p.url for p in c.peers})
-    print(report.describe())
-    report.assert_ok()
+    t_active = time.monotonic()
+    # A write the crash left on some replicas only (never acknowledged) is adopted by the
+    # primary or filled into the others by its repair rounds: convergence within seconds.
+    by_id = {p.peer_id: p.url for p in c.peers}
+    report = wait_until(lambda: (r := check_replicas(c.peer(0).url, COLL, rec.acked_ids(), by_id)).ok() and r,
+                        timeout=30, desc="replicas converged")
+    print(f"converged {time.monotonic() - t_active:.1f}s after all Active\n{report.describe()}")
 
 
 def test_wiped_peer_rejoins_on_a_new_address_then_old_id_removed(cluster_factory):

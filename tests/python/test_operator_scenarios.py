@@ -184,14 +184,16 @@ def send_in_background(fn) -> dict:
     return out
 
 
-def kill_leader_then_restart(c: Cluster, after, delay_checks: float = 0.0) -> Peer:
-    """Kills the Raft leader with SIGKILL once `after()` holds (polled), restarts it on the same
-    address, and waits until the cluster converged again."""
+def kill_leader_then_restart(c: Cluster, after, moved: bool = False) -> Peer:
+    """Kills the Raft leader with SIGKILL once `after()` holds (polled), restarts it (on new
+    ports and a new `--uri` if `moved`), and waits until the cluster converged again."""
     leader = c.peer_by_id(c.leader_id())
     wait_until(after, timeout=10, interval=0.005, desc="moment to kill the leader")
     leader.kill()
     rest = [p for p in c.peers if p is not leader]
     c.leader_id(rest, timeout=20)
+    if moved:
+        leader.move_to_new_ports()
     leader.start()
     c.wait_converged(timeout=30)
     return leader
@@ -227,11 +229,13 @@ def shard_on(peer: Peer, name: str = COLL) -> int:
     return next(s["shard_id"] for s in peer.collection_cluster(name)["local_shards"])
 
 
-@pytest.mark.parametrize("leader_role", ["source", "target", "bystander"])
-def test_leader_killed_during_replicate_shard(cluster_factory, leader_role):
+@pytest.mark.parametrize("leader_role,moved", [("source", False), ("target", False), ("bystander", False),
+                                               ("source", True), ("target", True)])
+def test_leader_killed_during_replicate_shard(cluster_factory, leader_role, moved):
     """replicate_shard, then kill -9 of the Raft leader (the transfer's source, target or neither)
-    as soon as the transfer is listed: no transfer stays listed, every peer reports the same
-    placement, all replicas end Active with equal content and nothing is lost."""
+    as soon as the transfer is listed, restarted on the same or a new address: no transfer stays
+    listed, every peer reports the same placement, all replicas end Active with equal content
+    and nothing is lost."""
     c = cluster_factory(3)
     create_collection(c.peer(0), 3, 1)
     wait_until(lambda: all_active(c.peers, replicas=3), timeout=30, desc="replicas Active")
@@ -245,7 +249,7 @@ def test_leader_killed_during_replicate_shard(cluster_factory, leader_role):
                               "method": "stream_records"}}
     result(others[1].post(f"/collections/{COLL}/cluster", json=op))
     kill_leader_then_restart(c, lambda: others[1].collection_cluster(COLL)["shard_transfers"]
-                             or dst.peer_id in states(others[1])[shard])
+                             or dst.peer_id in states(others[1])[shard], moved=moved)
     wait_until(lambda: no_transfers(c.peers) and all_active(c.peers), timeout=60,
                desc="no transfer left, all Active")
     assert_replicas_agree(c.peers, expect=expected(range(600)))
@@ -561,3 +565,28 @@ def test_leader_killed_during_shard_key_create(cluster_factory):
     result(c.peer(2).put(f"/collections/{COLL}/points", json={"points": points, "shard_key": "k"},
                          params={"wait": "true"}))
     assert_replicas_agree(c.peers, expect=expected(range(100)))
+
+
+def test_collection_recreated_with_rf1_while_its_peer_is_down(cluster_factory):
+    """rf 1: a peer is down while the collection is deleted and created again; the new
+    collection places a shard on the down peer (it never held any of the new collection's data,
+    only the old incarnation's). When it returns, that shard is an empty Active replica: the
+    collection is green, no old point is served, and writes to every shard work."""
+    c = cluster_factory(3)
+    create_collection(c.peer(0), 3, 1)
+    wait_until(lambda: all_active(c.peers, replicas=3), timeout=30, desc="replicas Active")
+    upsert(c.peer(0), range(300))
+    victim = c.peer(2)
+    victim.kill()
+    rest = c.peers[:2]
+    assert result(rest[0].delete(f"/collections/{COLL}", timeout=60)) is True
+    create_collection(rest[1], shard_number=3, rf=1)
+    placed = {pid for reps in states(rest[0]).values() for pid in reps}
+    assert victim.peer_id in placed, f"no shard placed on the down peer: {states(rest[0])}"
+    victim.start()
+    c.wait_converged(timeout=30)
+    wait_until(lambda: settled(c.peers, replicas=3), timeout=30, desc="new collection all Active")
+    info = result(c.peer(0).get(f"/collections/{COLL}"))
+    assert info["status"] == "green", info
+    upsert(c.peer(1), range(1000, 1100), tag="v2")
+    assert_replicas_agree(c.peers, expect=expected(range(1000, 1100), tag="v2"))

@@ -119,14 +119,16 @@ def three_peers(cluster_factory, shard_number: int = 3, rf: int = 2, n_points: i
 
 
 # ---------------------------------------------------------------------------------- 1. whole cluster moves
-@pytest.mark.parametrize("order", ["together", "bootstrap-last", "bootstrap-never"])
-def test_whole_cluster_restarted_on_new_addresses(cluster_factory, order):
-    """Every peer stopped, then all started again on new ports with a new `--uri`; the followers
-    get `--bootstrap` to a peer that is (or will be) up. The cluster elects a leader, every peer
-    lists every other at its new URI, replicas end Active with equal content, writes work."""
+@pytest.mark.parametrize("order,stop", [("together", "sigterm"), ("bootstrap-last", "sigterm"),
+                                        ("bootstrap-never", "sigterm"), ("together", "kill")])
+def test_whole_cluster_restarted_on_new_addresses(cluster_factory, order, stop):
+    """Every peer stopped (one after another, or all SIGKILLed), then all started again on new
+    ports with a new `--uri`; the followers get `--bootstrap` to a peer that is (or will be) up.
+    The cluster elects a leader, every peer lists every other at its new URI, replicas end
+    Active with equal content, writes work."""
     c = three_peers(cluster_factory)
     for p in c.peers:
-        p.stop()
+        p.stop() if stop == "sigterm" else p.kill()
     for p in c.peers:
         p.move_to_new_ports()
     p0, p1, p2 = c.peers
@@ -229,9 +231,11 @@ def shard_on(peer: Peer, name: str = COLL) -> int:
     return next(s["shard_id"] for s in peer.collection_cluster(name)["local_shards"])
 
 
-@pytest.mark.parametrize("leader_role,moved", [("source", False), ("target", False), ("bystander", False),
-                                               ("source", True), ("target", True)])
-def test_leader_killed_during_replicate_shard(cluster_factory, leader_role, moved):
+@pytest.mark.parametrize("leader_role,moved,kind", [
+    ("source", False, "replicate_shard"), ("target", False, "replicate_shard"),
+    ("bystander", False, "replicate_shard"), ("source", True, "replicate_shard"),
+    ("target", True, "replicate_shard"), ("source", False, "move_shard"), ("target", False, "move_shard")])
+def test_leader_killed_during_replicate_shard(cluster_factory, leader_role, moved, kind):
     """replicate_shard, then kill -9 of the Raft leader (the transfer's source, target or neither)
     as soon as the transfer is listed, restarted on the same or a new address: no transfer stays
     listed, every peer reports the same placement, all replicas end Active with equal content
@@ -245,8 +249,8 @@ def test_leader_killed_during_replicate_shard(cluster_factory, leader_role, move
     src, dst = {"source": (leader, others[0]), "target": (others[0], leader),
                 "bystander": (others[0], others[1])}[leader_role]
     shard = shard_on(src)
-    op = {"replicate_shard": {"shard_id": shard, "from_peer_id": src.peer_id, "to_peer_id": dst.peer_id,
-                              "method": "stream_records"}}
+    op = {kind: {"shard_id": shard, "from_peer_id": src.peer_id, "to_peer_id": dst.peer_id,
+                 "method": "stream_records"}}
     result(others[1].post(f"/collections/{COLL}/cluster", json=op))
     kill_leader_then_restart(c, lambda: others[1].collection_cluster(COLL)["shard_transfers"]
                              or dst.peer_id in states(others[1])[shard], moved=moved)
@@ -590,3 +594,38 @@ def test_collection_recreated_with_rf1_while_its_peer_is_down(cluster_factory):
     assert info["status"] == "green", info
     upsert(c.peer(1), range(1000, 1100), tag="v2")
     assert_replicas_agree(c.peers, expect=expected(range(1000, 1100), tag="v2"))
+
+
+def test_collection_deleted_during_a_transfer_then_recreated(cluster_factory):
+    """A collection is deleted while a transfer of one of its shards runs (its target paused),
+    then created again under the same name: no transfer is left, the new collection's replicas
+    are all Active and empty of old points on every peer, including the paused one."""
+    import os
+    import signal
+
+    c = cluster_factory(3)
+    src, dst, shard, asked = paused_transfer(c)
+    try:
+        assert result(asked.delete(f"/collections/{COLL}", timeout=60)) is True
+    finally:
+        os.kill(dst.proc.pid, signal.SIGCONT)
+    wait_until(lambda: all(COLL not in p.collection_names() for p in c.peers), timeout=20, desc="deleted everywhere")
+    create_collection(asked, 3, 2)
+    wait_until(lambda: settled(c.peers, replicas=6), timeout=60, desc="new collection settled")
+    upsert(src, range(500, 600), tag="v2")
+    assert_replicas_agree(c.peers, expect=expected(range(500, 600), tag="v2"))
+
+
+def test_factor_raised_while_a_peer_is_down(cluster_factory):
+    """rf 2 → 3 on 3 peers while one is down: the missing replicas cannot be placed yet; when
+    the peer returns every shard reaches 3 Active replicas with equal content."""
+    c = three_peers(cluster_factory, shard_number=2, rf=2, n_points=300)
+    victim = c.peer(2)
+    victim.kill()
+    rest = c.peers[:2]
+    assert result(rest[0].patch(f"/collections/{COLL}", json={"params": {"replication_factor": 3}})) is True
+    upsert(rest[1], range(300, 350))
+    victim.start()
+    c.wait_converged(timeout=30)
+    wait_until(lambda: settled(c.peers, replicas=6), timeout=60, desc="every shard on 3 peers")
+    assert_replicas_agree(c.peers, expect=expected(range(350)))

@@ -1,5 +1,6 @@
 //! Opening a node's storage: the peer id, interrupted swaps and stagings finished, partial
-//! snapshots cleared, every collection and alias loaded.
+//! snapshots cleared, collections whose creation was cut short removed, every collection and
+//! alias loaded. Also a standalone node's collection creation, marked until complete.
 
 use crate::aliases::Aliases;
 use crate::config::NodeConfig;
@@ -14,6 +15,26 @@ use std::sync::Arc;
 
 fn service(context: &str, e: impl std::fmt::Display) -> NodeError {
     NodeError::Service(format!("{context}: {e}"))
+}
+
+/// In a collection directory: its creation (standalone) is not complete yet.
+const CREATING_MARKER: &str = "creating";
+
+/// Creates a standalone collection in `dir`, marked while its files are made: a crash part-way
+/// (a config without all its shards, which would load as a collection missing shards) leaves
+/// the marker, and the next start removes the directory (the create was never acknowledged).
+pub(crate) fn create_marked(
+    name: &str,
+    dir: &Path,
+    config: quiver_types::config::CollectionConfig,
+) -> Result<Collection> {
+    let io = |e: std::io::Error| service("create collection", e);
+    std::fs::create_dir_all(dir).map_err(io)?;
+    quiver_collection::write_atomic(&dir.join(CREATING_MARKER), b"").map_err(io)?;
+    let collection = Collection::create(name, dir, config, None)?;
+    std::fs::remove_file(dir.join(CREATING_MARKER)).map_err(io)?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    Ok(collection)
 }
 
 /// Reads the persisted peer id, or creates one (`random % 2^53 + 1`, spec §8.2).
@@ -47,6 +68,11 @@ impl Node {
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
             };
+            if entry.path().join(CREATING_MARKER).exists() {
+                tracing::warn!(collection = %name, "removing a collection whose creation was cut short");
+                std::fs::remove_dir_all(entry.path()).map_err(|e| service("remove unfinished collection", e))?;
+                continue;
+            }
             if !entry.path().join("config.json").exists() {
                 tracing::warn!(collection = %name, "skipping collection directory without config.json");
                 continue;

@@ -511,3 +511,45 @@ def test_single_node_killed_while_creating_a_collection_starts_again():
                 assert r.json()["result"]["count"] == 64, r.text
             outcomes.append("exists" if exists else "absent")
     print("after each kill:", outcomes)
+
+
+def test_single_node_killed_while_creating_a_shard_key_starts_usable():
+    """Custom sharding on a single node: kill -9 at moments during `PUT …/shards` (a key with
+    16 shards): after the restart the key is either unknown (400) or takes writes to all its
+    shards. Its shards were created after the key was recorded, so a cut left the key with
+    shards missing for good (every write to it 503)."""
+    import threading
+
+    from quiver_server import QuiverServer
+
+    outcomes = []
+    with QuiverServer() as srv:
+        for i, delay in enumerate([0, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.3]):
+            name = f"k{i}"
+            body = {"vectors": VEC, "sharding_method": "custom"}
+            assert requests.put(f"{srv.url}/collections/{name}", json=body, timeout=10).status_code == 200
+
+            def create_key():
+                try:
+                    requests.put(f"{srv.url}/collections/{name}/shards", json={"shard_key": "k", "shards_number": 16},
+                                 timeout=10)
+                except requests.RequestException:
+                    pass  # killed mid-request
+
+            t = threading.Thread(target=create_key)
+            t.start()
+            time.sleep(delay)
+            srv.kill()
+            t.join()
+            srv.start()
+            points = [{"id": k, "vector": [1.0, 0.0, 0.0, float(k)]} for k in range(64)]
+            r = requests.put(f"{srv.url}/collections/{name}/points", params={"wait": "true"},
+                             json={"points": points, "shard_key": "k"}, timeout=30)
+            if r.status_code == 400 and "not found" in r.text:
+                outcomes.append("absent")
+                continue
+            assert r.status_code == 200, r.text
+            r = requests.post(f"{srv.url}/collections/{name}/points/count", json={"exact": True}, timeout=10)
+            assert r.json()["result"]["count"] == 64, r.text
+            outcomes.append("usable")
+    print("after each kill:", outcomes)

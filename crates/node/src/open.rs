@@ -37,6 +37,41 @@ pub(crate) fn create_marked(
     Ok(collection)
 }
 
+/// In a collection directory: a shard key's creation (standalone) is not complete yet.
+const KEY_MARKER: &str = "creating_shard_key";
+
+/// Standalone: adopts `keys` and creates the local shards `shards` of the new key, marked until
+/// every one exists. A crash part-way leaves the marker; the next start creates the key's
+/// missing shards (empty: none of their writes was acknowledged), where without the marker they
+/// would stay missing for good (every write to the key 503).
+pub(crate) fn create_key_marked(
+    collection: &Collection,
+    dir: &Path,
+    keys: &quiver_types::shard_key::ShardKeys,
+    shards: &[quiver_types::ShardId],
+) -> Result<()> {
+    let io = |e: std::io::Error| service("create shard key", e);
+    quiver_collection::write_atomic(&dir.join(KEY_MARKER), b"").map_err(io)?;
+    collection.set_shard_keys(keys)?;
+    shards.iter().try_for_each(|shard_id| collection.add_local_shard(*shard_id))?;
+    finish_key_creation(collection, dir)
+}
+
+/// Removes the shard key marker once every shard of the routing has its local replica.
+fn finish_key_creation(collection: &Collection, dir: &Path) -> Result<()> {
+    let io = |e: std::io::Error| service("finish shard key creation", e);
+    for set in collection.replica_sets().iter().filter(|set| !set.has_local()) {
+        tracing::warn!(
+            collection = collection.name(),
+            shard_id = set.shard_id,
+            "creating a shard whose key's creation was cut short"
+        );
+        collection.add_local_shard(set.shard_id)?;
+    }
+    std::fs::remove_file(dir.join(KEY_MARKER)).map_err(io)?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+}
+
 /// Reads the persisted peer id, or creates one (`random % 2^53 + 1`, spec §8.2).
 fn load_peer_id(storage: &Path, configured: Option<u64>) -> Result<PeerId> {
     let path = storage.join("peer_id.json");
@@ -79,6 +114,9 @@ impl Node {
             }
             crate::snapshot_cluster::commit_interrupted_staging(&entry.path())?;
             let collection = Collection::open(&name, &entry.path())?;
+            if entry.path().join(KEY_MARKER).exists() {
+                finish_key_creation(&collection, &entry.path())?;
+            }
             tracing::info!(collection = %name, points = collection.points_count(), "loaded collection");
             collections.insert(name, Arc::new(collection));
         }

@@ -1,6 +1,6 @@
 //! Opening a node's storage: the peer id, interrupted swaps and stagings finished, partial
-//! snapshots cleared, collections whose creation was cut short removed, every collection and
-//! alias loaded. Also a standalone node's collection creation, marked until complete.
+//! snapshots cleared, collections whose creation was cut short removed (and shard keys' finished),
+//! every collection and alias loaded.
 
 use crate::aliases::Aliases;
 use crate::config::NodeConfig;
@@ -15,61 +15,6 @@ use std::sync::Arc;
 
 fn service(context: &str, e: impl std::fmt::Display) -> NodeError {
     NodeError::Service(format!("{context}: {e}"))
-}
-
-/// In a collection directory: its creation (standalone) is not complete yet.
-const CREATING_MARKER: &str = "creating";
-
-/// Creates a standalone collection in `dir`, marked while its files are made: a crash part-way
-/// (a config without all its shards, which would load as a collection missing shards) leaves
-/// the marker, and the next start removes the directory (the create was never acknowledged).
-pub(crate) fn create_marked(
-    name: &str,
-    dir: &Path,
-    config: quiver_types::config::CollectionConfig,
-) -> Result<Collection> {
-    let io = |e: std::io::Error| service("create collection", e);
-    std::fs::create_dir_all(dir).map_err(io)?;
-    quiver_collection::write_atomic(&dir.join(CREATING_MARKER), b"").map_err(io)?;
-    let collection = Collection::create(name, dir, config, None)?;
-    std::fs::remove_file(dir.join(CREATING_MARKER)).map_err(io)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-    Ok(collection)
-}
-
-/// In a collection directory: a shard key's creation (standalone) is not complete yet.
-const KEY_MARKER: &str = "creating_shard_key";
-
-/// Standalone: adopts `keys` and creates the local shards `shards` of the new key, marked until
-/// every one exists. A crash part-way leaves the marker; the next start creates the key's
-/// missing shards (empty: none of their writes was acknowledged), where without the marker they
-/// would stay missing for good (every write to the key 503).
-pub(crate) fn create_key_marked(
-    collection: &Collection,
-    dir: &Path,
-    keys: &quiver_types::shard_key::ShardKeys,
-    shards: &[quiver_types::ShardId],
-) -> Result<()> {
-    let io = |e: std::io::Error| service("create shard key", e);
-    quiver_collection::write_atomic(&dir.join(KEY_MARKER), b"").map_err(io)?;
-    collection.set_shard_keys(keys)?;
-    shards.iter().try_for_each(|shard_id| collection.add_local_shard(*shard_id))?;
-    finish_key_creation(collection, dir)
-}
-
-/// Removes the shard key marker once every shard of the routing has its local replica.
-fn finish_key_creation(collection: &Collection, dir: &Path) -> Result<()> {
-    let io = |e: std::io::Error| service("finish shard key creation", e);
-    for set in collection.replica_sets().iter().filter(|set| !set.has_local()) {
-        tracing::warn!(
-            collection = collection.name(),
-            shard_id = set.shard_id,
-            "creating a shard whose key's creation was cut short"
-        );
-        collection.add_local_shard(set.shard_id)?;
-    }
-    std::fs::remove_file(dir.join(KEY_MARKER)).map_err(io)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
 }
 
 /// Reads the persisted peer id, or creates one (`random % 2^53 + 1`, spec §8.2).
@@ -103,7 +48,7 @@ impl Node {
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
             };
-            if entry.path().join(CREATING_MARKER).exists() {
+            if crate::creating::collection_unfinished(&entry.path()) {
                 tracing::warn!(collection = %name, "removing a collection whose creation was cut short");
                 std::fs::remove_dir_all(entry.path()).map_err(|e| service("remove unfinished collection", e))?;
                 continue;
@@ -114,9 +59,7 @@ impl Node {
             }
             crate::snapshot_cluster::commit_interrupted_staging(&entry.path())?;
             let collection = Collection::open(&name, &entry.path())?;
-            if entry.path().join(KEY_MARKER).exists() {
-                finish_key_creation(&collection, &entry.path())?;
-            }
+            crate::creating::finish_key_creation(&collection, &entry.path())?;
             tracing::info!(collection = %name, points = collection.points_count(), "loaded collection");
             collections.insert(name, Arc::new(collection));
         }

@@ -148,7 +148,7 @@ impl Node {
         let config = self.build_config(request);
         let dir = self.collection_dir(name);
         let name_owned = name.to_string();
-        let collection = tokio::task::spawn_blocking(move || crate::open::create_marked(&name_owned, &dir, config))
+        let collection = tokio::task::spawn_blocking(move || crate::creating::create_marked(&name_owned, &dir, config))
             .await
             .map_err(|e| NodeError::Service(format!("create collection task: {e}")))??;
         self.collections.write().insert(name.to_string(), Arc::new(collection));

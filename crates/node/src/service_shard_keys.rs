@@ -119,7 +119,7 @@ impl Node {
         keys.insert(KeyShards { key, shards: shards.clone(), replication_factor: plan.own_factor, pinned: false });
         let dir = self.collection_dir(collection.name());
         let task =
-            tokio::task::spawn_blocking(move || crate::open::create_key_marked(&collection, &dir, &keys, &shards));
+            tokio::task::spawn_blocking(move || crate::creating::create_key_marked(&collection, &dir, &keys, &shards));
         task.await.map_err(|e| NodeError::Service(format!("create shard key task: {e}")))??;
         Ok(true)
     }

@@ -182,7 +182,7 @@ impl Consensus {
                 }
                 let call = ClusterCall::UpdatePeerUri { peer_id: me, uri: uri.clone() };
                 let mut targets: Vec<String> = bootstrap.iter().cloned().collect();
-                targets.extend(state.state.peers.iter().filter(|(id, _)| **id != me).map(|(_, p)| p.uri.clone()));
+                targets.extend(consensus.announce_targets(&state.state.peers));
                 match consensus.announce_once(&call, &targets).await {
                     Ok(()) => {}
                     Err(message) => {
@@ -196,6 +196,19 @@ impl Consensus {
                 tokio::time::sleep(ANNOUNCE_EVERY).await;
             }
         });
+    }
+
+    /// Where the other known peers may be: their registered URIs and, for peers that moved too
+    /// and announced their new address here, those (when a whole cluster restarts on new
+    /// addresses, the registered ones all point at nobody).
+    fn announce_targets(&self, peers: &BTreeMap<PeerId, crate::state::PeerInfo>) -> Vec<String> {
+        let me = self.peer_id();
+        let mut targets = Vec::new();
+        for (id, info) in peers.iter().filter(|(id, _)| **id != me) {
+            targets.push(info.uri.clone());
+            targets.extend(self.client().route(*id).filter(|route| *route != normalize_uri(&info.uri)));
+        }
+        targets
     }
 
     /// One round of announcing, to every target at once (each checks the address and routes

@@ -12,6 +12,7 @@ mod cluster_start;
 pub mod cluster_telemetry;
 mod collection_name;
 pub mod config;
+mod creating;
 mod data_plane;
 pub mod error;
 mod handoff;

@@ -1,5 +1,6 @@
 //! Opening a node's storage: the peer id, interrupted swaps and stagings finished, partial
-//! snapshots cleared, every collection and alias loaded.
+//! snapshots cleared, collections whose creation was cut short removed (and shard keys' finished),
+//! every collection and alias loaded.
 
 use crate::aliases::Aliases;
 use crate::config::NodeConfig;
@@ -47,12 +48,18 @@ impl Node {
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
             };
+            if crate::creating::collection_unfinished(&entry.path()) {
+                tracing::warn!(collection = %name, "removing a collection whose creation was cut short");
+                std::fs::remove_dir_all(entry.path()).map_err(|e| service("remove unfinished collection", e))?;
+                continue;
+            }
             if !entry.path().join("config.json").exists() {
                 tracing::warn!(collection = %name, "skipping collection directory without config.json");
                 continue;
             }
             crate::snapshot_cluster::commit_interrupted_staging(&entry.path())?;
             let collection = Collection::open(&name, &entry.path())?;
+            crate::creating::finish_key_creation(&collection, &entry.path())?;
             tracing::info!(collection = %name, points = collection.points_count(), "loaded collection");
             collections.insert(name, Arc::new(collection));
         }

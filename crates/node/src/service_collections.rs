@@ -4,7 +4,6 @@ use crate::error::{NodeError, Result};
 use crate::info::{AliasDescription, CollectionClusterInfo, CollectionInfo, LocalShardInfo};
 use crate::node::Node;
 use quiver_cluster::state::{MetaOperation, MetaResponse};
-use quiver_collection::Collection;
 use quiver_types::config::{
     CollectionConfig, CollectionParams, CreateCollection, SparseVectorParams, UpdateCollection, VectorsConfig,
 };
@@ -147,7 +146,7 @@ impl Node {
         let config = self.build_config(request);
         let dir = self.collection_dir(name);
         let name_owned = name.to_string();
-        let collection = tokio::task::spawn_blocking(move || Collection::create(&name_owned, &dir, config, None))
+        let collection = tokio::task::spawn_blocking(move || crate::creating::create_marked(&name_owned, &dir, config))
             .await
             .map_err(|e| NodeError::Service(format!("create collection task: {e}")))??;
         self.collections.write().insert(name.to_string(), Arc::new(collection));

@@ -120,11 +120,9 @@ impl Node {
         }
         let shards = keys.fresh_ids(plan.shards_number);
         keys.insert(KeyShards { key, shards: shards.clone(), replication_factor: plan.own_factor, pinned: false });
-        let task = tokio::task::spawn_blocking(move || -> Result<()> {
-            collection.set_shard_keys(&keys)?;
-            shards.iter().try_for_each(|shard_id| collection.add_local_shard(*shard_id))?;
-            Ok(())
-        });
+        let dir = self.collection_dir(collection.name());
+        let task =
+            tokio::task::spawn_blocking(move || crate::creating::create_key_marked(&collection, &dir, &keys, &shards));
         task.await.map_err(|e| NodeError::Service(format!("create shard key task: {e}")))??;
         Ok(true)
     }

@@ -109,11 +109,21 @@ fn create_database(path: &Path) -> Result<Database> {
 impl CheckpointStore {
     /// Opens or creates the checkpoint file at `path`; an install interrupted before it was put
     /// in place (its file beside this one) is discarded.
+    ///
+    /// A new file is created and formatted under an install name and renamed in once complete:
+    /// redb writes its magic number last, so a process killed while creating it in place would
+    /// leave a file no later start can open.
     pub fn open(path: &Path) -> Result<CheckpointStore> {
         remove_unfinished_installs(path)?;
-        let db = create_database(path)?;
+        let fresh = !path.exists();
+        let creating = if fresh { path.with_extension(format!("{INSTALL_SUFFIX}.new")) } else { path.to_path_buf() };
+        let db = create_database(&creating)?;
         let store = CheckpointStore { db, path: path.to_path_buf() };
         store.check_format()?;
+        if fresh {
+            std::fs::rename(&creating, path).map_err(|e| StorageError::io("create checkpoint", path, e))?;
+            sync_parent_dir(path)?;
+        }
         Ok(store)
     }
 
@@ -255,11 +265,7 @@ impl CheckpointStore {
     /// leaves the old checkpoint or the new one, never a mix).
     pub fn replace_with(&mut self, built: BuiltCheckpoint) -> Result<()> {
         std::fs::rename(&built.path, &self.path).map_err(|e| StorageError::io("install checkpoint", &self.path, e))?;
-        if let Some(dir) = self.path.parent() {
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| StorageError::io("sync shard dir", dir, e))?;
-        }
+        sync_parent_dir(&self.path)?;
         self.db = create_database(&self.path)?;
         Ok(())
     }
@@ -334,6 +340,15 @@ fn read_range(
 /// `points.install.<n>` beside `points.redb`: one name per replacement being built.
 fn install_path(live: &Path, n: u64) -> PathBuf {
     live.with_extension(format!("{INSTALL_SUFFIX}.{n}"))
+}
+
+fn sync_parent_dir(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(dir) => {
+            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StorageError::io("sync shard dir", dir, e))
+        }
+        None => Ok(()),
+    }
 }
 
 fn remove_unfinished_installs(live: &Path) -> Result<()> {
@@ -456,6 +471,22 @@ mod tests {
         let mut count = 0;
         store.load(|_| count += 1).unwrap();
         assert_eq!(count, 0);
+    }
+
+    #[test]
+    fn a_create_killed_half_way_leaves_nothing_that_fails_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("points.redb");
+        // What a kill during redb's first write leaves: its header, magic number not yet set.
+        let half_made = path.with_extension(format!("{INSTALL_SUFFIX}.new"));
+        std::fs::write(&half_made, [0u8; 4096]).unwrap();
+        let store = CheckpointStore::open(&path).unwrap();
+        assert!(!half_made.exists(), "the unfinished file is removed");
+        store.write(&[CheckpointChange::Put(point(1))], 1).unwrap();
+        drop(store);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("points.redb")]);
+        assert_eq!(CheckpointStore::open(&path).unwrap().applied_seq().unwrap(), 1);
     }
 
     fn point(id: u64) -> StoredPoint {

@@ -34,12 +34,30 @@ fn write_err(e: impl std::fmt::Display) -> StorageError {
 }
 
 impl LogStore {
+    ///
+    /// A new log is created under another name and renamed in once its tables are committed:
+    /// redb writes its magic number last, so a process killed while creating the file in place
+    /// would leave one no later start can open.
     pub fn open(path: &Path) -> Result<LogStore, String> {
-        let db = Database::create(path).map_err(|e| format!("open raft log {}: {e}", path.display()))?;
+        let fresh = !path.exists();
+        let creating = path.with_extension("creating");
+        if fresh {
+            let _ = std::fs::remove_file(&creating); // a killed start's leftover
+        }
+        let at = if fresh { creating.as_path() } else { path };
+        let db = Database::create(at).map_err(|e| format!("open raft log {}: {e}", at.display()))?;
         let txn = db.begin_write().map_err(|e| e.to_string())?;
         txn.open_table(LOG).map_err(|e| e.to_string())?;
         txn.open_table(META).map_err(|e| e.to_string())?;
         txn.commit().map_err(|e| e.to_string())?;
+        if fresh {
+            std::fs::rename(at, path).map_err(|e| format!("create raft log {}: {e}", path.display()))?;
+            if let Some(dir) = path.parent() {
+                std::fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| format!("sync {}: {e}", dir.display()))?;
+            }
+        }
         let store = LogStore { db: Arc::new(db), committed_index: Arc::new(AtomicU64::new(0)) };
         let committed = store.meta_get::<Option<LogId<u64>>>(COMMITTED).map_err(|e| e.to_string())?.flatten();
         store.committed_index.store(committed.map_or(0, |c| c.index), Ordering::Release);

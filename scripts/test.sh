@@ -50,7 +50,7 @@ else
 fi
 
 echo "== python end-to-end tests"
-QUIVER_BIN="$PWD/target/debug/quiver" .venv/bin/pytest -q tests/python
+QUIVER_BIN="$PWD/target/debug/quiver" .venv/bin/pytest -q -m "not long" tests/python
 
 echo "== chaos (short mode: replayed regressions + a few random fault schedules)"
 bash scripts/chaos.sh --short

@@ -33,6 +33,12 @@ def _require_binary() -> None:
         )
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "long: a scenario too slow for CI's time budget; `scripts/test.sh` skips it, "
+        "`pytest -m long tests/python` runs these")
+
+
 @pytest.fixture(scope="session")
 def server():
     """One quiver process shared by every test that does not need its own."""

@@ -19,7 +19,7 @@ import requests
 from cluster_harness import Peer, result, wait_until
 from replication_load import Load, check_replicas
 from scenario_helpers import (
-    COLL, VEC, agree, all_active, assert_replicas_agree, create_collection, expected, kill_leader_then_restart,
+    COLL, VEC, agree, all_active, create_collection, expected, kill_leader_then_restart,
     no_transfers, paused_transfer, ready, registered_uris, scroll_all, send_in_background, settled, shard_on,
     states, three_peers, upsert,
 )
@@ -71,7 +71,7 @@ def test_whole_cluster_restarted_on_new_addresses(cluster_factory, order, stop):
     wait_until(lambda: all_active(back, replicas=6), timeout=40, desc="all Active")
     wait_until(lambda: all(ready(p) for p in back), timeout=20, desc="readyz")
     upsert(p2, range(300, 350))
-    assert_replicas_agree(back, expect=expected(range(350)))
+    wait_until(lambda: agree(back, expect=expected(range(350))), timeout=60, desc="replicas agree")
 
 
 # ---------------------------------------------------------------------------------- 2. leader killed mid-change
@@ -100,7 +100,7 @@ def test_leader_killed_during_collection_create(cluster_factory, via):
         create_collection(c.peer(1), 3, 2)
     wait_until(lambda: all_active(c.peers, replicas=6), timeout=40, desc="every replica Active")
     upsert(c.peer(2), range(100))
-    assert_replicas_agree(c.peers, expect=expected(range(100)))
+    wait_until(lambda: agree(c.peers, expect=expected(range(100))), timeout=60, desc="replicas agree")
 
 
 @pytest.mark.parametrize("leader_role,moved,kind", [
@@ -128,7 +128,7 @@ def test_leader_killed_during_replicate_shard(cluster_factory, leader_role, move
                              or dst.peer_id in states(others[1])[shard], moved=moved)
     wait_until(lambda: no_transfers(c.peers) and all_active(c.peers), timeout=60,
                desc="no transfer left, all Active")
-    assert_replicas_agree(c.peers, expect=expected(range(600)))
+    wait_until(lambda: agree(c.peers, expect=expected(range(600))), timeout=60, desc="replicas agree")
 
 
 def test_leader_killed_during_replication_factor_change(cluster_factory):
@@ -143,7 +143,7 @@ def test_leader_killed_during_replication_factor_change(cluster_factory):
     assert result(follower.patch(f"/collections/{COLL}", json={"params": {"replication_factor": 2}})) is True
     kill_leader_then_restart(c, lambda: True)
     wait_until(lambda: settled(c.peers, replicas=6), timeout=60, desc="factor 2 reached and balanced")
-    assert_replicas_agree(c.peers, expect=expected(range(600)))
+    wait_until(lambda: agree(c.peers, expect=expected(range(600))), timeout=60, desc="replicas agree")
 
 
 # ---------------------------------------------------------------------------------- 3. client retries
@@ -202,7 +202,7 @@ def test_collection_recreated_while_a_peer_is_down(cluster_factory, stop):
     victim.start()
     c.wait_converged(timeout=30)
     wait_until(lambda: settled(c.peers, replicas=4), timeout=60, desc="settled after return")
-    assert_replicas_agree(c.peers, expect=expected(range(200, 300), tag="v2"))
+    wait_until(lambda: agree(c.peers, expect=expected(range(200, 300), tag="v2")), timeout=60, desc="replicas agree")
     old_dirs = [d for d in victim.collection_dir(COLL).iterdir() if d.is_dir() and d.name.isdigit()] \
         if victim.collection_dir(COLL).exists() else []
     assert all(int(d.name) < 2 for d in old_dirs), f"old shard dirs left: {old_dirs}"
@@ -229,7 +229,7 @@ def test_removed_peer_replaced_by_a_fresh_node_on_its_address(cluster_factory):
     wait_until(lambda: settled(c.peers, replicas=6), timeout=60, desc="factor kept, balanced")
     assert any(victim.peer_id in reps for reps in states(victim).values()), "new node got no replica"
     upsert(victim, range(400, 450))
-    assert_replicas_agree(c.peers, expect=expected(range(450)))
+    wait_until(lambda: agree(c.peers, expect=expected(range(450))), timeout=60, desc="replicas agree")
 
 
 # ---------------------------------------------------------------------------------- 5. snapshots
@@ -251,7 +251,7 @@ def test_snapshot_recovered_on_one_peer_while_another_is_down(cluster_factory):
     down.start()
     c.wait_converged(timeout=30)
     wait_until(lambda: settled(c.peers, replicas=3), timeout=60, desc="all Active after return")
-    assert_replicas_agree(c.peers, expect=want)
+    wait_until(lambda: agree(c.peers, expect=want), timeout=60, desc="replicas agree")
 
 
 # ---------------------------------------------------------------------------------- 6. more crashes
@@ -301,7 +301,7 @@ def test_wiped_peer_rejoins_on_a_new_address_then_old_id_removed(cluster_factory
                timeout=20, desc="peers agree, old id gone")
     wait_until(lambda: settled(c.peers, replicas=6), timeout=60, desc="factor restored")
     upsert(victim, range(400, 450))
-    assert_replicas_agree(c.peers, expect=expected(range(450)))
+    wait_until(lambda: agree(c.peers, expect=expected(range(450))), timeout=60, desc="replicas agree")
 
 
 def test_leader_killed_during_collection_delete(cluster_factory):
@@ -319,7 +319,7 @@ def test_leader_killed_during_collection_delete(cluster_factory):
     if COLL in c.peer(0).collection_names():
         assert resp is None or resp.status_code != 200, "delete answered 200 but the collection exists"
         wait_until(lambda: settled(c.peers, replicas=6), timeout=60, desc="all Active")
-        assert_replicas_agree(c.peers, expect=expected(range(200)))
+        wait_until(lambda: agree(c.peers, expect=expected(range(200))), timeout=60, desc="replicas agree")
     else:
         wait_until(lambda: not any(p.collection_dir(COLL).exists() for p in c.peers), timeout=20,
                    desc="collection directories removed")
@@ -346,7 +346,7 @@ def test_target_force_removed_during_a_transfer(cluster_factory):
     finally:
         os.kill(dst.proc.pid, signal.SIGCONT)
     dst.kill()
-    assert_replicas_agree(rest)
+    wait_until(lambda: agree(rest), timeout=60, desc="replicas agree")
     assert shard in states(src) and src.peer_id in states(src)[shard]
 
 
@@ -363,7 +363,7 @@ def test_source_killed_during_a_transfer(cluster_factory):
     src.start()
     c.wait_converged(timeout=30)
     wait_until(lambda: no_transfers(c.peers) and all_active(c.peers), timeout=60, desc="no transfer, all Active")
-    assert_replicas_agree(c.peers, expect=expected(range(300)))
+    wait_until(lambda: agree(c.peers, expect=expected(range(300))), timeout=60, desc="replicas agree")
 
 
 # ---------------------------------------------------------------------------------- 8. more variants
@@ -386,7 +386,7 @@ def test_two_peer_cluster_restarted_on_new_addresses(cluster_factory):
     wait_until(lambda: all_active(c.peers, replicas=4) and all(ready(p) for p in c.peers), timeout=40,
                desc="all Active and ready")
     upsert(c.peer(1), range(200, 250))
-    assert_replicas_agree(c.peers, expect=expected(range(250)))
+    wait_until(lambda: agree(c.peers, expect=expected(range(250))), timeout=60, desc="replicas agree")
 
 
 def test_leader_killed_during_shard_key_create(cluster_factory):
@@ -415,7 +415,7 @@ def test_leader_killed_during_shard_key_create(cluster_factory):
     points = [{"id": i, "vector": [1.0, 0.5, 0.25, float(i)], "payload": {"n": i, "tag": "v1"}} for i in range(100)]
     result(c.peer(2).put(f"/collections/{COLL}/points", json={"points": points, "shard_key": "k"},
                          params={"wait": "true"}))
-    assert_replicas_agree(c.peers, expect=expected(range(100)))
+    wait_until(lambda: agree(c.peers, expect=expected(range(100))), timeout=60, desc="replicas agree")
 
 
 def test_collection_recreated_with_rf1_while_its_peer_is_down(cluster_factory):
@@ -440,7 +440,7 @@ def test_collection_recreated_with_rf1_while_its_peer_is_down(cluster_factory):
     info = result(c.peer(0).get(f"/collections/{COLL}"))
     assert info["status"] == "green", info
     upsert(c.peer(1), range(1000, 1100), tag="v2")
-    assert_replicas_agree(c.peers, expect=expected(range(1000, 1100), tag="v2"))
+    wait_until(lambda: agree(c.peers, expect=expected(range(1000, 1100), tag="v2")), timeout=60, desc="replicas agree")
 
 
 def test_collection_deleted_during_a_transfer_then_recreated(cluster_factory):
@@ -460,7 +460,7 @@ def test_collection_deleted_during_a_transfer_then_recreated(cluster_factory):
     create_collection(asked, 3, 2)
     wait_until(lambda: settled(c.peers, replicas=6), timeout=60, desc="new collection settled")
     upsert(src, range(500, 600), tag="v2")
-    assert_replicas_agree(c.peers, expect=expected(range(500, 600), tag="v2"))
+    wait_until(lambda: agree(c.peers, expect=expected(range(500, 600), tag="v2")), timeout=60, desc="replicas agree")
 
 
 def test_factor_raised_while_a_peer_is_down(cluster_factory):
@@ -475,7 +475,7 @@ def test_factor_raised_while_a_peer_is_down(cluster_factory):
     victim.start()
     c.wait_converged(timeout=30)
     wait_until(lambda: settled(c.peers, replicas=6), timeout=60, desc="every shard on 3 peers")
-    assert_replicas_agree(c.peers, expect=expected(range(350)))
+    wait_until(lambda: agree(c.peers, expect=expected(range(350))), timeout=60, desc="replicas agree")
 
 
 # ---------------------------------------------------------------------------------- 9. killed mid-create

@@ -167,3 +167,10 @@ def check_ranking(got: list[tuple[Any, float]], distance: str, query, vectors, i
         assert abs(es - gs) <= tol * max(1.0, abs(es)), (
             f"{distance}: rank mismatch expected {(eid, es)} got {(gid, gs)}; full got={got} exp={exp}"
         )
+
+
+def mapped_files(srv) -> list[str]:
+    """The server process's mapped scratch files (`on_disk` vectors and payloads; unnamed, so
+    listed as deleted)."""
+    with open(f"/proc/{srv.proc.pid}/maps") as f:
+        return sorted({line.split(maxsplit=5)[-1].strip() for line in f if "/mapped/" in line})

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 
+from qhelpers import mapped_files
+
 DIM = 32
 ROWS_DIM = 8
 N = 3000
@@ -134,12 +136,6 @@ def _assert_same_searches(client: QdrantClient, disk: str, ram: str) -> None:
     assert overlap / 200 >= 0.9, f"graph results overlap {overlap / 200}"
 
 
-def _mapped_files(srv) -> list[str]:
-    """Mapped scratch files of the process (unnamed: listed as deleted)."""
-    with open(f"/proc/{srv.proc.pid}/maps") as f:
-        return sorted({line.split(maxsplit=5)[-1].strip() for line in f if "/mapped/" in line})
-
-
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
 def test_on_disk_collection_survives_sigkill_and_searches_like_ram(server_factory, protocol):
     srv = server_factory()
@@ -152,7 +148,7 @@ def test_on_disk_collection_survives_sigkill_and_searches_like_ram(server_factor
     writer = Writer(client, "disk", data, 0)
     writer.start()
     writer.wait_acked(N // 2)
-    files = _mapped_files(srv)
+    files = mapped_files(srv)
     assert any("/collections/disk/" in f for f in files) and not any("/collections/ram/" in f for f in files), files
     srv.kill()  # SIGKILL while the writer streams
     writer.join(timeout=40)
@@ -179,10 +175,10 @@ def test_patching_on_disk_moves_vectors_and_keeps_serving(server, collection_nam
     client.update_collection(collection_name, vectors_config={"dense": models.VectorParamsDiff(on_disk=True)})
     info = client.get_collection(collection_name)
     assert info.config.params.vectors["dense"].on_disk is True
-    assert any(f"/collections/{collection_name}/" in f for f in _mapped_files(server))
+    assert any(f"/collections/{collection_name}/" in f for f in mapped_files(server))
     after = _retrieve(client, collection_name, list(range(1000)))
     assert all(after[i].vector == before[i].vector for i in range(1000))
     client.update_collection(collection_name, vectors_config={"dense": models.VectorParamsDiff(on_disk=False)})
-    assert not any(f"/collections/{collection_name}/" in f for f in _mapped_files(server))
+    assert not any(f"/collections/{collection_name}/" in f for f in mapped_files(server))
     hits = client.query_points(collection_name, query=data[0][7].tolist(), using="dense", limit=1).points
     assert hits[0].id == 7

@@ -13,6 +13,8 @@ import time
 import pytest
 from qdrant_client import QdrantClient, models
 
+from qhelpers import mapped_files
+
 DIM = 4
 N = 3000
 BATCH = 50
@@ -110,12 +112,6 @@ def _retrieve(client: QdrantClient, name: str, ids: list[int]) -> dict:
     return got
 
 
-def _mapped_files(srv) -> list[str]:
-    """Mapped scratch files of the process (unnamed: listed as deleted)."""
-    with open(f"/proc/{srv.proc.pid}/maps") as f:
-        return sorted({line.split(maxsplit=5)[-1].strip() for line in f if "/mapped/" in line})
-
-
 UNINDEXED = [
     models.Filter(must=[models.FieldCondition(key="tags", match=models.MatchValue(value="orbit"))]),
     models.Filter(must=[models.FieldCondition(key="price", range=models.Range(gte=100, lt=400))]),
@@ -184,7 +180,7 @@ def test_on_disk_payload_survives_sigkill_and_reads_like_ram(server_factory):
     writer = Writer(client, "disk")
     writer.start()
     writer.wait_acked(N // 2)
-    files = _mapped_files(srv)
+    files = mapped_files(srv)
     assert any("/collections/disk/" in f for f in files) and not any("/collections/ram/" in f for f in files), files
     srv.kill()  # SIGKILL while the writer streams
     writer.join(timeout=40)
@@ -218,7 +214,7 @@ def test_patching_on_disk_payload_moves_payloads(server, collection_name, first)
     _create(client, collection_name, on_disk_payload=first)
     client.upsert(collection_name, points=_points(0, 1000), wait=True)
     before = _reads(client, collection_name)[:1]
-    mine = lambda: any(f"/collections/{collection_name}/" in f for f in _mapped_files(server))  # noqa: E731
+    mine = lambda: any(f"/collections/{collection_name}/" in f for f in mapped_files(server))  # noqa: E731
     assert mine() is first
     client.update_collection(collection_name, collection_params=models.CollectionParamsDiff(on_disk_payload=not first))
     assert client.get_collection(collection_name).config.params.on_disk_payload is (not first)

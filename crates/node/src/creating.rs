@@ -11,6 +11,11 @@ fn service(context: &str, e: impl std::fmt::Display) -> NodeError {
     NodeError::Service(format!("{context}: {e}"))
 }
 
+/// Makes the directory's entries (a removed marker) durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// In a collection directory: its creation (standalone) is not complete yet.
 const CREATING_MARKER: &str = "creating";
 
@@ -27,7 +32,7 @@ pub(crate) fn create_marked(
     quiver_collection::write_atomic(&dir.join(CREATING_MARKER), b"").map_err(io)?;
     let collection = Collection::create(name, dir, config, None)?;
     std::fs::remove_file(dir.join(CREATING_MARKER)).map_err(io)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    sync_dir(dir).map_err(io)?;
     Ok(collection)
 }
 
@@ -67,7 +72,7 @@ pub(crate) fn finish_key_creation(collection: &Collection, dir: &Path) -> Result
         collection.add_local_shard(set.shard_id)?;
     }
     std::fs::remove_file(dir.join(KEY_MARKER)).map_err(io)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+    sync_dir(dir).map_err(io)
 }
 
 /// Whether the collection directory `dir` holds a creation that was cut short.

@@ -4,11 +4,13 @@ first TLS channel), certificate files, HS256 tokens, and the raw p2p call."""
 
 from __future__ import annotations
 
+import atexit
 import base64
 import hashlib
 import hmac
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +21,7 @@ KEY = "test-api-key-0123456789"
 RO_KEY = "test-read-only-key-987"
 
 _DIR = Path(tempfile.mkdtemp(prefix="quiver-sec-ca-"))
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)
 CA = trustme.CA()
 CA_PEM = _DIR / "ca.pem"
 CA.cert_pem.write_to_path(str(CA_PEM))

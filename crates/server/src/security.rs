@@ -53,15 +53,13 @@ pub fn public_tls(settings: &Settings, alpn: &'static [&'static [u8]]) -> Result
 }
 
 /// How p2p calls are protected: every call carries the key derived from `service.api_key` (the
-/// alternative key is accepted too, for rotations; with only a read-only key, that key protects
-/// the port), and `cluster.p2p.enable_tls` adds mutual TLS with `tls.*`.
+/// alternative key is accepted too, for rotations; never the read-only key, which every reader
+/// holds: settings refuse a cluster with only a read-only key), and `cluster.p2p.enable_tls` adds
+/// mutual TLS with `tls.*`.
 pub fn peer_security(settings: &Settings) -> Result<PeerSecurity, String> {
     let service = &settings.service;
-    let mut keys: Vec<&str> =
+    let keys: Vec<&str> =
         [non_empty(&service.api_key), non_empty(&service.alt_api_key)].into_iter().flatten().collect();
-    if keys.is_empty() {
-        keys.extend(non_empty(&service.read_only_api_key));
-    }
     let accept: Vec<PeerKey> = keys.iter().map(|k| PeerKey::derive(k)).collect();
     let tls = match settings.cluster.p2p.enable_tls {
         false => None,

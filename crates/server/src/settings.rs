@@ -108,6 +108,14 @@ fn validate_security(settings: &Settings) -> Result<(), String> {
     if service.jwt_rbac == Some(true) && !write_key {
         return Err("invalid configuration: service.jwt_rbac needs service.api_key (tokens are signed with it)".into());
     }
+    if settings.cluster.enabled && !write_key && has_key(&service.read_only_api_key) {
+        // The p2p key is derived from the key: derived from the read-only key, every reader could
+        // compute it and write through the p2p port (Qdrant's internal API takes read-write keys only).
+        return Err("invalid configuration: in cluster mode service.read_only_api_key needs service.api_key \
+                    (p2p calls are authenticated with a key derived from service.api_key, never from the \
+                    read-only key)"
+            .into());
+    }
     if service.enforce_internal_auth == Some(false) && (write_key || has_key(&service.read_only_api_key)) {
         return Err("invalid configuration: service.enforce_internal_auth: false is not supported: with an API key \
                     Quiver always authenticates p2p calls; remove the key"
@@ -605,6 +613,23 @@ mod tests {
                 s.service.api_key = Some("k".into());
                 s.service.jwt_rbac = Some(true);
                 s.service.enforce_internal_auth = Some(true);
+            })
+            .is_ok()
+        );
+        // A read-only key alone cannot protect the p2p port of a cluster; standalone it may.
+        named(
+            |s| {
+                s.cluster.enabled = true;
+                s.service.read_only_api_key = Some("ro".into());
+            },
+            "service.read_only_api_key",
+        );
+        assert!(with(|s| s.service.read_only_api_key = Some("ro".into())).is_ok());
+        assert!(
+            with(|s| {
+                s.cluster.enabled = true;
+                s.service.api_key = Some("k".into());
+                s.service.read_only_api_key = Some("ro".into());
             })
             .is_ok()
         );

@@ -5,7 +5,7 @@
 //! from its headers before its body is read, then check the operation's [`Level`] against the
 //! [`Access`]. Keys are compared in constant time and never logged.
 
-pub use crate::auth_access::{Access, CollectionAccess, Level, Refusal};
+pub use crate::auth_access::{Access, CollectionAccess, CollectionMode, Level, Refusal};
 use crate::auth_jwt::{self, Claims, ValueExists};
 use axum::http::{HeaderMap, StatusCode};
 use quiver_node::Node;
@@ -127,9 +127,9 @@ impl Auth {
 mod tests {
     use super::*;
 
-    fn scoped(entries: &[(&str, bool)]) -> Access {
+    fn scoped(entries: &[(&str, CollectionMode)]) -> Access {
         Access::Collections(
-            entries.iter().map(|(c, w)| CollectionAccess { collection: c.to_string(), write: *w }).collect(),
+            entries.iter().map(|(c, mode)| CollectionAccess { collection: c.to_string(), mode: *mode }).collect(),
         )
     }
 
@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn collection_scopes() {
-        let access = scoped(&[("a", true), ("b", false)]);
+        let access = scoped(&[("a", CollectionMode::ReadWrite), ("b", CollectionMode::Read)]);
         assert!(access.check_collection("a", Level::Write).is_ok());
         assert!(access.check_collection("b", Level::Read).is_ok());
         assert!(
@@ -156,6 +156,26 @@ mod tests {
         assert!(access.check_collection("c", Level::Read).unwrap_err().message.contains("Access to collection c"));
         assert!(access.check_global(Level::Read).is_err());
         assert!(access.sees("a") && access.sees("b") && !access.sees("c"));
+        assert!(access.check_collection("a", Level::WriteExtras).is_ok());
+        assert!(access.check_collection("b", Level::ReadExtras).is_ok());
+        assert!(access.check_collection("b", Level::WriteExtras).is_err());
+    }
+
+    #[test]
+    fn points_only_scope() {
+        let access = scoped(&[("p", CollectionMode::PointsReadWrite)]);
+        assert!(access.check_collection("p", Level::Read).is_ok());
+        assert!(access.check_collection("p", Level::Write).is_ok());
+        for level in [Level::ReadExtras, Level::WriteExtras] {
+            let refused = access.check_collection("p", level).unwrap_err();
+            assert_eq!(refused.status, StatusCode::FORBIDDEN);
+            assert!(refused.message.contains("Only points access is allowed for collection p"));
+        }
+        assert!(access.check_collection("p", Level::Manage).is_err());
+        assert!(access.check_collection("q", Level::Read).is_err());
+        assert!(Access::READ.check_collection("p", Level::ReadExtras).is_ok());
+        assert!(Access::READ.check_collection("p", Level::WriteExtras).is_err());
+        assert!(Access::MANAGE.check_collection("p", Level::WriteExtras).is_ok());
     }
 
     #[test]

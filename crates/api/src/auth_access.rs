@@ -5,11 +5,16 @@
 use crate::error::ApiError;
 use axum::http::StatusCode;
 
-/// What an operation needs.
+/// What an operation needs. The collection's *extras* (Qdrant's word) are its snapshots and
+/// payload indexes: a points-only token (`prw`) reads and writes points but not those.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Read,
+    /// Reading snapshots (list, download).
+    ReadExtras,
     Write,
+    /// Creating or deleting snapshots and payload indexes.
+    WriteExtras,
     Manage,
 }
 
@@ -20,11 +25,22 @@ pub enum Access {
     Collections(Vec<CollectionAccess>),
 }
 
-/// One collection of a collection-scoped token (`access: "r"` or `"rw"`).
+/// One collection of a collection-scoped token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectionAccess {
     pub collection: String,
-    pub write: bool,
+    pub mode: CollectionMode,
+}
+
+/// The `access` of one collection of a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectionMode {
+    /// `"r"`: read points and the collection's extras.
+    Read,
+    /// `"rw"`: read and write points and extras.
+    ReadWrite,
+    /// `"prw"`: read and write points only (no snapshots, no payload indexes).
+    PointsReadWrite,
 }
 
 fn forbidden(message: impl Into<String>) -> ApiError {
@@ -54,11 +70,15 @@ impl Access {
         let Some(entry) = list.iter().find(|a| a.collection == name) else {
             return Err(forbidden(format!("Access to collection {name} is required")));
         };
-        match level {
-            Level::Read => Ok(()),
-            Level::Write if entry.write => Ok(()),
-            Level::Write => Err(forbidden(format!("Write access to collection {name} is required"))),
-            Level::Manage => Err(forbidden("Manage access for this operation is required")),
+        let points_only = || Err(forbidden(format!("Only points access is allowed for collection {name}")));
+        let write_needed = || Err(forbidden(format!("Write access to collection {name} is required")));
+        match (level, entry.mode) {
+            (Level::Manage, _) => Err(forbidden("Manage access for this operation is required")),
+            (Level::ReadExtras | Level::WriteExtras, CollectionMode::PointsReadWrite) => points_only(),
+            (Level::Write | Level::WriteExtras, CollectionMode::Read) => write_needed(),
+            (Level::Read | Level::ReadExtras, _)
+            | (Level::Write, CollectionMode::ReadWrite | CollectionMode::PointsReadWrite)
+            | (Level::WriteExtras, CollectionMode::ReadWrite) => Ok(()),
         }
     }
 
@@ -69,8 +89,10 @@ impl Access {
 
     fn check_mode(manage: bool, level: Level) -> Result<(), ApiError> {
         match (manage, level) {
-            (true, _) | (false, Level::Read) => Ok(()),
-            (false, Level::Write | Level::Manage) => Err(forbidden("Global manage access is required")),
+            (true, _) | (false, Level::Read | Level::ReadExtras) => Ok(()),
+            (false, Level::Write | Level::WriteExtras | Level::Manage) => {
+                Err(forbidden("Global manage access is required"))
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! JSON Web Tokens of `service.jwt_rbac` (Qdrant's RBAC): HS256 only, signed with the API key,
 //! verified with `hmac` + `sha2` in constant time. Claims: `exp` (required; 30 s of leeway for
-//! clock skew), `access` (`"r"`, `"m"`, or `[{collection, access: "r" | "rw"}]`; absent: manage),
+//! clock skew), `access` (`"r"`, `"m"`, or `[{collection, access: "r" | "rw" | "prw"}]`; absent:
+//! manage; `prw` reads and writes points only),
 //! `value_exists` (a point of a collection must match every key/value pair). Other claims
 //! (`sub`, `subject`, …) are ignored.
 //!
@@ -9,7 +10,7 @@
 //! is refused with 403; claims that break a rule (a collection twice, a `payload` restriction)
 //! with 401.
 
-use crate::auth_access::{Access, CollectionAccess, Refusal};
+use crate::auth_access::{Access, CollectionAccess, CollectionMode, Refusal};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
@@ -79,17 +80,19 @@ enum GlobalMode {
 }
 
 #[derive(Deserialize)]
-enum CollectionMode {
+enum RawCollectionMode {
     #[serde(rename = "r")]
     Read,
     #[serde(rename = "rw")]
     ReadWrite,
+    #[serde(rename = "prw")]
+    PointsReadWrite,
 }
 
 #[derive(Deserialize)]
 struct RawCollectionAccess {
     collection: String,
-    access: CollectionMode,
+    access: RawCollectionMode,
     #[serde(default)]
     payload: Option<serde_json::Value>,
 }
@@ -148,11 +151,12 @@ fn claims(raw: RawClaims) -> Result<Claims, Refusal> {
                         entry.collection
                     )));
                 }
-                let write = match entry.access {
-                    CollectionMode::Read => false,
-                    CollectionMode::ReadWrite => true,
+                let mode = match entry.access {
+                    RawCollectionMode::Read => CollectionMode::Read,
+                    RawCollectionMode::ReadWrite => CollectionMode::ReadWrite,
+                    RawCollectionMode::PointsReadWrite => CollectionMode::PointsReadWrite,
                 };
-                out.push(CollectionAccess { collection: entry.collection, write });
+                out.push(CollectionAccess { collection: entry.collection, mode });
             }
             Access::Collections(out)
         }
@@ -192,12 +196,13 @@ mod tests {
 
     #[test]
     fn collection_access_claims() {
-        let claims =
-            json!({"exp": NOW, "access": [{"collection": "a", "access": "rw"}, {"collection": "b", "access": "r"}]});
+        let claims = json!({"exp": NOW, "access": [{"collection": "a", "access": "rw"},
+            {"collection": "b", "access": "r"}, {"collection": "c", "access": "prw"}]});
         let decoded = decode(&token(claims), b"secret", NOW).unwrap().unwrap();
         let expected = Access::Collections(vec![
-            CollectionAccess { collection: "a".into(), write: true },
-            CollectionAccess { collection: "b".into(), write: false },
+            CollectionAccess { collection: "a".into(), mode: CollectionMode::ReadWrite },
+            CollectionAccess { collection: "b".into(), mode: CollectionMode::Read },
+            CollectionAccess { collection: "c".into(), mode: CollectionMode::PointsReadWrite },
         ]);
         assert_eq!(decoded.access, expected);
         let twice =

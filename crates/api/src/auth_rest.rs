@@ -21,7 +21,8 @@ pub(crate) enum Rule {
     Open,
     /// Any valid key (unknown paths: they answer 404 / 405 once the caller is known).
     Authenticated,
-    /// A listing of collections or aliases: filtered by the caller's access.
+    /// Any valid key; the answer shows only the collections the caller may read (the listings of
+    /// collections and aliases, telemetry, issues).
     Listing,
     /// An operation on no collection in particular.
     Global(Level),
@@ -38,12 +39,9 @@ pub(crate) fn rule(method: &Method, path: Option<&str>) -> Rule {
     let rest = path.strip_prefix("/collections/{name}");
     match (path, rest) {
         ("/" | "/healthz" | "/livez" | "/readyz" | "/dashboard" | "/dashboard/{asset}", _) => Rule::Open,
-        ("/collections" | "/aliases", _) => Rule::Listing,
-        (
-            "/metrics" | "/cluster" | "/cluster/map" | "/cluster/metadata/keys" | "/cluster/telemetry" | "/telemetry",
-            _,
-        ) => Global(Read),
-        ("/issues", _) if read => Global(Read),
+        ("/collections" | "/aliases" | "/telemetry" | "/cluster/telemetry", _) => Rule::Listing,
+        ("/issues", _) if read => Rule::Listing,
+        ("/metrics" | "/cluster" | "/cluster/map" | "/cluster/metadata/keys", _) => Global(Read),
         (
             "/cluster/metadata/keys/{key}" | "/cluster/peer/{peer_id}/drain" | "/snapshots" | "/snapshots/{snapshot}",
             _,
@@ -56,7 +54,7 @@ pub(crate) fn rule(method: &Method, path: Option<&str>) -> Rule {
 }
 
 fn collection_rule(method: &Method, rest: &str) -> Rule {
-    use Level::{Manage, Read, Write};
+    use Level::{Manage, Read, ReadExtras, Write, WriteExtras};
     let read = method == Method::GET || method == Method::HEAD;
     let level = match rest {
         "/snapshots/recover"
@@ -68,16 +66,16 @@ fn collection_rule(method: &Method, rest: &str) -> Rule {
         | "/shards/{shard_id}/snapshots"
         | "/shards/{shard_id}/snapshots/{snapshot}" => {
             if read {
-                Read
+                ReadExtras
             } else {
-                Write
+                WriteExtras
             }
         }
+        // Streaming a shard's snapshot needs what creating one does (Qdrant's table: write).
+        "/shards/{shard_id}/snapshot" | "/index" | "/index/{field}" => WriteExtras,
         "/shards" if read => Read,
         "/points" if method == Method::PUT => Write,
-        "/index"
-        | "/index/{field}"
-        | "/points/delete"
+        "/points/delete"
         | "/points/vectors"
         | "/points/vectors/delete"
         | "/points/payload"
@@ -87,7 +85,6 @@ fn collection_rule(method: &Method, rest: &str) -> Rule {
         "/exists"
         | "/aliases"
         | "/shards/{shard_id}/digest"
-        | "/shards/{shard_id}/snapshot"
         | "/points"
         | "/points/{id}"
         | "/points/scroll"
@@ -150,6 +147,15 @@ pub(crate) async fn authorize(State(auth): State<Arc<Auth>>, request: Request, n
 /// The caller's access as the middleware left it (`None`: no key is configured).
 pub(crate) type Caller = Option<axum::Extension<Access>>;
 
+/// Whether the caller's access is global (no key configured, a key, a global token): what a
+/// collection-scoped token may not see of the process and the cluster is left out for it.
+pub(crate) fn is_global(caller: &Caller) -> bool {
+    match caller {
+        Some(axum::Extension(access)) => access.check_global(Level::Read).is_ok(),
+        None => true,
+    }
+}
+
 /// Whether the caller may read collection `name` (listings, `with_lookup`).
 pub(crate) fn check_read(caller: &Caller, name: &str) -> Result<(), ApiError> {
     match caller {
@@ -161,7 +167,7 @@ pub(crate) fn check_read(caller: &Caller, name: &str) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Level::{Manage, Read, Write};
+    use Level::{Manage, Read, ReadExtras, Write, WriteExtras};
     use Rule::{Collection, Global, Listing, Open};
 
     #[test]
@@ -186,15 +192,21 @@ mod tests {
             (post, "/collections/{name}/points", Collection(Read)),
             (post, "/collections/{name}/points/query", Collection(Read)),
             (post, "/collections/{name}/points/payload", Collection(Write)),
-            (put, "/collections/{name}/index", Collection(Write)),
-            (post, "/collections/{name}/snapshots", Collection(Write)),
-            (get, "/collections/{name}/snapshots/{snapshot}", Collection(Read)),
+            (put, "/collections/{name}/index", Collection(WriteExtras)),
+            (post, "/collections/{name}/snapshots", Collection(WriteExtras)),
+            (get, "/collections/{name}/snapshots/{snapshot}", Collection(ReadExtras)),
             (put, "/collections/{name}/snapshots/recover", Collection(Manage)),
             (post, "/collections/{name}/snapshots/upload", Collection(Manage)),
             (get, "/snapshots", Global(Read)),
             (post, "/snapshots", Global(Manage)),
             (get, "/cluster", Global(Read)),
-            (get, "/cluster/telemetry", Global(Read)),
+            (get, "/cluster/telemetry", Listing),
+            (get, "/telemetry", Listing),
+            (get, "/issues", Listing),
+            (&Method::DELETE, "/issues", Global(Manage)),
+            (get, "/collections/{name}/shards/{shard_id}/snapshot", Collection(WriteExtras)),
+            (get, "/collections/{name}/shards/{shard_id}/snapshots", Collection(ReadExtras)),
+            (get, "/collections/{name}/optimizations", Collection(Read)),
             (post, "/cluster/recover", Global(Manage)),
             (get, "/cluster/peer/{peer_id}/drain", Global(Read)),
             (post, "/cluster/peer/{peer_id}/drain", Global(Manage)),

@@ -2,6 +2,7 @@
 //! `GET`/`DELETE /issues` and `GET /collections/{c}/optimizations`.
 
 use crate::AppState;
+use crate::auth_rest::{Caller, check_read, is_global};
 use crate::error::ApiError;
 use crate::extract::{Params, Started};
 use crate::response::ok;
@@ -57,13 +58,16 @@ fn fxhash(s: &str) -> u64 {
     s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
 }
 
-async fn telemetry(State(s): State<AppState>, Params(p): Params<TelemetryParams>, t: Started) -> Reply {
+/// `GET /telemetry`. A collection-scoped token sees its collections and the build, not the
+/// cluster nor the request counters (as Qdrant collects telemetry for such a token).
+async fn telemetry(State(s): State<AppState>, Params(p): Params<TelemetryParams>, caller: Caller, t: Started) -> Reply {
     let level = p.details_level.unwrap_or(0);
     let anonymize = p.anonymize.unwrap_or(false);
     let views: Vec<View> = s
         .node
         .collections()
         .iter()
+        .filter(|c| check_read(&caller, c.name()).is_ok())
         .map(|c| View {
             name: c.name().to_string(),
             points: c.points_count(),
@@ -81,13 +85,15 @@ async fn telemetry(State(s): State<AppState>, Params(p): Params<TelemetryParams>
         Some(_) if level >= 1 => cluster_telemetry(&s.node, level)?,
         Some(_) => json!({"enabled": true}),
     };
-    let result = json!({
+    let mut result = json!({
         "id": s.node.peer_id().to_string(),
         "app": crate::telemetry_app::app(s.version, &s.app, level),
         "collections": collections,
-        "cluster": cluster,
-        "requests": s.metrics.telemetry(),
     });
+    if is_global(&caller) {
+        result["cluster"] = cluster;
+        result["requests"] = s.metrics.telemetry();
+    }
     Ok(ok(t.0, result))
 }
 
@@ -104,20 +110,36 @@ struct ClusterTelemetryParams {
 /// Qdrant's default `timeout` of `GET /cluster/telemetry`.
 const CLUSTER_TELEMETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// `GET /cluster/telemetry` (Qdrant's `DistributedTelemetryData`).
+/// `GET /cluster/telemetry` (Qdrant's `DistributedTelemetryData`). A collection-scoped token
+/// sees its collections and no `cluster` object.
 async fn cluster_telemetry_route(
     State(s): State<AppState>,
     Params(p): Params<ClusterTelemetryParams>,
+    caller: Caller,
     t: Started,
 ) -> Reply {
     let _details_level = p.details_level;
     let timeout = crate::wire::seconds(p.timeout)?.unwrap_or(CLUSTER_TELEMETRY_TIMEOUT);
-    let telemetry = s.node.cluster_telemetry(timeout).await;
+    let mut telemetry = s.node.cluster_telemetry(timeout).await;
+    telemetry.collections.retain(|name, _| check_read(&caller, name).is_ok());
+    if !is_global(&caller) {
+        telemetry.cluster = None;
+    }
     Ok(ok(t.0, telemetry))
 }
 
-async fn issues(State(s): State<AppState>, t: Started) -> Reply {
-    Ok(ok(t.0, json!({ "issues": s.node.issues() })))
+/// `GET /issues`. A collection-scoped token sees the issues of its collections only.
+async fn issues(State(s): State<AppState>, caller: Caller, t: Started) -> Reply {
+    let mut issues = s.node.issues();
+    if !is_global(&caller) {
+        issues.retain(|issue| issue_collection(issue).is_some_and(|name| check_read(&caller, name).is_ok()));
+    }
+    Ok(ok(t.0, json!({ "issues": issues })))
+}
+
+/// The collection an issue is about: the second part of its id (`UNINDEXED_FIELD/{collection}/{key}`).
+fn issue_collection(issue: &Value) -> Option<&str> {
+    issue["id"].as_str()?.split('/').nth(1)
 }
 
 async fn clear_issues(State(s): State<AppState>, t: Started) -> Reply {

@@ -37,7 +37,7 @@ pub(crate) struct Grant {
 /// The rule of the gRPC method at `path` (`/package.Service/Method`). Unknown methods need
 /// manage access (closed by default).
 pub(crate) fn rule(path: &str) -> Rule {
-    use Level::{Manage, Read, Write};
+    use Level::{Manage, Read, ReadExtras, WriteExtras};
     use Rule::{Collection, Global, Listing};
     let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
     match (service, method) {
@@ -50,8 +50,8 @@ pub(crate) fn rule(path: &str) -> Rule {
         ("qdrant.Collections", _) => Collection(Manage),
         ("qdrant.Snapshots", "ListFull") => Global(Read),
         ("qdrant.Snapshots", "CreateFull" | "DeleteFull") => Global(Manage),
-        ("qdrant.Snapshots", "List") => Collection(Read),
-        ("qdrant.Snapshots", "Create" | "Delete") => Collection(Write),
+        ("qdrant.Snapshots", "List") => Collection(ReadExtras),
+        ("qdrant.Snapshots", "Create" | "Delete") => Collection(WriteExtras),
         ("qdrant.Points", m) => Collection(points_level(m)),
         _ => Global(Manage),
     }
@@ -77,7 +77,8 @@ fn points_level(method: &str) -> Level {
         | "SearchMatrixPairs"
         | "SearchMatrixOffsets" => Level::Read,
         "Upsert" | "Delete" | "UpdateVectors" | "DeleteVectors" | "SetPayload" | "OverwritePayload"
-        | "DeletePayload" | "ClearPayload" | "CreateFieldIndex" | "DeleteFieldIndex" | "UpdateBatch" => Level::Write,
+        | "DeletePayload" | "ClearPayload" | "UpdateBatch" => Level::Write,
+        "CreateFieldIndex" | "DeleteFieldIndex" => Level::WriteExtras,
         _ => Level::Manage,
     }
 }
@@ -316,7 +317,7 @@ pub(crate) fn sees<T>(request: &Request<T>, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Level::{Manage, Read, Write};
+    use Level::{Manage, Read, ReadExtras, Write, WriteExtras};
     use Rule::{Collection, Global, Listing, Open};
 
     #[test]
@@ -333,7 +334,10 @@ mod tests {
             ("/qdrant.Points/Upsert", Collection(Write)),
             ("/qdrant.Points/Query", Collection(Read)),
             ("/qdrant.Points/CreateVectorName", Collection(Manage)),
-            ("/qdrant.Snapshots/Create", Collection(Write)),
+            ("/qdrant.Snapshots/Create", Collection(WriteExtras)),
+            ("/qdrant.Snapshots/List", Collection(ReadExtras)),
+            ("/qdrant.Points/CreateFieldIndex", Collection(WriteExtras)),
+            ("/qdrant.Points/Get", Collection(Read)),
             ("/qdrant.Snapshots/CreateFull", Global(Manage)),
             ("/qdrant.Snapshots/ListFull", Global(Read)),
             ("/qdrant.Unknown/Method", Global(Manage)),

@@ -158,9 +158,9 @@ fn compile_field(
         kinds.push(FieldKind::IsNull(*b));
     }
     if kinds.is_empty() {
+        // Qdrant's words (its validator's message), with the key this condition names.
         return Err(TypesError::Validation(format!(
-            "Field condition on key \"{key}\": at least one of match, range, geo_bounding_box, \
-             geo_radius, geo_polygon, values_count, is_empty, is_null must be specified"
+            "Field condition on key \"{key}\": At least one field condition must be specified"
         )));
     }
     Ok(FieldCheck { path, kinds })

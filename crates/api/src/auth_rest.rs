@@ -43,7 +43,7 @@ pub(crate) fn rule(method: &Method, path: Option<&str>) -> Rule {
             "/metrics" | "/cluster" | "/cluster/map" | "/cluster/metadata/keys" | "/cluster/telemetry" | "/telemetry",
             _,
         ) => Global(Read),
-        ("/issues", _) if read => Global(Read),
+        ("/issues" | "/locks", _) if read => Global(Read),
         (
             "/cluster/metadata/keys/{key}" | "/cluster/peer/{peer_id}/drain" | "/snapshots" | "/snapshots/{snapshot}",
             _,

@@ -54,12 +54,12 @@ fn check_compatible(source: &CollectionConfig, target: &CreateCollection) -> Res
             )));
         }
     }
-    if let Some(target_sparse) = &target.sparse_vectors {
-        if let Some(name) = source.params.sparse_vectors.keys().find(|name| !target_sparse.contains_key(*name)) {
-            return Err(NodeError::BadInput(format!(
-                "Sparse vector `{name}` of the source collection is not configured"
-            )));
-        }
+    let unconfigured = target
+        .sparse_vectors
+        .as_ref()
+        .and_then(|target_sparse| source.params.sparse_vectors.keys().find(|name| !target_sparse.contains_key(*name)));
+    if let Some(name) = unconfigured {
+        return Err(NodeError::BadInput(format!("Sparse vector `{name}` of the source collection is not configured")));
     }
     Ok(())
 }

@@ -96,10 +96,9 @@ impl Node {
     /// Fills each group's `lookup` with the point of `lookup.collection` whose id is its key.
     async fn look_up(&self, lookup: &GroupLookup, groups: &mut [PointGroup]) -> Result<()> {
         // A missing lookup collection is the caller's mistake (404), named in Qdrant's words.
-        self.resolve(&lookup.collection).map_err(|e| match e {
-            NodeError::NotFound(_) => NodeError::NotFound(format!("Collection {} not found", lookup.collection)),
-            other => other,
-        })?;
+        if let Err(NodeError::NotFound(_)) = self.resolve(&lookup.collection) {
+            return Err(NodeError::NotFound(format!("Collection {} not found", lookup.collection)));
+        }
         let ids: Vec<PointId> = groups.iter().filter_map(|g| key_as_id(&g.id)).collect();
         let records = if ids.is_empty() {
             Vec::new()

@@ -5,19 +5,11 @@
 
 use crate::error::{NodeError, Result};
 use crate::node::Node;
+use crate::registers::Locks;
 use quiver_types::ops::UpdateOperation;
-use serde::{Deserialize, Serialize};
 
 /// The message of a refusal when the lock was set without one (Qdrant's text).
 const DEFAULT_LOCK_MESSAGE: &str = "Write operations are forbidden";
-
-/// The lock setting (`LocksOption` on the wire).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Locks {
-    pub write: bool,
-    #[serde(default)]
-    pub error_message: Option<String>,
-}
 
 /// Whether `op` adds data, which the write lock forbids (deletions and clears stay allowed).
 fn adds_data(op: &UpdateOperation) -> bool {

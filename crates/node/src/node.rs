@@ -44,7 +44,7 @@ pub struct Node {
     pub(crate) keeper_starts:
         parking_lot::Mutex<HashMap<(String, quiver_types::ShardId, PeerId, PeerId), tokio::time::Instant>>,
     /// The write lock of `POST /locks` (this node only, not kept across restarts).
-    pub(crate) locks: parking_lot::Mutex<crate::locks::Locks>,
+    pub(crate) locks: parking_lot::Mutex<crate::registers::Locks>,
 }
 
 impl Node {

@@ -189,13 +189,13 @@ def test_multivector_bad_input_is_refused(rest, collection_name):
         json={"vectors": {"m": {"size": 2, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}, "p": {"size": 2, "distance": "Dot"}}},
     )
     base = f"/collections/{collection_name}/points"
-    for vector, needle in (
-        ({"m": [1.0, 2.0]}, "is a multivector"),
-        ({"m": []}, "at least one vector"),
-        ({"m": [[1.0, 2.0], [1.0]]}, "dimension"),
-        ({"p": [[1.0, 2.0]]}, "not a multivector"),
+    for vector, status, needle in (
+        ({"m": []}, 400, "Vector dimension error: expected dim: 2, got 0"),
+        ({"m": [[1.0, 2.0], [1.0]]}, 422, "all vectors must have the same dimension"),
+        ({"m": [[1.0, 2.0], []]}, 422, "all vectors must be non-empty"),
+        ({"p": [[1.0, 2.0]]}, 400, "not a multivector"),
     ):
-        assert_error(rest.put(base + "?wait=true", json={"points": [{"id": 1, "vector": vector}]}), 400, needle)
+        assert_error(rest.put(base + "?wait=true", json={"points": [{"id": 1, "vector": vector}]}), status, needle)
     assert rest.ok("POST", base + "/count", json={"exact": True})["count"] == 0
     assert_error(rest.post(base + "/query", json={"query": [[1.0, 2.0, 3.0]], "using": "m"}), 400, "dimension")
     assert_error(rest.post(base + "/query", json={"query": [[1.0, 2.0]], "using": "p"}), 400, "not a multivector")

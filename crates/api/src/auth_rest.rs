@@ -42,6 +42,7 @@ pub(crate) fn rule(method: &Method, path: Option<&str>) -> Rule {
         ("/collections" | "/aliases" | "/telemetry" | "/cluster/telemetry", _) => Rule::Listing,
         ("/issues", _) if read => Rule::Listing,
         ("/metrics" | "/cluster" | "/cluster/map" | "/cluster/metadata/keys", _) => Global(Read),
+        ("/locks", _) if read => Global(Read),
         (
             "/cluster/metadata/keys/{key}" | "/cluster/peer/{peer_id}/drain" | "/snapshots" | "/snapshots/{snapshot}",
             _,

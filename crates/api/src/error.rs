@@ -45,7 +45,7 @@ impl From<NodeError> for ApiError {
             NodeError::BadInput(_) | NodeError::BadRequest(_) | NodeError::ChecksumMismatch { .. } => {
                 StatusCode::BAD_REQUEST
             }
-            NodeError::Forbidden(_) => StatusCode::FORBIDDEN,
+            NodeError::Forbidden(_) | NodeError::Locked(_) => StatusCode::FORBIDDEN,
             NodeError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             NodeError::NotFound(_) => StatusCode::NOT_FOUND,
             NodeError::AlreadyExists(_) => StatusCode::CONFLICT,

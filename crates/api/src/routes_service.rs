@@ -2,13 +2,14 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{OptionalJsonBody, Params, Started};
+use crate::extract::{JsonBody, OptionalJsonBody, Params, Started};
 use crate::response::ok;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use quiver_node::Locks;
 use serde::Deserialize;
 
 /// The `title` of `GET /` and of the gRPC health check.
@@ -21,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/livez", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/locks", get(get_locks).post(post_locks))
         .route("/cluster", get(cluster))
         .route("/cluster/recover", post(recover))
         .route("/cluster/peer/{peer_id}", delete(remove_peer))
@@ -73,6 +75,15 @@ pub(crate) async fn metrics(State(state): State<AppState>, Params(p): Params<Met
         Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response(),
         Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("metrics failed: {e}")).into_response(),
     }
+}
+
+async fn get_locks(State(state): State<AppState>, started: Started) -> Reply {
+    Ok(ok(started.0, state.node.locks()))
+}
+
+/// `POST /locks`: answers the setting it replaced (Qdrant's behaviour).
+async fn post_locks(State(state): State<AppState>, started: Started, JsonBody(locks): JsonBody<Locks>) -> Reply {
+    Ok(ok(started.0, state.node.set_locks(locks)))
 }
 
 async fn cluster(State(state): State<AppState>, started: Started) -> Reply {

@@ -75,11 +75,12 @@ pub fn prepare_vectors(config: &CollectionConfig, vectors: &mut NamedVectors) ->
         match vector {
             Vector::Dense(values) => {
                 let params = dense_params(config, name)?;
-                if params.multivector_config.is_some() && values.is_empty() {
-                    return Err(bad(format!("multivector `{name}` must hold at least one vector")));
-                }
-                if params.multivector_config.is_some() {
-                    return Err(bad(format!("vector `{name}` is a multivector: expected a list of vectors")));
+                if params.multivector_config.is_some() && !values.is_empty() {
+                    // As Qdrant: one plain vector given for a multivector is a multivector of one.
+                    let mut rows = vec![std::mem::take(values)];
+                    prepare_multi(name, params, &mut rows)?;
+                    *vector = Vector::Multi(rows);
+                    continue;
                 }
                 prepare_dense(params, values)?;
             }
@@ -130,11 +131,11 @@ pub fn check_operation_shape(op: &UpdateOperation) -> Result<()> {
     match op {
         UpdateOperation::Upsert { points, update_filter, .. } => {
             check_filter(update_filter.as_ref())?;
-            points.iter().try_for_each(|p| check_sparse_shapes(&p.vectors))
+            points.iter().enumerate().try_for_each(|(i, p)| check_vector_shapes(i, &p.vectors))
         }
         UpdateOperation::UpdateVectors { points, update_filter } => {
             check_filter(update_filter.as_ref())?;
-            points.iter().try_for_each(|p| check_sparse_shapes(&p.vectors))
+            points.iter().enumerate().try_for_each(|(i, p)| check_vector_shapes(i, &p.vectors))
         }
         UpdateOperation::Delete { selector }
         | UpdateOperation::ClearPayload { selector }
@@ -152,12 +153,30 @@ pub fn check_operation_shape(op: &UpdateOperation) -> Result<()> {
     }
 }
 
-/// Sparse vectors whose indices and values disagree in length or repeat an index.
-fn check_sparse_shapes(vectors: &NamedVectors) -> Result<()> {
+/// The shape faults of the `point`-th point's vectors that Qdrant's body validation refuses
+/// (422): sparse vectors whose indices and values disagree in length or repeat an index, and
+/// multivectors holding an empty vector or vectors of different dimensions.
+fn check_vector_shapes(point: usize, vectors: &NamedVectors) -> Result<()> {
     vectors.iter().try_for_each(|(_, vector)| match vector {
         Vector::Sparse(sparse) => Ok(sparse.validate()?),
-        Vector::Dense(_) | Vector::Multi(_) => Ok(()),
+        Vector::Multi(rows) => check_multi_shape(point, rows),
+        Vector::Dense(_) => Ok(()),
     })
+}
+
+fn check_multi_shape(point: usize, rows: &[Vec<f32>]) -> Result<()> {
+    let invalid = |issue: String| CollectionError::Validation(format!("points[{point}].vector.?.data: {issue}"));
+    if rows.iter().any(|row| row.is_empty()) {
+        return Err(invalid("all vectors must be non-empty".into()));
+    }
+    let expected = rows.first().map_or(0, Vec::len);
+    match rows.iter().position(|row| row.len() != expected) {
+        Some(at) => Err(invalid(format!(
+            "all vectors must have the same dimension, found vector with dimension {} at position {at}, expected {expected}",
+            rows[at].len()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Validates `op` against `config` and prepares its vectors.

@@ -187,6 +187,7 @@ fn remote_refusal(e: crate::error::NodeError) -> CollectionError {
         | NodeError::AlreadyExists(_)
         | NodeError::StandaloneMode
         | NodeError::Forbidden(_)
+        | NodeError::Locked(_)
         | NodeError::ChecksumMismatch { .. }
         | NodeError::RateLimited { .. }
         | NodeError::Service(_)) => CollectionError::Service(e.to_string()),

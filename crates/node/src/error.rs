@@ -32,6 +32,9 @@ pub enum NodeError {
     /// 403 `Forbidden: `.
     #[error("Forbidden: {0}")]
     Forbidden(String),
+    /// 403 while the write lock of `POST /locks` is set.
+    #[error("Storage locked: {0}")]
+    Locked(String),
     /// 400: a snapshot's sha256 differs from the one the client gave.
     #[error("Checksum mismatch: expected {expected}, actual {actual}")]
     ChecksumMismatch { expected: String, actual: String },
@@ -64,6 +67,7 @@ impl NodeError {
             | NodeError::NotFound(_)
             | NodeError::AlreadyExists(_)
             | NodeError::Forbidden(_)
+            | NodeError::Locked(_)
             | NodeError::ChecksumMismatch { .. }
             | NodeError::StandaloneMode
             | NodeError::RemovedFromCluster(_) => false,

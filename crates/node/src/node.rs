@@ -43,6 +43,8 @@ pub struct Node {
     /// target) (`keeper.rs`).
     pub(crate) keeper_starts:
         parking_lot::Mutex<HashMap<(String, quiver_types::ShardId, PeerId, PeerId), tokio::time::Instant>>,
+    /// The write lock of `POST /locks` (this node only, not kept across restarts).
+    pub(crate) locks: parking_lot::Mutex<crate::registers::Locks>,
 }
 
 impl Node {

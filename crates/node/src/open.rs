@@ -81,6 +81,7 @@ impl Node {
             transfers: Default::default(),
             telemetry: Default::default(),
             keeper_starts: Default::default(),
+            locks: Default::default(),
         })
     }
 }

@@ -71,17 +71,20 @@ impl Examples<'_> {
             VectorInput::Sparse(v) => Ok(Vector::Sparse(v.clone())),
             VectorInput::Multi(v) => Ok(Vector::Multi(v.clone())),
             VectorInput::Point(id) => {
+                // As Qdrant: a missing point (404) is reported before an unknown vector name (400).
                 let name = &self.lookup.vector;
-                let with_vector = WithVector::Names(vec![name.clone()]);
-                let record = self.lookup.collection.retrieve(vec![*id], WithPayload::Bool(false), with_vector).await?;
+                let collection = &self.lookup.collection;
+                let record = collection.retrieve(vec![*id], WithPayload::Bool(false), WithVector::Bool(true)).await?;
                 let record = record
                     .into_iter()
                     .next()
                     .ok_or_else(|| NodeError::NotFound(format!("No point with id {id} found")))?;
-                record
-                    .vector
-                    .and_then(|v| v.into_named().remove(name))
-                    .ok_or_else(|| NodeError::BadInput(format!("point {id} has no vector named `{name}`")))
+                if let Some(vector) = record.vector.and_then(|v| v.into_named().remove(name)) {
+                    return Ok(vector);
+                }
+                // Selecting the name alone refuses a name the collection does not have.
+                collection.retrieve(vec![*id], WithPayload::Bool(false), WithVector::Names(vec![name.clone()])).await?;
+                Err(NodeError::BadInput(format!("point {id} has no vector named `{name}`")))
             }
         }
     }

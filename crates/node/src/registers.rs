@@ -1,6 +1,8 @@
-//! Registers a node keeps beside its collections: strict mode's rate limit buckets and the
-//! issues noticed while serving (`strict.rs` and `issues.rs` hold the logic).
+//! Registers a node keeps beside its collections: strict mode's rate limit buckets, the
+//! issues noticed while serving and the write lock (`strict.rs`, `issues.rs` and `locks.rs`
+//! hold the logic).
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -52,4 +54,12 @@ impl RateLimits {
         let missing = 1.0 - bucket.tokens;
         Err((missing * 60.0 / per_minute.max(f64::MIN_POSITIVE)).ceil().max(1.0) as u64)
     }
+}
+
+/// The write lock setting of `POST /locks` (`LocksOption` on the wire).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Locks {
+    pub write: bool,
+    #[serde(default)]
+    pub error_message: Option<String>,
 }

@@ -132,8 +132,14 @@ impl Node {
     ) -> Result<bool> {
         validate_name(name)?;
         validate_create(&request)?;
+        self.check_write_lock()?;
+        let source = self.init_from_source(&request)?;
         if self.cluster().is_some() {
-            return self.create_collection_in_cluster(name, request, timeout).await;
+            let created = self.create_collection_in_cluster(name, request, timeout).await?;
+            if let Some(source) = source {
+                self.start_init_from(source, name);
+            }
+            return Ok(created);
         }
         let _meta = self.meta_lock.lock().await;
         if self.collections.read().contains_key(name) {
@@ -150,6 +156,9 @@ impl Node {
             .await
             .map_err(|e| NodeError::Service(format!("create collection task: {e}")))??;
         self.collections.write().insert(name.to_string(), Arc::new(collection));
+        if let Some(source) = source {
+            self.start_init_from(source, name);
+        }
         Ok(true)
     }
 

@@ -95,10 +95,12 @@ fn key_as_id(key: &Value) -> Option<PointId> {
 impl Node {
     /// Fills each group's `lookup` with the point of `lookup.collection` whose id is its key.
     async fn look_up(&self, lookup: &GroupLookup, groups: &mut [PointGroup]) -> Result<()> {
+        // A missing lookup collection is the caller's mistake (404), named in Qdrant's words.
+        if let Err(NodeError::NotFound(_)) = self.resolve(&lookup.collection) {
+            return Err(NodeError::NotFound(format!("Collection {} not found", lookup.collection)));
+        }
         let ids: Vec<PointId> = groups.iter().filter_map(|g| key_as_id(&g.id)).collect();
         let records = if ids.is_empty() {
-            // Still resolve the collection: a missing one is the caller's mistake (404).
-            self.resolve(&lookup.collection)?;
             Vec::new()
         } else {
             let (payload, vector) = (lookup.with_payload.clone(), lookup.with_vector.clone());

@@ -35,7 +35,7 @@ pub struct MatrixPair {
     pub score: f32,
 }
 
-/// The sampled ids (in sample order) and the pairs among them.
+/// The sampled ids (in id order) and the pairs among them.
 #[derive(Debug, Clone, Default)]
 pub struct DistanceMatrix {
     pub ids: Vec<PointId>,
@@ -101,9 +101,16 @@ impl Node {
             collection.scroll(scroll, request.shard_key.as_ref()).await?.points.into_iter().map(|r| r.id).collect();
         ids.shuffle(&mut rand::rng());
         ids.truncate(sample);
+        if ids.len() < 2 {
+            // No pair to score: Qdrant answers with an empty matrix (no ids either).
+            return Ok(DistanceMatrix::default());
+        }
+        // The sample is reported in id order, as Qdrant does, so rows are deterministic.
+        ids.sort_unstable();
         let with_vector = WithVector::Names(vec![using.clone()]);
-        let records =
+        let mut records =
             collection.retrieve(ids.clone(), WithPayload::Bool(false), with_vector, request.shard_key.as_ref()).await?;
+        records.sort_unstable_by_key(|record| record.id);
         let mut pairs = Vec::new();
         for record in records {
             let Some(vector) = record.vector.map(|v| v.into_named()).and_then(|mut v| v.remove(&using)) else {

@@ -24,6 +24,7 @@ impl Node {
         shard_key: Option<&ShardKeySelector>,
         wait: bool,
     ) -> Result<UpdateResult> {
+        self.check_write_lock_for(&op)?;
         self.admitted(name, Traffic::Write, async {
             let collection = self.resolve(name)?;
             self.check_update(&collection, &op).await?;

@@ -42,6 +42,7 @@ fn classify(e: &NodeError) -> Outcome {
         | NodeError::NotFound(_)
         | NodeError::AlreadyExists(_)
         | NodeError::Forbidden(_)
+        | NodeError::Locked(_)
         | NodeError::ChecksumMismatch { .. }
         | NodeError::StandaloneMode
         | NodeError::RemovedFromCluster(_) => Outcome::Failed(e.to_string()),

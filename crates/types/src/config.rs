@@ -534,6 +534,9 @@ impl CollectionConfig {
             if diff.on_disk.is_some() {
                 params.on_disk = diff.on_disk;
             }
+            if diff.memory.is_some() {
+                params.memory = diff.memory;
+            }
             if let Some(q) = &diff.quantization_config {
                 // `"Disabled"` removes the vector's own setting (the collection's applies again).
                 let path = crate::validation::vector_field_path(name, "quantization_config");

@@ -10,7 +10,7 @@
 
 use crate::TypesError;
 use crate::config::{
-    CreateCollection, HnswConfigDiff, OptimizersConfigDiff, UpdateCollection, VectorsConfig, WalConfigDiff,
+    CreateCollection, HnswConfigDiff, Memory, OptimizersConfigDiff, UpdateCollection, VectorsConfig, WalConfigDiff,
 };
 use crate::strict_mode::StrictModeConfig;
 use crate::validation::{at_least, between};
@@ -90,12 +90,35 @@ fn vector_hnsw(vectors: &VectorsConfig) -> Result<(), TypesError> {
     }
 }
 
+/// Dense vector storage and payload storage have no heap-resident variant: Qdrant refuses their
+/// `pinned` placement (422) at creation and update alike.
+fn storage_memory(path: &str, memory: Option<Memory>) -> Result<(), TypesError> {
+    match memory {
+        Some(Memory::Pinned) => Err(TypesError::Validation(format!(
+            "{path}: `pinned` is not supported for this storage, use `cold` or `cached`"
+        ))),
+        Some(Memory::Cold | Memory::Cached) | None => Ok(()),
+    }
+}
+
+/// The `memory` of each dense vector of a create body.
+fn vector_memory(vectors: &VectorsConfig) -> Result<(), TypesError> {
+    match vectors {
+        VectorsConfig::Single(params) => storage_memory(&vector_field_path("", "memory"), params.memory),
+        VectorsConfig::Multi(named) => named
+            .iter()
+            .try_for_each(|(name, params)| storage_memory(&vector_field_path(name, "memory"), params.memory)),
+    }
+}
+
 impl CreateCollection {
     /// Checks the numeric ranges of the body (the error holds the issue, without the
     /// `Validation error in JSON body` wrapping).
     pub fn validate_ranges(&self) -> Result<(), TypesError> {
         self.hnsw_config.iter().try_for_each(|h| h.validate("hnsw_config"))?;
         self.vectors.iter().try_for_each(vector_hnsw)?;
+        self.vectors.iter().try_for_each(vector_memory)?;
+        storage_memory("payload.memory", self.payload.and_then(|p| p.memory))?;
         self.optimizers_config.iter().try_for_each(|o| o.validate("optimizers_config"))?;
         self.wal_config.iter().try_for_each(|w| w.validate("wal_config"))?;
         strict_mode(self.strict_mode_config.as_ref())
@@ -109,7 +132,10 @@ impl UpdateCollection {
         self.hnsw_config.iter().try_for_each(|h| h.validate("hnsw_config"))?;
         for (name, diff) in self.vectors.iter().flatten() {
             diff.hnsw_config.iter().try_for_each(|h| h.validate(&vector_hnsw_path(name)))?;
+            storage_memory(&vector_field_path(name, "memory"), diff.memory)?;
         }
+        let payload = self.params.as_ref().and_then(|p| p.payload).and_then(|p| p.memory);
+        storage_memory("params.payload.memory", payload)?;
         self.optimizers_config.iter().try_for_each(|o| o.validate("optimizers_config"))?;
         strict_mode(self.strict_mode_config.as_ref())
     }
@@ -267,5 +293,23 @@ mod tests {
         let patch: UpdateCollection = serde_json::from_value(json!({"quantization_config": scalar})).unwrap();
         let issue = "quantization_config.scalar.quantile: value 0.1 invalid, must be from 0.5 to 1.0".to_string();
         assert_eq!(config.apply_update(&patch), Err(TypesError::Validation(issue)));
+    }
+
+    #[test]
+    fn pinned_vector_and_payload_storage_are_refused() {
+        use serde_json::json;
+        let pinned = "`pinned` is not supported for this storage, use `cold` or `cached`";
+        let single = json!({"vectors": {"size": 2, "distance": "Dot", "memory": "pinned"}});
+        assert_eq!(create(single), Err(format!("vectors.memory: {pinned}")));
+        let named = json!({"vectors": {"img": {"size": 2, "distance": "Dot", "memory": "pinned"}}});
+        assert_eq!(create(named), Err(format!("vectors.img.memory: {pinned}")));
+        assert_eq!(create(json!({"payload": {"memory": "pinned"}})), Err(format!("payload.memory: {pinned}")));
+        let graph_and_quantized = json!({"vectors": {"size": 2, "distance": "Dot", "memory": "cached",
+            "hnsw_config": {"memory": "pinned"}, "quantization_config": {"scalar": {"type": "int8", "memory": "pinned"}}}});
+        assert_eq!(create(graph_and_quantized), Ok(()));
+        assert_eq!(update(json!({"vectors": {"": {"memory": "pinned"}}})), Err(format!("vectors.memory: {pinned}")));
+        let payload = json!({"params": {"payload": {"memory": "pinned"}}});
+        assert_eq!(update(payload), Err(format!("params.payload.memory: {pinned}")));
+        assert_eq!(update(json!({"vectors": {"": {"memory": "cold"}}})), Ok(()));
     }
 }

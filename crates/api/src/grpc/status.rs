@@ -14,7 +14,7 @@ pub fn from_node(e: NodeError) -> Status {
     let (code, retry_after_s) = match &e {
         NodeError::BadInput(_) | NodeError::BadRequest(_) | NodeError::Validation(_) => (Code::InvalidArgument, None),
         NodeError::ChecksumMismatch { .. } => (Code::DataLoss, None),
-        NodeError::Forbidden(_) => (Code::PermissionDenied, None),
+        NodeError::Forbidden(_) | NodeError::Locked(_) => (Code::PermissionDenied, None),
         NodeError::NotFound(_) => (Code::NotFound, None),
         NodeError::AlreadyExists(_) => (Code::AlreadyExists, None),
         NodeError::StandaloneMode => (Code::FailedPrecondition, None),

@@ -28,7 +28,7 @@ impl Cond {
         match self {
             Cond::Field(field) => field.check(subject.payload()),
             Cond::IsEmpty(path) => path.values(subject.payload()).iter().all(|v| is_null_or_empty_array(v)),
-            Cond::IsNull(path) => path.values(subject.payload()).iter().any(|v| v.is_null()),
+            Cond::IsNull(path) => path.values(subject.payload()).iter().any(|v| has_null(v)),
             Cond::HasId(ids) => match subject {
                 Subject::Point(lazy) => ids.contains(&lazy.point.id()),
                 Subject::Element(_) => false,
@@ -54,6 +54,16 @@ impl Cond {
             Cond::HasId(_) | Cond::HasVector(_) => {}
             Cond::Filter(filter) => keys.extend(filter.keys.iter().cloned()),
         }
+    }
+}
+
+/// A null value, or an array holding one: what both `is_null` forms (`{"is_null": {"key"}}`
+/// and a field condition's `"is_null": true`) match, as in Qdrant.
+pub(super) fn has_null(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.iter().any(Value::is_null),
+        Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Object(_) => false,
     }
 }
 
@@ -158,9 +168,9 @@ fn compile_field(
         kinds.push(FieldKind::IsNull(*b));
     }
     if kinds.is_empty() {
+        // Qdrant's words (its validator's message), with the key this condition names.
         return Err(TypesError::Validation(format!(
-            "Field condition on key \"{key}\": at least one of match, range, geo_bounding_box, \
-             geo_radius, geo_polygon, values_count, is_empty, is_null must be specified"
+            "Field condition on key \"{key}\": At least one field condition must be specified"
         )));
     }
     Ok(FieldCheck { path, kinds })

@@ -1,6 +1,6 @@
 //! Evaluation of one compiled field condition against the values at its key.
 
-use super::compile::is_null_or_empty_array;
+use super::compile::{has_null, is_null_or_empty_array};
 use super::geo;
 use super::order::parse_datetime;
 use chrono::{DateTime, Utc};
@@ -106,15 +106,6 @@ fn flatten<'a>(raw: &[&'a Value]) -> Vec<&'a Value> {
         }
     }
     out
-}
-
-/// A value is "null" for the `is_null` field form when it is `null` or an array holding one.
-fn has_null(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Array(items) => items.iter().any(Value::is_null),
-        Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Object(_) => false,
-    }
 }
 
 /// Number of values at the key: `null` counts 0, an array its length, anything else 1.

@@ -146,7 +146,8 @@ fn counts_empty_null() {
         ("missing", true, false),
         ("nothing", true, true),
         ("empty_arr", true, false),
-        ("with_null", false, false),
+        // Both `is_null` forms match an array holding a null (Qdrant issue 10096).
+        ("with_null", false, true),
         ("city", false, false),
         ("a.list[].y", false, false),
         ("a.list[].nope", true, false),

@@ -259,3 +259,33 @@ def test_metadata_keys_converge_on_every_peer(cluster_factory):
     wait_until(lambda: all(result(p.get("/cluster/metadata/keys")) == [] for p in c.peers), timeout=10,
                desc="keys deleted everywhere")
     assert result(c.peer(0).get("/cluster/metadata/keys/string")) is None
+
+
+# ---------------------------------------------------------------------------------- --reinit
+
+
+def test_reinit_of_a_two_peer_cluster_keeps_every_shard(cluster_factory):
+    """test_reinit_consensus: both peers (rf 1, one shard each) stopped and started on new
+    addresses, the first with `--reinit`, the second with `--reinit --bootstrap`: every point is
+    there and every replica Active; a third peer joins. (Quiver placed every shard on the first
+    peer, recorded the one it lacked as lost, and the second peer deleted its copy on joining.)"""
+    c = cluster_factory(2)
+    first, second = c.peers
+    create_collection(first, 2, 1)
+    wait_until(lambda: all_active(c.peers, replicas=2), timeout=30, desc="replicas Active")
+    upsert(first, range(20))
+    for p in c.peers:
+        p.kill()
+        p.move_to_new_ports()
+    first.extra_args = ["--reinit"]
+    first.start()
+    second.extra_args = ["--reinit"]
+    second.restart_bootstrap = first.uri
+    second.start()
+    wait_until(lambda: all_active(c.peers, replicas=2), timeout=30, desc="replicas Active after --reinit")
+    wait_until(lambda: agree(c.peers, expect=expected(range(20))), timeout=30, desc="every point kept")
+    for p in c.peers:
+        p.extra_args = []
+    third = c.add_peer(bootstrap_index=0)
+    wait_until(lambda: COLL in third.collection_names(), timeout=20, desc="third peer has the collection")
+    assert result(third.post(f"/collections/{COLL}/points/count", json={"exact": True}))["count"] == 20

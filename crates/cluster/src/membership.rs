@@ -119,6 +119,21 @@ impl Consensus {
         Ok(self.peers_reply())
     }
 
+    /// After `--reinit` (this peer the only voter): registers a peer of the previous cluster as
+    /// a learner at its last known address, without waiting for it, so that the re-proposed
+    /// placement keeps its replicas; joining again with the same id (`--reinit --bootstrap`, at
+    /// any address) makes it a voter (`add_peer_as_leader`).
+    pub async fn add_previous_peer(&self, peer_id: PeerId, uri: &str, timeout: Duration) -> Result<(), ClusterError> {
+        let leader = self.wait_for_leader(timeout).await?;
+        if leader != self.peer_id() {
+            return Err(ClusterError::NotLeader);
+        }
+        let _guard = self.membership_lock.lock().await;
+        let node = BasicNode::new(normalize_uri(uri));
+        self.raft().add_learner(peer_id, node, false).await.map_err(client_write_error)?;
+        Ok(())
+    }
+
     /// Checks that the process answering at `uri` is peer `peer_id`, then routes calls to that
     /// peer there until the cluster state carries the address (design record 009 §3).
     pub(crate) async fn accept_route(&self, peer_id: PeerId, uri: &str) -> Result<(), ClusterError> {

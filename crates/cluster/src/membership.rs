@@ -120,7 +120,7 @@ impl Consensus {
     }
 
     /// After `--reinit` (this peer the only voter): registers a peer of the previous cluster as
-    /// a learner at its last known address, without waiting for it, so that the re-proposed
+    /// a learner at `uri`, without waiting for it, so that the re-proposed
     /// placement keeps its replicas; joining again with the same id (`--reinit --bootstrap`, at
     /// any address) makes it a voter (`add_peer_as_leader`).
     pub async fn add_previous_peer(&self, peer_id: PeerId, uri: &str, timeout: Duration) -> Result<(), ClusterError> {

@@ -85,7 +85,14 @@ fn previous_placement(
         .collect()
 }
 
-/// Registers (as learners at their last address) the other peers that held an `Active`
+/// The address a previous peer is registered at after a `--reinit` until it joins again: one
+/// nothing answers at (port 0 is refused at once), so that this new cluster never sends Raft
+/// traffic to a peer that may still run in the old one (Qdrant forgets their addresses too).
+fn previous_peer_placeholder(peer: quiver_types::PeerId) -> String {
+    format!("http://127.0.0.1:0/previous-peer-{peer}")
+}
+
+/// Registers (as learners, at a placeholder address) the other peers that held an `Active`
 /// replica, so that the re-proposed placement can name them (Qdrant keeps the placement too).
 async fn readd_previous_peers(
     consensus: &quiver_cluster::Consensus,
@@ -101,9 +108,8 @@ async fn readd_previous_peers(
         .filter(|peer| *peer != me)
         .collect();
     for peer in holders {
-        let Some(info) = old.peers.get(&peer) else { continue };
         consensus
-            .add_previous_peer(peer, &info.uri, Duration::from_secs(30))
+            .add_previous_peer(peer, &previous_peer_placeholder(peer), Duration::from_secs(30))
             .await
             .map_err(|e| format!("--reinit: cannot register previous peer {peer}: {e}"))?;
     }

@@ -182,7 +182,6 @@ def test_collection_directory_lost_then_recovered(cluster_factory):
     assert result(victim.post(f"/collections/{COLL}/points/count", json={"exact": True}))["count"] == 100
 
 
-@pytest.mark.long
 def test_collections_dropped_and_recreated_while_a_peer_is_down(cluster_factory):
     """test_cluster_rejoin: while a peer is down the collection is dropped and re-created twice
     and another one created; the peer returns: it has the new collection with every replica
@@ -193,12 +192,14 @@ def test_collections_dropped_and_recreated_while_a_peer_is_down(cluster_factory)
     upsert(p0, range(100))
     victim.kill()
     upsert(p0, range(100, 200))
+    # Creating waits (within `timeout`) for the down peer's replicas to turn Active: keep it short.
+    body = {"vectors": VEC, "shard_number": 3, "replication_factor": 2}
     for _ in range(2):
         assert result(p0.delete(f"/collections/{COLL}", params={"timeout": 5})) is True
-        body = {"vectors": VEC, "shard_number": 3, "replication_factor": 2}
-        assert result(p0.put(f"/collections/{COLL}", json=body, params={"timeout": 2}, timeout=30)) is True
-        upsert(p0, range(50), tag="latest")
-    create_collection(p0, 3, 2, name="second")
+        assert result(p0.put(f"/collections/{COLL}", json=body, params={"timeout": 1}, timeout=30)) is True
+        # The live peers' replicas may still be turning Active: an upsert is safe to repeat.
+        wait_until(lambda: upsert(p0, range(50), tag="latest") or True, timeout=15, desc="upsert accepted")
+    assert result(p0.put("/collections/second", json=body, params={"timeout": 1}, timeout=30)) is True
     victim.start()
     wait_until(lambda: all_active(c.peers, name="second", replicas=6), timeout=30, desc="second Active")
     wait_until(lambda: all_active(c.peers, replicas=6), timeout=30, desc="re-created Active")

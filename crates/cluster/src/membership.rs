@@ -20,6 +20,8 @@ const IDENTITY_TIMEOUT: Duration = Duration::from_secs(2);
 const ANNOUNCE_EVERY: Duration = Duration::from_millis(500);
 /// How long one announcement (and the leader's commit of it) may take before the next round.
 const ANNOUNCE_CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a failed removal call waits for the removal to show up applied here anyway.
+const REMOVAL_SETTLE: Duration = Duration::from_secs(3);
 
 /// The message a joining peer gets when its URI belongs to a peer that still holds replicas.
 fn uri_conflict(uri: &str, registered: PeerId, joining: PeerId) -> String {
@@ -115,6 +117,21 @@ impl Consensus {
                 .map_err(client_write_error)?;
         }
         Ok(self.peers_reply())
+    }
+
+    /// After `--reinit` (this peer the only voter): registers a peer of the previous cluster as
+    /// a learner at `uri`, without waiting for it, so that the re-proposed
+    /// placement keeps its replicas; joining again with the same id (`--reinit --bootstrap`, at
+    /// any address) makes it a voter (`add_peer_as_leader`).
+    pub async fn add_previous_peer(&self, peer_id: PeerId, uri: &str, timeout: Duration) -> Result<(), ClusterError> {
+        let leader = self.wait_for_leader(timeout).await?;
+        if leader != self.peer_id() {
+            return Err(ClusterError::NotLeader);
+        }
+        let _guard = self.membership_lock.lock().await;
+        let node = BasicNode::new(normalize_uri(uri));
+        self.raft().add_learner(peer_id, node, false).await.map_err(client_write_error)?;
+        Ok(())
     }
 
     /// Checks that the process answering at `uri` is peer `peer_id`, then routes calls to that
@@ -275,7 +292,18 @@ impl Consensus {
         if !membership.nodes().any(|(id, _)| *id == peer_id) {
             return Err(ClusterError::BadRequest(format!("Peer {peer_id} does not exist")));
         }
-        let reply = self.on_leader(&ClusterCall::RemovePeer { peer_id }, timeout).await?;
+        let reply = match self.on_leader(&ClusterCall::RemovePeer { peer_id }, timeout).await {
+            Ok(reply) => reply,
+            // A leader removing itself stops its Raft as soon as it applies its removal (design
+            // record 031), which can fail the very call that removed it (here, or forwarded from
+            // a follower): the removal is done once this peer sees it applied.
+            Err(e) => {
+                if self.removal_done(peer_id, timeout.min(REMOVAL_SETTLE)).await {
+                    return Ok(());
+                }
+                return Err(e);
+            }
+        };
         if let ClusterReply::Applied { index, .. } = reply
             && peer_id != self.peer_id()
         {

@@ -51,6 +51,26 @@ impl Consensus {
         true
     }
 
+    /// Whether the removal of `peer` is done as far as this peer knows, waiting up to `within`
+    /// for it to be applied here (this peer itself: whether it stopped as removed).
+    pub(crate) async fn removal_done(&self, peer: PeerId, within: Duration) -> bool {
+        if peer == self.peer_id() {
+            return self.removed().is_some();
+        }
+        let mut states = self.subscribe();
+        let applied = async {
+            loop {
+                if removal_applied(&states.borrow_and_update(), peer) {
+                    return true;
+                }
+                if states.changed().await.is_err() {
+                    return false;
+                }
+            }
+        };
+        tokio::time::timeout(within, applied).await.unwrap_or(false)
+    }
+
     /// Why this peer takes no part in consensus any more: it was removed from the cluster.
     pub fn removed(&self) -> Option<String> {
         self.removed.lock().clone()

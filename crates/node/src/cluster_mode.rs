@@ -124,7 +124,12 @@ impl Node {
         let state = cluster.consensus.state();
         let peers =
             state.state.peers.iter().map(|(id, p)| (id.to_string(), PeerUri { uri: display_uri(&p.uri) })).collect();
-        let thread_status = consensus_thread_status(cluster.consensus.running().err());
+        // Qdrant reports a removed peer's consensus as `stopped` (not an error); why it stopped
+        // is in the 503 of every request it refuses.
+        let thread_status = match cluster.consensus.removed() {
+            Some(_) => serde_json::json!({"consensus_thread_status": "stopped"}),
+            None => consensus_thread_status(cluster.consensus.running().err()),
+        };
         Ok(ClusterStatus {
             status: "enabled",
             peer_id: self.peer_id(),
@@ -163,11 +168,18 @@ impl Node {
                     deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_millis(100));
                 match cluster.consensus.peer_applied(&info.uri, left).await {
                     Ok(index) if index >= target => break,
-                    Ok(_) | Err(_) if tokio::time::Instant::now() < deadline => {
+                    Ok(_) if tokio::time::Instant::now() < deadline => {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
-                    Ok(_) | Err(_) => {
+                    Ok(_) => {
                         tracing::warn!(peer, "peer did not catch up with the consensus in time");
+                        break;
+                    }
+                    // A peer that does not answer (down, unreachable) is not waited for: every
+                    // collection operation would otherwise take the whole timeout while a peer
+                    // is down. It catches up when it returns.
+                    Err(e) => {
+                        tracing::warn!(peer, error = %e, "peer not reachable: not waiting for it to catch up");
                         break;
                     }
                 }
@@ -181,6 +193,13 @@ impl Node {
         let state = cluster.consensus.state();
         if !state.state.peers.contains_key(&peer_id) {
             return Err(NodeError::BadRequest(format!("Peer {peer_id} does not exist")));
+        }
+        // Checked before anything is proposed: its `RemovePeer` would apply and only the
+        // membership change after it fail, leaving a cluster that lists no peer.
+        if state.membership.voter_ids().all(|voter| voter == peer_id) {
+            return Err(NodeError::BadRequest(format!(
+                "Cannot remove peer {peer_id}: it is the last voting peer of the cluster"
+            )));
         }
         if !force && state.state.peer_has_replicas(peer_id) {
             return Err(NodeError::BadRequest(format!("Cannot remove peer {peer_id} as there are shards on it")));

@@ -7,6 +7,7 @@ use quiver_node::ClusterStart;
 use quiver_node::Node;
 use quiver_node::cluster_mode::NodePeerHandler;
 use quiver_transport::{Faults, PeerClient};
+use quiver_types::replica::ReplicaState;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,15 +66,68 @@ fn chrono_stamp() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Re-proposes collections (placed on this peer only), payload indexes, aliases and metadata keys
-/// after a `--reinit` that made this peer a new one-peer cluster.
+/// Where each shard's data is after a `--reinit`: on the peers whose replica was `Active` in the
+/// previous state (the others rejoin with `--reinit --bootstrap` and keep serving it); a shard
+/// with no `Active` replica is placed on this peer (which records it lost if its disk lacks it).
+fn previous_placement(
+    meta: &quiver_cluster::state::CollectionMeta,
+    me: quiver_types::PeerId,
+) -> std::collections::BTreeMap<quiver_types::ShardId, Vec<quiver_types::PeerId>> {
+    let active = |replicas: &quiver_cluster::state::ReplicaSet| -> Vec<quiver_types::PeerId> {
+        replicas.iter().filter(|(_, state)| **state == ReplicaState::Active).map(|(peer, _)| *peer).collect()
+    };
+    meta.shards
+        .iter()
+        .map(|(shard, replicas)| {
+            let holders = active(replicas);
+            (*shard, if holders.is_empty() { vec![me] } else { holders })
+        })
+        .collect()
+}
+
+/// The address a previous peer is registered at after a `--reinit` until it joins again: one
+/// nothing answers at (port 0 is refused at once), so that this new cluster never sends Raft
+/// traffic to a peer that may still run in the old one (Qdrant forgets their addresses too).
+fn previous_peer_placeholder(peer: quiver_types::PeerId) -> String {
+    format!("http://127.0.0.1:0/previous-peer-{peer}")
+}
+
+/// Registers (as learners, at a placeholder address) the other peers that held an `Active`
+/// replica, so that the re-proposed placement can name them (Qdrant keeps the placement too).
+async fn readd_previous_peers(
+    consensus: &quiver_cluster::Consensus,
+    old: &quiver_cluster::state::ClusterState,
+) -> Result<(), String> {
+    let me = consensus.peer_id();
+    let holders: std::collections::BTreeSet<_> = old
+        .collections
+        .values()
+        .flat_map(|meta| meta.shards.values())
+        .flat_map(|replicas| replicas.iter().filter(|(_, state)| **state == ReplicaState::Active))
+        .map(|(peer, _)| *peer)
+        .filter(|peer| *peer != me)
+        .collect();
+    for peer in holders {
+        consensus
+            .add_previous_peer(peer, &previous_peer_placeholder(peer), Duration::from_secs(30))
+            .await
+            .map_err(|e| format!("--reinit: cannot register previous peer {peer}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Re-proposes collections (their replicas where the data is, see [`previous_placement`]),
+/// payload indexes, aliases and metadata keys after a `--reinit` that made this peer a new
+/// one-peer cluster.
 async fn repropose(node: &Node, old: quiver_cluster::state::ClusterState) -> Result<(), String> {
     use quiver_cluster::state::MetaOperation;
     let me = node.peer_id();
+    let consensus = &node.cluster().ok_or("cluster mode not attached")?.consensus;
+    readd_previous_peers(consensus, &old).await?;
     let mut ops = Vec::new();
     for (name, meta) in old.collections {
-        let placement = meta.shards.keys().map(|s| (*s, vec![me])).collect();
-        let initial_state = quiver_types::replica::ReplicaState::Active;
+        let placement = previous_placement(&meta, me);
+        let initial_state = ReplicaState::Active;
         let incarnation = meta.incarnation;
         ops.push(MetaOperation::CreateCollection {
             name: name.clone(),
@@ -96,7 +150,6 @@ async fn repropose(node: &Node, old: quiver_cluster::state::ClusterState) -> Res
         .collect();
     ops.push(MetaOperation::UpdateAliases { actions });
     ops.extend(old.metadata.into_iter().map(|(key, value)| MetaOperation::SetMetadata { key, value: Some(value) }));
-    let consensus = &node.cluster().ok_or("cluster mode not attached")?.consensus;
     for op in ops {
         consensus.propose(op, Duration::from_secs(30)).await.map_err(|e| format!("--reinit: {e}"))?;
     }

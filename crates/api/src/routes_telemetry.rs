@@ -86,7 +86,7 @@ async fn telemetry(State(s): State<AppState>, Params(p): Params<TelemetryParams>
         "app": crate::telemetry_app::app(s.version, &s.app, level),
         "collections": collections,
         "cluster": cluster,
-        "requests": s.metrics.telemetry(),
+        "requests": s.metrics.telemetry(level),
     });
     Ok(ok(t.0, result))
 }

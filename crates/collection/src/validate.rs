@@ -130,11 +130,11 @@ pub fn check_operation_shape(op: &UpdateOperation) -> Result<()> {
     match op {
         UpdateOperation::Upsert { points, update_filter, .. } => {
             check_filter(update_filter.as_ref())?;
-            points.iter().try_for_each(|p| check_sparse_shapes(&p.vectors))
+            points.iter().enumerate().try_for_each(|(i, p)| check_sparse_shapes(i, &p.vectors))
         }
         UpdateOperation::UpdateVectors { points, update_filter } => {
             check_filter(update_filter.as_ref())?;
-            points.iter().try_for_each(|p| check_sparse_shapes(&p.vectors))
+            points.iter().enumerate().try_for_each(|(i, p)| check_sparse_shapes(i, &p.vectors))
         }
         UpdateOperation::Delete { selector }
         | UpdateOperation::ClearPayload { selector }
@@ -152,10 +152,11 @@ pub fn check_operation_shape(op: &UpdateOperation) -> Result<()> {
     }
 }
 
-/// Sparse vectors whose indices and values disagree in length or repeat an index.
-fn check_sparse_shapes(vectors: &NamedVectors) -> Result<()> {
+/// Sparse vectors of the point at `index` of the body whose indices and values disagree in
+/// length or repeat an index (worded as Qdrant's 422).
+fn check_sparse_shapes(index: usize, vectors: &NamedVectors) -> Result<()> {
     vectors.iter().try_for_each(|(_, vector)| match vector {
-        Vector::Sparse(sparse) => Ok(sparse.validate()?),
+        Vector::Sparse(sparse) => Ok(sparse.validate_at(&format!("points[{index}].vector.?"))?),
         Vector::Dense(_) | Vector::Multi(_) => Ok(()),
     })
 }

@@ -135,9 +135,14 @@ impl Node {
         let collection = self.resolve(name)?;
         query_plan::check_shape(&query)?;
         let mut query = query_plan::with_plan_filters(query, collection.name());
-        if query.prefetch.is_empty() && matches!(query.query, Some(QueryInput::SampleRandom)) {
-            // As Qdrant: a random sample has no stable order to page through.
-            query.offset = 0;
+        if matches!(query.query, Some(QueryInput::SampleRandom)) {
+            match query.prefetch.is_empty() {
+                // As Qdrant: a random sample has no stable order to page through.
+                true => query.offset = 0,
+                // As Qdrant: the offset of a random sample of prefetched points widens the
+                // prefetches, so the page it skips to is drawn from more candidates.
+                false => query.prefetch.iter_mut().for_each(|p| p.limit = p.limit.saturating_add(query.offset)),
+            }
         }
         let limit = query.limit.saturating_add(query.offset);
         self.check_read(&collection, Some(limit), query.filter.as_ref(), query.params.as_ref())?;
@@ -179,10 +184,19 @@ impl Node {
         Ok(match from {
             None => Lookup { collection: collection.clone(), vector: using.to_string(), foreign: false },
             Some(from) => Lookup {
-                collection: Keyed::new(self.resolve(&from.collection)?, from.shard_key.clone()),
+                collection: Keyed::new(self.lookup_collection(&from.collection)?, from.shard_key.clone()),
                 vector: from.vector.clone().unwrap_or_else(|| using.to_string()),
                 foreign: query_plan::is_foreign(Some(from), collection.name()),
             },
+        })
+    }
+
+    /// The collection `lookup_from` names; Qdrant words a missing one `Collection <name> not
+    /// found` (404), not as a missing queried collection.
+    fn lookup_collection(&self, name: &str) -> Result<std::sync::Arc<quiver_collection::Collection>> {
+        self.resolve(name).map_err(|e| match e {
+            NodeError::NotFound(_) => NodeError::NotFound(format!("Collection {name} not found")),
+            other => other,
         })
     }
 

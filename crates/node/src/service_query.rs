@@ -196,7 +196,19 @@ impl Node {
     fn lookup_collection(&self, name: &str) -> Result<std::sync::Arc<quiver_collection::Collection>> {
         self.resolve(name).map_err(|e| match e {
             NodeError::NotFound(_) => NodeError::NotFound(format!("Collection {name} not found")),
-            other => other,
+            // An invalid name, a peer removed from the cluster: as for the queried collection.
+            e @ (NodeError::BadInput(_)
+            | NodeError::BadRequest(_)
+            | NodeError::Validation(_)
+            | NodeError::AlreadyExists(_)
+            | NodeError::StandaloneMode
+            | NodeError::Timeout(_)
+            | NodeError::ShardUnavailable(_)
+            | NodeError::Forbidden(_)
+            | NodeError::ChecksumMismatch { .. }
+            | NodeError::RateLimited { .. }
+            | NodeError::Service(_)
+            | NodeError::RemovedFromCluster(_)) => e,
         })
     }
 

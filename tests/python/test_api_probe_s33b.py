@@ -232,3 +232,26 @@ def test_update_modes(client, rest, basic):
     rest.ok("PUT", url, json={"points": [{**changed, "payload": {"again": True}}, new], "update_mode": "insert_only"})
     assert payload_of(rest, basic, 1) == {"updated": True} and payload_of(rest, basic, 999) == {"new": True}
     assert client.count(basic, exact=True).count == 5
+
+
+def test_payload_operation_with_missing_ids_is_the_same_on_every_replica(cluster_factory):
+    """Through the primary and through the other peer (forwarded): the same 404, and both
+    replicas apply the same change (the record holds only the points that exist)."""
+    from cluster_harness import result, wait_until
+    from replication_load import replica_states, shard_digest
+
+    c = cluster_factory(2)
+    peers = [c.peer(0), c.peer(1)]
+    name = "partial_payload"
+    body = {"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 1, "replication_factor": 2}
+    assert result(peers[0].put(f"/collections/{name}", json=body)) is True
+    wait_until(lambda: list(replica_states(peers[0].url, name)[0].values()) == ["Active", "Active"], timeout=15)
+    result(peers[0].put(f"/collections/{name}/points", json={"points": POINTS}, params={"wait": "true"}))
+    for i, peer in enumerate(peers):
+        r = peer.post(f"/collections/{name}/points/payload", json={"payload": {f"via{i}": True}, "points": [i + 1, 555]},
+                      params={"wait": "true"})
+        assert (r.status_code, r.json()["status"]["error"]) == (404, "Not found: No point with id 555 found")
+    got = result(peers[1].post(f"/collections/{name}/points", json={"ids": [1, 2, 3], "with_payload": True}))
+    assert [sorted(k for k in p["payload"] if k.startswith("via")) for p in got] == [["via0"], ["via1"], []]
+    digests = [shard_digest(p.url, name, 0) for p in peers]
+    assert digests[0]["digest"] == digests[1]["digest"] and digests[0]["points_count"] == 4, digests

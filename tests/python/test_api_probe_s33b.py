@@ -208,6 +208,34 @@ def test_lookup_from_a_missing_collection(rest, basic):
     assert "non-existing-collection" in assert_error(rest.post(f"/collections/{basic}/points/recommend", json=legacy), 404)
 
 
+def test_an_unresolvable_example_is_reported_before_a_refused_shape(rest, basic, unique):
+    """Qdrant resolves the examples given by id at every level before it checks the shape (here
+    a fusion with `using`, which it refuses on its own)."""
+    other = unique("lookup")
+    rest.ok("PUT", f"/collections/{other}", json={"vectors": {"other": {"size": 4, "distance": "Dot"}}})
+    try:
+        rest.ok("PUT", f"/collections/{other}/points?wait=true",
+                json={"points": [{"id": 1, "vector": {"other": [1, 0, 0, 0]}}, {"id": 2, "vector": {"other": [0, 0, 0, 2]}}]})
+        url = f"/collections/{basic}/points/query"
+
+        def nested(negative, lookup_from):
+            prefetch = {"query": {"recommend": {"positive": [1], "negative": negative}}, "lookup_from": lookup_from}
+            return {"prefetch": [prefetch], "using": "image", "query": {"fusion": "rrf"}}
+
+        cases = [
+            (nested([2, 3], {"collection": other, "vector": "other"}), 404, "Not found: No point with id 3 found"),
+            (nested([2], {"collection": "non-existing-collection", "vector": "other"}), 404,
+             "Not found: Collection non-existing-collection not found"),
+            (nested([2], {"collection": other, "vector": "nope"}), 400, "Wrong input: Not existing vector name error: nope"),
+            (nested([2], {"collection": other, "vector": "other"}), 400,
+             "Bad request: Fusion queries cannot be combined with the 'using' field."),
+        ]
+        for body, status, message in cases:
+            assert assert_error(rest.post(url, json=body), status) == message
+    finally:
+        rest.delete(f"/collections/{other}")
+
+
 def test_random_sample_offset_widens_the_prefetch(rest, basic):
     url = f"/collections/{basic}/points/query"
     first = rest.ok("POST", url, json={"prefetch": {"limit": 1}, "query": {"sample": "random"}})["points"]

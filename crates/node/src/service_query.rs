@@ -133,7 +133,10 @@ impl Node {
             return self.admitted(name, crate::strict::Traffic::Read, Box::pin(self.query_points(name, query))).await;
         }
         let collection = self.resolve(name)?;
-        query_plan::check_shape(&query)?;
+        if let Err(refused) = query_plan::check_shape(&query) {
+            let keyed = Keyed::new(std::sync::Arc::clone(&collection), query.shard_key.clone());
+            return Err(self.unresolvable_example(&keyed, &query).await.unwrap_or(refused));
+        }
         let mut query = query_plan::with_plan_filters(query, collection.name());
         if matches!(query.query, Some(QueryInput::SampleRandom)) {
             match query.prefetch.is_empty() {
@@ -180,7 +183,7 @@ impl Node {
     }
 
     /// Where a stage's examples given by id are looked up.
-    fn lookup(&self, collection: &Keyed, using: &str, from: Option<&LookupFrom>) -> Result<Lookup> {
+    pub(crate) fn lookup(&self, collection: &Keyed, using: &str, from: Option<&LookupFrom>) -> Result<Lookup> {
         Ok(match from {
             None => Lookup { collection: collection.clone(), vector: using.to_string(), foreign: false },
             Some(from) => Lookup {

@@ -48,7 +48,7 @@ pub(crate) fn check_preconditions(table: &PointTable, op: &UpdateOperation) -> R
 /// A payload operation (set, overwrite, delete, clear) naming by id points that do not exist:
 /// the operation restricted to the points that exist, and the first missing id. As in Qdrant it
 /// is applied to those points and then answered 404; it is logged restricted, so every replica
-/// applies exactly what this one did. `None` when every named point exists.
+/// applies exactly what this one did (design record 043). `None` when every named point exists.
 pub(crate) fn without_missing(table: &PointTable, op: &UpdateOperation) -> Option<(UpdateOperation, PointId)> {
     let ids = match op {
         UpdateOperation::SetPayload { selector: PointSelector::Ids(ids), .. }

@@ -317,7 +317,7 @@ def test_bad_query_shapes_are_refused(rest, collection_name, server):
         ({"prefetch": [{"query": [1, 0, 0]}], "query": {"rrf": {"weights": [1, 2, 3]}}}, "weights"),
     ):
         assert_error(rest.post(q, json=body), 400, needle)
-    assert_error(rest.post(q, json={"query": 1, "lookup_from": {"collection": "no_such_collection_x"}}), 404, "doesn't exist")
+    assert_error(rest.post(q, json={"query": 1, "lookup_from": {"collection": "no_such_collection_x"}}), 404, "Collection no_such_collection_x not found")
     assert_error(rest.post(q, json={"query": 1, "lookup_from": {"collection": collection_name, "vector": "nope"}}), 400)
     assert rest.ok("POST", f"/collections/{collection_name}/points/count", json={"exact": True})["count"] == before
 

@@ -287,7 +287,7 @@ def test_bad_locations_change_nothing(rest, collection_name, snap, server):
         (f"file://{outside}", 400),
         (f"file://{root}/link.snapshot", 400),
         ("file://snapshots/x.snapshot", 400),
-        (f"file://{root}/missing.snapshot", 404),
+        (f"file://{root}/missing.snapshot", 400),  # Qdrant: `Snapshot file "…" does not exist` (400)
         ("ftp://example.com/x.snapshot", 400),
         ("/etc/passwd", 400),
     ]:

@@ -28,6 +28,19 @@ impl ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("Validation error in JSON body: [{e}]"))
     }
 
+    /// This error, if it is a validation error (422) of a field of a struct that Qdrant's body
+    /// nests in the field `parent` (flattened in its JSON, named in its validation paths): the
+    /// path starts with `parent.` (`internal.limit` for `POST …/points/query`).
+    pub fn within(self, parent: &str) -> ApiError {
+        const PREFIX: &str = "Validation error in JSON body: [";
+        match (self.status, self.message.strip_prefix(PREFIX)) {
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(issue)) => {
+                ApiError { message: format!("{PREFIX}{parent}.{issue}"), ..self }
+            }
+            _ => self,
+        }
+    }
+
     /// 400 `Bad request: `.
     pub fn bad_request(e: impl std::fmt::Display) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, format!("Bad request: {e}"))

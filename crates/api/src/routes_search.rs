@@ -80,7 +80,8 @@ async fn query(
     JsonBody(body): JsonBody<QueryRequestWire>,
 ) -> Reply {
     let timeout = p.check()?;
-    let query = checked(&caller, body.into_query()?)?;
+    // Qdrant's `QueryRequest` holds its fields in a flattened `internal`.
+    let query = checked(&caller, body.into_query().map_err(|e| e.within("internal"))?)?;
     let points = wire::bounded(timeout, s.node.query_points(&name, query)).await?;
     Ok(ok(t.0, Points::of(points)))
 }

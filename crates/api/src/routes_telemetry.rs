@@ -92,7 +92,7 @@ async fn telemetry(State(s): State<AppState>, Params(p): Params<TelemetryParams>
     });
     if is_global(&caller) {
         result["cluster"] = cluster;
-        result["requests"] = s.metrics.telemetry();
+        result["requests"] = s.metrics.telemetry(level);
     }
     Ok(ok(t.0, result))
 }

@@ -312,7 +312,7 @@ pub async fn apply_write(
         None => update.await?,
         Some(limit) => match tokio::time::timeout(limit, update).await {
             Ok(result) => result?,
-            Err(_) => UpdateResult { operation_id: None, status: UpdateStatus::WaitTimeout },
+            Err(_) => UpdateResult { operation_id: None, status: UpdateStatus::WaitTimeout, missing_point: None },
         },
     })
 }

@@ -14,12 +14,12 @@ use quiver_types::PeerId;
 use quiver_types::cluster::TransferMethod;
 use quiver_types::config::CollectionConfig;
 use quiver_types::filter::Filter;
-use quiver_types::ops::{UpdateOperation, UpdateResult, UpdateStatus};
+use quiver_types::ops::{PointSelector, UpdateOperation, UpdateResult, UpdateStatus};
 use quiver_types::quantization::Quantization;
 use quiver_types::query::{QueryVector, SearchParams, WithPayload, WithVector};
 use quiver_types::shard_key::{ShardKeySelector, ShardKeys};
 use quiver_types::{PointId, ShardId};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -432,6 +432,7 @@ impl Collection {
         let targets = self.routing().write_targets(shard_key)?;
         self.ctx.await_vector_names(&op).await?;
         self.ctx.with_config(|config| validate::prepare_operation(config, &mut op))?;
+        let named = payload_ids_order(&op);
         let parts: Vec<(ShardId, UpdateOperation)> = match targets.as_slice() {
             [target] => split_by_shard_owned(target, op),
             _ => targets.iter().flat_map(|target| split_by_shard(target, &op)).collect(),
@@ -444,12 +445,20 @@ impl Collection {
         let mut merged = UpdateResult {
             operation_id: None,
             status: if wait { UpdateStatus::Completed } else { UpdateStatus::Acknowledged },
+            missing_point: None,
         };
+        let mut missing = Vec::new();
         for result in results {
-            let operation_id = result?.operation_id.map(quiver_types::ops::client_operation_id);
+            let result = result?;
+            missing.extend(result.missing_point);
+            let operation_id = result.operation_id.map(quiver_types::ops::client_operation_id);
             merged.operation_id = merged.operation_id.max(operation_id);
         }
-        Ok(merged)
+        // Applied to the points that exist; the first missing one (in the order named) is a 404.
+        match missing.into_iter().min_by_key(|id| named.get(id).copied()) {
+            Some(id) => Err(CollectionError::NotFound(format!("No point with id {id} found"))),
+            None => Ok(merged),
+        }
     }
 
     /// Writes one shard's part of an operation through its replica set (see
@@ -478,6 +487,30 @@ impl Collection {
         }
         Ok(())
     }
+}
+
+/// The position of each id a payload operation names (a missing point is reported as the first
+/// one the client named); empty for the other operations, which never report one.
+fn payload_ids_order(op: &UpdateOperation) -> HashMap<PointId, usize> {
+    let ids = match op {
+        UpdateOperation::SetPayload { selector: PointSelector::Ids(ids), .. }
+        | UpdateOperation::OverwritePayload { selector: PointSelector::Ids(ids), .. }
+        | UpdateOperation::DeletePayload { selector: PointSelector::Ids(ids), .. }
+        | UpdateOperation::ClearPayload { selector: PointSelector::Ids(ids) } => ids.as_slice(),
+        UpdateOperation::SetPayload { selector: PointSelector::Filter(_), .. }
+        | UpdateOperation::OverwritePayload { selector: PointSelector::Filter(_), .. }
+        | UpdateOperation::DeletePayload { selector: PointSelector::Filter(_), .. }
+        | UpdateOperation::ClearPayload { selector: PointSelector::Filter(_) }
+        | UpdateOperation::Upsert { .. }
+        | UpdateOperation::Delete { .. }
+        | UpdateOperation::UpdateVectors { .. }
+        | UpdateOperation::DeleteVectors { .. } => &[],
+    };
+    let mut order = HashMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        order.entry(*id).or_insert(i);
+    }
+    order
 }
 
 /// [`split_by_shard`] of an operation needed nowhere else: when it goes to one shard whole (its

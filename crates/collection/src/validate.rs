@@ -158,7 +158,7 @@ pub fn check_operation_shape(op: &UpdateOperation) -> Result<()> {
 /// multivectors holding an empty vector or vectors of different dimensions.
 fn check_vector_shapes(point: usize, vectors: &NamedVectors) -> Result<()> {
     vectors.iter().try_for_each(|(_, vector)| match vector {
-        Vector::Sparse(sparse) => Ok(sparse.validate()?),
+        Vector::Sparse(sparse) => Ok(sparse.validate_at(&format!("points[{point}].vector.?"))?),
         Vector::Multi(rows) => check_multi_shape(point, rows),
         Vector::Dense(_) => Ok(()),
     })

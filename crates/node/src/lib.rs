@@ -31,6 +31,7 @@ mod query_examples;
 mod query_formula;
 mod query_fusion;
 mod query_plan;
+mod query_refs;
 mod query_request;
 mod reconcile;
 mod recovery;

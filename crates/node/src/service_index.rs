@@ -100,5 +100,5 @@ impl Node {
 fn completed(wait: bool, collection: &quiver_collection::Collection) -> UpdateResult {
     let status = if wait { UpdateStatus::Completed } else { UpdateStatus::Acknowledged };
     let operation_id = quiver_types::ops::client_operation_id(collection.applied_seq());
-    UpdateResult { operation_id: Some(operation_id), status }
+    UpdateResult { operation_id: Some(operation_id), status, missing_point: None }
 }

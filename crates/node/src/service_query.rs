@@ -133,11 +133,19 @@ impl Node {
             return self.admitted(name, crate::strict::Traffic::Read, Box::pin(self.query_points(name, query))).await;
         }
         let collection = self.resolve(name)?;
-        query_plan::check_shape(&query)?;
+        if let Err(refused) = query_plan::check_shape(&query) {
+            let keyed = Keyed::new(std::sync::Arc::clone(&collection), query.shard_key.clone());
+            return Err(self.unresolvable_example(&keyed, &query).await.unwrap_or(refused));
+        }
         let mut query = query_plan::with_plan_filters(query, collection.name());
-        if query.prefetch.is_empty() && matches!(query.query, Some(QueryInput::SampleRandom)) {
-            // As Qdrant: a random sample has no stable order to page through.
-            query.offset = 0;
+        if matches!(query.query, Some(QueryInput::SampleRandom)) {
+            match query.prefetch.is_empty() {
+                // As Qdrant: a random sample has no stable order to page through.
+                true => query.offset = 0,
+                // As Qdrant: the offset of a random sample of prefetched points widens the
+                // prefetches, so the page it skips to is drawn from more candidates.
+                false => query.prefetch.iter_mut().for_each(|p| p.limit = p.limit.saturating_add(query.offset)),
+            }
         }
         let limit = query.limit.saturating_add(query.offset);
         self.check_read(&collection, Some(limit), query.filter.as_ref(), query.params.as_ref())?;
@@ -175,14 +183,35 @@ impl Node {
     }
 
     /// Where a stage's examples given by id are looked up.
-    fn lookup(&self, collection: &Keyed, using: &str, from: Option<&LookupFrom>) -> Result<Lookup> {
+    pub(crate) fn lookup(&self, collection: &Keyed, using: &str, from: Option<&LookupFrom>) -> Result<Lookup> {
         Ok(match from {
             None => Lookup { collection: collection.clone(), vector: using.to_string(), foreign: false },
             Some(from) => Lookup {
-                collection: Keyed::new(self.resolve(&from.collection)?, from.shard_key.clone()),
+                collection: Keyed::new(self.lookup_collection(&from.collection)?, from.shard_key.clone()),
                 vector: from.vector.clone().unwrap_or_else(|| using.to_string()),
                 foreign: query_plan::is_foreign(Some(from), collection.name()),
             },
+        })
+    }
+
+    /// The collection `lookup_from` names; Qdrant words a missing one `Collection <name> not
+    /// found` (404), not as a missing queried collection.
+    fn lookup_collection(&self, name: &str) -> Result<std::sync::Arc<quiver_collection::Collection>> {
+        self.resolve(name).map_err(|e| match e {
+            NodeError::NotFound(_) => NodeError::NotFound(format!("Collection {name} not found")),
+            // An invalid name, a peer removed from the cluster: as for the queried collection.
+            e @ (NodeError::BadInput(_)
+            | NodeError::BadRequest(_)
+            | NodeError::Validation(_)
+            | NodeError::AlreadyExists(_)
+            | NodeError::StandaloneMode
+            | NodeError::Timeout(_)
+            | NodeError::ShardUnavailable(_)
+            | NodeError::Forbidden(_)
+            | NodeError::ChecksumMismatch { .. }
+            | NodeError::RateLimited { .. }
+            | NodeError::Service(_)
+            | NodeError::RemovedFromCluster(_)) => e,
         })
     }
 

@@ -173,15 +173,31 @@ pub(crate) fn check_compatible(live: &CollectionConfig, snapshot: &CollectionCon
     }
 }
 
-/// Resolves a `file://` location to a file inside `root` (no `..`, no links out of it).
+/// Resolves a `file://` location to a file inside `root` (no `..`, no links out of it), with
+/// Qdrant's answers: a host other than `localhost` makes an invalid URI, a path that does not
+/// exist is named as such, then a path outside `root` is refused (all 400).
 pub(crate) fn file_location(root: &Path, location: &str) -> Result<PathBuf> {
-    let raw = location.strip_prefix("file://").unwrap_or(location);
+    let rest = location.get("file://".len()..).unwrap_or_default();
+    let raw = match rest.find('/') {
+        Some(0) => rest,
+        Some(i) if rest[..i].eq_ignore_ascii_case("localhost") => &rest[i..],
+        Some(_) | None => {
+            return Err(NodeError::BadRequest(
+                "Invalid snapshot URI, file path must be absolute or on localhost".into(),
+            ));
+        }
+    };
     let path = Path::new(raw);
-    let outside = || NodeError::BadInput(format!("Snapshot file `{raw}` must be inside the snapshots directory"));
-    if !path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) || !path.starts_with(root) {
+    let missing = || NodeError::BadRequest(format!("Snapshot file {path:?} does not exist"));
+    let outside =
+        || NodeError::BadRequest(format!("Snapshot file path must be inside the snapshots directory: `{raw}`"));
+    if !path.exists() {
+        return Err(missing());
+    }
+    if path.components().any(|c| matches!(c, Component::ParentDir)) || !path.starts_with(root) {
         return Err(outside());
     }
-    let real = path.canonicalize().map_err(|_| NodeError::NotFound(format!("Snapshot file `{raw}` does not exist")))?;
+    let real = path.canonicalize().map_err(|_| missing())?;
     if !real.starts_with(root) || !real.is_file() {
         return Err(outside());
     }
@@ -405,14 +421,20 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("outside"), root.join("link.snapshot")).unwrap();
         let at = |p: &str| file_location(&root, &format!("file://{}", p));
         assert!(at(&root.join("a.snapshot").display().to_string()).is_ok());
+        assert!(at(&format!("localhost{}", root.join("a.snapshot").display())).is_ok());
+        let text = |p: &str| at(p).unwrap_err().to_string();
         for bad in [
             format!("{}/../outside", root.display()),
             format!("{}/link.snapshot", root.display()),
             "/etc/passwd".to_string(),
-            "relative/a.snapshot".to_string(),
         ] {
-            assert!(matches!(at(&bad), Err(NodeError::BadInput(_))), "{bad}");
+            assert!(matches!(at(&bad), Err(NodeError::BadRequest(_))), "{bad}");
+            assert!(text(&bad).contains("Snapshot file path must be inside the snapshots directory"), "{bad}");
         }
-        assert!(matches!(at(&format!("{}/missing", root.display())), Err(NodeError::NotFound(_))));
+        for host in ["relative/a.snapshot", "./etc/passwd", "a.snapshot", "localhost"] {
+            assert!(text(host).contains("Invalid snapshot URI, file path must be absolute or on localhost"), "{host}");
+        }
+        let missing = format!("{}/missing", root.display());
+        assert!(text(&missing).contains(&format!("Snapshot file \"{missing}\" does not exist")));
     }
 }

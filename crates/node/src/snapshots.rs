@@ -124,9 +124,12 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Vec<SnapshotDescription>> {
     Ok(out)
 }
 
-/// The path of an existing snapshot `dir/name` (name checked first).
+/// The path of an existing snapshot `dir/name`. A name outside the snapshot alphabet (a path
+/// that would leave the directory) names no snapshot: 404, as Qdrant answers it.
 pub(crate) fn existing(dir: &Path, name: &str) -> Result<PathBuf> {
-    validate_snapshot_name(name)?;
+    if validate_snapshot_name(name).is_err() {
+        return Err(NodeError::NotFound(format!("Snapshot {name}")));
+    }
     let path = dir.join(name);
     // A regular file, not a link (which could point outside the snapshots directory).
     match std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) {

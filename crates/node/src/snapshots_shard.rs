@@ -10,6 +10,7 @@ use crate::node::Node;
 use crate::snapshot_recovery::{SnapshotPriority, SnapshotSource, Unpacked};
 use crate::snapshots::{
     SnapshotDescription, Staging, blocking, existing, list_dir, new_snapshot_name, publish, service,
+    validate_snapshot_name,
 };
 use quiver_types::ShardId;
 use std::collections::BTreeMap;
@@ -101,6 +102,9 @@ impl Node {
                         "Invalid snapshot location `{location}`: http(s) URL or snapshot name expected"
                     )));
                 } else {
+                    // A location that is no snapshot name is the caller's mistake (400), not a
+                    // snapshot that is missing.
+                    validate_snapshot_name(&location)?;
                     existing(&dir, &location)?
                 }
             }

@@ -23,16 +23,18 @@ pub(crate) fn select_ids(table: &PointTable, selector: &PointSelector) -> Vec<Po
     }
 }
 
-/// Fails with `PointNotFound` when an id-based operation names a point that does not exist.
+/// Fails with `PointNotFound` when a vector operation names a point that does not exist
+/// (payload operations apply to the points that exist: [`without_missing`]).
 pub(crate) fn check_preconditions(table: &PointTable, op: &UpdateOperation) -> Result<()> {
     let ids: Vec<PointId> = match op {
-        UpdateOperation::Upsert { .. } | UpdateOperation::Delete { .. } => return Ok(()),
+        UpdateOperation::Upsert { .. }
+        | UpdateOperation::Delete { .. }
+        | UpdateOperation::SetPayload { .. }
+        | UpdateOperation::OverwritePayload { .. }
+        | UpdateOperation::DeletePayload { .. }
+        | UpdateOperation::ClearPayload { .. } => return Ok(()),
         UpdateOperation::UpdateVectors { points, .. } => points.iter().map(|p| p.id).collect(),
-        UpdateOperation::SetPayload { selector, .. }
-        | UpdateOperation::OverwritePayload { selector, .. }
-        | UpdateOperation::DeletePayload { selector, .. }
-        | UpdateOperation::ClearPayload { selector }
-        | UpdateOperation::DeleteVectors { selector, .. } => match selector {
+        UpdateOperation::DeleteVectors { selector, .. } => match selector {
             PointSelector::Ids(ids) => ids.clone(),
             PointSelector::Filter(_) => return Ok(()),
         },
@@ -41,6 +43,30 @@ pub(crate) fn check_preconditions(table: &PointTable, op: &UpdateOperation) -> R
         Some(missing) => Err(ShardError::PointNotFound(missing.to_string())),
         None => Ok(()),
     }
+}
+
+/// A payload operation (set, overwrite, delete, clear) naming by id points that do not exist:
+/// the operation restricted to the points that exist, and the first missing id. As in Qdrant it
+/// is applied to those points and then answered 404; it is logged restricted, so every replica
+/// applies exactly what this one did (design record 043). `None` when every named point exists.
+pub(crate) fn without_missing(table: &PointTable, op: &UpdateOperation) -> Option<(UpdateOperation, PointId)> {
+    let ids = match op {
+        UpdateOperation::SetPayload { selector: PointSelector::Ids(ids), .. }
+        | UpdateOperation::OverwritePayload { selector: PointSelector::Ids(ids), .. }
+        | UpdateOperation::DeletePayload { selector: PointSelector::Ids(ids), .. }
+        | UpdateOperation::ClearPayload { selector: PointSelector::Ids(ids) } => ids,
+        UpdateOperation::SetPayload { selector: PointSelector::Filter(_), .. }
+        | UpdateOperation::OverwritePayload { selector: PointSelector::Filter(_), .. }
+        | UpdateOperation::DeletePayload { selector: PointSelector::Filter(_), .. }
+        | UpdateOperation::ClearPayload { selector: PointSelector::Filter(_) }
+        | UpdateOperation::Upsert { .. }
+        | UpdateOperation::Delete { .. }
+        | UpdateOperation::UpdateVectors { .. }
+        | UpdateOperation::DeleteVectors { .. } => return None,
+    };
+    let first_missing = *ids.iter().find(|id| !table.contains(id))?;
+    let existing = ids.iter().filter(|id| table.contains(id)).copied().collect();
+    Some((op.restricted_to(&existing), first_missing))
 }
 
 /// Whether an upsert in `mode` writes the point `id` (`filter`: its `update_filter`).

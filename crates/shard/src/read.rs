@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::shard::LocalShard;
-use quiver_storage::filter::{CompiledFilter, OrderValue, order_value};
+use quiver_storage::filter::{CompiledFilter, OrderValue, order_values};
 use quiver_storage::points::{PointRef, PointTable};
 use quiver_types::PointId;
 use quiver_types::filter::Filter;
@@ -73,7 +73,7 @@ fn scroll_ordered(table: &PointTable, request: &ScrollRequest, order_by: &OrderB
     let mut ordered: Vec<(OrderValue, PointRef<'_>)> = table
         .iter_slots()
         .filter(|p| filter.as_ref().is_none_or(|f| f.check(p)))
-        .filter_map(|p| order_value(&p.payload_keys(&keys), &key).map(|v| (v, p)))
+        .flat_map(|p| order_values(&p.payload_keys(&keys), &key).into_iter().map(move |v| (v, p)))
         .filter(|(v, _)| match (&start, direction) {
             (None, _) => true,
             (Some(s), Direction::Asc) => v.cmp_total(s) != Ordering::Less,

@@ -356,16 +356,26 @@ impl LocalShard {
         if crate::resolve::needs_resolution(&op) {
             return self.update(&op, wait);
         }
-        let record = encode_record(&op)?;
-        let seq = {
+        let mut record = encode_record(&op)?;
+        let mut op = op;
+        let (seq, missing_point) = {
             let _order = self.write_lock.lock();
             apply::check_preconditions(&self.table.read(), &op)?;
+            let missing = apply::without_missing(&self.table.read(), &op);
+            let missing_point = match missing {
+                Some((existing, first_missing)) => {
+                    op = existing;
+                    record = encode_record(&op)?;
+                    Some(first_missing)
+                }
+                None => None,
+            };
             let seq = self.wal.append(&record)?;
             apply::apply_owned(&mut self.table.write(), seq, op);
             self.applied_seq.store(seq, Ordering::Release);
-            seq
+            (seq, missing_point)
         };
-        self.updated(seq, wait)
+        Ok(UpdateResult { missing_point, ..self.updated(seq, wait)? })
     }
 
     /// [`LocalShard::update`], returning the record as logged: a filter that matches text is
@@ -373,19 +383,27 @@ impl LocalShard {
     pub fn update_resolved(&self, op: &UpdateOperation, wait: bool) -> Result<(UpdateResult, LoggedRecord)> {
         let resolve = crate::resolve::needs_resolution(op);
         let encoded = if resolve { None } else { Some(LoggedRecord::encode(op.clone())?) };
-        let (seq, logged) = {
+        let (seq, logged, missing_point) = {
             let _order = self.write_lock.lock();
-            let logged = match encoded {
+            let mut logged = match encoded {
                 Some(logged) => logged,
                 None => LoggedRecord::encode(crate::resolve::resolve(&self.table.read(), op.clone()))?,
             };
             apply::check_preconditions(&self.table.read(), logged.op())?;
+            let missing = apply::without_missing(&self.table.read(), logged.op());
+            let missing_point = match missing {
+                Some((existing, first_missing)) => {
+                    logged = LoggedRecord::encode(existing)?;
+                    Some(first_missing)
+                }
+                None => None,
+            };
             let seq = self.wal.append(logged.bytes())?;
             apply::apply(&mut self.table.write(), seq, logged.op());
             self.applied_seq.store(seq, Ordering::Release);
-            (seq, logged)
+            (seq, logged, missing_point)
         };
-        Ok((self.updated(seq, wait)?, logged))
+        Ok((UpdateResult { missing_point, ..self.updated(seq, wait)? }, logged))
     }
 
     /// After the operation `seq` is logged and applied: wakes the indexer and, with `wait`,
@@ -396,7 +414,7 @@ impl LocalShard {
             self.wal.sync_through(seq)?;
         }
         let status = if wait { UpdateStatus::Completed } else { UpdateStatus::Acknowledged };
-        Ok(UpdateResult { operation_id: Some(seq), status })
+        Ok(UpdateResult { operation_id: Some(seq), status, missing_point: None })
     }
 
     /// Makes every logged operation durable (used on shutdown and by `wait=false` flushes).

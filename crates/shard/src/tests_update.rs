@@ -168,3 +168,37 @@ fn records_the_wal_no_longer_holds_are_duplicates_only_within_their_tenure() {
     assert_eq!(replica.apply_logged_at(5, &record(5), false, new).unwrap(), Duplicate, "held: compared");
     assert_eq!(table_text(&replica), table_text(&primary));
 }
+
+#[test]
+fn payload_operations_naming_missing_points_apply_to_the_others_and_log_only_those() {
+    let (dir_copied, dir_moved) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let copied = LocalShard::open(dir_copied.path(), config()).unwrap();
+    let moved = LocalShard::open(dir_moved.path(), config()).unwrap();
+    let ids = |ids: &[u64]| PointSelector::Ids(ids.iter().map(|i| PointId::Num(*i)).collect());
+    let payload = serde_json::json!({"seen": true}).as_object().cloned().unwrap();
+    let set = UpdateOperation::SetPayload { payload, selector: ids(&[2, 50, 3, 40]), key: None };
+    let clear = UpdateOperation::ClearPayload { selector: ids(&[60]) };
+    for shard in [&copied, &moved] {
+        shard.update(&upsert(0..5, "a", UpdateMode::Upsert, None), true).unwrap();
+    }
+    for op in [set, clear] {
+        let a = copied.update(&op, true).unwrap();
+        let b = moved.update_owned(op, true).unwrap();
+        assert_eq!(a, b);
+    }
+    let first = |i: u64| Some(PointId::Num(i));
+    assert_eq!(
+        copied.update(&UpdateOperation::ClearPayload { selector: ids(&[70, 1]) }, true).unwrap().missing_point,
+        first(70)
+    );
+    let tagged: Vec<PointId> = {
+        let table = copied.table.read();
+        table.iter_from(None).filter(|p| p.payload().contains_key("seen")).map(|p| p.id()).collect()
+    };
+    assert_eq!(tagged, vec![PointId::Num(2), PointId::Num(3)]);
+    // The records hold only the points that exist: a replica applies exactly the same.
+    let logged: Vec<UpdateOperation> = records(&moved).iter().map(|r| decode_record(r).unwrap()).collect();
+    assert!(matches!(&logged[1], UpdateOperation::SetPayload { selector, .. } if *selector == ids(&[2, 3])));
+    assert!(matches!(&logged[2], UpdateOperation::ClearPayload { selector } if *selector == ids(&[])));
+    assert_eq!(records(&moved), records(&copied)[..3]);
+}

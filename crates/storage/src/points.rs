@@ -91,6 +91,7 @@ pub struct DenseStats {
 }
 
 /// A borrowed view of one stored point.
+#[derive(Clone, Copy)]
 pub struct PointRef<'a> {
     table: &'a PointTable,
     slot: u32,

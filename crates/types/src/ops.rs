@@ -130,6 +130,11 @@ pub enum UpdateStatus {
 pub struct UpdateResult {
     pub operation_id: Option<u64>,
     pub status: UpdateStatus,
+    /// A payload operation that named points which do not exist is applied to the others and
+    /// then answered 404 for the first missing one (as Qdrant does): that id, from the shard
+    /// that ordered the operation to the collection that answers the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_point: Option<PointId>,
 }
 
 /// The operation id a client sees for the shard's sequence number `seq`: Qdrant numbers a

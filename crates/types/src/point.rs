@@ -22,17 +22,35 @@ pub struct SparseVector {
 impl SparseVector {
     /// Checks the lists have equal lengths and no index repeats.
     pub fn validate(&self) -> Result<(), crate::TypesError> {
+        match self.shape_fault() {
+            Some(SparseFault::Lengths) => {
+                Err(crate::TypesError::Validation("Sparse vector indices and values must have the same length".into()))
+            }
+            Some(SparseFault::RepeatedIndex) => {
+                Err(crate::TypesError::Validation("Sparse vector indices must be unique".into()))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// [`SparseVector::validate`] of a vector of a point in a request body, worded as Qdrant's
+    /// validation of it at `path` (`points[0].vector.?`: Qdrant's validator names no map key).
+    pub fn validate_at(&self, path: &str) -> Result<(), crate::TypesError> {
+        let issue = match self.shape_fault() {
+            Some(SparseFault::Lengths) => "values: Validation error: must be the same length as indices [{}]",
+            Some(SparseFault::RepeatedIndex) => "indices: Validation error: must be unique [{}]",
+            None => return Ok(()),
+        };
+        Err(crate::TypesError::Validation(format!("{path}.{issue}")))
+    }
+
+    fn shape_fault(&self) -> Option<SparseFault> {
         if self.indices.len() != self.values.len() {
-            return Err(crate::TypesError::Validation(
-                "Sparse vector indices and values must have the same length".into(),
-            ));
+            return Some(SparseFault::Lengths);
         }
         let mut seen = self.indices.clone();
         seen.sort_unstable();
-        if seen.windows(2).any(|w| w[0] == w[1]) {
-            return Err(crate::TypesError::Validation("Sparse vector indices must be unique".into()));
-        }
-        Ok(())
+        seen.windows(2).any(|w| w[0] == w[1]).then_some(SparseFault::RepeatedIndex)
     }
 
     /// Returns a copy with indices sorted ascending (values follow their indices).
@@ -41,6 +59,12 @@ impl SparseVector {
         pairs.sort_unstable_by_key(|p| p.0);
         SparseVector { indices: pairs.iter().map(|p| p.0).collect(), values: pairs.iter().map(|p| p.1).collect() }
     }
+}
+
+/// What is wrong with a sparse vector's lists.
+enum SparseFault {
+    Lengths,
+    RepeatedIndex,
 }
 
 /// One vector of a point (read by `point_serde.rs`).

@@ -69,21 +69,20 @@ impl Metrics {
         self.grpc.record(key, collection, elapsed, code != 0);
     }
 
-    /// The response counts for `/telemetry`: REST by `METHOD /route` and status, gRPC by
-    /// method path (responses and failures).
-    pub fn telemetry(&self) -> serde_json::Value {
+    /// The response statistics for `/telemetry` (Qdrant's `OperationDurationStatistics`): REST
+    /// by `METHOD /route` and status, gRPC by method path; with `details_level` ≥ 1 also when
+    /// each series last responded.
+    pub fn telemetry(&self, details_level: usize) -> serde_json::Value {
         let mut rest = serde_json::Map::new();
         for (key, stats) in self.rest.global() {
             let entry = rest.entry(format!("{} {}", key.method, key.endpoint)).or_insert_with(|| serde_json::json!({}));
-            entry[key.status.to_string()] = serde_json::json!({ "count": stats.count() });
+            entry[key.status.to_string()] = duration_statistics(&stats, details_level);
         }
         let grpc: serde_json::Map<String, serde_json::Value> = self
             .grpc
             .global()
             .into_iter()
-            .map(|(key, stats)| {
-                (key.endpoint, serde_json::json!({"count": stats.count(), "fail_count": stats.failures()}))
-            })
+            .map(|(key, stats)| (key.endpoint, duration_statistics(&stats, details_level)))
             .collect();
         serde_json::json!({"rest": {"responses": rest}, "grpc": {"responses": grpc}})
     }
@@ -170,4 +169,24 @@ fn add_response_families(out: &mut Families, api: &str, rows: &[(Option<String>,
     out.gauge(&name("min_duration_seconds"), "minimum response duration", min);
     out.gauge(&name("max_duration_seconds"), "maximum response duration", max);
     out.push(&name("duration_seconds"), "response duration histogram", MetricType::HISTOGRAM, histograms);
+}
+
+/// One series as Qdrant's `OperationDurationStatistics`: `count`, `fail_count` (when some
+/// failed), the durations of the successful responses in microseconds (when there are any) and,
+/// with `details_level` ≥ 1, `last_responded`.
+fn duration_statistics(stats: &ResponseStats, details_level: usize) -> serde_json::Value {
+    let mut out = serde_json::json!({ "count": stats.count() });
+    if stats.failures() > 0 {
+        out["fail_count"] = stats.failures().into();
+    }
+    if stats.count() > stats.failures() {
+        out["avg_duration_micros"] = (stats.avg_seconds() * 1e6).into();
+        out["min_duration_micros"] = (stats.min_seconds() * 1e6).into();
+        out["max_duration_micros"] = (stats.max_seconds() * 1e6).into();
+        out["total_duration_micros"] = ((stats.total_seconds() * 1e6).round() as u64).into();
+    }
+    if let Some(last) = stats.last_responded().filter(|_| details_level >= 1) {
+        out["last_responded"] = last.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).into();
+    }
+    out
 }

@@ -8,7 +8,7 @@ use prometheus::proto::{LabelPair, Metric};
 use prometheus::{Histogram, HistogramOpts};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the response duration histograms.
@@ -39,6 +39,8 @@ pub struct ResponseStats {
     failures: AtomicU64,
     min_micros: AtomicU64,
     max_micros: AtomicU64,
+    /// When the last response was sent, in microseconds since the Unix epoch (0: never).
+    last_micros: AtomicI64,
 }
 
 impl ResponseStats {
@@ -51,11 +53,13 @@ impl ResponseStats {
             failures: AtomicU64::new(0),
             min_micros: AtomicU64::new(u64::MAX),
             max_micros: AtomicU64::new(0),
+            last_micros: AtomicI64::new(0),
         }
     }
 
     fn record(&self, elapsed: Duration, failed: bool) {
         self.count.fetch_add(1, Ordering::Relaxed);
+        self.last_micros.store(chrono::Utc::now().timestamp_micros(), Ordering::Relaxed);
         if failed {
             self.failures.fetch_add(1, Ordering::Relaxed);
             return;
@@ -90,6 +94,19 @@ impl ResponseStats {
 
     pub fn max_seconds(&self) -> f64 {
         self.max_micros.load(Ordering::Relaxed) as f64 / 1e6
+    }
+
+    /// Total duration of the successful responses, in seconds.
+    pub fn total_seconds(&self) -> f64 {
+        self.histogram.get_sample_sum()
+    }
+
+    /// When the last response was sent, if any was.
+    pub fn last_responded(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self.last_micros.load(Ordering::Relaxed) {
+            0 => None,
+            micros => chrono::DateTime::from_timestamp_micros(micros),
+        }
     }
 
     /// The histogram as a Prometheus metric with `labels`.

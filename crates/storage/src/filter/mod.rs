@@ -36,7 +36,7 @@ mod tests;
 #[cfg(test)]
 mod tests_fields;
 
-pub use order::{OrderValue, order_value, parse_datetime};
+pub use order::{OrderValue, order_value, order_values, parse_datetime};
 
 use compile::Cond;
 use quiver_types::filter::Filter;

@@ -117,3 +117,12 @@ fn cmp_int_float(i: i64, f: f64) -> Ordering {
 pub fn order_value(payload: &Payload, key: &JsonPath) -> Option<OrderValue> {
     key.flat_values(payload).into_iter().find_map(OrderValue::from_json)
 }
+
+/// Every distinct number or date-time at `key`, in ascending order: a point with several values
+/// appears once per value in an `order_by` scroll (as in Qdrant, whose range index holds each).
+pub fn order_values(payload: &Payload, key: &JsonPath) -> Vec<OrderValue> {
+    let mut values: Vec<OrderValue> = key.flat_values(payload).into_iter().filter_map(OrderValue::from_json).collect();
+    values.sort_by(OrderValue::cmp_total);
+    values.dedup_by(|a, b| a.cmp_total(b) == Ordering::Equal);
+    values
+}

@@ -248,3 +248,20 @@ fn order_values() {
     assert_eq!(cmp(Float(f64::NAN), Float(f64::INFINITY)), Ordering::Greater);
     assert_eq!(cmp(Float(f64::NEG_INFINITY), Int(i64::MIN)), Ordering::Less);
 }
+
+#[test]
+fn every_distinct_order_value() {
+    let Value::Object(p) = json!({"multi": [3, 1, 3, 2.5, "2024-03-01T12:00:00Z", "x", null], "one": 4, "none": "x"})
+    else {
+        unreachable!()
+    };
+    let key = |k: &str| JsonPath::parse(k).unwrap();
+    let order_values = super::order_values; // the test `order_values` above shadows the name
+    let micros = Utc.with_ymd_and_hms(2024, 3, 1, 12, 0, 0).single().map(|d| d.timestamp_micros()).unwrap();
+    assert_eq!(
+        order_values(&p, &key("multi")),
+        vec![OrderValue::Int(1), OrderValue::Float(2.5), OrderValue::Int(3), OrderValue::Int(micros)]
+    );
+    assert_eq!(order_values(&p, &key("one")), vec![OrderValue::Int(4)]);
+    assert!(order_values(&p, &key("none")).is_empty());
+}

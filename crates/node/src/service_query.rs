@@ -211,7 +211,8 @@ impl Node {
             | NodeError::ChecksumMismatch { .. }
             | NodeError::RateLimited { .. }
             | NodeError::Service(_)
-            | NodeError::RemovedFromCluster(_)) => e,
+            | NodeError::RemovedFromCluster(_)
+            | NodeError::Locked(_)) => e,
         })
     }
 

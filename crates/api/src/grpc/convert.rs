@@ -145,7 +145,7 @@ fn flat_multivector(data: Vec<f32>, count: u32) -> Result<Vector, Status> {
     if count == 0 {
         return Err(refuse("vectors count must be greater than 0"));
     }
-    if data.len() % count != 0 {
+    if !data.len().is_multiple_of(count) {
         return Err(refuse("invalid dense vector length for vectors count"));
     }
     let dim = (data.len() / count).max(1);

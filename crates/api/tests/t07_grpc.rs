@@ -312,9 +312,10 @@ async fn rest_and_grpc_agree() {
         .await;
     let (c, m) = code(client.query(QueryPointsBuilder::new("par").query(vec![1.0]).limit(0)).await.unwrap_err());
     // Qdrant's REST body holds the fields in a flattened `internal` its validation paths name;
-    // the gRPC message holds them directly.
+    // the gRPC message holds them directly, and its edge says `in body` (REST: `in JSON body`).
     assert_eq!(message, "Validation error in JSON body: [internal.limit: value 0 invalid, must be 1 or larger]");
-    assert_eq!((c, m), (tonic::Code::InvalidArgument, message.replace("[internal.", "[")));
+    let grpc = message.replace("[internal.", "[").replace("Validation error in JSON body", "Validation error in body");
+    assert_eq!((c, m), (tonic::Code::InvalidArgument, grpc));
 }
 
 #[tokio::test(flavor = "multi_thread")]

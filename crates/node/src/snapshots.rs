@@ -71,17 +71,32 @@ fn safe_stem(name: &str) -> String {
     name.chars().map(|c| if is_safe_char(c) { c } else { '_' }).collect::<String>().trim_start_matches('.').to_string()
 }
 
-/// The first free `<stem>-<timestamp>[-n].snapshot` in `dir`.
-pub(crate) fn new_snapshot_name(dir: &Path, stem: &str) -> String {
+/// The first free `<stem>-<timestamp>[-n].snapshot` in `dir`, reserved for the caller by
+/// creating its empty `.<name>.part` file: snapshots created at once (in the same second) get
+/// names of their own instead of writing, then renaming, one shared part file.
+pub(crate) fn new_snapshot_name(dir: &Path, stem: &str) -> Result<String> {
     let stamp = chrono::Utc::now().format("%Y-%m-%d-%H-%M-%S");
     let base = format!("{}-{stamp}", safe_stem(stem));
-    let mut name = format!("{base}{SUFFIX}");
-    let mut n = 1;
-    while dir.join(&name).exists() || dir.join(format!(".{name}.part")).exists() {
-        n += 1;
-        name = format!("{base}-{n}{SUFFIX}");
+    for n in 1.. {
+        let name = match n {
+            1 => format!("{base}{SUFFIX}"),
+            n => format!("{base}-{n}{SUFFIX}"),
+        };
+        if dir.join(&name).exists() {
+            continue;
+        }
+        let part = dir.join(format!(".{name}.part"));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&part) {
+            // Published between the check above and the reservation: that name is taken.
+            Ok(_) if dir.join(&name).exists() => {
+                let _ = std::fs::remove_file(&part);
+            }
+            Ok(_) => return Ok(name),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(service("reserve snapshot name", e)),
+        }
     }
-    name
+    unreachable!("the names of a second are not exhausted")
 }
 
 fn naive_time(time: std::time::SystemTime) -> String {
@@ -228,7 +243,7 @@ impl Node {
         let counted = collection.name().to_string();
         let created = blocking(move || {
             std::fs::create_dir_all(&dir).map_err(|e| service("create snapshots dir", e))?;
-            let name = new_snapshot_name(&dir, &format!("{}-{peer_id}", collection.name()));
+            let name = new_snapshot_name(&dir, &format!("{}-{peer_id}", collection.name()))?;
             let part = dir.join(format!(".{name}.part"));
             let packed = pack_collection(&collection, peer_id, &staging.path, &part);
             let published = packed.and_then(|()| publish(&part, &dir, &name));
@@ -295,10 +310,14 @@ impl Node {
             let config_path = staging.path.join(CONFIG_FILE);
             std::fs::write(&config_path, config.to_string()).map_err(|e| service("write snapshot part", e))?;
             entries.insert(0, (CONFIG_FILE.to_string(), config_path));
-            let name = new_snapshot_name(&root, "full-snapshot");
+            let name = new_snapshot_name(&root, "full-snapshot")?;
             let part = root.join(format!(".{name}.part"));
-            snapshot_archive::pack(&part, &entries).map_err(|e| service("pack snapshot", e))?;
-            publish(&part, &root, &name)
+            let packed = snapshot_archive::pack(&part, &entries).map_err(|e| service("pack snapshot", e));
+            let published = packed.and_then(|_| publish(&part, &root, &name));
+            if published.is_err() {
+                let _ = std::fs::remove_file(&part);
+            }
+            published
         })
         .await
     }

@@ -38,7 +38,7 @@ impl Node {
         let local = self.local_replica(name, shard_id)?;
         blocking(move || {
             std::fs::create_dir_all(&dir).map_err(|e| service("create snapshots dir", e))?;
-            let name = new_snapshot_name(&dir, &format!("{real}-shard-{shard_id}"));
+            let name = new_snapshot_name(&dir, &format!("{real}-shard-{shard_id}"))?;
             let part = dir.join(format!(".{name}.part"));
             let written = local.write_snapshot(&part).map_err(|e| service("write shard snapshot", e));
             let published = written.and_then(|_| publish(&part, &dir, &name));

@@ -34,7 +34,9 @@ const INSTALL_SUFFIX: &str = "install";
 
 /// One shard's checkpoint file.
 pub struct CheckpointStore {
-    db: Database,
+    /// `None` once a write failed: redb refuses every later transaction of that handle
+    /// ("Previous I/O error occurred"), so it is closed and the next write opens the file again.
+    db: Option<Database>,
     path: PathBuf,
 }
 
@@ -118,7 +120,7 @@ impl CheckpointStore {
         let fresh = !path.exists();
         let creating = if fresh { path.with_extension(format!("{INSTALL_SUFFIX}.new")) } else { path.to_path_buf() };
         let db = create_database(&creating)?;
-        let store = CheckpointStore { db, path: path.to_path_buf() };
+        let store = CheckpointStore { db: Some(db), path: path.to_path_buf() };
         store.check_format()?;
         if fresh {
             std::fs::rename(&creating, path).map_err(|e| StorageError::io("create checkpoint", path, e))?;
@@ -127,8 +129,12 @@ impl CheckpointStore {
         Ok(store)
     }
 
+    fn db(&self) -> Result<&Database> {
+        self.db.as_ref().ok_or_else(|| StorageError::Store("checkpoint file closed after a failed write".into()))
+    }
+
     fn check_format(&self) -> Result<()> {
-        let txn = self.db.begin_write().map_err(store_err)?;
+        let txn = self.db()?.begin_write().map_err(store_err)?;
         {
             let mut meta = txn.open_table(META).map_err(store_err)?;
             let found = meta.get(FORMAT).map_err(store_err)?.map(|g| g.value());
@@ -161,14 +167,14 @@ impl CheckpointStore {
     }
 
     fn meta(&self, key: &str) -> Result<Option<u64>> {
-        let txn = self.db.begin_read().map_err(store_err)?;
+        let txn = self.db()?.begin_read().map_err(store_err)?;
         let meta = txn.open_table(META).map_err(store_err)?;
         Ok(meta.get(key).map_err(store_err)?.map(|g| g.value()))
     }
 
     /// Calls `f` with every checkpointed point.
     pub fn load(&self, mut f: impl FnMut(StoredPoint)) -> Result<()> {
-        let txn = self.db.begin_read().map_err(store_err)?;
+        let txn = self.db()?.begin_read().map_err(store_err)?;
         let points = txn.open_table(POINTS).map_err(store_err)?;
         for item in points.iter().map_err(store_err)? {
             let (_, value) = item.map_err(store_err)?;
@@ -198,7 +204,7 @@ impl CheckpointStore {
         mut f: impl FnMut(StoredPoint, &[u8]) -> Result<()>,
     ) -> Result<()> {
         let threads = threads.max(1);
-        let txn = self.db.begin_read().map_err(store_err)?;
+        let txn = self.db()?.begin_read().map_err(store_err)?;
         let points = txn.open_table(POINTS).map_err(store_err)?;
         let ranges = key_ranges(&points, threads * RANGES_PER_THREAD)?;
         let next = std::sync::atomic::AtomicUsize::new(0);
@@ -231,9 +237,23 @@ impl CheckpointStore {
         })
     }
 
-    /// Writes `changes` and `applied_seq` in one durable (fsynced) transaction.
-    pub fn write(&self, changes: &[CheckpointChange], applied_seq: u64) -> Result<()> {
-        let txn = self.db.begin_write().map_err(store_err)?;
+    /// Writes `changes` and `applied_seq` in one durable (fsynced) transaction. A failed write
+    /// (the disk full, say) closes the file; the next write opens it again, which puts it back
+    /// to its last committed transaction, so checkpoints resume once the cause is gone instead
+    /// of failing until a restart (the WAL keeps every change meanwhile).
+    pub fn write(&mut self, changes: &[CheckpointChange], applied_seq: u64) -> Result<()> {
+        if self.db.is_none() {
+            self.db = Some(create_database(&self.path)?);
+        }
+        let written = self.write_transaction(changes, applied_seq);
+        if written.is_err() {
+            self.db = None;
+        }
+        written
+    }
+
+    fn write_transaction(&self, changes: &[CheckpointChange], applied_seq: u64) -> Result<()> {
+        let txn = self.db()?.begin_write().map_err(store_err)?;
         {
             let mut points = txn.open_table(POINTS).map_err(store_err)?;
             for change in changes {
@@ -266,7 +286,7 @@ impl CheckpointStore {
     pub fn replace_with(&mut self, built: BuiltCheckpoint) -> Result<()> {
         std::fs::rename(&built.path, &self.path).map_err(|e| StorageError::io("install checkpoint", &self.path, e))?;
         sync_parent_dir(&self.path)?;
-        self.db = create_database(&self.path)?;
+        self.db = Some(create_database(&self.path)?);
         Ok(())
     }
 }
@@ -459,10 +479,10 @@ mod tests {
             payload: serde_json::from_str::<Payload>(r#"{"a": {"b": [1, "x", null]}}"#).unwrap(),
         };
         {
-            let store = CheckpointStore::open(&path).unwrap();
+            let mut store = CheckpointStore::open(&path).unwrap();
             store.write(&[CheckpointChange::Put(point.clone())], 3).unwrap();
         }
-        let store = CheckpointStore::open(&path).unwrap();
+        let mut store = CheckpointStore::open(&path).unwrap();
         assert_eq!(store.applied_seq().unwrap(), 3);
         let mut loaded = vec![];
         store.load(|p| loaded.push(p)).unwrap();
@@ -480,7 +500,7 @@ mod tests {
         // What a kill during redb's first write leaves: its header, magic number not yet set.
         let half_made = path.with_extension(format!("{INSTALL_SUFFIX}.new"));
         std::fs::write(&half_made, [0u8; 4096]).unwrap();
-        let store = CheckpointStore::open(&path).unwrap();
+        let mut store = CheckpointStore::open(&path).unwrap();
         assert!(!half_made.exists(), "the unfinished file is removed");
         store.write(&[CheckpointChange::Put(point(1))], 1).unwrap();
         drop(store);
@@ -535,7 +555,7 @@ mod tests {
     #[test]
     fn a_parallel_load_gives_every_point_once_and_stops_at_a_damaged_one() {
         let dir = tempfile::tempdir().unwrap();
-        let store = CheckpointStore::open(&dir.path().join("points.redb")).unwrap();
+        let mut store = CheckpointStore::open(&dir.path().join("points.redb")).unwrap();
         let mut points: Vec<StoredPoint> = (0..2_000).map(|i| point(i * 7919 % 100_003)).collect();
         points.extend((0..300u128).map(|i| StoredPoint {
             id: PointId::Uuid(uuid::Uuid::from_u128(i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835))),
@@ -551,7 +571,7 @@ mod tests {
             loaded.sort();
             assert_eq!(loaded, expected, "{readers} readers");
         }
-        let txn = store.db.begin_write().unwrap();
+        let txn = store.db().unwrap().begin_write().unwrap();
         txn.open_table(POINTS)
             .unwrap()
             .insert(encode_key(&PointId::Num(50_000)).as_slice(), [VALUE_FRAME, 9].as_slice())
@@ -578,7 +598,7 @@ mod tests {
             }
             txn.commit().unwrap();
         }
-        let store = CheckpointStore::open(&path).unwrap();
+        let mut store = CheckpointStore::open(&path).unwrap();
         store.write(&[CheckpointChange::Put(point(4))], 10).unwrap();
         let mut loaded = vec![];
         store.load(|p| loaded.push(p)).unwrap();

@@ -129,13 +129,27 @@ pub fn vector_in(vector: pb::Vector) -> Result<Vector, Status> {
         }
         None => match (vector.indices, vector.vectors_count) {
             (Some(indices), _) => Ok(Vector::Sparse(SparseVector { indices: indices.data, values: vector.data })),
-            (None, Some(count)) if count > 1 => {
-                let dim = vector.data.len() / count as usize;
-                Ok(Vector::Multi(vector.data.chunks(dim.max(1)).map(<[f32]>::to_vec).collect()))
-            }
-            (None, _) => Ok(Vector::Dense(vector.data)),
+            (None, Some(count)) => flat_multivector(vector.data, count),
+            (None, None) => Ok(Vector::Dense(vector.data)),
         },
     }
+}
+
+/// The deprecated flat form of a multivector: `data` holds `count` vectors of equal length one
+/// after the other. Any count, 1 included, makes a multivector; Qdrant refuses a count of 0 and
+/// a `data` its count does not divide with these validation messages.
+fn flat_multivector(data: Vec<f32>, count: u32) -> Result<Vector, Status> {
+    let refuse =
+        |issue: &str| Status::invalid_argument(format!("Validation error in body: [data: Validation error: {issue}]"));
+    let count = count as usize;
+    if count == 0 {
+        return Err(refuse("vectors count must be greater than 0"));
+    }
+    if !data.len().is_multiple_of(count) {
+        return Err(refuse("invalid dense vector length for vectors count"));
+    }
+    let dim = (data.len() / count).max(1);
+    Ok(Vector::Multi(data.chunks(dim).map(<[f32]>::to_vec).collect()))
 }
 
 /// The vectors of a point by name (`""` for the unnamed one).

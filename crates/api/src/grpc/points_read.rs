@@ -93,6 +93,7 @@ pub async fn search(node: &Node, r: pb::SearchPoints) -> Result<pb::SearchRespon
 pub async fn search_batch(node: &Node, r: pb::SearchBatchPoints) -> Result<pb::SearchBatchResponse, Status> {
     let started = Instant::now();
     let settings = read_settings(r.read_consistency, r.timeout)?;
+    batch_items_named("search_points", r.search_points.iter().map(|s| s.collection_name.as_str()))?;
     let requests =
         r.search_points.into_iter().map(|s| Ok(search_wire(s)?.into_request()?)).collect::<Result<Vec<_>, Status>>()?;
     let settings = settings.in_batch(requests.len());
@@ -141,6 +142,7 @@ async fn batch(
 pub async fn query_batch(node: &Node, r: pb::QueryBatchPoints) -> Result<pb::QueryBatchResponse, Status> {
     let started = Instant::now();
     let settings = read_settings(r.read_consistency, r.timeout)?;
+    batch_items_named("query_points", r.query_points.iter().map(|q| q.collection_name.as_str()))?;
     let queries =
         r.query_points.into_iter().map(|q| Ok(query_request(q)?.into_query()?)).collect::<Result<Vec<_>, Status>>()?;
     let result = batch(node, &r.collection_name, settings, queries).await?;
@@ -151,8 +153,47 @@ pub async fn recommend(node: &Node, r: pb::RecommendPoints) -> Result<pb::Recomm
     let started = Instant::now();
     let settings = read_settings(r.read_consistency, r.timeout)?;
     let name = r.collection_name.clone();
-    let points = run_query(node, &name, settings, recommend_request(r)?).await?;
-    Ok(pb::RecommendResponse { result: scored_list(points), time: elapsed(started), usage: None })
+    let (body, wanted) = legacy_recommend(r)?;
+    let points = run_query(node, &name, settings, body).await?;
+    Ok(pb::RecommendResponse { result: scored_list(wanted.keep(points)), time: elapsed(started), usage: None })
+}
+
+/// Whether a legacy recommend asked for any point. Qdrant checks no `limit` of a gRPC
+/// `RecommendPoints` (proto3's default 0 included, as its `basic_grpc_test.sh` sends): a limit of
+/// 0 is answered with no points, after the request was checked and run like any other.
+#[derive(Clone, Copy)]
+enum Wanted {
+    Points,
+    NoPoints,
+}
+
+impl Wanted {
+    fn keep(self, points: Vec<ScoredPoint>) -> Vec<ScoredPoint> {
+        match self {
+            Wanted::Points => points,
+            Wanted::NoPoints => Vec::new(),
+        }
+    }
+}
+
+fn legacy_recommend(r: pb::RecommendPoints) -> Result<(QueryRequestWire, Wanted), Status> {
+    let wanted = if r.limit == 0 { Wanted::NoPoints } else { Wanted::Points };
+    let mut body = recommend_request(r)?;
+    if let Wanted::NoPoints = wanted {
+        body.limit = Some(1);
+    }
+    Ok((body, wanted))
+}
+
+/// Qdrant validates every request of a gRPC batch as a message of its own: each must name its
+/// collection (the batch's name is the one used), or the batch is refused.
+fn batch_items_named<'a>(field: &str, names: impl Iterator<Item = &'a str>) -> Result<(), Status> {
+    match names.enumerate().find(|(_, name)| name.is_empty()) {
+        Some((i, _)) => Err(Status::invalid_argument(format!(
+            "Validation error in body: [{field}[{i}].collection_name: must be 1..255 characters]"
+        ))),
+        None => Ok(()),
+    }
 }
 
 pub async fn discover(node: &Node, r: pb::DiscoverPoints) -> Result<pb::DiscoverResponse, Status> {
@@ -166,6 +207,7 @@ pub async fn discover(node: &Node, r: pb::DiscoverPoints) -> Result<pb::Discover
 pub async fn discover_batch(node: &Node, r: pb::DiscoverBatchPoints) -> Result<pb::DiscoverBatchResponse, Status> {
     let started = Instant::now();
     let settings = read_settings(r.read_consistency, r.timeout)?;
+    batch_items_named("discover_points", r.discover_points.iter().map(|d| d.collection_name.as_str()))?;
     let queries = r
         .discover_points
         .into_iter()
@@ -178,11 +220,22 @@ pub async fn discover_batch(node: &Node, r: pb::DiscoverBatchPoints) -> Result<p
 pub async fn recommend_batch(node: &Node, r: pb::RecommendBatchPoints) -> Result<pb::RecommendBatchResponse, Status> {
     let started = Instant::now();
     let settings = read_settings(r.read_consistency, r.timeout)?;
-    let queries = r
+    batch_items_named("recommend_points", r.recommend_points.iter().map(|q| q.collection_name.as_str()))?;
+    let (queries, wanted): (Vec<_>, Vec<_>) = r
         .recommend_points
         .into_iter()
-        .map(|q| Ok(recommend_request(q)?.into_query()?))
-        .collect::<Result<Vec<_>, Status>>()?;
-    let result = batch(node, &r.collection_name, settings, queries).await?;
+        .map(|q| {
+            let (body, wanted) = legacy_recommend(q)?;
+            Ok((body.into_query()?, wanted))
+        })
+        .collect::<Result<Vec<_>, Status>>()?
+        .into_iter()
+        .unzip();
+    let mut result = batch(node, &r.collection_name, settings, queries).await?;
+    for (answer, wanted) in result.iter_mut().zip(wanted) {
+        if let Wanted::NoPoints = wanted {
+            answer.result.clear();
+        }
+    }
     Ok(pb::RecommendBatchResponse { result, time: elapsed(started), usage: None })
 }

@@ -46,7 +46,11 @@ pub fn search_wire(r: pb::SearchPoints) -> Result<SearchWire, Status> {
     let name = r.vector_name.unwrap_or_default();
     let vector = match (r.sparse_indices, name.is_empty()) {
         (Some(indices), _) => {
-            NamedVectorWire::NamedSparse { name, vector: SparseVector { indices: indices.data, values: r.vector } }
+            let vector = SparseVector { indices: indices.data, values: r.vector };
+            vector.validate().map_err(|e| {
+                Status::invalid_argument(format!("Sparse indices does not match sparse vector conditions: {e}"))
+            })?;
+            NamedVectorWire::NamedSparse { name, vector }
         }
         (None, true) => NamedVectorWire::Dense(r.vector),
         (None, false) => NamedVectorWire::NamedDense { name, vector: r.vector },

@@ -23,7 +23,22 @@ pub fn from_node(e: NodeError) -> Status {
         NodeError::Service(_) => (Code::Internal, None),
         NodeError::RateLimited { retry_after_s, .. } => (Code::ResourceExhausted, Some(*retry_after_s)),
     };
-    with_retry_after(Status::new(code, e.to_string()), retry_after_s)
+    with_retry_after(Status::new(code, grpc_message(e.to_string())), retry_after_s)
+}
+
+/// A validation message as Qdrant's gRPC edge words it: a gRPC request has one body and no
+/// path or query string, so REST's `Validation error in JSON body`/`… in path parameters` is
+/// `Validation error in body` there (Qdrant's `basic_grpc_test.sh` looks for those words).
+fn grpc_message(message: String) -> String {
+    const REST_PREFIXES: [&str; 3] = [
+        "Validation error in JSON body",
+        "Validation error in path parameters",
+        "Validation error in query parameters",
+    ];
+    match REST_PREFIXES.iter().find_map(|prefix| message.strip_prefix(prefix)) {
+        Some(rest) => format!("Validation error in body{rest}"),
+        None => message,
+    }
 }
 
 fn with_retry_after(mut status: Status, retry_after_s: Option<u64>) -> Status {
@@ -48,7 +63,7 @@ pub fn from_api(e: ApiError) -> Status {
         StatusCode::FORBIDDEN => Code::PermissionDenied,
         _ => Code::Internal,
     };
-    with_retry_after(Status::new(code, e.message), e.retry_after_s)
+    with_retry_after(Status::new(code, grpc_message(e.message)), e.retry_after_s)
 }
 
 impl From<ApiError> for Status {
@@ -81,6 +96,8 @@ mod tests {
         assert_eq!(from_node(NodeError::ShardUnavailable("s".into())).code(), Code::Unavailable);
         assert_eq!(from_node(NodeError::Service("x".into())).code(), Code::Internal);
         assert_eq!(from_node(NodeError::Validation("v".into())).code(), Code::InvalidArgument);
+        let path = from_node(NodeError::Validation("Validation error in path parameters: [name: x]".into()));
+        assert_eq!(path.message(), "Validation error in body: [name: x]");
     }
 
     #[test]
@@ -97,7 +114,7 @@ mod tests {
     fn api_errors_follow_their_http_status() {
         let s = from_api(ApiError::validation("limit: value 0 invalid, must be 1 or larger"));
         assert_eq!(s.code(), Code::InvalidArgument);
-        assert!(s.message().starts_with("Validation error in JSON body"));
+        assert_eq!(s.message(), "Validation error in body: [limit: value 0 invalid, must be 1 or larger]");
         assert_eq!(from_api(ApiError::from(NodeError::Timeout("t".into()))).code(), Code::DeadlineExceeded);
         let limited = from_api(ApiError::from(NodeError::RateLimited { message: "m".into(), retry_after_s: 3 }));
         assert_eq!(limited.code(), Code::ResourceExhausted);

@@ -113,7 +113,10 @@ impl SavedGraphs {
             let spec = dense.get(name).ok_or_else(|| StorageError::Index(format!("no dense vector {name:?}")))?;
             let path = saved.index_file()?;
             let capacity = saved.slots.len() + saved.slots.len() / 8;
-            Ok(Arc::new(HnswIndex::load(spec.distance, hnsw_params(config, name, spec), path, capacity)?))
+            let index = HnswIndex::load(spec.distance, hnsw_params(config, name, spec), path, capacity)?;
+            // The file holds the index as loaded: the indexer may view it instead (design record 041).
+            index.mark_saved(saved.file(), index.change_stamp());
+            Ok(Arc::new(index))
         };
         self.graphs.iter().map(|(name, saved)| (name.clone(), load(name, saved))).collect()
     }

@@ -220,6 +220,7 @@ impl Worker {
             quantize_column(table, name, spec);
         }
         self.save_due_graphs(table);
+        settings.dense.keys().for_each(|name| release_graph(table, name));
         let stopped = || self.stopped();
         self.tenant_builds.lock().run(table, &settings.dense, &settings.config, &stopped);
     }
@@ -373,6 +374,31 @@ fn quantize_column(table: &RwLock<PointTable>, name: &str, spec: &VectorSpec) {
     let Some(build) = table.read().build_quantized(name, spec.distance) else { return };
     table.write().install_quantized(name, build);
     tracing::debug!(vector = %name, ms = started.elapsed().as_millis() as u64, "quantized vectors built");
+}
+
+/// Releases the column's graph for a read-only view of the saved file that holds it (design
+/// record 041) once the frozen copy is current and nothing is pending: searches run on the
+/// copy, and the index loads its graph back from the view at its next change. Nothing happens
+/// while no saved file holds the index as it is (the next checkpoint's save gives one).
+fn release_graph(table: &RwLock<PointTable>, name: &str) {
+    let index = {
+        let guard = table.read();
+        if !guard.frozen_current(name) {
+            return;
+        }
+        match guard.dense_index(name) {
+            Some(view) => view.index.clone(),
+            None => return,
+        }
+    };
+    if index.graph_viewed() {
+        return;
+    }
+    match index.release_graph() {
+        Ok(true) => tracing::debug!(vector = %name, "HNSW graph released for a view of its saved file"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(vector = %name, error = %e, "the HNSW graph stays in memory"),
+    }
 }
 
 /// The priority of the indexer's threads in the `thread-priority` crate's scale, which maps

@@ -198,3 +198,53 @@ fn a_graph_saved_with_a_vector_copy_is_rebuilt() {
     let again = crate::tests_search::shard(&path, Distance::Cosine, 1, 1);
     assert_eq!(again.restored_index_slots(), 2000, "the rebuilt graph is saved and trusted");
 }
+
+/// Whether the graph of the shard's unnamed vector is a view of its saved file (record 041).
+fn viewed(shard: &LocalShard) -> bool {
+    shard.table.read().dense_index("").is_some_and(|view| view.index.graph_viewed())
+}
+
+/// Waits until `viewed(shard)` is `wanted`.
+fn wait_viewed(shard: &LocalShard, wanted: bool) {
+    let deadline = Instant::now() + crate::tests_search::BACKGROUND_WORK;
+    while viewed(shard) != wanted {
+        assert!(Instant::now() < deadline, "graph viewed: {} (waited for {wanted})", viewed(shard));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Design record 041: a reopened shard with nothing pending gives its graph up for a view of
+/// the saved file, answers as before, loads the graph back to index a change, and views the
+/// file again once a checkpoint has saved the changed graph.
+#[test]
+fn a_reopened_graph_is_viewed_until_the_next_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(26);
+    let centers = centers(&mut rng);
+    let queries: Vec<Vec<f32>> = (0..40).map(|_| vector(&mut rng, &centers)).collect();
+    let shard = saved_shard(dir.path(), &mut rng, &centers);
+    let before = results(&shard, &queries);
+    drop(shard);
+    let reopened = crate::tests_search::shard(dir.path(), Distance::Cosine, 1, 1);
+    wait_viewed(&reopened, true);
+    let index_bytes = reopened.memory_report().index;
+    let after = results(&reopened, &queries);
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(ids(b), ids(a));
+    }
+    // A change: the graph is loaded back and indexes it; searches stay right meanwhile.
+    let live = reopened.points_count();
+    upsert(&reopened, (9000..9050).map(|i| point(i, vector(&mut rng, &centers), &mut rng)).collect());
+    wait_indexed(&reopened, live + 50);
+    assert!(!viewed(&reopened));
+    assert!(reopened.memory_report().index > 4 * index_bytes, "the graph is held again");
+    let graph = |plan: SearchPlan| matches!(plan, SearchPlan::Graph | SearchPlan::FrozenGraph);
+    let recall = recall_with_exact_scores(&reopened, &mut rng, &centers, 30, graph, 1e-5);
+    assert!(recall >= 0.9, "recall {recall}");
+    checkpoint_and_wait_saved(&reopened);
+    wait_viewed(&reopened, true);
+    drop(reopened);
+    // The file saved from the view-loaded graph is trusted at the next open.
+    let again = crate::tests_search::shard(dir.path(), Distance::Cosine, 1, 1);
+    assert_eq!(again.restored_index_slots(), live + 50);
+}

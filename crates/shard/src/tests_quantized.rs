@@ -59,7 +59,9 @@ fn int8_with_rescoring_keeps_recall_and_exact_scores() {
     for distance in [Distance::Cosine, Distance::Euclid, Distance::Dot, Distance::Manhattan] {
         let shard = indexed_shard(&dir.path().join(format!("{distance:?}")), distance, &mut rng, &centers);
         quantize(&shard, Some(QuantizationKind::Int8 { quantile: Some(0.99) }));
-        assert!(shard.memory_report().quantized >= 4000 * DIM);
+        // The codes (and the int8 Dot/Cosine correction, 4 bytes) of the 4000 slots, no more.
+        let quantized = shard.memory_report().quantized;
+        assert!((4000 * DIM..=4000 * (DIM + 4)).contains(&quantized), "{distance:?}: {quantized} bytes");
         let (mut hits, queries) = (0, 50);
         for _ in 0..queries {
             let q = vector(&mut rng, &centers);

@@ -27,6 +27,7 @@ pub struct FrozenGraph {
 }
 
 /// One node of a graph being copied: its slot and its neighbours per level (0 first).
+#[derive(Debug, PartialEq)]
 pub struct GraphNode {
     pub slot: u32,
     pub levels: Vec<Vec<u32>>,

@@ -11,7 +11,7 @@
 //! graph saved at any moment (before or after the checkpoint) is safe to load.
 
 use crate::error::{Result, StorageError};
-use crate::index::{HnswParams, VectorIndex};
+use crate::index::{HnswParams, SavedFile, VectorIndex};
 use crate::vectors::VectorRef;
 use quiver_types::PointId;
 use quiver_types::config::Distance;
@@ -156,11 +156,13 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Saves `index` as vector `name`'s in `dir`, holding `slots`. Both files are written beside
 /// and renamed into place, the record last; a crash in between leaves a record whose CRC of
-/// the usearch file fails, so the pair is rebuilt rather than trusted.
+/// the usearch file fails, so the pair is rebuilt rather than trusted. Once both are in place
+/// the index is told which file holds it (`VectorIndex::mark_saved`: the file it may view).
 pub fn save(dir: &Path, name: &str, index: &dyn VectorIndex, key: GraphKey, slots: Vec<SlotRecord>) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(io("create graph dir", dir))?;
     let (index_path, meta_path) = paths(dir, name);
     let (index_tmp, meta_tmp) = (index_path.with_extension("usearch.tmp"), meta_path.with_extension("meta.tmp"));
+    let stamp = index.change_stamp();
     index.save(&index_tmp)?;
     std::fs::File::open(&index_tmp).and_then(|f| f.sync_all()).map_err(io("sync graph file", &index_tmp))?;
     let (index_bytes, index_crc) = file_crc(&index_tmp)?;
@@ -172,7 +174,9 @@ pub fn save(dir: &Path, name: &str, index: &dyn VectorIndex, key: GraphKey, slot
     write_synced(&meta_tmp, &bytes)?;
     std::fs::rename(&index_tmp, &index_path).map_err(io("rename graph file", &index_path))?;
     std::fs::rename(&meta_tmp, &meta_path).map_err(io("rename graph record", &meta_path))?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync graph dir", dir))
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync graph dir", dir))?;
+    index.mark_saved(SavedFile { path: index_path, bytes: index_bytes, crc: index_crc }, stamp);
+    Ok(())
 }
 
 /// The saved index of vector `name` in `dir` when its record exists: `Ok(None)` when there is
@@ -215,6 +219,11 @@ pub fn remove(dir: &Path, name: &str) {
 }
 
 impl SavedGraph {
+    /// The usearch file as its record names it (for `VectorIndex::mark_saved` once loaded).
+    pub fn file(&self) -> SavedFile {
+        SavedFile { path: self.index_path.clone(), bytes: self.index_bytes, crc: self.index_crc }
+    }
+
     /// The usearch file, once its length and CRC-32 are those the record names.
     pub fn index_file(&self) -> Result<&Path> {
         let (len, crc) = file_crc(&self.index_path)?;

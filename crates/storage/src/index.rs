@@ -12,8 +12,11 @@
 use crate::error::{Result, StorageError};
 use crate::graph::GraphNode;
 use crate::index_gate::{Access, Gate};
-use parking_lot::RwLock;
+use crate::index_view::GraphMap;
+pub use crate::index_view::SavedFile;
+use parking_lot::{Mutex, RwLock, RwLockUpgradableReadGuard};
 use quiver_types::config::Distance;
+use std::sync::atomic::{AtomicU64, Ordering};
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 /// How the index stores its copy of the vectors (graph distances only: search results are
@@ -103,6 +106,26 @@ pub trait VectorIndex: Send + Sync {
         let _ = path;
         Err(StorageError::Index("this index cannot be saved".into()))
     }
+    /// A count of the changes made to the index: taken before a `save`, and given back to
+    /// `mark_saved` with the file it wrote.
+    fn change_stamp(&self) -> u64 {
+        0
+    }
+    /// Records that `file` holds the index as it was at `stamp` (it is current until the next
+    /// change): the file `release_graph` may view.
+    fn mark_saved(&self, file: SavedFile, stamp: u64) {
+        let _ = (file, stamp);
+    }
+    /// Releases the graph held in anonymous memory for a read-only view of the saved file that
+    /// holds it unchanged (design record 041); the next change loads it back from that view.
+    /// Returns whether the index is viewed now (false: no current file, or nothing to release).
+    fn release_graph(&self) -> Result<bool> {
+        Ok(false)
+    }
+    /// Whether the graph is a read-only view of its saved file (`release_graph`).
+    fn graph_viewed(&self) -> bool {
+        false
+    }
 }
 
 /// Installs our f32 kernel as the index's metric ("smaller is closer", as usearch's own:
@@ -130,10 +153,61 @@ fn stored_dims(scalar: IndexScalar, dim: usize) -> usize {
     }
 }
 
+/// usearch's settings for an index of `distance` with `params` storing `scalar`.
+fn index_options(distance: Distance, params: &HnswParams, scalar: IndexScalar) -> IndexOptions {
+    IndexOptions {
+        dimensions: stored_dims(scalar, params.dim),
+        metric: match distance {
+            Distance::Cosine | Distance::Dot => MetricKind::IP,
+            Distance::Euclid => MetricKind::L2sq,
+            // No built-in L1: the metric installed is ours, so the kind is nominal.
+            Distance::Manhattan => MetricKind::L2sq,
+        },
+        quantization: match scalar {
+            IndexScalar::Table => ScalarKind::F64,
+            IndexScalar::F32 => ScalarKind::F32,
+            IndexScalar::Bf16 => ScalarKind::BF16,
+            IndexScalar::F16 => ScalarKind::F16,
+        },
+        connectivity: params.graph_shape().0,
+        expansion_add: params.graph_shape().1,
+        // The beam is chosen per query by asking for max(ef, k) results.
+        expansion_search: 1,
+        multi: false,
+    }
+}
+
+/// usearch's index, and the mapped file it views when its graph is released (design record
+/// 041). The index is declared first: it is dropped before the map it may point into.
+struct Held {
+    index: Index,
+    view: Option<GraphMap>,
+}
+
+impl std::ops::Deref for Held {
+    type Target = Index;
+    fn deref(&self) -> &Index {
+        &self.index
+    }
+}
+
+impl std::ops::DerefMut for Held {
+    fn deref_mut(&mut self) -> &mut Index {
+        &mut self.index
+    }
+}
+
 /// HNSW over usearch.
 pub struct HnswIndex {
-    /// Write-locked only to grow the capacity (usearch's `reserve` is not safe beside searches).
-    inner: RwLock<Index>,
+    /// Write-locked only to grow the capacity (usearch's `reserve` is not safe beside searches)
+    /// and to swap a view of the saved graph in or out.
+    inner: RwLock<Held>,
+    distance: Distance,
+    params: HnswParams,
+    /// Changes made (counted before each is made, under the read lock).
+    changes: AtomicU64,
+    /// The saved file that holds the index, and the change count it holds it at.
+    saved: Mutex<Option<(SavedFile, u64)>>,
     /// Thread contexts, and searches kept apart from changes (`index_gate`).
     gate: Gate,
     threads: usize,
@@ -151,12 +225,6 @@ fn usearch_err(context: &str, e: impl std::fmt::Display) -> StorageError {
 impl HnswIndex {
     /// An empty index for `distance` (Cosine expects normalised vectors, so it uses inner product).
     pub fn new(distance: Distance, params: HnswParams, capacity: usize) -> Result<HnswIndex> {
-        let metric = match distance {
-            Distance::Cosine | Distance::Dot => MetricKind::IP,
-            Distance::Euclid => MetricKind::L2sq,
-            // No built-in L1: the metric installed below is ours, so the kind is nominal.
-            Distance::Manhattan => MetricKind::L2sq,
-        };
         // Our L1 kernel reads f32: a Manhattan index keeps f32 vectors whatever copy was asked.
         let scalar = match (distance, params.scalar) {
             (_, IndexScalar::Table) => IndexScalar::Table,
@@ -166,27 +234,17 @@ impl HnswIndex {
         if scalar == IndexScalar::Table && params.normalize {
             return Err(StorageError::Index("an index without a copy cannot normalise vectors".into()));
         }
-        let options = IndexOptions {
-            dimensions: stored_dims(scalar, params.dim),
-            metric,
-            quantization: match scalar {
-                IndexScalar::Table => ScalarKind::F64,
-                IndexScalar::F32 => ScalarKind::F32,
-                IndexScalar::Bf16 => ScalarKind::BF16,
-                IndexScalar::F16 => ScalarKind::F16,
-            },
-            connectivity: params.graph_shape().0,
-            expansion_add: params.graph_shape().1,
-            // The beam is chosen per query by asking for max(ef, k) results.
-            expansion_search: 1,
-            multi: false,
-        };
-        let mut index = Index::new(&options).map_err(|e| usearch_err("create index", e))?;
+        let mut index =
+            Index::new(&index_options(distance, &params, scalar)).map_err(|e| usearch_err("create index", e))?;
         install_metric(&mut index, distance, params.dim, scalar);
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2) * 8;
         index.reserve_capacity_and_threads(capacity.max(64), threads).map_err(|e| usearch_err("reserve", e))?;
         Ok(HnswIndex {
-            inner: RwLock::new(index),
+            inner: RwLock::new(Held { index, view: None }),
+            distance,
+            params,
+            changes: AtomicU64::new(0),
+            saved: Mutex::new(None),
             gate: Gate::new(threads),
             threads,
             normalize: params.normalize,
@@ -201,26 +259,51 @@ impl HnswIndex {
     pub fn load(distance: Distance, params: HnswParams, path: &std::path::Path, capacity: usize) -> Result<HnswIndex> {
         let loaded = HnswIndex::new(distance, params, 64)?;
         {
-            let mut index = loaded.inner.write();
+            let mut held = loaded.inner.write();
             let path_str = path.to_str().ok_or_else(|| StorageError::Index(format!("path {path:?} is not UTF-8")))?;
-            index.load(path_str).map_err(|e| usearch_err("load", e))?;
-            // A file of another layout (a copy where slot records are expected, or the other
-            // way round) is refused: the caller rebuilds the index.
-            let expected = stored_dims(loaded.scalar, params.dim);
-            if index.dimensions() != expected {
-                return Err(StorageError::Corrupt(format!(
-                    "graph file of {} dimensions, {expected} expected",
-                    index.dimensions()
-                )));
-            }
-            // Loading puts back usearch's built-in metric and the saved settings.
-            install_metric(&mut index, distance, params.dim, loaded.scalar);
-            index.change_expansion_search(1);
-            index.change_expansion_add(params.ef_construct.max(4));
-            let room = capacity.max(index.size() + loaded.threads).max(64);
-            index.reserve_capacity_and_threads(room, loaded.threads).map_err(|e| usearch_err("reserve", e))?;
+            held.index.load(path_str).map_err(|e| usearch_err("load", e))?;
+            loaded.settle(&mut held.index, capacity)?;
         }
         Ok(loaded)
+    }
+
+    /// An empty usearch index of this one's settings.
+    fn fresh(&self) -> Result<Index> {
+        Index::new(&index_options(self.distance, &self.params, self.scalar)).map_err(|e| usearch_err("create index", e))
+    }
+
+    /// Readies an index usearch has just loaded or viewed from a file: a file of another
+    /// layout (a copy where slot records are expected, or the other way round) is refused (the
+    /// caller rebuilds the index); our metric and beams are put back (the file brings usearch's
+    /// own); room is made for `capacity` keys and the thread contexts.
+    fn settle(&self, index: &mut Index, capacity: usize) -> Result<()> {
+        let expected = stored_dims(self.scalar, self.dim);
+        if index.dimensions() != expected {
+            return Err(StorageError::Corrupt(format!(
+                "graph file of {} dimensions, {expected} expected",
+                index.dimensions()
+            )));
+        }
+        install_metric(index, self.distance, self.dim, self.scalar);
+        index.change_expansion_search(1);
+        index.change_expansion_add(self.params.ef_construct.max(4));
+        let room = capacity.max(index.size() + self.threads).max(64);
+        index.reserve_capacity_and_threads(room, self.threads).map_err(|e| usearch_err("reserve", e))
+    }
+
+    /// Loads the graph back from the file it views (nothing to do when it holds its own), with
+    /// room to grow by an eighth: the next change needs it in memory.
+    fn load_back(&self) -> Result<()> {
+        let held = self.inner.upgradable_read();
+        let Some(map) = held.view.as_ref() else { return Ok(()) };
+        let mut index = self.fresh()?;
+        index.load_from_buffer(map.bytes()).map_err(|e| usearch_err("load back", e))?;
+        let size = index.size();
+        self.settle(&mut index, size + size / 8)?;
+        // Searches go on on the view until here.
+        *RwLockUpgradableReadGuard::upgrade(held) = Held { index, view: None };
+        tracing::debug!(keys = size, "HNSW graph loaded back from its saved file");
+        Ok(())
     }
 
     /// `vector` as the index sees it (normalised when asked).
@@ -251,25 +334,33 @@ impl HnswIndex {
         Ok(())
     }
 
-    /// Replaces what `key` held by what `add` adds, growing the capacity first if needed.
+    /// Replaces what `key` held by what `add` adds, loading the graph back from its file when
+    /// it is a view and growing the capacity first if needed.
     fn replace<E: std::fmt::Display>(
         &self,
         key: u64,
         add: impl Fn(&Index) -> std::result::Result<(), E>,
     ) -> Result<()> {
         loop {
-            {
-                let index = self.inner.read();
+            let viewed = {
+                let held = self.inner.read();
+                let viewed = held.view.is_some();
                 let _pass = self.gate.enter(Access::Change);
                 // Checked under the permit: usearch fails an `add` past its capacity.
-                if self.has_room(&index) {
-                    if index.contains(key) {
-                        index.remove(key).map_err(|e| usearch_err("remove", e))?;
+                if !viewed && self.has_room(&held) {
+                    // Counted before the change: a view is taken only of a file saved at the count.
+                    self.changes.fetch_add(1, Ordering::SeqCst);
+                    if held.contains(key) {
+                        held.remove(key).map_err(|e| usearch_err("remove", e))?;
                     }
-                    return add(&index).map_err(|e| usearch_err("add", e));
+                    return add(&held).map_err(|e| usearch_err("add", e));
                 }
+                viewed
+            };
+            match viewed {
+                true => self.load_back()?,
+                false => self.grow()?,
             }
-            self.grow()?;
         }
     }
 
@@ -319,12 +410,20 @@ impl VectorIndex for HnswIndex {
     }
 
     fn remove(&self, key: u64) -> Result<()> {
-        let index = self.inner.read();
-        let _pass = self.gate.enter(Access::Change);
-        if index.contains(key) {
-            index.remove(key).map_err(|e| usearch_err("remove", e))?;
+        loop {
+            {
+                let held = self.inner.read();
+                if !held.contains(key) {
+                    return Ok(());
+                }
+                if held.view.is_none() {
+                    let _pass = self.gate.enter(Access::Change);
+                    self.changes.fetch_add(1, Ordering::SeqCst);
+                    return held.remove(key).map(|_| ()).map_err(|e| usearch_err("remove", e));
+                }
+            }
+            self.load_back()?;
         }
-        Ok(())
     }
 
     fn search(
@@ -385,9 +484,60 @@ impl VectorIndex for HnswIndex {
 
     fn save(&self, path: &std::path::Path) -> Result<()> {
         let path_str = path.to_str().ok_or_else(|| StorageError::Index(format!("path {path:?} is not UTF-8")))?;
-        let index = self.inner.read();
+        let held = self.inner.read();
         let _pass = self.gate.enter(Access::Read);
-        index.save(path_str).map_err(|e| usearch_err("save", e))
+        match &held.view {
+            // The viewed file holds the index as it is, byte for byte.
+            Some(map) => std::fs::write(path, map.bytes()).map_err(|e| StorageError::io("write graph file", path, e)),
+            None => held.save(path_str).map_err(|e| usearch_err("save", e)),
+        }
+    }
+
+    fn change_stamp(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
+
+    fn mark_saved(&self, file: SavedFile, stamp: u64) {
+        *self.saved.lock() = Some((file, stamp));
+    }
+
+    fn release_graph(&self) -> Result<bool> {
+        let held = self.inner.upgradable_read();
+        if held.view.is_some() {
+            return Ok(true);
+        }
+        let Some((file, stamp)) = self.saved.lock().clone() else { return Ok(false) };
+        if stamp != self.changes.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        let viewed = || -> Result<(Index, GraphMap)> {
+            let map = GraphMap::open(&file)?;
+            let mut index = self.fresh()?;
+            map.view_into(&index)?;
+            self.settle(&mut index, 0)?;
+            if index.size() != held.size() {
+                return Err(StorageError::Corrupt(format!(
+                    "graph file {} holds {} keys, the index {}",
+                    file.path.display(),
+                    index.size(),
+                    held.size()
+                )));
+            }
+            Ok((index, map))
+        };
+        // A file that fails is not tried again: the next save gives another.
+        let (index, map) = viewed().inspect_err(|_| *self.saved.lock() = None)?;
+        let mut held = RwLockUpgradableReadGuard::upgrade(held);
+        // Changes are counted under the read lock, before they are made: none is under way now.
+        if stamp != self.changes.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        *held = Held { index, view: Some(map) };
+        Ok(true)
+    }
+
+    fn graph_viewed(&self) -> bool {
+        self.inner.read().view.is_some()
     }
 }
 
@@ -426,3 +576,7 @@ pub fn add_batch(
 #[cfg(test)]
 #[path = "index_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "index_view_tests.rs"]
+mod view_tests;

@@ -4,8 +4,8 @@
 //! run-time CPU feature detection: AVX-512F, then AVX2 + FMA, then a portable fallback written in
 //! 8 lanes so the compiler vectorises it for the baseline target (and for NEON on Arm).
 //!
-//! This is one of the two modules of the workspace allowed `unsafe` (design record 005, "SIMD";
-//! the other is `mapped.rs`, design record 025): the
+//! This is one of the three modules of the workspace allowed `unsafe` (design record 005, "SIMD";
+//! the others are `mapped.rs`, design record 025, and `index_view.rs`, design record 041): the
 //! vector loads of `std::arch`, calling a `#[target_feature]` function, reading the two
 //! vectors usearch hands our metric callback as raw pointers, and the slot metric's reads of a
 //! table column borrowed for one index call (`with_slot_vectors`, design record 023). Every

@@ -13,6 +13,7 @@ pub mod graph;
 pub mod graph_file;
 pub mod index;
 mod index_gate;
+mod index_view;
 pub mod kernels;
 pub mod mapped;
 pub mod metrics;

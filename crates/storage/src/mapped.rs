@@ -10,7 +10,7 @@
 //! they are mapped: a full disk is an error of the growth, not a `SIGBUS` on a later write
 //! through the map; the caller then keeps the column in anonymous memory (`Store::resize`).
 //!
-//! With `kernels.rs`, one of the two modules allowed `unsafe`: mapping a file, and viewing the
+//! With `kernels.rs` and `index_view.rs`, one of the modules allowed `unsafe`: mapping a file, and viewing the
 //! mapped bytes as the elements they hold. Every `unsafe` block says why it holds.
 #![allow(unsafe_code)]
 

@@ -130,6 +130,13 @@ impl PointTable {
         (column.stale, column.changed, column.frozen) = (stale, changed, Some(Arc::new(graph)));
     }
 
+    /// Whether the column `name` has a frozen copy holding every vector it has and nothing is
+    /// pending for its index: searches run on the copy, and the index's own graph is needed
+    /// again only for the next change (design record 041).
+    pub fn frozen_current(&self, name: &str) -> bool {
+        self.column(name).is_some_and(|c| c.frozen.is_some() && c.changed.is_empty() && c.pending.is_empty())
+    }
+
     /// Bytes held by the frozen copy of `name`'s graph.
     pub fn frozen_bytes(&self, name: &str) -> usize {
         self.column(name).and_then(|c| c.frozen.as_ref()).map_or(0, |g| g.memory_bytes())

@@ -93,7 +93,7 @@ def test_batch_with_a_malformed_sparse_vector_applies_nothing(rest, collection_n
     first = {"upsert": {"points": [{"id": 1, "vector": {"d": [1, 0]}}]}}
     for sparse in ({"indices": [1, 2], "values": [1.0]}, {"indices": [1, 1], "values": [1.0, 2.0]}):
         for bad in ({"upsert": {"points": [{"id": 3, "vector": {"s": sparse}}]}}, {"update_vectors": {"points": [{"id": 1, "vector": {"s": sparse}}]}}):
-            assert_error(rest.post(base + "/batch?wait=true", json={"operations": [first, bad]}), 422, "Sparse vector")
+            assert_error(rest.post(base + "/batch?wait=true", json={"operations": [first, bad]}), 422, "Validation error")
             assert rest.ok("POST", base + "/count", json={})["count"] == 0
 
 

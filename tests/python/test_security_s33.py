@@ -24,19 +24,21 @@ from security_helpers import KEY, RO_KEY, exp, token
 C = "jwt_c"  # the collection the scoped tokens name
 OTHER = "jwt_other"
 V = [0.1, 0.2, 0.3, 0.4]
+# Made at import, which in a full run precedes these tests by many minutes: valid for a day.
+DAY = 86_400
 TOKENS = {
-    "r": token({"exp": exp(), "access": "r"}),
-    "coll_r": token({"exp": exp(), "access": [{"collection": C, "access": "r"}]}),
-    "coll_rw": token({"exp": exp(), "access": [{"collection": C, "access": "rw"}]}),
-    "coll_prw": token({"exp": exp(), "access": [{"collection": C, "access": "prw"}]}),
-    "m": token({"exp": exp(), "access": "m"}),
+    "r": token({"exp": exp(DAY), "access": "r"}),
+    "coll_r": token({"exp": exp(DAY), "access": [{"collection": C, "access": "r"}]}),
+    "coll_rw": token({"exp": exp(DAY), "access": [{"collection": C, "access": "rw"}]}),
+    "coll_prw": token({"exp": exp(DAY), "access": [{"collection": C, "access": "prw"}]}),
+    "m": token({"exp": exp(DAY), "access": "m"}),
     "key": KEY,
     "ro_key": RO_KEY,
 }
 # Callers that never pass authentication, and the status they get on every non-open endpoint.
 REFUSED = {
-    "payload_r": (token({"exp": exp(), "access": [{"collection": C, "access": "r", "payload": {"u": 1}}]}), 401),
-    "payload_rw": (token({"exp": exp(), "access": [{"collection": C, "access": "rw", "payload": {"u": "1"}}]}), 401),
+    "payload_r": (token({"exp": exp(DAY), "access": [{"collection": C, "access": "r", "payload": {"u": 1}}]}), 401),
+    "payload_rw": (token({"exp": exp(DAY), "access": [{"collection": C, "access": "rw", "payload": {"u": "1"}}]}), 401),
     "none": (None, 401),
     "wrong": ("not-a-key", 401),
     "expired": (token({"exp": exp(-120), "access": "m"}), 403),

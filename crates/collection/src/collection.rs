@@ -14,7 +14,7 @@ use quiver_types::PeerId;
 use quiver_types::cluster::TransferMethod;
 use quiver_types::config::CollectionConfig;
 use quiver_types::filter::Filter;
-use quiver_types::ops::{PointSelector, UpdateOperation, UpdateResult, UpdateStatus};
+use quiver_types::ops::{UpdateOperation, UpdateResult, UpdateStatus};
 use quiver_types::quantization::Quantization;
 use quiver_types::query::{QueryVector, SearchParams, WithPayload, WithVector};
 use quiver_types::shard_key::{ShardKeySelector, ShardKeys};
@@ -492,20 +492,7 @@ impl Collection {
 /// The position of each id a payload operation names (a missing point is reported as the first
 /// one the client named); empty for the other operations, which never report one.
 fn payload_ids_order(op: &UpdateOperation) -> HashMap<PointId, usize> {
-    let ids = match op {
-        UpdateOperation::SetPayload { selector: PointSelector::Ids(ids), .. }
-        | UpdateOperation::OverwritePayload { selector: PointSelector::Ids(ids), .. }
-        | UpdateOperation::DeletePayload { selector: PointSelector::Ids(ids), .. }
-        | UpdateOperation::ClearPayload { selector: PointSelector::Ids(ids) } => ids.as_slice(),
-        UpdateOperation::SetPayload { selector: PointSelector::Filter(_), .. }
-        | UpdateOperation::OverwritePayload { selector: PointSelector::Filter(_), .. }
-        | UpdateOperation::DeletePayload { selector: PointSelector::Filter(_), .. }
-        | UpdateOperation::ClearPayload { selector: PointSelector::Filter(_) }
-        | UpdateOperation::Upsert { .. }
-        | UpdateOperation::Delete { .. }
-        | UpdateOperation::UpdateVectors { .. }
-        | UpdateOperation::DeleteVectors { .. } => &[],
-    };
+    let ids = op.payload_ids().unwrap_or_default();
     let mut order = HashMap::new();
     for (i, id) in ids.iter().enumerate() {
         order.entry(*id).or_insert(i);

@@ -11,20 +11,6 @@ use quiver_types::ops::UpdateOperation;
 /// The message of a refusal when the lock was set without one (Qdrant's text).
 const DEFAULT_LOCK_MESSAGE: &str = "Write operations are forbidden";
 
-/// Whether `op` adds data, which the write lock forbids (deletions and clears stay allowed).
-fn adds_data(op: &UpdateOperation) -> bool {
-    match op {
-        UpdateOperation::Upsert { .. }
-        | UpdateOperation::UpdateVectors { .. }
-        | UpdateOperation::SetPayload { .. }
-        | UpdateOperation::OverwritePayload { .. } => true,
-        UpdateOperation::Delete { .. }
-        | UpdateOperation::DeleteVectors { .. }
-        | UpdateOperation::DeletePayload { .. }
-        | UpdateOperation::ClearPayload { .. } => false,
-    }
-}
-
 impl Node {
     /// `GET /locks`.
     pub fn locks(&self) -> Locks {
@@ -49,7 +35,7 @@ impl Node {
 
     /// Refuses an operation that adds data while the write lock is set.
     pub(crate) fn check_write_lock_for(&self, op: &UpdateOperation) -> Result<()> {
-        match adds_data(op) {
+        match op.adds_data() {
             true => self.check_write_lock(),
             false => Ok(()),
         }

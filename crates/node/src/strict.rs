@@ -273,7 +273,7 @@ impl Node {
             check_filter(collection, &strict, filter, strict.unindexed_filtering_update == Some(false))?;
         }
         crate::strict_sizes::check_vector_limits(&strict, op)?;
-        if crate::strict_sizes::takes_memory(op) {
+        if op.adds_data() {
             self.check_collection_size(collection, &strict, op).await?;
             crate::strict_sizes::check_resident_memory(&strict)?;
         }

@@ -18,20 +18,6 @@ fn bad(message: String) -> NodeError {
     NodeError::BadRequest(message)
 }
 
-/// Whether `op` may make the collection hold more (the size and memory limits apply).
-pub(crate) fn takes_memory(op: &UpdateOperation) -> bool {
-    match op {
-        UpdateOperation::Upsert { .. }
-        | UpdateOperation::UpdateVectors { .. }
-        | UpdateOperation::SetPayload { .. }
-        | UpdateOperation::OverwritePayload { .. } => true,
-        UpdateOperation::Delete { .. }
-        | UpdateOperation::DeletePayload { .. }
-        | UpdateOperation::ClearPayload { .. }
-        | UpdateOperation::DeleteVectors { .. } => false,
-    }
-}
-
 /// `multivector_config.<name>.max_vectors` and `sparse_config.<name>.max_length`.
 pub(crate) fn check_vector_limits(strict: &StrictModeConfig, op: &UpdateOperation) -> Result<()> {
     let points: Vec<&NamedVectors> = match op {

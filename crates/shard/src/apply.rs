@@ -50,20 +50,7 @@ pub(crate) fn check_preconditions(table: &PointTable, op: &UpdateOperation) -> R
 /// is applied to those points and then answered 404; it is logged restricted, so every replica
 /// applies exactly what this one did (design record 043). `None` when every named point exists.
 pub(crate) fn without_missing(table: &PointTable, op: &UpdateOperation) -> Option<(UpdateOperation, PointId)> {
-    let ids = match op {
-        UpdateOperation::SetPayload { selector: PointSelector::Ids(ids), .. }
-        | UpdateOperation::OverwritePayload { selector: PointSelector::Ids(ids), .. }
-        | UpdateOperation::DeletePayload { selector: PointSelector::Ids(ids), .. }
-        | UpdateOperation::ClearPayload { selector: PointSelector::Ids(ids) } => ids,
-        UpdateOperation::SetPayload { selector: PointSelector::Filter(_), .. }
-        | UpdateOperation::OverwritePayload { selector: PointSelector::Filter(_), .. }
-        | UpdateOperation::DeletePayload { selector: PointSelector::Filter(_), .. }
-        | UpdateOperation::ClearPayload { selector: PointSelector::Filter(_) }
-        | UpdateOperation::Upsert { .. }
-        | UpdateOperation::Delete { .. }
-        | UpdateOperation::UpdateVectors { .. }
-        | UpdateOperation::DeleteVectors { .. } => return None,
-    };
+    let ids = op.payload_ids()?;
     let first_missing = *ids.iter().find(|id| !table.contains(id))?;
     let existing = ids.iter().filter(|id| table.contains(id)).copied().collect();
     Some((op.restricted_to(&existing), first_missing))

@@ -78,6 +78,40 @@ impl UpdateOperation {
         }
     }
 
+    /// Whether the operation may add data (upserts, vector updates, payload sets): the size and
+    /// memory limits and the write lock apply to these; deletions and clears never add.
+    pub fn adds_data(&self) -> bool {
+        match self {
+            UpdateOperation::Upsert { .. }
+            | UpdateOperation::UpdateVectors { .. }
+            | UpdateOperation::SetPayload { .. }
+            | UpdateOperation::OverwritePayload { .. } => true,
+            UpdateOperation::Delete { .. }
+            | UpdateOperation::DeleteVectors { .. }
+            | UpdateOperation::DeletePayload { .. }
+            | UpdateOperation::ClearPayload { .. } => false,
+        }
+    }
+
+    /// The ids a payload operation (set, overwrite, delete, clear) names, in the client's order;
+    /// `None` for one selecting by filter and for the other operations.
+    pub fn payload_ids(&self) -> Option<&[PointId]> {
+        match self {
+            UpdateOperation::SetPayload { selector: PointSelector::Ids(ids), .. }
+            | UpdateOperation::OverwritePayload { selector: PointSelector::Ids(ids), .. }
+            | UpdateOperation::DeletePayload { selector: PointSelector::Ids(ids), .. }
+            | UpdateOperation::ClearPayload { selector: PointSelector::Ids(ids) } => Some(ids),
+            UpdateOperation::SetPayload { selector: PointSelector::Filter(_), .. }
+            | UpdateOperation::OverwritePayload { selector: PointSelector::Filter(_), .. }
+            | UpdateOperation::DeletePayload { selector: PointSelector::Filter(_), .. }
+            | UpdateOperation::ClearPayload { selector: PointSelector::Filter(_) }
+            | UpdateOperation::Upsert { .. }
+            | UpdateOperation::Delete { .. }
+            | UpdateOperation::UpdateVectors { .. }
+            | UpdateOperation::DeleteVectors { .. } => None,
+        }
+    }
+
     /// The same operation restricted to `ids` (used to split an id-based operation by shard).
     pub fn restricted_to(&self, ids: &std::collections::HashSet<PointId>) -> UpdateOperation {
         let keep = |sel: &PointSelector| match sel {

@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -192,7 +193,7 @@ def restart(srv: Server, sess: requests.Session, queries: np.ndarray, truth: np.
 
 
 def run_config(binary: Path, name: str, vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray,
-               indexer_niceness: int | None = None, efs: tuple[int, ...] = EFS) -> dict:
+               indexer_niceness: int | None = None, efs: tuple[int, ...] = EFS, keep_log: Path | None = None) -> dict:
     print(f"== {name}" + (f" (indexer niceness {indexer_niceness})" if indexer_niceness is not None else ""),
           flush=True)
     with tempfile.TemporaryDirectory(prefix=f"quiver-scale-{name}-") as workdir:
@@ -234,6 +235,9 @@ def run_config(binary: Path, name: str, vectors: np.ndarray, queries: np.ndarray
                   f"{res['memory']['rss_anon_bytes_per_point_after_restart']:,.0f} bytes/point", flush=True)
         finally:
             srv.shutdown()
+            if keep_log is not None:
+                keep_log.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(srv.log_path, keep_log.with_name(f"{keep_log.stem}-{name}{keep_log.suffix}"))
     return res
 
 
@@ -249,6 +253,8 @@ def main() -> int:
                         help="run each configuration a second time with the indexer threads at this niceness "
                              "(the server's own is 10; 0 gives the same-run baseline of that choice; needs root)")
     parser.add_argument("--efs", default=",".join(map(str, EFS)), help="hnsw_ef values of the recall/QPS rows")
+    parser.add_argument("--keep-log", type=Path, default=None,
+                        help="copy each config's server log to KEEP_LOG's name with -CONFIG appended")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out" / "scale.json")
     args = parser.parse_args()
     vectors = make_vectors(args.data, args.points, args.sigma)
@@ -258,9 +264,10 @@ def main() -> int:
     efs = tuple(int(ef) for ef in args.efs.split(","))
     results = []
     for name in args.configs.split(","):
-        results.append(run_config(args.bin, name, vectors, queries, truth, efs=efs))
+        results.append(run_config(args.bin, name, vectors, queries, truth, efs=efs, keep_log=args.keep_log))
         if args.indexer_niceness is not None:
-            results.append(run_config(args.bin, name, vectors, queries, truth, args.indexer_niceness, efs))
+            results.append(run_config(args.bin, name, vectors, queries, truth, args.indexer_niceness, efs,
+                                      args.keep_log))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"points": args.points, "sigma": args.sigma, "results": results}, indent=2))
     print(f"wrote {args.out}")

@@ -228,7 +228,8 @@ class Server:
             {
                 "QDRANT__SERVICE__HTTP_PORT": str(self.port),
                 "QDRANT__SERVICE__GRPC_PORT": str(grpc),
-                "QDRANT__LOG_LEVEL": "WARN",
+                # e.g. QUIVER_BENCH_LOG_LEVEL=warn,quiver_shard=debug logs each shard's open phases
+                "QDRANT__LOG_LEVEL": os.environ.get("QUIVER_BENCH_LOG_LEVEL", "WARN"),
             }
         )
         self._close_log()

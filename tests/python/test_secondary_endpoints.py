@@ -57,6 +57,8 @@ def test_shard_reads_partition_the_collection(server):
         assert shard_count(server.url, name, s, hash_ring_filter={"expected_shard_id": s}) == len(ids)
         other = (s + 1) % 3
         assert shard_count(server.url, name, s, hash_ring_filter={"expected_shard_id": other}) == 0
+        assert shard_ids(server.url, name, s, hash_ring_filter={"expected_shard_id": s}) == ids
+        assert shard_ids(server.url, name, s, hash_ring_filter={"expected_shard_id": other}) == []
         small = [i for i in ids if i <= 30]
         f = {"must": [{"key": "n", "range": {"lte": 30}}]}
         assert shard_count(server.url, name, s, filter=f) == len(small)
@@ -79,6 +81,13 @@ def test_shard_reads_refuse_what_qdrant_refuses(server):
     assert r.json()["status"]["error"] == f"Bad request: shard 9 does not exist in collection {name}"
     r = rest.post(f"/collections/{name}/shards/0/points/scroll", json={"limit": 0})
     assert r.status_code == 422, r.text
+    rest.ok("PUT", f"/collections/{name}/index?wait=true", json={"field_name": "n", "field_schema": "integer"})
+    ordered = rest.ok("POST", f"/collections/{name}/shards/0/points/scroll",
+                      json={"order_by": {"key": "n", "direction": "desc"}, "limit": 3})
+    ns = [p["payload"]["n"] for p in ordered["points"]]
+    assert ns == sorted(ns, reverse=True) and ordered["next_page_offset"] is None, ordered
+    both = {"order_by": "n", "hash_ring_filter": {"expected_shard_id": 0}}
+    assert rest.post(f"/collections/{name}/shards/0/points/scroll", json=both).status_code == 400
     r = rest.post(f"/collections/nope_{uuid.uuid4().hex[:6]}/shards/0/points/count", json={})
     assert r.status_code == 404, r.text
 

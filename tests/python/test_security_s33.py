@@ -136,6 +136,11 @@ REST = [  # (method, path, body or callable, access)
     ("POST", "/collections/{c}/points/search/matrix/offsets", {"sample": 10, "limit": 2}, READ),
     ("POST", "/collections/{c}/points/search/matrix/pairs", {"sample": 10, "limit": 2}, READ),
     ("POST", "/collections/{c}/facet", {"key": "g"}, READ),
+    ("POST", "/collections/{c}/shards/0/points", {"ids": [1]}, POINTS_READ),
+    ("POST", "/collections/{c}/shards/0/points/scroll", {"limit": 10}, POINTS_READ),
+    ("POST", "/collections/{c}/shards/0/points/count", {}, READ),
+    ("POST", "/collections/{c}/shards/0/cleanup", None, WRITE),
+    ("POST", "/collections/{c}/truncate_unapplied_wal", None, MANAGE),
     ("GET", "/", None, OPEN),
     ("GET", "/readyz", None, OPEN),
     ("GET", "/healthz", None, OPEN),
@@ -144,6 +149,13 @@ REST = [  # (method, path, body or callable, access)
     ("GET", "/metrics", None, GLOBAL_READ),
     ("GET", "/issues", None, READ),
     ("DELETE", "/issues", None, MANAGE),
+    ("GET", "/logger", None, GLOBAL_READ),
+    ("POST", "/logger", {}, MANAGE),
+    ("GET", "/stacktrace", None, MANAGE),
+    ("GET", "/profiler/slow_requests", None, MANAGE),
+    ("GET", "/debugger", None, MANAGE),
+    ("PATCH", "/debugger", {"pyroscope": None}, MANAGE),
+    ("POST", "/audit/logs", {}, MANAGE),
 ]
 
 GRPC = [  # (service, method, request class, request or callable, access)

@@ -42,7 +42,8 @@ pub(crate) fn rule(method: &Method, path: Option<&str>) -> Rule {
         ("/collections" | "/aliases" | "/telemetry" | "/cluster/telemetry", _) => Rule::Listing,
         ("/issues", _) if read => Rule::Listing,
         ("/metrics" | "/cluster" | "/cluster/map" | "/cluster/metadata/keys", _) => Global(Read),
-        ("/locks", _) if read => Global(Read),
+        ("/locks" | "/logger", _) if read => Global(Read),
+        ("/collections/{name}/truncate_unapplied_wal", _) => Global(Manage),
         (
             "/cluster/metadata/keys/{key}" | "/cluster/peer/{peer_id}/drain" | "/snapshots" | "/snapshots/{snapshot}",
             _,
@@ -83,6 +84,7 @@ fn collection_rule(method: &Method, rest: &str) -> Rule {
         | "/points/payload/delete"
         | "/points/payload/clear"
         | "/points/batch" => Write,
+        "/shards/{shard_id}/cleanup" => Write,
         "/exists"
         | "/aliases"
         | "/shards/{shard_id}/digest"
@@ -90,6 +92,9 @@ fn collection_rule(method: &Method, rest: &str) -> Rule {
         | "/points/{id}"
         | "/points/scroll"
         | "/points/count"
+        | "/shards/{shard_id}/points"
+        | "/shards/{shard_id}/points/scroll"
+        | "/shards/{shard_id}/points/count"
         | "/facet"
         | "/optimizations"
         | "/points/search/matrix/pairs"
@@ -214,6 +219,18 @@ mod tests {
             (&Method::DELETE, "/cluster/peer/{peer_id}", Global(Manage)),
             (put, "/cluster/metadata/keys/{key}", Global(Manage)),
             (post, "/debug/partition", Global(Manage)),
+            (post, "/collections/{name}/shards/{shard_id}/points", Collection(Read)),
+            (post, "/collections/{name}/shards/{shard_id}/points/scroll", Collection(Read)),
+            (post, "/collections/{name}/shards/{shard_id}/points/count", Collection(Read)),
+            (post, "/collections/{name}/shards/{shard_id}/cleanup", Collection(Write)),
+            (post, "/collections/{name}/truncate_unapplied_wal", Global(Manage)),
+            (get, "/logger", Global(Read)),
+            (post, "/logger", Global(Manage)),
+            (get, "/stacktrace", Global(Manage)),
+            (get, "/profiler/slow_requests", Global(Manage)),
+            (get, "/debugger", Global(Manage)),
+            (&Method::PATCH, "/debugger", Global(Manage)),
+            (post, "/audit/logs", Global(Manage)),
             (post, "/collections/{name}/something/new", Collection(Manage)),
             (post, "/something/new", Global(Manage)),
         ];

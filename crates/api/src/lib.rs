@@ -11,10 +11,13 @@ mod dashboard;
 mod error;
 mod extract;
 pub mod grpc;
+pub mod log_control;
 pub mod metrics;
 mod response;
 pub(crate) mod routes_analytics;
 mod routes_collections;
+mod routes_diagnostics;
+mod routes_local_shard;
 mod routes_points;
 mod routes_search;
 mod routes_service;
@@ -50,6 +53,8 @@ pub struct AppState {
     pub app: AppInfo,
     /// Whether the test-only fault injection endpoint is served.
     pub faults_enabled: bool,
+    /// The process's log filter, read and changed by `/logger`.
+    pub logger: Arc<log_control::LogControl>,
 }
 
 /// The router of `service.metrics_port`: `/metrics` only, without API key checks (as Qdrant's
@@ -81,6 +86,8 @@ pub fn router_with_auth(state: AppState, max_request_size_mb: usize, auth: Optio
         .merge(routes_telemetry::routes())
         .merge(routes_snapshots::routes())
         .merge(routes_shard_snapshots::routes())
+        .merge(routes_local_shard::routes())
+        .merge(routes_diagnostics::routes())
         .fallback(routes_service::not_found)
         .method_not_allowed_fallback(routes_service::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit_bytes))

@@ -4,6 +4,7 @@
 //! merging per-shard results; the replication metrics (lag, confirmations, digest comparisons).
 
 mod catch_up;
+mod cleanup;
 mod collection;
 pub mod context;
 mod digest_check;
@@ -21,6 +22,7 @@ pub mod replication;
 pub mod retry;
 pub mod routing;
 mod serve;
+mod shard_reads;
 #[cfg(test)]
 mod tests_confirm;
 #[cfg(test)]
@@ -34,10 +36,12 @@ pub mod transfer;
 pub use progress::TransferProgress;
 pub mod validate;
 
+pub use cleanup::CleanTarget;
 pub use collection::{Collection, SearchRequest, write_atomic};
 pub use error::CollectionError;
 pub use info::CollectionCounts;
 pub use quiver_shard::ScrollPage;
+pub use shard_reads::RingFilter;
 
 /// Shard-level items the node uses for snapshots (DESIGN §2: `node` depends on `collection`,
 /// not on `shard`).

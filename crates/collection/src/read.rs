@@ -31,6 +31,18 @@ fn compare_order_values(a: &Record, b: &Record, direction: Direction) -> Orderin
 }
 
 impl Collection {
+    /// A scroll's checks against the collection: filter, projections, `order_by`'s index.
+    pub(crate) fn check_scroll(&self, request: &ScrollRequest) -> Result<()> {
+        validate::prepare_filter(request.filter.as_ref())?;
+        validate::check_with_vector(&self.config(), &request.with_vector)?;
+        validate::check_with_payload(&request.with_payload)?;
+        if let Some(order_by) = &request.order_by {
+            validate::check_order_by(&self.payload_index(), order_by)?;
+            validate::check_no_offset_with_order_by(request.offset.as_ref())?;
+        }
+        Ok(())
+    }
+
     /// Sends `request` to every shard the selector reaches (concurrently) and returns the
     /// answers in shard order, each with its shard's key (custom sharding).
     async fn read_shards(
@@ -113,13 +125,7 @@ impl Collection {
 
     /// A page of points over the shards `shard_key` selects (all without one).
     pub async fn scroll(&self, request: ScrollRequest, shard_key: Option<&ShardKeySelector>) -> Result<ScrollPage> {
-        validate::prepare_filter(request.filter.as_ref())?;
-        validate::check_with_vector(&self.config(), &request.with_vector)?;
-        validate::check_with_payload(&request.with_payload)?;
-        if let Some(order_by) = &request.order_by {
-            validate::check_order_by(&self.payload_index(), order_by)?;
-            validate::check_no_offset_with_order_by(request.offset.as_ref())?;
-        }
+        self.check_scroll(&request)?;
         let limit = request.limit;
         let order = request.order_by.as_ref().map(|o| o.direction.unwrap_or_default());
         let mut per_shard_request = request.clone();

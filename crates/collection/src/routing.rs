@@ -69,6 +69,15 @@ impl Routing {
         self.keys.key_of(shard_id).map(|k| &k.key)
     }
 
+    /// The ring that places points among shard `shard_id` and its siblings: the auto ring, or
+    /// with custom sharding the ring of the shard's key; `None` for a shard the table lacks.
+    pub fn ring_of(&self, shard_id: ShardId) -> Option<Arc<HashRing>> {
+        match self.custom {
+            true => self.key_of(shard_id).and_then(|key| self.rings.get(key)).cloned(),
+            false => self.auto.shard_ids().contains(&shard_id).then(|| Arc::clone(&self.auto)),
+        }
+    }
+
     /// The key a fallback selector resolves to: its target while that key exists.
     fn resolve_fallback<'a>(&self, target: &'a ShardKey, fallback: &'a ShardKey) -> &'a ShardKey {
         match self.rings.contains_key(target) {

@@ -42,6 +42,7 @@ mod service_collections;
 mod service_facet;
 mod service_groups;
 mod service_index;
+mod service_local_shard;
 mod service_matrix;
 mod service_points;
 mod service_query;

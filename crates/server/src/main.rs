@@ -69,21 +69,22 @@ impl Cli {
     }
 }
 
-fn init_logging(level: &str) {
-    // openraft logs every election step at INFO; keep it to warnings unless asked for DEBUG/TRACE.
-    let level = level.to_lowercase();
-    let directives = match level.as_str() {
-        "debug" | "trace" => level.clone(),
-        _ => format!("{level},openraft=warn"),
-    };
-    let filter = tracing_subscriber::EnvFilter::try_new(directives)
+/// Installs the subscriber with the filter of `level`; returns how `POST /logger` replaces that
+/// filter (a reload handle: design record 046).
+fn init_logging(level: &str) -> quiver_api::log_control::ApplyFilter {
+    let filter = tracing_subscriber::EnvFilter::try_new(quiver_api::log_control::directives(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let output =
         tracing_subscriber::fmt::layer().with_target(false).with_filter(log_throttle::OpenraftThrottle::default());
     tracing_subscriber::registry().with(filter).with(output).init();
+    Box::new(move |directives: &str| {
+        let filter = tracing_subscriber::EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    })
 }
 
 async fn wait_for_signal() {
@@ -125,8 +126,12 @@ async fn startup_restore(
 
 /// Logging, warnings about the configuration and flags, the metrics registered; refuses flags
 /// that contradict the configuration.
-fn prepare(cli: &Cli, settings: &settings::Settings, unknown: Vec<String>) -> Result<(), cluster::StartError> {
-    init_logging(&settings.log_level);
+fn prepare(
+    cli: &Cli,
+    settings: &settings::Settings,
+    unknown: Vec<String>,
+) -> Result<quiver_api::log_control::LogControl, cluster::StartError> {
+    let logger = quiver_api::log_control::LogControl::new(&settings.log_level, init_logging(&settings.log_level));
     for key in unknown {
         tracing::warn!(key = %key, "unknown configuration key ignored");
     }
@@ -140,12 +145,12 @@ fn prepare(cli: &Cli, settings: &settings::Settings, unknown: Vec<String>) -> Re
     if !settings.cluster.enabled && cli.bootstrap.is_some() {
         return Err("--bootstrap needs cluster mode: set cluster.enabled (QDRANT__CLUSTER__ENABLED=true)".into());
     }
-    Ok(())
+    Ok(logger)
 }
 
 async fn run(cli: Cli, settings: settings::Settings, unknown: Vec<String>) -> Result<(), cluster::StartError> {
     let app = quiver_api::AppInfo::starting_now(settings.service.jwt_rbac);
-    prepare(&cli, &settings, unknown)?;
+    let logger = Arc::new(prepare(&cli, &settings, unknown)?);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let opened: Arc<std::sync::OnceLock<Arc<Node>>> = Arc::default();
     let stopping = Arc::clone(&opened);
@@ -199,7 +204,7 @@ async fn run(cli: Cli, settings: settings::Settings, unknown: Vec<String>) -> Re
     let grpc_state =
         quiver_api::grpc::GrpcState { node: Arc::clone(&node), version: QDRANT_VERSION, metrics: Arc::clone(&metrics) };
     let grpc = listeners::start_grpc(&settings, grpc_state, auth.clone(), stopped()).await?;
-    let state = AppState { node: Arc::clone(&node), metrics, version: QDRANT_VERSION, app, faults_enabled };
+    let state = AppState { node: Arc::clone(&node), metrics, version: QDRANT_VERSION, app, faults_enabled, logger };
     let metrics_server =
         listeners::start_metrics(&settings, quiver_api::metrics_router(state.clone()), stopped()).await?;
     let mut router = quiver_api::router_with_auth(state, settings.service.max_request_size_mb, auth);

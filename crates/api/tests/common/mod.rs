@@ -41,6 +41,7 @@ fn open(dir: &TempDir) -> Inner {
         version: "1.19.0",
         app: quiver_api::AppInfo::starting_now(None),
         faults_enabled: false,
+        logger: Arc::new(quiver_api::log_control::LogControl::detached("INFO")),
     };
     Inner { node, router: quiver_api::router(state, 32) }
 }

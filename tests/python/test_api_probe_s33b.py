@@ -79,6 +79,26 @@ def test_payload_operation_with_missing_ids_over_grpc(both, rest, basic):
     assert payload_of(rest, basic, 2)["via"] == "grpc"
 
 
+def vector_of(rest, name, point_id):
+    return rest.ok("GET", f"/collections/{name}/points/{point_id}")["vector"]
+
+
+def test_vector_operations_with_missing_ids_apply_to_the_existing_points(rest, basic):
+    """As Qdrant's update_vectors / delete_vectors: the named points that exist are changed,
+    then the first missing id is a 404; nothing is created for it."""
+    r = rest.put(f"/collections/{basic}/points/vectors?wait=true",
+                 json={"points": [{"id": 1, "vector": [1, 0, 0, 0]}, {"id": 997, "vector": [0, 1, 0, 0]},
+                                  {"id": 2, "vector": [0, 0, 1, 0]}]})
+    assert assert_error(r, 404) == "Not found: No point with id 997 found"
+    assert [vector_of(rest, basic, i) for i in (1, 2)] == [[1, 0, 0, 0], [0, 0, 1, 0]]
+    assert vector_of(rest, basic, 3) == POINTS[2]["vector"], "a point not named is untouched"
+    assert rest.get(f"/collections/{basic}/points/997").status_code == 404, "no point is created"
+    r = rest.post(f"/collections/{basic}/points/vectors/delete?wait=true", json={"points": [996, 3], "vector": [""]})
+    assert assert_error(r, 404) == "Not found: No point with id 996 found"
+    assert vector_of(rest, basic, 3) == {}, "point 3's vector is deleted"
+    assert vector_of(rest, basic, 4) == POINTS[3]["vector"]
+
+
 def test_payload_key_paths_as_qdrant_tests_write_them(rest, basic):
     url = f"/collections/{basic}/points/payload?wait=true"
     nested = {"sub": "x", "arr": [{"a1": {"k": "x"}}, {"a2": {"k": "x"}}], "sub2": {"sub3": "x"}}

@@ -432,7 +432,7 @@ impl Collection {
         let targets = self.routing().write_targets(shard_key)?;
         self.ctx.await_vector_names(&op).await?;
         self.ctx.with_config(|config| validate::prepare_operation(config, &mut op))?;
-        let named = payload_ids_order(&op);
+        let named = partial_ids_order(&op);
         let parts: Vec<(ShardId, UpdateOperation)> = match targets.as_slice() {
             [target] => split_by_shard_owned(target, op),
             _ => targets.iter().flat_map(|target| split_by_shard(target, &op)).collect(),
@@ -489,10 +489,10 @@ impl Collection {
     }
 }
 
-/// The position of each id a payload operation names (a missing point is reported as the first
-/// one the client named); empty for the other operations, which never report one.
-fn payload_ids_order(op: &UpdateOperation) -> HashMap<PointId, usize> {
-    let ids = op.payload_ids().unwrap_or_default();
+/// The position of each id an operation on existing points names (`partial_ids`: a missing point
+/// is reported as the first one the client named); empty for the others, which never report one.
+fn partial_ids_order(op: &UpdateOperation) -> HashMap<PointId, usize> {
+    let ids = op.partial_ids().unwrap_or_default();
     let mut order = HashMap::new();
     for (i, id) in ids.iter().enumerate() {
         order.entry(*id).or_insert(i);

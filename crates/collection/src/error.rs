@@ -80,7 +80,6 @@ impl CollectionError {
 impl From<ShardError> for CollectionError {
     fn from(e: ShardError) -> Self {
         match e {
-            ShardError::PointNotFound(_) => CollectionError::NotFound(e.to_string()),
             ShardError::BadInput(m) => CollectionError::BadInput(m),
             ShardError::Storage(s) => CollectionError::Service(s.to_string()),
         }

@@ -4,7 +4,6 @@
 //! never reach a record: they are resolved to ids before logging (`resolve.rs`); records logged
 //! before that replay with the substring match they were applied with.
 
-use crate::error::{Result, ShardError};
 use quiver_storage::filter::CompiledFilter;
 use quiver_storage::points::{PointTable, StoredPoint};
 use quiver_types::PointId;
@@ -23,34 +22,13 @@ pub(crate) fn select_ids(table: &PointTable, selector: &PointSelector) -> Vec<Po
     }
 }
 
-/// Fails with `PointNotFound` when a vector operation names a point that does not exist
-/// (payload operations apply to the points that exist: [`without_missing`]).
-pub(crate) fn check_preconditions(table: &PointTable, op: &UpdateOperation) -> Result<()> {
-    let ids: Vec<PointId> = match op {
-        UpdateOperation::Upsert { .. }
-        | UpdateOperation::Delete { .. }
-        | UpdateOperation::SetPayload { .. }
-        | UpdateOperation::OverwritePayload { .. }
-        | UpdateOperation::DeletePayload { .. }
-        | UpdateOperation::ClearPayload { .. } => return Ok(()),
-        UpdateOperation::UpdateVectors { points, .. } => points.iter().map(|p| p.id).collect(),
-        UpdateOperation::DeleteVectors { selector, .. } => match selector {
-            PointSelector::Ids(ids) => ids.clone(),
-            PointSelector::Filter(_) => return Ok(()),
-        },
-    };
-    match ids.iter().find(|id| !table.contains(id)) {
-        Some(missing) => Err(ShardError::PointNotFound(missing.to_string())),
-        None => Ok(()),
-    }
-}
-
-/// A payload operation (set, overwrite, delete, clear) naming by id points that do not exist:
-/// the operation restricted to the points that exist, and the first missing id. As in Qdrant it
-/// is applied to those points and then answered 404; it is logged restricted, so every replica
-/// applies exactly what this one did (design record 043). `None` when every named point exists.
+/// An operation on existing points (payload, vector update or deletion: `partial_ids`) naming
+/// by id points that do not exist: the operation restricted to the points that exist, and the
+/// first missing id. As in Qdrant it is applied to those points and then answered 404; it is
+/// logged restricted, so every replica applies exactly what this one did (design record 043).
+/// `None` when every named point exists.
 pub(crate) fn without_missing(table: &PointTable, op: &UpdateOperation) -> Option<(UpdateOperation, PointId)> {
-    let ids = op.payload_ids()?;
+    let ids = op.partial_ids()?;
     let first_missing = *ids.iter().find(|id| !table.contains(id))?;
     let existing = ids.iter().filter(|id| table.contains(id)).copied().collect();
     Some((op.restricted_to(&existing), first_missing))

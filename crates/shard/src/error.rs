@@ -8,9 +8,6 @@ pub enum ShardError {
     /// A storage primitive failed (IO, corruption).
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// A point named by the operation does not exist (HTTP 404).
-    #[error("No point with id {0} found")]
-    PointNotFound(String),
     /// The request is invalid for this shard's data (HTTP 400).
     #[error("{0}")]
     BadInput(String),
@@ -21,7 +18,7 @@ impl ShardError {
     pub fn is_transient(&self) -> bool {
         match self {
             ShardError::Storage(e) => e.is_transient(),
-            ShardError::PointNotFound(_) | ShardError::BadInput(_) => false,
+            ShardError::BadInput(_) => false,
         }
     }
 }

@@ -360,7 +360,6 @@ impl LocalShard {
         let mut op = op;
         let (seq, missing_point) = {
             let _order = self.write_lock.lock();
-            apply::check_preconditions(&self.table.read(), &op)?;
             let missing = apply::without_missing(&self.table.read(), &op);
             let missing_point = match missing {
                 Some((existing, first_missing)) => {
@@ -389,7 +388,6 @@ impl LocalShard {
                 Some(logged) => logged,
                 None => LoggedRecord::encode(crate::resolve::resolve(&self.table.read(), op.clone()))?,
             };
-            apply::check_preconditions(&self.table.read(), logged.op())?;
             let missing = apply::without_missing(&self.table.read(), logged.op());
             let missing_point = match missing {
                 Some((existing, first_missing)) => {
@@ -463,7 +461,7 @@ impl From<ShardError> for StorageError {
     fn from(e: ShardError) -> Self {
         match e {
             ShardError::Storage(s) => s,
-            ShardError::PointNotFound(_) | ShardError::BadInput(_) => StorageError::BadInput(e.to_string()),
+            ShardError::BadInput(_) => StorageError::BadInput(e.to_string()),
         }
     }
 }

@@ -202,3 +202,29 @@ fn payload_operations_naming_missing_points_apply_to_the_others_and_log_only_tho
     assert!(matches!(&logged[2], UpdateOperation::ClearPayload { selector } if *selector == ids(&[])));
     assert_eq!(records(&moved), records(&copied)[..3]);
 }
+
+#[test]
+fn vector_operations_naming_missing_points_apply_to_the_others_and_log_only_those() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = LocalShard::open(dir.path(), config()).unwrap();
+    shard.update(&upsert(0..5, "a", UpdateMode::Upsert, None), true).unwrap();
+    let vectors = |i: u64| quiver_types::ops::PointVectors {
+        id: PointId::Num(i),
+        vectors: [("".to_string(), Vector::Dense(vec![-1.0, i as f32]))].into(),
+    };
+    let update = UpdateOperation::UpdateVectors { points: [1, 90, 2].map(vectors).to_vec(), update_filter: None };
+    assert_eq!(shard.update(&update, true).unwrap().missing_point, Some(PointId::Num(90)));
+    let ids = |ids: &[u64]| PointSelector::Ids(ids.iter().map(|i| PointId::Num(*i)).collect());
+    let delete = UpdateOperation::DeleteVectors { selector: ids(&[80, 3]), names: vec![String::new()] };
+    assert_eq!(shard.update_owned(delete, true).unwrap().missing_point, Some(PointId::Num(80)));
+    let text = table_text(&shard);
+    assert!(text[1].contains("[-1.0, 1.0]") && text[2].contains("[-1.0, 2.0]"), "updated: {text:?}");
+    assert!(text[0].contains("[0.0, 1.0]") && text[4].contains("[4.0, 1.0]"), "untouched: {text:?}");
+    assert!(!text[3].contains("Dense"), "point 3 lost its vector: {text:?}");
+    assert_eq!(text.len(), 5, "no point created for a missing id");
+    // Logged restricted to the points that exist: a replica applies exactly the same.
+    let logged: Vec<UpdateOperation> = records(&shard).iter().map(|r| decode_record(r).unwrap()).collect();
+    let UpdateOperation::UpdateVectors { points, .. } = &logged[1] else { panic!("{:?}", logged[1]) };
+    assert_eq!(points.iter().map(|p| p.id).collect::<Vec<_>>(), vec![PointId::Num(1), PointId::Num(2)]);
+    assert!(matches!(&logged[2], UpdateOperation::DeleteVectors { selector, .. } if *selector == ids(&[3])));
+}

@@ -93,22 +93,25 @@ impl UpdateOperation {
         }
     }
 
-    /// The ids a payload operation (set, overwrite, delete, clear) names, in the client's order;
-    /// `None` for one selecting by filter and for the other operations.
-    pub fn payload_ids(&self) -> Option<&[PointId]> {
+    /// The ids an operation that changes existing points names, in the client's order: payload
+    /// operations (set, overwrite, delete, clear) and vector updates and deletions, which Qdrant
+    /// applies to the named points that exist and then answers 404 for a missing one (design
+    /// record 043). `None` for one selecting by filter, and for upserts and point deletions.
+    pub fn partial_ids(&self) -> Option<Vec<PointId>> {
         match self {
             UpdateOperation::SetPayload { selector: PointSelector::Ids(ids), .. }
             | UpdateOperation::OverwritePayload { selector: PointSelector::Ids(ids), .. }
             | UpdateOperation::DeletePayload { selector: PointSelector::Ids(ids), .. }
-            | UpdateOperation::ClearPayload { selector: PointSelector::Ids(ids) } => Some(ids),
+            | UpdateOperation::ClearPayload { selector: PointSelector::Ids(ids) }
+            | UpdateOperation::DeleteVectors { selector: PointSelector::Ids(ids), .. } => Some(ids.clone()),
+            UpdateOperation::UpdateVectors { points, .. } => Some(points.iter().map(|p| p.id).collect()),
             UpdateOperation::SetPayload { selector: PointSelector::Filter(_), .. }
             | UpdateOperation::OverwritePayload { selector: PointSelector::Filter(_), .. }
             | UpdateOperation::DeletePayload { selector: PointSelector::Filter(_), .. }
             | UpdateOperation::ClearPayload { selector: PointSelector::Filter(_) }
+            | UpdateOperation::DeleteVectors { selector: PointSelector::Filter(_), .. }
             | UpdateOperation::Upsert { .. }
-            | UpdateOperation::Delete { .. }
-            | UpdateOperation::UpdateVectors { .. }
-            | UpdateOperation::DeleteVectors { .. } => None,
+            | UpdateOperation::Delete { .. } => None,
         }
     }
 

@@ -177,3 +177,33 @@ def test_qdrant_client_documents_are_embedded_by_the_server(server, rest, collec
         assert [h.id for h in hits] == [2]
     finally:
         client.close()
+
+
+def test_grpc_legacy_recommend_by_document_and_refusals(server, rest, collection_name):
+    import grpc
+    from qdrant_client import grpc as pb
+
+    create(rest, collection_name)
+    points = [{"id": 1, "vector": {"bm25": doc("red apple", **PLAIN)}}, {"id": 2, "vector": {"bm25": doc("green pear", **PLAIN)}}]
+    rest.ok("PUT", f"/collections/{collection_name}/points?wait=true", json={"points": points})
+    options = {"language": pb.Value(string_value="none")}
+    pear = pb.Vector(document=pb.Document(text="pear", model="Qdrant/bm25", options=options))
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        stub = pb.PointsStub(channel)
+        request = pb.RecommendPoints(collection_name=collection_name, positive_vectors=[pear], using="bm25", limit=5)
+        assert [p.id.num for p in stub.Recommend(request, timeout=10).result] == [2]
+        other = pb.Vector(document=pb.Document(text="pear", model="openai/text-embedding-3-small"))
+        upsert = pb.UpsertPoints(collection_name=collection_name, wait=True, points=[
+            pb.PointStruct(id=pb.PointId(num=3), vectors=pb.Vectors(vectors=pb.NamedVectors(vectors={"bm25": other})))])
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Upsert(upsert, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.INTERNAL
+        assert refused.value.details() == NOT_INITIALIZED
+        image = pb.Vector(image=pb.Image(image=pb.Value(string_value="https://example.com/a.png"), model="qdrant/bm25"))
+        query = pb.QueryPoints(collection_name=collection_name, using="bm25",
+                               query=pb.Query(nearest=pb.VectorInput(image=image.image)))
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Query(query, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert refused.value.details() == "Wrong input: Only text input is supported for qdrant/bm25."
+    assert count(rest, collection_name) == 2

@@ -222,7 +222,17 @@ pub fn query_request(r: pb::QueryPoints) -> Result<QueryRequestWire, Status> {
     })
 }
 
+/// An example vector of a legacy request; a document is embedded as a query's is.
 fn example_vector(v: pb::Vector) -> Result<VectorInputWire, Status> {
+    if let Some(pb::vector::Vector::Document(d)) = v.vector {
+        let options = crate::grpc::convert::map_to_json(d.options);
+        return Ok(VectorInputWire::Sparse(crate::inference::infer_document(
+            &d.text,
+            &d.model,
+            options,
+            Embedding::Query,
+        )?));
+    }
     match vector_in(v)? {
         Vector::Dense(d) => Ok(VectorInputWire::Dense(d)),
         Vector::Sparse(s) => Ok(VectorInputWire::Sparse(s)),

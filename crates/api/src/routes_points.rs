@@ -61,7 +61,7 @@ async fn update_vectors(
     Path(name): Path<String>,
     Params(p): Params<WriteParams>,
     t: Started,
-    JsonBody(body): JsonBody<wire::UpdateVectorsWire>,
+    crate::inference::Inferred(body): crate::inference::Inferred<wire::UpdateVectorsWire>,
 ) -> Reply {
     write(&s, &name, &p, body.checked()?.into_operation()?, t).await
 }

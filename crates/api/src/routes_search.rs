@@ -4,6 +4,7 @@ use crate::AppState;
 use crate::auth_rest::{Caller, check_read};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, Params, Started};
+use crate::inference::Inferred;
 use crate::response::{Points, ok};
 use crate::wire::{self, ReadParams};
 use crate::wire_discover::{DiscoverBatchWire, DiscoverRequestWire};
@@ -77,7 +78,7 @@ async fn query(
     Params(p): Params<ReadParams>,
     caller: Caller,
     t: Started,
-    JsonBody(body): JsonBody<QueryRequestWire>,
+    Inferred(body): Inferred<QueryRequestWire>,
 ) -> Reply {
     let timeout = p.check()?;
     // Qdrant's `QueryRequest` holds its fields in a flattened `internal`.
@@ -92,7 +93,7 @@ async fn query_batch(
     Params(p): Params<ReadParams>,
     caller: Caller,
     t: Started,
-    JsonBody(body): JsonBody<QueryBatchWire>,
+    Inferred(body): Inferred<QueryBatchWire>,
 ) -> Reply {
     let timeout = p.check()?;
     let queries =
@@ -139,7 +140,7 @@ async fn query_groups(
     Params(p): Params<ReadParams>,
     caller: Caller,
     t: Started,
-    JsonBody(body): JsonBody<QueryGroupsWire>,
+    Inferred(body): Inferred<QueryGroupsWire>,
 ) -> Reply {
     run_groups(&s, &name, (p, caller), t, body.into_parts()?).await
 }

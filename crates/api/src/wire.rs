@@ -231,39 +231,10 @@ fn batch_points(batch: BatchWire) -> Result<Vec<PointStruct>, ApiError> {
         .collect())
 }
 
-const INFERENCE_REFUSED: &str = "inference (documents, images, objects) is not supported";
-
-/// Whether `value` is one of Qdrant's inference inputs: a document (`text`), an image or an
-/// object, each with its `model`.
-fn is_inference(value: &Value) -> bool {
-    value.as_object().is_some_and(|o| {
-        o.get("model").is_some_and(Value::is_string) && ["text", "image", "object"].iter().any(|k| o.contains_key(*k))
-    })
-}
-
-/// Whether the vectors of a point (or the lists of a batch) hold an inference input where a
-/// vector goes: the whole value, a named value, or an entry of a list.
-fn holds_inference(vectors: &Value) -> bool {
-    let entry = |v: &Value| is_inference(v) || v.as_array().is_some_and(|list| list.iter().any(is_inference));
-    match vectors {
-        Value::Array(list) => list.iter().any(is_inference),
-        Value::Object(named) => is_inference(vectors) || named.values().any(entry),
-        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => false,
-    }
-}
-
 /// Parses an upsert body: the list form (`points`) or the batch form (`batch`).
 pub fn upsert_operation(body: Value) -> Result<Write, ApiError> {
+    let body = crate::inference::upsert_body(body)?;
     let is_batch = body.get("batch").is_some();
-    let vectors = match is_batch {
-        true => body["batch"].get("vectors").into_iter().collect::<Vec<_>>(),
-        false => {
-            body.get("points").and_then(Value::as_array).into_iter().flatten().filter_map(|p| p.get("vector")).collect()
-        }
-    };
-    if vectors.into_iter().any(holds_inference) {
-        return Err(ApiError::bad_input(INFERENCE_REFUSED));
-    }
     if is_batch {
         let wire: PointsBatchWire = serde_json::from_value(body).map_err(ApiError::format)?;
         let op = UpdateOperation::Upsert {
@@ -429,9 +400,10 @@ pub fn batch_operation(op: Value) -> Result<Write, ApiError> {
             "overwrite_payload" => set_payload_operation(serde_json::from_value(v).map_err(ApiError::format)?, true)?,
             "delete_payload" => delete_payload_operation(serde_json::from_value(v).map_err(ApiError::format)?)?,
             "clear_payload" => clear_payload_operation(serde_json::from_value(v).map_err(ApiError::format)?)?,
-            "update_vectors" => {
-                serde_json::from_value::<UpdateVectorsWire>(v).map_err(ApiError::format)?.checked()?.into_operation()?
-            }
+            "update_vectors" => serde_json::from_value::<UpdateVectorsWire>(crate::inference::points_body(v)?)
+                .map_err(ApiError::format)?
+                .checked()?
+                .into_operation()?,
             "delete_vectors" => delete_vectors_operation(serde_json::from_value(v).map_err(ApiError::format)?)?,
             other => return Err(ApiError::format(format!("unknown variant `{other}`"))),
         })

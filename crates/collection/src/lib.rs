@@ -43,6 +43,7 @@ pub use info::CollectionCounts;
 pub use quiver_shard::ScrollPage;
 pub use shard_reads::RingFilter;
 
+pub use quiver_shard::TextAnalyzer;
 /// Shard-level items the node uses for snapshots (DESIGN §2: `node` depends on `collection`,
 /// not on `shard`).
 pub use quiver_shard::{LocalShard, ShardError, commit_staging_in, verify_snapshot};

@@ -66,6 +66,7 @@ pub use error::NodeError;
 pub use issues::UNINDEXED_FIELD_MIN_POINTS;
 pub use keeper::DrainStatus;
 pub use node::Node;
+pub use quiver_collection::TextAnalyzer;
 pub use registers::Locks;
 pub use service_collections::AliasAction;
 pub use service_facet::FacetParams;

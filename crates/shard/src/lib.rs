@@ -76,4 +76,5 @@ pub use quiver_storage::filter::validate_filter;
 pub use quiver_storage::frames::encode_points as encode_point_frame;
 pub use quiver_storage::points::StoredPoint;
 pub use quiver_storage::quantized::{BinaryEncoding, QuantizationKind};
+pub use quiver_storage::text::TextAnalyzer;
 pub use quiver_storage::vectors::{self, VectorSpec};

@@ -106,20 +106,44 @@ impl TextAnalyzer {
         raw.into_iter().filter_map(|w| self.normalise(w)).collect()
     }
 
+    /// Qdrant's order: folding, lowercase, stopwords, stem, then the length bounds.
     fn normalise(&self, word: &str) -> Option<String> {
-        let mut word = if self.lowercase { word.to_lowercase() } else { word.to_string() };
-        if self.ascii_folding {
-            word = word.chars().map(fold).collect();
-        }
+        let word = self.folded_lowercase(word);
         if self.stopwords.contains(&word) {
             return None;
         }
-        if let Some(stemmer) = &self.stemmer {
-            word = stemmer.stem(&word).into_owned();
-        }
+        let word = self.stemmed(word);
         let len = word.chars().count();
         let too_long = self.tokenizer != Tokenizer::Prefix && self.max_token_len.is_some_and(|max| len > max);
         (len >= self.min_token_len.max(1) && !too_long).then_some(word)
+    }
+
+    fn folded_lowercase(&self, word: &str) -> String {
+        let word: String = if self.ascii_folding { word.chars().map(fold).collect() } else { word.to_string() };
+        if self.lowercase { word.to_lowercase() } else { word }
+    }
+
+    fn stemmed(&self, word: String) -> String {
+        match &self.stemmer {
+            Some(stemmer) => stemmer.stem(&word).into_owned(),
+            None => word,
+        }
+    }
+
+    /// The tokens of a query text as Qdrant's `tokenize_query` gives them: the words, except with
+    /// the `prefix` tokenizer, whose query words keep their stopwords (a query may be a word
+    /// still being typed) and are cut to `max_token_len` characters.
+    pub fn query_tokens(&self, text: &str) -> Vec<String> {
+        if self.tokenizer != Tokenizer::Prefix {
+            return self.words(text);
+        }
+        let min = self.min_token_len.max(1);
+        let cut = |word: String| match self.max_token_len {
+            Some(max) => word.chars().take(max).collect(),
+            None => word,
+        };
+        let words = split(Tokenizer::Prefix, text).into_iter();
+        words.map(|w| self.stemmed(self.folded_lowercase(w))).filter(|w| w.chars().count() >= min).map(cut).collect()
     }
 
     /// The tokens a document is indexed under: its words, and with the `prefix` tokenizer every

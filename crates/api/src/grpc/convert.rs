@@ -3,6 +3,7 @@
 //! parse them with the same code.
 
 use crate::grpc::status::missing;
+use crate::inference::Embedding;
 use crate::wire::ReadSettings;
 use qdrant_client::qdrant as pb;
 use quiver_types::point::{NamedVectors, Record, ScoredPoint, Vector, VectorStruct};
@@ -124,8 +125,12 @@ pub fn vector_in(vector: pb::Vector) -> Result<Vector, Status> {
         Some(V::Dense(d)) => Ok(Vector::Dense(d.data)),
         Some(V::Sparse(s)) => Ok(Vector::Sparse(SparseVector { indices: s.indices, values: s.values })),
         Some(V::MultiDense(m)) => Ok(Vector::Multi(m.vectors.into_iter().map(|v| v.data).collect())),
-        Some(V::Document(_) | V::Image(_) | V::Object(_)) => {
-            Err(Status::invalid_argument("Wrong input: inference (documents, images, objects) is not supported"))
+        Some(V::Document(d)) => {
+            let options = map_to_json(d.options);
+            Ok(Vector::Sparse(crate::inference::infer_document(&d.text, &d.model, options, Embedding::Document)?))
+        }
+        Some(V::Image(pb::Image { model, .. }) | V::Object(pb::InferenceObject { model, .. })) => {
+            Err(crate::inference::refuse_non_text(&model).into())
         }
         None => match (vector.indices, vector.vectors_count) {
             (Some(indices), _) => Ok(Vector::Sparse(SparseVector { indices: indices.data, values: vector.data })),

@@ -3,6 +3,7 @@
 
 use crate::grpc::convert::{point_id, shard_key, vector_in, with_payload, with_vector};
 use crate::grpc::filter::filter_in;
+use crate::inference::Embedding;
 use crate::wire_discover::DiscoverRequestWire;
 use crate::wire_query::{
     ContextPairWire, DiscoverWire, FusionWire, LookupFromWire, MmrWire, NamedVectorWire, OneOrMany, PrefetchWire,
@@ -15,10 +16,6 @@ use quiver_types::point::Vector;
 use quiver_types::query::{Direction, OrderBy, OrderByInterface, SearchParams};
 use serde_json::{Value as Json, json};
 use tonic::Status;
-
-fn inference_refused() -> Status {
-    Status::invalid_argument("Wrong input: inference (documents, images, objects) is not supported")
-}
 
 pub fn params_in(params: Option<pb::SearchParams>) -> Option<SearchParams> {
     params.map(|p| SearchParams {
@@ -75,7 +72,13 @@ fn vector_input(input: Option<pb::VectorInput>) -> Result<VectorInputWire, Statu
         V::Dense(d) => Ok(VectorInputWire::Dense(d.data)),
         V::Sparse(s) => Ok(VectorInputWire::Sparse(SparseVector { indices: s.indices, values: s.values })),
         V::MultiDense(m) => Ok(VectorInputWire::Multi(m.vectors.into_iter().map(|v| v.data).collect())),
-        V::Document(_) | V::Image(_) | V::Object(_) => Err(inference_refused()),
+        V::Document(d) => {
+            let options = crate::grpc::convert::map_to_json(d.options);
+            Ok(VectorInputWire::Sparse(crate::inference::infer_document(&d.text, &d.model, options, Embedding::Query)?))
+        }
+        V::Image(pb::Image { model, .. }) | V::Object(pb::InferenceObject { model, .. }) => {
+            Err(crate::inference::refuse_non_text(&model).into())
+        }
     }
 }
 
@@ -219,7 +222,17 @@ pub fn query_request(r: pb::QueryPoints) -> Result<QueryRequestWire, Status> {
     })
 }
 
+/// An example vector of a legacy request; a document is embedded as a query's is.
 fn example_vector(v: pb::Vector) -> Result<VectorInputWire, Status> {
+    if let Some(pb::vector::Vector::Document(d)) = v.vector {
+        let options = crate::grpc::convert::map_to_json(d.options);
+        return Ok(VectorInputWire::Sparse(crate::inference::infer_document(
+            &d.text,
+            &d.model,
+            options,
+            Embedding::Query,
+        )?));
+    }
     match vector_in(v)? {
         Vector::Dense(d) => Ok(VectorInputWire::Dense(d)),
         Vector::Sparse(s) => Ok(VectorInputWire::Sparse(s)),

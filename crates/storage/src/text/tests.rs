@@ -59,3 +59,18 @@ fn ascii_folding() {
     let a = analyzer(json!({"type": "text", "ascii_folding": true}));
     assert!(a.matches(TextMode::All, &q(&a, "cafe"), "Café au lait"));
 }
+
+#[test]
+fn query_tokens_of_prefix_keep_stopwords_and_are_cut_to_the_longest_prefix() {
+    let a = analyzer(json!({"type": "text", "tokenizer": "prefix", "max_token_len": 3, "stopwords": "english"}));
+    assert_eq!(a.query_tokens("The hello"), ["the", "hel"]);
+    assert_eq!(a.words("The hello"), ["hello"], "document words drop stopwords");
+    let w = analyzer(json!({"type": "text", "stopwords": "english"}));
+    assert_eq!(w.query_tokens("The hello"), ["hello"], "other tokenizers: the words");
+}
+
+#[test]
+fn folding_runs_before_lowercase() {
+    let a = analyzer(json!({"type": "text", "ascii_folding": true, "lowercase": true}));
+    assert_eq!(a.words("ÉCOLE Ñandú"), ["ecole", "nandu"]);
+}

@@ -10,8 +10,9 @@ from qdrant_client import QdrantClient, models
 from qhelpers import assert_error
 
 NOT_INITIALIZED = (
-    "Service internal error: InferenceService is not initialized. "
-    "Please check if it was properly configured and initialized during startup."
+    "Bad request: InferenceService is not initialized. "
+    "Please check if it was properly configured and initialized during startup. "
+    "This server embeds qdrant/bm25 documents only."
 )
 PLAIN = {"language": "none"}  # no stemmer, no stopwords: tokens are the lowercase words
 
@@ -143,8 +144,8 @@ def test_other_models_images_and_bad_options_are_refused(rest, collection_name):
     url = f"/collections/{collection_name}/points?wait=true"
     other = {"text": "hello", "model": "sentence-transformers/all-MiniLM-L6-v2"}
     cases = [
-        ({"bm25": other}, 500, NOT_INITIALIZED),
-        ({"bm25": {"image": "https://example.com/a.png", "model": "Qdrant/clip-ViT-B-32-vision"}}, 500, NOT_INITIALIZED),
+        ({"bm25": other}, 400, NOT_INITIALIZED),
+        ({"bm25": {"image": "https://example.com/a.png", "model": "Qdrant/clip-ViT-B-32-vision"}}, 400, NOT_INITIALIZED),
         ({"bm25": {"image": "https://example.com/a.png", "model": "qdrant/bm25"}}, 400,
          "Wrong input: Only text input is supported for qdrant/bm25."),
         ({"bm25": doc("x", k=-1)}, 400, "Wrong input: BM25 k1 must be finite and >= 0, got -1"),
@@ -155,7 +156,7 @@ def test_other_models_images_and_bad_options_are_refused(rest, collection_name):
     r = rest.put(url, json={"points": [{"id": 1, "vector": {"bm25": doc("x", tokenizer="letters")}}]})
     assert assert_error(r, 400).startswith("Wrong input: Invalid BM25 config: Error(")
     r = rest.post(f"/collections/{collection_name}/points/query", json={"query": other, "using": "bm25"})
-    assert assert_error(r, 500) == NOT_INITIALIZED
+    assert assert_error(r, 400) == NOT_INITIALIZED
     assert count(rest, collection_name) == 0
 
 
@@ -197,7 +198,7 @@ def test_grpc_legacy_recommend_by_document_and_refusals(server, rest, collection
             pb.PointStruct(id=pb.PointId(num=3), vectors=pb.Vectors(vectors=pb.NamedVectors(vectors={"bm25": other})))])
         with pytest.raises(grpc.RpcError) as refused:
             stub.Upsert(upsert, timeout=10)
-        assert refused.value.code() == grpc.StatusCode.INTERNAL
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert refused.value.details() == NOT_INITIALIZED
         image = pb.Vector(image=pb.Image(image=pb.Value(string_value="https://example.com/a.png"), model="qdrant/bm25"))
         query = pb.QueryPoints(collection_name=collection_name, using="bm25",

@@ -14,12 +14,14 @@ use quiver_types::SparseVector;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-/// Qdrant's answer to an inference input for a model it does not run itself, when no inference
-/// service is configured (its open-source server): a service error.
+/// The answer to an inference input for a model this server does not run: Qdrant's words for
+/// an open-source server without an inference service, but a 400, not Qdrant's 500 (the
+/// request cannot succeed on this server, whatever is retried; the project answers a request
+/// it cannot serve with a 4xx: design record 050).
 pub(crate) fn not_initialized() -> ApiError {
     ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Service internal error: InferenceService is not initialized. Please check if it was properly configured and initialized during startup.",
+        StatusCode::BAD_REQUEST,
+        "Bad request: InferenceService is not initialized. Please check if it was properly configured and initialized during startup. This server embeds qdrant/bm25 documents only.",
     )
 }
 

@@ -31,7 +31,7 @@ fn upsert_documents_become_sparse_vectors_in_place() {
 
 #[test]
 fn other_models_images_and_objects_are_refused_as_qdrant_does() {
-    let service = (500, not_initialized().message);
+    let service = (400, not_initialized().message);
     let text_only = |m: &str| (400, format!("Wrong input: Only text input is supported for {m}."));
     for (vector, expected) in [
         (json!({"text": "x", "model": "sentence-transformers/all-minilm-l6-v2"}), service.clone()),
@@ -43,7 +43,7 @@ fn other_models_images_and_objects_are_refused_as_qdrant_does() {
         let e = upsert_body(json!({"points": [{"id": 1, "vector": {"v": vector}}]})).unwrap_err();
         assert_eq!((e.status.as_u16(), e.message), expected);
     }
-    assert!(service.1.starts_with("Service internal error: InferenceService is not initialized."));
+    assert!(service.1.starts_with("Bad request: InferenceService is not initialized."));
 }
 
 #[test]

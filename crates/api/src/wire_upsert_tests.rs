@@ -165,7 +165,7 @@ fn inference_inputs_are_refused_by_name() {
         r#"{"points": [{"id": 1, "vector": {"d": {"object": {}, "model": "m"}}}]}"#,
     ] {
         let e = upsert_body(body.as_bytes()).unwrap_err();
-        assert_eq!((e.status.as_u16(), e.message.as_str()), (500, refused.as_str()), "{body}");
+        assert_eq!((e.status.as_u16(), e.message.as_str()), (400, refused.as_str()), "{body}");
     }
     // A map naming vectors `text` and `model` is vectors, not a document.
     let points = upserted(r#"{"points": [{"id": 1, "vector": {"text": [1], "model": [2]}}]}"#);

@@ -1,0 +1,115 @@
+"""Query API answers compared with qdrant-client's local mode (`QdrantClient(":memory:")`), which
+reproduces Qdrant's server: MMR (which points, in which order, with which scores), DBSF over a
+distance metric, and grouped queries whose prefetch limit is smaller than the groups need.
+Found by running qdrant-client's congruence tests against Quiver."""
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient, models
+
+
+@pytest.fixture(params=["rest", "grpc"])
+def qc(request, server):
+    c = QdrantClient(url=server.url, grpc_port=server.grpc_port, prefer_grpc=request.param == "grpc", timeout=60)
+    yield c
+    c.close()
+
+
+def fill_both(qc, name, vectors_config, points):
+    local = QdrantClient(":memory:")
+    for c in (local, qc):
+        c.create_collection(name, vectors_config=vectors_config)
+        c.upsert(name, points=points, wait=True)
+    return local
+
+
+def same_points(expected, got):
+    assert [p.id for p in got] == [p.id for p in expected]
+    for e, g in zip(expected, got):
+        assert g.score == pytest.approx(e.score, rel=1e-4, abs=1e-6), (e.id, e.score, g.score)
+
+
+def mmr(client, name, query, using=None, **mmr_args):
+    return client.query_points(
+        name, query=models.NearestQuery(nearest=query, mmr=models.Mmr(**mmr_args)), using=using, limit=10
+    ).points
+
+
+# Exact MMR ties (coordinates are binary fractions): ids 2 and 3 tie once id 1 is picked.
+TIES = {
+    "dot": (models.Distance.DOT, [[2.0, 1.0], [1.0, 0.0], [0.5, 0.5], [0.25, 1.0]], [1.0, 0.0]),
+    "euclid": (models.Distance.EUCLID, [[0.25, 0.0], [0.5, 0.25], [0.5, 0.5], [0.75, 0.5]], [0.0, 0.0]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TIES))
+def test_mmr_ties_and_scores_are_qdrants(qc, collection_name, case):
+    distance, vectors, query = TIES[case]
+    points = [models.PointStruct(id=i + 1, vector=v) for i, v in enumerate(vectors)]
+    local = fill_both(qc, collection_name, models.VectorParams(size=2, distance=distance), points)
+    expected = mmr(local, collection_name, query)
+    got = mmr(qc, collection_name, query)
+    same_points(expected, got)
+    # Each point keeps its search score (Euclid: the distance), not its MMR value.
+    plain = {p.id: p.score for p in qc.query_points(collection_name, query=query, limit=10).points}
+    assert [p.score for p in got] == [plain[p.id] for p in got]
+
+
+@pytest.mark.parametrize("distance", [models.Distance.COSINE, models.Distance.EUCLID, models.Distance.MANHATTAN])
+def test_mmr_random_points_match_local_mode(qc, collection_name, distance):
+    rng = np.random.default_rng(7)
+    data = rng.random((60, 6)).round(3)
+    points = [models.PointStruct(id=i, vector=data[i].tolist()) for i in range(len(data))]
+    local = fill_both(qc, collection_name, models.VectorParams(size=6, distance=distance), points)
+    query = rng.random(6).tolist()
+    for diversity in (0.2, 0.5, 0.9):
+        args = {"diversity": diversity, "candidates_limit": 30}
+        same_points(mmr(local, collection_name, query, **args), mmr(qc, collection_name, query, **args))
+
+
+def test_dbsf_normalises_distances_as_they_are(qc, collection_name):
+    rng = np.random.default_rng(3)
+    config = {
+        "cos": models.VectorParams(size=5, distance=models.Distance.COSINE),
+        "l2": models.VectorParams(size=5, distance=models.Distance.EUCLID),
+    }
+    points = [
+        models.PointStruct(id=i, vector={"cos": rng.random(5).tolist(), "l2": rng.random(5).tolist()})
+        for i in range(50)
+    ]
+    local = fill_both(qc, collection_name, config, points)
+    prefetch = [
+        models.Prefetch(query=rng.random(5).tolist(), using="cos", limit=15),
+        models.Prefetch(query=rng.random(5).tolist(), using="l2", limit=15),
+    ]
+
+    def fused(client):
+        query = models.FusionQuery(fusion=models.Fusion.DBSF)
+        return client.query_points(collection_name, prefetch=prefetch, query=query, limit=10).points
+
+    same_points(fused(local), fused(qc))
+
+
+def test_groups_look_beyond_the_prefetch_limit(qc, collection_name):
+    rng = np.random.default_rng(11)
+    points = [
+        models.PointStruct(id=i, vector=rng.random(4).tolist(), payload={"g": f"g{i % 7}"}) for i in range(200)
+    ]
+    local = fill_both(qc, collection_name, models.VectorParams(size=4, distance=models.Distance.COSINE), points)
+    query = rng.random(4).tolist()
+
+    def groups(client):
+        return client.query_points_groups(
+            collection_name,
+            prefetch=[models.Prefetch(query=query, limit=5)],
+            query=query,
+            group_by="g",
+            group_size=4,
+            limit=3,
+        ).groups
+
+    expected, got = groups(local), groups(qc)
+    assert [g.id for g in got] == [g.id for g in expected]
+    for e, g in zip(expected, got):
+        assert len(g.hits) == 4
+        same_points(e.hits, g.hits)

@@ -113,3 +113,40 @@ def test_groups_look_beyond_the_prefetch_limit(qc, collection_name):
     for e, g in zip(expected, got):
         assert len(g.hits) == 4
         same_points(e.hits, g.hits)
+
+
+FORMULAS = {
+    "ln of a negative": models.LnExpression(ln=-4.6),
+    "sqrt of a negative": models.SqrtExpression(sqrt=models.NegExpression(neg="$score")),
+    "division by zero": models.DivExpression(div=models.DivParams(left=1.0, right=0.0)),
+    "zero dividend": models.SumExpression(
+        sum=["$score", models.DivExpression(div=models.DivParams(left=0.0, right=models.LnExpression(ln=-1.0)))]
+    ),
+    "by_zero_default": models.SumExpression(
+        sum=["$score", models.DivExpression(div=models.DivParams(left=2.0, right=0.0, by_zero_default=0.25))]
+    ),
+    "zero factor": models.SumExpression(
+        sum=["$score", models.MultExpression(mult=[0.0, models.Log10Expression(log10=-1.0)])]
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FORMULAS))
+def test_formula_domain_errors_are_qdrants(qc, collection_name, case):
+    points = [models.PointStruct(id=i, vector=[1.0, float(i)]) for i in range(1, 4)]
+    local = fill_both(qc, collection_name, models.VectorParams(size=2, distance=models.Distance.DOT), points)
+    query = models.FormulaQuery(formula=FORMULAS[case])
+    prefetch = models.Prefetch(query=[1.0, 1.0], limit=3)
+
+    def run(client):
+        try:
+            return client.query_points(collection_name, prefetch=prefetch, query=query, limit=3).points
+        except Exception as e:  # local mode: ValueError; REST: UnexpectedResponse; gRPC: RpcError
+            return str(e)
+
+    expected, got = run(local), run(qc)
+    if isinstance(expected, str):
+        assert "produced a non-finite number" in expected
+        assert isinstance(got, str) and "produced a non-finite number" in got, got
+    else:
+        same_points(expected, got)

@@ -47,9 +47,6 @@ pub struct NaiveFeedback {
     pub c: f32,
 }
 
-/// Feedback pairs a relevance feedback query uses at most (as Qdrant).
-const MAX_FEEDBACK_PAIRS: usize = 3;
-
 /// Where examples given by id are looked up.
 pub(crate) struct Lookup {
     pub(crate) collection: Keyed,
@@ -112,24 +109,31 @@ impl Examples<'_> {
         Ok((self.all(positive).await?, self.all(negative).await?))
     }
 
-    /// Relevance feedback pairs: the feedback sorted by score, best paired with worst, then the
-    /// next ones inwards (at most 3 pairs), each weighted `(score gap)^b · c`.
+    /// The pairs of a naive relevance feedback query, as Qdrant forms them: every ordered pair of
+    /// feedback examples whose feedback scores differ by more than 0 (better first), weighted
+    /// `(score gap)^b · c`.
     pub(crate) async fn feedback_pairs(
         &self,
         feedback: &[FeedbackInput],
         strategy: NaiveFeedback,
     ) -> Result<Vec<FeedbackPair>> {
-        let mut sorted: Vec<&FeedbackInput> = feedback.iter().collect();
-        sorted.sort_by(|x, y| y.score.total_cmp(&x.score));
-        let count = MAX_FEEDBACK_PAIRS.min(sorted.len() / 2);
-        let mut out = Vec::with_capacity(count);
-        for i in 0..count {
-            let (best, worst) = (sorted[i], sorted[sorted.len() - 1 - i]);
-            out.push(FeedbackPair {
-                positive: self.one(&best.example).await?,
-                negative: self.one(&worst.example).await?,
-                weight: (best.score - worst.score).powf(strategy.b) * strategy.c,
-            });
+        let mut vectors = Vec::with_capacity(feedback.len());
+        for item in feedback {
+            vectors.push(self.one(&item.example).await?);
+        }
+        let mut out = Vec::new();
+        for (i, better) in feedback.iter().enumerate() {
+            for (j, worse) in feedback.iter().enumerate() {
+                let confidence = better.score - worse.score;
+                if i == j || confidence <= 0.0 {
+                    continue;
+                }
+                out.push(FeedbackPair {
+                    positive: vectors[i].clone(),
+                    negative: vectors[j].clone(),
+                    weight: confidence.powf(strategy.b) * strategy.c,
+                });
+            }
         }
         Ok(out)
     }

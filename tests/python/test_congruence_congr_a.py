@@ -150,3 +150,44 @@ def test_formula_domain_errors_are_qdrants(qc, collection_name, case):
         assert isinstance(got, str) and "produced a non-finite number" in got, got
     else:
         same_points(expected, got)
+
+
+THRESHOLD_CASES = {
+    "cosine": (models.Distance.COSINE, [[1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [-1.0, 0.0]], [1.0, 0.0, -1.0]),
+    "dot": (models.Distance.DOT, [[2.0, 0.0], [1.0, 0.0], [0.5, 0.0]], [2.0, 1.0, 0.5]),
+    "euclid": (models.Distance.EUCLID, [[0.5, 0.0], [1.0, 0.0], [2.0, 0.0]], [0.5, 1.0, 2.0]),
+    "manhattan": (models.Distance.MANHATTAN, [[0.5, 0.0], [1.0, 0.0], [2.0, 0.0]], [0.5, 1.0, 2.0]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(THRESHOLD_CASES))
+def test_score_threshold_equal_to_a_score_leaves_that_point_out(qc, collection_name, case):
+    # Every score is exact in f32; each threshold equals one point's score.
+    distance, vectors, thresholds = THRESHOLD_CASES[case]
+    points = [models.PointStruct(id=i, vector=v) for i, v in enumerate(vectors, start=1)]
+    local = fill_both(qc, collection_name, models.VectorParams(size=2, distance=distance), points)
+    query = [1.0, 0.0] if distance in (models.Distance.COSINE, models.Distance.DOT) else [0.0, 0.0]
+    for t in thresholds:
+        expected = local.query_points(collection_name, query=query, score_threshold=t, limit=10).points
+        got = qc.query_points(collection_name, query=query, score_threshold=t, limit=10).points
+        same_points(expected, got)
+        assert all(p.score != t for p in got)
+
+
+@pytest.mark.parametrize("distance", [models.Distance.COSINE, models.Distance.EUCLID])
+def test_relevance_feedback_pairs_every_better_worse_example(qc, collection_name, distance):
+    rng = np.random.default_rng(5)
+    data = rng.random((40, 6)).round(3)
+    points = [models.PointStruct(id=i, vector=data[i].tolist()) for i in range(len(data))]
+    local = fill_both(qc, collection_name, models.VectorParams(size=6, distance=distance), points)
+    # Four examples, two of them equally scored (that pair weighs nothing).
+    feedback = [models.FeedbackItem(example=i, score=s) for i, s in [(1, 0.9), (2, 0.7), (3, 0.7), (4, 0.2)]]
+    query = models.RelevanceFeedbackQuery(
+        relevance_feedback=models.RelevanceFeedbackInput(
+            target=rng.random(6).tolist(),
+            feedback=feedback,
+            strategy=models.NaiveFeedbackStrategy(naive=models.NaiveFeedbackStrategyParams(a=0.5, b=1.5, c=0.7)),
+        )
+    )
+    expected = local.query_points(collection_name, query=query, limit=10).points
+    same_points(expected, qc.query_points(collection_name, query=query, limit=10).points)

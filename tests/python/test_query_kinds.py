@@ -396,8 +396,8 @@ def test_relevance_feedback_naive(qc, collection_name):
         ),
         limit=5,
     ).points
-    ranked = sorted(feedback, key=lambda i: -feedback[i])
-    pairs = [(ranked[k], ranked[-1 - k]) for k in range(min(3, len(ranked) // 2))]  # (4, 5), (6, 8)
+    # As Qdrant: every ordered pair whose feedback scores differ by more than 0, better first.
+    pairs = [(p, n) for p in feedback for n in feedback if feedback[p] - feedback[n] > 0]
     scores = {
         i: a * float(data[i] @ target)
         + sum((feedback[p] - feedback[n]) ** b * c * float(data[i] @ data[p] - data[i] @ data[n]) for p, n in pairs)

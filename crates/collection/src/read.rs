@@ -3,11 +3,11 @@
 //! sums of counts).
 
 use crate::collection::{Collection, SearchRequest};
-use crate::error::Result;
+use crate::error::{CollectionError, Result};
 use crate::remote::{ShardRequest, ShardResponse};
 use crate::validate;
 use quiver_shard::ScrollPage;
-use quiver_shard::distance::{higher_is_better, postprocess, vector_similarity};
+use quiver_shard::distance::{higher_is_better, vector_similarity};
 use quiver_shard::vectors::Metric;
 use quiver_types::config::Distance;
 use quiver_types::filter::Filter;
@@ -220,20 +220,32 @@ impl Collection {
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
-    /// How close two vectors of the vector `name` are, larger is closer, on the scale a nearest
-    /// search reports (Euclid and Manhattan: the distance negated). MMR compares candidates by it.
+    /// How close two vectors of the vector `name` are, larger is closer, as Qdrant's MMR compares
+    /// them: the raw similarity (Euclid: the squared distance negated, Manhattan: the distance
+    /// negated), not the score a search reports.
     pub fn closeness(&self, name: &str) -> impl Fn(&Vector, &Vector) -> f32 + use<> {
         let config = self.config();
         let params = config.params.vectors.get(name);
         let distance = params.map_or(Distance::Dot, |p| p.distance);
         let metric = Metric { distance, datatype: params.and_then(|p| p.datatype).unwrap_or_default() };
-        move |a, b| {
-            let similarity = vector_similarity(metric, a, b);
-            match higher_is_better(distance) {
-                true => similarity,
-                false => -postprocess(distance, similarity),
+        move |a, b| vector_similarity(metric, a, b)
+    }
+
+    /// How relevant a stored vector of `name` is to `query` on the `closeness` scale (the query
+    /// prepared as a search prepares it: normalised for Cosine). MMR's relevance term.
+    pub fn relevance(&self, name: &str, query: &QueryVector) -> Result<impl Fn(&Vector) -> f32 + use<>> {
+        let mut prepared = query.clone();
+        validate::prepare_query(&self.config(), name, &mut prepared)?;
+        let query = match prepared {
+            QueryVector::Dense(v) => Vector::Dense(v),
+            QueryVector::Sparse(v) => Vector::Sparse(v),
+            QueryVector::Multi(v) => Vector::Multi(v),
+            QueryVector::Custom(_) | QueryVector::Random { .. } => {
+                return Err(CollectionError::BadInput("MMR needs a nearest query vector".into()));
             }
-        }
+        };
+        let closeness = self.closeness(name);
+        Ok(move |stored: &Vector| closeness(&query, stored))
     }
 
     /// The versions of the points with `ids` that exist.

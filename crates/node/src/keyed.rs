@@ -5,7 +5,7 @@
 use quiver_collection::{Collection, CollectionError, ScrollPage, SearchRequest};
 use quiver_types::PointId;
 use quiver_types::point::{Record, ScoredPoint, Vector};
-use quiver_types::query::{ScrollRequest, WithPayload, WithVector};
+use quiver_types::query::{QueryVector, ScrollRequest, WithPayload, WithVector};
 use quiver_types::shard_key::ShardKeySelector;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,6 +32,11 @@ impl Keyed {
     /// How close two vectors of the vector `name` are (see `Collection::closeness`).
     pub(crate) fn closeness(&self, name: &str) -> impl Fn(&Vector, &Vector) -> f32 + use<> {
         self.collection.closeness(name)
+    }
+
+    /// How relevant a stored vector of `name` is to `query` (see `Collection::relevance`).
+    pub(crate) fn relevance(&self, name: &str, query: &QueryVector) -> Result<impl Fn(&Vector) -> f32 + use<>> {
+        self.collection.relevance(name, query)
     }
 
     pub(crate) async fn search(&self, request: SearchRequest) -> Result<Vec<ScoredPoint>> {

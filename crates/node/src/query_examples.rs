@@ -5,7 +5,7 @@
 use crate::error::{NodeError, Result};
 use crate::keyed::Keyed;
 use quiver_types::point::{ScoredPoint, Vector};
-use quiver_types::query::{ContextPair, FeedbackPair, WithPayload, WithVector};
+use quiver_types::query::{ContextPair, FeedbackPair, QueryVector, WithPayload, WithVector};
 use quiver_types::{PointId, SparseVector};
 
 /// A vector given directly or by the id of a point that has it.
@@ -46,9 +46,6 @@ pub struct NaiveFeedback {
     pub b: f32,
     pub c: f32,
 }
-
-/// Feedback pairs a relevance feedback query uses at most (as Qdrant).
-const MAX_FEEDBACK_PAIRS: usize = 3;
 
 /// Where examples given by id are looked up.
 pub(crate) struct Lookup {
@@ -112,24 +109,31 @@ impl Examples<'_> {
         Ok((self.all(positive).await?, self.all(negative).await?))
     }
 
-    /// Relevance feedback pairs: the feedback sorted by score, best paired with worst, then the
-    /// next ones inwards (at most 3 pairs), each weighted `(score gap)^b · c`.
+    /// The pairs of a naive relevance feedback query, as Qdrant forms them: every ordered pair of
+    /// feedback examples whose feedback scores differ by more than 0 (better first), weighted
+    /// `(score gap)^b · c`.
     pub(crate) async fn feedback_pairs(
         &self,
         feedback: &[FeedbackInput],
         strategy: NaiveFeedback,
     ) -> Result<Vec<FeedbackPair>> {
-        let mut sorted: Vec<&FeedbackInput> = feedback.iter().collect();
-        sorted.sort_by(|x, y| y.score.total_cmp(&x.score));
-        let count = MAX_FEEDBACK_PAIRS.min(sorted.len() / 2);
-        let mut out = Vec::with_capacity(count);
-        for i in 0..count {
-            let (best, worst) = (sorted[i], sorted[sorted.len() - 1 - i]);
-            out.push(FeedbackPair {
-                positive: self.one(&best.example).await?,
-                negative: self.one(&worst.example).await?,
-                weight: (best.score - worst.score).powf(strategy.b) * strategy.c,
-            });
+        let mut vectors = Vec::with_capacity(feedback.len());
+        for item in feedback {
+            vectors.push(self.one(&item.example).await?);
+        }
+        let mut out = Vec::new();
+        for (i, better) in feedback.iter().enumerate() {
+            for (j, worse) in feedback.iter().enumerate() {
+                let confidence = better.score - worse.score;
+                if i == j || confidence <= 0.0 {
+                    continue;
+                }
+                out.push(FeedbackPair {
+                    positive: vectors[i].clone(),
+                    negative: vectors[j].clone(),
+                    weight: confidence.powf(strategy.b) * strategy.c,
+                });
+            }
         }
         Ok(out)
     }
@@ -146,47 +150,54 @@ impl Examples<'_> {
     }
 }
 
-/// Re-ranks `candidates` (best first, with their vector `using`) by maximal marginal relevance:
-/// the best candidate first, then repeatedly the one maximising
-/// `λ · relevance − (1 − λ) · max closeness to a picked point`, with `λ = 1 − diversity`. Each
-/// point's score is the value it was picked with (the first: its relevance).
+/// Re-ranks `candidates` (nearest first, with their `using` vectors) by maximal marginal
+/// relevance as Qdrant does: relevance and closeness are raw similarities (`Keyed::closeness`),
+/// the seed is the most relevant candidate, and each later pick the best MMR value. The pending
+/// candidates keep Qdrant's order (the picked one is swap-removed, a tie goes to the last one)
+/// so exact ties resolve as there. Each picked point keeps its search score.
 pub(crate) fn mmr_stage(
     collection: &Keyed,
     using: &str,
+    query: &QueryVector,
     candidates: Vec<ScoredPoint>,
     mmr: &Mmr,
     limit: usize,
 ) -> Result<Vec<ScoredPoint>> {
-    let relevance_sign =
-        if candidates.first().zip(candidates.last()).is_some_and(|(a, b)| a.score < b.score) { -1.0 } else { 1.0 };
-    let mut pool: Vec<(ScoredPoint, Vector)> = candidates
+    let relevance = collection.relevance(using, query)?;
+    let mut pending: Vec<(ScoredPoint, Vector, f32)> = candidates
         .into_iter()
         .filter_map(|mut p| {
             let vector = p.vector.take()?.into_named().remove(using)?;
-            Some((p, vector))
+            let relevant = relevance(&vector);
+            Some((p, vector, relevant))
         })
         .collect();
     let lambda = 1.0 - mmr.diversity;
     let closeness = collection.closeness(using);
-    // Closest picked point so far, per remaining candidate.
-    let mut closest = vec![f32::NEG_INFINITY; pool.len()];
-    let mut picked: Vec<ScoredPoint> = Vec::with_capacity(limit.min(pool.len()));
-    while picked.len() < limit && !pool.is_empty() {
-        let value = |i: usize, p: &ScoredPoint| {
-            let relevance = relevance_sign * p.score;
-            if picked.is_empty() { relevance } else { lambda * relevance - (1.0 - lambda) * closest[i] }
+    // Closest picked point so far, per pending candidate.
+    let mut closest = vec![f32::NEG_INFINITY; pending.len()];
+    let mut picked: Vec<ScoredPoint> = Vec::with_capacity(limit.min(pending.len()));
+    while picked.len() < limit && !pending.is_empty() {
+        let value = |i: usize| match picked.is_empty() {
+            true => pending[i].2,
+            false => lambda * pending[i].2 - (1.0 - lambda) * closest[i],
         };
-        let best = (0..pool.len())
-            .max_by(|a, b| value(*a, &pool[*a].0).total_cmp(&value(*b, &pool[*b].0)).then_with(|| b.cmp(a)))
-            .unwrap_or(0);
-        let score = value(best, &pool[best].0);
-        let (mut point, vector) = pool.remove(best);
-        closest.remove(best);
-        for (i, (_, other)) in pool.iter().enumerate() {
+        let values: Vec<f32> = (0..pending.len()).map(value).collect();
+        if !picked.is_empty() && values.iter().all(|v| *v == f32::NEG_INFINITY) {
+            break;
+        }
+        let best = last_max(&values);
+        let (point, vector, _) = pending.swap_remove(best);
+        closest.swap_remove(best);
+        for (i, (_, other, _)) in pending.iter().enumerate() {
             closest[i] = closest[i].max(closeness(&vector, other));
         }
-        point.score = score;
         picked.push(point);
     }
     Ok(picked)
+}
+
+/// The index of the largest value, the last one of equal largest values (Rust's `max_by`).
+fn last_max(values: &[f32]) -> usize {
+    (0..values.len()).max_by(|a, b| values[*a].total_cmp(&values[*b])).unwrap_or(0)
 }

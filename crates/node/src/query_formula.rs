@@ -177,30 +177,83 @@ impl Point<'_> {
             Expression::DatetimeKey(key) => {
                 self.value(key).and_then(|v| v.as_str().and_then(parse_datetime)).ok_or_else(|| missing(key))?
             }
-            Expression::Mult(list) => list.iter().map(one).product::<Result<f64>>()?,
+            // As Qdrant, a factor of 0 ends the product: the factors after it are not evaluated.
+            Expression::Mult(list) => {
+                let mut product = 1.0;
+                for factor in list {
+                    match one(factor)? {
+                        0.0 => return Ok(0.0),
+                        value => product *= value,
+                    }
+                }
+                product
+            }
             Expression::Sum(list) => list.iter().map(one).sum::<Result<f64>>()?,
             Expression::Max(list) => list.iter().map(one).try_fold(f64::NEG_INFINITY, |m, x| x.map(|x| m.max(x)))?,
             Expression::Min(list) => list.iter().map(one).try_fold(f64::INFINITY, |m, x| x.map(|x| m.min(x)))?,
             Expression::Neg(e) => -one(e)?,
             Expression::Abs(e) => one(e)?.abs(),
-            Expression::Div { left, right, by_zero_default } => {
-                let (l, r) = (one(left)?, one(right)?);
-                match (r == 0.0, by_zero_default) {
-                    (true, Some(d)) => f64::from(*d),
-                    _ => l / r,
-                }
-            }
-            Expression::Sqrt(e) => one(e)?.sqrt(),
-            Expression::Pow { base, exponent } => one(base)?.powf(one(exponent)?),
-            Expression::Exp(e) => one(e)?.exp(),
-            Expression::Log10(e) => one(e)?.log10(),
-            Expression::Ln(e) => one(e)?.ln(),
-            Expression::Acosh(e) => one(e)?.acosh(),
+            Expression::Div { .. }
+            | Expression::Sqrt(_)
+            | Expression::Pow { .. }
+            | Expression::Exp(_)
+            | Expression::Log10(_)
+            | Expression::Ln(_)
+            | Expression::Acosh(_) => self.partial(e)?,
             Expression::Decay { kind, x, target, scale, midpoint } => {
                 let target = target.as_ref().map_or(Ok(0.0), |t| one(t))?;
                 decay(*kind, one(x)? - target, f64::from(*scale), f64::from(*midpoint))
             }
         })
+    }
+}
+
+impl Point<'_> {
+    /// The operations defined on part of the numbers. As Qdrant, each refuses an operand it is
+    /// not defined for (or a non-finite result) at once, naming the operation, and a division
+    /// whose dividend is 0 is 0 without evaluating the divisor.
+    fn partial(&self, e: &Expression) -> Result<f64> {
+        let one = |e: &Expression| self.eval(e);
+        let checked = |value: f64, defined: bool, shown: String| match defined && value.is_finite() {
+            true => Ok(value),
+            false => Err(NodeError::BadInput(format!("The expression {shown} produced a non-finite number"))),
+        };
+        match e {
+            Expression::Div { left, right, by_zero_default } => {
+                let l = one(left)?;
+                if l == 0.0 {
+                    return Ok(l);
+                }
+                let r = one(right)?;
+                match (r == 0.0, by_zero_default) {
+                    (true, Some(d)) => Ok(f64::from(*d)),
+                    (zero, _) => checked(l / r, !zero, format!("{l}/{r}")),
+                }
+            }
+            Expression::Sqrt(e) => one(e).and_then(|v| checked(v.sqrt(), v >= 0.0, format!("√{v}"))),
+            Expression::Pow { base, exponent } => {
+                let (b, x) = (one(base)?, one(exponent)?);
+                checked(b.powf(x), true, format!("{b}^{x}"))
+            }
+            Expression::Exp(e) => one(e).and_then(|v| checked(v.exp(), true, format!("exp({v})"))),
+            Expression::Log10(e) => one(e).and_then(|v| checked(v.log10(), v > 0.0, format!("log10({v})"))),
+            Expression::Ln(e) => one(e).and_then(|v| checked(v.ln(), v > 0.0, format!("ln({v})"))),
+            Expression::Acosh(e) => one(e).and_then(|v| checked(v.acosh(), v >= 1.0, format!("acosh({v})"))),
+            total @ (Expression::Constant(_)
+            | Expression::Score(_)
+            | Expression::Variable(_)
+            | Expression::Condition(_)
+            | Expression::GeoDistance { .. }
+            | Expression::Datetime(_)
+            | Expression::DatetimeKey(_)
+            | Expression::Mult(_)
+            | Expression::Sum(_)
+            | Expression::Max(_)
+            | Expression::Min(_)
+            | Expression::Neg(_)
+            | Expression::Abs(_)
+            | Expression::Decay { .. }) => self.eval(total),
+        }
     }
 }
 
@@ -259,7 +312,9 @@ pub(crate) async fn formula_stage(
         // Finite once reported as an f32 score too (beyond f32's range it would be infinite).
         let score = at.eval(&formula.expression)? as f32;
         if !score.is_finite() {
-            return Err(NodeError::BadInput(format!("the formula gives a non-finite score for point {id}")));
+            return Err(NodeError::BadInput(format!(
+                "The expression score of point {id} produced a non-finite number"
+            )));
         }
         point.score = score;
         scored.push(point);

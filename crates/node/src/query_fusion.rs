@@ -49,11 +49,11 @@ fn rrf_score(rank: usize, k: usize, weight: f32) -> f32 {
 
 /// Distribution-based normalisation as Qdrant does it: each score is mapped linearly from
 /// [mean − 3σ, mean + 3σ] (σ from the sample variance) to [0, 1], not clamped; a single score,
-/// or a list whose scores are all equal, becomes 0.5. A list whose scores ascend (a distance
-/// metric) is negated first so that larger is better.
+/// or a list whose scores are all equal, becomes 0.5. The scores are taken as they are, a
+/// distance (Euclid, Manhattan) too: Qdrant does not flip them, so there the farther of a
+/// list's points gains more.
 fn dbsf_scores(list: &[ScoredPoint]) -> Vec<f32> {
-    let ascending = list.first().zip(list.last()).is_some_and(|(a, b)| a.score < b.score);
-    let raw: Vec<f32> = list.iter().map(|p| if ascending { -p.score } else { p.score }).collect();
+    let raw: Vec<f32> = list.iter().map(|p| p.score).collect();
     if raw.len() < 2 {
         return vec![0.5; raw.len()];
     }

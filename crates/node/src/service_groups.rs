@@ -8,6 +8,7 @@
 
 use crate::error::{NodeError, Result};
 use crate::node::Node;
+use crate::query_request::Prefetch;
 use crate::service_query::QueryPoints;
 use quiver_types::PointId;
 use quiver_types::json_path::{self, JsonPath};
@@ -87,6 +88,16 @@ fn select_payload(hits: Vec<ScoredPoint>, with_payload: &WithPayload) -> Vec<Sco
         .collect()
 }
 
+/// Lets every prefetch (at any depth) hand on at least `candidates` points: as Qdrant, a grouped
+/// query looks for its groups beyond the prefetches' own limits, which are meant for the hits
+/// of one plain answer, not for the candidates that fill `limit` groups of `group_size`.
+fn widen_prefetches(prefetches: &mut [Prefetch], candidates: usize) {
+    for prefetch in prefetches {
+        prefetch.limit = prefetch.limit.max(candidates);
+        widen_prefetches(&mut prefetch.prefetch, candidates);
+    }
+}
+
 /// A group key as a point id: an unsigned integer or a UUID string (other keys look up nothing).
 fn key_as_id(key: &Value) -> Option<PointId> {
     serde_json::from_value(key.clone()).ok()
@@ -132,6 +143,7 @@ impl Node {
             inner.limit = candidates;
             inner.offset = 0;
             inner.with_payload = WithPayload::Bool(true);
+            widen_prefetches(&mut inner.prefetch, candidates);
             let hits = self.query_points(name, inner).await?;
             let exhausted = hits.len() < candidates || candidates >= MAX_CANDIDATES;
             let groups = group(&hits, &path, limit, by.group_size);

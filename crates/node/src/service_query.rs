@@ -359,8 +359,9 @@ async fn run_stage(
     if let QueryInput::NearestMmr(_, mmr) = query {
         request.limit = mmr.candidates_limit.max(stage.limit);
         request.with_vector = WithVector::Names(vec![stage.using.clone()]);
+        let query = request.query.clone();
         let candidates = collection.search(request).await?;
-        return mmr_stage(collection, stage.using.as_str(), candidates, mmr, stage.limit);
+        return mmr_stage(collection, stage.using.as_str(), &query, candidates, mmr, stage.limit);
     }
     let mut found = collection.search(request).await?;
     if let QueryInput::SampleRandom = query {

@@ -83,10 +83,12 @@ impl TopK {
     /// Ties go to the smaller id, so the result does not depend on the order points are seen in
     /// (slot order, hash order, graph order).
     pub(crate) fn admits(&self, score: f32, id: PointId) -> bool {
+        // As Qdrant, the threshold keeps only strictly better scores: a point scoring exactly
+        // the threshold is left out.
         let passes = match self.threshold {
             None => true,
-            Some(t) if self.better_high => score >= t,
-            Some(t) => score <= t,
+            Some(t) if self.better_high => score > t,
+            Some(t) => score < t,
         };
         let key = self.key(score);
         let beaten = |worst: &Candidate| match key.total_cmp(&worst.key) {

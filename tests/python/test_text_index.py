@@ -35,8 +35,9 @@ def _ids(client, name, match):
 def test_text_index_params_kept_and_honoured(server, client, collection_name, use_grpc):
     c = grpc_client(server) if use_grpc else client
     _fill(c, collection_name)
-    # Without an index: case-sensitive substring, as in Qdrant.
-    assert _ids(c, collection_name, models.MatchText(text="quick")) == [1]
+    # Without an index: Qdrant's default processing (word tokenizer, lowercase; design 051).
+    assert _ids(c, collection_name, models.MatchText(text="quick")) == [1, 2]
+    assert _ids(c, collection_name, models.MatchText(text="fox")) == [1], "whole tokens, not substrings"
     params = models.TextIndexParams(
         type=models.TextIndexType.TEXT,
         tokenizer=models.TokenizerType.WORD,
@@ -160,6 +161,7 @@ def test_writes_by_text_filter_match_as_reads_do(server, client, collection_name
     assert sorted(p.id for p in c.scroll(collection_name, scroll_filter=tagged, limit=100)[0]) == [1, 2]
     c.delete(collection_name, points_selector=models.FilterSelector(filter=flt), wait=True)
     assert sorted(p.id for p in c.scroll(collection_name, limit=100)[0]) == [3, 4, 5, 6]
-    # Once the index is gone, reads match substrings again (Qdrant's behaviour without an index).
+    # Once the index is gone, reads match the tokens of Qdrant's default processing (design 051).
     c.delete_payload_index(collection_name, "t", wait=True)
-    assert _ids(c, collection_name, quick) == [6]
+    assert _ids(c, collection_name, quick) == []
+    assert _ids(c, collection_name, models.MatchText(text="QUICKLY")) == [6]

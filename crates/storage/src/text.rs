@@ -2,7 +2,8 @@
 //! tokenizers `word`, `whitespace`, `prefix` and `multilingual`, `lowercase`, `ascii_folding`,
 //! token length bounds, stopwords and a snowball stemmer. A filter's `text`, `text_any` and
 //! `phrase` conditions on an indexed text field are evaluated on these tokens (all tokens, any
-//! token, consecutive tokens); without an index they stay substring tests, as in Qdrant.
+//! token, consecutive tokens); without an index, on the tokens of Qdrant's default processing
+//! (`word`, lowercase: design record 051).
 
 mod stopwords;
 

@@ -4,12 +4,14 @@
 use super::field::{Bounds, FieldCheck, FieldKind, MatchCheck, RangeCheck};
 use super::{CompiledFilter, Subject, geo};
 use crate::filter::order::parse_datetime;
-use crate::text::{TextIndexes, TextMode};
+use crate::text::{TextAnalyzer, TextIndexes, TextMode};
 use quiver_types::filter::{Condition, FieldCondition, Filter, Match, MatchAnyValues, MatchValue, Range, RangeBound};
+use quiver_types::index_params::TextParams;
 use quiver_types::json_path::JsonPath;
 use quiver_types::{PointId, TypesError};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, LazyLock};
 
 /// One compiled condition.
 #[derive(Debug, Clone)]
@@ -176,9 +178,17 @@ fn compile_field(
     Ok(FieldCheck { path, kinds })
 }
 
-fn compile_match(m: &Match, text_index: Option<&std::sync::Arc<crate::text::TextAnalyzer>>) -> MatchCheck {
+/// The analyzer of `text`, `text_any` and `phrase` on a field without a text index: Qdrant's
+/// default text processing (the `word` tokenizer, lowercase; design record 051).
+fn unindexed_analyzer() -> Arc<TextAnalyzer> {
+    static DEFAULT: LazyLock<Arc<TextAnalyzer>> = LazyLock::new(|| Arc::new(TextAnalyzer::new(&TextParams::default())));
+    Arc::clone(&DEFAULT)
+}
+
+fn compile_match(m: &Match, text_index: Option<&Arc<TextAnalyzer>>) -> MatchCheck {
     let text = |query: &str, mode: TextMode| {
-        text_index.map(|a| MatchCheck::Tokens { analyzer: a.clone(), mode, query: a.words(query) })
+        let analyzer = text_index.cloned().unwrap_or_else(unindexed_analyzer);
+        MatchCheck::Tokens { query: analyzer.words(query), analyzer, mode }
     };
     match m {
         Match::Value { value } => match value {
@@ -186,10 +196,9 @@ fn compile_match(m: &Match, text_index: Option<&std::sync::Arc<crate::text::Text
             MatchValue::Integer(i) => MatchCheck::Int(*i),
             MatchValue::Keyword(s) => MatchCheck::Keyword(s.clone()),
         },
-        Match::Text { text: query } => text(query, TextMode::All).unwrap_or_else(|| MatchCheck::Text(query.clone())),
-        Match::TextAny { text_any } => text(text_any, TextMode::Any)
-            .unwrap_or_else(|| MatchCheck::TextAny(text_any.split_whitespace().map(str::to_string).collect())),
-        Match::Phrase { phrase } => text(phrase, TextMode::Phrase).unwrap_or_else(|| MatchCheck::Text(phrase.clone())),
+        Match::Text { text: query } => text(query, TextMode::All),
+        Match::TextAny { text_any } => text(text_any, TextMode::Any),
+        Match::Phrase { phrase } => text(phrase, TextMode::Phrase),
         Match::Prefix { prefix } => MatchCheck::Prefix(prefix.clone()),
         Match::Any { any } => match any {
             MatchAnyValues::Keywords(list) => MatchCheck::AnyKeywords(list.iter().cloned().collect()),

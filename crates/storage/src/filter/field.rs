@@ -36,12 +36,9 @@ pub(super) enum MatchCheck {
     Keyword(String),
     Int(i64),
     Bool(bool),
-    /// `text` and `phrase`: substring.
-    Text(String),
-    /// `text_any`: any token is a substring.
-    TextAny(Vec<String>),
     Prefix(String),
-    /// `text`, `text_any` or `phrase` on a field with a text index: on the analyzer's tokens.
+    /// `text`, `text_any` or `phrase`: on the tokens of the field's text index, or of Qdrant's
+    /// default analyzer without one.
     Tokens {
         analyzer: std::sync::Arc<crate::text::TextAnalyzer>,
         mode: crate::text::TextMode,
@@ -143,8 +140,6 @@ fn check_match(m: &MatchCheck, value: &Value) -> bool {
         MatchCheck::Keyword(k) => value.as_str() == Some(k.as_str()),
         MatchCheck::Int(i) => value.as_i64() == Some(*i),
         MatchCheck::Bool(b) => value.as_bool() == Some(*b),
-        MatchCheck::Text(text) => value.as_str().is_some_and(|s| s.contains(text.as_str())),
-        MatchCheck::TextAny(tokens) => value.as_str().is_some_and(|s| tokens.iter().any(|t| s.contains(t.as_str()))),
         MatchCheck::Prefix(prefix) => value.as_str().is_some_and(|s| s.starts_with(prefix.as_str())),
         MatchCheck::Tokens { analyzer, mode, query } => {
             value.as_str().is_some_and(|s| analyzer.matches(*mode, query, s))

@@ -14,10 +14,11 @@
 //! * A missing key fails every field condition except `is_empty: true`, `is_null: false` and a
 //!   `values_count` that admits 0. `except` never matches a missing key, `null` or `[]`.
 //! * `match.value` / `any` / `except` with integers compare JSON integers only (`5.0` is not 5).
-//! * `text` and `phrase` are case-sensitive substring tests, `text_any` holds when any
-//!   whitespace-separated token is a substring, `prefix` is `starts_with` (Qdrant's behaviour
-//!   without a full-text index); on a field with a text index they match on its tokens
-//!   (`crate::text`).
+//! * `text` (every query token), `text_any` (some query token) and `phrase` (the tokens in
+//!   order) match on tokens (`crate::text`): those of the field's text index, or without one
+//!   Qdrant's default processing (the `word` tokenizer, lowercase: Qdrant ≥ 1.19.1 and its
+//!   documentation; before, a case-sensitive substring test; design record 051). `prefix` is
+//!   `starts_with`.
 //! * Date-time ranges compare payload strings parsed by [`parse_datetime`]; number ranges
 //!   compare JSON numbers; a range never matches values of the other kind.
 //! * `is_empty` condition: every value at the key is `null` or `[]` (so a missing key is empty);

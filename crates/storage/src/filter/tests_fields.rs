@@ -77,14 +77,22 @@ fn match_value_any_except() {
 #[test]
 fn text_matching() {
     run(&[
+        // Without a text index: the `word` tokenizer and lowercase (design record 051).
         ("desc", json!({"match": {"text": "Quick brown"}}), true),
-        ("desc", json!({"match": {"text": "quick"}}), false),
-        ("desc", json!({"match": {"text": "brown Quick"}}), false),
+        ("desc", json!({"match": {"text": "quick"}}), true),
+        ("desc", json!({"match": {"text": "brown Quick"}}), true),
+        ("desc", json!({"match": {"text": "qui"}}), false),
+        ("desc", json!({"match": {"text": "quick cat"}}), false),
+        ("desc", json!({"match": {"text": "FOX!"}}), true),
+        ("desc", json!({"match": {"text": ""}}), false),
         ("desc", json!({"match": {"text_any": "cat fox"}}), true),
         ("desc", json!({"match": {"text_any": "cat dog"}}), false),
+        ("desc", json!({"match": {"text_any": "Fo bro"}}), false),
         ("desc", json!({"match": {"text_any": ""}}), false),
         ("desc", json!({"match": {"phrase": "brown fox"}}), true),
+        ("desc", json!({"match": {"phrase": "QUICK, brown"}}), true),
         ("desc", json!({"match": {"phrase": "fox brown"}}), false),
+        ("desc", json!({"match": {"phrase": "quick fox"}}), false),
         ("desc", json!({"match": {"prefix": "The Qu"}}), true),
         ("desc", json!({"match": {"prefix": "Quick"}}), false),
         ("count", json!({"match": {"text": "1"}}), false),

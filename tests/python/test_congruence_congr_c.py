@@ -48,3 +48,40 @@ def test_values_count_counts_each_value_on_its_own(both, collection_name, bounds
     expected = _ids(local, collection_name, flt)
     for client in both:
         assert _ids(client, collection_name, flt) == expected, bounds
+
+
+@pytest.mark.parametrize("uuid_ids", [False, True], ids=["int_ids", "uuid_ids"])
+def test_slices_match_local_mode(both, collection_name, uuid_ids):
+    import uuid
+
+    ids = [str(uuid.UUID(int=i * 7919 + 1)) if uuid_ids else i for i in range(60)]
+    points = [M.PointStruct(id=i, vector=[0.1, 0.2], payload={"arr": [{"x": 1}]}) for i in ids]
+    local = QdrantClient(":memory:")
+    for c in (local, both[0]):
+        c.create_collection(collection_name, vectors_config=M.VectorParams(size=2, distance=M.Distance.DOT))
+        c.upsert(collection_name, points, wait=True)
+
+    def slice_filter(total, index):
+        return M.Filter(must=[M.SliceCondition(slice=M.Slice(total=total, index=index))])
+
+    for total in (1, 3, 16):
+        for index in range(total):
+            expected = set(_ids(local, collection_name, slice_filter(total, index)))
+            for client in both:
+                assert set(_ids(client, collection_name, slice_filter(total, index))) == expected
+    nested = M.Filter(must=[M.NestedCondition(nested=M.Nested(key="arr", filter=slice_filter(1, 0)))])
+    for client in both:
+        assert _ids(client, collection_name, nested) == _ids(local, collection_name, nested) == []
+
+
+@pytest.mark.parametrize("total,index", [(0, 0), (4, 4), (2, 9)])
+def test_invalid_slice_is_refused(both, collection_name, total, index):
+    from qdrant_client.http.exceptions import UnexpectedResponse
+
+    _fill((both[0],), collection_name, [{}])
+    flt = M.Filter(must=[M.SliceCondition(slice=M.Slice(total=total, index=index))])
+    with pytest.raises(UnexpectedResponse) as err:
+        both[0].scroll(collection_name, scroll_filter=flt)
+    assert err.value.status_code in (400, 422)  # refused as a bad request, never served
+    with pytest.raises(Exception, match="slice"):
+        both[1].scroll(collection_name, scroll_filter=flt)

@@ -66,7 +66,11 @@ fn filter_keys(filter: &Filter, prefix: &str, out: &mut Vec<String>) {
             Condition::Field(f) => out.push(format!("{prefix}{}", f.key)),
             Condition::Nested(n) => filter_keys(&n.nested.filter, &format!("{prefix}{}[].", n.nested.key), out),
             Condition::Filter(f) => filter_keys(f, prefix, out),
-            Condition::IsEmpty(_) | Condition::IsNull(_) | Condition::HasId(_) | Condition::HasVector(_) => {}
+            Condition::IsEmpty(_)
+            | Condition::IsNull(_)
+            | Condition::HasId(_)
+            | Condition::HasVector(_)
+            | Condition::Slice(_) => {}
         }
     }
 }
@@ -86,7 +90,8 @@ fn count_conditions(filter: &Filter) -> usize {
             | Condition::IsEmpty(_)
             | Condition::IsNull(_)
             | Condition::HasId(_)
-            | Condition::HasVector(_) => 1,
+            | Condition::HasVector(_)
+            | Condition::Slice(_) => 1,
         })
         .sum()
 }
@@ -121,7 +126,11 @@ fn max_condition_size(filter: &Filter) -> usize {
             });
             matched.max(polygon)
         }
-        Condition::IsEmpty(_) | Condition::IsNull(_) | Condition::HasId(_) | Condition::HasVector(_) => 0,
+        Condition::IsEmpty(_)
+        | Condition::IsNull(_)
+        | Condition::HasId(_)
+        | Condition::HasVector(_)
+        | Condition::Slice(_) => 0,
     };
     lists.into_iter().chain([min_should]).flatten().flatten().map(size).max().unwrap_or(0)
 }

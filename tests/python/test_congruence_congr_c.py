@@ -85,3 +85,56 @@ def test_invalid_slice_is_refused(both, collection_name, total, index):
     assert err.value.status_code in (400, 422)  # refused as a bad request, never served
     with pytest.raises(Exception, match="slice"):
         both[1].scroll(collection_name, scroll_filter=flt)
+
+
+def _limited_collection(rest, name, read=None, write=None):
+    strict = {"enabled": True, "read_rate_limit": read, "write_rate_limit": write}
+    body = {"vectors": {"size": 2, "distance": "Dot"}, "strict_mode_config": strict}
+    rest.ok("PUT", f"/collections/{name}", json=body)
+
+
+def _points(ids):
+    return {"points": [{"id": i, "vector": [0.1, 0.2]} for i in ids]}
+
+
+def test_write_rate_limit_costs_one_token_per_point(rest, collection_name):
+    """Qdrant's write limit counts the points a write names; a write larger than the whole
+    bucket can never pass and is refused without `Retry-After` (so clients do not wait)."""
+    _limited_collection(rest, collection_name, write=3)
+    path = f"/collections/{collection_name}/points?wait=true"
+    too_large = rest.put(path, json=_points(range(4)))
+    assert too_large.status_code == 429, too_large.text
+    assert "Retry-After" not in too_large.headers
+    assert "request larger than than rate limiter capacity" in too_large.json()["status"]["error"]
+    assert rest.put(path, json=_points(range(3))).status_code == 200
+    limited = rest.put(path, json=_points([7]))
+    assert limited.status_code == 429
+    assert 19 <= int(limited.headers["Retry-After"]) <= 20  # one token at 3 per minute
+
+
+def test_read_batch_costs_its_size_taken_at_once(rest, collection_name):
+    _limited_collection(rest, collection_name, read=2)
+    batch = {"searches": [{"query": [0.1, 0.2], "limit": 1}] * 2}
+    path = f"/collections/{collection_name}/points/query/batch"
+    assert rest.post(path, json=batch).status_code == 200
+    refused = rest.post(path, json=batch)
+    assert refused.status_code == 429
+    # the batch needs both tokens back: a minute at 2 per minute, not the 30 s of one token
+    assert 59 <= int(refused.headers["Retry-After"]) <= 60
+    too_large = rest.post(path, json={"searches": [{"query": [0.1, 0.2]}] * 3})
+    assert too_large.status_code == 429 and "Retry-After" not in too_large.headers
+
+
+def test_rate_limit_refusals_over_grpc(both, rest, collection_name):
+    import grpc
+    from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
+
+    _limited_collection(rest, collection_name, write=2)
+    points = [M.PointStruct(id=i, vector=[0.1, 0.2]) for i in range(3)]
+    with pytest.raises(grpc.RpcError, match="request larger than than rate limiter capacity") as err:
+        both[1].upsert(collection_name, points)
+    assert not isinstance(err.value, ResourceExhaustedResponse)
+    both[1].upsert(collection_name, points[:2])
+    with pytest.raises(ResourceExhaustedResponse) as limited:
+        both[1].upsert(collection_name, points[:1])
+    assert limited.value.retry_after_s == 30

@@ -138,3 +138,18 @@ def test_rate_limit_refusals_over_grpc(both, rest, collection_name):
     with pytest.raises(ResourceExhaustedResponse) as limited:
         both[1].upsert(collection_name, points[:1])
     assert limited.value.retry_after_s == 30
+
+
+def test_recreating_a_collection_right_after_deleting_it(rest, collection_name):
+    """Deleting and at once creating the same name (what `initialize_fixture_collection` of the
+    congruence tests does): the new collection's files must not be moved away by the delete."""
+    body = {"vectors": {"size": 2, "distance": "Dot"}}
+    for round_ in range(20):
+        if round_:
+            assert rest.delete(f"/collections/{collection_name}").status_code == 200
+        created = rest.put(f"/collections/{collection_name}", json=body)
+        assert created.status_code == 200, (round_, created.text)
+        upserted = rest.put(f"/collections/{collection_name}/points?wait=true", json=_points(range(5)))
+        assert upserted.status_code == 200, (round_, upserted.text)
+        counted = rest.ok("POST", f"/collections/{collection_name}/points/count", json={})
+        assert counted["count"] == 5, round_

@@ -68,8 +68,7 @@ impl From<NodeError> for ApiError {
             NodeError::Service(_) => StatusCode::INTERNAL_SERVER_ERROR,
             NodeError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         };
-        let retry_after_s =
-            if let NodeError::RateLimited { retry_after_s, .. } = &e { Some(*retry_after_s) } else { None };
+        let retry_after_s = if let NodeError::RateLimited { retry_after_s, .. } = &e { *retry_after_s } else { None };
         ApiError { retry_after_s, ..ApiError::new(status, e.to_string()) }
     }
 }

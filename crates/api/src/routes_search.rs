@@ -65,11 +65,14 @@ async fn search_batch(
     let timeout = p.check()?;
     let requests = body.searches.into_iter().map(SearchWire::into_request).collect::<Result<Vec<_>, _>>()?;
     let timeout = timeout.in_batch(requests.len());
-    let mut results = Vec::with_capacity(requests.len());
-    for request in requests {
-        results.push(wire::bounded(timeout, s.node.search_points(&name, request)).await?);
-    }
-    Ok(ok(t.0, results))
+    let results = s.node.admitted_batch(&name, requests.len(), async {
+        let mut results = Vec::with_capacity(requests.len());
+        for request in requests {
+            results.push(wire::bounded(timeout, s.node.search_points(&name, request)).await?);
+        }
+        Ok::<_, ApiError>(results)
+    });
+    Ok(ok(t.0, results.await?))
 }
 
 async fn query(
@@ -99,12 +102,15 @@ async fn query_batch(
     let queries =
         body.searches.into_iter().map(|q| checked(&caller, q.into_query()?)).collect::<Result<Vec<_>, _>>()?;
     let timeout = timeout.in_batch(queries.len());
-    let mut results = Vec::with_capacity(queries.len());
-    for query in queries {
-        let points = wire::bounded(timeout, s.node.query_points(&name, query)).await?;
-        results.push(Points::of(points));
-    }
-    Ok(ok(t.0, results))
+    let results = s.node.admitted_batch(&name, queries.len(), async {
+        let mut results = Vec::with_capacity(queries.len());
+        for query in queries {
+            let points = wire::bounded(timeout, s.node.query_points(&name, query)).await?;
+            results.push(Points::of(points));
+        }
+        Ok::<_, ApiError>(results)
+    });
+    Ok(ok(t.0, results.await?))
 }
 
 /// Runs a grouped search; a caller scoped to some collections must be allowed to read the
@@ -193,11 +199,14 @@ async fn recommend_batch(
     let queries =
         body.searches.into_iter().map(|q| checked(&caller, q.into_query()?)).collect::<Result<Vec<_>, _>>()?;
     let timeout = timeout.in_batch(queries.len());
-    let mut results = Vec::with_capacity(queries.len());
-    for query in queries {
-        results.push(wire::bounded(timeout, s.node.query_points(&name, query)).await?);
-    }
-    Ok(ok(t.0, results))
+    let results = s.node.admitted_batch(&name, queries.len(), async {
+        let mut results = Vec::with_capacity(queries.len());
+        for query in queries {
+            results.push(wire::bounded(timeout, s.node.query_points(&name, query)).await?);
+        }
+        Ok::<_, ApiError>(results)
+    });
+    Ok(ok(t.0, results.await?))
 }
 
 /// Legacy `…/points/discover`: the universal query's discover (or context), as a plain list.
@@ -226,9 +235,12 @@ async fn discover_batch(
     let queries =
         body.searches.into_iter().map(|q| checked(&caller, q.into_query()?)).collect::<Result<Vec<_>, _>>()?;
     let timeout = timeout.in_batch(queries.len());
-    let mut results = Vec::with_capacity(queries.len());
-    for query in queries {
-        results.push(wire::bounded(timeout, s.node.query_points(&name, query)).await?);
-    }
-    Ok(ok(t.0, results))
+    let results = s.node.admitted_batch(&name, queries.len(), async {
+        let mut results = Vec::with_capacity(queries.len());
+        for query in queries {
+            results.push(wire::bounded(timeout, s.node.query_points(&name, query)).await?);
+        }
+        Ok::<_, ApiError>(results)
+    });
+    Ok(ok(t.0, results.await?))
 }

@@ -357,3 +357,19 @@ async fn patch_unknown_vector_name_is_400_and_config_unchanged() {
     let after = t.ok(Method::GET, "/collections/c", None).await;
     assert_eq!(after["config"], before["config"]);
 }
+
+/// A delete moves the collection's files away before it answers, so a create of the same name
+/// right after keeps its new files (the move used to run in the background and could take them).
+#[tokio::test]
+async fn recreate_right_after_delete_keeps_the_new_files() {
+    let t = TestNode::new();
+    let dir = t.dir.path().join("storage").join("collections").join("c");
+    for round in 0..5 {
+        t.create("c", json!({"vectors": {"size": 2, "distance": "Dot"}})).await;
+        assert!(dir.exists(), "round {round}");
+        t.upsert("c", json!([{"id": 1, "vector": [0.1, 0.2]}, {"id": 2, "vector": [0.3, 0.4]}])).await;
+        assert_eq!(t.count("c", None).await, 2, "round {round}");
+        assert_eq!(t.ok(Method::DELETE, "/collections/c", None).await, json!(true));
+        assert!(!dir.exists(), "round {round}: the deleted collection's directory is still there");
+    }
+}

@@ -38,9 +38,10 @@ pub enum NodeError {
     /// 400: a snapshot's sha256 differs from the one the client gave.
     #[error("Checksum mismatch: expected {expected}, actual {actual}")]
     ChecksumMismatch { expected: String, actual: String },
-    /// 429 with `Retry-After` (strict mode's read and write rate limits).
+    /// 429 (strict mode's read and write rate limits), with `Retry-After` unless the request
+    /// costs more than the limit's whole bucket and so can never pass.
     #[error("Rate limiting exceeded: {message}")]
-    RateLimited { message: String, retry_after_s: u64 },
+    RateLimited { message: String, retry_after_s: Option<u64> },
     /// 500.
     #[error("Service internal error: {0}")]
     Service(String),

@@ -34,7 +34,8 @@ fn field_conditions<'f>(filter: &'f Filter, out: &mut Vec<&'f quiver_types::filt
             | Condition::IsEmpty(_)
             | Condition::IsNull(_)
             | Condition::HasId(_)
-            | Condition::HasVector(_) => {}
+            | Condition::HasVector(_)
+            | Condition::Slice(_) => {}
         }
     }
 }

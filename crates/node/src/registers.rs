@@ -30,11 +30,30 @@ struct Bucket {
 #[derive(Debug, Default)]
 pub(crate) struct RateLimits(parking_lot::Mutex<HashMap<(String, Traffic), Bucket>>);
 
+/// Why a rate limit refused a request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Refusal {
+    /// The request costs more tokens than the bucket holds when full: it can never pass.
+    LargerThanCapacity,
+    /// Not enough tokens now; enough after this many seconds.
+    RetryAfter(u64),
+}
+
 impl RateLimits {
-    /// Takes one token, or says how many seconds until one is there.
-    pub(crate) fn take(&self, collection: &str, traffic: Traffic, per_minute: usize) -> std::result::Result<(), u64> {
+    /// Takes `cost` tokens (all or none), or says why not.
+    pub(crate) fn take(
+        &self,
+        collection: &str,
+        traffic: Traffic,
+        per_minute: usize,
+        cost: usize,
+    ) -> std::result::Result<(), Refusal> {
+        if cost > per_minute {
+            return Err(Refusal::LargerThanCapacity);
+        }
         let mut buckets = self.0.lock();
         let per_minute = per_minute as f64;
+        let cost = cost as f64;
         let now = Instant::now();
         let bucket = buckets.entry((collection.to_string(), traffic)).or_insert(Bucket {
             tokens: per_minute,
@@ -47,12 +66,12 @@ impl RateLimits {
         let refill = now.duration_since(bucket.at).as_secs_f64() * per_minute / 60.0;
         bucket.tokens = (bucket.tokens + refill).min(per_minute);
         bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        if bucket.tokens >= cost {
+            bucket.tokens -= cost;
             return Ok(());
         }
-        let missing = 1.0 - bucket.tokens;
-        Err((missing * 60.0 / per_minute.max(f64::MIN_POSITIVE)).ceil().max(1.0) as u64)
+        let missing = cost - bucket.tokens;
+        Err(Refusal::RetryAfter((missing * 60.0 / per_minute.max(f64::MIN_POSITIVE)).ceil().max(1.0) as u64))
     }
 }
 

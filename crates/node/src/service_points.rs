@@ -25,7 +25,8 @@ impl Node {
         wait: bool,
     ) -> Result<UpdateResult> {
         self.check_write_lock_for(&op)?;
-        self.admitted(name, Traffic::Write, async {
+        let cost = op.point_ids().map_or(1, |ids| ids.len().max(1));
+        self.admitted_at_cost(name, Traffic::Write, cost, async {
             let collection = self.resolve(name)?;
             self.check_update(&collection, &op).await?;
             Ok(collection.update(op, shard_key, wait).await?)

@@ -2,13 +2,17 @@
 //! runs, with Qdrant's texts, and the per-collection read and write rate limits (tokens per
 //! minute on this peer, refilled continuously; 429 with `Retry-After`).
 //!
-//! A request is counted once: the outermost service call takes the token, calls it makes to
+//! A request is counted once: the outermost service call takes its tokens, calls it makes to
 //! other service functions (a query's prefetches, a group's searches) run inside its admission.
+//! A read costs 1 token, a batch of reads as many as it holds (taken at once), a write 1 per
+//! point it names (at least 1; a filter-selected write costs 1). A request costing more than
+//! the whole bucket is refused without `Retry-After`, as it can never pass (Qdrant's text).
 //! What a read's request carries besides its body (`timeout`, the size of its batch) reaches the
 //! checks through [`with_request_shape`]; the size limits of writes are in `strict_sizes.rs`.
 
 use crate::error::{NodeError, Result};
 use crate::node::Node;
+use crate::registers::Refusal;
 pub(crate) use crate::registers::Traffic;
 use quiver_collection::Collection;
 use quiver_types::filter::{Condition, Filter};
@@ -66,7 +70,11 @@ fn filter_keys(filter: &Filter, prefix: &str, out: &mut Vec<String>) {
             Condition::Field(f) => out.push(format!("{prefix}{}", f.key)),
             Condition::Nested(n) => filter_keys(&n.nested.filter, &format!("{prefix}{}[].", n.nested.key), out),
             Condition::Filter(f) => filter_keys(f, prefix, out),
-            Condition::IsEmpty(_) | Condition::IsNull(_) | Condition::HasId(_) | Condition::HasVector(_) => {}
+            Condition::IsEmpty(_)
+            | Condition::IsNull(_)
+            | Condition::HasId(_)
+            | Condition::HasVector(_)
+            | Condition::Slice(_) => {}
         }
     }
 }
@@ -86,7 +94,8 @@ fn count_conditions(filter: &Filter) -> usize {
             | Condition::IsEmpty(_)
             | Condition::IsNull(_)
             | Condition::HasId(_)
-            | Condition::HasVector(_) => 1,
+            | Condition::HasVector(_)
+            | Condition::Slice(_) => 1,
         })
         .sum()
 }
@@ -121,7 +130,11 @@ fn max_condition_size(filter: &Filter) -> usize {
             });
             matched.max(polygon)
         }
-        Condition::IsEmpty(_) | Condition::IsNull(_) | Condition::HasId(_) | Condition::HasVector(_) => 0,
+        Condition::IsEmpty(_)
+        | Condition::IsNull(_)
+        | Condition::HasId(_)
+        | Condition::HasVector(_)
+        | Condition::Slice(_) => 0,
     };
     lists.into_iter().chain([min_should]).flatten().flatten().map(size).max().unwrap_or(0)
 }
@@ -166,28 +179,62 @@ impl Node {
         traffic: Traffic,
         body: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
+        self.admitted_at_cost(name, traffic, 1, body).await
+    }
+
+    /// Runs the `size` reads of a batch in `body` as one admission costing `size` tokens of
+    /// `name`'s read rate limit, taken all at once (as Qdrant's batch costs its request count),
+    /// so that a batch is refused whole or served whole.
+    pub async fn admitted_batch<T, E: From<NodeError>>(
+        &self,
+        name: &str,
+        size: usize,
+        body: impl std::future::Future<Output = std::result::Result<T, E>>,
+    ) -> std::result::Result<T, E> {
+        if !is_admitted() {
+            self.take_tokens(name, Traffic::Read, size.max(1))?;
+        }
+        ADMITTED.scope((), body).await
+    }
+
+    /// Runs `body` as one request costing `cost` tokens (a write costs the points it names).
+    pub(crate) async fn admitted_at_cost<T>(
+        &self,
+        name: &str,
+        traffic: Traffic,
+        cost: usize,
+        body: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
         if is_admitted() {
             return body.await;
         }
-        let collection = self.resolve(name)?;
-        if let Some(strict) = strict_mode(&collection) {
-            let limit = match traffic {
-                Traffic::Read => strict.read_rate_limit,
-                Traffic::Write => strict.write_rate_limit,
-            };
-            if let Some(per_minute) = limit
-                && let Err(retry_after_s) = self.rate_limits.take(collection.name(), traffic, per_minute)
-            {
-                let kind = if traffic == Traffic::Read { "Read" } else { "Write" };
-                return Err(NodeError::RateLimited {
-                    message: format!(
-                        "{kind} rate limit exceeded: {per_minute} per minute. Retry after {retry_after_s}s"
-                    ),
-                    retry_after_s,
-                });
-            }
-        }
+        self.take_tokens(name, traffic, cost)?;
         ADMITTED.scope((), body).await
+    }
+
+    /// Takes `cost` tokens of `name`'s `traffic` rate limit when strict mode sets one.
+    fn take_tokens(&self, name: &str, traffic: Traffic, cost: usize) -> Result<()> {
+        let collection = self.resolve(name)?;
+        let Some(strict) = strict_mode(&collection) else { return Ok(()) };
+        let (limit, kind) = match traffic {
+            Traffic::Read => (strict.read_rate_limit, "Read"),
+            Traffic::Write => (strict.write_rate_limit, "Write"),
+        };
+        let Some(per_minute) = limit else { return Ok(()) };
+        match self.rate_limits.take(collection.name(), traffic, per_minute, cost) {
+            Ok(()) => Ok(()),
+            Err(Refusal::LargerThanCapacity) => Err(NodeError::RateLimited {
+                message: format!(
+                    "{kind} rate limit exceeded, request larger than than rate limiter capacity, \
+                     please try to split your request"
+                ),
+                retry_after_s: None,
+            }),
+            Err(Refusal::RetryAfter(seconds)) => Err(NodeError::RateLimited {
+                message: format!("{kind} rate limit exceeded: {per_minute} per minute. Retry after {seconds}s"),
+                retry_after_s: Some(seconds),
+            }),
+        }
     }
 
     /// The checks of a read: Qdrant's validation of its search params, then strict mode's of

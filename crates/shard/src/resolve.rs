@@ -21,7 +21,11 @@ pub(crate) fn has_text_match(filter: &Filter) -> bool {
         }
         Condition::Filter(f) => has_text_match(f),
         Condition::Nested(n) => has_text_match(&n.nested.filter),
-        Condition::IsEmpty(_) | Condition::IsNull(_) | Condition::HasId(_) | Condition::HasVector(_) => false,
+        Condition::IsEmpty(_)
+        | Condition::IsNull(_)
+        | Condition::HasId(_)
+        | Condition::HasVector(_)
+        | Condition::Slice(_) => false,
     })
 }
 

@@ -372,6 +372,7 @@ impl PayloadIndex {
                 | Condition::IsNull(_)
                 | Condition::HasId(_)
                 | Condition::HasVector(_)
+                | Condition::Slice(_)
                 | Condition::Nested(_) => None,
             };
             if let Some(sets) = sets

@@ -59,6 +59,7 @@ pub enum Condition {
     IsNull(IsNullCondition),
     HasId(HasIdCondition),
     HasVector(HasVectorCondition),
+    Slice(SliceCondition),
     Nested(NestedCondition),
     Filter(Filter),
 }
@@ -205,6 +206,21 @@ pub struct HasIdCondition {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HasVectorCondition {
     pub has_vector: String,
+}
+
+/// `{"slice": {"total", "index"}}`: the points in one of `total` disjoint slices of the id space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SliceCondition {
+    pub slice: Slice,
+}
+
+/// A point is in slice `index` of `total` when SipHash-2-4 (zero key) of its id's canonical
+/// bytes (8 little-endian bytes of a number, the 16 RFC 4122 bytes of a UUID) modulo `total` is
+/// `index`; `total >= 1` and `index < total` (checked when the filter is compiled).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Slice {
+    pub total: u32,
+    pub index: u32,
 }
 
 /// A filter applied to each object of the array at `key`.

@@ -53,7 +53,7 @@ pub(crate) fn condition_json(condition: pb::Condition) -> Result<Json, Status> {
             json!({"nested": {"key": n.key, "filter": inner}})
         }
         Some(C::HasVector(c)) => json!({"has_vector": c.has_vector}),
-        Some(C::Slice(_)) => return Err(unsupported("slice")),
+        Some(C::Slice(s)) => json!({"slice": {"total": s.total, "index": s.index}}),
     })
 }
 

@@ -97,11 +97,16 @@ pub async fn search_batch(node: &Node, r: pb::SearchBatchPoints) -> Result<pb::S
     let requests =
         r.search_points.into_iter().map(|s| Ok(search_wire(s)?.into_request()?)).collect::<Result<Vec<_>, Status>>()?;
     let settings = settings.in_batch(requests.len());
-    let mut result = Vec::with_capacity(requests.len());
-    for request in requests {
-        let points = wire::bounded(settings, node.search_points(&r.collection_name, request)).await?;
-        result.push(pb::BatchResult { result: scored_list(points) });
-    }
+    let name = &r.collection_name;
+    let result = node.admitted_batch(name, requests.len(), async {
+        let mut result = Vec::with_capacity(requests.len());
+        for request in requests {
+            let points = wire::bounded(settings, node.search_points(name, request)).await?;
+            result.push(pb::BatchResult { result: scored_list(points) });
+        }
+        Ok::<_, crate::error::ApiError>(result)
+    });
+    let result = result.await?;
     Ok(pb::SearchBatchResponse { result, time: elapsed(started), usage: None })
 }
 
@@ -131,12 +136,15 @@ async fn batch(
     queries: Vec<QueryPoints>,
 ) -> Result<Vec<pb::BatchResult>, Status> {
     let settings = settings.in_batch(queries.len());
-    let mut result = Vec::with_capacity(queries.len());
-    for query in queries {
-        let points = wire::bounded(settings, node.query_points(name, query)).await?;
-        result.push(pb::BatchResult { result: scored_list(points) });
-    }
-    Ok(result)
+    let result = node.admitted_batch(name, queries.len(), async {
+        let mut result = Vec::with_capacity(queries.len());
+        for query in queries {
+            let points = wire::bounded(settings, node.query_points(name, query)).await?;
+            result.push(pb::BatchResult { result: scored_list(points) });
+        }
+        Ok::<_, crate::error::ApiError>(result)
+    });
+    Ok(result.await?)
 }
 
 pub async fn query_batch(node: &Node, r: pb::QueryBatchPoints) -> Result<pb::QueryBatchResponse, Status> {

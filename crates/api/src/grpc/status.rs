@@ -21,7 +21,7 @@ pub fn from_node(e: NodeError) -> Status {
         NodeError::Timeout(_) => (Code::DeadlineExceeded, None),
         NodeError::ShardUnavailable(_) | NodeError::RemovedFromCluster(_) => (Code::Unavailable, None),
         NodeError::Service(_) => (Code::Internal, None),
-        NodeError::RateLimited { retry_after_s, .. } => (Code::ResourceExhausted, Some(*retry_after_s)),
+        NodeError::RateLimited { retry_after_s, .. } => (Code::ResourceExhausted, *retry_after_s),
     };
     with_retry_after(Status::new(code, grpc_message(e.to_string())), retry_after_s)
 }
@@ -102,7 +102,8 @@ mod tests {
 
     #[test]
     fn a_rate_limit_carries_its_wait_and_a_checksum_mismatch_is_data_loss() {
-        let s = from_node(NodeError::RateLimited { message: "write rate limit exceeded".into(), retry_after_s: 7 });
+        let s =
+            from_node(NodeError::RateLimited { message: "write rate limit exceeded".into(), retry_after_s: Some(7) });
         assert_eq!(s.code(), Code::ResourceExhausted);
         assert_eq!(s.metadata().get("retry-after").and_then(|v| v.to_str().ok()), Some("7"));
         assert!(from_node(NodeError::Timeout("t".into())).metadata().get("retry-after").is_none());
@@ -116,7 +117,7 @@ mod tests {
         assert_eq!(s.code(), Code::InvalidArgument);
         assert_eq!(s.message(), "Validation error in body: [limit: value 0 invalid, must be 1 or larger]");
         assert_eq!(from_api(ApiError::from(NodeError::Timeout("t".into()))).code(), Code::DeadlineExceeded);
-        let limited = from_api(ApiError::from(NodeError::RateLimited { message: "m".into(), retry_after_s: 3 }));
+        let limited = from_api(ApiError::from(NodeError::RateLimited { message: "m".into(), retry_after_s: Some(3) }));
         assert_eq!(limited.code(), Code::ResourceExhausted);
         assert_eq!(limited.metadata().get("retry-after").and_then(|v| v.to_str().ok()), Some("3"));
     }

@@ -5,12 +5,15 @@ use super::field::{Bounds, FieldCheck, FieldKind, MatchCheck, RangeCheck};
 use super::{CompiledFilter, Subject, geo};
 use crate::filter::order::parse_datetime;
 use crate::text::{TextAnalyzer, TextIndexes, TextMode};
-use quiver_types::filter::{Condition, FieldCondition, Filter, Match, MatchAnyValues, MatchValue, Range, RangeBound};
+use quiver_types::filter::{
+    Condition, FieldCondition, Filter, Match, MatchAnyValues, MatchValue, Range, RangeBound, Slice,
+};
 use quiver_types::index_params::TextParams;
 use quiver_types::json_path::JsonPath;
 use quiver_types::{PointId, TypesError};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
+use std::hash::Hasher;
 use std::sync::{Arc, LazyLock};
 
 /// One compiled condition.
@@ -21,6 +24,8 @@ pub(super) enum Cond {
     IsNull(JsonPath),
     HasId(HashSet<PointId>),
     HasVector(String),
+    /// `(total, index)`, validated: `index < total`.
+    Slice(u32, u32),
     Nested(JsonPath, Box<CompiledFilter>),
     Filter(Box<CompiledFilter>),
 }
@@ -39,6 +44,10 @@ impl Cond {
                 Subject::Point(lazy) => lazy.point.has_vector(name),
                 Subject::Element(_) => false,
             },
+            Cond::Slice(total, index) => match subject {
+                Subject::Point(lazy) => slice_of(lazy.point.id(), *total) == *index,
+                Subject::Element(_) => false,
+            },
             Cond::Nested(path, filter) => path
                 .values(subject.payload())
                 .iter()
@@ -53,10 +62,22 @@ impl Cond {
         match self {
             Cond::Field(field) => _ = keys.insert(field.path.first_key.clone()),
             Cond::IsEmpty(path) | Cond::IsNull(path) | Cond::Nested(path, _) => _ = keys.insert(path.first_key.clone()),
-            Cond::HasId(_) | Cond::HasVector(_) => {}
+            Cond::HasId(_) | Cond::HasVector(_) | Cond::Slice(..) => {}
             Cond::Filter(filter) => keys.extend(filter.keys.iter().cloned()),
         }
     }
+}
+
+/// The slice of `total` the id falls in: SipHash-2-4 with a zero key over the id's canonical
+/// bytes (8 little-endian bytes of a number, the 16 RFC 4122 bytes of a UUID), modulo `total`.
+pub(super) fn slice_of(id: PointId, total: u32) -> u32 {
+    #[allow(deprecated)] // std's `SipHasher` is SipHash-2-4 with a zero key, the function wanted
+    let mut hasher = std::hash::SipHasher::new();
+    match id {
+        PointId::Num(n) => hasher.write(&n.to_le_bytes()),
+        PointId::Uuid(u) => hasher.write(u.as_bytes()),
+    }
+    (hasher.finish() % u64::from(total)) as u32
 }
 
 /// A null value, or an array holding one: what both `is_null` forms (`{"is_null": {"key"}}`
@@ -115,6 +136,18 @@ fn compile_condition(condition: &Condition, texts: &TextIndexes) -> Result<Cond,
         Condition::IsNull(c) => Cond::IsNull(JsonPath::parse(&c.is_null.key)?),
         Condition::HasId(c) => Cond::HasId(c.has_id.iter().copied().collect()),
         Condition::HasVector(c) => Cond::HasVector(c.has_vector.clone()),
+        Condition::Slice(c) => {
+            let Slice { total, index } = c.slice;
+            if total < 1 {
+                return Err(TypesError::Validation(format!("slice.total: value {total} invalid, must be 1 or larger")));
+            }
+            if index >= total {
+                return Err(TypesError::Validation(format!(
+                    "slice.index: value {index} invalid, must be less than total ({total})"
+                )));
+            }
+            Cond::Slice(total, index)
+        }
         Condition::Nested(c) => {
             let path = JsonPath::parse(&c.nested.key)?.with_wildcard_suffix();
             // Keys inside `nested` are relative to the array elements: no index applies.

@@ -105,20 +105,26 @@ fn flatten<'a>(raw: &[&'a Value]) -> Vec<&'a Value> {
     out
 }
 
-/// Number of values at the key: `null` counts 0, an array its length, anything else 1.
+/// Number of values in one value at the key: `null` counts 0, an array its length, anything
+/// else 1. Like the other field conditions, one value at the key satisfying the bounds suffices
+/// (`arr[].x` with `x` = `1`, `[1, 2]`: `lte 1` holds); no value at all counts 0.
 fn check_count(count: &ValuesCount, raw: &[&Value]) -> bool {
-    let n: usize = raw
-        .iter()
-        .map(|v| match v {
+    let holds = |n: usize| {
+        count.lt.is_none_or(|b| n < b)
+            && count.gt.is_none_or(|b| n > b)
+            && count.gte.is_none_or(|b| n >= b)
+            && count.lte.is_none_or(|b| n <= b)
+    };
+    if raw.is_empty() {
+        return holds(0);
+    }
+    raw.iter().any(|v| {
+        holds(match v {
             Value::Null => 0,
             Value::Array(items) => items.len(),
             Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Object(_) => 1,
         })
-        .sum();
-    count.lt.is_none_or(|b| n < b)
-        && count.gt.is_none_or(|b| n > b)
-        && count.gte.is_none_or(|b| n >= b)
-        && count.lte.is_none_or(|b| n <= b)
+    })
 }
 
 fn check_value(kind: &FieldKind, value: &Value) -> bool {

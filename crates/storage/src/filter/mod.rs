@@ -24,8 +24,11 @@
 //! * `is_empty` condition: every value at the key is `null` or `[]` (so a missing key is empty);
 //!   `is_null` condition: some value at the key is `null` (`[null]` is not null, as in Qdrant).
 //! * `nested {key, filter}`: some object element of the array at `key` (a trailing `[]` is
-//!   implied) satisfies `filter` evaluated on that element alone; `has_id` and `has_vector` are
-//!   false inside it.
+//!   implied) satisfies `filter` evaluated on that element alone; `has_id`, `has_vector` and
+//!   `slice` are false inside it.
+//! * `slice {total, index}`: the point's id hashes (SipHash-2-4, zero key, over the id's
+//!   canonical bytes) to `index` modulo `total`, so the `total` slices are disjoint and cover
+//!   every point; `total >= 1` and `index < total` or the filter is refused.
 
 mod compile;
 mod field;

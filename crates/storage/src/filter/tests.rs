@@ -76,6 +76,7 @@ fn deserializes_qdrant_forms() {
             Condition::IsNull(_) => "is_null",
             Condition::HasId(_) => "has_id",
             Condition::HasVector(_) => "has_vector",
+            Condition::Slice(_) => "slice",
             Condition::Nested(_) => "nested",
             Condition::Filter(_) => "filter",
         })
@@ -235,6 +236,37 @@ fn validation() {
         {"lon": 0.0, "lat": 0.0}, {"lon": 1.0, "lat": 0.0}, {"lon": 1.0, "lat": 1.0},
         {"lon": 0.0, "lat": 1.0}
     ]}}}]})));
+    assert!(invalid(json!({"must": [{"slice": {"total": 0, "index": 0}}]})));
+    assert!(invalid(json!({"must": [{"slice": {"total": 4, "index": 4}}]})));
+    assert!(serde_json::from_value::<Filter>(json!({"must": [{"slice": {"total": 2, "index": -1}}]})).is_err());
     // An invalid filter matches nothing through the convenience wrapper.
     assert!(!check_filter(&filter(json!({"must_not": [{"key": "a"}]})), &point(1, json!({}))));
+}
+
+#[test]
+fn slices_hash_the_canonical_id_bytes() {
+    // SipHash-2-4, zero key, as computed by qdrant-client's reference implementation.
+    assert_eq!(compile::slice_of(PointId::Num(0), u32::MAX), (16738165381834614119u64 % u64::from(u32::MAX)) as u32);
+    assert_eq!(
+        compile::slice_of(PointId::Num(123456789), u32::MAX),
+        (4889876692168784605u64 % u64::from(u32::MAX)) as u32
+    );
+    let uuid = PointId::parse("550e8400-e29b-41d4-a716-446655440000").unwrap();
+    assert_eq!(compile::slice_of(uuid, u32::MAX), (17712879580654916868u64 % u64::from(u32::MAX)) as u32);
+    let of_7: Vec<u32> = (0..10).map(|i| compile::slice_of(PointId::Num(i), 7)).collect();
+    assert_eq!(of_7, [3, 2, 3, 3, 2, 2, 6, 6, 2, 6]);
+    assert_eq!(compile::slice_of(uuid, 64), 4);
+}
+
+#[test]
+fn slices_are_disjoint_cover_every_point_and_never_match_inside_nested() {
+    let slice = |total: u32, index: u32| json!({"must": {"slice": {"total": total, "index": index}}});
+    for id in 0..50 {
+        let p = point(id, json!({"arr": [{"x": 1}]}));
+        let hits = (0..5).filter(|&i| check_filter(&filter(slice(5, i)), &p)).count();
+        assert_eq!(hits, 1, "point {id}");
+        assert!(check_filter(&filter(slice(1, 0)), &p));
+        let nested = json!({"must": {"nested": {"key": "arr", "filter": slice(1, 0)}}});
+        assert!(!check_filter(&filter(nested), &p));
+    }
 }

@@ -134,6 +134,10 @@ fn counts_empty_null() {
         ("missing", json!({"values_count": {"lte": 0}}), true),
         ("missing", json!({"values_count": {"gte": 1}}), false),
         ("nothing", json!({"values_count": {"lt": 1}}), true),
+        // Several values at the key (one per element): each is counted on its own and one
+        // within the bounds suffices, as for every field condition; the counts are not summed.
+        ("a.list[].x", json!({"values_count": {"lte": 1}}), true),
+        ("a.list[].x", json!({"values_count": {"gte": 2}}), false),
         ("missing", json!({"is_empty": true}), true),
         ("nothing", json!({"is_empty": true}), true),
         ("empty_arr", json!({"is_empty": true}), true),

@@ -97,14 +97,14 @@ def test_multivector_update_vectors_recommend_and_groups(qc, collection_name):
             expected = sorted(sums, key=lambda i: -sums[i])[:3]
             assert [p.id for p in res] == expected
             assert abs(res[0].score - sums[expected[0]]) < 1e-3
-    # average_vector: one positive multivector is the query itself; with a negative, the mean of
-    # the individual vectors gives a multivector of one vector (as Qdrant).
+    # average_vector: one positive multivector is the query itself; with a negative, Qdrant does
+    # not average: the positives' rows followed by the negatives' rows negated.
     avg = lambda pos, neg: qc.query_points(  # noqa: E731
         collection_name, query=models.RecommendQuery(recommend=models.RecommendInput(positive=pos, negative=neg)), limit=3
     ).points
     scores = {i: max_sim(data[7], data[i]) for i in range(n) if i != 7}
     assert [p.id for p in avg([7], [])] == sorted(scores, key=lambda i: -scores[i])[:3]
-    target = [2 * data[7].mean(axis=0) - data[1].mean(axis=0)]
+    target = np.concatenate([data[7], -data[1]])
     scores = {i: max_sim(target, data[i]) for i in range(n) if i not in (1, 7)}
     res = avg([7], [1])
     assert [p.id for p in res] == sorted(scores, key=lambda i: -scores[i])[:3]

@@ -73,9 +73,28 @@ fn sparse_average(positive: &[SparseVector], negative: &[SparseVector]) -> Spars
     SparseVector { indices: target.keys().copied().collect(), values: target.into_values().collect() }
 }
 
-/// The recommend target of the `average_vector` strategy: avg(pos) + (avg(pos) − avg(neg)). For
-/// multivectors (as Qdrant) the mean runs over their individual vectors and the target is a
-/// multivector of one vector; a single positive multivector without negatives is used as is.
+/// The `average_vector` target for multivector examples, as Qdrant builds it: no mean at all,
+/// the rows of every positive example followed by the rows of every negative one negated (a
+/// dense example counts as a multivector of one row).
+fn multi_average(positive: Vec<Vector>, negative: Vec<Vector>) -> Result<QueryVector> {
+    let mut rows = Vec::new();
+    for (list, sign) in [(positive, 1.0f32), (negative, -1.0)] {
+        for example in list {
+            let example_rows = match example {
+                Vector::Dense(d) => vec![d],
+                Vector::Multi(m) => m,
+                Vector::Sparse(_) => {
+                    return Err(NodeError::BadInput("recommend examples mix sparse and dense vectors".into()));
+                }
+            };
+            rows.extend(example_rows.into_iter().map(|row| row.into_iter().map(|x| sign * x).collect::<Vec<f32>>()));
+        }
+    }
+    Ok(QueryVector::Multi(rows))
+}
+
+/// The recommend target of the `average_vector` strategy: avg(pos) + (avg(pos) − avg(neg)); for
+/// multivectors the concatenation of `multi_average`.
 fn average_vector(positive: Vec<Vector>, negative: Vec<Vector>) -> Result<QueryVector> {
     if positive.is_empty() {
         return Err(NodeError::BadInput(
@@ -88,12 +107,8 @@ fn average_vector(positive: Vec<Vector>, negative: Vec<Vector>) -> Result<QueryV
     if let (Some(pos), Some(neg)) = (sparse(&positive), sparse(&negative)) {
         return Ok(QueryVector::Sparse(sparse_average(&pos, &neg)));
     }
-    let multi = positive.iter().chain(&negative).any(|v| matches!(v, Vector::Multi(_)));
-    if multi
-        && negative.is_empty()
-        && let [only] = positive.as_slice()
-    {
-        return Ok(only.clone().into());
+    if positive.iter().chain(&negative).any(|v| matches!(v, Vector::Multi(_))) {
+        return multi_average(positive, negative);
     }
     let flatten = |list: Vec<Vector>| -> Result<Option<Vec<f32>>> {
         let mut out = Vec::new();
@@ -116,7 +131,7 @@ fn average_vector(positive: Vec<Vector>, negative: Vec<Vector>) -> Result<QueryV
         }
         Some(_) => return Err(NodeError::BadInput("recommend examples differ in dimension".into())),
     };
-    Ok(if multi { QueryVector::Multi(vec![target]) } else { QueryVector::Dense(target) })
+    Ok(QueryVector::Dense(target))
 }
 
 fn union_ids(lists: &[Vec<ScoredPoint>]) -> Vec<PointId> {
@@ -440,5 +455,18 @@ mod tests {
         );
         let target = average_vector(vec![Vector::Dense(vec![1.0, 1.0])], vec![Vector::Dense(vec![1.0, 0.0])]);
         assert_eq!(target.unwrap(), QueryVector::Dense(vec![1.0, 2.0]));
+    }
+
+    /// Multivector examples are not averaged (as Qdrant): the positives' rows in order, then the
+    /// negatives' rows negated.
+    #[test]
+    fn average_vector_concatenates_multivector_rows() {
+        let positive = vec![Vector::Multi(vec![vec![1.0, 2.0], vec![3.0, 4.0]]), Vector::Multi(vec![vec![5.0, 6.0]])];
+        let negative = vec![Vector::Multi(vec![vec![0.5, -1.0]])];
+        let target = average_vector(positive.clone(), Vec::new()).unwrap();
+        assert_eq!(target, QueryVector::Multi(vec![vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0]]));
+        let target = average_vector(positive, negative).unwrap();
+        let rows = vec![vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0], vec![-0.5, 1.0]];
+        assert_eq!(target, QueryVector::Multi(rows));
     }
 }

@@ -12,6 +12,7 @@ use quiver_types::SparseVector;
 use quiver_types::config::{Datatype, Distance};
 use quiver_types::point::Vector;
 use quiver_types::query::CustomQuery;
+use std::cmp::Ordering;
 
 /// Dot product of two equal-length slices.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -134,7 +135,7 @@ pub fn custom_score(query: &CustomQuery, sim: impl Fn(&Vector) -> f32) -> f32 {
             positive.iter().map(&sim).sum::<f32>() - negative.iter().map(&sim).sum::<f32>()
         }
         CustomQuery::Discover { target, pairs } => {
-            let rank: i32 = pairs.iter().map(|p| if sim(&p.positive) > sim(&p.negative) { 1 } else { -1 }).sum();
+            let rank: i32 = pairs.iter().map(|p| pair_rank(sim(&p.positive), sim(&p.negative))).sum();
             rank as f32 + scaled_sigmoid(sim(target))
         }
         CustomQuery::Context { pairs } => {
@@ -144,6 +145,16 @@ pub fn custom_score(query: &CustomQuery, sim: impl Fn(&Vector) -> f32) -> f32 {
             let deltas: f32 = pairs.iter().map(|p| p.weight * (sim(&p.positive) - sim(&p.negative))).sum();
             a * sim(target) + deltas
         }
+    }
+}
+
+/// A discovery pair's vote for a point: 1 when it is closer to the positive example, −1 when
+/// closer to the negative one, 0 when equally close (as Qdrant: `total_cmp` as an integer).
+fn pair_rank(positive: f32, negative: f32) -> i32 {
+    match positive.total_cmp(&negative) {
+        Ordering::Greater => 1,
+        Ordering::Equal => 0,
+        Ordering::Less => -1,
     }
 }
 
@@ -227,6 +238,25 @@ mod tests {
         let best_far = custom_score(&CustomQuery::BestScore { positive: Vec::new(), negative }, far);
         assert!((best_far - -0.25).abs() < 1e-6, "best_score far {best_far}");
         assert!(best_far > best);
+    }
+
+    /// A discovery pair whose examples are equally close to the point votes 0, not −1 (Qdrant
+    /// ranks by `total_cmp`): with the same vector as positive and negative, the score is the
+    /// target's sigmoid alone; a pair nearer its positive adds 1, nearer its negative −1.
+    #[test]
+    fn discovery_pair_tie_votes_zero() {
+        use quiver_types::query::ContextPair;
+        let pair = |p: f32, n: f32| ContextPair { positive: Vector::Dense(vec![p]), negative: Vector::Dense(vec![n]) };
+        let sim = |example: &Vector| match example {
+            Vector::Dense(v) => v[0],
+            Vector::Sparse(_) | Vector::Multi(_) => unreachable!("dense examples only"),
+        };
+        let target = Vector::Dense(vec![0.5]);
+        let discover = |pairs| custom_score(&CustomQuery::Discover { target: target.clone(), pairs }, sim);
+        let base = scaled_sigmoid(0.5);
+        assert_eq!(discover(vec![pair(2.0, 2.0)]), base);
+        assert_eq!(discover(vec![pair(3.0, 2.0), pair(2.0, 2.0)]), 1.0 + base);
+        assert_eq!(discover(vec![pair(1.0, 2.0), pair(2.0, 2.0)]), -1.0 + base);
     }
 
     #[test]

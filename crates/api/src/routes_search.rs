@@ -64,15 +64,8 @@ async fn search_batch(
 ) -> Reply {
     let timeout = p.check()?;
     let requests = body.searches.into_iter().map(SearchWire::into_request).collect::<Result<Vec<_>, _>>()?;
-    let timeout = timeout.in_batch(requests.len());
-    let results = s.node.admitted_batch(&name, requests.len(), async {
-        let mut results = Vec::with_capacity(requests.len());
-        for request in requests {
-            results.push(wire::bounded(timeout, s.node.search_points(&name, request)).await?);
-        }
-        Ok::<_, ApiError>(results)
-    });
-    Ok(ok(t.0, results.await?))
+    let results = read_batch(&s, &name, timeout, requests, |r| s.node.search_points(&name, r)).await?;
+    Ok(ok(t.0, results))
 }
 
 async fn query(
@@ -101,16 +94,8 @@ async fn query_batch(
     let timeout = p.check()?;
     let queries =
         body.searches.into_iter().map(|q| checked(&caller, q.into_query()?)).collect::<Result<Vec<_>, _>>()?;
-    let timeout = timeout.in_batch(queries.len());
-    let results = s.node.admitted_batch(&name, queries.len(), async {
-        let mut results = Vec::with_capacity(queries.len());
-        for query in queries {
-            let points = wire::bounded(timeout, s.node.query_points(&name, query)).await?;
-            results.push(Points::of(points));
-        }
-        Ok::<_, ApiError>(results)
-    });
-    Ok(ok(t.0, results.await?))
+    let results = read_batch(&s, &name, timeout, queries, |q| s.node.query_points(&name, q)).await?;
+    Ok(ok(t.0, results.into_iter().map(Points::of).collect::<Vec<_>>()))
 }
 
 /// Runs a grouped search; a caller scoped to some collections must be allowed to read the
@@ -198,15 +183,8 @@ async fn recommend_batch(
     let timeout = p.check()?;
     let queries =
         body.searches.into_iter().map(|q| checked(&caller, q.into_query()?)).collect::<Result<Vec<_>, _>>()?;
-    let timeout = timeout.in_batch(queries.len());
-    let results = s.node.admitted_batch(&name, queries.len(), async {
-        let mut results = Vec::with_capacity(queries.len());
-        for query in queries {
-            results.push(wire::bounded(timeout, s.node.query_points(&name, query)).await?);
-        }
-        Ok::<_, ApiError>(results)
-    });
-    Ok(ok(t.0, results.await?))
+    let results = read_batch(&s, &name, timeout, queries, |q| s.node.query_points(&name, q)).await?;
+    Ok(ok(t.0, results))
 }
 
 /// Legacy `…/points/discover`: the universal query's discover (or context), as a plain list.
@@ -234,13 +212,31 @@ async fn discover_batch(
     let timeout = p.check()?;
     let queries =
         body.searches.into_iter().map(|q| checked(&caller, q.into_query()?)).collect::<Result<Vec<_>, _>>()?;
-    let timeout = timeout.in_batch(queries.len());
-    let results = s.node.admitted_batch(&name, queries.len(), async {
-        let mut results = Vec::with_capacity(queries.len());
-        for query in queries {
-            results.push(wire::bounded(timeout, s.node.query_points(&name, query)).await?);
-        }
-        Ok::<_, ApiError>(results)
-    });
-    Ok(ok(t.0, results.await?))
+    let results = read_batch(&s, &name, timeout, queries, |q| s.node.query_points(&name, q)).await?;
+    Ok(ok(t.0, results))
+}
+
+/// The reads of a batch, one after the other, each bounded by the batch's settings; the rate
+/// limiter admits the batch as one request costing its size.
+async fn read_batch<R, T, F>(
+    s: &AppState,
+    name: &str,
+    settings: wire::ReadSettings,
+    reads: Vec<R>,
+    read: impl Fn(R) -> F,
+) -> Result<Vec<T>, ApiError>
+where
+    F: std::future::Future<Output = Result<T, quiver_node::NodeError>>,
+{
+    let settings = settings.in_batch(reads.len());
+    let size = reads.len();
+    s.node
+        .admitted_batch(name, size, async {
+            let mut results = Vec::with_capacity(size);
+            for r in reads {
+                results.push(wire::bounded(settings, read(r)).await?);
+            }
+            Ok::<_, ApiError>(results)
+        })
+        .await
 }

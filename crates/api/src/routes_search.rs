@@ -113,7 +113,8 @@ async fn run_groups(
         check_read(&caller, &lookup.collection)?;
     }
     let query = checked(&caller, query)?;
-    let groups = wire::bounded(timeout, s.node.query_groups(name, query, by)).await?;
+    // Boxed as a batch's reads are (`read_batch`): grouping runs a query per round.
+    let groups = Box::pin(wire::bounded(timeout, s.node.query_groups(name, query, by))).await?;
     Ok(ok(started.0, Groups { groups }))
 }
 
@@ -230,13 +231,14 @@ where
 {
     let settings = settings.in_batch(reads.len());
     let size = reads.len();
-    s.node
-        .admitted_batch(name, size, async {
-            let mut results = Vec::with_capacity(size);
-            for r in reads {
-                results.push(wire::bounded(settings, read(r)).await?);
-            }
-            Ok::<_, ApiError>(results)
-        })
-        .await
+    // Boxed: the chain of a query's futures is deep, and a batch's is on the heap rather than
+    // on the caller's stack (the handler's tests run it on a 2 MiB test thread).
+    let batch = Box::pin(async {
+        let mut results = Vec::with_capacity(size);
+        for r in reads {
+            results.push(Box::pin(wire::bounded(settings, read(r))).await?);
+        }
+        Ok::<_, ApiError>(results)
+    });
+    s.node.admitted_batch(name, size, batch).await
 }

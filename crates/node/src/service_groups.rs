@@ -144,7 +144,8 @@ impl Node {
             inner.offset = 0;
             inner.with_payload = WithPayload::Bool(true);
             widen_prefetches(&mut inner.prefetch, candidates);
-            let hits = self.query_points(name, inner).await?;
+            // Boxed: a query's chain of futures is deep; each round's lives on the heap.
+            let hits = Box::pin(self.query_points(name, inner)).await?;
             let exhausted = hits.len() < candidates || candidates >= MAX_CANDIDATES;
             let groups = group(&hits, &path, limit, by.group_size);
             let full = groups.len() == limit && groups.iter().all(|(_, members)| members.len() == by.group_size);

@@ -48,8 +48,19 @@ pub(crate) fn infer_document(
     if !is_bm25(model) {
         return Err(not_initialized());
     }
+    if options.is_empty()
+        && let Some(default) = DEFAULT_BM25.as_ref()
+    {
+        return Ok(default.embed(text, embedding));
+    }
     Ok(Bm25::from_options(options)?.embed(text, embedding))
 }
+
+/// The model with Qdrant's default options, built once: most documents give no `options`, and
+/// building a model (its stopword set, its stemmer) for each document of a batch of thousands
+/// repeated the same work.
+static DEFAULT_BM25: std::sync::LazyLock<Option<Bm25>> =
+    std::sync::LazyLock::new(|| Bm25::from_options(Map::new()).ok());
 
 /// An inference object as Qdrant reads one where a vector goes: a `model` string with a `text`
 /// string (a document, whose `options` are an object if given), an `image` or an `object`.

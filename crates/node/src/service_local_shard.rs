@@ -5,7 +5,7 @@
 use crate::error::{NodeError, Result};
 use crate::node::Node;
 use crate::strict::Traffic;
-use quiver_collection::{RingFilter, ScrollPage};
+use quiver_collection::ScrollPage;
 use quiver_types::filter::Filter;
 use quiver_types::ops::{UpdateResult, UpdateStatus};
 use quiver_types::point::Record;
@@ -14,14 +14,6 @@ use quiver_types::{PointId, ShardId};
 use std::time::Duration;
 
 impl Node {
-    /// The filter of a body's `hash_ring_filter: {expected_shard_id}`.
-    fn ring_filter(&self, name: &str, expected: Option<ShardId>) -> Result<Option<RingFilter>> {
-        match expected {
-            Some(shard) => Ok(Some(self.resolve(name)?.ring_filter(shard)?)),
-            None => Ok(None),
-        }
-    }
-
     /// `POST /collections/{c}/shards/{id}/points`.
     pub async fn retrieve_in_shard(
         &self,
@@ -49,7 +41,7 @@ impl Node {
         self.admitted(name, Traffic::Read, async {
             let collection = self.resolve(name)?;
             self.check_read(&collection, Some(request.limit), request.filter.as_ref(), None)?;
-            let ring = self.ring_filter(name, expected_shard)?;
+            let ring = expected_shard.map(|shard| collection.ring_filter(shard)).transpose()?;
             Ok(collection.scroll_in_shard(shard_id, request, ring).await?)
         })
         .await
@@ -66,7 +58,7 @@ impl Node {
         self.admitted(name, Traffic::Read, async {
             let collection = self.resolve(name)?;
             self.check_read(&collection, None, filter.as_ref(), None)?;
-            let ring = self.ring_filter(name, expected_shard)?;
+            let ring = expected_shard.map(|shard| collection.ring_filter(shard)).transpose()?;
             Ok(collection.count_in_shard(shard_id, filter, ring).await?)
         })
         .await

@@ -191,20 +191,17 @@ impl Node {
         size: usize,
         body: impl std::future::Future<Output = std::result::Result<T, E>>,
     ) -> std::result::Result<T, E> {
-        if !is_admitted() {
-            self.take_tokens(name, Traffic::Read, size.max(1))?;
-        }
-        ADMITTED.scope((), body).await
+        self.admitted_at_cost(name, Traffic::Read, size.max(1), body).await
     }
 
     /// Runs `body` as one request costing `cost` tokens (a write costs the points it names).
-    pub(crate) async fn admitted_at_cost<T>(
+    pub(crate) async fn admitted_at_cost<T, E: From<NodeError>>(
         &self,
         name: &str,
         traffic: Traffic,
         cost: usize,
-        body: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
+        body: impl std::future::Future<Output = std::result::Result<T, E>>,
+    ) -> std::result::Result<T, E> {
         if is_admitted() {
             return body.await;
         }

@@ -146,3 +146,14 @@ impl Node {
         self.checkpoint(true)
     }
 }
+
+/// Moves a deleted collection's directory `dir` out of its name, into the storage's `.deleted/`
+/// (emptied at open), and returns where it went: a collection created under the name next finds
+/// none of the old files, whenever their removal runs.
+pub(crate) fn move_to_trash(storage_path: &std::path::Path, dir: &std::path::Path) -> std::io::Result<PathBuf> {
+    let trash = storage_path.join(".deleted");
+    std::fs::create_dir_all(&trash)?;
+    let moved = trash.join(uuid::Uuid::new_v4().to_string());
+    std::fs::rename(dir, &moved)?;
+    Ok(moved)
+}

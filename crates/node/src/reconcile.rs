@@ -266,11 +266,8 @@ impl Node {
         if self.collections.write().remove(name).is_none() {
             return;
         }
-        let dir = self.collection_dir(name);
-        let trash = self.config.storage_path.join(".deleted").join(uuid::Uuid::new_v4().to_string());
-        let moved = std::fs::create_dir_all(self.config.storage_path.join(".deleted"))
-            .and_then(|_| std::fs::rename(&dir, &trash));
-        if let Err(e) = moved.and_then(|_| std::fs::remove_dir_all(&trash)) {
+        let moved = crate::node::move_to_trash(&self.config.storage_path, &self.collection_dir(name));
+        if let Err(e) = moved.and_then(std::fs::remove_dir_all) {
             tracing::warn!(collection = %name, error = %e, "removing a deleted collection's files failed");
         }
     }

@@ -201,21 +201,15 @@ impl Node {
         aliases.retain(|_, target| target != name);
         self.aliases.replace(aliases)?;
         drop(collection);
-        let dir = self.collection_dir(name);
-        let trash = self.config.storage_path.join(".deleted").join(uuid::Uuid::new_v4().to_string());
         // The directory leaves its name before the delete is answered (and the meta lock
         // released): a create of the same name right after must not find its new files moved
         // away by this delete. Only the removal of the moved files runs in the background.
-        let moved = tokio::task::spawn_blocking({
-            let trash = trash.clone();
-            move || {
-                std::fs::create_dir_all(trash.parent().unwrap_or(&trash)).and_then(|_| std::fs::rename(&dir, &trash))
-            }
-        })
-        .await
-        .map_err(|e| NodeError::Service(format!("delete collection task: {e}")))?;
+        let (storage_path, dir) = (self.config.storage_path.clone(), self.collection_dir(name));
+        let moved = tokio::task::spawn_blocking(move || crate::node::move_to_trash(&storage_path, &dir))
+            .await
+            .map_err(|e| NodeError::Service(format!("delete collection task: {e}")))?;
         match moved {
-            Ok(()) => drop(tokio::task::spawn_blocking(move || {
+            Ok(trash) => drop(tokio::task::spawn_blocking(move || {
                 if let Err(e) = std::fs::remove_dir_all(&trash) {
                     tracing::warn!(error = %e, "removing a deleted collection's files failed");
                 }

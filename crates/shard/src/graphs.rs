@@ -123,19 +123,24 @@ impl SavedGraphs {
 
     /// Attaches each index `loaded` by `load_indexes` to its column, with every slot it cannot
     /// vouch for pending; the unusable ones are removed (the indexer builds them). Returns the
-    /// slots taken as indexed.
+    /// slots taken as indexed, and the columns whose index is exactly its saved file's graph in
+    /// the current record format, with their count of index changes (the indexer's record of
+    /// saves starts from it, so an unchanged graph is not written again).
     pub(crate) fn attach(
         self,
         table: &mut PointTable,
         loaded: BTreeMap<String, quiver_storage::Result<Arc<dyn VectorIndex>>>,
-    ) -> usize {
-        let mut restored = 0;
+    ) -> (usize, BTreeMap<String, u64>) {
+        let (mut restored, mut unchanged) = (0, BTreeMap::new());
         for (name, index) in loaded {
             let Some(saved) = self.graphs.get(&name) else { continue };
             match index.and_then(|index| table.attach_saved_index(&name, index, &saved.slots, saved.hash)) {
-                Ok(valid) => {
-                    tracing::debug!(vector = %name, valid, saved = saved.slots.len(), "saved HNSW index loaded");
-                    restored += valid;
+                Ok(attached) => {
+                    tracing::debug!(vector = %name, valid = attached.valid, saved = saved.slots.len(), "saved HNSW index loaded");
+                    restored += attached.valid;
+                    if let Some(changes) = attached.unchanged_at.filter(|_| saved.current_format) {
+                        unchanged.insert(name, changes);
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(vector = %name, error = %e, "saved HNSW index not usable; rebuilding it");
@@ -143,7 +148,7 @@ impl SavedGraphs {
                 }
             }
         }
-        restored
+        (restored, unchanged)
     }
 }
 

@@ -94,11 +94,14 @@ pub(crate) struct Indexer {
 }
 
 impl Indexer {
+    /// Starts the indexer thread of a shard; `saved` holds the columns whose index is already
+    /// their saved file's graph, with their count of index changes (`graphs::attach`).
     pub(crate) fn start(
         table: Weak<RwLock<PointTable>>,
         dense: BTreeMap<String, VectorSpec>,
         config: IndexConfig,
         shard_dir: PathBuf,
+        saved: BTreeMap<String, u64>,
     ) -> Indexer {
         let settings = Mutex::new(Settings { dense, config });
         let shared = Arc::new(Shared {
@@ -112,7 +115,7 @@ impl Indexer {
             shared: shared.clone(),
             frozen_at: Mutex::default(),
             shard_dir,
-            saved: Mutex::default(),
+            saved: Mutex::new(saved),
             tenant_builds: Mutex::default(),
         };
         let handle = std::thread::Builder::new()

@@ -8,7 +8,7 @@ use quiver_storage::StorageError;
 use quiver_storage::checkpoint::CheckpointStore;
 use quiver_storage::points::{PointTable, VectorSchema};
 use quiver_types::PointId;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
@@ -23,6 +23,8 @@ pub(crate) struct Loaded {
     pub(crate) checkpoint_seq: u64,
     /// Vectors found in their saved HNSW index.
     pub(crate) restored_index_slots: usize,
+    /// Columns whose index is its saved file's graph, with their count of index changes.
+    pub(crate) saved_graphs: BTreeMap<String, u64>,
 }
 
 /// Milliseconds spent in each phase of an open, in order.
@@ -83,11 +85,11 @@ pub(crate) fn load_table(
         phases.lap("index files (rest)");
         Ok::<_, crate::ShardError>((trimmed, checkpoint_seq, replayed, loaded))
     })?;
-    let restored_index_slots = graphs.attach(&mut table, loaded);
+    let (restored_index_slots, saved_graphs) = graphs.attach(&mut table, loaded);
     phases.lap("slot checks");
     tracing::debug!(
         dir = %dir.display(), points = table.len(), checkpoint_seq, replayed, trimmed = trimmed.len(),
         restored_index_slots, phases = %phases.summary(), "shard opened"
     );
-    Ok(Loaded { table, trimmed, checkpoint_seq, restored_index_slots })
+    Ok(Loaded { table, trimmed, checkpoint_seq, restored_index_slots, saved_graphs })
 }

@@ -129,8 +129,13 @@ impl LocalShard {
         }
         let applied = wal.last_seq().max(checkpoint_seq);
         let table = Arc::new(RwLock::new(table));
-        let indexer =
-            Indexer::start(Arc::downgrade(&table), config.dense.clone(), config.index.clone(), dir.to_path_buf());
+        let indexer = Indexer::start(
+            Arc::downgrade(&table),
+            config.dense.clone(),
+            config.index.clone(),
+            dir.to_path_buf(),
+            loaded.saved_graphs,
+        );
         let shard = LocalShard {
             dir: dir.to_path_buf(),
             config: RwLock::new(config),

@@ -248,3 +248,50 @@ fn a_reopened_graph_is_viewed_until_the_next_change() {
     let again = crate::tests_search::shard(dir.path(), Distance::Cosine, 1, 1);
     assert_eq!(again.restored_index_slots(), live + 50);
 }
+
+/// The saved files of the unnamed vector's graph: inode and modification time of each, which
+/// a save (written beside and renamed in) changes.
+fn graph_files_identity(dir: &Path) -> Vec<(u64, std::time::SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    let (index, meta) = files(dir);
+    [index, meta]
+        .iter()
+        .map(|path| {
+            let m = std::fs::metadata(path).unwrap();
+            (m.ino(), m.modified().unwrap())
+        })
+        .collect()
+}
+
+/// A reopened shard whose graph is exactly its saved file does not write the file again at the
+/// next checkpoint when only payloads changed (design record 026's follow-up); a changed vector
+/// still gets the graph saved.
+#[test]
+fn an_unchanged_reopened_graph_is_not_saved_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(27);
+    let centers = centers(&mut rng);
+    let shard = saved_shard(dir.path(), &mut rng, &centers);
+    let live = shard.points_count();
+    drop(shard);
+    let before = graph_files_identity(dir.path());
+    let reopened = crate::tests_search::shard(dir.path(), Distance::Cosine, 1, 1);
+    assert_eq!(reopened.restored_index_slots(), live);
+    let payload = serde_json::from_value(serde_json::json!({"tag": "changed"})).unwrap();
+    let selector = PointSelector::Ids(vec![PointId::Num(1), PointId::Num(2)]);
+    reopened.update(&UpdateOperation::SetPayload { payload, selector, key: None }, false).unwrap();
+    reopened.checkpoint().unwrap();
+    // Dropping the shard makes the indexer carry out the save the checkpoint asked for.
+    drop(reopened);
+    assert_eq!(graph_files_identity(dir.path()), before, "an unchanged graph was written again");
+
+    let again = crate::tests_search::shard(dir.path(), Distance::Cosine, 1, 1);
+    assert_eq!(again.restored_index_slots(), live);
+    upsert(&again, vec![point(9100, vector(&mut rng, &centers), &mut rng)]);
+    wait_indexed(&again, live + 1);
+    again.checkpoint().unwrap();
+    drop(again);
+    assert_ne!(graph_files_identity(dir.path()), before, "a changed graph was not saved");
+    let last = crate::tests_search::shard(dir.path(), Distance::Cosine, 1, 1);
+    assert_eq!(last.restored_index_slots(), live + 1);
+}

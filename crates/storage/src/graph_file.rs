@@ -69,6 +69,8 @@ pub struct SavedGraph {
     pub slots: Vec<SlotRecord>,
     /// The hash the slots' hashes were made with.
     pub hash: fn(VectorRef<'_>) -> u64,
+    /// Written in the current record format (an older one is written again at the next save).
+    pub current_format: bool,
     index_path: PathBuf,
     index_bytes: u64,
     index_crc: u32,
@@ -189,9 +191,9 @@ pub fn read(dir: &Path, name: &str, key: &GraphKey) -> Result<Option<SavedGraph>
         Err(e) => return Err(StorageError::io("read graph record", &meta_path, e)),
     };
     let corrupt = |what: &str| StorageError::Corrupt(format!("graph record {}: {what}", meta_path.display()));
-    let (body, hash) = match bytes.split_first_chunk::<8>() {
-        Some((magic, body)) if magic == MAGIC => (body, content_hash as fn(VectorRef<'_>) -> u64),
-        Some((magic, body)) if magic == MAGIC_V1 => (body, content_hash_v1 as fn(VectorRef<'_>) -> u64),
+    let (body, hash, current_format) = match bytes.split_first_chunk::<8>() {
+        Some((magic, body)) if magic == MAGIC => (body, content_hash as fn(VectorRef<'_>) -> u64, true),
+        Some((magic, body)) if magic == MAGIC_V1 => (body, content_hash_v1 as fn(VectorRef<'_>) -> u64, false),
         _ => return Err(corrupt("unknown format")),
     };
     let (crc, body) = body.split_first_chunk::<4>().ok_or_else(|| corrupt("truncated"))?;
@@ -205,6 +207,7 @@ pub fn read(dir: &Path, name: &str, key: &GraphKey) -> Result<Option<SavedGraph>
     Ok(Some(SavedGraph {
         slots: record.slots,
         hash,
+        current_format,
         index_path,
         index_bytes: record.index_bytes,
         index_crc: record.index_crc,

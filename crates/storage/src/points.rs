@@ -28,7 +28,7 @@ use column::MultiColumn;
 pub use column::{DenseColumn, MultiRef};
 pub use frozen::{FreezePlan, FrozenView, MAX_CHANGED};
 pub use payloads::PayloadLog;
-pub use persist::{GraphPlan, Placed};
+pub use persist::{Attached, GraphPlan, Placed};
 pub use quantize::QuantizedBuild;
 pub use schema::VectorSchema;
 pub use tenants::{TenantGraph, TenantKey, TenantPlan, TenantView};

@@ -19,6 +19,16 @@ pub struct GraphPlan {
     pub changes: u64,
 }
 
+/// What [`PointTable::attach_saved_index`] made of a saved index.
+pub struct Attached {
+    /// Slots taken as indexed.
+    pub valid: usize,
+    /// The column's count of index changes when the index is exactly its saved file's graph
+    /// (every record vouched for, nothing pending): a save at that count would write the same
+    /// file again.
+    pub unchanged_at: Option<u64>,
+}
+
 /// Where [`PointTable::upsert_at`] put a point.
 #[must_use]
 pub enum Placed {
@@ -100,21 +110,21 @@ impl PointTable {
     /// Attaches `index`, loaded from a saved graph holding `slots`, to the column `name`: a
     /// slot counts as indexed only if it holds the recorded point with a vector of the recorded
     /// hash (by `hash`, the record's); every other slot of the record or holding a vector is pending (the indexer replaces
-    /// or removes it). Keys past the table are removed now. Returns the slots taken as indexed.
+    /// or removes it). Keys past the table are removed now.
     pub fn attach_saved_index(
         &mut self,
         name: &str,
         index: Arc<dyn VectorIndex>,
         slots: &[SlotRecord],
         hash: fn(VectorRef<'_>) -> u64,
-    ) -> Result<usize> {
-        let Some(column) = self.dense.get(name) else { return Ok(0) };
+    ) -> Result<Attached> {
+        let Some(column) = self.dense.get(name) else { return Ok(Attached { valid: 0, unchanged_at: None }) };
         let ids = &self.ids;
         let vouched = check_records(slots, |record| {
             ids.get(record.slot as usize) == Some(&Some(record.id))
                 && column.vector(record.slot).is_some_and(|v| hash(v) == record.hash)
         });
-        let Some(column) = self.dense.get_mut(name) else { return Ok(0) };
+        let Some(column) = self.dense.get_mut(name) else { return Ok(Attached { valid: 0, unchanged_at: None }) };
         let mut indexed = vec![false; column.present.len()];
         let mut pending = BTreeSet::new();
         for (record, vouched) in slots.iter().zip(vouched) {
@@ -133,7 +143,10 @@ impl PointTable {
         (column.indexed, column.pending, column.index) = (indexed, pending, Some(index));
         (column.frozen, column.changed, column.stale) = (None, BTreeSet::new(), frozen::SlotBits::default());
         column.index_changes += 1;
-        Ok(valid)
+        // Every record vouched for (so no key was removed) and nothing else to add: the index
+        // is its saved file's graph as it stands.
+        let unchanged = valid == slots.len() && column.pending.is_empty();
+        Ok(Attached { valid, unchanged_at: unchanged.then_some(column.index_changes) })
     }
 }
 

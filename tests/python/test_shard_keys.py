@@ -87,6 +87,37 @@ def test_keys_route_writes_and_reads(server, unique, transport):
     assert [str(k.key) for k in client.list_shard_keys(name).shard_keys] == ["a"]
 
 
+def test_a_fallback_selector_follows_the_targets_replica_states(cluster_factory):
+    """Qdrant's tiered multitenancy (a one-peer cluster, where `initial_state` is kept): a tenant
+    key created `Partial` (being filled) is not read yet, so a `{target, fallback}` selector
+    reads the fallback key, and writes go to both keys so that the new key misses nothing (the
+    `Active` target case: `routing.rs`'s unit test)."""
+    peer = cluster_factory(1).peers[0]
+    for transport, client in clients(peer):
+        name = f"skfb_{transport}"
+        custom_collection(client, name)
+        assert client.create_shard_key(name, "fish")
+        assert client.create_shard_key(name, "lion", initial_state=models.ReplicaState.PARTIAL)
+        client.upsert(name, points(range(1, 3), "fish"), shard_key_selector="fish", wait=True)
+        fallback = models.ShardKeyWithFallback(target="lion", fallback="fish")
+        client.upsert(name, points(range(3, 4), "lion"), shard_key_selector=fallback, wait=True)
+
+        page, _ = client.scroll(name, limit=10, shard_key_selector=fallback)
+        assert sorted(p.id for p in page) == [1, 2, 3], "a partial target is read through its fallback"
+        assert client.count(name, shard_key_selector=fallback).count == 3
+        hits = client.query_points(name, query=[1.0, 1.0, 1.0, 1.0], limit=10, shard_key_selector=fallback).points
+        assert sorted(h.id for h in hits) == [1, 2, 3]
+        assert [r.id for r in client.retrieve(name, [3], shard_key_selector="fish")] == [3], "written to the fallback"
+        keyed = {s["shard_key"]: s["points_count"] for s in result(requests.get(
+            f"{peer.url}/collections/{name}/cluster", timeout=10))["local_shards"]}
+        assert keyed == {"fish": 3, "lion": 1}, "and to the partial target"
+
+        neither = models.ShardKeyWithFallback(target="x", fallback="y")
+        with pytest.raises(Exception) as refused:
+            client.count(name, shard_key_selector=neither)
+        assert "Neither target shard key x nor fallback shard key y exist" in error_text(refused.value)
+
+
 @pytest.mark.parametrize("transport", ["rest", "grpc"])
 def test_requests_without_a_valid_key_are_refused_as_qdrant_does(server, unique, transport):
     client = dict(clients(server))[transport]

@@ -302,6 +302,7 @@ impl Collection {
         self.ctx.config()
     }
 
+
     /// Replaces the configuration. Vector names created or dropped change the local shards'
     /// columns (design record 018): a new column exists in every local shard before the
     /// configuration names it (so a crash in between leaves the old configuration and no
@@ -429,7 +430,8 @@ impl Collection {
         shard_key: Option<&ShardKeySelector>,
         wait: bool,
     ) -> Result<UpdateResult> {
-        let targets = self.routing().write_targets(shard_key)?;
+        let shard_key = self.resolve_selector(shard_key, true)?;
+        let targets = self.routing().write_targets(shard_key.as_deref())?;
         self.ctx.await_vector_names(&op).await?;
         self.ctx.with_config(|config| validate::prepare_operation(config, &mut op))?;
         let named = partial_ids_order(&op);

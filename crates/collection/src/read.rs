@@ -43,6 +43,29 @@ impl Collection {
         Ok(())
     }
 
+    /// `selector` with a `{target, fallback}` selector resolved against the replicas' states
+    /// now (`Routing::resolve_fallback`; `write` for a write's rule).
+    pub(crate) fn resolve_selector<'a>(
+        &self,
+        selector: Option<&'a ShardKeySelector>,
+        write: bool,
+    ) -> Result<Option<std::borrow::Cow<'a, ShardKeySelector>>> {
+        match selector {
+            Some(fallback @ ShardKeySelector::WithFallback(_)) => {
+                // Standalone, a replica set records no peers: its local replica's state stands.
+                let states = |shard| {
+                    self.replica_set(shard).map(|set| match set.states() {
+                        peers if peers.is_empty() => set.has_local().then(|| set.local_state()).into_iter().collect(),
+                        peers => peers.into_values().collect(),
+                    })
+                };
+                let resolved = self.routing().resolve_fallback(fallback, write, |s| states(s).unwrap_or_default())?;
+                Ok(Some(std::borrow::Cow::Owned(resolved)))
+            }
+            other => Ok(other.map(std::borrow::Cow::Borrowed)),
+        }
+    }
+
     /// Sends `request` to every shard the selector reaches (concurrently) and returns the
     /// answers in shard order, each with its shard's key (custom sharding).
     async fn read_shards(
@@ -50,8 +73,9 @@ impl Collection {
         shard_key: Option<&ShardKeySelector>,
         request: ShardRequest,
     ) -> Result<Vec<(Option<ShardKey>, ShardResponse)>> {
+        let shard_key = self.resolve_selector(shard_key, false)?;
         let routing = self.routing();
-        let shards = routing.read_shards(shard_key)?;
+        let shards = routing.read_shards(shard_key.as_deref())?;
         // Polled in order: all but the last shard's local reads go to the blocking pool first, so
         // the last one may run on this worker meanwhile (design record 022).
         let last = shards.len().saturating_sub(1);
@@ -181,11 +205,12 @@ impl Collection {
         ids: &[PointId],
         shard_key: Option<&ShardKeySelector>,
     ) -> Result<HashMap<ShardId, Vec<PointId>>> {
+        let shard_key = self.resolve_selector(shard_key, false)?;
         let routing = self.routing();
         if routing.is_custom() {
-            return Ok(routing.read_shards(shard_key)?.into_iter().map(|s| (s, ids.to_vec())).collect());
+            return Ok(routing.read_shards(shard_key.as_deref())?.into_iter().map(|s| (s, ids.to_vec())).collect());
         }
-        routing.read_shards(shard_key)?;
+        routing.read_shards(shard_key.as_deref())?;
         let mut by_shard: HashMap<ShardId, Vec<PointId>> = HashMap::new();
         for target in routing.write_targets(None)? {
             for id in ids {

@@ -4,6 +4,7 @@
 
 use crate::error::{CollectionError, Result};
 use crate::hash_ring::HashRing;
+use quiver_types::replica::ReplicaState;
 use quiver_types::shard_key::{ShardKey, ShardKeySelector, ShardKeys};
 use quiver_types::{PointId, ShardId};
 use std::collections::BTreeMap;
@@ -79,10 +80,47 @@ impl Routing {
     }
 
     /// The key a fallback selector resolves to: its target while that key exists.
-    fn resolve_fallback<'a>(&self, target: &'a ShardKey, fallback: &'a ShardKey) -> &'a ShardKey {
+    fn existing_or_fallback<'a>(&self, target: &'a ShardKey, fallback: &'a ShardKey) -> &'a ShardKey {
         match self.rings.contains_key(target) {
             true => target,
             false => fallback,
+        }
+    }
+
+    /// The keys a `{target, fallback}` selector stands for, given each shard's replica states
+    /// (`states`), as Qdrant's `route_with_fallback_for_read` and `_for_write`: the target while
+    /// it has shards each with an `Active` replica; otherwise the fallback, and for a write also
+    /// the target when some target shard has only `Partial` replicas (it is being filled, and
+    /// must not miss the write). Other selectors are returned as they are.
+    pub fn resolve_fallback(
+        &self,
+        selector: &ShardKeySelector,
+        write: bool,
+        states: impl Fn(ShardId) -> Vec<ReplicaState>,
+    ) -> Result<ShardKeySelector> {
+        let ShardKeySelector::WithFallback(f) = selector else { return Ok(selector.clone()) };
+        let (target, fallback) = (&f.target, &f.fallback);
+        let shards = self.keys.get(target).map(|k| k.shards.as_slice()).unwrap_or_default();
+        let has_fallback = self.keys.get(fallback).is_some();
+        let active = |shard: &ShardId| states(*shard).into_iter().any(ReplicaState::is_readable);
+        let filling = |shard: &ShardId| {
+            let states = states(*shard);
+            !states.is_empty() && states.iter().all(|s| *s == ReplicaState::Partial)
+        };
+        let one = |key: &ShardKey| Ok(ShardKeySelector::Key(key.clone()));
+        match (shards.is_empty(), has_fallback) {
+            (true, true) => one(fallback),
+            (true, false) => Err(CollectionError::NotFound(format!(
+                "Neither target shard key {target} nor fallback shard key {fallback} exist"
+            ))),
+            (false, _) if shards.iter().all(active) => one(target),
+            (false, true) if write && shards.iter().any(filling) => {
+                Ok(ShardKeySelector::Keys(vec![target.clone(), fallback.clone()]))
+            }
+            (false, true) => one(fallback),
+            (false, false) => Err(CollectionError::ShardUnavailable(format!(
+                "Neither target shard key {target} nor fallback shard key {fallback} have active replicas"
+            ))),
         }
     }
 
@@ -91,7 +129,7 @@ impl Routing {
         match selector {
             ShardKeySelector::Key(key) => vec![key],
             ShardKeySelector::Keys(keys) => keys.iter().collect(),
-            ShardKeySelector::WithFallback(f) => vec![self.resolve_fallback(&f.target, &f.fallback)],
+            ShardKeySelector::WithFallback(f) => vec![self.existing_or_fallback(&f.target, &f.fallback)],
         }
     }
 
@@ -162,6 +200,43 @@ mod tests {
         assert_eq!(routing.read_shards(Some(&fallback("a"))).unwrap(), vec![1, 2]);
         assert_eq!(routing.read_shards(Some(&fallback("new"))).unwrap(), vec![3]);
         assert_eq!(routing.key_of(3), Some(&ShardKey::Number(7)));
+    }
+
+    /// Qdrant's `route_with_fallback_for_read` / `_for_write`: the target while each of its
+    /// shards has an active replica; else the fallback, and for writes both while a target
+    /// shard is only `Partial` (being filled).
+    #[test]
+    fn fallback_selectors_follow_the_target_replicas_states() {
+        use ReplicaState::{Active, Dead, Partial};
+        let routing = custom(); // key "a": shards 1, 2; key 7: shard 3
+        let select = |target: &str| {
+            ShardKeySelector::WithFallback(KeyWithFallback { target: target.into(), fallback: 7.into() })
+        };
+        let resolve = |target: &str, write: bool, states: &dyn Fn(ShardId) -> Vec<ReplicaState>| {
+            routing.resolve_fallback(&select(target), write, states)
+        };
+        let key = |k: ShardKey| ShardKeySelector::Key(k);
+        let all_active = |_| vec![Active, Partial];
+        assert_eq!(resolve("a", false, &all_active).unwrap(), key("a".into()));
+        assert_eq!(resolve("a", true, &all_active).unwrap(), key("a".into()));
+        // Shard 2 of "a" is being filled: reads go to the fallback, writes to both.
+        let filling = |s| if s == 2 { vec![Partial, Partial] } else { vec![Active] };
+        assert_eq!(resolve("a", false, &filling).unwrap(), key(7.into()));
+        assert_eq!(resolve("a", true, &filling).unwrap(), ShardKeySelector::Keys(vec!["a".into(), 7.into()]));
+        // No active replica and not being filled: the fallback alone.
+        let dead = |s| if s == 2 { vec![Dead, Partial] } else { vec![Active] };
+        assert_eq!(resolve("a", true, &dead).unwrap(), key(7.into()));
+        // A target that does not exist: the fallback; neither: not found.
+        assert_eq!(resolve("new", true, &all_active).unwrap(), key(7.into()));
+        let neither = ShardKeySelector::WithFallback(KeyWithFallback { target: "x".into(), fallback: "y".into() });
+        let err = routing.resolve_fallback(&neither, false, all_active).unwrap_err();
+        assert_eq!(err, CollectionError::NotFound("Neither target shard key x nor fallback shard key y exist".into()));
+        // A target without an active replica and no fallback key: unavailable.
+        let no_fallback = ShardKeySelector::WithFallback(KeyWithFallback { target: "a".into(), fallback: "y".into() });
+        let err = routing.resolve_fallback(&no_fallback, false, filling).unwrap_err();
+        assert!(matches!(err, CollectionError::ShardUnavailable(m) if m.contains("have active replicas")));
+        // Other selectors pass through.
+        assert_eq!(routing.resolve_fallback(&key("a".into()), true, all_active).unwrap(), key("a".into()));
     }
 
     #[test]

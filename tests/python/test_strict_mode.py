@@ -107,6 +107,34 @@ def test_rate_limits(server, rest, collection_name, use_grpc):
     assert c.count(collection_name).count == 8  # the refused write changed nothing
 
 
+def test_rate_limits_start_over_for_a_new_collection_and_a_changed_config(rest, collection_name):
+    """Qdrant builds a collection's limiters anew with the collection and at each strict mode
+    update: a collection created again under the same name, a changed limit, or strict mode
+    turned off and on again start with a full bucket."""
+    base = f"/collections/{collection_name}"
+
+    def create(limit):
+        assert_ok_envelope(rest.put(base, json={"vectors": {"size": 2, "distance": "Dot"},
+                                                "strict_mode_config": {"enabled": True, "read_rate_limit": limit}}))
+
+    def read():
+        return rest.post(f"{base}/points/query", json={"query": [1, 1]}).status_code
+
+    def patch(strict):
+        assert_ok_envelope(rest.patch(base, json={"strict_mode_config": strict}))
+
+    create(1)
+    assert [read(), read()] == [200, 429]
+    assert_ok_envelope(rest.delete(base))
+    create(1)
+    assert [read(), read()] == [200, 429], "the new collection's bucket starts full"
+    patch({"enabled": True, "read_rate_limit": 2})
+    assert [read(), read(), read()] == [200, 200, 429], "a changed limit starts full"
+    patch({"enabled": False})
+    patch({"enabled": True})
+    assert [read(), read(), read()] == [200, 200, 429], "turned off and on again: full"
+
+
 @pytest.mark.parametrize("strict,status,needle", [
     ({"enabled": True, "max_qery_limit": 3}, 400, "unknown field `max_qery_limit`"),
     ({"enabled": True, "search_max_oversampling": "big"}, 400, "Invalid strict_mode_config"),

@@ -302,6 +302,10 @@ impl Collection {
         self.ctx.config()
     }
 
+    /// How many times `strict_mode_config` changed since the collection was opened.
+    pub fn strict_mode_changes(&self) -> u64 {
+        self.ctx.strict_mode_changes()
+    }
 
     /// Replaces the configuration. Vector names created or dropped change the local shards'
     /// columns (design record 018): a new column exists in every local shard before the

@@ -7,6 +7,7 @@ use parking_lot::RwLock;
 use quiver_types::PeerId;
 use quiver_types::config::CollectionConfig;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// This peer's identity and ports (cluster mode).
@@ -21,6 +22,9 @@ pub struct CollectionContext {
     name: String,
     dir: PathBuf,
     config: RwLock<CollectionConfig>,
+    /// Changes of `strict_mode_config` so far: a rate limit starts over at each (Qdrant builds
+    /// its limiters anew at every strict mode update).
+    strict_mode_changes: AtomicU64,
     cluster: OnceLock<ClusterPorts>,
 }
 
@@ -30,6 +34,7 @@ impl CollectionContext {
             name: name.to_string(),
             dir: dir.to_path_buf(),
             config: RwLock::new(config),
+            strict_mode_changes: AtomicU64::new(0),
             cluster: OnceLock::new(),
         }
     }
@@ -48,7 +53,16 @@ impl CollectionContext {
     }
 
     pub(crate) fn set_config(&self, config: CollectionConfig) {
-        *self.config.write() = config;
+        let mut current = self.config.write();
+        if current.strict_mode_config != config.strict_mode_config {
+            self.strict_mode_changes.fetch_add(1, Ordering::Relaxed);
+        }
+        *current = config;
+    }
+
+    /// How many times `strict_mode_config` changed since the collection was opened.
+    pub fn strict_mode_changes(&self) -> u64 {
+        self.strict_mode_changes.load(Ordering::Relaxed)
     }
 
     pub(crate) fn with_config<T>(&self, f: impl FnOnce(&CollectionConfig) -> T) -> T {

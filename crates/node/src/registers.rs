@@ -2,9 +2,11 @@
 //! issues noticed while serving and the write lock (`strict.rs`, `issues.rs` and `locks.rs`
 //! hold the logic).
 
+use quiver_collection::Collection;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 /// Which rate limit an operation counts against.
@@ -18,12 +20,18 @@ pub(crate) enum Traffic {
 #[derive(Debug, Default)]
 pub(crate) struct Issues(pub(crate) parking_lot::Mutex<BTreeMap<String, Value>>);
 
-/// A token bucket holding at most `per_minute` tokens.
+/// A token bucket holding at most `per_minute` tokens, for one collection as its strict mode
+/// stood: a collection created again under the same name, or whose `strict_mode_config`
+/// changed, starts with a full bucket, as Qdrant's limiters are built anew then.
 #[derive(Debug)]
 struct Bucket {
     tokens: f64,
     per_minute: f64,
     at: Instant,
+    /// The collection the bucket is for (held weakly, so its address is not reused meanwhile).
+    owner: Weak<Collection>,
+    /// The collection's count of strict mode changes when the bucket was filled.
+    strict_mode_changes: u64,
 }
 
 /// The buckets of every collection on this peer.
@@ -43,7 +51,7 @@ impl RateLimits {
     /// Takes `cost` tokens (all or none), or says why not.
     pub(crate) fn take(
         &self,
-        collection: &str,
+        collection: &Arc<Collection>,
         traffic: Traffic,
         per_minute: usize,
         cost: usize,
@@ -55,13 +63,18 @@ impl RateLimits {
         let per_minute = per_minute as f64;
         let cost = cost as f64;
         let now = Instant::now();
-        let bucket = buckets.entry((collection.to_string(), traffic)).or_insert(Bucket {
+        let changes = collection.strict_mode_changes();
+        let full = || Bucket {
             tokens: per_minute,
             per_minute,
             at: now,
-        });
-        if bucket.per_minute != per_minute {
-            *bucket = Bucket { tokens: per_minute.min(bucket.tokens), per_minute, at: now };
+            owner: Arc::downgrade(collection),
+            strict_mode_changes: changes,
+        };
+        let bucket = buckets.entry((collection.name().to_string(), traffic)).or_insert_with(full);
+        let same = bucket.owner.ptr_eq(&Arc::downgrade(collection)) && bucket.strict_mode_changes == changes;
+        if !same || bucket.per_minute != per_minute {
+            *bucket = full();
         }
         let refill = now.duration_since(bucket.at).as_secs_f64() * per_minute / 60.0;
         bucket.tokens = (bucket.tokens + refill).min(per_minute);

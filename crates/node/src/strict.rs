@@ -218,7 +218,7 @@ impl Node {
             Traffic::Write => (strict.write_rate_limit, "Write"),
         };
         let Some(per_minute) = limit else { return Ok(()) };
-        match self.rate_limits.take(collection.name(), traffic, per_minute, cost) {
+        match self.rate_limits.take(&collection, traffic, per_minute, cost) {
             Ok(()) => Ok(()),
             Err(Refusal::LargerThanCapacity) => Err(NodeError::RateLimited {
                 message: format!(

@@ -118,6 +118,47 @@ def test_a_fallback_selector_follows_the_targets_replica_states(cluster_factory)
         assert "Neither target shard key x nor fallback shard key y exist" in error_text(refused.value)
 
 
+def test_replicate_points_moves_a_tenant_into_its_own_key(cluster_factory):
+    """Qdrant's tiered multitenancy: a tenant's points copied from the shared key into a key of
+    its own created `Partial`, which then turns `Active` and serves the fallback selector; the
+    copy keeps vectors and payloads; Qdrant's checks refuse the shapes it refuses."""
+    peer = cluster_factory(1).peers[0]
+    for transport, client in clients(peer):
+        name = f"skrp_{transport}"
+        custom_collection(client, name)
+        assert client.create_shard_key(name, "shared")
+        shared = [models.PointStruct(id=i, vector=vector(i), payload={"tenant": "a" if i % 3 == 0 else "b", "n": i})
+                  for i in range(1, 301)]
+        client.upsert(name, shared, shard_key_selector="shared", wait=True)
+        assert client.create_shard_key(name, "a", initial_state=models.ReplicaState.PARTIAL)
+        tenant_a = models.Filter(must=[models.FieldCondition(key="tenant", match=models.MatchValue(value="a"))])
+        move = models.ReplicatePoints(from_shard_key="shared", to_shard_key="a", filter=tenant_a)
+        assert client.cluster_collection_update(name, models.ReplicatePointsOperation(replicate_points=move))
+
+        states = {s["shard_key"]: s["state"] for s in result(requests.get(
+            f"{peer.url}/collections/{name}/cluster", timeout=10))["local_shards"]}
+        assert states == {"shared": "Active", "a": "Active"}, "the filled key is active"
+        own, _ = client.scroll(name, limit=500, shard_key_selector="a", with_vectors=True)
+        expected = {p.id: p for p in shared if p.payload["tenant"] == "a"}
+        assert sorted(p.id for p in own) == sorted(expected), "exactly the tenant's points"
+        assert all(p.payload == expected[p.id].payload for p in own)
+        assert all(p.vector == pytest.approx(expected[p.id].vector) for p in own)
+        fallback = models.ShardKeyWithFallback(target="a", fallback="shared")
+        assert client.count(name, shard_key_selector=fallback).count == len(expected), "read from its own key now"
+
+        assert client.create_shard_key(name, "two", shards_number=2)
+        refusals = [
+            (models.ReplicatePoints(from_shard_key="two", to_shard_key="a"),
+             "Only replicating from shard keys with exactly one shard is supported. Shard key two has 2 shards"),
+            (models.ReplicatePoints(from_shard_key="a", to_shard_key="a"), "must be different"),
+            (models.ReplicatePoints(from_shard_key="zz", to_shard_key="a"), "Shard key zz not found"),
+        ]
+        for request, needle in refusals:
+            with pytest.raises(Exception) as refused:
+                client.cluster_collection_update(name, models.ReplicatePointsOperation(replicate_points=request))
+            assert needle in error_text(refused.value)
+
+
 @pytest.mark.parametrize("transport", ["rest", "grpc"])
 def test_requests_without_a_valid_key_are_refused_as_qdrant_does(server, unique, transport):
     client = dict(clients(server))[transport]

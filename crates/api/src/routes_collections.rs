@@ -108,8 +108,8 @@ async fn cluster_info(
     Ok(ok(started.0, state.node.collection_cluster_info(&name).await?))
 }
 
-/// Spec §4.6 operations Quiver does not implement (resharding, copying points between keys).
-const UNSUPPORTED_CLUSTER_OPERATIONS: [&str; 3] = ["start_resharding", "abort_resharding", "replicate_points"];
+/// Spec §4.6 operations Quiver does not implement (resharding).
+const UNSUPPORTED_CLUSTER_OPERATIONS: [&str; 2] = ["start_resharding", "abort_resharding"];
 
 async fn update_cluster(
     State(state): State<AppState>,

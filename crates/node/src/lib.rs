@@ -46,6 +46,7 @@ mod service_local_shard;
 mod service_matrix;
 mod service_points;
 mod service_query;
+mod service_replicate_points;
 mod service_shard_keys;
 mod service_transfers;
 mod service_vectors;

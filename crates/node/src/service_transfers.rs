@@ -61,6 +61,7 @@ impl Node {
             }
             ClusterOperation::CreateShardingKey(request) => return self.create_shard_key(name, request, timeout).await,
             ClusterOperation::DropShardingKey(request) => return self.drop_shard_key(name, request, timeout).await,
+            ClusterOperation::ReplicatePoints(request) => return self.replicate_points(name, request, timeout).await,
         };
         self.propose(op, Some(timeout.unwrap_or(META_OP_TIMEOUT))).await?;
         Ok(true)

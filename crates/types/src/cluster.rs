@@ -114,8 +114,19 @@ pub struct DropShardingKey {
     pub shard_key: ShardKey,
 }
 
+/// `replicate_points`: the points of `from_shard_key` (those matching `filter`) copied into
+/// `to_shard_key`, Qdrant's step of moving a tenant from a shared key to a key of its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicatePointsRequest {
+    pub from_shard_key: ShardKey,
+    pub to_shard_key: ShardKey,
+    #[serde(default)]
+    pub filter: Option<crate::filter::Filter>,
+}
+
 /// One operation of `POST /collections/{c}/cluster` (spec §4.6).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClusterOperation {
     MoveShard(TransferShardRequest),
@@ -125,4 +136,5 @@ pub enum ClusterOperation {
     DropReplica(DropReplicaRequest),
     CreateShardingKey(CreateShardingKey),
     DropShardingKey(DropShardingKey),
+    ReplicatePoints(ReplicatePointsRequest),
 }

@@ -1,11 +1,10 @@
 //! `UpdateCollectionClusterSetup` requests → the cluster operations of
 //! `POST /collections/{c}/cluster` (spec §4.6), run by the same node function.
 
-use crate::grpc::status::unimplemented;
 use qdrant_client::qdrant as pb;
 use quiver_types::cluster::{
-    AbortTransferRequest, ClusterOperation, DropReplicaRequest, RestartTransferRequest, TransferMethod,
-    TransferShardRequest,
+    AbortTransferRequest, ClusterOperation, DropReplicaRequest, ReplicatePointsRequest, RestartTransferRequest,
+    TransferMethod, TransferShardRequest,
 };
 use tonic::Status;
 
@@ -30,7 +29,17 @@ fn transfer_in(
     Ok(TransferShardRequest { shard_id, from_peer_id, to_peer_id, method, to_shard_id })
 }
 
-/// The cluster operation of a request; shard keys and point replication answer `Unimplemented`.
+/// `replicate_points`: both keys are required.
+fn replicate_points_in(request: pb::ReplicatePoints) -> Result<ReplicatePointsRequest, Status> {
+    use crate::grpc::shard_keys::key_in;
+    Ok(ReplicatePointsRequest {
+        from_shard_key: key_in(request.from_shard_key)?,
+        to_shard_key: key_in(request.to_shard_key)?,
+        filter: crate::grpc::filter::filter_in(request.filter)?,
+    })
+}
+
+/// The cluster operation of a request.
 pub fn operation_in(
     operation: Option<pb::update_collection_cluster_setup_request::Operation>,
 ) -> Result<ClusterOperation, Status> {
@@ -72,6 +81,6 @@ pub fn operation_in(
         Operation::DeleteShardKey(r) => {
             Ok(ClusterOperation::DropShardingKey(crate::grpc::shard_keys::drop_in(Some(r))?))
         }
-        Operation::ReplicatePoints(_) => Err(unimplemented("point replication between shard keys")),
+        Operation::ReplicatePoints(r) => Ok(ClusterOperation::ReplicatePoints(replicate_points_in(r)?)),
     }
 }

@@ -125,7 +125,12 @@ impl CollectionMeta {
                 "Replica {peer} of shard {shard} has state {current:?}, but expected {expected:?}"
             )));
         }
-        if state == ReplicaState::Active && !may_turn_active(current) {
+        // A shard's only replica, `Partial` with no transfer under way (a shard key created
+        // `Partial` and filled by `replicate_points`), holds every write there is.
+        let sole_partial = current == ReplicaState::Partial
+            && replicas.len() == 1
+            && !self.transfers.iter().any(|t| t.shard_id == shard);
+        if state == ReplicaState::Active && !may_turn_active(current) && !sole_partial {
             return Err(MetaError::BadInput(format!(
                 "Replica {peer} of shard {shard} is {current:?}: only the end of a transfer makes it Active"
             )));

@@ -101,6 +101,16 @@ fn create(name: &str, placement: &[(ShardId, &[PeerId])], initial_state: Replica
     }
 }
 
+fn set_in(
+    collection: &str,
+    shard_id: ShardId,
+    peer_id: PeerId,
+    state: ReplicaState,
+    from_state: Option<ReplicaState>,
+) -> Op {
+    Op::SetReplicaState { collection: collection.into(), shard_id, peer_id, state, from_state }
+}
+
 fn set(shard_id: ShardId, peer_id: PeerId, state: ReplicaState, from_state: Option<ReplicaState>) -> Op {
     Op::SetReplicaState { collection: "c".into(), shard_id, peer_id, state, from_state }
 }
@@ -357,6 +367,10 @@ fn replica_states_and_the_last_active_rule() {
                 Expect::BadInput("Cannot deactivate the last active replica 2 of shard 1"),
             ),
             (set(0, 3, Active, None), Expect::BadInput("does not exist")),
+            // A shard's only replica, Partial with no transfer (a key created Partial and
+            // filled by `replicate_points`), may turn Active.
+            (create("p", &[(5, &[1])], Partial), Expect::Done),
+            (set_in("p", 5, 1, Active, Some(Partial)), Expect::Done),
             (set(7, 1, Active, None), Expect::BadInput("Shard 7 of c does not exist")),
             (
                 Op::SetReplicaState {

@@ -98,6 +98,9 @@ impl ReplicaSet {
                     // and retry with the next one, so a failover stays inside the server.
                     tracing::warn!(shard_id, primary, error = %e, "primary unreachable; marking it Dead");
                     tokio::time::sleep(DEACTIVATION_DELAY).await;
+                    // Refused: the cluster's state no longer has that replica `Active` (it handed
+                    // its role off before stopping, or another peer deactivated it) while this
+                    // view lags, or it is the last active one; the write waits for the view.
                     if self.primary() == Some(primary)
                         && ports
                             .control
@@ -105,6 +108,7 @@ impl ReplicaSet {
                             .await
                             .is_err()
                         && !self.may_stand_in(ports, primary)
+                        && !view_lag.pause().await
                     {
                         return Err(e);
                     }

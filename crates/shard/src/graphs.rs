@@ -5,9 +5,10 @@
 
 use crate::index_config::{IndexConfig, hnsw_params};
 use quiver_storage::StorageError;
+use quiver_storage::frames::PointFrame;
 use quiver_storage::graph_file::{self, GraphKey, SavedGraph};
 use quiver_storage::index::{HnswIndex, VectorIndex};
-use quiver_storage::points::{Placed, PointTable, StoredPoint};
+use quiver_storage::points::{Placed, PointTable};
 use quiver_storage::vectors::VectorSpec;
 use quiver_types::PointId;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -57,35 +58,29 @@ impl SavedGraphs {
     pub(crate) fn load_table(
         &self,
         table: &mut PointTable,
-        load: impl FnOnce(&mut dyn FnMut(StoredPoint, &[u8]) -> quiver_storage::Result<()>) -> quiver_storage::Result<()>,
+        count: usize,
+        load: impl FnOnce(&mut dyn FnMut(PointFrame<'_>) -> quiver_storage::Result<()>) -> quiver_storage::Result<()>,
     ) -> quiver_storage::Result<HashSet<PointId>> {
         // Points stored with vectors of names dropped since (design record 018).
         let mut trimmed = HashSet::new();
-        fn put(
-            table: &mut PointTable,
-            trimmed: &mut HashSet<PointId>,
-            p: StoredPoint,
-            payload: &[u8],
-        ) -> quiver_storage::Result<()> {
-            let id = p.id;
-            if !table.upsert(p) {
-                trimmed.insert(id);
-            }
-            table.set_loaded_payload(&id, payload)
-        }
         let hints = self.slot_hints();
-        if hints.is_empty() {
-            load(&mut |p, payload| put(table, &mut trimmed, p, payload))?;
-            return Ok(trimmed);
-        }
+        table.reserve_slots(hints.values().max().map_or(0, |s| *s as usize + 1).max(count));
         let mut elsewhere = Vec::new();
-        load(&mut |p, payload| {
-            let id = p.id;
-            let Some(slot) = hints.get(&id) else {
-                elsewhere.push((p, payload.to_vec()));
-                return Ok(());
+        load(&mut |frame| {
+            let (id, payload) = (frame.id, frame.payload);
+            // Without saved slots, each point takes the next slot (as `upsert` would: the
+            // table has no free slot while it loads).
+            let slot = match hints.is_empty() {
+                true => table.slot_count() as u32,
+                false => match hints.get(&id) {
+                    Some(slot) => *slot,
+                    None => {
+                        elsewhere.push((frame.into_point(), payload.to_vec()));
+                        return Ok(());
+                    }
+                },
             };
-            match table.upsert_at(p, *slot) {
+            match table.upsert_frame_at(frame, slot) {
                 Placed::Whole => {}
                 Placed::Trimmed => _ = trimmed.insert(id),
                 Placed::Elsewhere(p) => {
@@ -97,7 +92,11 @@ impl SavedGraphs {
         })?;
         table.seal_slots();
         for (p, payload) in elsewhere {
-            put(table, &mut trimmed, p, &payload)?;
+            let id = p.id;
+            if !table.upsert(p) {
+                trimmed.insert(id);
+            }
+            table.set_loaded_payload(&id, &payload)?;
         }
         Ok(trimmed)
     }

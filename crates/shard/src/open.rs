@@ -75,7 +75,8 @@ pub(crate) fn load_table(
     let (trimmed, checkpoint_seq, replayed, loaded) = std::thread::scope(|scope| {
         // The saved indexes are read (and checksummed) beside the checkpoint.
         let indexes = scope.spawn(|| graphs.load_indexes(&dense, index));
-        let trimmed = graphs.load_table(&mut table, |f| checkpoint.load_parallel_split(readers, f))?;
+        let count = checkpoint.point_count()? as usize;
+        let trimmed = graphs.load_table(&mut table, count, |f| checkpoint.load_parallel_frames(readers, f))?;
         table.take_dirty();
         table.restore_dirty(trimmed.clone());
         phases.lap("checkpoint");

@@ -11,7 +11,7 @@ use crate::error::{Result, StorageError};
 use crate::frames;
 use crate::points::StoredPoint;
 use quiver_types::PointId;
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::{Path, PathBuf};
 
 const POINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("points");
@@ -83,15 +83,15 @@ pub fn decode_point(bytes: &[u8]) -> Result<StoredPoint> {
     }
 }
 
-/// As [`decode_point`], the payload left encoded (MessagePack; format 1's is encoded again).
-fn decode_point_split(bytes: &[u8]) -> Result<(StoredPoint, std::borrow::Cow<'_, [u8]>)> {
+/// Calls `f` with the point stored as `bytes`, borrowed as a frame (format 1's MessagePack is
+/// encoded as a frame first).
+fn with_point_frame(bytes: &[u8], f: &mut impl FnMut(frames::PointFrame<'_>) -> Result<()>) -> Result<()> {
     match bytes.split_first() {
-        Some((&VALUE_FRAME, rest)) => frames::decode_point_split(rest).map(|(p, payload)| (p, payload.into())),
+        Some((&VALUE_FRAME, rest)) => f(frames::decode_point_frame(rest)?),
         Some(_) | None => {
-            let mut point = decode_point(bytes)?;
-            let payload = rmp_serde::to_vec_named(&std::mem::take(&mut point.payload))
-                .map_err(|e| StorageError::Encoding(e.to_string()))?;
-            Ok((point, payload.into()))
+            let mut frame = Vec::new();
+            frames::encode_point(&mut frame, &decode_point(bytes)?)?;
+            f(frames::decode_point_frame(&frame)?)
         }
     }
 }
@@ -159,6 +159,13 @@ impl CheckpointStore {
         self.meta(APPLIED_SEQ).map(|v| v.unwrap_or(0))
     }
 
+    /// Points the checkpoint holds.
+    pub fn point_count(&self) -> Result<u64> {
+        let txn = self.db()?.begin_read().map_err(store_err)?;
+        let points = txn.open_table(POINTS).map_err(store_err)?;
+        points.len().map_err(store_err)
+    }
+
     /// After an install: the first sequence number the WAL may hold with this checkpoint. WAL
     /// records below it predate the install (a crash came between the checkpoint swap and the
     /// WAL reset) and must be dropped, not replayed.
@@ -188,27 +195,30 @@ impl CheckpointStore {
     /// hand over the stored bytes in batches, decoded and given to `f` on the calling thread.
     /// The points of one range come in key order, the ranges in any order.
     pub fn load_parallel(&self, threads: usize, mut f: impl FnMut(StoredPoint)) -> Result<()> {
-        self.load_parallel_split(threads, |mut point, payload| {
-            point.payload = rmp_serde::from_slice(payload)
-                .map_err(|e| StorageError::Corrupt(format!("payload of point {}: {e}", point.id)))?;
+        self.load_parallel_frames(threads, |frame| {
+            let payload = rmp_serde::from_slice(frame.payload)
+                .map_err(|e| StorageError::Corrupt(format!("payload of point {}: {e}", frame.id)))?;
+            let mut point = frame.into_point();
+            point.payload = payload;
             f(point);
             Ok(())
         })
     }
 
-    /// As [`Self::load_parallel`], each point given with its payload still encoded (its
-    /// `payload` empty; see `frames::decode_point_split`); an error of `f` stops the load.
-    pub fn load_parallel_split(
+    /// As [`Self::load_parallel`], each point given as a frame borrowing the stored bytes (its
+    /// payload still encoded, its dense vectors little-endian bytes: copied once, into the
+    /// table's column); an error of `f` stops the load.
+    pub fn load_parallel_frames(
         &self,
         threads: usize,
-        mut f: impl FnMut(StoredPoint, &[u8]) -> Result<()>,
+        mut f: impl FnMut(frames::PointFrame<'_>) -> Result<()>,
     ) -> Result<()> {
         let threads = threads.max(1);
         let txn = self.db()?.begin_read().map_err(store_err)?;
         let points = txn.open_table(POINTS).map_err(store_err)?;
         let ranges = key_ranges(&points, threads * RANGES_PER_THREAD)?;
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RawBatch>>(threads * 2);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<StoredBatch<'_>>>(threads * 2);
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 let (tx, points, ranges, next) = (tx.clone(), &points, &ranges, &next);
@@ -225,12 +235,8 @@ impl CheckpointStore {
             // On an error the receiver is dropped here, so the readers stop at their next send.
             let rx = rx;
             for batch in rx {
-                let batch = batch?;
-                let mut start = 0;
-                for end in batch.ends {
-                    let (point, payload) = decode_point_split(&batch.bytes[start..end])?;
-                    f(point, &payload)?;
-                    start = end;
+                for value in batch? {
+                    with_point_frame(value.value(), &mut f)?;
                 }
             }
             Ok(())
@@ -325,33 +331,29 @@ fn key_ranges(points: &redb::ReadOnlyTable<&[u8], &[u8]>, count: usize) -> Resul
     Ok(starts.into_iter().zip(ends).collect())
 }
 
-/// Stored values of consecutive points: `bytes[ends[i - 1]..ends[i]]` is the i-th.
-struct RawBatch {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
-}
+/// Stored values of consecutive points, as redb hands them out: the receiving thread reads
+/// each in place and drops it (the reading thread neither copies nor frees the pages).
+type StoredBatch<'t> = Vec<redb::AccessGuard<'t, &'static [u8]>>;
 
 /// Reads the stored values of `range`, sending them in batches.
-fn read_range(
-    points: &redb::ReadOnlyTable<&[u8], &[u8]>,
+fn read_range<'t>(
+    points: &'t redb::ReadOnlyTable<&[u8], &[u8]>,
     (start, end): &KeyRange,
-    tx: &std::sync::mpsc::SyncSender<Result<RawBatch>>,
+    tx: &std::sync::mpsc::SyncSender<Result<StoredBatch<'t>>>,
 ) -> Result<()> {
     let bounds = (start.as_ref().map(Vec::as_slice), end.as_ref().map(Vec::as_slice));
-    let mut batch = RawBatch { bytes: Vec::new(), ends: Vec::with_capacity(LOAD_BATCH) };
+    let mut batch = Vec::with_capacity(LOAD_BATCH);
     for item in points.range::<&[u8]>(bounds).map_err(store_err)? {
         let (_, value) = item.map_err(store_err)?;
-        batch.bytes.extend_from_slice(value.value());
-        batch.ends.push(batch.bytes.len());
-        if batch.ends.len() == LOAD_BATCH {
-            let capacity = batch.bytes.len();
-            let empty = RawBatch { bytes: Vec::with_capacity(capacity), ends: Vec::with_capacity(LOAD_BATCH) };
-            if tx.send(Ok(std::mem::replace(&mut batch, empty))).is_err() {
+        batch.push(value);
+        if batch.len() == LOAD_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(LOAD_BATCH));
+            if tx.send(Ok(full)).is_err() {
                 return Ok(()); // the receiver stopped (an error elsewhere)
             }
         }
     }
-    if !batch.ends.is_empty() {
+    if !batch.is_empty() {
         let _ = tx.send(Ok(batch));
     }
     Ok(())

@@ -220,6 +220,83 @@ pub fn decode_points(frame: &[u8]) -> Result<Vec<StoredPoint>> {
     FrameReader::new(frame)?.map(|item| item.map(|(point, _)| point)).collect()
 }
 
+/// As [`decode_point_split`], borrowing `bytes`: dense vectors stay little-endian bytes until
+/// a column copies them (a checkpoint read at open, design record 026).
+pub fn decode_point_frame(bytes: &[u8]) -> Result<PointFrame<'_>> {
+    let mut cursor = Cursor { bytes };
+    let frame = cursor.point_frame()?;
+    match cursor.bytes.is_empty() {
+        true => Ok(frame),
+        false => Err(corrupt(format!("{} bytes after the point", cursor.bytes.len()))),
+    }
+}
+
+/// A point decoded from a frame it borrows: the payload as MessagePack bytes, dense vectors as
+/// their little-endian bytes, other vectors decoded.
+pub struct PointFrame<'a> {
+    pub id: PointId,
+    pub version: u64,
+    pub payload: &'a [u8],
+    pub vectors: Vec<(&'a str, FrameVector<'a>)>,
+}
+
+/// A vector of a [`PointFrame`].
+pub enum FrameVector<'a> {
+    Dense(LeF32s<'a>),
+    Other(Vector),
+}
+
+/// `f32` values as their little-endian bytes (a length of a multiple of 4).
+#[derive(Clone, Copy)]
+pub struct LeF32s<'a>(&'a [u8]);
+
+impl LeF32s<'_> {
+    pub fn len(&self) -> usize {
+        self.0.len() / 4
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Writes the values into `out` (of the same length).
+    pub fn copy_to(&self, out: &mut [f32]) {
+        for (value, bytes) in out.iter_mut().zip(self.0.chunks_exact(4)) {
+            *value = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        }
+    }
+
+    /// The `i`-th value.
+    pub fn get(&self, i: usize) -> f32 {
+        let b = &self.0[i * 4..i * 4 + 4];
+        f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+
+    pub fn to_vec(&self) -> Vec<f32> {
+        let mut out = vec![0.0; self.len()];
+        self.copy_to(&mut out);
+        out
+    }
+}
+
+impl PointFrame<'_> {
+    /// The point, owning its vectors, with an empty payload.
+    pub fn into_point(self) -> StoredPoint {
+        let vectors = self
+            .vectors
+            .into_iter()
+            .map(|(name, vector)| {
+                let vector = match vector {
+                    FrameVector::Dense(values) => Vector::Dense(values.to_vec()),
+                    FrameVector::Other(vector) => vector,
+                };
+                (name.to_string(), vector)
+            })
+            .collect::<NamedVectors>();
+        StoredPoint { id: self.id, version: self.version, vectors, payload: Payload::new() }
+    }
+}
+
 /// Decodes exactly one point encoded by [`encode_point`] (no trailing bytes).
 pub fn decode_point(bytes: &[u8]) -> Result<StoredPoint> {
     let mut cursor = Cursor { bytes };
@@ -294,6 +371,13 @@ impl<'a> Cursor<'a> {
 
     /// A point with an empty payload, and its payload's bytes.
     fn point_split(&mut self) -> Result<(StoredPoint, &'a [u8])> {
+        let frame = self.point_frame()?;
+        let payload = frame.payload;
+        Ok((frame.into_point(), payload))
+    }
+
+    /// A point borrowing this cursor's bytes: its dense vectors left as little-endian bytes.
+    fn point_frame(&mut self) -> Result<PointFrame<'a>> {
         let id = match self.u8()? {
             ID_NUM => PointId::Num(self.u64()?),
             ID_UUID => PointId::Uuid(uuid::Uuid::from_bytes(self.array()?)),
@@ -303,18 +387,24 @@ impl<'a> Cursor<'a> {
         let len = self.u32()? as usize;
         let payload = self.take(len)?;
         let count = self.u32()? as usize;
-        let mut vectors = NamedVectors::new();
+        let mut vectors = Vec::with_capacity(count.min(64));
         for _ in 0..count {
             let len = self.u32()? as usize;
             let name = std::str::from_utf8(self.take(len)?).map_err(|_| corrupt("a vector name is not UTF-8"))?;
-            let vector = self.vector()?;
-            vectors.insert(name.to_string(), vector);
+            let vector = match self.u8()? {
+                KIND_DENSE => {
+                    let dim = self.u32()? as usize;
+                    FrameVector::Dense(LeF32s(self.run(dim, 4)?))
+                }
+                kind => FrameVector::Other(self.vector_of(kind)?),
+            };
+            vectors.push((name, vector));
         }
-        Ok((StoredPoint { id, version, vectors, payload: Payload::new() }, payload))
+        Ok(PointFrame { id, version, payload, vectors })
     }
 
-    fn vector(&mut self) -> Result<Vector> {
-        match self.u8()? {
+    fn vector_of(&mut self, kind: u8) -> Result<Vector> {
+        match kind {
             KIND_DENSE => {
                 let dim = self.u32()? as usize;
                 Ok(Vector::Dense(self.f32s(dim)?))

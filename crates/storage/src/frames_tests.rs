@@ -164,3 +164,22 @@ fn a_multivector_of_empty_rows_is_refused() {
     frame.extend_from_slice(&0u32.to_le_bytes());
     assert!(decode_points(&frame).is_err());
 }
+
+#[test]
+fn a_borrowed_frame_is_the_point_and_its_payload_bytes() {
+    for point in points() {
+        let mut bytes = Vec::new();
+        encode_point(&mut bytes, &point).unwrap();
+        let frame = decode_point_frame(&bytes).unwrap();
+        let payload: Payload = rmp_serde::from_slice(frame.payload).unwrap();
+        assert_eq!(payload, point.payload);
+        let owned = frame.into_point();
+        assert_eq!(bits(&owned), bits(&point), "bit for bit");
+        assert_eq!(StoredPoint { payload, ..owned }, point);
+        for cut in 0..bytes.len() {
+            assert!(decode_point_frame(&bytes[..cut]).is_err(), "a point cut at {cut} was accepted");
+        }
+        bytes.push(0);
+        assert!(decode_point_frame(&bytes).is_err(), "a trailing byte was accepted");
+    }
+}

@@ -94,6 +94,15 @@ impl<T: Element> MappedVec<T> {
         Ok(())
     }
 
+    /// Maps room for `additional` more elements now (the file grown once).
+    pub fn reserve(&mut self, additional: usize) -> std::io::Result<()> {
+        let wanted = self.len.saturating_add(additional);
+        match wanted > self.capacity {
+            true => self.grow(wanted),
+            false => Ok(()),
+        }
+    }
+
     /// Maps room for at least `min` elements (half as much again as now, at least 1 MiB).
     fn grow(&mut self, min: usize) -> std::io::Result<()> {
         let size = size_of::<T>();
@@ -225,6 +234,19 @@ impl<T: Element> Store<T> {
         match self {
             Store::Memory(_) => Placement::Memory,
             Store::Mapped(m) => Placement::Mapped(m.dir.clone()),
+        }
+    }
+
+    /// Makes room for `additional` more elements (a mapped array that cannot grow stays as it
+    /// is: growing later moves it to memory as `resize` says).
+    pub fn reserve(&mut self, additional: usize) {
+        match self {
+            Store::Memory(v) => v.reserve(additional),
+            Store::Mapped(m) => {
+                if let Err(e) = m.reserve(additional) {
+                    tracing::warn!(dir = %m.dir.display(), error = %e, "mapped array cannot reserve room");
+                }
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! column-wise per vector name (dense vectors in one contiguous typed array per name, the
 //! vectors of multivectors as rows of one) so exact scans stream through memory.
 
+use crate::frames::FrameVector;
 use crate::index::VectorIndex;
 use crate::mapped::Placement;
 use crate::payload_index::PayloadIndex;
@@ -491,6 +492,24 @@ impl PointTable {
             column.push_slot();
         }
         slot
+    }
+
+    /// As [`Self::put_vector`], for a vector of a checkpoint's frame: a dense one is copied
+    /// from its bytes straight into its column.
+    fn put_frame_vector(&mut self, slot: u32, name: &str, vector: FrameVector<'_>) -> bool {
+        let values = match vector {
+            FrameVector::Dense(values) => values,
+            FrameVector::Other(vector) => return self.put_vector(slot, name.to_string(), vector),
+        };
+        let Some(column) = self.dense.get_mut(name) else {
+            return self.put_vector(slot, name.to_string(), Vector::Dense(values.to_vec()));
+        };
+        if !self.schema.as_ref().is_none_or(|schema| schema.accepts_dense(name, values.len())) {
+            return false;
+        }
+        self.generation += 1;
+        column.put_le(slot, values, self.generation);
+        true
     }
 
     /// Stores `vector` as `name` in `slot` unless the schema does not take it (returns false).

@@ -171,6 +171,27 @@ impl Elements {
         }
     }
 
+    /// As [`Self::write`], from the values' little-endian bytes (a checkpoint's frame).
+    pub fn write_le(&mut self, start: usize, values: crate::frames::LeF32s<'_>) {
+        let end = start + values.len();
+        match self {
+            Elements::F32(v) => values.copy_to(&mut v[start..end]),
+            Elements::F16(v) => {
+                v[start..end].iter_mut().enumerate().for_each(|(i, d)| *d = f16::from_f32(values.get(i)))
+            }
+            Elements::U8(v) => v[start..end].iter_mut().enumerate().for_each(|(i, d)| *d = values.get(i) as u8),
+        }
+    }
+
+    /// Makes room for `additional` more elements without moving them later.
+    pub fn reserve(&mut self, additional: usize) {
+        match self {
+            Elements::F32(v) => v.reserve(additional),
+            Elements::F16(v) => v.reserve(additional),
+            Elements::U8(v) => v.reserve(additional),
+        }
+    }
+
     /// Zeroes `len` elements from `start`.
     pub fn clear(&mut self, start: usize, len: usize) {
         match self {

@@ -4,6 +4,7 @@
 //! an HNSW index through the same machinery as plain vectors.
 
 use super::frozen::SlotBits;
+use crate::frames::LeF32s;
 use crate::graph::FrozenGraph;
 use crate::index::VectorIndex;
 use crate::mapped::Placement;
@@ -98,6 +99,28 @@ impl DenseColumn {
             return;
         }
         self.data.write(slot as usize * self.dim, values);
+        self.placed(slot, generation);
+    }
+
+    /// As [`Self::put`], from a frame's little-endian bytes.
+    pub(super) fn put_le(&mut self, slot: u32, values: LeF32s<'_>, generation: u64) {
+        if values.len() != self.dim {
+            return;
+        }
+        self.data.write_le(slot as usize * self.dim, values);
+        self.placed(slot, generation);
+    }
+
+    /// Room for `additional` more slots.
+    pub(super) fn reserve(&mut self, additional: usize) {
+        self.data.reserve(additional.saturating_mul(self.dim));
+        self.present.reserve(additional);
+        self.generation.reserve(additional);
+        self.indexed.reserve(additional);
+    }
+
+    /// `slot` now holds a vector just written.
+    fn placed(&mut self, slot: u32, generation: u64) {
         self.present[slot as usize] = true;
         self.touch(slot, generation);
         if let Some(quantized) = self.quantized.as_mut()

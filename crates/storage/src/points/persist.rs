@@ -5,6 +5,7 @@
 
 use super::{PointTable, StoredPoint, frozen};
 use crate::error::Result;
+use crate::frames::PointFrame;
 use crate::graph_file::{SlotRecord, content_hash};
 use crate::index::VectorIndex;
 use crate::vectors::VectorRef;
@@ -29,7 +30,7 @@ pub struct Attached {
     pub unchanged_at: Option<u64>,
 }
 
-/// Where [`PointTable::upsert_at`] put a point.
+/// Where [`PointTable::upsert_frame_at`] put a point.
 #[must_use]
 pub enum Placed {
     /// In its slot, whole.
@@ -61,31 +62,51 @@ impl PointTable {
         Some(GraphPlan { index, slots, changes: column.index_changes })
     }
 
-    /// While loading: puts `point` in `slot` (growing the table with empty slots) when the slot
-    /// is empty and the point not placed yet (not marked changed: it is the checkpoint's); gives
-    /// it back otherwise. Call `seal_slots` once
-    /// every point that has a slot to go to is placed. (Slots come from checksummed records of
-    /// slots this table had.)
-    pub fn upsert_at(&mut self, point: StoredPoint, slot: u32) -> Placed {
-        if self.order.contains_key(&point.id) {
-            return Placed::Elsewhere(point);
+    /// Room for `additional` more slots in every column: a load that knows how many points
+    /// come grows each array once.
+    pub fn reserve_slots(&mut self, additional: usize) {
+        self.ids.reserve(additional);
+        self.versions.reserve(additional);
+        self.stamps.reserve(additional);
+        for column in self.dense.values_mut() {
+            column.reserve(additional);
+        }
+        for column in self.sparse.values_mut() {
+            column.reserve(additional);
+        }
+    }
+
+    /// While loading: puts the point of `frame` in `slot` (growing the table with empty slots)
+    /// when the slot is empty and the point not placed yet (not marked changed: it is the
+    /// checkpoint's; its payload comes with `set_loaded_payload`); gives it back otherwise. Call
+    /// `seal_slots` once every point that has a slot to go to is placed. (Slots come from
+    /// checksummed records of slots this table had, or are the next slot.)
+    pub fn upsert_frame_at(&mut self, frame: PointFrame<'_>, slot: u32) -> Placed {
+        if self.order.contains_key(&frame.id) {
+            return Placed::Elsewhere(frame.into_point());
         }
         while self.ids.len() <= slot as usize {
             self.push_slot(None);
         }
         if self.ids[slot as usize].is_some() {
-            return Placed::Elsewhere(point);
+            return Placed::Elsewhere(frame.into_point());
         }
-        self.ids[slot as usize] = Some(point.id);
-        self.order.insert(point.id, slot);
-        match self.fill_empty(slot, point) {
+        self.ids[slot as usize] = Some(frame.id);
+        self.order.insert(frame.id, slot);
+        self.stamp(slot);
+        self.versions[slot as usize] = frame.version;
+        let mut kept = true;
+        for (name, vector) in frame.vectors {
+            kept &= self.put_frame_vector(slot, name, vector);
+        }
+        match kept {
             true => Placed::Whole,
             false => Placed::Trimmed,
         }
     }
 
     /// Gives the point `id`, just loaded with an empty payload, its payload from the
-    /// checkpoint's MessagePack `bytes` (`CheckpointStore::load_parallel_split`): with
+    /// checkpoint's MessagePack `bytes` (`CheckpointStore::load_parallel_frames`): with
     /// `on_disk_payload` they go into the log as they are, decoded only for the payload indexes'
     /// keys (design record 037).
     pub fn set_loaded_payload(&mut self, id: &quiver_types::PointId, bytes: &[u8]) -> Result<()> {
@@ -102,7 +123,7 @@ impl PointTable {
         Ok(())
     }
 
-    /// Makes the empty slots left by `upsert_at` free for new points (lowest first).
+    /// Makes the empty slots left by `upsert_frame_at` free for new points (lowest first).
     pub fn seal_slots(&mut self) {
         self.free = (0..self.ids.len() as u32).rev().filter(|s| self.ids[*s as usize].is_none()).collect();
     }

@@ -45,12 +45,15 @@ impl VectorSchema {
         }
     }
 
+    /// Whether a dense vector of `dim` values named `name` has a column.
+    pub fn accepts_dense(&self, name: &str, dim: usize) -> bool {
+        self.dense.get(name).is_some_and(|spec| !spec.multivector && spec.dim == dim)
+    }
+
     /// Whether `vector` fits the column `name`.
     pub fn accepts(&self, name: &str, vector: &Vector) -> bool {
         match vector {
-            Vector::Dense(values) => {
-                self.dense.get(name).is_some_and(|spec| !spec.multivector && spec.dim == values.len())
-            }
+            Vector::Dense(values) => self.accepts_dense(name, values.len()),
             Vector::Multi(rows) => self
                 .dense
                 .get(name)
@@ -297,5 +300,37 @@ mod tests {
         mapped.set_schema(schema);
         assert_eq!(mapped.placement("m"), Some(Placement::Mapped(dir.path().to_path_buf())));
         assert_eq!(stored(&mapped), stored(&memory));
+    }
+
+    #[test]
+    fn points_loaded_from_frames_equal_points_upserted() {
+        use crate::frames::{decode_point_frame, encode_point};
+        use crate::points::Placed;
+        let dir = tempfile::tempdir().unwrap();
+        for mapped_dir in [Some(dir.path()), None] {
+            let (mut upserted, mut loaded) = (typed_table(mapped_dir), typed_table(mapped_dir));
+            let mut points: Vec<StoredPoint> = (0..3_000).map(|id| typed_point(id, 1)).collect();
+            // A vector of a name or shape the schema lacks is left out of both tables alike.
+            points[5].vectors.insert("gone".into(), Vector::Dense(vec![1.0]));
+            points[6].vectors.insert("a".into(), Vector::Dense(vec![1.0, 2.0]));
+            let kept: Vec<bool> = points.iter().map(|p| upserted.upsert(p.clone())).collect();
+            loaded.reserve_slots(points.len());
+            // Loaded out of order, each into the slot `upsert` gave it.
+            for (slot, point) in points.iter().enumerate().rev() {
+                let mut bytes = Vec::new();
+                encode_point(&mut bytes, point).unwrap();
+                let placed = loaded.upsert_frame_at(decode_point_frame(&bytes).unwrap(), slot as u32);
+                assert!(matches!(placed, Placed::Whole | Placed::Trimmed), "point {slot} placed");
+                assert_eq!(matches!(placed, Placed::Whole), kept[slot], "point {slot} trimmed alike");
+            }
+            loaded.seal_slots();
+            let stored = |t: &PointTable| t.iter_from(None).map(|p| (p.slot(), p.to_stored())).collect::<Vec<_>>();
+            assert_eq!(stored(&loaded), stored(&upserted), "same points, vectors and slots");
+            assert_eq!(loaded.dense_elements("a"), upserted.dense_elements("a"));
+            // A point placed already, or a slot taken, is given back for a later upsert.
+            let mut bytes = Vec::new();
+            encode_point(&mut bytes, &points[1]).unwrap();
+            assert!(matches!(loaded.upsert_frame_at(decode_point_frame(&bytes).unwrap(), 9_999), Placed::Elsewhere(_)));
+        }
     }
 }

@@ -466,6 +466,8 @@ impl VectorIndex for HnswIndex {
     fn export_graph(&self, keys: &[u32]) -> Option<Vec<GraphNode>> {
         let index = self.inner.read();
         let _pass = self.gate.enter(Access::Read);
+        // Each neighbour list is copied in one call (`drain_into`), not one call per key.
+        let mut drained: Vec<u64> = Vec::new();
         let nodes = keys
             .iter()
             .filter(|key| index.contains(u64::from(**key)))
@@ -473,7 +475,10 @@ impl VectorIndex for HnswIndex {
                 let top = index.level_of_key(u64::from(*key));
                 let levels = (0..=top)
                     .map(|level| {
-                        index.neighbors(u64::from(*key), level).filter_map(|n| u32::try_from(n).ok()).collect()
+                        let mut neighbours = index.neighbors(u64::from(*key), level);
+                        drained.resize(neighbours.total(), 0);
+                        let n = neighbours.drain_into(&mut drained);
+                        drained[..n].iter().filter_map(|n| u32::try_from(*n).ok()).collect()
                     })
                     .collect();
                 GraphNode { slot: *key, levels }

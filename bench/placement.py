@@ -87,13 +87,23 @@ def p99(values: list[float]) -> float:
     return values[min(len(values) - 1, int(len(values) * 0.99))] if values else float("nan")
 
 
-def gone_for_good(binary: str, vectors: np.ndarray, grace: int) -> None:
+def indexed_everywhere(urls: list[str]) -> bool:
+    """Every peer's own replicas are indexed: each answers the collection `green`."""
+    return all(requests.get(f"{u}/collections/{NAME}", timeout=5).json()["result"]["status"] == "green"
+               for u in urls)
+
+
+def gone_for_good(binary: str, vectors: np.ndarray, grace: int, indexed: bool) -> None:
     shards = 8
     with make_cluster(binary, 4, {"QDRANT__CLUSTER__REPLICA_GRACE_PERIOD_SEC": str(grace)}) as c:
         url = c.peer(0).url
         create(url, shards, 2)
         fill(url, vectors)
         wait_until(lambda: at_factor(url, 2, shards, set()), timeout=600, desc="loaded")
+        if indexed:
+            # A cluster in its steady state: no HNSW build shares the cores with the copies.
+            wait_until(lambda: indexed_everywhere([p.url for p in c.peers]), timeout=600, interval=0.2,
+                       desc="every replica indexed")
         victim = c.peers[3]
         held = sum(1 for reps in replica_states(url, NAME).values() if victim.peer_id in reps)
         t0 = time.monotonic()
@@ -106,7 +116,8 @@ def gone_for_good(binary: str, vectors: np.ndarray, grace: int) -> None:
         settled = time.monotonic() - t0
         copied = len(vectors) * DIM * 4 * held / shards
         rate = copied / max(took - grace, 1e-6) / 1e6
-        print(f"gone for good: {len(vectors)} points, {held}/{shards} shards re-replicated "
+        when = "after every replica was indexed" if indexed else "right after the load"
+        print(f"gone for good ({when}): {len(vectors)} points, {held}/{shards} shards re-replicated "
               f"({copied / 1e6:.0f} MB of vectors): back at rf=2 {took:.1f} s after the kill "
               f"(grace {grace} s; copy {took - grace:.1f} s = {rate:.0f} MB/s); "
               f"settled (rebalanced, exactly rf=2) {settled:.1f} s after the kill")
@@ -170,10 +181,13 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--grace", type=int, default=5)
     parser.add_argument("--only", choices=["gone", "drain", "rolling"])
+    parser.add_argument("--gone-when", choices=["loaded", "indexed", "both"], default="both",
+                        help="kill the peer right after the load, once every replica is indexed, or both runs")
     args = parser.parse_args()
     vectors = load_vectors(args.points)
     if args.only in (None, "gone"):
-        gone_for_good(args.bin, vectors, args.grace)
+        for indexed in {"loaded": [False], "indexed": [True], "both": [False, True]}[args.gone_when]:
+            gone_for_good(args.bin, vectors, args.grace, indexed)
     if args.only in (None, "drain"):
         drain(args.bin, vectors)
     if args.only in (None, "rolling"):

@@ -1,6 +1,7 @@
 use super::*;
 use crate::vectors::quantize;
 use quiver_types::config::Datatype;
+use quiver_types::point::{NamedVectors, Payload};
 
 fn payload() -> Payload {
     serde_json::from_value(serde_json::json!({"a": {"b": [1, "x", null, 2.5, -3]}, "big": u64::MAX, "t": true}))

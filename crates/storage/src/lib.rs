@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod distance;
 pub mod error;
 pub mod filter;
+pub mod frame_ref;
 pub mod frames;
 pub mod graph;
 pub mod graph_file;

@@ -2,7 +2,7 @@
 //! column-wise per vector name (dense vectors in one contiguous typed array per name, the
 //! vectors of multivectors as rows of one) so exact scans stream through memory.
 
-use crate::frames::FrameVector;
+use crate::frame_ref::FrameVector;
 use crate::index::VectorIndex;
 use crate::mapped::Placement;
 use crate::payload_index::PayloadIndex;

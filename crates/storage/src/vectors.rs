@@ -172,7 +172,7 @@ impl Elements {
     }
 
     /// As [`Self::write`], from the values' little-endian bytes (a checkpoint's frame).
-    pub fn write_le(&mut self, start: usize, values: crate::frames::LeF32s<'_>) {
+    pub fn write_le(&mut self, start: usize, values: crate::frame_ref::LeF32s<'_>) {
         let end = start + values.len();
         match self {
             Elements::F32(v) => values.copy_to(&mut v[start..end]),

@@ -4,7 +4,7 @@
 //! an HNSW index through the same machinery as plain vectors.
 
 use super::frozen::SlotBits;
-use crate::frames::LeF32s;
+use crate::frame_ref::LeF32s;
 use crate::graph::FrozenGraph;
 use crate::index::VectorIndex;
 use crate::mapped::Placement;

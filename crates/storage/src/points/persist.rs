@@ -5,10 +5,11 @@
 
 use super::{PointTable, StoredPoint, frozen};
 use crate::error::Result;
-use crate::frames::PointFrame;
+use crate::frame_ref::{FrameVector, PointFrame};
 use crate::graph_file::{SlotRecord, content_hash};
 use crate::index::VectorIndex;
 use crate::vectors::VectorRef;
+use quiver_types::point::{NamedVectors, Payload, Vector};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -184,4 +185,22 @@ fn check_records(slots: &[SlotRecord], check: impl Fn(&SlotRecord) -> bool + Syn
             .collect();
         parts.into_iter().flat_map(|part| part.join().expect("a slot check panicked")).collect()
     })
+}
+
+impl PointFrame<'_> {
+    /// The point, owning its vectors, with an empty payload.
+    pub fn into_point(self) -> StoredPoint {
+        let vectors = self
+            .vectors
+            .into_iter()
+            .map(|(name, vector)| {
+                let vector = match vector {
+                    FrameVector::Dense(values) => Vector::Dense(values.to_vec()),
+                    FrameVector::Other(vector) => vector,
+                };
+                (name.to_string(), vector)
+            })
+            .collect::<NamedVectors>();
+        StoredPoint { id: self.id, version: self.version, vectors, payload: Payload::new() }
+    }
 }

@@ -192,7 +192,7 @@ impl CheckpointStore {
 
     /// Calls `f` with every checkpointed point, as [`Self::load`] does, the file read meanwhile
     /// by `threads` (at least one) other threads over ranges of keys (design record 026): they
-    /// hand over the stored bytes in batches, decoded and given to `f` on the calling thread.
+    /// hand over redb's value guards in batches, decoded and given to `f` on the calling thread.
     /// The points of one range come in key order, the ranges in any order.
     pub fn load_parallel(&self, threads: usize, mut f: impl FnMut(StoredPoint)) -> Result<()> {
         self.load_parallel_frames(threads, |frame| {

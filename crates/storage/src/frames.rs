@@ -221,8 +221,10 @@ pub fn decode_points(frame: &[u8]) -> Result<Vec<StoredPoint>> {
     FrameReader::new(frame)?.map(|item| item.map(|(point, _)| point)).collect()
 }
 
-/// As [`decode_point_split`], borrowing `bytes`: dense vectors stay little-endian bytes until
-/// a column copies them (a checkpoint read at open, design record 026).
+/// As [`decode_point`], borrowing `bytes`: the payload stays MessagePack bytes (unchecked: a
+/// table with `on_disk_payload` keeps them as they are, design record 037) and dense vectors
+/// little-endian bytes until a column copies them (a checkpoint read at open, design record
+/// 026).
 pub fn decode_point_frame(bytes: &[u8]) -> Result<PointFrame<'_>> {
     let mut cursor = Cursor { bytes };
     let frame = cursor.point_frame()?;
@@ -238,18 +240,6 @@ pub fn decode_point(bytes: &[u8]) -> Result<StoredPoint> {
     let point = cursor.point()?;
     match cursor.bytes.is_empty() {
         true => Ok(point),
-        false => Err(corrupt(format!("{} bytes after the point", cursor.bytes.len()))),
-    }
-}
-
-/// As [`decode_point`], the payload left encoded: the point (its payload empty) and the
-/// payload's MessagePack bytes, unchecked (a table with `on_disk_payload` keeps them as they
-/// are, design record 037).
-pub fn decode_point_split(bytes: &[u8]) -> Result<(StoredPoint, &[u8])> {
-    let mut cursor = Cursor { bytes };
-    let (point, payload) = cursor.point_split()?;
-    match cursor.bytes.is_empty() {
-        true => Ok((point, payload)),
         false => Err(corrupt(format!("{} bytes after the point", cursor.bytes.len()))),
     }
 }
@@ -298,17 +288,10 @@ impl<'a> Cursor<'a> {
     }
 
     fn point(&mut self) -> Result<StoredPoint> {
-        let (mut point, payload) = self.point_split()?;
-        point.payload =
-            rmp_serde::from_slice(payload).map_err(|e| corrupt(format!("payload of point {}: {e}", point.id)))?;
-        Ok(point)
-    }
-
-    /// A point with an empty payload, and its payload's bytes.
-    fn point_split(&mut self) -> Result<(StoredPoint, &'a [u8])> {
         let frame = self.point_frame()?;
-        let payload = frame.payload;
-        Ok((frame.into_point(), payload))
+        let payload =
+            rmp_serde::from_slice(frame.payload).map_err(|e| corrupt(format!("payload of point {}: {e}", frame.id)))?;
+        Ok(StoredPoint { payload, ..frame.into_point() })
     }
 
     /// A point borrowing this cursor's bytes: its dense vectors left as little-endian bytes.

@@ -26,6 +26,15 @@ pub struct FrozenGraph {
     upper: Vec<HashMap<u32, Box<[u32]>>>,
 }
 
+/// A frozen copy's arrays, borrowed (see [`FrozenGraph`]'s fields).
+pub(crate) struct FrozenParts<'a> {
+    pub(crate) entry: u32,
+    pub(crate) base: &'a [u32],
+    pub(crate) base_len: &'a [u16],
+    pub(crate) base_stride: usize,
+    pub(crate) upper: &'a [HashMap<u32, Box<[u32]>>],
+}
+
 /// One node of a graph being copied: its slot and its neighbours per level (0 first).
 #[derive(Debug, PartialEq)]
 pub struct GraphNode {
@@ -93,6 +102,42 @@ impl FrozenGraph {
             }
         }
         graph
+    }
+
+    /// The copy's arrays, for `frozen_file::save`.
+    pub(crate) fn parts(&self) -> FrozenParts<'_> {
+        FrozenParts {
+            entry: self.entry,
+            base: &self.base,
+            base_len: &self.base_len,
+            base_stride: self.base_stride,
+            upper: &self.upper,
+        }
+    }
+
+    /// A copy from its arrays (`frozen_file::load`); `None` unless every neighbour and the entry
+    /// are slots of it (a search indexes its visited marks by them).
+    pub(crate) fn from_parts(
+        entry: u32,
+        base: Store<u32>,
+        base_len: Vec<u16>,
+        base_stride: usize,
+        upper: Vec<HashMap<u32, Box<[u32]>>>,
+    ) -> Option<FrozenGraph> {
+        let slots = base_len.len();
+        let inside = |n: &u32| (*n as usize) < slots;
+        let base_ok = base_len.iter().enumerate().all(|(s, len)| {
+            base.get(s * base_stride..s * base_stride + *len as usize).is_some_and(|ns| ns.iter().all(inside))
+        });
+        let upper_ok = upper.iter().flat_map(|l| l.iter()).all(|(slot, ns)| inside(slot) && ns.iter().all(inside));
+        let entry_ok = inside(&entry) || (slots == 0 && entry == 0);
+        (base_ok && upper_ok && entry_ok && base.len() == slots * base_stride).then_some(FrozenGraph {
+            entry,
+            base,
+            base_len,
+            base_stride,
+            upper,
+        })
     }
 
     /// Number of slots the copy covers.

@@ -127,6 +127,11 @@ pub fn content_hash_v1(vector: VectorRef<'_>) -> u64 {
 }
 
 /// The files of vector `name`'s index in `dir` (the name hex-encoded: any string is a name).
+/// Where vector `name`'s frozen search copy is saved in `dir` (`frozen_file`).
+pub fn frozen_path(dir: &Path, name: &str) -> PathBuf {
+    paths(dir, name).0.with_extension("frozen")
+}
+
 fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
     (dir.join(format!("vector-{hex}.usearch")), dir.join(format!("vector-{hex}.meta")))
@@ -219,6 +224,7 @@ pub fn remove(dir: &Path, name: &str) {
     let (index_path, meta_path) = paths(dir, name);
     let _ = std::fs::remove_file(meta_path);
     let _ = std::fs::remove_file(index_path);
+    let _ = std::fs::remove_file(frozen_path(dir, name));
 }
 
 impl SavedGraph {

@@ -116,6 +116,10 @@ pub trait VectorIndex: Send + Sync {
     fn mark_saved(&self, file: SavedFile, stamp: u64) {
         let _ = (file, stamp);
     }
+    /// The saved file that holds the index as it is now (no change since `mark_saved`).
+    fn current_file(&self) -> Option<SavedFile> {
+        None
+    }
     /// Releases the graph held in anonymous memory for a read-only view of the saved file that
     /// holds it unchanged (design record 041); the next change loads it back from that view.
     /// Returns whether the index is viewed now (false: no current file, or nothing to release).
@@ -504,6 +508,11 @@ impl VectorIndex for HnswIndex {
 
     fn mark_saved(&self, file: SavedFile, stamp: u64) {
         *self.saved.lock() = Some((file, stamp));
+    }
+
+    fn current_file(&self) -> Option<SavedFile> {
+        let saved = self.saved.lock();
+        saved.as_ref().filter(|(_, stamp)| *stamp == self.changes.load(Ordering::SeqCst)).map(|(file, _)| file.clone())
     }
 
     fn release_graph(&self) -> Result<bool> {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod filter;
 pub mod frame_ref;
 pub mod frames;
+pub mod frozen_file;
 pub mod graph;
 pub mod graph_file;
 pub mod index;

@@ -98,10 +98,18 @@ impl PointTable {
     /// (nothing pending), and there is no copy yet or slots changed since the last one.
     pub fn freeze_plan(&self, name: &str) -> Option<FreezePlan> {
         let column = self.column(name)?;
-        let index = column.index.clone()?;
         if !column.pending.is_empty() || (column.frozen.is_some() && column.changed.is_empty()) {
             return None;
         }
+        self.loaded_plan(name)
+    }
+
+    /// The plan of a copy of `name`'s graph as its index holds it now, the slots still pending
+    /// for it left out (stale in the copy): for the copy saved with the file the index was just
+    /// loaded from (design record 026).
+    pub fn loaded_plan(&self, name: &str) -> Option<FreezePlan> {
+        let column = self.column(name)?;
+        let index = column.index.clone()?;
         let indexed = |s: &usize| column.indexed[*s];
         let keys = (0..column.indexed.len()).filter(indexed).map(|s| s as u32).collect();
         let generation =
@@ -135,6 +143,13 @@ impl PointTable {
     /// again only for the next change (design record 041).
     pub fn frozen_current(&self, name: &str) -> bool {
         self.column(name).is_some_and(|c| c.frozen.is_some() && c.changed.is_empty() && c.pending.is_empty())
+    }
+
+    /// The frozen copy of `name`'s graph and the index it was taken from, when the copy is
+    /// current (`frozen_current`): it is then the graph the index holds.
+    pub fn current_frozen(&self, name: &str) -> Option<(Arc<FrozenGraph>, Arc<dyn VectorIndex>)> {
+        let column = self.column(name).filter(|_| self.frozen_current(name))?;
+        Some((column.frozen.clone()?, column.index.clone()?))
     }
 
     /// Bytes held by the frozen copy of `name`'s graph.

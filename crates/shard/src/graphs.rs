@@ -3,11 +3,14 @@
 //! marked pending; saved by the indexer thread after a checkpoint once an index has caught up.
 //! A missing, damaged or out-of-date file only costs a rebuild: it is never trusted.
 
-use crate::index_config::{IndexConfig, hnsw_params};
+use crate::index_config::{IndexConfig, frozen_placement, hnsw_params};
 use quiver_storage::StorageError;
 use quiver_storage::frames::PointFrame;
+use quiver_storage::frozen_file;
+use quiver_storage::graph::FrozenGraph;
 use quiver_storage::graph_file::{self, GraphKey, SavedGraph};
-use quiver_storage::index::{HnswIndex, VectorIndex};
+use quiver_storage::index::{HnswIndex, SavedFile, VectorIndex};
+use quiver_storage::mapped::Placement;
 use quiver_storage::points::{Placed, PointTable};
 use quiver_storage::vectors::VectorSpec;
 use quiver_types::PointId;
@@ -24,7 +27,12 @@ pub(crate) fn graph_dir(shard_dir: &Path) -> PathBuf {
 pub(crate) struct SavedGraphs {
     dir: PathBuf,
     graphs: BTreeMap<String, SavedGraph>,
+    /// Where each column's frozen copy keeps its level-0 neighbours.
+    placements: BTreeMap<String, Placement>,
 }
+
+/// A saved index read at open, with the frozen copy saved beside it if there is a usable one.
+pub(crate) type LoadedIndex = quiver_storage::Result<(Arc<dyn VectorIndex>, Option<FrozenGraph>)>;
 
 impl SavedGraphs {
     /// Reads the records of every plain dense vector's saved index; damaged ones, or ones made
@@ -43,7 +51,8 @@ impl SavedGraphs {
                 }
             }
         }
-        SavedGraphs { dir, graphs }
+        let placements = graphs.keys().map(|name| (name.clone(), frozen_placement(config, name, shard_dir))).collect();
+        SavedGraphs { dir, graphs, placements }
     }
 
     /// Where each point was when the largest saved index was taken.
@@ -101,44 +110,67 @@ impl SavedGraphs {
         Ok(trimmed)
     }
 
-    /// Reads each saved index whose usearch file passes its checksum (independent of the
-    /// table: it runs while the checkpoint loads). Returns each vector's index, or why not.
+    /// Reads each saved index whose usearch file passes its checksum, and the frozen copy saved
+    /// with it (independent of the table: it runs while the checkpoint loads). Returns each
+    /// vector's index, or why not.
     pub(crate) fn load_indexes(
         &self,
         dense: &BTreeMap<String, VectorSpec>,
         config: &IndexConfig,
-    ) -> BTreeMap<String, quiver_storage::Result<Arc<dyn VectorIndex>>> {
-        let load = |name: &String, saved: &SavedGraph| -> quiver_storage::Result<Arc<dyn VectorIndex>> {
+    ) -> BTreeMap<String, LoadedIndex> {
+        let load = |name: &String, saved: &SavedGraph| -> LoadedIndex {
             let spec = dense.get(name).ok_or_else(|| StorageError::Index(format!("no dense vector {name:?}")))?;
             let path = saved.index_file()?;
             let capacity = saved.slots.len() + saved.slots.len() / 8;
             let index = HnswIndex::load(spec.distance, hnsw_params(config, name, spec), path, capacity)?;
             // The file holds the index as loaded: the indexer may view it instead (design record 041).
             index.mark_saved(saved.file(), index.change_stamp());
-            Ok(Arc::new(index))
+            Ok((Arc::new(index), self.load_frozen(name, saved)))
         };
         self.graphs.iter().map(|(name, saved)| (name.clone(), load(name, saved))).collect()
     }
 
+    /// The frozen copy saved with `saved`'s usearch file, if it is whole and was taken from it
+    /// (design record 026, "The frozen copy saved"); a damaged one is removed.
+    fn load_frozen(&self, name: &str, saved: &SavedGraph) -> Option<FrozenGraph> {
+        let path = graph_file::frozen_path(&self.dir, name);
+        let placement = self.placements.get(name).cloned().unwrap_or(Placement::Memory);
+        match frozen_file::load(&path, &saved.file(), &placement) {
+            Ok(graph) => graph,
+            Err(e) => {
+                tracing::warn!(vector = %name, error = %e, "saved frozen graph not usable; copying the graph again");
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
     /// Attaches each index `loaded` by `load_indexes` to its column, with every slot it cannot
-    /// vouch for pending; the unusable ones are removed (the indexer builds them). Returns the
-    /// slots taken as indexed, and the columns whose index is exactly its saved file's graph in
-    /// the current record format, with their count of index changes (the indexer's record of
-    /// saves starts from it, so an unchanged graph is not written again).
-    pub(crate) fn attach(
-        self,
-        table: &mut PointTable,
-        loaded: BTreeMap<String, quiver_storage::Result<Arc<dyn VectorIndex>>>,
-    ) -> (usize, BTreeMap<String, u64>) {
-        let (mut restored, mut unchanged) = (0, BTreeMap::new());
+    /// vouch for pending, and its saved frozen copy if it has one; the unusable ones are removed
+    /// (the indexer builds them).
+    pub(crate) fn attach(self, table: &mut PointTable, loaded: BTreeMap<String, LoadedIndex>) -> Restored {
+        let mut restored = Restored::default();
         for (name, index) in loaded {
             let Some(saved) = self.graphs.get(&name) else { continue };
-            match index.and_then(|index| table.attach_saved_index(&name, index, &saved.slots, saved.hash)) {
+            let mut frozen = None;
+            let attached = index.and_then(|(index, graph)| {
+                frozen = graph;
+                table.attach_saved_index(&name, index, &saved.slots, saved.hash)
+            });
+            match attached {
                 Ok(attached) => {
                     tracing::debug!(vector = %name, valid = attached.valid, saved = saved.slots.len(), "saved HNSW index loaded");
-                    restored += attached.valid;
+                    restored.slots += attached.valid;
                     if let Some(changes) = attached.unchanged_at.filter(|_| saved.current_format) {
-                        unchanged.insert(name, changes);
+                        restored.unchanged.insert(name.clone(), changes);
+                    }
+                    // Searches run on the saved copy at once; the slots the index could not vouch
+                    // for are stale in it (scored exactly until the indexer's next copy).
+                    if let Some(graph) = frozen
+                        && let Some(plan) = table.loaded_plan(&name)
+                    {
+                        table.install_frozen(&name, &plan, graph);
+                        restored.frozen += 1;
                     }
                 }
                 Err(e) => {
@@ -147,8 +179,21 @@ impl SavedGraphs {
                 }
             }
         }
-        (restored, unchanged)
+        restored
     }
+}
+
+/// What the saved indexes gave a shard at open.
+#[derive(Default)]
+pub(crate) struct Restored {
+    /// Slots taken as indexed.
+    pub(crate) slots: usize,
+    /// The columns whose index is exactly its saved file's graph in the current record format,
+    /// with their count of index changes (the indexer's record of saves starts from it, so an
+    /// unchanged graph is not written again).
+    pub(crate) unchanged: BTreeMap<String, u64>,
+    /// Columns searched through their saved frozen copy from the start.
+    pub(crate) frozen: usize,
 }
 
 /// Saves the dense vector `name`'s index when it has caught up and changed since the last
@@ -189,4 +234,36 @@ pub(crate) fn save_column(
         Err(e) => tracing::warn!(vector = %name, error = %e, "saving the HNSW index failed; it is rebuilt on restart"),
     }
     true
+}
+
+/// Saves the frozen copy of `name`'s graph beside the graph file when the copy is current and
+/// the file holds the index as it is (so the copy is that file's graph), unless the copy saved
+/// already matches the file (`written`, or the file on disk after a restart). Runs on the
+/// indexer thread, the only one that changes the index.
+pub(crate) fn save_frozen(
+    shard_dir: &Path,
+    table: &parking_lot::RwLock<PointTable>,
+    name: &str,
+    written: &mut BTreeMap<String, SavedFile>,
+) {
+    let Some((graph, index)) = table.read().current_frozen(name) else { return };
+    let Some(file) = index.current_file() else { return };
+    if written.get(name) == Some(&file) {
+        return;
+    }
+    let path = graph_file::frozen_path(&graph_dir(shard_dir), name);
+    if frozen_file::taken_from(&path).is_some_and(|of| of == (file.bytes, file.crc)) {
+        written.insert(name.to_string(), file);
+        return;
+    }
+    let started = std::time::Instant::now();
+    match frozen_file::save(&path, &graph, &file) {
+        Ok(()) => {
+            tracing::debug!(vector = %name, ms = started.elapsed().as_millis() as u64, "frozen graph saved");
+            written.insert(name.to_string(), file);
+        }
+        Err(e) => {
+            tracing::warn!(vector = %name, error = %e, "saving the frozen graph failed; it is copied again on restart")
+        }
+    }
 }

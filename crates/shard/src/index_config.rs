@@ -4,6 +4,7 @@
 //! whether payloads are encoded in one (`on_disk_payload`).
 
 use quiver_storage::index::{HnswParams, IndexScalar};
+use quiver_storage::mapped::Placement;
 use quiver_storage::points::DenseStats;
 use quiver_storage::quantized::QuantizationKind;
 use quiver_storage::vectors::VectorSpec;
@@ -63,6 +64,15 @@ impl IndexConfig {
 /// empty; design record 025).
 pub(crate) fn mapped_dir(dir: &std::path::Path) -> std::path::PathBuf {
     dir.join("mapped")
+}
+
+/// Where the frozen copy of `name`'s graph keeps its level-0 neighbours: a mapped scratch file
+/// with `hnsw_config.on_disk` (design record 025), else memory.
+pub(crate) fn frozen_placement(config: &IndexConfig, name: &str, shard_dir: &std::path::Path) -> Placement {
+    match config.hnsw_for(name).on_disk {
+        Some(true) => Placement::Mapped(mapped_dir(shard_dir)),
+        Some(false) | None => Placement::Memory,
+    }
 }
 
 /// The HNSW settings of the dense vector `name`.

@@ -13,7 +13,6 @@ use crate::index_config::{IndexConfig, due};
 use parking_lot::{Condvar, Mutex, RwLock};
 use quiver_storage::graph::FrozenGraph;
 use quiver_storage::index::{HnswIndex, HnswParams, VectorIndex, add_batch};
-use quiver_storage::mapped::Placement;
 use quiver_storage::points::PointTable;
 use quiver_storage::vectors::VectorSpec;
 use std::collections::BTreeMap;
@@ -116,6 +115,7 @@ impl Indexer {
             frozen_at: Mutex::default(),
             shard_dir,
             saved: Mutex::new(saved),
+            frozen_saved: Mutex::new(BTreeMap::new()),
             tenant_builds: Mutex::default(),
         };
         let handle = std::thread::Builder::new()
@@ -171,6 +171,8 @@ struct Worker {
     shard_dir: PathBuf,
     /// Each saved column's index change count when it was saved.
     saved: Mutex<BTreeMap<String, u64>>,
+    /// The graph file each column's saved frozen copy was taken from.
+    frozen_saved: Mutex<BTreeMap<String, quiver_storage::index::SavedFile>>,
     tenant_builds: Mutex<crate::tenants::TenantBuilds>,
 }
 
@@ -223,6 +225,11 @@ impl Worker {
             quantize_column(table, name, spec);
         }
         self.save_due_graphs(table);
+        let mut frozen_saved = self.frozen_saved.lock();
+        for name in settings.dense.keys() {
+            crate::graphs::save_frozen(&self.shard_dir, table, name, &mut frozen_saved);
+        }
+        drop(frozen_saved);
         settings.dense.keys().for_each(|name| release_graph(table, name));
         let stopped = || self.stopped();
         self.tenant_builds.lock().run(table, &settings.dense, &settings.config, &stopped);
@@ -357,10 +364,7 @@ impl Worker {
         }
         let Some(plan) = table.read().freeze_plan(name) else { return };
         let Some(nodes) = plan.index.export_graph(&plan.keys) else { return };
-        let placement = match config.hnsw_for(name).on_disk {
-            Some(true) => Placement::Mapped(crate::index_config::mapped_dir(&self.shard_dir)),
-            Some(false) | None => Placement::Memory,
-        };
+        let placement = crate::index_config::frozen_placement(config, name, &self.shard_dir);
         let graph = FrozenGraph::placed(nodes, plan.generation.len(), &placement);
         table.write().install_frozen(name, &plan, graph);
         self.frozen_at.lock().insert(name.to_string(), Instant::now());

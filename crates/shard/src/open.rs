@@ -25,6 +25,8 @@ pub(crate) struct Loaded {
     pub(crate) restored_index_slots: usize,
     /// Columns whose index is its saved file's graph, with their count of index changes.
     pub(crate) saved_graphs: BTreeMap<String, u64>,
+    /// Columns searched through their saved frozen copy from the start.
+    pub(crate) restored_frozen_graphs: usize,
 }
 
 /// Milliseconds spent in each phase of an open, in order.
@@ -86,11 +88,18 @@ pub(crate) fn load_table(
         phases.lap("index files (rest)");
         Ok::<_, crate::ShardError>((trimmed, checkpoint_seq, replayed, loaded))
     })?;
-    let (restored_index_slots, saved_graphs) = graphs.attach(&mut table, loaded);
+    let restored = graphs.attach(&mut table, loaded);
     phases.lap("slot checks");
     tracing::debug!(
         dir = %dir.display(), points = table.len(), checkpoint_seq, replayed, trimmed = trimmed.len(),
-        restored_index_slots, phases = %phases.summary(), "shard opened"
+        restored_index_slots = restored.slots, frozen = restored.frozen, phases = %phases.summary(), "shard opened"
     );
-    Ok(Loaded { table, trimmed, checkpoint_seq, restored_index_slots, saved_graphs })
+    Ok(Loaded {
+        table,
+        trimmed,
+        checkpoint_seq,
+        restored_index_slots: restored.slots,
+        saved_graphs: restored.unchanged,
+        restored_frozen_graphs: restored.frozen,
+    })
 }

@@ -99,6 +99,8 @@ pub struct LocalShard {
     pub(crate) payload_fields: Mutex<BTreeMap<String, FieldSchema>>,
     /// Vectors found in their saved HNSW index at open (not indexed again).
     restored_index_slots: usize,
+    /// Columns searched through their saved frozen graph copy from the open on.
+    restored_frozen_graphs: usize,
 }
 
 impl LocalShard {
@@ -149,6 +151,7 @@ impl LocalShard {
             wal_retention_bytes: AtomicU64::new(0),
             payload_fields: Mutex::new(BTreeMap::new()),
             restored_index_slots: loaded.restored_index_slots,
+            restored_frozen_graphs: loaded.restored_frozen_graphs,
         };
         if redo.is_some() {
             shard.restore_staged()?;
@@ -184,6 +187,12 @@ impl LocalShard {
     /// Vectors whose saved HNSW index was loaded at open (the indexer did not add them again).
     pub fn restored_index_slots(&self) -> usize {
         self.restored_index_slots
+    }
+
+    /// Vector columns searched through the frozen graph copy saved with their HNSW index from
+    /// the open on (design record 026), not after the indexer copied the loaded graph.
+    pub fn restored_frozen_graphs(&self) -> usize {
+        self.restored_frozen_graphs
     }
 
     /// The times the indexer held the table's read lock while adding to indexes that read the

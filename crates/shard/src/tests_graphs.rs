@@ -19,7 +19,7 @@ const POINTS: u64 = 3000;
 /// Damages the saved graph (its usearch file, its record).
 type Damage = fn(&Path, &Path);
 
-fn files(dir: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn files(dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join("graphs/vector-.usearch"), dir.join("graphs/vector-.meta"))
 }
 
@@ -36,7 +36,7 @@ pub(crate) fn checkpoint_and_wait_saved(shard: &LocalShard) {
 }
 
 /// A shard of `POINTS` points with deleted and reused slots, indexed, its graph saved.
-fn saved_shard(dir: &Path, rng: &mut StdRng, centers: &[Vec<f32>]) -> LocalShard {
+pub(crate) fn saved_shard(dir: &Path, rng: &mut StdRng, centers: &[Vec<f32>]) -> LocalShard {
     let shard = shard(dir, Distance::Cosine, 1, 1);
     load(&shard, POINTS, rng, centers);
     let gone = PointSelector::Ids((0..POINTS).step_by(7).map(PointId::Num).collect());
@@ -140,7 +140,7 @@ fn damaged_or_mismatched_graph_files_are_rebuilt() {
     assert_eq!(other.restored_index_slots(), 0);
 }
 
-fn flip_byte(path: &Path) {
+pub(crate) fn flip_byte(path: &Path) {
     let mut bytes = std::fs::read(path).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x5A;

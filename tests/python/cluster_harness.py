@@ -153,7 +153,7 @@ class Peer:
                 "QDRANT__SERVICE__GRPC_PORT": str(self.grpc_port),
                 "QDRANT__CLUSTER__P2P__PORT": str(self.p2p_port),
                 "QDRANT__SERVICE__HOST": "127.0.0.1",
-                "QDRANT__LOG_LEVEL": "INFO",
+                "QDRANT__LOG_LEVEL": os.environ.get("QUIVER_TEST_LOG_LEVEL", "INFO"),
                 "QUIVER_ENABLE_FAULTS": "1",
             }
         )

@@ -141,7 +141,7 @@ class QuiverServer:
             {
                 "QDRANT__SERVICE__HTTP_PORT": str(self.http_port),
                 "QDRANT__SERVICE__GRPC_PORT": str(self.grpc_port),
-                "QDRANT__LOG_LEVEL": "INFO",
+                "QDRANT__LOG_LEVEL": os.environ.get("QUIVER_TEST_LOG_LEVEL", "INFO"),
             }
         )
         env.update(self.extra_env)

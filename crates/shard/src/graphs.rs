@@ -3,11 +3,10 @@
 //! marked pending; saved by the indexer thread after a checkpoint once an index has caught up.
 //! A missing, damaged or out-of-date file only costs a rebuild: it is never trusted.
 
-use crate::index_config::{IndexConfig, frozen_placement, hnsw_params};
+use crate::index_config::{IndexConfig, hnsw_params};
 use quiver_storage::StorageError;
 use quiver_storage::frames::PointFrame;
 use quiver_storage::frozen_file;
-use quiver_storage::graph::FrozenGraph;
 use quiver_storage::graph_file::{self, GraphKey, SavedGraph};
 use quiver_storage::index::{HnswIndex, SavedFile, VectorIndex};
 use quiver_storage::mapped::Placement;
@@ -27,12 +26,10 @@ pub(crate) fn graph_dir(shard_dir: &Path) -> PathBuf {
 pub(crate) struct SavedGraphs {
     dir: PathBuf,
     graphs: BTreeMap<String, SavedGraph>,
-    /// Where each column's frozen copy keeps its level-0 neighbours.
-    placements: BTreeMap<String, Placement>,
 }
 
-/// A saved index read at open, with the frozen copy saved beside it if there is a usable one.
-pub(crate) type LoadedIndex = quiver_storage::Result<(Arc<dyn VectorIndex>, Option<FrozenGraph>)>;
+/// A saved index read at open, or why not.
+pub(crate) type LoadedIndex = quiver_storage::Result<Arc<dyn VectorIndex>>;
 
 impl SavedGraphs {
     /// Reads the records of every plain dense vector's saved index; damaged ones, or ones made
@@ -51,8 +48,7 @@ impl SavedGraphs {
                 }
             }
         }
-        let placements = graphs.keys().map(|name| (name.clone(), frozen_placement(config, name, shard_dir))).collect();
-        SavedGraphs { dir, graphs, placements }
+        SavedGraphs { dir, graphs }
     }
 
     /// Where each point was when the largest saved index was taken.
@@ -110,9 +106,8 @@ impl SavedGraphs {
         Ok(trimmed)
     }
 
-    /// Reads each saved index whose usearch file passes its checksum, and the frozen copy saved
-    /// with it (independent of the table: it runs while the checkpoint loads). Returns each
-    /// vector's index, or why not.
+    /// Reads each saved index whose usearch file passes its checksum (independent of the
+    /// table: it runs while the checkpoint loads). Returns each vector's index, or why not.
     pub(crate) fn load_indexes(
         &self,
         dense: &BTreeMap<String, VectorSpec>,
@@ -125,52 +120,29 @@ impl SavedGraphs {
             let index = HnswIndex::load(spec.distance, hnsw_params(config, name, spec), path, capacity)?;
             // The file holds the index as loaded: the indexer may view it instead (design record 041).
             index.mark_saved(saved.file(), index.change_stamp());
-            Ok((Arc::new(index), self.load_frozen(name, saved)))
+            Ok(Arc::new(index))
         };
         self.graphs.iter().map(|(name, saved)| (name.clone(), load(name, saved))).collect()
     }
 
-    /// The frozen copy saved with `saved`'s usearch file, if it is whole and was taken from it
-    /// (design record 026, "The frozen copy saved"); a damaged one is removed.
-    fn load_frozen(&self, name: &str, saved: &SavedGraph) -> Option<FrozenGraph> {
-        let path = graph_file::frozen_path(&self.dir, name);
-        let placement = self.placements.get(name).cloned().unwrap_or(Placement::Memory);
-        match frozen_file::load(&path, &saved.file(), &placement) {
-            Ok(graph) => graph,
-            Err(e) => {
-                tracing::warn!(vector = %name, error = %e, "saved frozen graph not usable; copying the graph again");
-                let _ = std::fs::remove_file(&path);
-                None
-            }
-        }
-    }
-
     /// Attaches each index `loaded` by `load_indexes` to its column, with every slot it cannot
-    /// vouch for pending, and its saved frozen copy if it has one; the unusable ones are removed
-    /// (the indexer builds them).
+    /// vouch for pending; the unusable ones are removed (the indexer builds them).
     pub(crate) fn attach(self, table: &mut PointTable, loaded: BTreeMap<String, LoadedIndex>) -> Restored {
         let mut restored = Restored::default();
         for (name, index) in loaded {
             let Some(saved) = self.graphs.get(&name) else { continue };
-            let mut frozen = None;
-            let attached = index.and_then(|(index, graph)| {
-                frozen = graph;
-                table.attach_saved_index(&name, index, &saved.slots, saved.hash)
-            });
-            match attached {
+            match index.and_then(|index| table.attach_saved_index(&name, index, &saved.slots, saved.hash)) {
                 Ok(attached) => {
                     tracing::debug!(vector = %name, valid = attached.valid, saved = saved.slots.len(), "saved HNSW index loaded");
                     restored.slots += attached.valid;
                     if let Some(changes) = attached.unchanged_at.filter(|_| saved.current_format) {
                         restored.unchanged.insert(name.clone(), changes);
                     }
-                    // Searches run on the saved copy at once; the slots the index could not vouch
-                    // for are stale in it (scored exactly until the indexer's next copy).
-                    if let Some(graph) = frozen
-                        && let Some(plan) = table.loaded_plan(&name)
+                    // A frozen copy saved with this file is the indexer's to read (`load_frozen`).
+                    if frozen_file::taken_from(&graph_file::frozen_path(&self.dir, &name))
+                        == Some((saved.file().bytes, saved.file().crc))
                     {
-                        table.install_frozen(&name, &plan, graph);
-                        restored.frozen += 1;
+                        restored.frozen.insert(name.clone(), saved.file());
                     }
                 }
                 Err(e) => {
@@ -192,8 +164,42 @@ pub(crate) struct Restored {
     /// with their count of index changes (the indexer's record of saves starts from it, so an
     /// unchanged graph is not written again).
     pub(crate) unchanged: BTreeMap<String, u64>,
-    /// Columns searched through their saved frozen copy from the start.
-    pub(crate) frozen: usize,
+    /// The columns with a frozen copy saved beside their graph file, with that file.
+    pub(crate) frozen: BTreeMap<String, SavedFile>,
+}
+
+/// Installs the frozen copy saved with `file` as the column `name`'s search copy if the
+/// column's index is still that file's graph (design record 026, "The frozen copy saved"): the
+/// slots still pending for the index are stale in it (scored exactly until the indexer's next
+/// copy). A damaged copy is removed. Runs on the indexer thread (the only one that changes the
+/// index) before its first change; returns whether the copy was installed.
+pub(crate) fn load_frozen(
+    shard_dir: &Path,
+    table: &parking_lot::RwLock<PointTable>,
+    name: &str,
+    file: &SavedFile,
+    placement: &Placement,
+) -> bool {
+    let index = table.read().dense_index(name).map(|view| view.index.clone());
+    if index.and_then(|index| index.current_file()).as_ref() != Some(file) {
+        return false;
+    }
+    let path = graph_file::frozen_path(&graph_dir(shard_dir), name);
+    let started = std::time::Instant::now();
+    let graph = match frozen_file::load(&path, file, placement) {
+        Ok(Some(graph)) => graph,
+        Ok(None) => return false,
+        Err(e) => {
+            tracing::warn!(vector = %name, error = %e, "saved frozen graph not usable; copying the graph again");
+            let _ = std::fs::remove_file(&path);
+            return false;
+        }
+    };
+    let mut table = table.write();
+    let Some(plan) = table.loaded_plan(name) else { return false };
+    table.install_frozen(name, &plan, graph);
+    tracing::debug!(vector = %name, ms = started.elapsed().as_millis() as u64, "saved frozen graph loaded");
+    true
 }
 
 /// Saves the dense vector `name`'s index when it has caught up and changed since the last

@@ -12,7 +12,7 @@
 use crate::index_config::{IndexConfig, due};
 use parking_lot::{Condvar, Mutex, RwLock};
 use quiver_storage::graph::FrozenGraph;
-use quiver_storage::index::{HnswIndex, HnswParams, VectorIndex, add_batch};
+use quiver_storage::index::{HnswIndex, HnswParams, SavedFile, VectorIndex, add_batch};
 use quiver_storage::points::PointTable;
 use quiver_storage::vectors::VectorSpec;
 use std::collections::BTreeMap;
@@ -78,6 +78,8 @@ pub(crate) struct Shared {
     /// The dense columns to index and how (changed when vector names are created or dropped).
     settings: Mutex<Settings>,
     holds: Mutex<LockHolds>,
+    /// Columns whose saved frozen copy was installed (`graphs::load_frozen`).
+    frozen_loaded: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -94,13 +96,15 @@ pub(crate) struct Indexer {
 
 impl Indexer {
     /// Starts the indexer thread of a shard; `saved` holds the columns whose index is already
-    /// their saved file's graph, with their count of index changes (`graphs::attach`).
+    /// their saved file's graph, with their count of index changes, and `saved_frozen` those
+    /// with a frozen copy saved beside their graph file, read first (`graphs::attach`).
     pub(crate) fn start(
         table: Weak<RwLock<PointTable>>,
         dense: BTreeMap<String, VectorSpec>,
         config: IndexConfig,
         shard_dir: PathBuf,
         saved: BTreeMap<String, u64>,
+        saved_frozen: BTreeMap<String, SavedFile>,
     ) -> Indexer {
         let settings = Mutex::new(Settings { dense, config });
         let shared = Arc::new(Shared {
@@ -108,6 +112,7 @@ impl Indexer {
             cv: Condvar::new(),
             settings,
             holds: Mutex::default(),
+            frozen_loaded: Default::default(),
         });
         let worker = Worker {
             table,
@@ -116,6 +121,7 @@ impl Indexer {
             shard_dir,
             saved: Mutex::new(saved),
             frozen_saved: Mutex::new(BTreeMap::new()),
+            saved_frozen: Mutex::new(saved_frozen),
             tenant_builds: Mutex::default(),
         };
         let handle = std::thread::Builder::new()
@@ -138,6 +144,11 @@ impl Indexer {
         let mut signal = self.shared.signal.lock();
         signal.dirty = true;
         self.shared.cv.notify_one();
+    }
+
+    /// Columns whose saved frozen copy was read and installed.
+    pub(crate) fn frozen_loaded(&self) -> usize {
+        self.shared.frozen_loaded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The times the indexer held the table's read lock while adding to indexes.
@@ -172,7 +183,9 @@ struct Worker {
     /// Each saved column's index change count when it was saved.
     saved: Mutex<BTreeMap<String, u64>>,
     /// The graph file each column's saved frozen copy was taken from.
-    frozen_saved: Mutex<BTreeMap<String, quiver_storage::index::SavedFile>>,
+    frozen_saved: Mutex<BTreeMap<String, SavedFile>>,
+    /// The saved frozen copies still to read, with the graph file each was taken from.
+    saved_frozen: Mutex<BTreeMap<String, SavedFile>>,
     tenant_builds: Mutex<crate::tenants::TenantBuilds>,
 }
 
@@ -218,6 +231,7 @@ impl Worker {
             if self.stopped() {
                 return;
             }
+            self.load_saved_frozen(table, name, &settings.config);
             if let Err(e) = self.index_column(table, name, spec, &settings.config) {
                 tracing::warn!(vector = %name, error = %e, "indexing failed; searches of this vector stay exact");
             }
@@ -233,6 +247,19 @@ impl Worker {
         settings.dense.keys().for_each(|name| release_graph(table, name));
         let stopped = || self.stopped();
         self.tenant_builds.lock().run(table, &settings.dense, &settings.config, &stopped);
+    }
+
+    /// Reads the frozen copy saved with `name`'s graph file, once, before the index changes:
+    /// searches run on it while the indexer catches up (design record 026).
+    fn load_saved_frozen(&self, table: &RwLock<PointTable>, name: &str, config: &IndexConfig) {
+        let Some(file) = self.saved_frozen.lock().remove(name) else { return };
+        let placement = crate::index_config::frozen_placement(config, name, &self.shard_dir);
+        if crate::graphs::load_frozen(&self.shard_dir, table, name, &file, &placement) {
+            self.shared.frozen_loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.frozen_saved.lock().insert(name.to_string(), file);
+            // Kept for `REFREEZE` as a copy just taken would be.
+            self.frozen_at.lock().insert(name.to_string(), Instant::now());
+        }
     }
 
     /// Saves the indexes that changed when a checkpoint asked for it; the request stays while

@@ -25,8 +25,8 @@ pub(crate) struct Loaded {
     pub(crate) restored_index_slots: usize,
     /// Columns whose index is its saved file's graph, with their count of index changes.
     pub(crate) saved_graphs: BTreeMap<String, u64>,
-    /// Columns searched through their saved frozen copy from the start.
-    pub(crate) restored_frozen_graphs: usize,
+    /// Columns with a frozen copy saved beside their graph file, with that file.
+    pub(crate) saved_frozen: BTreeMap<String, quiver_storage::index::SavedFile>,
 }
 
 /// Milliseconds spent in each phase of an open, in order.
@@ -92,7 +92,7 @@ pub(crate) fn load_table(
     phases.lap("slot checks");
     tracing::debug!(
         dir = %dir.display(), points = table.len(), checkpoint_seq, replayed, trimmed = trimmed.len(),
-        restored_index_slots = restored.slots, frozen = restored.frozen, phases = %phases.summary(), "shard opened"
+        restored_index_slots = restored.slots, saved_frozen = restored.frozen.len(), phases = %phases.summary(), "shard opened"
     );
     Ok(Loaded {
         table,
@@ -100,6 +100,6 @@ pub(crate) fn load_table(
         checkpoint_seq,
         restored_index_slots: restored.slots,
         saved_graphs: restored.unchanged,
-        restored_frozen_graphs: restored.frozen,
+        saved_frozen: restored.frozen,
     })
 }

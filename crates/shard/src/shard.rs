@@ -99,8 +99,6 @@ pub struct LocalShard {
     pub(crate) payload_fields: Mutex<BTreeMap<String, FieldSchema>>,
     /// Vectors found in their saved HNSW index at open (not indexed again).
     restored_index_slots: usize,
-    /// Columns searched through their saved frozen graph copy from the open on.
-    restored_frozen_graphs: usize,
 }
 
 impl LocalShard {
@@ -137,6 +135,7 @@ impl LocalShard {
             config.index.clone(),
             dir.to_path_buf(),
             loaded.saved_graphs,
+            loaded.saved_frozen,
         );
         let shard = LocalShard {
             dir: dir.to_path_buf(),
@@ -151,7 +150,6 @@ impl LocalShard {
             wal_retention_bytes: AtomicU64::new(0),
             payload_fields: Mutex::new(BTreeMap::new()),
             restored_index_slots: loaded.restored_index_slots,
-            restored_frozen_graphs: loaded.restored_frozen_graphs,
         };
         if redo.is_some() {
             shard.restore_staged()?;
@@ -189,10 +187,10 @@ impl LocalShard {
         self.restored_index_slots
     }
 
-    /// Vector columns searched through the frozen graph copy saved with their HNSW index from
-    /// the open on (design record 026), not after the indexer copied the loaded graph.
+    /// Vector columns whose search copy of the graph was read from the file saved with their
+    /// HNSW index since the open (design record 026), not copied from the loaded graph again.
     pub fn restored_frozen_graphs(&self) -> usize {
-        self.restored_frozen_graphs
+        self.indexer.frozen_loaded()
     }
 
     /// The times the indexer held the table's read lock while adding to indexes that read the

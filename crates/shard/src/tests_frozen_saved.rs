@@ -1,6 +1,7 @@
 //! The frozen graph copy saved beside the HNSW index (design record 026): a reopened shard
-//! searches through it from the open on, with the points changed since the save scored exactly,
-//! and a damaged copy, or one of another graph file, is not used.
+//! searches through it once its indexer has read it (first thing after the open), with the
+//! points changed since the save scored exactly, and a damaged copy, or one of another graph
+//! file, is not used.
 
 use crate::search::SearchPlan;
 use crate::shard::LocalShard;
@@ -34,6 +35,17 @@ fn reopen(dir: &Path) -> LocalShard {
     crate::tests_search::shard(dir, Distance::Cosine, 1, 1)
 }
 
+/// Reopens the shard and waits until its indexer has read the saved frozen copy.
+fn reopen_with_saved_copy(dir: &Path) -> LocalShard {
+    let shard = reopen(dir);
+    let deadline = Instant::now() + BACKGROUND_WORK;
+    while shard.restored_frozen_graphs() == 0 {
+        assert!(Instant::now() < deadline, "the saved frozen copy was not read");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    shard
+}
+
 #[test]
 fn a_reopened_shard_searches_its_saved_frozen_copy_from_the_open_on() {
     let dir = tempfile::tempdir().unwrap();
@@ -47,8 +59,8 @@ fn a_reopened_shard_searches_its_saved_frozen_copy_from_the_open_on() {
     let before: Vec<_> = queries.iter().map(|q| search(&shard, q)).collect();
     drop(shard);
     let saved_at = std::fs::metadata(frozen_file(dir.path())).unwrap().modified().unwrap();
-    let reopened = reopen(dir.path());
-    assert_eq!(reopened.restored_frozen_graphs(), 1, "the saved copy is searched from the open on");
+    let reopened = reopen_with_saved_copy(dir.path());
+    assert_eq!(reopened.restored_frozen_graphs(), 1);
     for (q, (found, plan)) in queries.iter().zip(&before) {
         let (again, again_plan) = search(&reopened, q);
         assert_eq!((*plan, again_plan), (SearchPlan::FrozenGraph, SearchPlan::FrozenGraph));
@@ -76,8 +88,9 @@ fn points_changed_after_the_save_are_found_through_the_saved_copy() {
     let live = shard.points_count();
     shard.sync().unwrap();
     drop(shard);
-    let reopened = reopen(dir.path());
-    assert_eq!(reopened.restored_frozen_graphs(), 1);
+    // The searches run on the copy read from the file, or on the indexer's next one (taken
+    // once it has indexed the changed points): the results must be right on either.
+    let reopened = reopen_with_saved_copy(dir.path());
     for p in moved.iter().chain(&added) {
         let Some(quiver_types::point::Vector::Dense(v)) = p.vectors.get("") else { panic!("dense") };
         let (found, plan) = reopened.search_planned(&request(v, 1, false, None)).unwrap();
@@ -98,22 +111,27 @@ fn a_damaged_copy_or_a_copy_of_another_graph_file_is_not_used() {
     wait_frozen_saved(dir.path());
     drop(shard);
     flip_byte(&frozen_file(dir.path()));
+    let damaged = std::fs::read(frozen_file(dir.path())).unwrap();
     let reopened = reopen(dir.path());
-    assert_eq!((reopened.restored_frozen_graphs(), reopened.restored_index_slots()), (0, live));
+    assert_eq!(reopened.restored_index_slots(), live);
+    // The indexer tries the saved copy first in its round, then copies the graph itself.
     crate::tests_search::wait_frozen(&reopened, &vector(&mut rng, &centers));
-    // The indexer's own copy is saved in place of the damaged one, then used.
+    assert_eq!(reopened.restored_frozen_graphs(), 0, "a damaged copy is not used");
+    // The indexer's own copy is saved in place of the damaged one.
     wait_frozen_saved(dir.path());
     let good = std::fs::read(frozen_file(dir.path())).unwrap();
-    // A new point: the graph file is written again at the checkpoint.
+    assert_ne!(good, damaged);
+    // A new point: the graph file is written again at the checkpoint; the copy of the graph
+    // file before is put back.
     upsert(&reopened, vec![point(9500, vector(&mut rng, &centers), &mut rng)]);
     wait_indexed(&reopened, live + 1);
-    let stale_copy = good.clone();
     checkpoint_and_wait_saved(&reopened);
     drop(reopened);
-    std::fs::write(frozen_file(dir.path()), &stale_copy).unwrap();
+    std::fs::write(frozen_file(dir.path()), &good).unwrap();
     let again = reopen(dir.path());
-    assert_eq!(again.restored_frozen_graphs(), 0, "a copy of the graph file before is not used");
     assert_eq!(again.restored_index_slots(), live + 1);
+    crate::tests_search::wait_frozen(&again, &vector(&mut rng, &centers));
+    assert_eq!(again.restored_frozen_graphs(), 0, "a copy of the graph file before is not used");
     let (found, _) = again.search_planned(&request(&vector(&mut rng, &centers), 5, false, None)).unwrap();
     assert_eq!(found.len(), 5);
 }

@@ -196,7 +196,9 @@ pub(crate) fn load_frozen(
         }
     };
     let mut table = table.write();
-    let Some(plan) = table.loaded_plan(name) else { return false };
+    // Still that file's graph (the table is not one an install put in place meanwhile).
+    let still = table.dense_index(name).and_then(|view| view.index.current_file());
+    let Some(plan) = table.loaded_plan(name).filter(|_| still.as_ref() == Some(file)) else { return false };
     table.install_frozen(name, &plan, graph);
     tracing::debug!(vector = %name, ms = started.elapsed().as_millis() as u64, "saved frozen graph loaded");
     true

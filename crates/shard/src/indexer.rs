@@ -121,7 +121,7 @@ impl Indexer {
             shard_dir,
             saved: Mutex::new(saved),
             frozen_saved: Mutex::new(BTreeMap::new()),
-            saved_frozen: Mutex::new(saved_frozen),
+            frozen_to_read: Mutex::new(saved_frozen),
             tenant_builds: Mutex::default(),
         };
         let handle = std::thread::Builder::new()
@@ -185,7 +185,7 @@ struct Worker {
     /// The graph file each column's saved frozen copy was taken from.
     frozen_saved: Mutex<BTreeMap<String, SavedFile>>,
     /// The saved frozen copies still to read, with the graph file each was taken from.
-    saved_frozen: Mutex<BTreeMap<String, SavedFile>>,
+    frozen_to_read: Mutex<BTreeMap<String, SavedFile>>,
     tenant_builds: Mutex<crate::tenants::TenantBuilds>,
 }
 
@@ -252,7 +252,7 @@ impl Worker {
     /// Reads the frozen copy saved with `name`'s graph file, once, before the index changes:
     /// searches run on it while the indexer catches up (design record 026).
     fn load_saved_frozen(&self, table: &RwLock<PointTable>, name: &str, config: &IndexConfig) {
-        let Some(file) = self.saved_frozen.lock().remove(name) else { return };
+        let Some(file) = self.frozen_to_read.lock().remove(name) else { return };
         let placement = crate::index_config::frozen_placement(config, name, &self.shard_dir);
         if crate::graphs::load_frozen(&self.shard_dir, table, name, &file, &placement) {
             self.shared.frozen_loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -139,10 +139,11 @@ impl SavedGraphs {
                         restored.unchanged.insert(name.clone(), changes);
                     }
                     // A frozen copy saved with this file is the indexer's to read (`load_frozen`).
+                    let file = saved.file();
                     if frozen_file::taken_from(&graph_file::frozen_path(&self.dir, &name))
-                        == Some((saved.file().bytes, saved.file().crc))
+                        == Some((file.bytes, file.crc))
                     {
-                        restored.frozen.insert(name.clone(), saved.file());
+                        restored.frozen.insert(name.clone(), file);
                     }
                 }
                 Err(e) => {

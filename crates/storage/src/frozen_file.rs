@@ -14,6 +14,7 @@
 
 use crate::error::{Result, StorageError};
 use crate::graph::FrozenGraph;
+use crate::graph_file::{io, sync_dir};
 use crate::index_view::SavedFile;
 use crate::mapped::{Placement, Store};
 use std::collections::HashMap;
@@ -23,10 +24,6 @@ use std::path::Path;
 const MAGIC: &[u8; 8] = b"QVFROZ01";
 /// Elements converted per read or write call.
 const CHUNK: usize = 1 << 16;
-
-fn io<'p>(context: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> StorageError + 'p {
-    move |e| StorageError::io(context, path, e)
-}
 
 /// A writer that keeps the CRC of what it wrote.
 struct Summed<W: Write> {
@@ -83,10 +80,7 @@ pub fn save(path: &Path, graph: &FrozenGraph, file: &SavedFile) -> Result<()> {
     })();
     written.map_err(io("write frozen graph", &tmp))?;
     std::fs::rename(&tmp, path).map_err(io("rename frozen graph", path))?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync graph dir", dir))?;
-    }
-    Ok(())
+    path.parent().map_or(Ok(()), sync_dir)
 }
 
 /// The graph file (length, CRC) the copy saved at `path` says it was taken from, if it has a
@@ -167,10 +161,10 @@ pub fn load(path: &Path, file: &SavedFile, placement: &Placement) -> Result<Opti
     }
     let graph = read_body(&mut input, slots as usize, stride, entry, levels, bytes, placement)
         .map_err(|e| corrupt(&e.to_string()))?;
-    let crc = input.crc.clone().finalize();
-    let stored =
-        input.inner.read_exact(&mut magic[..4]).map(|()| u32::from_le_bytes([magic[0], magic[1], magic[2], magic[3]]));
-    if stored.ok() != Some(crc) || input.inner.read(&mut magic).map_err(io("read frozen graph", path))? != 0 {
+    let mut stored = [0u8; 4];
+    let whole = input.inner.read_exact(&mut stored).is_ok() && u32::from_le_bytes(stored) == input.crc.finalize();
+    // Nothing may follow the checksum.
+    if !whole || input.inner.read(&mut stored).map_err(io("read frozen graph", path))? != 0 {
         return Err(corrupt("checksum mismatch"));
     }
     Ok(Some(graph))

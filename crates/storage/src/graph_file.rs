@@ -126,19 +126,24 @@ pub fn content_hash_v1(vector: VectorRef<'_>) -> u64 {
     finish(h)
 }
 
-/// The files of vector `name`'s index in `dir` (the name hex-encoded: any string is a name).
 /// Where vector `name`'s frozen search copy is saved in `dir` (`frozen_file`).
 pub fn frozen_path(dir: &Path, name: &str) -> PathBuf {
     paths(dir, name).0.with_extension("frozen")
 }
 
+/// The files of vector `name`'s index in `dir` (the name hex-encoded: any string is a name).
 fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
     (dir.join(format!("vector-{hex}.usearch")), dir.join(format!("vector-{hex}.meta")))
 }
 
-fn io<'p>(context: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> StorageError + 'p {
+pub(crate) fn io<'p>(context: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> StorageError + 'p {
     move |e| StorageError::io(context, path, e)
+}
+
+/// Makes the entries of the graph directory `dir` (files renamed into it) durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync graph dir", dir))
 }
 
 /// Length and CRC-32 of the file at `path`, read in 1 MiB blocks.
@@ -181,7 +186,7 @@ pub fn save(dir: &Path, name: &str, index: &dyn VectorIndex, key: GraphKey, slot
     write_synced(&meta_tmp, &bytes)?;
     std::fs::rename(&index_tmp, &index_path).map_err(io("rename graph file", &index_path))?;
     std::fs::rename(&meta_tmp, &meta_path).map_err(io("rename graph record", &meta_path))?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync graph dir", dir))?;
+    sync_dir(dir)?;
     index.mark_saved(SavedFile { path: index_path, bytes: index_bytes, crc: index_crc }, stamp);
     Ok(())
 }

@@ -361,11 +361,12 @@ def test_transfer_progress_comment_on_every_peer(cluster_factory):
     try:
         cluster_op(observer, {"replicate_shard": {"shard_id": shard, "from_peer_id": source, "to_peer_id": target,
                                                   "method": "stream_records"}})
+        # The comment shows up as the runner is registered, one stage before its copy begins.
         transfers = wait_until(lambda: (t := observer.collection_cluster(COLL)["shard_transfers"])
-                               and "comment" in t[0] and t, timeout=2, interval=0.02,
-                               desc="the target's runner reports progress")
+                               and t[0].get("comment", "").startswith("proxifying") and t,
+                               timeout=5, interval=0.02, desc="the target's runner reports progress")
         assert len(transfers) == 1 and transfers[0]["method"] == "stream_records", transfers
-        assert transfers[0]["comment"].startswith("proxifying: 0 points"), transfers
+        assert transfers[0]["comment"].startswith("proxifying: 0 points, 0.0 MB"), transfers
     finally:
         os.kill(paused.proc.pid, signal.SIGCONT)
     # The paused source was marked Dead meanwhile (aborting the transfer) or the transfer went on;

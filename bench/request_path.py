@@ -17,7 +17,9 @@ One run on the shared 100k x 384 set (M=16, ef_construct=100, Cosine, hnsw_ef=64
 query; it includes the loopback round trip and the load generator's own work, so it is an upper
 bound of the server's share. The server's CPU time per request (user + system of the process,
 from /proc, over each measure) minus the engine's time is the other bound: the server's own
-work, which does not depend on how much of the shared machine the server got. Both servers are
+work, which does not depend on how much of the shared machine the server got (the load
+generator's warm-up pass, one request per query, is counted with the measured requests). A
+`GET /readyz` loop measures the floor: the server's CPU for a request that does no work. Both servers are
 loaded first, then every measure runs `--rounds` times, alternating the servers, and each keeps
 its best round. Prints a table; writes bench/out/request_path.json.
 """
@@ -25,6 +27,7 @@ its best round. Prints a table; writes bench/out/request_path.json.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import subprocess
@@ -124,18 +127,42 @@ def loadgen(srv: Server, binary: Path, protocol: str, url: str, query_file: Path
     cpu0 = cpu_seconds(srv)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     res = json.loads(out.strip().splitlines()[-1])
-    # Warm-up requests of the load generator count too: an upper bound of the CPU per request.
-    res["cpu_us"] = (cpu_seconds(srv) - cpu0) * 1e6 / requests_
+    # The server's CPU over the whole run covers the load generator's warm-up pass too.
+    res["cpu_us"] = (cpu_seconds(srv) - cpu0) * 1e6 / (requests_ + res["warmup_requests"])
     return res
 
 
-MEASURES = ("python_rest", "rest_1", "rest_8", "grpc_1", "grpc_8")
+def http_floor(srv: Server, requests_: int) -> dict:
+    """The server's CPU per request for `GET /readyz` over one kept-alive connection: what any
+    REST request costs this server on this machine (HTTP, the socket, waking a worker) with no
+    work of its own, the floor under "beyond the engine"."""
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port)
+
+    def ready() -> None:
+        conn.request("GET", "/readyz")
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200, response.status
+
+    for _ in range(200):
+        ready()
+    cpu0, t0 = cpu_seconds(srv), time.perf_counter()
+    for _ in range(requests_):
+        ready()
+    seconds = time.perf_counter() - t0
+    conn.close()
+    return {"qps": requests_ / seconds, "cpu_us": (cpu_seconds(srv) - cpu0) * 1e6 / requests_}
+
+
+MEASURES = ("python_rest", "rest_1", "rest_8", "grpc_1", "grpc_8", "rest_floor")
 
 
 def measure_once(srv: Server, measure: str, queries, gt, query_file: Path, tool: Path, dim: int,
                  requests_: int) -> dict:
     if measure == "python_rest":
         return python_client(srv, queries, gt)
+    if measure == "rest_floor":
+        return http_floor(srv, requests_)
     protocol, connections = measure.split("_")
     url = srv.url if protocol == "rest" else f"http://127.0.0.1:{srv.grpc_port}"
     return loadgen(srv, tool, protocol, url, query_file, dim, int(connections), requests_)
@@ -178,6 +205,8 @@ def overhead_row(label: str, res: dict, engine_us: float, edge_qps: float) -> li
         f"{r1['qps']:.0f} qps | <= 50 us |",
         f"| {label} | REST 1 conn: server CPU per request, beyond engine | {r1['cpu_us']:.0f} us, "
         f"{r1['cpu_us'] - engine_us:.0f} us | - | <= 50 us |",
+        f"| {label} | REST `GET /readyz` (the floor): server CPU per request | {res['rest_floor']['cpu_us']:.0f} us | "
+        f"{res['rest_floor']['qps']:.0f} qps (Python client) | - |",
         f"| {label} | REST 8 conn / 1 conn qps | {r8['qps']:.0f} / {r1['qps']:.0f} | {r8['qps'] / r1['qps']:.2f}x | >= 1.8x |",
         f"| {label} | gRPC 1 conn: mean latency, beyond engine | {g1['mean_us']:.0f} us, {g1['mean_us'] - engine_us:.0f} us | "
         f"{g1['qps']:.0f} qps | <= 50 us |",

@@ -143,7 +143,8 @@ async fn run(args: Args) -> Result<serde_json::Value, Failure> {
             Bytes::from(body.to_string())
         })
         .collect();
-    phase(&args, &queries, &bodies, queries.len()).await?;
+    let warmup = queries.len();
+    phase(&args, &queries, &bodies, warmup).await?;
     let (mut latencies, seconds) = phase(&args, &queries, &bodies, args.requests).await?;
     latencies.sort_unstable();
     let mean_us = latencies.iter().map(Duration::as_secs_f64).sum::<f64>() / latencies.len().max(1) as f64 * 1e6;
@@ -151,6 +152,7 @@ async fn run(args: Args) -> Result<serde_json::Value, Failure> {
         "protocol": args.protocol,
         "connections": args.connections.max(1),
         "requests": latencies.len(),
+        "warmup_requests": warmup,
         "seconds": seconds,
         "qps": latencies.len() as f64 / seconds,
         "mean_us": mean_us,

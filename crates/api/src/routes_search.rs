@@ -114,7 +114,7 @@ async fn run_groups(
     }
     let query = checked(&caller, query)?;
     // Boxed as a batch's reads are (`read_batch`): grouping runs a query per round.
-    let groups = Box::pin(wire::bounded(timeout, s.node.query_groups(name, query, by))).await?;
+    let groups = wire::bounded(timeout, s.node.query_groups(name, query, by)).await?;
     Ok(ok(started.0, Groups { groups }))
 }
 

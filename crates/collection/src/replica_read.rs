@@ -23,8 +23,12 @@ tokio::task_local! {
 }
 
 /// Runs `read` with `consistency` applied to every shard read it makes.
-pub async fn with_read_consistency<F: std::future::Future>(consistency: ReadConsistency, read: F) -> F::Output {
-    READ_CONSISTENCY.scope(consistency, read).await
+pub fn with_read_consistency<F: std::future::Future>(
+    consistency: ReadConsistency,
+    read: F,
+) -> impl std::future::Future<Output = F::Output> {
+    // Not an `async fn`, which would hold `read` twice (see `serve::with_inline_reads`).
+    READ_CONSISTENCY.scope(consistency, read)
 }
 
 impl ReplicaSet {

@@ -108,3 +108,25 @@ async fn unbounded_or_over_budget_reads_go_to_the_blocking_pool() {
     let (_, left) = read(&shard, INLINE_READ_BUDGET, search(None)).await;
     assert!(left < INLINE_READ_BUDGET);
 }
+
+/// A read's scoping wrappers hold the read once: an `async fn` wrapper held its argument beside
+/// the scoped future it moved it into, and four such layers made a search's future 84 KB.
+#[test]
+fn scoping_a_read_does_not_copy_it() {
+    let read = async {
+        let state = [7u8; 16 << 10];
+        tokio::task::yield_now().await;
+        state.iter().map(|b| u64::from(*b)).sum::<u64>()
+    };
+    let alone = std::mem::size_of_val(&read);
+    let scoped = crate::serve::limit_inline_reads(
+        Some(0),
+        crate::with_read_consistency(Default::default(), with_inline_reads(INLINE_READ_BUDGET, read)),
+    );
+    assert!(alone >= 16 << 10, "{alone}");
+    assert!(
+        std::mem::size_of_val(&scoped) < alone + 256,
+        "{} bytes around a {alone}-byte read",
+        std::mem::size_of_val(&scoped)
+    );
+}

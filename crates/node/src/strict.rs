@@ -38,8 +38,13 @@ pub struct RequestShape {
 }
 
 /// Runs `read` with its request's shape known to the strict mode checks.
-pub async fn with_request_shape<F: std::future::Future>(shape: RequestShape, read: F) -> F::Output {
-    SHAPE.scope(shape, read).await
+pub fn with_request_shape<F: std::future::Future>(
+    shape: RequestShape,
+    read: F,
+) -> impl std::future::Future<Output = F::Output> {
+    // Not an `async fn`: one would hold `read` beside the scoped future that owns it, doubling
+    // the size of every request's future at each such layer (moved and copied per request).
+    SHAPE.scope(shape, read)
 }
 
 fn request_shape() -> RequestShape {

@@ -248,7 +248,7 @@ impl<S: Send + Sync, T: DeserializeOwned + DocumentSites> FromRequest<S> for Inf
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = RawJsonBody::from_request(req, state).await?.0;
-        if bytes.windows(7).any(|w| w == b"\"model\"")
+        if memchr::memmem::find(&bytes, b"\"model\"").is_some()
             && let Ok(mut value) = serde_json::from_slice::<Value>(&bytes)
             && T::embed_documents(&mut value)? > 0
         {

@@ -549,11 +549,9 @@ mod tests {
         assert_eq!(answer.unwrap(), 7 * (16 << 10));
     }
 
-    fn read_again() -> impl std::future::Future<Output = Result<u64, quiver_node::NodeError>> {
-        async {
-            let state = [1u8; 16 << 10];
-            tokio::task::yield_now().await;
-            Ok(state.len() as u64)
-        }
+    async fn read_again() -> Result<u64, quiver_node::NodeError> {
+        let state = [1u8; 16 << 10];
+        tokio::task::yield_now().await;
+        Ok(state.len() as u64)
     }
 }

@@ -1,9 +1,12 @@
 """Replication benchmark (issue 4): 3 local peers, shard_number=6.
 
-1. Write throughput with replication_factor 1, 2, 3: 384-d vectors from base.npy, batches of 100,
+1. Write throughput with replication_factor 1, 2, 3: 384-d vectors from base.npy, batches of 100 (`--batch`),
    wait=true, with 1 and with 4 concurrent client threads (`--clients`); points/s, p50/p99 batch
    latency, and the rf=2/rf=1 and rf=3/rf=1 time ratios for each client count (measured in the
-   same run, so machine noise affects all alike).
+   same run, so machine noise affects all alike), with each load's WAL fsyncs and the servers'
+   CPU time per batch (summed over the peers). Each load starts once the servers have been idle
+   for longer than the checkpoint interval (5 s), so no load runs beside the checkpoints of the
+   one before it.
 2. Failure detection: rf=2 under a light write+read load, kill -9 one peer; time until its
    replicas show Dead on a survivor, and the load's errors (all, and from 3 s after the kill).
 
@@ -77,6 +80,46 @@ def upsert_all(urls: list[str], name: str, vectors: np.ndarray, batch: int, clie
             "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99))}
 
 
+def wal_fsyncs(urls: list[str]) -> tuple[float, float]:
+    """(count, seconds) of WAL fsyncs so far, summed over the peers (their `/metrics`)."""
+    count = seconds = 0.0
+    for u in urls:
+        for line in requests.get(f"{u}/metrics", timeout=10).text.splitlines():
+            if line.startswith("quiver_wal_fsync_duration_seconds_count"):
+                count += float(line.split()[-1])
+            elif line.startswith("quiver_wal_fsync_duration_seconds_sum"):
+                seconds += float(line.split()[-1])
+    return count, seconds
+
+
+def servers_cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds the server processes used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def wait_quiet(pids: list[int], window_s: float = 6.0, busy_s: float = 0.05, timeout_s: float = 120.0) -> float:
+    """Waits until the servers used less than `busy_s` of CPU in each half second of the last
+    `window_s` (longer than the 5 s checkpoint interval: the last load's checkpoints are done);
+    returns the seconds waited. Each load then starts on an idle cluster instead of beside the
+    deferred work of the load before it."""
+    started = time.perf_counter()
+    quiet_since, last = started, servers_cpu_s(pids)
+    while time.perf_counter() - quiet_since < window_s:
+        if time.perf_counter() - started > timeout_s:
+            raise TimeoutError(f"servers still busy after {timeout_s} s")
+        time.sleep(0.5)
+        now = servers_cpu_s(pids)
+        if now - last >= busy_s:
+            quiet_since = time.perf_counter()
+        last = now
+    return time.perf_counter() - started
+
+
 def replicas_of(url: str, name: str, peer_id: int) -> list[str]:
     info = requests.get(f"{url}/collections/{name}/cluster", timeout=5).json()["result"]
     states = [r["state"] for r in info["remote_shards"] if r["peer_id"] == peer_id]
@@ -137,18 +180,28 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=20000)
     parser.add_argument("--clients", type=lambda v: [int(x) for x in v.split(",")], default=[1, 4],
                         help="concurrent client threads, comma-separated runs (default 1,4)")
+    parser.add_argument("--batch", type=int, default=100, help="points per upsert request (default 100)")
     parser.add_argument("--out", default=str(REPO / "bench" / "out" / "replication.json"))
     args = parser.parse_args()
     os.environ["QUIVER_BIN"] = args.bin
     vectors = load_vectors(Path(args.data), args.points)
-    results: dict = {"points": args.points, "batch": 100, "shard_number": 6}
+    results: dict = {"points": args.points, "batch": args.batch, "shard_number": 6}
     with Cluster(3, env={"QDRANT__LOG_LEVEL": "WARN"}) as cluster:
         urls = [p.url for p in cluster.peers]
+        pids = [p.proc.pid for p in cluster.peers]
         for clients in args.clients:
             for rf in (1, 2, 3):
                 name = f"bench_rf{rf}_c{clients}"
                 create(cluster.peers[0], name, rf)
-                results[f"rf{rf}_c{clients}"] = upsert_all(urls, name, vectors, 100, clients)
+                waited_s = wait_quiet(pids)
+                fsyncs_before, cpu_before = wal_fsyncs(urls), servers_cpu_s(pids)
+                load = upsert_all(urls, name, vectors, args.batch, clients)
+                cpu_s = servers_cpu_s(pids) - cpu_before
+                fsyncs, fsync_s = (a - b for a, b in zip(wal_fsyncs(urls), fsyncs_before))
+                batches = -(-len(vectors) // args.batch)
+                load.update(wal_fsyncs_per_batch=fsyncs / batches, wal_fsync_ms_mean=1000 * fsync_s / max(fsyncs, 1),
+                            servers_cpu_ms_per_batch=1000 * cpu_s / batches, waited_quiet_s=waited_s)
+                results[f"rf{rf}_c{clients}"] = load
                 print(f"rf={rf} clients={clients}: {results[f'rf{rf}_c{clients}']}", flush=True)
             for rf in (2, 3):
                 results[f"rf{rf}_over_rf1_time_c{clients}"] = (

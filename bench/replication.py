@@ -29,7 +29,9 @@ import requests
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "python"))
+sys.path.insert(0, str(REPO / "bench"))
 from cluster_harness import Cluster  # noqa: E402
+from upsert_restart import cpu_s  # noqa: E402
 
 
 def load_vectors(data_dir: Path, n: int) -> np.ndarray:
@@ -94,12 +96,7 @@ def wal_fsyncs(urls: list[str]) -> tuple[float, float]:
 
 def servers_cpu_s(pids: list[int]) -> float:
     """User + system CPU seconds the server processes used so far."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+    return sum(cpu_s(f"/proc/{pid}/stat") for pid in pids)
 
 
 def wait_quiet(pids: list[int], window_s: float = 6.0, busy_s: float = 0.05, timeout_s: float = 120.0) -> float:
@@ -196,11 +193,11 @@ def main() -> None:
                 waited_s = wait_quiet(pids)
                 fsyncs_before, cpu_before = wal_fsyncs(urls), servers_cpu_s(pids)
                 load = upsert_all(urls, name, vectors, args.batch, clients)
-                cpu_s = servers_cpu_s(pids) - cpu_before
+                load_cpu_s = servers_cpu_s(pids) - cpu_before
                 fsyncs, fsync_s = (a - b for a, b in zip(wal_fsyncs(urls), fsyncs_before))
                 batches = -(-len(vectors) // args.batch)
                 load.update(wal_fsyncs_per_batch=fsyncs / batches, wal_fsync_ms_mean=1000 * fsync_s / max(fsyncs, 1),
-                            servers_cpu_ms_per_batch=1000 * cpu_s / batches, waited_quiet_s=waited_s)
+                            servers_cpu_ms_per_batch=1000 * load_cpu_s / batches, waited_quiet_s=waited_s)
                 results[f"rf{rf}_c{clients}"] = load
                 print(f"rf={rf} clients={clients}: {results[f'rf{rf}_c{clients}']}", flush=True)
             for rf in (2, 3):

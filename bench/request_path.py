@@ -41,7 +41,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search import COLLECTION, EF_CONSTRUCT, M, in_process, recall_at  # noqa: E402
-from upsert_restart import Server, api  # noqa: E402
+from upsert_restart import Server, api, cpu_s  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -98,8 +98,7 @@ def load(srv: Server, base: np.ndarray) -> None:
 
 def cpu_seconds(srv: Server) -> float:
     """User + system CPU time the server process (all its threads) has used so far."""
-    fields = Path(f"/proc/{srv.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu_s(f"/proc/{srv.proc.pid}/stat")
 
 
 def python_client(srv: Server, queries: np.ndarray, gt: np.ndarray) -> dict:

@@ -324,7 +324,7 @@ class Server:
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_s(stat_path: str) -> float:
+def cpu_s(stat_path: str) -> float:
     """utime + stime of a /proc stat file, in seconds (fields after the parenthesised name)."""
     with open(stat_path) as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
@@ -338,10 +338,10 @@ def read_cpu(pid: int) -> dict:
         try:
             with open(f"/proc/{pid}/task/{tid}/comm") as fh:
                 name = fh.read().strip()
-            threads[tid] = (name, _cpu_s(f"/proc/{pid}/task/{tid}/stat"))
+            threads[tid] = (name, cpu_s(f"/proc/{pid}/task/{tid}/stat"))
         except OSError:  # the thread ended meanwhile
             pass
-    return {"process_s": _cpu_s(f"/proc/{pid}/stat"), "threads": threads}
+    return {"process_s": cpu_s(f"/proc/{pid}/stat"), "threads": threads}
 
 
 def wal_fsync_s(srv: "Server") -> float:

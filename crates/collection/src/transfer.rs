@@ -242,6 +242,9 @@ impl ReplicaSet {
         let (token, seq, total) =
             self.call_source(source, shard_id, ShardRequest::SnapshotBegin).await?.into_snapshot()?;
         progress.set_stage("transferring");
+        let begun_ms = progress.started.elapsed().as_millis();
+        // Where the copy waited: for the source's pages, and for the previous page's install.
+        let (mut fetch, mut install_wait) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
         let shard = Arc::clone(&local);
         // The page being installed while the next one is fetched (design record 019).
         let mut installing = tokio::task::spawn_blocking(move || shard.begin_install().map_err(CollectionError::from));
@@ -249,13 +252,17 @@ impl ReplicaSet {
         while offset < total {
             check_current(current, shard_id)?;
             let request = ShardRequest::SnapshotFrames { token, offset, limit: PAGE_POINTS };
+            let asked = std::time::Instant::now();
             let (count, frame) = self.call_source(source, shard_id, request).await?.into_point_frames()?;
+            fetch += asked.elapsed();
             if count == 0 {
                 return Err(service("transfer", format!("shard {shard_id} copy ended early")));
             }
             offset += count;
             progress.add(count as u64, frame.len() as u64);
+            let waited = std::time::Instant::now();
             let mut install = joined(installing).await?;
+            install_wait += waited.elapsed();
             installing = tokio::task::spawn_blocking(move || -> Result<ShardInstall> {
                 match install.add_frame(&frame)? {
                     added if added == count => Ok(install),
@@ -263,7 +270,9 @@ impl ReplicaSet {
                 }
             });
         }
+        let waited = std::time::Instant::now();
         let install = joined(installing).await?;
+        install_wait += waited.elapsed();
         let _ = self.call_source(source, shard_id, ShardRequest::SnapshotEnd { token }).await;
         progress.set_stage("finalizing");
         check_current(current, shard_id)?;
@@ -272,6 +281,9 @@ impl ReplicaSet {
         tracing::info!(
             shard_id,
             total,
+            begun_ms,
+            fetch_ms = fetch.as_millis(),
+            install_wait_ms = install_wait.as_millis(),
             copied_ms,
             installed_ms = progress.started.elapsed().as_millis(),
             "stream_records copy"

@@ -22,7 +22,7 @@ const DIGEST_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// applied while it was computed.
 async fn consistent_digest(local: &Arc<LocalShard>) -> Option<(SeqNo, u64)> {
     let before = local.applied_seq();
-    let (digest, _, after) = execute_read(local, ShardRequest::Digest).await.ok()?.into_digest().ok()?;
+    let (digest, _, after) = execute_read(local, ShardRequest::ContentDigest).await.ok()?.into_digest().ok()?;
     (before == after).then_some((after, digest))
 }
 
@@ -59,7 +59,8 @@ impl ReplicaSet {
         }
         let Some((seq, mine)) = consistent_digest(&local).await else { return };
         for peer in others {
-            let request = ShardRequest::Versioned(Box::new(ShardRequest::Digest));
+            // A peer that predates the content digest refuses the request: it is not compared.
+            let request = ShardRequest::Versioned(Box::new(ShardRequest::ContentDigest));
             let call = ports.transport.call(peer, self.ctx.name(), self.shard_id, request, DIGEST_CALL_TIMEOUT);
             let Some((theirs_seq, theirs)) = call.await.ok().and_then(remote_digest) else { continue };
             if theirs_seq != seq || local.applied_seq() != seq {

@@ -26,6 +26,8 @@ mod shard_reads;
 #[cfg(test)]
 mod tests_confirm;
 #[cfg(test)]
+mod tests_digest_check;
+#[cfg(test)]
 mod tests_info;
 #[cfg(test)]
 mod tests_inline;

@@ -48,6 +48,8 @@ pub enum ShardRequest {
         with_vector: WithVector,
     },
     Versions(Vec<PointId>),
+    /// The replica's legacy digest (`LocalShard::legacy_digest`), answered to peers that
+    /// predate [`ShardRequest::ContentDigest`].
     Digest,
     /// WAL records `from ..= to` (a new primary adopting a longer suffix).
     WalRecords {
@@ -130,6 +132,10 @@ pub enum ShardRequest {
     /// The replica's figures for collection info (`info.rs`; appended). A peer that predates
     /// it refuses it as undecodable and is asked `Count(None)` instead.
     Info,
+    /// The replica's content digest (`LocalShard::digest`, design record 052; appended),
+    /// answered as [`ShardResponse::Digest`]. A peer that predates it refuses it as
+    /// undecodable and is not compared.
+    ContentDigest,
 }
 
 /// The text a peer's refusal of a request it cannot decode starts with.

@@ -75,6 +75,7 @@ impl<'r> CheapRead<'r> {
             | ShardRequest::WalRecordBytes { .. }
             | ShardRequest::LastSeq
             | ShardRequest::Digest
+            | ShardRequest::ContentDigest
             | ShardRequest::Update { .. }
             | ShardRequest::Apply { .. }
             | ShardRequest::ApplyRecord { .. }
@@ -184,6 +185,11 @@ pub(crate) async fn execute_read(shard: &Arc<LocalShard>, request: ShardRequest)
             ShardRequest::LastSeq => ShardResponse::LastSeq(shard.applied_seq()),
             ShardRequest::Info => ShardResponse::Info(crate::remote::ShardInfo::of(&shard)),
             ShardRequest::Digest => ShardResponse::Digest {
+                digest: shard.legacy_digest(),
+                points: shard.points_count(),
+                last_seq: shard.applied_seq(),
+            },
+            ShardRequest::ContentDigest => ShardResponse::Digest {
                 digest: shard.digest(),
                 points: shard.points_count(),
                 last_seq: shard.applied_seq(),
@@ -404,6 +410,7 @@ impl ReplicaSet {
                 Ok(ShardResponse::LastSeq(local.applied_seq()))
             }
             request @ (ShardRequest::Digest
+            | ShardRequest::ContentDigest
             | ShardRequest::WalRecords { .. }
             | ShardRequest::WalRecordBytes { .. }
             | ShardRequest::LastSeq) => {

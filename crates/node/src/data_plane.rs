@@ -237,7 +237,7 @@ impl Node {
     pub async fn shard_digest(&self, collection: &str, shard_id: ShardId) -> crate::error::Result<serde_json::Value> {
         let collection = self.resolve(collection)?;
         let (digest, points, last_seq) =
-            collection.handle_shard_request(shard_id, ShardRequest::Digest).await?.into_digest()?;
+            collection.handle_shard_request(shard_id, ShardRequest::ContentDigest).await?.into_digest()?;
         let (wal_first_seq, _) =
             collection.handle_shard_request(shard_id, ShardRequest::WalRange).await?.into_wal_range()?;
         Ok(serde_json::json!({

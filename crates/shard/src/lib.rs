@@ -27,6 +27,8 @@ mod tenants;
 #[cfg(test)]
 mod tests_binary_bits;
 #[cfg(test)]
+mod tests_digest;
+#[cfg(test)]
 mod tests_frozen_saved;
 #[cfg(test)]
 mod tests_graphs;

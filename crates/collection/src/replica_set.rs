@@ -78,7 +78,7 @@ pub struct ReplicaSet {
     pub(crate) known_seq: parking_lot::Mutex<BTreeMap<PeerId, quiver_types::SeqNo>>,
     /// As primary: when replicas' content digests were last compared, and how many checks in a
     /// row writes kept from comparing (`digest_check.rs`).
-    pub(crate) digest_checks: parking_lot::Mutex<crate::digest_check::DigestChecks>,
+    pub(crate) digest_checks: parking_lot::Mutex<DigestChecks>,
 }
 
 /// How long a primary keeps sending writes to a replica that stopped being readable in its
@@ -378,6 +378,15 @@ fn made_current_by_cluster(previous: ReplicaState) -> bool {
         | ReplicaState::ActiveRead
         | ReplicaState::ManualRecovery => false,
     }
+}
+
+/// The primary's record of its digest checks of one shard (`digest_check.rs`).
+#[derive(Debug, Default)]
+pub(crate) struct DigestChecks {
+    /// When the replicas' digests were last compared.
+    pub(crate) last: Option<tokio::time::Instant>,
+    /// Checks in a row that skipped a replica because writes moved the sequence numbers on.
+    pub(crate) skipped: u32,
 }
 
 #[cfg(test)]

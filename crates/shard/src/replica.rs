@@ -7,8 +7,10 @@ use crate::error::Result;
 use crate::history::{ApplyOutcome, History, Tenure};
 use crate::record::{LoggedRecord, decode_record, encode_record};
 use crate::shard::LocalShard;
+use quiver_storage::points::PointRef;
 use quiver_types::SeqNo;
 use quiver_types::ops::UpdateOperation;
+use siphasher::sip::SipHasher13;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering;
 
@@ -116,33 +118,33 @@ impl LocalShard {
     /// (`PointRef::hash_content`, design record 052). Replicas that applied the same records
     /// have the same digest; one element's change changes it.
     pub fn digest(&self) -> u64 {
-        let table = self.table.read();
-        table
-            .iter_slots()
-            .map(|p| {
-                let mut hasher = siphasher::sip::SipHasher13::new();
-                p.hash_content(&mut hasher);
-                hasher.finish()
-            })
-            .fold(0u64, |acc, h| acc.wrapping_add(h))
+        self.sum_of_point_hashes(|p, hasher| p.hash_content(hasher))
     }
 
     /// The digest before design record 052 (each vector's JSON text hashed, ≈ 10× the CPU of
     /// [`LocalShard::digest`]): still answered to peers that predate the content digest, so a
     /// rolling upgrade compares like with like.
     pub fn legacy_digest(&self) -> u64 {
+        self.sum_of_point_hashes(|p, hasher| {
+            p.id().hash(hasher);
+            p.version().hash(hasher);
+            serde_json::to_string(&p.payload()).unwrap_or_default().hash(hasher);
+            for (name, vector) in p.vectors() {
+                name.hash(hasher);
+                serde_json::to_string(&vector).unwrap_or_default().hash(hasher);
+            }
+        })
+    }
+
+    /// The wrapping sum of `hash` of every point, each into a fresh SipHash-1-3, under the
+    /// table's read lock (no write is applied meanwhile).
+    fn sum_of_point_hashes(&self, hash: impl Fn(&PointRef<'_>, &mut SipHasher13)) -> u64 {
         let table = self.table.read();
         table
             .iter_slots()
             .map(|p| {
-                let mut hasher = siphasher::sip::SipHasher13::new();
-                p.id().hash(&mut hasher);
-                p.version().hash(&mut hasher);
-                serde_json::to_string(&p.payload()).unwrap_or_default().hash(&mut hasher);
-                for (name, vector) in p.vectors() {
-                    name.hash(&mut hasher);
-                    serde_json::to_string(&vector).unwrap_or_default().hash(&mut hasher);
-                }
+                let mut hasher = SipHasher13::new();
+                hash(&p, &mut hasher);
                 hasher.finish()
             })
             .fold(0u64, |acc, h| acc.wrapping_add(h))

@@ -1,14 +1,11 @@
-//! A point's content fed to a hasher as the bytes it is stored as (design record 052): the
-//! id, the version, the payload's JSON text streamed into the hasher, and each vector's
-//! elements as little-endian bit patterns, without copying the vectors out of their columns.
-//! Replicas that applied the same records feed the same bytes.
+//! A point's content fed to a hasher as it is stored (design record 052): the id, the version,
+//! the payload's JSON text streamed into the hasher, and each vector's elements by the saved
+//! graphs' vector hash over their bit patterns, without copying the vectors out of their columns.
+//! Replicas that applied the same records feed the same values.
 
 use super::PointRef;
 use crate::vectors::VectorRef;
 use std::hash::{Hash, Hasher};
-
-/// Elements packed into one `Hasher::write` (a call per element costs more than the hashing).
-const CHUNK_ELEMENTS: usize = 64;
 
 impl PointRef<'_> {
     /// Feeds this point's id, version, payload and vectors to `state`. Vectors go by kind
@@ -54,27 +51,11 @@ fn hash_name<H: Hasher>(state: &mut H, kind: u8, name: &str) {
     state.write(name.as_bytes());
 }
 
-/// The elements' little-endian bytes, preceded by their count.
+/// The elements' count and their hash (`graph_file::content_hash`: any one element's change
+/// changes it).
 fn hash_elements<H: Hasher>(state: &mut H, vector: VectorRef<'_>) {
-    match vector {
-        VectorRef::F32(elements) => write_packed(state, elements, |e| e.to_bits().to_le_bytes()),
-        VectorRef::F16(elements) => write_packed(state, elements, |e| e.to_bits().to_le_bytes()),
-        VectorRef::U8(elements) => {
-            state.write_usize(elements.len());
-            state.write(elements);
-        }
-    }
-}
-
-fn write_packed<H: Hasher, T: Copy, const N: usize>(state: &mut H, elements: &[T], bytes: impl Fn(T) -> [u8; N]) {
-    state.write_usize(elements.len());
-    let mut buffer = [0u8; 4 * CHUNK_ELEMENTS];
-    for chunk in elements.chunks(CHUNK_ELEMENTS) {
-        for (at, element) in chunk.iter().enumerate() {
-            buffer[at * N..(at + 1) * N].copy_from_slice(&bytes(*element));
-        }
-        state.write(&buffer[..chunk.len() * N]);
-    }
+    state.write_usize(vector.len());
+    state.write_u64(crate::graph_file::content_hash(vector));
 }
 
 /// Streams serialized bytes into a hasher.

@@ -473,10 +473,11 @@ impl Collection {
         self.replica_set(shard_id)?.write(op, wait).await
     }
 
-    /// Checkpoints every shard whose WAL outgrew `wal_bytes_max` (or every changed shard if `force`).
+    /// Checkpoints every shard whose WAL outgrew `wal_bytes_max` (or every changed shard if `force`),
+    /// of the local replicas that are current (`ReplicaSet::local_to_checkpoint`).
     pub fn checkpoint_due_shards(&self, wal_bytes_max: u64, force: bool) -> Result<()> {
         for set in self.replica_sets() {
-            let Some(shard) = set.local() else { continue };
+            let Some(shard) = set.local_to_checkpoint() else { continue };
             if shard.checkpoint_due(wal_bytes_max, force) {
                 shard.checkpoint()?;
             }

@@ -206,6 +206,28 @@ impl ReplicaSet {
         *self.local_state.read()
     }
 
+    /// The local replica, if its data is worth a checkpoint now: not while it is `Dead` or
+    /// waiting for a manual recovery, nor while a transfer brings it up to date (`snapshot` and
+    /// `stream_records` copies replace it wholesale, and the state does not tell them from a
+    /// `wal_delta`). Its WAL keeps every record meanwhile, so the checkpoint only waits, and the
+    /// copy gets the cores.
+    pub fn local_to_checkpoint(&self) -> Option<Arc<LocalShard>> {
+        let current = match self.local_state() {
+            ReplicaState::Dead
+            | ReplicaState::ManualRecovery
+            | ReplicaState::Partial
+            | ReplicaState::PartialSnapshot
+            | ReplicaState::Recovery => false,
+            ReplicaState::Active
+            | ReplicaState::Initializing
+            | ReplicaState::Listener
+            | ReplicaState::Resharding
+            | ReplicaState::ReshardingScaleDown
+            | ReplicaState::ActiveRead => true,
+        };
+        if current { self.local() } else { None }
+    }
+
     /// Points in the local replica (0 without one).
     pub fn local_points(&self) -> usize {
         self.local.read().as_ref().map_or(0, |l| l.points_count())

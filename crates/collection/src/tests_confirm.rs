@@ -1,7 +1,8 @@
 //! Confirming a local replica current when its primary cannot answer (design record 003 §8):
 //! a replica this process confirmed before, unconfirmed only by a lost contact, is confirmed
 //! again by the consensus read barrier; one never confirmed in this process, one that left
-//! `Active` since, or one the barrier shows `Dead`, is not.
+//! `Active` since, or one the barrier shows `Dead`, is not. A replica's checkpoints wait while
+//! it is `Dead` or being recovered.
 
 use crate::collection::Collection;
 use crate::context::ClusterPorts;
@@ -178,4 +179,19 @@ async fn a_replica_created_or_filled_by_a_transfer_in_this_process_is_confirmed_
         assert_eq!(collection.count(None, None).await.unwrap(), 7);
         assert_eq!(barrier.calls.load(Ordering::SeqCst), 1);
     }
+}
+
+#[test]
+fn a_replica_is_checkpointed_only_while_its_data_is_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let (collection, set, _) = this_peer(dir.path());
+    let local = set.local().unwrap();
+    for (view, waiting) in [(2, Dead), (3, Partial), (4, ReplicaState::Recovery)] {
+        set.set_states(ME, BTreeMap::from([(ME, waiting), (PRIMARY, Active)]), view);
+        collection.checkpoint_due_shards(0, true).unwrap();
+        assert!(local.checkpoint_due(0, true), "{waiting:?}: a transfer may replace the data");
+    }
+    set.set_states(ME, BTreeMap::from([(ME, Active), (PRIMARY, Active)]), 5);
+    collection.checkpoint_due_shards(0, true).unwrap();
+    assert!(!local.checkpoint_due(0, true), "checkpointed once Active again");
 }

@@ -10,6 +10,7 @@
 //! scratch file with `hnsw_config.on_disk`, design record 025).
 
 use crate::index_config::{IndexConfig, due};
+use crate::replacing::Replacing;
 use parking_lot::{Condvar, Mutex, RwLock};
 use quiver_storage::graph::FrozenGraph;
 use quiver_storage::index::{HnswIndex, HnswParams, SavedFile, VectorIndex, add_batch};
@@ -80,6 +81,8 @@ pub(crate) struct Shared {
     holds: Mutex<LockHolds>,
     /// Columns whose saved frozen copy was installed (`graphs::load_frozen`).
     frozen_loaded: std::sync::atomic::AtomicUsize,
+    /// Rounds skipped because an install was replacing the table's data.
+    rounds_held_off: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -100,6 +103,7 @@ impl Indexer {
     /// with a frozen copy saved beside their graph file, read first (`graphs::attach`).
     pub(crate) fn start(
         table: Weak<RwLock<PointTable>>,
+        replacing: Replacing,
         dense: BTreeMap<String, VectorSpec>,
         config: IndexConfig,
         shard_dir: PathBuf,
@@ -113,9 +117,11 @@ impl Indexer {
             settings,
             holds: Mutex::default(),
             frozen_loaded: Default::default(),
+            rounds_held_off: Default::default(),
         });
         let worker = Worker {
             table,
+            replacing,
             shared: shared.clone(),
             frozen_at: Mutex::default(),
             shard_dir,
@@ -151,6 +157,12 @@ impl Indexer {
         self.shared.frozen_loaded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Rounds skipped because an install was replacing the table's data.
+    #[cfg(test)]
+    pub(crate) fn rounds_held_off(&self) -> usize {
+        self.shared.rounds_held_off.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The times the indexer held the table's read lock while adding to indexes.
     pub(crate) fn lock_holds(&self) -> LockHolds {
         *self.shared.holds.lock()
@@ -176,6 +188,8 @@ impl Drop for Indexer {
 
 struct Worker {
     table: Weak<RwLock<PointTable>>,
+    /// While an install replaces the table's data, its graphs are left alone (`replacing.rs`).
+    replacing: Replacing,
     shared: Arc<Shared>,
     /// When each column's graph was last frozen (a copy is taken at most once per `REFREEZE`).
     frozen_at: Mutex<BTreeMap<String, Instant>>,
@@ -193,8 +207,10 @@ struct Worker {
 const REFREEZE: Duration = Duration::from_secs(1);
 
 impl Worker {
-    fn stopped(&self) -> bool {
-        self.shared.signal.lock().stop
+    /// The shard is stopping, or an install is replacing the data being indexed: the work in
+    /// hand is left (a later round takes it up again, on whichever table is there then).
+    fn interrupted(&self) -> bool {
+        self.shared.signal.lock().stop || self.replacing.under_way()
     }
 
     fn run(self) {
@@ -224,19 +240,30 @@ impl Worker {
     }
 
     /// Indexes, freezes, quantizes and saves each column, then builds tenant graphs; returns
-    /// early when the shard stops.
+    /// early when the shard stops or an install starts replacing its data.
     fn round(&self, table: &RwLock<PointTable>) {
+        if self.replacing.under_way() {
+            self.shared.rounds_held_off.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
         let settings = self.shared.settings.lock().clone();
         for (name, spec) in &settings.dense {
-            if self.stopped() {
+            if self.interrupted() {
                 return;
             }
             self.load_saved_frozen(table, name, &settings.config);
             if let Err(e) = self.index_column(table, name, spec, &settings.config) {
                 tracing::warn!(vector = %name, error = %e, "indexing failed; searches of this vector stay exact");
             }
+            // (A stop still lets the round save what it can; `run` saves the rest.)
+            if self.replacing.under_way() {
+                return;
+            }
             self.freeze_column(table, name, &settings.config);
             quantize_column(table, name, spec);
+        }
+        if self.replacing.under_way() {
+            return;
         }
         self.save_due_graphs(table);
         let mut frozen_saved = self.frozen_saved.lock();
@@ -245,8 +272,8 @@ impl Worker {
         }
         drop(frozen_saved);
         settings.dense.keys().for_each(|name| release_graph(table, name));
-        let stopped = || self.stopped();
-        self.tenant_builds.lock().run(table, &settings.dense, &settings.config, &stopped);
+        let interrupted = || self.interrupted();
+        self.tenant_builds.lock().run(table, &settings.dense, &settings.config, &interrupted);
     }
 
     /// Reads the frozen copy saved with `name`'s graph file, once, before the index changes:
@@ -308,7 +335,7 @@ impl Worker {
         }
         let mut pace = Pace { batch: 16 * threads, least: 2 * threads };
         loop {
-            if self.stopped() {
+            if self.interrupted() {
                 return Ok(());
             }
             let guard = table.read();
@@ -357,7 +384,7 @@ impl Worker {
         let mut covered = Vec::with_capacity(vectors);
         let mut from = 0;
         loop {
-            if self.stopped() {
+            if self.interrupted() {
                 return Ok(());
             }
             let guard = table.read();
@@ -386,7 +413,7 @@ impl Worker {
     /// With `hnsw_config.on_disk`, the copy's level-0 neighbours go to a mapped scratch file.
     fn freeze_column(&self, table: &RwLock<PointTable>, name: &str, config: &IndexConfig) {
         let recent = self.frozen_at.lock().get(name).is_some_and(|at| at.elapsed() < REFREEZE);
-        if recent || self.stopped() {
+        if recent || self.interrupted() {
             return;
         }
         let Some(plan) = table.read().freeze_plan(name) else { return };

@@ -22,6 +22,8 @@ pub struct ShardInstall {
     checkpoint: CheckpointBuilder,
     dense: BTreeMap<String, VectorSpec>,
     points: usize,
+    /// Holds off checkpoints and indexing of the data being replaced until this install ends.
+    _replacing: crate::replacing::ReplacingGuard,
 }
 
 fn mismatch(id: &PointId, name: &str, what: String) -> ShardError {
@@ -96,11 +98,12 @@ impl ShardInstall {
 impl LocalShard {
     /// Starts replacing this replica's data (see the module doc).
     pub fn begin_install(&self) -> Result<ShardInstall> {
+        let replacing = self.replacing.begin();
         let checkpoint = self.checkpoint.lock().build_replacement()?;
         let config = self.config();
         // The table takes only the vectors the configuration names (design record 018).
         let table = PointTable::with_schema(config.schema(self.dir()));
-        Ok(ShardInstall { table, checkpoint, dense: config.dense.clone(), points: 0 })
+        Ok(ShardInstall { table, checkpoint, dense: config.dense.clone(), points: 0, _replacing: replacing })
     }
 
     /// Makes `install` this replica's data as of `seq`: the new checkpoint renamed into place,
@@ -111,7 +114,7 @@ impl LocalShard {
     }
 
     pub(crate) fn finish_install_locked(&self, install: ShardInstall, seq: SeqNo) -> Result<()> {
-        let ShardInstall { mut table, checkpoint, .. } = install;
+        let ShardInstall { mut table, checkpoint, _replacing: replacing, .. } = install;
         let built = checkpoint.finish(seq)?;
         self.checkpoint.lock().replace_with(built)?;
         table.set_payload_indexes(&self.payload_fields.lock());
@@ -120,6 +123,7 @@ impl LocalShard {
         *self.table.write() = table;
         self.applied_seq.store(seq, Ordering::Release);
         self.history.lock().reset(seq);
+        drop(replacing); // before the indexer is woken for the new table
         self.indexer.notify();
         Ok(())
     }

@@ -14,6 +14,7 @@ mod open;
 mod read;
 mod read_now;
 mod record;
+mod replacing;
 mod replica;
 mod resolve;
 mod search;

@@ -99,6 +99,8 @@ pub struct LocalShard {
     pub(crate) payload_fields: Mutex<BTreeMap<String, FieldSchema>>,
     /// Vectors found in their saved HNSW index at open (not indexed again).
     restored_index_slots: usize,
+    /// Installs under way that will replace this replica's data (`replacing.rs`).
+    pub(crate) replacing: crate::replacing::Replacing,
 }
 
 impl LocalShard {
@@ -129,8 +131,10 @@ impl LocalShard {
         }
         let applied = wal.last_seq().max(checkpoint_seq);
         let table = Arc::new(RwLock::new(table));
+        let replacing = crate::replacing::Replacing::default();
         let indexer = Indexer::start(
             Arc::downgrade(&table),
+            replacing.clone(),
             config.dense.clone(),
             config.index.clone(),
             dir.to_path_buf(),
@@ -150,6 +154,7 @@ impl LocalShard {
             wal_retention_bytes: AtomicU64::new(0),
             payload_fields: Mutex::new(BTreeMap::new()),
             restored_index_slots: loaded.restored_index_slots,
+            replacing,
         };
         if redo.is_some() {
             shard.restore_staged()?;
@@ -433,8 +438,12 @@ impl LocalShard {
     }
 
     /// Whether a checkpoint is due: changed points exist and the WAL is larger than `wal_bytes_max`
-    /// or `force` is set.
+    /// or `force` is set, and no install is replacing them.
     pub fn checkpoint_due(&self, wal_bytes_max: u64, force: bool) -> bool {
+        // The data an install will replace is not worth writing (`replacing.rs`).
+        if self.replacing.under_way() {
+            return false;
+        }
         let dirty = self.table.read().dirty_count() > 0;
         dirty && (force || self.wal.size_bytes() > wal_bytes_max)
     }

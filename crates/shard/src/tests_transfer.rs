@@ -202,3 +202,46 @@ fn frames_that_do_not_fit_are_refused_and_nothing_changes() {
         .collect();
     assert!(!files.iter().any(|f| f.contains("install")), "a dropped install leaves no file: {files:?}");
 }
+
+#[test]
+fn an_install_holds_off_checkpoints_of_the_data_it_replaces_until_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, target) = fixture(dir.path());
+    assert!(target.checkpoint_due(0, true), "the target's 4 points are not checkpointed yet");
+    let install = target.begin_install().unwrap();
+    assert!(!target.checkpoint_due(0, true), "checkpointing the data an install replaces is wasted work");
+    drop(install);
+    assert!(target.checkpoint_due(0, true), "a dropped install leaves the replica as it was, checkpoints too");
+    let mut install = target.begin_install().unwrap();
+    let points = source.snapshot_points().1;
+    install.add_frame(&crate::encode_point_frame(&points).unwrap()).unwrap();
+    source.update(&upsert(9000..9001), true).unwrap();
+    assert!(source.checkpoint_due(0, true), "another replica's install holds off only its own checkpoints");
+    target.finish_install(install, source.applied_seq()).unwrap();
+    target.update(&upsert(9000..9001), true).unwrap();
+    assert!(target.checkpoint_due(0, true), "checkpoints resume once the install is finished");
+}
+
+#[test]
+fn an_install_holds_off_indexing_of_the_data_it_replaces_until_it_ends() {
+    use crate::tests_search::{centers, point, vector, wait_indexed};
+    use rand::SeedableRng;
+    let dir = tempfile::tempdir().unwrap();
+    let target = crate::tests_search::shard(dir.path(), Distance::Cosine, 1, 1);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let centers = centers(&mut rng);
+    let install = target.begin_install().unwrap();
+    let points = (0..500).map(|i| point(i, vector(&mut rng, &centers), &mut rng)).collect();
+    crate::tests_search::upsert(&target, points);
+    // Two rounds held off after the upsert: the second began after it, with the points there.
+    let held_off = target.indexer.rounds_held_off();
+    let deadline = std::time::Instant::now() + crate::tests_search::BACKGROUND_WORK;
+    while target.indexer.rounds_held_off() < held_off + 2 {
+        assert!(std::time::Instant::now() < deadline, "the indexer never ran a round");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let status = target.index_status();
+    assert!(status.indexing && status.indexed_vectors == 0, "indexed while being replaced: {status:?}");
+    drop(install);
+    wait_indexed(&target, 500);
+}

@@ -264,7 +264,7 @@ impl ReplicaSet {
             let mut install = joined(installing).await?;
             install_wait += waited.elapsed();
             installing = tokio::task::spawn_blocking(move || -> Result<ShardInstall> {
-                match install.add_frame(&frame)? {
+                match install.add_frame(frame)? {
                     added if added == count => Ok(install),
                     added => Err(service("transfer", format!("a page said {count} points and held {added}"))),
                 }

@@ -72,7 +72,7 @@ fn main() {
     let disk = disk_mb_per_s(tmp.path());
     let start = Instant::now();
     let mut install = shard.begin_install().expect("begin");
-    for frame in &frames {
+    for frame in frames {
         install.add_frame(frame).expect("frame");
     }
     let added_s = start.elapsed().as_secs_f64();

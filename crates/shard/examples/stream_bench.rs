@@ -40,7 +40,7 @@ fn source(dir: &std::path::Path, n: usize, dim: usize) -> LocalShard {
         .collect();
     let mut install = shard.begin_install().expect("begin");
     for page in points.chunks(2000) {
-        install.add_frame(&encode_point_frame(page).expect("encode")).expect("frame");
+        install.add_frame(encode_point_frame(page).expect("encode")).expect("frame");
     }
     shard.finish_install(install, n as u64).expect("finish");
     shard

@@ -1,13 +1,14 @@
 //! Replacing a replica wholesale (transfers, snapshot restores), streamed (design record 019):
 //! point frames are decoded one point at a time into a new table and, frame by frame, into a
-//! new checkpoint built beside the live one (one redb transaction per frame). Nothing live
+//! new checkpoint built beside the live one (one redb transaction per frame, written by a thread
+//! of its own meanwhile, `install_writer.rs`). Nothing live
 //! changes until [`LocalShard::finish_install`]: it swaps the checkpoint in by rename, resets
 //! the WAL and swaps the table under the write lock. An install that fails or is dropped on the
 //! way leaves the replica as it was.
 
 use crate::error::{Result, ShardError};
+use crate::install_writer::{Batch, CheckpointWriter};
 use crate::shard::LocalShard;
-use quiver_storage::checkpoint::CheckpointBuilder;
 use quiver_storage::frames::FrameReader;
 use quiver_storage::points::{PointTable, StoredPoint};
 use quiver_storage::vectors::VectorSpec;
@@ -19,7 +20,7 @@ use std::sync::atomic::Ordering;
 /// A replacement of a replica's data being assembled (see the module doc).
 pub struct ShardInstall {
     table: PointTable,
-    checkpoint: CheckpointBuilder,
+    checkpoint: CheckpointWriter,
     dense: BTreeMap<String, VectorSpec>,
     points: usize,
     /// Holds off checkpoints and indexing of the data being replaced until this install ends.
@@ -38,18 +39,23 @@ impl ShardInstall {
 
     /// Decodes one point frame and adds its points, written to the new checkpoint in one
     /// transaction. A frame that does not decode, or whose vectors do not fit the shard's
-    /// configuration, is an error (the install must then be dropped).
-    pub fn add_frame(&mut self, frame: &[u8]) -> Result<usize> {
-        let mut keyed: Vec<(PointId, &[u8])> = Vec::new();
-        for item in FrameReader::new(frame)? {
-            let (point, bytes) = item?;
+    /// configuration, is an error (the install must then be dropped); so is a failed write of
+    /// an earlier frame.
+    pub fn add_frame(&mut self, frame: impl Into<Vec<u8>>) -> Result<usize> {
+        let bytes = frame.into();
+        let mut spans = Vec::new();
+        for item in FrameReader::new(&bytes)? {
+            let (point, point_bytes) = item?;
             self.check(&point)?;
-            keyed.push((point.id, bytes));
+            // The reader's slices are slices of `bytes`.
+            let start = point_bytes.as_ptr() as usize - bytes.as_ptr() as usize;
+            spans.push((point.id, start..start + point_bytes.len()));
             self.table.upsert(point);
         }
-        self.checkpoint.put_frames(keyed.iter().map(|(id, bytes)| (id, *bytes)))?;
-        self.points += keyed.len();
-        Ok(keyed.len())
+        let added = spans.len();
+        self.checkpoint.write(Batch::Frame { bytes, spans })?;
+        self.points += added;
+        Ok(added)
     }
 
     /// Adds decoded points (a format-1 snapshot frame or an older peer's page).
@@ -61,7 +67,7 @@ impl ShardInstall {
             quiver_storage::frames::encode_point(&mut bytes, point)?;
             encoded.push((point.id, bytes));
         }
-        self.checkpoint.put_frames(encoded.iter().map(|(id, bytes)| (id, bytes.as_slice())))?;
+        self.checkpoint.write(Batch::Encoded(encoded))?;
         let count = points.len();
         points.into_iter().for_each(|p| {
             self.table.upsert(p);
@@ -99,7 +105,7 @@ impl LocalShard {
     /// Starts replacing this replica's data (see the module doc).
     pub fn begin_install(&self) -> Result<ShardInstall> {
         let replacing = self.replacing.begin();
-        let checkpoint = self.checkpoint.lock().build_replacement()?;
+        let checkpoint = CheckpointWriter::start(self.checkpoint.lock().build_replacement()?)?;
         let config = self.config();
         // The table takes only the vectors the configuration names (design record 018).
         let table = PointTable::with_schema(config.schema(self.dir()));
@@ -108,14 +114,15 @@ impl LocalShard {
 
     /// Makes `install` this replica's data as of `seq`: the new checkpoint renamed into place,
     /// the WAL emptied and continued at `seq + 1`, the table swapped, all under the write lock.
-    pub fn finish_install(&self, install: ShardInstall, seq: SeqNo) -> Result<()> {
+    pub fn finish_install(&self, mut install: ShardInstall, seq: SeqNo) -> Result<()> {
+        install.checkpoint.wait()?; // the last frames' writes, before the shard's writes wait
         let _order = self.write_lock.lock();
         self.finish_install_locked(install, seq)
     }
 
     pub(crate) fn finish_install_locked(&self, install: ShardInstall, seq: SeqNo) -> Result<()> {
         let ShardInstall { mut table, checkpoint, _replacing: replacing, .. } = install;
-        let built = checkpoint.finish(seq)?;
+        let built = checkpoint.finish()?.finish(seq)?;
         self.checkpoint.lock().replace_with(built)?;
         table.set_payload_indexes(&self.payload_fields.lock());
         table.take_dirty();
@@ -131,7 +138,7 @@ impl LocalShard {
     /// A crash in the middle of `finish_install`: the checkpoint swapped in, nothing else.
     #[cfg(test)]
     pub(crate) fn swap_checkpoint_only(&self, install: ShardInstall, seq: SeqNo) {
-        let built = install.checkpoint.finish(seq).unwrap();
+        let built = install.checkpoint.finish().unwrap().finish(seq).unwrap();
         self.checkpoint.lock().replace_with(built).unwrap();
     }
 

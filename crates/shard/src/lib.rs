@@ -10,6 +10,7 @@ mod history;
 mod index_config;
 mod indexer;
 mod install;
+mod install_writer;
 mod open;
 mod read;
 mod read_now;

@@ -157,7 +157,7 @@ impl SnapshotRestore {
         self.decoder.push(bytes)?;
         while let Some(body) = self.decoder.next_frame()? {
             match self.decoder.format() {
-                Some(SnapshotFormat::Frames) => self.install.add_frame(&body)?,
+                Some(SnapshotFormat::Frames) => self.install.add_frame(body)?,
                 Some(SnapshotFormat::MessagePack) | None => self.install.add_points(decode_msgpack(&body)?)?,
             };
         }

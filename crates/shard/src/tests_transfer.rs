@@ -104,7 +104,7 @@ fn pages_of_point_frames_install_like_the_source() {
     let mut install = target.begin_install().unwrap();
     for page in points.chunks(700) {
         let frame = crate::encode_point_frame(page).unwrap();
-        assert_eq!(install.add_frame(&frame).unwrap(), page.len());
+        assert_eq!(install.add_frame(frame).unwrap(), page.len());
     }
     assert_eq!(target.points_count(), 4, "nothing changes before the install finishes");
     target.finish_install(install, seq).unwrap();
@@ -192,7 +192,7 @@ fn frames_that_do_not_fit_are_refused_and_nothing_changes() {
     };
     for bad in [wrong_dim, not_multi] {
         let frame = crate::encode_point_frame(std::slice::from_ref(&bad)).unwrap();
-        assert!(refused(install.add_frame(&frame)), "{:?}", bad.vectors.keys());
+        assert!(refused(install.add_frame(frame)), "{:?}", bad.vectors.keys());
     }
     drop(install);
     assert_eq!(target.digest(), before);
@@ -201,6 +201,28 @@ fn frames_that_do_not_fit_are_refused_and_nothing_changes() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(!files.iter().any(|f| f.contains("install")), "a dropped install leaves no file: {files:?}");
+}
+
+fn install_files(dir: &Path) -> Vec<String> {
+    let names = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned());
+    names.filter(|name| name.contains("install")).collect()
+}
+
+#[test]
+fn an_install_dropped_while_its_frames_are_written_leaves_no_file_and_the_replica_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let (source, target) = fixture(dir.path());
+    let before = target.digest();
+    let points = source.snapshot_points().1;
+    let mut install = target.begin_install().unwrap();
+    for page in points.chunks(100) {
+        install.add_frame(crate::encode_point_frame(page).unwrap()).unwrap();
+    }
+    assert_eq!(install_files(&dir.path().join("target")).len(), 1, "the checkpoint being built");
+    drop(install);
+    assert_eq!(install_files(&dir.path().join("target")), Vec::<String>::new());
+    assert_eq!(target.digest(), before);
+    assert!(target.checkpoint_due(0, true), "checkpoints resume");
 }
 
 #[test]
@@ -214,7 +236,7 @@ fn an_install_holds_off_checkpoints_of_the_data_it_replaces_until_it_ends() {
     assert!(target.checkpoint_due(0, true), "a dropped install leaves the replica as it was, checkpoints too");
     let mut install = target.begin_install().unwrap();
     let points = source.snapshot_points().1;
-    install.add_frame(&crate::encode_point_frame(&points).unwrap()).unwrap();
+    install.add_frame(crate::encode_point_frame(&points).unwrap()).unwrap();
     source.update(&upsert(9000..9001), true).unwrap();
     assert!(source.checkpoint_due(0, true), "another replica's install holds off only its own checkpoints");
     target.finish_install(install, source.applied_seq()).unwrap();

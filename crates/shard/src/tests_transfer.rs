@@ -196,13 +196,10 @@ fn frames_that_do_not_fit_are_refused_and_nothing_changes() {
     }
     drop(install);
     assert_eq!(target.digest(), before);
-    let files: Vec<String> = std::fs::read_dir(dir.path().join("target"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(!files.iter().any(|f| f.contains("install")), "a dropped install leaves no file: {files:?}");
+    assert_eq!(install_files(&dir.path().join("target")), Vec::<String>::new(), "a dropped install leaves no file");
 }
 
+/// The files of installs being built in a shard's directory.
 fn install_files(dir: &Path) -> Vec<String> {
     let names = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned());
     names.filter(|name| name.contains("install")).collect()

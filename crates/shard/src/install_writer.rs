@@ -56,10 +56,8 @@ impl CheckpointWriter {
     /// if an earlier batch failed.
     pub(crate) fn write(&mut self, batch: Batch) -> Result<()> {
         let sent = self.queue.as_ref().ok_or_else(stopped)?.send(batch);
-        match sent {
-            Ok(()) => Ok(()),
-            Err(_) => self.join().map(|_| ()).and(Err(stopped())),
-        }
+        // A closed queue: the writer ended on an error, which its thread returns.
+        sent.map_err(|_| self.join().err().unwrap_or_else(stopped))
     }
 
     /// Waits until every queued batch is written (no batch can be added after).

@@ -183,7 +183,7 @@ def main() -> None:
     os.environ["QUIVER_BIN"] = args.bin
     vectors = load_vectors(Path(args.data), args.points)
     results: dict = {"points": args.points, "batch": args.batch, "shard_number": 6}
-    with Cluster(3, env={"QDRANT__LOG_LEVEL": "WARN"}) as cluster:
+    with Cluster(3, env={"QDRANT__LOG_LEVEL": os.environ.get("QUIVER_BENCH_LOG_LEVEL", "WARN")}) as cluster:
         urls = [p.url for p in cluster.peers]
         pids = [p.proc.pid for p in cluster.peers]
         for clients in args.clients:

@@ -455,9 +455,10 @@ impl Consensus {
                 encode(&reply).map(|body| PeerResponse::Cluster { body }).map_err(|e| e.to_string())
             }
             PeerRequest::Ping => Ok(PeerResponse::Pong { peer_id: self.config.peer_id }),
-            PeerRequest::Propose { .. } | PeerRequest::AddPeer { .. } | PeerRequest::Shard { .. } => {
-                Err("request not served by consensus".into())
-            }
+            PeerRequest::Propose { .. }
+            | PeerRequest::AddPeer { .. }
+            | PeerRequest::Shard { .. }
+            | PeerRequest::Batch { .. } => Err("request not served by consensus".into()),
         }
     }
 

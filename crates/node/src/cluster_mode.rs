@@ -89,6 +89,7 @@ impl PeerHandler for NodePeerHandler {
                 | PeerRequest::AddPeer { .. }
                 | PeerRequest::Ping
                 | PeerRequest::Cluster { .. }) => cluster.consensus.handle(from, other).await,
+                PeerRequest::Batch { .. } => Err("a batch is unpacked by the transport, not served whole".into()),
             }
         })
     }

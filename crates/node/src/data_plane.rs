@@ -48,9 +48,14 @@ impl ShardTransport for P2pShardTransport {
                 .get(&peer)
                 .map(|p| p.uri.clone())
                 .ok_or_else(|| CollectionError::ShardUnavailable(format!("peer {peer} is unknown")))?;
+            let lane = coalescing_lane(&request);
             let body = rmp_serde::to_vec_named(&request).map_err(|e| CollectionError::Service(e.to_string()))?;
             let request = PeerRequest::Shard { collection, shard_id, body };
-            match self.client.call_peer(peer, &uri, request, timeout).await.map_err(|e| transport_error(peer, e))? {
+            let answer = match lane {
+                Some(lane) => self.client.call_peer_coalesced(peer, &uri, lane, request, timeout).await,
+                None => self.client.call_peer(peer, &uri, request, timeout).await,
+            };
+            match answer.map_err(|e| transport_error(peer, e))? {
                 // The replica's answer or its typed refusal.
                 PeerResponse::Shard { body } => rmp_serde::from_slice::<ShardReply>(&body)
                     .map_err(|e| CollectionError::Service(format!("bad shard reply: {e}")))?,
@@ -58,11 +63,47 @@ impl ShardTransport for P2pShardTransport {
                 | PeerResponse::Proposed { .. }
                 | PeerResponse::AllPeers { .. }
                 | PeerResponse::Pong { .. }
-                | PeerResponse::Cluster { .. }) => {
+                | PeerResponse::Cluster { .. }
+                | PeerResponse::Batch { .. }) => {
                     Err(CollectionError::Service(format!("unexpected reply to a shard call: {other:?}")))
                 }
             }
         })
+    }
+}
+
+/// The lane a shard call shares one RPC in with the calls to the same peer issued at the same
+/// moment (design record 055), or `None` for a call sent alone. Writes of one request to
+/// several shards are forwarded, and records of several shards replicated, together; reads
+/// and transfers are not (a batch is answered when its slowest call is).
+fn coalescing_lane(request: &ShardRequest) -> Option<&'static str> {
+    match request {
+        ShardRequest::Update { .. } => Some("forwarded writes"),
+        ShardRequest::Apply { .. } | ShardRequest::ApplyRecord { .. } => Some("replicated records"),
+        ShardRequest::Search(_)
+        | ShardRequest::Scroll(_)
+        | ShardRequest::Count(_)
+        | ShardRequest::Retrieve { .. }
+        | ShardRequest::Versions(_)
+        | ShardRequest::Digest
+        | ShardRequest::WalRecords { .. }
+        | ShardRequest::LastSeq
+        | ShardRequest::PrimaryLastSeq { .. }
+        | ShardRequest::SnapshotBegin
+        | ShardRequest::SnapshotPage { .. }
+        | ShardRequest::SnapshotEnd { .. }
+        | ShardRequest::SnapshotCreate
+        | ShardRequest::SnapshotChunk { .. }
+        | ShardRequest::WalRange
+        | ShardRequest::FinishTransfer { .. }
+        | ShardRequest::TransferComment { .. }
+        | ShardRequest::Versioned(_)
+        | ShardRequest::Facet(_)
+        | ShardRequest::SparseStats { .. }
+        | ShardRequest::SnapshotFrames { .. }
+        | ShardRequest::WalRecordBytes { .. }
+        | ShardRequest::Info
+        | ShardRequest::ContentDigest => None,
     }
 }
 

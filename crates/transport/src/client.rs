@@ -2,10 +2,11 @@
 //! the way out, and a record of failed sends per URI (`message_send_failures` of `GET /cluster`).
 
 use crate::MAX_MESSAGE_SIZE;
+use crate::coalesce::{Coalescer, MAX_YIELDS, QueueKey, Queued, is_undecodable, unpack};
 use crate::codec::{decode, encode};
 use crate::error::PeerError;
 use crate::faults::{Faults, normalize_uri};
-use crate::message::{PeerRequest, PeerResponse};
+use crate::message::{BatchRef, PeerRequest, PeerResponse};
 use crate::proto::Envelope;
 use crate::proto::peer_client::PeerClient as GrpcClient;
 use crate::security::PeerSecurity;
@@ -15,6 +16,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::oneshot;
 use tonic::transport::{Channel, Endpoint};
 
 /// Failed sends to one peer URI since the last successful one (spec §4.1 `message_send_failures`).
@@ -43,6 +45,8 @@ pub struct PeerClient {
     wire: Option<Arc<dyn Wire>>,
     /// The p2p key sent with every call and the TLS of new channels.
     security: PeerSecurity,
+    /// Calls waiting to be sent together ([`PeerClient::call_peer_coalesced`]).
+    pub(crate) coalescer: Coalescer,
 }
 
 /// A wire other than gRPC over TCP: delivers an encoded request to the peer at `uri` and
@@ -80,6 +84,7 @@ impl PeerClient {
             routes: Mutex::new(HashMap::new()),
             wire: None,
             security: PeerSecurity::default(),
+            coalescer: Coalescer::default(),
         }
     }
 
@@ -144,7 +149,7 @@ impl PeerClient {
         };
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         to: PeerId,
         uri: &str,
@@ -152,7 +157,23 @@ impl PeerClient {
         timeout: Duration,
     ) -> Result<PeerResponse, PeerError> {
         let kind = request.kind_name();
-        let result = self.call_inner(to, uri, request, timeout).await;
+        self.send_body(to, uri, kind, encode(&request), timeout).await
+    }
+
+    /// Sends an encoded request (or reports its encoding's failure), recording the outcome
+    /// for `uri` as [`PeerClient::send_failures`] shows it.
+    pub(crate) async fn send_body(
+        &self,
+        to: PeerId,
+        uri: &str,
+        kind: &'static str,
+        body: Result<Vec<u8>, PeerError>,
+        timeout: Duration,
+    ) -> Result<PeerResponse, PeerError> {
+        let result = match body {
+            Ok(body) => self.call_inner(to, uri, body, timeout).await,
+            Err(e) => Err(e),
+        };
         match &result {
             Ok(_) | Err(PeerError::Remote(_)) => self.clear_failure(uri),
             Err(
@@ -169,13 +190,12 @@ impl PeerClient {
         &self,
         to: PeerId,
         uri: &str,
-        request: PeerRequest,
+        body: Vec<u8>,
         timeout: Duration,
     ) -> Result<PeerResponse, PeerError> {
         if self.faults.blocks_call_to(to, uri) {
             return Err(PeerError::Unreachable(format!("{uri} is blocked by fault injection")));
         }
-        let body = encode(&request)?;
         let lost = || PeerError::Timeout(format!("{uri}: no answer within {} ms", timeout.as_millis()));
         match tokio::time::timeout(timeout, self.exchange(to, uri, body)).await {
             Err(_) => Err(lost()),
@@ -202,6 +222,81 @@ impl PeerClient {
         match client.call(envelope).await {
             Ok(response) => Ok(response.into_inner().body),
             Err(status) => Err(PeerError::from_status(uri, &status)),
+        }
+    }
+
+    /// [`PeerClient::call_peer`], sent in one RPC with the other calls of `lane` to the same
+    /// peer that are issued at the same moment. Put calls of similar duration in one lane:
+    /// each answer arrives when the batch's slowest call is answered.
+    pub async fn call_peer_coalesced(
+        self: &Arc<Self>,
+        peer: PeerId,
+        uri: &str,
+        lane: &'static str,
+        request: PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse, PeerError> {
+        let uri = self.route(peer).unwrap_or_else(|| crate::faults::normalize_uri(uri));
+        if !self.coalescer.reads_batches(peer) {
+            return self.send(peer, &uri, request, timeout).await;
+        }
+        let (reply, answer) = oneshot::channel();
+        let key = (peer, uri, lane);
+        if self.coalescer.push(&key, Queued { request, timeout, reply }) {
+            let client = Arc::clone(self);
+            tokio::spawn(async move { client.flush(key).await });
+        }
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(PeerError::Unreachable(format!("peer {peer}: the batch carrying the call was dropped"))),
+            Err(_) => Err(PeerError::Timeout(format!("peer {peer}: no answer within {} ms", timeout.as_millis()))),
+        }
+    }
+
+    /// Sends what the queue of `key` holds once the tasks that are ready have run.
+    async fn flush(self: Arc<Self>, key: QueueKey) {
+        let mut queued = 0;
+        for _ in 0..MAX_YIELDS {
+            tokio::task::yield_now().await;
+            let now = self.coalescer.queued(&key);
+            if now == queued {
+                break;
+            }
+            queued = now;
+        }
+        let (peer, uri, _) = &key;
+        let (calls, waiters): (Vec<PeerRequest>, Vec<_>) =
+            self.coalescer.take(&key).into_iter().map(|q| (q.request, (q.timeout, q.reply))).unzip();
+        let timeouts: Vec<Duration> = waiters.iter().map(|(timeout, _)| *timeout).collect();
+        let answers = match <[PeerRequest; 1]>::try_from(calls) {
+            Ok([call]) => vec![self.send(*peer, uri, call, timeouts.first().copied().unwrap_or_default()).await],
+            Err(calls) if calls.is_empty() => return,
+            Err(calls) => self.send_batch(*peer, uri, calls, timeouts).await,
+        };
+        for ((_, reply), answer) in waiters.into_iter().zip(answers) {
+            let _ = reply.send(answer);
+        }
+    }
+
+    /// Sends `calls` as one batch, or one by one to a peer that turns out not to read batches.
+    async fn send_batch(
+        &self,
+        peer: PeerId,
+        uri: &str,
+        calls: Vec<PeerRequest>,
+        timeouts: Vec<Duration>,
+    ) -> Vec<Result<PeerResponse, PeerError>> {
+        let timeout = timeouts.iter().copied().max().unwrap_or_default();
+        let body = encode(&BatchRef::Batch { calls: &calls });
+        match self.send_body(peer, uri, "batch", body, timeout).await {
+            // An older peer could not read the batch, so it acted on none of its calls.
+            Err(PeerError::Remote(message)) if is_undecodable(&message) => {
+                tracing::info!(peer, %message, "peer reads no batched calls; sending them one by one");
+                self.coalescer.refuse_batches(peer);
+                let sends = calls.into_iter().zip(timeouts).map(|(call, timeout)| self.send(peer, uri, call, timeout));
+                futures::future::join_all(sends).await
+            }
+            answer => unpack(answer, calls.len()),
         }
     }
 

@@ -5,13 +5,15 @@
 //! Wire format: one gRPC service `quiver.p2p.Peer` with one unary method `Call(Envelope) -> Envelope`.
 //! `Envelope.body` is a version byte ([`WIRE_VERSION`]) followed by the MessagePack (rmp-serde, named
 //! fields) encoding of a [`PeerRequest`] or [`PeerResponse`]. Raft, control-plane and data-plane payloads
-//! are opaque bytes here; the crates above serialise them.
+//! are opaque bytes here; the crates above serialise them. Calls to one peer issued at the same moment may
+//! travel as one [`PeerRequest::Batch`] ([`PeerClient::call_peer_coalesced`], design record 055).
 //!
 //! Errors on the wire: the server answers a handler error with `Internal`, undecodable bytes with
 //! `InvalidArgument` (both become [`PeerError::Remote`] on the client), and a call from a blocked peer with
 //! `Unavailable` (which becomes [`PeerError::Unreachable`], as a real partition would).
 
 mod client;
+mod coalesce;
 mod codec;
 mod error;
 mod faults;
@@ -31,7 +33,7 @@ pub use client::{PeerClient, SendFailure, Wire};
 pub use codec::{WIRE_VERSION, decode, encode};
 pub use error::PeerError;
 pub use faults::{Faults, display_uri, normalize_uri};
-pub use message::{PeerRequest, PeerResponse, RaftRpc};
+pub use message::{BatchAnswer, PeerRequest, PeerResponse, RaftRpc};
 pub use security::{PEER_KEY_HEADER, PeerKey, PeerSecurity, PeerTls};
 pub use server::{
     HandlerFuture, PeerHandler, handler_fn, serve, serve_envelope, serve_in_memory, serve_with_listener,

@@ -42,6 +42,10 @@ pub enum PeerRequest {
         #[serde(with = "crate::codec::bytes")]
         body: Vec<u8>,
     },
+    /// Several requests to one peer in one call (design record 055): the server serves each as if
+    /// it came alone, in a task of its own, and answers them in order ([`PeerResponse::Batch`]).
+    /// Unpacked by the transport: handlers never see a batch, and a batch inside one is refused.
+    Batch { calls: Vec<PeerRequest> },
 }
 
 /// The answer to a [`PeerRequest`].
@@ -71,6 +75,25 @@ pub enum PeerResponse {
         #[serde(with = "crate::codec::bytes")]
         body: Vec<u8>,
     },
+    /// Answer to [`PeerRequest::Batch`]: one answer per call, in the calls' order.
+    Batch { answers: Vec<BatchAnswer> },
+}
+
+/// One call's answer inside a [`PeerResponse::Batch`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BatchAnswer {
+    /// The handler's answer.
+    Answered(PeerResponse),
+    /// The handler's error (the caller sees it as [`crate::PeerError::Remote`], as it would the
+    /// error of a call sent alone).
+    Failed(String),
+}
+
+/// [`PeerRequest::Batch`] borrowing its calls (encodes to the same bytes): a batch that an older
+/// peer cannot read is sent again call by call, so the calls are kept.
+#[derive(Serialize)]
+pub(crate) enum BatchRef<'a> {
+    Batch { calls: &'a [PeerRequest] },
 }
 
 impl PeerRequest {
@@ -85,6 +108,7 @@ impl PeerRequest {
             PeerRequest::Ping => "ping",
             PeerRequest::Cluster { .. } => "cluster",
             PeerRequest::Shard { .. } => "shard",
+            PeerRequest::Batch { .. } => "batch",
         }
     }
 }

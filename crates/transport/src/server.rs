@@ -6,7 +6,7 @@ use crate::MAX_MESSAGE_SIZE;
 use crate::codec::{decode, encode};
 use crate::error::PeerError;
 use crate::faults::Faults;
-use crate::message::{PeerRequest, PeerResponse};
+use crate::message::{BatchAnswer, PeerRequest, PeerResponse};
 use crate::proto::Envelope;
 use crate::proto::peer_server::{Peer, PeerServer};
 use crate::security::PeerSecurity;
@@ -160,22 +160,58 @@ pub async fn serve_envelope(
             return Err(Status::unavailable(format!("wrong peer: this address serves peer {me}, not peer {to_peer}")));
         }
         let request: PeerRequest = decode(&body).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let kind = request.kind_name();
-        let handler = Arc::clone(handler);
-        let task = tokio::spawn(async move { handler.handle(from_peer, request).await });
-        let response = match task.await {
-            Ok(Ok(response)) => response,
-            Ok(Err(message)) => return Err(Status::internal(message)),
-            Err(join) => {
-                tracing::error!(from_peer, kind, error = %join, "p2p handler panicked");
-                return Err(Status::internal(format!("handler for {kind} failed: {join}")));
-            }
+        let response = match request {
+            PeerRequest::Batch { calls } => serve_batch(handler, from_peer, calls).await,
+            request @ (PeerRequest::Raft { .. }
+            | PeerRequest::Propose { .. }
+            | PeerRequest::AddPeer { .. }
+            | PeerRequest::Ping
+            | PeerRequest::Cluster { .. }
+            | PeerRequest::Shard { .. }) => run_handler(handler, from_peer, request).await.map_err(Status::internal)?,
         };
         if faults.drops_reply_to(from_peer) {
             return Err(Status::unavailable(format!("the reply to peer {from_peer} is lost by fault injection")));
         }
         encode(&response).map_err(|e| Status::internal(e.to_string()))
     }
+}
+
+/// Runs the handler for one request in a task of its own: driven to completion even if the
+/// caller gives up; a panic fails only this request.
+async fn run_handler(
+    handler: &Arc<dyn PeerHandler>,
+    from_peer: PeerId,
+    request: PeerRequest,
+) -> Result<PeerResponse, String> {
+    let kind = request.kind_name();
+    let handler = Arc::clone(handler);
+    match tokio::spawn(async move { handler.handle(from_peer, request).await }).await {
+        Ok(answer) => answer,
+        Err(join) => {
+            tracing::error!(from_peer, kind, error = %join, "p2p handler panicked");
+            Err(format!("handler for {kind} failed: {join}"))
+        }
+    }
+}
+
+/// Serves every call of a batch at once, each as if it came alone, and answers them in order.
+async fn serve_batch(handler: &Arc<dyn PeerHandler>, from_peer: PeerId, calls: Vec<PeerRequest>) -> PeerResponse {
+    let answers = futures::future::join_all(calls.into_iter().map(|request| async move {
+        let answer = match request {
+            PeerRequest::Batch { .. } => Err("a batch inside a batch is refused".to_string()),
+            request @ (PeerRequest::Raft { .. }
+            | PeerRequest::Propose { .. }
+            | PeerRequest::AddPeer { .. }
+            | PeerRequest::Ping
+            | PeerRequest::Cluster { .. }
+            | PeerRequest::Shard { .. }) => run_handler(handler, from_peer, request).await,
+        };
+        match answer {
+            Ok(response) => BatchAnswer::Answered(response),
+            Err(message) => BatchAnswer::Failed(message),
+        }
+    }));
+    PeerResponse::Batch { answers: answers.await }
 }
 
 /// [`serve_envelope`] for an in-memory wire: a refusal as the calling client would see it.

@@ -86,6 +86,7 @@ async fn answer(from: PeerId, request: PeerRequest) -> Result<PeerResponse, Stri
             out.extend_from_slice(&body);
             Ok(PeerResponse::Shard { body: out })
         }
+        PeerRequest::Batch { .. } => Err("the transport hands a handler no batch".to_string()),
     }
 }
 

@@ -235,6 +235,11 @@ class Load:
         with self._lock:
             return self._acked_count
 
+    def ack_count(self) -> int:
+        """Batches acknowledged so far."""
+        with self._lock:
+            return len(self._acks)
+
     def wait_acks(self, n: int, timeout: float = 10.0) -> None:
         """Block until at least `n` batches were acknowledged (a warm-up)."""
         deadline = time.monotonic() + timeout

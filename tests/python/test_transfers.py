@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -309,7 +308,8 @@ def test_lost_node_replaced_by_new_peer(cluster_factory):
     wait_until(lambda: all(len(r) == 2 and set(r.values()) == {"Active"}
                            for r in replica_states(a.url, COLL).values()) or None,
                timeout=40, desc="replication factor restored")
-    time.sleep(0.5)
+    # Writes acknowledged after the factor is restored reach the new replicas too.
+    load.wait_acks(load.ack_count() + 5)
     rec = load.stop()
     assert not rec.failures, rec.failures[:5]
     assert_converged(c, base + rec.acked_ids(), live)

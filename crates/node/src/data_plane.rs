@@ -74,8 +74,9 @@ impl ShardTransport for P2pShardTransport {
 
 /// The lane a shard call shares one RPC in with the calls to the same peer issued at the same
 /// moment (design record 055), or `None` for a call sent alone. Writes of one request to
-/// several shards are forwarded, and records of several shards replicated, together; reads
-/// and transfers are not (a batch is answered when its slowest call is).
+/// several shards are forwarded, records of several shards replicated, and a read's shards on
+/// one peer asked, together; transfers, digests and other control calls are sent alone (a
+/// batch is answered when its slowest call is).
 fn coalescing_lane(request: &ShardRequest) -> Option<&'static str> {
     match request {
         ShardRequest::Update { .. } => Some("forwarded writes"),
@@ -84,7 +85,10 @@ fn coalescing_lane(request: &ShardRequest) -> Option<&'static str> {
         | ShardRequest::Scroll(_)
         | ShardRequest::Count(_)
         | ShardRequest::Retrieve { .. }
-        | ShardRequest::Versions(_)
+        | ShardRequest::Versioned(_)
+        | ShardRequest::Facet(_)
+        | ShardRequest::SparseStats { .. } => Some("reads"),
+        ShardRequest::Versions(_)
         | ShardRequest::Digest
         | ShardRequest::WalRecords { .. }
         | ShardRequest::LastSeq
@@ -97,9 +101,6 @@ fn coalescing_lane(request: &ShardRequest) -> Option<&'static str> {
         | ShardRequest::WalRange
         | ShardRequest::FinishTransfer { .. }
         | ShardRequest::TransferComment { .. }
-        | ShardRequest::Versioned(_)
-        | ShardRequest::Facet(_)
-        | ShardRequest::SparseStats { .. }
         | ShardRequest::SnapshotFrames { .. }
         | ShardRequest::WalRecordBytes { .. }
         | ShardRequest::Info
@@ -287,5 +288,34 @@ impl Node {
             "last_seq": last_seq,
             "wal_first_seq": wal_first_seq,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quiver_types::ops::{PointSelector, UpdateOperation};
+
+    #[test]
+    fn writes_records_and_reads_share_lanes_of_their_own_and_transfers_travel_alone() {
+        let op = UpdateOperation::ClearPayload { selector: PointSelector::Ids(vec![]) };
+        let update = ShardRequest::Update { op: op.clone(), wait: true, seen_at: 1 };
+        let apply = ShardRequest::Apply { primary: 1, seq: 2, op, wait: true, term: 1 };
+        let record = ShardRequest::ApplyRecord { primary: 1, seq: 2, record: vec![1], wait: true, term: 1 };
+        let count = ShardRequest::Count(None);
+        let versioned = ShardRequest::Versioned(Box::new(ShardRequest::Count(None)));
+        assert_eq!(coalescing_lane(&update), Some("forwarded writes"));
+        assert_eq!(coalescing_lane(&apply), coalescing_lane(&record));
+        assert_ne!(coalescing_lane(&apply), coalescing_lane(&update));
+        assert_eq!(coalescing_lane(&count), Some("reads"));
+        assert_eq!(coalescing_lane(&versioned), Some("reads"));
+        for alone in [
+            ShardRequest::SnapshotFrames { token: 1, offset: 0, limit: 10 },
+            ShardRequest::WalRecordBytes { from: 1, to: 2 },
+            ShardRequest::ContentDigest,
+            ShardRequest::FinishTransfer { from: 1, to: 2 },
+        ] {
+            assert_eq!(coalescing_lane(&alone), None, "{alone:?}");
+        }
     }
 }

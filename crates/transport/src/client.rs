@@ -126,8 +126,12 @@ impl PeerClient {
         request: PeerRequest,
         timeout: Duration,
     ) -> Result<PeerResponse, PeerError> {
-        let uri = self.route(peer).unwrap_or_else(|| normalize_uri(uri));
-        self.send(peer, &uri, request, timeout).await
+        self.send(peer, &self.address_of(peer, uri), request, timeout).await
+    }
+
+    /// Where calls to `peer`, registered at `uri`, go: the address it announced since, if any.
+    fn address_of(&self, peer: PeerId, uri: &str) -> String {
+        self.route(peer).unwrap_or_else(|| normalize_uri(uri))
     }
 
     /// The address peer `peer` announced and the cluster state does not carry yet, if any.
@@ -236,7 +240,7 @@ impl PeerClient {
         request: PeerRequest,
         timeout: Duration,
     ) -> Result<PeerResponse, PeerError> {
-        let uri = self.route(peer).unwrap_or_else(|| crate::faults::normalize_uri(uri));
+        let uri = self.address_of(peer, uri);
         if !self.coalescer.reads_batches(peer) {
             return self.send(peer, &uri, request, timeout).await;
         }

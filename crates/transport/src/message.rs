@@ -97,6 +97,19 @@ pub(crate) enum BatchRef<'a> {
 }
 
 impl PeerRequest {
+    /// The calls of a [`PeerRequest::Batch`], or the request itself if it is a single call.
+    pub(crate) fn into_batch(self) -> Result<Vec<PeerRequest>, PeerRequest> {
+        match self {
+            PeerRequest::Batch { calls } => Ok(calls),
+            single @ (PeerRequest::Raft { .. }
+            | PeerRequest::Propose { .. }
+            | PeerRequest::AddPeer { .. }
+            | PeerRequest::Ping
+            | PeerRequest::Cluster { .. }
+            | PeerRequest::Shard { .. }) => Err(single),
+        }
+    }
+
     /// A short name of the variant, for logs and error messages.
     pub fn kind_name(&self) -> &'static str {
         match self {

@@ -160,14 +160,9 @@ pub async fn serve_envelope(
             return Err(Status::unavailable(format!("wrong peer: this address serves peer {me}, not peer {to_peer}")));
         }
         let request: PeerRequest = decode(&body).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let response = match request {
-            PeerRequest::Batch { calls } => serve_batch(handler, from_peer, calls).await,
-            request @ (PeerRequest::Raft { .. }
-            | PeerRequest::Propose { .. }
-            | PeerRequest::AddPeer { .. }
-            | PeerRequest::Ping
-            | PeerRequest::Cluster { .. }
-            | PeerRequest::Shard { .. }) => run_handler(handler, from_peer, request).await.map_err(Status::internal)?,
+        let response = match request.into_batch() {
+            Ok(calls) => serve_batch(handler, from_peer, calls).await,
+            Err(single) => run_handler(handler, from_peer, single).await.map_err(Status::internal)?,
         };
         if faults.drops_reply_to(from_peer) {
             return Err(Status::unavailable(format!("the reply to peer {from_peer} is lost by fault injection")));
@@ -197,14 +192,9 @@ async fn run_handler(
 /// Serves every call of a batch at once, each as if it came alone, and answers them in order.
 async fn serve_batch(handler: &Arc<dyn PeerHandler>, from_peer: PeerId, calls: Vec<PeerRequest>) -> PeerResponse {
     let answers = futures::future::join_all(calls.into_iter().map(|request| async move {
-        let answer = match request {
-            PeerRequest::Batch { .. } => Err("a batch inside a batch is refused".to_string()),
-            request @ (PeerRequest::Raft { .. }
-            | PeerRequest::Propose { .. }
-            | PeerRequest::AddPeer { .. }
-            | PeerRequest::Ping
-            | PeerRequest::Cluster { .. }
-            | PeerRequest::Shard { .. }) => run_handler(handler, from_peer, request).await,
+        let answer = match request.into_batch() {
+            Ok(_) => Err("a batch inside a batch is refused".to_string()),
+            Err(single) => run_handler(handler, from_peer, single).await,
         };
         match answer {
             Ok(response) => BatchAnswer::Answered(response),

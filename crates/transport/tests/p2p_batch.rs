@@ -43,6 +43,16 @@ fn shard(shard_id: u32, body: &[u8]) -> PeerRequest {
     PeerRequest::Shard { collection: "c".into(), shard_id, body: body.to_vec() }
 }
 
+/// `n` shard calls tagged `tag`, each with the default timeout.
+fn shard_calls(n: u32, tag: u8) -> Vec<(PeerRequest, Duration)> {
+    (0..n).map(|i| (shard(i, &[tag]), CALL)).collect()
+}
+
+/// What the server answers to [`shard_calls`]`(n, tag)`, in order.
+fn echoes(n: u32, tag: u8) -> Vec<Result<PeerResponse, PeerError>> {
+    (0..n).map(|i| Ok(PeerResponse::Shard { body: vec![i as u8, tag] })).collect()
+}
+
 /// `PeerRequest` as a peer that predates batches reads it.
 #[derive(Deserialize)]
 #[allow(dead_code)]
@@ -112,9 +122,8 @@ async fn together(
 async fn calls_issued_together_take_one_rpc_and_each_gets_its_own_answer() {
     let wire = CountingWire::new(false);
     let client = client(&wire);
-    let answers = together(&client, "writes", (0..6).map(|i| (shard(i, b"x"), CALL)).collect()).await;
-    let expected: Vec<_> = (0..6u8).map(|i| Ok(PeerResponse::Shard { body: vec![i, b'x'] })).collect();
-    assert_eq!(answers, expected);
+    let answers = together(&client, "writes", shard_calls(6, b'x')).await;
+    assert_eq!(answers, echoes(6, b'x'));
     assert_eq!(wire.rpcs.load(Ordering::SeqCst), 1, "six calls issued together, one RPC");
     // One call alone travels alone (not as a batch of one); another lane is another RPC.
     let one = together(&client, "writes", vec![(PeerRequest::Ping, CALL)]).await;
@@ -149,13 +158,12 @@ async fn a_failing_call_fails_alone_and_a_caller_keeps_its_own_timeout() {
 async fn a_peer_that_reads_no_batches_is_sent_the_calls_one_by_one() {
     let wire = CountingWire::new(true);
     let client = client(&wire);
-    let answers = together(&client, "writes", (0..3).map(|i| (shard(i, b"y"), CALL)).collect()).await;
-    let expected: Vec<_> = (0..3u8).map(|i| Ok(PeerResponse::Shard { body: vec![i, b'y'] })).collect();
-    assert_eq!(answers, expected);
+    let answers = together(&client, "writes", shard_calls(3, b'y')).await;
+    assert_eq!(answers, echoes(3, b'y'));
     assert_eq!(wire.rpcs.load(Ordering::SeqCst), 4, "the refused batch, then each call");
     // From then on, no batch is tried.
-    let answers = together(&client, "writes", (0..3).map(|i| (shard(i, b"z"), CALL)).collect()).await;
-    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    let answers = together(&client, "writes", shard_calls(3, b'z')).await;
+    assert_eq!(answers, echoes(3, b'z'));
     assert_eq!(wire.rpcs.load(Ordering::SeqCst), 7);
 }
 
@@ -169,10 +177,9 @@ async fn the_grpc_server_serves_a_batch_call_by_call_and_refuses_nesting() {
         let _ = stopped.await;
     }));
     let client = Arc::new(PeerClient::new(CLIENT_ID, CALL, Arc::new(Faults::default())));
-    let calls = (0..4).map(|i| client.call_peer_coalesced(SERVER_ID, &uri, "writes", shard(i, b"g"), CALL));
-    let answers = futures::future::join_all(calls).await;
-    let expected: Vec<_> = (0..4u8).map(|i| Ok(PeerResponse::Shard { body: vec![i, b'g'] })).collect();
-    assert_eq!(answers, expected);
+    let calls = shard_calls(4, b'g').into_iter();
+    let calls = calls.map(|(request, timeout)| client.call_peer_coalesced(SERVER_ID, &uri, "writes", request, timeout));
+    assert_eq!(futures::future::join_all(calls).await, echoes(4, b'g'));
     let nested = PeerRequest::Batch { calls: vec![PeerRequest::Batch { calls: vec![] }, PeerRequest::Ping] };
     let answer = client.call(&uri, nested, CALL).await;
     let expected = vec![
